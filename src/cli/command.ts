@@ -1,0 +1,40 @@
+// A command: its words, help text and options; `run` parses nothing itself and returns the exit code.
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { InputError } from "../core/errors.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export interface Command<O extends Options = Options> {
+  words: string[];
+  summary: string;
+  usage: string;
+  /** One line per option, shown by --help. */
+  help: string;
+  options: O;
+  positionals?: boolean;
+  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
+}
+
+export const common = {
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  debug: { type: "boolean" },
+} as const satisfies Options;
+
+export function parse(cmd: Command, argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: { ...common, ...cmd.options }, allowPositionals: cmd.positionals ?? false, strict: true });
+  } catch (e) {
+    throw new InputError(`${(e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, "")}\nusage: ${cmd.usage}`);
+  }
+}
+
+export function required(values: Record<string, unknown>, name: string, cmd: Command): string {
+  const v = values[name];
+  if (typeof v !== "string" || v === "") throw new InputError(`--${name} is required\nusage: ${cmd.usage}`);
+  return v;
+}
+
+export function helpText(cmd: Command): string {
+  return `${cmd.summary}\n\nusage: ${cmd.usage}\n\n${cmd.help}\n  --json          print machine-readable JSON\n  --debug         show stack traces on errors\n  -h, --help      show this help\n`;
+}

@@ -1,0 +1,71 @@
+import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { readFileSync } from "node:fs";
+import { InputError } from "../../core/errors.ts";
+import type { TrustedRoot } from "../../git/signatures/x509.ts";
+import { openRepo } from "../../git/repo.ts";
+import { findEnvironment, gateSubject, revisionChecks } from "../../revision/gate.ts";
+import { verifierPool } from "../../revision/verifier-pool.ts";
+import { clearProgress, progress, verdictSink } from "../output.ts";
+import { required, type Command } from "../command.ts";
+
+export const verifyCommits: Command = {
+  words: ["verify", "commits"],
+  summary: "Revision gate: verify every commit from the last deployed revision to the target.",
+  usage: "vigil verify commits --repo PATH|URL --trust FILE [--from REV] [--to REV] [--env ENV] [--trusted-root FILE] [--json]",
+  help: [
+    "  --repo PATH|URL       config repository (a URL is fetched read-only into a cache)",
+    "  --trust FILE          root trust policy (vigil.trust.yaml); .vigil/trust.yaml in the repo chains from it",
+    "  --from REV            last deployed revision (exclusive); history safety is checked against it",
+    "  --to REV              target revision: branch, tag or commit (default: the environment's branch, else HEAD)",
+    "  --env ENV             apply this environment's rules (commit message) and default branch",
+    "  --trusted-root FILE   Sigstore trusted_root.json for x509 (gitsign) signatures",
+    "  --workers N           signature-verification threads (default: one per core)",
+  ].join("\n"),
+  options: {
+    repo: { type: "string" },
+    trust: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    env: { type: "string" },
+    "trusted-root": { type: "string" },
+    workers: { type: "string" },
+  },
+  async run(values) {
+    const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
+    const environment = values.env as string | undefined;
+    const to = (values.to as string | undefined) ?? (environment ? findEnvironment(rootPolicy, environment).branch : undefined) ?? "HEAD";
+    const trustedRoot = values["trusted-root"] ? await loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const repo = await openRepo(required(values, "repo", this));
+    const pool = verifierPool(values.workers ? Number(values.workers) : undefined);
+    try {
+      const opts = {
+        repo, rootPolicy, to, environment, trustedRoot,
+        ...(values.from ? { from: values.from as string } : {}),
+        verifySignature: pool.verify,
+        onProgress: progress("verified commits:"),
+      };
+      const sink = verdictSink(await gateSubject(opts), values.json === true);
+      for await (const c of revisionChecks(opts)) sink.add(c);
+      clearProgress();
+      return sink.end() === "pass" ? 0 : 1;
+    } finally {
+      await pool.close();
+      repo.close();
+    }
+  },
+};
+
+async function loadTrustedRootFile(file: string): Promise<TrustedRoot> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new InputError(`${file}: cannot read the trusted root: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  try {
+    const { loadTrustedRoot } = await import("../../git/signatures/x509.ts");
+    return loadTrustedRoot(text, file);
+  } catch (e) {
+    throw new InputError((e as Error).message);
+  }
+}

@@ -1,0 +1,42 @@
+// The verdict every gate and every verify/check command produces (DESIGN.md, "Verdict").
+
+export type CheckStatus = "pass" | "fail" | "warn" | "skip";
+
+export interface Check {
+  gate: string;
+  rule: string;
+  status: CheckStatus;
+  /** What the check was about: a commit id, a path, a resource, an image digest. */
+  subject: string;
+  /** For a failing check: what a person must do about it. */
+  message: string;
+}
+
+export interface VerdictSubject {
+  repo?: string;
+  revision?: string;
+  environment?: string;
+  [key: string]: string | undefined;
+}
+
+export interface Verdict {
+  verdict: "pass" | "fail";
+  subject: VerdictSubject;
+  checks: Check[];
+}
+
+/** Fail closed: a verdict with no checks at all passes nothing. */
+export function makeVerdict(subject: VerdictSubject, checks: Check[]): Verdict {
+  const failed = checks.length === 0 || checks.some((c) => c.status === "fail");
+  return { verdict: failed ? "fail" : "pass", subject, checks };
+}
+
+export function check(
+  gate: string,
+  rule: string,
+  status: CheckStatus,
+  subject: string,
+  message: string,
+): Check {
+  return { gate, rule, status, subject, message };
+}

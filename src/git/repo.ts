@@ -1,0 +1,139 @@
+// Opening a repository read-only: a local path as it is, a URL fetched into a private cache.
+// The git CLI is used for the object store and the walk; nothing here ever writes a remote.
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+import { InputError, UnavailableError } from "../core/errors.ts";
+import { CatFile } from "./cat-file.ts";
+
+const exec = promisify(execFile);
+
+/** Refs Vigil reads besides branches and tags: co-signatures, approvals, deployment records. */
+export const vigilRefs = "refs/vigil/*";
+
+export interface Repo {
+  /** As the user named it (path or URL), for messages. */
+  name: string;
+  gitDir: string;
+  objects: CatFile;
+  close(): void;
+}
+
+const gitEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C" };
+
+export async function git(gitDir: string, args: string[]): Promise<string> {
+  const { stdout } = await exec("git", ["--git-dir", gitDir, ...args], { env: gitEnv, maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+export function isRemote(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) || /^[^/\s]+@[^/\s:]+:/.test(location);
+}
+
+export async function openRepo(location: string, cacheDir = defaultCacheDir()): Promise<Repo> {
+  const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir) : await localGitDir(location);
+  const objects = new CatFile(gitDir);
+  return { name: location, gitDir, objects, close: () => objects.close() };
+}
+
+function defaultCacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "vigil", "repos");
+}
+
+async function localGitDir(path: string): Promise<string> {
+  if (!existsSync(path)) throw new InputError(`${path}: no such directory (give a git repository path or URL)`);
+  try {
+    const { stdout } = await exec("git", ["-C", path, "rev-parse", "--absolute-git-dir"], { env: gitEnv });
+    return stdout.trim();
+  } catch {
+    throw new InputError(`${path}: not a git repository`);
+  }
+}
+
+/** Mirrors branches, tags and Vigil's refs into a bare cache repository; read-only towards the remote. */
+async function fetchRemote(url: string, cacheDir: string): Promise<string> {
+  const gitDir = resolve(cacheDir, createHash("sha256").update(url).digest("hex").slice(0, 32) + ".git");
+  if (!existsSync(gitDir)) {
+    mkdirSync(gitDir, { recursive: true });
+    await exec("git", ["init", "--quiet", "--bare", gitDir], { env: gitEnv });
+  }
+  const refspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", `+${vigilRefs}:${vigilRefs}`];
+  try {
+    await exec("git", ["--git-dir", gitDir, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--", url, ...refspecs], {
+      env: gitEnv,
+      timeout: 120_000,
+    });
+  } catch (e) {
+    const detail = ((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").at(-1);
+    throw new UnavailableError(`cannot fetch ${redact(url)}: ${detail}; check the URL, the network and the read-only credential`);
+  }
+  return gitDir;
+}
+
+/** Credentials are never printed. */
+export function redact(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, "//***@");
+}
+
+export type ResolvedRevision = { commit: string; tag?: string; tagRef?: string };
+
+/** Resolves a branch, tag or commit; an annotated tag is returned too, since its signature counts. */
+export async function resolveRevision(repo: Repo, rev: string): Promise<ResolvedRevision> {
+  if (rev.startsWith("-") || /[\s\0]/.test(rev)) throw new InputError(`invalid revision "${rev}"`);
+  let id: string;
+  try {
+    id = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${rev}^{object}`])).trim();
+  } catch {
+    throw new InputError(`revision "${rev}" does not exist in ${repo.name}`);
+  }
+  const object = await repo.objects.read(id);
+  if (object?.type === "tag") {
+    const commit = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${id}^{commit}`])).trim();
+    const tagRef = (await git(repo.gitDir, ["rev-parse", "--symbolic-full-name", rev]).catch(() => "")).trim();
+    return { commit, tag: id, ...(tagRef.startsWith("refs/tags/") ? { tagRef } : {}) };
+  }
+  if (object?.type !== "commit") throw new InputError(`revision "${rev}" is a ${object?.type ?? "missing object"}, not a commit`);
+  return { commit: id };
+}
+
+export async function isAncestor(repo: Repo, ancestor: string, descendant: string): Promise<boolean> {
+  try {
+    await git(repo.gitDir, ["merge-base", "--is-ancestor", ancestor, descendant]);
+    return true;
+  } catch (e) {
+    if ((e as { code?: number }).code === 1) return false;
+    throw e;
+  }
+}
+
+/** Commits reachable from `to` and not from `from`, streamed as git walks them. */
+export async function* revList(repo: Repo, to: string, from?: string): AsyncGenerator<string> {
+  const args = ["--git-dir", repo.gitDir, "rev-list", to, ...(from ? [`^${from}`] : []), "--"];
+  const proc = spawn("git", args, { env: gitEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const closed = new Promise<number | null>((res) => proc.on("close", res));
+  try {
+    for await (const line of createInterface({ input: proc.stdout })) if (line) yield line;
+    const code = await closed;
+    if (code !== 0) throw new Error(`git rev-list failed: ${stderr.trim()}`);
+  } finally {
+    proc.kill();
+  }
+}
+
+/** Refs under a prefix, with the objects they point at. */
+export async function listRefs(repo: Repo, prefix: string): Promise<{ ref: string; id: string }[]> {
+  const out = await git(repo.gitDir, ["for-each-ref", "--format=%(objectname) %(refname)", prefix]);
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const sp = l.indexOf(" ");
+      return { id: l.slice(0, sp), ref: l.slice(sp + 1) };
+    });
+}

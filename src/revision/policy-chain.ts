@@ -1,0 +1,73 @@
+// The trust policy in force for each commit: the `.vigil/trust.yaml` in its first parent's tree, or the
+// root policy given out of band when the repository has none. Changing it takes the admins of the
+// version before (a chain of trust from the root, as TUF's root metadata works).
+import { posix } from "node:path";
+import { Lru } from "../core/lru.ts";
+import { parseTrustPolicy, type TrustPolicy } from "../core/trust-policy.ts";
+import type { TreeWalker } from "../git/changes.ts";
+import type { Repo } from "../git/repo.ts";
+import type { TrustedRoot } from "../git/signatures/x509.ts";
+import { buildKeyring, type Keyring } from "./keyring.ts";
+import { Ownership } from "./ownership.ts";
+
+export const policyDir = ".vigil";
+export const repoPolicyPath = `${policyDir}/trust.yaml`;
+
+export interface PolicyContext {
+  policy: TrustPolicy;
+  keyring: Keyring;
+  ownership: Ownership;
+  /** A stable key for this exact policy (its blob ids), for caches and workers. */
+  key: string;
+}
+
+export class PolicyChain {
+  private readonly cache = new Lru<string, Promise<PolicyContext>>(64);
+  private readonly root: Promise<PolicyContext>;
+  private readonly repo: Repo;
+  private readonly trees: TreeWalker;
+  private readonly trustedRoot: TrustedRoot | undefined;
+
+  constructor(repo: Repo, trees: TreeWalker, rootPolicy: TrustPolicy, trustedRoot?: TrustedRoot) {
+    this.repo = repo;
+    this.trees = trees;
+    this.trustedRoot = trustedRoot;
+    this.root = this.context(rootPolicy, "root");
+  }
+
+  /** The policy in force for changes on top of the tree `treeId` (null: before the first commit). */
+  async inTree(treeId: string | null): Promise<PolicyContext> {
+    const dir = treeId ? await this.trees.entryAt(treeId, policyDir) : null;
+    const blob = dir ? await this.trees.blobAt(dir.id, "trust.yaml") : null;
+    if (!dir || !blob) return this.root;
+    // Keyed by the .vigil directory: every file a repository policy may use lives in it.
+    let p = this.cache.get(dir.id);
+    if (!p) {
+      p = this.loadFromTree(dir.id, blob);
+      this.cache.set(dir.id, p);
+    }
+    return p;
+  }
+
+  private async loadFromTree(dirTree: string, blob: string): Promise<PolicyContext> {
+    const text = await this.readBlob(blob);
+    const source = `${repoPolicyPath}@${blob.slice(0, 12)}`;
+    const policy = await parseTrustPolicy(text, source, async (rel) => {
+      const path = posix.normalize(rel);
+      const id = path.startsWith("../") || path.startsWith("/") ? null : await this.trees.blobAt(dirTree, path);
+      if (!id) throw Object.assign(new Error(`${policyDir}/${path} is not in the repository's ${policyDir} directory`), { code: "ENOENT" });
+      return this.readBlob(id);
+    });
+    return this.context(policy, dirTree);
+  }
+
+  private async readBlob(id: string): Promise<string> {
+    const o = await this.repo.objects.read(id);
+    if (!o || o.type !== "blob") throw new Error(`blob ${id} is missing from the repository`);
+    return o.data.toString("utf8");
+  }
+
+  private async context(policy: TrustPolicy, key: string): Promise<PolicyContext> {
+    return { policy, keyring: await buildKeyring(policy, this.trustedRoot), ownership: new Ownership(policy.doc), key };
+  }
+}
