@@ -6,7 +6,7 @@ import { expandPrincipals, type EnvironmentSpec, type TrustPolicy } from "../cor
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { parseCommit, parseTag, ObjectFormatError, type Commit } from "../git/objects.ts";
-import { isAncestor, listRefs, resolveRevision, revList, type Repo } from "../git/repo.ts";
+import { isAncestor, listRefs, resolveRevision, revList, type Repo, type ResolvedRevision } from "../git/repo.ts";
 import type { TrustedRoot } from "../git/signatures/x509.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import { verifyGitSignature } from "./keyring.ts";
@@ -36,17 +36,32 @@ const inProcess: SignatureVerifier = (ctx, armored, payload, at) => verifyGitSig
 
 export const cosignRefPrefix = "refs/vigil/cosign/";
 
-/** Runs the gate and collects its verdict. */
-export async function verifyCommits(opts: RevisionGateOptions): Promise<Verdict> {
-  const checks: Check[] = [];
-  const subject = await gateSubject(opts);
-  for await (const c of revisionChecks(opts)) checks.push(c);
-  return makeVerdict(subject, checks);
+export interface OpenedGate {
+  subject: Verdict["subject"];
+  /** The checks, streamed in git's walk order. */
+  checks(): AsyncGenerator<Check>;
 }
 
-export async function gateSubject(opts: RevisionGateOptions): Promise<Verdict["subject"]> {
+/**
+ * Resolves revisions and loads the root policy's keys; every input error surfaces here, before a
+ * single check is produced.
+ */
+export async function openRevisionGate(opts: RevisionGateOptions): Promise<OpenedGate> {
+  const env = opts.environment ? findEnvironment(opts.rootPolicy, opts.environment) : undefined;
   const target = await resolveRevision(opts.repo, opts.to);
-  return { repo: opts.repo.name, revision: target.commit, ...(opts.environment ? { environment: opts.environment } : {}) };
+  const from = opts.from ? (await resolveRevision(opts.repo, opts.from)).commit : undefined;
+  const trees = new TreeWalker(opts.repo.objects);
+  const chain = await PolicyChain.create(opts.repo, trees, opts.rootPolicy, opts.trustedRoot);
+  const subject = { repo: opts.repo.name, revision: target.commit, ...(opts.environment ? { environment: opts.environment } : {}) };
+  return { subject, checks: () => revisionChecks(opts, { env, target, from, trees, chain }) };
+}
+
+/** Runs the gate and collects its verdict. */
+export async function verifyCommits(opts: RevisionGateOptions): Promise<Verdict> {
+  const gate = await openRevisionGate(opts);
+  const checks: Check[] = [];
+  for await (const c of gate.checks()) checks.push(c);
+  return makeVerdict(gate.subject, checks);
 }
 
 export function findEnvironment(policy: TrustPolicy, name: string): EnvironmentSpec {
@@ -58,13 +73,16 @@ export function findEnvironment(policy: TrustPolicy, name: string): EnvironmentS
   return env;
 }
 
-export async function* revisionChecks(opts: RevisionGateOptions): AsyncGenerator<Check> {
+interface Prepared {
+  env: EnvironmentSpec | undefined;
+  target: ResolvedRevision;
+  from: string | undefined;
+  trees: TreeWalker;
+  chain: PolicyChain;
+}
+
+async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, trees, chain }: Prepared): AsyncGenerator<Check> {
   const { repo } = opts;
-  const env = opts.environment ? findEnvironment(opts.rootPolicy, opts.environment) : undefined;
-  const target = await resolveRevision(repo, opts.to);
-  const from = opts.from ? (await resolveRevision(repo, opts.from)).commit : undefined;
-  const trees = new TreeWalker(repo.objects);
-  const chain = new PolicyChain(repo, trees, opts.rootPolicy, opts.trustedRoot);
   const verify = opts.verifySignature ?? inProcess;
 
   if (target.tag) yield await tagCheck(opts, target.tag, target.tagRef, trees, chain, verify);

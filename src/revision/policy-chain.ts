@@ -23,16 +23,21 @@ export interface PolicyContext {
 
 export class PolicyChain {
   private readonly cache = new Lru<string, Promise<PolicyContext>>(64);
-  private readonly root: Promise<PolicyContext>;
+  private readonly root: PolicyContext;
   private readonly repo: Repo;
   private readonly trees: TreeWalker;
   private readonly trustedRoot: TrustedRoot | undefined;
 
-  constructor(repo: Repo, trees: TreeWalker, rootPolicy: TrustPolicy, trustedRoot?: TrustedRoot) {
+  private constructor(repo: Repo, trees: TreeWalker, root: PolicyContext, trustedRoot?: TrustedRoot) {
     this.repo = repo;
     this.trees = trees;
     this.trustedRoot = trustedRoot;
-    this.root = this.context(rootPolicy, "root");
+    this.root = root;
+  }
+
+  /** Builds the root policy's keyring first: a bad key in it is an input error before any output. */
+  static async create(repo: Repo, trees: TreeWalker, rootPolicy: TrustPolicy, trustedRoot?: TrustedRoot): Promise<PolicyChain> {
+    return new PolicyChain(repo, trees, await context(rootPolicy, "root", trustedRoot), trustedRoot);
   }
 
   /** The policy in force for changes on top of the tree `treeId` (null: before the first commit). */
@@ -58,7 +63,7 @@ export class PolicyChain {
       if (!id) throw Object.assign(new Error(`${policyDir}/${path} is not in the repository's ${policyDir} directory`), { code: "ENOENT" });
       return this.readBlob(id);
     });
-    return this.context(policy, dirTree);
+    return context(policy, dirTree, this.trustedRoot);
   }
 
   private async readBlob(id: string): Promise<string> {
@@ -67,7 +72,8 @@ export class PolicyChain {
     return o.data.toString("utf8");
   }
 
-  private async context(policy: TrustPolicy, key: string): Promise<PolicyContext> {
-    return { policy, keyring: await buildKeyring(policy, this.trustedRoot), ownership: new Ownership(policy.doc), key };
-  }
+}
+
+async function context(policy: TrustPolicy, key: string, trustedRoot: TrustedRoot | undefined): Promise<PolicyContext> {
+  return { policy, keyring: await buildKeyring(policy, trustedRoot), ownership: new Ownership(policy.doc), key };
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import type { TrustedRoot } from "../../git/signatures/x509.ts";
 import { openRepo } from "../../git/repo.ts";
-import { findEnvironment, gateSubject, revisionChecks } from "../../revision/gate.ts";
+import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { clearProgress, progress, verdictSink } from "../output.ts";
 import { required, type Command } from "../command.ts";
@@ -44,8 +44,9 @@ export const verifyCommits: Command = {
         verifySignature: pool.verify,
         onProgress: progress("verified commits:"),
       };
-      const sink = verdictSink(await gateSubject(opts), values.json === true);
-      for await (const c of revisionChecks(opts)) sink.add(c);
+      const gate = await openRevisionGate(opts);
+      const sink = verdictSink(gate.subject, values.json === true);
+      for await (const c of gate.checks()) sink.add(c);
       clearProgress();
       return sink.end() === "pass" ? 0 : 1;
     } finally {

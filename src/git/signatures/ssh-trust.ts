@@ -27,10 +27,11 @@ export function parseAllowedSignerLine(line: string, source: string, withPrincip
   }
   const options: Record<string, string | true> = {};
   while (tokens.length > 0 && !isKeyType(tokens[0]!)) {
-    const opt = tokens.shift()!;
-    const eq = opt.indexOf("=");
-    const name = (eq < 0 ? opt : opt.slice(0, eq)).toLowerCase();
-    options[name] = eq < 0 ? true : unquote(opt.slice(eq + 1));
+    for (const opt of splitOptions(tokens.shift()!)) {
+      const eq = opt.indexOf("=");
+      const name = (eq < 0 ? opt : opt.slice(0, eq)).toLowerCase();
+      options[name] = eq < 0 ? true : unquote(opt.slice(eq + 1));
+    }
   }
   const type = tokens.shift();
   const b64 = tokens.shift();
@@ -91,6 +92,22 @@ function tokenize(line: string, source: string): string[] {
   if (quoted) throw new SshFormatError(`${source}: unterminated quote`);
   if (cur) tokens.push(cur);
   return tokens;
+}
+
+/** Options are comma-separated, as in authorized_keys; commas inside quotes belong to the value. */
+function splitOptions(token: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (const ch of token) {
+    if (ch === '"') quoted = !quoted;
+    if (ch === "," && !quoted) {
+      out.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out.filter(Boolean);
 }
 
 function unquote(v: string): string {
