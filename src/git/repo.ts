@@ -67,11 +67,19 @@ async function fetchRemote(url: string, cacheDir: string): Promise<string> {
       env: gitEnv,
       timeout: 120_000,
     });
+    await followRemoteHead(gitDir, url);
   } catch (e) {
     const detail = ((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").at(-1);
     throw new UnavailableError(`cannot fetch ${redact(url)}: ${detail}; check the URL, the network and the read-only credential`);
   }
   return gitDir;
+}
+
+/** HEAD of the cache follows the remote's HEAD, so "HEAD" means what it means there. */
+async function followRemoteHead(gitDir: string, url: string): Promise<void> {
+  const { stdout } = await exec("git", ["ls-remote", "--symref", "--", url, "HEAD"], { env: gitEnv, timeout: 60_000 });
+  const branch = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(stdout)?.[1];
+  if (branch) await git(gitDir, ["symbolic-ref", "HEAD", branch]);
 }
 
 /** Credentials are never printed. */
