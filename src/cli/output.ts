@@ -9,7 +9,8 @@ export interface VerdictSink {
 
 const symbols: Record<Check["status"], string> = { pass: "PASS", fail: "FAIL", warn: "WARN", skip: "SKIP" };
 
-export function verdictSink(subject: VerdictSubject, json: boolean, out: NodeJS.WritableStream = process.stdout): VerdictSink {
+export function verdictSink(subject: VerdictSubject, json: boolean, stream: NodeJS.WriteStream = process.stdout): VerdictSink {
+  const out = bufferedWriter(stream);
   let failed = false;
   let count = 0;
   const counts: Record<Check["status"], number> = { pass: 0, fail: 0, warn: 0, skip: 0 };
@@ -30,8 +31,29 @@ export function verdictSink(subject: VerdictSubject, json: boolean, out: NodeJS.
         const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ");
         out.write(`\nverdict: ${verdict.toUpperCase()} (${summary || "no checks"})\n`);
       }
+      out.flush();
       return verdict;
     },
+  };
+}
+
+/** Rows reach a terminal at once; to a file or pipe they go in large writes (one per row is slow). */
+function bufferedWriter(stream: NodeJS.WriteStream): { write(s: string): void; flush(): void } {
+  if (stream.isTTY) return { write: (s) => void stream.write(s), flush: () => {} };
+  let pending: string[] = [];
+  let size = 0;
+  const flush = () => {
+    if (pending.length > 0) stream.write(pending.join(""));
+    pending = [];
+    size = 0;
+  };
+  return {
+    write(s) {
+      pending.push(s);
+      size += s.length;
+      if (size >= 1 << 16) flush();
+    },
+    flush,
   };
 }
 

@@ -1,27 +1,112 @@
-// Which paths a commit changes, by comparing trees in-process; subtrees with equal ids are skipped,
-// so the cost follows the size of the change, not of the repository.
+// Which paths a commit changes, by comparing trees in-process. Trees are kept as git stores them and
+// compared entry by entry as raw bytes: subtrees with equal ids are skipped and unchanged entries are
+// never decoded, so the cost follows the size of the change, not of the repository.
 import { Lru } from "../core/lru.ts";
 import type { CatFile } from "./cat-file.ts";
-import { isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry } from "./objects.ts";
+import { ObjectFormatError, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry } from "./objects.ts";
+
+/**
+ * A tree as git stores it, with the byte offset where each entry starts (and the end, last) and where
+ * each entry's name ends. Entries are compared as raw bytes and decoded only where they differ.
+ */
+interface RawTree {
+  buf: Buffer;
+  starts: Int32Array;
+  nameEnds: Int32Array;
+}
+
+function indexTree(buf: Buffer, idLength: number): RawTree {
+  const starts: number[] = [];
+  const nameEnds: number[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const nul = buf.indexOf(0, pos);
+    if (nul < 0 || nul + 1 + idLength > buf.length || buf.indexOf(32, pos) > nul) throw new ObjectFormatError("malformed tree object");
+    starts.push(pos);
+    nameEnds.push(nul);
+    pos = nul + 1 + idLength;
+  }
+  starts.push(buf.length);
+  return { buf, starts: Int32Array.from(starts), nameEnds: Int32Array.from(nameEnds) };
+}
+
+const count = (t: RawTree) => t.starts.length - 1;
+// Mode "40000" is a directory; no other mode starts with "4".
+const isDir = (t: RawTree, i: number) => t.buf[t.starts[i]!] === 0x34;
+const nameStart = (t: RawTree, i: number) => t.buf.indexOf(32, t.starts[i]!) + 1;
+
+function sameRange(a: RawTree, from: number, to: number, b: RawTree, bFrom: number, bTo: number): boolean {
+  const [as, ae, bs, be] = [a.starts[from]!, a.starts[to]!, b.starts[bFrom]!, b.starts[bTo]!];
+  return ae - as === be - bs && a.buf.compare(b.buf, bs, be, as, ae) === 0;
+}
+
+/** How many leading entries the trees share, by binary search over byte ranges. */
+function commonPrefix(a: RawTree, b: RawTree): number {
+  let lo = 0;
+  let hi = Math.min(count(a), count(b));
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (sameRange(a, 0, mid, b, 0, mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** How many trailing entries the trees share, not counting the first `skip` entries. */
+function commonSuffix(a: RawTree, b: RawTree, skip: number): number {
+  const na = count(a);
+  const nb = count(b);
+  let lo = 0;
+  let hi = Math.min(na, nb) - skip;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (sameRange(a, na - mid, na, b, nb - mid, nb)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Git's tree order: names compared as bytes, a directory as if its name ended in "/". */
+function compareNames(a: RawTree, i: number, b: RawTree, j: number): number {
+  const sa = nameStart(a, i);
+  const sb = nameStart(b, j);
+  const la = a.nameEnds[i]! - sa;
+  const lb = b.nameEnds[j]! - sb;
+  const common = Math.min(la, lb);
+  const c = a.buf.compare(b.buf, sb, sb + common, sa, sa + common);
+  if (c !== 0) return c;
+  const ca = la > common ? a.buf[sa + common]! : isDir(a, i) ? 0x2f : 0;
+  const cb = lb > common ? b.buf[sb + common]! : isDir(b, j) ? 0x2f : 0;
+  return ca - cb;
+}
+
+const emptyTree: RawTree = { buf: Buffer.alloc(0), starts: Int32Array.of(0), nameEnds: new Int32Array(0) };
+
+const entryName = (t: RawTree, i: number) => t.buf.toString("utf8", nameStart(t, i), t.nameEnds[i]);
+const entryId = (t: RawTree, i: number) => t.buf.toString("hex", t.nameEnds[i]! + 1, t.starts[i + 1]);
 
 export class TreeWalker {
-  private readonly trees = new Lru<string, Promise<TreeEntry[]>>(8192);
-  private readonly commitTrees = new Lru<string, Promise<string>>(8192);
+  private readonly trees = new Lru<string, Promise<RawTree>>(1024);
+  private readonly commitTrees = new Lru<string, Promise<string>>(4096);
   private readonly objects: CatFile;
   constructor(objects: CatFile) {
     this.objects = objects;
   }
 
-  entries(treeId: string): Promise<TreeEntry[]> {
+  private raw(treeId: string): Promise<RawTree> {
     let p = this.trees.get(treeId);
     if (!p) {
       p = this.objects.read(treeId).then((o) => {
         if (!o || o.type !== "tree") throw new Error(`tree ${treeId} is missing from the repository`);
-        return parseTree(o.data, treeId.length / 2);
+        return indexTree(o.data, treeId.length / 2);
       });
       this.trees.set(treeId, p);
     }
     return p;
+  }
+
+  async entries(treeId: string): Promise<TreeEntry[]> {
+    return parseTree((await this.raw(treeId)).buf, treeId.length / 2);
   }
 
   /** The tree of a commit; remembered, since the parent of one commit is usually the next one read. */
@@ -63,17 +148,27 @@ export class TreeWalker {
   /** Paths (files, symlinks, submodules) that differ between two trees; null stands for the empty tree. */
   async diff(a: string | null, b: string | null, prefix = "", out: string[] = []): Promise<string[]> {
     if (a === b) return out;
-    const [ea, eb] = await Promise.all([a ? this.entries(a) : [], b ? this.entries(b) : []]);
-    const byName = new Map<string, [TreeEntry | undefined, TreeEntry | undefined]>();
-    for (const e of ea) byName.set(e.name, [e, undefined]);
-    for (const e of eb) byName.set(e.name, [byName.get(e.name)?.[0], e]);
-    for (const [name, [x, y]] of byName) {
-      if (x && y && x.id === y.id && x.mode === y.mode) continue;
-      const path = prefix + name;
-      const xt = x && isTreeMode(x.mode) ? x.id : null;
-      const yt = y && isTreeMode(y.mode) ? y.id : null;
-      if (xt || yt) await this.diff(xt, yt, path + "/", out);
-      if ((x && !isTreeMode(x.mode)) || (y && !isTreeMode(y.mode))) out.push(path);
+    const [ta, tb] = await Promise.all([a ? this.raw(a) : emptyTree, b ? this.raw(b) : emptyTree]);
+    // Unchanged entries at either end are skipped without being decoded.
+    const head = commonPrefix(ta, tb);
+    const tail = commonSuffix(ta, tb, head);
+    const endA = count(ta) - tail;
+    const endB = count(tb) - tail;
+    let i = head;
+    let j = head;
+    while (i < endA || j < endB) {
+      const order = i >= endA ? 1 : j >= endB ? -1 : compareNames(ta, i, tb, j);
+      if (order !== 0 || !sameRange(ta, i, i + 1, tb, j, j + 1)) {
+        const x = order <= 0 ? i : -1;
+        const y = order >= 0 ? j : -1;
+        const name = x >= 0 ? entryName(ta, x) : entryName(tb, y);
+        const xTree = x >= 0 && isDir(ta, x) ? entryId(ta, x) : null;
+        const yTree = y >= 0 && isDir(tb, y) ? entryId(tb, y) : null;
+        if (xTree || yTree) await this.diff(xTree, yTree, `${prefix}${name}/`, out);
+        if ((x >= 0 && !isDir(ta, x)) || (y >= 0 && !isDir(tb, y))) out.push(prefix + name);
+      }
+      if (order <= 0) i++;
+      if (order >= 0) j++;
     }
     return out;
   }

@@ -118,9 +118,12 @@ export async function isAncestor(repo: Repo, ancestor: string, descendant: strin
   }
 }
 
-/** Commits reachable from `to` and not from `from`, streamed as git walks them. */
+/**
+ * Commits reachable from `to` and not from `from`, parents before children: the order a person reads
+ * history in, and each parent's tree is then already known when its child is compared with it.
+ */
 export async function* revList(repo: Repo, to: string, from?: string): AsyncGenerator<string> {
-  const args = ["--git-dir", repo.gitDir, "rev-list", to, ...(from ? [`^${from}`] : []), "--"];
+  const args = ["--git-dir", repo.gitDir, "rev-list", "--topo-order", "--reverse", to, ...(from ? [`^${from}`] : []), "--"];
   const proc = spawn("git", args, { env: gitEnv, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()));

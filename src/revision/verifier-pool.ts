@@ -78,7 +78,7 @@ class PoolWorker {
     const id = this.nextId++;
     if (this.batch.length === 0) setImmediate(() => this.flush());
     this.batch.push({ id, key: ctx.key, armored, payload, at: at.getTime() });
-    if (this.batch.length >= 64) this.flush();
+    if (this.batch.length >= 256) this.flush();
     return new Promise((resolve) => this.waiting.set(id, resolve));
   }
 

@@ -1,7 +1,7 @@
 // Trusted SSH keys, from the trust policy or from git's allowed_signers file (ssh-keygen(1),
 // "ALLOWED SIGNERS"), and the verification of an SSHSIG signature against them.
 import { verifyRawSignature, parseSshSignature, verifySshSignatureBytes, type ParsedSshSignature } from "./sshsig.ts";
-import { SshFormatError, parsePublicKeyBlob, type SshPublicKey } from "./ssh-wire.ts";
+import { SshFormatError, fingerprint, parsePublicKeyBlob, type SshPublicKey } from "./ssh-wire.ts";
 import { refused, type SignatureResult } from "./result.ts";
 
 export interface SshTrustEntry {
@@ -145,7 +145,8 @@ function wildcard(pattern: string): RegExp {
 const hasWildcard = (p: string) => /[*?!]/.test(p);
 
 function describe(sig: ParsedSshSignature): string {
-  return `${sig.publicKey.type} ${sig.publicKey.fingerprint}`;
+  if (sig.certificate) return `${sig.certificate.key.type} ${sig.certificate.key.fingerprint} (certificate "${sig.certificate.keyId}")`;
+  return `${sig.keyType} ${fingerprint(sig.keyBlob)}`;
 }
 
 /**
@@ -168,21 +169,22 @@ export function verifySshSignature(
   if (sig.namespace !== namespace) {
     return refused("ssh", `SSH signature is for namespace "${sig.namespace}", not "${namespace}"`);
   }
+  const cert = sig.certificate;
+  const candidates = cert
+    ? entries.filter((e) => e.certAuthority && e.key.blob.equals(cert.caBlob))
+    : entries.filter((e) => !e.certAuthority && e.key.blob.equals(sig.keyBlob));
+  if (candidates.length === 0) {
+    const what = cert ? `certificate authority ${fingerprint(cert.caBlob)} for` : "key";
+    return refused("ssh", `signed by an untrusted ${what} (${describe(sig)}); add it to the trust policy's signers if it belongs to someone trusted`);
+  }
   let valid: boolean;
   try {
-    valid = verifySshSignatureBytes(sig, message);
+    valid = verifySshSignatureBytes(sig, cert ? cert.key : candidates[0]!.key, message);
   } catch (e) {
     return refused("ssh", `SSH signature by ${describe(sig)} cannot be verified: ${(e as Error).message}`);
   }
   if (!valid) return refused("ssh", `SSH signature by ${describe(sig)} does not match the signed content`);
 
-  const candidates = sig.certificate
-    ? entries.filter((e) => e.certAuthority && e.key.blob.equals(sig.certificate!.caBlob))
-    : entries.filter((e) => !e.certAuthority && e.key.blob.equals(sig.publicKey.blob));
-  if (candidates.length === 0) {
-    const what = sig.certificate ? `certificate authority ${parsePublicKeyBlob(sig.certificate.caBlob).fingerprint}` : "key";
-    return refused("ssh", `${describe(sig)} is signed by an untrusted ${what}; add it to the trust policy's signers if it belongs to someone trusted`);
-  }
   const reasons: string[] = [];
   for (const entry of candidates) {
     const problem = entryProblem(entry, sig, namespace, at);
@@ -190,8 +192,8 @@ export function verifySshSignature(
       reasons.push(`${entry.source}: ${problem}`);
       continue;
     }
-    const identity = sig.certificate
-      ? sig.certificate.principals.find((p) => matchPrincipal(p, entry.principals))!
+    const identity = cert
+      ? cert.principals.find((p) => matchPrincipal(p, entry.principals))!
       : (entry.principals.find((p) => !hasWildcard(p)) ?? entry.principals[0]!);
     return { ok: true, kind: "ssh", identity, key: describe(sig) };
   }

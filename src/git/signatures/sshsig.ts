@@ -7,7 +7,6 @@ import {
   algorithmKeyType,
   certificateTypes,
   fingerprint,
-  parsePublicKeyBlob,
   readPublicKeyFields,
   signatureHash,
   sshString,
@@ -36,8 +35,9 @@ export interface SshCertificate {
 }
 
 export interface ParsedSshSignature {
-  /** The key (or, for a certificate, the certified key) that made the signature. */
-  publicKey: SshPublicKey;
+  /** Type and wire blob of the key that signed: a plain key, or a certificate. */
+  keyType: string;
+  keyBlob: Buffer;
   certificate?: SshCertificate;
   namespace: string;
   hashAlgorithm: "sha256" | "sha512";
@@ -73,7 +73,10 @@ export function parseSshSignature(armored: string): ParsedSshSignature {
   const sig = new SshReader(r.string());
   r.end("SSH signature");
 
-  const { publicKey, certificate } = parseSigningKey(keyBlob);
+  // A plain key is not decoded here: it is looked up among trusted keys by its bytes first, which
+  // saves building a key object for every signature of a long history.
+  const keyType = new SshReader(keyBlob).text();
+  const certificate = certificateTypes.has(keyType) ? parseCertificate(keyBlob) : undefined;
   const signatureAlgorithm = sig.text();
   const signatureBlob = sig.string();
   let skFlags: number | undefined;
@@ -84,7 +87,8 @@ export function parseSshSignature(armored: string): ParsedSshSignature {
   }
   sig.end("signature blob");
   return {
-    publicKey,
+    keyType,
+    keyBlob,
     ...(certificate ? { certificate } : {}),
     namespace,
     hashAlgorithm,
@@ -92,13 +96,6 @@ export function parseSshSignature(armored: string): ParsedSshSignature {
     signatureBlob,
     ...(skFlags !== undefined ? { skFlags, skCounter } : {}),
   };
-}
-
-function parseSigningKey(blob: Buffer): { publicKey: SshPublicKey; certificate?: SshCertificate } {
-  const type = new SshReader(blob).text();
-  if (!certificateTypes.has(type)) return { publicKey: parsePublicKeyBlob(blob) };
-  const certificate = parseCertificate(blob);
-  return { publicKey: certificate.key, certificate };
 }
 
 /** OpenSSH certificate (PROTOCOL.certkeys); the CA signature is verified by verifyCertificate. */
@@ -210,13 +207,13 @@ export function signedData(namespace: string, hashAlgorithm: "sha256" | "sha512"
   ]);
 }
 
-/** True when the signature is a valid signature over `message` by the key it names. */
-export function verifySshSignatureBytes(sig: ParsedSshSignature, message: Buffer): boolean {
+/** True when the signature is a valid signature over `message` by `key` (the trusted key it names). */
+export function verifySshSignatureBytes(sig: ParsedSshSignature, key: SshPublicKey, message: Buffer): boolean {
   const sk =
     sig.skFlags !== undefined ? { flags: sig.skFlags, counter: sig.skCounter ?? 0 } : undefined;
   if (sk && (sk.flags & 0x01) === 0) return false; // user presence is required, as OpenSSH requires it
   return verifyRawSignature(
-    sig.publicKey,
+    key,
     sig.signatureAlgorithm,
     sig.signatureBlob,
     signedData(sig.namespace, sig.hashAlgorithm, message),

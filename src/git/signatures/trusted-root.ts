@@ -103,7 +103,7 @@ function parseAuthority(value: unknown, where: string): TrustedCertificateAuthor
     }
   });
   checkChainLinks(chain, where);
-  const uri = ca.uri === undefined ? "" : string(ca.uri, `${where}.uri`);
+  const uri = ca.uri == null ? "" : string(ca.uri, `${where}.uri`);
   return { where, uri, chain, validFor: timeRange(ca.validFor, `${where}.validFor`) };
 }
 
@@ -126,7 +126,7 @@ function parseLog(value: unknown, where: string): TrustedLogKey {
   const logId = base64(object(log.logId, `${where}.logId`).keyId, `${where}.logId.keyId`);
   return {
     where,
-    baseUrl: log.baseUrl === undefined ? "" : string(log.baseUrl, `${where}.baseUrl`),
+    baseUrl: log.baseUrl == null ? "" : string(log.baseUrl, `${where}.baseUrl`),
     logId,
     keyDetails,
     publicKey: publicKey(raw, keyDetails, `${where}.publicKey.rawBytes`),
@@ -156,11 +156,12 @@ function publicKey(raw: Buffer, keyDetails: string, field: string): KeyObject {
 }
 
 // A window without a start is malformed (sigstore-conformance requires rejecting it), not unbounded.
+// JSON writers spell an absent end either by leaving it out or as null.
 function timeRange(value: unknown, where: string): TimeRange {
   const range = object(value, where);
-  if (range.start === undefined) throw new RootError(`${where}.start is missing`);
+  if (range.start == null) throw new RootError(`${where}.start is missing`);
   const start = timestamp(range.start, `${where}.start`);
-  if (range.end === undefined) return { start };
+  if (range.end == null) return { start };
   const end = timestamp(range.end, `${where}.end`);
   if (end < start) throw new RootError(`${where}.end is before its start`);
   return { start, end };
@@ -192,9 +193,9 @@ function object(value: unknown, where: string): Json {
   return value as Json;
 }
 
-// Absent lists are empty: protobuf JSON omits empty repeated fields.
+// Absent lists are empty: protobuf JSON omits empty repeated fields (some writers put null).
 function list(value: unknown, where: string): unknown[] {
-  if (value === undefined) return [];
+  if (value == null) return [];
   if (!Array.isArray(value)) throw new RootError(`${where} must be a list`);
   return value;
 }

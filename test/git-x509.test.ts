@@ -1,0 +1,731 @@
+// x509 (CMS) commit signatures, with real components throughout: CAs made by the openssl CLI, commits
+// signed by git itself through gpg.format=x509 (openssl cms behind git's gpg interface, and gpgsm),
+// gitsign's embedded Rekor entry format against a test log, and real Fulcio certificates and Rekor
+// entries from the shared Sigstore test vectors.
+import { strict as assert } from "node:assert";
+import { X509Certificate, createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it, type TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import {
+  hashedRekordBody,
+  loadTrustedRoot,
+  verifyCertificateIdentity,
+  verifyTlogEntry,
+  verifyX509Signature,
+  type SigstoreIdentity,
+  type TlogEntry,
+  type TrustedRoot,
+} from "../src/git/signatures/x509.ts";
+import { requireTools, run } from "./helpers/tools.ts";
+
+const MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+const ISSUER = "https://issuer.example";
+const DAY = 24 * 3600 * 1000;
+const SIGNING_TIME_NOTE = "(signing time from the CMS signingTime attribute, no transparency-log proof)";
+
+const alice: SigstoreIdentity = { signer: "alice", identity: "alice@example.com", issuer: ISSUER, source: "policy.yaml:signers[0]" };
+const ci: SigstoreIdentity = {
+  signer: "ci",
+  identity: "https://github.com/example/repo/.github/workflows/release.yml@refs/heads/main",
+  issuer: "https://token.actions.githubusercontent.com",
+  source: "policy.yaml:signers[1]",
+};
+
+let scratch: string | undefined;
+function scratchDir(): string {
+  scratch ??= mkdtempSync(join(tmpdir(), "vigil-x509-"));
+  return scratch;
+}
+after(() => scratch && rmSync(scratch, { recursive: true, force: true }));
+
+// ---------------------------------------------------------------------------------------------------
+// A test CA made with the openssl CLI: root → intermediate → leaves
+
+function opensslTime(d: Date): string {
+  return d.toISOString().replace(/[-:T]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+interface LeafOptions {
+  email?: string;
+  uri?: string;
+  /** The Fulcio OIDC issuer extension (…57264.1.8); null leaves it out. */
+  issuer?: string | null;
+  /** The legacy Fulcio issuer extension (…57264.1.1), the bare string. */
+  legacyIssuer?: string;
+  codeSigning?: boolean;
+  key?: "p256" | "p384" | "rsa";
+  start?: Date;
+  end?: Date;
+}
+
+class TestCa {
+  readonly dir: string;
+  readonly root: Buffer;
+  readonly intermediate: Buffer;
+  private serial = 0;
+
+  constructor(name: string) {
+    this.dir = join(scratchDir(), name);
+    mkdirSync(this.dir);
+    writeFileSync(join(this.dir, "ca.cnf"), CA_CONFIG);
+    writeFileSync(join(this.dir, "index.txt"), "");
+    writeFileSync(join(this.dir, "serial"), "01\n");
+    writeFileSync(join(this.dir, "root.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n");
+    writeFileSync(join(this.dir, "inter.ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
+    this.key("root");
+    this.request("root", `/O=${name}/CN=${name} root`);
+    this.ca(["-selfsign", "-keyfile", "root.key", "-in", "root.csr", "-out", "root.pem", "-extfile", "root.ext"], new Date("2020-01-01"), new Date("2040-01-01"));
+    this.key("inter");
+    this.request("inter", `/O=${name}/CN=${name} intermediate`);
+    this.ca(["-cert", "root.pem", "-keyfile", "root.key", "-in", "inter.csr", "-out", "inter.pem", "-extfile", "inter.ext"], new Date("2020-01-01"), new Date("2039-01-01"));
+    this.root = this.der("root.pem");
+    this.intermediate = this.der("inter.pem");
+  }
+
+  /** Issues a leaf from the intermediate; returns the directory holding leaf.pem, leaf.key and chain.pem. */
+  leaf(options: LeafOptions = {}): string {
+    const name = `leaf${++this.serial}`;
+    const o = { email: alice.identity, issuer: ISSUER, codeSigning: true, start: new Date(Date.now() - DAY), end: new Date(Date.now() + DAY), ...options };
+    this.key(name, o.key);
+    this.request(name, `/CN=${name}`);
+    writeFileSync(join(this.dir, `${name}.ext`), leafExtensions(o));
+    this.ca(["-cert", "inter.pem", "-keyfile", "inter.key", "-in", `${name}.csr`, "-out", `${name}.pem`, "-extfile", `${name}.ext`], o.start, o.end);
+    const signer = join(this.dir, name);
+    mkdirSync(signer);
+    writeFileSync(join(signer, "leaf.pem"), readFileSync(join(this.dir, `${name}.pem`)));
+    writeFileSync(join(signer, "leaf.key"), readFileSync(join(this.dir, `${name}.key`)));
+    writeFileSync(join(signer, "chain.pem"), readFileSync(join(this.dir, "inter.pem")));
+    return signer;
+  }
+
+  /** A trusted_root.json naming this CA (intermediate first, root last), parsed by the code under test. */
+  trustedRoot(validFor: { start: string; end?: string } = { start: "2020-01-01T00:00:00Z" }, tlogs: unknown[] = []): TrustedRoot {
+    return loadTrustedRoot(JSON.stringify(this.trustedRootJson(validFor, tlogs)), `${this.dir}/trusted_root.json`);
+  }
+
+  trustedRootJson(validFor: { start: string; end?: string }, tlogs: unknown[]): Record<string, unknown> {
+    const certificates = [this.intermediate, this.root].map((der) => ({ rawBytes: der.toString("base64") }));
+    return {
+      mediaType: MEDIA_TYPE,
+      tlogs,
+      certificateAuthorities: [{ subject: { organization: "test", commonName: "test" }, uri: "https://fulcio.test", certChain: { certificates }, validFor }],
+      ctlogs: [],
+      timestampAuthorities: [],
+    };
+  }
+
+  private key(name: string, type: LeafOptions["key"] = "p256"): void {
+    const curve = type === "p384" ? "secp384r1" : "prime256v1";
+    const args = type === "rsa" ? ["genrsa", "-out", `${name}.key`, "2048"] : ["ecparam", "-name", curve, "-genkey", "-noout", "-out", `${name}.key`];
+    run("openssl", args, { cwd: this.dir });
+  }
+
+  private request(name: string, subject: string): void {
+    run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], { cwd: this.dir });
+  }
+
+  // `openssl ca` rather than `openssl x509 -req`: OpenSSL 3.0 sets arbitrary (also past) validity only here.
+  private ca(args: string[], start: Date, end: Date): void {
+    const dates = ["-startdate", opensslTime(start), "-enddate", opensslTime(end)];
+    run("openssl", ["ca", "-batch", "-notext", "-config", "ca.cnf", ...dates, ...args], { cwd: this.dir });
+  }
+
+  private der(pem: string): Buffer {
+    return Buffer.from(new X509Certificate(readFileSync(join(this.dir, pem))).raw);
+  }
+}
+
+const CA_CONFIG = `[ca]
+default_ca = test
+[test]
+database = ./index.txt
+new_certs_dir = .
+serial = ./serial
+default_md = sha256
+policy = any
+unique_subject = no
+email_in_dn = no
+copy_extensions = none
+[any]
+commonName = optional
+organizationName = optional
+`;
+
+function leafExtensions(o: LeafOptions): string {
+  const san = [o.email && `email:${o.email}`, o.uri && `URI:${o.uri}`].filter(Boolean).join(",");
+  const hex = (s: string) => [...Buffer.from(s)].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  return [
+    "basicConstraints=critical,CA:FALSE",
+    "keyUsage=critical,digitalSignature",
+    o.codeSigning ? "extendedKeyUsage=codeSigning" : "extendedKeyUsage=emailProtection",
+    `subjectAltName=critical,${san}`,
+    o.issuer ? `1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:${o.issuer}` : "",
+    o.legacyIssuer ? `1.3.6.1.4.1.57264.1.1=DER:${hex(o.legacyIssuer)}` : "",
+    "subjectKeyIdentifier=hash",
+    "authorityKeyIdentifier=keyid",
+    "",
+  ].join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Commits signed by git through its gpg.format=x509 interface
+
+// git runs `<program> --status-fd=2 -bsau <key>`, writes the payload to stdin, and wants the armored
+// signature on stdout and a SIG_CREATED status line on stderr. openssl cms signs detached by default.
+const CMS_SIGN_SCRIPT = `#!/bin/sh
+set -e
+payload=$(mktemp)
+cat > "$payload"
+openssl cms -sign -binary -md "\${VIGIL_X509_MD:-sha256}" $VIGIL_X509_CMS_OPTS -signer "$VIGIL_X509_SIGNER/leaf.pem" -inkey "$VIGIL_X509_SIGNER/leaf.key" \\
+  -certfile "$VIGIL_X509_SIGNER/chain.pem" -in "$payload" -outform PEM |
+  sed -e 's/^-----BEGIN CMS-----$/-----BEGIN SIGNED MESSAGE-----/' -e 's/^-----END CMS-----$/-----END SIGNED MESSAGE-----/'
+rm -f "$payload"
+echo "[GNUPG:] SIG_CREATED D 19 8 00 0 0" >&2
+`;
+
+interface SignedCommit {
+  armored: string;
+  payload: Buffer;
+}
+
+class X509Repo {
+  readonly dir: string;
+
+  constructor(name: string) {
+    this.dir = join(scratchDir(), name);
+    const script = join(scratchDir(), `${name}-cms-sign.sh`);
+    writeFileSync(script, CMS_SIGN_SCRIPT);
+    chmodSync(script, 0o755);
+    mkdirSync(this.dir);
+    this.git(["init", "-q"]);
+    for (const [k, v] of [["user.name", "Alice"], ["user.email", alice.identity], ["gpg.format", "x509"], ["gpg.x509.program", script], ["user.signingkey", "test"]]) {
+      this.git(["config", k!, v!]);
+    }
+  }
+
+  /** Makes a commit signed as `signer` (a TestCa.leaf directory), or through `config` (e.g. gpgsm). */
+  commit(message: string, signer?: string, config: string[] = [], env: NodeJS.ProcessEnv = {}): SignedCommit {
+    this.git([...config, "commit", "-q", "--allow-empty", "-S", "-m", message], { VIGIL_X509_SIGNER: signer, ...env });
+    return splitCommit(this.git(["cat-file", "commit", "HEAD"]));
+  }
+
+  // Only this repository's configuration counts, not the host's or the user's.
+  private git(args: string[], env: NodeJS.ProcessEnv = {}): string {
+    return run("git", args, { cwd: this.dir, env: { GIT_CONFIG_NOSYSTEM: "1", HOME: this.dir, ...env } });
+  }
+}
+
+/** Separates the gpgsig header (continuation lines start with one space) from the payload git signed. */
+function splitCommit(raw: string): SignedCommit {
+  const lines = raw.split("\n");
+  const start = lines.findIndex((l) => l.startsWith("gpgsig "));
+  assert.ok(start >= 0, "commit has no gpgsig header");
+  let end = start + 1;
+  while (end < lines.length && lines[end]!.startsWith(" ")) end++;
+  const armored = [lines[start]!.slice("gpgsig ".length), ...lines.slice(start + 1, end).map((l) => l.slice(1))].join("\n");
+  return { armored, payload: Buffer.from([...lines.slice(0, start), ...lines.slice(end)].join("\n")) };
+}
+
+function armor(der: Buffer): string {
+  const lines = der.toString("base64").match(/.{1,64}/g)!;
+  return ["-----BEGIN SIGNED MESSAGE-----", ...lines, "-----END SIGNED MESSAGE-----"].join("\n");
+}
+
+function dearmor(armored: string): Buffer {
+  return Buffer.from(armored.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
+}
+
+function assertRefused(result: ReturnType<typeof verifyX509Signature>, pattern: RegExp): void {
+  assert.equal(result.ok, false, `expected a refusal, got ${JSON.stringify(result)}`);
+  if (!result.ok) {
+    assert.equal(result.kind, "x509");
+    assert.match(result.reason, pattern);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+interface Fixture {
+  ca: TestCa;
+  other: TestCa;
+  repo: X509Repo;
+  root: TrustedRoot;
+  good: SignedCommit;
+}
+
+let fixture: Fixture | undefined;
+function setup(t: TestContext): Fixture | undefined {
+  if (!requireTools(t, ["git", "openssl"])) return undefined;
+  if (fixture) return fixture;
+  const ca = new TestCa("ca");
+  const repo = new X509Repo("repo");
+  fixture = { ca, other: new TestCa("other"), repo, root: ca.trustedRoot(), good: repo.commit("signed by alice", ca.leaf()) };
+  return fixture;
+}
+
+describe("x509 commit signatures made by git with openssl cms", () => {
+  it("accepts a commit signed by a trusted identity, noting that its time is the signer's claim", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const result = verifyX509Signature(f.good.armored, f.good.payload, [ci, alice], f.root);
+    assert.deepEqual(result, { ok: true, kind: "x509", identity: "alice", key: `x509 alice@example.com (issuer ${ISSUER}) ${SIGNING_TIME_NOTE}` });
+  });
+
+  it("accepts a URI identity whose issuer is only in the legacy Fulcio extension", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const signer = f.ca.leaf({ email: undefined, uri: ci.identity, issuer: null, legacyIssuer: ci.issuer });
+    const c = f.repo.commit("signed by ci", signer);
+    const result = verifyX509Signature(c.armored, c.payload, [alice, ci], f.root);
+    assert.equal(result.ok, true, JSON.stringify(result));
+    assert.equal(result.ok && result.identity, "ci");
+  });
+
+  it("accepts a P-384 key with SHA-384, and a signer named by subject key identifier", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const p384 = f.repo.commit("signed with P-384", f.ca.leaf({ key: "p384" }), [], { VIGIL_X509_MD: "sha384" });
+    assert.equal(verifyX509Signature(p384.armored, p384.payload, [alice], f.root).ok, true);
+    const keyId = f.repo.commit("signer by key id", f.ca.leaf(), [], { VIGIL_X509_CMS_OPTS: "-keyid" });
+    assert.equal(verifyX509Signature(keyId.armored, keyId.payload, [alice], f.root).ok, true);
+  });
+
+  it("refuses an identity the policy does not list", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const result = verifyX509Signature(f.good.armored, f.good.payload, [{ ...alice, identity: "bob@example.com" }, ci], f.root);
+    assertRefused(result, /alice@example\.com \(issuer https:\/\/issuer\.example\) is not a trusted signer; add it/);
+  });
+
+  it("refuses the right identity vouched for by another OIDC issuer", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const result = verifyX509Signature(f.good.armored, f.good.payload, [{ ...alice, issuer: "https://accounts.google.com" }], f.root);
+    assertRefused(result, /issued on the word of OIDC issuer https:\/\/issuer\.example, but the trust policy expects https:\/\/accounts\.google\.com \(signer alice/);
+  });
+
+  it("refuses a certificate from a CA the trusted root does not hold", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = f.repo.commit("signed under another CA", f.other.leaf());
+    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root), /does not chain to any certificate authority in the trusted root .*trusted_root\.json/);
+  });
+
+  it("refuses a leaf that had expired when it signed", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = f.repo.commit("signed with an expired certificate", f.ca.leaf({ start: new Date("2021-01-01"), end: new Date("2021-02-01") }));
+    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root), /signing certificate .* is valid from 2021-01-01T00:00:00\.000Z to 2021-02-01T00:00:00\.000Z, but the signature was made at/);
+  });
+
+  it("refuses a signing time outside the CA's validFor window in the trusted root", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const root = f.ca.trustedRoot({ start: "2020-01-01T00:00:00Z", end: "2022-12-31T23:59:59.999Z" });
+    assertRefused(verifyX509Signature(f.good.armored, f.good.payload, [alice], root), /outside the validFor window \(2020-01-01T00:00:00\.000Z to 2022-12-31T23:59:59\.999Z\) of certificateAuthorities\[0\]/);
+  });
+
+  it("refuses a leaf without the codeSigning extended key usage", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = f.repo.commit("signed with an email certificate", f.ca.leaf({ codeSigning: false }));
+    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root), /lacks the codeSigning extended key usage/);
+  });
+
+  it("refuses a commit changed after signing", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const tampered = Buffer.from(f.good.payload.toString().replace("signed by alice", "signed by mallory"));
+    assertRefused(verifyX509Signature(f.good.armored, tampered, [alice], f.root), /message digest differs.*re-sign it/);
+  });
+
+  it("refuses a signature value that does not verify", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const der = dearmor(f.good.armored);
+    der[der.length - 1]! ^= 0x01; // the last byte is the end of the ECDSA signature value
+    assertRefused(verifyX509Signature(armor(der), f.good.payload, [alice], f.root), /does not verify with its certificate's key/);
+  });
+
+  it("refuses truncated signatures", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const lines = f.good.armored.split("\n");
+    const cut = lines.slice(0, Math.floor(lines.length / 2)).join("\n");
+    assertRefused(verifyX509Signature(cut, f.good.payload, [alice], f.root), /truncated x509 signature \(missing the -----END SIGNED MESSAGE----- line\)/);
+    const short = armor(dearmor(f.good.armored).subarray(0, 300));
+    assertRefused(verifyX509Signature(short, f.good.payload, [alice], f.root), /x509 signature is not (valid ASN\.1|a CMS SignedData)/);
+  });
+
+  it("refuses garbage", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    for (const garbage of ["", "hello", "-----BEGIN SIGNED MESSAGE-----\n!!!!\n-----END SIGNED MESSAGE-----", armor(Buffer.from("not asn.1 at all"))]) {
+      assertRefused(verifyX509Signature(garbage, f.good.payload, [alice], f.root), /x509 signature|ASN\.1/);
+    }
+    const octets = new asn1js.OctetString({ valueHex: new Uint8Array(16) }).toBER();
+    assertRefused(verifyX509Signature(armor(Buffer.from(octets)), f.good.payload, [alice], f.root), /not a CMS SignedData/);
+    const trailing = Buffer.concat([dearmor(f.good.armored), Buffer.from([0, 0])]);
+    assertRefused(verifyX509Signature(armor(trailing), f.good.payload, [alice], f.root), /trailing bytes/);
+  });
+
+  it("refuses when no trusted root was given, saying how to pass one", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    assertRefused(verifyX509Signature(f.good.armored, f.good.payload, [alice], undefined), /pass --trusted-root/);
+  });
+
+  it("accepts an RSA signature made by gpgsm (BER-encoded CMS, full chain embedded)", (t) => {
+    const f = setup(t);
+    if (!f || !requireTools(t, ["gpgsm", "gpgconf"])) return;
+    const home = join(scratchDir(), "gnupg");
+    mkdirSync(home, { mode: 0o700 });
+    const env = { GNUPGHOME: home };
+    t.after(() => run("gpgconf", ["--kill", "all"], { env }));
+    const signer = f.ca.leaf({ key: "rsa" });
+    const fpr = new X509Certificate(f.ca.root).fingerprint.replace(/:/g, "");
+    writeFileSync(join(home, "gpgsm.conf"), "disable-crl-checks\ndisable-dirmngr\n");
+    writeFileSync(join(home, "trustlist.txt"), `${fpr} S relax\n`);
+    // gpgsm reads PKCS#12 with the legacy 3DES/SHA-1 protection only, and without a passphrase here.
+    const p12 = join(signer, "leaf.p12");
+    run("openssl", ["pkcs12", "-export", "-inkey", join(signer, "leaf.key"), "-in", join(signer, "leaf.pem"), "-certfile", join(signer, "chain.pem"),
+      "-passout", "pass:", "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", p12]);
+    run("gpgsm", ["--batch", "--import", join(f.ca.dir, "root.pem")], { env });
+    run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--import", p12], { env });
+    const keyId = "0x" + new X509Certificate(readFileSync(join(signer, "leaf.pem"))).fingerprint.replace(/:/g, "");
+    const c = f.repo.commit("signed by gpgsm", undefined, ["-c", "gpg.x509.program=gpgsm", "-c", `user.signingkey=${keyId}`], env);
+    assert.equal(dearmor(c.armored)[1], 0x80, "gpgsm writes indefinite-length BER");
+    const result = verifyX509Signature(c.armored, c.payload, [alice], f.root);
+    assert.deepEqual(result, { ok: true, kind: "x509", identity: "alice", key: `x509 alice@example.com (issuer ${ISSUER}) ${SIGNING_TIME_NOTE}` });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// gitsign's format: the Rekor entry it embeds in the CMS unsigned attributes (1.3.6.1.4.1.57264.3.1)
+
+const DATA = fileURLToPath(new URL("../../shared/data/sigstore/", import.meta.url));
+const PRODUCTION_ROOT = join(DATA, "trusted_roots/sigstore-public-good.trusted_root.json");
+function productionRoot(t: TestContext, edit?: (root: any) => void): TrustedRoot | undefined {
+  if (!existsSync(PRODUCTION_ROOT)) {
+    t.skip(`the shared Sigstore test data is missing (${PRODUCTION_ROOT})`);
+    return undefined;
+  }
+  const json = JSON.parse(readFileSync(PRODUCTION_ROOT, "utf8"));
+  edit?.(json);
+  return loadTrustedRoot(JSON.stringify(json), PRODUCTION_ROOT);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The same format with a test Rekor: what the logged time decides
+
+interface TestLog {
+  key: KeyObject;
+  logId: Buffer;
+  json: unknown;
+}
+
+function testLog(): TestLog {
+  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const spki = publicKey.export({ format: "der", type: "spki" });
+  const logId = createHash("sha256").update(spki).digest();
+  const json = {
+    baseUrl: "https://rekor.test",
+    hashAlgorithm: "SHA2_256",
+    publicKey: { rawBytes: spki.toString("base64"), keyDetails: "PKIX_ECDSA_P256_SHA_256", validFor: { start: "2020-01-01T00:00:00Z" } },
+    logId: { keyId: logId.toString("base64") },
+  };
+  return { key: privateKey, logId, json };
+}
+
+// protobuf encoding, just what a TransparencyLogEntry needs.
+function varint(n: bigint): Buffer {
+  const out: number[] = [];
+  do {
+    out.push(Number(n & 0x7fn) | (n > 0x7fn ? 0x80 : 0));
+    n >>= 7n;
+  } while (n > 0n);
+  return Buffer.from(out);
+}
+function field(n: number, value: bigint | Buffer | string): Buffer {
+  if (typeof value === "bigint") return Buffer.concat([varint(BigInt(n << 3)), varint(value)]);
+  const bytes = Buffer.from(value);
+  return Buffer.concat([varint(BigInt((n << 3) | 2)), varint(BigInt(bytes.length)), bytes]);
+}
+
+// RFC 6962 Merkle tree hash and audit path.
+const leafHash = (d: Buffer) => createHash("sha256").update(Buffer.from([0])).update(d).digest();
+const nodeHash = (l: Buffer, r: Buffer) => createHash("sha256").update(Buffer.from([1])).update(l).update(r).digest();
+function split(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+function treeHash(leaves: Buffer[]): Buffer {
+  if (leaves.length === 1) return leafHash(leaves[0]!);
+  const k = split(leaves.length);
+  return nodeHash(treeHash(leaves.slice(0, k)), treeHash(leaves.slice(k)));
+}
+function auditPath(m: number, leaves: Buffer[]): Buffer[] {
+  if (leaves.length === 1) return [];
+  const k = split(leaves.length);
+  return m < k ? [...auditPath(m, leaves.slice(0, k)), treeHash(leaves.slice(k))] : [...auditPath(m - k, leaves.slice(k)), treeHash(leaves.slice(0, k))];
+}
+
+/** Logs an openssl-made CMS signature in the test Rekor at `integratedTime` and embeds the entry as gitsign does. */
+function embedRekorEntry(commit: SignedCommit, log: TestLog, integratedTime: Date): SignedCommit {
+  const info = new pkijs.ContentInfo({ schema: asn1js.fromBER(dearmor(commit.armored)).result });
+  const signed = new pkijs.SignedData({ schema: info.content });
+  const signer = signed.signerInfos[0]!;
+  const certs = signed.certificates!.map((c) => new X509Certificate(Buffer.from((c as pkijs.Certificate).toSchema().toBER())));
+  const leafPem = certs.find((c) => !c.ca)!.toString();
+  const digest = createHash("sha256").update(Buffer.from(signer.signedAttrs!.encodedValue)).digest();
+  const body = hashedRekordBody(digest, Buffer.from(signer.signature.valueBlock.valueHexView), leafPem);
+  const leaves = [Buffer.from("a"), Buffer.from("b"), Buffer.from("c"), body, Buffer.from("d"), Buffer.from("e")];
+  const [index, size, time] = [3n, BigInt(leaves.length), BigInt(Math.floor(integratedTime.getTime() / 1000))];
+  const rootHash = treeHash(leaves);
+  const note = `rekor.test - 1\n${size}\n${rootHash.toString("base64")}\n`;
+  const noteSig = Buffer.concat([log.logId.subarray(0, 4), sign("sha256", Buffer.from(note), log.key)]);
+  const setPayload = `{"body":"${body.toString("base64")}","integratedTime":${time},"logID":"${log.logId.toString("hex")}","logIndex":${index}}`;
+  const entry = Buffer.concat([
+    field(1, index),
+    field(2, field(1, log.logId)),
+    field(3, Buffer.concat([field(1, "hashedrekord"), field(2, "0.0.1")])),
+    field(4, time),
+    field(5, field(1, sign("sha256", Buffer.from(setPayload), log.key))),
+    field(6, Buffer.concat([field(1, index), field(2, rootHash), field(3, size), ...auditPath(3, leaves).map((h) => field(4, h)),
+      field(5, field(1, `${note}\n\u2014 rekor.test ${noteSig.toString("base64")}\n`))])),
+  ]);
+  const attribute = new pkijs.Attribute({ type: "1.3.6.1.4.1.57264.3.1", values: [new asn1js.OctetString({ valueHex: entry })] });
+  signer.unsignedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 1, attributes: [attribute] });
+  const out = new pkijs.ContentInfo({ contentType: info.contentType, content: signed.toSchema(true) });
+  return { armored: armor(Buffer.from(out.toSchema().toBER())), payload: commit.payload };
+}
+
+describe("x509 signatures with a Rekor entry from a test log", () => {
+  it("takes the signing time from the log, not from the signer's signingTime", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const log = testLog();
+    const root = f.ca.trustedRoot(undefined, [log.json]);
+    // Signed today with a certificate that expired in 2021, but logged while it was valid: accepted.
+    const old = f.repo.commit("logged in time", f.ca.leaf({ start: new Date("2021-01-01"), end: new Date("2021-02-01") }));
+    const logged = embedRekorEntry(old, log, new Date("2021-01-15T12:00:00Z"));
+    assert.deepEqual(verifyX509Signature(logged.armored, logged.payload, [alice], root), {
+      ok: true,
+      kind: "x509",
+      identity: "alice",
+      key: `x509 alice@example.com (issuer ${ISSUER})`,
+    });
+    // Signed while the certificate was valid, but logged only after it expired: refused.
+    const late = embedRekorEntry(f.good, log, new Date(Date.now() + 2 * DAY));
+    assertRefused(verifyX509Signature(late.armored, late.payload, [alice], root, new Date(Date.now() + 3 * DAY)), /signing certificate .* but the signature was made at/);
+  });
+
+  it("refuses an entry logged for another signature, or by a log the root does not trust", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const log = testLog();
+    const other = f.repo.commit("another commit", f.ca.leaf());
+    const theirs = embedRekorEntry(other, log, new Date());
+    // The entry of `other` moved onto the good signature: the rebuilt body no longer matches what was logged.
+    const moved = new pkijs.ContentInfo({ schema: asn1js.fromBER(dearmor(theirs.armored)).result });
+    const attr = new pkijs.SignedData({ schema: moved.content }).signerInfos[0]!.unsignedAttrs!;
+    const mine = new pkijs.ContentInfo({ schema: asn1js.fromBER(dearmor(f.good.armored)).result });
+    const signed = new pkijs.SignedData({ schema: mine.content });
+    signed.signerInfos[0]!.unsignedAttrs = attr;
+    const swapped = armor(Buffer.from(new pkijs.ContentInfo({ contentType: mine.contentType, content: signed.toSchema(true) }).toSchema().toBER()));
+    assertRefused(verifyX509Signature(swapped, f.good.payload, [alice], f.ca.trustedRoot(undefined, [log.json])), /signed entry timestamp does not verify/);
+    assertRefused(verifyX509Signature(theirs.armored, theirs.payload, [alice], f.ca.trustedRoot(undefined, [testLog().json])), /is not in the trusted root/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Real Fulcio certificates and Rekor entries from the shared Sigstore test vectors
+
+interface Case {
+  name: string;
+  expect: "pass" | "fail";
+  bundle: string;
+  bundle_facts: { parseable_json: boolean };
+  trusted_root: string;
+  policy: { type: string; certificate_identity?: string; certificate_oidc_issuer?: string };
+}
+
+function cases(t: TestContext): Case[] {
+  const file = join(DATA, "cases.json");
+  if (!existsSync(file)) {
+    t.skip(`the shared Sigstore test data is missing (${file})`);
+    return [];
+  }
+  return (JSON.parse(readFileSync(file, "utf8")) as Case[]).filter((c) => c.bundle_facts.parseable_json);
+}
+
+const bundleOf = (c: Case): any => JSON.parse(readFileSync(join(DATA, c.bundle), "utf8"));
+
+function bundleCertificates(bundle: any): Buffer[] {
+  const material = bundle.verificationMaterial ?? {};
+  const raw: string[] = material.certificate ? [material.certificate.rawBytes] : (material.x509CertificateChain?.certificates ?? []).map((c: any) => c.rawBytes);
+  return raw.map((b64) => Buffer.from(b64, "base64"));
+}
+
+// The time to check a certificate at: Rekor v1's integrated time, or (Rekor v2 has none) the RFC 3161 time.
+function bundleTime(bundle: any): Date | undefined {
+  const integrated = Number(bundle.verificationMaterial?.tlogEntries?.[0]?.integratedTime ?? 0);
+  if (integrated > 0) return new Date(integrated * 1000);
+  const token = bundle.verificationMaterial?.timestampVerificationData?.rfc3161Timestamps?.[0]?.signedTimestamp;
+  if (!token) return undefined;
+  // Some bundles hold the whole TimeStampResp (status and token), others the bare token (a ContentInfo).
+  const asn = asn1js.fromBER(Buffer.from(token, "base64")).result as asn1js.Sequence;
+  const isResponse = asn.valueBlock.value[0] instanceof asn1js.Sequence;
+  const info = isResponse ? new pkijs.TimeStampResp({ schema: asn }).timeStampToken! : new pkijs.ContentInfo({ schema: asn });
+  const content = new pkijs.SignedData({ schema: info.content }).encapContentInfo.eContent!;
+  return new pkijs.TSTInfo({ schema: asn1js.fromBER(content.getValue()).result }).genTime;
+}
+
+function tlogEntry(json: any): TlogEntry {
+  const proof = json.inclusionProof;
+  return {
+    logIndex: BigInt(json.logIndex),
+    logId: Buffer.from(json.logId.keyId, "base64"),
+    kind: json.kindVersion.kind,
+    version: json.kindVersion.version,
+    integratedTime: BigInt(json.integratedTime ?? 0),
+    signedEntryTimestamp: json.inclusionPromise && Buffer.from(json.inclusionPromise.signedEntryTimestamp, "base64"),
+    body: Buffer.from(json.canonicalizedBody, "base64"),
+    inclusionProof: proof && {
+      logIndex: BigInt(proof.logIndex),
+      rootHash: Buffer.from(proof.rootHash, "base64"),
+      treeSize: BigInt(proof.treeSize),
+      hashes: (proof.hashes ?? []).map((h: string) => Buffer.from(h, "base64")),
+      checkpoint: proof.checkpoint?.envelope ?? "",
+    },
+  };
+}
+
+function caseRoot(c: Case): TrustedRoot | undefined {
+  try {
+    return loadTrustedRoot(readFileSync(join(DATA, c.trusted_root), "utf8"), c.trusted_root);
+  } catch {
+    return undefined; // a deliberately malformed root; the loader's refusal is the expected outcome
+  }
+}
+
+describe("real Fulcio certificates and Rekor entries (shared Sigstore test vectors)", () => {
+  it("chains and matches the certificates of the certificate-identity cases", (t) => {
+    let checked = 0;
+    for (const c of cases(t).filter((c) => c.policy.type === "certificate-identity")) {
+      const bundle = bundleOf(c);
+      const [leaf, ...rest] = bundleCertificates(bundle);
+      const root = caseRoot(c);
+      const at = bundleTime(bundle);
+      if (!leaf || !root || !at) {
+        assert.notEqual(c.expect, "pass", `${c.name}: a pass case lacks a certificate, a loadable root or a time`);
+        continue;
+      }
+      const policy: SigstoreIdentity = { signer: "policy", identity: c.policy.certificate_identity!, issuer: c.policy.certificate_oidc_issuer!, source: c.name };
+      const verdict = verifyCertificateIdentity(leaf, [policy], root, at, rest);
+      if (c.expect === "pass") {
+        assert.deepEqual(verdict.ok && [verdict.signer, verdict.identity, verdict.issuer], ["policy", policy.identity, policy.issuer], `${c.name}: ${JSON.stringify(verdict)}`);
+        checked++;
+      }
+      const wrongIdentity = verifyCertificateIdentity(leaf, [{ ...policy, identity: `${policy.identity}.evil` }], root, at, rest);
+      assert.equal(wrongIdentity.ok, false, `${c.name}: a wrong identity was accepted`);
+      const wrongIssuer = verifyCertificateIdentity(leaf, [{ ...policy, issuer: "https://evil.example" }], root, at, rest);
+      assert.equal(wrongIssuer.ok, false, `${c.name}: a wrong issuer was accepted`);
+    }
+    assert.ok(checked >= 10 || checked === 0, `only ${checked} pass cases were checked`);
+  });
+
+  it("refuses every real certificate against a root that does not hold its CA", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    for (const c of cases(t).filter((c) => c.policy.type === "certificate-identity")) {
+      const bundle = bundleOf(c);
+      const [leaf, ...rest] = bundleCertificates(bundle);
+      const at = bundleTime(bundle);
+      if (!leaf || !at) continue;
+      const identity: SigstoreIdentity = { signer: "p", identity: c.policy.certificate_identity!, issuer: c.policy.certificate_oidc_issuer!, source: c.name };
+      const verdict = verifyCertificateIdentity(leaf, [identity], f.root, at, rest);
+      assert.equal(verdict.ok, false, c.name);
+      // Some fail cases' certificates had already expired at their time; that is reported first.
+      if (c.expect === "pass") assert.match(!verdict.ok ? verdict.reason : "", /does not chain to any certificate authority/);
+    }
+  });
+
+  it("verifies the Rekor v1 entries of the pass cases, and refuses them altered", (t) => {
+    let checked = 0;
+    for (const c of cases(t).filter((c) => c.expect === "pass")) {
+      const bundle = bundleOf(c);
+      const json = bundle.verificationMaterial?.tlogEntries?.[0];
+      const root = caseRoot(c);
+      if (!json?.inclusionPromise || !root) continue; // Rekor v2 entries carry no signed entry timestamp
+      const entry = tlogEntry(json);
+      const verdict = verifyTlogEntry(entry, root);
+      assert.ok(verdict.ok, `${c.name}: ${JSON.stringify(verdict)}`);
+      assert.equal(verdict.integratedTime.getTime(), Number(entry.integratedTime) * 1000);
+      const leaf = bundleCertificates(bundle)[0];
+      if (bundle.messageSignature && leaf && entry.kind === "hashedrekord" && entry.version === "0.0.1") {
+        // The body gitsign's entries are rebuilt from: SHA-256, signature, PEM certificate.
+        const { messageDigest, signature } = bundle.messageSignature;
+        const body = hashedRekordBody(Buffer.from(messageDigest.digest, "base64"), Buffer.from(signature, "base64"), new X509Certificate(leaf).toString());
+        assert.ok(body.equals(entry.body), `${c.name}: rebuilt hashedrekord body differs`);
+      }
+      assert.equal(verifyTlogEntry({ ...entry, integratedTime: entry.integratedTime + 1n }, root).ok, false, `${c.name}: moved time accepted`);
+      assert.equal(verifyTlogEntry({ ...entry, body: Buffer.concat([entry.body, Buffer.from(" ")]) }, root).ok, false, `${c.name}: altered body accepted`);
+      if (entry.inclusionProof?.hashes.length) {
+        const hashes = entry.inclusionProof.hashes.map((h, i) => (i === 0 ? Buffer.from(h.map((b) => b ^ 1)) : h));
+        const altered = { ...entry, inclusionProof: { ...entry.inclusionProof, hashes } };
+        assert.match(String(!verifyTlogEntry(altered, root).ok && (verifyTlogEntry(altered, root) as { reason: string }).reason), /inclusion proof does not lead to its root hash/);
+      }
+      checked++;
+    }
+    assert.ok(checked >= 10 || checked === 0, `only ${checked} entries were checked`);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+describe("loadTrustedRoot", () => {
+  const good = () => ({
+    mediaType: MEDIA_TYPE,
+    certificateAuthorities: [{ certChain: { certificates: [] as unknown[] }, validFor: { start: "2020-01-01T00:00:00Z" } }],
+  });
+
+  it("names the source and the field of what is wrong", () => {
+    const cases: [unknown, RegExp][] = [
+      ["{", /^Error: root\.json: the trusted root is not valid JSON/],
+      [{ ...good(), mediaType: "application/json" }, /^Error: root\.json: mediaType "application\/json" is not a Sigstore trusted root/],
+      [good(), /^Error: root\.json: certificateAuthorities\[0\]\.certChain\.certificates is empty/],
+      [{ ...good(), certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: "!!" }] }, validFor: { start: "2020-01-01T00:00:00Z" } }] }, /certificates\[0\]\.rawBytes is not base64/],
+      [{ ...good(), certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: "AAAA" }] }, validFor: { start: "2020-01-01T00:00:00Z" } }] }, /certificates\[0\]\.rawBytes is not a DER X\.509 certificate/],
+      [{ mediaType: MEDIA_TYPE, tlogs: [{ publicKey: { rawBytes: "AAAA", keyDetails: "PKIX_ED25519", validFor: { start: "2020-01-01T00:00:00Z" } }, logId: { keyId: "AAAA" } }] }, /tlogs\[0\]\.publicKey\.rawBytes is not a SPKI public key/],
+    ];
+    for (const [doc, pattern] of cases) {
+      assert.throws(() => loadTrustedRoot(typeof doc === "string" ? doc : JSON.stringify(doc), "root.json"), pattern);
+    }
+  });
+
+  it("rejects a validity window without a start or with a malformed time", (t) => {
+    if (!existsSync(PRODUCTION_ROOT)) return t.skip("the shared Sigstore test data is missing");
+    const json = JSON.parse(readFileSync(PRODUCTION_ROOT, "utf8"));
+    delete json.tlogs[0].publicKey.validFor.start;
+    assert.throws(() => loadTrustedRoot(JSON.stringify(json), "prod.json"), /^Error: prod\.json: tlogs\[0\]\.publicKey\.validFor\.start is missing$/);
+    json.tlogs[0].publicKey.validFor.start = "yesterday";
+    assert.throws(() => loadTrustedRoot(JSON.stringify(json), "prod.json"), /tlogs\[0\]\.publicKey\.validFor\.start is not an RFC 3339 timestamp/);
+  });
+
+  it("loads the production root: CAs with their chains, Rekor and CT keys, TSAs", (t) => {
+    const root = productionRoot(t);
+    if (!root) return;
+    assert.equal(root.certificateAuthorities.length, 2);
+    assert.equal(root.certificateAuthorities[1]!.chain.length, 2);
+    assert.equal(root.certificateAuthorities[0]!.validFor.end?.toISOString(), "2022-12-31T23:59:59.999Z");
+    assert.equal(root.tlogs[0]!.logId.toString("hex").slice(0, 8), "c0d23d6a");
+    assert.ok(root.ctlogs.length > 0 && root.timestampAuthorities.length > 0);
+  });
+});
