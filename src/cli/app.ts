@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The vigil command: parses arguments, calls the stage, prints. Exit codes per DESIGN.md.
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { helpText, parse, type Command } from "./command.ts";
@@ -64,8 +63,4 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`vigil: ${(e as Error).message ?? e}\n${debug ? ((e as Error).stack ?? "") + "\n" : "(run with --debug for details)\n"}`);
     return ExitCode.unavailable;
   }
-}
-
-if (import.meta.main) {
-  process.exitCode = await main(process.argv.slice(2));
 }
