@@ -12,15 +12,13 @@ import { fileURLToPath } from "node:url";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import {
-  hashedRekordBody,
   loadTrustedRoot,
   verifyCertificateIdentity,
-  verifyTlogEntry,
   verifyX509Signature,
   type SigstoreIdentity,
-  type TlogEntry,
   type TrustedRoot,
 } from "../src/git/signatures/x509.ts";
+import { hashedRekordBody, verifyTlogEntry, type TlogEntry } from "../src/sigstore/tlog.ts";
 import { requireTools, run } from "./helpers/tools.ts";
 
 const MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";

@@ -82,7 +82,7 @@ describe("bad input", () => {
     assert.match(missing.stderr, /absent\.yaml: cannot read the trust policy: ENOENT/);
   });
 
-  it("refuses usage errors with the usage line (exit 2) and answers --help on every command (exit 0)", (t) => {
+  it("refuses usage errors with the usage line (exit 2) and answers --help on every command (exit 0)", () => {
     let out = verify(["--repo", "."]);
     assert.equal(out.status, 2);
     assert.match(out.stderr, /--trust is required\nusage: vigil verify commits/);
