@@ -20,9 +20,10 @@ import {
 } from "../src/git/signatures/x509.ts";
 import { hashedRekordBody, verifyTlogEntry, type TlogEntry } from "../src/sigstore/tlog.ts";
 import { requireTools, run } from "./helpers/tools.ts";
+import { CMS_SIGN_SCRIPT, TEST_ISSUER, TRUSTED_ROOT_MEDIA_TYPE, TestCa } from "./helpers/x509-fixture.ts";
 
-const MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
-const ISSUER = "https://issuer.example";
+const MEDIA_TYPE = TRUSTED_ROOT_MEDIA_TYPE;
+const ISSUER = TEST_ISSUER;
 const DAY = 24 * 3600 * 1000;
 const SIGNING_TIME_NOTE = "(signing time from the CMS signingTime attribute, no transparency-log proof)";
 
@@ -41,150 +42,10 @@ function scratchDir(): string {
 }
 after(() => scratch && rmSync(scratch, { recursive: true, force: true }));
 
-// ---------------------------------------------------------------------------------------------------
-// A test CA made with the openssl CLI: root → intermediate → leaves
-
-function opensslTime(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, "").replace(/\.\d+Z$/, "Z");
+/** The CA's trusted_root.json, parsed by the code under test. */
+function trustedRootOf(ca: TestCa, validFor?: { start: string; end?: string }, tlogs: unknown[] = []): TrustedRoot {
+  return loadTrustedRoot(JSON.stringify(ca.trustedRootJson(validFor, tlogs)), `${ca.dir}/trusted_root.json`);
 }
-
-interface LeafOptions {
-  email?: string;
-  uri?: string;
-  /** The Fulcio OIDC issuer extension (…57264.1.8); null leaves it out. */
-  issuer?: string | null;
-  /** The legacy Fulcio issuer extension (…57264.1.1), the bare string. */
-  legacyIssuer?: string;
-  codeSigning?: boolean;
-  key?: "p256" | "p384" | "rsa";
-  start?: Date;
-  end?: Date;
-}
-
-class TestCa {
-  readonly dir: string;
-  readonly root: Buffer;
-  readonly intermediate: Buffer;
-  private serial = 0;
-
-  constructor(name: string) {
-    this.dir = join(scratchDir(), name);
-    mkdirSync(this.dir);
-    writeFileSync(join(this.dir, "ca.cnf"), CA_CONFIG);
-    writeFileSync(join(this.dir, "index.txt"), "");
-    writeFileSync(join(this.dir, "serial"), "01\n");
-    writeFileSync(join(this.dir, "root.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n");
-    writeFileSync(join(this.dir, "inter.ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
-    this.key("root");
-    this.request("root", `/O=${name}/CN=${name} root`);
-    this.ca(["-selfsign", "-keyfile", "root.key", "-in", "root.csr", "-out", "root.pem", "-extfile", "root.ext"], new Date("2020-01-01"), new Date("2040-01-01"));
-    this.key("inter");
-    this.request("inter", `/O=${name}/CN=${name} intermediate`);
-    this.ca(["-cert", "root.pem", "-keyfile", "root.key", "-in", "inter.csr", "-out", "inter.pem", "-extfile", "inter.ext"], new Date("2020-01-01"), new Date("2039-01-01"));
-    this.root = this.der("root.pem");
-    this.intermediate = this.der("inter.pem");
-  }
-
-  /** Issues a leaf from the intermediate; returns the directory holding leaf.pem, leaf.key and chain.pem. */
-  leaf(options: LeafOptions = {}): string {
-    const name = `leaf${++this.serial}`;
-    const o = { email: alice.identity, issuer: ISSUER, codeSigning: true, start: new Date(Date.now() - DAY), end: new Date(Date.now() + DAY), ...options };
-    this.key(name, o.key);
-    this.request(name, `/CN=${name}`);
-    writeFileSync(join(this.dir, `${name}.ext`), leafExtensions(o));
-    this.ca(["-cert", "inter.pem", "-keyfile", "inter.key", "-in", `${name}.csr`, "-out", `${name}.pem`, "-extfile", `${name}.ext`], o.start, o.end);
-    const signer = join(this.dir, name);
-    mkdirSync(signer);
-    writeFileSync(join(signer, "leaf.pem"), readFileSync(join(this.dir, `${name}.pem`)));
-    writeFileSync(join(signer, "leaf.key"), readFileSync(join(this.dir, `${name}.key`)));
-    writeFileSync(join(signer, "chain.pem"), readFileSync(join(this.dir, "inter.pem")));
-    return signer;
-  }
-
-  /** A trusted_root.json naming this CA (intermediate first, root last), parsed by the code under test. */
-  trustedRoot(validFor: { start: string; end?: string } = { start: "2020-01-01T00:00:00Z" }, tlogs: unknown[] = []): TrustedRoot {
-    return loadTrustedRoot(JSON.stringify(this.trustedRootJson(validFor, tlogs)), `${this.dir}/trusted_root.json`);
-  }
-
-  trustedRootJson(validFor: { start: string; end?: string }, tlogs: unknown[]): Record<string, unknown> {
-    const certificates = [this.intermediate, this.root].map((der) => ({ rawBytes: der.toString("base64") }));
-    return {
-      mediaType: MEDIA_TYPE,
-      tlogs,
-      certificateAuthorities: [{ subject: { organization: "test", commonName: "test" }, uri: "https://fulcio.test", certChain: { certificates }, validFor }],
-      ctlogs: [],
-      timestampAuthorities: [],
-    };
-  }
-
-  private key(name: string, type: LeafOptions["key"] = "p256"): void {
-    const curve = type === "p384" ? "secp384r1" : "prime256v1";
-    const args = type === "rsa" ? ["genrsa", "-out", `${name}.key`, "2048"] : ["ecparam", "-name", curve, "-genkey", "-noout", "-out", `${name}.key`];
-    run("openssl", args, { cwd: this.dir });
-  }
-
-  private request(name: string, subject: string): void {
-    run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], { cwd: this.dir });
-  }
-
-  // `openssl ca` rather than `openssl x509 -req`: OpenSSL 3.0 sets arbitrary (also past) validity only here.
-  private ca(args: string[], start: Date, end: Date): void {
-    const dates = ["-startdate", opensslTime(start), "-enddate", opensslTime(end)];
-    run("openssl", ["ca", "-batch", "-notext", "-config", "ca.cnf", ...dates, ...args], { cwd: this.dir });
-  }
-
-  private der(pem: string): Buffer {
-    return Buffer.from(new X509Certificate(readFileSync(join(this.dir, pem))).raw);
-  }
-}
-
-const CA_CONFIG = `[ca]
-default_ca = test
-[test]
-database = ./index.txt
-new_certs_dir = .
-serial = ./serial
-default_md = sha256
-policy = any
-unique_subject = no
-email_in_dn = no
-copy_extensions = none
-[any]
-commonName = optional
-organizationName = optional
-`;
-
-function leafExtensions(o: LeafOptions): string {
-  const san = [o.email && `email:${o.email}`, o.uri && `URI:${o.uri}`].filter(Boolean).join(",");
-  const hex = (s: string) => [...Buffer.from(s)].map((b) => b.toString(16).padStart(2, "0")).join(":");
-  return [
-    "basicConstraints=critical,CA:FALSE",
-    "keyUsage=critical,digitalSignature",
-    o.codeSigning ? "extendedKeyUsage=codeSigning" : "extendedKeyUsage=emailProtection",
-    `subjectAltName=critical,${san}`,
-    o.issuer ? `1.3.6.1.4.1.57264.1.8=ASN1:UTF8String:${o.issuer}` : "",
-    o.legacyIssuer ? `1.3.6.1.4.1.57264.1.1=DER:${hex(o.legacyIssuer)}` : "",
-    "subjectKeyIdentifier=hash",
-    "authorityKeyIdentifier=keyid",
-    "",
-  ].join("\n");
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Commits signed by git through its gpg.format=x509 interface
-
-// git runs `<program> --status-fd=2 -bsau <key>`, writes the payload to stdin, and wants the armored
-// signature on stdout and a SIG_CREATED status line on stderr. openssl cms signs detached by default.
-const CMS_SIGN_SCRIPT = `#!/bin/sh
-set -e
-payload=$(mktemp)
-cat > "$payload"
-openssl cms -sign -binary -md "\${VIGIL_X509_MD:-sha256}" $VIGIL_X509_CMS_OPTS -signer "$VIGIL_X509_SIGNER/leaf.pem" -inkey "$VIGIL_X509_SIGNER/leaf.key" \\
-  -certfile "$VIGIL_X509_SIGNER/chain.pem" -in "$payload" -outform PEM |
-  sed -e 's/^-----BEGIN CMS-----$/-----BEGIN SIGNED MESSAGE-----/' -e 's/^-----END CMS-----$/-----END SIGNED MESSAGE-----/'
-rm -f "$payload"
-echo "[GNUPG:] SIG_CREATED D 19 8 00 0 0" >&2
-`;
 
 interface SignedCommit {
   armored: string;
@@ -260,9 +121,9 @@ let fixture: Fixture | undefined;
 function setup(t: TestContext): Fixture | undefined {
   if (!requireTools(t, ["git", "openssl"])) return undefined;
   if (fixture) return fixture;
-  const ca = new TestCa("ca");
+  const ca = new TestCa(scratchDir(), "ca");
   const repo = new X509Repo("repo");
-  fixture = { ca, other: new TestCa("other"), repo, root: ca.trustedRoot(), good: repo.commit("signed by alice", ca.leaf()) };
+  fixture = { ca, other: new TestCa(scratchDir(), "other"), repo, root: trustedRootOf(ca), good: repo.commit("signed by alice", ca.leaf()) };
   return fixture;
 }
 
@@ -324,7 +185,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
   it("refuses a signing time outside the CA's validFor window in the trusted root", (t) => {
     const f = setup(t);
     if (!f) return;
-    const root = f.ca.trustedRoot({ start: "2020-01-01T00:00:00Z", end: "2022-12-31T23:59:59.999Z" });
+    const root = trustedRootOf(f.ca, { start: "2020-01-01T00:00:00Z", end: "2022-12-31T23:59:59.999Z" });
     assertRefused(verifyX509Signature(f.good.armored, f.good.payload, [alice], root), /outside the validFor window \(2020-01-01T00:00:00\.000Z to 2022-12-31T23:59:59\.999Z\) of certificateAuthorities\[0\]/);
   });
 
@@ -509,7 +370,7 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     const f = setup(t);
     if (!f) return;
     const log = testLog();
-    const root = f.ca.trustedRoot(undefined, [log.json]);
+    const root = trustedRootOf(f.ca, undefined, [log.json]);
     // Signed today with a certificate that expired in 2021, but logged while it was valid: accepted.
     const old = f.repo.commit("logged in time", f.ca.leaf({ start: new Date("2021-01-01"), end: new Date("2021-02-01") }));
     const logged = embedRekorEntry(old, log, new Date("2021-01-15T12:00:00Z"));
@@ -537,8 +398,8 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     const signed = new pkijs.SignedData({ schema: mine.content });
     signed.signerInfos[0]!.unsignedAttrs = attr;
     const swapped = armor(Buffer.from(new pkijs.ContentInfo({ contentType: mine.contentType, content: signed.toSchema(true) }).toSchema().toBER()));
-    assertRefused(verifyX509Signature(swapped, f.good.payload, [alice], f.ca.trustedRoot(undefined, [log.json])), /signed entry timestamp does not verify/);
-    assertRefused(verifyX509Signature(theirs.armored, theirs.payload, [alice], f.ca.trustedRoot(undefined, [testLog().json])), /is not in the trusted root/);
+    assertRefused(verifyX509Signature(swapped, f.good.payload, [alice], trustedRootOf(f.ca, undefined, [log.json])), /signed entry timestamp does not verify/);
+    assertRefused(verifyX509Signature(theirs.armored, theirs.payload, [alice], trustedRootOf(f.ca, undefined, [testLog().json])), /is not in the trusted root/);
   });
 });
 
