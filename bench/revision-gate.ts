@@ -90,6 +90,10 @@ const vigilRuns = Array.from({ length: runs }, () => vigilRun(history, trust));
 const vigilSeconds = median(vigilRuns.map((r) => r.seconds));
 const smallRun = vigilRun(small, trustPolicyFor(small));
 
+console.error("live heap along the walk…");
+const heapWalk = timeCommand(process.execPath, ["--expose-gc", join(root, "bench", "lib", "heap-walk.ts"), history.dir, trust, String(Math.max(1, commits / 5))]);
+const heapSamples: { checks: number; heapMiB: number }[] = JSON.parse(heapWalk.stdout);
+
 console.error(`git log --show-signature over ${gitCommits} commits…`);
 const gitRunResult = gitRun(history, gitCommits);
 const gitPerCommit = gitRunResult.seconds / gitCommits;
@@ -100,6 +104,7 @@ const result = {
   commits,
   vigil: { seconds: vigilSeconds, commitsPerSecond: commits / vigilSeconds, maxRssMiB: Math.max(...vigilRuns.map((r) => r.maxRssKiB ?? 0)) / 1024 },
   vigilSmall: { commits: small.commits, seconds: smallRun.seconds, maxRssMiB: (smallRun.maxRssKiB ?? 0) / 1024 },
+  liveHeapAlongTheWalk: heapSamples,
   git: { commits: gitCommits, seconds: gitRunResult.seconds, msPerCommit: gitPerCommit * 1000 },
   rawEd25519PerSecond: { oneCore: rawOne, allCores: rawAll, cores: availableParallelism() },
   ratios: {
@@ -115,6 +120,7 @@ console.error(`
 |---|---|
 | Vigil, ${commits} commits (median of ${runs}, whole CLI process) | ${f(vigilSeconds)} s (${f(commits / vigilSeconds, 0)} commits/s), peak RSS ${f(result.vigil.maxRssMiB, 0)} MiB |
 | Vigil, ${small.commits} commits | ${f(smallRun.seconds)} s, peak RSS ${f(result.vigilSmall.maxRssMiB, 0)} MiB |
+| live heap after GC along the walk (checks: MiB) | ${heapSamples.map((h) => `${h.checks}: ${h.heapMiB}`).join(", ")} |
 | git log --show-signature, ${gitCommits} commits | ${f(gitRunResult.seconds)} s (${f(gitPerCommit * 1000)} ms/commit) |
 | raw Ed25519 verify, Node.js, 1 core / ${availableParallelism()} cores | ${f(rawOne, 0)}/s / ${f(rawAll, 0)}/s |
 | **Vigil vs git** | **${f(result.ratios.vigilFasterThanGit, 0)}x faster** (target ≥ 100x) |
