@@ -28,7 +28,7 @@ export function tempDir(t: TestContext | { after(fn: () => void): void }, prefix
   return dir;
 }
 
-function present(tool: string): boolean {
+export function hasTool(tool: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
 }
 
@@ -37,7 +37,7 @@ function present(tool: string): boolean {
  * machine the test is skipped with the install command, never silently.
  */
 export function requireTools(t: TestContext, tools: string[]): boolean {
-  const missing = tools.filter((tool) => !present(tool));
+  const missing = tools.filter((tool) => !hasTool(tool));
   if (missing.length === 0) return true;
   const message = `missing ${missing.join(", ")}: run "node scripts/setup.ts" to install`;
   if (process.env.CI === "true") throw new Error(message);

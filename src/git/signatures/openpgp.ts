@@ -1,0 +1,130 @@
+// OpenPGP signatures on commits and tags (git's default gpg.format), verified with openpgp.js. The
+// library checks the cryptography; the checklist of what makes a key acceptable is written out here,
+// so each refusal says which rule refused.
+import * as openpgp from "openpgp";
+import { refused, type SignatureResult } from "./result.ts";
+
+export interface OpenPgpTrustEntry {
+  identity: string;
+  key: openpgp.PublicKey;
+  source: string;
+}
+
+/** Signatures dated further ahead than this are refused: clocks differ a little, not by hours. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** Digests weaker than SHA-256 are refused (collisions for SHA-1 and MD5 are practical). */
+const weakHashes = new Set([openpgp.enums.hash.md5, openpgp.enums.hash.sha1, openpgp.enums.hash.ripemd, openpgp.enums.hash.sha224]);
+/** Git signs the commit bytes as a detached binary (or text) document signature. */
+const documentSignatures = new Set([openpgp.enums.signature.binary, openpgp.enums.signature.text]);
+
+/** Parses one or more armored public keys for signer `identity`. Throws naming `source`. */
+export async function parseOpenPgpKeys(armored: string, identity: string, source: string): Promise<OpenPgpTrustEntry[]> {
+  let keys: openpgp.Key[];
+  try {
+    keys = await openpgp.readKeys({ armoredKeys: armored });
+  } catch (e) {
+    throw new Error(`${source}: not an OpenPGP public key block (${(e as Error).message})`);
+  }
+  if (keys.some((k) => k.isPrivate())) throw new Error(`${source}: is a private key; give the public key (gpg --export --armor)`);
+  return keys.map((key) => ({ identity, key: key as openpgp.PublicKey, source }));
+}
+
+const hex = (id: openpgp.KeyID) => id.toHex().toUpperCase();
+
+/** Verifies a detached armored signature over `message` against trusted keys, as of `now`. */
+export async function verifyOpenPgpSignature(
+  armored: string,
+  message: Buffer,
+  entries: readonly OpenPgpTrustEntry[],
+  now: Date = new Date(),
+): Promise<SignatureResult> {
+  let signature: openpgp.Signature;
+  try {
+    signature = await openpgp.readSignature({ armoredSignature: armored });
+  } catch (e) {
+    return refused("openpgp", `malformed OpenPGP signature: ${(e as Error).message}`);
+  }
+  const packets = signature.packets;
+  if (packets.length !== 1) return refused("openpgp", `expected exactly one OpenPGP signature packet, found ${packets.length}`);
+  const sig = packets[0] as openpgp.SignaturePacket;
+
+  const problem = packetProblem(sig, now);
+  if (problem) return refused("openpgp", problem);
+  const issuer = sig.issuerKeyID;
+  const candidates = entries.filter((e) => e.key.getKeys(issuer).length > 0);
+  if (candidates.length === 0) {
+    return refused("openpgp", `signed by an untrusted OpenPGP key ${hex(issuer)}; add it to the trust policy's signers if it belongs to someone trusted`);
+  }
+  const reasons: string[] = [];
+  for (const entry of candidates) {
+    const keyIssue = await keyProblem(entry.key, issuer, sig.created!, now);
+    if (keyIssue) {
+      reasons.push(keyIssue);
+      continue;
+    }
+    const mismatch = await cryptographicProblem(signature, message, entry.key, sig.created!);
+    if (mismatch) return refused("openpgp", `OpenPGP signature by ${hex(issuer)} ${mismatch}`);
+    return { ok: true, kind: "openpgp", identity: entry.identity, key: describeKey(entry.key, issuer) };
+  }
+  return refused("openpgp", `OpenPGP key ${hex(issuer)} (${candidates.map((c) => c.identity).join(", ")}): ${reasons.join("; ")}`);
+}
+
+function packetProblem(sig: openpgp.SignaturePacket, now: Date): string | null {
+  if (!documentSignatures.has(sig.signatureType!)) return `OpenPGP signature of type ${sig.signatureType} is not a document signature`;
+  if (weakHashes.has(sig.hashAlgorithm!)) {
+    return `OpenPGP signature uses the ${openpgp.enums.read(openpgp.enums.hash, sig.hashAlgorithm!)} digest, weaker than SHA-256; sign with --digest-algo SHA256 or stronger`;
+  }
+  if (!sig.created) return "OpenPGP signature carries no creation time";
+  if (sig.created.getTime() > now.getTime() + CLOCK_SKEW_MS) {
+    return `OpenPGP signature is dated ${sig.created.toISOString()}, in the future; check the signer's clock`;
+  }
+  return null;
+}
+
+/**
+ * Why `key` may not have made a signature with its (sub)key `issuer` at `created`: revoked (at any
+ * time: a revoked key can backdate), not yet created, expired then or now, or not allowed to sign.
+ */
+async function keyProblem(key: openpgp.PublicKey, issuer: openpgp.KeyID, created: Date, now: Date): Promise<string | null> {
+  if (await key.isRevoked(null as never, null as never, now)) return "the key is revoked";
+  const [signing] = key.getKeys(issuer);
+  const isSubkey = signing !== key;
+  if (isSubkey && (await (signing as openpgp.Subkey).isRevoked(null as never, null as never, now))) return "the signing subkey is revoked";
+  const born = signing!.getCreationTime();
+  if (born > created) return `the key was created ${born.toISOString()}, after the signature's date ${created.toISOString()}`;
+  const expires = isSubkey ? await (signing as openpgp.Subkey).getExpirationTime(created) : await key.getExpirationTime();
+  if (expires instanceof Date) {
+    if (created >= expires) return `the key expired ${expires.toISOString()}, before the signature's date ${created.toISOString()}`;
+    if (now >= expires) return `the key expired ${expires.toISOString()}; renew it (gpg --quick-set-expire) and publish the new public key`;
+  }
+  try {
+    await key.getSigningKey(issuer, created);
+  } catch (e) {
+    return `the key may not sign at ${created.toISOString()}: ${(e as Error).message}`;
+  }
+  return null;
+}
+
+async function cryptographicProblem(signature: openpgp.Signature, message: Buffer, key: openpgp.PublicKey, date: Date): Promise<string | null> {
+  try {
+    const result = await openpgp.verify({
+      message: await openpgp.createMessage({ binary: message }),
+      signature,
+      verificationKeys: [key],
+      date,
+      expectSigned: true,
+      format: "binary",
+    });
+    await result.signatures[0]!.verified;
+    return null;
+  } catch (e) {
+    return `does not match the signed content (${(e as Error).message})`;
+  }
+}
+
+function describeKey(key: openpgp.PublicKey, issuer: openpgp.KeyID): string {
+  const signing = key.getKeys(issuer)[0]!;
+  const info = signing.getAlgorithmInfo();
+  const algorithm = "bits" in info && info.bits ? `${info.algorithm} ${info.bits}` : "curve" in info && info.curve ? `${info.algorithm} ${info.curve}` : info.algorithm;
+  return `openpgp ${signing.getFingerprint().toUpperCase()} (${algorithm})`;
+}
