@@ -4,7 +4,7 @@
 // entries from the shared Sigstore test vectors.
 import { strict as assert } from "node:assert";
 import { X509Certificate, createHash, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it, type TestContext } from "node:test";
@@ -19,7 +19,7 @@ import {
   type TrustedRoot,
 } from "../src/git/signatures/x509.ts";
 import { hashedRekordBody, verifyTlogEntry, type TlogEntry } from "../src/sigstore/tlog.ts";
-import { requireTools, run } from "./helpers/tools.ts";
+import { requireSharedData, requireTools, run } from "./helpers/tools.ts";
 import { CMS_SIGN_SCRIPT, TEST_ISSUER, TRUSTED_ROOT_MEDIA_TYPE, TestCa } from "./helpers/x509-fixture.ts";
 
 const MEDIA_TYPE = TRUSTED_ROOT_MEDIA_TYPE;
@@ -270,10 +270,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
 const DATA = fileURLToPath(new URL("../../shared/data/sigstore/", import.meta.url));
 const PRODUCTION_ROOT = join(DATA, "trusted_roots/sigstore-public-good.trusted_root.json");
 function productionRoot(t: TestContext, edit?: (root: any) => void): TrustedRoot | undefined {
-  if (!existsSync(PRODUCTION_ROOT)) {
-    t.skip(`the shared Sigstore test data is missing (${PRODUCTION_ROOT})`);
-    return undefined;
-  }
+  if (!requireSharedData(t, PRODUCTION_ROOT)) return undefined;
   const json = JSON.parse(readFileSync(PRODUCTION_ROOT, "utf8"));
   edit?.(json);
   return loadTrustedRoot(JSON.stringify(json), PRODUCTION_ROOT);
@@ -417,10 +414,7 @@ interface Case {
 
 function cases(t: TestContext): Case[] {
   const file = join(DATA, "cases.json");
-  if (!existsSync(file)) {
-    t.skip(`the shared Sigstore test data is missing (${file})`);
-    return [];
-  }
+  if (!requireSharedData(t, file)) return [];
   return (JSON.parse(readFileSync(file, "utf8")) as Case[]).filter((c) => c.bundle_facts.parseable_json);
 }
 
@@ -570,7 +564,7 @@ describe("loadTrustedRoot", () => {
   });
 
   it("rejects a validity window without a start or with a malformed time", (t) => {
-    if (!existsSync(PRODUCTION_ROOT)) return t.skip("the shared Sigstore test data is missing");
+    if (!requireSharedData(t, PRODUCTION_ROOT)) return;
     const json = JSON.parse(readFileSync(PRODUCTION_ROOT, "utf8"));
     delete json.tlogs[0].publicKey.validFor.start;
     assert.throws(() => loadTrustedRoot(JSON.stringify(json), "prod.json"), /^Error: prod\.json: tlogs\[0\]\.publicKey\.validFor\.start is missing$/);

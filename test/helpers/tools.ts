@@ -1,6 +1,6 @@
 // Test support: run real programs, make temporary directories, and insist on the real components.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
@@ -56,4 +56,13 @@ export function vigil(args: string[], opts: { cwd?: string; env?: NodeJS.Process
     maxBuffer: 256 * 1024 * 1024,
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr, json: () => JSON.parse(r.stdout) };
+}
+
+/** Public test data in ../shared/data: like a component, missing data fails in CI and skips loudly elsewhere. */
+export function requireSharedData(t: TestContext, path: string): boolean {
+  if (existsSync(path)) return true;
+  const message = `the shared test data is missing (${path}); it lives beside the project in shared/data`;
+  if (process.env.CI === "true") throw new Error(message);
+  t.skip(message);
+  return false;
 }
