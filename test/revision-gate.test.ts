@@ -66,6 +66,20 @@ describe("revision gate", () => {
     assert.match(sigs.map((c: { message: string }) => c.message).join("\n"), /carol \(ssh-rsa SHA256:/);
   });
 
+  it("verifies a repository that uses SHA-256 object names", (t) => {
+    if (!requireTools(t, ["git", "ssh-keygen"])) return;
+    const { root, trust } = setup(t);
+    const repo = new TestRepo(join(root, "sha256"), "sha256");
+    const id = repo.commit({ "envs/staging/a.yaml": "a: 1\n" }, alice);
+    assert.equal(id.length, 64);
+    const out = verify(repo, trust);
+    assert.equal(out.status, 0, out.stdout + out.stderr);
+    assert.equal(out.json().checks[0].subject, id);
+    assert.match(out.json().checks[1].message, /1 path\(s\), all owned by alice/);
+    repo.commit({ "b": "1" }, mallory);
+    assert.equal(verify(repo, trust).status, 1);
+  });
+
   it("blocks an unsigned commit anywhere in the range, not only at the head", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);

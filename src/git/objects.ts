@@ -80,8 +80,10 @@ function single(headers: Header[], key: string): string {
 
 export function parseCommit(id: string, data: Buffer): Commit {
   const { headers, bodyStart } = splitHeaders(data);
-  const sigs = headers.filter((h) => h.key === "gpgsig");
-  if (sigs.length > 1) throw new ObjectFormatError("more than one gpgsig header");
+  // A repository's own hash decides which header holds its signature: gpgsig-sha256 in SHA-256 repos.
+  const signatureHeader = id.length === 64 ? "gpgsig-sha256" : "gpgsig";
+  const sigs = headers.filter((h) => h.key === signatureHeader);
+  if (sigs.length > 1) throw new ObjectFormatError(`more than one ${signatureHeader} header`);
   // What git signs: every byte of the object except the signature headers (git's commit.c).
   const kept = headers.filter((h) => !signatureHeaders.has(h.key));
   const payload = Buffer.concat([

@@ -42,10 +42,10 @@ export class SshSigner implements Signer {
 export class TestRepo {
   readonly dir: string;
   private clock = 1_700_000_000;
-  constructor(dir: string) {
+  constructor(dir: string, objectFormat: "sha1" | "sha256" = "sha1") {
     this.dir = dir;
     mkdirSync(dir, { recursive: true });
-    this.git("init", "-q", "-b", "main");
+    this.git("init", "-q", "-b", "main", `--object-format=${objectFormat}`);
     this.git("config", "user.name", "Test Runner");
     this.git("config", "user.email", "runner@example.com");
   }
