@@ -98,6 +98,9 @@ describe("bad input", () => {
     assert.equal(vigil(["frobnicate"]).status, 2);
     const env = vigil(["verify", "commits", "--repo", ".", "--trust", "x", "--env", "prod"]);
     assert.equal(env.status, 2);
+    const workers = vigil(["verify", "commits", "--repo", ".", "--trust", "x", "--workers", "many"]);
+    assert.equal(workers.status, 2);
+    assert.match(workers.stderr, /--workers must be a whole number/);
   });
 
   it("verifies a commit with 100,000 changed files without crashing", (t) => {

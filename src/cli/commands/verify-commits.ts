@@ -31,12 +31,13 @@ export const verifyCommits: Command = {
     workers: { type: "string" },
   },
   async run(values) {
+    const workers = values.workers === undefined ? undefined : positiveInteger(values.workers as string, "--workers");
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
     const environment = values.env as string | undefined;
     const to = (values.to as string | undefined) ?? (environment ? findEnvironment(rootPolicy, environment).branch : undefined) ?? "HEAD";
     const trustedRoot = values["trusted-root"] ? await loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const repo = await openRepo(required(values, "repo", this));
-    const pool = verifierPool(values.workers ? Number(values.workers) : undefined);
+    const pool = verifierPool(workers);
     try {
       const opts = {
         repo, rootPolicy, to, environment, trustedRoot,
@@ -55,6 +56,12 @@ export const verifyCommits: Command = {
     }
   },
 };
+
+function positiveInteger(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`${option} must be a whole number of at least 1, not "${text}"`);
+  return n;
+}
 
 async function loadTrustedRootFile(file: string): Promise<TrustedRoot> {
   let text: string;
