@@ -3,8 +3,9 @@ import { ExitCode, VigilError } from "../core/errors.ts";
 import { helpText, parse, type Command } from "./command.ts";
 import { verifyCommits } from "./commands/verify-commits.ts";
 import { cosign } from "./commands/cosign.ts";
+import { policyCheck } from "./commands/policy-check.ts";
 
-const commands: Command[] = [verifyCommits, cosign];
+const commands: Command[] = [verifyCommits, cosign, policyCheck];
 
 function overview(): string {
   const lines = commands.map((c) => `  vigil ${c.words.join(" ").padEnd(20)} ${c.summary}`);

@@ -8,8 +8,8 @@ export interface Command<O extends Options = Options> {
   words: string[];
   summary: string;
   usage: string;
-  /** One line per option, shown by --help. */
-  help: string;
+  /** One line per option, shown by --help (a function when it must look something up). */
+  help: string | (() => string);
   options: O;
   positionals?: boolean;
   run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
@@ -36,5 +36,6 @@ export function required(values: Record<string, unknown>, name: string, cmd: Com
 }
 
 export function helpText(cmd: Command): string {
-  return `${cmd.summary}\n\nusage: ${cmd.usage}\n\n${cmd.help}\n  --json          print machine-readable JSON\n  --debug         show stack traces on errors\n  -h, --help      show this help\n`;
+  const options = typeof cmd.help === "function" ? cmd.help() : cmd.help;
+  return `${cmd.summary}\n\nusage: ${cmd.usage}\n\n${options}\n  --json          print machine-readable JSON\n  --debug         show stack traces on errors\n  -h, --help      show this help\n`;
 }

@@ -10,6 +10,8 @@ export interface Check {
   subject: string;
   /** For a failing check: what a person must do about it. */
   message: string;
+  /** Where the subject is written, when it is a file (a manifest): for editors and SARIF. */
+  location?: { file: string; line: number };
 }
 
 export interface VerdictSubject {

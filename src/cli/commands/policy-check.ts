@@ -1,0 +1,55 @@
+import { readFileSync } from "node:fs";
+import { InputError } from "../../core/errors.ts";
+import { makeVerdict } from "../../core/verdict.ts";
+import { loadManifests } from "../../policy/manifests.ts";
+import { loadPack, packNames } from "../../policy/packs.ts";
+import { policyChecks } from "../../policy/gate.ts";
+import { verdictSink } from "../output.ts";
+import { toSarif } from "../sarif.ts";
+import type { Command } from "../command.ts";
+
+const formats = ["table", "json", "sarif"] as const;
+
+export const policyCheck: Command = {
+  words: ["policy", "check"],
+  summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
+  usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] PATH...",
+  help: () => [
+    `  --pack NAME           a built-in pack: ${packNames().join(", ")}`,
+    "  --policy FILE|DIR     ValidatingAdmissionPolicies, their bindings and params (repeatable)",
+    "  --exceptions DIR      PolicyException objects (vigil.dev/v1alpha1)",
+    "  -o, --output FORMAT   table (default), json (the verdict) or sarif (for code scanning)",
+    "  PATH...               manifest files and folders (YAML, multi-document, JSON, List kinds)",
+  ].join("\n"),
+  options: {
+    pack: { type: "string", multiple: true },
+    policy: { type: "string", multiple: true },
+    exceptions: { type: "string" },
+    output: { type: "string", short: "o" },
+  },
+  positionals: true,
+  async run(values, positionals) {
+    const format = (values.json ? "json" : ((values.output as string | undefined) ?? "table")) as (typeof formats)[number];
+    if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
+    if (positionals.length === 0) throw new InputError(`give at least one manifest file or folder\nusage: ${this.usage}`);
+    const packs = (values.pack as string[] | undefined) ?? [];
+    const policyPaths = (values.policy as string[] | undefined) ?? [];
+    if (packs.length === 0 && policyPaths.length === 0) throw new InputError(`give at least one --pack or --policy\nusage: ${this.usage}`);
+    const policies = [...packs.flatMap(loadPack), ...loadManifests(policyPaths)];
+    const exceptions = values.exceptions ? loadManifests([values.exceptions as string]) : [];
+    const manifests = loadManifests(positionals);
+    const checks = policyChecks({ manifests, policies, exceptions });
+    const verdict = makeVerdict({ manifests: positionals.join(" "), packs: packs.join(",") || undefined }, checks);
+    if (format === "sarif") process.stdout.write(JSON.stringify(toSarif(verdict, version()), null, 2) + "\n");
+    else {
+      const sink = verdictSink(verdict.subject, format === "json");
+      checks.forEach((c) => sink.add(c));
+      sink.end();
+    }
+    return verdict.verdict === "pass" ? 0 : 1;
+  },
+};
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}

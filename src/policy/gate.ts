@@ -1,0 +1,92 @@
+// The policy gate: every manifest against every bound ValidatingAdmissionPolicy (packs and the team's
+// own), with exceptions applied. Unknown kinds are reported, never passed silently.
+import { InputError } from "../core/errors.ts";
+import { check, type Check } from "../core/verdict.ts";
+import { findException, isException, parseException, type PolicyException } from "./exceptions.ts";
+import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
+import { ResourceTypes } from "./resources.ts";
+import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
+
+const VAP_API = "admissionregistration.k8s.io/v1";
+const isPolicy = (o: KubeObject) => o.apiVersion === VAP_API && o.kind === "ValidatingAdmissionPolicy";
+const isBinding = (o: KubeObject) => o.apiVersion === VAP_API && o.kind === "ValidatingAdmissionPolicyBinding";
+
+export interface PolicyGateInput {
+  /** The rendered manifests to check. Policies, bindings and exceptions among them are used as such. */
+  manifests: readonly SourcedObject[];
+  /** Policies, bindings and their params from packs and policy folders. */
+  policies: readonly SourcedObject[];
+  exceptions?: readonly SourcedObject[];
+  now?: Date;
+}
+
+interface Prepared {
+  policies: Map<string, CompiledPolicy>;
+  bindings: CompiledBinding[];
+  exceptions: PolicyException[];
+}
+
+/** Compiles every policy and binding up front: a broken one is an input error before any check. */
+function prepare(input: PolicyGateInput): Prepared {
+  const all = [...input.policies, ...input.manifests];
+  const policies = new Map<string, CompiledPolicy>();
+  for (const so of all.filter((s) => isPolicy(s.object))) {
+    const p = compilePolicy(so);
+    const earlier = policies.get(p.name);
+    if (earlier) throw new InputError(`${p.where}: a policy named ${p.name} is already defined at ${earlier.where}`);
+    policies.set(p.name, p);
+  }
+  const bindings = all.filter((s) => isBinding(s.object)).map(compileBinding);
+  for (const b of bindings) {
+    if (!policies.has(b.policyName)) throw new InputError(`${b.where}: binds policy "${b.policyName}", which is not defined in the manifests, packs or policy folders`);
+  }
+  const exceptions = [...(input.exceptions ?? []), ...input.manifests].filter((s) => isException(s.object)).map(parseException);
+  return { policies, bindings, exceptions };
+}
+
+export function policyChecks(input: PolicyGateInput): Check[] {
+  const prepared = prepare(input);
+  const everything = [...input.policies, ...input.manifests];
+  const types = new ResourceTypes(everything.map((s) => s.object));
+  const namespaces = new Map(input.manifests.filter((s) => s.object.apiVersion === "v1" && s.object.kind === "Namespace").map((s) => [s.object.metadata?.name ?? "", s.object]));
+  const now = input.now ?? new Date();
+  const checks: Check[] = [];
+  for (const so of input.manifests) {
+    const o = so.object;
+    if (isPolicy(o) || isBinding(o) || isException(o)) continue;
+    const type = types.of(o);
+    if (!type) {
+      checks.push({ ...check(GATE, "known-kind", "fail", describeObject(o),
+        `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
+      continue;
+    }
+    const target: Target = { so, type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
+    const before = checks.length;
+    for (const binding of prepared.bindings) {
+      const policy = prepared.policies.get(binding.policyName)!;
+      const result = evaluateBinding(policy, binding, target, { types, objects: everything });
+      checks.push(...applyExceptions(result, policy.name, o, prepared.exceptions, now));
+    }
+    // Said, not silently passed: no policy looked at this resource.
+    if (checks.length === before) checks.push({ ...check(GATE, "coverage", "skip", describeObject(o), "no policy applies to this resource"), location: { file: so.file, line: so.line } });
+  }
+  return checks;
+}
+
+/** The Namespace from the set, or what the API server would have: its name label and nothing else. */
+function namespaceObject(namespaces: Map<string, KubeObject>, name: string): KubeObject {
+  return namespaces.get(name) ?? { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "kubernetes.io/metadata.name": name } } };
+}
+
+function applyExceptions(checks: Check[], policy: string, object: KubeObject, exceptions: readonly PolicyException[], now: Date): Check[] {
+  if (!checks.some((c) => c.status === "fail" || c.status === "warn")) return checks;
+  const found = findException(exceptions, policy, object, now);
+  if (!found) return checks;
+  const { exception, expired } = found;
+  if (expired) {
+    return checks.map((c) => (c.status === "fail" ? { ...c, message: `${c.message}; exception ${exception.name} (${exception.where}) expired ${exception.expires.toISOString()}: renew it or fix the resource` } : c));
+  }
+  return checks.map((c) => (c.status === "fail" || c.status === "warn"
+    ? { ...c, status: "skip" as const, message: `excepted by ${exception.name} (${exception.where}) until ${exception.expires.toISOString()}: ${exception.justification} [was: ${c.message}]` }
+    : c));
+}

@@ -1,0 +1,360 @@
+// ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding (admissionregistration.k8s.io/v1),
+// evaluated offline with the API server's semantics, for an object as it would be created.
+// Policies are compiled once (every expression, with its position on error); evaluation is per
+// binding × matching resource × param.
+import { check, type Check } from "../core/verdict.ts";
+import { InputError } from "../core/errors.ts";
+import { CelCompileError, CelCostError, compileCel, toCel, type CelBudget, type CelProgram } from "./cel.ts";
+import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
+import type { ResourceType, ResourceTypes } from "./resources.ts";
+import { matchesSelector, selectorProblem, type LabelSelector } from "./selectors.ts";
+
+export const GATE = "policy";
+/** The API server's per-evaluation runtime cost budget for a policy (RuntimeCELCostBudget). */
+const EVALUATION_BUDGET = 10_000_000;
+
+type Action = "Deny" | "Warn" | "Audit";
+
+interface Rule {
+  apiGroups?: string[];
+  apiVersions?: string[];
+  operations?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  scope?: "*" | "Cluster" | "Namespaced";
+}
+
+interface MatchResources {
+  namespaceSelector?: LabelSelector;
+  objectSelector?: LabelSelector;
+  resourceRules?: Rule[];
+  excludeResourceRules?: Rule[];
+  matchPolicy?: "Exact" | "Equivalent";
+}
+
+interface Named {
+  name: string;
+  program: CelProgram;
+}
+
+export interface CompiledPolicy {
+  name: string;
+  where: string;
+  failurePolicy: "Fail" | "Ignore";
+  paramKind?: { apiVersion: string; kind: string };
+  match: MatchResources;
+  matchConditions: Named[];
+  variables: Named[];
+  validations: { program: CelProgram; message?: string; messageProgram?: CelProgram; reason: string }[];
+  auditAnnotations: { key: string; program: CelProgram }[];
+}
+
+export interface CompiledBinding {
+  name: string;
+  where: string;
+  policyName: string;
+  paramRef?: { name?: string; namespace?: string; selector?: LabelSelector; parameterNotFoundAction?: "Allow" | "Deny" };
+  match?: MatchResources;
+  actions: Action[];
+}
+
+const celVariables = ["object", "oldObject", "request", "params", "namespaceObject", "variables", "authorizer"];
+
+const at = (so: SourcedObject) => `${so.file}:${so.line}`;
+
+function compileExpression(expression: unknown, policy: string, field: string): CelProgram {
+  if (typeof expression !== "string" || expression.trim() === "") throw new InputError(`policy ${policy}: ${field} must be a CEL expression`);
+  try {
+    return compileCel(expression, celVariables);
+  } catch (e) {
+    if (e instanceof CelCompileError) {
+      const pos = e.line !== undefined ? ` at line ${e.line}, column ${e.column ?? 0}` : "";
+      throw new InputError(`policy ${policy}: ${field} does not compile${pos}: ${e.message}\n  expression: ${expression}`);
+    }
+    throw e;
+  }
+}
+
+function checkMatch(match: unknown, where: string): MatchResources {
+  if (match === undefined || match === null) return {};
+  if (typeof match !== "object") throw new InputError(`${where} must be a mapping`);
+  const m = match as MatchResources;
+  for (const field of ["namespaceSelector", "objectSelector"] as const) {
+    const problem = selectorProblem(m[field]);
+    if (problem) throw new InputError(`${where}.${field}: ${problem}`);
+  }
+  if (m.matchPolicy !== undefined && m.matchPolicy !== "Exact" && m.matchPolicy !== "Equivalent") {
+    throw new InputError(`${where}.matchPolicy must be Exact or Equivalent`);
+  }
+  return m;
+}
+
+/** Compiles a ValidatingAdmissionPolicy; every error names the policy, the field and the expression. */
+export function compilePolicy(so: SourcedObject): CompiledPolicy {
+  const name = so.object.metadata?.name;
+  if (!name) throw new InputError(`${at(so)}: ValidatingAdmissionPolicy has no metadata.name`);
+  const spec = (so.object.spec ?? {}) as Record<string, any>;
+  const where = `${at(so)} ValidatingAdmissionPolicy ${name}`;
+  const failurePolicy = spec.failurePolicy ?? "Fail";
+  if (failurePolicy !== "Fail" && failurePolicy !== "Ignore") throw new InputError(`${where}: failurePolicy must be Fail or Ignore`);
+  const list = (field: string): any[] => {
+    const v = spec[field] ?? [];
+    if (!Array.isArray(v)) throw new InputError(`${where}: spec.${field} must be a list`);
+    return v;
+  };
+  const validations = list("validations").map((v, i) => ({
+    program: compileExpression(v?.expression, name, `spec.validations[${i}].expression`),
+    ...(typeof v?.message === "string" ? { message: v.message } : {}),
+    ...(v?.messageExpression ? { messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`) } : {}),
+    reason: typeof v?.reason === "string" ? v.reason : "Invalid",
+  }));
+  const auditAnnotations = list("auditAnnotations").map((a, i) => ({
+    key: String(a?.key ?? ""),
+    program: compileExpression(a?.valueExpression, name, `spec.auditAnnotations[${i}].valueExpression`),
+  }));
+  if (validations.length === 0 && auditAnnotations.length === 0) {
+    throw new InputError(`${where}: has neither validations nor auditAnnotations`);
+  }
+  return {
+    name,
+    where,
+    failurePolicy,
+    ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
+    match: checkMatch(spec.matchConstraints, `${where}: spec.matchConstraints`),
+    matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`) })),
+    variables: list("variables").map((v, i) => ({ name: String(v?.name ?? ""), program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`) })),
+    validations,
+    auditAnnotations,
+  };
+}
+
+const actions = new Set<Action>(["Deny", "Warn", "Audit"]);
+
+export function compileBinding(so: SourcedObject): CompiledBinding {
+  const name = so.object.metadata?.name;
+  if (!name) throw new InputError(`${at(so)}: ValidatingAdmissionPolicyBinding has no metadata.name`);
+  const spec = (so.object.spec ?? {}) as Record<string, any>;
+  const where = `${at(so)} ValidatingAdmissionPolicyBinding ${name}`;
+  if (typeof spec.policyName !== "string" || !spec.policyName) throw new InputError(`${where}: spec.policyName is required`);
+  const validationActions: unknown[] = spec.validationActions ?? [];
+  if (!Array.isArray(validationActions) || validationActions.length === 0 || !validationActions.every((a) => actions.has(a as Action))) {
+    throw new InputError(`${where}: spec.validationActions must list Deny, Warn and/or Audit`);
+  }
+  const paramRef = spec.paramRef;
+  if (paramRef) {
+    const problem = selectorProblem(paramRef.selector);
+    if (problem) throw new InputError(`${where}: spec.paramRef.selector: ${problem}`);
+    if (!paramRef.name && !paramRef.selector) throw new InputError(`${where}: spec.paramRef needs name or selector`);
+  }
+  return {
+    name,
+    where,
+    policyName: spec.policyName,
+    ...(paramRef ? { paramRef } : {}),
+    ...(spec.matchResources ? { match: checkMatch(spec.matchResources, `${where}: spec.matchResources`) } : {}),
+    actions: validationActions as Action[],
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Matching
+
+function ruleMatches(rule: Rule, type: ResourceType, name: string | undefined, exact: boolean): boolean {
+  const has = (list: string[] | undefined, v: string) => (list ?? []).some((x) => x === "*" || x === v);
+  if (!has(rule.apiGroups, type.group)) return false;
+  if (exact && !has(rule.apiVersions, type.version)) return false;
+  if (!exact && (rule.apiVersions ?? []).length === 0) return false;
+  if (!has(rule.operations, "CREATE")) return false;
+  if (!(rule.resources ?? []).some((r) => r === "*" || r === "*/*" || r === type.resource)) return false;
+  if (rule.resourceNames?.length && !(name && rule.resourceNames.includes(name))) return false;
+  const scope = rule.scope ?? "*";
+  return scope === "*" || (scope === "Namespaced") === type.namespaced;
+}
+
+export interface Target {
+  so: SourcedObject;
+  type: ResourceType;
+  /** The namespace object the API server would pass (null for cluster-scoped resources). */
+  namespace: KubeObject | null;
+}
+
+function matches(m: MatchResources, t: Target): boolean {
+  const exact = m.matchPolicy === "Exact";
+  const name = t.so.object.metadata?.name;
+  if (!(m.resourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
+  if ((m.excludeResourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
+  // A Namespace is matched by its own labels; a cluster-scoped object by any namespaceSelector.
+  const nsLabels = t.type.kind === "Namespace" && t.type.group === "" ? t.so.object.metadata?.labels : t.namespace?.metadata?.labels;
+  if (t.namespace || t.type.kind === "Namespace") {
+    if (!matchesSelector(m.namespaceSelector, nsLabels ?? {})) return false;
+  }
+  return matchesSelector(m.objectSelector, t.so.object.metadata?.labels ?? {});
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Evaluation
+
+export interface EvaluationInput {
+  types: ResourceTypes;
+  /** Every object of the set, where params are looked up. */
+  objects: readonly SourcedObject[];
+}
+
+function request(t: Target): Record<string, unknown> {
+  const { group, version, kind, resource } = t.type;
+  const md = t.so.object.metadata ?? {};
+  return {
+    kind: { group, version, kind },
+    resource: { group, version, resource },
+    requestKind: { group, version, kind },
+    requestResource: { group, version, resource },
+    name: md.name ?? "",
+    namespace: t.type.namespaced ? (md.namespace ?? "") : "",
+    operation: "CREATE",
+    userInfo: {},
+    dryRun: false,
+    options: { kind: "CreateOptions", apiVersion: "meta.k8s.io/v1" },
+  };
+}
+
+/** Params for a binding and target: [] means none were found; [null] means the policy takes none. */
+function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): (KubeObject | null)[] | string {
+  if (!policy.paramKind) return [null];
+  if (!binding.paramRef) return `binding ${binding.name} gives no paramRef, but policy ${policy.name} takes params of kind ${policy.paramKind.kind}`;
+  const { apiVersion, kind } = policy.paramKind;
+  const ref = binding.paramRef;
+  const candidates = input.objects.map((o) => o.object).filter((o) => o.apiVersion === apiVersion && o.kind === kind);
+  const paramType = input.types.of({ apiVersion, kind });
+  const namespace = ref.namespace ?? (paramType?.namespaced && t.type.namespaced ? (t.so.object.metadata?.namespace ?? "default") : undefined);
+  return candidates.filter((o) => {
+    if (namespace !== undefined && (o.metadata?.namespace ?? "default") !== namespace) return false;
+    return ref.name ? o.metadata?.name === ref.name : matchesSelector(ref.selector, o.metadata?.labels ?? {});
+  });
+}
+
+/** The checks one binding of one policy produces for one target; [] when it does not apply. */
+export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): Check[] {
+  if (!matches(policy.match, t) || (binding.match && !matches(binding.match, t))) return [];
+  const subject = describeObject(t.so.object);
+  const location = { file: t.so.file, line: t.so.line };
+  const rule = policy.name;
+  const blockStatus = binding.actions.includes("Deny") ? "fail" : "warn";
+  const out = (status: Check["status"], message: string): Check => ({ ...check(GATE, rule, status, subject, message), location });
+
+  const found = params(policy, binding, t, input);
+  if (typeof found === "string") return [out(policy.failurePolicy === "Fail" ? blockStatus : "warn", `${found} (failurePolicy ${policy.failurePolicy})`)];
+  if (found.length === 0) {
+    return binding.paramRef?.parameterNotFoundAction === "Deny"
+      ? [out(blockStatus, `no params of kind ${policy.paramKind!.kind} found for binding ${binding.name} (parameterNotFoundAction: Deny); add them to the manifests or the policy folder`)]
+      : [];
+  }
+  const checks: Check[] = [];
+  for (const param of found) {
+    const vars = {
+      object: t.so.object,
+      oldObject: null,
+      request: request(t),
+      params: param,
+      namespaceObject: t.namespace,
+    };
+    checks.push(...evaluateWith(policy, binding, vars, out, blockStatus));
+  }
+  return checks;
+}
+
+type Out = (status: Check["status"], message: string) => Check;
+
+function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, out: Out, blockStatus: "fail" | "warn"): Check[] {
+  const budget: CelBudget = { remaining: EVALUATION_BUDGET };
+  const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, toCel(v)]));
+  const failed = (what: string, e: unknown): Check[] => {
+    const detail = e instanceof CelCostError ? `exceeded the cost limit (${(e as Error).message})` : `failed: ${(e as Error).message}`;
+    const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
+    return [out(status, `${what} ${detail} (failurePolicy ${policy.failurePolicy})`)];
+  };
+
+  // matchConditions: any false skips the policy; otherwise an error applies failurePolicy.
+  let conditionError: { name: string; error: unknown } | null = null;
+  for (const c of policy.matchConditions) {
+    try {
+      if (c.program.evaluate(base, budget) !== true) return [];
+    } catch (e) {
+      if (e instanceof CelCostError) return failed(`matchCondition ${c.name}`, e);
+      conditionError ??= { name: c.name, error: e };
+    }
+  }
+  if (conditionError) return failed(`matchCondition ${conditionError.name}`, conditionError.error);
+
+  // Variables are computed in order, each seeing the ones before it; an error is kept and surfaces
+  // only in an expression that uses the variable, as the API server's lazy evaluation does.
+  const values = new Map<string, unknown>();
+  const errors = new Map<string, unknown>();
+  for (const v of policy.variables) {
+    try {
+      values.set(v.name, v.program.evaluate({ ...base, variables: new Map(values) }, budget));
+    } catch (e) {
+      if (e instanceof CelCostError) return failed(`variable ${v.name}`, e);
+      errors.set(v.name, e);
+    }
+  }
+  // Variable values are CEL values already: the map holds them as they are.
+  const vars = { ...base, variables: new Map(values) };
+  const usesFailedVariable = (p: CelProgram) => [...errors.keys()].find((name) => new RegExp(`\\bvariables\\s*\\.\\s*${name}\\b`).test(p.expression));
+
+  const checks: Check[] = [];
+  for (const [i, v] of policy.validations.entries()) {
+    const broken = usesFailedVariable(v.program);
+    if (broken) {
+      checks.push(...failed(`validation ${i} (variable ${broken})`, errors.get(broken)));
+      continue;
+    }
+    let ok: unknown;
+    try {
+      ok = v.program.evaluate(vars, budget);
+    } catch (e) {
+      checks.push(...failed(`validation ${i}`, e));
+      if (e instanceof CelCostError) break;
+      continue;
+    }
+    if (ok === true) continue;
+    if (ok !== false) {
+      checks.push(...failed(`validation ${i}`, new Error(`expression returned ${typeof ok}, not bool`)));
+      continue;
+    }
+    const message = validationMessage(v, vars, budget);
+    const prefix = blockStatus === "fail" ? "" : binding.actions.includes("Warn") ? "warning: " : "audit: ";
+    checks.push(out(blockStatus, `${prefix}${message} (reason ${v.reason}; binding ${binding.name})`));
+  }
+  const annotations = auditAnnotations(policy, vars, budget);
+  if (typeof annotations !== "string") return [...checks, ...failed(`auditAnnotation ${annotations.key}`, annotations.error)];
+  if (checks.length === 0) checks.push(out("pass", `passes (binding ${binding.name})`));
+  return annotations ? checks.map((c) => ({ ...c, message: `${c.message}; audit annotations: ${annotations}` })) : checks;
+}
+
+/** "key=value, …" of the audit annotations that produce a value (null omits one), or the failure. */
+function auditAnnotations(policy: CompiledPolicy, vars: Record<string, unknown>, budget: CelBudget): string | { key: string; error: unknown } {
+  const parts: string[] = [];
+  for (const a of policy.auditAnnotations) {
+    try {
+      const value = a.program.evaluate(vars, budget);
+      if (value === null) continue;
+      if (typeof value !== "string") return { key: a.key, error: new Error(`valueExpression returned ${typeof value}, not string or null`) };
+      parts.push(`${policy.name}/${a.key}=${value}`);
+    } catch (e) {
+      return { key: a.key, error: e };
+    }
+  }
+  return parts.join(", ");
+}
+
+function validationMessage(v: CompiledPolicy["validations"][number], vars: Record<string, unknown>, budget: CelBudget): string {
+  if (v.messageProgram) {
+    try {
+      const m = v.messageProgram.evaluate(vars, budget);
+      if (typeof m === "string" && m.trim() !== "" && !m.includes("\n")) return m;
+    } catch {
+      // The API server falls back to the static message when messageExpression fails.
+    }
+  }
+  return v.message ?? `failed expression: ${v.program.expression}`;
+}

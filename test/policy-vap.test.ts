@@ -1,0 +1,184 @@
+// ValidatingAdmissionPolicy semantics, evaluated offline: matching, conditions, variables, messages,
+// params, actions, failure policy and exceptions.
+import { strict as assert } from "node:assert";
+import { describe, it } from "node:test";
+import { parseManifests } from "../src/policy/manifests.ts";
+import { policyChecks } from "../src/policy/gate.ts";
+import type { Check } from "../src/core/verdict.ts";
+
+const policy = (name: string, spec: string) => `
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: ${name} }
+spec:
+${spec.replace(/^/gm, "  ")}
+`;
+const binding = (policyName: string, extra = "", actions = "[Deny]") => `
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: { name: ${policyName}-binding }
+spec:
+  policyName: ${policyName}
+  validationActions: ${actions}
+${extra.replace(/^/gm, "  ")}
+`;
+const deployments = `matchConstraints:
+  resourceRules:
+    - { apiGroups: [apps], apiVersions: [v1], operations: [CREATE, UPDATE], resources: [deployments] }`;
+const deployment = (name: string, replicas: number, extra = "") => `
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${name}, namespace: shop${extra} }
+spec: { replicas: ${replicas} }
+`;
+
+function run(policies: string[], manifests: string[], now?: Date): Check[] {
+  return policyChecks({
+    policies: parseManifests(policies.join("\n---\n"), "policies.yaml"),
+    manifests: parseManifests(manifests.join("\n---\n"), "manifests.yaml"),
+    ...(now ? { now } : {}),
+  });
+}
+const byStatus = (checks: Check[], status: Check["status"]) => checks.filter((c) => c.status === status);
+
+const maxReplicas = policy("max-replicas", `${deployments}
+validations:
+  - expression: "object.spec.replicas <= 5"
+    messageExpression: "'replicas ' + string(object.spec.replicas) + ' exceeds 5'"
+    reason: Forbidden`);
+
+describe("ValidatingAdmissionPolicy evaluation", () => {
+  it("applies validations to matching resources, with messageExpression, reason, file and line", () => {
+    const checks = run([maxReplicas, binding("max-replicas")], [deployment("small", 2), deployment("big", 9)]);
+    const [fail] = byStatus(checks, "fail");
+    assert.equal(fail!.subject, "Deployment/shop/big");
+    assert.equal(fail!.rule, "max-replicas");
+    assert.match(fail!.message, /replicas 9 exceeds 5 \(reason Forbidden; binding max-replicas-binding\)/);
+    assert.deepEqual(fail!.location, { file: "manifests.yaml", line: 9 });
+    assert.equal(byStatus(checks, "pass")[0]!.subject, "Deployment/shop/small");
+  });
+
+  it("does nothing without a binding, and maps Warn and Audit to warnings", () => {
+    assert.equal(byStatus(run([maxReplicas], [deployment("big", 9)]), "fail").length, 0);
+    const warn = run([maxReplicas, binding("max-replicas", "", "[Warn]")], [deployment("big", 9)]);
+    assert.match(byStatus(warn, "warn")[0]!.message, /^warning: replicas 9/);
+    const audit = run([maxReplicas, binding("max-replicas", "", "[Audit]")], [deployment("big", 9)]);
+    assert.match(byStatus(audit, "warn")[0]!.message, /^audit: /);
+  });
+
+  it("matches resource rules, excludes, scope, object and namespace selectors", () => {
+    const p = policy("no-big", `matchConstraints:
+  resourceRules:
+    - { apiGroups: ["*"], apiVersions: ["*"], operations: ["*"], resources: ["*"] }
+  excludeResourceRules:
+    - { apiGroups: [""], apiVersions: [v1], operations: ["*"], resources: [configmaps] }
+  objectSelector: { matchExpressions: [{ key: tier, operator: NotIn, values: [test] }] }
+  namespaceSelector: { matchLabels: { env: prod } }
+validations:
+  - expression: "!has(object.spec) || !has(object.spec.replicas) || object.spec.replicas <= 5"`);
+    const ns = (name: string, env: string) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${name}, labels: { env: ${env} } }`;
+    const checks = run([p, binding("no-big")], [
+      ns("shop", "prod"),
+      deployment("big", 9),
+      deployment("big-test", 9, ", labels: { tier: test }"),
+      "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, namespace: shop }\ndata: { replicas: '9' }",
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: elsewhere, namespace: dev }\nspec: { replicas: 9 }",
+    ]);
+    assert.deepEqual(byStatus(checks, "fail").map((c) => c.subject), ["Deployment/shop/big"]);
+    // The Namespace itself is matched by its own labels.
+    assert.ok(checks.some((c) => c.subject === "Namespace/shop" && c.status === "pass"));
+  });
+
+  it("skips when a matchCondition is false and applies failurePolicy when one errors", () => {
+    const p = (failurePolicy: string) => policy("cond", `failurePolicy: ${failurePolicy}
+${deployments}
+matchConditions:
+  - name: not-exempt
+    expression: "!has(object.metadata.labels) || !('exempt' in object.metadata.labels)"
+  - name: broken
+    expression: "object.metadata.annotations['missing'] == 'x'"
+validations:
+  - expression: "false"`);
+    const exempt = deployment("x", 1, ", labels: { exempt: 'yes' }");
+    assert.equal(byStatus(run([p("Fail"), binding("cond")], [exempt]), "fail").length, 0);
+    const failed = byStatus(run([p("Fail"), binding("cond")], [deployment("y", 1)]), "fail");
+    assert.match(failed[0]!.message, /matchCondition broken failed: .*failurePolicy Fail/);
+    assert.equal(byStatus(run([p("Ignore"), binding("cond")], [deployment("y", 1)]), "fail").length, 0);
+  });
+
+  it("computes variables in order and reports an expression error as the failure policy says", () => {
+    const p = policy("vars", `${deployments}
+variables:
+  - { name: replicas, expression: "object.spec.replicas" }
+  - { name: doubled, expression: "variables.replicas * 2" }
+  - { name: broken, expression: "object.spec.nothing" }
+validations:
+  - expression: "variables.doubled <= 10"
+    message: too many
+  - expression: "variables.broken == 1"`);
+    const checks = run([p, binding("vars")], [deployment("a", 9)]);
+    const messages = byStatus(checks, "fail").map((c) => c.message).join("\n");
+    assert.match(messages, /too many/);
+    assert.match(messages, /validation 1 \(variable broken\) failed/);
+  });
+
+  it("reads params through paramRef, and applies parameterNotFoundAction", () => {
+    const p = policy("limit", `paramKind: { apiVersion: v1, kind: ConfigMap }
+${deployments}
+validations:
+  - expression: "object.spec.replicas <= int(params.data.max)"
+    messageExpression: "'more than ' + params.data.max + ' replicas'"`);
+    const params = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: limits, namespace: shop }\ndata: { max: '3' }";
+    const ref = (name: string, action: string) => `paramRef: { name: ${name}, parameterNotFoundAction: ${action} }`;
+    let checks = run([p, binding("limit", ref("limits", "Deny")), params], [deployment("a", 4)]);
+    assert.match(byStatus(checks, "fail")[0]!.message, /more than 3 replicas/);
+    checks = run([p, binding("limit", ref("absent", "Deny"))], [deployment("a", 1)]);
+    assert.match(byStatus(checks, "fail")[0]!.message, /no params of kind ConfigMap found .*parameterNotFoundAction: Deny/);
+    checks = run([p, binding("limit", ref("absent", "Allow"))], [deployment("a", 1)]);
+    assert.equal(byStatus(checks, "fail").length, 0);
+    checks = run([p, binding("limit")], [deployment("a", 1)]);
+    assert.match(byStatus(checks, "fail")[0]!.message, /gives no paramRef/);
+  });
+
+  it("adds audit annotations to the result", () => {
+    const p = policy("annotate", `${deployments}
+validations:
+  - expression: "true"
+auditAnnotations:
+  - { key: replicas, valueExpression: "string(object.spec.replicas)" }`);
+    assert.match(run([p, binding("annotate")], [deployment("a", 2)])[0]!.message, /audit annotations: annotate\/replicas=2/);
+  });
+
+  it("reports unknown kinds instead of passing them, and knows kinds from CRDs in the set", () => {
+    const crd = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: widgets.example.com }
+spec:
+  group: example.com
+  names: { kind: Widget, plural: widgets }
+  scope: Namespaced
+  versions: [{ name: v1 }]`;
+    const widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w, namespace: shop }";
+    const unknown = run([maxReplicas, binding("max-replicas")], [widget]);
+    assert.equal(unknown[0]!.status, "fail");
+    assert.match(unknown[0]!.message, /unknown kind Widget in example\.com\/v1/);
+    const known = run([maxReplicas, binding("max-replicas")], [crd, widget]);
+    assert.ok(known.every((c) => c.status !== "fail"));
+  });
+
+  it("applies an unexpired exception, names it, and stops applying it once expired", () => {
+    const exception = `apiVersion: vigil.dev/v1alpha1
+kind: PolicyException
+metadata: { name: big-sale }
+spec:
+  policies: [max-replicas]
+  resources: [{ kind: Deployment, namespace: shop, name: "big*" }]
+  justification: Black Friday traffic needs more replicas
+  expires: "2030-01-01T00:00:00Z"`;
+    const excepted = run([maxReplicas, binding("max-replicas")], [deployment("big", 9), exception]);
+    assert.equal(byStatus(excepted, "fail").length, 0);
+    assert.match(byStatus(excepted, "skip")[0]!.message, /excepted by big-sale .* until 2030-01-01.*Black Friday/);
+    const later = run([maxReplicas, binding("max-replicas")], [deployment("big", 9), exception], new Date("2031-01-01"));
+    assert.match(byStatus(later, "fail")[0]!.message, /exception big-sale .* expired 2030-01-01/);
+  });
+});
