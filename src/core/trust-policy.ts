@@ -65,7 +65,6 @@ export const trustPolicySchema = v.strictObject({
 });
 
 export type TrustPolicyDocument = v.InferOutput<typeof trustPolicySchema>;
-export type SignerSpec = v.InferOutput<typeof signer>;
 export type EnvironmentSpec = v.InferOutput<typeof environment>;
 
 export interface TrustPolicy {

@@ -1,7 +1,7 @@
 // The revision gate: may the target revision be deployed? Every commit after the last deployed one is
 // checked (signature, path ownership, message rule, trust-policy changes), plus the tag and history.
 // Checks stream out in git's walk order, so memory stays flat however long the range is.
-import { check, makeVerdict, type Check, type Verdict } from "../core/verdict.ts";
+import { check, type Check, type Verdict } from "../core/verdict.ts";
 import { expandPrincipals, type EnvironmentSpec, type TrustPolicy } from "../core/trust-policy.ts";
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
@@ -54,14 +54,6 @@ export async function openRevisionGate(opts: RevisionGateOptions): Promise<Opene
   const chain = await PolicyChain.create(opts.repo, trees, opts.rootPolicy, opts.trustedRoot);
   const subject = { repo: opts.repo.name, revision: target.commit, ...(opts.environment ? { environment: opts.environment } : {}) };
   return { subject, checks: () => revisionChecks(opts, { env, target, from, trees, chain }) };
-}
-
-/** Runs the gate and collects its verdict. */
-export async function verifyCommits(opts: RevisionGateOptions): Promise<Verdict> {
-  const gate = await openRevisionGate(opts);
-  const checks: Check[] = [];
-  for await (const c of gate.checks()) checks.push(c);
-  return makeVerdict(gate.subject, checks);
 }
 
 export function findEnvironment(policy: TrustPolicy, name: string): EnvironmentSpec {
