@@ -1,7 +1,7 @@
 // The CEL environment policies are evaluated in: Kubernetes' JSON-to-CEL typing, errors, positions.
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { CelCompileError, CelCostError, CelEvalError, compileCel, toCel } from "../src/policy/cel.ts";
+import { CelCompileError, CelCostError, CelEvalError, compileCel, toCel } from "../src/policy/cel/compile.ts";
 
 const evaluate = (expr: string, object: unknown) => compileCel(expr, ["object"]).evaluate({ object: toCel(object) });
 

@@ -4,7 +4,7 @@
 // binding × matching resource × param.
 import { check, type Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
-import { CelCompileError, CelCostError, compileCel, toCel, type CelBudget, type CelProgram } from "./cel.ts";
+import { CelCompileError, CelCostError, compileCel, toCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
 import type { ResourceType, ResourceTypes } from "./resources.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "./selectors.ts";

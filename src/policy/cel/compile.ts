@@ -8,7 +8,7 @@
 // library has no evaluation hook for a runtime cost limit, so the budget is charged per expression
 // rather than per step (see docs/policy-gate.md).
 import { celEnv, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
-import { strings } from "@bufbuild/cel/ext";
+import { kubernetesLibraries } from "./libraries.ts";
 
 export class CelCompileError extends Error {
   readonly expression: string;
@@ -47,7 +47,7 @@ export interface CelProgram {
 const EXPRESSION_COST = 1;
 
 let env: CelEnv | undefined;
-const environment = () => (env ??= celEnv({ funcs: strings }));
+const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries] }));
 
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
