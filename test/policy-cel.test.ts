@@ -29,3 +29,76 @@ describe("CEL environment", () => {
     assert.throws(() => p.evaluate({}, { remaining: 0 }), CelCostError);
   });
 });
+
+describe("CEL runtime cost limit", () => {
+  const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+  const nested = (depth: number): string => (depth === 0 ? "x" : `${ten}.map(x, ${nested(depth - 1)})`);
+
+  it("stops a runaway comprehension at the budget instead of running it to the end", () => {
+    const runaway = compileCel(`${nested(7)}.size() > 0`, ["object"]);
+    const budget = { remaining: 1_000_000 };
+    assert.throws(() => runaway.evaluate({}, budget), (e: unknown) => e instanceof CelCostError && /budget is exhausted/.test(e.message));
+  });
+
+  it("is not fooled by an error absorbed in || or exists()", () => {
+    const absorbing = compileCel(`true || ${nested(7)}.size() > 0 || ${ten}.exists(i, ${nested(6)}.size() > 0)`, ["object"]);
+    assert.equal(absorbing.evaluate({}, { remaining: 1_000_000 }), true, "short-circuited: nothing spent");
+    const late = compileCel(`${ten}.exists(i, ${nested(6)}.size() < 0) || true`, ["object"]);
+    assert.throws(() => late.evaluate({}, { remaining: 1_000_000 }), CelCostError);
+  });
+
+  it("charges string growth, so doubling a string in nested binds is stopped too", () => {
+    let expr = "s";
+    for (let i = 0; i < 30; i++) expr = `cel.bind(s, s + s, ${expr})`;
+    const doubling = compileCel(`cel.bind(s, 'abcdefgh', ${expr}).size() > 0`, ["object"]);
+    assert.throws(() => doubling.evaluate({}, { remaining: 1_000_000 }), CelCostError);
+  });
+
+  it("lets an ordinary policy expression through with room to spare", () => {
+    const ordinary = compileCel("object.containers.all(c, c.image.contains('@sha256:') && c.name.size() < 64)", ["object"]);
+    const budget = { remaining: 10_000 };
+    const containers = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, image: `r/i@sha256:${i}` }));
+    assert.equal(ordinary.evaluate({ object: toCel({ containers }) }, budget), true);
+    assert.ok(budget.remaining > 9_000, `spent ${10_000 - budget.remaining}`);
+  });
+});
+
+describe("CEL optional types and cel.bind (rewritten before parsing)", () => {
+  const object = { spec: { replicas: 3, list: [1, 2], labels: { app: "web" } } };
+  const cases: [string, unknown][] = [
+    ["object.?spec.?replicas.orValue(1)", 3n],
+    ["object.?spec.?missing.orValue(1)", 1n],
+    ["object.?status.?ready.hasValue()", false],
+    ["object.?spec.labels.app.value()", "web"], // optional access is viral along the chain
+    ["object.?spec.labels.team.orValue('none')", "none"],
+    ["object.spec.labels[?'app'].orValue('')", "web"],
+    ["object.spec.list[?5].hasValue() || object.spec.list[?-1].hasValue()", false],
+    ["object.spec.list[?1].value()", 2n],
+    ["optional.none().or(object.?spec.?replicas).value()", 3n],
+    ["optional.ofNonZeroValue('').hasValue() || optional.ofNonZeroValue([]).hasValue()", false],
+    ["object.?spec.?replicas.optMap(r, r * 2).value()", 6n],
+    ["object.?spec.?nothing.optMap(r, r * 2).hasValue()", false],
+    ["object.?spec.?list.optFlatMap(l, l[?0]).value()", 1n],
+    ["size([?object.?spec.?nothing, 1, ?object.?spec.?replicas])", 2n],
+    ["{?'a': object.?spec.?nothing, ?'b': object.?spec.?replicas} == {'b': 3}", true],
+    ["optional.unwrap([optional.of(1), optional.none()]) == [1]", true],
+    ["object.?spec.?replicas == optional.of(3)", true],
+    ["cel.bind(r, object.spec.replicas, r * r + r)", 12n],
+    ["cel.bind(a, 1, cel.bind(b, a + 1, [a, b]))[1]", 2n],
+    ["object.spec.replicas > 2 ? 'many' : 'few'", "many"], // a conditional is not optional syntax
+    ["'what?'.endsWith('?') && \"a.?b\".size() == 4", true], // nor is a ? in a string
+  ];
+  for (const [expr, expected] of cases) {
+    it(expr, () => assert.deepEqual(evaluate(expr, object), expected));
+  }
+
+  it("fails value() on none with an evaluation error", () => {
+    assert.throws(() => evaluate("object.?spec.?missing.value()", object), /value\(\) called on optional.none\(\)/);
+  });
+
+  it("reports compile errors at their position in the text as written", () => {
+    // Column 28 is the "+" the parser stops at, counted in the original text, not the rewritten one.
+    assert.throws(() => compileCel("object.?spec.?a.orValue(1) +* 2", ["object"]), (e: unknown) => e instanceof CelCompileError && e.line === 1 && e.column === 28);
+    assert.throws(() => compileCel("cel.bind(x, 1)", ["object"]), (e: unknown) => e instanceof CelCompileError && /three arguments/.test(e.message));
+  });
+});

@@ -1,14 +1,15 @@
 // The CEL environment for ValidatingAdmissionPolicy expressions, on @bufbuild/cel (a conformant CEL
-// implementation in TypeScript) with its strings extension.
-//
-// Known gaps, each reported rather than silently passed: @bufbuild/cel 0.6.1 has no optional syntax
-// (`object.?field`) — such an expression fails to compile with its position; the Kubernetes libraries
-// (quantity, IP/CIDR, URLs, format, lists/sets extensions, regex find) are not registered yet, so a
-// policy using them fails to compile or errors at evaluation and its failurePolicy applies; and the
-// library has no evaluation hook for a runtime cost limit, so the budget is charged per expression
-// rather than per step (see docs/policy-gate.md).
+// implementation in TypeScript) with the libraries Kubernetes offers (libraries.ts). Expressions are
+// compiled once: the optional-type syntax and cel.bind, which @bufbuild/cel 0.6.1 does not parse, are
+// rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
+// charged against a cost budget (cost.ts).
 import { celEnv, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
+import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
+import { optionalTypes } from "./optional.ts";
+import { CelSyntaxError, needsRewrite, rewriteSyntax } from "./syntax.ts";
+
+export type { CelBudget };
 
 export class CelCompileError extends Error {
   readonly expression: string;
@@ -34,45 +35,61 @@ export class CelEvalError extends Error {
 
 export class CelCostError extends CelEvalError {}
 
-export interface CelBudget {
-  remaining: number;
-}
 
 export interface CelProgram {
   readonly expression: string;
   evaluate(vars: Record<string, unknown>, budget?: CelBudget): unknown;
 }
 
-/** Cost charged per evaluation of one expression, against the policy's budget. */
+/** Cost charged per evaluation of one expression, on top of what its steps cost. */
 const EXPRESSION_COST = 1;
 
 let env: CelEnv | undefined;
-const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries] }));
+const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...costFunctions] }));
 
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
-  let parsed;
-  try {
-    parsed = parse(expression);
-  } catch (e) {
-    const err = e as { rawMessage?: string; message: string; location?: { start?: { line: number; column: number } } };
-    throw new CelCompileError(err.rawMessage ?? err.message, expression, err.location?.start);
-  }
-  const evaluate = plan(environment(), parsed);
+  const evaluate = plan(environment(), instrument(parseWithRewrites(expression)));
   const allowed = new Set(variables);
   return {
     expression,
     evaluate(vars, budget) {
       if (budget) {
         budget.remaining -= EXPRESSION_COST;
-        if (budget.remaining < 0) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
+        if (budget.remaining < 0) budget.exhausted = true;
+        if (budget.exhausted) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
       }
       const bindings = Object.fromEntries(Object.entries(vars).filter(([k]) => allowed.has(k)));
-      const result = evaluate(bindings as never);
+      const result = charging(budget, () => evaluate(bindings as never));
+      if (budget?.exhausted) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
       if (isCelError(result)) throw new CelEvalError(result.message, expression);
       return result;
     },
   };
+}
+
+/** Parses, after rewriting the syntax @bufbuild/cel lacks; errors point into the text as written. */
+function parseWithRewrites(expression: string): ReturnType<typeof parse> {
+  let rewritten;
+  try {
+    rewritten = needsRewrite(expression) ? rewriteSyntax(expression) : undefined;
+  } catch (e) {
+    if (e instanceof CelSyntaxError) throw new CelCompileError(e.message, expression, positionOf(expression, e.offset));
+    throw e;
+  }
+  try {
+    return parse(rewritten?.text ?? expression);
+  } catch (e) {
+    const err = e as { rawMessage?: string; message: string; location?: { start?: { offset: number; line: number; column: number } } };
+    const start = err.location?.start;
+    const position = start && (rewritten ? positionOf(expression, rewritten.origin[start.offset] ?? expression.length) : start);
+    throw new CelCompileError(err.rawMessage ?? err.message, expression, position);
+  }
+}
+
+function positionOf(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split("\n");
+  return { line: before.length, column: before.at(-1)!.length + 1 };
 }
 
 /** YAML/JSON values to CEL input: integral numbers are ints (bigint), as Kubernetes' JSON-to-CEL makes them. */

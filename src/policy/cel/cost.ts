@@ -1,0 +1,124 @@
+// A runtime cost limit for CEL, like the API server's: @bufbuild/cel has no evaluation hook, so the
+// parsed expression is instrumented instead. Each comprehension step is charged the number of
+// operations in its body, and each `+` (the one operator that can grow a string or list without
+// bound inside one step) the size of what it built; the charge goes to the budget of the evaluation
+// in progress, and once the budget is spent every further step fails, so a runaway expression stops
+// within one step of its limit instead of hanging the check.
+import { celFunc, CelScalar, isCelList, parse, type CelFunc } from "@bufbuild/cel";
+
+type ParsedExpr = ReturnType<typeof parse>;
+type Expr = ParsedExpr["expr"];
+
+export interface CelBudget {
+  remaining: number;
+  /** Set once spent: an error inside `||` or `exists` may be absorbed, the exhaustion may not. */
+  exhausted?: boolean;
+}
+
+const TICK = "__vigilCost";
+let current: CelBudget | undefined;
+
+/** Runs `evaluate` with `budget` as the one charged by instrumented expressions. */
+export function charging<T>(budget: CelBudget | undefined, evaluate: () => T): T {
+  const outer = current;
+  current = budget;
+  try {
+    return evaluate();
+  } finally {
+    current = outer;
+  }
+}
+
+function charge(units: number): void {
+  if (!current) return;
+  current.remaining -= units;
+  if (current.remaining < 0) {
+    current.exhausted = true;
+    throw new Error("the evaluation cost budget is exhausted");
+  }
+}
+
+function sizeOf(v: unknown): number {
+  if (typeof v === "string") return v.length;
+  if (isCelList(v)) return v.size;
+  if (v instanceof Uint8Array) return v.length;
+  return 0;
+}
+
+export const costFunctions: readonly CelFunc[] = [
+  celFunc(TICK, [CelScalar.DYN, CelScalar.INT], CelScalar.DYN, (value, units) => {
+    charge(Number(units) + Math.ceil(sizeOf(value) / 8));
+    return value;
+  }),
+];
+
+/** The number of calls and selections in an expression: what one evaluation of it roughly costs. */
+function operations(e: Expr | undefined): number {
+  const k = e?.exprKind;
+  switch (k?.case) {
+    case "callExpr":
+      return 1 + operations(k.value.target) + k.value.args.reduce((n, a) => n + operations(a), 0);
+    case "selectExpr":
+      return 1 + operations(k.value.operand);
+    case "listExpr":
+      return 1 + k.value.elements.reduce((n, a) => n + operations(a), 0);
+    case "structExpr":
+      return 1 + k.value.entries.reduce((n, en) => n + operations(en.value) + (en.keyKind.case === "mapKey" ? operations(en.keyKind.value) : 0), 0);
+    case "comprehensionExpr":
+      return 1 + operations(k.value.iterRange) + operations(k.value.loopStep) + operations(k.value.result);
+    default:
+      return 1;
+  }
+}
+
+/** Wraps `e` in a charge of `units` (plus the size of its value), reusing a parsed call as template. */
+function charged(e: Expr, units: number, nextId: () => bigint): Expr {
+  const wrapper = parse(`${TICK}(x, ${units})`).expr;
+  const call = wrapper.exprKind;
+  if (call.case !== "callExpr") throw new Error("unexpected template");
+  call.value.args[0] = e;
+  wrapper.id = nextId();
+  call.value.args[1]!.id = nextId();
+  return wrapper;
+}
+
+/** Instruments a parsed expression in place: comprehension steps and every `+` are charged. */
+export function instrument(parsed: ParsedExpr): ParsedExpr {
+  let id = 1n << 40n;
+  const nextId = () => ++id;
+  // Returns the expression to put in e's place: e itself, or e wrapped in a charge.
+  const visit = (e: Expr): Expr => {
+    const k = e.exprKind;
+    switch (k.case) {
+      case "callExpr":
+        if (k.value.target) k.value.target = visit(k.value.target);
+        k.value.args = k.value.args.map(visit);
+        return k.value.function === "_+_" ? charged(e, 1, nextId) : e;
+      case "selectExpr":
+        if (k.value.operand) k.value.operand = visit(k.value.operand);
+        return e;
+      case "listExpr":
+        k.value.elements = k.value.elements.map(visit);
+        return e;
+      case "structExpr":
+        for (const en of k.value.entries) {
+          if (en.value) en.value = visit(en.value);
+          if (en.keyKind.case === "mapKey") en.keyKind.value = visit(en.keyKind.value);
+        }
+        return e;
+      case "comprehensionExpr": {
+        const c = k.value;
+        for (const part of ["iterRange", "accuInit", "loopCondition", "result"] as const) {
+          const child = c[part];
+          if (child) c[part] = visit(child);
+        }
+        if (c.loopStep) c.loopStep = charged(visit(c.loopStep), operations(c.loopStep), nextId);
+        return e;
+      }
+      default:
+        return e;
+    }
+  };
+  parsed.expr = visit(parsed.expr);
+  return parsed;
+}
