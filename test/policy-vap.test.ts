@@ -182,3 +182,27 @@ spec:
     assert.match(byStatus(later, "fail")[0]!.message, /exception big-sale .* expired 2030-01-01/);
   });
 });
+
+describe("the authorizer variable, offline", () => {
+  const authorizerPolicy = (failurePolicy: string) => policy("may-scale", `${deployments}
+failurePolicy: ${failurePolicy}
+validations:
+  - expression: "authorizer.group('apps').resource('deployments').namespace(object.metadata.namespace).check('update').allowed()"
+    message: the requester may not update deployments`);
+
+  it("compiles, and a check is an evaluation error that says why, decided by failurePolicy", () => {
+    const failed = run([authorizerPolicy("Fail"), binding("may-scale")], [deployment("web", 1)]);
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]!.status, "fail");
+    assert.match(failed[0]!.message, /authorizer checks need the API server's authorizer and the requesting user/);
+    const ignored = run([authorizerPolicy("Ignore"), binding("may-scale")], [deployment("web", 1)]);
+    assert.equal(ignored[0]!.status, "warn");
+  });
+
+  it("says the decision errored, so a policy can handle the offline case itself", () => {
+    const handled = policy("may-scale", `${deployments}
+validations:
+  - expression: "cel.bind(d, authorizer.group('apps').resource('deployments').check('update'), d.errored() || d.allowed())"`);
+    assert.equal(run([handled, binding("may-scale")], [deployment("web", 1)])[0]!.status, "pass");
+  });
+});

@@ -5,6 +5,7 @@
 import { check, type Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, compileCel, toCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
+import { offlineAuthorizer } from "./cel/authorizer.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
 import type { ResourceType, ResourceTypes } from "./resources.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "./selectors.ts";
@@ -256,6 +257,7 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
       request: request(t),
       params: param,
       namespaceObject: t.namespace,
+      authorizer: offlineAuthorizer,
     };
     checks.push(...evaluateWith(policy, binding, vars, out, blockStatus));
   }

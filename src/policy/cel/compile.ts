@@ -3,7 +3,8 @@
 // compiled once: the optional-type syntax and cel.bind, which @bufbuild/cel 0.6.1 does not parse, are
 // rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
 // charged against a cost budget (cost.ts).
-import { celEnv, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
+import { celEnv, isCelError, isCelList, isCelMap, parse, plan, type CelEnv } from "@bufbuild/cel";
+import { authorizerLibrary } from "./authorizer.ts";
 import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
 import { optionalTypes } from "./optional.ts";
@@ -45,7 +46,7 @@ export interface CelProgram {
 const EXPRESSION_COST = 1;
 
 let env: CelEnv | undefined;
-const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...costFunctions] }));
+const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...authorizerLibrary, ...costFunctions] }));
 
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
@@ -96,7 +97,7 @@ function positionOf(text: string, offset: number): { line: number; column: numbe
 export function toCel(value: unknown): unknown {
   if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : value;
   if (Array.isArray(value)) return value.map(toCel);
-  if (value !== null && typeof value === "object" && !(value instanceof Map) && !(value instanceof Uint8Array)) {
+  if (value !== null && typeof value === "object" && !(value instanceof Map) && !(value instanceof Uint8Array) && !isCelMap(value) && !isCelList(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
   }
   return value;

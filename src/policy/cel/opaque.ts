@@ -9,7 +9,7 @@ export const OPAQUE = mapType(CelScalar.STRING, CelScalar.DYN);
 
 const keyPrefix = "@vigil.dev/cel.";
 
-export type OpaqueKind = "optional" | "optentry" | "quantity" | "ip" | "cidr" | "url" | "format";
+export type OpaqueKind = "optional" | "optentry" | "authorizer" | "decision" | "quantity" | "ip" | "cidr" | "url" | "format";
 
 /** Wraps a payload as an opaque value of `kind`. The payload must be a CEL value (string, list, …). */
 export function opaque(kind: OpaqueKind, payload: CelInput): CelMap {
