@@ -89,9 +89,17 @@ describe("vigil policy check", () => {
     const dir = workspace(t, 2);
     const many = Array.from({ length: 5000 }, (_, i) => deployment(i % 5).replace("name: web", `name: web-${i}`)).join("---\n");
     writeFileSync(join(dir, "manifests", "many.yaml"), many);
-    writeFileSync(join(dir, "manifests", "big.yaml"), `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: big, namespace: shop }\ndata: { blob: "${"x".repeat(4_000_000)}" }\n`);
+    const configMap = (bytes: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: big, namespace: shop }\ndata: { blob: "${"x".repeat(bytes)}" }\n`;
+    writeFileSync(join(dir, "manifests", "big.yaml"), configMap(2_000_000));
     const out = vigil(["policy", "check", "--json", "--policy", join(dir, "policies"), join(dir, "manifests")]);
     assert.equal(out.status, 0, out.stderr.slice(0, 500));
     assert.equal(out.json().checks.filter((c: { rule: string }) => c.rule === "max-replicas").length, 5001);
+
+    // Over the API server's 3 MiB request limit, the object could never be applied: said, exit 2.
+    writeFileSync(join(dir, "manifests", "big.yaml"), configMap(4_000_000));
+    const refused = vigil(["policy", "check", "--policy", join(dir, "policies"), join(dir, "manifests")]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /big\.yaml:1: the object is \d+ bytes as JSON; the API server refuses requests over 3145728 bytes/);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, "no stack trace");
   });
 });

@@ -20,6 +20,11 @@ export interface SourcedObject {
 
 const manifestExtensions = new Set([".yaml", ".yml", ".json"]);
 
+/** Larger files are refused before they are read: rendered manifests that big are a mistake. */
+const MAX_FILE_BYTES = 64 * 1024 * 1024;
+/** The API server refuses a request body larger than this (3 MiB), so such an object cannot deploy. */
+const MAX_OBJECT_BYTES = 3 * 1024 * 1024;
+
 /** Loads every manifest under the given files and folders, in a stable order. */
 export function loadManifests(paths: readonly string[]): SourcedObject[] {
   return paths.flatMap((p) => manifestFiles(p)).flatMap((file) => parseManifestFile(file));
@@ -42,8 +47,11 @@ function manifestFiles(path: string): string[] {
 export function parseManifestFile(file: string): SourcedObject[] {
   let text: string;
   try {
+    const size = statSync(file).size;
+    if (size > MAX_FILE_BYTES) throw new InputError(`${file}: ${size} bytes is more than the ${MAX_FILE_BYTES} Vigil reads from one manifest file; split it`);
     text = readFileSync(file, "utf8");
   } catch (e) {
+    if (e instanceof InputError) throw e;
     throw new InputError(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
   return parseManifests(text, file);
@@ -64,9 +72,19 @@ export function parseManifests(text: string, file: string): SourcedObject[] {
     const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (value === null || value === undefined) continue; // an empty document
     const line = doc.contents?.range ? lines.linePos(doc.contents.range[0]).line : 1;
+    refuseOversized(value, doc.contents?.range, `${file}:${line}`);
     for (const object of flattenLists(value, `${file}:${line}`)) out.push({ object, file, line });
   }
   return out;
+}
+
+/** Objects the API server would refuse for size; only large documents (aliases can expand) are measured. */
+function refuseOversized(value: unknown, range: readonly number[] | undefined, where: string): void {
+  if (range && range[1]! - range[0]! < 32 * 1024) return;
+  const bytes = Buffer.byteLength(JSON.stringify(value));
+  if (bytes > MAX_OBJECT_BYTES) {
+    throw new InputError(`${where}: the object is ${bytes} bytes as JSON; the API server refuses requests over ${MAX_OBJECT_BYTES} bytes, so it cannot be applied: move bulk data out of the manifest (e.g. a volume or an image)`);
+  }
 }
 
 function flattenLists(value: unknown, where: string): KubeObject[] {
