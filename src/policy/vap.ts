@@ -218,13 +218,30 @@ function request(t: Target): Record<string, unknown> {
   };
 }
 
+/** The set's objects by apiVersion and kind, built once per set: a param lookup that scanned every
+ *  manifest made the gate quadratic in the number of manifests. */
+const objectsByKind = new WeakMap<readonly SourcedObject[], Map<string, KubeObject[]>>();
+
+function objectsOfKind(objects: readonly SourcedObject[], apiVersion: string, kind: string): KubeObject[] {
+  let index = objectsByKind.get(objects);
+  if (!index) {
+    index = new Map();
+    for (const { object } of objects) {
+      const key = `${object.apiVersion} ${object.kind}`;
+      (index.get(key) ?? index.set(key, []).get(key)!).push(object);
+    }
+    objectsByKind.set(objects, index);
+  }
+  return index.get(`${apiVersion} ${kind}`) ?? [];
+}
+
 /** Params for a binding and target: [] means none were found; [null] means the policy takes none. */
 function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): (KubeObject | null)[] | string {
   if (!policy.paramKind) return [null];
   if (!binding.paramRef) return `binding ${binding.name} gives no paramRef, but policy ${policy.name} takes params of kind ${policy.paramKind.kind}`;
   const { apiVersion, kind } = policy.paramKind;
   const ref = binding.paramRef;
-  const candidates = input.objects.map((o) => o.object).filter((o) => o.apiVersion === apiVersion && o.kind === kind);
+  const candidates = objectsOfKind(input.objects, apiVersion, kind);
   const paramType = input.types.of({ apiVersion, kind });
   const namespace = ref.namespace ?? (paramType?.namespaced && t.type.namespaced ? (t.so.object.metadata?.namespace ?? "default") : undefined);
   return candidates.filter((o) => {
