@@ -3,6 +3,7 @@
 import { InputError } from "../core/errors.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { findException, isException, parseException, type PolicyException } from "./exceptions.ts";
+import { withManifestSet } from "./cel/manifest-set.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
 import { ResourceTypes } from "./resources.ts";
 import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
@@ -51,25 +52,28 @@ export function policyChecks(input: PolicyGateInput): Check[] {
   const namespaces = new Map(input.manifests.filter((s) => s.object.apiVersion === "v1" && s.object.kind === "Namespace").map((s) => [s.object.metadata?.name ?? "", s.object]));
   const now = input.now ?? new Date();
   const checks: Check[] = [];
-  for (const so of input.manifests) {
-    const o = so.object;
-    if (isPolicy(o) || isBinding(o) || isException(o)) continue;
-    const type = types.of(o);
-    if (!type) {
-      checks.push({ ...check(GATE, "known-kind", "fail", describeObject(o),
-        `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
-      continue;
+  // Vigil's offline-only CEL functions (vigil.objects) answer from the manifests being checked.
+  withManifestSet(input.manifests.map((s) => s.object), () => {
+    for (const so of input.manifests) {
+      const o = so.object;
+      if (isPolicy(o) || isBinding(o) || isException(o)) continue;
+      const type = types.of(o);
+      if (!type) {
+        checks.push({ ...check(GATE, "known-kind", "fail", describeObject(o),
+          `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
+        continue;
+      }
+      const target: Target = { so, type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
+      const before = checks.length;
+      for (const binding of prepared.bindings) {
+        const policy = prepared.policies.get(binding.policyName)!;
+        const result = evaluateBinding(policy, binding, target, { types, objects: everything });
+        checks.push(...applyExceptions(result, policy.name, o, prepared.exceptions, now));
+      }
+      // Said, not silently passed: no policy looked at this resource.
+      if (checks.length === before) checks.push({ ...check(GATE, "coverage", "skip", describeObject(o), "no policy applies to this resource"), location: { file: so.file, line: so.line } });
     }
-    const target: Target = { so, type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
-    const before = checks.length;
-    for (const binding of prepared.bindings) {
-      const policy = prepared.policies.get(binding.policyName)!;
-      const result = evaluateBinding(policy, binding, target, { types, objects: everything });
-      checks.push(...applyExceptions(result, policy.name, o, prepared.exceptions, now));
-    }
-    // Said, not silently passed: no policy looked at this resource.
-    if (checks.length === before) checks.push({ ...check(GATE, "coverage", "skip", describeObject(o), "no policy applies to this resource"), location: { file: so.file, line: so.line } });
-  }
+  });
   return checks;
 }
 

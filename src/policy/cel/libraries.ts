@@ -2,5 +2,6 @@
 // standard library: each module exports its functions as a CelFunc[]; this list is the environment.
 import type { CelFunc } from "@bufbuild/cel";
 import { strings } from "@bufbuild/cel/ext";
+import { manifestSetLibrary } from "./manifest-set.ts";
 
-export const kubernetesLibraries: readonly CelFunc[] = [...strings];
+export const kubernetesLibraries: readonly CelFunc[] = [...strings, ...manifestSetLibrary()];
