@@ -218,21 +218,21 @@ function request(t: Target): Record<string, unknown> {
   };
 }
 
-/** The set's objects by apiVersion and kind, built once per set: a param lookup that scanned every
- *  manifest made the gate quadratic in the number of manifests. */
+/** The set's objects by apiVersion and kind, and by namespace too, built once per set: a param lookup
+ *  that scanned every manifest made the gate quadratic in the number of manifests. */
 const objectsByKind = new WeakMap<readonly SourcedObject[], Map<string, KubeObject[]>>();
 
-function objectsOfKind(objects: readonly SourcedObject[], apiVersion: string, kind: string): KubeObject[] {
+function objectsOfKind(objects: readonly SourcedObject[], apiVersion: string, kind: string, namespace: string | undefined): KubeObject[] {
   let index = objectsByKind.get(objects);
   if (!index) {
     index = new Map();
     for (const { object } of objects) {
-      const key = `${object.apiVersion} ${object.kind}`;
-      (index.get(key) ?? index.set(key, []).get(key)!).push(object);
+      const ofKind = `${object.apiVersion} ${object.kind}`;
+      for (const key of [ofKind, `${ofKind} ${object.metadata?.namespace ?? "default"}`]) (index.get(key) ?? index.set(key, []).get(key)!).push(object);
     }
     objectsByKind.set(objects, index);
   }
-  return index.get(`${apiVersion} ${kind}`) ?? [];
+  return index.get(`${apiVersion} ${kind}${namespace === undefined ? "" : ` ${namespace}`}`) ?? [];
 }
 
 /** Params for a binding and target: [] means none were found; [null] means the policy takes none. */
@@ -241,13 +241,10 @@ function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, inp
   if (!binding.paramRef) return `binding ${binding.name} gives no paramRef, but policy ${policy.name} takes params of kind ${policy.paramKind.kind}`;
   const { apiVersion, kind } = policy.paramKind;
   const ref = binding.paramRef;
-  const candidates = objectsOfKind(input.objects, apiVersion, kind);
   const paramType = input.types.of({ apiVersion, kind });
   const namespace = ref.namespace ?? (paramType?.namespaced && t.type.namespaced ? (t.so.object.metadata?.namespace ?? "default") : undefined);
-  return candidates.filter((o) => {
-    if (namespace !== undefined && (o.metadata?.namespace ?? "default") !== namespace) return false;
-    return ref.name ? o.metadata?.name === ref.name : matchesSelector(ref.selector, o.metadata?.labels ?? {});
-  });
+  return objectsOfKind(input.objects, apiVersion, kind, namespace)
+    .filter((o) => (ref.name ? o.metadata?.name === ref.name : matchesSelector(ref.selector, o.metadata?.labels ?? {})));
 }
 
 /** The checks one binding of one policy produces for one target; [] when it does not apply. */
@@ -283,9 +280,19 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
 
 type Out = (status: Check["status"], message: string) => Check;
 
+/** CEL forms of objects, converted once: every binding of every pack sees the same object, namespace
+ *  and params, and converting them again for each was a large share of the evaluation time. */
+const celForms = new WeakMap<object, unknown>();
+
+function celForm(value: unknown): unknown {
+  if (value === null || typeof value !== "object") return toCel(value);
+  if (!celForms.has(value)) celForms.set(value, toCel(value));
+  return celForms.get(value);
+}
+
 function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, out: Out, blockStatus: "fail" | "warn"): Check[] {
   const budget: CelBudget = { remaining: EVALUATION_BUDGET };
-  const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, toCel(v)]));
+  const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, celForm(v)]));
   const failed = (what: string, e: unknown): Check[] => {
     const detail = e instanceof CelCostError ? `exceeded the cost limit (${(e as Error).message})` : `failed: ${(e as Error).message}`;
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
