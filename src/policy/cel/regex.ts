@@ -255,7 +255,9 @@ class Translator {
   }
 }
 
+// Patterns may come from the objects checked, so the cache is bounded rather than kept for the run.
 const compiled = new Map<string, RegExp>();
+const MAX_CACHED = 1000;
 
 /** Compiles an RE2 pattern (cached); throws "Illegal regex: …" as Kubernetes does for what RE2 rejects. */
 export function compileRE2(pattern: string): RegExp {
@@ -267,6 +269,7 @@ export function compileRE2(pattern: string): RegExp {
     throw new Error(`Illegal regex: ${(e as Error).message}`);
   }
   regex = new RegExp(new Translator(pattern).translate(), "gu");
+  if (compiled.size >= MAX_CACHED) compiled.clear();
   compiled.set(pattern, regex);
   return regex;
 }
