@@ -30,6 +30,17 @@ describe("CEL environment", () => {
   });
 });
 
+describe("CEL regular expressions", () => {
+  it("match with RE2 in linear time: a pattern that backtracks exponentially in JavaScript returns at once", () => {
+    assert.equal(evaluate(`object.value.matches('^(a+)+$')`, { value: "a".repeat(5000) + "b" }), false);
+  });
+
+  it("refuse what RE2 does not accept (lookbehind, backreferences) with an evaluation error", () => {
+    assert.throws(() => evaluate("object.v.matches('(?<=a)x')", { v: "ax" }), CelEvalError);
+    assert.throws(() => evaluate("object.v.matches('(a)\\\\1')", { v: "aa" }), CelEvalError);
+  });
+});
+
 describe("CEL runtime cost limit", () => {
   const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
   const nested = (depth: number): string => (depth === 0 ? "x" : `${ten}.map(x, ${nested(depth - 1)})`);

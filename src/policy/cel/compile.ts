@@ -4,6 +4,8 @@
 // rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
 // charged against a cost budget (cost.ts).
 import { celEnv, isCelError, isCelList, isCelMap, parse, plan, type CelEnv } from "@bufbuild/cel";
+import { RE2JS } from "@bufbuild/re2";
+import { Lru } from "../../core/lru.ts";
 import { authorizerLibrary } from "./authorizer.ts";
 import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
@@ -46,7 +48,18 @@ export interface CelProgram {
 const EXPRESSION_COST = 1;
 
 let env: CelEnv | undefined;
-const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...authorizerLibrary, ...costFunctions] }));
+// matches() runs on RE2 (linear time), as in Kubernetes: a pattern in a policy must not be able to
+// hang the gate on a crafted label value through backtracking.
+// Compiled once per pattern; bounded, since patterns may come from the objects checked.
+const re2Cache = new Lru<string, RE2JS>(1000);
+const re2 = {
+  compile(pattern: string): RE2JS {
+    let compiled = re2Cache.get(pattern);
+    if (!compiled) re2Cache.set(pattern, (compiled = RE2JS.compile(pattern)));
+    return compiled;
+  },
+};
+const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...authorizerLibrary, ...costFunctions], re2 }));
 
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
