@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { loadManifests } from "../../policy/manifests.ts";
-import { loadPack, packNames } from "../../policy/packs.ts";
+import { loadPacks, packNames } from "../../policy/packs.ts";
 import { policyChecks } from "../../policy/gate.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
@@ -35,7 +35,7 @@ export const policyCheck: Command = {
     const packs = (values.pack as string[] | undefined) ?? [];
     const policyPaths = (values.policy as string[] | undefined) ?? [];
     if (packs.length === 0 && policyPaths.length === 0) throw new InputError(`give at least one --pack or --policy\nusage: ${this.usage}`);
-    const policies = [...packs.flatMap(loadPack), ...loadManifests(policyPaths)];
+    const policies = [...loadPacks(packs), ...loadManifests(policyPaths)];
     const exceptions = values.exceptions ? loadManifests([values.exceptions as string]) : [];
     const manifests = loadManifests(positionals);
     const checks = policyChecks({ manifests, policies, exceptions });
