@@ -1,5 +1,7 @@
 // The function libraries Kubernetes offers to ValidatingAdmissionPolicy expressions, on top of CEL's
-// standard library: each module exports its functions as a CelFunc[]; this list is the environment.
+// standard library, plus Vigil's own offline-only `vigil.*` functions over the manifest set: each
+// module exports its functions as a CelFunc[]. compile.ts adds optional types, the authorizer and the
+// cost meter, which need the syntax rewrite or the evaluation context.
 import type { CelFunc } from "@bufbuild/cel";
 import { strings } from "@bufbuild/cel/ext";
 import { formatFunctions } from "./format.ts";
