@@ -113,3 +113,32 @@ describe("CEL optional types and cel.bind (rewritten before parsing)", () => {
     assert.throws(() => compileCel("cel.bind(x, 1)", ["object"]), (e: unknown) => e instanceof CelCompileError && /three arguments/.test(e.message));
   });
 });
+
+describe("CEL two-variable comprehensions (Kubernetes 1.32+)", () => {
+  const object = { containers: [{ name: "a", port: 80 }, { name: "b", port: 8080 }], labels: { app: "web", tier: "front" } };
+  const cases: [string, unknown][] = [
+    ["object.containers.all(i, c, c.port > i)", true],
+    ["object.labels.exists(k, v, k == 'tier' && v == 'front')", true],
+    ["object.labels.existsOne(k, v, v.startsWith('w'))", true],
+    ["object.containers.transformList(i, c, c.name + string(i)) == ['a0', 'b1']", true],
+    ["object.containers.transformList(i, c, c.port > 100, c.name) == ['b']", true],
+    ["object.labels.transformMap(k, v, v.upperAscii()) == {'app': 'WEB', 'tier': 'FRONT'}", true],
+    ["object.labels.transformMap(k, v, k != 'app', v) == {'tier': 'front'}", true],
+    ["object.labels.transformMapEntry(k, v, {v: k}) == {'web': 'app', 'front': 'tier'}", true],
+    ["object.containers.all(i, c, object.containers.all(j, d, i == j || c.name != d.name))", true],
+  ];
+  for (const [expr, expected] of cases) {
+    it(expr, () => assert.deepEqual(evaluate(expr, object), expected));
+  }
+
+  it("refuses transformMapEntry results that collide", () => {
+    assert.throws(() => evaluate("object.labels.transformMapEntry(k, v, {'same': v})", object), /duplicate key same/);
+  });
+});
+
+describe("CEL function names", () => {
+  it("refuse an undeclared function at compile time, with its position, instead of failing later", () => {
+    assert.throws(() => compileCel("object.name.lowerAsci() == 'x'", ["object"]), (e: unknown) => e instanceof CelCompileError && /undeclared function lowerAsci/.test(e.message) && e.column === 12);
+    assert.throws(() => compileCel("object.?a.orValue(1) + nosuch(2)", ["object"]), (e: unknown) => e instanceof CelCompileError && e.column === 24);
+  });
+});

@@ -7,6 +7,7 @@ import { celEnv, isCelError, isCelList, isCelMap, parse, plan, type CelEnv } fro
 import { RE2JS } from "@bufbuild/re2";
 import { Lru } from "../../core/lru.ts";
 import { authorizerLibrary } from "./authorizer.ts";
+import { comprehensionFunctions, expandComprehensions } from "./comprehensions.ts";
 import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
 import { optionalTypes } from "./optional.ts";
@@ -59,11 +60,20 @@ const re2 = {
     return compiled;
   },
 };
-const environment = () => (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...authorizerLibrary, ...costFunctions], re2 }));
+const environment = () =>
+  (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...comprehensionFunctions, ...authorizerLibrary, ...costFunctions], re2 }));
 
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
-  const evaluate = plan(environment(), instrument(parseWithRewrites(expression)));
+  const { parsed, origin } = parseWithRewrites(expression);
+  const expanded = expandComprehensions(parsed);
+  const unknown = unknownFunction(expanded.expr, environment());
+  if (unknown) {
+    const offset = expanded.sourceInfo?.positions[unknown.id.toString()];
+    const at = offset === undefined ? undefined : positionOf(expression, origin ? (origin[offset] ?? expression.length) : offset);
+    throw new CelCompileError(`undeclared function ${unknown.name}: not in CEL or the Kubernetes libraries Vigil offers`, expression, at);
+  }
+  const evaluate = plan(environment(), instrument(expanded));
   const allowed = new Set(variables);
   return {
     expression,
@@ -82,8 +92,52 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
   };
 }
 
+type Parsed = ReturnType<typeof parse>;
+type Expr = Parsed["expr"];
+
+// Operators the planner evaluates itself rather than through the function table.
+const plannerOperators = new Set(["_&&_", "_||_", "_?_:_", "_[_]", "_[?_]", "_?._", "@not_strictly_false", "__not_strictly_false__"]);
+
+function qualifiedName(e: Expr | undefined): string | undefined {
+  const k = e?.exprKind;
+  if (k?.case === "identExpr") return k.value.name;
+  if (k?.case === "selectExpr" && !k.value.testOnly) {
+    const operand = qualifiedName(k.value.operand);
+    return operand === undefined ? undefined : `${operand}.${k.value.field}`;
+  }
+  return undefined;
+}
+
+/** The first call of a function the environment does not have: a typo fails at compile, not later. */
+function unknownFunction(e: Expr | undefined, environment: CelEnv): { name: string; id: bigint } | undefined {
+  const k = e?.exprKind;
+  switch (k?.case) {
+    case "callExpr": {
+      const { function: fn, target, args } = k.value;
+      const qualified = qualifiedName(target);
+      if (qualified !== undefined && environment.funcs.find(`${qualified}.${fn}`)) {
+        return args.map((a) => unknownFunction(a, environment)).find(Boolean);
+      }
+      if (!plannerOperators.has(fn) && !environment.funcs.find(fn)) return { name: fn, id: e!.id };
+      return [target, ...args].map((a) => unknownFunction(a, environment)).find(Boolean);
+    }
+    case "selectExpr":
+      return unknownFunction(k.value.operand, environment);
+    case "listExpr":
+      return k.value.elements.map((a) => unknownFunction(a, environment)).find(Boolean);
+    case "structExpr":
+      return k.value.entries.map((en) => unknownFunction(en.value, environment) ?? (en.keyKind.case === "mapKey" ? unknownFunction(en.keyKind.value, environment) : undefined)).find(Boolean);
+    case "comprehensionExpr": {
+      const c = k.value;
+      return [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].map((a) => unknownFunction(a, environment)).find(Boolean);
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Parses, after rewriting the syntax @bufbuild/cel lacks; errors point into the text as written. */
-function parseWithRewrites(expression: string): ReturnType<typeof parse> {
+function parseWithRewrites(expression: string): { parsed: Parsed; origin?: number[] } {
   let rewritten;
   try {
     rewritten = needsRewrite(expression) ? rewriteSyntax(expression) : undefined;
@@ -92,7 +146,7 @@ function parseWithRewrites(expression: string): ReturnType<typeof parse> {
     throw e;
   }
   try {
-    return parse(rewritten?.text ?? expression);
+    return { parsed: parse(rewritten?.text ?? expression), ...(rewritten ? { origin: rewritten.origin } : {}) };
   } catch (e) {
     const err = e as { rawMessage?: string; message: string; location?: { start?: { offset: number; line: number; column: number } } };
     const start = err.location?.start;
