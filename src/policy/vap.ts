@@ -201,7 +201,15 @@ export interface EvaluationInput {
   objects: readonly SourcedObject[];
 }
 
+/** One request per target, shared by every binding, so that its CEL form is made once (celForm). */
+const requests = new WeakMap<Target, Record<string, unknown>>();
+
 function request(t: Target): Record<string, unknown> {
+  if (!requests.has(t)) requests.set(t, newRequest(t));
+  return requests.get(t)!;
+}
+
+function newRequest(t: Target): Record<string, unknown> {
   const { group, version, kind, resource } = t.type;
   const md = t.so.object.metadata ?? {};
   return {
