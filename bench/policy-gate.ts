@@ -1,0 +1,222 @@
+// Benchmark (policy gate): N manifests of mixed kinds against every built-in pack with
+// `vigil policy check`, on one core; in the same run, the kyverno CLI (pinned, built from source)
+// with its own Pod Security subrule at the Baseline and Restricted levels on the same files. Reported:
+// resource-evaluations per second, wall and CPU time, peak RSS, the ratios, and every resource whose
+// Restricted (and Baseline) verdict differs between the two engines.
+//   node bench/policy-gate.ts [--manifests 10000] [--runs 3] [--seed 1]
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { loadPack, packNames } from "../src/policy/packs.ts";
+import { kyvernoBinary, kyvernoVersion } from "./lib/kyverno.ts";
+import { machine, median, timeCommand } from "./lib/measure.ts";
+import { mixedManifests } from "./lib/mixed-manifests.ts";
+
+const { values } = parseArgs({
+  options: { manifests: { type: "string", default: "10000" }, runs: { type: "string", default: "3" }, seed: { type: "string", default: "1" } },
+});
+const count = Number(values.manifests);
+const runs = Number(values.runs);
+const root = resolve(import.meta.dirname, "..");
+const here = join(root, "bench", "policy-gate");
+const cli = join(root, "src", "cli", "main.ts");
+const params = join(here, "supply-chain-params.yaml");
+const kyvernoPolicies = { baseline: join(here, "kyverno-pss-baseline.yaml"), restricted: join(here, "kyverno-pss-restricted.yaml") };
+const pssPacks = ["pss-baseline", "pss-restricted"] as const;
+
+/** What one engine said about one resource for one policy: its checks' statuses and messages. */
+type Findings = Map<string, Map<string, { status: "pass" | "fail"; messages: string[] }>>;
+
+interface Run {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssMiB: number;
+  /** resource → policy → outcome; its size summed over resources is the number of evaluations. */
+  findings: Findings;
+}
+
+const evaluations = (f: Findings) => [...f.values()].reduce((n, policies) => n + policies.size, 0);
+
+/** Every pass, fail, warn or error is an evaluation (skip is not); an error blocks, as a failure does. */
+function record(f: Findings, resource: string, policy: string, status: string, message: string): void {
+  if (!["pass", "fail", "warn", "error"].includes(status)) return;
+  const policies = f.get(resource) ?? f.set(resource, new Map()).get(resource)!;
+  const entry = policies.get(policy) ?? policies.set(policy, { status: "pass", messages: [] }).get(policy)!;
+  if (status === "fail" || status === "error") {
+    entry.status = "fail";
+    entry.messages.push(message);
+  }
+}
+
+/** Runs a command under GNU time, for its user+system CPU and peak RSS (both engines alike). */
+function timed(cmd: string, args: string[], cpus?: string) {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-bench-time-"));
+  const usage = join(dir, "usage");
+  const pinned = cpus ? ["taskset", "-c", cpus] : [];
+  const r = timeCommand("/usr/bin/time", ["-f", "%U %S %M", "-o", usage, ...pinned, cmd, ...args]);
+  const [user, system, rssKiB] = readFileSync(usage, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number) as [number, number, number];
+  rmSync(dir, { recursive: true, force: true });
+  return { ...r, cpuSeconds: user + system, maxRssMiB: rssKiB / 1024 };
+}
+
+/** `vigil policy check -o json` pinned to one core; exit 1 (a policy failed) is the expected verdict. */
+function vigilRun(packs: readonly string[], dir: string): Run {
+  const args = [cli, "policy", "check", ...packs.flatMap((p) => ["--pack", p]), "--policy", params, "-o", "json", dir];
+  const r = timed(process.execPath, args, "0");
+  if (r.status !== 0 && r.status !== 1) throw new Error(`vigil policy check exited ${r.status}`);
+  const findings: Findings = new Map();
+  for (const c of JSON.parse(r.stdout).checks as { rule: string; status: string; subject: string; message: string }[]) {
+    record(findings, c.subject, c.rule, c.status, c.message);
+  }
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, maxRssMiB: r.maxRssMiB, findings };
+}
+
+interface KyvernoResult {
+  policy: string;
+  rule: string;
+  result: string;
+  message?: string;
+  resources?: { kind: string; namespace?: string; name: string }[];
+  subjects?: { kind: string; namespace?: string; name: string }[];
+}
+
+/** `kubectl-kyverno apply … --policy-report --output-format json`, as a user runs it (all cores). */
+function kyvernoRun(binary: string, policies: readonly string[], dir: string): Run {
+  const r = timed(binary, ["apply", ...policies, "--resource", dir, "--policy-report", "--output-format", "json"]);
+  const findings: Findings = new Map();
+  const reports = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { results?: KyvernoResult[] });
+  if (reports.length === 0) throw new Error(`kyverno printed no policy report (exit ${r.status}):\n${r.stdout.slice(0, 2000)}`);
+  for (const result of reports.flatMap((report) => report.results ?? [])) {
+    for (const s of result.subjects ?? result.resources ?? []) {
+      // The same subject naming as Vigil's checks (Kind/namespace/name), so verdicts line up.
+      record(findings, `${s.kind}/${s.namespace ? `${s.namespace}/` : ""}${s.name}`, result.policy, result.result, result.message ?? "");
+    }
+  }
+  return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, maxRssMiB: r.maxRssMiB, findings };
+}
+
+/** The run with the median wall time, so its other figures belong to one real run. */
+function medianRun(make: () => Run): Run {
+  const all = Array.from({ length: runs }, make);
+  const m = median(all.map((r) => r.seconds));
+  return all.find((r) => r.seconds === m)!;
+}
+
+const policyNames = (pack: string) => loadPack(pack).filter((s) => s.object.kind === "ValidatingAdmissionPolicy").map((s) => s.object.metadata!.name!);
+
+/** A resource's verdict at a level: fail when any of the level's policies failed it; absent if none applied. */
+function levelVerdicts(f: Findings, policies: ReadonlySet<string>): Map<string, { status: "pass" | "fail"; messages: string[] }> {
+  const out = new Map<string, { status: "pass" | "fail"; messages: string[] }>();
+  for (const [resource, byPolicy] of f) {
+    for (const [policy, outcome] of byPolicy) {
+      if (!policies.has(policy)) continue;
+      const v = out.get(resource) ?? out.set(resource, { status: "pass", messages: [] }).get(resource)!;
+      if (outcome.status === "fail") {
+        v.status = "fail";
+        v.messages.push(...outcome.messages.map((m) => `${policy}: ${m}`));
+      }
+    }
+  }
+  return out;
+}
+
+function compareLevel(vigil: Run, vigilPolicies: ReadonlySet<string>, kyverno: Run, kyvernoPolicy: string) {
+  const v = levelVerdicts(vigil.findings, vigilPolicies);
+  const k = levelVerdicts(kyverno.findings, new Set([kyvernoPolicy]));
+  const differences: { resource: string; vigil: string; kyverno: string; vigilSays: string[]; kyvernoSays: string[] }[] = [];
+  let agree = 0;
+  for (const resource of new Set([...v.keys(), ...k.keys()])) {
+    const a = v.get(resource);
+    const b = k.get(resource);
+    if (a?.status === b?.status) {
+      agree++;
+      continue;
+    }
+    differences.push({ resource, vigil: a?.status ?? "not evaluated", kyverno: b?.status ?? "not evaluated", vigilSays: a?.messages ?? [], kyvernoSays: b?.messages ?? [] });
+  }
+  const tally: Record<string, number> = {};
+  for (const d of differences) tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] = (tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] ?? 0) + 1;
+  return { resources: v.size, kyvernoResources: k.size, agree, differ: differences.length, tally, examples: pickExamples(differences) };
+}
+
+/** A few differences of each kind, so one frequent cause does not hide the others. */
+function pickExamples<T extends { vigil: string; kyverno: string }>(differences: T[]): T[] {
+  const byKind = new Map<string, T[]>();
+  for (const d of differences) {
+    const list = byKind.get(`${d.vigil}/${d.kyverno}`) ?? byKind.set(`${d.vigil}/${d.kyverno}`, []).get(`${d.vigil}/${d.kyverno}`)!;
+    if (list.length < 4) list.push(d);
+  }
+  return [...byKind.values()].flat();
+}
+
+const work = mkdtempSync(join(tmpdir(), "vigil-bench-policy-"));
+const input = mixedManifests(join(work, "manifests"), count, Number(values.seed));
+console.error(`${input.count} manifests in ${input.dir}: ${Object.entries(input.byKind).map(([k, n]) => `${k} ${n}`).join(", ")}`);
+
+const packs = packNames();
+const missing = pssPacks.filter((p) => !packs.includes(p));
+for (const p of missing) console.error(`pack missing: ${p} (the PSS comparison needs it)`);
+
+console.error(`kyverno CLI ${kyvernoVersion}…`);
+const binary = kyvernoBinary(root);
+
+console.error(`vigil policy check, all packs (${packs.join(", ")}), ${runs} runs…`);
+const vigilAll = medianRun(() => vigilRun(packs, input.dir));
+const vigilPss = missing.length === 0 ? medianRun(() => vigilRun(pssPacks, input.dir)) : undefined;
+const phases = JSON.parse(timeCommand("taskset", ["-c", "0", process.execPath, join(root, "bench", "lib", "policy-phases.ts"), input.dir, params, ...packs]).stdout);
+
+console.error(`kubectl-kyverno apply, Pod Security baseline + restricted, ${runs} runs…`);
+const kyverno = medianRun(() => kyvernoRun(binary, [kyvernoPolicies.baseline, kyvernoPolicies.restricted], input.dir));
+
+const rate = (r: Run) => evaluations(r.findings) / r.seconds;
+const summary = (r: Run) => ({
+  seconds: r.seconds, cpuSeconds: r.cpuSeconds, maxRssMiB: r.maxRssMiB,
+  resourcesEvaluated: r.findings.size, evaluations: evaluations(r.findings), evaluationsPerSecond: rate(r),
+});
+const restrictedLevel = new Set(missing.length === 0 ? pssPacks.flatMap(policyNames) : []);
+const verdicts = vigilPss && {
+  // The Restricted level of the standard includes every Baseline control, so Vigil's verdict at that
+  // level is pss-baseline and pss-restricted together, whatever each pack repeats of the other.
+  restricted: compareLevel(vigilPss, restrictedLevel, kyverno, "bench-pss-restricted"),
+  baseline: compareLevel(vigilPss, new Set(policyNames("pss-baseline")), kyverno, "bench-pss-baseline"),
+};
+const result = {
+  machine: machine(),
+  manifests: input.count,
+  byKind: input.byKind,
+  packs,
+  missingPacks: missing,
+  vigilAllPacks: summary(vigilAll),
+  vigilAllPacksPhases: phases,
+  vigilPss: vigilPss && summary(vigilPss),
+  kyverno: { version: kyvernoVersion, ...summary(kyverno) },
+  ratios: {
+    pssWallTimeKyvernoOverVigil: vigilPss && kyverno.seconds / vigilPss.seconds,
+    pssCpuTimeKyvernoOverVigil: vigilPss && kyverno.cpuSeconds / vigilPss.cpuSeconds,
+    allPacksWallTimeKyvernoOverVigil: kyverno.seconds / vigilAll.seconds,
+    allPacksRateVigilOverKyverno: rate(vigilAll) / rate(kyverno),
+  },
+  verdicts,
+};
+console.log(JSON.stringify(result, null, 2));
+rmSync(work, { recursive: true, force: true });
+
+const f = (x: number, d = 2) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const row = (label: string, r: Run) =>
+  `| ${label} | ${f(r.seconds)} s (CPU ${f(r.cpuSeconds)} s) | ${f(evaluations(r.findings), 0)} | ${f(rate(r), 0)}/s | ${f(r.maxRssMiB, 0)} MiB |`;
+const met = (ok: boolean) => (ok ? "met" : "not met");
+const pssRatio = result.ratios.pssWallTimeKyvernoOverVigil;
+console.error(`
+| run (median of ${runs}, whole process) | wall time | resource-evaluations | per second | peak RSS |
+|---|---|---|---|---|
+${row(`Vigil, all ${packs.length} packs, 1 core`, vigilAll)}
+${vigilPss ? row("Vigil, pss-baseline + pss-restricted, 1 core", vigilPss) : "| Vigil, pss-baseline + pss-restricted | pack missing | | | |"}
+${row(`kyverno ${kyvernoVersion}, podSecurity baseline + restricted, ${process.env.GOMAXPROCS ?? "all"} cores`, kyverno)}
+
+Vigil all packs, in-process: parse ${f(phases.parse)} s, load packs ${f(phases.loadPacks)} s, compile + evaluate ${f(phases.evaluate)} s.
+| **PSS, kyverno wall time / Vigil wall time** | ${pssRatio ? `**${f(pssRatio, 1)}x** (target ≥ 5x: ${met(pssRatio >= 5)}); CPU time ${f(result.ratios.pssCpuTimeKyvernoOverVigil!, 1)}x` : "pack missing"} |
+| **All packs, Vigil evaluations/s / kyverno evaluations/s** | **${f(result.ratios.allPacksRateVigilOverKyverno, 1)}x**; wall time kyverno / Vigil ${f(result.ratios.allPacksWallTimeKyvernoOverVigil, 1)}x |
+| **Vigil all packs, evaluations/s on one core** | **${f(rate(vigilAll), 0)}** (target ≥ 20,000: ${met(rate(vigilAll) >= 20_000)}) |
+${verdicts ? (["restricted", "baseline"] as const).map((l) => `| ${l}: resources both judged alike / differently | ${verdicts[l].agree} / ${verdicts[l].differ} ${JSON.stringify(verdicts[l].tally)} |`).join("\n") : "| verdict differences | pack missing |"}
+`);
