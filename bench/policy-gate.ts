@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadPack, packNames } from "../src/policy/packs.ts";
+import { loadPack, loadPacks, packNames } from "../src/policy/packs.ts";
 import { kyvernoBinary, kyvernoVersion } from "./lib/kyverno.ts";
 import { machine, median, timeCommand } from "./lib/measure.ts";
 import { mixedManifests } from "./lib/mixed-manifests.ts";
@@ -137,7 +137,11 @@ function compareLevel(vigil: Run, vigilPolicies: ReadonlySet<string>, kyverno: R
   }
   const tally: Record<string, number> = {};
   for (const d of differences) tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] = (tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] ?? 0) + 1;
-  return { resources: v.size, kyvernoResources: k.size, agree, differ: differences.length, tally, examples: pickExamples(differences) };
+  const failing = (m: typeof v) => [...m.values()].filter((x) => x.status === "fail").length;
+  return {
+    resources: v.size, kyvernoResources: k.size, vigilFails: failing(v), kyvernoFails: failing(k),
+    agree, differ: differences.length, tally, examples: pickExamples(differences),
+  };
 }
 
 /** A few differences of each kind, so one frequent cause does not hide the others. */
@@ -203,20 +207,34 @@ console.log(JSON.stringify(result, null, 2));
 rmSync(work, { recursive: true, force: true });
 
 const f = (x: number, d = 2) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
-const row = (label: string, r: Run) =>
-  `| ${label} | ${f(r.seconds)} s (CPU ${f(r.cpuSeconds)} s) | ${f(evaluations(r.findings), 0)} | ${f(rate(r), 0)}/s | ${f(r.maxRssMiB, 0)} MiB |`;
+const figures = (r: Run) =>
+  `${f(r.seconds)} s wall, CPU ${f(r.cpuSeconds)} s, ${f(evaluations(r.findings), 0)} resource-evaluations of ${f(r.findings.size, 0)} resources: **${f(rate(r), 0)}/s**; peak RSS ${f(r.maxRssMiB, 0)} MiB`;
 const met = (ok: boolean) => (ok ? "met" : "not met");
+const policyCount = (names: readonly string[]) => loadPacks(names).filter((s) => s.object.kind === "ValidatingAdmissionPolicy").length;
 const pssRatio = result.ratios.pssWallTimeKyvernoOverVigil;
+const verdictRow = (level: "restricted" | "baseline") => {
+  const v = verdicts?.[level];
+  return v
+    ? `| ${level[0]!.toUpperCase()}${level.slice(1)} level, per resource | ${f(v.resources, 0)} resources; Vigil fails ${f(v.vigilFails, 0)}, kyverno fails ${f(v.kyvernoFails, 0)}; **${f(v.differ, 0)} differ** ${v.differ ? JSON.stringify(v.tally) : ""} |`
+    : `| ${level} verdicts | pack missing |`;
+};
 console.error(`
-| run (median of ${runs}, whole process) | wall time | resource-evaluations | per second | peak RSS |
-|---|---|---|---|---|
-${row(`Vigil, all ${packs.length} packs, 1 core`, vigilAll)}
-${vigilPss ? row("Vigil, pss-baseline + pss-restricted, 1 core", vigilPss) : "| Vigil, pss-baseline + pss-restricted | pack missing | | | |"}
-${row(`kyverno ${kyvernoVersion}, podSecurity baseline + restricted, ${process.env.GOMAXPROCS ?? "all"} cores`, kyverno)}
-
-Vigil all packs, in-process: parse ${f(phases.parse)} s, load packs ${f(phases.loadPacks)} s, compile + evaluate ${f(phases.evaluate)} s.
-| **PSS, kyverno wall time / Vigil wall time** | ${pssRatio ? `**${f(pssRatio, 1)}x** (target ≥ 5x: ${met(pssRatio >= 5)}); CPU time ${f(result.ratios.pssCpuTimeKyvernoOverVigil!, 1)}x` : "pack missing"} |
-| **All packs, Vigil evaluations/s / kyverno evaluations/s** | **${f(result.ratios.allPacksRateVigilOverKyverno, 1)}x**; wall time kyverno / Vigil ${f(result.ratios.allPacksWallTimeKyvernoOverVigil, 1)}x |
-| **Vigil all packs, evaluations/s on one core** | **${f(rate(vigilAll), 0)}** (target ≥ 20,000: ${met(rate(vigilAll) >= 20_000)}) |
-${verdicts ? (["restricted", "baseline"] as const).map((l) => `| ${l}: resources both judged alike / differently | ${verdicts[l].agree} / ${verdicts[l].differ} ${JSON.stringify(verdicts[l].tally)} |`).join("\n") : "| verdict differences | pack missing |"}
+| measure (median of ${runs} runs, whole process) | value |
+|---|---|
+| input | ${f(input.count, 0)} manifests, seed ${values.seed}: ${Object.entries(input.byKind).map(([k, n]) => `${k} ${n}`).join(", ")} |
+| Vigil, all ${packs.length} packs (${policyCount(packs)} policies), 1 core | ${figures(vigilAll)} |
+| … of which, in-process: parse / load packs / compile + evaluate | ${f(phases.parse)} s / ${f(phases.loadPacks)} s / ${f(phases.evaluate)} s |
+| Vigil, pss-baseline + pss-restricted${vigilPss ? ` (${policyCount(pssPacks)} policies), 1 core | ${figures(vigilPss)}` : " | pack missing"} |
+| kyverno ${kyvernoVersion}, podSecurity baseline + restricted (2 policies), ${process.env.GOMAXPROCS ?? "all"} cores | ${figures(kyverno)} |
+| **PSS on the same files: kyverno time / Vigil time** | ${pssRatio ? `**${f(pssRatio, 1)}x** wall, ${f(result.ratios.pssCpuTimeKyvernoOverVigil!, 1)}x CPU (target ≥ 5x: ${met(pssRatio >= 5)})` : "pack missing"} |
+| All packs: Vigil evaluations/s / kyverno evaluations/s | ${f(result.ratios.allPacksRateVigilOverKyverno, 1)}x (wall time kyverno / Vigil: ${f(result.ratios.allPacksWallTimeKyvernoOverVigil, 1)}x) |
+| **Vigil, all packs, resource-evaluations/s on one core** | **${f(rate(vigilAll), 0)}** (target ≥ 20,000: ${met(rate(vigilAll) >= 20_000)}) |
+${verdictRow("restricted")}
+${verdictRow("baseline")}
 `);
+for (const level of ["restricted", "baseline"] as const) {
+  for (const d of verdicts?.[level].examples ?? []) {
+    const said = (messages: string[]) => (messages.join("; ") || "-").slice(0, 300);
+    console.error(`${level}: ${d.resource}: Vigil ${d.vigil}, kyverno ${d.kyverno}\n  Vigil: ${said(d.vigilSays)}\n  kyverno: ${said(d.kyvernoSays)}`);
+  }
+}

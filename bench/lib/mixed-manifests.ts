@@ -71,6 +71,22 @@ const baselineViolations: ((spec: any, p: Picker) => void)[] = [
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, seLinuxOptions: { type: "spc_t" } }),
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, procMount: "Unmasked" }),
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, appArmorProfile: { type: "Unconfined" } }),
+  (s) => Object.assign(s, { hostNetwork: true, securityContext: { ...s.securityContext, windowsOptions: { hostProcess: true } } }),
+  (s) => (s.containers[0].livenessProbe = { httpGet: { host: "10.0.0.1", path: "/healthz", port: 8080 } }),
+  (s) => (s.containers[0].lifecycle = { preStop: { tcpSocket: { host: "metadata.internal", port: 80 } } }),
+];
+
+/** Settings near the edge of a level that the level still allows: both engines must accept them. */
+const acceptedVariants: ((spec: any) => void)[] = [
+  (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] } }),
+  (s) => (s.securityContext = { ...s.securityContext, sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] }),
+  (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, seccompProfile: { type: "Localhost", localhostProfile: "profiles/app.json" } }),
+  (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, seLinuxOptions: { type: "container_init_t" } }),
+  (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, appArmorProfile: { type: "RuntimeDefault" } }),
+  (s) => (s.containers[0].readinessProbe = { httpGet: { path: "/ready", port: 8080 } }),
+  (s) => (s.volumes = [...(s.volumes ?? []),
+    { name: "token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } },
+    { name: "scratch", ephemeral: { volumeClaimTemplate: { spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } } } }]),
 ];
 
 /** Ways a Baseline-compliant, otherwise restricted spec breaks only the Restricted level. */
@@ -108,6 +124,7 @@ function podSpec(p: Picker): Record<string, unknown> {
   if (p.chance(0.2)) spec.initContainers = [container(p, "init", restricted)];
   if (restricted) spec.securityContext = { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } };
   if (p.chance(0.4)) spec.volumes = [{ name: "config", configMap: { name: "app-config" } }, { name: "tmp", emptyDir: {} }];
+  if (p.chance(0.25)) p.one(acceptedVariants)(spec);
   if (shape === "breaks-restricted") p.one(restrictedViolations)(spec, p);
   if (shape === "breaks-baseline") {
     p.one(baselineViolations)(spec, p);
