@@ -1,15 +1,20 @@
 // The CEL conformance suite (google/cel-spec's simple tests, as @bufbuild/cel-spec ships them) run
-// against the CEL Vigil evaluates policies with: expressions go through what compileCel does to them
-// (syntax rewrite, @bufbuild/cel's parse, cost instrumentation) and are planned with Vigil's function
-// lists, plus the conformance test messages and the test's container. It says which CEL semantics a
-// policy author can rely on; KNOWN_FAILURES says, by cause, where Vigil's CEL departs from the spec.
+// against the CEL Vigil evaluates policies with. An expression goes through the steps compileCel
+// (src/policy/cel/compile.ts) takes — syntax rewrite, @bufbuild/cel's parse, expansion of two-variable
+// comprehensions, cost instrumentation — and is planned with the functions and RE2 engine compileCel's
+// environment has, plus the conformance test messages and the test's container, which compileCel's
+// fixed environment lacks (so the steps are repeated here: keep them in step with compile.ts).
+// It says which CEL semantics a policy author can rely on; KNOWN_FAILURES says, by cause, where
+// Vigil's CEL departs from the spec.
 //
 // A test is judged as cel/expr/conformance/test/simple.proto defines: an expected value must be equal
 // including its type (1 is not 1u), maps regardless of order, NaN matching NaN; an expected error
 // matches any evaluation error (error texts are implementation-specific); no matcher means `true`.
-// @bufbuild/cel 0.6.1 exposes no type checker, so expectations that need one are judged on the
+// Expectations that need a type checker (@bufbuild/cel 0.6.1 exposes none) are judged on the
 // evaluation result only: a typed_result's deduced type is not compared, and a check_only test (one
-// with no evaluation, only a deduced type) must parse and plan.
+// with no evaluation, only a deduced type) must parse and plan. For the same reason compileCel's
+// checker-like refusal of undeclared functions is not applied: it turns an evaluation error into a
+// compile error, and these tests judge evaluation (some run with disable_check).
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { celEnv, celList, celMap, celUint, isCelError, isCelList, isCelMap, isCelType, isCelUint, parse, plan, type CelEnv, type CelInput, type CelResult, type CelUint } from "@bufbuild/cel";
@@ -20,6 +25,9 @@ import type { ExprValue } from "@bufbuild/cel-spec/cel/expr/eval_pb.js";
 import { create, equals, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { isReflectMessage } from "@bufbuild/protobuf/reflect";
 import { anyPack, AnySchema, anyUnpack, NullValue } from "@bufbuild/protobuf/wkt";
+import { RE2JS } from "@bufbuild/re2";
+import { authorizerLibrary } from "../src/policy/cel/authorizer.ts";
+import { comprehensionFunctions, expandComprehensions } from "../src/policy/cel/comprehensions.ts";
 import { costFunctions, instrument } from "../src/policy/cel/cost.ts";
 import { kubernetesLibraries } from "../src/policy/cel/libraries.ts";
 import { optionalTypes } from "../src/policy/cel/optional.ts";
@@ -51,15 +59,6 @@ const KNOWN_FAILURES: Record<string, Record<string, readonly string[] | "all">> 
   // Optional values travel as opaque maps (opaque.ts): type() of one is map, and optional_type is no type.
   "optional type name": {
     "optionals/optionals": ["type"],
-  },
-  // all/exists/existsOne with two variables and transformList/transformMap (Kubernetes since 1.32):
-  // @bufbuild/cel 0.6.1 expands only the one-variable macros. The tests that pass expect an error.
-  "two-variable comprehensions": {
-    "macros2/exists": ["list_elem_all_true", "list_elem_some_true", "list_elem_none_true", "list_elem_type_shortcircuit", "list_elem_type_exhaustive", "list_empty", "map_key", "not_map_key", "map_key_type_shortcircuit", "map_key_type_exhaustive"],
-    "macros2/all": ["list_elem_all_true", "list_elem_some_true", "list_elem_none_true", "list_elem_type_shortcircuit", "list_elem_type_exhaustive", "list_elem_error_shortcircuit", "list_empty", "map_key"],
-    "macros2/existsOne": ["list_empty", "list_one_true", "list_one_false", "list_none", "list_one", "list_many", "list_all", "map_one"],
-    "macros2/transformList": ["empty", "empty_filter", "one", "one_filter", "many", "many_filter"],
-    "macros2/transformMap": ["empty", "empty_filter", "one", "one_filter", "many", "many_filter"],
   },
   // Field names quoted in backticks (a.`b-c`), a newer CEL syntax @bufbuild/cel 0.6.1 does not parse.
   "backtick-quoted fields": {
@@ -133,11 +132,12 @@ interface Outcome {
 }
 
 const environments = new Map<string, CelEnv>();
-/** Vigil's functions (as compile.ts assembles them) over the conformance test messages, in `container`. */
+/** compileCel's functions and RE2 engine over the conformance test messages, in `container`. */
 function environment(container: string): CelEnv {
   let env = environments.get(container);
   if (!env) {
-    env = celEnv({ registry, namespace: container, funcs: [...kubernetesLibraries, ...optionalTypes, ...costFunctions] });
+    const funcs = [...kubernetesLibraries, ...optionalTypes, ...comprehensionFunctions, ...authorizerLibrary, ...costFunctions];
+    env = celEnv({ registry, namespace: container, funcs, re2: { compile: (pattern) => RE2JS.compile(pattern) } });
     environments.set(container, env);
   }
   return env;
@@ -148,7 +148,7 @@ function failureOf(test: IncrementalTest): string | undefined {
   // Options this runner cannot honour fail the test rather than being ignored.
   if (spec.disableMacros) return "disable_macros is not supported by @bufbuild/cel's parser";
   if (spec.locale) return "a locale is not supported by @bufbuild/cel";
-  const parsed = instrument(parse(needsRewrite(spec.expr) ? rewriteSyntax(spec.expr).text : spec.expr));
+  const parsed = instrument(expandComprehensions(parse(needsRewrite(spec.expr) ? rewriteSyntax(spec.expr).text : spec.expr)));
   const evaluate = plan(environment(spec.container), parsed);
   // check_only: no evaluation is expected, only a deduced type, which needs the checker we lack.
   if (spec.checkOnly) return undefined;
