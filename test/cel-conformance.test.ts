@@ -1,9 +1,8 @@
 // The CEL conformance suite (google/cel-spec's simple tests, as @bufbuild/cel-spec ships them) run
-// against the CEL Vigil evaluates policies with. An expression goes through the steps compileCel
-// (src/policy/cel/compile.ts) takes — syntax rewrite, @bufbuild/cel's parse, expansion of two-variable
-// comprehensions, cost instrumentation — and is planned with the functions and RE2 engine compileCel's
-// environment has, plus the conformance test messages and the test's container, which compileCel's
-// fixed environment lacks (so the steps are repeated here: keep them in step with compile.ts).
+// against the CEL Vigil evaluates policies with: an expression is parsed by compile.ts's parseCel
+// (syntax rewrite, @bufbuild/cel's parse, expansion of two-variable comprehensions), instrumented for
+// cost, and planned in compile.ts's celEnvironment with the conformance test messages and the test's
+// container added.
 // It says which CEL semantics a policy author can rely on; KNOWN_FAILURES says, by cause, where
 // Vigil's CEL departs from the spec.
 //
@@ -17,7 +16,7 @@
 // compile error, and these tests judge evaluation (some run with disable_check).
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { celEnv, celList, celMap, celUint, isCelError, isCelList, isCelMap, isCelType, isCelUint, parse, plan, type CelEnv, type CelInput, type CelResult, type CelUint } from "@bufbuild/cel";
+import { celList, celMap, celUint, isCelError, isCelList, isCelMap, isCelType, isCelUint, plan, type CelEnv, type CelInput, type CelResult, type CelUint } from "@bufbuild/cel";
 import { getTestRegistry } from "@bufbuild/cel-spec/testdata/registry.js";
 import { getConformanceSuite, type IncrementalTest, type IncrementalTestSuite } from "@bufbuild/cel-spec/testdata/tests.js";
 import { ValueSchema, type MapValue_Entry, type Value } from "@bufbuild/cel-spec/cel/expr/value_pb.js";
@@ -25,13 +24,8 @@ import type { ExprValue } from "@bufbuild/cel-spec/cel/expr/eval_pb.js";
 import { create, equals, toJson, type MessageInitShape } from "@bufbuild/protobuf";
 import { isReflectMessage } from "@bufbuild/protobuf/reflect";
 import { anyPack, AnySchema, anyUnpack, NullValue } from "@bufbuild/protobuf/wkt";
-import { RE2JS } from "@bufbuild/re2";
-import { authorizerLibrary } from "../src/policy/cel/authorizer.ts";
-import { comprehensionFunctions, expandComprehensions } from "../src/policy/cel/comprehensions.ts";
-import { costFunctions, instrument } from "../src/policy/cel/cost.ts";
-import { kubernetesLibraries } from "../src/policy/cel/libraries.ts";
-import { optionalTypes } from "../src/policy/cel/optional.ts";
-import { needsRewrite, rewriteSyntax } from "../src/policy/cel/syntax.ts";
+import { celEnvironment, parseCel } from "../src/policy/cel/compile.ts";
+import { instrument } from "../src/policy/cel/cost.ts";
 
 /**
  * Conformance tests that fail with @bufbuild/cel 0.6.1 and Vigil's libraries, by cause, then by
@@ -136,8 +130,7 @@ const environments = new Map<string, CelEnv>();
 function environment(container: string): CelEnv {
   let env = environments.get(container);
   if (!env) {
-    const funcs = [...kubernetesLibraries, ...optionalTypes, ...comprehensionFunctions, ...authorizerLibrary, ...costFunctions];
-    env = celEnv({ registry, namespace: container, funcs, re2: { compile: (pattern) => RE2JS.compile(pattern) } });
+    env = celEnvironment({ registry, namespace: container });
     environments.set(container, env);
   }
   return env;
@@ -148,7 +141,7 @@ function failureOf(test: IncrementalTest): string | undefined {
   // Options this runner cannot honour fail the test rather than being ignored.
   if (spec.disableMacros) return "disable_macros is not supported by @bufbuild/cel's parser";
   if (spec.locale) return "a locale is not supported by @bufbuild/cel";
-  const parsed = instrument(expandComprehensions(parse(needsRewrite(spec.expr) ? rewriteSyntax(spec.expr).text : spec.expr)));
+  const parsed = instrument(parseCel(spec.expr).parsed);
   const evaluate = plan(environment(spec.container), parsed);
   // check_only: no evaluation is expected, only a deduced type, which needs the checker we lack.
   if (spec.checkOnly) return undefined;

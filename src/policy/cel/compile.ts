@@ -4,6 +4,7 @@
 // rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
 // charged against a cost budget (cost.ts).
 import { celEnv, isCelError, isCelList, isCelMap, parse, plan, type CelEnv } from "@bufbuild/cel";
+import type { Registry } from "@bufbuild/protobuf";
 import { RE2JS } from "@bufbuild/re2";
 import { Lru } from "../../core/lru.ts";
 import { authorizerLibrary } from "./authorizer.ts";
@@ -60,13 +61,17 @@ const re2 = {
     return compiled;
   },
 };
-const environment = () =>
-  (env ??= celEnv({ funcs: [...kubernetesLibraries, ...optionalTypes, ...comprehensionFunctions, ...authorizerLibrary, ...costFunctions], re2 }));
+
+/** The CEL environment policies run in; the conformance test adds its message registry and container. */
+export function celEnvironment(options: { registry?: Registry; namespace?: string } = {}): CelEnv {
+  const funcs = [...kubernetesLibraries, ...optionalTypes, ...comprehensionFunctions, ...authorizerLibrary, ...costFunctions];
+  return celEnv({ ...options, funcs, re2 });
+}
+const environment = () => (env ??= celEnvironment());
 
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
-  const { parsed, origin } = parseWithRewrites(expression);
-  const expanded = expandComprehensions(parsed);
+  const { parsed: expanded, origin } = parseCel(expression);
   const unknown = unknownFunction(expanded.expr, environment());
   if (unknown) {
     const offset = expanded.sourceInfo?.positions[unknown.id.toString()];
@@ -136,8 +141,12 @@ function unknownFunction(e: Expr | undefined, environment: CelEnv): { name: stri
   }
 }
 
-/** Parses, after rewriting the syntax @bufbuild/cel lacks; errors point into the text as written. */
-function parseWithRewrites(expression: string): { parsed: Parsed; origin?: number[] } {
+/**
+ * Parses an expression with the syntax @bufbuild/cel lacks rewritten before and the two-variable
+ * comprehensions expanded after; errors point into the text as written. `origin` maps offsets of
+ * the parsed text back to it when a rewrite happened.
+ */
+export function parseCel(expression: string): { parsed: Parsed; origin?: number[] } {
   let rewritten;
   try {
     rewritten = needsRewrite(expression) ? rewriteSyntax(expression) : undefined;
@@ -146,7 +155,7 @@ function parseWithRewrites(expression: string): { parsed: Parsed; origin?: numbe
     throw e;
   }
   try {
-    return { parsed: parse(rewritten?.text ?? expression), ...(rewritten ? { origin: rewritten.origin } : {}) };
+    return { parsed: expandComprehensions(parse(rewritten?.text ?? expression)), ...(rewritten ? { origin: rewritten.origin } : {}) };
   } catch (e) {
     const err = e as { rawMessage?: string; message: string; location?: { start?: { offset: number; line: number; column: number } } };
     const start = err.location?.start;
