@@ -39,16 +39,10 @@ const KNOWN_FAILURES: Record<string, Record<string, readonly string[] | "all">> 
   "optionals on proto messages": {
     "optionals/optionals": ["has_optional_ofNonZeroValue_struct_optional_ofNonZeroValue_map_optindex_field", "optional_ofNonZeroValue_struct_optional_ofNonZeroValue_map_optindex_field", "struct_map_optindex_field", "struct_optional_ofNonZeroValue_map_optindex_field", "struct_map_optindex_field_nested", "empty_struct_optindex_hasValue", "optional_empty_struct_optindex_hasValue", "struct_optindex_value", "optional_struct_optindex_value", "optional_struct_optindex_index_value"],
   },
-  // Plain `.f` and `[k]` on an optional value (which select inside it, giving an optional) fail, and
   // has() over an optional selection fails to compile, because the rewrite turns the selection into a
-  // call the has() macro does not take.
-  "selection through optionals": {
-    "optionals/optionals": ["has_map_optindex", "has_map_optindex_field", "optional_chaining_4", "optional_chaining_5", "optional_chaining_6", "optional_chaining_7", "optional_chaining_8", "optional_chaining_9"],
-  },
-  // `m.?k` where m has k with a null value gives none instead of optional.of(null), so a selection on it
-  // gives none instead of an error.
-  "optional of a null entry": {
-    "optionals/optionals": ["map_null_entry_hasValue", "map_null_entry_no_such_key"],
+  // call the has() macro does not take; has() of a plain selection on an optional value likewise.
+  "has() through optionals": {
+    "optionals/optionals": ["has_map_optindex", "has_map_optindex_field", "optional_chaining_9"],
   },
   // Optional values travel as opaque maps (opaque.ts): type() of one is map, and optional_type is no type.
   "optional type name": {

@@ -33,7 +33,11 @@ function isZero(v: CelValue): boolean {
 function optionalAccess(target: CelValue, key: CelValue): CelMap {
   const inner = items(target);
   if (inner) return inner.length === 0 ? none() : optionalAccess(inner[0]!, key);
-  if (isCelMap(target)) return target.has(key as string) ? some(target.get(key as string)!) : none();
+  if (isCelMap(target)) {
+    // get(), not has(): has() says false for a key whose value is null.
+    const value = target.get(key as string);
+    return value === undefined ? none() : some(value);
+  }
   if (isCelList(target)) {
     if (typeof key !== "bigint") throw new Error(`a list index must be an int, not ${typeof key}`);
     const i = Number(key);

@@ -10,8 +10,8 @@
 //   cel.bind(v, i, e) → [i].map(v, e)[0]
 //
 // Optional access is viral, as in cel-go: in `a.?f.g[0]`, the `.g` and `[0]` after the optional
-// select are optional too. The rewrite follows the member chain for that (a method call other than
-// `or` ends it).
+// select are optional too. The rewrite follows the member chain for that; a method call ends it,
+// except `or` and `optional.of/ofNonZeroValue/none`, whose result is an optional.
 //
 // Every rewrite keeps the operand's place in the grammar (a member call stands where a member select
 // stood), so precedence is unchanged. The rewrite works on tokens, so strings and comments are never
@@ -90,12 +90,15 @@ function tokenize(source: string): Token[] {
   return tokens;
 }
 
+/** Calls whose result is an optional, so that a select or index right after them is optional too. */
+const optionalResults = new Set(["or", "of", "ofNonZeroValue", "none"]);
+
 const endsOperand = (t: Token | undefined) =>
   t !== undefined && ((t.kind === "ident" && t.text !== "in") || t.kind === "literal" || t.text === ")" || t.text === "]" || t.text === "}");
 
 /** Whether the source uses any syntax this module rewrites; the common case skips the rewrite. */
 export function needsRewrite(source: string): boolean {
-  return /\?|optMap|optFlatMap|cel\s*\.\s*bind/.test(source);
+  return /\?|optMap|optFlatMap|optional\s*\.|cel\s*\.\s*bind/.test(source);
 }
 
 class Writer {
@@ -227,7 +230,7 @@ class Rewriter {
       }
       this.w.emit(`.${ident.text}`, dot.start);
       this.copyBracketed(paren, close);
-      return [close + 1, ident.text === "or"];
+      return [close + 1, optionalResults.has(ident.text)];
     }
     if (!optional && !viral) {
       this.w.emit(`.${ident.text}`, dot.start);
