@@ -8,6 +8,7 @@ import type { Registry } from "@bufbuild/protobuf";
 import { RE2JS } from "@bufbuild/re2";
 import { Lru } from "../../core/lru.ts";
 import { authorizerLibrary } from "./authorizer.ts";
+import { children, type Expr, type ParsedExpr } from "./ast.ts";
 import { comprehensionFunctions, expandComprehensions } from "./comprehensions.ts";
 import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
@@ -97,8 +98,6 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
   };
 }
 
-type Parsed = ReturnType<typeof parse>;
-type Expr = Parsed["expr"];
 
 // Operators the planner evaluates itself rather than through the function table.
 const plannerOperators = new Set(["_&&_", "_||_", "_?_:_", "_[_]", "_[?_]", "_?._", "@not_strictly_false", "__not_strictly_false__"]);
@@ -114,31 +113,19 @@ function qualifiedName(e: Expr | undefined): string | undefined {
 }
 
 /** The first call of a function the environment does not have: a typo fails at compile, not later. */
-function unknownFunction(e: Expr | undefined, environment: CelEnv): { name: string; id: bigint } | undefined {
-  const k = e?.exprKind;
-  switch (k?.case) {
-    case "callExpr": {
-      const { function: fn, target, args } = k.value;
-      const qualified = qualifiedName(target);
-      if (qualified !== undefined && environment.funcs.find(`${qualified}.${fn}`)) {
-        return args.map((a) => unknownFunction(a, environment)).find(Boolean);
-      }
-      if (!plannerOperators.has(fn) && !environment.funcs.find(fn)) return { name: fn, id: e!.id };
-      return [target, ...args].map((a) => unknownFunction(a, environment)).find(Boolean);
-    }
-    case "selectExpr":
-      return unknownFunction(k.value.operand, environment);
-    case "listExpr":
-      return k.value.elements.map((a) => unknownFunction(a, environment)).find(Boolean);
-    case "structExpr":
-      return k.value.entries.map((en) => unknownFunction(en.value, environment) ?? (en.keyKind.case === "mapKey" ? unknownFunction(en.keyKind.value, environment) : undefined)).find(Boolean);
-    case "comprehensionExpr": {
-      const c = k.value;
-      return [c.iterRange, c.accuInit, c.loopCondition, c.loopStep, c.result].map((a) => unknownFunction(a, environment)).find(Boolean);
-    }
-    default:
-      return undefined;
+function unknownFunction(e: Expr, environment: CelEnv): { name: string; id: bigint } | undefined {
+  let below = children(e);
+  if (e.exprKind.case === "callExpr") {
+    const { function: fn, target, args } = e.exprKind.value;
+    const qualified = qualifiedName(target);
+    if (qualified !== undefined && environment.funcs.find(`${qualified}.${fn}`)) below = args; // a namespace, not a receiver
+    else if (!plannerOperators.has(fn) && !environment.funcs.find(fn)) return { name: fn, id: e.id };
   }
+  for (const child of below) {
+    const found = unknownFunction(child, environment);
+    if (found) return found;
+  }
+  return undefined;
 }
 
 /**
@@ -146,7 +133,7 @@ function unknownFunction(e: Expr | undefined, environment: CelEnv): { name: stri
  * comprehensions expanded after; errors point into the text as written. `origin` maps offsets of
  * the parsed text back to it when a rewrite happened.
  */
-export function parseCel(expression: string): { parsed: Parsed; origin?: number[] } {
+export function parseCel(expression: string): { parsed: ParsedExpr; origin?: number[] } {
   let rewritten;
   try {
     rewritten = needsRewrite(expression) ? rewriteSyntax(expression) : undefined;

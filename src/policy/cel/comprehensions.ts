@@ -5,9 +5,7 @@
 // one-variable macros over the (index or key, value) pairs of its target (`__vigilPairs`), with the two
 // variables bound by one-element maps: `[p[0]].map(i, [p[1]].map(v, e)[0])[0]`.
 import { celFunc, celList, celMap, CelScalar, isCelList, isCelMap, listType, parse, type CelFunc, type CelValue } from "@bufbuild/cel";
-
-type ParsedExpr = ReturnType<typeof parse>;
-type Expr = ParsedExpr["expr"];
+import { identName, replaceChildren, type Expr, type ParsedExpr } from "./ast.ts";
 
 const DYN = CelScalar.DYN;
 
@@ -43,42 +41,12 @@ const transforms = new Set(["transformList", "transformMap", "transformMapEntry"
 export function expandComprehensions(parsed: ParsedExpr): ParsedExpr {
   let counter = 0;
   const visit = (e: Expr): Expr => {
-    const k = e.exprKind;
-    switch (k.case) {
-      case "callExpr": {
-        if (k.value.target) k.value.target = visit(k.value.target);
-        k.value.args = k.value.args.map(visit);
-        return expansion(e, () => `__vigil_pair${counter++}`) ?? e;
-      }
-      case "selectExpr":
-        if (k.value.operand) k.value.operand = visit(k.value.operand);
-        return e;
-      case "listExpr":
-        k.value.elements = k.value.elements.map(visit);
-        return e;
-      case "structExpr":
-        for (const en of k.value.entries) {
-          if (en.value) en.value = visit(en.value);
-          if (en.keyKind.case === "mapKey") en.keyKind.value = visit(en.keyKind.value);
-        }
-        return e;
-      case "comprehensionExpr": {
-        const c = k.value;
-        for (const part of ["iterRange", "accuInit", "loopCondition", "loopStep", "result"] as const) {
-          const child = c[part];
-          if (child) c[part] = visit(child);
-        }
-        return e;
-      }
-      default:
-        return e;
-    }
+    replaceChildren(e, visit);
+    return expansion(e, () => `__vigil_pair${counter++}`) ?? e;
   };
   parsed.expr = visit(parsed.expr);
   return parsed;
 }
-
-const identName = (e: Expr | undefined) => (e?.exprKind.case === "identExpr" ? e.exprKind.value.name : undefined);
 
 /** The expansion of a two-variable comprehension call, or undefined if `e` is not one. */
 function expansion(e: Expr, pairName: () => string): Expr | undefined {
@@ -122,20 +90,6 @@ function graft(e: Expr, grafts: Expr[], nextId: () => bigint): Expr {
   const m = name ? /^__vigil_graft(\d+)$/.exec(name) : null;
   if (m) return grafts[Number(m[1])]!;
   e.id = nextId();
-  const k = e.exprKind;
-  if (k.case === "callExpr") {
-    if (k.value.target) k.value.target = graft(k.value.target, grafts, nextId);
-    k.value.args = k.value.args.map((a) => graft(a, grafts, nextId));
-  } else if (k.case === "selectExpr" && k.value.operand) {
-    k.value.operand = graft(k.value.operand, grafts, nextId);
-  } else if (k.case === "listExpr") {
-    k.value.elements = k.value.elements.map((a) => graft(a, grafts, nextId));
-  } else if (k.case === "comprehensionExpr") {
-    const c = k.value;
-    for (const part of ["iterRange", "accuInit", "loopCondition", "loopStep", "result"] as const) {
-      const child = c[part];
-      if (child) c[part] = graft(child, grafts, nextId);
-    }
-  }
+  replaceChildren(e, (child) => graft(child, grafts, nextId));
   return e;
 }

@@ -5,9 +5,7 @@
 // in progress, and once the budget is spent every further step fails, so a runaway expression stops
 // within one step of its limit instead of hanging the check.
 import { celFunc, CelScalar, isCelList, parse, type CelFunc } from "@bufbuild/cel";
-
-type ParsedExpr = ReturnType<typeof parse>;
-type Expr = ParsedExpr["expr"];
+import { children, replaceChildren, type Expr, type ParsedExpr } from "./ast.ts";
 
 export interface CelBudget {
   remaining: number;
@@ -52,23 +50,9 @@ export const costFunctions: readonly CelFunc[] = [
   }),
 ];
 
-/** The number of calls and selections in an expression: what one evaluation of it roughly costs. */
-function operations(e: Expr | undefined): number {
-  const k = e?.exprKind;
-  switch (k?.case) {
-    case "callExpr":
-      return 1 + operations(k.value.target) + k.value.args.reduce((n, a) => n + operations(a), 0);
-    case "selectExpr":
-      return 1 + operations(k.value.operand);
-    case "listExpr":
-      return 1 + k.value.elements.reduce((n, a) => n + operations(a), 0);
-    case "structExpr":
-      return 1 + k.value.entries.reduce((n, en) => n + operations(en.value) + (en.keyKind.case === "mapKey" ? operations(en.keyKind.value) : 0), 0);
-    case "comprehensionExpr":
-      return 1 + operations(k.value.iterRange) + operations(k.value.loopStep) + operations(k.value.result);
-    default:
-      return 1;
-  }
+/** The number of nodes in an expression: roughly what one evaluation of it costs. */
+function operations(e: Expr): number {
+  return children(e).reduce((n, child) => n + operations(child), 1);
 }
 
 /** Wraps `e` in a charge of `units` (plus the size of its value), reusing a parsed call as template. */
@@ -88,36 +72,12 @@ export function instrument(parsed: ParsedExpr): ParsedExpr {
   const nextId = () => ++id;
   // Returns the expression to put in e's place: e itself, or e wrapped in a charge.
   const visit = (e: Expr): Expr => {
+    replaceChildren(e, visit);
     const k = e.exprKind;
-    switch (k.case) {
-      case "callExpr":
-        if (k.value.target) k.value.target = visit(k.value.target);
-        k.value.args = k.value.args.map(visit);
-        return k.value.function === "_+_" ? charged(e, 1, nextId) : e;
-      case "selectExpr":
-        if (k.value.operand) k.value.operand = visit(k.value.operand);
-        return e;
-      case "listExpr":
-        k.value.elements = k.value.elements.map(visit);
-        return e;
-      case "structExpr":
-        for (const en of k.value.entries) {
-          if (en.value) en.value = visit(en.value);
-          if (en.keyKind.case === "mapKey") en.keyKind.value = visit(en.keyKind.value);
-        }
-        return e;
-      case "comprehensionExpr": {
-        const c = k.value;
-        for (const part of ["iterRange", "accuInit", "loopCondition", "result"] as const) {
-          const child = c[part];
-          if (child) c[part] = visit(child);
-        }
-        if (c.loopStep) c.loopStep = charged(visit(c.loopStep), operations(c.loopStep), nextId);
-        return e;
-      }
-      default:
-        return e;
+    if (k.case === "comprehensionExpr" && k.value.loopStep) {
+      k.value.loopStep = charged(k.value.loopStep, operations(k.value.loopStep), nextId);
     }
+    return k.case === "callExpr" && k.value.function === "_+_" ? charged(e, 1, nextId) : e;
   };
   parsed.expr = visit(parsed.expr);
   return parsed;
