@@ -2,7 +2,6 @@
 // evaluated offline with the API server's semantics, for an object as it would be created.
 // Policies are compiled once (every expression, with its position on error); evaluation is per
 // binding × matching resource × param.
-import { celList, celMap, type CelInput } from "@bufbuild/cel";
 import { check, type Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, compileCel, toCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
@@ -295,18 +294,8 @@ const celForms = new WeakMap<object, unknown>();
 
 function celForm(value: unknown): unknown {
   if (value === null || typeof value !== "object") return toCel(value);
-  if (!celForms.has(value)) celForms.set(value, celNative(toCel(value)));
+  if (!celForms.has(value)) celForms.set(value, toCel(value));
   return celForms.get(value);
-}
-
-/** @bufbuild/cel's own lists and maps, all the way down: given a plain object, it builds a new map of
- *  its entries on every field access. */
-function celNative(value: unknown): CelInput {
-  if (Array.isArray(value)) return celList(value.map(celNative));
-  if (value !== null && typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
-    return celMap(new Map(Object.entries(value).map(([k, v]) => [k, celNative(v)])));
-  }
-  return value as CelInput;
 }
 
 function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, out: Out, blockStatus: "fail" | "warn"): Check[] {

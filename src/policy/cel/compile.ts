@@ -3,7 +3,7 @@
 // compiled once: the optional-type syntax and cel.bind, which @bufbuild/cel 0.6.1 does not parse, are
 // rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
 // charged against a cost budget (cost.ts).
-import { celEnv, isCelError, isCelList, isCelMap, parse, plan, type CelEnv } from "@bufbuild/cel";
+import { celEnv, celList, celMap, isCelError, parse, plan, type CelEnv, type CelInput } from "@bufbuild/cel";
 import type { Registry } from "@bufbuild/protobuf";
 import { RE2JS } from "@bufbuild/re2";
 import { Lru } from "../../core/lru.ts";
@@ -81,6 +81,7 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
   }
   const evaluate = plan(environment(), instrument(expanded));
   const allowed = new Set(variables);
+  const allowedKey = variables.join(",");
   return {
     expression,
     evaluate(vars, budget) {
@@ -89,7 +90,7 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
         if (budget.remaining < 0) budget.exhausted = true;
         if (budget.exhausted) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
       }
-      const bindings = Object.fromEntries(Object.entries(vars).filter(([k]) => allowed.has(k)));
+      const bindings = bindingsFor(vars, allowed, allowedKey);
       const result = charging(budget, () => evaluate(bindings as never));
       if (budget?.exhausted) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
       if (isCelError(result)) throw new CelEvalError(result.message, expression);
@@ -128,6 +129,18 @@ function unknownFunction(e: Expr, environment: CelEnv): { name: string; id: bigi
   return undefined;
 }
 
+// The variables an expression may see, filtered once per variables object: one resource's
+// evaluation passes the same object to every expression of a policy.
+const filteredBindings = new WeakMap<object, { key: string; bindings: Record<string, unknown> }>();
+
+function bindingsFor(vars: Record<string, unknown>, allowed: Set<string>, key: string): Record<string, unknown> {
+  const cached = filteredBindings.get(vars);
+  if (cached?.key === key) return cached.bindings;
+  const bindings = Object.fromEntries(Object.entries(vars).filter(([k]) => allowed.has(k)));
+  filteredBindings.set(vars, { key, bindings });
+  return bindings;
+}
+
 /**
  * Parses an expression with the syntax @bufbuild/cel lacks rewritten before and the two-variable
  * comprehensions expanded after; errors point into the text as written. `origin` maps offsets of
@@ -156,12 +169,18 @@ function positionOf(text: string, offset: number): { line: number; column: numbe
   return { line: before.length, column: before.at(-1)!.length + 1 };
 }
 
-/** YAML/JSON values to CEL input: integral numbers are ints (bigint), as Kubernetes' JSON-to-CEL makes them. */
-export function toCel(value: unknown): unknown {
+/**
+ * YAML/JSON values as CEL values: integral numbers are ints (bigint), as Kubernetes' JSON-to-CEL
+ * makes them, and objects and arrays become @bufbuild/cel's own maps and lists, all the way down
+ * (given a plain object, @bufbuild/cel builds a new map of its entries on every field access).
+ * CEL values already converted pass through.
+ */
+export function toCel(value: unknown): CelInput {
   if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : value;
-  if (Array.isArray(value)) return value.map(toCel);
-  if (value !== null && typeof value === "object" && !(value instanceof Map) && !(value instanceof Uint8Array) && !isCelMap(value) && !isCelList(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
+  if (Array.isArray(value)) return celList(value.map(toCel));
+  if (value !== null && typeof value === "object") {
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) return celMap(new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)])));
   }
-  return value;
+  return value as CelInput;
 }
