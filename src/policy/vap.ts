@@ -321,18 +321,19 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: R
 
   // Variables are computed in order, each seeing the ones before it; an error is kept and surfaces
   // only in an expression that uses the variable, as the API server's lazy evaluation does.
+  // One map, filled as they are computed: while a variable is evaluated it holds exactly the ones
+  // before it. Variable values are CEL values already: the map holds them as they are.
   const values = new Map<string, unknown>();
   const errors = new Map<string, unknown>();
+  const vars = { ...base, variables: values };
   for (const v of policy.variables) {
     try {
-      values.set(v.name, v.program.evaluate({ ...base, variables: new Map(values) }, budget));
+      values.set(v.name, v.program.evaluate(vars, budget));
     } catch (e) {
       if (e instanceof CelCostError) return failed(`variable ${v.name}`, e);
       errors.set(v.name, e);
     }
   }
-  // Variable values are CEL values already: the map holds them as they are.
-  const vars = { ...base, variables: new Map(values) };
   const usesFailedVariable = (p: CelProgram) => [...errors.keys()].find((name) => new RegExp(`\\bvariables\\s*\\.\\s*${name}\\b`).test(p.expression));
 
   const checks: Check[] = [];

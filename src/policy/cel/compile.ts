@@ -81,7 +81,6 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
   }
   const evaluate = plan(environment(), instrument(expanded));
   const allowed = new Set(variables);
-  const allowedKey = variables.join(",");
   return {
     expression,
     evaluate(vars, budget) {
@@ -90,7 +89,7 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
         if (budget.remaining < 0) budget.exhausted = true;
         if (budget.exhausted) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
       }
-      const bindings = bindingsFor(vars, allowed, allowedKey);
+      const bindings = onlyAllowed(vars, allowed);
       const result = charging(budget, () => evaluate(bindings as never));
       if (budget?.exhausted) throw new CelCostError("the policy's evaluation cost budget is exhausted", expression);
       if (isCelError(result)) throw new CelEvalError(result.message, expression);
@@ -129,16 +128,12 @@ function unknownFunction(e: Expr, environment: CelEnv): { name: string; id: bigi
   return undefined;
 }
 
-// The variables an expression may see, filtered once per variables object: one resource's
-// evaluation passes the same object to every expression of a policy.
-const filteredBindings = new WeakMap<object, { key: string; bindings: Record<string, unknown> }>();
-
-function bindingsFor(vars: Record<string, unknown>, allowed: Set<string>, key: string): Record<string, unknown> {
-  const cached = filteredBindings.get(vars);
-  if (cached?.key === key) return cached.bindings;
-  const bindings = Object.fromEntries(Object.entries(vars).filter(([k]) => allowed.has(k)));
-  filteredBindings.set(vars, { key, bindings });
-  return bindings;
+/** The variables an expression may see; the common case, nothing else given, costs no copy. */
+function onlyAllowed(vars: Record<string, unknown>, allowed: Set<string>): Record<string, unknown> {
+  for (const name in vars) {
+    if (!allowed.has(name)) return Object.fromEntries(Object.entries(vars).filter(([k]) => allowed.has(k)));
+  }
+  return vars;
 }
 
 /**
