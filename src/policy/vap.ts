@@ -4,7 +4,8 @@
 // binding × matching resource × param.
 import { check, type Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
-import { CelCompileError, CelCostError, compileCel, toCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
+import { CelCompileError, CelCostError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
+import { celValue } from "./cel/values.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
 import type { ResourceType, ResourceTypes } from "./resources.ts";
@@ -201,7 +202,7 @@ export interface EvaluationInput {
   objects: readonly SourcedObject[];
 }
 
-/** One request per target, shared by every binding, so that its CEL form is made once (celForm). */
+/** One request per target, shared by every binding, so that its CEL form is made once (celValue). */
 const requests = new WeakMap<Target, Record<string, unknown>>();
 
 function request(t: Target): Record<string, unknown> {
@@ -288,19 +289,9 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
 
 type Out = (status: Check["status"], message: string) => Check;
 
-/** CEL forms of objects, converted once: every binding of every pack sees the same object, namespace
- *  and params, and converting them again for each was a large share of the evaluation time. */
-const celForms = new WeakMap<object, unknown>();
-
-function celForm(value: unknown): unknown {
-  if (value === null || typeof value !== "object") return toCel(value);
-  if (!celForms.has(value)) celForms.set(value, toCel(value));
-  return celForms.get(value);
-}
-
 function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, out: Out, blockStatus: "fail" | "warn"): Check[] {
   const budget: CelBudget = { remaining: EVALUATION_BUDGET };
-  const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, celForm(v)]));
+  const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, celValue(v)]));
   const failed = (what: string, e: unknown): Check[] => {
     const detail = e instanceof CelCostError ? `exceeded the cost limit (${(e as Error).message})` : `failed: ${(e as Error).message}`;
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";

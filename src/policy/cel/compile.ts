@@ -3,7 +3,7 @@
 // compiled once: the optional-type syntax and cel.bind, which @bufbuild/cel 0.6.1 does not parse, are
 // rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
 // charged against a cost budget (cost.ts).
-import { celEnv, celList, celMap, isCelError, parse, plan, type CelEnv, type CelInput } from "@bufbuild/cel";
+import { celEnv, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
 import type { Registry } from "@bufbuild/protobuf";
 import { RE2JS } from "@bufbuild/re2";
 import { Lru } from "../../core/lru.ts";
@@ -16,6 +16,7 @@ import { optionalTypes } from "./optional.ts";
 import { CelSyntaxError, needsRewrite, rewriteSyntax } from "./syntax.ts";
 
 export type { CelBudget };
+export { toCel } from "./values.ts";
 
 export class CelCompileError extends Error {
   readonly expression: string;
@@ -162,20 +163,4 @@ export function parseCel(expression: string): { parsed: ParsedExpr; origin?: num
 function positionOf(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, offset).split("\n");
   return { line: before.length, column: before.at(-1)!.length + 1 };
-}
-
-/**
- * YAML/JSON values as CEL values: integral numbers are ints (bigint), as Kubernetes' JSON-to-CEL
- * makes them, and objects and arrays become @bufbuild/cel's own maps and lists, all the way down
- * (given a plain object, @bufbuild/cel builds a new map of its entries on every field access).
- * CEL values already converted pass through.
- */
-export function toCel(value: unknown): CelInput {
-  if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : value;
-  if (Array.isArray(value)) return celList(value.map(toCel));
-  if (value !== null && typeof value === "object") {
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Object.prototype || proto === null) return celMap(new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)])));
-  }
-  return value as CelInput;
 }

@@ -7,7 +7,7 @@ import { strings } from "@bufbuild/cel/ext";
 import { formatFunctions } from "./format.ts";
 import { ipFunctions } from "./ip.ts";
 import { listFunctions } from "./lists.ts";
-import { manifestSetLibrary } from "./manifest-set.ts";
+import { manifestSetFunctions } from "./manifest-set.ts";
 import { quantityFunctions } from "./quantity.ts";
 import { regexFunctions } from "./regex.ts";
 import { setFunctions } from "./sets.ts";
@@ -22,5 +22,5 @@ export const kubernetesLibraries: readonly CelFunc[] = [
   ...quantityFunctions,
   ...ipFunctions,
   ...formatFunctions,
-  ...manifestSetLibrary(),
+  ...manifestSetFunctions,
 ];

@@ -11,7 +11,7 @@
 import { CelScalar, celFunc, isCelList, isCelMap, listType, type CelFunc, type CelInput, type CelValue } from "@bufbuild/cel";
 import type { KubeObject } from "../manifests.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "../selectors.ts";
-import { toCel } from "./compile.ts";
+import { celValue } from "./values.ts";
 
 interface ManifestSet {
   objects: readonly KubeObject[];
@@ -32,15 +32,10 @@ export function withManifestSet<T>(objects: readonly KubeObject[], evaluate: () 
   }
 }
 
-// A function declaration, not a const: compile.ts imports libraries.ts, which imports this module,
-// which imports compile.ts (for toCel). When this module is loaded first, libraries.ts runs before
-// this module's body; only a hoisted function is usable then.
-export function manifestSetLibrary(): CelFunc[] {
-  return [
-    celFunc("vigil.objects", [CelScalar.STRING, CelScalar.STRING, CelScalar.STRING], listType(CelScalar.DYN), objectsOf),
-    celFunc("vigil.selects", [CelScalar.DYN, CelScalar.DYN], CelScalar.BOOL, selects),
-  ];
-}
+export const manifestSetFunctions: readonly CelFunc[] = [
+  celFunc("vigil.objects", [CelScalar.STRING, CelScalar.STRING, CelScalar.STRING], listType(CelScalar.DYN), objectsOf),
+  celFunc("vigil.selects", [CelScalar.DYN, CelScalar.DYN], CelScalar.BOOL, selects),
+];
 
 function objectsOf(apiVersion: string, kind: string, namespace: string): CelInput[] {
   // Fail closed: without a set, "no NetworkPolicies" would read as a finding about the cluster.
@@ -50,7 +45,7 @@ function objectsOf(apiVersion: string, kind: string, namespace: string): CelInpu
   if (!answer) {
     answer = current.objects
       .filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || (o.metadata?.namespace ?? "default") === namespace))
-      .map((o) => toCel(o) as CelInput);
+      .map(celValue);
     current.answers.set(query, answer);
   }
   return answer;
