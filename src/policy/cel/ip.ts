@@ -2,7 +2,7 @@
 // no leading zeros in IPv4 octets, no IPv6 zones, no IPv4-mapped IPv6 addresses. Values travel as their
 // canonical text ("2001:db8::1", "10.0.0.0/8"), so `==` compares them by value.
 import { celFunc, celMethod, CelScalar } from "@bufbuild/cel";
-import { opaque, OPAQUE, opaquePayload, requireOpaque } from "./opaque.ts";
+import { opaque, OPAQUE, opaquePayload, requireOpaque, succeeds } from "./opaque.ts";
 
 const { STRING, BOOL, INT } = CelScalar;
 
@@ -123,14 +123,6 @@ const cidrValue = (prefix: Prefix) => opaque("cidr", formatCIDR(prefix));
 const ipOf = (value: unknown) => parseIP(requireOpaque("ip", value) as string);
 const cidrOf = (value: unknown) => parseCIDR(requireOpaque("cidr", value) as string);
 
-const succeeds = (parse: () => unknown) => {
-  try {
-    parse();
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 const v4 = (a: Address) => a.bytes.length === 4;
 const isUnspecified = (a: Address) => a.bytes.every((b) => b === 0);

@@ -28,3 +28,13 @@ export function requireOpaque(kind: OpaqueKind, value: unknown): unknown {
   if (payload === undefined) throw new Error(`expected a ${kind} value`);
   return payload;
 }
+
+/** Whether `parse` returns without throwing: the `isQuantity`, `isURL`, `isIP`… of the libraries. */
+export function succeeds(parse: () => unknown): boolean {
+  try {
+    parse();
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,7 +1,7 @@
 // Kubernetes' quantity library: resource quantities ("500m", "2Gi", "1e3") as exact values. A quantity
 // travels as the integer count of nano-units it denotes, so `==` compares values ("1" == "1000m").
 import { celFunc, celMethod, CelScalar } from "@bufbuild/cel";
-import { opaque, OPAQUE, requireOpaque } from "./opaque.ts";
+import { opaque, OPAQUE, requireOpaque, succeeds } from "./opaque.ts";
 
 const { STRING, BOOL, INT, DOUBLE } = CelScalar;
 
@@ -121,25 +121,11 @@ function asInteger(nanos: bigint): bigint {
   return units;
 }
 
-const isInteger = (nanos: bigint) => {
-  try {
-    asInteger(nanos);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const isInteger = (nanos: bigint) => succeeds(() => asInteger(nanos));
 
 export const quantityFunctions = [
   celFunc("quantity", [STRING], OPAQUE, (text) => quantity(parseQuantity(text))),
-  celFunc("isQuantity", [STRING], BOOL, (text) => {
-    try {
-      parseQuantity(text);
-      return true;
-    } catch {
-      return false;
-    }
-  }),
+  celFunc("isQuantity", [STRING], BOOL, (text) => succeeds(() => parseQuantity(text))),
   // A global function in Kubernetes (`sign(q)`), unlike the other accessors.
   celFunc("sign", [OPAQUE], INT, (q) => compare(nanosOf(q), 0n)),
   celMethod("isInteger", OPAQUE, [], BOOL, function () {

@@ -1,7 +1,7 @@
 // Kubernetes' URL library: url(), isURL() and the accessors, with the semantics of Go's
 // net/url.ParseRequestURI that Kubernetes uses (an absolute URI or an absolute path, no fragment).
 import { celFunc, celMethod, CelScalar, listType, mapType } from "@bufbuild/cel";
-import { opaque, OPAQUE, requireOpaque } from "./opaque.ts";
+import { opaque, OPAQUE, requireOpaque, succeeds } from "./opaque.ts";
 
 const { STRING, BOOL } = CelScalar;
 
@@ -200,14 +200,7 @@ export const urlFunctions = [
     }
     return opaque("url", text);
   }),
-  celFunc("isURL", [STRING], BOOL, (text) => {
-    try {
-      parseRequestURI(text);
-      return true;
-    } catch {
-      return false;
-    }
-  }),
+  celFunc("isURL", [STRING], BOOL, (text) => succeeds(() => parseRequestURI(text))),
   accessor("getScheme", (url) => url.scheme),
   accessor("getHost", (url) => url.host),
   accessor("getHostname", (url) => splitHostPort(url.host).hostname),
