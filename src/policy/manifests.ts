@@ -78,12 +78,17 @@ export function parseManifests(text: string, file: string): SourcedObject[] {
   const starts = documentStarts(events);
   refuseAliasBombs(events, text, file);
   const out: SourcedObject[] = [];
+  let end = text.length; // where the document after this one starts
+  const ends = starts.map(() => 0);
+  for (let i = starts.length - 1; i >= 0; i--) {
+    ends[i] = end;
+    end = starts[i] ?? end;
+  }
   starts.forEach((offset, i) => {
     const value = values[i];
     if (value === null || value === undefined) return; // an empty document
     const line = offset === undefined ? 1 : lineOf(lines, offset);
-    const span = (starts.slice(i + 1).find((s) => s !== undefined) ?? text.length) - (offset ?? 0);
-    refuseOversized(value, span, `${file}:${line}`);
+    refuseOversized(value, ends[i]! - (offset ?? 0), `${file}:${line}`);
     for (const object of flattenLists(value, `${file}:${line}`)) out.push({ object, file, line });
   });
   return out;
