@@ -1,6 +1,10 @@
 // Installs the real components the tests and the example need, idempotently: Debian packages through
-// apt-get when a program is missing. With CI=true any component that cannot be installed is an error.
+// apt-get when a program is missing, Go tools with `go install` at pinned versions into .cache/go/bin
+// (kept between runs, so only the first run builds them). With CI=true any component that cannot be
+// installed is an error.
 import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 
 /** Program on PATH → Debian package that provides it. */
 const debian: Record<string, string> = {
@@ -9,12 +13,20 @@ const debian: Record<string, string> = {
   gpg: "gnupg",
   gpgsm: "gpgsm",
   openssl: "openssl",
+  "docker-registry": "docker-registry",
 };
+
+/** Program → Go package and pinned version, built from the Go module proxy. */
+const goTools: Record<string, string> = {
+  cosign: "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
+};
+
+export const goBin = join(import.meta.dirname, "..", ".cache", "go", "bin");
 
 const has = (program: string) => spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
 
-function sh(cmd: string, args: string[]): boolean {
-  const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): boolean {
+  const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", ...env } });
   return r.status === 0;
 }
 
@@ -29,8 +41,19 @@ function installDebian(): string[] {
   return missing.filter((p) => !has(p));
 }
 
-const stillMissing = installDebian();
-if (stillMissing.length > 0) {
-  console.error(`setup: could not install ${stillMissing.join(", ")}`);
-  if (process.env.CI === "true") process.exit(1);
+function installGoTools(): string[] {
+  const missing = Object.keys(goTools).filter((p) => !existsSync(join(goBin, p)));
+  for (const program of missing) {
+    console.error(`setup: building ${goTools[program]} with go install (first run only, a few minutes)`);
+    sh("go", ["install", goTools[program]!], { GOBIN: goBin, GOFLAGS: "-mod=mod", CGO_ENABLED: "0" });
+  }
+  return missing.filter((p) => !existsSync(join(goBin, p)));
+}
+
+if (import.meta.main) {
+  const stillMissing = [...installDebian(), ...installGoTools()];
+  if (stillMissing.length > 0) {
+    console.error(`setup: could not install ${stillMissing.join(", ")}`);
+    if (process.env.CI === "true") process.exit(1);
+  }
 }

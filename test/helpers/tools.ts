@@ -4,6 +4,10 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import { goBin } from "../../scripts/setup.ts";
+
+// Go tools built by scripts/setup.ts (cosign) are found like any other program.
+process.env.PATH = `${goBin}:${process.env.PATH ?? ""}`;
 
 /** Runs a program and returns its stdout; throws with stderr on a non-zero exit. */
 export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): string {
