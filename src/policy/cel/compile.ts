@@ -13,6 +13,7 @@ import { comprehensionFunctions, expandComprehensions } from "./comprehensions.t
 import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
 import { optionalTypes } from "./optional.ts";
+import { resolveRootsOnce } from "./roots.ts";
 import { CelSyntaxError, needsRewrite, rewriteSyntax } from "./syntax.ts";
 
 export type { CelBudget };
@@ -80,7 +81,7 @@ export function compileCel(expression: string, variables: readonly string[]): Ce
     const at = offset === undefined ? undefined : positionOf(expression, origin ? (origin[offset] ?? expression.length) : offset);
     throw new CelCompileError(`undeclared function ${unknown.name}: not in CEL or the Kubernetes libraries Vigil offers`, expression, at);
   }
-  const evaluate = plan(environment(), instrument(expanded));
+  const evaluate = plan(environment(), resolveRootsOnce(instrument(expanded), variables));
   const allowed = new Set(variables);
   return {
     expression,
