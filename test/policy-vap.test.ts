@@ -183,6 +183,42 @@ spec:
   });
 });
 
+describe("variables shared between policies", () => {
+  const withVariables = (name: string, variables: [string, string][], validation: string) =>
+    policy(name, `${deployments}
+variables:
+${variables.map(([n, e]) => `  - { name: ${n}, expression: ${JSON.stringify(e)} }`).join("\n")}
+validations:
+  - expression: ${JSON.stringify(validation)}
+    message: ${name} refuses it`);
+
+  it("gives each policy its own value when a same-named variable follows different ones", () => {
+    const low = withVariables("low", [["limit", "3"], ["tooMany", "object.spec.replicas > variables.limit"]], "!variables.tooMany");
+    const high = withVariables("high", [["limit", "30"], ["tooMany", "object.spec.replicas > variables.limit"]], "!variables.tooMany");
+    const checks = run([low, binding("low"), high, binding("high")], [deployment("web", 9)]);
+    assert.deepEqual(checks.map((c) => `${c.rule} ${c.status}`), ["low fail", "high pass"]);
+  });
+
+  it("still charges a shared variable to every policy that uses it, so the cost limit holds", () => {
+    // Each expression below costs about 1.3M of the 10M budget: alone, "second" fits with its seven
+    // validations; with the shared variable charged again it does not.
+    const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    const costly = `${ten}.map(a, ${ten}.map(b, ${ten}.map(c, ${ten}.map(d, ${ten}.map(e, e)))))`;
+    const first = withVariables("first", [["big", `${costly}.size()`]], "variables.big > 0");
+    const validations = Array.from({ length: 7 }, () => `  - expression: "${costly}.size() > 0"`).join("\n");
+    const second = policy("second", `${deployments}
+variables:
+  - { name: big, expression: "${costly}.size()" }
+validations:
+${validations}`);
+    const checks = run([first, binding("first"), second, binding("second")], [deployment("web", 1)]);
+    assert.equal(checks.find((c) => c.rule === "first")!.status, "pass");
+    const refused = checks.find((c) => c.rule === "second")!;
+    assert.equal(refused.status, "fail");
+    assert.match(refused.message, /exceeded the cost limit/);
+  });
+});
+
 describe("the authorizer variable, offline", () => {
   const authorizerPolicy = (failurePolicy: string) => policy("may-scale", `${deployments}
 failurePolicy: ${failurePolicy}

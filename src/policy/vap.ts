@@ -39,6 +39,11 @@ interface Named {
   program: CelProgram;
 }
 
+/** A variable, with what its value depends on besides the request: its expression and every one before it. */
+interface Variable extends Named {
+  sharedAs: string;
+}
+
 export interface CompiledPolicy {
   name: string;
   where: string;
@@ -46,7 +51,7 @@ export interface CompiledPolicy {
   paramKind?: { apiVersion: string; kind: string };
   match: MatchResources;
   matchConditions: Named[];
-  variables: Named[];
+  variables: Variable[];
   validations: { program: CelProgram; message?: string; messageProgram?: CelProgram; reason: string }[];
   auditAnnotations: { key: string; program: CelProgram }[];
 }
@@ -124,7 +129,7 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
     match: checkMatch(spec.matchConstraints, `${where}: spec.matchConstraints`),
     matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`) })),
-    variables: list("variables").map((v, i) => ({ name: String(v?.name ?? ""), program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`) })),
+    variables: withSharedKeys(list("variables").map((v, i) => ({ name: String(v?.name ?? ""), program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`) }))),
     validations,
     auditAnnotations,
   };
@@ -191,6 +196,17 @@ function matches(m: MatchResources, t: Target): boolean {
     if (!matchesSelector(m.namespaceSelector, nsLabels ?? {})) return false;
   }
   return matchesSelector(m.objectSelector, t.so.object.metadata?.labels ?? {});
+}
+
+/**
+ * CEL is pure: a variable whose expression, and every expression before it, is the same in two
+ * policies has the same value for the same request and params. The packs' policies all start from the
+ * same pod spec and container list, so each is computed once per resource instead of once per policy.
+ * The key names each earlier variable too, so `variables.x` cannot mean two different things.
+ */
+function withSharedKeys(variables: Named[]): Variable[] {
+  let key = "";
+  return variables.map((v) => ({ ...v, sharedAs: (key += `${v.name}\u0000${v.program.expression}\u0000`) }));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -282,14 +298,32 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
       namespaceObject: t.namespace,
       authorizer: offlineAuthorizer,
     };
-    checks.push(...evaluateWith(policy, binding, vars, out, blockStatus));
+    checks.push(...evaluateWith(policy, binding, vars, sharedVariables(t, param), out, blockStatus));
   }
   return checks;
 }
 
 type Out = (status: Check["status"], message: string) => Check;
 
-function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, out: Out, blockStatus: "fail" | "warn"): Check[] {
+/** A variable's outcome for one request and params, and the cost it was charged, shared between policies. */
+interface SharedVariable {
+  value?: unknown;
+  error?: unknown;
+  cost: number;
+}
+type SharedVariables = Map<string, SharedVariable>;
+
+const shared = new WeakMap<Target, Map<KubeObject | null, SharedVariables>>();
+
+function sharedVariables(t: Target, param: KubeObject | null): SharedVariables {
+  let byParam = shared.get(t);
+  if (!byParam) shared.set(t, (byParam = new Map()));
+  let values = byParam.get(param);
+  if (!values) byParam.set(param, (values = new Map()));
+  return values;
+}
+
+function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, known: SharedVariables, out: Out, blockStatus: "fail" | "warn"): Check[] {
   const budget: CelBudget = { remaining: EVALUATION_BUDGET };
   const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, celValue(v)]));
   const failed = (what: string, e: unknown): Check[] => {
@@ -318,12 +352,10 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: R
   const errors = new Map<string, unknown>();
   const vars = { ...base, variables: values };
   for (const v of policy.variables) {
-    try {
-      values.set(v.name, v.program.evaluate(vars, budget));
-    } catch (e) {
-      if (e instanceof CelCostError) return failed(`variable ${v.name}`, e);
-      errors.set(v.name, e);
-    }
+    const outcome = sharedOutcome(v, vars, budget, known);
+    if (outcome === "exhausted") return failed(`variable ${v.name}`, new CelCostError("the policy's evaluation cost budget is exhausted", v.program.expression));
+    if ("error" in outcome) errors.set(v.name, outcome.error);
+    else values.set(v.name, outcome.value);
   }
   const usesFailedVariable = (p: CelProgram) => [...errors.keys()].find((name) => new RegExp(`\\bvariables\\s*\\.\\s*${name}\\b`).test(p.expression));
 
@@ -355,6 +387,27 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: R
   if (typeof annotations !== "string") return [...checks, ...failed(`auditAnnotation ${annotations.key}`, annotations.error)];
   if (checks.length === 0) checks.push(out("pass", `passes (binding ${binding.name})`));
   return annotations ? checks.map((c) => ({ ...c, message: `${c.message}; audit annotations: ${annotations}` })) : checks;
+}
+
+/** A variable's value or error: computed by an earlier policy with the same variables, and charged
+ *  what it cost then, or computed now. "exhausted" when the budget runs out (never shared: it depends
+ *  on what this policy spent before). */
+function sharedOutcome(v: Variable, vars: Record<string, unknown>, budget: CelBudget, known: SharedVariables): SharedVariable | "exhausted" {
+  const earlier = known.get(v.sharedAs);
+  if (earlier) {
+    budget.remaining -= earlier.cost;
+    return budget.remaining < 0 ? "exhausted" : earlier;
+  }
+  const before = budget.remaining;
+  let outcome: SharedVariable;
+  try {
+    outcome = { value: v.program.evaluate(vars, budget), cost: before - budget.remaining };
+  } catch (e) {
+    if (e instanceof CelCostError) return "exhausted";
+    outcome = { error: e, cost: before - budget.remaining };
+  }
+  known.set(v.sharedAs, outcome);
+  return outcome;
 }
 
 /** "key=value, …" of the audit annotations that produce a value (null omits one), or the failure. */
