@@ -14,6 +14,8 @@ const debian: Record<string, string> = {
   gpgsm: "gpgsm",
   openssl: "openssl",
   "docker-registry": "docker-registry",
+  htpasswd: "apache2-utils",
+  skopeo: "skopeo",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */
