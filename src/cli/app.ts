@@ -4,8 +4,11 @@ import { helpText, parse, type Command } from "./command.ts";
 import { verifyCommits } from "./commands/verify-commits.ts";
 import { cosign } from "./commands/cosign.ts";
 import { policyCheck } from "./commands/policy-check.ts";
+import { generateKeyPair } from "./commands/generate-key-pair.ts";
+import { attestBlob, signBlob } from "./commands/sign-blob.ts";
+import { verifyBlob } from "./commands/verify-blob.ts";
 
-const commands: Command[] = [verifyCommits, cosign, policyCheck];
+const commands: Command[] = [verifyCommits, cosign, policyCheck, generateKeyPair, signBlob, attestBlob, verifyBlob];
 
 function overview(): string {
   const lines = commands.map((c) => `  vigil ${c.words.join(" ").padEnd(20)} ${c.summary}`);

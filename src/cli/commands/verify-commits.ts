@@ -1,7 +1,6 @@
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
-import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
-import type { TrustedRoot } from "../../git/signatures/x509.ts";
+import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import { openRepo } from "../../git/repo.ts";
 import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
@@ -35,7 +34,7 @@ export const verifyCommits: Command = {
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
     const environment = values.env as string | undefined;
     const to = (values.to as string | undefined) ?? (environment ? findEnvironment(rootPolicy, environment).branch : undefined) ?? "HEAD";
-    const trustedRoot = values["trusted-root"] ? await loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const repo = await openRepo(required(values, "repo", this));
     const pool = verifierPool(workers);
     try {
@@ -61,19 +60,4 @@ function positiveInteger(text: string, option: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1) throw new InputError(`${option} must be a whole number of at least 1, not "${text}"`);
   return n;
-}
-
-async function loadTrustedRootFile(file: string): Promise<TrustedRoot> {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the trusted root: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  try {
-    const { loadTrustedRoot } = await import("../../git/signatures/x509.ts");
-    return loadTrustedRoot(text, file);
-  } catch (e) {
-    throw new InputError((e as Error).message);
-  }
 }

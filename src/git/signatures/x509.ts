@@ -404,6 +404,20 @@ function checkCertificate(
   return { ok: true, signer, identity, issuer, authority };
 }
 
+/**
+ * What a Sigstore (Fulcio) signing certificate certifies: its email and URI SANs and its OIDC issuer
+ * (both Fulcio extensions, which must agree), after checking it is a code-signing leaf with no critical
+ * extension left unprocessed. For Sigstore bundles, whose chain and times @sigstore/verify checks.
+ * Throws an Error with the reason.
+ */
+export function signingCertificateIdentity(certDer: Buffer): { names: string[]; issuer: string } {
+  const leaf = toCert(certDer, "the signing certificate");
+  checkLeafUsage(leaf);
+  const names = subjectAltNames(leaf.pki);
+  if (names.length === 0) fail("the signing certificate has no email or URI subject alternative name to identify its signer");
+  return { names, issuer: oidcIssuer(leaf.pki) };
+}
+
 function toCert(der: Buffer, what: string): Cert {
   return { x509: x509(der, what), pki: parseCertificate(der) };
 }
