@@ -83,6 +83,9 @@ describe("vigil policy check", () => {
     assert.equal(orphan.status, 2);
     assert.match(orphan.stderr, /binds policy "ghost", which is not defined/);
     assert.equal(vigil(["policy", "check", "--help"]).status, 0);
+    const jobs = vigil(["policy", "check", "--jobs", "0", "--policy", join(dir, "policies"), join(dir, "manifests")]);
+    assert.equal(jobs.status, 2);
+    assert.match(jobs.stderr, /--jobs must be a whole number of threads/);
   });
 
   it("handles a large manifest set", (t) => {

@@ -45,7 +45,15 @@ function prepare(input: PolicyGateInput): Prepared {
   return { policies, bindings, exceptions };
 }
 
-export function policyChecks(input: PolicyGateInput): Check[] {
+/** The manifests to evaluate, by position in `input.manifests`: a worker's share (parallel.ts). */
+export interface Share {
+  from: number;
+  to: number;
+}
+
+/** Every check of every manifest in `share` (all by default), in manifest order. The whole set is
+ *  still what namespaces, params and vigil.objects are looked up in. */
+export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, to: input.manifests.length }): Check[] {
   const prepared = prepare(input);
   const everything = [...input.policies, ...input.manifests];
   const types = new ResourceTypes(everything.map((s) => s.object));
@@ -54,7 +62,7 @@ export function policyChecks(input: PolicyGateInput): Check[] {
   const checks: Check[] = [];
   // Vigil's offline-only CEL functions (vigil.objects) answer from the manifests being checked.
   withManifestSet(input.manifests.map((s) => s.object), () => {
-    for (const so of input.manifests) {
+    for (const so of input.manifests.slice(share.from, share.to)) {
       const o = so.object;
       if (isPolicy(o) || isBinding(o) || isException(o)) continue;
       const type = types.of(o);

@@ -218,14 +218,6 @@ export interface EvaluationInput {
   objects: readonly SourcedObject[];
 }
 
-/** One request per target, shared by every binding, so that its CEL form is made once (celValue). */
-const requests = new WeakMap<Target, Record<string, unknown>>();
-
-function request(t: Target): Record<string, unknown> {
-  if (!requests.has(t)) requests.set(t, newRequest(t));
-  return requests.get(t)!;
-}
-
 function newRequest(t: Target): Record<string, unknown> {
   const { group, version, kind, resource } = t.type;
   const md = t.so.object.metadata ?? {};
@@ -289,17 +281,7 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
       : [];
   }
   const checks: Check[] = [];
-  for (const param of found) {
-    const vars = {
-      object: t.so.object,
-      oldObject: null,
-      request: request(t),
-      params: param,
-      namespaceObject: t.namespace,
-      authorizer: offlineAuthorizer,
-    };
-    checks.push(...evaluateWith(policy, binding, vars, sharedVariables(t, param), out, blockStatus));
-  }
+  for (const param of found) checks.push(...evaluateWith(policy, binding, requestContext(t, param), out, blockStatus));
   return checks;
 }
 
@@ -311,21 +293,36 @@ interface SharedVariable {
   error?: unknown;
   cost: number;
 }
-type SharedVariables = Map<string, SharedVariable>;
 
-const shared = new WeakMap<Target, Map<KubeObject | null, SharedVariables>>();
-
-function sharedVariables(t: Target, param: KubeObject | null): SharedVariables {
-  let byParam = shared.get(t);
-  if (!byParam) shared.set(t, (byParam = new Map()));
-  let values = byParam.get(param);
-  if (!values) byParam.set(param, (values = new Map()));
-  return values;
+/** What every policy sees of one resource with one param: the CEL variables, converted once, and the
+ *  variables computed so far. */
+interface RequestContext {
+  vars: Record<string, unknown>;
+  known: Map<string, SharedVariable>;
 }
 
-function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: Record<string, unknown>, known: SharedVariables, out: Out, blockStatus: "fail" | "warn"): Check[] {
+const contexts = new WeakMap<Target, Map<KubeObject | null, RequestContext>>();
+
+function requestContext(t: Target, param: KubeObject | null): RequestContext {
+  let byParam = contexts.get(t);
+  if (!byParam) contexts.set(t, (byParam = new Map()));
+  let context = byParam.get(param);
+  if (!context) {
+    const vars = {
+      object: celValue(t.so.object),
+      oldObject: null,
+      request: celValue(newRequest(t)),
+      params: celValue(param),
+      namespaceObject: celValue(t.namespace),
+      authorizer: celValue(offlineAuthorizer),
+    };
+    byParam.set(param, (context = { vars, known: new Map() }));
+  }
+  return context;
+}
+
+function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: base, known }: RequestContext, out: Out, blockStatus: "fail" | "warn"): Check[] {
   const budget: CelBudget = { remaining: EVALUATION_BUDGET };
-  const base: Record<string, unknown> = Object.fromEntries(Object.entries(plain).map(([k, v]) => [k, celValue(v)]));
   const failed = (what: string, e: unknown): Check[] => {
     const detail = e instanceof CelCostError ? `exceeded the cost limit (${(e as Error).message})` : `failed: ${(e as Error).message}`;
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
@@ -392,7 +389,7 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, plain: R
 /** A variable's value or error: computed by an earlier policy with the same variables, and charged
  *  what it cost then, or computed now. "exhausted" when the budget runs out (never shared: it depends
  *  on what this policy spent before). */
-function sharedOutcome(v: Variable, vars: Record<string, unknown>, budget: CelBudget, known: SharedVariables): SharedVariable | "exhausted" {
+function sharedOutcome(v: Variable, vars: Record<string, unknown>, budget: CelBudget, known: RequestContext["known"]): SharedVariable | "exhausted" {
   const earlier = known.get(v.sharedAs);
   if (earlier) {
     budget.remaining -= earlier.cost;

@@ -1,9 +1,8 @@
 import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { makeVerdict } from "../../core/verdict.ts";
-import { loadManifests } from "../../policy/manifests.ts";
-import { loadPacks, packNames } from "../../policy/packs.ts";
-import { policyChecks } from "../../policy/gate.ts";
+import { packNames } from "../../policy/packs.ts";
+import { checkSources } from "../../policy/parallel.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
 import type { Command } from "../command.ts";
@@ -13,12 +12,13 @@ const formats = ["table", "json", "sarif"] as const;
 export const policyCheck: Command = {
   words: ["policy", "check"],
   summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
-  usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] PATH...",
+  usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] [--jobs N] PATH...",
   help: () => [
     `  --pack NAME           a built-in pack: ${packNames().join(", ")}`,
     "  --policy FILE|DIR     ValidatingAdmissionPolicies, their bindings and params (repeatable)",
     "  --exceptions DIR      PolicyException objects (vigil.dev/v1alpha1)",
     "  -o, --output FORMAT   table (default), json (the verdict) or sarif (for code scanning)",
+    "  --jobs N              threads for large sets (default: the available cores; 1 for one thread)",
     "  PATH...               manifest files and folders (YAML, multi-document, JSON, List kinds)",
   ].join("\n"),
   options: {
@@ -26,6 +26,7 @@ export const policyCheck: Command = {
     policy: { type: "string", multiple: true },
     exceptions: { type: "string" },
     output: { type: "string", short: "o" },
+    jobs: { type: "string" },
   },
   positionals: true,
   async run(values, positionals) {
@@ -35,10 +36,11 @@ export const policyCheck: Command = {
     const packs = (values.pack as string[] | undefined) ?? [];
     const policyPaths = (values.policy as string[] | undefined) ?? [];
     if (packs.length === 0 && policyPaths.length === 0) throw new InputError(`give at least one --pack or --policy\nusage: ${this.usage}`);
-    const policies = [...loadPacks(packs), ...loadManifests(policyPaths)];
-    const exceptions = values.exceptions ? loadManifests([values.exceptions as string]) : [];
-    const manifests = loadManifests(positionals);
-    const checks = policyChecks({ manifests, policies, exceptions });
+    const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
+    if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new InputError(`--jobs must be a whole number of threads, 1 or more (got "${values.jobs}")`);
+    const exceptionsPath = values.exceptions as string | undefined;
+    const sources = { packs, policyPaths, manifestPaths: positionals, ...(exceptionsPath ? { exceptionsPath } : {}) };
+    const checks = await checkSources(sources, jobs === undefined ? {} : { threads: jobs });
     const verdict = makeVerdict({ manifests: positionals.join(" "), packs: packs.join(",") || undefined }, checks);
     if (format === "sarif") process.stdout.write(JSON.stringify(toSarif(verdict, version()), null, 2) + "\n");
     else {
