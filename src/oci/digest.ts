@@ -1,0 +1,75 @@
+// Content digests (OCI image-spec descriptor.md): "<algorithm>:<lowercase hex>". Only sha256 and sha512
+// are accepted; anything else is refused rather than trusted unchecked.
+import { createHash, type Hash } from "node:crypto";
+import { Transform, type TransformCallback } from "node:stream";
+import { InputError } from "../core/errors.ts";
+import { OciContentError } from "./errors.ts";
+
+export type DigestAlgorithm = "sha256" | "sha512";
+
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+const DIGEST = /^(sha256|sha512):([a-f0-9]+)$/;
+
+export function isDigest(value: string): boolean {
+  const m = DIGEST.exec(value);
+  return m !== null && m[2]!.length === HEX_LENGTH[m[1] as DigestAlgorithm];
+}
+
+/** Checks a digest's form and returns its algorithm. `where` names the field or reference for the message. */
+export function digestAlgorithm(digest: string, where: string): DigestAlgorithm {
+  const m = DIGEST.exec(digest);
+  if (!m || m[2]!.length !== HEX_LENGTH[m[1] as DigestAlgorithm]) {
+    const alg = digest.split(":")[0];
+    if (digest.includes(":") && alg !== "sha256" && alg !== "sha512") {
+      throw new InputError(`${where}: unsupported digest algorithm "${alg}" (sha256 and sha512 are supported)`);
+    }
+    throw new InputError(`${where}: "${digest}" is not a digest (expected sha256:<64 hex> or sha512:<128 hex>)`);
+  }
+  return m[1] as DigestAlgorithm;
+}
+
+export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256"): string {
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
+}
+
+/** The hex part of a digest: the file name of a blob in an OCI layout. */
+export function digestHex(digest: string): string {
+  return digest.slice(digest.indexOf(":") + 1);
+}
+
+function mismatch(what: string, expected: string, actual: string): OciContentError {
+  return new OciContentError(`${what}: content does not match its digest: expected ${expected}, got ${actual}`);
+}
+
+/** Refuses bytes whose digest is not `expected`. `what` names the reference, e.g. "registry/repo@sha256:…". */
+export function verifyDigest(bytes: Uint8Array, expected: string, what: string): void {
+  const actual = digestOf(bytes, digestAlgorithm(expected, what));
+  if (actual !== expected) throw mismatch(what, expected, actual);
+}
+
+/**
+ * A pass-through stream that hashes what flows through it and fails at the end when the digest (or the
+ * size, when known) is not the expected one. Consumers must treat the data as unverified until the
+ * stream has ended without error.
+ */
+export function digestVerifier(expected: string, what: string, expectedSize?: number): Transform {
+  const hash: Hash = createHash(digestAlgorithm(expected, what));
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      size += chunk.length;
+      if (expectedSize !== undefined && size > expectedSize) {
+        callback(new OciContentError(`${what}: content is larger than its descriptor's size ${expectedSize}`));
+        return;
+      }
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      const actual = `${expected.slice(0, expected.indexOf(":"))}:${hash.digest("hex")}`;
+      if (actual !== expected) callback(mismatch(what, expected, actual));
+      else if (expectedSize !== undefined && size !== expectedSize) callback(new OciContentError(`${what}: content is ${size} bytes, its descriptor says ${expectedSize}`));
+      else callback();
+    },
+  });
+}
