@@ -5,7 +5,7 @@
 // Restricted (and Baseline) verdict differs between the two engines.
 //   node bench/policy-gate.ts [--manifests 10000] [--runs 3] [--seed 1]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadPack, loadPacks, packNames } from "../src/policy/packs.ts";
@@ -60,10 +60,11 @@ function timed(cmd: string, args: string[], cpus?: string) {
   return { ...r, cpuSeconds: user + system, maxRssMiB: rssKiB / 1024 };
 }
 
-/** `vigil policy check -o json` pinned to one core; exit 1 (a policy failed) is the expected verdict. */
-function vigilRun(packs: readonly string[], dir: string): Run {
+/** `vigil policy check -o json`, pinned to `cpus` (all cores when not given); exit 1 (a policy failed)
+ *  is the expected verdict. */
+function vigilRun(packs: readonly string[], dir: string, cpus?: string): Run {
   const args = [cli, "policy", "check", ...packs.flatMap((p) => ["--pack", p]), "--policy", params, "-o", "json", dir];
-  const r = timed(process.execPath, args, "0");
+  const r = timed(process.execPath, args, cpus);
   if (r.status !== 0 && r.status !== 1) throw new Error(`vigil policy check exited ${r.status}`);
   const findings: Findings = new Map();
   for (const c of JSON.parse(r.stdout).checks as { rule: string; status: string; subject: string; message: string }[]) {
@@ -81,9 +82,10 @@ interface KyvernoResult {
   subjects?: { kind: string; namespace?: string; name: string }[];
 }
 
-/** `kubectl-kyverno apply … --policy-report --output-format json`, as a user runs it (all cores). */
-function kyvernoRun(binary: string, policies: readonly string[], dir: string): Run {
-  const r = timed(binary, ["apply", ...policies, "--resource", dir, "--policy-report", "--output-format", "json"]);
+/** `kubectl-kyverno apply … --policy-report --output-format json`, as a user runs it (all cores), or
+ *  pinned to `cpus`. */
+function kyvernoRun(binary: string, policies: readonly string[], dir: string, cpus?: string): Run {
+  const r = timed(binary, ["apply", ...policies, "--resource", dir, "--policy-report", "--output-format", "json"], cpus);
   const findings: Findings = new Map();
   const reports = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { results?: KyvernoResult[] });
   if (reports.length === 0) throw new Error(`kyverno printed no policy report (exit ${r.status}):\n${r.stdout.slice(0, 2000)}`);
@@ -166,12 +168,16 @@ console.error(`kyverno CLI ${kyvernoVersion}…`);
 const binary = kyvernoBinary(root);
 
 console.error(`vigil policy check, all packs (${packs.join(", ")}), ${runs} runs…`);
-const vigilAll = medianRun(() => vigilRun(packs, input.dir));
-const vigilPss = missing.length === 0 ? medianRun(() => vigilRun(pssPacks, input.dir)) : undefined;
+const vigilAll = medianRun(() => vigilRun(packs, input.dir, "0"));
+const vigilPss = missing.length === 0 ? medianRun(() => vigilRun(pssPacks, input.dir, "0")) : undefined;
+console.error(`vigil policy check, PSS packs, all cores, ${runs} runs…`);
+const vigilPssAllCores = missing.length === 0 ? medianRun(() => vigilRun(pssPacks, input.dir)) : undefined;
 const phases = JSON.parse(timeCommand("taskset", ["-c", "0", process.execPath, join(root, "bench", "lib", "policy-phases.ts"), input.dir, params, ...packs]).stdout);
 
 console.error(`kubectl-kyverno apply, Pod Security baseline + restricted, ${runs} runs…`);
 const kyverno = medianRun(() => kyvernoRun(binary, [kyvernoPolicies.baseline, kyvernoPolicies.restricted], input.dir));
+console.error("kubectl-kyverno apply, the same, pinned to one core, 1 run…");
+const kyvernoOneCore = kyvernoRun(binary, [kyvernoPolicies.baseline, kyvernoPolicies.restricted], input.dir, "0");
 
 const rate = (r: Run) => evaluations(r.findings) / r.seconds;
 const summary = (r: Run) => ({
@@ -194,9 +200,12 @@ const result = {
   vigilAllPacks: summary(vigilAll),
   vigilAllPacksPhases: phases,
   vigilPss: vigilPss && summary(vigilPss),
+  vigilPssAllCores: vigilPssAllCores && summary(vigilPssAllCores),
   kyverno: { version: kyvernoVersion, ...summary(kyverno) },
+  kyvernoOneCore: summary(kyvernoOneCore),
   ratios: {
-    pssWallTimeKyvernoOverVigil: vigilPss && kyverno.seconds / vigilPss.seconds,
+    pssWallTimeKyvernoOverVigilAllCores: vigilPssAllCores && kyverno.seconds / vigilPssAllCores.seconds,
+    pssWallTimeKyvernoOverVigilOneCore: vigilPss && kyvernoOneCore.seconds / vigilPss.seconds,
     pssCpuTimeKyvernoOverVigil: vigilPss && kyverno.cpuSeconds / vigilPss.cpuSeconds,
     allPacksWallTimeKyvernoOverVigil: kyverno.seconds / vigilAll.seconds,
     allPacksRateVigilOverKyverno: rate(vigilAll) / rate(kyverno),
@@ -211,7 +220,8 @@ const figures = (r: Run) =>
   `${f(r.seconds)} s wall, CPU ${f(r.cpuSeconds)} s, ${f(evaluations(r.findings), 0)} resource-evaluations of ${f(r.findings.size, 0)} resources: **${f(rate(r), 0)}/s**; peak RSS ${f(r.maxRssMiB, 0)} MiB`;
 const met = (ok: boolean) => (ok ? "met" : "not met");
 const policyCount = (names: readonly string[]) => loadPacks(names).filter((s) => s.object.kind === "ValidatingAdmissionPolicy").length;
-const pssRatio = result.ratios.pssWallTimeKyvernoOverVigil;
+const pssRatio = result.ratios.pssWallTimeKyvernoOverVigilAllCores;
+const pssOneCore = result.ratios.pssWallTimeKyvernoOverVigilOneCore;
 const verdictRow = (level: "restricted" | "baseline") => {
   const v = verdicts?.[level];
   return v
@@ -225,8 +235,11 @@ console.error(`
 | Vigil, all ${packs.length} packs (${policyCount(packs)} policies), 1 core | ${figures(vigilAll)} |
 | … of which, in-process: parse / load packs / compile + evaluate | ${f(phases.parse)} s / ${f(phases.loadPacks)} s / ${f(phases.evaluate)} s |
 | Vigil, pss-baseline + pss-restricted${vigilPss ? ` (${policyCount(pssPacks)} policies), 1 core | ${figures(vigilPss)}` : " | pack missing"} |
-| kyverno ${kyvernoVersion}, podSecurity baseline + restricted (2 policies), ${process.env.GOMAXPROCS ?? "all"} cores | ${figures(kyverno)} |
-| **PSS on the same files: kyverno time / Vigil time** | ${pssRatio ? `**${f(pssRatio, 1)}x** wall, ${f(result.ratios.pssCpuTimeKyvernoOverVigil!, 1)}x CPU (target ≥ 5x: ${met(pssRatio >= 5)})` : "pack missing"} |
+| Vigil, the same, all cores (${availableParallelism()}) | ${vigilPssAllCores ? figures(vigilPssAllCores) : "pack missing"} |
+| kyverno ${kyvernoVersion}, podSecurity baseline + restricted (2 policies), all cores | ${figures(kyverno)} |
+| kyverno, the same, 1 core (one run) | ${figures(kyvernoOneCore)} |
+| **PSS on the same files, all cores each: kyverno time / Vigil time** | ${pssRatio ? `**${f(pssRatio, 1)}x** wall (target ≥ 5x: ${met(pssRatio >= 5)})` : "pack missing"} |
+| PSS, one core each: kyverno time / Vigil time | ${pssOneCore ? `${f(pssOneCore, 1)}x wall; CPU time kyverno (all cores) / Vigil (1 core): ${f(result.ratios.pssCpuTimeKyvernoOverVigil!, 1)}x` : "pack missing"} |
 | All packs: Vigil evaluations/s / kyverno evaluations/s | ${f(result.ratios.allPacksRateVigilOverKyverno, 1)}x (wall time kyverno / Vigil: ${f(result.ratios.allPacksWallTimeKyvernoOverVigil, 1)}x) |
 | **Vigil, all packs, resource-evaluations/s on one core** | **${f(rate(vigilAll), 0)}** (target ≥ 20,000: ${met(rate(vigilAll) >= 20_000)}) |
 ${verdictRow("restricted")}
