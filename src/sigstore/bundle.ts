@@ -80,7 +80,11 @@ export function keyMessageBundle(options: { digest: Buffer; signature: Buffer; k
 export function keyDsseBundle(envelope: DsseEnvelope, keyHint: string): Bundle {
   const [signature] = envelope.signatures;
   if (!signature || envelope.signatures.length !== 1) throw new Error("a Sigstore bundle holds a DSSE envelope with exactly one signature");
-  return toDSSEBundle({ artifact: envelope.payload, artifactType: envelope.payloadType, signature: signature.sig, keyHint });
+  const bundle = toDSSEBundle({ artifact: envelope.payload, artifactType: envelope.payloadType, signature: signature.sig, keyHint });
+  // The library copies the hint into the signature's keyid; cosign then compares it with its own key id
+  // for the key and skips the signature, so the envelope keeps the signer's keyid ("" from Vigil).
+  bundle.content.dsseEnvelope.signatures[0]!.keyid = signature.keyid;
+  return bundle;
 }
 
 // ---------------------------------------------------------------------------------------------------
