@@ -2,7 +2,9 @@
 // read strictly, with errors that name the file and the field, then handed to @sigstore/bundle, whose
 // types @sigstore/verify checks. protobuf's own JSON reader is lenient (unknown fields ignored, bad
 // base64 decoded to whatever Buffer makes of it), so the shape is checked here first.
+import { createHash, type KeyObject } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { HashAlgorithm } from "@sigstore/protobuf-specs";
 import {
   bundleFromJSON,
   bundleToJSON,
@@ -14,6 +16,7 @@ import {
 import { InputError } from "../core/errors.ts";
 import { parseEnvelope, type DsseEnvelope } from "./dsse.ts";
 import { base64Field, jsonObject } from "./encoding.ts";
+import { hashForKey, keyHint } from "./keys.ts";
 
 export type { Bundle } from "@sigstore/bundle";
 
@@ -47,13 +50,23 @@ export function parseBundle(text: string, source: string): Bundle {
   }
   checkBundleShape(doc, source);
   try {
-    return withoutUncheckpointedProofs(bundleFromJSON(doc));
+    return withoutUncheckpointedProofs(fromJson(doc as Record<string, any>));
   } catch (e) {
     if (e instanceof ValidationError) {
       throw new InputError(`${source}: the bundle lacks or misuses ${e.fields.join(", ")} for its media type (${(doc as { mediaType: string }).mediaType})`);
     }
     throw new InputError(`${source}: the bundle could not be read (${(e as Error).message})`);
   }
+}
+
+// An Ed25519 message signature signs the message itself, and cosign writes no message digest for it
+// ("messageDigest": {}); @sigstore/bundle insists on one, so it reads a stand-in that is then removed.
+function fromJson(doc: Record<string, any>): Bundle {
+  const digest = doc.messageSignature?.messageDigest;
+  const digestless = doc.messageSignature !== undefined && (digest === undefined || Object.keys(digest).length === 0);
+  if (!digestless) return bundleFromJSON(doc);
+  const bundle = bundleFromJSON({ ...doc, messageSignature: { ...doc.messageSignature, messageDigest: { algorithm: "SHA2_256", digest: "AA==" } } });
+  return withoutDigest(bundle);
 }
 
 // v0.1 bundles (cosign 2.0) may carry an inclusion proof without its checkpoint. Such a proof shows
@@ -71,16 +84,32 @@ export function bundleToJson(bundle: Bundle): unknown {
   return bundleToJSON(bundle);
 }
 
-/** A v0.3 bundle of a key-signed message: no certificate, no log entry; the key's hint names the key. */
-export function keyMessageBundle(options: { digest: Buffer; signature: Buffer; keyHint: string }): Bundle {
-  return toMessageSignatureBundle(options);
+/**
+ * A v0.3 bundle of a key-signed message (no certificate, no log entry) as cosign writes one: the digest
+ * is the artifact's in the key's hash (SHA-384 for P-384…), and Ed25519, which signs the message itself, has none.
+ */
+export function keyMessageBundle(options: { artifact: Buffer; signature: Buffer; key: KeyObject }): Bundle {
+  const hash = hashForKey(options.key);
+  const digest = createHash(hash ?? "sha256").update(options.artifact).digest();
+  const bundle = toMessageSignatureBundle({ digest, signature: options.signature, keyHint: keyHint(options.key) });
+  if (!hash) return withoutDigest(bundle);
+  bundle.content.messageSignature.messageDigest = { algorithm: HASH_ALGORITHM[hash], digest };
+  return bundle;
 }
 
+// The bundle types say a message signature always has a digest; protobuf-specs says it may not.
+function withoutDigest<B extends Bundle>(bundle: B): B {
+  if (bundle.content.$case === "messageSignature") (bundle.content.messageSignature as { messageDigest?: unknown }).messageDigest = undefined;
+  return bundle;
+}
+
+const HASH_ALGORITHM = { sha256: HashAlgorithm.SHA2_256, sha384: HashAlgorithm.SHA2_384, sha512: HashAlgorithm.SHA2_512 };
+
 /** A v0.3 bundle of a key-signed DSSE envelope (one signature). */
-export function keyDsseBundle(envelope: DsseEnvelope, keyHint: string): Bundle {
+export function keyDsseBundle(envelope: DsseEnvelope, key: KeyObject): Bundle {
   const [signature] = envelope.signatures;
   if (!signature || envelope.signatures.length !== 1) throw new Error("a Sigstore bundle holds a DSSE envelope with exactly one signature");
-  const bundle = toDSSEBundle({ artifact: envelope.payload, artifactType: envelope.payloadType, signature: signature.sig, keyHint });
+  const bundle = toDSSEBundle({ artifact: envelope.payload, artifactType: envelope.payloadType, signature: signature.sig, keyHint: keyHint(key) });
   // The library copies the hint into the signature's keyid; cosign then compares it with its own key id
   // for the key and skips the signature, so the envelope keeps the signer's keyid ("" from Vigil).
   bundle.content.dsseEnvelope.signatures[0]!.keyid = signature.keyid;
@@ -106,12 +135,13 @@ function checkBundleShape(doc: unknown, source: string): void {
 
 function checkMessageSignature(value: unknown, where: string): void {
   const sig = jsonObject(value, where, ["messageDigest", "signature"]);
-  const digest = jsonObject(sig.messageDigest, `${where}.messageDigest`, ["algorithm", "digest"]);
+  nonEmpty(base64Field(sig.signature, `${where}.signature`), `${where}.signature`);
+  const digest = jsonObject(sig.messageDigest ?? {}, `${where}.messageDigest`, ["algorithm", "digest"]);
+  if (Object.keys(digest).length === 0) return;
   if (!HASH_ALGORITHMS.includes(digest.algorithm as string)) {
     throw new InputError(`${where}.messageDigest.algorithm must be one of ${HASH_ALGORITHMS.join(", ")}`);
   }
   nonEmpty(base64Field(digest.digest, `${where}.messageDigest.digest`), `${where}.messageDigest.digest`);
-  nonEmpty(base64Field(sig.signature, `${where}.signature`), `${where}.signature`);
 }
 
 function checkEnvelope(value: unknown, where: string): void {

@@ -127,8 +127,10 @@ function checkArtifactDigest(bundle: Bundle, artifact: Buffer | undefined): void
   if (bundle.content.$case !== "messageSignature") return;
   if (!artifact) refuse("signature", "the bundle signs a file (a message signature), so the file itself is needed to verify it");
   const digest = bundle.content.messageSignature.messageDigest;
-  const hash = digest && HASH_NAMES[digest.algorithm];
-  if (!digest || !hash) refuse("signature", "the bundle's message digest uses an unsupported hash algorithm");
+  // Without a digest (Ed25519) the signature itself covers the file's bytes.
+  if (!digest) return;
+  const hash = HASH_NAMES[digest.algorithm];
+  if (!hash) refuse("signature", "the bundle's message digest uses an unsupported hash algorithm");
   if (!createHash(hash).update(artifact).digest().equals(digest.digest)) {
     refuse("signature", `the file's ${hash} digest differs from the one the bundle signs: this is not the file that was signed (or it was changed)`);
   }
@@ -141,6 +143,14 @@ function checkLogTimes(bundle: Bundle, now: Date): void {
       refuse("transparency-log", `the transparency-log entry's integrated time ${at.toISOString()} is in the future; the entry is forged or the log's clock is wrong`);
     }
   }
+}
+
+// The library reads a message signature's digest unconditionally; an Ed25519 bundle has none, so it is
+// given the artifact's SHA-256, the digest a log entry for this artifact records.
+function withArtifactDigest(bundle: Bundle, artifact: Buffer): Bundle {
+  if (bundle.content.$case !== "messageSignature" || bundle.content.messageSignature.messageDigest) return bundle;
+  const messageDigest = { algorithm: HashAlgorithm.SHA2_256, digest: createHash("sha256").update(artifact).digest() };
+  return { ...bundle, content: { ...bundle.content, messageSignature: { ...bundle.content.messageSignature, messageDigest } } };
 }
 
 // Trust anchors come from the trusted root alone; a bundle that ships its own root tries to bring one.
@@ -162,7 +172,7 @@ function checkNoRootInChain(bundle: Bundle): void {
 
 function signedEntity(bundle: Bundle, artifact: Buffer): SignedEntity {
   try {
-    return toSignedEntity(bundle, artifact);
+    return toSignedEntity(withArtifactDigest(bundle, artifact), artifact);
   } catch (e) {
     refuse("certificate", `the bundle's certificate or timestamp cannot be decoded (${(e as Error).message})`);
   }
@@ -177,8 +187,9 @@ function withCosignSignatures(entity: SignedEntity, bundle: Bundle, artifact: Bu
       const env = bundle.content.dsseEnvelope;
       return verifyData(key, sigstoreDsse.preAuthEncoding(env.payloadType, env.payload), content.signature);
     }
-    const declared = HASH_NAMES[bundle.content.messageSignature.messageDigest!.algorithm] as ReturnType<typeof hashForKey>;
-    const hashes = key.asymmetricKeyType === "ed25519" ? [null] : [...new Set([hashForKey(key), declared])];
+    const digest = bundle.content.messageSignature.messageDigest;
+    const declared = digest && (HASH_NAMES[digest.algorithm] as ReturnType<typeof hashForKey>);
+    const hashes = key.asymmetricKeyType === "ed25519" ? [null] : [...new Set([hashForKey(key), declared ?? hashForKey(key)])];
     return hashes.some((hash) => verifyData(key, artifact!, content.signature, hash));
   };
   return {

@@ -4,7 +4,7 @@ import { InputError } from "../../core/errors.ts";
 import { bundleToJson, keyDsseBundle, keyMessageBundle } from "../../sigstore/bundle.ts";
 import { signEnvelope } from "../../sigstore/dsse.ts";
 import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement } from "../../sigstore/intoto.ts";
-import { describeKey, keyHint, loadPrivateKeyFile, signData } from "../../sigstore/keys.ts";
+import { describeKey, loadPrivateKeyFile, signData } from "../../sigstore/keys.ts";
 import { keyPassword } from "../password.ts";
 import { required, type Command } from "../command.ts";
 
@@ -27,7 +27,7 @@ export const signBlob: Command = {
     const signature = signData(key, artifact);
     const digest = createHash("sha256").update(artifact).digest();
     if (values.bundle) {
-      const bundle = keyMessageBundle({ digest, signature, keyHint: keyHint(key.publicKey) });
+      const bundle = keyMessageBundle({ artifact, signature, key: key.publicKey });
       writeFileSync(values.bundle as string, JSON.stringify(bundleToJson(bundle)) + "\n");
     }
     if (values["output-signature"]) writeFileSync(values["output-signature"] as string, signature.toString("base64"));
@@ -61,7 +61,7 @@ export const attestBlob: Command = {
     const digest = `sha256:${createHash("sha256").update(artifact).digest("hex")}`;
     const statement = makeStatement([{ name: file, digest }], predicateType, predicate);
     const envelope = signEnvelope(INTOTO_PAYLOAD_TYPE, statement, [{ key, keyid: "" }]);
-    writeFileSync(out, JSON.stringify(bundleToJson(keyDsseBundle(envelope, keyHint(key.publicKey)))) + "\n");
+    writeFileSync(out, JSON.stringify(bundleToJson(keyDsseBundle(envelope, key.publicKey))) + "\n");
     report(values, { file, subject: digest, predicateType, key: describeKey(key.publicKey), bundle: out });
     return 0;
   },

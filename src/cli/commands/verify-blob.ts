@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { check, type Check } from "../../core/verdict.ts";
@@ -6,7 +5,7 @@ import { keyMessageBundle, loadBundleFile, type Bundle } from "../../sigstore/bu
 import { decodeBase64 } from "../../sigstore/encoding.ts";
 import { VerificationFailure } from "../../sigstore/failure.ts";
 import { checkPredicate, splitDigest, type FieldRule } from "../../sigstore/intoto.ts";
-import { keyHint, loadPublicKeyFile } from "../../sigstore/keys.ts";
+import { loadPublicKeyFile } from "../../sigstore/keys.ts";
 import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import { verifyBlobBundle, type Matcher, type SignerPolicy } from "../../sigstore/verify.ts";
 import { verdictSink } from "../output.ts";
@@ -148,8 +147,7 @@ function loadEvidence(values: Record<string, unknown>, signer: SignerPolicy, art
   const text = readArtifact(path).toString("utf8").trim();
   const signature = decodeBase64(text);
   if (!signature || signature.length === 0) throw new InputError(`${path}: the signature is not base64`);
-  const digest = createHash("sha256").update(artifact).digest();
-  return keyMessageBundle({ digest, signature, keyHint: keyHint(signer.key) });
+  return keyMessageBundle({ artifact, signature, key: signer.key });
 }
 
 function predicatePolicy(values: Record<string, unknown>): { predicateType: string; fields: FieldRule[] } | undefined {
