@@ -120,6 +120,33 @@ describe("cosign keys", () => {
     assert.match(again.stderr, /cosign\.key and cosign\.pub already exist; pass --force/);
   });
 
+  it("asks for the password twice on a terminal, without echoing it, and the key opens with it", (t) => {
+    if (!requireTools(t, ["python3"])) return;
+    const dir = workspace(t);
+    // python3's pty module gives the command a real terminal; it types only after each prompt appeared.
+    const driver = [
+      "import os, pty, sys",
+      "pid, fd = pty.fork()",
+      "if pid == 0: os.execv(sys.argv[1], sys.argv[1:])",
+      "out = b''",
+      "for answer in (b'tty secret', b'tty secret'):",
+      "    while not out.endswith(b': '): out += os.read(fd, 1)",
+      "    os.write(fd, answer + b'\\r'); out += b'|'",
+      "while True:",
+      "    try: data = os.read(fd, 1024)",
+      "    except OSError: break",
+      "    if not data: break",
+      "    out += data",
+      "sys.stdout.write(out.decode()); sys.exit(os.waitpid(pid, 0)[1] >> 8)",
+    ].join("\n");
+    const env = { ...process.env, COSIGN_PASSWORD: undefined };
+    const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
+    const out = run("python3", ["-c", driver, process.execPath, cli, "generate-key-pair"], { cwd: dir, env });
+    assert.match(out, /Enter password for private key: \|[\s\S]*Enter password for private key again: \|/);
+    assert.doesNotMatch(out, /tty secret/, "the password must not be echoed");
+    decryptPrivateKey(readFileSync(join(dir, "cosign.key"), "utf8"), "tty secret", "cosign.key");
+  });
+
   it("signs RSA with PKCS#1 v1.5 by default and PSS when asked, and verifies both", () => {
     const key = generateSigningKey("rsa-sign-pkcs1-2048-sha256");
     const data = Buffer.from("payload");

@@ -17,9 +17,10 @@ export async function keyPassword(purpose: "encrypt" | "decrypt"): Promise<strin
 // Reads one line from the terminal without echoing it.
 function ask(prompt: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(prompt);
+  // Raw mode first: a password typed ahead of the prompt must not be echoed either.
   stdin.setRawMode(true);
   stdin.resume();
+  process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = "";
     const done = (result: () => void) => {
