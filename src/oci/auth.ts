@@ -32,6 +32,22 @@ export function parseChallenges(header: string): Challenge[] {
   return challenges.filter((c): c is Challenge => c.scheme === "basic" || c.scheme === "bearer");
 }
 
+/**
+ * Scopes ("repository:team/app:pull,push") merged per resource, so that a challenge asking for "pull"
+ * adds nothing to "pull,push" and the same access always has the same cache key.
+ */
+export function mergeScopes(scopes: string[]): string[] {
+  const actions = new Map<string, Set<string>>();
+  for (const scope of scopes) {
+    const colon = scope.lastIndexOf(":");
+    const resource = scope.slice(0, colon);
+    const set = actions.get(resource) ?? new Set<string>();
+    for (const action of scope.slice(colon + 1).split(",")) if (action) set.add(action);
+    actions.set(resource, set);
+  }
+  return [...actions].map(([resource, set]) => `${resource}:${[...set].sort().join(",")}`).sort();
+}
+
 interface Token {
   value: string;
   expiresAt: number;
@@ -82,16 +98,19 @@ export class Authenticator {
     return found.note ?? `${registry} requires authentication and no credentials are configured for it (docker login writes them to the docker config)`;
   }
 
-  private token(registry: string, challenge: Challenge, scopes: string[], found: CredentialLookup, refresh: boolean): Promise<Token> {
-    const key = `${registry} ${challenge.params.realm} ${[...new Set(scopes)].sort().join(" ")}`;
+  /** A cached token for these scopes while it is valid; one fetch at a time per scope otherwise. */
+  private async token(registry: string, challenge: Challenge, scopes: string[], found: CredentialLookup, refresh: boolean): Promise<Token> {
+    const merged = mergeScopes(scopes);
+    const key = `${registry} ${challenge.params.realm} ${merged.join(" ")}`;
     const cached = this.tokens.get(key);
     if (cached && !refresh) {
-      return cached.then((t) => (t.expiresAt > Date.now() ? t : this.token(registry, challenge, scopes, found, true)));
+      const token = await cached.catch(() => undefined);
+      if (token && token.expiresAt > Date.now()) return token;
+      const newer = this.tokens.get(key);
+      if (newer && newer !== cached) return newer;
     }
-    const fetching = this.fetchToken(registry, challenge, scopes, found);
+    const fetching = this.fetchToken(registry, challenge, merged, found);
     this.tokens.set(key, fetching);
-    // A failed fetch is not cached: an already-expired entry makes the next request try again.
-    fetching.catch(() => this.tokens.set(key, Promise.resolve({ value: "", expiresAt: 0 })));
     return fetching;
   }
 
@@ -104,7 +123,7 @@ export class Authenticator {
     const creds = found.credentials;
     const form = new URLSearchParams();
     if (challenge.params.service) form.set("service", challenge.params.service);
-    for (const scope of new Set(scopes)) form.append("scope", scope);
+    for (const scope of scopes) form.append("scope", scope);
     let res;
     if (creds && "identityToken" in creds) {
       // OAuth2 refresh-token grant (the token spec's "oauth" flow), as docker does with an identity token.

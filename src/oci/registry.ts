@@ -106,8 +106,8 @@ export class RegistryRepository implements ImageStore {
 
   /**
    * The descriptor of a manifest, or undefined if there is none, from a HEAD request. When the registry
-   * leaves out Docker-Content-Digest (or the type or size) the HEAD proves nothing, so the manifest is
-   * fetched and hashed instead; a digest reference is always fetched, so its content is verified.
+   * leaves out Docker-Content-Digest (or the type or size), or the HEAD fails, the manifest is fetched
+   * and hashed instead; a digest reference is always fetched, so its content is verified.
    */
   async headManifest(reference: string): Promise<Descriptor | undefined> {
     const orAbsent = (e: unknown) => {
@@ -119,12 +119,12 @@ export class RegistryRepository implements ImageStore {
     const res = await this.send("pull", { method: "HEAD", url: this.url(`manifests/${this.checkReference(reference)}`), headers: { accept: MANIFEST_MEDIA_TYPES.join(", ") }, what });
     await res.body.dump().catch(() => {});
     if (res.status === 404) return undefined;
-    if (res.status !== 200) throw await this.failure(res);
     const digest = firstHeader(res.headers, "docker-content-digest");
     const mediaType = bareMediaType(firstHeader(res.headers, "content-type") ?? "");
     const size = Number(firstHeader(res.headers, "content-length"));
     if (digest !== undefined && !isDigest(digest)) throw new OciContentError(`${what}: the registry sent a malformed Docker-Content-Digest "${digest}"`);
-    if (digest === undefined || !MANIFEST_MEDIA_TYPES.includes(mediaType) || !Number.isSafeInteger(size)) {
+    // A failed HEAD has no body to explain itself (and some registries refuse HEAD): the GET will.
+    if (res.status !== 200 || digest === undefined || !MANIFEST_MEDIA_TYPES.includes(mediaType) || !Number.isSafeInteger(size)) {
       return this.getManifest(reference).then((m) => m.descriptor, orAbsent);
     }
     return { mediaType, digest, size };

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, createPrivateKey, randomBytes, sign, X509Certificate } from "node:crypto";
 import { writeFileSync, readFileSync, mkdirSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { createServer as createNetServer } from "node:net";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { gzipSync } from "node:zlib";
@@ -230,10 +230,16 @@ async function readAll(req: IncomingMessage): Promise<string> {
   return text;
 }
 
-export async function listen(t: After, server: Server, port = 0): Promise<number> {
+/** Listens on loopback until the test ends, then closes the server and any connection still open. */
+export async function listen(t: After, server: Server | NetServer, port = 0): Promise<number> {
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   t.after(() => new Promise<void>((resolve) => {
-    server.closeAllConnections();
+    for (const socket of sockets) socket.destroy();
     server.close(() => resolve());
   }));
   return (server.address() as { port: number }).port;
