@@ -55,6 +55,9 @@ describe("verify blob: attacks are blocked with their reason", () => {
     assert.equal(vigil(["sign", "blob", "a.txt", "--key", "signer.key", "--bundle", "a.bundle"], { cwd: dir, env }).status, 0);
     const out = vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", "--key", "other.pub", "--insecure-ignore-tlog", "--json"], { cwd: dir });
     assertBlocked(out, "signature", /does not verify with the given key: the artifact was changed after signing, or another key signed it/);
+    // Without a log entry the right key passes only when that is accepted explicitly.
+    const root = ["--trusted-root", PRODUCTION_ROOT];
+    assertBlocked(vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", "--key", "signer.pub", ...root, "--json"], { cwd: dir }), "transparency-log", /no transparency-log entry.*\(--insecure-ignore-tlog\)/);
     // A key bundle must not pass as a certificate identity, nor a certificate bundle under --key.
     const asIdentity = vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", ...identityFlags, "--insecure-ignore-tlog", "--json"], { cwd: dir });
     assertBlocked(asIdentity, "identity", /signed with a key, not a certificate/);

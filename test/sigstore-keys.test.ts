@@ -46,6 +46,15 @@ describe("cosign keys", () => {
     const out = vigil(["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--insecure-ignore-tlog"], { cwd: dir });
     assert.equal(out.status, 0, out.stdout + out.stderr);
     assert.match(out.stdout, /PASS\s+artifact\s+signature\s+artifact.txt\s+signed by cosign.pub \(ecdsa-p256 SHA256:/);
+    // Its bare signature too; and without a log entry, only when that is accepted explicitly.
+    cosign(dir, ["sign-blob", "--key", "cosign.key", "--new-bundle-format=false", "--tlog-upload=false", "--use-signing-config=false", "--output-signature", "cosign.sig", "-y", "artifact.txt"]);
+    assert.equal(vigil(["verify", "blob", "artifact.txt", "--signature", "cosign.sig", "--key", "cosign.pub", "--insecure-ignore-tlog"], { cwd: dir }).status, 0);
+    const strict = vigil(["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--json"], { cwd: dir });
+    assert.equal(strict.status, 2, "no trusted root to check a log entry against");
+    writeFileSync(join(dir, "artifact.txt"), "release 1.2.4\n");
+    const changed = vigil(["verify", "blob", "artifact.txt", "--signature", "cosign.sig", "--key", "cosign.pub", "--insecure-ignore-tlog", "--json"], { cwd: dir });
+    assert.equal(changed.status, 1);
+    assert.match(changed.json().checks[0].message, /does not verify with the given key/);
   });
 
   for (const algorithm of Object.keys(SIGNING_ALGORITHMS).filter((a) => !/3072|4096/.test(a))) {

@@ -80,6 +80,9 @@ export function verifyBundle(bundle: Bundle, artifact: Buffer | undefined, optio
   checkLogTimes(bundle, options.now ?? new Date());
   const trust = trustMaterial(options, entity);
   const requireTlog = options.requireTlog ?? true;
+  if (requireTlog && bundle.verificationMaterial.tlogEntries.length === 0) {
+    refuse("transparency-log", "the bundle has no transparency-log entry, so nothing shows the signature was made public; for a key-signed offline bundle accept that explicitly (--insecure-ignore-tlog)");
+  }
   const verifier = new Verifier(trust, {
     tlogThreshold: requireTlog ? 1 : 0,
     ctlogThreshold: byKey ? 0 : 1,
