@@ -1,0 +1,272 @@
+// Docker archives, as `docker save` (and `skopeo copy … docker-archive:`) write them: a tar holding
+// manifest.json (one entry per image: Config, RepoTags, Layers), each image's config, and its layers
+// (uncompressed tars, or blobs/sha256/<hex> in newer, OCI-shaped archives). One pass over the tar
+// indexes every file with its position and hashes it; then every image is checked: paths stay inside
+// the archive, a file named by a digest has that digest, and each layer's uncompressed content has the
+// diff_id its config lists. Layers are read afterwards straight from their position in the file.
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import { posix } from "node:path";
+import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { createGunzip, type Gunzip } from "node:zlib";
+import * as tar from "tar-stream";
+import * as v from "valibot";
+import { InputError } from "../core/errors.ts";
+import { digestVerifier, isDigest, verifyDigest } from "./digest.ts";
+import { OciContentError } from "./errors.ts";
+import { formatReference, parseReference } from "./reference.ts";
+
+export interface DockerArchiveLayer {
+  /** The layer's path inside the archive (after following symlinks). */
+  path: string;
+  /** Where its bytes start in the archive file. */
+  offset: number;
+  size: number;
+  /** sha256 of the bytes as stored. */
+  digest: string;
+  /** sha256 of the uncompressed tar: the diff_id the config lists. */
+  diffId: string;
+  compressed: boolean;
+}
+
+export interface DockerArchiveImage {
+  repoTags: string[];
+  configPath: string;
+  /** sha256 of the config: docker's image ID. */
+  configDigest: string;
+  config: Buffer;
+  layers: DockerArchiveLayer[];
+}
+
+interface Entry {
+  name: string;
+  type: "file" | "symlink";
+  linkname: string;
+  /** Where the content starts in the tar file. */
+  offset: number;
+  size: number;
+  digest: string;
+  diffId: string;
+  compressed: boolean;
+}
+
+const manifestSchema = v.pipe(
+  v.array(
+    v.object({
+      Config: v.pipe(v.string(), v.minLength(1)),
+      RepoTags: v.optional(v.nullable(v.array(v.string()))),
+      Layers: v.array(v.pipe(v.string(), v.minLength(1))),
+    }),
+  ),
+  v.minLength(1, "lists no image"),
+);
+const configSchema = v.object({ rootfs: v.object({ type: v.literal("layers"), diff_ids: v.array(v.pipe(v.string(), v.check(isDigest, "must be a sha256 digest"))) }) });
+
+function canonical(repoTag: string): string {
+  try {
+    return formatReference(parseReference(repoTag));
+  } catch {
+    return repoTag;
+  }
+}
+
+const MAX_JSON_BYTES = 16 << 20;
+const MAX_SYMLINK_HOPS = 16;
+
+export class DockerArchive {
+  readonly file: string;
+  readonly images: DockerArchiveImage[];
+
+  private constructor(file: string, images: DockerArchiveImage[]) {
+    this.file = file;
+    this.images = images;
+  }
+
+  /** Reads and checks an archive. Throws InputError for a corrupt or unreadable archive, OciContentError for content that does not match its digests. */
+  static async open(file: string): Promise<DockerArchive> {
+    await refuseCompressed(file);
+    const entries = await indexTar(file);
+    const manifestEntry = entries.get("manifest.json");
+    if (!manifestEntry) throw new InputError(`${file}: not a docker archive: it has no manifest.json (docker save writes one)`);
+    const parsed = v.safeParse(manifestSchema, parseJson(await readEntry(file, manifestEntry, MAX_JSON_BYTES), `${file}: manifest.json`));
+    if (!parsed.success) throw new InputError(`${file}: manifest.json: ${describeIssue(parsed.issues[0])}`);
+    const images: DockerArchiveImage[] = [];
+    for (const [i, item] of parsed.output.entries()) {
+      images.push(await checkImage(file, entries, item, `${file}: image ${i + 1} (${(item.RepoTags ?? []).join(", ") || "untagged"})`));
+    }
+    return new DockerArchive(file, images);
+  }
+
+  /** The image tagged `repoTag`, or the only image when there is just one and no tag is given. */
+  image(repoTag?: string): DockerArchiveImage {
+    if (repoTag === undefined) {
+      if (this.images.length === 1) return this.images[0]!;
+      throw new InputError(`${this.file}: holds ${this.images.length} images; name one of ${this.images.flatMap((i) => i.repoTags).join(", ")}`);
+    }
+    // "app:v1" and "docker.io/library/app:v1" name the same image, whichever form the archive uses.
+    const wanted = canonical(repoTag);
+    const image = this.images.find((i) => i.repoTags.some((tag) => canonical(tag) === wanted));
+    if (!image) throw new InputError(`${this.file}: no image tagged ${repoTag} (it has ${this.images.flatMap((i) => i.repoTags).join(", ") || "only untagged images"})`);
+    return image;
+  }
+
+  /** A layer's bytes as stored, read from its place in the archive and checked again against its digest. */
+  openLayer(layer: DockerArchiveLayer): Readable {
+    const what = `${this.file}: ${layer.path}`;
+    const source = layer.size === 0 ? Readable.from([]) : createReadStream(this.file, { start: layer.offset, end: layer.offset + layer.size - 1 });
+    source.on("error", (e: Error) => verifier.destroy(e));
+    const verifier = digestVerifier(layer.digest, what, layer.size);
+    return source.pipe(verifier);
+  }
+}
+
+async function checkImage(file: string, entries: Map<string, Entry>, item: v.InferOutput<typeof manifestSchema>[number], what: string): Promise<DockerArchiveImage> {
+  const configEntry = resolveEntry(file, entries, item.Config, `${what}: Config`);
+  checkNamedDigest(configEntry, `${what}: config ${configEntry.name}`);
+  const config = await readEntry(file, configEntry, MAX_JSON_BYTES);
+  verifyDigest(config, configEntry.digest, `${what}: config ${configEntry.name}`); // unchanged since it was indexed
+  const parsedConfig = v.safeParse(configSchema, parseJson(config, `${what}: config ${configEntry.name}`));
+  if (!parsedConfig.success) throw new InputError(`${what}: config ${configEntry.name}: ${describeIssue(parsedConfig.issues[0])}`);
+  const diffIds = parsedConfig.output.rootfs.diff_ids;
+  if (diffIds.length !== item.Layers.length) {
+    throw new OciContentError(`${what}: the config lists ${diffIds.length} layers (rootfs.diff_ids), manifest.json ${item.Layers.length}`);
+  }
+  const layers = item.Layers.map((path, i) => {
+    const entry = resolveEntry(file, entries, path, `${what}: Layers[${i}]`);
+    checkNamedDigest(entry, `${what}: layer ${entry.name}`);
+    if (entry.diffId !== diffIds[i]) {
+      throw new OciContentError(`${what}: layer ${i + 1} (${entry.name}) does not match the config's diff_id: expected ${diffIds[i]}, got ${entry.diffId}`);
+    }
+    return { path: entry.name, offset: entry.offset, size: entry.size, digest: entry.digest, diffId: entry.diffId, compressed: entry.compressed };
+  });
+  return { repoTags: item.RepoTags ?? [], configPath: configEntry.name, configDigest: configEntry.digest, config, layers };
+}
+
+/** A file named by its digest (<hex>.json, <hex>.tar, blobs/sha256/<hex>) must have that digest. */
+function checkNamedDigest(entry: Entry, what: string): void {
+  const m = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.(?:json|tar))$/.exec(entry.name);
+  const hex = m?.[1] ?? m?.[2];
+  if (hex !== undefined && entry.digest !== `sha256:${hex}`) {
+    throw new OciContentError(`${what}: content does not match its digest: expected sha256:${hex}, got ${entry.digest}`);
+  }
+}
+
+/** Finds a path manifest.json names, following symlinks (docker save links repeated layers), never leaving the archive. */
+function resolveEntry(file: string, entries: Map<string, Entry>, path: string, what: string): Entry {
+  let name = normalize(path);
+  for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+    if (name === undefined) throw new InputError(`${what}: "${path}" points outside the archive`);
+    const entry = entries.get(name);
+    if (!entry) throw new InputError(`${what}: "${path}" is not in the archive ${file}`);
+    if (entry.type === "file") return entry;
+    name = normalize(entry.linkname.startsWith("/") ? entry.linkname : posix.join(posix.dirname(entry.name), entry.linkname));
+  }
+  throw new InputError(`${what}: "${path}" is a chain of more than ${MAX_SYMLINK_HOPS} symlinks`);
+}
+
+/** An archive-relative path, or undefined if it would leave the archive. */
+function normalize(path: string): string | undefined {
+  if (path.startsWith("/")) return undefined;
+  const clean = posix.normalize(path);
+  return clean === ".." || clean.startsWith("../") ? undefined : clean.replace(/^\.\//, "");
+}
+
+async function refuseCompressed(file: string): Promise<void> {
+  const handle = await open(file, "r").catch((e: NodeJS.ErrnoException) => {
+    throw new InputError(`${file}: cannot read the docker archive: ${e.code ?? e.message}`);
+  });
+  try {
+    const head = Buffer.alloc(4);
+    await handle.read(head, 0, 4, 0);
+    if (head[0] === 0x1f && head[1] === 0x8b) throw new InputError(`${file}: a gzip-compressed archive; decompress it first (gunzip), as docker save writes plain tar`);
+    if (head.readUInt32LE(0) === 0xfd2fb528) throw new InputError(`${file}: a zstd-compressed archive; decompress it first (zstd -d)`);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One pass over the tar: every regular file's position, size and digests; symlinks with their targets. */
+async function indexTar(file: string): Promise<Map<string, Entry>> {
+  const entries = new Map<string, Entry>();
+  const extract = tar.extract();
+  const input = createReadStream(file);
+  input.on("error", (e) => extract.destroy(e));
+  input.pipe(extract);
+  try {
+    for await (const entry of extract) {
+      const header = entry.header;
+      const name = normalize(header.name);
+      const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "symlink" ? "symlink" : undefined;
+      if (name === undefined || type === undefined) {
+        entry.resume();
+        continue;
+      }
+      if (entries.has(name)) throw new InputError(`${file}: corrupt docker archive: "${name}" appears twice`);
+      // streamx readables are async iterable, though its typings do not say so.
+      const content = entry as unknown as AsyncIterable<Uint8Array>;
+      if (type === "symlink") entry.resume();
+      const hashed = type === "file" ? await hashEntry(content, `${file}: ${name}`) : { digest: "", diffId: "", compressed: false };
+      entries.set(name, { name, type, linkname: header.linkname ?? "", offset: entry.offset + 512, size: header.size ?? 0, ...hashed });
+    }
+  } catch (e) {
+    if (e instanceof InputError || e instanceof OciContentError) throw e;
+    throw new InputError(`${file}: corrupt docker archive: ${(e as Error).message}`);
+  } finally {
+    input.destroy();
+  }
+  return entries;
+}
+
+/** sha256 of an entry, and of its gunzipped content when it is gzip (a compressed layer's diff_id). */
+async function hashEntry(entry: AsyncIterable<Uint8Array>, what: string): Promise<{ digest: string; diffId: string; compressed: boolean }> {
+  const raw = createHash("sha256");
+  let gunzip: { stream: Gunzip; hash: Hash; done: Promise<void> } | undefined;
+  let first = true;
+  for await (const chunk of entry) {
+    if (first && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
+      const stream = createGunzip();
+      const hash = createHash("sha256");
+      stream.on("data", (c: Buffer) => hash.update(c));
+      gunzip = { stream, hash, done: finished(stream) };
+    }
+    first = false;
+    raw.update(chunk);
+    if (gunzip && !gunzip.stream.write(chunk)) await new Promise((resolve) => gunzip!.stream.once("drain", resolve));
+  }
+  const digest = `sha256:${raw.digest("hex")}`;
+  if (!gunzip) return { digest, diffId: digest, compressed: false };
+  gunzip.stream.end();
+  await gunzip.done.catch((e: Error) => {
+    throw new OciContentError(`${what}: corrupt gzip data (${e.message})`);
+  });
+  return { digest, diffId: `sha256:${gunzip.hash.digest("hex")}`, compressed: true };
+}
+
+async function readEntry(file: string, entry: Entry, limit: number): Promise<Buffer> {
+  if (entry.size > limit) throw new InputError(`${file}: ${entry.name} is ${entry.size} bytes, more than the ${limit} allowed`);
+  const handle = await open(file, "r");
+  try {
+    const bytes = Buffer.alloc(entry.size);
+    const { bytesRead } = await handle.read(bytes, 0, entry.size, entry.offset);
+    if (bytesRead !== entry.size) throw new InputError(`${file}: ${entry.name} is cut short`);
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString("utf8"));
+  } catch (e) {
+    throw new InputError(`${what}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function describeIssue(issue: v.BaseIssue<unknown> | undefined): string {
+  if (!issue) return "invalid";
+  const path = (issue.path ?? []).map((p) => String(p.key)).join(".");
+  return `${path ? `${path}: ` : ""}${issue.message}`;
+}
