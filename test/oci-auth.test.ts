@@ -31,6 +31,7 @@ function dockerConfig(t: TestContext, auths: Record<string, unknown>, extra: Rec
   return dockerConfigCredentials({ DOCKER_CONFIG: dir });
 }
 
+const refusedWith = (pattern: RegExp) => (e: Error) => e instanceof RegistryError && pattern.test(e.message);
 const unauthorized = (pattern: RegExp) => (e: Error) => e instanceof RegistryError && e.status === 401 && e.exitCode === ExitCode.unavailable && pattern.test(e.message);
 
 test("TLS: the registry's certificate is trusted only with the CA that issued it", async (t) => {
@@ -48,7 +49,10 @@ test("TLS: the registry's certificate is trusted only with the CA that issued it
   const wrongCa = clientFor(t, registry, anonymous, { scheme: "https", ca: otherCa.caPem });
   await assert.rejects(wrongCa.resolve(`${registry.host}/app:v1`), /is not trusted/);
   const plain = clientFor(t, registry, anonymous, { scheme: "http" });
-  await assert.rejects(plain.resolve(`${registry.host}/app:v1`), (e: Error) => e instanceof RegistryError && /answered 400|HTTP request to an HTTPS server|other side closed|ECONNRESET/.test(e.message));
+  await assert.rejects(plain.resolve(`${registry.host}/app:v1`), refusedWith(/answered 400 Client sent an HTTP request to an HTTPS server/));
+  const plainRegistry = await startRegistry(t);
+  const tlsToPlain = clientFor(t, plainRegistry, anonymous, { scheme: "https" });
+  await assert.rejects(tlsToPlain.resolve(`${plainRegistry.host}/app:v1`), refusedWith(new RegExp(`TLS handshake with ${plainRegistry.host} failed \\(does it speak plain HTTP\\?\\)`)));
 });
 
 test("plain HTTP is refused for a host that is not loopback unless it is marked insecure", () => {

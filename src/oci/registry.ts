@@ -335,7 +335,10 @@ export class RegistryRepository implements ImageStore {
       if (typeof first?.code === "string") code = first.code;
       if (typeof first?.message === "string") message = first.message;
     } catch {
-      // Not a distribution error body: the status alone is the message.
+      // Not a distribution error body: a short plain-text one (Go's "Client sent an HTTP request to an
+      // HTTPS server.") still says what happened; control characters are not passed on to a terminal.
+      const text = body.toString("utf8").split("\n")[0]!.replace(/[^\x20-\x7e]/g, "").trim();
+      if (text && !text.startsWith("<") && text.length <= 200) message = text;
     }
     const status = res.status === 404 ? "not found (404)" : res.status === 403 ? "access denied (403)" : `${this.registry} answered ${res.status}`;
     const detail = [code, message].filter(Boolean).join(": ");

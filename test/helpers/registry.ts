@@ -87,18 +87,10 @@ export async function startRegistry(t: After, options: RegistryOptions = {}): Pr
   const dir = tempDir(t, "vigil-registry-");
   const storage = join(dir, "storage");
   mkdirSync(storage);
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const http: Record<string, unknown> = { addr: host, secret: randomBytes(16).toString("hex"), headers: { "X-Content-Type-Options": ["nosniff"] } };
-  if (options.tls) {
-    const { cert, key } = options.tls.issue(`registry-${port}`);
-    http.tls = { certificate: cert, key };
-  }
   const config: Record<string, unknown> = {
     version: "0.1",
     log: { level: "error", accesslog: { disabled: true } },
     storage: { filesystem: { rootdirectory: storage }, delete: { enabled: true } },
-    http,
   };
   if (options.htpasswd) {
     const file = join(dir, "htpasswd");
@@ -110,19 +102,32 @@ export async function startRegistry(t: After, options: RegistryOptions = {}): Pr
     writeFileSync(bundle, options.token.caPem);
     config.auth = { token: { realm: options.token.realm, service: options.token.service, issuer: options.token.issuer, rootcertbundle: bundle } };
   }
-  const configFile = join(dir, "config.yml");
-  writeFileSync(configFile, JSON.stringify(config));
-  const child = spawn("docker-registry", ["serve", configFile], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr!.on("data", (d) => (stderr += d));
-  const stop = () => stopChild(child);
-  t.after(stop);
-  const scheme = options.tls ? "https" : "http";
-  await waitForRegistry(child, `${scheme}://${host}/v2/`, options.tls?.caPem, () => stderr);
-  const hostOptions: HostOptions = options.tls ? { scheme: "https", ca: options.tls.caPem } : { scheme: "http" };
-  return { host, url: `${scheme}://${host}`, storage, hostOptions, stop };
+  const tls = options.tls?.issue(`registry-${randomBytes(4).toString("hex")}`);
+  const scheme = tls ? "https" : "http";
+  // The free port may be taken by someone else before the registry binds it: then try another.
+  for (let attempt = 1; ; attempt++) {
+    const host = `127.0.0.1:${await freePort()}`;
+    config.http = { addr: host, secret: randomBytes(16).toString("hex"), ...(tls && { tls: { certificate: tls.cert, key: tls.key } }) };
+    const configFile = join(dir, "config.yml");
+    writeFileSync(configFile, JSON.stringify(config));
+    const child = spawn("docker-registry", ["serve", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    const stop = () => stopChild(child);
+    t.after(stop);
+    try {
+      await waitForRegistry(child, `${scheme}://${host}/v2/`, options.tls?.caPem, () => stderr);
+    } catch (e) {
+      await stop();
+      if (attempt < 3 && /address already in use/.test(stderr)) continue;
+      throw e;
+    }
+    const hostOptions: HostOptions = options.tls ? { scheme: "https", ca: options.tls.caPem } : { scheme: "http" };
+    return { host, url: `${scheme}://${host}`, storage, hostOptions, stop };
+  }
 }
 
+/** Waits until the registry itself (not whatever else may be on the port) answers /v2/. */
 async function waitForRegistry(child: ChildProcess, url: string, ca: string | undefined, stderr: () => string): Promise<void> {
   const agent = new Agent({ connect: { ca } });
   try {
@@ -131,10 +136,11 @@ async function waitForRegistry(child: ChildProcess, url: string, ca: string | un
       try {
         const res = await request(url, { dispatcher: agent });
         await res.body.dump();
-        return;
+        if (res.headers["docker-distribution-api-version"] === "registry/2.0") return;
       } catch {
-        await new Promise((r) => setTimeout(r, 50));
+        // not listening yet
       }
+      await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`docker-registry did not answer at ${url} within 15s: ${stderr()}`);
   } finally {
