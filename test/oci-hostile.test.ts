@@ -18,17 +18,21 @@ type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void
 
 interface Served {
   host: string;
-  requests: { method: string; url: string; authorization?: string }[];
+  requests: { method: string; url: string; accept?: string; authorization?: string }[];
+  /** TCP connections accepted so far. */
+  connections: number;
 }
 
 async function serve(t: TestContext, handler: Handler): Promise<Served> {
-  const served: Served = { host: "", requests: [] };
+  const served: Served = { host: "", requests: [], connections: 0 };
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    served.requests.push({ method: req.method!, url: req.url!, ...(req.headers.authorization && { authorization: req.headers.authorization }) });
+    const { accept, authorization } = req.headers;
+    served.requests.push({ method: req.method!, url: req.url!, ...(accept && { accept }), ...(authorization && { authorization }) });
     handler(req, res, Buffer.concat(chunks));
   });
+  server.on("connection", () => served.connections++);
   served.host = `127.0.0.1:${await listen(t, server)}`;
   return served;
 }
@@ -77,6 +81,21 @@ test("a tag without Docker-Content-Digest on HEAD is resolved by fetching and ha
   const descriptor = await clientFor(t, [s.host]).resolve(`${s.host}/app:v1`);
   assert.deepEqual(descriptor, { mediaType: MediaType.ociManifest, digest: imageDigest, size: image.length });
   assert.deepEqual(s.requests.map((r) => r.method), ["HEAD", "GET"]);
+  for (const { accept } of s.requests) {
+    assert.equal(accept, [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(", "), "every supported type is accepted");
+  }
+});
+
+test("requests share kept-alive connections, at most connectionsPerHost at once", async (t) => {
+  const s = await serve(t, (_req, res) => setTimeout(() => res.writeHead(200, content).end(image), 20));
+  const sequential = clientFor(t, [s.host]).repository(`${s.host}/app`);
+  for (let i = 0; i < 10; i++) await sequential.getManifest(imageDigest);
+  // undici may open a second socket while the first is being handed back to the pool; never ten.
+  assert.ok(s.connections <= 2, `ten requests one after another took ${s.connections} connections`);
+  const before = s.connections;
+  const limited = clientFor(t, [s.host], { connectionsPerHost: 3 }).repository(`${s.host}/app`);
+  await Promise.all(Array.from({ length: 30 }, () => limited.getManifest(imageDigest)));
+  assert.equal(s.connections - before, 3, "thirty requests at once, three connections");
 });
 
 test("a Content-Type that contradicts the manifest's mediaType is refused", async (t) => {
@@ -105,6 +124,8 @@ test("blobs: wrong content, a size other than the descriptor's, or over the call
   const s = await serve(t, (_req, res) => res.writeHead(200, { "content-type": "application/octet-stream" }).end(blob));
   const repo = clientFor(t, [s.host]).repository(`${s.host}/app`);
   assert.deepEqual(await repo.getBlob(digestOf(blob)), blob);
+  assert.deepEqual(await repo.getBlob(digestOf(blob, "sha512")), blob);
+  await assert.rejects(repo.getBlob(digestOf(Buffer.from("x"), "sha512")), refusedContent(/expected sha512:[a-f0-9]{128}, got sha512:/));
   await assert.rejects(repo.getBlob(otherDigest), refusedContent(new RegExp(`blob ${s.host}/app@${otherDigest}: content does not match its digest`)));
   await assert.rejects(repo.getBlob(digestOf(blob), { size: 4 }), refusedRegistry(/sent more than the 4 bytes allowed/));
   await assert.rejects(repo.getBlob(digestOf(blob), { size: 40 }), refusedContent(/content is 11 bytes, its descriptor says 40/));
