@@ -67,28 +67,20 @@ const HASH_NAMES: Partial<Record<HashAlgorithm, string>> = {
  * bundle the envelope is verified on its own and returned. Throws VerificationFailure with the reason.
  */
 export function verifyBundle(bundle: Bundle, artifact: Buffer | undefined, options: BundleVerificationOptions): VerifiedBundle {
-  const material = bundle.verificationMaterial.content;
   const byKey = "key" in options.signer;
-  if (byKey && material.$case !== "publicKey") {
-    refuse("identity", "the bundle is signed with a Fulcio certificate, not a key: verify it with --certificate-identity and --certificate-oidc-issuer");
-  }
-  if (!byKey && material.$case === "publicKey") {
-    refuse("identity", "the bundle is signed with a key, not a certificate, so no identity can be checked: verify it with --key and the signer's public key");
-  }
-  if (bundle.content.$case === "messageSignature") checkArtifactDigest(bundle, artifact);
-  const entity = withCosignSignatures(signedEntity(bundle, artifact ?? Buffer.alloc(0)), bundle, artifact);
-  checkLogTimes(bundle, options.now ?? new Date());
-  const trust = trustMaterial(options, entity);
   const requireTlog = options.requireTlog ?? true;
-  if (requireTlog && bundle.verificationMaterial.tlogEntries.length === 0) {
-    refuse("transparency-log", "the bundle has no transparency-log entry, so nothing shows the signature was made public; for a key-signed offline bundle accept that explicitly (--insecure-ignore-tlog)");
-  }
-  const verifier = new Verifier(trust, {
+  // What the library leaves to its caller.
+  checkMaterialKind(bundle, byKey);
+  checkArtifactDigest(bundle, artifact);
+  checkNoRootInChain(bundle);
+  checkLogEntries(bundle, requireTlog, options.now ?? new Date());
+  // The library: timestamps, certificate chain at those times and SCTs, log entries, the signature.
+  const entity = withCosignSignatures(signedEntity(bundle, artifact ?? Buffer.alloc(0)), bundle, artifact);
+  const verifier = new Verifier(trustMaterial(options, entity), {
     tlogThreshold: requireTlog ? 1 : 0,
     ctlogThreshold: byKey ? 0 : 1,
     timestampThreshold: byKey ? 0 : 1,
   });
-  checkNoRootInChain(bundle);
   try {
     verifier.verify(entity);
   } catch (e) {
@@ -96,7 +88,8 @@ export function verifyBundle(bundle: Bundle, artifact: Buffer | undefined, optio
     // Anything else is the library tripping over content it did not expect: refused, never passed.
     refuse("bundle", `the bundle could not be verified (${(e as Error).message})`);
   }
-  const signer = byKey ? keySigner(options.signer as { key: KeyObject; name?: string }) : certificateSigner(bundle, (options.signer as { identities: CertificateIdentityPolicy[] }).identities);
+  // Who signed.
+  const signer = "key" in options.signer ? keySigner(options.signer) : certificateSigner(bundle, options.signer.identities);
   return {
     ...signer,
     times: verifiedTimes(entity),
@@ -126,6 +119,16 @@ export function verifyBlobBundle(
 // ---------------------------------------------------------------------------------------------------
 // Before the library: what the bundle claims about the artifact and the log's clock
 
+function checkMaterialKind(bundle: Bundle, byKey: boolean): void {
+  const material = bundle.verificationMaterial.content.$case;
+  if (byKey && material !== "publicKey") {
+    refuse("identity", "the bundle is signed with a Fulcio certificate, not a key: verify it with --certificate-identity and --certificate-oidc-issuer");
+  }
+  if (!byKey && material === "publicKey") {
+    refuse("identity", "the bundle is signed with a key, not a certificate, so no identity can be checked: verify it with --key and the signer's public key");
+  }
+}
+
 function checkArtifactDigest(bundle: Bundle, artifact: Buffer | undefined): void {
   if (bundle.content.$case !== "messageSignature") return;
   if (!artifact) refuse("signature", "the bundle signs a file (a message signature), so the file itself is needed to verify it");
@@ -139,7 +142,10 @@ function checkArtifactDigest(bundle: Bundle, artifact: Buffer | undefined): void
   }
 }
 
-function checkLogTimes(bundle: Bundle, now: Date): void {
+function checkLogEntries(bundle: Bundle, requireTlog: boolean, now: Date): void {
+  if (requireTlog && bundle.verificationMaterial.tlogEntries.length === 0) {
+    refuse("transparency-log", "the bundle has no transparency-log entry, so nothing shows the signature was made public; for a key-signed offline bundle accept that explicitly (--insecure-ignore-tlog)");
+  }
   for (const entry of bundle.verificationMaterial.tlogEntries) {
     const at = new Date(Number(entry.integratedTime) * 1000);
     if (at.getTime() > now.getTime() + CLOCK_SKEW_MS) {
