@@ -5,7 +5,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { InputError } from "../src/core/errors.ts";
-import { parseChallenges } from "../src/oci/auth.ts";
+import { mergeScopes, parseChallenges } from "../src/oci/auth.ts";
 import { dockerConfigCredentials, dockerConfigPath } from "../src/oci/docker-config.ts";
 import { tempDir } from "./helpers/tools.ts";
 
@@ -74,4 +74,10 @@ test("challenges: Bearer with quoted parameters (commas and spaces inside), Basi
   assert.deepEqual(parseChallenges('Basic realm="Registry Realm"'), [{ scheme: "basic", params: { realm: "Registry Realm" } }]);
   assert.deepEqual(parseChallenges('Negotiate, bearer realm=https://a/t, service="s\\"q"'), [{ scheme: "bearer", params: { realm: "https://a/t", service: 's"q' } }]);
   assert.deepEqual(parseChallenges(""), []);
+});
+
+test("token scopes merge per repository, so pull and pull,push ask for one token", () => {
+  assert.deepEqual(mergeScopes(["repository:team/app:pull,push", "repository:team/app:pull"]), ["repository:team/app:pull,push"]);
+  assert.deepEqual(mergeScopes(["repository:b:pull", "repository:a:push", "repository:a:pull"]), ["repository:a:pull,push", "repository:b:pull"]);
+  assert.deepEqual(mergeScopes(["repository:localhost:5000/app:pull"]), ["repository:localhost:5000/app:pull"]);
 });

@@ -1,6 +1,6 @@
 // What the signing and verification code needs from a place that holds images: a registry repository
 // or an OCI image layout directory. Everything read through it has been checked against its digest.
-import type { Descriptor, Manifest } from "./manifest.ts";
+import { MediaType, type Descriptor, type Manifest } from "./manifest.ts";
 
 export interface FetchedManifest {
   /** mediaType, digest and size of the exact bytes below. */
@@ -75,5 +75,5 @@ export function filterByArtifactType(descriptors: Descriptor[], artifactType: st
 
 /** An OCI image index listing referrers, as both the referrers API and the tag schema give it. */
 export function referrersIndex(manifests: Descriptor[]): Buffer {
-  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests }));
+  return Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }));
 }
