@@ -43,11 +43,24 @@ const environment = v.strictObject({
   promotion: v.optional(v.strictObject({ after: name, soak: v.optional(duration) })),
 });
 
-const imageSigner = v.union([v.strictObject({ key: text }), sigstoreIdentity]);
+/** Who may sign an image: a public key (PEM), a signer of `signers` by its sigstore identities, or a
+ *  certificate identity and issuer, each exact or an RE2 pattern (cosign's --certificate-identity[-regexp]). */
+const imageSigner = v.union([
+  v.strictObject({ key: text }),
+  v.strictObject({ signer: name }),
+  v.strictObject({ identity: v.optional(text), identityRegexp: v.optional(text), issuer: v.optional(text), issuerRegexp: v.optional(text) }),
+]);
+/** A predicate field an attestation must have: `path` into the predicate, an exact value or an RE2 pattern. */
+const predicateField = v.union([
+  v.strictObject({ path: text, equals: v.union([v.string(), v.number(), v.boolean()]) }),
+  v.strictObject({ path: text, matches: text }),
+]);
 const image = v.strictObject({
+  /** A glob over "registry/repository" (docker.io/library/… for short names): ** crosses "/", * does not. */
   pattern: text,
   signers: v.optional(v.array(imageSigner)),
-  attestations: v.optional(v.array(v.objectWithRest({ predicateType: text }, v.unknown()))),
+  attestations: v.optional(v.array(v.strictObject({ predicateType: text, fields: v.optional(v.array(predicateField)) }))),
+  /** Images under this pattern run without signatures: say so explicitly, it is never a default. */
   allowUnsigned: v.optional(v.boolean()),
 });
 
@@ -180,7 +193,25 @@ function checkReferences(doc: TrustPolicyDocument, where: (p: readonly PropertyK
       problems.push(`${where(["environments", i, "promotion", "after"])}: unknown environment "${e.promotion.after}"`);
     }
   });
+  doc.images.forEach((rule, i) => checkImageRule(doc, rule, (p) => where(["images", i, ...p]), problems));
   if (problems.length > 0) throw new InputError(`invalid trust policy:\n  ${problems.join("\n  ")}`);
+}
+
+/** An image rule must say who signs, or say explicitly that nobody needs to; every signer must be usable. */
+function checkImageRule(doc: TrustPolicyDocument, rule: TrustPolicyDocument["images"][number], where: (p: readonly PropertyKey[]) => string, problems: string[]): void {
+  const signers = rule.signers ?? [];
+  if (rule.allowUnsigned && (signers.length > 0 || rule.attestations?.length)) problems.push(`${where(["allowUnsigned"])}: a rule that allows unsigned images cannot also require signers or attestations`);
+  if (!rule.allowUnsigned && signers.length === 0) problems.push(`${where([])}: give signers, or allowUnsigned: true to let images under ${rule.pattern} run unsigned`);
+  signers.forEach((s, j) => {
+    if ("signer" in s) {
+      const named = doc.signers.find((d) => d.name === s.signer);
+      if (!named) problems.push(`${where(["signers", j, "signer"])}: unknown signer "${s.signer}"`);
+      else if (!named.sigstore) problems.push(`${where(["signers", j, "signer"])}: signer "${s.signer}" has no sigstore identity to sign images with`);
+    } else if (!("key" in s)) {
+      if ((s.identity === undefined) === (s.identityRegexp === undefined)) problems.push(`${where(["signers", j])}: give exactly one of identity or identityRegexp`);
+      if ((s.issuer === undefined) === (s.issuerRegexp === undefined)) problems.push(`${where(["signers", j])}: give exactly one of issuer or issuerRegexp`);
+    }
+  });
 }
 
 /** Expands signer names and "group:NAME" references into signer names. */

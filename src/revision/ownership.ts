@@ -1,33 +1,18 @@
 // Path ownership: who may change what. The most specific matching pattern decides: the one with the
 // most literal (non-wildcard) characters; on a tie, the one listed first.
-import picomatch from "picomatch";
+import { PatternRules } from "../core/patterns.ts";
 import { expandPrincipals, type TrustPolicyDocument } from "../core/trust-policy.ts";
 
-interface Rule {
-  pattern: string;
-  owners: Set<string>;
-  specificity: number;
-  index: number;
-  matches: (path: string) => boolean;
-}
-
 export class Ownership {
-  private readonly rules: Rule[];
+  private readonly rules: PatternRules<Set<string>>;
   constructor(doc: TrustPolicyDocument) {
-    this.rules = doc.paths
-      .map((p, index) => ({
-        pattern: p.pattern,
-        owners: expandPrincipals(doc, p.owners),
-        specificity: p.pattern.replace(/[*?[\]{}!]/g, "").length,
-        index,
-        matches: picomatch(p.pattern, { dot: true, nonegate: true, noextglob: true }),
-      }))
-      .sort((a, b) => b.specificity - a.specificity || a.index - b.index);
+    this.rules = new PatternRules(doc.paths.map((p) => ({ pattern: p.pattern, value: expandPrincipals(doc, p.owners) })));
   }
 
   /** The rule that decides who owns `path`, or undefined when no rule covers it. */
   ruleFor(path: string): { pattern: string; owners: Set<string> } | undefined {
-    return this.rules.find((r) => r.matches(path));
+    const rule = this.rules.ruleFor(path);
+    return rule && { pattern: rule.pattern, owners: rule.value };
   }
 
   /** Paths `signer` may not change, each with the pattern that decided (null: no rule covers it). */
