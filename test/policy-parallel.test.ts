@@ -47,7 +47,7 @@ describe("policy gate on several threads", () => {
     const sources = { packs: ["pss-restricted", "network-isolation", "rbac-least-privilege"], policyPaths: [], manifestPaths: [dir] };
 
     const single = await checkSources(sources, { threads: 1 });
-    const threaded = await checkSources(sources, { threads: 3, minShare: 20 });
+    const threaded = await checkSources(sources, { threads: 3, minShareBytes: 1000 });
     assert.deepEqual(threaded, single);
     const statuses = new Set(single.map((c) => `${c.rule} ${c.status}`));
     for (const expected of ["pss-host-namespaces fail", "pss-privileged fail", "network-workload-selected fail", "network-workload-selected pass", "rbac-no-exec-in-production fail"]) {

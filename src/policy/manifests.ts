@@ -27,7 +27,12 @@ const MAX_OBJECT_BYTES = 3 * 1024 * 1024;
 
 /** Loads every manifest under the given files and folders, in a stable order. */
 export function loadManifests(paths: readonly string[]): SourcedObject[] {
-  return paths.flatMap((p) => manifestFiles(p)).flatMap((file) => parseManifestFile(file));
+  return manifestFilesUnder(paths).flatMap((file) => parseManifestFile(file));
+}
+
+/** The manifest files under the given files and folders, in the order they are loaded. */
+export function manifestFilesUnder(paths: readonly string[]): string[] {
+  return paths.flatMap((p) => manifestFiles(p));
 }
 
 function manifestFiles(path: string): string[] {

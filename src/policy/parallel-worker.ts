@@ -2,11 +2,12 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { InputError } from "../core/errors.ts";
 import { policyChecks } from "./gate.ts";
-import { loadPolicyInput, type ShareRequest } from "./parallel.ts";
+import { loadPolicyInput, share, type ShareRequest } from "./parallel.ts";
 
-const { sources, share, now } = workerData as ShareRequest;
+const { sources, index, count, now } = workerData as ShareRequest;
 try {
-  parentPort!.postMessage({ checks: policyChecks(loadPolicyInput(sources, new Date(now)), share) });
+  const input = loadPolicyInput(sources, new Date(now));
+  parentPort!.postMessage({ checks: policyChecks(input, share(input.manifests.length, index, count)) });
 } catch (e) {
   // An input error is the user's to fix, and the main thread reports it the same way; anything
   // else is a fault and crashes the worker, which the main thread reports as such.

@@ -18,7 +18,7 @@ export const policyCheck: Command = {
     "  --policy FILE|DIR     ValidatingAdmissionPolicies, their bindings and params (repeatable)",
     "  --exceptions DIR      PolicyException objects (vigil.dev/v1alpha1)",
     "  -o, --output FORMAT   table (default), json (the verdict) or sarif (for code scanning)",
-    "  --jobs N              threads for large sets (default: the available cores; 1 for one thread)",
+    "  --jobs N              threads for large sets (default: the available cores less one; 1 for one thread)",
     "  PATH...               manifest files and folders (YAML, multi-document, JSON, List kinds)",
   ].join("\n"),
   options: {
