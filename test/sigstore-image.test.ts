@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { bundleToJson, keyDsseBundle, parseBundle } from "../src/sigstore/bundle.ts";
 import { signEnvelope } from "../src/sigstore/dsse.ts";
 import { VerificationFailure } from "../src/sigstore/failure.ts";
-import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, legacyLayerBundle, verifyImageBundle, verifyLegacyImageSignature } from "../src/sigstore/image.ts";
+import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, legacyLayerBundle, verifyImageBundle, verifyLegacyImageAttestation, verifyLegacyImageSignature } from "../src/sigstore/image.ts";
 import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement, sha256Digest } from "../src/sigstore/intoto.ts";
 import { generateSigningKey, loadPublicKey } from "../src/sigstore/keys.ts";
 import { buildSimpleSigning, checkSignedDigest, parseSimpleSigning } from "../src/sigstore/simple-signing.ts";
@@ -109,6 +109,60 @@ describe("legacy cosign image signatures (signature layer and annotations)", () 
     assert.equal(verified.tlogEntries, 1);
     const forged = { ...layer, annotations: { ...layer.annotations, [LEGACY_ANNOTATIONS.rekorBundle]: JSON.stringify({ ...rekor, Payload: { ...rekor.Payload, integratedTime: rekor.Payload.integratedTime + 60 } }) } };
     assert.equal(refusal(() => verifyBundle(legacyLayerBundle(forged), layer.payload, options)).step, "transparency-log");
+  });
+});
+
+describe("legacy cosign image attestations (DSSE envelope layers of the .att tag)", () => {
+  /** A public v0.1 DSSE bundle (Fulcio certificate, Rekor intoto entry) taken apart into an attestation layer. */
+  function attestationLayer(mutate: (envelope: any) => void = () => {}) {
+    const vector = JSON.parse(readFileSync(join(DATA, "sigstore-js/bundleV01-intoto-with-proof/bundleV01-intoto-with-proof.sigstore"), "utf8"));
+    const entry = vector.verificationMaterial.tlogEntries[0];
+    const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+    const [leaf, ...chain] = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) => pem(c.rawBytes));
+    const rekor = {
+      SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+      Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, "base64").toString("hex") },
+    };
+    const envelope = structuredClone(vector.dsseEnvelope);
+    mutate(envelope);
+    const annotations: Record<string, string> = {
+      [LEGACY_ANNOTATIONS.signature]: "",
+      [LEGACY_ANNOTATIONS.certificate]: leaf,
+      [LEGACY_ANNOTATIONS.rekorBundle]: JSON.stringify(rekor),
+    };
+    if (chain.length > 0) annotations[LEGACY_ANNOTATIONS.chain] = chain.join("");
+    return { payload: Buffer.from(JSON.stringify(envelope)), annotations };
+  }
+  const subject = "sha512:7bea9f6e7ff37f5fab0b36bf061200fff03099fd2fd696b91d04bc5e4f225eb9fd6e0cadcad54ba980f43fb352a99e8810b4e0abeb5c0ef2cf9108cd1f258b36";
+  const npmPublish = "https://github.com/npm/attestation/tree/main/specs/publish/v0.1";
+  const options = () => ({
+    trustedRoot: loadTrustedRootFile(join(DATA, "trusted_roots/sigstore-public-good.trusted_root.json")),
+    signer: { identities: [{ subject: { exact: "brian@dehamer.com" }, issuer: { exact: "https://github.com/login/oauth" } }] },
+    attestation: { predicateType: npmPublish },
+  });
+
+  it("verifies the envelope, certificate identity and Rekor entry of a keyless attestation layer", (t) => {
+    if (!requireSharedData(t, join(DATA, "cases.json"))) return;
+    const verified = verifyLegacyImageAttestation(attestationLayer(), subject, options());
+    assert.equal(verified.statement?.predicateType, npmPublish);
+    assert.equal(verified.tlogEntries, 1);
+    assert.match(verified.signer, /^brian@dehamer\.com \(issuer https:\/\/github\.com\/login\/oauth\)$/);
+  });
+
+  it("refuses it for another digest, another identity, another predicate type, or a changed envelope", (t) => {
+    if (!requireSharedData(t, join(DATA, "cases.json"))) return;
+    assert.equal(refusal(() => verifyLegacyImageAttestation(attestationLayer(), imageDigest, options())).step, "subject");
+    const otherIdentity = { ...options(), signer: { identities: [{ subject: { exact: "mallory@example.com" }, issuer: { exact: "https://github.com/login/oauth" } }] } };
+    assert.equal(refusal(() => verifyLegacyImageAttestation(attestationLayer(), subject, otherIdentity)).step, "identity");
+    const sbom = { ...options(), attestation: { predicateType: PREDICATE_TYPES.cyclonedx } };
+    assert.match(refusal(() => verifyLegacyImageAttestation(attestationLayer(), subject, sbom)).message, /predicate type is https:\/\/github\.com\/npm/);
+    const changed = attestationLayer((env) => (env.payload = Buffer.from(Buffer.from(env.payload, "base64").toString().replace("sigstore@1.0.0", "sigstore@6.6.6")).toString("base64")));
+    const tampered = refusal(() => verifyLegacyImageAttestation(changed, subject, options()));
+    // The Rekor entry records the payload's hash, so the change shows there before the signature is tried.
+    assert.equal(tampered.step, "transparency-log");
+    assert.match(tampered.message, /not for this signature \(DSSE payload hash mismatch\)/);
+    const notJson = { ...attestationLayer(), payload: Buffer.from("not an envelope") };
+    assert.match(refusal(() => verifyLegacyImageAttestation(notJson, subject, options())).message, /not a JSON DSSE envelope/);
   });
 });
 

@@ -4,7 +4,8 @@
 //   in-toto statement of predicate type https://sigstore.dev/cosign/sign/v1 whose subject is the image;
 //   an attestation is the same with another predicate type.
 // - cosign v2 and earlier: a ":sha256-<hex>.sig" manifest whose layers are simple-signing payloads,
-//   with the signature, certificate, chain and Rekor bundle in layer annotations.
+//   with the signature, certificate, chain and Rekor bundle in layer annotations; attestations are a
+//   ":sha256-<hex>.att" manifest whose layers are DSSE envelopes, with the same annotations.
 // Either way the signature must name the very digest being verified; one made for another digest is refused.
 import { createHash, X509Certificate } from "node:crypto";
 import { InputError } from "../core/errors.ts";
@@ -84,11 +85,46 @@ export function verifyLegacyImageSignature(
 
 /** A legacy signature layer as the Sigstore bundle it amounts to. Malformed annotations are refused. */
 export function legacyLayerBundle(layer: LegacySignatureLayer): Bundle {
-  const a = layer.annotations;
-  const signature = a[LEGACY_ANNOTATIONS.signature];
+  const signature = layer.annotations[LEGACY_ANNOTATIONS.signature];
   if (!signature || !decodeBase64(signature)) refuse("signature", `the signature layer's ${LEGACY_ANNOTATIONS.signature} annotation is missing or not base64`);
-  const rekorBundle = a[LEGACY_ANNOTATIONS.rekorBundle];
-  const certificates = [a[LEGACY_ANNOTATIONS.certificate], a[LEGACY_ANNOTATIONS.chain]].filter((p): p is string => !!p).flatMap(pemCertificates);
+  const messageSignature = {
+    messageDigest: { algorithm: "SHA2_256", digest: createHash("sha256").update(layer.payload).digest("base64") },
+    signature,
+  };
+  return legacyBundle(layer.annotations, { messageSignature }, "the signature layer");
+}
+
+/** The media type of the DSSE envelope layers of cosign's legacy attestation manifests. */
+export const LEGACY_ATTESTATION_MEDIA_TYPE = "application/vnd.dsse.envelope.v1+json";
+
+/**
+ * Verifies a legacy cosign attestation: the layer's payload is a DSSE envelope signed by the policy's
+ * signer, whose in-toto statement names `imageDigest` and passes `attestation`. Its certificate, chain
+ * and Rekor bundle annotations are checked as a v0.1 bundle, as for signatures.
+ */
+export function verifyLegacyImageAttestation(
+  layer: LegacySignatureLayer,
+  imageDigest: string,
+  options: BundleVerificationOptions & { attestation: AttestationPolicy },
+): VerifiedImageBundle {
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(layer.payload.toString("utf8"));
+  } catch {
+    refuse("signature", "the attestation layer is not a JSON DSSE envelope");
+  }
+  const bundle = legacyBundle(layer.annotations, { dsseEnvelope: envelope }, "the attestation layer");
+  const verified = verifyBundle(bundle, undefined, options);
+  const statement = parseStatement(verified.envelope!.payload);
+  checkSubject(statement, imageDigest);
+  checkPredicate(statement, options.attestation);
+  return { ...verified, statement };
+}
+
+/** The v0.1 bundle a legacy layer's content and its certificate, chain and Rekor bundle annotations amount to. */
+function legacyBundle(annotations: Record<string, string>, content: { messageSignature: unknown } | { dsseEnvelope: unknown }, what: string): Bundle {
+  const rekorBundle = annotations[LEGACY_ANNOTATIONS.rekorBundle];
+  const certificates = [annotations[LEGACY_ANNOTATIONS.certificate], annotations[LEGACY_ANNOTATIONS.chain]].filter((p): p is string => !!p).flatMap(pemCertificates);
   const doc = {
     mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1",
     verificationMaterial: {
@@ -97,13 +133,10 @@ export function legacyLayerBundle(layer: LegacySignatureLayer): Bundle {
         : { publicKey: { hint: "" } }),
       tlogEntries: rekorBundle ? [rekorBundleEntry(rekorBundle)] : [],
     },
-    messageSignature: {
-      messageDigest: { algorithm: "SHA2_256", digest: createHash("sha256").update(layer.payload).digest("base64") },
-      signature,
-    },
+    ...content,
   };
   try {
-    return parseBundle(JSON.stringify(doc), "the signature layer");
+    return parseBundle(JSON.stringify(doc), what);
   } catch (e) {
     refuse("signature", (e as Error).message);
   }

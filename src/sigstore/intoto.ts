@@ -18,6 +18,27 @@ export const PREDICATE_TYPES = {
   "slsa-provenance-v0.2": "https://slsa.dev/provenance/v0.2",
 } as const;
 
+/** cosign attest's --type names and the predicate types they stand for (custom is cosign's own). */
+export const COSIGN_PREDICATE_TYPES = {
+  slsaprovenance: PREDICATE_TYPES["slsa-provenance-v0.2"],
+  slsaprovenance02: PREDICATE_TYPES["slsa-provenance-v0.2"],
+  slsaprovenance1: PREDICATE_TYPES["slsa-provenance-v1"],
+  spdx: PREDICATE_TYPES.spdx,
+  spdxjson: PREDICATE_TYPES.spdx,
+  cyclonedx: PREDICATE_TYPES.cyclonedx,
+  openvex: "https://openvex.dev/ns",
+  vuln: "https://cosign.sigstore.dev/attestation/vuln/v1",
+  custom: "https://cosign.sigstore.dev/attestation/v1",
+} as const;
+
+/** A --type value: a predicate type URI, or a name Vigil (PREDICATE_TYPES) or cosign (COSIGN_PREDICATE_TYPES) gives one. */
+export function predicateTypeOf(type: string, option = "--type"): string {
+  const named: Record<string, string> = { ...PREDICATE_TYPES, ...COSIGN_PREDICATE_TYPES };
+  const uri = named[type] ?? type;
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(uri)) throw new InputError(`${option} must be a URI or one of ${Object.keys(named).join(", ")}, not "${type}"`);
+  return uri;
+}
+
 export interface Subject {
   name: string;
   /** Algorithm → lower-case hex digest. */
@@ -31,11 +52,11 @@ export interface Statement {
   predicate: unknown;
 }
 
-/** Builds a Statement v1 for subjects given as `sha256:<hex>` digests (names optional). */
-export function makeStatement(subjects: { name: string; digest: string }[], predicateType: string, predicate: unknown): Buffer {
+/** Builds a Statement v1 for subjects given as `sha256:<hex>` digests (names optional, annotations as cosign's -a). */
+export function makeStatement(subjects: { name: string; digest: string; annotations?: Record<string, string> }[], predicateType: string, predicate: unknown): Buffer {
   const subject = subjects.map((s) => {
     const [algorithm, hex] = splitDigest(s.digest, "subject digest");
-    return { name: s.name, digest: { [algorithm]: hex } };
+    return { name: s.name, digest: { [algorithm]: hex }, ...(s.annotations && { annotations: s.annotations }) };
   });
   return Buffer.from(JSON.stringify({ _type: STATEMENT_V1, subject, predicateType, predicate }));
 }

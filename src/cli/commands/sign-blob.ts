@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { InputError } from "../../core/errors.ts";
 import { bundleToJson, keyDsseBundle, keyMessageBundle } from "../../sigstore/bundle.ts";
 import { signEnvelope } from "../../sigstore/dsse.ts";
-import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement } from "../../sigstore/intoto.ts";
+import { COSIGN_PREDICATE_TYPES, INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement, predicateTypeOf } from "../../sigstore/intoto.ts";
 import { describeKey, loadPrivateKeyFile, signData } from "../../sigstore/keys.ts";
 import { keyPassword } from "../password.ts";
 import { required, type Command } from "../command.ts";
@@ -44,7 +44,7 @@ export const attestBlob: Command = {
     "  FILE               the subject of the statement",
     "  --key FILE         cosign private key (password from COSIGN_PASSWORD, else asked)",
     "  --predicate FILE   the predicate (JSON): an SBOM, SLSA provenance…",
-    `  --type TYPE        predicate type URI, or one of ${Object.keys(PREDICATE_TYPES).join(", ")}`,
+    `  --type TYPE        predicate type URI, or one of ${Object.keys({ ...PREDICATE_TYPES, ...COSIGN_PREDICATE_TYPES }).join(", ")}`,
     "  --bundle OUT       where to write the Sigstore bundle (v0.3, DSSE, no log entry: offline)",
   ].join("\n"),
   options: { key: { type: "string" }, predicate: { type: "string" }, type: { type: "string" }, bundle: { type: "string" } },
@@ -52,9 +52,7 @@ export const attestBlob: Command = {
   async run(values, positionals) {
     const file = onePositional(positionals, this.usage);
     const artifact = readArtifact(file);
-    const type = required(values, "type", this);
-    const predicateType = PREDICATE_TYPES[type as keyof typeof PREDICATE_TYPES] ?? type;
-    if (!/^[a-z][a-z0-9+.-]*:/i.test(predicateType)) throw new InputError(`--type must be a URI or one of ${Object.keys(PREDICATE_TYPES).join(", ")}, not "${type}"`);
+    const predicateType = predicateTypeOf(required(values, "type", this));
     const predicate = readPredicate(required(values, "predicate", this));
     const out = required(values, "bundle", this);
     const key = loadPrivateKeyFile(required(values, "key", this), await keyPassword("decrypt"));
@@ -80,7 +78,7 @@ function readArtifact(file: string): Buffer {
   }
 }
 
-function readPredicate(file: string): unknown {
+export function readPredicate(file: string): unknown {
   try {
     return JSON.parse(readArtifact(file).toString("utf8"));
   } catch (e) {
