@@ -7,8 +7,9 @@ import { policyCheck } from "./commands/policy-check.ts";
 import { generateKeyPair } from "./commands/generate-key-pair.ts";
 import { attestBlob, signBlob } from "./commands/sign-blob.ts";
 import { verifyBlob } from "./commands/verify-blob.ts";
+import { attestImageCommand, signImageCommand } from "./commands/sign-image.ts";
 
-const commands: Command[] = [verifyCommits, cosign, policyCheck, generateKeyPair, signBlob, attestBlob, verifyBlob];
+const commands: Command[] = [verifyCommits, cosign, policyCheck, generateKeyPair, signBlob, attestBlob, verifyBlob, signImageCommand, attestImageCommand];
 
 function overview(): string {
   const lines = commands.map((c) => `  vigil ${c.words.join(" ").padEnd(20)} ${c.summary}`);

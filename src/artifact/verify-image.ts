@@ -1,0 +1,398 @@
+// Verifying an image in a registry: the tag is resolved to a manifest digest, and that digest must be
+// signed by a trusted signer and carry every required attestation, found in both layouts cosign writes:
+// Sigstore bundles as OCI 1.1 referrers (cosign v3; the referrers tag where a registry lacks the API) and
+// the legacy "sha256-<hex>.sig" / ".att" tags (cosign v2). Everything found is only a candidate until it
+// verifies: its manifest and blobs are checked against their digests by src/oci, its signature against
+// the policy's signers by src/sigstore, and the digest it names must be the one being verified.
+//
+// Checklist, in order: the requirements are well formed (bad ones are InputError, before any request);
+// the reference resolves to a digest; candidates are gathered (all lookups at once); at least one
+// candidate is a signature that verifies with a trusted signer; each required attestation has a candidate
+// of its predicate type, signed by a trusted signer, whose fields pass. Anything else refuses.
+import type { KeyObject } from "node:crypto";
+import { InputError } from "../core/errors.ts";
+import { Lru } from "../core/lru.ts";
+import {
+  OciContentError,
+  formatReference,
+  isIndex,
+  isNotFound,
+  parseReference,
+  referrersTag,
+  type Descriptor,
+  type FetchedManifest,
+  type ImageReference,
+  type RegistryClient,
+  type RegistryRepository,
+} from "../oci/index.ts";
+import { parseBundle } from "../sigstore/bundle.ts";
+import { VerificationFailure } from "../sigstore/failure.ts";
+import {
+  COSIGN_SIGNATURE_PREDICATE,
+  LEGACY_ANNOTATIONS,
+  LEGACY_ATTESTATION_MEDIA_TYPE,
+  verifyImageBundle,
+  verifyLegacyImageAttestation,
+  verifyLegacyImageSignature,
+  type VerifiedImageBundle,
+} from "../sigstore/image.ts";
+import { parsePath, type AttestationPolicy, type FieldRule } from "../sigstore/intoto.ts";
+import { describeKey, loadPublicKey } from "../sigstore/keys.ts";
+import { SIMPLE_SIGNING_MEDIA_TYPE } from "../sigstore/simple-signing.ts";
+import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import { compileMatcher, type BundleVerificationOptions, type Matcher, type SignerPolicy } from "../sigstore/verify.ts";
+import { BUNDLE_ANNOTATIONS, LEGACY_PREDICATE_ANNOTATION, SIGSTORE_BUNDLE_MEDIA_TYPE } from "./sign-image.ts";
+
+export type ImageSigner =
+  | { key: string /* PEM public key text */; name?: string }
+  | { identity?: string; identityRegexp?: string; issuer?: string; issuerRegexp?: string; name?: string };
+
+export interface AttestationRequirement {
+  predicateType: string;
+  fields?: FieldRule[];
+}
+
+export interface ImageRequirements {
+  /** At least one must have signed the image (any one suffices). */
+  signers: ImageSigner[];
+  /** Each must be present, signed by one of `signers`, and pass its fields. */
+  attestations?: AttestationRequirement[];
+  /** Needed for identity signers (keyless), and for key signatures that carry log entries; read offline. */
+  trustedRoot?: TrustedRoot;
+  now?: Date;
+  /**
+   * Require a verified transparency-log entry on every signature and attestation. Default: for identity
+   * signers yes (as cosign), for keys no (key signatures made offline have none: cosign's
+   * --insecure-ignore-tlog). Entries that are present are verified either way.
+   */
+  requireTlog?: boolean;
+}
+
+export type EvidenceFormat = "bundle-referrer" | "legacy-sig-tag" | "legacy-att-tag";
+
+export interface ImageVerification {
+  /** As given. */
+  reference: string;
+  /** The manifest digest the tag resolved to (or the pinned one), verified. */
+  digest: string;
+  signatures: { signer: string; format: "bundle-referrer" | "legacy-sig-tag" }[];
+  attestations: { predicateType: string; signer: string; format: "bundle-referrer" | "legacy-att-tag" }[];
+}
+
+/**
+ * Verifies that an image is signed by one of `req.signers` and carries `req.attestations`. Throws
+ * VerificationFailure with a reason naming the image, the digest and what is missing or wrong; InputError
+ * for bad input; registry problems as the RegistryError src/oci throws.
+ */
+export async function verifyImage(client: RegistryClient, reference: string | ImageReference, req: ImageRequirements): Promise<ImageVerification> {
+  const ref = typeof reference === "string" ? parseReference(reference) : reference;
+  const shown = typeof reference === "string" ? reference : formatReference(reference);
+  const signers = trustedSigners(req);
+  const required = (req.attestations ?? []).map(checkAttestationRequirement);
+  const repo = client.repository(ref);
+  const digest = ref.digest ?? (await repo.resolve(ref.tag ?? "latest")).digest;
+  const image: Image = { shown: ref.digest ? shown : `${shown} (${digest})`, digest, repo, cache: contentCache(client) };
+  const wanted = new Set([COSIGN_SIGNATURE_PREDICATE, ...required.map((a) => a.predicateType)]);
+  // A pinned digest is fetched too (and so checked against its content), alongside the search.
+  const [candidates] = await Promise.all([findCandidates(image, wanted, required.length > 0), ref.digest && repo.resolve(ref.digest)]);
+  return {
+    reference: shown,
+    digest,
+    signatures: verifySignatures(image, candidates, signers),
+    attestations: required.flatMap((policy) => verifyAttestations(image, candidates, signers, policy)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The requirements, checked before anything is fetched
+
+interface TrustedSigner {
+  byKey: boolean;
+  /** For messages: the name, else the key or the identity pattern. */
+  label: string;
+  name: string | undefined;
+  options: BundleVerificationOptions;
+}
+
+function trustedSigners(req: ImageRequirements): TrustedSigner[] {
+  if (!Array.isArray(req.signers) || req.signers.length === 0) throw new InputError("an image policy needs at least one signer (a key, or a certificate identity and issuer)");
+  return req.signers.map((signer, i) => {
+    const where = `signer ${signer.name ?? i + 1}`;
+    if ("key" in signer) {
+      const key = loadPublicKey(signer.key, where);
+      return keySigner(key, signer.name, req);
+    }
+    const subject = matcherOf(signer.identity, signer.identityRegexp, where, "identity");
+    const issuer = matcherOf(signer.issuer, signer.issuerRegexp, where, "issuer");
+    if (!req.trustedRoot) throw new InputError(`${where}: verifying a certificate identity needs a Sigstore trusted root (its certificate authorities and logs)`);
+    const label = signer.name ?? `${describeMatcher(subject)} from ${describeMatcher(issuer)}`;
+    const options = { signer: { identities: [{ subject, issuer }] }, trustedRoot: req.trustedRoot, requireTlog: req.requireTlog ?? true, ...(req.now && { now: req.now }) };
+    return { byKey: false, label, name: signer.name, options };
+  });
+}
+
+function keySigner(key: KeyObject, name: string | undefined, req: ImageRequirements): TrustedSigner {
+  const signer: SignerPolicy = { key, ...(name !== undefined && { name }) };
+  const options = { signer, requireTlog: req.requireTlog ?? false, ...(req.trustedRoot && { trustedRoot: req.trustedRoot }), ...(req.now && { now: req.now }) };
+  return { byKey: true, label: name ?? describeKey(key), name, options };
+}
+
+function matcherOf(exact: string | undefined, regexp: string | undefined, where: string, what: "identity" | "issuer"): Matcher {
+  const field = `${what}Regexp`;
+  if (exact !== undefined && regexp !== undefined) throw new InputError(`${where}: give ${what} or ${field}, not both`);
+  if (exact) return { exact };
+  if (regexp) {
+    compileMatcher(regexp);
+    return { regexp };
+  }
+  throw new InputError(`${where}: a certificate signer needs its ${what} (${what} or ${field}), or give a key: a certificate alone proves nothing about who signed`);
+}
+
+function describeMatcher(m: Matcher): string {
+  return "exact" in m ? m.exact : `/${m.regexp}/`;
+}
+
+function checkAttestationRequirement(requirement: AttestationRequirement, i: number): AttestationPolicy {
+  const where = `attestation ${i + 1}`;
+  if (typeof requirement.predicateType !== "string" || requirement.predicateType === "") throw new InputError(`${where}: predicateType is required`);
+  for (const rule of requirement.fields ?? []) {
+    parsePath(rule.path);
+    if ("matches" in rule) compileMatcher(rule.matches);
+  }
+  return { predicateType: requirement.predicateType, ...(requirement.fields && { fields: requirement.fields }) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Candidates: what the registry holds for the digest, read and checked against its digests, not yet trusted
+
+interface Image {
+  /** For messages: the reference as given, with the digest it resolved to. */
+  shown: string;
+  digest: string;
+  repo: RegistryRepository;
+  cache: Lru<string, FetchedManifest | Buffer>;
+}
+
+interface Candidate {
+  format: EvidenceFormat;
+  /** Where it was found, for messages: "referrer sha256:…", "sha256-….sig layer 2". */
+  where: string;
+  /** Why it cannot be used at all (unreadable, or attached to another digest); then nothing else is set. */
+  unusable?: string;
+  /** The predicate type its content claims: read before verifying, only to know what to verify it as. */
+  claims?: string;
+  byKey?: boolean;
+  verify?: (options: BundleVerificationOptions, attestation?: AttestationPolicy) => VerifiedImageBundle;
+}
+
+async function findCandidates(image: Image, wanted: Set<string>, withAttestations: boolean): Promise<Candidate[]> {
+  const found = await Promise.all([
+    bundleReferrers(image, wanted),
+    legacyTag(image, "sig", wanted),
+    withAttestations ? legacyTag(image, "att", wanted) : [],
+  ]);
+  return found.flat();
+}
+
+async function bundleReferrers(image: Image, wanted: Set<string>): Promise<Candidate[]> {
+  const descriptors = await image.repo.referrers(image.digest, { artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE });
+  const found = await Promise.all(descriptors.map((d) => readCandidates("bundle-referrer", `referrer ${d.digest}`, () => bundleReferrer(image, d, wanted))));
+  return found.flat();
+}
+
+async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<string>): Promise<Candidate[]> {
+  const where = `referrer ${descriptor.digest}`;
+  const { manifest } = await cached(image, descriptor.digest, descriptor.size, () => image.repo.getManifest(descriptor.digest));
+  // The referrers list is the registry's word; the manifest's own subject is what counts.
+  if (isIndex(manifest) || manifest.subject?.digest !== image.digest) {
+    return [{ format: "bundle-referrer", where, unusable: `it is attached to ${isIndex(manifest) ? "nothing" : (manifest.subject?.digest ?? "nothing")}, not to ${image.digest}` }];
+  }
+  // An unneeded attestation (a large SBOM when only signatures are required) is not downloaded. The
+  // annotation is unsigned: a wrong one can only hide a candidate, which deleting it would do as well.
+  const hint = manifest.annotations?.[BUNDLE_ANNOTATIONS.predicateType];
+  if (hint !== undefined && !wanted.has(hint)) return [];
+  const layers = manifest.layers.filter((l) => l.mediaType === SIGSTORE_BUNDLE_MEDIA_TYPE);
+  if (layers.length === 0) return [{ format: "bundle-referrer", where, unusable: "it holds no Sigstore bundle layer" }];
+  return Promise.all(
+    layers.map(async (layer) => {
+      const bundle = parseBundle((await blob(image, layer)).toString("utf8"), where);
+      return {
+        format: "bundle-referrer" as const,
+        where,
+        claims: claimedPredicateType(bundle.content.$case === "dsseEnvelope" ? Buffer.from(bundle.content.dsseEnvelope.payload) : undefined),
+        byKey: bundle.verificationMaterial.content.$case === "publicKey",
+        verify: (options: BundleVerificationOptions, attestation?: AttestationPolicy) =>
+          verifyImageBundle(bundle, image.digest, { ...options, ...(attestation && { attestation }) }),
+      };
+    }),
+  );
+}
+
+async function legacyTag(image: Image, kind: "sig" | "att", wanted: Set<string>): Promise<Candidate[]> {
+  const tag = `${referrersTag(image.digest)}.${kind}`;
+  const format = kind === "sig" ? "legacy-sig-tag" : "legacy-att-tag";
+  return readCandidates(format, tag, async () => {
+    const fetched = await image.repo.getManifest(tag).catch((e: unknown) => {
+      if (isNotFound(e)) return undefined;
+      throw e;
+    });
+    if (!fetched) return [];
+    if (isIndex(fetched.manifest)) return [{ format, where: tag, unusable: "it holds an image index, not cosign's signature manifest" }];
+    const mediaType = kind === "sig" ? SIMPLE_SIGNING_MEDIA_TYPE : LEGACY_ATTESTATION_MEDIA_TYPE;
+    const layers = fetched.manifest.layers.map((layer, i) => ({ layer, where: `${tag} layer ${i + 1}` })).filter(({ layer }) => layer.mediaType === mediaType);
+    const found = await Promise.all(layers.map(({ layer, where }) => readCandidates(format, where, () => legacyLayer(image, kind, layer, where, wanted))));
+    return found.flat();
+  });
+}
+
+async function legacyLayer(image: Image, kind: "sig" | "att", layer: Descriptor, where: string, wanted: Set<string>): Promise<Candidate[]> {
+  const annotations = layer.annotations ?? {};
+  const byKey = !annotations[LEGACY_ANNOTATIONS.certificate];
+  if (kind === "sig") {
+    const payload = await blob(image, layer);
+    return [{ format: "legacy-sig-tag", where, claims: COSIGN_SIGNATURE_PREDICATE, byKey, verify: (options) => verifyLegacyImageSignature({ payload, annotations }, image.digest, options) }];
+  }
+  const hint = annotations[LEGACY_PREDICATE_ANNOTATION];
+  if (hint !== undefined && !wanted.has(hint)) return [];
+  const envelope = await blob(image, layer);
+  return [{
+    format: "legacy-att-tag",
+    where,
+    claims: claimedPredicateType(envelopePayload(envelope)),
+    byKey,
+    verify: (options, attestation) => {
+      if (!attestation) throw new Error("a legacy attestation is verified against an attestation policy");
+      return verifyLegacyImageAttestation({ payload: envelope, annotations }, image.digest, { ...options, attestation });
+    },
+  }];
+}
+
+/**
+ * Runs `read`; content that is not what it claims (a digest mismatch, a malformed manifest or bundle) or
+ * that the registry lists but no longer has becomes an unusable candidate with the reason. Any other
+ * failure of the registry is passed on: the image could not be checked.
+ */
+async function readCandidates(format: EvidenceFormat, where: string, read: () => Promise<Candidate[]>): Promise<Candidate[]> {
+  try {
+    return await read();
+  } catch (e) {
+    if (e instanceof OciContentError || e instanceof InputError || isNotFound(e)) return [{ format, where, unusable: (e as Error).message }];
+    throw e;
+  }
+}
+
+/** The predicate type an in-toto payload says it has, unverified; undefined when it cannot be read. */
+function claimedPredicateType(payload: Buffer | undefined): string | undefined {
+  try {
+    const type = JSON.parse(payload?.toString("utf8") ?? "null")?.predicateType;
+    return typeof type === "string" ? type : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function envelopePayload(envelope: Buffer): Buffer | undefined {
+  try {
+    const payload = JSON.parse(envelope.toString("utf8"))?.payload;
+    return typeof payload === "string" ? Buffer.from(payload, "base64") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Manifests and blobs fetched by digest never change, so each client keeps the small ones: verifying
+// the same image again (another reference, another rule) reads only what can change (tags, referrers).
+const CACHED_ENTRIES = 1024;
+const CACHED_MAX_BYTES = 64 << 10;
+const contentCaches = new WeakMap<RegistryClient, Lru<string, FetchedManifest | Buffer>>();
+
+function contentCache(client: RegistryClient): Lru<string, FetchedManifest | Buffer> {
+  let cache = contentCaches.get(client);
+  if (!cache) contentCaches.set(client, (cache = new Lru(CACHED_ENTRIES)));
+  return cache;
+}
+
+async function cached<T extends FetchedManifest | Buffer>(image: Image, digest: string, size: number, fetch: () => Promise<T>): Promise<T> {
+  const key = `${image.repo.location}@${digest}`;
+  const hit = image.cache.get(key);
+  if (hit) return hit as T;
+  const value = await fetch();
+  if (size <= CACHED_MAX_BYTES) image.cache.set(key, value);
+  return value;
+}
+
+function blob(image: Image, layer: Descriptor): Promise<Buffer> {
+  return cached(image, layer.digest, layer.size, () => image.repo.getBlob(layer.digest, { size: layer.size }));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Verification: every candidate against the signers; the requirements met, or the reasons they were not
+
+type Outcome = { signer: string } | { failure: VerificationFailure };
+
+function verifySignatures(image: Image, candidates: Candidate[], signers: TrustedSigner[]): ImageVerification["signatures"] {
+  const considered = candidates.filter((c) => c.format !== "legacy-att-tag" && (c.claims === COSIGN_SIGNATURE_PREDICATE || c.claims === undefined));
+  const outcomes = considered.map((c) => ({ candidate: c, outcome: verifyCandidate(c, signers) }));
+  const passed = outcomes.flatMap(({ candidate, outcome }) => ("signer" in outcome ? [{ signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-sig-tag" }] : []));
+  if (passed.length > 0) return passed;
+  if (considered.length === 0) {
+    throw new VerificationFailure(
+      "signature",
+      `${image.shown} has no signature for this digest: no Sigstore bundle among its referrers and no ${referrersTag(image.digest)}.sig tag; it was never signed, or the tag now names another image than the one signed`,
+    );
+  }
+  refuseAll("signature", `no signature on ${image.shown} verifies with a trusted signer (${signerLabels(signers)})`, outcomes);
+}
+
+function verifyAttestations(image: Image, candidates: Candidate[], signers: TrustedSigner[], policy: AttestationPolicy): ImageVerification["attestations"] {
+  const considered = candidates.filter((c) => c.format !== "legacy-sig-tag" && (c.claims === policy.predicateType || c.unusable !== undefined));
+  const outcomes = considered.map((c) => ({ candidate: c, outcome: verifyCandidate(c, signers, policy) }));
+  const passed = outcomes.flatMap(({ candidate, outcome }) =>
+    "signer" in outcome ? [{ predicateType: policy.predicateType, signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-att-tag" }] : [],
+  );
+  if (passed.length > 0) return passed;
+  if (!considered.some((c) => c.claims === policy.predicateType)) {
+    throw new VerificationFailure(
+      "attestation",
+      `${image.shown} has no ${policy.predicateType} attestation: none among its referrers or in its ${referrersTag(image.digest)}.att tag` +
+        (considered.length > 0 ? ` (${describeOutcomes(outcomes)})` : ""),
+    );
+  }
+  refuseAll("attestation", `no ${policy.predicateType} attestation of ${image.shown} is signed by a trusted signer (${signerLabels(signers)}) and passes the policy`, outcomes);
+}
+
+/** A candidate verified with each signer that fits its kind (key or certificate) until one verifies it. */
+function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attestation?: AttestationPolicy): Outcome {
+  if (candidate.unusable !== undefined || !candidate.verify) return { failure: new VerificationFailure("content", candidate.unusable ?? "unreadable") };
+  const fitting = signers.filter((s) => s.byKey === candidate.byKey);
+  if (fitting.length === 0) {
+    return { failure: new VerificationFailure("identity", candidate.byKey ? "it is signed with a key, and the policy trusts only certificate identities" : "it is signed with a Fulcio certificate, and the policy trusts only keys") };
+  }
+  const failures: VerificationFailure[] = [];
+  for (const signer of fitting) {
+    try {
+      const verified = candidate.verify(signer.options, attestation);
+      return { signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})` };
+    } catch (e) {
+      // InputError here is the content's (a bundle the policy cannot use, a key signature's log entry without a root).
+      if (e instanceof VerificationFailure) failures.push(e);
+      else if (e instanceof InputError) failures.push(new VerificationFailure("signature", e.message));
+      else throw e;
+    }
+  }
+  const reasons = [...new Set(failures.map((f) => f.message))];
+  return { failure: new VerificationFailure(failures[0]!.step, reasons.join("; ")) };
+}
+
+function refuseAll(step: string, summary: string, outcomes: { candidate: Candidate; outcome: Outcome }[]): never {
+  const steps = new Set(outcomes.flatMap(({ outcome }) => ("failure" in outcome ? [outcome.failure.step] : [])));
+  throw new VerificationFailure(steps.size === 1 ? [...steps][0]! : step, `${summary}: ${describeOutcomes(outcomes)}`);
+}
+
+function describeOutcomes(outcomes: { candidate: Candidate; outcome: Outcome }[]): string {
+  return outcomes.map(({ candidate, outcome }) => `${candidate.where}: ${"failure" in outcome ? outcome.failure.message : "verified"}`).join("; ");
+}
+
+function signerLabels(signers: TrustedSigner[]): string {
+  return signers.map((s) => s.label).join(", ");
+}
