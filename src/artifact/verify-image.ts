@@ -345,7 +345,8 @@ function verifySignatures(image: Image, candidates: Candidate[], signers: Truste
 }
 
 function verifyAttestations(image: Image, candidates: Candidate[], signers: TrustedSigner[], policy: AttestationPolicy): ImageVerification["attestations"] {
-  const considered = candidates.filter((c) => c.format !== "legacy-sig-tag" && (c.claims === policy.predicateType || c.unusable !== undefined));
+  // Candidates whose type cannot be read are tried too, so their reason is shown rather than passed over.
+  const considered = candidates.filter((c) => c.format !== "legacy-sig-tag" && (c.claims === policy.predicateType || c.claims === undefined));
   const outcomes = considered.map((c) => ({ candidate: c, outcome: verifyCandidate(c, signers, policy) }));
   const passed = outcomes.flatMap(({ candidate, outcome }) =>
     "signer" in outcome ? [{ predicateType: policy.predicateType, signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-att-tag" }] : [],
