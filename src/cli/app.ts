@@ -8,8 +8,9 @@ import { generateKeyPair } from "./commands/generate-key-pair.ts";
 import { attestBlob, signBlob } from "./commands/sign-blob.ts";
 import { verifyBlob } from "./commands/verify-blob.ts";
 import { attestImageCommand, signImageCommand } from "./commands/sign-image.ts";
+import { verifyImage } from "./commands/verify-image.ts";
 
-const commands: Command[] = [verifyCommits, cosign, policyCheck, generateKeyPair, signBlob, attestBlob, verifyBlob, signImageCommand, attestImageCommand];
+const commands: Command[] = [verifyCommits, cosign, policyCheck, generateKeyPair, signBlob, attestBlob, verifyBlob, signImageCommand, attestImageCommand, verifyImage];
 
 function overview(): string {
   const lines = commands.map((c) => `  vigil ${c.words.join(" ").padEnd(20)} ${c.summary}`);

@@ -1,0 +1,133 @@
+// The artifact gate: every image a set of manifests would run is resolved to a digest and verified
+// against the trust policy's `images` rules (signers, required attestations), and the manifests are
+// pinned to those digests, so the cluster runs exactly what was verified. An image no rule covers is
+// blocked; running unsigned is something a rule must say (allowUnsigned), never a default.
+import { PatternRules } from "../core/patterns.ts";
+import type { TrustPolicy, TrustPolicyDocument } from "../core/trust-policy.ts";
+import { check, type Check } from "../core/verdict.ts";
+import { VigilError, ExitCode } from "../core/errors.ts";
+import type { RegistryClient } from "../oci/registry.ts";
+import type { ImageReference } from "../oci/reference.ts";
+import type { SourcedObject } from "../policy/manifests.ts";
+import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import { imageUses, pinImages } from "./images.ts";
+import { verifyImage, type ImageRequirements, type ImageSigner, type ImageVerification } from "./verify-image.ts";
+
+export const GATE = "artifact";
+
+type ImageRule = TrustPolicyDocument["images"][number];
+
+export interface ImageGateOptions {
+  policy: TrustPolicy;
+  client: RegistryClient;
+  /** Needed for rules with certificate identities (keyless signatures); read from a file, offline. */
+  trustedRoot?: TrustedRoot;
+  now?: Date;
+}
+
+/** An image to judge: as written, parsed, and where it was found (a container, or the command line). */
+export interface ImageTarget {
+  image: string;
+  reference: ImageReference;
+  where: string;
+  location?: { file: string; line: number };
+}
+
+export interface ImageGateResult {
+  checks: Check[];
+  /** Image as written → the digest it was verified (or, under allowUnsigned, resolved) at. */
+  digests: Map<string, string>;
+  /** Some image could not be checked because a registry was unreachable (exit 3 rather than 1). */
+  unavailable: boolean;
+}
+
+export interface ArtifactGateResult extends ImageGateResult {
+  /** The manifests pinned to the verified digests; null when any image was blocked. */
+  pinned: SourcedObject[] | null;
+}
+
+/** An image's outcome: the digest it may run at, or why it may not run. */
+type Outcome = { digest: string; message: string } | { blocked: string; unavailable?: boolean };
+
+/** The gate over manifests: every image they would run, judged, and the manifests pinned. */
+export async function artifactChecks(manifests: readonly SourcedObject[], options: ImageGateOptions): Promise<ArtifactGateResult> {
+  const uses = imageUses(manifests);
+  const result = await imageChecks(uses.map((u) => ({ ...u, location: { file: u.source.file, line: u.source.line } })), options);
+  const blocked = result.checks.some((c) => c.status === "fail");
+  return { ...result, pinned: blocked ? null : pinImages(manifests, result.digests) };
+}
+
+/** Judges each image; each distinct one is verified once, all at once (the client bounds connections). */
+export async function imageChecks(targets: readonly ImageTarget[], options: ImageGateOptions): Promise<ImageGateResult> {
+  const rules = imageRules(options.policy);
+  const distinct = [...new Map(targets.map((t) => [t.image, t])).values()];
+  const outcomes = new Map(await Promise.all(distinct.map(async (t) => [t.image, await judge(t, rules, options)] as const)));
+  return {
+    checks: targets.map((t) => toCheck(t, outcomes.get(t.image)!)),
+    digests: new Map([...outcomes].flatMap(([image, o]) => ("digest" in o ? [[image, o.digest] as const] : []))),
+    unavailable: [...outcomes.values()].some((o) => "blocked" in o && o.unavailable === true),
+  };
+}
+
+/** The policy's image rules, the most specific pattern deciding, matched against "registry/repository". */
+export function imageRules(policy: TrustPolicy): PatternRules<ImageRule> {
+  return new PatternRules(policy.doc.images.map((rule) => ({ pattern: rule.pattern, value: rule })));
+}
+
+export function imageName(ref: ImageReference): string {
+  return `${ref.registry}/${ref.repository}`;
+}
+
+async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: ImageGateOptions): Promise<Outcome> {
+  const name = imageName(use.reference);
+  const found = rules.ruleFor(name);
+  if (!found) {
+    return { blocked: `no rule in the trust policy's images covers ${name}: add one with its signers (or allowUnsigned: true) to ${input.policy.source}` };
+  }
+  const rule = found.value;
+  const ruleAt = input.policy.where(["images", found.index]);
+  try {
+    if (rule.allowUnsigned) {
+      const { digest } = await input.client.resolve(use.reference);
+      return { digest, message: `runs unsigned, as the rule for ${rule.pattern} (${ruleAt}) allows; pinned to ${digest}` };
+    }
+    const verified = await verifyImage(input.client, use.reference, requirements(rule, input));
+    return { digest: verified.digest, message: describe(verified, rule, ruleAt) };
+  } catch (e) {
+    if (!(e instanceof Error)) throw e;
+    const unavailable = e instanceof VigilError && e.exitCode === ExitCode.unavailable;
+    const fix = unavailable ? "check that the registry is reachable and the credentials work, then retry" : `sign it as the rule for ${rule.pattern} (${ruleAt}) requires`;
+    return { blocked: `${e.message}; ${fix}`, unavailable };
+  }
+}
+
+function requirements(rule: ImageRule, input: ImageGateOptions): ImageRequirements {
+  return {
+    signers: (rule.signers ?? []).flatMap((s) => imageSigners(s, input.policy.doc)),
+    attestations: (rule.attestations ?? []).map((a) => ({ predicateType: a.predicateType, ...(a.fields ? { fields: a.fields } : {}) })),
+    ...(input.trustedRoot ? { trustedRoot: input.trustedRoot } : {}),
+    ...(input.now ? { now: input.now } : {}),
+  };
+}
+
+/** A rule's signer as verifyImage takes it; a named signer stands for each of its sigstore identities. */
+function imageSigners(s: NonNullable<ImageRule["signers"]>[number], doc: TrustPolicyDocument): ImageSigner[] {
+  if ("signer" in s) {
+    const named = doc.signers.find((d) => d.name === s.signer)!;
+    const identities = [named.sigstore ?? []].flat();
+    return identities.map((id) => ({ identity: id.identity, issuer: id.issuer, name: named.name }));
+  }
+  return [s];
+}
+
+function describe(v: ImageVerification, rule: ImageRule, ruleAt: string): string {
+  const signers = [...new Set(v.signatures.map((s) => s.signer))].join(", ");
+  const attestations = v.attestations.map((a) => `${a.predicateType} (${a.signer})`).join(", ");
+  return `signed by ${signers}${attestations ? `; attested ${attestations}` : ""}; rule ${rule.pattern} (${ruleAt}); pinned to ${v.digest}`;
+}
+
+function toCheck(target: ImageTarget, outcome: Outcome): Check {
+  const subject = `${target.where}: ${target.image}`;
+  const c = "blocked" in outcome ? check(GATE, "image-signature", "fail", subject, outcome.blocked) : check(GATE, "image-signature", "pass", subject, outcome.message);
+  return target.location ? { ...c, location: target.location } : c;
+}

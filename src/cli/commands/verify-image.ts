@@ -1,0 +1,70 @@
+import { writeFileSync, renameSync } from "node:fs";
+import { dump } from "js-yaml";
+import { InputError } from "../../core/errors.ts";
+import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { artifactChecks, imageChecks, type ImageGateResult } from "../../artifact/gate.ts";
+import { imageUses } from "../../artifact/images.ts";
+import { parseReference } from "../../oci/reference.ts";
+import { loadManifests } from "../../policy/manifests.ts";
+import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import { verdictSink } from "../output.ts";
+import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
+import { required, type Command } from "../command.ts";
+
+export const verifyImage: Command = {
+  words: ["verify", "image"],
+  summary: "Artifact gate: verify images (or every image in manifests) against the trust policy's images rules.",
+  usage: "vigil verify image (IMAGE... | --manifests PATH...) --trust FILE [--trusted-root FILE] [--pinned FILE] [--allow-http-registry] [--json]",
+  help: [
+    "  IMAGE              an image reference (registry/repository[:tag][@digest]); the tag is resolved to a digest",
+    "  --manifests PATH   manifest files or folders: every image of every pod-carrying kind (repeatable)",
+    "  --trust FILE       the trust policy; its images rules say who must sign and which attestations are required",
+    "  --trusted-root FILE  Sigstore trusted_root.json, for rules with certificate identities (keyless)",
+    "  --pinned FILE      with --manifests: write the manifests pinned to the verified digests (only if all pass)",
+    registryClientHelp,
+    "",
+    "  Registry credentials come from docker's config.json (DOCKER_CONFIG honoured); plain HTTP only to loopback.",
+  ].join("\n"),
+  options: {
+    manifests: { type: "string", multiple: true },
+    trust: { type: "string" },
+    "trusted-root": { type: "string" },
+    pinned: { type: "string" },
+    ...registryClientOptions,
+  },
+  positionals: true,
+  async run(values, positionals) {
+    const manifestPaths = (values.manifests as string[] | undefined) ?? [];
+    if ((positionals.length === 0) === (manifestPaths.length === 0)) throw new InputError(`give IMAGE references or --manifests, one of the two\nusage: ${this.usage}`);
+    if (values.pinned && manifestPaths.length === 0) throw new InputError(`--pinned needs --manifests\nusage: ${this.usage}`);
+    const policy = await loadTrustPolicyFile(required(values, "trust", this));
+    const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const targets = positionals.map((image) => ({ image, reference: parseReference(image), where: "image" }));
+    const manifests = loadManifests(manifestPaths);
+    const client = registryClient(values, [...targets, ...imageUses(manifests)].map((t) => t.reference));
+    let result: ImageGateResult;
+    try {
+      const options = { policy, client, ...(trustedRoot ? { trustedRoot } : {}) };
+      if (manifestPaths.length === 0) result = await imageChecks(targets, options);
+      else {
+        const gate = await artifactChecks(manifests, options);
+        if (values.pinned && gate.pinned) writeAtomically(values.pinned as string, gate.pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
+        result = gate;
+      }
+    } finally {
+      await client.close();
+    }
+    const sink = verdictSink({ images: positionals.join(" ") || undefined, manifests: manifestPaths.join(" ") || undefined, trust: policy.source }, values.json === true);
+    result.checks.forEach((c) => sink.add(c));
+    const verdict = sink.end();
+    if (verdict === "pass") return 0;
+    return result.unavailable ? 3 : 1;
+  },
+};
+
+/** Written whole or not at all: a reader never sees half a file of pinned manifests. */
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.vigil-${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
+}
