@@ -5,7 +5,7 @@
 import { PatternRules } from "../core/patterns.ts";
 import type { TrustPolicy, TrustPolicyDocument } from "../core/trust-policy.ts";
 import { check, type Check } from "../core/verdict.ts";
-import { VigilError, ExitCode } from "../core/errors.ts";
+import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import type { ImageReference } from "../oci/reference.ts";
 import type { SourcedObject } from "../policy/manifests.ts";
@@ -94,6 +94,9 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
     const verified = await verifyImage(input.client, use.reference, requirements(rule, input));
     return { digest: verified.digest, message: describe(verified, rule, ruleAt) };
   } catch (e) {
+    // A rule Vigil cannot use (a key that does not parse, a pattern that does not compile) is the
+    // policy's to fix: bad input, never a verdict about the image.
+    if (e instanceof InputError) throw new InputError(`${ruleAt}: ${e.message}`);
     if (!(e instanceof Error)) throw e;
     const unavailable = e instanceof VigilError && e.exitCode === ExitCode.unavailable;
     const fix = unavailable ? "check that the registry is reachable and the credentials work, then retry" : `sign it as the rule for ${rule.pattern} (${ruleAt}) requires`;

@@ -54,7 +54,8 @@ export const verifyImage: Command = {
     } finally {
       await client.close();
     }
-    const sink = verdictSink({ images: positionals.join(" ") || undefined, manifests: manifestPaths.join(" ") || undefined, trust: policy.source }, values.json === true);
+    const subject = positionals.length > 0 ? { images: positionals.join(" "), trust: policy.source } : { manifests: manifestPaths.join(" "), trust: policy.source };
+    const sink = verdictSink(subject, values.json === true);
     result.checks.forEach((c) => sink.add(c));
     const verdict = sink.end();
     if (verdict === "pass") return 0;
