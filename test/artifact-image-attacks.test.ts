@@ -14,13 +14,13 @@ import { OciContentError, RegistryError } from "../src/oci/errors.ts";
 import { isIndex, MediaType, type Descriptor, type ImageManifest } from "../src/oci/manifest.ts";
 import { RegistryClient, type RegistryRepository } from "../src/oci/registry.ts";
 import { referrersTag } from "../src/oci/store.ts";
-import { VerificationFailure } from "../src/sigstore/failure.ts";
 import { LEGACY_ANNOTATIONS } from "../src/sigstore/image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
 import { cosignKeyPair, fileScope, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
 import { hasTool, requireSharedData, requireTools } from "./helpers/tools.ts";
+import { asyncRefusal as refusal } from "./helpers/refusal.ts";
 
 const DATA = new URL("../../shared/data/sigstore/", import.meta.url).pathname;
 const CYCLONEDX = PREDICATE_TYPES.cyclonedx;
@@ -54,15 +54,6 @@ async function freshImage(name = "app"): Promise<{ reference: string; digest: st
 
 const byCi = (extra: Partial<ImageRequirements> = {}): ImageRequirements => ({ signers: [{ key: ci.publicPem, name: "ci" }], ...extra });
 
-async function refusal(promise: Promise<unknown>): Promise<VerificationFailure> {
-  try {
-    await promise;
-  } catch (e) {
-    if (e instanceof VerificationFailure) return e;
-    throw e;
-  }
-  assert.fail("expected verifyImage to refuse");
-}
 
 async function imageManifest(repo: RegistryRepository, reference: string): Promise<ImageManifest> {
   const { manifest } = await repo.getManifest(reference);

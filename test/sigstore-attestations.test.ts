@@ -5,7 +5,6 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { envelopeToJson, parseEnvelope, preAuthEncoding, signEnvelope, verifyEnvelope } from "../src/sigstore/dsse.ts";
-import { VerificationFailure } from "../src/sigstore/failure.ts";
 import {
   INTOTO_PAYLOAD_TYPE,
   PREDICATE_TYPES,
@@ -19,6 +18,7 @@ import {
 } from "../src/sigstore/intoto.ts";
 import { generateSigningKey } from "../src/sigstore/keys.ts";
 import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
+import { refusal } from "./helpers/refusal.ts";
 
 const PASSWORD = { COSIGN_PASSWORD: "pw" };
 const artifact = Buffer.from("app-1.0.tar.gz contents\n");
@@ -34,16 +34,6 @@ const slsa = {
 const cyclonedx = { bomFormat: "CycloneDX", specVersion: "1.5", components: [{ name: "left-pad", version: "1.3.0" }] };
 const spdx = { spdxVersion: "SPDX-2.3", SPDXID: "SPDXRef-DOCUMENT", name: "app" };
 
-/** Runs `fn` and returns the VerificationFailure it throws. */
-function refusal(fn: () => unknown): VerificationFailure {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof VerificationFailure) return e;
-    throw e;
-  }
-  assert.fail("expected a refusal");
-}
 
 describe("DSSE envelopes", () => {
   it("signs the pre-authentication encoding the DSSE specification defines", () => {

@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { bundleToJson, keyDsseBundle, parseBundle } from "../src/sigstore/bundle.ts";
 import { signEnvelope } from "../src/sigstore/dsse.ts";
-import { VerificationFailure } from "../src/sigstore/failure.ts";
 import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, legacyLayerBundle, verifyImageBundle, verifyLegacyImageAttestation, verifyLegacyImageSignature } from "../src/sigstore/image.ts";
 import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement, sha256Digest } from "../src/sigstore/intoto.ts";
 import { generateSigningKey, loadPublicKey } from "../src/sigstore/keys.ts";
@@ -15,19 +14,23 @@ import { buildSimpleSigning, checkSignedDigest, parseSimpleSigning } from "../sr
 import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
 import { verifyBundle } from "../src/sigstore/verify.ts";
 import { requireSharedData, requireTools, run, tempDir } from "./helpers/tools.ts";
+import { refusal } from "./helpers/refusal.ts";
 
 const DATA = new URL("../../shared/data/sigstore/", import.meta.url).pathname;
 const imageDigest = sha256Digest(Buffer.from('{"schemaVersion":2}'));
 const otherDigest = sha256Digest(Buffer.from('{"schemaVersion":2,"other":true}'));
 
-function refusal(fn: () => unknown): VerificationFailure {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof VerificationFailure) return e;
-    throw e;
-  }
-  assert.fail("expected a refusal");
+
+/** A v0.1 bundle's certificate chain and Rekor entry, as cosign's legacy layer annotations carry them. */
+function legacyMaterial(vector: any): { leaf: string; chain: string[]; rekor: { SignedEntryTimestamp: string; Payload: { body: string; integratedTime: number; logIndex: number; logID: string } } } {
+  const entry = vector.verificationMaterial.tlogEntries[0];
+  const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
+  const [leaf, ...chain] = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) => pem(c.rawBytes));
+  const rekor = {
+    SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+    Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, "base64").toString("hex") },
+  };
+  return { leaf, chain, rekor };
 }
 
 describe("cosign's simple-signing payload", () => {
@@ -85,13 +88,7 @@ describe("legacy cosign image signatures (signature layer and annotations)", () 
     if (!requireSharedData(t, join(DATA, "cases.json"))) return;
     // The public happy-path v0.1 vector, taken apart into the annotations cosign writes.
     const vector = JSON.parse(readFileSync(join(DATA, "conformance/happy-path-v0.1/bundle.sigstore.json"), "utf8"));
-    const entry = vector.verificationMaterial.tlogEntries[0];
-    const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
-    const [leaf, ...chain] = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) => pem(c.rawBytes));
-    const rekor = {
-      SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
-      Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, "base64").toString("hex") },
-    };
+    const { leaf, chain, rekor } = legacyMaterial(vector);
     const layer = {
       payload: readFileSync(join(DATA, "artifacts/a.txt")),
       annotations: {
@@ -116,13 +113,7 @@ describe("legacy cosign image attestations (DSSE envelope layers of the .att tag
   /** A public v0.1 DSSE bundle (Fulcio certificate, Rekor intoto entry) taken apart into an attestation layer. */
   function attestationLayer(mutate: (envelope: any) => void = () => {}) {
     const vector = JSON.parse(readFileSync(join(DATA, "sigstore-js/bundleV01-intoto-with-proof/bundleV01-intoto-with-proof.sigstore"), "utf8"));
-    const entry = vector.verificationMaterial.tlogEntries[0];
-    const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
-    const [leaf, ...chain] = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) => pem(c.rawBytes));
-    const rekor = {
-      SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
-      Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, "base64").toString("hex") },
-    };
+    const { leaf, chain, rekor } = legacyMaterial(vector);
     const envelope = structuredClone(vector.dsseEnvelope);
     mutate(envelope);
     const annotations: Record<string, string> = {
