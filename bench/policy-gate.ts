@@ -4,13 +4,13 @@
 // resource-evaluations per second, wall and CPU time, peak RSS, the ratios, and every resource whose
 // Restricted (and Baseline) verdict differs between the two engines.
 //   node bench/policy-gate.ts [--manifests 10000] [--runs 3] [--seed 1]
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { loadPack, loadPacks, packNames } from "../src/policy/packs.ts";
 import { kyvernoBinary, kyvernoVersion } from "./lib/kyverno.ts";
-import { machine, median, timeCommand } from "./lib/measure.ts";
+import { machine, median, timeCommand, timed } from "./lib/measure.ts";
 import { mixedManifests } from "./lib/mixed-manifests.ts";
 
 const { values } = parseArgs({
@@ -47,17 +47,6 @@ function record(f: Findings, resource: string, policy: string, status: string, m
     entry.status = "fail";
     entry.messages.push(message);
   }
-}
-
-/** Runs a command under GNU time, for its user+system CPU and peak RSS (both engines alike). */
-function timed(cmd: string, args: string[], cpus?: string) {
-  const dir = mkdtempSync(join(tmpdir(), "vigil-bench-time-"));
-  const usage = join(dir, "usage");
-  const pinned = cpus ? ["taskset", "-c", cpus] : [];
-  const r = timeCommand("/usr/bin/time", ["-f", "%U %S %M", "-o", usage, ...pinned, cmd, ...args]);
-  const [user, system, rssKiB] = readFileSync(usage, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number) as [number, number, number];
-  rmSync(dir, { recursive: true, force: true });
-  return { ...r, cpuSeconds: user + system, maxRssMiB: rssKiB / 1024 };
 }
 
 /** `vigil policy check -o json`, pinned to `cpus` (all cores when not given); exit 1 (a policy failed)

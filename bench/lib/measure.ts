@@ -44,3 +44,14 @@ export function timeCommand(cmd: string, args: string[], opts: { env?: NodeJS.Pr
   rmSync(dir, { recursive: true, force: true });
   return { seconds, stdout: r.stdout, status: r.status ?? -1, ...(maxRssKiB ? { maxRssKiB } : {}) };
 }
+
+/** Runs a command under GNU time, for its user+system CPU and peak RSS (any program alike, not only node). */
+export function timed(cmd: string, args: string[], cpus?: string) {
+  const dir = mkdtempSync(join(tmpdir(), "vigil-bench-time-"));
+  const usage = join(dir, "usage");
+  const pinned = cpus ? ["taskset", "-c", cpus] : [];
+  const r = timeCommand("/usr/bin/time", ["-f", "%U %S %M", "-o", usage, ...pinned, cmd, ...args]);
+  const [user, system, rssKiB] = readFileSync(usage, "utf8").trim().split("\n").at(-1)!.split(" ").map(Number) as [number, number, number];
+  rmSync(dir, { recursive: true, force: true });
+  return { ...r, cpuSeconds: user + system, maxRssMiB: rssKiB / 1024 };
+}
