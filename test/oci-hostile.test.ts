@@ -279,3 +279,26 @@ test("a referrers API answer that is not an OCI image index is refused", async (
   const s = await serve(t, (_req, res) => res.writeHead(200, { "content-type": MediaType.ociManifest }).end(image));
   await assert.rejects(clientFor(t, [s.host]).repository(`${s.host}/app`).referrers(imageDigest), refusedContent(/the referrers API answered with application\/vnd.oci.image.manifest.v1\+json, not an OCI image index/));
 });
+
+test("a registry without the referrers API is asked once; then only the fallback tag, and a repository it does not know changes nothing", async (t) => {
+  const s = await serve(t, (req, res) => {
+    if (req.url!.includes("/referrers/")) {
+      // distribution 2.8: an unknown route is a bare 404; an unknown repository has an error code.
+      const unknownRepo = req.url!.startsWith("/v2/missing/");
+      res.writeHead(404, unknownRepo ? { "content-type": "application/json" } : {});
+      return res.end(unknownRepo ? JSON.stringify({ errors: [{ code: "NAME_UNKNOWN", message: "repository name not known" }] }) : "404 page not found\n");
+    }
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] }));
+  });
+  const client = clientFor(t, [s.host]);
+  const other = digestOf(Buffer.from("other"));
+  assert.deepEqual(await client.repository(`${s.host}/missing`).referrers(imageDigest), []);
+  assert.equal(s.requests.filter((r) => r.url.includes("/referrers/")).length, 1);
+  await client.repository(`${s.host}/app`).referrers(imageDigest);
+  assert.equal(s.requests.filter((r) => r.url.includes("/referrers/")).length, 2, "NAME_UNKNOWN did not mark the registry");
+  await client.repository(`${s.host}/app`).referrers(other);
+  await client.repository(`${s.host}/other`).referrers(imageDigest);
+  assert.equal(s.requests.filter((r) => r.url.includes("/referrers/")).length, 2, "the bare 404 did");
+  assert.equal(s.requests.filter((r) => r.url.includes(referrersTag(other))).length, 1, "the fallback tag is still read");
+});

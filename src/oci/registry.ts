@@ -46,6 +46,8 @@ export class RegistryClient {
   /** @internal */ readonly transport: Transport;
   /** @internal */ readonly auth: Authenticator;
   private readonly tagUpdates = new Map<string, Promise<unknown>>();
+  /** Registries whose /v2/<name>/referrers/ route does not exist: asked once, then only the fallback tag. */
+  /** @internal */ readonly withoutReferrersApi = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -239,6 +241,7 @@ export class RegistryRepository implements ImageStore {
     const what = `referrers of ${this.at(digest)}`;
     const url = this.url(`referrers/${this.checkDigest(digest, what)}`);
     if (options.artifactType !== undefined) url.searchParams.set("artifactType", options.artifactType);
+    if (this.client.withoutReferrersApi.has(this.registry)) return this.referrersFromTag(digest, options.artifactType);
     const found: Descriptor[] = [];
     let filtered = true;
     try {
@@ -250,6 +253,9 @@ export class RegistryRepository implements ImageStore {
       }
     } catch (e) {
       if (!isNotFound(e)) throw e;
+      // A registry with the API answers an index (empty if need be) for any digest; a 404 without a
+      // distribution error code is a route it does not have (NAME_UNKNOWN and the like say otherwise).
+      if ((e as RegistryError).code === undefined) this.client.withoutReferrersApi.add(this.registry);
       return this.referrersFromTag(digest, options.artifactType);
     }
     return filtered ? found : filterByArtifactType(found, options.artifactType);
