@@ -93,14 +93,24 @@ export async function verifyImage(client: RegistryClient, reference: string | Im
   const digest = ref.digest ?? (await repo.resolve(ref.tag ?? "latest")).digest;
   const image: Image = { shown: ref.digest ? shown : `${shown} (${digest})`, digest, repo, cache: contentCache(client) };
   const wanted = new Set([COSIGN_SIGNATURE_PREDICATE, ...required.map((a) => a.predicateType)]);
-  // A pinned digest is fetched too (and so checked against its content), alongside the search.
-  const [candidates] = await Promise.all([findCandidates(image, wanted, required.length > 0), ref.digest && repo.resolve(ref.digest)]);
-  return {
+  const verified = (candidates: Candidate[]): ImageVerification => ({
     reference: shown,
     digest,
     signatures: verifySignatures(image, candidates, signers),
     attestations: required.flatMap((policy) => verifyAttestations(image, candidates, signers, policy)),
-  };
+  });
+  // A pinned digest is fetched too (and so checked against its content), alongside the search.
+  const [bundles] = await Promise.all([bundleReferrers(image, wanted), ref.digest && repo.resolve(ref.digest)]);
+  // cosign v3's bundles first; the legacy tags are read only when the bundles do not satisfy the
+  // policy (two requests fewer per image that is signed the current way), and then everything found
+  // is judged together, so a refusal names every candidate and its reason.
+  try {
+    return verified(bundles);
+  } catch (e) {
+    if (!(e instanceof VerificationFailure)) throw e;
+  }
+  const legacy = await Promise.all([legacyTag(image, "sig", wanted), required.length > 0 ? legacyTag(image, "att", wanted) : []]);
+  return verified([...bundles, ...legacy.flat()]);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -183,15 +193,6 @@ interface Candidate {
   claims?: string;
   byKey?: boolean;
   verify?: (options: BundleVerificationOptions, attestation?: AttestationPolicy) => VerifiedImageBundle;
-}
-
-async function findCandidates(image: Image, wanted: Set<string>, withAttestations: boolean): Promise<Candidate[]> {
-  const found = await Promise.all([
-    bundleReferrers(image, wanted),
-    legacyTag(image, "sig", wanted),
-    withAttestations ? legacyTag(image, "att", wanted) : [],
-  ]);
-  return found.flat();
 }
 
 async function bundleReferrers(image: Image, wanted: Set<string>): Promise<Candidate[]> {
