@@ -206,6 +206,13 @@ export class RegistryRepository implements ImageStore {
   async putBlob(bytes: Uint8Array): Promise<{ digest: string; size: number }> {
     const content = Buffer.from(bytes);
     const digest = digestOf(content);
+    // One upload of a digest at a time: docker-registry can fail a manifest that references a blob
+    // whose concurrent identical uploads are still being committed (DIGEST_INVALID); the second one
+    // waits and then finds the blob there.
+    return this.client.serialize(`${this.location}@${digest}`, () => this.uploadBlob(content, digest));
+  }
+
+  private async uploadBlob(content: Buffer, digest: string): Promise<{ digest: string; size: number }> {
     const what = `blob upload ${this.at(digest)}`;
     if ((await this.blobSize("push", digest)) === content.length) return { digest, size: content.length };
     const start = await this.send("push", { method: "POST", url: this.url("blobs/uploads/"), headers: { "content-length": "0" }, what });
