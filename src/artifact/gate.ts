@@ -74,7 +74,7 @@ export function imageRules(policy: TrustPolicy): PatternRules<ImageRule> {
   return new PatternRules(policy.doc.images.map((rule) => ({ pattern: rule.pattern, value: rule })));
 }
 
-export function imageName(ref: ImageReference): string {
+function imageName(ref: ImageReference): string {
   return `${ref.registry}/${ref.repository}`;
 }
 

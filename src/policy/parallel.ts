@@ -57,12 +57,15 @@ export interface ThreadOptions {
 /** The gate's checks for what `sources` name, on as many threads as the set is worth. */
 export async function checkSources(sources: PolicySources, { threads = defaultThreads(), minShareBytes = MIN_SHARE_BYTES }: ThreadOptions = {}): Promise<Check[]> {
   const now = new Date();
-  const bytes = manifestFilesUnder(sources.manifestPaths).reduce((sum, file) => sum + statSync(file).size, 0);
+  // The folders are walked once here; every thread then reads exactly these files.
+  const files = manifestFilesUnder(sources.manifestPaths);
+  const listed = { ...sources, manifestPaths: files };
+  const bytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
   const count = Math.max(1, Math.min(threads, Math.floor(bytes / minShareBytes)));
   // The workers start before this thread parses anything: loading takes them a moment too.
-  const others = Array.from({ length: count - 1 }, (_, i) => inWorker({ sources, index: i + 1, count, now: now.getTime() }));
+  const others = Array.from({ length: count - 1 }, (_, i) => inWorker({ sources: listed, index: i + 1, count, now: now.getTime() }));
   try {
-    const input = loadPolicyInput(sources, now);
+    const input = loadPolicyInput(listed, now);
     const first = policyChecks(input, share(input.manifests.length, 0, count));
     return [first, ...(await Promise.all(others.map((w) => w.checks)))].flat();
   } finally {

@@ -1,6 +1,6 @@
 // Walking and rewriting @bufbuild/cel's parsed expressions (cel.expr.Expr), for the passes compile.ts
 // runs between parsing and planning: comprehension expansion, the function check, cost instrumentation.
-import type { parse } from "@bufbuild/cel";
+import { parse } from "@bufbuild/cel";
 
 export type ParsedExpr = ReturnType<typeof parse>;
 export type Expr = ParsedExpr["expr"];
@@ -47,3 +47,17 @@ export function children(e: Expr): Expr[] {
 }
 
 export const identName = (e: Expr | undefined) => (e?.exprKind.case === "identExpr" ? e.exprKind.value.name : undefined);
+
+/**
+ * `operand` wrapped in the call `template` names, whose first argument is written `x`
+ * ("dyn(x)", "f(x, 3)"); the new nodes get ids from `nextId`, clear of the parser's own.
+ */
+export function wrapInCall(template: string, operand: Expr, nextId: () => bigint): Expr {
+  const call = parse(template).expr;
+  if (call.exprKind.case !== "callExpr") throw new Error(`not a call template: ${template}`);
+  call.id = nextId();
+  const args = call.exprKind.value.args;
+  for (const arg of args.slice(1)) arg.id = nextId();
+  args[0] = operand;
+  return call;
+}

@@ -4,8 +4,8 @@
 // bound inside one step) the size of what it built; the charge goes to the budget of the evaluation
 // in progress, and once the budget is spent every further step fails, so a runaway expression stops
 // within one step of its limit instead of hanging the check.
-import { celFunc, CelScalar, isCelList, parse, type CelFunc } from "@bufbuild/cel";
-import { children, replaceChildren, type Expr, type ParsedExpr } from "./ast.ts";
+import { celFunc, CelScalar, isCelList, type CelFunc } from "@bufbuild/cel";
+import { children, replaceChildren, wrapInCall, type Expr, type ParsedExpr } from "./ast.ts";
 
 export interface CelBudget {
   remaining: number;
@@ -55,17 +55,6 @@ function operations(e: Expr): number {
   return children(e).reduce((n, child) => n + operations(child), 1);
 }
 
-/** Wraps `e` in a charge of `units` (plus the size of its value), reusing a parsed call as template. */
-function charged(e: Expr, units: number, nextId: () => bigint): Expr {
-  const wrapper = parse(`${TICK}(x, ${units})`).expr;
-  const call = wrapper.exprKind;
-  if (call.case !== "callExpr") throw new Error("unexpected template");
-  call.value.args[0] = e;
-  wrapper.id = nextId();
-  call.value.args[1]!.id = nextId();
-  return wrapper;
-}
-
 /** Instruments a parsed expression in place: comprehension steps and every `+` are charged. */
 export function instrument(parsed: ParsedExpr): ParsedExpr {
   let id = 1n << 40n;
@@ -75,9 +64,9 @@ export function instrument(parsed: ParsedExpr): ParsedExpr {
     replaceChildren(e, visit);
     const k = e.exprKind;
     if (k.case === "comprehensionExpr" && k.value.loopStep) {
-      k.value.loopStep = charged(k.value.loopStep, operations(k.value.loopStep), nextId);
+      k.value.loopStep = wrapInCall(`${TICK}(x, ${operations(k.value.loopStep)})`, k.value.loopStep, nextId);
     }
-    return k.case === "callExpr" && k.value.function === "_+_" ? charged(e, 1, nextId) : e;
+    return k.case === "callExpr" && k.value.function === "_+_" ? wrapInCall(`${TICK}(x, 1)`, e, nextId) : e;
   };
   parsed.expr = visit(parsed.expr);
   return parsed;

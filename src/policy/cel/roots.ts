@@ -4,33 +4,25 @@
 // types are declared for policies, so only "a" can ever resolve; the other lookups were about a sixth
 // of the gate's time. Wrapping the root in dyn(), which returns its argument unchanged, makes the
 // planner resolve "a" once and apply the field accesses to its value.
-import { parse } from "@bufbuild/cel";
-import { replaceChildren, identName, type Expr, type ParsedExpr } from "./ast.ts";
+import { identName, replaceChildren, wrapInCall, type Expr, type ParsedExpr } from "./ast.ts";
 
 /** Rewrites, in place, every `root.field` whose root is one of `roots` or a comprehension variable. */
 export function resolveRootsOnce(parsed: ParsedExpr, roots: readonly string[]): ParsedExpr {
   const names = new Set(roots);
   collectComprehensionVariables(parsed.expr, names);
   let id = 1n << 48n;
+  const nextId = () => ++id;
   const visit = (e: Expr): Expr => {
     replaceChildren(e, visit);
     const k = e.exprKind;
     if (k.case === "selectExpr" && !k.value.testOnly) {
       const root = identName(k.value.operand);
-      if (root !== undefined && names.has(root)) k.value.operand = asDyn(k.value.operand!, ++id);
+      if (root !== undefined && names.has(root)) k.value.operand = wrapInCall("dyn(x)", k.value.operand!, nextId);
     }
     return e;
   };
   parsed.expr = visit(parsed.expr!);
   return parsed;
-}
-
-function asDyn(operand: Expr, id: bigint): Expr {
-  const call = parse("dyn(x)").expr!;
-  if (call.exprKind.case !== "callExpr") throw new Error("unexpected template");
-  call.id = id;
-  call.exprKind.value.args[0] = operand;
-  return call;
 }
 
 function collectComprehensionVariables(e: Expr, into: Set<string>): void {
