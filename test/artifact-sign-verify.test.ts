@@ -3,12 +3,15 @@
 // passes verifyImage, and what `vigil sign/attest` pushes passes `cosign verify --key` and
 // `cosign verify-attestation --key --type`, offline, with no transparency log.
 import { strict as assert } from "node:assert";
+import diagnostics from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import { verifyImage, type ImageRequirements } from "../src/artifact/verify-image.ts";
+import { anonymous } from "../src/oci/docker-config.ts";
 import { isIndex } from "../src/oci/manifest.ts";
+import { RegistryClient } from "../src/oci/registry.ts";
 import { referrersTag } from "../src/oci/store.ts";
 import { COSIGN_SIGNATURE_PREDICATE } from "../src/sigstore/image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
@@ -58,6 +61,19 @@ function requirements(): ImageRequirements {
 
 const ciSigner = /^ci \(ecdsa-p256 SHA256:/;
 
+/** The paths of the HTTP requests the client sends while `fn` runs (undici's diagnostics channel). */
+async function requestsDuring(fn: () => Promise<unknown>): Promise<string[]> {
+  const paths: string[] = [];
+  const record = (message: unknown) => void paths.push((message as { request: { path: string } }).request.path);
+  diagnostics.subscribe("undici:request:create", record);
+  try {
+    await fn();
+  } finally {
+    diagnostics.unsubscribe("undici:request:create", record);
+  }
+  return paths;
+}
+
 describe("images signed and attested by cosign pass verifyImage", () => {
   it("cosign v3's default layout: Sigstore bundles as referrers (through the referrers tag, as docker-registry has no referrers API)", async (t) => {
     if (!requireTools(t, ["docker-registry", "cosign"])) return;
@@ -75,6 +91,31 @@ describe("images signed and attested by cosign pass verifyImage", () => {
     assert.equal(verified.signatures[0]!.format, "bundle-referrer");
     assert.match(verified.signatures[0]!.signer, ciSigner);
     assert.deepEqual(verified.attestations.map((a) => [a.predicateType, a.format]), [[SLSA_V1, "bundle-referrer"], [CYCLONEDX, "bundle-referrer"]]);
+  });
+
+  it("only the bundles the policy needs are fetched when the referrers list names their predicate types (as Vigil's does; cosign's does not)", async (t) => {
+    if (!requireTools(t, ["docker-registry", "cosign"])) return;
+    const vigilSigned = await freshImage("vigil/only-needed");
+    await signImage(s.client, vigilSigned.reference, ci.signing);
+    await attestImage(s.client, vigilSigned.reference, sbom, CYCLONEDX, ci.signing);
+    const cosignSigned = await freshImage("cosign/only-needed");
+    cosign(["sign", "--key", ci.privatePath, ...COSIGN_OFFLINE_SIGNING, `${cosignSigned.repository}@${cosignSigned.digest}`], s.dir);
+    cosign(["attest", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", files.sbom, ...COSIGN_OFFLINE_SIGNING, `${cosignSigned.repository}@${cosignSigned.digest}`], s.dir);
+
+    // A client of its own each time, so nothing comes from the content cache of an earlier verification.
+    const bundleManifestsFetched = async (image: { reference: string }, req: ImageRequirements) => {
+      const client = new RegistryClient({ hosts: { [s.registry.host]: s.registry.hostOptions }, credentials: anonymous });
+      t.after(() => client.close());
+      const paths = await requestsDuring(() => verifyImage(client, image.reference, req));
+      return paths.filter((path) => /\/manifests\/sha256:/.test(path)).length;
+    };
+    const signatureOnly = { signers: [{ key: ci.publicPem }] };
+    const withSbom = { ...signatureOnly, attestations: [{ predicateType: CYCLONEDX }] };
+    assert.equal(await bundleManifestsFetched(vigilSigned, signatureOnly), 1, "the SBOM's bundle is skipped by its listed predicate type");
+    assert.equal(await bundleManifestsFetched(vigilSigned, withSbom), 2);
+    // cosign's list has no annotations: each bundle's manifest is read to learn what it holds.
+    assert.equal(await bundleManifestsFetched(cosignSigned, signatureOnly), 2);
+    assert.equal(await bundleManifestsFetched(cosignSigned, withSbom), 2);
   });
 
   it("cosign's legacy layout (--new-bundle-format=false): simple signing in the .sig tag, DSSE envelopes in the .att tag", async (t) => {

@@ -302,3 +302,16 @@ test("a registry without the referrers API is asked once; then only the fallback
   assert.equal(s.requests.filter((r) => r.url.includes("/referrers/")).length, 2, "the bare 404 did");
   assert.equal(s.requests.filter((r) => r.url.includes(referrersTag(other))).length, 1, "the fallback tag is still read");
 });
+
+test("many images at once on a registry without the referrers API: one asks it, the others wait for its answer", async (t) => {
+  const s = await serve(t, (req, res) => {
+    if (req.url!.includes("/referrers/")) return res.writeHead(404).end("404 page not found\n");
+    res.writeHead(404, { "content-type": "application/json" }).end(JSON.stringify({ errors: [{ code: "MANIFEST_UNKNOWN", message: "manifest unknown" }] }));
+  });
+  const client = clientFor(t, [s.host]);
+  const digests = Array.from({ length: 20 }, (_, i) => digestOf(Buffer.from(`image ${i}`)));
+  const found = await Promise.all(digests.map((d) => client.repository(`${s.host}/app`).referrers(d)));
+  assert.deepEqual(found, digests.map(() => []));
+  assert.equal(s.requests.filter((r) => r.url.includes("/referrers/")).length, 1);
+  assert.equal(s.requests.filter((r) => r.url.includes("/manifests/sha256-")).length, 20, "every image's fallback tag is read");
+});

@@ -196,9 +196,19 @@ interface Candidate {
 }
 
 async function bundleReferrers(image: Image, wanted: Set<string>): Promise<Candidate[]> {
-  const descriptors = await image.repo.referrers(image.digest, { artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE });
+  const descriptors = (await image.repo.referrers(image.digest, { artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE })).filter((d) => isWanted(d, wanted));
   const found = await Promise.all(descriptors.map((d) => readCandidates("bundle-referrer", `referrer ${d.digest}`, () => bundleReferrer(image, d, wanted))));
   return found.flat();
+}
+
+/**
+ * Whether a bundle may hold a predicate the policy asks for, by the predicate-type annotation that the
+ * referrers list copies from the manifest (so an unneeded one costs no request) and the manifest itself.
+ * The annotation is unsigned: a wrong one can only hide a candidate, which deleting it would do as well.
+ */
+function isWanted(annotated: { annotations?: Record<string, string> | undefined }, wanted: Set<string>): boolean {
+  const hint = annotated.annotations?.[BUNDLE_ANNOTATIONS.predicateType];
+  return hint === undefined || wanted.has(hint);
 }
 
 async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<string>): Promise<Candidate[]> {
@@ -208,10 +218,8 @@ async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<
   if (isIndex(manifest) || manifest.subject?.digest !== image.digest) {
     return [{ format: "bundle-referrer", where, unusable: `it is attached to ${isIndex(manifest) ? "nothing" : (manifest.subject?.digest ?? "nothing")}, not to ${image.digest}` }];
   }
-  // An unneeded attestation (a large SBOM when only signatures are required) is not downloaded. The
-  // annotation is unsigned: a wrong one can only hide a candidate, which deleting it would do as well.
-  const hint = manifest.annotations?.[BUNDLE_ANNOTATIONS.predicateType];
-  if (hint !== undefined && !wanted.has(hint)) return [];
+  // An unneeded attestation (a large SBOM when only signatures are required) is not downloaded.
+  if (!isWanted(manifest, wanted)) return [];
   const layers = manifest.layers.filter((l) => l.mediaType === SIGSTORE_BUNDLE_MEDIA_TYPE);
   if (layers.length === 0) return [{ format: "bundle-referrer", where, unusable: "it holds no Sigstore bundle layer" }];
   return Promise.all(

@@ -48,6 +48,9 @@ export class RegistryClient {
   private readonly tagUpdates = new Map<string, Promise<unknown>>();
   /** Registries whose /v2/<name>/referrers/ route does not exist: asked once, then only the fallback tag. */
   /** @internal */ readonly withoutReferrersApi = new Set<string>();
+  /** The first referrers request to each registry, which the others wait for: until it answers, nobody
+   *  knows whether the API exists, and two hundred images verified at once would all ask. */
+  private readonly referrersProbes = new Map<string, Promise<unknown>>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.transport = new Transport(options);
@@ -75,6 +78,19 @@ export class RegistryClient {
   }
 
   /** @internal Runs `update` after any earlier update of the same key made through this client. */
+  /** Runs `ask` right away if a registry's referrers API has been probed; the first caller probes, the
+   *  others wait until it has its answer (whatever it is) and then run theirs. */
+  /** @internal */ async afterReferrersProbe<T>(registry: string, ask: () => Promise<T>): Promise<T> {
+    const probe = this.referrersProbes.get(registry);
+    if (probe) {
+      await probe;
+      return ask();
+    }
+    const answer = ask();
+    this.referrersProbes.set(registry, answer.catch(() => {}));
+    return answer;
+  }
+
   serialize<T>(key: string, update: () => Promise<T>): Promise<T> {
     const previous = this.tagUpdates.get(key) ?? Promise.resolve();
     const next = previous.then(update, update);
@@ -248,7 +264,11 @@ export class RegistryRepository implements ImageStore {
     const what = `referrers of ${this.at(digest)}`;
     const url = this.url(`referrers/${this.checkDigest(digest, what)}`);
     if (options.artifactType !== undefined) url.searchParams.set("artifactType", options.artifactType);
-    if (this.client.withoutReferrersApi.has(this.registry)) return this.referrersFromTag(digest, options.artifactType);
+    return this.client.afterReferrersProbe(this.registry, () => this.referrersAt(url, digest, options.artifactType, what));
+  }
+
+  private async referrersAt(url: URL, digest: string, artifactType: string | undefined, what: string): Promise<Descriptor[]> {
+    if (this.client.withoutReferrersApi.has(this.registry)) return this.referrersFromTag(digest, artifactType);
     const found: Descriptor[] = [];
     let filtered = true;
     try {
@@ -263,9 +283,9 @@ export class RegistryRepository implements ImageStore {
       // A registry with the API answers an index (empty if need be) for any digest; a 404 without a
       // distribution error code is a route it does not have (NAME_UNKNOWN and the like say otherwise).
       if ((e as RegistryError).code === undefined) this.client.withoutReferrersApi.add(this.registry);
-      return this.referrersFromTag(digest, options.artifactType);
+      return this.referrersFromTag(digest, artifactType);
     }
-    return filtered ? found : filterByArtifactType(found, options.artifactType);
+    return filtered ? found : filterByArtifactType(found, artifactType);
   }
 
   private async referrersFromTag(digest: string, artifactType: string | undefined): Promise<Descriptor[]> {
