@@ -76,11 +76,14 @@ test("a tag whose Docker-Content-Digest does not match the bytes sent is refused
   await assert.rejects(clientFor(t, [malformed.host]).repository(`${malformed.host}/app`).getManifest("v1"), refusedContent(/malformed Docker-Content-Digest "sha256:nothex"/));
 });
 
-test("a tag without Docker-Content-Digest on HEAD is resolved by fetching and hashing the manifest", async (t) => {
+test("a tag is resolved by fetching and hashing its manifest, with every supported type accepted; HEAD without Docker-Content-Digest falls back to that", async (t) => {
   const s = await serve(t, (req, res) => res.writeHead(200, content).end(req.method === "HEAD" ? undefined : image));
-  const descriptor = await clientFor(t, [s.host]).resolve(`${s.host}/app:v1`);
+  const client = clientFor(t, [s.host]);
+  const descriptor = await client.resolve(`${s.host}/app:v1`);
   assert.deepEqual(descriptor, { mediaType: MediaType.ociManifest, digest: imageDigest, size: image.length });
-  assert.deepEqual(s.requests.map((r) => r.method), ["HEAD", "GET"]);
+  assert.deepEqual(s.requests.map((r) => r.method), ["GET"]);
+  assert.deepEqual(await client.repository(`${s.host}/app`).headManifest("v1"), descriptor);
+  assert.deepEqual(s.requests.map((r) => r.method), ["GET", "HEAD", "GET"]);
   for (const { accept } of s.requests) {
     assert.equal(accept, [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(", "), "every supported type is accepted");
   }

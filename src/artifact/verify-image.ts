@@ -129,7 +129,7 @@ function trustedSigners(req: ImageRequirements): TrustedSigner[] {
   return req.signers.map((signer, i) => {
     const where = `signer ${signer.name ?? i + 1}`;
     if ("key" in signer) {
-      const key = loadPublicKey(signer.key, where);
+      const key = trustedKey(signer.key, where);
       return keySigner(key, signer.name, req);
     }
     const subject = matcherOf(signer.identity, signer.identityRegexp, where, "identity");
@@ -140,6 +140,16 @@ function trustedSigners(req: ImageRequirements): TrustedSigner[] {
     return { byKey: false, label, name: signer.name, options };
   });
 }
+
+/** A policy's key, parsed once however many images it is checked for (the same KeyObject, so its
+ *  description is computed once too). A key that does not parse is not remembered: it fails each time. */
+function trustedKey(pem: string, where: string): KeyObject {
+  let key = trustedKeys.get(pem);
+  if (!key) trustedKeys.set(pem, (key = loadPublicKey(pem, where)));
+  return key;
+}
+
+const trustedKeys = new Lru<string, KeyObject>(64);
 
 function keySigner(key: KeyObject, name: string | undefined, req: ImageRequirements): TrustedSigner {
   const signer: SignerPolicy = { key, ...(name !== undefined && { name }) };

@@ -116,10 +116,13 @@ export class RegistryRepository implements ImageStore {
     this.base = client.transport.baseUrl(registryApiHost(registry));
   }
 
+  /**
+   * The descriptor of the manifest a tag or digest names, from the manifest itself, fetched and hashed:
+   * the digest is computed, never taken from the registry's word. A GET rather than a HEAD also keeps the
+   * connection: docker-registry answers HEAD on a manifest with "Connection: close".
+   */
   async resolve(reference: string): Promise<Descriptor> {
-    const found = await this.headManifest(reference);
-    if (!found) throw new RegistryError(`manifest ${this.at(reference)}: not found (404)`, { status: 404, code: "MANIFEST_UNKNOWN" });
-    return found;
+    return (await this.getManifest(reference)).descriptor;
   }
 
   /**

@@ -217,11 +217,20 @@ export function verifyData(key: KeyObject, data: Buffer, signature: Buffer, hash
 
 /** A short name for a key in messages: its type and the SHA-256 of its SubjectPublicKeyInfo. */
 export function describeKey(key: KeyObject): string {
-  const der = key.export({ format: "der", type: "spki" });
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  const kind = key.asymmetricKeyType === "ec" ? `ecdsa-${{ prime256v1: "p256", secp384r1: "p384", secp521r1: "p521" }[curve ?? ""] ?? curve}` : key.asymmetricKeyType;
-  return `${kind} SHA256:${createHash("sha256").update(der).digest("base64").replace(/=+$/, "")}`;
+  // Every signature an image gate verifies names its key: exporting it each time was a twentieth of
+  // verifying two hundred images. KeyObjects are immutable, so the description is kept with the object.
+  let described = descriptions.get(key);
+  if (described === undefined) {
+    const der = key.export({ format: "der", type: "spki" });
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const kind = key.asymmetricKeyType === "ec" ? `ecdsa-${{ prime256v1: "p256", secp384r1: "p384", secp521r1: "p521" }[curve ?? ""] ?? curve}` : key.asymmetricKeyType;
+    described = `${kind} SHA256:${createHash("sha256").update(der).digest("base64").replace(/=+$/, "")}`;
+    descriptions.set(key, described);
+  }
+  return described;
 }
+
+const descriptions = new WeakMap<KeyObject, string>();
 
 function pem(type: string, der: Buffer): string {
   const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
