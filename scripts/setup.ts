@@ -1,10 +1,12 @@
 // Installs the real components the tests and the example need, idempotently: Debian packages through
-// apt-get when a program is missing, Go tools with `go install` at pinned versions into .cache/go/bin
-// (kept between runs, so only the first run builds them). With CI=true any component that cannot be
-// installed is an error.
+// apt-get when a program is missing, Go tools with `go install` at pinned versions into .cache/go/bin,
+// and a Kubernetes API server with etcd and kubectl built from pinned Go modules into .cache/kube/bin
+// (scripts/kube-build.ts). Both caches are kept between runs, so only the first run builds. With CI=true
+// any component that cannot be installed is an error.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { buildKube } from "./kube-build.ts";
 
 /** Program on PATH → Debian package that provides it. */
 const debian: Record<string, string> = {
@@ -21,6 +23,8 @@ const debian: Record<string, string> = {
 /** Program → Go package and pinned version, built from the Go module proxy. */
 const goTools: Record<string, string> = {
   cosign: "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
+  // The agent renders Kustomize overlays with it (issue 5). v5.8.2 is the newest that Go 1.26 builds.
+  kustomize: "sigs.k8s.io/kustomize/kustomize/v5@v5.8.2",
 };
 
 export const goBin = join(import.meta.dirname, "..", ".cache", "go", "bin");
@@ -53,7 +57,7 @@ function installGoTools(): string[] {
 }
 
 if (import.meta.main) {
-  const stillMissing = [...installDebian(), ...installGoTools()];
+  const stillMissing = [...installDebian(), ...installGoTools(), ...buildKube()];
   if (stillMissing.length > 0) {
     console.error(`setup: could not install ${stillMissing.join(", ")}`);
     if (process.env.CI === "true") process.exit(1);
