@@ -1,19 +1,30 @@
 // The vigil command: parses arguments, calls the stage, prints. Exit codes per DESIGN.md.
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { helpText, parse, type Command } from "./command.ts";
-import { verifyCommits } from "./commands/verify-commits.ts";
-import { cosign } from "./commands/cosign.ts";
-import { policyCheck } from "./commands/policy-check.ts";
-import { generateKeyPair } from "./commands/generate-key-pair.ts";
-import { attestBlob, signBlob } from "./commands/sign-blob.ts";
-import { verifyBlob } from "./commands/verify-blob.ts";
-import { attestImageCommand, signImageCommand } from "./commands/sign-image.ts";
-import { verifyImage } from "./commands/verify-image.ts";
 
-const commands: Command[] = [verifyCommits, cosign, policyCheck, generateKeyPair, signBlob, attestBlob, verifyBlob, signImageCommand, attestImageCommand, verifyImage];
+/** A command's words, and its module, loaded only when it runs: start-up is part of every command's time,
+ *  and one command's libraries (CEL, OpenPGP, the registry client) are of no use to another. */
+interface Entry {
+  words: string[];
+  load(): Promise<Command>;
+}
 
-function overview(): string {
-  const lines = commands.map((c) => `  vigil ${c.words.join(" ").padEnd(20)} ${c.summary}`);
+const commands: Entry[] = [
+  { words: ["verify", "commits"], load: async () => (await import("./commands/verify-commits.ts")).verifyCommits },
+  { words: ["cosign"], load: async () => (await import("./commands/cosign.ts")).cosign },
+  { words: ["policy", "check"], load: async () => (await import("./commands/policy-check.ts")).policyCheck },
+  { words: ["generate-key-pair"], load: async () => (await import("./commands/generate-key-pair.ts")).generateKeyPair },
+  { words: ["sign", "blob"], load: async () => (await import("./commands/sign-blob.ts")).signBlob },
+  { words: ["attest", "blob"], load: async () => (await import("./commands/sign-blob.ts")).attestBlob },
+  { words: ["verify", "blob"], load: async () => (await import("./commands/verify-blob.ts")).verifyBlob },
+  { words: ["sign"], load: async () => (await import("./commands/sign-image.ts")).signImageCommand },
+  { words: ["attest"], load: async () => (await import("./commands/sign-image.ts")).attestImageCommand },
+  { words: ["verify", "image"], load: async () => (await import("./commands/verify-image.ts")).verifyImage },
+];
+
+async function overview(): Promise<string> {
+  const loaded = await Promise.all(commands.map(async (c) => ({ words: c.words, cmd: await c.load() })));
+  const lines = loaded.map(({ words, cmd }) => `  vigil ${words.join(" ").padEnd(20)} ${cmd.summary}`);
   return [
     "Vigil: nothing reaches the cluster unless it was signed by people trusted to change it.",
     "",
@@ -26,11 +37,12 @@ function overview(): string {
   ].join("\n");
 }
 
-function find(argv: string[]): { cmd: Command; rest: string[] } | null {
-  let best: { cmd: Command; rest: string[] } | null = null;
-  for (const cmd of commands) {
-    if (cmd.words.every((w, i) => argv[i] === w) && (!best || cmd.words.length > best.cmd.words.length)) {
-      best = { cmd, rest: argv.slice(cmd.words.length) };
+/** The command whose words start argv, the longest such ("sign blob" before "sign"). */
+function find(argv: string[]): { entry: Entry; rest: string[] } | null {
+  let best: { entry: Entry; rest: string[] } | null = null;
+  for (const entry of commands) {
+    if (entry.words.every((w, i) => argv[i] === w) && (!best || entry.words.length > best.entry.words.length)) {
+      best = { entry, rest: argv.slice(entry.words.length) };
     }
   }
   return best;
@@ -41,17 +53,19 @@ export async function main(argv: string[]): Promise<number> {
   if (!found) {
     const area = commands.filter((c) => c.words[0] === argv[0]);
     if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
-      process.stdout.write(overview());
+      process.stdout.write(await overview());
       return argv.length === 0 ? ExitCode.badInput : ExitCode.ok;
     }
     if (area.length > 0 && (argv.length === 1 || argv.includes("--help"))) {
-      process.stdout.write(area.map((c) => `vigil ${c.words.join(" ")}: ${c.summary}\n  ${c.usage}\n`).join("\n"));
+      const described = await Promise.all(area.map(async (c) => ({ words: c.words, cmd: await c.load() })));
+      process.stdout.write(described.map(({ words, cmd }) => `vigil ${words.join(" ")}: ${cmd.summary}\n  ${cmd.usage}\n`).join("\n"));
       return argv.includes("--help") ? ExitCode.ok : ExitCode.badInput;
     }
-    process.stderr.write(`vigil: unknown command "${argv.slice(0, 2).join(" ")}"\n\n${overview()}`);
+    process.stderr.write(`vigil: unknown command "${argv.slice(0, 2).join(" ")}"\n\n${await overview()}`);
     return ExitCode.badInput;
   }
-  const { cmd, rest } = found;
+  const cmd = await found.entry.load();
+  const { rest } = found;
   const debug = rest.includes("--debug");
   try {
     const { values, positionals } = parse(cmd, rest);

@@ -1,11 +1,11 @@
-// A command: its words, help text and options; `run` parses nothing itself and returns the exit code.
+// A command: its help text and options; `run` parses nothing itself and returns the exit code. Its words
+// are in app.ts's table, which loads only the command that runs.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "../core/errors.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export interface Command<O extends Options = Options> {
-  words: string[];
   summary: string;
   usage: string;
   /** One line per option, shown by --help (a function when it must look something up). */

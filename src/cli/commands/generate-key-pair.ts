@@ -13,7 +13,6 @@ import { keyPassword } from "../password.ts";
 import type { Command } from "../command.ts";
 
 export const generateKeyPair: Command = {
-  words: ["generate-key-pair"],
   summary: "Make a signing key pair as cosign does (PREFIX.key encrypted with a password, PREFIX.pub).",
   usage: "vigil generate-key-pair [--output-key-prefix PREFIX] [--algorithm ALG] [--force] [--json]",
   help: [

@@ -10,7 +10,6 @@ import type { Command } from "../command.ts";
 const formats = ["table", "json", "sarif"] as const;
 
 export const policyCheck: Command = {
-  words: ["policy", "check"],
   summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
   usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] [--jobs N] PATH...",
   help: () => [

@@ -9,7 +9,6 @@ import { keyPassword } from "../password.ts";
 import { required, type Command } from "../command.ts";
 
 export const signBlob: Command = {
-  words: ["sign", "blob"],
   summary: "Sign a file with a cosign key: a Sigstore bundle (cosign verify-blob --bundle accepts it) and/or a bare signature.",
   usage: "vigil sign blob FILE --key FILE [--bundle OUT] [--output-signature OUT] [--json]",
   help: [
@@ -37,7 +36,6 @@ export const signBlob: Command = {
 };
 
 export const attestBlob: Command = {
-  words: ["attest", "blob"],
   summary: "Attest a file with a cosign key: an in-toto statement about it in a DSSE envelope, as a Sigstore bundle.",
   usage: "vigil attest blob FILE --key FILE --predicate FILE --type TYPE --bundle OUT [--json]",
   help: [

@@ -14,7 +14,6 @@ import type { Command } from "../command.ts";
 const GATE = "artifact";
 
 export const verifyBlob: Command = {
-  words: ["verify", "blob"],
   summary: "Verify a file's Sigstore bundle (signature or in-toto attestation), offline, as cosign verify-blob.",
   usage:
     "vigil verify blob [FILE] (--bundle FILE | --signature FILE) [--trusted-root FILE] (--key FILE | " +

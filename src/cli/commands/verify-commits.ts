@@ -8,7 +8,6 @@ import { clearProgress, progress, verdictSink } from "../output.ts";
 import { required, type Command } from "../command.ts";
 
 export const verifyCommits: Command = {
-  words: ["verify", "commits"],
   summary: "Revision gate: verify every commit from the last deployed revision to the target.",
   usage: "vigil verify commits --repo PATH|URL --trust FILE [--from REV] [--to REV] [--env ENV] [--trusted-root FILE] [--json]",
   help: [

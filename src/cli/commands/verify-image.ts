@@ -12,7 +12,6 @@ import { registryClient, registryClientHelp, registryClientOptions } from "../re
 import { required, type Command } from "../command.ts";
 
 export const verifyImage: Command = {
-  words: ["verify", "image"],
   summary: "Artifact gate: verify images (or every image in manifests) against the trust policy's images rules.",
   usage: "vigil verify image (IMAGE... | --manifests PATH...) --trust FILE [--trusted-root FILE] [--pinned FILE] [--allow-http-registry] [--json]",
   help: [
