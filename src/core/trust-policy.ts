@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import * as v from "valibot";
 import { InputError } from "./errors.ts";
 import { parseDuration } from "./duration.ts";
-import { locate, parseYamlSource, type YamlSource } from "./yaml-source.ts";
+import { locate, parseYamlSource, validateYaml } from "./yaml-source.ts";
 
 // Valibot rather than zod: the same strict schemas, and it loads in a few milliseconds instead of a
 // hundred or more, which every command pays at start-up.
@@ -116,9 +116,7 @@ export async function parseTrustPolicy(
   readRelative: (path: string) => string | Promise<string>,
 ): Promise<TrustPolicy> {
   const src = parseYamlSource(text, source);
-  const result = v.safeParse(trustPolicySchema, src.doc.toJS() ?? {}, { abortEarly: false });
-  if (!result.success) throw schemaError(src, result.issues);
-  const doc = result.output;
+  const doc = validateYaml(trustPolicySchema, src, "trust policy");
   const where = (path: readonly PropertyKey[]) => locate(src, path);
   checkReferences(doc, where);
   const policy: TrustPolicy = { source, doc, where };
@@ -130,17 +128,6 @@ export async function parseTrustPolicy(
     }
   }
   return policy;
-}
-
-function schemaError(src: YamlSource, issues: readonly v.BaseIssue<unknown>[]): InputError {
-  const lines = issues.slice(0, 10).map((issue) => {
-    const path = (issue.path ?? []).map((p) => p.key as PropertyKey);
-    // A key the schema does not know is reported on the key itself, by name.
-    if (issue.type === "strict_object") return `${locate(src, path)}: unknown field "${String(path.at(-1))}"`;
-    return `${locate(src, path)}: ${issue.message}`;
-  });
-  const more = issues.length > 10 ? `\n(and ${issues.length - 10} more)` : "";
-  return new InputError(`invalid trust policy:\n  ${lines.join("\n  ")}${more}`);
 }
 
 /** Names must resolve: a typo in an owner or group must not silently grant or deny. */

@@ -1,5 +1,7 @@
 // YAML with positions: every validation error names the file, the line and the field.
 import { LineCounter, parseDocument, isNode, type Document } from "yaml";
+import type * as v from "valibot";
+import { safeParse } from "valibot";
 import { InputError } from "./errors.ts";
 
 export interface YamlSource {
@@ -37,4 +39,20 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return path
     .map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`))
     .join("");
+}
+
+/** The document checked against a schema; every problem (up to ten) named by file, line and field. */
+export function validateYaml<S extends v.GenericSchema>(schema: S, src: YamlSource, what: string): v.InferOutput<S> {
+  const result = safeParse(schema, src.doc.toJS() ?? {}, { abortEarly: false });
+  if (result.success) return result.output;
+  const lines = result.issues.slice(0, 10).map((issue) => {
+    const path = (issue.path ?? []).map((p) => p.key as PropertyKey);
+    // A strict object reports a key it does not know (expected "never") and a key that is missing.
+    if (issue.type === "strict_object") {
+      return issue.expected === "never" ? `${locate(src, path)}: unknown field "${String(path.at(-1))}"` : `${locate(src, path)}: is required`;
+    }
+    return `${locate(src, path)}: ${issue.message}`;
+  });
+  const more = result.issues.length > 10 ? `\n(and ${result.issues.length - 10} more)` : "";
+  throw new InputError(`invalid ${what}:\n  ${lines.join("\n  ")}${more}`);
 }

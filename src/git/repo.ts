@@ -2,7 +2,7 @@
 // The git CLI is used for the object store and the walk; nothing here ever writes a remote.
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -34,8 +34,18 @@ export function isRemote(location: string): boolean {
   return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) || /^[^/\s]+@[^/\s:]+:/.test(location);
 }
 
-export async function openRepo(location: string, cacheDir = defaultCacheDir()): Promise<Repo> {
-  const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir) : await localGitDir(location);
+/** A read-only credential for fetching: a token for HTTPS, or an SSH deploy key and its host's known key. */
+export type ReadCredential = { tokenFile: string } | { sshKeyFile: string; knownHostsFile?: string };
+
+export interface OpenOptions {
+  /** Where fetched repositories are kept; default ~/.cache/vigil/repos. */
+  cacheDir?: string;
+  credential?: ReadCredential;
+}
+
+export async function openRepo(location: string, options: OpenOptions = {}): Promise<Repo> {
+  const cacheDir = options.cacheDir ?? defaultCacheDir();
+  const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir, credentialEnv(options.credential)) : await localGitDir(location);
   const objects = new CatFile(gitDir);
   return { name: location, gitDir, objects, close: () => objects.close() };
 }
@@ -55,7 +65,7 @@ async function localGitDir(path: string): Promise<string> {
 }
 
 /** Mirrors branches, tags and Vigil's refs into a bare cache repository; read-only towards the remote. */
-async function fetchRemote(url: string, cacheDir: string): Promise<string> {
+async function fetchRemote(url: string, cacheDir: string, env: NodeJS.ProcessEnv): Promise<string> {
   const gitDir = resolve(cacheDir, createHash("sha256").update(url).digest("hex").slice(0, 32) + ".git");
   if (!existsSync(gitDir)) {
     mkdirSync(gitDir, { recursive: true });
@@ -63,11 +73,8 @@ async function fetchRemote(url: string, cacheDir: string): Promise<string> {
   }
   const refspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", `+${vigilRefs}:${vigilRefs}`];
   try {
-    await exec("git", ["--git-dir", gitDir, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--", url, ...refspecs], {
-      env: gitEnv,
-      timeout: 120_000,
-    });
-    await followRemoteHead(gitDir, url);
+    await exec("git", ["--git-dir", gitDir, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--", url, ...refspecs], { env, timeout: 120_000 });
+    await followRemoteHead(gitDir, url, env);
   } catch (e) {
     const detail = ((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").at(-1);
     throw new UnavailableError(`cannot fetch ${redact(url)}: ${detail}; check the URL, the network and the read-only credential`);
@@ -75,9 +82,39 @@ async function fetchRemote(url: string, cacheDir: string): Promise<string> {
   return gitDir;
 }
 
+/**
+ * git's environment for a fetch with a credential. The token goes in through GIT_CONFIG_* variables, never
+ * on a command line another process could read, as HTTP Basic with the user "x-access-token" (what
+ * GitHub, GitLab and Gitea all accept for a token). An SSH key is used alone, in batch mode, and the
+ * host must already be known: with a known_hosts file, only the keys in it.
+ */
+function credentialEnv(credential: ReadCredential | undefined): NodeJS.ProcessEnv {
+  if (!credential) return gitEnv;
+  if ("tokenFile" in credential) {
+    const token = readSecret(credential.tokenFile, "token");
+    const basic = Buffer.from(`x-access-token:${token}`).toString("base64");
+    return { ...gitEnv, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "http.extraHeader", GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}` };
+  }
+  readSecret(credential.sshKeyFile, "SSH key");
+  const quote = (p: string) => `'${p.replaceAll("'", "'\\''")}'`;
+  const known = credential.knownHostsFile ? ` -o UserKnownHostsFile=${quote(credential.knownHostsFile)}` : "";
+  return { ...gitEnv, GIT_SSH_COMMAND: `ssh -i ${quote(credential.sshKeyFile)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes${known}` };
+}
+
+function readSecret(file: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8").trim();
+  } catch (e) {
+    throw new InputError(`${file}: cannot read the ${what}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  if (text === "") throw new InputError(`${file}: the ${what} file is empty`);
+  return text;
+}
+
 /** HEAD of the cache follows the remote's HEAD, so "HEAD" means what it means there. */
-async function followRemoteHead(gitDir: string, url: string): Promise<void> {
-  const { stdout } = await exec("git", ["ls-remote", "--symref", "--", url, "HEAD"], { env: gitEnv, timeout: 60_000 });
+async function followRemoteHead(gitDir: string, url: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const { stdout } = await exec("git", ["ls-remote", "--symref", "--", url, "HEAD"], { env, timeout: 60_000 });
   const branch = /^ref: (refs\/heads\/\S+)\tHEAD$/m.exec(stdout)?.[1];
   if (branch) await git(gitDir, ["symbolic-ref", "HEAD", branch]);
 }

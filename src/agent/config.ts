@@ -1,0 +1,163 @@
+// The agent's configuration file: per environment, where its revisions come from (a repository the
+// agent can only read), which cluster and namespaces it may change, as whom, how often, and which gates
+// apply. Strictly validated: an unknown field or a bad value is an error naming file, line and field.
+import { readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import * as v from "valibot";
+import { parseDuration } from "../core/duration.ts";
+import { InputError } from "../core/errors.ts";
+import { locate, parseYamlSource, validateYaml } from "../core/yaml-source.ts";
+
+/** The gates a revision passes before it is applied, in the order they run. */
+export const GATE_NAMES = ["revision", "policy", "artifact"] as const;
+export type GateName = (typeof GATE_NAMES)[number];
+
+const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
+const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
+const duration = v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h"));
+/** "namespace/name" of a ServiceAccount. */
+const serviceAccount = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be NAMESPACE/NAME of a ServiceAccount"));
+
+const source = v.strictObject({
+  /** A repository URL (https:// or ssh) or a local path. */
+  url: text,
+  /** Branch or tag; default: the trust policy's branch for the environment. */
+  ref: v.optional(text),
+  /** Folder inside the repository; default: the trust policy's path for the environment, else the root. */
+  path: v.optional(text),
+  /** A file holding an HTTPS token (read-only), sent as a bearer Authorization header. */
+  tokenFile: v.optional(text),
+  /** An SSH deploy key (read-only) and the known_hosts file the host's key must be in. */
+  sshKeyFile: v.optional(text),
+  knownHostsFile: v.optional(text),
+});
+
+const cluster = v.union([
+  v.strictObject({ inCluster: v.literal(true) }),
+  v.strictObject({ kubeconfig: text, context: v.optional(text) }),
+]);
+
+const policyInputs = v.strictObject({
+  /** Built-in packs (vigil policy check --pack). */
+  packs: v.optional(v.array(text), []),
+  /** Files or folders of ValidatingAdmissionPolicies, bindings and params, on the agent's side. */
+  policies: v.optional(v.array(text), []),
+  exceptions: v.optional(text),
+});
+
+const environment = v.strictObject({
+  /** The environment's name, as in the trust policy's environments when it has rules there. */
+  name,
+  source,
+  cluster,
+  /** The namespaces this environment's objects may be in; any other is refused before anything is written. */
+  namespaces: v.pipe(v.array(name), v.minLength(1, "must name at least one namespace")),
+  /** Cluster-scoped objects other than these namespaces (CRDs, ClusterRoles…) are refused unless allowed. */
+  allowClusterScoped: v.optional(v.boolean(), false),
+  /** The ServiceAccount the agent impersonates to apply: its RBAC is what this environment may change. */
+  serviceAccount: v.optional(serviceAccount),
+  interval: v.optional(duration, "5m"),
+  /** The gates, in order; the revision gate cannot be left out. */
+  gates: v.optional(v.array(v.picklist(GATE_NAMES, `must be one of ${GATE_NAMES.join(", ")}`)), [...GATE_NAMES]),
+  policy: v.optional(policyInputs),
+  /** Live changes to fields Vigil manages: put back ("restore") or only reported ("report"). */
+  drift: v.optional(v.picklist(["restore", "report"], "must be restore or report"), "restore"),
+  /** Take over fields another field manager owns, instead of reporting the conflict. */
+  force: v.optional(v.boolean(), false),
+  prune: v.optional(v.boolean(), true),
+});
+
+const listener = v.strictObject({
+  /** host:port to listen on. */
+  listen: text,
+});
+
+export const agentConfigSchema = v.strictObject({
+  apiVersion: v.literal("vigil.dev/v1alpha1", 'must be "vigil.dev/v1alpha1"'),
+  kind: v.literal("AgentConfig", 'must be "AgentConfig"'),
+  /** The root trust policy; a repository's .vigil/trust.yaml chains from it. */
+  trustPolicy: text,
+  /** Sigstore trusted_root.json, for keyless signatures (commits or images). */
+  trustedRoot: v.optional(text),
+  /** The agent's own namespace: its status object, events, inventories and lease. */
+  namespace: v.optional(name, "vigil-system"),
+  /** Registries reached over plain HTTP (loopback ones only, as everywhere in Vigil). */
+  insecureRegistries: v.optional(v.array(text), []),
+  /** Policy gate inputs every environment starts from. */
+  policy: v.optional(policyInputs),
+  /** Where the agent keeps fetched repositories; default ~/.cache/vigil/repos. */
+  cacheDir: v.optional(text),
+  webhook: v.optional(v.strictObject({ listen: text, secretFile: text })),
+  metrics: v.optional(listener),
+  environments: v.pipe(v.array(environment), v.minLength(1, "must list at least one environment")),
+});
+
+export type AgentConfigDocument = v.InferOutput<typeof agentConfigSchema>;
+export type EnvironmentConfig = AgentConfigDocument["environments"][number];
+
+export interface AgentConfig {
+  source: string;
+  doc: AgentConfigDocument;
+  /** Interval per environment, in milliseconds. */
+  intervals: Map<string, number>;
+  /** "file:line field" for a path into the document. */
+  where(path: readonly PropertyKey[]): string;
+}
+
+/** Reads and checks an agent configuration; relative paths in it are taken from its folder. */
+export function loadAgentConfig(file: string): AgentConfig {
+  let textContent: string;
+  try {
+    textContent = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new InputError(`${file}: cannot read the agent configuration: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  return parseAgentConfig(textContent, file);
+}
+
+export function parseAgentConfig(textContent: string, file: string): AgentConfig {
+  const src = parseYamlSource(textContent, file);
+  const doc = resolvePaths(validateYaml(agentConfigSchema, src, "agent configuration"), dirname(resolve(file)));
+  const where = (path: readonly PropertyKey[]) => locate(src, path);
+  const intervals = new Map<string, number>();
+  const seen = new Set<string>();
+  doc.environments.forEach((env, i) => {
+    if (seen.has(env.name)) throw new InputError(`${where(["environments", i, "name"])}: environment "${env.name}" is configured twice`);
+    seen.add(env.name);
+    if (!env.gates.includes("revision")) {
+      throw new InputError(`${where(["environments", i, "gates"])}: the revision gate cannot be left out: nothing reaches the cluster unless its commits verify`);
+    }
+    if (env.source.knownHostsFile && !env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source", "knownHostsFile"])}: knownHostsFile goes with sshKeyFile`);
+    if (env.source.tokenFile && env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
+    intervals.set(env.name, parseDuration(env.interval, where(["environments", i, "interval"])));
+  });
+  return { source: file, doc, intervals, where };
+}
+
+/** File paths in the configuration, made absolute against its folder (a repository URL is left alone). */
+function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocument {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const absOpt = (p: string | undefined) => (p === undefined ? undefined : abs(p));
+  const policy = (p: AgentConfigDocument["policy"]) => p && { ...p, policies: p.policies.map(abs), ...(p.exceptions && { exceptions: abs(p.exceptions) }) };
+  const isUrl = (u: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(u) || /^[^/]+@[^:]+:/.test(u);
+  return {
+    ...doc,
+    trustPolicy: abs(doc.trustPolicy),
+    ...(doc.trustedRoot && { trustedRoot: abs(doc.trustedRoot) }),
+    ...(doc.cacheDir && { cacheDir: abs(doc.cacheDir) }),
+    ...(doc.policy && { policy: policy(doc.policy) }),
+    ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
+    environments: doc.environments.map((env) => ({
+      ...env,
+      source: {
+        ...env.source,
+        url: isUrl(env.source.url) ? env.source.url : abs(env.source.url),
+        ...(env.source.tokenFile && { tokenFile: absOpt(env.source.tokenFile) }),
+        ...(env.source.sshKeyFile && { sshKeyFile: absOpt(env.source.sshKeyFile) }),
+        ...(env.source.knownHostsFile && { knownHostsFile: absOpt(env.source.knownHostsFile) }),
+      },
+      cluster: "kubeconfig" in env.cluster ? { ...env.cluster, kubeconfig: abs(env.cluster.kubeconfig) } : env.cluster,
+      ...(env.policy && { policy: policy(env.policy) }),
+    })),
+  };
+}

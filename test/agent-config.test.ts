@@ -1,0 +1,68 @@
+// The agent's configuration: what a platform team writes, checked strictly, every error naming file,
+// line and field, and the safety rules the schema alone cannot say.
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { loadAgentConfig, parseAgentConfig } from "../src/agent/config.ts";
+import { InputError } from "../src/core/errors.ts";
+import { tempDir } from "./helpers/tools.ts";
+
+const valid = `apiVersion: vigil.dev/v1alpha1
+kind: AgentConfig
+trustPolicy: trust.yaml
+environments:
+  - name: staging
+    source: { url: https://git.example.com/config.git, ref: main, path: envs/staging, tokenFile: secrets/token }
+    cluster: { kubeconfig: kube/config, context: staging }
+    namespaces: [shop]
+    serviceAccount: shop/deployer
+    interval: 2m
+  - name: prod
+    source: { url: ../config-repo }
+    cluster: { inCluster: true }
+    namespaces: [shop, payments]
+    gates: [revision, policy]
+    drift: report
+`;
+
+const refused = (pattern: RegExp) => (e: Error) => e instanceof InputError && pattern.test(e.message);
+
+test("a valid configuration: defaults filled in, relative paths taken from its folder, URLs left alone", (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "agent.yaml");
+  writeFileSync(file, valid);
+  const config = loadAgentConfig(file);
+  const [staging, prod] = config.doc.environments;
+  assert.equal(config.doc.trustPolicy, join(dir, "trust.yaml"));
+  assert.equal(config.doc.namespace, "vigil-system");
+  assert.equal(staging!.source.url, "https://git.example.com/config.git");
+  assert.equal(staging!.source.tokenFile, join(dir, "secrets/token"));
+  assert.deepEqual(staging!.cluster, { kubeconfig: join(dir, "kube/config"), context: "staging" });
+  assert.deepEqual(staging!.gates, ["revision", "policy", "artifact"], "every gate unless the environment says otherwise");
+  assert.equal(staging!.drift, "restore");
+  assert.equal(staging!.prune, true);
+  assert.equal(staging!.force, false);
+  assert.equal(prod!.source.url, join(dir, "..", "config-repo"));
+  assert.equal(config.intervals.get("staging"), 120_000);
+  assert.equal(config.intervals.get("prod"), 300_000, "five minutes by default");
+});
+
+test("unknown fields, bad values and missing ones are named with file and line", () => {
+  assert.throws(() => parseAgentConfig(valid.replace("interval: 2m", "intervall: 2m"), "agent.yaml"), refused(/agent\.yaml:\d+ environments\[0\]\.intervall: unknown field "intervall"/));
+  assert.throws(() => parseAgentConfig(valid.replace("interval: 2m", "interval: soon"), "agent.yaml"), refused(/agent\.yaml:10 environments\[0\]\.interval: must be a duration/));
+  assert.throws(() => parseAgentConfig(valid.replace("namespaces: [shop]\n", "namespaces: []\n"), "agent.yaml"), refused(/environments\[0\]\.namespaces: must name at least one namespace/));
+  assert.throws(() => parseAgentConfig(valid.replace("drift: report", "drift: ignore"), "agent.yaml"), refused(/environments\[1\]\.drift: must be restore or report/));
+  assert.throws(() => parseAgentConfig(valid.replace("serviceAccount: shop/deployer", "serviceAccount: deployer"), "agent.yaml"), refused(/serviceAccount: must be NAMESPACE\/NAME/));
+  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [revision, vibes]"), "agent.yaml"), refused(/gates\[1\]: must be one of revision, policy, artifact/));
+  assert.throws(() => parseAgentConfig("kind: AgentConfig\n", "agent.yaml"), refused(/agent\.yaml:1 apiVersion: is required[\s\S]*trustPolicy: is required/));
+  assert.throws(() => parseAgentConfig("environments: [\n", "agent.yaml"), refused(/^agent\.yaml:\d+:\d+: invalid YAML/));
+});
+
+test("the revision gate cannot be switched off, an environment is configured once, one credential per source", () => {
+  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [policy, artifact]"), "agent.yaml"),
+    refused(/environments\[1\]\.gates: the revision gate cannot be left out/));
+  assert.throws(() => parseAgentConfig(valid.replace("name: prod", "name: staging"), "agent.yaml"), refused(/environments\[1\]\.name: environment "staging" is configured twice/));
+  assert.throws(() => parseAgentConfig(valid.replace("tokenFile: secrets/token", "tokenFile: t, sshKeyFile: k"), "agent.yaml"), refused(/give tokenFile or sshKeyFile, not both/));
+  assert.throws(() => loadAgentConfig("/nonexistent/agent.yaml"), refused(/\/nonexistent\/agent\.yaml: cannot read the agent configuration: ENOENT/));
+});
