@@ -1,0 +1,5 @@
+// The render stage's public surface: an environment's folder in a checked-out revision becomes the
+// objects the gates check and the agent applies. See docs/render.md.
+export { renderDirectory, type RenderOptions } from "./render.ts";
+export { KUSTOMIZE_VERSION, DEFAULT_KUSTOMIZE } from "./kustomize.ts";
+export { KUSTOMIZATION_FILE_NAMES } from "./kustomization.ts";
