@@ -1,0 +1,514 @@
+// Applying an environment's set of objects: everything checked before the first write, the inventory
+// widened before applying, Namespaces and CRDs first (CRDs until Established), then the rest by
+// server-side apply; unchanged objects recognised from hashes and a labelled LIST, without writing; drift
+// restored or reported; conflicts with other field managers reported unless forced; and objects removed
+// from the set pruned only after the whole set applied, and only those that carry the environment's label.
+import { ExitCode, InputError, VigilError } from "../core/errors.ts";
+import type { KubeObject, SourcedObject } from "../policy/manifests.ts";
+import { describeAnswer, type ApiAnswer, type Cluster, type RequestCounts } from "./client.ts";
+import { apiVersionOf, resourcePath, type ResourceInfo } from "./discovery.ts";
+import { conflictsOf, diffObjects, hashOf, ownedHash, type FieldChange, type FieldConflict } from "./fields.ts";
+import { checkInventorySize, readInventory, writeInventory, type InventoryEntry, type InventoryRef } from "./inventory.ts";
+import { inPool, listLabelled } from "./live.ts";
+import { describeObject, ENVIRONMENT_LABEL, identity, isLabelValue, type ObjectRef } from "./objects.ts";
+
+export interface SyncOptions {
+  /** The environment's name: the value of the vigil.dev/environment label on everything it applies. */
+  environment: string;
+  /** Where the environment's inventory ConfigMap lives (usually the agent's own namespace). */
+  inventory: InventoryRef;
+  /** Every namespaced object must be in one of these; a Namespace object must be named as one. */
+  allowedNamespaces: readonly string[];
+  /** Cluster-scoped objects other than allowed Namespaces (CRDs, ClusterRoles…). Default false. */
+  allowClusterScoped?: boolean;
+  /** Default "vigil". */
+  fieldManager?: string;
+  /** Take over fields another field manager owns instead of reporting the conflict. Default false. */
+  force?: boolean;
+  /** A live change to fields Vigil applied: put back, or only reported. Default "restore". */
+  drift?: "restore" | "report";
+  /** Delete objects removed from the set (that carry this environment's label). Default true. */
+  prune?: boolean;
+  /** Plan only: what would be created, updated, pruned, with the changed fields; nothing is written. */
+  dryRun?: boolean;
+  /** Requests in flight at once while applying. Default 8. */
+  concurrency?: number;
+  /** How long a CRD in the set may take to be Established. Default 30 s. */
+  crdTimeoutMs?: number;
+}
+
+/**
+ * What happened to an object (or would, in a dry run):
+ * - create, update, unchanged: applied as asked (update lists the changed fields when they are known);
+ * - drift: changed in the cluster outside Git since Vigil applied it; `restored` says whether it was put back;
+ * - conflict: another field manager owns fields the set sets; not applied (set force to take them);
+ * - rejected: the API server refused it (validation, admission, RBAC); `message` is the server's;
+ * - prune: removed from the set and deleted (or already gone);
+ * - orphan: removed from the set but left in place (not labelled for this environment, or outside the
+ *   allowed namespaces), and dropped from the inventory.
+ */
+export type SyncAction = "create" | "update" | "unchanged" | "drift" | "conflict" | "rejected" | "prune" | "orphan";
+
+export interface ObjectResult {
+  object: ObjectRef;
+  action: SyncAction;
+  restored?: boolean;
+  changes?: FieldChange[];
+  conflicts?: FieldConflict[];
+  message?: string;
+}
+
+export interface SyncResult {
+  environment: string;
+  dryRun: boolean;
+  /** Every object applied (none rejected, in conflict or left drifted in restore mode); pruning could run. */
+  complete: boolean;
+  /** The set's objects in the order given, then what was removed from the set. */
+  objects: ObjectResult[];
+  /** Why nothing was pruned, when something should have been. */
+  pruneSkipped?: string;
+  /** Requests this sync made (the Cluster's counter before and after). */
+  requests: RequestCounts;
+  durationMs: number;
+}
+
+export interface Refusal {
+  file?: string;
+  line?: number;
+  /** "ConfigMap team-a/settings" */
+  object: string;
+  reason: string;
+}
+
+/** The set was refused before anything was written: each refusal names the file, line and object. */
+export class SyncRefused extends VigilError {
+  readonly refusals: Refusal[];
+  constructor(refusals: Refusal[]) {
+    const lines = refusals.map((r) => `  ${r.file ? `${r.file}:${r.line ?? 1}: ` : ""}${r.object}: ${r.reason}`);
+    super(`${refusals.length} object${refusals.length === 1 ? "" : "s"} refused, nothing was written:\n${lines.join("\n")}`, ExitCode.blocked);
+    this.refusals = refusals;
+  }
+}
+
+interface Item {
+  ref: ObjectRef;
+  key: string;
+  info: ResourceInfo;
+  body: KubeObject;
+  desiredHash: string;
+  /** 1: Namespaces and CRDs, applied first; 2: everything else. */
+  phase: 1 | 2;
+  /** For a custom resource whose CRD is in the set: that CRD's key. */
+  crdKey?: string;
+  recorded?: InventoryEntry;
+  live?: any;
+  result?: ObjectResult;
+  /** The inventory entry after this sync. */
+  entry?: InventoryEntry;
+}
+
+const CRD_GROUP = "apiextensions.k8s.io";
+
+export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[], options: SyncOptions): Promise<SyncResult> {
+  const started = Date.now();
+  const before = cluster.requests.snapshot();
+  const o = withDefaults(options);
+  const items = await prepare(cluster, objects, o);
+  const inventory = await readInventory(cluster, o.inventory, o.environment);
+  const desired = new Map(items.map((i) => [i.key, i]));
+  for (const item of items) item.recorded = inventory.entries.get(item.key);
+  const removed = [...inventory.entries.entries()].filter(([key]) => !desired.has(key)).map(([, e]) => e);
+  const union = [...inventory.entries.values(), ...items.filter((i) => !i.recorded).map((i) => entryOf(i))];
+  checkInventorySize(o.inventory, union);
+
+  // The live state of objects Vigil applied before (to recognise unchanged ones) and of pruning candidates.
+  const prunable = await resolveRemoved(cluster, removed);
+  const live = await listLabelled(cluster, o.environment, [
+    ...items.filter((i) => i.recorded?.desired).map((i) => ({ info: i.info, namespace: i.ref.namespace })),
+    ...prunable.flatMap((p) => (p.info ? [{ info: p.info, namespace: p.entry.namespace }] : [])),
+  ]);
+  for (const item of items) item.live = live.get(item.key);
+
+  const work = items.filter((item) => classify(item, o) !== "unchanged");
+  for (const item of items) if (!work.includes(item)) finish(item, { action: "unchanged" }, item.recorded);
+
+  if (!o.dryRun && union.length > inventory.entries.size) {
+    // Before the first write: an agent stopped mid-apply still knows every object it may have created.
+    await writeInventory(cluster, o.inventory, o.environment, inventory, union, o.fieldManager);
+  }
+
+  const crdFailures = new Map<string, string>();
+  const phase1 = work.filter((i) => i.phase === 1);
+  await inPool(phase1, o.concurrency, (item) => applyItem(cluster, item, o));
+  await inPool(items.filter((i) => i.info.group === CRD_GROUP && i.info.kind === "CustomResourceDefinition"), o.concurrency, async (crd) => {
+    const failure = await crdReadiness(cluster, crd, o);
+    if (failure) crdFailures.set(crd.key, failure);
+  });
+  const plannedNamespaces = new Set(phase1.filter((i) => i.info.kind === "Namespace" && i.result?.action === "create").map((i) => i.ref.name));
+  await inPool(work.filter((i) => i.phase === 2), o.concurrency, async (item) => {
+    const crdFailure = item.crdKey ? crdFailures.get(item.crdKey) : undefined;
+    if (crdFailure) return finish(item, { action: "rejected", message: crdFailure }, item.recorded);
+    if (o.dryRun && ((item.ref.namespace && plannedNamespaces.has(item.ref.namespace)) || (item.crdKey && desired.get(item.crdKey)?.result?.action === "create"))) {
+      // The server cannot simulate an object in a namespace, or of a kind, that does not exist yet.
+      return finish(item, { action: "create", message: "after its namespace or CustomResourceDefinition is created" }, item.recorded);
+    }
+    await applyItem(cluster, item, o);
+  });
+
+  const complete = items.every((i) => i.result!.action !== "rejected" && i.result!.action !== "conflict" && !(i.result!.action === "drift" && o.drift === "restore" && !i.result!.restored));
+  const kept: InventoryEntry[] = [];
+  const removedResults: ObjectResult[] = [];
+  let pruneSkipped: string | undefined;
+  if (removed.length > 0 && (!o.prune || !complete)) {
+    pruneSkipped = !o.prune
+      ? "prune is off: objects removed from the set are left in place (and stay in the inventory)"
+      : `${items.filter((i) => ["rejected", "conflict", "drift"].includes(i.result!.action) && !i.result!.restored).length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`;
+    kept.push(...removed);
+  } else {
+    for (const outcome of await prune(cluster, prunable, live, o)) {
+      removedResults.push(outcome.result);
+      if (outcome.keep) kept.push(outcome.entry);
+    }
+  }
+
+  if (!o.dryRun) {
+    await writeInventory(cluster, o.inventory, o.environment, inventory, [...items.map((i) => i.entry!), ...kept], o.fieldManager);
+  }
+  return {
+    environment: o.environment,
+    dryRun: o.dryRun,
+    complete,
+    objects: [...items.map((i) => i.result!), ...removedResults],
+    ...(pruneSkipped && { pruneSkipped }),
+    requests: cluster.requests.since(before),
+    durationMs: Date.now() - started,
+  };
+}
+
+type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces">> & Pick<SyncOptions, "inventory" | "allowedNamespaces">;
+
+function withDefaults(options: SyncOptions): Options {
+  const o: Options = {
+    allowClusterScoped: false,
+    fieldManager: "vigil",
+    force: false,
+    drift: "restore",
+    prune: true,
+    dryRun: false,
+    concurrency: 8,
+    crdTimeoutMs: 30_000,
+    ...options,
+  };
+  if (!isLabelValue(o.environment)) throw new InputError(`environment "${o.environment}" cannot be a label value (63 characters at most: letters, digits, - _ .)`);
+  if (!o.inventory?.namespace || !o.inventory?.name) throw new InputError("inventory: a namespace and a name are required");
+  if (!/^[\x21-\x7e]{1,128}$/.test(o.fieldManager)) throw new InputError(`fieldManager "${o.fieldManager}" must be 1 to 128 printable characters`);
+  if (o.drift !== "restore" && o.drift !== "report") throw new InputError(`drift must be "restore" or "report", not "${o.drift}"`);
+  if (!(o.concurrency >= 1)) throw new InputError("concurrency must be at least 1");
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Checks before the first write
+
+async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: Options): Promise<Item[]> {
+  const refusals: Refusal[] = [];
+  const refuse = (s: SourcedObject, reason: string) => {
+    const m = s.object.metadata ?? {};
+    refusals.push({ file: s.file, line: s.line, object: describeObject({ kind: String(s.object.kind ?? "object"), namespace: typeof m.namespace === "string" ? m.namespace : undefined, name: typeof m.name === "string" ? m.name : "(no name)" }), reason });
+  };
+
+  // Kinds the set itself defines through CustomResourceDefinitions.
+  const defined = new Map<string, { info: ResourceInfo; crdKey: string }>();
+  for (const s of objects) {
+    const crd = s.object as any;
+    if (crd.kind !== "CustomResourceDefinition" || !String(crd.apiVersion).startsWith(`${CRD_GROUP}/`)) continue;
+    const spec = crd.spec ?? {};
+    for (const v of (spec.versions ?? []) as { name?: string; served?: boolean }[]) {
+      if (v.served === false || typeof v.name !== "string" || typeof spec.group !== "string" || typeof spec.names?.kind !== "string" || typeof spec.names?.plural !== "string") continue;
+      const info = { group: spec.group, version: v.name, kind: spec.names.kind, resource: spec.names.plural, namespaced: spec.scope !== "Cluster" };
+      defined.set(`${apiVersionOf(info.group, info.version)}|${info.kind}`, { info, crdKey: identity({ apiVersion: crd.apiVersion, kind: crd.kind, name: String(crd.metadata?.name) }) });
+    }
+  }
+
+  // Discovery: each apiVersion asked once; a kind it does not list makes it asked once more.
+  const kinds = new Map<string, ResourceInfo | undefined>();
+  for (const s of objects) {
+    const { apiVersion, kind } = s.object;
+    if (typeof apiVersion !== "string" || typeof kind !== "string") continue;
+    kinds.set(`${apiVersion}|${kind}`, undefined);
+  }
+  const refreshed = new Set<string>();
+  for (const k of kinds.keys()) {
+    const [apiVersion, kind] = k.split("|") as [string, string];
+    let info = await cluster.discovery.lookup(apiVersion, kind);
+    if (!info && !defined.has(k) && !refreshed.has(apiVersion)) {
+      refreshed.add(apiVersion);
+      cluster.discovery.refresh(apiVersion);
+      info = await cluster.discovery.lookup(apiVersion, kind);
+    }
+    kinds.set(k, info ?? defined.get(k)?.info);
+  }
+
+  const allowed = new Set(o.allowedNamespaces);
+  const allowedList = o.allowedNamespaces.join(", ") || "none";
+  const seen = new Map<string, SourcedObject>();
+  const inventoryKey = identity({ apiVersion: "v1", kind: "ConfigMap", namespace: o.inventory.namespace, name: o.inventory.name });
+  const items: Item[] = [];
+  for (const s of objects) {
+    const obj = s.object;
+    const m = obj.metadata ?? {};
+    if (typeof obj.apiVersion !== "string" || obj.apiVersion === "" || typeof obj.kind !== "string" || obj.kind === "") {
+      refuse(s, "apiVersion and kind are required");
+      continue;
+    }
+    if (typeof m.name !== "string" || m.name === "") {
+      refuse(s, "metadata.name is required (generateName cannot be applied: it would create a new object on every sync)");
+      continue;
+    }
+    const k = `${obj.apiVersion}|${obj.kind}`;
+    const info = kinds.get(k);
+    if (!info) {
+      refuse(s, `the cluster does not serve ${obj.kind} in ${obj.apiVersion}, and no CustomResourceDefinition in this set defines it`);
+      continue;
+    }
+    const namespace = typeof m.namespace === "string" && m.namespace !== "" ? m.namespace : undefined;
+    if (info.namespaced) {
+      if (namespace === undefined) {
+        refuse(s, `${obj.kind} is namespaced: metadata.namespace is required (allowed: ${allowedList})`);
+        continue;
+      }
+      if (!allowed.has(namespace)) {
+        refuse(s, `namespace "${namespace}" is not allowed for environment ${o.environment} (allowed: ${allowedList})`);
+        continue;
+      }
+    } else {
+      if (namespace !== undefined) {
+        refuse(s, `${obj.kind} is cluster-scoped: remove metadata.namespace ("${namespace}")`);
+        continue;
+      }
+      if (info.group === "" && info.kind === "Namespace") {
+        if (!allowed.has(m.name)) {
+          refuse(s, `namespace "${m.name}" is not allowed for environment ${o.environment} (allowed: ${allowedList})`);
+          continue;
+        }
+      } else if (!o.allowClusterScoped) {
+        refuse(s, `${obj.kind} is cluster-scoped, and environment ${o.environment} does not allow cluster-scoped objects other than its namespaces`);
+        continue;
+      }
+    }
+    const label = m.labels?.[ENVIRONMENT_LABEL];
+    if (label !== undefined && label !== o.environment) {
+      refuse(s, `it is labelled ${ENVIRONMENT_LABEL}=${label}, but is applied by environment ${o.environment}`);
+      continue;
+    }
+    if (Array.isArray(m.managedFields) && m.managedFields.length > 0) {
+      refuse(s, "metadata.managedFields must not be set in a manifest");
+      continue;
+    }
+    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, ...(namespace && { namespace }), name: m.name, file: s.file, line: s.line };
+    const key = identity(ref);
+    const first = seen.get(key);
+    if (first) {
+      refuse(s, `the same object is also defined at ${first.file}:${first.line}`);
+      continue;
+    }
+    seen.set(key, s);
+    if (key === inventoryKey) {
+      refuse(s, `this is environment ${o.environment}'s inventory, which Vigil writes itself`);
+      continue;
+    }
+    const body: KubeObject = { ...obj, metadata: { ...m, labels: { ...m.labels, [ENVIRONMENT_LABEL]: o.environment } } };
+    const isFirst = (info.group === "" && info.kind === "Namespace") || (info.group === CRD_GROUP && info.kind === "CustomResourceDefinition");
+    const crdKey = defined.get(k)?.crdKey;
+    items.push({ ref, key, info, body, desiredHash: hashOf(body), phase: isFirst ? 1 : 2, ...(crdKey && { crdKey }) });
+  }
+  if (refusals.length > 0) throw new SyncRefused(refusals);
+  return items;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Live state
+
+/** Unchanged when Git did not change it, Vigil still owns what it applied, and those values are as applied. */
+function classify(item: Item, o: Options): "unchanged" | "drift" | "apply" {
+  const rec = item.recorded;
+  if (!rec?.desired || !rec.owned || rec.desired !== item.desiredHash) return "apply";
+  if (item.live && ownedHash(item.live, o.fieldManager) === rec.owned) return "unchanged";
+  return "drift";
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Applying
+
+function applyCall(cluster: Cluster, item: Item, o: Options, mode: { force: boolean; dryRun: boolean }): Promise<ApiAnswer> {
+  return cluster.call({
+    verb: mode.dryRun ? "dryRun" : "apply",
+    method: "PATCH",
+    path: resourcePath(item.info, item.ref.namespace, item.ref.name),
+    query: {
+      fieldManager: o.fieldManager,
+      // Unknown or duplicated fields are refused, not dropped: what is applied is exactly what was verified.
+      fieldValidation: "Strict",
+      force: mode.force ? "true" : undefined,
+      dryRun: mode.dryRun ? "All" : undefined,
+    },
+    body: item.body,
+    contentType: "application/apply-patch+yaml",
+  });
+}
+
+function finish(item: Item, result: Omit<ObjectResult, "object">, entry: InventoryEntry | undefined): void {
+  item.result = { object: item.ref, ...result };
+  item.entry = entry ? { ...entry, apiVersion: item.ref.apiVersion } : entryOf(item);
+}
+
+function entryOf(item: Item, owned?: string): InventoryEntry {
+  return {
+    apiVersion: item.ref.apiVersion,
+    kind: item.ref.kind,
+    ...(item.ref.namespace && { namespace: item.ref.namespace }),
+    name: item.ref.name,
+    ...(owned && { desired: item.desiredHash, owned }),
+  };
+}
+
+async function applyItem(cluster: Cluster, item: Item, o: Options): Promise<void> {
+  const kind = classify(item, o);
+  if (kind === "drift") return drift(cluster, item, o);
+  const answer = await applyWithRetryOn404(cluster, item, o, { force: o.force, dryRun: o.dryRun });
+  if (answer.status === 409) {
+    const conflicts = conflictsOf(answer.body);
+    return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, answer) }, item.recorded);
+  }
+  if (answer.status !== 200 && answer.status !== 201) return finish(item, { action: "rejected", message: describeAnswer(answer) }, item.recorded);
+  const previous = item.live ?? (o.dryRun && answer.status === 200 ? await getLive(cluster, item) : undefined);
+  const changes = previous ? diffObjects(previous, answer.body) : undefined;
+  const unchanged = answer.status === 200 && previous && (previous.metadata?.resourceVersion === answer.body?.metadata?.resourceVersion && !o.dryRun || changes?.length === 0);
+  const action = answer.status === 201 ? "create" : unchanged ? "unchanged" : "update";
+  finish(item, { action, ...(action === "update" && changes && { changes }) }, o.dryRun ? item.recorded : entryOf(item, ownedHash(answer.body, o.fieldManager)));
+}
+
+/**
+ * Git did not change the object, yet what Vigil owns in it changed: someone edited it (or deleted it,
+ * or removed its label). Report mode simulates the apply to name the fields; restore mode applies, and
+ * takes back fields another manager took (those were Vigil's when it last applied).
+ */
+async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
+  const restore = o.drift === "restore" && !o.dryRun;
+  const probe = await applyWithRetryOn404(cluster, item, o, { force: false, dryRun: !restore });
+  let conflicts: FieldConflict[] | undefined;
+  let answer = probe;
+  if (probe.status === 409) {
+    conflicts = conflictsOf(probe.body);
+    if (restore) answer = await applyCall(cluster, item, o, { force: true, dryRun: false });
+  }
+  if (answer.status !== 200 && answer.status !== 201 && !(answer.status === 409 && !restore)) {
+    return finish(item, { action: "rejected", message: `changed outside Git, and putting it back failed: ${describeAnswer(answer)}` }, item.recorded);
+  }
+  const changes = item.live && answer.status !== 409 ? diffObjects(item.live, answer.body) : undefined;
+  const what = !item.live
+    ? `not found with label ${ENVIRONMENT_LABEL}=${o.environment}: deleted or relabelled outside Git`
+    : conflicts?.length
+      ? `changed outside Git: ${conflicts.map((c) => `${c.field || "fields"} now owned by "${c.manager}"`).join(", ")}`
+      : "changed outside Git";
+  const restored = restore && (answer.status === 200 || answer.status === 201);
+  finish(
+    item,
+    { action: "drift", restored, message: restored ? `${what}; restored` : `${what}; ${o.dryRun ? "would be restored" : "reported, not restored (drift: report)"}`, ...(conflicts?.length && { conflicts }), ...(changes?.length && { changes }) },
+    restored ? entryOf(item, ownedHash(answer.body, o.fieldManager)) : item.recorded,
+  );
+}
+
+function conflictMessage(conflicts: FieldConflict[], answer: ApiAnswer): string {
+  if (conflicts.length === 0) return describeAnswer(answer);
+  const byManager = new Map<string, string[]>();
+  for (const c of conflicts) byManager.set(c.manager, [...(byManager.get(c.manager) ?? []), c.field]);
+  const owners = [...byManager].map(([m, fields]) => `"${m}" owns ${fields.join(", ")}`).join("; ");
+  return `${owners}: not applied (set force to take these fields over)`;
+}
+
+/** Right after its CRD is Established, a custom resource's endpoint may answer 404 for a moment. */
+async function applyWithRetryOn404(cluster: Cluster, item: Item, o: Options, mode: { force: boolean; dryRun: boolean }): Promise<ApiAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    const answer = await applyCall(cluster, item, o, mode);
+    const endpointMissing = answer.status === 404 && item.crdKey !== undefined && answer.body?.details?.name === undefined;
+    if (!endpointMissing || attempt >= 5) return answer;
+    await new Promise((r) => setTimeout(r, 100 * attempt));
+  }
+}
+
+async function getLive(cluster: Cluster, item: Item): Promise<any> {
+  const answer = await cluster.call({ verb: "get", method: "GET", path: resourcePath(item.info, item.ref.namespace, item.ref.name) });
+  return answer.status === 200 ? answer.body : undefined;
+}
+
+/** Waits until a CRD of the set is Established; returns why not, if it is not. */
+async function crdReadiness(cluster: Cluster, crd: Item, o: Options): Promise<string | undefined> {
+  if (crd.result?.action === "rejected") return `its CustomResourceDefinition ${crd.ref.name} was rejected`;
+  if (o.dryRun) return undefined;
+  const deadline = Date.now() + o.crdTimeoutMs;
+  let obj = crd.result?.action === "unchanged" ? crd.live : undefined;
+  for (let wait = 25; ; wait = Math.min(wait * 2, 1000)) {
+    if (obj) {
+      const conditions = (obj.status?.conditions ?? []) as { type: string; status: string; message?: string }[];
+      if (conditions.some((c) => c.type === "Established" && c.status === "True")) return undefined;
+      const names = conditions.find((c) => c.type === "NamesAccepted" && c.status === "False");
+      if (names) return `its CustomResourceDefinition ${crd.ref.name} was not accepted: ${names.message}`;
+    }
+    if (Date.now() + wait > deadline) return `its CustomResourceDefinition ${crd.ref.name} was not Established within ${o.crdTimeoutMs / 1000} s`;
+    if (obj) await new Promise((r) => setTimeout(r, wait));
+    const answer = await cluster.call({ verb: "get", method: "GET", path: resourcePath(crd.info, undefined, crd.ref.name) });
+    if (answer.status !== 200) return `its CustomResourceDefinition ${crd.ref.name} cannot be read: ${describeAnswer(answer)}`;
+    obj = answer.body;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pruning
+
+interface Removed {
+  entry: InventoryEntry;
+  info: ResourceInfo | undefined;
+}
+
+async function resolveRemoved(cluster: Cluster, removed: InventoryEntry[]): Promise<Removed[]> {
+  const out: Removed[] = [];
+  for (const entry of removed) out.push({ entry, info: await cluster.discovery.lookup(entry.apiVersion, entry.kind) });
+  return out;
+}
+
+/** Deletes what left the set, if it carries this environment's label: everything else first, then CRDs, then Namespaces. */
+async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any>, o: Options): Promise<{ result: ObjectResult; entry: InventoryEntry; keep: boolean }[]> {
+  const rank = (r: Removed) => (r.entry.kind === "Namespace" ? 2 : r.entry.kind === "CustomResourceDefinition" ? 1 : 0);
+  const outcomes: { result: ObjectResult; entry: InventoryEntry; keep: boolean }[] = [];
+  const allowed = new Set(o.allowedNamespaces);
+  for (const stage of [0, 1, 2]) {
+    await inPool(removed.filter((r) => rank(r) === stage), o.concurrency, async ({ entry, info }) => {
+      const object: ObjectRef = { apiVersion: entry.apiVersion, kind: entry.kind, ...(entry.namespace && { namespace: entry.namespace }), name: entry.name };
+      const done = (action: SyncAction, message: string | undefined, keep = false) => void outcomes.push({ result: { object, action, ...(message && { message }) }, entry, keep });
+      if (!info) return done("prune", "already gone: the cluster no longer serves its kind");
+      const inAllowedNamespace = entry.kind === "Namespace" ? allowed.has(entry.name) : !info.namespaced || allowed.has(entry.namespace ?? "");
+      if (!inAllowedNamespace) return done("orphan", `left in place: namespace "${entry.kind === "Namespace" ? entry.name : entry.namespace}" is no longer allowed for environment ${o.environment}`);
+      const obj = live.get(identity(entry));
+      if (!obj) {
+        // Not listed with our label: gone, or someone removed the label (then it is no longer ours to delete).
+        const exists = (await cluster.call({ verb: "get", method: "GET", path: resourcePath(info, entry.namespace, entry.name) })).status === 200;
+        return exists ? done("orphan", `left in place: it no longer carries ${ENVIRONMENT_LABEL}=${o.environment}`) : done("prune", "already gone");
+      }
+      if (o.dryRun) return done("prune", undefined);
+      const answer = await cluster.call({
+        verb: "delete",
+        method: "DELETE",
+        path: resourcePath(info, entry.namespace, entry.name),
+        // Only the object that was listed: if it was deleted and created again since, it is not ours to delete.
+        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid: obj.metadata.uid }, propagationPolicy: "Background" },
+      });
+      if (answer.status === 200 || answer.status === 202) return done("prune", undefined);
+      if (answer.status === 404) return done("prune", "already gone");
+      if (answer.status === 409) return done("orphan", `left in place: it was replaced since it was listed (${describeAnswer(answer)})`, true);
+      done("rejected", `could not be pruned: ${describeAnswer(answer)}`, true);
+    });
+  }
+  return outcomes;
+}
+
