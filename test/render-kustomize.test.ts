@@ -250,6 +250,16 @@ metadata:
     assert.match((await renderRefusal(renderDirectory(linked, "envs/prod", notRun))).message, /resources\[0\]: "base" leaves the revision's root/);
   });
 
+  it("a kustomization file that is a symbolic link out of its folder is not even read", async (t) => {
+    const { "base/kustomization.yaml": _, ...baseFiles } = base;
+    const root = checkout(t, { ...baseFiles, "envs/prod/kustomization.yaml": "resources: [../../base]\n" });
+    writeTree(join(root, ".."), { "private.yaml": "password: [not yaml\n" });
+    symlinkSync(join(root, "..", "private.yaml"), join(root, "base", "kustomization.yaml"));
+    const e = await renderRefusal(renderDirectory(root, "envs/prod", notRun));
+    assert.match(e.message, /^base\/kustomization\.yaml: a symbolic link out of its folder/);
+    assert.ok(!e.message.includes("password"));
+  });
+
   it("a file outside the kustomization's folder (kustomize's root-only rule), and an absolute path", async (t) => {
     const files = { "envs/shared/ns.yaml": "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n" };
     assert.match(await refused(t, "resources: [../../base, ../shared/ns.yaml]\n", files), /resources\[1\]: "\.\.\/shared\/ns\.yaml" is outside the kustomization's folder: kustomize's root-only load restriction forbids files from elsewhere/);

@@ -97,6 +97,15 @@ class Walk {
     const fileReal = kustomizationFileIn(dirReal, displayPath(this.b, dirReal));
     if (!fileReal) throw new InputError(`${displayPath(this.b, dirReal)}: has no kustomization file (${KUSTOMIZATION_FILE_NAMES.join(", ")}), but ${reachedFrom} lists it as a kustomization`);
     const display = displayPath(this.b, fileReal);
+    // A kustomization file that is a link out of its folder is not read at all (kustomize refuses it
+    // too): its text could be anything on the machine, and an error message would quote it.
+    let linked: string;
+    try {
+      linked = realpathSync(fileReal);
+    } catch {
+      throw new InputError(`${display}: a symbolic link that leads nowhere`);
+    }
+    if (!isInside(dirReal, linked)) throw new InputError(`${display}: a symbolic link out of its folder; a kustomization file must be in the folder it describes`);
     const src = parseYamlSource(readText(fileReal, display), display);
     const content = src.doc.toJS() ?? {};
     if (typeof content !== "object" || Array.isArray(content)) throw new InputError(`${display}: a kustomization must be a mapping`);
