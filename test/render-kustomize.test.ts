@@ -221,6 +221,12 @@ metadata:
     assert.match(await refused(t, "transformers:\n- |\n  apiVersion: builtin\n  kind: RunScript\n  metadata: {name: x}\n"), /builtin RunScript is not one of kustomize v5\.8\.2's builtin plugins/);
   });
 
+  it("a plugin entry that is neither YAML objects Vigil can read nor a file (kustomize's parser might read it differently)", async (t) => {
+    assert.match(await refused(t, "transformers:\n- \"apiVersion: builtin\\n\\tkind: X\"\n"), /transformers\[0\]: neither plugin configs written inline that Vigil can read \(YAML objects\) nor a file in the revision/);
+    assert.match(await refused(t, "transformers: [missing.yaml]\n"), /transformers\[0\]: neither plugin configs/);
+    assert.match(await refused(t, "resources: [../../base]\npatchesStrategicMerge: [missing.yaml]\n"), /patchesStrategicMerge\[0\]: neither a strategic merge patch written inline/);
+  });
+
   it("helmCharts, also in a base", async (t) => {
     assert.match(await refused(t, "helmCharts:\n- name: redis\n  repo: https://charts.example.com\n"), /^envs\/prod\/kustomization\.yaml:2 helmCharts: Helm charts are not rendered: inflating a chart runs the helm program/);
     const message = await refused(t, "resources: [../../base, ../../charts]\n", { "charts/kustomization.yaml": "resources: []\nhelmGlobals: {chartHome: charts}\n" });
