@@ -20,6 +20,7 @@ const commands: Entry[] = [
   { words: ["sign"], load: async () => (await import("./commands/sign-image.ts")).signImageCommand },
   { words: ["attest"], load: async () => (await import("./commands/sign-image.ts")).attestImageCommand },
   { words: ["verify", "image"], load: async () => (await import("./commands/verify-image.ts")).verifyImage },
+  { words: ["agent"], load: async () => (await import("./commands/agent.ts")).agent },
 ];
 
 async function overview(): Promise<string> {

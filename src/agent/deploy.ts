@@ -1,0 +1,161 @@
+// The agent's side of the cluster: one connection per environment that acts as the environment's
+// ServiceAccount (so its RBAC bounds what the environment can change), one as the agent itself for its
+// status; the set applied through src/cluster, the outcome as checks; and the environment's state
+// (last revision applied, verdict, health) kept in a status ConfigMap that the next reconcile reads.
+import { check, type Check } from "../core/verdict.ts";
+import { ExitCode } from "../core/errors.ts";
+import { assessHealth, connectCluster, KubeApiError, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
+import type { SourcedObject } from "../policy/manifests.ts";
+import type { AgentConfig, EnvironmentConfig } from "./config.ts";
+import type { ReconcileResult } from "./reconcile.ts";
+
+export type HealthState = "healthy" | "progressing" | "degraded" | "unknown";
+
+export interface EnvironmentClusters {
+  /** As the environment's ServiceAccount (or the kubeconfig's user when none is named): applies. */
+  apply(env: string): Cluster;
+  /** As the agent itself: its status, events and inventories. */
+  agent(env: string): Cluster;
+  close(): Promise<void>;
+}
+
+/** Connects every environment's cluster; nothing is sent until the first reconcile. */
+export async function connectEnvironments(config: AgentConfig): Promise<EnvironmentClusters> {
+  const apply = new Map<string, Cluster>();
+  const agent = new Map<string, Cluster>();
+  for (const env of config.doc.environments) {
+    const target = "inCluster" in env.cluster ? { inCluster: true } : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }) };
+    agent.set(env.name, await connectCluster(target));
+    const [namespace, name] = env.serviceAccount?.split("/") ?? [];
+    apply.set(env.name, env.serviceAccount ? await connectCluster({ ...target, impersonate: `system:serviceaccount:${namespace}:${name}` }) : agent.get(env.name)!);
+  }
+  return {
+    apply: (env) => apply.get(env)!,
+    agent: (env) => agent.get(env)!,
+    close: async () => {
+      await Promise.all([...new Set([...apply.values(), ...agent.values()])].map((c) => c.close()));
+    },
+  };
+}
+
+const statusName = (env: string) => `vigil-status-${env}`;
+const inventoryName = (env: string) => `vigil-inventory-${env}`;
+
+export interface EnvironmentState {
+  /** The last revision the whole set was applied at. */
+  lastApplied?: string;
+}
+
+/** The environment's state from its status ConfigMap; an environment never reconciled has none. */
+export async function readEnvironmentState(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig): Promise<EnvironmentState> {
+  const cluster = clusters.agent(env.name);
+  const answer = await cluster.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${config.doc.namespace}/configmaps/${statusName(env.name)}` });
+  if (answer.status === 404) return {};
+  if (answer.status !== 200) {
+    // Without the last applied revision the revision gate could not refuse a rollback: no reconcile.
+    throw new KubeApiError(`cannot read ${env.name}'s status ConfigMap ${config.doc.namespace}/${statusName(env.name)} (${answer.status}); the agent needs get on it`, answer.status, undefined, ExitCode.unavailable);
+  }
+  const lastApplied = answer.body?.data?.lastApplied;
+  return typeof lastApplied === "string" && /^[0-9a-f]{40,64}$/.test(lastApplied) ? { lastApplied } : {};
+}
+
+export interface Applied {
+  checks: Check[];
+  health: HealthState;
+  /** What changed (or, in a dry run, would): one line per change. */
+  plan: string[];
+}
+
+/** Applies the verified set, or plans it in a dry run; the outcome as checks of the "apply" gate. */
+export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean }): Promise<Applied> {
+  const cluster = clusters.apply(env.name);
+  let result: SyncResult;
+  try {
+    result = await syncSet(cluster, objects, {
+      environment: env.name,
+      inventory: { namespace: config.doc.namespace, name: inventoryName(env.name) },
+      allowedNamespaces: env.namespaces,
+      allowClusterScoped: env.allowClusterScoped,
+      force: env.force,
+      drift: env.drift,
+      prune: env.prune,
+      dryRun: options.dryRun,
+    });
+  } catch (e) {
+    if (!(e instanceof SyncRefused)) throw e;
+    const checks = e.refusals.map((r) => ({ ...check("apply", "scope", "fail", r.object, r.reason), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
+    return { checks, health: "unknown", plan: [] };
+  }
+  const checks = syncChecks(result, env);
+  if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result) };
+  const health = await assessHealth(cluster, objects, { environment: env.name });
+  for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeObject(r.object), r.message));
+  return { checks, health: health.state, plan: planLines(result) };
+}
+
+/** Failures and drift one check each; what applied cleanly is summed up in one. */
+function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
+  const checks: Check[] = [];
+  const counts = new Map<string, number>();
+  for (const r of result.objects) {
+    const subject = describeObject(r.object);
+    const at = r.object.file ? { location: { file: r.object.file, line: r.object.line ?? 1 } } : {};
+    counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
+    if (r.action === "rejected") checks.push({ ...check("apply", "accepted", "fail", subject, `the API server refused it: ${r.message ?? "no reason given"}`), ...at });
+    if (r.action === "conflict") checks.push({ ...check("apply", "conflict", "fail", subject, `${conflictText(r)}; change it in Git, or set force: true for ${env.name} to take the fields over`), ...at });
+    if (r.action === "drift") {
+      const what = formatChanges(r.changes ?? []).join("; ") || "fields Vigil manages";
+      checks.push({ ...check("apply", "drift", r.restored ? "pass" : "warn", subject, `${r.restored ? "restored" : "changed in the cluster, not restored (drift: report)"}: ${what}`), ...at });
+    }
+    if (r.action === "orphan") checks.push(check("apply", "prune", "warn", subject, r.message ?? "removed from Git but left in place"));
+  }
+  if (result.pruneSkipped) checks.push(check("apply", "prune", "warn", env.name, result.pruneSkipped));
+  const summary = ["create", "update", "unchanged", "prune"].filter((a) => counts.get(a)).map((a) => `${counts.get(a)} ${a === "prune" ? "pruned" : a === "create" ? "created" : a === "update" ? "updated" : "unchanged"}`).join(", ");
+  if (summary) checks.push(check("apply", "applied", "pass", env.name, `${result.dryRun ? "would be " : ""}${summary} (${result.requests.total} API requests)`));
+  return checks;
+}
+
+function conflictText(r: ObjectResult): string {
+  const byManager = new Map<string, string[]>();
+  for (const c of r.conflicts ?? []) byManager.set(c.manager, [...(byManager.get(c.manager) ?? []), c.field]);
+  const parts = [...byManager].map(([manager, fields]) => `${manager} owns ${fields.join(", ")}`);
+  return parts.length > 0 ? `another field manager owns fields the set sets: ${parts.join("; ")}` : (r.message ?? "conflict with another field manager");
+}
+
+function planLines(result: SyncResult): string[] {
+  return result.objects.filter((r) => r.action !== "unchanged").flatMap((r) => [
+    `${r.action} ${describeObject(r.object)}`,
+    ...formatChanges(r.changes ?? []).map((line) => `    ${line}`),
+  ]);
+}
+
+/** Writes the environment's status and an Event on it. The last good revision only moves when the set applied. */
+export async function recordOutcome(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, result: ReconcileResult, before: EnvironmentState): Promise<void> {
+  const cluster = clusters.agent(env.name);
+  const lastApplied = result.applied && result.revision ? result.revision : before.lastApplied;
+  const firstFailure = result.verdict.checks.find((c) => c.status === "fail");
+  await writeStatusObject(cluster, {
+    namespace: config.doc.namespace,
+    name: statusName(env.name),
+    environment: env.name,
+    data: {
+      verdict: result.verdict.verdict,
+      health: result.health,
+      ...(lastApplied && { lastApplied }),
+      ...(result.revision && { lastAttempted: result.revision }),
+      message: firstFailure ? `${firstFailure.gate}: ${firstFailure.subject}: ${firstFailure.message}` : result.applied ? "applied" : "unchanged",
+      reconciledAt: new Date().toISOString(),
+    },
+  });
+  await recordEvent(cluster, {
+    namespace: config.doc.namespace,
+    involvedObject: { apiVersion: "v1", kind: "ConfigMap", name: statusName(env.name), namespace: config.doc.namespace },
+    reason: firstFailure ? (firstFailure.gate === "agent" ? "ReconcileUnavailable" : `${capitalize(firstFailure.gate)}Blocked`) : "ReconcileSucceeded",
+    type: firstFailure ? "Warning" : "Normal",
+    message: firstFailure ? `${result.revision?.slice(0, 12) ?? "?"}: ${firstFailure.subject}: ${firstFailure.message}` : `${result.revision?.slice(0, 12)} applied; health ${result.health}`,
+  });
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}

@@ -1,0 +1,115 @@
+// The chain a revision passes through before anything is applied: revision gate → render → policy gate
+// → artifact gate. Each step reads what the steps before it established (the verified commit, the
+// rendered objects) and adds checks; the first step with a failing check ends the chain, so nothing
+// after it runs and nothing is written. A new gate (approvals, vulnerabilities) is one more Step in
+// `steps`, in the place it belongs.
+import { join } from "node:path";
+import { artifactChecks } from "../artifact/gate.ts";
+import { check, type Check } from "../core/verdict.ts";
+import type { TrustPolicy } from "../core/trust-policy.ts";
+import { exportTree, type ExportedTree } from "../git/export-tree.ts";
+import type { Repo } from "../git/repo.ts";
+import type { RegistryClient } from "../oci/registry.ts";
+import { policyChecks } from "../policy/gate.ts";
+import { loadManifests, type SourcedObject } from "../policy/manifests.ts";
+import { loadPacks } from "../policy/packs.ts";
+import { renderDirectory } from "../render/index.ts";
+import { openRevisionGate } from "../revision/gate.ts";
+import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import type { EnvironmentConfig, GateName } from "./config.ts";
+
+/** What a reconcile knows, filled in step by step. */
+export interface Candidate {
+  env: EnvironmentConfig;
+  repo: Repo;
+  trust: TrustPolicy;
+  trustedRoot?: TrustedRoot;
+  registry: RegistryClient;
+  /** Policy gate inputs: the agent's defaults, then the environment's. */
+  policy: { packs: string[]; policies: string[]; exceptions?: string };
+  /** The branch or tag to deploy. */
+  ref: string;
+  /** The folder inside the repository. */
+  path: string;
+  /** The last revision applied to this environment; the revision gate refuses to move back from it. */
+  lastApplied?: string;
+  /** Set by the revision gate: the commit that verified. */
+  commit?: string;
+  /** Set by render: the verified commit's tree, on disk until the reconcile ends. */
+  tree?: ExportedTree;
+  /** Set by render, pinned to image digests by the artifact gate: what will be applied. */
+  objects?: SourcedObject[];
+}
+
+interface Step {
+  name: string;
+  /** A gate the configuration may leave out; the steps without one always run. */
+  gate?: GateName;
+  run(c: Candidate): Promise<Check[]>;
+}
+
+const steps: Step[] = [
+  { name: "revision", gate: "revision", run: revisionGate },
+  { name: "render", run: render },
+  { name: "policy", gate: "policy", run: policyGate },
+  { name: "artifact", gate: "artifact", run: artifactGate },
+];
+
+/** Runs the chain; returns every check made. The candidate is ready to apply only if none failed. */
+export async function runGates(c: Candidate): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const step of steps) {
+    if (step.gate && !c.env.gates.includes(step.gate)) continue;
+    const made = await step.run(c);
+    checks.push(...made);
+    if (made.some((x) => x.status === "fail")) break;
+  }
+  return checks;
+}
+
+async function revisionGate(c: Candidate): Promise<Check[]> {
+  const environment = c.trust.doc.environments.some((e) => e.name === c.env.name) ? c.env.name : undefined;
+  const gate = await openRevisionGate({
+    repo: c.repo,
+    rootPolicy: c.trust,
+    to: c.ref,
+    ...(c.lastApplied && { from: c.lastApplied }),
+    ...(environment && { environment }),
+    ...(c.trustedRoot && { trustedRoot: c.trustedRoot }),
+  });
+  const checks: Check[] = [];
+  for await (const x of gate.checks()) checks.push(x);
+  // The commit is the one the checks were made for: a branch that moves meanwhile changes nothing.
+  c.commit = gate.subject.revision;
+  return checks;
+}
+
+async function render(c: Candidate): Promise<Check[]> {
+  if (!c.commit) throw new Error("render needs the revision gate's verified commit");
+  c.tree = await exportTree(c.repo.gitDir, c.commit);
+  c.objects = await renderDirectory(c.tree.dir, c.path);
+  if (c.objects.length === 0) {
+    return [check("render", "objects", "fail", `${c.path}@${c.commit.slice(0, 12)}`, `nothing to deploy: ${c.path} holds no Kubernetes objects at this revision`)];
+  }
+  return [check("render", "objects", "pass", `${c.path}@${c.commit.slice(0, 12)}`, `${c.objects.length} objects`)];
+}
+
+async function policyGate(c: Candidate): Promise<Check[]> {
+  const policies = [...loadPacks(c.policy.packs), ...loadManifests(c.policy.policies)];
+  if (policies.length === 0) {
+    return [check("policy", "configured", "fail", c.env.name, "the policy gate is on but no pack or policy is configured: name packs or policies in the agent configuration, or leave the gate out of this environment's gates")];
+  }
+  return policyChecks({ manifests: c.objects ?? [], policies, ...(c.policy.exceptions && { exceptions: loadManifests([c.policy.exceptions]) }) });
+}
+
+async function artifactGate(c: Candidate): Promise<Check[]> {
+  const result = await artifactChecks(c.objects ?? [], { policy: c.trust, client: c.registry, ...(c.trustedRoot && { trustedRoot: c.trustedRoot }) });
+  if (result.pinned) c.objects = result.pinned;
+  return result.checks;
+}
+
+/** The folder to render: the environment's, else the trust policy's for it, else the repository root. */
+export function environmentPath(env: EnvironmentConfig, trust: TrustPolicy): string {
+  const path = env.source.path ?? trust.doc.environments.find((e) => e.name === env.name)?.path ?? ".";
+  return join(".", path);
+}

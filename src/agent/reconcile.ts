@@ -1,0 +1,116 @@
+// One reconcile of one environment: fetch (read-only) → the gates (gates.ts) → apply → health → record.
+// Everything is verified before the first write; when anything fails, nothing is applied, the last
+// good revision keeps running, and the verdict says why. The environment's state in the cluster (the
+// last revision applied, the verdict, the health) is what the next reconcile starts from.
+import { ExitCode, VigilError } from "../core/errors.ts";
+import { check, makeVerdict, type Check, type Verdict } from "../core/verdict.ts";
+import type { TrustPolicy } from "../core/trust-policy.ts";
+import { openRepo, redact } from "../git/repo.ts";
+import type { RegistryClient } from "../oci/registry.ts";
+import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import type { AgentConfig, EnvironmentConfig } from "./config.ts";
+import { environmentPath, runGates, type Candidate } from "./gates.ts";
+import { applyCandidate, readEnvironmentState, recordOutcome, type EnvironmentClusters, type HealthState } from "./deploy.ts";
+
+export interface ReconcileOptions {
+  config: AgentConfig;
+  trust: TrustPolicy;
+  trustedRoot?: TrustedRoot;
+  registry: RegistryClient;
+  clusters: EnvironmentClusters;
+  /** Plan and print, write nothing (not even the status). */
+  dryRun?: boolean;
+}
+
+export interface ReconcileResult {
+  environment: string;
+  /** The commit the gates ran on (undefined when it could not be fetched). */
+  revision?: string;
+  verdict: Verdict;
+  /** Whether this reconcile wrote the set to the cluster. */
+  applied: boolean;
+  /** The environment after this reconcile; "unknown" when it could not be assessed. */
+  health: HealthState;
+  /** What a dry run would change, one line per change. */
+  plan: string[];
+  /** 0 pass, 1 blocked, 3 something could not be reached (DESIGN.md's exit codes). */
+  exitCode: ExitCode;
+  seconds: number;
+}
+
+export async function reconcileEnvironment(env: EnvironmentConfig, options: ReconcileOptions): Promise<ReconcileResult> {
+  const started = performance.now();
+  const subject = { environment: env.name, repo: redact(env.source.url) };
+  const finish = (checks: Check[], rest: Partial<ReconcileResult> = {}): ReconcileResult => {
+    const verdict = makeVerdict({ ...subject, ...(rest.revision && { revision: rest.revision }) }, checks);
+    const unavailable = rest.exitCode === ExitCode.unavailable;
+    return {
+      environment: env.name,
+      verdict,
+      applied: false,
+      health: "unknown",
+      plan: [],
+      ...rest,
+      exitCode: unavailable ? ExitCode.unavailable : verdict.verdict === "pass" ? ExitCode.ok : ExitCode.blocked,
+      seconds: (performance.now() - started) / 1000,
+    };
+  };
+  const state = await readEnvironmentState(options.clusters, env, options.config);
+  let candidate: Candidate | undefined;
+  try {
+    const credential = env.source.tokenFile ? { tokenFile: env.source.tokenFile } : env.source.sshKeyFile ? { sshKeyFile: env.source.sshKeyFile, ...(env.source.knownHostsFile && { knownHostsFile: env.source.knownHostsFile }) } : undefined;
+    const repo = await openRepo(env.source.url, { ...(options.config.doc.cacheDir && { cacheDir: options.config.doc.cacheDir }), ...(credential && { credential }) });
+    candidate = {
+      env,
+      repo,
+      trust: options.trust,
+      ...(options.trustedRoot && { trustedRoot: options.trustedRoot }),
+      registry: options.registry,
+      policy: policyInputs(options.config, env),
+      ref: env.source.ref ?? options.trust.doc.environments.find((e) => e.name === env.name)?.branch ?? "HEAD",
+      path: environmentPath(env, options.trust),
+      ...(state.lastApplied && { lastApplied: state.lastApplied }),
+    };
+    const checks = await runGates(candidate);
+    const revision = candidate.commit;
+    if (checks.some((c) => c.status === "fail") || !candidate.objects) {
+      const result = finish(checks, { ...(revision && { revision }) });
+      if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state);
+      return result;
+    }
+    const applied = await applyCandidate(options.clusters, env, options.config, candidate.objects, { dryRun: options.dryRun === true });
+    const result = finish([...checks, ...applied.checks], {
+      ...(revision && { revision }),
+      applied: !options.dryRun && !applied.checks.some((c) => c.status === "fail"),
+      health: applied.health,
+      plan: applied.plan,
+    });
+    if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state);
+    return result;
+  } catch (e) {
+    // A source or cluster that cannot be reached, or input that cannot be read: reported as a failing
+    // check, so the verdict is never "pass" by default and the last good revision keeps running.
+    if (!(e instanceof VigilError)) throw e;
+    const result = finish([check("agent", e.exitCode === ExitCode.unavailable ? "unavailable" : "input", "fail", env.name, e.message)], {
+      ...(candidate?.commit && { revision: candidate.commit }),
+      ...(e.exitCode === ExitCode.unavailable && { exitCode: ExitCode.unavailable }),
+    });
+    if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state).catch(() => {});
+    return result;
+  } finally {
+    candidate?.tree?.remove();
+    candidate?.repo.close();
+  }
+}
+
+/** The agent's policy inputs, then the environment's added to them. */
+function policyInputs(config: AgentConfig, env: EnvironmentConfig): Candidate["policy"] {
+  const base = config.doc.policy;
+  const own = env.policy;
+  const exceptions = own?.exceptions ?? base?.exceptions;
+  return {
+    packs: [...new Set([...(base?.packs ?? []), ...(own?.packs ?? [])])],
+    policies: [...(base?.policies ?? []), ...(own?.policies ?? [])],
+    ...(exceptions && { exceptions }),
+  };
+}

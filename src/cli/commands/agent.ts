@@ -1,0 +1,67 @@
+import { ExitCode } from "../../core/errors.ts";
+import { startAgent } from "../../agent/agent.ts";
+import type { ReconcileResult } from "../../agent/reconcile.ts";
+import { check } from "../../core/verdict.ts";
+import { verdictSink } from "../output.ts";
+import { required, type Command } from "../command.ts";
+
+export const agent: Command = {
+  summary: "The GitOps agent: reconcile each environment's verified revision into its cluster, through every gate.",
+  usage: "vigil agent --config FILE [--once] [--dry-run] [--json]",
+  help: [
+    "  --config FILE   the agent configuration (kind: AgentConfig)",
+    "  --once          reconcile every environment once and exit (exit code: the worst of them)",
+    "  --dry-run       run the gates and print what would change; write nothing to any cluster",
+  ].join("\n"),
+  options: {
+    config: { type: "string" },
+    once: { type: "boolean" },
+    "dry-run": { type: "boolean" },
+  },
+  async run(values) {
+    const json = values.json === true;
+    const once = values.once === true || values["dry-run"] === true;
+    const running = await startAgent({
+      configFile: required(values, "config", this),
+      dryRun: values["dry-run"] === true,
+      onResult: (r) => (json ? (once ? undefined : process.stdout.write(JSON.stringify(r) + "\n")) : print(r)),
+    });
+    if (once) {
+      try {
+        const results = await running.reconcileAll();
+        if (json) process.stdout.write(JSON.stringify(results, null, 2) + "\n");
+        return worst(results.map((r) => r.exitCode));
+      } finally {
+        await running.stop();
+      }
+    }
+    const stop = () => void running.stop();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    await running.loop();
+    return ExitCode.ok;
+  },
+};
+
+function print(r: ReconcileResult): void {
+  const sink = verdictSink(r.verdict.subject, false);
+  // A long history verifies as one check per commit: past a screenful, the passing ones are one row.
+  const passedCommits = r.verdict.checks.filter((c) => c.gate === "revision" && c.status === "pass");
+  const folded = passedCommits.length > 10;
+  for (const c of r.verdict.checks) if (!folded || c.gate !== "revision" || c.status !== "pass") sink.add(c);
+  const commits = new Set(r.verdict.checks.filter((c) => c.gate === "revision").map((c) => c.subject)).size;
+  if (folded) sink.add(check("revision", "commits", "pass", r.revision ?? r.environment, `${passedCommits.length} checks on ${commits} commits passed`));
+  sink.end();
+  const what = r.applied ? "applied" : r.plan.length > 0 ? "would apply" : "not applied";
+  process.stdout.write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} verified; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);
+  for (const line of r.plan) process.stdout.write(`  ${line}\n`);
+  process.stdout.write("\n");
+}
+
+/** Unavailable outranks blocked outranks pass: the exit code says the most urgent thing. */
+function worst(codes: ExitCode[]): ExitCode {
+  if (codes.includes(ExitCode.unavailable)) return ExitCode.unavailable;
+  if (codes.includes(ExitCode.badInput)) return ExitCode.badInput;
+  if (codes.includes(ExitCode.blocked)) return ExitCode.blocked;
+  return ExitCode.ok;
+}
