@@ -1,17 +1,21 @@
-// `npm start`: sets up an example workspace (real ssh-keygen keys, a config repository signed through
-// git's own signing, a trust policy) and runs Vigil's revision gate on it: once on the signed history,
-// which passes, and once on a branch with a commit by an untrusted key, which is blocked.
+// `npm start`: installs what Vigil's example needs (scripts/setup.ts: git, ssh-keygen, and a real
+// kube-apiserver with etcd, built once from the Go module proxy), then sets up an example workspace in
+// .cache/example — real ssh-keygen keys, a config repository signed through git's own signing, a trust
+// policy, an agent configuration — starts the API server on loopback, and runs the agent on it:
+//   1. the signed revision passes every gate and is applied;
+//   2. a commit by an untrusted key lands on main: the agent blocks it and the cluster keeps what runs.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { startKubeApiServer } from "../test/helpers/kube.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const work = join(root, ".cache", "example");
 const repo = join(work, "config-repo");
 const cli = join(root, "src", "cli", "main.ts");
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: { ...process.env, ...opts.env }, encoding: "utf8" });
+function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
+  const r = spawnSync(cmd, args, { cwd: opts.cwd, encoding: "utf8" });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -37,14 +41,16 @@ function vigil(args: string[]): number {
   return spawnSync(process.execPath, [cli, ...args], { stdio: "inherit" }).status ?? 3;
 }
 
+const setup = spawnSync(process.execPath, [join(root, "scripts", "setup.ts")], { stdio: "inherit", env: { ...process.env, CI: "true" } });
+if (setup.status !== 0) process.exit(setup.status ?? 3);
+
 rmSync(work, { recursive: true, force: true });
 mkdirSync(join(work, "keys"), { recursive: true });
 const alice = key("alice");
 const carol = key("carol");
 const mallory = key("mallory");
 
-const trust = join(work, "vigil.trust.yaml");
-writeFileSync(trust, `apiVersion: vigil.dev/v1alpha1
+writeFileSync(join(work, "vigil.trust.yaml"), `apiVersion: vigil.dev/v1alpha1
 kind: TrustPolicy
 signers:
   - name: alice
@@ -53,9 +59,8 @@ signers:
     ssh: "${carol.pub}"
 groups:
   platform: [alice]
-admins: { members: [alice, carol], threshold: 2 }
 paths:
-  - { pattern: "apps/payments/**", owners: [carol, "group:platform"] }
+  - { pattern: "envs/staging/payments/**", owners: [carol, "group:platform"] }
   - { pattern: "**", owners: ["group:platform"] }
 environments:
   - name: staging
@@ -66,18 +71,41 @@ environments:
 
 run("git", ["init", "-q", "-b", "main", repo]);
 commit("alice", alice.file, { "envs/staging/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n" }, "OPS-1: shop namespace");
-commit("carol", carol.file, { "apps/payments/deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: payments\n" }, "PAY-7: payments service");
-commit("alice", alice.file, { "envs/staging/kustomization.yaml": "resources: [../../apps/payments]\n" }, "OPS-2: deploy payments to staging");
+commit("carol", carol.file, {
+  "envs/staging/payments/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: EUR\n",
+}, "PAY-7: payments settings");
 
-console.log(`Example workspace: ${work}`);
-const good = vigil(["verify", "commits", "--repo", repo, "--trust", trust, "--env", "staging"]);
+const cleanups: (() => unknown)[] = [];
+let exitCode = 1;
+try {
+  console.log("Starting a Kubernetes API server (kube-apiserver and etcd on loopback)…");
+  const cluster = await startKubeApiServer({ after: (fn) => void cleanups.push(fn) });
+  run("kubectl", ["--kubeconfig", cluster.admin.kubeconfigPath, "create", "namespace", "vigil-system"]);
+  writeFileSync(join(work, "agent.yaml"), `apiVersion: vigil.dev/v1alpha1
+kind: AgentConfig
+trustPolicy: vigil.trust.yaml
+namespace: vigil-system
+cacheDir: cache
+policy: { packs: [pss-restricted, secrets-hygiene] }
+environments:
+  - name: staging
+    source: { url: config-repo }
+    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
+    namespaces: [shop]
+`);
+  console.log(`Example workspace: ${work}`);
+  const good = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
 
-run("git", ["checkout", "-q", "-b", "attack"], { cwd: repo });
-commit("mallory", mallory.file, { "envs/staging/backdoor.yaml": "kind: Pod\n" }, "OPS-3: harmless change");
-const blocked = vigil(["verify", "commits", "--repo", repo, "--trust", trust, "--env", "staging", "--from", "main", "--to", "attack"]);
+  commit("mallory", mallory.file, { "envs/staging/payments/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: XXX\n" }, "OPS-3: harmless change");
+  const blocked = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
+  const currency = run("kubectl", ["--kubeconfig", cluster.admin.kubeconfigPath, "get", "configmap", "payments", "-n", "shop", "-o", "jsonpath={.data.currency}"]);
 
-const ok = good === 0 && blocked === 1;
-console.log(ok
-  ? "\nThe signed history passed; the commit by an untrusted key was blocked. Both as expected."
-  : `\nUnexpected: signed history exited ${good}, attack exited ${blocked}.`);
-process.exit(ok ? 0 : 1);
+  const ok = good === 0 && blocked === 1 && currency === "EUR";
+  console.log(ok
+    ? "\nThe signed revision was applied; the commit by an untrusted key was blocked, and the cluster still runs the last good revision (currency EUR)."
+    : `\nUnexpected: signed revision exited ${good}, attack exited ${blocked}, currency in the cluster ${currency}.`);
+  exitCode = ok ? 0 : 1;
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+}
+process.exit(exitCode);

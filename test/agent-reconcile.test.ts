@@ -234,7 +234,7 @@ test("vigil agent --once: the verdict per environment as a table, or JSON; exit 
   w.repo.commit({ [`envs/echo/namespace.yaml`]: namespaceYaml(w.ns) }, alice);
   const table = vigil(["agent", "--config", w.configFile, "--once"]);
   assert.equal(table.status, 0, table.stderr + table.stdout);
-  assert.match(table.stdout, /echo: applied [0-9a-f]{12}; 1 commit verified; health healthy/);
+  assert.match(table.stdout, /echo: applied [0-9a-f]{12}; 1 commit checked; health healthy/);
   w.repo.commit({ [`envs/echo/x.yaml`]: configMapYaml(w.ns, "x") }, mallory);
   const blocked = vigil(["agent", "--config", w.configFile, "--once", "--json"]);
   assert.equal(blocked.status, 1, blocked.stderr);

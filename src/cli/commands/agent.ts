@@ -53,7 +53,7 @@ function print(r: ReconcileResult): void {
   if (folded) sink.add(check("revision", "commits", "pass", r.revision ?? r.environment, `${passedCommits.length} checks on ${commits} commits passed`));
   sink.end();
   const what = r.applied ? "applied" : r.plan.length > 0 ? "would apply" : "not applied";
-  process.stdout.write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} verified; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);
+  process.stdout.write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} checked; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);
   for (const line of r.plan) process.stdout.write(`  ${line}\n`);
   process.stdout.write("\n");
 }
