@@ -3,7 +3,7 @@
 // that passes every gate is applied with its image pinned to the verified digest; a revision that fails
 // any gate writes nothing and the last good revision keeps running; objects removed from Git are pruned.
 import { strict as assert } from "node:assert";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
 import { startAgent } from "../src/agent/agent.ts";
@@ -77,7 +77,7 @@ interface Workspace {
 }
 
 /** A config repository for environment `env` (namespace `ns`), its trust policy and the agent's configuration. */
-function workspace(t: TestContext, env: string, options: { gates?: string[] } = {}): Workspace {
+function workspace(t: TestContext, env: string, options: { gates?: string[]; url?: (dir: string) => string } = {}): Workspace {
   const dir = tempDir(t, "vigil-agent-");
   const ns = `${env}-shop`;
   const trust = writePolicy(join(dir, "trust.yaml"), {
@@ -100,7 +100,7 @@ insecureRegistries: ["${registry.registry.host}"]
 policy: { packs: [pss-baseline] }
 environments:
   - name: ${env}
-    source: { url: ${repo.dir} }
+    source: { url: ${options.url ? options.url(repo.dir) : repo.dir} }
     cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
     namespaces: [${ns}]
 ${options.gates ? `    gates: [${options.gates.join(", ")}]\n` : ""}`);
@@ -242,4 +242,20 @@ test("vigil agent --once: the verdict per environment as a table, or JSON; exit 
   assert.equal(result.environment, "echo");
   assert.equal(result.verdict.verdict, "fail");
   assert.equal(result.applied, false);
+});
+
+test("a git remote that is down: exit 3 with the reason, nothing written, the last good revision kept", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "foxtrot", { url: (dir) => `file://${dir}` });
+  const good = w.repo.commit({ [`envs/foxtrot/namespace.yaml`]: namespaceYaml(w.ns), [`envs/foxtrot/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
+  assert.equal((await reconcileOnce(w)).exitCode, 0);
+  renameSync(w.repo.dir, `${w.repo.dir}.gone`);
+  const down = await reconcileOnce(w);
+  assert.equal(down.exitCode, 3);
+  assert.equal(failures(down)[0]!.rule, "unavailable");
+  assert.match(failures(down)[0]!.message, /cannot fetch file:\/\/.*config.*check the URL, the network and the read-only credential/);
+  assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).data.mode, "strict");
+  const recorded = await status("foxtrot");
+  assert.equal(recorded.lastApplied, good);
+  assert.equal(recorded.verdict, "fail");
 });
