@@ -1,7 +1,7 @@
 // Which resource serves a kind (apps/v1 Deployment → deployments, namespaced), learnt from the API
 // server's discovery documents one group-version at a time, only for the group-versions a set uses, and
 // kept for the Cluster's life. A kind a cached group-version does not list is asked again once (a CRD may
-// have been added since); kinds defined by a CRD in the set being applied are learnt from that CRD.
+// have been added since). Kinds defined by a CRD in the set being applied are taken from that CRD.
 import { apiFailure, type Cluster } from "./client.ts";
 
 export interface ResourceInfo {
@@ -17,8 +17,6 @@ export class Discovery {
   private readonly cluster: Cluster;
   /** Per apiVersion: its kinds, or null when the server does not serve that group-version. */
   private readonly served = new Map<string, Promise<Map<string, ResourceInfo> | null>>();
-  /** Kinds learnt from CRDs, by apiVersion and kind, for before the server serves them. */
-  private readonly learnt = new Map<string, ResourceInfo>();
 
   constructor(cluster: Cluster) {
     this.cluster = cluster;
@@ -27,17 +25,33 @@ export class Discovery {
   /** The resource for a kind, or undefined when the server does not serve it (as far as it said). */
   async lookup(apiVersion: string, kind: string): Promise<ResourceInfo | undefined> {
     const kinds = await this.groupVersion(apiVersion);
-    return kinds?.get(kind) ?? this.learnt.get(`${apiVersion}|${kind}`);
+    return kinds?.get(kind);
   }
 
-  /** Asks the server again about a group-version (a kind it did not list may exist now). */
+  /** Forgets what the server said about a group-version (a kind it did not list may exist now). */
   refresh(apiVersion: string): void {
     this.served.delete(apiVersion);
   }
 
-  /** Remembers a kind a CRD defines, so that its objects can be checked and sent before discovery lists it. */
-  learn(info: ResourceInfo): void {
-    this.learnt.set(`${apiVersionOf(info.group, info.version)}|${info.kind}`, info);
+  /**
+   * Resolves many kinds at once, keyed "apiVersion|kind". A group-version that lacks one of its kinds is
+   * asked once more (a CRD may have been added since it was cached), at most once per call.
+   */
+  async resolve(kinds: Iterable<{ apiVersion: string; kind: string }>): Promise<Map<string, ResourceInfo | undefined>> {
+    const out = new Map<string, ResourceInfo | undefined>();
+    const refreshed = new Set<string>();
+    for (const { apiVersion, kind } of kinds) {
+      const key = `${apiVersion}|${kind}`;
+      if (out.has(key)) continue;
+      let info = await this.lookup(apiVersion, kind);
+      if (!info && !refreshed.has(apiVersion)) {
+        refreshed.add(apiVersion);
+        this.refresh(apiVersion);
+        info = await this.lookup(apiVersion, kind);
+      }
+      out.set(key, info);
+    }
+    return out;
   }
 
   private groupVersion(apiVersion: string): Promise<Map<string, ResourceInfo> | null> {

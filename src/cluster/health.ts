@@ -4,7 +4,7 @@
 // object is, else progressing if any object is, else healthy.
 import type { KubeObject, SourcedObject } from "../policy/manifests.ts";
 import type { Cluster } from "./client.ts";
-import { resourcePath, type ResourceInfo } from "./discovery.ts";
+import { resourcePath } from "./discovery.ts";
 import { inPool, listLabelled } from "./live.ts";
 import { identity, type ObjectRef } from "./objects.ts";
 
@@ -28,13 +28,13 @@ export interface HealthOptions {
 }
 
 export async function assessHealth(cluster: Cluster, objects: readonly (SourcedObject | KubeObject)[], options: HealthOptions = {}): Promise<HealthReport> {
-  const wanted: { ref: ObjectRef; info: ResourceInfo | undefined }[] = [];
-  for (const o of objects) {
-    const obj = "object" in o && "file" in o ? (o as SourcedObject).object : (o as KubeObject);
-    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, ...(obj.metadata?.namespace && { namespace: obj.metadata.namespace }), name: String(obj.metadata?.name) };
-    if ("file" in o) Object.assign(ref, { file: (o as SourcedObject).file, line: (o as SourcedObject).line });
-    wanted.push({ ref, info: await cluster.discovery.lookup(ref.apiVersion, ref.kind) });
-  }
+  const refs = objects.map((o): ObjectRef => {
+    const sourced = "file" in o && "object" in o ? (o as SourcedObject) : undefined;
+    const obj = sourced ? sourced.object : (o as KubeObject);
+    return { apiVersion: obj.apiVersion, kind: obj.kind, ...(obj.metadata?.namespace && { namespace: obj.metadata.namespace }), name: String(obj.metadata?.name), ...(sourced && { file: sourced.file, line: sourced.line }) };
+  });
+  const kinds = await cluster.discovery.resolve(refs);
+  const wanted = refs.map((ref) => ({ ref, info: kinds.get(`${ref.apiVersion}|${ref.kind}`) }));
   const live = new Map<string, any>();
   if (options.environment !== undefined) {
     const listed = await listLabelled(cluster, options.environment, wanted.flatMap((w) => (w.info ? [{ info: w.info, namespace: w.ref.namespace }] : [])));

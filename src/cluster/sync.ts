@@ -231,23 +231,10 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
   }
 
   // Discovery: each apiVersion asked once; a kind it does not list makes it asked once more.
+  const served = await cluster.discovery.resolve(objects.flatMap(({ object: { apiVersion, kind } }) => (typeof apiVersion === "string" && typeof kind === "string" && !defined.has(`${apiVersion}|${kind}`) ? [{ apiVersion, kind }] : [])));
   const kinds = new Map<string, ResourceInfo | undefined>();
-  for (const s of objects) {
-    const { apiVersion, kind } = s.object;
-    if (typeof apiVersion !== "string" || typeof kind !== "string") continue;
-    kinds.set(`${apiVersion}|${kind}`, undefined);
-  }
-  const refreshed = new Set<string>();
-  for (const k of kinds.keys()) {
-    const [apiVersion, kind] = k.split("|") as [string, string];
-    let info = await cluster.discovery.lookup(apiVersion, kind);
-    if (!info && !defined.has(k) && !refreshed.has(apiVersion)) {
-      refreshed.add(apiVersion);
-      cluster.discovery.refresh(apiVersion);
-      info = await cluster.discovery.lookup(apiVersion, kind);
-    }
-    kinds.set(k, info ?? defined.get(k)?.info);
-  }
+  for (const [k, info] of served) kinds.set(k, info);
+  for (const [k, { info }] of defined) kinds.set(k, info);
 
   const allowed = new Set(o.allowedNamespaces);
   const allowedList = o.allowedNamespaces.join(", ") || "none";
@@ -472,9 +459,8 @@ interface Removed {
 }
 
 async function resolveRemoved(cluster: Cluster, removed: InventoryEntry[]): Promise<Removed[]> {
-  const out: Removed[] = [];
-  for (const entry of removed) out.push({ entry, info: await cluster.discovery.lookup(entry.apiVersion, entry.kind) });
-  return out;
+  const kinds = await cluster.discovery.resolve(removed);
+  return removed.map((entry) => ({ entry, info: kinds.get(`${entry.apiVersion}|${entry.kind}`) }));
 }
 
 /** Deletes what left the set, if it carries this environment's label: everything else first, then CRDs, then Namespaces. */
