@@ -300,7 +300,8 @@ function sleep(ms: number): Promise<void> {
 
 function networkReason(e: unknown): string {
   const err = e as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (err.name === "TimeoutError" || err.code === "UND_ERR_HEADERS_TIMEOUT" || err.code === "UND_ERR_BODY_TIMEOUT") return "timed out";
+  if (err.code === "UND_ERR_CONNECT_TIMEOUT") return "timed out connecting";
+  if (err.name === "TimeoutError" || err.code === "UND_ERR_HEADERS_TIMEOUT" || err.code === "UND_ERR_BODY_TIMEOUT") return "timed out waiting for an answer";
   return err.cause?.code ?? err.code ?? err.cause?.message ?? err.message ?? String(e);
 }
 
