@@ -1,11 +1,15 @@
 // The agent: loads its configuration and trust, then reconciles every environment once (--once) or on
 // its interval until stopped. Environments are independent: one that is blocked or unreachable does
-// not hold up another.
+// not hold up another. In loop mode only the replica that holds the Lease reconciles (leader.ts); the
+// others wait, and take over when it stops or stops renewing.
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 import { loadTrustPolicyFile } from "../core/trust-policy.ts";
 import { RegistryClient, type HostOptions } from "../oci/index.ts";
 import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
+import { LeaderElector } from "./leader.ts";
 import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
 
 export interface AgentOptions {
@@ -13,14 +17,23 @@ export interface AgentOptions {
   dryRun?: boolean;
   /** Called with each reconcile's result as it ends. */
   onResult(result: ReconcileResult): void;
+  /** This replica's name in the Lease; default $POD_NAME, else the host name and a random suffix. */
+  identity?: string;
+  /** Called when this replica starts or stops leading, and with errors while keeping the Lease. */
+  onLeader?(leading: boolean): void;
+  onLeaseError?(error: unknown): void;
 }
 
 export interface RunningAgent {
   config: AgentConfig;
   /** Reconciles every environment once, concurrently; the results in configuration order. */
   reconcileAll(): Promise<ReconcileResult[]>;
-  /** Reconciles on each environment's interval until stop(). */
+  /** Reconciles on each environment's interval until stop(), while this replica holds the Lease. */
   loop(): Promise<void>;
+  /** Whether this replica leads (false before loop() and with --once, which take no Lease). */
+  readonly leading: boolean;
+  /** Reconciles the environment at once (loop mode, leader only); false for an unknown environment. */
+  trigger(environment: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -34,8 +47,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const shared = { config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }) };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;
-  /** Waits between reconciles, each with the function that ends it early (stop, or a trigger). */
-  const waits = new Map<NodeJS.Timeout, () => void>();
+  let stopping: Promise<void> | undefined;
+  /** Per environment, the wait between reconciles and the function that ends it early (stop, a trigger, lost leadership). */
+  const waits = new Map<string, { timer: NodeJS.Timeout; wake: () => void }>();
+  /** Environments triggered while they were reconciling: they go again at once. */
+  const triggered = new Set<string>();
+  const wakeAll = () => {
+    for (const { timer, wake } of waits.values()) {
+      clearTimeout(timer);
+      wake();
+    }
+    waits.clear();
+  };
+  // The Lease lives in the agent's namespace on the cluster the agent runs in (an in-cluster
+  // environment's), else on the first environment's cluster.
+  const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
+  let elector: LeaderElector | undefined;
 
   /** One reconcile of an environment at a time: a trigger while one runs joins it. */
   const reconcile = (name: string): Promise<ReconcileResult> => {
@@ -52,33 +79,70 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 
   return {
     config,
+    get leading() {
+      return elector?.leading ?? false;
+    },
     reconcileAll: () => Promise.all(config.doc.environments.map((e) => reconcile(e.name))),
+    trigger(environment) {
+      if (!config.intervals.has(environment)) return false;
+      triggered.add(environment);
+      const wait = waits.get(environment);
+      if (wait) {
+        clearTimeout(wait.timer);
+        waits.delete(environment);
+        wait.wake();
+      }
+      return true;
+    },
     async loop() {
+      elector = new LeaderElector({
+        cluster: clusters.agent(home.name),
+        namespace: config.doc.namespace,
+        identity: options.identity ?? process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`,
+        leaseDurationSeconds: config.leaseDurationSeconds,
+        onChange: (leading) => {
+          // Losing the Lease ends every wait, so each environment goes back to waiting for it.
+          if (!leading) wakeAll();
+          options.onLeader?.(leading);
+        },
+        ...(options.onLeaseError && { onError: options.onLeaseError }),
+      });
+      elector.start();
+      const lease = elector;
       await Promise.all(
         config.doc.environments.map(async (env) => {
           while (!stopped) {
+            if (!lease.leading) {
+              // A trigger that came while another replica led is that replica's to act on.
+              await lease.waitForLeadership();
+              triggered.delete(env.name);
+              continue;
+            }
+            triggered.delete(env.name);
             await reconcile(env.name);
-            if (stopped) break;
+            if (stopped || !lease.leading) continue;
+            if (triggered.has(env.name)) continue;
             await new Promise<void>((wake) => {
               const timer = setTimeout(() => {
-                waits.delete(timer);
+                waits.delete(env.name);
                 wake();
               }, config.intervals.get(env.name));
-              waits.set(timer, wake);
+              waits.set(env.name, { timer, wake });
             });
           }
         }),
       );
     },
-    async stop() {
-      stopped = true;
-      for (const [timer, wake] of waits) {
-        clearTimeout(timer);
-        wake();
-      }
-      waits.clear();
-      await Promise.allSettled(running.values());
-      await Promise.all([registry.close(), clusters.close()]);
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        wakeAll();
+        await Promise.allSettled(running.values());
+        // Step down only after the last reconcile ended, so the next leader never overlaps it.
+        await elector?.stop();
+        await Promise.all([registry.close(), clusters.close()]);
+      })();
+      return stopping;
     },
   };
 }

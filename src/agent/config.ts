@@ -87,6 +87,8 @@ export const agentConfigSchema = v.strictObject({
   policy: v.optional(policyInputs),
   /** Where the agent keeps fetched repositories; default ~/.cache/vigil/repos. */
   cacheDir: v.optional(text),
+  /** Leader election among replicas, on the Lease vigil-agent in `namespace` (see leader.ts). */
+  leaderElection: v.optional(v.strictObject({ leaseDuration: v.optional(duration, "15s") }), {}),
   webhook: v.optional(v.strictObject({ listen: text, secretFile: text })),
   metrics: v.optional(listener),
   environments: v.pipe(v.array(environment), v.minLength(1, "must list at least one environment")),
@@ -98,6 +100,8 @@ export type EnvironmentConfig = AgentConfigDocument["environments"][number];
 export interface AgentConfig {
   source: string;
   doc: AgentConfigDocument;
+  /** The Lease's duration, in seconds. */
+  leaseDurationSeconds: number;
   /** Interval per environment, in milliseconds. */
   intervals: Map<string, number>;
   /** "file:line field" for a path into the document. */
@@ -131,7 +135,9 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
     if (env.source.tokenFile && env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
     intervals.set(env.name, parseDuration(env.interval, where(["environments", i, "interval"])));
   });
-  return { source: file, doc, intervals, where };
+  const leaseMs = parseDuration(doc.leaderElection.leaseDuration ?? "15s", where(["leaderElection", "leaseDuration"]));
+  if (leaseMs < 2000) throw new InputError(`${where(["leaderElection", "leaseDuration"])}: a lease shorter than 2s would lapse between renewals`);
+  return { source: file, doc, intervals, leaseDurationSeconds: Math.ceil(leaseMs / 1000), where };
 }
 
 /** File paths in the configuration, made absolute against its folder (a repository URL is left alone). */

@@ -1,0 +1,183 @@
+// The agent in loop mode, against a real kube-apiserver: leader election on the Lease (one replica of
+// several reconciles; another takes over when it stops or stops renewing).
+import { strict as assert } from "node:assert";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test, type TestContext } from "node:test";
+import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
+import { LeaderElector } from "../src/agent/leader.ts";
+import type { ReconcileResult } from "../src/agent/reconcile.ts";
+import { connectCluster, type Cluster } from "../src/cluster/index.ts";
+import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
+import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { hasTool, requireTools, tempDir } from "./helpers/tools.ts";
+
+let cluster: KubeCluster;
+let admin: Cluster;
+let alice: SshSigner;
+const cleanups: (() => unknown)[] = [];
+const fileScope = { after: (fn: () => unknown) => void cleanups.push(fn) };
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+before(async () => {
+  if (missingKubeBinaries().length > 0 || !hasTool("ssh-keygen") || !hasTool("git")) return;
+  cluster = await startKubeApiServer(fileScope);
+  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
+  cleanups.push(() => admin.close());
+  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
+  alice = new SshSigner(tempDir(fileScope, "vigil-loop-keys-"), "alice");
+});
+
+function ready(t: TestContext): boolean {
+  return requireKube(t) && requireTools(t, ["ssh-keygen", "git"]);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<number> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+  return Date.now() - started;
+}
+
+interface Workspace {
+  dir: string;
+  repo: TestRepo;
+  configFile: string;
+  env: string;
+  ns: string;
+}
+
+/** A signed config repository with one namespace for `env`, and an agent configuration for it. */
+function workspace(t: TestContext, env: string, extra = "", interval = "1h"): Workspace {
+  const dir = tempDir(t, "vigil-loop-");
+  const ns = `${env}-app`;
+  const trust = writePolicy(join(dir, "trust.yaml"), {
+    apiVersion: "vigil.dev/v1alpha1",
+    kind: "TrustPolicy",
+    signers: [alice.policyEntry],
+    paths: [{ pattern: "**", owners: ["alice"] }],
+    environments: [{ name: env, branch: "main", path: `envs/${env}` }],
+  });
+  mkdirSync(join(dir, "config"), { recursive: true });
+  const repo = new TestRepo(join(dir, "config"));
+  repo.commit({ [`envs/${env}/namespace.yaml`]: `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n` }, alice);
+  const configFile = join(dir, "agent.yaml");
+  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+kind: AgentConfig
+trustPolicy: ${trust}
+namespace: vigil-system
+cacheDir: ${join(dir, "cache")}
+policy: { packs: [pss-baseline] }
+${extra}environments:
+  - name: ${env}
+    source: { url: ${repo.dir} }
+    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
+    namespaces: [${ns}]
+    interval: ${interval}
+`);
+  return { dir, repo, configFile, env, ns };
+}
+
+interface Replica {
+  agent: RunningAgent;
+  results: ReconcileResult[];
+  looping: Promise<void>;
+}
+
+async function replica(t: TestContext, w: Workspace, identity: string): Promise<Replica> {
+  const results: ReconcileResult[] = [];
+  const agent = await startAgent({ configFile: w.configFile, identity, onResult: (r) => results.push(r) });
+  const looping = agent.loop();
+  t.after(() => agent.stop());
+  return { agent, results, looping };
+}
+
+async function lease(): Promise<any> {
+  const answer = await admin.call({ verb: "get", method: "GET", path: "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent" });
+  return answer.status === 200 ? answer.body : undefined;
+}
+
+async function deleteLease(): Promise<void> {
+  await admin.call({ verb: "delete", method: "DELETE", path: "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent" });
+}
+
+test("leader election: of two electors exactly one leads; a leader that steps down is replaced at once, one that stops renewing after the lease runs out", async (t) => {
+  if (!ready(t)) return;
+  await deleteLease();
+  const changes: string[] = [];
+  const elector = (identity: string) => {
+    const e = new LeaderElector({ cluster: admin, namespace: "vigil-system", identity, leaseDurationSeconds: 3, onChange: (l) => changes.push(`${identity} ${l}`) });
+    t.after(() => e.stop({ release: false }));
+    return e;
+  };
+  const a = elector("replica-a");
+  const b = elector("replica-b");
+  // Both find no Lease and both create it: the API server lets one create win, the other gets 409.
+  a.start();
+  b.start();
+  await until("a leader", () => a.leading || b.leading);
+  const [leader, waiting] = a.leading ? [a, b] : [b, a];
+  for (let i = 0; i < 10; i++) {
+    assert.ok(leader.leading && !waiting.leading, "exactly one leads");
+    await sleep(150);
+  }
+  const held = await lease();
+  assert.equal(held.spec.holderIdentity, leader.identity);
+  assert.equal(held.spec.leaseDurationSeconds, 3);
+  assert.ok(held.spec.acquireTime && held.spec.renewTime);
+  // A leader renews: renewTime moves on while it leads.
+  await until("a renewal", async () => (await lease()).spec.renewTime !== held.spec.renewTime, 3000);
+  assert.equal((await lease()).spec.holderIdentity, leader.identity);
+
+  // Stepping down clears the holder: the other takes over on its next try, well before the lease's 3 s.
+  const stepDown = Date.now();
+  await leader.stop();
+  await until("the other replica to lead", () => waiting.leading, 3000);
+  const tookOver = Date.now() - stepDown;
+  assert.ok(tookOver < 3000, `took over ${tookOver} ms after the leader stepped down`);
+  const taken = await lease();
+  assert.equal(taken.spec.holderIdentity, waiting.identity);
+  assert.equal(taken.spec.leaseTransitions, held.spec.leaseTransitions + 1);
+
+  // A leader that dies without stepping down: a third replica waits for the lease to run out (measured
+  // on its own clock from when it saw the Lease last change), then takes it.
+  const c = elector("replica-c");
+  const crash = Date.now();
+  await waiting.stop({ release: false });
+  c.start();
+  await until("replica-c to lead", () => c.leading, 10_000);
+  const waited = Date.now() - crash;
+  assert.ok(waited >= 2000, `replica-c took a lease still held (after ${waited} ms)`);
+  assert.ok(waited < 3000 + 2000, `replica-c took ${waited} ms to take an expired lease`);
+  assert.equal((await lease()).spec.holderIdentity, "replica-c");
+  assert.deepEqual(changes.slice(0, 1), [`${leader.identity} true`]);
+});
+
+test("agent loop: only the replica holding the Lease reconciles; when it stops the other takes over", async (t) => {
+  if (!ready(t)) return;
+  await deleteLease();
+  const w = workspace(t, "lead", "leaderElection: { leaseDuration: 3s }\n");
+  const one = await replica(t, w, "agent-one");
+  const two = await replica(t, w, "agent-two");
+  await until("a reconcile", () => one.results.length + two.results.length > 0);
+  const [leader, standby] = one.agent.leading ? [one, two] : [two, one];
+  assert.ok(leader.agent.leading && !standby.agent.leading);
+  assert.equal(leader.results[0]!.exitCode, 0, JSON.stringify(leader.results[0]!.verdict.checks.filter((c) => c.status === "fail")));
+  await sleep(1500);
+  assert.equal(standby.results.length, 0, "the standby replica does not reconcile");
+  assert.equal(leader.results.length, 1, "the leader reconciles once, then waits for the interval");
+
+  const stopped = Date.now();
+  await leader.agent.stop();
+  await leader.looping;
+  await until("the standby replica to reconcile", () => standby.results.length > 0, 3000);
+  assert.ok(Date.now() - stopped < 3000, "within the lease duration");
+  assert.ok(standby.agent.leading);
+  assert.equal((await lease()).spec.holderIdentity, standby === one ? "agent-one" : "agent-two");
+});
