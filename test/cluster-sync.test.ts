@@ -313,3 +313,31 @@ ${configMaps("plan-new", ["inside"])}
   assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/plan/configmaps/edit")).body.data.added, undefined);
   assert.deepEqual((await inventoryOf("plan")).map((e) => e.name).sort(), ["edit", "gone", "plan", "same"]);
 });
+
+test("a custom resource whose CustomResourceDefinition the server rejects is rejected with that reason; prune off keeps removed objects", async (t) => {
+  if (!requireKube(t)) return;
+  await withSystem();
+  await createNamespaces(kube.cluster, "crd-bad");
+  const cluster = await adminCluster(kube.cluster, t);
+  const opts = options("crd-bad", ["crd-bad"], { allowClusterScoped: true, prune: false });
+  await syncSet(cluster, manifests(configMaps("crd-bad", ["earlier"])), opts);
+  const result = await syncSet(cluster, manifests(`
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: { name: sprockets.example.com }
+spec:
+  group: example.com
+  scope: Namespaced
+  names: { plural: sprockets, kind: Sprocket }
+  versions: [{ name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: not-a-type } } }]
+---
+apiVersion: example.com/v1
+kind: Sprocket
+metadata: { name: s, namespace: crd-bad }
+`), opts);
+  assert.deepEqual(actions(result), { "CustomResourceDefinition sprockets.example.com": "rejected", "Sprocket crd-bad/s": "rejected" });
+  assert.match(result.objects[0]!.message!, /^422 Invalid: CustomResourceDefinition\.apiextensions\.k8s\.io "sprockets\.example\.com" is invalid: .*type: Unsupported value: "not-a-type"/);
+  assert.equal(result.objects[1]!.message, "its CustomResourceDefinition sprockets.example.com was rejected");
+  assert.match(result.pruneSkipped!, /^prune is off/);
+  assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/crd-bad/configmaps/earlier")).status, 200);
+});

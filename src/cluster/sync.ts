@@ -129,8 +129,11 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   ]);
   for (const item of items) item.live = live.get(item.key);
 
-  const work = items.filter((item) => classify(item, o) !== "unchanged");
-  for (const item of items) if (!work.includes(item)) finish(item, { action: "unchanged" }, item.recorded);
+  const work: Item[] = [];
+  for (const item of items) {
+    if (classify(item, o) === "unchanged") finish(item, { action: "unchanged" }, item.recorded);
+    else work.push(item);
+  }
 
   if (!o.dryRun && union.length > inventory.entries.size) {
     // Before the first write: an agent stopped mid-apply still knows every object it may have created.
@@ -155,14 +158,16 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
     await applyItem(cluster, item, o);
   });
 
-  const complete = items.every((i) => i.result!.action !== "rejected" && i.result!.action !== "conflict" && !(i.result!.action === "drift" && o.drift === "restore" && !i.result!.restored));
+  // Drift left in place is what report mode asks for; in restore mode it is a failure to apply.
+  const notApplied = items.filter(({ result }) => result!.action === "rejected" || result!.action === "conflict" || (result!.action === "drift" && o.drift === "restore" && !result!.restored));
+  const complete = notApplied.length === 0;
   const kept: InventoryEntry[] = [];
   const removedResults: ObjectResult[] = [];
   let pruneSkipped: string | undefined;
   if (removed.length > 0 && (!o.prune || !complete)) {
     pruneSkipped = !o.prune
       ? "prune is off: objects removed from the set are left in place (and stay in the inventory)"
-      : `${items.filter((i) => ["rejected", "conflict", "drift"].includes(i.result!.action) && !i.result!.restored).length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`;
+      : `${notApplied.length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`;
     kept.push(...removed);
   } else {
     for (const outcome of await prune(cluster, prunable, live, o)) {
