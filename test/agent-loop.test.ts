@@ -1,11 +1,13 @@
 // The agent in loop mode, against a real kube-apiserver: leader election on the Lease (one replica of
-// several reconciles; another takes over when it stops or stops renewing).
+// several reconciles; another takes over when it stops or stops renewing), the webhook that wakes an
+// environment's reconcile.
 import { strict as assert } from "node:assert";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
 import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import { LeaderElector } from "../src/agent/leader.ts";
+import { MAX_WEBHOOK_BODY, signWebhookBody } from "../src/agent/webhook.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
 import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
@@ -90,12 +92,13 @@ interface Replica {
   looping: Promise<void>;
 }
 
-async function replica(t: TestContext, w: Workspace, identity: string): Promise<Replica> {
+async function replica(t: TestContext, w: Workspace, identity: string): Promise<Replica & { urls: { webhook?: string; metrics?: string } }> {
   const results: ReconcileResult[] = [];
   const agent = await startAgent({ configFile: w.configFile, identity, onResult: (r) => results.push(r) });
-  const looping = agent.loop();
   t.after(() => agent.stop());
-  return { agent, results, looping };
+  const urls = await agent.listen();
+  const looping = agent.loop();
+  return { agent, results, looping, urls };
 }
 
 async function lease(): Promise<any> {
@@ -180,4 +183,49 @@ test("agent loop: only the replica holding the Lease reconciles; when it stops t
   assert.ok(Date.now() - stopped < 3000, "within the lease duration");
   assert.ok(standby.agent.leading);
   assert.equal((await lease()).spec.holderIdentity, standby === one ? "agent-one" : "agent-two");
+});
+
+test("webhook: a signed POST reconciles the environment at once; unsigned, wrongly signed, unknown or oversized requests trigger nothing", async (t) => {
+  if (!ready(t)) return;
+  await deleteLease();
+  const secret = "a-long-random-shared-webhook-secret";
+  const dirForSecret = tempDir(t, "vigil-hook-");
+  const secretFile = join(dirForSecret, "webhook-secret");
+  writeFileSync(secretFile, `${secret}\n`);
+  const w = workspace(t, "hook", `leaderElection: { leaseDuration: 3s }\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`);
+  const r = await replica(t, w, "hook-agent");
+  await until("the first reconcile", () => r.results.length === 1);
+  const post = (path: string, body: string, signature?: string) =>
+    fetch(`${r.urls.webhook}${path}`, { method: "POST", body, headers: { "content-type": "application/json", ...(signature && { "x-hub-signature-256": signature }) } });
+  const body = JSON.stringify({ ref: "refs/heads/main", after: "0".repeat(40) });
+
+  // A new signed revision: the webhook makes the agent fetch it now, not in an hour.
+  const next = w.repo.commit({ [`envs/hook/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\n` }, alice);
+  const refusals: [string, Response][] = [
+    ["unsigned", await post("/hooks/hook", body)],
+    ["signed with another secret", await post("/hooks/hook", body, signWebhookBody("another-secret-of-some-length", body))],
+    ["signature of another body", await post("/hooks/hook", body, signWebhookBody(secret, body + " "))],
+    ["not hex", await post("/hooks/hook", body, `sha256=${"z".repeat(64)}`)],
+    ["unsigned, unknown environment", await post("/hooks/nowhere", body)],
+  ];
+  for (const [what, res] of refusals) assert.equal(res.status, 401, `${what}: ${res.status}`);
+  assert.equal((await post("/hooks/nowhere", body, signWebhookBody(secret, body))).status, 404, "unknown environment, once signed");
+  assert.equal((await fetch(`${r.urls.webhook}/hooks/hook`)).status, 405);
+  const big = "x".repeat(MAX_WEBHOOK_BODY + 1);
+  assert.equal((await post("/hooks/hook", big, signWebhookBody(secret, big))).status, 413);
+  await sleep(1000);
+  assert.equal(r.results.length, 1, "nothing refused triggered a reconcile");
+
+  const sent = Date.now();
+  const res = await post("/hooks/hook", body, signWebhookBody(secret, body));
+  assert.equal(res.status, 202, await res.text());
+  await until("the triggered reconcile", () => r.results.length === 2, 10_000);
+  const took = Date.now() - sent;
+  assert.equal(r.results[1]!.revision, next, "the reconcile fetched the new revision");
+  assert.equal(r.results[1]!.exitCode, 0);
+  assert.ok(took < 10_000, `reconciled ${took} ms after the webhook (interval 1h)`);
+  // The generic hook triggers every environment.
+  const all = await post("/hooks", "{}", signWebhookBody(secret, "{}"));
+  assert.equal(all.status, 202);
+  await until("the generic hook's reconcile", () => r.results.length === 3, 10_000);
 });

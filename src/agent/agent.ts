@@ -10,6 +10,7 @@ import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
 import { LeaderElector } from "./leader.ts";
+import { startWebhook, type Webhook } from "./webhook.ts";
 import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
 
 export interface AgentOptions {
@@ -32,6 +33,8 @@ export interface RunningAgent {
   loop(): Promise<void>;
   /** Whether this replica leads (false before loop() and with --once, which take no Lease). */
   readonly leading: boolean;
+  /** Starts the webhook and metrics servers the configuration names (loop() does, if not done yet). */
+  listen(): Promise<{ webhook?: string; metrics?: string }>;
   /** Reconciles the environment at once (loop mode, leader only); false for an unknown environment. */
   trigger(environment: string): boolean;
   stop(): Promise<void>;
@@ -63,6 +66,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // environment's), else on the first environment's cluster.
   const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
   let elector: LeaderElector | undefined;
+  let listening: Promise<{ webhook?: Webhook }> | undefined;
 
   /** One reconcile of an environment at a time: a trigger while one runs joins it. */
   const reconcile = (name: string): Promise<ReconcileResult> => {
@@ -77,24 +81,40 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     });
   };
 
+  const trigger = (environment: string): boolean => {
+    if (!config.intervals.has(environment)) return false;
+    triggered.add(environment);
+    const wait = waits.get(environment);
+    if (wait) {
+      clearTimeout(wait.timer);
+      waits.delete(environment);
+      wait.wake();
+    }
+    return true;
+  };
+
+  const listen = () => {
+    listening ??= (async () => {
+      const hook = config.doc.webhook;
+      const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: (envs) => envs.forEach(trigger) }));
+      return { ...(webhook && { webhook }) };
+    })();
+    return listening;
+  };
+
   return {
     config,
     get leading() {
       return elector?.leading ?? false;
     },
     reconcileAll: () => Promise.all(config.doc.environments.map((e) => reconcile(e.name))),
-    trigger(environment) {
-      if (!config.intervals.has(environment)) return false;
-      triggered.add(environment);
-      const wait = waits.get(environment);
-      if (wait) {
-        clearTimeout(wait.timer);
-        waits.delete(environment);
-        wait.wake();
-      }
-      return true;
+    trigger,
+    async listen() {
+      const servers = await listen();
+      return { ...(servers.webhook && { webhook: servers.webhook.url }) };
     },
     async loop() {
+      await listen();
       elector = new LeaderElector({
         cluster: clusters.agent(home.name),
         namespace: config.doc.namespace,
@@ -140,7 +160,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         await Promise.allSettled(running.values());
         // Step down only after the last reconcile ended, so the next leader never overlaps it.
         await elector?.stop();
-        await Promise.all([registry.close(), clusters.close()]);
+        const servers = await listening?.catch(() => ({ webhook: undefined }));
+        await Promise.all([registry.close(), clusters.close(), servers?.webhook?.close()]);
       })();
       return stopping;
     },
