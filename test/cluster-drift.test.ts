@@ -51,7 +51,8 @@ test("drift in report mode: another user's edit is reported with the field and i
     assert.equal(outcome!.message, 'changed outside Git: .data.mode now owned by "kubectl-edit"; reported, not restored (drift: report)');
     assert.equal(result.complete, true, "reported drift is what report mode asks for");
     assert.equal(result.requests.writes, 0);
-    assert.equal(result.requests.byVerb.dryRun, 1, "the server simulated the apply to name the fields");
+    assert.deepEqual(outcome!.changes, [{ path: ".data.mode", from: "lax", to: "strict" }], "what restoring would change");
+    assert.equal(result.requests.byVerb.dryRun, 2, "the server simulated the apply to name the fields, then forced to show the values");
     assert.equal((await live("drift-report")).data.mode, "lax", `round ${round}: left as bob made it`);
   }
 });
@@ -71,6 +72,7 @@ test("drift in restore mode: the field is taken back from the user who changed i
   assert.equal(outcome!.restored, true);
   assert.deepEqual(outcome!.conflicts, [{ manager: "kubectl-edit", field: ".data.mode" }]);
   assert.equal(outcome!.message, 'changed outside Git: .data.mode now owned by "kubectl-edit"; restored');
+  assert.deepEqual(outcome!.changes, [{ path: ".data.mode", from: "lax", to: "strict" }]);
   assert.equal(result.complete, true);
   const restored = await live("drift-restore");
   assert.deepEqual(restored.data, { mode: "strict", level: "3", extra: "bob's own key" }, "Vigil's field back; a key Vigil never set is not Vigil's to remove");

@@ -392,18 +392,20 @@ async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
   let answer = probe;
   if (probe.status === 409) {
     conflicts = conflictsOf(probe.body);
-    if (restore) answer = await applyCall(cluster, item, o, { force: true, dryRun: false });
+    // Restore takes the fields back; report asks the server what taking them back would change, to show it.
+    answer = await applyCall(cluster, item, o, { force: true, dryRun: !restore });
   }
-  if (answer.status !== 200 && answer.status !== 201 && !(answer.status === 409 && !restore)) {
+  const accepted = answer.status === 200 || answer.status === 201;
+  if (!accepted && restore) {
     return finish(item, { action: "rejected", message: `changed outside Git, and putting it back failed: ${describeAnswer(answer)}` }, item.recorded);
   }
-  const changes = item.live && answer.status !== 409 ? diffObjects(item.live, answer.body) : undefined;
+  const changes = item.live && accepted ? diffObjects(item.live, answer.body) : undefined;
   const what = !item.live
     ? `not found with label ${ENVIRONMENT_LABEL}=${o.environment}: deleted or relabelled outside Git`
     : conflicts?.length
       ? `changed outside Git: ${conflicts.map((c) => `${c.field || "fields"} now owned by "${c.manager}"`).join(", ")}`
       : "changed outside Git";
-  const restored = restore && (answer.status === 200 || answer.status === 201);
+  const restored = restore;
   finish(
     item,
     { action: "drift", restored, message: restored ? `${what}; restored` : `${what}; ${o.dryRun ? "would be restored" : "reported, not restored (drift: report)"}`, ...(conflicts?.length && { conflicts }), ...(changes?.length && { changes }) },
