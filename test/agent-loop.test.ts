@@ -1,6 +1,6 @@
 // The agent in loop mode, against a real kube-apiserver: leader election on the Lease (one replica of
 // several reconciles; another takes over when it stops or stops renewing), the webhook that wakes an
-// environment's reconcile.
+// environment's reconcile, the Prometheus metrics.
 import { strict as assert } from "node:assert";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -228,4 +228,55 @@ test("webhook: a signed POST reconciles the environment at once; unsigned, wrong
   const all = await post("/hooks", "{}", signWebhookBody(secret, "{}"));
   assert.equal(all.status, 202);
   await until("the generic hook's reconcile", () => r.results.length === 3, 10_000);
+});
+
+/** A scrape as "name{labels}" → value; every sample line must parse. */
+function parseExposition(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;
+    const m = /^([a-z_:][a-z0-9_:]*(?:\{[^}]*\})?) (-?[0-9.e+-]+|\+Inf|NaN)$/i.exec(line);
+    assert.ok(m, `not a sample line: ${line}`);
+    samples.set(m[1]!, Number(m[2]));
+  }
+  return samples;
+}
+
+test("metrics: GET /metrics after reconciles that pass and are blocked: counts, gate failures, health, duration, leader", async (t) => {
+  if (!ready(t)) return;
+  await deleteLease();
+  const w = workspace(t, "prom", `leaderElection: { leaseDuration: 3s }\nmetrics: { listen: "127.0.0.1:0" }\n`);
+  const r = await replica(t, w, "prom-agent");
+  await until("the first reconcile", () => r.results.length === 1);
+  const scrape = async () => {
+    const res = await fetch(`${r.urls.metrics}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
+    return parseExposition(await res.text());
+  };
+  const first = await scrape();
+  assert.equal(first.get('vigil_reconcile_total{environment="prom",result="pass"}'), 1);
+  assert.equal(first.get('vigil_reconcile_total{environment="prom",result="blocked"}'), 0);
+  assert.equal(first.get('vigil_environment_health{environment="prom",state="healthy"}'), 1);
+  assert.equal(first.get('vigil_environment_health{environment="prom",state="degraded"}'), 0);
+  assert.equal(first.get('vigil_drift_objects{environment="prom"}'), 0);
+  assert.equal(first.get('vigil_reconcile_duration_seconds_count{environment="prom"}'), 1);
+  assert.equal(first.get('vigil_reconcile_duration_seconds_bucket{environment="prom",le="+Inf"}'), 1);
+  const sum = first.get('vigil_reconcile_duration_seconds_sum{environment="prom"}')!;
+  assert.ok(Math.abs(sum - r.results[0]!.seconds) < 1e-9, `${sum} vs ${r.results[0]!.seconds}`);
+  assert.equal(first.get("vigil_leader"), 1);
+
+  // A revision that leaves its namespaces: blocked at the apply gate.
+  w.repo.commit({ [`envs/prom/escape.yaml`]: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: kube-system\n" }, alice);
+  r.agent.trigger("prom");
+  await until("the second reconcile", () => r.results.length === 2);
+  const second = await scrape();
+  assert.equal(second.get('vigil_reconcile_total{environment="prom",result="blocked"}'), 1);
+  assert.equal(second.get('vigil_reconcile_total{environment="prom",result="pass"}'), 1);
+  assert.equal(second.get('vigil_gate_failures_total{environment="prom",gate="apply"}'), 1);
+  assert.equal(second.get('vigil_environment_health{environment="prom",state="unknown"}'), 1);
+  assert.equal(second.get('vigil_reconcile_duration_seconds_count{environment="prom"}'), 2);
+  assert.equal((await fetch(`${r.urls.metrics}/other`)).status, 404);
+
+  await r.agent.stop();
 });

@@ -10,6 +10,7 @@ import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
 import { LeaderElector } from "./leader.ts";
+import { AgentMetrics } from "./metrics.ts";
 import { startWebhook, type Webhook } from "./webhook.ts";
 import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
 
@@ -66,7 +67,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // environment's), else on the first environment's cluster.
   const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
   let elector: LeaderElector | undefined;
-  let listening: Promise<{ webhook?: Webhook }> | undefined;
+  let listening: Promise<{ webhook?: Webhook; metrics?: { url: string; close(): Promise<void> } }> | undefined;
+  const metrics = new AgentMetrics([...config.intervals.keys()]);
 
   /** One reconcile of an environment at a time: a trigger while one runs joins it. */
   const reconcile = (name: string): Promise<ReconcileResult> => {
@@ -76,6 +78,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const done = reconcileEnvironment(env, shared).finally(() => running.delete(name));
     running.set(name, done);
     return done.then((r) => {
+      metrics.observe(r);
       options.onResult(r);
       return r;
     });
@@ -97,7 +100,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     listening ??= (async () => {
       const hook = config.doc.webhook;
       const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: (envs) => envs.forEach(trigger) }));
-      return { ...(webhook && { webhook }) };
+      const served = config.doc.metrics && (await metrics.serve(config.doc.metrics.listen));
+      return { ...(webhook && { webhook }), ...(served && { metrics: served }) };
     })();
     return listening;
   };
@@ -111,7 +115,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     trigger,
     async listen() {
       const servers = await listen();
-      return { ...(servers.webhook && { webhook: servers.webhook.url }) };
+      return { ...(servers.webhook && { webhook: servers.webhook.url }), ...(servers.metrics && { metrics: servers.metrics.url }) };
     },
     async loop() {
       await listen();
@@ -123,6 +127,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         onChange: (leading) => {
           // Losing the Lease ends every wait, so each environment goes back to waiting for it.
           if (!leading) wakeAll();
+          metrics.setLeader(leading);
           options.onLeader?.(leading);
         },
         ...(options.onLeaseError && { onError: options.onLeaseError }),
@@ -160,8 +165,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         await Promise.allSettled(running.values());
         // Step down only after the last reconcile ended, so the next leader never overlaps it.
         await elector?.stop();
-        const servers = await listening?.catch(() => ({ webhook: undefined }));
-        await Promise.all([registry.close(), clusters.close(), servers?.webhook?.close()]);
+        const servers = await listening?.catch(() => undefined);
+        await Promise.all([registry.close(), clusters.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
       })();
       return stopping;
     },
