@@ -1,8 +1,10 @@
 // The agent in loop mode, against a real kube-apiserver: leader election on the Lease (one replica of
 // several reconciles; another takes over when it stops or stops renewing), the webhook that wakes an
-// environment's reconcile, the Prometheus metrics.
+// environment's reconcile, the Prometheus metrics, and the JSON log lines (never a credential).
 import { strict as assert } from "node:assert";
+import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { after, before, test, type TestContext } from "node:test";
 import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
@@ -12,6 +14,7 @@ import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
 import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
 import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { listen } from "./helpers/registry.ts";
 import { hasTool, requireTools, tempDir } from "./helpers/tools.ts";
 
 let cluster: KubeCluster;
@@ -279,4 +282,51 @@ test("metrics: GET /metrics after reconciles that pass and are blocked: counts, 
   assert.equal((await fetch(`${r.urls.metrics}/other`)).status, 404);
 
   await r.agent.stop();
+});
+
+test("logs: vigil agent in loop mode writes one JSON line per reconcile on stderr, and a token never appears, even when the remote echoes it", async (t) => {
+  if (!ready(t)) return;
+  await deleteLease();
+  const token = "ghp_s3cretTokenThatMustNeverBeLogged0123";
+  // A hostile Git remote: it answers every request with the Authorization header it was sent.
+  let sawToken = false;
+  const remote = createServer((req, res) => {
+    const auth = req.headers.authorization ?? "";
+    if (auth.includes(Buffer.from(`x-access-token:${token}`).toString("base64"))) sawToken = true;
+    res.writeHead(500, { "content-type": "text/plain" }).end(`error for ${auth} token=${token}\n`);
+  });
+  const port = await listen(t, remote);
+  const w = workspace(t, "logs", `leaderElection: { leaseDuration: 3s }\n`);
+  const tokenFile = join(w.dir, "git-token");
+  writeFileSync(tokenFile, `${token}\n`);
+  writeFileSync(w.configFile, (await import("node:fs")).readFileSync(w.configFile, "utf8").replace(`source: { url: ${w.repo.dir} }`, `source: { url: "http://127.0.0.1:${port}/config.git", tokenFile: ${tokenFile} }`));
+
+  const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
+  const child = spawn(process.execPath, [cli, "agent", "--config", w.configFile], { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => void child.kill("SIGKILL"));
+  let stderr = "";
+  let stdout = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  child.stdout.on("data", (d) => (stdout += d));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  await until("a reconcile log line", () => stderr.split("\n").some((l) => l.includes('"msg":"reconcile"')), 30_000);
+  child.kill("SIGTERM");
+  await exited;
+
+  const lines = stderr.trim().split("\n").map((l) => JSON.parse(l));
+  const reconcile = lines.find((l) => l.msg === "reconcile");
+  assert.equal(reconcile.environment, "logs");
+  assert.equal(reconcile.level, "error", "the remote could not be read: unavailable");
+  assert.equal(reconcile.verdict, "fail");
+  assert.equal(reconcile.applied, false);
+  assert.equal(reconcile.health, "unknown");
+  assert.equal(typeof reconcile.durationSeconds, "number");
+  assert.ok(!Number.isNaN(Date.parse(reconcile.time)));
+  assert.equal(reconcile.firstFailure.gate, "agent");
+  assert.ok(lines.some((l) => l.msg.startsWith("leading") && l.leading === true), "leadership is logged");
+  for (const output of [stderr, stdout]) {
+    assert.ok(!output.includes(token), "the token never appears");
+    assert.ok(!output.includes(Buffer.from(`x-access-token:${token}`).toString("base64")), "nor its Basic form");
+  }
+  t.diagnostic(`remote received the token: ${sawToken}; first failure: ${reconcile.firstFailure.message}`);
 });

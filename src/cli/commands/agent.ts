@@ -1,5 +1,7 @@
 import { ExitCode } from "../../core/errors.ts";
 import { startAgent } from "../../agent/agent.ts";
+import { loadAgentConfig } from "../../agent/config.ts";
+import { AgentLog, configuredSecrets } from "../../agent/log.ts";
 import type { ReconcileResult } from "../../agent/reconcile.ts";
 import { check } from "../../core/verdict.ts";
 import { verdictSink } from "../output.ts";
@@ -21,10 +23,22 @@ export const agent: Command = {
   async run(values) {
     const json = values.json === true;
     const once = values.once === true || values["dry-run"] === true;
+    const configFile = required(values, "config", this);
+    // Loop mode logs one JSON line per reconcile on stderr, with every configured secret blanked out.
+    const log = once ? undefined : new AgentLog(configuredSecrets(loadAgentConfig(configFile)));
     const running = await startAgent({
-      configFile: required(values, "config", this),
+      configFile,
       dryRun: values["dry-run"] === true,
-      onResult: (r) => (json ? (once ? undefined : process.stdout.write(JSON.stringify(r) + "\n")) : print(r)),
+      onResult: (r) => {
+        log?.reconcile(r);
+        if (json) {
+          if (!once) process.stdout.write(JSON.stringify(r) + "\n");
+        } else print(r);
+      },
+      ...(log && {
+        onLeader: (leading: boolean) => log.line("info", leading ? "leading: this replica holds the Lease and reconciles" : "not leading: waiting for the Lease", { leading }),
+        onLeaseError: (e: unknown) => log.line("warn", "lease", { error: e instanceof Error ? e.message : String(e) }),
+      }),
     });
     if (once) {
       try {
