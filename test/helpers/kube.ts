@@ -124,7 +124,7 @@ export async function startKubeApiServer(t: After): Promise<KubeCluster> {
       "--service-account-issuer=https://kubernetes.default.svc",
       `--service-account-key-file=${pki.serviceAccount.publicKey}`,
       `--service-account-signing-key-file=${pki.serviceAccount.privateKey}`,
-      "--service-cluster-ip-range=10.0.0.0/24",
+      "--service-cluster-ip-range=10.96.0.0/16",
       // Nothing to reconcile: no node, no other API server, and a loopback address in the kubernetes
       // service's endpoints would be invalid anyway.
       "--endpoint-reconciler-type=none",
