@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
+import { isLoopbackHost } from "../oci/reference.ts";
 import { CatFile } from "./cat-file.ts";
 
 const exec = promisify(execFile);
@@ -45,6 +46,7 @@ export interface OpenOptions {
 
 export async function openRepo(location: string, options: OpenOptions = {}): Promise<Repo> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
+  if (options.credential && "tokenFile" in options.credential) refusePlainHttpToken(location);
   const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir, credentialEnv(options.credential)) : await localGitDir(location);
   const objects = new CatFile(gitDir);
   return { name: location, gitDir, objects, close: () => objects.close() };
@@ -99,6 +101,13 @@ function credentialEnv(credential: ReadCredential | undefined): NodeJS.ProcessEn
   const quote = (p: string) => `'${p.replaceAll("'", "'\\''")}'`;
   const known = credential.knownHostsFile ? ` -o UserKnownHostsFile=${quote(credential.knownHostsFile)}` : "";
   return { ...gitEnv, GIT_SSH_COMMAND: `ssh -i ${quote(credential.sshKeyFile)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes${known}` };
+}
+
+/** A token sent over plain HTTP can be read on the way: only to loopback, as with registries. */
+function refusePlainHttpToken(url: string): void {
+  if (!/^http:\/\//i.test(url)) return;
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+  if (!isLoopbackHost(host)) throw new InputError(`${redact(url)}: a token is never sent over plain HTTP; use an https:// URL`);
 }
 
 function readSecret(file: string, what: string): string {
