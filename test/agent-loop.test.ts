@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { after, before, test, type TestContext } from "node:test";
+import { before, test, type TestContext } from "node:test";
 import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import { LeaderElector } from "../src/agent/leader.ts";
 import { MAX_WEBHOOK_BODY, signWebhookBody } from "../src/agent/webhook.ts";
@@ -15,24 +15,20 @@ import { connectCluster, type Cluster } from "../src/cluster/index.ts";
 import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
 import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
 import { listen } from "./helpers/registry.ts";
-import { hasTool, requireTools, tempDir } from "./helpers/tools.ts";
+import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
 
 let cluster: KubeCluster;
 let admin: Cluster;
 let alice: SshSigner;
-const cleanups: (() => unknown)[] = [];
-const fileScope = { after: (fn: () => unknown) => void cleanups.push(fn) };
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries().length > 0 || !hasTool("ssh-keygen") || !hasTool("git")) return;
-  cluster = await startKubeApiServer(fileScope);
+  cluster = await startKubeApiServer(scope);
   admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  cleanups.push(() => admin.close());
+  scope.after(() => admin.close());
   await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
-  alice = new SshSigner(tempDir(fileScope, "vigil-loop-keys-"), "alice");
+  alice = new SshSigner(tempDir(scope, "vigil-loop-keys-"), "alice");
 });
 
 function ready(t: TestContext): boolean {

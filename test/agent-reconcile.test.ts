@@ -5,7 +5,7 @@
 import { strict as assert } from "node:assert";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test, type TestContext } from "node:test";
+import { before, test, type TestContext } from "node:test";
 import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
@@ -14,7 +14,7 @@ import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
 import { pushTestImage } from "./helpers/registry.ts";
-import { hasTool, requireTools, tempDir, vigil } from "./helpers/tools.ts";
+import { fileScope, hasTool, requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
 let cluster: KubeCluster;
 let admin: Cluster;
@@ -24,25 +24,21 @@ let signedImage: { reference: string; digest: string };
 let keys: string;
 let alice: SshSigner;
 let mallory: SshSigner;
-const cleanups: (() => unknown)[] = [];
-const fileScope = { after: (fn: () => unknown) => void cleanups.push(fn) };
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries().length > 0 || !hasTool("docker-registry") || !hasTool("cosign") || !hasTool("ssh-keygen")) return;
-  cluster = await startKubeApiServer(fileScope);
+  cluster = await startKubeApiServer(scope);
   admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  cleanups.push(() => admin.close());
+  scope.after(() => admin.close());
   await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
-  registry = await signingRegistry(fileScope);
+  registry = await signingRegistry(scope);
   imageKey = cosignKeyPair(registry.dir, "ci");
   const repository = `${registry.registry.host}/shop/web`;
   const image = await pushTestImage(registry.client.repository(repository), { tag: "v1" });
   await signImage(registry.client, `${repository}:v1`, imageKey.signing);
   signedImage = { reference: `${repository}:v1`, digest: image.descriptor.digest };
-  keys = tempDir(fileScope, "vigil-agent-keys-");
+  keys = tempDir(scope, "vigil-agent-keys-");
   alice = new SshSigner(keys, "alice");
   mallory = new SshSigner(keys, "mallory");
 });

@@ -9,9 +9,9 @@ import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import { imageUses } from "../src/artifact/images.ts";
 import { parseManifests } from "../src/policy/manifests.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { cosignKeyPair, fileScope, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
-import { hasTool, requireTools, vigil } from "./helpers/tools.ts";
+import { fileScope, hasTool, requireTools, vigil } from "./helpers/tools.ts";
 
 const scope = fileScope();
 let s: SigningRegistry;

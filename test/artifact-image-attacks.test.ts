@@ -17,9 +17,9 @@ import { referrersTag } from "../src/oci/store.ts";
 import { LEGACY_ANNOTATIONS } from "../src/sigstore/image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
-import { cosignKeyPair, fileScope, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
-import { hasTool, requireSharedData, requireTools } from "./helpers/tools.ts";
+import { fileScope, hasTool, requireSharedData, requireTools } from "./helpers/tools.ts";
 import { asyncRefusal as refusal } from "./helpers/refusal.ts";
 
 const DATA = new URL("../../shared/data/sigstore/", import.meta.url).pathname;

@@ -15,9 +15,9 @@ import { RegistryClient } from "../src/oci/registry.ts";
 import { referrersTag } from "../src/oci/store.ts";
 import { COSIGN_SIGNATURE_PREDICATE } from "../src/sigstore/image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { COSIGN_OFFLINE_SIGNING, COSIGN_OFFLINE_VERIFY, COSIGN_PASSWORD, cosign, cosignKeyPair, fileScope, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import { COSIGN_OFFLINE_SIGNING, COSIGN_OFFLINE_VERIFY, COSIGN_PASSWORD, cosign, cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
-import { hasTool, requireTools, vigil } from "./helpers/tools.ts";
+import { fileScope, hasTool, requireTools, vigil } from "./helpers/tools.ts";
 
 const SLSA_V1 = PREDICATE_TYPES["slsa-provenance-v1"];
 const CYCLONEDX = PREDICATE_TYPES.cyclonedx;

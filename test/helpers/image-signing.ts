@@ -2,7 +2,6 @@
 // pairs made by cosign itself, and cosign run offline against the loopback registry.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after } from "node:test";
 import { anonymous } from "../../src/oci/docker-config.ts";
 import { RegistryClient } from "../../src/oci/registry.ts";
 import { decryptPrivateKey, type SigningKey } from "../../src/sigstore/keys.ts";
@@ -16,18 +15,6 @@ export interface SigningRegistry {
   client: RegistryClient;
   /** A temporary folder for keys and predicates. */
   dir: string;
-}
-
-/**
- * Cleanup for the whole test file: call at the top level of the file (not inside a hook, where node's
- * runner would attach it to the first test instead).
- */
-export function fileScope(): { after(fn: () => unknown): void } {
-  const cleanups: (() => unknown)[] = [];
-  after(async () => {
-    for (const fn of cleanups.reverse()) await fn();
-  });
-  return { after: (fn) => void cleanups.push(fn) };
 }
 
 /** A registry and a client for the whole test file, stopped after its last test. */

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, type TestContext } from "node:test";
 import { goBin } from "../../scripts/setup.ts";
 
 // Go tools built by scripts/setup.ts (cosign) are found like any other program.
@@ -69,4 +69,16 @@ export function requireSharedData(t: TestContext, path: string): boolean {
   if (process.env.CI === "true") throw new Error(message);
   t.skip(message);
   return false;
+}
+
+/**
+ * Cleanup for the whole test file, last registered first: call at the top level of the file (not inside
+ * a hook, where node's runner would attach it to the first test instead).
+ */
+export function fileScope(): { after(fn: () => unknown): void } {
+  const cleanups: (() => unknown)[] = [];
+  after(async () => {
+    for (const fn of cleanups.reverse()) await fn();
+  });
+  return { after: (fn) => void cleanups.push(fn) };
 }

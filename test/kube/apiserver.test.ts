@@ -4,23 +4,20 @@
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { Agent, request, type Dispatcher } from "undici";
 import { pinnedVersion } from "../../scripts/kube-build.ts";
 import { kubectlBinary, missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "../helpers/kube.ts";
-import { run, tempDir } from "../helpers/tools.ts";
+import { fileScope, run, tempDir } from "../helpers/tools.ts";
 
 let cluster: KubeCluster;
 // What the cluster cleans up when the file ends (an after() called inside before() would run at once).
-const cleanups: (() => unknown)[] = [];
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-});
+const scope = fileScope();
 
 // One cluster for the whole file (each test uses its own namespace): starting one takes seconds. Without
 // the binaries, each test's requireKube() fails it in CI or skips it with the reason.
 before(async () => {
-  if (missingKubeBinaries().length === 0) cluster = await startKubeApiServer({ after: (fn) => void cleanups.push(fn) });
+  if (missingKubeBinaries().length === 0) cluster = await startKubeApiServer(scope);
 });
 
 interface Answer {
