@@ -73,7 +73,7 @@ interface Workspace {
 }
 
 /** A config repository for environment `env` (namespace `ns`), its trust policy and the agent's configuration. */
-function workspace(t: TestContext, env: string, options: { gates?: string[]; url?: (dir: string) => string } = {}): Workspace {
+function workspace(t: TestContext, env: string, options: { gates?: string[]; url?: (dir: string) => string; serviceAccount?: string } = {}): Workspace {
   const dir = tempDir(t, "vigil-agent-");
   const ns = `${env}-shop`;
   const trust = writePolicy(join(dir, "trust.yaml"), {
@@ -99,7 +99,7 @@ environments:
     source: { url: ${options.url ? options.url(repo.dir) : repo.dir} }
     cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
     namespaces: [${ns}]
-${options.gates ? `    gates: [${options.gates.join(", ")}]\n` : ""}`);
+${options.serviceAccount ? `    serviceAccount: ${options.serviceAccount}\n` : ""}${options.gates ? `    gates: [${options.gates.join(", ")}]\n` : ""}`);
   return { repo, configFile, env, ns };
 }
 
@@ -254,4 +254,28 @@ test("a git remote that is down: exit 3 with the reason, nothing written, the la
   const recorded = await status("foxtrot");
   assert.equal(recorded.lastApplied, good);
   assert.equal(recorded.verdict, "fail");
+});
+
+test("applying as the environment's ServiceAccount: its RBAC bounds the apply, while the agent keeps the inventory and status itself", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "golf", { serviceAccount: "vigil-system/deployer-golf" });
+  const create = (path: string, body: unknown) => admin.call({ verb: "create", method: "POST", path, body });
+  await create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: w.ns } });
+  await create("/api/v1/namespaces/vigil-system/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer-golf" } });
+  const rbac = "/apis/rbac.authorization.k8s.io/v1";
+  await create(`${rbac}/namespaces/${w.ns}/roles`, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "deployer" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "patch", "update", "delete"] }] });
+  await create(`${rbac}/namespaces/${w.ns}/rolebindings`, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "deployer" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "deployer" }, subjects: [{ kind: "ServiceAccount", name: "deployer-golf", namespace: "vigil-system" }] });
+
+  w.repo.commit({ [`envs/golf/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
+  const applied = await reconcileOnce(w);
+  assert.deepEqual(failures(applied), []);
+  assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil"), true);
+  assert.ok(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf"), "the inventory is the agent's, in its own namespace");
+
+  // The ServiceAccount may not write Secrets: the server refuses, the agent names it, nothing is pruned.
+  w.repo.commit({ [`envs/golf/s.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ${w.ns}\nstringData:\n  k: v\n` }, alice);
+  const refused = await reconcileOnce(w);
+  assert.equal(refused.exitCode, 1);
+  assert.equal(failures(refused)[0]!.rule, "accepted");
+  assert.match(failures(refused)[0]!.message, /system:serviceaccount:vigil-system:deployer-golf/);
 });

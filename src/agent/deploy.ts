@@ -74,6 +74,7 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
     result = await syncSet(cluster, objects, {
       environment: env.name,
       inventory: { namespace: config.doc.namespace, name: inventoryName(env.name) },
+      inventoryCluster: clusters.agent(env.name),
       allowedNamespaces: env.namespaces,
       allowClusterScoped: env.allowClusterScoped,
       force: env.force,

@@ -17,6 +17,12 @@ export interface SyncOptions {
   environment: string;
   /** Where the environment's inventory ConfigMap lives (usually the agent's own namespace). */
   inventory: InventoryRef;
+  /**
+   * The connection that reads and writes the inventory, when it is not the one that applies: the agent
+   * applies as the environment's ServiceAccount, which may not (and should not) write the agent's
+   * namespace, and keeps the inventory as itself. Default: `cluster`.
+   */
+  inventoryCluster?: Cluster;
   /** Every namespaced object must be in one of these; a Namespace object must be named as one. */
   allowedNamespaces: readonly string[];
   /** Cluster-scoped objects other than allowed Namespaces (CRDs, ClusterRoles…). Default false. */
@@ -114,7 +120,8 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   const before = cluster.requests.snapshot();
   const o = withDefaults(options);
   const items = await prepare(cluster, objects, o);
-  const inventory = await readInventory(cluster, o.inventory, o.environment);
+  const inventoryCluster = options.inventoryCluster ?? cluster;
+  const inventory = await readInventory(inventoryCluster, o.inventory, o.environment);
   const desired = new Map(items.map((i) => [i.key, i]));
   for (const item of items) item.recorded = inventory.entries.get(item.key);
   const removed = [...inventory.entries.entries()].filter(([key]) => !desired.has(key)).map(([, e]) => e);
@@ -137,7 +144,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
 
   if (!o.dryRun && union.length > inventory.entries.size) {
     // Before the first write: an agent stopped mid-apply still knows every object it may have created.
-    await writeInventory(cluster, o.inventory, o.environment, inventory, union, o.fieldManager);
+    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, union, o.fieldManager);
   }
 
   const crdFailures = new Map<string, string>();
@@ -177,7 +184,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   }
 
   if (!o.dryRun) {
-    await writeInventory(cluster, o.inventory, o.environment, inventory, [...items.map((i) => i.entry!), ...kept], o.fieldManager);
+    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.map((i) => i.entry!), ...kept], o.fieldManager);
   }
   return {
     environment: o.environment,
@@ -190,7 +197,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   };
 }
 
-type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces">> & Pick<SyncOptions, "inventory" | "allowedNamespaces">;
+type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">> & Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">;
 
 function withDefaults(options: SyncOptions): Options {
   const o: Options = {
