@@ -3,7 +3,7 @@
 // environment's reconcile, the Prometheus metrics, and the JSON log lines (never a credential).
 import { strict as assert } from "node:assert";
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
@@ -12,7 +12,7 @@ import { LeaderElector } from "../src/agent/leader.ts";
 import { MAX_WEBHOOK_BODY, signWebhookBody } from "../src/agent/webhook.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
-import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
+import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
 import { listen } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
@@ -58,14 +58,7 @@ interface Workspace {
 function workspace(t: TestContext, env: string, extra = "", interval = "1h"): Workspace {
   const dir = tempDir(t, "vigil-loop-");
   const ns = `${env}-app`;
-  const trust = writePolicy(join(dir, "trust.yaml"), {
-    apiVersion: "vigil.dev/v1alpha1",
-    kind: "TrustPolicy",
-    signers: [alice.policyEntry],
-    paths: [{ pattern: "**", owners: ["alice"] }],
-    environments: [{ name: env, branch: "main", path: `envs/${env}` }],
-  });
-  mkdirSync(join(dir, "config"), { recursive: true });
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env);
   const repo = new TestRepo(join(dir, "config"));
   repo.commit({ [`envs/${env}/namespace.yaml`]: `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n` }, alice);
   const configFile = join(dir, "agent.yaml");

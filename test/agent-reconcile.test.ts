@@ -3,14 +3,14 @@
 // that passes every gate is applied with its image pinned to the verified digest; a revision that fails
 // any gate writes nothing and the last good revision keeps running; objects removed from Git are pruned.
 import { strict as assert } from "node:assert";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
-import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
+import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
 import { pushTestImage } from "./helpers/registry.ts";
@@ -76,17 +76,9 @@ interface Workspace {
 function workspace(t: TestContext, env: string, options: { gates?: string[]; url?: (dir: string) => string; serviceAccount?: string } = {}): Workspace {
   const dir = tempDir(t, "vigil-agent-");
   const ns = `${env}-shop`;
-  const trust = writePolicy(join(dir, "trust.yaml"), {
-    apiVersion: "vigil.dev/v1alpha1",
-    kind: "TrustPolicy",
-    signers: [alice.policyEntry],
-    paths: [{ pattern: "**", owners: ["alice"] }],
-    environments: [{ name: env, branch: "main", path: `envs/${env}` }],
-    images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }],
-  });
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, { images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }] });
   const repo = new TestRepo(join(dir, "config"));
   const configFile = join(dir, "agent.yaml");
-  mkdirSync(join(dir, "config"), { recursive: true });
   writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
 kind: AgentConfig
 trustPolicy: ${trust}

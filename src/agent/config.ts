@@ -1,12 +1,12 @@
 // The agent's configuration file: per environment, where its revisions come from (a repository the
 // agent can only read), which cluster and namespaces it may change, as whom, how often, and which gates
 // apply. Strictly validated: an unknown field or a bad value is an error naming file, line and field.
-import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
 import { InputError } from "../core/errors.ts";
 import { locate, parseYamlSource, validateYaml } from "../core/yaml-source.ts";
+import { readInputText } from "../core/input-file.ts";
 
 /** The gates a revision passes before it is applied, in the order they run. */
 export const GATE_NAMES = ["revision", "policy", "artifact"] as const;
@@ -110,13 +110,7 @@ export interface AgentConfig {
 
 /** Reads and checks an agent configuration; relative paths in it are taken from its folder. */
 export function loadAgentConfig(file: string): AgentConfig {
-  let textContent: string;
-  try {
-    textContent = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the agent configuration: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  return parseAgentConfig(textContent, file);
+  return parseAgentConfig(readInputText(file, "the agent configuration"), file);
 }
 
 export function parseAgentConfig(textContent: string, file: string): AgentConfig {

@@ -94,6 +94,9 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
   return { checks, health: health.state, plan: planLines(result) };
 }
 
+/** The actions summed up in the "applied" check, in the words it uses. */
+const APPLIED_WORDS: Partial<Record<ObjectResult["action"], string>> = { create: "created", update: "updated", unchanged: "unchanged", prune: "pruned" };
+
 /** Failures and drift one check each; what applied cleanly is summed up in one. */
 function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
   const checks: Check[] = [];
@@ -111,7 +114,7 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
     if (r.action === "orphan") checks.push(check("apply", "prune", "warn", subject, r.message ?? "removed from Git but left in place"));
   }
   if (result.pruneSkipped) checks.push(check("apply", "prune", "warn", env.name, result.pruneSkipped));
-  const summary = ["create", "update", "unchanged", "prune"].filter((a) => counts.get(a)).map((a) => `${counts.get(a)} ${a === "prune" ? "pruned" : a === "create" ? "created" : a === "update" ? "updated" : "unchanged"}`).join(", ");
+  const summary = Object.entries(APPLIED_WORDS).filter(([a]) => counts.get(a)).map(([a, word]) => `${counts.get(a)} ${word}`).join(", ");
   if (summary) checks.push(check("apply", "applied", "pass", env.name, `${result.dryRun ? "would be " : ""}${summary} (${result.requests.total} API requests)`));
   return checks;
 }

@@ -5,7 +5,7 @@
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { check, makeVerdict, type Check, type Verdict } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
-import { openRepo, redact } from "../git/repo.ts";
+import { openRepo, redact, type ReadCredential } from "../git/repo.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
@@ -58,7 +58,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
   const state = await readEnvironmentState(options.clusters, env, options.config);
   let candidate: Candidate | undefined;
   try {
-    const credential = env.source.tokenFile ? { tokenFile: env.source.tokenFile } : env.source.sshKeyFile ? { sshKeyFile: env.source.sshKeyFile, ...(env.source.knownHostsFile && { knownHostsFile: env.source.knownHostsFile }) } : undefined;
+    const credential = readCredential(env.source);
     const repo = await openRepo(env.source.url, { ...(options.config.doc.cacheDir && { cacheDir: options.config.doc.cacheDir }), ...(credential && { credential }) });
     candidate = {
       env,
@@ -73,17 +73,15 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     };
     const checks = await runGates(candidate);
     const revision = candidate.commit;
-    if (checks.some((c) => c.status === "fail") || !candidate.objects) {
-      const result = finish(checks, { ...(revision && { revision }) });
-      if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state);
-      return result;
-    }
-    const applied = await applyCandidate(options.clusters, env, options.config, candidate.objects, { dryRun: options.dryRun === true });
-    const result = finish([...checks, ...applied.checks], {
+    const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
+    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true }) : undefined;
+    const result = finish([...checks, ...(applied?.checks ?? [])], {
       ...(revision && { revision }),
-      applied: !options.dryRun && !applied.checks.some((c) => c.status === "fail"),
-      health: applied.health,
-      plan: applied.plan,
+      ...(applied && {
+        applied: !options.dryRun && !applied.checks.some((c) => c.status === "fail"),
+        health: applied.health,
+        plan: applied.plan,
+      }),
     });
     if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state);
     return result;
@@ -101,6 +99,13 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     candidate?.tree?.remove();
     candidate?.repo.close();
   }
+}
+
+/** The source's read-only credential, if it names one. */
+function readCredential(source: EnvironmentConfig["source"]): ReadCredential | undefined {
+  if (source.tokenFile) return { tokenFile: source.tokenFile };
+  if (source.sshKeyFile) return { sshKeyFile: source.sshKeyFile, ...(source.knownHostsFile && { knownHostsFile: source.knownHostsFile }) };
+  return undefined;
 }
 
 /** The agent's policy inputs, then the environment's added to them. */

@@ -11,10 +11,10 @@
 // 202 triggered; 401 unsigned or wrongly signed (checked before anything else is revealed, including
 // whether an environment exists); 404 unknown environment or path; 405 not POST; 413 body too large.
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { InputError } from "../core/errors.ts";
 import { closeServer, listenOn } from "./http.ts";
+import { readInputText } from "../core/input-file.ts";
 
 /** Push payloads are small; a larger body is refused before it is all read. */
 export const MAX_WEBHOOK_BODY = 1024 * 1024;
@@ -35,12 +35,7 @@ export interface Webhook {
 }
 
 export function readWebhookSecret(file: string): Buffer {
-  let secret: string;
-  try {
-    secret = readFileSync(file, "utf8").replace(/\r?\n$/, "");
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the webhook secret: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  const secret = readInputText(file, "the webhook secret").replace(/\r?\n$/, "");
   if (secret.length < 16) throw new InputError(`${file}: the webhook secret is ${secret.length === 0 ? "empty" : "shorter than 16 characters"}; use a long random one`);
   return Buffer.from(secret, "utf8");
 }

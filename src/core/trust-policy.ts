@@ -5,6 +5,7 @@ import * as v from "valibot";
 import { InputError } from "./errors.ts";
 import { parseDuration } from "./duration.ts";
 import { locate, parseYamlSource, validateYaml } from "./yaml-source.ts";
+import { readInputText } from "./input-file.ts";
 
 // Valibot rather than zod: the same strict schemas, and it loads in a few milliseconds instead of a
 // hundred or more, which every command pays at start-up.
@@ -92,12 +93,7 @@ export interface TrustPolicy {
 
 /** Loads and validates a trust policy file. Throws InputError naming file, line and field. */
 export async function loadTrustPolicyFile(file: string): Promise<TrustPolicy> {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the trust policy: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  const text = readInputText(file, "the trust policy");
   return parseTrustPolicy(text, file, (rel) => readFileSync(new URL(rel, `file://${resolveDir(file)}/`), "utf8"));
 }
 

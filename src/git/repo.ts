@@ -2,7 +2,7 @@
 // The git CLI is used for the object store and the walk; nothing here ever writes a remote.
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { isLoopbackHost } from "../oci/reference.ts";
 import { CatFile } from "./cat-file.ts";
+import { readInputText } from "../core/input-file.ts";
 
 const exec = promisify(execFile);
 
@@ -111,12 +112,7 @@ function refusePlainHttpToken(url: string): void {
 }
 
 function readSecret(file: string, what: string): string {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8").trim();
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the ${what}: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  const text = readInputText(file, `the ${what}`).trim();
   if (text === "") throw new InputError(`${file}: the ${what} file is empty`);
   return text;
 }

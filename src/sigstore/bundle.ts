@@ -3,7 +3,6 @@
 // types @sigstore/verify checks. protobuf's own JSON reader is lenient (unknown fields ignored, bad
 // base64 decoded to whatever Buffer makes of it), so the shape is checked here first.
 import { createHash, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { HashAlgorithm } from "@sigstore/protobuf-specs";
 import {
   bundleFromJSON,
@@ -17,6 +16,7 @@ import { InputError } from "../core/errors.ts";
 import { parseEnvelope, type DsseEnvelope } from "./dsse.ts";
 import { base64Field, jsonObject } from "./encoding.ts";
 import { hashForKey, keyHint } from "./keys.ts";
+import { readInputText } from "../core/input-file.ts";
 
 export type { Bundle } from "@sigstore/bundle";
 
@@ -31,13 +31,7 @@ const HASH_ALGORITHMS = ["SHA2_256", "SHA2_384", "SHA2_512"];
 
 /** Reads and parses a bundle file; InputError names the file (and the field) when it is unusable. */
 export function loadBundleFile(path: string): Bundle {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new InputError(`${path}: cannot read the bundle: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-  return parseBundle(text, path);
+  return parseBundle(readInputText(path, "the bundle"), path);
 }
 
 /** Parses bundle JSON text strictly. `source` names it in errors. */

@@ -2,8 +2,8 @@
 // transparency logs, CT logs and timestamp authorities that x509 (gitsign) signatures are checked against.
 // Everything is decoded once at load time, so that a bad root fails loudly before any commit is judged.
 import { X509Certificate, createPublicKey, type KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { InputError } from "../core/errors.ts";
+import { readInputText } from "../core/input-file.ts";
 
 /** A validity window. Both ends are inclusive, as protobuf-specs defines TimeRange; no end means still in use. */
 export interface TimeRange {
@@ -56,12 +56,7 @@ class RootError extends Error {}
 
 /** Reads a trusted_root.json file; an unreadable or malformed one is bad input naming the file and field. */
 export function loadTrustedRootFile(path: string): TrustedRoot {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw new InputError(`${path}: cannot read the trusted root: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
+  const text = readInputText(path, "the trusted root");
   try {
     return loadTrustedRoot(text, path);
   } catch (e) {

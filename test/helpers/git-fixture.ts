@@ -104,6 +104,16 @@ export function writePolicy(file: string, policy: Record<string, unknown>): stri
   return file;
 }
 
+/** A trust policy in which `signer` alone owns everything, with environment `env` on main at envs/ENV. */
+export function soleOwnerPolicy(file: string, signer: Signer, env: string, extra: Record<string, unknown> = {}): string {
+  return writePolicy(file, {
+    signers: [signer.policyEntry],
+    paths: [{ pattern: "**", owners: [signer.name] }],
+    environments: [{ name: env, branch: "main", path: `envs/${env}` }],
+    ...extra,
+  });
+}
+
 /** Replaces the signature header of a raw commit object. */
 export function withSignature(rawCommit: string, armored: string | null): string {
   const [headers, ...rest] = rawCommit.split("\n\n");

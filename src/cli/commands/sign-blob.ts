@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { InputError } from "../../core/errors.ts";
 import { bundleToJson, keyDsseBundle, keyMessageBundle } from "../../sigstore/bundle.ts";
@@ -7,6 +7,7 @@ import { COSIGN_PREDICATE_TYPES, INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeState
 import { describeKey, loadPrivateKeyFile, signData } from "../../sigstore/keys.ts";
 import { keyPassword } from "../password.ts";
 import { required, type Command } from "../command.ts";
+import { readInputFile } from "../../core/input-file.ts";
 
 export const signBlob: Command = {
   summary: "Sign a file with a cosign key: a Sigstore bundle (cosign verify-blob --bundle accepts it) and/or a bare signature.",
@@ -21,7 +22,7 @@ export const signBlob: Command = {
   positionals: true,
   async run(values, positionals) {
     const file = onePositional(positionals, this.usage);
-    const artifact = readArtifact(file);
+    const artifact = readInputFile(file, "the file");
     const key = loadPrivateKeyFile(required(values, "key", this), await keyPassword("decrypt"));
     const signature = signData(key, artifact);
     const digest = createHash("sha256").update(artifact).digest();
@@ -49,7 +50,7 @@ export const attestBlob: Command = {
   positionals: true,
   async run(values, positionals) {
     const file = onePositional(positionals, this.usage);
-    const artifact = readArtifact(file);
+    const artifact = readInputFile(file, "the file");
     const predicateType = predicateTypeOf(required(values, "type", this));
     const predicate = readPredicate(required(values, "predicate", this));
     const out = required(values, "bundle", this);
@@ -68,17 +69,10 @@ function onePositional(positionals: string[], usage: string): string {
   return positionals[0]!;
 }
 
-function readArtifact(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the file: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
 
 export function readPredicate(file: string): unknown {
   try {
-    return JSON.parse(readArtifact(file).toString("utf8"));
+    return JSON.parse(readInputFile(file, "the file").toString("utf8"));
   } catch (e) {
     if (e instanceof InputError) throw e;
     throw new InputError(`${file}: the predicate is not JSON (${(e as Error).message})`);

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { check, type Check } from "../../core/verdict.ts";
 import { keyMessageBundle, loadBundleFile, type Bundle } from "../../sigstore/bundle.ts";
@@ -10,6 +9,7 @@ import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import { verifyBlobBundle, type Matcher, type SignerPolicy } from "../../sigstore/verify.ts";
 import { verdictSink } from "../output.ts";
 import type { Command } from "../command.ts";
+import { readInputFile } from "../../core/input-file.ts";
 
 const GATE = "artifact";
 
@@ -61,7 +61,7 @@ export const verifyBlob: Command = {
       throw new InputError(`give the signed FILE (or, for an attestation, --digest or --skip-subject-check)\nusage: ${this.usage}`);
     }
     const signer = signerPolicy(values, this.usage);
-    const bytes = file === undefined ? undefined : readArtifact(file);
+    const bytes = file === undefined ? undefined : readInputFile(file, "the file");
     const bundle = loadEvidence(values, signer, bytes, this.usage);
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const subject = file ?? digest ?? "(DSSE envelope)";
@@ -143,7 +143,7 @@ function loadEvidence(values: Record<string, unknown>, signer: SignerPolicy, art
   if (!artifact) throw new InputError(`--signature needs the signed FILE\nusage: ${usage}`);
   // A bare signature is verified as a key-signed message bundle without log entries.
   const path = values.signature as string;
-  const text = readArtifact(path).toString("utf8").trim();
+  const text = readInputFile(path, "the file").toString("utf8").trim();
   const signature = decodeBase64(text);
   if (!signature || signature.length === 0) throw new InputError(`${path}: the signature is not base64`);
   return keyMessageBundle({ artifact, signature, key: signer.key });
@@ -166,10 +166,3 @@ function fieldRule(text: string, option: string, make: (path: string, value: str
   return make(text.slice(0, at), text.slice(at + 1));
 }
 
-function readArtifact(file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    throw new InputError(`${file}: cannot read the file: ${(e as NodeJS.ErrnoException).code ?? e}`);
-  }
-}
