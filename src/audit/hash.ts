@@ -1,0 +1,18 @@
+// RFC 9162 §2.1.1 hashing: a leaf is SHA-256(0x00 || data), an interior node SHA-256(0x01 || left ||
+// right), the empty tree SHA-256(""). The prefixes keep a leaf from ever being passed off as a node.
+import { createHash } from "node:crypto";
+
+export const HASH_SIZE = 32;
+const LEAF_PREFIX = Buffer.of(0x00);
+const NODE_PREFIX = Buffer.of(0x01);
+
+export function leafHash(data: Uint8Array): Buffer {
+  return createHash("sha256").update(LEAF_PREFIX).update(data).digest();
+}
+
+export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
+  return createHash("sha256").update(NODE_PREFIX).update(left).update(right).digest();
+}
+
+/** MTH({}): the root of the tree with no leaves. */
+export const EMPTY_ROOT: Buffer = createHash("sha256").digest();
