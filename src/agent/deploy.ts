@@ -66,9 +66,14 @@ export interface Applied {
   plan: string[];
 }
 
-/** Applies the verified set, or plans it in a dry run; the outcome as checks of the "apply" gate. */
-export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean }): Promise<Applied> {
+/**
+ * Applies the verified set, or plans it in a dry run; the outcome as checks of the "apply" gate.
+ * `seconds` receives the time of the apply and of the health assessment.
+ */
+export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean; seconds?: Record<string, number> }): Promise<Applied> {
   const cluster = clusters.apply(env.name);
+  const seconds = options.seconds ?? {};
+  let started = performance.now();
   let result: SyncResult;
   try {
     result = await syncSet(cluster, objects, {
@@ -86,10 +91,14 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
     if (!(e instanceof SyncRefused)) throw e;
     const checks = e.refusals.map((r) => ({ ...check("apply", "scope", "fail", r.object, r.reason), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
     return { checks, health: "unknown", plan: [] };
+  } finally {
+    seconds.apply = (performance.now() - started) / 1000;
   }
   const checks = syncChecks(result, env);
   if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result) };
+  started = performance.now();
   const health = await assessHealth(cluster, objects, { environment: env.name });
+  seconds.health = (performance.now() - started) / 1000;
   for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeObject(r.object), r.message));
   return { checks, health: health.state, plan: planLines(result) };
 }

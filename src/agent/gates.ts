@@ -55,12 +55,17 @@ const steps: Step[] = [
   { name: "artifact", gate: "artifact", run: artifactGate },
 ];
 
-/** Runs the chain; returns every check made. The candidate is ready to apply only if none failed. */
-export async function runGates(c: Candidate): Promise<Check[]> {
+/**
+ * Runs the chain; returns every check made. The candidate is ready to apply only if none failed.
+ * `seconds` receives each step's time under its name (where a reconcile's time goes).
+ */
+export async function runGates(c: Candidate, seconds: Record<string, number> = {}): Promise<Check[]> {
   const checks: Check[] = [];
   for (const step of steps) {
     if (step.gate && !c.env.gates.includes(step.gate)) continue;
+    const started = performance.now();
     const made = await step.run(c);
+    seconds[step.name] = (performance.now() - started) / 1000;
     checks.push(...made);
     if (made.some((x) => x.status === "fail")) break;
   }

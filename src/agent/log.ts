@@ -50,6 +50,7 @@ export class AgentLog {
       applied: r.applied,
       health: r.health,
       durationSeconds: Math.round(r.seconds * 1000) / 1000,
+      steps: Object.fromEntries(Object.entries(r.steps).map(([step, s]) => [step, Math.round(s * 1000) / 1000])),
       ...(failure && { firstFailure: { gate: failure.gate, rule: failure.rule, subject: failure.subject, message: failure.message } }),
     });
   }

@@ -36,11 +36,14 @@ export interface ReconcileResult {
   /** 0 pass, 1 blocked, 3 something could not be reached (DESIGN.md's exit codes). */
   exitCode: ExitCode;
   seconds: number;
+  /** Seconds per step that ran (fetch, each gate, render, apply, health): where the time went. */
+  steps: Record<string, number>;
 }
 
 export async function reconcileEnvironment(env: EnvironmentConfig, options: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
   const subject = { environment: env.name, repo: redact(env.source.url) };
+  const steps: Record<string, number> = {};
   const finish = (checks: Check[], rest: Partial<ReconcileResult> = {}): ReconcileResult => {
     const verdict = makeVerdict({ ...subject, ...(rest.revision && { revision: rest.revision }) }, checks);
     const unavailable = rest.exitCode === ExitCode.unavailable;
@@ -50,6 +53,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       applied: false,
       health: "unknown",
       plan: [],
+      steps,
       ...rest,
       exitCode: unavailable ? ExitCode.unavailable : verdict.verdict === "pass" ? ExitCode.ok : ExitCode.blocked,
       seconds: (performance.now() - started) / 1000,
@@ -59,7 +63,9 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
   let candidate: Candidate | undefined;
   try {
     const credential = readCredential(env.source);
+    const fetchStarted = performance.now();
     const repo = await openRepo(env.source.url, { ...(options.config.doc.cacheDir && { cacheDir: options.config.doc.cacheDir }), ...(credential && { credential }) });
+    steps.fetch = (performance.now() - fetchStarted) / 1000;
     candidate = {
       env,
       repo,
@@ -71,10 +77,10 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       path: environmentPath(env, options.trust),
       ...(state.lastApplied && { lastApplied: state.lastApplied }),
     };
-    const checks = await runGates(candidate);
+    const checks = await runGates(candidate, steps);
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
-    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true }) : undefined;
+    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps }) : undefined;
     const result = finish([...checks, ...(applied?.checks ?? [])], {
       ...(revision && { revision }),
       ...(applied && {
