@@ -1,30 +1,93 @@
-// Manifest values as CEL values, converted once per object: every binding of every pack, and
-// vigil.objects, see the same objects, and converting them again for each was a large share of the
-// evaluation time.
-import { celList, celMap, type CelInput } from "@bufbuild/cel";
+// Manifest values as CEL values, without copying them. A policy reads a few fields of each object, so
+// the objects are given to @bufbuild/cel as read-only views that convert a field only when it is read:
+// a full converted copy of every manifest (a Map per object, a BigInt per number) doubled the memory
+// the gate kept alive, and the garbage collector spent a fifth of the run copying it between
+// generations.
+import type { CelInput, CelMap, CelValue } from "@bufbuild/cel";
+
+// @bufbuild/cel recognises its maps and lists by these registered symbols (isCelMap, isCelList),
+// whatever class carries them; on the prototype they cost nothing per view.
+const CEL_MAP = Symbol.for("@bufbuild/cel/map");
+const CEL_LIST = Symbol.for("@bufbuild/cel/list");
+
+type Plain = Record<string, unknown>;
+type MapKey = Parameters<CelMap["get"]>[0];
+
+const isPlainObject = (v: object): v is Plain => {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+};
 
 /**
- * YAML/JSON values as CEL values: integral numbers are ints (bigint), as Kubernetes' JSON-to-CEL
- * makes them, and objects and arrays become @bufbuild/cel's own maps and lists, all the way down
- * (given a plain object, @bufbuild/cel builds a new map of its entries on every field access).
- * CEL values already converted pass through.
+ * A YAML/JSON value as a CEL value: integral numbers are ints (bigint), as Kubernetes' JSON-to-CEL
+ * makes them; objects and arrays become views that convert their members as they are read. Values
+ * that are already CEL values pass through.
  */
 export function toCel(value: unknown): CelInput {
   if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : value;
-  if (Array.isArray(value)) return celList(value.map(toCel));
-  if (value !== null && typeof value === "object") {
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Object.prototype || proto === null) return celMap(new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)])));
-  }
+  if (Array.isArray(value)) return new ArrayView(value) as unknown as CelInput;
+  if (value !== null && typeof value === "object" && isPlainObject(value)) return new ObjectView(value) as unknown as CelInput;
   return value as CelInput;
 }
 
-const converted = new WeakMap<object, CelInput>();
+/** A manifest object as a CEL value: a view, so there is nothing to remember per object. */
+export const celValue = toCel;
 
-/** toCel, remembered for each object (objects from the manifests are not changed once read). */
-export function celValue(value: unknown): CelInput {
-  if (value === null || typeof value !== "object") return toCel(value);
-  let cel = converted.get(value);
-  if (cel === undefined) converted.set(value, (cel = toCel(value)));
-  return cel;
+const member = (v: unknown) => toCel(v) as CelValue;
+
+/** A YAML mapping as a CEL map with string keys; a key of another type is absent, as in Kubernetes. */
+class ObjectView {
+  declare readonly [CEL_MAP]: object;
+  private readonly object: Plain;
+  constructor(object: Plain) {
+    this.object = object;
+  }
+  get size(): number {
+    return Object.keys(this.object).length;
+  }
+  get(key: MapKey): CelValue | undefined {
+    return typeof key === "string" && Object.hasOwn(this.object, key) ? member(this.object[key]) : undefined;
+  }
+  // As @bufbuild/cel's own maps: a null member counts as absent for has().
+  has(key: MapKey): boolean {
+    return this.get(key) != undefined;
+  }
+  keys(): IterableIterator<string> {
+    return Object.keys(this.object)[Symbol.iterator]();
+  }
+  *values(): IterableIterator<CelValue> {
+    for (const key of Object.keys(this.object)) yield member(this.object[key]);
+  }
+  *entries(): IterableIterator<[string, CelValue]> {
+    for (const key of Object.keys(this.object)) yield [key, member(this.object[key])];
+  }
+  forEach(callback: (value: CelValue, key: string, map: ObjectView) => void, thisArg?: unknown): void {
+    for (const key of Object.keys(this.object)) callback.call(thisArg, member(this.object[key]), key, this);
+  }
+  [Symbol.iterator](): IterableIterator<[string, CelValue]> {
+    return this.entries();
+  }
 }
+Object.defineProperty(ObjectView.prototype, CEL_MAP, { value: {} });
+
+/** A YAML sequence as a CEL list. */
+class ArrayView {
+  declare readonly [CEL_LIST]: object;
+  private readonly array: readonly unknown[];
+  constructor(array: readonly unknown[]) {
+    this.array = array;
+  }
+  get size(): number {
+    return this.array.length;
+  }
+  get(index: number): CelValue | undefined {
+    return index >= 0 && index < this.array.length ? member(this.array[index]) : undefined;
+  }
+  *values(): IterableIterator<CelValue> {
+    for (const element of this.array) yield member(element);
+  }
+  [Symbol.iterator](): IterableIterator<CelValue> {
+    return this.values();
+  }
+}
+Object.defineProperty(ArrayView.prototype, CEL_LIST, { value: {} });
