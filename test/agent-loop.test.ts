@@ -222,6 +222,63 @@ test("webhook: a signed POST reconciles the environment at once; unsigned, wrong
   await until("the generic hook's reconcile", () => r.results.length === 3, 10_000);
 });
 
+test("webhook to a standby replica: it records the trigger on vigil-triggers and the leader reconciles at once; while the API server is away the standby answers 503, and afterwards the watch reconnects and nothing is lost", async (t) => {
+  if (!ready(t)) return;
+  await deleteLease();
+  await admin.call({ verb: "delete", method: "DELETE", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" });
+  const secret = "a-long-random-shared-webhook-secret";
+  const secretFile = join(tempDir(t, "vigil-relay-"), "webhook-secret");
+  writeFileSync(secretFile, secret);
+  // A lease long enough to outlast the API server's restart below, so the leader stays the leader.
+  const w = workspace(t, "relay", `leaderElection: { leaseDuration: 30s }\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`);
+  const one = await replica(t, w, "relay-one");
+  const two = await replica(t, w, "relay-two");
+  await until("the first reconcile", () => one.results.length + two.results.length === 1);
+  const [leader, standby] = one.agent.leading ? [one, two] : [two, one];
+  assert.equal(leader.results[0]!.exitCode, 0);
+  const body = JSON.stringify({ ref: "refs/heads/main" });
+  const hook = (path = "/hooks/relay") => fetch(`${standby.urls.webhook}${path}`, { method: "POST", body, headers: { "content-type": "application/json", "x-hub-signature-256": signWebhookBody(secret, body) } });
+  const settings = (value: string) => ({ [`envs/relay/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\ndata:\n  value: "${value}"\n` });
+  const live = async () => (await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/settings` })).body?.data?.value;
+
+  // Unsigned: refused by the standby as by any replica; nothing is recorded.
+  assert.equal((await fetch(`${standby.urls.webhook}/hooks/relay`, { method: "POST", body })).status, 401);
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" })).status, 404);
+
+  const first = w.repo.commit(settings("one"), alice);
+  const sent = Date.now();
+  const res = await hook();
+  assert.equal(res.status, 202, await res.text());
+  await until("the leader's reconcile of the new revision", () => leader.results.length === 2, 10_000);
+  const took = Date.now() - sent;
+  assert.equal(leader.results[1]!.revision, first);
+  assert.equal(leader.results[1]!.exitCode, 0);
+  assert.equal(await live(), "one");
+  assert.ok(took < 5000, `the leader reconciled ${took} ms after the webhook reached the standby (interval 1h)`);
+  assert.equal(standby.results.length, 0, "the standby does not reconcile");
+  const triggers = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" })).body;
+  assert.match(triggers.data.relay, new RegExp(` ${standby.agent.identity} [0-9a-f]{12}$`), "recorded by the standby, a new value per trigger");
+  t.diagnostic(`webhook at the standby to the leader's reconcile: ${took} ms`);
+
+  // The API server goes away: the standby cannot record the trigger, and says so (the Git host redelivers).
+  await cluster.stopApiServer();
+  const refused = await hook();
+  const refusal = await refused.text();
+  assert.equal(refused.status, 503, refusal);
+  assert.match(refusal, /could not be passed on to the leader: cannot reach the Kubernetes API server/);
+  await cluster.startApiServer();
+
+  // Back: the trigger reaches the leader, through a watch made again (a list that compares every value first).
+  const second = w.repo.commit(settings("two"), alice);
+  const count = leader.results.length;
+  assert.equal((await hook("/hooks")).status, 202);
+  await until("the leader's reconcile after the API server came back", () => leader.results.slice(count).some((r) => r.revision === second && r.exitCode === 0), 30_000);
+  assert.equal(await live(), "two");
+  assert.deepEqual(leader.results.slice(count).map((r) => r.revision), [second], "one reconcile, the triggered one (the leader kept the Lease)");
+  assert.ok(leader.agent.leading);
+  assert.equal(standby.results.length, 0);
+});
+
 /** A scrape as "name{labels}" → value; every sample line must parse. */
 function parseExposition(text: string): Map<string, number> {
   const samples = new Map<string, number>();

@@ -130,7 +130,7 @@ describe("deploy/: a real API server", () => {
     assert.match(refused.body.message, /violates PodSecurity "restricted:latest": allowPrivilegeEscalation != false/);
   });
 
-  it("lets the agent keep its lease, events, status and inventories in vigil-system, and nothing else as itself", async (t) => {
+  it("lets the agent keep its lease, events, status, inventories and webhook triggers in vigil-system, and nothing else as itself", async (t) => {
     if (!requireKube(t, [kubectlBinary])) return;
     const can = async (resourceAttributes: Record<string, string>) => {
       const review = await api("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
@@ -147,12 +147,18 @@ describe("deploy/: a real API server", () => {
       { namespace: ns, verb: "create", resource: "events" },
       { namespace: ns, verb: "create", resource: "configmaps" },
       { namespace: ns, verb: "update", resource: "configmaps", name: "vigil-inventory-shop-production" },
+      { namespace: ns, verb: "patch", resource: "configmaps", name: "vigil-triggers" },
+      { namespace: ns, verb: "list", resource: "configmaps", name: "vigil-triggers" },
+      { namespace: ns, verb: "watch", resource: "configmaps", name: "vigil-triggers" },
       { namespace: ns, verb: "impersonate", resource: "serviceaccounts", name: "vigil-deployer-shop" },
     ];
     const denied: Record<string, string>[] = [
       { namespace: ns, verb: "update", group: "coordination.k8s.io", resource: "leases", name: "someone-elses-lease" },
       { namespace: ns, verb: "get", resource: "secrets", name: "vigil-agent" },
       { namespace: ns, verb: "list", resource: "configmaps" },
+      { namespace: ns, verb: "watch", resource: "configmaps" },
+      { namespace: ns, verb: "watch", resource: "configmaps", name: "vigil-status-shop-production" },
+      { namespace: "shop", verb: "watch", resource: "configmaps", name: "vigil-triggers" },
       { namespace: ns, verb: "impersonate", resource: "serviceaccounts", name: "vigil-agent" },
       { namespace: "shop", verb: "impersonate", resource: "serviceaccounts", name: "default" },
       { verb: "impersonate", resource: "users", name: "admin" },

@@ -11,6 +11,7 @@ import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
 import { LeaderElector } from "./leader.ts";
 import { AgentMetrics } from "./metrics.ts";
+import { recordTrigger, TriggerWatch } from "./triggers.ts";
 import { startWebhook, type Webhook } from "./webhook.ts";
 import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
 
@@ -24,6 +25,8 @@ export interface AgentOptions {
   /** Called when this replica starts or stops leading, and with errors while keeping the Lease. */
   onLeader?(leading: boolean): void;
   onLeaseError?(error: unknown): void;
+  /** Errors while watching for triggers recorded by other replicas (the watch reconnects by itself). */
+  onTriggerError?(error: unknown): void;
 }
 
 export interface RunningAgent {
@@ -38,6 +41,8 @@ export interface RunningAgent {
   listen(): Promise<{ webhook?: string; metrics?: string }>;
   /** Reconciles the environment at once (loop mode, leader only); false for an unknown environment. */
   trigger(environment: string): boolean;
+  /** This replica's name in the Lease. */
+  readonly identity: string;
   stop(): Promise<void>;
 }
 
@@ -67,6 +72,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // environment's), else on the first environment's cluster.
   const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
   let elector: LeaderElector | undefined;
+  const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
+  // In loop mode with a webhook, triggers recorded by standby replicas (triggers.ts).
+  let triggerWatch: TriggerWatch | undefined;
   let listening: Promise<{ webhook?: Webhook; metrics?: { url: string; close(): Promise<void> } }> | undefined;
   const metrics = new AgentMetrics([...config.intervals.keys()]);
 
@@ -96,10 +104,23 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     return true;
   };
 
+  /**
+   * A verified webhook: the leader reconciles at once; any other replica records the trigger where the
+   * leader watches for it, since only the leader acts (if no one leads yet, whoever takes the Lease
+   * reconciles every environment first anyway).
+   */
+  const onWebhook = async (environments: string[]): Promise<void> => {
+    if (elector?.leading) {
+      environments.forEach(trigger);
+      return;
+    }
+    await recordTrigger(clusters.agent(home.name), config.doc.namespace, environments, identity);
+  };
+
   const listen = () => {
     listening ??= (async () => {
       const hook = config.doc.webhook;
-      const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: (envs) => envs.forEach(trigger) }));
+      const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: onWebhook }));
       const served = config.doc.metrics && (await metrics.serve(config.doc.metrics.listen));
       return { ...(webhook && { webhook }), ...(served && { metrics: served }) };
     })();
@@ -111,6 +132,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     get leading() {
       return elector?.leading ?? false;
     },
+    identity,
     reconcileAll: () => Promise.all(config.doc.environments.map((e) => reconcile(e.name))),
     trigger,
     async listen() {
@@ -118,11 +140,23 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return { ...(servers.webhook && { webhook: servers.webhook.url }), ...(servers.metrics && { metrics: servers.metrics.url }) };
     },
     async loop() {
+      if (config.doc.webhook) {
+        // Every replica watches from its start, standbys too, and before its first reconcile: so no
+        // trigger falls between a new leader's first fetch and its first look at the ConfigMap.
+        triggerWatch = new TriggerWatch({
+          cluster: clusters.agent(home.name),
+          namespace: config.doc.namespace,
+          onTrigger: (environments) => environments.forEach(trigger),
+          ...(options.onTriggerError && { onError: options.onTriggerError }),
+        });
+        triggerWatch.start();
+        await triggerWatch.ready;
+      }
       await listen();
       elector = new LeaderElector({
         cluster: clusters.agent(home.name),
         namespace: config.doc.namespace,
-        identity: options.identity ?? process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`,
+        identity,
         leaseDurationSeconds: config.leaseDurationSeconds,
         onChange: (leading) => {
           // Losing the Lease ends every wait, so each environment goes back to waiting for it.
@@ -165,6 +199,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         await Promise.allSettled(running.values());
         // Step down only after the last reconcile ended, so the next leader never overlaps it.
         await elector?.stop();
+        await triggerWatch?.stop();
         const servers = await listening?.catch(() => undefined);
         await Promise.all([registry.close(), clusters.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
       })();

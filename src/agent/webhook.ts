@@ -9,7 +9,8 @@
 //   POST /hooks/<environment>   reconcile that environment
 //   POST /hooks                 reconcile every environment
 // 202 triggered; 401 unsigned or wrongly signed (checked before anything else is revealed, including
-// whether an environment exists); 404 unknown environment or path; 405 not POST; 413 body too large.
+// whether an environment exists); 404 unknown environment or path; 405 not POST; 413 body too large;
+// 503 the trigger could not be passed on to the leader (triggers.ts), so the Git host should redeliver.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { InputError } from "../core/errors.ts";
@@ -23,8 +24,8 @@ export interface WebhookOptions {
   listen: string;
   secretFile: string;
   environments: readonly string[];
-  /** Wakes these environments' reconciles. */
-  trigger(environments: string[]): void;
+  /** Wakes these environments' reconciles (or records the trigger for the leader); a failure is a 503. */
+  trigger(environments: string[]): void | Promise<void>;
   /** Each request's outcome, for the log (never the body or the signature). */
   onRequest?(outcome: { status: number; path: string; environments?: string[] }): void;
 }
@@ -98,7 +99,12 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
       if (!known.has(name)) return answer(res, 404, `no environment "${name}" here`, path);
       environments = [name];
     }
-    options.trigger(environments);
+    try {
+      await options.trigger(environments);
+    } catch (e) {
+      res.setHeader("retry-after", "10");
+      return answer(res, 503, `the trigger could not be passed on to the leader: ${e instanceof Error ? e.message : String(e)}`, path, environments);
+    }
     answer(res, 202, `reconciling ${environments.join(", ")}`, path, environments);
   }
 

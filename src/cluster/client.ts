@@ -22,8 +22,8 @@ export interface ConnectOptions extends KubeconfigOptions {
 }
 
 /** What a request does, as Kubernetes names it; "dryRun" is an apply the server only simulates. */
-export type Verb = "get" | "list" | "create" | "apply" | "update" | "delete" | "dryRun";
-const WRITES = new Set<Verb>(["create", "apply", "update", "delete"]);
+export type Verb = "get" | "list" | "watch" | "create" | "apply" | "patch" | "update" | "delete" | "dryRun";
+const WRITES = new Set<Verb>(["create", "apply", "patch", "update", "delete"]);
 
 export interface RequestCounts {
   total: number;
@@ -79,6 +79,23 @@ export interface ApiAnswer {
   body: any;
 }
 
+/** One event of a watch: ADDED, MODIFIED, DELETED, BOOKMARK, or ERROR (then `object` is a Status). */
+export interface WatchEvent {
+  type: string;
+  object: any;
+}
+
+export interface WatchRequest {
+  /** The collection: /api/v1/namespaces/NS/configmaps… */
+  path: string;
+  /** resourceVersion, fieldSelector…; watch=1 is added. */
+  query?: Record<string, string | undefined>;
+  /** The server ends the watch after this long; the caller then watches again. */
+  timeoutSeconds: number;
+  /** Aborting ends the watch (watch() then resolves). */
+  signal?: AbortSignal;
+}
+
 /** A request the API server refused or failed; exit 1 (blocked) unless it is a matter of availability. */
 export class KubeApiError extends VigilError {
   readonly status: number;
@@ -89,6 +106,9 @@ export class KubeApiError extends VigilError {
     this.reason = reason;
   }
 }
+
+/** A watch event line longer than this is refused (a watched object is at most a few MiB). */
+const MAX_WATCH_LINE = 16 * 1024 * 1024;
 
 /** The error for an answer the caller cannot go on without: "WHAT: 403 Forbidden: <server's message>". */
 export function apiFailure(answer: ApiAnswer, what: string): KubeApiError {
@@ -201,16 +221,81 @@ export class Cluster {
     this.agent = undefined;
   }
 
+  /**
+   * Watches a collection: calls onEvent with each event as the server sends it. Resolves when the
+   * server ends the watch (its timeoutSeconds) or the signal aborts; throws when the connection fails.
+   * Not retried here: the caller watches again from what it has seen (or lists again, after a 410).
+   * Answers other than 200 are returned for the caller to judge (a 401 also drops the cached
+   * credentials, so the next call reads them afresh).
+   */
+  async watch(req: WatchRequest, onEvent: (event: WatchEvent) => void): Promise<ApiAnswer | undefined> {
+    if (this.closed) throw new Error(`${this.name}: the cluster connection is closed`);
+    this.requests.add("watch");
+    const credentials = await this.currentCredentials();
+    const url = this.url(req.path, { ...req.query, watch: "1", timeoutSeconds: String(req.timeoutSeconds) });
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(url, {
+        method: "GET",
+        headers: this.headers(credentials, "application/json"),
+        dispatcher: this.dispatcher(credentials.tls),
+        // Silence longer than the server's own timeout means the connection is gone.
+        bodyTimeout: (req.timeoutSeconds + 30) * 1000,
+        ...(req.signal && { signal: req.signal }),
+      });
+    } catch (e) {
+      if (req.signal?.aborted) return undefined;
+      throw new UnavailableError(`cannot watch ${req.path} on the Kubernetes API server ${this.name}: ${networkReason(e)}`, { cause: e });
+    }
+    if (res.statusCode !== 200) {
+      if (res.statusCode === 401) this.credentials = undefined;
+      const text = await readText(res, `GET ${req.path}`);
+      let body: unknown = text;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // not JSON: the text is the message
+      }
+      return { status: res.statusCode, body };
+    }
+    let pending = "";
+    // A character may be split between chunks: decode as a stream.
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body) {
+        pending += decoder.decode(chunk as Buffer, { stream: true });
+        let newline: number;
+        while ((newline = pending.indexOf("\n")) >= 0) {
+          const line = pending.slice(0, newline).trim();
+          pending = pending.slice(newline + 1);
+          if (line !== "") onEvent(JSON.parse(line) as WatchEvent);
+        }
+        if (pending.length > MAX_WATCH_LINE) throw new Error(`a watch event longer than ${MAX_WATCH_LINE} bytes`);
+      }
+    } catch (e) {
+      res.body.destroy();
+      if (req.signal?.aborted) return undefined;
+      throw new UnavailableError(`the watch of ${req.path} on the Kubernetes API server ${this.name} broke off: ${networkReason(e)}`, { cause: e });
+    }
+    return undefined;
+  }
+
+  private url(path: string, query: Record<string, string | undefined> = {}): URL {
+    const url = new URL(path, this.server);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) url.searchParams.set(k, v);
+    return url;
+  }
+
+  private headers(credentials: Credentials, accept: string): Record<string, string> {
+    const headers: Record<string, string> = { ...credentials.headers, accept, "user-agent": "vigil" };
+    if (this.impersonate !== undefined) headers["impersonate-user"] = this.impersonate;
+    return headers;
+  }
+
   private async send(req: ApiRequest): Promise<ApiAnswer & { retryAfterMs?: number }> {
     const credentials = await this.currentCredentials();
-    const url = new URL(req.path, this.server);
-    for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const headers: Record<string, string> = {
-      ...credentials.headers,
-      accept: req.accept ?? "application/json",
-      "user-agent": "vigil",
-    };
-    if (this.impersonate !== undefined) headers["impersonate-user"] = this.impersonate;
+    const url = this.url(req.path, req.query);
+    const headers = this.headers(credentials, req.accept ?? "application/json");
     let body: string | undefined;
     if (req.body !== undefined) {
       body = typeof req.body === "string" ? req.body : JSON.stringify(req.body);

@@ -38,6 +38,7 @@ export const agent: Command = {
       ...(log && {
         onLeader: (leading: boolean) => log.line("info", leading ? "leading: this replica holds the Lease and reconciles" : "not leading: waiting for the Lease", { leading }),
         onLeaseError: (e: unknown) => log.line("warn", "lease", { error: e instanceof Error ? e.message : String(e) }),
+        onTriggerError: (e: unknown) => log.line("warn", "triggers", { error: e instanceof Error ? e.message : String(e) }),
       }),
     });
     if (once) {
