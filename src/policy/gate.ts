@@ -71,7 +71,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
           `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
         continue;
       }
-      const target: Target = { so, type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
+      const target: Target = { so, subject: describeObject(o), type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
       const before = checks.length;
       for (const binding of prepared.bindings) {
         const policy = prepared.policies.get(binding.policyName)!;

@@ -2,12 +2,13 @@
 // evaluated offline with the API server's semantics, for an object as it would be created.
 // Policies are compiled once (every expression, with its position on error); evaluation is per
 // binding × matching resource × param.
-import { check, type Check } from "../core/verdict.ts";
+import { celMap, type CelInput } from "@bufbuild/cel";
+import type { Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { celValue } from "./cel/values.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
-import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
+import { type KubeObject, type SourcedObject } from "./manifests.ts";
 import type { ResourceType, ResourceTypes } from "./resources.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "./selectors.ts";
 
@@ -180,6 +181,8 @@ function ruleMatches(rule: Rule, type: ResourceType, name: string | undefined, e
 
 export interface Target {
   so: SourcedObject;
+  /** How checks name it (describeObject), made once for all the policies that look at it. */
+  subject: string;
   type: ResourceType;
   /** The namespace object the API server would pass (null for cluster-scoped resources). */
   namespace: KubeObject | null;
@@ -267,11 +270,11 @@ function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, inp
 /** The checks one binding of one policy produces for one target; [] when it does not apply. */
 export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): Check[] {
   if (!matches(policy.match, t) || (binding.match && !matches(binding.match, t))) return [];
-  const subject = describeObject(t.so.object);
-  const location = { file: t.so.file, line: t.so.line };
+  const { subject } = t;
+  const { file, line } = t.so;
   const rule = policy.name;
   const blockStatus = binding.actions.includes("Deny") ? "fail" : "warn";
-  const out = (status: Check["status"], message: string): Check => ({ ...check(GATE, rule, status, subject, message), location });
+  const out = (status: Check["status"], message: string): Check => ({ gate: GATE, rule, status, subject, message, location: { file, line } });
 
   const found = params(policy, binding, t, input);
   if (typeof found === "string") return [out(policy.failurePolicy === "Fail" ? blockStatus : "warn", `${found} (failurePolicy ${policy.failurePolicy})`)];
@@ -345,14 +348,15 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
   // only in an expression that uses the variable, as the API server's lazy evaluation does.
   // One map, filled as they are computed: while a variable is evaluated it holds exactly the ones
   // before it. Variable values are CEL values already: the map holds them as they are.
-  const values = new Map<string, unknown>();
+  const values = new Map<string, CelInput>();
   const errors = new Map<string, unknown>();
-  const vars = { ...base, variables: values };
+  // A CEL map over `values` as they fill: given the Map itself, @bufbuild/cel would wrap it anew on each access.
+  const vars = { ...base, variables: celMap(values) };
   for (const v of policy.variables) {
     const outcome = sharedOutcome(v, vars, budget, known);
     if (outcome === "exhausted") return failed(`variable ${v.name}`, new CelCostError("the policy's evaluation cost budget is exhausted", v.program.expression));
     if ("error" in outcome) errors.set(v.name, outcome.error);
-    else values.set(v.name, outcome.value);
+    else values.set(v.name, outcome.value as CelInput);
   }
   const usesFailedVariable = (p: CelProgram) => [...errors.keys()].find((name) => new RegExp(`\\bvariables\\s*\\.\\s*${name}\\b`).test(p.expression));
 
