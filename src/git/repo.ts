@@ -1,6 +1,6 @@
 // Opening a repository read-only: a local path as it is, a URL fetched into a private cache.
 // The git CLI is used for the object store and the walk; nothing here ever writes a remote.
-import { execFile, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { homedir } from "node:os";
@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { isLoopbackHost } from "../oci/reference.ts";
 import { CatFile } from "./cat-file.ts";
+import { parseCommit } from "./objects.ts";
 import { readInputText } from "../core/input-file.ts";
 
 const exec = promisify(execFile);
@@ -134,6 +135,8 @@ export type ResolvedRevision = { commit: string; tag?: string; tagRef?: string }
 /** Resolves a branch, tag or commit; an annotated tag is returned too, since its signature counts. */
 export async function resolveRevision(repo: Repo, rev: string): Promise<ResolvedRevision> {
   if (rev.startsWith("-") || /[\s\0]/.test(rev)) throw new InputError(`invalid revision "${rev}"`);
+  // A full commit id (what the agent deploys by) is read in-process; git, too, takes a full id before a ref of that name.
+  if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(rev) && (await repo.objects.read(rev))?.type === "commit") return { commit: rev };
   let id: string;
   try {
     id = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${rev}^{object}`])).trim();
@@ -151,6 +154,7 @@ export async function resolveRevision(repo: Repo, rev: string): Promise<Resolved
 }
 
 export async function isAncestor(repo: Repo, ancestor: string, descendant: string): Promise<boolean> {
+  if (await linearRange(repo, descendant, ancestor)) return true;
   try {
     await git(repo.gitDir, ["merge-base", "--is-ancestor", ancestor, descendant]);
     return true;
@@ -179,6 +183,31 @@ export async function* revList(repo: Repo, to: string, from?: string): AsyncGene
   }
 }
 
+/**
+ * The commits after `from` up to `to`, oldest first, read in-process when they form a straight line (each
+ * has exactly one parent), the common case of deploying a few commits more; null when the history
+ * branches between them or `from` is not within `limit` commits, and the caller asks git. When not null it
+ * is exactly git's `to ^from`: with one parent each, all that `to` reaches besides them, `from` reaches.
+ */
+export async function linearRange(repo: Repo, to: string, from: string, limit = 64): Promise<string[] | null> {
+  const line: string[] = [];
+  for (let id = to; line.length <= limit; ) {
+    if (id === from) return line.reverse();
+    const object = await repo.objects.read(id);
+    if (object?.type !== "commit") return null;
+    let parents: string[];
+    try {
+      parents = parseCommit(id, object.data).parents;
+    } catch {
+      return null; // a malformed commit is git's to report, and the gate's
+    }
+    if (parents.length !== 1) return null;
+    line.push(id);
+    id = parents[0]!;
+  }
+  return null;
+}
+
 /** Refs under a prefix, with the objects they point at. */
 export async function listRefs(repo: Repo, prefix: string): Promise<{ ref: string; id: string }[]> {
   const out = await git(repo.gitDir, ["for-each-ref", "--format=%(objectname) %(refname)", prefix]);
@@ -189,4 +218,14 @@ export async function listRefs(repo: Repo, prefix: string): Promise<{ ref: strin
       const sp = l.indexOf(" ");
       return { id: l.slice(0, sp), ref: l.slice(sp + 1) };
     });
+}
+
+/**
+ * Stores `content` as a blob and points `ref` at it: how Vigil keeps co-signatures, approvals and
+ * deployment records. Only for a local repository the caller may write; the remote gets it by git push.
+ */
+export async function writeBlobRef(gitDir: string, ref: string, content: string | Buffer): Promise<string> {
+  const id = execFileSync("git", ["--git-dir", gitDir, "hash-object", "-w", "--stdin"], { input: content, env: gitEnv }).toString().trim();
+  await git(gitDir, ["update-ref", ref, id]);
+  return id;
 }

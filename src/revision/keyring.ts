@@ -67,11 +67,12 @@ export function signatureFormat(armored: string): "ssh" | "openpgp" | "x509" | n
 /**
  * Verifies a git signature (commit, tag or detached co-signature) over `payload`.
  * `at` is the time the object claims (committer or tagger time), as git passes it to ssh-keygen.
+ * `namespace` is SSHSIG's: "git" for what git signs, Vigil's own for approvals (OpenPGP and x509 have none).
  */
-export async function verifyGitSignature(ring: Keyring, armored: string, payload: Buffer, at: Date): Promise<SignatureResult> {
+export async function verifyGitSignature(ring: Keyring, armored: string, payload: Buffer, at: Date, namespace = "git"): Promise<SignatureResult> {
   switch (signatureFormat(armored)) {
     case "ssh":
-      return verifySshSignature(armored, payload, ring.ssh, at);
+      return verifySshSignature(armored, payload, ring.ssh, at, namespace);
     case "openpgp":
       return (await openpgp()).verifyOpenPgpSignature(armored, payload, ring.openpgp);
     case "x509":

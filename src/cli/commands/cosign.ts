@@ -1,9 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { InputError, UnavailableError } from "../../core/errors.ts";
+import { InputError } from "../../core/errors.ts";
 import { parseCommit } from "../../git/objects.ts";
-import { git, isRemote, openRepo, resolveRevision } from "../../git/repo.ts";
+import { isRemote, openRepo, resolveRevision, writeBlobRef } from "../../git/repo.ts";
 import { cosignRefPrefix } from "../../revision/gate.ts";
+import { signDetached } from "../../git/signatures/sign.ts";
 import { required, type Command } from "../command.ts";
 
 /** Makes a detached co-signature of a commit, for commits that change .vigil/ (see docs/revision-gate.md). */
@@ -26,9 +26,8 @@ export const cosign: Command = {
       const object = await repo.objects.read(commit);
       const payload = parseCommit(commit, object!.data).payload;
       const signature = sign(payload, values.key as string | undefined, values["gpg-key"] as string | undefined, this.usage);
-      const id = execFileSync("git", ["--git-dir", repo.gitDir, "hash-object", "-w", "--stdin"], { input: signature }).toString().trim();
       const ref = `${cosignRefPrefix}${commit}/${createHash("sha256").update(signature).digest("hex").slice(0, 16)}`;
-      await git(repo.gitDir, ["update-ref", ref, id]);
+      const id = await writeBlobRef(repo.gitDir, ref, signature);
       process.stdout.write(values.json ? JSON.stringify({ commit, ref, signature: id }) + "\n" : `co-signed ${commit}\nstored at ${ref}\npush it: git push origin '${ref}'\n`);
       return 0;
     } finally {
@@ -39,14 +38,5 @@ export const cosign: Command = {
 
 function sign(payload: Buffer, sshKey: string | undefined, gpgKey: string | undefined, usage: string): string {
   if (!!sshKey === !!gpgKey) throw new InputError(`give exactly one of --key or --gpg-key\nusage: ${usage}`);
-  const [cmd, args] = sshKey
-    ? ["ssh-keygen", ["-q", "-Y", "sign", "-n", "git", "-f", sshKey]]
-    : ["gpg", ["--batch", "--armor", "--detach-sign", "--local-user", gpgKey!]];
-  try {
-    return execFileSync(cmd, args as string[], { input: payload, stdio: ["pipe", "pipe", "pipe"] }).toString();
-  } catch (e) {
-    const err = e as { code?: string; stderr?: Buffer };
-    if (err.code === "ENOENT") throw new UnavailableError(`${cmd} is not installed`);
-    throw new InputError(`${cmd} could not sign: ${err.stderr?.toString().trim() ?? e}`);
-  }
+  return signDetached(payload, sshKey ? { ssh: sshKey } : { openpgp: gpgKey! });
 }
