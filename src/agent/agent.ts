@@ -27,6 +27,12 @@ export interface AgentOptions {
   onLeaseError?(error: unknown): void;
   /** Errors while watching for triggers recorded by other replicas (the watch reconnects by itself). */
   onTriggerError?(error: unknown): void;
+  /**
+   * For tests only, which have no pod: where in-cluster environments read the service account's token
+   * and CA (default the kubelet's /var/run/secrets/kubernetes.io/serviceaccount), and how often the
+   * token is read again (default 30 s). Not in the configuration file and not a CLI flag.
+   */
+  inCluster?: { serviceAccountDir?: string; credentialsRefreshMs?: number };
 }
 
 export interface RunningAgent {
@@ -52,7 +58,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
   const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
   const registry = new RegistryClient({ hosts });
-  const clusters: EnvironmentClusters = await connectEnvironments(config);
+  const clusters: EnvironmentClusters = await connectEnvironments(config, options.inCluster);
   const shared = { config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }) };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;

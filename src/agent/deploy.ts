@@ -4,7 +4,7 @@
 // (last revision applied, verdict, health) kept in a status ConfigMap that the next reconcile reads.
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode } from "../core/errors.ts";
-import { assessHealth, connectCluster, KubeApiError, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
+import { assessHealth, connectCluster, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
 import type { SourcedObject } from "../policy/manifests.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
 import type { ReconcileResult } from "./reconcile.ts";
@@ -19,12 +19,15 @@ export interface EnvironmentClusters {
   close(): Promise<void>;
 }
 
-/** Connects every environment's cluster; nothing is sent until the first reconcile. */
-export async function connectEnvironments(config: AgentConfig): Promise<EnvironmentClusters> {
+/**
+ * Connects every environment's cluster; nothing is sent until the first reconcile. `inCluster` changes
+ * how in-cluster environments connect (tests point it at a folder of service account files).
+ */
+export async function connectEnvironments(config: AgentConfig, inCluster: Pick<ConnectOptions, "serviceAccountDir" | "credentialsRefreshMs"> = {}): Promise<EnvironmentClusters> {
   const apply = new Map<string, Cluster>();
   const agent = new Map<string, Cluster>();
   for (const env of config.doc.environments) {
-    const target = "inCluster" in env.cluster ? { inCluster: true } : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }) };
+    const target: ConnectOptions = "inCluster" in env.cluster ? { inCluster: true, ...inCluster } : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }) };
     agent.set(env.name, await connectCluster(target));
     const [namespace, name] = env.serviceAccount?.split("/") ?? [];
     apply.set(env.name, env.serviceAccount ? await connectCluster({ ...target, impersonate: `system:serviceaccount:${namespace}:${name}` }) : agent.get(env.name)!);

@@ -19,6 +19,11 @@ export interface ConnectOptions extends KubeconfigOptions {
   retry?: { attempts?: number; deadlineMs?: number };
   /** Kept-alive connections to the API server; requests beyond them wait. Default 16. */
   connections?: number;
+  /**
+   * How long credentials are used before they are asked of the kubeconfig (or read from the in-cluster
+   * token file) again. Default 30 s; a 401 asks again at once.
+   */
+  credentialsRefreshMs?: number;
 }
 
 /** What a request does, as Kubernetes names it; "dryRun" is an apply the server only simulates. */
@@ -140,7 +145,7 @@ export class Cluster {
   /** Kinds the server serves, learnt as they are needed and kept for this Cluster's life. */
   readonly discovery: Discovery;
   private readonly config: LoadedConfig;
-  private readonly options: Required<Pick<ConnectOptions, "connections">> & typeof DEFAULTS;
+  private readonly options: Required<Pick<ConnectOptions, "connections" | "credentialsRefreshMs">> & typeof DEFAULTS;
   private credentials: { value: Credentials; at: number } | undefined;
   private agent: Agent | undefined;
   private agentTls: Credentials["tls"] | undefined;
@@ -153,6 +158,7 @@ export class Cluster {
     this.impersonate = options.impersonate;
     this.options = {
       connections: options.connections ?? 16,
+      credentialsRefreshMs: options.credentialsRefreshMs ?? CREDENTIALS_TTL_MS,
       connectMs: options.timeouts?.connectMs ?? DEFAULTS.connectMs,
       requestMs: options.timeouts?.requestMs ?? DEFAULTS.requestMs,
       attempts: Math.max(1, options.retry?.attempts ?? DEFAULTS.attempts),
@@ -323,7 +329,7 @@ export class Cluster {
   }
 
   private async currentCredentials(): Promise<Credentials> {
-    if (!this.credentials || Date.now() - this.credentials.at > CREDENTIALS_TTL_MS) {
+    if (!this.credentials || Date.now() - this.credentials.at > this.options.credentialsRefreshMs) {
       this.credentials = { value: await this.config.credentials(), at: Date.now() };
     }
     return this.credentials.value;

@@ -2,7 +2,8 @@
 // its contexts (client certificates, tokens, token files, exec credential plugins, impersonation), or the
 // in-cluster service account. @kubernetes/client-node's KubeConfig does the reading; we take the TLS
 // material and headers it produces and send requests ourselves (docs/cluster.md says why).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { isIPv6 } from "node:net";
 import { homedir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -15,7 +16,16 @@ export interface KubeconfigOptions {
   context?: string;
   /** The pod's service account (token, CA and the KUBERNETES_SERVICE_* address), as in a cluster. */
   inCluster?: boolean;
+  /**
+   * Where inCluster reads the service account's files (token, ca.crt). Default, and in production
+   * always: the path the kubelet mounts, /var/run/secrets/kubernetes.io/serviceaccount. Only code that
+   * calls connectCluster can change it (tests); the agent's configuration and the CLI cannot.
+   */
+  serviceAccountDir?: string;
 }
+
+/** Where the kubelet mounts a pod's service account token, its cluster's CA and its namespace. */
+export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** What a request needs to reach and authenticate to the API server. */
 export interface Credentials {
@@ -37,13 +47,24 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<Loaded
   const { KubeConfig } = await import("@kubernetes/client-node");
   const kc = new KubeConfig();
   let source: string;
+  /** The in-cluster token's file, read again whenever credentials are asked for (the kubelet rotates it). */
+  let tokenFile: string | undefined;
   if (options.inCluster) {
     if (options.kubeconfig || options.context) throw new InputError("inCluster cannot be combined with a kubeconfig or context");
-    if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
-      throw new InputError("inCluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a pod?)");
-    }
-    kc.loadFromCluster();
-    source = "the in-cluster service account";
+    const host = process.env.KUBERNETES_SERVICE_HOST;
+    const port = process.env.KUBERNETES_SERVICE_PORT;
+    if (!host || !port) throw new InputError("inCluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a pod?)");
+    const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+    tokenFile = join(dir, "token");
+    if (!existsSync(tokenFile)) throw new InputError(`inCluster: no service account token at ${tokenFile} (is automountServiceAccountToken off for the pod?)`);
+    // What client-node's loadFromCluster() sets up, except the token: client-node would keep it for a
+    // minute even after the server refused it (401); here it is read afresh after a 401 and whenever
+    // the Cluster renews its credentials (every 30 s), so a token the kubelet rotated is used at once.
+    kc.loadFromClusterAndUser(
+      { name: "in-cluster", server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, caFile: join(dir, "ca.crt"), skipTLSVerify: false },
+      { name: "in-cluster" },
+    );
+    source = `the in-cluster service account (${dir})`;
   } else {
     const file = options.kubeconfig ?? defaultKubeconfig();
     try {
@@ -74,9 +95,28 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<Loaded
     throw new InputError(`${source}: server "${cluster.server}" is not a URL`);
   }
   if (server.protocol !== "https:") throw new InputError(`${source}: server ${cluster.server} is not https`);
-  const loaded: LoadedConfig = { server, source, credentials: () => credentialsOf(kc, source) };
+  const loaded: LoadedConfig = {
+    server,
+    source,
+    credentials: async () => {
+      const credentials = await credentialsOf(kc, source);
+      if (tokenFile) credentials.headers.authorization = `Bearer ${readToken(tokenFile, source)}`;
+      return credentials;
+    },
+  };
   await loaded.credentials(); // bad files or a failing exec plugin are reported now, not at the first request
   return loaded;
+}
+
+function readToken(file: string, source: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, "utf8").trim();
+  } catch (e) {
+    throw new UnavailableError(`${source}: cannot read the token ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  if (token === "" || /\s/.test(token)) throw new UnavailableError(`${source}: ${file} does not hold a token`);
+  return token;
 }
 
 function defaultKubeconfig(): string {

@@ -1,0 +1,313 @@
+// The agent's in-cluster target without a kubelet: everything a pod gives the agent, made for real on a
+// real kube-apiserver and read through the same code path as in a pod. The ServiceAccount vigil-agent
+// and deploy/'s RBAC are installed; its token comes from the TokenRequest API, bound to a Pod object
+// as the kubelet binds it; the files are laid out as the kubelet's projected volume writes them (token
+// and ca.crt as links through ..data to a timestamped folder, swapped atomically on rotation); and
+// KUBERNETES_SERVICE_HOST/PORT point at the API server. What no test here can show: a kubelet's own
+// mount and rotation schedule, and the cluster's Service address (tested: its loopback address).
+import { strict as assert } from "node:assert";
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, test, type TestContext } from "node:test";
+import { Agent, request } from "undici";
+import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
+import type { ReconcileResult } from "../src/agent/reconcile.ts";
+import { signWebhookBody } from "../src/agent/webhook.ts";
+import { connectCluster, type Cluster } from "../src/cluster/index.ts";
+import { InputError } from "../src/core/errors.ts";
+import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
+import { kubectlBinary, missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { fileScope, hasTool, requireTools, run, tempDir } from "./helpers/tools.ts";
+
+const AGENT_ACCOUNT = "system:serviceaccount:vigil-system:vigil-agent";
+const deploy = new URL("../deploy/", import.meta.url).pathname;
+let cluster: KubeCluster;
+let admin: Cluster;
+let alice: SshSigner;
+const scope = fileScope();
+
+before(async () => {
+  if (missingKubeBinaries([kubectlBinary]).length > 0 || !hasTool("ssh-keygen") || !hasTool("git")) return;
+  cluster = await startKubeApiServer(scope);
+  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
+  scope.after(() => admin.close());
+  // The install's identity and RBAC as an admin applies them, and the example environment's account.
+  const files = ["00-namespace.yaml", "10-serviceaccount.yaml", "20-rbac.yaml"].flatMap((f) => ["-f", join(deploy, f)]);
+  run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, "apply", "--server-side", "--field-manager", "vigil-install", ...files, "-f", join(deploy, "example-environment")]);
+  alice = new SshSigner(tempDir(scope, "vigil-in-cluster-keys-"), "alice");
+});
+
+function ready(t: TestContext): boolean {
+  return requireKube(t, [kubectlBinary]) && requireTools(t, ["ssh-keygen", "git"]);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+async function call(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return admin.call({ verb: method === "GET" ? "get" : method === "POST" ? "create" : "delete", method, path, ...(body !== undefined && { body }) });
+}
+
+/** A Pod of the agent's account, as the Deployment's would be (no kubelet runs it: it stays Pending). */
+async function agentPod(t: TestContext, name: string): Promise<{ name: string; uid: string }> {
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: "vigil-system" },
+    spec: {
+      serviceAccountName: "vigil-agent",
+      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [{ name: "agent", image: "ghcr.io/vigil-dev/vigil@sha256:" + "0".repeat(64), securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }],
+    },
+  };
+  const created = await call("POST", "/api/v1/namespaces/vigil-system/pods", pod);
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  t.after(() => call("DELETE", `/api/v1/namespaces/vigil-system/pods/${name}`));
+  return { name, uid: created.body.metadata.uid };
+}
+
+/** A token for vigil-agent from the TokenRequest API, bound to an object (a Pod, as the kubelet asks, or a Secret). */
+async function requestToken(bound: { kind: "Pod" | "Secret"; name: string; uid: string }): Promise<string> {
+  const answer = await call("POST", "/api/v1/namespaces/vigil-system/serviceaccounts/vigil-agent/token", {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: { expirationSeconds: 3600, boundObjectRef: { apiVersion: "v1", ...bound } },
+  });
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  return answer.body.status.token;
+}
+
+/** A Secret to bind a token to: deleting it makes the API server refuse that token at once. */
+async function bindingSecret(t: TestContext, name: string): Promise<{ kind: "Secret"; name: string; uid: string }> {
+  const created = await call("POST", "/api/v1/namespaces/vigil-system/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name } });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  t.after(() => call("DELETE", `/api/v1/namespaces/vigil-system/secrets/${name}`));
+  return { kind: "Secret", name, uid: created.body.metadata.uid };
+}
+
+/**
+ * The service account volume as the kubelet's atomic writer lays it out: the files live in a
+ * timestamped folder, `..data` links to it, and token, ca.crt and namespace link through `..data`.
+ * A rotation writes a new folder and swaps `..data` with one rename, so a reader never sees half a token.
+ */
+function projectedVolume(dir: string) {
+  mkdirSync(dir, { recursive: true });
+  let generation = 0;
+  let current: string | undefined;
+  const write = (files: Record<string, string>) => {
+    const folder = `..${new Date().toISOString().replace(/[-:.]/g, "_")}.${generation++}`;
+    mkdirSync(join(dir, folder));
+    for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, folder, name), content, { mode: 0o600 });
+    symlinkSync(folder, join(dir, "..data_tmp"));
+    renameSync(join(dir, "..data_tmp"), join(dir, "..data"));
+    if (current) rmSync(join(dir, current), { recursive: true });
+    current = folder;
+    for (const name of Object.keys(files)) {
+      try {
+        symlinkSync(join("..data", name), join(dir, name));
+      } catch {
+        // already a link through ..data
+      }
+    }
+  };
+  return { dir, write };
+}
+
+/** KUBERNETES_SERVICE_HOST and _PORT as a pod has them, for this test. */
+function serviceEnvironment(t: TestContext): void {
+  const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+  const url = new URL(cluster.url);
+  process.env.KUBERNETES_SERVICE_HOST = url.hostname;
+  process.env.KUBERNETES_SERVICE_PORT = url.port;
+  t.after(() => {
+    for (const [key, value] of [["KUBERNETES_SERVICE_HOST", saved.host], ["KUBERNETES_SERVICE_PORT", saved.port]] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  });
+}
+
+/** Who the API server takes us for, and which credential (the token's JTI) was used. */
+async function whoAmI(c: Cluster): Promise<{ username: string; credential: string; pod?: string }> {
+  const answer = await c.call({ verb: "create", method: "POST", path: "/apis/authentication.k8s.io/v1/selfsubjectreviews", body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } });
+  assert.equal(answer.status, 201, JSON.stringify(answer.body));
+  const { username, extra = {} } = answer.body.status.userInfo;
+  return { username, credential: extra["authentication.kubernetes.io/credential-id"]?.[0], pod: extra["authentication.kubernetes.io/pod-name"]?.[0] };
+}
+
+/** The status of one request with a bearer token. */
+async function fetchAs(token: string, path: string): Promise<number> {
+  const dispatcher = new Agent({ connect: { ca: cluster.caPem } });
+  try {
+    const res = await request(`${cluster.url}${path}`, { dispatcher, headers: { authorization: `Bearer ${token}` } });
+    await res.body.dump();
+    return res.statusCode;
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+interface Workspace {
+  repo: TestRepo;
+  configFile: string;
+}
+
+/**
+ * The example environment of deploy/ (shop-production, in shop, as vigil-deployer-shop), in-cluster,
+ * from a new repository: the environment's state from an earlier test (its last applied revision, of
+ * another repository) is removed first.
+ */
+async function workspace(t: TestContext, extra = ""): Promise<Workspace> {
+  for (const name of ["vigil-status-shop-production", "vigil-inventory-shop-production"]) await call("DELETE", `/api/v1/namespaces/vigil-system/configmaps/${name}`);
+  const dir = tempDir(t, "vigil-in-cluster-");
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, "shop-production");
+  const repo = new TestRepo(join(dir, "config"));
+  repo.commit({ "envs/shop-production/settings.yaml": settings("first") }, alice);
+  const configFile = join(dir, "agent.yaml");
+  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+kind: AgentConfig
+trustPolicy: ${trust}
+namespace: vigil-system
+cacheDir: ${join(dir, "cache")}
+policy: { packs: [pss-restricted] }
+${extra}environments:
+  - name: shop-production
+    source: { url: ${repo.dir} }
+    cluster: { inCluster: true }
+    namespaces: [shop]
+    serviceAccount: vigil-system/vigil-deployer-shop
+    interval: 1h
+`);
+  return { repo, configFile };
+}
+
+const settings = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  value: "${value}"\n`;
+const liveValue = async () => (await call("GET", "/api/v1/namespaces/shop/configmaps/settings")).body?.data?.value;
+const failing = (r: ReconcileResult) => JSON.stringify(r.verdict.checks.filter((c) => c.status === "fail"));
+
+test("in-cluster: the pod's token (TokenRequest, bound to its Pod), CA and KUBERNETES_SERVICE_HOST/PORT; the agent is vigil-agent with deploy/'s RBAC and applies as the environment's account", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  const pod = await agentPod(t, "vigil-agent-0");
+  const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+  volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+
+  // The connection the agent makes for an in-cluster environment.
+  const own = await connectCluster({ inCluster: true, serviceAccountDir: volume.dir });
+  t.after(() => own.close());
+  assert.equal(own.server.origin, cluster.url);
+  assert.match(own.source, /in-cluster service account/);
+  const me = await whoAmI(own);
+  assert.equal(me.username, AGENT_ACCOUNT);
+  assert.equal(me.pod, pod.name, "the token is bound to the pod");
+
+  const w = await workspace(t);
+  const agent = await startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
+  t.after(() => agent.stop());
+  const [result] = await agent.reconcileAll();
+  assert.equal(result!.exitCode, 0, failing(result!));
+  assert.equal(result!.applied, true);
+  assert.equal(await liveValue(), "first");
+  const applied = (await call("GET", "/api/v1/namespaces/shop/configmaps/settings")).body;
+  assert.equal(applied.metadata.labels["vigil.dev/environment"], "shop-production");
+  assert.equal((await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production")).body.data.verdict, "pass", "the status kept as the agent itself");
+
+  // Without the pod's environment or files: bad input, naming what is missing.
+  await assert.rejects(connectCluster({ inCluster: true, serviceAccountDir: join(volume.dir, "absent") }), (e: Error) => e instanceof InputError && /no service account token at .*absent\/token/.test(e.message));
+  delete process.env.KUBERNETES_SERVICE_PORT;
+  await assert.rejects(connectCluster({ inCluster: true, serviceAccountDir: volume.dir }), (e: Error) => e instanceof InputError && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/.test(e.message));
+});
+
+test("in-cluster token rotation: a token replaced on disk is used after the refresh interval without a failure, and at once when the server refuses the old one (401)", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+  const write = (token: string) => volume.write({ token, "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  const first = await bindingSecret(t, "token-one");
+  write(await requestToken(first));
+
+  // Rereading on schedule: the next credential after the interval is the new token, with no 401 needed.
+  const scheduled = await connectCluster({ inCluster: true, serviceAccountDir: volume.dir, credentialsRefreshMs: 300 });
+  t.after(() => scheduled.close());
+  const before = (await whoAmI(scheduled)).credential;
+  assert.ok(before?.startsWith("JTI="), `the token's id: ${before}`);
+  write(await requestToken(await bindingSecret(t, "token-two")));
+  assert.equal((await whoAmI(scheduled)).credential, before, "within the interval, the token in use");
+  await sleep(400);
+  const after = await whoAmI(scheduled);
+  assert.notEqual(after.credential, before, "after the interval, the token on disk");
+  assert.equal(after.username, AGENT_ACCOUNT);
+
+  // Through the agent, with the default interval (30 s): the old token stops being accepted (its
+  // Secret is deleted, as an expired token would be refused); the 401 makes the agent read the file
+  // again at once, and the reconcile passes.
+  write(await requestToken(await bindingSecret(t, "token-three")));
+  const agentVolume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+  const old = await bindingSecret(t, "token-four");
+  const oldToken = await requestToken(old);
+  agentVolume.write({ token: oldToken, "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  const w = await workspace(t);
+  const agent = await startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: agentVolume.dir } });
+  t.after(() => agent.stop());
+  const [one] = await agent.reconcileAll();
+  assert.equal(one!.exitCode, 0, failing(one!));
+  agentVolume.write({ token: await requestToken(await bindingSecret(t, "token-five")), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  assert.equal((await call("DELETE", `/api/v1/namespaces/vigil-system/secrets/${old.name}`)).status, 200);
+  await until("the old token to be refused", async () => (await fetchAs(oldToken, "/api")) === 401);
+  w.repo.commit({ "envs/shop-production/settings.yaml": settings("after rotation") }, alice);
+  const [two] = await agent.reconcileAll();
+  assert.equal(two!.exitCode, 0, failing(two!));
+  assert.equal(await liveValue(), "after rotation");
+});
+
+test("in-cluster, two replicas with deploy/'s RBAC: one takes the Lease; a webhook that reaches the standby is recorded on vigil-triggers, and the leader applies", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  await call("DELETE", "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent");
+  const secret = "a-long-random-shared-webhook-secret";
+  const secretFile = join(tempDir(t, "vigil-hook-"), "webhook-secret");
+  writeFileSync(secretFile, secret);
+  const w = await workspace(t, `leaderElection: { leaseDuration: 10s }\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`);
+  const errors: string[] = [];
+  const replicas: { agent: RunningAgent; results: ReconcileResult[]; url: string }[] = [];
+  for (const name of ["vigil-agent-a", "vigil-agent-b"]) {
+    const pod = await agentPod(t, name);
+    const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+    volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+    const results: ReconcileResult[] = [];
+    const agent = await startAgent({
+      configFile: w.configFile,
+      identity: name,
+      onResult: (r) => results.push(r),
+      onLeaseError: (e) => errors.push(`lease: ${(e as Error).message}`),
+      onTriggerError: (e) => errors.push(`triggers: ${(e as Error).message}`),
+      inCluster: { serviceAccountDir: volume.dir },
+    });
+    t.after(() => agent.stop());
+    const { webhook } = await agent.listen();
+    void agent.loop();
+    replicas.push({ agent, results, url: webhook! });
+  }
+  await until("the leader's first reconcile", () => replicas.some((r) => r.results.length === 1));
+  const leader = replicas.find((r) => r.agent.leading)!;
+  const standby = replicas.find((r) => r !== leader)!;
+  assert.equal(leader.results[0]!.exitCode, 0, failing(leader.results[0]!));
+
+  const next = w.repo.commit({ "envs/shop-production/settings.yaml": settings("relayed") }, alice);
+  const body = JSON.stringify({ ref: "refs/heads/main" });
+  const res = await fetch(`${standby.url}/hooks/shop-production`, { method: "POST", body, headers: { "x-hub-signature-256": signWebhookBody(secret, body) } });
+  assert.equal(res.status, 202, await res.text());
+  await until("the leader's reconcile of the relayed trigger", () => leader.results.some((r) => r.revision === next), 10_000);
+  assert.equal(await liveValue(), "relayed");
+  assert.equal(standby.results.length, 0);
+  assert.deepEqual(errors, [], "the agent's RBAC allows the Lease and the triggers' list, watch and patch");
+  const lease = (await call("GET", "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent")).body;
+  assert.equal(lease.spec.holderIdentity, leader.agent.identity);
+});
