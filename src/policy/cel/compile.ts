@@ -72,8 +72,20 @@ export function celEnvironment(options: { registry?: Registry; namespace?: strin
 }
 const environment = () => (env ??= celEnvironment());
 
+// Policies repeat expressions (every PSS policy derives the same pod spec and container list), and a
+// program is stateless: each distinct one is parsed and planned once per process. Bounded, since the
+// agent loads new policies as the repository changes.
+const compiled = new Lru<string, CelProgram>(2000);
+
 /** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
 export function compileCel(expression: string, variables: readonly string[]): CelProgram {
+  const key = `${variables.join(",")}\u0000${expression}`;
+  let program = compiled.get(key);
+  if (!program) compiled.set(key, (program = compileUncached(expression, variables)));
+  return program;
+}
+
+function compileUncached(expression: string, variables: readonly string[]): CelProgram {
   const { parsed: expanded, origin } = parseCel(expression);
   const unknown = unknownFunction(expanded.expr, environment());
   if (unknown) {
