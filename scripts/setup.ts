@@ -4,8 +4,8 @@
 // (scripts/kube-build.ts). Both caches are kept between runs, so only the first run builds. With CI=true
 // any component that cannot be installed is an error.
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readdirSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { buildKube } from "./kube-build.ts";
 
 /** Program on PATH → Debian package that provides it. */
@@ -18,6 +18,8 @@ const debian: Record<string, string> = {
   "docker-registry": "docker-registry",
   htpasswd: "apache2-utils",
   skopeo: "skopeo",
+  // The audit log's shared store (issue 6); tests start the server in a temporary directory.
+  initdb: "postgresql",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */
@@ -29,7 +31,19 @@ const goTools: Record<string, string> = {
 
 export const goBin = join(import.meta.dirname, "..", ".cache", "go", "bin");
 
-const has = (program: string) => spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
+const onPath = (program: string) => spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
+const has = (program: string) => (program === "initdb" ? postgresBin() !== undefined : onPath(program));
+
+/** The folder of PostgreSQL's server programs (initdb, pg_ctl, postgres): on PATH, or where Debian keeps
+ *  them, /usr/lib/postgresql/VERSION/bin (the newest version there). */
+export function postgresBin(): string | undefined {
+  const found = spawnSync("sh", ["-c", "command -v initdb"], { encoding: "utf8" });
+  if (found.status === 0 && found.stdout.trim()) return dirname(realpathSync(found.stdout.trim()));
+  const root = "/usr/lib/postgresql";
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, "bin", "initdb"))) : [];
+  const newest = versions.sort((a, b) => Number(b) - Number(a))[0];
+  return newest === undefined ? undefined : join(root, newest, "bin");
+}
 
 function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): boolean {
   const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", ...env } });

@@ -27,10 +27,16 @@ export function openCheckpoint(note: string, verifier: NoteVerifier): Checkpoint
   const { text } = openNote(note, verifier);
   const [origin, sizeLine, rootLine] = text.split("\n");
   if (origin !== verifier.name) throw new IntegrityError(`checkpoint origin "${origin}" is not the log's name "${verifier.name}"`);
-  if (sizeLine === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(sizeLine) || !Number.isSafeInteger(Number(sizeLine))) {
-    throw new IntegrityError(`checkpoint: tree size "${sizeLine ?? ""}" is not a decimal number`);
-  }
+  const size = claimedSize(text);
+  if (size === undefined) throw new IntegrityError(`checkpoint: tree size "${sizeLine ?? ""}" is not a decimal number`);
   const root = Buffer.from(rootLine ?? "", "base64");
   if (root.length !== HASH_SIZE || root.toString("base64") !== rootLine) throw new IntegrityError(`checkpoint: root hash "${rootLine ?? ""}" is not ${HASH_SIZE} bytes of base64`);
-  return { origin, size: Number(sizeLine), root, note };
+  return { origin, size, root, note };
+}
+
+/** The tree size a stored note claims, read without its signature (stores use it to find their end; the
+ *  log verifies the signature before trusting anything else in it). */
+export function claimedSize(note: string): number | undefined {
+  const line = note.split("\n", 2)[1];
+  return line !== undefined && /^(0|[1-9][0-9]{0,15})$/.test(line) && Number.isSafeInteger(Number(line)) ? Number(line) : undefined;
 }

@@ -11,7 +11,10 @@ interface Entry {
 
 const commands: Entry[] = [
   { words: ["verify", "commits"], load: async () => (await import("./commands/verify-commits.ts")).verifyCommits },
+  { words: ["verify", "release"], load: async () => (await import("./commands/verify-release.ts")).verifyRelease },
   { words: ["cosign"], load: async () => (await import("./commands/cosign.ts")).cosign },
+  { words: ["approve"], load: async () => (await import("./commands/approve.ts")).approve },
+  { words: ["record", "deployment"], load: async () => (await import("./commands/record-deployment.ts")).recordDeployment },
   { words: ["policy", "check"], load: async () => (await import("./commands/policy-check.ts")).policyCheck },
   { words: ["generate-key-pair"], load: async () => (await import("./commands/generate-key-pair.ts")).generateKeyPair },
   { words: ["sign", "blob"], load: async () => (await import("./commands/sign-blob.ts")).signBlob },
@@ -21,6 +24,12 @@ const commands: Entry[] = [
   { words: ["attest"], load: async () => (await import("./commands/sign-image.ts")).attestImageCommand },
   { words: ["verify", "image"], load: async () => (await import("./commands/verify-image.ts")).verifyImage },
   { words: ["agent"], load: async () => (await import("./commands/agent.ts")).agent },
+  { words: ["audit", "init"], load: async () => (await import("./commands/audit.ts")).auditInit },
+  { words: ["audit", "verify"], load: async () => (await import("./commands/audit.ts")).auditVerify },
+  { words: ["audit", "prove"], load: async () => (await import("./commands/audit.ts")).auditProve },
+  { words: ["audit", "show"], load: async () => (await import("./commands/audit.ts")).auditShow },
+  { words: ["audit", "export"], load: async () => (await import("./commands/audit.ts")).auditExport },
+  { words: ["audit", "explain"], load: async () => (await import("./commands/audit.ts")).auditExplain },
 ];
 
 async function overview(): Promise<string> {

@@ -38,7 +38,7 @@ export function verdictSink(subject: VerdictSubject, json: boolean, stream: Node
 }
 
 /** Rows reach a terminal at once; to a file or pipe they go in large writes (one per row is slow). */
-function bufferedWriter(stream: NodeJS.WriteStream): { write(s: string): void; flush(): void } {
+export function bufferedWriter(stream: NodeJS.WriteStream): { write(s: string): void; flush(): void } {
   if (stream.isTTY) return { write: (s) => void stream.write(s), flush: () => {} };
   let pending: string[] = [];
   let size = 0;
