@@ -59,10 +59,13 @@ test("unknown fields, bad values and missing ones are named with file and line",
   assert.throws(() => parseAgentConfig("environments: [\n", "agent.yaml"), refused(/^agent\.yaml:\d+:\d+: invalid YAML/));
 });
 
-test("the revision gate cannot be switched off, an environment is configured once, one credential per source", () => {
+test("the revision gate cannot be switched off, an environment is configured once, one credential per source, none deploys into the agent's namespace", () => {
   assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [policy, artifact]"), "agent.yaml"),
     refused(/environments\[1\]\.gates: the revision gate cannot be left out/));
   assert.throws(() => parseAgentConfig(valid.replace("name: prod", "name: staging"), "agent.yaml"), refused(/environments\[1\]\.name: environment "staging" is configured twice/));
   assert.throws(() => parseAgentConfig(valid.replace("tokenFile: secrets/token", "tokenFile: t, sshKeyFile: k"), "agent.yaml"), refused(/give tokenFile or sshKeyFile, not both/));
+  assert.throws(() => parseAgentConfig(valid.replace("namespaces: [shop, payments]", "namespaces: [shop, vigil-system]"), "agent.yaml"),
+    refused(/agent\.yaml:\d+ environments\[1\]\.namespaces: "vigil-system" is the agent's own namespace/));
+  assert.throws(() => parseAgentConfig(valid.replace("trustPolicy: trust.yaml", "trustPolicy: trust.yaml\nnamespace: shop"), "agent.yaml"), refused(/environments\[0\]\.namespaces: "shop" is the agent's own namespace/));
   assert.throws(() => loadAgentConfig("/nonexistent/agent.yaml"), refused(/\/nonexistent\/agent\.yaml: cannot read the agent configuration: ENOENT/));
 });

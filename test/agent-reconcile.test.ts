@@ -261,7 +261,7 @@ test("applying as the environment's ServiceAccount: its RBAC bounds the apply, w
   w.repo.commit({ [`envs/golf/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
   const applied = await reconcileOnce(w);
   assert.deepEqual(failures(applied), []);
-  assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil"), true);
+  assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil-golf"), true, "applied under the environment's own field manager");
   assert.ok(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf"), "the inventory is the agent's, in its own namespace");
 
   // The ServiceAccount may not write Secrets: the server refuses, the agent names it, nothing is pruned.

@@ -125,6 +125,11 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
     if (!env.gates.includes("revision")) {
       throw new InputError(`${where(["environments", i, "gates"])}: the revision gate cannot be left out: nothing reaches the cluster unless its commits verify`);
     }
+    if (env.namespaces.includes(doc.namespace)) {
+      // The agent's namespace holds the Lease, the webhook triggers and every environment's inventory and
+      // status: an environment that could write there could take the Lease or rewrite another's inventory.
+      throw new InputError(`${where(["environments", i, "namespaces"])}: "${doc.namespace}" is the agent's own namespace (its Lease, inventories and status); an environment cannot deploy into it`);
+    }
     if (env.source.knownHostsFile && !env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source", "knownHostsFile"])}: knownHostsFile goes with sshKeyFile`);
     if (env.source.tokenFile && env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
     intervals.set(env.name, parseDuration(env.interval, where(["environments", i, "interval"])));

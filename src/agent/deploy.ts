@@ -4,7 +4,7 @@
 // (last revision applied, verdict, health) kept in a status ConfigMap that the next reconcile reads.
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode } from "../core/errors.ts";
-import { assessHealth, connectCluster, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
+import { assessHealth, claimingManager, connectCluster, ENVIRONMENT_LABEL, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
 import type { SourcedObject } from "../policy/manifests.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
 import type { ReconcileResult } from "./reconcile.ts";
@@ -43,6 +43,12 @@ export async function connectEnvironments(config: AgentConfig, inCluster: Pick<C
 
 const statusName = (env: string) => `vigil-status-${env}`;
 const inventoryName = (env: string) => `vigil-inventory-${env}`;
+/**
+ * Each environment applies under a field manager of its own, so that two environments in one cluster
+ * never silently share an object: the second one's apply conflicts over the environment label (and
+ * syncSet never forces that), instead of taking the object over as the same manager would.
+ */
+export const fieldManagerOf = (env: string) => `vigil-${env}`;
 
 export interface EnvironmentState {
   /** The last revision the whole set was applied at. */
@@ -83,6 +89,9 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
       environment: env.name,
       inventory: { namespace: config.doc.namespace, name: inventoryName(env.name) },
       inventoryCluster: clusters.agent(env.name),
+      fieldManager: fieldManagerOf(env.name),
+      // Every other environment, whichever cluster it names: a Namespace is left in place rather than risk another's objects.
+      otherEnvironments: config.doc.environments.filter((e) => e.name !== env.name).map((e) => ({ name: e.name, namespaces: e.namespaces })),
       allowedNamespaces: env.namespaces,
       allowClusterScoped: env.allowClusterScoped,
       force: env.force,
@@ -118,7 +127,13 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
     const at = r.object.file ? { location: { file: r.object.file, line: r.object.line ?? 1 } } : {};
     counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
     if (r.action === "rejected") checks.push({ ...check("apply", "accepted", "fail", subject, `the API server refused it: ${r.message ?? "no reason given"}`), ...at });
-    if (r.action === "conflict") checks.push({ ...check("apply", "conflict", "fail", subject, `${conflictText(r)}; change it in Git, or set force: true for ${env.name} to take the fields over`), ...at });
+    if (r.action === "conflict") {
+      const owner = claimingManager(r.conflicts ?? []);
+      const what = owner
+        ? `it belongs to another environment: ${owner} set its ${ENVIRONMENT_LABEL} label; not applied, even with force: define it in one environment only`
+        : `${conflictText(r)}; change it in Git, or set force: true for ${env.name} to take the fields over`;
+      checks.push({ ...check("apply", "conflict", "fail", subject, what), ...at });
+    }
     if (r.action === "drift") {
       const what = formatChanges(r.changes ?? []).join("; ") || "fields Vigil manages";
       checks.push({ ...check("apply", "drift", r.restored ? "pass" : "warn", subject, `${r.restored ? "restored" : "changed in the cluster, not restored (drift: report)"}: ${what}`), ...at });

@@ -27,8 +27,13 @@ export interface SyncOptions {
   allowedNamespaces: readonly string[];
   /** Cluster-scoped objects other than allowed Namespaces (CRDs, ClusterRoles…). Default false. */
   allowClusterScoped?: boolean;
-  /** Default "vigil". */
+  /** Default "vigil". Several environments in one cluster each need their own (the agent uses vigil-ENV). */
   fieldManager?: string;
+  /**
+   * The agent's other environments: a Namespace one of them deploys into is never pruned by this one,
+   * since deleting a Namespace deletes everything in it, their objects too.
+   */
+  otherEnvironments?: readonly { name: string; namespaces: readonly string[] }[];
   /** Take over fields another field manager owns instead of reporting the conflict. Default false. */
   force?: boolean;
   /** A live change to fields Vigil applied: put back, or only reported. Default "restore". */
@@ -199,6 +204,20 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
 
 type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">> & Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">;
 
+/**
+ * A conflict over the environment label: another environment applied the object (or someone labelled
+ * it so). It is reported, never forced: force takes fields over from people and controllers, not an
+ * object from another environment (which could then prune it).
+ */
+function claimedElsewhere(conflicts: FieldConflict[]): boolean {
+  return claimingManager(conflicts) !== undefined;
+}
+
+/** The field manager that holds the object's environment label against this one, if that is a conflict. */
+export function claimingManager(conflicts: readonly FieldConflict[]): string | undefined {
+  return conflicts.find((c) => c.field === `.metadata.labels.${ENVIRONMENT_LABEL}`)?.manager;
+}
+
 function withDefaults(options: SyncOptions): Options {
   const o: Options = {
     allowClusterScoped: false,
@@ -207,6 +226,7 @@ function withDefaults(options: SyncOptions): Options {
     drift: "restore",
     prune: true,
     dryRun: false,
+    otherEnvironments: [],
     concurrency: 8,
     crdTimeoutMs: 30_000,
     ...options,
@@ -374,7 +394,9 @@ function entryOf(item: Item, owned?: string): InventoryEntry {
 async function applyItem(cluster: Cluster, item: Item, o: Options): Promise<void> {
   const kind = classify(item, o);
   if (kind === "drift") return drift(cluster, item, o);
-  const answer = await applyWithRetryOn404(cluster, item, o, { force: o.force, dryRun: o.dryRun });
+  // With force, still without it first: a conflict over the environment label is not forced.
+  let answer = await applyWithRetryOn404(cluster, item, o, { force: false, dryRun: o.dryRun });
+  if (answer.status === 409 && o.force && !claimedElsewhere(conflictsOf(answer.body))) answer = await applyCall(cluster, item, o, { force: true, dryRun: o.dryRun });
   if (answer.status === 409) {
     const conflicts = conflictsOf(answer.body);
     return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, answer) }, item.recorded);
@@ -399,6 +421,7 @@ async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
   let answer = probe;
   if (probe.status === 409) {
     conflicts = conflictsOf(probe.body);
+    if (claimedElsewhere(conflicts)) return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, probe) }, item.recorded);
     // Restore takes the fields back; report asks the server what taking them back would change, to show it.
     answer = await applyCall(cluster, item, o, { force: true, dryRun: !restore });
   }
@@ -422,6 +445,10 @@ async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
 
 function conflictMessage(conflicts: FieldConflict[], answer: ApiAnswer): string {
   if (conflicts.length === 0) return describeAnswer(answer);
+  const owner = claimingManager(conflicts);
+  if (owner) {
+    return `it belongs to another environment ("${owner}" set its ${ENVIRONMENT_LABEL} label): not applied, even with force; an object is applied by one environment only`;
+  }
   const byManager = new Map<string, string[]>();
   for (const c of conflicts) byManager.set(c.manager, [...(byManager.get(c.manager) ?? []), c.field]);
   const owners = [...byManager].map(([m, fields]) => `"${m}" owns ${fields.join(", ")}`).join("; ");
@@ -489,6 +516,9 @@ async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any
       if (!info) return done("prune", "already gone: the cluster no longer serves its kind");
       const inAllowedNamespace = entry.kind === "Namespace" ? allowed.has(entry.name) : !info.namespaced || allowed.has(entry.namespace ?? "");
       if (!inAllowedNamespace) return done("orphan", `left in place: namespace "${entry.kind === "Namespace" ? entry.name : entry.namespace}" is no longer allowed for environment ${o.environment}`);
+      const sharing = info.group === "" && info.kind === "Namespace" ? o.otherEnvironments.filter((e) => e.namespaces.includes(entry.name)).map((e) => e.name) : [];
+      // Kept in the inventory: pruned once no other environment deploys into it.
+      if (sharing.length > 0) return done("orphan", `left in place: environment ${sharing.join(", ")} also deploys into namespace "${entry.name}", and deleting it would delete their objects`, true);
       const obj = live.get(identity(entry));
       if (!obj) {
         // Not listed with our label: gone, or someone removed the label (then it is no longer ours to delete).
