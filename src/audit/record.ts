@@ -2,13 +2,9 @@
 // always has the same bytes and the same leaf hash whoever writes it. A record is {kind, time,
 // environment?, payload}; each kind's payload has a strict schema, checked when it is appended and
 // again when it is read. A new kind (a later stage's decisions) is one more entry in `payloads`.
-//
-// Canonicalisation is the `canonicalize` package (RFC 8785's reference implementation for JavaScript,
-// by one of its authors): JCS is JSON.stringify's own string and number forms with sorted keys, which
-// is what that package does, and nothing in it is worth writing again.
-import canonicalize from "canonicalize";
 import * as v from "valibot";
 import { InputError } from "../core/errors.ts";
+import { canonicalJson } from "./jcs.ts";
 import { IntegrityError } from "./proof.ts";
 
 /** A record larger than this is refused: a reconcile of a very long history is still far below it. */
@@ -111,7 +107,7 @@ function issues(list: readonly v.BaseIssue<unknown>[], prefix?: string): string[
 export function encodeRecord(record: AuditRecord, position = 0): Buffer {
   const { record: valid, problems } = validate(record);
   if (!valid) throw new InputError(`audit record ${position} (${String((record as { kind?: unknown })?.kind)}): ${problems.join("; ")}`);
-  const bytes = Buffer.from(canonicalize(valid)!, "utf8");
+  const bytes = Buffer.from(canonicalJson(valid), "utf8");
   if (bytes.length > MAX_RECORD_BYTES) throw new InputError(`audit record ${position} (${record.kind}): ${bytes.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit`);
   return bytes;
 }
@@ -129,7 +125,7 @@ export function decodeRecord(bytes: Buffer, index: number): AuditRecord {
   }
   const { record, problems } = validate(value);
   if (!record) return fail(`not a valid record: ${problems.join("; ")}`);
-  if (!Buffer.from(canonicalize(record)!, "utf8").equals(bytes)) fail("not in canonical form (RFC 8785)");
+  if (!Buffer.from(canonicalJson(record), "utf8").equals(bytes)) fail("not in canonical form (RFC 8785)");
   return record;
 }
 

@@ -5,6 +5,10 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { generateSignerKey } from "../../src/audit/note.ts";
 import type { AuditRecord } from "../../src/audit/record.ts";
+import type { ReconcileInput } from "../../src/audit/builders.ts";
+import type { SyncResult } from "../../src/cluster/sync.ts";
+import { check, makeVerdict } from "../../src/core/verdict.ts";
+import type { SourcedObject } from "../../src/policy/manifests.ts";
 import { requirePostgres, startPostgres, type TestPostgres } from "./postgres.ts";
 import { fileScope, tempDir } from "./tools.ts";
 
@@ -49,4 +53,48 @@ export function logStores(): StoreKind[] {
       },
     },
   ];
+}
+
+const ALICE_COMMIT = "1".repeat(40);
+const BOB_COMMIT = "2".repeat(40);
+export const SHOP_DIGEST = `sha256:${"a".repeat(64)}`;
+export const SHOP_IMAGE = `registry.example.com/shop/app:1.4@${SHOP_DIGEST}`;
+
+/** A passing reconcile of prod at BOB_COMMIT: two signed commits, a policy and an artifact verdict on Deployment shop/web. */
+export function shopReconcile(): ReconcileInput {
+  return {
+    environment: "prod",
+    repo: "https://git.example.com/shop/config.git",
+    ref: "main",
+    from: "0".repeat(40),
+    revision: BOB_COMMIT,
+    applied: true,
+    verdict: makeVerdict({ environment: "prod", revision: BOB_COMMIT }, [
+      check("revision", "commit-signature", "pass", ALICE_COMMIT, "signed by alice (ssh-ed25519 SHA256:alicekey)"),
+      check("revision", "commit-signature", "pass", BOB_COMMIT, "signed by bob (ssh-ed25519 SHA256:bobkey)"),
+      check("render", "objects", "pass", `envs/prod@${BOB_COMMIT.slice(0, 12)}`, "2 objects"),
+      check("policy", "pss-restricted/run-as-non-root", "pass", "Deployment shop/web", "runs as non-root"),
+      check("policy", "coverage", "skip", "ConfigMap shop/settings", "no policy applies to this resource"),
+      check("artifact", "image-signature", "pass", "Deployment shop/web container app: registry.example.com/shop/app:1.4",
+        `signed by ci; attested https://cyclonedx.org/bom (ci); rule registry.example.com/shop/** (trust.yaml:20); pinned to ${SHOP_DIGEST}`),
+    ]),
+  };
+}
+
+/** The pinned set of that reconcile and what src/cluster did with it (a Deployment created, a ConfigMap drifted, one pruned). */
+export function shopDeployment(): { objects: SourcedObject[]; sync: Pick<SyncResult, "objects"> } {
+  const web = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "shop" }, spec: { template: { spec: { containers: [{ name: "app", image: SHOP_IMAGE }] } } } };
+  const settings = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "settings", namespace: "shop" }, data: { a: "1" } };
+  const objects = [{ object: web, file: "envs/prod/web.yaml", line: 1 }, { object: settings, file: "envs/prod/settings.yaml", line: 1 }];
+  const ref = (o: typeof web | typeof settings, file: string) => ({ apiVersion: o.apiVersion, kind: o.kind, namespace: "shop", name: o.metadata.name, file, line: 1 });
+  return {
+    objects,
+    sync: {
+      objects: [
+        { object: ref(web, "envs/prod/web.yaml"), action: "create" },
+        { object: ref(settings, "envs/prod/settings.yaml"), action: "drift", restored: true, changes: [{ path: "data.a", from: "2", to: "1" }] },
+        { object: { apiVersion: "v1", kind: "Service", namespace: "shop", name: "old" }, action: "prune" },
+      ],
+    },
+  };
 }
