@@ -9,7 +9,9 @@ import { readInputText } from "./input-file.ts";
 
 // Valibot rather than zod: the same strict schemas, and it loads in a few milliseconds instead of a
 // hundred or more, which every command pays at start-up.
-const name = v.pipe(v.string(), v.regex(/^[A-Za-z0-9][A-Za-z0-9._@+-]*$/, "must be a name of letters, digits and . _ @ + -"));
+/** Signer, group and environment names. */
+export const namePattern = /^[A-Za-z0-9][A-Za-z0-9._@+-]*$/;
+const name = v.pipe(v.string(), v.regex(namePattern, "must be a name of letters, digits and . _ @ + -"));
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const oneOrMany = <T extends v.GenericSchema>(t: T) => v.union([t, v.pipe(v.array(t), v.minLength(1, "must not be empty"))]);
 const sigstoreIdentity = v.strictObject({ identity: text, issuer: v.pipe(v.string(), v.url("must be a URL")) });
@@ -42,6 +44,8 @@ const environment = v.strictObject({
     }),
   ),
   promotion: v.optional(v.strictObject({ after: name, soak: v.optional(duration) })),
+  /** The environment's agent: its public key (PEM) signs the deployment records that promotion reads. */
+  agent: v.optional(v.strictObject({ key: text })),
 });
 
 /** Who may sign an image: a public key (PEM), a signer of `signers` by its sigstore identities, or a
@@ -172,9 +176,13 @@ function checkReferences(doc: TrustPolicyDocument, where: (p: readonly PropertyK
     }
   });
   doc.environments.forEach((e, i) => {
-    if (e.promotion && !envs.has(e.promotion.after)) {
-      problems.push(`${where(["environments", i, "promotion", "after"])}: unknown environment "${e.promotion.after}"`);
-    }
+    const after = e.promotion?.after;
+    if (after === undefined) return;
+    const earlier = doc.environments.find((x) => x.name === after);
+    const at = where(["environments", i, "promotion", "after"]);
+    if (!earlier) problems.push(`${at}: unknown environment "${after}"`);
+    else if (after === e.name) problems.push(`${at}: an environment cannot be promoted from itself`);
+    else if (!earlier.agent) problems.push(`${at}: environment "${after}" names no agent key (agent: { key: … }) to verify its deployment records with`);
   });
   doc.images.forEach((rule, i) => checkImageRule(doc, rule, (p) => where(["images", i, ...p]), problems));
   if (problems.length > 0) throw new InputError(`invalid trust policy:\n  ${problems.join("\n  ")}`);

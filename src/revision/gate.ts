@@ -6,11 +6,13 @@ import { expandPrincipals, type EnvironmentSpec, type TrustPolicy } from "../cor
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { parseCommit, parseTag, ObjectFormatError, type Commit } from "../git/objects.ts";
-import { isAncestor, listRefs, resolveRevision, revList, type Repo, type ResolvedRevision } from "../git/repo.ts";
+import { isAncestor, linearRange, listRefs, resolveRevision, revList, type Repo, type ResolvedRevision } from "../git/repo.ts";
 import type { TrustedRoot } from "../git/signatures/x509.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import { verifyGitSignature } from "./keyring.ts";
 import { PolicyChain, policyDir, type PolicyContext } from "./policy-chain.ts";
+import { rollbackApprovals } from "../approvals/rollback.ts";
+import type { Count } from "../approvals/count.ts";
 
 const GATE = "revision";
 /** Commits verified concurrently: enough to keep git and both cores busy, small enough to stay flat. */
@@ -28,6 +30,8 @@ export interface RevisionGateOptions {
   /** Signature verification; the default runs in-process, a worker pool may stand in. */
   verifySignature?: SignatureVerifier;
   onProgress?: (commitsChecked: number) => void;
+  /** The time approvals are judged at (a rollback's); default now. */
+  now?: Date;
 }
 
 export type SignatureVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date) => Promise<SignatureResult>;
@@ -79,15 +83,17 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
 
   if (target.tag) yield await tagCheck(opts, target.tag, target.tagRef, trees, chain, verify);
   if (from) {
-    const history = await historyCheck(repo, from, target.commit);
-    yield history.check;
+    const approve = opts.environment ? rollbackApprover(opts, opts.environment, from, target.commit, trees, chain) : undefined;
+    const history = await historyCheck(repo, from, target.commit, approve);
+    yield* history.checks;
     if (history.rollback) return; // nothing new to check: the range is empty
   }
 
   const messageRule = env?.commitMessage ? new RegExp(env.commitMessage, "u") : undefined;
   const inFlight: Promise<Check[]>[] = [];
   let count = 0;
-  for await (const id of revList(repo, target.commit, from)) {
+  const range = from ? ((await linearRange(repo, target.commit, from)) ?? revList(repo, target.commit, from)) : revList(repo, target.commit);
+  for await (const id of range) {
     inFlight.push(commitChecks(id, { repo, trees, chain, verify, messageRule }));
     if (inFlight.length >= WINDOW) {
       yield* await inFlight.shift()!;
@@ -100,19 +106,27 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
   }
 }
 
-async function historyCheck(repo: Repo, from: string, to: string): Promise<{ check: Check; rollback?: true }> {
-  if (from === to) return { check: check(GATE, "history", "pass", to, `same revision as last deployed ${short(from)}: nothing new`) };
-  if (await isAncestor(repo, from, to)) return { check: check(GATE, "history", "pass", to, `descends from last deployed ${short(from)}`) };
+/** Counts the environment's rollback approvals of `to`, by the policy in force at the last deployed revision. */
+function rollbackApprover(opts: RevisionGateOptions, environment: string, from: string, to: string, trees: TreeWalker, chain: PolicyChain): () => Promise<Count> {
+  return async () => {
+    const policy = await chain.inTree(await trees.commitTree(from));
+    return rollbackApprovals(opts.repo, policy, environment, { commit: to, tree: await trees.commitTree(to) }, opts.now ?? new Date());
+  };
+}
+
+async function historyCheck(repo: Repo, from: string, to: string, approve?: () => Promise<Count>): Promise<{ checks: Check[]; rollback?: true }> {
+  if (from === to) return { checks: [check(GATE, "history", "pass", to, `same revision as last deployed ${short(from)}: nothing new`)] };
+  if (await isAncestor(repo, from, to)) return { checks: [check(GATE, "history", "pass", to, `descends from last deployed ${short(from)}`)] };
   if (await isAncestor(repo, to, from)) {
-    return {
-      rollback: true,
-      check: check(GATE, "history", "fail", to,
-        `rollback: ${short(to)} is an ancestor of the last deployed ${short(from)}; moving backwards needs a signed rollback approval`),
-    };
+    const rollback = `rollback: ${short(to)} is an ancestor of the last deployed ${short(from)}`;
+    const approval = await approve?.();
+    if (approval?.approved) return { rollback: true, checks: [...approval.seen, check(GATE, "history", "pass", to, `${rollback}, approved: ${approval.summary}`)] };
+    const why = approval ? approval.summary : "no environment was given, so none can be counted";
+    return { rollback: true, checks: [...(approval?.seen ?? []), check(GATE, "history", "fail", to, `${rollback}; moving backwards needs signed rollback approvals: ${why}`)] };
   }
-  return { check: check(GATE, "history", "fail", to,
+  return { checks: [check(GATE, "history", "fail", to,
     `rewritten history: ${short(to)} does not descend from the last deployed ${short(from)}; ` +
-      "find out who rewrote the branch, or deploy a revision built on top of the deployed one") };
+      "find out who rewrote the branch, or deploy a revision built on top of the deployed one")] };
 }
 
 async function tagCheck(

@@ -1,0 +1,137 @@
+// The approval and promotion gate: may a revision the revision gate verified go to this environment? The
+// trust policy in force at the revision's tree says how many approvals from whom, and which environment
+// it must have run in first; the approvals and that environment's deployment records stored in the
+// repository (refs/vigil/) are the evidence. Opened once per repository; refs are listed once.
+import type { KeyObject } from "node:crypto";
+import { check, type Check } from "../core/verdict.ts";
+import type { EnvironmentSpec, TrustPolicy } from "../core/trust-policy.ts";
+import { TreeWalker } from "../git/changes.ts";
+import { isAncestor, linearRange, listRefs, revList, type Repo } from "../git/repo.ts";
+import type { TrustedRoot } from "../git/signatures/x509.ts";
+import { PolicyChain, type PolicyContext } from "../revision/policy-chain.ts";
+import { loadPublicKey } from "../sigstore/keys.ts";
+import { rangeAuthors } from "./authors.ts";
+import type { Revision } from "./claims.ts";
+import { countApprovals, short } from "./count.ts";
+import { promotionChecks, readRecords, type RecordSeen } from "./promotion.ts";
+import { APPROVALS_REFS, DEPLOYMENTS_REFS, RefIndex } from "./store.ts";
+
+const GATE = "approvals";
+
+export class ApprovalGate {
+  private readonly repo: Repo;
+  private readonly trees: TreeWalker;
+  private readonly chain: PolicyChain;
+  private approvals: Promise<RefIndex> | undefined;
+  /** Agent keys by their PEM text, parsed once. */
+  private readonly agentKeys = new Map<string, KeyObject>();
+  /** Records of an environment, read and verified once per agent key. */
+  private readonly records = new Map<string, Promise<RecordSeen[]>>();
+
+  private constructor(repo: Repo, trees: TreeWalker, chain: PolicyChain) {
+    this.repo = repo;
+    this.trees = trees;
+    this.chain = chain;
+  }
+
+  /** Loads the root policy's keys first: a bad one is an input error before any check is made. */
+  static async open(repo: Repo, rootPolicy: TrustPolicy, trustedRoot?: TrustedRoot): Promise<ApprovalGate> {
+    const trees = new TreeWalker(repo.objects);
+    const gate = new ApprovalGate(repo, trees, await PolicyChain.create(repo, trees, rootPolicy, trustedRoot));
+    rootPolicy.doc.environments.forEach((_, i) => gate.agentKey(rootPolicy, i));
+    return gate;
+  }
+
+  /** The checks for deploying `commit` to `environment`, after the last deployed revision `from`. */
+  async checks(environment: string, commit: string, from: string | undefined, now: Date): Promise<Check[]> {
+    const target = { commit, tree: await this.trees.commitTree(commit) };
+    let ctx: PolicyContext;
+    try {
+      ctx = await this.chain.inTree(target.tree);
+    } catch (e) {
+      return [check(GATE, "trust-policy", "fail", commit, `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}`)];
+    }
+    const env = ctx.policy.doc.environments.find((e) => e.name === environment);
+    if (!env || (!env.approvals && !env.promotion)) {
+      return [check(GATE, "approvals", "skip", commit, `${ctx.policy.source} asks no approvals and no promotion for ${environment}`)];
+    }
+    return [
+      ...(env.approvals ? await this.approvalChecks(ctx, env, target, from, now) : []),
+      ...(env.promotion ? await this.promotionChecks(ctx, env, target, now) : []),
+    ];
+  }
+
+  private async approvalChecks(ctx: PolicyContext, env: EnvironmentSpec, target: Revision, from: string | undefined, now: Date): Promise<Check[]> {
+    const range = await this.range(target.commit, from);
+    if (range === "rollback") {
+      return [check(GATE, "approvals", "skip", target.commit,
+        `moving back from ${short(from!)}: the revision gate's history check counts ${env.name}'s rollback approvals for it`)];
+    }
+    const authors = env.approvals!.excludeAuthors ? await rangeAuthors(this.repo, this.trees, this.chain, range) : new Map<string, string>();
+    this.approvals ??= RefIndex.load(this.repo, APPROVALS_REFS);
+    const stored = (await this.approvals).under(target.commit);
+    const count = await countApprovals({ repo: this.repo, policy: ctx, environment: env.name, target, kind: "deploy", stored, authors, now });
+    return [...count.seen, check(GATE, "approvals", count.approved ? "pass" : "fail", target.commit, count.summary)];
+  }
+
+  /** The commits new to the environment (git's `commit ^from`), or "rollback" when `commit` is behind `from`. */
+  private async range(commit: string, from: string | undefined): Promise<"rollback" | Iterable<string> | AsyncIterable<string>> {
+    if (!from) return revList(this.repo, commit);
+    if (from === commit) return [];
+    const line = await linearRange(this.repo, commit, from);
+    if (line) return line;
+    if (await isAncestor(this.repo, commit, from)) return "rollback";
+    return revList(this.repo, commit, from);
+  }
+
+  private async promotionChecks(ctx: PolicyContext, env: EnvironmentSpec, target: Revision, now: Date): Promise<Check[]> {
+    const { doc, where } = ctx.policy;
+    const after = env.promotion!.after;
+    const index = doc.environments.findIndex((e) => e.name === after);
+    // The policy's own validation refuses a promotion from an environment without an agent key.
+    const agent = doc.environments[index]!.agent!;
+    let key: KeyObject;
+    try {
+      key = this.agentKey(ctx.policy, index)!;
+    } catch (e) {
+      return [check("promotion", "promotion", "fail", target.commit, (e as Error).message)];
+    }
+    const cacheKey = `${after}\n${agent.key}`;
+    let records = this.records.get(cacheKey);
+    if (!records) {
+      records = listRefs(this.repo, `${DEPLOYMENTS_REFS}${after}/`).then((stored) => readRecords(this.repo, stored, after, key));
+      this.records.set(cacheKey, records);
+    }
+    const rule = where(["environments", doc.environments.indexOf(env), "promotion"]);
+    return promotionChecks({ environment: env, target, records: await records, where: rule, now });
+  }
+
+  /** The public key of environment `index`'s agent, if it names one. Throws KeyError naming where it is written. */
+  private agentKey(policy: TrustPolicy, index: number): KeyObject | undefined {
+    const pem = policy.doc.environments[index]?.agent?.key;
+    if (pem === undefined) return undefined;
+    let key = this.agentKeys.get(pem);
+    if (!key) this.agentKeys.set(pem, (key = loadPublicKey(pem, policy.where(["environments", index, "agent", "key"]))));
+    return key;
+  }
+}
+
+/** What the agent's chain knows when this gate runs (a subset of its Candidate). */
+export interface ApprovalGateInput {
+  repo: Repo;
+  trust: TrustPolicy;
+  env: { name: string };
+  /** The commit the revision gate verified. */
+  commit?: string;
+  /** The last revision applied to the environment. */
+  lastApplied?: string;
+  trustedRoot?: TrustedRoot;
+  now?: Date;
+}
+
+/** The gate as one step of the agent's chain: runs after the revision gate, on the commit it verified. */
+export async function approvalGate(c: ApprovalGateInput): Promise<Check[]> {
+  if (!c.commit) throw new Error("the approval gate runs after the revision gate, on the commit it verified");
+  const gate = await ApprovalGate.open(c.repo, c.trust, c.trustedRoot);
+  return gate.checks(c.env.name, c.commit, c.lastApplied, c.now ?? new Date());
+}

@@ -1,0 +1,110 @@
+// Promotion: the tree being deployed must have been deployed, and healthy, in the earlier environment
+// for at least the soak time. The evidence is that environment's deployment records, each signed by its
+// agent's key. A record says "tree T was deployed at D and healthy from H"; the tree stayed there until
+// the earliest later record of another tree, or until now, and that window must be at least the soak.
+import type { KeyObject } from "node:crypto";
+import { check, type Check } from "../core/verdict.ts";
+import { parseDuration } from "../core/duration.ts";
+import type { EnvironmentSpec } from "../core/trust-policy.ts";
+import type { Repo } from "../git/repo.ts";
+import { describeKey } from "../sigstore/keys.ts";
+import { formatTime, type Claim, type Revision } from "./claims.ts";
+import { CLOCK_SKEW_MS, short } from "./count.ts";
+import { verifyAgentSignature } from "./envelopes.ts";
+import { DEPLOYMENTS_REFS, readStored, type StoredRef } from "./store.ts";
+
+const GATE = "promotion";
+type Deployment = Extract<Claim, { type: "deployment" }>;
+
+/** A stored record as read: its claim when the environment's agent signed it for that environment. */
+export interface RecordSeen {
+  ref: string;
+  record?: Deployment;
+  problem?: string;
+}
+
+/** Reads and verifies every record stored for `environment` against its agent's key. */
+export async function readRecords(repo: Repo, stored: StoredRef[], environment: string, key: KeyObject): Promise<RecordSeen[]> {
+  return Promise.all(stored.map(async ({ ref, id }): Promise<RecordSeen> => {
+    try {
+      const opened = await readStored(repo, { ref, id });
+      if (opened.claim.type !== "deployment") return { ref, problem: `is an ${opened.claim.type}, not a deployment record` };
+      verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
+      if (opened.claim.environment !== environment) return { ref, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
+      return { ref, record: opened.claim };
+    } catch (e) {
+      return { ref, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+    }
+  }));
+}
+
+export interface PromotionInput {
+  /** The environment being deployed to, whose `promotion` rule applies. */
+  environment: EnvironmentSpec;
+  target: Revision;
+  /** Every record of the earlier environment (readRecords). */
+  records: RecordSeen[];
+  /** Where the rule is written, for messages. */
+  where: string;
+  now: Date;
+}
+
+export function promotionChecks(input: PromotionInput): Check[] {
+  const { after, soak = "0s" } = input.environment.promotion!;
+  const soakMs = parseDuration(soak, input.where);
+  const { target, now } = input;
+  const pathOfTree = `${DEPLOYMENTS_REFS}${after}/${target.tree}/`;
+  const seen = input.records.filter((r) => r.ref.startsWith(pathOfTree) || r.record?.revision.tree === target.tree);
+  const checks = seen.map((r) => recordCheck(r, target));
+  const valid = input.records.filter((r): r is Required<RecordSeen> => r.record !== undefined);
+  const windows = valid.filter((r) => r.record.revision.tree === target.tree).map((r) => soakWindow(r.record, valid, target, now));
+  const best = windows.sort((a, b) => b.ms - a.ms)[0];
+  const subject = target.commit;
+  const tree = `tree ${short(target.tree)} of ${short(target.commit)}`;
+  if (!best) {
+    return [...checks, check(GATE, "promotion", "fail", subject,
+      `${tree} has no deployment record signed by ${after}'s agent: ${input.environment.name} takes only what ran in ${after} first (${input.where}); deploy it to ${after}, let it soak, then promote`)];
+  }
+  if (best.ms >= soakMs) {
+    return [...checks, check(GATE, "promotion", "pass", subject, `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})`)];
+  }
+  const why = best.replacedBy
+    ? `ran healthy in ${after} only from ${formatTime(best.from)} until tree ${short(best.replacedBy.revision.tree)} replaced it at ${formatTime(best.replacedBy.deployedAt)} (${formatDuration(best.ms)}), less than the ${soak} soak; deploy it to ${after} again and let it soak`
+    : `has run healthy in ${after} since ${formatTime(best.from)}: the ${soak} soak is not over until ${formatTime(new Date(best.from.getTime() + soakMs))}`;
+  return [...checks, check(GATE, "promotion", "fail", subject, `${tree} ${why}`)];
+}
+
+function recordCheck(r: RecordSeen, target: Revision): Check {
+  if (!r.record) return check(GATE, "deployment-record", "warn", r.ref, `not counted: ${r.problem}`);
+  if (r.record.revision.tree !== target.tree) {
+    return check(GATE, "deployment-record", "warn", r.ref,
+      `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name`);
+  }
+  const { revision, environment, deployedAt, at } = r.record;
+  return check(GATE, "deployment-record", "pass", r.ref,
+    `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}`);
+}
+
+interface SoakWindow {
+  from: Date;
+  ms: number;
+  replacedBy?: Deployment;
+}
+
+/** How long the tree ran from this record's healthy time: until another tree was deployed after it, or now. */
+function soakWindow(record: Deployment, all: Required<RecordSeen>[], target: Revision, now: Date): SoakWindow {
+  if (record.at.getTime() > now.getTime() + CLOCK_SKEW_MS) return { from: record.at, ms: 0 };
+  let replacedBy: Deployment | undefined;
+  for (const { record: other } of all) {
+    if (other.revision.tree !== target.tree && other.deployedAt > record.at && (!replacedBy || other.deployedAt < replacedBy.deployedAt)) replacedBy = other;
+  }
+  const end = replacedBy && replacedBy.deployedAt < now ? replacedBy.deployedAt : now;
+  return { from: record.at, ms: Math.max(0, end.getTime() - record.at.getTime()), ...(replacedBy && replacedBy.deployedAt < now && { replacedBy }) };
+}
+
+/** 3723000 → "1h2m3s". */
+export function formatDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  const parts = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [Math.floor(s / 60) % 60, "m"], [s % 60, "s"]] as const;
+  return parts.filter(([n]) => n > 0).map(([n, u]) => `${n}${u}`).join("") || "0s";
+}
