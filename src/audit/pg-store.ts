@@ -188,8 +188,8 @@ function missing(location: string, what: string): never {
 /** Rows [start, end) by idx, every one present. */
 function contiguous<R extends { idx: string }>(rows: R[], start: number, end: number, what: string): R[] {
   rows.forEach((r, i) => {
-    if (Number(r.idx) !== start + i) throw new IntegrityError(`${what} ${start + i} is missing: rows were deleted`);
+    if (Number(r.idx) !== start + i) throw new IntegrityError(`${what} ${start + i}: missing from the database (rows were deleted or renumbered)`);
   });
-  if (rows.length !== end - start) throw new IntegrityError(`${what} ${start + rows.length} is missing: rows were deleted`);
+  if (rows.length !== end - start) throw new IntegrityError(`${what} ${start + rows.length}: missing from the database (rows were deleted or renumbered)`);
   return rows;
 }

@@ -84,22 +84,10 @@ function savedCheckpoint(log: AuditLog, saved: { file: string; note: string }, l
 
 /** Walks every entry once, rebuilding the tree and comparing everything stored against it. */
 async function verifyEntries(log: AuditLog, checkpoints: Checkpoint[], saved: Checkpoint | undefined, progress?: (n: number) => void): Promise<void> {
-  const targets = [...checkpoints.map((cp, i) => ({ cp, what: `checkpoint ${i} (size ${cp.size})` })), ...(saved ? [{ cp: saved, what: `the saved checkpoint (size ${saved.size})` }] : [])]
-    .sort((a, b) => a.cp.size - b.cp.size);
-  let next = 0;
-  const reached = (frontier: Frontier, from: number) => {
-    for (; next < targets.length && targets[next]!.cp.size === frontier.size; next++) {
-      const { cp, what } = targets[next]!;
-      if (!frontier.root().equals(cp.root)) {
-        throw failure(what.startsWith("the saved") ? "consistency" : "entries",
-          `entries ${from} to ${cp.size - 1} do not match ${what}, signed by ${log.verifier.name}: an entry in that range (the first that can be at fault is ${from}) was changed, replaced or reordered, and the stored hashes rewritten to match`);
-      }
-    }
-  };
-  const size = checkpoints.at(-1)!.size;
   const frontier = new Frontier(0, []);
-  let committedFrom = 0;
-  reached(frontier, 0);
+  const atSize = rootChecker(log, checkpoints, saved);
+  atSize(frontier);
+  const size = checkpoints.at(-1)!.size;
   for (let start = 0; start < size; start += CHUNK) {
     const end = Math.min(size, start + CHUNK);
     const [entries, leaves] = await Promise.all([readChunk(log, start, end), log.store.readLevel(0, start, end)]);
@@ -111,14 +99,33 @@ async function verifyEntries(log: AuditLog, checkpoints: Checkpoint[], saved: Ch
       if (!hash.equals(leaves[i]!)) throw failure("entries", `entry ${index}: its hash is not the tree's leaf ${index}: entries were reordered, removed or replaced`);
       decodeRecord(e.data, index);
       frontier.append(hash, (node, h) => node.level > 0 && completed.push({ node, hash: h }));
-      if (next < targets.length && targets[next]!.cp.size === frontier.size) {
-        reached(frontier, committedFrom);
-        committedFrom = frontier.size;
-      }
+      atSize(frontier);
     });
     await compareStoredNodes(log, completed);
     progress?.(end);
   }
+}
+
+/**
+ * Compares the rebuilt root with every checkpoint (and the saved one) as the tree reaches its size. A
+ * log checkpoint that does not match brackets the change to its batch (earlier ones matched); the
+ * saved checkpoint, from outside the log, only says the log was rewritten somewhere before it.
+ */
+function rootChecker(log: AuditLog, checkpoints: readonly Checkpoint[], saved: Checkpoint | undefined): (frontier: Frontier) => void {
+  const targets = [...checkpoints.map((cp, i) => ({ cp, what: `checkpoint ${i} (size ${cp.size})`, rule: "entries" })), ...(saved ? [{ cp: saved, what: `the saved checkpoint (size ${saved.size})`, rule: "consistency" }] : [])]
+    .sort((a, b) => a.cp.size - b.cp.size);
+  let next = 0;
+  let matchedUpTo = 0;
+  return (frontier) => {
+    for (; next < targets.length && targets[next]!.cp.size === frontier.size; next++) {
+      const { cp, what, rule } = targets[next]!;
+      const from = rule === "consistency" ? 0 : matchedUpTo;
+      if (!frontier.root().equals(cp.root)) {
+        throw failure(rule, `entries ${from} to ${cp.size - 1} do not match ${what}, signed by ${log.verifier.name}: an entry in that range (the first that can be at fault is ${from}) was changed, replaced or reordered, and the stored hashes rewritten to match`);
+      }
+      if (rule === "entries") matchedUpTo = cp.size;
+    }
+  };
 }
 
 /** Entries [start, end); when the chunk cannot be read, the first entry that cannot is named. */
