@@ -17,7 +17,7 @@ export interface SignedHistory {
   commits: number;
 }
 
-function writeObject(gitDir: string, type: string, body: Buffer): Buffer {
+export function writeObject(gitDir: string, type: string, body: Buffer): Buffer {
   const data = Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body]);
   const id = createHash("sha1").update(data).digest();
   const hex = id.toString("hex");
@@ -32,11 +32,20 @@ function tree(entries: { mode: string; name: string; id: Buffer }[]): Buffer {
   return Buffer.concat(sorted.map((e) => Buffer.concat([Buffer.from(`${e.mode} ${e.name}\0`), e.id])));
 }
 
-function sshsig(privateKey: KeyObject, publicBlob: Buffer, message: Buffer): string {
-  const sig = sign(null, signedData("git", "sha512", message), privateKey);
+/** An Ed25519 key pair with its SSH public key blob and authorized_keys line. */
+export function sshKeyPair(comment: string): { privateKey: KeyObject; publicBlob: Buffer; publicLine: string } {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url");
+  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(raw)]);
+  return { privateKey, publicBlob, publicLine: `ssh-ed25519 ${publicBlob.toString("base64")} ${comment}` };
+}
+
+/** An armored SSHSIG over `message` in `namespace`, as ssh-keygen -Y sign writes it. */
+export function sshsig(privateKey: KeyObject, publicBlob: Buffer, message: Buffer, namespace = "git"): string {
+  const sig = sign(null, signedData(namespace, "sha512", message), privateKey);
   const blob = Buffer.concat([
     Buffer.from("SSHSIG"), Buffer.from([0, 0, 0, 1]),
-    sshString(publicBlob), sshString("git"), sshString(""), sshString("sha512"),
+    sshString(publicBlob), sshString(namespace), sshString(""), sshString("sha512"),
     sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(sig)])),
   ]);
   const b64 = blob.toString("base64").match(/.{1,70}/g)!.join("\n");
@@ -54,10 +63,7 @@ export function signedHistory(cacheDir: string, count: number): SignedHistory {
   execFileSync("git", ["init", "-q", "-b", "main", tmp]);
   const gitDir = join(tmp, ".git");
 
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url");
-  const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(raw)]);
-  const publicLine = `ssh-ed25519 ${publicBlob.toString("base64")} bench@example.com`;
+  const { privateKey, publicBlob, publicLine } = sshKeyPair("bench@example.com");
 
   const files = new Map<string, Buffer>();
   let parent: string | null = null;
