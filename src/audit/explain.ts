@@ -4,7 +4,7 @@
 // it (policy checks on the resource, signatures and attestations of its images); approval records give
 // who approved the revision. Every link names its entry, and every entry comes with an inclusion proof
 // in the latest signed checkpoint, verified before it is shown.
-import { InputError } from "../core/errors.ts";
+import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { Check } from "../core/verdict.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { AuditLog, InclusionProof, LogEntry } from "./log.ts";
@@ -68,7 +68,8 @@ export async function explain(log: AuditLog, target: ExplainTarget, environment:
       approvals.push({ index: e.index, record: r });
     }
   }
-  if (!apply) throw new InputError(`no apply in ${environment} recorded ${what}: the log holds no decision that put it there`);
+  // Running with no recorded decision behind it is a finding, not a usage error: exit 1.
+  if (!apply) throw new VigilError(`no apply in ${environment} recorded ${what}: the log holds no decision that put it there`, ExitCode.blocked);
   const objects = apply.record.payload.objects.filter((o) => matches(o, target));
   const links = [
     ...applyLinks(apply, objects),
