@@ -4,9 +4,11 @@
 // in a loopback docker-registry), and N resources in 20 namespaces already applied on a real
 // kube-apiserver. Then, several times: a signed commit changes one file (one ConfigMap's value), the
 // webhook is POSTed as a Git host would (X-Hub-Signature-256), and the clock runs until the API server
-// serves the ConfigMap with the new value. Reported: median and max of webhook-to-applied, and the
-// reconcile's time per step (fetch, revision, render, policy, artifact, apply, health).
-//   node bench/agent-webhook.ts [--resources 1000] [--namespaces 20] [--runs 7]
+// serves the ConfigMap with the new value. Two replicas run (leader election on the Lease): the
+// webhook goes to the leader in half the runs and to the standby in the other half (which records it
+// on vigil-triggers for the leader, triggers.ts). Reported: median and max of webhook-to-applied for
+// each, and the reconcile's time per step (fetch, revision, render, policy, artifact, apply, health).
+//   node bench/agent-webhook.ts [--resources 1000] [--namespaces 20] [--runs 7]   (runs per replica)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -110,7 +112,7 @@ environments:
 `);
 
   const results: ReconcileResult[] = [];
-  const agent = await startAgent({ configFile, identity: "bench-agent", onResult: (r) => results.push(r) });
+  const agent = await startAgent({ configFile, identity: "bench-leader", onResult: (r) => results.push(r) });
   scope.after(() => agent.stop());
   const { webhook } = await agent.listen();
   const looping = agent.loop();
@@ -126,33 +128,47 @@ environments:
   const failed = first.verdict.checks.filter((c) => c.status === "fail");
   if (first.exitCode !== 0 || !first.applied) throw new Error(`the first sync did not apply: ${JSON.stringify(failed.slice(0, 3))}`);
   console.error(`first sync: ${first.seconds.toFixed(2)} s ${JSON.stringify(first.steps)}`);
+  // The second replica starts once the first leads: it stands by.
+  const standbyResults: ReconcileResult[] = [];
+  const standby = await startAgent({ configFile, identity: "bench-standby", onResult: (r) => standbyResults.push(r) });
+  scope.after(() => standby.stop());
+  const { webhook: standbyWebhook } = await standby.listen();
+  const standbyLooping = standby.loop();
+  await sleep(500);
+  if (!agent.leading || standby.leading) throw new Error("the first replica should lead and the second stand by");
 
   const target = { ns: namespaces[0]!, name: "obj-000" };
   const livePath = `/api/v1/namespaces/${target.ns}/configmaps/${target.name}`;
   const valueNow = async () => (await admin.call({ verb: "get", method: "GET", path: livePath })).body?.data?.version;
   const body = JSON.stringify({ ref: "refs/heads/main" });
-  const samples: { applied: number; reconcile: number; commit: number; steps: Record<string, number> }[] = [];
-  for (let run = 1; run <= runs; run++) {
+  const samples: { via: "leader" | "standby"; applied: number; reconcile: number; commit: number; steps: Record<string, number> }[] = [];
+  for (let run = 1; run <= 2 * runs; run++) {
+    const via = run % 2 === 1 ? "leader" : "standby";
     const value = `v${run}`;
     const committing = performance.now();
     const commit = repo.commit({ [`envs/${ENV}/${target.ns}/${target.name}.yaml`]: objectYaml(0, target.ns, target.name, `${repository}:v1`, value) }, alice, `BENCH-${run + 1}: one file`);
     const commitSeconds = (performance.now() - committing) / 1000;
     const before = results.length;
     const sent = performance.now();
-    const res = await fetch(`${webhook}/hooks/${ENV}`, { method: "POST", body, headers: { "content-type": "application/json", "x-hub-signature-256": signWebhookBody(SECRET, body) } });
+    const res = await fetch(`${via === "leader" ? webhook : standbyWebhook}/hooks/${ENV}`, { method: "POST", body, headers: { "content-type": "application/json", "x-hub-signature-256": signWebhookBody(SECRET, body) } });
     if (res.status !== 202) throw new Error(`the webhook answered ${res.status}: ${await res.text()}`);
     await waitFor("the change in the API server", async () => (await valueNow()) === value, 60_000);
     const applied = (performance.now() - sent) / 1000;
     await waitFor("the reconcile's result", () => results.slice(before).some((r) => r.revision === commit));
     const result = results.slice(before).find((r) => r.revision === commit)!;
     if (result.exitCode !== 0) throw new Error(`run ${run}: the reconcile did not pass: ${JSON.stringify(result.verdict.checks.filter((c) => c.status === "fail"))}`);
-    samples.push({ applied, reconcile: result.seconds, commit: commitSeconds, steps: result.steps });
-    console.error(`run ${run}: applied ${applied.toFixed(3)} s after the webhook; reconcile ${result.seconds.toFixed(3)} s ${JSON.stringify(Object.fromEntries(Object.entries(result.steps).map(([k, v]) => [k, Number(v.toFixed(3))])))}`);
+    samples.push({ via, applied, reconcile: result.seconds, commit: commitSeconds, steps: result.steps });
+    console.error(`run ${run}, webhook to the ${via}: applied ${applied.toFixed(3)} s after the webhook; reconcile ${result.seconds.toFixed(3)} s ${JSON.stringify(Object.fromEntries(Object.entries(result.steps).map(([k, v]) => [k, Number(v.toFixed(3))])))}`);
   }
+  if (standbyResults.length > 0) throw new Error("the standby reconciled");
+  await standby.stop();
   await agent.stop();
-  await looping;
+  await Promise.all([looping, standbyLooping]);
 
   const appliedSeconds = samples.map((s) => s.applied);
+  const summary = (xs: number[]) => ({ median: median(xs), max: Math.max(...xs) });
+  const viaLeader = summary(samples.filter((s) => s.via === "leader").map((s) => s.applied));
+  const viaStandby = summary(samples.filter((s) => s.via === "standby").map((s) => s.applied));
   const stepMedians = Object.fromEntries(STEP_ORDER.filter((s) => samples.every((x) => s in x.steps)).map((s) => [s, median(samples.map((x) => x.steps[s]!))]));
   const result = {
     machine: machine(),
@@ -160,16 +176,18 @@ environments:
     namespaces: namespaceCount,
     runs,
     firstSync: { seconds: first.seconds, steps: first.steps },
-    webhookToApplied: { median: median(appliedSeconds), max: Math.max(...appliedSeconds), all: appliedSeconds },
+    webhookToApplied: { ...summary(appliedSeconds), viaLeader, viaStandby, all: appliedSeconds },
     reconcile: { median: median(samples.map((s) => s.reconcile)), steps: stepMedians },
     signedCommit: { median: median(samples.map((s) => s.commit)) },
   };
   console.log(JSON.stringify(result, null, 2));
   const ms = (s: number) => `${(s * 1000).toFixed(0)} ms`;
   console.log(`
-| measure (${total} resources, ${namespaceCount} namespaces, every gate, ${runs} runs) | value |
+| measure (${total} resources, ${namespaceCount} namespaces, every gate, ${2 * runs} runs) | value |
 |---|---|
 | **webhook to the changed object served by the API server, median / max** | **${ms(result.webhookToApplied.median)} / ${ms(result.webhookToApplied.max)}** (target < 2 s) |
+| … webhook to the leader (${runs} runs), median / max | ${ms(viaLeader.median)} / ${ms(viaLeader.max)} |
+| … webhook to the standby, relayed through vigil-triggers (${runs} runs), median / max | ${ms(viaStandby.median)} / ${ms(viaStandby.max)} |
 | the whole reconcile (to health assessed), median | ${ms(result.reconcile.median)} |
 ${Object.entries(stepMedians).map(([s, v]) => `| … ${s}, median | ${ms(v)} |`).join("\n")}
 | first sync of the set (every gate), for comparison | ${first.seconds.toFixed(2)} s |

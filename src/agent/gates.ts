@@ -7,13 +7,13 @@ import { join } from "node:path";
 import { artifactChecks } from "../artifact/gate.ts";
 import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
-import { exportTree, type ExportedTree } from "../git/export-tree.ts";
+import type { ExportedTree } from "../git/export-tree.ts";
 import type { Repo } from "../git/repo.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import { policyChecks } from "../policy/gate.ts";
 import { loadManifests, type SourcedObject } from "../policy/manifests.ts";
 import { loadPacks } from "../policy/packs.ts";
-import { renderDirectory } from "../render/index.ts";
+import { renderRevision } from "../render/index.ts";
 import { openRevisionGate } from "../revision/gate.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import type { EnvironmentConfig, GateName } from "./config.ts";
@@ -35,7 +35,7 @@ export interface Candidate {
   lastApplied?: string;
   /** Set by the revision gate: the commit that verified. */
   commit?: string;
-  /** Set by render: the verified commit's tree, on disk until the reconcile ends. */
+  /** Set by render when kustomize needed the verified commit's tree on disk: there until the reconcile ends. */
   tree?: ExportedTree;
   /** Set by render, pinned to image digests by the artifact gate: what will be applied. */
   objects?: SourcedObject[];
@@ -91,8 +91,9 @@ async function revisionGate(c: Candidate): Promise<Check[]> {
 
 async function render(c: Candidate): Promise<Check[]> {
   if (!c.commit) throw new Error("render needs the revision gate's verified commit");
-  c.tree = await exportTree(c.repo.gitDir, c.commit);
-  c.objects = await renderDirectory(c.tree.dir, c.path);
+  const rendered = await renderRevision(c.repo, c.commit, c.path);
+  if (rendered.tree) c.tree = rendered.tree;
+  c.objects = rendered.objects;
   if (c.objects.length === 0) {
     return [check("render", "objects", "fail", `${c.path}@${c.commit.slice(0, 12)}`, `nothing to deploy: ${c.path} holds no Kubernetes objects at this revision`)];
   }

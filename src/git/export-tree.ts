@@ -25,7 +25,7 @@ export async function exportTree(gitDir: string, commit: string, limits = EXPORT
   const dir = mkdtempSync(join(tmpdir(), "vigil-tree-"));
   const remove = () => rmSync(dir, { recursive: true, force: true });
   try {
-    await refuseSubmodules(gitDir, commit);
+    await listTree(gitDir, commit, limits);
     await unpack(gitDir, commit, dir, limits);
   } catch (e) {
     remove();
@@ -34,13 +34,40 @@ export async function exportTree(gitDir: string, commit: string, limits = EXPORT
   return { dir, remove };
 }
 
-/** git archive leaves submodules out without a word; a revision with one is refused instead. */
-async function refuseSubmodules(gitDir: string, commit: string): Promise<void> {
-  const listing = await git(gitDir, ["ls-tree", "-r", "-z", "--full-tree", commit]).catch((e: { stderr?: string }) => {
+/** A file of a commit's tree, as git lists it. */
+export interface TreeFile {
+  /** The blob's id. */
+  id: string;
+  /** From the tree's root, "/"-separated. */
+  path: string;
+  size: number;
+  executable: boolean;
+}
+
+/**
+ * Every file of `commit`'s tree, checked as an export checks it: a submodule (which git archive would
+ * leave out without a word) or a symbolic link anywhere is refused, and so is a tree over the limits.
+ */
+export async function listTree(gitDir: string, commit: string, limits = EXPORT_LIMITS): Promise<TreeFile[]> {
+  if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(commit)) throw new InputError(`listing ${commit}: a full commit id is required`);
+  const listing = await git(gitDir, ["ls-tree", "-r", "-l", "-z", "--full-tree", commit]).catch((e: { stderr?: string }) => {
     throw unreadable(commit, e.stderr ?? String(e));
   });
-  const submodule = listing.split("\0").find((entry) => entry.startsWith("160000 "));
-  if (submodule) throw new InputError(`${commit}: ${submodule.split("\t")[1]} is a submodule; its content is not part of the verified revision, so it is refused`);
+  const files: TreeFile[] = [];
+  let bytes = 0;
+  for (const entry of listing.split("\0")) {
+    if (entry === "") continue;
+    const m = /^(\d{6}) (\w+) ([0-9a-f]+) +(-|\d+)\t(.+)$/s.exec(entry);
+    if (!m) throw unreadable(commit, `unexpected tree entry ${JSON.stringify(entry.slice(0, 200))}`);
+    const [, mode, , id, size, path] = m as unknown as [string, string, string, string, string, string];
+    if (mode === "160000") throw new InputError(`${commit}: ${path} is a submodule; its content is not part of the verified revision, so it is refused`);
+    if (mode === "120000") throw new InputError(`${commit}: ${path} is a symbolic link; links are refused, since they could read files outside the revision`);
+    if (mode !== "100644" && mode !== "100755") throw unreadable(commit, `${path} has mode ${mode}`);
+    bytes += Number(size);
+    files.push({ id, path, size: Number(size), executable: mode === "100755" });
+    if (files.length > limits.files || bytes > limits.bytes) throw new InputError(`${commit}: the tree is larger than the ${limits.files} files / ${limits.bytes >> 20} MiB a revision may hold`);
+  }
+  return files;
 }
 
 function unpack(gitDir: string, commit: string, dir: string, limits: typeof EXPORT_LIMITS): Promise<void> {

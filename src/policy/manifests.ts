@@ -49,11 +49,20 @@ function manifestFiles(path: string): string[] {
     .flatMap((e) => (e.isDirectory() ? manifestFiles(join(path, e.name)) : manifestExtensions.has(extname(e.name)) ? [join(path, e.name)] : []));
 }
 
+/** Whether a file is read as manifests (by its name: .yaml, .yml, .json). */
+export function isManifestFile(name: string): boolean {
+  return manifestExtensions.has(extname(name));
+}
+
+/** Refuses, before it is read, a manifest file larger than Vigil reads. */
+export function checkManifestFileSize(file: string, size: number): void {
+  if (size > MAX_FILE_BYTES) throw new InputError(`${file}: ${size} bytes is more than the ${MAX_FILE_BYTES} Vigil reads from one manifest file; split it`);
+}
+
 export function parseManifestFile(file: string): SourcedObject[] {
   let text: string;
   try {
-    const size = statSync(file).size;
-    if (size > MAX_FILE_BYTES) throw new InputError(`${file}: ${size} bytes is more than the ${MAX_FILE_BYTES} Vigil reads from one manifest file; split it`);
+    checkManifestFileSize(file, statSync(file).size);
     text = readFileSync(file, "utf8");
   } catch (e) {
     if (e instanceof InputError) throw e;
