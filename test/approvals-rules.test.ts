@@ -172,6 +172,21 @@ describe("approvals that do not count, and why", () => {
   });
 });
 
+describe("a policy in the repository that cannot be read", () => {
+  it("blocks the approval gate at its revision, and a rollback from it", async (t) => {
+    if (!requireTools(t, ["git", "ssh-keygen"])) return;
+    const f = approvalsFixture(t);
+    const first = f.repo.commit({ "a": "1" }, f.alice);
+    const broken = f.repo.commit({ ".vigil/trust.yaml": "apiVersion: nope\n" }, f.alice);
+    const out = vigil(["verify", "commits", "--repo", f.repo.dir, "--trust", f.trust, "--env", "prod", "--from", broken, "--to", first, "--json"]);
+    assert.equal(out.status, 1);
+    assert.match(out.json().checks.find((c: Check) => c.rule === "history").message, /needs signed rollback approvals: the trust policy at the last deployed revision is invalid: invalid trust policy/);
+    const [gate] = await gateChecks(f, broken);
+    assert.equal(gate!.status, "fail");
+    assert.match(gate!.message, new RegExp(`^the trust policy at ${broken.slice(0, 12)} is invalid: invalid trust policy`));
+  });
+});
+
 describe("deployment records that do not count, and why", () => {
   it("refuses a record of another environment, an approval among records, and a record dated in the future", async (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;

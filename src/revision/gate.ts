@@ -109,7 +109,12 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
 /** Counts the environment's rollback approvals of `to`, by the policy in force at the last deployed revision. */
 function rollbackApprover(opts: RevisionGateOptions, environment: string, from: string, to: string, trees: TreeWalker, chain: PolicyChain): () => Promise<Count> {
   return async () => {
-    const policy = await chain.inTree(await trees.commitTree(from));
+    let policy: PolicyContext;
+    try {
+      policy = await chain.inTree(await trees.commitTree(from));
+    } catch (e) {
+      return { approved: false, seen: [], summary: `the trust policy at the last deployed revision is invalid: ${(e as Error).message}` };
+    }
     return rollbackApprovals(opts.repo, policy, environment, { commit: to, tree: await trees.commitTree(to) }, opts.now ?? new Date());
   };
 }
