@@ -39,9 +39,10 @@ for (const store of stores) {
     for (const size of sizes) await reader.proveConsistency(size);
     const target = (await reader.entry(42)).leafHash;
     assert.equal(await reader.find(target), 42);
-    const checks = await verifyLog(reader);
+    const checks = await verifyLog(reader, { records: true });
     assert.deepEqual(checks.map((c) => [c.rule, c.status]), [["checkpoints", "pass"], ["entries", "pass"], ["consistency", "skip"]]);
     assert.match(checks[0]!.message, new RegExp(`^${sizes.length} checkpoints, sizes 0 to ${n}`));
+    assert.match(checks[1]!.message, /each matches its hash and is a valid record/);
   });
 
   test(`${store.name}: a record that does not fit its schema is refused and nothing is written`, async (t) => {

@@ -112,20 +112,24 @@ export function encodeRecord(record: AuditRecord, position = 0): Buffer {
   return bytes;
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 /** An entry read back: canonical JSON of a valid record, or an IntegrityError naming its index. */
 export function decodeRecord(bytes: Buffer, index: number): AuditRecord {
   const fail = (why: string): never => {
     throw new IntegrityError(`entry ${index}: ${why}`);
   };
+  let text = "";
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    text = utf8.decode(bytes);
+    value = JSON.parse(text);
   } catch (e) {
     fail(`not JSON (${(e as Error).message})`);
   }
   const { record, problems } = validate(value);
   if (!record) return fail(`not a valid record: ${problems.join("; ")}`);
-  if (!Buffer.from(canonicalJson(record), "utf8").equals(bytes)) fail("not in canonical form (RFC 8785)");
+  if (canonicalJson(record) !== text) fail("not in canonical form (RFC 8785)");
   return record;
 }
 

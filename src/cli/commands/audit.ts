@@ -85,21 +85,22 @@ export const auditInit: Command = {
 
 export const auditVerify: Command = {
   summary: "Verify an audit log whole: every checkpoint's signature, every entry, the tree, and a checkpoint saved earlier.",
-  usage: "vigil audit verify --log DIR|URL --key PUBKEY [--checkpoint FILE] [--json]",
+  usage: "vigil audit verify --log DIR|URL --key PUBKEY [--checkpoint FILE] [--records] [--json]",
   help: [
     logHelp,
     "  --key PUBKEY      the log's verifier key (NAME+HASH+BASE64), or a file holding it",
     "  --checkpoint FILE a checkpoint saved earlier: the log must still extend it (catches a log rewritten whole)",
+    "  --records         also decode every entry as a record, strictly (finds a writer's mistake; tampering fails the hashes)",
     "  Exit 1 names the first entry, hash or checkpoint that does not verify.",
   ].join("\n"),
-  options: { ...readOptions, checkpoint: { type: "string" } },
+  options: { ...readOptions, checkpoint: { type: "string" }, records: { type: "boolean" } },
   async run(values) {
     required(values, "key", this);
     const savedFile = values.checkpoint as string | undefined;
     const saved = savedFile ? { file: savedFile, note: readInputText(savedFile, "the saved checkpoint") } : undefined;
     return withLog(values, this, async (log) => {
       const show = progress("verified entries");
-      const checks = await verifyLog(log, { ...(saved && { saved }), ...(show && { progress: show }) });
+      const checks = await verifyLog(log, { ...(saved && { saved }), ...(show && { progress: show }), records: values.records === true });
       clearProgress();
       const sink = verdictSink({ log: log.store.location, key: log.verifier.key }, values.json === true);
       checks.forEach((c) => sink.add(c));
