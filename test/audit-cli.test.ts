@@ -103,14 +103,20 @@ test("exit codes: usage and unreadable input 2, a log that does not verify 1 (na
     [["audit", "prove", "--log", location, "--entry", "abc"], 2, /must be a SHA-256 leaf hash/],
     [["audit", "show", "--log", location, "--since", "yesterday"], 2, /--since "yesterday"/],
     [["audit", "explain", "deployment web", "--env", "prod", "--log", location], 2, /neither a resource .* nor an image reference/],
-    [["audit", "verify", "--log", "postgres://vigil@127.0.0.1:1/audit", "--key", pub], 3, /cannot connect to PostgreSQL/],
+    [["audit", "verify", "--log", "postgres://vigil:s3cret@127.0.0.1:1/audit", "--key", pub], 3, /postgres:\/\/vigil:\*\*\*@127.0.0.1:1\/audit: cannot connect to PostgreSQL/],
   ];
   for (const [args, status, reason] of cases) {
     const r = vigil(args);
     assert.equal(r.status, status, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, reason);
     assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    assert.doesNotMatch(r.stderr, /s3cret/, "no password");
   }
+  const otherKey = join(dir, "other.key");
+  assert.equal(vigil(["audit", "init", "--log", join(dir, "other"), "--key-file", otherKey]).status, 0);
+  const foreign = vigil(["audit", "verify", "--log", location, "--key", `${otherKey}.pub`]);
+  assert.equal(foreign.status, 1);
+  assert.match(foreign.stdout, /FAIL +audit +checkpoints .*the latest checkpoint: not signed by vigil-audit\//);
   const entries = readFileSync(join(location, "entries"));
   entries[entries.lastIndexOf("finding 1")] = "F".charCodeAt(0);
   writeFileSync(join(location, "entries"), entries);

@@ -7,7 +7,7 @@
 import pg from "pg";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { IntegrityError } from "./proof.ts";
-import { LOG_FORMAT, type LogHead, type LogMeta, type LogWriterStore, type NewLog, type SealedBatch, type StoredEntry } from "./store.ts";
+import { LOG_FORMAT, redactUrl, type LogHead, type LogMeta, type LogWriterStore, type NewLog, type SealedBatch, type StoredEntry } from "./store.ts";
 import { frontierNodes, type TreeNode } from "./tree.ts";
 
 /** The advisory lock key: "vigil audit" as a 64-bit number, the same for every writer. */
@@ -22,17 +22,6 @@ CREATE INDEX IF NOT EXISTS vigil_audit_entries_leaf_hash ON vigil_audit_entries 
 CREATE TABLE IF NOT EXISTS vigil_audit_nodes (level smallint NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL, PRIMARY KEY (level, idx));
 CREATE TABLE IF NOT EXISTS vigil_audit_checkpoints (size bigint PRIMARY KEY, note text NOT NULL);
 `;
-
-/** The URL as messages may show it: the password blanked. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "postgres://(unparsable URL)";
-  }
-}
 
 export class PgStore implements LogWriterStore {
   readonly location: string;

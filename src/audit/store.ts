@@ -70,3 +70,15 @@ export interface LogWriterStore extends LogStore {
   append(seal: (head: LogHead) => SealedBatch): Promise<SealedBatch>;
 }
 
+
+/** A log's location as messages may show it: a URL's password blanked. */
+export function redactUrl(location: string): string {
+  if (!/^postgres(ql)?:\/\//.test(location)) return location;
+  try {
+    const u = new URL(location);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://(unparsable URL)";
+  }
+}

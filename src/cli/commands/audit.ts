@@ -4,12 +4,14 @@ import { existsSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { InputError } from "../../core/errors.ts";
+import { check, type Check } from "../../core/verdict.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { readInputText } from "../../core/input-file.ts";
 import { generateSignerKey, isKeyName, parseVerifierKey } from "../../audit/note.ts";
 import { AuditLog, loadSigningKey } from "../../audit/log.ts";
 import { describeRecord, type AuditRecord } from "../../audit/record.ts";
 import { IntegrityError } from "../../audit/proof.ts";
+import { redactUrl } from "../../audit/store.ts";
 import { verifyLog } from "../../audit/verify.ts";
 import { explain, parseExplainTarget, type Explanation } from "../../audit/explain.ts";
 import { bufferedWriter, clearProgress, progress, verdictSink } from "../output.ts";
@@ -95,17 +97,26 @@ export const auditVerify: Command = {
   ].join("\n"),
   options: { ...readOptions, checkpoint: { type: "string" }, records: { type: "boolean" } },
   async run(values) {
-    required(values, "key", this);
+    const key = verifierKeyArgument(required(values, "key", this));
     const savedFile = values.checkpoint as string | undefined;
     const saved = savedFile ? { file: savedFile, note: readInputText(savedFile, "the saved checkpoint") } : undefined;
-    return withLog(values, this, async (log) => {
-      const show = progress("verified entries");
-      const checks = await verifyLog(log, { ...(saved && { saved }), ...(show && { progress: show }), records: values.records === true });
-      clearProgress();
-      const sink = verdictSink({ log: log.store.location, key: log.verifier.key }, values.json === true);
-      checks.forEach((c) => sink.add(c));
-      return sink.end() === "pass" ? 0 : 1;
-    });
+    const location = required(values, "log", this);
+    let checks: Check[];
+    try {
+      checks = await withLog(values, this, async (log) => {
+        const show = progress("verified entries");
+        const found = await verifyLog(log, { ...(saved && { saved }), ...(show && { progress: show }), records: values.records === true });
+        clearProgress();
+        return found;
+      });
+    } catch (e) {
+      // The latest checkpoint is checked on opening: a log that fails there is a verdict too.
+      if (!(e instanceof IntegrityError)) throw e;
+      checks = [check("audit", "checkpoints", "fail", redactUrl(location), e.message)];
+    }
+    const sink = verdictSink({ log: redactUrl(location), key }, values.json === true);
+    checks.forEach((c) => sink.add(c));
+    return sink.end() === "pass" ? 0 : 1;
   },
 };
 
