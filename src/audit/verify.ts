@@ -44,14 +44,22 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
     if (stored > latest.size) checks.push(check(GATE, "uncommitted", "warn", log.store.location, `${stored - latest.size} entries after the latest checkpoint: an append was interrupted (or is running); they were never acknowledged, and the writer discards them when it opens the log`));
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    checks.push(check(GATE, (e as IntegrityError & { rule?: string }).rule ?? "entries", "fail", log.store.location, e.message));
+    checks.push(check(GATE, e instanceof Failure ? e.rule : "entries", "fail", log.store.location, e.message));
   }
   return checks;
 }
 
 /** An IntegrityError that says which check it fails. */
-function failure(rule: string, message: string): IntegrityError {
-  return Object.assign(new IntegrityError(message), { rule });
+class Failure extends IntegrityError {
+  readonly rule: string;
+  constructor(rule: string, message: string) {
+    super(message);
+    this.rule = rule;
+  }
+}
+
+function failure(rule: string, message: string): Failure {
+  return new Failure(rule, message);
 }
 
 async function signedCheckpoints(log: AuditLog, checks: Check[]): Promise<Checkpoint[]> {
