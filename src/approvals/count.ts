@@ -60,12 +60,13 @@ export async function countApprovals(input: CountInput): Promise<Count> {
   const counted = new Map<string, string>();
   for (const s of seen.filter((x) => !withdrawals.includes(x))) {
     const problem = approvalProblem(s, input, rule, withdrawn, counted);
-    const signer = s.signer?.ok ? `${s.signer.identity} (${s.signer.key})` : "";
-    if (problem) checks.push(check(GATE, "approval", "warn", s.ref, `not counted: ${problem}`));
-    else {
-      counted.set((s.signer as { identity: string }).identity, s.ref);
-      checks.push(check(GATE, "approval", "pass", s.ref, `counted: ${signer} approved ${describeApproval(s.opened!.claim)}`));
+    if (problem) {
+      checks.push(check(GATE, "approval", "warn", s.ref, `not counted: ${problem}`));
+      continue;
     }
+    const { identity, key } = s.signer as Extract<SignatureResult, { ok: true }>;
+    counted.set(identity, s.ref);
+    checks.push(check(GATE, "approval", "pass", s.ref, `counted: ${identity} (${key}) approved ${describeApproval(s.opened!.claim)}`));
   }
   return summarize(input, rule, [...counted.keys()], checks);
 }

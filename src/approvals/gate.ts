@@ -13,7 +13,7 @@ import { loadPublicKey } from "../sigstore/keys.ts";
 import { rangeAuthors } from "./authors.ts";
 import type { Revision } from "./claims.ts";
 import { countApprovals, short } from "./count.ts";
-import { promotionChecks, readRecords, type RecordSeen } from "./promotion.ts";
+import { promotionChecks, Records } from "./promotion.ts";
 import { APPROVALS_REFS, DEPLOYMENTS_REFS, RefIndex } from "./store.ts";
 
 const GATE = "approvals";
@@ -26,7 +26,7 @@ export class ApprovalGate {
   /** Agent keys by their PEM text, parsed once. */
   private readonly agentKeys = new Map<string, KeyObject>();
   /** Records of an environment, read and verified once per agent key. */
-  private readonly records = new Map<string, Promise<RecordSeen[]>>();
+  private readonly records = new Map<string, Promise<Records>>();
 
   private constructor(repo: Repo, trees: TreeWalker, chain: PolicyChain) {
     this.repo = repo;
@@ -99,7 +99,7 @@ export class ApprovalGate {
     const cacheKey = `${after}\n${agent.key}`;
     let records = this.records.get(cacheKey);
     if (!records) {
-      records = listRefs(this.repo, `${DEPLOYMENTS_REFS}${after}/`).then((stored) => readRecords(this.repo, stored, after, key));
+      records = listRefs(this.repo, `${DEPLOYMENTS_REFS}${after}/`).then((stored) => Records.read(this.repo, stored, after, key));
       this.records.set(cacheKey, records);
     }
     const rule = where(["environments", doc.environments.indexOf(env), "promotion"]);

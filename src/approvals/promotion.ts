@@ -23,27 +23,66 @@ export interface RecordSeen {
   problem?: string;
 }
 
-/** Reads and verifies every record stored for `environment` against its agent's key. */
-export async function readRecords(repo: Repo, stored: StoredRef[], environment: string, key: KeyObject): Promise<RecordSeen[]> {
-  return Promise.all(stored.map(async ({ ref, id }): Promise<RecordSeen> => {
-    try {
-      const opened = await readStored(repo, { ref, id });
-      if (opened.claim.type !== "deployment") return { ref, problem: `is an ${opened.claim.type}, not a deployment record` };
-      verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
-      if (opened.claim.environment !== environment) return { ref, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
-      return { ref, record: opened.claim };
-    } catch (e) {
-      return { ref, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+/** An environment's records, read and verified once, indexed for many revisions' questions. */
+export class Records {
+  private readonly byTree = new Map<string, RecordSeen[]>();
+  /** The verified records, by deployment time. */
+  private readonly timeline: Deployment[];
+
+  constructor(all: RecordSeen[], environment: string) {
+    const prefix = `${DEPLOYMENTS_REFS}${environment}/`;
+    for (const r of all) {
+      // Shown for the tree it is stored under, and for the tree it says it is about.
+      const trees = new Set([r.ref.slice(prefix.length).split("/")[0]!, ...(r.record ? [r.record.revision.tree] : [])]);
+      for (const tree of trees) {
+        const list = this.byTree.get(tree);
+        if (list) list.push(r);
+        else this.byTree.set(tree, [r]);
+      }
     }
-  }));
+    this.timeline = all.flatMap((r) => (r.record ? [r.record] : [])).sort((a, b) => a.deployedAt.getTime() - b.deployedAt.getTime());
+  }
+
+  /** Reads and verifies every record stored for `environment` against its agent's key. */
+  static async read(repo: Repo, stored: StoredRef[], environment: string, key: KeyObject): Promise<Records> {
+    const seen = await Promise.all(stored.map(async ({ ref, id }): Promise<RecordSeen> => {
+      try {
+        const opened = await readStored(repo, { ref, id });
+        if (opened.claim.type !== "deployment") return { ref, problem: `is an ${opened.claim.type}, not a deployment record` };
+        verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
+        if (opened.claim.environment !== environment) return { ref, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
+        return { ref, record: opened.claim };
+      } catch (e) {
+        return { ref, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+      }
+    }));
+    return new Records(seen, environment);
+  }
+
+  /** The records stored under `tree`'s name or about it. */
+  about(tree: string): RecordSeen[] {
+    return this.byTree.get(tree) ?? [];
+  }
+
+  /** The first verified deployment of another tree after `time`: what ended `tree`'s run. */
+  replacementAfter(time: Date, tree: string): Deployment | undefined {
+    let lo = 0;
+    let hi = this.timeline.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.timeline[mid]!.deployedAt <= time) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.timeline.slice(lo).find((d) => d.revision.tree !== tree);
+  }
 }
 
 export interface PromotionInput {
   /** The environment being deployed to, whose `promotion` rule applies. */
   environment: EnvironmentSpec;
   target: Revision;
-  /** Every record of the earlier environment (readRecords). */
-  records: RecordSeen[];
+  /** The earlier environment's records. */
+  records: Records;
   /** Where the rule is written, for messages. */
   where: string;
   now: Date;
@@ -53,11 +92,10 @@ export function promotionChecks(input: PromotionInput): Check[] {
   const { after, soak = "0s" } = input.environment.promotion!;
   const soakMs = parseDuration(soak, input.where);
   const { target, now } = input;
-  const pathOfTree = `${DEPLOYMENTS_REFS}${after}/${target.tree}/`;
-  const seen = input.records.filter((r) => r.ref.startsWith(pathOfTree) || r.record?.revision.tree === target.tree);
+  const seen = input.records.about(target.tree);
   const checks = seen.map((r) => recordCheck(r, target));
-  const valid = input.records.filter((r): r is Required<RecordSeen> => r.record !== undefined);
-  const windows = valid.filter((r) => r.record.revision.tree === target.tree).map((r) => soakWindow(r.record, valid, target, now));
+  const valid = seen.flatMap((r) => (r.record?.revision.tree === target.tree ? [r.record] : []));
+  const windows = valid.map((record) => soakWindow(record, input.records, now));
   const best = windows.sort((a, b) => b.ms - a.ms)[0];
   const subject = target.commit;
   const tree = `tree ${short(target.tree)} of ${short(target.commit)}`;
@@ -92,14 +130,12 @@ interface SoakWindow {
 }
 
 /** How long the tree ran from this record's healthy time: until another tree was deployed after it, or now. */
-function soakWindow(record: Deployment, all: Required<RecordSeen>[], target: Revision, now: Date): SoakWindow {
+function soakWindow(record: Deployment, records: Records, now: Date): SoakWindow {
   if (record.at.getTime() > now.getTime() + CLOCK_SKEW_MS) return { from: record.at, ms: 0 };
-  let replacedBy: Deployment | undefined;
-  for (const { record: other } of all) {
-    if (other.revision.tree !== target.tree && other.deployedAt > record.at && (!replacedBy || other.deployedAt < replacedBy.deployedAt)) replacedBy = other;
-  }
-  const end = replacedBy && replacedBy.deployedAt < now ? replacedBy.deployedAt : now;
-  return { from: record.at, ms: Math.max(0, end.getTime() - record.at.getTime()), ...(replacedBy && replacedBy.deployedAt < now && { replacedBy }) };
+  const next = records.replacementAfter(record.at, record.revision.tree);
+  const replacedBy = next && next.deployedAt < now ? next : undefined;
+  const end = replacedBy ? replacedBy.deployedAt : now;
+  return { from: record.at, ms: Math.max(0, end.getTime() - record.at.getTime()), ...(replacedBy && { replacedBy }) };
 }
 
 /** 3723000 → "1h2m3s". */
