@@ -94,6 +94,18 @@ test("directory: a torn append (entries written, no checkpoint) is cut when a wr
   assert.equal(await verdict(location, key), "pass");
 });
 
+test("directory: a damaged checkpoint with more after it is refused, never cut as if an append had been interrupted", async (t) => {
+  const location = join(tempDir(t), "log");
+  const key = makeLogKey(tempDir(t));
+  await tenBatches(location, key);
+  const checkpoints = readFileSync(join(location, "checkpoints"));
+  checkpoints[checkpoints.indexOf("\n30\n") + 1] = "4".charCodeAt(0); // a byte of checkpoint 3's body
+  writeFileSync(join(location, "checkpoints"), checkpoints);
+  const refused = /checkpoints: the frame at byte \d+ does not match its hash and \d+ bytes follow it: the file was damaged or edited/;
+  await assert.rejects(AuditLog.open(location, { signingKeyFile: key.file }), refused);
+  await assert.rejects(AuditLog.open(location, { verifierKey: key.verifierKey }), refused);
+});
+
 for (const store of stores) {
   test(`${store.name}: edited, reordered and cut entries, rewritten hashes and replaced checkpoints are each found`, async (t) => {
     const base = store.location(t);

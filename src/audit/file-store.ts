@@ -85,7 +85,12 @@ class Files {
   }
 }
 
-/** The frames of a file from `start`: complete ones listed; a torn or foreign tail reported, not read. */
+/**
+ * The complete frames of a file, and how many bytes follow the last one. What follows may only be what
+ * an interrupted append leaves — part of one frame (its header, or fewer bytes than it declares), one
+ * whole frame whose bytes never reached the disk, or zeros — and is cut by the writer. A bad frame with
+ * more after it is damage, never an interrupted append: it is refused, naming where it is.
+ */
 function scanFrames(files: Files, name: string): { frames: { offset: number; length: number }[]; end: number; torn: number } {
   const size = files.size(name);
   const frames: { offset: number; length: number }[] = [];
@@ -93,11 +98,14 @@ function scanFrames(files: Files, name: string): { frames: { offset: number; len
   while (at + FRAME_HEADER <= size) {
     const header = files.read(name, at, FRAME_HEADER);
     const length = header.readUInt32BE(0);
-    if (length > MAX_FRAME || at + FRAME_HEADER + length > size) break;
-    const body = files.read(name, at + FRAME_HEADER, length);
-    if (!createHash("sha256").update(body).digest().equals(header.subarray(4))) break;
+    const end = at + FRAME_HEADER + length;
+    if (length > MAX_FRAME || end > size) break;
+    if (!createHash("sha256").update(files.read(name, at + FRAME_HEADER, length)).digest().equals(header.subarray(4))) {
+      if (end === size || files.read(name, at, size - at).every((b) => b === 0)) break;
+      throw new IntegrityError(`${join(files.dir, name)}: the frame at byte ${at} does not match its hash and ${size - end} bytes follow it: the file was damaged or edited, not cut short by an interrupted append`);
+    }
     frames.push({ offset: at + FRAME_HEADER, length });
-    at += FRAME_HEADER + length;
+    at = end;
   }
   return { frames, end: at, torn: size - at };
 }
