@@ -45,6 +45,18 @@ for (const store of stores) {
     assert.match(checks[1]!.message, /each matches its hash and is a valid record/);
   });
 
+  test(`${store.name}: appends called at once (environments reconciled in parallel) each get their own batch`, async (t) => {
+    const location = store.location(t);
+    if (!location) return;
+    const key = makeLogKey(tempDir(t));
+    const log = await AuditLog.open(location, { signingKeyFile: key.file });
+    t.after(() => log.close());
+    const batches = await Promise.all(Array.from({ length: 8 }, (_, b) => log.append(Array.from({ length: 5 }, (_, i) => finding(b * 5 + i)))));
+    assert.deepEqual(batches.flat().map((a) => a.index).sort((x, y) => x - y), Array.from({ length: 40 }, (_, i) => i));
+    for (const batch of batches) assert.deepEqual(batch.map((a) => a.index), Array.from({ length: 5 }, (_, i) => batch[0]!.index + i));
+    assert.deepEqual((await verifyLog(log)).map((c) => c.status), ["pass", "pass", "skip"]);
+  });
+
   test(`${store.name}: a record that does not fit its schema is refused and nothing is written`, async (t) => {
     const location = store.location(t);
     if (!location) return;

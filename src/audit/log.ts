@@ -55,6 +55,8 @@ export class AuditLog {
   /** What an interrupted append left and opening for writing cut (the embedded store only). */
   readonly recovered: Recovery | undefined;
   readonly #signer: NoteSigner | undefined;
+  /** The append in progress: the next waits for it. */
+  #appending: Promise<unknown> = Promise.resolve();
 
   private constructor(store: LogStore, verifier: NoteVerifier, keyGiven: boolean, signer?: NoteSigner) {
     this.store = store;
@@ -100,16 +102,29 @@ export class AuditLog {
     }
   }
 
-  /** Appends the records as one batch with its own checkpoint; resolves once they are durable. */
-  async append(records: readonly AuditRecord[]): Promise<{ index: number; leafHash: string }[]> {
+  /**
+   * Appends the records as one batch with its own checkpoint; resolves once they are durable. Calls
+   * made at once (environments reconciled in parallel) run one after another: a store extends one head
+   * at a time.
+   */
+  append(records: readonly AuditRecord[]): Promise<{ index: number; leafHash: string }[]> {
     const signer = this.#signer;
-    if (!signer) throw new Error("the audit log was opened without a signing key");
-    if (records.length === 0) return [];
-    const data = records.map((r, i) => encodeRecord(r, i));
+    if (!signer) return Promise.reject(new Error("the audit log was opened without a signing key"));
+    if (records.length === 0) return Promise.resolve([]);
+    let data: Buffer[];
+    try {
+      data = records.map((r, i) => encodeRecord(r, i));
+    } catch (e) {
+      return Promise.reject(e);
+    }
     const store = this.store as LogWriterStore;
-    const sealed = await store.append((head) => this.#seal(head, data, signer));
-    const first = sealed.head.size - data.length;
-    return sealed.entries.map((e, i) => ({ index: first + i, leafHash: e.hash.toString("hex") }));
+    const appended = this.#appending.then(async () => {
+      const sealed = await store.append((head) => this.#seal(head, data, signer));
+      const first = sealed.head.size - data.length;
+      return sealed.entries.map((e, i) => ({ index: first + i, leafHash: e.hash.toString("hex") }));
+    });
+    this.#appending = appended.catch(() => {});
+    return appended;
   }
 
   /** The batch on top of `head`, once the head proves to be what its signed checkpoint says. */
