@@ -143,6 +143,8 @@ export class FileStore implements LogWriterStore {
   #entriesEnd = 0;
   #head: LogHead | undefined;
   #unlock: (() => void) | undefined;
+  /** Why an append failed part way; the store takes no more until it is opened again. */
+  #failed: string | undefined;
 
   private constructor(dir: string, options: FileStoreOptions) {
     this.location = dir;
@@ -257,12 +259,18 @@ export class FileStore implements LogWriterStore {
   async append(seal: (head: LogHead) => SealedBatch): Promise<SealedBatch> {
     if (!this.#unlock) throw new Error("the store was opened read-only");
     this.#head ??= { size: this.#size, note: await this.latestCheckpoint(), frontier: await this.readNodes(frontierNodes(this.#size)) };
+    if (this.#failed) throw new UnavailableError(`${this.location}: an earlier append failed (${this.#failed}); open the log again, which keeps what its latest checkpoint covers`);
     const sealed = seal(this.#head);
-    const touched = this.#writeBatch(sealed);
-    await this.#files.sync(touched);
     const note = Buffer.from(sealed.head.note, "utf8");
-    this.#files.write("checkpoints", this.#checkpointsEnd, frame(createHash("sha256").update(note).digest(), note));
-    await this.#files.sync(["checkpoints"]);
+    try {
+      await this.#files.sync(this.#writeBatch(sealed));
+      this.#files.write("checkpoints", this.#checkpointsEnd, frame(createHash("sha256").update(note).digest(), note));
+      await this.#files.sync(["checkpoints"]);
+    } catch (e) {
+      // Part of the batch may be on disk and the offsets kept here are past it: no further append on them.
+      this.#failed = (e as NodeJS.ErrnoException).code ?? String(e);
+      throw new UnavailableError(`${this.location}: cannot write the batch: ${this.#failed}`);
+    }
     this.#checkpointFrames.push({ offset: this.#checkpointsEnd + FRAME_HEADER, length: note.length });
     this.#checkpointsEnd += FRAME_HEADER + note.length;
     this.#size = sealed.head.size;
