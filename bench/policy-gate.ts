@@ -20,7 +20,8 @@ const count = Number(values.manifests);
 const runs = Number(values.runs);
 const root = resolve(import.meta.dirname, "..");
 const here = join(root, "bench", "policy-gate");
-const cli = join(root, "src", "cli", "main.ts");
+// What a user runs: the launcher, with the Node.js and V8 options it sets.
+const vigil = join(root, "bin", "vigil");
 const params = join(here, "supply-chain-params.yaml");
 const kyvernoPolicies = { baseline: join(here, "kyverno-pss-baseline.yaml"), restricted: join(here, "kyverno-pss-restricted.yaml") };
 const pssPacks = ["pss-baseline", "pss-restricted"] as const;
@@ -52,8 +53,8 @@ function record(f: Findings, resource: string, policy: string, status: string, m
 /** `vigil policy check -o json`, pinned to `cpus` (all cores when not given); exit 1 (a policy failed)
  *  is the expected verdict. */
 function vigilRun(packs: readonly string[], dir: string, cpus?: string): Run {
-  const args = [cli, "policy", "check", ...packs.flatMap((p) => ["--pack", p]), "--policy", params, "-o", "json", dir];
-  const r = timed(process.execPath, args, cpus);
+  const args = ["policy", "check", ...packs.flatMap((p) => ["--pack", p]), "--policy", params, "-o", "json", dir];
+  const r = timed(vigil, args, cpus);
   if (r.status !== 0 && r.status !== 1) throw new Error(`vigil policy check exited ${r.status}`);
   const findings: Findings = new Map();
   for (const c of JSON.parse(r.stdout).checks as { rule: string; status: string; subject: string; message: string }[]) {
