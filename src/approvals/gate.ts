@@ -1,7 +1,8 @@
 // The approval and promotion gate: may a revision the revision gate verified go to this environment? The
 // trust policy in force at the revision's tree says how many approvals from whom, and which environment
 // it must have run in first; the approvals and that environment's deployment records stored in the
-// repository (refs/vigil/) are the evidence. Opened once per repository; refs are listed once.
+// repository (refs/vigil/) are the evidence, with deployment records from elsewhere (the agent's, in the
+// audit log) when a source of them is given. Opened once per repository; refs are listed once.
 import type { KeyObject } from "node:crypto";
 import { check, type Check } from "../core/verdict.ts";
 import type { EnvironmentSpec, TrustPolicy } from "../core/trust-policy.ts";
@@ -13,10 +14,23 @@ import { loadPublicKey } from "../sigstore/keys.ts";
 import { rangeAuthors } from "./authors.ts";
 import type { Revision } from "./claims.ts";
 import { countApprovals, short } from "./count.ts";
-import { promotionChecks, Records } from "./promotion.ts";
+import { openEnvelope } from "./envelopes.ts";
+import { promotionChecks, Records, type RecordSource } from "./promotion.ts";
 import { APPROVALS_REFS, DEPLOYMENTS_REFS, RefIndex } from "./store.ts";
 
 const GATE = "approvals";
+
+/**
+ * Deployment records kept outside the repository (the agent's, in the audit log): every envelope
+ * stored for `environment`, each with where it was found. They are verified exactly as those in refs.
+ */
+export type DeploymentRecordSource = (environment: string) => Promise<{ where: string; envelope: Buffer }[]>;
+
+export interface ApprovalGateOptions {
+  trustedRoot?: TrustedRoot;
+  /** Deployment records beside those under refs/vigil/deployments/. */
+  deploymentRecords?: DeploymentRecordSource;
+}
 
 export class ApprovalGate {
   private readonly repo: Repo;
@@ -27,17 +41,19 @@ export class ApprovalGate {
   private readonly agentKeys = new Map<string, KeyObject>();
   /** Records of an environment, read and verified once per agent key. */
   private readonly records = new Map<string, Promise<Records>>();
+  private readonly moreRecords: DeploymentRecordSource | undefined;
 
-  private constructor(repo: Repo, trees: TreeWalker, chain: PolicyChain) {
+  private constructor(repo: Repo, trees: TreeWalker, chain: PolicyChain, moreRecords: DeploymentRecordSource | undefined) {
     this.repo = repo;
     this.trees = trees;
     this.chain = chain;
+    this.moreRecords = moreRecords;
   }
 
   /** Loads the root policy's keys first: a bad one is an input error before any check is made. */
-  static async open(repo: Repo, rootPolicy: TrustPolicy, trustedRoot?: TrustedRoot): Promise<ApprovalGate> {
+  static async open(repo: Repo, rootPolicy: TrustPolicy, { trustedRoot, deploymentRecords }: ApprovalGateOptions = {}): Promise<ApprovalGate> {
     const trees = new TreeWalker(repo.objects);
-    const gate = new ApprovalGate(repo, trees, await PolicyChain.create(repo, trees, rootPolicy, trustedRoot));
+    const gate = new ApprovalGate(repo, trees, await PolicyChain.create(repo, trees, rootPolicy, trustedRoot), deploymentRecords);
     rootPolicy.doc.environments.forEach((_, i) => gate.agentKey(rootPolicy, i));
     return gate;
   }
@@ -99,11 +115,28 @@ export class ApprovalGate {
     const cacheKey = `${after}\n${agent.key}`;
     let records = this.records.get(cacheKey);
     if (!records) {
-      records = listRefs(this.repo, `${DEPLOYMENTS_REFS}${after}/`).then((stored) => Records.read(this.repo, stored, after, key));
+      records = this.recordSources(after).then((sources) => Records.read(sources, after, key));
       this.records.set(cacheKey, records);
     }
     const rule = where(["environments", doc.environments.indexOf(env), "promotion"]);
-    return promotionChecks({ environment: env, target, records: await records, where: rule, now });
+    let read: Records;
+    try {
+      read = await records;
+    } catch (e) {
+      // A source that cannot be read (the audit log unreachable or damaged) may hold the only record:
+      // blocked with the reason, never judged on what happened to be readable.
+      return [check("promotion", "promotion", "fail", target.commit, `cannot read ${after}'s deployment records: ${(e as Error).message}`)];
+    }
+    return promotionChecks({ environment: env, target, records: read, where: rule, now });
+  }
+
+  /** `environment`'s records under refs/vigil/deployments/, then those of the extra source. */
+  private async recordSources(environment: string): Promise<RecordSource[]> {
+    const [refs, more] = await Promise.all([listRefs(this.repo, `${DEPLOYMENTS_REFS}${environment}/`), this.moreRecords?.(environment) ?? []]);
+    return [
+      ...Records.refSources(this.repo, refs, environment),
+      ...more.map(({ where, envelope }) => ({ where, open: async () => openEnvelope(envelope, where) })),
+    ];
   }
 
   /** The public key of environment `index`'s agent, if it names one. Throws KeyError naming where it is written. */
@@ -126,12 +159,14 @@ export interface ApprovalGateInput {
   /** The last revision applied to the environment. */
   lastApplied?: string;
   trustedRoot?: TrustedRoot;
+  /** Deployment records beside the repository's (the agent's audit log). */
+  deploymentRecords?: DeploymentRecordSource;
   now?: Date;
 }
 
 /** The gate as one step of the agent's chain: runs after the revision gate, on the commit it verified. */
 export async function approvalGate(c: ApprovalGateInput): Promise<Check[]> {
   if (!c.commit) throw new Error("the approval gate runs after the revision gate, on the commit it verified");
-  const gate = await ApprovalGate.open(c.repo, c.trust, c.trustedRoot);
+  const gate = await ApprovalGate.open(c.repo, c.trust, { ...(c.trustedRoot && { trustedRoot: c.trustedRoot }), ...(c.deploymentRecords && { deploymentRecords: c.deploymentRecords }) });
   return gate.checks(c.env.name, c.commit, c.lastApplied, c.now ?? new Date());
 }

@@ -1,6 +1,8 @@
 // Making claims: a person's approval or withdrawal (vigil approve), and an agent's deployment record
-// (vigil record deployment, and the agent on a healthy deploy). Each is signed and stored in a local
-// repository under refs/vigil/, from where `git push` publishes it.
+// (vigil record deployment, and the agent on a healthy deploy). People's claims and `vigil record
+// deployment`'s are stored in a local repository under refs/vigil/, from where `git push` publishes
+// them; the agent, which never writes Git, signs its records the same way and appends them to the
+// audit log instead (src/agent/audit.ts).
 import type { SigningKey } from "../sigstore/keys.ts";
 import type { DetachedSigner } from "../git/signatures/sign.ts";
 import { InputError } from "../core/errors.ts";
@@ -24,13 +26,11 @@ export interface Stored {
 
 /** Signs an approval or a withdrawal with a person's key and stores it in `gitDir`. */
 export async function writeApproval(gitDir: string, claim: Extract<Claim, { type: "approval" | "withdrawal" }>, signer: DetachedSigner): Promise<Stored> {
-  const envelope = signByPerson(claim, signer);
-  return { ...(await storeEnvelope(gitDir, claim, envelope)), envelope: serializeEnvelope(envelope) };
+  const envelope = serializeEnvelope(signByPerson(claim, signer));
+  return { ...(await storeEnvelope(gitDir, claim, envelope)), envelope };
 }
 
-export interface DeploymentRecordInput {
-  /** A local repository to store the record in; `git push <remote> 'refs/vigil/*:refs/vigil/*'` publishes it. */
-  gitDir: string;
+export interface DeploymentRecordClaim {
   environment: string;
   revision: Revision;
   /** The environment's agent key (its public half is the trust policy's environments[].agent.key). */
@@ -40,10 +40,26 @@ export interface DeploymentRecordInput {
   healthyAt: Date;
 }
 
-/** Signs a record that `revision` was deployed to `environment` and is healthy, and stores it. */
-export async function writeDeploymentRecord(input: DeploymentRecordInput): Promise<Stored> {
+export interface DeploymentRecordInput extends DeploymentRecordClaim {
+  /** A local repository to store the record in; `git push <remote> 'refs/vigil/*:refs/vigil/*'` publishes it. */
+  gitDir: string;
+}
+
+export interface SignedRecord {
+  claim: Extract<Claim, { type: "deployment" }>;
+  /** The DSSE envelope as DSSE's JSON: the bytes a ref stores, or the audit log's deployment record carries. */
+  envelope: string;
+}
+
+/** Signs a record that `revision` was deployed to `environment` and is healthy; stores it nowhere. */
+export function signDeploymentRecord(input: DeploymentRecordClaim): SignedRecord {
   if (input.healthyAt < input.deployedAt) throw new InputError(`a deployment cannot be healthy (${formatTime(input.healthyAt)}) before it was deployed (${formatTime(input.deployedAt)})`);
-  const claim: Claim = { type: "deployment", revision: input.revision, environment: input.environment, deployedAt: input.deployedAt, at: input.healthyAt };
-  const envelope = signByAgent(claim, input.key);
-  return { ...(await storeEnvelope(input.gitDir, claim, envelope)), envelope: serializeEnvelope(envelope) };
+  const claim = { type: "deployment" as const, revision: input.revision, environment: input.environment, deployedAt: input.deployedAt, at: input.healthyAt };
+  return { claim, envelope: serializeEnvelope(signByAgent(claim, input.key)) };
+}
+
+/** Signs a record that `revision` was deployed to `environment` and is healthy, and stores it in `gitDir`. */
+export async function writeDeploymentRecord(input: DeploymentRecordInput): Promise<Stored> {
+  const { claim, envelope } = signDeploymentRecord(input);
+  return { ...(await storeEnvelope(input.gitDir, claim, envelope)), envelope };
 }

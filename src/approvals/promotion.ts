@@ -10,15 +10,31 @@ import type { Repo } from "../git/repo.ts";
 import { describeKey } from "../sigstore/keys.ts";
 import { formatTime, type Claim, type Revision } from "./claims.ts";
 import { CLOCK_SKEW_MS, short } from "./count.ts";
-import { verifyAgentSignature } from "./envelopes.ts";
+import { verifyAgentSignature, type Opened } from "./envelopes.ts";
 import { DEPLOYMENTS_REFS, readStored, type StoredRef } from "./store.ts";
 
 const GATE = "promotion";
 type Deployment = Extract<Claim, { type: "deployment" }>;
 
-/** A stored record as read: its claim when the environment's agent signed it for that environment. */
+/**
+ * Where a deployment record comes from: a ref in the repository (`vigil record deployment`, pushed by
+ * people), or an entry of the audit log (the agent's own, since it never writes Git). Either way only
+ * the signature by the environment's agent key makes it count: the source is transport, never trust.
+ */
+export interface RecordSource {
+  /** Names the record in checks: its ref, or "audit log entry N". */
+  where: string;
+  /** The tree a ref's name files it under (refs/vigil/deployments/ENV/TREE/…): an index, never evidence. */
+  storedUnder?: string;
+  open(): Promise<Opened>;
+}
+
+/** A record as read: its claim when the environment's agent signed it for that environment. */
 export interface RecordSeen {
-  ref: string;
+  where: string;
+  storedUnder?: string;
+  /** The tree the record names, read before its signature is checked: only to show it beside that tree. */
+  claimedTree?: string;
   record?: Deployment;
   problem?: string;
 }
@@ -29,11 +45,10 @@ export class Records {
   /** The verified records, by deployment time. */
   private readonly timeline: Deployment[];
 
-  constructor(all: RecordSeen[], environment: string) {
-    const prefix = `${DEPLOYMENTS_REFS}${environment}/`;
+  constructor(all: RecordSeen[]) {
     for (const r of all) {
       // Shown for the tree it is stored under, and for the tree it says it is about.
-      const trees = new Set([r.ref.slice(prefix.length).split("/")[0]!, ...(r.record ? [r.record.revision.tree] : [])]);
+      const trees = new Set([r.storedUnder, r.claimedTree, r.record?.revision.tree].filter((t) => t !== undefined));
       for (const tree of trees) {
         const list = this.byTree.get(tree);
         if (list) list.push(r);
@@ -43,20 +58,33 @@ export class Records {
     this.timeline = all.flatMap((r) => (r.record ? [r.record] : [])).sort((a, b) => a.deployedAt.getTime() - b.deployedAt.getTime());
   }
 
-  /** Reads and verifies every record stored for `environment` against its agent's key. */
-  static async read(repo: Repo, stored: StoredRef[], environment: string, key: KeyObject): Promise<Records> {
-    const seen = await Promise.all(stored.map(async ({ ref, id }): Promise<RecordSeen> => {
+  /** Reads and verifies every record of `environment`, whatever its source, against its agent's key. */
+  static async read(sources: readonly RecordSource[], environment: string, key: KeyObject): Promise<Records> {
+    const seen = await Promise.all(sources.map(async ({ where, storedUnder, open }): Promise<RecordSeen> => {
+      const at = { where, ...(storedUnder && { storedUnder }) };
+      let opened: Opened;
       try {
-        const opened = await readStored(repo, { ref, id });
-        if (opened.claim.type !== "deployment") return { ref, problem: `is an ${opened.claim.type}, not a deployment record` };
-        verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
-        if (opened.claim.environment !== environment) return { ref, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
-        return { ref, record: opened.claim };
+        opened = await open();
       } catch (e) {
-        return { ref, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+        return { ...at, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
       }
+      const claimed = { ...at, claimedTree: opened.claim.revision.tree };
+      if (opened.claim.type !== "deployment") return { ...claimed, problem: `is an ${opened.claim.type}, not a deployment record` };
+      try {
+        verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
+      } catch (e) {
+        return { ...claimed, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+      }
+      if (opened.claim.environment !== environment) return { ...claimed, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
+      return { ...claimed, record: opened.claim };
     }));
-    return new Records(seen, environment);
+    return new Records(seen);
+  }
+
+  /** The records in `refs` (refs/vigil/deployments/ENV/TREE/ID), as sources. */
+  static refSources(repo: Repo, refs: readonly StoredRef[], environment: string): RecordSource[] {
+    const prefix = `${DEPLOYMENTS_REFS}${environment}/`;
+    return refs.map((stored) => ({ where: stored.ref, storedUnder: stored.ref.slice(prefix.length).split("/")[0]!, open: () => readStored(repo, stored) }));
   }
 
   /** The records stored under `tree`'s name or about it. */
@@ -113,13 +141,13 @@ export function promotionChecks(input: PromotionInput): Check[] {
 }
 
 function recordCheck(r: RecordSeen, target: Revision): Check {
-  if (!r.record) return check(GATE, "deployment-record", "warn", r.ref, `not counted: ${r.problem}`);
+  if (!r.record) return check(GATE, "deployment-record", "warn", r.where, `not counted: ${r.problem}`);
   if (r.record.revision.tree !== target.tree) {
-    return check(GATE, "deployment-record", "warn", r.ref,
+    return check(GATE, "deployment-record", "warn", r.where,
       `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name`);
   }
   const { revision, environment, deployedAt, at } = r.record;
-  return check(GATE, "deployment-record", "pass", r.ref,
+  return check(GATE, "deployment-record", "pass", r.where,
     `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}`);
 }
 

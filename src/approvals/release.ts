@@ -33,7 +33,7 @@ export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
     ...(opts.verifySignature && { verifySignature: opts.verifySignature }),
   });
   const from = opts.from ? (await resolveRevision(opts.repo, opts.from)).commit : undefined;
-  const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, opts.trustedRoot));
+  const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, { ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }) }));
   return {
     subject: revision.subject,
     async *checks(): AsyncGenerator<Check> {

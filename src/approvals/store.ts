@@ -6,8 +6,7 @@ import { createHash } from "node:crypto";
 import { listRefs, writeBlobRef, type Repo } from "../git/repo.ts";
 import { refuse } from "../sigstore/failure.ts";
 import type { Claim } from "./claims.ts";
-import { openEnvelope, serializeEnvelope, type Opened } from "./envelopes.ts";
-import type { DsseEnvelope } from "../sigstore/dsse.ts";
+import { openEnvelope, type Opened } from "./envelopes.ts";
 
 /** refs/vigil/approvals/<commit>/<id>: approvals and withdrawals of that commit. */
 export const APPROVALS_REFS = "refs/vigil/approvals/";
@@ -19,9 +18,8 @@ export interface StoredRef {
   id: string;
 }
 
-/** Stores a signed claim in a local repository; returns its ref. */
-export async function storeEnvelope(gitDir: string, claim: Claim, envelope: DsseEnvelope): Promise<{ ref: string; blob: string }> {
-  const bytes = serializeEnvelope(envelope);
+/** Stores a signed claim (its envelope as serializeEnvelope wrote it) in a local repository; returns its ref. */
+export async function storeEnvelope(gitDir: string, claim: Claim, bytes: string): Promise<{ ref: string; blob: string }> {
   const name = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
   const ref = claim.type === "deployment"
     ? `${DEPLOYMENTS_REFS}${claim.environment}/${claim.revision.tree}/${name}`
