@@ -104,6 +104,20 @@ export function applyRecords(input: ApplyInput): AuditRecord[] {
   return records;
 }
 
+export interface DeploymentInput {
+  environment: string;
+  revision: { commit: string; tree: string };
+  /** The signed record's DSSE envelope as JSON (signDeploymentRecord's). */
+  envelope: string;
+  time?: Date;
+}
+
+/** The agent's signed record of a healthy deploy, carried by the log for promotion to read. */
+export function deploymentRecord(input: DeploymentInput): AuditRecord {
+  const { environment, time, revision, envelope } = input;
+  return { kind: "deployment", time: (time ?? new Date()).toISOString(), environment, payload: { revision: { commit: revision.commit, tree: revision.tree }, envelope } };
+}
+
 export interface ApprovalInput {
   environment: string;
   revision: string;

@@ -16,7 +16,7 @@ export type ExplainTarget =
 
 export interface ExplainLink {
   index: number;
-  /** resource, image, commits, signer, approval, gate, policy, artifact */
+  /** resource, image, commits, signer, approval, gate, policy, artifact, approvals, promotion */
   link: string;
   detail: string;
 }
@@ -131,6 +131,8 @@ function reconcileLinks(reconcile: Found<"reconcile">, objects: ApplyObject[]): 
     ...[...bySigner].map(([who, commits]) => link("signer", `${who} signed ${commits.length}: ${commits.slice(0, 5).join(", ")}${commits.length > 5 ? ", …" : ""}`)),
     ...p.gates.map((g) => link("gate", `${g.gate}: ${g.verdict} (${g.pass} pass, ${g.fail} fail, ${g.warn} warn, ${g.skip} skip)`)),
     ...p.checks.filter((c) => c.gate === "revision" && c.rule === "trust-policy-change").map((c) => link("trust-policy", `${c.subject.slice(0, 12)}: ${c.message}`)),
-    ...p.checks.filter((c) => (c.gate === "policy" || c.gate === "artifact" || c.gate === "approval") && about(c)).map((c) => link(c.gate, `${c.status} ${c.rule}: ${c.subject}: ${c.message}`)),
+    ...p.checks.filter((c) => (c.gate === "policy" || c.gate === "artifact") && about(c)).map((c) => link(c.gate, `${c.status} ${c.rule}: ${c.subject}: ${c.message}`)),
+    // Approvals and promotion are about the revision, not one resource: what counted for it.
+    ...p.checks.filter((c) => (c.gate === "approvals" || c.gate === "promotion") && c.status === "pass").map((c) => link(c.gate, `${c.rule}: ${c.subject}: ${c.message}`)),
   ];
 }

@@ -2,6 +2,7 @@
 //
 //   const log = await openAuditLog(location, { signingKeyFile });   // a directory or a postgres:// URL
 //   await log.append([reconcileRecord({...}), ...applyRecords({...})]); // → [{ index, leafHash }]
+//   await log.append([deploymentRecord({...})]);                       // a signed record of a healthy deploy
 //   await log.checkpoint();                                            // the latest signed checkpoint
 //   await log.close();
 import { AuditLog, type OpenOptions } from "./log.ts";
@@ -12,7 +13,7 @@ export function openAuditLog(location: string, options: OpenOptions = {}): Promi
 }
 
 export { AuditLog, type ConsistencyProof, type InclusionProof, type LogEntry, type OpenOptions } from "./log.ts";
-export { approvalRecord, applyRecords, reconcileRecord, type ApplyInput, type ApprovalInput, type ReconcileInput } from "./builders.ts";
+export { approvalRecord, applyRecords, deploymentRecord, reconcileRecord, type ApplyInput, type ApprovalInput, type DeploymentInput, type ReconcileInput } from "./builders.ts";
 export { RECORD_KINDS, type AuditRecord, type Payload, type RecordKind } from "./record.ts";
 export { generateSignerKey } from "./note.ts";
 export { verifyLog } from "./verify.ts";

@@ -13,6 +13,7 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const environmentName = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
 const commit = v.pipe(v.string(), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "must be a full commit id"));
+const tree = v.pipe(v.string(), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "must be a full tree id"));
 const digest = v.pipe(v.string(), v.regex(/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/, "must be a sha256: or sha512: digest"));
 const sha256 = v.pipe(v.string(), v.regex(/^sha256:[0-9a-f]{64}$/, "must be a sha256: digest"));
 const count = v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0, "must not be negative"));
@@ -63,6 +64,12 @@ const payloads = {
     revision: v.optional(commit),
     objects: v.array(v.strictObject({ ...objectFields, restored: v.boolean(), changes: v.array(v.string()) })),
   }),
+  /**
+   * The agent's signed record of a healthy deploy (docs/approvals.md): the DSSE envelope exactly as
+   * signed with the environment's agent key, which promotion verifies; the revision beside it is for
+   * people and searches, never trusted over the envelope's own.
+   */
+  deployment: v.strictObject({ revision: v.strictObject({ commit, tree }), envelope: text }),
   /** A signed approval of a revision for an environment. */
   approval: v.strictObject({ revision: commit, signer: text, key: v.optional(text), promotedFrom: v.optional(environmentName) }),
   "policy-change": v.strictObject({ source: text, digest: sha256, revision: v.optional(commit), summary: v.optional(v.string()) }),
@@ -149,6 +156,8 @@ export function describeRecord(r: AuditRecord): string {
       return `pruned ${objects(r.payload.objects)}`;
     case "drift":
       return `drift in ${objects(r.payload.objects)}`;
+    case "deployment":
+      return `deployed ${r.payload.revision.commit.slice(0, 12)} (tree ${r.payload.revision.tree.slice(0, 12)}), healthy: signed deployment record`;
     case "approval":
       return `${r.payload.revision.slice(0, 12)} approved by ${r.payload.signer}${r.payload.promotedFrom ? ` (promoted from ${r.payload.promotedFrom})` : ""}`;
     case "policy-change":

@@ -188,7 +188,7 @@ const filterOptions = { env: { type: "string" }, since: { type: "string" }, kind
 const filterHelp = [
   "  --env ENV         only records of this environment",
   "  --since T         only records from this time (RFC 3339) or this long ago (24h, 7d)",
-  "  --kind KIND       only records of this kind (reconcile, apply, prune, drift, approval, policy-change, trust-policy-change, finding)",
+  "  --kind KIND       only records of this kind (reconcile, apply, prune, drift, deployment, approval, policy-change, trust-policy-change, finding)",
 ].join("\n");
 
 export const auditShow: Command = {
