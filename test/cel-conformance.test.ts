@@ -25,7 +25,9 @@ import { create, equals, toJson, type MessageInitShape } from "@bufbuild/protobu
 import { isReflectMessage } from "@bufbuild/protobuf/reflect";
 import { anyPack, AnySchema, anyUnpack, NullValue } from "@bufbuild/protobuf/wkt";
 import { celEnvironment, parseCel } from "../src/policy/cel/compile.ts";
+import { BAILED, compileClosures } from "../src/policy/cel/closures.ts";
 import { instrument } from "../src/policy/cel/cost.ts";
+import { resolveRootsOnce } from "../src/policy/cel/roots.ts";
 
 /**
  * Conformance tests that fail with @bufbuild/cel 0.6.1 and Vigil's libraries, by cause, then by
@@ -141,6 +143,7 @@ function failureOf(test: IncrementalTest): string | undefined {
   if (spec.checkOnly) return undefined;
   const bindings = Object.fromEntries(Object.entries(spec.bindings).map(([name, value]) => [name, bindingValue(value)]));
   const result = evaluate(bindings);
+  compareCompiled(test, bindings, result);
   const matcher = spec.resultMatcher;
   switch (matcher.case) {
     case undefined:
@@ -156,6 +159,42 @@ function failureOf(test: IncrementalTest): string | undefined {
     case "unknown":
     case "anyUnknowns":
       return "unknown results are not supported by @bufbuild/cel";
+  }
+}
+
+/**
+ * How compileCel's compiled closures (closures.ts) fare on the conformance data, as written and with
+ * the roots rewrite compileCel applies: each evaluation they complete (rather than hand back to the
+ * planner) must give the planner's result.
+ */
+const compiledRuns = { completed: 0, handedBack: 0, notCompiled: 0, disagreements: [] as string[] };
+
+function compareCompiled(test: IncrementalTest, bindings: Record<string, CelInput>, expected: CelResult): void {
+  const spec = test.original;
+  const names = Object.keys(bindings);
+  const forms = [instrument(parseCel(spec.expr).parsed), resolveRootsOnce(instrument(parseCel(spec.expr).parsed), names)];
+  for (const parsed of forms) {
+    const compiled = compileClosures(environment(spec.container), parsed, names);
+    if (!compiled) {
+      compiledRuns.notCompiled++;
+      continue;
+    }
+    const actual = compiled(bindings);
+    if (actual === BAILED) {
+      compiledRuns.handedBack++;
+      continue;
+    }
+    compiledRuns.completed++;
+    const same = !isCelError(expected) && describeOrThrown(actual as CelResult) === describeOrThrown(expected);
+    if (!same) compiledRuns.disagreements.push(`${spec.expr}: planner ${describeOrThrown(expected)}, compiled ${describeOrThrown(actual as CelResult)}`);
+  }
+}
+
+function describeOrThrown(result: CelResult): string {
+  try {
+    return describeResult(result);
+  } catch (e) {
+    return `not describable: ${(e as Error).message}`;
   }
 }
 
@@ -317,6 +356,12 @@ function defineSuite(suite: IncrementalTestSuite, prefix: string[]): void {
 describe("CEL conformance (cel-spec simple tests)", () => {
   defineSuite(getConformanceSuite(), []);
 
+  it("the compiled closures give the planner's result on every evaluation they complete", () => {
+    assert.deepEqual(compiledRuns.disagreements, []);
+    // The data must exercise them: most tests are expressions they take.
+    assert.ok(compiledRuns.completed > 1000, `only ${compiledRuns.completed} compiled evaluations completed`);
+  });
+
   it("lists each known failure once, only for tests that exist, and reports the totals", (t) => {
     for (const [cause, sections] of Object.entries(KNOWN_FAILURES)) {
       for (const [section, tests] of Object.entries(sections)) {
@@ -333,6 +378,7 @@ describe("CEL conformance (cel-spec simple tests)", () => {
     const passed = outcomes.filter((o) => o.failure === undefined && knownCause(o.path) === undefined);
     const known = outcomes.filter((o) => o.failure !== undefined && knownCause(o.path) !== undefined);
     const checkOnly = passed.filter((o) => o.checkOnly).length;
+    t.diagnostic(`compiled closures: ${compiledRuns.completed} evaluations completed, ${compiledRuns.handedBack} handed back to the planner, ${compiledRuns.notCompiled} expressions not compiled`);
     t.diagnostic(`conformance: ${passed.length} passed (${checkOnly} check-only, judged on parsing), ${known.length} known failures (by cause ${byCause.join(", ")}), of ${outcomes.length} tests`);
   });
 });

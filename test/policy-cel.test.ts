@@ -1,7 +1,10 @@
 // The CEL environment policies are evaluated in: Kubernetes' JSON-to-CEL typing, errors, positions.
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { CelCompileError, CelCostError, CelEvalError, compileCel, toCel } from "../src/policy/cel/compile.ts";
+import { isCelError, plan } from "@bufbuild/cel";
+import { CelCompileError, CelCostError, CelEvalError, celEnvironment, compileCel, parseCel, toCel, type CelBudget } from "../src/policy/cel/compile.ts";
+import { charging, instrument } from "../src/policy/cel/cost.ts";
+import { resolveRootsOnce } from "../src/policy/cel/roots.ts";
 
 const evaluate = (expr: string, object: unknown) => compileCel(expr, ["object"]).evaluate({ object: toCel(object) });
 
@@ -71,6 +74,43 @@ describe("CEL runtime cost limit", () => {
     const containers = Array.from({ length: 20 }, (_, i) => ({ name: `c${i}`, image: `r/i@sha256:${i}` }));
     assert.equal(ordinary.evaluate({ object: toCel({ containers }) }, budget), true);
     assert.ok(budget.remaining > 9_000, `spent ${10_000 - budget.remaining}`);
+  });
+});
+
+describe("CEL compiled to closures (closures.ts)", () => {
+  // The interpreter alone, as compileCel ran expressions before: the reference for results and cost.
+  const interpreted = (expression: string, object: unknown, budget: CelBudget): unknown => {
+    budget.remaining -= 1; // compileCel's charge per expression
+    const evaluate = plan(celEnvironment(), resolveRootsOnce(instrument(parseCel(expression).parsed), ["object"]));
+    return charging(budget, () => evaluate({ object: toCel(object) }));
+  };
+  const object = { kind: "Pod", containers: Array.from({ length: 5 }, (_, i) => ({ name: `c${i}`, image: `r/i:${i}`, ports: [{ containerPort: 80 + i }] })) };
+  const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+
+  it("gives the interpreter's result and charges its cost, also when it hands an evaluation back part way", () => {
+    const expressions = [
+      "object.containers.filter(c, c.image.startsWith('r/')).map(c, c.name + '!')",
+      "object.containers.all(c, c.ports.exists(p, p.containerPort >= 82)) || size(object.containers) == 5",
+      "object.missing == 1 || object.containers.exists(c, c.name == 'c3')", // an error absorbed: handed back
+      "object.containers.map(c, c.missing).size() > 0 || true", // an error absorbed after spending
+      `${ten}.map(x, ${ten}.map(y, ${ten}.map(z, x + y + z))).size()`, // exhausts the budget
+      "object.kind in ['Pod', 'Job'] && !(object.kind == 'Job') ? {'k': object.kind}['k'] : 'no'",
+    ];
+    for (const expression of expressions) {
+      const program = compileCel(expression, ["object"]);
+      const compiledBudget: CelBudget = { remaining: 20_000 };
+      const referenceBudget: CelBudget = { remaining: 20_000 };
+      let compiledOutcome: unknown;
+      try {
+        compiledOutcome = program.evaluate({ object: toCel(object) }, compiledBudget);
+      } catch (e) {
+        compiledOutcome = e instanceof CelCostError ? "cost" : `error ${(e as Error).message}`;
+      }
+      const reference = interpreted(expression, object, referenceBudget);
+      const referenceOutcome = referenceBudget.exhausted ? "cost" : isCelError(reference) ? `error ${reference.message}` : reference;
+      assert.deepEqual(compiledOutcome, referenceOutcome, expression);
+      assert.deepEqual(compiledBudget, referenceBudget, expression);
+    }
   });
 });
 

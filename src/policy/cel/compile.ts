@@ -1,16 +1,18 @@
 // The CEL environment for ValidatingAdmissionPolicy expressions, on @bufbuild/cel (a conformant CEL
 // implementation in TypeScript) with the libraries Kubernetes offers (libraries.ts). Expressions are
 // compiled once: the optional-type syntax and cel.bind, which @bufbuild/cel 0.6.1 does not parse, are
-// rewritten first (syntax.ts), and the parsed expression is instrumented so that its evaluation is
-// charged against a cost budget (cost.ts).
+// rewritten first (syntax.ts), the parsed expression is instrumented so that its evaluation is
+// charged against a cost budget (cost.ts), and it is evaluated by closures compiled from it
+// (closures.ts), which hand back to @bufbuild/cel's planner whatever they do not take.
 import { celEnv, isCelError, parse, plan, type CelEnv } from "@bufbuild/cel";
 import type { Registry } from "@bufbuild/protobuf";
 import { RE2JS } from "@bufbuild/re2";
 import { Lru } from "../../core/lru.ts";
 import { authorizerLibrary } from "./authorizer.ts";
 import { children, type Expr, type ParsedExpr } from "./ast.ts";
+import { BAILED, compileClosures } from "./closures.ts";
 import { comprehensionFunctions, expandComprehensions } from "./comprehensions.ts";
-import { charging, costFunctions, instrument, type CelBudget } from "./cost.ts";
+import { charging, costFunctions, currentBudget, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
 import { optionalTypes } from "./optional.ts";
 import { resolveRootsOnce } from "./roots.ts";
@@ -93,7 +95,7 @@ function compileUncached(expression: string, variables: readonly string[]): CelP
     const at = offset === undefined ? undefined : positionOf(expression, origin ? (origin[offset] ?? expression.length) : offset);
     throw new CelCompileError(`undeclared function ${unknown.name}: not in CEL or the Kubernetes libraries Vigil offers`, expression, at);
   }
-  const evaluate = plan(environment(), resolveRootsOnce(instrument(expanded), variables));
+  const evaluate = planCel(environment(), resolveRootsOnce(instrument(expanded), variables), variables);
   const allowed = new Set(variables);
   return {
     expression,
@@ -112,6 +114,29 @@ function compileUncached(expression: string, variables: readonly string[]): CelP
   };
 }
 
+/**
+ * Plans a parsed expression whose free names are `variables`: evaluated by compiled closures
+ * (closures.ts) when it can be, by @bufbuild/cel's planner otherwise. When a compiled evaluation
+ * gives up part way, the planner evaluates the expression again from the budget as it was before, so
+ * the result and the cost charged are the planner's.
+ */
+export function planCel(env: CelEnv, parsed: ParsedExpr, variables: readonly string[]): (vars: Record<string, unknown>) => unknown {
+  const planned = plan(env, parsed);
+  const compiledClosures = compileClosures(env, parsed, variables);
+  if (!compiledClosures) return planned as (vars: Record<string, unknown>) => unknown;
+  return (vars) => {
+    const budget = currentBudget();
+    const before = budget && { remaining: budget.remaining, exhausted: budget.exhausted, had: "exhausted" in budget };
+    const result = compiledClosures(vars);
+    if (result !== BAILED) return result;
+    if (budget && before) {
+      budget.remaining = before.remaining;
+      if (before.had) budget.exhausted = before.exhausted;
+      else delete budget.exhausted;
+    }
+    return planned(vars as never);
+  };
+}
 
 // Operators the planner evaluates itself rather than through the function table.
 const plannerOperators = new Set(["_&&_", "_||_", "_?_:_", "_[_]", "_[?_]", "_?._", "@not_strictly_false", "__not_strictly_false__"]);

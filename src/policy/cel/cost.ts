@@ -13,7 +13,7 @@ export interface CelBudget {
   exhausted?: boolean;
 }
 
-const TICK = "__vigilCost";
+export const TICK = "__vigilCost";
 let current: CelBudget | undefined;
 
 /** Runs `evaluate` with `budget` as the one charged by instrumented expressions. */
@@ -26,6 +26,9 @@ export function charging<T>(budget: CelBudget | undefined, evaluate: () => T): T
     current = outer;
   }
 }
+
+/** The budget evaluations are charged to now, if any. */
+export const currentBudget = (): CelBudget | undefined => current;
 
 function charge(units: number): void {
   if (!current) return;
@@ -43,9 +46,14 @@ function sizeOf(v: unknown): number {
   return 0;
 }
 
+/** What one `__vigilCost(value, units)` charges; throws once the budget is spent. */
+export function chargeStep(value: unknown, units: bigint): void {
+  charge(Number(units) + Math.ceil(sizeOf(value) / 8));
+}
+
 export const costFunctions: readonly CelFunc[] = [
   celFunc(TICK, [CelScalar.DYN, CelScalar.INT], CelScalar.DYN, (value, units) => {
-    charge(Number(units) + Math.ceil(sizeOf(value) / 8));
+    chargeStep(value, units);
     return value;
   }),
 ];
