@@ -62,7 +62,9 @@ export async function explain(log: AuditLog, target: ExplainTarget, environment:
     const r = e.record;
     if (!apply) {
       if (r.kind === "apply" && r.payload.objects.some((o) => matches(o, target))) apply = { index: e.index, record: r };
-    } else if (!reconcile && r.kind === "reconcile" && r.payload.revision === apply.record.payload.revision && r.payload.verdict === "pass") {
+    } else if (r.kind === "reconcile" && r.payload.revision === apply.record.payload.revision && r.payload.verdict === "pass" && !(reconcile && checkedCommits(reconcile.record))) {
+      // The agent records a reconcile every interval; one that found the revision already applied
+      // checked no commits, so the earlier one that did says who signed them.
       reconcile = { index: e.index, record: r };
     } else if (r.kind === "approval" && r.payload.revision === apply.record.payload.revision) {
       approvals.push({ index: e.index, record: r });
@@ -80,6 +82,11 @@ export async function explain(log: AuditLog, target: ExplainTarget, environment:
   const proofs = [];
   for (const index of indices) proofs.push(await log.prove(index));
   return { environment, target: what, revision: apply.record.payload.revision, links, proofs };
+}
+
+/** Whether the reconcile checked the revision's commits (it did not when the revision was already applied). */
+function checkedCommits(r: Extract<AuditRecord, { kind: "reconcile" }>): boolean {
+  return r.payload.from !== r.payload.revision;
 }
 
 /** The log from its end back to its start, in chunks. */
