@@ -39,7 +39,8 @@ test("a valid configuration: defaults filled in, relative paths taken from its f
   assert.equal(staging!.source.url, "https://git.example.com/config.git");
   assert.equal(staging!.source.tokenFile, join(dir, "secrets/token"));
   assert.deepEqual(staging!.cluster, { kubeconfig: join(dir, "kube/config"), context: "staging" });
-  assert.deepEqual(staging!.gates, ["revision", "policy", "artifact"], "every gate unless the environment says otherwise");
+  assert.deepEqual(staging!.gates, ["revision", "approvals", "policy", "artifact"], "every gate unless the environment says otherwise");
+  assert.deepEqual(prod!.gates, ["revision", "approvals", "policy"], "the approvals gate runs even when left out: the trust policy decides whether it asks anything");
   assert.equal(staging!.drift, "restore");
   assert.equal(staging!.prune, true);
   assert.equal(staging!.force, false);
@@ -54,7 +55,7 @@ test("unknown fields, bad values and missing ones are named with file and line",
   assert.throws(() => parseAgentConfig(valid.replace("namespaces: [shop]\n", "namespaces: []\n"), "agent.yaml"), refused(/environments\[0\]\.namespaces: must name at least one namespace/));
   assert.throws(() => parseAgentConfig(valid.replace("drift: report", "drift: ignore"), "agent.yaml"), refused(/environments\[1\]\.drift: must be restore or report/));
   assert.throws(() => parseAgentConfig(valid.replace("serviceAccount: shop/deployer", "serviceAccount: deployer"), "agent.yaml"), refused(/serviceAccount: must be NAMESPACE\/NAME/));
-  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [revision, vibes]"), "agent.yaml"), refused(/gates\[1\]: must be one of revision, policy, artifact/));
+  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [revision, vibes]"), "agent.yaml"), refused(/gates\[1\]: must be one of revision, approvals, policy, artifact/));
   assert.throws(() => parseAgentConfig("kind: AgentConfig\n", "agent.yaml"), refused(/agent\.yaml:1 apiVersion: is required[\s\S]*trustPolicy: is required/));
   assert.throws(() => parseAgentConfig("environments: [\n", "agent.yaml"), refused(/^agent\.yaml:\d+:\d+: invalid YAML/));
 });
@@ -68,4 +69,21 @@ test("the revision gate cannot be switched off, an environment is configured onc
     refused(/agent\.yaml:\d+ environments\[1\]\.namespaces: "vigil-system" is the agent's own namespace/));
   assert.throws(() => parseAgentConfig(valid.replace("trustPolicy: trust.yaml", "trustPolicy: trust.yaml\nnamespace: shop"), "agent.yaml"), refused(/environments\[0\]\.namespaces: "shop" is the agent's own namespace/));
   assert.throws(() => loadAgentConfig("/nonexistent/agent.yaml"), refused(/\/nonexistent\/agent\.yaml: cannot read the agent configuration: ENOENT/));
+});
+
+test("the audit log and the deployment record key: paths from the configuration's folder, a database URL left alone; records need the log", (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, "agent.yaml");
+  writeFileSync(file, valid.replace("trustPolicy: trust.yaml\n", "trustPolicy: trust.yaml\naudit: { log: audit, signingKeyFile: keys/audit.key }\ndeploymentRecords: { keyFile: keys/agent.key, passwordFile: keys/agent.password }\n"));
+  const config = loadAgentConfig(file);
+  assert.deepEqual(config.doc.audit, { log: join(dir, "audit"), signingKeyFile: join(dir, "keys/audit.key") });
+  assert.deepEqual(config.doc.deploymentRecords, { keyFile: join(dir, "keys/agent.key"), passwordFile: join(dir, "keys/agent.password") });
+  const shared = parseAgentConfig(valid.replace("trustPolicy: trust.yaml\n", "trustPolicy: trust.yaml\naudit: { log: 'postgres://vigil@db/audit', signingKeyFile: /keys/audit.key }\n"), join(dir, "agent.yaml"));
+  assert.equal(shared.doc.audit!.log, "postgres://vigil@db/audit");
+  assert.equal(parseAgentConfig(valid, "agent.yaml").doc.audit, undefined, "no log unless configured");
+
+  assert.throws(() => parseAgentConfig(valid.replace("trustPolicy: trust.yaml\n", "trustPolicy: trust.yaml\ndeploymentRecords: { keyFile: agent.key }\n"), "agent.yaml"),
+    refused(/agent\.yaml:4 deploymentRecords: deployment records are kept in the audit log \(the agent never writes Git\): configure audit too/));
+  assert.throws(() => parseAgentConfig(valid.replace("trustPolicy: trust.yaml\n", "trustPolicy: trust.yaml\naudit: { log: audit }\n"), "agent.yaml"), refused(/audit\.signingKeyFile: is required/));
+  assert.throws(() => parseAgentConfig(valid.replace("trustPolicy: trust.yaml\n", "trustPolicy: trust.yaml\naudit: { log: audit, signingKeyFile: k, key: x }\n"), "agent.yaml"), refused(/audit\.key: unknown field/));
 });

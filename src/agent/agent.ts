@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { loadTrustPolicyFile } from "../core/trust-policy.ts";
 import { RegistryClient, type HostOptions } from "../oci/index.ts";
 import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
+import { AgentAudit } from "./audit.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
 import { LeaderElector } from "./leader.ts";
@@ -27,6 +28,8 @@ export interface AgentOptions {
   onLeaseError?(error: unknown): void;
   /** Errors while watching for triggers recorded by other replicas (the watch reconnects by itself). */
   onTriggerError?(error: unknown): void;
+  /** An append to the audit log failed; the reconcile's verdict has a failing "audit" check too. */
+  onAuditError?(environment: string, error: unknown): void;
   /**
    * For tests only, which have no pod: where in-cluster environments read the service account's token
    * and CA (default the kubelet's /var/run/secrets/kubernetes.io/serviceaccount), and how often the
@@ -49,6 +52,8 @@ export interface RunningAgent {
   trigger(environment: string): boolean;
   /** This replica's name in the Lease. */
   readonly identity: string;
+  /** Where reconciles are recorded (a database URL's password blanked), and whether healthy deploys get signed records; undefined: nowhere. */
+  readonly audit: { log: string; deploymentRecords: boolean } | undefined;
   stop(): Promise<void>;
 }
 
@@ -58,8 +63,18 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
   const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
   const registry = new RegistryClient({ hosts });
-  const clusters: EnvironmentClusters = await connectEnvironments(config, options.inCluster);
-  const shared = { config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }) };
+  const audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true });
+  let clusters: EnvironmentClusters;
+  try {
+    clusters = await connectEnvironments(config, options.inCluster);
+  } catch (e) {
+    await Promise.all([audit?.close(), registry.close()]);
+    throw e;
+  }
+  const shared = {
+    config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
+    ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
+  };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;
   let stopping: Promise<void> | undefined;
@@ -139,6 +154,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return elector?.leading ?? false;
     },
     identity,
+    audit: audit && { log: audit.location, deploymentRecords: audit.signsDeployments },
     reconcileAll: () => Promise.all(config.doc.environments.map((e) => reconcile(e.name))),
     trigger,
     async listen() {
@@ -207,7 +223,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         await elector?.stop();
         await triggerWatch?.stop();
         const servers = await listening?.catch(() => undefined);
-        await Promise.all([registry.close(), clusters.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
+        await Promise.all([registry.close(), clusters.close(), audit?.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
       })();
       return stopping;
     },

@@ -9,8 +9,15 @@ import { locate, parseYamlSource, validateYaml } from "../core/yaml-source.ts";
 import { readInputText } from "../core/input-file.ts";
 
 /** The gates a revision passes before it is applied, in the order they run. */
-export const GATE_NAMES = ["revision", "policy", "artifact"] as const;
+export const GATE_NAMES = ["revision", "approvals", "policy", "artifact"] as const;
 export type GateName = (typeof GATE_NAMES)[number];
+/**
+ * Gates that run whether the configuration lists them or not. Whether an environment needs approvals or
+ * promotion is the trust policy's decision (its admins', and a policy in the repository may add rules
+ * at any revision), never the agent configuration's: leaving the gate out must not open the
+ * environment. With no such rules for the environment, the gate is one "skip" check.
+ */
+export const ALWAYS_RUN: readonly GateName[] = ["approvals"];
 
 const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
@@ -57,7 +64,7 @@ const environment = v.strictObject({
   /** The ServiceAccount the agent impersonates to apply: its RBAC is what this environment may change. */
   serviceAccount: v.optional(serviceAccount),
   interval: v.optional(duration, "5m"),
-  /** The gates, in order; the revision gate cannot be left out. */
+  /** The gates, in order; the revision gate cannot be left out, and the approvals gate runs anyway (ALWAYS_RUN). */
   gates: v.optional(v.array(v.picklist(GATE_NAMES, `must be one of ${GATE_NAMES.join(", ")}`)), [...GATE_NAMES]),
   policy: v.optional(policyInputs),
   /** Live changes to fields Vigil manages: put back ("restore") or only reported ("report"). */
@@ -91,6 +98,18 @@ export const agentConfigSchema = v.strictObject({
   leaderElection: v.optional(v.strictObject({ leaseDuration: v.optional(duration, "15s") }), {}),
   webhook: v.optional(v.strictObject({ listen: text, secretFile: text })),
   metrics: v.optional(listener),
+  /**
+   * The audit log every reconcile is appended to (docs/audit.md): a directory or a postgres:// URL, and
+   * the log's signing key (vigil audit init makes both). Without it nothing is recorded, and the agent
+   * says so when it starts.
+   */
+  audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
+  /**
+   * The key this agent signs deployment records with on a healthy deploy: a cosign private key whose
+   * public half is the trust policy's environments[].agent.key. Its password: passwordFile, else
+   * $COSIGN_PASSWORD, else empty. The records go to the audit log (the agent never writes Git).
+   */
+  deploymentRecords: v.optional(v.strictObject({ keyFile: text, passwordFile: v.optional(text) })),
   environments: v.pipe(v.array(environment), v.minLength(1, "must list at least one environment")),
 });
 
@@ -115,8 +134,11 @@ export function loadAgentConfig(file: string): AgentConfig {
 
 export function parseAgentConfig(textContent: string, file: string): AgentConfig {
   const src = parseYamlSource(textContent, file);
-  const doc = resolvePaths(validateYaml(agentConfigSchema, src, "agent configuration"), dirname(resolve(file)));
+  const doc = withAlwaysRunGates(resolvePaths(validateYaml(agentConfigSchema, src, "agent configuration"), dirname(resolve(file))));
   const where = (path: readonly PropertyKey[]) => locate(src, path);
+  if (doc.deploymentRecords && !doc.audit) {
+    throw new InputError(`${where(["deploymentRecords"])}: deployment records are kept in the audit log (the agent never writes Git): configure audit too`);
+  }
   const intervals = new Map<string, number>();
   const seen = new Set<string>();
   doc.environments.forEach((env, i) => {
@@ -139,6 +161,11 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
   return { source: file, doc, intervals, leaseDurationSeconds: Math.ceil(leaseMs / 1000), where };
 }
 
+/** Every environment's gates with those that always run added, in the order gates run. */
+function withAlwaysRunGates(doc: AgentConfigDocument): AgentConfigDocument {
+  return { ...doc, environments: doc.environments.map((env) => ({ ...env, gates: GATE_NAMES.filter((g) => env.gates.includes(g) || ALWAYS_RUN.includes(g)) })) };
+}
+
 /** File paths in the configuration, made absolute against its folder (a repository URL is left alone). */
 function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocument {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
@@ -152,6 +179,8 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
     ...(doc.cacheDir && { cacheDir: abs(doc.cacheDir) }),
     ...(doc.policy && { policy: policy(doc.policy) }),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
+    ...(doc.audit && { audit: { log: isUrl(doc.audit.log) ? doc.audit.log : abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
+    ...(doc.deploymentRecords && { deploymentRecords: { keyFile: abs(doc.deploymentRecords.keyFile), ...(doc.deploymentRecords.passwordFile && { passwordFile: abs(doc.deploymentRecords.passwordFile) }) } }),
     environments: doc.environments.map((env) => ({
       ...env,
       source: {

@@ -53,6 +53,8 @@ export const fieldManagerOf = (env: string) => `vigil-${env}`;
 export interface EnvironmentState {
   /** The last revision the whole set was applied at. */
   lastApplied?: string;
+  /** When that revision was first applied (a deployment record's deployedAt); unknown in statuses written before it was kept. */
+  lastAppliedAt?: Date;
 }
 
 /** The environment's state from its status ConfigMap; an environment never reconciled has none. */
@@ -64,8 +66,10 @@ export async function readEnvironmentState(clusters: EnvironmentClusters, env: E
     // Without the last applied revision the revision gate could not refuse a rollback: no reconcile.
     throw new KubeApiError(`cannot read ${env.name}'s status ConfigMap ${config.doc.namespace}/${statusName(env.name)} (${answer.status}); the agent needs get on it`, answer.status, undefined, ExitCode.unavailable);
   }
-  const lastApplied = answer.body?.data?.lastApplied;
-  return typeof lastApplied === "string" && /^[0-9a-f]{40,64}$/.test(lastApplied) ? { lastApplied } : {};
+  const { lastApplied, lastAppliedAt } = answer.body?.data ?? {};
+  if (typeof lastApplied !== "string" || !/^[0-9a-f]{40,64}$/.test(lastApplied)) return {};
+  const at = typeof lastAppliedAt === "string" ? new Date(lastAppliedAt) : undefined;
+  return { lastApplied, ...(at && !Number.isNaN(at.getTime()) && { lastAppliedAt: at }) };
 }
 
 export interface Applied {
@@ -73,6 +77,8 @@ export interface Applied {
   health: HealthState;
   /** What changed (or, in a dry run, would): one line per change. */
   plan: string[];
+  /** src/cluster's result, when the set was synced (not when it was refused before any write): what the audit log records. */
+  sync?: SyncResult;
 }
 
 /**
@@ -107,12 +113,12 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
     seconds.apply = (performance.now() - started) / 1000;
   }
   const checks = syncChecks(result, env);
-  if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result) };
+  if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result), sync: result };
   started = performance.now();
   const health = await assessHealth(cluster, objects, { environment: env.name });
   seconds.health = (performance.now() - started) / 1000;
   for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeObject(r.object), r.message));
-  return { checks, health: health.state, plan: planLines(result) };
+  return { checks, health: health.state, plan: planLines(result), sync: result };
 }
 
 /** The actions summed up in the "applied" check, in the words it uses. */
@@ -164,6 +170,8 @@ function planLines(result: SyncResult): string[] {
 export async function recordOutcome(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, result: ReconcileResult, before: EnvironmentState): Promise<void> {
   const cluster = clusters.agent(env.name);
   const lastApplied = result.applied && result.revision ? result.revision : before.lastApplied;
+  // The time a revision was first applied stays while later reconciles find it in place.
+  const lastAppliedAt = lastApplied === before.lastApplied ? before.lastAppliedAt : new Date();
   const firstFailure = result.verdict.checks.find((c) => c.status === "fail");
   await writeStatusObject(cluster, {
     namespace: config.doc.namespace,
@@ -173,6 +181,7 @@ export async function recordOutcome(clusters: EnvironmentClusters, env: Environm
       verdict: result.verdict.verdict,
       health: result.health,
       ...(lastApplied && { lastApplied }),
+      ...(lastApplied && lastAppliedAt && { lastAppliedAt: lastAppliedAt.toISOString() }),
       ...(result.revision && { lastAttempted: result.revision }),
       message: firstFailure ? `${firstFailure.gate}: ${firstFailure.subject}: ${firstFailure.message}` : result.applied ? "applied" : "unchanged",
       reconciledAt: new Date().toISOString(),

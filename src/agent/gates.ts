@@ -1,9 +1,10 @@
-// The chain a revision passes through before anything is applied: revision gate → render → policy gate
-// → artifact gate. Each step reads what the steps before it established (the verified commit, the
-// rendered objects) and adds checks; the first step with a failing check ends the chain, so nothing
-// after it runs and nothing is written. A new gate (approvals, vulnerabilities) is one more Step in
-// `steps`, in the place it belongs.
+// The chain a revision passes through before anything is applied: revision gate → approval and
+// promotion gate → render → policy gate → artifact gate. Each step reads what the steps before it
+// established (the verified commit, the rendered objects) and adds checks; the first step with a
+// failing check ends the chain, so nothing after it runs and nothing is written. A new gate
+// (vulnerabilities) is one more Step in `steps`, in the place it belongs.
 import { join } from "node:path";
+import { approvalGate, type DeploymentRecordSource } from "../approvals/index.ts";
 import { artifactChecks } from "../artifact/gate.ts";
 import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
@@ -16,7 +17,7 @@ import { loadPacks } from "../policy/packs.ts";
 import { renderRevision } from "../render/index.ts";
 import { openRevisionGate } from "../revision/gate.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
-import type { EnvironmentConfig, GateName } from "./config.ts";
+import { ALWAYS_RUN, type EnvironmentConfig, type GateName } from "./config.ts";
 
 /** What a reconcile knows, filled in step by step. */
 export interface Candidate {
@@ -33,6 +34,8 @@ export interface Candidate {
   path: string;
   /** The last revision applied to this environment; the revision gate refuses to move back from it. */
   lastApplied?: string;
+  /** Deployment records beside the repository's refs (the agent's, in its audit log), for promotion. */
+  deploymentRecords?: DeploymentRecordSource;
   /** Set by the revision gate: the commit that verified. */
   commit?: string;
   /** Set by render when kustomize needed the verified commit's tree on disk: there until the reconcile ends. */
@@ -43,13 +46,15 @@ export interface Candidate {
 
 interface Step {
   name: string;
-  /** A gate the configuration may leave out; the steps without one always run. */
+  /** A gate the configuration may leave out (but for ALWAYS_RUN's); the steps without one always run. */
   gate?: GateName;
   run(c: Candidate): Promise<Check[]>;
 }
 
 const steps: Step[] = [
   { name: "revision", gate: "revision", run: revisionGate },
+  // On the commit the revision gate verified; before render, so an unapproved revision is not even read.
+  { name: "approvals", gate: "approvals", run: approvalGate },
   { name: "render", run: render },
   { name: "policy", gate: "policy", run: policyGate },
   { name: "artifact", gate: "artifact", run: artifactGate },
@@ -62,7 +67,7 @@ const steps: Step[] = [
 export async function runGates(c: Candidate, seconds: Record<string, number> = {}): Promise<Check[]> {
   const checks: Check[] = [];
   for (const step of steps) {
-    if (step.gate && !c.env.gates.includes(step.gate)) continue;
+    if (step.gate && !c.env.gates.includes(step.gate) && !ALWAYS_RUN.includes(step.gate)) continue;
     const started = performance.now();
     const made = await step.run(c);
     seconds[step.name] = (performance.now() - started) / 1000;

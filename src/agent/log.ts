@@ -1,7 +1,8 @@
-// The agent's structured log in loop mode: one JSON line on stderr per reconcile (and per change of
-// leadership), for a log collector to index. Never a credential: messages pass through the URL
-// redaction and every secret the configuration points to (tokens, the webhook secret) is blanked out
-// wherever it would appear, whatever a remote or the API server put in an error message.
+// The agent's structured log in loop mode: one JSON line on stderr at start, per reconcile, per change
+// of leadership and per failed audit append, for a log collector to index. Never a credential: messages
+// pass through the URL redaction and every secret the configuration points to (tokens, the webhook
+// secret, the deployment record key's password) is blanked out wherever it would appear, whatever a
+// remote or the API server put in an error message.
 import { readFileSync } from "node:fs";
 import { redact } from "../git/repo.ts";
 import type { AgentConfig } from "./config.ts";
@@ -11,7 +12,7 @@ export type Level = "info" | "warn" | "error";
 
 /** The secrets the configuration names, as they may appear in text (best effort: unreadable ones are the reconcile's to report). */
 export function configuredSecrets(config: AgentConfig): string[] {
-  const files = [...config.doc.environments.map((e) => e.source.tokenFile), config.doc.webhook?.secretFile];
+  const files = [...config.doc.environments.map((e) => e.source.tokenFile), config.doc.webhook?.secretFile, config.doc.deploymentRecords?.passwordFile];
   const secrets: string[] = [];
   for (const file of files) {
     if (!file) continue;

@@ -1,16 +1,18 @@
-// One reconcile of one environment: fetch (read-only) → the gates (gates.ts) → apply → health → record.
-// Everything is verified before the first write; when anything fails, nothing is applied, the last
-// good revision keeps running, and the verdict says why. The environment's state in the cluster (the
-// last revision applied, the verdict, the health) is what the next reconcile starts from.
+// One reconcile of one environment: fetch (read-only) → the gates (gates.ts) → apply → health → record
+// (the audit log, audit.ts, then the status). Everything is verified before the first write; when
+// anything fails, nothing is applied, the last good revision keeps running, and the verdict says why.
+// The environment's state in the cluster (the last revision applied, the verdict, the health) is what
+// the next reconcile starts from.
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { check, makeVerdict, type Check, type Verdict } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
 import { openRepo, redact, type ReadCredential } from "../git/repo.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import type { AgentAudit, Recorded } from "./audit.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
 import { environmentPath, runGates, type Candidate } from "./gates.ts";
-import { applyCandidate, readEnvironmentState, recordOutcome, type EnvironmentClusters, type HealthState } from "./deploy.ts";
+import { applyCandidate, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type HealthState } from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -18,8 +20,12 @@ export interface ReconcileOptions {
   trustedRoot?: TrustedRoot;
   registry: RegistryClient;
   clusters: EnvironmentClusters;
-  /** Plan and print, write nothing (not even the status). */
+  /** Plan and print, write nothing (not even the status or the audit log). */
   dryRun?: boolean;
+  /** The audit log every reconcile is recorded in, and where promotion finds the agent's deployment records. */
+  audit?: AgentAudit;
+  /** An append to the audit log failed (the reconcile's verdict says so too). */
+  onAuditError?(environment: string, error: unknown): void;
 }
 
 export interface ReconcileResult {
@@ -61,6 +67,29 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
   };
   const state = await readEnvironmentState(options.clusters, env, options.config);
   let candidate: Candidate | undefined;
+  /** The audit log's outcome, once recorded: a status write that fails after it does not record the reconcile twice. */
+  let recorded: Recorded | undefined;
+  /** The result recorded: in the audit log (a failed append fails it), then in the environment's status. */
+  const conclude = async (checks: Check[], rest: Partial<ReconcileResult>, applied?: Applied): Promise<ReconcileResult> => {
+    let result = finish(checks, rest);
+    if (options.dryRun) return result;
+    if (options.audit) {
+      if (!recorded) {
+        recorded = await options.audit.record({
+          environment: env.name,
+          repo: subject.repo,
+          ...(candidate && { ref: candidate.ref, source: candidate.repo }),
+          before: state,
+          result,
+          ...(applied?.sync && candidate?.objects && { sync: { result: applied.sync, objects: candidate.objects } }),
+        });
+        if (recorded.error !== undefined) options.onAuditError?.(env.name, recorded.error);
+      }
+      result = finish([...checks, recorded.check], { ...rest, ...(recorded.unavailable && { exitCode: ExitCode.unavailable }) });
+    }
+    await recordOutcome(options.clusters, env, options.config, result, state);
+    return result;
+  };
   try {
     const credential = readCredential(env.source);
     const fetchStarted = performance.now();
@@ -76,31 +105,31 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       ref: env.source.ref ?? options.trust.doc.environments.find((e) => e.name === env.name)?.branch ?? "HEAD",
       path: environmentPath(env, options.trust),
       ...(state.lastApplied && { lastApplied: state.lastApplied }),
+      ...(options.audit && { deploymentRecords: options.audit.deploymentRecords }),
     };
     const checks = await runGates(candidate, steps);
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
     const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps }) : undefined;
-    const result = finish([...checks, ...(applied?.checks ?? [])], {
+    return await conclude([...checks, ...(applied?.checks ?? [])], {
       ...(revision && { revision }),
       ...(applied && {
         applied: !options.dryRun && !applied.checks.some((c) => c.status === "fail"),
         health: applied.health,
         plan: applied.plan,
       }),
-    });
-    if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state);
-    return result;
+    }, applied);
   } catch (e) {
     // A source or cluster that cannot be reached, or input that cannot be read: reported as a failing
     // check, so the verdict is never "pass" by default and the last good revision keeps running.
     if (!(e instanceof VigilError)) throw e;
-    const result = finish([check("agent", e.exitCode === ExitCode.unavailable ? "unavailable" : "input", "fail", env.name, e.message)], {
+    const checks = [check("agent", e.exitCode === ExitCode.unavailable ? "unavailable" : "input", "fail", env.name, e.message)];
+    const rest = {
       ...(candidate?.commit && { revision: candidate.commit }),
       ...(e.exitCode === ExitCode.unavailable && { exitCode: ExitCode.unavailable }),
-    });
-    if (!options.dryRun) await recordOutcome(options.clusters, env, options.config, result, state).catch(() => {});
-    return result;
+    };
+    // The status is best effort here: the cluster may be what could not be reached.
+    return await conclude(checks, rest).catch(() => finish([...checks, ...(recorded ? [recorded.check] : [])], rest));
   } finally {
     candidate?.tree?.remove();
     candidate?.repo.close();

@@ -39,7 +39,15 @@ export const agent: Command = {
         onLeader: (leading: boolean) => log.line("info", leading ? "leading: this replica holds the Lease and reconciles" : "not leading: waiting for the Lease", { leading }),
         onLeaseError: (e: unknown) => log.line("warn", "lease", { error: e instanceof Error ? e.message : String(e) }),
         onTriggerError: (e: unknown) => log.line("warn", "triggers", { error: e instanceof Error ? e.message : String(e) }),
+        onAuditError: (environment: string, e: unknown) => log.line("error", "audit", { environment, error: e instanceof Error ? e.message : String(e) }),
       }),
+    });
+    // What this replica records is said once, at start: an agent without an audit log is visible as such.
+    log?.line(running.audit ? "info" : "warn", "started", {
+      identity: running.identity,
+      environments: running.config.doc.environments.map((e) => e.name),
+      auditLog: running.audit?.log ?? "none: reconciles are not recorded (configure audit)",
+      deploymentRecords: running.audit?.deploymentRecords ?? false,
     });
     if (once) {
       try {
