@@ -3,7 +3,8 @@
 // .cache/example — real ssh-keygen keys, a config repository signed through git's own signing, a trust
 // policy, an agent configuration — starts the API server on loopback, and runs the agent on it:
 //   1. the signed revision passes every gate and is applied;
-//   2. a commit by an untrusted key lands on main: the agent blocks it and the cluster keeps what runs.
+//   2. a commit by an untrusted key lands on main: the agent blocks it and the cluster keeps what runs;
+//   3. both reconciles are in the audit log, which `vigil audit verify` checks and `explain` reads.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -87,6 +88,7 @@ trustPolicy: vigil.trust.yaml
 namespace: vigil-system
 cacheDir: cache
 policy: { packs: [pss-restricted, secrets-hygiene] }
+audit: { log: audit, signingKeyFile: keys/audit.key }
 environments:
   - name: staging
     source: { url: config-repo }
@@ -94,16 +96,21 @@ environments:
     namespaces: [shop]
 `);
   console.log(`Example workspace: ${work}`);
+  const log = join(work, "audit");
+  const logKey = join(work, "keys", "audit.key");
+  const made = vigil(["audit", "init", "--log", log, "--key-file", logKey, "--origin", "example.com/vigil/staging"]);
   const good = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
 
   commit("mallory", mallory.file, { "envs/staging/payments/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: XXX\n" }, "OPS-3: harmless change");
   const blocked = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
   const currency = run("kubectl", ["--kubeconfig", cluster.admin.kubeconfigPath, "get", "configmap", "payments", "-n", "shop", "-o", "jsonpath={.data.currency}"]);
+  const verified = vigil(["audit", "verify", "--log", log, "--key", `${logKey}.pub`]);
+  const explained = vigil(["audit", "explain", "ConfigMap/shop/payments", "--env", "staging", "--log", log, "--key", `${logKey}.pub`]);
 
-  const ok = good === 0 && blocked === 1 && currency === "EUR";
+  const ok = made === 0 && good === 0 && blocked === 1 && currency === "EUR" && verified === 0 && explained === 0;
   console.log(ok
-    ? "\nThe signed revision was applied; the commit by an untrusted key was blocked, and the cluster still runs the last good revision (currency EUR)."
-    : `\nUnexpected: signed revision exited ${good}, attack exited ${blocked}, currency in the cluster ${currency}.`);
+    ? "\nThe signed revision was applied; the commit by an untrusted key was blocked, and the cluster still runs the last good revision (currency EUR).\nBoth decisions are in the audit log, which verifies; explain shows who signed what runs."
+    : `\nUnexpected: signed revision exited ${good}, attack exited ${blocked}, currency in the cluster ${currency}, audit init ${made}, verify ${verified}, explain ${explained}.`);
   exitCode = ok ? 0 : 1;
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
