@@ -16,10 +16,9 @@ import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { signWebhookBody } from "../src/agent/webhook.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
-import { connectCluster } from "../src/cluster/index.ts";
+import { agentTestCluster, writeAgentConfig } from "../test/helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "../test/helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry } from "../test/helpers/image-signing.ts";
-import { startKubeApiServer } from "../test/helpers/kube.ts";
 import { pushTestImage } from "../test/helpers/registry.ts";
 import { tempDir } from "../test/helpers/tools.ts";
 import { machine, median } from "./lib/measure.ts";
@@ -81,10 +80,7 @@ try {
   const repository = `${registry.registry.host}/shop/web`;
   await pushTestImage(registry.client.repository(repository), { tag: "v1" });
   await signImage(registry.client, `${repository}:v1`, key.signing);
-  const cluster = await startKubeApiServer(scope);
-  const admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  scope.after(() => admin.close());
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
+  const { cluster, admin } = await agentTestCluster(scope);
 
   const alice = new SshSigner(dir, "alice");
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, ENV, { images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: key.publicPem }] }] });
@@ -94,22 +90,12 @@ try {
   const secretFile = join(dir, "webhook-secret");
   writeFileSync(secretFile, SECRET);
   mkdirSync(join(dir, "cache"));
-  const configFile = join(dir, "agent.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
-kind: AgentConfig
-trustPolicy: ${trust}
-namespace: vigil-system
-cacheDir: ${join(dir, "cache")}
-insecureRegistries: ["${registry.registry.host}"]
-policy: { packs: [pss-restricted] }
-webhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }
-environments:
-  - name: ${ENV}
-    source: { url: "file://${repo.dir}" }
-    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
-    namespaces: [${namespaces.join(", ")}]
-    interval: 1h
-`);
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-restricted"],
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`,
+    environments: [{ name: ENV, url: `file://${repo.dir}`, cluster: cluster.admin.kubeconfigPath, namespaces, interval: "1h" }],
+  });
 
   const results: ReconcileResult[] = [];
   const agent = await startAgent({ configFile, identity: "bench-leader", onResult: (r) => results.push(r) });

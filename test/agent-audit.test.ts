@@ -5,18 +5,18 @@
 // written; a healthy deploy's signed record lands in the log, where promotion finds it; a log that
 // cannot be written fails the reconcile's verdict without stopping the loop.
 import { strict as assert } from "node:assert";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { revisionOf, signDeploymentRecord } from "../src/approvals/index.ts";
 import { deploymentRecord, openAuditLog, type AuditRecord } from "../src/audit/index.ts";
-import { connectCluster, type Cluster } from "../src/cluster/index.ts";
+import type { Cluster } from "../src/cluster/index.ts";
 import { openRepo } from "../src/git/repo.ts";
+import { agentTestCluster, createNamespace, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
 import { approvalsFixture, type ApprovalsFixture } from "./helpers/approvals-fixture.ts";
 import { makeLogKey, type LogKey } from "./helpers/audit.ts";
-import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
 import { requirePostgres, startPostgres } from "./helpers/postgres.ts";
 import { fileScope, hasTool, requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
@@ -26,9 +26,7 @@ const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries().length > 0 || !hasTool("ssh-keygen")) return;
-  cluster = await startKubeApiServer(scope);
-  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  scope.after(() => admin.close());
+  ({ cluster, admin } = await agentTestCluster(scope, null));
 });
 
 function ready(t: TestContext): boolean {
@@ -56,34 +54,28 @@ interface AgentSetup {
 
 /** Writes an agent configuration for the fixture's repository; creates the agent's namespace. */
 async function agentConfig(t: TestContext, f: ApprovalsFixture, setup: AgentSetup): Promise<string> {
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: setup.agentNamespace } } });
-  const dir = tempDir(t, "vigil-agent-audit-");
-  const file = join(dir, "agent.yaml");
-  writeFileSync(file, `apiVersion: vigil.dev/v1alpha1
-kind: AgentConfig
-trustPolicy: ${f.trust}
-namespace: ${setup.agentNamespace}
-cacheDir: ${join(dir, "cache")}
-policy: { packs: [pss-baseline] }
-${setup.audit ? `audit: { log: "${setup.audit.log}", signingKeyFile: ${setup.audit.key.file} }\n` : ""}${setup.recordsKey ? `deploymentRecords: { keyFile: ${setup.recordsKey} }\n` : ""}environments:
-${setup.environments.map((e) => `  - name: ${e.name}
-    source: { url: ${f.repo.dir} }
-    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
-    namespaces: [${e.namespace}]
-    interval: ${setup.interval ?? "5m"}
-${e.gates ? `    gates: [${e.gates.join(", ")}]\n` : ""}`).join("")}`);
-  return file;
+  await createNamespace(admin, setup.agentNamespace);
+  const audit = setup.audit ? `audit: { log: "${setup.audit.log}", signingKeyFile: ${setup.audit.key.file} }\n` : "";
+  const records = setup.recordsKey ? `deploymentRecords: { keyFile: ${setup.recordsKey} }\n` : "";
+  return writeAgentConfig(tempDir(t, "vigil-agent-audit-"), {
+    trust: f.trust,
+    namespace: setup.agentNamespace,
+    packs: ["pss-baseline"],
+    extra: audit + records,
+    environments: setup.environments.map((e) => ({
+      name: e.name,
+      url: f.repo.dir,
+      cluster: cluster.admin.kubeconfigPath,
+      namespaces: [e.namespace],
+      interval: setup.interval ?? "5m",
+      ...(e.gates && { gates: e.gates }),
+    })),
+  });
 }
 
-/** One reconcile of every environment in the configuration, as `vigil agent --once` does. */
-async function reconcileOnce(configFile: string): Promise<ReconcileResult> {
-  const agent = await startAgent({ configFile, onResult: () => {} });
-  try {
-    const [result] = await agent.reconcileAll();
-    return result!;
-  } finally {
-    await agent.stop();
-  }
+/** One reconcile of the configuration's first environment, as `vigil agent --once` does. */
+async function reconcileFirst(configFile: string): Promise<ReconcileResult> {
+  return (await reconcileOnce(configFile))[0]!;
 }
 
 async function get(path: string): Promise<any> {
@@ -119,7 +111,7 @@ test("every reconcile is appended to the log: the reconcile and what it applied;
   const configFile = await agentConfig(t, f, { agentNamespace: "vigil-a", environments: [{ name: "staging", namespace: "a-stg" }], audit: { log, key } });
   const commit = f.repo.commit({ "envs/staging/namespace.yaml": namespaceYaml("a-stg"), "envs/staging/settings.yaml": configMapYaml("a-stg", "settings") }, f.alice);
 
-  const result = await reconcileOnce(configFile);
+  const result = await reconcileFirst(configFile);
   assert.deepEqual(failures(result), []);
   assert.equal(result.applied, true);
   assert.equal(only(result, "approvals", "approvals").status, "skip", "staging asks no approvals: the gate runs and says so");
@@ -134,7 +126,7 @@ test("every reconcile is appended to the log: the reconcile and what it applied;
   assert.deepEqual(apply.payload.objects.map((o) => `${o.kind} ${o.action}`).sort(), ["ConfigMap create", "Namespace create"]);
 
   // A second reconcile changes nothing in the cluster, and is recorded all the same.
-  const again = await reconcileOnce(configFile);
+  const again = await reconcileFirst(configFile);
   assert.match(only(again, "audit", "recorded").message, /^entries 2 to 3$/);
   assert.deepEqual((await records(log, key)).slice(2).map((e) => e.record.kind === "apply" && e.record.payload.objects.map((o) => o.action)), [false, ["unchanged", "unchanged"]]);
 
@@ -155,7 +147,7 @@ test("approvals: an environment the trust policy gives an approvals rule is bloc
   const configFile = await agentConfig(t, f, { agentNamespace: "vigil-b", environments: [{ name: "prod", namespace: "b-prod", gates: ["revision", "policy"] }], audit: { log, key } });
   const commit = f.repo.commit({ "envs/prod/namespace.yaml": namespaceYaml("b-prod"), "envs/prod/settings.yaml": configMapYaml("b-prod", "settings") }, f.alice);
 
-  const blocked = await reconcileOnce(configFile);
+  const blocked = await reconcileFirst(configFile);
   assert.equal(blocked.exitCode, 1);
   assert.equal(blocked.applied, false);
   const [first] = failures(blocked);
@@ -166,7 +158,7 @@ test("approvals: an environment the trust policy gives an approvals rule is bloc
   assert.match(only(blocked, "audit", "recorded").message, /^entry 0$/, "the block is recorded");
 
   assert.equal(f.approve(f.bob, commit).status, 0);
-  const approved = await reconcileOnce(configFile);
+  const approved = await reconcileFirst(configFile);
   assert.deepEqual(failures(approved), []);
   assert.equal(approved.applied, true);
   assert.match(only(approved, "approvals", "approvals").message, /^1 of 1 required deploy approvals for prod \(bob\)$/);
@@ -192,13 +184,13 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const commit = f.repo.commit(files("strict"), f.alice);
   const tree = f.repo.git("rev-parse", `${commit}^{tree}`);
 
-  const early = await reconcileOnce(prod);
+  const early = await reconcileFirst(prod);
   assert.equal(early.exitCode, 1);
   assert.equal(failures(early)[0]!.gate, "promotion");
   assert.match(failures(early)[0]!.message, new RegExp(`^tree ${tree.slice(0, 12)} of ${commit.slice(0, 12)} has no deployment record signed by staging's agent: prod takes only what ran in staging first`));
   assert.equal(await get("/api/v1/namespaces/c-prod"), undefined);
 
-  const deployed = await reconcileOnce(staging);
+  const deployed = await reconcileFirst(staging);
   assert.deepEqual(failures(deployed), []);
   assert.equal(deployed.health, "healthy");
   assert.match(only(deployed, "audit", "recorded").message, new RegExp(`^entries 1 to 3, with a deployment record of tree ${tree.slice(0, 12)} signed by this agent's key$`));
@@ -213,10 +205,10 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   assert.equal(f.repo.git("for-each-ref", "refs/vigil/"), "", "the agent writes nothing to Git");
 
   // Healthy again at the same tree: no second record.
-  const steady = await reconcileOnce(staging);
+  const steady = await reconcileFirst(staging);
   assert.match(only(steady, "audit", "recorded").message, /^entries 4 to 5$/);
 
-  const promoted = await reconcileOnce(prod);
+  const promoted = await reconcileFirst(prod);
   assert.deepEqual(failures(promoted), []);
   assert.equal(promoted.applied, true);
   const seen = only(promoted, "promotion", "deployment-record");
@@ -234,7 +226,7 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const writer = await openAuditLog(log, { signingKeyFile: key.file });
   const forgedAt = (await writer.append([deploymentRecord({ environment: "staging", revision, envelope: forged.envelope })]))[0]!.index;
   await writer.close();
-  const refused = await reconcileOnce(prod);
+  const refused = await reconcileFirst(prod);
   assert.equal(refused.exitCode, 1);
   const notCounted = only(refused, "promotion", "deployment-record");
   assert.equal(notCounted.subject, `audit log entry ${forgedAt}`);

@@ -4,14 +4,13 @@
 // force), what one removes from Git is pruned for it alone, and a Namespace the other deploys into is
 // left in place.
 import { strict as assert } from "node:assert";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
-import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { connectCluster, type Cluster } from "../src/cluster/index.ts";
+import type { Cluster } from "../src/cluster/index.ts";
+import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
 import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
-import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
 import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
 
 let cluster: KubeCluster;
@@ -21,10 +20,7 @@ const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries().length > 0 || !hasTool("ssh-keygen") || !hasTool("git")) return;
-  cluster = await startKubeApiServer(scope);
-  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  scope.after(() => admin.close());
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
+  ({ cluster, admin } = await agentTestCluster(scope));
   alice = new SshSigner(tempDir(scope, "vigil-envs-keys-"), "alice");
 });
 
@@ -53,33 +49,18 @@ test("two environments sharing a namespace: each its own field manager and inven
     environments: [{ name: "east", branch: "main", path: "envs/east" }, { name: "west", branch: "main", path: "envs/west" }],
   });
   const repo = new TestRepo(join(dir, "config"));
-  const configFile = join(dir, "agent.yaml");
   // west may force: force takes fields over from people and controllers, never another environment's object.
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
-kind: AgentConfig
-trustPolicy: ${trust}
-namespace: vigil-system
-cacheDir: ${join(dir, "cache")}
-policy: { packs: [pss-baseline] }
-environments:
-  - name: east
-    source: { url: ${repo.dir} }
-    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
-    namespaces: [common]
-  - name: west
-    source: { url: ${repo.dir} }
-    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
-    namespaces: [common]
-    force: true
-`);
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    environments: [
+      { name: "east", url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: ["common"] },
+      { name: "west", url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: ["common"], force: true },
+    ],
+  });
   const reconcile = async () => {
-    const agent = await startAgent({ configFile, onResult: () => {} });
-    try {
-      const [east, west] = await agent.reconcileAll();
-      return { east: east!, west: west! };
-    } finally {
-      await agent.stop();
-    }
+    const [east, west] = await reconcileOnce(configFile);
+    return { east: east!, west: west! };
   };
 
   // east first (west's folder is still empty, so west applies nothing): the Namespace and two objects.

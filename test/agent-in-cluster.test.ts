@@ -15,8 +15,9 @@ import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { signWebhookBody } from "../src/agent/webhook.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
 import { InputError } from "../src/core/errors.ts";
+import { agentTestCluster, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
-import { kubectlBinary, missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { kubectlBinary, missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
 import { fileScope, hasTool, requireTools, run, tempDir } from "./helpers/tools.ts";
 
 const AGENT_ACCOUNT = "system:serviceaccount:vigil-system:vigil-agent";
@@ -28,9 +29,7 @@ const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries([kubectlBinary]).length > 0 || !hasTool("ssh-keygen") || !hasTool("git")) return;
-  cluster = await startKubeApiServer(scope);
-  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  scope.after(() => admin.close());
+  ({ cluster, admin } = await agentTestCluster(scope, null));
   // The install's identity and RBAC as an admin applies them, and the example environment's account.
   const files = ["00-namespace.yaml", "10-serviceaccount.yaml", "20-rbac.yaml"].flatMap((f) => ["-f", join(deploy, f)]);
   run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, "apply", "--server-side", "--field-manager", "vigil-install", ...files, "-f", join(deploy, "example-environment")]);
@@ -170,21 +169,12 @@ async function workspace(t: TestContext, extra = ""): Promise<Workspace> {
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, "shop-production");
   const repo = new TestRepo(join(dir, "config"));
   repo.commit({ "envs/shop-production/settings.yaml": settings("first") }, alice);
-  const configFile = join(dir, "agent.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
-kind: AgentConfig
-trustPolicy: ${trust}
-namespace: vigil-system
-cacheDir: ${join(dir, "cache")}
-policy: { packs: [pss-restricted] }
-${extra}environments:
-  - name: shop-production
-    source: { url: ${repo.dir} }
-    cluster: { inCluster: true }
-    namespaces: [shop]
-    serviceAccount: vigil-system/vigil-deployer-shop
-    interval: 1h
-`);
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-restricted"],
+    extra,
+    environments: [{ name: "shop-production", url: repo.dir, cluster: "inCluster", namespaces: ["shop"], serviceAccount: "vigil-system/vigil-deployer-shop", interval: "1h" }],
+  });
   return { repo, configFile };
 }
 

@@ -11,9 +11,10 @@ import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import { LeaderElector } from "../src/agent/leader.ts";
 import { MAX_WEBHOOK_BODY, signWebhookBody } from "../src/agent/webhook.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { connectCluster, type Cluster } from "../src/cluster/index.ts";
+import type { Cluster } from "../src/cluster/index.ts";
+import { agentTestCluster, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
-import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
 import { listen } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
 
@@ -24,10 +25,7 @@ const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries().length > 0 || !hasTool("ssh-keygen") || !hasTool("git")) return;
-  cluster = await startKubeApiServer(scope);
-  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  scope.after(() => admin.close());
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
+  ({ cluster, admin } = await agentTestCluster(scope));
   alice = new SshSigner(tempDir(scope, "vigil-loop-keys-"), "alice");
 });
 
@@ -61,20 +59,12 @@ function workspace(t: TestContext, env: string, extra = "", interval = "1h"): Wo
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env);
   const repo = new TestRepo(join(dir, "config"));
   repo.commit({ [`envs/${env}/namespace.yaml`]: `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n` }, alice);
-  const configFile = join(dir, "agent.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
-kind: AgentConfig
-trustPolicy: ${trust}
-namespace: vigil-system
-cacheDir: ${join(dir, "cache")}
-policy: { packs: [pss-baseline] }
-${extra}environments:
-  - name: ${env}
-    source: { url: ${repo.dir} }
-    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
-    namespaces: [${ns}]
-    interval: ${interval}
-`);
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    extra,
+    environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], interval }],
+  });
   return { dir, repo, configFile, env, ns };
 }
 
@@ -345,7 +335,7 @@ test("logs: vigil agent in loop mode writes one JSON line per reconcile on stder
   const w = workspace(t, "logs", `leaderElection: { leaseDuration: 3s }\n`);
   const tokenFile = join(w.dir, "git-token");
   writeFileSync(tokenFile, `${token}\n`);
-  writeFileSync(w.configFile, (await import("node:fs")).readFileSync(w.configFile, "utf8").replace(`source: { url: ${w.repo.dir} }`, `source: { url: "http://127.0.0.1:${port}/config.git", tokenFile: ${tokenFile} }`));
+  writeFileSync(w.configFile, (await import("node:fs")).readFileSync(w.configFile, "utf8").replace(`source: { url: "${w.repo.dir}" }`, `source: { url: "http://127.0.0.1:${port}/config.git", tokenFile: ${tokenFile} }`));
 
   const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
   const child = spawn(process.execPath, [cli, "agent", "--config", w.configFile], { stdio: ["ignore", "pipe", "pipe"] });

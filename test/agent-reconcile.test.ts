@@ -3,16 +3,16 @@
 // that passes every gate is applied with its image pinned to the verified digest; a revision that fails
 // any gate writes nothing and the last good revision keeps running; objects removed from Git are pruned.
 import { strict as assert } from "node:assert";
-import { renameSync, writeFileSync } from "node:fs";
+import { renameSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
-import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
-import { connectCluster, type Cluster } from "../src/cluster/index.ts";
+import type { Cluster } from "../src/cluster/index.ts";
+import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
-import { missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
+import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
 import { pushTestImage } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
@@ -28,10 +28,7 @@ const scope = fileScope();
 
 before(async () => {
   if (missingKubeBinaries().length > 0 || !hasTool("docker-registry") || !hasTool("cosign") || !hasTool("ssh-keygen")) return;
-  cluster = await startKubeApiServer(scope);
-  admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
-  scope.after(() => admin.close());
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "vigil-system" } } });
+  ({ cluster, admin } = await agentTestCluster(scope));
   registry = await signingRegistry(scope);
   imageKey = cosignKeyPair(registry.dir, "ci");
   const repository = `${registry.registry.host}/shop/web`;
@@ -78,32 +75,25 @@ function workspace(t: TestContext, env: string, options: { gates?: string[]; url
   const ns = `${env}-shop`;
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, { images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }] });
   const repo = new TestRepo(join(dir, "config"));
-  const configFile = join(dir, "agent.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
-kind: AgentConfig
-trustPolicy: ${trust}
-namespace: vigil-system
-cacheDir: ${join(dir, "cache")}
-insecureRegistries: ["${registry.registry.host}"]
-policy: { packs: [pss-baseline] }
-environments:
-  - name: ${env}
-    source: { url: ${options.url ? options.url(repo.dir) : repo.dir} }
-    cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
-    namespaces: [${ns}]
-${options.serviceAccount ? `    serviceAccount: ${options.serviceAccount}\n` : ""}${options.gates ? `    gates: [${options.gates.join(", ")}]\n` : ""}`);
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    extra: `insecureRegistries: ["${registry.registry.host}"]\n`,
+    environments: [{
+      name: env,
+      url: options.url ? options.url(repo.dir) : repo.dir,
+      cluster: cluster.admin.kubeconfigPath,
+      namespaces: [ns],
+      ...(options.serviceAccount && { serviceAccount: options.serviceAccount }),
+      ...(options.gates && { gates: options.gates }),
+    }],
+  });
   return { repo, configFile, env, ns };
 }
 
-/** One reconcile of every environment in the workspace, as `vigil agent --once` does. */
-async function reconcileOnce(w: Workspace, dryRun = false): Promise<ReconcileResult> {
-  const agent = await startAgent({ configFile: w.configFile, dryRun, onResult: () => {} });
-  try {
-    const [result] = await agent.reconcileAll();
-    return result!;
-  } finally {
-    await agent.stop();
-  }
+/** One reconcile of the workspace's environment, as `vigil agent --once` does. */
+async function reconcile(w: Workspace, dryRun = false): Promise<ReconcileResult> {
+  return (await reconcileOnce(w.configFile, dryRun))[0]!;
 }
 
 async function get(path: string): Promise<any> {
@@ -123,7 +113,7 @@ test("a signed revision that passes every gate is applied, its image pinned to t
     [`envs/alpha/web.yaml`]: deploymentYaml(w.ns, signedImage.reference),
   }, alice);
 
-  const first = await reconcileOnce(w);
+  const first = await reconcile(w);
   assert.deepEqual(failures(first), [], JSON.stringify(failures(first)));
   assert.equal(first.revision, commit);
   assert.equal(first.applied, true);
@@ -137,7 +127,7 @@ test("a signed revision that passes every gate is applied, its image pinned to t
   assert.equal(recorded.lastApplied, commit);
   assert.equal(recorded.verdict, "pass");
 
-  const again = await reconcileOnce(w);
+  const again = await reconcile(w);
   assert.equal(again.exitCode, 0);
   const applied = again.verdict.checks.find((c) => c.gate === "apply" && c.rule === "applied");
   assert.match(applied!.message, /^3 unchanged \(/, "nothing is re-applied when nothing changed");
@@ -148,11 +138,11 @@ test("a revision that fails a gate writes nothing, and the last good revision ke
   if (!ready(t)) return;
   const w = workspace(t, "bravo");
   const good = w.repo.commit({ [`envs/bravo/namespace.yaml`]: namespaceYaml(w.ns), [`envs/bravo/settings.yaml`]: configMapYaml(w.ns, "settings") }, alice);
-  assert.equal((await reconcileOnce(w)).exitCode, 0);
+  assert.equal((await reconcile(w)).exitCode, 0);
 
   // An untrusted signer: the revision gate.
   w.repo.commit({ [`envs/bravo/settings.yaml`]: configMapYaml(w.ns, "settings", "open"), [`envs/bravo/extra.yaml`]: configMapYaml(w.ns, "extra") }, mallory);
-  const unsigned = await reconcileOnce(w);
+  const unsigned = await reconcile(w);
   assert.equal(unsigned.exitCode, 1);
   assert.equal(failures(unsigned)[0]!.gate, "revision");
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/settings`)).data.mode, "strict");
@@ -169,25 +159,25 @@ test("a signed revision that breaks policy, names an unsigned image, or leaves i
   if (!ready(t)) return;
   const w = workspace(t, "charlie");
   w.repo.commit({ [`envs/charlie/namespace.yaml`]: namespaceYaml(w.ns) }, alice);
-  assert.equal((await reconcileOnce(w)).exitCode, 0);
+  assert.equal((await reconcile(w)).exitCode, 0);
 
   const privileged = "\n          securityContext: { privileged: true }";
   w.repo.commit({ [`envs/charlie/web.yaml`]: deploymentYaml(w.ns, signedImage.reference, privileged) }, alice);
-  const policy = await reconcileOnce(w);
+  const policy = await reconcile(w);
   assert.equal(policy.exitCode, 1);
   assert.equal(failures(policy)[0]!.gate, "policy");
   assert.equal(await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/web`), undefined);
 
   const unsignedImage = await pushTestImage(registry.client.repository(`${registry.registry.host}/shop/unsigned`), { tag: "v1" });
   w.repo.commit({ [`envs/charlie/web.yaml`]: deploymentYaml(w.ns, `${registry.registry.host}/shop/unsigned:v1`) }, alice);
-  const artifact = await reconcileOnce(w);
+  const artifact = await reconcile(w);
   assert.equal(artifact.exitCode, 1);
   assert.equal(failures(artifact)[0]!.gate, "artifact");
   assert.match(failures(artifact)[0]!.message, new RegExp(unsignedImage.descriptor.digest));
   assert.equal(await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/web`), undefined);
 
   w.repo.commit({ [`envs/charlie/web.yaml`]: null, [`envs/charlie/escape.yaml`]: configMapYaml("kube-system", "escape") }, alice);
-  const escape = await reconcileOnce(w);
+  const escape = await reconcile(w);
   assert.equal(escape.exitCode, 1);
   assert.equal(failures(escape)[0]!.gate, "apply");
   assert.match(failures(escape)[0]!.message, /kube-system/);
@@ -198,10 +188,10 @@ test("an object removed from Git is pruned; a dry run prints the plan and writes
   if (!ready(t)) return;
   const w = workspace(t, "delta");
   w.repo.commit({ [`envs/delta/namespace.yaml`]: namespaceYaml(w.ns), [`envs/delta/a.yaml`]: configMapYaml(w.ns, "a"), [`envs/delta/b.yaml`]: configMapYaml(w.ns, "b") }, alice);
-  assert.equal((await reconcileOnce(w)).exitCode, 0);
+  assert.equal((await reconcile(w)).exitCode, 0);
   const removal = w.repo.commit({ [`envs/delta/b.yaml`]: null, [`envs/delta/a.yaml`]: configMapYaml(w.ns, "a", "relaxed") }, alice);
 
-  const planned = await reconcileOnce(w, true);
+  const planned = await reconcile(w, true);
   assert.equal(planned.exitCode, 0);
   assert.equal(planned.applied, false);
   assert.ok(planned.plan.some((l) => l.startsWith(`update ConfigMap ${w.ns}/a`)), planned.plan.join("\n"));
@@ -209,7 +199,7 @@ test("an object removed from Git is pruned; a dry run prints the plan and writes
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).data.mode, "strict", "a dry run writes nothing");
   assert.notEqual((await status("delta")).lastApplied, removal, "nor the status");
 
-  const applied = await reconcileOnce(w);
+  const applied = await reconcile(w);
   assert.equal(applied.exitCode, 0);
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).data.mode, "relaxed");
   assert.equal(await get(`/api/v1/namespaces/${w.ns}/configmaps/b`), undefined, "pruned");
@@ -236,9 +226,9 @@ test("a git remote that is down: exit 3 with the reason, nothing written, the la
   if (!ready(t)) return;
   const w = workspace(t, "foxtrot", { url: (dir) => `file://${dir}` });
   const good = w.repo.commit({ [`envs/foxtrot/namespace.yaml`]: namespaceYaml(w.ns), [`envs/foxtrot/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
-  assert.equal((await reconcileOnce(w)).exitCode, 0);
+  assert.equal((await reconcile(w)).exitCode, 0);
   renameSync(w.repo.dir, `${w.repo.dir}.gone`);
-  const down = await reconcileOnce(w);
+  const down = await reconcile(w);
   assert.equal(down.exitCode, 3);
   assert.equal(failures(down)[0]!.rule, "unavailable");
   assert.match(failures(down)[0]!.message, /cannot fetch file:\/\/.*config.*check the URL, the network and the read-only credential/);
@@ -259,14 +249,14 @@ test("applying as the environment's ServiceAccount: its RBAC bounds the apply, w
   await create(`${rbac}/namespaces/${w.ns}/rolebindings`, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "deployer" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "deployer" }, subjects: [{ kind: "ServiceAccount", name: "deployer-golf", namespace: "vigil-system" }] });
 
   w.repo.commit({ [`envs/golf/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
-  const applied = await reconcileOnce(w);
+  const applied = await reconcile(w);
   assert.deepEqual(failures(applied), []);
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil-golf"), true, "applied under the environment's own field manager");
   assert.ok(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf"), "the inventory is the agent's, in its own namespace");
 
   // The ServiceAccount may not write Secrets: the server refuses, the agent names it, nothing is pruned.
   w.repo.commit({ [`envs/golf/s.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ${w.ns}\nstringData:\n  k: v\n` }, alice);
-  const refused = await reconcileOnce(w);
+  const refused = await reconcile(w);
   assert.equal(refused.exitCode, 1);
   assert.equal(failures(refused)[0]!.rule, "accepted");
   assert.match(failures(refused)[0]!.message, /system:serviceaccount:vigil-system:deployer-golf/);

@@ -16,7 +16,7 @@ import { freePort } from "./registry.ts";
 import { run } from "./tools.ts";
 
 // A test context, or anything that runs cleanups at the end (a file-wide cluster collects them itself).
-type After = { after(fn: () => unknown): void };
+export type After = { after(fn: () => unknown): void };
 
 export const kubeApiServerBinary = join(kubeBin, "kube-apiserver");
 export const etcdBinary = join(kubeBin, "etcd");

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { postgresBin } from "../../scripts/setup.ts";
 import { tempDir } from "./tools.ts";
+import type { After } from "./kube.ts";
 
 export interface TestPostgres {
   /** A connection URL for a new database of its own: postgres://vigil@localhost/NAME?host=SOCKET_DIR */
@@ -15,7 +16,6 @@ export interface TestPostgres {
   stop(): void;
 }
 
-type After = { after(fn: () => unknown): void };
 
 /** The server's programs, or a skip (a failure in CI) naming how to install them. */
 export function requirePostgres(t: TestContext): string | undefined {
