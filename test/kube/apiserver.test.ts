@@ -114,7 +114,12 @@ test("authentication and RBAC: anonymous and unknown callers are refused, a user
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "configmap-reader" },
     subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "reader" }],
   })).status, 201);
-  assert.equal((await api(reader.dispatcher, "GET", "/api/v1/namespaces/default/configmaps")).status, 200);
+  // The authorizer sees a new binding through its informer, a moment after the write: wait for it (up to 10 s).
+  let granted = 0;
+  for (const deadline = Date.now() + 10_000; granted !== 200 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    granted = (await api(reader.dispatcher, "GET", "/api/v1/namespaces/default/configmaps")).status;
+  }
+  assert.equal(granted, 200);
   assert.equal((await api(reader.dispatcher, "GET", "/api/v1/namespaces/kube-system/configmaps")).status, 403, "the role is for default only");
   assert.equal((await api(reader.dispatcher, "POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "x" } })).status, 403, "reading is not writing");
 });
