@@ -32,6 +32,12 @@ export interface RevisionGateOptions {
   onProgress?: (commitsChecked: number) => void;
   /** The time approvals are judged at (a rollback's); default now. */
   now?: Date;
+  /**
+   * When Vigil first recorded seeing an object (a commit, a tag or a claim) in its audit log: the trusted
+   * time its signature's key validity is judged at when the signature carries no log time of its own.
+   * Undefined for an object never recorded; the time of verification is used then.
+   */
+  firstSeen?: (objectId: string) => Date | undefined;
 }
 
 export type SignatureVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date) => Promise<SignatureResult>;
