@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import pg from "pg";
@@ -16,7 +16,7 @@ import { leafHash } from "../src/audit/hash.ts";
 import { parseSignerKey } from "../src/audit/note.ts";
 import { verifyLog } from "../src/audit/verify.ts";
 import { finding, logStores, makeLogKey, type LogKey } from "./helpers/audit.ts";
-import { tempDir } from "./helpers/tools.ts";
+import { tempDir, vigil } from "./helpers/tools.ts";
 
 const stores = logStores();
 const writer = new URL("./helpers/audit-writer.ts", import.meta.url).pathname;
@@ -260,3 +260,27 @@ async function pgTamper(t: TestContext, store: (typeof stores)[number]): Promise
     },
   };
 }
+
+test("directory: an index entry pointing past the end of the entries, or past 2^31 and 2^53, is a damaged log named with its offset (vigil audit verify exits 1), not an allocation error", async (t) => {
+  const dir = tempDir(t);
+  const key = makeLogKey(dir);
+  for (const [name, past] of [["past the end", 1n], ["past 2^31", 2n ** 31n], ["past 2^53", 2n ** 62n]] as const) {
+    const location = join(dir, name.replace(/\W/g, "-"));
+    await tenBatches(location, key);
+    const end = BigInt(statSync(join(location, "entries")).size) + past;
+    const index = readFileSync(join(location, "index"));
+    index.writeBigUInt64BE(end, 40 * 8);
+    writeFileSync(join(location, "index"), index);
+    const run = vigil(["audit", "verify", "--log", location, "--key", key.verifierKey, "--json"]);
+    assert.equal(run.status, 1, `${name}: ${run.stdout}${run.stderr}`);
+    const failed = run.json().checks.find((c: { status: string }) => c.status === "fail");
+    assert.match(failed.message, new RegExp(`^entry 40: .*index at byte 320 says it ends at byte ${end}, past the end of .*entries \\(\\d+ bytes\\): the log is damaged`), name);
+  }
+  // An end before the entry's start (the index rewound) is named too.
+  const location = join(dir, "rewound");
+  await tenBatches(location, key);
+  const index = readFileSync(join(location, "index"));
+  index.writeBigUInt64BE(3n, 40 * 8);
+  writeFileSync(join(location, "index"), index);
+  assert.match(await verdict(location, key), /^entry 40: .*index at byte 320 says it ends at byte 3, before its start at byte \d+ plus a frame header/);
+});

@@ -219,19 +219,47 @@ export class FileStore implements LogWriterStore {
 
   async readEntries(start: number, end: number): Promise<StoredEntry[]> {
     if (start >= end) return [];
-    const ends = this.#files.read("index", Math.max(0, start - 1) * 8, (end - Math.max(0, start - 1)) * 8);
-    const offsets = Array.from({ length: ends.length / 8 }, (_, i) => Number(ends.readBigUInt64BE(i * 8)));
-    const first = start === 0 ? 0 : offsets.shift()!;
-    const bytes = this.#files.read("entries", first, offsets.at(-1)! - first);
+    const before = Math.max(0, start - 1);
+    const ends = this.#files.read("index", before * 8, (end - before) * 8);
+    const offsets = Array.from({ length: ends.length / 8 }, (_, i) => ends.readBigUInt64BE(i * 8));
+    const first = start === 0 ? 0 : this.#entryEnd(start - 1, offsets.shift()!);
+    const bounds: { start: number; end: number }[] = [];
+    offsets.reduce((from, raw, i) => {
+      const to = this.#entryEnd(start + i, raw, from);
+      bounds.push({ start: from, end: to });
+      return to;
+    }, first);
     const entries: StoredEntry[] = [];
-    let at = 0;
-    offsets.forEach((entryEnd, i) => {
-      const length = entryEnd - first - at - FRAME_HEADER;
-      if (length < 0 || bytes.readUInt32BE(at) !== length) throw new IntegrityError(`entry ${start + i}: its frame in ${join(this.location, "entries")} does not match the index (offset ${first + at})`);
-      entries.push({ hash: bytes.subarray(at + 4, at + FRAME_HEADER), data: bytes.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length) });
-      at += FRAME_HEADER + length;
-    });
+    for (let i = 0; i < bounds.length; ) {
+      // One read per span of at most MAX_FRAME bytes (each entry is at most one frame), so memory stays bounded.
+      let j = i + 1;
+      while (j < bounds.length && bounds[j]!.end - bounds[i]!.start <= MAX_FRAME) j++;
+      const spanStart = bounds[i]!.start;
+      const bytes = this.#files.read("entries", spanStart, bounds[j - 1]!.end - spanStart);
+      for (; i < j; i++) {
+        const at = bounds[i]!.start - spanStart;
+        const length = bounds[i]!.end - bounds[i]!.start - FRAME_HEADER;
+        if (length < 0 || bytes.readUInt32BE(at) !== length) throw new IntegrityError(`entry ${start + i}: its frame in ${join(this.location, "entries")} does not match the index (offset ${bounds[i]!.start})`);
+        entries.push({ hash: bytes.subarray(at + 4, at + FRAME_HEADER), data: bytes.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length) });
+      }
+    }
     return entries;
+  }
+
+  /**
+   * Entry `index`'s end offset as the index stores it, checked before anything is read or allocated with
+   * it: within the entries file, after the entry's start, and one frame long at most. Anything else is a
+   * damaged index, named with the byte of the index that holds it.
+   */
+  #entryEnd(index: number, raw: bigint, from?: number): number {
+    const entriesBytes = this.#files.size("entries");
+    const where = `entry ${index}: ${join(this.location, "index")} at byte ${index * 8} says it ends at byte ${raw}`;
+    if (raw > BigInt(entriesBytes)) throw new IntegrityError(`${where}, past the end of ${join(this.location, "entries")} (${entriesBytes} bytes): the log is damaged`);
+    const end = Number(raw);
+    if (from === undefined) return end;
+    if (end < from + FRAME_HEADER) throw new IntegrityError(`${where}, before its start at byte ${from} plus a frame header: the log is damaged`);
+    if (end - from > FRAME_HEADER + MAX_FRAME) throw new IntegrityError(`${where}, ${end - from} bytes after its start at byte ${from}, more than one entry may take (${MAX_FRAME} bytes): the log is damaged`);
+    return end;
   }
 
   async readLevel(level: number, start: number, end: number): Promise<Buffer[]> {
