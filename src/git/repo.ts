@@ -10,8 +10,9 @@ import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { isLoopbackHost } from "../oci/reference.ts";
 import { CatFile } from "./cat-file.ts";
-import { parseCommit } from "./objects.ts";
+import { parseCommit, parseTag } from "./objects.ts";
 import { readInputText } from "../core/input-file.ts";
+import { redactCredentials } from "../core/redact.ts";
 
 const exec = promisify(execFile);
 
@@ -19,14 +20,19 @@ const exec = promisify(execFile);
 export const vigilRefs = "refs/vigil/*";
 
 export interface Repo {
-  /** As the user named it (path or URL), for messages. */
+  /** As the user named it (path or URL), for messages: credentials in a URL are blanked. */
   name: string;
   gitDir: string;
   objects: CatFile;
   close(): void;
 }
 
-const gitEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C" };
+/**
+ * The environment every git Vigil runs gets. GIT_NO_REPLACE_OBJECTS: whoever can write the repository's
+ * refs/replace/ must not be able to make git show other objects than the ids name, since the gate
+ * verifies what it reads.
+ */
+export const gitEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C", GIT_NO_REPLACE_OBJECTS: "1" };
 
 export async function git(gitDir: string, args: string[]): Promise<string> {
   const { stdout } = await exec("git", ["--git-dir", gitDir, ...args], { env: gitEnv, maxBuffer: 64 * 1024 * 1024 });
@@ -51,7 +57,7 @@ export async function openRepo(location: string, options: OpenOptions = {}): Pro
   if (options.credential && "tokenFile" in options.credential) refusePlainHttpToken(location);
   const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir, credentialEnv(options.credential)) : await localGitDir(location);
   const objects = new CatFile(gitDir);
-  return { name: location, gitDir, objects, close: () => objects.close() };
+  return { name: redactCredentials(location), gitDir, objects, close: () => objects.close() };
 }
 
 function defaultCacheDir(): string {
@@ -81,7 +87,7 @@ async function fetchRemote(url: string, cacheDir: string, env: NodeJS.ProcessEnv
     await followRemoteHead(gitDir, url, env);
   } catch (e) {
     const detail = ((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").at(-1);
-    throw new UnavailableError(`cannot fetch ${redact(url)}: ${detail}; check the URL, the network and the read-only credential`);
+    throw new UnavailableError(redactCredentials(`cannot fetch ${url}: ${detail}; check the URL, the network and the read-only credential`));
   }
   return gitDir;
 }
@@ -109,7 +115,7 @@ function credentialEnv(credential: ReadCredential | undefined): NodeJS.ProcessEn
 function refusePlainHttpToken(url: string): void {
   if (!/^http:\/\//i.test(url)) return;
   const host = new URL(url).hostname.replace(/^\[|\]$/g, "");
-  if (!isLoopbackHost(host)) throw new InputError(`${redact(url)}: a token is never sent over plain HTTP; use an https:// URL`);
+  if (!isLoopbackHost(host)) throw new InputError(`${redactCredentials(url)}: a token is never sent over plain HTTP; use an https:// URL`);
 }
 
 function readSecret(file: string, what: string): string {
@@ -125,32 +131,97 @@ async function followRemoteHead(gitDir: string, url: string, env: NodeJS.Process
   if (branch) await git(gitDir, ["symbolic-ref", "HEAD", branch]);
 }
 
-/** Credentials are never printed. */
-export function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, "//***@");
+/** Credentials are never printed: kept for src/agent/reconcile.ts until it calls redactCredentials itself. */
+export const redact = redactCredentials;
+
+/** An annotated tag on the way from a name to its commit; `ref` is where the outermost one is stored. */
+export interface ResolvedTag {
+  id: string;
+  ref?: string;
 }
 
-export type ResolvedRevision = { commit: string; tag?: string; tagRef?: string };
+export interface ResolvedRevision {
+  commit: string;
+  /** Every tag object from the one named to the commit, outermost first: each one's signature counts. */
+  tags: ResolvedTag[];
+  /** The outermost tag (tags[0]), kept until every caller reads `tags`. */
+  tag?: string;
+  tagRef?: string;
+}
 
-/** Resolves a branch, tag or commit; an annotated tag is returned too, since its signature counts. */
+/** A tag of a tag of a tag…: a longer chain than this is refused rather than followed. */
+export const MAX_TAG_CHAIN = 8;
+
+/** Resolves a branch, tag or commit as git does; annotated tags are returned too, since their signatures count. */
 export async function resolveRevision(repo: Repo, rev: string): Promise<ResolvedRevision> {
   if (rev.startsWith("-") || /[\s\0]/.test(rev)) throw new InputError(`invalid revision "${rev}"`);
   // A full commit id (what the agent deploys by) is read in-process; git, too, takes a full id before a ref of that name.
-  if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(rev) && (await repo.objects.read(rev))?.type === "commit") return { commit: rev };
+  if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(rev) && (await repo.objects.read(rev))?.type === "commit") return { commit: rev, tags: [] };
   let id: string;
   try {
     id = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${rev}^{object}`])).trim();
   } catch {
     throw new InputError(`revision "${rev}" does not exist in ${repo.name}`);
   }
-  const object = await repo.objects.read(id);
-  if (object?.type === "tag") {
-    const commit = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${id}^{commit}`])).trim();
-    const tagRef = (await git(repo.gitDir, ["rev-parse", "--symbolic-full-name", rev]).catch(() => "")).trim();
-    return { commit, tag: id, ...(tagRef.startsWith("refs/tags/") ? { tagRef } : {}) };
+  const ref = (await git(repo.gitDir, ["rev-parse", "--symbolic-full-name", rev]).catch(() => "")).trim();
+  return peelToCommit(repo, rev, id, ref.startsWith("refs/tags/") ? ref : undefined);
+}
+
+/**
+ * An environment's branch: exactly refs/heads/<branch>. A tag, a remote-tracking ref or a commit id that
+ * happens to be spelled like the branch must not stand in for it.
+ */
+export async function resolveBranch(repo: Repo, branch: string): Promise<ResolvedRevision> {
+  const ref = `refs/heads/${branch}`;
+  if (branch.startsWith("-") || /[\s\0]/.test(branch)) throw new InputError(`invalid branch name "${branch}"`);
+  try {
+    await git(repo.gitDir, ["check-ref-format", ref]);
+  } catch {
+    throw new InputError(`invalid branch name "${branch}"`);
   }
-  if (object?.type !== "commit") throw new InputError(`revision "${rev}" is a ${object?.type ?? "missing object"}, not a commit`);
-  return { commit: id };
+  let id: string;
+  try {
+    id = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", ref])).trim();
+  } catch {
+    throw new InputError(`branch "${branch}" (${ref}) does not exist in ${repo.name}`);
+  }
+  return peelToCommit(repo, ref, id, undefined);
+}
+
+/** Follows tag objects to the commit they name, reading each one; a tag of a tree or a blob is not a revision. */
+async function peelToCommit(repo: Repo, rev: string, id: string, tagRef: string | undefined): Promise<ResolvedRevision> {
+  const tags: ResolvedTag[] = [];
+  for (let current = id; ; ) {
+    const object = await repo.objects.read(current);
+    if (object?.type === "commit") return withOutermostTag(current, tags);
+    if (object?.type !== "tag") {
+      const via = tags.length > 0 ? `a tag of a ${object?.type ?? "missing object"}` : `a ${object?.type ?? "missing object"}`;
+      throw new InputError(`revision "${rev}" is ${via}, not a commit`);
+    }
+    if (tags.length === MAX_TAG_CHAIN) throw new InputError(`revision "${rev}" is a chain of more than ${MAX_TAG_CHAIN} tags; tag the commit itself`);
+    tags.push(tags.length === 0 && tagRef ? { id: current, ref: tagRef } : { id: current });
+    const target = readTagTarget(rev, current, object.data);
+    const actual = (await repo.objects.read(target.id))?.type;
+    if (actual && actual !== target.type) {
+      throw new InputError(`revision "${rev}": tag object ${current} says it tags a ${target.type} but ${target.id} is a ${actual}`);
+    }
+    current = target.id;
+  }
+}
+
+function readTagTarget(rev: string, id: string, data: Buffer): { id: string; type: string } {
+  try {
+    const tag = parseTag(id, data);
+    return { id: tag.object, type: tag.type };
+  } catch (e) {
+    throw new InputError(`revision "${rev}": tag object ${id} cannot be read: ${(e as Error).message}`);
+  }
+}
+
+function withOutermostTag(commit: string, tags: ResolvedTag[]): ResolvedRevision {
+  const outer = tags[0];
+  if (!outer) return { commit, tags };
+  return { commit, tags, tag: outer.id, ...(outer.ref ? { tagRef: outer.ref } : {}) };
 }
 
 export async function isAncestor(repo: Repo, ancestor: string, descendant: string): Promise<boolean> {
