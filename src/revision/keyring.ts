@@ -4,7 +4,7 @@ import type { TrustPolicy } from "../core/trust-policy.ts";
 import { parseAllowedSignerLine, parseAllowedSigners, verifySshSignature, type SshTrustEntry } from "../git/signatures/ssh-trust.ts";
 import type { OpenPgpTrustEntry } from "../git/signatures/openpgp.ts";
 import type { SigstoreIdentity, TrustedRoot } from "../git/signatures/x509.ts";
-import { refused, type SignatureResult } from "../git/signatures/result.ts";
+import { refused, type SignatureResult, type TimeSource } from "../git/signatures/result.ts";
 
 export interface Keyring {
   ssh: SshTrustEntry[];
@@ -64,19 +64,33 @@ export function signatureFormat(armored: string): "ssh" | "openpgp" | "x509" | n
   return null;
 }
 
+/** Where the time a caller passes comes from; a transparency-log time is the verifiers' own to find. */
+export type CallerTimeSource = Exclude<TimeSource, "transparency-log">;
+
 /**
  * Verifies a git signature (commit, tag or detached co-signature) over `payload`.
- * `at` is the time the object claims (committer or tagger time), as git passes it to ssh-keygen.
+ * `at` is the trusted time keys and certificates are judged at: when Vigil's audit log first recorded
+ * the object (`atSource` "first-seen"), else the time of verification ("verification"); never a time
+ * the object claims (committer, tagger or approval time), which the signer writes. A time the signature
+ * proves itself (a verified transparency-log entry) takes precedence. The result says which time was used.
  * `namespace` is SSHSIG's: "git" for what git signs, Vigil's own for approvals (OpenPGP and x509 have none).
  */
-export async function verifyGitSignature(ring: Keyring, armored: string, payload: Buffer, at: Date, namespace = "git"): Promise<SignatureResult> {
+export async function verifyGitSignature(
+  ring: Keyring,
+  armored: string,
+  payload: Buffer,
+  at: Date,
+  namespace = "git",
+  atSource: CallerTimeSource = "verification",
+): Promise<SignatureResult> {
+  const time = { at, source: atSource };
   switch (signatureFormat(armored)) {
     case "ssh":
-      return verifySshSignature(armored, payload, ring.ssh, at, namespace);
+      return verifySshSignature(armored, payload, ring.ssh, time, namespace);
     case "openpgp":
-      return (await openpgp()).verifyOpenPgpSignature(armored, payload, ring.openpgp);
+      return (await openpgp()).verifyOpenPgpSignature(armored, payload, ring.openpgp, time);
     case "x509":
-      return (await x509()).verifyX509Signature(armored, payload, ring.sigstore, ring.trustedRoot);
+      return (await x509()).verifyX509Signature(armored, payload, ring.sigstore, ring.trustedRoot, time);
     default:
       return refused("unknown", "signature is in no known format (expected an SSH, OpenPGP or x509 signature)");
   }

@@ -5,7 +5,7 @@ import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import type { TrustPolicyDocument } from "../core/trust-policy.ts";
-import { signatureFormat, verifyGitSignature } from "./keyring.ts";
+import { signatureFormat, verifyGitSignature, type CallerTimeSource } from "./keyring.ts";
 import type { SignatureVerifier } from "./gate.ts";
 import type { PolicyContext } from "./policy-chain.ts";
 
@@ -18,7 +18,7 @@ export interface PolicyMessage {
 }
 export interface JobMessage {
   kind: "jobs";
-  jobs: { id: number; key: string; armored: string; payload: Uint8Array; at: number }[];
+  jobs: { id: number; key: string; armored: string; payload: Uint8Array; at: number; atSource: CallerTimeSource }[];
 }
 export type ResultMessage = { id: number; result: SignatureResult }[];
 
@@ -27,17 +27,20 @@ export interface VerifierPool {
   close(): Promise<void>;
 }
 
-const inProcess: SignatureVerifier = (ctx, armored, payload, at) => verifyGitSignature(ctx.keyring, armored, payload, at);
+// `at` is the trusted time and `atSource` where it came from (keyring.ts, verifyGitSignature).
+type TimedVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
+
+const inProcess: TimedVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 
 export function verifierPool(size = availableParallelism()): VerifierPool {
   if (size <= 1) return { verify: inProcess, close: async () => {} };
   const workers = Array.from({ length: size }, () => new PoolWorker());
   let next = 0;
-  const verify: SignatureVerifier = (ctx, armored, payload, at) => {
+  const verify: TimedVerifier = (ctx, armored, payload, at, atSource = "verification") => {
     // x509 keyrings hold a trusted root that does not cross threads; gitsign commits are few.
-    if (signatureFormat(armored) === "x509") return inProcess(ctx, armored, payload, at);
+    if (signatureFormat(armored) === "x509") return inProcess(ctx, armored, payload, at, atSource);
     const worker = workers[next++ % workers.length]!;
-    return worker.submit(ctx, armored, payload, at);
+    return worker.submit(ctx, armored, payload, at, atSource);
   };
   return { verify, close: async () => void (await Promise.all(workers.map((w) => w.terminate()))) };
 }
@@ -66,7 +69,7 @@ class PoolWorker {
     this.worker.unref();
   }
 
-  submit(ctx: PolicyContext, armored: string, payload: Buffer, at: Date): Promise<SignatureResult> {
+  submit(ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource: CallerTimeSource): Promise<SignatureResult> {
     if (this.failure) return Promise.resolve({ ok: false, kind: "unknown", reason: `verifier crashed: ${this.failure.message}` });
     if (!this.policies.has(ctx.key)) {
       this.flush();
@@ -77,7 +80,7 @@ class PoolWorker {
     }
     const id = this.nextId++;
     if (this.batch.length === 0) setImmediate(() => this.flush());
-    this.batch.push({ id, key: ctx.key, armored, payload, at: at.getTime() });
+    this.batch.push({ id, key: ctx.key, armored, payload, at: at.getTime(), atSource });
     if (this.batch.length >= 256) this.flush();
     return new Promise((resolve) => this.waiting.set(id, resolve));
   }

@@ -20,7 +20,7 @@ parentPort!.on("message", async (msg: PolicyMessage | JobMessage) => {
   const results: ResultMessage = [];
   for (const job of msg.jobs) {
     const ring = await keyrings.get(job.key)!;
-    const result = await verifyGitSignature(ring, job.armored, Buffer.from(job.payload), new Date(job.at));
+    const result = await verifyGitSignature(ring, job.armored, Buffer.from(job.payload), new Date(job.at), "git", job.atSource);
     results.push({ id: job.id, result });
   }
   parentPort!.postMessage(results);

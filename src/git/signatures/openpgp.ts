@@ -2,7 +2,7 @@
 // library checks the cryptography; the checklist of what makes a key acceptable is written out here,
 // so each refusal says which rule refused.
 import * as openpgp from "openpgp";
-import { refused, type SignatureResult } from "./result.ts";
+import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 
 export interface OpenPgpTrustEntry {
   identity: string;
@@ -31,12 +31,17 @@ export async function parseOpenPgpKeys(armored: string, identity: string, source
 
 const hex = (id: openpgp.KeyID) => id.toHex().toUpperCase();
 
-/** Verifies a detached armored signature over `message` against trusted keys, as of `now`. */
+/**
+ * Verifies a detached armored signature over `message` against trusted keys. The key's validity
+ * (revocation, expiry, capability) is judged at `time`, the trusted time the caller chose; the
+ * signature's own creation time is the signer's claim, and only ever a reason to refuse (dated after
+ * the trusted time, or before the key existed), never the time a key is judged at.
+ */
 export async function verifyOpenPgpSignature(
   armored: string,
   message: Buffer,
   entries: readonly OpenPgpTrustEntry[],
-  now: Date = new Date(),
+  time: TrustedTime = verificationTime(),
 ): Promise<SignatureResult> {
   let signature: openpgp.Signature;
   try {
@@ -48,7 +53,7 @@ export async function verifyOpenPgpSignature(
   if (packets.length !== 1) return refused("openpgp", `expected exactly one OpenPGP signature packet, found ${packets.length}`);
   const sig = packets[0] as openpgp.SignaturePacket;
 
-  const problem = packetProblem(sig, now);
+  const problem = packetProblem(sig, time);
   if (problem) return refused("openpgp", problem);
   const issuer = sig.issuerKeyID;
   const candidates = entries.filter((e) => e.key.getKeys(issuer).length > 0);
@@ -57,50 +62,56 @@ export async function verifyOpenPgpSignature(
   }
   const reasons: string[] = [];
   for (const entry of candidates) {
-    const keyIssue = await keyProblem(entry.key, issuer, sig.created!, now);
+    const keyIssue = await keyProblem(entry.key, issuer, sig.created!, time);
     if (keyIssue) {
       reasons.push(keyIssue);
       continue;
     }
     const mismatch = await cryptographicProblem(signature, message, entry.key, sig.created!);
     if (mismatch) return refused("openpgp", `OpenPGP signature by ${hex(issuer)} ${mismatch}`);
-    return { ok: true, kind: "openpgp", identity: entry.identity, key: describeKey(entry.key, issuer) };
+    return accepted("openpgp", entry.identity, describeKey(entry.key, issuer), time);
   }
   return refused("openpgp", `OpenPGP key ${hex(issuer)} (${candidates.map((c) => c.identity).join(", ")}): ${reasons.join("; ")}`);
 }
 
-function packetProblem(sig: openpgp.SignaturePacket, now: Date): string | null {
+function packetProblem(sig: openpgp.SignaturePacket, time: TrustedTime): string | null {
   if (!documentSignatures.has(sig.signatureType!)) return `OpenPGP signature of type ${sig.signatureType} is not a document signature`;
   if (weakHashes.has(sig.hashAlgorithm!)) {
     return `OpenPGP signature uses the ${openpgp.enums.read(openpgp.enums.hash, sig.hashAlgorithm!)} digest, weaker than SHA-256; sign with --digest-algo SHA256 or stronger`;
   }
   if (!sig.created) return "OpenPGP signature carries no creation time";
-  if (sig.created.getTime() > now.getTime() + CLOCK_SKEW_MS) {
-    return `OpenPGP signature is dated ${sig.created.toISOString()}, in the future; check the signer's clock`;
+  if (sig.created.getTime() > time.at.getTime() + CLOCK_SKEW_MS) {
+    return `OpenPGP signature is dated ${sig.created.toISOString()}, in the future of the trusted time ${describeTime(time)}; check the signer's clock`;
+  }
+  const signatureExpires = sig.getExpirationTime();
+  if (signatureExpires instanceof Date && time.at >= signatureExpires) {
+    return `OpenPGP signature expired ${signatureExpires.toISOString()}, before the trusted time ${describeTime(time)}; sign again`;
   }
   return null;
 }
 
 /**
- * Why `key` may not have made a signature with its (sub)key `issuer` at `created`: revoked (at any
- * time: a revoked key can backdate), not yet created, expired then or now, or not allowed to sign.
+ * Why `key` may not have made a signature with its (sub)key `issuer`: revoked, expired or not allowed to
+ * sign at the trusted time, or created after the signature claims to have been made.
  */
-async function keyProblem(key: openpgp.PublicKey, issuer: openpgp.KeyID, created: Date, now: Date): Promise<string | null> {
-  if (await key.isRevoked(null as never, null as never, now)) return "the key is revoked";
+async function keyProblem(key: openpgp.PublicKey, issuer: openpgp.KeyID, created: Date, time: TrustedTime): Promise<string | null> {
+  const when = describeTime(time);
+  if (await key.isRevoked(null as never, null as never, time.at)) return `the key is revoked at the trusted time ${when}`;
   const [signing] = key.getKeys(issuer);
   const isSubkey = signing !== key;
-  if (isSubkey && (await (signing as openpgp.Subkey).isRevoked(null as never, null as never, now))) return "the signing subkey is revoked";
+  if (isSubkey && (await (signing as openpgp.Subkey).isRevoked(null as never, null as never, time.at))) {
+    return `the signing subkey is revoked at the trusted time ${when}`;
+  }
   const born = signing!.getCreationTime();
   if (born > created) return `the key was created ${born.toISOString()}, after the signature's date ${created.toISOString()}`;
-  const expires = isSubkey ? await (signing as openpgp.Subkey).getExpirationTime(created) : await key.getExpirationTime();
-  if (expires instanceof Date) {
-    if (created >= expires) return `the key expired ${expires.toISOString()}, before the signature's date ${created.toISOString()}`;
-    if (now >= expires) return `the key expired ${expires.toISOString()}; renew it (gpg --quick-set-expire) and publish the new public key`;
+  const expires = isSubkey ? await (signing as openpgp.Subkey).getExpirationTime(time.at) : await key.getExpirationTime();
+  if (expires instanceof Date && time.at >= expires) {
+    return `the key expired ${expires.toISOString()}, before the trusted time ${when}; renew it (gpg --quick-set-expire) and publish the new public key`;
   }
   try {
-    await key.getSigningKey(issuer, created);
+    await key.getSigningKey(issuer, time.at);
   } catch (e) {
-    return `the key may not sign at ${created.toISOString()}: ${(e as Error).message}`;
+    return `the key may not sign at the trusted time ${when}: ${(e as Error).message}`;
   }
   return null;
 }

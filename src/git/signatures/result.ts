@@ -1,6 +1,21 @@
-// What every signature verifier returns: who signed, or exactly why nobody trusted did.
+// What every signature verifier returns: who signed, or exactly why nobody trusted did; and the trusted
+// time the keys' validity was judged at, with where that time came from (docs/trusted-time.md).
 
 export type SignatureKind = "ssh" | "openpgp" | "x509";
+
+/**
+ * Where a trusted time comes from, most trusted first: a transparency log's integrated time that the
+ * signature carries and that verifies against the trusted root; the time Vigil's audit log first
+ * recorded the object; the time of verification. Never a time the signer writes (committer date,
+ * CMS signingTime, OpenPGP signature creation time, an approval's `at`).
+ */
+export type TimeSource = "transparency-log" | "first-seen" | "verification";
+
+/** A time key validity is judged at, and its source. Callers give first-seen or verification. */
+export interface TrustedTime {
+  at: Date;
+  source: TimeSource;
+}
 
 export type SignatureResult =
   | {
@@ -10,9 +25,42 @@ export type SignatureResult =
       identity: string;
       /** The key, as a person would look it up: "ssh-ed25519 SHA256:…", "openpgp 0xABCD…", a certificate SAN. */
       key: string;
+      /** The trusted time the key (and certificate) was valid at. */
+      time: Date;
+      timeSource: TimeSource;
     }
   | { ok: false; kind: SignatureKind | "unknown"; reason: string };
 
+export type AcceptedSignature = Extract<SignatureResult, { ok: true }>;
+
 export function refused(kind: SignatureResult["kind"], reason: string): SignatureResult {
   return { ok: false, kind, reason };
+}
+
+export function accepted(kind: SignatureKind, identity: string, key: string, time: TrustedTime): AcceptedSignature {
+  return { ok: true, kind, identity, key, time: time.at, timeSource: time.source };
+}
+
+/** The time of verification, for callers that have no first sighting of the object. */
+export function verificationTime(now: Date = new Date()): TrustedTime {
+  return { at: now, source: "verification" };
+}
+
+const SOURCE_WORDS: Record<TimeSource, string> = {
+  "transparency-log": "transparency-log time",
+  "first-seen": "first seen in the audit log",
+  verification: "time of verification",
+};
+
+/** "2026-01-02T03:04:05.000Z (first seen in the audit log)": for messages. */
+export function describeTime(time: TrustedTime): string {
+  return `${time.at.toISOString()} (${SOURCE_WORDS[time.source]})`;
+}
+
+/**
+ * What a passing check says about an accepted signature: signer, key and the trusted time, e.g.
+ * "alice (ssh-ed25519 SHA256:…; valid at 2026-01-02T03:04:05.000Z, first seen in the audit log)".
+ */
+export function describeSigner(result: AcceptedSignature): string {
+  return `${result.identity} (${result.key}; valid at ${result.time.toISOString()}, ${SOURCE_WORDS[result.timeSource]})`;
 }

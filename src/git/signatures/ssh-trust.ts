@@ -2,7 +2,7 @@
 // "ALLOWED SIGNERS"), and the verification of an SSHSIG signature against them.
 import { verifyRawSignature, parseSshSignature, verifySshSignatureBytes, type ParsedSshSignature } from "./sshsig.ts";
 import { SshFormatError, fingerprint, parsePublicKeyBlob, type SshPublicKey } from "./ssh-wire.ts";
-import { refused, type SignatureResult } from "./result.ts";
+import { accepted, describeTime, refused, type SignatureResult, type TrustedTime } from "./result.ts";
 
 export interface SshTrustEntry {
   /** Principal patterns (comma list, with * ? and ! as in OpenSSH), or the signer's name. */
@@ -129,7 +129,7 @@ export function matchPrincipal(name: string, patterns: string[]): boolean {
   for (const raw of patterns) {
     const negated = raw.startsWith("!");
     const pattern = negated ? raw.slice(1) : raw;
-    if (wildcard(pattern).test(name)) {
+    if (matchWildcard(name, pattern)) {
       if (negated) return false;
       matched = true;
     }
@@ -137,9 +137,41 @@ export function matchPrincipal(name: string, patterns: string[]): boolean {
   return matched;
 }
 
-function wildcard(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${body}$`, "s");
+/**
+ * OpenSSH's match_pattern: `*` matches any run of characters, `?` any one, everything else itself,
+ * case-sensitively. Patterns come from files an attacker may write, so no backtracking: the pattern is
+ * split at its stars, the first piece must start the name, the last must end it, and each middle piece
+ * is taken at its leftmost place after the one before (a later place never leaves more room to match
+ * the rest). Time is at most the name's length times the pattern's, never exponential.
+ */
+export function matchWildcard(name: string, pattern: string): boolean {
+  const pieces = pattern.split("*");
+  if (pieces.length === 1) return name.length === pattern.length && piecesMatchAt(name, pattern, 0);
+  const first = pieces[0]!;
+  const last = pieces[pieces.length - 1]!;
+  if (first.length + last.length > name.length) return false;
+  if (!piecesMatchAt(name, first, 0) || !piecesMatchAt(name, last, name.length - last.length)) return false;
+  let from = first.length;
+  const end = name.length - last.length;
+  for (const piece of pieces.slice(1, -1)) {
+    const at = leftmostMatch(name, piece, from, end);
+    if (at < 0) return false;
+    from = at + piece.length;
+  }
+  return true;
+}
+
+/** Where `piece` (with ? wildcards) first matches within name[from, end), or -1. */
+function leftmostMatch(name: string, piece: string, from: number, end: number): number {
+  for (let at = from; at + piece.length <= end; at++) if (piecesMatchAt(name, piece, at)) return at;
+  return -1;
+}
+
+function piecesMatchAt(name: string, piece: string, at: number): boolean {
+  for (let i = 0; i < piece.length; i++) {
+    if (piece[i] !== "?" && piece[i] !== name[at + i]) return false;
+  }
+  return true;
 }
 
 const hasWildcard = (p: string) => /[*?!]/.test(p);
@@ -150,14 +182,16 @@ function describe(sig: ParsedSshSignature): string {
 }
 
 /**
- * Verifies an armored SSHSIG over `message` against trusted entries, as of `at` (git uses the
- * committer time). Each refusal names the key and the reason.
+ * Verifies an armored SSHSIG over `message` against trusted entries. An SSH signature carries no time
+ * of its own, so key windows (valid-after, valid-before) and certificate validity are judged at
+ * `time`, the trusted time the caller chose (first sighting in the audit log, else now), never at the
+ * committer time git would use. Each refusal names the key and the reason.
  */
 export function verifySshSignature(
   armored: string,
   message: Buffer,
   entries: readonly SshTrustEntry[],
-  at: Date,
+  time: TrustedTime,
   namespace = "git",
 ): SignatureResult {
   let sig: ParsedSshSignature;
@@ -187,7 +221,7 @@ export function verifySshSignature(
 
   const reasons: string[] = [];
   for (const entry of candidates) {
-    const problem = entryProblem(entry, sig, namespace, at);
+    const problem = entryProblem(entry, sig, namespace, time);
     if (problem) {
       reasons.push(`${entry.source}: ${problem}`);
       continue;
@@ -195,34 +229,34 @@ export function verifySshSignature(
     const identity = cert
       ? cert.principals.find((p) => matchPrincipal(p, entry.principals))!
       : (entry.principals.find((p) => !hasWildcard(p)) ?? entry.principals[0]!);
-    return { ok: true, kind: "ssh", identity, key: describe(sig) };
+    return accepted("ssh", identity, describe(sig), time);
   }
   return refused("ssh", `${describe(sig)}: ${reasons.join("; ")}`);
 }
 
-function entryProblem(entry: SshTrustEntry, sig: ParsedSshSignature, namespace: string, at: Date): string | null {
-  if (entry.namespaces && !entry.namespaces.some((n) => wildcard(n).test(namespace))) {
+function entryProblem(entry: SshTrustEntry, sig: ParsedSshSignature, namespace: string, time: TrustedTime): string | null {
+  if (entry.namespaces && !entry.namespaces.some((n) => matchWildcard(namespace, n))) {
     return `key is not allowed to sign namespace "${namespace}" (namespaces=${entry.namespaces.join(",")})`;
   }
-  if (entry.validAfter && at < entry.validAfter) {
-    return `signed at ${at.toISOString()}, before the key's valid-after ${entry.validAfter.toISOString()}`;
+  if (entry.validAfter && time.at < entry.validAfter) {
+    return `the trusted time ${describeTime(time)} is before the key's valid-after ${entry.validAfter.toISOString()}`;
   }
-  if (entry.validBefore && at > entry.validBefore) {
-    return `signed at ${at.toISOString()}, after the key's valid-before ${entry.validBefore.toISOString()}`;
+  if (entry.validBefore && time.at > entry.validBefore) {
+    return `the trusted time ${describeTime(time)} is after the key's valid-before ${entry.validBefore.toISOString()}`;
   }
-  if (sig.certificate) return certificateProblem(entry, sig, at);
+  if (sig.certificate) return certificateProblem(entry, sig, time);
   return null;
 }
 
-function certificateProblem(entry: SshTrustEntry, sig: ParsedSshSignature, at: Date): string | null {
+function certificateProblem(entry: SshTrustEntry, sig: ParsedSshSignature, time: TrustedTime): string | null {
   const cert = sig.certificate!;
   if (cert.certType !== 1) return "certificate is not a user certificate";
   if (!verifyRawSignature(entry.key, cert.caSignature.algorithm, cert.caSignature.blob, cert.signed)) {
     return "certificate's CA signature does not verify";
   }
-  const seconds = BigInt(Math.floor(at.getTime() / 1000));
+  const seconds = BigInt(Math.floor(time.at.getTime() / 1000));
   if (seconds < cert.validAfter || seconds >= cert.validBefore) {
-    return `certificate "${cert.keyId}" is not valid at ${at.toISOString()}`;
+    return `certificate "${cert.keyId}" is not valid at ${describeTime(time)} (valid from ${certTime(cert.validAfter)} to ${certTime(cert.validBefore)})`;
   }
   if (cert.criticalOptions.length > 0) {
     return `certificate carries critical options (${cert.criticalOptions.join(", ")}) that signing does not honour`;
@@ -233,3 +267,10 @@ function certificateProblem(entry: SshTrustEntry, sig: ParsedSshSignature, at: D
   return null;
 }
 
+// The last second a JavaScript Date can hold.
+const MAX_DATE_SECONDS = 8.64e12;
+
+/** A certificate bound (seconds since the epoch; the largest value means no end) for messages. */
+function certTime(seconds: bigint): string {
+  return seconds >= BigInt(MAX_DATE_SECONDS) ? "forever" : new Date(Number(seconds) * 1000).toISOString();
+}

@@ -2,12 +2,13 @@
 // the gpgsig header holds "-----BEGIN SIGNED MESSAGE-----", a PEM of a detached CMS SignedData (RFC 5652).
 // A signature is trusted when the CMS signature verifies, its certificate chains to a CA of the Sigstore
 // trusted root at signing time, and the certificate's SAN and Fulcio OIDC issuer are a trust-policy signer.
-// The signing time comes from the Rekor entry gitsign embeds (verified against the root's log keys), or,
-// failing that, from the CMS signingTime attribute, which the signer alone vouches for; results say which.
+// Certificates are judged at a trusted time: the integrated time of the Rekor entry gitsign embeds
+// (verified against the root's log keys), else the time the caller gives (the audit log's first sighting
+// of the commit, else now). The CMS signingTime attribute is the signer's claim and never that time.
 import { X509Certificate, createHash, verify as cryptoVerify } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { refused, type SignatureResult } from "./result.ts";
+import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 import {
   describeRange,
   loadTrustedRoot,
@@ -38,10 +39,13 @@ export type CertificateVerdict =
 
 const ARMOR_BEGIN = "-----BEGIN SIGNED MESSAGE-----";
 const ARMOR_END = "-----END SIGNED MESSAGE-----";
-const SIGNING_TIME_NOTE = " (signing time from the CMS signingTime attribute, no transparency-log proof)";
 // Clocks of signer, log and verifier differ a little; a time this far ahead of ours is still accepted.
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
-const MAX_CHAIN = 8;
+// Path building is bounded: the signer chooses the certificates it carries, and may make them issue each
+// other in any pattern it likes.
+const MAX_CHAIN = 8; // certificates on one path below the trusted chain, the leaf included
+const MAX_CARRIED = 32; // certificates one signature may carry
+const MAX_PATH_STEPS = 256; // certificates tried as the next link, over all paths and CAs
 const RESIGN = "re-sign the commit with gitsign or gpgsm";
 
 const OID = {
@@ -99,10 +103,10 @@ export function verifyX509Signature(
   message: Buffer,
   identities: readonly SigstoreIdentity[],
   root: TrustedRoot | undefined,
-  now: Date = new Date(),
+  time: TrustedTime = verificationTime(),
 ): SignatureResult {
   try {
-    return verifySignature(armored, message, identities, root, now);
+    return verifySignature(armored, message, identities, root, time);
   } catch (e) {
     if (e instanceof Refusal) return refused("x509", e.message);
     return refused("x509", `x509 signature could not be checked (${(e as Error).message}); ${RESIGN}`);
@@ -114,7 +118,7 @@ function verifySignature(
   message: Buffer,
   identities: readonly SigstoreIdentity[],
   root: TrustedRoot | undefined,
-  now: Date,
+  given: TrustedTime,
 ): SignatureResult {
   if (!root) {
     fail("x509 signatures are checked against a Sigstore trusted root, and none was given: pass --trusted-root <trusted_root.json>");
@@ -122,11 +126,10 @@ function verifySignature(
   const cms = parseSignedMessage(dearmor(armored));
   checkMessageDigest(cms, message);
   checkCmsSignature(cms);
-  const time = signingTime(cms, root, now);
+  const time = trustedTime(cms, root, given);
   const verdict = verifyCertificateIdentity(Buffer.from(cms.leaf.raw), identities, root, time.at, cms.certificates);
-  if (!verdict.ok) fail(verdict.reason);
-  const note = time.fromLog ? "" : SIGNING_TIME_NOTE;
-  return { ok: true, kind: "x509", identity: verdict.signer, key: `x509 ${verdict.identity} (issuer ${verdict.issuer})${note}` };
+  if (!verdict.ok) fail(`at the trusted time ${describeTime(time)}: ${verdict.reason}`);
+  return accepted("x509", verdict.signer, `x509 ${verdict.identity} (issuer ${verdict.issuer})`, time);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -317,29 +320,26 @@ function checkCmsSignature(cms: SignedMessage): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Signing time
+// Trusted time
 
-interface SigningTime {
-  at: Date;
-  /** True when a transparency log vouches for the time; false when only the signer's own attribute does. */
-  fromLog: boolean;
-}
-
-function signingTime(cms: SignedMessage, root: TrustedRoot, now: Date): SigningTime {
-  if (cms.rekorEntry) return { at: verifyGitsignEntry(cms, root, now).integratedTime, fromLog: true };
-  if (!cms.signingTime) {
-    fail(`x509 signature has neither a transparency-log entry nor a signingTime attribute, so its time is unknown; ${RESIGN}`);
+/**
+ * The time the certificate is judged at: a verified Rekor entry's integrated time, else `given`. The
+ * signingTime attribute is only checked not to claim a time after the trusted one: a signature cannot
+ * have been made after Vigil first saw it, or after now.
+ */
+function trustedTime(cms: SignedMessage, root: TrustedRoot, given: TrustedTime): TrustedTime {
+  if (cms.rekorEntry) return { at: verifyGitsignEntry(cms, root, given.at).integratedTime, source: "transparency-log" };
+  if (cms.signingTime && cms.signingTime.getTime() > given.at.getTime() + CLOCK_SKEW_MS) {
+    fail(`x509 signature claims a signing time (${cms.signingTime.toISOString()}) in the future of the trusted time ${describeTime(given)}; ${RESIGN} on a host with a correct clock`);
   }
-  if (cms.signingTime.getTime() > now.getTime() + CLOCK_SKEW_MS) {
-    fail(`x509 signature claims a signing time in the future (${cms.signingTime.toISOString()}); ${RESIGN} on a host with a correct clock`);
-  }
-  return { at: cms.signingTime, fromLog: false };
+  return given;
 }
 
 // gitsign logs a hashedrekord 0.0.1 entry of (SHA-256 of the signed attributes, the CMS signature, the
 // PEM certificate) and stores the entry without its body, so rebuilding the body from this signature is
-// what ties the log entry to it.
-function verifyGitsignEntry(cms: SignedMessage, root: TrustedRoot, now: Date): { integratedTime: Date } {
+// what ties the log entry to it. The entry cannot have been logged after `latest`, the trusted time the
+// caller gave: the object was first seen, or is being verified, with the entry already in it.
+function verifyGitsignEntry(cms: SignedMessage, root: TrustedRoot, latest: Date): { integratedTime: Date } {
   let entry;
   try {
     entry = decodeTransparencyLogEntry(cms.rekorEntry!);
@@ -355,7 +355,7 @@ function verifyGitsignEntry(cms: SignedMessage, root: TrustedRoot, now: Date): {
   if (entry.body.length > 0 && !entry.body.equals(body)) {
     fail("x509 signature's Rekor entry is for a different signature or certificate; re-sign the commit");
   }
-  const verdict = verifyTlogEntry({ ...entry, body }, root, now);
+  const verdict = verifyTlogEntry({ ...entry, body }, root, latest);
   if (!verdict.ok) fail(verdict.reason);
   return verdict;
 }
@@ -397,6 +397,7 @@ function checkCertificate(
 ): CertificateVerdict {
   const leaf = toCert(certDer, "the signing certificate");
   checkValidAt(leaf, at, "the signing certificate");
+  if (intermediates.length > MAX_CARRIED) fail(`the signature carries ${intermediates.length} certificates, more than the ${MAX_CARRIED} a chain needs`);
   const pool = intermediates.filter((der) => !der.equals(certDer)).map((der) => toCert(der, "a certificate in the signature"));
   const authority = chainToRoot(leaf, pool, root, at);
   checkLeafUsage(leaf);
@@ -427,46 +428,80 @@ function checkValidAt(cert: Cert, at: Date, what: string): void {
   if (at < from || at > to) {
     fail(
       `${what} (${subject || "no subject"}) is valid from ${from.toISOString()} to ${to.toISOString()}, ` +
-        `but the signature was made at ${at.toISOString()}; ${RESIGN} with a current certificate`,
+        `not at ${at.toISOString()}; ${RESIGN} with a current certificate`,
     );
   }
 }
 
-// Tries every CA of the root; a CA whose chain issues the certificate but whose window or validity
-// does not hold at `at` gives the most useful reason, so that is the one reported.
+// Tries every path to every CA of the root: several certificates may share an issuer's name and key (a
+// cross-signed intermediate, an expired copy), and the first one found need not lead anywhere. A path
+// that reaches a CA but fails its window or validity at `at` gives the most useful reasons, so those are
+// the ones reported.
 function chainToRoot(leaf: Cert, pool: Cert[], root: TrustedRoot, at: Date): TrustedCertificateAuthority {
-  const near: string[] = [];
+  const near = new Set<string>();
+  const search = new PathSearch(pool);
   for (const ca of root.certificateAuthorities) {
-    const path = buildPath(leaf, pool, ca);
-    if (!path) continue;
-    try {
-      checkPath(path, ca, at);
-      return ca;
-    } catch (e) {
-      if (!(e instanceof Refusal)) throw e;
-      near.push(e.message);
+    for (const path of search.paths(leaf.x509, ca)) {
+      try {
+        checkPath(path, ca, at);
+        return ca;
+      } catch (e) {
+        if (!(e instanceof Refusal)) throw e;
+        near.add(e.message);
+      }
     }
   }
-  if (near.length > 0) fail(near.join("; "));
+  if (near.size > 0) fail([...near].slice(0, 3).join("; "));
+  if (search.exhausted) fail(`the signing certificate's issuers could not be sorted out within ${MAX_PATH_STEPS} steps; sign with a plain chain`);
   fail(
     `the signing certificate (issuer ${leaf.x509.issuer.replace(/\n/g, ", ")}) does not chain to any certificate authority ` +
       `in the trusted root ${root.source}; pass the trusted root of the Sigstore instance that issued it`,
   );
 }
 
-// Walks from the leaf up through the signature's own certificates until it meets one of the CA's;
-// from there the CA's chain, which the trusted root vouches for, runs on to its root.
-function buildPath(leaf: Cert, pool: Cert[], ca: TrustedCertificateAuthority): X509Certificate[] | null {
-  const path = [leaf.x509];
-  while (path.length <= MAX_CHAIN) {
-    const current = path[path.length - 1]!;
-    const k = ca.chain.findIndex((c) => issuedBy(current, c));
-    if (k >= 0) return [...path, ...ca.chain.slice(k)];
-    const next = pool.find((c) => !path.includes(c.x509) && issuedBy(current, c.x509));
-    if (!next) return null;
-    path.push(next.x509);
+/**
+ * Walks from the leaf up through the signature's own certificates until it meets a certificate of the
+ * CA's chain; from there the chain, which the trusted root vouches for, runs on to its root. Every
+ * candidate issuer is followed, depth first; issuer checks (signature verifications) are remembered.
+ */
+class PathSearch {
+  private readonly pool: X509Certificate[];
+  private readonly verdicts = new Map<X509Certificate, Map<X509Certificate, boolean>>();
+  private steps = 0;
+
+  constructor(pool: Cert[]) {
+    this.pool = pool.map((c) => c.x509);
   }
-  return null;
+
+  get exhausted(): boolean {
+    return this.steps >= MAX_PATH_STEPS;
+  }
+
+  *paths(leaf: X509Certificate, ca: TrustedCertificateAuthority): Generator<X509Certificate[]> {
+    yield* this.extend([leaf], ca);
+  }
+
+  private *extend(path: X509Certificate[], ca: TrustedCertificateAuthority): Generator<X509Certificate[]> {
+    const current = path[path.length - 1]!;
+    for (const [k, trusted] of ca.chain.entries()) {
+      if (this.issued(current, trusted)) yield [...path, ...ca.chain.slice(k)];
+    }
+    if (path.length >= MAX_CHAIN) return;
+    for (const next of this.pool) {
+      if (this.exhausted) return;
+      if (path.includes(next) || !this.issued(current, next)) continue;
+      this.steps++;
+      yield* this.extend([...path, next], ca);
+    }
+  }
+
+  private issued(child: X509Certificate, parent: X509Certificate): boolean {
+    let known = this.verdicts.get(child);
+    if (!known) this.verdicts.set(child, (known = new Map()));
+    let verdict = known.get(parent);
+    if (verdict === undefined) known.set(parent, (verdict = issuedBy(child, parent)));
+    return verdict;
+  }
 }
 
 function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
@@ -476,7 +511,7 @@ function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
 function checkPath(path: X509Certificate[], ca: TrustedCertificateAuthority, at: Date): void {
   if (!withinRange(ca.validFor, at)) {
     fail(
-      `signing time ${at.toISOString()} is outside the validFor window (${describeRange(ca.validFor)}) of ` +
+      `time ${at.toISOString()} is outside the validFor window (${describeRange(ca.validFor)}) of ` +
         `${ca.where} (${ca.uri || ca.chain[0]!.subject.replace(/\n/g, ", ")}) in the trusted root; that CA did not issue certificates then`,
     );
   }
