@@ -104,6 +104,7 @@ async function keyProblem(key: openpgp.PublicKey, issuer: openpgp.KeyID, created
   }
   const born = signing!.getCreationTime();
   if (born > created) return `the key was created ${born.toISOString()}, after the signature's date ${created.toISOString()}`;
+  if (born > time.at) return `the key was created ${born.toISOString()}, after the trusted time ${when}`;
   const expires = isSubkey ? await (signing as openpgp.Subkey).getExpirationTime(time.at) : await key.getExpirationTime();
   if (expires instanceof Date && time.at >= expires) {
     return `the key expired ${expires.toISOString()}, before the trusted time ${when}; renew it (gpg --quick-set-expire) and publish the new public key`;
