@@ -24,7 +24,8 @@ import { CMS_SIGN_SCRIPT, TEST_ISSUER, TRUSTED_ROOT_MEDIA_TYPE, TestCa } from ".
 
 const MEDIA_TYPE = TRUSTED_ROOT_MEDIA_TYPE;
 const ISSUER = TEST_ISSUER;
-const DAY = 24 * 3600 * 1000;
+const HOUR = 3600 * 1000;
+const DAY = 24 * HOUR;
 
 const alice: SigstoreIdentity = { signer: "alice", identity: "alice@example.com", issuer: ISSUER, source: "policy.yaml:signers[0]" };
 const ci: SigstoreIdentity = {
@@ -400,6 +401,146 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     const swapped = armor(Buffer.from(new pkijs.ContentInfo({ contentType: mine.contentType, content: signed.toSchema(true) }).toSchema().toBER()));
     assertRefused(verifyX509Signature(swapped, f.good.payload, [alice], trustedRootOf(f.ca, undefined, [log.json])), /signed entry timestamp does not verify/);
     assertRefused(verifyX509Signature(theirs.armored, theirs.payload, [alice], trustedRootOf(f.ca, undefined, [testLog().json])), /is not in the trusted root/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// The trusted time (issue 14 §4): a verified log time, else the caller's (first sighting or now), never
+// the CMS signingTime, which the signer writes
+
+describe("x509 certificates are judged at the trusted time", () => {
+  // A certificate valid from yesterday to tomorrow, signed now: its signingTime lies inside its validity.
+  function signedToday(f: Fixture): SignedCommit {
+    return f.repo.commit("signed today", f.ca.leaf());
+  }
+
+  it("refuses a certificate expired at the trusted time though its signingTime is inside its validity", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = signedToday(f);
+    const later = { at: new Date(Date.now() + 3 * DAY), source: "verification" } as const;
+    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root, later),
+      /^at the trusted time .* \(time of verification\): the signing certificate .* is valid from .* to .*, not at /);
+  });
+
+  it("accepts it when the audit log first saw the commit while the certificate was valid", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = signedToday(f);
+    const seen = { at: new Date(Date.now() + HOUR), source: "first-seen" } as const;
+    const result = verifyX509Signature(c.armored, c.payload, [alice], f.root, seen);
+    assert.deepEqual(result.ok && [result.identity, result.time, result.timeSource], ["alice", seen.at, "first-seen"], JSON.stringify(result));
+  });
+
+  it("accepts it when a verified Rekor entry logged it inside the certificate's validity, whatever the caller's time", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const log = testLog();
+    const root = trustedRootOf(f.ca, undefined, [log.json]);
+    const loggedAt = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const c = embedRekorEntry(signedToday(f), log, loggedAt);
+    const result = verifyX509Signature(c.armored, c.payload, [alice], root, { at: new Date(Date.now() + 3 * DAY), source: "verification" });
+    assert.deepEqual(result.ok && [result.time, result.timeSource], [loggedAt, "transparency-log"], JSON.stringify(result));
+  });
+
+  it("refuses a signingTime after the trusted time, beyond the clock skew", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = signedToday(f);
+    const seenEarlier = { at: new Date(Date.now() - HOUR), source: "first-seen" } as const;
+    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root, seenEarlier),
+      /claims a signing time \(.*\) in the future of the trusted time .* \(first seen in the audit log\)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Path building (issue 14 §10): every candidate issuer is tried, so a certificate with the issuer's name
+// and key that leads nowhere (cross-signed by an untrusted root, an expired copy) does not block the path
+
+describe("x509 path building with several candidate issuers", () => {
+  interface Candidates {
+    leaf: Buffer;
+    inter: Buffer;
+    crossSigned: Buffer;
+    expiredCopy: Buffer;
+    /** The trusted root with only the root certificate: intermediates come from the signature. */
+    rootOnly: TrustedRoot;
+  }
+
+  let candidates: Candidates | undefined;
+  function issuers(f: Fixture): Candidates {
+    if (candidates) return candidates;
+    // The CA's intermediate, from its own request and key, issued again: by the other CA's root, and
+    // by its own root with a validity that ended in 2021.
+    const reissue = (ca: TestCa, out: string, dates: string[]) => {
+      run("openssl", ["ca", "-batch", "-notext", "-config", "ca.cnf", ...dates, "-cert", "root.pem", "-keyfile", "root.key",
+        "-in", join(f.ca.dir, "inter.csr"), "-extfile", join(f.ca.dir, "inter.ext"), "-out", out], { cwd: ca.dir });
+      return Buffer.from(new X509Certificate(readFileSync(join(ca.dir, out))).raw);
+    };
+    const json = f.ca.trustedRootJson() as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] };
+    json.certificateAuthorities[0]!.certChain.certificates = [{ rawBytes: f.ca.root.toString("base64") }];
+    candidates = {
+      leaf: Buffer.from(new X509Certificate(readFileSync(join(f.ca.leaf(), "leaf.pem"))).raw),
+      inter: f.ca.intermediate,
+      crossSigned: reissue(f.other, "cross-signed.pem", ["-days", "365"]),
+      expiredCopy: reissue(f.ca, "expired-copy.pem", ["-startdate", "20200101000000Z", "-enddate", "20210101000000Z"]),
+      rootOnly: loadTrustedRoot(JSON.stringify(json), `${f.ca.dir}/root-only.trusted_root.json`),
+    };
+    return candidates;
+  }
+
+  it("accepts a path through the real intermediate when a misleading candidate is listed first", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = issuers(f);
+    for (const carried of [[c.crossSigned, c.inter], [c.expiredCopy, c.inter], [c.expiredCopy, c.crossSigned, c.inter], [c.inter, c.crossSigned]]) {
+      const verdict = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), carried);
+      assert.equal(verdict.ok, true, JSON.stringify(verdict));
+    }
+  });
+
+  it("refuses when only the misleading candidates are carried, saying why", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = issuers(f);
+    const crossOnly = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), [c.crossSigned]);
+    assert.match(crossOnly.ok ? "" : crossOnly.reason, /does not chain to any certificate authority in the trusted root/);
+    const expiredOnly = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), [c.expiredCopy]);
+    assert.match(expiredOnly.ok ? "" : expiredOnly.reason, /issuing certificate .*intermediate.* is valid from 2020-01-01T00:00:00\.000Z to 2021-01-01T00:00:00\.000Z, not at/);
+  });
+
+  it("verifies a commit whose signature carries the cross-signed intermediate beside the real one", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = issuers(f);
+    const signer = f.ca.leaf();
+    const pem = (der: Buffer) => new X509Certificate(der).toString();
+    writeFileSync(join(signer, "chain.pem"), pem(c.crossSigned) + pem(c.inter));
+    const commit = f.repo.commit("carries two candidate issuers", signer);
+    const result = verifyX509Signature(commit.armored, commit.payload, [alice], c.rootOnly);
+    assert.equal(result.ok, true, JSON.stringify(result));
+  });
+
+  it("bounds the search: a signature carrying too many certificates, or issuers that all issue each other", (t) => {
+    const f = setup(t);
+    if (!f) return;
+    const c = issuers(f);
+    const many = Array.from({ length: 33 }, () => c.inter);
+    const verdict = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), many);
+    assert.match(verdict.ok ? "" : verdict.reason, /carries 33 certificates, more than the 32/);
+
+    // Twelve self-issued roots of one name and key: each issues every other, 12!/6! paths of depth 8.
+    const mesh = new TestCa(scratchDir(), "mesh");
+    const roots = Array.from({ length: 12 }, (_, i) => {
+      run("openssl", ["ca", "-batch", "-notext", "-config", "ca.cnf", "-selfsign", "-keyfile", "root.key", "-in", "root.csr",
+        "-extfile", "root.ext", "-days", "365", "-out", `root${i}.pem`], { cwd: mesh.dir });
+      return Buffer.from(new X509Certificate(readFileSync(join(mesh.dir, `root${i}.pem`))).raw);
+    });
+    const meshLeaf = Buffer.from(new X509Certificate(readFileSync(join(mesh.leaf(), "leaf.pem"))).raw);
+    const started = performance.now();
+    const tangled = verifyCertificateIdentity(meshLeaf, [alice], f.root, new Date(), [mesh.intermediate, ...roots]);
+    assert.match(tangled.ok ? "" : tangled.reason, /could not be sorted out within 256 steps/);
+    assert.ok(performance.now() - started < 5000, `took ${performance.now() - started} ms`);
   });
 });
 

@@ -427,7 +427,7 @@ function checkValidAt(cert: Cert, at: Date, what: string): void {
   const { validFromDate: from, validToDate: to, subject } = cert.x509;
   if (at < from || at > to) {
     fail(
-      `${what} (${subject || "no subject"}) is valid from ${from.toISOString()} to ${to.toISOString()}, ` +
+      `${what} (${subject.replace(/\n/g, ", ") || "no subject"}) is valid from ${from.toISOString()} to ${to.toISOString()}, ` +
         `not at ${at.toISOString()}; ${RESIGN} with a current certificate`,
     );
   }
