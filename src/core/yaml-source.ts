@@ -22,6 +22,23 @@ export function parseYamlSource(text: string, file: string): YamlSource {
   return { file, doc, lines };
 }
 
+/**
+ * Aliases one document may expand to, counted as the yaml library counts them (nodes copied through
+ * aliases): a configuration has a handful; a "billion laughs" document, which doubles at every level,
+ * passes any bound quickly.
+ */
+const MAX_ALIAS_EXPANSION = 100;
+
+/** The document as plain data. An alias bomb is bad input naming the file, not a process out of memory. */
+export function toPlain(src: YamlSource): unknown {
+  try {
+    return src.doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
+  } catch (e) {
+    if (e instanceof ReferenceError) throw new InputError(`${src.file}: invalid YAML: ${e.message} (aliases expand too far)`);
+    throw e;
+  }
+}
+
 /** "file:line field.path" for a path into the document (the nearest node that exists). */
 export function locate(src: YamlSource, path: readonly PropertyKey[]): string {
   const field = formatPath(path);
@@ -43,7 +60,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 /** The document checked against a schema; every problem (up to ten) named by file, line and field. */
 export function validateYaml<S extends v.GenericSchema>(schema: S, src: YamlSource, what: string): v.InferOutput<S> {
-  const result = safeParse(schema, src.doc.toJS() ?? {}, { abortEarly: false });
+  const result = safeParse(schema, toPlain(src) ?? {}, { abortEarly: false });
   if (result.success) return result.output;
   const lines = result.issues.slice(0, 10).map((issue) => {
     const path = (issue.path ?? []).map((p) => p.key as PropertyKey);
