@@ -1,6 +1,7 @@
 // Raw git objects through one long-lived `git cat-file --batch`: exact bytes, in-process parsing,
 // and no process per object (git's own verify-commit starts one per commit).
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { OBJECT_LIMITS, ObjectFormatError } from "./objects.ts";
 
 export interface GitObject {
   id: string;
@@ -8,28 +9,60 @@ export interface GitObject {
   data: Buffer;
 }
 
+/**
+ * The largest objects read. A commit or tag over its cap is refused without being held (its bytes are
+ * read past); trees and blobs stay readable up to `objectBytes`, what a whole revision may unpack to.
+ */
+export interface CatFileLimits {
+  commitOrTagBytes: number;
+  objectBytes: number;
+}
+
+export const CAT_FILE_LIMITS: CatFileLimits = { commitOrTagBytes: OBJECT_LIMITS.commitOrTagBytes, objectBytes: 512 << 20 };
+
 interface Pending {
   resolve: (o: GitObject | null) => void;
   reject: (e: Error) => void;
 }
 
+/** The object being received: its chunks are kept until all its bytes (and git's LF after them) are in. */
+interface Incoming {
+  id: string;
+  type: GitObject["type"];
+  /** Bytes still to come, the trailing LF included. */
+  remaining: number;
+  chunks: Buffer[];
+  /** Set when the object is over a cap: its bytes are dropped as they come. */
+  refusal?: ObjectFormatError;
+}
+
 export class CatFile {
   private readonly proc: ChildProcessWithoutNullStreams;
   private readonly pending: Pending[] = [];
-  private buffer: Buffer = Buffer.alloc(0);
+  private readonly limits: CatFileLimits;
+  /** A header line that has not ended yet. */
+  private headerParts: Buffer[] = [];
+  private incoming: Incoming | null = null;
   private failure: Error | null = null;
   private stderr = "";
 
-  constructor(gitDir: string) {
-    this.proc = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], { stdio: ["pipe", "pipe", "pipe"] });
+  constructor(gitDir: string, limits: Partial<CatFileLimits> = {}) {
+    this.limits = { ...CAT_FILE_LIMITS, ...limits };
+    // Replace refs would make git answer with another object than the one stored under the id asked
+    // for; Vigil verifies the stored bytes, so replacements are switched off.
+    const env = { ...process.env, GIT_NO_REPLACE_OBJECTS: "1" };
+    this.proc = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], { stdio: ["pipe", "pipe", "pipe"], env });
     this.proc.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
-    this.proc.stderr.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.proc.stderr.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)));
     this.proc.on("error", (e) => this.fail(e));
     this.proc.on("close", (code) => this.fail(new Error(`git cat-file exited (${code}): ${this.stderr.trim()}`)));
     this.proc.stdin.on("error", (e) => this.fail(e));
   }
 
-  /** The object named by `rev` (an id, or "<commit>:<path>"), or null when it does not exist. */
+  /**
+   * The object named by `rev` (an id, or "<commit>:<path>"), or null when it does not exist. An object
+   * over a cap rejects with an ObjectFormatError naming it.
+   */
   read(rev: string): Promise<GitObject | null> {
     if (this.failure) return Promise.reject(this.failure);
     if (/[\n\0]/.test(rev)) return Promise.reject(new Error(`invalid object name ${JSON.stringify(rev)}`));
@@ -49,27 +82,60 @@ export class CatFile {
     for (const p of this.pending.splice(0)) p.reject(this.failure);
   }
 
+  /** Each byte of output is looked at once: reading an object is linear in its size. */
   private onData(chunk: Buffer): void {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    while (this.pending.length > 0) {
-      const eol = this.buffer.indexOf(10);
-      if (eol < 0) return;
-      const header = this.buffer.subarray(0, eol).toString("utf8");
-      if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
-        this.buffer = this.buffer.subarray(eol + 1);
-        this.pending.shift()!.resolve(null);
-        continue;
-      }
-      const [id, type, size] = header.split(" ");
-      const length = Number(size);
-      if (!id || !type || !Number.isSafeInteger(length)) {
-        this.fail(new Error(`unexpected git cat-file output: ${header}`));
-        return;
-      }
-      if (this.buffer.length < eol + 1 + length + 1) return;
-      const data = Buffer.from(this.buffer.subarray(eol + 1, eol + 1 + length));
-      this.buffer = this.buffer.subarray(eol + 1 + length + 1);
-      this.pending.shift()!.resolve({ id, type: type as GitObject["type"], data });
+    let pos = 0;
+    while (pos < chunk.length && !this.failure) pos = this.incoming ? this.takeBody(chunk, pos) : this.takeHeader(chunk, pos);
+  }
+
+  private takeHeader(chunk: Buffer, pos: number): number {
+    const eol = chunk.indexOf(10, pos);
+    if (eol < 0) {
+      this.headerParts.push(chunk.subarray(pos));
+      return chunk.length;
     }
+    const header = Buffer.concat([...this.headerParts, chunk.subarray(pos, eol)]).toString("utf8");
+    this.headerParts = [];
+    if (this.pending.length === 0) {
+      this.fail(new Error(`unexpected git cat-file output: ${header.slice(0, 200)}`));
+      return chunk.length;
+    }
+    if (header.endsWith(" missing") || header.endsWith(" ambiguous")) {
+      this.pending.shift()!.resolve(null);
+      return eol + 1;
+    }
+    const [id, type, size] = header.split(" ");
+    const length = Number(size);
+    if (!id || !type || !/^[0-9]+$/.test(size ?? "") || !Number.isSafeInteger(length)) {
+      this.fail(new Error(`unexpected git cat-file output: ${header.slice(0, 200)}`));
+      return chunk.length;
+    }
+    const refusal = this.overCap(id, type, length);
+    this.incoming = { id, type: type as GitObject["type"], remaining: length + 1, chunks: [], ...(refusal ? { refusal } : {}) };
+    return eol + 1;
+  }
+
+  private overCap(id: string, type: string, size: number): ObjectFormatError | undefined {
+    const cap = type === "commit" || type === "tag" ? Math.min(this.limits.commitOrTagBytes, this.limits.objectBytes) : this.limits.objectBytes;
+    if (size <= cap) return undefined;
+    return new ObjectFormatError(`${type} ${id} is ${size} bytes, more than the ${cap} bytes Vigil reads for a ${type}`, id);
+  }
+
+  private takeBody(chunk: Buffer, pos: number): number {
+    const incoming = this.incoming!;
+    const end = Math.min(chunk.length, pos + incoming.remaining);
+    if (!incoming.refusal) incoming.chunks.push(chunk.subarray(pos, end));
+    incoming.remaining -= end - pos;
+    if (incoming.remaining === 0) this.deliver(incoming);
+    return end;
+  }
+
+  private deliver(incoming: Incoming): void {
+    this.incoming = null;
+    if (incoming.refusal) return this.pending.shift()!.reject(incoming.refusal);
+    // One copy into a buffer of its own, so the object does not keep git's output chunks alive.
+    const whole = Buffer.concat(incoming.chunks);
+    if (whole.at(-1) !== 10) return this.fail(new Error(`git cat-file output for ${incoming.id} does not end its object`));
+    this.pending.shift()!.resolve({ id: incoming.id, type: incoming.type, data: whole.subarray(0, whole.length - 1) });
   }
 }

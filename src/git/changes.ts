@@ -3,35 +3,19 @@
 // never decoded, so the cost follows the size of the change, not of the repository.
 import { Lru } from "../core/lru.ts";
 import type { CatFile } from "./cat-file.ts";
-import { ObjectFormatError, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry } from "./objects.ts";
+import { MissingObjectError, compareTreeEntries, indexTree, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry, type TreeIndex } from "./objects.ts";
 
 /**
  * A tree as git stores it, with the byte offset where each entry starts (and the end, last) and where
- * each entry's name ends. Entries are compared as raw bytes and decoded only where they differ.
+ * each entry's name ends. Entries are compared as raw bytes and decoded only where they differ. The
+ * tree was checked once, when indexed (git's modes, names and order), which the comparison relies on.
  */
-interface RawTree {
+interface RawTree extends TreeIndex {
   buf: Buffer;
-  starts: Int32Array;
-  nameEnds: Int32Array;
-}
-
-function indexTree(buf: Buffer, idLength: number): RawTree {
-  const starts: number[] = [];
-  const nameEnds: number[] = [];
-  let pos = 0;
-  while (pos < buf.length) {
-    const nul = buf.indexOf(0, pos);
-    if (nul < 0 || nul + 1 + idLength > buf.length || buf.indexOf(32, pos) > nul) throw new ObjectFormatError("malformed tree object");
-    starts.push(pos);
-    nameEnds.push(nul);
-    pos = nul + 1 + idLength;
-  }
-  starts.push(buf.length);
-  return { buf, starts: Int32Array.from(starts), nameEnds: Int32Array.from(nameEnds) };
 }
 
 const count = (t: RawTree) => t.starts.length - 1;
-// Mode "40000" is a directory; no other mode starts with "4".
+// Mode "40000" is a directory; no other mode indexTree accepts starts with "4".
 const isDir = (t: RawTree, i: number) => t.buf[t.starts[i]!] === 0x34;
 const nameStart = (t: RawTree, i: number) => t.buf.indexOf(32, t.starts[i]!) + 1;
 
@@ -66,25 +50,24 @@ function commonSuffix(a: RawTree, b: RawTree, skip: number): number {
   return lo;
 }
 
-/** Git's tree order: names compared as bytes, a directory as if its name ended in "/". */
-function compareNames(a: RawTree, i: number, b: RawTree, j: number): number {
-  const sa = nameStart(a, i);
-  const sb = nameStart(b, j);
-  const la = a.nameEnds[i]! - sa;
-  const lb = b.nameEnds[j]! - sb;
-  const common = Math.min(la, lb);
-  const c = a.buf.compare(b.buf, sb, sb + common, sa, sa + common);
-  if (c !== 0) return c;
-  const ca = la > common ? a.buf[sa + common]! : isDir(a, i) ? 0x2f : 0;
-  const cb = lb > common ? b.buf[sb + common]! : isDir(b, j) ? 0x2f : 0;
-  return ca - cb;
-}
+/** Git's tree order between entry i of a and entry j of b. */
+const compareNames = (a: RawTree, i: number, b: RawTree, j: number) =>
+  compareTreeEntries(a.buf, a.starts[i]!, a.nameEnds[i]!, b.buf, b.starts[j]!, b.nameEnds[j]!);
 
 const emptyTree: RawTree = { buf: Buffer.alloc(0), starts: Int32Array.of(0), nameEnds: new Int32Array(0) };
 
 const entryName = (t: RawTree, i: number) => t.buf.toString("utf8", nameStart(t, i), t.nameEnds[i]);
 const entryId = (t: RawTree, i: number) => t.buf.toString("hex", t.nameEnds[i]! + 1, t.starts[i + 1]);
 
+function missing(kind: string, id: string, foundType: string | undefined): MissingObjectError {
+  const what = foundType ? `is a ${foundType}, not a ${kind}` : "is missing from the repository";
+  return new MissingObjectError(`${kind} ${id} ${what}`, id);
+}
+
+/**
+ * Reads trees and commits for the gates. Every failure to read one (missing, another type, malformed,
+ * over a size cap) is an ObjectFormatError, or its subclass MissingObjectError, naming the object.
+ */
 export class TreeWalker {
   private readonly trees = new Lru<string, Promise<RawTree>>(1024);
   private readonly commitTrees = new Lru<string, Promise<string>>(4096);
@@ -97,8 +80,8 @@ export class TreeWalker {
     let p = this.trees.get(treeId);
     if (!p) {
       p = this.objects.read(treeId).then((o) => {
-        if (!o || o.type !== "tree") throw new Error(`tree ${treeId} is missing from the repository`);
-        return indexTree(o.data, treeId.length / 2);
+        if (!o || o.type !== "tree") throw missing("tree", treeId, o?.type);
+        return { buf: o.data, ...indexTree(treeId, o.data) };
       });
       this.trees.set(treeId, p);
     }
@@ -106,7 +89,7 @@ export class TreeWalker {
   }
 
   async entries(treeId: string): Promise<TreeEntry[]> {
-    return parseTree((await this.raw(treeId)).buf, treeId.length / 2);
+    return parseTree(treeId, (await this.raw(treeId)).buf);
   }
 
   /** The tree of a commit; remembered, since the parent of one commit is usually the next one read. */
@@ -114,7 +97,7 @@ export class TreeWalker {
     let p = this.commitTrees.get(commitId);
     if (!p) {
       p = this.objects.read(commitId).then((o) => {
-        if (!o || o.type !== "commit") throw new Error(`commit ${commitId} is missing from the repository`);
+        if (!o || o.type !== "commit") throw missing("commit", commitId, o?.type);
         return parseCommit(commitId, o.data).tree;
       });
       this.commitTrees.set(commitId, p);

@@ -1,4 +1,7 @@
-// Parsing of git's commit, tag and tree objects (git's object formats), and what a signature covers.
+// Parsing of git's commit, tag and tree objects, exactly as git writes them, and what a signature covers.
+// Anything git would not write (fsck --strict's errors, headers out of git's order) is refused with an
+// ObjectFormatError naming the object: Vigil must never see a different history than git does.
+import { ExitCode, VigilError } from "../core/errors.ts";
 
 export interface Person {
   name: string;
@@ -31,7 +34,30 @@ export interface Tag {
   payload: Buffer;
 }
 
-export class ObjectFormatError extends Error {}
+/**
+ * Bounds on what an attacker-written commit or tag makes Vigil hold. Real messages are a few KiB; the
+ * headers besides the message (an x509 signature with its chain, a mergetag) stay well under 1 MiB.
+ */
+export const OBJECT_LIMITS = {
+  messageBytes: 1 << 20,
+  /** A whole commit or tag object: the message cap plus 1 MiB of headers. */
+  commitOrTagBytes: 2 << 20,
+};
+
+/** An object git would not write, or one that cannot be read. A verdict fails on it (exit 1). */
+export class ObjectFormatError extends VigilError {
+  /** The object at fault, when known. */
+  readonly objectId: string | undefined;
+  constructor(message: string, objectId?: string) {
+    super(message, ExitCode.blocked);
+    this.objectId = objectId;
+  }
+}
+
+/** An object a commit or tree names is not in the repository (or is another type than named). */
+export class MissingObjectError extends ObjectFormatError {}
+
+const malformed = (kind: string, id: string, what: string) => new ObjectFormatError(`${kind} ${id} is malformed: ${what}`, id);
 
 const signatureHeaders = new Set(["gpgsig", "gpgsig-sha256"]);
 
@@ -42,88 +68,168 @@ interface Header {
   end: number;
 }
 
-/** Splits an object into headers (with continuation lines) and message, keeping byte offsets. */
-function splitHeaders(data: Buffer): { headers: Header[]; bodyStart: number } {
+/**
+ * Splits a commit or tag into headers (with continuation lines) and message, keeping byte offsets.
+ * Like git, an object may end after its headers (no blank line, no message); a NUL anywhere is refused
+ * (fsck's nulInHeader, and nulInCommit under --strict).
+ */
+function splitHeaders(kind: string, id: string, data: Buffer): { headers: Header[]; headersEnd: number; bodyStart: number } {
+  if (data.length > OBJECT_LIMITS.commitOrTagBytes) {
+    throw new ObjectFormatError(`${kind} ${id} is ${data.length} bytes, more than the ${OBJECT_LIMITS.commitOrTagBytes} bytes a ${kind} may have`, id);
+  }
+  if (data.includes(0)) throw malformed(kind, id, "it contains a NUL byte");
   const headers: Header[] = [];
   let pos = 0;
   while (pos < data.length) {
     const eol = data.indexOf(10, pos);
-    if (eol < 0) throw new ObjectFormatError("object header is not terminated");
-    if (eol === pos) return { headers, bodyStart: eol + 1 };
-    const line = data.subarray(pos, eol).toString("utf8");
+    if (eol < 0) throw malformed(kind, id, "its last header line is not terminated");
+    if (eol === pos) return { headers, headersEnd: eol, bodyStart: checkMessageSize(kind, id, data, eol + 1) };
+    const line = data.toString("utf8", pos, eol);
     if (line.startsWith(" ")) {
       const last = headers.at(-1);
-      if (!last) throw new ObjectFormatError("continuation line before any header");
+      if (!last) throw malformed(kind, id, "a continuation line comes before any header");
       last.value += "\n" + line.slice(1);
       last.end = eol + 1;
     } else {
       const sp = line.indexOf(" ");
-      if (sp <= 0) throw new ObjectFormatError(`malformed header line "${line.slice(0, 40)}"`);
+      if (sp <= 0) throw malformed(kind, id, `header line "${line.slice(0, 40)}" has no value`);
       headers.push({ key: line.slice(0, sp), value: line.slice(sp + 1), start: pos, end: eol + 1 });
     }
     pos = eol + 1;
   }
-  throw new ObjectFormatError("object has no blank line between headers and message");
+  return { headers, headersEnd: data.length, bodyStart: data.length };
 }
 
-export function parsePerson(value: string): Person {
-  const m = /^(.*?) ?<([^<>]*)> (\d+) [+-]\d{4}$/.exec(value);
-  if (!m) throw new ObjectFormatError(`malformed identity "${value.slice(0, 80)}"`);
-  return { name: m[1]!, email: m[2]!, time: Number(m[3]) };
+function checkMessageSize(kind: string, id: string, data: Buffer, bodyStart: number): number {
+  const size = data.length - bodyStart;
+  if (size > OBJECT_LIMITS.messageBytes) {
+    throw new ObjectFormatError(`${kind} ${id} has a ${size}-byte message, more than the ${OBJECT_LIMITS.messageBytes} bytes Vigil reads`, id);
+  }
+  return bodyStart;
 }
 
-function single(headers: Header[], key: string): string {
-  const found = headers.filter((h) => h.key === key);
-  if (found.length !== 1) throw new ObjectFormatError(`expected exactly one ${key} header, found ${found.length}`);
-  return found[0]!.value;
+/** Reads headers in the fixed order git writes them; what is left over are the optional headers. */
+class HeaderReader {
+  private next = 0;
+  private readonly headers: Header[];
+  private readonly kind: string;
+  private readonly id: string;
+  constructor(kind: string, id: string, headers: Header[]) {
+    this.kind = kind;
+    this.id = id;
+    this.headers = headers;
+  }
+
+  /** The next header, which must be `key`. */
+  required(key: string): string {
+    const header = this.headers[this.next];
+    if (header?.key !== key) {
+      const found = header ? `"${header.key.slice(0, 40)}"` : "the end of the headers";
+      throw malformed(this.kind, this.id, `expected a ${key} header, found ${found}`);
+    }
+    this.next++;
+    return header.value;
+  }
+
+  /** The next header's value if it is `key`. */
+  optional(key: string): string | undefined {
+    return this.headers[this.next]?.key === key ? this.required(key) : undefined;
+  }
+
+  /** The optional headers after the fixed ones; none of them may be one of the fixed ones again. */
+  rest(fixed: string[]): Header[] {
+    const rest = this.headers.slice(this.next);
+    const misplaced = rest.find((h) => fixed.includes(h.key));
+    if (misplaced) throw malformed(this.kind, this.id, `a ${misplaced.key} header appears out of git's order (after the headers that must follow it)`);
+    return rest;
+  }
+
+  objectId(key: string, value: string): string {
+    // Git writes ids as lowercase hex of the repository's hash; anything else names no object git wrote.
+    const hexLength = this.id.length;
+    if (value.length !== hexLength || !/^[0-9a-f]+$/.test(value)) {
+      throw malformed(this.kind, this.id, `${key} "${value.slice(0, 80)}" is not a ${hexLength}-digit lowercase object id`);
+    }
+    return value;
+  }
+
+  /**
+   * An identity as git's fsck_ident accepts it: "Name <email> seconds ±hhmm", a space before "<", no
+   * "<" or ">" in the name or email, a date without leading zeros. Dates beyond 2^53 seconds (git
+   * accepts up to 2^63) are refused, since they cannot be held exactly.
+   */
+  person(key: string, value: string): Person {
+    const m = /^([^<>\n]*) <([^<>\n]*)> (0|[1-9][0-9]*) [+-][0-9]{4}$/.exec(value);
+    const time = Number(m?.[3]);
+    if (!m || !Number.isSafeInteger(time)) throw malformed(this.kind, this.id, `${key} "${value.slice(0, 80)}" is not "Name <email> seconds ±hhmm"`);
+    return { name: m[1]!, email: m[2]!, time };
+  }
 }
 
+/**
+ * A commit as git's parse_commit_buffer and fsck read it: tree, then every parent directly after it,
+ * then author and committer, then optional headers. A parent anywhere else would be a parent to Vigil
+ * and not to git, so it is refused, as is a repeated or missing mandatory header.
+ */
 export function parseCommit(id: string, data: Buffer): Commit {
-  const { headers, bodyStart } = splitHeaders(data);
+  const { headers, headersEnd, bodyStart } = splitHeaders("commit", id, data);
+  const read = new HeaderReader("commit", id, headers);
+  const tree = read.objectId("tree", read.required("tree"));
+  const parents: string[] = [];
+  for (let parent = read.optional("parent"); parent !== undefined; parent = read.optional("parent")) parents.push(read.objectId("parent", parent));
+  const author = read.person("author", read.required("author"));
+  const committer = read.person("committer", read.required("committer"));
+  const optional = read.rest(["tree", "parent", "author", "committer"]);
   // A repository's own hash decides which header holds its signature: gpgsig-sha256 in SHA-256 repos.
   const signatureHeader = id.length === 64 ? "gpgsig-sha256" : "gpgsig";
-  const sigs = headers.filter((h) => h.key === signatureHeader);
-  if (sigs.length > 1) throw new ObjectFormatError(`more than one ${signatureHeader} header`);
-  // What git signs: every byte of the object except the signature headers (git's commit.c).
+  const sigs = optional.filter((h) => h.key === signatureHeader);
+  if (sigs.length > 1) throw malformed("commit", id, `more than one ${signatureHeader} header`);
+  // What git signs: every byte of the object except the signature headers of either hash (git's commit.c).
   const kept = headers.filter((h) => !signatureHeaders.has(h.key));
-  const payload = Buffer.concat([
-    ...kept.map((h) => data.subarray(h.start, h.end)),
-    data.subarray(bodyStart - 1),
-  ]);
+  const payload = Buffer.concat([...kept.map((h) => data.subarray(h.start, h.end)), data.subarray(headersEnd)]);
   return {
     id,
-    tree: single(headers, "tree"),
-    parents: headers.filter((h) => h.key === "parent").map((h) => h.value),
-    author: parsePerson(single(headers, "author")),
-    committer: parsePerson(single(headers, "committer")),
-    message: data.subarray(bodyStart).toString("utf8"),
+    tree,
+    parents,
+    author,
+    committer,
+    message: data.toString("utf8", bodyStart),
     ...(sigs[0] ? { signature: sigs[0].value + "\n" } : {}),
     payload,
   };
 }
 
-const signatureStarts = ["-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----", "-----BEGIN SIGNED MESSAGE-----"];
+const signatureStarts = ["-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----", "-----BEGIN SIGNED MESSAGE-----"].map((s) => Buffer.from(s));
+const tagTypes = new Set(["commit", "tree", "blob", "tag"]);
 
+/** A tag as git's fsck reads it: object, type, tag, then tagger (old tags have none), then optional headers. */
 export function parseTag(id: string, data: Buffer): Tag {
-  const { headers, bodyStart } = splitHeaders(data);
-  const tagger = headers.find((h) => h.key === "tagger");
+  const { headers, bodyStart } = splitHeaders("tag", id, data);
+  const read = new HeaderReader("tag", id, headers);
+  const object = read.objectId("object", read.required("object"));
+  const type = read.required("type");
+  if (!tagTypes.has(type)) throw malformed("tag", id, `type "${type.slice(0, 40)}" is not an object type`);
+  const name = read.required("tag");
+  if (name === "" || name.includes("\n")) throw malformed("tag", id, "the tag header names no tag");
+  const taggerLine = read.optional("tagger");
+  const tagger = taggerLine === undefined ? undefined : read.person("tagger", taggerLine);
+  read.rest(["object", "type", "tag", "tagger"]);
   // The signature is appended to the message; git takes the last line that starts one.
   let sigStart = -1;
   for (let pos = bodyStart; pos < data.length; ) {
+    if (signatureStarts.some((s) => data.compare(s, 0, s.length, pos, Math.min(pos + s.length, data.length)) === 0)) sigStart = pos;
     const eol = data.indexOf(10, pos);
-    const line = data.subarray(pos, eol < 0 ? data.length : eol).toString("utf8");
-    if (signatureStarts.some((s) => line.startsWith(s))) sigStart = pos;
     pos = eol < 0 ? data.length : eol + 1;
   }
   const end = sigStart < 0 ? data.length : sigStart;
   return {
     id,
-    object: single(headers, "object"),
-    type: single(headers, "type"),
-    tag: single(headers, "tag"),
-    ...(tagger ? { tagger: parsePerson(tagger.value) } : {}),
-    message: data.subarray(bodyStart, end).toString("utf8"),
-    ...(sigStart >= 0 ? { signature: data.subarray(sigStart).toString("utf8") } : {}),
+    object,
+    type,
+    tag: name,
+    ...(tagger ? { tagger } : {}),
+    message: data.toString("utf8", bodyStart, end),
+    ...(sigStart >= 0 ? { signature: data.toString("utf8", sigStart) } : {}),
     payload: data.subarray(0, end),
   };
 }
@@ -134,22 +240,162 @@ export interface TreeEntry {
   id: string;
 }
 
-/** Binary tree format: "<mode> <name>\0<raw id>" repeated. */
-export function parseTree(data: Buffer, idLength = 20): TreeEntry[] {
-  const entries: TreeEntry[] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    const sp = data.indexOf(32, pos);
-    const nul = data.indexOf(0, sp + 1);
-    if (sp < 0 || nul < 0 || nul + 1 + idLength > data.length) throw new ObjectFormatError("malformed tree object");
-    entries.push({
-      mode: data.subarray(pos, sp).toString("latin1"),
-      name: data.subarray(sp + 1, nul).toString("utf8"),
-      id: data.subarray(nul + 1, nul + 1 + idLength).toString("hex"),
-    });
-    pos = nul + 1 + idLength;
-  }
-  return entries;
+/**
+ * The modes git writes. Git reads a legacy 100664 (from 2005) as 100644, but fsck --strict reports it
+ * (badFilemode) and no git since writes it; Vigil refuses it like any other mode, failing closed.
+ * A zero-padded "040000" is a directory to git: reading it as a file would hide the paths under it.
+ */
+const treeModes = new Set(["40000", "100644", "100755", "120000", "160000"]);
+export const isTreeMode = (mode: string) => mode === "40000";
+
+/** Where each entry of a tree starts (plus the end, last) and where each entry's name ends (its NUL). */
+export interface TreeIndex {
+  starts: Int32Array;
+  nameEnds: Int32Array;
 }
 
-export const isTreeMode = (mode: string) => mode === "40000";
+/**
+ * Indexes a tree ("<mode> <name>\0<raw id>" repeated) and checks it as git fsck --strict does: known
+ * modes, names that are not empty, ".", "..", ".git" in any spelling a filesystem takes for it, nor
+ * contain "/"; entries in git's order without duplicates; no null ids. Linear in the tree's size.
+ */
+export function indexTree(id: string, data: Buffer): TreeIndex {
+  const idLength = id.length / 2;
+  const starts: number[] = [];
+  const nameEnds: number[] = [];
+  const fileNames = new FileNameStack(data);
+  for (let pos = 0; pos < data.length; ) {
+    const sp = data.indexOf(32, pos);
+    const nul = sp < 0 ? -1 : data.indexOf(0, sp + 1);
+    if (sp < 0 || nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${starts.length + 1} is truncated`);
+    const problem = entryProblem(data, pos, sp, nul, idLength) ??
+      (starts.length > 0 ? orderProblem(data, starts.at(-1)!, nameEnds.at(-1)!, pos, nul) : null) ??
+      (fileNames.seesDuplicate(pos, sp + 1, nul) ? "is a directory with the same name as a file" : null);
+    if (problem) throw malformed("tree", id, `entry ${starts.length + 1} ${JSON.stringify(data.toString("utf8", sp + 1, nul).slice(0, 80))} ${problem}`);
+    starts.push(pos);
+    nameEnds.push(nul);
+    pos = nul + 1 + idLength;
+  }
+  starts.push(data.length);
+  return { starts: Int32Array.from(starts), nameEnds: Int32Array.from(nameEnds) };
+}
+
+/** What is wrong with one entry on its own (mode, name, id), or null. */
+function entryProblem(data: Buffer, start: number, sp: number, nul: number, idLength: number): string | null {
+  const mode = data.toString("latin1", start, sp);
+  if (!treeModes.has(mode)) return `has mode ${JSON.stringify(mode.slice(0, 12))}, which git does not write`;
+  return nameProblem(data, sp + 1, nul) ?? (isNullId(data, nul + 1, idLength) ? "names the null object id" : null);
+}
+
+const nameStartOf = (data: Buffer, start: number) => data.indexOf(32, start) + 1;
+const isDirectoryAt = (data: Buffer, start: number) => data[start] === 0x34; // only "40000" starts with "4"
+
+function isNullId(data: Buffer, from: number, length: number): boolean {
+  for (let i = from; i < from + length; i++) if (data[i] !== 0) return false;
+  return true;
+}
+
+/** What is wrong with a tree entry's name (bytes from..to), or null. */
+function nameProblem(data: Buffer, from: number, to: number): string | null {
+  if (to === from) return "has an empty name";
+  let backslash = -1;
+  for (let i = from; i < to; i++) {
+    if (data[i] === 0x2f) return 'has "/" in its name';
+    if (data[i] === 0x5c && backslash < 0) backslash = i;
+  }
+  const first = data[from]!;
+  if (first === 0x2e && (to - from === 1 || (to - from === 2 && data[from + 1] === 0x2e))) return "is named . or ..";
+  // Only names starting with ".", "g" or an ignorable code point (UTF-8 lead bytes E2, EF), or holding a
+  // backslash, can be taken for .git: the rest skip decoding.
+  const mayBeDotGit = first === 0x2e || first === 0x67 || first === 0x47 || first === 0xe2 || first === 0xef || backslash >= 0;
+  if (mayBeDotGit && isDotGitOnSomeFilesystem(data.toString("utf8", from, to))) return "is .git, or a name a filesystem takes for .git";
+  return null;
+}
+
+/** Code points HFS+ ignores in names, so ".g\u200Cit" is ".git" there (git's is_hfs_dotgit). */
+const hfsIgnored = /[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]/gu;
+
+/**
+ * Whether a checkout could write this name as the .git directory: case-insensitively; on HFS+ with
+ * ignorable code points anywhere; on NTFS with trailing spaces or dots, as its short name "git~1", or
+ * before an alternate data stream (":"); and on Windows in any "\"-separated part.
+ */
+function isDotGitOnSomeFilesystem(name: string): boolean {
+  // A byte that is not UTF-8 decodes to U+FFFD; git's HFS check stops reading there, so it ends the name.
+  const hfs = name.replace(hfsIgnored, "").split("\ufffd")[0]!.toLowerCase();
+  if (hfs === ".git") return true;
+  return name.split("\\").some((part) => /^(\.git|git~1)[ .]*(:.*)?$/is.test(part));
+}
+
+/**
+ * Git's tree order: names compared as bytes, a directory's as if it ended in "/". Entries are given by
+ * their buffer, where they start and where their names end; 0 means equal names of the same kind.
+ */
+export function compareTreeEntries(a: Buffer, startA: number, endA: number, b: Buffer, startB: number, endB: number): number {
+  const nameA = nameStartOf(a, startA);
+  const nameB = nameStartOf(b, startB);
+  const common = Math.min(endA - nameA, endB - nameB);
+  const c = a.compare(b, nameB, nameB + common, nameA, nameA + common);
+  if (c !== 0) return c;
+  const nextA = nameA + common < endA ? a[nameA + common]! : isDirectoryAt(a, startA) ? 0x2f : 0;
+  const nextB = nameB + common < endB ? b[nameB + common]! : isDirectoryAt(b, startB) ? 0x2f : 0;
+  return nextA - nextB;
+}
+
+/** Why an entry may not follow the one before it in a tree, or null. */
+function orderProblem(data: Buffer, previousStart: number, previousEnd: number, start: number, end: number): string | null {
+  if (compareTreeEntries(data, previousStart, previousEnd, data, start, end) < 0) return null;
+  const sameName = data.compare(data, nameStartOf(data, start), end, nameStartOf(data, previousStart), previousEnd) === 0;
+  return sameName ? "is a duplicate" : "is out of git's tree order";
+}
+
+/**
+ * Finds a directory named like an earlier file, which git's order lets stand apart: "x", "x.y", then
+ * "x/" (as "/" sorts after "."). Every entry between a file "x" and a directory "x" starts with "x"
+ * followed by a byte below "/", so the files still in question always form a chain of prefixes.
+ */
+class FileNameStack {
+  private readonly data: Buffer;
+  private readonly nameStarts: number[] = [];
+  private readonly nameEnds: number[] = [];
+  constructor(data: Buffer) {
+    this.data = data;
+  }
+
+  /** Takes the next entry (in git's order); true when it is a directory named as a file before it. */
+  seesDuplicate(start: number, nameStart: number, nameEnd: number): boolean {
+    const isDirectory = isDirectoryAt(this.data, start);
+    while (this.nameStarts.length > 0) {
+      const fileStart = this.nameStarts.at(-1)!;
+      const fileLength = this.nameEnds.at(-1)! - fileStart;
+      const startsWithFile = nameEnd - nameStart >= fileLength && this.data.compare(this.data, fileStart, fileStart + fileLength, nameStart, nameStart + fileLength) === 0;
+      if (startsWithFile && nameEnd - nameStart === fileLength) {
+        if (isDirectory) return true;
+        break;
+      }
+      if (startsWithFile && this.data[nameStart + fileLength]! < 0x2f) break;
+      this.nameStarts.pop();
+      this.nameEnds.pop();
+    }
+    if (!isDirectory) {
+      this.nameStarts.push(nameStart);
+      this.nameEnds.push(nameEnd);
+    }
+    return false;
+  }
+}
+
+/** A tree's entries, checked as indexTree checks them. */
+export function parseTree(id: string, data: Buffer): TreeEntry[] {
+  const { starts, nameEnds } = indexTree(id, data);
+  const idLength = id.length / 2;
+  return Array.from(nameEnds, (nameEnd, i) => {
+    const start = starts[i]!;
+    const nameStart = nameStartOf(data, start);
+    return {
+      mode: data.toString("latin1", start, nameStart - 1),
+      name: data.toString("utf8", nameStart, nameEnd),
+      id: data.toString("hex", nameEnd + 1, nameEnd + 1 + idLength),
+    };
+  });
+}
