@@ -51,7 +51,8 @@ describe("SSH keys are judged at the trusted time, not the committer date", () =
     const dir = tempDir(t);
     const alice = new SshSigner(dir, "alice");
     const allowed = join(dir, "allowed_signers");
-    writeFileSync(allowed, `alice@example.com valid-before="20240101Z" ${alice.publicKey}\n`);
+    const line = `alice@example.com valid-before="20240101Z" ${alice.publicKey}\n`;
+    writeFileSync(allowed, line);
     const { repo, armored, payload } = signedCommit(t, alice, T2023);
 
     // git passes the committer date to ssh-keygen (-Overify-time), so the signer's own date decides.
@@ -61,7 +62,7 @@ describe("SSH keys are judged at the trusted time, not the committer date", () =
     assert.equal(git.status, 0, git.stderr);
     assert.match(git.stderr, /Good "git" signature for alice@example\.com/);
 
-    const entries = parseAllowedSigners(`alice@example.com valid-before="20240101Z" ${alice.publicKey}\n`, "allowed_signers");
+    const entries = parseAllowedSigners(line, "allowed_signers");
     const now = verification();
     refusedWith(verifySshSignature(armored, payload, entries, now), /allowed_signers:1: the trusted time .* \(time of verification\) is after the key's valid-before 2024-01-01T00:00:00\.000Z/);
 
@@ -185,11 +186,10 @@ describe("the trusted time through the keyring and the worker pool", () => {
     } as unknown as PolicyContext;
     const pool = verifierPool(2);
     t.after(() => pool.close());
-    const verify = pool.verify as (c: PolicyContext, a: string, p: Buffer, at: Date, source?: "first-seen" | "verification") => Promise<SignatureResult>;
     const signature = alice.sign(data);
     const at = new Date("2023-12-01T00:00:00Z");
-    acceptedAt(await verify(ctx, signature, data, at, "first-seen"), { at, source: "first-seen" });
-    refusedWith(await verify(ctx, signature, data, new Date()), /\(time of verification\) is after the key's valid-before/);
+    acceptedAt(await pool.verify(ctx, signature, data, at, "first-seen"), { at, source: "first-seen" });
+    refusedWith(await pool.verify(ctx, signature, data, new Date()), /\(time of verification\) is after the key's valid-before/);
   });
 });
 

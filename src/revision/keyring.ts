@@ -4,7 +4,7 @@ import type { TrustPolicy } from "../core/trust-policy.ts";
 import { parseAllowedSignerLine, parseAllowedSigners, verifySshSignature, type SshTrustEntry } from "../git/signatures/ssh-trust.ts";
 import type { OpenPgpTrustEntry } from "../git/signatures/openpgp.ts";
 import type { SigstoreIdentity, TrustedRoot } from "../git/signatures/x509.ts";
-import { refused, type SignatureResult, type TimeSource } from "../git/signatures/result.ts";
+import { refused, type CallerTimeSource, type SignatureResult } from "../git/signatures/result.ts";
 
 export interface Keyring {
   ssh: SshTrustEntry[];
@@ -63,9 +63,6 @@ export function signatureFormat(armored: string): "ssh" | "openpgp" | "x509" | n
   if (head.startsWith("-----BEGIN SIGNED MESSAGE-----")) return "x509";
   return null;
 }
-
-/** Where the time a caller passes comes from; a transparency-log time is the verifiers' own to find. */
-export type CallerTimeSource = Exclude<TimeSource, "transparency-log">;
 
 /**
  * Verifies a git signature (commit, tag or detached co-signature) over `payload`.

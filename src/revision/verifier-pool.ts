@@ -3,10 +3,9 @@
 // policy's document, which the main thread has already validated.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { SignatureResult } from "../git/signatures/result.ts";
+import type { CallerTimeSource, SignatureResult } from "../git/signatures/result.ts";
 import type { TrustPolicyDocument } from "../core/trust-policy.ts";
-import { signatureFormat, verifyGitSignature, type CallerTimeSource } from "./keyring.ts";
-import type { SignatureVerifier } from "./gate.ts";
+import { signatureFormat, verifyGitSignature } from "./keyring.ts";
 import type { PolicyContext } from "./policy-chain.ts";
 
 export interface PolicyMessage {
@@ -22,13 +21,16 @@ export interface JobMessage {
 }
 export type ResultMessage = { id: number; result: SignatureResult }[];
 
+/**
+ * The gate's SignatureVerifier with the source of its time: `at` is the trusted time and `atSource`
+ * where it came from (keyring.ts, verifyGitSignature).
+ */
+export type TimedVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
+
 export interface VerifierPool {
-  verify: SignatureVerifier;
+  verify: TimedVerifier;
   close(): Promise<void>;
 }
-
-// `at` is the trusted time and `atSource` where it came from (keyring.ts, verifyGitSignature).
-type TimedVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
 
 const inProcess: TimedVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 

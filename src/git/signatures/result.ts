@@ -11,6 +11,9 @@ export type SignatureKind = "ssh" | "openpgp" | "x509";
  */
 export type TimeSource = "transparency-log" | "first-seen" | "verification";
 
+/** Where the time a caller gives comes from; a transparency-log time is the verifiers' own to find. */
+export type CallerTimeSource = Exclude<TimeSource, "transparency-log">;
+
 /** A time key validity is judged at, and its source. Callers give first-seen or verification. */
 export interface TrustedTime {
   at: Date;
