@@ -213,7 +213,7 @@ describe("vigil verify release: promotion", () => {
     out = f.release(commit);
     assert.equal(out.status, 1);
     assert.equal(rule(out, "deployment-record").length, 2);
-    assert.match(only(out, "promotion").message, /ran healthy in staging only from \S+ until tree [0-9a-f]{12} replaced it at \S+ \(3m\), less than the 10m soak; deploy it to staging again and let it soak$/);
+    assert.match(only(out, "promotion").message, /ran healthy in staging only from \S+ until tree [0-9a-f]{12} replaced it at \S+ \(3m; refs\/vigil\/deployments\/staging\/[0-9a-f]{40}\/[0-9a-f]+\), less than the 10m soak; deploy it to staging again and let it soak$/);
   });
 
   it("blocks a forged record, an unsigned one, and a record moved under another tree's name", (t) => {

@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto";
 import { loadTrustPolicyFile } from "../core/trust-policy.ts";
 import { RegistryClient, type HostOptions } from "../oci/index.ts";
 import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
-import { AgentAudit } from "./audit.ts";
+import { redactUrl } from "../audit/store.ts";
+import { AgentAudit, configMapKeeper } from "./audit.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
 import { LeaderElector } from "./leader.ts";
@@ -63,12 +64,22 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
   const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
   const registry = new RegistryClient({ hosts });
-  const audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true });
   let clusters: EnvironmentClusters;
   try {
     clusters = await connectEnvironments(config, options.inCluster);
   } catch (e) {
-    await Promise.all([audit?.close(), registry.close()]);
+    await registry.close();
+    throw e;
+  }
+  // The Lease lives in the agent's namespace on the cluster the agent runs in (an in-cluster
+  // environment's), else on the first environment's cluster; so does the audit log's kept checkpoint.
+  const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
+  let audit: AgentAudit | undefined;
+  try {
+    const keeper = config.doc.audit && configMapKeeper(clusters.agent(home.name), config.doc.namespace, redactUrl(config.doc.audit.log));
+    audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true, ...(keeper && { keeper }) });
+  } catch (e) {
+    await Promise.all([clusters.close(), registry.close()]);
     throw e;
   }
   const shared = {
@@ -89,9 +100,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     }
     waits.clear();
   };
-  // The Lease lives in the agent's namespace on the cluster the agent runs in (an in-cluster
-  // environment's), else on the first environment's cluster.
-  const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
   let elector: LeaderElector | undefined;
   const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
   // In loop mode with a webhook, triggers recorded by standby replicas (triggers.ts).

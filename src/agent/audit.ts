@@ -1,9 +1,13 @@
 // The agent's side of the audit log (docs/audit.md). After every reconcile that is not a dry run it
-// appends one batch: the reconcile (every gate's checks), what a sync wrote, pruned and found drifted,
-// and — on a healthy deploy of a tree the environment has no record of yet — a deployment record
-// signed with the agent's key. The agent reads Git and never writes it, so the log is where its
-// deployment records go; the promotion gate reads them back from it (deploymentRecords) and verifies
-// them with the trust policy's agent key, as it verifies records pushed under refs/vigil/.
+// appends one batch: the reconcile (every gate's checks, the commits it verified), the claims under
+// refs/vigil/ it saw for the first time, what a sync wrote, pruned and found drifted, and — on a healthy
+// deploy of a tree the environment has no record of yet — a deployment record signed with the agent's
+// key. The agent reads Git and never writes it, so the log is where its deployment records go.
+//
+// Before every reconcile the log is opened again and verified (src/audit/evidence.ts) against the last
+// checkpoint the agent verified, kept outside the log (a ConfigMap): a log cut, rolled back or edited
+// blocks every reconcile with the reason, in a running agent as in one just started. Only then do the
+// gates read evidence from it: first sightings, claims seen, deployment records and applies.
 //
 // A failed append is never silent: the reconcile gets a failing "audit" check, and the next use of the
 // log opens it again (a store refuses appends after a half-written batch until it is reopened, and a
@@ -12,10 +16,15 @@ import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
 import { readInputText } from "../core/input-file.ts";
-import { openEnvelope, revisionOf, signDeploymentRecord, verifyAgentSignature, type DeploymentRecordSource } from "../approvals/index.ts";
-import { applyRecords, deploymentRecord, openAuditLog, reconcileRecord, type AuditLog, type AuditRecord } from "../audit/index.ts";
+import { openEnvelope, revisionOf, signDeploymentRecord, verifyAgentSignature, type SeenClaim } from "../approvals/index.ts";
+import { applyRecords, claimsRecord, deploymentRecord, openAuditLog, reconcileRecord, type AuditLog, type AuditRecord } from "../audit/index.ts";
+import { claimedSize } from "../audit/checkpoint.ts";
+import { LogFollower, type Evidence } from "../audit/evidence.ts";
 import { loadSigningKey } from "../audit/log.ts";
+import { IntegrityError } from "../audit/proof.ts";
 import { redactUrl } from "../audit/store.ts";
+import { KubeApiError, type Cluster } from "../cluster/index.ts";
+import { writeStatusObject } from "../cluster/status.ts";
 import type { SyncResult } from "../cluster/sync.ts";
 import type { Repo } from "../git/repo.ts";
 import type { SourcedObject } from "../policy/manifests.ts";
@@ -37,6 +46,8 @@ export interface Decision {
   sync?: { result: SyncResult; objects: readonly SourcedObject[] };
   /** The repository the revision was read from: the deployment record names the revision's tree. */
   source?: Repo;
+  /** Claims the gates read from refs/vigil/: those new to the log are recorded (first sightings). */
+  claims?: readonly SeenClaim[];
 }
 
 /** The outcome of recording: the check the reconcile's verdict gets, and whether the log was unreachable. */
@@ -46,31 +57,49 @@ export interface Recorded {
   error?: unknown;
 }
 
+/** Where the agent keeps the last checkpoint it verified, outside the log: it must survive a restart. */
+export interface CheckpointKeeper {
+  /** For messages: "ConfigMap vigil-system/vigil-audit-checkpoint". */
+  readonly where: string;
+  read(): Promise<string | undefined>;
+  write(note: string): Promise<void>;
+}
+
+/** What a reconcile may rely on from the log, or the failing check that blocks it. */
+export type EvidenceOutcome = { evidence: Evidence; check?: undefined } | { evidence?: undefined; check: Check; unavailable: boolean };
+
 export class AgentAudit {
   /** The log's location as messages show it (a database URL's password blanked). */
   readonly location: string;
   readonly #open: () => Promise<AuditLog>;
   readonly #key: SigningKey | undefined;
-  #current: Promise<AuditLog> | undefined;
-  /** Deployment records read from the log so far, by environment; entries before #next are read. */
-  readonly #records = new Map<string, { where: string; envelope: Buffer }[]>();
-  /** Per environment, the tree of the latest deployment record this agent's key signed in the log. */
-  readonly #latestTree = new Map<string, string>();
-  #next = 0;
-  #reading: Promise<unknown> = Promise.resolve();
+  readonly #keeper: CheckpointKeeper | undefined;
+  readonly #dryRun: boolean;
+  #current: AuditLog | undefined;
+  /** Evidence from verified entries only; once the log fails verification, it stays failed. */
+  readonly #follower: LogFollower;
+  /** The kept checkpoint: read once, then what this agent last wrote there. */
+  #kept: { note: string; size: number } | undefined;
+  #keptRead = false;
+  /** Opening, verifying and appending run one at a time: they share one log and one follower. */
+  #serial: Promise<unknown> = Promise.resolve();
 
-  private constructor(location: string, open: () => Promise<AuditLog>, key: SigningKey | undefined) {
+  private constructor(location: string, open: () => Promise<AuditLog>, key: SigningKey | undefined, keeper: CheckpointKeeper | undefined, dryRun: boolean) {
     this.location = redactUrl(location);
     this.#open = open;
     this.#key = key;
+    this.#keeper = keeper;
+    this.#dryRun = dryRun;
+    this.#follower = new LogFollower(this.location);
   }
 
   /**
    * The configured log, opened (and created when missing) for appending; in a dry run, for reading
    * only (it must exist). Undefined when the configuration names none. Bad input — an unreadable key,
    * a deployment record key the trust policy does not name — is an error here, before any reconcile.
+   * `keeper` keeps the last verified checkpoint outside the log.
    */
-  static async open(config: AgentConfig, trust: TrustPolicy, options: { dryRun?: boolean } = {}): Promise<AgentAudit | undefined> {
+  static async open(config: AgentConfig, trust: TrustPolicy, options: { dryRun?: boolean; keeper?: CheckpointKeeper } = {}): Promise<AgentAudit | undefined> {
     const { audit, deploymentRecords } = config.doc;
     if (!audit) return undefined;
     const key = deploymentRecords && loadPrivateKeyFile(deploymentRecords.keyFile, keyPassword(deploymentRecords.passwordFile));
@@ -78,8 +107,8 @@ export class AgentAudit {
     const open = options.dryRun
       ? () => openAuditLog(audit.log, { verifierKey: loadSigningKey(audit.signingKeyFile).verifier.key })
       : () => openAuditLog(audit.log, { signingKeyFile: audit.signingKeyFile });
-    const trail = new AgentAudit(audit.log, open, key);
-    await trail.#log();
+    const trail = new AgentAudit(audit.log, open, key, options.keeper, options.dryRun === true);
+    trail.#current = await open();
     return trail;
   }
 
@@ -88,52 +117,81 @@ export class AgentAudit {
     return this.#key !== undefined;
   }
 
-  /** `environment`'s deployment records in the log, for the promotion gate; reads only entries new since the last call. */
-  readonly deploymentRecords: DeploymentRecordSource = async (environment) => {
-    await this.#catchUp();
-    return [...(this.#records.get(environment) ?? [])];
-  };
+  /**
+   * Opens the log again (a store replaced or cut under a running agent is seen as a new agent would see
+   * it), verifies it against the kept checkpoint and indexes its new entries: what the reconcile's gates
+   * may rely on, or the failing check that blocks it.
+   */
+  evidence(): Promise<EvidenceOutcome> {
+    return this.#run(async () => {
+      try {
+        await this.#reopen();
+        await this.#catchUp();
+        return { evidence: this.#follower.evidence };
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        const unavailable = e instanceof VigilError && e.exitCode === ExitCode.unavailable;
+        return {
+          unavailable,
+          check: check("audit", "evidence", "fail", this.location, unavailable
+            ? `the audit log cannot be read: ${message}; approvals, promotion and first sightings come from it, so nothing is deployed until it can be`
+            : `the audit log does not verify: ${message}; nothing is deployed on evidence that may have been deleted, rewound or edited: restore the log from a copy that extends the checkpoint kept in ${this.#keeper?.where ?? "this agent's memory"}, or, if the log was replaced on purpose, delete that checkpoint so the agent trusts the new log from its start`),
+        };
+      }
+    });
+  }
 
   /** Appends the decision's records; the check says where they went, or fails saying why they could not. */
-  async record(d: Decision): Promise<Recorded> {
-    let log: AuditLog | undefined;
-    try {
-      const records: AuditRecord[] = [
-        reconcileRecord({
-          environment: d.environment,
-          repo: d.repo,
-          ...(d.ref && { ref: d.ref }),
-          ...(d.before.lastApplied && { from: d.before.lastApplied }),
-          ...(d.result.revision && { revision: d.result.revision }),
-          verdict: d.result.verdict,
-          applied: d.result.applied,
-        }),
-        ...(d.sync && d.result.revision ? applyRecords({ environment: d.environment, revision: d.result.revision, objects: d.sync.objects, sync: d.sync.result }) : []),
-      ];
-      const deployment = await this.#deploymentDue(d);
-      if (deployment) records.push(deployment.record);
-      log = await this.#log();
-      const appended = await log.append(records);
-      const first = appended[0]!.index;
-      const entries = appended.length === 1 ? `entry ${first}` : `entries ${first} to ${first + appended.length - 1}`;
-      const signed = deployment ? `, with a deployment record of tree ${deployment.tree.slice(0, 12)} signed by this agent's key` : "";
-      return { check: check("audit", "recorded", "pass", this.location, `${entries}${signed}`), unavailable: false };
-    } catch (e) {
-      if (log) await this.#drop(log);
-      const message = e instanceof Error ? e.message : String(e);
-      return {
-        check: check("audit", "recorded", "fail", this.location,
-          `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again`),
-        unavailable: e instanceof VigilError && e.exitCode === ExitCode.unavailable,
-        error: e,
-      };
-    }
+  record(d: Decision): Promise<Recorded> {
+    return this.#run(async () => {
+      try {
+        const records = await this.#records(d);
+        const log = this.#current ?? (this.#current = await this.#open());
+        const appended = await log.append(records);
+        await this.#catchUp();
+        const first = appended[0]!.index;
+        const entries = appended.length === 1 ? `entry ${first}` : `entries ${first} to ${first + appended.length - 1}`;
+        const deployment = records.find((r) => r.kind === "deployment");
+        const signed = deployment ? `, with a deployment record of tree ${(deployment.payload as { revision: { tree: string } }).revision.tree.slice(0, 12)} signed by this agent's key` : "";
+        return { check: check("audit", "recorded", "pass", this.location, `${entries}${signed}`), unavailable: false };
+      } catch (e) {
+        await this.#drop();
+        const message = e instanceof Error ? e.message : String(e);
+        return {
+          check: check("audit", "recorded", "fail", this.location,
+            `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again`),
+          unavailable: e instanceof VigilError && e.exitCode === ExitCode.unavailable,
+          error: e,
+        };
+      }
+    });
   }
 
   async close(): Promise<void> {
-    const log = await this.#current?.catch(() => undefined);
-    this.#current = undefined;
-    await log?.close();
+    await this.#run(() => this.#drop());
+  }
+
+  /** The reconcile, what it applied, the claims it saw first, and a healthy deploy's signed record. */
+  async #records(d: Decision): Promise<AuditRecord[]> {
+    const tree = d.source && d.result.revision ? (await revisionOf(d.source, d.result.revision)).tree : undefined;
+    const evidence = this.#follower.evidence;
+    const claims = [...new Map((d.claims ?? []).filter((c) => !evidence.hasClaim(c.digest)).map((c) => [c.digest, c])).values()];
+    const records: AuditRecord[] = [
+      reconcileRecord({
+        environment: d.environment,
+        repo: d.repo,
+        ...(d.ref && { ref: d.ref }),
+        ...(d.before.lastApplied && { from: d.before.lastApplied }),
+        ...(d.result.revision && { revision: d.result.revision }),
+        verdict: d.result.verdict,
+        applied: d.result.applied,
+      }),
+      ...(claims.length > 0 ? [claimsRecord({ environment: d.environment, claims })] : []),
+      ...(d.sync && d.result.revision ? applyRecords({ environment: d.environment, revision: d.result.revision, ...(tree && { tree }), objects: d.sync.objects, sync: d.sync.result }) : []),
+    ];
+    const deployment = tree && this.#deploymentDue(d, tree);
+    if (deployment) records.push(deployment);
+    return records;
   }
 
   /**
@@ -141,70 +199,83 @@ export class AgentAudit {
    * is already of this tree: one record per time a tree starts running, not one per interval. A tree
    * deployed again after another (A, B, A) gets a new record, since B's ended A's earlier run.
    */
-  async #deploymentDue(d: Decision): Promise<{ record: AuditRecord; tree: string } | undefined> {
+  #deploymentDue(d: Decision, tree: string): AuditRecord | undefined {
     const { result } = d;
-    if (!this.#key || !d.source || !result.revision || !result.applied || result.health !== "healthy" || result.verdict.verdict !== "pass") return undefined;
-    const revision = await revisionOf(d.source, result.revision);
-    await this.#catchUp();
-    if (this.#latestTree.get(d.environment) === revision.tree) return undefined;
+    if (!this.#key || !result.revision || !result.applied || result.health !== "healthy" || result.verdict.verdict !== "pass") return undefined;
+    if (this.#latestTree(d.environment) === tree) return undefined;
     // Claims are to the second; healthy from now, deployed when this revision was first applied.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const firstApplied = d.before.lastApplied === result.revision ? d.before.lastAppliedAt : undefined;
     const deployedAt = firstApplied && firstApplied <= now ? firstApplied : now;
+    const revision = { commit: result.revision, tree };
     const { envelope } = signDeploymentRecord({ environment: d.environment, revision, key: this.#key, deployedAt, healthyAt: now });
-    return { record: deploymentRecord({ environment: d.environment, revision, envelope }), tree: revision.tree };
+    return deploymentRecord({ environment: d.environment, revision, envelope });
   }
 
-  /** Reads the entries appended since the last read (one read at a time), keeping the deployment records. */
-  #catchUp(): Promise<void> {
-    const read = this.#reading.then(async () => {
-      const log = await this.#log();
+  /** The tree of the environment's latest record in the log that this agent's key signed. */
+  #latestTree(environment: string): string | undefined {
+    for (const { where, envelope } of this.#follower.evidence.deploymentRecords(environment).reverse()) {
       try {
-        const size = (await log.latest()).size;
-        for await (const e of log.entries(this.#next, size)) {
-          if (e.record.kind === "deployment" && e.record.environment) this.#take(e.index, e.record.environment, e.record.payload.envelope);
-          this.#next = e.index + 1;
-        }
-      } catch (e) {
-        await this.#drop(log);
-        throw e;
+        const opened = openEnvelope(envelope, where);
+        verifyAgentSignature(opened, this.#key!.publicKey, "this agent's key");
+        if (opened.claim.type === "deployment" && opened.claim.environment === environment) return opened.claim.revision.tree;
+      } catch {
+        // Not this agent's record: the promotion gate judges it, with its reason, like any other.
       }
-    });
-    this.#reading = read.catch(() => {});
-    return read;
-  }
-
-  #take(index: number, environment: string, text: string): void {
-    const where = `audit log entry ${index}`;
-    const envelope = Buffer.from(text, "utf8");
-    const list = this.#records.get(environment);
-    if (list) list.push({ where, envelope });
-    else this.#records.set(environment, [{ where, envelope }]);
-    if (!this.#key) return;
-    try {
-      const opened = openEnvelope(envelope, where);
-      verifyAgentSignature(opened, this.#key.publicKey, "this agent's key");
-      if (opened.claim.type === "deployment" && opened.claim.environment === environment) this.#latestTree.set(environment, opened.claim.revision.tree);
-    } catch {
-      // Not this agent's record: the promotion gate judges it, with its reason, like any other.
     }
+    return undefined;
   }
 
-  /** The open log, opening it when there is none (after a failure). */
-  #log(): Promise<AuditLog> {
-    this.#current ??= this.#open().catch((e) => {
-      this.#current = undefined;
-      throw e;
-    });
-    return this.#current;
+  /** Verifies the open log against the kept checkpoint, indexes what is new, and keeps the new checkpoint. */
+  async #catchUp(): Promise<void> {
+    const log = this.#current!;
+    if (!this.#keptRead) {
+      const note = await this.#keeper?.read();
+      this.#kept = note === undefined ? undefined : { note, size: claimedSize(note) ?? 0 };
+      this.#keptRead = true;
+    }
+    const latest = await this.#follower.catchUp(log, this.#kept && { note: this.#kept.note, where: this.#keeper!.where });
+    if (this.#dryRun || !this.#keeper || (this.#kept && this.#kept.size >= latest.size)) return;
+    await this.#keeper.write(latest.note);
+    this.#kept = { note: latest.note, size: latest.size };
   }
 
-  /** Closes a log that failed, so the next use opens it again (unless that already happened). */
-  async #drop(log: AuditLog): Promise<void> {
-    if ((await this.#current?.catch(() => undefined)) !== log) return;
+  async #reopen(): Promise<void> {
+    await this.#drop();
+    this.#current = await this.#open();
+  }
+
+  async #drop(): Promise<void> {
+    const log = this.#current;
     this.#current = undefined;
-    await log.close().catch(() => {});
+    await log?.close().catch(() => {});
   }
+
+  #run<T>(body: () => Promise<T>): Promise<T> {
+    const run = this.#serial.then(body);
+    this.#serial = run.catch(() => {});
+    return run;
+  }
+}
+
+/** The agent's checkpoint in a ConfigMap of its namespace: it survives restarts, as the agent's statuses do. */
+export function configMapKeeper(cluster: Cluster, namespace: string, location: string): CheckpointKeeper {
+  const name = "vigil-audit-checkpoint";
+  const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps/${name}`;
+  return {
+    where: `ConfigMap ${namespace}/${name}`,
+    async read() {
+      const answer = await cluster.call({ verb: "get", method: "GET", path });
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw new KubeApiError(`cannot read ConfigMap ${namespace}/${name}, the audit log's last verified checkpoint (${answer.status}); the agent needs get on it`, answer.status, undefined, ExitCode.unavailable);
+      const note = answer.body?.data?.checkpoint;
+      if (typeof note !== "string") throw new IntegrityError(`ConfigMap ${namespace}/${name} holds no checkpoint (data.checkpoint): it was edited; delete it to trust the log from its start`);
+      return note;
+    },
+    async write(note) {
+      await writeStatusObject(cluster, { namespace, name, data: { checkpoint: note, log: location } });
+    },
+  };
 }
 
 /** passwordFile's content (a trailing newline ignored), else $COSIGN_PASSWORD as cosign reads it, else empty. */

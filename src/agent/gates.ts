@@ -4,7 +4,8 @@
 // failing check ends the chain, so nothing after it runs and nothing is written. A new gate
 // (vulnerabilities) is one more Step in `steps`, in the place it belongs.
 import { join } from "node:path";
-import { approvalGate, type DeploymentRecordSource } from "../approvals/index.ts";
+import { approvalGate, type SeenClaim } from "../approvals/index.ts";
+import type { Evidence } from "../audit/evidence.ts";
 import { artifactChecks } from "../artifact/gate.ts";
 import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
@@ -34,8 +35,13 @@ export interface Candidate {
   path: string;
   /** The last revision applied to this environment; the revision gate refuses to move back from it. */
   lastApplied?: string;
-  /** Deployment records beside the repository's refs (the agent's, in its audit log), for promotion. */
-  deploymentRecords?: DeploymentRecordSource;
+  /**
+   * What the audit log proves, verified: first sightings (the trusted time keys are judged at), the
+   * claims seen before (one deleted from the refs blocks), the agent's deployment records and applies.
+   */
+  evidence?: Evidence;
+  /** Claims the approval gate read from refs/vigil/, for the log to record. */
+  claimsSeen: SeenClaim[];
   /** Set by the revision gate: the commit that verified. */
   commit?: string;
   /** Set by render when kustomize needed the verified commit's tree on disk: there until the reconcile ends. */
@@ -54,7 +60,7 @@ interface Step {
 const steps: Step[] = [
   { name: "revision", gate: "revision", run: revisionGate },
   // On the commit the revision gate verified; before render, so an unapproved revision is not even read.
-  { name: "approvals", gate: "approvals", run: approvalGate },
+  { name: "approvals", gate: "approvals", run: (c) => approvalGate({ ...c, onClaimSeen: (claim) => c.claimsSeen.push(claim) }) },
   { name: "render", run: render },
   { name: "policy", gate: "policy", run: policyGate },
   { name: "artifact", gate: "artifact", run: artifactGate },
@@ -86,6 +92,7 @@ async function revisionGate(c: Candidate): Promise<Check[]> {
     ...(c.lastApplied && { from: c.lastApplied }),
     ...(environment && { environment }),
     ...(c.trustedRoot && { trustedRoot: c.trustedRoot }),
+    ...(c.evidence && { firstSeen: (id: string) => c.evidence!.firstSeen(id) }),
   });
   const checks: Check[] = [];
   for await (const x of gate.checks()) checks.push(x);

@@ -78,7 +78,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
         recorded = await options.audit.record({
           environment: env.name,
           repo: subject.repo,
-          ...(candidate && { ref: candidate.ref, source: candidate.repo }),
+          ...(candidate && { ref: candidate.ref, source: candidate.repo, claims: candidate.claimsSeen }),
           before: state,
           result,
           ...(applied?.sync && candidate?.objects && { sync: { result: applied.sync, objects: candidate.objects } }),
@@ -105,8 +105,14 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       ref: env.source.ref ?? options.trust.doc.environments.find((e) => e.name === env.name)?.branch ?? "HEAD",
       path: environmentPath(env, options.trust),
       ...(state.lastApplied && { lastApplied: state.lastApplied }),
-      ...(options.audit && { deploymentRecords: options.audit.deploymentRecords }),
+      claimsSeen: [],
     };
+    if (options.audit) {
+      // Evidence is read only from a log that verifies against the checkpoint kept outside it.
+      const outcome = await options.audit.evidence();
+      if (outcome.check) return await conclude([outcome.check], outcome.unavailable ? { exitCode: ExitCode.unavailable } : {});
+      candidate.evidence = outcome.evidence;
+    }
     const checks = await runGates(candidate, steps);
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;

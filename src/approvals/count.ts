@@ -10,8 +10,9 @@ import type { Repo } from "../git/repo.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import type { PolicyContext } from "../revision/policy-chain.ts";
 import { formatTime, type ApprovalKind, type Claim, type Revision } from "./claims.ts";
-import { verifyPersonSignature, type Opened } from "./envelopes.ts";
-import { readStored, type StoredRef } from "./store.ts";
+import type { ClaimSource } from "./evidence.ts";
+import { openEnvelope, verifyPersonSignature, type Opened } from "./envelopes.ts";
+import { claimDigest } from "./store.ts";
 
 const GATE = "approvals";
 /** Claims dated further ahead than this are refused: clocks differ a little, not by hours. */
@@ -24,11 +25,16 @@ export interface CountInput {
   environment: string;
   target: Revision;
   kind: ApprovalKind;
-  /** What is stored under refs/vigil/approvals/<commit>/. */
-  stored: StoredRef[];
+  /** What is stored under refs/vigil/approvals/<commit>/ (and the audit log's copies of any deleted from there). */
+  stored: ClaimSource[];
   /** Identities that authored a commit in the range (each with one such commit), when authors are excluded. */
   authors: Map<string, string>;
   now: Date;
+  /**
+   * When the audit log first recorded a claim (by its digest): the trusted time its key's validity is
+   * judged at. A claim never recorded is judged now; its own approvedAt is a claim, never the clock.
+   */
+  firstSeen?: (digest: string) => Date | undefined;
 }
 
 export interface Count {
@@ -71,13 +77,15 @@ export async function countApprovals(input: CountInput): Promise<Count> {
   return summarize(input, rule, [...counted.keys()], checks);
 }
 
-async function see(input: CountInput, stored: StoredRef): Promise<Seen> {
+async function see(input: CountInput, stored: ClaimSource): Promise<Seen> {
   try {
-    const opened = await readStored(input.repo, stored);
-    if (opened.claim.type === "deployment") return { ref: stored.ref, unreadable: "is a deployment record, stored where approvals go" };
-    return { ref: stored.ref, opened, signer: await verifyPersonSignature(opened, input.policy.keyring) };
+    const bytes = await stored.read();
+    const opened = openEnvelope(bytes, stored.where);
+    if (opened.claim.type === "deployment") return { ref: stored.where, unreadable: "is a deployment record, stored where approvals go" };
+    const at = input.firstSeen?.(claimDigest(bytes)) ?? input.now;
+    return { ref: stored.where, opened, signer: await verifyPersonSignature(opened, input.policy.keyring, at) };
   } catch (e) {
-    return { ref: stored.ref, unreadable: `cannot be read as a signed approval: ${(e as Error).message}` };
+    return { ref: stored.where, unreadable: `cannot be read as a signed approval: ${(e as Error).message}` };
   }
 }
 

@@ -54,11 +54,15 @@ export function openEnvelope(stored: Buffer, where: string): Opened {
   return { envelope, claim: decodeClaim(envelope.payload) };
 }
 
-/** Who signed a person's envelope, by the policy's keyring, at the time the claim gives. */
-export function verifyPersonSignature(opened: Opened, keyring: Keyring): Promise<SignatureResult> {
+/**
+ * Who signed a person's envelope, by the policy's keyring, with the key's validity judged at `at`: a
+ * trusted time (the audit log's first sighting of the claim, else now), never the time the claim gives,
+ * which its signer wrote.
+ */
+export function verifyPersonSignature(opened: Opened, keyring: Keyring, at: Date): Promise<SignatureResult> {
   const armored = opened.envelope.signatures[0]!.sig.toString("utf8");
   const pae = preAuthEncoding(opened.envelope.payloadType, opened.envelope.payload);
-  return verifyGitSignature(keyring, armored, pae, opened.claim.at, APPROVAL_NAMESPACE);
+  return verifyGitSignature(keyring, armored, pae, at, APPROVAL_NAMESPACE);
 }
 
 /** Throws VerificationFailure unless the agent's key signed the envelope. */

@@ -1,8 +1,9 @@
 // The approval and promotion gate: may a revision the revision gate verified go to this environment? The
 // trust policy in force at the revision's tree says how many approvals from whom, and which environment
 // it must have run in first; the approvals and that environment's deployment records stored in the
-// repository (refs/vigil/) are the evidence, with deployment records from elsewhere (the agent's, in the
-// audit log) when a source of them is given. Opened once per repository; refs are listed once.
+// repository (refs/vigil/) are the evidence, with what the audit log proves when it is given (the
+// agent's deployment records and applies, first sightings, and every claim seen, so one deleted from
+// the refs blocks: evidence.ts). Opened once per repository; refs are listed once.
 import type { KeyObject } from "node:crypto";
 import { check, type Check } from "../core/verdict.ts";
 import type { EnvironmentSpec, TrustPolicy } from "../core/trust-policy.ts";
@@ -15,21 +16,18 @@ import { rangeAuthors } from "./authors.ts";
 import type { Revision } from "./claims.ts";
 import { countApprovals, short } from "./count.ts";
 import { openEnvelope } from "./envelopes.ts";
+import { claimsUnder, type ApprovalEvidence, type SeenClaim } from "./evidence.ts";
 import { promotionChecks, Records, type RecordSource } from "./promotion.ts";
 import { APPROVALS_REFS, DEPLOYMENTS_REFS, RefIndex } from "./store.ts";
 
 const GATE = "approvals";
 
-/**
- * Deployment records kept outside the repository (the agent's, in the audit log): every envelope
- * stored for `environment`, each with where it was found. They are verified exactly as those in refs.
- */
-export type DeploymentRecordSource = (environment: string) => Promise<{ where: string; envelope: Buffer }[]>;
-
 export interface ApprovalGateOptions {
   trustedRoot?: TrustedRoot;
-  /** Deployment records beside those under refs/vigil/deployments/. */
-  deploymentRecords?: DeploymentRecordSource;
+  /** The audit log's evidence, verified: its deployment records are read beside those under refs/vigil/deployments/. */
+  evidence?: ApprovalEvidence;
+  /** Told of every claim read from the refs, for the log to record its first sighting. */
+  onClaimSeen?: (claim: SeenClaim) => void;
 }
 
 export class ApprovalGate {
@@ -40,20 +38,20 @@ export class ApprovalGate {
   /** Agent keys by their PEM text, parsed once. */
   private readonly agentKeys = new Map<string, KeyObject>();
   /** Records of an environment, read and verified once per agent key. */
-  private readonly records = new Map<string, Promise<Records>>();
-  private readonly moreRecords: DeploymentRecordSource | undefined;
+  private readonly records = new Map<string, Promise<{ records: Records; deleted: Check[] }>>();
+  private readonly options: ApprovalGateOptions;
 
-  private constructor(repo: Repo, trees: TreeWalker, chain: PolicyChain, moreRecords: DeploymentRecordSource | undefined) {
+  private constructor(repo: Repo, trees: TreeWalker, chain: PolicyChain, options: ApprovalGateOptions) {
     this.repo = repo;
     this.trees = trees;
     this.chain = chain;
-    this.moreRecords = moreRecords;
+    this.options = options;
   }
 
   /** Loads the root policy's keys first: a bad one is an input error before any check is made. */
-  static async open(repo: Repo, rootPolicy: TrustPolicy, { trustedRoot, deploymentRecords }: ApprovalGateOptions = {}): Promise<ApprovalGate> {
+  static async open(repo: Repo, rootPolicy: TrustPolicy, options: ApprovalGateOptions = {}): Promise<ApprovalGate> {
     const trees = new TreeWalker(repo.objects);
-    const gate = new ApprovalGate(repo, trees, await PolicyChain.create(repo, trees, rootPolicy, trustedRoot), deploymentRecords);
+    const gate = new ApprovalGate(repo, trees, await PolicyChain.create(repo, trees, rootPolicy, options.trustedRoot), options);
     rootPolicy.doc.environments.forEach((_, i) => gate.agentKey(rootPolicy, i));
     return gate;
   }
@@ -85,9 +83,14 @@ export class ApprovalGate {
     }
     const authors = env.approvals!.excludeAuthors ? await rangeAuthors(this.repo, this.trees, this.chain, range) : new Map<string, string>();
     this.approvals ??= RefIndex.load(this.repo, APPROVALS_REFS);
-    const stored = (await this.approvals).under(target.commit);
-    const count = await countApprovals({ repo: this.repo, policy: ctx, environment: env.name, target, kind: "deploy", stored, authors, now });
-    return [...count.seen, check(GATE, "approvals", count.approved ? "pass" : "fail", target.commit, count.summary)];
+    const { evidence, onClaimSeen } = this.options;
+    const prefix = `${APPROVALS_REFS}${target.commit}/`;
+    const { sources, deleted } = await claimsUnder(this.repo, (await this.approvals).under(target.commit), prefix, GATE, evidence, onClaimSeen);
+    const count = await countApprovals({
+      repo: this.repo, policy: ctx, environment: env.name, target, kind: "deploy", stored: sources, authors, now,
+      ...(evidence && { firstSeen: (digest: string) => evidence.firstSeen(digest) }),
+    });
+    return [...count.seen, ...deleted, check(GATE, "approvals", count.approved ? "pass" : "fail", target.commit, count.summary)];
   }
 
   /** The commits new to the environment (git's `commit ^from`), or "rollback" when `commit` is behind `from`. */
@@ -115,28 +118,35 @@ export class ApprovalGate {
     const cacheKey = `${after}\n${agent.key}`;
     let records = this.records.get(cacheKey);
     if (!records) {
-      records = this.recordSources(after).then((sources) => Records.read(sources, after, key));
+      records = this.readRecords(after, key);
       this.records.set(cacheKey, records);
     }
     const rule = where(["environments", doc.environments.indexOf(env), "promotion"]);
-    let read: Records;
+    let read: { records: Records; deleted: Check[] };
     try {
       read = await records;
     } catch (e) {
-      // A source that cannot be read (the audit log unreachable or damaged) may hold the only record:
-      // blocked with the reason, never judged on what happened to be readable.
+      // A source that cannot be read may hold the only record: blocked with the reason, never judged on
+      // what happened to be readable.
       return [check("promotion", "promotion", "fail", target.commit, `cannot read ${after}'s deployment records: ${(e as Error).message}`)];
     }
-    return promotionChecks({ environment: env, target, records: read, where: rule, now });
+    return [...read.deleted, ...promotionChecks({ environment: env, target, records: read.records, where: rule, now })];
   }
 
-  /** `environment`'s records under refs/vigil/deployments/, then those of the extra source. */
-  private async recordSources(environment: string): Promise<RecordSource[]> {
-    const [refs, more] = await Promise.all([listRefs(this.repo, `${DEPLOYMENTS_REFS}${environment}/`), this.moreRecords?.(environment) ?? []]);
-    return [
-      ...Records.refSources(this.repo, refs, environment),
-      ...more.map(({ where, envelope }) => ({ where, open: async () => openEnvelope(envelope, where) })),
+  /**
+   * `environment`'s records under refs/vigil/deployments/ (with the log's copies of any deleted from
+   * there), the agent's records in the log, and the log's applies, which end soaks.
+   */
+  private async readRecords(environment: string, key: KeyObject): Promise<{ records: Records; deleted: Check[] }> {
+    const { evidence, onClaimSeen } = this.options;
+    const prefix = `${DEPLOYMENTS_REFS}${environment}/`;
+    const { sources, deleted } = await claimsUnder(this.repo, await listRefs(this.repo, prefix), prefix, "promotion", evidence, onClaimSeen);
+    const logged = evidence?.deploymentRecords(environment) ?? [];
+    const all: RecordSource[] = [
+      ...sources.map((s) => ({ where: s.where, ...storedUnder(s.where, prefix), open: async () => openEnvelope(await s.read(), s.where) })),
+      ...logged.map(({ where, envelope, order }) => ({ where, order, open: async () => openEnvelope(envelope, where) })),
     ];
+    return { records: await Records.read(all, environment, key, evidence?.applies(environment) ?? []), deleted };
   }
 
   /** The public key of environment `index`'s agent, if it names one. Throws KeyError naming where it is written. */
@@ -159,14 +169,23 @@ export interface ApprovalGateInput {
   /** The last revision applied to the environment. */
   lastApplied?: string;
   trustedRoot?: TrustedRoot;
-  /** Deployment records beside the repository's (the agent's audit log). */
-  deploymentRecords?: DeploymentRecordSource;
+  /** The audit log's evidence, verified (the agent's). */
+  evidence?: ApprovalEvidence;
+  /** Told of every claim read from the refs, for the log to record. */
+  onClaimSeen?: (claim: SeenClaim) => void;
   now?: Date;
 }
 
 /** The gate as one step of the agent's chain: runs after the revision gate, on the commit it verified. */
 export async function approvalGate(c: ApprovalGateInput): Promise<Check[]> {
   if (!c.commit) throw new Error("the approval gate runs after the revision gate, on the commit it verified");
-  const gate = await ApprovalGate.open(c.repo, c.trust, { ...(c.trustedRoot && { trustedRoot: c.trustedRoot }), ...(c.deploymentRecords && { deploymentRecords: c.deploymentRecords }) });
+  const gate = await ApprovalGate.open(c.repo, c.trust, {
+    ...(c.trustedRoot && { trustedRoot: c.trustedRoot }), ...(c.evidence && { evidence: c.evidence }), ...(c.onClaimSeen && { onClaimSeen: c.onClaimSeen }),
+  });
   return gate.checks(c.env.name, c.commit, c.lastApplied, c.now ?? new Date());
+}
+
+/** The tree a ref's name files a record under (refs/vigil/deployments/ENV/TREE/…), for a record read from a ref. */
+function storedUnder(where: string, prefix: string): { storedUnder?: string } {
+  return where.startsWith(prefix) ? { storedUnder: where.slice(prefix.length).split("/")[0]! } : {};
 }

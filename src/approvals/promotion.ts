@@ -1,17 +1,17 @@
 // Promotion: the tree being deployed must have been deployed, and healthy, in the earlier environment
 // for at least the soak time. The evidence is that environment's deployment records, each signed by its
 // agent's key. A record says "tree T was deployed at D and healthy from H"; the tree stayed there until
-// the earliest later record of another tree, or until now, and that window must be at least the soak.
+// another tree was deployed after it, or until now, and that window must be at least the soak. Another
+// tree is deployed by a later record of it, or — in the audit log — by the agent's apply of it, whether
+// or not that deploy ever became healthy or got a record; within one second the log's order decides.
 import type { KeyObject } from "node:crypto";
 import { check, type Check } from "../core/verdict.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { EnvironmentSpec } from "../core/trust-policy.ts";
-import type { Repo } from "../git/repo.ts";
 import { describeKey } from "../sigstore/keys.ts";
 import { formatTime, type Claim, type Revision } from "./claims.ts";
 import { CLOCK_SKEW_MS, short } from "./count.ts";
 import { verifyAgentSignature, type Opened } from "./envelopes.ts";
-import { DEPLOYMENTS_REFS, readStored, type StoredRef } from "./store.ts";
 
 const GATE = "promotion";
 type Deployment = Extract<Claim, { type: "deployment" }>;
@@ -26,6 +26,8 @@ export interface RecordSource {
   where: string;
   /** The tree a ref's name files it under (refs/vigil/deployments/ENV/TREE/…): an index, never evidence. */
   storedUnder?: string;
+  /** The audit log entry's index, for a record read from the log. */
+  order?: number;
   open(): Promise<Opened>;
 }
 
@@ -36,16 +38,26 @@ export interface RecordSeen {
   /** The tree the record names, read before its signature is checked: only to show it beside that tree. */
   claimedTree?: string;
   record?: Deployment;
+  order?: number;
   problem?: string;
+}
+
+/** Another tree starting to run in the environment: a later deployment record, or an apply in the log. */
+export interface Replacement {
+  tree: string;
+  at: Date;
+  /** The audit log entry's index, when the event comes from the log. */
+  order?: number;
+  where: string;
 }
 
 /** An environment's records, read and verified once, indexed for many revisions' questions. */
 export class Records {
   private readonly byTree = new Map<string, RecordSeen[]>();
-  /** The verified records, by deployment time. */
-  private readonly timeline: Deployment[];
+  /** Every verified record's deploy and every apply of the log, by time then log order. */
+  private readonly timeline: Replacement[];
 
-  constructor(all: RecordSeen[]) {
+  constructor(all: RecordSeen[], applies: readonly Replacement[] = []) {
     for (const r of all) {
       // Shown for the tree it is stored under, and for the tree it says it is about.
       const trees = new Set([r.storedUnder, r.claimedTree, r.record?.revision.tree].filter((t) => t !== undefined));
@@ -55,13 +67,14 @@ export class Records {
         else this.byTree.set(tree, [r]);
       }
     }
-    this.timeline = all.flatMap((r) => (r.record ? [r.record] : [])).sort((a, b) => a.deployedAt.getTime() - b.deployedAt.getTime());
+    const deploys = all.flatMap((r) => (r.record ? [{ tree: r.record.revision.tree, at: r.record.deployedAt, where: r.where, ...(r.order !== undefined && { order: r.order }) }] : []));
+    this.timeline = [...deploys, ...applies].sort(byTimeThenOrder);
   }
 
   /** Reads and verifies every record of `environment`, whatever its source, against its agent's key. */
-  static async read(sources: readonly RecordSource[], environment: string, key: KeyObject): Promise<Records> {
-    const seen = await Promise.all(sources.map(async ({ where, storedUnder, open }): Promise<RecordSeen> => {
-      const at = { where, ...(storedUnder && { storedUnder }) };
+  static async read(sources: readonly RecordSource[], environment: string, key: KeyObject, applies: readonly Replacement[] = []): Promise<Records> {
+    const seen = await Promise.all(sources.map(async ({ where, storedUnder, order, open }): Promise<RecordSeen> => {
+      const at = { where, ...(storedUnder && { storedUnder }), ...(order !== undefined && { order }) };
       let opened: Opened;
       try {
         opened = await open();
@@ -78,13 +91,7 @@ export class Records {
       if (opened.claim.environment !== environment) return { ...claimed, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
       return { ...claimed, record: opened.claim };
     }));
-    return new Records(seen);
-  }
-
-  /** The records in `refs` (refs/vigil/deployments/ENV/TREE/ID), as sources. */
-  static refSources(repo: Repo, refs: readonly StoredRef[], environment: string): RecordSource[] {
-    const prefix = `${DEPLOYMENTS_REFS}${environment}/`;
-    return refs.map((stored) => ({ where: stored.ref, storedUnder: stored.ref.slice(prefix.length).split("/")[0]!, open: () => readStored(repo, stored) }));
+    return new Records(seen, applies);
   }
 
   /** The records stored under `tree`'s name or about it. */
@@ -92,17 +99,20 @@ export class Records {
     return this.byTree.get(tree) ?? [];
   }
 
-  /** The first verified deployment of another tree after `time`: what ended `tree`'s run. */
-  replacementAfter(time: Date, tree: string): Deployment | undefined {
-    let lo = 0;
-    let hi = this.timeline.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.timeline[mid]!.deployedAt <= time) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.timeline.slice(lo).find((d) => d.revision.tree !== tree);
+  /**
+   * What ended the run of `tree` that `record` saw healthy: the first deploy or apply of another tree
+   * after the record's healthy time. Within that second only the log can order events: one the log put
+   * after the record counts, one it put before does not, and without a log order it counts (fail closed).
+   */
+  replacementAfter(seen: RecordSeen & { record: Deployment }, tree: string): Replacement | undefined {
+    const from = seen.record.at.getTime();
+    const sameSecondAfter = (e: Replacement) => seen.order === undefined || e.order === undefined || e.order > seen.order;
+    return this.timeline.find((e) => e.tree !== tree && (e.at.getTime() > from || (e.at.getTime() === from && sameSecondAfter(e))));
   }
+}
+
+function byTimeThenOrder(a: Replacement, b: Replacement): number {
+  return a.at.getTime() - b.at.getTime() || (a.order ?? -1) - (b.order ?? -1);
 }
 
 export interface PromotionInput {
@@ -122,8 +132,8 @@ export function promotionChecks(input: PromotionInput): Check[] {
   const { target, now } = input;
   const seen = input.records.about(target.tree);
   const checks = seen.map((r) => recordCheck(r, target));
-  const valid = seen.flatMap((r) => (r.record?.revision.tree === target.tree ? [r.record] : []));
-  const windows = valid.map((record) => soakWindow(record, input.records, now));
+  const valid = seen.filter((r): r is RecordSeen & { record: Deployment } => r.record?.revision.tree === target.tree);
+  const windows = valid.map((r) => soakWindow(r, input.records, now));
   const best = windows.sort((a, b) => b.ms - a.ms)[0];
   const subject = target.commit;
   const tree = `tree ${short(target.tree)} of ${short(target.commit)}`;
@@ -135,7 +145,7 @@ export function promotionChecks(input: PromotionInput): Check[] {
     return [...checks, check(GATE, "promotion", "pass", subject, `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})`)];
   }
   const why = best.replacedBy
-    ? `ran healthy in ${after} only from ${formatTime(best.from)} until tree ${short(best.replacedBy.revision.tree)} replaced it at ${formatTime(best.replacedBy.deployedAt)} (${formatDuration(best.ms)}), less than the ${soak} soak; deploy it to ${after} again and let it soak`
+    ? `ran healthy in ${after} only from ${formatTime(best.from)} until ${replacedTree(best.replacedBy.tree)} replaced it at ${formatTime(best.replacedBy.at)} (${formatDuration(best.ms)}; ${best.replacedBy.where}), less than the ${soak} soak; deploy it to ${after} again and let it soak`
     : `has run healthy in ${after} since ${formatTime(best.from)}: the ${soak} soak is not over until ${formatTime(new Date(best.from.getTime() + soakMs))}`;
   return [...checks, check(GATE, "promotion", "fail", subject, `${tree} ${why}`)];
 }
@@ -154,16 +164,22 @@ function recordCheck(r: RecordSeen, target: Revision): Check {
 interface SoakWindow {
   from: Date;
   ms: number;
-  replacedBy?: Deployment;
+  replacedBy?: Replacement;
 }
 
 /** How long the tree ran from this record's healthy time: until another tree was deployed after it, or now. */
-function soakWindow(record: Deployment, records: Records, now: Date): SoakWindow {
+function soakWindow(seen: RecordSeen & { record: Deployment }, records: Records, now: Date): SoakWindow {
+  const { record } = seen;
   if (record.at.getTime() > now.getTime() + CLOCK_SKEW_MS) return { from: record.at, ms: 0 };
-  const next = records.replacementAfter(record.at, record.revision.tree);
-  const replacedBy = next && next.deployedAt < now ? next : undefined;
-  const end = replacedBy ? replacedBy.deployedAt : now;
+  const next = records.replacementAfter(seen, record.revision.tree);
+  const replacedBy = next && next.at <= now ? next : undefined;
+  const end = replacedBy ? replacedBy.at : now;
   return { from: record.at, ms: Math.max(0, end.getTime() - record.at.getTime()), ...(replacedBy && { replacedBy }) };
+}
+
+/** A tree, or a commit when an old apply record named no tree. */
+function replacedTree(tree: string): string {
+  return tree.startsWith("commit:") ? `the tree of commit ${short(tree.slice("commit:".length))}` : `tree ${short(tree)}`;
 }
 
 /** 3723000 → "1h2m3s". */

@@ -52,8 +52,18 @@ export class RefIndex {
 
 /** Reads and opens the claim a ref points at. Throws saying why it cannot be read (a tampered or broken ref). */
 export async function readStored(repo: Repo, stored: StoredRef): Promise<Opened> {
+  return openEnvelope(await readStoredBytes(repo, stored), stored.ref);
+}
+
+/** The bytes of the blob a ref points at. Throws saying why they cannot be read. */
+export async function readStoredBytes(repo: Repo, stored: StoredRef): Promise<Buffer> {
   const object = await repo.objects.read(stored.id);
   if (!object) refuse("format", `points at ${stored.id}, which is missing from the repository`);
   if (object.type !== "blob") refuse("format", `points at a ${object.type}, not a stored claim`);
-  return openEnvelope(object.data, stored.ref);
+  return object.data;
+}
+
+/** A claim's identity in the audit log: the digest of its envelope's bytes as stored. */
+export function claimDigest(bytes: Buffer): string {
+  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }

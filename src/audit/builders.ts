@@ -75,6 +75,8 @@ export interface ApplyInput {
   environment: string;
   /** The revision the set was rendered from. */
   revision: string;
+  /** Its tree: what promotion compares (a later apply of another tree ends a soak). */
+  tree?: string;
   /** The set as applied: pinned to the digests the artifact gate verified. */
   objects: readonly SourcedObject[];
   /** src/cluster's outcome for the set. */
@@ -94,6 +96,7 @@ export function applyRecords(input: ApplyInput): AuditRecord[] {
     kind: "apply",
     payload: {
       revision: input.revision,
+      ...(input.tree && { tree: input.tree }),
       objects: applied.map((r) => ({ ...ref(r.object), action: r.action as Payload<"apply">["objects"][number]["action"], images: imagesOf(r.object, input.objects) })),
     },
   }];
@@ -116,6 +119,19 @@ export interface DeploymentInput {
 export function deploymentRecord(input: DeploymentInput): AuditRecord {
   const { environment, time, revision, envelope } = input;
   return { kind: "deployment", time: (time ?? new Date()).toISOString(), environment, payload: { revision: { commit: revision.commit, tree: revision.tree }, envelope } };
+}
+
+export interface ClaimsInput {
+  environment: string;
+  /** Claims seen for the first time: the ref each was read from, its digest and its envelope as stored. */
+  claims: readonly { ref: string; digest: string; envelope: string }[];
+  time?: Date;
+}
+
+/** The claims the agent saw for the first time: their first sighting, and the copy that outlives a deleted ref. */
+export function claimsRecord(input: ClaimsInput): AuditRecord {
+  const claims = input.claims.map(({ ref, digest, envelope }) => ({ ref, digest, envelope }));
+  return { kind: "claims", time: (input.time ?? new Date()).toISOString(), environment: input.environment, payload: { claims } };
 }
 
 export interface ApprovalInput {

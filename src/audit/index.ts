@@ -13,7 +13,8 @@ export function openAuditLog(location: string, options: OpenOptions = {}): Promi
 }
 
 export { AuditLog, type ConsistencyProof, type InclusionProof, type LogEntry, type OpenOptions } from "./log.ts";
-export { approvalRecord, applyRecords, deploymentRecord, reconcileRecord, type ApplyInput, type ApprovalInput, type DeploymentInput, type ReconcileInput } from "./builders.ts";
+export { approvalRecord, applyRecords, claimsRecord, deploymentRecord, reconcileRecord, type ApplyInput, type ApprovalInput, type ClaimsInput, type DeploymentInput, type ReconcileInput } from "./builders.ts";
+export { Evidence, LogFollower, type AppliedTree, type RecordedClaim } from "./evidence.ts";
 export { RECORD_KINDS, type AuditRecord, type Payload, type RecordKind } from "./record.ts";
 export { generateSignerKey } from "./note.ts";
 export { verifyLog } from "./verify.ts";

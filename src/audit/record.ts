@@ -52,6 +52,8 @@ const payloads = {
   /** What one apply wrote or confirmed, with the image digests each object runs. */
   apply: v.strictObject({
     revision: commit,
+    /** The revision's tree: what promotion compares, since the same tree may be reached by other commits. */
+    tree: v.optional(tree),
     objects: v.array(v.strictObject({
       ...objectFields,
       action: v.picklist(["create", "update", "unchanged", "drift", "conflict", "rejected"]),
@@ -70,6 +72,12 @@ const payloads = {
    * people and searches, never trusted over the envelope's own.
    */
   deployment: v.strictObject({ revision: v.strictObject({ commit, tree }), envelope: text }),
+  /**
+   * Claims under refs/vigil/ the agent saw for the first time (approvals, withdrawals, deployment
+   * records), each as stored: the record's time is their first sighting (docs/audit.md), and a claim
+   * recorded here that later disappears from the refs was deleted by someone, which blocks.
+   */
+  claims: v.strictObject({ claims: v.pipe(v.array(v.strictObject({ ref: text, digest: sha256, envelope: text })), v.minLength(1, "must not be empty")) }),
   /** A signed approval of a revision for an environment. */
   approval: v.strictObject({ revision: commit, signer: text, key: v.optional(text), promotedFrom: v.optional(environmentName) }),
   "policy-change": v.strictObject({ source: text, digest: sha256, revision: v.optional(commit), summary: v.optional(v.string()) }),
@@ -158,6 +166,8 @@ export function describeRecord(r: AuditRecord): string {
       return `drift in ${objects(r.payload.objects)}`;
     case "deployment":
       return `deployed ${r.payload.revision.commit.slice(0, 12)} (tree ${r.payload.revision.tree.slice(0, 12)}), healthy: signed deployment record`;
+    case "claims":
+      return `first saw ${r.payload.claims.length === 1 ? r.payload.claims[0]!.ref : `${r.payload.claims.length} claims: ${r.payload.claims[0]!.ref} …`}`;
     case "approval":
       return `${r.payload.revision.slice(0, 12)} approved by ${r.payload.signer}${r.payload.promotedFrom ? ` (promoted from ${r.payload.promotedFrom})` : ""}`;
     case "policy-change":
