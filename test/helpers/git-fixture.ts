@@ -131,3 +131,23 @@ function isInSig(lines: string[], i: number): boolean {
 export function payloadOf(rawCommit: string): string {
   return withSignature(rawCommit, null);
 }
+
+/**
+ * Stores `content` as an object of `type` exactly as given (git hash-object --literally), for objects
+ * git itself would never write; returns its id.
+ */
+export function writeLiteralObject(dir: string, type: "commit" | "tree" | "tag" | "blob", content: string | Buffer): string {
+  return run("git", ["hash-object", "-t", type, "-w", "--stdin", "--literally"], { cwd: dir, input: content }).trim();
+}
+
+export interface RawTreeEntry {
+  mode: string;
+  name: string | Buffer;
+  /** The entry's object id, as hex. */
+  id: string;
+}
+
+/** A tree object's bytes ("<mode> <name>\0<raw id>" per entry), in the order given and unchecked. */
+export function rawTreeBytes(entries: RawTreeEntry[]): Buffer {
+  return Buffer.concat(entries.flatMap((e) => [Buffer.from(`${e.mode} `), Buffer.from(e.name), Buffer.of(0), Buffer.from(e.id, "hex")]));
+}
