@@ -219,6 +219,18 @@ describe("principal patterns match without backtracking (OpenSSH match_pattern)"
     assert.equal(matchPrincipal("alice@example.com", ["*@example.com", "!mallory@*"]), true);
   });
 
+  it("matches namespaces= as OpenSSH's pattern list, negations included", (t) => {
+    if (!requireTools(t, ["ssh-keygen"])) return;
+    const alice = new SshSigner(tempDir(t), "alice");
+    const signature = alice.sign(data, "vigil-approval");
+    const entries = (namespaces: string) => parseAllowedSigners(`alice@example.com namespaces="${namespaces}" ${alice.publicKey}\n`, "allowed_signers");
+    const now = verification();
+    const verify = (namespaces: string) => verifySshSignature(signature, data, entries(namespaces), now, "vigil-approval");
+    acceptedAt(verify("vigil-*"), now);
+    refusedWith(verify("vigil-*,!vigil-approval"), /not allowed to sign namespace "vigil-approval"/);
+    refusedWith(verify("git"), /not allowed to sign namespace "vigil-approval"/);
+  });
+
   it("completes at once on a pattern that makes a backtracking matcher take exponential time", () => {
     const name = "a".repeat(100_000);
     const started = performance.now();

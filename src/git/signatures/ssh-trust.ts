@@ -235,7 +235,8 @@ export function verifySshSignature(
 }
 
 function entryProblem(entry: SshTrustEntry, sig: ParsedSshSignature, namespace: string, time: TrustedTime): string | null {
-  if (entry.namespaces && !entry.namespaces.some((n) => matchWildcard(namespace, n))) {
+  // OpenSSH matches namespaces= as a pattern list, negations included, as it matches principals.
+  if (entry.namespaces && !matchPrincipal(namespace, entry.namespaces)) {
     return `key is not allowed to sign namespace "${namespace}" (namespaces=${entry.namespaces.join(",")})`;
   }
   if (entry.validAfter && time.at < entry.validAfter) {
