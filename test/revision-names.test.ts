@@ -6,8 +6,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { InputError } from "../src/core/errors.ts";
 import { isAncestor, MAX_TAG_CHAIN, openRepo, resolveBranch, resolveRevision, type Repo } from "../src/git/repo.ts";
-import { TestRepo } from "./helpers/git-fixture.ts";
-import { run, tempDir } from "./helpers/tools.ts";
+import { SshSigner, soleOwnerPolicy, TestRepo } from "./helpers/git-fixture.ts";
+import { run, tempDir, vigil } from "./helpers/tools.ts";
 
 async function opened(t: { after(fn: () => void): void }, dir: string): Promise<Repo> {
   const repo = await openRepo(dir);
@@ -140,4 +140,23 @@ test("refs/replace/ does not change what the in-process object reader sees", { t
   fixture.git("replace", rewritten, forged);
   const repo = await opened(t, fixture.dir);
   assert.equal(await isAncestor(repo, second, rewritten), false);
+});
+
+test("vigil verify commits --env checks the environment's branch, not a tag of the same name", (t) => {
+  const dir = tempDir(t);
+  const alice = new SshSigner(dir, "alice");
+  const fixture = new TestRepo(join(dir, "repo"));
+  const signed = fixture.commit({ "envs/prod/a.yaml": "a: 1" }, alice);
+  fixture.git("checkout", "-q", "-b", "side");
+  const unsigned = fixture.commit({ "envs/prod/a.yaml": "a: 2" }, null);
+  fixture.git("checkout", "-q", "main");
+  fixture.git("tag", "main", unsigned);
+  const policy = soleOwnerPolicy(join(dir, "trust.yaml"), alice, "prod");
+  const r = vigil(["verify", "commits", "--repo", fixture.dir, "--trust", policy, "--env", "prod", "--json"]);
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.equal(r.json().subject.revision, signed);
+  // The tag itself, named on purpose, is what it is: an unsigned commit, blocked.
+  const tagged = vigil(["verify", "commits", "--repo", fixture.dir, "--trust", policy, "--env", "prod", "--to", "refs/tags/main", "--json"]);
+  assert.equal(tagged.status, 1);
+  assert.equal(tagged.json().subject.revision, unsigned);
 });

@@ -4,7 +4,7 @@
 // secret, the deployment record key's password) is blanked out wherever it would appear, whatever a
 // remote or the API server put in an error message.
 import { readFileSync } from "node:fs";
-import { redact } from "../git/repo.ts";
+import { redactCredentials } from "../core/redact.ts";
 import type { AgentConfig } from "./config.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
@@ -57,7 +57,7 @@ export class AgentLog {
   }
 
   private scrub(text: string): string {
-    let out = redact(text);
+    let out = redactCredentials(text);
     for (const s of this.secrets) out = out.replaceAll(JSON.stringify(s).slice(1, -1), "***").replaceAll(s, "***");
     return out;
   }

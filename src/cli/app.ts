@@ -1,5 +1,6 @@
 // The vigil command: parses arguments, calls the stage, prints. Exit codes per DESIGN.md.
 import { ExitCode, VigilError } from "../core/errors.ts";
+import { redactCredentials } from "../core/redact.ts";
 import { helpText, parse, type Command } from "./command.ts";
 
 /** A command's words, and its module, loaded only when it runs: start-up is part of every command's time,
@@ -85,12 +86,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     return await cmd.run(values, positionals);
   } catch (e) {
+    // Messages and stacks may quote a repository URL with its token: redacted like every other output.
     if (e instanceof VigilError) {
-      process.stderr.write(`vigil: ${e.message}\n${debug && e.stack ? e.stack + "\n" : ""}`);
+      process.stderr.write(redactCredentials(`vigil: ${e.message}\n${debug && e.stack ? e.stack + "\n" : ""}`));
       return e.exitCode;
     }
     // Unexpected failures never pass: they report as an unavailable dependency or corrupt data.
-    process.stderr.write(`vigil: ${(e as Error).message ?? e}\n${debug ? ((e as Error).stack ?? "") + "\n" : "(run with --debug for details)\n"}`);
+    process.stderr.write(redactCredentials(`vigil: ${(e as Error).message ?? e}\n${debug ? ((e as Error).stack ?? "") + "\n" : "(run with --debug for details)\n"}`));
     return ExitCode.unavailable;
   }
 }

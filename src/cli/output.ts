@@ -1,5 +1,7 @@
 // Printing verdicts: a readable table by default, JSON with --json. Checks are written as they
-// arrive, so a verdict over a long history never has to sit in memory whole.
+// arrive, so a verdict over a long history never has to sit in memory whole. A credential in a repository
+// URL never reaches the output: the subject and every check pass through the redaction first.
+import { redactCredentials, redactValues } from "../core/redact.ts";
 import type { Check, Verdict, VerdictSubject } from "../core/verdict.ts";
 
 export interface VerdictSink {
@@ -9,15 +11,17 @@ export interface VerdictSink {
 
 const symbols: Record<Check["status"], string> = { pass: "PASS", fail: "FAIL", warn: "WARN", skip: "SKIP" };
 
-export function verdictSink(subject: VerdictSubject, json: boolean, stream: NodeJS.WriteStream = process.stdout): VerdictSink {
+export function verdictSink(given: VerdictSubject, json: boolean, stream: NodeJS.WriteStream = process.stdout): VerdictSink {
   const out = bufferedWriter(stream);
+  const subject = redactValues(given);
   let failed = false;
   let count = 0;
   const counts: Record<Check["status"], number> = { pass: 0, fail: 0, warn: 0, skip: 0 };
   if (json) out.write(`{"subject":${JSON.stringify(subject)},"checks":[`);
   else out.write(Object.entries(subject).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n\n" + row("STATUS", "GATE", "RULE", "SUBJECT", "MESSAGE"));
   return {
-    add(c) {
+    add(given) {
+      const c = { ...given, subject: redactCredentials(given.subject), message: redactCredentials(given.message) };
       failed ||= c.status === "fail";
       counts[c.status]++;
       const separator = count++ > 0 ? "," : "";

@@ -1,6 +1,8 @@
 // What the agent tells the cluster about itself: Kubernetes Events on the objects concerned (what
 // `kubectl describe` and `kubectl get events` show), and a status ConfigMap it server-side applies.
+// Both are readable by far more people than the agent's credentials are: no credential in a URL reaches them.
 import { hostname } from "node:os";
+import { redactCredentials } from "../core/redact.ts";
 import { apiFailure, type Cluster } from "./client.ts";
 import { ENVIRONMENT_LABEL } from "./objects.ts";
 
@@ -20,7 +22,9 @@ const MAX_MESSAGE = 1024;
 /** Records a core/v1 Event; returns its name. */
 export async function recordEvent(cluster: Cluster, event: EventInput): Promise<string> {
   const now = new Date().toISOString();
-  const message = event.message.length > MAX_MESSAGE ? `${event.message.slice(0, MAX_MESSAGE - 3)}...` : event.message;
+  // Redacted before it is cut, so a cut never leaves part of a URL's token behind.
+  const full = redactCredentials(event.message);
+  const message = full.length > MAX_MESSAGE ? `${full.slice(0, MAX_MESSAGE - 3)}...` : full;
   const body = {
     apiVersion: "v1",
     kind: "Event",
@@ -65,7 +69,7 @@ export async function writeStatusObject(cluster: Cluster, input: StatusObjectInp
       namespace: input.namespace,
       labels: { "app.kubernetes.io/managed-by": "vigil", ...(input.environment && { [ENVIRONMENT_LABEL]: input.environment }) },
     },
-    data: input.data,
+    data: Object.fromEntries(Object.entries(input.data).map(([key, value]) => [key, redactCredentials(value)])),
   };
   const answer = await cluster.call({
     verb: "apply",

@@ -4,6 +4,7 @@ import { loadAgentConfig } from "../../agent/config.ts";
 import { AgentLog, configuredSecrets } from "../../agent/log.ts";
 import type { ReconcileResult } from "../../agent/reconcile.ts";
 import { check } from "../../core/verdict.ts";
+import { redactCredentials } from "../../core/redact.ts";
 import { verdictSink } from "../output.ts";
 import { required, type Command } from "../command.ts";
 
@@ -32,7 +33,7 @@ export const agent: Command = {
       onResult: (r) => {
         log?.reconcile(r);
         if (json) {
-          if (!once) process.stdout.write(JSON.stringify(r) + "\n");
+          if (!once) write(JSON.stringify(r) + "\n");
         } else print(r);
       },
       ...(log && {
@@ -52,7 +53,7 @@ export const agent: Command = {
     if (once) {
       try {
         const results = await running.reconcileAll();
-        if (json) process.stdout.write(JSON.stringify(results, null, 2) + "\n");
+        if (json) write(JSON.stringify(results, null, 2) + "\n");
         return worst(results.map((r) => r.exitCode));
       } finally {
         await running.stop();
@@ -76,9 +77,14 @@ function print(r: ReconcileResult): void {
   if (folded) sink.add(check("revision", "commits", "pass", r.revision ?? r.environment, `${passedCommits.length} checks on ${commits} commits passed`));
   sink.end();
   const what = r.applied ? "applied" : r.plan.length > 0 ? "would apply" : "not applied";
-  process.stdout.write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} checked; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);
-  for (const line of r.plan) process.stdout.write(`  ${line}\n`);
-  process.stdout.write("\n");
+  write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} checked; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);
+  for (const line of r.plan) write(`  ${line}\n`);
+  write("\n");
+}
+
+/** Results carry the repository URL (subject, messages): never with its credentials. */
+function write(text: string): void {
+  process.stdout.write(redactCredentials(text));
 }
 
 /** Unavailable outranks blocked outranks pass: the exit code says the most urgent thing. */

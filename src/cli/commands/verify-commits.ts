@@ -1,7 +1,7 @@
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
 import { InputError } from "../../core/errors.ts";
 import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
-import { openRepo } from "../../git/repo.ts";
+import { openRepo, resolveBranch } from "../../git/repo.ts";
 import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { clearProgress, progress, verdictSink } from "../output.ts";
@@ -32,11 +32,13 @@ export const verifyCommits: Command = {
     const workers = values.workers === undefined ? undefined : positiveInteger(values.workers as string, "--workers");
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
     const environment = values.env as string | undefined;
-    const to = (values.to as string | undefined) ?? (environment ? findEnvironment(rootPolicy, environment).branch : undefined) ?? "HEAD";
+    const branch = environment ? findEnvironment(rootPolicy, environment).branch : undefined;
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const repo = await openRepo(required(values, "repo", this));
     const pool = verifierPool(workers);
     try {
+      // The environment's branch is refs/heads/<branch> and nothing else: a tag of the same name must not stand in.
+      const to = (values.to as string | undefined) ?? (branch ? (await resolveBranch(repo, branch)).commit : "HEAD");
       const opts = {
         repo, rootPolicy, to, environment, trustedRoot,
         ...(values.from ? { from: values.from as string } : {}),
