@@ -1,11 +1,12 @@
 // The release verdict: every gate that needs no cluster, for one environment, as one verdict. The revision
 // gate (with the environment's rules, and rollback approvals when moving back), then approvals and
 // promotion. Both always run, so a blocked verdict shows everything that stands in the way at once.
-import type { Check } from "../core/verdict.ts";
+import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
 import { resolveRevision, type Repo } from "../git/repo.ts";
 import type { TrustedRoot } from "../git/signatures/x509.ts";
 import { openRevisionGate, type OpenedGate, type SignatureVerifier } from "../revision/gate.ts";
+import type { ApprovalEvidence } from "./evidence.ts";
 import { ApprovalGate } from "./gate.ts";
 
 export interface ReleaseOptions {
@@ -22,6 +23,11 @@ export interface ReleaseOptions {
   now?: Date;
   /** An approval gate already opened on this repository, to verify many revisions with one listing of refs. */
   approvals?: ApprovalGate;
+  /**
+   * The agent's audit log, verified (vigil verify release --log): first sightings, claims seen, the
+   * agent's deployment records and applies — the evidence the agent decides on, so the verdict is its.
+   */
+  evidence?: ApprovalEvidence;
 }
 
 export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
@@ -31,14 +37,27 @@ export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
     ...(opts.from && { from: opts.from }),
     ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }),
     ...(opts.verifySignature && { verifySignature: opts.verifySignature }),
+    ...(opts.evidence && { firstSeen: (id: string) => opts.evidence!.firstSeen(id) }),
   });
   const from = opts.from ? (await resolveRevision(opts.repo, opts.from)).commit : undefined;
-  const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, { ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }) }));
+  const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, { ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }), ...(opts.evidence && { evidence: opts.evidence }) }));
   return {
     subject: revision.subject,
     async *checks(): AsyncGenerator<Check> {
       yield* revision.checks();
-      yield* await approvals.checks(opts.environment, revision.subject.revision!, from, now);
+      const made = await approvals.checks(opts.environment, revision.subject.revision!, from, now);
+      yield* made;
+      if (!opts.evidence && made.some((c) => c.status !== "skip")) yield withoutLog(opts.environment);
     },
   };
+}
+
+/**
+ * Approvals, withdrawals and deployment records under refs/vigil/ can be deleted by anyone who may push
+ * there; only the audit log, which recorded them, shows that one is gone. Without it the verdict is on
+ * what the refs hold now: said, not hidden (a warning, so a check before the agent has run still works).
+ */
+function withoutLog(environment: string): Check {
+  return check("approvals", "evidence", "warn", environment,
+    "judged on the claims refs/vigil/ holds now: a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log (and --checkpoint) for the verdict the agent reaches");
 }

@@ -1,15 +1,21 @@
+import { InputError } from "../../core/errors.ts";
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
 import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import { openRepo } from "../../git/repo.ts";
 import { findEnvironment } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { openRelease } from "../../approvals/index.ts";
+import { check } from "../../core/verdict.ts";
+import { readInputText } from "../../core/input-file.ts";
+import { openAuditLog, LogFollower, type Evidence } from "../../audit/index.ts";
+import { IntegrityError } from "../../audit/proof.ts";
+import { redactUrl } from "../../audit/store.ts";
 import { verdictSink } from "../output.ts";
 import { required, type Command } from "../command.ts";
 
 export const verifyRelease: Command = {
   summary: "Release verdict for one environment: the revision gate, approvals and promotion, as one verdict.",
-  usage: "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--json]",
+  usage: "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [--json]",
   help: [
     "  --repo PATH|URL       config repository (a URL is fetched read-only, refs/vigil/* with it)",
     "  --trust FILE          root trust policy (vigil.trust.yaml); .vigil/trust.yaml in the repo chains from it",
@@ -18,6 +24,10 @@ export const verifyRelease: Command = {
     "  --from REV            the environment's last deployed revision: history safety, rollback approvals, and the",
     "                        range whose authors may not approve (without it, the whole history)",
     "  --trusted-root FILE   Sigstore trusted_root.json for x509 (gitsign) signatures",
+    "  --log DIR|URL         the agent's audit log: its deployment records and applies, first sightings (key validity",
+    "                        is judged at them) and the claims it saw, so a deleted withdrawal blocks: the agent's verdict",
+    "  --checkpoint FILE     a checkpoint of that log kept outside it (the agent's ConfigMap vigil-audit-checkpoint):",
+    "                        the log must extend it; without it a log rewritten whole cannot be told from the real one",
   ].join("\n"),
   options: {
     repo: { type: "string" },
@@ -26,12 +36,17 @@ export const verifyRelease: Command = {
     rev: { type: "string" },
     from: { type: "string" },
     "trusted-root": { type: "string" },
+    log: { type: "string" },
+    checkpoint: { type: "string" },
   },
   async run(values) {
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
     const environment = required(values, "env", this);
     const rev = (values.rev as string | undefined) ?? findEnvironment(rootPolicy, environment).branch ?? "HEAD";
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const saved = values.checkpoint ? { note: readInputText(values.checkpoint as string, "the saved checkpoint"), where: values.checkpoint as string } : undefined;
+    if (saved && !values.log) throw new InputError("--checkpoint is a checkpoint of the audit log: give --log too");
+    const evidence = values.log ? await readEvidence(values.log as string, saved) : undefined;
     const repo = await openRepo(required(values, "repo", this));
     const pool = verifierPool();
     try {
@@ -39,8 +54,10 @@ export const verifyRelease: Command = {
         repo, rootPolicy, environment, rev, verifySignature: pool.verify,
         ...(values.from ? { from: values.from as string } : {}),
         ...(trustedRoot && { trustedRoot }),
+        ...(evidence && "evidence" in evidence && { evidence: evidence.evidence }),
       });
       const sink = verdictSink(release.subject, values.json === true);
+      if (evidence) sink.add(evidence.check);
       for await (const c of release.checks()) sink.add(c);
       return sink.end() === "pass" ? 0 : 1;
     } finally {
@@ -49,3 +66,25 @@ export const verifyRelease: Command = {
     }
   },
 };
+
+/** The log's evidence, verified as the agent verifies it, or the failing check that blocks the release. */
+async function readEvidence(location: string, saved: { note: string; where: string } | undefined): Promise<{ evidence?: Evidence; check: ReturnType<typeof check> }> {
+  const where = redactUrl(location);
+  let log: Awaited<ReturnType<typeof openAuditLog>> | undefined;
+  try {
+    log = await openAuditLog(location);
+    const follower = new LogFollower(where);
+    const latest = await follower.catchUp(log, saved);
+    return {
+      evidence: follower.evidence,
+      check: check("audit", "evidence", saved ? "pass" : "warn", where, saved
+        ? `${latest.size} entries, each checked against the signed checkpoint, and the log extends the checkpoint in ${saved.where}`
+        : `${latest.size} entries, each checked against the log's signed checkpoint, by the key the log names: without --checkpoint, a log rewritten whole and signed again cannot be told from the real one`),
+    };
+  } catch (e) {
+    if (!(e instanceof IntegrityError)) throw e;
+    return { check: check("audit", "evidence", "fail", where, `the audit log does not verify: ${e.message}; no release on evidence that may have been deleted, rewound or edited`) };
+  } finally {
+    await log?.close();
+  }
+}
