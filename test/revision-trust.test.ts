@@ -10,6 +10,8 @@ import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
 const verify = (repo: TestRepo, trust: string, ...args: string[]) => vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
 const failing = (out: ReturnType<typeof vigil>) => out.json().checks.filter((c: { status: string }) => c.status === "fail");
 const T2023 = Date.UTC(2023, 5, 1) / 1000;
+/** An allowed_signers date (YYYYMMDD) `days` from today. */
+const sshDate = (days: number) => new Date(Date.now() + days * 86400_000).toISOString().slice(0, 10).replaceAll("-", "");
 
 describe("allowed_signers file", () => {
   function setup(t: import("node:test").TestContext, lines: (alice: SshSigner) => string) {
@@ -20,21 +22,23 @@ describe("allowed_signers file", () => {
     return { root, alice, trust, repo: new TestRepo(join(root, "repo")) };
   }
 
-  it("accepts a key by principal and refuses it outside namespaces= and the validity window", (t) => {
+  it("accepts a key by principal and refuses it outside namespaces= and the validity window, judged now and not at the committer date", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
-    const { alice, trust, repo } = setup(t, (a) => `alice@example.com valid-after="20230101",valid-before="20231231Z" ${a.publicKey}`);
+    const { alice, trust, repo } = setup(t, (a) => `alice@example.com valid-after="${sshDate(-365)}",valid-before="${sshDate(365)}Z" ${a.publicKey}`);
     repo.commit({ a: "1" }, alice, "m", { time: T2023 });
     let out = verify(repo, trust);
     assert.equal(out.status, 0, out.stdout);
     assert.match(out.json().checks[0].message, /signed by alice@example\.com/);
 
-    repo.commit({ b: "1" }, alice, "m", { time: Date.UTC(2024, 1, 1) / 1000 });
-    out = verify(repo, trust);
+    // The committer date is the signer's to write: a key past its valid-before cannot backdate into it.
+    const expired = setup(t, (a) => `alice@example.com valid-after="20230101",valid-before="20231231Z" ${a.publicKey}`);
+    expired.repo.commit({ b: "1" }, expired.alice, "m", { time: T2023 });
+    out = verify(expired.repo, expired.trust);
     assert.equal(out.status, 1);
     assert.match(failing(out)[0].message, /after the key's valid-before/);
 
-    const early = setup(t, (a) => `alice@example.com valid-after="20230101Z" ${a.publicKey}`);
-    early.repo.commit({ a: "1" }, early.alice, "m", { time: Date.UTC(2022, 1, 1) / 1000 });
+    const early = setup(t, (a) => `alice@example.com valid-after="${sshDate(30)}Z" ${a.publicKey}`);
+    early.repo.commit({ a: "1" }, early.alice, "m", { time: Math.floor(Date.now() / 1000) + 60 * 86400 });
     out = verify(early.repo, early.trust);
     assert.equal(out.status, 1);
     assert.match(failing(out)[0].message, /before the key's valid-after/);
@@ -60,12 +64,12 @@ describe("allowed_signers file", () => {
     const trust = writePolicy(join(root, "trust.yaml"), { allowedSigners: "allowed_signers", paths: [{ pattern: "**", owners: ["alice@example.com"] }] });
     const repo = new TestRepo(join(root, "repo"));
 
-    repo.commit({ a: "1" }, certify("alice@example.com", "20230101:20240101"), "m", { time: T2023 });
+    repo.commit({ a: "1" }, certify("alice@example.com", "-1w:+1w"), "m", { time: T2023 });
     let out = verify(repo, trust);
     assert.equal(out.status, 0, out.stdout);
     assert.match(out.json().checks[0].message, /signed by alice@example\.com \(ssh-ed25519 SHA256:/);
 
-    repo.commit({ b: "1" }, certify("alice@evil.test", "20230101:20240101"), "m", { time: T2023 + 60 });
+    repo.commit({ b: "1" }, certify("alice@evil.test", "-1w:+1w"), "m", { time: T2023 + 60 });
     out = verify(repo, trust);
     assert.equal(out.status, 1);
     assert.match(failing(out)[0].message, /certificate principals \(alice@evil\.test\) match none/);
@@ -74,7 +78,7 @@ describe("allowed_signers file", () => {
     repo.commit({ c: "1" }, certify("alice@example.com", "20200101:20210101"), "m", { time: T2023 + 120 });
     out = verify(repo, trust);
     assert.equal(out.status, 1);
-    assert.match(failing(out)[0].message, /is not valid at 2023/);
+    assert.match(failing(out)[0].message, /is not valid at 20\d\d-/, "expired at the time of verification, whatever the commit's date");
 
     // A certificate's key is not trusted as a plain key, nor is the CA's key trusted to sign directly.
     repo.git("reset", "-q", "--hard", "HEAD~1");

@@ -5,12 +5,13 @@ import { check, type Check, type Verdict } from "../core/verdict.ts";
 import { expandPrincipals, type EnvironmentSpec, type TrustPolicy } from "../core/trust-policy.ts";
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
-import { parseCommit, parseTag, ObjectFormatError, type Commit } from "../git/objects.ts";
-import { isAncestor, linearRange, listRefs, resolveRevision, revList, type Repo, type ResolvedRevision } from "../git/repo.ts";
+import { parseCommit, parseTag, ObjectFormatError, type Commit, type Tag } from "../git/objects.ts";
+import { isAncestor, listRefs, resolveRevision, type Repo, type ResolvedRevision } from "../git/repo.ts";
 import type { TrustedRoot } from "../git/signatures/x509.ts";
-import type { SignatureResult } from "../git/signatures/result.ts";
+import { describeSigner, type CallerTimeSource, type SignatureResult } from "../git/signatures/result.ts";
 import { verifyGitSignature } from "./keyring.ts";
 import { PolicyChain, policyDir, type PolicyContext } from "./policy-chain.ts";
+import { planRange, reachableOnlyFrom, type RangePlan } from "./range.ts";
 import { rollbackApprovals } from "../approvals/rollback.ts";
 import type { Count } from "../approvals/count.ts";
 
@@ -40,9 +41,12 @@ export interface RevisionGateOptions {
   firstSeen?: (objectId: string) => Date | undefined;
 }
 
-export type SignatureVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date) => Promise<SignatureResult>;
+/** Verifies a git signature at a trusted time (`at`, and where it came from), never a date the signer wrote. */
+export type SignatureVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
 
-const inProcess: SignatureVerifier = (ctx, armored, payload, at) => verifyGitSignature(ctx.keyring, armored, payload, at);
+type CallerTime = { at: Date; source: CallerTimeSource };
+
+const inProcess: SignatureVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 
 export const cosignRefPrefix = "refs/vigil/cosign/";
 
@@ -86,8 +90,14 @@ interface Prepared {
 async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, trees, chain }: Prepared): AsyncGenerator<Check> {
   const { repo } = opts;
   const verify = opts.verifySignature ?? inProcess;
+  const now = opts.now ?? new Date();
+  const trustedTime = (id: string): CallerTime => {
+    const seen = opts.firstSeen?.(id);
+    return seen ? { at: seen, source: "first-seen" } : { at: now, source: "verification" };
+  };
 
-  if (target.tag) yield await tagCheck(opts, target.tag, target.tagRef, trees, chain, verify);
+  if (target.tag) yield await tagCheck(opts, target.tag, target.tagRef, trees, chain, verify, trustedTime);
+  if (env) yield await branchCheck(repo, env.name, target.commit, trees, chain);
   if (from) {
     const approve = opts.environment ? rollbackApprover(opts, opts.environment, from, target.commit, trees, chain) : undefined;
     const history = await historyCheck(repo, from, target.commit, approve);
@@ -95,12 +105,15 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
     if (history.rollback) return; // nothing new to check: the range is empty
   }
 
-  const messageRule = env?.commitMessage ? new RegExp(env.commitMessage, "u") : undefined;
+  const plan = await planRange(repo, target.commit, from);
+  const c: CommitContext = { repo, trees, chain, verify, plan, environment: opts.environment, trustedTime, outcomes: new Map() };
   const inFlight: Promise<Check[]>[] = [];
   let count = 0;
-  const range = from ? ((await linearRange(repo, target.commit, from)) ?? revList(repo, target.commit, from)) : revList(repo, target.commit);
-  for await (const id of range) {
-    inFlight.push(commitChecks(id, { repo, trees, chain, verify, messageRule }));
+  for (const id of plan.order) {
+    const judged = judgeCommit(id, c);
+    // Merges are judged against what the commits they bring in were entitled to change.
+    if (plan.hasMerges) c.outcomes.set(id, judged.then((j) => j.outcome));
+    inFlight.push(judged.then((j) => j.checks));
     if (inFlight.length >= WINDOW) {
       yield* await inFlight.shift()!;
       opts.onProgress?.(++count);
@@ -140,12 +153,40 @@ async function historyCheck(repo: Repo, from: string, to: string, approve?: () =
       "find out who rewrote the branch, or deploy a revision built on top of the deployed one")] };
 }
 
+/**
+ * The environment's branch, as the policy in force at the revision names it (the repository's own
+ * policy, or the root): the revision must be on that branch, read as refs/heads/<branch> only.
+ */
+async function branchCheck(repo: Repo, environment: string, target: string, trees: TreeWalker, chain: PolicyChain): Promise<Check> {
+  let ctx: PolicyContext;
+  try {
+    ctx = await chain.inTree(await trees.commitTree(target));
+  } catch (e) {
+    return check(GATE, "branch", "fail", target, `the trust policy at ${short(target)} is invalid: ${(e as Error).message}`);
+  }
+  const branch = ctx.policy.doc.environments.find((e) => e.name === environment)?.branch;
+  if (!branch) return check(GATE, "branch", "skip", target, `${ctx.policy.source} names no branch for ${environment}`);
+  const head = await branchHead(repo, branch);
+  if (head === target) return check(GATE, "branch", "pass", target, `the head of ${environment}'s branch ${branch} (${ctx.policy.source})`);
+  if (head && (await isAncestor(repo, target, head))) return check(GATE, "branch", "pass", target, `on ${environment}'s branch ${branch} (${ctx.policy.source})`);
+  return check(GATE, "branch", "fail", target,
+    `${short(target)} is not on refs/heads/${branch}, the branch ${ctx.policy.source} gives ${environment}` +
+      `${head ? "" : " (no such branch)"}; deploy a revision from that branch, or change the environment's branch in the trust policy`);
+}
+
 async function tagCheck(
   opts: RevisionGateOptions, tagId: string, tagRef: string | undefined, trees: TreeWalker, chain: PolicyChain, verify: SignatureVerifier,
+  trustedTime: (id: string) => CallerTime,
 ): Promise<Check> {
   const object = await opts.repo.objects.read(tagId);
-  const tag = parseTag(tagId, object!.data);
   const subject = tagRef ?? tagId;
+  let tag: Tag;
+  try {
+    if (!object || object.type !== "tag") throw new ObjectFormatError(`tag object ${tagId} is missing`);
+    tag = parseTag(tagId, object.data);
+  } catch (e) {
+    return check(GATE, "tag-signature", "fail", subject, `tag cannot be read: ${(e as Error).message}`);
+  }
   if (tagRef && tagRef !== `refs/tags/${tag.tag}`) {
     return check(GATE, "tag-signature", "fail", subject,
       `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name`);
@@ -153,9 +194,10 @@ async function tagCheck(
   if (!tag.signature) return check(GATE, "tag-signature", "fail", subject, `tag ${tag.tag} is not signed; sign it with git tag -s`);
   const commitTree = await trees.commitTree(tag.object);
   const ctx = await chain.inTree(commitTree);
-  const result = await verify(ctx, tag.signature, tag.payload, new Date((tag.tagger?.time ?? 0) * 1000));
+  const time = trustedTime(tagId);
+  const result = await verify(ctx, tag.signature, tag.payload, time.at, time.source);
   return result.ok
-    ? check(GATE, "tag-signature", "pass", subject, `tag ${tag.tag} signed by ${result.identity} (${result.key})`)
+    ? check(GATE, "tag-signature", "pass", subject, `tag ${tag.tag} signed by ${describeSigner(result)}`)
     : check(GATE, "tag-signature", "fail", subject, `tag ${tag.tag}: ${result.reason}`);
 }
 
@@ -164,62 +206,177 @@ interface CommitContext {
   trees: TreeWalker;
   chain: PolicyChain;
   verify: SignatureVerifier;
-  messageRule: RegExp | undefined;
+  plan: RangePlan;
+  environment: string | undefined;
+  /** The time a signature's key validity is judged at: the object's first sighting in the audit log, else now. */
+  trustedTime: (id: string) => CallerTime;
+  /** What each commit already judged was entitled to change, for the merges after it (only when the range has merges). */
+  outcomes: Map<string, Promise<Outcome>>;
 }
 
-async function commitChecks(id: string, c: CommitContext): Promise<Check[]> {
-  const object = await c.repo.objects.read(id);
-  let commit: Commit;
+/** The paths a commit changed that its signer was entitled to change, and its tree, to look them up. */
+interface Outcome {
+  tree: string;
+  entitled: Set<string>;
+}
+
+const nothing: Outcome = { tree: "", entitled: new Set() };
+
+async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Check[]; outcome: Outcome }> {
   try {
-    if (!object || object.type !== "commit") throw new ObjectFormatError("commit object is missing");
-    commit = parseCommit(id, object.data);
+    return await commitChecks(id, c);
   } catch (e) {
-    return [check(GATE, "commit-format", "fail", id, `commit cannot be read: ${(e as Error).message}`)];
+    if (!(e instanceof ObjectFormatError)) throw e;
+    return { checks: [check(GATE, "commit-format", "fail", id, `${e.message}; the repository holds objects git would not write: find out who pushed them`)], outcome: nothing };
+  }
+}
+
+async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Check[]; outcome: Outcome }> {
+  const object = await c.repo.objects.read(id);
+  if (!object || object.type !== "commit") throw new ObjectFormatError(`commit ${id} is missing from the repository`);
+  const commit = parseCommit(id, object.data);
+  const walked = c.plan.parents.get(id) ?? [];
+  if (walked.join(" ") !== commit.parents.join(" ")) {
+    throw new ObjectFormatError(`commit ${id} names parents ${commit.parents.map(short).join(", ") || "none"} but git walks it with ${walked.map(short).join(", ") || "none"} (a replace ref, graft or shallow boundary)`);
   }
   c.trees.rememberCommit(commit);
-  const parentTree = commit.parents[0] ? await c.trees.commitTree(commit.parents[0]) : null;
   let ctx: PolicyContext;
   try {
-    ctx = await c.chain.inTree(parentTree);
+    ctx = await c.chain.inTree(await policyBase(commit, c));
   } catch (e) {
-    return [check(GATE, "trust-policy", "fail", id,
-      `the trust policy in force for this commit (${policyDir}/ of its parent) is invalid: ${(e as Error).message}`)];
+    if (e instanceof ObjectFormatError) throw e;
+    return { checks: [check(GATE, "trust-policy", "fail", id,
+      `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}`)], outcome: nothing };
   }
-  const [signature, changes] = await Promise.all([signatureCheck(commit, ctx, c.verify), c.trees.commitChanges(commit)]);
-  const checks = [signature.check, ownershipCheck(commit, ctx, signature.result, changes)];
-  if (c.messageRule) checks.push(messageCheck(commit, c.messageRule));
-  if (changes.some((p) => p.startsWith(policyDir + "/"))) checks.push(await policyChangeCheck(commit, ctx, signature.result, c));
-  return checks;
+  const firstParentTree = commit.parents[0] ? await c.trees.commitTree(commit.parents[0]) : null;
+  const [signature, changes] = await Promise.all([signatureCheck(commit, ctx, c), c.trees.diff(firstParentTree, commit.tree)]);
+  const owned = commit.parents.length > 1
+    ? await mergeOwnership(commit, ctx, signature.result, changes, c)
+    : ownershipCheck(commit, ctx, signature.result, changes);
+  const checks = [signature.check, owned.check];
+  const rule = messageRule(ctx, c.environment);
+  if (rule) checks.push(messageCheck(commit, rule));
+  if (changes.some(isPolicyPath)) checks.push(await policyChangeCheck(commit, ctx, signature.result, c));
+  return { checks, outcome: { tree: commit.tree, entitled: owned.entitled } };
 }
 
-async function signatureCheck(commit: Commit, ctx: PolicyContext, verify: SignatureVerifier): Promise<{ check: Check; result: SignatureResult | null }> {
+/**
+ * Where the policy in force for a commit is read: its first parent on the first-parent line, or, for a
+ * commit a merge brings in, that merge's first parent, so a side branch never carries an older policy in.
+ */
+function policyBaseId(commit: Commit, c: CommitContext): string | undefined {
+  const entry = c.plan.entry.get(commit.id);
+  return entry ? c.plan.parents.get(entry)![0] : commit.parents[0];
+}
+
+async function policyBase(commit: Commit, c: CommitContext): Promise<string | null> {
+  const base = policyBaseId(commit, c);
+  return base ? c.trees.commitTree(base) : null;
+}
+
+const isPolicyPath = (path: string) => path === policyDir || path.startsWith(policyDir + "/");
+
+/** The environment's commit message rule in the policy in force, compiled once per policy. */
+const messageRules = new WeakMap<PolicyContext, Map<string, RegExp | null>>();
+function messageRule(ctx: PolicyContext, environment: string | undefined): RegExp | null {
+  if (!environment) return null;
+  let rules = messageRules.get(ctx);
+  if (!rules) messageRules.set(ctx, (rules = new Map()));
+  if (!rules.has(environment)) {
+    const pattern = ctx.policy.doc.environments.find((e) => e.name === environment)?.commitMessage;
+    rules.set(environment, pattern ? new RegExp(pattern, "u") : null);
+  }
+  return rules.get(environment)!;
+}
+
+async function signatureCheck(commit: Commit, ctx: PolicyContext, c: CommitContext): Promise<{ check: Check; result: SignatureResult | null }> {
   if (!commit.signature) {
     return { check: check(GATE, "commit-signature", "fail", commit.id, `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy`), result: null };
   }
-  const result = await verify(ctx, commit.signature, commit.payload, new Date(commit.committer.time * 1000));
+  const time = c.trustedTime(commit.id);
+  const result = await c.verify(ctx, commit.signature, commit.payload, time.at, time.source);
   if (!result.ok) return { check: check(GATE, "commit-signature", "fail", commit.id, `${describeCommit(commit)}: ${result.reason}`), result };
-  const signer = ctx.policy.doc.signers.find((s) => s.name === result.identity);
-  if (signer?.mergesOnly && commit.parents.length < 2) {
+  if (isMergesOnly(ctx, result.identity) && commit.parents.length < 2) {
     return {
       check: check(GATE, "commit-signature", "fail", commit.id,
         `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature`),
       result: { ok: false, kind: result.kind, reason: "merge-only key" },
     };
   }
-  const what = signer?.mergesOnly ? "merge signed by forge key" : "signed by";
-  return { check: check(GATE, "commit-signature", "pass", commit.id, `${what} ${result.identity} (${result.key})`), result };
+  const what = isMergesOnly(ctx, result.identity) ? "merge signed by forge key" : "signed by";
+  return { check: check(GATE, "commit-signature", "pass", commit.id, `${what} ${describeSigner(result)}`), result };
 }
 
-function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[]): Check {
-  if (!sig?.ok) return check(GATE, "path-ownership", "skip", commit.id, "no trusted signer, so no owner to check");
-  if (changes.length === 0) return check(GATE, "path-ownership", "pass", commit.id, "changes no paths");
+const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.signers.find((s) => s.name === identity)?.mergesOnly === true;
+
+type Owned = { check: Check; entitled: Set<string> };
+
+function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[]): Owned {
+  if (!sig?.ok) return { check: check(GATE, "path-ownership", "skip", commit.id, "no trusted signer, so no owner to check"), entitled: new Set() };
+  if (changes.length === 0) return { check: check(GATE, "path-ownership", "pass", commit.id, "changes no paths"), entitled: new Set() };
   const unowned = ctx.ownership.unowned(changes, sig.identity);
-  if (unowned.length === 0) return check(GATE, "path-ownership", "pass", commit.id, `${changes.length} path(s), all owned by ${sig.identity}`);
+  const entitled = new Set(changes);
+  for (const u of unowned) entitled.delete(u.path);
+  if (unowned.length === 0) return { check: check(GATE, "path-ownership", "pass", commit.id, `${changes.length} path(s), all owned by ${sig.identity}`), entitled };
+  return { check: unownedCheck(commit, sig.identity, unowned, ""), entitled };
+}
+
+function unownedCheck(commit: Commit, signer: string, unowned: { path: string; pattern: string | null }[], what: string): Check {
   const shown = unowned.slice(0, 5).map((u) => (u.pattern ? `${u.path} (owned per "${u.pattern}")` : `${u.path} (no paths rule covers it)`));
   const more = unowned.length > 5 ? ` and ${unowned.length - 5} more` : "";
   return check(GATE, "path-ownership", "fail", commit.id,
-    `${describeCommit(commit)} signed by ${sig.identity} changes paths ${sig.identity} does not own: ${shown.join(", ")}${more}; ` +
+    `${describeCommit(commit)} signed by ${signer} ${what}changes paths ${signer} does not own: ${shown.join(", ")}${more}; ` +
       "have an owner make the change, or change the paths rules in the trust policy");
+}
+
+/**
+ * A merge is judged by what it changes on its first parent, path by path. A path is explained when the
+ * merge takes it exactly as one of its other parents holds it, and a commit the merge brings in changed
+ * it to that very version and was entitled to (signed, and its signer owned the path). Any other path —
+ * an older version taken back (`-s ours`, an old ancestor as a parent), a conflict resolution, new
+ * content — must be owned by the merge's own signer; a merges-only key owns none.
+ */
+async function mergeOwnership(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[], c: CommitContext): Promise<Owned> {
+  if (!sig?.ok) return { check: check(GATE, "path-ownership", "skip", commit.id, "no trusted signer, so no owner to check"), entitled: new Set() };
+  const explained = await explainedPaths(commit, changes, c);
+  const rest = changes.filter((p) => !explained.has(p));
+  const unowned = isMergesOnly(ctx, sig.identity) ? rest.map((path) => ({ path, pattern: ctx.ownership.ruleFor(path)?.pattern ?? null })) : ctx.ownership.unowned(rest, sig.identity);
+  const entitled = new Set(changes);
+  for (const u of unowned) entitled.delete(u.path);
+  if (unowned.length > 0) return { check: unownedCheck(commit, sig.identity, unowned, "(a merge: what it takes from no merged commit) "), entitled };
+  const summary = changes.length === 0
+    ? "merge changes nothing on its first parent"
+    : `merge: ${changes.length} path(s) differ from its first parent, ${explained.size} as the merged commits changed them` +
+      (rest.length ? `, ${rest.length} owned by ${sig.identity}` : "");
+  return { check: check(GATE, "path-ownership", "pass", commit.id, summary), entitled };
+}
+
+/** The changed paths a merge takes from another parent exactly as an entitled commit it brings in left them. */
+async function explainedPaths(merge: Commit, changes: string[], c: CommitContext): Promise<Set<string>> {
+  const explained = new Set<string>();
+  if (changes.length === 0) return explained;
+  const [first, ...others] = merge.parents;
+  const brought = c.plan.entrants.get(merge.id) ?? [...reachableOnlyFrom(c.plan, others, first!)];
+  const outcomes = await Promise.all(brought.flatMap((id) => c.outcomes.get(id) ?? []));
+  const otherTrees = await Promise.all(others.map((p) => c.trees.commitTree(p)));
+  for (const path of changes) {
+    const result = await versionAt(c.trees, merge.tree, path);
+    const fromOther = (await Promise.all(otherTrees.map((t) => versionAt(c.trees, t, path)))).includes(result);
+    if (!fromOther) continue;
+    for (const o of outcomes) {
+      if (o.entitled.has(path) && (await versionAt(c.trees, o.tree, path)) === result) {
+        explained.add(path);
+        break;
+      }
+    }
+  }
+  return explained;
+}
+
+/** A path's version in a tree (mode and object id), or "absent". */
+async function versionAt(trees: TreeWalker, tree: string, path: string): Promise<string> {
+  const entry = await trees.entryAt(tree, path);
+  return entry ? `${entry.mode} ${entry.id}` : "absent";
 }
 
 function messageCheck(commit: Commit, rule: RegExp): Check {
@@ -239,7 +396,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   const admins = ctx.policy.doc.admins;
   if (!admins) {
     return check(GATE, "trust-policy-change", "fail", commit.id,
-      `${describeCommit(commit)} changes ${policyDir}/, but the policy before it (${ctx.policy.source}) names no admins who may change it`);
+      `${describeCommit(commit)} changes ${policyDir}, but the policy before it (${ctx.policy.source}) names no admins who may change it`);
   }
   const allowed = expandPrincipals(ctx.policy.doc, admins.members);
   const signers = new Map<string, string>();
@@ -248,7 +405,8 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   for (const { ref, id } of await listRefs(c.repo, `${cosignRefPrefix}${commit.id}/`)) {
     const blob = await c.repo.objects.read(id);
     if (!blob || blob.type !== "blob") continue;
-    const r = await c.verify(ctx, blob.data.toString("utf8"), commit.payload, new Date(commit.committer.time * 1000));
+    const time = c.trustedTime(id);
+    const r = await c.verify(ctx, blob.data.toString("utf8"), commit.payload, time.at, time.source);
     if (!r.ok) refused.push(`${ref}: ${r.reason}`);
     else if (!allowed.has(r.identity)) refused.push(`${ref}: ${r.identity} is not an admin`);
     else if (!signers.has(r.identity)) signers.set(r.identity, ref);
@@ -261,6 +419,12 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   return check(GATE, "trust-policy-change", "fail", commit.id,
     `${describeCommit(commit)} changes ${policyDir}/ with ${names.length} of ${admins.threshold} required admin signatures` +
       `${names.length ? ` (${names.join(", ")})` : ""}${detail}; other admins co-sign it with "vigil cosign --rev ${commit.id}"`);
+}
+
+/** The commit refs/heads/<branch> points at (never a tag or another ref of that name), or null. */
+async function branchHead(repo: Repo, branch: string): Promise<string | null> {
+  const ref = `refs/heads/${branch}`;
+  return (await listRefs(repo, ref)).find((r) => r.ref === ref)?.id ?? null;
 }
 
 const short = (id: string) => id.slice(0, 12);

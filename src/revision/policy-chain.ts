@@ -5,6 +5,7 @@ import { posix } from "node:path";
 import { Lru } from "../core/lru.ts";
 import { parseTrustPolicy, type TrustPolicy } from "../core/trust-policy.ts";
 import type { TreeWalker } from "../git/changes.ts";
+import { isTreeMode, type TreeEntry } from "../git/objects.ts";
 import type { Repo } from "../git/repo.ts";
 import type { TrustedRoot } from "../git/signatures/x509.ts";
 import { buildKeyring, type Keyring } from "./keyring.ts";
@@ -40,18 +41,40 @@ export class PolicyChain {
     return new PolicyChain(repo, trees, await context(rootPolicy, "root", trustedRoot), trustedRoot);
   }
 
-  /** The policy in force for changes on top of the tree `treeId` (null: before the first commit). */
+  /**
+   * The policy in force for changes on top of the tree `treeId` (null: before the first commit). Throws
+   * when the tree's `.vigil` is not a plain directory of plain files.
+   */
   async inTree(treeId: string | null): Promise<PolicyContext> {
     const dir = treeId ? await this.trees.entryAt(treeId, policyDir) : null;
-    const blob = dir ? await this.trees.blobAt(dir.id, "trust.yaml") : null;
-    if (!dir || !blob) return this.root;
+    if (!dir) return this.root;
     // Keyed by the .vigil directory: every file a repository policy may use lives in it.
-    let p = this.cache.get(dir.id);
+    let p = this.cache.get(`${dir.mode} ${dir.id}`);
     if (!p) {
-      p = this.loadFromTree(dir.id, blob);
-      this.cache.set(dir.id, p);
+      p = this.load(dir);
+      this.cache.set(`${dir.mode} ${dir.id}`, p);
     }
     return p;
+  }
+
+  private async load(dir: TreeEntry): Promise<PolicyContext> {
+    await this.refuseLinks(dir, policyDir);
+    const blob = await this.trees.blobAt(dir.id, "trust.yaml");
+    return blob ? this.loadFromTree(dir.id, blob) : this.root;
+  }
+
+  /**
+   * What git reads as the policy must be what a checkout holds: a submodule (gitlink) or symbolic link at
+   * or under .vigil names an object the diff sees as one path and a checkout never writes as a file, so it
+   * could carry a policy in that no admin signed for. Anything but directories and regular files is refused.
+   */
+  private async refuseLinks(entry: TreeEntry, path: string): Promise<void> {
+    if (entry.mode === "100644" || entry.mode === "100755") return;
+    if (!isTreeMode(entry.mode)) {
+      const kind = entry.mode === "160000" ? "a submodule (gitlink)" : entry.mode === "120000" ? "a symbolic link" : `an entry of mode ${entry.mode}`;
+      throw new Error(`${path} is ${kind}; ${policyDir} must be a directory of regular files`);
+    }
+    for (const child of await this.trees.entries(entry.id)) await this.refuseLinks(child, `${path}/${child.name}`);
   }
 
   private async loadFromTree(dirTree: string, blob: string): Promise<PolicyContext> {
