@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import pg from "pg";
 import { claimsRecord, LogFollower, openAuditLog, reconcileRecord } from "../src/audit/index.ts";
 import { leafHash } from "../src/audit/hash.ts";
