@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { test, type TestContext } from "node:test";
 import { CatFile } from "../src/git/cat-file.ts";
-import { TreeWalker } from "../src/git/changes.ts";
+import { MAX_TREE_DEPTH, TreeWalker } from "../src/git/changes.ts";
 import { MissingObjectError, OBJECT_LIMITS, ObjectFormatError, parseCommit, parseTag, parseTree } from "../src/git/objects.ts";
 import { rawTreeBytes, soleOwnerPolicy, SshSigner, TestRepo, writeLiteralObject, type RawTreeEntry } from "./helpers/git-fixture.ts";
 import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
@@ -221,6 +221,21 @@ test("trees git writes pass: names close to the refused ones, and a directory so
   const walker = new TreeWalker(objects);
   assert.deepEqual((await walker.entries(id)).map((e) => e.name), entries.map((e) => String(e.name)));
   assert.deepEqual((await walker.diff(null, id)).sort(), lsTree("-r").sort());
+});
+
+test("trees nested deeper than git's core.maxTreeDepth are refused; as deep as that still reads", async (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const { repo, objects, blob } = fixture(t);
+  const nested = (depth: number) => {
+    const path = "d/".repeat(depth) + "f";
+    repo.git("read-tree", "--empty");
+    repo.git("update-index", "--add", "--cacheinfo", `100644,${blob},${path}`);
+    return { path, tree: repo.git("write-tree") };
+  };
+  const deepest = nested(MAX_TREE_DEPTH);
+  assert.deepEqual(await new TreeWalker(objects).diff(null, deepest.tree), [deepest.path]);
+  const deeper = nested(MAX_TREE_DEPTH + 1);
+  await assert.rejects(new TreeWalker(objects).diff(null, deeper.tree), (e) => e instanceof ObjectFormatError && /nested more than 4096 directories deep/.test(e.message));
 });
 
 test("a missing tree or commit is a MissingObjectError naming it", async (t) => {

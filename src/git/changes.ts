@@ -3,7 +3,7 @@
 // never decoded, so the cost follows the size of the change, not of the repository.
 import { Lru } from "../core/lru.ts";
 import type { CatFile } from "./cat-file.ts";
-import { MissingObjectError, compareTreeEntries, indexTree, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry, type TreeIndex } from "./objects.ts";
+import { MissingObjectError, ObjectFormatError, compareTreeEntries, indexTree, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry, type TreeIndex } from "./objects.ts";
 
 /**
  * A tree as git stores it, with the byte offset where each entry starts (and the end, last) and where
@@ -58,6 +58,12 @@ const emptyTree: RawTree = { buf: Buffer.alloc(0), starts: Int32Array.of(0), nam
 
 const entryName = (t: RawTree, i: number) => t.buf.toString("utf8", nameStart(t, i), t.nameEnds[i]);
 const entryId = (t: RawTree, i: number) => t.buf.toString("hex", t.nameEnds[i]! + 1, t.starts[i + 1]);
+
+/**
+ * How deep trees may nest, git's core.maxTreeDepth default (git 2.44): paths grow with depth, so a deep
+ * chain with a file at every level would otherwise cost memory quadratic in the size of its objects.
+ */
+export const MAX_TREE_DEPTH = 4096;
 
 function missing(kind: string, id: string, foundType: string | undefined): MissingObjectError {
   const what = foundType ? `is a ${foundType}, not a ${kind}` : "is missing from the repository";
@@ -129,8 +135,12 @@ export class TreeWalker {
   }
 
   /** Paths (files, symlinks, submodules) that differ between two trees; null stands for the empty tree. */
-  async diff(a: string | null, b: string | null, prefix = "", out: string[] = []): Promise<string[]> {
+  async diff(a: string | null, b: string | null, prefix = "", out: string[] = [], depth = 0): Promise<string[]> {
     if (a === b) return out;
+    if (depth > MAX_TREE_DEPTH) {
+      const id = (b ?? a)!;
+      throw new ObjectFormatError(`tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${prefix.slice(0, 80)}…)`, id);
+    }
     const [ta, tb] = await Promise.all([a ? this.raw(a) : emptyTree, b ? this.raw(b) : emptyTree]);
     // Unchanged entries at either end are skipped without being decoded.
     const head = commonPrefix(ta, tb);
@@ -147,7 +157,7 @@ export class TreeWalker {
         const name = x >= 0 ? entryName(ta, x) : entryName(tb, y);
         const xTree = x >= 0 && isDir(ta, x) ? entryId(ta, x) : null;
         const yTree = y >= 0 && isDir(tb, y) ? entryId(tb, y) : null;
-        if (xTree || yTree) await this.diff(xTree, yTree, `${prefix}${name}/`, out);
+        if (xTree || yTree) await this.diff(xTree, yTree, `${prefix}${name}/`, out, depth + 1);
         if ((x >= 0 && !isDir(ta, x)) || (y >= 0 && !isDir(tb, y))) out.push(prefix + name);
       }
       if (order <= 0) i++;

@@ -241,11 +241,22 @@ export interface TreeEntry {
 }
 
 /**
- * The modes git writes. Git reads a legacy 100664 (from 2005) as 100644, but fsck --strict reports it
- * (badFilemode) and no git since writes it; Vigil refuses it like any other mode, failing closed.
- * A zero-padded "040000" is a directory to git: reading it as a file would hide the paths under it.
+ * The modes git writes: 40000, 100644, 100755, 120000, 160000. Git reads a legacy 100664 (from 2005) as
+ * 100644, but fsck --strict reports it (badFilemode) and no git since writes it; Vigil refuses it like
+ * any other mode, failing closed. A zero-padded "040000" is a directory to git: reading it as a file
+ * would hide the paths under it. Checked on the bytes, since this runs for every entry of every tree.
  */
-const treeModes = new Set(["40000", "100644", "100755", "120000", "160000"]);
+function isGitMode(data: Buffer, from: number, to: number): boolean {
+  const length = to - from;
+  for (const mode of gitModes) {
+    if (mode.length !== length) continue;
+    let i = 0;
+    while (i < length && data[from + i] === mode[i]) i++;
+    if (i === length) return true;
+  }
+  return false;
+}
+const gitModes = ["40000", "100644", "100755", "120000", "160000"].map((m) => Buffer.from(m));
 export const isTreeMode = (mode: string) => mode === "40000";
 
 /** Where each entry of a tree starts (plus the end, last) and where each entry's name ends (its NUL). */
@@ -263,14 +274,12 @@ export function indexTree(id: string, data: Buffer): TreeIndex {
   const idLength = id.length / 2;
   const starts: number[] = [];
   const nameEnds: number[] = [];
-  const fileNames = new FileNameStack(data);
   for (let pos = 0; pos < data.length; ) {
-    const sp = data.indexOf(32, pos);
-    const nul = sp < 0 ? -1 : data.indexOf(0, sp + 1);
-    if (sp < 0 || nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${starts.length + 1} is truncated`);
-    const problem = entryProblem(data, pos, sp, nul, idLength) ??
-      (starts.length > 0 ? orderProblem(data, starts.at(-1)!, nameEnds.at(-1)!, pos, nul) : null) ??
-      (fileNames.seesDuplicate(pos, sp + 1, nul) ? "is a directory with the same name as a file" : null);
+    const sp = modeEnd(data, pos);
+    if (sp < 0) throw malformed("tree", id, `entry ${starts.length + 1} has no mode git writes`);
+    const nul = data.indexOf(0, sp + 1);
+    if (nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${starts.length + 1} is truncated`);
+    const problem = entryProblem(data, pos, sp, nul, idLength) ?? (starts.length > 0 ? orderProblem(data, starts, nameEnds, pos, nul) : null);
     if (problem) throw malformed("tree", id, `entry ${starts.length + 1} ${JSON.stringify(data.toString("utf8", sp + 1, nul).slice(0, 80))} ${problem}`);
     starts.push(pos);
     nameEnds.push(nul);
@@ -282,12 +291,22 @@ export function indexTree(id: string, data: Buffer): TreeIndex {
 
 /** What is wrong with one entry on its own (mode, name, id), or null. */
 function entryProblem(data: Buffer, start: number, sp: number, nul: number, idLength: number): string | null {
-  const mode = data.toString("latin1", start, sp);
-  if (!treeModes.has(mode)) return `has mode ${JSON.stringify(mode.slice(0, 12))}, which git does not write`;
+  if (!isGitMode(data, start, sp)) return `has mode ${JSON.stringify(data.toString("latin1", start, sp))}, which git does not write`;
   return nameProblem(data, sp + 1, nul) ?? (isNullId(data, nul + 1, idLength) ? "names the null object id" : null);
 }
 
-const nameStartOf = (data: Buffer, start: number) => data.indexOf(32, start) + 1;
+/** The space after an entry's mode, looked for only a little past the longest mode (to name a wrong one); -1 if not there. */
+function modeEnd(data: Buffer, start: number): number {
+  for (let i = start; i < data.length && i <= start + 16; i++) if (data[i] === 32) return i;
+  return -1;
+}
+
+/** Where the name of an entry of an indexed tree starts (after its mode, which is at most 6 bytes). */
+function nameStartOf(data: Buffer, start: number): number {
+  let i = start;
+  while (i < data.length && data[i] !== 32) i++;
+  return i + 1;
+}
 const isDirectoryAt = (data: Buffer, start: number) => data[start] === 0x34; // only "40000" starts with "4"
 
 function isNullId(data: Buffer, from: number, length: number): boolean {
@@ -327,62 +346,49 @@ function isDotGitOnSomeFilesystem(name: string): boolean {
   return name.split("\\").some((part) => /^(\.git|git~1)[ .]*(:.*)?$/is.test(part));
 }
 
-/**
- * Git's tree order: names compared as bytes, a directory's as if it ended in "/". Entries are given by
- * their buffer, where they start and where their names end; 0 means equal names of the same kind.
- */
-export function compareTreeEntries(a: Buffer, startA: number, endA: number, b: Buffer, startB: number, endB: number): number {
-  const nameA = nameStartOf(a, startA);
-  const nameB = nameStartOf(b, startB);
-  const common = Math.min(endA - nameA, endB - nameB);
-  const c = a.compare(b, nameB, nameB + common, nameA, nameA + common);
-  if (c !== 0) return c;
-  const nextA = nameA + common < endA ? a[nameA + common]! : isDirectoryAt(a, startA) ? 0x2f : 0;
-  const nextB = nameB + common < endB ? b[nameB + common]! : isDirectoryAt(b, startB) ? 0x2f : 0;
+/** Git's order of two names (byte ranges), a directory's compared as if it ended in "/". */
+function compareNames(a: Buffer, aFrom: number, aTo: number, aIsDirectory: boolean, b: Buffer, bFrom: number, bTo: number, bIsDirectory: boolean): number {
+  const common = Math.min(aTo - aFrom, bTo - bFrom);
+  // A loop, not Buffer.compare: names are short, and this runs for every entry of every tree.
+  for (let k = 0; k < common; k++) {
+    const difference = a[aFrom + k]! - b[bFrom + k]!;
+    if (difference !== 0) return difference;
+  }
+  const nextA = aFrom + common < aTo ? a[aFrom + common]! : aIsDirectory ? 0x2f : 0;
+  const nextB = bFrom + common < bTo ? b[bFrom + common]! : bIsDirectory ? 0x2f : 0;
   return nextA - nextB;
 }
 
-/** Why an entry may not follow the one before it in a tree, or null. */
-function orderProblem(data: Buffer, previousStart: number, previousEnd: number, start: number, end: number): string | null {
-  if (compareTreeEntries(data, previousStart, previousEnd, data, start, end) < 0) return null;
-  const sameName = data.compare(data, nameStartOf(data, start), end, nameStartOf(data, previousStart), previousEnd) === 0;
-  return sameName ? "is a duplicate" : "is out of git's tree order";
+/** Git's order of two tree entries, given by their buffer, where they start and where their names end. */
+export function compareTreeEntries(a: Buffer, startA: number, endA: number, b: Buffer, startB: number, endB: number): number {
+  return compareNames(a, nameStartOf(a, startA), endA, isDirectoryAt(a, startA), b, nameStartOf(b, startB), endB, isDirectoryAt(b, startB));
+}
+
+/** Why the entry at `start` may not follow the entries indexed so far, or null. */
+function orderProblem(data: Buffer, starts: number[], nameEnds: number[], start: number, nameEnd: number): string | null {
+  const last = starts.length - 1;
+  if (compareTreeEntries(data, starts[last]!, nameEnds[last]!, data, start, nameEnd) >= 0) {
+    const sameName = compareNames(data, nameStartOf(data, starts[last]!), nameEnds[last]!, false, data, nameStartOf(data, start), nameEnd, false) === 0;
+    return sameName ? "is a duplicate" : "is out of git's tree order";
+  }
+  return isDirectoryAt(data, start) && hasFileNamed(data, starts, nameEnds, nameStartOf(data, start), nameEnd) ? "is a directory with the same name as a file" : null;
 }
 
 /**
- * Finds a directory named like an earlier file, which git's order lets stand apart: "x", "x.y", then
- * "x/" (as "/" sorts after "."). Every entry between a file "x" and a directory "x" starts with "x"
- * followed by a byte below "/", so the files still in question always form a chain of prefixes.
+ * Whether the (sorted) entries so far hold a file with this name. Git's order lets the two stand
+ * apart ("x", "x.y", then "x/", as "/" sorts after "."), but the file is where a file of that name
+ * sorts, found by binary search: only directories pay for it.
  */
-class FileNameStack {
-  private readonly data: Buffer;
-  private readonly nameStarts: number[] = [];
-  private readonly nameEnds: number[] = [];
-  constructor(data: Buffer) {
-    this.data = data;
+function hasFileNamed(data: Buffer, starts: number[], nameEnds: number[], nameStart: number, nameEnd: number): boolean {
+  let lo = 0;
+  let hi = starts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const order = compareNames(data, nameStartOf(data, starts[mid]!), nameEnds[mid]!, isDirectoryAt(data, starts[mid]!), data, nameStart, nameEnd, false);
+    if (order < 0) lo = mid + 1;
+    else hi = mid;
   }
-
-  /** Takes the next entry (in git's order); true when it is a directory named as a file before it. */
-  seesDuplicate(start: number, nameStart: number, nameEnd: number): boolean {
-    const isDirectory = isDirectoryAt(this.data, start);
-    while (this.nameStarts.length > 0) {
-      const fileStart = this.nameStarts.at(-1)!;
-      const fileLength = this.nameEnds.at(-1)! - fileStart;
-      const startsWithFile = nameEnd - nameStart >= fileLength && this.data.compare(this.data, fileStart, fileStart + fileLength, nameStart, nameStart + fileLength) === 0;
-      if (startsWithFile && nameEnd - nameStart === fileLength) {
-        if (isDirectory) return true;
-        break;
-      }
-      if (startsWithFile && this.data[nameStart + fileLength]! < 0x2f) break;
-      this.nameStarts.pop();
-      this.nameEnds.pop();
-    }
-    if (!isDirectory) {
-      this.nameStarts.push(nameStart);
-      this.nameEnds.push(nameEnd);
-    }
-    return false;
-  }
+  return lo < starts.length && !isDirectoryAt(data, starts[lo]!) && compareNames(data, nameStartOf(data, starts[lo]!), nameEnds[lo]!, false, data, nameStart, nameEnd, false) === 0;
 }
 
 /** A tree's entries, checked as indexTree checks them. */
