@@ -67,9 +67,16 @@ function commitAll(repo: TestRepo, message: string): string {
   return repo.commitStaged(null, message);
 }
 
-test("a linear history: edits, renames, modes, symlinks, type changes, a directory replaced by a file, submodules", async (t) => {
-  if (!requireTools(t, ["git"])) return;
-  const repo = new TestRepo(tempDir(t));
+for (const objectFormat of ["sha1", "sha256"] as const) {
+  test(`a linear history (${objectFormat}): edits, renames, modes, symlinks, type changes, a directory replaced by a file, submodules`, async (t) => {
+    if (!requireTools(t, ["git"])) return;
+    const repo = new TestRepo(tempDir(t), objectFormat);
+    linearHistory(repo);
+    assert.equal(await compareWithGit(t, repo), 14);
+  });
+}
+
+function linearHistory(repo: TestRepo): void {
   write(repo, { "a.b": "1", "a-b": "1", "a/x": "1", "dir/sub/deep.txt": "1", "name with space": "1", "\u00e9t\u00e9.txt": "1", "z/1": "1" });
   commitAll(repo, "root");
   repo.commit({ "dir/sub/deep.txt": "2", "a/y": "new" }, null, "edit and add");
@@ -101,8 +108,7 @@ test("a linear history: edits, renames, modes, symlinks, type changes, a directo
   repo.commitStaged(null, "submodule removed");
   repo.git("rm", "-r", "-q", "z");
   repo.git("commit", "-q", "-m", "delete a directory");
-  assert.equal(await compareWithGit(t, repo), 14);
-});
+}
 
 test("merges: clean, resolved with changes of its own, ours, octopus, criss-cross, and unrelated roots", async (t) => {
   if (!requireTools(t, ["git"])) return;
