@@ -139,7 +139,7 @@ export class TreeWalker {
     if (a === b) return out;
     if (depth > MAX_TREE_DEPTH) {
       const id = (b ?? a)!;
-      throw new ObjectFormatError(`tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${prefix.slice(0, 80)}…)`, id);
+      throw new ObjectFormatError(`tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${JSON.stringify(prefix.slice(0, 80))}…)`, id);
     }
     const [ta, tb] = await Promise.all([a ? this.raw(a) : emptyTree, b ? this.raw(b) : emptyTree]);
     // Unchanged entries at either end are skipped without being decoded.

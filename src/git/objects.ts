@@ -57,6 +57,9 @@ export class ObjectFormatError extends VigilError {
 /** An object a commit or tree names is not in the repository (or is another type than named). */
 export class MissingObjectError extends ObjectFormatError {}
 
+/** Attacker-written text in a message: shortened, and quoted so no control character reaches a terminal. */
+const quote = (text: string) => JSON.stringify(text.slice(0, 80));
+
 const malformed = (kind: string, id: string, what: string) => new ObjectFormatError(`${kind} ${id} is malformed: ${what}`, id);
 
 const signatureHeaders = new Set(["gpgsig", "gpgsig-sha256"]);
@@ -92,7 +95,7 @@ function splitHeaders(kind: string, id: string, data: Buffer): { headers: Header
       last.end = eol + 1;
     } else {
       const sp = line.indexOf(" ");
-      if (sp <= 0) throw malformed(kind, id, `header line "${line.slice(0, 40)}" has no value`);
+      if (sp <= 0) throw malformed(kind, id, `header line ${quote(line)} has no value`);
       headers.push({ key: line.slice(0, sp), value: line.slice(sp + 1), start: pos, end: eol + 1 });
     }
     pos = eol + 1;
@@ -124,7 +127,7 @@ class HeaderReader {
   required(key: string): string {
     const header = this.headers[this.next];
     if (header?.key !== key) {
-      const found = header ? `"${header.key.slice(0, 40)}"` : "the end of the headers";
+      const found = header ? quote(header.key) : "the end of the headers";
       throw malformed(this.kind, this.id, `expected a ${key} header, found ${found}`);
     }
     this.next++;
@@ -148,7 +151,7 @@ class HeaderReader {
     // Git writes ids as lowercase hex of the repository's hash; anything else names no object git wrote.
     const hexLength = this.id.length;
     if (value.length !== hexLength || !/^[0-9a-f]+$/.test(value)) {
-      throw malformed(this.kind, this.id, `${key} "${value.slice(0, 80)}" is not a ${hexLength}-digit lowercase object id`);
+      throw malformed(this.kind, this.id, `${key} ${quote(value)} is not a ${hexLength}-digit lowercase object id`);
     }
     return value;
   }
@@ -161,7 +164,7 @@ class HeaderReader {
   person(key: string, value: string): Person {
     const m = /^([^<>\n]*) <([^<>\n]*)> (0|[1-9][0-9]*) [+-][0-9]{4}$/.exec(value);
     const time = Number(m?.[3]);
-    if (!m || !Number.isSafeInteger(time)) throw malformed(this.kind, this.id, `${key} "${value.slice(0, 80)}" is not "Name <email> seconds ±hhmm"`);
+    if (!m || !Number.isSafeInteger(time)) throw malformed(this.kind, this.id, `${key} ${quote(value)} is not "Name <email> seconds ±hhmm"`);
     return { name: m[1]!, email: m[2]!, time };
   }
 }
@@ -208,7 +211,7 @@ export function parseTag(id: string, data: Buffer): Tag {
   const read = new HeaderReader("tag", id, headers);
   const object = read.objectId("object", read.required("object"));
   const type = read.required("type");
-  if (!tagTypes.has(type)) throw malformed("tag", id, `type "${type.slice(0, 40)}" is not an object type`);
+  if (!tagTypes.has(type)) throw malformed("tag", id, `type ${quote(type)} is not an object type`);
   const name = read.required("tag");
   if (name === "" || name.includes("\n")) throw malformed("tag", id, "the tag header names no tag");
   const taggerLine = read.optional("tagger");
@@ -280,7 +283,7 @@ export function indexTree(id: string, data: Buffer): TreeIndex {
     const nul = data.indexOf(0, sp + 1);
     if (nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${starts.length + 1} is truncated`);
     const problem = entryProblem(data, pos, sp, nul, idLength) ?? (starts.length > 0 ? orderProblem(data, starts, nameEnds, pos, nul) : null);
-    if (problem) throw malformed("tree", id, `entry ${starts.length + 1} ${JSON.stringify(data.toString("utf8", sp + 1, nul).slice(0, 80))} ${problem}`);
+    if (problem) throw malformed("tree", id, `entry ${starts.length + 1} ${quote(data.toString("utf8", sp + 1, nul))} ${problem}`);
     starts.push(pos);
     nameEnds.push(nul);
     pos = nul + 1 + idLength;
@@ -291,7 +294,7 @@ export function indexTree(id: string, data: Buffer): TreeIndex {
 
 /** What is wrong with one entry on its own (mode, name, id), or null. */
 function entryProblem(data: Buffer, start: number, sp: number, nul: number, idLength: number): string | null {
-  if (!isGitMode(data, start, sp)) return `has mode ${JSON.stringify(data.toString("latin1", start, sp))}, which git does not write`;
+  if (!isGitMode(data, start, sp)) return `has mode ${quote(data.toString("latin1", start, sp))}, which git does not write`;
   return nameProblem(data, sp + 1, nul) ?? (isNullId(data, nul + 1, idLength) ? "names the null object id" : null);
 }
 
