@@ -92,7 +92,7 @@ async function revisionGate(c: Candidate): Promise<Check[]> {
     ...(c.lastApplied && { from: c.lastApplied }),
     ...(environment && { environment }),
     ...(c.trustedRoot && { trustedRoot: c.trustedRoot }),
-    ...(c.evidence && { firstSeen: (id: string) => c.evidence!.firstSeen(id) }),
+    ...(c.evidence && { firstSeen: (id: string) => c.evidence!.firstSeen(id), evidence: c.evidence }),
   });
   const checks: Check[] = [];
   for await (const x of gate.checks()) checks.push(x);

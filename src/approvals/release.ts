@@ -37,7 +37,7 @@ export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
     ...(opts.from && { from: opts.from }),
     ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }),
     ...(opts.verifySignature && { verifySignature: opts.verifySignature }),
-    ...(opts.evidence && { firstSeen: (id: string) => opts.evidence!.firstSeen(id) }),
+    ...(opts.evidence && { firstSeen: (id: string) => opts.evidence!.firstSeen(id), evidence: opts.evidence }),
   });
   const from = opts.from ? (await resolveRevision(opts.repo, opts.from)).commit : undefined;
   const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, { ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }), ...(opts.evidence && { evidence: opts.evidence }) }));

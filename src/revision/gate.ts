@@ -2,7 +2,7 @@
 // checked (signature, path ownership, message rule, trust-policy changes), plus the tag and history.
 // Checks stream out in git's walk order, so memory stays flat however long the range is.
 import { check, type Check, type Verdict } from "../core/verdict.ts";
-import { expandPrincipals, type EnvironmentSpec, type TrustPolicy } from "../core/trust-policy.ts";
+import { compileMessageRule, expandPrincipals, type EnvironmentSpec, type MessageRule, type TrustPolicy } from "../core/trust-policy.ts";
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { parseCommit, parseTag, ObjectFormatError, type Commit, type Tag } from "../git/objects.ts";
@@ -11,8 +11,9 @@ import type { TrustedRoot } from "../git/signatures/x509.ts";
 import { describeSigner, type CallerTimeSource, type SignatureResult } from "../git/signatures/result.ts";
 import { verifyGitSignature } from "./keyring.ts";
 import { PolicyChain, policyDir, type PolicyContext } from "./policy-chain.ts";
-import { planRange, reachableOnlyFrom, type RangePlan } from "./range.ts";
+import { baseParent, planRange, reachableOnlyFrom, type RangePlan } from "./range.ts";
 import { rollbackApprovals } from "../approvals/rollback.ts";
+import type { ApprovalEvidence } from "../approvals/evidence.ts";
 import type { Count } from "../approvals/count.ts";
 
 const GATE = "revision";
@@ -39,6 +40,8 @@ export interface RevisionGateOptions {
    * Undefined for an object never recorded; the time of verification is used then.
    */
   firstSeen?: (objectId: string) => Date | undefined;
+  /** The approvals and claims the audit log has recorded: rollback approvals count from it, and one deleted from refs/vigil/ blocks. */
+  evidence?: ApprovalEvidence;
 }
 
 /** Verifies a git signature at a trusted time (`at`, and where it came from), never a date the signer wrote. */
@@ -96,7 +99,8 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
     return seen ? { at: seen, source: "first-seen" } : { at: now, source: "verification" };
   };
 
-  if (target.tag) yield await tagCheck(opts, target.tag, target.tagRef, trees, chain, verify, trustedTime);
+  // A tag of a tag: every tag on the way to the commit is signed, or the chain is not trusted.
+  for (const tag of target.tags) yield await tagCheck(opts, tag.id, tag.ref, target.commit, trees, chain, verify, trustedTime);
   if (env) yield await branchCheck(repo, env.name, target.commit, trees, chain);
   if (from) {
     const approve = opts.environment ? rollbackApprover(opts, opts.environment, from, target.commit, trees, chain) : undefined;
@@ -106,7 +110,8 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
   }
 
   const plan = await planRange(repo, target.commit, from);
-  const c: CommitContext = { repo, trees, chain, verify, plan, environment: opts.environment, trustedTime, outcomes: new Map() };
+  const deployedTree = from ? await trees.commitTree(from) : null;
+  const c: CommitContext = { repo, trees, chain, verify, plan, deployedTree, environment: opts.environment, trustedTime, outcomes: new Map() };
   const inFlight: Promise<Check[]>[] = [];
   let count = 0;
   for (const id of plan.order) {
@@ -134,7 +139,7 @@ function rollbackApprover(opts: RevisionGateOptions, environment: string, from: 
     } catch (e) {
       return { approved: false, seen: [], summary: `the trust policy at the last deployed revision is invalid: ${(e as Error).message}` };
     }
-    return rollbackApprovals(opts.repo, policy, environment, { commit: to, tree: await trees.commitTree(to) }, opts.now ?? new Date());
+    return rollbackApprovals(opts.repo, policy, environment, { commit: to, tree: await trees.commitTree(to) }, opts.now ?? new Date(), opts.evidence);
   };
 }
 
@@ -175,7 +180,7 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
 }
 
 async function tagCheck(
-  opts: RevisionGateOptions, tagId: string, tagRef: string | undefined, trees: TreeWalker, chain: PolicyChain, verify: SignatureVerifier,
+  opts: RevisionGateOptions, tagId: string, tagRef: string | undefined, commit: string, trees: TreeWalker, chain: PolicyChain, verify: SignatureVerifier,
   trustedTime: (id: string) => CallerTime,
 ): Promise<Check> {
   const object = await opts.repo.objects.read(tagId);
@@ -192,8 +197,8 @@ async function tagCheck(
       `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name`);
   }
   if (!tag.signature) return check(GATE, "tag-signature", "fail", subject, `tag ${tag.tag} is not signed; sign it with git tag -s`);
-  const commitTree = await trees.commitTree(tag.object);
-  const ctx = await chain.inTree(commitTree);
+  // Judged by the policy at the commit the chain ends in, whatever each tag names on the way.
+  const ctx = await chain.inTree(await trees.commitTree(commit));
   const time = trustedTime(tagId);
   const result = await verify(ctx, tag.signature, tag.payload, time.at, time.source);
   return result.ok
@@ -207,6 +212,8 @@ interface CommitContext {
   chain: PolicyChain;
   verify: SignatureVerifier;
   plan: RangePlan;
+  /** The last deployed revision's tree: verified when it was deployed. */
+  deployedTree: string | null;
   environment: string | undefined;
   /** The time a signature's key validity is judged at: the object's first sighting in the audit log, else now. */
   trustedTime: (id: string) => CallerTime;
@@ -248,8 +255,9 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
     return { checks: [check(GATE, "trust-policy", "fail", id,
       `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}`)], outcome: nothing };
   }
-  const firstParentTree = commit.parents[0] ? await c.trees.commitTree(commit.parents[0]) : null;
-  const [signature, changes] = await Promise.all([signatureCheck(commit, ctx, c), c.trees.diff(firstParentTree, commit.tree)]);
+  const base = baseParent(c.plan, id, commit.parents);
+  const baseTree = base ? await c.trees.commitTree(base) : null;
+  const [signature, changes] = await Promise.all([signatureCheck(commit, ctx, c), c.trees.diff(baseTree, commit.tree)]);
   const owned = commit.parents.length > 1
     ? await mergeOwnership(commit, ctx, signature.result, changes, c)
     : ownershipCheck(commit, ctx, signature.result, changes);
@@ -261,12 +269,13 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
 }
 
 /**
- * Where the policy in force for a commit is read: its first parent on the first-parent line, or, for a
- * commit a merge brings in, that merge's first parent, so a side branch never carries an older policy in.
+ * Where the policy in force for a commit is read: its parent on the line back to the deployed revision,
+ * or, for a commit a merge brings in, that merge's parent on the line, so a side branch never carries an
+ * older policy in.
  */
 function policyBaseId(commit: Commit, c: CommitContext): string | undefined {
   const entry = c.plan.entry.get(commit.id);
-  return entry ? c.plan.parents.get(entry)![0] : commit.parents[0];
+  return entry ? baseParent(c.plan, entry, c.plan.parents.get(entry)!) : baseParent(c.plan, commit.id, commit.parents);
 }
 
 async function policyBase(commit: Commit, c: CommitContext): Promise<string | null> {
@@ -276,15 +285,15 @@ async function policyBase(commit: Commit, c: CommitContext): Promise<string | nu
 
 const isPolicyPath = (path: string) => path === policyDir || path.startsWith(policyDir + "/");
 
-/** The environment's commit message rule in the policy in force, compiled once per policy. */
-const messageRules = new WeakMap<PolicyContext, Map<string, RegExp | null>>();
-function messageRule(ctx: PolicyContext, environment: string | undefined): RegExp | null {
+/** The environment's commit message rule in the policy in force (RE2: linear time), compiled once per policy. */
+const messageRules = new WeakMap<PolicyContext, Map<string, MessageRule | null>>();
+function messageRule(ctx: PolicyContext, environment: string | undefined): MessageRule | null {
   if (!environment) return null;
   let rules = messageRules.get(ctx);
   if (!rules) messageRules.set(ctx, (rules = new Map()));
   if (!rules.has(environment)) {
     const pattern = ctx.policy.doc.environments.find((e) => e.name === environment)?.commitMessage;
-    rules.set(environment, pattern ? new RegExp(pattern, "u") : null);
+    rules.set(environment, pattern ? compileMessageRule(pattern) : null);
   }
   return rules.get(environment)!;
 }
@@ -330,7 +339,8 @@ function unownedCheck(commit: Commit, signer: string, unowned: { path: string; p
 }
 
 /**
- * A merge is judged by what it changes on its first parent, path by path. A path is explained when the
+ * A merge is judged by what it changes on its mainline parent (the first, or the one that leads back to
+ * the deployed revision), path by path. A path is explained when the
  * merge takes it exactly as one of its other parents holds it, and a commit the merge brings in changed
  * it to that very version and was entitled to (signed, and its signer owned the path). Any other path —
  * an older version taken back (`-s ours`, an old ancestor as a parent), a conflict resolution, new
@@ -338,25 +348,36 @@ function unownedCheck(commit: Commit, signer: string, unowned: { path: string; p
  */
 async function mergeOwnership(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[], c: CommitContext): Promise<Owned> {
   if (!sig?.ok) return { check: check(GATE, "path-ownership", "skip", commit.id, "no trusted signer, so no owner to check"), entitled: new Set() };
-  const explained = await explainedPaths(commit, changes, c);
-  const rest = changes.filter((p) => !explained.has(p));
+  const { byMerged, asDeployed } = await explainedPaths(commit, changes, c);
+  const rest = changes.filter((p) => !byMerged.has(p) && !asDeployed.has(p));
   const unowned = isMergesOnly(ctx, sig.identity) ? rest.map((path) => ({ path, pattern: ctx.ownership.ruleFor(path)?.pattern ?? null })) : ctx.ownership.unowned(rest, sig.identity);
-  const entitled = new Set(changes);
+  // Taking the deployed version back is no change to what runs, but it entitles no later merge to it.
+  const entitled = new Set(changes.filter((p) => !asDeployed.has(p)));
   for (const u of unowned) entitled.delete(u.path);
   if (unowned.length > 0) return { check: unownedCheck(commit, sig.identity, unowned, "(a merge: what it takes from no merged commit) "), entitled };
+  const parts = [
+    `${byMerged.size} as the merged commits changed them`,
+    ...(asDeployed.size ? [`${asDeployed.size} as the last deployed revision holds them`] : []),
+    ...(rest.length ? [`${rest.length} owned by ${sig.identity}`] : []),
+  ];
   const summary = changes.length === 0
-    ? "merge changes nothing on its first parent"
-    : `merge: ${changes.length} path(s) differ from its first parent, ${explained.size} as the merged commits changed them` +
-      (rest.length ? `, ${rest.length} owned by ${sig.identity}` : "");
+    ? "merge changes nothing on its mainline parent"
+    : `merge: ${changes.length} path(s) differ from its mainline parent ${short(baseParent(c.plan, commit.id, commit.parents)!)}, ${parts.join(", ")}`;
   return { check: check(GATE, "path-ownership", "pass", commit.id, summary), entitled };
 }
 
-/** The changed paths a merge takes from another parent exactly as an entitled commit it brings in left them. */
-async function explainedPaths(merge: Commit, changes: string[], c: CommitContext): Promise<Set<string>> {
-  const explained = new Set<string>();
-  if (changes.length === 0) return explained;
-  const [first, ...others] = merge.parents;
-  const brought = c.plan.entrants.get(merge.id) ?? [...reachableOnlyFrom(c.plan, others, first!)];
+/**
+ * The changed paths a merge takes from another parent exactly as they should be: as an entitled commit
+ * it brings in left them, or as the last deployed revision holds them (a side branch catching up with
+ * what was verified and deployed).
+ */
+async function explainedPaths(merge: Commit, changes: string[], c: CommitContext): Promise<{ byMerged: Set<string>; asDeployed: Set<string> }> {
+  const byMerged = new Set<string>();
+  const asDeployed = new Set<string>();
+  if (changes.length === 0) return { byMerged, asDeployed };
+  const base = baseParent(c.plan, merge.id, merge.parents)!;
+  const others = merge.parents.filter((p) => p !== base);
+  const brought = c.plan.entrants.get(merge.id) ?? [...reachableOnlyFrom(c.plan, others, base)];
   const outcomes = await Promise.all(brought.flatMap((id) => c.outcomes.get(id) ?? []));
   const otherTrees = await Promise.all(others.map((p) => c.trees.commitTree(p)));
   for (const path of changes) {
@@ -365,12 +386,13 @@ async function explainedPaths(merge: Commit, changes: string[], c: CommitContext
     if (!fromOther) continue;
     for (const o of outcomes) {
       if (o.entitled.has(path) && (await versionAt(c.trees, o.tree, path)) === result) {
-        explained.add(path);
+        byMerged.add(path);
         break;
       }
     }
+    if (!byMerged.has(path) && c.deployedTree && (await versionAt(c.trees, c.deployedTree, path)) === result) asDeployed.add(path);
   }
-  return explained;
+  return { byMerged, asDeployed };
 }
 
 /** A path's version in a tree (mode and object id), or "absent". */
@@ -379,7 +401,7 @@ async function versionAt(trees: TreeWalker, tree: string, path: string): Promise
   return entry ? `${entry.mode} ${entry.id}` : "absent";
 }
 
-function messageCheck(commit: Commit, rule: RegExp): Check {
+function messageCheck(commit: Commit, rule: MessageRule): Check {
   return rule.test(commit.message)
     ? check(GATE, "commit-message", "pass", commit.id, "message matches the environment's rule")
     : check(GATE, "commit-message", "fail", commit.id,

@@ -15,6 +15,12 @@ export interface RangePlan {
   entry: Map<string, string>;
   /** A merge on the first-parent line → the commits it brings in (its own side of the history). */
   entrants: Map<string, string[]>;
+  /**
+   * A commit on the line whose line parent is not its first parent: the parent that leads back to the
+   * last deployed revision, which a merge made the other way round (`git merge -s ours` on an older
+   * branch, then a fast-forward) holds as a later parent.
+   */
+  lineParent: Map<string, string>;
   /** Whether any commit in the range is a merge (when none is, nothing needs remembering for merges). */
   hasMerges: boolean;
 }
@@ -23,7 +29,7 @@ export interface RangePlan {
 export async function planRange(repo: Repo, to: string, from?: string): Promise<RangePlan> {
   const linear = from ? await linearRange(repo, to, from) : null;
   const walked = linear ? linearParents(linear, from!) : await revListParents(repo, to, from);
-  return shape(to, walked);
+  return shape(to, walked, from);
 }
 
 function linearParents(line: string[], from: string): { order: string[]; parents: Map<string, string[]> } {
@@ -52,26 +58,34 @@ async function revListParents(repo: Repo, to: string, from?: string): Promise<{ 
 }
 
 /**
- * The first-parent line runs from the target back through first parents while they are in the range.
- * Walking that line oldest first, each merge brings in whatever of the range its other parents reach
- * that no earlier merge brought in: git's "commits in M and not in M^1".
+ * The line runs from the target back to the last deployed revision through first parents, taking
+ * another parent only where the first does not lead back to it; without a deployed revision, through
+ * first parents alone. Walking that line oldest first, each merge brings in whatever of the range its
+ * other parents reach that no earlier merge brought in: git's "commits in M and not in M^1".
  */
-function shape(to: string, { order, parents }: { order: string[]; parents: Map<string, string[]> }): RangePlan {
+function shape(to: string, { order, parents }: { order: string[]; parents: Map<string, string[]> }, from?: string): RangePlan {
+  const leadsBack = from ? leadingBack(order, parents, from) : null;
   const line: string[] = [];
   const onLine = new Set<string>();
-  for (let id: string | undefined = to; id !== undefined && parents.has(id) && !onLine.has(id); id = parents.get(id)![0]) {
+  const lineParent = new Map<string, string>();
+  for (let id: string | undefined = to; id !== undefined && parents.has(id) && !onLine.has(id); ) {
     line.push(id);
     onLine.add(id);
+    const ps: string[] = parents.get(id)!;
+    const next: string | undefined = leadsBack ? ps.find((p) => p === from || leadsBack.has(p)) : ps[0];
+    if (next !== undefined && next !== ps[0]) lineParent.set(id, next);
+    id = next;
   }
   const entry = new Map<string, string>();
   const entrants = new Map<string, string[]>();
   let hasMerges = false;
   for (const merge of line.reverse()) {
-    const [, ...others] = parents.get(merge)!;
-    if (others.length === 0) continue;
+    const ps = parents.get(merge)!;
+    if (ps.length < 2) continue;
     hasMerges = true;
+    const base = lineParent.get(merge) ?? ps[0];
     const brought: string[] = [];
-    const stack = [...others];
+    const stack = ps.filter((p) => p !== base);
     while (stack.length > 0) {
       const id = stack.pop()!;
       if (!parents.has(id) || onLine.has(id) || entry.has(id)) continue;
@@ -82,7 +96,19 @@ function shape(to: string, { order, parents }: { order: string[]; parents: Map<s
     entrants.set(merge, brought);
   }
   hasMerges ||= entry.size > 0;
-  return { order, parents, entry, entrants, hasMerges };
+  return { order, parents, entry, entrants, lineParent, hasMerges };
+}
+
+/** The commits of the range from which `from` is reachable (parents come first in `order`). */
+function leadingBack(order: string[], parents: Map<string, string[]>, from: string): Set<string> {
+  const leads = new Set<string>();
+  for (const id of order) if (parents.get(id)!.some((p) => p === from || leads.has(p))) leads.add(id);
+  return leads;
+}
+
+/** The parent a commit is judged against: the one on the line back to the deployed revision, else the first. */
+export function baseParent(plan: RangePlan, id: string, parents: readonly string[]): string | undefined {
+  return plan.lineParent.get(id) ?? parents[0];
 }
 
 /**
