@@ -7,6 +7,9 @@ import { InputError } from "./errors.ts";
 /** The default cap: far above any policy, key or configuration, far below what would hurt the process. */
 export const DEFAULT_INPUT_CAP = 16 * 1024 * 1024;
 
+/** A file to sign or verify (a release tarball, an image archive): large is legitimate, endless is not. */
+export const ARTIFACT_INPUT_CAP = 4 * 1024 * 1024 * 1024;
+
 /** The file's bytes, at most `maxBytes` of them; `what` names it in the error ("the trust policy", "the file"). */
 export function readInputFile(file: string, what: string, maxBytes = DEFAULT_INPUT_CAP): Buffer {
   let fd: number;

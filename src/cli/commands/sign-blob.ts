@@ -7,7 +7,7 @@ import { COSIGN_PREDICATE_TYPES, INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeState
 import { describeKey, loadPrivateKeyFile, signData } from "../../sigstore/keys.ts";
 import { keyPassword } from "../password.ts";
 import { required, type Command } from "../command.ts";
-import { readInputFile } from "../../core/input-file.ts";
+import { ARTIFACT_INPUT_CAP, readInputFile } from "../../core/input-file.ts";
 
 export const signBlob: Command = {
   summary: "Sign a file with a cosign key: a Sigstore bundle (cosign verify-blob --bundle accepts it) and/or a bare signature.",
@@ -22,7 +22,7 @@ export const signBlob: Command = {
   positionals: true,
   async run(values, positionals) {
     const file = onePositional(positionals, this.usage);
-    const artifact = readInputFile(file, "the file");
+    const artifact = readInputFile(file, "the file", ARTIFACT_INPUT_CAP);
     const key = loadPrivateKeyFile(required(values, "key", this), await keyPassword("decrypt"));
     const signature = signData(key, artifact);
     const digest = createHash("sha256").update(artifact).digest();
@@ -50,7 +50,7 @@ export const attestBlob: Command = {
   positionals: true,
   async run(values, positionals) {
     const file = onePositional(positionals, this.usage);
-    const artifact = readInputFile(file, "the file");
+    const artifact = readInputFile(file, "the file", ARTIFACT_INPUT_CAP);
     const predicateType = predicateTypeOf(required(values, "type", this));
     const predicate = readPredicate(required(values, "predicate", this));
     const out = required(values, "bundle", this);

@@ -9,7 +9,7 @@ import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import { verifyBlobBundle, type Matcher, type SignerPolicy } from "../../sigstore/verify.ts";
 import { verdictSink } from "../output.ts";
 import type { Command } from "../command.ts";
-import { readInputFile } from "../../core/input-file.ts";
+import { ARTIFACT_INPUT_CAP, readInputFile } from "../../core/input-file.ts";
 
 const GATE = "artifact";
 
@@ -61,7 +61,7 @@ export const verifyBlob: Command = {
       throw new InputError(`give the signed FILE (or, for an attestation, --digest or --skip-subject-check)\nusage: ${this.usage}`);
     }
     const signer = signerPolicy(values, this.usage);
-    const bytes = file === undefined ? undefined : readInputFile(file, "the file");
+    const bytes = file === undefined ? undefined : readInputFile(file, "the file", ARTIFACT_INPUT_CAP);
     const bundle = loadEvidence(values, signer, bytes, this.usage);
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const subject = file ?? digest ?? "(DSSE envelope)";
