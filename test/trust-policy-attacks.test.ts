@@ -157,12 +157,12 @@ test("vigil exits 2 on a policy with an unknown prototype group or an alias bomb
 
 test("commitMessage and image patterns are RE2: what RE2 rejects is bad input at load, naming file, line and field", async () => {
   await refused(parse({ environments: [{ name: "prod", commitMessage: "^(?=TICKET)" }] }),
-    /trust\.yaml:\d+ environments\[0\]\.commitMessage: invalid RE2 regular expression/);
-  await refused(parse({ environments: [{ name: "prod", commitMessage: "(a)\\1" }] }), /environments\[0\]\.commitMessage: invalid RE2/);
+    /trust\.yaml:\d+ environments\[0\]\.commitMessage: invalid regular expression \(RE2 syntax\)/);
+  await refused(parse({ environments: [{ name: "prod", commitMessage: "(a)\\1" }] }), /environments\[0\]\.commitMessage: invalid regular expression \(RE2 syntax\)/);
   await refused(parse({ images: [{ pattern: "**", signers: [{ identityRegexp: "(?<=x)", issuer: "https://issuer.example" }] }] }),
-    /images\[0\]\.signers\[0\]\.identityRegexp: invalid RE2/);
+    /images\[0\]\.signers\[0\]\.identityRegexp: invalid regular expression \(RE2 syntax\)/);
   await refused(parse({ images: [{ pattern: "**", signers: [{ key: "k" }], attestations: [{ predicateType: "t", fields: [{ path: "a", matches: "(?!b)" }] }] }] }),
-    /images\[0\]\.attestations\[0\]\.fields\[0\]\.matches: invalid RE2/);
+    /images\[0\]\.attestations\[0\]\.fields\[0\]\.matches: invalid regular expression \(RE2 syntax\)/);
   await parse({ environments: [{ name: "prod", commitMessage: "^[A-Z]+-\\d+: " }] });
 });
 

@@ -253,7 +253,7 @@ function checkPattern(pattern: string, path: readonly PropertyKey[], where: (p: 
   try {
     compileMessageRule(pattern);
   } catch (err) {
-    problems.push(`${where(path)}: invalid RE2 regular expression: ${(err as Error).message}`);
+    problems.push(`${where(path)}: invalid regular expression (RE2 syntax): ${(err as Error).message}`);
   }
 }
 
