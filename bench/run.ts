@@ -3,7 +3,10 @@
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
-const all = ["revision-gate.ts", "policy-gate.ts", "artifact-gate.ts", "agent-sync.ts", "agent-webhook.ts", "approvals.ts", "audit-log.ts"];
+const all = [
+  "revision-gate.ts", "git-adversarial.ts", "adversarial-inputs.ts", "policy-gate.ts", "artifact-gate.ts",
+  "agent-sync.ts", "agent-webhook.ts", "approvals.ts", "audit-log.ts",
+];
 const [first, ...rest] = process.argv.slice(2);
 const named = first !== undefined && !first.startsWith("-");
 const benches = named ? all.filter((b) => b.startsWith(first)) : all;

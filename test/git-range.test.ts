@@ -30,6 +30,6 @@ test("a straight line is git's range; a merge, a far or unrelated start, and a m
   assert.equal(await isAncestor(r, commits[1]!, commits[3]!), true);
 
   // A full commit id resolves without git; a full id of another kind of object is still refused.
-  assert.deepEqual(await resolveRevision(r, commits[3]!), { commit: commits[3] });
+  assert.deepEqual(await resolveRevision(r, commits[3]!), { commit: commits[3], tags: [] });
   await assert.rejects(resolveRevision(r, repo.git("rev-parse", "HEAD^{tree}")), /is a tree, not a commit/);
 });

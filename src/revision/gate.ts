@@ -183,11 +183,11 @@ async function tagCheck(
   opts: RevisionGateOptions, tagId: string, tagRef: string | undefined, commit: string, trees: TreeWalker, chain: PolicyChain, verify: SignatureVerifier,
   trustedTime: (id: string) => CallerTime,
 ): Promise<Check> {
-  const object = await opts.repo.objects.read(tagId);
   const subject = tagRef ?? tagId;
   let tag: Tag;
   try {
-    if (!object || object.type !== "tag") throw new ObjectFormatError(`tag object ${tagId} is missing`);
+    const object = await opts.repo.objects.read(tagId);
+    if (!object || object.type !== "tag") throw new ObjectFormatError(`tag object ${tagId} is missing`, tagId);
     tag = parseTag(tagId, object.data);
   } catch (e) {
     return check(GATE, "tag-signature", "fail", subject, `tag cannot be read: ${(e as Error).message}`);
@@ -240,11 +240,11 @@ async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Chec
 
 async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Check[]; outcome: Outcome }> {
   const object = await c.repo.objects.read(id);
-  if (!object || object.type !== "commit") throw new ObjectFormatError(`commit ${id} is missing from the repository`);
+  if (!object || object.type !== "commit") throw new ObjectFormatError(`commit ${id} is missing from the repository`, id);
   const commit = parseCommit(id, object.data);
   const walked = c.plan.parents.get(id) ?? [];
   if (walked.join(" ") !== commit.parents.join(" ")) {
-    throw new ObjectFormatError(`commit ${id} names parents ${commit.parents.map(short).join(", ") || "none"} but git walks it with ${walked.map(short).join(", ") || "none"} (a replace ref, graft or shallow boundary)`);
+    throw new ObjectFormatError(`commit ${id} names parents ${commit.parents.map(short).join(", ") || "none"} but git walks it with ${walked.map(short).join(", ") || "none"} (a replace ref, graft or shallow boundary)`, id);
   }
   c.trees.rememberCommit(commit);
   let ctx: PolicyContext;
@@ -425,8 +425,11 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   if (sig?.ok && allowed.has(sig.identity)) signers.set(sig.identity, "commit signature");
   const refused: string[] = [];
   for (const { ref, id } of await listRefs(c.repo, `${cosignRefPrefix}${commit.id}/`)) {
-    const blob = await c.repo.objects.read(id);
-    if (!blob || blob.type !== "blob") continue;
+    const blob = await c.repo.objects.read(id).catch((e: Error) => e);
+    if (blob instanceof Error || !blob || blob.type !== "blob") {
+      refused.push(`${ref}: ${blob instanceof Error ? blob.message : `points at ${blob ? `a ${blob.type}` : "a missing object"}, not a signature`}`);
+      continue;
+    }
     const time = c.trustedTime(id);
     const r = await c.verify(ctx, blob.data.toString("utf8"), commit.payload, time.at, time.source);
     if (!r.ok) refused.push(`${ref}: ${r.reason}`);
