@@ -8,9 +8,9 @@ import { check, type Check } from "../core/verdict.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import type { ImageReference } from "../oci/reference.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import { describeObject, type SourcedObject } from "../policy/manifests.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
-import { imageUses, pinImages } from "./images.ts";
+import { checkDeclarations, imageUses, pinImages, undeclaredKinds, type UndeclaredKind } from "./images.ts";
 import { verifyImage, type ImageRequirements, type ImageSigner, type ImageVerification } from "./verify-image.ts";
 
 export const GATE = "artifact";
@@ -49,12 +49,30 @@ export interface ArtifactGateResult extends ImageGateResult {
 /** An image's outcome: the digest it may run at, or why it may not run. */
 type Outcome = { digest: string; message: string } | { blocked: string; unavailable?: boolean };
 
-/** The gate over manifests: every image they would run, judged, and the manifests pinned. */
+/**
+ * The gate over manifests: every image they would run, judged, and the manifests pinned. A kind neither
+ * Kubernetes nor the trust policy's `kinds` describes is blocked (its images could be anywhere), and a
+ * set with nothing in it fails: a verdict must rest on checks.
+ */
 export async function artifactChecks(manifests: readonly SourcedObject[], options: ImageGateOptions): Promise<ArtifactGateResult> {
-  const uses = imageUses(manifests);
+  const declarations = options.policy.doc.kinds;
+  checkDeclarations(declarations, (i, j) => options.policy.where(["kinds", i, "images", j]));
+  const uses = imageUses(manifests, declarations);
   const result = await imageChecks(uses.map((u) => ({ ...u, location: { file: u.source.file, line: u.source.line } })), options);
-  const blocked = result.checks.some((c) => c.status === "fail");
-  return { ...result, pinned: blocked ? null : pinImages(manifests, result.digests) };
+  const checks = [...result.checks, ...undeclaredKinds(manifests, declarations).map((u) => undeclaredKindCheck(u, options.policy))];
+  if (manifests.length === 0) checks.push(check(GATE, "image-signature", "fail", "manifests", "no manifests to check: give the folder or files the environment deploys"));
+  else if (checks.length === 0) checks.push(check(GATE, "image-signature", "pass", "manifests", `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)`));
+  const blocked = checks.some((c) => c.status === "fail");
+  return { ...result, checks, pinned: blocked ? null : pinImages(manifests, result.digests, declarations) };
+}
+
+function undeclaredKindCheck(u: UndeclaredKind, policy: TrustPolicy): Check {
+  const { object } = u.source;
+  const hint = u.suspicious.length > 0 ? `; fields that may hold images: ${u.suspicious.slice(0, 5).join(", ")}${u.suspicious.length > 5 ? ", …" : ""}` : "";
+  const message =
+    `${object.kind} (${u.group || "core"}) is not a Kubernetes kind and the trust policy does not say where its images are${hint}: ` +
+    `add { group: "${u.group}", kind: ${object.kind}, images: [PATH…] } (or carriesNoImages: true) under kinds in ${policy.source}`;
+  return { ...check(GATE, "image-locations", "fail", describeObject(object), message), location: { file: u.source.file, line: u.source.line } };
 }
 
 /** Judges each image; each distinct one is verified once, all at once (the client bounds connections). */

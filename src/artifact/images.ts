@@ -1,23 +1,13 @@
 // The images a set of manifests would run, and the same manifests pinned to the digests that were
-// verified, so the cluster runs exactly what the artifact gate checked. Every kind that carries a pod
-// (Pod, the workload controllers, Job, CronJob) and every container list (containers, initContainers,
-// ephemeralContainers) is covered: an image the gate did not see would be an image nobody verified.
+// verified, so the cluster runs exactly what the artifact gate checked. Images are found where
+// src/policy/workloads.ts finds them (the policy gate reads pod specs from the same place): built-in
+// pod kinds, pod specs and container lists inside any other kind, image volumes, and the paths the trust
+// policy declares for a kind. An image the gate did not see would be an image nobody verified.
 import { InputError } from "../core/errors.ts";
 import { parseReference, type ImageReference } from "../oci/reference.ts";
 import { describeObject, type SourcedObject } from "../policy/manifests.ts";
-
-/** Where a kind keeps its pod spec. */
-const podSpecPaths: Record<string, readonly string[]> = {
-  Pod: ["spec"],
-  Deployment: ["spec", "template", "spec"],
-  StatefulSet: ["spec", "template", "spec"],
-  DaemonSet: ["spec", "template", "spec"],
-  ReplicaSet: ["spec", "template", "spec"],
-  ReplicationController: ["spec", "template", "spec"],
-  Job: ["spec", "template", "spec"],
-  CronJob: ["spec", "jobTemplate", "spec", "template", "spec"],
-};
-const containerLists = ["initContainers", "containers", "ephemeralContainers"] as const;
+import { isBuiltInKind } from "../policy/resources.ts";
+import { declarationFor, imageFieldsOf, parseFieldPattern, unreadImageLikeFields, valueAt, type KindDeclaration } from "../policy/workloads.ts";
 
 export interface ImageUse {
   /** The image as written in the manifest. */
@@ -31,33 +21,57 @@ export interface ImageUse {
   path: (string | number)[];
 }
 
-/** Every image the manifests would run, in manifest order. Throws InputError for an image that is
- *  missing or not a valid reference: it could not be verified, so it must not pass. */
-export function imageUses(manifests: readonly SourcedObject[]): ImageUse[] {
+/** Every image the manifests would run, in manifest order: in pod specs and container lists wherever
+ *  they are (src/policy/workloads.ts), image volumes, and the paths the trust policy declares for a
+ *  kind. Throws InputError for an image that is missing or not a valid reference: it could not be
+ *  verified, so it must not pass. */
+export function imageUses(manifests: readonly SourcedObject[], declarations: readonly KindDeclaration[] = []): ImageUse[] {
   const uses: ImageUse[] = [];
   for (const so of manifests) {
-    const specPath = podSpecPaths[so.object.kind];
-    if (!specPath) continue;
-    const spec = at(so.object, specPath);
-    if (spec === undefined) continue;
-    for (const list of containerLists) {
-      const containers = (spec as Record<string, unknown>)[list];
-      if (containers === undefined) continue;
-      if (!Array.isArray(containers)) throw new InputError(`${so.file}:${so.line}: ${describeObject(so.object)}: ${[...specPath, list].join(".")} must be a list`);
-      containers.forEach((c: { name?: unknown; image?: unknown }, i) => {
-        const where = `${describeObject(so.object)} ${list === "containers" ? "container" : list.replace(/s$/, "").replace(/C/, " c")} ${String(c?.name ?? i)}`;
-        if (typeof c?.image !== "string" || c.image === "") throw new InputError(`${so.file}:${so.line}: ${where} has no image`);
-        let reference: ImageReference;
-        try {
-          reference = parseReference(c.image);
-        } catch (e) {
-          throw new InputError(`${so.file}:${so.line}: ${where}: ${(e as Error).message}`);
-        }
-        uses.push({ image: c.image, reference, where, source: so, path: [...specPath, list, i, "image"] });
-      });
+    for (const field of imageFieldsOf(so.object, declarationFor(so.object, declarations))) {
+      const where = `${describeObject(so.object)} ${field.where}`;
+      if (typeof field.value !== "string" || field.value === "") throw new InputError(`${so.file}:${so.line}: ${where} has no image`);
+      let reference: ImageReference;
+      try {
+        reference = parseReference(field.value);
+      } catch (e) {
+        throw new InputError(`${so.file}:${so.line}: ${where}: ${(e as Error).message}`);
+      }
+      uses.push({ image: field.value, reference, where, source: so, path: field.path });
     }
   }
   return uses;
+}
+
+/** A manifest of a kind Kubernetes does not define that the trust policy has not declared: its images
+ *  could be in a shape the finder cannot read, so the gate blocks it. */
+export interface UndeclaredKind {
+  source: SourcedObject;
+  group: string;
+  /** Fields named like images that no known shape covers ("spec.baseImage"). */
+  suspicious: string[];
+}
+
+/** The manifests whose kinds neither Kubernetes nor the trust policy's `kinds` describe. */
+export function undeclaredKinds(manifests: readonly SourcedObject[], declarations: readonly KindDeclaration[]): UndeclaredKind[] {
+  return manifests.flatMap((so) => {
+    if (isBuiltInKind(so.object) || declarationFor(so.object, declarations)) return [];
+    const group = so.object.apiVersion.includes("/") ? so.object.apiVersion.slice(0, so.object.apiVersion.indexOf("/")) : "";
+    return [{ source: so, group, suspicious: unreadImageLikeFields(so.object, imageFieldsOf(so.object)) }];
+  });
+}
+
+/** Checks a declaration's paths parse; `where` names the field of the trust policy for the message. */
+export function checkDeclarations(declarations: readonly KindDeclaration[], where: (i: number, j: number) => string): void {
+  declarations.forEach((d, i) =>
+    (d.images ?? []).forEach((p, j) => {
+      try {
+        parseFieldPattern(p);
+      } catch (e) {
+        throw new InputError(`${where(i, j)}: ${(e as Error).message}`);
+      }
+    }),
+  );
 }
 
 /**
@@ -65,9 +79,9 @@ export function imageUses(manifests: readonly SourcedObject[]): ImageUse[] {
  * → digest). The originals are left as they are (objects read once are shared, e.g. by the policy
  * gate); an image without a digest in `digests` is a programming error, never silently left unpinned.
  */
-export function pinImages(manifests: readonly SourcedObject[], digests: ReadonlyMap<string, string>): SourcedObject[] {
+export function pinImages(manifests: readonly SourcedObject[], digests: ReadonlyMap<string, string>, declarations: readonly KindDeclaration[] = []): SourcedObject[] {
   const bySource = new Map<SourcedObject, ImageUse[]>();
-  for (const use of imageUses(manifests)) (bySource.get(use.source) ?? bySource.set(use.source, []).get(use.source)!).push(use);
+  for (const use of imageUses(manifests, declarations)) (bySource.get(use.source) ?? bySource.set(use.source, []).get(use.source)!).push(use);
   return manifests.map((so) => {
     const uses = bySource.get(so);
     if (!uses) return so;
@@ -90,16 +104,7 @@ function pinned(use: ImageUse, digest: string): string {
   return `${use.image}@${digest}`;
 }
 
-function at(object: unknown, path: readonly (string | number)[]): unknown {
-  let value = object;
-  for (const key of path) {
-    if (value === null || typeof value !== "object") return undefined;
-    value = (value as Record<string | number, unknown>)[key];
-  }
-  return value;
-}
-
 function setAt(object: unknown, path: readonly (string | number)[], value: unknown): void {
-  const parent = at(object, path.slice(0, -1)) as Record<string | number, unknown>;
+  const parent = valueAt(object, path.slice(0, -1)) as Record<string | number, unknown>;
   parent[path.at(-1)!] = value;
 }

@@ -105,3 +105,9 @@ export class ResourceTypes {
     return builtInTypes.get(key) ?? this.custom.get(key);
   }
 }
+
+/** Whether Kubernetes itself defines the object's kind (at its apiVersion). */
+export function isBuiltInKind(o: KubeObject): boolean {
+  const { group, version } = splitApiVersion(o.apiVersion);
+  return builtInTypes.has(`${group}/${version}/${o.kind}`);
+}

@@ -40,7 +40,7 @@ export const verifyImage: Command = {
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const targets = positionals.map((image) => ({ image, reference: parseReference(image), where: "image" }));
     const manifests = loadManifests(manifestPaths);
-    const client = registryClient(values, [...targets, ...imageUses(manifests)].map((t) => t.reference));
+    const client = registryClient(values, [...targets, ...imageUses(manifests, policy.doc.kinds)].map((t) => t.reference));
     let result: ImageGateResult;
     try {
       const options = { policy, client, ...(trustedRoot ? { trustedRoot } : {}) };
