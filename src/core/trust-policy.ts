@@ -72,7 +72,15 @@ const image = v.strictObject({
   attestations: v.optional(v.array(v.strictObject({ predicateType: text, fields: v.optional(v.array(predicateField)) }))),
   /** Images under this pattern run without signatures: say so explicitly, it is never a default. */
   allowUnsigned: v.optional(v.boolean()),
+  /** Annotations every accepted signature must carry, as `cosign verify -a KEY=VALUE` requires. */
+  annotations: v.optional(v.record(v.string(), v.string())),
 });
+/** A kind Kubernetes does not define (a CRD's): where its images are, or that it has none. Until it is
+ *  declared, the artifact gate blocks it, since its images could be in a shape Vigil cannot find. */
+const kindImages = v.union([
+  v.strictObject({ group: v.string(), kind: text, images: v.pipe(v.array(text), v.minLength(1, "must not be empty: write carriesNoImages: true instead")) }),
+  v.strictObject({ group: v.string(), kind: text, carriesNoImages: v.literal(true) }),
+]);
 
 export const trustPolicySchema = v.strictObject({
   apiVersion: v.literal("vigil.dev/v1alpha1", 'must be "vigil.dev/v1alpha1"'),
@@ -85,6 +93,7 @@ export const trustPolicySchema = v.strictObject({
   paths: v.optional(v.array(v.strictObject({ pattern: text, owners: v.pipe(v.array(principalRef), v.minLength(1, "must not be empty")) })), []),
   environments: v.optional(v.array(environment), []),
   images: v.optional(v.array(image), []),
+  kinds: v.optional(v.array(kindImages), []),
 });
 
 export type TrustPolicyDocument = v.InferOutput<typeof trustPolicySchema>;
