@@ -2,10 +2,11 @@ import { writeFileSync, renameSync } from "node:fs";
 import { dump } from "js-yaml";
 import { InputError } from "../../core/errors.ts";
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
-import { artifactChecks, imageChecks, type ImageGateResult } from "../../artifact/gate.ts";
-import { imageUses } from "../../artifact/images.ts";
+import { artifactChecks, GATE, imageChecks, type ImageGateResult } from "../../artifact/gate.ts";
+import { check } from "../../core/verdict.ts";
+import { checkDeclarations, imageUses } from "../../artifact/images.ts";
 import { parseReference } from "../../oci/reference.ts";
-import { loadManifests } from "../../policy/manifests.ts";
+import { loadManifests, type SourcedObject } from "../../policy/manifests.ts";
 import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import { verdictSink } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
@@ -40,14 +41,16 @@ export const verifyImage: Command = {
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const targets = positionals.map((image) => ({ image, reference: parseReference(image), where: "image" }));
     const manifests = loadManifests(manifestPaths);
+    checkDeclarations(policy.doc.kinds, (i, j) => policy.where(["kinds", i, "images", j]));
     const client = registryClient(values, [...targets, ...imageUses(manifests, policy.doc.kinds)].map((t) => t.reference));
     let result: ImageGateResult;
+    let pinned: SourcedObject[] | null = null;
     try {
       const options = { policy, client, ...(trustedRoot ? { trustedRoot } : {}) };
       if (manifestPaths.length === 0) result = await imageChecks(targets, options);
       else {
         const gate = await artifactChecks(manifests, options);
-        if (values.pinned && gate.pinned) writeAtomically(values.pinned as string, gate.pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
+        pinned = gate.pinned;
         result = gate;
       }
     } finally {
@@ -56,7 +59,11 @@ export const verifyImage: Command = {
     const subject = positionals.length > 0 ? { images: positionals.join(" "), trust: policy.source } : { manifests: manifestPaths.join(" "), trust: policy.source };
     const sink = verdictSink(subject, values.json === true);
     result.checks.forEach((c) => sink.add(c));
+    // A verdict must rest on checks: nothing to check (an empty folder, a wrong path) is a failure.
+    if (result.checks.length === 0) sink.add(check(GATE, "image-signature", "fail", "manifests", `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys`));
     const verdict = sink.end();
+    // Written only on a passing verdict, so a pipeline that applies the file never applies a refusal.
+    if (verdict === "pass" && values.pinned && pinned) writeAtomically(values.pinned as string, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
     if (verdict === "pass") return 0;
     return result.unavailable ? 3 : 1;
   },
