@@ -31,6 +31,7 @@ const commands: Entry[] = [
   { words: ["audit", "show"], load: async () => (await import("./commands/audit.ts")).auditShow },
   { words: ["audit", "export"], load: async () => (await import("./commands/audit.ts")).auditExport },
   { words: ["audit", "explain"], load: async () => (await import("./commands/audit.ts")).auditExplain },
+  { words: ["sbom"], load: async () => (await import("./commands/sbom.ts")).sbom },
 ];
 
 async function overview(): Promise<string> {

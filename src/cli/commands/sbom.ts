@@ -1,0 +1,66 @@
+// vigil sbom TARGET: the bill of materials of an image, OCI layout, docker archive, directory, or an
+// SBOM another tool made, as CycloneDX 1.6 JSON, SPDX 2.3 JSON or a table.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { InputError } from "../../core/errors.ts";
+import { parseReference } from "../../oci/index.ts";
+import { generateInventory, toCycloneDx, toSpdx, toTable, type Inventory } from "../../sbom/index.ts";
+import type { Command } from "../command.ts";
+import { clearProgress } from "../output.ts";
+import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
+
+const FORMATS = ["cyclonedx-json", "spdx-json", "table"] as const;
+
+export const sbom: Command = {
+  summary: "SBOM of an image, OCI layout, docker archive or directory (CycloneDX 1.6, SPDX 2.3 or a table).",
+  usage: "vigil sbom TARGET [-o cyclonedx-json|spdx-json|table] [--output FILE] [--platform OS/ARCH] [--allow-http-registry]",
+  help: [
+    "  TARGET             registry:IMAGE, oci-layout:DIR[:TAG|@DIGEST], docker-archive:FILE[:REPO:TAG], dir:PATH or sbom:FILE;",
+    "                     without a prefix: a directory with an oci-layout file is a layout, another directory a root",
+    "                     filesystem, a JSON file an SBOM, another file a docker archive, anything else an image reference",
+    "  -o FORMAT          cyclonedx-json, spdx-json or table (default: table; cyclonedx-json with --json)",
+    "  --output FILE      write the SBOM to FILE instead of standard output",
+    "  --platform OS/ARCH the platform to read from a multi-platform image (default linux and this machine's)",
+    registryClientHelp,
+    "",
+    "  Exit codes: 0 written; 2 bad input (a corrupt or hostile layer, an invalid input SBOM: the message names",
+    "  the layer and path or the field); 1 content that does not match its digest; 3 the registry was unavailable.",
+  ].join("\n"),
+  options: {
+    o: { type: "string", short: "o" },
+    output: { type: "string" },
+    platform: { type: "string" },
+    ...registryClientOptions,
+  },
+  positionals: true,
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw new InputError(`give one TARGET\nusage: ${this.usage}`);
+    const target = positionals[0]!;
+    const format = (values.o as string | undefined) ?? (values.json ? "cyclonedx-json" : "table");
+    if (!FORMATS.includes(format as (typeof FORMATS)[number])) throw new InputError(`-o: unknown format "${format}" (${FORMATS.join(", ")})\nusage: ${this.usage}`);
+    let client: ReturnType<typeof registryClient> | undefined;
+    const showProgress = process.stderr.isTTY;
+    let inventory: Inventory;
+    try {
+      inventory = await generateInventory(target, {
+        client: () => (client ??= registryClient(values, [parseReference(target.replace(/^registry:/, ""))])),
+        ...(typeof values.platform === "string" && { platform: values.platform }),
+        ...(showProgress && { progress: (done: number, total: number) => process.stderr.write(`\rreading layers ${done}/${total}…`) }),
+      });
+    } finally {
+      if (showProgress) clearProgress();
+      await client?.close();
+    }
+    const text = format === "cyclonedx-json" ? toCycloneDx(inventory, version()) : format === "spdx-json" ? toSpdx(inventory, version()) : toTable(inventory);
+    if (typeof values.output === "string") {
+      writeFileSync(`${values.output}.tmp`, text);
+      renameSync(`${values.output}.tmp`, values.output);
+    } else process.stdout.write(text);
+    // Warnings go to stderr for machine formats (the table lists them itself).
+    if (format !== "table" || typeof values.output === "string") for (const w of inventory.warnings) process.stderr.write(`vigil: warning: ${w}\n`);
+    return 0;
+  },
+};
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}

@@ -1,0 +1,60 @@
+// Generating an inventory: open the target, gather the files the catalogers want (layers streamed in
+// order with whiteouts, or a directory walked), read the OS release, run every cataloger, and merge
+// what several found (the same purl from a lock file and from node_modules) into one component with
+// every location, the first being the layer that introduced it.
+import { CATALOGERS } from "./catalogers/index.ts";
+import { osRelease } from "./catalogers/os-release.ts";
+import { walkDirectory } from "./directory.ts";
+import { Gatherer } from "./gather.ts";
+import { applyLayer } from "./layers.ts";
+import { DEFAULT_LIMITS, type ReadLimits } from "./limits.ts";
+import type { Component, Inventory } from "./model.ts";
+import { readSbomFile } from "./read-sbom.ts";
+import { openSource, type SourceOptions } from "./sources.ts";
+import { FileTree } from "./tree.ts";
+
+export interface GenerateOptions extends SourceOptions {
+  limits?: Partial<ReadLimits>;
+  /** Called as layers are read: (layers done, layers in all). */
+  progress?: (done: number, total: number) => void;
+}
+
+export async function generateInventory(spec: string, options: GenerateOptions = {}): Promise<Inventory> {
+  const source = await openSource(spec, options);
+  if (source.kind === "sbom") return readSbomFile(source.file);
+  const tree = new FileTree();
+  const gatherer = new Gatherer(tree, CATALOGERS, { ...DEFAULT_LIMITS, ...options.limits });
+  if (source.kind === "directory") await walkDirectory(gatherer, source.path);
+  else {
+    for (const layer of source.layers) {
+      options.progress?.(layer.index, source.layers.length);
+      await applyLayer(gatherer, layer);
+    }
+    options.progress?.(source.layers.length, source.layers.length);
+  }
+  return catalogTree(tree, source.target);
+}
+
+/** Runs every cataloger over a gathered tree. */
+export function catalogTree(tree: FileTree, target: Inventory["target"]): Inventory {
+  const os = osRelease(tree);
+  const context = { os, warn: (m: string) => tree.warnings.push(m) };
+  const found: Component[] = [];
+  for (const cataloger of CATALOGERS) found.push(...cataloger.catalog(tree, context));
+  // Binaries and archives were analysed as they were read; their files' current versions hold the result.
+  for (const file of tree.select(() => true)) if (file.components) found.push(...file.components);
+  return { target, ...(os && { os }), components: mergeByPurl(found), warnings: tree.warnings };
+}
+
+function mergeByPurl(components: Component[]): Component[] {
+  const byPurl = new Map<string, Component>();
+  for (const c of components) {
+    const seen = byPurl.get(c.purl);
+    if (!seen) byPurl.set(c.purl, { ...c, locations: [...c.locations] });
+    else {
+      for (const l of c.locations) if (!seen.locations.some((s) => s.path === l.path && s.layer === l.layer)) seen.locations.push(l);
+      if (!seen.licenses && c.licenses) seen.licenses = c.licenses;
+    }
+  }
+  return [...byPurl.values()];
+}
