@@ -76,7 +76,8 @@ export interface ImageVerification {
   /** The manifest digest the tag resolved to (or the pinned one), verified. */
   digest: string;
   signatures: { signer: string; format: "bundle-referrer" | "legacy-sig-tag" }[];
-  attestations: { predicateType: string; signer: string; format: "bundle-referrer" | "legacy-att-tag" }[];
+  /** `predicate` is the verified statement's predicate (the SBOM of a CycloneDX attestation, for src/sbom). */
+  attestations: { predicateType: string; signer: string; format: "bundle-referrer" | "legacy-att-tag"; predicate?: unknown }[];
 }
 
 /**
@@ -347,7 +348,7 @@ function blob(image: Image, layer: Descriptor): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------------
 // Verification: every candidate against the signers; the requirements met, or the reasons they were not
 
-type Outcome = { signer: string } | { failure: VerificationFailure };
+type Outcome = { signer: string; predicate?: unknown } | { failure: VerificationFailure };
 
 function verifySignatures(image: Image, candidates: Candidate[], signers: TrustedSigner[]): ImageVerification["signatures"] {
   const considered = candidates.filter((c) => c.format !== "legacy-att-tag" && (c.claims === COSIGN_SIGNATURE_PREDICATE || c.claims === undefined));
@@ -368,7 +369,7 @@ function verifyAttestations(image: Image, candidates: Candidate[], signers: Trus
   const considered = candidates.filter((c) => c.format !== "legacy-sig-tag" && (c.claims === policy.predicateType || c.claims === undefined));
   const outcomes = considered.map((c) => ({ candidate: c, outcome: verifyCandidate(c, signers, policy) }));
   const passed = outcomes.flatMap(({ candidate, outcome }) =>
-    "signer" in outcome ? [{ predicateType: policy.predicateType, signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-att-tag" }] : [],
+    "signer" in outcome ? [{ predicateType: policy.predicateType, signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-att-tag", predicate: outcome.predicate }] : [],
   );
   if (passed.length > 0) return passed;
   if (!considered.some((c) => c.claims === policy.predicateType)) {
@@ -392,7 +393,7 @@ function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attesta
   for (const signer of fitting) {
     try {
       const verified = candidate.verify(signer.options, attestation);
-      return { signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})` };
+      return { signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})`, predicate: verified.statement?.predicate };
     } catch (e) {
       // InputError here is the content's (a bundle the policy cannot use, a key signature's log entry without a root).
       if (e instanceof VerificationFailure) failures.push(e);
