@@ -31,6 +31,9 @@ const commands: Entry[] = [
   { words: ["audit", "show"], load: async () => (await import("./commands/audit.ts")).auditShow },
   { words: ["audit", "export"], load: async () => (await import("./commands/audit.ts")).auditExport },
   { words: ["audit", "explain"], load: async () => (await import("./commands/audit.ts")).auditExplain },
+  { words: ["db", "import"], load: async () => (await import("./commands/db.ts")).dbImport },
+  { words: ["db", "info"], load: async () => (await import("./commands/db.ts")).dbInfo },
+  { words: ["scan"], load: async () => (await import("./commands/scan.ts")).scan },
   { words: ["sbom"], load: async () => (await import("./commands/sbom.ts")).sbom },
 ];
 

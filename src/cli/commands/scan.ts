@@ -1,0 +1,113 @@
+import { readFileSync } from "node:fs";
+import { InputError } from "../../core/errors.ts";
+import { makeVerdict, check, type Check } from "../../core/verdict.ts";
+import { loadPublicKeyFile } from "../../sigstore/keys.ts";
+import { VerificationFailure } from "../../sigstore/failure.ts";
+import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import type { SignerPolicy } from "../../sigstore/verify.ts";
+import { toCycloneDxVex } from "../../vuln/cyclonedx-vex.ts";
+import { defaultDbLocation, GATE, loadVex, openStore, scanChecks, scanComponents, THRESHOLDS, type Rating5, type VexStatement } from "../../vuln/index.ts";
+import { readTarget } from "../../vuln/targets.ts";
+import { verifyVexSignature } from "../../vuln/vex-signature.ts";
+import { verdictSink } from "../output.ts";
+import { toSarif } from "../sarif.ts";
+import type { Command } from "../command.ts";
+
+const formats = ["table", "json", "sarif", "cyclonedx-vex"] as const;
+
+export const scan: Command = {
+  summary: "Vulnerability scan: match an SBOM's or lockfile's components against the OSV database, with VEX.",
+  usage: "vigil scan SBOM|LOCKFILE|DIR... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [-o table|json|sarif|cyclonedx-vex]",
+  help: [
+    "  SBOM|LOCKFILE|DIR     CycloneDX 1.4-1.6 or SPDX 2.3 JSON, a lockfile (package-lock.json, requirements.txt,",
+    "                        Cargo.lock, Gemfile.lock, composer.lock, go.mod), or a folder searched for them",
+    "  --db DIR|URL          the database (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL",
+    "  --vex FILE            OpenVEX or CycloneDX VEX: not_affected and fixed statements suppress findings (repeatable)",
+    "  --fail-on SEVERITY    fail at or above it (default high); below it a finding warns. Unknown severity and",
+    "                        findings that cannot be judged always fail",
+    "  -o, --output FORMAT   table (default), json (the verdict), sarif, cyclonedx-vex",
+    "  --vex-key FILE        require every --vex to be signed by this key (bundle FILE.sigstore.json beside it)",
+    "  --vex-certificate-identity ID --vex-certificate-oidc-issuer URL",
+    "                        ... or by this Sigstore identity (with --trusted-root)",
+    "  --trusted-root FILE   Sigstore trusted_root.json for VEX signatures",
+    "  --vex-insecure-ignore-tlog  accept key-signed VEX bundles without a transparency-log entry",
+  ].join("\n"),
+  options: {
+    db: { type: "string" },
+    vex: { type: "string", multiple: true },
+    "fail-on": { type: "string" },
+    output: { type: "string", short: "o" },
+    "vex-key": { type: "string" },
+    "vex-certificate-identity": { type: "string" },
+    "vex-certificate-oidc-issuer": { type: "string" },
+    "trusted-root": { type: "string" },
+    "vex-insecure-ignore-tlog": { type: "boolean" },
+  },
+  positionals: true,
+  async run(values, positionals) {
+    const format = (values.json ? "json" : ((values.output as string | undefined) ?? "table")) as (typeof formats)[number];
+    if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
+    if (positionals.length === 0) throw new InputError(`give an SBOM, a lockfile or a folder to scan\nusage: ${this.usage}`);
+    const failOn = ((values["fail-on"] as string | undefined) ?? "high") as Rating5;
+    if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
+    const inputs = positionals.flatMap(readTarget);
+    const signatureChecks: Check[] = [];
+    const vex = loadVexFiles((values.vex as string[] | undefined) ?? [], vexSigner(values, this.usage), signatureChecks);
+    const store = await openStore((values.db as string | undefined) ?? defaultDbLocation());
+    try {
+      const result = await scanComponents(store, inputs.flatMap((i) => i.components), vex, inputs.flatMap((i) => i.withoutPurl));
+      const target = positionals.join(" ");
+      const checks = [...signatureChecks, ...scanChecks(result, failOn, target)];
+      const verdict = makeVerdict({ target, database: store.location, failOn }, checks);
+      if (format === "sarif") process.stdout.write(JSON.stringify(toSarif(verdict, version()), null, 2) + "\n");
+      else if (format === "cyclonedx-vex") process.stdout.write(JSON.stringify(toCycloneDxVex(result.findings, version()), null, 2) + "\n");
+      else {
+        const sink = verdictSink(verdict.subject, format === "json");
+        checks.forEach((c) => sink.add(c));
+        sink.end();
+      }
+      return verdict.verdict === "pass" ? 0 : 1;
+    } finally {
+      await store.close();
+    }
+  },
+};
+
+function vexSigner(values: Record<string, unknown>, usage: string): { signer: SignerPolicy; trustedRoot?: ReturnType<typeof loadTrustedRootFile>; requireTlog: boolean } | undefined {
+  const identity = values["vex-certificate-identity"] as string | undefined;
+  const issuer = values["vex-certificate-oidc-issuer"] as string | undefined;
+  const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+  const requireTlog = values["vex-insecure-ignore-tlog"] !== true;
+  if (values["vex-key"]) {
+    if (identity || issuer) throw new InputError(`give --vex-key or a certificate identity, not both\nusage: ${usage}`);
+    return { signer: { key: loadPublicKeyFile(values["vex-key"] as string), name: values["vex-key"] as string }, ...(trustedRoot && { trustedRoot }), requireTlog };
+  }
+  if (identity || issuer) {
+    if (!identity || !issuer) throw new InputError(`give both --vex-certificate-identity and --vex-certificate-oidc-issuer\nusage: ${usage}`);
+    return { signer: { identities: [{ subject: { exact: identity }, issuer: { exact: issuer } }] }, ...(trustedRoot && { trustedRoot }), requireTlog };
+  }
+  return undefined;
+}
+
+/** Reads each VEX document; when signatures are required, one that does not verify suppresses nothing and fails. */
+function loadVexFiles(paths: string[], signer: ReturnType<typeof vexSigner>, checks: Check[]): VexStatement[] {
+  const statements: VexStatement[] = [];
+  for (const path of paths) {
+    if (signer) {
+      try {
+        const by = verifyVexSignature(path, signer);
+        checks.push(check(GATE, "vex-signature", "pass", path, `VEX signed by ${by}`));
+      } catch (e) {
+        if (!(e instanceof VerificationFailure)) throw e;
+        checks.push(check(GATE, "vex-signature", "fail", path, `${e.message}; its statements are not applied`));
+        continue;
+      }
+    }
+    statements.push(...loadVex(path, statements.length));
+  }
+  return statements;
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
