@@ -30,6 +30,11 @@ export function readInputFile(path: string): ReadInput {
   } catch (e) {
     throw new InputError(`${path}: not a CycloneDX or SPDX JSON SBOM, nor a lockfile Vigil reads (${Object.keys(LOCKFILES).join(", ")}): ${(e as Error).message}`);
   }
+  return readSbomDocument(doc, path);
+}
+
+/** An SBOM already parsed (an attestation's predicate, for example); `path` names it in messages. */
+export function readSbomDocument(doc: unknown, path: string): ReadInput {
   if (isObject(doc) && doc.bomFormat === "CycloneDX") return readCycloneDx(doc, path);
   if (isObject(doc) && typeof doc.spdxVersion === "string") return readSpdx(doc, path);
   throw new InputError(`${path}: JSON but neither CycloneDX (bomFormat) nor SPDX (spdxVersion)`);
