@@ -57,7 +57,7 @@ describe("pss packs: structure and includes", () => {
       assert.equal(binding!.spec.policyName, policy!.metadata.name, file);
       assert.deepEqual(binding!.spec.validationActions, ["Deny"], file);
       assert.deepEqual(policy!.spec.matchConstraints.resourceRules.map((r: any) => r.resources).flat().sort(), [
-        "cronjobs", "daemonsets", "deployments", "jobs", "pods", "pods/ephemeralcontainers", "replicasets", "replicationcontrollers", "statefulsets",
+        "cronjobs", "daemonsets", "deployments", "jobs", "pods", "pods/ephemeralcontainers", "podtemplates", "replicasets", "replicationcontrollers", "statefulsets",
       ], file);
     }
   });
