@@ -2,7 +2,7 @@
 // signer names, groups named after Object.prototype, alias bombs, oversized or endless files, and
 // patterns that would backtrack. Each is refused as bad input naming where; the legitimate shapes pass.
 import { strict as assert } from "node:assert";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { stringify } from "yaml";
@@ -10,7 +10,9 @@ import { InputError } from "../src/core/errors.ts";
 import {
   checkOneSignerPerPerson, compileMessageRule, expandPrincipals, loadTrustPolicyFile, MAX_TRUST_POLICY_BYTES, parseTrustPolicy, type TrustPolicy,
 } from "../src/core/trust-policy.ts";
+import { buildKeyring } from "../src/revision/keyring.ts";
 import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
+import { GpgHome } from "./helpers/gpg-fixture.ts";
 import { fileScope, tempDir, vigil } from "./helpers/tools.ts";
 
 const header = { apiVersion: "vigil.dev/v1alpha1", kind: "TrustPolicy" };
@@ -178,4 +180,20 @@ test("a message rule matches as RegExp.test does, in linear time on a pattern th
   assert.equal(ticket.test("OPS-12: fix\n\nbody"), true);
   assert.equal(ticket.test("fix OPS-12: later"), false);
   assert.equal(compileMessageRule("fix").test("a fix here"), true, "unanchored, as RegExp.test");
+});
+
+test("the same OpenPGP key, or a subkey of it, under two signer names is refused naming both", async (t) => {
+  const root = tempDir(t);
+  const home = new GpgHome(join(root, "gnupg"));
+  mkdirSync(home.dir, { mode: 0o700 });
+  const fpr = home.generate("Alice <alice@example.com>", "ed25519", "cert");
+  home.addSigningSubkey(fpr);
+  const armored = home.exportPublic(fpr);
+  const twice = await parse({ signers: [{ name: "alice", openpgp: armored }, { name: "alias", openpgp: armored }] });
+  await refused(buildKeyring(twice), /OpenPGP key [0-9A-F]{40} is signer "alias" here and signer "alice" at trust\.yaml:\d+/);
+  const other = new GpgHome(join(root, "gnupg2"));
+  mkdirSync(other.dir, { mode: 0o700 });
+  const bob = other.generate("Bob <bob@example.com>", "ed25519");
+  const distinct = await parse({ signers: [{ name: "alice", openpgp: armored }, { name: "bob", openpgp: other.exportPublic(bob) }] });
+  assert.equal((await buildKeyring(distinct)).openpgp.length, 2);
 });

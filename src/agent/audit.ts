@@ -12,6 +12,7 @@
 // A failed append is never silent: the reconcile gets a failing "audit" check, and the next use of the
 // log opens it again (a store refuses appends after a half-written batch until it is reopened, and a
 // dropped database connection stays dropped). The loop goes on.
+import { redactDeep } from "../core/redact.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
@@ -145,7 +146,7 @@ export class AgentAudit {
   record(d: Decision): Promise<Recorded> {
     return this.#run(async () => {
       try {
-        const records = await this.#records(d);
+        const records = (await this.#records(d)).map(redactDeep);
         const log = this.#current ?? (this.#current = await this.#open());
         const appended = await log.append(records);
         await this.#catchUp();

@@ -6,7 +6,8 @@
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { check, makeVerdict, type Check, type Verdict } from "../core/verdict.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
-import { openRepo, redact, type ReadCredential } from "../git/repo.ts";
+import { branchRef, openRepo, type ReadCredential } from "../git/repo.ts";
+import { redactCredentials } from "../core/redact.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import type { AgentAudit, Recorded } from "./audit.ts";
@@ -48,7 +49,7 @@ export interface ReconcileResult {
 
 export async function reconcileEnvironment(env: EnvironmentConfig, options: ReconcileOptions): Promise<ReconcileResult> {
   const started = performance.now();
-  const subject = { environment: env.name, repo: redact(env.source.url) };
+  const subject = { environment: env.name, repo: redactCredentials(env.source.url) };
   const steps: Record<string, number> = {};
   const finish = (checks: Check[], rest: Partial<ReconcileResult> = {}): ReconcileResult => {
     const verdict = makeVerdict({ ...subject, ...(rest.revision && { revision: rest.revision }) }, checks);
@@ -102,7 +103,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       ...(options.trustedRoot && { trustedRoot: options.trustedRoot }),
       registry: options.registry,
       policy: policyInputs(options.config, env),
-      ref: env.source.ref ?? options.trust.doc.environments.find((e) => e.name === env.name)?.branch ?? "HEAD",
+      ref: env.source.ref ?? branchRef(options.trust.doc.environments.find((e) => e.name === env.name)?.branch),
       path: environmentPath(env, options.trust),
       ...(state.lastApplied && { lastApplied: state.lastApplied }),
       claimsSeen: [],

@@ -55,9 +55,12 @@ export async function readStored(repo: Repo, stored: StoredRef): Promise<Opened>
   return openEnvelope(await readStoredBytes(repo, stored), stored.ref);
 }
 
+/** A signed claim is a few kilobytes; anything larger under refs/vigil/ is refused unread. */
+export const MAX_CLAIM_BYTES = 64 * 1024;
+
 /** The bytes of the blob a ref points at. Throws saying why they cannot be read. */
 export async function readStoredBytes(repo: Repo, stored: StoredRef): Promise<Buffer> {
-  const object = await repo.objects.read(stored.id);
+  const object = await repo.objects.read(stored.id, MAX_CLAIM_BYTES).catch((e: Error) => refuse("format", e.message));
   if (!object) refuse("format", `points at ${stored.id}, which is missing from the repository`);
   if (object.type !== "blob") refuse("format", `points at a ${object.type}, not a stored claim`);
   return object.data;

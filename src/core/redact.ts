@@ -68,3 +68,16 @@ function redactQueryCredentials(text: string): string {
 export function redactValues<T extends Record<string, string | undefined>>(values: T): T {
   return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v === undefined ? v : redactCredentials(v)])) as T;
 }
+
+/**
+ * Every string inside a JSON-shaped value, redacted: for records whose messages quote URLs and errors
+ * (an audit record is kept for ever, so a token in it would be too).
+ */
+export function redactDeep<T>(value: T): T {
+  if (typeof value === "string") return redactCredentials(value) as T;
+  if (Array.isArray(value)) return value.map(redactDeep) as T;
+  if (value !== null && typeof value === "object" && !(value instanceof Date) && !Buffer.isBuffer(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v)])) as T;
+  }
+  return value;
+}

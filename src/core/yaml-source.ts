@@ -31,10 +31,15 @@ const MAX_ALIAS_EXPANSION = 100;
 
 /** The document as plain data. An alias bomb is bad input naming the file, not a process out of memory. */
 export function toPlain(src: YamlSource): unknown {
+  return documentToPlain(src.doc, src.file);
+}
+
+/** Any parsed YAML document as plain data, with alias expansion bounded; `file` names it in the error. */
+export function documentToPlain(doc: Document, file: string): unknown {
   try {
-    return src.doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSION });
   } catch (e) {
-    if (e instanceof ReferenceError) throw new InputError(`${src.file}: invalid YAML: ${e.message} (aliases expand too far)`);
+    if (e instanceof ReferenceError) throw new InputError(`${file}: invalid YAML: ${e.message} (aliases expand too far)`);
     throw e;
   }
 }

@@ -1,6 +1,7 @@
 // Raw git objects through one long-lived `git cat-file --batch`: exact bytes, in-process parsing,
 // and no process per object (git's own verify-commit starts one per commit).
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { gitEnv } from "./env.ts";
 import { OBJECT_LIMITS, ObjectFormatError } from "./objects.ts";
 
 export interface GitObject {
@@ -23,6 +24,8 @@ export const CAT_FILE_LIMITS: CatFileLimits = { commitOrTagBytes: OBJECT_LIMITS.
 interface Pending {
   resolve: (o: GitObject | null) => void;
   reject: (e: Error) => void;
+  /** A tighter cap for this one read (a claim, a policy, a signature), below the object caps. */
+  maxBytes?: number;
 }
 
 /** The object being received: its chunks are kept until all its bytes (and git's LF after them) are in. */
@@ -50,8 +53,7 @@ export class CatFile {
     this.limits = { ...CAT_FILE_LIMITS, ...limits };
     // Replace refs would make git answer with another object than the one stored under the id asked
     // for; Vigil verifies the stored bytes, so replacements are switched off.
-    const env = { ...process.env, GIT_NO_REPLACE_OBJECTS: "1" };
-    this.proc = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], { stdio: ["pipe", "pipe", "pipe"], env });
+    this.proc = spawn("git", ["--git-dir", gitDir, "cat-file", "--batch"], { stdio: ["pipe", "pipe", "pipe"], env: gitEnv });
     this.proc.stdout.on("data", (chunk: Buffer) => this.onData(chunk));
     this.proc.stderr.on("data", (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)));
     this.proc.on("error", (e) => this.fail(e));
@@ -61,13 +63,14 @@ export class CatFile {
 
   /**
    * The object named by `rev` (an id, or "<commit>:<path>"), or null when it does not exist. An object
-   * over a cap rejects with an ObjectFormatError naming it.
+   * over a cap (or over `maxBytes`, for what is never large: claims, policies, signatures) rejects with
+   * an ObjectFormatError naming it, without holding its bytes.
    */
-  read(rev: string): Promise<GitObject | null> {
+  read(rev: string, maxBytes?: number): Promise<GitObject | null> {
     if (this.failure) return Promise.reject(this.failure);
     if (/[\n\0]/.test(rev)) return Promise.reject(new Error(`invalid object name ${JSON.stringify(rev)}`));
     return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
+      this.pending.push({ resolve, reject, ...(maxBytes !== undefined ? { maxBytes } : {}) });
       this.proc.stdin.write(rev + "\n");
     });
   }
@@ -110,13 +113,14 @@ export class CatFile {
       this.fail(new Error(`unexpected git cat-file output: ${header.slice(0, 200)}`));
       return chunk.length;
     }
-    const refusal = this.overCap(id, type, length);
+    const refusal = this.overCap(id, type, length, this.pending[0]!.maxBytes);
     this.incoming = { id, type: type as GitObject["type"], remaining: length + 1, chunks: [], ...(refusal ? { refusal } : {}) };
     return eol + 1;
   }
 
-  private overCap(id: string, type: string, size: number): ObjectFormatError | undefined {
-    const cap = type === "commit" || type === "tag" ? Math.min(this.limits.commitOrTagBytes, this.limits.objectBytes) : this.limits.objectBytes;
+  private overCap(id: string, type: string, size: number, maxBytes = Infinity): ObjectFormatError | undefined {
+    const objectCap = type === "commit" || type === "tag" ? Math.min(this.limits.commitOrTagBytes, this.limits.objectBytes) : this.limits.objectBytes;
+    const cap = Math.min(objectCap, maxBytes);
     if (size <= cap) return undefined;
     return new ObjectFormatError(`${type} ${id} is ${size} bytes, more than the ${cap} bytes Vigil reads for a ${type}`, id);
   }

@@ -3,6 +3,7 @@
 // outside the folder: a symbolic link in the tree is refused, since following it would read the
 // agent's own files into the manifests; submodules are refused, since their content is not verified.
 import { spawn } from "node:child_process";
+import { gitEnv } from "./env.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, normalize, sep } from "node:path";
@@ -71,7 +72,7 @@ export async function listTree(gitDir: string, commit: string, limits = EXPORT_L
 }
 
 function unpack(gitDir: string, commit: string, dir: string, limits: typeof EXPORT_LIMITS): Promise<void> {
-  const git = spawn("git", ["--git-dir", gitDir, "archive", "--format=tar", commit], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LC_ALL: "C" } });
+  const git = spawn("git", ["--git-dir", gitDir, "archive", "--format=tar", commit], { stdio: ["ignore", "pipe", "pipe"], env: gitEnv });
   let stderr = "";
   git.stderr.on("data", (d: Buffer) => (stderr += d));
   const tar = extract();

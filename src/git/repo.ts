@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { isLoopbackHost } from "../oci/reference.ts";
 import { CatFile } from "./cat-file.ts";
+import { gitEnv } from "./env.ts";
 import { parseCommit, parseTag } from "./objects.ts";
 import { readInputText } from "../core/input-file.ts";
 import { redactCredentials } from "../core/redact.ts";
@@ -32,7 +33,6 @@ export interface Repo {
  * refs/replace/ must not be able to make git show other objects than the ids name, since the gate
  * verifies what it reads.
  */
-export const gitEnv = { ...process.env, GIT_TERMINAL_PROMPT: "0", GIT_ASKPASS: "true", LC_ALL: "C", GIT_NO_REPLACE_OBJECTS: "1" };
 
 export async function git(gitDir: string, args: string[]): Promise<string> {
   const { stdout } = await exec("git", ["--git-dir", gitDir, ...args], { env: gitEnv, maxBuffer: 64 * 1024 * 1024 });
@@ -131,8 +131,10 @@ async function followRemoteHead(gitDir: string, url: string, env: NodeJS.Process
   if (branch) await git(gitDir, ["symbolic-ref", "HEAD", branch]);
 }
 
-/** Credentials are never printed: kept for src/agent/reconcile.ts until it calls redactCredentials itself. */
-export const redact = redactCredentials;
+/** An environment's branch as a full ref name, which git never reads as a tag or a commit; HEAD without one. */
+export function branchRef(branch: string | undefined): string {
+  return branch === undefined ? "HEAD" : `refs/heads/${branch}`;
+}
 
 /** An annotated tag on the way from a name to its commit; `ref` is where the outermost one is stored. */
 export interface ResolvedTag {

@@ -5,7 +5,7 @@ import { existsSync, lstatSync, readFileSync, realpathSync, statSync } from "nod
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { InputError } from "../core/errors.ts";
-import { locate, parseYamlSource, type YamlSource } from "../core/yaml-source.ts";
+import { documentToPlain, formatPath, locate, parseYamlSource, toPlain, type YamlSource } from "../core/yaml-source.ts";
 import { parseManifests, type KubeObject } from "../policy/manifests.ts";
 
 /** The names kustomize looks for in a folder, in its order. */
@@ -107,7 +107,7 @@ class Walk {
     }
     if (!isInside(dirReal, linked)) throw new InputError(`${display}: a symbolic link out of its folder; a kustomization file must be in the folder it describes`);
     const src = parseYamlSource(readText(fileReal, display), display);
-    const content = src.doc.toJS() ?? {};
+    const content = toPlain(src) ?? {};
     if (typeof content !== "object" || Array.isArray(content)) throw new InputError(`${display}: a kustomization must be a mapping`);
     const checked = { file: fileReal, display, content: content as Record<string, unknown> };
     // A base reached twice (a diamond) is checked once; kustomize itself reports real cycles.
@@ -249,7 +249,7 @@ class KustomizationFile {
     if (typeof entry !== "string" || entry === "") this.refuse(path, "must be a plugin config (inline YAML) or the path of a file of them");
     let configs: KubeObject[];
     if (isInlineYaml(entry)) {
-      configs = parseAllDocuments(entry).map((d) => d.toJS() as KubeObject).filter((o) => o !== null);
+      configs = parseAllDocuments(entry).map((d) => documentToPlain(d, `${formatPath(path)} (inline)`) as KubeObject).filter((o) => o !== null);
     } else {
       this.existingFile(path, entry, "plugin configs");
       const target = resolve(this.dir, entry);
@@ -294,10 +294,11 @@ function isInlineYaml(entry: unknown): boolean {
   try {
     const docs = parseAllDocuments(entry);
     return docs.every((d) => d.errors.length === 0) && docs.some((d) => {
-      const v = d.toJS();
+      const v = documentToPlain(d, "inline YAML");
       return typeof v === "object" && v !== null;
     });
-  } catch {
+  } catch (e) {
+    if (e instanceof InputError) throw e; // an alias bomb is refused, not taken for a path
     return false;
   }
 }

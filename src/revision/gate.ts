@@ -14,6 +14,7 @@ import { PolicyChain, policyDir, type PolicyContext } from "./policy-chain.ts";
 import { baseParent, planRange, reachableOnlyFrom, type RangePlan } from "./range.ts";
 import { rollbackApprovals } from "../approvals/rollback.ts";
 import type { ApprovalEvidence } from "../approvals/evidence.ts";
+import { MAX_CLAIM_BYTES } from "../approvals/store.ts";
 import type { Count } from "../approvals/count.ts";
 
 const GATE = "revision";
@@ -425,7 +426,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   if (sig?.ok && allowed.has(sig.identity)) signers.set(sig.identity, "commit signature");
   const refused: string[] = [];
   for (const { ref, id } of await listRefs(c.repo, `${cosignRefPrefix}${commit.id}/`)) {
-    const blob = await c.repo.objects.read(id).catch((e: Error) => e);
+    const blob = await c.repo.objects.read(id, MAX_CLAIM_BYTES).catch((e: Error) => e);
     if (blob instanceof Error || !blob || blob.type !== "blob") {
       refused.push(`${ref}: ${blob instanceof Error ? blob.message : `points at ${blob ? `a ${blob.type}` : "a missing object"}, not a signature`}`);
       continue;

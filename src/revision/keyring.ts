@@ -1,6 +1,6 @@
 // The keys a trust policy trusts, and the one entry point that verifies any git signature against them.
 import { InputError } from "../core/errors.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import { checkOneSignerPerPerson, type IdentityClaim, type TrustPolicy } from "../core/trust-policy.ts";
 import { parseAllowedSignerLine, parseAllowedSigners, verifySshSignature, type SshTrustEntry } from "../git/signatures/ssh-trust.ts";
 import type { OpenPgpTrustEntry } from "../git/signatures/openpgp.ts";
 import type { SigstoreIdentity, TrustedRoot } from "../git/signatures/x509.ts";
@@ -23,6 +23,7 @@ const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array
 /** Builds the keyring; a key that does not parse is an input error naming file, line and field. */
 export async function buildKeyring(policy: TrustPolicy, trustedRoot?: TrustedRoot): Promise<Keyring> {
   const ring: Keyring = { ssh: [], openpgp: [], sigstore: [], trustedRoot };
+  const pgpClaims: IdentityClaim[] = [];
   for (const [i, signer] of policy.doc.signers.entries()) {
     for (const [j, line] of asList(signer.ssh).entries()) {
       const where = policy.where(["signers", i, "ssh", ...(Array.isArray(signer.ssh) ? [j] : [])]);
@@ -35,7 +36,11 @@ export async function buildKeyring(policy: TrustPolicy, trustedRoot?: TrustedRoo
     for (const [j, armored] of asList(signer.openpgp).entries()) {
       const where = policy.where(["signers", i, "openpgp", ...(Array.isArray(signer.openpgp) ? [j] : [])]);
       try {
-        ring.openpgp.push(...(await (await openpgp()).parseOpenPgpKeys(armored, signer.name, where)));
+        const entries = await (await openpgp()).parseOpenPgpKeys(armored, signer.name, where);
+        ring.openpgp.push(...entries);
+        for (const { key } of entries) {
+          for (const k of [key, ...key.getSubkeys()]) pgpClaims.push({ what: `OpenPGP key ${k.getFingerprint().toUpperCase()}`, signer: signer.name, where });
+        }
       } catch (e) {
         throw new InputError(`${where}: invalid OpenPGP key: ${(e as Error).message}`);
       }
@@ -52,6 +57,8 @@ export async function buildKeyring(policy: TrustPolicy, trustedRoot?: TrustedRoo
       throw new InputError(`invalid allowed_signers file: ${(e as Error).message}`);
     }
   }
+  // The same OpenPGP key (or subkey) under two signer names is one person counted twice.
+  checkOneSignerPerPerson(pgpClaims);
   return ring;
 }
 

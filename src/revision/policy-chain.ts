@@ -3,7 +3,7 @@
 // version before (a chain of trust from the root, as TUF's root metadata works).
 import { posix } from "node:path";
 import { Lru } from "../core/lru.ts";
-import { parseTrustPolicy, type TrustPolicy } from "../core/trust-policy.ts";
+import { MAX_TRUST_POLICY_BYTES, parseTrustPolicy, type TrustPolicy } from "../core/trust-policy.ts";
 import type { TreeWalker } from "../git/changes.ts";
 import { isTreeMode, type TreeEntry } from "../git/objects.ts";
 import type { Repo } from "../git/repo.ts";
@@ -90,7 +90,8 @@ export class PolicyChain {
   }
 
   private async readBlob(id: string): Promise<string> {
-    const o = await this.repo.objects.read(id);
+    // A policy (or its allowed_signers file) is refused unread past the cap a policy file has.
+    const o = await this.repo.objects.read(id, MAX_TRUST_POLICY_BYTES);
     if (!o || o.type !== "blob") throw new Error(`blob ${id} is missing from the repository`);
     return o.data.toString("utf8");
   }

@@ -4,7 +4,8 @@
 // history, not by the policy at the older point its side branch started from.
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { gitEnv, linearRange, type Repo } from "../git/repo.ts";
+import { gitEnv } from "../git/env.ts";
+import { linearRange, type Repo } from "../git/repo.ts";
 
 export interface RangePlan {
   /** The commits to check, parents before children (git's `--topo-order --reverse`). */

@@ -1,7 +1,7 @@
 import { InputError } from "../../core/errors.ts";
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
 import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
-import { openRepo } from "../../git/repo.ts";
+import { branchRef, openRepo } from "../../git/repo.ts";
 import { findEnvironment } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { openRelease } from "../../approvals/index.ts";
@@ -42,7 +42,7 @@ export const verifyRelease: Command = {
   async run(values) {
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
     const environment = required(values, "env", this);
-    const rev = (values.rev as string | undefined) ?? findEnvironment(rootPolicy, environment).branch ?? "HEAD";
+    const rev = (values.rev as string | undefined) ?? branchRef(findEnvironment(rootPolicy, environment).branch);
     const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
     const saved = values.checkpoint ? { note: readInputText(values.checkpoint as string, "the saved checkpoint"), where: values.checkpoint as string } : undefined;
     if (saved && !values.log) throw new InputError("--checkpoint is a checkpoint of the audit log: give --log too");
