@@ -1,0 +1,284 @@
+// Real targets for the SBOM tests and benchmark, each with the truth its own package manager gives:
+// a Debian root from .debs downloaded from Debian (truth: dpkg-query on the status file written from
+// their control files), an npm tree (npm install; truth: npm ls --all --json), a Python tree (pip
+// install --target; truth: pip list --path), a Go binary built from real modules (truth: go version
+// -m), JARs from Maven Central (truth: the coordinates fetched), a Cargo project (truth: cargo
+// metadata). Alpine .apk files cannot be fetched here, so its installed database is written from the
+// apk-tools format. Built once into .cache/sbom-targets and reused.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, copyFileSync } from "node:fs";
+import { join } from "node:path";
+import { deflateSync } from "node:zlib";
+import { OciLayout } from "../../src/oci/index.ts";
+import { digestOf } from "../../src/oci/digest.ts";
+import { createGzip } from "node:zlib";
+import { pipeline } from "node:stream/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { run } from "./tools.ts";
+
+export const CACHE = join(import.meta.dirname, "..", "..", ".cache", "sbom-targets");
+
+export interface Target {
+  root: string;
+  /** "ecosystem:name@version" of every package the package manager says is there. */
+  truth: Set<string>;
+}
+
+export const key = (ecosystem: string, name: string, version: string) => `${ecosystem}:${name}@${version}`;
+
+function cached(name: string, build: (dir: string) => void): string {
+  const dir = join(CACHE, name);
+  if (existsSync(join(dir, ".done"))) return dir;
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  build(dir);
+  writeFileSync(join(dir, ".done"), "");
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Debian
+
+export const DEBIAN_PACKAGES = [
+  "base-files", "libc6", "libgcc-s1", "gcc-12-base", "zlib1g", "libssl3", "openssl", "ca-certificates", "tzdata",
+  "libzstd1", "liblzma5", "libbz2-1.0", "debianutils", "bash", "libtinfo6", "coreutils", "libacl1", "libattr1",
+  "libselinux1", "libgmp10", "libpcre2-8-0", "sed", "grep", "libcrypt1", "libstdc++6", "libffi8", "libsqlite3-0",
+];
+
+/** .debs unpacked with dpkg-deb, and a status file of their control paragraphs, as dpkg writes it. */
+export function debianRoot(): Target {
+  const dir = cached("debian", (dir) => {
+    const debs = join(dir, "debs");
+    mkdirSync(debs);
+    run("apt-get", ["download", ...DEBIAN_PACKAGES], { cwd: debs });
+    const root = join(dir, "root");
+    mkdirSync(join(root, "var", "lib", "dpkg", "info"), { recursive: true });
+    const paragraphs: string[] = [];
+    for (const deb of readdirSync(debs).sort()) {
+      run("dpkg-deb", ["-x", join(debs, deb), root]);
+      const control = run("dpkg-deb", ["-f", join(debs, deb)]).trimEnd();
+      // dpkg puts Status after Package.
+      paragraphs.push(control.replace(/^(Package: .*)$/m, "$1\nStatus: install ok installed"));
+    }
+    writeFileSync(join(root, "var", "lib", "dpkg", "status"), paragraphs.join("\n\n") + "\n");
+  });
+  const root = join(dir, "root");
+  return { root, truth: dpkgTruth(root) };
+}
+
+export function dpkgTruth(root: string): Set<string> {
+  const out = run("dpkg-query", [`--admindir=${join(root, "var", "lib", "dpkg")}`, "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version}\\n"]);
+  return new Set(out.split("\n").filter((l) => l.startsWith("ii")).map((l) => {
+    const [, name, version] = l.trim().split(/\s+/);
+    return key("deb", name!, version!);
+  }));
+}
+
+/** A distroless-style root: the same packages, one status.d file each and no status file. */
+export function distrolessRoot(): Target {
+  const debian = debianRoot();
+  const dir = cached("distroless", (dir) => {
+    const statusD = join(dir, "root", "var", "lib", "dpkg", "status.d");
+    mkdirSync(statusD, { recursive: true });
+    mkdirSync(join(dir, "root", "etc"), { recursive: true });
+    copyFileSync(join(debian.root, "usr", "lib", "os-release"), join(dir, "root", "etc", "os-release"));
+    const status = readFileSync(join(debian.root, "var", "lib", "dpkg", "status"), "utf8");
+    for (const paragraph of status.split("\n\n").filter((p) => p.trim())) {
+      const name = /^Package: (.+)$/m.exec(paragraph)![1]!;
+      writeFileSync(join(statusD, name), paragraph.replace(/^Status: .*\n/m, "") + "\n");
+    }
+  });
+  return { root: join(dir, "root"), truth: debian.truth };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Alpine: lib/apk/db/installed written from the format apk-tools documents (apk packages themselves
+// are not reachable from here).
+
+export const ALPINE_PACKAGES = [
+  { P: "musl", V: "1.2.5-r0", A: "x86_64", L: "MIT", o: "musl" },
+  { P: "busybox", V: "1.36.1-r29", A: "x86_64", L: "GPL-2.0-only", o: "busybox" },
+  { P: "busybox-binsh", V: "1.36.1-r29", A: "x86_64", L: "GPL-2.0-only", o: "busybox" },
+  { P: "alpine-baselayout-data", V: "3.6.5-r0", A: "x86_64", L: "GPL-2.0-only", o: "alpine-baselayout" },
+  { P: "libcrypto3", V: "3.3.1-r3", A: "x86_64", L: "Apache-2.0", o: "openssl" },
+  { P: "libssl3", V: "3.3.1-r3", A: "x86_64", L: "Apache-2.0", o: "openssl" },
+  { P: "ca-certificates-bundle", V: "20240705-r0", A: "x86_64", L: "MPL-2.0 AND MIT", o: "ca-certificates" },
+  { P: "zlib", V: "1.3.1-r1", A: "x86_64", L: "Zlib", o: "zlib" },
+  { P: "apk-tools", V: "2.14.4-r0", A: "x86_64", L: "GPL-2.0-only", o: "apk-tools" },
+  { P: "scanelf", V: "1.3.7-r2", A: "x86_64", L: "GPL-2.0-only", o: "pax-utils" },
+];
+
+export function alpineInstalled(packages = ALPINE_PACKAGES): string {
+  return packages.map((p) => [`C:Q1${digestOf(Buffer.from(p.P)).slice(7, 34)}=`, `P:${p.P}`, `V:${p.V}`, `A:${p.A}`, "S:1000", "I:4096", `T:${p.P} package`, "U:https://alpinelinux.org", `L:${p.L}`, `o:${p.o}`, "m:Natanael Copa <ncopa@alpinelinux.org>", "t:1718000000", "c:0123456789abcdef0123456789abcdef01234567", "F:usr", `R:${p.P}.txt`, "a:0:0:644", "Z:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA="].join("\n")).join("\n\n") + "\n\n";
+}
+
+export function alpineRoot(): Target {
+  const dir = cached("alpine", (dir) => {
+    const root = join(dir, "root");
+    mkdirSync(join(root, "lib", "apk", "db"), { recursive: true });
+    mkdirSync(join(root, "etc"), { recursive: true });
+    writeFileSync(join(root, "lib", "apk", "db", "installed"), alpineInstalled());
+    writeFileSync(join(root, "etc", "os-release"), 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.1\nPRETTY_NAME="Alpine Linux v3.20"\n');
+    writeFileSync(join(root, "etc", "alpine-release"), "3.20.1\n");
+  });
+  return { root: join(dir, "root"), truth: new Set(ALPINE_PACKAGES.map((p) => key("apk", p.P, p.V))) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// npm
+
+export function npmProject(): Target {
+  const dir = cached("npm", (dir) => {
+    const app = join(dir, "root", "app");
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "sbom-fixture", version: "1.0.0", private: true }));
+    run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", "express@4.21.2", "@sindresorhus/is@7.0.1", "lodash@4.17.21", "semver@7.6.3"], { cwd: app });
+    run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-dev", "--save-exact", "ms@2.1.3"], { cwd: app });
+    writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: app }));
+  });
+  return { root: join(dir, "root"), truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))) };
+}
+
+export function npmTruth(tree: { dependencies?: Record<string, { version?: string; dependencies?: unknown }> }): Set<string> {
+  const out = new Set<string>();
+  const walk = (deps: Record<string, { version?: string; dependencies?: unknown }> | undefined) => {
+    for (const [name, d] of Object.entries(deps ?? {})) {
+      if (d.version) out.add(key("npm", name, d.version));
+      walk(d.dependencies as typeof deps);
+    }
+  };
+  walk(tree.dependencies);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Python
+
+export function pythonTree(): Target {
+  const dir = cached("python", (dir) => {
+    const target = join(dir, "root", "opt", "py");
+    run("pip", ["install", "--quiet", "--no-compile", "--disable-pip-version-check", "--target", target, "requests==2.32.3", "python-dateutil==2.9.0.post0", "PyYAML==6.0.2", "attrs==24.2.0"]);
+    writeFileSync(join(dir, "pip-list.json"), run("pip", ["list", "--disable-pip-version-check", "--path", target, "--format", "json"]));
+  });
+  const list = JSON.parse(readFileSync(join(dir, "pip-list.json"), "utf8")) as { name: string; version: string }[];
+  return { root: join(dir, "root"), truth: new Set(list.map((p) => key("pypi", p.name.toLowerCase().replace(/[-_.]+/g, "-"), p.version))) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Go
+
+export function goBinary(): Target {
+  const dir = cached("go", (dir) => {
+    const src = join(dir, "src");
+    mkdirSync(src);
+    writeFileSync(join(src, "main.go"), 'package main\n\nimport (\n\t"fmt"\n\n\t"github.com/google/uuid"\n\t"golang.org/x/text/language"\n\t"github.com/spf13/pflag"\n)\n\nfunc main() {\n\tpflag.Parse()\n\tfmt.Println(uuid.NewString(), language.English)\n}\n');
+    run("go", ["mod", "init", "example.com/sbomfixture"], { cwd: src });
+    run("go", ["get", "github.com/google/uuid@v1.6.0", "golang.org/x/text@v0.21.0", "github.com/spf13/pflag@v1.0.5"], { cwd: src });
+    mkdirSync(join(dir, "root", "usr", "local", "bin"), { recursive: true });
+    run("go", ["build", "-trimpath", "-o", join(dir, "root", "usr", "local", "bin", "fixture"), "."], { cwd: src, env: { CGO_ENABLED: "0" } });
+    writeFileSync(join(dir, "go-version-m.txt"), run("go", ["version", "-m", join(dir, "root", "usr", "local", "bin", "fixture")]));
+  });
+  return { root: join(dir, "root"), truth: goTruth(readFileSync(join(dir, "go-version-m.txt"), "utf8")) };
+}
+
+/** `go version -m`: "FILE: go1.x", then "\tmod\tpath\tversion…" and "\tdep\tpath\tversion…" lines. */
+export function goTruth(text: string): Set<string> {
+  const out = new Set<string>();
+  const go = /: (go[^\s]+)/.exec(text)?.[1];
+  if (go) out.add(key("golang", "stdlib", go));
+  for (const line of text.split("\n")) {
+    const [, kind, path, version] = line.split("\t");
+    if ((kind === "mod" || kind === "dep") && path && version) out.add(key("golang", path, version));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Java
+
+export const MAVEN_ARTIFACTS = ["org.apache.commons:commons-lang3:3.17.0", "org.slf4j:slf4j-api:2.0.16", "com.fasterxml.jackson.core:jackson-core:2.18.2", "commons-io:commons-io:2.18.0"];
+
+export function javaArchives(): Target {
+  const dir = cached("java", (dir) => {
+    const repo = join(dir, "m2");
+    const lib = join(dir, "war", "WEB-INF", "lib");
+    mkdirSync(lib, { recursive: true });
+    for (const artifact of MAVEN_ARTIFACTS) {
+      run("mvn", ["-q", "-B", `-Dmaven.repo.local=${repo}`, "dependency:get", `-Dartifact=${artifact}`, "-Dtransitive=false"]);
+      const [group, name, version] = artifact.split(":");
+      copyFileSync(join(repo, ...group!.split("."), name!, version!, `${name}-${version}.jar`), join(lib, `${name}-${version}.jar`));
+    }
+    const apps = join(dir, "root", "opt", "app");
+    mkdirSync(apps, { recursive: true });
+    // One JAR as it is, the others inside a WAR (WEB-INF/lib), as an application server would see them.
+    copyFileSync(join(lib, "commons-lang3-3.17.0.jar"), join(apps, "commons-lang3-3.17.0.jar"));
+    rmSync(join(lib, "commons-lang3-3.17.0.jar"));
+    writeFileSync(join(dir, "war", "index.html"), "<p>fixture</p>\n");
+    run("jar", ["--create", "--file", join(apps, "fixture.war"), "-C", join(dir, "war"), "."]);
+  });
+  return { root: join(dir, "root"), truth: new Set(MAVEN_ARTIFACTS.map((a) => a.split(":")).map(([g, n, v]) => key("maven", `${g}/${n}`, v!))) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Rust
+
+export function cargoProject(): Target {
+  const dir = cached("cargo", (dir) => {
+    const src = join(dir, "src");
+    run("cargo", ["new", "--quiet", "--name", "fixture", src]);
+    run("cargo", ["add", "--quiet", "itoa@=1.0.11", "memchr@=2.7.4", "hex@=0.4.3"], { cwd: src });
+    run("cargo", ["generate-lockfile", "--quiet"], { cwd: src });
+    writeFileSync(join(dir, "metadata.json"), run("cargo", ["metadata", "--format-version", "1", "--locked"], { cwd: src }));
+    run("cargo", ["build", "--quiet", "--release", "--locked"], { cwd: src });
+    const root = join(dir, "root");
+    mkdirSync(join(root, "srv", "fixture"), { recursive: true });
+    mkdirSync(join(root, "usr", "bin"), { recursive: true });
+    copyFileSync(join(src, "Cargo.lock"), join(root, "srv", "fixture", "Cargo.lock"));
+    // cargo-auditable's section, from the same metadata: zlib-compressed JSON of the packages built.
+    const metadata = JSON.parse(readFileSync(join(dir, "metadata.json"), "utf8")) as { packages: { name: string; version: string; source: string | null }[] };
+    const audit = { packages: metadata.packages.map((p) => ({ name: p.name, version: p.version, source: p.source ? "crates.io" : "local", ...(p.source ? {} : { root: true }) })) };
+    writeFileSync(join(dir, "dep-v0"), deflateSync(JSON.stringify(audit)));
+    run("objcopy", ["--add-section", `.dep-v0=${join(dir, "dep-v0")}`, join(src, "target", "release", "fixture"), join(root, "usr", "bin", "fixture")]);
+  });
+  const metadata = JSON.parse(readFileSync(join(dir, "metadata.json"), "utf8")) as { packages: { name: string; version: string; source: string | null }[] };
+  return { root: join(dir, "root"), truth: new Set(metadata.packages.filter((p) => p.source).map((p) => key("cargo", p.name, p.version))) };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Images: directories as layers (tar, gzip), in an OCI layout; a docker archive and a registry copy by skopeo.
+
+export async function layerTar(dir: string, out: string): Promise<void> {
+  const tarFile = `${out}.tar`;
+  execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-C", dir, "-cf", tarFile, "."]);
+  await pipeline(createReadStream(tarFile), createGzip(), createWriteStream(out));
+}
+
+/** An OCI layout at `layoutDir` tagged `tag`, one layer per directory (in order). */
+export async function ociImage(layoutDir: string, tag: string, layerDirs: string[], work: string): Promise<{ digest: string; diffIds: string[] }> {
+  const layout = await OciLayout.create(layoutDir);
+  const layers = [];
+  const diffIds: string[] = [];
+  for (const [i, d] of layerDirs.entries()) {
+    const gz = join(work, `layer-${i}.tar.gz`);
+    await layerTar(d, gz);
+    diffIds.push(digestOf(readFileSync(`${gz}.tar`)));
+    const blob = await layout.putBlob(readFileSync(gz));
+    layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...blob });
+  }
+  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds }, config: {} }));
+  const configBlob = await layout.putBlob(config);
+  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", ...configBlob }, layers }));
+  const descriptor = await layout.putManifest(manifest, { tag });
+  return { digest: descriptor.digest, diffIds };
+}
+
+/** A directory tree with the given files, and symlinks given as "->target". */
+export function writeTree(root: string, files: Record<string, string | Buffer>): string {
+  for (const [path, content] of Object.entries(files)) {
+    const full = join(root, path);
+    mkdirSync(join(full, ".."), { recursive: true });
+    if (typeof content === "string" && content.startsWith("->")) symlinkSync(content.slice(2), full);
+    else writeFileSync(full, content);
+  }
+  return root;
+}
