@@ -20,6 +20,11 @@ const debian: Record<string, string> = {
   skopeo: "skopeo",
   // The audit log's shared store (issue 6); tests start the server in a temporary directory.
   initdb: "postgresql",
+  // SBOM tests (issue 18): Debian .debs unpacked for a real root, a cargo-auditable section added to a
+  // real binary, JARs fetched from Maven Central.
+  "dpkg-deb": "dpkg",
+  objcopy: "binutils",
+  mvn: "maven",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */
@@ -27,6 +32,8 @@ const goTools: Record<string, string> = {
   cosign: "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
   // The agent renders Kustomize overlays with it (issue 5). v5.8.2 is the newest that Go 1.26 builds.
   kustomize: "sigs.k8s.io/kustomize/kustomize/v5@v5.8.2",
+  // The peer in the SBOM benchmark (issue 18).
+  syft: "github.com/anchore/syft/cmd/syft@v1.57.2",
 };
 
 export const goBin = join(import.meta.dirname, "..", ".cache", "go", "bin");
