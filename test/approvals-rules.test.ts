@@ -2,13 +2,16 @@
 // the strict reading of claims, every reason an approval, withdrawal or record does not count, the
 // agent's step, OpenPGP and x509 approvers, and the trust policy's new fields.
 import { strict as assert } from "node:assert";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Candidate } from "../src/agent/gates.ts";
 import { ApprovalGate, approvalGate, writeApproval, writeDeploymentRecord, type ApprovalGateInput, type Claim, type Revision } from "../src/approvals/index.ts";
 import { decodeClaim, encodeClaim, PREDICATE_TYPES } from "../src/approvals/claims.ts";
 import { openEnvelope, serializeEnvelope } from "../src/approvals/envelopes.ts";
+import { MAX_CLAIM_BYTES, readStoredBytes } from "../src/approvals/store.ts";
 import { parseTrustPolicy, loadTrustPolicyFile } from "../src/core/trust-policy.ts";
 import { InputError } from "../src/core/errors.ts";
 import type { Check } from "../src/core/verdict.ts";
@@ -299,5 +302,22 @@ describe("the trust policy's environments", () => {
     const out = vigil(["verify", "release", "--repo", f.repo.dir, "--trust", trust, "--env", "prod", "--rev", c]);
     assert.equal(out.status, 2);
     assert.match(out.stderr, /bad-key\.yaml:\d+ environments\[0\]\.agent\.key: not a PEM file with a single key block/);
+  });
+});
+
+describe("claims are small", () => {
+  it("refuses a blob under refs/vigil/ larger than a claim can be, unread, naming the object", async (t) => {
+    if (!requireTools(t, ["git"])) return;
+    const root = mkdtempSync(join(tmpdir(), "vigil-claim-cap-"));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    execFileSync("git", ["init", "-q", "--bare", root]);
+    const ref = "refs/vigil/approvals/0000000000000000000000000000000000000000/big";
+    const id = await writeBlobRef(root, ref, Buffer.alloc(MAX_CLAIM_BYTES + 1, 0x41));
+    const repo = await openRepo(root);
+    t.after(() => repo.close());
+    await assert.rejects(readStoredBytes(repo, { ref, id }), new RegExp(`blob ${id} is ${MAX_CLAIM_BYTES + 1} bytes, more than the ${MAX_CLAIM_BYTES} bytes`));
+    // The reader goes on: a claim-sized blob under the next ref is read.
+    const small = await writeBlobRef(root, `${ref}2`, "{}");
+    assert.equal((await readStoredBytes(repo, { ref: `${ref}2`, id: small })).toString(), "{}");
   });
 });
