@@ -391,7 +391,7 @@ describe("pss-restricted", () => {
     for (const o of good) for (const rule of [...BASELINE, ...RESTRICTED_ONLY]) assertPasses(checks, rule, o);
   });
 
-  it("pss-volume-types: the allowed types only; a volume must name its type", () => {
+  it("pss-volume-types: the allowed types only; a volume that names no type is an emptyDir, as the API server defaults it", () => {
     const allowed = pod("allowed", { containers: [container("app")], volumes: [
       { name: "a", configMap: { name: "c" } }, { name: "b", csi: { driver: "secrets-store.csi.k8s.io" } }, { name: "c", downwardAPI: {} },
       { name: "d", emptyDir: {} }, { name: "e", ephemeral: { volumeClaimTemplate: { spec: {} } } }, { name: "f", image: { reference: "registry.example.com/data:1" } },
@@ -402,7 +402,7 @@ describe("pss-restricted", () => {
     ] });
     const checks = run(pack, [allowed, restricted]);
     assertPasses(checks, "pss-volume-types", allowed);
-    assertFails(checks, "pss-volume-types", restricted, /^volume share, volume bare is not of an allowed type \(configMap, csi, .*\): mount other storage through a persistentVolumeClaim/);
+    assertFails(checks, "pss-volume-types", restricted, /^volume share is not of an allowed type \(configMap, csi, .*\): mount other storage through a persistentVolumeClaim/);
   });
 
   it("pss-privilege-escalation: false in every container; Windows pods exempt", () => {

@@ -4,6 +4,7 @@ import { InputError } from "../core/errors.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { findException, isException, parseException, type PolicyException } from "./exceptions.ts";
 import { withManifestSet } from "./cel/manifest-set.ts";
+import { admittedObject } from "./defaults.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
 import { ResourceTypes } from "./resources.ts";
 import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
@@ -57,7 +58,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
   const prepared = prepare(input);
   const everything = [...input.policies, ...input.manifests];
   const types = new ResourceTypes(everything.map((s) => s.object));
-  const namespaces = new Map(input.manifests.filter((s) => s.object.apiVersion === "v1" && s.object.kind === "Namespace").map((s) => [s.object.metadata?.name ?? "", s.object]));
+  const namespaces = new Map(input.manifests.filter((s) => s.object.apiVersion === "v1" && s.object.kind === "Namespace").map((s) => [s.object.metadata?.name ?? "", admittedObject(s.object)]));
   const now = input.now ?? new Date();
   const checks: Check[] = [];
   // Vigil's offline-only CEL functions (vigil.objects) answer from the manifests being checked.
@@ -71,7 +72,9 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
           `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
         continue;
       }
-      const target: Target = { so, subject: describeObject(o), type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
+      // Policies see the object as the API server admits it: with its defaults (defaults.ts).
+      const admitted = { ...so, object: admittedObject(o) };
+      const target: Target = { so: admitted, subject: describeObject(o), type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
       const before = checks.length;
       for (const binding of prepared.bindings) {
         const policy = prepared.policies.get(binding.policyName)!;
