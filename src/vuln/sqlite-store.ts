@@ -38,11 +38,11 @@ export class SqliteStore implements AdvisoryStore {
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(file);
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;");
     } catch (e) {
       throw new UnavailableError(`${file}: cannot open the database: ${(e as Error).message}`);
     }
     try {
+      db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
       const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vigil_osv_meta'").get();
       if (!hasMeta && options.create) {
         db.exec(TABLES);
