@@ -79,9 +79,9 @@ async function applyEntry(gatherer: Gatherer, entry: Entry, layer: LayerSource, 
 async function fileEntry(gatherer: Gatherer, entry: Entry, path: string, mode: number, size: number, layer: LayerSource, where: string): Promise<void> {
   const info = { mode, size };
   const wanted = gatherer.interest(path, info);
-  // A file replaces whatever lower layers had at its path, wanted or not.
-  gatherer.tree.remove(path);
   if (!wanted || size > wanted.cap) {
+    // A file replaces whatever lower layers had at its path, wanted or not (putFile does so for wanted ones).
+    gatherer.tree.remove(path);
     if (wanted) gatherer.tooLarge(path, size, wanted.cap, `${where}: `);
     for await (const _ of entry as unknown as AsyncIterable<Buffer>) void _;
     return;

@@ -111,7 +111,7 @@ function readSpdx(doc: Record<string, unknown>, file: string): Inventory {
   const components: Component[] = [];
   let os: OsRelease | undefined;
   for (const p of (doc.packages ?? []) as Record<string, unknown>[]) {
-    if (p.primaryPackagePurpose === "OPERATING-SYSTEM" && typeof p.name === "string") os = { id: p.name.toLowerCase(), ...(typeof p.versionInfo === "string" && { versionId: p.versionInfo }) };
+    if (p.primaryPackagePurpose === "OPERATING_SYSTEM" && typeof p.name === "string") os = { id: p.name.toLowerCase(), ...(typeof p.versionInfo === "string" && { versionId: p.versionInfo }) };
     const refs = (p.externalRefs ?? []) as Record<string, unknown>[];
     const parsed = parsePurl(refs.find((r) => r.referenceType === "purl")?.referenceLocator);
     if (!parsed) continue;

@@ -29,7 +29,19 @@ function cyclonedxSchema(file: string): Record<string, unknown> {
 function withFormats(ajv: Ajv): Ajv {
   addFormats(ajv);
   addDraft2019Formats(ajv);
+  // ajv-formats-draft2019 refuses IRIs RFC 3987 allows ("urn:cdx:<uuid>/1#ref", as CycloneDX's own
+  // valid cases use): checked here by the RFC's character rules instead.
+  ajv.addFormat("iri-reference", isIriReference);
+  ajv.addFormat("iri", (s: string) => /^[A-Za-z][A-Za-z0-9+.-]*:/.test(s) && isIriReference(s));
   return ajv;
+}
+
+/** RFC 3987 IRI-reference, by what it may not contain: spaces, controls, <>"{}|\^`, bad %-escapes, a bad scheme. */
+export function isIriReference(s: string): boolean {
+  if (/[\s<>"{}|\\^`\u0000-\u001f\u007f]/.test(s)) return false;
+  if (/%(?![0-9A-Fa-f]{2})/.test(s)) return false;
+  const colon = s.search(/[:/?#]/);
+  return colon < 0 || s[colon] !== ":" || /^[A-Za-z][A-Za-z0-9+.-]*$/.test(s.slice(0, colon));
 }
 
 export function cyclonedxValidator(version: (typeof CYCLONEDX_VERSIONS)[number]): ValidateFunction {

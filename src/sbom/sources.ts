@@ -64,6 +64,9 @@ async function guessKind(spec: string): Promise<(typeof PREFIXES)[number]> {
       await handle.close();
     }
   }
+  // "DIR:TAG" or "DIR@sha256:…" naming an image in a layout.
+  const layout = /^(.+?)(?::[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$/.exec(spec);
+  if (layout && (await stat(join(layout[1]!, "oci-layout")).catch(() => undefined))) return "oci-layout";
   if (/^[./~]/.test(spec)) throw new InputError(`${spec}: no such file or directory`);
   return "registry";
 }

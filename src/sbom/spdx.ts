@@ -38,7 +38,7 @@ export function toSpdx(inventory: Inventory, version: string, timestamp = new Da
               ...(inventory.os.versionId && { versionInfo: inventory.os.versionId }),
               downloadLocation: "NOASSERTION",
               filesAnalyzed: false,
-              primaryPackagePurpose: "OPERATING-SYSTEM",
+              primaryPackagePurpose: "OPERATING_SYSTEM",
               licenseConcluded: "NOASSERTION",
               licenseDeclared: "NOASSERTION",
               copyrightText: "NOASSERTION",
