@@ -136,8 +136,15 @@ validations:
     assert.match(byStatus(checks, "fail")[0]!.message, /no params of kind ConfigMap found .*parameterNotFoundAction: Deny/);
     checks = run([p, binding("limit", ref("absent", "Allow"))], [deployment("a", 1)]);
     assert.equal(byStatus(checks, "fail").length, 0);
+    // A binding without paramRef: the API server evaluates the policy with params null.
     checks = run([p, binding("limit")], [deployment("a", 1)]);
-    assert.match(byStatus(checks, "fail")[0]!.message, /gives no paramRef/);
+    assert.match(byStatus(checks, "fail")[0]!.message, /validation 0 failed: .*\(failurePolicy Fail\)/);
+    const tolerant = policy("limit-or-any", `paramKind: { apiVersion: v1, kind: ConfigMap }
+${deployments}
+validations:
+  - expression: "params == null || object.spec.replicas <= int(params.data.max)"`);
+    checks = run([tolerant, binding("limit-or-any")], [deployment("a", 9)]);
+    assert.deepEqual(checks.map((c) => c.status), ["pass"]);
   });
 
   it("adds audit annotations to the result", () => {
@@ -200,12 +207,12 @@ validations:
   });
 
   it("still charges a shared variable to every policy that uses it, so the cost limit holds", () => {
-    // Each expression below costs about 1.3M of the 10M budget: alone, "second" fits with its seven
-    // validations; with the shared variable charged again it does not.
+    // Each expression below costs about 0.87M of the 10M budget (under the 1M limit of one expression):
+    // alone, "second" fits with its eleven validations; with the shared variable charged again it does not.
     const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
-    const costly = `${ten}.map(a, ${ten}.map(b, ${ten}.map(c, ${ten}.map(d, ${ten}.map(e, e)))))`;
+    const costly = `${ten}.map(a, ${ten}.map(b, ${ten}.map(c, ${ten}.map(d, [0, 1, 2, 3, 4, 5].map(e, e)))))`;
     const first = withVariables("first", [["big", `${costly}.size()`]], "variables.big > 0");
-    const validations = Array.from({ length: 7 }, () => `  - expression: "${costly}.size() > 0"`).join("\n");
+    const validations = Array.from({ length: 11 }, () => `  - expression: "${costly}.size() > 0"`).join("\n");
     const second = policy("second", `${deployments}
 variables:
   - { name: big, expression: "${costly}.size()" }
@@ -215,7 +222,22 @@ ${validations}`);
     assert.equal(checks.find((c) => c.rule === "first")!.status, "pass");
     const refused = checks.find((c) => c.rule === "second")!;
     assert.equal(refused.status, "fail");
-    assert.match(refused.message, /exceeded the cost limit/);
+    assert.match(refused.message, /exceeded the cost limit: validation failed due to running out of cost budget, no further validation rules will be run/);
+  });
+
+  it("stops one expression at the API server's per-expression limit (1M) and still runs the others", () => {
+    const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    const tooCostly = `${ten}.map(a, ${ten}.map(b, ${ten}.map(c, ${ten}.map(d, ${ten}.map(e, e))))).size() > 0`;
+    const p = policy("per-call", `${deployments}
+validations:
+  - expression: "${tooCostly}"
+  - expression: "object.spec.replicas <= 3"
+    message: " too many replicas  "`);
+    const checks = run([p, binding("per-call")], [deployment("web", 5)]);
+    const messages = byStatus(checks, "fail").map((c) => c.message);
+    assert.equal(messages.length, 2);
+    assert.match(messages[0]!, /validation 0 exceeded the cost limit: expression '.*' resulted in error: operation cancelled: actual cost limit exceeded \(failurePolicy Fail\)/);
+    assert.match(messages[1]!, /^too many replicas \(reason Invalid;/, "the static message is trimmed, the reason defaults to Invalid");
   });
 });
 

@@ -15,6 +15,15 @@ import { matchesSelector, selectorProblem, type LabelSelector } from "./selector
 export const GATE = "policy";
 /** The API server's per-evaluation runtime cost budget for a policy (RuntimeCELCostBudget). */
 const EVALUATION_BUDGET = 10_000_000;
+/** The API server's runtime cost limit for one expression (PerCallLimit). */
+const PER_CALL_LIMIT = 1_000_000;
+/** A messageExpression's result longer than this (bytes) is discarded (MaxEvaluatedMessageExpressionSizeBytes). */
+const MAX_MESSAGE_BYTES = 5 * 1024;
+/** The API server's words when a policy's budget runs out, and when one expression passes its limit. */
+const OUT_OF_BUDGET = "validation failed due to running out of cost budget, no further validation rules will be run";
+const PER_CALL_EXCEEDED = "operation cancelled: actual cost limit exceeded";
+/** CEL's reserved words: the API server refuses them as variable names. */
+const reservedWords = new Set(["false", "in", "null", "true", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"]);
 
 type Action = "Deny" | "Warn" | "Audit";
 
@@ -130,10 +139,19 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
     match: checkMatch(spec.matchConstraints, `${where}: spec.matchConstraints`),
     matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`) })),
-    variables: withSharedKeys(list("variables").map((v, i) => ({ name: String(v?.name ?? ""), program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`) }))),
+    variables: withSharedKeys(list("variables").map((v, i) => ({ name: variableName(v?.name, name, i), program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`) }))),
     validations,
     auditAnnotations,
   };
+}
+
+/** A variable's name as the API server accepts it: a CEL identifier that is not a reserved word. */
+function variableName(value: unknown, policy: string, i: number): string {
+  const field = `spec.variables[${i}].name`;
+  if (typeof value !== "string" || !/^[_a-zA-Z][_a-zA-Z0-9]*$/.test(value) || reservedWords.has(value)) {
+    throw new InputError(`policy ${policy}: ${field}: Invalid value: ${JSON.stringify(value ?? null)}: must be a valid CEL identifier`);
+  }
+  return value;
 }
 
 const actions = new Set<Action>(["Deny", "Warn", "Audit"]);
@@ -255,10 +273,11 @@ function objectsOfKind(objects: readonly SourcedObject[], apiVersion: string, ki
   return index.get(`${apiVersion} ${kind}${namespace === undefined ? "" : ` ${namespace}`}`) ?? [];
 }
 
-/** Params for a binding and target: [] means none were found; [null] means the policy takes none. */
-function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): (KubeObject | null)[] | string {
+/** Params for a binding and target: [] means none were found; [null] means there are none to use. */
+function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): (KubeObject | null)[] {
   if (!policy.paramKind) return [null];
-  if (!binding.paramRef) return `binding ${binding.name} gives no paramRef, but policy ${policy.name} takes params of kind ${policy.paramKind.kind}`;
+  // The API server evaluates such a binding with params null (the policy must allow for it).
+  if (!binding.paramRef) return [null];
   const { apiVersion, kind } = policy.paramKind;
   const ref = binding.paramRef;
   const paramType = input.types.of({ apiVersion, kind });
@@ -277,7 +296,6 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
   const out = (status: Check["status"], message: string): Check => ({ gate: GATE, rule, status, subject, message, location: { file, line } });
 
   const found = params(policy, binding, t, input);
-  if (typeof found === "string") return [out(policy.failurePolicy === "Fail" ? blockStatus : "warn", `${found} (failurePolicy ${policy.failurePolicy})`)];
   if (found.length === 0) {
     return binding.paramRef?.parameterNotFoundAction === "Deny"
       ? [out(blockStatus, `no params of kind ${policy.paramKind!.kind} found for binding ${binding.name} (parameterNotFoundAction: Deny); add them to the manifests or the policy folder`)]
@@ -327,7 +345,10 @@ function requestContext(t: Target, param: KubeObject | null): RequestContext {
 function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: base, known }: RequestContext, out: Out, blockStatus: "fail" | "warn"): Check[] {
   const budget: CelBudget = { remaining: EVALUATION_BUDGET };
   const failed = (what: string, e: unknown): Check[] => {
-    const detail = e instanceof CelCostError ? `exceeded the cost limit (${(e as Error).message})` : `failed: ${(e as Error).message}`;
+    const detail =
+      e instanceof PerCallLimitError ? `exceeded the cost limit: expression '${e.expression}' resulted in error: ${PER_CALL_EXCEEDED}`
+      : e instanceof CelCostError ? `exceeded the cost limit: ${OUT_OF_BUDGET}`
+      : `failed: ${(e as Error).message}`;
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
     return [out(status, `${what} ${detail} (failurePolicy ${policy.failurePolicy})`)];
   };
@@ -336,7 +357,7 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
   let conditionError: { name: string; error: unknown } | null = null;
   for (const c of policy.matchConditions) {
     try {
-      if (c.program.evaluate(base, budget) !== true) return [];
+      if (run(c.program, base, budget) !== true) return [];
     } catch (e) {
       if (e instanceof CelCostError) return failed(`matchCondition ${c.name}`, e);
       conditionError ??= { name: c.name, error: e };
@@ -354,7 +375,7 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
   const vars = { ...base, variables: celMap(values) };
   for (const v of policy.variables) {
     const outcome = sharedOutcome(v, vars, budget, known);
-    if (outcome === "exhausted") return failed(`variable ${v.name}`, new CelCostError("the policy's evaluation cost budget is exhausted", v.program.expression));
+    if (outcome === "exhausted") return failed(`variable ${v.name}`, new CelCostError(OUT_OF_BUDGET, v.program.expression));
     if ("error" in outcome) errors.set(v.name, outcome.error);
     else values.set(v.name, outcome.value as CelInput);
   }
@@ -369,7 +390,7 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
     }
     let ok: unknown;
     try {
-      ok = v.program.evaluate(vars, budget);
+      ok = run(v.program, vars, budget);
     } catch (e) {
       checks.push(...failed(`validation ${i}`, e));
       if (e instanceof CelCostError) break;
@@ -380,7 +401,13 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
       checks.push(...failed(`validation ${i}`, new Error(`expression returned ${typeof ok}, not bool`)));
       continue;
     }
-    const message = validationMessage(v, vars, budget);
+    let message: string;
+    try {
+      message = validationMessage(v, vars, budget);
+    } catch (e) {
+      checks.push(...failed(`validation ${i} (messageExpression)`, e));
+      break;
+    }
     const prefix = blockStatus === "fail" ? "" : binding.actions.includes("Warn") ? "warning: " : "audit: ";
     checks.push(out(blockStatus, `${prefix}${message} (reason ${v.reason}; binding ${binding.name})`));
   }
@@ -388,6 +415,34 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
   if (typeof annotations !== "string") return [...checks, ...failed(`auditAnnotation ${annotations.key}`, annotations.error)];
   if (checks.length === 0) checks.push(out("pass", `passes (binding ${binding.name})`));
   return annotations ? checks.map((c) => ({ ...c, message: `${c.message}; audit annotations: ${annotations}` })) : checks;
+}
+
+/** One expression past the API server's per-expression limit: an evaluation error of that expression
+ *  (failurePolicy decides), while the policy's other expressions still run on what budget is left. */
+class PerCallLimitError extends Error {
+  readonly expression: string;
+  constructor(expression: string) {
+    super(PER_CALL_EXCEEDED);
+    this.expression = expression;
+  }
+}
+
+/** Evaluates one expression within both of the API server's limits: PerCallLimit for the expression,
+ *  and what is left of the policy's budget, which is charged what the expression cost. */
+function run(program: CelProgram, vars: Record<string, unknown>, budget: CelBudget): unknown {
+  if (budget.exhausted) throw new CelCostError(OUT_OF_BUDGET, program.expression);
+  const limitedByCall = budget.remaining > PER_CALL_LIMIT;
+  const call: CelBudget = { remaining: Math.min(budget.remaining, PER_CALL_LIMIT) };
+  const start = call.remaining;
+  try {
+    return program.evaluate(vars, call);
+  } catch (e) {
+    if (e instanceof CelCostError && limitedByCall) throw new PerCallLimitError(program.expression);
+    throw e;
+  } finally {
+    budget.remaining -= start - call.remaining;
+    if (call.exhausted && !limitedByCall) budget.exhausted = true;
+  }
 }
 
 /** A variable's value or error: computed by an earlier policy with the same variables, and charged
@@ -402,7 +457,7 @@ function sharedOutcome(v: Variable, vars: Record<string, unknown>, budget: CelBu
   const before = budget.remaining;
   let outcome: SharedVariable;
   try {
-    outcome = { value: v.program.evaluate(vars, budget), cost: before - budget.remaining };
+    outcome = { value: run(v.program, vars, budget), cost: before - budget.remaining };
   } catch (e) {
     if (e instanceof CelCostError) return "exhausted";
     outcome = { error: e, cost: before - budget.remaining };
@@ -416,7 +471,7 @@ function auditAnnotations(policy: CompiledPolicy, vars: Record<string, unknown>,
   const parts: string[] = [];
   for (const a of policy.auditAnnotations) {
     try {
-      const value = a.program.evaluate(vars, budget);
+      const value = run(a.program, vars, budget);
       if (value === null) continue;
       if (typeof value !== "string") return { key: a.key, error: new Error(`valueExpression returned ${typeof value}, not string or null`) };
       parts.push(`${policy.name}/${a.key}=${value}`);
@@ -427,14 +482,21 @@ function auditAnnotations(policy: CompiledPolicy, vars: Record<string, unknown>,
   return parts.join(", ");
 }
 
+/** The denial message as the API server words it: messageExpression's result trimmed, unless it
+ *  failed, is not a string, is blank, longer than 5 KiB or has a newline; then the static message
+ *  trimmed; then the expression. */
 function validationMessage(v: CompiledPolicy["validations"][number], vars: Record<string, unknown>, budget: CelBudget): string {
   if (v.messageProgram) {
     try {
-      const m = v.messageProgram.evaluate(vars, budget);
-      if (typeof m === "string" && m.trim() !== "" && !m.includes("\n")) return m;
-    } catch {
-      // The API server falls back to the static message when messageExpression fails.
+      const m = run(v.messageProgram, vars, budget);
+      const trimmed = typeof m === "string" ? m.trim() : "";
+      if (trimmed !== "" && Buffer.byteLength(trimmed) <= MAX_MESSAGE_BYTES && !trimmed.includes("\n")) return trimmed;
+    } catch (e) {
+      // The API server falls back to the static message when messageExpression fails, unless the
+      // failure is the budget running out, which fails the whole policy.
+      if (e instanceof CelCostError && budget.exhausted) throw e;
     }
   }
-  return v.message ?? `failed expression: ${v.program.expression}`;
+  const message = v.message?.trim() ?? "";
+  return message !== "" ? message : `failed expression: ${v.program.expression.trim()}`;
 }
