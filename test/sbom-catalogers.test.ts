@@ -56,7 +56,7 @@ test("dpkg: only installed packages (config-files and not-installed entries are 
   assert.deepEqual([...keys(inventory)], ["deb:kept@1.0-1"]);
 });
 
-test("apk: the installed database (written from apk-tools' format: .apk files are not reachable here)", async (t) => {
+test("apk: the installed database (written from apk-tools' format: .apk files are not reachable here)", async () => {
   const { root, truth } = targets.alpineRoot();
   const inventory = await generateInventory(`dir:${root}`);
   assertMatches(inventory, truth);
