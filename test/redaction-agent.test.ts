@@ -54,7 +54,7 @@ test("the agent shows no token of a source URL: output, log, status ConfigMaps, 
   const log = join(dir, "audit-log");
   const configFile = writeAgentConfig(dir, {
     trust,
-    packs: [],
+    packs: ["pss-restricted"],
     extra: `audit: { log: "${log}", signingKeyFile: ${key.file} }\n`,
     environments: [
       { name: "good", url: withToken(TOKEN), cluster: cluster.admin.kubeconfigPath, namespaces: ["redact-good"] },
