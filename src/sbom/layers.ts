@@ -9,6 +9,7 @@ import { Transform, type TransformCallback } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import * as tar from "tar-stream";
 import { InputError, VigilError } from "../core/errors.ts";
+import { OciContentError } from "../oci/errors.ts";
 import type { Gatherer } from "./gather.ts";
 import { formatSize } from "./limits.ts";
 import { rootPath } from "./tree.ts";
@@ -44,9 +45,22 @@ export async function applyLayer(gatherer: Gatherer, layer: LayerSource): Promis
   try {
     await Promise.all([pipeline(decompressed, extract), done]);
   } catch (e) {
-    source.destroy();
+    // A blob that is not what its digest says is reported as that (exit 1), even when the damage
+    // broke decompression first: the rest of the blob, bounded by its descriptor's size, is read to its check.
+    const digestFailure = e instanceof OciContentError ? e : await verifyRest(source);
+    if (digestFailure) throw digestFailure;
     if (e instanceof VigilError) throw e;
     throw new InputError(`${where}: not a readable layer: ${(e as Error).message}`);
+  }
+}
+
+async function verifyRest(source: Readable): Promise<OciContentError | undefined> {
+  source.unpipe();
+  try {
+    for await (const _ of source) void _;
+    return undefined;
+  } catch (e) {
+    return e instanceof OciContentError ? e : undefined;
   }
 }
 
