@@ -32,6 +32,8 @@ const goTools: Record<string, string> = {
   cosign: "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
   // The agent renders Kustomize overlays with it (issue 5). v5.8.2 is the newest that Go 1.26 builds.
   kustomize: "sigs.k8s.io/kustomize/kustomize/v5@v5.8.2",
+  // vigil scan is compared with it offline over the same OSV zips (issue 19). v2.6.0 needs Go 1.27.
+  "osv-scanner": "github.com/google/osv-scanner/v2/cmd/osv-scanner@v2.5.0",
   // The peer in the SBOM benchmark (issue 18).
   syft: "github.com/anchore/syft/cmd/syft@v1.57.2",
 };

@@ -165,9 +165,9 @@ const LOCKFILES: Record<string, (text: string, path: string) => Component[]> = {
     for (const block of text.matchAll(/^require\s*\(([^)]*)\)/gm)) {
       for (const m of block[1]!.matchAll(/^\s*(\S+)\s+(v\S+)/gm)) add(m[1]!, m[2]!);
     }
+    // The `go` line is the oldest language version the module accepts, not the toolchain it is built
+    // with, so it says nothing about which standard library runs: stdlib is not guessed from it.
     for (const m of text.matchAll(/^require\s+(\S+)\s+(v\S+)/gm)) add(m[1]!, m[2]!);
-    const go = /^go\s+(\d+\.\d+(?:\.\d+)?)/m.exec(text);
-    if (go) add("stdlib", go[1]!.split(".").length === 2 ? `${go[1]}.0` : go[1]!);
     return out;
   },
 };

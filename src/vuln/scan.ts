@@ -21,6 +21,8 @@ export interface Finding {
   /** The deciding advisory's id first, then the others of its group, then their aliases. */
   id: string;
   ids: string[];
+  /** The advisories of the group, as stored (without their aliases). */
+  advisories: string[];
   kind: "affected" | "cannot-judge";
   reason?: string;
   summary?: string;
@@ -86,6 +88,7 @@ function findingsFor(c: Component, ecosystem: string, name: string, version: str
       version,
       id: lead.advisory.id,
       ids,
+      advisories: group.map((h) => h.advisory.id),
       kind: lead.verdict.kind === "affected" ? "affected" : "cannot-judge",
       ...(lead.verdict.kind === "cannot-judge" && { reason: lead.verdict.reason }),
       ...(lead.advisory.summary && { summary: lead.advisory.summary }),
