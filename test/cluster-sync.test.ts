@@ -140,7 +140,8 @@ test("an object removed from the set is pruned; one relabelled by someone else, 
   await withSystem();
   await createNamespaces(kube.cluster, "prune");
   const cluster = await adminCluster(kube.cluster, t);
-  const opts = options("prune", ["prune"]);
+  // No prune limit here (it has tests of its own: cluster-ownership).
+  const opts = options("prune", ["prune"], { pruneLimit: { count: 50, fraction: 1 } });
   await syncSet(cluster, manifests(configMaps("prune", ["keep", "drop", "taken"])), opts);
   // Someone else's objects in the same namespace: another environment's, an unlabelled one, and one
   // labelled for this environment that Vigil never applied (not in its inventory).
@@ -226,7 +227,7 @@ test("objects the API server rejects are named with its message; the rest apply,
   await withSystem();
   await createNamespaces(kube.cluster, "reject");
   const cluster = await adminCluster(kube.cluster, t);
-  const opts = options("reject", ["reject"]);
+  const opts = options("reject", ["reject"], { pruneLimit: { count: 50, fraction: 1 } });
   await syncSet(cluster, manifests(configMaps("reject", ["old"])), opts);
   const set = manifests(`
 apiVersion: v1

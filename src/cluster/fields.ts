@@ -154,6 +154,21 @@ function walk(a: unknown, b: unknown, path: string, out: FieldChange[], depth: n
   out.push({ path: path || ".", from: a, to: b });
 }
 
+/**
+ * A Secret's changes with its values replaced by hashes: which keys differ, and a hash to tell versions
+ * apart, never a value (the result reaches the status, Events, --json, logs and the audit log).
+ */
+export function hideSecretValues(changes: readonly FieldChange[]): FieldChange[] {
+  const hidden = (path: string) => path === "." || /^\.(data|stringData)\b/.test(path);
+  return changes.map((c) => (hidden(c.path) ? { path: c.path, ...("from" in c && { from: hashValues(c.from, c.path) }), ...("to" in c && { to: hashValues(c.to, c.path) }) } : c));
+}
+
+function hashValues(value: unknown, path: string): unknown {
+  if (path === ".") return value !== null && typeof value === "object" && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === "data" || k === "stringData" ? hashValues(v, ".data") : v])) : value;
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hashValues(v, path)]));
+  return `sha256:${createHash("sha256").update(canonical(value)).digest("hex").slice(0, 16)}`;
+}
+
 /** "  .data.mode: "a" → "b"" lines, for logs and dry runs. */
 export function formatChanges(changes: readonly FieldChange[]): string[] {
   const show = (v: unknown) => {

@@ -24,6 +24,8 @@ export interface InventoryEntry {
   desired?: string;
   /** Hash of the fields Vigil owned after that apply, and their values. */
   owned?: string;
+  /** Someone else made it and a person let this environment adopt it: never pruned. */
+  adopted?: boolean;
 }
 
 export interface Inventory {
@@ -60,7 +62,7 @@ export async function readInventory(cluster: Cluster, ref: InventoryRef, environ
   const entries = new Map<string, InventoryEntry>();
   for (const e of list) {
     const ok = e && typeof e === "object" && typeof e.apiVersion === "string" && typeof e.kind === "string" && typeof e.name === "string" &&
-      (e.namespace === undefined || typeof e.namespace === "string") && (e.desired === undefined || typeof e.desired === "string") && (e.owned === undefined || typeof e.owned === "string");
+      (e.namespace === undefined || typeof e.namespace === "string") && (e.desired === undefined || typeof e.desired === "string") && (e.owned === undefined || typeof e.owned === "string") && (e.adopted === undefined || e.adopted === true);
     if (!ok) throw broken(`has an entry that is not an object reference: ${JSON.stringify(e).slice(0, 200)}`);
     entries.set(identity(e), e as InventoryEntry);
   }
@@ -70,7 +72,7 @@ export async function readInventory(cluster: Cluster, ref: InventoryRef, environ
 /** The objects list as stored: one entry per line, in a stable order, so that equal lists are equal text. */
 export function serializeEntries(entries: Iterable<InventoryEntry>): string {
   const sorted = [...entries].sort((a, b) => (identity(a) < identity(b) ? -1 : identity(a) > identity(b) ? 1 : 0));
-  const lines = sorted.map((e) => JSON.stringify({ apiVersion: e.apiVersion, kind: e.kind, ...(e.namespace && { namespace: e.namespace }), name: e.name, ...(e.desired && { desired: e.desired }), ...(e.owned && { owned: e.owned }) }));
+  const lines = sorted.map((e) => JSON.stringify({ apiVersion: e.apiVersion, kind: e.kind, ...(e.namespace && { namespace: e.namespace }), name: e.name, ...(e.desired && { desired: e.desired }), ...(e.owned && { owned: e.owned }), ...(e.adopted && { adopted: true }) }));
   return `[\n${lines.join(",\n")}\n]\n`;
 }
 

@@ -12,7 +12,7 @@ const namespaceListsOnly = new WeakMap<Cluster, Set<string>>();
  * The live objects carrying the environment's label, by identity, for the given (resource, namespace)
  * pairs: one LIST per pair, or one across namespaces for a resource in three namespaces or more.
  */
-export async function listLabelled(cluster: Cluster, environment: string, wanted: { info: ResourceInfo; namespace?: string | undefined }[]): Promise<Map<string, any>> {
+export async function listLabelled(cluster: Cluster, environment: string, wanted: { info: ResourceInfo; namespace?: string | undefined }[], forbidden?: Set<string>): Promise<Map<string, any>> {
   const byResource = new Map<string, { info: ResourceInfo; namespaces: Set<string | undefined> }>();
   for (const { info, namespace } of wanted) {
     const rk = `${info.group}/${info.version}/${info.resource}`;
@@ -25,6 +25,11 @@ export async function listLabelled(cluster: Cluster, environment: string, wanted
   const add = (info: ResourceInfo, items: any[]) => {
     for (const obj of items) identityOfLive(info, obj, found);
   };
+  // A caller that passes `forbidden` learns which (resource, namespace) it may not list instead of failing.
+  const addOrForbid = (info: ResourceInfo, namespace: string | undefined, items: any[] | "forbidden") => {
+    if (items === "forbidden") forbidden?.add(listKey(info, namespace));
+    else add(info, items);
+  };
   const perNamespace = namespaceListsOnly.get(cluster) ?? new Set();
   namespaceListsOnly.set(cluster, perNamespace);
   const lists: (() => Promise<void>)[] = [];
@@ -34,16 +39,57 @@ export async function listLabelled(cluster: Cluster, environment: string, wanted
         const all = await listAll(cluster, resourcePath(info, undefined), selector, true);
         if (all === "forbidden") {
           perNamespace.add(rk);
-          for (const ns of namespaces) add(info, (await listAll(cluster, resourcePath(info, ns), selector, false)) as any[]);
+          for (const ns of namespaces) addOrForbid(info, ns, await listAll(cluster, resourcePath(info, ns), selector, forbidden !== undefined));
         } else {
           add(info, all.filter((obj) => namespaces.has(obj?.metadata?.namespace)));
         }
       });
     } else {
-      for (const ns of namespaces) lists.push(async () => add(info, (await listAll(cluster, resourcePath(info, ns), selector, false)) as any[]));
+      for (const ns of namespaces) lists.push(async () => addOrForbid(info, ns, await listAll(cluster, resourcePath(info, ns), selector, forbidden !== undefined)));
     }
   }
   await inPool(lists, 8, (list) => list());
+  return found;
+}
+
+/** The key `forbidden` holds for a (resource, namespace) whose LIST the server refused. */
+export function listKey(info: ResourceInfo, namespace: string | undefined): string {
+  return `${info.group}/${info.resource}/${info.namespaced ? (namespace ?? "") : ""}`;
+}
+
+const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+const METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+/**
+ * Whether objects exist, whoever made them, and their metadata (labels, annotations, managedFields):
+ * metadata only, so no Secret's value is read. One LIST per (resource, namespace), never across
+ * namespaces (another tenant's objects are none of Vigil's business); where the LIST is refused, one
+ * GET per object; "forbidden" where that is refused too.
+ */
+export async function findExisting(cluster: Cluster, wanted: { key: string; info: ResourceInfo; namespace?: string | undefined; name: string }[], concurrency = 8): Promise<Map<string, any | "forbidden">> {
+  const groups = new Map<string, { info: ResourceInfo; namespace: string | undefined; items: typeof wanted }>();
+  for (const w of wanted) {
+    const k = listKey(w.info, w.namespace);
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = { info: w.info, namespace: w.info.namespaced ? w.namespace : undefined, items: [] }));
+    g.items.push(w);
+  }
+  const found = new Map<string, any | "forbidden">();
+  await inPool([...groups.values()], concurrency, async ({ info, namespace, items }) => {
+    // A handful of names cost fewer bytes fetched one by one than a namespace's whole list.
+    const listed = items.length > 3 ? await listAll(cluster, resourcePath(info, namespace), undefined, true, METADATA_LIST) : "forbidden";
+    if (listed !== "forbidden") {
+      const byName = new Map(listed.map((obj) => [obj?.metadata?.name, obj]));
+      for (const w of items) if (byName.has(w.name)) found.set(w.key, byName.get(w.name));
+      return;
+    }
+    await inPool(items, concurrency, async (w) => {
+      const answer = await cluster.call({ verb: "get", method: "GET", path: resourcePath(info, namespace, w.name), accept: METADATA });
+      if (answer.status === 200) found.set(w.key, answer.body);
+      else if (answer.status === 403) found.set(w.key, "forbidden");
+      else if (answer.status !== 404) throw apiFailure(answer, `reading ${resourcePath(info, namespace, w.name)}`);
+    });
+  });
   return found;
 }
 
@@ -58,11 +104,11 @@ function identityOfLive(info: ResourceInfo, obj: any, into: Map<string, any>): v
 }
 
 /** Every page of a labelled LIST. A 404 (a kind no longer served) is an empty list. */
-async function listAll(cluster: Cluster, path: string, labelSelector: string, forbiddenAllowed: boolean): Promise<any[] | "forbidden"> {
+async function listAll(cluster: Cluster, path: string, labelSelector: string | undefined, forbiddenAllowed: boolean, accept?: string): Promise<any[] | "forbidden"> {
   const out: any[] = [];
   let next: string | undefined;
   do {
-    const answer = await cluster.call({ verb: "list", method: "GET", path, query: { labelSelector, limit: "500", continue: next } });
+    const answer = await cluster.call({ verb: "list", method: "GET", path, query: { labelSelector, limit: "500", continue: next }, ...(accept && { accept }) });
     if (answer.status === 403 && forbiddenAllowed) return "forbidden";
     if (answer.status === 404) return out;
     if (answer.status !== 200) throw apiFailure(answer, `listing ${path}`);

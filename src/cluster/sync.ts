@@ -6,10 +6,11 @@
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { KubeObject, SourcedObject } from "../policy/manifests.ts";
 import { describeAnswer, type ApiAnswer, type Cluster, type RequestCounts } from "./client.ts";
-import { apiVersionOf, resourcePath, type ResourceInfo } from "./discovery.ts";
-import { conflictsOf, diffObjects, hashOf, ownedHash, type FieldChange, type FieldConflict } from "./fields.ts";
+import { apiVersionOf, resourcePath, splitApiVersion, type ResourceInfo } from "./discovery.ts";
+import { nameProblem, namespaceProblem } from "./names.ts";
+import { conflictsOf, diffObjects, hashOf, hideSecretValues, ownedHash, type FieldChange, type FieldConflict } from "./fields.ts";
 import { checkInventorySize, readInventory, writeInventory, type InventoryEntry, type InventoryRef } from "./inventory.ts";
-import { inPool, listLabelled } from "./live.ts";
+import { findExisting, inPool, listKey, listLabelled } from "./live.ts";
 import { describeObject, ENVIRONMENT_LABEL, identity, isLabelValue, type ObjectRef } from "./objects.ts";
 
 export interface SyncOptions {
@@ -40,6 +41,13 @@ export interface SyncOptions {
   drift?: "restore" | "report";
   /** Delete objects removed from the set (that carry this environment's label). Default true. */
   prune?: boolean;
+  /**
+   * The most a sync may delete: `count` objects and `fraction` of the inventory (with the set's new
+   * objects). Past either, nothing is deleted and the sync says why. Default 50 and 0.5.
+   */
+  pruneLimit?: { count: number; fraction: number };
+  /** Delete past the prune limit, this once (a person's flag, or the trust policy's signed override). */
+  allowMassPrune?: boolean;
   /** Plan only: what would be created, updated, pruned, with the changed fields; nothing is written. */
   dryRun?: boolean;
   /** Requests in flight at once while applying. Default 8. */
@@ -57,8 +65,14 @@ export interface SyncOptions {
  * - prune: removed from the set and deleted (or already gone);
  * - orphan: removed from the set but left in place (not labelled for this environment, or outside the
  *   allowed namespaces), and dropped from the inventory.
+ * - forbidden: the environment's account may not write (or read) it; reported, dropped from the
+ *   inventory's claims, and the rest of the set still applies and prunes.
+ * An object that exists in the cluster and was not created by this environment is a conflict (with
+ * `managers` naming who manages it) until a person adopts it on purpose (annotation vigil.dev/adopt on
+ * the live object, valued with the environment's name); an adopted object is `adopted`, and is never
+ * pruned (removed from the set, it is left in place).
  */
-export type SyncAction = "create" | "update" | "unchanged" | "drift" | "conflict" | "rejected" | "prune" | "orphan";
+export type SyncAction = "create" | "update" | "unchanged" | "drift" | "conflict" | "rejected" | "prune" | "orphan" | "forbidden";
 
 export interface ObjectResult {
   object: ObjectRef;
@@ -67,6 +81,10 @@ export interface ObjectResult {
   changes?: FieldChange[];
   conflicts?: FieldConflict[];
   message?: string;
+  /** For an object someone else made: its field managers as "name (Operation)", the reason it is not taken over. */
+  managers?: string[];
+  /** Set when this sync adopted the object (a person annotated it for this environment). */
+  adopted?: boolean;
 }
 
 export interface SyncResult {
@@ -78,6 +96,8 @@ export interface SyncResult {
   objects: ObjectResult[];
   /** Why nothing was pruned, when something should have been. */
   pruneSkipped?: string;
+  /** Set when the prune limit stopped the deletes: why, and how to allow them. */
+  pruneBlocked?: string;
   /** Requests this sync made (the Cluster's counter before and after). */
   requests: RequestCounts;
   durationMs: number;
@@ -89,6 +109,8 @@ export interface Refusal {
   /** "ConfigMap team-a/settings" */
   object: string;
   reason: string;
+  /** The rule that refused it: "name" (bad input, exit 2), "scope" (the environment's fence), "set" (the set itself). */
+  rule: "name" | "scope" | "set";
 }
 
 /** The set was refused before anything was written: each refusal names the file, line and object. */
@@ -96,7 +118,8 @@ export class SyncRefused extends VigilError {
   readonly refusals: Refusal[];
   constructor(refusals: Refusal[]) {
     const lines = refusals.map((r) => `  ${r.file ? `${r.file}:${r.line ?? 1}: ` : ""}${r.object}: ${r.reason}`);
-    super(`${refusals.length} object${refusals.length === 1 ? "" : "s"} refused, nothing was written:\n${lines.join("\n")}`, ExitCode.blocked);
+    // A name the API server would reject is bad input (exit 2); anything else is the fence refusing (exit 1).
+    super(`${refusals.length} object${refusals.length === 1 ? "" : "s"} refused, nothing was written:\n${lines.join("\n")}`, refusals.some((r) => r.rule === "name") ? ExitCode.badInput : ExitCode.blocked);
     this.refusals = refusals;
   }
 }
@@ -113,10 +136,17 @@ interface Item {
   crdKey?: string;
   recorded?: InventoryEntry;
   live?: any;
+  /** The server refused to list it: its live state is unknown, so it is applied rather than judged drifted. */
+  unlisted?: boolean;
+  /** Adopted on purpose, now or before: never pruned. */
+  adopted?: boolean;
   result?: ObjectResult;
-  /** The inventory entry after this sync. */
-  entry?: InventoryEntry;
+  /** The inventory entry after this sync; null: dropped from the inventory's claims. */
+  entry?: InventoryEntry | null;
 }
+
+/** The annotation a person sets on a live object to let one environment adopt it: its value is the environment's name. */
+export const ADOPT_ANNOTATION = "vigil.dev/adopt";
 
 const CRD_GROUP = "apiextensions.k8s.io";
 
@@ -130,22 +160,30 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   const desired = new Map(items.map((i) => [i.key, i]));
   for (const item of items) item.recorded = inventory.entries.get(item.key);
   const removed = [...inventory.entries.entries()].filter(([key]) => !desired.has(key)).map(([, e]) => e);
-  const union = [...inventory.entries.values(), ...items.filter((i) => !i.recorded).map((i) => entryOf(i))];
-  checkInventorySize(o.inventory, union);
+  checkInventorySize(o.inventory, [...inventory.entries.values(), ...items.filter((i) => !i.recorded).map((i) => entryOf(i))]);
 
   // The live state of objects Vigil applied before (to recognise unchanged ones) and of pruning candidates.
   const prunable = await resolveRemoved(cluster, removed);
+  const unlisted = new Set<string>();
   const live = await listLabelled(cluster, o.environment, [
     ...items.filter((i) => i.recorded?.desired).map((i) => ({ info: i.info, namespace: i.ref.namespace })),
     ...prunable.flatMap((p) => (p.info ? [{ info: p.info, namespace: p.entry.namespace }] : [])),
-  ]);
-  for (const item of items) item.live = live.get(item.key);
+  ], unlisted);
+  for (const item of items) {
+    item.live = live.get(item.key);
+    item.unlisted = unlisted.has(listKey(item.info, item.ref.namespace));
+    item.adopted = item.recorded?.adopted === true;
+  }
+  await judgeOwnership(cluster, items, o);
 
   const work: Item[] = [];
   for (const item of items) {
+    if (item.result) continue;
     if (classify(item, o) === "unchanged") finish(item, { action: "unchanged" }, item.recorded);
     else work.push(item);
   }
+  // Only what this environment may claim: objects someone else manages are not, until adopted.
+  const union = [...inventory.entries.values(), ...work.filter((i) => !i.recorded).map((i) => entryOf(i))];
 
   if (!o.dryRun && union.length > inventory.entries.size) {
     // Before the first write: an agent stopped mid-apply still knows every object it may have created.
@@ -176,10 +214,11 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   const kept: InventoryEntry[] = [];
   const removedResults: ObjectResult[] = [];
   let pruneSkipped: string | undefined;
-  if (removed.length > 0 && (!o.prune || !complete)) {
+  const pruneBlocked = complete && o.prune && !o.allowMassPrune ? pruneLimitExceeded(removed, inventory.entries.size + work.filter((i) => !i.recorded).length, o) : undefined;
+  if (removed.length > 0 && (!o.prune || !complete || pruneBlocked)) {
     pruneSkipped = !o.prune
       ? "prune is off: objects removed from the set are left in place (and stay in the inventory)"
-      : `${notApplied.length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`;
+      : pruneBlocked ?? `${notApplied.length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`;
     kept.push(...removed);
   } else {
     for (const outcome of await prune(cluster, prunable, live, o)) {
@@ -189,7 +228,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   }
 
   if (!o.dryRun) {
-    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.map((i) => i.entry!), ...kept], o.fieldManager);
+    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.flatMap((i) => (i.entry ? [i.entry] : [])), ...kept], o.fieldManager);
   }
   return {
     environment: o.environment,
@@ -197,12 +236,54 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
     complete,
     objects: [...items.map((i) => i.result!), ...removedResults],
     ...(pruneSkipped && { pruneSkipped }),
+    ...(pruneBlocked && { pruneBlocked }),
     requests: cluster.requests.since(before),
     durationMs: Date.now() - started,
   };
 }
 
 type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">> & Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">;
+
+/**
+ * Objects this environment has not applied before: one that exists already was made by someone else
+ * (a person, a controller, another environment) unless this environment's field manager is among its
+ * managers. It is a conflict naming its managers, never adopted silently, until a person adopts it
+ * on purpose by annotating the live object; the adoption is in the result (and so in the audit log).
+ */
+async function judgeOwnership(cluster: Cluster, items: Item[], o: Options): Promise<void> {
+  const fresh = items.filter((i) => !i.recorded?.desired);
+  const existing = await findExisting(cluster, fresh.filter((i) => !i.live).map((i) => ({ key: i.key, info: i.info, namespace: i.ref.namespace, name: i.ref.name })), o.concurrency);
+  for (const item of fresh) {
+    const found = item.live ?? existing.get(item.key);
+    if (found === "forbidden") {
+      finish(item, { action: "forbidden", message: "the environment's account may not read it, so Vigil cannot tell whether someone else made it: not applied" }, null);
+      continue;
+    }
+    const managers = ((found?.metadata?.managedFields ?? []) as { manager?: string; operation?: string }[]);
+    if (!found || managers.some((m) => m.manager === o.fieldManager)) continue;
+    if (found.metadata?.annotations?.[ADOPT_ANNOTATION] === o.environment) {
+      item.adopted = true;
+      continue;
+    }
+    const named = [...new Set(managers.map((m) => `${m.manager ?? "(unnamed)"} (${m.operation ?? "?"})`))];
+    const claimedBy = found.metadata?.labels?.[ENVIRONMENT_LABEL];
+    finish(item, {
+      action: "conflict",
+      managers: named,
+      message: `it exists and was not created by environment ${o.environment}${claimedBy ? ` (labelled ${ENVIRONMENT_LABEL}=${claimedBy})` : ""}: managed by ${named.join(", ") || "no recorded field manager"}. ` +
+        `Vigil neither takes it over nor prunes it: remove it from Git, or adopt it on purpose with the annotation ${ADOPT_ANNOTATION}=${o.environment} on the live object`,
+    }, null);
+  }
+}
+
+/** Why deleting these would pass the prune limit, or undefined when it would not. */
+function pruneLimitExceeded(removed: readonly InventoryEntry[], inventorySize: number, o: Options): string | undefined {
+  const deleting = removed.filter((e) => !e.adopted).length;
+  const { count, fraction } = o.pruneLimit;
+  if (deleting <= count && deleting <= fraction * inventorySize) return undefined;
+  return `prune limit: ${deleting} of ${inventorySize} objects would be deleted, more than the limit of ${count} objects and ${Math.round(fraction * 100)}% of the inventory; ` +
+    "nothing was deleted. If this is meant, allow it once (vigil agent --allow-mass-prune ENV) or raise the environment's pruneLimit in the trust policy";
+}
 
 /**
  * A conflict over the environment label: another environment applied the object (or someone labelled
@@ -227,6 +308,8 @@ function withDefaults(options: SyncOptions): Options {
     prune: true,
     dryRun: false,
     otherEnvironments: [],
+    pruneLimit: { count: 50, fraction: 0.5 },
+    allowMassPrune: false,
     concurrency: 8,
     crdTimeoutMs: 30_000,
     ...options,
@@ -236,6 +319,7 @@ function withDefaults(options: SyncOptions): Options {
   if (!/^[\x21-\x7e]{1,128}$/.test(o.fieldManager)) throw new InputError(`fieldManager "${o.fieldManager}" must be 1 to 128 printable characters`);
   if (o.drift !== "restore" && o.drift !== "report") throw new InputError(`drift must be "restore" or "report", not "${o.drift}"`);
   if (!(o.concurrency >= 1)) throw new InputError("concurrency must be at least 1");
+  if (!(o.pruneLimit.count >= 0) || !(o.pruneLimit.fraction >= 0 && o.pruneLimit.fraction <= 1)) throw new InputError("pruneLimit: count must be 0 or more, fraction between 0 and 1");
   return o;
 }
 
@@ -244,10 +328,20 @@ function withDefaults(options: SyncOptions): Options {
 
 async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: Options): Promise<Item[]> {
   const refusals: Refusal[] = [];
-  const refuse = (s: SourcedObject, reason: string) => {
+  const refuse = (s: SourcedObject, reason: string, rule: Refusal["rule"] = "scope") => {
     const m = s.object.metadata ?? {};
-    refusals.push({ file: s.file, line: s.line, object: describeObject({ kind: String(s.object.kind ?? "object"), namespace: typeof m.namespace === "string" ? m.namespace : undefined, name: typeof m.name === "string" ? m.name : "(no name)" }), reason });
+    const shown = (x: unknown) => (typeof x === "string" ? JSON.stringify(x).slice(1, -1).slice(0, 80) : undefined);
+    refusals.push({ file: s.file, line: s.line, object: describeObject({ kind: String(s.object.kind ?? "object"), namespace: shown(m.namespace), name: shown(m.name) ?? "(no name)" }), reason, rule });
   };
+
+  // Names first, before any request (discovery included): a name like ".." is bad input, named with its file.
+  for (const s of objects) {
+    const { apiVersion, kind, metadata: m = {} } = s.object;
+    if (typeof apiVersion !== "string" || typeof kind !== "string" || typeof m.name !== "string" || m.name === "") continue;
+    const problem = nameProblem(splitApiVersion(apiVersion).group, kind, m.name) ?? (typeof m.namespace === "string" && m.namespace !== "" ? namespaceProblem(m.namespace) : undefined);
+    if (problem) refuse(s, problem, "name");
+  }
+  if (refusals.length > 0) throw new SyncRefused(refusals);
 
   // Kinds the set itself defines through CustomResourceDefinitions.
   const defined = new Map<string, { info: ResourceInfo; crdKey: string }>();
@@ -277,11 +371,11 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
     const obj = s.object;
     const m = obj.metadata ?? {};
     if (typeof obj.apiVersion !== "string" || obj.apiVersion === "" || typeof obj.kind !== "string" || obj.kind === "") {
-      refuse(s, "apiVersion and kind are required");
+      refuse(s, "apiVersion and kind are required", "name");
       continue;
     }
     if (typeof m.name !== "string" || m.name === "") {
-      refuse(s, "metadata.name is required (generateName cannot be applied: it would create a new object on every sync)");
+      refuse(s, "metadata.name is required (generateName cannot be applied: it would create a new object on every sync)", "name");
       continue;
     }
     const k = `${obj.apiVersion}|${obj.kind}`;
@@ -328,7 +422,7 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
     const key = identity(ref);
     const first = seen.get(key);
     if (first) {
-      refuse(s, `the same object is also defined at ${first.file}:${first.line}`);
+      refuse(s, `the same object is also defined at ${first.file}:${first.line}`, "set");
       continue;
     }
     seen.set(key, s);
@@ -351,7 +445,7 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
 /** Unchanged when Git did not change it, Vigil still owns what it applied, and those values are as applied. */
 function classify(item: Item, o: Options): "unchanged" | "drift" | "apply" {
   const rec = item.recorded;
-  if (!rec?.desired || !rec.owned || rec.desired !== item.desiredHash) return "apply";
+  if (!rec?.desired || !rec.owned || rec.desired !== item.desiredHash || item.unlisted) return "apply";
   if (item.live && ownedHash(item.live, o.fieldManager) === rec.owned) return "unchanged";
   return "drift";
 }
@@ -376,9 +470,11 @@ function applyCall(cluster: Cluster, item: Item, o: Options, mode: { force: bool
   });
 }
 
-function finish(item: Item, result: Omit<ObjectResult, "object">, entry: InventoryEntry | undefined): void {
-  item.result = { object: item.ref, ...result };
-  item.entry = entry ? { ...entry, apiVersion: item.ref.apiVersion } : entryOf(item);
+/** Records the result; `entry` is what the inventory keeps (undefined: the bare reference; null: nothing). */
+function finish(item: Item, result: Omit<ObjectResult, "object">, entry: InventoryEntry | undefined | null): void {
+  const isSecret = item.info.group === "" && item.info.kind === "Secret";
+  item.result = { object: item.ref, ...result, ...(isSecret && result.changes && { changes: hideSecretValues(result.changes) }), ...(item.adopted && !item.recorded?.adopted && { adopted: true }) };
+  item.entry = entry === null ? null : entry ? { ...entry, apiVersion: item.ref.apiVersion, ...(item.adopted && { adopted: true }) } : entryOf(item);
 }
 
 function entryOf(item: Item, owned?: string): InventoryEntry {
@@ -388,6 +484,7 @@ function entryOf(item: Item, owned?: string): InventoryEntry {
     ...(item.ref.namespace && { namespace: item.ref.namespace }),
     name: item.ref.name,
     ...(owned && { desired: item.desiredHash, owned }),
+    ...(item.adopted && { adopted: true }),
   };
 }
 
@@ -401,6 +498,7 @@ async function applyItem(cluster: Cluster, item: Item, o: Options): Promise<void
     const conflicts = conflictsOf(answer.body);
     return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, answer) }, item.recorded);
   }
+  if (answer.status === 403) return finish(item, { action: "forbidden", message: `the environment's account may not write it: ${describeAnswer(answer)}` }, null);
   if (answer.status !== 200 && answer.status !== 201) return finish(item, { action: "rejected", message: describeAnswer(answer) }, item.recorded);
   const previous = item.live ?? (o.dryRun && answer.status === 200 ? await getLive(cluster, item) : undefined);
   const changes = previous ? diffObjects(previous, answer.body) : undefined;
@@ -426,6 +524,7 @@ async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
     answer = await applyCall(cluster, item, o, { force: true, dryRun: !restore });
   }
   const accepted = answer.status === 200 || answer.status === 201;
+  if (answer.status === 403) return finish(item, { action: "forbidden", message: `changed outside Git, and the environment's account may not write it: ${describeAnswer(answer)}` }, null);
   if (!accepted && restore) {
     return finish(item, { action: "rejected", message: `changed outside Git, and putting it back failed: ${describeAnswer(answer)}` }, item.recorded);
   }
@@ -514,6 +613,7 @@ async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any
       const object: ObjectRef = { apiVersion: entry.apiVersion, kind: entry.kind, ...(entry.namespace && { namespace: entry.namespace }), name: entry.name };
       const done = (action: SyncAction, message: string | undefined, keep = false) => void outcomes.push({ result: { object, action, ...(message && { message }) }, entry, keep });
       if (!info) return done("prune", "already gone: the cluster no longer serves its kind");
+      if (entry.adopted) return done("orphan", `left in place: environment ${o.environment} adopted it and did not create it, so it never deletes it`);
       const inAllowedNamespace = entry.kind === "Namespace" ? allowed.has(entry.name) : !info.namespaced || allowed.has(entry.namespace ?? "");
       if (!inAllowedNamespace) return done("orphan", `left in place: namespace "${entry.kind === "Namespace" ? entry.name : entry.namespace}" is no longer allowed for environment ${o.environment}`);
       const sharing = info.group === "" && info.kind === "Namespace" ? o.otherEnvironments.filter((e) => e.namespaces.includes(entry.name)).map((e) => e.name) : [];
@@ -522,8 +622,9 @@ async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any
       const obj = live.get(identity(entry));
       if (!obj) {
         // Not listed with our label: gone, or someone removed the label (then it is no longer ours to delete).
-        const exists = (await cluster.call({ verb: "get", method: "GET", path: resourcePath(info, entry.namespace, entry.name) })).status === 200;
-        return exists ? done("orphan", `left in place: it no longer carries ${ENVIRONMENT_LABEL}=${o.environment}`) : done("prune", "already gone");
+        const status = (await cluster.call({ verb: "get", method: "GET", path: resourcePath(info, entry.namespace, entry.name) })).status;
+        if (status === 403) return done("forbidden", "left in place: the environment's account may not read it; dropped from the inventory");
+        return status === 200 ? done("orphan", `left in place: it no longer carries ${ENVIRONMENT_LABEL}=${o.environment}`) : done("prune", "already gone");
       }
       if (o.dryRun) return done("prune", undefined);
       const answer = await cluster.call({
@@ -536,6 +637,7 @@ async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any
       if (answer.status === 200 || answer.status === 202) return done("prune", undefined);
       if (answer.status === 404) return done("prune", "already gone");
       if (answer.status === 409) return done("orphan", `left in place: it was replaced since it was listed (${describeAnswer(answer)})`, true);
+      if (answer.status === 403) return done("forbidden", `left in place: the environment's account may not delete it (${describeAnswer(answer)}); dropped from the inventory`);
       done("rejected", `could not be pruned: ${describeAnswer(answer)}`, true);
     });
   }
