@@ -23,7 +23,9 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   })();
   for (const e of entries) {
     const content = typeof e.content === "string" ? Buffer.from(e.content) : (e.content ?? Buffer.alloc(0));
-    pack.entry({ name: e.name, type: e.type ?? "file", mode: e.mode ?? 0o644, ...(e.linkname !== undefined && { linkname: e.linkname }), ...(e.type === undefined || e.type === "file" ? { size: content.length } : {}) }, e.type === undefined || e.type === "file" ? content : undefined);
+    const header = { name: e.name, type: e.type ?? "file", mode: e.mode ?? 0o644, ...(e.linkname !== undefined && { linkname: e.linkname }) } as const;
+    if (e.type === undefined || e.type === "file") pack.entry({ ...header, size: content.length }, content);
+    else pack.entry(header);
   }
   pack.finalize();
   await done;
@@ -119,7 +121,7 @@ test("a layer blob that does not match its digest blocks (exit 1)", async (t) =>
   const blobs = join(dir, "layout", "blobs", "sha256");
   const layer = readdirSync(blobs).find((f) => readFileSync(join(blobs, f))[0] === 0x1f)!;
   const bytes = readFileSync(join(blobs, layer));
-  bytes[bytes.length - 5] ^= 0xff;
+  bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
   writeFileSync(join(blobs, layer), bytes);
   const r = vigil(["sbom", target]);
   assert.equal(r.status, 1, r.stderr);
