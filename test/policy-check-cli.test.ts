@@ -20,7 +20,7 @@ kind: ValidatingAdmissionPolicyBinding
 metadata: { name: max-replicas }
 spec: { policyName: max-replicas, validationActions: [Deny] }
 `;
-const deployment = (replicas: number) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: shop }\nspec: { replicas: ${replicas} }\n`;
+const deployment = (replicas: number) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: shop }\nspec: { replicas: ${replicas}, selector: { matchLabels: { app: web } }, template: { metadata: { labels: { app: web } }, spec: { containers: [{ name: app, image: "registry.example.com/web:1" }] } } }\n`;
 
 function workspace(t: import("node:test").TestContext, replicas = 9, validation = "object.spec.replicas <= 5") {
   const dir = tempDir(t);

@@ -29,7 +29,10 @@ const deployment = (name: string, replicas: number, extra = "") => `
 apiVersion: apps/v1
 kind: Deployment
 metadata: { name: ${name}, namespace: shop${extra} }
-spec: { replicas: ${replicas} }
+spec:
+  replicas: ${replicas}
+  selector: { matchLabels: { app: ${name} } }
+  template: { metadata: { labels: { app: ${name} } }, spec: { containers: [{ name: app, image: "registry.example.com/app:1" }] } }
 `;
 
 function run(policies: string[], manifests: string[], now?: Date): Check[] {
@@ -54,7 +57,7 @@ describe("ValidatingAdmissionPolicy evaluation", () => {
     assert.equal(fail!.subject, "Deployment/shop/big");
     assert.equal(fail!.rule, "max-replicas");
     assert.match(fail!.message, /replicas 9 exceeds 5 \(reason Forbidden; binding max-replicas-binding\)/);
-    assert.deepEqual(fail!.location, { file: "manifests.yaml", line: 9 });
+    assert.deepEqual(fail!.location, { file: "manifests.yaml", line: 12 });
     assert.equal(byStatus(checks, "pass")[0]!.subject, "Deployment/shop/small");
   });
 
@@ -82,7 +85,7 @@ validations:
       deployment("big", 9),
       deployment("big-test", 9, ", labels: { tier: test }"),
       "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, namespace: shop }\ndata: { replicas: '9' }",
-      "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: elsewhere, namespace: dev }\nspec: { replicas: 9 }",
+      deployment("elsewhere", 9).replace("namespace: shop", "namespace: dev"),
     ]);
     assert.deepEqual(byStatus(checks, "fail").map((c) => c.subject), ["Deployment/shop/big"]);
     // The Namespace itself is matched by its own labels.
@@ -164,7 +167,7 @@ spec:
   group: example.com
   names: { kind: Widget, plural: widgets }
   scope: Namespaced
-  versions: [{ name: v1 }]`;
+  versions: [{ name: v1, served: true, storage: true }]`;
     const widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: { name: w, namespace: shop }";
     const unknown = run([maxReplicas, binding("max-replicas")], [widget]);
     assert.equal(unknown[0]!.status, "fail");

@@ -5,6 +5,7 @@ import { check, type Check } from "../core/verdict.ts";
 import { findException, isException, parseException, type PolicyException } from "./exceptions.ts";
 import { withManifestSet } from "./cel/manifest-set.ts";
 import { admittedObject } from "./defaults.ts";
+import { schemaVersion, validateObject } from "./schema.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
 import { ResourceTypes } from "./resources.ts";
 import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
@@ -72,8 +73,19 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
           `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
         continue;
       }
+      // The API server rejects an object its schema does not allow before any policy sees it, and
+      // drops fields the schema does not have (schema.ts). The policies are still evaluated, so one
+      // run says everything that must change. A SOPS-encrypted manifest is decrypted before it is
+      // applied: its `sops` metadata is kept for the policies that recognise it.
+      const validated = isSopsEncrypted(o) ? undefined : validateObject(o);
+      if (validated && validated.problems.length > 0) {
+        checks.push(schemaCheck(so, "fail", `the API server would reject it: ${validated.problems.slice(0, 10).join("; ")}${validated.problems.length > 10 ? `; and ${validated.problems.length - 10} more` : ""} (Kubernetes ${schemaVersion()} schema)`));
+      }
+      if (validated && validated.unknown.length > 0) {
+        checks.push(schemaCheck(so, "warn", `unknown fields ${validated.unknown.slice(0, 10).join(", ")}: the API server drops them, so no policy here or in the cluster sees them (kubectl apply refuses them with its default --validate=strict); remove them or fix their spelling`));
+      }
       // Policies see the object as the API server admits it: with its defaults (defaults.ts).
-      const admitted = { ...so, object: admittedObject(o) };
+      const admitted = { ...so, object: admittedObject(validated?.object ?? o) };
       const target: Target = { so: admitted, subject: describeObject(o), type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
       const before = checks.length;
       for (const binding of prepared.bindings) {
@@ -86,6 +98,16 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
     }
   });
   return checks;
+}
+
+/** SOPS's own marker: a top-level `sops` mapping with its MAC. */
+function isSopsEncrypted(o: KubeObject): boolean {
+  const sops = o.sops as { mac?: unknown } | undefined;
+  return typeof sops === "object" && sops !== null && typeof sops.mac === "string";
+}
+
+function schemaCheck(so: SourcedObject, status: "fail" | "warn", message: string): Check {
+  return { ...check(GATE, "schema", status, describeObject(so.object), message), location: { file: so.file, line: so.line } };
 }
 
 /** The Namespace from the set, or what the API server would have: its name label and nothing else. */

@@ -72,7 +72,7 @@ function parseTable(): Map<string, ResourceType> {
   return table;
 }
 
-const builtInTypes = parseTable();
+const builtInTypesByKey = parseTable();
 
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {
   const slash = apiVersion.indexOf("/");
@@ -102,12 +102,17 @@ export class ResourceTypes {
   of(o: KubeObject): ResourceType | undefined {
     const { group, version } = splitApiVersion(o.apiVersion);
     const key = `${group}/${version}/${o.kind}`;
-    return builtInTypes.get(key) ?? this.custom.get(key);
+    return builtInTypesByKey.get(key) ?? this.custom.get(key);
   }
 }
 
 /** Whether Kubernetes itself defines the object's kind (at its apiVersion). */
 export function isBuiltInKind(o: KubeObject): boolean {
   const { group, version } = splitApiVersion(o.apiVersion);
-  return builtInTypes.has(`${group}/${version}/${o.kind}`);
+  return builtInTypesByKey.has(`${group}/${version}/${o.kind}`);
+}
+
+/** Every built-in type the table lists (for generating the pinned schema). */
+export function builtInTypes(): ResourceType[] {
+  return [...builtInTypesByKey.values()];
 }

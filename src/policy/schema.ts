@@ -1,0 +1,124 @@
+// A manifest the API server would reject never reaches admission, so the policy gate rejects it first:
+// built-in kinds are validated offline against Kubernetes' OpenAPI schema, pinned at the version the
+// tests' API server runs (schema/kubernetes-v1.37.json, made by scripts/policy-schema.ts), plus the
+// enumerations the API server's validation enforces (which the published schema does not list).
+// Unknown fields are what the API server drops when it decodes an object: policies do not see them.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { KubeObject } from "./manifests.ts";
+import { formatFieldPath, type FieldPath } from "./workloads.ts";
+
+type FieldType = string | { a: FieldType } | { m: FieldType };
+interface Definition {
+  p: Record<string, FieldType>;
+  r?: string[];
+  u?: 1;
+}
+interface PinnedSchema {
+  version: string;
+  kinds: Record<string, string>;
+  definitions: Record<string, Definition>;
+}
+
+let pinned: PinnedSchema | undefined;
+const schema = (): PinnedSchema => (pinned ??= JSON.parse(readFileSync(join(import.meta.dirname, "schema", "kubernetes-v1.37.json"), "utf8")) as PinnedSchema);
+
+/** Kubernetes version of the pinned schema. */
+export const schemaVersion = (): string => schema().version;
+
+/**
+ * Values the API server's validation accepts for enumerated fields (definition → field → values), from
+ * Kubernetes v1.37's validation code; a value outside them is "Unsupported value".
+ */
+const enums: Record<string, Record<string, readonly string[]>> = {
+  "io.k8s.api.core.v1.SeccompProfile": { type: ["Localhost", "RuntimeDefault", "Unconfined"] },
+  "io.k8s.api.core.v1.AppArmorProfile": { type: ["Localhost", "RuntimeDefault", "Unconfined"] },
+  "io.k8s.api.core.v1.Container": { imagePullPolicy: ["Always", "IfNotPresent", "Never"], terminationMessagePolicy: ["File", "FallbackToLogsOnError"] },
+  "io.k8s.api.core.v1.EphemeralContainer": { imagePullPolicy: ["Always", "IfNotPresent", "Never"], terminationMessagePolicy: ["File", "FallbackToLogsOnError"] },
+  "io.k8s.api.core.v1.PodSpec": { restartPolicy: ["Always", "OnFailure", "Never"], dnsPolicy: ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"] },
+  "io.k8s.api.core.v1.ContainerPort": { protocol: ["SCTP", "TCP", "UDP"] },
+  "io.k8s.api.core.v1.ServicePort": { protocol: ["SCTP", "TCP", "UDP"] },
+  "io.k8s.api.core.v1.ServiceSpec": { type: ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"], sessionAffinity: ["ClientIP", "None"] },
+  "io.k8s.api.core.v1.SecurityContext": { procMount: ["Default", "Unmasked"] },
+  "io.k8s.api.core.v1.PodOS": { name: ["linux", "windows"] },
+  "io.k8s.api.apps.v1.DeploymentStrategy": { type: ["Recreate", "RollingUpdate"] },
+  "io.k8s.api.batch.v1.CronJobSpec": { concurrencyPolicy: ["Allow", "Forbid", "Replace"] },
+  "io.k8s.api.networking.v1.NetworkPolicyPort": { protocol: ["SCTP", "TCP", "UDP"] },
+};
+
+export interface SchemaResult {
+  /** Why the API server would reject the object: "spec.replicas: Invalid value: …". */
+  problems: string[];
+  /** Fields the API server drops (not in the schema), by path. */
+  unknown: string[];
+  /** The object without its unknown fields (the object itself when it has none). */
+  object: KubeObject;
+}
+
+/** Validates a built-in kind against the pinned schema; undefined for a kind it does not describe. */
+export function validateObject(o: KubeObject): SchemaResult | undefined {
+  const root = schema().kinds[`${o.apiVersion} ${o.kind}`];
+  if (!root) return undefined;
+  const result: SchemaResult = { problems: [], unknown: [], object: o };
+  const pruned = check(o, `#${root}`, [], result);
+  if (result.unknown.length > 0) result.object = pruned as KubeObject;
+  return result;
+}
+
+/** Checks `value` against `type`; returns the value without unknown fields. */
+function check(value: unknown, type: FieldType, path: FieldPath, result: SchemaResult): unknown {
+  if (value === null) return value; // null is "unset" to the API server's decoder
+  if (typeof type === "object") {
+    if ("a" in type) {
+      if (!Array.isArray(value)) return mismatch(value, "must be a list", path, result);
+      return value.map((item, i) => check(item, type.a, [...path, i], result));
+    }
+    if (!isRecord(value)) return mismatch(value, "must be a map", path, result);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, check(v, type.m, [...path, k], result)]));
+  }
+  switch (type) {
+    case "any": return value;
+    case "s": return typeof value === "string" ? value : mismatch(value, "must be a string", path, result);
+    case "b": return typeof value === "boolean" ? value : mismatch(value, "must be a boolean", path, result);
+    case "i": return Number.isInteger(value) ? value : mismatch(value, "must be an integer", path, result);
+    case "n": return typeof value === "number" ? value : mismatch(value, "must be a number", path, result);
+    case "ios": return typeof value === "string" || Number.isInteger(value) ? value : mismatch(value, "must be an integer or a string", path, result);
+    case "q": return typeof value === "string" || typeof value === "number" ? value : mismatch(value, "must be a quantity (a string or a number)", path, result);
+  }
+  return checkDefinition(value, type.slice(1), path, result);
+}
+
+function checkDefinition(value: unknown, name: string, path: FieldPath, result: SchemaResult): unknown {
+  const definition = schema().definitions[name];
+  if (!definition) return value;
+  if (!isRecord(value)) return mismatch(value, "must be an object", path, result);
+  for (const field of definition.r ?? []) {
+    if (value[field] === undefined || value[field] === null) result.problems.push(`${formatFieldPath([...path, field])}: Required value`);
+  }
+  const allowed = enums[name];
+  const out: Record<string, unknown> = {};
+  for (const [field, fieldValue] of Object.entries(value)) {
+    const fieldType = definition.p[field];
+    if (!fieldType) {
+      if (definition.u) out[field] = fieldValue;
+      else result.unknown.push(formatFieldPath([...path, field]));
+      continue;
+    }
+    const values = allowed?.[field];
+    if (values && typeof fieldValue === "string" && !values.includes(fieldValue)) {
+      result.problems.push(`${formatFieldPath([...path, field])}: Unsupported value: ${JSON.stringify(fieldValue)}: supported values: ${values.map((v) => JSON.stringify(v)).join(", ")}`);
+    }
+    out[field] = check(fieldValue, fieldType, [...path, field], result);
+  }
+  return out;
+}
+
+function mismatch(value: unknown, expected: string, path: FieldPath, result: SchemaResult): unknown {
+  const shown = typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? "a list" : isRecord(value) ? "a map" : String(value);
+  result.problems.push(`${formatFieldPath(path) || "(object)"}: Invalid value: ${shown}: ${expected}`);
+  return value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
