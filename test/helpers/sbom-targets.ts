@@ -184,7 +184,8 @@ export function goBinary(): Target {
 /** `go version -m`: "FILE: go1.x", then "\tmod\tpath\tversion…" and "\tdep\tpath\tversion…" lines. */
 export function goTruth(text: string): Set<string> {
   const out = new Set<string>();
-  const go = /: (go[^\s]+)/.exec(text)?.[1];
+  // The toolchain line "FILE: go1.x.y": the standard library, versioned as OSV versions it (no "go").
+  const go = /: go(\d[^\s]*)/.exec(text)?.[1];
   if (go) out.add(key("golang", "stdlib", go));
   for (const line of text.split("\n")) {
     const [, kind, path, version] = line.split("\t");

@@ -19,7 +19,9 @@ export const goCataloger: Cataloger = {
     const info = readBuildInfo(bytes, warn);
     if (!info) return [];
     const file: TreeFile = { path, layer, layerIndex: 0 };
-    return info.modules.map((m) => goComponent(file, "go-binary", m.path, m.version)).concat(goComponent(file, "go-binary", "stdlib", info.goVersion));
+    // The standard library as OSV names it: package "stdlib", version without "go" ("go1.22.3 X:boringcrypto" → "1.22.3").
+    const stdlib = /^go(\d+(?:\.\d+)*(?:(?:rc|beta)\d+)?)/.exec(info.goVersion)?.[1];
+    return info.modules.map((m) => goComponent(file, "go-binary", m.path, m.version)).concat(stdlib ? [goComponent(file, "go-binary", "stdlib", stdlib)] : []);
   },
   catalog(tree) {
     const out: Component[] = [];
