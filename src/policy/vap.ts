@@ -206,10 +206,13 @@ export interface Target {
   namespace: KubeObject | null;
 }
 
-function matches(m: MatchResources, t: Target): boolean {
+/** Whether `m` selects the target. A binding's matchResources without resourceRules selects every
+ *  resource its policy matches (a policy's matchConstraints must list them). */
+function matches(m: MatchResources, t: Target, isBinding = false): boolean {
   const exact = m.matchPolicy === "Exact";
   const name = t.so.object.metadata?.name;
-  if (!(m.resourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
+  const anyResource = isBinding && (m.resourceRules ?? []).length === 0;
+  if (!anyResource && !(m.resourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
   if ((m.excludeResourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
   // A Namespace is matched by its own labels; a cluster-scoped object by any namespaceSelector.
   const nsLabels = t.type.kind === "Namespace" && t.type.group === "" ? t.so.object.metadata?.labels : t.namespace?.metadata?.labels;
@@ -288,7 +291,7 @@ function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, inp
 
 /** The checks one binding of one policy produces for one target; [] when it does not apply. */
 export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding, t: Target, input: EvaluationInput): Check[] {
-  if (!matches(policy.match, t) || (binding.match && !matches(binding.match, t))) return [];
+  if (!matches(policy.match, t) || (binding.match && !matches(binding.match, t, true))) return [];
   const { subject } = t;
   const { file, line } = t.so;
   const rule = policy.name;

@@ -1,0 +1,203 @@
+// The policy gate against the real API server, side by side: the same manifests go to kube-apiserver
+// v1.37 (a server-side dry run, with Pod Security admission on a labelled namespace and Vigil's pack
+// policies installed as ValidatingAdmissionPolicies in another) and through `policyChecks`, and the two
+// must agree on the decision; where the API server denies through a policy or its schema, Vigil's check
+// must carry the same message and reason. Differences Vigil keeps on purpose are in docs/policy-gate.md.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Check } from "../src/core/verdict.ts";
+import { policyChecks } from "../src/policy/gate.ts";
+import { parseManifests, type KubeObject, type SourcedObject } from "../src/policy/manifests.ts";
+import { loadPacks } from "../src/policy/packs.ts";
+import { kubeApi, kubeForFile } from "./helpers/cluster.ts";
+import { requireKube } from "./helpers/kube.ts";
+
+const kube = kubeForFile();
+const VAP = "/apis/admissionregistration.k8s.io/v1";
+
+const namespaces = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: psa
+  labels: { pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: v1.37 }
+---
+apiVersion: v1
+kind: Namespace
+metadata: { name: vap }`;
+
+// Policies of the test's own, beside the packs: defaults, params, messages and namespace labels.
+const customPolicies = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: services-tcp-only }
+spec:
+  matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [services] }] }
+  validations:
+    - expression: "object.spec.ports.all(p, p.protocol == 'TCP')"
+      messageExpression: "'port ' + string(object.spec.ports.filter(p, p.protocol != 'TCP')[0].port) + ' is ' + object.spec.ports.filter(p, p.protocol != 'TCP')[0].protocol + ': only TCP'"
+      reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: configmaps-no-password }
+spec:
+  matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps] }] }
+  validations:
+    - expression: "!has(object.data) || !('password' in object.data)"
+      message: "   a ConfigMap must not hold a password   "
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: { name: labels-by-params }
+spec:
+  paramKind: { apiVersion: v1, kind: ConfigMap }
+  matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods] }] }
+  validations:
+    - expression: "params != null || !has(object.metadata.labels) || !('forbidden' in object.metadata.labels)"
+      message: "without params, the label forbidden is not allowed"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: { name: labels-by-params }
+spec:
+  policyName: labels-by-params
+  validationActions: [Deny]
+  matchResources: { namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: vap } } }`;
+
+/** A binding per policy for the namespaces named (the packs' own bindings cover every namespace). */
+function bindingsFor(policies: readonly KubeObject[], namespacesIn: string[]): KubeObject[] {
+  return policies.map((p) => ({
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicyBinding",
+    metadata: { name: `${p.metadata!.name}-binding` },
+    spec: {
+      policyName: p.metadata!.name,
+      validationActions: ["Deny"],
+      matchResources: { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: namespacesIn }] } },
+    },
+  }));
+}
+
+const packPolicies = loadPacks(["pss-restricted"]).map((so) => so.object).filter((o) => o.kind === "ValidatingAdmissionPolicy");
+const custom = parseManifests(customPolicies, "custom.yaml").map((so) => so.object);
+const unbound = [...packPolicies, ...custom.filter((o) => o.kind === "ValidatingAdmissionPolicy" && o.metadata!.name !== "labels-by-params")];
+// In the cluster the packs guard namespace vap (PodSecurity admission guards psa); Vigil runs them on both.
+const clusterPolicies = [...unbound, ...bindingsFor(unbound, ["vap"]), ...custom.filter((o) => !unbound.includes(o))];
+const vigilPolicies = [...unbound, ...bindingsFor(unbound, ["psa", "vap"]), ...custom.filter((o) => !unbound.includes(o))];
+
+/** A container that meets the restricted level; `fields` adds container fields, `security` securityContext fields. */
+const container = (fields = "", security = "seccompProfile: { type: RuntimeDefault }") =>
+  `{ name: app, image: registry.example.com/app:1${fields ? `, ${fields}` : ""}, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }${security ? `, ${security}` : ""} } }`;
+const pod = (ns: string, name: string, spec: string, labels = "") => `apiVersion: v1
+kind: Pod
+metadata: { name: ${name}, namespace: ${ns}${labels} }
+spec:
+${spec}`;
+const restrictedPod = (ns: string, name: string, more = "", c = container()) => pod(ns, name, `  containers: [${c}]\n${more}`);
+
+interface Case {
+  name: string;
+  yaml: string;
+  /** Compare messages too (the API server denies through a policy of the set or its schema). */
+  messages: boolean;
+}
+
+const cases: Case[] = [
+  // Pod Security admission (decisions).
+  { name: "restricted pod under PSA", yaml: restrictedPod("psa", "ok"), messages: false },
+  { name: "host network under PSA", yaml: restrictedPod("psa", "host-net", "  hostNetwork: true"), messages: false },
+  { name: "volume naming no source (emptyDir) under PSA", yaml: restrictedPod("psa", "bare-volume", "  volumes: [{ name: scratch }]"), messages: false },
+  { name: "v1.37 safe sysctl under PSA", yaml: restrictedPod("psa", "sysctl", "  securityContext: { sysctls: [{ name: net.ipv4.tcp_notsent_lowat, value: '16384' }] }"), messages: false },
+  { name: "unsafe sysctl under PSA", yaml: restrictedPod("psa", "unsafe-sysctl", "  securityContext: { sysctls: [{ name: kernel.msgmax, value: '65536' }] }"), messages: false },
+  { name: "host port under PSA", yaml: restrictedPod("psa", "host-port", "", container("ports: [{ containerPort: 80, hostPort: 80 }]")), messages: false },
+  { name: "run as root under PSA", yaml: restrictedPod("psa", "root", "  securityContext: { runAsUser: 0 }"), messages: false },
+  { name: "seccomp unset under PSA", yaml: restrictedPod("psa", "no-seccomp", "", container("", "")), messages: false },
+  { name: "added capability under PSA", yaml: restrictedPod("psa", "cap", "", container("", "seccompProfile: { type: RuntimeDefault }").replace("drop: [ALL]", "drop: [ALL], add: [NET_ADMIN]")), messages: false },
+  // The packs installed as ValidatingAdmissionPolicies (decisions and messages).
+  { name: "restricted pod under the packs", yaml: restrictedPod("vap", "ok"), messages: true },
+  { name: "host network under the packs", yaml: restrictedPod("vap", "host-net", "  hostNetwork: true"), messages: true },
+  { name: "host path under the packs", yaml: restrictedPod("vap", "host-path", "  volumes: [{ name: root, hostPath: { path: / } }]"), messages: true },
+  { name: "volume naming no source under the packs", yaml: restrictedPod("vap", "bare-volume", "  volumes: [{ name: scratch }]"), messages: true },
+  { name: "seccomp unset under the packs", yaml: restrictedPod("vap", "no-seccomp", "", container("", "")), messages: true },
+  { name: "v1.37 safe sysctl under the packs", yaml: restrictedPod("vap", "sysctl", "  securityContext: { sysctls: [{ name: net.ipv4.tcp_slow_start_after_idle, value: '0' }] }"), messages: true },
+  // Defaults, params, messages, namespace labels.
+  { name: "service port without protocol (TCP by default)", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: vap }\nspec: { ports: [{ port: 80 }] }", messages: true },
+  { name: "UDP service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dns, namespace: vap }\nspec: { ports: [{ port: 53, protocol: UDP }] }", messages: true },
+  { name: "static message, trimmed, reason Invalid", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: creds, namespace: vap }\ndata: { password: hunter2 }", messages: true },
+  { name: "params null without paramRef, binding by namespace name label", yaml: restrictedPod("vap", "labelled", "", container()).replace("namespace: vap", "namespace: vap, labels: { forbidden: 'yes' }"), messages: true },
+  { name: "the same label outside the namespace the label selects", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: labelled, namespace: psa, labels: { forbidden: 'yes' } }", messages: true },
+  // The schema (decisions and messages).
+  { name: "unsupported seccomp profile type", yaml: restrictedPod("vap", "bad-enum", "", container("", "seccompProfile: { type: Unconfinedd }")), messages: true },
+  { name: "container without a name", yaml: pod("vap", "no-name", "  containers: [{ image: registry.example.com/app:1 }]"), messages: true },
+  { name: "unsupported pull policy", yaml: restrictedPod("vap", "bad-pull", "", container("imagePullPolicy: Sometimes")), messages: true },
+  { name: "wrong type", yaml: restrictedPod("vap", "bad-type", "  hostNetwork: 'yes'"), messages: false },
+];
+
+const resourcePath = (o: KubeObject) => {
+  const ns = o.metadata?.namespace;
+  const plural: Record<string, string> = { Pod: "pods", Service: "services", ConfigMap: "configmaps" };
+  return `/api/v1/namespaces/${ns}/${plural[o.kind]}`;
+};
+
+async function setUp(): Promise<void> {
+  for (const ns of parseManifests(namespaces, "ns.yaml")) {
+    const created = await kubeApi(kube.cluster, "POST", "/api/v1/namespaces", ns.object);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    // No controller-manager runs: create the service account the ServiceAccount admission plugin wants.
+    const sa = await kubeApi(kube.cluster, "POST", `/api/v1/namespaces/${ns.object.metadata!.name}/serviceaccounts`, { metadata: { name: "default" } });
+    assert.equal(sa.status, 201, JSON.stringify(sa.body));
+  }
+  for (const o of clusterPolicies) {
+    const path = o.kind === "ValidatingAdmissionPolicy" ? `${VAP}/validatingadmissionpolicies` : `${VAP}/validatingadmissionpolicybindings`;
+    const created = await kubeApi(kube.cluster, "POST", path, o);
+    assert.equal(created.status, 201, `${o.kind} ${o.metadata!.name}: ${JSON.stringify(created.body)}`);
+  }
+  // Policies take effect once the API server's informers have them: wait for the last binding to deny.
+  const probe = parseManifests(cases.find((c) => c.name === "static message, trimmed, reason Invalid")!.yaml, "probe.yaml")[0]!.object;
+  for (const deadline = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 200))) {
+    const answer = await kubeApi(kube.cluster, "POST", `${resourcePath(probe)}?dryRun=All`, probe);
+    if (answer.status !== 201) break;
+    if (Date.now() > deadline) throw new Error("the policies never took effect");
+  }
+}
+
+/** Vigil's reading of a failing check: the message as the API server would word it, and the reason. */
+function denial(c: Check): { message: string; reason: string; binding: string } {
+  const m = /^(.*) \(reason (\w+); binding ([^)]+)\)$/s.exec(c.message);
+  return m ? { message: m[1]!, reason: m[2]!, binding: m[3]! } : { message: c.message, reason: "", binding: "" };
+}
+
+test("vigil policy check and the API server agree, case by case", async (t) => {
+  if (!requireKube(t)) return;
+  await setUp();
+  const nsObjects = parseManifests(namespaces, "namespaces.yaml");
+  const disagreements: string[] = [];
+  let messagesCompared = 0;
+  for (const c of cases) {
+    const manifest: SourcedObject = parseManifests(c.yaml, `${c.name}.yaml`)[0]!;
+    const api = await kubeApi(kube.cluster, "POST", `${resourcePath(manifest.object)}?dryRun=All&fieldValidation=Strict`, manifest.object);
+    const apiAllowed = api.status === 201;
+    const checks = policyChecks({ policies: parseManifests(vigilPolicies.map((o) => JSON.stringify(o)).join("\n---\n"), "policies.yaml"), manifests: [...nsObjects, manifest] })
+      .filter((x) => x.subject.startsWith(`${manifest.object.kind}/`));
+    const failing = checks.filter((x) => x.status === "fail");
+    const vigilAllowed = failing.length === 0;
+    if (apiAllowed !== vigilAllowed) {
+      disagreements.push(`${c.name}: API server ${apiAllowed ? "allows" : `denies (${api.body.message})`}, Vigil ${vigilAllowed ? "allows" : `blocks (${failing.map((f) => f.message).join(" | ")})`}`);
+      continue;
+    }
+    if (apiAllowed || !c.messages) continue;
+    const apiMessage = String(api.body.message);
+    messagesCompared++;
+    const explained = failing.some((f) => {
+      if (f.rule === "schema") {
+        const problems = f.message.replace(/ \(Kubernetes v[\d.]+ schema\)$/, "").replace(/^the API server would reject it: /, "").split("; ");
+        return problems.every((p) => apiMessage.includes(p)) && api.body.reason === "Invalid";
+      }
+      const { message, reason, binding } = denial(f);
+      return apiMessage.endsWith(`ValidatingAdmissionPolicy '${f.rule}' with binding '${binding}' denied request: ${message}`) && api.body.reason === reason;
+    });
+    if (!explained) disagreements.push(`${c.name}: the API server says ${api.body.reason}: ${apiMessage}; Vigil: ${failing.map((f) => `${f.rule}: ${f.message}`).join(" | ")}`);
+  }
+  t.diagnostic(`${cases.length} cases compared, ${messagesCompared} denials compared by message and reason`);
+  assert.deepEqual(disagreements, []);
+  assert.ok(messagesCompared >= 8, "denials through policies and the schema were compared by message");
+});
