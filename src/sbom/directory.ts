@@ -30,7 +30,7 @@ export async function walkDirectory(gatherer: Gatherer, root: string): Promise<v
       if (d.isDirectory()) {
         if (!(liveRoot && LIVE_ROOT_SKIP.has(path))) pending.push(path);
       } else if (d.isSymbolicLink()) {
-        gatherer.tree.putLink(path, await readlink(join(root, path)), undefined);
+        gatherer.tree.putLink(path, await readlink(join(root, path)), undefined, 0);
       } else if (d.isFile()) {
         await readWanted(gatherer, root, path);
       }

@@ -18,6 +18,8 @@ const GZIP = [0x1f, 0x8b];
 const ZSTD = [0x28, 0xb5, 0x2f, 0xfd];
 const WHITEOUT = ".wh.";
 const OPAQUE = ".wh..wh..opq";
+/** Output chunk of the decompressors: the default 16 KiB costs a thread-pool round trip per 16 KiB. */
+const INFLATE_CHUNK = 256 << 10;
 
 type Entry = tar.Extract extends AsyncIterable<infer E> ? E : never;
 
@@ -76,7 +78,7 @@ async function applyEntry(gatherer: Gatherer, entry: Entry, layer: LayerSource, 
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   if (name === OPAQUE) tree.remove(dir, layer.index);
   else if (name.startsWith(WHITEOUT)) tree.remove(`${dir === "/" ? "" : dir}/${name.slice(WHITEOUT.length)}`);
-  else if (header.type === "symlink") tree.putLink(path, header.linkname ?? "", layer.digest);
+  else if (header.type === "symlink") tree.putLink(path, header.linkname ?? "", layer.digest, layer.index);
   else if (header.type === "link") linkEntry(gatherer, path, header.linkname ?? "", layer, where, seen);
   else if (header.type === "file" || header.type === "contiguous-file") {
     seen.add(path);
@@ -131,7 +133,7 @@ function decompress(source: Readable, where: string, maxBytes: number): Readable
     transform(chunk: Buffer, _enc, callback: TransformCallback) {
       if (!decided) {
         const starts = (magic: number[]) => magic.every((b, i) => chunk[i] === b);
-        decided = starts(GZIP) ? createGunzip() : starts(ZSTD) ? createZstdDecompress() : new Transform({ transform: (c, _e, cb) => cb(null, c) });
+        decided = starts(GZIP) ? createGunzip({ chunkSize: INFLATE_CHUNK }) : starts(ZSTD) ? createZstdDecompress({ chunkSize: INFLATE_CHUNK }) : new Transform({ transform: (c, _e, cb) => cb(null, c) });
         const kind = starts(GZIP) ? "gzip" : starts(ZSTD) ? "zstd" : "tar";
         decided.on("error", (e: Error) => counter.destroy(e instanceof VigilError ? e : new InputError(`${where}: corrupt ${kind} stream: ${e.message}`)));
         decided.pipe(counter);

@@ -38,8 +38,10 @@ const MAX_LINK_HOPS = 40;
 
 export class FileTree {
   readonly files = new Map<string, TreeFile>();
-  readonly links = new Map<string, { target: string; layer: string | undefined }>();
+  readonly links = new Map<string, { target: string; layer: string | undefined; layerIndex: number }>();
   readonly warnings: string[] = [];
+  /** How many kept files and links each directory has below it: a removal scans only when it has some. */
+  private readonly below = new Map<string, number>();
 
   /** Puts a file, replacing whatever was at its path (and under it, when a file replaces a directory). */
   putFile(file: TreeFile): void {
@@ -47,25 +49,46 @@ export class FileTree {
     this.remove(file.path);
     if (previous?.revisions && file.revisions) file.revisions = [...previous.revisions, ...file.revisions];
     this.files.set(file.path, file);
+    this.count(file.path, 1);
   }
 
-  putLink(path: string, target: string, layer: string | undefined): void {
+  putLink(path: string, target: string, layer: string | undefined, layerIndex: number): void {
     this.remove(path);
-    this.links.set(path, { target, layer });
+    this.links.set(path, { target, layer, layerIndex });
+    this.count(path, 1);
   }
 
   /**
    * Removes a path and everything under it (a whiteout), or with `belowLayer` only what layers before
-   * that one put there (an opaque directory keeps what its own layer added).
+   * that one put there (an opaque directory keeps what its own layer added). Every file of every layer
+   * replaces its path, so the common case (nothing kept there) costs two map lookups.
    */
   remove(path: string, belowLayer?: number): void {
+    const file = this.files.get(path);
+    if (file && (belowLayer === undefined || file.layerIndex < belowLayer)) this.drop(this.files, path);
+    const link = this.links.get(path);
+    if (link && (belowLayer === undefined || link.layerIndex < belowLayer)) this.drop(this.links, path);
+    if (!this.below.get(path)) return;
     const prefix = path === "/" ? "/" : path + "/";
     for (const [p, f] of this.files) {
-      if ((p === path || p.startsWith(prefix)) && (belowLayer === undefined || f.layerIndex < belowLayer)) this.files.delete(p);
+      if (p.startsWith(prefix) && (belowLayer === undefined || f.layerIndex < belowLayer)) this.drop(this.files, p);
     }
-    for (const p of this.links.keys()) {
-      if (p === path || p.startsWith(prefix)) this.links.delete(p);
+    for (const [p, l] of this.links) {
+      if (p.startsWith(prefix) && (belowLayer === undefined || l.layerIndex < belowLayer)) this.drop(this.links, p);
     }
+  }
+
+  private drop(map: Map<string, unknown>, path: string): void {
+    map.delete(path);
+    this.count(path, -1);
+  }
+
+  private count(path: string, delta: number): void {
+    for (let i = path.lastIndexOf("/"); i > 0; i = path.lastIndexOf("/", i - 1)) {
+      const dir = path.slice(0, i);
+      this.below.set(dir, (this.below.get(dir) ?? 0) + delta);
+    }
+    this.below.set("/", (this.below.get("/") ?? 0) + delta);
   }
 
   /**

@@ -3,7 +3,12 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { parseReference } from "../../oci/index.ts";
-import { generateInventory, toCycloneDx, toSpdx, toTable, type Inventory } from "../../sbom/index.ts";
+// The modules themselves, not src/sbom/index.ts: that one also brings the agent's attested-SBOM path (Sigstore, the artifact gate).
+import { toCycloneDx } from "../../sbom/cyclonedx.ts";
+import { generateInventory } from "../../sbom/generate.ts";
+import type { Inventory } from "../../sbom/model.ts";
+import { toSpdx } from "../../sbom/spdx.ts";
+import { toTable } from "../../sbom/table.ts";
 import type { Command } from "../command.ts";
 import { clearProgress } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
