@@ -19,6 +19,8 @@ export interface Affected {
   ratings: Rating[];
   /** Where the entry came from inside its database (database_specific.source), when it says. */
   source?: string;
+  /** The package name as the advisory writes it, when the ecosystem's normalisation changed it. */
+  writtenName?: string;
 }
 
 export interface Rating { field: string; value: string | number }
@@ -141,9 +143,11 @@ function affected(a: unknown, field: string, fail: (f: string, w: string) => nev
   }
   const ecosystem = canonicalEcosystem(pkg.ecosystem as string);
   const specific = isObject(a.database_specific) ? a.database_specific : {};
+  const name = normalizeName(ecosystem, pkg.name as string);
   return {
     ecosystem,
-    name: normalizeName(ecosystem, pkg.name as string),
+    name,
+    ...(name !== pkg.name && { writtenName: pkg.name as string }),
     ranges: parsedRanges,
     versions,
     severity: severities(a.severity, `${field}.severity`, fail),

@@ -24,7 +24,7 @@ export class SqliteStore implements AdvisoryStore {
   private constructor(location: string, db: DatabaseSync) {
     this.location = location;
     this.#db = db;
-    this.#byKey = db.prepare("SELECT a.doc, a.source FROM vigil_osv_packages p JOIN vigil_osv_advisories a ON a.id = p.advisory WHERE p.base = ? AND p.name = ?");
+    this.#byKey = db.prepare("SELECT a.id, a.doc, a.source FROM vigil_osv_packages p JOIN vigil_osv_advisories a ON a.id = p.advisory WHERE p.base = ? AND p.name = ?");
   }
 
   /** Opens DIR/osv.sqlite; `create` makes the folder and tables when they are not there. */
@@ -95,11 +95,17 @@ export class SqliteStore implements AdvisoryStore {
 
   async lookup(keys: { base: string; name: string }[]): Promise<Map<string, StoredAdvisory[]>> {
     const out = new Map<string, StoredAdvisory[]>();
+    // An advisory naming several packages is parsed once per lookup, not once per package.
+    const parsed = new Map<string, StoredAdvisory>();
     for (const { base, name } of keys) {
       const key = lookupKey(base, name);
       if (out.has(key)) continue;
-      const rows = this.#byKey.all(base, name) as { doc: string; source: string }[];
-      out.set(key, rows.map((r) => ({ advisory: JSON.parse(r.doc), source: r.source })));
+      const rows = this.#byKey.all(base, name) as { id: string; doc: string; source: string }[];
+      out.set(key, rows.map((r) => {
+        let entry = parsed.get(r.id);
+        if (!entry) parsed.set(r.id, (entry = { advisory: JSON.parse(r.doc), source: r.source }));
+        return entry;
+      }));
     }
     return out;
   }

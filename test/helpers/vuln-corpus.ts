@@ -37,8 +37,9 @@ export async function writeCorpus(osvDir: string, outDir: string, size: number):
   }
   // Every package at each of its versions, in a fixed order; then an even spread of `size` of them.
   const all = [...versions.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([key, set]) => [...set].sort().map((v) => [...key.split("\u0000"), v] as [string, string, string]));
-  const step = all.length / size;
-  const chosen = Array.from({ length: Math.min(size, all.length) }, (_, i) => all[Math.floor(i * step)]!);
+  const spread = <T>(xs: T[], n: number) => Array.from({ length: Math.min(n, xs.length) }, (_, i) => xs[Math.floor((i * xs.length) / n)]!);
+  // The SBOM gets `size` components; the go.mod a fifth as many modules besides.
+  const chosen = [...spread(all.filter(([e]) => e !== "Go" && PURL[e.split(":")[0]!]?.("x", "1", e)), size), ...spread(all.filter(([e]) => e === "Go"), Math.ceil(size / 5))];
   const components: object[] = [];
   const goModules: [string, string][] = [];
   for (const [ecosystem, name, version] of chosen) {
@@ -115,6 +116,14 @@ export function vigilFindings(findings: { kind: string; suppressed?: unknown; ec
  */
 export function gitRangeFirst(advisory: { affected: { name: string; ranges: { type: string }[]; versions: string[] }[] }, name: string, version: string): boolean {
   return advisory.affected.some((a) => a.name === name && a.ranges[0]?.type === "GIT" && a.ranges.some((r) => r.type !== "GIT") && !a.versions.includes(version));
+}
+
+/**
+ * The other reason found: osv-scanner compares package names as written, and the advisory spells a PyPI
+ * name another way than the SBOM (jw.util, jw-util), which PEP 503 makes one name.
+ */
+export function spelledOtherwise(advisory: { affected: { name: string; writtenName?: string }[] }, name: string): boolean {
+  return advisory.affected.some((a) => a.name === name && a.writtenName !== undefined && a.writtenName !== name);
 }
 
 /** Runs osv-scanner offline over the corpus, with a local database made of the same zips. */
