@@ -22,7 +22,7 @@ function isLock(path: string): boolean {
 
 export const pythonCataloger: Cataloger = {
   name: "python",
-  wants: (path, info) => (isMetadata(path) && (info.mode & 0o40000) === 0 ? "content" : isLock(path) ? "content" : undefined),
+  wants: (path) => (isMetadata(path) || isLock(path) ? "content" : undefined),
   catalog(tree, context) {
     const out: Component[] = [];
     for (const file of tree.select((p) => isMetadata(p) || isLock(p))) {
