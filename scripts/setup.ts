@@ -25,6 +25,7 @@ const debian: Record<string, string> = {
   "dpkg-deb": "dpkg",
   objcopy: "binutils",
   mvn: "maven",
+  rpmbuild: "rpm",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */

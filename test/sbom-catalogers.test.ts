@@ -118,6 +118,17 @@ test("rpm: the SQLite rpmdb (Packages table of header blobs), gpg-pubkey entries
   assert.deepEqual(ssl.source, { name: "openssl", version: "3.0.7-27.el9" });
 });
 
+test("rpm: packages built by rpmbuild and recorded by rpm (--justdb) in its SQLite rpmdb match rpm -qa", async (t) => {
+  if (!requireTools(t, ["rpm", "rpmbuild"])) return;
+  const { root, truth } = targets.rpmRoot();
+  const inventory = await generateInventory(`dir:${root}`);
+  assertMatches(inventory, truth);
+  const libs = inventory.components.find((c) => c.name === "vigil-fixture-libs")!;
+  assert.equal(libs.purl, "pkg:rpm/rocky/vigil-fixture-libs@3.0.7-27.el9?arch=noarch&distro=rocky-9.4&epoch=1&upstream=vigil-fixture-libs-3.0.7-27.el9.src.rpm");
+  assert.deepEqual(libs.source, { name: "vigil-fixture-libs", version: "3.0.7-27.el9" });
+  assert.deepEqual(libs.licenses, ["Apache-2.0"]);
+});
+
 test("npm: an npm install tree (node_modules and package-lock v3) matches npm ls --all", async (t) => {
   if (!requireTools(t, ["npm"])) return;
   const { root, truth } = targets.npmProject();

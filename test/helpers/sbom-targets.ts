@@ -283,3 +283,32 @@ export function writeTree(root: string, files: Record<string, string | Buffer>):
   }
   return root;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// RPM: packages built with rpmbuild and recorded by rpm itself (--justdb) in its SQLite database.
+
+export const RPM_PACKAGES = [
+  { name: "vigil-fixture-libs", version: "3.0.7", release: "27.el9", epoch: 1, license: "Apache-2.0" },
+  { name: "vigil-fixture-tool", version: "5.1.8", release: "9.el9", license: "GPL-3.0-or-later" },
+  { name: "vigil-fixture-data", version: "2024a", release: "1.el9", license: "Public Domain" },
+];
+
+export function rpmRoot(): Target {
+  const dir = cached("rpm", (dir) => {
+    mkdirSync(join(dir, "SPECS"), { recursive: true });
+    for (const p of RPM_PACKAGES) {
+      writeFileSync(join(dir, "SPECS", `${p.name}.spec`), [`Name: ${p.name}`, `Version: ${p.version}`, `Release: ${p.release}`, ...(p.epoch ? [`Epoch: ${p.epoch}`] : []), "Summary: fixture", `License: ${p.license}`, "BuildArch: noarch", "%description", "fixture", "%files", ""].join("\n"));
+      run("rpmbuild", ["--define", `_topdir ${dir}`, "-bb", join(dir, "SPECS", `${p.name}.spec`)]);
+    }
+    const db = join(dir, "root", "var", "lib", "rpm");
+    mkdirSync(db, { recursive: true });
+    mkdirSync(join(dir, "root", "etc"), { recursive: true });
+    writeFileSync(join(dir, "root", "etc", "os-release"), 'NAME="Rocky Linux"\nID="rocky"\nVERSION_ID="9.4"\n');
+    run("rpm", ["--dbpath", db, "--initdb"]);
+    const rpms = readdirSync(join(dir, "RPMS", "noarch")).map((f) => join(dir, "RPMS", "noarch", f));
+    run("rpm", ["--dbpath", db, "-i", "--nodeps", "--justdb", ...rpms]);
+    writeFileSync(join(dir, "rpm-qa.txt"), run("rpm", ["--dbpath", db, "-qa", "--qf", "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n"]));
+  });
+  const lines = readFileSync(join(dir, "rpm-qa.txt"), "utf8").split("\n").filter(Boolean);
+  return { root: join(dir, "root"), truth: new Set(lines.map((l) => l.split(" ")).map(([n, v]) => key("rpm", n!, v!))) };
+}

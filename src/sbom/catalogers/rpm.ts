@@ -12,6 +12,8 @@ import { baseName, dirName, type Cataloger } from "./cataloger.ts";
 
 const DB_DIRS = new Set(["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"]);
 const DB_FILES = new Set(["rpmdb.sqlite", "Packages.db", "Packages"]);
+/** SQLite's write-ahead log: pages rpm wrote but did not checkpoint yet live there. */
+const WAL = "rpmdb.sqlite-wal";
 
 const TAG = { name: 1000, version: 1001, release: 1002, epoch: 1003, license: 1014, vendor: 1011, arch: 1022, sourcerpm: 1044 } as const;
 const MAX_INDEX_ENTRIES = 1 << 16;
@@ -28,13 +30,13 @@ export interface RpmHeader {
 
 export const rpmCataloger: Cataloger = {
   name: "rpm-db",
-  wants: (path) => (DB_DIRS.has(dirName(path)) && DB_FILES.has(baseName(path)) ? "content" : undefined),
+  wants: (path) => (DB_DIRS.has(dirName(path)) && (DB_FILES.has(baseName(path)) || baseName(path) === WAL) ? "content" : undefined),
   catalog(tree, { os, warn }) {
     const components: Component[] = [];
     for (const file of tree.select((p) => DB_DIRS.has(dirName(p)) && DB_FILES.has(baseName(p)))) {
       let headers: RpmHeader[];
       try {
-        headers = readRpmDb(baseName(file.path), file.content!);
+        headers = readRpmDb(baseName(file.path), file.content!, tree.files.get(`${file.path}-wal`)?.content);
       } catch (e) {
         warn(`${file.layer ? `layer ${file.layer}: ` : ""}${file.path}: not a readable rpm database: ${(e as Error).message}`);
         continue;
@@ -60,18 +62,19 @@ export const rpmCataloger: Cataloger = {
   },
 };
 
-function readRpmDb(name: string, content: Buffer): RpmHeader[] {
-  const blobs = name === "rpmdb.sqlite" ? sqliteBlobs(content) : name === "Packages.db" ? ndbBlobs(content) : bdbBlobs(content);
+function readRpmDb(name: string, content: Buffer, wal: Buffer | undefined): RpmHeader[] {
+  const blobs = name === "rpmdb.sqlite" ? sqliteBlobs(content, wal) : name === "Packages.db" ? ndbBlobs(content) : bdbBlobs(content);
   return blobs.map(parseHeaderBlob);
 }
 
 /** rpm's SQLite backend: table Packages(hnum, blob). node:sqlite reads a file, so the bytes go to a private temporary one. */
-function sqliteBlobs(content: Buffer): Buffer[] {
+function sqliteBlobs(content: Buffer, wal: Buffer | undefined): Buffer[] {
   const dir = mkdtempSync(join(tmpdir(), "vigil-rpmdb-"));
   try {
     const file = join(dir, "rpmdb.sqlite");
     writeFileSync(file, content, { mode: 0o600 });
-    const db = new DatabaseSync(file, { readOnly: true });
+    if (wal && wal.length > 0) writeFileSync(`${file}-wal`, wal, { mode: 0o600 });
+    const db = new DatabaseSync(file, { readOnly: !wal?.length });
     try {
       return db.prepare("SELECT blob FROM Packages").all().map((row) => Buffer.from(row.blob as Uint8Array));
     } finally {
