@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { signWebhookBody } from "../src/agent/webhook.ts";
+import { forgeDeliveryHeaders } from "../src/agent/webhook.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
 import { agentTestCluster, writeAgentConfig } from "../test/helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "../test/helpers/git-fixture.ts";
@@ -126,7 +126,6 @@ try {
   const target = { ns: namespaces[0]!, name: "obj-000" };
   const livePath = `/api/v1/namespaces/${target.ns}/configmaps/${target.name}`;
   const valueNow = async () => (await admin.call({ verb: "get", method: "GET", path: livePath })).body?.data?.version;
-  const body = JSON.stringify({ ref: "refs/heads/main" });
   const samples: { via: "leader" | "standby"; applied: number; reconcile: number; commit: number; steps: Record<string, number> }[] = [];
   for (let run = 1; run <= 2 * runs; run++) {
     const via = run % 2 === 1 ? "leader" : "standby";
@@ -136,7 +135,9 @@ try {
     const commitSeconds = (performance.now() - committing) / 1000;
     const before = results.length;
     const sent = performance.now();
-    const res = await fetch(`${via === "leader" ? webhook : standbyWebhook}/hooks/${ENV}`, { method: "POST", body, headers: { "content-type": "application/json", "x-hub-signature-256": signWebhookBody(SECRET, body) } });
+    // A forge's push names the new commit: each delivery's body differs (the same signed body twice is a replay).
+    const push = JSON.stringify({ ref: "refs/heads/main", after: commit });
+    const res = await fetch(`${via === "leader" ? webhook : standbyWebhook}/hooks/${ENV}`, { method: "POST", body: push, headers: { "content-type": "application/json", ...forgeDeliveryHeaders(SECRET, `/hooks/${ENV}`, push) } });
     if (res.status !== 202) throw new Error(`the webhook answered ${res.status}: ${await res.text()}`);
     await waitFor("the change in the API server", async () => (await valueNow()) === value, 60_000);
     const applied = (performance.now() - sent) / 1000;

@@ -144,7 +144,7 @@ test("approvals: an environment the trust policy gives an approvals rule is bloc
   const dir = tempDir(t);
   const key = makeLogKey(dir);
   const log = join(dir, "log");
-  const configFile = await agentConfig(t, f, { agentNamespace: "vigil-b", environments: [{ name: "prod", namespace: "b-prod", gates: ["revision", "policy"] }], audit: { log, key } });
+  const configFile = await agentConfig(t, f, { agentNamespace: "vigil-b", environments: [{ name: "prod", namespace: "b-prod", gates: ["revision", "policy", "artifact"] }], audit: { log, key } });
   const commit = f.repo.commit({ "envs/prod/namespace.yaml": namespaceYaml("b-prod"), "envs/prod/settings.yaml": configMapYaml("b-prod", "settings") }, f.alice);
 
   const blocked = await reconcileFirst(configFile);

@@ -22,7 +22,7 @@ environments:
     source: { url: ../config-repo }
     cluster: { inCluster: true }
     namespaces: [shop, payments]
-    gates: [revision, policy]
+    gates: [revision, policy, artifact]
     drift: report
 `;
 
@@ -40,7 +40,7 @@ test("a valid configuration: defaults filled in, relative paths taken from its f
   assert.equal(staging!.source.tokenFile, join(dir, "secrets/token"));
   assert.deepEqual(staging!.cluster, { kubeconfig: join(dir, "kube/config"), context: "staging" });
   assert.deepEqual(staging!.gates, ["revision", "approvals", "policy", "artifact"], "every gate unless the environment says otherwise");
-  assert.deepEqual(prod!.gates, ["revision", "approvals", "policy"], "the approvals gate runs even when left out: the trust policy decides whether it asks anything");
+  assert.deepEqual(prod!.gates, ["revision", "approvals", "policy", "artifact"], "the approvals gate runs even when left out: the trust policy decides whether it asks anything");
   assert.equal(staging!.drift, "restore");
   assert.equal(staging!.prune, true);
   assert.equal(staging!.force, false);
@@ -55,14 +55,19 @@ test("unknown fields, bad values and missing ones are named with file and line",
   assert.throws(() => parseAgentConfig(valid.replace("namespaces: [shop]\n", "namespaces: []\n"), "agent.yaml"), refused(/environments\[0\]\.namespaces: must name at least one namespace/));
   assert.throws(() => parseAgentConfig(valid.replace("drift: report", "drift: ignore"), "agent.yaml"), refused(/environments\[1\]\.drift: must be restore or report/));
   assert.throws(() => parseAgentConfig(valid.replace("serviceAccount: shop/deployer", "serviceAccount: deployer"), "agent.yaml"), refused(/serviceAccount: must be NAMESPACE\/NAME/));
-  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [revision, vibes]"), "agent.yaml"), refused(/gates\[1\]: must be one of revision, approvals, policy, artifact/));
+  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy, artifact]", "gates: [revision, vibes]"), "agent.yaml"), refused(/gates\[1\]: must be one of revision, approvals, policy, artifact/));
   assert.throws(() => parseAgentConfig("kind: AgentConfig\n", "agent.yaml"), refused(/agent\.yaml:1 apiVersion: is required[\s\S]*trustPolicy: is required/));
   assert.throws(() => parseAgentConfig("environments: [\n", "agent.yaml"), refused(/^agent\.yaml:\d+:\d+: invalid YAML/));
 });
 
 test("the revision gate cannot be switched off, an environment is configured once, one credential per source, none deploys into the agent's namespace", () => {
-  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy]", "gates: [policy, artifact]"), "agent.yaml"),
+  assert.throws(() => parseAgentConfig(valid.replace("gates: [revision, policy, artifact]", "gates: [policy, artifact]"), "agent.yaml"),
     refused(/environments\[1\]\.gates: the revision gate cannot be left out/));
+  // Secure by default: the agent's own file cannot drop the policy or artifact gate; only the signed trust policy can.
+  for (const gate of ["policy", "artifact"]) {
+    const without = valid.replace("gates: [revision, policy, artifact]", `gates: [revision, ${gate === "policy" ? "artifact" : "policy"}]`);
+    assert.throws(() => parseAgentConfig(without, "agent.yaml"), refused(new RegExp(`environments\\[1\\]\\.gates: the ${gate} gate cannot be left out by the agent's configuration: turn it off for prod in the trust policy`)));
+  }
   assert.throws(() => parseAgentConfig(valid.replace("name: prod", "name: staging"), "agent.yaml"), refused(/environments\[1\]\.name: environment "staging" is configured twice/));
   assert.throws(() => parseAgentConfig(valid.replace("tokenFile: secrets/token", "tokenFile: t, sshKeyFile: k"), "agent.yaml"), refused(/give tokenFile or sshKeyFile, not both/));
   assert.throws(() => parseAgentConfig(valid.replace("namespaces: [shop, payments]", "namespaces: [shop, vigil-system]"), "agent.yaml"),

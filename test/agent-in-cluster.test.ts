@@ -12,7 +12,7 @@ import { before, test, type TestContext } from "node:test";
 import { Agent, request } from "undici";
 import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { signWebhookBody } from "../src/agent/webhook.ts";
+import { forgeDeliveryHeaders } from "../src/agent/webhook.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
 import { InputError } from "../src/core/errors.ts";
 import { agentTestCluster, writeAgentConfig } from "./helpers/agent.ts";
@@ -292,7 +292,7 @@ test("in-cluster, two replicas with deploy/'s RBAC: one takes the Lease; a webho
 
   const next = w.repo.commit({ "envs/shop-production/settings.yaml": settings("relayed") }, alice);
   const body = JSON.stringify({ ref: "refs/heads/main" });
-  const res = await fetch(`${standby.url}/hooks/shop-production`, { method: "POST", body, headers: { "x-hub-signature-256": signWebhookBody(secret, body) } });
+  const res = await fetch(`${standby.url}/hooks/shop-production`, { method: "POST", body, headers: forgeDeliveryHeaders(secret, "/hooks/shop-production", body) });
   assert.equal(res.status, 202, await res.text());
   await until("the leader's reconcile of the relayed trigger", () => leader.results.some((r) => r.revision === next), 10_000);
   assert.equal(await liveValue(), "relayed");

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import { LeaderElector } from "../src/agent/leader.ts";
-import { MAX_WEBHOOK_BODY, signWebhookBody } from "../src/agent/webhook.ts";
+import { forgeDeliveryHeaders, MAX_WEBHOOK_BODY, signWebhookBody, vigilDeliveryHeaders, webhookSecretFor } from "../src/agent/webhook.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import type { Cluster } from "../src/cluster/index.ts";
 import { agentTestCluster, writeAgentConfig } from "./helpers/agent.ts";
@@ -177,8 +177,9 @@ test("webhook: a signed POST reconciles the environment at once; unsigned, wrong
   const w = workspace(t, "hook", `leaderElection: { leaseDuration: 3s }\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`);
   const r = await replica(t, w, "hook-agent");
   await until("the first reconcile", () => r.results.length === 1);
-  const post = (path: string, body: string, signature?: string) =>
-    fetch(`${r.urls.webhook}${path}`, { method: "POST", body, headers: { "content-type": "application/json", ...(signature && { "x-hub-signature-256": signature }) } });
+  const post = (path: string, body: string, signature?: string, delivery = `d-${Math.random()}`) =>
+    fetch(`${r.urls.webhook}${path}`, { method: "POST", body, headers: { "content-type": "application/json", "x-github-delivery": delivery, ...(signature && { "x-hub-signature-256": signature }) } });
+  const pathSecret = (path: string) => webhookSecretFor(secret, path);
   const body = JSON.stringify({ ref: "refs/heads/main", after: "0".repeat(40) });
 
   // A new signed revision: the webhook makes the agent fetch it now, not in an hour.
@@ -186,28 +187,36 @@ test("webhook: a signed POST reconciles the environment at once; unsigned, wrong
   const refusals: [string, Response][] = [
     ["unsigned", await post("/hooks/hook", body)],
     ["signed with another secret", await post("/hooks/hook", body, signWebhookBody("another-secret-of-some-length", body))],
-    ["signature of another body", await post("/hooks/hook", body, signWebhookBody(secret, body + " "))],
+    ["signature of another body", await post("/hooks/hook", body, signWebhookBody(pathSecret("/hooks/hook"), body + " "))],
     ["not hex", await post("/hooks/hook", body, `sha256=${"z".repeat(64)}`)],
     ["unsigned, unknown environment", await post("/hooks/nowhere", body)],
+    // Bound to the path: the shared secret itself, or another path's secret, signs nothing here.
+    ["signed with the shared secret, not the path's", await post("/hooks/hook", body, signWebhookBody(secret, body))],
+    ["signed for another path", await post("/hooks/hook", body, signWebhookBody(pathSecret("/hooks"), body))],
+    ["Vigil's form for another path", await fetch(`${r.urls.webhook}/hooks/hook`, { method: "POST", body, headers: vigilDeliveryHeaders(secret, "/hooks", body) })],
   ];
   for (const [what, res] of refusals) assert.equal(res.status, 401, `${what}: ${res.status}`);
-  assert.equal((await post("/hooks/nowhere", body, signWebhookBody(secret, body))).status, 404, "unknown environment, once signed");
+  assert.equal((await post("/hooks/nowhere", body, signWebhookBody(pathSecret("/hooks/nowhere"), body))).status, 404, "unknown environment, once signed");
+  assert.equal((await fetch(`${r.urls.webhook}/hooks/hook`, { method: "POST", body, headers: { "x-hub-signature-256": signWebhookBody(pathSecret("/hooks/hook"), body) } })).status, 400, "no delivery id");
   assert.equal((await fetch(`${r.urls.webhook}/hooks/hook`)).status, 405);
   const big = "x".repeat(MAX_WEBHOOK_BODY + 1);
-  assert.equal((await post("/hooks/hook", big, signWebhookBody(secret, big))).status, 413);
+  assert.equal((await post("/hooks/hook", big, signWebhookBody(pathSecret("/hooks/hook"), big))).status, 413);
   await sleep(1000);
   assert.equal(r.results.length, 1, "nothing refused triggered a reconcile");
 
   const sent = Date.now();
-  const res = await post("/hooks/hook", body, signWebhookBody(secret, body));
+  const res = await post("/hooks/hook", body, signWebhookBody(pathSecret("/hooks/hook"), body), "delivery-1");
   assert.equal(res.status, 202, await res.text());
+  // Replayed (the same delivery, or the same signed body under a new id): accepted once only.
+  assert.equal((await post("/hooks/hook", body, signWebhookBody(pathSecret("/hooks/hook"), body), "delivery-1")).status, 409);
+  assert.equal((await post("/hooks/hook", body, signWebhookBody(pathSecret("/hooks/hook"), body), "delivery-2")).status, 409);
   await until("the triggered reconcile", () => r.results.length === 2, 10_000);
   const took = Date.now() - sent;
   assert.equal(r.results[1]!.revision, next, "the reconcile fetched the new revision");
   assert.equal(r.results[1]!.exitCode, 0);
   assert.ok(took < 10_000, `reconciled ${took} ms after the webhook (interval 1h)`);
   // The generic hook triggers every environment.
-  const all = await post("/hooks", "{}", signWebhookBody(secret, "{}"));
+  const all = await fetch(`${r.urls.webhook}/hooks`, { method: "POST", body: "{}", headers: vigilDeliveryHeaders(secret, "/hooks", "{}") });
   assert.equal(all.status, 202);
   await until("the generic hook's reconcile", () => r.results.length === 3, 10_000);
 });
@@ -227,7 +236,12 @@ test("webhook to a standby replica: it records the trigger on vigil-triggers and
   const [leader, standby] = one.agent.leading ? [one, two] : [two, one];
   assert.equal(leader.results[0]!.exitCode, 0);
   const body = JSON.stringify({ ref: "refs/heads/main" });
-  const hook = (path = "/hooks/relay") => fetch(`${standby.urls.webhook}${path}`, { method: "POST", body, headers: { "content-type": "application/json", "x-hub-signature-256": signWebhookBody(secret, body) } });
+  let pushes = 0;
+  // Each push's body differs (a forge's names the new commit): the same signed body twice is a replay.
+  const hook = (path = "/hooks/relay") => {
+    const push = JSON.stringify({ ref: "refs/heads/main", push: ++pushes });
+    return fetch(`${standby.urls.webhook}${path}`, { method: "POST", body: push, headers: { "content-type": "application/json", ...forgeDeliveryHeaders(secret, path, push) } });
+  };
   const settings = (value: string) => ({ [`envs/relay/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\ndata:\n  value: "${value}"\n` });
   const live = async () => (await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/settings` })).body?.data?.value;
 

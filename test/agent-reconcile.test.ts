@@ -254,10 +254,15 @@ test("applying as the environment's ServiceAccount: its RBAC bounds the apply, w
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil-golf"), true, "applied under the environment's own field manager");
   assert.ok(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf"), "the inventory is the agent's, in its own namespace");
 
-  // The ServiceAccount may not write Secrets: the server refuses, the agent names it, nothing is pruned.
+  // The ServiceAccount may not read or write Secrets: the agent names it, drops it from the inventory's
+  // claims, and the rest of the revision reconciles (issue 15 §2: an environment never wedges).
   w.repo.commit({ [`envs/golf/s.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ${w.ns}\nstringData:\n  k: v\n` }, alice);
   const refused = await reconcile(w);
-  assert.equal(refused.exitCode, 1);
-  assert.equal(failures(refused)[0]!.rule, "accepted");
-  assert.match(failures(refused)[0]!.message, /system:serviceaccount:vigil-system:deployer-golf/);
+  assert.deepEqual(failures(refused), []);
+  assert.equal(refused.exitCode, 0);
+  const forbidden = refused.verdict.checks.find((c) => c.rule === "forbidden")!;
+  assert.equal(forbidden.status, "warn");
+  assert.equal(forbidden.subject, `Secret ${w.ns}/s`);
+  assert.match(forbidden.message, /may not read it.*grant the environment's ServiceAccount access, or remove it from Git/);
+  assert.ok(!(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf")).data.objects.includes('"Secret"'));
 });

@@ -5,7 +5,7 @@
 // bad input before any request.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ADOPT_ANNOTATION, formatChanges, syncSet, SyncRefused, type SyncOptions, type SyncResult } from "../src/cluster/index.ts";
+import { ADOPT_ANNOTATION, formatChanges, syncSet, SyncRefused, type Refusal, type SyncOptions, type SyncResult } from "../src/cluster/index.ts";
 import { connectCluster } from "../src/cluster/index.ts";
 import { ExitCode } from "../src/core/errors.ts";
 import { adminCluster, configMaps, createNamespaces, kubeApi, kubeForFile, manifests } from "./helpers/cluster.ts";
@@ -79,7 +79,7 @@ test("a Namespace a person created, and another environment's object, are confli
   await syncSet(cluster, manifests(configMaps("shared-ns", ["theirs"])), options("owner", ["shared-ns"]));
   const taken = await syncSet(cluster, manifests(configMaps("shared-ns", ["theirs"], { key: "changed" })), options("taker", ["shared-ns"], { force: true }));
   assert.equal(byName(taken)["ConfigMap shared-ns/theirs"]!.action, "conflict");
-  assert.match(byName(taken)["ConfigMap shared-ns/theirs"]!.message!, /labelled vigil\.dev\/environment=owner.*vigil-owner \(Apply\)/);
+  assert.match(byName(taken)["ConfigMap shared-ns/theirs"]!.message!, /belongs to another environment: owner .*vigil-owner \(Apply\).*even with force/);
   assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/shared-ns/configmaps/theirs")).body.data.key, "value");
   assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/shared-ns")).status, 200);
 });
@@ -91,14 +91,15 @@ test("prune limit: deleting past the count or the fraction stops before any dele
   const cluster = await adminCluster(kube.cluster, t);
   const names = Array.from({ length: 8 }, (_, i) => `cm-${i}`);
   await syncSet(cluster, manifests(configMaps("limit-a", names)), options("limit", ["limit-a"]));
-  // An emptied-out revision (a bad merge, a wrong path) would delete 7 of 8.
-  const blocked = await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"]));
-  assert.match(blocked.pruneBlocked!, /prune limit: 7 of 8 objects would be deleted.*nothing was deleted.*--allow-mass-prune/);
+  const limit = { pruneLimit: { count: 2, fraction: 0.5 } };
+  // An emptied-out revision (a bad merge, a wrong path) would delete 7 of 8: past 2 objects and past half.
+  const blocked = await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"], limit));
+  assert.match(blocked.pruneBlocked!, /prune limit: 7 of 8 objects would be deleted, more than both 2 objects and 50% of the inventory; nothing was deleted.*--allow-mass-prune/);
   assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/limit-a/configmaps?labelSelector=vigil.dev/environment=limit")).body.items.length, 8);
-  // The count limit alone: 3 deletes of 8 is under half, over a count of 2.
-  const byCount = await syncSet(cluster, manifests(configMaps("limit-a", names.slice(0, 5))), options("limit", ["limit-a"], { pruneLimit: { count: 2, fraction: 1 } }));
-  assert.match(byCount.pruneBlocked!, /3 of 8 objects/);
-  const allowed = await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"], { allowMassPrune: true }));
+  // 3 of 8 is past the count but within the fraction: allowed. So is the default (10) for a small environment.
+  assert.equal((await syncSet(cluster, manifests(configMaps("limit-a", names.slice(0, 5))), options("limit", ["limit-a"], { ...limit, dryRun: true }))).pruneBlocked, undefined);
+  assert.equal((await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"], { dryRun: true }))).pruneBlocked, undefined);
+  const allowed = await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"], { ...limit, allowMassPrune: true }));
   assert.equal(allowed.pruneBlocked, undefined);
   assert.equal(allowed.objects.filter((o) => o.action === "prune").length, 7);
 });
@@ -175,7 +176,7 @@ metadata: { name: "system:fine" }
   assert.ok(refused instanceof SyncRefused);
   assert.equal(refused.exitCode, ExitCode.badInput);
   assert.equal(refused.refusals.length, 5, "the RBAC path segment name is valid");
-  assert.ok(refused.refusals.every((r: { rule: string; file: string }) => r.rule === "name" && r.file === "envs/bad/names.yaml"));
+  assert.ok(refused.refusals.every((r: Refusal) => r.rule === "name" && r.file === "envs/bad/names.yaml"));
   assert.match(refused.message, /names\.yaml:1: ConfigMap a\/\.\.: metadata\.name "\.\." may not be "\." or "\.\."/);
   assert.match(refused.message, /may not contain "\/" or "%"/);
   assert.match(refused.message, /DNS-1035 label/);

@@ -163,6 +163,16 @@ buildMetadata: [originAnnotations, managedByLabel]
     assert.match((await renderRefusal(renderDirectory(root, "envs/prod", { timeoutMs: 1 }))).message, /kustomize did not finish within 0\.001 s/);
   });
 
+  it("runs kustomize under a memory limit (issue 15 §3): a build that needs more is refused naming the limit", async (t) => {
+    if (!needKustomize(t)) return;
+    const root = checkout(t, overlay);
+    // 64 MiB is less than Go's runtime alone asks for: any build passes the limit, so this shows it is enforced.
+    const refused = await renderRefusal(renderDirectory(root, "envs/prod", { memoryLimitBytes: 64 << 20 }));
+    assert.equal(refused.exitCode, ExitCode.badInput);
+    assert.match(refused.message, /^envs\/prod\/kustomization\.yaml: kustomize needed more than its memory limit of 64 MiB/);
+    assert.ok((await renderDirectory(root, "envs/prod")).length > 0, "the default limit builds the overlay");
+  });
+
   it("refuses a kustomize binary that is missing or not the pinned release (unavailable, exit 3)", async (t) => {
     const root = checkout(t, overlay);
     const missing = await renderDirectory(root, "envs/prod", notRun).then(() => undefined, (e: unknown) => e);

@@ -90,4 +90,21 @@ describe("render at a commit, from git's objects", () => {
     t.after(() => rendered.tree!.remove());
     assert.deepEqual(rendered.objects.map((s) => s.object.metadata?.name), ["prod-web"]);
   });
+
+  it(".gitattributes never changes what is rendered: export-subst, export-ignore and filters leave the blobs as they are (issue 15 §1)", async (t) => {
+    if (!requireTools(t, ["kustomize"])) return;
+    const withData = (name: string, value: string) => `${configMap(name)}data: {value: "${value}"}\n`;
+    const { repo, commit } = await committed(t, {
+      // As git archive reads them, these would put the commit id into a value, drop a resource and run a filter.
+      ".gitattributes": "*.yaml export-subst\nbase/dropped.yaml export-ignore\n*.yaml filter=evil ident\n",
+      "base/cm.yaml": withData("web", "$Format:%H$ $Id$"),
+      "base/dropped.yaml": withData("kept", "here"),
+      "base/kustomization.yaml": "resources: [cm.yaml, dropped.yaml]\n",
+      "envs/prod/kustomization.yaml": "resources: [../../base]\n",
+    });
+    const rendered = await renderRevision(repo, commit, "envs/prod");
+    t.after(() => rendered.tree?.remove());
+    const byName = Object.fromEntries(rendered.objects.map((s) => [s.object.metadata?.name, (s.object as { data?: { value?: string } }).data?.value]));
+    assert.deepEqual(byName, { web: "$Format:%H$ $Id$", kept: "here" });
+  });
 });

@@ -5,6 +5,10 @@
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { loadTrustPolicyFile } from "../core/trust-policy.ts";
+import { ExitCode, InputError } from "../core/errors.ts";
+import { readInputText } from "../core/input-file.ts";
+import { check, makeVerdict } from "../core/verdict.ts";
+import { redactCredentials } from "../core/redact.ts";
 import { RegistryClient, type HostOptions } from "../oci/index.ts";
 import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
 import { redactUrl } from "../audit/store.ts";
@@ -20,6 +24,8 @@ import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
 export interface AgentOptions {
   configFile: string;
   dryRun?: boolean;
+  /** Environments allowed to prune past their prune limit (--allow-mass-prune). */
+  allowMassPrune?: readonly string[];
   /** Called with each reconcile's result as it ends. */
   onResult(result: ReconcileResult): void;
   /** This replica's name in the Lease; default $POD_NAME, else the host name and a random suffix. */
@@ -60,6 +66,11 @@ export interface RunningAgent {
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const config = loadAgentConfig(options.configFile);
+  for (const name of options.allowMassPrune ?? []) {
+    if (!config.intervals.has(name)) throw new InputError(`--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`);
+  }
+  const metricsToken = config.doc.metrics?.tokenFile ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim()) : undefined;
+  if (metricsToken && metricsToken.length < 16) throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
   const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
   const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
   const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
@@ -85,6 +96,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const shared = {
     config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
     ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
+    ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
   };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;
@@ -112,7 +124,11 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     const inFlight = running.get(name);
     if (inFlight) return inFlight;
     const env = config.doc.environments.find((e) => e.name === name)!;
-    const done = reconcileEnvironment(env, shared).finally(() => running.delete(name));
+    // In loop mode every write is fenced by the Lease: a replica that lost it, or was paused past its renew deadline, writes nothing.
+    const fence = elector && (() => elector!.assertLeading());
+    const done = reconcileEnvironment(env, { ...shared, ...(fence && { fence }) })
+      .catch((e: unknown) => internalFailure(env.name, e))
+      .finally(() => running.delete(name));
     running.set(name, done);
     return done.then((r) => {
       metrics.observe(r);
@@ -150,7 +166,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     listening ??= (async () => {
       const hook = config.doc.webhook;
       const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: onWebhook }));
-      const served = config.doc.metrics && (await metrics.serve(config.doc.metrics.listen));
+      const served = config.doc.metrics && (await metrics.serve(config.doc.metrics.listen, metricsToken));
       return { ...(webhook && { webhook }), ...(served && { metrics: served }) };
     })();
     return listening;
@@ -200,7 +216,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       const lease = elector;
       await Promise.all(
         config.doc.environments.map(async (env) => {
+          /** Reconciles in a row that found a dependency unreachable: the next try backs off. */
+          let unavailable = 0;
           while (!stopped) {
+            // Checked before every reconcile, with the renew deadline: not only after a failed renewal.
             if (!lease.leading) {
               // A trigger that came while another replica led is that replica's to act on.
               await lease.waitForLeadership();
@@ -208,14 +227,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
               continue;
             }
             triggered.delete(env.name);
-            await reconcile(env.name);
+            const result = await reconcile(env.name);
+            unavailable = result.exitCode === ExitCode.unavailable ? unavailable + 1 : 0;
             if (stopped || !lease.leading) continue;
             if (triggered.has(env.name)) continue;
             await new Promise<void>((wake) => {
               const timer = setTimeout(() => {
                 waits.delete(env.name);
                 wake();
-              }, config.intervals.get(env.name));
+              }, nextWait(config.intervals.get(env.name)!, unavailable));
               waits.set(env.name, { timer, wake });
             });
           }
@@ -236,4 +256,21 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return stopping;
     },
   };
+}
+
+/**
+ * The wait before an environment's next reconcile: its interval, or after reconciles that found a
+ * dependency (cluster, registry, git server) unreachable, a backoff from 1 s doubling up to the
+ * interval, so it reconciles soon after the dependency is back.
+ */
+export function nextWait(intervalMs: number, unavailableInARow: number): number {
+  if (unavailableInARow === 0) return intervalMs;
+  return Math.min(intervalMs, 1000 * 2 ** Math.min(unavailableInARow - 1, 20));
+}
+
+/** An error no step turned into a check: the environment's result says so, and its loop goes on. */
+function internalFailure(environment: string, e: unknown): ReconcileResult {
+  const message = redactCredentials(e instanceof Error ? e.message : String(e));
+  const verdict = makeVerdict({ environment }, [check("agent", "internal", "fail", environment, `the reconcile stopped on an unexpected error: ${message}`)]);
+  return { environment, verdict, applied: false, health: "unknown", plan: [], exitCode: ExitCode.unavailable, seconds: 0, steps: {} };
 }

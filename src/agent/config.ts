@@ -22,6 +22,7 @@ export const ALWAYS_RUN: readonly GateName[] = ["approvals"];
 const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const duration = v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h"));
+const size = v.pipe(v.string(), v.regex(/^[1-9]\d{0,5}(Ki|Mi|Gi)$/, "must be a size like 512Mi or 2Gi"));
 /** "namespace/name" of a ServiceAccount. */
 const serviceAccount = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be NAMESPACE/NAME of a ServiceAccount"));
 
@@ -74,11 +75,6 @@ const environment = v.strictObject({
   prune: v.optional(v.boolean(), true),
 });
 
-const listener = v.strictObject({
-  /** host:port to listen on. */
-  listen: text,
-});
-
 export const agentConfigSchema = v.strictObject({
   apiVersion: v.literal("vigil.dev/v1alpha1", 'must be "vigil.dev/v1alpha1"'),
   kind: v.literal("AgentConfig", 'must be "AgentConfig"'),
@@ -97,7 +93,8 @@ export const agentConfigSchema = v.strictObject({
   /** Leader election among replicas, on the Lease vigil-agent in `namespace` (see leader.ts). */
   leaderElection: v.optional(v.strictObject({ leaseDuration: v.optional(duration, "15s") }), {}),
   webhook: v.optional(v.strictObject({ listen: text, secretFile: text })),
-  metrics: v.optional(listener),
+  /** GET /metrics on a port of its own; with tokenFile, only for requests bearing that token. */
+  metrics: v.optional(v.strictObject({ listen: text, tokenFile: v.optional(text) })),
   /**
    * The audit log every reconcile is appended to (docs/audit.md): a directory or a postgres:// URL, and
    * the log's signing key (vigil audit init makes both). Without it nothing is recorded, and the agent
@@ -110,8 +107,16 @@ export const agentConfigSchema = v.strictObject({
    * $COSIGN_PASSWORD, else empty. The records go to the audit log (the agent never writes Git).
    */
   deploymentRecords: v.optional(v.strictObject({ keyFile: text, passwordFile: v.optional(text) })),
+  /** Bounds on what a committer's files may cost the agent when rendered (kustomize). */
+  limits: v.optional(v.strictObject({ kustomizeMemory: v.optional(size, "512Mi"), kustomizeTimeout: v.optional(duration, "60s"), kustomizeOutput: v.optional(size, "64Mi") }), {}),
   environments: v.pipe(v.array(environment), v.minLength(1, "must list at least one environment")),
 });
+
+/** "512Mi" in bytes. */
+export function parseSize(value: string): number {
+  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(value)!;
+  return Number(m[1]) * { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] as "Ki" | "Mi" | "Gi"];
+}
 
 export type AgentConfigDocument = v.InferOutput<typeof agentConfigSchema>;
 export type EnvironmentConfig = AgentConfigDocument["environments"][number];
@@ -139,6 +144,9 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
   if (doc.deploymentRecords && !doc.audit) {
     throw new InputError(`${where(["deploymentRecords"])}: deployment records are kept in the audit log (the agent never writes Git): configure audit too`);
   }
+  if (doc.metrics && doc.webhook && doc.metrics.listen === doc.webhook.listen) {
+    throw new InputError(`${where(["metrics", "listen"])}: metrics and the webhook need ports of their own (both are ${doc.metrics.listen})`);
+  }
   const intervals = new Map<string, number>();
   const seen = new Set<string>();
   doc.environments.forEach((env, i) => {
@@ -146,6 +154,11 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
     seen.add(env.name);
     if (!env.gates.includes("revision")) {
       throw new InputError(`${where(["environments", i, "gates"])}: the revision gate cannot be left out: nothing reaches the cluster unless its commits verify`);
+    }
+    for (const gate of ["policy", "artifact"] as const) {
+      if (env.gates.includes(gate)) continue;
+      // Secure by default: only the signed trust policy may turn a gate off, never the agent's own file.
+      throw new InputError(`${where(["environments", i, "gates"])}: the ${gate} gate cannot be left out by the agent's configuration: turn it off for ${env.name} in the trust policy (environments[].gates: { ${gate}: false }), which its admins sign`);
     }
     if (env.namespaces.includes(doc.namespace)) {
       // The agent's namespace holds the Lease, the webhook triggers and every environment's inventory and
@@ -179,6 +192,7 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
     ...(doc.cacheDir && { cacheDir: abs(doc.cacheDir) }),
     ...(doc.policy && { policy: policy(doc.policy) }),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
+    ...(doc.metrics?.tokenFile && { metrics: { ...doc.metrics, tokenFile: abs(doc.metrics.tokenFile) } }),
     ...(doc.audit && { audit: { log: isUrl(doc.audit.log) ? doc.audit.log : abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
     ...(doc.deploymentRecords && { deploymentRecords: { keyFile: abs(doc.deploymentRecords.keyFile), ...(doc.deploymentRecords.passwordFile && { passwordFile: abs(doc.deploymentRecords.passwordFile) }) } }),
     environments: doc.environments.map((env) => ({

@@ -85,7 +85,7 @@ export interface Applied {
  * Applies the verified set, or plans it in a dry run; the outcome as checks of the "apply" gate.
  * `seconds` receives the time of the apply and of the health assessment.
  */
-export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean; seconds?: Record<string, number> }): Promise<Applied> {
+export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean; seconds?: Record<string, number>; pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean; beforeWrite?: () => void }): Promise<Applied> {
   const cluster = clusters.apply(env.name);
   const seconds = options.seconds ?? {};
   let started = performance.now();
@@ -103,11 +103,14 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
       force: env.force,
       drift: env.drift,
       prune: env.prune,
+      ...(options.pruneLimit && { pruneLimit: options.pruneLimit }),
+      ...(options.allowMassPrune && { allowMassPrune: true }),
+      ...(options.beforeWrite && { beforeWrite: options.beforeWrite }),
       dryRun: options.dryRun,
     });
   } catch (e) {
     if (!(e instanceof SyncRefused)) throw e;
-    const checks = e.refusals.map((r) => ({ ...check("apply", "scope", "fail", r.object, r.reason), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
+    const checks = e.refusals.map((r) => ({ ...check("apply", r.rule, "fail", r.object, r.reason), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
     return { checks, health: "unknown", plan: [] };
   } finally {
     seconds.apply = (performance.now() - started) / 1000;
@@ -115,7 +118,8 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
   const checks = syncChecks(result, env);
   if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result), sync: result };
   started = performance.now();
-  const health = await assessHealth(cluster, objects, { environment: env.name });
+  // Objects the environment's account may not touch are reported already; their health is not its to read.
+  const health = await assessHealth(cluster, objects.filter((_, i) => result.objects[i]?.action !== "forbidden"), { environment: env.name });
   seconds.health = (performance.now() - started) / 1000;
   for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeObject(r.object), r.message));
   return { checks, health: health.state, plan: planLines(result), sync: result };
@@ -133,7 +137,8 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
     const at = r.object.file ? { location: { file: r.object.file, line: r.object.line ?? 1 } } : {};
     counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
     if (r.action === "rejected") checks.push({ ...check("apply", "accepted", "fail", subject, `the API server refused it: ${r.message ?? "no reason given"}`), ...at });
-    if (r.action === "conflict") {
+    if (r.action === "conflict" && r.managers) checks.push({ ...check("apply", "conflict", "fail", subject, r.message ?? "someone else made it"), ...at });
+    else if (r.action === "conflict") {
       const owner = claimingManager(r.conflicts ?? []);
       const what = owner
         ? `it belongs to another environment: ${owner} set its ${ENVIRONMENT_LABEL} label; not applied, even with force: define it in one environment only`
@@ -145,8 +150,12 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
       checks.push({ ...check("apply", "drift", r.restored ? "pass" : "warn", subject, `${r.restored ? "restored" : "changed in the cluster, not restored (drift: report)"}: ${what}`), ...at });
     }
     if (r.action === "orphan") checks.push(check("apply", "prune", "warn", subject, r.message ?? "removed from Git but left in place"));
+    // Reported, not a failure: one object the account may not touch must not hold the rest of the revision back.
+    if (r.action === "forbidden") checks.push({ ...check("apply", "forbidden", "warn", subject, `${r.message ?? "forbidden"}; not in the inventory's claims: grant the environment's ServiceAccount access, or remove it from Git`), ...at });
+    if (r.adopted) checks.push({ ...check("apply", "adopt", "pass", subject, `adopted on purpose (annotation vigil.dev/adopt=${env.name} on the live object); environment ${env.name} never prunes it`), ...at });
   }
-  if (result.pruneSkipped) checks.push(check("apply", "prune", "warn", env.name, result.pruneSkipped));
+  if (result.pruneBlocked) checks.push(check("apply", "prune-limit", "fail", env.name, result.pruneBlocked));
+  else if (result.pruneSkipped) checks.push(check("apply", "prune", "warn", env.name, result.pruneSkipped));
   const summary = Object.entries(APPLIED_WORDS).filter(([a]) => counts.get(a)).map(([a, word]) => `${counts.get(a)} ${word}`).join(", ");
   if (summary) checks.push(check("apply", "applied", "pass", env.name, `${result.dryRun ? "would be " : ""}${summary} (${result.requests.total} API requests)`));
   return checks;

@@ -13,9 +13,11 @@ import type { ExportedTree } from "../git/export-tree.ts";
 import type { Repo } from "../git/repo.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import { policyChecks } from "../policy/gate.ts";
-import { loadManifests, type SourcedObject } from "../policy/manifests.ts";
+import { isException } from "../policy/exceptions.ts";
+import { loadManifests, type KubeObject, type SourcedObject } from "../policy/manifests.ts";
+import { nameProblem, namespaceProblem } from "../cluster/names.ts";
 import { loadPacks } from "../policy/packs.ts";
-import { renderRevision } from "../render/index.ts";
+import { renderRevision, type RenderOptions } from "../render/index.ts";
 import { openRevisionGate } from "../revision/gate.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import { ALWAYS_RUN, type EnvironmentConfig, type GateName } from "./config.ts";
@@ -33,6 +35,8 @@ export interface Candidate {
   ref: string;
   /** The folder inside the repository. */
   path: string;
+  /** Limits on rendering (the agent's configuration's limits). */
+  render?: RenderOptions;
   /** The last revision applied to this environment; the revision gate refuses to move back from it. */
   lastApplied?: string;
   /**
@@ -72,7 +76,13 @@ const steps: Step[] = [
  */
 export async function runGates(c: Candidate, seconds: Record<string, number> = {}): Promise<Check[]> {
   const checks: Check[] = [];
+  const off = gatesOff(c.trust, c.env.name);
   for (const step of steps) {
+    if (step.gate && off.has(step.gate)) {
+      // Off only by the signed trust policy, and said so in every verdict.
+      checks.push(check(step.gate, "gate-off", "skip", c.env.name, `the ${step.gate} gate is off for ${c.env.name} by the trust policy ${off.get(step.gate)}`));
+      continue;
+    }
     if (step.gate && !c.env.gates.includes(step.gate) && !ALWAYS_RUN.includes(step.gate)) continue;
     const started = performance.now();
     const made = await step.run(c);
@@ -103,21 +113,61 @@ async function revisionGate(c: Candidate): Promise<Check[]> {
 
 async function render(c: Candidate): Promise<Check[]> {
   if (!c.commit) throw new Error("render needs the revision gate's verified commit");
-  const rendered = await renderRevision(c.repo, c.commit, c.path);
+  const rendered = await renderRevision(c.repo, c.commit, c.path, c.render);
   if (rendered.tree) c.tree = rendered.tree;
   c.objects = rendered.objects;
   if (c.objects.length === 0) {
     return [check("render", "objects", "fail", `${c.path}@${c.commit.slice(0, 12)}`, `nothing to deploy: ${c.path} holds no Kubernetes objects at this revision`)];
   }
+  const refused = [...badNames(c.objects), ...selfPolicies(c.objects)];
+  if (refused.length > 0) return refused;
   return [check("render", "objects", "pass", `${c.path}@${c.commit.slice(0, 12)}`, `${c.objects.length} objects`)];
 }
 
+/** Objects whose name the API server would reject ("..", "a/b"…): bad input, refused before any request. */
+function badNames(objects: readonly SourcedObject[]): Check[] {
+  return objects.flatMap((s) => {
+    const m = s.object.metadata ?? {};
+    const name = typeof m.name === "string" ? m.name : "";
+    const problem = (typeof s.object.apiVersion === "string" && typeof s.object.kind === "string" && name !== "" ? nameProblem(groupOf(s.object.apiVersion), s.object.kind, name) : undefined) ??
+      (typeof m.namespace === "string" && m.namespace !== "" ? namespaceProblem(m.namespace) : undefined);
+    return problem ? [{ ...check("render", "name", "fail", `${s.file}:${s.line}`, `${problem}; the API server would reject it`), location: { file: s.file, line: s.line } }] : [];
+  });
+}
+
+const groupOf = (apiVersion: string) => (apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.indexOf("/")) : "");
+
+/** Kinds that would change the policy gate's own rules: they come from the trust policy's sources, never from the set they judge. */
+const isGateRule = (o: KubeObject) =>
+  (groupOf(String(o.apiVersion)) === "admissionregistration.k8s.io" && (o.kind === "ValidatingAdmissionPolicy" || o.kind === "ValidatingAdmissionPolicyBinding")) || isException(o);
+
+function selfPolicies(objects: readonly SourcedObject[]): Check[] {
+  return objects.filter((s) => isGateRule(s.object)).map((s) => ({
+    ...check("render", "policy-source", "fail", `${s.file}:${s.line}`,
+      `${s.object.kind} ${String(s.object.metadata?.name ?? "")} is in the environment's own manifests: policies, bindings and PolicyExceptions come only from the sources the trust policy names (environments[].policySources) or the agent's policy inputs, never from the set they judge. Move it there`),
+    location: { file: s.file, line: s.line },
+  }));
+}
+
 async function policyGate(c: Candidate): Promise<Check[]> {
-  const policies = [...loadPacks(c.policy.packs), ...loadManifests(c.policy.policies)];
+  // The trust policy's sources for this environment, read from the verified commit: folders owned by
+  // those it names in `paths` (the security team), so their changes pass the revision gate as theirs.
+  const sources = c.trust.doc.environments.find((e) => e.name === c.env.name)?.policySources ?? [];
+  const fromRepo = (await Promise.all(sources.map((path) => renderRevision(c.repo, c.commit!, path, c.render).then((r) => (r.tree?.remove(), r.objects))))).flat();
+  const policies = [...loadPacks(c.policy.packs), ...loadManifests(c.policy.policies), ...fromRepo.filter((s) => !isException(s.object))];
   if (policies.length === 0) {
-    return [check("policy", "configured", "fail", c.env.name, "the policy gate is on but no pack or policy is configured: name packs or policies in the agent configuration, or leave the gate out of this environment's gates")];
+    return [check("policy", "configured", "fail", c.env.name, "the policy gate is on but no pack or policy is configured: name packs or policies in the agent configuration, or turn the gate off for this environment in the trust policy")];
   }
-  return policyChecks({ manifests: c.objects ?? [], policies, ...(c.policy.exceptions && { exceptions: loadManifests([c.policy.exceptions]) }) });
+  const exceptions = [...(c.policy.exceptions ? loadManifests([c.policy.exceptions]) : []), ...fromRepo.filter((s) => isException(s.object))];
+  return policyChecks({ manifests: c.objects ?? [], policies, ...(exceptions.length > 0 && { exceptions }) });
+}
+
+/** Gates the trust policy turns off for the environment, each with who decided it (the policy and its admins). */
+function gatesOff(trust: TrustPolicy, environment: string): Map<GateName, string> {
+  const index = trust.doc.environments.findIndex((e) => e.name === environment);
+  const gates = trust.doc.environments[index]?.gates ?? {};
+  const admins = trust.doc.admins ? `, admins ${trust.doc.admins.members.join(", ")} (threshold ${trust.doc.admins.threshold})` : "";
+  return new Map(Object.entries(gates).filter(([, on]) => on === false).map(([gate]) => [gate as GateName, `(${trust.where(["environments", index, "gates", gate])}${admins})`]));
 }
 
 async function artifactGate(c: Candidate): Promise<Check[]> {

@@ -1,7 +1,49 @@
 // The agent's small HTTP servers (webhook, metrics): node:http, listening on "host:port" from the
 // configuration, closed with the agent.
-import type { Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { InputError } from "../core/errors.ts";
+
+/** How long a client may take to send its headers, and its whole request: a slow sender is cut off. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * A server that survives any request: a handler's error (thrown or rejected) is a 500 for that request
+ * only, a request the parser refuses (a malformed Host, header or URL) is a 400, and slow senders time
+ * out. The path is parsed here, strictly: a request target that is not an absolute path is a 400.
+ */
+export function robustServer(handle: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>): Server {
+  const server = createServer((req, res) => {
+    const fail = (status: number, text: string) => {
+      if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain; charset=utf-8", connection: "close" });
+      res.end(`${text}\n`);
+    };
+    const path = pathOf(req.url);
+    if (path === undefined) return fail(400, "bad request target");
+    try {
+      Promise.resolve(handle(req, res, path)).catch(() => fail(500, "internal error"));
+    } catch {
+      fail(500, "internal error");
+    }
+  });
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.on("clientError", (_error, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    else socket.destroy();
+  });
+  return server;
+}
+
+/** The path of an origin-form request target ("/hooks/a?x"), or undefined for anything else. */
+function pathOf(url: string | undefined): string | undefined {
+  if (!url || !url.startsWith("/") || url.startsWith("//")) return undefined;
+  try {
+    return new URL(url, "http://agent.invalid").pathname;
+  } catch {
+    return undefined;
+  }
+}
 
 /** "host:port" or "[v6]:port"; port 0 picks a free one (tests). */
 export function parseListen(listen: string, where: string): { host: string; port: number } {

@@ -10,8 +10,16 @@
 // before anyone else may start.
 import type { Cluster } from "../cluster/index.ts";
 import { describeAnswer } from "../cluster/client.ts";
+import { ExitCode, VigilError } from "../core/errors.ts";
 
 export const LEASE_NAME = "vigil-agent";
+
+/** A write was about to happen without the Lease: nothing was written (exit 3: the Lease is a dependency). */
+export class LeaseLost extends VigilError {
+  constructor(message: string) {
+    super(message, ExitCode.unavailable);
+  }
+}
 
 export interface LeaderElectionOptions {
   cluster: Cluster;
@@ -57,8 +65,18 @@ export class LeaderElector {
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
   }
 
+  /**
+   * Whether this replica may act now: it holds the Lease and renewed it within the renew deadline, on
+   * its own clock. A replica that was paused (a stopped process, a frozen VM) past the deadline is not
+   * leading when it resumes, even before its next renewal attempt notices: so it starts nothing.
+   */
   get leading(): boolean {
-    return this.isLeading;
+    return this.isLeading && performance.now() - this.lastRenew < this.renewDeadlineMs;
+  }
+
+  /** A fence for writes: throws unless the Lease is still certainly this replica's. */
+  assertLeading(): void {
+    if (!this.leading) throw new LeaseLost(`this replica (${this.identity}) no longer certainly holds the Lease ${this.options.namespace}/${this.options.name}: not writing`);
   }
 
   private get durationMs(): number {
@@ -81,7 +99,7 @@ export class LeaderElector {
 
   /** Resolves when this replica leads, or when the elector is stopped. */
   waitForLeadership(): Promise<void> {
-    if (this.isLeading || this.stopped) return Promise.resolve();
+    if (this.leading || this.stopped) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -103,8 +121,10 @@ export class LeaderElector {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
+        const started = performance.now();
         const leads = await this.tryAcquireOrRenew();
-        if (leads) this.lastRenew = performance.now();
+        // The deadline counts from before the request: the write may have landed at its start.
+        if (leads) this.lastRenew = started;
         // Set even when stop() came meanwhile: a Lease just taken is then released, not left to expire.
         this.setLeading(leads);
       } catch (e) {
@@ -121,6 +141,8 @@ export class LeaderElector {
   }
 
   private setLeading(leading: boolean): void {
+    // A renewal after a pause wakes those who waited for the deadline to be met again.
+    if (leading && this.leading) for (const w of this.waiters.splice(0)) w();
     if (leading === this.isLeading) return;
     this.isLeading = leading;
     if (leading) for (const w of this.waiters.splice(0)) w();

@@ -8,9 +8,10 @@
 //   vigil_drift_objects{environment}                objects drifted in the last reconcile (restored or not)
 //   vigil_environment_health{environment,state}     1 for the current state, 0 for the others
 //   vigil_leader                                    1 while this replica holds the Lease
-import { createServer, type Server } from "node:http";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Server } from "node:http";
 import { ExitCode } from "../core/errors.ts";
-import { closeServer, listenOn } from "./http.ts";
+import { closeServer, listenOn, robustServer } from "./http.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
 export const DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
@@ -81,11 +82,15 @@ export class AgentMetrics {
     return `${out.join("\n")}\n`;
   }
 
-  /** Serves GET /metrics on `listen`; resolves with the bound URL. */
-  async serve(listen: string): Promise<{ url: string; close(): Promise<void> }> {
-    const server: Server = createServer((req, res) => {
-      const path = new URL(req.url ?? "/", "http://metrics").pathname;
-      if (path !== "/metrics") {
+  /**
+   * Serves GET /metrics on `listen`; resolves with the bound URL. With a token, only requests bearing
+   * it (Authorization: Bearer, compared in constant time) are answered.
+   */
+  async serve(listen: string, token?: Buffer): Promise<{ url: string; close(): Promise<void> }> {
+    const server: Server = robustServer((req, res, path) => {
+      if (token && !bearerMatches(req.headers.authorization, token)) {
+        res.writeHead(401, { "www-authenticate": 'Bearer realm="vigil-metrics"', "content-type": "text/plain" }).end("a bearer token is required\n");
+      } else if (path !== "/metrics") {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found: GET /metrics\n");
       } else if (req.method !== "GET" && req.method !== "HEAD") {
         res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET\n");
@@ -96,6 +101,14 @@ export class AgentMetrics {
     const url = await listenOn(server, listen, "metrics.listen");
     return { url, close: () => closeServer(server) };
   }
+}
+
+/** Whether an Authorization header is "Bearer <token>"; constant time in the token's content. */
+function bearerMatches(header: string | undefined, token: Buffer): boolean {
+  const m = /^Bearer (\S+)$/i.exec(header ?? "");
+  if (!m) return false;
+  const given = createHash("sha256").update(m[1]!).digest();
+  return timingSafeEqual(given, createHash("sha256").update(token).digest());
 }
 
 /** {a="x",b="y"} with label values escaped as the format requires (backslash, quote, newline). */

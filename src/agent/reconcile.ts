@@ -11,9 +11,11 @@ import { redactCredentials } from "../core/redact.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import type { AgentAudit, Recorded } from "./audit.ts";
-import type { AgentConfig, EnvironmentConfig } from "./config.ts";
+import { parseSize, type AgentConfig, type EnvironmentConfig } from "./config.ts";
+import { parseDuration } from "../core/duration.ts";
+import type { RenderOptions } from "../render/index.ts";
 import { environmentPath, runGates, type Candidate } from "./gates.ts";
-import { applyCandidate, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type HealthState } from "./deploy.ts";
+import { applyCandidate, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -27,6 +29,10 @@ export interface ReconcileOptions {
   audit?: AgentAudit;
   /** An append to the audit log failed (the reconcile's verdict says so too). */
   onAuditError?(environment: string, error: unknown): void;
+  /** Environments allowed to prune past their prune limit in this run (vigil agent --allow-mass-prune). */
+  allowMassPrune?: readonly string[];
+  /** Called before every write to a cluster or the log; throws when this replica may no longer write (its Lease). */
+  fence?: () => void;
 }
 
 export interface ReconcileResult {
@@ -54,6 +60,8 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
   const finish = (checks: Check[], rest: Partial<ReconcileResult> = {}): ReconcileResult => {
     const verdict = makeVerdict({ ...subject, ...(rest.revision && { revision: rest.revision }) }, checks);
     const unavailable = rest.exitCode === ExitCode.unavailable;
+    // A name the API server would reject is bad input: exit 2, as for any command.
+    const badInput = verdict.checks.some((c) => c.status === "fail" && c.rule === "name");
     return {
       environment: env.name,
       verdict,
@@ -62,11 +70,12 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       plan: [],
       steps,
       ...rest,
-      exitCode: unavailable ? ExitCode.unavailable : verdict.verdict === "pass" ? ExitCode.ok : ExitCode.blocked,
+      exitCode: unavailable ? ExitCode.unavailable : badInput ? ExitCode.badInput : verdict.verdict === "pass" ? ExitCode.ok : ExitCode.blocked,
       seconds: (performance.now() - started) / 1000,
     };
   };
-  const state = await readEnvironmentState(options.clusters, env, options.config);
+  /** Read first thing; a reconcile that could not read it writes no status (it would reset the last applied revision). */
+  let state: EnvironmentState | undefined;
   let candidate: Candidate | undefined;
   /** The audit log's outcome, once recorded: a status write that fails after it does not record the reconcile twice. */
   let recorded: Recorded | undefined;
@@ -74,13 +83,19 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
   const conclude = async (checks: Check[], rest: Partial<ReconcileResult>, applied?: Applied): Promise<ReconcileResult> => {
     let result = finish(checks, rest);
     if (options.dryRun) return result;
+    try {
+      options.fence?.();
+    } catch (e) {
+      // A replica that lost its Lease records nothing: the one that holds it now does.
+      return finish([...checks, check("agent", "leadership", "fail", env.name, (e as Error).message)], { ...rest, exitCode: ExitCode.unavailable });
+    }
     if (options.audit) {
       if (!recorded) {
         recorded = await options.audit.record({
           environment: env.name,
           repo: subject.repo,
           ...(candidate && { ref: candidate.ref, source: candidate.repo, claims: candidate.claimsSeen }),
-          before: state,
+          before: state ?? {},
           result,
           ...(applied?.sync && candidate?.objects && { sync: { result: applied.sync, objects: candidate.objects } }),
         });
@@ -88,10 +103,11 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       }
       result = finish([...checks, recorded.check], { ...rest, ...(recorded.unavailable && { exitCode: ExitCode.unavailable }) });
     }
-    await recordOutcome(options.clusters, env, options.config, result, state);
+    if (state) await recordOutcome(options.clusters, env, options.config, result, state);
     return result;
   };
   try {
+    state = await readEnvironmentState(options.clusters, env, options.config);
     const credential = readCredential(env.source);
     const fetchStarted = performance.now();
     const repo = await openRepo(env.source.url, { ...(options.config.doc.cacheDir && { cacheDir: options.config.doc.cacheDir }), ...(credential && { credential }) });
@@ -105,6 +121,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       policy: policyInputs(options.config, env),
       ref: env.source.ref ?? branchRef(options.trust.doc.environments.find((e) => e.name === env.name)?.branch),
       path: environmentPath(env, options.trust),
+      render: renderLimits(options.config),
       ...(state.lastApplied && { lastApplied: state.lastApplied }),
       claimsSeen: [],
     };
@@ -117,7 +134,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const checks = await runGates(candidate, steps);
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
-    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps }) : undefined;
+    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }) }) : undefined;
     return await conclude([...checks, ...(applied?.checks ?? [])], {
       ...(revision && { revision }),
       ...(applied && {
@@ -141,6 +158,25 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     candidate?.tree?.remove();
     candidate?.repo.close();
   }
+}
+
+/** The prune limit the signed trust policy sets for the environment (else syncSet's default), and whether this run may pass it. */
+function pruneOptions(options: ReconcileOptions, env: EnvironmentConfig): { pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean } {
+  const limit = options.trust.doc.environments.find((e) => e.name === env.name)?.pruneLimit;
+  return {
+    ...(limit && { pruneLimit: { count: limit.count ?? 10, fraction: limit.fraction ?? 0.5 } }),
+    ...(options.allowMassPrune?.includes(env.name) && { allowMassPrune: true }),
+  };
+}
+
+/** The configuration's bounds on kustomize. */
+function renderLimits(config: AgentConfig): RenderOptions {
+  const limits = config.doc.limits;
+  return {
+    memoryLimitBytes: parseSize(limits.kustomizeMemory ?? "512Mi"),
+    timeoutMs: parseDuration(limits.kustomizeTimeout ?? "60s", config.where(["limits", "kustomizeTimeout"])),
+    maxOutputBytes: parseSize(limits.kustomizeOutput ?? "64Mi"),
+  };
 }
 
 /** The source's read-only credential, if it names one. */

@@ -1,20 +1,27 @@
 // The webhook: a push from the Git host makes an environment reconcile now instead of at its next
 // interval. It only wakes the loop: the reconcile fetches and verifies the revision as always, so
 // nothing in the request is trusted for content. Still, only a caller holding the shared secret may
-// trigger (a fetch and the gates cost time): the body must carry an HMAC-SHA256 signature in GitHub's
-// format, `X-Hub-Signature-256: sha256=<hex>`, compared in constant time. Gitea and Forgejo send the
-// same header; GitLab's plain token is not accepted (a secret sent as is could be replayed by anyone
-// who sees one request).
+// trigger (a fetch and the gates cost time), and each delivery is bound to its path and counted once:
+//
+// - Vigil's own form binds everything: `X-Vigil-Delivery: <id>` and `X-Vigil-Signature-256:
+//   sha256=<hex HMAC-SHA256 of "POST <path>\n<id>\n" followed by the body>`.
+// - A forge's form (GitHub, Gitea, Forgejo): `X-Hub-Signature-256: sha256=<hex HMAC of the body>` with
+//   the path's own secret, webhookSecretFor(secret, path) (`vigil agent --webhook-secret PATH` prints
+//   it), so a delivery signed for one environment's path is refused on another's; the forge's delivery
+//   id header (X-GitHub-Delivery, X-Gitea-Delivery) is required.
+// A delivery id or signature seen before (the last 100,000, for a day) is a replay: 409, no trigger.
+// GitLab's plain token is not accepted (a secret sent as is could be replayed by anyone who sees one).
 //
 //   POST /hooks/<environment>   reconcile that environment
 //   POST /hooks                 reconcile every environment
-// 202 triggered; 401 unsigned or wrongly signed (checked before anything else is revealed, including
-// whether an environment exists); 404 unknown environment or path; 405 not POST; 413 body too large;
-// 503 the trigger could not be passed on to the leader (triggers.ts), so the Git host should redeliver.
-import { createHmac, timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+// 202 triggered; 400 no delivery id or a bad path; 401 unsigned or wrongly signed (checked before
+// anything else is revealed, including whether an environment exists); 404 unknown environment or
+// path; 405 not POST; 409 a replay; 413 body too large; 503 the trigger could not be passed on to the
+// leader (triggers.ts), so the Git host should redeliver.
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { InputError } from "../core/errors.ts";
-import { closeServer, listenOn } from "./http.ts";
+import { closeServer, listenOn, robustServer } from "./http.ts";
 import { readInputText } from "../core/input-file.ts";
 
 /** Push payloads are small; a larger body is refused before it is all read. */
@@ -47,18 +54,62 @@ export function signWebhookBody(secret: Buffer | string, body: Buffer | string):
 }
 
 /** Whether the header is the body's signature; constant time in the signature's content. */
-export function verifyWebhookSignature(secret: Buffer, body: Buffer, header: string | string[] | undefined): boolean {
+export function verifyWebhookSignature(secret: Buffer | string, body: Buffer, header: string | string[] | undefined): boolean {
   if (typeof header !== "string" || !/^sha256=[0-9a-f]{64}$/i.test(header)) return false;
   const expected = createHmac("sha256", secret).update(body).digest();
   return timingSafeEqual(expected, Buffer.from(header.slice("sha256=".length), "hex"));
 }
 
+/** The secret a forge signs deliveries to `path` with ("/hooks/prod"): one per path, derived from the shared one. */
+export function webhookSecretFor(secret: Buffer | string, path: string): string {
+  return createHmac("sha256", secret).update(`vigil-webhook ${path}`).digest("hex");
+}
+
+/** What Vigil's own form signs: the method, the path and the delivery id, then the body. */
+export function boundWebhookPayload(path: string, delivery: string, body: Buffer | string): Buffer {
+  return Buffer.concat([Buffer.from(`POST ${path}\n${delivery}\n`), Buffer.isBuffer(body) ? body : Buffer.from(body)]);
+}
+
+/** The headers a forge sends for a delivery to `path` (GitHub's form, with the path's secret). */
+export function forgeDeliveryHeaders(secret: Buffer | string, path: string, body: Buffer | string, delivery: string = randomUUID()): Record<string, string> {
+  return { "x-hub-signature-256": signWebhookBody(webhookSecretFor(secret, path), body), "x-github-delivery": delivery };
+}
+
+/** The headers of Vigil's own form, which binds the path and the delivery id into the signature. */
+export function vigilDeliveryHeaders(secret: Buffer | string, path: string, body: Buffer | string, delivery: string = randomUUID()): Record<string, string> {
+  return { "x-vigil-signature-256": signWebhookBody(secret, boundWebhookPayload(path, delivery, body)), "x-vigil-delivery": delivery };
+}
+
+/** Delivery ids and signatures accepted lately: a second sighting is a replay. Bounded in count and age. */
+export class DeliveryLog {
+  private readonly seen = new Map<string, number>();
+  private readonly max: number;
+  private readonly ttlMs: number;
+  constructor(max = 100_000, ttlMs = 24 * 3600_000) {
+    this.max = max;
+    this.ttlMs = ttlMs;
+  }
+
+  /** True the first time any of `keys` is offered (and records them all); false for a replay. */
+  firstTime(keys: readonly string[], now = Date.now()): boolean {
+    for (const [key, at] of this.seen) {
+      if (now - at < this.ttlMs && this.seen.size <= this.max) break;
+      this.seen.delete(key);
+    }
+    if (keys.some((k) => this.seen.has(k))) return false;
+    for (const k of keys) this.seen.set(k, now);
+    return true;
+  }
+}
+
+/** The forge delivery id headers Vigil reads, in order. */
+const DELIVERY_HEADERS = ["x-vigil-delivery", "x-github-delivery", "x-gitea-delivery", "x-gogs-delivery"] as const;
+
 export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
   const secret = readWebhookSecret(options.secretFile);
   const known = new Set(options.environments);
-  const server: Server = createServer((req, res) => {
-    void handle(req, res).catch(() => answer(res, 500, "internal error"));
-  });
+  const deliveries = new DeliveryLog();
+  const server: Server = robustServer((req, res, path) => handle(req, res, path));
   const answer = (res: ServerResponse, status: number, text: string, path = "", environments?: string[]) => {
     if (!res.headersSent) {
       res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...(status === 401 && { "www-authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"' }) });
@@ -67,9 +118,8 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
     options.onRequest?.({ status, path, ...(environments && { environments }) });
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://webhook").pathname;
-    const m = /^\/hooks(?:\/([^/]+))?\/?$/.exec(path);
+  async function handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const m = /^\/hooks(?:\/([a-z0-9][a-z0-9.-]{0,252}))?\/?$/.exec(path);
     if (!m) return answer(res, 404, "not found: POST /hooks/<environment> or /hooks", path);
     if (req.method !== "POST") {
       res.setHeader("allow", "POST");
@@ -89,15 +139,23 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
       req.destroy();
       return;
     }
-    if (!verifyWebhookSignature(secret, body, req.headers["x-hub-signature-256"])) {
-      return answer(res, 401, "the X-Hub-Signature-256 header is missing or is not the body's HMAC-SHA256 with the shared secret", path);
+    const bound = m[1] === undefined ? "/hooks" : `/hooks/${m[1]}`;
+    const delivery = DELIVERY_HEADERS.map((h) => req.headers[h]).find((v): v is string => typeof v === "string");
+    const own = req.headers["x-vigil-signature-256"];
+    const signed = own !== undefined
+      ? typeof req.headers["x-vigil-delivery"] === "string" && verifyWebhookSignature(secret, boundWebhookPayload(bound, req.headers["x-vigil-delivery"], body), own)
+      : verifyWebhookSignature(webhookSecretFor(secret, bound), body, req.headers["x-hub-signature-256"]);
+    if (!signed) {
+      return answer(res, 401, `the delivery is not signed for ${bound}: X-Vigil-Signature-256 over the path, X-Vigil-Delivery and the body with the shared secret, or X-Hub-Signature-256 over the body with the path's secret (vigil agent --webhook-secret ${bound})`, path);
     }
+    if (delivery === undefined || !/^[\x21-\x7e]{1,200}$/.test(delivery)) return answer(res, 400, `a delivery id is required (${DELIVERY_HEADERS.join(", ")})`, path);
+    const signature = String(own ?? req.headers["x-hub-signature-256"]).toLowerCase();
+    if (!deliveries.firstTime([`id ${delivery}`, `sig ${signature}`])) return answer(res, 409, `delivery ${delivery} was accepted before: a replay triggers nothing`, path);
     let environments: string[];
     if (m[1] === undefined) environments = [...known];
     else {
-      const name = decodeURIComponent(m[1]);
-      if (!known.has(name)) return answer(res, 404, `no environment "${name}" here`, path);
-      environments = [name];
+      if (!known.has(m[1])) return answer(res, 404, `no environment "${m[1]}" here`, path);
+      environments = [m[1]];
     }
     try {
       await options.trigger(environments);

@@ -42,14 +42,20 @@ export interface SyncOptions {
   /** Delete objects removed from the set (that carry this environment's label). Default true. */
   prune?: boolean;
   /**
-   * The most a sync may delete: `count` objects and `fraction` of the inventory (with the set's new
-   * objects). Past either, nothing is deleted and the sync says why. Default 50 and 0.5.
+   * How much a sync may delete: up to `count` objects, or up to `fraction` of the inventory (with the
+   * set's new objects) when that is more. Past both, nothing is deleted and the sync says why. Default
+   * 10 and 0.5: a small environment may change freely, a large one may not lose most of itself at once.
    */
   pruneLimit?: { count: number; fraction: number };
   /** Delete past the prune limit, this once (a person's flag, or the trust policy's signed override). */
   allowMassPrune?: boolean;
   /** Plan only: what would be created, updated, pruned, with the changed fields; nothing is written. */
   dryRun?: boolean;
+  /**
+   * Called before every write (apply, delete, inventory); throwing stops the sync there. The agent
+   * fences its writes by its Lease with it, so a replica that lost the Lease writes nothing more.
+   */
+  beforeWrite?: () => void;
   /** Requests in flight at once while applying. Default 8. */
   concurrency?: number;
   /** How long a CRD in the set may take to be Established. Default 30 s. */
@@ -187,6 +193,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
 
   if (!o.dryRun && union.length > inventory.entries.size) {
     // Before the first write: an agent stopped mid-apply still knows every object it may have created.
+    o.beforeWrite();
     await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, union, o.fieldManager);
   }
 
@@ -228,6 +235,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   }
 
   if (!o.dryRun) {
+    o.beforeWrite();
     await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.flatMap((i) => (i.entry ? [i.entry] : [])), ...kept], o.fieldManager);
   }
   return {
@@ -267,11 +275,13 @@ async function judgeOwnership(cluster: Cluster, items: Item[], o: Options): Prom
     }
     const named = [...new Set(managers.map((m) => `${m.manager ?? "(unnamed)"} (${m.operation ?? "?"})`))];
     const claimedBy = found.metadata?.labels?.[ENVIRONMENT_LABEL];
+    const managedBy = `managed by ${named.join(", ") || "no recorded field manager"}`;
     finish(item, {
       action: "conflict",
       managers: named,
-      message: `it exists and was not created by environment ${o.environment}${claimedBy ? ` (labelled ${ENVIRONMENT_LABEL}=${claimedBy})` : ""}: managed by ${named.join(", ") || "no recorded field manager"}. ` +
-        `Vigil neither takes it over nor prunes it: remove it from Git, or adopt it on purpose with the annotation ${ADOPT_ANNOTATION}=${o.environment} on the live object`,
+      message: claimedBy
+        ? `it belongs to another environment: ${claimedBy} (${ENVIRONMENT_LABEL}=${claimedBy}, ${managedBy}); not applied, even with force: define it in one environment only`
+        : `it exists and was not created by environment ${o.environment}: ${managedBy}. Vigil neither takes it over nor prunes it: remove it from Git, or adopt it on purpose with the annotation ${ADOPT_ANNOTATION}=${o.environment} on the live object`,
     }, null);
   }
 }
@@ -280,8 +290,8 @@ async function judgeOwnership(cluster: Cluster, items: Item[], o: Options): Prom
 function pruneLimitExceeded(removed: readonly InventoryEntry[], inventorySize: number, o: Options): string | undefined {
   const deleting = removed.filter((e) => !e.adopted).length;
   const { count, fraction } = o.pruneLimit;
-  if (deleting <= count && deleting <= fraction * inventorySize) return undefined;
-  return `prune limit: ${deleting} of ${inventorySize} objects would be deleted, more than the limit of ${count} objects and ${Math.round(fraction * 100)}% of the inventory; ` +
+  if (deleting <= count || deleting <= fraction * inventorySize) return undefined;
+  return `prune limit: ${deleting} of ${inventorySize} objects would be deleted, more than both ${count} objects and ${Math.round(fraction * 100)}% of the inventory; ` +
     "nothing was deleted. If this is meant, allow it once (vigil agent --allow-mass-prune ENV) or raise the environment's pruneLimit in the trust policy";
 }
 
@@ -308,8 +318,9 @@ function withDefaults(options: SyncOptions): Options {
     prune: true,
     dryRun: false,
     otherEnvironments: [],
-    pruneLimit: { count: 50, fraction: 0.5 },
+    pruneLimit: { count: 10, fraction: 0.5 },
     allowMassPrune: false,
+    beforeWrite: () => {},
     concurrency: 8,
     crdTimeoutMs: 30_000,
     ...options,
@@ -454,6 +465,7 @@ function classify(item: Item, o: Options): "unchanged" | "drift" | "apply" {
 // Applying
 
 function applyCall(cluster: Cluster, item: Item, o: Options, mode: { force: boolean; dryRun: boolean }): Promise<ApiAnswer> {
+  if (!mode.dryRun) o.beforeWrite();
   return cluster.call({
     verb: mode.dryRun ? "dryRun" : "apply",
     method: "PATCH",
@@ -627,6 +639,7 @@ async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any
         return status === 200 ? done("orphan", `left in place: it no longer carries ${ENVIRONMENT_LABEL}=${o.environment}`) : done("prune", "already gone");
       }
       if (o.dryRun) return done("prune", undefined);
+      o.beforeWrite();
       const answer = await cluster.call({
         verb: "delete",
         method: "DELETE",

@@ -21,7 +21,16 @@ export interface KustomizeLimits {
   binary: string;
   timeoutMs: number;
   maxOutputBytes: number;
+  /**
+   * The most memory kustomize may take (its data segment, RLIMIT_DATA, set through util-linux's
+   * prlimit; Go's soft GOMEMLIMIT below it): a small kustomization that expands without bound fails
+   * on its own, instead of taking the agent's node down. Undefined: no limit (the version check).
+   */
+  memoryLimitBytes?: number;
 }
+
+/** util-linux's prlimit, which sets a resource limit on the process it starts. */
+const PRLIMIT = "/usr/bin/prlimit";
 
 const ORIGIN = "config.kubernetes.io/origin";
 
@@ -60,6 +69,9 @@ export async function kustomizeBuild(top: CheckedKustomization, envDirReal: stri
       target = scratch;
     }
     const result = await runKustomize(limits, ["build", target, ...BUILD_FLAGS], scratch);
+    if (result.code !== 0 && limits.memoryLimitBytes && /out of memory|cannot allocate memory/i.test(result.stderr)) {
+      throw new InputError(`${top.display}: kustomize needed more than its memory limit of ${limits.memoryLimitBytes >> 20} MiB (limits.kustomizeMemory in the agent's configuration); a kustomization that expands that much is refused`);
+    }
     if (result.code !== 0) {
       // The wrapper's paths would muddle kustomize's message: ask again without it.
       const direct = wrap ? await runKustomize(limits, ["build", envDirReal, ...BUILD_FLAGS], scratch) : result;
@@ -84,7 +96,10 @@ interface Run {
 /** Runs kustomize with the limits; a timeout or too much output is bad input, it kills the process. */
 function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(limits.binary, args, { cwd, env: CLEAN_ENV, stdio: ["ignore", "pipe", "pipe"] });
+    const limited = limits.memoryLimitBytes !== undefined;
+    const [program, argv] = limited ? [PRLIMIT, [`--data=${limits.memoryLimitBytes}`, "--", limits.binary, ...args]] : [limits.binary, args];
+    const env = limited ? { ...CLEAN_ENV, GOMEMLIMIT: String(Math.floor(limits.memoryLimitBytes! * 0.8)) } : CLEAN_ENV;
+    const child = spawn(program, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let outBytes = 0;
@@ -108,7 +123,7 @@ function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Pro
     child.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(e.code === "ENOENT" || e.code === "EACCES"
-        ? new UnavailableError(`kustomize ${KUSTOMIZE_VERSION} is not at ${limits.binary}: run "node scripts/setup.ts" to build it`)
+        ? new UnavailableError(limited ? `${PRLIMIT} (util-linux), which sets kustomize's memory limit, cannot run: install util-linux` : `kustomize ${KUSTOMIZE_VERSION} is not at ${limits.binary}: run "node scripts/setup.ts" to build it`)
         : e);
     });
     child.on("close", (code, signal) => {

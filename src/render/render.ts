@@ -16,10 +16,14 @@ export interface RenderOptions {
   timeoutMs?: number;
   /** How much YAML kustomize may print (default 64 MiB). */
   maxOutputBytes?: number;
+  /** How much memory kustomize may take (default 512 MiB). */
+  memoryLimitBytes?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+/** Go's runtime alone needs some 100 MiB of data segment; kustomize on a large overlay a few hundred. */
+const DEFAULT_MEMORY_LIMIT_BYTES = 512 * 1024 * 1024;
 
 /**
  * The objects of the folder `path` (relative, "." for the whole tree) in the checked-out revision at
@@ -38,6 +42,7 @@ export async function renderDirectory(root: string, path: string, options: Rende
       binary: options.kustomize ?? DEFAULT_KUSTOMIZE,
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+      memoryLimitBytes: options.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES,
     });
   } catch (e) {
     // Files are named as the repository names them, not by where this checkout happens to be.

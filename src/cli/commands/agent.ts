@@ -1,4 +1,5 @@
-import { ExitCode } from "../../core/errors.ts";
+import { ExitCode, InputError } from "../../core/errors.ts";
+import { readWebhookSecret, webhookSecretFor } from "../../agent/webhook.ts";
 import { startAgent } from "../../agent/agent.ts";
 import { loadAgentConfig } from "../../agent/config.ts";
 import { AgentLog, configuredSecrets } from "../../agent/log.ts";
@@ -10,26 +11,32 @@ import { required, type Command } from "../command.ts";
 
 export const agent: Command = {
   summary: "The GitOps agent: reconcile each environment's verified revision into its cluster, through every gate.",
-  usage: "vigil agent --config FILE [--once] [--dry-run] [--json]",
+  usage: "vigil agent --config FILE [--once] [--dry-run] [--allow-mass-prune ENV]... [--json] | vigil agent --config FILE --webhook-secret PATH",
   help: [
     "  --config FILE   the agent configuration (kind: AgentConfig)",
     "  --once          reconcile every environment once and exit (exit code: the worst of them)",
     "  --dry-run       run the gates and print what would change; write nothing to any cluster",
+    "  --allow-mass-prune ENV  let ENV delete past its prune limit in this run (a person's decision, recorded in the verdict)",
+    "  --webhook-secret PATH   print the secret a forge signs deliveries to PATH (/hooks/ENV or /hooks) with, and exit",
   ].join("\n"),
   options: {
     config: { type: "string" },
     once: { type: "boolean" },
     "dry-run": { type: "boolean" },
+    "allow-mass-prune": { type: "string", multiple: true },
+    "webhook-secret": { type: "string" },
   },
   async run(values) {
     const json = values.json === true;
     const once = values.once === true || values["dry-run"] === true;
     const configFile = required(values, "config", this);
+    if (typeof values["webhook-secret"] === "string") return printWebhookSecret(configFile, values["webhook-secret"]);
     // Loop mode logs one JSON line per reconcile on stderr, with every configured secret blanked out.
     const log = once ? undefined : new AgentLog(configuredSecrets(loadAgentConfig(configFile)));
     const running = await startAgent({
       configFile,
       dryRun: values["dry-run"] === true,
+      allowMassPrune: (values["allow-mass-prune"] as string[] | undefined) ?? [],
       onResult: (r) => {
         log?.reconcile(r);
         if (json) {
@@ -92,5 +99,15 @@ function worst(codes: ExitCode[]): ExitCode {
   if (codes.includes(ExitCode.unavailable)) return ExitCode.unavailable;
   if (codes.includes(ExitCode.badInput)) return ExitCode.badInput;
   if (codes.includes(ExitCode.blocked)) return ExitCode.blocked;
+  return ExitCode.ok;
+}
+
+/** The per-path secret for a forge's webhook settings (webhook.ts): on stdout, for the person configuring it. */
+function printWebhookSecret(configFile: string, path: string): ExitCode {
+  const config = loadAgentConfig(configFile);
+  if (!config.doc.webhook) throw new InputError(`${configFile}: no webhook is configured`);
+  const m = /^\/hooks(?:\/([^/]+))?$/.exec(path);
+  if (!m || (m[1] !== undefined && !config.intervals.has(m[1]))) throw new InputError(`--webhook-secret ${path}: give /hooks or /hooks/ENV for a configured environment (${[...config.intervals.keys()].join(", ")})`);
+  process.stdout.write(`${webhookSecretFor(readWebhookSecret(config.doc.webhook.secretFile), path)}\n`);
   return ExitCode.ok;
 }
