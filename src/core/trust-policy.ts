@@ -51,6 +51,15 @@ const environment = v.strictObject({
   promotion: v.optional(v.strictObject({ after: name, soak: v.optional(duration) })),
   /** The environment's agent: its public key (PEM) signs the deployment records that promotion reads. */
   agent: v.optional(v.strictObject({ key: text })),
+  /**
+   * Gates the agent runs for this environment: every one unless turned off here, in the signed policy
+   * (the agent's own configuration cannot drop one), and every verdict names the gates that were off.
+   */
+  gates: v.optional(v.strictObject({ policy: v.optional(v.boolean()), artifact: v.optional(v.boolean()) })),
+  /** Folders of the config repository whose policies, bindings and PolicyExceptions the policy gate uses for this environment (own them in `paths`). */
+  policySources: v.optional(v.array(text)),
+  /** The agent's prune limit for this environment: deletes past both `count` objects and `fraction` of its inventory stop (default 10 and 0.5). */
+  pruneLimit: v.optional(v.strictObject({ count: v.optional(v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0, "must be 0 or more"))), fraction: v.optional(v.pipe(v.number(), v.minValue(0, "must be 0 or more"), v.maxValue(1, "must be at most 1"))) })),
 });
 
 /** Who may sign an image: a public key (PEM), a signer of `signers` by its sigstore identities, or a
