@@ -26,6 +26,7 @@ const debian: Record<string, string> = {
   objcopy: "binutils",
   mvn: "maven",
   rpmbuild: "rpm",
+  db_load: "db-util",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */

@@ -129,6 +129,14 @@ test("rpm: packages built by rpmbuild and recorded by rpm (--justdb) in its SQLi
   assert.deepEqual(libs.licenses, ["Apache-2.0"]);
 });
 
+test("rpm: the same headers in a Berkeley DB hash Packages file written by Berkeley DB's db_load", async (t) => {
+  if (!requireTools(t, ["rpm", "rpmbuild", "db_load"])) return;
+  const { root, truth } = targets.rpmBerkeleyRoot();
+  const inventory = await generateInventory(`dir:${root}`);
+  assertMatches(inventory, truth);
+  assert.equal(inventory.components[0]!.locations[0]!.path, "/var/lib/rpm/Packages");
+});
+
 test("npm: an npm install tree (node_modules and package-lock v3) matches npm ls --all", async (t) => {
   if (!requireTools(t, ["npm"])) return;
   const { root, truth } = targets.npmProject();

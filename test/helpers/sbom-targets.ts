@@ -9,6 +9,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
+import { DatabaseSync } from "node:sqlite";
 import { OciLayout } from "../../src/oci/index.ts";
 import { digestOf } from "../../src/oci/digest.ts";
 import { createGzip } from "node:zlib";
@@ -311,4 +312,30 @@ export function rpmRoot(): Target {
   });
   const lines = readFileSync(join(dir, "rpm-qa.txt"), "utf8").split("\n").filter(Boolean);
   return { root: join(dir, "root"), truth: new Set(lines.map((l) => l.split(" ")).map(([n, v]) => key("rpm", n!, v!))) };
+}
+
+/**
+ * The same packages in the Berkeley DB hash format older rpm releases use (/var/lib/rpm/Packages):
+ * rpm's own header blobs, taken from its SQLite database, stored by Berkeley DB's db_load under their
+ * header numbers, as rpm's BDB backend keys them.
+ */
+export function rpmBerkeleyRoot(): Target {
+  const sqlite = rpmRoot();
+  const dir = cached("rpm-bdb", (dir) => {
+    const db = new DatabaseSync(join(sqlite.root, "var", "lib", "rpm", "rpmdb.sqlite"), { readOnly: true });
+    const rows = db.prepare("SELECT hnum, blob FROM Packages").all() as { hnum: number; blob: Uint8Array }[];
+    db.close();
+    const escape = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex").replace(/../g, "\\$&");
+    const key = (n: number) => {
+      const b = Buffer.alloc(4);
+      b.writeUInt32LE(n);
+      return b;
+    };
+    writeFileSync(join(dir, "input.txt"), rows.map((r) => `${escape(key(r.hnum))}\n${escape(r.blob)}\n`).join(""));
+    mkdirSync(join(dir, "root", "var", "lib", "rpm"), { recursive: true });
+    mkdirSync(join(dir, "root", "etc"), { recursive: true });
+    copyFileSync(join(sqlite.root, "etc", "os-release"), join(dir, "root", "etc", "os-release"));
+    run("db_load", ["-T", "-t", "hash", "-f", join(dir, "input.txt"), join(dir, "root", "var", "lib", "rpm", "Packages")]);
+  });
+  return { root: join(dir, "root"), truth: sqlite.truth };
 }
