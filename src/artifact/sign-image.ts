@@ -100,9 +100,20 @@ async function resolveTarget(client: RegistryClient, reference: string | ImageRe
   return { shown: typeof reference === "string" ? reference : formatReference(ref), name: `${ref.registry}/${ref.repository}`, repo, image };
 }
 
+/**
+ * Pushes a Sigstore bundle signed elsewhere (keyless: a Fulcio certificate and a Rekor entry, src/ci) as a
+ * referrer of the image's digest, as cosign v3 does. The caller has signed a statement naming that digest.
+ */
+export async function attachBundle(client: RegistryClient, reference: string | ImageReference, bundle: Buffer, predicateType: string): Promise<ImageSigning> {
+  return pushBundleManifest(await resolveTarget(client, reference), bundle, predicateType);
+}
+
 async function pushBundleReferrer(target: Target, statement: Buffer, predicateType: string, key: SigningKey): Promise<ImageSigning> {
   const envelope = signEnvelope(INTOTO_PAYLOAD_TYPE, statement, [{ key, keyid: "" }]);
-  const bundle = Buffer.from(JSON.stringify(bundleToJson(keyDsseBundle(envelope, key.publicKey))));
+  return pushBundleManifest(target, Buffer.from(JSON.stringify(bundleToJson(keyDsseBundle(envelope, key.publicKey)))), predicateType);
+}
+
+async function pushBundleManifest(target: Target, bundle: Buffer, predicateType: string): Promise<ImageSigning> {
   const [layer, config] = await Promise.all([target.repo.putBlob(bundle), target.repo.putBlob(Buffer.from("{}"))]);
   const manifest = {
     schemaVersion: 2,
