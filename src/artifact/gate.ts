@@ -125,6 +125,7 @@ function requirements(rule: ImageRule, input: ImageGateOptions): ImageRequiremen
   return {
     signers: (rule.signers ?? []).flatMap((s) => imageSigners(s, input.policy.doc)),
     attestations: (rule.attestations ?? []).map((a) => ({ predicateType: a.predicateType, ...(a.fields ? { fields: a.fields } : {}) })),
+    ...(rule.annotations && { annotations: rule.annotations }),
     ...(input.trustedRoot ? { trustedRoot: input.trustedRoot } : {}),
     ...(input.now ? { now: input.now } : {}),
   };

@@ -14,6 +14,7 @@ import { InputError } from "../core/errors.ts";
 import { Lru } from "../core/lru.ts";
 import {
   OciContentError,
+  RegistryError,
   formatReference,
   isIndex,
   isNotFound,
@@ -66,7 +67,29 @@ export interface ImageRequirements {
    * --insecure-ignore-tlog). Entries that are present are verified either way.
    */
   requireTlog?: boolean;
+  /** Annotations every accepted signature must carry, with these values (cosign verify -a KEY=VALUE). */
+  annotations?: Record<string, string>;
+  /** What a registry may make Vigil read for one image (defaults: DEFAULT_EVIDENCE_LIMITS). */
+  limits?: Partial<EvidenceLimits>;
 }
+
+/**
+ * Bounds on the signatures and attestations read for one image, so a registry that lists thousands of
+ * referrers or huge bundles cannot exhaust memory or time. Past a bound a candidate is unusable, with the
+ * reason; the others are still judged, so one hostile referrer cannot block a validly signed image.
+ */
+export interface EvidenceLimits {
+  /** Bundle referrers read per image. */
+  maxReferrers: number;
+  /** Size of one referrer's manifest. */
+  maxManifestBytes: number;
+  /** Size of one bundle, envelope or signature payload. */
+  maxBundleBytes: number;
+  /** All of them together, per image. */
+  maxTotalBytes: number;
+}
+
+export const DEFAULT_EVIDENCE_LIMITS: EvidenceLimits = { maxReferrers: 128, maxManifestBytes: 1 << 20, maxBundleBytes: 64 << 20, maxTotalBytes: 128 << 20 };
 
 export type EvidenceFormat = "bundle-referrer" | "legacy-sig-tag" | "legacy-att-tag";
 
@@ -92,12 +115,14 @@ export async function verifyImage(client: RegistryClient, reference: string | Im
   const required = (req.attestations ?? []).map(checkAttestationRequirement);
   const repo = client.repository(ref);
   const digest = ref.digest ?? (await repo.resolve(ref.tag ?? "latest")).digest;
-  const image: Image = { shown: ref.digest ? shown : `${shown} (${digest})`, digest, repo, cache: contentCache(client) };
+  const limits = { ...DEFAULT_EVIDENCE_LIMITS, ...req.limits };
+  const image: Image = { shown: ref.digest ? shown : `${shown} (${digest})`, digest, repo, cache: contentCache(client), limits, bytesLeft: limits.maxTotalBytes, otherBundles: [] };
+  const annotations = checkAnnotations(req.annotations);
   const wanted = new Set([COSIGN_SIGNATURE_PREDICATE, ...required.map((a) => a.predicateType)]);
   const verified = (candidates: Candidate[]): ImageVerification => ({
     reference: shown,
     digest,
-    signatures: verifySignatures(image, candidates, signers),
+    signatures: verifySignatures(image, candidates, signers, annotations),
     attestations: required.flatMap((policy) => verifyAttestations(image, candidates, signers, policy)),
   });
   // A pinned digest is fetched too (and so checked against its content), alongside the search.
@@ -111,7 +136,26 @@ export async function verifyImage(client: RegistryClient, reference: string | Im
     if (!(e instanceof VerificationFailure)) throw e;
   }
   const legacy = await Promise.all([legacyTag(image, "sig", wanted), required.length > 0 ? legacyTag(image, "att", wanted) : []]);
-  return verified([...bundles, ...legacy.flat()]);
+  const all = [...bundles, ...legacy.flat()];
+  try {
+    return verified(all);
+  } catch (e) {
+    // Nothing verified, and the registry failed to give some of what it listed: the image could not be
+    // checked (exit 3), rather than found unsigned.
+    const failed = all.filter((c) => c.unavailable);
+    if (e instanceof VerificationFailure && failed.length > 0) {
+      throw new RegistryError(`${e.message}; the registry failed to serve ${failed.map((c) => `${c.where} (${c.unusable})`).join("; ")}`);
+    }
+    throw e;
+  }
+}
+
+/** The annotations a policy requires, checked before anything is fetched. */
+function checkAnnotations(annotations: Record<string, string> | undefined): Record<string, string> {
+  for (const [key, value] of Object.entries(annotations ?? {})) {
+    if (key === "" || typeof value !== "string") throw new InputError(`annotations: "${key}" must be a non-empty key with a string value`);
+  }
+  return annotations ?? {};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -192,14 +236,21 @@ interface Image {
   digest: string;
   repo: RegistryRepository;
   cache: Lru<string, FetchedManifest | Buffer>;
+  limits: EvidenceLimits;
+  /** What may still be read for this image (EvidenceLimits.maxTotalBytes, less what was read). */
+  bytesLeft: number;
+  /** Bundles among the referrers that were not read because the policy does not ask for their type. */
+  otherBundles: string[];
 }
 
 interface Candidate {
   format: EvidenceFormat;
   /** Where it was found, for messages: "referrer sha256:…", "sha256-….sig layer 2". */
   where: string;
-  /** Why it cannot be used at all (unreadable, or attached to another digest); then nothing else is set. */
+  /** Why it cannot be used at all (unreadable, oversized, or attached to another digest); then nothing else is set. */
   unusable?: string;
+  /** The registry failed to serve it (an error or timeout, not bad content). */
+  unavailable?: boolean;
   /** The predicate type its content claims: read before verifying, only to know what to verify it as. */
   claims?: string;
   byKey?: boolean;
@@ -207,9 +258,24 @@ interface Candidate {
 }
 
 async function bundleReferrers(image: Image, wanted: Set<string>): Promise<Candidate[]> {
-  const descriptors = (await image.repo.referrers(image.digest, { artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE })).filter((d) => isWanted(d, wanted));
-  const found = await Promise.all(descriptors.map((d) => readCandidates("bundle-referrer", `referrer ${d.digest}`, () => bundleReferrer(image, d, wanted))));
-  return found.flat();
+  const listed = await image.repo.referrers(image.digest, { artifactType: SIGSTORE_BUNDLE_MEDIA_TYPE });
+  for (const d of listed) if (!isWanted(d, wanted)) image.otherBundles.push(d.annotations?.[BUNDLE_ANNOTATIONS.predicateType] ?? "unknown");
+  const descriptors = listed.filter((d) => isWanted(d, wanted));
+  const read = descriptors.slice(0, image.limits.maxReferrers);
+  const found = await Promise.all(read.map((d) => readCandidates("bundle-referrer", `referrer ${d.digest}`, () => bundleReferrer(image, d, wanted))));
+  const unread: Candidate[] = descriptors.length > read.length
+    ? [{ format: "bundle-referrer", where: `${descriptors.length - read.length} more referrers`, unusable: `not read: the registry lists ${descriptors.length} bundles for the image, over the limit of ${image.limits.maxReferrers}` }]
+    : [];
+  return [...found.flat(), ...unread];
+}
+
+/** Reserves `size` bytes of the image's evidence budget, or says why the content is not read. */
+function oversized(image: Image, size: number, what: string, limit: number): string | undefined {
+  if (!Number.isSafeInteger(size) || size < 0) return `its ${what} has no valid size`;
+  if (size > limit) return `oversized ${what}: ${size} bytes, over the limit of ${limit}`;
+  if (size > image.bytesLeft) return `not read: its ${what} (${size} bytes) would take the image's signatures and attestations past ${image.limits.maxTotalBytes} bytes`;
+  image.bytesLeft -= size;
+  return undefined;
 }
 
 /**
@@ -224,17 +290,24 @@ function isWanted(annotated: { annotations?: Record<string, string> | undefined 
 
 async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<string>): Promise<Candidate[]> {
   const where = `referrer ${descriptor.digest}`;
+  const tooBig = oversized(image, descriptor.size, "manifest", image.limits.maxManifestBytes);
+  if (tooBig) return [{ format: "bundle-referrer", where, unusable: tooBig }];
   const { manifest } = await cached(image, descriptor.digest, descriptor.size, () => image.repo.getManifest(descriptor.digest));
   // The referrers list is the registry's word; the manifest's own subject is what counts.
   if (isIndex(manifest) || manifest.subject?.digest !== image.digest) {
     return [{ format: "bundle-referrer", where, unusable: `it is attached to ${isIndex(manifest) ? "nothing" : (manifest.subject?.digest ?? "nothing")}, not to ${image.digest}` }];
   }
   // An unneeded attestation (a large SBOM when only signatures are required) is not downloaded.
-  if (!isWanted(manifest, wanted)) return [];
+  if (!isWanted(manifest, wanted)) {
+    image.otherBundles.push(manifest.annotations?.[BUNDLE_ANNOTATIONS.predicateType] ?? "unknown");
+    return [];
+  }
   const layers = manifest.layers.filter((l) => l.mediaType === SIGSTORE_BUNDLE_MEDIA_TYPE);
-  if (layers.length === 0) return [{ format: "bundle-referrer", where, unusable: "it holds no Sigstore bundle layer" }];
+  if (layers.length === 0) return [{ format: "bundle-referrer", where, unusable: `malformed: its manifest holds no ${SIGSTORE_BUNDLE_MEDIA_TYPE} layer` }];
   return Promise.all(
-    layers.map(async (layer) => {
+    layers.map(async (layer): Promise<Candidate> => {
+      const tooLarge = oversized(image, layer.size, "bundle", image.limits.maxBundleBytes);
+      if (tooLarge) return { format: "bundle-referrer", where, unusable: tooLarge };
       const bundle = parseBundle((await blob(image, layer)).toString("utf8"), where);
       return {
         format: "bundle-referrer" as const,
@@ -268,12 +341,15 @@ async function legacyTag(image: Image, kind: "sig" | "att", wanted: Set<string>)
 async function legacyLayer(image: Image, kind: "sig" | "att", layer: Descriptor, where: string, wanted: Set<string>): Promise<Candidate[]> {
   const annotations = layer.annotations ?? {};
   const byKey = !annotations[LEGACY_ANNOTATIONS.certificate];
+  const format = kind === "sig" ? "legacy-sig-tag" : "legacy-att-tag";
+  const hinted = annotations[LEGACY_PREDICATE_ANNOTATION];
+  if (kind === "att" && hinted !== undefined && !wanted.has(hinted)) return [];
+  const tooLarge = oversized(image, layer.size, kind === "sig" ? "signature payload" : "attestation envelope", image.limits.maxBundleBytes);
+  if (tooLarge) return [{ format, where, unusable: tooLarge }];
   if (kind === "sig") {
     const payload = await blob(image, layer);
     return [{ format: "legacy-sig-tag", where, claims: COSIGN_SIGNATURE_PREDICATE, byKey, verify: (options) => verifyLegacyImageSignature({ payload, annotations }, image.digest, options) }];
   }
-  const hint = annotations[LEGACY_PREDICATE_ANNOTATION];
-  if (hint !== undefined && !wanted.has(hint)) return [];
   const envelope = await blob(image, layer);
   return [{
     format: "legacy-att-tag",
@@ -296,7 +372,10 @@ async function readCandidates(format: EvidenceFormat, where: string, read: () =>
   try {
     return await read();
   } catch (e) {
-    if (e instanceof OciContentError || e instanceof InputError || isNotFound(e)) return [{ format, where, unusable: (e as Error).message }];
+    if (e instanceof OciContentError || e instanceof InputError || isNotFound(e)) return [{ format, where, unusable: `malformed registry content: ${(e as Error).message}` }];
+    // One referrer the registry fails to serve must not decide for the others: it is set aside, and
+    // counts only if nothing else verifies (then the image could not be checked).
+    if (e instanceof RegistryError) return [{ format, where, unusable: (e as Error).message, unavailable: true }];
     throw e;
   }
 }
@@ -348,18 +427,25 @@ function blob(image: Image, layer: Descriptor): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------------
 // Verification: every candidate against the signers; the requirements met, or the reasons they were not
 
-type Outcome = { signer: string; predicate?: unknown } | { failure: VerificationFailure };
+type Outcome = { signer: string; predicate?: unknown; annotations?: Record<string, unknown> } | { failure: VerificationFailure };
 
-function verifySignatures(image: Image, candidates: Candidate[], signers: TrustedSigner[]): ImageVerification["signatures"] {
+/** The annotations of the statement's subject that is the image (cosign v3 writes `-a` there). */
+function signedSubjectAnnotations(verified: VerifiedImageBundle, digest: string): Record<string, unknown> {
+  const [algorithm, hex] = digest.split(":") as [string, string];
+  return verified.statement?.subject.find((s) => s.digest[algorithm] === hex)?.annotations ?? {};
+}
+
+function verifySignatures(image: Image, candidates: Candidate[], signers: TrustedSigner[], annotations: Record<string, string>): ImageVerification["signatures"] {
   const considered = candidates.filter((c) => c.format !== "legacy-att-tag" && (c.claims === COSIGN_SIGNATURE_PREDICATE || c.claims === undefined));
-  const outcomes = considered.map((c) => ({ candidate: c, outcome: verifyCandidate(c, signers) }));
+  const outcomes = considered.map((c) => ({ candidate: c, outcome: withAnnotations(verifyCandidate(c, signers, undefined, image.digest), annotations) }));
   const passed = outcomes.flatMap(({ candidate, outcome }) => ("signer" in outcome ? [{ signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-sig-tag" }] : []));
   if (passed.length > 0) return passed;
   if (considered.length === 0) {
-    throw new VerificationFailure(
-      "signature",
-      `${image.shown} has no signature for this digest: no Sigstore bundle among its referrers and no ${referrersTag(image.digest)}.sig tag; it was never signed, or the tag now names another image than the one signed`,
-    );
+    const present = [...image.otherBundles, ...candidates.filter((c) => c.claims !== undefined && c.claims !== COSIGN_SIGNATURE_PREDICATE).map((c) => c.claims!)];
+    const found = present.length > 0
+      ? `its referrers hold ${present.length} Sigstore bundle${present.length > 1 ? "s" : ""}, but none is a signature (${[...new Set(present)].join(", ")}), and there is no ${referrersTag(image.digest)}.sig tag`
+      : `no Sigstore bundle among its referrers and no ${referrersTag(image.digest)}.sig tag`;
+    throw new VerificationFailure("signature", `${image.shown} has no signature for this digest: ${found}; it was never signed, or the tag now names another image than the one signed`);
   }
   refuseAll("signature", `no signature on ${image.shown} verifies with a trusted signer (${signerLabels(signers)})`, outcomes);
 }
@@ -382,8 +468,20 @@ function verifyAttestations(image: Image, candidates: Candidate[], signers: Trus
   refuseAll("attestation", `no ${policy.predicateType} attestation of ${image.shown} is signed by a trusted signer (${signerLabels(signers)}) and passes the policy`, outcomes);
 }
 
+/**
+ * A verified signature counts only if it carries every required annotation with its value (cosign
+ * verify -a): in the signed statement's subject (bundles) or the payload's optional section (legacy).
+ */
+function withAnnotations(outcome: Outcome & { annotations?: Record<string, unknown> }, required: Record<string, string>): Outcome {
+  if (!("signer" in outcome)) return outcome;
+  const wrong = Object.entries(required).filter(([key, value]) => outcome.annotations?.[key] !== value);
+  if (wrong.length === 0) return outcome;
+  const said = wrong.map(([key, value]) => `${key}=${JSON.stringify(value)} (it has ${outcome.annotations && key in outcome.annotations ? JSON.stringify(outcome.annotations[key]) : "none"})`).join(", ");
+  return { failure: new VerificationFailure("annotations", `signed by ${outcome.signer}, but missing or incorrect annotation: the policy requires ${said}`) };
+}
+
 /** A candidate verified with each signer that fits its kind (key or certificate) until one verifies it. */
-function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attestation?: AttestationPolicy): Outcome {
+function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attestation?: AttestationPolicy, digest = ""): Outcome {
   if (candidate.unusable !== undefined || !candidate.verify) return { failure: new VerificationFailure("content", candidate.unusable ?? "unreadable") };
   const fitting = signers.filter((s) => s.byKey === candidate.byKey);
   if (fitting.length === 0) {
@@ -393,7 +491,8 @@ function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attesta
   for (const signer of fitting) {
     try {
       const verified = candidate.verify(signer.options, attestation);
-      return { signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})`, predicate: verified.statement?.predicate };
+      const annotations = verified.payload ? (verified.payload.optional ?? {}) : signedSubjectAnnotations(verified, digest);
+      return { signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})`, predicate: verified.statement?.predicate, annotations };
     } catch (e) {
       // InputError here is the content's (a bundle the policy cannot use, a key signature's log entry without a root).
       if (e instanceof VerificationFailure) failures.push(e);

@@ -13,7 +13,7 @@ import type { Bundle } from "./bundle.ts";
 import { parseBundle } from "./bundle.ts";
 import { decodeBase64 } from "./encoding.ts";
 import { refuse } from "./failure.ts";
-import { checkPredicate, checkSubject, parseStatement, type AttestationPolicy, type Statement } from "./intoto.ts";
+import { checkPredicate, checkSubject, envelopeStatement, type AttestationPolicy, type Statement } from "./intoto.ts";
 import { checkSignedDigest, parseSimpleSigning, type SimpleSigning } from "./simple-signing.ts";
 import { verifyBundle, type BundleVerificationOptions, type VerifiedBundle } from "./verify.ts";
 
@@ -54,7 +54,7 @@ export function verifyImageBundle(
     return { ...verified, payload };
   }
   const verified = verifyBundle(bundle, undefined, options);
-  const statement = parseStatement(verified.envelope!.payload);
+  const statement = envelopeStatement(verified.envelope!);
   checkSubject(statement, imageDigest);
   checkPredicate(statement, options.attestation ?? { predicateType: COSIGN_SIGNATURE_PREDICATE });
   return { ...verified, statement };
@@ -115,7 +115,7 @@ export function verifyLegacyImageAttestation(
   }
   const bundle = legacyBundle(layer.annotations, { dsseEnvelope: envelope }, "the attestation layer");
   const verified = verifyBundle(bundle, undefined, options);
-  const statement = parseStatement(verified.envelope!.payload);
+  const statement = envelopeStatement(verified.envelope!);
   checkSubject(statement, imageDigest);
   checkPredicate(statement, options.attestation);
   return { ...verified, statement };

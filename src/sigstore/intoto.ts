@@ -43,6 +43,8 @@ export interface Subject {
   name: string;
   /** Algorithm → lower-case hex digest. */
   digest: Record<string, string>;
+  /** in-toto's ResourceDescriptor annotations; cosign's `-a KEY=VALUE` on image signatures (string values kept). */
+  annotations?: Record<string, unknown>;
 }
 
 export interface Statement {
@@ -59,6 +61,18 @@ export function makeStatement(subjects: { name: string; digest: string; annotati
     return { name: s.name, digest: { [algorithm]: hex }, ...(s.annotations && { annotations: s.annotations }) };
   });
   return Buffer.from(JSON.stringify({ _type: STATEMENT_V1, subject, predicateType, predicate }));
+}
+
+/**
+ * The statement a verified DSSE envelope carries. Its payloadType must say in-toto: cosign refuses an
+ * attestation or signature envelope of any other type (it was not signed as a statement), and so does
+ * Vigil, before reading the payload.
+ */
+export function envelopeStatement(envelope: { payloadType: string; payload: Buffer }): Statement {
+  if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) {
+    refuse("predicate", `invalid payloadType ${JSON.stringify(envelope.payloadType)} on the DSSE envelope: expected ${INTOTO_PAYLOAD_TYPE}; it is not an in-toto attestation`);
+  }
+  return parseStatement(envelope.payload);
 }
 
 /**
@@ -87,7 +101,8 @@ export function parseStatement(payload: Buffer): Statement {
       if (typeof hex !== "string" || !/^[0-9a-fA-F]+$/.test(hex)) refuse("subject", `subject[${i}].digest.${algorithm} is not a hex digest`);
       digest[algorithm] = hex.toLowerCase();
     }
-    return { name: typeof s.name === "string" ? s.name : "", digest };
+    const annotations = typeof s.annotations === "object" && s.annotations !== null && !Array.isArray(s.annotations) ? (s.annotations as Record<string, unknown>) : undefined;
+    return { name: typeof s.name === "string" ? s.name : "", digest, ...(annotations && { annotations }) };
   });
   return { type: doc._type, subject, predicateType: doc.predicateType, predicate: doc.predicate ?? null };
 }

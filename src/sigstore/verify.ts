@@ -15,7 +15,7 @@ import { signingCertificateIdentity } from "../git/signatures/x509.ts";
 import type { Bundle } from "./bundle.ts";
 import type { DsseEnvelope } from "./dsse.ts";
 import { refuse } from "./failure.ts";
-import { checkSubject, parseStatement, type Statement } from "./intoto.ts";
+import { checkSubject, envelopeStatement, type Statement } from "./intoto.ts";
 import { describeKey, hashForKey, verifyData } from "./keys.ts";
 import type { TrustedCertificateAuthority, TrustedLogKey, TrustedRoot } from "./trusted-root.ts";
 
@@ -110,7 +110,7 @@ export function verifyBlobBundle(
 ): VerifiedBundle & { statement?: Statement; subjectChecked: boolean } {
   const verified = verifyBundle(bundle, artifact.bytes, options);
   if (!verified.envelope) return { ...verified, subjectChecked: true };
-  const statement = parseStatement(verified.envelope.payload);
+  const statement = envelopeStatement(verified.envelope);
   const digest = artifact.bytes ? `sha256:${createHash("sha256").update(artifact.bytes).digest("hex")}` : artifact.digest;
   if (digest) checkSubject(statement, digest);
   return { ...verified, statement, subjectChecked: digest !== undefined };
