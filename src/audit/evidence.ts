@@ -42,12 +42,22 @@ export interface AppliedTree {
   order: number;
 }
 
+/** The last revision an environment applied, per the log. */
+export interface LastApplied {
+  commit: string;
+  /** When it was first applied (a later reconcile that found it in place keeps this). */
+  since: Date;
+  where: string;
+}
+
 export class Evidence {
   readonly #firstSeen = new Map<string, Date>();
   readonly #claims: RecordedClaim[] = [];
   readonly #digests = new Set<string>();
   readonly #records = new Map<string, LoggedRecord[]>();
   readonly #applies = new Map<string, AppliedTree[]>();
+  readonly #lastApplied = new Map<string, LastApplied>();
+  readonly #reconciled = new Set<string>();
   /** The log these came from, for messages. */
   readonly where: string;
 
@@ -77,13 +87,36 @@ export class Evidence {
     return [...(this.#applies.get(environment) ?? [])];
   }
 
+  /**
+   * The environment's last applied revision as the log records it (its latest reconcile that applied),
+   * since when, and where; undefined when none applied. The agent's status ConfigMap is checked against it.
+   */
+  lastApplied(environment: string): LastApplied | undefined {
+    return this.#lastApplied.get(environment);
+  }
+
+  /** Whether the log holds any reconcile of the environment (applied or not). */
+  hasReconciled(environment: string): boolean {
+    return this.#reconciled.has(environment);
+  }
+
   /** Takes what an entry proves; true when the entry holds evidence (its bytes are then re-checked on every later read). */
   add({ index, record }: LogEntry): boolean {
     const where = `audit log entry ${index}`;
     const time = new Date(record.time);
     switch (record.kind) {
-      case "reconcile":
-        return record.payload.commits.filter((c) => this.#sighted(c.commit, time)).length > 0;
+      case "reconcile": {
+        const sighted = record.payload.commits.filter((c) => this.#sighted(c.commit, time)).length > 0;
+        if (!record.environment) return sighted;
+        this.#reconciled.add(record.environment);
+        const { applied, revision } = record.payload;
+        if (!applied || !revision) return sighted;
+        const before = this.#lastApplied.get(record.environment);
+        if (before?.commit === revision) return sighted;
+        // Only a change of revision is new evidence (rechecked on later reads); the same one again is not.
+        this.#lastApplied.set(record.environment, { commit: revision, since: time, where });
+        return true;
+      }
       case "claims":
         for (const c of record.payload.claims) {
           if (this.#digests.has(c.digest)) continue;
