@@ -77,9 +77,9 @@ test("two environments sharing a namespace: each its own field manager and inven
   assert.equal(second.west.exitCode, 1, "a conflict blocks west");
   const conflict = second.west.verdict.checks.find((c) => c.rule === "conflict")!;
   assert.equal(conflict.subject, "ConfigMap common/shared");
-  assert.match(conflict.message, /^it belongs to another environment: east \(vigil\.dev\/environment=east, managed by vigil-east \(Apply\)\); not applied, even with force/);
+  assert.match(conflict.message, /^it belongs to another environment: east \(vigil\.dev\/applied-by=east, managed by vigil-east \(Apply\)\); not applied, even with force/);
   const shared = await live("shared");
-  assert.equal(shared.metadata.labels["vigil.dev/environment"], "east", "still east's");
+  assert.equal(shared.metadata.labels["vigil.dev/applied-by"], "east", "still east's");
   assert.equal(shared.data.owner, "east");
   assert.deepEqual(managers(shared), ["vigil-east"], "west's manager took no field of it");
   assert.deepEqual(managers(await live("west-a")), ["vigil-west"]);

@@ -206,7 +206,7 @@ test("in-cluster: the pod's token (TokenRequest, bound to its Pod), CA and KUBER
   assert.equal(result!.applied, true);
   assert.equal(await liveValue(), "first");
   const applied = (await call("GET", "/api/v1/namespaces/shop/configmaps/settings")).body;
-  assert.equal(applied.metadata.labels["vigil.dev/environment"], "shop-production");
+  assert.equal(applied.metadata.labels["vigil.dev/applied-by"], "shop-production");
   assert.equal((await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production")).body.data.verdict, "pass", "the status kept as the agent itself");
 
   // Without the pod's environment or files: bad input, naming what is missing.

@@ -120,7 +120,7 @@ test("a signed revision that passes every gate is applied, its image pinned to t
   assert.equal(first.exitCode, 0);
   const deployment = await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/web`);
   assert.equal(deployment.spec.template.spec.containers[0].image, `${signedImage.reference}@${signedImage.digest}`, "the cluster runs exactly the verified digest (the tag kept for people)");
-  assert.equal(deployment.metadata.labels["vigil.dev/environment"], "alpha");
+  assert.equal(deployment.metadata.labels["vigil.dev/applied-by"], "alpha");
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/settings`)).data.mode, "strict");
   assert.equal(first.health, "progressing", "no controller runs here, so the Deployment never becomes available");
   const recorded = await status("alpha");

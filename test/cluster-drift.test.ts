@@ -87,7 +87,7 @@ test("drift in restore mode: the field is taken back from the user who changed i
   assert.equal((await kubeApi(kube.cluster, "DELETE", "/api/v1/namespaces/drift-restore/configmaps/app")).status, 200);
   const recreated = await syncSet(cluster, app("drift-restore"), opts);
   assert.equal(recreated.objects[0]!.action, "drift");
-  assert.equal(recreated.objects[0]!.message, "not found with label vigil.dev/environment=drift-restore: deleted or relabelled outside Git; restored");
+  assert.equal(recreated.objects[0]!.message, "not found with label vigil.dev/applied-by=drift-restore: deleted or relabelled outside Git; restored");
   assert.equal((await live("drift-restore")).data.mode, "strict");
 });
 
@@ -99,7 +99,7 @@ test("drift that keeps the field's owner (another writer using Vigil's field man
   const opts = options("drift-value");
   await syncSet(cluster, app("drift-value"), opts);
   const impostor = await kubeApi(kube.cluster, "PATCH", "/api/v1/namespaces/drift-value/configmaps/app?fieldManager=vigil",
-    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "drift-value", labels: { "vigil.dev/environment": "drift-value" } }, data: { mode: "changed", level: "3" } },
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "drift-value", labels: { "vigil.dev/applied-by": "drift-value" } }, data: { mode: "changed", level: "3" } },
     { contentType: "application/apply-patch+yaml" });
   assert.equal(impostor.status, 200);
   const result = await syncSet(cluster, app("drift-value"), opts);

@@ -46,7 +46,7 @@ test("an object someone else made is a conflict naming its manager, left untouch
   assert.equal(byName(first)["ConfigMap own-a/app"]!.action, "create");
   assert.equal(first.complete, false);
   const live = await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/own-a/configmaps/platform");
-  assert.equal(live.body.metadata.labels?.["vigil.dev/environment"], undefined, "not written to");
+  assert.equal(live.body.metadata.labels?.["vigil.dev/applied-by"], undefined, "not written to");
   assert.deepEqual((await inventoryOf("own")).map((e) => e.name), ["app"], "not claimed in the inventory");
 
   // An annotation for another environment adopts nothing.
@@ -95,7 +95,7 @@ test("prune limit: deleting past the count or the fraction stops before any dele
   // An emptied-out revision (a bad merge, a wrong path) would delete 7 of 8: past 2 objects and past half.
   const blocked = await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"], limit));
   assert.match(blocked.pruneBlocked!, /prune limit: 7 of 8 objects would be deleted, more than both 2 objects and 50% of the inventory; nothing was deleted.*--allow-mass-prune/);
-  assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/limit-a/configmaps?labelSelector=vigil.dev/environment=limit")).body.items.length, 8);
+  assert.equal((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/limit-a/configmaps?labelSelector=vigil.dev/applied-by=limit")).body.items.length, 8);
   // 3 of 8 is past the count but within the fraction: allowed. So is the default (10) for a small environment.
   assert.equal((await syncSet(cluster, manifests(configMaps("limit-a", names.slice(0, 5))), options("limit", ["limit-a"], { ...limit, dryRun: true }))).pruneBlocked, undefined);
   assert.equal((await syncSet(cluster, manifests(configMaps("limit-a", ["cm-0"])), options("limit", ["limit-a"], { dryRun: true }))).pruneBlocked, undefined);

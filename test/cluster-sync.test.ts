@@ -83,7 +83,7 @@ metadata: { name: first }
   assert.equal(widget.status, 200);
   assert.equal(widget.body.spec.size, 3);
   const cm = await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/first/configmaps/settings");
-  assert.deepEqual(cm.body.metadata.labels, { app: "demo", "vigil.dev/environment": "first" }, "every object carries the environment's label");
+  assert.deepEqual(cm.body.metadata.labels, { app: "demo", "vigil.dev/applied-by": "first" }, "every object carries the environment's label");
   assert.equal(cm.body.metadata.managedFields.find((f: any) => f.manager === "vigil")?.operation, "Apply");
   const inventory = await inventoryOf("first");
   assert.deepEqual(inventory.map((e) => `${e.kind}/${e.namespace ?? ""}/${e.name}`).sort(), ["ConfigMap/first/settings", "CustomResourceDefinition//widgets.example.com", "Namespace//first", "Widget/first/gear"]);
@@ -145,17 +145,17 @@ test("an object removed from the set is pruned; one relabelled by someone else, 
   await syncSet(cluster, manifests(configMaps("prune", ["keep", "drop", "taken"])), opts);
   // Someone else's objects in the same namespace: another environment's, an unlabelled one, and one
   // labelled for this environment that Vigil never applied (not in its inventory).
-  for (const [name, labels] of [["other-env", { "vigil.dev/environment": "elsewhere" }], ["unlabelled", {}], ["lookalike", { "vigil.dev/environment": "prune" }]] as const) {
+  for (const [name, labels] of [["other-env", { "vigil.dev/applied-by": "elsewhere" }], ["unlabelled", {}], ["lookalike", { "vigil.dev/applied-by": "prune" }]] as const) {
     assert.equal((await kubeApi(kube.cluster, "POST", "/api/v1/namespaces/prune/configmaps", { metadata: { name, labels }, data: { x: "y" } })).status, 201);
   }
   // "taken" is moved to another environment by hand: it is no longer this environment's to delete.
-  const relabel = await kubeApi(kube.cluster, "PATCH", "/api/v1/namespaces/prune/configmaps/taken?fieldManager=someone", { metadata: { labels: { "vigil.dev/environment": "elsewhere" } } }, { contentType: "application/merge-patch+json" });
+  const relabel = await kubeApi(kube.cluster, "PATCH", "/api/v1/namespaces/prune/configmaps/taken?fieldManager=someone", { metadata: { labels: { "vigil.dev/applied-by": "elsewhere" } } }, { contentType: "application/merge-patch+json" });
   assert.equal(relabel.status, 200);
 
   const result = await syncSet(cluster, manifests(configMaps("prune", ["keep"])), opts);
   assert.equal(result.complete, true);
   assert.deepEqual(actions(result), { "ConfigMap prune/keep": "unchanged", "ConfigMap prune/drop": "prune", "ConfigMap prune/taken": "orphan" });
-  assert.match(result.objects.find((o) => o.object.name === "taken")!.message!, /left in place: it no longer carries vigil\.dev\/environment=prune/);
+  assert.match(result.objects.find((o) => o.object.name === "taken")!.message!, /left in place: it no longer carries vigil\.dev\/applied-by=prune/);
   const left = await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/prune/configmaps");
   assert.deepEqual(left.body.items.map((i: any) => i.metadata.name).sort(), ["keep", "lookalike", "other-env", "taken", "unlabelled"]);
   assert.deepEqual((await inventoryOf("prune")).map((e) => e.name), ["keep"]);
@@ -199,7 +199,7 @@ metadata: { name: fine, namespace: fenced }
 ---
 apiVersion: v1
 kind: ConfigMap
-metadata: { name: stolen, namespace: fenced, labels: { vigil.dev/environment: prod } }
+metadata: { name: stolen, namespace: fenced, labels: { vigil.dev/applied-by: prod } }
 `, "envs/fenced/all.yaml");
   const before = cluster.requests.snapshot();
   const refused = await syncSet(cluster, set, options("fenced", ["fenced"])).then(() => assert.fail("expected a refusal"), (e) => e);
@@ -212,7 +212,7 @@ metadata: { name: stolen, namespace: fenced, labels: { vigil.dev/environment: pr
     "envs/fenced/all.yaml:19: Gadget fenced/g: the cluster does not serve Gadget in example.com/v9, and no CustomResourceDefinition in this set defines it",
     "envs/fenced/all.yaml:23: ConfigMap nameless-namespace: ConfigMap is namespaced: metadata.namespace is required (allowed: fenced)",
     "envs/fenced/all.yaml:27: ConfigMap fenced/fine: the same object is also defined at envs/fenced/all.yaml:2",
-    "envs/fenced/all.yaml:31: ConfigMap fenced/stolen: it is labelled vigil.dev/environment=prod, but is applied by environment fenced",
+    "envs/fenced/all.yaml:31: ConfigMap fenced/stolen: it is labelled vigil.dev/applied-by=prod, but is applied by environment fenced",
   ]);
   assert.match(refused.message, /^7 objects refused, nothing was written:\n {2}envs\/fenced\/all\.yaml:6: ConfigMap kube-system\/escape/);
   const made = cluster.requests.since(before);

@@ -55,13 +55,15 @@ export interface EnvironmentState {
   lastApplied?: string;
   /** When that revision was first applied (a deployment record's deployedAt); unknown in statuses written before it was kept. */
   lastAppliedAt?: Date;
+  /** The status ConfigMap does not exist. */
+  missing?: boolean;
 }
 
 /** The environment's state from its status ConfigMap; an environment never reconciled has none. */
 export async function readEnvironmentState(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig): Promise<EnvironmentState> {
   const cluster = clusters.agent(env.name);
   const answer = await cluster.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${config.doc.namespace}/configmaps/${statusName(env.name)}` });
-  if (answer.status === 404) return {};
+  if (answer.status === 404) return { missing: true };
   if (answer.status !== 200) {
     // Without the last applied revision the revision gate could not refuse a rollback: no reconcile.
     throw new KubeApiError(`cannot read ${env.name}'s status ConfigMap ${config.doc.namespace}/${statusName(env.name)} (${answer.status}); the agent needs get on it`, answer.status, undefined, ExitCode.unavailable);
@@ -70,6 +72,14 @@ export async function readEnvironmentState(clusters: EnvironmentClusters, env: E
   if (typeof lastApplied !== "string" || !/^[0-9a-f]{40,64}$/.test(lastApplied)) return {};
   const at = typeof lastAppliedAt === "string" ? new Date(lastAppliedAt) : undefined;
   return { lastApplied, ...(at && !Number.isNaN(at.getTime()) && { lastAppliedAt: at }) };
+}
+
+/** Whether the environment's inventory ConfigMap exists (it has applied before). */
+export async function inventoryExists(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig): Promise<boolean> {
+  const answer = await clusters.agent(env.name).call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${config.doc.namespace}/configmaps/${inventoryName(env.name)}` });
+  if (answer.status === 404) return false;
+  if (answer.status === 200) return true;
+  throw new KubeApiError(`cannot read ${env.name}'s inventory ConfigMap ${config.doc.namespace}/${inventoryName(env.name)} (${answer.status})`, answer.status, undefined, ExitCode.unavailable);
 }
 
 export interface Applied {

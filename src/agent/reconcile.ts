@@ -15,7 +15,8 @@ import { parseSize, type AgentConfig, type EnvironmentConfig } from "./config.ts
 import { parseDuration } from "../core/duration.ts";
 import type { RenderOptions } from "../render/index.ts";
 import { environmentPath, runGates, type Candidate } from "./gates.ts";
-import { applyCandidate, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
+import { judgeMissingStatus, judgeStateByLog } from "./state.ts";
+import { applyCandidate, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -103,7 +104,8 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       }
       result = finish([...checks, recorded.check], { ...rest, ...(recorded.unavailable && { exitCode: ExitCode.unavailable }) });
     }
-    if (state) await recordOutcome(options.clusters, env, options.config, result, state);
+    // The status caches what the log records: an apply the log could not record does not move it.
+    if (state) await recordOutcome(options.clusters, env, options.config, recorded?.error !== undefined ? { ...result, applied: false } : result, state);
     return result;
   };
   try {
@@ -122,16 +124,24 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       ref: env.source.ref ?? branchRef(options.trust.doc.environments.find((e) => e.name === env.name)?.branch),
       path: environmentPath(env, options.trust),
       render: renderLimits(options.config),
-      ...(state.lastApplied && { lastApplied: state.lastApplied }),
       claimsSeen: [],
     };
+    const stateNotes: Check[] = [];
     if (options.audit) {
       // Evidence is read only from a log that verifies against the checkpoint kept outside it.
       const outcome = await options.audit.evidence();
       if (outcome.check) return await conclude([outcome.check], outcome.unavailable ? { exitCode: ExitCode.unavailable } : {});
       candidate.evidence = outcome.evidence;
+      const judged = judgeStateByLog(env.name, state, options.audit.location, outcome.evidence!);
+      if (judged.refusal) return await conclude([judged.refusal], {});
+      state = judged.state;
+      stateNotes.push(...judged.notes);
+    } else if (state.missing) {
+      const refusal = judgeMissingStatus(env.name, await inventoryExists(options.clusters, env, options.config));
+      if (refusal) return await conclude([refusal], {});
     }
-    const checks = await runGates(candidate, steps);
+    if (state.lastApplied) candidate.lastApplied = state.lastApplied;
+    const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
     const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }) }) : undefined;

@@ -2,8 +2,13 @@
 // only how we speak to it), and how a person reads it in a message, with the file and line it came from.
 import { splitApiVersion } from "./discovery.ts";
 
-/** The label every object an environment applies carries, with the environment's name as its value. */
-export const ENVIRONMENT_LABEL = "vigil.dev/environment";
+/**
+ * The label every object an environment applies carries, with the environment's name as its value: the
+ * agent's ownership mark. It is not the policy packs' production marker (vigil.dev/environment:
+ * production on a Namespace), so that a set may mark its namespace production without claiming an
+ * environment, and an environment's name never decides whether the packs treat it as production.
+ */
+export const ENVIRONMENT_LABEL = "vigil.dev/applied-by";
 
 export interface ObjectRef {
   apiVersion: string;

@@ -50,7 +50,7 @@ export interface StatusObjectInput {
   /** Default "vigil-status". */
   name?: string;
   data: Record<string, string>;
-  /** Labels the ConfigMap with vigil.dev/environment when it is one environment's status. */
+  /** Labels the ConfigMap with vigil.dev/applied-by when it is one environment's status. */
   environment?: string;
   fieldManager?: string;
 }

@@ -14,7 +14,7 @@ import { findExisting, inPool, listKey, listLabelled } from "./live.ts";
 import { describeObject, ENVIRONMENT_LABEL, identity, isLabelValue, type ObjectRef } from "./objects.ts";
 
 export interface SyncOptions {
-  /** The environment's name: the value of the vigil.dev/environment label on everything it applies. */
+  /** The environment's name: the value of the vigil.dev/applied-by label on everything it applies. */
   environment: string;
   /** Where the environment's inventory ConfigMap lives (usually the agent's own namespace). */
   inventory: InventoryRef;

@@ -1,0 +1,208 @@
+// Issue 15 end to end, on a real kube-apiserver with a config repository signed through git's own ssh
+// signing: gates turned off only by the signed trust policy and named in the verdict; an environment
+// that ships its own PolicyException; names the API server would reject; the agent's state changed
+// behind its back (status patched or deleted, with and without the audit log); a paused leader; an
+// unreachable cluster that neither ends the loop nor hides the other environments' results.
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, test, type TestContext } from "node:test";
+import { nextWait, startAgent } from "../src/agent/agent.ts";
+import { LeaderElector, LeaseLost } from "../src/agent/leader.ts";
+import type { ReconcileResult } from "../src/agent/reconcile.ts";
+import type { Cluster } from "../src/cluster/index.ts";
+import { ExitCode } from "../src/core/errors.ts";
+import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
+import { makeLogKey } from "./helpers/audit.ts";
+import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
+import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
+import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
+
+let cluster: KubeCluster;
+let admin: Cluster;
+let alice: SshSigner;
+const scope = fileScope();
+
+before(async () => {
+  if (missingKubeBinaries().length > 0 || !hasTool("ssh-keygen")) return;
+  ({ cluster, admin } = await agentTestCluster(scope));
+  alice = new SshSigner(tempDir(scope, "vigil-attack-keys-"), "alice");
+});
+
+function ready(t: TestContext): boolean {
+  return requireKube(t) && requireTools(t, ["ssh-keygen", "git"]);
+}
+
+const configMap = (ns: string, name: string, value = "v1") => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  value: ${value}\n`;
+const namespace = (ns: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`;
+
+interface Workspace {
+  dir: string;
+  repo: TestRepo;
+  configFile: string;
+  env: string;
+  ns: string;
+}
+
+/**
+ * A repository for environment `env`, a trust policy whose environment turns the artifact gate off (no
+ * registry in these tests; that switch is itself under test), and the agent's configuration.
+ */
+function workspace(t: TestContext, env: string, options: { trustEnv?: Record<string, unknown>; extra?: string } = {}): Workspace {
+  const dir = tempDir(t, "vigil-attack-");
+  const ns = `${env}-ns`;
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, {
+    admins: { members: ["alice"], threshold: 1 },
+    environments: [{ name: env, branch: "main", path: `envs/${env}`, gates: { artifact: false }, ...options.trustEnv }],
+  });
+  const repo = new TestRepo(join(dir, "config"));
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    ...(options.extra && { extra: options.extra }),
+    environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns] }],
+  });
+  return { dir, repo, configFile, env, ns };
+}
+
+const reconcile = async (w: Workspace): Promise<ReconcileResult> => (await reconcileOnce(w.configFile))[0]!;
+const failures = (r: ReconcileResult) => r.verdict.checks.filter((c) => c.status === "fail");
+const statusPath = (env: string) => `/api/v1/namespaces/vigil-system/configmaps/vigil-status-${env}`;
+
+async function patchStatus(env: string, data: Record<string, string | null>): Promise<void> {
+  const answer = await admin.call({ verb: "patch", method: "PATCH", path: statusPath(env), body: { data }, contentType: "application/merge-patch+json" });
+  assert.equal(answer.status, 200);
+}
+
+test("a gate is off only where the signed trust policy turns it off, and every verdict says so and by whose policy", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "gates");
+  w.repo.commit({ [`envs/gates/ns.yaml`]: namespace(w.ns), [`envs/gates/a.yaml`]: configMap(w.ns, "a") }, alice);
+  const result = await reconcile(w);
+  assert.deepEqual(failures(result), []);
+  const off = result.verdict.checks.find((c) => c.gate === "artifact")!;
+  assert.equal(off.rule, "gate-off");
+  assert.equal(off.status, "skip");
+  assert.match(off.message, /the artifact gate is off for gates by the trust policy \(.*trust\.yaml:\d+ environments\[0\]\.gates\.artifact, admins alice \(threshold 1\)\)/);
+  assert.ok(result.verdict.checks.some((c) => c.gate === "policy"), "the policy gate ran");
+
+  // The agent's own configuration cannot drop a gate: starting with one left out is bad input.
+  writeFileSync(w.configFile, `${(await import("node:fs")).readFileSync(w.configFile, "utf8")}    gates: [revision, approvals]\n`);
+  await assert.rejects(reconcileOnce(w.configFile), (e: Error & { exitCode?: number }) => e.exitCode === ExitCode.badInput && /the policy gate cannot be left out by the agent's configuration/.test(e.message));
+});
+
+test("an environment's own PolicyException or admission policy is refused before the policy gate; the trust policy's policySources are used", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "selfexempt", { trustEnv: { policySources: ["security/exceptions"] } });
+  const privileged = `apiVersion: v1\nkind: Pod\nmetadata:\n  name: root\n  namespace: ${w.ns}\nspec:\n  containers:\n    - name: c\n      image: registry.example/app@sha256:${"a".repeat(64)}\n      securityContext: { privileged: true }\n`;
+  const exception = (name: string) => `apiVersion: vigil.dev/v1alpha1\nkind: PolicyException\nmetadata:\n  name: ${name}\nspec:\n  policies: [pss-privileged]\n  resources: [{ kind: Pod, namespace: ${w.ns}, name: root }]\n  justification: the environment says it needs a privileged pod\n  expires: "2099-01-01T00:00:00Z"\n`;
+  w.repo.commit({ [`envs/selfexempt/pod.yaml`]: privileged, [`envs/selfexempt/exception.yaml`]: exception("self"), "security/exceptions/README.md": "Reviewed exceptions, owned by the security team.\n" }, alice);
+  const shipped = await reconcile(w);
+  assert.equal(shipped.exitCode, ExitCode.blocked);
+  const refused = failures(shipped)[0]!;
+  assert.equal(refused.rule, "policy-source");
+  assert.match(refused.message, /PolicyException self is in the environment's own manifests: policies, bindings and PolicyExceptions come only from the sources the trust policy names/);
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/pods/root` })).status, 404, "nothing applied");
+
+  // Without the exception, the pack blocks the privileged Pod…
+  w.repo.commit({ [`envs/selfexempt/exception.yaml`]: null }, alice);
+  const blocked = await reconcile(w);
+  assert.ok(failures(blocked).some((c) => c.gate === "policy" && /privileged/i.test(c.rule + c.message)), JSON.stringify(failures(blocked)));
+  // …and the same exception, kept where the trust policy says exceptions live, is honoured.
+  w.repo.commit({ "security/exceptions/root.yaml": exception("reviewed") }, alice);
+  const excepted = await reconcile(w);
+  assert.ok(!failures(excepted).some((c) => c.gate === "policy"), JSON.stringify(failures(excepted)));
+});
+
+test("an object named '..' or a name the API server would reject is bad input (exit 2) naming the file, before any request to the cluster", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "names");
+  w.repo.commit({ [`envs/names/bad.yaml`]: configMap(w.ns, "..") + "---\n" + configMap(w.ns, "a/b") }, alice);
+  const result = await reconcile(w);
+  assert.equal(result.exitCode, ExitCode.badInput);
+  const names = failures(result).filter((c) => c.rule === "name");
+  assert.equal(names.length, 2);
+  assert.deepEqual(names.map((c) => c.location?.file), ["envs/names/bad.yaml", "envs/names/bad.yaml"]);
+  assert.match(names[0]!.message, /metadata\.name "\.\." may not be "\." or "\.\."/);
+  assert.match(names[1]!.message, /may not contain "\/" or "%"/);
+});
+
+test("the agent's state is evidence: a status patched back to an older revision or deleted blocks with the reason, against the audit log and without it", async (t) => {
+  if (!ready(t)) return;
+  const logDir = tempDir(t, "vigil-attack-log-");
+  const key = makeLogKey(logDir);
+  const w = workspace(t, "state", { extra: `audit: { log: "${join(logDir, "log")}", signingKeyFile: ${key.file} }\n` });
+  const first = w.repo.commit({ [`envs/state/ns.yaml`]: namespace(w.ns), [`envs/state/a.yaml`]: configMap(w.ns, "a") }, alice);
+  assert.equal((await reconcile(w)).exitCode, 0);
+  const second = w.repo.commit({ [`envs/state/a.yaml`]: configMap(w.ns, "a", "v2") }, alice);
+  assert.equal((await reconcile(w)).exitCode, 0);
+
+  // Someone who may write ConfigMaps in the agent's namespace moves lastApplied back, to open a rollback.
+  await patchStatus("state", { lastApplied: first });
+  const altered = await reconcile(w);
+  assert.equal(altered.exitCode, ExitCode.blocked);
+  assert.equal(failures(altered)[0]!.rule, "state");
+  assert.match(failures(altered)[0]!.message, new RegExp(`the status says ${first.slice(0, 12)} was applied last, but the audit log records ${second.slice(0, 12)} .*altered outside the agent`));
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/a` })).body.data.value, "v2", "nothing moved");
+
+  // Deleted: history does not restart.
+  await admin.call({ verb: "delete", method: "DELETE", path: statusPath("state") });
+  const deleted = await reconcile(w);
+  assert.equal(deleted.exitCode, ExitCode.blocked);
+  assert.match(failures(deleted)[0]!.message, new RegExp(`the status has no last applied revision, but the audit log records ${second.slice(0, 12)} applied`));
+
+  // Put back as the log says: the agent goes on.
+  await patchStatus("state", { lastApplied: second });
+  assert.equal((await reconcile(w)).exitCode, 0);
+
+  // Without an audit log: a deleted status while the inventory remains blocks too.
+  const plain = workspace(t, "plainstate");
+  plain.repo.commit({ [`envs/plainstate/ns.yaml`]: namespace(plain.ns), [`envs/plainstate/a.yaml`]: configMap(plain.ns, "a") }, alice);
+  assert.equal((await reconcile(plain)).exitCode, 0);
+  await admin.call({ verb: "delete", method: "DELETE", path: statusPath("plainstate") });
+  const gone = await reconcile(plain);
+  assert.equal(gone.exitCode, ExitCode.blocked);
+  assert.match(failures(gone)[0]!.message, /the status ConfigMap is gone but plainstate's inventory is not/);
+});
+
+test("a leader paused past its renew deadline does not act when it resumes: not leading, and every write is fenced", async (t) => {
+  if (!ready(t)) return;
+  const elector = new LeaderElector({ cluster: admin, namespace: "vigil-system", name: "paused-lease", identity: "paused", leaseDurationSeconds: 3 });
+  elector.start();
+  t.after(() => elector.stop());
+  await elector.waitForLeadership();
+  assert.equal(elector.leading, true);
+  elector.assertLeading();
+  // A pause (a stopped process, a frozen VM): nothing runs on this thread for longer than the renew deadline (2 s).
+  const until = Date.now() + 2300;
+  while (Date.now() < until) { /* paused */ }
+  assert.equal(elector.leading, false, "checked against the renew deadline, before any renewal notices");
+  assert.throws(() => elector.assertLeading(), (e: Error) => e instanceof LeaseLost && e.exitCode === ExitCode.unavailable && /no longer certainly holds the Lease/.test(e.message));
+  await elector.waitForLeadership();
+  assert.equal(elector.leading, true, "leads again once it renewed");
+});
+
+test("an unreachable cluster: --once still gives every environment's result, and the loop backs off instead of ending", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "reachable");
+  w.repo.commit({ [`envs/reachable/ns.yaml`]: namespace(w.ns), [`envs/reachable/a.yaml`]: configMap(w.ns, "a") }, alice);
+  // A second environment whose cluster is a closed port.
+  const dead = join(w.dir, "dead.kubeconfig");
+  writeFileSync(dead, (await import("node:fs")).readFileSync(cluster.admin.kubeconfigPath, "utf8").replace(/"server":\s*"https:\/\/127\.0\.0\.1:\d+"/, '"server":"https://127.0.0.1:1"'));
+  const config = (await import("node:fs")).readFileSync(w.configFile, "utf8") + `  - name: unreachable\n    source: { url: "${w.repo.dir}", path: envs/reachable }\n    cluster: { kubeconfig: ${dead} }\n    namespaces: [other-ns]\n    interval: 1h\n`;
+  writeFileSync(w.configFile, config);
+  const results = await reconcileOnce(w.configFile);
+  assert.deepEqual(results.map((r) => [r.environment, r.exitCode]), [["reachable", 0], ["unreachable", ExitCode.unavailable]], JSON.stringify(results.map(failures)));
+  assert.match(failures(results[1]!)[0]!.message, /127\.0\.0\.1:1/);
+
+  // In the loop, the unreachable environment retries soon (1 s, 2 s, 4 s… up to its interval) and the other goes on.
+  assert.deepEqual([0, 1, 2, 3, 30].map((n) => nextWait(3600_000, n)), [3600_000, 1000, 2000, 4000, 3600_000]);
+  const seen: ReconcileResult[] = [];
+  const agent = await startAgent({ configFile: w.configFile, identity: "backoff", onResult: (r) => seen.push(r) });
+  t.after(() => agent.stop());
+  void agent.loop();
+  const deadline = Date.now() + 20_000;
+  while (seen.filter((r) => r.environment === "unreachable").length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(seen.filter((r) => r.environment === "unreachable").length >= 3, "retried with backoff, well before its 1 h interval");
+  assert.ok(seen.some((r) => r.environment === "reachable" && r.exitCode === 0));
+});
