@@ -3,7 +3,7 @@
 // OpenVEX and CycloneDX VEX suppressing findings that stay visible, signed VEX required and verified,
 // and bad input refused with exit 2 naming the file.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileScope, requireSharedData, tempDir, vigil } from "./helpers/tools.ts";
@@ -160,12 +160,25 @@ test("SPDX 2.3 and lockfiles are read; a folder is searched for them", () => {
   assert.equal(found.subject, "pkg:npm/lodash@4.17.18");
 });
 
+test("a root filesystem (dir:) is scanned through vigil sbom's generator; Alpine packages by their origin", () => {
+  const root = tempDir(scope);
+  mkdirSync(join(root, "etc"));
+  mkdirSync(join(root, "lib/apk/db"), { recursive: true });
+  writeFileSync(join(root, "etc/os-release"), 'NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.18.2\n');
+  writeFileSync(join(root, "lib/apk/db/installed"), "P:libssl3\nV:3.0.8-r3\nA:x86_64\no:openssl\n\nP:musl\nV:1.2.4-r1\nA:x86_64\no:musl\n\n");
+  const r = vigil(["scan", `dir:${root}`, "--db", db, "--json"]);
+  assert.equal(r.status, 1, r.stderr);
+  const finding = r.json().checks.find((c: any) => c.rule === "ALPINE-CVE-2023-2650");
+  assert.match(finding.subject, /^pkg:apk\/alpine\/libssl3@3.0.8-r3\?/);
+  assert.match(finding.message, /in openssl 3.0.8-r3.*fixed in 3.1.1-r0/);
+});
+
 test("bad input: exit 2 naming the file or option; a missing database is named with how to make it", () => {
   const cases: [string[], RegExp][] = [
     [["scan", join(dir, "advisories.json"), "--db", db], /neither CycloneDX \(bomFormat\) nor SPDX/],
     [["scan", SBOM, "--db", db, "--fail-on", "severe"], /--fail-on must be one of low, medium, high, critical/],
     [["scan", SBOM, "--db", join(dir, "nowhere")], /no vulnerability database here .*vigil db import/],
-    [["scan", join(dir, "nope.json"), "--db", db], /no such file or folder/],
+    [["scan", join(dir, "nope.json"), "--db", db], /nope.json: no such file/],
     [["scan", SBOM, "--db", db, "-o", "xml"], /-o must be one of/],
     [["scan", SBOM, "--db", db, "--vex", join(dir, "advisories.json")], /advisories.json: not a JSON object/],
   ];

@@ -81,12 +81,29 @@ function readCycloneDx(doc: Json, path: string): ReadInput {
       const where = `${field}[${i}]`;
       if (!isObject(c)) throw new InputError(`${path}: ${where} is not an object`);
       if (c.purl !== undefined && typeof c.purl !== "string") throw new InputError(`${path}: ${where}.purl is not a string`);
-      if (typeof c.purl === "string" && c.purl !== "") addComponent(out, { purl: c.purl, from: path, ...(typeof c["bom-ref"] === "string" && { ref: c["bom-ref"] }) }, path);
+      if (typeof c.purl === "string" && c.purl !== "") {
+        const source = sourcePackage(c.properties);
+        addComponent(out, { purl: c.purl, from: path, ...(typeof c["bom-ref"] === "string" && { ref: c["bom-ref"] }), ...(source && { source }) }, path);
+      }
       else if (c.type !== "file") out.withoutPurl.push(typeof c.name === "string" ? c.name : where);
       if (c.components !== undefined) stack.push({ list: c.components, field: `${where}.components` });
     });
   }
   return out;
+}
+
+/** Property names SBOM tools give a distribution package's source package under (vigil sbom's, Trivy's). */
+const SOURCE_PROPERTIES = [["vigil:package:sourceName", "vigil:package:sourceVersion"], ["aquasecurity:trivy:SrcName", "aquasecurity:trivy:SrcVersion"]] as const;
+
+function sourcePackage(properties: unknown): { name: string; version?: string } | undefined {
+  if (!Array.isArray(properties)) return undefined;
+  const value = (name: string) => properties.find((p): p is { value: string } => isObject(p) && p.name === name && typeof p.value === "string")?.value;
+  for (const [nameKey, versionKey] of SOURCE_PROPERTIES) {
+    const name = value(nameKey);
+    const version = value(versionKey);
+    if (name) return { name, ...(version && { version }) };
+  }
+  return undefined;
 }
 
 function readSpdx(doc: Json, path: string): ReadInput {

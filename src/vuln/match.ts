@@ -13,6 +13,8 @@ export interface Component {
   /** Where it was listed: the SBOM or lockfile, and its bom-ref or SPDXID when there is one. */
   from: string;
   ref?: string;
+  /** The distribution source package, when the SBOM gives it outside the purl (a property). */
+  source?: { name: string; version?: string };
 }
 
 export type Verdict =

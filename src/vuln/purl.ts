@@ -23,14 +23,16 @@ const SIMPLE: Record<string, string> = {
   cran: "CRAN", hackage: "Hackage", bitnami: "Bitnami", swift: "SwiftURL", k8s: "Kubernetes",
 };
 
-export function mapPurl(purl: string): Mapped {
+/** `source`: the distribution source package when the SBOM names it outside the purl (an `upstream` qualifier wins). */
+export function mapPurl(purl: string, source?: { name: string; version?: string }): Mapped {
   let p: PackageURL;
   try {
     p = PackageURL.fromString(purl);
   } catch (e) {
     return { ok: false, reason: `unreadable purl: ${(e as Error).message}` };
   }
-  const q = p.qualifiers ?? {};
+  const q: Record<string, string> = { ...(p.qualifiers ?? {}) };
+  if (source && q.upstream === undefined) q.upstream = source.version ? `${source.name}@${source.version}` : source.name;
   const version = p.version ?? "";
   const joined = p.namespace ? `${p.namespace}/${p.name}` : p.name;
   const done = (ecosystem: string, name: string, v: string): Mapped =>

@@ -46,7 +46,7 @@ export interface ScanResult {
 export async function scanComponents(store: AdvisoryStore, components: Component[], vex: VexStatement[] = [], withoutPurl: string[] = []): Promise<ScanResult> {
   const unique = new Map<string, Component>();
   for (const c of components) if (!unique.has(c.purl)) unique.set(c.purl, c);
-  const mapped = [...unique.values()].map((c) => ({ c, m: mapPurl(c.purl) }));
+  const mapped = [...unique.values()].map((c) => ({ c, m: mapPurl(c.purl, c.source) }));
   const keys = mapped.flatMap(({ m }) => (m.ecosystem && m.name ? [{ base: baseEcosystem(m.ecosystem), name: m.name }] : []));
   const candidates = await store.lookup(keys);
   const result: ScanResult = { components: unique.size, findings: [], notCovered: [], withoutPurl };

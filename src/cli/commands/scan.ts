@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { makeVerdict, check, type Check } from "../../core/verdict.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
@@ -7,20 +7,24 @@ import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
 import type { SignerPolicy } from "../../sigstore/verify.ts";
 import { toCycloneDxVex } from "../../vuln/cyclonedx-vex.ts";
 import { defaultDbLocation, GATE, loadVex, openStore, scanChecks, scanComponents, THRESHOLDS, type Rating5, type VexStatement } from "../../vuln/index.ts";
+import { readSbomDocument, type ReadInput } from "../../vuln/inputs.ts";
 import { readTarget } from "../../vuln/targets.ts";
 import { verifyVexSignature } from "../../vuln/vex-signature.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
 import type { Command } from "../command.ts";
+import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 
 const formats = ["table", "json", "sarif", "cyclonedx-vex"] as const;
 
 export const scan: Command = {
   summary: "Vulnerability scan: match an SBOM's or lockfile's components against the OSV database, with VEX.",
-  usage: "vigil scan SBOM|LOCKFILE|DIR... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [-o table|json|sarif|cyclonedx-vex]",
+  usage: "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [-o table|json|sarif|cyclonedx-vex]",
   help: [
     "  SBOM|LOCKFILE|DIR     CycloneDX 1.4-1.6 or SPDX 2.3 JSON, a lockfile (package-lock.json, requirements.txt,",
     "                        Cargo.lock, Gemfile.lock, composer.lock, go.mod), or a folder searched for them",
+    "  IMAGE                 an image reference, or registry:, oci-layout:, docker-archive:, dir: as vigil sbom takes",
+    "                        them: its SBOM is made by vigil sbom's generator and scanned",
     "  --db DIR|URL          the database (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL",
     "  --vex FILE            OpenVEX or CycloneDX VEX: not_affected and fixed statements suppress findings (repeatable)",
     "  --fail-on SEVERITY    fail at or above it (default high); below it a finding warns. Unknown severity and",
@@ -31,6 +35,7 @@ export const scan: Command = {
     "                        ... or by this Sigstore identity (with --trusted-root)",
     "  --trusted-root FILE   Sigstore trusted_root.json for VEX signatures",
     "  --vex-insecure-ignore-tlog  accept key-signed VEX bundles without a transparency-log entry",
+    registryClientHelp,
   ].join("\n"),
   options: {
     db: { type: "string" },
@@ -42,6 +47,7 @@ export const scan: Command = {
     "vex-certificate-oidc-issuer": { type: "string" },
     "trusted-root": { type: "string" },
     "vex-insecure-ignore-tlog": { type: "boolean" },
+    ...registryClientOptions,
   },
   positionals: true,
   async run(values, positionals) {
@@ -50,7 +56,8 @@ export const scan: Command = {
     if (positionals.length === 0) throw new InputError(`give an SBOM, a lockfile or a folder to scan\nusage: ${this.usage}`);
     const failOn = ((values["fail-on"] as string | undefined) ?? "high") as Rating5;
     if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
-    const inputs = positionals.flatMap(readTarget);
+    const inputs: ReadInput[] = [];
+    for (const target of positionals) inputs.push(...(generated(target) ? [await generatedSbom(target, values)] : readTarget(target)));
     const signatureChecks: Check[] = [];
     const vex = loadVexFiles((values.vex as string[] | undefined) ?? [], vexSigner(values, this.usage), signatureChecks);
     const store = await openStore((values.db as string | undefined) ?? defaultDbLocation());
@@ -72,6 +79,23 @@ export const scan: Command = {
     }
   },
 };
+
+/** A prefixed target (vigil sbom's registry:, oci-layout:, docker-archive:, dir:) or an image reference, not a path here. */
+function generated(target: string): boolean {
+  return /^(registry|oci-layout|docker-archive|dir):/.test(target) || !existsSync(target);
+}
+
+/** The target's SBOM as vigil sbom makes it (src/sbom), read back as scan reads any CycloneDX SBOM. */
+async function generatedSbom(target: string, values: Record<string, unknown>): Promise<ReadInput> {
+  const [{ generateInventory }, { toCycloneDx }, { parseReference }] = await Promise.all([import("../../sbom/generate.ts"), import("../../sbom/cyclonedx.ts"), import("../../oci/index.ts")]);
+  let client: ReturnType<typeof registryClient> | undefined;
+  try {
+    const inventory = await generateInventory(target, { client: () => (client ??= registryClient(values, [parseReference(target.replace(/^registry:/, ""))])) });
+    return readSbomDocument(JSON.parse(toCycloneDx(inventory, version())), `the SBOM of ${target}`);
+  } finally {
+    await client?.close();
+  }
+}
 
 function vexSigner(values: Record<string, unknown>, usage: string): { signer: SignerPolicy; trustedRoot?: ReturnType<typeof loadTrustedRootFile>; requireTlog: boolean } | undefined {
   const identity = values["vex-certificate-identity"] as string | undefined;
