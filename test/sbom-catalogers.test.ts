@@ -167,6 +167,20 @@ test("npm: package-lock alone, v3 and v1 (npm's own v2 lock without its packages
   assertMatches(await generateInventory(`dir:${v2}`), truth);
 });
 
+test("npm: yarn.lock from yarn 1 and yarn 4, pnpm-lock.yaml from pnpm 9, each alone, match what each installed", async (t) => {
+  if (!requireTools(t, ["npm", "pip"])) return;
+  for (const [tool, target] of [["yarn 1", targets.yarnClassicProject()], ["yarn 4", targets.yarnBerryProject()], ["pnpm 9", targets.pnpmProject()]] as const) {
+    const s = score(keys(await generateInventory(`dir:${target.lockOnly}`)), target.truth);
+    assert.deepEqual({ tool, missing: s.missing, extra: s.extra }, { tool, missing: [], extra: [] });
+  }
+});
+
+test("python: uv.lock from uv matches uv export (the project itself left out)", async (t) => {
+  if (!requireTools(t, ["pip"])) return;
+  const { lockOnly, truth } = targets.uvProject();
+  assertMatches(await generateInventory(`dir:${lockOnly}`), truth);
+});
+
 test("npm: yarn.lock v1 and berry, pnpm-lock v9 (written in each tool's format)", async (t) => {
   const root = writeTree(tempDir(t), {
     "v1/yarn.lock": '# yarn lockfile v1\n\n\n"@babel/code-frame@^7.0.0", "@babel/code-frame@^7.22.13":\n  version "7.23.5"\n  resolved "https://registry.yarnpkg.com/@babel/code-frame/-/code-frame-7.23.5.tgz#abc"\n  integrity sha512-x\n  dependencies:\n    chalk "^2.4.2"\n\nchalk@^2.4.2:\n  version "2.4.2"\n  resolved "https://registry.yarnpkg.com/chalk/-/chalk-2.4.2.tgz#def"\n',

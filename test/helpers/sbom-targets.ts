@@ -339,3 +339,91 @@ export function rpmBerkeleyRoot(): Target {
   });
   return { root: join(dir, "root"), truth: sqlite.truth };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Lock files written by the package managers themselves: yarn 1, yarn 4 (berry) and pnpm, installed
+// from the npm registry and pointed at it; uv from PyPI. Truth: each one's own listing of what it
+// installed (npm ls reads yarn's node_modules; pnpm list; uv export).
+
+const JS_DEPENDENCIES = { express: "4.21.2", "@babel/code-frame": "7.26.2", debug: "4.3.7" };
+const NPM_REGISTRY = "https://registry.npmjs.org/";
+
+function lockTools(): string {
+  return cached("lock-tools", (dir) => {
+    run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", dir, "yarn@1.22.22", "pnpm@9.15.9", "@yarnpkg/cli-dist@4.18.1"]);
+    run("pip", ["install", "--quiet", "--disable-pip-version-check", "--target", join(dir, "uv"), "uv==0.5.11"]);
+  });
+}
+
+export interface LockTarget extends Target {
+  /** The lock file alone, in a directory of its own. */
+  lockOnly: string;
+}
+
+function jsProject(dir: string, extra: Record<string, unknown> = {}): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "lock-fixture", version: "1.0.0", private: true, dependencies: JS_DEPENDENCIES, ...extra }));
+}
+
+function lockOnly(dir: string, project: string, file: string): string {
+  const only = join(dir, "lock-only");
+  mkdirSync(only, { recursive: true });
+  copyFileSync(join(project, file), join(only, file));
+  return only;
+}
+
+export function yarnClassicProject(): LockTarget {
+  const tools = lockTools();
+  const dir = cached("yarn1", (dir) => {
+    const project = join(dir, "project");
+    jsProject(project);
+    // yarn 1 by its own script: @yarnpkg/cli-dist installs a "yarn" in .bin too.
+    run(process.execPath, [join(tools, "node_modules", "yarn", "bin", "yarn.js"), "install", "--ignore-scripts", "--non-interactive", "--registry", NPM_REGISTRY], { cwd: project });
+    writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: project }));
+    lockOnly(dir, project, "yarn.lock");
+  });
+  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))) };
+}
+
+export function yarnBerryProject(): LockTarget {
+  const tools = lockTools();
+  const dir = cached("yarn4", (dir) => {
+    const project = join(dir, "project");
+    jsProject(project, { packageManager: "yarn@4.18.1" });
+    writeFileSync(join(project, ".yarnrc.yml"), `npmRegistryServer: "${NPM_REGISTRY.slice(0, -1)}"\nenableTelemetry: false\nnodeLinker: node-modules\n`);
+    writeFileSync(join(project, "yarn.lock"), "");
+    run(process.execPath, [join(tools, "node_modules", "@yarnpkg", "cli-dist", "bin", "yarn.js"), "install", "--mode=skip-build"], { cwd: project, env: { YARN_IGNORE_PATH: "1", COREPACK_ENABLE_STRICT: "0" } });
+    writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: project }));
+    lockOnly(dir, project, "yarn.lock");
+  });
+  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))) };
+}
+
+export function pnpmProject(): LockTarget {
+  const tools = lockTools();
+  const dir = cached("pnpm", (dir) => {
+    const project = join(dir, "project");
+    jsProject(project);
+    const pnpm = join(tools, "node_modules", ".bin", "pnpm");
+    run(pnpm, ["install", "--ignore-scripts", "--registry", NPM_REGISTRY], { cwd: project });
+    writeFileSync(join(dir, "pnpm-list.json"), run(pnpm, ["list", "--depth", "Infinity", "--json"], { cwd: project }));
+    lockOnly(dir, project, "pnpm-lock.yaml");
+  });
+  const [listing] = JSON.parse(readFileSync(join(dir, "pnpm-list.json"), "utf8")) as { dependencies?: Record<string, { version?: string; dependencies?: unknown }> }[];
+  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: npmTruth(listing ?? {}) };
+}
+
+export function uvProject(): LockTarget {
+  const tools = lockTools();
+  const dir = cached("uv", (dir) => {
+    const project = join(dir, "project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "lock-fixture"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["requests==2.32.3", "attrs==24.2.0"]\n');
+    const uv = join(tools, "uv", "bin", "uv");
+    run(uv, ["lock", "--quiet"], { cwd: project, env: { UV_NO_CACHE: "1" } });
+    writeFileSync(join(dir, "export.txt"), run(uv, ["export", "--frozen", "--no-hashes", "--no-emit-project", "--quiet"], { cwd: project }));
+    lockOnly(dir, project, "uv.lock");
+  });
+  const pins = readFileSync(join(dir, "export.txt"), "utf8").split("\n").map((l) => /^([A-Za-z0-9._-]+)==([^\s;]+)/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
+  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: new Set(pins.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))) };
+}
