@@ -206,3 +206,35 @@ test("an unreachable cluster: --once still gives every environment's result, and
   assert.ok(seen.filter((r) => r.environment === "unreachable").length >= 3, "retried with backoff, well before its 1 h interval");
   assert.ok(seen.some((r) => r.environment === "reachable" && r.exitCode === 0));
 });
+
+test("a namespaced object with cluster-wide effect: a Service with externalIPs (CVE-2020-8554) is blocked by the network-isolation pack, offline and installed in the API server", async (t) => {
+  if (!ready(t)) return;
+  const { loadPacks } = await import("../src/policy/packs.ts");
+  const { policyChecks } = await import("../src/policy/gate.ts");
+  const { parseManifests } = await import("../src/policy/manifests.ts");
+  const service = (name: string, externalIPs?: string[]) => ({ apiVersion: "v1", kind: "Service", metadata: { name, namespace: "ext-ips" }, spec: { ports: [{ port: 80 }], ...(externalIPs && { externalIPs }) } });
+  const set = parseManifests([service("grab", ["10.0.0.1"]), service("fine")].map((o) => JSON.stringify(o)).join("\n---\n"), "envs/x/services.yaml");
+  const checks = policyChecks({ manifests: set, policies: loadPacks(["network-isolation"]) }).filter((c) => c.rule === "network-no-external-ips");
+  assert.deepEqual(checks.map((c) => [c.subject, c.status]), [["Service/ext-ips/grab", "fail"], ["Service/ext-ips/fine", "pass"]]);
+  assert.match(checks[0]!.message, /spec\.externalIPs \(10\.0\.0\.1\).*CVE-2020-8554/);
+
+  // The same policy, as the pack ships it, in the API server: the Service is denied there too.
+  for (const so of loadPacks(["network-isolation"]).filter((p) => String(p.object.metadata?.name).startsWith("network-no-external-ips"))) {
+    const plural = so.object.kind === "ValidatingAdmissionPolicy" ? "validatingadmissionpolicies" : "validatingadmissionpolicybindings";
+    assert.equal((await admin.call({ verb: "create", method: "POST", path: `/apis/admissionregistration.k8s.io/v1/${plural}`, body: so.object })).status, 201);
+  }
+  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "ext-ips" } } });
+  let denied: { status: number; body: any } | undefined;
+  for (let i = 0; i < 50; i++) {
+    // The API server takes a moment to load a new policy.
+    const answer = await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/ext-ips/services", body: service(`grab-${i}`, ["10.0.0.1"]), query: { dryRun: "All" } });
+    if (answer.status !== 201) {
+      denied = answer;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(denied?.status, 403);
+  assert.match(String(denied?.body?.message), /network-no-external-ips.*CVE-2020-8554/);
+  assert.equal((await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/ext-ips/services", body: service("fine"), query: { dryRun: "All" } })).status, 201);
+});
