@@ -35,6 +35,9 @@ const commands: Entry[] = [
   { words: ["db", "info"], load: async () => (await import("./commands/db.ts")).dbInfo },
   { words: ["scan"], load: async () => (await import("./commands/scan.ts")).scan },
   { words: ["sbom"], load: async () => (await import("./commands/sbom.ts")).sbom },
+  { words: ["ci"], load: async () => (await import("./commands/ci.ts")).ci },
+  { words: ["secrets", "scan"], load: async () => (await import("./commands/secrets.ts")).secretsScan },
+  { words: ["secrets", "rules"], load: async () => (await import("./commands/secrets.ts")).secretsRules },
 ];
 
 async function overview(): Promise<string> {
