@@ -91,6 +91,18 @@ const kindImages = v.union([
   v.strictObject({ group: v.string(), kind: text, carriesNoImages: v.literal(true) }),
 ]);
 
+/** Secret-scanner allowlist entries (issue 22): a finding is allowed when every field an entry gives matches
+ *  it (a path pattern, a rule id, a fingerprint); the reason is kept for the person reading it later. */
+const secretsAllow = v.pipe(
+  v.strictObject({
+    paths: v.optional(v.pipe(v.array(text), v.minLength(1, "must not be empty"))),
+    rules: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "must be a rule id (see vigil secrets rules)"))), v.minLength(1, "must not be empty"))),
+    fingerprints: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/, "must be a finding's fingerprint (32 hex digits)"))), v.minLength(1, "must not be empty"))),
+    reason: text,
+  }),
+  v.check((e) => e.paths !== undefined || e.rules !== undefined || e.fingerprints !== undefined, "give paths, rules or fingerprints (an entry with none would allow every finding)"),
+);
+
 export const trustPolicySchema = v.strictObject({
   apiVersion: v.literal("vigil.dev/v1alpha1", 'must be "vigil.dev/v1alpha1"'),
   kind: v.literal("TrustPolicy", 'must be "TrustPolicy"'),
@@ -103,10 +115,12 @@ export const trustPolicySchema = v.strictObject({
   environments: v.optional(v.array(environment), []),
   images: v.optional(v.array(image), []),
   kinds: v.optional(v.array(kindImages), []),
+  secrets: v.optional(v.strictObject({ allow: v.optional(v.array(secretsAllow), []) })),
 });
 
 export type TrustPolicyDocument = v.InferOutput<typeof trustPolicySchema>;
 export type EnvironmentSpec = v.InferOutput<typeof environment>;
+export type SecretsAllowEntry = v.InferOutput<typeof secretsAllow>;
 
 export interface TrustPolicy {
   /** Where it came from: a file path, or ".vigil/trust.yaml@<commit>". */
