@@ -38,6 +38,10 @@ const goTools: Record<string, string> = {
   "osv-scanner": "github.com/google/osv-scanner/v2/cmd/osv-scanner@v2.5.0",
   // The peer in the SBOM benchmark (issue 18).
   syft: "github.com/anchore/syft/cmd/syft@v1.57.2",
+  // The peer in the secrets benchmark (issue 22).
+  gitleaks: "github.com/zricethezav/gitleaks/v8@v8.30.1",
+  // Encrypts the SOPS files the interop tests decrypt (issue 22).
+  sops: "github.com/getsops/sops/v3/cmd/sops@v3.13.3",
 };
 
 export const goBin = join(import.meta.dirname, "..", ".cache", "go", "bin");
