@@ -72,7 +72,7 @@ export function verifyBundle(bundle: Bundle, artifact: Buffer | undefined, optio
   // What the library leaves to its caller.
   checkMaterialKind(bundle, byKey);
   checkArtifactDigest(bundle, artifact);
-  checkNoRootInChain(bundle);
+  checkNoRootInChain(bundle, options.trustedRoot);
   checkLogEntries(bundle, requireTlog, options.now ?? new Date());
   // The library: timestamps, certificate chain at those times and SCTs, log entries, the signature.
   const entity = withCosignSignatures(signedEntity(bundle, artifact ?? Buffer.alloc(0)), bundle, artifact);
@@ -163,10 +163,13 @@ function withArtifactDigest(bundle: Bundle, artifact: Buffer): Bundle {
 }
 
 // Trust anchors come from the trusted root alone; a bundle that ships its own root tries to bring one.
-function checkNoRootInChain(bundle: Bundle): void {
+// cosign and sigstore-js accept a chain that ends with a root byte-equal to one the trusted root holds
+// (cosign's legacy chain annotation carries it): that brings nothing new, so it is accepted too.
+function checkNoRootInChain(bundle: Bundle, trustedRoot: TrustedRoot | undefined): void {
   const material = bundle.verificationMaterial.content;
   if (material.$case !== "x509CertificateChain") return;
-  for (const [i, c] of material.x509CertificateChain.certificates.entries()) {
+  const certificates = material.x509CertificateChain.certificates;
+  for (const [i, c] of certificates.entries()) {
     let cert: SigstoreCertificate;
     try {
       cert = SigstoreCertificate.parse(Buffer.from(c.rawBytes));
@@ -174,9 +177,15 @@ function checkNoRootInChain(bundle: Bundle): void {
       refuse("certificate", `certificate ${i} of the bundle's chain cannot be decoded (${(e as Error).message})`);
     }
     if (cert.subject.equals(cert.issuer) && cert.verify()) {
-      refuse("certificate", `the bundle's certificate chain includes a self-signed root (certificate ${i}); roots are trusted only from the trusted root, so the bundle is refused`);
+      const isLast = i === certificates.length - 1 && i > 0;
+      if (isLast && isTrustedRootCertificate(Buffer.from(c.rawBytes), trustedRoot)) continue;
+      refuse("certificate", `the bundle's certificate chain includes a self-signed root (certificate ${i}) that is not ${isLast ? "one of the trusted root's certificate authorities, byte for byte" : "at the end of the chain"}; roots are trusted only from the trusted root, so the bundle is refused`);
     }
   }
+}
+
+function isTrustedRootCertificate(der: Buffer, trustedRoot: TrustedRoot | undefined): boolean {
+  return (trustedRoot?.certificateAuthorities ?? []).some((ca) => ca.chain.some((c) => c.raw.equals(der)));
 }
 
 function signedEntity(bundle: Bundle, artifact: Buffer): SignedEntity {
