@@ -104,14 +104,25 @@ async function main(): Promise<void> {
     ["Go binary", targets.goBinary()],
     ["Maven JARs + WAR", targets.javaArchives()],
     ["Cargo project + auditable binary", targets.cargoProject()],
+    ["rpm SQLite rpmdb (rpmbuild, rpm)", targets.rpmRoot()],
+    ["rpm Berkeley DB Packages (db_load)", targets.rpmBerkeleyRoot()],
+  ];
+  const locks: [string, targets.LockTarget][] = [
+    ["yarn.lock (yarn 1)", targets.yarnClassicProject()],
+    ["yarn.lock (yarn 4)", targets.yarnBerryProject()],
+    ["pnpm-lock.yaml (pnpm 9)", targets.pnpmProject()],
+    ["uv.lock (uv)", targets.uvProject()],
   ];
   for (const [label, t] of dirs) measure(label, `dir:${t.root}`, `dir:${t.root}`, t.truth);
+  for (const [label, t] of locks) measure(`${label}, the lock alone`, `dir:${t.lockOnly}`, `dir:${t.lockOnly}`, t.truth);
 
   // All of them as one image, one layer each.
   const work = tempDir(scope, "vigil-bench-sbom-");
   const layout = join(work, "layout");
-  // The distroless root is left out: one image with both dpkg layouts of the same packages is not a real one.
-  const layers = dirs.filter(([label]) => !label.startsWith("distroless")).map(([, t]) => t);
+  // A Debian base with the language layers on top; the other OS roots are left out (one image with
+  // Debian's, Alpine's and an rpm distribution's os-release is not a real one, and no scanner can say
+  // which distribution's advisories apply).
+  const layers = dirs.filter(([label]) => !/^(distroless|Alpine|rpm)/.test(label)).map(([, t]) => t);
   await targets.ociImage(layout, "all", layers.map((t) => t.root), work);
   const truth = new Set(layers.flatMap((t) => [...t.truth]));
   measure("all as an OCI layout", `oci-layout:${layout}:all`, `oci-dir:${layout}`, truth);

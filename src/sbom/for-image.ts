@@ -5,6 +5,7 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
+import { Lru } from "../core/lru.ts";
 import { verifyImage, type ImageRequirements } from "../artifact/verify-image.ts";
 import { formatReference, parseReference, type RegistryClient } from "../oci/index.ts";
 import { VerificationFailure } from "../sigstore/failure.ts";
@@ -31,7 +32,8 @@ export interface ImageSbom {
 }
 
 const ATTESTED_TYPES = [PREDICATE_TYPES.cyclonedx, "https://spdx.dev/Document"];
-const memory = new Map<string, Inventory>();
+/** Generated SBOMs kept in memory, the most recently used first: a cluster runs a few hundred images. */
+const memory = new Lru<string, Inventory>(512);
 
 export async function sbomForImage(reference: string, options: SbomForImageOptions): Promise<ImageSbom> {
   const ref = parseReference(reference);

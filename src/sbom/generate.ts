@@ -43,10 +43,12 @@ export function catalogTree(tree: FileTree, target: Inventory["target"]): Invent
   for (const cataloger of CATALOGERS) found.push(...cataloger.catalog(tree, context));
   // Binaries and archives were analysed as they were read; their files' current versions hold the result.
   for (const file of tree.select(() => true)) if (file.components) found.push(...file.components);
-  return { target, ...(os && { os }), components: mergeByPurl(found), warnings: tree.warnings };
+  return { target, ...(os && { os }), components: mergeByPurl(found, target.layers ?? []), warnings: tree.warnings };
 }
 
-function mergeByPurl(components: Component[]): Component[] {
+/** One component per purl with every location, the lowest layer's first (the layer that introduced it). */
+function mergeByPurl(components: Component[], layers: string[]): Component[] {
+  const order = (layer: string | undefined) => (layer === undefined ? layers.length : layers.indexOf(layer));
   const byPurl = new Map<string, Component>();
   for (const c of components) {
     const seen = byPurl.get(c.purl);
@@ -56,5 +58,7 @@ function mergeByPurl(components: Component[]): Component[] {
       if (!seen.licenses && c.licenses) seen.licenses = c.licenses;
     }
   }
-  return [...byPurl.values()];
+  const merged = [...byPurl.values()];
+  for (const c of merged) if (c.locations.length > 1) c.locations.sort((a, b) => order(a.layer) - order(b.layer));
+  return merged;
 }
