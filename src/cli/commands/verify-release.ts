@@ -5,7 +5,9 @@ import { branchRef, openRepo } from "../../git/repo.ts";
 import { findEnvironment } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { openRelease } from "../../approvals/index.ts";
-import { check } from "../../core/verdict.ts";
+import { check, makeVerdict, type Check } from "../../core/verdict.ts";
+import { readFileSync } from "node:fs";
+import { toSarif } from "../sarif.ts";
 import { readInputText } from "../../core/input-file.ts";
 import { openAuditLog, LogFollower, type Evidence } from "../../audit/index.ts";
 import { IntegrityError } from "../../audit/proof.ts";
@@ -15,7 +17,7 @@ import { required, type Command } from "../command.ts";
 
 export const verifyRelease: Command = {
   summary: "Release verdict for one environment: the revision gate, approvals and promotion, as one verdict.",
-  usage: "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [--json]",
+  usage: "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [-o table|json|sarif] [--json]",
   help: [
     "  --repo PATH|URL       config repository (a URL is fetched read-only, refs/vigil/* with it)",
     "  --trust FILE          root trust policy (vigil.trust.yaml); .vigil/trust.yaml in the repo chains from it",
@@ -28,6 +30,8 @@ export const verifyRelease: Command = {
     "                        is judged at them) and the claims it saw, so a deleted withdrawal blocks: the agent's verdict",
     "  --checkpoint FILE     a checkpoint of that log kept outside it (the agent's ConfigMap vigil-audit-checkpoint):",
     "                        the log must extend it; without it a log rewritten whole cannot be told from the real one",
+    "  -o, --output FORMAT   table (default), json (the verdict) or sarif (SARIF 2.1.0 for code scanning, a pre-merge",
+    "                        check: a result not tied to a file is shown at the --trust file, line 1)",
   ].join("\n"),
   options: {
     repo: { type: "string" },
@@ -38,8 +42,11 @@ export const verifyRelease: Command = {
     "trusted-root": { type: "string" },
     log: { type: "string" },
     checkpoint: { type: "string" },
+    output: { type: "string", short: "o" },
   },
   async run(values) {
+    const format = values.json ? "json" : ((values.output as string | undefined) ?? "table");
+    if (!["table", "json", "sarif"].includes(format)) throw new InputError(`-o must be table, json or sarif, not "${format}"\nusage: ${this.usage}`);
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
     const environment = required(values, "env", this);
     const rev = (values.rev as string | undefined) ?? branchRef(findEnvironment(rootPolicy, environment).branch);
@@ -56,7 +63,8 @@ export const verifyRelease: Command = {
         ...(trustedRoot && { trustedRoot }),
         ...(evidence && "evidence" in evidence && { evidence: evidence.evidence }),
       });
-      const sink = verdictSink(release.subject, values.json === true);
+      if (format === "sarif") return await printSarif(release, evidence?.check, values.trust as string);
+      const sink = verdictSink(release.subject, format === "json");
       if (evidence) sink.add(evidence.check);
       for await (const c of release.checks()) sink.add(c);
       return sink.end() === "pass" ? 0 : 1;
@@ -66,6 +74,17 @@ export const verifyRelease: Command = {
     }
   },
 };
+
+/** The whole verdict as SARIF; checks not tied to a file are placed at the trust policy, since code scanning shows only located results. */
+async function printSarif(release: Awaited<ReturnType<typeof openRelease>>, evidence: Check | undefined, trustFile: string): Promise<number> {
+  const located = (c: Check): Check => (c.location ? c : { ...c, location: { file: trustFile, line: 1 } });
+  const checks: Check[] = evidence ? [located(evidence)] : [];
+  for await (const c of release.checks()) checks.push(located(c));
+  const verdict = makeVerdict(release.subject, checks);
+  const version = (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
+  process.stdout.write(JSON.stringify(toSarif(verdict, version), null, 2) + "\n");
+  return verdict.verdict === "pass" ? 0 : 1;
+}
 
 /** The log's evidence, verified as the agent verifies it, or the failing check that blocks the release. */
 async function readEvidence(location: string, saved: { note: string; where: string } | undefined): Promise<{ evidence?: Evidence; check: ReturnType<typeof check> }> {
