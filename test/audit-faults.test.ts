@@ -9,13 +9,13 @@ import { createHash } from "node:crypto";
 import { cpSync, readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import pg from "pg";
 import { AuditLog } from "../src/audit/log.ts";
 import { signCheckpoint } from "../src/audit/checkpoint.ts";
 import { leafHash } from "../src/audit/hash.ts";
 import { parseSignerKey } from "../src/audit/note.ts";
 import { verifyLog } from "../src/audit/verify.ts";
 import { finding, logStores, makeLogKey, type LogKey } from "./helpers/audit.ts";
+import { sql } from "./helpers/postgres.ts";
 import { tempDir, vigil } from "./helpers/tools.ts";
 
 const stores = logStores();
@@ -226,15 +226,6 @@ function fileTamper(t: TestContext): Tamper {
 
 /** Edits to the database's rows, as someone with write access to its tables would make. */
 async function pgTamper(t: TestContext, store: (typeof stores)[number]): Promise<Tamper> {
-  const sql = async (location: string, text: string, values: unknown[] = []) => {
-    const client = new pg.Client({ connectionString: location });
-    await client.connect();
-    try {
-      return (await client.query(text, values)).rows;
-    } finally {
-      await client.end();
-    }
-  };
   const entry = async (location: string, index: number) => ((await sql(location, "SELECT data FROM vigil_audit_entries WHERE idx = $1", [index]))[0]!.data as Buffer);
   return {
     async copy(_base, key) {

@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { cpSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import pg from "pg";
 import { claimsRecord, LogFollower, openAuditLog, reconcileRecord } from "../src/audit/index.ts";
 import { leafHash } from "../src/audit/hash.ts";
 import { finding, logStores, makeLogKey, shopReconcile, type LogKey } from "./helpers/audit.ts";
+import { sql } from "./helpers/postgres.ts";
 import { tempDir } from "./helpers/tools.ts";
 
 const stores = logStores();
@@ -60,16 +60,6 @@ interface Tamper {
   /** Removes the latest batch (entry 4 and its checkpoint). */
   cutLastBatch(location: string): Promise<void>;
 }
-
-const sql = async (location: string, text: string, values: unknown[] = []) => {
-  const client = new pg.Client({ connectionString: location });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-};
 
 const tamper: Record<string, Tamper> = {
   directory: {

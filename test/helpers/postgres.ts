@@ -6,6 +6,7 @@ import { spawnSync } from "node:child_process";
 import { chownSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
+import pg from "pg";
 import { postgresBin } from "../../scripts/setup.ts";
 import { tempDir } from "./tools.ts";
 import type { After } from "./kube.ts";
@@ -69,4 +70,15 @@ function serverUser(): { uid: number; gid: number } | undefined {
     if (r.status === 0 && g.status === 0) return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
   }
   throw new Error("running as root, and neither the postgres nor the nobody user exists to run PostgreSQL as");
+}
+
+/** One statement on a fresh connection, as someone with write access to the tables would run it. */
+export async function sql(location: string, text: string, values: unknown[] = []): Promise<any[]> {
+  const client = new pg.Client({ connectionString: location });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows;
+  } finally {
+    await client.end();
+  }
 }
