@@ -52,6 +52,8 @@ export interface Candidate {
   tree?: ExportedTree;
   /** Set by render, pinned to image digests by the artifact gate: what will be applied. */
   objects?: SourcedObject[];
+  /** The server-side dry run of the whole set before the first write (src/cluster/dry-run.ts's dryRunChecks, bound to the environment's cluster and sync options); skipped when unset. */
+  dryRun?: (objects: SourcedObject[]) => Promise<Check[]>;
 }
 
 interface Step {
@@ -68,6 +70,8 @@ const steps: Step[] = [
   { name: "render", run: render },
   { name: "policy", gate: "policy", run: policyGate },
   { name: "artifact", gate: "artifact", run: artifactGate },
+  // Last, on the pinned objects: the API server itself judges the exact set before anything is written.
+  { name: "dry-run", run: (c) => (c.dryRun && c.objects ? c.dryRun(c.objects) : Promise.resolve([])) },
 ];
 
 /**
