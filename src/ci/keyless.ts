@@ -12,7 +12,7 @@ import { request } from "undici";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { readInputText } from "../core/input-file.ts";
 import { attachBundle } from "../artifact/sign-image.ts";
-import type { ImageReference, RegistryClient } from "../oci/index.ts";
+import { isLoopbackHost, type ImageReference, type RegistryClient } from "../oci/index.ts";
 import { parseBundle } from "../sigstore/bundle.ts";
 import { envelopeToJson, signEnvelope } from "../sigstore/dsse.ts";
 import { COSIGN_SIGNATURE_PREDICATE } from "../sigstore/image.ts";
@@ -107,6 +107,9 @@ export async function identityToken(env: Env): Promise<string> {
     address = new URL(url);
   } catch {
     throw new InputError("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL");
+  }
+  if (address.protocol !== "https:" && !(address.protocol === "http:" && isLoopbackHost(address.host))) {
+    throw new InputError("ACTIONS_ID_TOKEN_REQUEST_URL must be https (plain http only to loopback): its bearer token must not travel in the clear");
   }
   address.searchParams.set("audience", "sigstore");
   const answer = await postOrGet(address, { method: "GET", headers: { authorization: `Bearer ${bearer}`, accept: "application/json" } }, "GitHub's ID-token service", [bearer]);
