@@ -2,7 +2,11 @@
 // predicates of their verified CycloneDX or SPDX attestations) against the advisory store, with the
 // environment's threshold and VEX. A finding at or above the threshold, one that cannot be judged, or
 // an image without an SBOM blocks the revision; everything else passes with what was checked.
+import { imageUses } from "../artifact/images.ts";
+import type { ImageRequirements } from "../artifact/verify-image.ts";
 import { InputError } from "../core/errors.ts";
+import type { RegistryClient } from "../oci/registry.ts";
+import type { SourcedObject } from "../policy/manifests.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { PREDICATE_TYPES } from "../sigstore/intoto.ts";
 import { readSbomDocument } from "./inputs.ts";
@@ -31,6 +35,27 @@ export interface VulnerabilityGateOptions {
 /** The SBOM among an image's verified attestations (artifact gate's ImageVerification.attestations). */
 export function sbomFromAttestations(attestations: readonly { predicateType: string; predicate?: unknown }[]): unknown {
   return attestations.find((a) => a.predicateType === PREDICATE_TYPES.cyclonedx || a.predicateType === PREDICATE_TYPES.spdx)?.predicate;
+}
+
+/** The images of a set the artifact gate pinned (image@digest), once each; an unpinned image is an error of the caller. */
+export function pinnedImages(objects: readonly SourcedObject[]): GateImage[] {
+  return imageUses(objects).map((use) => {
+    if (!use.reference.digest) throw new Error(`${use.where}: ${use.image} is not pinned to a digest: run the artifact gate first`);
+    return { image: use.image, digest: use.reference.digest };
+  });
+}
+
+/**
+ * Images' SBOMs as the agent takes them (src/sbom's sbomForImage): the CycloneDX or SPDX attestation
+ * whose signature verifies against the image's trust rules, else one generated from the image itself.
+ */
+export function registrySboms(options: { client: RegistryClient; trustFor(image: GateImage): Omit<ImageRequirements, "attestations"> | undefined; cacheDir?: string; toolVersion: string }): (image: GateImage) => Promise<unknown> {
+  return async (image) => {
+    const [{ sbomForImage }, { toCycloneDx }] = await Promise.all([import("../sbom/for-image.ts"), import("../sbom/cyclonedx.ts")]);
+    const trust = options.trustFor(image);
+    const found = await sbomForImage(`${image.image.split("@")[0]}@${image.digest}`, { client: options.client, ...(trust && { trust }), ...(options.cacheDir && { cacheDir: options.cacheDir }) });
+    return JSON.parse(toCycloneDx(found.inventory, options.toolVersion));
+  };
 }
 
 export async function vulnerabilityGate(images: readonly GateImage[], options: VulnerabilityGateOptions): Promise<Check[]> {
