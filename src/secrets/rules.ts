@@ -89,7 +89,7 @@ export const secretRules: readonly SecretRule[] = ([
 
   // Package registries and artifact stores.
   rule("npm-access-token", "npm access token", ["npm_"], `${start}(npm_[a-zA-Z0-9]{36})${end}`),
-  rule("pypi-upload-token", "PyPI upload token", ["pypi-ageichlwas5wcmc"], `${start}(pypi-AgEIcHlwaS5vcmc[\\w-]{50,1000})`),
+  rule("pypi-upload-token", "PyPI upload token", ["pypi-ageichlwas5vcmc"], `${start}(pypi-AgEIcHlwaS5vcmc[\\w-]{50,1000})`),
   rule("rubygems-api-token", "RubyGems API token", ["rubygems_"], `${start}(rubygems_[a-f0-9]{48})${end}`),
   rule("nuget-api-key", "NuGet API key", ["oy2"], `${start}(oy2[a-z0-9]{43})${end}`),
   rule("dockerhub-pat", "Docker Hub personal access token", ["dckr_pat_", "dckr_oat_"], `${start}(dckr_(?:pat|oat)_[\\w-]{27,32})${end}`),
@@ -115,7 +115,7 @@ export const secretRules: readonly SecretRule[] = ([
   rule("kubernetes-token", "Kubernetes bootstrap token", ["token"], assignment("token", "[a-z0-9]{6}\\.[a-z0-9]{16}") + end, { flags: "i" }),
 
   // Credentials inside connection strings and URLs: the password between "user:" and "@".
-  rule("connection-string-password", "Password in a connection string or URL", ["://"], "\\b[a-z][a-z0-9+.-]{1,20}://[^\\s:@/\"'`]{1,100}:([^\\s@/\"'`]{3,200})@[a-z0-9.-]", { flags: "i", skipPlaceholders: true }),
+  rule("connection-string-password", "Password in a connection string or URL", ["://"], "\\b[a-z][a-z0-9+.-]{1,20}://[^\\s:@/\"'`]{1,100}:([^\\s@/\"'`]{6,200})@[a-z0-9.-]", { flags: "i", skipPlaceholders: true }),
   rule("jdbc-password", "Password in a JDBC or ADO.NET connection string", ["password="], "(?:;|\\?|&|^|\\s)password=([^;&\\s\"'`]{4,200})", { flags: "i", skipPlaceholders: true, entropy: 2.5, generic: true }),
 
   // JWTs (header and payload are base64url JSON objects, so both start "ey").
@@ -123,7 +123,7 @@ export const secretRules: readonly SecretRule[] = ([
 
   // Entropy: a random-looking value assigned to a name that says it is secret.
   rule("generic-secret", "High-entropy value assigned to a secret-sounding name", ["secret", "token", "passw", "pwd", "apikey", "api_key", "api-key", "access_key", "accesskey", "auth", "credential", "private_key"],
-    assignment("secret|token|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|auth[_-]?key|client[_-]?secret|private[_-]?key|credentials?", "[\\w.=+/~@#$%^&*!-]{10,150}"),
+    assignment("secret|token|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|auth[_-]?key|client[_-]?secret|private[_-]?key|credentials?", "[\\w=+/~@$%^&*!-][\\w.=+/~@#$%^&*!-]{9,149}"),
     { flags: "i", entropy: 3.5, skipPlaceholders: true, generic: true }),
 ] satisfies SecretRule[]).sort((a, b) => Number(a.generic ?? false) - Number(b.generic ?? false));
 
@@ -132,5 +132,12 @@ const placeholder = /^(?:\$\{?[\w.-]*\}?|\{\{.*\}\}|<[^>]*>|%[\w(]+.*|\*+|x+|\.+
 
 /** A value that is a reference, a template or a file path names a secret kept elsewhere. */
 export function isPlaceholder(value: string): boolean {
-  return placeholder.test(value) || /^(?:\/|\.\/|~\/)[\w./-]+$/.test(value) || /^[a-z]+(?:[A-Z][a-z]+)+$/.test(value) || /secretKeyRef|valueFrom|secretName/i.test(value);
+  return placeholder.test(value) || isIdentifier(value) || /^(?:\/|\.\/|~\/)[\w./-]+$/.test(value) || /^[a-z]+(?:[A-Z][a-z]+)+$/.test(value) || /secretKeyRef|valueFrom|secretName/i.test(value);
+}
+
+/** Names in code and configuration (a.b.c, kebab-case, snake_case, PascalCase), not random values: every
+ *  part is letters, optionally with digits inside a word (k8s, apache2, v1). */
+function isIdentifier(value: string): boolean {
+  const parts = value.split(/[-_.]/);
+  return (parts.length > 1 && parts.every((p) => /^[A-Za-z]*[a-z]\d{0,2}[a-z]*$|^[A-Z]?[a-z]+(?:[A-Z][a-z]+)*\d?$|^v?\d{1,2}$/.test(p))) || /^[A-Z][a-z]+(?:[A-Z][a-z]+)+$/.test(value);
 }
