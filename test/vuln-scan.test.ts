@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileScope, requireSharedData, tempDir, vigil } from "./helpers/tools.ts";
+import { cyclonedxValidator } from "../src/sbom/schema.ts";
 import { applicableStatement, loadVex } from "../src/vuln/vex.ts";
 
 const scope = fileScope();
@@ -145,6 +146,23 @@ test("SARIF and CycloneDX VEX output", () => {
   const v = cdx.vulnerabilities.find((x: any) => x.id === "GHSA-p6mc-m468-83gw");
   assert.deepEqual(v.ratings[0], { score: 7.4, severity: "high", method: "CVSSv31", vector: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H", justification: "CVSS_V3 base score of severity[0]" });
   assert.deepEqual(v.affects, [{ ref: "lodash", versions: [{ version: "4.17.15", status: "affected" }] }]);
+  const validate = cyclonedxValidator("1.6");
+  assert.ok(validate(cdx), JSON.stringify(validate.errors?.slice(0, 3)));
+  const suppressed = JSON.parse(vigil(["scan", SBOM, "--db", db, "-o", "cyclonedx-vex", "--vex", join(vexData, "go-vex-testdata/v0.2.0.json")]).stdout);
+  assert.equal(suppressed.vulnerabilities.find((x: any) => x.id === "ALPINE-CVE-2023-2650").analysis.state, "resolved");
+  assert.ok(validate(suppressed), JSON.stringify(validate.errors?.slice(0, 3)));
+});
+
+test("lockfiles: Gemfile.lock's GEM specs, Cargo.lock, requirements.txt, composer.lock, go.mod", () => {
+  const project = tempDir(scope);
+  writeFileSync(join(project, "Gemfile.lock"), "GIT\n  remote: https://example.com/x.git\n  specs:\n    fromgit (9.9.9)\n\nGEM\n  remote: https://rubygems.org/\n  specs:\n    rack (2.2.3)\n    nokogiri (1.13.0-x86_64-linux)\n      racc (~> 1.4)\n\nPLATFORMS\n  ruby\n");
+  writeFileSync(join(project, "Cargo.lock"), 'version = 3\n\n[[package]]\nname = "smallvec"\nversion = "1.6.0"\nsource = "registry+https://github.com/rust-lang/crates.io-index"\n');
+  writeFileSync(join(project, "requirements.txt"), "Django==3.2.0 ; python_version > '3'\n# comment\nrequests>=2\n");
+  writeFileSync(join(project, "composer.lock"), JSON.stringify({ packages: [{ name: "symfony/http-kernel", version: "v5.4.0" }] }));
+  writeFileSync(join(project, "go.mod"), "module x\n\ngo 1.21\n\nrequire golang.org/x/net v0.7.0\n");
+  const subjects = vigil(["scan", project, "--db", db, "--json", "--fail-on", "low"]).json().checks.map((c: any) => c.subject);
+  const scanned = Number(/^(\d+) components/.exec(vigil(["scan", project, "--db", db, "--json"]).json().checks.at(-1).message)![1]);
+  assert.equal(scanned, 6, subjects.join(" "));
 });
 
 test("SPDX 2.3 and lockfiles are read; a folder is searched for them", () => {

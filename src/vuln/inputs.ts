@@ -161,8 +161,19 @@ const LOCKFILES: Record<string, (text: string, path: string) => Component[]> = {
   "Cargo.lock": (text, path) =>
     [...text.matchAll(/\[\[package\]\]\s*\nname\s*=\s*"([^"]+)"\s*\nversion\s*=\s*"([^"]+)"/g)].map((m) => ({ purl: purl("cargo", undefined, m[1]!, m[2]!), from: path })),
   "Gemfile.lock": (text, path) => {
-    const specs = /^GEM\n(?:.*\n)*?  specs:\n((?: {4}.*\n?)*)/m.exec(text)?.[1] ?? "";
-    return [...specs.matchAll(/^ {4}([^\s(]+) \(([^)\s-]+)(?:-[^)]+)?\)$/gm)].map((m) => ({ purl: purl("gem", undefined, m[1]!, m[2]!), from: path }));
+    // The gems are the four-space lines under "  specs:" of the GEM section (six-space lines are their dependencies).
+    const out: Component[] = [];
+    let section = "";
+    let inSpecs = false;
+    for (const line of text.split("\n")) {
+      if (/^\S/.test(line)) [section, inSpecs] = [line.trim(), false];
+      else if (line === "  specs:") inSpecs = section === "GEM";
+      else if (inSpecs) {
+        const m = /^ {4}([^\s(]+) \(([^)\s-]+)(?:-[^)]+)?\)$/.exec(line);
+        if (m) out.push({ purl: purl("gem", undefined, m[1]!, m[2]!), from: path });
+      }
+    }
+    return out;
   },
   "composer.lock": (text, path) => {
     const doc = parseJson(text, path);
