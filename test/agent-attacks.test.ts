@@ -238,3 +238,41 @@ test("a namespaced object with cluster-wide effect: a Service with externalIPs (
   assert.match(String(denied?.body?.message), /network-no-external-ips.*CVE-2020-8554/);
   assert.equal((await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/ext-ips/services", body: service("fine"), query: { dryRun: "All" } })).status, 201);
 });
+
+test("every wait on a dependency is bounded: a PostgreSQL lock held by another writer fails the reconcile (exit 3) within the configured time", async (t) => {
+  if (!ready(t)) return;
+  const { requirePostgres, startPostgres } = await import("./helpers/postgres.ts");
+  const bin = requirePostgres(t);
+  if (!bin) return;
+  const server = startPostgres(t, bin);
+  const location = server.database("agent_bounded");
+  const key = makeLogKey(tempDir(t, "vigil-attack-pg-"));
+  const w = workspace(t, "bounded", { extra: `audit: { log: "${location}", signingKeyFile: ${key.file} }\ntimeouts: { database: 2s }\n` });
+  w.repo.commit({ [`envs/bounded/ns.yaml`]: namespace(w.ns) }, alice);
+  const first = await reconcile(w);
+  assert.equal(first.exitCode, 0, JSON.stringify(failures(first)));
+
+  // Another writer takes the log's tables and holds them, as a stuck transaction would.
+  const pg = (await import("pg")).default;
+  const holder = new pg.Client({ connectionString: location });
+  holder.on("error", () => {}); // the server stops before this client at the end
+  await holder.connect();
+  await holder.query("BEGIN");
+  await holder.query("LOCK TABLE vigil_audit_entries, vigil_audit_checkpoints IN ACCESS EXCLUSIVE MODE");
+  w.repo.commit({ [`envs/bounded/a.yaml`]: configMap(w.ns, "a") }, alice);
+  const started = Date.now();
+  // The agent reads the log when it starts (--once fails then, with exit 3) and before each reconcile.
+  const blocked = await reconcile(w).then(
+    (r) => ({ exitCode: r.exitCode, message: failures(r)[0]?.message ?? "" }),
+    (e: Error & { exitCode?: number }) => ({ exitCode: e.exitCode, message: e.message }),
+  );
+  const took = Date.now() - started;
+  assert.equal(blocked.exitCode, ExitCode.unavailable, blocked.message);
+  assert.match(blocked.message, /lock timeout|statement timeout|canceling statement/i);
+  assert.ok(took < 15_000, `failed within the bound, not stalled (${took} ms)`);
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/a` })).status, 404, "nothing applied on unverified evidence");
+  await holder.query("ROLLBACK");
+  assert.equal((await reconcile(w)).exitCode, 0, "goes on once the lock is released");
+  await holder.end();
+  server.stop();
+});

@@ -14,6 +14,7 @@ import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
 import { redactUrl } from "../audit/store.ts";
 import { AgentAudit, configMapKeeper } from "./audit.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
+import { parseDuration } from "../core/duration.ts";
 import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
 import { LeaderElector } from "./leader.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -65,7 +66,8 @@ export interface RunningAgent {
 }
 
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
-  const config = loadAgentConfig(options.configFile);
+  const loaded = loadAgentConfig(options.configFile);
+  const config = withDatabaseTimeouts(loaded);
   for (const name of options.allowMassPrune ?? []) {
     if (!config.intervals.has(name)) throw new InputError(`--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`);
   }
@@ -178,7 +180,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return elector?.leading ?? false;
     },
     identity,
-    audit: audit && { log: audit.location, deploymentRecords: audit.signsDeployments },
+    // Shown as configured (its password blanked), without the timeouts the agent added.
+    audit: audit && { log: redactUrl(loaded.doc.audit!.log), deploymentRecords: audit.signsDeployments },
     reconcileAll: () => Promise.all(config.doc.environments.map((e) => reconcile(e.name))),
     trigger,
     async listen() {
@@ -273,4 +276,20 @@ function internalFailure(environment: string, e: unknown): ReconcileResult {
   const message = redactCredentials(e instanceof Error ? e.message : String(e));
   const verdict = makeVerdict({ environment }, [check("agent", "internal", "fail", environment, `the reconcile stopped on an unexpected error: ${message}`)]);
   return { environment, verdict, applied: false, health: "unknown", plan: [], exitCode: ExitCode.unavailable, seconds: 0, steps: {} };
+}
+
+/**
+ * The audit log's PostgreSQL URL with the configured bound on every statement: the server ends a
+ * statement (or a wait for a lock another writer holds) after it, and the client gives up on one that
+ * gets no answer (node-postgres reads these parameters from the URL). A directory log is left alone.
+ */
+function withDatabaseTimeouts(config: AgentConfig): AgentConfig {
+  const audit = config.doc.audit;
+  if (!audit || !/^postgres(ql)?:\/\//i.test(audit.log)) return config;
+  const ms = parseDuration(config.doc.timeouts.database ?? "15s", config.where(["timeouts", "database"]));
+  const url = new URL(audit.log);
+  for (const [name, value] of [["statement_timeout", ms], ["lock_timeout", ms], ["query_timeout", ms + 1000], ["connectionTimeoutMillis", ms]] as const) {
+    if (!url.searchParams.has(name)) url.searchParams.set(name, String(value));
+  }
+  return { ...config, doc: { ...config.doc, audit: { ...audit, log: url.toString() } } };
 }

@@ -107,6 +107,12 @@ export const agentConfigSchema = v.strictObject({
    * $COSIGN_PASSWORD, else empty. The records go to the audit log (the agent never writes Git).
    */
   deploymentRecords: v.optional(v.strictObject({ keyFile: text, passwordFile: v.optional(text) })),
+  /**
+   * How long the agent waits on a dependency before the reconcile fails (exit 3) instead of stalling:
+   * one request to an API server, and one statement on the audit log's PostgreSQL (a lock held by
+   * another writer included).
+   */
+  timeouts: v.optional(v.strictObject({ apiServer: v.optional(duration, "30s"), database: v.optional(duration, "15s") }), {}),
   /** Bounds on what a committer's files may cost the agent when rendered (kustomize). */
   limits: v.optional(v.strictObject({ kustomizeMemory: v.optional(size, "512Mi"), kustomizeTimeout: v.optional(duration, "60s"), kustomizeOutput: v.optional(size, "64Mi") }), {}),
   environments: v.pipe(v.array(environment), v.minLength(1, "must list at least one environment")),

@@ -7,6 +7,7 @@ import { ExitCode } from "../core/errors.ts";
 import { assessHealth, claimingManager, connectCluster, ENVIRONMENT_LABEL, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
 import type { SourcedObject } from "../policy/manifests.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
+import { parseDuration } from "../core/duration.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
 export type HealthState = "healthy" | "progressing" | "degraded" | "unknown";
@@ -27,7 +28,9 @@ export async function connectEnvironments(config: AgentConfig, inCluster: Pick<C
   const apply = new Map<string, Cluster>();
   const agent = new Map<string, Cluster>();
   for (const env of config.doc.environments) {
-    const target: ConnectOptions = "inCluster" in env.cluster ? { inCluster: true, ...inCluster } : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }) };
+    const requestMs = parseDuration(config.doc.timeouts.apiServer ?? "30s", config.where(["timeouts", "apiServer"]));
+    const bounds = { timeouts: { requestMs }, retry: { deadlineMs: requestMs } };
+    const target: ConnectOptions = "inCluster" in env.cluster ? { inCluster: true, ...inCluster, ...bounds } : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }), ...bounds };
     agent.set(env.name, await connectCluster(target));
     const [namespace, name] = env.serviceAccount?.split("/") ?? [];
     apply.set(env.name, env.serviceAccount ? await connectCluster({ ...target, impersonate: `system:serviceaccount:${namespace}:${name}` }) : agent.get(env.name)!);

@@ -12,8 +12,10 @@ export const REQUEST_TIMEOUT_MS = 30_000;
  * only, a request the parser refuses (a malformed Host, header or URL) is a 400, and slow senders time
  * out. The path is parsed here, strictly: a request target that is not an absolute path is a 400.
  */
-export function robustServer(handle: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>): Server {
-  const server = createServer((req, res) => {
+export function robustServer(handle: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>, timeouts: { headersMs?: number; requestMs?: number } = {}): Server {
+  const headersMs = timeouts.headersMs ?? HEADERS_TIMEOUT_MS;
+  // Node checks the timeouts on this period: often enough that a slow sender is cut off near its limit.
+  const server = createServer({ connectionsCheckingInterval: Math.min(1000, Math.max(100, headersMs / 4)) }, (req, res) => {
     const fail = (status: number, text: string) => {
       if (!res.headersSent) res.writeHead(status, { "content-type": "text/plain; charset=utf-8", connection: "close" });
       res.end(`${text}\n`);
@@ -26,8 +28,8 @@ export function robustServer(handle: (req: IncomingMessage, res: ServerResponse,
       fail(500, "internal error");
     }
   });
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = headersMs;
+  server.requestTimeout = timeouts.requestMs ?? REQUEST_TIMEOUT_MS;
   server.on("clientError", (_error, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
     else socket.destroy();

@@ -35,6 +35,8 @@ export interface WebhookOptions {
   trigger(environments: string[]): void | Promise<void>;
   /** Each request's outcome, for the log (never the body or the signature). */
   onRequest?(outcome: { status: number; path: string; environments?: string[] }): void;
+  /** For tests: how long a client may take over its headers and its whole request (default 10 s and 30 s). */
+  timeouts?: { headersMs?: number; requestMs?: number };
 }
 
 export interface Webhook {
@@ -109,7 +111,7 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
   const secret = readWebhookSecret(options.secretFile);
   const known = new Set(options.environments);
   const deliveries = new DeliveryLog();
-  const server: Server = robustServer((req, res, path) => handle(req, res, path));
+  const server: Server = robustServer((req, res, path) => handle(req, res, path), options.timeouts);
   const answer = (res: ServerResponse, status: number, text: string, path = "", environments?: string[]) => {
     if (!res.headersSent) {
       res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...(status === 401 && { "www-authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"' }) });
