@@ -36,8 +36,7 @@ export function eventCheck(e: ScanEvent): Check {
 export type ScanTarget = { workTree: string } | HistoryRange;
 
 /** The checks for a target, and a passing one saying what was scanned when nothing was found. */
-export async function* scanChecks(repo: Repo, target: ScanTarget, policy: TrustPolicy | undefined, onProgress?: (n: number) => void): AsyncGenerator<Check> {
-  const allowlist = Allowlist.fromPolicy(policy);
+export async function* scanChecks(repo: Repo, target: ScanTarget, allowlist: Allowlist, onProgress?: (n: number) => void): AsyncGenerator<Check> {
   const opts = { allowlist, ...(onProgress ? { onProgress } : {}) };
   let scanned = 0;
   let failed = false;
@@ -64,9 +63,10 @@ function describe(target: ScanTarget): string {
  * allowlist of the trust policy in force. One failing check per secret a commit adds.
  */
 export async function secretChecks(repo: Repo, range: { to: string; from?: string }, policy?: TrustPolicy): Promise<Check[]> {
+  const allowlist = Allowlist.fromPolicy(policy);
   const to = (await resolveRevision(repo, range.to)).commit;
   const from = range.from === undefined ? undefined : (await resolveRevision(repo, range.from)).commit;
   const checks: Check[] = [];
-  for await (const c of scanChecks(repo, from ? { to, from } : { to }, policy)) checks.push(c);
+  for await (const c of scanChecks(repo, from ? { to, from } : { to }, allowlist)) checks.push(c);
   return checks;
 }

@@ -123,7 +123,7 @@ export const secretRules: readonly SecretRule[] = ([
 
   // Entropy: a random-looking value assigned to a name that says it is secret.
   rule("generic-secret", "High-entropy value assigned to a secret-sounding name", ["secret", "token", "passw", "pwd", "apikey", "api_key", "api-key", "access_key", "accesskey", "auth", "credential", "private_key"],
-    assignment("secret|token|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|auth[_-]?key|client[_-]?secret|private[_-]?key|credentials?", "[\\w=+/~@$%^&*!-][\\w.=+/~@#$%^&*!-]{9,149}"),
+    assignment("secret|token|passw(?:or)?d|pwd|api[_-]?key|access[_-]?key|auth[_-]?key|client[_-]?secret|private[_-]?key|credentials?", "[\\w=+/~@$%^&*!-][\\w.=+/~@#$%^&*!-]{9,149}") + "(?![\\w.=+/~@#$%^&*!-])",
     { flags: "i", entropy: 3.5, skipPlaceholders: true, generic: true }),
 ] satisfies SecretRule[]).sort((a, b) => Number(a.generic ?? false) - Number(b.generic ?? false));
 

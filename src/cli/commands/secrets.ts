@@ -4,6 +4,7 @@ import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
 import type { Check } from "../../core/verdict.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { openRepo, resolveRevision } from "../../git/repo.ts";
+import { Allowlist } from "../../secrets/allowlist.ts";
 import { scanChecks, type ScanTarget } from "../../secrets/checks.ts";
 import { secretRules } from "../../secrets/rules.ts";
 import { bufferedWriter, clearProgress, progress, verdictSink } from "../output.ts";
@@ -38,13 +39,13 @@ export const secretsScan: Command = {
     if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     const allHistory = values["all-history"] === true;
     if (allHistory && (values.from || values.to)) throw new InputError(`--all-history scans every commit: give it without --from and --to\nusage: ${this.usage}`);
-    const policy = values.trust ? await loadTrustPolicyFile(values.trust as string) : undefined;
+    const allowlist = Allowlist.fromPolicy(values.trust ? await loadTrustPolicyFile(values.trust as string) : undefined);
     const location = (values.repo as string | undefined) ?? ".";
     const repo = await openRepo(location);
     try {
       const target = await scanTarget(repo, location, values, allHistory);
       const subject = { repo: repo.name, scanned: "workTree" in target ? "working tree" : allHistory ? "all history" : `${"from" in target && target.from ? `${target.from}..` : ""}${"to" in target ? target.to : ""}` };
-      const checks = scanChecks(repo, target, policy, progress("scanned:"));
+      const checks = scanChecks(repo, target, allowlist, progress("scanned:"));
       const verdict = format === "sarif" ? await printSarif(subject, checks) : await printVerdict(subject, checks, format === "json");
       clearProgress();
       return verdict === "pass" ? 0 : 1;
