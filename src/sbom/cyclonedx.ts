@@ -2,7 +2,12 @@
 // distro qualifiers OSV's tools read), its CPEs when the package gave one, its licenses (an SPDX id, an
 // expression, or a name), and as properties what CycloneDX has no field for: where it was found (layer
 // and path, numbered as syft numbers them), the cataloger, the source package and the OS release.
-import { Enums, Models, Serialize, Spec, SPDX } from "@cyclonedx/cyclonedx-library";
+// By subpath: the package's index also loads its validators (Ajv and every schema), which writing does not need.
+import * as Enums from "@cyclonedx/cyclonedx-library/Enums";
+import * as Models from "@cyclonedx/cyclonedx-library/Models";
+import * as SPDX from "@cyclonedx/cyclonedx-library/SPDX";
+import * as Serialize from "@cyclonedx/cyclonedx-library/Serialize";
+import * as Spec from "@cyclonedx/cyclonedx-library/Spec";
 import type { Component, Inventory } from "./model.ts";
 
 export const PROPERTY = {

@@ -9,7 +9,6 @@ import { Gatherer } from "./gather.ts";
 import { applyLayer } from "./layers.ts";
 import { DEFAULT_LIMITS, type ReadLimits } from "./limits.ts";
 import type { Component, Inventory } from "./model.ts";
-import { readSbomFile } from "./read-sbom.ts";
 import { openSource, type SourceOptions } from "./sources.ts";
 import { FileTree } from "./tree.ts";
 
@@ -21,7 +20,8 @@ export interface GenerateOptions extends SourceOptions {
 
 export async function generateInventory(spec: string, options: GenerateOptions = {}): Promise<Inventory> {
   const source = await openSource(spec, options);
-  if (source.kind === "sbom") return readSbomFile(source.file);
+  // Loaded only for SBOM input: the schema validators (Ajv, the CycloneDX and SPDX schemas) are the slowest part of start-up.
+  if (source.kind === "sbom") return (await import("./read-sbom.ts")).readSbomFile(source.file);
   const tree = new FileTree();
   const gatherer = new Gatherer(tree, CATALOGERS, { ...DEFAULT_LIMITS, ...options.limits });
   if (source.kind === "directory") await walkDirectory(gatherer, source.path);

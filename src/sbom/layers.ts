@@ -99,7 +99,12 @@ async function fileEntry(gatherer: Gatherer, entry: Entry, path: string, mode: n
     // A file replaces whatever lower layers had at its path, wanted or not (putFile does so for wanted ones).
     gatherer.tree.remove(path);
     if (wanted) gatherer.tooLarge(path, size, wanted.cap, `${where}: `);
-    for await (const _ of entry as unknown as AsyncIterable<Buffer>) void _;
+    // Drained by events, not by async iteration: a promise per chunk is most of the cost of a large layer.
+    await new Promise<void>((resolve, reject) => {
+      entry.on("end", resolve);
+      entry.on("error", reject);
+      entry.resume();
+    });
     return;
   }
   const chunks: Buffer[] = [];

@@ -3,7 +3,7 @@
 // (NOASSERTION otherwise: SPDX forbids free text there), and where it was found in the comment; the
 // document DESCRIBES the target, which CONTAINS every package.
 import { createHash, randomUUID } from "node:crypto";
-import { SPDX } from "@cyclonedx/cyclonedx-library";
+import * as SPDX from "@cyclonedx/cyclonedx-library/SPDX";
 import { isSpdxExpression } from "./cyclonedx.ts";
 import type { Component, Inventory } from "./model.ts";
 
