@@ -82,3 +82,65 @@ test("the agent shows no token of a source URL: output, log, status ConfigMaps, 
   assert.ok(logFiles.length > 0, "the audit log was written");
   for (const file of logFiles) assertNoSecret(`audit log ${file}`, readFileSync(file, "latin1"));
 });
+
+test("no Secret value and no database password in any record: drift in a Secret is keys and hashes; a password in the audit log URL's userinfo or query never shows (issue 15 §5)", async (t) => {
+  if (!requireKube(t)) return;
+  const { requirePostgres, startPostgres } = await import("./helpers/postgres.ts");
+  const bin = requirePostgres(t);
+  if (!bin) return;
+  const server = startPostgres(t, bin);
+  const dir = tempDir(t);
+  const alice = new SshSigner(dir, "alice");
+  const repo = new TestRepo(join(dir, "work"));
+  const planted = { inGit: "PlantedGitSecretValue-1", inCluster: "PlantedLiveSecretValue-2", dbUser: "PlantedDbPassw0rd-3", dbQuery: "PlantedDbQueryPass-4" };
+  const plantedForms = Object.values(planted).flatMap((v) => [v, Buffer.from(v).toString("base64"), encodeURIComponent(v)]);
+  const noPlanted = (channel: string, text: string) => {
+    for (const form of plantedForms) assert.ok(!text.includes(form), `${channel} contains a planted secret (${form}):\n${text.slice(0, 3000)}`);
+  };
+  const ns = "redact-secret";
+  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } } });
+  repo.commit({ "envs/vault/db.yaml": `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: ${ns}\ndata:\n  password: ${Buffer.from(planted.inGit).toString("base64")}\n` }, alice);
+  const trust = writePolicy(join(dir, "trust.yaml"), {
+    signers: [alice.policyEntry],
+    paths: [{ pattern: "**", owners: ["alice"] }],
+    environments: [{ name: "vault", branch: "main", path: "envs/vault", gates: { artifact: false } }],
+  });
+  // The database URL carries a password twice: in its userinfo and as a query parameter.
+  const base = new URL(server.database("redaction"));
+  base.password = planted.dbUser;
+  base.searchParams.set("password", planted.dbQuery);
+  const key = makeLogKey(dir, "example.com/vigil/redaction-secrets");
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    extra: `audit: { log: "${base.toString()}", signingKeyFile: ${key.file} }\n`,
+    environments: [{ name: "vault", url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns] }],
+  });
+  (await import("node:fs")).appendFileSync(configFile, "    drift: report\n");
+  const once = () => [vigil(["agent", "--config", configFile, "--once", "--json"]), vigil(["agent", "--config", configFile, "--once"])];
+  const first = once();
+  assert.equal(first[0]!.status, 0, first[0]!.stdout + first[0]!.stderr);
+
+  // Someone changes the Secret in the cluster: the next reconcile reports drift, by key and hash.
+  const patched = await admin.call({ verb: "patch", method: "PATCH", path: `/api/v1/namespaces/${ns}/secrets/db`, query: { fieldManager: "intruder" }, body: { data: { password: Buffer.from(planted.inCluster).toString("base64") } }, contentType: "application/merge-patch+json" });
+  assert.equal(patched.status, 200);
+  const second = once();
+  const drift = (second[0]!.json() as { verdict: { checks: { rule: string; message: string }[] } }[])[0]!.verdict.checks.find((c) => c.rule === "drift")!;
+  assert.match(drift.message, /\.data\.password: "sha256:[0-9a-f]{16}" → "sha256:[0-9a-f]{16}"/);
+
+  for (const [i, r] of [...first, ...second].entries()) {
+    noPlanted(`agent run ${i} stdout`, r.stdout);
+    noPlanted(`agent run ${i} stderr`, r.stderr);
+  }
+  const get = async (path: string) => (await admin.call({ verb: "get", method: "GET", path })).body;
+  noPlanted("status ConfigMap", JSON.stringify(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-status-vault")));
+  noPlanted("inventory ConfigMap", JSON.stringify(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-vault")));
+  noPlanted("Events", JSON.stringify(await get("/api/v1/events")));
+  const { sql } = await import("./helpers/postgres.ts");
+  const rows = await sql(server.database("redaction"), "SELECT encode(data, 'escape') AS data FROM vigil_audit_entries UNION ALL SELECT note FROM vigil_audit_checkpoints");
+  assert.ok(rows.length > 0, "the audit log was written");
+  noPlanted("audit log", JSON.stringify(rows));
+  const shown = vigil(["audit", "show", "--log", base.toString()]);
+  noPlanted("vigil audit show", shown.stdout + shown.stderr);
+  server.stop();
+});
