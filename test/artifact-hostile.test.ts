@@ -4,7 +4,10 @@
 // refuses them; rules can require signature annotations (cosign verify -a); a bundle that is present but
 // not a signature is named as such; a chain ending in a trusted root is accepted, any other root refused.
 import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
 import { X509Certificate } from "node:crypto";
+import { createServer } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
@@ -211,3 +214,33 @@ describe("certificate chains that include a root", () => {
     assert.match(refusal(() => verifyBundle(legacyLayerBundle(inTheMiddle), inTheMiddle.payload, options)).message, /self-signed root \(certificate 1\) that is not at the end of the chain/);
   });
 });
+
+describe("registry timeouts", () => {
+  it("--registry-timeout bounds a registry that accepts and never answers (exit 3); a bad duration is bad input (exit 2)", async (t) => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => void sockets.add(socket)); // accepts connections, never answers
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    t.after(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => silent.close(resolve));
+    });
+    const port = (silent.address() as AddressInfo).port;
+    const dir = tempDir(t);
+    writeFileSync(join(dir, "trust.yaml"), `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - { pattern: "127.0.0.1:${port}/**", allowUnsigned: true }\n`);
+    const started = Date.now();
+    const out = await vigilAsync(["verify", "image", `127.0.0.1:${port}/app:1`, "--trust", join(dir, "trust.yaml"), "--allow-http-registry", "--registry-timeout", "1s", "--json"]);
+    assert.equal(out.status, 3, out.stdout + out.stderr);
+    assert.ok(Date.now() - started < 20_000, "gave up within the timeout, not the 2-minute default");
+    const bad = await vigilAsync(["verify", "image", `127.0.0.1:${port}/app:1`, "--trust", join(dir, "trust.yaml"), "--registry-timeout", "soon"]);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--registry-timeout: invalid duration "soon"/);
+  });
+});
+
+/** The CLI without blocking the event loop (the silent registry above runs in this process). */
+function vigilAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [new URL("../src/cli/main.ts", import.meta.url).pathname, ...args], { encoding: "utf8" }, (error, stdout, stderr) =>
+      resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }));
+  });
+}
