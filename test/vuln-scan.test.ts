@@ -215,6 +215,15 @@ test("bad input: exit 2 naming the file or option; a missing database is named w
   assert.match(vigil(["scan", nested, "--db", db]).stderr, /components\[0\]\.components\[0\]\.purl is not a string/);
 });
 
+test("control characters an SBOM or advisory writes never reach the terminal", () => {
+  const hostile = join(dir, "hostile.cdx.json");
+  writeFileSync(hostile, sbom([{ type: "library", name: "x", purl: "pkg:generic/evil\u001b[2J@1.0" }, { type: "library", name: "lodash", purl: "pkg:npm/lodash@4.17.15?x=\u001b]0;pwned\u0007" }]));
+  const r = vigil(["scan", hostile, "--db", db]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.ok(!/[\u001b\u0007]/.test(r.stdout), "no escape or bell in the table");
+  assert.match(r.stdout, /GHSA-p6mc-m468-83gw/);
+});
+
 test("an SBOM of 100,000 components is scanned in bounded time and memory", () => {
   const big = join(dir, "big.cdx.json");
   const components = Array.from({ length: 100_000 }, (_, i) => ({ type: "library", name: `pkg-${i}`, version: "1.0.0", purl: `pkg:npm/pkg-${i}@1.0.0` }));

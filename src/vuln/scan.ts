@@ -127,8 +127,24 @@ function preferId(a: string, b: string): number {
   return cve(a) - cve(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
+/**
+ * Purls, names, versions and summaries are written by whoever made the SBOM or the advisory: control
+ * characters in them would reach a terminal through the table, so they are shown as U+FFFD.
+ */
+function printable(c: Check): Check {
+  return { ...c, subject: printableText(c.subject), message: printableText(c.message) };
+}
+
+export function printableText(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, "\ufffd");
+}
+
 /** One check per finding, then one per kind of component that could not be looked up, then the summary. */
 export function scanChecks(result: ScanResult, failOn: Rating5, target: string): Check[] {
+  return scanChecksRaw(result, failOn, target).map(printable);
+}
+
+function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string): Check[] {
   const checks = result.findings.map((f) => findingCheck(f, failOn));
   const byReason = new Map<string, string[]>();
   for (const n of result.notCovered) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.purl]);
@@ -146,6 +162,10 @@ export function scanChecks(result: ScanResult, failOn: Rating5, target: string):
 }
 
 export function findingCheck(f: Finding, failOn: Rating5): Check {
+  return printable(findingCheckRaw(f, failOn));
+}
+
+function findingCheckRaw(f: Finding, failOn: Rating5): Check {
   const sev = f.severity.score !== undefined ? `${f.severity.rating.toUpperCase()} ${f.severity.score}` : f.severity.rating.toUpperCase();
   const others = f.ids.filter((x) => x !== f.id);
   const also = others.length > 0 ? ` (also ${others.slice(0, 6).join(", ")}${others.length > 6 ? ", …" : ""})` : "";

@@ -1,5 +1,6 @@
 import { InputError } from "../../core/errors.ts";
 import { defaultDbLocation, importAdvisories, openStore } from "../../vuln/index.ts";
+import { printableText } from "../../vuln/scan.ts";
 import { clearProgress, progress } from "../output.ts";
 import type { Command } from "../command.ts";
 
@@ -37,7 +38,8 @@ export const dbImport: Command = {
           ...(result.malformed.length > 50 ? [`  … and ${result.malformed.length - 50} more (--json lists them all)`] : []),
           `now holds ${info.advisories} advisories: ${Object.entries(info.ecosystems).map(([e, n]) => `${e} ${n}`).join(", ")}`,
         ];
-        process.stdout.write(lines.join("\n") + "\n");
+        // Entry names and parse errors quote what the advisory files hold: no control characters to the terminal.
+        process.stdout.write(lines.map(printableText).join("\n") + "\n");
       }
       return 0;
     } finally {
