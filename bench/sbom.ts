@@ -41,7 +41,9 @@ function keysOf(bom: { components?: { purl?: string }[] }): Set<string> {
       continue;
     }
     const name = p.type === "pypi" ? p.name.toLowerCase().replace(/[-_.]+/g, "-") : p.type === "deb" || p.type === "apk" || p.type === "rpm" ? p.name : p.namespace ? `${p.namespace}/${p.name}` : p.name;
-    out.add(`${p.type}:${name}@${p.version ?? ""}`);
+    // rpm keeps the epoch in a qualifier; the truth (rpm -qa) writes EPOCH:VERSION-RELEASE.
+    const epoch = p.type === "rpm" && p.qualifiers?.epoch ? `${p.qualifiers.epoch}:` : "";
+    out.add(`${p.type}:${name}@${epoch}${p.version ?? ""}`);
   }
   return out;
 }
