@@ -82,7 +82,7 @@ export async function decryptSopsManifest(bytes: Buffer | string, keys: SopsKeys
   if (stored.length !== computed.length || !timingSafeEqual(stored, computed)) {
     throw new SopsError(`${source}: the SOPS MAC does not match its values: the file was changed after sops encrypted it (values added, removed, reordered or replaced); re-encrypt it with sops`);
   }
-  return docs.map((d) => d.toString({ lineWidth: 0 })).join("---\n");
+  return docs.map((d, i) => (i > 0 ? "---\n" : "") + d.toString({ lineWidth: 0, directives: false })).join("");
 }
 
 function parseDocuments(bytes: Buffer | string, source: string): Document[] {
@@ -325,4 +325,59 @@ function decryptMac(meta: Metadata, key: Buffer, source: string): Buffer {
   } catch {
     throw new SopsError(`${source}: sops.mac does not decrypt with sops.lastmodified as its additional data: the metadata was changed after sops encrypted the file`);
   }
+}
+
+/**
+ * The agent's decryption keys from the `data` of a Secret in its own namespace, as Flux names them: every
+ * key ending in `.agekey` holds age identities (one AGE-SECRET-KEY-1… per line, # comments allowed), every
+ * key ending in `.asc` an armored OpenPGP private key. Values are base64, as the API server returns them.
+ */
+export function sopsKeysFromSecretData(data: Record<string, string> | undefined, secretName: string): SopsKeys {
+  const age: string[] = [];
+  const pgp: string[] = [];
+  for (const [name, b64] of Object.entries(data ?? {})) {
+    const text = Buffer.from(b64, "base64").toString("utf8");
+    if (name.endsWith(".agekey")) {
+      for (const line of text.split("\n").map((l) => l.trim())) {
+        if (line === "" || line.startsWith("#")) continue;
+        // The line is key material: the message names the Secret's key, never the line.
+        if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(line)) throw new InputError(`Secret ${secretName}, key ${name}: a line is not an age identity (AGE-SECRET-KEY-1…)`);
+        age.push(line);
+      }
+    } else if (name.endsWith(".asc")) {
+      if (!text.includes("-----BEGIN PGP PRIVATE KEY BLOCK-----")) throw new InputError(`Secret ${secretName}, key ${name}: not an armored OpenPGP private key`);
+      pgp.push(text);
+    }
+  }
+  if (age.length + pgp.length === 0) throw new InputError(`Secret ${secretName}: no age (*.agekey) or OpenPGP (*.asc) keys`);
+  return { age, pgp };
+}
+
+/** An object as render gives it: the object and the file it came from. */
+interface Sourced {
+  object: Record<string, unknown>;
+  file: string;
+}
+
+/**
+ * The render path's step just before apply: every object that carries SOPS metadata is replaced by its
+ * file's decrypted objects, in memory. The MAC covers the whole file, so the file's bytes are read again
+ * (`readSource`, from the verified revision) and decrypted whole, once per file; objects from other files
+ * pass through untouched. Nothing is written anywhere.
+ */
+export async function decryptSopsObjects<T extends Sourced>(objects: readonly T[], readSource: (file: string) => Promise<Buffer>, keys: SopsKeys): Promise<T[]> {
+  const decrypted = new Map<string, Record<string, unknown>[]>();
+  const out: T[] = [];
+  for (const o of objects) {
+    if (!isSopsObject(o.object)) {
+      out.push(o);
+      continue;
+    }
+    if (decrypted.has(o.file)) continue; // the file's objects were all added with its first one
+    const text = await decryptSopsManifest(await readSource(o.file), keys, o.file);
+    const docs = parseAllDocuments(text).map((d) => d.toJS({ maxAliasCount: 0 }) as Record<string, unknown>).filter((d) => d !== null);
+    decrypted.set(o.file, docs);
+    for (const object of docs) out.push({ ...o, object });
+  }
+  return out;
 }
