@@ -39,7 +39,25 @@ interface Incoming {
   refusal?: ObjectFormatError;
 }
 
-export class CatFile {
+/** What reads objects by id for the gates: the in-process store (object-store.ts), or git's own cat-file. */
+export interface ObjectReader {
+  /**
+   * The object named by `rev`, or null when it does not exist. An object over a cap (or over
+   * `maxBytes`) rejects with an ObjectFormatError naming it, without its bytes being held.
+   */
+  read(rev: string, maxBytes?: number): Promise<GitObject | null>;
+  close(): void;
+}
+
+/** The refusal for an object of `size` bytes over its type's cap (or the read's `maxBytes`), if it is. */
+export function overCap(limits: CatFileLimits, id: string, type: string, size: number, maxBytes = Infinity): ObjectFormatError | undefined {
+  const objectCap = type === "commit" || type === "tag" ? Math.min(limits.commitOrTagBytes, limits.objectBytes) : limits.objectBytes;
+  const cap = Math.min(objectCap, maxBytes);
+  if (size <= cap) return undefined;
+  return new ObjectFormatError(`${type} ${id} is ${size} bytes, more than the ${cap} bytes Vigil reads for a ${type}`, id);
+}
+
+export class CatFile implements ObjectReader {
   private readonly proc: ChildProcessWithoutNullStreams;
   private readonly pending: Pending[] = [];
   private readonly limits: CatFileLimits;
@@ -118,11 +136,8 @@ export class CatFile {
     return eol + 1;
   }
 
-  private overCap(id: string, type: string, size: number, maxBytes = Infinity): ObjectFormatError | undefined {
-    const objectCap = type === "commit" || type === "tag" ? Math.min(this.limits.commitOrTagBytes, this.limits.objectBytes) : this.limits.objectBytes;
-    const cap = Math.min(objectCap, maxBytes);
-    if (size <= cap) return undefined;
-    return new ObjectFormatError(`${type} ${id} is ${size} bytes, more than the ${cap} bytes Vigil reads for a ${type}`, id);
+  private overCap(id: string, type: string, size: number, maxBytes?: number): ObjectFormatError | undefined {
+    return overCap(this.limits, id, type, size, maxBytes);
   }
 
   private takeBody(chunk: Buffer, pos: number): number {

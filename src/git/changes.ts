@@ -2,7 +2,7 @@
 // compared entry by entry as raw bytes: subtrees with equal ids are skipped and unchanged entries are
 // never decoded, so the cost follows the size of the change, not of the repository.
 import { Lru } from "../core/lru.ts";
-import type { CatFile } from "./cat-file.ts";
+import type { ObjectReader } from "./cat-file.ts";
 import { MissingObjectError, ObjectFormatError, compareTreeEntries, indexTree, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry, type TreeIndex } from "./objects.ts";
 
 /**
@@ -77,8 +77,8 @@ function missing(kind: string, id: string, foundType: string | undefined): Missi
 export class TreeWalker {
   private readonly trees = new Lru<string, Promise<RawTree>>(1024);
   private readonly commitTrees = new Lru<string, Promise<string>>(4096);
-  private readonly objects: CatFile;
-  constructor(objects: CatFile) {
+  private readonly objects: ObjectReader;
+  constructor(objects: ObjectReader) {
     this.objects = objects;
   }
 
@@ -135,8 +135,39 @@ export class TreeWalker {
   }
 
   /** Paths (files, symlinks, submodules) that differ between two trees; null stands for the empty tree. */
-  async diff(a: string | null, b: string | null, prefix = "", out: string[] = [], depth = 0): Promise<string[]> {
-    if (a === b) return out;
+  async diff(a: string | null, b: string | null): Promise<string[]> {
+    const out: string[] = [];
+    await this.compare(a, b, "", out, 0);
+    return out;
+  }
+
+  /**
+   * How many paths differ, read as diff reads them (every tree of `b` that `a` does not hold is checked
+   * as indexTree checks it) without naming them: for a commit whose paths need no matching, its new
+   * trees are still refused when git fsck --strict would refuse them.
+   */
+  async countChanges(a: string | null, b: string | null): Promise<number> {
+    const counter = { count: 0 };
+    await this.compare(a, b, "", counter, 0);
+    return counter.count;
+  }
+
+  /** A root entry's version ("<mode> <id>") by its name, or null; the tree is checked when indexed. */
+  async rootEntry(treeId: string, name: string): Promise<string | null> {
+    const tree = await this.raw(treeId);
+    const wanted = Buffer.from(name);
+    for (let i = 0; i < count(tree); i++) {
+      const from = nameStart(tree, i);
+      if (tree.nameEnds[i]! - from === wanted.length && tree.buf.compare(wanted, 0, wanted.length, from, tree.nameEnds[i]) === 0) {
+        return `${tree.buf.toString("latin1", tree.starts[i]!, from - 1)} ${entryId(tree, i)}`;
+      }
+    }
+    return null;
+  }
+
+  /** The walk behind diff and countChanges: paths go to `out`, or are only counted. */
+  private async compare(a: string | null, b: string | null, prefix: string, out: string[] | { count: number }, depth: number): Promise<void> {
+    if (a === b) return;
     if (depth > MAX_TREE_DEPTH) {
       const id = (b ?? a)!;
       throw new ObjectFormatError(`tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${JSON.stringify(prefix.slice(0, 80))}…)`, id);
@@ -154,16 +185,19 @@ export class TreeWalker {
       if (order !== 0 || !sameRange(ta, i, i + 1, tb, j, j + 1)) {
         const x = order <= 0 ? i : -1;
         const y = order >= 0 ? j : -1;
-        const name = x >= 0 ? entryName(ta, x) : entryName(tb, y);
+        const named = Array.isArray(out);
+        const name = !named ? "" : x >= 0 ? entryName(ta, x) : entryName(tb, y);
         const xTree = x >= 0 && isDir(ta, x) ? entryId(ta, x) : null;
         const yTree = y >= 0 && isDir(tb, y) ? entryId(tb, y) : null;
-        if (xTree || yTree) await this.diff(xTree, yTree, `${prefix}${name}/`, out, depth + 1);
-        if ((x >= 0 && !isDir(ta, x)) || (y >= 0 && !isDir(tb, y))) out.push(prefix + name);
+        if (xTree || yTree) await this.compare(xTree, yTree, named ? `${prefix}${name}/` : "", out, depth + 1);
+        if ((x >= 0 && !isDir(ta, x)) || (y >= 0 && !isDir(tb, y))) {
+          if (named) out.push(prefix + name);
+          else out.count++;
+        }
       }
       if (order <= 0) i++;
       if (order >= 0) j++;
     }
-    return out;
   }
 
   /**

@@ -9,7 +9,8 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { isLoopbackHost } from "../oci/reference.ts";
-import { CatFile } from "./cat-file.ts";
+import type { ObjectReader } from "./cat-file.ts";
+import { ObjectStore } from "./object-store.ts";
 import { gitEnv } from "./env.ts";
 import { parseCommit, parseTag } from "./objects.ts";
 import { readInputText } from "../core/input-file.ts";
@@ -24,7 +25,7 @@ export interface Repo {
   /** As the user named it (path or URL), for messages: credentials in a URL are blanked. */
   name: string;
   gitDir: string;
-  objects: CatFile;
+  objects: ObjectReader;
   close(): void;
 }
 
@@ -56,7 +57,7 @@ export async function openRepo(location: string, options: OpenOptions = {}): Pro
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   if (options.credential && "tokenFile" in options.credential) refusePlainHttpToken(location);
   const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir, credentialEnv(options.credential)) : await localGitDir(location);
-  const objects = new CatFile(gitDir);
+  const objects = new ObjectStore(gitDir);
   return { name: redactCredentials(location), gitDir, objects, close: () => objects.close() };
 }
 
