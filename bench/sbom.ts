@@ -51,24 +51,26 @@ function keysOf(bom: { components?: { purl?: string }[] }): Set<string> {
 interface Row {
   target: string;
   truth: number;
-  vigil: { recall: number; precision: number; seconds: number; rssMiB: number };
-  syft: { recall: number; precision: number; seconds: number; rssMiB: number };
+  vigil: { recall: number; precision: number; seconds: number; cpuSeconds: number; rssMiB: number };
+  syft: { recall: number; precision: number; seconds: number; cpuSeconds: number; rssMiB: number };
   notes: string[];
 }
 
 function measure(label: string, vigilTarget: string, syftTarget: string, truth: Set<string>): Row {
   const runTool = (cmd: string, args: string[]) => {
     const times: number[] = [];
+    const cpu: number[] = [];
     let rss = 0;
     let stdout = "";
     for (let i = 0; i < runs; i++) {
       const r = timed(cmd, args);
       if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}`);
       times.push(r.seconds);
+      cpu.push(r.cpuSeconds);
       rss = Math.max(rss, r.maxRssMiB);
       stdout = r.stdout;
     }
-    return { seconds: median(times), rssMiB: rss, keys: keysOf(JSON.parse(stdout)) };
+    return { seconds: median(times), cpuSeconds: median(cpu), rssMiB: rss, keys: keysOf(JSON.parse(stdout)) };
   };
   const v = runTool(vigilBin, ["sbom", vigilTarget, "-o", "cyclonedx-json"]);
   const s = runTool(syftBin, ["scan", syftTarget, "-o", "cyclonedx-json", "-q"]);
@@ -80,7 +82,7 @@ function measure(label: string, vigilTarget: string, syftTarget: string, truth: 
     ...(ss.missing.length ? [`syft missed ${ss.missing.slice(0, 5).join(", ")}${ss.missing.length > 5 ? ` (+${ss.missing.length - 5})` : ""}`] : []),
     ...(ss.extra.length ? [`syft extra ${ss.extra.slice(0, 5).join(", ")}${ss.extra.length > 5 ? ` (+${ss.extra.length - 5})` : ""}`] : []),
   ];
-  const row = { target: label, truth: truth.size, vigil: { recall: vs.recall, precision: vs.precision, seconds: v.seconds, rssMiB: v.rssMiB }, syft: { recall: ss.recall, precision: ss.precision, seconds: s.seconds, rssMiB: s.rssMiB }, notes };
+  const row = { target: label, truth: truth.size, vigil: { recall: vs.recall, precision: vs.precision, seconds: v.seconds, cpuSeconds: v.cpuSeconds, rssMiB: v.rssMiB }, syft: { recall: ss.recall, precision: ss.precision, seconds: s.seconds, cpuSeconds: s.cpuSeconds, rssMiB: s.rssMiB }, notes };
   print(row);
   return row;
 }
@@ -88,14 +90,14 @@ function measure(label: string, vigilTarget: string, syftTarget: string, truth: 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 function print(r: Row): void {
   console.log(
-    `| ${r.target} | ${r.truth} | ${pct(r.vigil.recall)} / ${pct(r.vigil.precision)} | ${pct(r.syft.recall)} / ${pct(r.syft.precision)} | ${r.vigil.seconds.toFixed(2)} s | ${r.syft.seconds.toFixed(2)} s | ${(r.syft.seconds / r.vigil.seconds).toFixed(1)}× | ${r.vigil.rssMiB.toFixed(0)} / ${r.syft.rssMiB.toFixed(0)} MiB |`,
+    `| ${r.target} | ${r.truth} | ${pct(r.vigil.recall)} / ${pct(r.vigil.precision)} | ${pct(r.syft.recall)} / ${pct(r.syft.precision)} | ${r.vigil.seconds.toFixed(2)} s (${r.vigil.cpuSeconds.toFixed(2)}) | ${r.syft.seconds.toFixed(2)} s (${r.syft.cpuSeconds.toFixed(2)}) | ${(r.syft.seconds / r.vigil.seconds).toFixed(1)}× | ${r.vigil.rssMiB.toFixed(0)} / ${r.syft.rssMiB.toFixed(0)} MiB |`,
   );
   for (const n of r.notes) console.log(`|  | | ${n} | | | | | |`);
 }
 
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}; syft v1.57.2; runs: ${runs} (median)`);
-  console.log("| target | truth | Vigil recall / precision | syft recall / precision | Vigil time | syft time | syft/Vigil | peak RSS Vigil / syft |");
+  console.log("| target | truth | Vigil recall / precision | syft recall / precision | Vigil time (CPU) | syft time (CPU) | syft/Vigil | peak RSS Vigil / syft |");
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   const dirs: [string, targets.Target][] = [
     ["Debian root (.debs)", targets.debianRoot()],
