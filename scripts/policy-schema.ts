@@ -11,7 +11,7 @@ import { builtInTypes } from "../src/policy/resources.ts";
 import { pinnedVersion } from "./kube-build.ts";
 
 type OpenApi = Record<string, any>;
-/** "s" string, "i" integer, "n" number, "b" boolean, "ios" int or string, "q" quantity, "any", "#Name"
+/** "s" string, "y" base64 bytes, "i" integer, "n" number, "b" boolean, "ios" int or string, "q" quantity, "any", "#Name"
  *  a definition, { a: T } a list, { m: T } a map with string keys. */
 export type FieldType = string | { a: FieldType } | { m: FieldType };
 export interface Definition {
@@ -60,7 +60,7 @@ function typeOf(schema: OpenApi): FieldType {
   if (schema["x-kubernetes-preserve-unknown-fields"] && !schema.properties) return "any";
   if (schema["x-kubernetes-int-or-string"] || schema.format === "int-or-string") return "ios";
   switch (schema.type) {
-    case "string": return "s";
+    case "string": return schema.format === "byte" ? "y" : "s";
     case "integer": return "i";
     case "number": return "n";
     case "boolean": return "b";

@@ -130,11 +130,13 @@ const cases: Case[] = [
   { name: "container without a name", yaml: pod("vap", "no-name", "  containers: [{ image: registry.example.com/app:1 }]"), messages: true },
   { name: "unsupported pull policy", yaml: restrictedPod("vap", "bad-pull", "", container("imagePullPolicy: Sometimes")), messages: true },
   { name: "wrong type", yaml: restrictedPod("vap", "bad-type", "  hostNetwork: 'yes'"), messages: false },
+  { name: "Secret data that is not base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: clear, namespace: vap }\ndata: { password: hunter2 }", messages: false },
+  { name: "Secret data in base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: encoded, namespace: vap }\ndata: { password: aHVudGVyMg== }", messages: false },
 ];
 
 const resourcePath = (o: KubeObject) => {
   const ns = o.metadata?.namespace;
-  const plural: Record<string, string> = { Pod: "pods", Service: "services", ConfigMap: "configmaps" };
+  const plural: Record<string, string> = { Pod: "pods", Service: "services", ConfigMap: "configmaps", Secret: "secrets" };
   return `/api/v1/namespaces/${ns}/${plural[o.kind]}`;
 };
 

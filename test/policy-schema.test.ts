@@ -42,6 +42,12 @@ spec:
     ]);
     assert.deepEqual(problems(pod("  hostNetwork: \"true\"\n  containers: [{ name: app, image: nginx:1 }]")), ['spec.hostNetwork: Invalid value: "true": must be a boolean']);
     assert.deepEqual(problems("apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, labels: { version: 2 } }"), ["metadata.labels.version: Invalid value: 2: must be a string"]);
+    // Secret data is base64 as Go decodes it; the value itself is never repeated.
+    assert.deepEqual(problems("apiVersion: v1\nkind: Secret\nmetadata: { name: s }\ndata: { password: hunter2, token: 'aGk=', bad: 'aGk' }"), [
+      "data.password: Invalid value: (value withheld): must be base64 (illegal base64 data: wrong length or padding)",
+      "data.bad: Invalid value: (value withheld): must be base64 (illegal base64 data: wrong length or padding)",
+    ]);
+    assert.deepEqual(problems("apiVersion: v1\nkind: Secret\nmetadata: { name: s }\ndata: { password: 'p@ss' }"), ["data.password: Invalid value: (value withheld): must be base64 (illegal base64 data at input byte 1)"]);
   });
 
   it("lists unknown fields and drops them from what policies see", () => {

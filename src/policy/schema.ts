@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { KubeObject } from "./manifests.ts";
 import { formatFieldPath, type FieldPath } from "./workloads.ts";
 
+/** As scripts/policy-schema.ts writes them: "s" string, "y" base64 bytes, "i" integer, "n" number, "b"
+ *  boolean, "ios" int or string, "q" quantity, "any", "#Name" a definition, { a } a list, { m } a map. */
 type FieldType = string | { a: FieldType } | { m: FieldType };
 interface Definition {
   p: Record<string, FieldType>;
@@ -79,6 +81,7 @@ function check(value: unknown, type: FieldType, path: FieldPath, result: SchemaR
   switch (type) {
     case "any": return value;
     case "s": return typeof value === "string" ? value : mismatch(value, "must be a string", path, result);
+    case "y": return typeof value !== "string" ? mismatch(value, "must be a base64 string", path, result) : base64Problem(value) ? mismatch(value, `must be base64 (${base64Problem(value)})`, path, result) : value;
     case "b": return typeof value === "boolean" ? value : mismatch(value, "must be a boolean", path, result);
     case "i": return Number.isInteger(value) ? value : mismatch(value, "must be an integer", path, result);
     case "n": return typeof value === "number" ? value : mismatch(value, "must be a number", path, result);
@@ -113,8 +116,18 @@ function checkDefinition(value: unknown, name: string, path: FieldPath, result: 
   return out;
 }
 
+/** Why the API server's decoder (Go's standard base64, padded; line breaks ignored) refuses `text`, if it does. */
+function base64Problem(text: string): string | undefined {
+  const compact = text.replace(/[\r\n]/g, "");
+  const bad = compact.search(/[^A-Za-z0-9+/=]/);
+  if (bad >= 0) return `illegal base64 data at input byte ${bad}`;
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(compact)) return "illegal base64 data: wrong length or padding";
+  return undefined;
+}
+
 function mismatch(value: unknown, expected: string, path: FieldPath, result: SchemaResult): unknown {
-  const shown = typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? "a list" : isRecord(value) ? "a map" : String(value);
+  // A value that should have been base64 is usually a secret written in clear: never repeated.
+  const shown = expected.startsWith("must be base64") ? "(value withheld)" : typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? "a list" : isRecord(value) ? "a map" : String(value);
   result.problems.push(`${formatFieldPath(path) || "(object)"}: Invalid value: ${shown}: ${expected}`);
   return value;
 }
