@@ -92,6 +92,11 @@ test("a clean image: scanned, signed, SBOM and provenance attested; cosign and t
     ],
   });
   assert.equal(verified.digest, digest);
+  // And the artifact gate's own command, with a trust policy requiring both attestations.
+  writeFileSync(join(dir, "trust.yaml"), `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - pattern: "${s.registry.host}/shop/**"\n    signers: [{ key: ${JSON.stringify(key.publicPem)} }]\n    attestations:\n      - predicateType: ${PREDICATE_TYPES.cyclonedx}\n      - predicateType: ${PREDICATE_TYPES["slsa-provenance-v1"]}\n        fields: [{ path: runDetails.builder.id, equals: "https://github.com/acme/shop/.github/workflows/build.yml@refs/heads/main" }]\n`);
+  const gate = vigil(["verify", "image", image, "--trust", join(dir, "trust.yaml"), "--allow-http-registry", "--json"]);
+  assert.equal(gate.status, 0, gate.stdout + gate.stderr);
+  assert.equal(gate.json().verdict, "pass");
   // The SBOM attested is the one written with --sbom-output, the one that was scanned.
   assert.deepEqual(verified.attestations.find((a) => a.predicateType === PREDICATE_TYPES.cyclonedx)?.predicate, JSON.parse(run("cat", [sbomFile])));
 });
