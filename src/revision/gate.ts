@@ -222,13 +222,16 @@ interface CommitContext {
   outcomes: Map<string, Promise<Outcome>>;
 }
 
-/** The paths a commit changed that its signer was entitled to change, and its tree, to look them up. */
+/**
+ * The paths a commit changed that its signer was entitled to change, and its tree, to look them up;
+ * listed only when a merge asks (a commit whose signer owns every path is judged without its list).
+ */
 interface Outcome {
   tree: string;
-  entitled: Set<string>;
+  entitled: () => Promise<Set<string>>;
 }
 
-const nothing: Outcome = { tree: "", entitled: new Set() };
+const nothing: Outcome = { tree: "", entitled: async () => new Set() };
 
 async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Check[]; outcome: Outcome }> {
   try {
@@ -258,15 +261,54 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
   }
   const base = baseParent(c.plan, id, commit.parents);
   const baseTree = base ? await c.trees.commitTree(base) : null;
-  const [signature, changes] = await Promise.all([signatureCheck(commit, ctx, c), c.trees.diff(baseTree, commit.tree)]);
+  const signature = await signatureCheck(commit, ctx, c);
+  const rule = messageRule(ctx, c.environment);
+  const message = rule ? [messageCheck(commit, rule)] : [];
+  if (commit.parents.length <= 1 && signature.result?.ok && (await ownsAllAndKeepsPolicy(commit, baseTree, ctx, signature.result.identity, c))) {
+    // Nothing to match path by path: the paths are only counted (the trees the commit brings are still
+    // read and checked as git fsck --strict does), and listed only if a merge later asks.
+    const changed = await c.trees.countChanges(baseTree, commit.tree);
+    const changes = lazily(() => c.trees.diff(baseTree, commit.tree).then((paths) => new Set(paths)));
+    const owned = check(GATE, "path-ownership", "pass", commit.id, changed === 0 ? "changes no paths" : `${changed} path(s), all owned by ${signature.result.identity}`);
+    return { checks: [signature.check, owned, ...message], outcome: { tree: commit.tree, entitled: changes } };
+  }
+  const changes = await c.trees.diff(baseTree, commit.tree);
   const owned = commit.parents.length > 1
     ? await mergeOwnership(commit, ctx, signature.result, changes, c)
     : ownershipCheck(commit, ctx, signature.result, changes);
-  const checks = [signature.check, owned.check];
-  const rule = messageRule(ctx, c.environment);
-  if (rule) checks.push(messageCheck(commit, rule));
+  const checks = [signature.check, owned.check, ...message];
   if (changes.some(isPolicyPath)) checks.push(await policyChangeCheck(commit, ctx, signature.result, c));
-  return { checks, outcome: { tree: commit.tree, entitled: owned.entitled } };
+  return { checks, outcome: { tree: commit.tree, entitled: async () => owned.entitled } };
+}
+
+const lazily = <T>(make: () => Promise<T>): (() => Promise<T>) => {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+};
+
+/**
+ * Whether a commit can be judged without listing its paths: its signer owns every path (a "**" rule
+ * names them, and so does every more specific rule, so no path is decided otherwise), and the commit's
+ * root tree holds exactly the base's `.vigil` entry (same mode and id, or absent from both), so no path
+ * under it changed. Proven from the policy's rules and the trees' entries, never assumed.
+ */
+async function ownsAllAndKeepsPolicy(commit: Commit, baseTree: string | null, ctx: PolicyContext, signer: string, c: CommitContext): Promise<boolean> {
+  if (!ownsEveryPath(ctx, signer)) return false;
+  if (baseTree === commit.tree) return true;
+  const [before, after] = await Promise.all([baseTree ? c.trees.rootEntry(baseTree, policyDir) : null, c.trees.rootEntry(commit.tree, policyDir)]);
+  return before === after;
+}
+
+const everyPathOwners = new WeakMap<PolicyContext, Set<string> | null>();
+/** The signers who own every path under the policy: those every paths rule names, when one rule is "**". */
+function ownsEveryPath(ctx: PolicyContext, signer: string): boolean {
+  if (!everyPathOwners.has(ctx)) {
+    const { doc } = ctx.policy;
+    const rules = doc.paths.map((p) => ({ pattern: p.pattern, owners: expandPrincipals(doc, p.owners) }));
+    const all = rules.some((r) => r.pattern === "**") ? rules.reduce((common, r) => new Set([...common].filter((s) => r.owners.has(s))), rules[0]!.owners) : null;
+    everyPathOwners.set(ctx, all);
+  }
+  return everyPathOwners.get(ctx)?.has(signer) === true;
 }
 
 /**
@@ -386,7 +428,7 @@ async function explainedPaths(merge: Commit, changes: string[], c: CommitContext
     const fromOther = (await Promise.all(otherTrees.map((t) => versionAt(c.trees, t, path)))).includes(result);
     if (!fromOther) continue;
     for (const o of outcomes) {
-      if (o.entitled.has(path) && (await versionAt(c.trees, o.tree, path)) === result) {
+      if ((await o.entitled()).has(path) && (await versionAt(c.trees, o.tree, path)) === result) {
         byMerged.add(path);
         break;
       }
