@@ -1,6 +1,9 @@
-// Signature verification spread over worker threads: verifying is the gate's one CPU-bound step, and a
-// host has more cores than the walk of the history needs. Keys are rebuilt in each worker from the
-// policy's document, which the main thread has already validated.
+// Signature verification spread over the cores: verifying is the gate's one CPU-bound step. On N cores
+// the main thread and N-1 worker threads verify from one queue: each worker is kept a batch ahead, and
+// the main thread takes what is waiting between the steps of its walk, so neither core idles while the
+// other has work and no thread is started that would only compete with the walk for a core. Results
+// come back from a worker a batch at a time. Keys are rebuilt in each worker from the policy's
+// document, which the main thread has already validated.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { CallerTimeSource, SignatureResult } from "../git/signatures/result.ts";
@@ -15,9 +18,17 @@ export interface PolicyMessage {
   doc: TrustPolicyDocument;
   allowedSigners?: { file: string; text: string };
 }
+export interface Job {
+  id: number;
+  key: string;
+  armored: string;
+  payload: Uint8Array;
+  at: number;
+  atSource: CallerTimeSource;
+}
 export interface JobMessage {
   kind: "jobs";
-  jobs: { id: number; key: string; armored: string; payload: Uint8Array; at: number; atSource: CallerTimeSource }[];
+  jobs: Job[];
 }
 export type ResultMessage = { id: number; result: SignatureResult }[];
 
@@ -32,65 +43,136 @@ export interface VerifierPool {
   close(): Promise<void>;
 }
 
+/** Jobs a worker is given at once, and how many it may hold: enough that it never waits on the main thread. */
+const BATCH = 64;
+const AHEAD = 2 * BATCH;
+/** Jobs the main thread verifies in one turn before it goes back to the walk. */
+const MAIN_TURN = 8;
+
 const inProcess: TimedVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 
+/** `size` threads verify, the main thread one of them; one thread (or one core) verifies in-process only. */
 export function verifierPool(size = availableParallelism()): VerifierPool {
   if (size <= 1) return { verify: inProcess, close: async () => {} };
-  const workers = Array.from({ length: size }, () => new PoolWorker());
-  let next = 0;
+  const pool = new SharedQueue(size - 1);
   const verify: TimedVerifier = (ctx, armored, payload, at, atSource = "verification") => {
     // x509 keyrings hold a trusted root that does not cross threads; gitsign commits are few.
     if (signatureFormat(armored) === "x509") return inProcess(ctx, armored, payload, at, atSource);
-    const worker = workers[next++ % workers.length]!;
-    return worker.submit(ctx, armored, payload, at, atSource);
+    return pool.submit(ctx, armored, payload, at, atSource);
   };
-  return { verify, close: async () => void (await Promise.all(workers.map((w) => w.terminate()))) };
+  return { verify, close: () => pool.close() };
+}
+
+interface Queued {
+  ctx: PolicyContext;
+  job: Job;
+  resolve: (r: SignatureResult) => void;
+}
+
+class SharedQueue {
+  private readonly workers: PoolWorker[];
+  private queue: Queued[] = [];
+  private head = 0;
+  private nextId = 0;
+  private mainTurnScheduled = false;
+
+  constructor(workers: number) {
+    this.workers = Array.from({ length: workers }, () => new PoolWorker(() => this.feedWorkers()));
+  }
+
+  submit(ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource: CallerTimeSource): Promise<SignatureResult> {
+    return new Promise((resolve) => {
+      this.queue.push({ ctx, job: { id: this.nextId++, key: ctx.key, armored, payload, at: at.getTime(), atSource }, resolve });
+      this.feedWorkers();
+      this.scheduleMainTurn();
+    });
+  }
+
+  private get waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  private take(n: number): Queued[] {
+    const taken = this.queue.slice(this.head, this.head + n);
+    this.head += taken.length;
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    return taken;
+  }
+
+  /** Tops every live worker up to AHEAD jobs, a batch at a time. */
+  private feedWorkers(): void {
+    for (const worker of this.workers) {
+      while (worker.live && this.waiting > 0 && worker.holding + BATCH <= AHEAD) worker.send(this.take(BATCH));
+    }
+    if (this.waiting > 0 && this.workers.every((w) => !w.live)) this.scheduleMainTurn();
+  }
+
+  /** After the walk's current step, the main thread verifies a few of what no worker has taken. */
+  private scheduleMainTurn(): void {
+    if (this.mainTurnScheduled || this.waiting === 0) return;
+    this.mainTurnScheduled = true;
+    setImmediate(async () => {
+      this.mainTurnScheduled = false;
+      for (const q of this.take(MAIN_TURN)) q.resolve(await inProcess(q.ctx, q.job.armored, Buffer.from(q.job.payload), new Date(q.job.at), q.job.atSource));
+      this.feedWorkers();
+      this.scheduleMainTurn();
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
 }
 
 class PoolWorker {
   private readonly worker = new Worker(new URL("./verifier-worker.ts", import.meta.url));
   private readonly policies = new Set<string>();
   private readonly waiting = new Map<number, (r: SignatureResult) => void>();
-  private batch: JobMessage["jobs"] = [];
-  private nextId = 0;
   private failure: Error | null = null;
 
-  constructor() {
+  constructor(onResults: () => void) {
     this.worker.on("message", (results: ResultMessage) => {
       for (const { id, result } of results) {
         this.waiting.get(id)?.(result);
         this.waiting.delete(id);
       }
+      // Idle, the worker must not keep the process alive; busy, it must (the main thread awaits it).
+      if (this.waiting.size === 0) this.worker.unref();
+      onResults();
     });
     this.worker.on("error", (e) => {
       this.failure = e;
       // Fail closed: a crashed worker refuses what it had been given.
       for (const resolve of this.waiting.values()) resolve({ ok: false, kind: "unknown", reason: `verifier crashed: ${e.message}` });
       this.waiting.clear();
+      this.worker.unref();
+      onResults();
     });
     this.worker.unref();
   }
 
-  submit(ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource: CallerTimeSource): Promise<SignatureResult> {
-    if (this.failure) return Promise.resolve({ ok: false, kind: "unknown", reason: `verifier crashed: ${this.failure.message}` });
-    if (!this.policies.has(ctx.key)) {
-      this.flush();
+  get live(): boolean {
+    return this.failure === null;
+  }
+
+  get holding(): number {
+    return this.waiting.size;
+  }
+
+  send(batch: Queued[]): void {
+    for (const { ctx } of batch) {
+      if (this.policies.has(ctx.key)) continue;
       this.policies.add(ctx.key);
       const { source, doc, allowedSigners } = ctx.policy;
       const msg: PolicyMessage = { kind: "policy", key: ctx.key, source, doc, ...(allowedSigners ? { allowedSigners } : {}) };
       this.worker.postMessage(msg);
     }
-    const id = this.nextId++;
-    if (this.batch.length === 0) setImmediate(() => this.flush());
-    this.batch.push({ id, key: ctx.key, armored, payload, at: at.getTime(), atSource });
-    if (this.batch.length >= 256) this.flush();
-    return new Promise((resolve) => this.waiting.set(id, resolve));
-  }
-
-  private flush(): void {
-    if (this.batch.length === 0) return;
-    const msg: JobMessage = { kind: "jobs", jobs: this.batch };
-    this.batch = [];
+    for (const q of batch) this.waiting.set(q.job.id, q.resolve);
+    this.worker.ref();
+    const msg: JobMessage = { kind: "jobs", jobs: batch.map((q) => q.job) };
     this.worker.postMessage(msg);
   }
 
