@@ -1,6 +1,7 @@
 // Benchmark (issue 19): import all of ../shared/data/osv into the embedded store, then scan a
 // 5,000-component SBOM (plus a go.mod) made from those advisories with `vigil scan` and with osv-scanner
-// offline over the same zips, in the same run: wall time, CPU and peak memory of each, and the ratio.
+// offline over the same zips, in the same run: wall time, CPU and peak memory of each, and the ratio;
+// twice, with boundary versions and with published versions (see writeCorpus).
 // Target: Vigil's scan in at most half of osv-scanner's time.
 //   node bench/vuln.ts [--components 5000] [--runs 3]
 import { mkdtempSync, rmSync } from "node:fs";
@@ -30,11 +31,20 @@ try {
   const result = JSON.parse(imported.stdout) as { added: number; files: number };
   console.log(`import: ${result.files} files, ${result.added} advisories in ${imported.seconds.toFixed(1)} s (CPU ${imported.cpuSeconds.toFixed(1)} s, peak ${imported.maxRssMiB.toFixed(0)} MiB)`);
 
-  const corpus = await writeCorpus(osv, dir, Number(values.components));
-  console.log(`corpus: ${corpus.components} components (SBOM + go.mod)`);
   const osvDb = await osvScannerDatabase(osv, join(dir, "osv-db"));
-  const osvScanner = join(goBin, "osv-scanner");
   process.env.OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY = osvDb;
+  for (const mode of ["boundaries", "published"] as const) {
+    const corpus = await writeCorpus(osv, dir, Number(values.components), mode);
+    console.log(`\ncorpus (${mode} versions): ${corpus.components} components (SBOM + go.mod)`);
+    await scanBoth(db, corpus);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Both scanners on one corpus, alternately, `runs` times each; then their findings compared. */
+async function scanBoth(db: string, corpus: Awaited<ReturnType<typeof writeCorpus>>): Promise<void> {
+  const osvScanner = join(goBin, "osv-scanner");
   const vigil = [], peer = [];
   for (let i = 0; i < runs; i++) {
     vigil.push(timed(process.execPath, [cli, "scan", corpus.sbom, corpus.goMod, "--db", db, "--json"]));
@@ -49,8 +59,6 @@ try {
   const o = row("osv-scanner", peer);
   console.log(`ratio: Vigil takes ${(v / o).toFixed(3)} of osv-scanner's time (target at most 0.5): ${v / o <= 0.5 ? "met" : "NOT met"}`);
   await agreement(db, corpus, peer.at(-1)!.stdout);
-} finally {
-  rmSync(dir, { recursive: true, force: true });
 }
 
 /** The findings of both on the corpus, compared, every difference sorted by its reason. */

@@ -20,7 +20,12 @@ const PURL: Record<string, (name: string, version: string, ecosystem: string) =>
   Ubuntu: (n, v, e) => (/^Ubuntu:\d+\.\d+:LTS$/.test(e) ? `pkg:deb/ubuntu/${n}@${encodeURIComponent(v)}?arch=source&distro=ubuntu-${e.split(":")[1]}` : undefined),
 };
 
-export async function writeCorpus(osvDir: string, outDir: string, size: number): Promise<Corpus> {
+/**
+ * `versions`: "boundaries" takes the versions the ranges name (introduced, fixed, last_affected) and the
+ * first listed ones; "published" takes, where an entry enumerates its versions (OSV.dev does for PyPI,
+ * as the releases that exist), only those, since an installed package carries a published version.
+ */
+export async function writeCorpus(osvDir: string, outDir: string, size: number, mode: "boundaries" | "published" = "boundaries"): Promise<Corpus> {
   const versions = new Map<string, Set<string>>(); // "ecosystem\0name" → versions its advisories name
   for (const eco of ["npm", "PyPI", "crates.io", "RubyGems", "Alpine", "Ubuntu", "Go"]) {
     for await (const entry of zipEntries(join(osvDir, eco, "all.zip"))) {
@@ -29,8 +34,10 @@ export async function writeCorpus(osvDir: string, outDir: string, size: number):
       for (const a of advisory.affected) {
         const key = `${a.ecosystem}\u0000${a.name}`;
         const set = versions.get(key) ?? new Set<string>();
-        for (const r of a.ranges) if (r.type !== "GIT") for (const e of r.events) if (e.version !== "0" && e.kind !== "limit") set.add(e.version);
-        for (const v of a.versions.slice(0, 3)) set.add(v);
+        if (mode === "boundaries" || a.versions.length === 0) {
+          for (const r of a.ranges) if (r.type !== "GIT") for (const e of r.events) if (e.version !== "0" && e.kind !== "limit") set.add(e.version);
+        }
+        for (const v of mode === "published" ? a.versions : a.versions.slice(0, 3)) set.add(v);
         if (set.size > 0) versions.set(key, set);
       }
     }
@@ -50,9 +57,9 @@ export async function writeCorpus(osvDir: string, outDir: string, size: number):
     const purl = PURL[ecosystem.split(":")[0]!]?.(name, version, ecosystem);
     if (purl) components.push({ type: "library", name, version, purl });
   }
-  const sbom = join(outDir, "corpus.cdx.json");
+  const sbom = join(outDir, `corpus-${mode}.cdx.json`);
   writeFileSync(sbom, JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components }));
-  const goDir = join(outDir, "go");
+  const goDir = join(outDir, `go-${mode}`);
   const { mkdirSync } = await import("node:fs");
   mkdirSync(goDir, { recursive: true });
   // One version per module in a go.mod; the rest of a module's versions are left out.
