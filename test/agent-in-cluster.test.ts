@@ -215,6 +215,50 @@ test("in-cluster: the pod's token (TokenRequest, bound to its Pod), CA and KUBER
   await assert.rejects(connectCluster({ inCluster: true, serviceAccountDir: volume.dir }), (e: Error) => e instanceof InputError && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/.test(e.message));
 });
 
+test("in-cluster with deploy/'s RBAC (issue 15): an object someone else made in shop is a conflict until adopted by annotation; a Secret the deployer may not read is reported and the rest applies; a deleted status blocks", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  const pod = await agentPod(t, "vigil-agent-0");
+  const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+  volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  const w = await workspace(t);
+  await call("DELETE", "/api/v1/namespaces/shop/configmaps/platform");
+  const made = await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/shop/configmaps", query: { fieldManager: "platform-team" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "platform", namespace: "shop" }, data: { value: "theirs" } } });
+  assert.equal(made.status, 201);
+  const secret = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: shop\ntype: Opaque\n`;
+  const platform = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\n  namespace: shop\ndata:\n  value: "theirs"\n`;
+  w.repo.commit({ "envs/shop-production/platform.yaml": platform, "envs/shop-production/creds.yaml": secret, "envs/shop-production/settings.yaml": settings("second") }, alice);
+  const reconcile = async () => {
+    const agent = await startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
+    try {
+      return (await agent.reconcileAll())[0]!;
+    } finally {
+      await agent.stop();
+    }
+  };
+
+  const conflicted = await reconcile();
+  const conflict = conflicted.verdict.checks.find((c) => c.rule === "conflict")!;
+  assert.equal(conflict.subject, "ConfigMap shop/platform");
+  assert.match(conflict.message, /not created by environment shop-production: managed by platform-team \(Update\)/);
+  const forbidden = conflicted.verdict.checks.find((c) => c.rule === "forbidden")!;
+  assert.equal(forbidden.subject, "Secret shop/creds");
+  assert.equal(forbidden.status, "warn");
+  assert.equal(await liveValue(), "second", "the rest of the revision applied");
+  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/platform")).body.metadata.labels?.["vigil.dev/applied-by"], undefined);
+
+  await admin.call({ verb: "patch", method: "PATCH", path: "/api/v1/namespaces/shop/configmaps/platform", body: { metadata: { annotations: { "vigil.dev/adopt": "shop-production" } } }, contentType: "application/merge-patch+json" });
+  const adopted = await reconcile();
+  assert.equal(adopted.exitCode, 0, failing(adopted));
+  assert.equal(adopted.verdict.checks.find((c) => c.rule === "adopt")?.subject, "ConfigMap shop/platform");
+
+  // The agent's own account keeps the status: without an audit log, a status deleted while the inventory remains blocks.
+  await call("DELETE", "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production");
+  const deleted = await reconcile();
+  assert.equal(deleted.exitCode, 1);
+  assert.match(failing(deleted), /the status ConfigMap is gone but shop-production's inventory is not/);
+});
+
 test("in-cluster token rotation: a token replaced on disk is used after the refresh interval without a failure, and at once when the server refuses the old one (401)", async (t) => {
   if (!ready(t)) return;
   serviceEnvironment(t);
