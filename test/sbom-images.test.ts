@@ -130,9 +130,9 @@ test("a zstd-compressed layer reads like a gzip one", async (t) => {
   assert.equal(inventory.components[0]!.locations[0]!.layer, digestOf(tarBytes));
 });
 
-test("input SBOMs: the CycloneDX schema cases are accepted or refused as their names say, refusals naming the field (exit 2)", async (t) => {
+test("input SBOMs: the CycloneDX 1.6 and 1.7 schema cases are accepted or refused as their names say, refusals naming the field (exit 2)", async (t) => {
   if (!existsShared(t)) return;
-  for (const version of ["1.6"]) {
+  for (const version of ["1.6", "1.7"]) {
     for (const name of readdirSync(join(CASES, version)).filter((n) => n.endsWith(".json"))) {
       const file = join(CASES, version, name);
       if (name.startsWith("valid-")) assert.doesNotThrow(() => readSbomFile(file), name);
