@@ -78,7 +78,10 @@ async function applyEntry(gatherer: Gatherer, entry: Entry, layer: LayerSource, 
   const dir = path.slice(0, path.lastIndexOf("/")) || "/";
   if (name === OPAQUE) tree.remove(dir, layer.index);
   else if (name.startsWith(WHITEOUT)) tree.remove(`${dir === "/" ? "" : dir}/${name.slice(WHITEOUT.length)}`);
-  else if (header.type === "symlink") tree.putLink(path, header.linkname ?? "", layer.digest, layer.index);
+  else if (header.type === "symlink") {
+    seen.add(path); // a hard link may name a symlink
+    tree.putLink(path, header.linkname ?? "", layer.digest, layer.index);
+  }
   else if (header.type === "link") linkEntry(gatherer, path, header.linkname ?? "", layer, where, seen);
   else if (header.type === "file" || header.type === "contiguous-file") {
     seen.add(path);
