@@ -115,7 +115,7 @@ export const secretRules: readonly SecretRule[] = ([
   rule("kubernetes-token", "Kubernetes bootstrap token", ["token"], assignment("token", "[a-z0-9]{6}\\.[a-z0-9]{16}") + end, { flags: "i" }),
 
   // Credentials inside connection strings and URLs: the password between "user:" and "@".
-  rule("connection-string-password", "Password in a connection string or URL", ["://"], "\\b[a-z][a-z0-9+.-]{1,20}://[^\\s:@/\"'`]{1,100}:([^\\s@/\"'`]{6,200})@[a-z0-9.-]", { flags: "i", skipPlaceholders: true }),
+  rule("connection-string-password", "Password in a connection string or URL", ["://"], "://(?<=\\b[a-z][a-z0-9+.-]{1,20}://)[^\\s:@/\"'`]{1,100}:([^\\s@/\"'`]{6,200})@[a-z0-9.-]", { flags: "i", skipPlaceholders: true }),
   rule("jdbc-password", "Password in a JDBC or ADO.NET connection string", ["password="], "(?:;|\\?|&|^|\\s)password=([^;&\\s\"'`]{4,200})", { flags: "i", skipPlaceholders: true, entropy: 2.5, generic: true }),
 
   // JWTs (header and payload are base64url JSON objects, so both start "ey").

@@ -2,18 +2,18 @@
 // checks), or its whole history. A commit is charged only with the secrets it adds: a file it changes is
 // scanned whole (once per blob id, remembered) and what its parents' version of the file already held is
 // taken away, so a secret is reported at the commit, file and line that brought it in, and once.
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { readFile, lstat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { InputError } from "../core/errors.ts";
 import { Lru } from "../core/lru.ts";
-import { TreeWalker } from "../git/changes.ts";
 import { gitEnv } from "../git/env.ts";
-import { ObjectFormatError, parseCommit } from "../git/objects.ts";
-import { revList, type Repo } from "../git/repo.ts";
+import { CatFile, type ObjectReader } from "../git/cat-file.ts";
+import { ObjectFormatError } from "../git/objects.ts";
+import type { Repo } from "../git/repo.ts";
 import type { Allowlist } from "./allowlist.ts";
-import { MAX_SCANNED_BYTES, isBinary, scanText, type TextFinding } from "./scan-text.ts";
+import { MAX_SCANNED_BYTES, isBinary, scanBytes, type TextFinding } from "./scan-text.ts";
 
 const exec = promisify(execFile);
 
@@ -46,34 +46,122 @@ export interface ScanOptions {
 const gitlinkMode = "160000";
 
 export async function* scanHistory(repo: Repo, range: HistoryRange, opts: ScanOptions): AsyncGenerator<ScanEvent> {
-  const walker = new TreeWalker(repo.objects);
-  const blobs = new BlobScanner(repo);
-  // "--all" is passed to rev-list as the tip; revisions were resolved to ids before they get here.
-  const commits = "allHistory" in range ? revList(repo, "--all") : revList(repo, range.to, range.from);
+  // Blobs through git's own cat-file process: inflating them there runs on another core while this
+  // thread scans, which an in-process reader cannot do.
+  const reader = new CatFile(repo.gitDir);
+  try {
+    yield* scanCommits(repo, new BlobScanner(reader), range, opts);
+  } finally {
+    reader.close();
+  }
+}
+
+async function* scanCommits(repo: Repo, blobs: BlobScanner, range: HistoryRange, opts: ScanOptions): AsyncGenerator<ScanEvent> {
+  // Commits are scanned in a window: git answers one blob at a time, so many requests in flight keep it
+  // busy while this thread scans. Findings still come out in history order.
+  const inflight: Promise<ScanEvent[]>[] = [];
   let count = 0;
-  for await (const id of commits) {
-    const object = await repo.objects.read(id);
-    if (object?.type !== "commit") throw new ObjectFormatError(`commit ${id} is missing from the repository`, id);
-    const commit = parseCommit(id, object.data);
-    walker.rememberCommit(commit);
-    const paths = (await walker.commitChanges(commit)).filter((p) => !opts.allowlist.skipsPath(p));
-    const parentTrees = await Promise.all(commit.parents.map((p) => walker.commitTree(p)));
-    const scans = await Promise.all(paths.map((path) => scanChange(walker, blobs, commit.tree, parentTrees, path)));
-    for (let i = 0; i < paths.length; i++) yield* events(scans[i]!, paths[i]!, opts.allowlist, id);
+  for await (const commit of commitChanges(repo, range)) {
+    const scanned = scanCommit(blobs, commit, opts.allowlist);
+    scanned.catch(() => {}); // awaited in order below; a failure surfaces there, not as an unhandled rejection
+    inflight.push(scanned);
+    if (inflight.length < COMMIT_WINDOW) continue;
+    yield* await inflight.shift()!;
+    opts.onProgress?.(++count);
+  }
+  while (inflight.length > 0) {
+    yield* await inflight.shift()!;
     opts.onProgress?.(++count);
   }
 }
 
+/** How many commits are read and scanned at once. */
+const COMMIT_WINDOW = 64;
+
+/** A file a commit changes: its new blob and the parents' blobs at the same path (absent: the null id). */
+interface Change {
+  path: string;
+  mode: string;
+  blob: string;
+  parentBlobs: string[];
+}
+
+interface CommitChanges {
+  id: string;
+  changes: Change[];
+}
+
+/**
+ * What each commit changes, oldest first, from one `git log --raw` over the range: git compares the trees
+ * (a merge with -c: only the paths that differ from every parent, git's combined diff), and this reads its
+ * NUL-separated records as they stream. Renames are not followed: a moved file is a new file.
+ */
+async function* commitChanges(repo: Repo, range: HistoryRange): AsyncGenerator<CommitChanges> {
+  const revs = "allHistory" in range ? ["--all"] : [range.to, ...(range.from ? [`^${range.from}`] : [])];
+  const args = ["--git-dir", repo.gitDir, "log", "--reverse", "--topo-order", "--raw", "-c", "--no-renames", "--no-abbrev", "--format=format:@%H", "-z", ...revs, "--"];
+  const proc = spawn("git", args, { env: gitEnv, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
+  const closed = new Promise<number | null>((res) => proc.on("close", res));
+  let current: CommitChanges | null = null;
+  let pendingMeta: string | null = null;
+  let carry = "";
+  try {
+    for await (const chunk of proc.stdout as AsyncIterable<Buffer>) {
+      const tokens = (carry + chunk.toString("utf8")).split("\0");
+      carry = tokens.pop()!;
+      for (const token of tokens) {
+        if (pendingMeta !== null) {
+          current!.changes.push(...change(pendingMeta, token));
+          pendingMeta = null;
+        } else if (token.startsWith("@")) {
+          if (current) yield current;
+          const [header, meta] = token.split("\n");
+          current = { id: header!.slice(1), changes: [] };
+          if (meta) pendingMeta = meta;
+        } else if (token.startsWith(":")) pendingMeta = token;
+      }
+    }
+    // The last commit, when it changes nothing, is not followed by a NUL.
+    if (carry.startsWith("@")) {
+      if (current) yield current;
+      current = { id: carry.split("\n")[0]!.slice(1), changes: [] };
+    }
+    if (current) yield current;
+    const code = await closed;
+    if (code !== 0) throw new ObjectFormatError(`git log failed: ${stderr.trim()}`, "");
+  } finally {
+    proc.kill();
+  }
+}
+
+const nullId = /^0+$/;
+
+/** One raw record: ":old new oldId newId S" or, for a merge, "::m1 m2 mR id1 id2 idR SS". */
+function change(meta: string, path: string): Change[] {
+  const colons = /^:+/.exec(meta)![0].length;
+  const fields = meta.slice(colons).split(" ");
+  const modes = fields.slice(0, colons + 1);
+  const ids = fields.slice(colons + 1, 2 * colons + 2);
+  const mode = modes[colons]!;
+  const blob = ids[colons]!;
+  if (nullId.test(blob) || mode === gitlinkMode) return []; // deleted, or a submodule's commit id
+  return [{ path, mode, blob, parentBlobs: ids.slice(0, colons).filter((id) => !nullId.test(id)) }];
+}
+
+async function scanCommit(blobs: BlobScanner, commit: CommitChanges, allowlist: Allowlist): Promise<ScanEvent[]> {
+  const changes = commit.changes.filter((c) => !allowlist.skipsPath(c.path));
+  const scans = await Promise.all(changes.map((c) => scanChange(blobs, c)));
+  return changes.flatMap((c, i) => [...events(scans[i]!, c.path, allowlist, commit.id)]);
+}
+
 /** The findings a file's new version adds over every parent's version, or why it was not scanned. */
-async function scanChange(walker: TreeWalker, blobs: BlobScanner, tree: string, parentTrees: string[], path: string): Promise<BlobScan | null> {
-  const entry = await walker.entryAt(tree, path);
-  if (!entry || entry.mode === gitlinkMode) return null; // deleted, or a submodule's commit id
-  const scan = await blobs.scan(entry.id);
+async function scanChange(blobs: BlobScanner, c: Change): Promise<BlobScan> {
+  const scan = await blobs.scan(c.blob);
   if (!Array.isArray(scan) || scan.length === 0) return scan;
   const before = new Map<string, number>();
-  for (const parentTree of parentTrees) {
-    const old = await walker.blobAt(parentTree, path);
-    const oldScan = old ? await blobs.scan(old) : [];
+  for (const parentBlob of c.parentBlobs) {
+    const oldScan = await blobs.scan(parentBlob);
     if (!Array.isArray(oldScan)) continue;
     // Counted per parent and the largest kept: a merge adds what no parent already had.
     const counts = new Map<string, number>();
@@ -103,9 +191,9 @@ function* events(scan: BlobScan | null, path: string, allowlist: Allowlist, comm
 /** Blob scans by id: a file unchanged across many commits, or a parent's version, is scanned once. */
 class BlobScanner {
   private readonly cache = new Lru<string, Promise<BlobScan>>(8192);
-  private readonly repo: Repo;
-  constructor(repo: Repo) {
-    this.repo = repo;
+  private readonly objects: ObjectReader;
+  constructor(objects: ObjectReader) {
+    this.objects = objects;
   }
   scan(id: string): Promise<BlobScan> {
     let p = this.cache.get(id);
@@ -117,7 +205,7 @@ class BlobScanner {
   }
   private async read(id: string): Promise<BlobScan> {
     try {
-      const object = await this.repo.objects.read(id, MAX_SCANNED_BYTES);
+      const object = await this.objects.read(id, MAX_SCANNED_BYTES);
       if (!object) throw new ObjectFormatError(`blob ${id} is missing from the repository`, id);
       return scanBuffer(object.data);
     } catch (e) {
@@ -131,7 +219,7 @@ class BlobScanner {
 
 function scanBuffer(data: Buffer): BlobScan {
   if (isBinary(data)) return "binary";
-  return scanText(data.toString("utf8"));
+  return scanBytes(data);
 }
 
 /**

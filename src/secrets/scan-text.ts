@@ -33,13 +33,19 @@ export function fingerprintOf(rule: string, secret: string): string {
 }
 
 export function scanText(text: string, rules: readonly SecretRule[] = secretRules): TextFinding[] {
-  const lower = text.toLowerCase();
+  return scanBytes(Buffer.from(text, "utf8"), rules);
+}
+
+/** Findings in a file's bytes. Rules whose keywords the bytes lack are never run, nor is the text decoded. */
+export function scanBytes(data: Buffer, rules: readonly SecretRule[] = secretRules): TextFinding[] {
+  const active = keywordIndex(rules).rulesIn(data);
+  if (active.length === 0) return [];
+  const text = data.toString("utf8");
   const findings: TextFinding[] = [];
   // Where specific rules matched: a generic rule's match over the same characters says nothing more.
   const specific: [number, number][] = [];
   let lines: LineIndex | undefined;
-  for (const rule of rules) {
-    if (!rule.keywords.some((k) => lower.includes(k))) continue;
+  for (const rule of active) {
     rule.regex.lastIndex = 0;
     for (let m = rule.regex.exec(text); m !== null; m = rule.regex.exec(text)) {
       if (m[0].length === 0) rule.regex.lastIndex++;
@@ -54,6 +60,82 @@ export function scanText(text: string, rules: readonly SecretRule[] = secretRule
     }
   }
   return findings.sort((a, b) => a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule));
+}
+
+const lowerByte = (b: number) => (b >= 0x41 && b <= 0x5a ? b | 0x20 : b);
+
+/**
+ * Which rules' keywords occur in some bytes, in one pass: every keyword is ASCII and at least two
+ * characters long, so a table of the keywords' first two bytes (case-folded) says at each position
+ * whether any keyword may start there, and only then are the candidates compared. Linear in the bytes,
+ * however many rules there are.
+ */
+class KeywordIndex {
+  /** For each case-folded first pair of bytes, 1 + the index in `lists` of the keywords starting with it,
+   *  or 0 for none (most pairs): a typed array, so the per-byte lookup is one load. */
+  private readonly pairSlot = new Uint16Array(1 << 16);
+  private readonly lists: { keyword: Buffer; rules: number[]; id: number }[][] = [];
+  /** One bit per case-folded first three bytes of a keyword (any third byte for a two-byte one): most
+   *  positions where a common pair ("se", "to", "pa") starts are passed over on this one test. */
+  private readonly firstTriples = new Uint8Array(1 << 21);
+  private readonly rules: readonly SecretRule[];
+  private keywords = 0;
+
+  constructor(rules: readonly SecretRule[]) {
+    this.rules = rules;
+    rules.forEach((rule, r) => {
+      for (const k of rule.keywords) {
+        const keyword = Buffer.from(k, "latin1");
+        if (keyword.length < 2 || /[^\x20-\x7e]/.test(k) || k !== k.toLowerCase()) throw new Error(`rule ${rule.id}: keyword "${k}" must be lower-case ASCII of two or more characters`);
+        const pair = (keyword[0]! << 8) | keyword[1]!;
+        for (let third = 0; third < 256; third++) {
+          if (keyword.length > 2 && third !== keyword[2]) continue;
+          const triple = (pair << 8) | third;
+          this.firstTriples[triple >> 3]! |= 1 << (triple & 7);
+        }
+        if (this.pairSlot[pair] === 0) this.pairSlot[pair] = this.lists.push([]);
+        const list = this.lists[this.pairSlot[pair]! - 1]!;
+        const same = list.find((e) => e.keyword.equals(keyword));
+        if (same) same.rules.push(r);
+        else list.push({ keyword, rules: [r], id: this.keywords++ });
+      }
+    });
+  }
+
+  /** The rules to run on `data`, in the rules' order. */
+  rulesIn(data: Buffer): SecretRule[] {
+    const hit = new Uint8Array(this.rules.length);
+    const seen = new Uint8Array(this.keywords);
+    let left = this.keywords;
+    const end = data.length - 1;
+    for (let i = 0; i < end && left > 0; i++) {
+      const pair = (lowerByte(data[i]!) << 8) | lowerByte(data[i + 1]!);
+      const triple = (pair << 8) | (i + 2 < data.length ? lowerByte(data[i + 2]!) : 0);
+      if ((this.firstTriples[triple >> 3]! & (1 << (triple & 7))) === 0) continue;
+      const slot = this.pairSlot[pair]!;
+      if (slot === 0) continue;
+      for (const c of this.lists[slot - 1]!) {
+        if (seen[c.id] === 1 || !matchesAt(data, i, c.keyword)) continue;
+        seen[c.id] = 1;
+        left--;
+        for (const r of c.rules) hit[r] = 1;
+      }
+    }
+    return this.rules.filter((_, r) => hit[r] === 1);
+  }
+}
+
+function matchesAt(data: Buffer, at: number, keyword: Buffer): boolean {
+  if (at + keyword.length > data.length) return false;
+  for (let j = 2; j < keyword.length; j++) if (lowerByte(data[at + j]!) !== keyword[j]) return false;
+  return true;
+}
+
+const indexes = new WeakMap<readonly SecretRule[], KeywordIndex>();
+function keywordIndex(rules: readonly SecretRule[]): KeywordIndex {
+  let index = indexes.get(rules);
+  if (!index) indexes.set(rules, (index = new KeywordIndex(rules)));
+  return index;
 }
 
 function accepts(rule: SecretRule, secret: string): boolean {
