@@ -4,7 +4,7 @@
 // defaults of Kubernetes v1.37 (pkg/apis/core/v1/defaults.go, apps/v1, batch/v1) that a policy can
 // observe in the fields it commonly reads; the object as written is kept for messages and pinning.
 import type { KubeObject } from "./manifests.ts";
-import { podSpecPathOf, valueAt } from "./workloads.ts";
+import { podSpecPathOf } from "./workloads.ts";
 
 type Json = Record<string, unknown>;
 
@@ -14,10 +14,18 @@ export function admittedObject(o: KubeObject): KubeObject {
   const specPath = podSpecPathOf(o);
   const defaulter = kindDefaults[`${o.apiVersion} ${o.kind}`];
   if (!specPath && !defaulter) return o;
-  const copy = structuredClone(o);
+  // Copy on write: every mapping or list a default is written into is copied first (record() and
+  // copied()), so the object as written, shared with messages and the artifact gate, never changes.
+  const copy = { ...o };
   defaulter?.(copy);
-  const spec = specPath && valueAt(copy, specPath);
-  if (isRecord(spec)) defaultPodSpec(spec);
+  if (specPath) {
+    let at: Json = copy;
+    for (const key of specPath) {
+      if (!isRecord(at[key as string])) return copy;
+      at = record(at, key as string);
+    }
+    defaultPodSpec(at);
+  }
   return copy;
 }
 
@@ -26,13 +34,13 @@ const kindDefaults: Record<string, (o: KubeObject) => void> = {
     // The API server sets this label on every named Namespace, overwriting any value written.
     const name = o.metadata?.name;
     if (!name) return;
-    o.metadata!.labels = { ...(o.metadata!.labels ?? {}), "kubernetes.io/metadata.name": name };
+    o.metadata = { ...o.metadata, labels: { ...(o.metadata!.labels ?? {}), "kubernetes.io/metadata.name": name } };
   },
   "v1 Service": (o) => {
     const spec = record(o, "spec");
     spec.type ??= "ClusterIP";
     spec.sessionAffinity ??= "None";
-    for (const port of records(spec.ports)) port.protocol ??= "TCP";
+    for (const port of copied(spec, "ports")) port.protocol ??= "TCP";
     if (["ClusterIP", "NodePort", "LoadBalancer"].includes(spec.type as string)) spec.internalTrafficPolicy ??= "Cluster";
     if (spec.type === "NodePort" || spec.type === "LoadBalancer") spec.externalTrafficPolicy ??= "Cluster";
   },
@@ -95,22 +103,22 @@ function defaultPodSpec(spec: Json): void {
   spec.securityContext ??= {};
   spec.terminationGracePeriodSeconds ??= 30;
   spec.schedulerName ??= "default-scheduler";
-  for (const volume of records(spec.volumes)) defaultVolume(volume);
-  for (const list of ["initContainers", "containers", "ephemeralContainers"]) for (const c of records(spec[list])) defaultContainer(c);
+  for (const volume of copied(spec, "volumes")) defaultVolume(volume);
+  for (const list of ["initContainers", "containers", "ephemeralContainers"]) for (const c of copied(spec, list)) defaultContainer(c);
 }
 
 /** Every field of a volume that is not its name is its source; with none, it is an emptyDir. */
 function defaultVolume(volume: Json): void {
   const sources = Object.keys(volume).filter((k) => k !== "name");
   if (sources.length === 0) volume.emptyDir = {};
-  for (const key of ["secret", "configMap", "downwardAPI", "projected"]) if (isRecord(volume[key])) (volume[key] as Json).defaultMode ??= 420;
+  for (const key of ["secret", "configMap", "downwardAPI", "projected"]) if (isRecord(volume[key])) record(volume, key).defaultMode ??= 420;
 }
 
 function defaultContainer(c: Json): void {
   if (typeof c.image === "string") c.imagePullPolicy ??= pullPolicyFor(c.image);
   c.terminationMessagePath ??= "/dev/termination-log";
   c.terminationMessagePolicy ??= "File";
-  for (const port of records(c.ports)) port.protocol ??= "TCP";
+  for (const port of copied(c, "ports")) port.protocol ??= "TCP";
 }
 
 /** Always for `:latest` or no tag (and no digest), IfNotPresent otherwise, as the API server decides. */
@@ -122,15 +130,24 @@ function pullPolicyFor(image: string): string {
   return tag === "latest" ? "Always" : "IfNotPresent";
 }
 
-/** A mapping field of `o`, created empty when absent (a field written as something else is left alone
- *  and a throwaway mapping returned, so a malformed object is not made valid by defaulting). */
+/** A mapping field of `o`, copied so it may be written (created empty when absent; a field written as
+ *  something else is left alone and a throwaway mapping returned, so defaulting never makes a
+ *  malformed object valid). */
 function record(o: Json, key: string): Json {
   if (o[key] === undefined) o[key] = {};
-  return isRecord(o[key]) ? (o[key] as Json) : {};
+  if (!isRecord(o[key])) return {};
+  const copy = { ...(o[key] as Json) };
+  o[key] = copy;
+  return copy;
 }
 
-function records(value: unknown): Json[] {
-  return Array.isArray(value) ? value.filter(isRecord) : [];
+/** The mappings of a list field of `o`, the list and each mapping copied so they may be written. */
+function copied(o: Json, key: string): Json[] {
+  const list = o[key];
+  if (!Array.isArray(list)) return [];
+  const copies = list.map((item) => (isRecord(item) ? { ...item } : item));
+  o[key] = copies;
+  return copies.filter(isRecord);
 }
 
 function isRecord(value: unknown): value is Json {

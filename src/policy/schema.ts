@@ -62,58 +62,84 @@ export function validateObject(o: KubeObject): SchemaResult | undefined {
   const root = schema().kinds[`${o.apiVersion} ${o.kind}`];
   if (!root) return undefined;
   const result: SchemaResult = { problems: [], unknown: [], object: o };
-  const pruned = check(o, `#${root}`, [], result);
-  if (result.unknown.length > 0) result.object = pruned as KubeObject;
+  check(o, `#${root}`, [], result);
+  // Most manifests have no unknown field: the copy without them is made only for those that do.
+  if (result.unknown.length > 0) result.object = withoutFields(o, new Set(result.unknown)) as KubeObject;
   return result;
 }
 
-/** Checks `value` against `type`; returns the value without unknown fields. */
-function check(value: unknown, type: FieldType, path: FieldPath, result: SchemaResult): unknown {
-  if (value === null) return value; // null is "unset" to the API server's decoder
+/** A copy of `value` without the fields at `paths` (formatted as formatFieldPath writes them). */
+function withoutFields(value: unknown, paths: ReadonlySet<string>, path: FieldPath = []): unknown {
+  if (Array.isArray(value)) return value.map((item, i) => withoutFields(item, paths, [...path, i]));
+  if (!isRecord(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const at = [...path, k];
+    if (!paths.has(formatFieldPath(at))) out[k] = withoutFields(v, paths, at);
+  }
+  return out;
+}
+
+/**
+ * Checks `value` against `type`, adding to `result` what the API server would refuse or drop. `path` is
+ * one array pushed and popped along the walk: a path string is made only for a problem.
+ */
+function check(value: unknown, type: FieldType, path: FieldPath, result: SchemaResult): void {
+  if (value === null) return; // null is "unset" to the API server's decoder
   if (typeof type === "object") {
     if ("a" in type) {
       if (!Array.isArray(value)) return mismatch(value, "must be a list", path, result);
-      return value.map((item, i) => check(item, type.a, [...path, i], result));
+      for (let i = 0; i < value.length; i++) within(path, i, () => check(value[i], type.a, path, result));
+      return;
     }
     if (!isRecord(value)) return mismatch(value, "must be a map", path, result);
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, check(v, type.m, [...path, k], result)]));
+    for (const k of Object.keys(value)) within(path, k, () => check(value[k], type.m, path, result));
+    return;
   }
   switch (type) {
-    case "any": return value;
-    case "s": return typeof value === "string" ? value : mismatch(value, "must be a string", path, result);
-    case "y": return typeof value !== "string" ? mismatch(value, "must be a base64 string", path, result) : base64Problem(value) ? mismatch(value, `must be base64 (${base64Problem(value)})`, path, result) : value;
-    case "b": return typeof value === "boolean" ? value : mismatch(value, "must be a boolean", path, result);
-    case "i": return Number.isInteger(value) ? value : mismatch(value, "must be an integer", path, result);
-    case "n": return typeof value === "number" ? value : mismatch(value, "must be a number", path, result);
-    case "ios": return typeof value === "string" || Number.isInteger(value) ? value : mismatch(value, "must be an integer or a string", path, result);
-    case "q": return typeof value === "string" || typeof value === "number" ? value : mismatch(value, "must be a quantity (a string or a number)", path, result);
+    case "any": return;
+    case "s": return typeof value === "string" ? undefined : mismatch(value, "must be a string", path, result);
+    case "y": {
+      if (typeof value !== "string") return mismatch(value, "must be a base64 string", path, result);
+      const problem = base64Problem(value);
+      return problem ? mismatch(value, `must be base64 (${problem})`, path, result) : undefined;
+    }
+    case "b": return typeof value === "boolean" ? undefined : mismatch(value, "must be a boolean", path, result);
+    case "i": return Number.isInteger(value) ? undefined : mismatch(value, "must be an integer", path, result);
+    case "n": return typeof value === "number" ? undefined : mismatch(value, "must be a number", path, result);
+    case "ios": return typeof value === "string" || Number.isInteger(value) ? undefined : mismatch(value, "must be an integer or a string", path, result);
+    case "q": return typeof value === "string" || typeof value === "number" ? undefined : mismatch(value, "must be a quantity (a string or a number)", path, result);
   }
-  return checkDefinition(value, type.slice(1), path, result);
+  checkDefinition(value, type.slice(1), path, result);
 }
 
-function checkDefinition(value: unknown, name: string, path: FieldPath, result: SchemaResult): unknown {
+function within(path: FieldPath, key: string | number, f: () => void): void {
+  path.push(key);
+  f();
+  path.pop();
+}
+
+function checkDefinition(value: unknown, name: string, path: FieldPath, result: SchemaResult): void {
   const definition = schema().definitions[name];
-  if (!definition) return value;
+  if (!definition) return;
   if (!isRecord(value)) return mismatch(value, "must be an object", path, result);
   for (const field of definition.r ?? []) {
     if (value[field] === undefined || value[field] === null) result.problems.push(`${formatFieldPath([...path, field])}: Required value`);
   }
   const allowed = enums[name];
-  const out: Record<string, unknown> = {};
-  for (const [field, fieldValue] of Object.entries(value)) {
+  for (const field of Object.keys(value)) {
+    const fieldValue = value[field];
     const fieldType = definition.p[field];
     if (!fieldType) {
-      if (definition.u) out[field] = fieldValue;
-      else result.unknown.push(formatFieldPath([...path, field]));
+      if (!definition.u) result.unknown.push(formatFieldPath([...path, field]));
       continue;
     }
     const values = allowed?.[field];
     if (values && typeof fieldValue === "string" && !values.includes(fieldValue)) {
       result.problems.push(`${formatFieldPath([...path, field])}: Unsupported value: ${JSON.stringify(fieldValue)}: supported values: ${values.map((v) => JSON.stringify(v)).join(", ")}`);
     }
-    out[field] = check(fieldValue, fieldType, [...path, field], result);
+    within(path, field, () => check(fieldValue, fieldType, path, result));
   }
-  return out;
 }
 
 /** Why the API server's decoder (Go's standard base64, padded; line breaks ignored) refuses `text`, if it does. */
@@ -125,11 +151,10 @@ function base64Problem(text: string): string | undefined {
   return undefined;
 }
 
-function mismatch(value: unknown, expected: string, path: FieldPath, result: SchemaResult): unknown {
+function mismatch(value: unknown, expected: string, path: FieldPath, result: SchemaResult): void {
   // A value that should have been base64 is usually a secret written in clear: never repeated.
   const shown = expected.startsWith("must be base64") ? "(value withheld)" : typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? "a list" : isRecord(value) ? "a map" : String(value);
   result.problems.push(`${formatFieldPath(path) || "(object)"}: Invalid value: ${shown}: ${expected}`);
-  return value;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
