@@ -6,7 +6,7 @@
 // metadata). Alpine .apk files cannot be fetched here, so its installed database is written from the
 // apk-tools format. Built once into .cache/sbom-targets and reused.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, symlinkSync, copyFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { DatabaseSync } from "node:sqlite";
@@ -27,13 +27,30 @@ export interface Target {
 
 export const key = (ecosystem: string, name: string, version: string) => `${ecosystem}:${name}@${version}`;
 
+/**
+ * A target built once: into a directory of this process's own, renamed into place when complete, so
+ * test files running at the same time never see (or build over) each other's half-built target.
+ */
 function cached(name: string, build: (dir: string) => void): string {
   const dir = join(CACHE, name);
   if (existsSync(join(dir, ".done"))) return dir;
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
-  build(dir);
-  writeFileSync(join(dir, ".done"), "");
+  const mine = `${dir}.building-${process.pid}`;
+  rmSync(mine, { recursive: true, force: true });
+  mkdirSync(mine, { recursive: true });
+  build(mine);
+  writeFileSync(join(mine, ".done"), "");
+  if (existsSync(join(dir, ".done"))) {
+    rmSync(mine, { recursive: true, force: true });
+    return dir;
+  }
+  rmSync(dir, { recursive: true, force: true }); // an incomplete one from an interrupted run
+  try {
+    renameSync(mine, dir);
+  } catch (e) {
+    // Another test file finished the same target first: use it.
+    if (!existsSync(join(dir, ".done"))) throw e;
+    rmSync(mine, { recursive: true, force: true });
+  }
   return dir;
 }
 
