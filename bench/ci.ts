@@ -27,6 +27,8 @@ const { values } = parseArgs({ options: { runs: { type: "string", default: "3" }
 const root = resolve(import.meta.dirname, "..");
 const osv = resolve(root, "..", "shared", "data", "osv");
 const cli = join(root, "src", "cli", "main.ts");
+/** vigil as a user runs it (bin/vigil: the pinned Node.js and its flags). */
+const vigilBin = join(root, "bin", "vigil");
 const runs = Number(values.runs);
 const cleanups: (() => unknown)[] = [];
 const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
@@ -122,12 +124,12 @@ try {
     ["cosign attest (provenance)", cosignBin, ["attest", ...cosignFlags, "--type", "slsaprovenance1", "--predicate", provenance, pinned]],
   ];
   emptyForMissingEcosystems(join(goBin, "osv-scanner"), peerSteps[0]!, peerSteps[1]![2], process.env.OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY);
-  const vigilArgs = [cli, "ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--json", "--vex", acceptedFindings(dir, [cli, "ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--no-provenance", "--json"])];
+  const vigilArgs = ["ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--json", "--vex", acceptedFindings(dir, [cli, "ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--no-provenance", "--json"])];
 
   const vigil: ReturnType<typeof timed>[] = [];
   const peer: { seconds: number; cpuSeconds: number; steps: number[] }[] = [];
   for (let i = 0; i < runs; i++) {
-    const v = timed(process.execPath, vigilArgs);
+    const v = timed(vigilBin, vigilArgs);
     const verdict = JSON.parse(v.stdout) as { verdict: string; checks: { gate: string; rule: string; message: string }[] };
     if (v.status !== 0) throw new Error(`vigil ci did not pass (exit ${v.status}): ${verdict.checks.filter((c) => c.gate !== "ci").slice(0, 5).map((c) => c.message).join("; ")}`);
     vigil.push(v);
