@@ -4,7 +4,7 @@
 // a finding at --fail-on is blocked with nothing pushed; VEX and a higher threshold let it through; bad
 // input is exit 2 naming the option or variable, an unreachable registry exit 3.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { verifyImage } from "../src/artifact/verify-image.ts";
@@ -141,6 +141,21 @@ test("a finding at --fail-on blocks (exit 1) and nothing is pushed; VEX or a hig
   assert.equal(critical.status, 0, critical.stderr);
   assert.equal(critical.json().checks.find((c: { rule: string }) => c.rule === "GHSA-p6mc-m468-83gw").status, "warn");
   cosign(["verify", "--key", key.publicPath, ...COSIGN_OFFLINE_VERIFY, `${s.registry.host}/shop/api@${digest}`], s.dir);
+});
+
+test("a registry serving a tampered layer: blocked (exit 1) with the layer named, nothing signed", async (t) => {
+  if (!requireTools(t, TOOLS)) return;
+  const { image, digest } = await pushApp("shop/tampered", "4.17.21");
+  const manifest = JSON.parse((await s.client.repository(`${s.registry.host}/shop/tampered`).getManifest(digest)).bytes.toString("utf8"));
+  const layer: string = manifest.layers[0].digest;
+  // The registry's own storage, edited behind its back: same size, other bytes.
+  const data = join(s.registry.storage, "docker/registry/v2/blobs/sha256", layer.slice(7, 9), layer.slice(7), "data");
+  const original = readFileSync(data);
+  writeFileSync(data, Buffer.alloc(original.length, 0x1f));
+  const r = vigil(ciArgs(image, "--no-provenance"), { env: NO_CI });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(layer.slice(7, 19)));
+  assert.deepEqual(await s.client.repository(`${s.registry.host}/shop/tampered`).referrers(digest), []);
 });
 
 test("GitLab CI: the provenance names the project, commit, job and runner", async (t) => {
