@@ -157,6 +157,10 @@ async function scanCommit(blobs: BlobScanner, commit: CommitChanges, allowlist: 
 
 /** The findings a file's new version adds over every parent's version, or why it was not scanned. */
 async function scanChange(blobs: BlobScanner, c: Change): Promise<BlobScan> {
+  if (c.parentBlobs.length === 1) {
+    const [data, old] = await Promise.all([blobs.bytes(c.blob), blobs.bytes(c.parentBlobs[0]!)]);
+    if (Buffer.isBuffer(data) && Buffer.isBuffer(old) && !isBinary(data) && !isBinary(old) && !mayHoldBlock(data) && !mayHoldBlock(old)) return editedRegion(data, old);
+  }
   const scan = await blobs.scan(c.blob);
   if (!Array.isArray(scan) || scan.length === 0) return scan;
   const before = new Map<string, number>();
@@ -168,6 +172,45 @@ async function scanChange(blobs: BlobScanner, c: Change): Promise<BlobScan> {
     for (const f of oldScan) counts.set(key(f), (counts.get(key(f)) ?? 0) + 1);
     for (const [k, n] of counts) before.set(k, Math.max(before.get(k) ?? 0, n));
   }
+  return subtract(scan, before);
+}
+
+/** A secret spanning lines (a PEM block) may be cut by an edit inside it: such files are compared whole. */
+const mayHoldBlock = (data: Buffer) => data.includes("-----BEGIN");
+
+/**
+ * An edited file compared with its previous version as git's diff would, cheaply: the bytes both share at
+ * the start and at the end are unchanged, so only the lines between (in each version) are scanned, and a
+ * secret counts as added when the new lines hold it more often than the old ones did. Every rule but the
+ * block one matches within a line, so whole lines are enough.
+ */
+function editedRegion(data: Buffer, old: Buffer): TextFinding[] {
+  const limit = Math.min(data.length, old.length);
+  let head = 0;
+  while (head < limit && data[head] === old[head]) head++;
+  let tail = 0;
+  while (tail < limit - head && data[data.length - 1 - tail] === old[old.length - 1 - tail]) tail++;
+  const start = head === 0 ? 0 : data.lastIndexOf(10, head - 1) + 1;
+  const lineEnd = (buf: Buffer, from: number) => {
+    const nl = buf.indexOf(10, from);
+    return nl === -1 ? buf.length : nl;
+  };
+  const added = scanBytes(data.subarray(start, lineEnd(data, data.length - tail)));
+  if (added.length === 0) return added;
+  const removed = scanBytes(old.subarray(start, lineEnd(old, old.length - tail)));
+  const before = new Map<string, number>();
+  for (const f of removed) before.set(key(f), (before.get(key(f)) ?? 0) + 1);
+  const offset = linesBefore(data, start);
+  return subtract(added, before).map((f) => ({ ...f, line: f.line + offset }));
+}
+
+function linesBefore(data: Buffer, end: number): number {
+  let n = 0;
+  for (let i = data.indexOf(10); i !== -1 && i < end; i = data.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+function subtract(scan: TextFinding[], before: Map<string, number>): TextFinding[] {
   return scan.filter((f) => {
     const left = before.get(key(f)) ?? 0;
     if (left === 0) return true;
@@ -190,24 +233,34 @@ function* events(scan: BlobScan | null, path: string, allowlist: Allowlist, comm
 
 /** Blob scans by id: a file unchanged across many commits, or a parent's version, is scanned once. */
 class BlobScanner {
-  private readonly cache = new Lru<string, Promise<BlobScan>>(8192);
+  private readonly scans = new Lru<string, Promise<BlobScan>>(8192);
+  /** Recent blobs' bytes: a file's previous version is usually read a few commits before its next one. */
+  private readonly bytesCache = new Lru<string, Promise<Buffer | { oversized: number }>>(2048);
   private readonly objects: ObjectReader;
   constructor(objects: ObjectReader) {
     this.objects = objects;
   }
   scan(id: string): Promise<BlobScan> {
-    let p = this.cache.get(id);
+    let p = this.scans.get(id);
     if (!p) {
-      p = this.read(id);
-      this.cache.set(id, p);
+      p = this.bytes(id).then((data) => (Buffer.isBuffer(data) ? scanBuffer(data) : data));
+      this.scans.set(id, p);
     }
     return p;
   }
-  private async read(id: string): Promise<BlobScan> {
+  bytes(id: string): Promise<Buffer | { oversized: number }> {
+    let p = this.bytesCache.get(id);
+    if (!p) {
+      p = this.read(id);
+      this.bytesCache.set(id, p);
+    }
+    return p;
+  }
+  private async read(id: string): Promise<Buffer | { oversized: number }> {
     try {
       const object = await this.objects.read(id, MAX_SCANNED_BYTES);
       if (!object) throw new ObjectFormatError(`blob ${id} is missing from the repository`, id);
-      return scanBuffer(object.data);
+      return object.data;
     } catch (e) {
       // The reader refuses a blob over the cap without holding its bytes, and says how large it is.
       const size = e instanceof ObjectFormatError ? / is (\d+) bytes, more than /.exec(e.message)?.[1] : undefined;
