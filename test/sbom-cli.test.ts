@@ -44,3 +44,32 @@ test("a JAR without pom.properties is named by its MANIFEST.MF and file name", (
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.json().components.map((c: { purl: string }) => c.purl), ["pkg:maven/org.example/widget@2.5.1"]);
 });
+
+test("a multi-platform index: --platform picks the manifest, and a platform it lacks is bad input naming those it has", async (t) => {
+  const { OciLayout } = await import("../src/oci/index.ts");
+  const { alpineRoot, distrolessRoot, ociImage } = await import("./helpers/sbom-targets.ts");
+  if (!requireTools(t, ["apt-get", "dpkg-deb"])) return;
+  const dir = tempDir(t);
+  const amd = await ociImage(join(dir, "layout"), "amd64", [alpineRoot().root], dir);
+  const arm = await ociImage(join(dir, "layout"), "arm64", [distrolessRoot().root], dir);
+  const layout = await OciLayout.open(join(dir, "layout"));
+  const descriptor = async (digest: string) => (await layout.getManifest(digest)).descriptor;
+  const index = {
+    schemaVersion: 2,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    manifests: [
+      { ...(await descriptor(amd.digest)), platform: { os: "linux", architecture: "amd64" } },
+      { ...(await descriptor(arm.digest)), platform: { os: "linux", architecture: "arm64", variant: "v8" } },
+    ],
+  };
+  await layout.putManifest(Buffer.from(JSON.stringify(index)), { tag: "multi" });
+  const arm64 = vigil(["sbom", `oci-layout:${join(dir, "layout")}:multi`, "--platform", "linux/arm64", "-o", "cyclonedx-json"]);
+  assert.equal(arm64.status, 0, arm64.stderr);
+  assert.ok(arm64.json().components.some((c: { purl?: string }) => c.purl?.startsWith("pkg:deb/debian/libc6@")));
+  const amd64 = vigil(["sbom", `oci-layout:${join(dir, "layout")}:multi`, "--platform", "linux/amd64", "-o", "cyclonedx-json"]);
+  const amdPurls = amd64.json().components.map((c: { purl?: string }) => c.purl).filter(Boolean) as string[];
+  assert.ok(amdPurls.length > 0 && amdPurls.every((p) => p.startsWith("pkg:apk/")), amdPurls.join(" "));
+  const none = vigil(["sbom", `oci-layout:${join(dir, "layout")}:multi`, "--platform", "linux/s390x"]);
+  assert.equal(none.status, 2);
+  assert.match(none.stderr, /the index has no manifest for linux\/s390x \(it has linux\/amd64, linux\/arm64\)/);
+});
