@@ -47,6 +47,16 @@ spec:
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
+metadata: { name: configmaps-scale }
+spec:
+  matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps] }] }
+  validations:
+    - expression: "!has(object.data) || !('scale' in object.data)"
+      messageExpression: "'scale ' + string(double(object.data.scale) * 1000000.0) + ' and ' + string(double(object.data.scale) / 100000.0) + ' are not allowed'"
+      reason: Forbidden
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
 metadata: { name: labels-by-params }
 spec:
   paramKind: { apiVersion: v1, kind: ConfigMap }
@@ -123,6 +133,7 @@ const cases: Case[] = [
   { name: "service port without protocol (TCP by default)", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: vap }\nspec: { ports: [{ port: 80 }] }", messages: true },
   { name: "UDP service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dns, namespace: vap }\nspec: { ports: [{ port: 53, protocol: UDP }] }", messages: true },
   { name: "static message, trimmed, reason Invalid", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: creds, namespace: vap }\ndata: { password: hunter2 }", messages: true },
+  { name: "numbers in a message as CEL's string() writes them", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: scaled, namespace: vap }\ndata: { scale: '1.5' }", messages: true },
   { name: "params null without paramRef, binding by namespace name label", yaml: restrictedPod("vap", "labelled", "", container()).replace("namespace: vap", "namespace: vap, labels: { forbidden: 'yes' }"), messages: true },
   { name: "the same label outside the namespace the label selects", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: labelled, namespace: psa, labels: { forbidden: 'yes' } }", messages: true },
   // The schema (decisions and messages).

@@ -4,6 +4,7 @@
 // cost meter, which need the syntax rewrite or the evaluation context.
 import type { CelFunc } from "@bufbuild/cel";
 import { strings } from "@bufbuild/cel/ext";
+import { doubleFormatFunctions } from "./double-format.ts";
 import { formatFunctions } from "./format.ts";
 import { ipFunctions } from "./ip.ts";
 import { listFunctions } from "./lists.ts";
@@ -23,4 +24,5 @@ export const kubernetesLibraries: readonly CelFunc[] = [
   ...ipFunctions,
   ...formatFunctions,
   ...manifestSetFunctions,
+  ...doubleFormatFunctions,
 ];
