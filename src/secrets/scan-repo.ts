@@ -76,7 +76,7 @@ async function* scanCommits(repo: Repo, blobs: BlobScanner, range: HistoryRange,
 }
 
 /** How many commits are read and scanned at once. */
-const COMMIT_WINDOW = 64;
+const COMMIT_WINDOW = 256;
 
 /** A file a commit changes: its new blob and the parents' blobs at the same path (absent: the null id). */
 interface Change {
