@@ -69,6 +69,11 @@ const reconcile = async (w: Workspace): Promise<ReconcileResult> => (await recon
 const failures = (r: ReconcileResult) => r.verdict.checks.filter((c) => c.status === "fail");
 const statusPath = (env: string) => `/api/v1/namespaces/vigil-system/configmaps/vigil-status-${env}`;
 
+/** A new audit log for this test: the checkpoint another test's log left in the agent's namespace is not this log's. */
+async function forgetKeptCheckpoint(): Promise<void> {
+  await admin.call({ verb: "delete", method: "DELETE", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-audit-checkpoint" });
+}
+
 async function patchStatus(env: string, data: Record<string, string | null>): Promise<void> {
   const answer = await admin.call({ verb: "patch", method: "PATCH", path: statusPath(env), body: { data }, contentType: "application/merge-patch+json" });
   assert.equal(answer.status, 200);
@@ -132,6 +137,7 @@ test("the agent's state is evidence: a status patched back to an older revision 
   const logDir = tempDir(t, "vigil-attack-log-");
   const key = makeLogKey(logDir);
   const w = workspace(t, "state", { extra: `audit: { log: "${join(logDir, "log")}", signingKeyFile: ${key.file} }\n` });
+  await forgetKeptCheckpoint();
   const first = w.repo.commit({ [`envs/state/ns.yaml`]: namespace(w.ns), [`envs/state/a.yaml`]: configMap(w.ns, "a") }, alice);
   assert.equal((await reconcile(w)).exitCode, 0);
   const second = w.repo.commit({ [`envs/state/a.yaml`]: configMap(w.ns, "a", "v2") }, alice);
@@ -248,6 +254,7 @@ test("every wait on a dependency is bounded: a PostgreSQL lock held by another w
   const location = server.database("agent_bounded");
   const key = makeLogKey(tempDir(t, "vigil-attack-pg-"));
   const w = workspace(t, "bounded", { extra: `audit: { log: "${location}", signingKeyFile: ${key.file} }\ntimeouts: { database: 2s }\n` });
+  await forgetKeptCheckpoint();
   w.repo.commit({ [`envs/bounded/ns.yaml`]: namespace(w.ns) }, alice);
   const first = await reconcile(w);
   assert.equal(first.exitCode, 0, JSON.stringify(failures(first)));
@@ -275,4 +282,25 @@ test("every wait on a dependency is bounded: a PostgreSQL lock held by another w
   assert.equal((await reconcile(w)).exitCode, 0, "goes on once the lock is released");
   await holder.end();
   server.stop();
+});
+
+test("the prune limit in the agent: an emptied revision deletes nothing and fails saying why; --allow-mass-prune lets one run through, said in the verdict", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "mass");
+  const names = Array.from({ length: 12 }, (_, i) => `cm-${i}`);
+  w.repo.commit({ [`envs/mass/ns.yaml`]: namespace(w.ns), ...Object.fromEntries(names.map((n) => [`envs/mass/${n}.yaml`, configMap(w.ns, n)])) }, alice);
+  assert.equal((await reconcile(w)).exitCode, 0);
+  w.repo.commit(Object.fromEntries(names.slice(1).map((n) => [`envs/mass/${n}.yaml`, null])), alice);
+  const blocked = await reconcile(w);
+  assert.equal(blocked.exitCode, ExitCode.blocked);
+  assert.match(failures(blocked).find((c) => c.rule === "prune-limit")!.message, /prune limit: 11 of 13 objects would be deleted, more than both 10 objects and 50% of the inventory; nothing was deleted/);
+  const live = async () => (await admin.call({ verb: "list", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps`, query: { labelSelector: "vigil.dev/applied-by=mass" } })).body.items.length;
+  assert.equal(await live(), 12);
+  const agent = await startAgent({ configFile: w.configFile, allowMassPrune: ["mass"], onResult: () => {} });
+  t.after(() => agent.stop());
+  const [allowed] = await agent.reconcileAll();
+  assert.equal(allowed!.exitCode, 0, JSON.stringify(failures(allowed!)));
+  assert.match(allowed!.verdict.checks.find((c) => c.rule === "prune-limit")!.message, /lifted for this run \(vigil agent --allow-mass-prune\)/);
+  assert.equal(await live(), 1);
+  await assert.rejects(startAgent({ configFile: w.configFile, allowMassPrune: ["nowhere"], onResult: () => {} }), /--allow-mass-prune nowhere: no such environment/);
 });

@@ -119,3 +119,19 @@ test("metrics behind a token: 401 without it or with another, 200 with it", asyn
   assert.equal(ok.status, 200);
   assert.match(await ok.text(), /vigil_reconcile_total/);
 });
+
+test("vigil agent --webhook-secret prints the path's secret a forge signs with; an unknown environment is bad input", async (t) => {
+  const { vigil } = await import("./helpers/tools.ts");
+  const { webhookSecretFor } = await import("../src/agent/webhook.ts");
+  const dir = tempDir(t, "vigil-http-");
+  writeFileSync(join(dir, "secret"), "a-long-random-shared-webhook-secret\n");
+  const config = join(dir, "agent.yaml");
+  writeFileSync(config, `apiVersion: vigil.dev/v1alpha1\nkind: AgentConfig\ntrustPolicy: trust.yaml\nwebhook: { listen: "127.0.0.1:0", secretFile: secret }\nenvironments:\n  - name: prod\n    source: { url: https://git.example.com/config.git }\n    cluster: { inCluster: true }\n    namespaces: [shop]\n`);
+  const printed = vigil(["agent", "--config", config, "--webhook-secret", "/hooks/prod"]);
+  assert.equal(printed.status, 0, printed.stderr);
+  assert.equal(printed.stdout.trim(), webhookSecretFor("a-long-random-shared-webhook-secret", "/hooks/prod"));
+  assert.notEqual(printed.stdout.trim(), webhookSecretFor("a-long-random-shared-webhook-secret", "/hooks"), "one secret per path");
+  const unknown = vigil(["agent", "--config", config, "--webhook-secret", "/hooks/nowhere"]);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /--webhook-secret \/hooks\/nowhere: give \/hooks or \/hooks\/ENV for a configured environment \(prod\)/);
+});

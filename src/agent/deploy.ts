@@ -129,6 +129,8 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
     seconds.apply = (performance.now() - started) / 1000;
   }
   const checks = syncChecks(result, env);
+  // A person lifted the limit for this run: the verdict (and so the audit log) says so.
+  if (options.allowMassPrune) checks.push(check("apply", "prune-limit", "warn", env.name, "the prune limit is lifted for this run (vigil agent --allow-mass-prune)"));
   if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result), sync: result };
   started = performance.now();
   // Objects the environment's account may not touch are reported already; their health is not its to read.
