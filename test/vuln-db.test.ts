@@ -120,3 +120,20 @@ test("PostgreSQL: the same import and the same findings as the embedded store", 
   const down = vigil(["scan", sbom, "--db", "postgres://vigil@localhost/vulns?host=/nonexistent"]);
   assert.equal(down.status, 3, "an unreachable database is a dependency unavailable");
 });
+
+test("PostgreSQL: two agents importing at once queue on the lock; a killed import leaves the database whole", { timeout: 300_000 }, async (t) => {
+  const bin = requirePostgres(t);
+  if (!bin || !requireSharedData(t, osv)) return;
+  const pg = startPostgres(scope, bin);
+  const url = pg.database("shared");
+  const run = (args: string[]) => new Promise<number>((resolve) => spawn(process.execPath, [cli, ...args], { stdio: "ignore" }).on("exit", (code) => resolve(code ?? -1)));
+  const zips = ["Ubuntu", "Alpine", "Kubernetes"].map((e) => join(osv, e, "all.zip"));
+  assert.deepEqual(await Promise.all([run(["db", "import", ...zips, "--db", url]), run(["db", "import", ...zips, "--db", url])]), [0, 0]);
+  const before = info(url);
+  assert.equal(before.advisories, 6 + 3246 + 47);
+  const child = spawn(process.execPath, [cli, "db", "import", join(osv, "Go/all.zip"), "--db", url], { stdio: "ignore" });
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  child.kill("SIGKILL");
+  await new Promise((resolve) => child.on("exit", resolve));
+  assert.deepEqual(info(url).ecosystems, before.ecosystems);
+});
