@@ -3,12 +3,13 @@
 // this repository's own history reads back byte for byte as git reads it; damaged, tampered and hostile
 // objects and packs are refused naming what is wrong, within bounded memory.
 import { strict as assert } from "node:assert";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { deflateSync } from "node:zlib";
+import { adler32, inflateExactly } from "../src/git/inflate.ts";
 import { ObjectStore } from "../src/git/object-store.ts";
 import { ObjectFormatError } from "../src/git/objects.ts";
 import { TestRepo, SshSigner, soleOwnerPolicy } from "./helpers/git-fixture.ts";
@@ -244,4 +245,21 @@ test("hostile packs: delta cycles, reserved instructions, copies outside the bas
   await assert.rejects(store.read(id(10)), refused(/entry type 5 is not a git object type/));
   // The base itself is a commit stored under an id it does not hash to.
   await assert.rejects(store.read(baseId), refused(/damaged or was tampered with/));
+});
+
+test("inflating to the declared size: small streams (JavaScript, Adler-32 checked) and large ones (node:zlib) alike", () => {
+  const corrupt = () => new Error("corrupt");
+  for (const content of [Buffer.alloc(0), Buffer.from("tree 0\0"), Buffer.alloc(1500, 7), randomBytes(5000), Buffer.alloc(100_000, 1)]) {
+    const stream = deflateSync(content);
+    assert.ok(inflateExactly(stream, 0, content.length, corrupt).equals(content));
+    assert.equal(adler32(content), stream.readUInt32BE(stream.length - 4));
+    // Declared one byte short or one byte long, or a damaged trailer: refused.
+    assert.throws(() => inflateExactly(stream, 0, content.length + 1, corrupt), /corrupt/);
+    if (content.length > 0) assert.throws(() => inflateExactly(stream, 0, content.length - 1, corrupt), /corrupt/);
+    const damaged = Buffer.from(stream);
+    damaged[damaged.length - 1]! ^= 1;
+    assert.throws(() => inflateExactly(damaged, 0, content.length, corrupt), /corrupt/);
+  }
+  // A small stream that expands ~1000-fold is decoded within its bound and refused for its size.
+  assert.throws(() => inflateExactly(deflateSync(Buffer.alloc(1 << 20)), 0, 10, corrupt), /corrupt/);
 });

@@ -3,8 +3,8 @@
 // rebuilt through OFS_DELTA and REF_DELTA chains. Every length, offset and instruction is checked before
 // it is used: a pack is attacker-written data like any object.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
-import { inflateSync } from "node:zlib";
 import { Lru } from "../core/lru.ts";
+import { inflateExactly } from "./inflate.ts";
 import { ObjectFormatError } from "./objects.ts";
 
 export type ObjectType = "commit" | "tree" | "blob" | "tag";
@@ -269,18 +269,6 @@ export class PackFile {
   private corruptAt(offset: number, what: string): ObjectFormatError {
     return new ObjectFormatError(`the entry at offset ${offset} of ${this.packPath} cannot be read: ${what}`);
   }
-}
-
-/** Inflates a zlib stream to exactly `size` bytes, never more: a bomb stops at the size its header declared. */
-export function inflateExactly(source: Buffer, from: number, size: number, corrupt: () => Error): Buffer {
-  let data: Buffer;
-  try {
-    data = inflateSync(source.subarray(from), { maxOutputLength: Math.max(size, 1) });
-  } catch {
-    throw corrupt();
-  }
-  if (data.length !== size) throw corrupt();
-  return data;
 }
 
 /** A delta's size varint (little-endian, 7 bits a byte). */
