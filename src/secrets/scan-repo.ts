@@ -185,11 +185,8 @@ const mayHoldBlock = (data: Buffer) => data.includes("-----BEGIN");
  * block one matches within a line, so whole lines are enough.
  */
 function editedRegion(data: Buffer, old: Buffer): TextFinding[] {
-  const limit = Math.min(data.length, old.length);
-  let head = 0;
-  while (head < limit && data[head] === old[head]) head++;
-  let tail = 0;
-  while (tail < limit - head && data[data.length - 1 - tail] === old[old.length - 1 - tail]) tail++;
+  const head = sharedLength(data, old, (n) => data.compare(old, 0, n, 0, n) === 0);
+  const tail = sharedLength(data, old, (n) => n <= Math.min(data.length, old.length) - head && data.compare(old, old.length - n, old.length, data.length - n, data.length) === 0);
   const start = head === 0 ? 0 : data.lastIndexOf(10, head - 1) + 1;
   const lineEnd = (buf: Buffer, from: number) => {
     const nl = buf.indexOf(10, from);
@@ -202,6 +199,19 @@ function editedRegion(data: Buffer, old: Buffer): TextFinding[] {
   for (const f of removed) before.set(key(f), (before.get(key(f)) ?? 0) + 1);
   const offset = linesBefore(data, start);
   return subtract(added, before).map((f) => ({ ...f, line: f.line + offset }));
+}
+
+/** The largest n for which `same(n)` holds (it holds for 0 and, once false, stays false), by binary search
+ *  over native comparisons of the two buffers. */
+function sharedLength(a: Buffer, b: Buffer, same: (n: number) => boolean): number {
+  let lo = 0;
+  let hi = Math.min(a.length, b.length);
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (same(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 function linesBefore(data: Buffer, end: number): number {
