@@ -1,7 +1,8 @@
 // Scanning a configuration repository: its working tree, the commits of a range (what the revision gate
-// checks), or its whole history. A commit is charged only with the secrets it adds: a file it changes is
-// scanned whole (once per blob id, remembered) and what its parents' version of the file already held is
-// taken away, so a secret is reported at the commit, file and line that brought it in, and once.
+// checks), or its whole history. A commit is charged only with the secrets it adds: what a file it changes
+// holds, less what its parents' version of the file already held (for an edit, only the lines between the
+// parts both versions share; for a new file or a merge, whole blobs, remembered by id), so a secret is
+// reported at the commit, file and line that brought it in, and once.
 import { execFile, spawn } from "node:child_process";
 import { readFile, lstat } from "node:fs/promises";
 import { join } from "node:path";
