@@ -212,6 +212,7 @@ test("python: poetry.lock, Pipfile.lock, uv.lock and egg-info (in each tool's fo
     "b/Pipfile.lock": JSON.stringify({ _meta: { hash: { sha256: "x" } }, default: { "zope.interface": { version: "==6.2" } }, develop: { black: { version: "==24.2.0" } } }),
     "c/uv.lock": 'version = 1\nrequires-python = ">=3.12"\n\n[[package]]\nname = "app"\nversion = "0.1.0"\nsource = { editable = "." }\n\n[[package]]\nname = "anyio"\nversion = "4.4.0"\nsource = { registry = "https://pypi.org/simple" }\n',
     "d/site-packages/Markdown-3.6.egg-info/PKG-INFO": "Metadata-Version: 2.1\nName: Markdown\nVersion: 3.6\nLicense: BSD-3-Clause\n\nlong description\n",
+    "e/dev-requirements.txt": "pytest==8.0.0\n",
     "d/site-packages/simplejson-3.19.2.egg-info": "Metadata-Version: 1.1\nName: simplejson\nVersion: 3.19.2\nClassifier: License :: OSI Approved :: MIT License\n",
   });
   const inventory = await generateInventory(`dir:${root}`);
@@ -230,6 +231,22 @@ test("go: a binary built from real modules matches go version -m; go.mod require
     "go.mod": "module example.com/x\n\ngo 1.22\n\nrequire (\n\tgithub.com/a/b v1.2.3 // indirect\n\tgithub.com/c/d v0.1.0\n)\n\nrequire golang.org/x/net v0.30.0\n\nreplace github.com/c/d => github.com/e/f v0.2.0\nreplace golang.org/x/net => ../net\n",
   });
   assert.deepEqual([...keys(await generateInventory(`dir:${mod}`))].sort(), ["golang:github.com/a/b@v1.2.3", "golang:github.com/e/f@v0.2.0"]);
+});
+
+test("go: a dependency replaced by a local directory keeps its module path, built from (devel); never a crash", async (t) => {
+  if (!requireTools(t, ["go"])) return;
+  const dir = writeTree(tempDir(t), {
+    "lib/go.mod": "module example.com/lib\n\ngo 1.22\n",
+    "lib/lib.go": "package lib\n\nfunc Hello() string { return \"hi\" }\n",
+    "app/go.mod": "module example.com/app\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib/\n",
+    "app/main.go": "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Hello()) }\n",
+  });
+  mkdirSync(join(dir, "root", "bin"), { recursive: true });
+  run("go", ["build", "-trimpath", "-o", join(dir, "root", "bin", "app"), "."], { cwd: join(dir, "app"), env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOPROXY: "off" } });
+  assert.match(run("go", ["version", "-m", join(dir, "root", "bin", "app")]), /=>\s+\.\.\/lib\//);
+  const inventory = await generateInventory(`dir:${join(dir, "root")}`);
+  assert.ok(keys(inventory).has("golang:example.com/lib@(devel)"), [...keys(inventory)].join(" "));
+  assert.deepEqual(inventory.warnings, []);
 });
 
 test("java: JARs from Maven Central, alone and inside a WAR, by pom.properties", async (t) => {

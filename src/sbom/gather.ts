@@ -43,7 +43,13 @@ export class Gatherer {
     const found: Component[] = [];
     const warn = (message: string) => this.tree.warnings.push(`${layer ? `layer ${layer}: ` : ""}${path}: ${message}`);
     for (const c of this.catalogers) {
-      if (c.analyse && c.wants(path, info) === "analyse") found.push(...c.analyse(path, content, layer, warn));
+      if (!c.analyse || c.wants(path, info) !== "analyse") continue;
+      // Whatever a binary or archive holds, a cataloger that cannot make sense of it costs a warning, never the scan.
+      try {
+        found.push(...c.analyse(path, content, layer, warn));
+      } catch (e) {
+        warn(`${c.name} cataloger could not read it: ${(e as Error).message}`);
+      }
     }
     return found;
   }

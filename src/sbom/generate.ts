@@ -40,7 +40,14 @@ export function catalogTree(tree: FileTree, target: Inventory["target"]): Invent
   const os = osRelease(tree);
   const context = { os, warn: (m: string) => tree.warnings.push(m) };
   const found: Component[] = [];
-  for (const cataloger of CATALOGERS) found.push(...cataloger.catalog(tree, context));
+  for (const cataloger of CATALOGERS) {
+    try {
+      found.push(...cataloger.catalog(tree, context));
+    } catch (e) {
+      // A manifest no cataloger anticipated is reported, and the other catalogers still run.
+      context.warn(`${cataloger.name} cataloger failed: ${(e as Error).message}`);
+    }
+  }
   // Binaries and archives were analysed as they were read; their files' current versions hold the result.
   for (const file of tree.select(() => true)) if (file.components) found.push(...file.components);
   return { target, ...(os && { os }), components: mergeByPurl(found, target.layers ?? []), warnings: tree.warnings };

@@ -30,7 +30,8 @@ export const goCataloger: Cataloger = {
   },
 };
 
-export function goPurl(path: string, version: string): string {
+export function goPurl(modulePath: string, version: string): string {
+  const path = modulePath.replace(/\/+$/, "");
   const slash = path.lastIndexOf("/");
   return slash < 0 ? purl("golang", undefined, path, version) : purl("golang", path.slice(0, slash), path.slice(slash + 1), version);
 }
@@ -88,8 +89,12 @@ function parseModInfo(text: string): { path: string; version: string }[] {
     const [kind, path, version] = line.split("\t");
     if ((kind === "mod" || kind === "dep") && path && version) modules.push({ path, version });
     else if (kind === "=>" && path && modules.length > 0) {
-      // A replacement of the line before: the code built is the replacement's (a local path has no version).
-      modules[modules.length - 1] = { path, version: version ?? "(devel)" };
+      // A replacement of the line before: the code built is the replacement module's. A local directory
+      // (a path starting with ./, ../ or /, as go.mod's replace defines it) is no module anyone publishes:
+      // the module keeps its own path, built from (devel).
+      const replaced = modules[modules.length - 1]!;
+      const local = /^(\.\.?\/|\/)/.test(path);
+      modules[modules.length - 1] = local || !version ? { path: replaced.path, version: "(devel)" } : { path, version };
     }
   }
   return modules.filter((m) => m.version !== "");

@@ -7,7 +7,8 @@ import type { TreeFile } from "../tree.ts";
 import { baseName, dirName, type CatalogContext, type Cataloger } from "./cataloger.ts";
 import { component, isRecord, readJson, str, where } from "./common.ts";
 
-const REQUIREMENTS = /^requirements.*\.txt$|^requirements\/.*\.txt$/;
+/** requirements.txt and its kin (dev-requirements.txt, requirements-test.txt, test_requirements.txt). */
+const REQUIREMENTS = /requirements.*\.txt$/;
 
 function isMetadata(path: string): boolean {
   const name = baseName(path);
