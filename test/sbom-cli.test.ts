@@ -43,6 +43,11 @@ test("a JAR without pom.properties is named by its MANIFEST.MF and file name", (
   const r = vigil(["sbom", `dir:${join(dir, "root")}`, "-o", "cyclonedx-json"]);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.json().components.map((c: { purl: string }) => c.purl), ["pkg:maven/org.example/widget@2.5.1"]);
+  // A file named group.artifact-version.jar, with an OSGi manifest.
+  writeFileSync(join(dir, "osgi.txt"), "Bundle-SymbolicName: org.mortbay.jasper.apache-el\nBundle-Version: 10.0.27\n");
+  run("jar", ["--create", "--file", join(dir, "root", "opt", "org.mortbay.jasper.apache-el-10.0.27.jar"), "--manifest", join(dir, "osgi.txt"), "-C", join(dir, "content"), "."]);
+  const both = vigil(["sbom", `dir:${join(dir, "root")}`, "-o", "cyclonedx-json"]);
+  assert.deepEqual(both.json().components.map((c: { purl: string }) => c.purl).sort(), ["pkg:maven/org.example/widget@2.5.1", "pkg:maven/org.mortbay.jasper/apache-el@10.0.27"]);
 });
 
 test("a multi-platform index: --platform picks the manifest, and a platform it lacks is bad input naming those it has", async (t) => {

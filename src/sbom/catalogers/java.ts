@@ -59,7 +59,9 @@ function readArchive(file: TreeFile, virtualPath: string, bytes: Buffer, depth: 
     const manifest = entries.find((e) => e.name === "META-INF/MANIFEST.MF");
     const fromManifest = manifest ? manifestIdentity(read(manifest)) : {};
     const fromName = /^(.+?)-(\d[\w.+-]*)\.[a-z]+$/i.exec(baseName(virtualPath));
-    const artifact = fromName?.[1] ?? baseName(virtualPath).replace(ARCHIVE, "");
+    const named = fromName?.[1] ?? baseName(virtualPath).replace(ARCHIVE, "");
+    // Files named group.artifact-version.jar (as Jetty ships org.mortbay.jasper.apache-el-10.0.27.jar): the artifact is what follows the group.
+    const artifact = fromManifest.group && named.startsWith(`${fromManifest.group}.`) ? named.slice(fromManifest.group.length + 1) : named;
     const version = fromManifest.version ?? fromName?.[2];
     if (version) out.push(maven(location, fromManifest.group ?? artifact, artifact, version, fromManifest.license));
   }
