@@ -209,3 +209,11 @@ test("a file too large to read is a failing check, binary files are skipped", as
   assert.equal(r.status, 1);
   assert.deepEqual(r.json().checks.map((c: { rule: string; subject: string }) => [c.rule, c.subject]), [["unscanned-file", id]]);
 });
+
+test("SealedSecrets and ExternalSecrets are resources, not leaks: their ciphertext and references are not findings", () => {
+  const sealedValue = "AgB" + Buffer.from(Array.from({ length: 540 }, (_, i) => (i * 7919) % 256)).toString("base64");
+  const sealed = stringify({ apiVersion: "bitnami.com/v1alpha1", kind: "SealedSecret", metadata: { name: "db", namespace: "payments" }, spec: { encryptedData: { password: sealedValue, api_key: sealedValue.slice(0, 700) } } });
+  const external = stringify({ apiVersion: "external-secrets.io/v1", kind: "ExternalSecret", metadata: { name: "db" }, spec: { secretStoreRef: { name: "vault", kind: "ClusterSecretStore" }, data: [{ secretKey: "password", remoteRef: { key: "payments/db", property: "password" } }] } });
+  assert.deepEqual(scanText(sealed), []);
+  assert.deepEqual(scanText(external), []);
+});
