@@ -38,6 +38,8 @@ const commands: Entry[] = [
   { words: ["ci"], load: async () => (await import("./commands/ci.ts")).ci },
   { words: ["secrets", "scan"], load: async () => (await import("./commands/secrets.ts")).secretsScan },
   { words: ["secrets", "rules"], load: async () => (await import("./commands/secrets.ts")).secretsRules },
+  { words: ["monitor"], load: async () => (await import("./commands/monitor.ts")).monitor },
+  { words: ["findings"], load: async () => (await import("./commands/findings.ts")).findings },
 ];
 
 async function overview(): Promise<string> {

@@ -1,0 +1,43 @@
+// The monitor's configuration file, in the agent's style (docs/monitor.md): where the inventory and the
+// advisory database are, which folders of advisories to watch, the VEX documents, the audit log (the
+// agent's `audit` block) and what each environment's findings do. Strict: an unknown field or a bad
+// value is bad input naming file, line and field. Relative paths are taken from the file's folder.
+import { dirname, isAbsolute, resolve } from "node:path";
+import * as v from "valibot";
+import { readInputText } from "../core/input-file.ts";
+import { parseYamlSource, validateYaml } from "../core/yaml-source.ts";
+
+const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
+const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
+
+export const ENFORCEMENT = ["alert", "block-promotion", "degraded"] as const;
+
+export const monitorConfigSchema = v.strictObject({
+  apiVersion: v.literal("vigil.dev/v1alpha1"),
+  kind: v.literal("MonitorConfig"),
+  /** A folder for the embedded inventory. */
+  inventory: text,
+  /** The advisory database `vigil db import` writes: a folder or a postgres:// URL. */
+  database: text,
+  /** Folders of OSV advisories (JSON files, all.zip exports) imported whenever they change. */
+  feeds: v.optional(v.array(text), []),
+  vex: v.optional(v.array(text), []),
+  audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
+  environments: v.optional(v.array(v.strictObject({ name, enforcement: v.optional(v.picklist(ENFORCEMENT), "alert") })), []),
+});
+
+export type MonitorConfig = v.InferOutput<typeof monitorConfigSchema>;
+
+export function loadMonitorConfig(file: string): MonitorConfig {
+  const doc = validateYaml(monitorConfigSchema, parseYamlSource(readInputText(file, "the monitor configuration"), file), "monitor configuration");
+  const base = dirname(resolve(file));
+  const abs = (p: string) => (isAbsolute(p) || /^postgres(ql)?:\/\//.test(p) ? p : resolve(base, p));
+  return {
+    ...doc,
+    inventory: abs(doc.inventory),
+    database: abs(doc.database),
+    feeds: doc.feeds.map(abs),
+    vex: doc.vex.map(abs),
+    ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
+  };
+}

@@ -1,0 +1,128 @@
+// Re-evaluation of what is deployed. The index maps (ecosystem base name, package name) — the key the
+// advisory store is looked up by — to the deployed components of that package, and each component to
+// the digests and workloads that run it. A component's findings depend only on the advisories stored
+// under its key, so after an import only the components under the changed advisories' keys (and those
+// whose findings name a changed or withdrawn advisory, in case its packages moved) are judged again,
+// by the same scan a full rescan runs: the incremental result equals the full one by construction,
+// and the tests check that it does.
+import { lookupKey, type AdvisoryStore } from "../vuln/store.ts";
+import { mapPurl, type Component } from "../vuln/match.ts";
+import { scanComponents, type Finding } from "../vuln/scan.ts";
+import { baseEcosystem } from "../vuln/versions/index.ts";
+import type { VexStatement } from "../vuln/vex.ts";
+import { placeFinding, type MonitorFinding, type Placement } from "./findings.ts";
+
+/** What changed in the advisory store: the lookup keys of stored advisories, and ids put or withdrawn. */
+export interface AdvisoryChanges {
+  keys: Set<string>;
+  ids: Set<string>;
+}
+
+export class Evaluator {
+  readonly #store: AdvisoryStore;
+  #vex: VexStatement[];
+  /** lookup key → purls deployed under it. */
+  readonly #byKey = new Map<string, Set<string>>();
+  readonly #components = new Map<string, Component>();
+  /** purl → digests that contain it; digest → where it runs. */
+  readonly #digestsOf = new Map<string, Set<string>>();
+  readonly #placements = new Map<string, Placement[]>();
+  /** The current findings per purl, and per advisory id the purls whose findings name it. */
+  readonly #findings = new Map<string, Finding[]>();
+  readonly #byAdvisory = new Map<string, Set<string>>();
+
+  constructor(store: AdvisoryStore, vex: VexStatement[] = []) {
+    this.#store = store;
+    this.#vex = vex;
+  }
+
+  /** Adds a digest's components and one place it runs. */
+  add(place: Placement, components: Iterable<Component>): void {
+    const known = this.#placements.get(place.digest);
+    if (known) {
+      known.push(place);
+      return;
+    }
+    this.#placements.set(place.digest, [place]);
+    for (const c of components) {
+      let digests = this.#digestsOf.get(c.purl);
+      if (!digests) {
+        digests = new Set();
+        this.#digestsOf.set(c.purl, digests);
+        this.#components.set(c.purl, c);
+        const key = keyOf(c);
+        if (key !== undefined) addTo(this.#byKey, key, c.purl);
+      }
+      digests.add(place.digest);
+    }
+  }
+
+  get componentCount(): number {
+    return this.#components.size;
+  }
+
+  /** Judges every deployed component: the full rescan. */
+  async full(): Promise<void> {
+    this.#findings.clear();
+    this.#byAdvisory.clear();
+    await this.#judge([...this.#components.values()]);
+  }
+
+  /** Judges again only the components the changes can touch; returns the purls judged. */
+  async incremental(changes: AdvisoryChanges): Promise<string[]> {
+    const purls = new Set<string>();
+    for (const key of changes.keys) for (const p of this.#byKey.get(key) ?? []) purls.add(p);
+    for (const id of changes.ids) for (const p of this.#byAdvisory.get(id) ?? []) purls.add(p);
+    for (const p of purls) this.#forget(p);
+    await this.#judge([...purls].map((p) => this.#components.get(p)!));
+    return [...purls];
+  }
+
+  /** VEX documents added or removed: every finding a statement, old or new, names is judged again. */
+  async setVex(vex: VexStatement[]): Promise<string[]> {
+    const ids = new Set([...this.#vex, ...vex].flatMap((s) => s.vulnerabilities));
+    this.#vex = vex;
+    return this.incremental({ keys: new Set(), ids });
+  }
+
+  /** The findings of these purls (all purls when none are given), placed where they run. */
+  placed(since: string, purls?: Iterable<string>): MonitorFinding[] {
+    const out: MonitorFinding[] = [];
+    for (const purl of purls ?? this.#findings.keys()) {
+      const found = this.#findings.get(purl);
+      if (!found) continue;
+      for (const digest of this.#digestsOf.get(purl) ?? []) {
+        for (const place of this.#placements.get(digest) ?? []) for (const f of found) out.push(placeFinding(f, place, since));
+      }
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async #judge(components: Component[]): Promise<void> {
+    if (components.length === 0) return;
+    const result = await scanComponents(this.#store, components, this.#vex);
+    for (const f of result.findings) {
+      const list = this.#findings.get(f.purl);
+      if (list) list.push(f);
+      else this.#findings.set(f.purl, [f]);
+      for (const id of new Set([...f.advisories, ...f.ids])) addTo(this.#byAdvisory, id, f.purl);
+    }
+  }
+
+  #forget(purl: string): void {
+    for (const f of this.#findings.get(purl) ?? []) for (const id of [...f.advisories, ...f.ids]) this.#byAdvisory.get(id)?.delete(purl);
+    this.#findings.delete(purl);
+  }
+}
+
+/** The store's lookup key for a component, as the scan computes it; none when the purl names no package. */
+function keyOf(c: Component): string | undefined {
+  const m = mapPurl(c.purl, c.source);
+  return m.ecosystem && m.name ? lookupKey(baseEcosystem(m.ecosystem), m.name) : undefined;
+}
+
+function addTo(map: Map<string, Set<string>>, key: string, value: string): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
+}

@@ -1,0 +1,59 @@
+// A monitor finding: one component finding (src/vuln's scan) where it runs — environment, workload,
+// image digest — with since when it is known and what to do about it. Its key names exactly that
+// place and advisory, so a finding seen again keeps its first-seen time.
+import type { Finding } from "../vuln/scan.ts";
+import type { SeverityName } from "../vuln/severity.ts";
+
+export interface MonitorFinding {
+  key: string;
+  environment: string;
+  workload: string;
+  image: string;
+  digest: string;
+  purl: string;
+  /** The deciding advisory, the group's other ids, and the advisories as stored. */
+  advisory: string;
+  ids: string[];
+  kind: "affected" | "cannot-judge";
+  severity: SeverityName;
+  fixed: string[];
+  since: string;
+  action: string;
+  summary?: string;
+  /** A VEX statement that suppresses it: kept, shown as suppressed, with its justification. */
+  suppressed?: { status: string; justification?: string };
+}
+
+export interface Placement {
+  environment: string;
+  workload: string;
+  image: string;
+  digest: string;
+}
+
+export function placeFinding(f: Finding, at: Placement, since: string): MonitorFinding {
+  const key = [at.environment, at.workload, at.digest, f.purl, f.id].join("\u0000");
+  return {
+    key,
+    environment: at.environment,
+    workload: at.workload,
+    image: at.image,
+    digest: at.digest,
+    purl: f.purl,
+    advisory: f.id,
+    ids: f.ids,
+    kind: f.kind,
+    severity: f.severity.rating,
+    fixed: f.fixed,
+    since,
+    action: actionFor(f, at),
+    ...(f.summary && { summary: f.summary }),
+    ...(f.suppressed && { suppressed: { status: f.suppressed.status, ...(f.suppressed.justification && { justification: f.suppressed.justification }) } }),
+  };
+}
+
+function actionFor(f: Finding, at: Placement): string {
+  if (f.kind === "cannot-judge") return `${f.reason ?? "cannot be judged"}: check ${f.name} ${f.version} in ${at.image} by hand, or give its SBOM the missing detail`;
+  if (f.fixed.length > 0) return `upgrade ${f.name} to ${f.fixed[0]} in ${at.image} and deploy the new digest to ${at.environment}`;
+  return `no fixed version of ${f.name} is known: remove it from ${at.image}, or record a VEX statement if it is not exploitable`;
+}

@@ -1,0 +1,148 @@
+// The inventory: per environment, every workload Vigil deployed, the image digests it runs and the
+// revision and verdict that admitted it; per digest, its components (the SBOM, read once per digest);
+// and the open findings with the time each was first seen. The embedded store is one SQLite file
+// (DIR/inventory.sqlite, node:sqlite in WAL mode, so `vigil findings` reads while the monitor writes).
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { InputError, UnavailableError } from "../core/errors.ts";
+import type { Component } from "../vuln/match.ts";
+import type { MonitorFinding } from "./findings.ts";
+
+export interface DeployedImage {
+  /** The image as the manifest names it, and the digest it is pinned to. */
+  image: string;
+  digest: string;
+}
+
+export interface DeployedWorkload {
+  environment: string;
+  /** "Kind namespace/name", as the audit log names objects. */
+  workload: string;
+  images: DeployedImage[];
+  revision: string;
+  verdict: "pass" | "fail";
+  deployedAt: string;
+}
+
+export interface InventoryStore {
+  readonly location: string;
+  /** Replaces what an environment runs with these workloads (one deployment is the whole environment). */
+  replaceEnvironment(environment: string, workloads: DeployedWorkload[]): void;
+  workloads(): DeployedWorkload[];
+  hasComponents(digest: string): boolean;
+  putComponents(digest: string, components: Component[]): void;
+  components(digest: string): Component[];
+  /** Opens or updates these findings (each keeps its first-seen time) and closes those keys. */
+  updateFindings(upserts: MonitorFinding[], closed: string[]): void;
+  findings(filter?: { environment?: string; since?: string }): MonitorFinding[];
+  close(): void;
+}
+
+const FILE = "inventory.sqlite";
+const SCHEMA = "1";
+
+const TABLES = `
+CREATE TABLE IF NOT EXISTS vigil_monitor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vigil_monitor_workloads (environment TEXT NOT NULL, workload TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (environment, workload));
+CREATE TABLE IF NOT EXISTS vigil_monitor_components (digest TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vigil_monitor_findings (key TEXT PRIMARY KEY, environment TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL);
+`;
+
+export function openInventory(location: string): InventoryStore {
+  if (/^postgres(ql)?:\/\//.test(location)) throw new InputError(`${location}: a PostgreSQL inventory is not available in this version; give a folder`);
+  return SqliteInventory.open(location);
+}
+
+class SqliteInventory implements InventoryStore {
+  readonly location: string;
+  readonly #db: DatabaseSync;
+
+  private constructor(location: string, db: DatabaseSync) {
+    this.location = location;
+    this.#db = db;
+  }
+
+  static open(dir: string): SqliteInventory {
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InputError(`${dir}: the inventory is a folder (it holds ${FILE}), not a file`);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, FILE);
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(file);
+      db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+      db.exec(TABLES);
+    } catch (e) {
+      throw new UnavailableError(`${file}: cannot open the inventory: ${(e as Error).message}`);
+    }
+    const row = db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'").get() as { value: string } | undefined;
+    if (row === undefined) db.prepare("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', ?)").run(SCHEMA);
+    else if (row.value !== SCHEMA) {
+      db.close();
+      throw new InputError(`${file}: inventory schema ${JSON.stringify(row.value)}, this Vigil reads ${SCHEMA}`);
+    }
+    return new SqliteInventory(file, db);
+  }
+
+  replaceEnvironment(environment: string, workloads: DeployedWorkload[]): void {
+    this.#transaction(() => {
+      this.#db.prepare("DELETE FROM vigil_monitor_workloads WHERE environment = ?").run(environment);
+      const insert = this.#db.prepare("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES (?, ?, ?)");
+      for (const w of workloads) {
+        if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
+        insert.run(environment, w.workload, JSON.stringify(w));
+      }
+    });
+  }
+
+  workloads(): DeployedWorkload[] {
+    const rows = this.#db.prepare("SELECT doc FROM vigil_monitor_workloads ORDER BY environment, workload").all() as { doc: string }[];
+    return rows.map((r) => JSON.parse(r.doc) as DeployedWorkload);
+  }
+
+  hasComponents(digest: string): boolean {
+    return this.#db.prepare("SELECT 1 FROM vigil_monitor_components WHERE digest = ?").get(digest) !== undefined;
+  }
+
+  putComponents(digest: string, components: Component[]): void {
+    this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_components (digest, doc) VALUES (?, ?)").run(digest, JSON.stringify(components));
+  }
+
+  components(digest: string): Component[] {
+    const row = this.#db.prepare("SELECT doc FROM vigil_monitor_components WHERE digest = ?").get(digest) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as Component[]) : [];
+  }
+
+  updateFindings(upserts: MonitorFinding[], closed: string[]): void {
+    if (upserts.length === 0 && closed.length === 0) return;
+    this.#transaction(() => {
+      // A finding seen before keeps the time it was first seen.
+      const upsert = this.#db.prepare("INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc");
+      for (const f of upserts) upsert.run(f.key, f.environment, f.since, JSON.stringify(f));
+      const remove = this.#db.prepare("DELETE FROM vigil_monitor_findings WHERE key = ?");
+      for (const key of closed) remove.run(key);
+    });
+  }
+
+  findings(filter: { environment?: string; since?: string } = {}): MonitorFinding[] {
+    const rows = this.#db
+      .prepare("SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key")
+      .all(filter.environment ?? null, filter.since ?? null) as { doc: string; since: string }[];
+    return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+
+  #transaction(body: () => void): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      body();
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#db.exec("ROLLBACK");
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,184 @@
+// The monitor: the inventory of what Vigil deployed, kept judged against the advisory store. It loads
+// the inventory into the evaluator's index once, judges it fully once, and from then on judges only
+// what a change can touch: an advisory import, a VEX document, a deployment. Every change's opened and
+// closed findings go to the sinks (the inventory's findings table first, then the audit log, Events…).
+import { imageUses } from "../artifact/images.ts";
+import { InputError } from "../core/errors.ts";
+import type { SourcedObject } from "../policy/manifests.ts";
+import type { GateImage } from "../vuln/gate.ts";
+import { importAdvisories, type ImportResult } from "../vuln/import.ts";
+import { readSbomDocument } from "../vuln/inputs.ts";
+import type { AdvisoryStore } from "../vuln/store.ts";
+import type { VexStatement } from "../vuln/vex.ts";
+import { Evaluator } from "./evaluator.ts";
+import type { MonitorFinding } from "./findings.ts";
+import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
+import { trackChanges } from "./tracking-store.ts";
+
+/** What one change did to the findings. */
+export interface FindingChanges {
+  trigger: string;
+  opened: MonitorFinding[];
+  closed: MonitorFinding[];
+  /** Distinct components judged again. */
+  judged: number;
+}
+
+export interface Sink {
+  readonly name: string;
+  emit(changes: FindingChanges): Promise<void>;
+}
+
+export interface MonitorOptions {
+  inventory: InventoryStore;
+  advisories: AdvisoryStore;
+  vex?: VexStatement[];
+  sinks?: Sink[];
+  now?: () => Date;
+}
+
+export class Monitor {
+  readonly #inventory: InventoryStore;
+  readonly #advisories: AdvisoryStore;
+  readonly #sinks: Sink[];
+  readonly #now: () => Date;
+  #evaluator: Evaluator;
+  #vex: VexStatement[];
+  /** The open findings by key. */
+  #open = new Map<string, MonitorFinding>();
+  /** Changes run one after another: an import and a deployment never judge the same index at once. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: MonitorOptions) {
+    this.#inventory = options.inventory;
+    this.#advisories = options.advisories;
+    this.#sinks = options.sinks ?? [];
+    this.#now = options.now ?? (() => new Date());
+    this.#vex = options.vex ?? [];
+    this.#evaluator = this.#load();
+    for (const f of this.#inventory.findings()) this.#open.set(f.key, f);
+  }
+
+  /** Judges the whole inventory (at start, and whenever the index is rebuilt). */
+  start(): Promise<FindingChanges> {
+    return this.#serial(async () => {
+      await this.#evaluator.full();
+      return this.#settle("start", this.#evaluator.placed(this.#stamp()), () => true, this.#evaluator.componentCount);
+    });
+  }
+
+  /** `vigil db import` through the monitor: the import, then only the changed advisories' components. */
+  importAdvisories(paths: string[]): Promise<FindingChanges & { import: ImportResult }> {
+    return this.#serial(async () => {
+      const { store, changes } = trackChanges(this.#advisories);
+      const result = await importAdvisories(store, paths);
+      const purls = await this.#evaluator.incremental(changes);
+      const touched = new Set(purls);
+      const settled = await this.#settle("advisories", this.#evaluator.placed(this.#stamp(), purls), (f) => touched.has(f.purl), purls.length);
+      return { ...settled, import: result };
+    });
+  }
+
+  /** VEX statements changed: findings they name are judged again, suppressed ones say so with the justification. */
+  setVex(vex: VexStatement[]): Promise<FindingChanges> {
+    return this.#serial(async () => {
+      this.#vex = vex;
+      const purls = await this.#evaluator.setVex(vex);
+      const touched = new Set(purls);
+      return this.#settle("vex", this.#evaluator.placed(this.#stamp(), purls), (f) => touched.has(f.purl), purls.length);
+    });
+  }
+
+  /**
+   * The agent's hook, called after a successful apply: the environment now runs exactly these objects.
+   * Images must be pinned (the artifact gate pinned them); SBOMs are read once per digest.
+   */
+  recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: { revision: string; verdict: "pass" | "fail"; sbomFor(image: GateImage): Promise<unknown> }): Promise<FindingChanges> {
+    return this.#serial(async () => {
+      const workloads = new Map<string, DeployedWorkload>();
+      for (const use of imageUses(objects)) {
+        const digest = use.reference.digest;
+        if (!digest) throw new InputError(`${use.where}: ${use.image} is not pinned to a digest; the monitor records only what the artifact gate pinned`);
+        const o = use.source.object;
+        const name = `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name ?? ""}`;
+        const w = workloads.get(name) ?? { environment, workload: name, images: [], revision: deployment.revision, verdict: deployment.verdict, deployedAt: this.#stamp() };
+        if (!w.images.some((i) => i.digest === digest)) w.images.push({ image: use.image, digest });
+        workloads.set(name, w);
+        if (!this.#inventory.hasComponents(digest)) {
+          const sbom = await deployment.sbomFor({ image: use.image, digest });
+          this.#inventory.putComponents(digest, sbom === undefined ? [] : readSbomDocument(sbom, `the SBOM of ${use.image}`).components);
+        }
+      }
+      this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
+      // A deployment changes where components run: the index is rebuilt from the inventory and judged.
+      this.#evaluator = this.#load();
+      await this.#evaluator.full();
+      return this.#settle(`deployment of ${environment}`, this.#evaluator.placed(this.#stamp()), () => true, this.#evaluator.componentCount);
+    });
+  }
+
+  /** The open findings, as the evaluator holds them now. */
+  openFindings(): MonitorFinding[] {
+    return [...this.#open.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** A full rescan's findings of the same inventory and store, without changing the monitor: the reference the incremental result must equal. */
+  async fullRescan(): Promise<MonitorFinding[]> {
+    const fresh = this.#load();
+    await fresh.full();
+    return fresh.placed(this.#stamp());
+  }
+
+  #load(): Evaluator {
+    const evaluator = new Evaluator(this.#advisories, this.#vex);
+    const cache = new Map<string, ReturnType<InventoryStore["components"]>>();
+    for (const w of this.#inventory.workloads()) {
+      for (const image of w.images) {
+        let components = cache.get(image.digest);
+        if (!components) cache.set(image.digest, (components = this.#inventory.components(image.digest)));
+        evaluator.add({ environment: w.environment, workload: w.workload, image: image.image, digest: image.digest }, components);
+      }
+    }
+    return evaluator;
+  }
+
+  /** Replaces the open findings `replaces` selects with `found`; stores and emits the difference. */
+  async #settle(trigger: string, found: MonitorFinding[], replaces: (f: MonitorFinding) => boolean, judged: number): Promise<FindingChanges> {
+    const next = new Map<string, MonitorFinding>();
+    for (const f of found) next.set(f.key, f);
+    const opened: MonitorFinding[] = [];
+    const closed: MonitorFinding[] = [];
+    for (const [key, f] of this.#open) {
+      if (!replaces(f)) continue;
+      const now = next.get(key);
+      if (!now) {
+        closed.push(f);
+        this.#open.delete(key);
+      } else if (sameFinding(f, now)) next.delete(key);
+      else next.set(key, { ...now, since: f.since });
+    }
+    for (const f of next.values()) {
+      opened.push(f);
+      this.#open.set(f.key, f);
+    }
+    const changes = { trigger, opened, closed, judged };
+    this.#inventory.updateFindings(opened, closed.map((f) => f.key));
+    for (const sink of this.#sinks) await sink.emit(changes);
+    return changes;
+  }
+
+  #stamp(): string {
+    return this.#now().toISOString().replace(/\.\d{3}Z$/, "Z");
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work);
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+}
+
+/** The same finding but for its first-seen time. */
+function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {
+  return JSON.stringify({ ...a, since: "" }) === JSON.stringify({ ...b, since: "" });
+}
