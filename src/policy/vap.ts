@@ -7,6 +7,7 @@ import type { Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { celValue } from "./cel/values.ts";
+import { checkLiteralTypes, type InferredType } from "./cel/literal-types.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
 import { type KubeObject, type SourcedObject } from "./manifests.ts";
 import type { ResourceType, ResourceTypes } from "./resources.ts";
@@ -79,10 +80,18 @@ const celVariables = ["object", "oldObject", "request", "params", "namespaceObje
 
 const at = (so: SourcedObject) => `${so.file}:${so.line}`;
 
-function compileExpression(expression: unknown, policy: string, field: string): CelProgram {
+/** Types inferred for a policy's variables so far (literal-types.ts), by name. */
+type VariableTypes = Map<string, InferredType>;
+
+function compileExpression(expression: unknown, policy: string, field: string, variableTypes: VariableTypes = new Map(), variableName?: string): CelProgram {
   if (typeof expression !== "string" || expression.trim() === "") throw new InputError(`policy ${policy}: ${field} must be a CEL expression`);
   try {
-    return compileCel(expression, celVariables);
+    const program = compileCel(expression, celVariables);
+    // The API server's check at creation: list and map literals of one type.
+    const { type, problem } = checkLiteralTypes(expression, variableTypes);
+    if (problem) throw new CelCompileError(problem.message, expression, { line: problem.line, column: problem.column });
+    if (variableName !== undefined) variableTypes.set(variableName, type);
+    return program;
   } catch (e) {
     if (e instanceof CelCompileError) {
       const pos = e.line !== undefined ? ` at line ${e.line}, column ${e.column ?? 0}` : "";
@@ -119,15 +128,21 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     if (!Array.isArray(v)) throw new InputError(`${where}: spec.${field} must be a list`);
     return v;
   };
+  // Variables first: the types inferred for them are what later expressions see as variables.NAME.
+  const variableTypes: VariableTypes = new Map();
+  const variables = withSharedKeys(list("variables").map((v, i) => {
+    const variable = variableName(v?.name, name, i);
+    return { name: variable, program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`, variableTypes, variable) };
+  }));
   const validations = list("validations").map((v, i) => ({
-    program: compileExpression(v?.expression, name, `spec.validations[${i}].expression`),
+    program: compileExpression(v?.expression, name, `spec.validations[${i}].expression`, variableTypes),
     ...(typeof v?.message === "string" ? { message: v.message } : {}),
-    ...(v?.messageExpression ? { messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`) } : {}),
+    ...(v?.messageExpression ? { messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`, variableTypes) } : {}),
     reason: typeof v?.reason === "string" ? v.reason : "Invalid",
   }));
   const auditAnnotations = list("auditAnnotations").map((a, i) => ({
     key: String(a?.key ?? ""),
-    program: compileExpression(a?.valueExpression, name, `spec.auditAnnotations[${i}].valueExpression`),
+    program: compileExpression(a?.valueExpression, name, `spec.auditAnnotations[${i}].valueExpression`, variableTypes),
   }));
   if (validations.length === 0 && auditAnnotations.length === 0) {
     throw new InputError(`${where}: has neither validations nor auditAnnotations`);
@@ -139,7 +154,7 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
     match: checkMatch(spec.matchConstraints, `${where}: spec.matchConstraints`),
     matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`) })),
-    variables: withSharedKeys(list("variables").map((v, i) => ({ name: variableName(v?.name, name, i), program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`) }))),
+    variables,
     validations,
     auditAnnotations,
   };

@@ -198,7 +198,7 @@ export function parseCel(expression: string): { parsed: ParsedExpr; origin?: num
   }
 }
 
-function positionOf(text: string, offset: number): { line: number; column: number } {
+export function positionOf(text: string, offset: number): { line: number; column: number } {
   const before = text.slice(0, offset).split("\n");
   return { line: before.length, column: before.at(-1)!.length + 1 };
 }
