@@ -8,6 +8,9 @@ import type { TrustedRoot } from "../git/signatures/x509.ts";
 import { openRevisionGate, type OpenedGate, type SignatureVerifier } from "../revision/gate.ts";
 import type { ApprovalEvidence } from "./evidence.ts";
 import { ApprovalGate } from "./gate.ts";
+import { TreeWalker } from "../git/changes.ts";
+import { PolicyChain } from "../revision/policy-chain.ts";
+import { secretChecks } from "../secrets/checks.ts";
 
 export interface ReleaseOptions {
   repo: Repo;
@@ -28,6 +31,8 @@ export interface ReleaseOptions {
    * agent's deployment records and applies — the evidence the agent decides on, so the verdict is its.
    */
   evidence?: ApprovalEvidence;
+  /** Scan the commits the revision gate checks for secrets they add (default on). */
+  secrets?: boolean;
 }
 
 export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
@@ -45,11 +50,28 @@ export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
     subject: revision.subject,
     async *checks(): AsyncGenerator<Check> {
       yield* revision.checks();
+      if (opts.secrets !== false) yield* await addedSecrets(opts, revision.subject.revision!, from);
       const made = await approvals.checks(opts.environment, revision.subject.revision!, from, now);
       yield* made;
       if (!opts.evidence && made.some((c) => c.status !== "skip")) yield withoutLog(opts.environment);
     },
   };
+}
+
+/**
+ * The secrets gate: what the range adds, judged with the allowlist of the policy in force at the
+ * revision (a repository policy's secrets.allow changes only with its admins' threshold).
+ */
+async function addedSecrets(opts: ReleaseOptions, commit: string, from: string | undefined): Promise<Check[]> {
+  const trees = new TreeWalker(opts.repo.objects);
+  const chain = await PolicyChain.create(opts.repo, trees, opts.rootPolicy, opts.trustedRoot);
+  let policy: TrustPolicy;
+  try {
+    policy = (await chain.inTree(await trees.commitTree(commit))).policy;
+  } catch (e) {
+    return [check("secrets", "allowlist", "fail", commit, `the trust policy at ${commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`)];
+  }
+  return secretChecks(opts.repo, { to: commit, ...(from ? { from } : {}) }, policy);
 }
 
 /**
