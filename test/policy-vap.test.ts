@@ -267,3 +267,26 @@ validations:
     assert.equal(run([handled, binding("may-scale")], [deployment("web", 1)])[0]!.status, "pass");
   });
 });
+
+describe("the API server's checks at creation", () => {
+  it("refuses a list or map literal mixing types (exit 2, with field and position), and accepts one made of one type", () => {
+    const mixed = policy("mixed", `${deployments}
+validations:
+  - expression: "[{'who': 'pod', 'type': has(object.spec.type) ? object.spec.type : ''}].size() == 0"`);
+    assert.throws(() => run([mixed, binding("mixed")], [deployment("a", 1)]), (e: Error & { exitCode?: number }) =>
+      e.exitCode === 2 && /policy mixed: spec\.validations\[0\]\.expression does not compile at line 1, column \d+: expected type 'string' but found 'dyn'/.test(e.message));
+    const converted = policy("converted", `${deployments}
+validations:
+  - expression: "[{'who': 'pod', 'type': has(object.spec.type) ? string(object.spec.type) : ''}].size() == 1"`);
+    assert.deepEqual(run([converted, binding("converted")], [deployment("a", 1)]).map((c) => c.status), ["pass"]);
+  });
+
+  it("refuses a reserved word as a variable name, as the API server does", () => {
+    const reserved = policy("reserved", `${deployments}
+variables:
+  - { name: namespace, expression: "object.metadata.namespace" }
+validations:
+  - expression: "true"`);
+    assert.throws(() => run([reserved, binding("reserved")], [deployment("a", 1)]), /spec\.variables\[0\]\.name: Invalid value: "namespace": must be a valid CEL identifier/);
+  });
+});
