@@ -183,3 +183,40 @@ metadata: { name: "system:fine" }
   assert.match(refused.message, /metadata\.namespace "a%2f\.\." is not a DNS-1123 label/);
   assert.equal(cluster.requests.since(before).total, 0, "no request at all");
 });
+
+test("an inventory whose hashes were rewritten to hide an edit: without a key the edit passes for unchanged; with the inventory's MAC it is found and put back", async (t) => {
+  if (!requireKube(t)) return;
+  await withSystem();
+  await createNamespaces(kube.cluster, "mac-a", "mac-b");
+  const cluster = await adminCluster(kube.cluster, t);
+  const { ownedHash } = await import("../src/cluster/fields.ts");
+  const key = Buffer.from("a key only the agent holds, 32 bytes or so");
+  /** Someone who may write the object and ConfigMaps in vigil-system: edits the value as Vigil's manager, then rewrites the recorded hash to match. */
+  const hideEdit = async (environment: string, ns: string) => {
+    const edited = await kubeApi(kube.cluster, "PATCH", `/api/v1/namespaces/${ns}/configmaps/app?fieldManager=vigil-${environment}&force=true`,
+      { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: ns, labels: { "vigil.dev/applied-by": environment } }, data: { key: "attacker" } }, { contentType: "application/apply-patch+yaml" });
+    assert.equal(edited.status, 200);
+    const cm = await kubeApi(kube.cluster, "GET", `/api/v1/namespaces/vigil-system/configmaps/inventory-${environment}`);
+    const entries = JSON.parse(cm.body.data.objects).map((e: any) => (e.name === "app" ? { ...e, owned: ownedHash(edited.body, `vigil-${environment}`) } : e));
+    const objects = `[\n${entries.map((e: unknown) => JSON.stringify(e)).join(",\n")}\n]\n`;
+    assert.equal((await kubeApi(kube.cluster, "PATCH", `/api/v1/namespaces/vigil-system/configmaps/inventory-${environment}`, { data: { objects } }, { contentType: "application/merge-patch+json" })).status, 200);
+  };
+  const value = async (ns: string) => (await kubeApi(kube.cluster, "GET", `/api/v1/namespaces/${ns}/configmaps/app`)).body.data.key;
+
+  // The attack works on an inventory kept without a key: the sync writes nothing.
+  await syncSet(cluster, manifests(configMaps("mac-a", ["app"])), options("nomac", ["mac-a"]));
+  await hideEdit("nomac", "mac-a");
+  const fooled = await syncSet(cluster, manifests(configMaps("mac-a", ["app"])), options("nomac", ["mac-a"]));
+  assert.equal(byName(fooled)["ConfigMap mac-a/app"]!.action, "unchanged");
+  assert.equal(await value("mac-a"), "attacker");
+
+  // With the key: the MAC does not verify, the hashes are not trusted, the object is applied again.
+  await syncSet(cluster, manifests(configMaps("mac-b", ["app"])), options("mac", ["mac-b"], { inventoryKey: key }));
+  assert.equal((await syncSet(cluster, manifests(configMaps("mac-b", ["app"])), options("mac", ["mac-b"], { inventoryKey: key }))).inventoryUntrusted, undefined, "its own MAC verifies");
+  await hideEdit("mac", "mac-b");
+  const caught = await syncSet(cluster, manifests(configMaps("mac-b", ["app"])), options("mac", ["mac-b"], { inventoryKey: key }));
+  assert.match(caught.inventoryUntrusted!, /has a MAC that does not verify: it was written outside the agent/);
+  assert.equal(byName(caught)["ConfigMap mac-b/app"]!.action, "update");
+  assert.equal(await value("mac-b"), "value", "put back as Git has it");
+  assert.equal((await syncSet(cluster, manifests(configMaps("mac-b", ["app"])), options("mac", ["mac-b"], { inventoryKey: key }))).inventoryUntrusted, undefined, "MAC written again");
+});

@@ -3,7 +3,7 @@
 // not hold up another. In loop mode only the replica that holds the Lease reconciles (leader.ts); the
 // others wait, and take over when it stops or stops renewing.
 import { hostname } from "node:os";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { loadTrustPolicyFile } from "../core/trust-policy.ts";
 import { ExitCode, InputError } from "../core/errors.ts";
 import { readInputText } from "../core/input-file.ts";
@@ -71,6 +71,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   for (const name of options.allowMassPrune ?? []) {
     if (!config.intervals.has(name)) throw new InputError(`--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`);
   }
+  // With an audit log, the inventories are kept under an HMAC keyed from the log's signing key, which only the agent holds.
+  const inventoryKey = config.doc.audit && createHash("sha256").update("vigil inventory key\n").update(readInputText(config.doc.audit.signingKeyFile, "the audit log's signing key")).digest();
   const metricsToken = config.doc.metrics?.tokenFile ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim()) : undefined;
   if (metricsToken && metricsToken.length < 16) throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
   const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
@@ -99,6 +101,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
     ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
     ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
+    ...(inventoryKey && { inventoryKey }),
   };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;

@@ -98,7 +98,7 @@ export interface Applied {
  * Applies the verified set, or plans it in a dry run; the outcome as checks of the "apply" gate.
  * `seconds` receives the time of the apply and of the health assessment.
  */
-export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean; seconds?: Record<string, number>; pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean; beforeWrite?: () => void }): Promise<Applied> {
+export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean; seconds?: Record<string, number>; pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean; beforeWrite?: () => void; inventoryKey?: Buffer }): Promise<Applied> {
   const cluster = clusters.apply(env.name);
   const seconds = options.seconds ?? {};
   let started = performance.now();
@@ -119,6 +119,7 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
       ...(options.pruneLimit && { pruneLimit: options.pruneLimit }),
       ...(options.allowMassPrune && { allowMassPrune: true }),
       ...(options.beforeWrite && { beforeWrite: options.beforeWrite }),
+      ...(options.inventoryKey && { inventoryKey: options.inventoryKey }),
       dryRun: options.dryRun,
     });
   } catch (e) {
@@ -169,6 +170,7 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
     if (r.action === "forbidden") checks.push({ ...check("apply", "forbidden", "warn", subject, `${r.message ?? "forbidden"}; not in the inventory's claims: grant the environment's ServiceAccount access, or remove it from Git`), ...at });
     if (r.adopted) checks.push({ ...check("apply", "adopt", "pass", subject, `adopted on purpose (annotation vigil.dev/adopt=${env.name} on the live object); environment ${env.name} never prunes it`), ...at });
   }
+  if (result.inventoryUntrusted) checks.push(check("apply", "inventory", "warn", env.name, result.inventoryUntrusted));
   if (result.pruneBlocked) checks.push(check("apply", "prune-limit", "fail", env.name, result.pruneBlocked));
   else if (result.pruneSkipped) checks.push(check("apply", "prune", "warn", env.name, result.pruneSkipped));
   const summary = Object.entries(APPLIED_WORDS).filter(([a]) => counts.get(a)).map(([a, word]) => `${counts.get(a)} ${word}`).join(", ");

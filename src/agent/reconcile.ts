@@ -34,6 +34,8 @@ export interface ReconcileOptions {
   allowMassPrune?: readonly string[];
   /** Called before every write to a cluster or the log; throws when this replica may no longer write (its Lease). */
   fence?: () => void;
+  /** The key the inventories are kept under (an HMAC), derived from the audit log's signing key. */
+  inventoryKey?: Buffer;
 }
 
 export interface ReconcileResult {
@@ -144,7 +146,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
-    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }) }) : undefined;
+    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }), ...(options.inventoryKey && { inventoryKey: options.inventoryKey }) }) : undefined;
     return await conclude([...checks, ...(applied?.checks ?? [])], {
       ...(revision && { revision }),
       ...(applied && {

@@ -2,6 +2,7 @@
 // removed from Git can be pruned, and only such objects. Each entry also keeps two hashes from the last
 // successful apply (the desired object, and the fields Vigil's field manager owned with their values)
 // that let a resync recognise an unchanged object without writing to it.
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { ExitCode } from "../core/errors.ts";
 import { apiFailure, KubeApiError, type Cluster } from "./client.ts";
 import { ENVIRONMENT_LABEL, identity } from "./objects.ts";
@@ -32,6 +33,17 @@ export interface Inventory {
   entries: Map<string, InventoryEntry>;
   /** The stored text, so that an identical write can be skipped. */
   stored: string | undefined;
+  /** Set when a MAC was expected and did not verify: the hashes were dropped, and why. */
+  untrusted?: string;
+}
+
+/**
+ * Keeps the inventory's hashes honest: an HMAC over the stored objects list with a key only the writer
+ * holds. Someone who may write ConfigMaps in the agent's namespace could otherwise set an entry's hashes
+ * to those of their own edit of the object, which a resync would then take for "unchanged".
+ */
+export function inventoryMac(key: Buffer): (objects: string) => string {
+  return (objects) => createHmac("sha256", key).update(INVENTORY_FORMAT).update("\n").update(objects).digest("base64url");
 }
 
 function path(ref: InventoryRef): string {
@@ -43,7 +55,7 @@ function where(ref: InventoryRef): string {
 }
 
 /** Reads the inventory; none yet is an empty one. One that cannot be read is an error: pruning needs it. */
-export async function readInventory(cluster: Cluster, ref: InventoryRef, environment: string): Promise<Inventory> {
+export async function readInventory(cluster: Cluster, ref: InventoryRef, environment: string, mac?: (objects: string) => string): Promise<Inventory> {
   const answer = await cluster.call({ verb: "get", method: "GET", path: path(ref) });
   if (answer.status === 404) return { entries: new Map(), stored: undefined };
   if (answer.status !== 200) throw apiFailure(answer, `reading the ${where(ref)}`);
@@ -66,6 +78,19 @@ export async function readInventory(cluster: Cluster, ref: InventoryRef, environ
     if (!ok) throw broken(`has an entry that is not an object reference: ${JSON.stringify(e).slice(0, 200)}`);
     entries.set(identity(e), e as InventoryEntry);
   }
+  if (mac) {
+    const expected = Buffer.from(mac(data.objects));
+    const given = Buffer.from(typeof data.mac === "string" ? data.mac : "");
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      // The list still says what may be pruned (only objects labelled for the environment ever are); the
+      // hashes are not trusted: every object is applied again, so a hidden edit is found as drift.
+      for (const e of entries.values()) {
+        delete e.desired;
+        delete e.owned;
+      }
+      return { entries, stored: undefined, untrusted: `the ${where(ref)} ${data.mac === undefined ? "carries no MAC" : "has a MAC that does not verify"}: it was written outside the agent (or before MACs); every object was applied again instead of trusting its hashes` };
+    }
+  }
   return { entries, stored: data.objects };
 }
 
@@ -86,14 +111,14 @@ export function checkInventorySize(ref: InventoryRef, entries: Iterable<Inventor
 }
 
 /** Writes the inventory (server-side apply, as Vigil's own object), unless it already says exactly this. */
-export async function writeInventory(cluster: Cluster, ref: InventoryRef, environment: string, inventory: Inventory, entries: Iterable<InventoryEntry>, fieldManager: string): Promise<boolean> {
+export async function writeInventory(cluster: Cluster, ref: InventoryRef, environment: string, inventory: Inventory, entries: Iterable<InventoryEntry>, fieldManager: string, mac?: (objects: string) => string): Promise<boolean> {
   const objects = serializeEntries(entries);
   if (objects === inventory.stored) return false;
   const body = {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: ref.name, namespace: ref.namespace, labels: { [ENVIRONMENT_LABEL]: environment, "app.kubernetes.io/managed-by": "vigil" } },
-    data: { format: INVENTORY_FORMAT, environment, objects },
+    data: { format: INVENTORY_FORMAT, environment, objects, ...(mac && { mac: mac(objects) }) },
   };
   const answer = await cluster.call({
     verb: "apply",

@@ -9,7 +9,7 @@ import { describeAnswer, type ApiAnswer, type Cluster, type RequestCounts } from
 import { apiVersionOf, resourcePath, splitApiVersion, type ResourceInfo } from "./discovery.ts";
 import { nameProblem, namespaceProblem } from "./names.ts";
 import { conflictsOf, diffObjects, hashOf, hideSecretValues, ownedHash, type FieldChange, type FieldConflict } from "./fields.ts";
-import { checkInventorySize, readInventory, writeInventory, type InventoryEntry, type InventoryRef } from "./inventory.ts";
+import { checkInventorySize, inventoryMac, readInventory, writeInventory, type InventoryEntry, type InventoryRef } from "./inventory.ts";
 import { findExisting, inPool, listKey, listLabelled } from "./live.ts";
 import { describeObject, ENVIRONMENT_LABEL, identity, isLabelValue, type ObjectRef } from "./objects.ts";
 
@@ -49,6 +49,8 @@ export interface SyncOptions {
   pruneLimit?: { count: number; fraction: number };
   /** Delete past the prune limit, this once (a person's flag, or the trust policy's signed override). */
   allowMassPrune?: boolean;
+  /** A key only the writer holds: the inventory is stored with an HMAC by it, and its hashes trusted only when that verifies. */
+  inventoryKey?: Buffer;
   /** Plan only: what would be created, updated, pruned, with the changed fields; nothing is written. */
   dryRun?: boolean;
   /**
@@ -104,6 +106,8 @@ export interface SyncResult {
   pruneSkipped?: string;
   /** Set when the prune limit stopped the deletes: why, and how to allow them. */
   pruneBlocked?: string;
+  /** Set when the inventory's MAC did not verify: its hashes were not trusted (every object applied again). */
+  inventoryUntrusted?: string;
   /** Requests this sync made (the Cluster's counter before and after). */
   requests: RequestCounts;
   durationMs: number;
@@ -162,7 +166,8 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   const o = withDefaults(options);
   const items = await prepare(cluster, objects, o);
   const inventoryCluster = options.inventoryCluster ?? cluster;
-  const inventory = await readInventory(inventoryCluster, o.inventory, o.environment);
+  const mac = options.inventoryKey && inventoryMac(options.inventoryKey);
+  const inventory = await readInventory(inventoryCluster, o.inventory, o.environment, mac);
   const desired = new Map(items.map((i) => [i.key, i]));
   for (const item of items) item.recorded = inventory.entries.get(item.key);
   const removed = [...inventory.entries.entries()].filter(([key]) => !desired.has(key)).map(([, e]) => e);
@@ -194,7 +199,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   if (!o.dryRun && union.length > inventory.entries.size) {
     // Before the first write: an agent stopped mid-apply still knows every object it may have created.
     o.beforeWrite();
-    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, union, o.fieldManager);
+    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, union, o.fieldManager, mac);
   }
 
   const crdFailures = new Map<string, string>();
@@ -236,7 +241,7 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
 
   if (!o.dryRun) {
     o.beforeWrite();
-    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.flatMap((i) => (i.entry ? [i.entry] : [])), ...kept], o.fieldManager);
+    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.flatMap((i) => (i.entry ? [i.entry] : [])), ...kept], o.fieldManager, mac);
   }
   return {
     environment: o.environment,
@@ -245,12 +250,13 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
     objects: [...items.map((i) => i.result!), ...removedResults],
     ...(pruneSkipped && { pruneSkipped }),
     ...(pruneBlocked && { pruneBlocked }),
+    ...(inventory.untrusted && { inventoryUntrusted: inventory.untrusted }),
     requests: cluster.requests.since(before),
     durationMs: Date.now() - started,
   };
 }
 
-type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">> & Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster">;
+type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster" | "inventoryKey">> & Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster" | "inventoryKey">;
 
 /**
  * Objects this environment has not applied before: one that exists already was made by someone else
