@@ -23,6 +23,11 @@ test("userinfo is blanked in every URL of a line, whatever the token holds", () 
     ["https://h/r?password=p&x-api-key=k&sig=s", "https://h/r?password=***&x-api-key=***&sig=***"],
     ["plain text, no URL: user@example.com", "plain text, no URL: user@example.com"],
     ["/local/path/repo", "/local/path/repo"],
+    // A URL with no userinfo keeps an "@" in its path: a Sigstore workflow identity names who signed.
+    ["signed by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", "signed by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"],
+    ["https://[::1]:8443/p@q and https://localhost/a@b", "https://[::1]:8443/p@q and https://localhost/a@b"],
+    // …but a bare token holding a raw "/" is no host name, and is blanked whole.
+    ["https://abc/def@github.com/o/r.git", "https://***@github.com/o/r.git"],
   ];
   for (const [input, expected] of cases) assert.equal(redactCredentials(input), expected, input);
 });

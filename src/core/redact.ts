@@ -5,7 +5,10 @@
 // - The userinfo of every scheme://userinfo@host URL in the text is replaced by "***", whatever it holds:
 //   a token may contain any character, "@" included, so the userinfo runs to the LAST "@" of the URL (a
 //   URL ends at whitespace or a quote). A path that itself contains "@" is then blanked up to there too:
-//   showing less of a path is harmless, showing part of a token is not.
+//   showing less of a path is harmless, showing part of a token is not. The one exception: when what
+//   follows "scheme://" up to the first "/" is a plain host (and port) with no "@", the URL has no
+//   userinfo at all, and a later "@" is the path's (a Sigstore workflow identity such as
+//   https://github.com/org/repo/.github/workflows/ci.yml@refs/heads/main must stay readable).
 // - ssh:// URLs keep a plain user name ("git@"): SSH never takes a password in a URL, and the user name
 //   says which account the deploy key is for. Anything else there ("user:secret@") is blanked.
 // - scp-like "git@host:org/repo.git" is left as it is, for the same reason (it cannot hold a password).
@@ -34,6 +37,10 @@ function redactUserinfo(text: string): string {
     if (!scheme) continue;
     const start = at + 3;
     const end = endOfUrl(text, start);
+    if (plainHost.test(text.slice(start, authorityEnd(text, start, end)))) {
+      at = Math.max(at, end - 3);
+      continue;
+    }
     // The last "@" of the URL: a token may itself contain "@".
     const lastAt = lastIndexWithin(text, "@", start, end);
     if (lastAt !== -1) {
@@ -47,6 +54,18 @@ function redactUserinfo(text: string): string {
     at = Math.max(at, end - 3);
   }
   return out + text.slice(done);
+}
+
+/**
+ * A host name with a dot (or localhost), or an IP literal, and an optional port: an authority with no
+ * userinfo. A bare token holding a raw "/" ("https://abc/def@host/…") does not look like one.
+ */
+const plainHost = /^(\[[0-9A-Fa-f:.]+\]|localhost|[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+)(:[0-9]{1,5})?$/;
+
+/** Where the authority would end by RFC 3986: the first "/", "?" or "#" after "scheme://". */
+function authorityEnd(text: string, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (text[i] === "/" || text[i] === "?" || text[i] === "#") return i;
+  return end;
 }
 
 function endOfUrl(text: string, from: number): number {
