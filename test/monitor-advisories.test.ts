@@ -50,7 +50,7 @@ test("a changed advisory updates and widens its findings, a withdrawn one closes
   const widened = await f.monitor.importAdvisories([feed(join(dir, "feed2"), [osv({ id: "GHSA-lodash-0001", modified: "2026-11-02T00:00:00Z", ecosystem: "npm", name: "lodash", fixed: "4.17.22", severity: HIGH })])]);
   assert.equal(widened.import.updated, 1);
   assert.ok(where(widened).includes("staging Deployment shop/worker pkg:npm/lodash@4.17.21 GHSA-lodash-0001"), "the worker's lodash is now affected");
-  assert.ok(widened.opened.every((x) => x.fixed[0] === "4.17.22"), "the fixed version follows the advisory");
+  assert.ok(widened.opened.every((x) => x.fixed?.[0] === "4.17.22"), "the fixed version follows the advisory");
   assert.deepEqual(f.monitor.openFindings(), await f.monitor.fullRescan());
 
   const older = await f.monitor.importAdvisories([feed(join(dir, "feed-old"), [osv({ id: "GHSA-lodash-0001", modified: "2026-10-01T00:00:00Z", ecosystem: "npm", name: "lodash", fixed: "4.17.0" })])]);

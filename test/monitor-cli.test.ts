@@ -42,7 +42,7 @@ test("vigil monitor --once imports the feeds, prints what opened, and exits 1 wi
   ]);
   const prod = vigil(["findings", "--inventory", join(dir, "inventory"), "--env", "prod"]);
   assert.equal(prod.status, 1);
-  assert.match(prod.stdout, /^ENVIRONMENT\s+WORKLOAD\s+IMAGE\s+COMPONENT\s+ADVISORY\s+SEVERITY\s+FIXED\s+SINCE\s+ACTION/);
+  assert.match(prod.stdout, /^ENVIRONMENT\s+WORKLOAD\s+IMAGE\s+SUBJECT\s+RULE\s+SEVERITY\s+FIXED\s+SINCE\s+ACTION/);
   assert.match(prod.stdout, /prod\s+Deployment shop\/web\s+registry\.example\.com\/team\/web:1@sha256:\S+\s+pkg:npm\/lodash@4\.17\.20\s+GHSA-lodash-0001\s+critical\s+4\.17\.21/);
   assert.match(prod.stdout, /1 open finding\n$/);
 

@@ -1,24 +1,30 @@
-// A monitor finding: one component finding (src/vuln's scan) where it runs — environment, workload,
-// image digest — with since when it is known and what to do about it. Its key names exactly that
-// place and advisory, so a finding seen again keeps its first-seen time.
+// A monitor finding names where (environment, workload, image digest), what (`subject`: a component's
+// purl, an admitted commit or digest, a running image) and why (`rule`: an advisory id, a key no longer
+// trusted, an image Vigil did not deploy), since when it is known and what to do about it. Its key
+// names exactly that place, subject and rule, so a finding seen again keeps its first-seen time.
 import type { Finding } from "../vuln/scan.ts";
 import type { SeverityName } from "../vuln/severity.ts";
 
+export type FindingType = "advisory" | "untrusted-key" | "not-deployed";
+
 export interface MonitorFinding {
   key: string;
+  type: FindingType;
+  subject: string;
+  rule: string;
   environment: string;
   workload: string;
   image: string;
   digest: string;
-  purl: string;
-  /** The deciding advisory, the group's other ids, and the advisories as stored. */
-  advisory: string;
-  ids: string[];
-  kind: "affected" | "cannot-judge";
   severity: SeverityName;
-  fixed: string[];
   since: string;
   action: string;
+  /** Advisory findings: the component, the deciding advisory and the group's other ids, the fixed versions. */
+  purl?: string;
+  advisory?: string;
+  ids?: string[];
+  kind?: "affected" | "cannot-judge";
+  fixed?: string[];
   summary?: string;
   /** A VEX statement that suppresses it: kept, shown as suppressed, with its justification. */
   suppressed?: { status: string; justification?: string };
@@ -32,9 +38,11 @@ export interface Placement {
 }
 
 export function placeFinding(f: Finding, at: Placement, since: string): MonitorFinding {
-  const key = [at.environment, at.workload, at.digest, f.purl, f.id].join("\u0000");
   return {
-    key,
+    key: findingKey(at.environment, at.workload, at.digest, f.purl, f.id),
+    type: "advisory",
+    subject: f.purl,
+    rule: f.id,
     environment: at.environment,
     workload: at.workload,
     image: at.image,
@@ -56,4 +64,8 @@ function actionFor(f: Finding, at: Placement): string {
   if (f.kind === "cannot-judge") return `${f.reason ?? "cannot be judged"}: check ${f.name} ${f.version} in ${at.image} by hand, or give its SBOM the missing detail`;
   if (f.fixed.length > 0) return `upgrade ${f.name} to ${f.fixed[0]} in ${at.image} and deploy the new digest to ${at.environment}`;
   return `no fixed version of ${f.name} is known: remove it from ${at.image}, or record a VEX statement if it is not exploitable`;
+}
+
+export function findingKey(...parts: string[]): string {
+  return parts.join("\u0000");
 }

@@ -8,6 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import type { Component } from "../vuln/match.ts";
 import type { MonitorFinding } from "./findings.ts";
+import type { Admission } from "./trust.ts";
 
 export interface DeployedImage {
   /** The image as the manifest names it, and the digest it is pinned to. */
@@ -23,6 +24,8 @@ export interface DeployedWorkload {
   revision: string;
   verdict: "pass" | "fail";
   deployedAt: string;
+  /** The keys that admitted the revision's commits and the workload's images. */
+  admissions?: Admission[];
 }
 
 export interface InventoryStore {

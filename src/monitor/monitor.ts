@@ -14,6 +14,8 @@ import { Evaluator } from "./evaluator.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
 import { trackChanges } from "./tracking-store.ts";
+import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
+import type { TrustPolicy } from "../core/trust-policy.ts";
 
 /** What one change did to the findings. */
 export interface FindingChanges {
@@ -44,6 +46,8 @@ export class Monitor {
   readonly #now: () => Date;
   #evaluator: Evaluator;
   #vex: VexStatement[];
+  /** The keys the current trust policy trusts, once one is given. */
+  #trusted: TrustedKeys | undefined;
   /** The open findings by key. */
   #open = new Map<string, MonitorFinding>();
   /** Changes run one after another: an import and a deployment never judge the same index at once. */
@@ -63,7 +67,7 @@ export class Monitor {
   start(): Promise<FindingChanges> {
     return this.#serial(async () => {
       await this.#evaluator.full();
-      return this.#settle("start", this.#evaluator.placed(this.#stamp()), () => true, this.#evaluator.componentCount);
+      return this.#settle("start", this.#evaluator.placed(this.#stamp()), isAdvisory, this.#evaluator.componentCount);
     });
   }
 
@@ -76,7 +80,7 @@ export class Monitor {
       const imported = performance.now();
       const purls = await this.#evaluator.incremental(changes);
       const touched = new Set(purls);
-      const settled = await this.#settle("advisories", this.#evaluator.placed(this.#stamp(), purls), (f) => touched.has(f.purl), purls.length);
+      const settled = await this.#settle("advisories", this.#evaluator.placed(this.#stamp(), purls), (f) => isAdvisory(f) && touched.has(f.purl!), purls.length);
       return { ...settled, import: result, seconds: { import: (imported - started) / 1000, evaluate: (performance.now() - imported) / 1000 } };
     });
   }
@@ -87,7 +91,7 @@ export class Monitor {
       this.#vex = vex;
       const purls = await this.#evaluator.setVex(vex);
       const touched = new Set(purls);
-      return this.#settle("vex", this.#evaluator.placed(this.#stamp(), purls), (f) => touched.has(f.purl), purls.length);
+      return this.#settle("vex", this.#evaluator.placed(this.#stamp(), purls), (f) => isAdvisory(f) && touched.has(f.purl!), purls.length);
     });
   }
 
@@ -95,7 +99,7 @@ export class Monitor {
    * The agent's hook, called after a successful apply: the environment now runs exactly these objects.
    * Images must be pinned (the artifact gate pinned them); SBOMs are read once per digest.
    */
-  recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: { revision: string; verdict: "pass" | "fail"; sbomFor(image: GateImage): Promise<unknown> }): Promise<FindingChanges> {
+  recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: { revision: string; verdict: "pass" | "fail"; sbomFor(image: GateImage): Promise<unknown>; admissions?: Admission[] }): Promise<FindingChanges> {
     return this.#serial(async () => {
       const workloads = new Map<string, DeployedWorkload>();
       for (const use of imageUses(objects)) {
@@ -103,8 +107,10 @@ export class Monitor {
         if (!digest) throw new InputError(`${use.where}: ${use.image} is not pinned to a digest; the monitor records only what the artifact gate pinned`);
         const o = use.source.object;
         const name = `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name ?? ""}`;
-        const w = workloads.get(name) ?? { environment, workload: name, images: [], revision: deployment.revision, verdict: deployment.verdict, deployedAt: this.#stamp() };
+        const w = workloads.get(name) ?? { environment, workload: name, images: [], revision: deployment.revision, verdict: deployment.verdict, deployedAt: this.#stamp(), admissions: [] };
         if (!w.images.some((i) => i.digest === digest)) w.images.push({ image: use.image, digest });
+        // What admitted this workload: the revision's commits and its own images' signatures.
+        w.admissions = (deployment.admissions ?? []).filter((a) => a.kind === "commit" || w.images.some((i) => i.digest === a.subject));
         workloads.set(name, w);
         if (!this.#inventory.hasComponents(digest)) {
           const sbom = await deployment.sbomFor({ image: use.image, digest });
@@ -115,7 +121,22 @@ export class Monitor {
       // A deployment changes where components run: the index is rebuilt from the inventory and judged.
       this.#evaluator = this.#load();
       await this.#evaluator.full();
-      return this.#settle(`deployment of ${environment}`, this.#evaluator.placed(this.#stamp()), () => true, this.#evaluator.componentCount);
+      const changes = await this.#settle(`deployment of ${environment}`, this.#evaluator.placed(this.#stamp()), isAdvisory, this.#evaluator.componentCount);
+      if (!this.#trusted) return changes;
+      const trust = await this.#settle(`deployment of ${environment}`, untrustedAdmissions(this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
+      return { ...changes, opened: [...changes.opened, ...trust.opened], closed: [...changes.closed, ...trust.closed] };
+    });
+  }
+
+  /**
+   * The trust policy changed (a key revoked or removed, an identity no longer trusted): every deployed
+   * commit and digest whose admitting key the new policy does not trust is a finding. Only the
+   * inventory's admissions are read (one per workload and subject), never the components.
+   */
+  setTrustPolicy(policy: TrustPolicy): Promise<FindingChanges> {
+    return this.#serial(async () => {
+      this.#trusted = await trustedKeys(policy);
+      return this.#settle("trust policy", untrustedAdmissions(this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
     });
   }
 
@@ -179,6 +200,8 @@ export class Monitor {
     return run;
   }
 }
+
+const isAdvisory = (f: MonitorFinding) => f.type === "advisory";
 
 /** The same finding but for its first-seen time. */
 function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {

@@ -24,13 +24,28 @@ export function auditSink(log: AuditLog, now: () => Date = () => new Date()): Si
 function findingRecord(f: MonitorFinding, time: string, state: "open" | "closed"): AuditRecord {
   // The log's severities have no "unknown": an unknown one is recorded as high, never lower (fail closed).
   const severity = state === "closed" ? "info" : f.severity === "unknown" ? "high" : f.severity === "none" ? "info" : f.severity;
-  const what = state === "closed" ? `no longer found (${f.advisory} in ${f.purl})` : `${f.kind === "affected" ? "affected by" : "cannot be judged against"} ${f.advisory} (severity ${f.severity}${f.fixed.length ? `, fixed in ${f.fixed.join(", ")}` : ""}) since ${f.since}${f.suppressed ? `; suppressed by VEX: ${f.suppressed.status}${f.suppressed.justification ? ` (${f.suppressed.justification})` : ""}` : `: ${f.action}`}`;
   return {
     kind: "finding",
     time,
     environment: f.environment,
-    payload: { subject: `${f.workload} ${f.image.split("@")[0]}@${f.digest} ${f.purl}`, rule: state === "closed" ? "finding-closed" : "advisory", severity, message: what, advisory: f.advisory },
+    payload: {
+      subject: [f.workload, f.digest ? `${f.image.split("@")[0]}@${f.digest}` : "", f.subject].filter(Boolean).join(" "),
+      rule: state === "closed" ? `${f.type}-closed` : f.type,
+      severity,
+      message: state === "closed" ? `no longer found: ${describe(f)}` : `${describe(f)} since ${f.since}: ${f.suppressed ? suppression(f) : f.action}`,
+      ...(f.advisory && { advisory: f.advisory }),
+    },
   };
+}
+
+export function describe(f: MonitorFinding): string {
+  if (f.type === "advisory") return `${f.kind === "affected" ? "affected by" : "cannot be judged against"} ${f.advisory} (severity ${f.severity}${f.fixed?.length ? `, fixed in ${f.fixed.join(", ")}` : ""})`;
+  if (f.type === "untrusted-key") return `admitted by a key no longer trusted (${f.rule})`;
+  return `running ${f.subject}, which Vigil did not deploy`;
+}
+
+function suppression(f: MonitorFinding): string {
+  return `suppressed by VEX: ${f.suppressed!.status}${f.suppressed!.justification ? ` (${f.suppressed!.justification})` : ""}`;
 }
 
 /** One JSON line per change, for a process supervisor's log or a pipe. */

@@ -34,8 +34,8 @@ export const findings: Command = {
 
 function table(list: MonitorFinding[]): string {
   if (list.length === 0) return "no open findings\n";
-  const rows = list.map((f) => [f.environment, f.workload, `${f.image.split("@")[0]}@${f.digest.slice(0, 19)}`, f.purl, f.advisory, f.severity, f.fixed[0] ?? "-", f.since, f.suppressed ? `suppressed (VEX ${f.suppressed.status}${f.suppressed.justification ? `: ${f.suppressed.justification}` : ""})` : f.action]);
-  const head = ["ENVIRONMENT", "WORKLOAD", "IMAGE", "COMPONENT", "ADVISORY", "SEVERITY", "FIXED", "SINCE", "ACTION"];
+  const rows = list.map((f) => [f.environment, f.workload, f.digest ? `${f.image.split("@")[0]}@${f.digest.slice(0, 19)}` : "-", f.subject, f.rule, f.severity, f.fixed?.[0] ?? "-", f.since, f.suppressed ? `suppressed (VEX ${f.suppressed.status}${f.suppressed.justification ? `: ${f.suppressed.justification}` : ""})` : f.action]);
+  const head = ["ENVIRONMENT", "WORKLOAD", "IMAGE", "SUBJECT", "RULE", "SEVERITY", "FIXED", "SINCE", "ACTION"];
   const widths = head.slice(0, -1).map((h, i) => Math.min(48, Math.max(h.length, ...rows.map((r) => r[i]!.length))));
   const line = (r: string[]) => r.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join("  ").trimEnd();
   // Purls, advisory ids and summaries come from SBOMs and advisories: no control characters to the terminal.
