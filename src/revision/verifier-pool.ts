@@ -1,8 +1,8 @@
 // Signature verification spread over the cores: verifying is the gate's one CPU-bound step. On N cores
-// the main thread and N-1 worker threads verify from one queue: each worker is kept two batches ahead,
-// and the main thread, which also walks the history, takes from the queue between the steps of its walk
-// only when the workers are behind; no thread is started that would only compete with the walk for a
-// core. Results come back from a worker a batch at a time. Keys are rebuilt in each worker from the policy's
+// the main thread and N-1 worker threads verify from one queue: each worker is kept a batch ahead, and
+// the main thread takes what is waiting between the steps of its walk, so neither core idles while the
+// other has work and no thread is started that would only compete with the walk for a core. Results
+// come back from a worker a batch at a time. Keys are rebuilt in each worker from the policy's
 // document, which the main thread has already validated.
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
@@ -48,11 +48,6 @@ const BATCH = 64;
 const AHEAD = 2 * BATCH;
 /** Jobs the main thread verifies in one turn before it goes back to the walk. */
 const MAIN_TURN = 8;
-/**
- * The main thread also walks the history, which costs more than verifying does: it verifies only when
- * this many jobs wait beyond what the workers hold, i.e. when the workers, not the walk, are behind.
- */
-const MAIN_BACKLOG = BATCH;
 
 const inProcess: TimedVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 
@@ -115,19 +110,13 @@ class SharedQueue {
     if (this.waiting > 0 && this.workers.every((w) => !w.live)) this.scheduleMainTurn();
   }
 
-  /** Jobs the main thread should take now: a backlog the workers are behind on, or all when no worker lives. */
-  private get mainShare(): number {
-    if (this.workers.every((w) => !w.live)) return this.waiting;
-    return Math.max(0, this.waiting - MAIN_BACKLOG);
-  }
-
-  /** After the walk's current step, the main thread verifies a few of what the workers are behind on. */
+  /** After the walk's current step, the main thread verifies a few of what no worker has taken. */
   private scheduleMainTurn(): void {
-    if (this.mainTurnScheduled || this.mainShare === 0) return;
+    if (this.mainTurnScheduled || this.waiting === 0) return;
     this.mainTurnScheduled = true;
     setImmediate(async () => {
       this.mainTurnScheduled = false;
-      for (const q of this.take(Math.min(MAIN_TURN, this.mainShare))) q.resolve(await inProcess(q.ctx, q.job.armored, Buffer.from(q.job.payload), new Date(q.job.at), q.job.atSource));
+      for (const q of this.take(MAIN_TURN)) q.resolve(await inProcess(q.ctx, q.job.armored, Buffer.from(q.job.payload), new Date(q.job.at), q.job.atSource));
       this.feedWorkers();
       this.scheduleMainTurn();
     });
