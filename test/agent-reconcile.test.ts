@@ -179,7 +179,8 @@ test("a signed revision that breaks policy, names an unsigned image, or leaves i
   w.repo.commit({ [`envs/charlie/web.yaml`]: null, [`envs/charlie/escape.yaml`]: configMapYaml("kube-system", "escape") }, alice);
   const escape = await reconcile(w);
   assert.equal(escape.exitCode, 1);
-  assert.equal(failures(escape)[0]!.gate, "apply");
+  // Refused by the server-side dry run's own sync, with the apply's options, before any write.
+  assert.equal(failures(escape)[0]!.gate, "dry-run");
   assert.match(failures(escape)[0]!.message, /kube-system/);
   assert.equal(await get(`/api/v1/namespaces/kube-system/configmaps/escape`), undefined);
 });

@@ -1,6 +1,7 @@
 // The agent's configuration file: per environment, where its revisions come from (a repository the
 // agent can only read), which cluster and namespaces it may change, as whom, how often, and which gates
 // apply. Strictly validated: an unknown field or a bad value is an error naming file, line and field.
+import { existsSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
 import { parseDuration } from "../core/duration.ts";
@@ -9,7 +10,7 @@ import { locate, parseYamlSource, validateYaml } from "../core/yaml-source.ts";
 import { readInputText } from "../core/input-file.ts";
 
 /** The gates a revision passes before it is applied, in the order they run. */
-export const GATE_NAMES = ["revision", "approvals", "policy", "artifact"] as const;
+export const GATE_NAMES = ["revision", "approvals", "secrets", "policy", "artifact", "vulnerability"] as const;
 export type GateName = (typeof GATE_NAMES)[number];
 /**
  * Gates that run whether the configuration lists them or not. Whether an environment needs approvals or
@@ -17,7 +18,9 @@ export type GateName = (typeof GATE_NAMES)[number];
  * at any revision), never the agent configuration's: leaving the gate out must not open the
  * environment. With no such rules for the environment, the gate is one "skip" check.
  */
-export const ALWAYS_RUN: readonly GateName[] = ["approvals"];
+export const ALWAYS_RUN: readonly GateName[] = ["approvals", "secrets", "vulnerability"];
+/** Vulnerability thresholds (vigil scan --fail-on). */
+export const FAIL_ON = ["low", "medium", "high", "critical"] as const;
 
 const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
@@ -73,6 +76,16 @@ const environment = v.strictObject({
   /** Take over fields another field manager owns, instead of reporting the conflict. */
   force: v.optional(v.boolean(), false),
   prune: v.optional(v.boolean(), true),
+  /**
+   * The vulnerability gate (src/vuln/gate.ts): the advisory database (a folder or a postgres:// URL, as
+   * vigil db import makes it), the severity from which a finding blocks, and the environment's VEX files.
+   * The gate runs whenever a database is named here (unless the trust policy turns it off).
+   */
+  vulnerability: v.optional(v.strictObject({
+    db: text,
+    failOn: v.picklist(FAIL_ON, `must be one of ${FAIL_ON.join(", ")}`),
+    vex: v.optional(v.array(text)),
+  })),
 });
 
 export const agentConfigSchema = v.strictObject({
@@ -115,6 +128,11 @@ export const agentConfigSchema = v.strictObject({
   timeouts: v.optional(v.strictObject({ apiServer: v.optional(duration, "30s"), database: v.optional(duration, "15s") }), {}),
   /** Bounds on what a committer's files may cost the agent when rendered (kustomize). */
   limits: v.optional(v.strictObject({ kustomizeMemory: v.optional(size, "512Mi"), kustomizeTimeout: v.optional(duration, "60s"), kustomizeOutput: v.optional(size, "64Mi") }), {}),
+  /**
+   * SOPS decryption keys: a Secret in the agent's own namespace whose *.agekey / *.asc keys hold age
+   * identities and OpenPGP private keys (docs/secrets.md), read once per reconcile as the agent itself.
+   */
+  sops: v.optional(v.strictObject({ secret: name })),
   environments: v.pipe(v.array(environment), v.minLength(1, "must list at least one environment")),
 });
 
@@ -172,6 +190,9 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
       throw new InputError(`${where(["environments", i, "namespaces"])}: "${doc.namespace}" is the agent's own namespace (its Lease, inventories and status); an environment cannot deploy into it`);
     }
     if (env.source.knownHostsFile && !env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source", "knownHostsFile"])}: knownHostsFile goes with sshKeyFile`);
+    env.vulnerability?.vex?.forEach((file, j) => {
+      if (!existsSync(file)) throw new InputError(`${where(["environments", i, "vulnerability", "vex", j])}: ${file} does not exist`);
+    });
     if (env.source.tokenFile && env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
     intervals.set(env.name, parseDuration(env.interval, where(["environments", i, "interval"])));
   });
@@ -212,6 +233,7 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
       },
       cluster: "kubeconfig" in env.cluster ? { ...env.cluster, kubeconfig: abs(env.cluster.kubeconfig) } : env.cluster,
       ...(env.policy && { policy: policy(env.policy) }),
+      ...(env.vulnerability && { vulnerability: { ...env.vulnerability, db: isUrl(env.vulnerability.db) ? env.vulnerability.db : abs(env.vulnerability.db), ...(env.vulnerability.vex && { vex: env.vulnerability.vex.map(abs) }) } }),
     })),
   };
 }

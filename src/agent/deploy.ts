@@ -6,6 +6,7 @@ import { check, type Check } from "../core/verdict.ts";
 import { ExitCode } from "../core/errors.ts";
 import { assessHealth, claimingManager, connectCluster, ENVIRONMENT_LABEL, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
 import type { SourcedObject } from "../policy/manifests.ts";
+import type { SyncOptions } from "../cluster/sync.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { ReconcileResult } from "./reconcile.ts";
@@ -98,30 +99,33 @@ export interface Applied {
  * Applies the verified set, or plans it in a dry run; the outcome as checks of the "apply" gate.
  * `seconds` receives the time of the apply and of the health assessment.
  */
+/** The options an environment's sets are synced with, but for dryRun and beforeWrite: the apply's, and the server-side dry run's before it. */
+export function syncOptionsFor(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, options: { pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean; inventoryKey?: Buffer }): Omit<SyncOptions, "dryRun" | "beforeWrite"> {
+  return {
+    environment: env.name,
+    inventory: { namespace: config.doc.namespace, name: inventoryName(env.name) },
+    inventoryCluster: clusters.agent(env.name),
+    fieldManager: fieldManagerOf(env.name),
+    // Every other environment, whichever cluster it names: a Namespace is left in place rather than risk another's objects.
+    otherEnvironments: config.doc.environments.filter((e) => e.name !== env.name).map((e) => ({ name: e.name, namespaces: e.namespaces })),
+    allowedNamespaces: env.namespaces,
+    allowClusterScoped: env.allowClusterScoped,
+    force: env.force,
+    drift: env.drift,
+    prune: env.prune,
+    ...(options.pruneLimit && { pruneLimit: options.pruneLimit }),
+    ...(options.allowMassPrune && { allowMassPrune: true }),
+    ...(options.inventoryKey && { inventoryKey: options.inventoryKey }),
+  };
+}
+
 export async function applyCandidate(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, objects: SourcedObject[], options: { dryRun: boolean; seconds?: Record<string, number>; pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean; beforeWrite?: () => void; inventoryKey?: Buffer }): Promise<Applied> {
   const cluster = clusters.apply(env.name);
   const seconds = options.seconds ?? {};
   let started = performance.now();
   let result: SyncResult;
   try {
-    result = await syncSet(cluster, objects, {
-      environment: env.name,
-      inventory: { namespace: config.doc.namespace, name: inventoryName(env.name) },
-      inventoryCluster: clusters.agent(env.name),
-      fieldManager: fieldManagerOf(env.name),
-      // Every other environment, whichever cluster it names: a Namespace is left in place rather than risk another's objects.
-      otherEnvironments: config.doc.environments.filter((e) => e.name !== env.name).map((e) => ({ name: e.name, namespaces: e.namespaces })),
-      allowedNamespaces: env.namespaces,
-      allowClusterScoped: env.allowClusterScoped,
-      force: env.force,
-      drift: env.drift,
-      prune: env.prune,
-      ...(options.pruneLimit && { pruneLimit: options.pruneLimit }),
-      ...(options.allowMassPrune && { allowMassPrune: true }),
-      ...(options.beforeWrite && { beforeWrite: options.beforeWrite }),
-      ...(options.inventoryKey && { inventoryKey: options.inventoryKey }),
-      dryRun: options.dryRun,
-    });
+    result = await syncSet(cluster, objects, { ...syncOptionsFor(clusters, env, config, options), ...(options.beforeWrite && { beforeWrite: options.beforeWrite }), dryRun: options.dryRun });
   } catch (e) {
     if (!(e instanceof SyncRefused)) throw e;
     const checks = e.refusals.map((r) => ({ ...check("apply", r.rule, "fail", r.object, r.reason), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));

@@ -1,8 +1,9 @@
 // The chain a revision passes through before anything is applied: revision gate → approval and
-// promotion gate → render → policy gate → artifact gate. Each step reads what the steps before it
+// promotion gate → secrets gate → render → policy gate → artifact gate → decrypt (SOPS) →
+// vulnerability gate → server-side dry run. Each step reads what the steps before it
 // established (the verified commit, the rendered objects) and adds checks; the first step with a
-// failing check ends the chain, so nothing after it runs and nothing is written. A new gate
-// (vulnerabilities) is one more Step in `steps`, in the place it belongs.
+// failing check ends the chain, so nothing after it runs and nothing is written. A gate that can run
+// is on unless the signed trust policy's environments[].gates turns it off.
 import { join } from "node:path";
 import { approvalGate, type SeenClaim } from "../approvals/index.ts";
 import type { Evidence } from "../audit/evidence.ts";
@@ -21,6 +22,12 @@ import { renderRevision, type RenderOptions } from "../render/index.ts";
 import { openRevisionGate } from "../revision/gate.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import { ALWAYS_RUN, type EnvironmentConfig, type GateName } from "./config.ts";
+import { TreeWalker } from "../git/changes.ts";
+import { PolicyChain } from "../revision/policy-chain.ts";
+import { secretChecks } from "../secrets/checks.ts";
+import { decryptSopsObjects, isSopsObject, SopsError, type SopsKeys } from "../secrets/sops.ts";
+import { InputError } from "../core/errors.ts";
+import { pinnedImages, vulnerabilityGate, type VulnerabilityGateOptions } from "../vuln/gate.ts";
 
 /** What a reconcile knows, filled in step by step. */
 export interface Candidate {
@@ -54,12 +61,24 @@ export interface Candidate {
   objects?: SourcedObject[];
   /** The server-side dry run of the whole set before the first write (src/cluster/dry-run.ts's dryRunChecks, bound to the environment's cluster and sync options); skipped when unset. */
   dryRun?: (objects: SourcedObject[]) => Promise<Check[]>;
+  /** The agent's SOPS keys (its sops.secret), read once per reconcile when a SOPS-encrypted object needs them; unset when none is configured. */
+  sopsKeys?: () => Promise<SopsKeys>;
+  /**
+   * The environment's vulnerability gate, when its configuration names a database: opens the store and
+   * the VEX files, and says how to find an image's SBOM. `close` is called when the gate is done.
+   */
+  vulnerability?: () => Promise<Omit<VulnerabilityGateOptions, "sbomFor"> & { sbomFor: VulnerabilityGateOptions["sbomFor"]; close(): Promise<void> }>;
 }
+
+/** A gate the signed trust policy may turn off: the configurable gates and the dry run. */
+type TrustGate = GateName | "dry-run";
 
 interface Step {
   name: string;
   /** A gate the configuration may leave out (but for ALWAYS_RUN's); the steps without one always run. */
-  gate?: GateName;
+  gate?: TrustGate;
+  /** Whether the step can run for this candidate (a database or keys configured…); when not, it is left out silently. */
+  enabled?(c: Candidate): boolean;
   run(c: Candidate): Promise<Check[]>;
 }
 
@@ -67,11 +86,16 @@ const steps: Step[] = [
   { name: "revision", gate: "revision", run: revisionGate },
   // On the commit the revision gate verified; before render, so an unapproved revision is not even read.
   { name: "approvals", gate: "approvals", run: (c) => approvalGate({ ...c, onClaimSeen: (claim) => c.claimsSeen.push(claim) }) },
+  // What the range the revision gate verified adds (tokens, keys), before anything of it is read further.
+  { name: "secrets", gate: "secrets", run: secretsGate },
   { name: "render", run: render },
   { name: "policy", gate: "policy", run: policyGate },
   { name: "artifact", gate: "artifact", run: artifactGate },
+  // SOPS-encrypted manifests replaced by their decrypted objects, in memory only, for what follows and the apply.
+  { name: "decrypt", run: decrypt },
+  { name: "vulnerability", gate: "vulnerability", enabled: (c) => c.vulnerability !== undefined, run: vulnerabilityStep },
   // Last, on the pinned objects: the API server itself judges the exact set before anything is written.
-  { name: "dry-run", run: (c) => (c.dryRun && c.objects ? c.dryRun(c.objects) : Promise.resolve([])) },
+  { name: "dry-run", gate: "dry-run", enabled: (c) => c.dryRun !== undefined, run: (c) => (c.dryRun && c.objects ? c.dryRun(c.objects) : Promise.resolve([])) },
 ];
 
 /**
@@ -87,7 +111,8 @@ export async function runGates(c: Candidate, seconds: Record<string, number> = {
       checks.push(check(step.gate, "gate-off", "skip", c.env.name, `the ${step.gate} gate is off for ${c.env.name} by the trust policy ${off.get(step.gate)}`));
       continue;
     }
-    if (step.gate && !c.env.gates.includes(step.gate) && !ALWAYS_RUN.includes(step.gate)) continue;
+    if (step.enabled && !step.enabled(c)) continue;
+    if (step.gate && step.gate !== "dry-run" && !c.env.gates.includes(step.gate) && !ALWAYS_RUN.includes(step.gate)) continue;
     const started = performance.now();
     const made = await step.run(c);
     seconds[step.name] = (performance.now() - started) / 1000;
@@ -167,17 +192,84 @@ async function policyGate(c: Candidate): Promise<Check[]> {
 }
 
 /** Gates the trust policy turns off for the environment, each with who decided it (the policy and its admins). */
-function gatesOff(trust: TrustPolicy, environment: string): Map<GateName, string> {
+function gatesOff(trust: TrustPolicy, environment: string): Map<TrustGate, string> {
   const index = trust.doc.environments.findIndex((e) => e.name === environment);
   const gates = trust.doc.environments[index]?.gates ?? {};
   const admins = trust.doc.admins ? `, admins ${trust.doc.admins.members.join(", ")} (threshold ${trust.doc.admins.threshold})` : "";
-  return new Map(Object.entries(gates).filter(([, on]) => on === false).map(([gate]) => [gate as GateName, `(${trust.where(["environments", index, "gates", gate])}${admins})`]));
+  return new Map(Object.entries(gates).filter(([, on]) => on === false).map(([gate]) => [gate as TrustGate, `(${trust.where(["environments", index, "gates", gate])}${admins})`]));
 }
 
 async function artifactGate(c: Candidate): Promise<Check[]> {
   const result = await artifactChecks(c.objects ?? [], { policy: c.trust, client: c.registry, ...(c.trustedRoot && { trustedRoot: c.trustedRoot }) });
   if (result.pinned) c.objects = result.pinned;
   return result.checks;
+}
+
+/**
+ * The secrets gate over the range the revision gate checked (the last applied revision to the verified
+ * commit), with the allowlist of the trust policy in force at that commit. Its checks never hold a secret.
+ */
+async function secretsGate(c: Candidate): Promise<Check[]> {
+  if (!c.commit) throw new Error("the secrets gate needs the revision gate's verified commit");
+  const trees = new TreeWalker(c.repo.objects);
+  let policy: TrustPolicy;
+  try {
+    const chain = await PolicyChain.create(c.repo, trees, c.trust, c.trustedRoot);
+    policy = (await chain.inTree(await trees.commitTree(c.commit))).policy;
+  } catch (e) {
+    return [check("secrets", "allowlist", "fail", c.commit, `the trust policy at ${c.commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`)];
+  }
+  const checks = await secretChecks(c.repo, { to: c.commit, ...(c.lastApplied && { from: c.lastApplied }) }, policy);
+  return checks.length > 0 ? checks : [check("secrets", "added", "pass", c.commit.slice(0, 12), `no secret added ${c.lastApplied ? `since ${c.lastApplied.slice(0, 12)}` : "in the revision's history"}`)];
+}
+
+/**
+ * SOPS-encrypted objects replaced by their file's decrypted objects (the file read again from the verified
+ * commit, its MAC checked). A failure is a failing check with the error's message only: never a value or a key.
+ */
+async function decrypt(c: Candidate): Promise<Check[]> {
+  const objects = c.objects ?? [];
+  const encrypted = objects.filter((s) => isSopsObject(s.object));
+  if (encrypted.length === 0) return [];
+  const files = [...new Set(encrypted.map((s) => s.file))];
+  if (!c.sopsKeys) {
+    return files.map((file) => check("decrypt", "sops-keys", "fail", file, `${file} is SOPS-encrypted but the agent has no decryption keys: name a Secret holding them in the agent configuration (sops: { secret: NAME })`));
+  }
+  const trees = new TreeWalker(c.repo.objects);
+  const readSource = async (file: string): Promise<Buffer> => {
+    if (c.tree) {
+      const { readFile } = await import("node:fs/promises");
+      return readFile(join(c.tree.dir, file));
+    }
+    const id = await trees.blobAt(await trees.commitTree(c.commit!), file);
+    const object = id ? await c.repo.objects.read(id) : null;
+    if (object?.type !== "blob") throw new InputError(`${file}: not in the revision ${c.commit!.slice(0, 12)}`);
+    return object.data;
+  };
+  try {
+    const decrypted = await decryptSopsObjects(objects, readSource, await c.sopsKeys());
+    // The artifact gate judged the images of what it could read: an encrypted file may not bring its own.
+    const unjudged = decrypted.filter((s) => files.includes(s.file));
+    try {
+      pinnedImages(unjudged);
+    } catch {
+      return [check("decrypt", "sops-images", "fail", files.join(", "), "a SOPS-encrypted file holds objects that run images, which the artifact gate could not judge encrypted: keep workloads out of encrypted files")];
+    }
+    c.objects = decrypted;
+  } catch (e) {
+    if (!(e instanceof SopsError) && !(e instanceof InputError)) throw e;
+    return [check("decrypt", "sops", "fail", files.join(", "), e.message)];
+  }
+  return [check("decrypt", "sops", "pass", files.join(", "), `${files.length} SOPS file(s) decrypted in memory, MAC verified`)];
+}
+
+async function vulnerabilityStep(c: Candidate): Promise<Check[]> {
+  const options = await c.vulnerability!();
+  try {
+    return await vulnerabilityGate(pinnedImages(c.objects ?? []), options);
+  } finally {
+    await options.close();
+  }
 }
 
 /** The folder to render: the environment's, else the trust policy's for it, else the repository root. */

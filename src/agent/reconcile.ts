@@ -16,7 +16,15 @@ import { parseDuration } from "../core/duration.ts";
 import type { RenderOptions } from "../render/index.ts";
 import { environmentPath, runGates, type Candidate } from "./gates.ts";
 import { judgeMissingStatus, judgeStateByLog } from "./state.ts";
-import { applyCandidate, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
+import { dryRunChecks } from "../cluster/dry-run.ts";
+import { imageSignersFor } from "../artifact/gate.ts";
+import { InputError, UnavailableError } from "../core/errors.ts";
+import { sopsKeysFromSecretData, type SopsKeys } from "../secrets/sops.ts";
+import { registrySboms } from "../vuln/gate.ts";
+import { loadVex, openStore, type VexStatement } from "../vuln/index.ts";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { applyCandidate, syncOptionsFor, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -143,6 +151,13 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       if (refusal) return await conclude([refusal], {});
     }
     if (state.lastApplied) candidate.lastApplied = state.lastApplied;
+    if (!options.dryRun) {
+      // The API server judges the exact set (validation, defaults, admission) with the apply's own options, before the first write.
+      const syncOptions = syncOptionsFor(options.clusters, env, options.config, { ...pruneOptions(options, env), ...(options.inventoryKey && { inventoryKey: options.inventoryKey }) });
+      candidate.dryRun = (objects) => dryRunChecks(options.clusters.apply(env.name), objects, syncOptions);
+    }
+    if (options.config.doc.sops) candidate.sopsKeys = sopsKeys(options, env);
+    if (env.vulnerability) candidate.vulnerability = vulnerabilityInputs(options, env.vulnerability);
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
@@ -170,6 +185,36 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     candidate?.tree?.remove();
     candidate?.repo.close();
   }
+}
+
+/** The SOPS keys from the agent's Secret, read as the agent itself, once per reconcile and only when an encrypted file needs them. */
+function sopsKeys(options: ReconcileOptions, env: EnvironmentConfig): () => Promise<SopsKeys> {
+  const name = options.config.doc.sops!.secret;
+  const namespace = options.config.doc.namespace;
+  let keys: Promise<SopsKeys> | undefined;
+  return () => (keys ??= (async () => {
+    const answer = await options.clusters.agent(env.name).call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${namespace}/secrets/${name}` });
+    if (answer.status === 404) throw new InputError(`${options.config.where(["sops", "secret"])}: Secret ${namespace}/${name} does not exist`);
+    if (answer.status !== 200) throw new UnavailableError(`cannot read the SOPS keys' Secret ${namespace}/${name} (${answer.status}); the agent needs get on it`);
+    return sopsKeysFromSecretData(answer.body?.data, `${namespace}/${name}`);
+  })());
+}
+
+/** The environment's advisory database, VEX and SBOM source for the vulnerability gate. */
+function vulnerabilityInputs(options: ReconcileOptions, config: NonNullable<EnvironmentConfig["vulnerability"]>): NonNullable<Candidate["vulnerability"]> {
+  const cacheDir = join(options.config.doc.cacheDir ?? join(homedir(), ".cache", "vigil"), "sboms");
+  return async () => {
+    const vex: VexStatement[] = [];
+    for (const file of config.vex ?? []) vex.push(...loadVex(file, vex.length));
+    const store = await openStore(config.db);
+    const sbomFor = registrySboms({
+      client: options.registry,
+      trustFor: (image) => imageSignersFor(image.image, { policy: options.trust, ...(options.trustedRoot && { trustedRoot: options.trustedRoot }) }),
+      cacheDir,
+      toolVersion: "vigil-agent",
+    });
+    return { store, failOn: config.failOn, vex, sbomFor, close: () => store.close() };
+  };
 }
 
 /** The prune limit the signed trust policy sets for the environment (else syncSet's default), and whether this run may pass it. */

@@ -7,7 +7,7 @@ import type { TrustPolicy, TrustPolicyDocument } from "../core/trust-policy.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
-import type { ImageReference } from "../oci/reference.ts";
+import { parseReference, type ImageReference } from "../oci/reference.ts";
 import { describeObject, type SourcedObject } from "../policy/manifests.ts";
 import type { TrustedRoot } from "../sigstore/trusted-root.ts";
 import { checkDeclarations, imageUses, pinImages, undeclaredKinds, type UndeclaredKind } from "./images.ts";
@@ -89,6 +89,17 @@ export async function imageChecks(targets: readonly ImageTarget[], options: Imag
 /** The policy's image rules, the most specific pattern deciding, matched against "registry/repository". */
 export function imageRules(policy: TrustPolicy): PatternRules<ImageRule> {
   return new PatternRules(policy.doc.images.map((rule) => ({ pattern: rule.pattern, value: rule })));
+}
+
+/**
+ * The trust rules an image's own attestations (its SBOM) are verified against: its images rule's signers,
+ * without the rule's required attestations. None for an image no rule covers or that runs unsigned.
+ */
+export function imageSignersFor(image: string, input: Omit<ImageGateOptions, "client">): Omit<ImageRequirements, "attestations"> | undefined {
+  const found = imageRules(input.policy).ruleFor(imageName(parseReference(image)));
+  if (!found || found.value.allowUnsigned) return undefined;
+  const { attestations: _, ...rest } = requirements(found.value, input as ImageGateOptions);
+  return rest;
 }
 
 function imageName(ref: ImageReference): string {

@@ -55,7 +55,13 @@ const environment = v.strictObject({
    * Gates the agent runs for this environment: every one unless turned off here, in the signed policy
    * (the agent's own configuration cannot drop one), and every verdict names the gates that were off.
    */
-  gates: v.optional(v.strictObject({ policy: v.optional(v.boolean()), artifact: v.optional(v.boolean()) })),
+  gates: v.optional(v.strictObject({
+    policy: v.optional(v.boolean()),
+    artifact: v.optional(v.boolean()),
+    secrets: v.optional(v.boolean()),
+    vulnerability: v.optional(v.boolean()),
+    "dry-run": v.optional(v.boolean()),
+  })),
   /** Folders of the config repository whose policies, bindings and PolicyExceptions the policy gate uses for this environment (own them in `paths`). */
   policySources: v.optional(v.array(text)),
   /** The agent's prune limit for this environment: deletes past both `count` objects and `fraction` of its inventory stop (default 10 and 0.5). */

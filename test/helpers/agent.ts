@@ -31,6 +31,8 @@ export interface AgentEnvironment {
   serviceAccount?: string;
   gates?: string[];
   force?: boolean;
+  /** Further fields of the environment, as YAML lines indented by four spaces (vulnerability…). */
+  extra?: string;
 }
 
 export interface AgentConfigFields {
@@ -63,7 +65,7 @@ function environmentYaml(e: AgentEnvironment): string {
     source: { url: "${e.url}" }
     cluster: ${e.cluster === "inCluster" ? "{ inCluster: true }" : `{ kubeconfig: ${e.cluster} }`}
     namespaces: [${e.namespaces.join(", ")}]
-${optional("interval", e.interval)}${optional("serviceAccount", e.serviceAccount)}${optional("gates", e.gates && `[${e.gates.join(", ")}]`)}${optional("force", e.force ? "true" : undefined)}`;
+${optional("interval", e.interval)}${optional("serviceAccount", e.serviceAccount)}${optional("gates", e.gates && `[${e.gates.join(", ")}]`)}${optional("force", e.force ? "true" : undefined)}${e.extra ?? ""}`;
 }
 
 /** One reconcile of every environment in the configuration, as `vigil agent --once` does. */
