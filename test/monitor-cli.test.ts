@@ -2,7 +2,8 @@
 // file, line and field), --once judging the inventory and importing the feeds (exit 1 with open
 // findings), and vigil findings' table, --json, --env and --since.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { feed, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";
@@ -64,6 +65,12 @@ test("bad input exits 2 naming the file, line and field", async (t) => {
   assert.match(bad.stderr, /monitor\.yaml:5.*unknown field "feedz"/);
   assert.match(bad.stderr, /monitor\.yaml:8.*enforcement/);
 
+  mkdirSync(join(dir, "feed"));
+  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "feeds: [feed, no-such-feed]", ""].join("\n"));
+  const noFeed = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(noFeed.status, 2);
+  assert.match(noFeed.stderr, /monitor\.yaml:5.*no-such-feed does not exist/);
+
   const missing = vigil(["monitor"]);
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /--config is required/);
@@ -79,4 +86,35 @@ test("bad input exits 2 naming the file, line and field", async (t) => {
     assert.equal(help.status, 0);
     assert.match(help.stdout, /usage: vigil /);
   }
+});
+
+test("vigil monitor watches its feed folder: an advisory written there is a finding on the next line; SIGTERM stops it (exit 0)", async (t) => {
+  const dir = tempDir(t);
+  const config = await setUp(dir);
+  const child = spawn(process.execPath, [new URL("../src/cli/main.ts", import.meta.url).pathname, "monitor", "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+  t.after(() => child.kill("SIGKILL"));
+  const lines: any[] = [];
+  let stderr = "";
+  child.stderr.on("data", (d) => (stderr += d));
+  const waitFor = (n: number) => new Promise<void>((resolve, reject) => {
+    let buffered = "";
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for line ${n}: ${JSON.stringify(lines.map((l) => l.trigger))} ${buffered.slice(0, 300)} ${stderr}`)), 30_000);
+    const onData = (d: Buffer) => {
+      buffered += d.toString();
+      for (let i; (i = buffered.indexOf("\n")) >= 0; buffered = buffered.slice(i + 1)) lines.push(JSON.parse(buffered.slice(0, i)));
+      if (lines.length >= n) {
+        clearTimeout(timer);
+        child.stdout.off("data", onData);
+        resolve();
+      }
+    };
+    child.stdout.on("data", onData);
+  });
+  await waitFor(2);
+  feed(join(dir, "feed"), [osv({ id: "GHSA-lodash-0002", modified: "2026-12-01T00:00:00Z", ecosystem: "npm", name: "lodash", fixed: "4.18.0" })]);
+  await waitFor(3);
+  assert.deepEqual(lines[2].opened.map((f: any) => `${f.environment} ${f.rule}`).sort(), ["prod GHSA-lodash-0002", "staging GHSA-lodash-0002"]);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  child.kill("SIGTERM");
+  assert.equal(await exited, 0, stderr);
 });

@@ -5,7 +5,9 @@
 import { dirname, isAbsolute, resolve } from "node:path";
 import * as v from "valibot";
 import { readInputText } from "../core/input-file.ts";
-import { parseYamlSource, validateYaml } from "../core/yaml-source.ts";
+import { locate, parseYamlSource, validateYaml } from "../core/yaml-source.ts";
+import { existsSync } from "node:fs";
+import { InputError } from "../core/errors.ts";
 
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
@@ -22,6 +24,8 @@ export const monitorConfigSchema = v.strictObject({
   /** Folders of OSV advisories (JSON files, all.zip exports) imported whenever they change. */
   feeds: v.optional(v.array(text), []),
   vex: v.optional(v.array(text), []),
+  /** The trust policy whose keys admitted what is deployed: when it changes, what it no longer trusts is flagged. */
+  trustPolicy: v.optional(text),
   audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
   environments: v.optional(v.array(v.strictObject({ name, enforcement: v.optional(v.picklist(ENFORCEMENT), "alert") })), []),
 });
@@ -29,15 +33,20 @@ export const monitorConfigSchema = v.strictObject({
 export type MonitorConfig = v.InferOutput<typeof monitorConfigSchema>;
 
 export function loadMonitorConfig(file: string): MonitorConfig {
-  const doc = validateYaml(monitorConfigSchema, parseYamlSource(readInputText(file, "the monitor configuration"), file), "monitor configuration");
+  const src = parseYamlSource(readInputText(file, "the monitor configuration"), file);
+  const doc = validateYaml(monitorConfigSchema, src, "monitor configuration");
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) || /^postgres(ql)?:\/\//.test(p) ? p : resolve(base, p));
+  // What is watched must be there: a typo would otherwise watch nothing, silently.
+  const watched: [PropertyKey[], string][] = [...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
+  for (const [path, p] of watched) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
   return {
     ...doc,
     inventory: abs(doc.inventory),
     database: abs(doc.database),
     feeds: doc.feeds.map(abs),
     vex: doc.vex.map(abs),
+    ...(doc.trustPolicy && { trustPolicy: abs(doc.trustPolicy) }),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
   };
 }

@@ -1,5 +1,6 @@
 import { watch } from "node:fs";
 import { openAuditLog } from "../../audit/index.ts";
+import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
 import { loadMonitorConfig } from "../../monitor/config.ts";
 import { openInventory } from "../../monitor/inventory.ts";
 import { Monitor, type Sink } from "../../monitor/monitor.ts";
@@ -7,18 +8,19 @@ import { auditSink, jsonLinesSink } from "../../monitor/sinks.ts";
 import { loadVex, openStore } from "../../vuln/index.ts";
 import { required, type Command } from "../command.ts";
 
-/** Changes to a feed folder come in bursts (a sync writes many files): wait this long after the last. */
+/** Changes come in bursts (a feed sync writes many files, an editor several times): wait this long after the last. */
 const SETTLE_MS = 200;
 
 export const monitor: Command = {
   summary: "Continuous security: keep what is deployed judged against advisory feeds and VEX, and record findings.",
   usage: "vigil monitor --config FILE [--once]",
   help: [
-    "  --config FILE   the monitor's configuration (docs/monitor.md): inventory, database, feeds, vex, audit",
+    "  --config FILE   the monitor's configuration (docs/monitor.md): inventory, database, feeds, vex, trustPolicy, audit",
     "  --once          judge the inventory, import the feeds once, and exit (1 when a finding is open and not suppressed)",
     "",
-    "  Without --once it watches the feed folders and imports what changes, judging again only the deployed",
-    "  components the changed advisories name. Each change prints one JSON line (opened and closed findings).",
+    "  Without --once it watches the feed folders (imports what changes, judging again only the deployed",
+    "  components the changed advisories name), the VEX documents and the trust policy. Each change prints",
+    "  one JSON line (opened and closed findings).",
   ].join("\n"),
   options: { config: { type: "string" }, once: { type: "boolean" } },
   async run(values) {
@@ -34,11 +36,24 @@ export const monitor: Command = {
       await advisories.close();
       await log?.close();
     };
+    const loadTrust = async () => {
+      if (config.trustPolicy) await mon.setTrustPolicy(await loadTrustPolicyFile(config.trustPolicy));
+    };
     try {
+      // Watching starts before the first import, so nothing written in between is missed (the monitor
+      // runs changes one at a time, and an import of unchanged advisories changes nothing).
+      const watching = values.once
+        ? undefined
+        : watchPaths([
+            ...config.feeds.map((feed) => ({ path: feed, changed: () => mon.importAdvisories([feed]) })),
+            ...config.vex.map((file) => ({ path: file, changed: () => mon.setVex(config.vex.flatMap((f, i) => loadVex(f, i * 1_000_000))) })),
+            ...(config.trustPolicy ? [{ path: config.trustPolicy, changed: loadTrust }] : []),
+          ]);
       await mon.start();
+      await loadTrust();
       if (config.feeds.length > 0) await mon.importAdvisories(config.feeds);
-      if (values.once) return mon.openFindings().some((f) => !f.suppressed) ? 1 : 0;
-      await watchFeeds(config.feeds, (paths) => mon.importAdvisories(paths));
+      if (!watching) return mon.openFindings().some((f) => !f.suppressed) ? 1 : 0;
+      await watching;
       return 0;
     } finally {
       await close();
@@ -46,14 +61,14 @@ export const monitor: Command = {
   },
 };
 
-/** Imports a feed folder again after it changes; runs until SIGINT or SIGTERM. */
-function watchFeeds(feeds: string[], reimport: (paths: string[]) => Promise<unknown>): Promise<void> {
+/** Calls each path's `changed` after it changes (a burst of writes is one change); runs until SIGINT or SIGTERM. */
+function watchPaths(paths: { path: string; changed: () => Promise<unknown> }[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const timers = new Map<string, NodeJS.Timeout>();
-    const watchers = feeds.map((feed) =>
-      watch(feed, { recursive: true }, () => {
-        clearTimeout(timers.get(feed));
-        timers.set(feed, setTimeout(() => reimport([feed]).catch(stop), SETTLE_MS));
+    const watchers = paths.map(({ path, changed }) =>
+      watch(path, { recursive: true }, () => {
+        clearTimeout(timers.get(path));
+        timers.set(path, setTimeout(() => changed().catch(stop), SETTLE_MS));
       }),
     );
     function stop(error?: unknown) {
