@@ -53,11 +53,14 @@ interface Workspace {
 }
 
 /** A config repository for `env` (its namespace made beforehand), its trust policy and the agent's configuration. */
-async function workspace(t: TestContext, env: string, options: { images?: Record<string, unknown>[]; extra?: string; envExtra?: string } = {}): Promise<Workspace> {
+async function workspace(t: TestContext, env: string, options: { images?: Record<string, unknown>[]; extra?: string; envExtra?: string; trustGates?: Record<string, boolean> } = {}): Promise<Workspace> {
   const dir = tempDir(t, "vigil-agent-gates-");
   const ns = `${env}-shop`;
   await createNamespace(admin, ns);
-  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, { images: options.images ?? [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }] });
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, {
+    images: options.images ?? [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }],
+    ...(options.trustGates && { environments: [{ name: env, branch: "main", path: `envs/${env}`, gates: options.trustGates }] }),
+  });
   const repo = new TestRepo(join(dir, "config"));
   const environment: AgentEnvironment = { name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], ...(options.envExtra && { extra: options.envExtra }) };
   const configFile = writeAgentConfig(dir, { trust, packs: ["pss-baseline"], extra: `insecureRegistries: ["${registry.registry.host}"]\n${options.extra ?? ""}`, environments: [environment] });
@@ -132,6 +135,21 @@ test("secrets: a signed commit that adds a token is blocked, the last good revis
   assert.equal(after.verdict, "fail");
   const printed = [JSON.stringify(blocked.verdict), JSON.stringify(after), JSON.stringify(await events("leak"))];
   for (const text of printed) assertNoPart(text, secret);
+});
+
+test("only the signed trust policy turns the secrets and dry-run gates off: each a skip check naming its line", async (t) => {
+  if (!ready(t)) return;
+  const w = await workspace(t, "gatesoff", { trustGates: { secrets: false, "dry-run": false } });
+  const { line } = plantedLine(tokenKinds.find((k) => k.rule === "aws-access-token")!, cryptoRandom);
+  w.repo.commit({ "envs/gatesoff/settings.yaml": `${configMapYaml(w.ns, "settings")}# ${line}\n` }, alice);
+  const result = await reconcile(w);
+  assert.equal(result.exitCode, 0, JSON.stringify(failures(result)));
+  for (const gate of ["secrets", "dry-run"]) {
+    const off = result.verdict.checks.filter((c) => c.gate === gate);
+    assert.equal(off.length, 1, JSON.stringify(off));
+    assert.equal(off[0]!.status, "skip");
+    assert.match(off[0]!.message, new RegExp(`the ${gate} gate is off for gatesoff by the trust policy \\(\\S*trust\\.yaml:\\d+ environments\\[0\\]\\.gates\\.${gate}`));
+  }
 });
 
 /** Neither the secret nor any 8-character run of it is in `text`. */
