@@ -12,7 +12,7 @@ import { constants, inflateSync } from "node:zlib";
 import { CAT_FILE_LIMITS, CatFile, overCap, type CatFileLimits, type GitObject, type ObjectReader } from "./cat-file.ts";
 import { gitEnv } from "./env.ts";
 import { ObjectFormatError } from "./objects.ts";
-import { PackFile, type ObjectType, type SizeCheck, type Unpacked } from "./pack.ts";
+import { PackFile, windowCache, type ObjectType, type SizeCheck, type Unpacked } from "./pack.ts";
 
 const objectTypes = new Set<string>(["commit", "tree", "blob", "tag"]);
 
@@ -29,6 +29,9 @@ export class ObjectStore implements ObjectReader {
   private readonly hashName: "sha1" | "sha256";
   private readonly limits: CatFileLimits;
   private packs = new Map<string, PackFile>();
+  /** 32 MiB of pack windows at most, whatever the number of packs. */
+  private readonly windows = windowCache();
+  private packsOpened = 0;
   /** Index files that are not git's v2 (or not readable): their objects are left to git. */
   private readonly unreadablePacks = new Set<string>();
   private packListing = "";
@@ -174,7 +177,7 @@ export class ObjectStore implements ObjectReader {
       }
       if (this.unreadablePacks.has(path)) continue;
       try {
-        next.set(path, new PackFile(path, this.hashLength));
+        next.set(path, new PackFile(path, this.hashLength, this.windows, this.packsOpened++));
       } catch (e) {
         // A pack being written (its .pack not there yet) or an old v1 index: git reads those objects.
         if (!(e instanceof ObjectFormatError) && (e as NodeJS.ErrnoException).code !== "ENOENT") throw e;

@@ -28,7 +28,10 @@ export interface Unpacked {
 
 const IDX_MAGIC = 0xff744f63; // "\377tOc"
 const WINDOW = 1 << 20;
-const WINDOWS = 16;
+
+/** Windows of every pack of a store ("<pack serial>:<offset>"), shared so memory stays bounded however many packs there are. */
+export type WindowCache = Lru<string, Buffer>;
+export const windowCache = (windows = 32): WindowCache => new Lru<string, Buffer>(windows);
 
 export class PackFile {
   readonly packPath: string;
@@ -45,12 +48,15 @@ export class PackFile {
   private sortedOffsets: Float64Array | null = null;
   /** Rebuilt delta bases by offset (objects up to 64 KiB): a chain's bases are shared by the objects after it. */
   private readonly bases = new Lru<number, Unpacked>(512);
-  /** Windows of the pack by their start: WINDOW bytes each, WINDOWS of them at most. */
-  private readonly windows = new Lru<number, Buffer>(WINDOWS);
+  /** Windows of the pack (WINDOW bytes each), in the store's shared cache under `serial`. */
+  private readonly windows: WindowCache;
+  private readonly serial: number;
 
   /** Opens a pack by its index; throws ObjectFormatError for an index or pack header that is not git's v2. */
-  constructor(idxPath: string, hashLength: number) {
+  constructor(idxPath: string, hashLength: number, windows: WindowCache, serial: number) {
     this.hashLength = hashLength;
+    this.windows = windows;
+    this.serial = serial;
     this.packPath = idxPath.replace(/\.idx$/, ".pack");
     this.idx = readFileSync(idxPath);
     const idx = this.idx;
@@ -204,15 +210,17 @@ export class PackFile {
   }
 
   /**
-   * An entry's bytes. The pack is read in aligned windows kept in a small LRU (git's packedGitWindowSize,
-   * scaled down): neighbouring entries, which a walk reads one after another, cost no system call.
+   * An entry's bytes. The pack is read in aligned 1 MiB windows kept in the store's LRU (git's
+   * packedGitWindowSize, scaled down): neighbouring entries, which a walk reads one after another, cost
+   * no system call.
    */
   private readEntry(offset: number): Buffer {
     const end = this.entryEnd(offset);
     const start = Math.floor(offset / WINDOW) * WINDOW;
     if (end <= start + WINDOW) {
-      let window = this.windows.get(start);
-      if (!window) this.windows.set(start, (window = this.readRange(start, Math.min(start + WINDOW, this.packSize))));
+      const key = `${this.serial}:${start}`;
+      let window = this.windows.get(key);
+      if (!window) this.windows.set(key, (window = this.readRange(start, Math.min(start + WINDOW, this.packSize))));
       if (end - start > window.length) throw this.corruptAt(offset, "the pack ends inside it");
       return window.subarray(offset - start, end - start);
     }
