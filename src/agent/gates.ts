@@ -235,12 +235,13 @@ async function decrypt(c: Candidate): Promise<Check[]> {
   if (!c.sopsKeys) {
     return files.map((file) => check("decrypt", "sops-keys", "fail", file, `${file} is SOPS-encrypted but the agent has no decryption keys: name a Secret holding them in the agent configuration (sops: { secret: NAME })`));
   }
+  if (c.tree) {
+    // Kustomize rewrites objects (namespaces, labels), which changes what the MAC covers: decrypting the
+    // file as committed would apply something other than what the build made.
+    return files.map((file) => check("decrypt", "sops-kustomize", "fail", file, `${file} is SOPS-encrypted in a Kustomize environment: SOPS files are decrypted for plain-manifest environments only (docs/secrets.md)`));
+  }
   const trees = new TreeWalker(c.repo.objects);
   const readSource = async (file: string): Promise<Buffer> => {
-    if (c.tree) {
-      const { readFile } = await import("node:fs/promises");
-      return readFile(join(c.tree.dir, file));
-    }
     const id = await trees.blobAt(await trees.commitTree(c.commit!), file);
     const object = id ? await c.repo.objects.read(id) : null;
     if (object?.type !== "blob") throw new InputError(`${file}: not in the revision ${c.commit!.slice(0, 12)}`);
