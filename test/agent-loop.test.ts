@@ -319,14 +319,14 @@ test("metrics: GET /metrics after reconciles that pass and are blocked: counts, 
   assert.ok(Math.abs(sum - r.results[0]!.seconds) < 1e-9, `${sum} vs ${r.results[0]!.seconds}`);
   assert.equal(first.get("vigil_leader"), 1);
 
-  // A revision that leaves its namespaces: blocked at the apply gate.
+  // A revision that leaves its namespaces: blocked by the server-side dry run's sync, before any write.
   w.repo.commit({ [`envs/prom/escape.yaml`]: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: kube-system\n" }, alice);
   r.agent.trigger("prom");
   await until("the second reconcile", () => r.results.length === 2);
   const second = await scrape();
   assert.equal(second.get('vigil_reconcile_total{environment="prom",result="blocked"}'), 1);
   assert.equal(second.get('vigil_reconcile_total{environment="prom",result="pass"}'), 1);
-  assert.equal(second.get('vigil_gate_failures_total{environment="prom",gate="apply"}'), 1);
+  assert.equal(second.get('vigil_gate_failures_total{environment="prom",gate="dry-run"}'), 1);
   assert.equal(second.get('vigil_environment_health{environment="prom",state="unknown"}'), 1);
   assert.equal(second.get('vigil_reconcile_duration_seconds_count{environment="prom"}'), 2);
   assert.equal((await fetch(`${r.urls.metrics}/other`)).status, 404);
