@@ -14,6 +14,7 @@ import { Evaluator } from "./evaluator.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
 import { trackChanges } from "./tracking-store.ts";
+import { notDeployed, type RunningContainer } from "./cluster.ts";
 import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
 
@@ -138,6 +139,11 @@ export class Monitor {
       this.#trusted = await trustedKeys(policy);
       return this.#settle("trust policy", untrustedAdmissions(this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
     });
+  }
+
+  /** What the environment's cluster runs, read now: every digest Vigil did not deploy there is a finding. */
+  checkRunning(environment: string, running: RunningContainer[]): Promise<FindingChanges> {
+    return this.#serial(() => this.#settle(`pods of ${environment}`, notDeployed(environment, running, this.#inventory.workloads(), this.#stamp()), (f) => f.type === "not-deployed" && f.environment === environment, 0));
   }
 
   /** The open findings, as the evaluator holds them now. */
