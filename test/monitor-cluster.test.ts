@@ -2,13 +2,14 @@
 // deploy to the environment are findings (and stop being findings when the Pod goes), and findings
 // reach the workloads as Kubernetes Events, one per workload and change.
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { eventsSink, runningContainers } from "../src/monitor/cluster.ts";
 import { adminCluster, createNamespaces, kubeApi, kubeForFile } from "./helpers/cluster.ts";
 import { requireKube } from "./helpers/kube.ts";
 import { digestOf, feed, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";
-import { tempDir } from "./helpers/tools.ts";
+import { tempDir, vigil } from "./helpers/tools.ts";
 
 const kube = kubeForFile();
 
@@ -52,4 +53,30 @@ test("a Pod running a digest Vigil did not deploy is a finding, recorded as an E
   const gone = await f.monitor.checkRunning("prod", await runningContainers(cluster, ["shop"]));
   assert.equal(gone.closed.length, 1);
   assert.deepEqual(f.monitor.openFindings().map((x) => x.type), ["advisory"]);
+});
+
+test("vigil monitor --once with a cluster: its Pods are checked and its Events written; an unreachable API server exits 3", async (t) => {
+  if (!requireKube(t)) return;
+  const dir = tempDir(t);
+  await createNamespaces(kube.cluster, "cli");
+  assert.equal((await kubeApi(kube.cluster, "POST", "/api/v1/namespaces/cli/serviceaccounts", { metadata: { name: "default" } })).status, 201);
+  const f = await openMonitor(dir);
+  await f.monitor.recordDeployment("prod", workloads("cli", { web: ["web:2"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({ "web:2": [] }) });
+  await f.close();
+  await runningPod("cli", "stray", "registry.example.com/other/tool:1", digestOf("tool"));
+  const config = join(dir, "monitor.yaml");
+  const write = (kubeconfig: string) => writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "clusters:", `  - { environment: prod, kubeconfig: ${JSON.stringify(kubeconfig)}, namespaces: [cli] }`, ""].join("\n"));
+  write(kube.cluster.admin.kubeconfigPath);
+  const once = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(once.status, 1, once.stderr);
+  const pods = once.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.trigger === "pods of prod");
+  assert.deepEqual(pods.opened.map((x: any) => x.workload), ["Pod cli/stray"]);
+  const events = (await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/cli/events")).body.items as any[];
+  assert.deepEqual(events.map((e) => `${e.reason} ${e.involvedObject.name}`), ["ImageNotDeployed stray"]);
+
+  const unreachable = join(dir, "unreachable.kubeconfig");
+  writeFileSync(unreachable, readFileSync(kube.cluster.admin.kubeconfigPath, "utf8").replace(/https:\/\/127\.0\.0\.1:\d+/, "https://127.0.0.1:9"));
+  write(unreachable);
+  const down = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(down.status, 3, down.stderr);
 });

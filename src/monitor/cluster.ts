@@ -73,12 +73,13 @@ const NAMED = 5;
  * Kubernetes Events on the workloads concerned: one Warning per workload and change summing up what
  * opened (a feed of 10,000 advisories must not become 10,000 Events), one Normal for what closed.
  */
-export function eventsSink(cluster: Cluster, apiVersionOf: (kind: string) => string = defaultApiVersion): Sink {
+export function eventsSink(cluster: Cluster, environment?: string, apiVersionOf: (kind: string) => string = defaultApiVersion): Sink {
+  const ours = (f: MonitorFinding) => environment === undefined || f.environment === environment;
   return {
     name: "Kubernetes Events",
     async emit(changes) {
       for (const [state, list] of [["opened", changes.opened], ["closed", changes.closed]] as const) {
-        for (const group of byWorkload(list)) {
+        for (const group of byWorkload(list.filter(ours))) {
           const [kind, ref] = splitWorkload(group[0]!.workload);
           const [namespace, name] = ref.includes("/") ? (ref.split("/", 2) as [string, string]) : [undefined, ref];
           const named = group.slice(0, NAMED).map((f) => `${f.rule} (${f.severity}) in ${f.subject}`).join("; ");

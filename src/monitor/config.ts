@@ -27,6 +27,15 @@ export const monitorConfigSchema = v.strictObject({
   /** The trust policy whose keys admitted what is deployed: when it changes, what it no longer trusts is flagged. */
   trustPolicy: v.optional(text),
   audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
+  /** Each environment's cluster: its Pods are compared with the inventory every `interval`, and findings go to it as Events. */
+  clusters: v.optional(v.array(v.strictObject({
+    environment: name,
+    kubeconfig: v.optional(text),
+    context: v.optional(text),
+    inCluster: v.optional(v.literal(true)),
+    namespaces: v.optional(v.array(name)),
+    interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "30s"),
+  })), []),
   environments: v.optional(v.array(v.strictObject({ name, enforcement: v.optional(v.picklist(ENFORCEMENT), "alert") })), []),
 });
 
@@ -40,6 +49,9 @@ export function loadMonitorConfig(file: string): MonitorConfig {
   // What is watched must be there: a typo would otherwise watch nothing, silently.
   const watched: [PropertyKey[], string][] = [...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
   for (const [path, p] of watched) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
+  doc.clusters.forEach((c, i) => {
+    if ((c.kubeconfig !== undefined) === (c.inCluster === true)) throw new InputError(`${locate(src, ["clusters", i])}: give kubeconfig or inCluster: true (one of them)`);
+  });
   return {
     ...doc,
     inventory: abs(doc.inventory),
@@ -47,6 +59,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     feeds: doc.feeds.map(abs),
     vex: doc.vex.map(abs),
     ...(doc.trustPolicy && { trustPolicy: abs(doc.trustPolicy) }),
+    clusters: doc.clusters.map((c) => ({ ...c, ...(c.kubeconfig && { kubeconfig: abs(c.kubeconfig) }) })),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
   };
 }

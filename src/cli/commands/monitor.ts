@@ -1,6 +1,9 @@
 import { watch } from "node:fs";
 import { openAuditLog } from "../../audit/index.ts";
+import { connectCluster } from "../../cluster/client.ts";
+import { parseDuration } from "../../core/duration.ts";
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { eventsSink, runningContainers } from "../../monitor/cluster.ts";
 import { loadMonitorConfig } from "../../monitor/config.ts";
 import { openInventory } from "../../monitor/inventory.ts";
 import { Monitor, type Sink } from "../../monitor/monitor.ts";
@@ -28,14 +31,23 @@ export const monitor: Command = {
     const inventory = openInventory(config.inventory);
     const advisories = await openStore(config.database, { create: true });
     const log = config.audit ? await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile }) : undefined;
-    const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : [])];
+    const clusters = await Promise.all(config.clusters.map(async (c) => ({
+      ...c,
+      cluster: await connectCluster(c.inCluster ? { inCluster: true } : { kubeconfig: c.kubeconfig!, ...(c.context && { context: c.context }) }),
+      intervalMs: parseDuration(c.interval, `clusters ${c.environment} interval`),
+    })));
+    const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : []), ...clusters.map((c) => eventsSink(c.cluster, c.environment))];
     const vex = config.vex.flatMap((file, i) => loadVex(file, i * 1_000_000));
     const mon = new Monitor({ inventory, advisories, vex, sinks });
     const close = async () => {
+      for (const t of timers) clearInterval(t);
+      for (const c of clusters) c.cluster.close();
       inventory.close();
       await advisories.close();
       await log?.close();
     };
+    const checkPods = async (c: (typeof clusters)[number]) => mon.checkRunning(c.environment, await runningContainers(c.cluster, c.namespaces));
+    const timers: NodeJS.Timeout[] = [];
     const loadTrust = async () => {
       if (config.trustPolicy) await mon.setTrustPolicy(await loadTrustPolicyFile(config.trustPolicy));
     };
@@ -52,7 +64,10 @@ export const monitor: Command = {
       await mon.start();
       await loadTrust();
       if (config.feeds.length > 0) await mon.importAdvisories(config.feeds);
+      for (const c of clusters) await checkPods(c);
       if (!watching) return mon.openFindings().some((f) => !f.suppressed) ? 1 : 0;
+      // A failed poll (the API server away) is reported and tried again at the next interval.
+      for (const c of clusters) timers.push(setInterval(() => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)), c.intervalMs));
       await watching;
       return 0;
     } finally {
