@@ -27,6 +27,10 @@ export const monitorConfigSchema = v.strictObject({
   /** The trust policy whose keys admitted what is deployed: when it changes, what it no longer trusts is flagged. */
   trustPolicy: v.optional(text),
   audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
+  /** Findings POSTed as JSON, signed with the secret as the agent's webhook checks (slack: a Slack-compatible body). */
+  webhook: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url("must be a URL")), secretFile: text, slack: v.optional(v.boolean()) })),
+  /** Prometheus metrics of the open findings at http://LISTEN/metrics. */
+  metrics: v.optional(v.strictObject({ listen: text })),
   /** Each environment's cluster: its Pods are compared with the inventory every `interval`, and findings go to it as Events. */
   clusters: v.optional(v.array(v.strictObject({
     environment: name,
@@ -60,6 +64,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     vex: doc.vex.map(abs),
     ...(doc.trustPolicy && { trustPolicy: abs(doc.trustPolicy) }),
     clusters: doc.clusters.map((c) => ({ ...c, ...(c.kubeconfig && { kubeconfig: abs(c.kubeconfig) }) })),
+    ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
   };
 }

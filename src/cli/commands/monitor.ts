@@ -7,7 +7,10 @@ import { eventsSink, runningContainers } from "../../monitor/cluster.ts";
 import { loadMonitorConfig } from "../../monitor/config.ts";
 import { openInventory } from "../../monitor/inventory.ts";
 import { Monitor, type Sink } from "../../monitor/monitor.ts";
-import { auditSink, jsonLinesSink } from "../../monitor/sinks.ts";
+import { auditSink, findingMetrics, jsonLinesSink, webhookSink } from "../../monitor/sinks.ts";
+import { readWebhookSecret } from "../../agent/webhook.ts";
+import { createServer, type Server } from "node:http";
+import { InputError } from "../../core/errors.ts";
 import { loadVex, openStore } from "../../vuln/index.ts";
 import { required, type Command } from "../command.ts";
 
@@ -36,11 +39,13 @@ export const monitor: Command = {
       cluster: await connectCluster(c.inCluster ? { inCluster: true } : { kubeconfig: c.kubeconfig!, ...(c.context && { context: c.context }) }),
       intervalMs: parseDuration(c.interval, `clusters ${c.environment} interval`),
     })));
-    const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : []), ...clusters.map((c) => eventsSink(c.cluster, c.environment))];
+    const webhook = config.webhook && webhookSink({ url: config.webhook.url, secret: readWebhookSecret(config.webhook.secretFile), ...(config.webhook.slack && { slack: true }), onError: (m) => process.stderr.write(`vigil monitor: ${m}\n`) });
+    const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : []), ...clusters.map((c) => eventsSink(c.cluster, c.environment)), ...(webhook ? [webhook] : [])];
     const vex = config.vex.flatMap((file, i) => loadVex(file, i * 1_000_000));
     const mon = new Monitor({ inventory, advisories, vex, sinks });
     const close = async () => {
       for (const t of timers) clearInterval(t);
+      for (const server of servers) server.close();
       for (const c of clusters) c.cluster.close();
       inventory.close();
       await advisories.close();
@@ -48,6 +53,7 @@ export const monitor: Command = {
     };
     const checkPods = async (c: (typeof clusters)[number]) => mon.checkRunning(c.environment, await runningContainers(c.cluster, c.namespaces));
     const timers: NodeJS.Timeout[] = [];
+    const servers: Server[] = [];
     const loadTrust = async () => {
       if (config.trustPolicy) await mon.setTrustPolicy(await loadTrustPolicyFile(config.trustPolicy));
     };
@@ -61,6 +67,7 @@ export const monitor: Command = {
             ...config.vex.map((file) => ({ path: file, changed: () => mon.setVex(config.vex.flatMap((f, i) => loadVex(f, i * 1_000_000))) })),
             ...(config.trustPolicy ? [{ path: config.trustPolicy, changed: loadTrust }] : []),
           ]);
+      if (config.metrics && watching) servers.push(await serveMetrics(config.metrics.listen, () => findingMetrics(mon.openFindings())));
       await mon.start();
       await loadTrust();
       if (config.feeds.length > 0) await mon.importAdvisories(config.feeds);
@@ -94,5 +101,19 @@ function watchPaths(paths: { path: string; changed: () => Promise<unknown> }[]):
       else resolve();
     }
     process.on("SIGINT", stop).on("SIGTERM", stop);
+  });
+}
+
+/** GET /metrics on HOST:PORT (Prometheus text format); anything else is 404. */
+function serveMetrics(listen: string, text: () => string): Promise<Server> {
+  const m = /^(.*):(\d{1,5})$/.exec(listen);
+  if (!m) throw new InputError(`metrics.listen: ${JSON.stringify(listen)} is not HOST:PORT`);
+  const server = createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/metrics") res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(text());
+    else res.writeHead(404).end();
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(Number(m[2]), m[1] || "127.0.0.1", () => resolve(server));
   });
 }
