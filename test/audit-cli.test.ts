@@ -103,7 +103,7 @@ test("exit codes: usage and unreadable input 2, a log that does not verify 1 (na
     [["audit", "prove", "--log", location, "--entry", "abc"], 2, /must be a SHA-256 leaf hash/],
     [["audit", "show", "--log", location, "--since", "yesterday"], 2, /--since "yesterday"/],
     [["audit", "explain", "deployment web", "--env", "prod", "--log", location], 2, /neither a resource .* nor an image reference/],
-    [["audit", "verify", "--log", "postgres://vigil:s3cret@127.0.0.1:1/audit", "--key", pub], 3, /postgres:\/\/vigil:\*\*\*@127.0.0.1:1\/audit: cannot connect to PostgreSQL/],
+    [["audit", "verify", "--log", "postgres://vigil:s3cret@127.0.0.1:1/audit", "--key", pub], 3, /postgres:\/\/\*\*\*@127.0.0.1:1\/audit: cannot connect to PostgreSQL/],
   ];
   for (const [args, status, reason] of cases) {
     const r = vigil(args);
