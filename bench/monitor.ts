@@ -91,7 +91,7 @@ try {
   const incremental = (lastEmitted - start) / 1000;
   const rssAfter = process.memoryUsage().rss;
   console.log(`\nimport of ${update.length} advisories (${changes.import.added} new, ${changes.import.updated} changed): ${changes.judged} distinct components judged again, ${changes.opened.length} findings opened or changed, ${changes.closed.length} closed`);
-  console.log(`  start of import to last finding emitted: ${incremental.toFixed(2)} s (import into the database ${changes.seconds.import.toFixed(2)} s, re-evaluation and emit ${(incremental - changes.seconds.import).toFixed(2)} s)`);
+  console.log(`  start of import to last finding emitted: ${incremental.toFixed(2)} s (import into the database ${changes.seconds.import.toFixed(2)} s, judging the changed components ${changes.seconds.judge.toFixed(2)} s, diff + store in the inventory + emit ${changes.seconds.settle.toFixed(2)} s)`);
   console.log(`  memory: RSS ${mib(rssBefore)} before, ${mib(rssAfter)} after, peak ${mib(process.resourceUsage().maxRSS * 1024)} (whole process, inventory index included)`);
 
   const fullStart = performance.now();
@@ -99,8 +99,8 @@ try {
   const fullSeconds = (performance.now() - fullStart) / 1000;
   const same = isDeepStrictEqual(full, f.monitor.openFindings());
   console.log(`full rescan of the same inventory (Vigil's matcher, same store): ${fullSeconds.toFixed(2)} s, ${full.length} findings; incremental equals full: ${same}`);
-  const reevaluation = incremental - changes.seconds.import;
-  console.log(`\nratio full rescan / incremental re-evaluation: ${(fullSeconds / reevaluation).toFixed(1)}x; / import-to-last-finding: ${(fullSeconds / incremental).toFixed(1)}x`);
+  // Like for like: the full rescan judges and places every component's findings; the incremental judging does the same for the changed ones.
+  console.log(`\nratio full rescan / incremental judging: ${(fullSeconds / changes.seconds.judge).toFixed(1)}x; full rescan / import-to-last-finding: ${(fullSeconds / incremental).toFixed(1)}x (the full rescan figure excludes storing and emitting)`);
   console.log(`against a 24-hour rescan schedule (Trivy Operator's report TTL, Dependency-Track's daily analysis): worst-case exposure ${DAY} s vs ${incremental.toFixed(2)} s, ${Math.round(DAY / incremental)}x sooner`);
   await f.close();
   if (!same) process.exitCode = 1;

@@ -73,7 +73,7 @@ export class Monitor {
   }
 
   /** `vigil db import` through the monitor: the import, then only the changed advisories' components. */
-  importAdvisories(paths: string[]): Promise<FindingChanges & { import: ImportResult; seconds: { import: number; evaluate: number } }> {
+  importAdvisories(paths: string[]): Promise<FindingChanges & { import: ImportResult; seconds: { import: number; judge: number; settle: number } }> {
     return this.#serial(async () => {
       const started = performance.now();
       const { store, changes } = trackChanges(this.#advisories);
@@ -81,8 +81,11 @@ export class Monitor {
       const imported = performance.now();
       const purls = await this.#evaluator.incremental(changes);
       const touched = new Set(purls);
-      const settled = await this.#settle("advisories", this.#evaluator.placed(this.#stamp(), purls), (f) => isAdvisory(f) && touched.has(f.purl!), purls.length);
-      return { ...settled, import: result, seconds: { import: (imported - started) / 1000, evaluate: (performance.now() - imported) / 1000 } };
+      const found = this.#evaluator.placed(this.#stamp(), purls);
+      const judged = performance.now();
+      const settled = await this.#settle("advisories", found, (f) => isAdvisory(f) && touched.has(f.purl!), purls.length);
+      const seconds = { import: (imported - started) / 1000, judge: (judged - imported) / 1000, settle: (performance.now() - judged) / 1000 };
+      return { ...settled, import: result, seconds };
     });
   }
 
