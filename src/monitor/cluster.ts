@@ -74,7 +74,8 @@ const NAMED = 5;
  * opened (a feed of 10,000 advisories must not become 10,000 Events), one Normal for what closed.
  */
 export function eventsSink(cluster: Cluster, environment?: string, apiVersionOf: (kind: string) => string = defaultApiVersion): Sink {
-  const ours = (f: MonitorFinding) => environment === undefined || f.environment === environment;
+  // Repository findings name refs, not cluster objects: they go to the other sinks.
+  const ours = (f: MonitorFinding) => f.type !== "repository" && (environment === undefined || f.environment === environment);
   return {
     name: "Kubernetes Events",
     async emit(changes) {

@@ -5,7 +5,7 @@
 import type { Finding } from "../vuln/scan.ts";
 import type { SeverityName } from "../vuln/severity.ts";
 
-export type FindingType = "advisory" | "untrusted-key" | "not-deployed";
+export type FindingType = "advisory" | "untrusted-key" | "not-deployed" | "repository";
 
 export interface MonitorFinding {
   key: string;

@@ -39,6 +39,9 @@ export interface InventoryStore {
   /** Opens or updates these findings (each keeps its first-seen time) and closes those keys. */
   updateFindings(upserts: MonitorFinding[], closed: string[]): void;
   findings(filter?: { environment?: string; since?: string }): MonitorFinding[];
+  /** A small named value the monitor keeps between runs (the repository's refs at the last look). */
+  state(name: string): string | undefined;
+  setState(name: string, value: string): void;
   close(): void;
 }
 
@@ -132,6 +135,14 @@ class SqliteInventory implements InventoryStore {
       .prepare("SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key")
       .all(filter.environment ?? null, filter.since ?? null) as { doc: string; since: string }[];
     return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
+  }
+
+  state(name: string): string | undefined {
+    return (this.#db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = ?").get(`state:${name}`) as { value: string } | undefined)?.value;
+  }
+
+  setState(name: string, value: string): void {
+    this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_meta (key, value) VALUES (?, ?)").run(`state:${name}`, value);
   }
 
   close(): void {

@@ -15,6 +15,8 @@ import type { MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
 import { trackChanges } from "./tracking-store.ts";
 import { notDeployed, type RunningContainer } from "./cluster.ts";
+import { readRefs, repositoryActivity, UNREACHABLE } from "./repository.ts";
+import type { Repo } from "../git/repo.ts";
 import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
 
@@ -147,6 +149,24 @@ export class Monitor {
   /** What the environment's cluster runs, read now: every digest Vigil did not deploy there is a finding. */
   checkRunning(environment: string, running: RunningContainer[]): Promise<FindingChanges> {
     return this.#serial(() => this.#settle(`pods of ${environment}`, notDeployed(environment, running, this.#inventory.workloads(), this.#stamp()), (f) => f.type === "not-deployed" && f.environment === environment, 0));
+  }
+
+  /**
+   * The configuration repository's refs against the last look: force-pushes under deployed revisions,
+   * protected names reused, unknown signers, trust-policy proposals, refs/vigil/ deletions.
+   */
+  checkRepository(repo: Repo, policy: TrustPolicy): Promise<FindingChanges> {
+    return this.#serial(async () => {
+      const stateName = `refs ${repo.name}`;
+      const saved = this.#inventory.state(stateName);
+      const previous = saved === undefined ? undefined : new Map(Object.entries(JSON.parse(saved) as Record<string, string>));
+      const current = await readRefs(repo);
+      const found = await repositoryActivity(repo, policy, previous, current, this.#inventory.workloads(), this.#stamp());
+      // Unreachable revisions are a state, judged afresh; the other activities are events, kept until someone closes them.
+      const changes = await this.#settle(`repository ${repo.name}`, found, (f) => f.type === "repository" && f.rule === UNREACHABLE, 0);
+      this.#inventory.setState(stateName, JSON.stringify(Object.fromEntries(current)));
+      return changes;
+    });
   }
 
   /** The open findings, as the evaluator holds them now. */

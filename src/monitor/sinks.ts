@@ -42,6 +42,7 @@ function findingRecord(f: MonitorFinding, time: string, state: "open" | "closed"
 export function describe(f: MonitorFinding): string {
   if (f.type === "advisory") return `${f.kind === "affected" ? "affected by" : "cannot be judged against"} ${f.advisory} (severity ${f.severity}${f.fixed?.length ? `, fixed in ${f.fixed.join(", ")}` : ""})`;
   if (f.type === "untrusted-key") return `admitted by a key no longer trusted (${f.rule})`;
+  if (f.type === "repository") return `${f.rule} on ${f.workload} (${f.subject})`;
   return `running ${f.subject}, which Vigil did not deploy`;
 }
 
