@@ -3,13 +3,14 @@
 // branch, a refs/vigil/ ref deleted, and a force-push that leaves the deployed revision unreachable (closed
 // again when it is reachable). A first look only records the refs.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadTrustPolicyFile } from "../src/core/trust-policy.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { SshSigner, soleOwnerPolicy, TestRepo } from "./helpers/git-fixture.ts";
 import { openMonitor, sboms, workloads } from "./helpers/monitor-fixture.ts";
-import { requireTools, tempDir } from "./helpers/tools.ts";
+import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
 test("repository activity: unknown signers, trust-policy proposals, protected names, refs/vigil deletions and force-pushes", async (t) => {
   if (!requireTools(t, ["git", "ssh-keygen"])) return;
@@ -54,4 +55,27 @@ test("repository activity: unknown signers, trust-policy proposals, protected na
   const restored = await f.monitor.checkRepository(opened, policy);
   assert.deepEqual(restored.closed.map((x) => x.rule), ["revision-unreachable"]);
   assert.equal(f.monitor.openFindings().filter((x) => x.type === "repository").length, 4, "events stay open until someone closes them");
+});
+
+test("vigil monitor --once looks at the repository: the second run reports what changed since the first", async (t) => {
+  if (!requireTools(t, ["git", "ssh-keygen"])) return;
+  const dir = tempDir(t);
+  const alice = new SshSigner(dir, "alice");
+  const mallory = new SshSigner(dir, "mallory");
+  soleOwnerPolicy(join(dir, "trust.yaml"), alice, "prod");
+  const repo = new TestRepo(join(dir, "config"));
+  repo.commit({ "envs/prod/app.yaml": "a: 1\n" }, alice);
+  const config = join(dir, "monitor.yaml");
+  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "trustPolicy: trust.yaml", "repository: { location: config }", ""].join("\n"));
+  assert.equal(vigil(["monitor", "--config", config, "--once"]).status, 0);
+  const pushed = repo.commit({ "envs/prod/app.yaml": "a: 2\n" }, mallory);
+  const second = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(second.status, 1, second.stderr);
+  const line = second.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.trigger.startsWith("repository"));
+  assert.deepEqual(line.opened.map((x: any) => `${x.rule} ${x.subject}`), [`unknown-signer ${pushed}`]);
+
+  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "repository: { location: config }", ""].join("\n"));
+  const noPolicy = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(noPolicy.status, 2);
+  assert.match(noPolicy.stderr, /monitor\.yaml:5 repository: watching the repository needs trustPolicy/);
 });

@@ -31,6 +31,8 @@ export const monitorConfigSchema = v.strictObject({
   webhook: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url("must be a URL")), secretFile: text, slack: v.optional(v.boolean()) })),
   /** Prometheus metrics of the open findings at http://LISTEN/metrics. */
   metrics: v.optional(v.strictObject({ listen: text })),
+  /** The configuration repository (a path or URL, read only), looked at every `interval` for unusual activity; needs trustPolicy. */
+  repository: v.optional(v.strictObject({ location: text, interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1m") })),
   /** Each environment's cluster: its Pods are compared with the inventory every `interval`, and findings go to it as Events. */
   clusters: v.optional(v.array(v.strictObject({
     environment: name,
@@ -53,6 +55,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
   // What is watched must be there: a typo would otherwise watch nothing, silently.
   const watched: [PropertyKey[], string][] = [...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
   for (const [path, p] of watched) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
+  if (doc.repository && !doc.trustPolicy) throw new InputError(`${locate(src, ["repository"])}: watching the repository needs trustPolicy (who may sign, which branches are environments')`);
   doc.clusters.forEach((c, i) => {
     if ((c.kubeconfig !== undefined) === (c.inCluster === true)) throw new InputError(`${locate(src, ["clusters", i])}: give kubeconfig or inCluster: true (one of them)`);
   });
@@ -63,6 +66,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     feeds: doc.feeds.map(abs),
     vex: doc.vex.map(abs),
     ...(doc.trustPolicy && { trustPolicy: abs(doc.trustPolicy) }),
+    ...(doc.repository && { repository: { ...doc.repository, location: isAbsolute(doc.repository.location) || /^[a-z+]+:\/\/|^[^/]+@[^/]+:/.test(doc.repository.location) ? doc.repository.location : resolve(base, doc.repository.location) } }),
     clusters: doc.clusters.map((c) => ({ ...c, ...(c.kubeconfig && { kubeconfig: abs(c.kubeconfig) }) })),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),

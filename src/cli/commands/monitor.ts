@@ -3,6 +3,7 @@ import { openAuditLog } from "../../audit/index.ts";
 import { connectCluster } from "../../cluster/client.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { openRepo } from "../../git/repo.ts";
 import { eventsSink, runningContainers } from "../../monitor/cluster.ts";
 import { loadMonitorConfig } from "../../monitor/config.ts";
 import { openInventory } from "../../monitor/inventory.ts";
@@ -57,6 +58,16 @@ export const monitor: Command = {
     const loadTrust = async () => {
       if (config.trustPolicy) await mon.setTrustPolicy(await loadTrustPolicyFile(config.trustPolicy));
     };
+    // The repository is opened (fetched, when it is a URL) at every look, read only.
+    const checkRepository = async () => {
+      if (!config.repository || !config.trustPolicy) return;
+      const repo = await openRepo(config.repository.location);
+      try {
+        await mon.checkRepository(repo, await loadTrustPolicyFile(config.trustPolicy));
+      } finally {
+        repo.close();
+      }
+    };
     try {
       // Watching starts before the first import, so nothing written in between is missed (the monitor
       // runs changes one at a time, and an import of unchanged advisories changes nothing).
@@ -72,8 +83,10 @@ export const monitor: Command = {
       await loadTrust();
       if (config.feeds.length > 0) await mon.importAdvisories(config.feeds);
       for (const c of clusters) await checkPods(c);
+      await checkRepository();
       if (!watching) return mon.openFindings().some((f) => !f.suppressed) ? 1 : 0;
       // A failed poll (the API server away) is reported and tried again at the next interval.
+      if (config.repository) timers.push(setInterval(() => checkRepository().catch((e) => process.stderr.write(`vigil monitor: repository: ${(e as Error).message}\n`)), parseDuration(config.repository.interval, "repository interval")));
       for (const c of clusters) timers.push(setInterval(() => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)), c.intervalMs));
       await watching;
       return 0;
