@@ -59,11 +59,11 @@ test("vigil monitor --once imports the feeds, prints what opened, and exits 1 wi
 test("bad input exits 2 naming the file, line and field", async (t) => {
   const dir = tempDir(t);
   const config = join(dir, "monitor.yaml");
-  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "feedz: [feed]", "environments:", "  - name: prod", "    enforcement: sometimes", ""].join("\n"));
+  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "feedz: [feed]", "clusters:", "  - environment: prod", "    interval: soon", ""].join("\n"));
   const bad = vigil(["monitor", "--config", config, "--once"]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /monitor\.yaml:5.*unknown field "feedz"/);
-  assert.match(bad.stderr, /monitor\.yaml:8.*enforcement/);
+  assert.match(bad.stderr, /monitor\.yaml:8.*interval: must be a duration/);
 
   mkdirSync(join(dir, "feed"));
   writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "feeds: [feed, no-such-feed]", ""].join("\n"));

@@ -12,8 +12,6 @@ import { InputError } from "../core/errors.ts";
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
 
-export const ENFORCEMENT = ["alert", "block-promotion", "degraded"] as const;
-
 export const monitorConfigSchema = v.strictObject({
   apiVersion: v.literal("vigil.dev/v1alpha1"),
   kind: v.literal("MonitorConfig"),
@@ -42,7 +40,6 @@ export const monitorConfigSchema = v.strictObject({
     namespaces: v.optional(v.array(name)),
     interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "30s"),
   })), []),
-  environments: v.optional(v.array(v.strictObject({ name, enforcement: v.optional(v.picklist(ENFORCEMENT), "alert") })), []),
 });
 
 export type MonitorConfig = v.InferOutput<typeof monitorConfigSchema>;

@@ -1,0 +1,37 @@
+// Per-environment enforcement of the monitor's findings, as the signed trust policy says
+// (environments[].monitor.enforcement): "alert" only records and notifies; "block-promotion" blocks
+// promoting a revision into the environment while findings are open on workloads that run it anywhere;
+// "degraded" marks the environment degraded while it has open findings, until a fixed revision is
+// deployed (which closes them). Suppressed findings (VEX) count for none of these.
+import { check, type Check } from "../core/verdict.ts";
+import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { MonitorFinding } from "./findings.ts";
+import type { DeployedWorkload } from "./inventory.ts";
+
+export const GATE = "monitor";
+export type Enforcement = "alert" | "block-promotion" | "degraded";
+
+export function enforcementOf(policy: TrustPolicy, environment: string): Enforcement {
+  return policy.doc.environments.find((e) => e.name === environment)?.monitor?.enforcement ?? "alert";
+}
+
+/** The monitor's checks for promoting `revision` into `environment` (the approvals gate can add them to its verdict). */
+export function promotionChecks(policy: TrustPolicy, environment: string, revision: string, open: MonitorFinding[], workloads: DeployedWorkload[]): Check[] {
+  const mode = enforcementOf(policy, environment);
+  if (mode !== "block-promotion") return [check(GATE, "open-findings", "skip", revision, `${environment}'s enforcement is ${mode}: findings do not block promotion`)];
+  const running = new Set(workloads.filter((w) => w.revision === revision).map((w) => `${w.environment}\u0000${w.workload}`));
+  const affecting = open.filter((f) => !f.suppressed && running.has(`${f.environment}\u0000${f.workload}`));
+  if (affecting.length === 0) return [check(GATE, "open-findings", "pass", revision, `no open findings on workloads running ${revision}`)];
+  const named = affecting.slice(0, 5).map((f) => `${f.rule} in ${f.subject} (${f.environment} ${f.workload})`).join("; ");
+  return [check(GATE, "open-findings", "fail", revision,
+    `${affecting.length} open finding(s) on workloads running this revision block its promotion to ${environment}: ${named}${affecting.length > 5 ? "; …" : ""}. Deploy a fixed revision, or record a VEX statement for findings that do not apply (vigil findings --json lists them)`)];
+}
+
+/** Whether the environment is degraded: its enforcement is "degraded" and findings are open on it. */
+export function environmentChecks(policy: TrustPolicy, environment: string, open: MonitorFinding[]): Check[] {
+  const mode = enforcementOf(policy, environment);
+  const here = open.filter((f) => !f.suppressed && f.environment === environment);
+  if (mode !== "degraded") return [check(GATE, "degraded", "skip", environment, `${environment}'s enforcement is ${mode}`)];
+  if (here.length === 0) return [check(GATE, "degraded", "pass", environment, `no open findings in ${environment}`)];
+  return [check(GATE, "degraded", "fail", environment, `${environment} is degraded: ${here.length} open finding(s) since ${here.map((f) => f.since).sort()[0]}; deploy a fixed revision (vigil findings --env ${environment})`)];
+}
