@@ -99,7 +99,7 @@ export function eventsSink(cluster: Cluster, environment?: string, apiVersionOf:
 }
 
 function reasonFor(f: MonitorFinding): string {
-  return f.type === "advisory" ? "VulnerabilityFound" : f.type === "untrusted-key" ? "UntrustedKey" : "ImageNotDeployed";
+  return f.type === "advisory" ? "VulnerabilityFound" : f.type === "untrusted-key" ? "UntrustedKey" : f.type === "policy" ? "PolicyViolation" : "ImageNotDeployed";
 }
 
 function byWorkload(list: MonitorFinding[]): MonitorFinding[][] {

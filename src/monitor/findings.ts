@@ -5,7 +5,7 @@
 import type { Finding } from "../vuln/scan.ts";
 import type { SeverityName } from "../vuln/severity.ts";
 
-export type FindingType = "advisory" | "untrusted-key" | "not-deployed" | "repository";
+export type FindingType = "advisory" | "untrusted-key" | "not-deployed" | "repository" | "policy";
 
 export interface MonitorFinding {
   key: string;

@@ -9,6 +9,7 @@ import { InputError, UnavailableError } from "../core/errors.ts";
 import type { Component } from "../vuln/match.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { Admission } from "./trust.ts";
+import type { SourcedObject } from "../policy/manifests.ts";
 
 export interface DeployedImage {
   /** The image as the manifest names it, and the digest it is pinned to. */
@@ -39,6 +40,10 @@ export interface InventoryStore {
   /** Opens or updates these findings (each keeps its first-seen time) and closes those keys. */
   updateFindings(upserts: MonitorFinding[], closed: string[]): void;
   findings(filter?: { environment?: string; since?: string }): MonitorFinding[];
+  /** The manifests last applied to an environment (what the policy trigger evaluates again). */
+  putManifests(environment: string, objects: readonly SourcedObject[]): void;
+  manifests(environment: string): SourcedObject[];
+  environments(): string[];
   /** A small named value the monitor keeps between runs (the repository's refs at the last look). */
   state(name: string): string | undefined;
   setState(name: string, value: string): void;
@@ -52,6 +57,7 @@ const TABLES = `
 CREATE TABLE IF NOT EXISTS vigil_monitor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vigil_monitor_workloads (environment TEXT NOT NULL, workload TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (environment, workload));
 CREATE TABLE IF NOT EXISTS vigil_monitor_components (digest TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vigil_monitor_manifests (environment TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vigil_monitor_findings (key TEXT PRIMARY KEY, environment TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL);
 `;
 
@@ -135,6 +141,19 @@ class SqliteInventory implements InventoryStore {
       .prepare("SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key")
       .all(filter.environment ?? null, filter.since ?? null) as { doc: string; since: string }[];
     return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
+  }
+
+  putManifests(environment: string, objects: readonly SourcedObject[]): void {
+    this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_manifests (environment, doc) VALUES (?, ?)").run(environment, JSON.stringify(objects));
+  }
+
+  manifests(environment: string): SourcedObject[] {
+    const row = this.#db.prepare("SELECT doc FROM vigil_monitor_manifests WHERE environment = ?").get(environment) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as SourcedObject[]) : [];
+  }
+
+  environments(): string[] {
+    return (this.#db.prepare("SELECT environment FROM vigil_monitor_manifests ORDER BY environment").all() as { environment: string }[]).map((r) => r.environment);
   }
 
   state(name: string): string | undefined {

@@ -17,6 +17,9 @@ import { trackChanges } from "./tracking-store.ts";
 import { notDeployed, type RunningContainer } from "./cluster.ts";
 import { readRefs, repositoryActivity, UNREACHABLE } from "./repository.ts";
 import type { Repo } from "../git/repo.ts";
+import { policyChecks, type PolicyGateInput } from "../policy/gate.ts";
+import type { Check } from "../core/verdict.ts";
+import { findingKey } from "./findings.ts";
 import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
 import type { TrustPolicy } from "../core/trust-policy.ts";
 
@@ -124,6 +127,7 @@ export class Monitor {
         }
       }
       this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
+      this.#inventory.putManifests(environment, objects);
       // A deployment changes where components run: the index is rebuilt from the inventory and judged.
       this.#evaluator = this.#load();
       await this.#evaluator.full();
@@ -167,6 +171,30 @@ export class Monitor {
       this.#inventory.setState(stateName, JSON.stringify(Object.fromEntries(current)));
       return changes;
     });
+  }
+
+  /**
+   * A policy or pack changed, or time passed an exception's expiry: the live manifests of each
+   * environment (as last applied, with drift the agent reported) are evaluated again by the policy gate,
+   * and every failing check is a finding until a check passes.
+   */
+  checkPolicies(policies: Omit<PolicyGateInput, "manifests">, environments?: string[]): Promise<FindingChanges> {
+    return this.#serial(async () => {
+      const envs = environments ?? this.#inventory.environments();
+      const found = envs.flatMap((env) => policyFindings(env, policyChecks({ ...policies, manifests: this.#inventory.manifests(env) }), this.#stamp()));
+      return this.#settle("policies", found, (f) => f.type === "policy" && envs.includes(f.environment), 0);
+    });
+  }
+
+  /**
+   * The agent saw drift: the live objects replace what was applied under their names, and the
+   * environment's manifests are evaluated again with the policies given.
+   */
+  driftDetected(environment: string, live: readonly SourcedObject[], policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
+    const id = (o: SourcedObject) => `${o.object.apiVersion} ${o.object.kind} ${o.object.metadata?.namespace ?? ""} ${o.object.metadata?.name ?? ""}`;
+    const replaced = new Set(live.map(id));
+    this.#inventory.putManifests(environment, [...this.#inventory.manifests(environment).filter((o) => !replaced.has(id(o))), ...live]);
+    return this.checkPolicies(policies, [environment]);
   }
 
   /** The open findings, as the evaluator holds them now. */
@@ -231,6 +259,19 @@ export class Monitor {
 }
 
 const isAdvisory = (f: MonitorFinding) => f.type === "advisory";
+
+/** "Kind/namespace/name" (the policy gate's subject) as the inventory names workloads: "Kind namespace/name". */
+function workloadName(subject: string): string {
+  const slash = subject.indexOf("/");
+  return slash < 0 ? subject : `${subject.slice(0, slash)} ${subject.slice(slash + 1)}`;
+}
+
+/** The policy gate's failing checks on an environment's live manifests, as findings. */
+function policyFindings(environment: string, checks: Check[], since: string): MonitorFinding[] {
+  return checks
+    .filter((c) => c.status === "fail")
+    .map((c) => ({ key: findingKey(environment, c.subject, c.rule, c.message), type: "policy" as const, subject: c.subject, rule: c.rule, environment, workload: workloadName(c.subject), image: "", digest: "", severity: "high" as const, since, action: c.message }));
+}
 
 /** The same finding but for its first-seen time. */
 function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {

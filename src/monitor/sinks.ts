@@ -43,6 +43,7 @@ export function describe(f: MonitorFinding): string {
   if (f.type === "advisory") return `${f.kind === "affected" ? "affected by" : "cannot be judged against"} ${f.advisory} (severity ${f.severity}${f.fixed?.length ? `, fixed in ${f.fixed.join(", ")}` : ""})`;
   if (f.type === "untrusted-key") return `admitted by a key no longer trusted (${f.rule})`;
   if (f.type === "repository") return `${f.rule} on ${f.workload} (${f.subject})`;
+  if (f.type === "policy") return `${f.subject} fails policy ${f.rule}`;
   return `running ${f.subject}, which Vigil did not deploy`;
 }
 

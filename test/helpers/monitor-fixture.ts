@@ -23,7 +23,7 @@ export function workloads(namespace: string, spec: Record<string, string[]>): So
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name, namespace },
-      spec: { template: { spec: { containers: images.map((label, j) => ({ name: `c${j}`, image: `registry.example.com/team/${label}@${digestOf(label)}` })) } } },
+      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: images.map((label, j) => ({ name: `c${j}`, image: `registry.example.com/team/${label}@${digestOf(label)}` })) } } },
     },
     file: `envs/${namespace}/${name}.yaml`,
     line: 1 + i,
