@@ -2,10 +2,12 @@
 // applied are evaluated again and each failing check is a finding; drift the agent reports replaces the
 // drifted object and re-evaluates, closing what no longer fails.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import { loadPacks } from "../src/policy/packs.ts";
 import { digestOf, openMonitor, sboms, workloads } from "./helpers/monitor-fixture.ts";
-import { tempDir } from "./helpers/tools.ts";
+import { tempDir, vigil } from "./helpers/tools.ts";
 
 test("a pack added flags the live manifests that fail it; drift back to a passing object closes the finding", async (t) => {
   const dir = tempDir(t);
@@ -29,4 +31,22 @@ test("a pack added flags the live manifests that fail it; drift back to a passin
   assert.equal(drift.closed.length, flagged.opened.length);
   assert.deepEqual(f.monitor.openFindings().filter((x) => x.type === "policy"), []);
   assert.equal(digestOf("web:1").length, 71);
+});
+
+test("vigil monitor --once evaluates the live manifests against the configured packs; an unknown pack is bad input", async (t) => {
+  const dir = tempDir(t);
+  const f = await openMonitor(dir);
+  const privileged = workloads("shop", { web: ["web:1"] });
+  (privileged[0]!.object as any).spec.template.spec.containers[0].securityContext = { privileged: true };
+  await f.monitor.recordDeployment("prod", privileged, { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({}) });
+  await f.close();
+  const config = join(dir, "monitor.yaml");
+  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "policy: { packs: [pss-baseline] }", ""].join("\n"));
+  const once = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(once.status, 1, once.stderr);
+  const line = once.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.trigger === "policies");
+  assert.ok(line.opened.length >= 1 && line.opened.every((x: any) => x.workload === "Deployment shop/web"), JSON.stringify(line.opened));
+  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "policy: { packs: [no-such-pack] }", ""].join("\n"));
+  const unknown = vigil(["monitor", "--config", config, "--once"]);
+  assert.equal(unknown.status, 2, unknown.stderr);
 });

@@ -31,6 +31,13 @@ export const monitorConfigSchema = v.strictObject({
   metrics: v.optional(v.strictObject({ listen: text })),
   /** The configuration repository (a path or URL, read only), looked at every `interval` for unusual activity; needs trustPolicy. */
   repository: v.optional(v.strictObject({ location: text, interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1m") })),
+  /** Policies the live manifests are evaluated against again when they change, and every `interval` (exceptions expire). */
+  policy: v.optional(v.strictObject({
+    packs: v.optional(v.array(text), []),
+    paths: v.optional(v.array(text), []),
+    exceptions: v.optional(text),
+    interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1h"),
+  })),
   /** Each environment's cluster: its Pods are compared with the inventory every `interval`, and findings go to it as Events. */
   clusters: v.optional(v.array(v.strictObject({
     environment: name,
@@ -50,7 +57,9 @@ export function loadMonitorConfig(file: string): MonitorConfig {
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) || /^postgres(ql)?:\/\//.test(p) ? p : resolve(base, p));
   // What is watched must be there: a typo would otherwise watch nothing, silently.
-  const watched: [PropertyKey[], string][] = [...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
+  const watched: [PropertyKey[], string][] = [
+    ...(doc.policy?.paths ?? []).map((p, i): [PropertyKey[], string] => [["policy", "paths", i], p]),
+    ...(doc.policy?.exceptions ? [[["policy", "exceptions"], doc.policy.exceptions] as [PropertyKey[], string]] : []),...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
   for (const [path, p] of watched) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
   if (doc.repository && !doc.trustPolicy) throw new InputError(`${locate(src, ["repository"])}: watching the repository needs trustPolicy (who may sign, which branches are environments')`);
   doc.clusters.forEach((c, i) => {
@@ -64,6 +73,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     vex: doc.vex.map(abs),
     ...(doc.trustPolicy && { trustPolicy: abs(doc.trustPolicy) }),
     ...(doc.repository && { repository: { ...doc.repository, location: isAbsolute(doc.repository.location) || /^[a-z+]+:\/\/|^[^/]+@[^/]+:/.test(doc.repository.location) ? doc.repository.location : resolve(base, doc.repository.location) } }),
+    ...(doc.policy && { policy: { ...doc.policy, paths: doc.policy.paths.map(abs), ...(doc.policy.exceptions && { exceptions: abs(doc.policy.exceptions) }) } }),
     clusters: doc.clusters.map((c) => ({ ...c, ...(c.kubeconfig && { kubeconfig: abs(c.kubeconfig) }) })),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),

@@ -4,6 +4,7 @@ import { connectCluster } from "../../cluster/client.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
 import { openRepo } from "../../git/repo.ts";
+import { loadPolicyInput } from "../../policy/parallel.ts";
 import { eventsSink, runningContainers } from "../../monitor/cluster.ts";
 import { loadMonitorConfig } from "../../monitor/config.ts";
 import { openInventory } from "../../monitor/inventory.ts";
@@ -58,6 +59,11 @@ export const monitor: Command = {
     const loadTrust = async () => {
       if (config.trustPolicy) await mon.setTrustPolicy(await loadTrustPolicyFile(config.trustPolicy));
     };
+    const checkPolicies = async () => {
+      if (!config.policy) return;
+      const input = loadPolicyInput({ packs: config.policy.packs, policyPaths: config.policy.paths, manifestPaths: [], ...(config.policy.exceptions && { exceptionsPath: config.policy.exceptions }) });
+      await mon.checkPolicies({ policies: input.policies, ...(input.exceptions && { exceptions: input.exceptions }) });
+    };
     // The repository is opened (fetched, when it is a URL) at every look, read only.
     const checkRepository = async () => {
       if (!config.repository || !config.trustPolicy) return;
@@ -77,6 +83,7 @@ export const monitor: Command = {
             ...config.feeds.map((feed) => ({ path: feed, changed: () => mon.importAdvisories([feed]) })),
             ...config.vex.map((file) => ({ path: file, changed: () => mon.setVex(config.vex.flatMap((f, i) => loadVex(f, i * 1_000_000))) })),
             ...(config.trustPolicy ? [{ path: config.trustPolicy, changed: loadTrust }] : []),
+            ...(config.policy ? [...config.policy.paths, ...(config.policy.exceptions ? [config.policy.exceptions] : [])].map((path) => ({ path, changed: checkPolicies })) : []),
           ]);
       if (config.metrics && watching) servers.push(await serveMetrics(config.metrics.listen, () => findingMetrics(mon.openFindings())));
       await mon.start();
@@ -84,8 +91,10 @@ export const monitor: Command = {
       if (config.feeds.length > 0) await mon.importAdvisories(config.feeds);
       for (const c of clusters) await checkPods(c);
       await checkRepository();
+      await checkPolicies();
       if (!watching) return mon.openFindings().some((f) => !f.suppressed) ? 1 : 0;
       // A failed poll (the API server away) is reported and tried again at the next interval.
+      if (config.policy) timers.push(setInterval(() => checkPolicies().catch((e) => process.stderr.write(`vigil monitor: policies: ${(e as Error).message}\n`)), parseDuration(config.policy.interval, "policy interval")));
       if (config.repository) timers.push(setInterval(() => checkRepository().catch((e) => process.stderr.write(`vigil monitor: repository: ${(e as Error).message}\n`)), parseDuration(config.repository.interval, "repository interval")));
       for (const c of clusters) timers.push(setInterval(() => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)), c.intervalMs));
       await watching;
