@@ -104,7 +104,7 @@ test("findings keep their first-seen time across a restart and are recorded in t
   t.after(() => later.close());
   const restart = await later.monitor.start();
   assert.deepEqual(restart.opened, [], "a restart finds the same findings and opens none");
-  assert.ok(later.inventory.findings().every((x) => x.since === "2026-12-01T10:00:00Z"));
+  assert.ok((await later.inventory.findings()).every((x) => x.since === "2026-12-01T10:00:00Z"));
 
   const records = [];
   for await (const e of log.entries()) records.push(e.record);
@@ -122,5 +122,5 @@ test("an image the artifact gate did not pin is refused, and the inventory is le
   const unpinned = workloads("shop", { web: ["web:1"] });
   (unpinned[0]!.object as any).spec.template.spec.containers[0].image = "registry.example.com/team/web:1";
   await assert.rejects(f.monitor.recordDeployment("prod", unpinned, { revision: "c".repeat(40), verdict: "pass", sbomFor: sboms(images) }), /not pinned to a digest/);
-  assert.equal(f.inventory.workloads().filter((w) => w.environment === "prod")[0]!.revision, "b".repeat(40));
+  assert.equal((await f.inventory.workloads()).filter((w) => w.environment === "prod")[0]!.revision, "b".repeat(40));
 });

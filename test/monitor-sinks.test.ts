@@ -58,7 +58,7 @@ test("a webhook whose signature is made with another secret does not verify; an 
   assert.equal(other.received[0]!.verified, false);
   assert.equal(errors.length, 1);
   assert.match(errors[0]!, /^webhook http:\/\/127\.0\.0\.1:9\/hooks: /);
-  assert.equal(f.inventory.findings().length, 1);
+  assert.equal((await f.inventory.findings()).length, 1);
 });
 
 test("Prometheus metrics count open findings per environment, type, severity and suppression", () => {

@@ -67,5 +67,6 @@ function actionFor(f: Finding, at: Placement): string {
 }
 
 export function findingKey(...parts: string[]): string {
-  return parts.join("\u0000");
+  // U+001F (unit separator): below every printable character, so keys sort by their parts; PostgreSQL text cannot hold U+0000.
+  return parts.join("\u001f");
 }

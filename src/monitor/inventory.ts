@@ -32,28 +32,28 @@ export interface DeployedWorkload {
 export interface InventoryStore {
   readonly location: string;
   /** Replaces what an environment runs with these workloads (one deployment is the whole environment). */
-  replaceEnvironment(environment: string, workloads: DeployedWorkload[]): void;
-  workloads(): DeployedWorkload[];
-  hasComponents(digest: string): boolean;
-  putComponents(digest: string, components: Component[]): void;
-  components(digest: string): Component[];
+  replaceEnvironment(environment: string, workloads: DeployedWorkload[]): Promise<void>;
+  workloads(): Promise<DeployedWorkload[]>;
+  hasComponents(digest: string): Promise<boolean>;
+  putComponents(digest: string, components: Component[]): Promise<void>;
+  components(digest: string): Promise<Component[]>;
   /** Opens or updates these findings (each keeps its first-seen time) and closes those keys. */
-  updateFindings(upserts: MonitorFinding[], closed: string[]): void;
-  findings(filter?: { environment?: string; since?: string }): MonitorFinding[];
+  updateFindings(upserts: MonitorFinding[], closed: string[]): Promise<void>;
+  findings(filter?: { environment?: string; since?: string }): Promise<MonitorFinding[]>;
   /** The manifests last applied to an environment (what the policy trigger evaluates again). */
-  putManifests(environment: string, objects: readonly SourcedObject[]): void;
-  manifests(environment: string): SourcedObject[];
-  environments(): string[];
+  putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void>;
+  manifests(environment: string): Promise<SourcedObject[]>;
+  environments(): Promise<string[]>;
   /** A small named value the monitor keeps between runs (the repository's refs at the last look). */
-  state(name: string): string | undefined;
-  setState(name: string, value: string): void;
-  close(): void;
+  state(name: string): Promise<string | undefined>;
+  setState(name: string, value: string): Promise<void>;
+  close(): Promise<void>;
 }
 
 const FILE = "inventory.sqlite";
-const SCHEMA = "1";
+export const SCHEMA = "1";
 
-const TABLES = `
+export const TABLES = `
 CREATE TABLE IF NOT EXISTS vigil_monitor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vigil_monitor_workloads (environment TEXT NOT NULL, workload TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (environment, workload));
 CREATE TABLE IF NOT EXISTS vigil_monitor_components (digest TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -61,8 +61,9 @@ CREATE TABLE IF NOT EXISTS vigil_monitor_manifests (environment TEXT PRIMARY KEY
 CREATE TABLE IF NOT EXISTS vigil_monitor_findings (key TEXT PRIMARY KEY, environment TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL);
 `;
 
-export function openInventory(location: string): InventoryStore {
-  if (/^postgres(ql)?:\/\//.test(location)) throw new InputError(`${location}: a PostgreSQL inventory is not available in this version; give a folder`);
+/** A folder for the embedded store, or a postgres:// URL for one shared by several clusters' monitors. */
+export async function openInventory(location: string): Promise<InventoryStore> {
+  if (/^postgres(ql)?:\/\//.test(location)) return (await import("./pg-inventory.ts")).PgInventory.open(location);
   return SqliteInventory.open(location);
 }
 
@@ -96,7 +97,7 @@ class SqliteInventory implements InventoryStore {
     return new SqliteInventory(file, db);
   }
 
-  replaceEnvironment(environment: string, workloads: DeployedWorkload[]): void {
+  async replaceEnvironment(environment: string, workloads: DeployedWorkload[]): Promise<void> {
     this.#transaction(() => {
       this.#db.prepare("DELETE FROM vigil_monitor_workloads WHERE environment = ?").run(environment);
       const insert = this.#db.prepare("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES (?, ?, ?)");
@@ -107,25 +108,25 @@ class SqliteInventory implements InventoryStore {
     });
   }
 
-  workloads(): DeployedWorkload[] {
+  async workloads(): Promise<DeployedWorkload[]> {
     const rows = this.#db.prepare("SELECT doc FROM vigil_monitor_workloads ORDER BY environment, workload").all() as { doc: string }[];
     return rows.map((r) => JSON.parse(r.doc) as DeployedWorkload);
   }
 
-  hasComponents(digest: string): boolean {
+  async hasComponents(digest: string): Promise<boolean> {
     return this.#db.prepare("SELECT 1 FROM vigil_monitor_components WHERE digest = ?").get(digest) !== undefined;
   }
 
-  putComponents(digest: string, components: Component[]): void {
+  async putComponents(digest: string, components: Component[]): Promise<void> {
     this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_components (digest, doc) VALUES (?, ?)").run(digest, JSON.stringify(components));
   }
 
-  components(digest: string): Component[] {
+  async components(digest: string): Promise<Component[]> {
     const row = this.#db.prepare("SELECT doc FROM vigil_monitor_components WHERE digest = ?").get(digest) as { doc: string } | undefined;
     return row ? (JSON.parse(row.doc) as Component[]) : [];
   }
 
-  updateFindings(upserts: MonitorFinding[], closed: string[]): void {
+  async updateFindings(upserts: MonitorFinding[], closed: string[]): Promise<void> {
     if (upserts.length === 0 && closed.length === 0) return;
     this.#transaction(() => {
       // A finding seen before keeps the time it was first seen.
@@ -136,35 +137,35 @@ class SqliteInventory implements InventoryStore {
     });
   }
 
-  findings(filter: { environment?: string; since?: string } = {}): MonitorFinding[] {
+  async findings(filter: { environment?: string; since?: string } = {}): Promise<MonitorFinding[]> {
     const rows = this.#db
       .prepare("SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key")
       .all(filter.environment ?? null, filter.since ?? null) as { doc: string; since: string }[];
     return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
   }
 
-  putManifests(environment: string, objects: readonly SourcedObject[]): void {
+  async putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
     this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_manifests (environment, doc) VALUES (?, ?)").run(environment, JSON.stringify(objects));
   }
 
-  manifests(environment: string): SourcedObject[] {
+  async manifests(environment: string): Promise<SourcedObject[]> {
     const row = this.#db.prepare("SELECT doc FROM vigil_monitor_manifests WHERE environment = ?").get(environment) as { doc: string } | undefined;
     return row ? (JSON.parse(row.doc) as SourcedObject[]) : [];
   }
 
-  environments(): string[] {
+  async environments(): Promise<string[]> {
     return (this.#db.prepare("SELECT environment FROM vigil_monitor_manifests ORDER BY environment").all() as { environment: string }[]).map((r) => r.environment);
   }
 
-  state(name: string): string | undefined {
+  async state(name: string): Promise<string | undefined> {
     return (this.#db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = ?").get(`state:${name}`) as { value: string } | undefined)?.value;
   }
 
-  setState(name: string, value: string): void {
+  async setState(name: string, value: string): Promise<void> {
     this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_meta (key, value) VALUES (?, ?)").run(`state:${name}`, value);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.#db.close();
   }
 

@@ -9,6 +9,7 @@ import type { GateImage } from "../vuln/gate.ts";
 import { importAdvisories, type ImportResult } from "../vuln/import.ts";
 import { readSbomDocument } from "../vuln/inputs.ts";
 import type { AdvisoryStore } from "../vuln/store.ts";
+import type { Component } from "../vuln/match.ts";
 import type { VexStatement } from "../vuln/vex.ts";
 import { Evaluator } from "./evaluator.ts";
 import type { MonitorFinding } from "./findings.ts";
@@ -59,14 +60,21 @@ export class Monitor {
   /** Changes run one after another: an import and a deployment never judge the same index at once. */
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(options: MonitorOptions) {
+  private constructor(options: MonitorOptions, evaluator: Evaluator) {
     this.#inventory = options.inventory;
     this.#advisories = options.advisories;
     this.#sinks = options.sinks ?? [];
     this.#now = options.now ?? (() => new Date());
     this.#vex = options.vex ?? [];
-    this.#evaluator = this.#load();
-    for (const f of this.#inventory.findings()) this.#open.set(f.key, f);
+    this.#evaluator = evaluator;
+  }
+
+  /** Loads the inventory's index and its open findings (with their first-seen times). */
+  static async open(options: MonitorOptions): Promise<Monitor> {
+    const monitor = new Monitor(options, new Evaluator(options.advisories, options.vex ?? []));
+    monitor.#evaluator = await monitor.#load();
+    for (const f of await options.inventory.findings()) monitor.#open.set(f.key, f);
+    return monitor;
   }
 
   /** Judges the whole inventory (at start, and whenever the index is rebuilt). */
@@ -121,19 +129,19 @@ export class Monitor {
         // What admitted this workload: the revision's commits and its own images' signatures.
         w.admissions = (deployment.admissions ?? []).filter((a) => a.kind === "commit" || w.images.some((i) => i.digest === a.subject));
         workloads.set(name, w);
-        if (!this.#inventory.hasComponents(digest)) {
+        if (!(await this.#inventory.hasComponents(digest))) {
           const sbom = await deployment.sbomFor({ image: use.image, digest });
-          this.#inventory.putComponents(digest, sbom === undefined ? [] : readSbomDocument(sbom, `the SBOM of ${use.image}`).components);
+          await this.#inventory.putComponents(digest, sbom === undefined ? [] : readSbomDocument(sbom, `the SBOM of ${use.image}`).components);
         }
       }
-      this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
-      this.#inventory.putManifests(environment, objects);
+      await this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
+      await this.#inventory.putManifests(environment, objects);
       // A deployment changes where components run: the index is rebuilt from the inventory and judged.
-      this.#evaluator = this.#load();
+      this.#evaluator = await this.#load();
       await this.#evaluator.full();
       const changes = await this.#settle(`deployment of ${environment}`, this.#evaluator.placed(this.#stamp()), isAdvisory, this.#evaluator.componentCount);
       if (!this.#trusted) return changes;
-      const trust = await this.#settle(`deployment of ${environment}`, untrustedAdmissions(this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
+      const trust = await this.#settle(`deployment of ${environment}`, untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
       return { ...changes, opened: [...changes.opened, ...trust.opened], closed: [...changes.closed, ...trust.closed] };
     });
   }
@@ -146,13 +154,13 @@ export class Monitor {
   setTrustPolicy(policy: TrustPolicy): Promise<FindingChanges> {
     return this.#serial(async () => {
       this.#trusted = await trustedKeys(policy);
-      return this.#settle("trust policy", untrustedAdmissions(this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
+      return this.#settle("trust policy", untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
     });
   }
 
   /** What the environment's cluster runs, read now: every digest Vigil did not deploy there is a finding. */
   checkRunning(environment: string, running: RunningContainer[]): Promise<FindingChanges> {
-    return this.#serial(() => this.#settle(`pods of ${environment}`, notDeployed(environment, running, this.#inventory.workloads(), this.#stamp()), (f) => f.type === "not-deployed" && f.environment === environment, 0));
+    return this.#serial(async () => this.#settle(`pods of ${environment}`, notDeployed(environment, running, await this.#inventory.workloads(), this.#stamp()), (f) => f.type === "not-deployed" && f.environment === environment, 0));
   }
 
   /**
@@ -162,13 +170,13 @@ export class Monitor {
   checkRepository(repo: Repo, policy: TrustPolicy): Promise<FindingChanges> {
     return this.#serial(async () => {
       const stateName = `refs ${repo.name}`;
-      const saved = this.#inventory.state(stateName);
+      const saved = await this.#inventory.state(stateName);
       const previous = saved === undefined ? undefined : new Map(Object.entries(JSON.parse(saved) as Record<string, string>));
       const current = await readRefs(repo);
-      const found = await repositoryActivity(repo, policy, previous, current, this.#inventory.workloads(), this.#stamp());
+      const found = await repositoryActivity(repo, policy, previous, current, await this.#inventory.workloads(), this.#stamp());
       // Unreachable revisions are a state, judged afresh; the other activities are events, kept until someone closes them.
       const changes = await this.#settle(`repository ${repo.name}`, found, (f) => f.type === "repository" && f.rule === UNREACHABLE, 0);
-      this.#inventory.setState(stateName, JSON.stringify(Object.fromEntries(current)));
+      await this.#inventory.setState(stateName, JSON.stringify(Object.fromEntries(current)));
       return changes;
     });
   }
@@ -180,8 +188,9 @@ export class Monitor {
    */
   checkPolicies(policies: Omit<PolicyGateInput, "manifests">, environments?: string[]): Promise<FindingChanges> {
     return this.#serial(async () => {
-      const envs = environments ?? this.#inventory.environments();
-      const found = envs.flatMap((env) => policyFindings(env, policyChecks({ ...policies, manifests: this.#inventory.manifests(env) }), this.#stamp()));
+      const envs = environments ?? (await this.#inventory.environments());
+      const found: MonitorFinding[] = [];
+      for (const env of envs) found.push(...policyFindings(env, policyChecks({ ...policies, manifests: await this.#inventory.manifests(env) }), this.#stamp()));
       return this.#settle("policies", found, (f) => f.type === "policy" && envs.includes(f.environment), 0);
     });
   }
@@ -190,10 +199,10 @@ export class Monitor {
    * The agent saw drift: the live objects replace what was applied under their names, and the
    * environment's manifests are evaluated again with the policies given.
    */
-  driftDetected(environment: string, live: readonly SourcedObject[], policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
+  async driftDetected(environment: string, live: readonly SourcedObject[], policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
     const id = (o: SourcedObject) => `${o.object.apiVersion} ${o.object.kind} ${o.object.metadata?.namespace ?? ""} ${o.object.metadata?.name ?? ""}`;
     const replaced = new Set(live.map(id));
-    this.#inventory.putManifests(environment, [...this.#inventory.manifests(environment).filter((o) => !replaced.has(id(o))), ...live]);
+    await this.#inventory.putManifests(environment, [...(await this.#inventory.manifests(environment)).filter((o) => !replaced.has(id(o))), ...live]);
     return this.checkPolicies(policies, [environment]);
   }
 
@@ -204,18 +213,18 @@ export class Monitor {
 
   /** A full rescan's findings of the same inventory and store, without changing the monitor: the reference the incremental result must equal. */
   async fullRescan(): Promise<MonitorFinding[]> {
-    const fresh = this.#load();
+    const fresh = await this.#load();
     await fresh.full();
     return fresh.placed(this.#stamp());
   }
 
-  #load(): Evaluator {
+  async #load(): Promise<Evaluator> {
     const evaluator = new Evaluator(this.#advisories, this.#vex);
-    const cache = new Map<string, ReturnType<InventoryStore["components"]>>();
-    for (const w of this.#inventory.workloads()) {
+    const cache = new Map<string, Component[]>();
+    for (const w of await this.#inventory.workloads()) {
       for (const image of w.images) {
         let components = cache.get(image.digest);
-        if (!components) cache.set(image.digest, (components = this.#inventory.components(image.digest)));
+        if (!components) cache.set(image.digest, (components = await this.#inventory.components(image.digest)));
         evaluator.add({ environment: w.environment, workload: w.workload, image: image.image, digest: image.digest }, components);
       }
     }
@@ -242,7 +251,7 @@ export class Monitor {
       this.#open.set(f.key, f);
     }
     const changes = { trigger, opened, closed, judged };
-    this.#inventory.updateFindings(opened, closed.map((f) => f.key));
+    await this.#inventory.updateFindings(opened, closed.map((f) => f.key));
     for (const sink of this.#sinks) await sink.emit(changes);
     return changes;
   }

@@ -20,14 +20,14 @@ export const findings: Command = {
     if (!location) throw new InputError(`give --config FILE or --inventory DIR\nusage: ${this.usage}`);
     const since = values.since as string | undefined;
     if (since !== undefined && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(since)) throw new InputError(`--since: ${JSON.stringify(since)} is not an RFC 3339 UTC time like 2026-12-01T00:00:00Z`);
-    const inventory = openInventory(location);
+    const inventory = await openInventory(location);
     try {
-      const list = inventory.findings({ ...(values.env !== undefined && { environment: values.env as string }), ...(since !== undefined && { since }) });
+      const list = await inventory.findings({ ...(values.env !== undefined && { environment: values.env as string }), ...(since !== undefined && { since }) });
       if (values.json) process.stdout.write(JSON.stringify({ findings: list }, null, 2) + "\n");
       else process.stdout.write(table(list));
       return list.some((f) => !f.suppressed) ? 1 : 0;
     } finally {
-      inventory.close();
+      await inventory.close();
     }
   },
 };

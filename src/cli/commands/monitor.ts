@@ -33,7 +33,7 @@ export const monitor: Command = {
   options: { config: { type: "string" }, once: { type: "boolean" } },
   async run(values) {
     const config = loadMonitorConfig(required(values, "config", this));
-    const inventory = openInventory(config.inventory);
+    const inventory = await openInventory(config.inventory);
     const advisories = await openStore(config.database, { create: true });
     const log = config.audit ? await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile }) : undefined;
     const clusters = await Promise.all(config.clusters.map(async (c) => ({
@@ -44,12 +44,12 @@ export const monitor: Command = {
     const webhook = config.webhook && webhookSink({ url: config.webhook.url, secret: readWebhookSecret(config.webhook.secretFile), ...(config.webhook.slack && { slack: true }), onError: (m) => process.stderr.write(`vigil monitor: ${m}\n`) });
     const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : []), ...clusters.map((c) => eventsSink(c.cluster, c.environment)), ...(webhook ? [webhook] : [])];
     const vex = config.vex.flatMap((file, i) => loadVex(file, i * 1_000_000));
-    const mon = new Monitor({ inventory, advisories, vex, sinks });
+    const mon = await Monitor.open({ inventory, advisories, vex, sinks });
     const close = async () => {
       for (const t of timers) clearInterval(t);
       for (const server of servers) server.close();
       for (const c of clusters) c.cluster.close();
-      inventory.close();
+      await inventory.close();
       await advisories.close();
       await log?.close();
     };
