@@ -7,7 +7,7 @@ import { openAuditLog } from "../src/audit/index.ts";
 import { auditSink } from "../src/monitor/sinks.ts";
 import type { FindingChanges, Sink } from "../src/monitor/monitor.ts";
 import { makeLogKey } from "./helpers/audit.ts";
-import { feed, FIXED_TIME, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";
+import { digestOf, feed, FIXED_TIME, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";
 import { tempDir } from "./helpers/tools.ts";
 
 const HIGH = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N";
@@ -123,4 +123,23 @@ test("an image the artifact gate did not pin is refused, and the inventory is le
   (unpinned[0]!.object as any).spec.template.spec.containers[0].image = "registry.example.com/team/web:1";
   await assert.rejects(f.monitor.recordDeployment("prod", unpinned, { revision: "c".repeat(40), verdict: "pass", sbomFor: sboms(images) }), /not pinned to a digest/);
   assert.equal((await f.inventory.workloads()).filter((w) => w.environment === "prod")[0]!.revision, "b".repeat(40));
+});
+
+test("a deployment judges only components new to the inventory; what left the environment closes; equal to a full rescan", async (t) => {
+  const dir = tempDir(t);
+  const f = await deployed(dir);
+  t.after(() => f.close());
+  await f.monitor.importAdvisories([feed(join(dir, "feed1"), [
+    osv({ id: "GHSA-lodash-0001", modified: "2026-11-01T00:00:00Z", ecosystem: "npm", name: "lodash", fixed: "4.17.22", severity: HIGH }),
+    osv({ id: "GHSA-qs-0001", modified: "2026-11-01T00:00:00Z", ecosystem: "npm", name: "qs", fixed: "6.0.0" }),
+  ])]);
+  assert.equal(f.monitor.openFindings().length, 3);
+  const more = { ...images, "web:2": ["pkg:npm/lodash@4.17.20", "pkg:npm/qs@5.0.0"] };
+  const redeployed = await f.monitor.recordDeployment("staging", workloads("shop", { web: ["web:2"] }), { revision: "c".repeat(40), verdict: "pass", sbomFor: sboms(more) });
+  assert.equal(redeployed.judged, 1, "only qs@5.0.0 is new; lodash@4.17.20 still runs in prod and keeps its findings");
+  assert.deepEqual(redeployed.closed.map((x) => `${x.environment} ${x.workload} ${x.digest === digestOf("worker:1") ? "worker:1" : "web:1"}`).sort(), ["staging Deployment shop/web web:1", "staging Deployment shop/worker worker:1"]);
+  assert.deepEqual(where(redeployed), ["staging Deployment shop/web pkg:npm/lodash@4.17.20 GHSA-lodash-0001", "staging Deployment shop/web pkg:npm/qs@5.0.0 GHSA-qs-0001"]);
+  assert.deepEqual(f.monitor.openFindings(), await f.monitor.fullRescan());
+  assert.equal((await f.monitor.recordDeployment("prod", [], { revision: "d".repeat(40), verdict: "pass", sbomFor: sboms({}) })).closed.length, 1, "prod runs nothing now");
+  assert.deepEqual(f.monitor.openFindings(), await f.monitor.fullRescan());
 });

@@ -27,6 +27,7 @@ export class Evaluator {
   /** purl → digests that contain it; digest → where it runs. */
   readonly #digestsOf = new Map<string, Set<string>>();
   readonly #placements = new Map<string, Placement[]>();
+  readonly #purlsOf = new Map<string, string[]>();
   /** The current findings per purl, and per advisory id the purls whose findings name it. */
   readonly #findings = new Map<string, Finding[]>();
   readonly #byAdvisory = new Map<string, Set<string>>();
@@ -36,14 +37,16 @@ export class Evaluator {
     this.#vex = vex;
   }
 
-  /** Adds a digest's components and one place it runs. */
-  add(place: Placement, components: Iterable<Component>): void {
+  /** Adds a digest's components and one place it runs; returns the purls new to the index (not judged yet). */
+  add(place: Placement, components: Iterable<Component>): string[] {
     const known = this.#placements.get(place.digest);
     if (known) {
       known.push(place);
-      return;
+      return [];
     }
     this.#placements.set(place.digest, [place]);
+    const fresh: string[] = [];
+    const purls: string[] = [];
     for (const c of components) {
       let digests = this.#digestsOf.get(c.purl);
       if (!digests) {
@@ -52,9 +55,49 @@ export class Evaluator {
         this.#components.set(c.purl, c);
         const key = keyOf(c);
         if (key !== undefined) addTo(this.#byKey, key, c.purl);
+        fresh.push(c.purl);
       }
       digests.add(place.digest);
+      purls.push(c.purl);
     }
+    this.#purlsOf.set(place.digest, purls);
+    return fresh;
+  }
+
+  /** Forgets where an environment runs things; components no longer run anywhere leave the index. */
+  removeEnvironment(environment: string): void {
+    for (const [digest, places] of this.#placements) {
+      const kept = places.filter((p) => p.environment !== environment);
+      if (kept.length > 0) {
+        this.#placements.set(digest, kept);
+        continue;
+      }
+      this.#placements.delete(digest);
+      for (const purl of this.#purlsOf.get(digest) ?? []) {
+        const digests = this.#digestsOf.get(purl);
+        digests?.delete(digest);
+        if (digests?.size !== 0) continue;
+        this.#forget(purl);
+        this.#digestsOf.delete(purl);
+        const c = this.#components.get(purl)!;
+        this.#components.delete(purl);
+        const key = keyOf(c);
+        if (key !== undefined) this.#byKey.get(key)?.delete(purl);
+      }
+      this.#purlsOf.delete(digest);
+    }
+  }
+
+  /** Judges these purls (new to the index). */
+  async judgeNew(purls: string[]): Promise<void> {
+    await this.#judge(purls.map((p) => this.#components.get(p)!));
+  }
+
+  /** The findings of every component an environment runs, placed there. */
+  placedIn(environment: string, since: string): MonitorFinding[] {
+    const purls = new Set<string>();
+    for (const [digest, places] of this.#placements) if (places.some((p) => p.environment === environment)) for (const p of this.#purlsOf.get(digest) ?? []) purls.add(p);
+    return this.placed(since, purls).filter((f) => f.environment === environment);
   }
 
   get componentCount(): number {

@@ -73,14 +73,15 @@ export class Monitor {
   static async open(options: MonitorOptions): Promise<Monitor> {
     const monitor = new Monitor(options, new Evaluator(options.advisories, options.vex ?? []));
     monitor.#evaluator = await monitor.#load();
+    // Judged at once: every later change (a deployment, an import) assumes the index's findings are current.
+    await monitor.#evaluator.full();
     for (const f of await options.inventory.findings()) monitor.#open.set(f.key, f);
     return monitor;
   }
 
-  /** Judges the whole inventory (at start, and whenever the index is rebuilt). */
+  /** Stores and emits what judging the whole inventory at open found, against the findings stored before. */
   start(): Promise<FindingChanges> {
     return this.#serial(async () => {
-      await this.#evaluator.full();
       return this.#settle("start", this.#evaluator.placed(this.#stamp()), isAdvisory, this.#evaluator.componentCount);
     });
   }
@@ -136,10 +137,15 @@ export class Monitor {
       }
       await this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
       await this.#inventory.putManifests(environment, objects);
-      // A deployment changes where components run: the index is rebuilt from the inventory and judged.
-      this.#evaluator = await this.#load();
-      await this.#evaluator.full();
-      const changes = await this.#settle(`deployment of ${environment}`, this.#evaluator.placed(this.#stamp()), isAdvisory, this.#evaluator.componentCount);
+      // A deployment changes where components run in this environment only: its placements are replaced,
+      // and only components new to the index are judged (the others' findings do not depend on where they run).
+      this.#evaluator.removeEnvironment(environment);
+      const fresh: string[] = [];
+      for (const w of workloads.values()) {
+        for (const image of w.images) fresh.push(...this.#evaluator.add({ environment, workload: w.workload, image: image.image, digest: image.digest }, await this.#inventory.components(image.digest)));
+      }
+      await this.#evaluator.judgeNew(fresh);
+      const changes = await this.#settle(`deployment of ${environment}`, this.#evaluator.placedIn(environment, this.#stamp()), (f) => isAdvisory(f) && f.environment === environment, fresh.length);
       if (!this.#trusted) return changes;
       const trust = await this.#settle(`deployment of ${environment}`, untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
       return { ...changes, opened: [...changes.opened, ...trust.opened], closed: [...changes.closed, ...trust.closed] };
