@@ -9,7 +9,7 @@ import { openRepo } from "../src/git/repo.ts";
 import { Allowlist } from "../src/secrets/allowlist.ts";
 import { secretChecks } from "../src/secrets/checks.ts";
 import { shannonEntropy } from "../src/secrets/entropy.ts";
-import { secretRules } from "../src/secrets/rules.ts";
+import { isPlaceholder, secretRules } from "../src/secrets/rules.ts";
 import { fingerprintOf, scanText } from "../src/secrets/scan-text.ts";
 import { TestRepo } from "./helpers/git-fixture.ts";
 import { cryptoRandom, decoyLines, plantedLine, tokenKinds } from "./helpers/secret-tokens.ts";
@@ -216,4 +216,9 @@ test("SealedSecrets and ExternalSecrets are resources, not leaks: their cipherte
   const external = stringify({ apiVersion: "external-secrets.io/v1", kind: "ExternalSecret", metadata: { name: "db" }, spec: { secretStoreRef: { name: "vault", kind: "ClusterSecretStore" }, data: [{ secretKey: "password", remoteRef: { key: "payments/db", property: "password" } }] } });
   assert.deepEqual(scanText(sealed), []);
   assert.deepEqual(scanText(external), []);
+});
+
+test("a random value that happens to start with a filler word is a secret; the fillers themselves are not", () => {
+  for (const secret of ["MYShc8ib7LjUC9ttE2dv", "TheQ7x9Lk2mN4pR8sT1v", "testR4nd0mV4lu3Xy9Zq", "none8XkQ2mP7rT4vW9yB"]) assert.equal(isPlaceholder(secret), false, secret);
+  for (const filler of ["mypassword", "my-password", "changeme", "test_token", "${DB_PASS}", "<password>", "none", "example.value"]) assert.equal(isPlaceholder(filler), true, filler);
 });

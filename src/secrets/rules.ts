@@ -128,7 +128,10 @@ export const secretRules: readonly SecretRule[] = ([
 ] satisfies SecretRule[]).sort((a, b) => Number(a.generic ?? false) - Number(b.generic ?? false));
 
 /** Values that stand for a secret rather than being one: references, templates and well-known fillers. */
-const placeholder = /^(?:\$\{?[\w.-]*\}?|\{\{.*\}\}|<[^>]*>|%[\w(]+.*|\*+|x+|\.+|-+|(?:my|your|the|some|dummy|fake|example|sample|test|changeme|change_me|placeholder|redacted|secret|password|passwd|token|none|null|undefined|true|false|todo|xxx)[\w.-]{0,20})$/i;
+// A filler word alone, joined to another word by a separator ("my-password", "test_token"), or fused with a
+// secret-sounding word ("mypassword"). Not a filler word followed by arbitrary characters: a random value
+// that happens to start with "my" or "the" is a secret.
+const placeholder = /^(?:\$\{?[\w.-]*\}?|\{\{.*\}\}|<[^>]*>|%[\w(]+.*|\*+|x+|\.+|-+|(?:my|your|the|some|dummy|fake|example|sample|test|changeme|change_me|placeholder|redacted|secret|password|passwd|token|none|null|undefined|true|false|todo|xxx)(?:[_.-][\w.-]{0,20}|(?:pass(?:word)?|passwd|pwd|secret|token|key|value|user)\d{0,3})?)$/i;
 
 /** A value that is a reference, a template or a file path names a secret kept elsewhere. */
 export function isPlaceholder(value: string): boolean {

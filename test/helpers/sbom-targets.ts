@@ -409,7 +409,8 @@ export function yarnBerryProject(): LockTarget {
     jsProject(project, { packageManager: "yarn@4.18.1" });
     writeFileSync(join(project, ".yarnrc.yml"), `npmRegistryServer: "${NPM_REGISTRY.slice(0, -1)}"\nenableTelemetry: false\nnodeLinker: node-modules\n`);
     writeFileSync(join(project, "yarn.lock"), "");
-    run(process.execPath, [join(tools, "node_modules", "@yarnpkg", "cli-dist", "bin", "yarn.js"), "install", "--mode=skip-build"], { cwd: project, env: { YARN_IGNORE_PATH: "1", COREPACK_ENABLE_STRICT: "0" } });
+    // Yarn makes installs immutable when CI=true, and this one writes the lockfile the test reads.
+    run(process.execPath, [join(tools, "node_modules", "@yarnpkg", "cli-dist", "bin", "yarn.js"), "install", "--mode=skip-build"], { cwd: project, env: { YARN_IGNORE_PATH: "1", COREPACK_ENABLE_STRICT: "0", YARN_ENABLE_IMMUTABLE_INSTALLS: "false" } });
     writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: project }));
     lockOnly(dir, project, "yarn.lock");
   });
