@@ -64,7 +64,10 @@ test("SOPS: refusals and key errors never show plaintext or key material", async
   const capture = async (p: Promise<unknown>) => p.then(() => assert.fail("expected a refusal"), (e: Error) => outputs.push(`${e.message}\n${e.stack}`));
   await capture(decryptSopsManifest(encrypted, { age: [wrong] }, "s.yaml"));
   await capture(decryptSopsManifest("extra: x\n" + encrypted, { age: [identity] }, "s.yaml"));
-  await capture(decryptSopsManifest(encrypted.replace(/password: ENC\[AES256_GCM,data:./, "password: ENC[AES256_GCM,data:A"), { age: [identity] }, "s.yaml"));
+  // One character of the ciphertext changed (to another one, whatever it was).
+  const tampered = encrypted.replace(/(password: ENC\[AES256_GCM,data:)(.)/, (_, head: string, c: string) => head + (c === "A" ? "B" : "A"));
+  assert.notEqual(tampered, encrypted);
+  await capture(decryptSopsManifest(tampered, { age: [identity] }, "s.yaml"));
   try {
     sopsKeysFromSecretData({ "age.agekey": Buffer.from(`${identity}\nAGE-SECRET-KEY-1 broken ${identity.slice(20)}`).toString("base64") }, "vigil-system/sops");
   } catch (e) {
