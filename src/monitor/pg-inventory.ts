@@ -8,6 +8,7 @@ import type { SourcedObject } from "../policy/manifests.ts";
 import type { Component } from "../vuln/match.ts";
 import type { MonitorFinding } from "./findings.ts";
 import { SCHEMA, TABLES, type DeployedWorkload, type InventoryStore } from "./inventory.ts";
+import { queryRows } from "../core/postgres.ts";
 
 /** "vigil inventory" as a number: the lock held while the tables are made. */
 const LOCK_KEY = "7596116105108105";
@@ -48,15 +49,8 @@ export class PgInventory implements InventoryStore {
     }
   }
 
-  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-    try {
-      return (await this.#client.query<R>(text, values)).rows;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      // SQLSTATE classes 08 (connection), 53 (resources) and 57 (operator intervention): the server went away.
-      if (code === undefined || /^(08|57|53)/.test(code)) throw new UnavailableError(`${this.location}: PostgreSQL: ${(e as Error).message}`);
-      throw new InputError(`${this.location}: PostgreSQL refused a query (${code}): ${(e as Error).message}`);
-    }
+  #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    return queryRows<R>(this.#client, this.location, text, values);
   }
 
   async #transaction(body: () => Promise<void>): Promise<void> {

@@ -2,9 +2,10 @@
 // is one transaction under an advisory lock, so two imports queue instead of interleaving and readers
 // see the database before or after an import, never half of one.
 import pg from "pg";
-import { InputError, UnavailableError } from "../core/errors.ts";
+import { UnavailableError } from "../core/errors.ts";
 import { redactUrl } from "../audit/store.ts";
 import { checkSchema, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
+import { queryRows } from "../core/postgres.ts";
 
 /** "vigil osv" as a number: the advisory lock every importer takes. */
 const LOCK_KEY = "7596116105108111";
@@ -57,15 +58,8 @@ export class PgAdvisoryStore implements AdvisoryStore {
     }
   }
 
-  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
-    try {
-      return (await this.#client.query<R>(text, values)).rows;
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      // SQLSTATE classes 08 (connection), 53 (resources) and 57 (operator intervention): the server went away.
-      if (code === undefined || /^(08|57|53)/.test(code)) throw new UnavailableError(`${this.location}: PostgreSQL: ${(e as Error).message}`);
-      throw new InputError(`${this.location}: PostgreSQL refused a query (${code}): ${(e as Error).message}`);
-    }
+  #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+    return queryRows<R>(this.#client, this.location, text, values);
   }
 
   async modifiedIndex(): Promise<Map<string, string>> {
