@@ -44,11 +44,16 @@ before(async () => {
   key = cosignKeyPair(s.dir, "ci");
 });
 
-/** An image with lodash at `version` in node_modules, built as an OCI layout and copied to the registry by skopeo. */
+/**
+ * An image with lodash at `version` in node_modules, built as an OCI layout and copied to the registry by skopeo.
+ * Each image's layer names its repository, so no two tests share a blob: the registry stores blobs once for all
+ * repositories, and the tampered-layer test edits one in place.
+ */
 async function pushApp(repository: string, version: string): Promise<{ image: string; digest: string }> {
   const work = tempDir(scope, "vigil-ci-image-");
   const root = writeTree(join(work, "root"), {
     "app/package.json": JSON.stringify({ name: "shop", version: "1.0.0" }),
+    "app/IMAGE": repository,
     "app/node_modules/lodash/package.json": JSON.stringify({ name: "lodash", version, license: "MIT" }),
     "app/server.js": "console.log('shop')\n",
   });
@@ -152,6 +157,7 @@ test("a registry serving a tampered layer: blocked (exit 1) with the layer named
   const data = join(s.registry.storage, "docker/registry/v2/blobs/sha256", layer.slice(7, 9), layer.slice(7), "data");
   const original = readFileSync(data);
   writeFileSync(data, Buffer.alloc(original.length, 0x1f));
+  t.after(() => writeFileSync(data, original));
   const r = vigil(ciArgs(image, "--no-provenance"), { env: NO_CI });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stderr, new RegExp(layer.slice(7, 19)));
