@@ -14,7 +14,7 @@ import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { forgeDeliveryHeaders } from "../src/agent/webhook.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
-import { InputError } from "../src/core/errors.ts";
+import { InputError, VigilError } from "../src/core/errors.ts";
 import { agentTestCluster, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { kubectlBinary, missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
@@ -344,4 +344,70 @@ test("in-cluster, two replicas with deploy/'s RBAC: one takes the Lease; a webho
   assert.deepEqual(errors, [], "the agent's RBAC allows the Lease and the triggers' list, watch and patch");
   const lease = (await call("GET", "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent")).body;
   assert.equal(lease.spec.holderIdentity, leader.agent.identity);
+});
+
+test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is signed with the agent's key in a Secret the environment's account cannot read; a patched status, a rewritten inventory or a deleted key blocks", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  const pod = await agentPod(t, "vigil-agent-0");
+  const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+  volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  const w = await workspace(t);
+  const reconcile = async () => {
+    const agent = await startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
+    try {
+      return (await agent.reconcileAll())[0]!;
+    } finally {
+      await agent.stop();
+    }
+  };
+  const statusPath = "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production";
+  const inventoryPath = "/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-shop-production";
+  const keyPath = "/api/v1/namespaces/vigil-system/secrets/vigil-agent-state";
+  const patch = async (path: string, data: Record<string, string | null>) =>
+    assert.equal((await admin.call({ verb: "patch", method: "PATCH", path, body: { data }, contentType: "application/merge-patch+json" })).status, 200);
+
+  const first = (await reconcile());
+  assert.equal(first.exitCode, 0, failing(first));
+  const key = (await call("GET", keyPath)).body;
+  assert.ok(Buffer.from(key.data.key, "base64").length >= 32, "the agent made its key at its first start");
+  // The environment's account (what a committer's objects act as) may not read it.
+  const deployer = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath, impersonate: "system:serviceaccount:vigil-system:vigil-deployer-shop" });
+  t.after(() => deployer.close());
+  assert.equal((await deployer.call({ verb: "get", method: "GET", path: keyPath })).status, 403);
+  const firstCommit = first.revision!;
+  w.repo.commit({ "envs/shop-production/settings.yaml": settings("second") }, alice);
+  assert.equal((await reconcile()).exitCode, 0);
+  const signed = (await call("GET", statusPath)).body.data;
+  assert.match(signed.stateMac, /^[A-Za-z0-9_-]{43}$/);
+
+  // Someone who may write ConfigMaps in vigil-system moves lastApplied back, to open a rollback.
+  await patch(statusPath, { lastApplied: firstCommit });
+  const patched = await reconcile();
+  assert.equal(patched.exitCode, 1);
+  assert.match(failing(patched), /"rule":"state".*the status ConfigMap has a MAC that does not verify under the agent's state key \(the Secret vigil-system\/vigil-agent-state\) for lastApplied [0-9a-f]{12}: it was patched or rewritten outside the agent/);
+  assert.equal(await liveValue(), "second", "nothing applied");
+  // Removing the MAC does not help.
+  await patch(statusPath, { stateMac: null });
+  assert.match(failing(await reconcile()), /the status ConfigMap carries no MAC/);
+  // Put back as the agent wrote it: the agent goes on.
+  await patch(statusPath, { lastApplied: signed.lastApplied, lastAppliedAt: signed.lastAppliedAt, stateMac: signed.stateMac });
+  assert.equal((await reconcile()).exitCode, 0);
+
+  // The inventory's hashes rewritten (to pass an edit off as unchanged): blocks before any write.
+  const inventory = (await call("GET", inventoryPath)).body.data;
+  await patch(inventoryPath, { objects: inventory.objects.replace(/"desired":"[^"]+"/, '"desired":"AAAAAAAAAAAAAAAAAAAAAA"') });
+  const rewritten = await reconcile();
+  assert.equal(rewritten.exitCode, 1);
+  assert.match(failing(rewritten), /"subject":"inventory of shop-production".*has a MAC that does not verify: it was rewritten outside the agent/);
+  await patch(inventoryPath, { objects: inventory.objects });
+  assert.equal((await reconcile()).exitCode, 0);
+
+  // The key deleted, to have the agent make a new one: refused while statuses signed by it remain.
+  assert.equal((await call("DELETE", keyPath)).status, 200);
+  await assert.rejects(startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } }), (e: Error) =>
+    e instanceof VigilError && e.exitCode === 1 && /the agent's state key \(Secret vigil-system\/vigil-agent-state\) is gone, but statuses in vigil-system are signed by it/.test(e.message));
+  assert.equal((await call("GET", keyPath)).status, 404, "no new key made");
+  assert.equal((await call("POST", "/api/v1/namespaces/vigil-system/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name: "vigil-agent-state" }, data: { key: key.data.key } })).status, 201);
+  assert.equal((await reconcile()).exitCode, 0, "restored from a backup");
 });

@@ -3,19 +3,20 @@
 // not hold up another. In loop mode only the replica that holds the Lease reconciles (leader.ts); the
 // others wait, and take over when it stops or stops renewing.
 import { hostname } from "node:os";
-import { createHash, randomBytes } from "node:crypto";
-import { loadTrustPolicyFile } from "../core/trust-policy.ts";
+import { randomBytes } from "node:crypto";
+import { loadTrustPolicyFile } from "../trust/policy.ts";
 import { ExitCode, InputError } from "../core/errors.ts";
 import { readInputText } from "../core/input-file.ts";
 import { check, makeVerdict } from "../core/verdict.ts";
 import { redactCredentials } from "../core/redact.ts";
 import { RegistryClient, type HostOptions } from "../oci/index.ts";
-import { loadTrustedRootFile } from "../sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../trust/trusted-root.ts";
 import { redactUrl } from "../audit/store.ts";
 import { AgentAudit, configMapKeeper } from "./audit.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { parseDuration } from "../core/duration.ts";
-import { connectEnvironments, type EnvironmentClusters } from "./deploy.ts";
+import { connectEnvironments, readEnvironmentState, type EnvironmentClusters } from "./deploy.ts";
+import { loadStateKeySecret, stateKeyFromAuditKey, type StateKey } from "./state-key.ts";
 import { LeaderElector } from "./leader.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { recordTrigger, TriggerWatch } from "./triggers.ts";
@@ -71,8 +72,6 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   for (const name of options.allowMassPrune ?? []) {
     if (!config.intervals.has(name)) throw new InputError(`--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`);
   }
-  // With an audit log, the inventories are kept under an HMAC keyed from the log's signing key, which only the agent holds.
-  const inventoryKey = config.doc.audit && createHash("sha256").update("vigil inventory key\n").update(readInputText(config.doc.audit.signingKeyFile, "the audit log's signing key")).digest();
   const metricsToken = config.doc.metrics?.tokenFile ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim()) : undefined;
   if (metricsToken && metricsToken.length < 16) throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
   const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
@@ -90,7 +89,9 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   // environment's), else on the first environment's cluster; so does the audit log's kept checkpoint.
   const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
   let audit: AgentAudit | undefined;
+  let stateKey: StateKey | undefined;
   try {
+    stateKey = await agentStateKey(config, clusters, home.name, options.dryRun === true);
     const keeper = config.doc.audit && configMapKeeper(clusters.agent(home.name), config.doc.namespace, redactUrl(config.doc.audit.log));
     audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true, ...(keeper && { keeper }) });
   } catch (e) {
@@ -101,7 +102,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
     ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
     ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
-    ...(inventoryKey && { inventoryKey }),
+    ...(stateKey && { stateKey }),
   };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;
@@ -262,6 +263,27 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return stopping;
     },
   };
+}
+
+/**
+ * The key the agent's state is kept under: derived from the audit log's signing key, else the agent's
+ * own Secret, made at the first start (state-key.ts). A dry run without a Secret checks no MAC.
+ */
+async function agentStateKey(config: AgentConfig, clusters: EnvironmentClusters, home: string, dryRun: boolean): Promise<StateKey | undefined> {
+  if (config.doc.audit) return stateKeyFromAuditKey(config.doc.audit.signingKeyFile);
+  const namespace = config.doc.namespace;
+  return await loadStateKeySecret({
+    cluster: clusters.agent(home),
+    namespace,
+    environments: config.doc.environments.map((e) => e.name),
+    dryRun,
+    signedStatusExists: async () => {
+      for (const env of config.doc.environments) {
+        if ((await readEnvironmentState(clusters, env, config)).stateMac !== undefined) return true;
+      }
+      return false;
+    },
+  });
 }
 
 /**

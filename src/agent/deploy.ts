@@ -5,8 +5,10 @@
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode } from "../core/errors.ts";
 import { assessHealth, claimingManager, connectCluster, ENVIRONMENT_LABEL, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
 import type { SyncOptions } from "../cluster/sync.ts";
+import { inventoryMac, readInventory } from "../cluster/inventory.ts";
+import { STATUS_MAC_FIELD, type StateKey } from "./state-key.ts";
 import type { AgentConfig, EnvironmentConfig } from "./config.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { ReconcileResult } from "./reconcile.ts";
@@ -61,6 +63,9 @@ export interface EnvironmentState {
   lastAppliedAt?: Date;
   /** The status ConfigMap does not exist. */
   missing?: boolean;
+  /** The status's HMAC under the agent's state key, and the text of lastAppliedAt it covers (state-key.ts). */
+  stateMac?: string;
+  lastAppliedAtText?: string;
 }
 
 /** The environment's state from its status ConfigMap; an environment never reconciled has none. */
@@ -72,10 +77,17 @@ export async function readEnvironmentState(clusters: EnvironmentClusters, env: E
     // Without the last applied revision the revision gate could not refuse a rollback: no reconcile.
     throw new KubeApiError(`cannot read ${env.name}'s status ConfigMap ${config.doc.namespace}/${statusName(env.name)} (${answer.status}); the agent needs get on it`, answer.status, undefined, ExitCode.unavailable);
   }
-  const { lastApplied, lastAppliedAt } = answer.body?.data ?? {};
-  if (typeof lastApplied !== "string" || !/^[0-9a-f]{40,64}$/.test(lastApplied)) return {};
+  const { lastApplied, lastAppliedAt, [STATUS_MAC_FIELD]: stateMac } = answer.body?.data ?? {};
+  const signed = { ...(typeof stateMac === "string" && { stateMac }), ...(typeof lastAppliedAt === "string" && { lastAppliedAtText: lastAppliedAt }) };
+  if (typeof lastApplied !== "string" || !/^[0-9a-f]{40,64}$/.test(lastApplied)) return signed;
   const at = typeof lastAppliedAt === "string" ? new Date(lastAppliedAt) : undefined;
-  return { lastApplied, ...(at && !Number.isNaN(at.getTime()) && { lastAppliedAt: at }) };
+  return { lastApplied, ...(at && !Number.isNaN(at.getTime()) && { lastAppliedAt: at }), ...signed };
+}
+
+/** Why the environment's inventory cannot be trusted (its MAC under the agent's key does not verify), or undefined. */
+export async function inventoryDistrust(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, key: Buffer): Promise<string | undefined> {
+  const inventory = await readInventory(clusters.agent(env.name), { namespace: config.doc.namespace, name: inventoryName(env.name) }, env.name, inventoryMac(key));
+  return inventory.untrusted;
 }
 
 /** Whether the environment's inventory ConfigMap exists (it has applied before). */
@@ -197,11 +209,12 @@ function planLines(result: SyncResult): string[] {
 }
 
 /** Writes the environment's status and an Event on it. The last good revision only moves when the set applied. */
-export async function recordOutcome(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, result: ReconcileResult, before: EnvironmentState): Promise<void> {
+export async function recordOutcome(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, result: ReconcileResult, before: EnvironmentState, stateKey?: StateKey): Promise<void> {
   const cluster = clusters.agent(env.name);
   const lastApplied = result.applied && result.revision ? result.revision : before.lastApplied;
   // The time a revision was first applied stays while later reconciles find it in place.
   const lastAppliedAt = lastApplied === before.lastApplied ? before.lastAppliedAt : new Date();
+  const lastAppliedAtText = lastApplied && lastAppliedAt ? lastAppliedAt.toISOString() : undefined;
   const firstFailure = result.verdict.checks.find((c) => c.status === "fail");
   await writeStatusObject(cluster, {
     namespace: config.doc.namespace,
@@ -211,7 +224,9 @@ export async function recordOutcome(clusters: EnvironmentClusters, env: Environm
       verdict: result.verdict.verdict,
       health: result.health,
       ...(lastApplied && { lastApplied }),
-      ...(lastApplied && lastAppliedAt && { lastAppliedAt: lastAppliedAt.toISOString() }),
+      ...(lastAppliedAtText && { lastAppliedAt: lastAppliedAtText }),
+      // Signed, so that a status patched or rewritten behind the agent's back is found (state-key.ts).
+      ...(stateKey && { [STATUS_MAC_FIELD]: stateKey.status(env.name, lastApplied, lastAppliedAtText) }),
       ...(result.revision && { lastAttempted: result.revision }),
       message: firstFailure ? `${firstFailure.gate}: ${firstFailure.subject}: ${firstFailure.message}` : result.applied ? "applied" : "unchanged",
       reconciledAt: new Date().toISOString(),

@@ -5,17 +5,18 @@
 // the next reconcile starts from.
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { check, makeVerdict, type Check, type Verdict } from "../core/verdict.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import { branchRef, openRepo, type ReadCredential } from "../git/repo.ts";
 import { redactCredentials } from "../core/redact.ts";
 import type { RegistryClient } from "../oci/registry.ts";
-import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 import type { AgentAudit, Recorded } from "./audit.ts";
 import { parseSize, type AgentConfig, type EnvironmentConfig } from "./config.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { RenderOptions } from "../render/index.ts";
 import { environmentPath, runGates, type Candidate } from "./gates.ts";
-import { judgeMissingStatus, judgeStateByLog } from "./state.ts";
+import { judgeMissingStatus, judgeStateByKey, judgeStateByLog } from "./state.ts";
+import type { StateKey } from "./state-key.ts";
 import { dryRunChecks } from "../cluster/dry-run.ts";
 import { imageSignersFor } from "../artifact/gate.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
@@ -24,7 +25,7 @@ import { registrySboms } from "../vuln/gate.ts";
 import { loadVex, openStore, type VexStatement } from "../vuln/index.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { applyCandidate, syncOptionsFor, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
+import { applyCandidate, syncOptionsFor, inventoryDistrust, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -42,8 +43,8 @@ export interface ReconcileOptions {
   allowMassPrune?: readonly string[];
   /** Called before every write to a cluster or the log; throws when this replica may no longer write (its Lease). */
   fence?: () => void;
-  /** The key the inventories are kept under (an HMAC), derived from the audit log's signing key. */
-  inventoryKey?: Buffer;
+  /** The key the agent's state (statuses, inventories) is kept under: an HMAC only the agent can make (state-key.ts). */
+  stateKey?: StateKey;
 }
 
 export interface ReconcileResult {
@@ -115,7 +116,9 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       result = finish([...checks, recorded.check], { ...rest, ...(recorded.unavailable && { exitCode: ExitCode.unavailable }) });
     }
     // The status caches what the log records: an apply the log could not record does not move it.
-    if (state) await recordOutcome(options.clusters, env, options.config, recorded?.error !== undefined ? { ...result, applied: false } : result, state);
+    if (state) await recordOutcome(options.clusters, env, options.config, recorded?.error !== undefined ? { ...result, applied: false } : result, state, options.stateKey);
+    // Once applied, the inventory is signed too: unsigned state is no longer taken (state-key.ts).
+    if (result.applied) options.stateKey?.firstUse.delete(env.name);
     return result;
   };
   try {
@@ -137,6 +140,14 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       claimsSeen: [],
     };
     const stateNotes: Check[] = [];
+    const inventoryKey = options.stateKey?.inventory(env.name);
+    if (options.stateKey) {
+      // Checked before anything else reads them: a patched status or a rewritten inventory blocks.
+      const distrust = await inventoryDistrust(options.clusters, env, options.config, inventoryKey!);
+      const judged = judgeStateByKey(env.name, options.audit ? { missing: true } : state, options.stateKey, distrust);
+      if (judged.refusal) return await conclude([judged.refusal], {});
+      stateNotes.push(...judged.notes);
+    }
     if (options.audit) {
       // Evidence is read only from a log that verifies against the checkpoint kept outside it.
       const outcome = await options.audit.evidence();
@@ -153,7 +164,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     if (state.lastApplied) candidate.lastApplied = state.lastApplied;
     if (!options.dryRun) {
       // The API server judges the exact set (validation, defaults, admission) with the apply's own options, before the first write.
-      const syncOptions = syncOptionsFor(options.clusters, env, options.config, { ...pruneOptions(options, env), ...(options.inventoryKey && { inventoryKey: options.inventoryKey }) });
+      const syncOptions = syncOptionsFor(options.clusters, env, options.config, { ...pruneOptions(options, env), ...(inventoryKey && { inventoryKey }) });
       candidate.dryRun = (objects) => dryRunChecks(options.clusters.apply(env.name), objects, syncOptions);
     }
     if (options.config.doc.sops) candidate.sopsKeys = sopsKeys(options, env);
@@ -161,7 +172,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
-    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }), ...(options.inventoryKey && { inventoryKey: options.inventoryKey }) }) : undefined;
+    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }), ...(inventoryKey && { inventoryKey }) }) : undefined;
     return await conclude([...checks, ...(applied?.checks ?? [])], {
       ...(revision && { revision }),
       ...(applied && {

@@ -7,6 +7,7 @@
 import type { Evidence } from "../audit/evidence.ts";
 import { check, type Check } from "../core/verdict.ts";
 import type { EnvironmentState } from "./deploy.ts";
+import { macMatches, type StateKey } from "./state-key.ts";
 
 export interface StateJudgement {
   /** A failing "state" check when the status cannot be trusted; nothing else runs then. */
@@ -44,4 +45,29 @@ export function judgeMissingStatus(environment: string, inventoryExists: boolean
   return check("agent", "state", "fail", `status of ${environment}`,
     `the status ConfigMap is gone but ${environment}'s inventory is not: the status was deleted outside the agent, and the last applied revision (the revision gate's starting point) is lost. ` +
       "Configure the audit log so the agent can check its state against it, or restore lastApplied in the status by hand");
+}
+
+/**
+ * The status and inventory against the agent's state key (state-key.ts). A status whose MAC does not
+ * verify was patched, rewritten or copied outside the agent; an inventory whose MAC does not verify
+ * was rewritten (its hashes could hide an edit, its list decides pruning). Either blocks, unless the
+ * key was made by this start and the state carries no MAC at all: written before states were signed,
+ * taken as it is once.
+ */
+export function judgeStateByKey(environment: string, status: EnvironmentState, key: StateKey, inventoryDistrust: string | undefined): StateJudgement {
+  const subject = `status of ${environment}`;
+  const firstUse = key.firstUse.has(environment);
+  const notes: Check[] = [];
+  if (!status.missing && !macMatches(status.stateMac, key.status(environment, status.lastApplied, status.lastAppliedAtText))) {
+    if (!(firstUse && status.stateMac === undefined)) {
+      const what = status.stateMac === undefined ? "carries no MAC" : "has a MAC that does not verify";
+      return { state: status, notes, refusal: check("agent", "state", "fail", subject, `the status ConfigMap ${what} under the agent's state key (${key.source})${status.lastApplied ? ` for lastApplied ${status.lastApplied.slice(0, 12)}` : ""}: it was patched or rewritten outside the agent, and the last applied revision (the revision gate's starting point) cannot be trusted. Put back the status the agent wrote, once you know who changed it`) };
+    }
+    notes.push(check("agent", "state", "warn", subject, `the status carries no MAC: written before the agent's state key (${key.source}) was made; taken as it is, once`));
+  }
+  if (inventoryDistrust) {
+    if (!firstUse) return { state: status, notes, refusal: check("agent", "state", "fail", `inventory of ${environment}`, `${inventoryDistrust.replace(/: it was written outside the agent.*$/, "")}: it was rewritten outside the agent, and what it lists decides pruning. Delete it once you know who wrote it (the next sync then prunes nothing and records the set again)`) };
+    notes.push(check("agent", "state", "warn", `inventory of ${environment}`, `the inventory carries no valid MAC: written before the agent's state key (${key.source}) was made; taken once`));
+  }
+  return { state: status, notes };
 }
