@@ -23,6 +23,8 @@ export class Evaluator {
   #vex: VexStatement[];
   /** lookup key → purls deployed under it. */
   readonly #byKey = new Map<string, Set<string>>();
+  /** lookup key → its parts, as the store is looked up by them. */
+  readonly #keyParts = new Map<string, { base: string; name: string }>();
   readonly #components = new Map<string, Component>();
   /** purl → digests that contain it; digest → where it runs. */
   readonly #digestsOf = new Map<string, Set<string>>();
@@ -53,8 +55,12 @@ export class Evaluator {
         digests = new Set();
         this.#digestsOf.set(c.purl, digests);
         this.#components.set(c.purl, c);
-        const key = keyOf(c);
-        if (key !== undefined) addTo(this.#byKey, key, c.purl);
+        const parts = keyOf(c);
+        if (parts !== undefined) {
+          const key = lookupKey(parts.base, parts.name);
+          addTo(this.#byKey, key, c.purl);
+          this.#keyParts.set(key, parts);
+        }
         fresh.push(c.purl);
       }
       digests.add(place.digest);
@@ -81,8 +87,8 @@ export class Evaluator {
         this.#digestsOf.delete(purl);
         const c = this.#components.get(purl)!;
         this.#components.delete(purl);
-        const key = keyOf(c);
-        if (key !== undefined) this.#byKey.get(key)?.delete(purl);
+        const parts = keyOf(c);
+        if (parts !== undefined) this.#byKey.get(lookupKey(parts.base, parts.name))?.delete(purl);
       }
       this.#purlsOf.delete(digest);
     }
@@ -119,6 +125,19 @@ export class Evaluator {
     for (const p of purls) this.#forget(p);
     await this.#judge([...purls].map((p) => this.#components.get(p)!));
     return [...purls];
+  }
+
+  /**
+   * The lookup keys of deployed components under which the store now holds one of these advisory ids:
+   * for advisories another process imported, whose packages this monitor did not see go in. One lookup
+   * of the deployed keys (no matching), so an import elsewhere costs a read, never a rescan.
+   */
+  async keysNaming(ids: ReadonlySet<string>): Promise<Set<string>> {
+    const keys = new Set<string>();
+    if (ids.size === 0) return keys;
+    const deployed = [...this.#byKey].filter(([, purls]) => purls.size > 0).map(([key]) => this.#keyParts.get(key)!);
+    for (const [key, entries] of await this.#store.lookup(deployed)) if (entries.some((e) => ids.has(e.advisory.id))) keys.add(key);
+    return keys;
   }
 
   /** VEX documents added or removed: every finding a statement, old or new, names is judged again. */
@@ -158,10 +177,10 @@ export class Evaluator {
   }
 }
 
-/** The store's lookup key for a component, as the scan computes it; none when the purl names no package. */
-function keyOf(c: Component): string | undefined {
+/** The store's lookup key parts for a component, as the scan computes them; none when the purl names no package. */
+function keyOf(c: Component): { base: string; name: string } | undefined {
   const m = mapPurl(c.purl, c.source);
-  return m.ecosystem && m.name ? lookupKey(baseEcosystem(m.ecosystem), m.name) : undefined;
+  return m.ecosystem && m.name ? { base: baseEcosystem(m.ecosystem), name: m.name } : undefined;
 }
 
 function addTo(map: Map<string, Set<string>>, key: string, value: string): void {

@@ -4,12 +4,13 @@
 // (DIR/inventory.sqlite, node:sqlite in WAL mode, so `vigil findings` reads while the monitor writes).
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import type { Component } from "../vuln/match.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { Admission } from "./trust.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
+import { parseReference } from "../oci/reference.ts";
 
 export interface DeployedImage {
   /** The image as the manifest names it, and the digest it is pinned to. */
@@ -34,6 +35,11 @@ export interface InventoryStore {
   /** Replaces what an environment runs with these workloads (one deployment is the whole environment). */
   replaceEnvironment(environment: string, workloads: DeployedWorkload[]): Promise<void>;
   workloads(): Promise<DeployedWorkload[]>;
+  /**
+   * A number every replaceEnvironment raises, in its transaction: a running monitor compares it with the
+   * one it loaded to notice a deployment another process (the agent) recorded.
+   */
+  generation(): Promise<number>;
   hasComponents(digest: string): Promise<boolean>;
   putComponents(digest: string, components: Component[]): Promise<void>;
   components(digest: string): Promise<Component[]>;
@@ -51,7 +57,22 @@ export interface InventoryStore {
 }
 
 const FILE = "inventory.sqlite";
+/** Rows per multi-row statement: 4 values each stays far below SQLite's 32,766 variables per statement. */
+const ROWS_PER_STATEMENT = 500;
+
+/** Calls `write` on consecutive slices of at most `size` items. */
+function inBatches<T>(items: readonly T[], size: number, write: (batch: readonly T[]) => void): void {
+  for (let i = 0; i < items.length; i += size) write(items.slice(i, i + size));
+}
+
+/** "(?, ?), (?, ?)" for `rows` rows of `columns` values. */
+function placeholders(rows: number, columns: number): string {
+  const row = columns === 1 ? "?" : `(${Array(columns).fill("?").join(", ")})`;
+  return Array(rows).fill(row).join(", ");
+}
 export const SCHEMA = "1";
+/** The meta key of the inventory's generation (see InventoryStore.generation). */
+export const GENERATION = "generation";
 
 export const TABLES = `
 CREATE TABLE IF NOT EXISTS vigil_monitor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,6 +91,7 @@ export async function openInventory(location: string): Promise<InventoryStore> {
 class SqliteInventory implements InventoryStore {
   readonly location: string;
   readonly #db: DatabaseSync;
+  readonly #prepared = new Map<string, StatementSync>();
 
   private constructor(location: string, db: DatabaseSync) {
     this.location = location;
@@ -105,7 +127,13 @@ class SqliteInventory implements InventoryStore {
         if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
         insert.run(environment, w.workload, JSON.stringify(w));
       }
+      this.#db.prepare(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`).run();
     });
+  }
+
+  async generation(): Promise<number> {
+    const row = this.#db.prepare(`SELECT value FROM vigil_monitor_meta WHERE key = '${GENERATION}'`).get() as { value: string | number } | undefined;
+    return Number(row?.value ?? 0);
   }
 
   async workloads(): Promise<DeployedWorkload[]> {
@@ -129,12 +157,24 @@ class SqliteInventory implements InventoryStore {
   async updateFindings(upserts: MonitorFinding[], closed: string[]): Promise<void> {
     if (upserts.length === 0 && closed.length === 0) return;
     this.#transaction(() => {
-      // A finding seen before keeps the time it was first seen.
-      const upsert = this.#db.prepare("INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc");
-      for (const f of upserts) upsert.run(f.key, f.environment, f.since, JSON.stringify(f));
-      const remove = this.#db.prepare("DELETE FROM vigil_monitor_findings WHERE key = ?");
-      for (const key of closed) remove.run(key);
+      // Multi-row statements, each prepared once per size: a feed that changes 300,000 findings is a few
+      // hundred statements, not 300,000. A finding seen before keeps the time it was first seen.
+      inBatches(upserts, ROWS_PER_STATEMENT, (batch) => {
+        const values: string[] = [];
+        for (const f of batch) values.push(f.key, f.environment, f.since, JSON.stringify(f));
+        this.#statement(`INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES ${placeholders(batch.length, 4)} ON CONFLICT (key) DO UPDATE SET doc = excluded.doc`).run(...values);
+      });
+      inBatches(closed, ROWS_PER_STATEMENT * 4, (batch) => {
+        this.#statement(`DELETE FROM vigil_monitor_findings WHERE key IN (${placeholders(batch.length, 1)})`).run(...batch);
+      });
     });
+  }
+
+  /** A statement prepared once and kept: the batched writes reuse the same few sizes. */
+  #statement(sql: string): StatementSync {
+    let statement = this.#prepared.get(sql);
+    if (!statement) this.#prepared.set(sql, (statement = this.#db.prepare(sql)));
+    return statement;
   }
 
   async findings(filter: { environment?: string; since?: string } = {}): Promise<MonitorFinding[]> {
@@ -179,4 +219,36 @@ class SqliteInventory implements InventoryStore {
       throw e;
     }
   }
+}
+
+/** An image digest Vigil verified and deployed to an environment, as the admission webhook asks about it. */
+export interface VerifiedImage {
+  /** "registry/repository" as the manifests name it, the tag they named (where they named one), the digest it was pinned to. */
+  repository: string;
+  tag?: string;
+  digest: string;
+  /** The workloads that run it there ("Kind namespace/name") and the revision that deployed them. */
+  workloads: string[];
+  revisions: string[];
+}
+
+/**
+ * Per environment, the image digests the gates verified and the agent deployed (workloads whose verdict
+ * passed), with tag → digest where the manifest named a tag. One read of the inventory's workloads.
+ */
+export async function verifiedImages(inventory: InventoryStore, environment: string): Promise<VerifiedImage[]> {
+  const byImage = new Map<string, VerifiedImage>();
+  for (const w of await inventory.workloads()) {
+    if (w.environment !== environment || w.verdict !== "pass") continue;
+    for (const image of w.images) {
+      const ref = parseReference(image.image);
+      const repository = `${ref.registry}/${ref.repository}`;
+      const id = `${repository}\u001f${ref.tag ?? ""}\u001f${image.digest}`;
+      const seen = byImage.get(id) ?? { repository, ...(ref.tag && { tag: ref.tag }), digest: image.digest, workloads: [], revisions: [] };
+      if (!seen.workloads.includes(w.workload)) seen.workloads.push(w.workload);
+      if (!seen.revisions.includes(w.revision)) seen.revisions.push(w.revision);
+      byImage.set(id, seen);
+    }
+  }
+  return [...byImage.values()].sort((a, b) => (a.repository + a.digest < b.repository + b.digest ? -1 : 1));
 }

@@ -4,10 +4,10 @@
 import pg from "pg";
 import { redactUrl } from "../audit/store.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
 import type { Component } from "../vuln/match.ts";
 import type { MonitorFinding } from "./findings.ts";
-import { SCHEMA, TABLES, type DeployedWorkload, type InventoryStore } from "./inventory.ts";
+import { GENERATION, SCHEMA, TABLES, type DeployedWorkload, type InventoryStore } from "./inventory.ts";
 import { queryRows } from "../core/postgres.ts";
 
 /** "vigil inventory" as a number: the lock held while the tables are made. */
@@ -71,7 +71,12 @@ export class PgInventory implements InventoryStore {
         if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
         await this.#query("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES ($1, $2, $3)", [environment, w.workload, JSON.stringify(w)]);
       }
+      await this.#query(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = (vigil_monitor_meta.value::bigint + 1)::text`);
     });
+  }
+
+  async generation(): Promise<number> {
+    return Number((await this.#query<{ value: string }>(`SELECT value FROM vigil_monitor_meta WHERE key = '${GENERATION}'`))[0]?.value ?? 0);
   }
 
   async workloads(): Promise<DeployedWorkload[]> {
