@@ -40,6 +40,10 @@ const commands: Entry[] = [
   { words: ["secrets", "rules"], load: async () => (await import("./commands/secrets.ts")).secretsRules },
   { words: ["monitor"], load: async () => (await import("./commands/monitor.ts")).monitor },
   { words: ["findings"], load: async () => (await import("./commands/findings.ts")).findings },
+  { words: ["admission"], load: async () => (await import("./commands/admission.ts")).admission },
+  { words: ["admission", "break-glass"], load: async () => (await import("./commands/admission.ts")).admissionBreakGlass },
+  { words: ["console"], load: async () => (await import("./commands/console.ts")).consoleCommand },
+  { words: ["console", "token"], load: async () => (await import("./commands/console.ts")).consoleToken },
 ];
 
 async function overview(): Promise<string> {
