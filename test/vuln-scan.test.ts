@@ -59,11 +59,30 @@ test("db import then scan: one check per finding, with the fix and the source; e
   assert.equal(low.status, "warn", "below --fail-on high it warns");
   const alpine = verdict.checks.find((c: any) => c.rule === "ALPINE-CVE-2023-2650");
   assert.equal(alpine.status, "fail", "no severity at all is unknown, which reaches every threshold");
-  assert.match(alpine.message, /UNKNOWN in openssl 3.0.8-r3/);
+  assert.match(alpine.message, /UNKNOWN \(no severity figure: it fails at any threshold unless unknownSeverity is warn\) in openssl 3.0.8-r3/);
   assert.ok(!verdict.checks.some((c: any) => c.subject.includes("left-pad") && c.rule !== "scan"));
   const summary = verdict.checks.at(-1);
   assert.equal(summary.rule, "scan");
   assert.match(summary.message, /^3 components: 2 findings at or above high/);
+});
+
+test("--unknown-severity warn: a finding without any severity figure warns at every threshold; fail (the default) fails at critical too; other values are bad input", () => {
+  const byDefault = vigil(["scan", SBOM, "--db", db, "--json", "--fail-on", "critical"]);
+  assert.equal(byDefault.status, 1, "an unknown severity may be critical: by default it fails even --fail-on critical");
+  assert.equal(byDefault.json().checks.find((c: any) => c.rule === "ALPINE-CVE-2023-2650").status, "fail");
+  const warned = vigil(["scan", SBOM, "--db", db, "--json", "--fail-on", "critical", "--unknown-severity", "warn"]);
+  assert.equal(warned.status, 0, "at critical only the unknown one would fail, and it now warns");
+  const verdict = warned.json();
+  assert.equal(verdict.subject.unknownSeverity, "warn");
+  const alpine = verdict.checks.find((c: any) => c.rule === "ALPINE-CVE-2023-2650");
+  assert.equal(alpine.status, "warn");
+  assert.match(alpine.message, /UNKNOWN \(no severity figure: a warning because unknownSeverity is warn\)/);
+  const high = vigil(["scan", SBOM, "--db", db, "--json", "--unknown-severity", "warn"]);
+  assert.equal(high.status, 1, "a known HIGH still fails at --fail-on high");
+  assert.equal(high.json().checks.find((c: any) => c.rule === "GHSA-p6mc-m468-83gw").status, "fail");
+  const bad = vigil(["scan", SBOM, "--db", db, "--unknown-severity", "ignore"]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--unknown-severity must be fail or warn \(got "ignore"\)/);
 });
 
 test("--fail-on low fails the low one too; critical leaves the high one a warning", () => {

@@ -13,7 +13,7 @@ import { generateInventory } from "../sbom/generate.ts";
 import { PREDICATE_TYPES } from "../sigstore/intoto.ts";
 import { readSbomDocument } from "../vuln/inputs.ts";
 import { scanChecks, scanComponents } from "../vuln/scan.ts";
-import type { Rating5 } from "../vuln/severity.ts";
+import type { Rating5, UnknownSeverity } from "../vuln/severity.ts";
 import type { AdvisoryStore } from "../vuln/store.ts";
 import type { VexStatement } from "../vuln/vex.ts";
 import { SLSA_PROVENANCE_V1, type CiPlatform } from "./provenance.ts";
@@ -30,6 +30,8 @@ export interface CiOptions {
   signer: ImageSigner;
   store: AdvisoryStore;
   failOn: Rating5;
+  /** What a finding without any severity figure does (default fail). */
+  unknownSeverity?: UnknownSeverity;
   vex?: VexStatement[];
   /** The CI job's provenance; undefined only when the caller chose not to attest one. */
   ci?: CiPlatform;
@@ -68,7 +70,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   options.step?.("scan");
   const input = readSbomDocument(JSON.parse(sbom), `the SBOM of ${pinned}`);
   const scanned = await scanComponents(options.store, input.components, options.vex ?? [], input.withoutPurl);
-  checks.push(...scanChecks(scanned, options.failOn, pinned));
+  checks.push(...scanChecks(scanned, options.failOn, pinned, options.unknownSeverity));
   const pushed: Record<string, string> = {};
   if (checks.some((c) => c.status === "fail")) {
     const why = "not done: the scan blocked this image (fix or upgrade what it names, or record a VEX statement), so nothing was signed";

@@ -6,12 +6,12 @@ import { imageUses } from "../artifact/images.ts";
 import type { ImageRequirements } from "../artifact/verify-image.ts";
 import { InputError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { PREDICATE_TYPES } from "../sigstore/intoto.ts";
 import { readSbomDocument } from "./inputs.ts";
 import { findingCheck, GATE, scanComponents } from "./scan.ts";
-import type { Rating5 } from "./severity.ts";
+import type { Rating5, UnknownSeverity } from "./severity.ts";
 import type { AdvisoryStore } from "./store.ts";
 import type { VexStatement } from "./vex.ts";
 
@@ -26,6 +26,8 @@ export interface VulnerabilityGateOptions {
   store: AdvisoryStore;
   /** The environment's threshold. */
   failOn: Rating5;
+  /** What a finding without any severity figure does (default "fail"). */
+  unknownSeverity?: UnknownSeverity;
   /** The environment's VEX statements (loaded, and verified when the environment requires them signed). */
   vex?: VexStatement[];
   /** The image's SBOM document, or undefined when it has none. */
@@ -80,7 +82,7 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
     }
     const result = await scanComponents(options.store, read.components, options.vex ?? [], read.withoutPurl);
     const found = result.findings.map((f) => {
-      const c = findingCheck(f, options.failOn);
+      const c = findingCheck(f, options.failOn, options.unknownSeverity);
       return { ...c, message: `in ${where}: ${c.message}` };
     });
     checks.push(...found);

@@ -9,7 +9,9 @@ export type { AdvisoryStore, DatabaseInfo } from "./store.ts";
 export { readInputFile } from "./inputs.ts";
 export { scanComponents, scanChecks, GATE, type Finding, type ScanResult } from "./scan.ts";
 export { loadVex, type VexStatement } from "./vex.ts";
-export { SEVERITY_ORDER, type Rating5 } from "./severity.ts";
+export { SEVERITY_ORDER, UNKNOWN_SEVERITY_CHOICES, type Rating5, type UnknownSeverity } from "./severity.ts";
+import { InputError } from "../core/errors.ts";
+import { UNKNOWN_SEVERITY_CHOICES, type UnknownSeverity } from "./severity.ts";
 
 /** Where the database is when --db is not given: $VIGIL_DB, else the user's cache folder. */
 export function defaultDbLocation(): string {
@@ -19,3 +21,10 @@ export function defaultDbLocation(): string {
 }
 
 export const THRESHOLDS = ["low", "medium", "high", "critical"] as const;
+
+/** The --unknown-severity option of vigil scan and vigil ci (default fail). */
+export function unknownSeverityOf(values: Record<string, unknown>, usage: string): UnknownSeverity {
+  const given = (values["unknown-severity"] as string | undefined) ?? "fail";
+  if (!(UNKNOWN_SEVERITY_CHOICES as readonly string[]).includes(given)) throw new InputError(`--unknown-severity must be fail or warn (got ${JSON.stringify(given)})\nusage: ${usage}`);
+  return given as UnknownSeverity;
+}

@@ -5,7 +5,7 @@
 import { check, type Check } from "../core/verdict.ts";
 import { judge, mapPurl, needsRelease, type Component } from "./match.ts";
 import type { Advisory } from "./osv.ts";
-import { decidingSeverity, reaches, severityFigures, type Rating5, type SeverityFigure } from "./severity.ts";
+import { decidingSeverity, reaches, severityFigures, type Rating5, type SeverityFigure, type UnknownSeverity } from "./severity.ts";
 import { lookupKey, type AdvisoryStore } from "./store.ts";
 import { baseEcosystem } from "./versions/index.ts";
 import { applicableStatement, type VexStatement } from "./vex.ts";
@@ -140,12 +140,12 @@ export function printableText(text: string): string {
 }
 
 /** One check per finding, then one per kind of component that could not be looked up, then the summary. */
-export function scanChecks(result: ScanResult, failOn: Rating5, target: string): Check[] {
-  return scanChecksRaw(result, failOn, target).map(printable);
+export function scanChecks(result: ScanResult, failOn: Rating5, target: string, unknown: UnknownSeverity = "fail"): Check[] {
+  return scanChecksRaw(result, failOn, target, unknown).map(printable);
 }
 
-function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string): Check[] {
-  const checks = result.findings.map((f) => findingCheck(f, failOn));
+function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string, unknown: UnknownSeverity): Check[] {
+  const checks = result.findings.map((f) => findingCheck(f, failOn, unknown));
   const byReason = new Map<string, string[]>();
   for (const n of result.notCovered) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.purl]);
   for (const [reason, purls] of byReason) {
@@ -157,15 +157,15 @@ function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string): Che
   const counted = (k: Check["status"]) => checks.filter((c) => c.status === k && c.rule !== "not-covered").length;
   const fails = counted("fail");
   checks.push(check(GATE, "scan", fails > 0 ? "fail" : "pass", target,
-    `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn} or not judgeable, ${counted("warn")} below it, ${counted("skip")} suppressed by VEX`));
+    `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn}${unknown === "fail" ? ", of unknown severity" : ""} or not judgeable, ${counted("warn")} below it${unknown === "warn" ? " or of unknown severity" : ""}, ${counted("skip")} suppressed by VEX`));
   return checks;
 }
 
-export function findingCheck(f: Finding, failOn: Rating5): Check {
-  return printable(findingCheckRaw(f, failOn));
+export function findingCheck(f: Finding, failOn: Rating5, unknown: UnknownSeverity = "fail"): Check {
+  return printable(findingCheckRaw(f, failOn, unknown));
 }
 
-function findingCheckRaw(f: Finding, failOn: Rating5): Check {
+function findingCheckRaw(f: Finding, failOn: Rating5, unknown: UnknownSeverity): Check {
   const sev = f.severity.score !== undefined ? `${f.severity.rating.toUpperCase()} ${f.severity.score}` : f.severity.rating.toUpperCase();
   const others = f.ids.filter((x) => x !== f.id);
   const also = others.length > 0 ? ` (also ${others.slice(0, 6).join(", ")}${others.length > 6 ? ", …" : ""})` : "";
@@ -179,6 +179,7 @@ function findingCheckRaw(f: Finding, failOn: Rating5): Check {
   if (f.kind === "cannot-judge") {
     return check(GATE, f.id, "fail", f.purl, `cannot judge ${f.name} ${f.version}${also}: ${f.reason}; check it by hand and record the outcome in VEX; ${source}`);
   }
-  const status = reaches(f.severity.rating, failOn) ? "fail" : "warn";
-  return check(GATE, f.id, status, f.purl, `${sev} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}`);
+  const status = reaches(f.severity.rating, failOn, unknown) ? "fail" : "warn";
+  const why = f.severity.rating !== "unknown" ? "" : unknown === "fail" ? " (no severity figure: it fails at any threshold unless unknownSeverity is warn)" : " (no severity figure: a warning because unknownSeverity is warn)";
+  return check(GATE, f.id, status, f.purl, `${sev}${why} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}`);
 }

@@ -121,8 +121,16 @@ function rank(f: SeverityFigure): number {
   return f.score ?? SEVERITY_ORDER.indexOf(f.rating as Rating5) * 2.5;
 }
 
-/** Whether a finding of this severity reaches a --fail-on threshold; unknown always does. */
-export function reaches(severity: SeverityName, threshold: Rating5): boolean {
-  if (severity === "unknown") return true;
+/**
+ * What a finding whose advisory gives no severity figure at all does: "fail" (the default: an advisory
+ * that says nothing about how bad it is may be critical, so it is treated as reaching any threshold) or
+ * "warn" (an environment's informed choice: the Go, PyPI and Alpine feeds carry no figures).
+ */
+export type UnknownSeverity = "fail" | "warn";
+export const UNKNOWN_SEVERITY_CHOICES: readonly UnknownSeverity[] = ["fail", "warn"];
+
+/** Whether a finding of this severity reaches a --fail-on threshold; unknown does unless the choice is "warn". */
+export function reaches(severity: SeverityName, threshold: Rating5, unknown: UnknownSeverity = "fail"): boolean {
+  if (severity === "unknown") return unknown === "fail";
   return SEVERITY_ORDER.indexOf(severity) >= SEVERITY_ORDER.indexOf(threshold);
 }

@@ -7,7 +7,7 @@ import { detectCi } from "../../ci/provenance.ts";
 import { keySigner, type ImageSigner } from "../../ci/signer.ts";
 import { parseReference } from "../../oci/index.ts";
 import { loadPrivateKeyFile } from "../../sigstore/keys.ts";
-import { defaultDbLocation, loadVex, openStore, THRESHOLDS, type Rating5, type VexStatement } from "../../vuln/index.ts";
+import { defaultDbLocation, loadVex, openStore, THRESHOLDS, unknownSeverityOf, type Rating5, type VexStatement } from "../../vuln/index.ts";
 import type { Command } from "../command.ts";
 import { verdictSink } from "../output.ts";
 import { keyPassword } from "../password.ts";
@@ -15,7 +15,7 @@ import { registryClient, registryClientHelp, registryClientOptions } from "../re
 
 export const ci: Command = {
   summary: "CI: SBOM → vulnerability scan (the gate) → sign → attest SBOM and SLSA provenance → push, for one image.",
-  usage: "vigil ci IMAGE (--key FILE | --keyless [--signing-config FILE]) [--fail-on SEVERITY] [--vex FILE]... [--db DIR|URL] [--no-provenance] [--sbom-output FILE] [--allow-http-registry] [--json]",
+  usage: "vigil ci IMAGE (--key FILE | --keyless [--signing-config FILE]) [--fail-on SEVERITY] [--unknown-severity fail|warn] [--vex FILE]... [--db DIR|URL] [--no-provenance] [--sbom-output FILE] [--allow-http-registry] [--json]",
   help: [
     "  IMAGE                  the image as the build pushed it (registry/repository[:tag][@digest]); the tag is",
     "                         resolved once and every step is about that digest",
@@ -25,7 +25,8 @@ export const ci: Command = {
     "  --signing-config FILE  Sigstore signing config (signing_config.v0.2 JSON) naming the Fulcio and Rekor URLs",
     "                         (default: SIGSTORE_SIGNING_CONFIG, else required with --keyless)",
     "  --fail-on SEVERITY     low, medium, high (default) or critical: a finding at or above it blocks, and nothing",
-    "                         is signed; unknown severity and findings that cannot be judged always block",
+    "                         is signed; findings that cannot be judged always block",
+    "  --unknown-severity fail|warn  a finding whose advisory gives no severity blocks (fail, the default) or warns",
     "  --vex FILE             OpenVEX or CycloneDX VEX: not_affected and fixed statements suppress findings (repeatable)",
     "  --db DIR|URL           vulnerability database (default $VIGIL_DB, else ~/.cache/vigil/vulndb); vigil db import fills it",
     "  --no-provenance        attest no SLSA provenance (needed outside GitHub Actions and GitLab CI, where there is none)",
@@ -42,6 +43,7 @@ export const ci: Command = {
     keyless: { type: "boolean" },
     "signing-config": { type: "string" },
     "fail-on": { type: "string" },
+    "unknown-severity": { type: "string" },
     vex: { type: "string", multiple: true },
     db: { type: "string" },
     "no-provenance": { type: "boolean" },
@@ -55,6 +57,7 @@ export const ci: Command = {
     const image = positionals[0]!;
     const reference = parseReference(image);
     const failOn = failOnOf(values);
+    const unknownSeverity = unknownSeverityOf(values, this.usage);
     const vex = vexOf(values);
     const ciPlatform = values["no-provenance"] ? undefined : detectCi(process.env);
     if (!values["no-provenance"] && !ciPlatform) {
@@ -66,7 +69,7 @@ export const ci: Command = {
     let result: CiResult;
     try {
       result = await runCi({
-        client, image, signer, store, failOn, vex, toolVersion: version(),
+        client, image, signer, store, failOn, unknownSeverity, vex, toolVersion: version(),
         ...(ciPlatform && { ci: ciPlatform }),
         ...(typeof values.platform === "string" && { platform: values.platform }),
         ...(!values.json && { step: (name: string) => process.stderr.write(`vigil ci: ${name}…\n`) }),

@@ -3,10 +3,10 @@ import { InputError } from "../../core/errors.ts";
 import { makeVerdict, check, type Check } from "../../core/verdict.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
 import { VerificationFailure } from "../../sigstore/failure.ts";
-import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import type { SignerPolicy } from "../../sigstore/verify.ts";
 import { toCycloneDxVex } from "../../vuln/cyclonedx-vex.ts";
-import { defaultDbLocation, GATE, loadVex, openStore, scanChecks, scanComponents, THRESHOLDS, type Rating5, type VexStatement } from "../../vuln/index.ts";
+import { defaultDbLocation, GATE, loadVex, openStore, scanChecks, scanComponents, THRESHOLDS, unknownSeverityOf, type Rating5, type VexStatement } from "../../vuln/index.ts";
 import { readSbomDocument, type ReadInput } from "../../vuln/inputs.ts";
 import { readTarget } from "../../vuln/targets.ts";
 import { verifyVexSignature } from "../../vuln/vex-signature.ts";
@@ -19,7 +19,7 @@ const formats = ["table", "json", "sarif", "cyclonedx-vex"] as const;
 
 export const scan: Command = {
   summary: "Vulnerability scan: match an SBOM's or lockfile's components against the OSV database, with VEX.",
-  usage: "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [-o table|json|sarif|cyclonedx-vex]",
+  usage: "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [--unknown-severity fail|warn] [-o table|json|sarif|cyclonedx-vex]",
   help: [
     "  SBOM|LOCKFILE|DIR     CycloneDX 1.4-1.6 or SPDX 2.3 JSON, a lockfile (package-lock.json, requirements.txt,",
     "                        Cargo.lock, Gemfile.lock, composer.lock, go.mod), or a folder searched for them",
@@ -27,8 +27,10 @@ export const scan: Command = {
     "                        them: its SBOM is made by vigil sbom's generator and scanned",
     "  --db DIR|URL          the database (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL",
     "  --vex FILE            OpenVEX or CycloneDX VEX: not_affected and fixed statements suppress findings (repeatable)",
-    "  --fail-on SEVERITY    fail at or above it (default high); below it a finding warns. Unknown severity and",
-    "                        findings that cannot be judged always fail",
+    "  --fail-on SEVERITY    fail at or above it (default high); below it a finding warns. Findings that cannot",
+    "                        be judged always fail",
+    "  --unknown-severity fail|warn  what a finding whose advisory gives no severity does (default fail: it may be",
+    "                        critical; warn as Grype does, where Go, PyPI and Alpine advisories carry none)",
     "  -o, --output FORMAT   table (default), json (the verdict), sarif, cyclonedx-vex",
     "  --vex-key FILE        require every --vex to be signed by this key (bundle FILE.sigstore.json beside it)",
     "  --vex-certificate-identity ID --vex-certificate-oidc-issuer URL",
@@ -41,6 +43,7 @@ export const scan: Command = {
     db: { type: "string" },
     vex: { type: "string", multiple: true },
     "fail-on": { type: "string" },
+    "unknown-severity": { type: "string" },
     output: { type: "string", short: "o" },
     "vex-key": { type: "string" },
     "vex-certificate-identity": { type: "string" },
@@ -56,6 +59,7 @@ export const scan: Command = {
     if (positionals.length === 0) throw new InputError(`give an SBOM, a lockfile or a folder to scan\nusage: ${this.usage}`);
     const failOn = ((values["fail-on"] as string | undefined) ?? "high") as Rating5;
     if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
+    const unknownSeverity = unknownSeverityOf(values, this.usage);
     const inputs: ReadInput[] = [];
     for (const target of positionals) inputs.push(...(generated(target) ? [await generatedSbom(target, values)] : readTarget(target)));
     const signatureChecks: Check[] = [];
@@ -64,8 +68,8 @@ export const scan: Command = {
     try {
       const result = await scanComponents(store, inputs.flatMap((i) => i.components), vex, inputs.flatMap((i) => i.withoutPurl));
       const target = positionals.join(" ");
-      const checks = [...signatureChecks, ...scanChecks(result, failOn, target)];
-      const verdict = makeVerdict({ target, database: store.location, failOn }, checks);
+      const checks = [...signatureChecks, ...scanChecks(result, failOn, target, unknownSeverity)];
+      const verdict = makeVerdict({ target, database: store.location, failOn, unknownSeverity }, checks);
       if (format === "sarif") process.stdout.write(JSON.stringify(toSarif(verdict, version()), null, 2) + "\n");
       else if (format === "cyclonedx-vex") process.stdout.write(JSON.stringify(toCycloneDxVex(result.findings, version()), null, 2) + "\n");
       else {
