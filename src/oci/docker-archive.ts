@@ -14,7 +14,7 @@ import { createGunzip, type Gunzip } from "node:zlib";
 import * as tar from "tar-stream";
 import * as v from "valibot";
 import { InputError } from "../core/errors.ts";
-import { digestVerifier, isDigest, verifyDigest } from "./digest.ts";
+import { digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
 import { OciContentError } from "./errors.ts";
 import { formatReference, parseReference } from "./reference.ts";
 
@@ -115,7 +115,7 @@ export class DockerArchive {
   /** A layer's bytes as stored, read from its place in the archive and checked again against its digest. */
   openLayer(layer: DockerArchiveLayer): Readable {
     const what = `${this.file}: ${layer.path}`;
-    const source = layer.size === 0 ? Readable.from([]) : createReadStream(this.file, { start: layer.offset, end: layer.offset + layer.size - 1 });
+    const source = layer.size === 0 ? Readable.from([]) : createReadStream(this.file, { start: layer.offset, end: layer.offset + layer.size - 1, highWaterMark: READ_CHUNK });
     source.on("error", (e: Error) => verifier.destroy(e));
     const verifier = digestVerifier(layer.digest, what, layer.size);
     return source.pipe(verifier);
@@ -191,7 +191,7 @@ async function refuseCompressed(file: string): Promise<void> {
 async function indexTar(file: string): Promise<Map<string, Entry>> {
   const entries = new Map<string, Entry>();
   const extract = tar.extract();
-  const input = createReadStream(file);
+  const input = createReadStream(file, { highWaterMark: READ_CHUNK });
   input.on("error", (e) => extract.destroy(e));
   input.pipe(extract);
   try {

@@ -8,7 +8,7 @@ import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { InputError } from "../core/errors.ts";
-import { digestAlgorithm, digestHex, digestOf, digestVerifier, isDigest, verifyDigest } from "./digest.ts";
+import { digestAlgorithm, digestHex, digestOf, digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
 import { OciContentError } from "./errors.ts";
 import { formatBytes } from "./http.ts";
 import { isIndex, isManifestMediaType, MediaType, parseManifest, type Descriptor, type ImageIndex } from "./manifest.ts";
@@ -117,7 +117,7 @@ export class OciLayout implements ImageStore {
     await stat(file).catch(() => {
       throw new OciContentError(`${what}: missing from the layout (${file})`);
     });
-    return createReadStream(file).pipe(digestVerifier(digest, what, options.size));
+    return createReadStream(file, { highWaterMark: READ_CHUNK }).pipe(digestVerifier(digest, what, options.size));
   }
 
   async putBlob(bytes: Uint8Array): Promise<{ digest: string; size: number }> {
