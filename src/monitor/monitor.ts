@@ -4,7 +4,7 @@
 // closed findings go to the sinks (the inventory's findings table first, then the audit log, Events…).
 import { imageUses } from "../artifact/images.ts";
 import { InputError } from "../core/errors.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
 import type { GateImage } from "../vuln/gate.ts";
 import { importAdvisories, type ImportResult } from "../vuln/import.ts";
 import { readSbomDocument } from "../vuln/inputs.ts";
@@ -22,7 +22,7 @@ import { policyChecks, type PolicyGateInput } from "../policy/gate.ts";
 import type { Check } from "../core/verdict.ts";
 import { findingKey } from "./findings.ts";
 import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 
 /** What one change did to the findings. */
 export interface FindingChanges {
@@ -44,6 +44,11 @@ export interface MonitorOptions {
   vex?: VexStatement[];
   sinks?: Sink[];
   now?: () => Date;
+  /**
+   * Called before every write to the inventory and every emit; throws when this monitor may no longer
+   * write (it lost the Lease two monitors on one inventory elect a leader with: leadership.ts).
+   */
+  fence?: () => void;
 }
 
 export class Monitor {
@@ -51,7 +56,10 @@ export class Monitor {
   readonly #advisories: AdvisoryStore;
   readonly #sinks: Sink[];
   readonly #now: () => Date;
+  readonly #fence: () => void;
   #evaluator: Evaluator;
+  /** What this monitor last saw of the shared stores, so it notices what other processes change there. */
+  #seen = { generation: 0, lastImport: undefined as string | undefined, modified: new Map<string, string>(), environments: new Map<string, string>() };
   #vex: VexStatement[];
   /** The keys the current trust policy trusts, once one is given. */
   #trusted: TrustedKeys | undefined;
@@ -65,6 +73,7 @@ export class Monitor {
     this.#advisories = options.advisories;
     this.#sinks = options.sinks ?? [];
     this.#now = options.now ?? (() => new Date());
+    this.#fence = options.fence ?? (() => {});
     this.#vex = options.vex ?? [];
     this.#evaluator = evaluator;
   }
@@ -72,7 +81,12 @@ export class Monitor {
   /** Loads the inventory's index and its open findings (with their first-seen times). */
   static async open(options: MonitorOptions): Promise<Monitor> {
     const monitor = new Monitor(options, new Evaluator(options.advisories, options.vex ?? []));
+    monitor.#seen.lastImport = (await options.advisories.info()).lastImport;
+    monitor.#seen.modified = await options.advisories.modifiedIndex();
+    // Read before the index is loaded: a deployment recorded in between is seen again, never missed.
+    monitor.#seen.generation = await options.inventory.generation();
     monitor.#evaluator = await monitor.#load();
+    monitor.#seen.environments = new Map([...groupBy(await options.inventory.workloads(), (w) => w.environment)].map(([env, list]) => [env, snapshotOf(list)]));
     // Judged at once: every later change (a deployment, an import) assumes the index's findings are current.
     await monitor.#evaluator.full();
     for (const f of await options.inventory.findings()) monitor.#open.set(f.key, f);
@@ -92,8 +106,11 @@ export class Monitor {
       const started = performance.now();
       const { store, changes } = trackChanges(this.#advisories);
       const result = await importAdvisories(store, paths);
+      // What another process imported meanwhile (or since the last look) counts too.
+      const foreign = await this.#advisoryChanges();
+      for (const id of changes.ids) foreign.delete(id);
       const imported = performance.now();
-      const purls = await this.#evaluator.incremental(changes);
+      const purls = await this.#evaluator.incremental({ keys: new Set([...changes.keys, ...(await this.#evaluator.keysNaming(foreign))]), ids: new Set([...changes.ids, ...foreign]) });
       const touched = new Set(purls);
       const found = this.#evaluator.placed(this.#stamp(), purls);
       const judged = performance.now();
@@ -101,6 +118,68 @@ export class Monitor {
       const seconds = { import: (imported - started) / 1000, judge: (judged - imported) / 1000, settle: (performance.now() - judged) / 1000 };
       return { ...settled, import: result, seconds };
     });
+  }
+
+  /**
+   * Notices what other processes changed in the shared stores since this monitor last looked: a
+   * `vigil db import` run elsewhere (the store's last import time moved: the advisories whose `modified`
+   * changed, appeared or went are judged again, exactly as an import through the monitor would), and a
+   * deployment the agent recorded (the inventory's generation moved: the environments whose workloads
+   * changed are placed again and their new components judged). Cheap when nothing changed: two reads.
+   */
+  refresh(): Promise<FindingChanges[]> {
+    return this.#serial(async () => {
+      const out: FindingChanges[] = [];
+      if ((await this.#advisories.info()).lastImport !== this.#seen.lastImport) {
+        const ids = await this.#advisoryChanges();
+        const purls = await this.#evaluator.incremental({ keys: await this.#evaluator.keysNaming(ids), ids });
+        const touched = new Set(purls);
+        out.push(await this.#settle("advisories imported elsewhere", this.#evaluator.placed(this.#stamp(), purls), (f) => isAdvisory(f) && touched.has(f.purl!), purls.length));
+      }
+      if ((await this.#inventory.generation()) !== this.#seen.generation) out.push(...(await this.#reloadDeployments()));
+      return out;
+    });
+  }
+
+  /** The ids whose `modified` changed in the store since the last look (new, changed, removed); the look moves on. */
+  async #advisoryChanges(): Promise<Set<string>> {
+    const now = await this.#advisories.modifiedIndex();
+    const changed = new Set<string>();
+    for (const [id, modified] of now) if (this.#seen.modified.get(id) !== modified) changed.add(id);
+    for (const id of this.#seen.modified.keys()) if (!now.has(id)) changed.add(id);
+    this.#seen.modified = now;
+    this.#seen.lastImport = (await this.#advisories.info()).lastImport;
+    return changed;
+  }
+
+  /** Environments whose stored workloads differ from what this monitor placed: placed again, new components judged. */
+  async #reloadDeployments(): Promise<FindingChanges[]> {
+    this.#seen.generation = await this.#inventory.generation();
+    const byEnvironment = groupBy(await this.#inventory.workloads(), (w) => w.environment);
+    const out: FindingChanges[] = [];
+    for (const environment of new Set([...byEnvironment.keys(), ...this.#seen.environments.keys()])) {
+      const workloads = byEnvironment.get(environment) ?? [];
+      if (this.#seen.environments.get(environment) === snapshotOf(workloads)) continue;
+      out.push(await this.#place(environment, workloads, `deployment of ${environment} (recorded elsewhere)`));
+    }
+    return out;
+  }
+
+  /** The environment now runs these workloads: its placements replaced, components new to the index judged, findings settled. */
+  async #place(environment: string, workloads: DeployedWorkload[], trigger: string): Promise<FindingChanges> {
+    this.#seen.environments.set(environment, snapshotOf(workloads));
+    // Only this environment's placements change, and only components new to the index are judged
+    // (the others' findings do not depend on where they run).
+    this.#evaluator.removeEnvironment(environment);
+    const fresh: string[] = [];
+    for (const w of workloads) {
+      for (const image of w.images) fresh.push(...this.#evaluator.add({ environment, workload: w.workload, image: image.image, digest: image.digest }, await this.#inventory.components(image.digest)));
+    }
+    await this.#evaluator.judgeNew(fresh);
+    const changes = await this.#settle(trigger, this.#evaluator.placedIn(environment, this.#stamp()), (f) => isAdvisory(f) && f.environment === environment, fresh.length);
+    if (!this.#trusted) return changes;
+    const trust = await this.#settle(trigger, untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
+    return { ...changes, opened: [...changes.opened, ...trust.opened], closed: [...changes.closed, ...trust.closed] };
   }
 
   /** VEX statements changed: findings they name are judged again, suppressed ones say so with the justification. */
@@ -119,6 +198,7 @@ export class Monitor {
    */
   recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: { revision: string; verdict: "pass" | "fail"; sbomFor(image: GateImage): Promise<unknown>; admissions?: Admission[] }): Promise<FindingChanges> {
     return this.#serial(async () => {
+      this.#fence();
       const workloads = new Map<string, DeployedWorkload>();
       for (const use of imageUses(objects)) {
         const digest = use.reference.digest;
@@ -137,18 +217,11 @@ export class Monitor {
       }
       await this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
       await this.#inventory.putManifests(environment, objects);
-      // A deployment changes where components run in this environment only: its placements are replaced,
-      // and only components new to the index are judged (the others' findings do not depend on where they run).
-      this.#evaluator.removeEnvironment(environment);
-      const fresh: string[] = [];
-      for (const w of workloads.values()) {
-        for (const image of w.images) fresh.push(...this.#evaluator.add({ environment, workload: w.workload, image: image.image, digest: image.digest }, await this.#inventory.components(image.digest)));
-      }
-      await this.#evaluator.judgeNew(fresh);
-      const changes = await this.#settle(`deployment of ${environment}`, this.#evaluator.placedIn(environment, this.#stamp()), (f) => isAdvisory(f) && f.environment === environment, fresh.length);
-      if (!this.#trusted) return changes;
-      const trust = await this.#settle(`deployment of ${environment}`, untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
-      return { ...changes, opened: [...changes.opened, ...trust.opened], closed: [...changes.closed, ...trust.closed] };
+      // Written by this monitor: a later look at the generation need not place it again, unless another
+      // process recorded something too (then the generation moved by more than this one write).
+      const generation = await this.#inventory.generation();
+      if (generation === this.#seen.generation + 1) this.#seen.generation = generation;
+      return this.#place(environment, [...workloads.values()], `deployment of ${environment}`);
     });
   }
 
@@ -257,6 +330,7 @@ export class Monitor {
       this.#open.set(f.key, f);
     }
     const changes = { trigger, opened, closed, judged };
+    this.#fence();
     await this.#inventory.updateFindings(opened, closed.map((f) => f.key));
     for (const sink of this.#sinks) await sink.emit(changes);
     return changes;
@@ -274,6 +348,20 @@ export class Monitor {
 }
 
 const isAdvisory = (f: MonitorFinding) => f.type === "advisory";
+
+/** An environment's workloads in one comparable form, whatever order they were listed in. */
+const snapshotOf = (workloads: readonly DeployedWorkload[]) => JSON.stringify([...workloads].sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0)));
+
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const key = keyOf(item);
+    const group = groups.get(key);
+    if (group) group.push(item);
+    else groups.set(key, [item]);
+  }
+  return groups;
+}
 
 /** "Kind/namespace/name" (the policy gate's subject) as the inventory names workloads: "Kind namespace/name". */
 function workloadName(subject: string): string {
