@@ -217,7 +217,7 @@ test("a namespaced object with cluster-wide effect: a Service with externalIPs (
   if (!ready(t)) return;
   const { loadPacks } = await import("../src/policy/packs.ts");
   const { policyChecks } = await import("../src/policy/gate.ts");
-  const { parseManifests } = await import("../src/policy/manifests.ts");
+  const { parseManifests } = await import("../src/manifest/manifests.ts");
   const service = (name: string, externalIPs?: string[]) => ({ apiVersion: "v1", kind: "Service", metadata: { name, namespace: "ext-ips" }, spec: { ports: [{ port: 80 }], ...(externalIPs && { externalIPs }) } });
   const set = parseManifests([service("grab", ["10.0.0.1"]), service("fine")].map((o) => JSON.stringify(o)).join("\n---\n"), "envs/x/services.yaml");
   const checks = policyChecks({ manifests: set, policies: loadPacks(["network-isolation"]) }).filter((c) => c.rule === "network-no-external-ips");
@@ -303,4 +303,86 @@ test("the prune limit in the agent: an emptied revision deletes nothing and fail
   assert.match(allowed!.verdict.checks.find((c) => c.rule === "prune-limit")!.message, /lifted for this run \(vigil agent --allow-mass-prune\)/);
   assert.equal(await live(), 1);
   await assert.rejects(startAgent({ configFile: w.configFile, allowMassPrune: ["nowhere"], onResult: () => {} }), /--allow-mass-prune nowhere: no such environment/);
+});
+
+/** Objects of the cluster-effect pack's tests, each refused by the rule named, with the message's gist; and ones that pass. */
+const CLUSTER_EFFECT_CASES: { rule: string; object: Record<string, any>; message?: RegExp }[] = [
+  { rule: "cluster-effect-endpoints", message: /points at 10\.96\.0\.1, not Pods of namespace tenant.*CVE-2021-25740/, object: { apiVersion: "v1", kind: "Endpoints", metadata: { name: "grab", namespace: "tenant" }, subsets: [{ addresses: [{ ip: "10.96.0.1" }], ports: [{ port: 443 }] }] } },
+  { rule: "cluster-effect-endpoints", message: /points at 10\.0\.0\.9/, object: { apiVersion: "v1", kind: "Endpoints", metadata: { name: "foreign-pod", namespace: "tenant" }, subsets: [{ notReadyAddresses: [{ ip: "10.0.0.9", targetRef: { kind: "Pod", namespace: "kube-system", name: "etcd" } }], ports: [{ port: 2379 }] }] } },
+  { rule: "cluster-effect-endpoints", message: /points at 192\.168\.1\.1 192\.168\.1\.2/, object: { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: "grab-slice", namespace: "tenant" }, addressType: "IPv4", endpoints: [{ addresses: ["192.168.1.1", "192.168.1.2"] }], ports: [{ port: 80 }] } },
+  { rule: "cluster-effect-external-name", message: /ExternalName \(kubernetes\.default\.svc\.cluster\.local\)/, object: { apiVersion: "v1", kind: "Service", metadata: { name: "alias", namespace: "tenant" }, spec: { type: "ExternalName", externalName: "kubernetes.default.svc.cluster.local" } } },
+  { rule: "cluster-effect-role-binding-reach", message: /roleRef ClusterRole edit/, object: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "edit", namespace: "tenant" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "edit" }, subjects: [{ kind: "Group", name: "system:serviceaccounts:tenant", apiGroup: "rbac.authorization.k8s.io" }] } },
+  { rule: "cluster-effect-role-binding-reach", message: /roleRef ClusterRole system:controller:replicaset-controller/, object: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "ctl", namespace: "tenant" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "system:controller:replicaset-controller" }, subjects: [{ kind: "ServiceAccount", name: "app", namespace: "tenant" }] } },
+  { rule: "cluster-effect-role-binding-reach", message: /binds ServiceAccount other\/robot, Group system:authenticated in namespace tenant/, object: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "foreign", namespace: "tenant" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "reader" }, subjects: [{ kind: "ServiceAccount", name: "robot", namespace: "other" }, { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }, { kind: "ServiceAccount", name: "app", namespace: "tenant" }] } },
+  { rule: "cluster-effect-ingress-nginx-snippets", message: /nginx\.ingress\.kubernetes\.io\/configuration-snippet: .*CVE-2021-25742/, object: { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: "snippet", namespace: "tenant", annotations: { "nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers \"x: y\";" } }, spec: { defaultBackend: { service: { name: "web", port: { number: 80 } } } } } },
+  { rule: "cluster-effect-ingress-nginx-snippets", message: /nginx\.ingress\.kubernetes\.io\/permanent-redirect: the value holds.*CVE-2023-5044/, object: { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: "redirect", namespace: "tenant", annotations: { "nginx.ingress.kubernetes.io/permanent-redirect": "https://example.com;\n}\nlocation /x { return 200 $secret" } }, spec: { defaultBackend: { service: { name: "web", port: { number: 80 } } } } } },
+  { rule: "cluster-effect-pvc-volume-name", message: /spec\.volumeName pv-of-team-b/, object: { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "steal", namespace: "tenant" }, spec: { volumeName: "pv-of-team-b", accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } } },
+  { rule: "cluster-effect-service-account-token-secrets", message: /for ServiceAccount operator: a token that never expires/, object: { apiVersion: "v1", kind: "Secret", metadata: { name: "token", namespace: "tenant", annotations: { "kubernetes.io/service-account.name": "operator" } }, type: "kubernetes.io/service-account-token" } },
+  { rule: "cluster-effect-pdb-blocks-drain", message: /maxUnavailable 0: no voluntary eviction/, object: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "never", namespace: "tenant" }, spec: { maxUnavailable: 0, selector: { matchLabels: { app: "web" } } } } },
+  { rule: "cluster-effect-pdb-blocks-drain", message: /minAvailable 100%/, object: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "all", namespace: "tenant" }, spec: { minAvailable: "100%", selector: { matchLabels: { app: "web" } } } } },
+  // Legitimate objects of the same kinds: pass.
+  { rule: "cluster-effect-endpoints", object: { apiVersion: "v1", kind: "Endpoints", metadata: { name: "own", namespace: "tenant" }, subsets: [{ addresses: [{ ip: "10.1.0.5", targetRef: { kind: "Pod", namespace: "tenant", name: "web-0" } }], ports: [{ port: 80 }] }] } },
+  { rule: "cluster-effect-endpoints", object: { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: "own-slice", namespace: "tenant" }, addressType: "IPv4", endpoints: [{ addresses: ["10.1.0.5"], targetRef: { kind: "Pod", name: "web-0" } }], ports: [{ port: 80 }] } },
+  { rule: "cluster-effect-external-name", object: { apiVersion: "v1", kind: "Service", metadata: { name: "web", namespace: "tenant" }, spec: { ports: [{ port: 80 }], selector: { app: "web" } } } },
+  { rule: "cluster-effect-role-binding-reach", object: { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "reader", namespace: "tenant" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" }, subjects: [{ kind: "ServiceAccount", name: "app", namespace: "tenant" }, { kind: "User", name: "alice@example.com", apiGroup: "rbac.authorization.k8s.io" }] } },
+  { rule: "cluster-effect-ingress-nginx-snippets", object: { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name: "plain", namespace: "tenant", annotations: { "nginx.ingress.kubernetes.io/rewrite-target": "/$2", "nginx.ingress.kubernetes.io/auth-url": "https://$host/oauth2/auth" } }, spec: { defaultBackend: { service: { name: "web", port: { number: 80 } } } } } },
+  { rule: "cluster-effect-pvc-volume-name", object: { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "data", namespace: "tenant" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } } },
+  { rule: "cluster-effect-service-account-token-secrets", object: { apiVersion: "v1", kind: "Secret", metadata: { name: "filled-by-a-controller", namespace: "tenant" }, type: "Opaque" } },
+  { rule: "cluster-effect-pdb-blocks-drain", object: { apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: { name: "one", namespace: "tenant" }, spec: { maxUnavailable: 1, selector: { matchLabels: { app: "web" } } } } },
+];
+
+const PLURALS: Record<string, string> = { Endpoints: "endpoints", EndpointSlice: "endpointslices", Service: "services", RoleBinding: "rolebindings", Ingress: "ingresses", PersistentVolumeClaim: "persistentvolumeclaims", Secret: "secrets", PodDisruptionBudget: "poddisruptionbudgets" };
+
+test("namespaced objects with cluster-wide effect (the cluster-effect pack): hand-written endpoints, ExternalName, RoleBindings reaching past the namespace, ingress-nginx snippets, pre-bound claims, token Secrets, drain-blocking budgets; offline and in the API server", async (t) => {
+  if (!ready(t)) return;
+  const { loadPacks } = await import("../src/policy/packs.ts");
+  const { policyChecks } = await import("../src/policy/gate.ts");
+  const { parseManifests } = await import("../src/manifest/manifests.ts");
+  const pack = loadPacks(["cluster-effect"]);
+  const set = parseManifests(CLUSTER_EFFECT_CASES.map((c) => JSON.stringify(c.object)).join("\n---\n"), "envs/tenant/objects.yaml");
+  const checks = policyChecks({ manifests: set, policies: pack });
+  for (const c of CLUSTER_EFFECT_CASES) {
+    const { kind, metadata } = c.object;
+    const found = checks.filter((k) => k.rule === c.rule && k.subject === `${kind}/${metadata.namespace}/${metadata.name}`);
+    assert.ok(found.length > 0, `${c.rule} judged ${kind} ${metadata.name}: ${JSON.stringify(checks.filter((k) => k.subject.endsWith(`/${metadata.name}`)))}`);
+    const failed = found.filter((k) => k.status === "fail");
+    if (c.message) {
+      assert.equal(failed.length, 1, `${kind} ${metadata.name} refused by ${c.rule}`);
+      assert.match(failed[0]!.message, c.message);
+    } else assert.equal(failed.length, 0, `${kind} ${metadata.name} passes ${c.rule}: ${JSON.stringify(failed)}`);
+  }
+
+  // The pack as it ships, installed in the API server: the same objects denied or admitted there.
+  for (const so of pack) {
+    const plural = so.object.kind === "ValidatingAdmissionPolicy" ? "validatingadmissionpolicies" : "validatingadmissionpolicybindings";
+    const created = await admin.call({ verb: "create", method: "POST", path: `/apis/admissionregistration.k8s.io/v1/${plural}`, body: so.object });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+  }
+  t.after(async () => {
+    for (const so of pack) {
+      const plural = so.object.kind === "ValidatingAdmissionPolicy" ? "validatingadmissionpolicies" : "validatingadmissionpolicybindings";
+      await admin.call({ verb: "delete", method: "DELETE", path: `/apis/admissionregistration.k8s.io/v1/${plural}/${so.object.metadata!.name}` });
+    }
+  });
+  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: "tenant" } } });
+  const create = (object: Record<string, any>) => {
+    const group = object.apiVersion.includes("/") ? `/apis/${object.apiVersion}` : `/api/${object.apiVersion}`;
+    return admin.call({ verb: "create", method: "POST", path: `${group}/namespaces/tenant/${PLURALS[object.kind]}`, body: object, query: { dryRun: "All" } });
+  };
+  // The API server takes a moment to load new policies: wait until the first refusal shows.
+  for (let i = 0; i < 50 && (await create(CLUSTER_EFFECT_CASES[0]!.object)).status === 201; i++) await new Promise((r) => setTimeout(r, 200));
+  for (const c of CLUSTER_EFFECT_CASES) {
+    const answer = await create(c.object);
+    if (c.message) {
+      assert.equal(answer.status, 403, `${c.object.kind} ${c.object.metadata.name}: ${JSON.stringify(answer.body)}`);
+      assert.match(String(answer.body?.message), new RegExp(c.rule));
+      assert.match(String(answer.body?.message), c.message);
+    } else assert.equal(answer.status, 201, `${c.object.kind} ${c.object.metadata.name}: ${JSON.stringify(answer.body?.message)}`);
+  }
+  // The control plane's controllers (and the API server's own default/kubernetes endpoints) are not judged.
+  const { connectCluster } = await import("../src/cluster/index.ts");
+  const controller = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath, impersonate: "system:serviceaccount:kube-system:endpoint-controller" });
+  t.after(() => controller.close());
+  const byController = await controller.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/tenant/endpoints", body: CLUSTER_EFFECT_CASES[0]!.object, query: { dryRun: "All" } });
+  assert.equal(byController.status, 201, JSON.stringify(byController.body?.message));
 });

@@ -411,3 +411,68 @@ test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is 
   assert.equal((await call("POST", "/api/v1/namespaces/vigil-system/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name: "vigil-agent-state" }, data: { key: key.data.key } })).status, 201);
   assert.equal((await reconcile()).exitCode, 0, "restored from a backup");
 });
+
+test("in-cluster with deploy/'s RBAC (issue 15 §3): a webhook delivery is accepted once whichever replica it reaches, and after a restart; the ids are kept in vigil-deliveries, bounded", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  await call("DELETE", "/api/v1/namespaces/vigil-system/configmaps/vigil-deliveries");
+  const secret = "a-long-random-shared-webhook-secret";
+  const secretFile = join(tempDir(t, "vigil-hook-"), "webhook-secret");
+  writeFileSync(secretFile, secret);
+  const w = await workspace(t, `webhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`);
+  const replica = async (name: string) => {
+    const pod = await agentPod(t, name);
+    const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+    volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+    const agent = await startAgent({ configFile: w.configFile, identity: name, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
+    t.after(() => agent.stop());
+    return { agent, url: (await agent.listen()).webhook! };
+  };
+  const a = await replica("vigil-agent-a");
+  const b = await replica("vigil-agent-b");
+  const body = JSON.stringify({ ref: "refs/heads/main" });
+  const headers = forgeDeliveryHeaders(secret, "/hooks/shop-production", body, "delivery-1");
+  const deliver = async (url: string, h = headers) => {
+    const res = await fetch(`${url}/hooks/shop-production`, { method: "POST", body, headers: h });
+    return `${res.status} ${(await res.text()).trim()}`;
+  };
+  assert.match(await deliver(a.url), /^202 /);
+  assert.match(await deliver(b.url), /^409 delivery delivery-1 was accepted before/, "replayed to the other replica");
+  // The same signature under another id is the same delivery too.
+  assert.match(await deliver(b.url, { ...headers, "x-github-delivery": "delivery-1-again" }), /^409 /);
+
+  // After a restart of the replica that accepted it: still a replay.
+  await a.agent.stop();
+  const restarted = await replica("vigil-agent-c");
+  assert.match(await deliver(restarted.url), /^409 /);
+  // A new push: another body, so another signature (a forge signs the body alone).
+  const next = JSON.stringify({ ref: "refs/heads/main", after: "2" });
+  const accepted = await fetch(`${restarted.url}/hooks/shop-production`, { method: "POST", body: next, headers: forgeDeliveryHeaders(secret, "/hooks/shop-production", next, "delivery-2") });
+  assert.equal(accepted.status, 202, "a new delivery is accepted");
+  const kept = (await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-deliveries")).body.data;
+  assert.equal(Object.keys(kept).length, 4, "an id and a signature per delivery, as hashes");
+  assert.ok(Object.entries(kept).every(([k, v]) => /^[0-9a-f]{32}$/.test(k) && Number.isSafeInteger(Number(v))));
+  assert.ok(!JSON.stringify(kept).includes("delivery-1"), "the sender's text is not stored");
+});
+
+test("the shared delivery log is bounded: expired entries and the oldest past its size go first; two replicas recording at once both land", async (t) => {
+  if (!ready(t)) return;
+  const { sharedDeliveryLog } = await import("../src/agent/deliveries.ts");
+  await call("DELETE", "/api/v1/namespaces/vigil-system/configmaps/vigil-deliveries");
+  const small = sharedDeliveryLog(admin, "vigil-system", { maxEntries: 3, ttlMs: 60_000 });
+  assert.equal(await small.firstTime(["one"]), true);
+  assert.equal(await small.firstTime(["two"]), true);
+  assert.equal(await small.firstTime(["three"]), true);
+  assert.equal(await small.firstTime(["one"]), false);
+  assert.equal(await small.firstTime(["four"]), true);
+  assert.equal(Object.keys((await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-deliveries")).body.data).length, 3);
+  // An entry older than the expiry is dropped: it counts as new again (its signature would have to be replayed a day later).
+  const expired = sharedDeliveryLog(admin, "vigil-system", { ttlMs: 1 });
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(await expired.firstTime(["four"]), true);
+  // Concurrent writers: every key recorded once, every first sighting accepted once.
+  await call("DELETE", "/api/v1/namespaces/vigil-system/configmaps/vigil-deliveries");
+  const shared = sharedDeliveryLog(admin, "vigil-system");
+  const answers = await Promise.all([..."abcdef"].flatMap((k) => [shared.firstTime([k]), shared.firstTime([k])]));
+  assert.equal(answers.filter(Boolean).length, 6, JSON.stringify(answers));
+});

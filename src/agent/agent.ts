@@ -21,6 +21,7 @@ import { LeaderElector } from "./leader.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { recordTrigger, TriggerWatch } from "./triggers.ts";
 import { startWebhook, type Webhook } from "./webhook.ts";
+import { sharedDeliveryLog } from "./deliveries.ts";
 import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
 
 export interface AgentOptions {
@@ -171,7 +172,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const listen = () => {
     listening ??= (async () => {
       const hook = config.doc.webhook;
-      const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: onWebhook }));
+      const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: onWebhook, deliveries: sharedDeliveryLog(clusters.agent(home.name), config.doc.namespace) }));
       const served = config.doc.metrics && (await metrics.serve(config.doc.metrics.listen, metricsToken));
       return { ...(webhook && { webhook }), ...(served && { metrics: served }) };
     })();

@@ -9,7 +9,8 @@
 //   the path's own secret, webhookSecretFor(secret, path) (`vigil agent --webhook-secret PATH` prints
 //   it), so a delivery signed for one environment's path is refused on another's; the forge's delivery
 //   id header (X-GitHub-Delivery, X-Gitea-Delivery) is required.
-// A delivery id or signature seen before (the last 100,000, for a day) is a replay: 409, no trigger.
+// A delivery id or signature seen before (for a day; kept where every replica sees them, deliveries.ts)
+// is a replay: 409, no trigger.
 // GitLab's plain token is not accepted (a secret sent as is could be replayed by anyone who sees one).
 //
 //   POST /hooks/<environment>   reconcile that environment
@@ -23,6 +24,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { InputError } from "../core/errors.ts";
 import { closeServer, listenOn, robustServer } from "./http.ts";
 import { readInputText } from "../core/input-file.ts";
+import type { DeliveryStore } from "./deliveries.ts";
 
 /** Push payloads are small; a larger body is refused before it is all read. */
 export const MAX_WEBHOOK_BODY = 1024 * 1024;
@@ -35,6 +37,8 @@ export interface WebhookOptions {
   trigger(environments: string[]): void | Promise<void>;
   /** Each request's outcome, for the log (never the body or the signature). */
   onRequest?(outcome: { status: number; path: string; environments?: string[] }): void;
+  /** Where deliveries seen are kept; default this process's memory. The agent passes one every replica shares (deliveries.ts). */
+  deliveries?: DeliveryStore;
   /** For tests: how long a client may take over its headers and its whole request (default 10 s and 30 s). */
   timeouts?: { headersMs?: number; requestMs?: number };
 }
@@ -83,7 +87,7 @@ export function vigilDeliveryHeaders(secret: Buffer | string, path: string, body
 }
 
 /** Delivery ids and signatures accepted lately: a second sighting is a replay. Bounded in count and age. */
-export class DeliveryLog {
+export class DeliveryLog implements DeliveryStore {
   private readonly seen = new Map<string, number>();
   private readonly max: number;
   private readonly ttlMs: number;
@@ -110,7 +114,7 @@ const DELIVERY_HEADERS = ["x-vigil-delivery", "x-github-delivery", "x-gitea-deli
 export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
   const secret = readWebhookSecret(options.secretFile);
   const known = new Set(options.environments);
-  const deliveries = new DeliveryLog();
+  const deliveries = options.deliveries ?? new DeliveryLog();
   const server: Server = robustServer((req, res, path) => handle(req, res, path), options.timeouts);
   const answer = (res: ServerResponse, status: number, text: string, path = "", environments?: string[]) => {
     if (!res.headersSent) {
@@ -152,7 +156,15 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
     }
     if (delivery === undefined || !/^[\x21-\x7e]{1,200}$/.test(delivery)) return answer(res, 400, `a delivery id is required (${DELIVERY_HEADERS.join(", ")})`, path);
     const signature = String(own ?? req.headers["x-hub-signature-256"]).toLowerCase();
-    if (!deliveries.firstTime([`id ${delivery}`, `sig ${signature}`])) return answer(res, 409, `delivery ${delivery} was accepted before: a replay triggers nothing`, path);
+    let first: boolean;
+    try {
+      first = await deliveries.firstTime([`id ${delivery}`, `sig ${signature}`]);
+    } catch (e) {
+      // Not known to be new: not accepted, and the forge redelivers.
+      res.setHeader("retry-after", "10");
+      return answer(res, 503, `whether delivery ${delivery} was seen before cannot be told now: ${e instanceof Error ? e.message : String(e)}`, path);
+    }
+    if (!first) return answer(res, 409, `delivery ${delivery} was accepted before: a replay triggers nothing`, path);
     let environments: string[];
     if (m[1] === undefined) environments = [...known];
     else {
