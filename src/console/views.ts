@@ -165,7 +165,8 @@ export async function chain(s: Sources, env: EnvironmentIndex, revision: string)
     {
       ...stage("applied", checks(["apply", "health"]), apply?.index ?? reconcile?.index,
         apply ? `${apply.record.payload.objects.length} objects applied ${apply.record.time}${deployment !== undefined ? `; healthy (signed deployment record, entry ${deployment})` : ""}` : "not applied"),
-      ...(apply ? {} : { status: "pending" as const }),
+      // Applied with no failing apply or health check is a pass; never applied is still pending.
+      ...(apply ? (checks(["apply", "health"]).some((c) => c.status === "fail") ? {} : { status: "pass" as const }) : { status: "pending" as const }),
     },
   ];
   return { revision, verdict: p?.verdict ?? "unknown", reconcile: reconcile?.index, stages };
