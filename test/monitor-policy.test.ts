@@ -6,6 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadPacks } from "../src/policy/packs.ts";
+import { loadManifests } from "../src/manifest/manifests.ts";
 import { digestOf, openMonitor, sboms, workloads } from "./helpers/monitor-fixture.ts";
 import { tempDir, vigil } from "./helpers/tools.ts";
 
@@ -49,4 +50,65 @@ test("vigil monitor --once evaluates the live manifests against the configured p
   writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "policy: { packs: [no-such-pack] }", ""].join("\n"));
   const unknown = vigil(["monitor", "--config", config, "--once"]);
   assert.equal(unknown.status, 2, unknown.stderr);
+});
+
+test("a policy change re-checks only the policies that changed; the result equals evaluating every policy again", async (t) => {
+  const dir = tempDir(t);
+  const f = await openMonitor(dir);
+  t.after(() => f.close());
+  const objects = workloads("shop", { web: ["web:1"], api: ["api:1"] });
+  (objects[0]!.object as any).spec.template.spec.containers[0].securityContext = { privileged: true };
+  await f.monitor.recordDeployment("prod", objects, { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({}) });
+  const baseline = { policies: loadPacks(["pss-baseline"]) };
+  const restricted = { policies: loadPacks(["pss-restricted"]) };
+  const first = await f.monitor.checkPolicies(baseline);
+  assert.ok(first.opened.some((x) => x.rule === "pss-privileged"), JSON.stringify(first.opened.map((x) => x.rule)));
+
+  // pss-restricted holds pss-baseline's policies unchanged and adds its own: only those are evaluated.
+  const widened = await f.monitor.checkPolicies(restricted);
+  assert.ok(widened.policies.length > 0 && widened.policies.every((name) => !first.policies.includes(name)), `re-checked: ${widened.policies.join(", ")}`);
+  assert.ok(widened.opened.length > 0 && widened.opened.every((x) => widened.policies.includes(x.rule)), JSON.stringify(widened.opened.map((x) => x.rule)));
+  assert.deepEqual(widened.closed, [], "the unchanged policies' findings are neither re-evaluated nor closed");
+  assert.deepEqual((await f.monitor.checkPolicies(restricted)).policies, [], "nothing changed, nothing evaluated");
+
+  // Equal to evaluating every policy again on a monitor that never saw the earlier policies.
+  const fresh = await openMonitor(dir);
+  t.after(() => fresh.close());
+  const whole = await fresh.monitor.checkPolicies(restricted);
+  const policyFindings = (list: { type: string; key: string }[]) => list.filter((x) => x.type === "policy").map((x) => x.key).sort();
+  assert.deepEqual(policyFindings(f.monitor.openFindings()), policyFindings(fresh.monitor.openFindings()));
+  assert.ok(whole.policies.length >= widened.policies.length);
+
+  // Back to baseline: the restricted-only policies' findings close, the others stay.
+  const narrowed = await f.monitor.checkPolicies(baseline);
+  assert.deepEqual(narrowed.opened, []);
+  assert.ok(narrowed.closed.length > 0 && narrowed.closed.every((x) => widened.policies.includes(x.rule)));
+  assert.ok(f.monitor.openFindings().some((x) => x.rule === "pss-privileged"));
+});
+
+test("an exception that expires changes only the policy it names, and its finding opens", async (t) => {
+  const dir = tempDir(t);
+  let now = new Date("2026-12-01T10:00:00Z");
+  const f = await openMonitor(dir, { now: () => now });
+  t.after(() => f.close());
+  const objects = workloads("shop", { web: ["web:1"] });
+  (objects[0]!.object as any).spec.template.spec.containers[0].securityContext = { privileged: true };
+  await f.monitor.recordDeployment("prod", objects, { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({}) });
+  const exceptions = join(dir, "exceptions.yaml");
+  writeFileSync(exceptions, `apiVersion: vigil.dev/v1alpha1
+kind: PolicyException
+metadata: { name: web-privileged }
+spec:
+  policies: [pss-privileged]
+  resources: [{ kind: Deployment, namespace: shop, name: web }]
+  justification: "INC-1: a debugging session"
+  expires: "2026-12-02T00:00:00Z"
+`);
+  const input = { policies: loadPacks(["pss-baseline"]), exceptions: loadManifests([exceptions]) };
+  const excepted = await f.monitor.checkPolicies(input);
+  assert.ok(!excepted.opened.some((x) => x.rule === "pss-privileged"), "excepted until it expires");
+  now = new Date("2026-12-02T00:00:01Z");
+  const expired = await f.monitor.checkPolicies(input);
+  assert.deepEqual(expired.policies, ["pss-privileged"], "only the policy the exception names is evaluated again");
+  assert.ok(expired.opened.some((x) => x.rule === "pss-privileged" && /expired/.test(x.action)), JSON.stringify(expired.opened));
 });

@@ -18,9 +18,11 @@ import { trackChanges } from "./tracking-store.ts";
 import { notDeployed, type RunningContainer } from "./cluster.ts";
 import { readRefs, repositoryActivity, UNREACHABLE } from "./repository.ts";
 import type { Repo } from "../git/repo.ts";
-import { policyChecks, type PolicyGateInput } from "../policy/gate.ts";
+import { isBinding, isPolicy, policyChecks, type PolicyGateInput } from "../policy/gate.ts";
 import type { Check } from "../core/verdict.ts";
 import { findingKey } from "./findings.ts";
+import { createHash } from "node:crypto";
+import { parseException } from "../policy/exceptions.ts";
 import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 
@@ -63,6 +65,10 @@ export class Monitor {
   #vex: VexStatement[];
   /** The keys the current trust policy trusts, once one is given. */
   #trusted: TrustedKeys | undefined;
+  /** Per policy, a digest of what decides its checks, at the last policy check (undefined before the first). */
+  #policyPrints: Map<string, string> | undefined;
+  /** Environments whose manifests changed since the last policy check: evaluated whole at the next. */
+  #manifestsChanged = new Set<string>();
   /** The open findings by key. */
   #open = new Map<string, MonitorFinding>();
   /** Changes run one after another: an import and a deployment never judge the same index at once. */
@@ -217,6 +223,7 @@ export class Monitor {
       }
       await this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
       await this.#inventory.putManifests(environment, objects);
+      this.#manifestsChanged.add(environment);
       // Written by this monitor: a later look at the generation need not place it again, unless another
       // process recorded something too (then the generation moved by more than this one write).
       const generation = await this.#inventory.generation();
@@ -261,28 +268,48 @@ export class Monitor {
   }
 
   /**
-   * A policy or pack changed, or time passed an exception's expiry: the live manifests of each
-   * environment (as last applied, with drift the agent reported) are evaluated again by the policy gate,
-   * and every failing check is a finding until a check passes.
+   * A policy or pack changed, or time passed an exception's expiry: only the policies whose own text,
+   * bindings, params or exceptions (and whether those have expired) changed since the last check are
+   * evaluated again, over the live manifests (as last applied, with drift the agent reported) of every
+   * environment; an environment whose manifests changed since (a deployment, drift) is evaluated whole.
+   * Every failing check is a finding until the check passes.
    */
-  checkPolicies(policies: Omit<PolicyGateInput, "manifests">, environments?: string[]): Promise<FindingChanges> {
+  checkPolicies(policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
     return this.#serial(async () => {
-      const envs = environments ?? (await this.#inventory.environments());
+      const envs = await this.#inventory.environments();
+      const now = this.#now();
+      const prints = policyPrints(policies, now);
+      const first = this.#policyPrints === undefined;
+      const changed = new Set<string>();
+      for (const name of new Set([...prints.keys(), ...(this.#policyPrints?.keys() ?? [])])) if (prints.get(name) !== this.#policyPrints?.get(name)) changed.add(name);
+      const whole = new Set(first ? envs : envs.filter((e) => this.#manifestsChanged.has(e)));
+      const selected = selectPolicies(policies, changed);
       const found: MonitorFinding[] = [];
-      for (const env of envs) found.push(...policyFindings(env, policyChecks({ ...policies, manifests: await this.#inventory.manifests(env) }), this.#stamp()));
-      return this.#settle("policies", found, (f) => f.type === "policy" && envs.includes(f.environment), 0);
+      for (const env of envs) {
+        if (!whole.has(env) && changed.size === 0) continue;
+        const checks = policyChecks({ ...(whole.has(env) ? policies : selected), manifests: await this.#inventory.manifests(env), now });
+        found.push(...policyFindings(env, whole.has(env) ? checks : checks.filter((c) => changed.has(c.rule)), this.#stamp()));
+      }
+      const changes = await this.#settle("policies", found, (f) => f.type === "policy" && envs.includes(f.environment) && (whole.has(f.environment) || changed.has(f.rule)), 0);
+      this.#policyPrints = prints;
+      for (const env of whole) this.#manifestsChanged.delete(env);
+      return { ...changes, policies: first ? [...prints.keys()] : [...changed] };
     });
   }
 
   /**
    * The agent saw drift: the live objects replace what was applied under their names, and the
-   * environment's manifests are evaluated again with the policies given.
+   * environment's manifests are evaluated again, whole, with the policies given.
    */
   async driftDetected(environment: string, live: readonly SourcedObject[], policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
     const id = (o: SourcedObject) => `${o.object.apiVersion} ${o.object.kind} ${o.object.metadata?.namespace ?? ""} ${o.object.metadata?.name ?? ""}`;
     const replaced = new Set(live.map(id));
-    await this.#inventory.putManifests(environment, [...(await this.#inventory.manifests(environment)).filter((o) => !replaced.has(id(o))), ...live]);
-    return this.checkPolicies(policies, [environment]);
+    await this.#serial(async () => {
+      this.#fence();
+      await this.#inventory.putManifests(environment, [...(await this.#inventory.manifests(environment)).filter((o) => !replaced.has(id(o))), ...live]);
+      this.#manifestsChanged.add(environment);
+    });
+    return this.checkPolicies(policies);
   }
 
   /** The open findings, as the evaluator holds them now. */
@@ -380,3 +407,31 @@ function policyFindings(environment: string, checks: Check[], since: string): Mo
 function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {
   return JSON.stringify({ ...a, since: "" }) === JSON.stringify({ ...b, since: "" });
 }
+
+/**
+ * Per policy name, a digest of everything its checks depend on besides the manifests: the policy, the
+ * bindings that name it, the params (any other object among the inputs, shared by all), the exceptions
+ * that name it and whether each has expired at `now` (so time passing an expiry changes the digest).
+ */
+function policyPrints(input: Omit<PolicyGateInput, "manifests">, now: Date): Map<string, string> {
+  const policies = input.policies.filter((s) => isPolicy(s.object));
+  const bindings = input.policies.filter((s) => isBinding(s.object));
+  const params = input.policies.filter((s) => !isPolicy(s.object) && !isBinding(s.object)).map((s) => s.object);
+  const exceptions = (input.exceptions ?? []).map(parseException);
+  const prints = new Map<string, string>();
+  for (const p of policies) {
+    const name = String(p.object.metadata?.name ?? "");
+    const own = bindings.filter((b) => policyNameOf(b) === name).map((b) => b.object);
+    const excepted = exceptions.filter((e) => e.policies.includes(name)).map((e) => ({ ...e, expired: e.expires.getTime() <= now.getTime() }));
+    prints.set(name, createHash("sha256").update(JSON.stringify([p.object, own, params, excepted.map((e) => [e.name, e.where, e.expires.toISOString(), e.expired, e.justification])])).digest("hex"));
+  }
+  return prints;
+}
+
+/** The inputs with only these policies and their bindings (params and exceptions kept). */
+function selectPolicies(input: Omit<PolicyGateInput, "manifests">, names: ReadonlySet<string>): Omit<PolicyGateInput, "manifests"> {
+  const keep = (s: SourcedObject) => (isPolicy(s.object) ? names.has(String(s.object.metadata?.name ?? "")) : isBinding(s.object) ? names.has(policyNameOf(s)) : true);
+  return { ...input, policies: input.policies.filter(keep) };
+}
+
+const policyNameOf = (binding: SourcedObject) => String((binding.object.spec as { policyName?: unknown } | undefined)?.policyName ?? "");

@@ -6,13 +6,13 @@ import { findException, isException, parseException, type PolicyException } from
 import { withManifestSet } from "./cel/manifest-set.ts";
 import { admittedObject } from "./defaults.ts";
 import { schemaVersion, validateObject } from "./schema.ts";
-import { describeObject, type KubeObject, type SourcedObject } from "./manifests.ts";
-import { ResourceTypes } from "./resources.ts";
+import { describeObject, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
+import { ResourceTypes } from "../manifest/resources.ts";
 import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
 
 const VAP_API = "admissionregistration.k8s.io/v1";
-const isPolicy = (o: KubeObject) => o.apiVersion === VAP_API && o.kind === "ValidatingAdmissionPolicy";
-const isBinding = (o: KubeObject) => o.apiVersion === VAP_API && o.kind === "ValidatingAdmissionPolicyBinding";
+export const isPolicy = (o: KubeObject) => o.apiVersion === VAP_API && o.kind === "ValidatingAdmissionPolicy";
+export const isBinding = (o: KubeObject) => o.apiVersion === VAP_API && o.kind === "ValidatingAdmissionPolicyBinding";
 
 export interface PolicyGateInput {
   /** The rendered manifests to check. Policies, bindings and exceptions among them are used as such. */
