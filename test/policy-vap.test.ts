@@ -2,7 +2,7 @@
 // params, actions, failure policy and exceptions.
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 import { policyChecks } from "../src/policy/gate.ts";
 import type { Check } from "../src/core/verdict.ts";
 
@@ -262,8 +262,11 @@ validations:
 
   it("says the decision errored, so a policy can handle the offline case itself", () => {
     const handled = policy("may-scale", `${deployments}
+variables:
+  - name: d
+    expression: "authorizer.group('apps').resource('deployments').check('update')"
 validations:
-  - expression: "cel.bind(d, authorizer.group('apps').resource('deployments').check('update'), d.errored() || d.allowed())"`);
+  - expression: "variables.d.errored() || variables.d.allowed()"`);
     assert.equal(run([handled, binding("may-scale")], [deployment("web", 1)])[0]!.status, "pass");
   });
 });

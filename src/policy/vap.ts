@@ -7,10 +7,10 @@ import type { Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { celValue } from "./cel/values.ts";
-import { checkLiteralTypes, type InferredType } from "./cel/literal-types.ts";
+import { typeCheck, variableFieldType, type CelType, type Declarations, type Expected } from "./cel/typecheck.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
-import { type KubeObject, type SourcedObject } from "./manifests.ts";
-import type { ResourceType, ResourceTypes } from "./resources.ts";
+import { type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
+import type { ResourceType, ResourceTypes } from "../manifest/resources.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "./selectors.ts";
 
 export const GATE = "policy";
@@ -80,17 +80,26 @@ const celVariables = ["object", "oldObject", "request", "params", "namespaceObje
 
 const at = (so: SourcedObject) => `${so.file}:${so.line}`;
 
-/** Types inferred for a policy's variables so far (literal-types.ts), by name. */
-type VariableTypes = Map<string, InferredType>;
+/** What an expression of the policy may use, as the API server declares it when it creates the policy. */
+interface ExpressionEnv {
+  params: boolean;
+  /** The types of the variables compiled so far, by name. */
+  variables: Map<string, CelType>;
+}
 
-function compileExpression(expression: unknown, policy: string, field: string, variableTypes: VariableTypes = new Map(), variableName?: string): CelProgram {
+/**
+ * Compiles one expression of a policy after the API server's type check at creation (typecheck.ts): a
+ * policy the API server would refuse is an input error naming the policy, field, position and reason.
+ * `expected` is the type the field must have; `scope` says which optional names are declared there.
+ */
+function compileExpression(expression: unknown, policy: string, field: string, env: ExpressionEnv, expected: Expected, scope: { authorizer: boolean; variables: boolean } = { authorizer: true, variables: true }, variableName?: string): CelProgram {
   if (typeof expression !== "string" || expression.trim() === "") throw new InputError(`policy ${policy}: ${field} must be a CEL expression`);
   try {
     const program = compileCel(expression, celVariables);
-    // The API server's check at creation: list and map literals of one type.
-    const { type, problem } = checkLiteralTypes(expression, variableTypes);
-    if (problem) throw new CelCompileError(problem.message, expression, { line: problem.line, column: problem.column });
-    if (variableName !== undefined) variableTypes.set(variableName, type);
+    const declarations: Declarations = { params: env.params, authorizer: scope.authorizer, ...(scope.variables && { variables: env.variables }) };
+    const { type, problem } = typeCheck(expression, declarations, expected);
+    if (problem) throw new CelCompileError(problem.message, expression, problem.line === undefined ? undefined : { line: problem.line, column: problem.column ?? 0 });
+    if (variableName !== undefined) env.variables.set(variableName, variableFieldType(type));
     return program;
   } catch (e) {
     if (e instanceof CelCompileError) {
@@ -128,21 +137,22 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     if (!Array.isArray(v)) throw new InputError(`${where}: spec.${field} must be a list`);
     return v;
   };
-  // Variables first: the types inferred for them are what later expressions see as variables.NAME.
-  const variableTypes: VariableTypes = new Map();
+  // Variables first: their types are what later expressions see as variables.NAME.
+  const env: ExpressionEnv = { params: Boolean(spec.paramKind), variables: new Map() };
   const variables = withSharedKeys(list("variables").map((v, i) => {
     const variable = variableName(v?.name, name, i);
-    return { name: variable, program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`, variableTypes, variable) };
+    return { name: variable, program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`, env, "any", undefined, variable) };
   }));
   const validations = list("validations").map((v, i) => ({
-    program: compileExpression(v?.expression, name, `spec.validations[${i}].expression`, variableTypes),
+    program: compileExpression(v?.expression, name, `spec.validations[${i}].expression`, env, "bool"),
     ...(typeof v?.message === "string" ? { message: v.message } : {}),
-    ...(v?.messageExpression ? { messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`, variableTypes) } : {}),
+    // The API server declares no authorizer for messages.
+    ...(v?.messageExpression ? { messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`, env, "string", { authorizer: false, variables: true }) } : {}),
     reason: typeof v?.reason === "string" ? v.reason : "Invalid",
   }));
   const auditAnnotations = list("auditAnnotations").map((a, i) => ({
     key: String(a?.key ?? ""),
-    program: compileExpression(a?.valueExpression, name, `spec.auditAnnotations[${i}].valueExpression`, variableTypes),
+    program: compileExpression(a?.valueExpression, name, `spec.auditAnnotations[${i}].valueExpression`, env, "string-or-null"),
   }));
   if (validations.length === 0 && auditAnnotations.length === 0) {
     throw new InputError(`${where}: has neither validations nor auditAnnotations`);
@@ -153,7 +163,8 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     failurePolicy,
     ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
     match: checkMatch(spec.matchConstraints, `${where}: spec.matchConstraints`),
-    matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`) })),
+        // matchConditions are compiled without variables, as the API server compiles them.
+    matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`, env, "bool", { authorizer: true, variables: false }) })),
     variables,
     validations,
     auditAnnotations,

@@ -92,8 +92,11 @@ function compileUncached(expression: string, variables: readonly string[]): CelP
   const unknown = unknownFunction(expanded.expr, environment());
   if (unknown) {
     const offset = expanded.sourceInfo?.positions[unknown.id.toString()];
-    const at = offset === undefined ? undefined : positionOf(expression, origin ? (origin[offset] ?? expression.length) : offset);
-    throw new CelCompileError(`undeclared function ${unknown.name}: not in CEL or the Kubernetes libraries Vigil offers`, expression, at);
+    const written = offset === undefined ? undefined : origin ? (origin[offset] ?? expression.length) : offset;
+    // The API server's words, at the call's `(` as cel-go points.
+    const paren = written === undefined ? -1 : expression.indexOf("(", written);
+    const at = written === undefined ? undefined : positionOf(expression, paren < 0 ? written : paren);
+    throw new CelCompileError(`undeclared reference to '${unknown.name}' (in container ''): not a function of CEL or of the Kubernetes libraries`, expression, at);
   }
   const evaluate = planCel(environment(), resolveRootsOnce(instrument(expanded), variables), variables);
   const allowed = new Set(variables);
