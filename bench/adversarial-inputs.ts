@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import picomatch from "picomatch";
 import { stringify } from "yaml";
-import { compileMessageRule, parseTrustPolicy, MAX_TRUST_POLICY_BYTES } from "../src/core/trust-policy.ts";
+import { compileMessageRule, parseTrustPolicy, MAX_TRUST_POLICY_BYTES } from "../src/trust/policy.ts";
 import { globMatcher } from "../src/core/patterns.ts";
 import { redactCredentials } from "../src/core/redact.ts";
 import { machine, timeCommand } from "./lib/measure.ts";

@@ -13,7 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connectCluster, syncSet } from "../src/cluster/index.ts";
-import { loadManifests } from "../src/policy/manifests.ts";
+import { loadManifests } from "../src/manifest/manifests.ts";
 import { kubectlBinary, startKubeApiServer, type KubeCluster } from "../test/helpers/kube.ts";
 import { tempDir } from "../test/helpers/tools.ts";
 import { machine } from "./lib/measure.ts";

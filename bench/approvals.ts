@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { ApprovalGate, openRelease } from "../src/approvals/index.ts";
 import { encodeClaim, type Claim } from "../src/approvals/claims.ts";
 import { serializeEnvelope, signByAgent } from "../src/approvals/envelopes.ts";
-import { loadTrustPolicyFile } from "../src/core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import type { Check } from "../src/core/verdict.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { preAuthEncoding } from "../src/sigstore/dsse.ts";

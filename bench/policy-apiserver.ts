@@ -7,9 +7,9 @@
 //   node bench/policy-apiserver.ts [--manifests 1000]
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { loadManifests, type KubeObject } from "../src/policy/manifests.ts";
+import { loadManifests, type KubeObject } from "../src/manifest/manifests.ts";
 import { loadPacks } from "../src/policy/packs.ts";
-import { ResourceTypes } from "../src/policy/resources.ts";
+import { ResourceTypes } from "../src/manifest/resources.ts";
 import { kubeApi } from "../test/helpers/cluster.ts";
 import { startKubeApiServer } from "../test/helpers/kube.ts";
 import { tempDir } from "../test/helpers/tools.ts";

@@ -1,5 +1,5 @@
 // Writes src/policy/schema/kubernetes-v1.37.json: the OpenAPI schema of the built-in kinds the policy
-// gate knows (src/policy/resources.ts), reduced to what validation needs (field types, required fields,
+// gate knows (src/manifest/resources.ts), reduced to what validation needs (field types, required fields,
 // maps and lists, fields whose contents are free), from Kubernetes' own published OpenAPI v3 documents
 // (api/openapi-spec/v3 in the k8s.io/kubernetes module, at the version tools/kube/go.mod pins).
 // Run it after changing that version: `node scripts/policy-schema.ts`. The output is committed, so the
@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { builtInTypes } from "../src/policy/resources.ts";
+import { builtInTypes } from "../src/manifest/resources.ts";
 import { pinnedVersion } from "./kube-build.ts";
 
 type OpenApi = Record<string, any>;

@@ -12,7 +12,7 @@ import { ApprovalGate, approvalGate, writeApproval, writeDeploymentRecord, type 
 import { decodeClaim, encodeClaim, PREDICATE_TYPES } from "../src/approvals/claims.ts";
 import { openEnvelope, serializeEnvelope } from "../src/approvals/envelopes.ts";
 import { MAX_CLAIM_BYTES, readStoredBytes } from "../src/approvals/store.ts";
-import { parseTrustPolicy, loadTrustPolicyFile } from "../src/core/trust-policy.ts";
+import { parseTrustPolicy, loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { InputError } from "../src/core/errors.ts";
 import type { Check } from "../src/core/verdict.ts";
 import { openRepo, writeBlobRef } from "../src/git/repo.ts";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import { imageUses } from "../src/artifact/images.ts";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";

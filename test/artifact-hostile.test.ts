@@ -21,7 +21,7 @@ import { bundleToJson, keyDsseBundle } from "../src/sigstore/bundle.ts";
 import { signEnvelope } from "../src/sigstore/dsse.ts";
 import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, legacyLayerBundle } from "../src/sigstore/image.ts";
 import { makeStatement, PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../src/trust/trusted-root.ts";
 import { verifyBundle } from "../src/sigstore/verify.ts";
 import { COSIGN_OFFLINE_SIGNING, cosign, cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";

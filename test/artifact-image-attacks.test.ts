@@ -16,7 +16,7 @@ import { RegistryClient, type RegistryRepository } from "../src/oci/registry.ts"
 import { referrersTag } from "../src/oci/store.ts";
 import { LEGACY_ANNOTATIONS } from "../src/sigstore/image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../src/trust/trusted-root.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireSharedData, requireTools } from "./helpers/tools.ts";

@@ -2,7 +2,7 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { imageRules } from "../src/artifact/gate.ts";
-import { parseTrustPolicy } from "../src/core/trust-policy.ts";
+import { parseTrustPolicy } from "../src/trust/policy.ts";
 
 const policy = (images: string, signers = "") =>
   parseTrustPolicy(`apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\n${signers}images:\n${images}`, "trust.yaml", () => "");

@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Agent, request, type Dispatcher } from "undici";
-import { loadManifests, type KubeObject } from "../src/policy/manifests.ts";
+import { loadManifests, type KubeObject } from "../src/manifest/manifests.ts";
 import { packNames } from "../src/policy/packs.ts";
 import { kubectlBinary, missingKubeBinaries, requireKube, startKubeApiServer, type KubeCluster } from "./helpers/kube.ts";
 import { run, tempDir, vigil } from "./helpers/tools.ts";

@@ -11,13 +11,9 @@ import { after, describe, it, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import {
-  loadTrustedRoot,
-  verifyCertificateIdentity,
-  verifyX509Signature,
-  type SigstoreIdentity,
-  type TrustedRoot,
-} from "../src/git/signatures/x509.ts";
+import { loadTrustedRoot, type TrustedRoot } from "../src/trust/trusted-root.ts";
+import { verifyCertificateIdentity, verifyX509Signature } from "../src/git/signatures/x509.ts";
+import { type SigstoreIdentity } from "../src/trust/keyring.ts";
 import { hashedRekordBody, verifyTlogEntry, type TlogEntry } from "../src/sigstore/tlog.ts";
 import { requireSharedData, requireTools, run } from "./helpers/tools.ts";
 import { CMS_SIGN_SCRIPT, TEST_ISSUER, TRUSTED_ROOT_MEDIA_TYPE, TestCa } from "./helpers/x509-fixture.ts";

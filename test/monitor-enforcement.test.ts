@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseTrustPolicy } from "../src/core/trust-policy.ts";
+import { parseTrustPolicy } from "../src/trust/policy.ts";
 import { environmentChecks, promotionChecks } from "../src/monitor/enforcement.ts";
 import { parseVex } from "../src/vuln/vex.ts";
 import { feed, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";

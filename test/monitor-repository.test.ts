@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { loadTrustPolicyFile } from "../src/core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { SshSigner, soleOwnerPolicy, TestRepo } from "./helpers/git-fixture.ts";
 import { openMonitor, sboms, workloads } from "./helpers/monitor-fixture.ts";

@@ -6,7 +6,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { parseTrustPolicy } from "../src/core/trust-policy.ts";
+import { parseTrustPolicy } from "../src/trust/policy.ts";
 import { admissionKey, type Admission } from "../src/monitor/trust.ts";
 import { digestOf, openMonitor, sboms, workloads } from "./helpers/monitor-fixture.ts";
 import { requireTools, run, tempDir } from "./helpers/tools.ts";

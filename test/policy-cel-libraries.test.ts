@@ -5,7 +5,7 @@ import { describe, it } from "node:test";
 import { CelEvalError, compileCel, toCel } from "../src/policy/cel/compile.ts";
 import { opaquePayload } from "../src/policy/cel/opaque.ts";
 import { policyChecks } from "../src/policy/gate.ts";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 
 const evaluate = (expr: string, object: unknown = {}) => compileCel(expr, ["object"]).evaluate({ object: toCel(object) });
 const isTrue = (expr: string) => assert.equal(evaluate(expr), true, expr);

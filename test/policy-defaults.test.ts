@@ -4,7 +4,7 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { admittedObject } from "../src/policy/defaults.ts";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 
 const parse = (yaml: string) => parseManifests(yaml, "m.yaml")[0]!.object;
 

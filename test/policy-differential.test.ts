@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Check } from "../src/core/verdict.ts";
 import { policyChecks } from "../src/policy/gate.ts";
-import { parseManifests, type KubeObject, type SourcedObject } from "../src/policy/manifests.ts";
+import { parseManifests, type KubeObject, type SourcedObject } from "../src/manifest/manifests.ts";
 import { loadPacks } from "../src/policy/packs.ts";
 import { kubeApi, kubeForFile } from "./helpers/cluster.ts";
 import { requireKube } from "./helpers/kube.ts";

@@ -2,7 +2,7 @@
 // and bad or hostile input refused with the file and line.
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 import { InputError } from "../src/core/errors.ts";
 
 const refused = (text: string, message: RegExp) => assert.throws(() => parseManifests(text, "m.yaml"), (e: unknown) => e instanceof InputError && message.test(e.message));

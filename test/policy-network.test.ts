@@ -8,7 +8,7 @@ import type { Check } from "../src/core/verdict.ts";
 import { CelEvalError, compileCel, toCel } from "../src/policy/cel/compile.ts";
 import { withManifestSet } from "../src/policy/cel/manifest-set.ts";
 import { policyChecks } from "../src/policy/gate.ts";
-import { parseManifests, type KubeObject } from "../src/policy/manifests.ts";
+import { parseManifests, type KubeObject } from "../src/manifest/manifests.ts";
 import { loadPack } from "../src/policy/packs.ts";
 
 const pack = "network-isolation";

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import type { Check } from "../src/core/verdict.ts";
 import { policyChecks } from "../src/policy/gate.ts";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 import { loadPack } from "../src/policy/packs.ts";
 
 // ---------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Check } from "../src/core/verdict.ts";
 import { policyChecks } from "../src/policy/gate.ts";
-import { parseManifestFile, parseManifests, type SourcedObject } from "../src/policy/manifests.ts";
+import { parseManifestFile, parseManifests, type SourcedObject } from "../src/manifest/manifests.ts";
 import { loadPack, loadPacks } from "../src/policy/packs.ts";
 import { requireSharedData, tempDir, vigil } from "./helpers/tools.ts";
 

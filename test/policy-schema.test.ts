@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { policyChecks } from "../src/policy/gate.ts";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 import { validateObject } from "../src/policy/schema.ts";
 import { tempDir, vigil } from "./helpers/tools.ts";
 

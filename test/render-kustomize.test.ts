@@ -8,7 +8,7 @@ import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { ExitCode, UnavailableError } from "../src/core/errors.ts";
-import { parseManifests } from "../src/policy/manifests.ts";
+import { parseManifests } from "../src/manifest/manifests.ts";
 import { DEFAULT_KUSTOMIZE, renderDirectory } from "../src/render/index.ts";
 import { checkout, renderRefusal, writeTree } from "./helpers/render-fixture.ts";
 import { requireTools, run, tempDir } from "./helpers/tools.ts";

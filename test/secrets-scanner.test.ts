@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { stringify } from "yaml";
-import { loadTrustPolicyFile } from "../src/core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { openRepo } from "../src/git/repo.ts";
 import { Allowlist } from "../src/secrets/allowlist.ts";
 import { secretChecks } from "../src/secrets/checks.ts";

@@ -11,7 +11,7 @@ import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, legacyLayerBundle, veri
 import { INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement, sha256Digest } from "../src/sigstore/intoto.ts";
 import { generateSigningKey, loadPublicKey } from "../src/sigstore/keys.ts";
 import { buildSimpleSigning, checkSignedDigest, parseSimpleSigning } from "../src/sigstore/simple-signing.ts";
-import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../src/trust/trusted-root.ts";
 import { verifyBundle } from "../src/sigstore/verify.ts";
 import { requireSharedData, requireTools, run, tempDir } from "./helpers/tools.ts";
 import { refusal } from "./helpers/refusal.ts";

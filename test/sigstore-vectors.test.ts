@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import { parseBundle } from "../src/sigstore/bundle.ts";
 import { VerificationFailure } from "../src/sigstore/failure.ts";
 import { verifyImageBundle } from "../src/sigstore/image.ts";
-import { loadTrustedRootFile } from "../src/sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../src/trust/trusted-root.ts";
 import { requireSharedData, vigil } from "./helpers/tools.ts";
 
 const DATA = new URL("../../shared/data/sigstore/", import.meta.url).pathname;

@@ -7,10 +7,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { stringify } from "yaml";
 import { InputError } from "../src/core/errors.ts";
-import {
-  checkOneSignerPerPerson, compileMessageRule, expandPrincipals, loadTrustPolicyFile, MAX_TRUST_POLICY_BYTES, parseTrustPolicy, type TrustPolicy,
-} from "../src/core/trust-policy.ts";
-import { buildKeyring } from "../src/revision/keyring.ts";
+import { checkOneSignerPerPerson, compileMessageRule, expandPrincipals, loadTrustPolicyFile, MAX_TRUST_POLICY_BYTES, parseTrustPolicy, type TrustPolicy } from "../src/trust/policy.ts";
+import { buildKeyring } from "../src/trust/keyring.ts";
 import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
 import { GpgHome } from "./helpers/gpg-fixture.ts";
 import { fileScope, tempDir, vigil } from "./helpers/tools.ts";

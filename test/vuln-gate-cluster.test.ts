@@ -10,7 +10,7 @@ import { before, test } from "node:test";
 import { artifactChecks } from "../src/artifact/gate.ts";
 import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import type { Check } from "../src/core/verdict.ts";
-import { parseTrustPolicy } from "../src/core/trust-policy.ts";
+import { parseTrustPolicy } from "../src/trust/policy.ts";
 import { syncSet } from "../src/cluster/sync.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { pinnedImages, registrySboms, vulnerabilityGate } from "../src/vuln/gate.ts";

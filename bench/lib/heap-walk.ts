@@ -1,7 +1,7 @@
 // Walks a history through the revision gate in-process and prints the live heap (after a forced GC)
 // every `every` checks, as JSON: flat figures mean the history is streamed, not held.
 //   node --expose-gc bench/lib/heap-walk.ts REPO TRUST [EVERY]
-import { loadTrustPolicyFile } from "../../src/core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../../src/trust/policy.ts";
 import { openRepo } from "../../src/git/repo.ts";
 import { openRevisionGate } from "../../src/revision/gate.ts";
 

@@ -1,7 +1,7 @@
 // Where `vigil policy check` spends its time, measured in-process: reading and parsing the manifests,
 // loading and compiling the packs, evaluating. Prints seconds per phase as JSON.
 //   node bench/lib/policy-phases.ts MANIFESTS_DIR PARAMS_FILE PACK...
-import { loadManifests } from "../../src/policy/manifests.ts";
+import { loadManifests } from "../../src/manifest/manifests.ts";
 import { loadPacks } from "../../src/policy/packs.ts";
 import { policyChecks } from "../../src/policy/gate.ts";
 

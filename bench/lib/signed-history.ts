@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, writeFileSync, rmSync, renameSync } from "node:f
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { signedData } from "../../src/git/signatures/sshsig.ts";
-import { sshString } from "../../src/git/signatures/ssh-wire.ts";
+import { sshString } from "../../src/trust/ssh-wire.ts";
 
 export interface SignedHistory {
   dir: string;

@@ -15,7 +15,7 @@
 import { redactDeep } from "../core/redact.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import { check, type Check } from "../core/verdict.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import { readInputText } from "../core/input-file.ts";
 import { openEnvelope, revisionOf, signDeploymentRecord, verifyAgentSignature, type SeenClaim } from "../approvals/index.ts";
 import { applyRecords, claimsRecord, deploymentRecord, openAuditLog, reconcileRecord, type AuditLog, type AuditRecord } from "../audit/index.ts";
@@ -28,7 +28,7 @@ import { KubeApiError, type Cluster } from "../cluster/index.ts";
 import { writeStatusObject } from "../cluster/status.ts";
 import type { SyncResult } from "../cluster/sync.ts";
 import type { Repo } from "../git/repo.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
 import { loadPrivateKeyFile, loadPublicKey, type SigningKey } from "../sigstore/keys.ts";
 import type { AgentConfig } from "./config.ts";
 import type { EnvironmentState } from "./deploy.ts";

@@ -5,7 +5,7 @@
 import type { TreeWalker } from "../git/changes.ts";
 import { parseCommit } from "../git/objects.ts";
 import type { Repo } from "../git/repo.ts";
-import { verifyGitSignature } from "../revision/keyring.ts";
+import { verifyGitSignature } from "../git/signatures/verify.ts";
 import type { PolicyChain } from "../revision/policy-chain.ts";
 
 /** Identity → a commit of the range it authored. */

@@ -11,7 +11,8 @@ import { INTOTO_PAYLOAD_TYPE } from "../sigstore/intoto.ts";
 import type { SigningKey } from "../sigstore/keys.ts";
 import { signDetached, type DetachedSigner } from "../git/signatures/sign.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
-import { verifyGitSignature, type Keyring } from "../revision/keyring.ts";
+import { verifyGitSignature } from "../git/signatures/verify.ts";
+import { type Keyring } from "../trust/keyring.ts";
 import { decodeClaim, encodeClaim, type Claim } from "./claims.ts";
 
 /** SSHSIG's namespace for approvals and withdrawals: a signature made for git (or anything else) never counts. */

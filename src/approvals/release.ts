@@ -2,9 +2,9 @@
 // gate (with the environment's rules, and rollback approvals when moving back), then approvals and
 // promotion. Both always run, so a blocked verdict shows everything that stands in the way at once.
 import { check, type Check } from "../core/verdict.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import { resolveRevision, type Repo } from "../git/repo.ts";
-import type { TrustedRoot } from "../git/signatures/x509.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { openRevisionGate, type OpenedGate, type SignatureVerifier } from "../revision/gate.ts";
 import type { ApprovalEvidence } from "./evidence.ts";
 import { ApprovalGate } from "./gate.ts";

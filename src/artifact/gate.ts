@@ -3,13 +3,13 @@
 // pinned to those digests, so the cluster runs exactly what was verified. An image no rule covers is
 // blocked; running unsigned is something a rule must say (allowUnsigned), never a default.
 import { PatternRules } from "../core/patterns.ts";
-import type { TrustPolicy, TrustPolicyDocument } from "../core/trust-policy.ts";
+import type { TrustPolicy, TrustPolicyDocument } from "../trust/policy.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import { parseReference, type ImageReference } from "../oci/reference.ts";
-import { describeObject, type SourcedObject } from "../policy/manifests.ts";
-import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import { describeObject, type SourcedObject } from "../manifest/manifests.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { checkDeclarations, imageUses, pinImages, undeclaredKinds, type UndeclaredKind } from "./images.ts";
 import { verifyImage, type ImageRequirements, type ImageSigner, type ImageVerification } from "./verify-image.ts";
 

@@ -1,13 +1,13 @@
 // The images a set of manifests would run, and the same manifests pinned to the digests that were
 // verified, so the cluster runs exactly what the artifact gate checked. Images are found where
-// src/policy/workloads.ts finds them (the policy gate reads pod specs from the same place): built-in
+// src/manifest/workloads.ts finds them (the policy gate reads pod specs from the same place): built-in
 // pod kinds, pod specs and container lists inside any other kind, image volumes, and the paths the trust
 // policy declares for a kind. An image the gate did not see would be an image nobody verified.
 import { InputError } from "../core/errors.ts";
 import { parseReference, type ImageReference } from "../oci/reference.ts";
-import { describeObject, type SourcedObject } from "../policy/manifests.ts";
-import { isBuiltInKind } from "../policy/resources.ts";
-import { declarationFor, imageFieldsOf, parseFieldPattern, unreadImageLikeFields, valueAt, type KindDeclaration } from "../policy/workloads.ts";
+import { describeObject, type SourcedObject } from "../manifest/manifests.ts";
+import { isBuiltInKind } from "../manifest/resources.ts";
+import { declarationFor, imageFieldsOf, parseFieldPattern, unreadImageLikeFields, valueAt, type KindDeclaration } from "../manifest/workloads.ts";
 
 export interface ImageUse {
   /** The image as written in the manifest. */
@@ -22,7 +22,7 @@ export interface ImageUse {
 }
 
 /** Every image the manifests would run, in manifest order: in pod specs and container lists wherever
- *  they are (src/policy/workloads.ts), image volumes, and the paths the trust policy declares for a
+ *  they are (src/manifest/workloads.ts), image volumes, and the paths the trust policy declares for a
  *  kind. Throws InputError for an image that is missing or not a valid reference: it could not be
  *  verified, so it must not pass. */
 export function imageUses(manifests: readonly SourcedObject[], declarations: readonly KindDeclaration[] = []): ImageUse[] {

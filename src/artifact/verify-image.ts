@@ -40,7 +40,7 @@ import {
 import { parsePath, type AttestationPolicy, type FieldRule } from "../sigstore/intoto.ts";
 import { describeKey, loadPublicKey } from "../sigstore/keys.ts";
 import { SIMPLE_SIGNING_MEDIA_TYPE } from "../sigstore/simple-signing.ts";
-import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { compileMatcher, type BundleVerificationOptions, type Matcher, type SignerPolicy } from "../sigstore/verify.ts";
 import { BUNDLE_ANNOTATIONS, LEGACY_PREDICATE_ANNOTATION, SIGSTORE_BUNDLE_MEDIA_TYPE } from "./sign-image.ts";
 

@@ -6,7 +6,7 @@ import type { SyncResult } from "../cluster/sync.ts";
 import { formatChanges } from "../cluster/fields.ts";
 import { imageUses } from "../artifact/images.ts";
 import type { Check, Verdict } from "../core/verdict.ts";
-import { describeObject, type SourcedObject } from "../policy/manifests.ts";
+import { describeObject, type SourcedObject } from "../manifest/manifests.ts";
 import type { AuditRecord, Payload } from "./record.ts";
 
 export interface ReconcileInput {

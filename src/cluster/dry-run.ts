@@ -3,7 +3,7 @@
 // and every admission plugin and webhook of the real cluster judge the exact objects that would be
 // applied. An object it refuses fails the check with the server's words, and nothing is written.
 import { check, type Check } from "../core/verdict.ts";
-import type { SourcedObject } from "../policy/manifests.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
 import type { Cluster } from "./client.ts";
 import { describeObject } from "./objects.ts";
 import { syncSet, SyncRefused, type SyncOptions } from "./sync.ts";

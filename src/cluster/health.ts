@@ -2,7 +2,7 @@
 // makes), Jobs by their Complete/Failed conditions, Pods and claims by their phase, anything else with a
 // Ready condition by it, and everything else healthy once it exists. The environment is degraded if any
 // object is, else progressing if any object is, else healthy.
-import type { KubeObject, SourcedObject } from "../policy/manifests.ts";
+import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
 import type { Cluster } from "./client.ts";
 import { resourcePath } from "./discovery.ts";
 import { inPool, listLabelled } from "./live.ts";

@@ -4,7 +4,7 @@
 // restored or reported; conflicts with other field managers reported unless forced; and objects removed
 // from the set pruned only after the whole set applied, and only those that carry the environment's label.
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
-import type { KubeObject, SourcedObject } from "../policy/manifests.ts";
+import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
 import { describeAnswer, type ApiAnswer, type Cluster, type RequestCounts } from "./client.ts";
 import { apiVersionOf, resourcePath, splitApiVersion, type ResourceInfo } from "./discovery.ts";
 import { nameProblem, namespaceProblem } from "./names.ts";

@@ -4,7 +4,7 @@
 // "degraded" marks the environment degraded while it has open findings, until a fixed revision is
 // deployed (which closes them). Suppressed findings (VEX) count for none of these.
 import { check, type Check } from "../core/verdict.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload } from "./inventory.ts";
 

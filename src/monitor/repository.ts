@@ -8,7 +8,7 @@
 //   - refs under refs/vigil/ (approvals, co-signatures, deployment records) deleted.
 // The first is a state (it closes when the revision is reachable again or no longer deployed); the
 // others are events, each kept open under a key naming the ref and the objects concerned.
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import { git, type Repo } from "../git/repo.ts";
 import { openRevisionGate } from "../revision/gate.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";

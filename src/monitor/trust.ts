@@ -5,8 +5,8 @@
 // a key nobody trusts now. Key forms: "ssh SHA256:…", "openpgp <FINGERPRINT>", "sigstore <identity>
 // <issuer>", "key sha256:<hex of the public key's SPKI DER>".
 import { createHash, createPublicKey } from "node:crypto";
-import type { TrustPolicy } from "../core/trust-policy.ts";
-import { buildKeyring } from "../revision/keyring.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
+import { buildKeyring } from "../trust/keyring.ts";
 import { compileMatcher } from "../sigstore/verify.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload } from "./inventory.ts";

@@ -3,8 +3,8 @@
 // Service port without a protocol is TCP; a volume that names no source is an emptyDir). These are the
 // defaults of Kubernetes v1.37 (pkg/apis/core/v1/defaults.go, apps/v1, batch/v1) that a policy can
 // observe in the fields it commonly reads; the object as written is kept for messages and pinning.
-import type { KubeObject } from "./manifests.ts";
-import { podSpecPathOf } from "./workloads.ts";
+import type { KubeObject } from "../manifest/manifests.ts";
+import { podSpecPathOf } from "../manifest/workloads.ts";
 
 type Json = Record<string, unknown>;
 

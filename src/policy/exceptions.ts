@@ -3,7 +3,7 @@
 import * as v from "valibot";
 import { InputError } from "../core/errors.ts";
 import picomatch from "picomatch";
-import type { KubeObject, SourcedObject } from "./manifests.ts";
+import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
 
 const resourceRef = v.strictObject({
   kind: v.pipe(v.string(), v.minLength(1)),

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { InputError } from "../core/errors.ts";
-import { loadManifests, type SourcedObject } from "./manifests.ts";
+import { loadManifests, type SourcedObject } from "../manifest/manifests.ts";
 
 const packDir = join(import.meta.dirname, "packs");
 

@@ -9,7 +9,7 @@ import { Worker } from "node:worker_threads";
 import type { Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { policyChecks, type PolicyGateInput, type Share } from "./gate.ts";
-import { loadManifests, manifestFilesUnder } from "./manifests.ts";
+import { loadManifests, manifestFilesUnder } from "../manifest/manifests.ts";
 import { loadPacks } from "./packs.ts";
 
 /** Where the gate's input comes from, as the command line names it. */

@@ -5,8 +5,8 @@
 // Unknown fields are what the API server drops when it decodes an object: policies do not see them.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { KubeObject } from "./manifests.ts";
-import { formatFieldPath, type FieldPath } from "./workloads.ts";
+import type { KubeObject } from "../manifest/manifests.ts";
+import { formatFieldPath, type FieldPath } from "../manifest/workloads.ts";
 
 /** As scripts/policy-schema.ts writes them: "s" string, "y" base64 bytes, "i" integer, "n" number, "b"
  *  boolean, "ios" int or string, "q" quantity, "any", "#Name" a definition, { a } a list, { m } a map. */

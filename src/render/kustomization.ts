@@ -6,7 +6,7 @@ import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { InputError } from "../core/errors.ts";
 import { documentToPlain, formatPath, locate, parseYamlSource, toPlain, type YamlSource } from "../core/yaml-source.ts";
-import { parseManifests, type KubeObject } from "../policy/manifests.ts";
+import { parseManifests, type KubeObject } from "../manifest/manifests.ts";
 
 /** The names kustomize looks for in a folder, in its order. */
 export const KUSTOMIZATION_FILE_NAMES = ["kustomization.yaml", "kustomization.yml", "Kustomization"] as const;

@@ -9,7 +9,7 @@ import { join, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { goBin } from "../../scripts/setup.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
-import { parseManifestFile, parseManifests, type KubeObject, type SourcedObject } from "../policy/manifests.ts";
+import { parseManifestFile, parseManifests, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { displayPath, isInside, type Boundary, type CheckedKustomization } from "./kustomization.ts";
 
 /** The kustomize release Vigil renders with; scripts/setup.ts builds it into .cache/go/bin. */

@@ -5,7 +5,7 @@
 import { realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, relative, sep } from "node:path";
 import { InputError } from "../core/errors.ts";
-import { loadManifests, manifestFilesUnder, type SourcedObject } from "../policy/manifests.ts";
+import { loadManifests, manifestFilesUnder, type SourcedObject } from "../manifest/manifests.ts";
 import { checkKustomizationTree, displayPath, isInside, KUSTOMIZATION_FILE_NAMES, kustomizationFileIn, makeBoundary, type Boundary } from "./kustomization.ts";
 import { DEFAULT_KUSTOMIZE, kustomizeBuild } from "./kustomize.ts";
 

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { listTree, type ExportedTree, type TreeFile } from "../git/export-tree.ts";
 import type { Repo } from "../git/repo.ts";
-import { checkManifestFileSize, isManifestFile, parseManifests, type SourcedObject } from "../policy/manifests.ts";
+import { checkManifestFileSize, isManifestFile, parseManifests, type SourcedObject } from "../manifest/manifests.ts";
 import { KUSTOMIZATION_FILE_NAMES } from "./kustomization.ts";
 import { renderDirectory, type RenderOptions } from "./render.ts";
 

@@ -2,14 +2,14 @@
 // checked (signature, path ownership, message rule, trust-policy changes), plus the tag and history.
 // Checks stream out in git's walk order, so memory stays flat however long the range is.
 import { check, type Check, type Verdict } from "../core/verdict.ts";
-import { compileMessageRule, expandPrincipals, type EnvironmentSpec, type MessageRule, type TrustPolicy } from "../core/trust-policy.ts";
+import { compileMessageRule, expandPrincipals, type EnvironmentSpec, type MessageRule, type TrustPolicy } from "../trust/policy.ts";
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { parseCommit, parseTag, ObjectFormatError, type Commit, type Tag } from "../git/objects.ts";
 import { isAncestor, listRefs, resolveRevision, type Repo, type ResolvedRevision } from "../git/repo.ts";
-import type { TrustedRoot } from "../git/signatures/x509.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { describeSigner, type CallerTimeSource, type SignatureResult } from "../git/signatures/result.ts";
-import { verifyGitSignature } from "./keyring.ts";
+import { verifyGitSignature } from "../git/signatures/verify.ts";
 import { PolicyChain, policyDir, type PolicyContext } from "./policy-chain.ts";
 import { baseParent, planRange, reachableOnlyFrom, type RangePlan } from "./range.ts";
 import { rollbackApprovals } from "../approvals/rollback.ts";

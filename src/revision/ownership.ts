@@ -1,7 +1,7 @@
 // Path ownership: who may change what. The most specific matching pattern decides: the one with the
 // most literal (non-wildcard) characters; on a tie, the one listed first.
 import { PatternRules } from "../core/patterns.ts";
-import { expandPrincipals, type TrustPolicyDocument } from "../core/trust-policy.ts";
+import { expandPrincipals, type TrustPolicyDocument } from "../trust/policy.ts";
 
 export class Ownership {
   private readonly rules: PatternRules<Set<string>>;

@@ -3,12 +3,12 @@
 // version before (a chain of trust from the root, as TUF's root metadata works).
 import { posix } from "node:path";
 import { Lru } from "../core/lru.ts";
-import { MAX_TRUST_POLICY_BYTES, parseTrustPolicy, type TrustPolicy } from "../core/trust-policy.ts";
+import { MAX_TRUST_POLICY_BYTES, parseTrustPolicy, type TrustPolicy } from "../trust/policy.ts";
 import type { TreeWalker } from "../git/changes.ts";
 import { isTreeMode, type TreeEntry } from "../git/objects.ts";
 import type { Repo } from "../git/repo.ts";
-import type { TrustedRoot } from "../git/signatures/x509.ts";
-import { buildKeyring, type Keyring } from "./keyring.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
+import { buildKeyring, type Keyring } from "../trust/keyring.ts";
 import { Ownership } from "./ownership.ts";
 
 export const policyDir = ".vigil";

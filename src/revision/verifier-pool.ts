@@ -7,8 +7,8 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { CallerTimeSource, SignatureResult } from "../git/signatures/result.ts";
-import type { TrustPolicyDocument } from "../core/trust-policy.ts";
-import { signatureFormat, verifyGitSignature } from "./keyring.ts";
+import type { TrustPolicyDocument } from "../trust/policy.ts";
+import { signatureFormat, verifyGitSignature } from "../git/signatures/verify.ts";
 import type { PolicyContext } from "./policy-chain.ts";
 
 export interface PolicyMessage {

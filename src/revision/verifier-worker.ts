@@ -1,7 +1,8 @@
 // One verification thread of the pool (verifier-pool.ts).
 import { parentPort } from "node:worker_threads";
-import type { TrustPolicy } from "../core/trust-policy.ts";
-import { buildKeyring, verifyGitSignature, type Keyring } from "./keyring.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
+import { buildKeyring, type Keyring } from "../trust/keyring.ts";
+import { verifyGitSignature } from "../git/signatures/verify.ts";
 import type { JobMessage, PolicyMessage, ResultMessage } from "./verifier-pool.ts";
 
 const keyrings = new Map<string, Promise<Keyring>>();

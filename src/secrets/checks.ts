@@ -1,7 +1,7 @@
 // Findings as the verdict's checks: one failing check per finding, naming the commit, file, line and rule,
 // with the fingerprint in place of the secret. This is also the revision gate's secrets check.
 import { resolveRevision, type Repo } from "../git/repo.ts";
-import type { TrustPolicy } from "../core/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import type { Check } from "../core/verdict.ts";
 import { Allowlist } from "./allowlist.ts";
 import { scanHistory, scanWorkTree, type HistoryRange, type RepoFinding, type ScanEvent, type Unscanned } from "./scan-repo.ts";

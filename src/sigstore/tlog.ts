@@ -2,7 +2,7 @@
 // hashing) and signed checkpoints, verified against a Sigstore trusted root's log keys. Shared by the
 // git x509 signatures gitsign embeds entries in, and by Sigstore bundles.
 import { createHash, verify as cryptoVerify } from "node:crypto";
-import { describeRange, withinRange, type TrustedLogKey, type TrustedRoot } from "./trusted-root.ts";
+import { describeRange, withinRange, type TrustedLogKey, type TrustedRoot } from "../trust/trusted-root.ts";
 
 /** How far in the future a logged time may lie, for clocks that disagree a little. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;

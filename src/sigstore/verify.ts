@@ -17,7 +17,7 @@ import type { DsseEnvelope } from "./dsse.ts";
 import { refuse } from "./failure.ts";
 import { checkSubject, envelopeStatement, type Statement } from "./intoto.ts";
 import { describeKey, hashForKey, verifyData } from "./keys.ts";
-import type { TrustedCertificateAuthority, TrustedLogKey, TrustedRoot } from "./trusted-root.ts";
+import type { TrustedCertificateAuthority, TrustedLogKey, TrustedRoot } from "../trust/trusted-root.ts";
 
 /** How a certificate's SAN or issuer is matched: the exact string, or an unanchored RE2 pattern as cosign's *-regexp flags. */
 export type Matcher = { exact: string } | { regexp: string };

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { loadBundleFile } from "../sigstore/bundle.ts";
 import { VerificationFailure } from "../sigstore/failure.ts";
-import type { TrustedRoot } from "../sigstore/trusted-root.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { verifyBlobBundle, type SignerPolicy } from "../sigstore/verify.ts";
 
 export interface VexSignerPolicy {

@@ -8,7 +8,7 @@ import type { AuditRecord } from "../../src/audit/record.ts";
 import type { ReconcileInput } from "../../src/audit/builders.ts";
 import type { SyncResult } from "../../src/cluster/sync.ts";
 import { check, makeVerdict } from "../../src/core/verdict.ts";
-import type { SourcedObject } from "../../src/policy/manifests.ts";
+import type { SourcedObject } from "../../src/manifest/manifests.ts";
 import { requirePostgres, startPostgres, type TestPostgres } from "./postgres.ts";
 import { fileScope, tempDir } from "./tools.ts";
 

@@ -4,7 +4,7 @@
 import { after, before } from "node:test";
 import { request, type Dispatcher } from "undici";
 import { connectCluster, type Cluster, type ConnectOptions } from "../../src/cluster/index.ts";
-import { parseManifests, type SourcedObject } from "../../src/policy/manifests.ts";
+import { parseManifests, type SourcedObject } from "../../src/manifest/manifests.ts";
 import { missingKubeBinaries, startKubeApiServer, type KubeCluster } from "./kube.ts";
 
 /**

@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openInventory, type InventoryStore } from "../../src/monitor/inventory.ts";
 import { Monitor, type Sink } from "../../src/monitor/monitor.ts";
-import type { SourcedObject } from "../../src/policy/manifests.ts";
+import type { SourcedObject } from "../../src/manifest/manifests.ts";
 import { openStore, type AdvisoryStore } from "../../src/vuln/index.ts";
 import type { VexStatement } from "../../src/vuln/vex.ts";
 

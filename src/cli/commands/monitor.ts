@@ -2,7 +2,7 @@ import { watch } from "node:fs";
 import { openAuditLog } from "../../audit/index.ts";
 import { connectCluster } from "../../cluster/client.ts";
 import { parseDuration } from "../../core/duration.ts";
-import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../../trust/policy.ts";
 import { openRepo } from "../../git/repo.ts";
 import { loadPolicyInput } from "../../policy/parallel.ts";
 import { eventsSink, runningContainers } from "../../monitor/cluster.ts";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
-import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../../trust/policy.ts";
 import type { Check } from "../../core/verdict.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { openRepo, resolveRevision } from "../../git/repo.ts";

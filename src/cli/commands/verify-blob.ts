@@ -5,7 +5,7 @@ import { decodeBase64 } from "../../sigstore/encoding.ts";
 import { VerificationFailure } from "../../sigstore/failure.ts";
 import { checkPredicate, splitDigest, type FieldRule } from "../../sigstore/intoto.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
-import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import { verifyBlobBundle, type Matcher, type SignerPolicy } from "../../sigstore/verify.ts";
 import { verdictSink } from "../output.ts";
 import type { Command } from "../command.ts";

@@ -1,6 +1,6 @@
-import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../../trust/policy.ts";
 import { InputError } from "../../core/errors.ts";
-import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import { openRepo, resolveBranch } from "../../git/repo.ts";
 import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";

@@ -1,13 +1,13 @@
 import { writeFileSync, renameSync } from "node:fs";
 import { dump } from "js-yaml";
 import { InputError } from "../../core/errors.ts";
-import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
+import { loadTrustPolicyFile } from "../../trust/policy.ts";
 import { artifactChecks, GATE, imageChecks, type ImageGateResult } from "../../artifact/gate.ts";
 import { check } from "../../core/verdict.ts";
 import { checkDeclarations, imageUses } from "../../artifact/images.ts";
 import { parseReference } from "../../oci/reference.ts";
-import { loadManifests, type SourcedObject } from "../../policy/manifests.ts";
-import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import { loadManifests, type SourcedObject } from "../../manifest/manifests.ts";
+import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import { verdictSink } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 import { required, type Command } from "../command.ts";

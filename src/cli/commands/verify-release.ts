@@ -1,6 +1,6 @@
 import { InputError } from "../../core/errors.ts";
-import { loadTrustPolicyFile } from "../../core/trust-policy.ts";
-import { loadTrustedRootFile } from "../../sigstore/trusted-root.ts";
+import { loadTrustPolicyFile } from "../../trust/policy.ts";
+import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import { branchRef, openRepo } from "../../git/repo.ts";
 import { findEnvironment } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";

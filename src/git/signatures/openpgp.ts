@@ -2,13 +2,9 @@
 // library checks the cryptography; the checklist of what makes a key acceptable is written out here,
 // so each refusal says which rule refused.
 import * as openpgp from "openpgp";
+import type { OpenPgpTrustEntry } from "../../trust/openpgp-keys.ts";
 import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 
-export interface OpenPgpTrustEntry {
-  identity: string;
-  key: openpgp.PublicKey;
-  source: string;
-}
 
 /** Signatures dated further ahead than this are refused: clocks differ a little, not by hours. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -16,18 +12,6 @@ const CLOCK_SKEW_MS = 5 * 60 * 1000;
 const weakHashes = new Set([openpgp.enums.hash.md5, openpgp.enums.hash.sha1, openpgp.enums.hash.ripemd, openpgp.enums.hash.sha224]);
 /** Git signs the commit bytes as a detached binary (or text) document signature. */
 const documentSignatures = new Set([openpgp.enums.signature.binary, openpgp.enums.signature.text]);
-
-/** Parses one or more armored public keys for signer `identity`. Throws naming `source`. */
-export async function parseOpenPgpKeys(armored: string, identity: string, source: string): Promise<OpenPgpTrustEntry[]> {
-  let keys: openpgp.Key[];
-  try {
-    keys = await openpgp.readKeys({ armoredKeys: armored });
-  } catch (e) {
-    throw new Error(`${source}: not an OpenPGP public key block (${(e as Error).message})`);
-  }
-  if (keys.some((k) => k.isPrivate())) throw new Error(`${source}: is a private key; give the public key (gpg --export --armor)`);
-  return keys.map((key) => ({ identity, key: key as openpgp.PublicKey, source }));
-}
 
 const hex = (id: openpgp.KeyID) => id.toHex().toUpperCase();
 

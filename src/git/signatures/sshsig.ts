@@ -1,17 +1,7 @@
 // SSHSIG signatures as `ssh-keygen -Y sign` and git (gpg.format=ssh) make them (OpenSSH PROTOCOL.sshsig),
 // including signatures made with OpenSSH user certificates.
 import { createHash, verify as cryptoVerify } from "node:crypto";
-import {
-  SshFormatError,
-  SshReader,
-  algorithmKeyType,
-  certificateTypes,
-  fingerprint,
-  readPublicKeyFields,
-  signatureHash,
-  sshString,
-  type SshPublicKey,
-} from "./ssh-wire.ts";
+import { SshFormatError, SshReader, algorithmKeyType, certificateTypes, fingerprint, readPublicKeyFields, signatureHash, sshString, type SshPublicKey } from "../../trust/ssh-wire.ts";
 
 const ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----";
 const ARMOR_END = "-----END SSH SIGNATURE-----";

@@ -11,27 +11,12 @@ import * as pkijs from "pkijs";
 import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 import {
   describeRange,
-  loadTrustedRoot,
   withinRange,
   type TrustedCertificateAuthority,
   type TrustedRoot,
-} from "../../sigstore/trusted-root.ts";
+} from "../../trust/trusted-root.ts";
+import type { SigstoreIdentity } from "../../trust/keyring.ts";
 import { TlogError, decodeTransparencyLogEntry, hashedRekordBody, verifyTlogEntry } from "../../sigstore/tlog.ts";
-
-export { loadTrustedRoot };
-export type { TimeRange, TrustedCertificateAuthority, TrustedLogKey, TrustedRoot } from "../../sigstore/trusted-root.ts";
-
-/** One Sigstore identity a trust policy accepts. */
-export interface SigstoreIdentity {
-  /** The trust policy's signer name. */
-  signer: string;
-  /** The certificate SAN, exactly: an email address or a URI. */
-  identity: string;
-  /** The OIDC issuer in the certificate's Fulcio extension, exactly. */
-  issuer: string;
-  /** Where the policy states it, for messages. */
-  source: string;
-}
 
 export type CertificateVerdict =
   | { ok: true; signer: string; identity: string; issuer: string; authority: TrustedCertificateAuthority }

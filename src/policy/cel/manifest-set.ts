@@ -9,7 +9,7 @@
 //       selects everything, as a NetworkPolicy's podSelector does when absent (it is not a pointer
 //       there, so absent and {} are the same). A malformed selector or labels is an evaluation error.
 import { CelScalar, celFunc, isCelList, isCelMap, listType, type CelFunc, type CelInput, type CelValue } from "@bufbuild/cel";
-import type { KubeObject } from "../manifests.ts";
+import type { KubeObject } from "../../manifest/manifests.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "../selectors.ts";
 import { celValue } from "./values.ts";
 

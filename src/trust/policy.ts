@@ -3,11 +3,11 @@
 import { RE2JS } from "@bufbuild/re2";
 import { isMap, isScalar } from "yaml";
 import * as v from "valibot";
-import { InputError } from "./errors.ts";
-import { parseDuration } from "./duration.ts";
-import { locate, parseYamlSource, validateYaml, type YamlSource } from "./yaml-source.ts";
-import { formatBytes, readInputText } from "./input-file.ts";
-import { parseAllowedSignerLine, parseAllowedSigners, type SshTrustEntry } from "../git/signatures/ssh-trust.ts";
+import { InputError } from "../core/errors.ts";
+import { parseDuration } from "../core/duration.ts";
+import { locate, parseYamlSource, validateYaml, type YamlSource } from "../core/yaml-source.ts";
+import { formatBytes, readInputText } from "../core/input-file.ts";
+import { parseAllowedSignerLine, parseAllowedSigners, type SshTrustEntry } from "./ssh-signers.ts";
 
 /** A trust policy, and the allowed_signers file it names, are at most this large: real ones are a few KiB. */
 export const MAX_TRUST_POLICY_BYTES = 1024 * 1024;
