@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AuditLog } from "../audit/log.ts";
+import { IntegrityError } from "../audit/proof.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
 import { Authenticator, type Caller } from "./auth.ts";
@@ -90,6 +91,7 @@ class Handler {
   readonly #auth: Authenticator;
   readonly #files: Map<string, StaticFile>;
   readonly #accessLog: WriteStream | undefined;
+  #broken: IntegrityError | undefined;
 
   constructor(sources: Sources, auth: Authenticator, files: Map<string, StaticFile>, accessLog: WriteStream | undefined) {
     this.#sources = sources;
@@ -121,6 +123,8 @@ class Handler {
         return this.#json(res, (status = auth.status), { error: auth.refused });
       }
       caller = auth.caller;
+      // Once the log failed verification, nothing read from it is trusted again until the console restarts.
+      if (this.#broken) throw this.#broken;
       if (!found) return this.#json(res, (status = 404), { error: `no API ${url.pathname} (see /api/v1/openapi.json)` });
       if (RANK[caller.role] < RANK[found.route.role]) {
         refused = `needs the ${found.route.role} role`;
@@ -154,7 +158,12 @@ class Handler {
     }
     if (e instanceof NotFound) return this.#json(res, 404, { error: e.message }), 404;
     if (e instanceof InputError) return this.#json(res, 400, { error: e.message }), 400;
-    if (e instanceof VigilError && e.exitCode === ExitCode.blocked) return this.#json(res, 500, { error: `the audit log does not verify; nothing from it is served: ${e.message}` }), 500;
+    if (e instanceof IntegrityError) {
+      this.#broken ??= e;
+      return this.#json(res, 500, { error: `the audit log does not verify; nothing from it is served: ${e.message}` }), 500;
+    }
+    // A decision the log does not hold (explain found no apply of the target) is an answer: not found.
+    if (e instanceof VigilError && e.exitCode === ExitCode.blocked) return this.#json(res, 404, { error: e.message }), 404;
     if (e instanceof VigilError && e.exitCode === ExitCode.unavailable) return this.#json(res, 503, { error: e.message }), 503;
     process.stderr.write(`console: internal error: ${(e as Error).stack ?? String(e)}\n`);
     return this.#json(res, 500, { error: "internal error (logged by the console)" }), 500;
