@@ -476,3 +476,80 @@ test("the shared delivery log is bounded: expired entries and the oldest past it
   const answers = await Promise.all([..."abcdef"].flatMap((k) => [shared.firstTime([k]), shared.firstTime([k])]));
   assert.equal(answers.filter(Boolean).length, 6, JSON.stringify(answers));
 });
+
+test("vigil agent adopt (issue 15 §2), with deploy/'s RBAC: refuses an absent object, one outside the environment's namespaces or another environment's; adopts on purpose, recorded in the audit log with who (the API server's word) and why; the next reconcile applies it", async (t) => {
+  if (!ready(t)) return;
+  serviceEnvironment(t);
+  const { makeLogKey } = await import("./helpers/audit.ts");
+  const { vigil } = await import("./helpers/tools.ts");
+  const { openAuditLog } = await import("../src/audit/index.ts");
+  const pod = await agentPod(t, "vigil-agent-0");
+  const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
+  volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  const logDir = tempDir(t, "vigil-adopt-log-");
+  const key = makeLogKey(logDir);
+  const log = join(logDir, "log");
+  await call("DELETE", "/api/v1/namespaces/vigil-system/configmaps/vigil-audit-checkpoint");
+  const w = await workspace(t, `audit: { log: "${log}", signingKeyFile: ${key.file} }\n`);
+  const reconcile = async () => {
+    const agent = await startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
+    try {
+      return (await agent.reconcileAll())[0]!;
+    } finally {
+      await agent.stop();
+    }
+  };
+  for (const name of ["legacy", "theirs"]) await call("DELETE", `/api/v1/namespaces/shop/configmaps/${name}`);
+  const made = (name: string, labels: Record<string, string> = {}) =>
+    admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/shop/configmaps", query: { fieldManager: "platform-team" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "shop", labels }, data: { value: "theirs" } } });
+  assert.equal((await made("legacy")).status, 201);
+  assert.equal((await made("theirs", { "vigil.dev/applied-by": "shop-staging" })).status, 201);
+  const legacy = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: shop\ndata:\n  value: "ours"\n`;
+  w.repo.commit({ "envs/shop-production/legacy.yaml": legacy }, alice);
+  const conflicted = await reconcile();
+  assert.match(failing(conflicted), /"rule":"conflict","status":"fail","subject":"ConfigMap shop\/legacy"/);
+
+  const adopt = (...args: string[]) => vigil(["agent", "adopt", "--config", w.configFile, "--env", "shop-production", "--kubeconfig", cluster.admin.kubeconfigPath, ...args]);
+  const reason = "taking over the platform team's settings, TICKET-42";
+  // Refusals, each before anything is recorded or written.
+  const absent = adopt("--reason", reason, "configmap/shop/nowhere");
+  assert.equal(absent.status, 2, absent.stderr);
+  assert.match(absent.stderr, /configmap\/shop\/nowhere: ConfigMap shop\/nowhere does not exist/);
+  const outside = adopt("--reason", reason, "--json", "configmap/kube-system/extension-apiserver-authentication", "configmap/shop/legacy");
+  assert.equal(outside.status, 1, outside.stderr);
+  assert.deepEqual(outside.json().objects.map((o: any) => o.outcome), ["refused", "adopted"]);
+  assert.match(outside.json().objects[0].message, /namespace kube-system is outside environment shop-production's namespaces \(shop\)/);
+  const owned = adopt("--reason", reason, "cm/shop/theirs");
+  assert.equal(owned.status, 2, "cm is no kind name the API server serves");
+  const other = adopt("--reason", reason, "ConfigMap/shop/theirs");
+  assert.equal(other.status, 1, other.stderr);
+  assert.match(other.stdout, /refused\s+ConfigMap shop\/theirs\s+it belongs to environment shop-staging/);
+  const cluster_scoped = adopt("--reason", reason, "clusterrole/view");
+  assert.equal(cluster_scoped.status, 1);
+  assert.match(cluster_scoped.stdout, /ClusterRole is cluster-scoped, and environment shop-production may hold cluster-scoped objects only with allowClusterScoped/);
+  assert.equal(adopt("configmap/shop/legacy").status, 2, "a reason is required");
+  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"], undefined, "nothing annotated by a refused run");
+
+  // On purpose: recorded, then annotated.
+  const adopted = adopt("--reason", reason, "--json", "configmaps/shop/legacy");
+  assert.equal(adopted.status, 0, adopted.stderr);
+  const result = adopted.json();
+  assert.equal(result.user, "admin");
+  assert.deepEqual(result.objects.map((o: any) => [o.outcome, o.kind, o.namespace, o.name]), [["adopted", "ConfigMap", "shop", "legacy"]]);
+  assert.match(result.objects[0].message, /taken from platform-team/);
+  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"], "shop-production");
+  const opened = await openAuditLog(log, { verifierKey: key.verifierKey });
+  const records: any[] = [];
+  for await (const entry of opened.entries()) records.push(entry.record);
+  await opened.close();
+  const record = records.find((r) => r.kind === "adopt");
+  assert.deepEqual(record, { kind: "adopt", time: record.time, environment: "shop-production", payload: { user: "admin", reason, objects: [{ apiVersion: "v1", kind: "ConfigMap", namespace: "shop", name: "legacy" }] } });
+
+  const applied = await reconcile();
+  assert.equal(applied.exitCode, 0, failing(applied));
+  assert.equal(applied.verdict.checks.find((c) => c.rule === "adopt")?.subject, "ConfigMap shop/legacy");
+  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.data.value, "ours");
+  const again = adopt("--reason", reason, "configmap/shop/legacy");
+  assert.equal(again.status, 0);
+  assert.match(again.stdout, /already\s+ConfigMap shop\/legacy\s+already environment shop-production's/);
+});

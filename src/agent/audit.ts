@@ -168,6 +168,26 @@ export class AgentAudit {
     });
   }
 
+  /**
+   * Appends records a person's decision made (vigil agent adopt), after verifying the log against the
+   * kept checkpoint as a reconcile does; the entries they went to. Throws when they could not be.
+   */
+  appendRecords(records: AuditRecord[]): Promise<string> {
+    return this.#run(async () => {
+      try {
+        await this.#reopen();
+        await this.#catchUp();
+        const appended = await this.#current!.append(records.map(redactDeep));
+        await this.#catchUp();
+        const first = appended[0]!.index;
+        return appended.length === 1 ? `${this.location} entry ${first}` : `${this.location} entries ${first} to ${first + appended.length - 1}`;
+      } catch (e) {
+        await this.#drop();
+        throw e;
+      }
+    });
+  }
+
   async close(): Promise<void> {
     await this.#run(() => this.#drop());
   }

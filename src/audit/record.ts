@@ -82,6 +82,23 @@ const payloads = {
   approval: v.strictObject({ revision: commit, signer: text, key: v.optional(text), promotedFrom: v.optional(environmentName) }),
   "policy-change": v.strictObject({ source: text, digest: sha256, revision: v.optional(commit), summary: v.optional(v.string()) }),
   "trust-policy-change": v.strictObject({ source: text, digest: sha256, revision: v.optional(commit), signers: v.array(text) }),
+  /**
+   * An object the admission webhook admitted by break-glass (docs/admission.md): the object, who asked
+   * (the API server's user), the admin whose signed token admitted it and why, and the images it runs.
+   */
+  "break-glass": v.strictObject({
+    object: objectRef,
+    operation: text,
+    user: text,
+    signer: text,
+    key: text,
+    reason: text,
+    token: text,
+    notAfter: time,
+    images: v.array(text),
+  }),
+  /** Objects a person let an environment adopt (vigil agent adopt): who the API server said they were, and why. */
+  adopt: v.strictObject({ user: text, reason: text, objects: v.pipe(v.array(objectRef), v.minLength(1, "must not be empty")) }),
   /** A finding about something running (later: the monitor's advisories and revoked keys). */
   finding: v.strictObject({ subject: text, rule: text, severity: v.picklist(["critical", "high", "medium", "low", "info"]), message: v.string(), advisory: v.optional(text) }),
 };
@@ -174,8 +191,12 @@ export function describeRecord(r: AuditRecord): string {
       return `policy ${r.payload.source} changed${at(r.payload.revision)}`;
     case "trust-policy-change":
       return `trust policy ${r.payload.source} changed${at(r.payload.revision)}, signed by ${r.payload.signers.join(", ")}`;
+    case "adopt":
+      return `${objects(r.payload.objects)} adopted by ${r.payload.user}: "${r.payload.reason}"`;
     case "finding":
       return `${r.payload.severity} ${r.payload.rule} on ${r.payload.subject}: ${r.payload.message}`;
+    case "break-glass":
+      return `${objectName(r.payload.object)} admitted by break-glass for ${r.payload.user}: signed by ${r.payload.signer}, "${r.payload.reason}"`;
   }
 }
 

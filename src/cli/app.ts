@@ -25,6 +25,7 @@ const commands: Entry[] = [
   { words: ["attest"], load: async () => (await import("./commands/sign-image.ts")).attestImageCommand },
   { words: ["verify", "image"], load: async () => (await import("./commands/verify-image.ts")).verifyImage },
   { words: ["agent"], load: async () => (await import("./commands/agent.ts")).agent },
+  { words: ["agent", "adopt"], load: async () => (await import("./commands/agent-adopt.ts")).agentAdopt },
   { words: ["audit", "init"], load: async () => (await import("./commands/audit.ts")).auditInit },
   { words: ["audit", "verify"], load: async () => (await import("./commands/audit.ts")).auditVerify },
   { words: ["audit", "prove"], load: async () => (await import("./commands/audit.ts")).auditProve },

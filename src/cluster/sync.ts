@@ -509,9 +509,11 @@ function entryOf(item: Item, owned?: string): InventoryEntry {
 async function applyItem(cluster: Cluster, item: Item, o: Options): Promise<void> {
   const kind = classify(item, o);
   if (kind === "drift") return drift(cluster, item, o);
-  // With force, still without it first: a conflict over the environment label is not forced.
+  // With force, still without it first: a conflict over the environment label is not forced. A person's
+  // adoption (vigil agent adopt) takes the fields over once, on the first apply after it.
+  const takeOver = o.force || (item.adopted === true && !item.recorded?.adopted);
   let answer = await applyWithRetryOn404(cluster, item, o, { force: false, dryRun: o.dryRun });
-  if (answer.status === 409 && o.force && !claimedElsewhere(conflictsOf(answer.body))) answer = await applyCall(cluster, item, o, { force: true, dryRun: o.dryRun });
+  if (answer.status === 409 && takeOver && !claimedElsewhere(conflictsOf(answer.body))) answer = await applyCall(cluster, item, o, { force: true, dryRun: o.dryRun });
   if (answer.status === 409) {
     const conflicts = conflictsOf(answer.body);
     return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, answer) }, item.recorded);
