@@ -7,6 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { buildKube } from "./kube-build.ts";
+import { KUSTOMIZE_MODULE, KUSTOMIZE_VERSION } from "../src/render/kustomize-release.ts";
 
 /** Program on PATH → Debian package that provides it. */
 const debian: Record<string, string> = {
@@ -27,13 +28,16 @@ const debian: Record<string, string> = {
   mvn: "maven",
   rpmbuild: "rpm",
   db_load: "db-util",
+  // The console's browser tests and page-load benchmark (issue 23) drive Debian's Chromium headless.
+  chromium: "chromium",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */
 const goTools: Record<string, string> = {
   cosign: "github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3",
-  // The agent renders Kustomize overlays with it (issue 5). v5.8.2 is the newest that Go 1.26 builds.
-  kustomize: "sigs.k8s.io/kustomize/kustomize/v5@v5.8.2",
+  // The agent renders Kustomize overlays with it (issue 5), at the release the product pins
+  // (src/render/kustomize-release.ts; v5.8.2 is the newest that Go 1.26 builds).
+  kustomize: `${KUSTOMIZE_MODULE}@${KUSTOMIZE_VERSION}`,
   // vigil scan is compared with it offline over the same OSV zips (issue 19). v2.6.0 needs Go 1.27.
   "osv-scanner": "github.com/google/osv-scanner/v2/cmd/osv-scanner@v2.5.0",
   // The peer in the SBOM benchmark (issue 18).

@@ -4,12 +4,12 @@
 // reason before kustomize runs (the refusal tests point at a kustomize that does not exist: had Vigil
 // run it, they would see "unavailable", not the refusal).
 import { strict as assert } from "node:assert";
-import { mkdirSync, symlinkSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it, type TestContext } from "node:test";
 import { ExitCode, UnavailableError } from "../src/core/errors.ts";
 import { parseManifests } from "../src/manifest/manifests.ts";
-import { DEFAULT_KUSTOMIZE, renderDirectory } from "../src/render/index.ts";
+import { DEFAULT_KUSTOMIZE_PATH, KUSTOMIZE_VERSION, kustomizeBinary, renderDirectory } from "../src/render/index.ts";
 import { checkout, renderRefusal, writeTree } from "./helpers/render-fixture.ts";
 import { requireTools, run, tempDir } from "./helpers/tools.ts";
 
@@ -81,7 +81,7 @@ configMapGenerator:
 
 /** kustomize's own build of a folder: the reference. */
 function kustomizeItself(dir: string): unknown[] {
-  return parseManifests(run(DEFAULT_KUSTOMIZE, ["build", dir]), "kustomize").map((s) => s.object);
+  return parseManifests(run(kustomizeBinary(), ["build", dir]), "kustomize").map((s) => s.object);
 }
 
 function needKustomize(t: TestContext): boolean {
@@ -304,6 +304,16 @@ describe("render: kustomize's own refusals agree", () => {
     const dir = tempDir(t);
     mkdirSync(join(dir, "env"));
     writeTree(dir, { "env/kustomization.yaml": "transformers:\n- |\n  apiVersion: example.com/v1\n  kind: AddSidecar\n  metadata: {name: x}\n" });
-    assert.throws(() => run(DEFAULT_KUSTOMIZE, ["build", join(dir, "env")], { env: {} }), /external plugins disabled; unable to load external plugin 'AddSidecar'/);
+    assert.throws(() => run(kustomizeBinary(), ["build", join(dir, "env")], { env: {} }), /external plugins disabled; unable to load external plugin 'AddSidecar'/);
+  });
+});
+
+describe("the kustomize release", () => {
+  it("is pinned once: the setup build and deploy's image install the release the render stage checks for", () => {
+    const containerfile = readFileSync(join(import.meta.dirname, "../deploy/image/Containerfile"), "utf8");
+    assert.equal(/^ARG KUSTOMIZE_VERSION=(\S+)$/m.exec(containerfile)?.[1], KUSTOMIZE_VERSION);
+    assert.match(containerfile, new RegExp(`COPY --from=kustomize \\S+ ${DEFAULT_KUSTOMIZE_PATH}$`, "m"));
+    const product = readFileSync(join(import.meta.dirname, "../src/render/kustomize.ts"), "utf8");
+    assert.doesNotMatch(product, /from "[^"]*scripts\//, "product code does not import the test install");
   });
 });

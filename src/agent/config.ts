@@ -126,6 +126,8 @@ export const agentConfigSchema = v.strictObject({
    * another writer included).
    */
   timeouts: v.optional(v.strictObject({ apiServer: v.optional(duration, "30s"), database: v.optional(duration, "15s") }), {}),
+  /** The kustomize binary the render stage runs (default $VIGIL_KUSTOMIZE, else /usr/local/bin/kustomize); it must be the pinned release. */
+  kustomize: v.optional(text),
   /** Bounds on what a committer's files may cost the agent when rendered (kustomize). */
   limits: v.optional(v.strictObject({ kustomizeMemory: v.optional(size, "512Mi"), kustomizeTimeout: v.optional(duration, "60s"), kustomizeOutput: v.optional(size, "64Mi") }), {}),
   /**

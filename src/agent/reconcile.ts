@@ -241,6 +241,7 @@ function pruneOptions(options: ReconcileOptions, env: EnvironmentConfig): { prun
 function renderLimits(config: AgentConfig): RenderOptions {
   const limits = config.doc.limits;
   return {
+    kustomize: config.doc.kustomize,
     memoryLimitBytes: parseSize(limits.kustomizeMemory ?? "512Mi"),
     timeoutMs: parseDuration(limits.kustomizeTimeout ?? "60s", config.where(["limits", "kustomizeTimeout"])),
     maxOutputBytes: parseSize(limits.kustomizeOutput ?? "64Mi"),

@@ -2,5 +2,5 @@
 // objects the gates check and the agent applies. See docs/render.md.
 export { renderDirectory, type RenderOptions } from "./render.ts";
 export { renderRevision, type RenderedRevision } from "./revision.ts";
-export { KUSTOMIZE_VERSION, DEFAULT_KUSTOMIZE } from "./kustomize.ts";
+export { DEFAULT_KUSTOMIZE_PATH, KUSTOMIZE_ENV, KUSTOMIZE_VERSION, kustomizeBinary } from "./kustomize-release.ts";
 export { KUSTOMIZATION_FILE_NAMES } from "./kustomization.ts";

@@ -7,14 +7,10 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
-import { goBin } from "../../scripts/setup.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { parseManifestFile, parseManifests, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { displayPath, isInside, type Boundary, type CheckedKustomization } from "./kustomization.ts";
-
-/** The kustomize release Vigil renders with; scripts/setup.ts builds it into .cache/go/bin. */
-export const KUSTOMIZE_VERSION = "v5.8.2";
-export const DEFAULT_KUSTOMIZE = join(goBin, "kustomize");
+import { KUSTOMIZE_ENV, KUSTOMIZE_VERSION } from "./kustomize-release.ts";
 
 export interface KustomizeLimits {
   /** The kustomize binary (its version must be KUSTOMIZE_VERSION). */
@@ -123,7 +119,7 @@ function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Pro
     child.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(e.code === "ENOENT" || e.code === "EACCES"
-        ? new UnavailableError(limited ? `${PRLIMIT} (util-linux), which sets kustomize's memory limit, cannot run: install util-linux` : `kustomize ${KUSTOMIZE_VERSION} is not at ${limits.binary}: run "node scripts/setup.ts" to build it`)
+        ? new UnavailableError(limited ? `${PRLIMIT} (util-linux), which sets kustomize's memory limit, cannot run: install util-linux` : `kustomize ${KUSTOMIZE_VERSION} is not at ${limits.binary}: run "node scripts/setup.ts" to build it (a checkout), or install that release there or name it with the agent's kustomize or $${KUSTOMIZE_ENV} (docs/render.md)`)
         : e);
     });
     child.on("close", (code, signal) => {
@@ -149,7 +145,7 @@ function checkVersion(binary: string): Promise<void> {
     check = runKustomize({ binary, timeoutMs: 30_000, maxOutputBytes: 64 * 1024 }, ["version"], tmpdir()).then((r) => {
       const version = r.stdout.trim();
       if (r.code !== 0 || version !== KUSTOMIZE_VERSION) {
-        throw new UnavailableError(`${binary} is kustomize ${version || "(no version)"}, not the pinned ${KUSTOMIZE_VERSION}: run "node scripts/setup.ts" to build it`);
+        throw new UnavailableError(`${binary} is kustomize ${version || "(no version)"}, not the pinned ${KUSTOMIZE_VERSION}: install that release (docs/render.md), or run "node scripts/setup.ts" in a checkout`);
       }
     });
     // A failed check is not remembered: setup may be run while the agent waits.

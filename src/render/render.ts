@@ -7,10 +7,11 @@ import { basename, isAbsolute, join, relative, sep } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { loadManifests, manifestFilesUnder, type SourcedObject } from "../manifest/manifests.ts";
 import { checkKustomizationTree, displayPath, isInside, KUSTOMIZATION_FILE_NAMES, kustomizationFileIn, makeBoundary, type Boundary } from "./kustomization.ts";
-import { DEFAULT_KUSTOMIZE, kustomizeBuild } from "./kustomize.ts";
+import { kustomizeBuild } from "./kustomize.ts";
+import { kustomizeBinary } from "./kustomize-release.ts";
 
 export interface RenderOptions {
-  /** The kustomize binary; by default the one scripts/setup.ts builds (.cache/go/bin/kustomize). */
+  /** The kustomize binary; by default $VIGIL_KUSTOMIZE, else /usr/local/bin/kustomize (kustomize-release.ts). */
   kustomize?: string;
   /** How long kustomize may run (default 60 s). */
   timeoutMs?: number;
@@ -39,7 +40,7 @@ export async function renderDirectory(root: string, path: string, options: Rende
     if (kustomizationFileIn(dirReal, path) === undefined) return plainManifests(boundary, path);
     const top = checkKustomizationTree(dirReal, boundary);
     return await kustomizeBuild(top, dirReal, boundary, {
-      binary: options.kustomize ?? DEFAULT_KUSTOMIZE,
+      binary: kustomizeBinary(options.kustomize),
       timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       maxOutputBytes: options.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
       memoryLimitBytes: options.memoryLimitBytes ?? DEFAULT_MEMORY_LIMIT_BYTES,

@@ -8,6 +8,8 @@ import { goBin } from "../../scripts/setup.ts";
 
 // Go tools built by scripts/setup.ts (cosign) are found like any other program.
 process.env.PATH = `${goBin}:${process.env.PATH ?? ""}`;
+// The render stage runs the kustomize setup built, not the product's default /usr/local/bin/kustomize.
+process.env.VIGIL_KUSTOMIZE ??= join(goBin, "kustomize");
 
 /** Runs a program and returns its stdout; throws with stderr on a non-zero exit. */
 export function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): string {
