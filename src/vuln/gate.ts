@@ -14,6 +14,9 @@ import { findingCheck, GATE, scanComponents } from "./scan.ts";
 import type { Rating5, UnknownSeverity } from "./severity.ts";
 import type { AdvisoryStore } from "./store.ts";
 import type { VexStatement } from "./vex.ts";
+import { openKeptStore } from "./kept-store.ts";
+import { loadVexFiles, vexSignerPolicy, type VexSignatureConfig } from "./vex-signature.ts";
+import type { TrustedRoot } from "../trust/trusted-root.ts";
 
 export interface GateImage {
   /** As the manifests write it. */
@@ -30,6 +33,8 @@ export interface VulnerabilityGateOptions {
   unknownSeverity?: UnknownSeverity;
   /** The environment's VEX statements (loaded, and verified when the environment requires them signed). */
   vex?: VexStatement[];
+  /** The checks of the VEX signatures when they are required: a failing one blocks the revision. */
+  vexChecks?: Check[];
   /** The image's SBOM document, or undefined when it has none. */
   sbomFor(image: GateImage): Promise<unknown>;
 }
@@ -61,7 +66,7 @@ export function registrySboms(options: { client: RegistryClient; trustFor(image:
 }
 
 export async function vulnerabilityGate(images: readonly GateImage[], options: VulnerabilityGateOptions): Promise<Check[]> {
-  const checks: Check[] = [];
+  const checks: Check[] = [...(options.vexChecks ?? [])];
   const seen = new Set<string>();
   for (const image of images) {
     if (seen.has(image.digest)) continue;
@@ -91,6 +96,28 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
     checks.push(check(GATE, "image", failing > 0 ? "fail" : "pass", where,
       `${result.components} components: ${failing} finding${failing === 1 ? "" : "s"} at or above ${options.failOn} or not judgeable, ${found.filter((c) => c.status === "warn").length} below, ${found.filter((c) => c.status === "skip").length} suppressed by VEX${uncovered > 0 ? `, ${uncovered} not covered by any OSV ecosystem` : ""}`));
   }
-  if (checks.length === 0) checks.push(check(GATE, "image", "pass", "(no images)", "the revision runs no images"));
+  if (seen.size === 0) checks.push(check(GATE, "image", "pass", "(no images)", "the revision runs no images"));
   return checks;
+}
+
+/** An environment's vulnerability settings as the agent configuration gives them (paths absolute). */
+export interface EnvironmentVulnerabilityConfig {
+  db: string;
+  failOn: Rating5;
+  unknownSeverity?: UnknownSeverity;
+  vex?: string[];
+  /** Every VEX file must be signed by this signer (a bundle FILE.sigstore.json beside it). */
+  vexSignature?: VexSignatureConfig;
+}
+
+/**
+ * What the gate needs for one reconcile of an environment, but the SBOM source: the database kept open
+ * between reconciles (kept-store.ts), the threshold, and the VEX statements, verified first when the
+ * environment requires them signed. `where` names the configuration field in errors.
+ */
+export async function environmentGateInputs(config: EnvironmentVulnerabilityConfig, where: string, trustedRoot?: TrustedRoot): Promise<Omit<VulnerabilityGateOptions, "sbomFor"> & { close(): Promise<void> }> {
+  const signer = config.vexSignature ? vexSignerPolicy(config.vexSignature, `${where}.vexSignature`, trustedRoot) : undefined;
+  const { statements, checks } = loadVexFiles(config.vex ?? [], signer);
+  const store = await openKeptStore(config.db);
+  return { store, failOn: config.failOn, ...(config.unknownSeverity && { unknownSeverity: config.unknownSeverity }), vex: statements, vexChecks: checks, close: () => store.close() };
 }

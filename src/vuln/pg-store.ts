@@ -4,7 +4,7 @@
 import pg from "pg";
 import { UnavailableError } from "../core/errors.ts";
 import { redactUrl } from "../audit/store.ts";
-import { checkSchema, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
+import { checkSchema, generationOf, importStamp, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
 import { queryRows } from "../core/postgres.ts";
 
 /** "vigil osv" as a number: the advisory lock every importer takes. */
@@ -107,7 +107,8 @@ export class PgAdvisoryStore implements AdvisoryStore {
       },
       commit: async () => {
         await flush();
-        await this.#query("INSERT INTO vigil_osv_meta (key, value) VALUES ('last_import', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [new Date().toISOString()]);
+        const stamp = importStamp();
+        await this.#query("INSERT INTO vigil_osv_meta (key, value) VALUES ('last_import', $1), ('generation', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [stamp.lastImport, stamp.generation]);
         await this.#query("COMMIT");
         open = false;
       },
@@ -145,6 +146,11 @@ export class PgAdvisoryStore implements AdvisoryStore {
       ecosystems: Object.fromEntries(eco.map((e) => [e.base, Number(e.n)])),
       ...(last && { lastImport: last.value }),
     };
+  }
+
+  async generation(): Promise<{ schema: string | undefined; generation: string }> {
+    const rows = await this.#query<{ key: string; value: string }>("SELECT key, value FROM vigil_osv_meta WHERE key IN ('schema', 'generation', 'last_import')");
+    return generationOf(new Map(rows.map((r) => [r.key, r.value])));
   }
 
   async close(): Promise<void> {

@@ -4,9 +4,10 @@ import { mkdirSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { InputError, UnavailableError } from "../core/errors.ts";
-import { checkSchema, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
+import { checkSchema, generationOf, importStamp, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
 
-const FILE = "osv.sqlite";
+/** The database file in the --db folder. */
+export const DATABASE_FILE = "osv.sqlite";
 
 const TABLES = `
 CREATE TABLE IF NOT EXISTS vigil_osv_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,10 +30,10 @@ export class SqliteStore implements AdvisoryStore {
 
   /** Opens DIR/osv.sqlite; `create` makes the folder and tables when they are not there. */
   static open(dir: string, options: { create?: boolean } = {}): SqliteStore {
-    const file = join(dir, FILE);
-    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InputError(`${dir}: --db names a file; give the folder that holds ${FILE}`);
+    const file = join(dir, DATABASE_FILE);
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InputError(`${dir}: --db names a file; give the folder that holds ${DATABASE_FILE}`);
     if (!existsSync(file)) {
-      if (!options.create) throw new InputError(`${dir}: no vulnerability database here (${FILE}); run "vigil db import PATH... --db ${dir}" first`);
+      if (!options.create) throw new InputError(`${dir}: no vulnerability database here (${DATABASE_FILE}); run "vigil db import PATH... --db ${dir}" first`);
       mkdirSync(dir, { recursive: true });
     }
     let db: DatabaseSync;
@@ -82,7 +83,10 @@ export class SqliteStore implements AdvisoryStore {
         deleteAdvisory.run(id);
       },
       async commit() {
-        db.prepare("INSERT INTO vigil_osv_meta (key, value) VALUES ('last_import', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(new Date().toISOString());
+        const stamp = importStamp();
+        const setMeta = db.prepare("INSERT INTO vigil_osv_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+        setMeta.run("last_import", stamp.lastImport);
+        setMeta.run("generation", stamp.generation);
         db.exec("COMMIT");
         open = false;
       },
@@ -122,6 +126,11 @@ export class SqliteStore implements AdvisoryStore {
       ecosystems: Object.fromEntries(ecosystems.map((e) => [e.base, e.n])),
       ...(last && { lastImport: last.value }),
     };
+  }
+
+  async generation(): Promise<{ schema: string | undefined; generation: string }> {
+    const rows = this.#db.prepare("SELECT key, value FROM vigil_osv_meta WHERE key IN ('schema', 'generation', 'last_import')").all() as { key: string; value: string }[];
+    return generationOf(new Map(rows.map((r) => [r.key, r.value])));
   }
 
   async close(): Promise<void> {

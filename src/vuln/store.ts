@@ -1,6 +1,7 @@
 // Where advisories are kept: an embedded SQLite database (node:sqlite, a file in a folder) for one
 // machine, or PostgreSQL when several agents share one database. Both hold the same tables; an import
 // is one transaction, so an interrupted import leaves the previous database whole.
+import { randomUUID } from "node:crypto";
 import { InputError } from "../core/errors.ts";
 import type { Advisory } from "./osv.ts";
 
@@ -37,7 +38,23 @@ export interface AdvisoryStore {
   /** The advisories with an affected package of this ecosystem base name and package name, per key. */
   lookup(keys: { base: string; name: string }[]): Promise<Map<string, StoredAdvisory[]>>;
   info(): Promise<DatabaseInfo>;
+  /**
+   * Which import the database is at: a value every committed import changes (a random id written with
+   * it; before there was one, the last import's time), read with the schema so a store kept open
+   * notices both a newer import and a newer schema.
+   */
+  generation?(): Promise<{ schema: string | undefined; generation: string }>;
   close(): Promise<void>;
+}
+
+/** The meta rows an import's commit writes: when, and a new generation id. */
+export function importStamp(): { lastImport: string; generation: string } {
+  return { lastImport: new Date().toISOString(), generation: randomUUID() };
+}
+
+/** The generation from the meta rows (the id, else the last import's time, else empty: never imported). */
+export function generationOf(meta: Map<string, string>): { schema: string | undefined; generation: string } {
+  return { schema: meta.get("schema"), generation: meta.get("generation") ?? meta.get("last_import") ?? "" };
 }
 
 export const lookupKey = (base: string, name: string) => `${base}\u0000${name}`;

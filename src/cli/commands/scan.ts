@@ -1,15 +1,14 @@
 import { existsSync, readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
-import { makeVerdict, check, type Check } from "../../core/verdict.ts";
+import { makeVerdict } from "../../core/verdict.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
-import { VerificationFailure } from "../../sigstore/failure.ts";
 import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import type { SignerPolicy } from "../../sigstore/verify.ts";
 import { toCycloneDxVex } from "../../vuln/cyclonedx-vex.ts";
-import { defaultDbLocation, GATE, loadVex, openStore, scanChecks, scanComponents, THRESHOLDS, unknownSeverityOf, type Rating5, type VexStatement } from "../../vuln/index.ts";
+import { defaultDbLocation, openStore, scanChecks, scanComponents, THRESHOLDS, unknownSeverityOf, type Rating5 } from "../../vuln/index.ts";
 import { readSbomDocument, type ReadInput } from "../../vuln/inputs.ts";
 import { readTarget } from "../../vuln/targets.ts";
-import { verifyVexSignature } from "../../vuln/vex-signature.ts";
+import { loadVexFiles } from "../../vuln/vex-signature.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
 import type { Command } from "../command.ts";
@@ -62,8 +61,7 @@ export const scan: Command = {
     const unknownSeverity = unknownSeverityOf(values, this.usage);
     const inputs: ReadInput[] = [];
     for (const target of positionals) inputs.push(...(generated(target) ? [await generatedSbom(target, values)] : readTarget(target)));
-    const signatureChecks: Check[] = [];
-    const vex = loadVexFiles((values.vex as string[] | undefined) ?? [], vexSigner(values, this.usage), signatureChecks);
+    const { statements: vex, checks: signatureChecks } = loadVexFiles((values.vex as string[] | undefined) ?? [], vexSigner(values, this.usage));
     const store = await openStore((values.db as string | undefined) ?? defaultDbLocation());
     try {
       const result = await scanComponents(store, inputs.flatMap((i) => i.components), vex, inputs.flatMap((i) => i.withoutPurl));
@@ -115,25 +113,6 @@ function vexSigner(values: Record<string, unknown>, usage: string): { signer: Si
     return { signer: { identities: [{ subject: { exact: identity }, issuer: { exact: issuer } }] }, ...(trustedRoot && { trustedRoot }), requireTlog };
   }
   return undefined;
-}
-
-/** Reads each VEX document; when signatures are required, one that does not verify suppresses nothing and fails. */
-function loadVexFiles(paths: string[], signer: ReturnType<typeof vexSigner>, checks: Check[]): VexStatement[] {
-  const statements: VexStatement[] = [];
-  for (const path of paths) {
-    if (signer) {
-      try {
-        const by = verifyVexSignature(path, signer);
-        checks.push(check(GATE, "vex-signature", "pass", path, `VEX signed by ${by}`));
-      } catch (e) {
-        if (!(e instanceof VerificationFailure)) throw e;
-        checks.push(check(GATE, "vex-signature", "fail", path, `${e.message}; its statements are not applied`));
-        continue;
-      }
-    }
-    statements.push(...loadVex(path, statements.length));
-  }
-  return statements;
 }
 
 function version(): string {
