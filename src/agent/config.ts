@@ -84,7 +84,11 @@ const environment = v.strictObject({
   vulnerability: v.optional(v.strictObject({
     db: text,
     failOn: v.picklist(FAIL_ON, `must be one of ${FAIL_ON.join(", ")}`),
+    /** A finding whose advisory gives no severity: blocks ("fail", the default) or warns (docs/vulnerabilities.md). */
+    unknownSeverity: v.optional(v.picklist(["fail", "warn"], "must be fail or warn")),
     vex: v.optional(v.array(text)),
+    /** Every VEX file must carry a Sigstore bundle (FILE.sigstore.json) by this key or certificate identity. */
+    vexSignature: v.optional(v.strictObject({ key: v.optional(text), identity: v.optional(text), issuer: v.optional(text), insecureIgnoreTlog: v.optional(v.boolean()) })),
   })),
 });
 
@@ -195,6 +199,8 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
     env.vulnerability?.vex?.forEach((file, j) => {
       if (!existsSync(file)) throw new InputError(`${where(["environments", i, "vulnerability", "vex", j])}: ${file} does not exist`);
     });
+    const vexKey = env.vulnerability?.vexSignature?.key;
+    if (vexKey !== undefined && !existsSync(vexKey)) throw new InputError(`${where(["environments", i, "vulnerability", "vexSignature", "key"])}: ${vexKey} does not exist`);
     if (env.source.tokenFile && env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
     intervals.set(env.name, parseDuration(env.interval, where(["environments", i, "interval"])));
   });
@@ -235,7 +241,7 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
       },
       cluster: "kubeconfig" in env.cluster ? { ...env.cluster, kubeconfig: abs(env.cluster.kubeconfig) } : env.cluster,
       ...(env.policy && { policy: policy(env.policy) }),
-      ...(env.vulnerability && { vulnerability: { ...env.vulnerability, db: isUrl(env.vulnerability.db) ? env.vulnerability.db : abs(env.vulnerability.db), ...(env.vulnerability.vex && { vex: env.vulnerability.vex.map(abs) }) } }),
+      ...(env.vulnerability && { vulnerability: { ...env.vulnerability, db: isUrl(env.vulnerability.db) ? env.vulnerability.db : abs(env.vulnerability.db), ...(env.vulnerability.vex && { vex: env.vulnerability.vex.map(abs) }), ...(env.vulnerability.vexSignature?.key && { vexSignature: { ...env.vulnerability.vexSignature, key: abs(env.vulnerability.vexSignature.key) } }) } }),
     })),
   };
 }

@@ -21,8 +21,7 @@ import { dryRunChecks } from "../cluster/dry-run.ts";
 import { imageSignersFor } from "../artifact/gate.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { sopsKeysFromSecretData, type SopsKeys } from "../secrets/sops.ts";
-import { registrySboms } from "../vuln/gate.ts";
-import { loadVex, openStore, type VexStatement } from "../vuln/index.ts";
+import { environmentGateInputs, registrySboms } from "../vuln/gate.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { applyCandidate, syncOptionsFor, inventoryDistrust, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
@@ -168,7 +167,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       candidate.dryRun = (objects) => dryRunChecks(options.clusters.apply(env.name), objects, syncOptions);
     }
     if (options.config.doc.sops) candidate.sopsKeys = sopsKeys(options, env);
-    if (env.vulnerability) candidate.vulnerability = vulnerabilityInputs(options, env.vulnerability);
+    if (env.vulnerability) candidate.vulnerability = vulnerabilityInputs(options, env);
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
@@ -211,21 +210,23 @@ function sopsKeys(options: ReconcileOptions, env: EnvironmentConfig): () => Prom
   })());
 }
 
-/** The environment's advisory database, VEX and SBOM source for the vulnerability gate. */
-function vulnerabilityInputs(options: ReconcileOptions, config: NonNullable<EnvironmentConfig["vulnerability"]>): NonNullable<Candidate["vulnerability"]> {
-  const cacheDir = join(options.config.doc.cacheDir ?? join(homedir(), ".cache", "vigil"), "sboms");
-  return async () => {
-    const vex: VexStatement[] = [];
-    for (const file of config.vex ?? []) vex.push(...loadVex(file, vex.length));
-    const store = await openStore(config.db);
-    const sbomFor = registrySboms({
-      client: options.registry,
-      trustFor: (image) => imageSignersFor(image.image, { policy: options.trust, ...(options.trustedRoot && { trustedRoot: options.trustedRoot }) }),
-      cacheDir,
-      toolVersion: "vigil-agent",
-    });
-    return { store, failOn: config.failOn, vex, sbomFor, close: () => store.close() };
-  };
+/** The environment's advisory database (kept open between reconciles), VEX and SBOM source for the vulnerability gate. */
+function vulnerabilityInputs(options: ReconcileOptions, env: EnvironmentConfig): NonNullable<Candidate["vulnerability"]> {
+  const index = options.config.doc.environments.findIndex((e) => e.name === env.name);
+  return async () => ({
+    ...(await environmentGateInputs(env.vulnerability!, options.config.where(["environments", index, "vulnerability"]), options.trustedRoot)),
+    sbomFor: agentSboms(options),
+  });
+}
+
+/** An image's SBOM as the agent gets it: its attestation signed by a trusted key, else generated once per digest (cached). */
+function agentSboms(options: ReconcileOptions): ReturnType<typeof registrySboms> {
+  return registrySboms({
+    client: options.registry,
+    trustFor: (image) => imageSignersFor(image.image, { policy: options.trust, ...(options.trustedRoot && { trustedRoot: options.trustedRoot }) }),
+    cacheDir: join(options.config.doc.cacheDir ?? join(homedir(), ".cache", "vigil"), "sboms"),
+    toolVersion: "vigil-agent",
+  });
 }
 
 /** The prune limit the signed trust policy sets for the environment (else syncSet's default), and whether this run may pass it. */
