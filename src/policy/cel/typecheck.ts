@@ -172,6 +172,7 @@ const overloads: Record<string, Overload[]> = {
   // Kubernetes' authorizer library.
   group: [method(AUTHORIZER, [STRING], GROUP_CHECK)],
   path: [method(AUTHORIZER, [STRING], PATH_CHECK)],
+  serviceAccount: [method(AUTHORIZER, [STRING, STRING], AUTHORIZER)],
   resource: [method(GROUP_CHECK, [STRING], RESOURCE_CHECK)],
   ...Object.fromEntries(["subresource", "namespace", "name"].map((m) => [m, [method(RESOURCE_CHECK, [STRING], RESOURCE_CHECK)]])),
   check: [method(RESOURCE_CHECK, [STRING], DECISION), method(PATH_CHECK, [STRING], DECISION)],
@@ -369,7 +370,7 @@ class Checker {
       const type = this.check(element, scope);
       if (first === undefined) first = type;
       else if (!sameForLiteral(first, type)) {
-        throw new CelTypeError(`expected type '${formatType(first)}' but found '${formatType(type)}'`, this.offsetOf(element));
+        throw new CelTypeError(`expected type '${formatType(first)}' but found '${formatType(type)}'`, this.celGoOffset(element));
       }
     }
     // An empty literal's element type is free: a parameter joins with whatever it meets.
@@ -404,7 +405,7 @@ class Checker {
     if (name === "_&&_" || name === "_||_") {
       for (const a of c.args) {
         const t = this.check(a, scope);
-        if (!assignable(BOOL, t)) throw new CelTypeError(`expected type 'bool' but found '${formatType(t)}'`, this.offsetOf(a));
+        if (!assignable(BOOL, t)) throw new CelTypeError(`expected type 'bool' but found '${formatType(t)}'`, this.celGoOffset(a));
       }
       return BOOL;
     }
@@ -437,6 +438,14 @@ class Checker {
     const first = results[0]!;
     if (results.every((r) => equalTypes(r, first))) return first;
     return [receiver, ...args].some((t) => t && hasUnknown(t)) ? UNKNOWN : DYN;
+  }
+
+  /** Where cel-go puts an expression: a call where callOffset says, has() at its `(`, others where parsed. */
+  private celGoOffset(e: Expr): number {
+    const k = e.exprKind;
+    if (k.case === "callExpr") return this.callOffset(k.value.function, e);
+    if (k.case === "selectExpr" && k.value.testOnly) return this.callParen(e);
+    return this.offsetOf(e);
   }
 
   /** Where cel-go puts a call: an operator's token, a function's `(`. */
@@ -522,11 +531,11 @@ function equalTypes(a: CelType, b: CelType): boolean {
   }
 }
 
-/** A literal's next element may follow the first (the first dyn takes anything; unknown is not judged). */
+/** A literal's elements must all have exactly the first one's type (dyn too); unknown is not judged. */
 function sameForLiteral(first: CelType, next: CelType): boolean {
-  if (isDyn(first) || hasUnknown(first) || hasUnknown(next)) return true;
-  if (first.kind === "list" && next.kind === "list") return isDyn(first.elem) || isDyn(next.elem) || sameForLiteral(first.elem, next.elem);
-  if (first.kind === "map" && next.kind === "map") return (isDyn(first.key) || isDyn(next.key) || sameForLiteral(first.key, next.key)) && (isDyn(first.value) || isDyn(next.value) || sameForLiteral(first.value, next.value));
+  if (hasUnknown(first) || hasUnknown(next)) return true;
+  if (first.kind === "list" && next.kind === "list") return sameForLiteral(first.elem, next.elem);
+  if (first.kind === "map" && next.kind === "map") return sameForLiteral(first.key, next.key) && sameForLiteral(first.value, next.value);
   return equalTypes(first, next);
 }
 
