@@ -95,17 +95,22 @@ interface CommitChanges {
 /**
  * What each commit changes, oldest first, from one `git log --raw` over the range: git compares the trees
  * (a merge with -c: only the paths that differ from every parent, git's combined diff), and this reads its
- * NUL-separated records as they stream. Renames are not followed: a moved file is a new file.
+ * NUL-separated records as they stream. Renames are followed as git log follows them (-M: an exact rename,
+ * or a file at least half similar to one its commit deleted): a moved file is compared with its old path's
+ * version, so a secret it already held is not charged again to the commit that moved it. A merge's combined
+ * diff has no renames (git does not detect them there); a merge is charged with what no parent had.
  */
 async function* commitChanges(repo: Repo, range: HistoryRange): AsyncGenerator<CommitChanges> {
   const revs = "allHistory" in range ? ["--all"] : [range.to, ...(range.from ? [`^${range.from}`] : [])];
-  const args = ["--git-dir", repo.gitDir, "log", "--reverse", "--topo-order", "--raw", "-c", "--no-renames", "--no-abbrev", "--format=format:@%H", "-z", ...revs, "--"];
+  const args = ["--git-dir", repo.gitDir, "log", "--reverse", "--topo-order", "--raw", "-c", "-M", "--no-abbrev", "--format=format:@%H", "-z", ...revs, "--"];
   const proc = spawn("git", args, { env: gitEnv, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
   const closed = new Promise<number | null>((res) => proc.on("close", res));
   let current: CommitChanges | null = null;
   let pendingMeta: string | null = null;
+  /** A rename's record names two paths: the old one is read first, then the new one. */
+  let renamedFrom: string | null = null;
   let carry = "";
   try {
     for await (const chunk of proc.stdout as AsyncIterable<Buffer>) {
@@ -113,8 +118,13 @@ async function* commitChanges(repo: Repo, range: HistoryRange): AsyncGenerator<C
       carry = tokens.pop()!;
       for (const token of tokens) {
         if (pendingMeta !== null) {
+          if (isRename(pendingMeta) && renamedFrom === null) {
+            renamedFrom = token;
+            continue;
+          }
           current!.changes.push(...change(pendingMeta, token));
           pendingMeta = null;
+          renamedFrom = null;
         } else if (token.startsWith("@")) {
           if (current) yield current;
           const [header, meta] = token.split("\n");
@@ -138,7 +148,10 @@ async function* commitChanges(repo: Repo, range: HistoryRange): AsyncGenerator<C
 
 const nullId = /^0+$/;
 
-/** One raw record: ":old new oldId newId S" or, for a merge, "::m1 m2 mR id1 id2 idR SS". */
+/** ":100644 100644 old new R100" (a rename and its similarity); only single-parent records carry one. */
+const isRename = (meta: string) => /^:[^:].* R\d*$/.test(meta);
+
+/** One raw record: ":old new oldId newId S" (for a rename, oldId is the old path's blob) or, for a merge, "::m1 m2 mR id1 id2 idR SS". */
 function change(meta: string, path: string): Change[] {
   const colons = /^:+/.exec(meta)![0].length;
   const fields = meta.slice(colons).split(" ");
