@@ -9,6 +9,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startKubeApiServer } from "../test/helpers/kube.ts";
+import { serveExampleConsole } from "./demo-console.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const work = join(root, ".cache", "example");
@@ -112,6 +113,7 @@ environments:
     ? "\nThe signed revision was applied; the commit by an untrusted key was blocked, and the cluster still runs the last good revision (currency EUR).\nBoth decisions are in the audit log, which verifies; explain shows who signed what runs."
     : `\nUnexpected: signed revision exited ${good}, attack exited ${blocked}, currency in the cluster ${currency}, audit init ${made}, verify ${verified}, explain ${explained}.`);
   exitCode = ok ? 0 : 1;
+  if (ok) await serveExampleConsole({ work, log, verifierKeyFile: `${logKey}.pub`, repo });
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }
