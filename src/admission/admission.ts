@@ -1,0 +1,165 @@
+// `vigil admission`: the validating admission webhook, put together. It reads what Vigil verified from
+// the monitor's inventory, serves HTTPS with a certificate it issues and rotates, keeps its webhook
+// configuration (caBundle included) and the environments' policy packs in the cluster, and answers each
+// AdmissionReview with decide(). One JSON line per decision goes to `log`.
+import { isIP } from "node:net";
+import type { Server } from "node:https";
+import { openAuditLog, type AuditLog } from "../audit/index.ts";
+import { connectCluster, type Cluster } from "../cluster/client.ts";
+import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
+import { buildKeyring } from "../trust/keyring.ts";
+import { expandPrincipals, loadTrustPolicyFile } from "../trust/policy.ts";
+import { verifyBreakGlass, type BreakGlassContext, type BreakGlassGrant } from "./break-glass.ts";
+import { applyClusterObjects, environmentPolicies, webhookConfiguration } from "./cluster-objects.ts";
+import type { AdmissionConfig } from "./config.ts";
+import { decide, type AdmissionRequest, type DecisionContext } from "./decide.ts";
+import { serveWebhook, setMaterial } from "./server.ts";
+import { ensureServingMaterial, type ServingMaterial, type TlsSettings } from "./tls.ts";
+import { VerifiedImages } from "./verified.ts";
+import type { ServingNames } from "./certificates.ts";
+
+/** The copy of the inventory is refused once it is this many refresh intervals old (at least 30 s). */
+const STALE_REFRESHES = 3;
+const MIN_STALE_MS = 30_000;
+
+export interface RunningAdmission {
+  server: Server;
+  /** The port it listens on (useful with port 0). */
+  port: number;
+  /** Reads the Secret again, rotating if due, and serves what it holds. */
+  checkCertificates(): Promise<ServingMaterial>;
+  stop(): Promise<void>;
+}
+
+export async function startAdmission(config: AdmissionConfig, log: (line: Record<string, unknown>) => void): Promise<RunningAdmission> {
+  const cluster = await connectCluster("inCluster" in config.cluster ? { inCluster: true } : config.cluster);
+  const opened: { inventory?: InventoryStore; audit?: AuditLog; verified?: VerifiedImages } = {};
+  try {
+    opened.inventory = await openInventory(config.inventory);
+    opened.verified = await VerifiedImages.open(opened.inventory, config.refreshMs);
+    if (config.audit) opened.audit = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
+    const breakGlass = await breakGlassContext(config);
+    const tls = tlsSettings(config);
+    const publish = (bundle: string) => applyClusterObjects(cluster, [webhookConfiguration(config, bundle)]);
+    let material = await ensureServingMaterial(cluster, tls, publish);
+    const ctx = decisionContext(config, opened.verified, opened.inventory, opened.audit, breakGlass);
+    const server = await serveWebhook(config.listen, material, async (request) => {
+      const decision = await decide(request, ctx);
+      log({ time: new Date().toISOString(), uid: request.uid, operation: request.operation, kind: request.kind.kind, namespace: request.namespace, name: request.name || request.object?.metadata?.name, user: request.userInfo.username, dryRun: request.dryRun, allowed: decision.allowed, rule: decision.rule, environment: decision.environment, images: decision.images, ...(decision.allowed ? {} : { message: decision.message }) });
+      return decision;
+    }, (message) => log({ time: new Date().toISOString(), error: message }));
+    // Listening first: the configuration sends requests here as soon as the API server reads it.
+    await applyClusterObjects(cluster, [webhookConfiguration(config, material.caBundle), ...environmentPolicies(config)]);
+    const checkCertificates = async () => {
+      const next = await ensureServingMaterial(cluster, tls, publish);
+      if (next.certPem !== material.certPem) setMaterial(server, next);
+      if (next.caBundle !== material.caBundle) await publish(next.caBundle);
+      material = next;
+      return next;
+    };
+    const timer = setInterval(() => {
+      checkCertificates().catch((e) => log({ time: new Date().toISOString(), error: `certificates: ${(e as Error).message}` }));
+      breakGlass.reload().catch((e) => log({ time: new Date().toISOString(), error: `trust policy: ${(e as Error).message}` }));
+    }, config.tls.checkIntervalMs);
+    timer.unref();
+    const address = server.address();
+    return {
+      server,
+      port: typeof address === "object" && address ? address.port : 0,
+      checkCertificates,
+      async stop() {
+        clearInterval(timer);
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await close(cluster, opened);
+      },
+    };
+  } catch (e) {
+    await close(cluster, opened);
+    throw e;
+  }
+}
+
+async function close(cluster: Cluster, opened: { inventory?: InventoryStore; audit?: AuditLog; verified?: VerifiedImages }): Promise<void> {
+  opened.verified?.close();
+  await opened.inventory?.close();
+  await opened.audit?.close();
+  await cluster.close();
+}
+
+/** The names the serving certificate must carry: the URL's host, or the Service's DNS names. */
+export function servingNames(config: AdmissionConfig): ServingNames {
+  if (config.webhook.url) {
+    const host = new URL(config.webhook.url).hostname.replace(/^\[|\]$/g, "");
+    return isIP(host) ? { dns: [], ips: [host] } : { dns: [host], ips: [] };
+  }
+  const svc = `${config.webhook.service!.name}.${config.namespace}.svc`;
+  return { dns: [svc, `${svc}.cluster.local`], ips: [] };
+}
+
+function tlsSettings(config: AdmissionConfig): TlsSettings {
+  return { namespace: config.namespace, secret: config.tls.secret, validityMs: config.tls.validityMs, caValidityMs: config.tls.caValidityMs, names: servingNames(config) };
+}
+
+interface ReloadableBreakGlass {
+  current(): Omit<BreakGlassContext, "now">;
+  reload(): Promise<void>;
+}
+
+/** The trust policy's keys and admins, read again every certificate check (a revoked admin stops counting). */
+async function breakGlassContext(config: AdmissionConfig): Promise<ReloadableBreakGlass> {
+  const load = async () => {
+    const policy = await loadTrustPolicyFile(config.trustPolicy);
+    return { keyring: await buildKeyring(policy), admins: expandPrincipals(policy.doc, policy.doc.admins?.members ?? []), maxLifetimeMs: config.breakGlass.maxLifetimeMs };
+  };
+  let value = await load();
+  return {
+    current: () => value,
+    async reload() {
+      value = await load();
+    },
+  };
+}
+
+function decisionContext(config: AdmissionConfig, verified: VerifiedImages, inventory: InventoryStore, audit: AuditLog | undefined, breakGlass: ReloadableBreakGlass): DecisionContext {
+  const environments = new Map<string, { name: string; appliers: readonly string[] }>();
+  for (const e of config.environments) for (const ns of e.namespaces) environments.set(ns, { name: e.name, appliers: e.appliers });
+  const staleAfterMs = Math.max(MIN_STALE_MS, STALE_REFRESHES * config.refreshMs);
+  return {
+    environmentOf: (namespace) => environments.get(namespace),
+    images: (environment, fresh) => (fresh ? verified.afterMiss(environment) : Promise.resolve(verified.current(environment))),
+    stale: () => (verified.ageMs() > staleAfterMs ? `the inventory (${inventory.location}) has not been read for ${Math.round(verified.ageMs() / 1000)} s` : undefined),
+    verifyBreakGlass: (token, target) => verifyBreakGlass(token, target, { ...breakGlass.current(), now: new Date() }),
+    recordBreakGlass: (grant, request, images) => recordBreakGlass(inventory, audit, grant, request, images),
+  };
+}
+
+/**
+ * Uses the token up and records who and why. A dry run (kubectl --dry-run=server) checks the token but
+ * neither uses it nor records it. Without an audit log, break-glass is refused: an admission nobody can
+ * trace is what the webhook exists to prevent.
+ */
+async function recordBreakGlass(inventory: InventoryStore, audit: AuditLog | undefined, grant: BreakGlassGrant, request: AdmissionRequest, images: string[]): Promise<void> {
+  if (!audit) throw new Error("break-glass needs an audit log (audit in the admission configuration), and none is configured");
+  if (request.dryRun) return;
+  const key = `admission break-glass ${grant.claim.id}`;
+  if ((await inventory.state(key)) !== undefined) throw new Error(`the token ${grant.claim.id} was used already: break-glass admits one object once`);
+  await inventory.setState(key, JSON.stringify({ usedAt: new Date().toISOString(), uid: request.uid }));
+  const { claim } = grant;
+  const apiVersion = request.kind.group ? `${request.kind.group}/${request.kind.version}` : request.kind.version;
+  await audit.append([{
+    kind: "break-glass",
+    time: new Date().toISOString(),
+    payload: {
+      object: { apiVersion, kind: claim.kind, namespace: claim.namespace, name: claim.name },
+      operation: request.operation,
+      user: request.userInfo.username || "(unknown)",
+      signer: grant.signer,
+      key: grant.key,
+      reason: claim.reason,
+      token: claim.id,
+      notAfter: claim.notAfter,
+      images,
+    },
+  }]);
+}

@@ -1,0 +1,73 @@
+import { once } from "node:events";
+import { startAdmission } from "../../admission/admission.ts";
+import { BREAK_GLASS_ANNOTATION, breakGlassClaim, signBreakGlass } from "../../admission/break-glass.ts";
+import { loadAdmissionConfig } from "../../admission/config.ts";
+import { parseDuration } from "../../core/duration.ts";
+import { InputError } from "../../core/errors.ts";
+import type { DetachedSigner } from "../../git/signatures/sign.ts";
+import { required, type Command } from "../command.ts";
+
+export const admission: Command = {
+  summary: "The validating admission webhook: the cluster refuses Pods whose images Vigil did not verify.",
+  usage: "vigil admission --config FILE",
+  help: [
+    "  --config FILE   the webhook's configuration (docs/admission.md): inventory, trustPolicy, environments, webhook, tls, audit",
+    "",
+    "  Serves HTTPS on `listen` (POST /validate only), issues and rotates its certificate (a Secret in the",
+    "  agent's namespace), keeps its ValidatingWebhookConfiguration (caBundle included) and each environment's",
+    "  policy packs as ValidatingAdmissionPolicies. Prints one JSON line per decision; runs until SIGINT or SIGTERM.",
+  ].join("\n"),
+  options: { config: { type: "string" } },
+  async run(values) {
+    const config = loadAdmissionConfig(required(values, "config", this));
+    const running = await startAdmission(config, (line) => process.stdout.write(`${JSON.stringify(line)}\n`));
+    process.stderr.write(`vigil admission: listening on ${config.listen.replace(/:\d+$/, "")}:${running.port} for environments ${config.environments.map((e) => e.name).join(", ")}\n`);
+    await Promise.race([once(process, "SIGINT"), once(process, "SIGTERM")]);
+    await running.stop();
+    return 0;
+  },
+};
+
+export const admissionBreakGlass: Command = {
+  summary: "Sign a break-glass token that admits one object once (an admin of the trust policy, in an emergency).",
+  usage: "vigil admission break-glass --kind KIND --namespace NS --name NAME --reason TEXT (--key SSH_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires 15m]",
+  help: [
+    "  --kind, --namespace, --name   the one object the token admits (as the API server names it: Pod, Deployment…)",
+    "  --reason TEXT                 why: recorded in the audit log with the signer",
+    "  --key FILE                    an SSH private key the trust policy gives an admin (ssh-keygen -Y sign, namespace vigil-break-glass)",
+    "  --gpg-key KEYID               or an OpenPGP key, through gpg",
+    "  --x509-program PROG           or an x509 signing program (gitsign, gpgsm), with --x509-key ID",
+    "  --expires DURATION            how long it is valid from now (default 15m; the webhook caps it, 1h by default)",
+    "",
+    `  Prints the value of the ${BREAK_GLASS_ANNOTATION} annotation to put on the object.`,
+  ].join("\n"),
+  options: {
+    kind: { type: "string" },
+    namespace: { type: "string" },
+    name: { type: "string" },
+    reason: { type: "string" },
+    key: { type: "string" },
+    "gpg-key": { type: "string" },
+    "x509-program": { type: "string" },
+    "x509-key": { type: "string" },
+    expires: { type: "string" },
+  },
+  async run(values) {
+    const target = { kind: required(values, "kind", this), namespace: required(values, "namespace", this), name: required(values, "name", this) };
+    const reason = required(values, "reason", this);
+    const lifetime = parseDuration((values.expires as string | undefined) ?? "15m", "--expires");
+    const claim = breakGlassClaim(target, reason, lifetime);
+    const token = signBreakGlass(claim, signerOf(values, this));
+    if (values.json) process.stdout.write(`${JSON.stringify({ annotation: BREAK_GLASS_ANNOTATION, token, claim })}\n`);
+    else process.stdout.write(`${token}\n`);
+    return 0;
+  },
+};
+
+function signerOf(values: Record<string, unknown>, cmd: Command): DetachedSigner {
+  const given = [values.key, values["gpg-key"], values["x509-program"]].filter((v) => typeof v === "string");
+  if (given.length !== 1) throw new InputError(`give one of --key, --gpg-key or --x509-program\nusage: ${cmd.usage}`);
+  if (typeof values.key === "string") return { ssh: values.key };
+  if (typeof values["gpg-key"] === "string") return { openpgp: values["gpg-key"] };
+  return { x509Program: values["x509-program"] as string, ...(typeof values["x509-key"] === "string" && { keyId: values["x509-key"] }) };
+}
