@@ -4,7 +4,7 @@
 // console's configuration with an auditor's and a viewer's token. `resources` and `filler` scale it.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { reconcileRecord } from "../../src/audit/builders.ts";
+import { reconcileRecord } from "../../src/agent/records.ts";
 import { AuditLog } from "../../src/audit/log.ts";
 import type { AuditRecord } from "../../src/audit/record.ts";
 import { newToken } from "../../src/cli/commands/console.ts";
