@@ -16,6 +16,7 @@ import { AgentAudit, configMapKeeper } from "./audit.ts";
 import { loadAgentConfig, type AgentConfig } from "./config.ts";
 import { parseDuration } from "../core/duration.ts";
 import { connectEnvironments, readEnvironmentState, type EnvironmentClusters } from "./deploy.ts";
+import { MonitorHook } from "./monitor-hook.ts";
 import { loadStateKeySecret, stateKeyFromAuditKey, type StateKey } from "./state-key.ts";
 import { LeaderElector } from "./leader.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -91,12 +92,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
   let audit: AgentAudit | undefined;
   let stateKey: StateKey | undefined;
+  let monitor: MonitorHook | undefined;
   try {
     stateKey = await agentStateKey(config, clusters, home.name, options.dryRun === true);
     const keeper = config.doc.audit && configMapKeeper(clusters.agent(home.name), config.doc.namespace, redactUrl(config.doc.audit.log));
     audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true, ...(keeper && { keeper }) });
+    if (config.doc.monitor && !options.dryRun) monitor = await MonitorHook.open(config.doc.monitor);
   } catch (e) {
-    await Promise.all([clusters.close(), registry.close()]);
+    await Promise.all([clusters.close(), registry.close(), audit?.close()]);
     throw e;
   }
   const shared = {
@@ -104,6 +107,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
     ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
     ...(stateKey && { stateKey }),
+    ...(monitor && { monitor }),
   };
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;
@@ -259,7 +263,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         await elector?.stop();
         await triggerWatch?.stop();
         const servers = await listening?.catch(() => undefined);
-        await Promise.all([registry.close(), clusters.close(), audit?.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
+        await Promise.all([registry.close(), clusters.close(), audit?.close(), monitor?.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
       })();
       return stopping;
     },

@@ -5,7 +5,7 @@
 // failing check ends the chain, so nothing after it runs and nothing is written. A gate that can run
 // is on unless the signed trust policy's environments[].gates turns it off.
 import { join } from "node:path";
-import { approvalGate, type SeenClaim } from "../approvals/index.ts";
+import { approvalGate, type MonitorPromotionChecks, type SeenClaim } from "../approvals/index.ts";
 import type { Evidence } from "../audit/evidence.ts";
 import { artifactChecks } from "../artifact/gate.ts";
 import { check, type Check } from "../core/verdict.ts";
@@ -53,6 +53,8 @@ export interface Candidate {
   evidence?: Evidence;
   /** Claims the approval gate read from refs/vigil/, for the log to record. */
   claimsSeen: SeenClaim[];
+  /** The monitor's promotion checks (open findings under block-promotion), when the agent feeds a monitor. */
+  monitorChecks?: MonitorPromotionChecks;
   /** Set by the revision gate: the commit that verified. */
   commit?: string;
   /** Set by render when kustomize needed the verified commit's tree on disk: there until the reconcile ends. */

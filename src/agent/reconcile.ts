@@ -22,6 +22,7 @@ import { imageSignersFor } from "../artifact/gate.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { sopsKeysFromSecretData, type SopsKeys } from "../secrets/sops.ts";
 import { environmentGateInputs, registrySboms } from "../vuln/gate.ts";
+import type { MonitorHook } from "./monitor-hook.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { applyCandidate, syncOptionsFor, inventoryDistrust, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
@@ -44,6 +45,8 @@ export interface ReconcileOptions {
   fence?: () => void;
   /** The key the agent's state (statuses, inventories) is kept under: an HMAC only the agent can make (state-key.ts). */
   stateKey?: StateKey;
+  /** The monitor's inventory (the configuration's monitor block): fed after every reconcile. */
+  monitor?: MonitorHook;
 }
 
 export interface ReconcileResult {
@@ -168,17 +171,24 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     }
     if (options.config.doc.sops) candidate.sopsKeys = sopsKeys(options, env);
     if (env.vulnerability) candidate.vulnerability = vulnerabilityInputs(options, env);
+    if (options.monitor) candidate.monitorChecks = options.monitor.promotionChecks;
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
     const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }), ...(inventoryKey && { inventoryKey }) }) : undefined;
-    return await conclude([...checks, ...(applied?.checks ?? [])], {
+    const wrote = applied !== undefined && !options.dryRun && !applied.checks.some((c) => c.status === "fail");
+    // The monitor's inventory learns what now runs (and what drifted); a degraded environment says so.
+    const monitored = options.monitor && !options.dryRun
+      ? await options.monitor.reconciled({ environment: env.name, trust: options.trust, checks: [...checks, ...(applied?.checks ?? [])], policy: candidate.policy, sbomFor: agentSboms(options), cluster: options.clusters.apply(env.name), ...(options.fence && { fence: options.fence }), ...(wrote && revision && { deployed: { objects: candidate.objects!, revision, ...(applied.sync && { sync: applied.sync }) } }) })
+      : undefined;
+    return await conclude([...checks, ...(applied?.checks ?? []), ...(monitored?.checks ?? [])], {
       ...(revision && { revision }),
       ...(applied && {
-        applied: !options.dryRun && !applied.checks.some((c) => c.status === "fail"),
+        applied: wrote,
         health: applied.health,
         plan: applied.plan,
       }),
+      ...(monitored?.degraded && { health: "degraded" as const }),
     }, applied);
   } catch (e) {
     // A source or cluster that cannot be reached, or input that cannot be read: reported as a failing

@@ -28,7 +28,15 @@ export interface ApprovalGateOptions {
   evidence?: ApprovalEvidence;
   /** Told of every claim read from the refs, for the log to record its first sighting. */
   onClaimSeen?: (claim: SeenClaim) => void;
+  /**
+   * The monitor's say on promoting a revision (its open findings, under the environment's enforcement in
+   * the policy in force at the revision): checks added to this gate's, failing when findings block it.
+   */
+  monitorChecks?: MonitorPromotionChecks;
 }
+
+/** The monitor's promotion checks for `commit` into `environment`, under `policy` (the agent supplies them from the inventory). */
+export type MonitorPromotionChecks = (policy: TrustPolicy, environment: string, commit: string) => Promise<Check[]>;
 
 export class ApprovalGate {
   private readonly repo: Repo;
@@ -66,12 +74,15 @@ export class ApprovalGate {
       return [check(GATE, "trust-policy", "fail", commit, `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}`)];
     }
     const env = ctx.policy.doc.environments.find((e) => e.name === environment);
+    // Open findings on what runs this revision may block its promotion (monitor.enforcement: block-promotion).
+    const monitor = this.options.monitorChecks && from !== commit ? await this.options.monitorChecks(ctx.policy, environment, commit) : [];
     if (!env || (!env.approvals && !env.promotion)) {
-      return [check(GATE, "approvals", "skip", commit, `${ctx.policy.source} asks no approvals and no promotion for ${environment}`)];
+      return [check(GATE, "approvals", "skip", commit, `${ctx.policy.source} asks no approvals and no promotion for ${environment}`), ...monitor];
     }
     return [
       ...(env.approvals ? await this.approvalChecks(ctx, env, target, from, now) : []),
       ...(env.promotion ? await this.promotionChecks(ctx, env, target, now) : []),
+      ...monitor,
     ];
   }
 
@@ -173,6 +184,8 @@ export interface ApprovalGateInput {
   evidence?: ApprovalEvidence;
   /** Told of every claim read from the refs, for the log to record. */
   onClaimSeen?: (claim: SeenClaim) => void;
+  /** The monitor's promotion checks, when the agent feeds a monitor. */
+  monitorChecks?: MonitorPromotionChecks;
   now?: Date;
 }
 
@@ -181,6 +194,7 @@ export async function approvalGate(c: ApprovalGateInput): Promise<Check[]> {
   if (!c.commit) throw new Error("the approval gate runs after the revision gate, on the commit it verified");
   const gate = await ApprovalGate.open(c.repo, c.trust, {
     ...(c.trustedRoot && { trustedRoot: c.trustedRoot }), ...(c.evidence && { evidence: c.evidence }), ...(c.onClaimSeen && { onClaimSeen: c.onClaimSeen }),
+    ...(c.monitorChecks && { monitorChecks: c.monitorChecks }),
   });
   return gate.checks(c.env.name, c.commit, c.lastApplied, c.now ?? new Date());
 }

@@ -2,10 +2,12 @@
 // (environments[].monitor.enforcement): "alert" only records and notifies; "block-promotion" blocks
 // promoting a revision into the environment while findings are open on workloads that run it anywhere;
 // "degraded" marks the environment degraded while it has open findings, until a fixed revision is
-// deployed (which closes them). Suppressed findings (VEX) count for none of these.
+// deployed (which closes them). Suppressed findings (VEX) count for none of these, nor do findings below
+// the environment's threshold (monitor.threshold; an unknown severity always counts).
 import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import type { MonitorFinding } from "./findings.ts";
+import { reaches } from "../vuln/severity.ts";
 import type { DeployedWorkload } from "./inventory.ts";
 
 export const GATE = "monitor";
@@ -15,12 +17,18 @@ export function enforcementOf(policy: TrustPolicy, environment: string): Enforce
   return policy.doc.environments.find((e) => e.name === environment)?.monitor?.enforcement ?? "alert";
 }
 
+/** The open findings that enforce in `environment`: not suppressed by VEX, at or above its threshold (an unknown severity always). */
+function enforcing(policy: TrustPolicy, environment: string, open: MonitorFinding[]): MonitorFinding[] {
+  const threshold = policy.doc.environments.find((e) => e.name === environment)?.monitor?.threshold ?? "low";
+  return open.filter((f) => !f.suppressed && reaches(f.severity, threshold));
+}
+
 /** The monitor's checks for promoting `revision` into `environment` (the approvals gate can add them to its verdict). */
 export function promotionChecks(policy: TrustPolicy, environment: string, revision: string, open: MonitorFinding[], workloads: DeployedWorkload[]): Check[] {
   const mode = enforcementOf(policy, environment);
   if (mode !== "block-promotion") return [check(GATE, "open-findings", "skip", revision, `${environment}'s enforcement is ${mode}: findings do not block promotion`)];
   const running = new Set(workloads.filter((w) => w.revision === revision).map((w) => `${w.environment}\u0000${w.workload}`));
-  const affecting = open.filter((f) => !f.suppressed && running.has(`${f.environment}\u0000${f.workload}`));
+  const affecting = enforcing(policy, environment, open).filter((f) => running.has(`${f.environment}\u0000${f.workload}`));
   if (affecting.length === 0) return [check(GATE, "open-findings", "pass", revision, `no open findings on workloads running ${revision}`)];
   const named = affecting.slice(0, 5).map((f) => `${f.rule} in ${f.subject} (${f.environment} ${f.workload})`).join("; ");
   return [check(GATE, "open-findings", "fail", revision,
@@ -30,7 +38,7 @@ export function promotionChecks(policy: TrustPolicy, environment: string, revisi
 /** Whether the environment is degraded: its enforcement is "degraded" and findings are open on it. */
 export function environmentChecks(policy: TrustPolicy, environment: string, open: MonitorFinding[]): Check[] {
   const mode = enforcementOf(policy, environment);
-  const here = open.filter((f) => !f.suppressed && f.environment === environment);
+  const here = enforcing(policy, environment, open).filter((f) => f.environment === environment);
   if (mode !== "degraded") return [check(GATE, "degraded", "skip", environment, `${environment}'s enforcement is ${mode}`)];
   if (here.length === 0) return [check(GATE, "degraded", "pass", environment, `no open findings in ${environment}`)];
   return [check(GATE, "degraded", "fail", environment, `${environment} is degraded: ${here.length} open finding(s) since ${here.map((f) => f.since).sort()[0]}; deploy a fixed revision (vigil findings --env ${environment})`)];

@@ -205,6 +205,10 @@ export class Monitor {
   recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: { revision: string; verdict: "pass" | "fail"; sbomFor(image: GateImage): Promise<unknown>; admissions?: Admission[] }): Promise<FindingChanges> {
     return this.#serial(async () => {
       this.#fence();
+      const previous = new Map((await this.#inventory.workloads()).filter((w) => w.environment === environment).map((w) => [w.workload, w]));
+      // The gates verify only the commits new since the last applied revision: the ones before were
+      // admitted by earlier deployments and are still in the history, so their admissions carry over.
+      const admissions = uniqueAdmissions([...[...previous.values()].flatMap((w) => (w.admissions ?? []).filter((a) => a.kind === "commit")), ...(deployment.admissions ?? [])]);
       const workloads = new Map<string, DeployedWorkload>();
       for (const use of imageUses(objects)) {
         const digest = use.reference.digest;
@@ -214,16 +218,24 @@ export class Monitor {
         const w = workloads.get(name) ?? { environment, workload: name, images: [], revision: deployment.revision, verdict: deployment.verdict, deployedAt: this.#stamp(), admissions: [] };
         if (!w.images.some((i) => i.digest === digest)) w.images.push({ image: use.image, digest });
         // What admitted this workload: the revision's commits and its own images' signatures.
-        w.admissions = (deployment.admissions ?? []).filter((a) => a.kind === "commit" || w.images.some((i) => i.digest === a.subject));
+        w.admissions = admissions.filter((a) => a.kind === "commit" || w.images.some((i) => i.digest === a.subject));
         workloads.set(name, w);
         if (!(await this.#inventory.hasComponents(digest))) {
           const sbom = await deployment.sbomFor({ image: use.image, digest });
           await this.#inventory.putComponents(digest, sbom === undefined ? [] : readSbomDocument(sbom, `the SBOM of ${use.image}`).components);
         }
       }
+      // A workload deployed again unchanged keeps the time it was first deployed; an unchanged environment writes nothing.
+      for (const [name, w] of workloads) {
+        const before = previous.get(name);
+        if (before && JSON.stringify({ ...before, deployedAt: "" }) === JSON.stringify({ ...w, deployedAt: "" })) w.deployedAt = before.deployedAt;
+      }
+      if (JSON.stringify(await this.#inventory.manifests(environment)) !== JSON.stringify(objects)) {
+        await this.#inventory.putManifests(environment, objects);
+        this.#manifestsChanged.add(environment);
+      }
+      if (previous.size > 0 && snapshotOf([...workloads.values()]) === snapshotOf([...previous.values()])) return { trigger: `deployment of ${environment}`, opened: [], closed: [], judged: 0 };
       await this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
-      await this.#inventory.putManifests(environment, objects);
-      this.#manifestsChanged.add(environment);
       // Written by this monitor: a later look at the generation need not place it again, unless another
       // process recorded something too (then the generation moved by more than this one write).
       const generation = await this.#inventory.generation();
@@ -274,7 +286,7 @@ export class Monitor {
    * environment; an environment whose manifests changed since (a deployment, drift) is evaluated whole.
    * Every failing check is a finding until the check passes.
    */
-  checkPolicies(policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
+  checkPolicies(policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges & { policies: string[] }> {
     return this.#serial(async () => {
       const envs = await this.#inventory.environments();
       const now = this.#now();
@@ -375,6 +387,13 @@ export class Monitor {
 }
 
 const isAdvisory = (f: MonitorFinding) => f.type === "advisory";
+
+/** Admissions without repeats (the same subject admitted by the same key under the same signer). */
+function uniqueAdmissions(list: Admission[]): Admission[] {
+  const seen = new Map<string, Admission>();
+  for (const a of list) seen.set(findingKey(a.kind, a.subject, a.signer, a.key), a);
+  return [...seen.values()];
+}
 
 /** An environment's workloads in one comparable form, whatever order they were listed in. */
 const snapshotOf = (workloads: readonly DeployedWorkload[]) => JSON.stringify([...workloads].sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0)));

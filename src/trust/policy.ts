@@ -67,7 +67,11 @@ const environment = v.strictObject({
   /** The agent's prune limit for this environment: deletes past both `count` objects and `fraction` of its inventory stop (default 10 and 0.5). */
   pruneLimit: v.optional(v.strictObject({ count: v.optional(v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0, "must be 0 or more"))), fraction: v.optional(v.pipe(v.number(), v.minValue(0, "must be 0 or more"), v.maxValue(1, "must be at most 1"))) })),
   /** What the monitor's findings about this environment do (issue 20): alert only (default), block promotion of affected revisions, or mark the environment degraded until a fixed revision is deployed. */
-  monitor: v.optional(v.strictObject({ enforcement: v.picklist(["alert", "block-promotion", "degraded"], 'must be "alert", "block-promotion" or "degraded"') })),
+  monitor: v.optional(v.strictObject({
+    enforcement: v.picklist(["alert", "block-promotion", "degraded"], 'must be "alert", "block-promotion" or "degraded"'),
+    /** The least severity of an open finding that enforces (default low: every finding; an unknown severity always does). */
+    threshold: v.optional(v.picklist(["low", "medium", "high", "critical"], 'must be "low", "medium", "high" or "critical"')),
+  })),
 });
 
 /** Who may sign an image: a public key (PEM), a signer of `signers` by its sigstore identities, or a

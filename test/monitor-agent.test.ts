@@ -1,0 +1,178 @@
+// The monitor fed by the real agent on a real API server: a signed revision that runs a signed image
+// with an attested SBOM is deployed; the agent records it in the monitor's inventory with the keys that
+// admitted it. Then, in a monitor on the same inventory: a new advisory opens a finding on exactly that
+// workload and digest; the environment's "degraded" enforcement shows in the agent's verdict, status,
+// metrics and Event until a fixed revision is deployed; a revoked image key and a removed commit signer
+// flag what they admitted; drift left in place is evaluated again by the policy trigger.
+import { strict as assert } from "node:assert";
+import { join } from "node:path";
+import { before, test, type TestContext } from "node:test";
+import { AgentMetrics } from "../src/agent/metrics.ts";
+import { attestImage, signImage } from "../src/artifact/sign-image.ts";
+import type { Cluster } from "../src/cluster/index.ts";
+import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
+import { loadTrustPolicyFile } from "../src/trust/policy.ts";
+import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
+import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
+import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
+import { cyclonedx, feed, openMonitor, osv } from "./helpers/monitor-fixture.ts";
+import { pushTestImage } from "./helpers/registry.ts";
+import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
+
+let cluster: KubeCluster;
+let admin: Cluster;
+let registry: SigningRegistry;
+let imageKey: CosignKeyPair;
+let otherKey: CosignKeyPair;
+/** Images signed by imageKey, each attested with a CycloneDX SBOM: left-pad 1.0.0 (vulnerable), then 1.0.1 (fixed). */
+const images: Record<"vulnerable" | "fixed", { reference: string; digest: string }> = {} as never;
+let alice: SshSigner;
+let bob: SshSigner;
+const scope = fileScope();
+
+before(async () => {
+  if (missingKubeBinaries().length > 0 || !hasTool("docker-registry") || !hasTool("cosign") || !hasTool("ssh-keygen")) return;
+  ({ cluster, admin } = await agentTestCluster(scope));
+  registry = await signingRegistry(scope);
+  imageKey = cosignKeyPair(registry.dir, "ci");
+  otherKey = cosignKeyPair(registry.dir, "other");
+  for (const [name, version] of [["vulnerable", "1.0.0"], ["fixed", "1.0.1"]] as const) {
+    const repository = `${registry.registry.host}/shop/web-${name}`;
+    const image = await pushTestImage(registry.client.repository(repository), { tag: "v1" });
+    await signImage(registry.client, `${repository}:v1`, imageKey.signing);
+    await attestImage(registry.client, `${repository}:v1`, cyclonedx([`pkg:npm/left-pad@${version}`]), PREDICATE_TYPES.cyclonedx, imageKey.signing);
+    images[name] = { reference: `${repository}:v1`, digest: image.descriptor.digest };
+  }
+  const keys = tempDir(scope, "vigil-monitor-keys-");
+  alice = new SshSigner(keys, "alice");
+  bob = new SshSigner(keys, "bob");
+});
+
+function ready(t: TestContext): boolean {
+  return requireKube(t) && requireTools(t, ["docker-registry", "cosign", "ssh-keygen", "git"]);
+}
+
+const namespaceYaml = (ns: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`;
+const deploymentYaml = (ns: string, image: string, extra = "") => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: ${ns}
+spec:
+  replicas: 1
+  selector: { matchLabels: { app: web } }
+  template:
+    metadata: { labels: { app: web } }
+    spec:
+      containers:
+        - name: web
+          image: ${image}${extra}
+`;
+
+/** A config repository for `env`, its trust policy (the environment's monitor enforcement given) and an agent configuration naming the monitor's inventory. */
+function workspace(t: TestContext, env: string, enforcement: string, extra = "") {
+  const dir = tempDir(t, "vigil-monitor-agent-");
+  const ns = `${env}-shop`;
+  const imagesRule = (pem: string) => [{ pattern: `${registry.registry.host}/**`, signers: [{ key: pem }] }];
+  const environments = [{ name: env, branch: "main", path: `envs/${env}`, monitor: { enforcement } }];
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, { environments, images: imagesRule(imageKey.publicPem) });
+  const repo = new TestRepo(join(dir, "config"));
+  const inventory = join(dir, "inventory");
+  const database = join(dir, "vulndb");
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory}, database: ${database} }\n`,
+    environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], ...(extra && { extra }) }],
+  });
+  /** The same policy with other image keys or signers: what a revocation looks like. */
+  const revised = (file: string, changes: { imageKey?: string; signer?: SshSigner }) =>
+    soleOwnerPolicy(join(dir, file), changes.signer ?? alice, env, { environments, images: imagesRule(changes.imageKey ?? imageKey.publicPem) });
+  return { dir, repo, configFile, env, ns, inventory, database, revised };
+}
+
+const get = async (path: string) => {
+  const answer = await admin.call({ verb: "get", method: "GET", path });
+  return answer.status === 200 ? answer.body : undefined;
+};
+
+test("the agent records what it deployed; a new advisory opens a finding on it; degraded shows until a fixed revision is deployed; a revoked key flags what it admitted", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "mona", "degraded");
+  const commit = w.repo.commit({ "envs/mona/namespace.yaml": namespaceYaml(w.ns), "envs/mona/web.yaml": deploymentYaml(w.ns, images.vulnerable.reference) }, alice);
+  const [deployed] = await reconcileOnce(w.configFile);
+  assert.equal(deployed!.exitCode, 0, JSON.stringify(deployed!.verdict.checks.filter((c) => c.status === "fail")));
+  const recorded = deployed!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "inventory");
+  assert.equal(recorded?.status, "pass", JSON.stringify(recorded));
+  assert.match(recorded!.message, /with 2 admission\(s\)/, "the commit's signature and the image's");
+
+  // A monitor on the same inventory and database (vigil monitor's), then an advisory about left-pad 1.0.0.
+  const f = await openMonitor(w.dir, { inventory: w.inventory, database: w.database, now: () => new Date() });
+  t.after(() => f.close());
+  const advisory = osv({ id: "GHSA-left-pad-0001", modified: "2026-12-07T00:00:00Z", ecosystem: "npm", name: "left-pad", fixed: "1.0.1", severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" });
+  const imported = await f.monitor.importAdvisories([feed(join(w.dir, "feed"), [advisory])]);
+  assert.equal(imported.opened.length, 1, JSON.stringify(imported.opened));
+  const finding = imported.opened[0]!;
+  assert.deepEqual([finding.environment, finding.workload, finding.digest, finding.subject, finding.rule, finding.fixed], ["mona", `Deployment ${w.ns}/web`, images.vulnerable.digest, "pkg:npm/left-pad@1.0.0", "GHSA-left-pad-0001", ["1.0.1"]]);
+  assert.deepEqual(await f.monitor.fullRescan(), f.monitor.openFindings().filter((x) => x.type === "advisory"), "incremental equals a full rescan");
+
+  // Degraded: the next reconcile says so in its verdict, status, metrics and Event, and still succeeds.
+  const [degraded] = await reconcileOnce(w.configFile);
+  assert.equal(degraded!.exitCode, 0);
+  assert.equal(degraded!.health, "degraded");
+  const said = degraded!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "degraded");
+  assert.equal(said?.status, "warn");
+  assert.match(said!.message, /mona is degraded: 1 open finding/);
+  const status = (await get(`/api/v1/namespaces/vigil-system/configmaps/vigil-status-mona`))?.data;
+  assert.equal(status?.health, "degraded");
+  const metrics = new AgentMetrics(["mona"]);
+  metrics.observe(degraded!);
+  assert.match(metrics.render(), /vigil_environment_health\{environment="mona",state="degraded"\} 1/);
+  const events = (await get(`/api/v1/namespaces/vigil-system/events`))?.items ?? [];
+  assert.ok(events.some((e: any) => /health degraded/.test(e.message)), JSON.stringify(events.map((e: any) => e.message)));
+
+  // A fixed revision: the agent records it, the finding closes, the environment is no longer degraded.
+  const fixCommit = w.repo.commit({ "envs/mona/web.yaml": deploymentYaml(w.ns, images.fixed.reference) }, alice);
+  const [fixed] = await reconcileOnce(w.configFile);
+  assert.equal(fixed!.exitCode, 0, JSON.stringify(fixed!.verdict.checks.filter((c) => c.status !== "pass")));
+  assert.notEqual(fixed!.health, "degraded");
+  assert.equal(fixed!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "degraded")?.status, "pass");
+  // The running monitor notices the deployment the agent recorded (the inventory's generation).
+  const noticed = await f.monitor.refresh();
+  assert.deepEqual(noticed.flatMap((c) => c.closed.map((x) => x.digest)), [images.vulnerable.digest]);
+  assert.deepEqual(f.monitor.openFindings().filter((x) => x.type === "advisory"), []);
+
+  // The image key revoked (another key trusted instead): the deployed digest it admitted is flagged.
+  const revoked = await f.monitor.setTrustPolicy(await loadTrustPolicyFile(w.revised("revoked.yaml", { imageKey: otherKey.publicPem })));
+  assert.deepEqual(revoked.opened.map((x) => [x.type, x.subject, x.workload]), [["untrusted-key", images.fixed.digest, `Deployment ${w.ns}/web`]]);
+  // The commit signer removed (bob trusted instead): every deployed commit alice admitted is flagged.
+  const removed = await f.monitor.setTrustPolicy(await loadTrustPolicyFile(w.revised("removed.yaml", { signer: bob })));
+  const commits = removed.opened.filter((x) => x.type === "untrusted-key" && x.digest === "");
+  // Both deployed commits: the first admitted by the first deployment, carried over by the second.
+  assert.deepEqual(commits.map((x) => x.subject).sort(), [commit, fixCommit].sort(), JSON.stringify(removed.opened));
+  assert.ok(commits.every((x) => /alice/.test(x.action)), JSON.stringify(commits.map((x) => x.action)));
+  assert.ok(removed.closed.some((x) => x.subject === images.fixed.digest), "the image key is trusted again under the removed-signer policy");
+});
+
+test("drift the agent leaves in place (drift: report) is evaluated again by the policy trigger", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "monb", "alert", "    drift: report\n");
+  w.repo.commit({ "envs/monb/namespace.yaml": namespaceYaml(w.ns), "envs/monb/web.yaml": deploymentYaml(w.ns, images.fixed.reference, "\n          securityContext: { capabilities: { add: [CHOWN] } }") }, alice);
+  const [first] = await reconcileOnce(w.configFile);
+  assert.equal(first!.exitCode, 0, JSON.stringify(first!.verdict.checks.filter((c) => c.status === "fail")));
+  // Someone changes the capability Vigil applied to one the baseline forbids (this API server refuses privileged containers).
+  const patched = await admin.call({
+    verb: "patch", method: "PATCH", path: `/apis/apps/v1/namespaces/${w.ns}/deployments/web`,
+    contentType: "application/json-patch+json",
+    body: [{ op: "replace", path: "/spec/template/spec/containers/0/securityContext/capabilities/add", value: ["NET_ADMIN"] }],
+  });
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  const [drifted] = await reconcileOnce(w.configFile);
+  const drift = drifted!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "drift");
+  assert.ok(drift, JSON.stringify(drifted!.verdict.checks));
+  const f = await openMonitor(w.dir, { inventory: w.inventory, database: w.database });
+  t.after(() => f.close());
+  const policy = (await f.inventory.findings({ environment: "monb" })).filter((x) => x.type === "policy");
+  assert.ok(policy.some((x) => x.rule === "pss-capabilities-baseline" && x.workload === `Deployment ${w.ns}/web`), JSON.stringify(policy));
+});
