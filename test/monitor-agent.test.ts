@@ -176,3 +176,48 @@ test("drift the agent leaves in place (drift: report) is evaluated again by the 
   const policy = (await f.inventory.findings({ environment: "monb" })).filter((x) => x.type === "policy");
   assert.ok(policy.some((x) => x.rule === "pss-capabilities-baseline" && x.workload === `Deployment ${w.ns}/web`), JSON.stringify(policy));
 });
+
+test("block-promotion: a revision with open findings where it runs is refused for the environment, naming them; below the threshold it goes", async (t) => {
+  if (!ready(t)) return;
+  const dir = tempDir(t, "vigil-monitor-promotion-");
+  const repo = new TestRepo(join(dir, "config"));
+  const inventory = join(dir, "inventory");
+  const database = join(dir, "vulndb");
+  const policy = (threshold?: string) => soleOwnerPolicy(join(dir, `trust-${threshold ?? "any"}.yaml`), alice, "stage", {
+    environments: [
+      { name: "stage", branch: "main", path: "envs/stage" },
+      { name: "prod", branch: "main", path: "envs/prod", monitor: { enforcement: "block-promotion", ...(threshold && { threshold }) } },
+    ],
+    images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }],
+  });
+  const agentConfig = (env: string, trust: string) => writeAgentConfig(tempDir(t, `vigil-monitor-${env}-`), {
+    trust,
+    packs: ["pss-baseline"],
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory}, database: ${database} }\n`,
+    environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [`${env}-shop`] }],
+  });
+  const files = (image: string) => ({
+    "envs/stage/namespace.yaml": namespaceYaml("stage-shop"), "envs/stage/web.yaml": deploymentYaml("stage-shop", image),
+    "envs/prod/namespace.yaml": namespaceYaml("prod-shop"), "envs/prod/web.yaml": deploymentYaml("prod-shop", image),
+  });
+  const vulnerable = repo.commit(files(images.vulnerable.reference), alice);
+  const [staged] = await reconcileOnce(agentConfig("stage", policy()));
+  assert.equal(staged!.exitCode, 0, JSON.stringify(staged!.verdict.checks.filter((c) => c.status === "fail")));
+  const f = await openMonitor(dir, { inventory, database, now: () => new Date() });
+  t.after(() => f.close());
+  const advisory = osv({ id: "GHSA-left-pad-0002", modified: "2026-12-07T00:00:00Z", ecosystem: "npm", name: "left-pad", fixed: "1.0.1", severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N" });
+  assert.equal((await f.monitor.importAdvisories([feed(join(dir, "feed"), [advisory])])).opened.length, 1);
+
+  const [blocked] = await reconcileOnce(agentConfig("prod", policy()));
+  assert.equal(blocked!.exitCode, 1);
+  assert.equal(blocked!.applied, false);
+  const refusal = blocked!.verdict.checks.find((c) => c.status === "fail");
+  assert.deepEqual([refusal?.gate, refusal?.rule, refusal?.subject], ["monitor", "open-findings", vulnerable]);
+  assert.match(refusal!.message, /GHSA-left-pad-0002 in pkg:npm\/left-pad@1\.0\.0 \(stage Deployment stage-shop\/web\)/);
+  assert.equal((await get("/apis/apps/v1/namespaces/prod-shop/deployments/web")), undefined, "nothing was applied to prod");
+
+  // The finding is high; a threshold of critical lets it through.
+  const [lenient] = await reconcileOnce(agentConfig("prod", policy("critical")));
+  assert.equal(lenient!.exitCode, 0, JSON.stringify(lenient!.verdict.checks.filter((c) => c.status === "fail")));
+  assert.equal(lenient!.verdict.checks.find((c) => c.rule === "open-findings")?.status, "pass");
+});
