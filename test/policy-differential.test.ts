@@ -57,6 +57,20 @@ spec:
 ---
 apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingAdmissionPolicy
+metadata: { name: configmaps-evaluation-errors }
+spec:
+  matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [configmaps] }] }
+  validations:
+    - expression: "!has(object.data) || !('probe-key' in object.data) || object.data.missing == 'x'"
+    - expression: "!has(object.data) || !('probe-index' in object.data) || object.data['probe-index'].split(',')[3] == 'x'"
+    - expression: "!has(object.data) || !('probe-division' in object.data) || 10 / (size(object.data['probe-division']) - 1) == 0"
+    - expression: "!has(object.data) || !('probe-int' in object.data) || int(object.data['probe-int']) > 0"
+    - expression: "!has(object.data) || !('probe-overflow' in object.data) || 9223372036854775807 + size(object.data['probe-overflow']) > 0"
+    - expression: "!has(object.data) || !('probe-regex' in object.data) || object.metadata.name.matches(object.data['probe-regex'])"
+    - expression: "!has(object.data) || !('probe-quantity' in object.data) || quantity(object.data['probe-quantity']).isInteger()"
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
 metadata: { name: labels-by-params }
 spec:
   paramKind: { apiVersion: v1, kind: ConfigMap }
@@ -136,6 +150,14 @@ const cases: Case[] = [
   { name: "numbers in a message as CEL's string() writes them", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: scaled, namespace: vap }\ndata: { scale: '1.5' }", messages: true },
   { name: "params null without paramRef, binding by namespace name label", yaml: restrictedPod("vap", "labelled", "", container()).replace("namespace: vap", "namespace: vap, labels: { forbidden: 'yes' }"), messages: true },
   { name: "the same label outside the namespace the label selects", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: labelled, namespace: psa, labels: { forbidden: 'yes' } }", messages: true },
+  // Evaluation errors (failurePolicy Fail): the API server's words for each.
+  { name: "no such key", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-key, namespace: vap }\ndata: { probe-key: '1' }", messages: true },
+  { name: "index out of range", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-index, namespace: vap }\ndata: { probe-index: 'a,b' }", messages: true },
+  { name: "division by zero", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-division, namespace: vap }\ndata: { probe-division: 'a' }", messages: true },
+  { name: "string to int", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-int, namespace: vap }\ndata: { probe-int: 'abc' }", messages: true },
+  { name: "int overflow", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-overflow, namespace: vap }\ndata: { probe-overflow: 'a' }", messages: true },
+  { name: "invalid regex", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-regex, namespace: vap }\ndata: { probe-regex: 'a(b' }", messages: true },
+  { name: "invalid quantity", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-quantity, namespace: vap }\ndata: { probe-quantity: '1.2.3' }", messages: true },
   // The schema (decisions and messages).
   { name: "unsupported seccomp profile type", yaml: restrictedPod("vap", "bad-enum", "", container("", "seccompProfile: { type: Unconfinedd }")), messages: true },
   { name: "container without a name", yaml: pod("vap", "no-name", "  containers: [{ image: registry.example.com/app:1 }]"), messages: true },

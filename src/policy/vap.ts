@@ -5,7 +5,8 @@
 import { celMap, type CelInput } from "@bufbuild/cel";
 import type { Check } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
-import { CelCompileError, CelCostError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
+import { CelCompileError, CelCostError, CelEvalError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
+import { inApiServerWords } from "./cel/errors.ts";
 import { celValue } from "./cel/values.ts";
 import { typeCheck, variableFieldType, type CelType, type Declarations, type Expected } from "./cel/typecheck.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
@@ -381,6 +382,15 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
     return [out(status, `${what} ${detail} (failurePolicy ${policy.failurePolicy})`)];
   };
+  // A validation's own evaluation error: under failurePolicy Fail the API server denies with the
+  // expression and cel-go's words for the error, reason Invalid; under Ignore it admits.
+  const validationError = (i: number, e: unknown): Check[] => {
+    if (!(e instanceof CelEvalError) || e instanceof CelCostError) return failed(`validation ${i}`, e);
+    const detail = `expression '${e.expression}' resulted in error: ${inApiServerWords(e.message)}`;
+    if (policy.failurePolicy === "Ignore") return [out("warn", `${detail} (failurePolicy Ignore: the API server admits it)`)];
+    const prefix = blockStatus === "fail" ? "" : binding.actions.includes("Warn") ? "warning: " : "audit: ";
+    return [out(blockStatus, `${prefix}${detail} (reason Invalid; binding ${binding.name})`)];
+  };
 
   // matchConditions: any false skips the policy; otherwise an error applies failurePolicy.
   let conditionError: { name: string; error: unknown } | null = null;
@@ -421,7 +431,7 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
     try {
       ok = run(v.program, vars, budget);
     } catch (e) {
-      checks.push(...failed(`validation ${i}`, e));
+      checks.push(...validationError(i, e));
       if (e instanceof CelCostError) break;
       continue;
     }
