@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { forgeDeliveryHeaders } from "../src/agent/webhook.ts";
+import { forgeDeliveryHeaders } from "../src/core/webhook-signature.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
 import { agentTestCluster, writeAgentConfig } from "../test/helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "../test/helpers/git-fixture.ts";

@@ -8,7 +8,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { AgentMetrics } from "../src/agent/metrics.ts";
-import { forgeDeliveryHeaders, MAX_WEBHOOK_BODY, startWebhook } from "../src/agent/webhook.ts";
+import { forgeDeliveryHeaders } from "../src/core/webhook-signature.ts";
+import { MAX_WEBHOOK_BODY, startWebhook } from "../src/agent/webhook.ts";
 import { tempDir } from "./helpers/tools.ts";
 
 /** Sends raw bytes and resolves with everything the server answers before closing (or after `waitMs`). */
@@ -122,7 +123,7 @@ test("metrics behind a token: 401 without it or with another, 200 with it", asyn
 
 test("vigil agent --webhook-secret prints the path's secret a forge signs with; an unknown environment is bad input", async (t) => {
   const { vigil } = await import("./helpers/tools.ts");
-  const { webhookSecretFor } = await import("../src/agent/webhook.ts");
+  const { webhookSecretFor } = await import("../src/core/webhook-signature.ts");
   const dir = tempDir(t, "vigil-http-");
   writeFileSync(join(dir, "secret"), "a-long-random-shared-webhook-secret\n");
   const config = join(dir, "agent.yaml");

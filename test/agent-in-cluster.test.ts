@@ -12,7 +12,7 @@ import { before, test, type TestContext } from "node:test";
 import { Agent, request } from "undici";
 import { startAgent, type RunningAgent } from "../src/agent/agent.ts";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { forgeDeliveryHeaders } from "../src/agent/webhook.ts";
+import { forgeDeliveryHeaders } from "../src/core/webhook-signature.ts";
 import { connectCluster, type Cluster } from "../src/cluster/index.ts";
 import { InputError, VigilError } from "../src/core/errors.ts";
 import { agentTestCluster, writeAgentConfig } from "./helpers/agent.ts";

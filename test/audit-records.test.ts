@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import canonicalize from "canonicalize";
-import { applyRecords, approvalRecord, reconcileRecord } from "../src/audit/builders.ts";
+import { applyRecords, approvalRecord, reconcileRecord } from "../src/agent/records.ts";
 import { canonicalJson } from "../src/audit/jcs.ts";
 import { IntegrityError } from "../src/audit/proof.ts";
 import { decodeRecord, describeRecord, encodeRecord } from "../src/audit/record.ts";

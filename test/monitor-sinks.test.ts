@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { test } from "node:test";
-import { boundWebhookPayload, verifyWebhookSignature } from "../src/agent/webhook.ts";
+import { boundWebhookPayload, verifyWebhookSignature } from "../src/core/webhook-signature.ts";
 import { findingMetrics, webhookSink } from "../src/monitor/sinks.ts";
 import { feed, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";
 import { tempDir } from "./helpers/tools.ts";

@@ -11,7 +11,7 @@
 //   id header (X-GitHub-Delivery, X-Gitea-Delivery) is required.
 // A delivery id or signature seen before (for a day; kept where every replica sees them, deliveries.ts)
 // is a replay: 409, no trigger.
-// GitLab's plain token is not accepted (a secret sent as is could be replayed by anyone who sees one).
+// The signatures are src/core/webhook-signature.ts. GitLab's plain token is not accepted (a secret sent as is could be replayed by anyone who sees one).
 //
 //   POST /hooks/<environment>   reconcile that environment
 //   POST /hooks                 reconcile every environment
@@ -19,11 +19,9 @@
 // anything else is revealed, including whether an environment exists); 404 unknown environment or
 // path; 405 not POST; 409 a replay; 413 body too large; 503 the trigger could not be passed on to the
 // leader (triggers.ts), so the Git host should redeliver.
-import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import { InputError } from "../core/errors.ts";
 import { closeServer, listenOn, robustServer } from "./http.ts";
-import { readInputText } from "../core/input-file.ts";
+import { boundWebhookPayload, readWebhookSecret, verifyWebhookSignature, webhookSecretFor } from "../core/webhook-signature.ts";
 import type { DeliveryStore } from "./deliveries.ts";
 
 /** Push payloads are small; a larger body is refused before it is all read. */
@@ -46,44 +44,6 @@ export interface WebhookOptions {
 export interface Webhook {
   url: string;
   close(): Promise<void>;
-}
-
-export function readWebhookSecret(file: string): Buffer {
-  const secret = readInputText(file, "the webhook secret").replace(/\r?\n$/, "");
-  if (secret.length < 16) throw new InputError(`${file}: the webhook secret is ${secret.length === 0 ? "empty" : "shorter than 16 characters"}; use a long random one`);
-  return Buffer.from(secret, "utf8");
-}
-
-/** "sha256=<hex>" for a body, as the Git host computes it. */
-export function signWebhookBody(secret: Buffer | string, body: Buffer | string): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
-}
-
-/** Whether the header is the body's signature; constant time in the signature's content. */
-export function verifyWebhookSignature(secret: Buffer | string, body: Buffer, header: string | string[] | undefined): boolean {
-  if (typeof header !== "string" || !/^sha256=[0-9a-f]{64}$/i.test(header)) return false;
-  const expected = createHmac("sha256", secret).update(body).digest();
-  return timingSafeEqual(expected, Buffer.from(header.slice("sha256=".length), "hex"));
-}
-
-/** The secret a forge signs deliveries to `path` with ("/hooks/prod"): one per path, derived from the shared one. */
-export function webhookSecretFor(secret: Buffer | string, path: string): string {
-  return createHmac("sha256", secret).update(`vigil-webhook ${path}`).digest("hex");
-}
-
-/** What Vigil's own form signs: the method, the path and the delivery id, then the body. */
-export function boundWebhookPayload(path: string, delivery: string, body: Buffer | string): Buffer {
-  return Buffer.concat([Buffer.from(`POST ${path}\n${delivery}\n`), Buffer.isBuffer(body) ? body : Buffer.from(body)]);
-}
-
-/** The headers a forge sends for a delivery to `path` (GitHub's form, with the path's secret). */
-export function forgeDeliveryHeaders(secret: Buffer | string, path: string, body: Buffer | string, delivery: string = randomUUID()): Record<string, string> {
-  return { "x-hub-signature-256": signWebhookBody(webhookSecretFor(secret, path), body), "x-github-delivery": delivery };
-}
-
-/** The headers of Vigil's own form, which binds the path and the delivery id into the signature. */
-export function vigilDeliveryHeaders(secret: Buffer | string, path: string, body: Buffer | string, delivery: string = randomUUID()): Record<string, string> {
-  return { "x-vigil-signature-256": signWebhookBody(secret, boundWebhookPayload(path, delivery, body)), "x-vigil-delivery": delivery };
 }
 
 /** Delivery ids and signatures accepted lately: a second sighting is a replay. Bounded in count and age. */

@@ -1,8 +1,7 @@
 // src/audit: the tamper-evident log of every decision (docs/audit.md). What the rest of Vigil uses:
 //
 //   const log = await openAuditLog(location, { signingKeyFile });   // a directory or a postgres:// URL
-//   await log.append([reconcileRecord({...}), ...applyRecords({...})]); // → [{ index, leafHash }]
-//   await log.append([deploymentRecord({...})]);                       // a signed record of a healthy deploy
+//   await log.append(records);   // → [{ index, leafHash }]; the agent builds its records in src/agent/records.ts
 //   await log.checkpoint();                                            // the latest signed checkpoint
 //   await log.close();
 import { AuditLog, type OpenOptions } from "./log.ts";
@@ -13,7 +12,6 @@ export function openAuditLog(location: string, options: OpenOptions = {}): Promi
 }
 
 export { AuditLog, type ConsistencyProof, type InclusionProof, type LogEntry, type OpenOptions } from "./log.ts";
-export { approvalRecord, applyRecords, claimsRecord, deploymentRecord, reconcileRecord, type ApplyInput, type ApprovalInput, type ClaimsInput, type DeploymentInput, type ReconcileInput } from "./builders.ts";
 export { Evidence, LogFollower, type AppliedTree, type RecordedClaim } from "./evidence.ts";
 export { RECORD_KINDS, type AuditRecord, type Payload, type RecordKind } from "./record.ts";
 export { generateSignerKey } from "./note.ts";

@@ -1,7 +1,7 @@
 // Where findings go besides the inventory: the audit log (one `finding` record per opened or closed
 // finding, so the log says since when something ran vulnerable and when it stopped), a stream of JSON
 // lines (the monitor's own output), a signed webhook, and Prometheus metrics. Events: cluster.ts.
-import { vigilDeliveryHeaders } from "../agent/webhook.ts";
+import { vigilDeliveryHeaders } from "../core/webhook-signature.ts";
 import type { AuditLog } from "../audit/log.ts";
 import type { AuditRecord } from "../audit/record.ts";
 import type { MonitorFinding } from "./findings.ts";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { generateSignerKey } from "../../src/audit/note.ts";
 import type { AuditRecord } from "../../src/audit/record.ts";
-import type { ReconcileInput } from "../../src/audit/builders.ts";
+import type { ReconcileInput } from "../../src/agent/records.ts";
 import type { SyncResult } from "../../src/cluster/sync.ts";
 import { check, makeVerdict } from "../../src/core/verdict.ts";
 import type { SourcedObject } from "../../src/manifest/manifests.ts";

@@ -1,5 +1,5 @@
 import { ExitCode, InputError } from "../../core/errors.ts";
-import { readWebhookSecret, webhookSecretFor } from "../../agent/webhook.ts";
+import { readWebhookSecret, webhookSecretFor } from "../../core/webhook-signature.ts";
 import { startAgent } from "../../agent/agent.ts";
 import { loadAgentConfig } from "../../agent/config.ts";
 import { AgentLog, configuredSecrets } from "../../agent/log.ts";

@@ -10,7 +10,7 @@ import { loadMonitorConfig } from "../../monitor/config.ts";
 import { openInventory } from "../../monitor/inventory.ts";
 import { Monitor, type Sink } from "../../monitor/monitor.ts";
 import { auditSink, findingMetrics, jsonLinesSink, webhookSink } from "../../monitor/sinks.ts";
-import { readWebhookSecret } from "../../agent/webhook.ts";
+import { readWebhookSecret } from "../../core/webhook-signature.ts";
 import { createServer, type Server } from "node:http";
 import { InputError } from "../../core/errors.ts";
 import { loadVex, openStore } from "../../vuln/index.ts";
