@@ -7,7 +7,8 @@ import { withManifestSet } from "./cel/manifest-set.ts";
 import { admittedObject } from "./defaults.ts";
 import { schemaVersion, validateObject } from "./schema.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
-import { ResourceTypes } from "../manifest/resources.ts";
+import { isBuiltInKind, ResourceTypes } from "../manifest/resources.ts";
+import { formatFieldPath, podSpecsOf } from "../manifest/workloads.ts";
 import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
 
 const VAP_API = "admissionregistration.k8s.io/v1";
@@ -68,6 +69,16 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
       const o = so.object;
       if (isPolicy(o) || isBinding(o) || isException(o)) continue;
       const type = types.of(o);
+      // Pod templates inside kinds Kubernetes does not define (Argo Rollouts, Knative Services, any CRD
+      // with a pod spec): every policy for PodTemplates judges each of them, so the packs hold there too.
+      for (const template of embeddedPodTemplates(o)) {
+        const derivedType = types.of(template.object)!;
+        const derived: Target = { so: { ...so, object: admittedObject(template.object) }, subject: template.subject, type: derivedType, namespace: namespaceObject(namespaces, o.metadata?.namespace ?? "default") };
+        for (const binding of prepared.bindings) {
+          const policy = prepared.policies.get(binding.policyName)!;
+          checks.push(...applyExceptions(evaluateBinding(policy, binding, derived, { types, objects: everything }), policy.name, o, prepared.exceptions, now));
+        }
+      }
       if (!type) {
         checks.push({ ...check(GATE, "known-kind", "fail", describeObject(o),
           `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
@@ -98,6 +109,35 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
     }
   });
   return checks;
+}
+
+/**
+ * Each pod spec inside an object of a kind Kubernetes does not define, as the PodTemplate a policy for
+ * pod templates sees: the owner's name, namespace and labels, the template's own metadata when the spec
+ * sits beside one (`spec.template: {metadata, spec}`), and the spec. Its subject names the owner and
+ * the field, e.g. `Rollout/shop/web spec.template.spec`.
+ */
+function embeddedPodTemplates(o: KubeObject): { object: KubeObject; subject: string }[] {
+  if (isBuiltInKind(o)) return [];
+  return podSpecsOf(o).map(({ path, spec }) => {
+    const parent = path.length > 0 ? podSpecParent(o, path) : undefined;
+    const templateMetadata = parent && typeof parent.metadata === "object" && parent.metadata !== null ? parent.metadata : {};
+    const { name, namespace, labels, annotations } = o.metadata ?? {};
+    const object: KubeObject = {
+      apiVersion: "v1",
+      kind: "PodTemplate",
+      metadata: { ...(name !== undefined && { name }), ...(namespace !== undefined && { namespace }), ...(labels !== undefined && { labels }), ...(annotations !== undefined && { annotations }) },
+      template: { metadata: templateMetadata, spec },
+    };
+    return { object, subject: `${describeObject(o)} ${formatFieldPath(path)}` };
+  });
+}
+
+/** The mapping that holds the pod spec at `path`. */
+function podSpecParent(o: KubeObject, path: readonly (string | number)[]): Record<string, unknown> | undefined {
+  let value: unknown = o;
+  for (const key of path.slice(0, -1)) value = value !== null && typeof value === "object" ? (value as Record<string | number, unknown>)[key] : undefined;
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
 /** SOPS's own marker: a top-level `sops` mapping with its MAC. */
