@@ -8,6 +8,7 @@ import { readInputText } from "../core/input-file.ts";
 import { locate, parseYamlSource, validateYaml } from "../core/yaml-source.ts";
 import { existsSync } from "node:fs";
 import { InputError } from "../core/errors.ts";
+import { parseDuration } from "../core/duration.ts";
 
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
@@ -38,6 +39,19 @@ export const monitorConfigSchema = v.strictObject({
     exceptions: v.optional(text),
     interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1h"),
   })),
+  /**
+   * Monitors sharing one inventory elect one leader on a coordination.k8s.io Lease (vigil-monitor in
+   * `namespace`), as the agent's replicas do: only the leader writes and emits findings; the others wait.
+   */
+  leaderElection: v.optional(v.strictObject({
+    namespace: name,
+    kubeconfig: v.optional(text),
+    context: v.optional(text),
+    inCluster: v.optional(v.literal(true)),
+    leaseDuration: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 15s")), "15s"),
+  })),
+  /** How often the shared stores are looked at for a `vigil db import` another process ran and deployments the agent recorded. */
+  refreshInterval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 5s or 1m")), "5s"),
   /** Each environment's cluster: its Pods are compared with the inventory every `interval`, and findings go to it as Events. */
   clusters: v.optional(v.array(v.strictObject({
     environment: name,
@@ -62,6 +76,12 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     ...(doc.policy?.exceptions ? [[["policy", "exceptions"], doc.policy.exceptions] as [PropertyKey[], string]] : []),...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
   for (const [path, p] of watched) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
   if (doc.repository && !doc.trustPolicy) throw new InputError(`${locate(src, ["repository"])}: watching the repository needs trustPolicy (who may sign, which branches are environments')`);
+  if (doc.leaderElection && (doc.leaderElection.kubeconfig !== undefined) === (doc.leaderElection.inCluster === true)) {
+    throw new InputError(`${locate(src, ["leaderElection"])}: give kubeconfig or inCluster: true (one of them)`);
+  }
+  if (doc.leaderElection && parseDuration(doc.leaderElection.leaseDuration, locate(src, ["leaderElection", "leaseDuration"])) < 2000) {
+    throw new InputError(`${locate(src, ["leaderElection", "leaseDuration"])}: a lease shorter than 2s would lapse between renewals`);
+  }
   doc.clusters.forEach((c, i) => {
     if ((c.kubeconfig !== undefined) === (c.inCluster === true)) throw new InputError(`${locate(src, ["clusters", i])}: give kubeconfig or inCluster: true (one of them)`);
   });
@@ -75,6 +95,7 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     ...(doc.repository && { repository: { ...doc.repository, location: isAbsolute(doc.repository.location) || /^[a-z+]+:\/\/|^[^/]+@[^/]+:/.test(doc.repository.location) ? doc.repository.location : resolve(base, doc.repository.location) } }),
     ...(doc.policy && { policy: { ...doc.policy, paths: doc.policy.paths.map(abs), ...(doc.policy.exceptions && { exceptions: abs(doc.policy.exceptions) }) } }),
     clusters: doc.clusters.map((c) => ({ ...c, ...(c.kubeconfig && { kubeconfig: abs(c.kubeconfig) }) })),
+    ...(doc.leaderElection && { leaderElection: { ...doc.leaderElection, ...(doc.leaderElection.kubeconfig && { kubeconfig: abs(doc.leaderElection.kubeconfig) }) } }),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
   };

@@ -15,6 +15,9 @@ import { createServer, type Server } from "node:http";
 import { InputError } from "../../core/errors.ts";
 import { loadVex, openStore } from "../../vuln/index.ts";
 import { required, type Command } from "../command.ts";
+import { LeaderElector, LeaseLost } from "../../agent/leader.ts";
+import { hostname } from "node:os";
+import { randomBytes } from "node:crypto";
 
 /** Changes come in bursts (a feed sync writes many files, an editor several times): wait this long after the last. */
 const SETTLE_MS = 200;
@@ -28,7 +31,8 @@ export const monitor: Command = {
     "",
     "  Without --once it watches the feed folders (imports what changes, judging again only the deployed",
     "  components the changed advisories name), the VEX documents and the trust policy. Each change prints",
-    "  one JSON line (opened and closed findings).",
+    "  one JSON line (opened and closed findings). With leaderElection, of several monitors on one",
+    "  inventory only the holder of the Lease vigil-monitor writes and emits; one that loses it exits 3.",
   ].join("\n"),
   options: { config: { type: "string" }, once: { type: "boolean" } },
   async run(values) {
@@ -44,8 +48,15 @@ export const monitor: Command = {
     const webhook = config.webhook && webhookSink({ url: config.webhook.url, secret: readWebhookSecret(config.webhook.secretFile), ...(config.webhook.slack && { slack: true }), onError: (m) => process.stderr.write(`vigil monitor: ${m}\n`) });
     const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : []), ...clusters.map((c) => eventsSink(c.cluster, c.environment)), ...(webhook ? [webhook] : [])];
     const vex = config.vex.flatMap((file, i) => loadVex(file, i * 1_000_000));
-    const mon = await Monitor.open({ inventory, advisories, vex, sinks });
+    // Of several monitors on one inventory only the Lease holder writes and emits; the others wait here.
+    const lease = config.leaderElection && (await monitorLease(config.leaderElection));
+    if (lease) await lease.elector.waitForLeadership();
+    const mon = await Monitor.open({ inventory, advisories, vex, sinks, ...(lease && { fence: () => lease.elector.assertLeading() }) }).catch(async (e: unknown) => {
+      await lease?.stop();
+      throw e;
+    });
     const close = async () => {
+      await lease?.stop();
       for (const t of timers) clearInterval(t);
       for (const server of servers) server.close();
       for (const c of clusters) c.cluster.close();
@@ -97,13 +108,46 @@ export const monitor: Command = {
       if (config.policy) timers.push(setInterval(() => checkPolicies().catch((e) => process.stderr.write(`vigil monitor: policies: ${(e as Error).message}\n`)), parseDuration(config.policy.interval, "policy interval")));
       if (config.repository) timers.push(setInterval(() => checkRepository().catch((e) => process.stderr.write(`vigil monitor: repository: ${(e as Error).message}\n`)), parseDuration(config.repository.interval, "repository interval")));
       for (const c of clusters) timers.push(setInterval(() => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)), c.intervalMs));
-      await watching;
+      // Another process's vigil db import, and deployments the agent recorded, are noticed here.
+      timers.push(setInterval(() => mon.refresh().catch((e) => process.stderr.write(`vigil monitor: refresh: ${(e as Error).message}\n`)), parseDuration(config.refreshInterval, "refreshInterval")));
+      // A monitor that lost the Lease stops (exit 3): restarted, it waits for the Lease and reloads what the leader wrote.
+      await (lease ? Promise.race([watching, lease.lost]) : watching);
       return 0;
     } finally {
       await close();
     }
   },
 };
+
+/** The Lease monitors on one inventory elect their leader with (src/agent/leader.ts's election, under its own name). */
+async function monitorLease(election: NonNullable<ReturnType<typeof loadMonitorConfig>["leaderElection"]>): Promise<{ elector: LeaderElector; lost: Promise<never>; stop(): Promise<void> }> {
+  const cluster = await connectCluster(election.inCluster ? { inCluster: true } : { kubeconfig: election.kubeconfig!, ...(election.context && { context: election.context }) });
+  let onLost: (e: Error) => void = () => {};
+  const lost = new Promise<never>((_, reject) => (onLost = reject));
+  lost.catch(() => {});
+  const identity = process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
+  const elector = new LeaderElector({
+    cluster,
+    namespace: election.namespace,
+    name: MONITOR_LEASE,
+    identity,
+    leaseDurationSeconds: Math.ceil(parseDuration(election.leaseDuration, "leaderElection.leaseDuration") / 1000),
+    onChange: (leading) => {
+      if (leading) process.stderr.write(`vigil monitor: ${identity} holds the Lease ${election.namespace}/${MONITOR_LEASE}\n`);
+      else onLost(new LeaseLost(`${identity} lost the Lease ${election.namespace}/${MONITOR_LEASE}: stopping; another monitor leads`));
+    },
+    onError: (e) => process.stderr.write(`vigil monitor: Lease: ${(e as Error).message}\n`),
+  });
+  elector.start();
+  process.stderr.write(`vigil monitor: ${identity} waiting for the Lease ${election.namespace}/${MONITOR_LEASE}\n`);
+  return { elector, lost, stop: async () => {
+    await elector.stop();
+    cluster.close();
+  } };
+}
+
+/** The Lease's name: the agent's replicas hold vigil-agent, the monitors this one. */
+const MONITOR_LEASE = "vigil-monitor";
 
 /** Calls each path's `changed` after it changes (a burst of writes is one change); runs until SIGINT or SIGTERM. */
 function watchPaths(paths: { path: string; changed: () => Promise<unknown> }[]): Promise<void> {
