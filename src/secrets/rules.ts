@@ -37,10 +37,17 @@ function assignment(names: string, value: string): string {
   return `(?:${names})[\\w.-]{0,20}["']?[ \\t]{0,5}(?::=|=>|=|:)[ \\t]{0,5}["'\`]?(${value})["'\`]?`;
 }
 
+/** A UUID as providers that use them for keys write them (either case). */
+const UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
+
 /** Generic rules last: they stay silent where a specific rule matched the same characters. */
 export const secretRules: readonly SecretRule[] = ([
   // Private keys: PEM (PKCS#1, PKCS#8, EC, DSA, OpenSSH, encrypted) and PGP secret key blocks.
   rule("private-key", "Private key", ["private key"], "-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[\\s\\S]{64,16384}?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"),
+  // A private key as Kubernetes stores it: a Secret's tls.key or a kubeconfig's client-key-data is the PEM
+  // file in base64 (at each of base64's three alignments of " PRIVATE KEY").
+  rule("base64-private-key", "Base64-encoded PEM private key (Secret data, kubeconfig client-key-data)", ["ls0tls1crudjti"], "LS0tLS1CRUdJTi[A-Za-z0-9+/]{0,24}?(?:UFJJVkFURSBLRV|QUklWQVRFIEtFW|BSSVZBVEUgS0VZ)[A-Za-z0-9+/]{100,20000}={0,2}"),
+  rule("putty-private-key", "PuTTY private key file (header to its first private line)", ["putty-user-key-file-"], "PuTTY-User-Key-File-[23]: [\\s\\S]{0,4000}?Private-Lines: \\d{1,3}\\r?\\n[A-Za-z0-9+/=]{20,80}"),
   rule("age-secret-key", "age secret key", ["age-secret-key-1"], "AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}"),
 
   // Cloud providers.
@@ -52,6 +59,18 @@ export const secretRules: readonly SecretRule[] = ([
   rule("azure-ad-client-secret", "Azure AD client secret", ["q~"], `${start}([A-Za-z0-9_~.]{3}\\dQ~[A-Za-z0-9_~.-]{31,34})${end}`, { entropy: 3.5 }),
   rule("digitalocean-token", "DigitalOcean token", ["dop_v1_", "doo_v1_", "dor_v1_"], `${start}(do[opr]_v1_[a-f0-9]{64})${end}`),
   rule("alibaba-access-key-id", "Alibaba Cloud AccessKey ID", ["ltai"], `${start}(LTAI[a-zA-Z0-9]{20})${end}`),
+  rule("alibaba-secret-key", "Alibaba Cloud AccessKey secret", ["alibaba", "aliyun"], assignment("alibaba|aliyun", "[a-zA-Z0-9]{30}") + end, { flags: "i", entropy: 3.5 }),
+  rule("aws-session-token", "AWS session token", ["session"], assignment("aws[_-]?session[_-]?token|x-amz-security-token", "[A-Za-z0-9/+=]{100,2048}") + "(?![A-Za-z0-9/+=])", { flags: "i", entropy: 4 }),
+  rule("azure-shared-access-key", "Azure Service Bus, Event Hubs or Cosmos DB shared access key", ["sharedaccesskey=", "accountendpoint="], "(?:SharedAccessKey|AccountKey)=([A-Za-z0-9+/]{43}=|[A-Za-z0-9+/]{86}==)", { flags: "i" }),
+  rule("azure-sas-token", "Azure shared access signature", ["sig="], "[?&]sv=\\d{4}-\\d\\d-\\d\\d&[^\\s\"'`]{0,300}?[?&]?sig=([A-Za-z0-9%+/]{40,100})", { entropy: 3.5 }),
+  rule("openshift-user-token", "OpenShift user token", ["sha256~"], `${start}(sha256~[\\w-]{43})${end}`),
+  rule("cloudflare-origin-ca-key", "Cloudflare Origin CA key", ["v1.0-"], `${start}(v1\\.0-[a-f0-9]{24}-[a-f0-9]{146})${end}`),
+  rule("yandex-api-key", "Yandex Cloud API key", ["aqvn"], `${start}(AQVN[A-Za-z0-9_-]{35,38})${end}`),
+  rule("scalingo-api-token", "Scalingo API token", ["tk-us-"], `${start}(tk-us-[\\w-]{48})${end}`),
+  rule("tailscale-key", "Tailscale auth, API or OAuth client key", ["tskey-"], `${start}(tskey-(?:api|auth|client|webhook|scim)-[a-zA-Z0-9]{8,20}-[a-zA-Z0-9]{20,64})${end}`),
+  rule("render-api-key", "Render API key", ["rnd_"], `${start}(rnd_[a-zA-Z0-9]{32})${end}`),
+  rule("netlify-token", "Netlify personal access token", ["nfp_"], `${start}(nfp_[a-zA-Z0-9]{36})${end}`),
+  rule("supabase-token", "Supabase personal access token", ["sbp_"], `${start}(sbp_[a-f0-9]{40})${end}`),
   rule("flyio-token", "Fly.io token", ["fo1_", "fm1", "fm2_"], `${start}((?:fo1_[\\w-]{43}|fm[12][ar]?_[a-zA-Z0-9+/]{100,1024}={0,3}))`),
   rule("heroku-api-key", "Heroku API key", ["hrku-"], `${start}(HRKU-AA[0-9a-zA-Z_-]{58})${end}`),
 
@@ -69,11 +88,26 @@ export const secretRules: readonly SecretRule[] = ([
   rule("atlassian-api-token", "Atlassian API token", ["atatt3"], `${start}(ATATT3[A-Za-z0-9_=-]{186})${end}`),
   rule("circleci-token", "CircleCI personal token", ["circle"], assignment("circle", "CCIPAT_[a-zA-Z0-9]{22}_[a-f0-9]{40}|[a-f0-9]{40}") + end, { flags: "i" }),
   rule("jfrog-api-key", "JFrog Artifactory API key", ["akcp"], `${start}(AKCp[A-Za-z0-9]{69})${end}`),
+  rule("jfrog-identity-token", "JFrog identity or access token assigned to a JFrog name", ["jfrog", "artifactory"], assignment("jfrog|artifactory", "[a-z0-9]{64}") + end, { flags: "i", entropy: 3.5 }),
+  rule("gitlab-cicd-job-token", "GitLab CI/CD job token", ["glcbt-"], `${start}(glcbt-[0-9a-zA-Z]{1,5}_[0-9a-zA-Z_-]{20})${end}`),
+  rule("gitlab-feed-token", "GitLab feed token", ["glft-"], `${start}(glft-[0-9a-zA-Z_-]{20})${end}`),
+  rule("gitlab-kubernetes-agent-token", "GitLab agent for Kubernetes token", ["glagent-"], `${start}(glagent-[0-9a-zA-Z_-]{50})${end}`),
+  rule("gitlab-oauth-app-secret", "GitLab OAuth application secret", ["gloas-"], `${start}(gloas-[0-9a-zA-Z_-]{64})${end}`),
+  rule("gitlab-scim-token", "GitLab SCIM token", ["glsoat-"], `${start}(glsoat-[0-9a-zA-Z_-]{20})${end}`),
+  rule("gitlab-incoming-mail-token", "GitLab incoming mail token", ["glimt-"], `${start}(glimt-[0-9a-zA-Z_-]{25})${end}`),
+  rule("gitlab-feature-flag-client-token", "GitLab feature flag client token", ["glffct-"], `${start}(glffct-[0-9a-zA-Z_-]{20})${end}`),
+  rule("buildkite-token", "Buildkite API access token", ["bkua_"], `${start}(bkua_[a-f0-9]{40})${end}`),
+  rule("harness-api-key", "Harness personal or service account token", ["pat.", "sat."], `${start}((?:pat|sat)\\.[a-zA-Z0-9_-]{22}\\.[a-zA-Z0-9]{24}\\.[a-zA-Z0-9]{20})${end}`),
+  rule("sourcegraph-access-token", "Sourcegraph access token", ["sgp_"], `${start}(sgp_(?:[a-fA-F0-9]{16}|local)_[a-fA-F0-9]{40})${end}`),
+  rule("sonarqube-token", "SonarQube token", ["squ_", "sqp_", "sqa_"], `${start}(sq[upa]_[a-f0-9]{40})${end}`),
 
   // Chat, mail and payments.
   rule("slack-bot-token", "Slack bot token", ["xoxb"], `${start}(xoxb-[0-9]{10,13}-[0-9]{10,13}[a-zA-Z0-9-]{0,64})`),
   rule("slack-user-token", "Slack user token", ["xoxp", "xoxe"], `${start}(xox[pe](?:-[0-9]{10,13}){3}-[a-zA-Z0-9-]{28,34})`),
   rule("slack-app-token", "Slack app-level token", ["xapp"], `${start}(xapp-\\d-[A-Z0-9]{1,32}-\\d{1,32}-[a-z0-9]{1,128})`, { flags: "i" }),
+  rule("slack-legacy-token", "Slack legacy, workspace or refresh token", ["xoxo", "xoxs", "xoxa", "xoxr"], `${start}(xox[os]-\\d{1,14}-\\d{1,14}-\\d{1,14}-[a-fA-F\\d]{16,64}|xox[ar]-(?:\\d-)?[0-9a-zA-Z]{8,48})${end}`),
+  rule("slack-config-token", "Slack configuration access or refresh token", ["xoxe"], `${start}(xoxe\\.xox[bp]-\\d-[A-Z0-9]{163,166}|xoxe-\\d-[A-Z0-9]{146})${end}`, { flags: "i" }),
+  rule("discord-bot-token", "Discord bot token", ["discord"], assignment("discord", "[MN][A-Za-z\\d]{23}\\.[\\w-]{6}\\.[\\w-]{27,38}") + end, { flags: "i" }),
   rule("slack-webhook-url", "Slack webhook URL", ["hooks.slack.com"], "(hooks\\.slack\\.com/(?:services|workflows|triggers)/[A-Za-z0-9+/]{43,56})"),
   rule("discord-webhook-url", "Discord webhook URL", ["discord"], "(discord(?:app)?\\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_-]{60,68})"),
   rule("telegram-bot-token", "Telegram bot token", ["telegram", "tg"], assignment("telegram|tg", "[0-9]{5,16}:A[a-zA-Z0-9_-]{34}") + end, { flags: "i" }),
@@ -83,6 +117,13 @@ export const secretRules: readonly SecretRule[] = ([
   rule("mailchimp-api-key", "Mailchimp API key", ["mailchimp", "-us"], `${start}([0-9a-f]{32}-us[0-9]{1,2})${end}`),
   rule("twilio-api-key", "Twilio API key", ["twilio"], assignment("twilio", "SK[0-9a-fA-F]{32}") + end, { flags: "i" }),
   rule("stripe-secret-key", "Stripe secret or restricted key", ["sk_live", "sk_test", "rk_live", "rk_test", "sk_prod", "rk_prod"], `${start}((?:sk|rk)_(?:test|live|prod)_[0-9a-zA-Z]{10,99})${end}`),
+  rule("stripe-webhook-secret", "Stripe webhook signing secret", ["whsec_"], `${start}(whsec_[a-zA-Z0-9]{32,64})${end}`),
+  rule("square-oauth-secret", "Square OAuth application secret", ["sq0csp-"], `${start}(sq0csp-[0-9A-Za-z_-]{43})${end}`),
+  rule("brevo-api-key", "Brevo (Sendinblue) API key", ["xkeysib-"], `${start}(xkeysib-[a-f0-9]{64}-[a-zA-Z0-9]{16})${end}`),
+  rule("shippo-api-token", "Shippo API token", ["shippo_"], `${start}(shippo_(?:live|test)_[a-fA-F0-9]{40})${end}`),
+  rule("duffel-api-token", "Duffel API token", ["duffel_"], `${start}(duffel_(?:test|live)_[a-zA-Z0-9_=-]{43})${end}`),
+  rule("easypost-api-token", "EasyPost API key", ["ezak", "eztk"], `${start}(EZ[AT]K[a-zA-Z0-9]{54})${end}`),
+  rule("flutterwave-secret-key", "Flutterwave secret or encryption key", ["flwseck"], `${start}(FLWSECK(?:_TEST)?(?:-[a-h0-9]{32}-X|[a-h0-9]{12}))${end}`),
   rule("square-access-token", "Square access token", ["sq0atp-", "eaaa"], `${start}((?:sq0atp-[0-9A-Za-z_-]{22}|EAAA[\\w+=-]{60}))${end}`),
   rule("shopify-token", "Shopify access token or shared secret", ["shpat_", "shpca_", "shppa_", "shpss_"], `${start}(shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})${end}`),
   rule("facebook-access-token", "Facebook (Meta) access token", ["eaa"], `${start}(EAA[MC][A-Za-z0-9]{100,512})${end}`),
@@ -96,6 +137,27 @@ export const secretRules: readonly SecretRule[] = ([
   rule("clojars-api-token", "Clojars deploy token", ["clojars_"], `${start}(CLOJARS_[a-z0-9]{60})${end}`, { flags: "i" }),
 
   // Infrastructure and platforms.
+  rule("dynatrace-api-token", "Dynatrace API token", ["dt0c01."], `${start}(dt0c01\\.[a-zA-Z0-9]{24}\\.[a-zA-Z0-9]{64})${end}`),
+  rule("infracost-api-token", "Infracost API key", ["ico-"], `${start}(ico-[a-zA-Z0-9]{32})${end}`),
+  rule("prefect-api-token", "Prefect API key", ["pnu_"], `${start}(pnu_[a-zA-Z0-9]{36})${end}`),
+  rule("readme-api-token", "ReadMe API key", ["rdme_"], `${start}(rdme_[a-z0-9]{70})${end}`),
+  rule("frameio-api-token", "Frame.io API token", ["fio-u-"], `${start}(fio-u-[\\w=-]{64})${end}`),
+  rule("typeform-api-token", "Typeform personal access token", ["tfp_"], `${start}(tfp_[a-zA-Z0-9_.=-]{59})${end}`),
+  rule("contentful-token", "Contentful personal access token", ["cfpat-"], `${start}(CFPAT-[a-zA-Z0-9_-]{43})${end}`),
+  rule("airtable-pat", "Airtable personal access token", ["pat"], `${start}(pat[a-zA-Z0-9]{14}\\.[a-f0-9]{64})${end}`),
+  rule("adobe-client-secret", "Adobe client secret", ["p8e-"], `${start}(p8e-[a-zA-Z0-9]{32})${end}`),
+  rule("defined-networking-api-token", "Defined Networking API token", ["dnkey-"], `${start}(dnkey-[a-z0-9=_-]{26}-[a-z0-9=_-]{52})${end}`),
+  rule("mapbox-secret-token", "Mapbox secret access token", ["sk.eyj1"], `${start}(sk\\.eyJ1[\\w-]{40,160}\\.[\\w-]{22})${end}`),
+  rule("dropbox-token", "Dropbox short-lived access token", ["sl."], `${start}(sl\\.[A-Za-z0-9_=-]{130,152})${end}`),
+  rule("onepassword-service-account-token", "1Password service account token", ["ops_eyj"], `${start}(ops_eyJ[a-zA-Z0-9+/]{250,2048}={0,3})`),
+  rule("onepassword-secret-key", "1Password account secret key", ["a3-"], `${start}(A3-[A-Z0-9]{6}-(?:[A-Z0-9]{11}|[A-Z0-9]{6}-[A-Z0-9]{5})-[A-Z0-9]{5}-[A-Z0-9]{5}-[A-Z0-9]{5})${end}`),
+  rule("heroku-api-key-legacy", "Heroku API key (UUID form) assigned to a Heroku name", ["heroku"], assignment("heroku", UUID) + end, { flags: "i" }),
+  rule("snyk-api-token", "Snyk API token", ["snyk"], assignment("snyk", UUID) + end, { flags: "i" }),
+  rule("hubspot-api-key", "HubSpot API key (UUID form)", ["hubspot"], assignment("hubspot", UUID) + end, { flags: "i" }),
+  rule("okta-access-token", "Okta API token", ["okta"], assignment("okta", "00[\\w=-]{40}") + end, { flags: "i", entropy: 3.5 }),
+  rule("algolia-api-key", "Algolia admin API key", ["algolia"], assignment("algolia", "[a-z0-9]{32}") + end, { flags: "i", entropy: 3.5 }),
+  rule("ngrok-authtoken", "ngrok authtoken", ["ngrok"], assignment("ngrok", "[0-9a-zA-Z]{25,27}_[0-9a-zA-Z]{20,22}") + end, { flags: "i" }),
+  rule("new-relic-insights-key", "New Relic Insights query or insert key", ["nriq-", "nrii-"], `${start}(NRI[QI]-[A-Za-z0-9_-]{32})${end}`),
   rule("hashicorp-vault-token", "HashiCorp Vault token", ["hvs.", "hvb."], `${start}((?:hvs|hvb)\\.[\\w-]{90,300})${end}`),
   rule("terraform-cloud-token", "Terraform Cloud API token", ["atlasv1"], `${start}([a-z0-9]{14}\\.atlasv1\\.[a-z0-9_=-]{60,70})${end}`, { flags: "i" }),
   rule("pulumi-api-token", "Pulumi access token", ["pul-"], `${start}(pul-[a-f0-9]{40})${end}`),
