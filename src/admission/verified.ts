@@ -3,18 +3,11 @@
 // monitor's inventory (src/monitor/inventory.ts) and kept in memory, so no admission request waits on a
 // database, let alone a registry. Read again every `refreshMs`, and when a request names an image the
 // copy does not hold: the agent records a deployment just as its controllers create ReplicaSets and Pods
-// from it. Reads are never concurrent: requests that miss meanwhile share the next one.
+// from it, so a miss waits for a read that started after it arrived. Reads are never concurrent and at
+// least MISS_READ_GAP_MS apart: a flood of unverified images makes their refusals wait (and share one
+// read), never the admission of verified ones.
 import type { InventoryStore } from "../monitor/inventory.ts";
 import { parseReference } from "../oci/reference.ts";
-
-/** A verified image, as the inventory names it: where it was pulled from and the digest it is pinned to. */
-export interface VerifiedImage {
-  /** registry/repository, normalised ("docker.io/library/nginx"). */
-  repository: string;
-  digest: string;
-  /** The tag the manifest named beside the digest, if any. */
-  tag?: string;
-}
 
 export interface EnvironmentImages {
   /** "registry/repository@digest" for every verified image. */
@@ -23,23 +16,36 @@ export interface EnvironmentImages {
   tags: Map<string, string>;
 }
 
-/** Indexes the inventory's workloads by environment. An image the inventory cannot parse is left out (never admitted). */
-export function indexImages(workloads: readonly { environment: string; images: readonly { image: string; digest: string }[] }[]): Map<string, EnvironmentImages> {
+/** Reads of the inventory that misses ask for start at least this far apart. */
+export const MISS_READ_GAP_MS = 100;
+
+/** registry/repository and the tag as written (if any) of an image reference; null when it does not parse. */
+type Parsed = { repository: string; tag?: string } | null;
+
+function parseImage(image: string): Parsed {
+  try {
+    const ref = parseReference(image);
+    // A tag counts only when the reference names one (parseReference reads a bare name as ":latest").
+    return { repository: `${ref.registry}/${ref.repository}`, ...(ref.tag !== undefined && namesTag(image) && { tag: ref.tag }) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Indexes the inventory's workloads by environment. An image the inventory cannot parse is left out
+ * (never admitted). `parse` may cache: the same references come back at every read.
+ */
+export function indexImages(workloads: readonly { environment: string; images: readonly { image: string; digest: string }[] }[], parse: (image: string) => Parsed = parseImage): Map<string, EnvironmentImages> {
   const out = new Map<string, EnvironmentImages>();
   for (const w of workloads) {
     const env = out.get(w.environment) ?? { pinned: new Set<string>(), tags: new Map<string, string>() };
     out.set(w.environment, env);
     for (const { image, digest } of w.images) {
-      let ref;
-      try {
-        ref = parseReference(image);
-      } catch {
-        continue;
-      }
-      const repository = `${ref.registry}/${ref.repository}`;
-      env.pinned.add(`${repository}@${digest}`);
-      // A tag counts only when the manifest wrote it (parseReference adds "latest" to a bare name).
-      if (ref.tag !== undefined && namesTag(image)) env.tags.set(`${repository}:${ref.tag}`, digest);
+      const ref = parse(image);
+      if (!ref) continue;
+      env.pinned.add(`${ref.repository}@${digest}`);
+      if (ref.tag !== undefined) env.tags.set(`${ref.repository}:${ref.tag}`, digest);
     }
   }
   return out;
@@ -53,21 +59,22 @@ export function namesTag(image: string): boolean {
 
 export class VerifiedImages {
   readonly #inventory: InventoryStore;
-  readonly #refreshMs: number;
   #index = new Map<string, EnvironmentImages>();
+  /** Parsed references of the last read: the next read parses only new ones. */
+  #parsed = new Map<string, Parsed>();
   #readAt = 0;
-  #readStartedAt = 0;
+  #readStartedAt = -Infinity;
   #reading: Promise<void> | undefined;
+  #gap: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  private constructor(inventory: InventoryStore, refreshMs: number) {
+  private constructor(inventory: InventoryStore) {
     this.#inventory = inventory;
-    this.#refreshMs = refreshMs;
   }
 
   /** Reads the inventory once (a failure here is the caller's: the webhook does not start without it). */
   static async open(inventory: InventoryStore, refreshMs: number): Promise<VerifiedImages> {
-    const v = new VerifiedImages(inventory, refreshMs);
+    const v = new VerifiedImages(inventory);
     await v.reread();
     v.#timer = setInterval(() => void v.reread().catch(() => {}), refreshMs);
     v.#timer.unref();
@@ -79,22 +86,38 @@ export class VerifiedImages {
     return this.#index.get(environment) ?? { pinned: new Set(), tags: new Map() };
   }
 
-  /** After a miss: the copy from a read that started after the miss (one read serves every miss that waits for it). */
+  /** After a miss: the copy from a read that started after the miss arrived. Throws when that read fails. */
   async afterMiss(environment: string): Promise<EnvironmentImages> {
     const arrived = performance.now();
     while (this.#readStartedAt < arrived) {
-      if (this.#reading) await this.#reading.catch(() => {});
-      else await this.reread();
+      if (this.#reading) {
+        await this.#reading.catch(() => {});
+        continue;
+      }
+      const wait = this.#readStartedAt + MISS_READ_GAP_MS - performance.now();
+      if (wait > 0) {
+        this.#gap ??= new Promise<void>((resolve) => setTimeout(resolve, wait)).finally(() => (this.#gap = undefined));
+        await this.#gap;
+        continue;
+      }
+      await this.reread();
     }
     return this.current(environment);
   }
 
-  /** One read at a time; callers during a read wait for it. A failed read keeps the last copy and throws. */
+  /** One read at a time; callers during a read share it. A failed read keeps the last copy and throws. */
   reread(): Promise<void> {
     this.#reading ??= (async () => {
       this.#readStartedAt = performance.now();
       try {
-        this.#index = indexImages(await this.#inventory.workloads());
+        const workloads = await this.#inventory.workloads();
+        const parsed = new Map<string, Parsed>();
+        this.#index = indexImages(workloads, (image) => {
+          const p = this.#parsed.has(image) ? this.#parsed.get(image)! : parseImage(image);
+          parsed.set(image, p);
+          return p;
+        });
+        this.#parsed = parsed;
         this.#readAt = Date.now();
       } finally {
         this.#reading = undefined;
@@ -103,13 +126,9 @@ export class VerifiedImages {
     return this.#reading;
   }
 
-  /** How old the copy is, for the readiness answer and messages. */
+  /** How old the copy is: the webhook refuses to answer from one too old (the inventory unreachable). */
   ageMs(): number {
     return Date.now() - this.#readAt;
-  }
-
-  get refreshMs(): number {
-    return this.#refreshMs;
   }
 
   close(): void {

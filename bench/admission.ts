@@ -1,0 +1,168 @@
+// Benchmark (issue 21): the admission webhook's latency at a fixed 500 AdmissionReviews per second over
+// loopback TLS, p50 and p99, against the floor in the same run: a webhook that admits everything without
+// looking (reads the review, answers allowed), behind the same TLS. `vigil admission` runs as deployed
+// (the CLI, its own process, its certificate issued into a real kube-apiserver's Secret) over an
+// inventory of 1,000 workloads; the load is autocannon (pinned in package.json), whose own per-response
+// times (milliseconds, sub-millisecond resolution) give the percentiles. Scenarios: Pods whose images
+// are verified (admitted: the common case), and Pods whose images are not (refused: each one reads the
+// inventory again before refusing, as an attacker's flood would).
+//   node bench/admission.ts [--rate 500] [--seconds 15] [--workloads 1000]
+import { spawn, type ChildProcess } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { createServer } from "node:https";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import autocannon from "autocannon";
+import { issueCa, issueServing } from "../src/admission/certificates.ts";
+import { openInventory } from "../src/monitor/inventory.ts";
+import { createNamespace } from "../test/helpers/agent.ts";
+import { SshSigner, writePolicy } from "../test/helpers/git-fixture.ts";
+import { startKubeApiServer } from "../test/helpers/kube.ts";
+import { freePort } from "../test/helpers/registry.ts";
+import { tempDir } from "../test/helpers/tools.ts";
+import { connectCluster } from "../src/cluster/index.ts";
+import { machine } from "./lib/measure.ts";
+
+const { values } = parseArgs({ options: { rate: { type: "string", default: "500" }, seconds: { type: "string", default: "15" }, workloads: { type: "string", default: "1000" }, floor: { type: "string" } } });
+
+if (values.floor) serveFloor(Number(values.floor));
+else await main();
+
+/** The floor: TLS, read the body, answer allowed with the review's uid. Nothing judged. */
+async function serveFloor(port: number): Promise<void> {
+  const ca = await issueCa("floor", 3600_000);
+  const leaf = await issueServing(ca, { dns: [], ips: ["127.0.0.1"] }, 3600_000);
+  createServer({ cert: leaf.certPem, key: leaf.keyPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const uid = JSON.parse(Buffer.concat(chunks).toString()).request.uid;
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }));
+    });
+  }).listen(port, "127.0.0.1", () => console.error("listening on"));
+}
+
+async function main(): Promise<void> {
+  const RATE = Number(values.rate);
+  const SECONDS = Number(values.seconds);
+  const WORKLOADS = Number(values.workloads);
+  const cleanups: (() => unknown)[] = [];
+  const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
+  try {
+    console.log(`machine: ${machine()}`);
+    const dir = tempDir(scope, "vigil-bench-admission-");
+    const kube = await startKubeApiServer(scope);
+    const admin = await connectCluster({ kubeconfig: kube.admin.kubeconfigPath });
+    scope.after(() => admin.close());
+    await createNamespace(admin, "vigil-system");
+
+    // The inventory: WORKLOADS Deployments of 2 images each, as the agent records them.
+    const inventoryDir = join(dir, "inventory");
+    const inventory = await openInventory(inventoryDir);
+    const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
+    const images = Array.from({ length: WORKLOADS * 2 }, (_, i) => ({ image: `registry.example.com/team/app-${i}:1.${i}@${digest(i + 1)}`, digest: digest(i + 1) }));
+    await inventory.replaceEnvironment("prod", Array.from({ length: WORKLOADS }, (_, i) => ({ environment: "prod", workload: `Deployment shop/app-${i}`, images: images.slice(2 * i, 2 * i + 2), revision: "0".repeat(40), verdict: "pass" as const, deployedAt: new Date().toISOString() })));
+    await inventory.close();
+    const alice = new SshSigner(dir, "alice");
+    const trust = writePolicy(join(dir, "trust.yaml"), { signers: [alice.policyEntry], admins: { members: ["alice"], threshold: 1 }, paths: [{ pattern: "**", owners: ["alice"] }], environments: [{ name: "prod", branch: "main", path: "envs/prod" }] });
+    const port = await freePort();
+    const config = join(dir, "admission.yaml");
+    writeFileSync(config, `apiVersion: vigil.dev/v1alpha1
+kind: AdmissionConfig
+inventory: ${inventoryDir}
+trustPolicy: ${trust}
+listen: 127.0.0.1:${port}
+cluster: { kubeconfig: ${kube.admin.kubeconfigPath} }
+webhook: { url: "https://127.0.0.1:${port}" }
+environments:
+  - { name: prod, namespaces: [shop] }
+`);
+    const vigil = await startProcess(join(import.meta.dirname, "..", "bin", "vigil"), ["admission", "--config", config]);
+    scope.after(() => stopProcess(vigil));
+    const floorPort = await freePort();
+    const floor = await startProcess(process.execPath, [import.meta.filename, "--floor", String(floorPort)]);
+    scope.after(() => stopProcess(floor));
+
+    const verified = Array.from({ length: 100 }, (_, i) => review(i, images[(i * 37) % images.length]!.image));
+    const unverified = Array.from({ length: 100 }, (_, i) => review(i, `registry.example.com/team/other-${i}@${digest(10_000_000 + i)}`));
+    console.log(`${WORKLOADS} workloads (${images.length} images) in the inventory; ${RATE} reviews/s for ${SECONDS} s each, after a 3 s warm-up`);
+    const rows: [string, Latency][] = [];
+    for (const [name, target, bodies] of [["floor (admits without looking)", floorPort, verified], ["vigil admission, verified images", port, verified], ["vigil admission, unverified images", port, unverified]] as const) {
+      await load(target, bodies, RATE, 3);
+      rows.push([name, await load(target, bodies, RATE, SECONDS)]);
+    }
+    const [floorLatency] = rows[0]!;
+    void floorLatency;
+    const f = rows[0]![1];
+    console.log(`${"".padEnd(36)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"answered".padStart(9)} ${"non-200".padStart(8)}  p99 / floor p99`);
+    for (const [name, l] of rows) console.log(`${name.padEnd(36)} ${l.p50.toFixed(3).padStart(8)} ${l.p99.toFixed(3).padStart(8)} ${l.max.toFixed(3).padStart(8)} ${String(l.count).padStart(9)} ${String(l.errors).padStart(8)}  ${(l.p99 / f.p99).toFixed(2)}x`);
+  } finally {
+    for (const c of cleanups.reverse()) await c();
+  }
+}
+
+function review(i: number, image: string): string {
+  return JSON.stringify({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: `00000000-0000-0000-0000-${String(i).padStart(12, "0")}`,
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      name: `web-${i}`,
+      namespace: "shop",
+      operation: "CREATE",
+      userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller", groups: ["system:serviceaccounts"] },
+      object: { apiVersion: "v1", kind: "Pod", metadata: { name: `web-${i}`, namespace: "shop", labels: { app: "web" } }, spec: { containers: [{ name: "web", image, resources: { limits: { cpu: "1" } } }], serviceAccountName: "default" } },
+      dryRun: false,
+    },
+  });
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+  max: number;
+  count: number;
+  errors: number;
+}
+
+/** RATE requests a second for SECONDS, spread over 10 connections; each response's own time. */
+async function load(port: number, bodies: readonly string[], rate: number, seconds: number): Promise<Latency> {
+  const times: number[] = [];
+  let errors = 0;
+  const instance = autocannon({
+    url: `https://127.0.0.1:${port}`,
+    connections: 10,
+    overallRate: rate,
+    duration: seconds,
+    requests: bodies.map((body) => ({ method: "POST", path: "/validate", headers: { "content-type": "application/json" }, body })),
+  });
+  instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
+    if (status === 200) times.push(ms);
+    else errors++;
+  });
+  const result = await instance;
+  times.sort((a, b) => a - b);
+  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99), max: times.at(-1) ?? NaN, count: times.length, errors: errors + result.errors + result.timeouts };
+}
+
+function startProcess(cmd: string, args: string[]): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    child.stderr!.on("data", (d) => {
+      err += d;
+      if (/listening on/.test(err)) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`${cmd} exited ${code}: ${err}`)));
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await exited;
+}
