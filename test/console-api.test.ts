@@ -15,7 +15,7 @@ import { loadConsoleConfig } from "../src/console/config.ts";
 import { routes } from "../src/console/routes.ts";
 import { startConsole, type RunningConsole } from "../src/console/server.ts";
 import { makeConsoleFixture, type ConsoleFixture } from "./helpers/console-fixture.ts";
-import { fileScope, tempDir } from "./helpers/tools.ts";
+import { fileScope, tempDir, vigil } from "./helpers/tools.ts";
 
 const scope = fileScope();
 let shared: Promise<{ world: ConsoleFixture; console: RunningConsole; dir: string }> | undefined;
@@ -133,6 +133,10 @@ test("explain: the chain behind a resource and an image digest, each entry's pro
     const { status, body } = await get(`/api/v1/explain?env=prod&target=${encodeURIComponent(target)}`, world.tokens.viewer);
     assert.equal(status, 200, target);
     assert.ok(body.links.some((l: any) => l.link === "approval" && /bob/.test(l.detail)));
+    // The console reads only the environment's entries its index names; vigil audit explain reads the whole log: the same answer.
+    const cli = vigil(["audit", "explain", target, "--env", "prod", "--log", world.logDir, "--key", world.verifierKey, "--json"]);
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.deepEqual(body.links, cli.json().links);
     const checkpoint = openCheckpoint(body.checkpoint.note, parseVerifierKey(world.verifierKey));
     for (const e of body.entries) {
       assert.equal(leafHash(Buffer.from(e.data, "utf8")).toString("hex"), e.leafHash);

@@ -51,13 +51,18 @@ export function parseExplainTarget(text: string): ExplainTarget {
   }
 }
 
-export async function explain(log: AuditLog, target: ExplainTarget, environment: string): Promise<Explanation> {
+/**
+ * `candidates`, when given, are the only entries read (any order): the indices of the environment's
+ * apply, reconcile and approval records, from an index over the log such as the console keeps. Without
+ * it, the whole log is read from its end.
+ */
+export async function explain(log: AuditLog, target: ExplainTarget, environment: string, candidates?: readonly number[]): Promise<Explanation> {
   const what = "resource" in target ? `${target.resource.kind}/${target.resource.namespace ? `${target.resource.namespace}/` : ""}${target.resource.name}` : target.image.written;
   const size = (await log.latest()).size;
   let apply: Found<"apply"> | undefined;
   let reconcile: Found<"reconcile"> | undefined;
   const approvals: Found<"approval">[] = [];
-  for await (const e of backwards(log, size)) {
+  for await (const e of candidates ? only(log, candidates, size) : backwards(log, size)) {
     if (e.record.environment !== environment) continue;
     const r = e.record;
     if (!apply) {
@@ -87,6 +92,11 @@ export async function explain(log: AuditLog, target: ExplainTarget, environment:
 /** Whether the reconcile checked the revision's commits (it did not when the revision was already applied). */
 function checkedCommits(r: Extract<AuditRecord, { kind: "reconcile" }>): boolean {
   return r.payload.from !== r.payload.revision;
+}
+
+/** The given entries below `size`, from the last to the first, each read (and checked) on its own. */
+async function* only(log: AuditLog, indices: readonly number[], size: number): AsyncIterable<LogEntry> {
+  for (const index of [...new Set(indices)].filter((i) => i < size).sort((a, b) => b - a)) yield log.entry(index);
 }
 
 /** The log from its end back to its start, in chunks. */

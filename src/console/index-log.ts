@@ -32,6 +32,8 @@ export interface EnvironmentIndex {
   approvalsOf: Map<string, number[]>;
   /** Per commit: the latest signed record of a healthy deploy. */
   deploymentOf: Map<string, number>;
+  /** Every apply, reconcile and approval entry: all that audit explain reads of the environment. */
+  explainable: number[];
 }
 
 export class LogIndex {
@@ -72,6 +74,7 @@ export class LogIndex {
     this.rows.push(rowOf(index, record));
     if (!record.environment) return;
     const env = this.#environment(record.environment);
+    if (record.kind === "apply" || record.kind === "reconcile" || record.kind === "approval") env.explainable.push(index);
     switch (record.kind) {
       case "reconcile": {
         env.latestReconcile = index;
@@ -94,7 +97,7 @@ export class LogIndex {
 
   #environment(name: string): EnvironmentIndex {
     let env = this.environments.get(name);
-    if (!env) this.environments.set(name, (env = { name, reconcileOf: new Map(), applyOf: new Map(), approvalsOf: new Map(), deploymentOf: new Map() }));
+    if (!env) this.environments.set(name, (env = { name, reconcileOf: new Map(), applyOf: new Map(), approvalsOf: new Map(), deploymentOf: new Map(), explainable: [] }));
     return env;
   }
 }

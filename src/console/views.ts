@@ -174,8 +174,8 @@ export async function chain(s: Sources, env: EnvironmentIndex, revision: string)
 
 export async function explainTarget(s: Sources, environment: string, target: string) {
   await s.index.refresh();
-  environmentIndex(s, environment);
-  const found = await explain(s.log, parseExplainTarget(target), environment);
+  const env = environmentIndex(s, environment);
+  const found = await explain(s.log, parseExplainTarget(target), environment, env.explainable);
   const entries = [];
   for (const proof of found.proofs) entries.push({ ...(await entryData(s.log, proof.index)), proof: proofJson(proof) });
   return { environment: found.environment, target: found.target, revision: found.revision, links: found.links, entries, checkpoint: checkpointOf(s) };
