@@ -91,7 +91,7 @@ function Header({ me }) {
       <li><a href="#/explain">Why is this running?</a></li>
       ${me.role === "auditor" && html`<li><a href="#/audit">Audit log</a></li>`}
     </ul></nav>
-    <span class="who">${me.name} (${me.role})</span>
+    <span class="who">${me.role ? `${me.name} (${me.role})` : ""}</span>
     <button type="button" onClick=${signOut}>Sign out</button>
   </header>`;
 }
@@ -299,15 +299,15 @@ function Page({ me }) {
   if (page === "explain") return html`<${Explain} params=${params} />`;
   if (page === "findings") return html`<${Findings} params=${params} />`;
   if (page === "approvals") return html`<${Approvals} />`;
-  if (page === "audit") return me.role === "auditor" ? html`<${Audit} params=${params} />` : html`<h1>Audit log</h1><p>The audit log needs the auditor role.</p>`;
+  if (page === "audit") return !me ? html`<h1>Audit log</h1><p>Loading…</p>` : me.role === "auditor" ? html`<${Audit} params=${params} />` : html`<h1>Audit log</h1><p>The audit log needs the auditor role.</p>`;
   return html`<${Overview} />`;
 }
 
 function App() {
   const [me, error] = useApi(sessionStorage.getItem(TOKEN) ? "me" : undefined);
   if (!sessionStorage.getItem(TOKEN) || error) return html`<${Login} />`;
-  if (!me) return html`<main><h1>Vigil console</h1><p>Loading…</p></main>`;
-  return html`<${Header} me=${me} /><main id="main"><${Page} me=${me} /></main>`;
+  // The page's own data loads beside "who am I", not after it; only the audit page waits for the role.
+  return html`<${Header} me=${me ?? { name: "…", role: "" }} /><main id="main"><${Page} me=${me} /></main>`;
 }
 
 render(html`<${App} />`, document.getElementById("app"));
