@@ -36,3 +36,23 @@ test("vigil verify release blocks a revision that adds a secret, naming commit, 
     assert.ok(!text.includes(secret) && !text.includes(secret.slice(4, 16)), "no part of the secret is printed");
   }
 });
+
+test("vigil verify commits is the revision gate alone, as DESIGN.md fixes it: a signed commit adding a secret passes it; vigil secrets scan over the same range (the same allowlist from --trust) and vigil verify release block it", (t) => {
+  if (!requireTools(t, ["git", "ssh-keygen"])) return;
+  const root = tempDir(t);
+  const alice = new SshSigner(root, "alice");
+  const trust = soleOwnerPolicy(join(root, "trust.yaml"), alice, "staging");
+  const repo = new TestRepo(join(root, "repo"));
+  const clean = repo.commit({ "envs/staging/app.yaml": "kind: ConfigMap\n" }, alice);
+  const { line, secret } = plantedLine(tokenKinds.find((k) => k.rule === "github-pat")!, cryptoRandom);
+  const leak = repo.commit({ "envs/staging/creds.yaml": `${line}\n` }, alice, "TICKET-3: token");
+  const commits = vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--from", clean, "--to", leak, "--json"]);
+  assert.equal(commits.status, 0, commits.stdout + commits.stderr);
+  assert.ok(!(commits.json().checks as CheckJson[]).some((c) => c.gate === "secrets"), "the revision gate's verdict has no secrets checks");
+  const scan = vigil(["secrets", "scan", "--repo", repo.dir, "--trust", trust, "--from", clean, "--to", leak, "--json"]);
+  assert.equal(scan.status, 1);
+  assert.deepEqual((scan.json().checks as CheckJson[]).filter((c) => c.status === "fail").map((c) => [c.rule, c.subject]), [["github-pat", leak]]);
+  const release = vigil(["verify", "release", "--repo", repo.dir, "--trust", trust, "--env", "staging", "--from", clean, "--json"]);
+  assert.equal(release.status, 1);
+  for (const text of [commits.stdout, scan.stdout, release.stdout]) assert.ok(!text.includes(secret));
+});
