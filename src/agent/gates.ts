@@ -20,6 +20,7 @@ import { nameProblem, namespaceProblem } from "../cluster/names.ts";
 import { loadPacks } from "../policy/packs.ts";
 import { renderRevision, type RenderOptions } from "../render/index.ts";
 import { openRevisionGate } from "../revision/gate.ts";
+import { rollbackJudge } from "../approvals/rollback.ts";
 import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { ALWAYS_RUN, type EnvironmentConfig, type GateName } from "./config.ts";
 import { TreeWalker } from "../git/changes.ts";
@@ -133,7 +134,8 @@ async function revisionGate(c: Candidate): Promise<Check[]> {
     ...(c.lastApplied && { from: c.lastApplied }),
     ...(environment && { environment }),
     ...(c.trustedRoot && { trustedRoot: c.trustedRoot }),
-    ...(c.evidence && { firstSeen: (id: string) => c.evidence!.firstSeen(id), evidence: c.evidence }),
+    ...(c.evidence && { firstSeen: (id: string) => c.evidence!.firstSeen(id) }),
+    judgeRollback: rollbackJudge(c.repo, new Date(), c.evidence),
   });
   const checks: Check[] = [];
   for await (const x of gate.checks()) checks.push(x);

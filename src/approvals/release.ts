@@ -8,6 +8,7 @@ import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { openRevisionGate, type OpenedGate, type SignatureVerifier } from "../revision/gate.ts";
 import type { ApprovalEvidence } from "./evidence.ts";
 import { ApprovalGate } from "./gate.ts";
+import { rollbackJudge } from "./rollback.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { PolicyChain } from "../revision/policy-chain.ts";
 import { secretChecks } from "../secrets/checks.ts";
@@ -42,7 +43,8 @@ export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
     ...(opts.from && { from: opts.from }),
     ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }),
     ...(opts.verifySignature && { verifySignature: opts.verifySignature }),
-    ...(opts.evidence && { firstSeen: (id: string) => opts.evidence!.firstSeen(id), evidence: opts.evidence }),
+    ...(opts.evidence && { firstSeen: (id: string) => opts.evidence!.firstSeen(id) }),
+    judgeRollback: rollbackJudge(opts.repo, now, opts.evidence),
   });
   const from = opts.from ? (await resolveRevision(opts.repo, opts.from)).commit : undefined;
   const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, { ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }), ...(opts.evidence && { evidence: opts.evidence }) }));

@@ -3,6 +3,7 @@
 // approvals rule requires. Authors are not excluded: a rollback brings in no new commits to have authors.
 import { listRefs, type Repo } from "../git/repo.ts";
 import type { PolicyContext } from "../revision/policy-chain.ts";
+import type { RollbackJudge } from "../revision/gate.ts";
 import type { Revision } from "./claims.ts";
 import { countApprovals, type Count } from "./count.ts";
 import { claimsUnder, type ApprovalEvidence } from "./evidence.ts";
@@ -19,4 +20,9 @@ export async function rollbackApprovals(repo: Repo, policy: PolicyContext, envir
   const count = await countApprovals({ repo, policy, environment, target, kind: "rollback", stored: sources, authors: new Map(), now, ...(evidence && { firstSeen: (d: string) => evidence.firstSeen(d) }) });
   if (deleted.length === 0) return count;
   return { ...count, approved: false, seen: [...count.seen, ...deleted], summary: `${count.summary}; and ${deleted.length} claim${deleted.length === 1 ? " the audit log recorded was" : "s the audit log recorded were"} deleted from the refs` };
+}
+
+/** The revision gate's rollback judge (its judgeRollback option): rollbackApprovals at `now`, with the log's evidence. */
+export function rollbackJudge(repo: Repo, now: Date, evidence?: ApprovalEvidence): RollbackJudge {
+  return (environment, target, policy) => rollbackApprovals(repo, policy, environment, target, now, evidence);
 }

@@ -12,10 +12,6 @@ import { describeSigner, type CallerTimeSource, type SignatureResult } from "../
 import { verifyGitSignature } from "../git/signatures/verify.ts";
 import { PolicyChain, policyDir, type PolicyContext } from "./policy-chain.ts";
 import { baseParent, planRange, reachableOnlyFrom, type RangePlan } from "./range.ts";
-import { rollbackApprovals } from "../approvals/rollback.ts";
-import type { ApprovalEvidence } from "../approvals/evidence.ts";
-import { MAX_CLAIM_BYTES } from "../approvals/store.ts";
-import type { Count } from "../approvals/count.ts";
 
 const GATE = "revision";
 /** Commits verified concurrently: enough to keep git and both cores busy, small enough to stay flat. */
@@ -33,7 +29,7 @@ export interface RevisionGateOptions {
   /** Signature verification; the default runs in-process, a worker pool may stand in. */
   verifySignature?: SignatureVerifier;
   onProgress?: (commitsChecked: number) => void;
-  /** The time approvals are judged at (a rollback's); default now. */
+  /** The time of verification, for signatures Vigil has no first sighting of; default now. */
   now?: Date;
   /**
    * When Vigil first recorded seeing an object (a commit, a tag or a claim) in its audit log: the trusted
@@ -41,9 +37,32 @@ export interface RevisionGateOptions {
    * Undefined for an object never recorded; the time of verification is used then.
    */
   firstSeen?: (objectId: string) => Date | undefined;
-  /** The approvals and claims the audit log has recorded: rollback approvals count from it, and one deleted from refs/vigil/ blocks. */
-  evidence?: ApprovalEvidence;
+  /**
+   * Judges a move backwards to an ancestor of `from` (the approvals stage counts rollback approvals,
+   * src/approvals/rollback.ts). Without it, or without an environment, a rollback fails.
+   */
+  judgeRollback?: RollbackJudge;
 }
+
+/** A rollback's judgement: the approvals seen (one check each), and the count in words. */
+export interface RollbackJudgement {
+  approved: boolean;
+  seen: Check[];
+  summary: string;
+}
+
+/**
+ * Judges a rollback of `environment` to `target`, by `policy`, the trust policy in force at the last
+ * deployed revision (when that policy is invalid the gate refuses without asking).
+ */
+export type RollbackJudge = (
+  environment: string,
+  target: { commit: string; tree: string },
+  policy: PolicyContext,
+) => Promise<RollbackJudgement>;
+
+/** A cosign signature blob is small; a larger one is refused before it is read (as a stored claim is). */
+const MAX_SIGNATURE_BLOB_BYTES = 64 * 1024;
 
 /** Verifies a git signature at a trusted time (`at`, and where it came from), never a date the signer wrote. */
 export type SignatureVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
@@ -104,7 +123,7 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
   for (const tag of target.tags) yield await tagCheck(opts, tag.id, tag.ref, target.commit, trees, chain, verify, trustedTime);
   if (env) yield await branchCheck(repo, env.name, target.commit, trees, chain);
   if (from) {
-    const approve = opts.environment ? rollbackApprover(opts, opts.environment, from, target.commit, trees, chain) : undefined;
+    const approve = opts.environment && opts.judgeRollback ? rollbackApprover(opts.judgeRollback, opts.environment, from, target.commit, trees, chain) : undefined;
     const history = await historyCheck(repo, from, target.commit, approve);
     yield* history.checks;
     if (history.rollback) return; // nothing new to check: the range is empty
@@ -131,8 +150,8 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
   }
 }
 
-/** Counts the environment's rollback approvals of `to`, by the policy in force at the last deployed revision. */
-function rollbackApprover(opts: RevisionGateOptions, environment: string, from: string, to: string, trees: TreeWalker, chain: PolicyChain): () => Promise<Count> {
+/** Judges the environment's rollback to `to`, by the policy in force at the last deployed revision. */
+function rollbackApprover(judge: RollbackJudge, environment: string, from: string, to: string, trees: TreeWalker, chain: PolicyChain): () => Promise<RollbackJudgement> {
   return async () => {
     let policy: PolicyContext;
     try {
@@ -140,11 +159,11 @@ function rollbackApprover(opts: RevisionGateOptions, environment: string, from: 
     } catch (e) {
       return { approved: false, seen: [], summary: `the trust policy at the last deployed revision is invalid: ${(e as Error).message}` };
     }
-    return rollbackApprovals(opts.repo, policy, environment, { commit: to, tree: await trees.commitTree(to) }, opts.now ?? new Date(), opts.evidence);
+    return judge(environment, { commit: to, tree: await trees.commitTree(to) }, policy);
   };
 }
 
-async function historyCheck(repo: Repo, from: string, to: string, approve?: () => Promise<Count>): Promise<{ checks: Check[]; rollback?: true }> {
+async function historyCheck(repo: Repo, from: string, to: string, approve?: () => Promise<RollbackJudgement>): Promise<{ checks: Check[]; rollback?: true }> {
   if (from === to) return { checks: [check(GATE, "history", "pass", to, `same revision as last deployed ${short(from)}: nothing new`)] };
   if (await isAncestor(repo, from, to)) return { checks: [check(GATE, "history", "pass", to, `descends from last deployed ${short(from)}`)] };
   if (await isAncestor(repo, to, from)) {
@@ -468,7 +487,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   if (sig?.ok && allowed.has(sig.identity)) signers.set(sig.identity, "commit signature");
   const refused: string[] = [];
   for (const { ref, id } of await listRefs(c.repo, `${cosignRefPrefix}${commit.id}/`)) {
-    const blob = await c.repo.objects.read(id, MAX_CLAIM_BYTES).catch((e: Error) => e);
+    const blob = await c.repo.objects.read(id, MAX_SIGNATURE_BLOB_BYTES).catch((e: Error) => e);
     if (blob instanceof Error || !blob || blob.type !== "blob") {
       refused.push(`${ref}: ${blob instanceof Error ? blob.message : `points at ${blob ? `a ${blob.type}` : "a missing object"}, not a signature`}`);
       continue;

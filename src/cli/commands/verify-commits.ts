@@ -3,6 +3,7 @@ import { InputError } from "../../core/errors.ts";
 import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
 import { openRepo, resolveBranch } from "../../git/repo.ts";
 import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
+import { rollbackJudge } from "../../approvals/rollback.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { clearProgress, progress, verdictSink } from "../output.ts";
 import { required, type Command } from "../command.ts";
@@ -43,6 +44,7 @@ export const verifyCommits: Command = {
         repo, rootPolicy, to, environment, trustedRoot,
         ...(values.from ? { from: values.from as string } : {}),
         verifySignature: pool.verify,
+        judgeRollback: rollbackJudge(repo, new Date()),
         onProgress: progress("verified commits:"),
       };
       const gate = await openRevisionGate(opts);
