@@ -116,7 +116,8 @@ test("the page refuses a proof that does not lead to the signed checkpoint, and 
 
   // The page's own verifier, given what a lying server could send.
   const results = await page.evaluate(async (token) => {
-    const { verifyEntry } = await import("/proof.js");
+    const modulePath: string = "/proof.js"; // the page's own module, served by the console
+    const { verifyEntry } = await import(modulePath);
     const entry = await (await fetch("/api/v1/entries/3", { headers: { authorization: `Bearer ${token}` } })).json();
     const flip = (hex: string) => (hex[0] === "0" ? "1" : "0") + hex.slice(1);
     return {
@@ -140,10 +141,10 @@ test("the page refuses a proof that does not lead to the signed checkpoint, and 
   await screenshot(page, "09-refused-proof");
 });
 
-test("a viewer sees environments, findings and approvals, and not the audit log", async (t) => {
+test("a viewer sees environments, findings and approvals, and not the audit log; a long resource table draws a page, filters all of it, and shows all on request", async (t) => {
   const context = await launchChromium(t);
   if (!context) return;
-  const world = await makeConsoleFixture(tempDir(t));
+  const world = await makeConsoleFixture(tempDir(t), { resources: 250 });
   const running = await startConsole(loadConsoleConfig(world.configFile));
   t.after(() => running.close());
   const page = await context.newPage();
@@ -153,4 +154,15 @@ test("a viewer sees environments, findings and approvals, and not the audit log"
   await page.getByText("The audit log needs the auditor role.").waitFor();
   await page.goto(running.url);
   await page.getByText("victor (viewer)").waitFor();
+
+  await page.goto(`${running.url}#/env/prod`);
+  await page.getByRole("heading", { name: "Resources (250)" }).waitFor();
+  const rows = page.locator("#resources tbody tr");
+  assert.equal(await rows.count(), 200);
+  await page.getByLabel("Filter by name or image").fill("Deployment/shop/service-24");
+  await page.waitForFunction(() => document.querySelectorAll("#resources tbody tr").length === 11);
+  assert.deepEqual((await rows.allInnerTexts()).map((r) => r.split("\t")[0]).slice(0, 2), ["Deployment/shop/service-24", "Deployment/shop/service-240"]);
+  await page.getByLabel("Filter by name or image").fill("");
+  await page.getByRole("button", { name: "Show all 250" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("#resources tbody tr").length === 250);
 });

@@ -10,6 +10,8 @@ import { verifyEntry } from "./proof.js";
 const html = htm.bind(h);
 const TOKEN = "vigil-console-token";
 const PINNED_KEY = "vigil-console-verifier-key";
+/** Rows of a long table drawn at first (the filter searches them all): a page of 1,000 resources stays quick to load. */
+const PAGE_ROWS = 200;
 
 async function api(path) {
   const response = await fetch(`/api/v1/${path}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN)}` } });
@@ -134,8 +136,9 @@ const Checks = ({ checks, more = 0 }) => html`<table><thead><tr><th scope="col">
 function Environment({ name }) {
   const [data, error] = useApi(`environments/${encodeURIComponent(name)}`);
   const [filter, setFilter] = useState("");
+  const [limit, setLimit] = useState(PAGE_ROWS);
   if (!data) return html`<h1>${name}</h1><${Loading} error=${error} />`;
-  const shown = data.resources.filter((r) => `${r.kind}/${r.namespace ?? ""}/${r.name} ${r.images.map((i) => i.image).join(" ")}`.toLowerCase().includes(filter.toLowerCase()));
+  const matching = data.resources.filter((r) => `${r.kind}/${r.namespace ?? ""}/${r.name} ${r.images.map((i) => i.image).join(" ")}`.toLowerCase().includes(filter.toLowerCase()));
   return html`<h1>${name} <${Status} value=${data.state} /></h1>
     <dl class="facts">
       <dt>Runs</dt><dd>${data.running ? html`<code>${data.running.revision}</code> since ${data.running.since} (${entryLink(data.running.entry)})` : "nothing"}</dd>
@@ -146,12 +149,13 @@ function Environment({ name }) {
     ${data.chains.running && html`<${Chain} chain=${data.chains.running} environment=${name} title="Running" />`}
     <h2>Resources (${data.resources.length})</h2>
     <form class="inline" onSubmit=${(e) => e.preventDefault()}><label for="filter">Filter by name or image<input id="filter" type="search" value=${filter} onInput=${(e) => setFilter(e.target.value)} /></label></form>
-    <table><thead><tr><th scope="col">Resource</th><th scope="col">Action</th><th scope="col">Images</th><th scope="col">Why?</th></tr></thead>
-    <tbody>${shown.map((r) => {
+    <table id="resources" aria-label="Resources"><thead><tr><th scope="col">Resource</th><th scope="col">Action</th><th scope="col">Images</th><th scope="col">Why?</th></tr></thead>
+    <tbody>${matching.slice(0, limit).map((r) => {
       const id = `${r.kind}/${r.namespace ? `${r.namespace}/` : ""}${r.name}`;
       return html`<tr><td>${id}</td><td>${r.action}</td><td>${r.images.map((i) => html`<div><code>${i.image}</code>${i.digest && !i.image.includes("@") ? html` <code>${short(i.digest.split(":")[1])}</code>` : ""}</div>`)}</td>
         <td><a href=${`#/explain?${query({ env: name, target: id })}`} aria-label=${`Why is ${id} running?`}>why</a></td></tr>`;
-    })}</tbody></table>`;
+    })}</tbody></table>
+    ${matching.length > limit && html`<p>${limit} of ${matching.length} shown. <button type="button" onClick=${() => setLimit(matching.length)}>Show all ${matching.length}</button></p>`}`;
 }
 
 /** An entry's inclusion in the latest checkpoint, verified here. */
