@@ -48,7 +48,7 @@ try {
 
   const pages: { name: string; hash: string; api: string; ready: string }[] = [
     { name: "environments", hash: "#/", api: "environments", ready: "section.card dl" },
-    { name: `environment (${resources} resources)`, hash: "#/env/prod", api: "environments/prod", ready: `tbody tr:nth-child(${resources})` },
+    { name: `environment (${resources} resources)`, hash: "#/env/prod", api: "environments/prod", ready: `#resources tbody tr:nth-child(${Math.min(resources, 200)})` },
     { name: "why is this running (explain)", hash: `#/explain?env=prod&target=${encodeURIComponent("Deployment/shop/web")}`, api: `explain?env=prod&target=${encodeURIComponent("Deployment/shop/web")}`, ready: "[data-proof=verified]" },
     { name: "entry with proof", hash: "#/entry/5", api: "entries/5", ready: "[data-proof=verified]" },
     { name: "findings", hash: "#/findings", api: "findings", ready: "svg.plot" },
