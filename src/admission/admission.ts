@@ -101,13 +101,13 @@ function tlsSettings(config: AdmissionConfig): TlsSettings {
   return { namespace: config.namespace, secret: config.tls.secret, validityMs: config.tls.validityMs, caValidityMs: config.tls.caValidityMs, names: servingNames(config) };
 }
 
-interface ReloadableBreakGlass {
+export interface ReloadableBreakGlass {
   current(): Omit<BreakGlassContext, "now">;
   reload(): Promise<void>;
 }
 
 /** The trust policy's keys and admins, read again every certificate check (a revoked admin stops counting). */
-async function breakGlassContext(config: AdmissionConfig): Promise<ReloadableBreakGlass> {
+export async function breakGlassContext(config: AdmissionConfig): Promise<ReloadableBreakGlass> {
   const load = async () => {
     const policy = await loadTrustPolicyFile(config.trustPolicy);
     return { keyring: await buildKeyring(policy), admins: expandPrincipals(policy.doc, policy.doc.admins?.members ?? []), maxLifetimeMs: config.breakGlass.maxLifetimeMs };
@@ -121,7 +121,8 @@ async function breakGlassContext(config: AdmissionConfig): Promise<ReloadableBre
   };
 }
 
-function decisionContext(config: AdmissionConfig, verified: VerifiedImages, inventory: InventoryStore, audit: AuditLog | undefined, breakGlass: ReloadableBreakGlass): DecisionContext {
+/** How each request is judged: the inventory's copy, the trust policy's admins, the audit log. */
+export function decisionContext(config: AdmissionConfig, verified: VerifiedImages, inventory: InventoryStore, audit: AuditLog | undefined, breakGlass: ReloadableBreakGlass): DecisionContext {
   const environments = new Map<string, { name: string; appliers: readonly string[] }>();
   for (const e of config.environments) for (const ns of e.namespaces) environments.set(ns, { name: e.name, appliers: e.appliers });
   const staleAfterMs = Math.max(MIN_STALE_MS, STALE_REFRESHES * config.refreshMs);
