@@ -162,6 +162,26 @@ const cases: Case[] = [
   { name: "unsupported seccomp profile type", yaml: restrictedPod("vap", "bad-enum", "", container("", "seccompProfile: { type: Unconfinedd }")), messages: true },
   { name: "container without a name", yaml: pod("vap", "no-name", "  containers: [{ image: registry.example.com/app:1 }]"), messages: true },
   { name: "unsupported pull policy", yaml: restrictedPod("vap", "bad-pull", "", container("imagePullPolicy: Sometimes")), messages: true },
+  // The API server's rules across fields, beyond the schema.
+  { name: "two service ports without names", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: two-unnamed, namespace: vap }\nspec: { ports: [{ port: 80 }, { port: 443 }] }", messages: true },
+  { name: "repeated service port name", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dup-names, namespace: vap }\nspec: { ports: [{ name: web, port: 80 }, { name: web, port: 443 }] }", messages: true },
+  { name: "repeated service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dup-port, namespace: vap }\nspec: { ports: [{ name: a, port: 80 }, { name: b, port: 80 }] }", messages: true },
+  { name: "one unnamed service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: one-port, namespace: vap }\nspec: { ports: [{ port: 80 }] }", messages: true },
+  { name: "repeated container name", yaml: restrictedPod("vap", "dup-containers", "", `${container()}, ${container()}`), messages: true },
+  { name: "init container named as a container", yaml: restrictedPod("vap", "dup-init", `  initContainers: [${container()}]`), messages: true },
+  { name: "container name not a DNS label", yaml: restrictedPod("vap", "bad-container-name", "", container().replace("name: app", "name: App_1")), messages: true },
+  { name: "repeated volume name", yaml: restrictedPod("vap", "dup-volumes", "  volumes: [{ name: v, emptyDir: {} }, { name: v, emptyDir: {} }]"), messages: true },
+  { name: "volume with two sources", yaml: restrictedPod("vap", "two-sources", "  volumes: [{ name: v, emptyDir: {}, configMap: { name: x } }]"), messages: true },
+  { name: "mount of a missing volume", yaml: restrictedPod("vap", "missing-volume", "", container("volumeMounts: [{ name: data, mountPath: /data }]")), messages: true },
+  { name: "two mounts on one path", yaml: restrictedPod("vap", "dup-mount", "  volumes: [{ name: v, emptyDir: {} }, { name: w, emptyDir: {} }]", container("volumeMounts: [{ name: v, mountPath: /d }, { name: w, mountPath: /d }]")), messages: true },
+  { name: "repeated container port name", yaml: restrictedPod("vap", "dup-port-names", "", container("ports: [{ name: http, containerPort: 80 }, { name: http, containerPort: 81 }]")), messages: true },
+  { name: "repeated container port (allowed)", yaml: restrictedPod("vap", "dup-ports", "", container("ports: [{ containerPort: 80 }, { containerPort: 80 }]")), messages: true },
+  { name: "container port out of range", yaml: restrictedPod("vap", "bad-port", "", container("ports: [{ containerPort: 70000 }]")), messages: true },
+  { name: "request above its limit", yaml: restrictedPod("vap", "over-limit", "", container("resources: { requests: { cpu: '2' }, limits: { cpu: '1' } }")), messages: true },
+  { name: "pod name not a DNS subdomain", yaml: restrictedPod("vap", "Bad_Name"), messages: true },
+  { name: "config key with a space", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad-key, namespace: vap }\ndata: { 'a b': c }", messages: true },
+  { name: "selector that does not match the template", yaml: "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: selector-mismatch, namespace: vap }\nspec: { selector: { matchLabels: { app: a } }, template: { metadata: { labels: { app: b } }, spec: { containers: [" + container() + "] } } }", messages: true },
+  { name: "job that restarts always", yaml: "apiVersion: batch/v1\nkind: Job\nmetadata: { name: job-always, namespace: vap }\nspec: { template: { spec: { restartPolicy: Always, containers: [" + container() + "] } } }", messages: true },
   { name: "wrong type", yaml: restrictedPod("vap", "bad-type", "  hostNetwork: 'yes'"), messages: false },
   { name: "Secret data that is not base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: clear, namespace: vap }\ndata: { password: hunter2 }", messages: false },
   { name: "Secret data in base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: encoded, namespace: vap }\ndata: { password: aHVudGVyMg== }", messages: false },
@@ -169,8 +189,9 @@ const cases: Case[] = [
 
 const resourcePath = (o: KubeObject) => {
   const ns = o.metadata?.namespace;
-  const plural: Record<string, string> = { Pod: "pods", Service: "services", ConfigMap: "configmaps", Secret: "secrets" };
-  return `/api/v1/namespaces/${ns}/${plural[o.kind]}`;
+  const plural: Record<string, string> = { Pod: "api/v1/pods", Service: "api/v1/services", ConfigMap: "api/v1/configmaps", Secret: "api/v1/secrets", Deployment: "apis/apps/v1/deployments", Job: "apis/batch/v1/jobs" };
+  const [prefix, resource] = [plural[o.kind]!.split("/").slice(0, -1).join("/"), plural[o.kind]!.split("/").at(-1)];
+  return `/${prefix}/namespaces/${ns}/${resource}`;
 };
 
 async function setUp(): Promise<void> {

@@ -6,6 +6,7 @@ import { findException, isException, parseException, type PolicyException } from
 import { withManifestSet } from "./cel/manifest-set.ts";
 import { admittedObject } from "./defaults.ts";
 import { schemaVersion, validateObject } from "./schema.ts";
+import { validationProblems } from "./validation.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { isBuiltInKind, ResourceTypes } from "../manifest/resources.ts";
 import { formatFieldPath, podSpecsOf } from "../manifest/workloads.ts";
@@ -89,8 +90,10 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
       // run says everything that must change. A SOPS-encrypted manifest is decrypted before it is
       // applied: its `sops` metadata is kept for the policies that recognise it.
       const validated = isSopsEncrypted(o) ? undefined : validateObject(o);
-      if (validated && validated.problems.length > 0) {
-        checks.push(schemaCheck(so, "fail", `the API server would reject it: ${validated.problems.slice(0, 10).join("; ")}${validated.problems.length > 10 ? `; and ${validated.problems.length - 10} more` : ""} (Kubernetes ${schemaVersion()} schema)`));
+      // Then the API server's own rules across fields (validation.ts), which the schema cannot say.
+      const problems = validated ? [...validated.problems, ...validationProblems(o)] : [];
+      if (problems.length > 0) {
+        checks.push(schemaCheck(so, "fail", `the API server would reject it: ${problems.slice(0, 10).join("; ")}${problems.length > 10 ? `; and ${problems.length - 10} more` : ""} (Kubernetes ${schemaVersion()} schema)`));
       }
       if (validated && validated.unknown.length > 0) {
         checks.push(schemaCheck(so, "warn", `unknown fields ${validated.unknown.slice(0, 10).join(", ")}: the API server drops them, so no policy here or in the cluster sees them (kubectl apply refuses them with its default --validate=strict); remove them or fix their spelling`));
