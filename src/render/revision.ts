@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { listTree, type ExportedTree, type TreeFile } from "../git/export-tree.ts";
 import type { Repo } from "../git/repo.ts";
-import { checkManifestFileSize, isManifestFile, parseManifests, type SourcedObject } from "../manifest/manifests.ts";
+import { checkManifestFileSize, isManifestFile, type SourcedObject } from "../manifest/manifests.ts";
+import { parseManifestsByDocument } from "./documents.ts";
 import { KUSTOMIZATION_FILE_NAMES } from "./kustomization.ts";
 import { renderDirectory, type RenderOptions } from "./render.ts";
 
@@ -53,8 +54,36 @@ export async function renderRevision(repo: Repo, commit: string, path: string, o
     }
     checkManifestFileSize(f.path, f.size);
   }
-  const blobs = await Promise.all(manifests.map((f) => readBlob(repo, commit, f)));
-  return { objects: manifests.flatMap((f, i) => parseManifests(blobs[i]!.toString("utf8"), f.path)) };
+  // One file's bytes and text at a time (a few read ahead, within READ_AHEAD_BYTES), parsed a document
+  // at a time: what is held besides the objects is bounded by the largest file, not the whole set.
+  const objects: SourcedObject[] = [];
+  for await (const [f, blob] of blobsInOrder(repo, commit, manifests)) {
+    for (const o of parseManifestsByDocument(blob.toString("utf8"), f.path)) objects.push(o);
+  }
+  return { objects };
+}
+
+/** How many bytes of blobs may be read ahead of the one being parsed (at least one blob is). */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+
+/** The files' blobs in order, reading ahead while the bytes in flight stay under READ_AHEAD_BYTES. */
+async function* blobsInOrder(repo: Repo, commit: string, files: readonly TreeFile[]): AsyncGenerator<[TreeFile, Buffer]> {
+  const pending: { file: TreeFile; blob: Promise<Buffer> }[] = [];
+  let next = 0;
+  let inFlight = 0;
+  while (next < files.length || pending.length > 0) {
+    while (next < files.length && (pending.length === 0 || inFlight + files[next]!.size <= READ_AHEAD_BYTES)) {
+      const file = files[next++]!;
+      inFlight += file.size;
+      const blob = readBlob(repo, commit, file);
+      // Awaited in order below; a failure ahead of that is not an unhandled rejection meanwhile.
+      blob.catch(() => {});
+      pending.push({ file, blob });
+    }
+    const { file, blob } = pending.shift()!;
+    inFlight -= file.size;
+    yield [file, await blob];
+  }
 }
 
 /** The environment's folder as a path inside the tree ("" for the root); one that leaves it is refused. */
