@@ -1,0 +1,70 @@
+// deploy/admission.yaml on a real API server: installed as an admin would (kubectl apply --server-side),
+// the webhook's pod is admitted under Pod Security "restricted", and `vigil admission` running as its
+// service account (and nothing more) can do all it does: issue its Secret, keep its webhook
+// configuration and the packs' policies, and rotate; it cannot read other Secrets or touch workloads.
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { startAdmission } from "../src/admission/admission.ts";
+import { loadAdmissionConfig } from "../src/admission/config.ts";
+import { loadManifests } from "../src/manifest/manifests.ts";
+import { kubeApi, kubeForFile } from "./helpers/cluster.ts";
+import { SshSigner, writePolicy } from "./helpers/git-fixture.ts";
+import { kubectlBinary, requireKube } from "./helpers/kube.ts";
+import { freePort } from "./helpers/registry.ts";
+import { requireTools, run, tempDir } from "./helpers/tools.ts";
+
+const kube = kubeForFile();
+const deploy = new URL("../deploy/", import.meta.url).pathname;
+const ACCOUNT = "system:serviceaccount:vigil-system:vigil-admission";
+
+test("deploy/admission.yaml: the pod meets 'restricted', and the service account can run the webhook and nothing else", async (t) => {
+  if (!requireKube(t, [kubectlBinary]) || !requireTools(t, ["ssh-keygen"])) return;
+  const cluster = kube.cluster;
+  const kubectl = (...args: string[]) => run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, ...args]);
+  kubectl("apply", "--server-side", "--field-manager", "vigil-install", "-f", join(deploy, "00-namespace.yaml"), "-f", join(deploy, "admission.yaml"));
+  assert.equal((await kubeApi(cluster, "POST", "/api/v1/namespaces", { metadata: { name: "shop" } })).status, 201);
+
+  const deployment = loadManifests([join(deploy, "admission.yaml")]).find((s) => s.object.kind === "Deployment")!.object as any;
+  assert.equal(deployment.spec.replicas, 2);
+  const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "admission-pod", labels: deployment.spec.template.metadata.labels }, spec: deployment.spec.template.spec };
+  await kubeApi(cluster, "POST", "/api/v1/namespaces/vigil-system/serviceaccounts", { metadata: { name: "default" } });
+  const admitted = await kubeApi(cluster, "POST", "/api/v1/namespaces/vigil-system/pods?dryRun=All", pod);
+  assert.equal(admitted.status, 201, JSON.stringify(admitted.body));
+
+  // The webhook as its service account alone (a client certificate with its user name and groups).
+  const account = cluster.user(ACCOUNT, ["system:serviceaccounts", "system:serviceaccounts:vigil-system"]);
+  const dir = tempDir(t, "vigil-admission-install-");
+  const alice = new SshSigner(dir, "alice");
+  const trust = writePolicy(join(dir, "trust.yaml"), { signers: [alice.policyEntry], admins: { members: ["alice"], threshold: 1 }, paths: [{ pattern: "**", owners: ["alice"] }] });
+  const port = await freePort();
+  const configFile = join(dir, "admission.yaml");
+  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+kind: AdmissionConfig
+inventory: ${join(dir, "inventory")}
+trustPolicy: ${trust}
+listen: 127.0.0.1:${port}
+cluster: { kubeconfig: ${account.kubeconfigPath} }
+webhook: { url: "https://127.0.0.1:${port}" }
+environments:
+  - { name: shop-production, namespaces: [shop], packs: [pss-restricted] }
+`);
+  const running = await startAdmission(loadAdmissionConfig(configFile), () => {});
+  t.after(() => running.stop());
+  await running.checkCertificates();
+  const vwc = await kubeApi(cluster, "GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission");
+  assert.equal(vwc.status, 200);
+  const binding = await kubeApi(cluster, "GET", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/vigil-shop-production-pss-run-as-non-root");
+  assert.equal(binding.status, 200, JSON.stringify(binding.body));
+
+  // Nothing more: no other Secret, no workload.
+  const can = async (resourceAttributes: Record<string, string>) => {
+    const review = await kubeApi(cluster, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: ACCOUNT, groups: account.groups, resourceAttributes } });
+    return review.body.status.allowed === true;
+  };
+  assert.equal(await can({ namespace: "vigil-system", verb: "get", resource: "secrets", name: "vigil-agent-state" }), false);
+  assert.equal(await can({ namespace: "shop", verb: "create", resource: "pods" }), false);
+  assert.equal(await can({ verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "someone-elses" }), false);
+  assert.equal(await can({ verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "vigil-admission" }), false);
+});
