@@ -4,8 +4,8 @@
 // (last revision applied, verdict, health) kept in a status ConfigMap that the next reconcile reads.
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode } from "../core/errors.ts";
-import { assessHealth, claimingManager, connectCluster, ENVIRONMENT_LABEL, KubeApiError, type ConnectOptions, describeObject, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
-import type { SourcedObject } from "../manifest/manifests.ts";
+import { assessHealth, claimingManager, connectCluster, ENVIRONMENT_LABEL, KubeApiError, type ConnectOptions, formatChanges, recordEvent, syncSet, SyncRefused, writeStatusObject, type Cluster, type ObjectResult, type SyncResult } from "../cluster/index.ts";
+import { describeRef, type SourcedObject } from "../manifest/manifests.ts";
 import type { SyncOptions } from "../cluster/sync.ts";
 import { inventoryMac, readInventory } from "../cluster/inventory.ts";
 import { STATUS_MAC_FIELD, type StateKey } from "./state-key.ts";
@@ -153,7 +153,7 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
   // Objects the environment's account may not touch are reported already; their health is not its to read.
   const health = await assessHealth(cluster, objects.filter((_, i) => result.objects[i]?.action !== "forbidden"), { environment: env.name });
   seconds.health = (performance.now() - started) / 1000;
-  for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeObject(r.object), r.message));
+  for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeRef(r.object), r.message));
   return { checks, health: health.state, plan: planLines(result), sync: result };
 }
 
@@ -165,7 +165,7 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
   const checks: Check[] = [];
   const counts = new Map<string, number>();
   for (const r of result.objects) {
-    const subject = describeObject(r.object);
+    const subject = describeRef(r.object);
     const at = r.object.file ? { location: { file: r.object.file, line: r.object.line ?? 1 } } : {};
     counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
     if (r.action === "rejected") checks.push({ ...check("apply", "accepted", "fail", subject, `the API server refused it: ${r.message ?? "no reason given"}`), ...at });
@@ -203,7 +203,7 @@ function conflictText(r: ObjectResult): string {
 
 function planLines(result: SyncResult): string[] {
   return result.objects.filter((r) => r.action !== "unchanged").flatMap((r) => [
-    `${r.action} ${describeObject(r.object)}`,
+    `${r.action} ${describeRef(r.object)}`,
     ...formatChanges(r.changes ?? []).map((line) => `    ${line}`),
   ]);
 }

@@ -2,6 +2,7 @@
 // server's discovery documents one group-version at a time, only for the group-versions a set uses, and
 // kept for the Cluster's life. A kind a cached group-version does not list is asked again once (a CRD may
 // have been added since). Kinds defined by a CRD in the set being applied are taken from that CRD.
+import { splitApiVersion } from "../manifest/resources.ts";
 import { apiFailure, type Cluster } from "./client.ts";
 
 export interface ResourceInfo {
@@ -79,11 +80,6 @@ export class Discovery {
     }
     return kinds;
   }
-}
-
-export function splitApiVersion(apiVersion: string): { group: string; version: string } {
-  const slash = apiVersion.indexOf("/");
-  return slash === -1 ? { group: "", version: apiVersion } : { group: apiVersion.slice(0, slash), version: apiVersion.slice(slash + 1) };
 }
 
 export function apiVersionOf(group: string, version: string): string {

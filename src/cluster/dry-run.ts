@@ -5,7 +5,7 @@
 import { check, type Check } from "../core/verdict.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import type { Cluster } from "./client.ts";
-import { describeObject } from "./objects.ts";
+import { describeRef } from "../manifest/manifests.ts";
 import { syncSet, SyncRefused, type SyncOptions } from "./sync.ts";
 
 export const DRY_RUN_GATE = "dry-run";
@@ -26,7 +26,7 @@ export async function dryRunChecks(cluster: Cluster, objects: readonly SourcedOb
   const refused = result.objects.filter((r) => r.action === "rejected");
   if (refused.length > 0) {
     return refused.map((r) => ({
-      ...check(DRY_RUN_GATE, "accepted", "fail", describeObject(r.object), `the API server refuses it in a server-side dry run: ${r.message ?? "no reason given"}; nothing of this revision was written`),
+      ...check(DRY_RUN_GATE, "accepted", "fail", describeRef(r.object), `the API server refuses it in a server-side dry run: ${r.message ?? "no reason given"}; nothing of this revision was written`),
       ...(r.object.file && { location: { file: r.object.file, line: r.object.line ?? 1 } }),
     }));
   }

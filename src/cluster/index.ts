@@ -5,6 +5,6 @@ export { formatChanges } from "./fields.ts";
 export { nameProblem, namespaceProblem } from "./names.ts";
 export { assessHealth, type HealthOptions, type HealthReport, type HealthState, type ResourceHealth } from "./health.ts";
 export { INVENTORY_FORMAT, type InventoryRef } from "./inventory.ts";
-export { describeObject, ENVIRONMENT_LABEL, locateObject, type ObjectRef } from "./objects.ts";
+export { ENVIRONMENT_LABEL, locateObject, type ObjectRef } from "./objects.ts";
 export { recordEvent, writeStatusObject, type EventInput, type StatusObjectInput } from "./status.ts";
 export { ADOPT_ANNOTATION, claimingManager, syncSet, SyncRefused, type ObjectResult, type Refusal, type SyncAction, type SyncOptions, type SyncResult } from "./sync.ts";

@@ -1,6 +1,7 @@
 // How an object is named: its identity in the cluster (group, kind, namespace, name; the version is
 // only how we speak to it), and how a person reads it in a message, with the file and line it came from.
-import { splitApiVersion } from "./discovery.ts";
+import { describeRef } from "../manifest/manifests.ts";
+import { splitApiVersion } from "../manifest/resources.ts";
 
 /**
  * The label every object an environment applies carries, with the environment's name as its value: the
@@ -25,14 +26,9 @@ export function identity(ref: { apiVersion: string; kind: string; namespace?: st
   return `${splitApiVersion(ref.apiVersion).group}|${ref.kind}|${ref.namespace ?? ""}|${ref.name}`;
 }
 
-/** "ConfigMap team-a/settings" */
-export function describeObject(ref: { kind: string; namespace?: string | undefined; name: string }): string {
-  return `${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ""}${ref.name}`;
-}
-
 /** "envs/prod/app.yaml:12: ConfigMap team-a/settings" */
 export function locateObject(ref: ObjectRef): string {
-  return ref.file ? `${ref.file}:${ref.line ?? 1}: ${describeObject(ref)}` : describeObject(ref);
+  return ref.file ? `${ref.file}:${ref.line ?? 1}: ${describeRef(ref)}` : describeRef(ref);
 }
 
 /** A Kubernetes name or label value rule, for the names Vigil itself chooses or is given. */

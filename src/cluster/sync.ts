@@ -4,14 +4,15 @@
 // restored or reported; conflicts with other field managers reported unless forced; and objects removed
 // from the set pruned only after the whole set applied, and only those that carry the environment's label.
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
-import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
+import { describeRef, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { describeAnswer, type ApiAnswer, type Cluster, type RequestCounts } from "./client.ts";
-import { apiVersionOf, resourcePath, splitApiVersion, type ResourceInfo } from "./discovery.ts";
+import { apiVersionOf, resourcePath, type ResourceInfo } from "./discovery.ts";
+import { splitApiVersion } from "../manifest/resources.ts";
 import { nameProblem, namespaceProblem } from "./names.ts";
 import { conflictsOf, diffObjects, hashOf, hideSecretValues, ownedHash, type FieldChange, type FieldConflict } from "./fields.ts";
 import { checkInventorySize, inventoryMac, readInventory, writeInventory, type InventoryEntry, type InventoryRef } from "./inventory.ts";
 import { findExisting, inPool, listKey, listLabelled } from "./live.ts";
-import { describeObject, ENVIRONMENT_LABEL, identity, isLabelValue, type ObjectRef } from "./objects.ts";
+import { ENVIRONMENT_LABEL, identity, isLabelValue, type ObjectRef } from "./objects.ts";
 
 export interface SyncOptions {
   /** The environment's name: the value of the vigil.dev/applied-by label on everything it applies. */
@@ -348,7 +349,7 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
   const refuse = (s: SourcedObject, reason: string, rule: Refusal["rule"] = "scope") => {
     const m = s.object.metadata ?? {};
     const shown = (x: unknown) => (typeof x === "string" ? JSON.stringify(x).slice(1, -1).slice(0, 80) : undefined);
-    refusals.push({ file: s.file, line: s.line, object: describeObject({ kind: String(s.object.kind ?? "object"), namespace: shown(m.namespace), name: shown(m.name) ?? "(no name)" }), reason, rule });
+    refusals.push({ file: s.file, line: s.line, object: describeRef({ kind: String(s.object.kind ?? "object"), namespace: shown(m.namespace), name: shown(m.name) ?? "(no name)" }), reason, rule });
   };
 
   // Names first, before any request (discovery included): a name like ".." is bad input, named with its file.

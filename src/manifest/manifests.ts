@@ -200,7 +200,17 @@ function asKubeObject(value: unknown, where: string): KubeObject {
   return o as KubeObject;
 }
 
+/** "team-a/settings", or "settings" for an object without a namespace. */
+function namespacedName(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+/** An object as a check's subject names it, path-like: "ConfigMap/team-a/settings". */
 export function describeObject(o: KubeObject): string {
-  const ns = o.metadata?.namespace ? `${o.metadata.namespace}/` : "";
-  return `${o.kind}/${ns}${o.metadata?.name ?? "(unnamed)"}`;
+  return `${o.kind}/${namespacedName(o.metadata?.namespace, o.metadata?.name ?? "(unnamed)")}`;
+}
+
+/** An object as a sentence names it (the cluster stage's messages): "ConfigMap team-a/settings". */
+export function describeRef(ref: { kind: string; namespace?: string | undefined; name: string }): string {
+  return `${ref.kind} ${namespacedName(ref.namespace, ref.name)}`;
 }
