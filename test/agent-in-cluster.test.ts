@@ -527,7 +527,9 @@ test("vigil agent adopt (issue 15 §2), with deploy/'s RBAC: refuses an absent o
   const cluster_scoped = adopt("--reason", reason, "clusterrole/view");
   assert.equal(cluster_scoped.status, 1);
   assert.match(cluster_scoped.stdout, /ClusterRole is cluster-scoped, and environment shop-production may hold cluster-scoped objects only with allowClusterScoped/);
-  assert.equal(adopt("configmap/shop/legacy").status, 2, "a reason is required");
+  const unreasoned = adopt("configmap/shop/legacy");
+  assert.equal(unreasoned.status, 2, `a reason is required: ${unreasoned.stderr}`);
+  assert.match(unreasoned.stderr, /--reason is required/);
   assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"], undefined, "nothing annotated by a refused run");
 
   // On purpose: recorded, then annotated.
