@@ -32,7 +32,7 @@ function commitAdmission(c: Check): Admission[] {
 function commitKey(described: string): string | undefined {
   const pgp = /^openpgp ([0-9A-F]{16,64}) /.exec(described);
   if (pgp) return admissionKey.openpgp(pgp[1]!);
-  const x509 = /^x509 (\S+) \(issuer (\S+)\)/.exec(described);
+  const x509 = /^x509 (\S+) \(issuer ([^\s)]+)\)/.exec(described);
   if (x509) return admissionKey.sigstore(x509[1]!, x509[2]!);
   // An SSH key or certificate: the fingerprint of the key that signed.
   const ssh = /^\S+ (SHA256:[A-Za-z0-9+/]{43})\b/.exec(described);
@@ -52,7 +52,7 @@ function imageAdmissions(c: Check): Admission[] | undefined {
   for (const k of signed[1]!.matchAll(/(?:(\S+) \()?[a-z0-9-]+ SHA256:([A-Za-z0-9+/]{43})\)?/g)) {
     out.push({ kind: "image", subject: digest, signer: k[1] ?? "key", key: `key sha256:${Buffer.from(k[2]!, "base64").toString("hex")}` });
   }
-  for (const k of signed[1]!.matchAll(/(\S+) \(issuer (\S+)\)/g)) {
+  for (const k of signed[1]!.matchAll(/([^\s(]+) \(issuer ([^\s)]+)\)/g)) {
     out.push({ kind: "image", subject: digest, signer: k[1]!, key: admissionKey.sigstore(k[1]!, k[2]!) });
   }
   return out;

@@ -105,7 +105,8 @@ class SqliteInventory implements InventoryStore {
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(file);
-      db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+      // A page cache of 128 MiB: a feed that changes 300,000 findings updates rows all over the table.
+      db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -131072;");
       db.exec(TABLES);
     } catch (e) {
       throw new UnavailableError(`${file}: cannot open the inventory: ${(e as Error).message}`);

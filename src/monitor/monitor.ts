@@ -422,9 +422,19 @@ function policyFindings(environment: string, checks: Check[], since: string): Mo
     .map((c) => ({ key: findingKey(environment, c.subject, c.rule, c.message), type: "policy" as const, subject: c.subject, rule: c.rule, environment, workload: workloadName(c.subject), image: "", digest: "", severity: "high" as const, since, action: c.message }));
 }
 
-/** The same finding but for its first-seen time. */
+/** The same finding but for its first-seen time (compared field by field: a feed can change 300,000 at once). */
 function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {
-  return JSON.stringify({ ...a, since: "" }) === JSON.stringify({ ...b, since: "" });
+  const fields = Object.keys(a) as (keyof MonitorFinding)[];
+  if (fields.length !== Object.keys(b).length) return false;
+  return fields.every((field) => field === "since" || sameValue(a[field], b[field]));
+}
+
+/** Deep equality of JSON values (strings, numbers, booleans, arrays and plain objects of them). */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /**
