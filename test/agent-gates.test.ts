@@ -78,7 +78,7 @@ const status = (env: string) => get(`/api/v1/namespaces/vigil-system/configmaps/
 const events = (env: string) => get(`/api/v1/namespaces/vigil-system/events?fieldSelector=involvedObject.name%3Dvigil-status-${env}`);
 const failures = (r: ReconcileResult) => r.verdict.checks.filter((c) => c.status === "fail");
 
-test("dry run: a revision the API server refuses (two unnamed Service ports) is blocked before any write", async (t) => {
+test("dry run: a revision the API server refuses (an ExternalName Service without its externalName) is blocked before any write", async (t) => {
   if (!ready(t)) return;
   const w = await workspace(t, "dryrun");
   const good = w.repo.commit({ "envs/dryrun/settings.yaml": configMapYaml(w.ns, "settings") }, alice);
@@ -90,10 +90,9 @@ test("dry run: a revision the API server refuses (two unnamed Service ports) is 
 kind: Service
 metadata: { name: api, namespace: ${w.ns} }
 spec:
-  selector: { app: api }
+  type: ExternalName
   ports:
-    - { port: 80, targetPort: 8080 }
-    - { port: 443, targetPort: 8443 }
+    - { port: 80 }
 `;
   w.repo.commit({ "envs/dryrun/settings.yaml": configMapYaml(w.ns, "settings", "open"), "envs/dryrun/service.yaml": service }, alice);
   const blocked = await reconcile(w);
@@ -101,8 +100,8 @@ spec:
   const failed = failures(blocked);
   assert.equal(failed[0]!.gate, "dry-run", JSON.stringify(failed));
   assert.match(failed[0]!.subject, /Service/);
-  assert.match(failed[0]!.message, /name/);
-  // The policy gate's offline schema passed it: only the API server refuses it.
+  assert.match(failed[0]!.message, /externalName/);
+  // The policy gate's offline checks passed it: only the API server refuses it.
   assert.equal(blocked.verdict.checks.filter((c) => c.gate === "policy" && c.status === "fail").length, 0);
   assert.equal(blocked.applied, false);
   assert.equal(await get(`/api/v1/namespaces/${w.ns}/services/api`), undefined, "nothing of the revision was written");
