@@ -169,6 +169,12 @@ test("images: verified digests pass; unverified, tags, unparsable and non-string
   assert.equal((await s.judge(podRequest(OTHER, { operation: "UPDATE", old: OTHER }))).rule, "unchanged-images");
   const changed = await s.judge(podRequest(OTHER, { operation: "UPDATE", old: VERIFIED }));
   assert.equal(changed.allowed, false);
+  // kubectl debug: an ephemeral container added to a running Pod is an image of its own.
+  const debug = podRequest(VERIFIED, { operation: "UPDATE", old: VERIFIED });
+  (debug.object as any).spec.ephemeralContainers = [{ name: "debugger", image: "registry.example.com/tools/shell:1" }];
+  const debugged = await s.judge({ ...debug, subResource: "ephemeralcontainers" });
+  assert.equal(debugged.allowed, false);
+  assert.match(debugged.message, /image "registry\.example\.com\/tools\/shell:1" \(ephemeral container debugger\) is a tag/);
   // The agent's identity: admitted only with every image pinned by digest.
   assert.equal((await s.judge(podRequest(OTHER, { user: "system:serviceaccount:shop:deployer" }))).rule, "applier");
   assert.equal((await s.judge(podRequest("registry.example.com/shop/tool:2", { user: "system:serviceaccount:shop:deployer" }))).allowed, false);

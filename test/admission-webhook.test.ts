@@ -306,7 +306,7 @@ function tamper(token: string): string {
   return Buffer.from(JSON.stringify(envelope)).toString("base64");
 }
 
-test("TLS: the API server trusts the webhook through the caBundle Vigil keeps; a rotated serving certificate is served and still trusted", async (t) => {
+test("TLS: the API server trusts the webhook through the caBundle Vigil keeps; a rotated serving certificate is served and still trusted; a deleted configuration comes back", async (t) => {
   if (!ready(t)) return;
   const secret = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls" })).body;
   const vwc = (await admin.call({ verb: "get", method: "GET", path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission" })).body;
@@ -340,6 +340,12 @@ test("TLS: the API server trusts the webhook through the caBundle Vigil keeps; a
   assert.equal(now.webhooks[0].clientConfig.caBundle, b64(renewed.caBundle));
   const still = await kubectlCreate(mallory, podYaml("after-ca-rotation", `${unsigned.reference}@${unsigned.digest}`), ["--dry-run=server"]);
   assert.match(still.output, /vigil admission: Pod shop\/after-ca-rotation is refused/);
+
+  // Deleted by hand, the webhook configuration is back at the next check.
+  const vwcPath = "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission";
+  assert.equal((await admin.call({ verb: "delete", method: "DELETE", path: vwcPath })).status, 200);
+  await webhook!.checkCertificates();
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: vwcPath })).status, 200);
 });
 
 async function putSecret(secret: any, data: Record<string, string>): Promise<void> {

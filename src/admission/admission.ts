@@ -50,10 +50,12 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
     }, (message) => log({ time: new Date().toISOString(), error: message }));
     // Listening first: the configuration sends requests here as soon as the API server reads it.
     await applyClusterObjects(cluster, [webhookConfiguration(config, material.caBundle), ...environmentPolicies(config)]);
+    // Every check also applies the webhook configuration and the packs again: one deleted or edited
+    // by hand is restored within a check interval.
     const checkCertificates = async () => {
       const next = await ensureServingMaterial(cluster, tls, publish);
       if (next.certPem !== material.certPem) setMaterial(server, next);
-      if (next.caBundle !== material.caBundle) await publish(next.caBundle);
+      await applyClusterObjects(cluster, [webhookConfiguration(config, next.caBundle), ...environmentPolicies(config)]);
       material = next;
       return next;
     };
