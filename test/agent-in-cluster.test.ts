@@ -161,10 +161,12 @@ interface Workspace {
 /**
  * The example environment of deploy/ (shop-production, in shop, as vigil-deployer-shop), in-cluster,
  * from a new repository: the environment's state from an earlier test (its last applied revision, of
- * another repository) is removed first.
+ * another repository) is removed first, and so is the state key's record that it applied.
  */
 async function workspace(t: TestContext, extra = ""): Promise<Workspace> {
   for (const name of ["vigil-status-shop-production", "vigil-inventory-shop-production"]) await call("DELETE", `/api/v1/namespaces/vigil-system/configmaps/${name}`);
+  // Starting the environment over on purpose: the agent's state key no longer records that it applied.
+  await admin.call({ verb: "patch", method: "PATCH", path: "/api/v1/namespaces/vigil-system/secrets/vigil-agent-state", body: { metadata: { annotations: { "vigil.dev/applied-environments": null } } }, contentType: "application/merge-patch+json" });
   const dir = tempDir(t, "vigil-in-cluster-");
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, "shop-production");
   const repo = new TestRepo(join(dir, "config"));
@@ -257,6 +259,9 @@ test("in-cluster with deploy/'s RBAC (issue 15): an object someone else made in 
   const deleted = await reconcile();
   assert.equal(deleted.exitCode, 1);
   assert.match(failing(deleted), /the status ConfigMap is gone but shop-production's inventory is not/);
+  // The blocked reconcile writes no new status: a second one is not taken for a fresh start.
+  assert.equal((await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production")).status, 404);
+  assert.equal((await reconcile()).exitCode, 1);
 });
 
 test("in-cluster token rotation: a token replaced on disk is used after the refresh interval without a failure, and at once when the server refuses the old one (401)", async (t) => {
@@ -402,6 +407,18 @@ test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is 
   assert.match(failing(rewritten), /"subject":"inventory of shop-production".*has a MAC that does not verify: it was rewritten outside the agent/);
   await patch(inventoryPath, { objects: inventory.objects });
   assert.equal((await reconcile()).exitCode, 0);
+
+  // The status and the inventory both deleted, so that the environment looks new: the key's Secret says it applied.
+  assert.equal((await call("GET", keyPath)).body.metadata.annotations["vigil.dev/applied-environments"], "shop-production");
+  const kept = { status: (await call("GET", statusPath)).body.data, inventory: (await call("GET", inventoryPath)).body.data };
+  for (const path of [statusPath, inventoryPath]) assert.equal((await call("DELETE", path)).status, 200);
+  const reset = await reconcile();
+  assert.equal(reset.exitCode, 1);
+  assert.match(failing(reset), /the status and the inventory of shop-production are gone, but the agent's state key \(the Secret vigil-system\/vigil-agent-state\) records that shop-production has applied/);
+  for (const [name, data] of [["vigil-status-shop-production", kept.status], ["vigil-inventory-shop-production", kept.inventory]] as const) {
+    assert.equal((await call("POST", "/api/v1/namespaces/vigil-system/configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data })).status, 201);
+  }
+  assert.equal((await reconcile()).exitCode, 0, "restored as the agent wrote them");
 
   // The key deleted, to have the agent make a new one: refused while statuses signed by it remain.
   assert.equal((await call("DELETE", keyPath)).status, 200);

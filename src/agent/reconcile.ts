@@ -119,9 +119,18 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     }
     // The status caches what the log records: an apply the log could not record does not move it.
     if (state) await recordOutcome(options.clusters, env, options.config, recorded?.error !== undefined ? { ...result, applied: false } : result, state, options.stateKey);
-    // Once applied, the inventory is signed too: unsigned state is no longer taken (state-key.ts).
-    if (result.applied) options.stateKey?.firstUse.delete(env.name);
+    // Once applied, the inventory is signed too: unsigned state is no longer taken (state-key.ts); and
+    // the key's Secret records that the environment has applied, so a reset of both is found.
+    if (result.applied) {
+      options.stateKey?.firstUse.delete(env.name);
+      await options.stateKey?.recordApplied?.(env.name);
+    }
     return result;
+  };
+  /** State that cannot be trusted is left as it was found: a status written now would carry the agent's MAC and launder it. */
+  const refuseState = (refusal: Check): Promise<ReconcileResult> => {
+    state = undefined;
+    return conclude([refusal], {});
   };
   try {
     state = await readEnvironmentState(options.clusters, env, options.config);
@@ -147,7 +156,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       // Checked before anything else reads them: a patched status or a rewritten inventory blocks.
       const distrust = await inventoryDistrust(options.clusters, env, options.config, inventoryKey!);
       const judged = judgeStateByKey(env.name, options.audit ? { missing: true } : state, options.stateKey, distrust);
-      if (judged.refusal) return await conclude([judged.refusal], {});
+      if (judged.refusal) return await refuseState(judged.refusal);
       stateNotes.push(...judged.notes);
     }
     if (options.audit) {
@@ -156,12 +165,12 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       if (outcome.check) return await conclude([outcome.check], outcome.unavailable ? { exitCode: ExitCode.unavailable } : {});
       candidate.evidence = outcome.evidence;
       const judged = judgeStateByLog(env.name, state, options.audit.location, outcome.evidence!);
-      if (judged.refusal) return await conclude([judged.refusal], {});
+      if (judged.refusal) return await refuseState(judged.refusal);
       state = judged.state;
       stateNotes.push(...judged.notes);
     } else if (state.missing) {
-      const refusal = judgeMissingStatus(env.name, await inventoryExists(options.clusters, env, options.config));
-      if (refusal) return await conclude([refusal], {});
+      const refusal = judgeMissingStatus(env.name, await inventoryExists(options.clusters, env, options.config), options.stateKey);
+      if (refusal) return await refuseState(refusal);
     }
     if (state.lastApplied) candidate.lastApplied = state.lastApplied;
     if (!options.dryRun) {

@@ -29,7 +29,17 @@ export interface StateKey {
   status(environment: string, lastApplied: string | undefined, lastAppliedAt: string | undefined): string;
   /** Environments whose unsigned state is taken as it is, once: the key was made by this start. */
   readonly firstUse: Set<string>;
+  /**
+   * Environments known to have applied (kept on the key's Secret): one of them whose status and
+   * inventory are both gone was reset, not never deployed. Undefined when the audit log says it.
+   */
+  readonly applied?: ReadonlySet<string>;
+  /** Records that the environment has applied (once per environment). */
+  recordApplied?(environment: string): Promise<void>;
 }
+
+/** The annotation on the key's Secret listing the environments that have applied. */
+export const APPLIED_ANNOTATION = "vigil.dev/applied-environments";
 
 function keyFrom(root: Buffer, source: string, firstUse: Iterable<string> = []): StateKey {
   const derive = (purpose: string) => createHmac("sha256", root).update(purpose).digest();
@@ -73,7 +83,7 @@ export async function loadStateKeySecret(options: StateKeyOptions): Promise<Stat
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
   for (let attempt = 0; attempt < 3; attempt++) {
     const answer = await cluster.call({ verb: "get", method: "GET", path: `${path}/${STATE_KEY_SECRET}` });
-    if (answer.status === 200) return keyFrom(decodeKey(answer.body?.data?.key, where), `the ${where}`);
+    if (answer.status === 200) return withApplied(keyFrom(decodeKey(answer.body?.data?.key, where), `the ${where}`), options, answer.body?.metadata?.annotations?.[APPLIED_ANNOTATION]);
     if (answer.status !== 404) throw apiFailure(answer, `reading the agent's state key (${where}; the agent needs get on it, deploy/20-rbac.yaml)`);
     if (options.dryRun) return undefined;
     if (await options.signedStatusExists()) {
@@ -95,11 +105,38 @@ export async function loadStateKeySecret(options: StateKeyOptions): Promise<Stat
         data: { key: randomBytes(32).toString("base64") },
       },
     });
-    if (created.status === 201) return keyFrom(decodeKey(created.body?.data?.key, where), `the ${where}`, options.environments);
+    if (created.status === 201) return withApplied(keyFrom(decodeKey(created.body?.data?.key, where), `the ${where}`, options.environments), options, undefined);
     // Another replica made it meanwhile: read that one.
     if (created.status !== 409) throw apiFailure(created, `creating the agent's state key (${where}; the agent needs create on Secrets in ${namespace}, deploy/20-rbac.yaml)`);
   }
   throw new VigilError(`the agent's state key (${where}) could be neither read nor created`, ExitCode.unavailable);
+}
+
+/** The key with the environments its Secret lists as applied, and the means to add one (a merge patch of that Secret alone). */
+function withApplied(key: StateKey, options: StateKeyOptions, listed: unknown): StateKey {
+  const applied = new Set(typeof listed === "string" ? listed.split(",").filter((e) => e !== "") : []);
+  const path = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}/secrets/${STATE_KEY_SECRET}`;
+  return {
+    ...key,
+    applied,
+    async recordApplied(environment) {
+      if (applied.has(environment)) return;
+      // Read again first: another replica or agent may have added its own since.
+      const current = await options.cluster.call({ verb: "get", method: "GET", path });
+      if (current.status !== 200) throw apiFailure(current, `reading the agent's state key (Secret ${options.namespace}/${STATE_KEY_SECRET})`);
+      const before = String(current.body?.metadata?.annotations?.[APPLIED_ANNOTATION] ?? "").split(",").filter((e) => e !== "");
+      const list = [...new Set([...before, environment])].sort().join(",");
+      const patched = await options.cluster.call({
+        verb: "patch",
+        method: "PATCH",
+        path,
+        body: { metadata: { resourceVersion: current.body?.metadata?.resourceVersion, annotations: { [APPLIED_ANNOTATION]: list } } },
+        contentType: "application/merge-patch+json",
+      });
+      if (patched.status !== 200) throw apiFailure(patched, `recording that ${environment} has applied on the agent's state key (Secret ${options.namespace}/${STATE_KEY_SECRET}; the agent needs patch on it)`);
+      for (const e of list.split(",")) applied.add(e);
+    },
+  };
 }
 
 function decodeKey(value: unknown, where: string): Buffer {

@@ -39,12 +39,22 @@ export function judgeStateByLog(environment: string, status: EnvironmentState, w
   return { state: { lastApplied: logged.commit, lastAppliedAt: logged.since }, notes: [] };
 }
 
-/** Without an audit log: a status that is gone while the inventory remains was deleted, not never written. */
-export function judgeMissingStatus(environment: string, inventoryExists: boolean): Check | undefined {
-  if (!inventoryExists) return undefined;
-  return check("agent", "state", "fail", `status of ${environment}`,
-    `the status ConfigMap is gone but ${environment}'s inventory is not: the status was deleted outside the agent, and the last applied revision (the revision gate's starting point) is lost. ` +
-      "Configure the audit log so the agent can check its state against it, or restore lastApplied in the status by hand");
+/**
+ * Without an audit log: a status that is gone while the inventory remains, or while the agent's state
+ * key records that the environment has applied, was deleted, not never written.
+ */
+export function judgeMissingStatus(environment: string, inventoryExists: boolean, key?: StateKey): Check | undefined {
+  if (inventoryExists) {
+    return check("agent", "state", "fail", `status of ${environment}`,
+      `the status ConfigMap is gone but ${environment}'s inventory is not: the status was deleted outside the agent, and the last applied revision (the revision gate's starting point) is lost. ` +
+        "Restore the status the agent wrote (or configure the audit log, which keeps the history)");
+  }
+  if (key?.applied?.has(environment)) {
+    return check("agent", "state", "fail", `status of ${environment}`,
+      `the status and the inventory of ${environment} are gone, but the agent's state key (${key.source}) records that ${environment} has applied: they were deleted outside the agent, and history does not restart. ` +
+        "Restore them as the agent wrote them; to start the environment over on purpose, remove it from that Secret's vigil.dev/applied-environments annotation");
+  }
+  return undefined;
 }
 
 /**
