@@ -11,6 +11,7 @@ import { openCheckpoint } from "../src/audit/checkpoint.ts";
 import { leafHash } from "../src/audit/hash.ts";
 import { parseVerifierKey } from "../src/audit/note.ts";
 import { verifyInclusion } from "../src/audit/proof.ts";
+import { AuditLog } from "../src/audit/log.ts";
 import { loadConsoleConfig } from "../src/console/config.ts";
 import { routes } from "../src/console/routes.ts";
 import { startConsole, type RunningConsole } from "../src/console/server.ts";
@@ -224,4 +225,21 @@ test("a log edited while the console serves it: the edit is refused with the ent
   assert.match(edited.body.error, /the audit log does not verify; nothing from it is served: entry 3: its bytes do not match/);
   const after = await get("/api/v1/audit/search", world.tokens.auditor);
   assert.equal(after.status, 500);
+});
+
+test("the console follows the log as the agent appends to it", async (t) => {
+  const world = await makeConsoleFixture(tempDir(t));
+  const running = await startConsole(loadConsoleConfig(world.configFile));
+  t.after(() => running.close());
+  const get = client(running);
+  assert.equal((await get("/api/v1/audit/search?person=carol", world.tokens.auditor)).body.entries.length, 1);
+  const log = await AuditLog.open(world.logDir, { signingKeyFile: world.keyFile });
+  await log.append([{ kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } }]);
+  await log.close();
+  await new Promise((r) => setTimeout(r, 1100));
+  const found = (await get("/api/v1/audit/search?person=carol", world.tokens.auditor)).body;
+  assert.deepEqual(found.entries.map((e: any) => e.index), [9, 4]);
+  assert.equal(found.total, 10);
+  const entry = (await get("/api/v1/entries/9", world.tokens.viewer)).body;
+  assert.equal(entry.proof.treeSize, 10);
 });

@@ -183,17 +183,18 @@ export class LogFollower {
    * and indexes its new entries. Returns the latest checkpoint, verified. Throws IntegrityError saying
    * what was found.
    */
-  async catchUp(log: AuditLog, trusted?: { note: string; where: string }): Promise<Checkpoint> {
+  async catchUp(log: AuditLog, trusted?: { note: string; where: string }, onEntry?: (entry: LogEntry) => void): Promise<Checkpoint> {
     if (this.#failure) throw this.#failure;
     try {
-      return await this.#catchUp(log, trusted);
+      return await this.#catchUp(log, trusted, onEntry);
     } catch (e) {
       if (e instanceof IntegrityError) this.#failure = e;
       throw e;
     }
   }
 
-  async #catchUp(log: AuditLog, trusted?: { note: string; where: string }): Promise<Checkpoint> {
+  /** `onEntry` sees each new entry as it is read (a reader's own index: the console's), before the root over them is checked. */
+  async #catchUp(log: AuditLog, trusted?: { note: string; where: string }, onEntry?: (entry: LogEntry) => void): Promise<Checkpoint> {
     const location = log.store.location;
     const latest = await log.latest();
     const known = trusted ? savedCheckpoint(log, trusted) : undefined;
@@ -205,6 +206,7 @@ export class LogFollower {
     for await (const entry of log.entries(start, latest.size)) {
       this.#frontier.append(entry.leafHash, () => {});
       if (this.evidence.add(entry)) this.#evidenceHashes.set(entry.index, entry.leafHash);
+      onEntry?.(entry);
     }
     if (!this.#frontier.root().equals(latest.root)) {
       throw new IntegrityError(`${location}: entries ${start} to ${latest.size - 1} do not match the log's signed checkpoint of size ${latest.size}: an entry was edited (its stored hashes rewritten to match); run vigil audit verify --log ${location} to find it`);

@@ -91,10 +91,10 @@ class Files {
  * whole frame whose bytes never reached the disk, or zeros — and is cut by the writer. A bad frame with
  * more after it is damage, never an interrupted append: it is refused, naming where it is.
  */
-function scanFrames(files: Files, name: string): { frames: { offset: number; length: number }[]; end: number; torn: number } {
+function scanFrames(files: Files, name: string, from = 0): { frames: { offset: number; length: number }[]; end: number; torn: number } {
   const size = files.size(name);
   const frames: { offset: number; length: number }[] = [];
-  let at = 0;
+  let at = from;
   while (at + FRAME_HEADER <= size) {
     const header = files.read(name, at, FRAME_HEADER);
     const length = header.readUInt32BE(0);
@@ -210,7 +210,16 @@ export class FileStore implements LogWriterStore {
   }
 
   async latestCheckpoint(): Promise<string> {
+    if (!this.#files.writable) this.#readNewCheckpoints();
     return this.#note(this.#checkpointFrames.length - 1);
+  }
+
+  /** A reader that stays open (the console) sees the complete checkpoints a writer appended since. */
+  #readNewCheckpoints(): void {
+    if (this.#files.size("checkpoints") <= this.#checkpointsEnd) return;
+    const scanned = scanFrames(this.#files, "checkpoints", this.#checkpointsEnd);
+    this.#checkpointFrames.push(...scanned.frames);
+    this.#checkpointsEnd = scanned.end;
   }
 
   async *checkpoints(): AsyncIterable<string> {

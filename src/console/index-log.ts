@@ -9,6 +9,9 @@ import type { Checkpoint } from "../audit/checkpoint.ts";
 import type { AuditLog, LogEntry } from "../audit/log.ts";
 import { describeRecord, type AuditRecord, type RecordKind } from "../audit/record.ts";
 
+/** Calls within this long of the last catch-up share it: the follower re-reads every evidence entry each time. */
+const REFRESH_INTERVAL_MS = 1000;
+
 export interface Row {
   index: number;
   time: string;
@@ -43,6 +46,7 @@ export class LogIndex {
   readonly #log: AuditLog;
   #latest: Checkpoint | undefined;
   #refreshing: Promise<Checkpoint> | undefined;
+  #refreshedAt = 0;
 
   constructor(log: AuditLog) {
     this.#log = log;
@@ -53,16 +57,19 @@ export class LogIndex {
     return this.#follower.evidence;
   }
 
-  /** Verifies what the log added since the last call and indexes it; calls made meanwhile share one. */
+  /** Verifies what the log added since the last call and indexes it; calls made meanwhile, or within a second, share one. */
   refresh(): Promise<Checkpoint> {
     this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
     return this.#refreshing;
   }
 
   async #refresh(): Promise<Checkpoint> {
-    const checkpoint = await this.#follower.catchUp(this.#log);
-    for await (const entry of this.#log.entries(this.rows.length, checkpoint.size)) this.#add(entry);
+    if (this.#latest && Date.now() - this.#refreshedAt < REFRESH_INTERVAL_MS) return this.#latest;
+    // Rows are added as the follower reads; if its check of the signed root then fails, it throws and
+    // stays failed, and the console serves nothing from the log again.
+    const checkpoint = await this.#follower.catchUp(this.#log, undefined, (entry) => this.#add(entry));
     this.#latest = checkpoint;
+    this.#refreshedAt = Date.now();
     return checkpoint;
   }
 

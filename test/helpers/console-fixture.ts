@@ -17,6 +17,8 @@ import { run } from "./tools.ts";
 export interface ConsoleFixture {
   configFile: string;
   logDir: string;
+  /** The log's signing key file, for a test that appends as the agent would. */
+  keyFile: string;
   verifierKey: string;
   repo: string;
   commits: { first: string; second: string; third: string };
@@ -132,5 +134,5 @@ tokens:
   - { name: alice, role: auditor, sha256: ${auditor.entry.sha256} }
   - { name: victor, role: viewer, sha256: ${viewer.entry.sha256} }
 `);
-  return { configFile, logDir, verifierKey: key.verifierKey, repo, commits: { first, second, third }, tokens: { auditor: auditor.token, viewer: viewer.token }, digest: digestOf(1) };
+  return { configFile, logDir, keyFile: key.file, verifierKey: key.verifierKey, repo, commits: { first, second, third }, tokens: { auditor: auditor.token, viewer: viewer.token }, digest: digestOf(1) };
 }
