@@ -25,13 +25,19 @@ export function signCheckpoint(signer: NoteSigner, size: number, root: Buffer): 
 /** Verifies the note's signature, then parses the body strictly. The origin must be the key's name. */
 export function openCheckpoint(note: string, verifier: NoteVerifier): Checkpoint {
   const { text } = openNote(note, verifier);
-  const [origin, sizeLine, rootLine] = text.split("\n");
-  if (origin !== verifier.name) throw new IntegrityError(`checkpoint origin "${origin}" is not the log's name "${verifier.name}"`);
+  const body = parseCheckpointBody(text);
+  if (body.origin !== verifier.name) throw new IntegrityError(`checkpoint origin "${body.origin}" is not the log's name "${verifier.name}"`);
+  return { ...body, note };
+}
+
+/** A checkpoint's origin, size and root, strictly (any log's: Vigil's, or a Sigstore log's). */
+export function parseCheckpointBody(text: string): Omit<Checkpoint, "note"> {
+  const [origin = "", sizeLine, rootLine] = text.split("\n");
   const size = claimedSize(text);
   if (size === undefined) throw new IntegrityError(`checkpoint: tree size "${sizeLine ?? ""}" is not a decimal number`);
   const root = Buffer.from(rootLine ?? "", "base64");
   if (root.length !== HASH_SIZE || root.toString("base64") !== rootLine) throw new IntegrityError(`checkpoint: root hash "${rootLine ?? ""}" is not ${HASH_SIZE} bytes of base64`);
-  return { origin, size, root, note };
+  return { origin, size, root };
 }
 
 /** The tree size a stored note claims, read without its signature (stores use it to find their end; the

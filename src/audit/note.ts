@@ -118,12 +118,18 @@ export interface OpenedNote {
   signatures: { name: string; keyHash: number }[];
 }
 
+export interface ParsedNote {
+  /** The signed text, ending in a newline. */
+  text: string;
+  /** Every signature line, none verified yet. */
+  signatures: { name: string; keyHash: number; signature: Buffer }[];
+}
+
 /**
- * The note's text, once `verifier`'s signature on it verifies. Signatures by other keys are listed
- * and otherwise ignored (witness cosignatures); one that claims the verifier's name and hash but does
- * not verify refuses the note.
+ * A signed note split into its text and signature lines, strictly, nothing verified: the one parser of
+ * the format, for Vigil's log (openNote) and for a Sigstore log's checkpoint (src/sigstore/tlog.ts).
  */
-export function openNote(note: string, verifier: NoteVerifier): OpenedNote {
+export function parseNote(note: string): ParsedNote {
   const split = note.lastIndexOf("\n\n");
   if (split < 0) throw new IntegrityError("not a signed note: no blank line before the signatures");
   const text = note.slice(0, split + 1);
@@ -131,8 +137,17 @@ export function openNote(note: string, verifier: NoteVerifier): OpenedNote {
   const lines = note.slice(split + 2).split("\n");
   if (lines.pop() !== "" || lines.length === 0) throw new IntegrityError("not a signed note: the signature lines must end with a newline");
   if (lines.length > MAX_SIGNATURES) throw new IntegrityError(`signed note: more than ${MAX_SIGNATURES} signatures`);
+  return { text, signatures: lines.map((line) => parseSignatureLine(line)) };
+}
+
+/**
+ * The note's text, once `verifier`'s signature on it verifies. Signatures by other keys are listed
+ * and otherwise ignored (witness cosignatures); one that claims the verifier's name and hash but does
+ * not verify refuses the note.
+ */
+export function openNote(note: string, verifier: NoteVerifier): OpenedNote {
+  const { text, signatures } = parseNote(note);
   const body = Buffer.from(text, "utf8");
-  const signatures = lines.map((line) => parseSignatureLine(line));
   let verified = false;
   for (const s of signatures) {
     if (s.name !== verifier.name || s.keyHash !== verifier.keyHash) continue;

@@ -1,8 +1,12 @@
 // Rekor (v1) transparency-log entries: the signed entry timestamp, inclusion proofs (RFC 6962 / 9162
 // hashing) and signed checkpoints, verified against a Sigstore trusted root's log keys. Shared by the
 // git x509 signatures gitsign embeds entries in, and by Sigstore bundles.
-import { createHash, verify as cryptoVerify } from "node:crypto";
+import { verify as cryptoVerify } from "node:crypto";
 import { describeRange, withinRange, type TrustedLogKey, type TrustedRoot } from "../trust/trusted-root.ts";
+import { parseCheckpointBody } from "../audit/checkpoint.ts";
+import { leafHash } from "../audit/hash.ts";
+import { parseNote, type ParsedNote } from "../audit/note.ts";
+import { IntegrityError, rootFromInclusionProof } from "../audit/proof.ts";
 
 /** How far in the future a logged time may lie, for clocks that disagree a little. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
@@ -104,50 +108,40 @@ function logSignatureValid(log: TrustedLogKey, data: Buffer, signature: Buffer):
   }
 }
 
-// RFC 9162 §2.1.3.2: fold the audit path into the leaf hash and compare with the root.
+// RFC 9162 §2.1.3.2, as Vigil's own log proves inclusion (src/audit/proof.ts): the audit path folded into
+// the leaf hash must lead to the proof's root, which the log's signed checkpoint must name.
 function checkInclusion(body: Buffer, proof: InclusionProof, log: TrustedLogKey): void {
   if (proof.logIndex < 0n || proof.logIndex >= proof.treeSize) fail("the inclusion proof's index lies outside its tree");
-  let fn = proof.logIndex;
-  let sn = proof.treeSize - 1n;
-  let hash = sha256(Buffer.from([0]), body);
-  for (const sibling of proof.hashes) {
-    if (sn === 0n) fail("the inclusion proof has more hashes than its tree needs");
-    if (fn & 1n || fn === sn) {
-      hash = sha256(Buffer.from([1]), sibling, hash);
-      while (!(fn & 1n) && fn !== 0n) [fn, sn] = [fn >> 1n, sn >> 1n];
-    } else {
-      hash = sha256(Buffer.from([1]), hash, sibling);
-    }
-    [fn, sn] = [fn >> 1n, sn >> 1n];
+  let root: Buffer;
+  try {
+    root = rootFromInclusionProof(Number(proof.logIndex), Number(proof.treeSize), leafHash(body), proof.hashes);
+  } catch (e) {
+    if (e instanceof IntegrityError) fail(`the transparency-log ${e.message}; the entry is not proven to be in the log`);
+    throw e;
   }
-  if (sn !== 0n || !hash.equals(proof.rootHash)) fail("the transparency-log inclusion proof does not lead to its root hash; the entry is not proven to be in the log");
+  if (!root.equals(proof.rootHash)) fail("the transparency-log inclusion proof does not lead to its root hash; the entry is not proven to be in the log");
   checkCheckpoint(proof, log);
 }
 
-function sha256(...parts: Buffer[]): Buffer {
-  const h = createHash("sha256");
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
-// A checkpoint is a signed note (origin, tree size, base64 root hash, optional lines, a blank line, then
-// "— name base64(key hint ‖ signature)" lines). The log's own line must verify and name this tree.
+// A checkpoint is a C2SP signed note (src/audit/note.ts) whose body names the tree (origin, size, root;
+// a Sigstore log may add lines). The log's own signature line (key hint: the first four bytes of its
+// log id) must verify; cosignatures by others are ignored.
 function checkCheckpoint(proof: InclusionProof, log: TrustedLogKey): void {
-  const text = proof.checkpoint;
-  const split = text.indexOf("\n\n");
-  if (split < 0) fail("the inclusion proof's checkpoint is not a signed note");
-  const note = text.slice(0, split + 1);
-  const [, size, rootHash] = note.split("\n");
-  if (size !== proof.treeSize.toString() || rootHash !== proof.rootHash.toString("base64")) {
+  let note: ParsedNote;
+  let body: ReturnType<typeof parseCheckpointBody>;
+  try {
+    note = parseNote(proof.checkpoint);
+    body = parseCheckpointBody(note.text);
+  } catch (e) {
+    if (e instanceof IntegrityError) fail(`the inclusion proof's checkpoint is not a signed note: ${e.message}`);
+    throw e;
+  }
+  if (BigInt(body.size) !== proof.treeSize || !body.root.equals(proof.rootHash)) {
     fail("the inclusion proof's checkpoint is for a different tree than the proof");
   }
-  const hint = log.logId.subarray(0, 4);
-  const signed = text
-    .slice(split + 2)
-    .split("\n")
-    .map((line) => /^\u2014 \S+ ([A-Za-z0-9+/=]+)$/.exec(line)?.[1])
-    .map((b64) => (b64 ? Buffer.from(b64, "base64") : undefined))
-    .some((sig) => sig && sig.length > 4 && sig.subarray(0, 4).equals(hint) && logSignatureValid(log, Buffer.from(note), sig.subarray(4)));
+  const hint = log.logId.readUInt32BE(0);
+  const text = Buffer.from(note.text, "utf8");
+  const signed = note.signatures.some((s) => s.keyHash === hint && logSignatureValid(log, text, s.signature));
   if (!signed) fail(`the inclusion proof's checkpoint carries no valid signature of ${log.where} (${log.baseUrl})`);
 }
 
