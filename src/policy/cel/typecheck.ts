@@ -26,7 +26,9 @@ export type CelType =
   /** A named type; `fields` when it supports field selection (request, namespaceObject, variables). */
   | { kind: "object"; name: string; fields?: ReadonlyMap<string, CelType> }
   /** A type parameter, in overload signatures only. */
-  | { kind: "param"; name: string };
+  | { kind: "param"; name: string }
+  /** The (index or key, value) pair a two-variable comprehension's expansion walks (comprehensions.ts). */
+  | { kind: "pair"; first: CelType; second: CelType };
 
 type Primitive = "int" | "uint" | "double" | "bool" | "string" | "bytes" | "null" | "duration" | "timestamp" | "dyn";
 
@@ -57,6 +59,8 @@ export function formatType(t: CelType): string {
       return t.name;
     case "param":
       return t.name;
+    case "pair":
+      return "list(dyn)";
   }
 }
 
@@ -233,10 +237,13 @@ export function typeCheck(expression: string, declarations: Declarations, expect
     const offset = positions[e.id.toString()] ?? 0;
     return origin ? (origin[offset] ?? expression.length) : offset;
   };
+  // Nodes made by an expansion (two-variable comprehensions) have no place in the text: their
+  // problems are not judged, since the text as written has no such node.
+  const written = (e: Expr): boolean => positions[e.id.toString()] !== undefined;
   const problemAt = (message: string, offset: number): TypeProblem => ({ message, ...positionOf(expression, offset) });
   const bind = bindingUse(expression);
   if (bind !== undefined) return { type: UNKNOWN, problem: problemAt("undeclared reference to 'cel' (in container '')", bind) };
-  const checker = new Checker(expression, declarations, offsetOf);
+  const checker = new Checker(expression, declarations, offsetOf, written);
   let type: CelType;
   try {
     type = checker.check(parsed.expr, new Map());
@@ -279,10 +286,12 @@ class Checker {
   private readonly text: string;
   private readonly declarations: Declarations;
   private readonly offsetOf: (e: Expr) => number;
-  constructor(text: string, declarations: Declarations, offsetOf: (e: Expr) => number) {
+  private readonly written: (e: Expr) => boolean;
+  constructor(text: string, declarations: Declarations, offsetOf: (e: Expr) => number, written: (e: Expr) => boolean) {
     this.text = text;
     this.declarations = declarations;
     this.offsetOf = offsetOf;
+    this.written = written;
   }
 
   check(e: Expr, scope: Scope): CelType {
@@ -299,6 +308,11 @@ class Checker {
         return this.select(this.check(operand, scope), k.value.field, at, k.value.testOnly);
       }
       case "listExpr":
+        if (!this.written(e)) {
+          // An expansion's own literal (a pair, a one-element list binding a variable): its elements' types, not judged.
+          const types = k.value.elements.map((x) => this.check(x, scope));
+          return list(types.length === 1 ? types[0]! : UNKNOWN);
+        }
         return list(this.homogeneous(k.value.elements, scope));
       case "structExpr": {
         if (k.value.messageName !== "") return UNKNOWN;
@@ -412,6 +426,10 @@ class Checker {
     const receiver = c.target ? this.check(c.target, scope) : undefined;
     const args = c.args.map((a) => this.check(a, scope));
     if (name === "@not_strictly_false" || name === "__not_strictly_false__") return BOOL;
+    if (name === "__vigilPairs") return list(pairOf(args[0] ?? UNKNOWN));
+    const pairPart = name === "_[_]" && args[0]?.kind === "pair" ? constantIndex(c.args[1]) : undefined;
+    if (pairPart !== undefined && args[0]?.kind === "pair") return pairPart === 0 ? args[0].first : pairPart === 1 ? args[0].second : UNKNOWN;
+    if (!this.written(e)) return UNKNOWN;
     const known = resultOnly[name];
     if (known) return known;
     const candidates = overloads[name];
@@ -479,6 +497,18 @@ class Checker {
 
 const typeNames = new Set(["int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type", "dyn", "optional_type"]);
 const namespaceFunctions = new Set(["optional", "sets", "lists", "strings", "format", "ip", "vigil", "math"]);
+
+/** The pairs of a two-variable comprehension over a list (index, element) or a map (key, value). */
+function pairOf(target: CelType): CelType {
+  if (target.kind === "list") return { kind: "pair", first: INT, second: target.elem };
+  if (target.kind === "map") return { kind: "pair", first: target.key, second: target.value };
+  return UNKNOWN;
+}
+
+function constantIndex(e: Expr | undefined): number | undefined {
+  const k = e?.exprKind;
+  return k?.case === "constExpr" && k.value.constantKind.case === "int64Value" ? Number(k.value.constantKind.value) : undefined;
+}
 
 function constantType(kind: string | undefined): CelType {
   switch (kind) {
