@@ -5,13 +5,13 @@
 // target is 1 s per page; no peer runs here (Argo CD's UI needs a container engine and a cluster of its
 // own), so figures are given as a ratio to that target.
 //   node bench/console.ts [--resources 1000] [--entries 100000] [--runs 5] [--dir PATH]
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Agent, fetch } from "undici";
 import { loadConsoleConfig } from "../src/console/config.ts";
 import { startConsole } from "../src/console/server.ts";
-import { launchChromium } from "../test/helpers/browser.ts";
+import { CHROMIUM, openChromium } from "../test/helpers/browser.ts";
 import { makeConsoleFixture } from "../test/helpers/console-fixture.ts";
 import { machine, median } from "./lib/measure.ts";
 
@@ -38,8 +38,8 @@ try {
   console.log(`console start (verify ${entries} entries against the latest checkpoint, index them): ${((performance.now() - t0) / 1000).toFixed(2)} s`);
 
   const dispatcher = new Agent({ connect: { ca: running.certificate } });
-  const context = await launchChromium(scope);
-  if (!context) throw new Error("chromium is missing: run node scripts/setup.ts");
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run node scripts/setup.ts`);
+  const context = await openChromium(scope);
   const page = await context.newPage();
   await page.goto(running.url);
   await page.getByLabel(/Bearer token/).fill(world.tokens.auditor);

@@ -60,6 +60,11 @@ test("a security person answers what runs in prod, who approved it and whether i
   await screenshot(page, "03-environment-prod");
 
   // Each link opens the check behind it, with the entry's inclusion proof verified in the page.
+  await page.getByRole("list", { name: "Running chain" }).getByRole("link", { name: "policies" }).click();
+  await page.getByRole("heading", { name: "The checks behind “policies”" }).waitFor();
+  assert.match(await page.locator("main table").nth(0).innerText(), /pss-restricted\/run-as-non-root/);
+  await page.locator("[data-proof=verified]").waitFor();
+  await page.goBack();
   await page.getByRole("list", { name: "Running chain" }).getByRole("link", { name: "approvals" }).click();
   await page.locator("[data-proof=verified]").waitFor();
   assert.match(await page.locator("h1").innerText(), /approval in prod/);

@@ -170,13 +170,19 @@ function Proof({ entry, checkpoint }) {
     : html`<p class="refused" data-proof="refused" role="alert">Entry ${entry.index}: the proof does NOT verify: ${result.reason}</p>`;
 }
 
-function Entry({ index }) {
+/** The gates whose checks stand behind each link of a chain. */
+const STAGE_GATES = { commits: ["revision"], signers: ["revision"], approvals: ["approvals", "promotion"], policies: ["policy", "render", "secrets"], images: ["artifact"], vulnerabilities: ["vulnerability"], applied: ["apply", "health"] };
+
+function Entry({ index, params }) {
   const [data, error] = useApi(`entries/${index}`);
   if (!data) return html`<h1>Entry ${index}</h1><${Loading} error=${error} />`;
   const r = data.record;
+  const stage = params.get("stage");
+  const gates = STAGE_GATES[stage];
   return html`<h1>Entry ${index}: ${r.kind}${r.environment ? ` in ${r.environment}` : ""}</h1>
     <${Proof} entry=${data} checkpoint=${data.checkpoint} />
     <dl class="facts"><dt>Time</dt><dd>${r.time}</dd><dt>Leaf hash</dt><dd><code>${data.leafHash}</code></dd></dl>
+    ${r.kind === "reconcile" && gates && html`<h2>The checks behind “${stage}”</h2><${Checks} checks=${r.payload.checks.filter((c) => gates.includes(c.gate))} />`}
     ${r.kind === "reconcile" && html`<h2>Verdict <${Status} value=${r.payload.verdict} /></h2><${Checks} checks=${r.payload.checks} />
       <h2>Commits</h2><table><thead><tr><th scope="col">Commit</th><th scope="col">Signer</th><th scope="col">Key</th></tr></thead>
       <tbody>${r.payload.commits.map((c) => html`<tr><td><code>${c.commit}</code></td><td>${c.signer ?? "not signed"}</td><td>${c.key ?? ""}</td></tr>`)}</tbody></table>`}
@@ -299,7 +305,7 @@ function Page({ me }) {
     document.title = `${page ?? "environments"} · Vigil console`;
   }, [page, arg]);
   if (page === "env" && arg) return html`<${Environment} name=${arg} />`;
-  if (page === "entry" && arg) return html`<${Entry} index=${arg} />`;
+  if (page === "entry" && arg) return html`<${Entry} index=${arg} params=${params} />`;
   if (page === "explain") return html`<${Explain} params=${params} />`;
   if (page === "findings") return html`<${Findings} params=${params} />`;
   if (page === "approvals") return html`<${Approvals} />`;

@@ -7,10 +7,13 @@
 import { LogFollower, type Evidence } from "../audit/evidence.ts";
 import type { Checkpoint } from "../audit/checkpoint.ts";
 import type { AuditLog, LogEntry } from "../audit/log.ts";
+import { Lru } from "../core/lru.ts";
 import { describeRecord, type AuditRecord, type RecordKind } from "../audit/record.ts";
 
 /** Calls within this long of the last catch-up share it: the follower re-reads every evidence entry each time. */
 const REFRESH_INTERVAL_MS = 1000;
+/** Decoded records kept (an apply of 1,000 objects takes milliseconds to read and check). */
+const RECORDS_KEPT = 256;
 
 export interface Row {
   index: number;
@@ -47,6 +50,7 @@ export class LogIndex {
   #latest: Checkpoint | undefined;
   #refreshing: Promise<Checkpoint> | undefined;
   #refreshedAt = 0;
+  readonly #records = new Lru<number, AuditRecord>(RECORDS_KEPT);
 
   constructor(log: AuditLog) {
     this.#log = log;
@@ -71,6 +75,17 @@ export class LogIndex {
     this.#latest = checkpoint;
     this.#refreshedAt = Date.now();
     return checkpoint;
+  }
+
+  /**
+   * A record the index points to, read back from the log (checked against its hash) once and then kept:
+   * the pages that summarise read the same few records on every load. An entry's own page and its proof
+   * always read it afresh.
+   */
+  async record(index: number): Promise<AuditRecord> {
+    let record = this.#records.get(index);
+    if (!record) this.#records.set(index, (record = (await this.#log.entry(index)).record));
+    return record;
   }
 
   get latest(): Checkpoint | undefined {

@@ -31,9 +31,9 @@ const MAX_DIFF_BYTES = 512 * 1024;
 const GIT_TIMEOUT_MS = 10_000;
 const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
-async function recordAt<K extends AuditRecord["kind"]>(log: AuditLog, index: number | undefined, kind: K): Promise<{ index: number; record: Of<K> } | undefined> {
+async function recordAt<K extends AuditRecord["kind"]>(s: Sources, index: number | undefined, kind: K): Promise<{ index: number; record: Of<K> } | undefined> {
   if (index === undefined) return undefined;
-  const { record } = await log.entry(index);
+  const record = await s.index.record(index);
   if (record.kind !== kind) throw new IntegrityError(`entry ${index}: indexed as ${kind} but holds ${record.kind}`);
   return { index, record: record as Of<K> };
 }
@@ -51,8 +51,8 @@ function countBySeverity(list: readonly MonitorFinding[]): Record<string, number
 /** The environment's state: what runs (per the log), how healthy, and what its latest reconcile decided. */
 async function environmentSummary(s: Sources, env: EnvironmentIndex) {
   const running = s.index.evidence.lastApplied(env.name);
-  const latest = await recordAt(s.log, env.latestReconcile, "reconcile");
-  const apply = running ? await recordAt(s.log, env.applyOf.get(running.commit), "apply") : undefined;
+  const latest = await recordAt(s, env.latestReconcile, "reconcile");
+  const apply = running ? await recordAt(s, env.applyOf.get(running.commit), "apply") : undefined;
   const failed = latest && latest.record.payload.verdict === "fail" ? latest.record.payload.checks.filter((c) => c.status === "fail") : [];
   const state = failed.length === 0 ? (running ? "running" : "not deployed") : failed.every((c) => WAITING_GATES.has(c.gate)) ? "waiting for approval" : "blocked";
   const deployment = running ? env.deploymentOf.get(running.commit) : undefined;
@@ -76,7 +76,7 @@ async function environmentSummary(s: Sources, env: EnvironmentIndex) {
 async function approversOf(s: Sources, env: EnvironmentIndex, revision: string): Promise<{ name: string; entry: number }[]> {
   const out: { name: string; entry: number }[] = [];
   for (const index of env.approvalsOf.get(revision) ?? []) {
-    const a = await recordAt(s.log, index, "approval");
+    const a = await recordAt(s, index, "approval");
     if (a) out.push({ name: a.record.payload.signer, entry: index });
   }
   return out;
@@ -103,7 +103,7 @@ export async function environment(s: Sources, name: string) {
   const env = environmentIndex(s, name);
   const summary = await environmentSummary(s, env);
   const running = summary.running?.revision;
-  const apply = running ? await recordAt(s.log, env.applyOf.get(running), "apply") : undefined;
+  const apply = running ? await recordAt(s, env.applyOf.get(running), "apply") : undefined;
   const latestRevision = summary.latestReconcile?.revision;
   return {
     ...summary,
@@ -133,8 +133,8 @@ function stage(name: string, checks: Check[], entry: number | undefined, summary
 
 /** commits → signers → approvals → policies → images → vulnerabilities → applied, each link naming its entry and checks. */
 export async function chain(s: Sources, env: EnvironmentIndex, revision: string) {
-  const reconcile = await recordAt(s.log, env.reconcileOf.get(revision), "reconcile");
-  const apply = await recordAt(s.log, env.applyOf.get(revision), "apply");
+  const reconcile = await recordAt(s, env.reconcileOf.get(revision), "reconcile");
+  const apply = await recordAt(s, env.applyOf.get(revision), "apply");
   const p = reconcile?.record.payload;
   const checks = (gates: string[]) => (p?.checks ?? []).filter((c) => gates.includes(c.gate));
   const signers = [...new Set((p?.commits ?? []).map((c) => (c.signer ? `${c.signer}${c.key ? ` (${c.key})` : ""}` : "(not signed)")))];
@@ -255,7 +255,7 @@ export async function pendingApprovals(s: Sources) {
   await s.index.refresh();
   const pending = [];
   for (const env of s.index.environments.values()) {
-    const latest = await recordAt(s.log, env.latestReconcile, "reconcile");
+    const latest = await recordAt(s, env.latestReconcile, "reconcile");
     const p = latest?.record.payload;
     if (!p || p.verdict !== "fail" || !p.revision) continue;
     const failed = p.checks.filter((c) => c.status === "fail");

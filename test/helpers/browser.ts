@@ -12,12 +12,17 @@ export const CHROMIUM = "/usr/bin/chromium";
 export const ARTIFACTS = join(import.meta.dirname, "..", "..", ".cache", "test-artifacts", "console");
 const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
-/** Chromium with a fresh user-data-dir, closed when the test ends; undefined when skipped (not in CI). */
-export async function launchChromium(t: TestContext | { after(fn: () => unknown): void; skip?(m: string): void }, options: { ignoreHTTPSErrors?: boolean } = {}): Promise<BrowserContext | undefined> {
-  if ("diagnostic" in t && !requireTools(t as TestContext, ["chromium"])) return undefined;
-  const profile = tempDir(t, "vigil-chromium-");
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? true });
-  t.after(() => context.close());
+/** Chromium for a test, closed when it ends; undefined when skipped (Chromium missing outside CI; in CI a failure). */
+export async function launchChromium(t: TestContext): Promise<BrowserContext | undefined> {
+  if (!requireTools(t, ["chromium"])) return undefined;
+  return openChromium(t);
+}
+
+/** Chromium with a fresh user-data-dir, closed with `scope`. The console's certificate is made at each start, so it is not checked here. */
+export async function openChromium(scope: { after(fn: () => unknown): void }): Promise<BrowserContext> {
+  const profile = tempDir(scope, "vigil-chromium-");
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, ignoreHTTPSErrors: true });
+  scope.after(() => context.close());
   return context;
 }
 
