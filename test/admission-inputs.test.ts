@@ -19,6 +19,7 @@ import { VerifiedImages } from "../src/admission/verified.ts";
 import { openAuditLog } from "../src/audit/index.ts";
 import { openInventory, type InventoryStore } from "../src/monitor/inventory.ts";
 import { makeLogKey } from "./helpers/audit.ts";
+import { requirePostgres, startPostgres } from "./helpers/postgres.ts";
 import { SshSigner, writePolicy } from "./helpers/git-fixture.ts";
 import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
@@ -38,12 +39,12 @@ interface Setup {
 }
 
 /** A configuration file with these lines (after the required ones), and its trust policy. */
-function writeConfig(dir: string, lines: string, alice: SshSigner): string {
+function writeConfig(dir: string, lines: string, alice: SshSigner, inventory = join(dir, "inventory")): string {
   const trust = writePolicy(join(dir, "trust.yaml"), { signers: [alice.policyEntry], admins: { members: ["alice"], threshold: 1 }, paths: [{ pattern: "**", owners: ["alice"] }] });
   const file = join(dir, "admission.yaml");
   writeFileSync(file, `apiVersion: vigil.dev/v1alpha1
 kind: AdmissionConfig
-inventory: ${join(dir, "inventory")}
+inventory: ${inventory}
 trustPolicy: ${trust}
 cluster: { kubeconfig: ${join(dir, "kubeconfig")} }
 ${lines}`);
@@ -54,16 +55,16 @@ const ENVIRONMENTS = `environments:
   - { name: prod, namespaces: [shop], appliers: ["system:serviceaccount:shop:deployer"] }
 `;
 
-async function setup(t: TestContext, options: { audit?: boolean } = {}): Promise<Setup> {
+async function setup(t: TestContext, options: { audit?: boolean; inventory?: string } = {}): Promise<Setup> {
   const dir = tempDir(t, "vigil-admission-inputs-");
   const alice = new SshSigner(dir, "alice");
   const logKey = makeLogKey(dir);
   const auditDir = join(dir, "audit");
-  const configFile = writeConfig(dir, `webhook: { url: "https://127.0.0.1:8443" }\n${options.audit === false ? "" : `audit: { log: ${auditDir}, signingKeyFile: ${logKey.file} }\n`}${ENVIRONMENTS}`, alice);
+  const configFile = writeConfig(dir, `webhook: { url: "https://127.0.0.1:8443" }\n${options.audit === false ? "" : `audit: { log: ${auditDir}, signingKeyFile: ${logKey.file} }\n`}${ENVIRONMENTS}`, alice, options.inventory);
   const config = loadAdmissionConfig(configFile);
   const inventory = await openInventory(config.inventory);
   await inventory.replaceEnvironment("prod", [{ environment: "prod", workload: "Deployment shop/web", images: [{ image: VERIFIED, digest: DIGEST }], revision: "0".repeat(40), verdict: "pass", deployedAt: new Date().toISOString() }]);
-  const verified = await VerifiedImages.open(inventory, config.refreshMs);
+  const verified = await VerifiedImages.open(config.inventory, config.refreshMs);
   const audit = options.audit === false ? undefined : await openAuditLog(auditDir, { signingKeyFile: logKey.file });
   t.after(async () => {
     verified.close();
@@ -180,9 +181,12 @@ test("images: verified digests pass; unverified, tags, unparsable and non-string
   assert.equal((await s.judge(podRequest("registry.example.com/shop/tool:2", { user: "system:serviceaccount:shop:deployer" }))).allowed, false);
 });
 
-test("the inventory gone: verified images are still judged from the copy, a miss is answered 500 (the API server then fails closed), never admitted", async (t) => {
+test("the inventory gone (its PostgreSQL stopped): verified images are still judged from the copy, a miss is answered 500 (the API server then fails closed), never admitted", async (t) => {
   if (!requireTools(t, ["ssh-keygen"])) return;
-  const s = await setup(t);
+  const bin = requirePostgres(t);
+  if (!bin) return;
+  const postgres = startPostgres(t, bin);
+  const s = await setup(t, { inventory: postgres.database("admission_inventory") });
   const ca = await issueCa("test", 3600_000);
   const leaf = await issueServing(ca, { dns: [], ips: ["127.0.0.1"] }, 3600_000);
   const server = await serveWebhook("127.0.0.1:0", { ...leaf, caBundle: ca.certPem }, (r) => s.judge(r), () => {});
@@ -211,7 +215,7 @@ test("the inventory gone: verified images are still judged from the copy, a miss
   assert.equal(no.response.allowed, false);
   assert.equal(no.response.status.code, 403);
 
-  await s.inventory.close();
+  postgres.stop();
   assert.equal(JSON.parse((await post(review(podRequest(VERIFIED)))).text).response.allowed, true, "the copy still answers for what it holds");
   const miss = await post(review(podRequest(OTHER)));
   assert.equal(miss.status, 500, "a miss must read the inventory, which is gone: no answer, so the failure policy (Fail) refuses");

@@ -36,7 +36,7 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
   const opened: { inventory?: InventoryStore; audit?: AuditLog; verified?: VerifiedImages } = {};
   try {
     opened.inventory = await openInventory(config.inventory);
-    opened.verified = await VerifiedImages.open(opened.inventory, config.refreshMs);
+    opened.verified = await VerifiedImages.open(config.inventory, config.refreshMs, (error) => log({ time: new Date().toISOString(), error }));
     if (config.audit) opened.audit = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
     const breakGlass = await breakGlassContext(config);
     const tls = tlsSettings(config);

@@ -1,12 +1,12 @@
 // What Vigil verified, per environment, as the webhook asks it: the image digests the agent deployed
 // (the artifact gate verified and pinned each one) and the tags they were pinned from, read from the
-// monitor's inventory (src/monitor/inventory.ts) and kept in memory, so no admission request waits on a
-// database, let alone a registry. Read again every `refreshMs`, and when a request names an image the
+// monitor's inventory (src/monitor/inventory.ts) by a worker thread (inventory-reader.ts) and kept in
+// memory, so no admission request waits on a database, let alone a registry. Read again every `refreshMs`, and when a request names an image the
 // copy does not hold: the agent records a deployment just as its controllers create ReplicaSets and Pods
 // from it, so a miss waits for a read that started after it arrived. Reads are never concurrent and at
 // least MISS_READ_GAP_MS apart: a flood of unverified images makes their refusals wait (and share one
 // read), never the admission of verified ones.
-import type { InventoryStore } from "../monitor/inventory.ts";
+import { Worker } from "node:worker_threads";
 import { parseReference } from "../oci/reference.ts";
 
 export interface EnvironmentImages {
@@ -57,26 +57,48 @@ export function namesTag(image: string): boolean {
   return name.lastIndexOf(":") > name.lastIndexOf("/");
 }
 
+/** indexImages with the references of the last read kept parsed: the next read parses only new ones. */
+export function cachedIndexer(): (workloads: Parameters<typeof indexImages>[0]) => Map<string, EnvironmentImages> {
+  let last = new Map<string, Parsed>();
+  return (workloads) => {
+    const seen = new Map<string, Parsed>();
+    const index = indexImages(workloads, (image) => {
+      const p = last.has(image) ? last.get(image)! : parseImage(image);
+      seen.set(image, p);
+      return p;
+    });
+    last = seen;
+    return index;
+  };
+}
+
+type Reply = { index: Map<string, EnvironmentImages> } | { error: string };
+
 export class VerifiedImages {
-  readonly #inventory: InventoryStore;
+  readonly #location: string;
+  #worker: Worker | undefined;
   #index = new Map<string, EnvironmentImages>();
-  /** Parsed references of the last read: the next read parses only new ones. */
-  #parsed = new Map<string, Parsed>();
   #readAt = 0;
   #readStartedAt = -Infinity;
   #reading: Promise<void> | undefined;
   #gap: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  private constructor(inventory: InventoryStore) {
-    this.#inventory = inventory;
+  private constructor(location: string) {
+    this.#location = location;
   }
 
   /** Reads the inventory once (a failure here is the caller's: the webhook does not start without it). */
-  static async open(inventory: InventoryStore, refreshMs: number): Promise<VerifiedImages> {
-    const v = new VerifiedImages(inventory);
-    await v.reread();
-    v.#timer = setInterval(() => void v.reread().catch(() => {}), refreshMs);
+  static async open(location: string, refreshMs: number, onError: (message: string) => void = () => {}): Promise<VerifiedImages> {
+    const v = new VerifiedImages(location);
+    try {
+      await v.reread();
+    } catch (e) {
+      v.close();
+      throw e;
+    }
+    // A failed refresh keeps the copy until it is too old to answer from (the decision refuses then).
+    v.#timer = setInterval(() => void v.reread().catch((e) => onError(`reading the inventory ${location}: ${(e as Error).message}`)), refreshMs);
     v.#timer.unref();
     return v;
   }
@@ -110,20 +132,39 @@ export class VerifiedImages {
     this.#reading ??= (async () => {
       this.#readStartedAt = performance.now();
       try {
-        const workloads = await this.#inventory.workloads();
-        const parsed = new Map<string, Parsed>();
-        this.#index = indexImages(workloads, (image) => {
-          const p = this.#parsed.has(image) ? this.#parsed.get(image)! : parseImage(image);
-          parsed.set(image, p);
-          return p;
-        });
-        this.#parsed = parsed;
+        const reply = await this.#ask();
+        if ("error" in reply) throw new Error(reply.error);
+        this.#index = reply.index;
         this.#readAt = Date.now();
       } finally {
         this.#reading = undefined;
       }
     })();
     return this.#reading;
+  }
+
+  /** One read by the worker (started again if it died). */
+  #ask(): Promise<Reply> {
+    const worker = (this.#worker ??= this.#startWorker());
+    return new Promise<Reply>((resolve) => {
+      const done = (reply: Reply) => {
+        worker.off("message", done).off("error", failed).off("exit", exited);
+        resolve(reply);
+      };
+      const failed = (e: Error) => done({ error: `the inventory reader failed: ${e.message}` });
+      const exited = (code: number) => done({ error: `the inventory reader stopped (exit ${code})` });
+      worker.on("message", done).on("error", failed).on("exit", exited);
+      worker.postMessage("read");
+    });
+  }
+
+  #startWorker(): Worker {
+    const worker = new Worker(new URL("./inventory-reader.ts", import.meta.url), { workerData: { location: this.#location } });
+    worker.unref();
+    worker.once("exit", () => {
+      if (this.#worker === worker) this.#worker = undefined;
+    });
+    return worker;
   }
 
   /** How old the copy is: the webhook refuses to answer from one too old (the inventory unreachable). */
@@ -133,5 +174,7 @@ export class VerifiedImages {
 
   close(): void {
     clearInterval(this.#timer);
+    this.#worker?.postMessage("close");
+    this.#worker = undefined;
   }
 }
