@@ -2,8 +2,9 @@
 // with an attested SBOM is deployed; the agent records it in the monitor's inventory with the keys that
 // admitted it. Then, in a monitor on the same inventory: a new advisory opens a finding on exactly that
 // workload and digest; the environment's "degraded" enforcement shows in the agent's verdict, status,
-// metrics and Event until a fixed revision is deployed; a revoked image key and a removed commit signer
-// flag what they admitted; drift left in place is evaluated again by the policy trigger.
+// metrics and Event until a fixed revision is deployed (and the monitor, noticing it, closes the
+// finding); a revoked image key and a removed commit signer flag what they admitted; drift left in place
+// is recorded as it runs and evaluated again by the policy trigger.
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
@@ -12,6 +13,7 @@ import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import type { Cluster } from "../src/cluster/index.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { loadTrustPolicyFile } from "../src/trust/policy.ts";
+import { loadPacks } from "../src/policy/packs.ts";
 import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
@@ -83,7 +85,7 @@ function workspace(t: TestContext, env: string, enforcement: string, extra = "")
   const configFile = writeAgentConfig(dir, {
     trust,
     packs: ["pss-baseline"],
-    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory}, database: ${database} }\n`,
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory} }\n`,
     environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], ...(extra && { extra }) }],
   });
   /** The same policy with other image keys or signers: what a revocation looks like. */
@@ -105,7 +107,7 @@ test("the agent records what it deployed; a new advisory opens a finding on it; 
   assert.equal(deployed!.exitCode, 0, JSON.stringify(deployed!.verdict.checks.filter((c) => c.status === "fail")));
   const recorded = deployed!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "inventory");
   assert.equal(recorded?.status, "pass", JSON.stringify(recorded));
-  assert.match(recorded!.message, /with 2 admission\(s\)/, "the commit's signature and the image's");
+  assert.match(recorded!.message, /1 workload\(s\), 2 admission\(s\)/, "the commit's signature and the image's");
 
   // A monitor on the same inventory and database (vigil monitor's), then an advisory about left-pad 1.0.0.
   const f = await openMonitor(w.dir, { inventory: w.inventory, database: w.database, now: () => new Date() });
@@ -132,16 +134,17 @@ test("the agent records what it deployed; a new advisory opens a finding on it; 
   const events = (await get(`/api/v1/namespaces/vigil-system/events`))?.items ?? [];
   assert.ok(events.some((e: any) => /health degraded/.test(e.message)), JSON.stringify(events.map((e: any) => e.message)));
 
-  // A fixed revision: the agent records it, the finding closes, the environment is no longer degraded.
+  // A fixed revision: the agent records it; the running monitor notices (the inventory's generation) and
+  // closes the finding; the environment is no longer degraded.
   const fixCommit = w.repo.commit({ "envs/mona/web.yaml": deploymentYaml(w.ns, images.fixed.reference) }, alice);
   const [fixed] = await reconcileOnce(w.configFile);
-  assert.equal(fixed!.exitCode, 0, JSON.stringify(fixed!.verdict.checks.filter((c) => c.status !== "pass")));
-  assert.notEqual(fixed!.health, "degraded");
-  assert.equal(fixed!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "degraded")?.status, "pass");
-  // The running monitor notices the deployment the agent recorded (the inventory's generation).
+  assert.equal(fixed!.exitCode, 0, JSON.stringify(fixed!.verdict.checks.filter((c) => c.status === "fail")));
   const noticed = await f.monitor.refresh();
   assert.deepEqual(noticed.flatMap((c) => c.closed.map((x) => x.digest)), [images.vulnerable.digest]);
   assert.deepEqual(f.monitor.openFindings().filter((x) => x.type === "advisory"), []);
+  const [healthy] = await reconcileOnce(w.configFile);
+  assert.notEqual(healthy!.health, "degraded");
+  assert.equal(healthy!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "degraded")?.status, "pass");
 
   // The image key revoked (another key trusted instead): the deployed digest it admitted is flagged.
   const revoked = await f.monitor.setTrustPolicy(await loadTrustPolicyFile(w.revised("revoked.yaml", { imageKey: otherKey.publicPem })));
@@ -171,10 +174,13 @@ test("drift the agent leaves in place (drift: report) is evaluated again by the 
   const [drifted] = await reconcileOnce(w.configFile);
   const drift = drifted!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "drift");
   assert.ok(drift, JSON.stringify(drifted!.verdict.checks));
+  assert.match(drift!.message, /^1 drifted object\(s\) recorded/);
+  // The monitor's policy trigger evaluates the live object the agent recorded.
   const f = await openMonitor(w.dir, { inventory: w.inventory, database: w.database });
   t.after(() => f.close());
-  const policy = (await f.inventory.findings({ environment: "monb" })).filter((x) => x.type === "policy");
-  assert.ok(policy.some((x) => x.rule === "pss-capabilities-baseline" && x.workload === `Deployment ${w.ns}/web`), JSON.stringify(policy));
+  const checked = await f.monitor.checkPolicies({ policies: loadPacks(["pss-baseline"]) });
+  const policy = checked.opened.filter((x) => x.type === "policy");
+  assert.deepEqual(policy.map((x) => [x.rule, x.workload]), [["pss-capabilities-baseline", `Deployment ${w.ns}/web`]], JSON.stringify(policy));
 });
 
 test("block-promotion: a revision with open findings where it runs is refused for the environment, naming them; below the threshold it goes", async (t) => {
@@ -193,7 +199,7 @@ test("block-promotion: a revision with open findings where it runs is refused fo
   const agentConfig = (env: string, trust: string) => writeAgentConfig(tempDir(t, `vigil-monitor-${env}-`), {
     trust,
     packs: ["pss-baseline"],
-    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory}, database: ${database} }\n`,
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory} }\n`,
     environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [`${env}-shop`] }],
   });
   const files = (image: string) => ({

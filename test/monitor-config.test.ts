@@ -21,11 +21,11 @@ environments:
 `;
 
 test("the agent's monitor block: paths from the file's folder, a PostgreSQL URL as given; unknown or missing fields refused naming the line", () => {
-  const config = parseAgentConfig(agent("monitor: { inventory: inventory, database: postgres://vigil@db.example.com/vulns }"), "/etc/vigil/agent.yaml");
-  assert.deepEqual(config.doc.monitor, { inventory: "/etc/vigil/inventory", database: "postgres://vigil@db.example.com/vulns" });
+  assert.deepEqual(parseAgentConfig(agent("monitor: { inventory: inventory }"), "/etc/vigil/agent.yaml").doc.monitor, { inventory: "/etc/vigil/inventory" });
+  assert.deepEqual(parseAgentConfig(agent("monitor: { inventory: postgres://vigil@db.example.com/inventory }"), "/etc/vigil/agent.yaml").doc.monitor, { inventory: "postgres://vigil@db.example.com/inventory" });
   assert.equal(parseAgentConfig(agent(""), "/etc/vigil/agent.yaml").doc.monitor, undefined, "no monitor block, nothing fed");
-  assert.throws(() => parseAgentConfig(agent("monitor: { inventory: inventory, database: db, interval: 5s }"), "agent.yaml"), (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /interval/.test(e.message));
-  assert.throws(() => parseAgentConfig(agent("monitor: { inventory: inventory }"), "agent.yaml"), (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /database/.test(e.message));
+  assert.throws(() => parseAgentConfig(agent("monitor: { inventory: inventory, interval: 5s }"), "agent.yaml"), (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /interval/.test(e.message));
+  assert.throws(() => parseAgentConfig(agent("monitor: {}"), "agent.yaml"), (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /inventory/.test(e.message));
 });
 
 test("vigil monitor: leaderElection needs exactly one of kubeconfig and inCluster, a lease of at least 2s; refreshInterval is a duration (exit 2, naming the line)", (t) => {

@@ -22,10 +22,10 @@ async function check(t: TestContext, inventory: string): Promise<void> {
   const before = await recorder.inventory.generation();
   await recorder.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:2", "web:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
   await recorder.monitor.recordDeployment("staging", workloads("shop", { web: ["api:2"] }), { revision: "b".repeat(40), verdict: "fail", sbomFor: sboms(images) });
-  assert.equal(await recorder.inventory.generation(), before + 2);
+  assert.equal(await recorder.inventory.generation(), before + 4, "workloads and manifests, per deployment");
   // Recorded again unchanged: nothing is written, the generation stays.
   await recorder.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:2", "web:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
-  assert.equal(await recorder.inventory.generation(), before + 2);
+  assert.equal(await recorder.inventory.generation(), before + 4, "an unchanged redeployment writes nothing");
 
   assert.deepEqual(await verifiedImages(recorder.inventory, "prod"), [
     { repository: "registry.example.com/team/api", tag: "2", digest: digestOf("api:2"), workloads: ["Deployment shop/api"], revisions: ["a".repeat(40)] },

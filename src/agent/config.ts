@@ -125,11 +125,11 @@ export const agentConfigSchema = v.strictObject({
    */
   deploymentRecords: v.optional(v.strictObject({ keyFile: text, passwordFile: v.optional(text) })),
   /**
-   * The monitor's inventory (docs/monitor.md): a folder (embedded store) or a postgres:// URL, and the
-   * advisory database it judges against. Every successful apply is recorded there, with the keys that
-   * admitted it; drift is reported to it; an environment whose enforcement is "degraded" shows so.
+   * The monitor's inventory (docs/monitor.md): a folder (embedded store) or a postgres:// URL. Every
+   * successful apply is recorded there with the keys that admitted it, and drift left in place; the
+   * monitor judges them. Its open findings decide "degraded" and "block-promotion" enforcement.
    */
-  monitor: v.optional(v.strictObject({ inventory: text, database: text })),
+  monitor: v.optional(v.strictObject({ inventory: text })),
   /**
    * How long the agent waits on a dependency before the reconcile fails (exit 3) instead of stalling:
    * one request to an API server, and one statement on the audit log's PostgreSQL (a lock held by
@@ -235,7 +235,7 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.metrics?.tokenFile && { metrics: { ...doc.metrics, tokenFile: abs(doc.metrics.tokenFile) } }),
     ...(doc.audit && { audit: { log: isUrl(doc.audit.log) ? doc.audit.log : abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
-    ...(doc.monitor && { monitor: { inventory: isUrl(doc.monitor.inventory) ? doc.monitor.inventory : abs(doc.monitor.inventory), database: isUrl(doc.monitor.database) ? doc.monitor.database : abs(doc.monitor.database) } }),
+    ...(doc.monitor && { monitor: { inventory: isUrl(doc.monitor.inventory) ? doc.monitor.inventory : abs(doc.monitor.inventory) } }),
     ...(doc.deploymentRecords && { deploymentRecords: { keyFile: abs(doc.deploymentRecords.keyFile), ...(doc.deploymentRecords.passwordFile && { passwordFile: abs(doc.deploymentRecords.passwordFile) }) } }),
     environments: doc.environments.map((env) => ({
       ...env,

@@ -188,7 +188,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const wrote = applied !== undefined && !options.dryRun && !applied.checks.some((c) => c.status === "fail");
     // The monitor's inventory learns what now runs (and what drifted); a degraded environment says so.
     const monitored = options.monitor && !options.dryRun
-      ? await options.monitor.reconciled({ environment: env.name, trust: options.trust, checks: [...checks, ...(applied?.checks ?? [])], policy: candidate.policy, sbomFor: agentSboms(options), cluster: options.clusters.apply(env.name), ...(options.fence && { fence: options.fence }), ...(wrote && revision && { deployed: { objects: candidate.objects!, revision, ...(applied.sync && { sync: applied.sync }) } }) })
+      ? await options.monitor.reconciled({ environment: env.name, trust: options.trust, checks: [...checks, ...(applied?.checks ?? [])], sbomFor: agentSboms(options), cluster: options.clusters.apply(env.name), ...(options.fence && { fence: options.fence }), ...(wrote && revision && { deployed: { objects: candidate.objects!, revision, ...(applied.sync && { sync: applied.sync }) } }) })
       : undefined;
     return await conclude([...checks, ...(applied?.checks ?? []), ...(monitored?.checks ?? [])], {
       ...(revision && { revision }),

@@ -36,8 +36,8 @@ export interface InventoryStore {
   replaceEnvironment(environment: string, workloads: DeployedWorkload[]): Promise<void>;
   workloads(): Promise<DeployedWorkload[]>;
   /**
-   * A number every replaceEnvironment raises, in its transaction: a running monitor compares it with the
-   * one it loaded to notice a deployment another process (the agent) recorded.
+   * A number every replaceEnvironment and putManifests raises, in its transaction: a running monitor
+   * compares it with the one it loaded to notice a deployment (or drift) another process recorded.
    */
   generation(): Promise<number>;
   hasComponents(digest: string): Promise<boolean>;
@@ -128,8 +128,12 @@ class SqliteInventory implements InventoryStore {
         if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
         insert.run(environment, w.workload, JSON.stringify(w));
       }
-      this.#db.prepare(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`).run();
+      this.#raiseGeneration();
     });
+  }
+
+  #raiseGeneration(): void {
+    this.#statement(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`).run();
   }
 
   async generation(): Promise<number> {
@@ -186,7 +190,10 @@ class SqliteInventory implements InventoryStore {
   }
 
   async putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
-    this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_manifests (environment, doc) VALUES (?, ?)").run(environment, JSON.stringify(objects));
+    this.#transaction(() => {
+      this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_manifests (environment, doc) VALUES (?, ?)").run(environment, JSON.stringify(objects));
+      this.#raiseGeneration();
+    });
   }
 
   async manifests(environment: string): Promise<SourcedObject[]> {

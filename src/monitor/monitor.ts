@@ -2,12 +2,8 @@
 // the inventory into the evaluator's index once, judges it fully once, and from then on judges only
 // what a change can touch: an advisory import, a VEX document, a deployment. Every change's opened and
 // closed findings go to the sinks (the inventory's findings table first, then the audit log, Events…).
-import { imageUses } from "../artifact/images.ts";
-import { InputError } from "../core/errors.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
-import type { GateImage } from "../vuln/gate.ts";
 import { importAdvisories, type ImportResult } from "../vuln/import.ts";
-import { readSbomDocument } from "../vuln/inputs.ts";
 import type { AdvisoryStore } from "../vuln/store.ts";
 import type { Component } from "../vuln/match.ts";
 import type { VexStatement } from "../vuln/vex.ts";
@@ -15,6 +11,7 @@ import { Evaluator } from "./evaluator.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
 import { trackChanges } from "./tracking-store.ts";
+import { recordDeployment, recordDrift, snapshotOf, type Deployment } from "./record.ts";
 import { notDeployed, type RunningContainer } from "./cluster.ts";
 import { readRefs, repositoryActivity, UNREACHABLE } from "./repository.ts";
 import type { Repo } from "../git/repo.ts";
@@ -23,7 +20,7 @@ import type { Check } from "../core/verdict.ts";
 import { findingKey } from "./findings.ts";
 import { createHash } from "node:crypto";
 import { parseException } from "../policy/exceptions.ts";
-import { trustedKeys, untrustedAdmissions, type Admission, type TrustedKeys } from "./trust.ts";
+import { trustedKeys, untrustedAdmissions, type TrustedKeys } from "./trust.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 
 /** What one change did to the findings. */
@@ -61,7 +58,7 @@ export class Monitor {
   readonly #fence: () => void;
   #evaluator: Evaluator;
   /** What this monitor last saw of the shared stores, so it notices what other processes change there. */
-  #seen = { generation: 0, lastImport: undefined as string | undefined, modified: new Map<string, string>(), environments: new Map<string, string>() };
+  #seen = { generation: 0, lastImport: undefined as string | undefined, modified: new Map<string, string>(), environments: new Map<string, string>(), manifests: new Map<string, string>() };
   #vex: VexStatement[];
   /** The keys the current trust policy trusts, once one is given. */
   #trusted: TrustedKeys | undefined;
@@ -93,6 +90,7 @@ export class Monitor {
     monitor.#seen.generation = await options.inventory.generation();
     monitor.#evaluator = await monitor.#load();
     monitor.#seen.environments = new Map([...groupBy(await options.inventory.workloads(), (w) => w.environment)].map(([env, list]) => [env, snapshotOf(list)]));
+    monitor.#seen.manifests = await monitor.#manifestPrints();
     // Judged at once: every later change (a deployment, an import) assumes the index's findings are current.
     await monitor.#evaluator.full();
     for (const f of await options.inventory.findings()) monitor.#open.set(f.key, f);
@@ -163,6 +161,10 @@ export class Monitor {
     this.#seen.generation = await this.#inventory.generation();
     const byEnvironment = groupBy(await this.#inventory.workloads(), (w) => w.environment);
     const out: FindingChanges[] = [];
+    // Manifests another process wrote (a deployment, drift the agent saw): the next policy check evaluates those environments whole.
+    const manifests = await this.#manifestPrints();
+    for (const [environment, print] of manifests) if (this.#seen.manifests.get(environment) !== print) this.#manifestsChanged.add(environment);
+    this.#seen.manifests = manifests;
     for (const environment of new Set([...byEnvironment.keys(), ...this.#seen.environments.keys()])) {
       const workloads = byEnvironment.get(environment) ?? [];
       if (this.#seen.environments.get(environment) === snapshotOf(workloads)) continue;
@@ -202,45 +204,18 @@ export class Monitor {
    * The agent's hook, called after a successful apply: the environment now runs exactly these objects.
    * Images must be pinned (the artifact gate pinned them); SBOMs are read once per digest.
    */
-  recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: { revision: string; verdict: "pass" | "fail"; sbomFor(image: GateImage): Promise<unknown>; admissions?: Admission[] }): Promise<FindingChanges> {
+  recordDeployment(environment: string, objects: readonly SourcedObject[], deployment: Deployment): Promise<FindingChanges> {
     return this.#serial(async () => {
       this.#fence();
-      const previous = new Map((await this.#inventory.workloads()).filter((w) => w.environment === environment).map((w) => [w.workload, w]));
-      // The gates verify only the commits new since the last applied revision: the ones before were
-      // admitted by earlier deployments and are still in the history, so their admissions carry over.
-      const admissions = uniqueAdmissions([...[...previous.values()].flatMap((w) => (w.admissions ?? []).filter((a) => a.kind === "commit")), ...(deployment.admissions ?? [])]);
-      const workloads = new Map<string, DeployedWorkload>();
-      for (const use of imageUses(objects)) {
-        const digest = use.reference.digest;
-        if (!digest) throw new InputError(`${use.where}: ${use.image} is not pinned to a digest; the monitor records only what the artifact gate pinned`);
-        const o = use.source.object;
-        const name = `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name ?? ""}`;
-        const w = workloads.get(name) ?? { environment, workload: name, images: [], revision: deployment.revision, verdict: deployment.verdict, deployedAt: this.#stamp(), admissions: [] };
-        if (!w.images.some((i) => i.digest === digest)) w.images.push({ image: use.image, digest });
-        // What admitted this workload: the revision's commits and its own images' signatures.
-        w.admissions = admissions.filter((a) => a.kind === "commit" || w.images.some((i) => i.digest === a.subject));
-        workloads.set(name, w);
-        if (!(await this.#inventory.hasComponents(digest))) {
-          const sbom = await deployment.sbomFor({ image: use.image, digest });
-          await this.#inventory.putComponents(digest, sbom === undefined ? [] : readSbomDocument(sbom, `the SBOM of ${use.image}`).components);
-        }
-      }
-      // A workload deployed again unchanged keeps the time it was first deployed; an unchanged environment writes nothing.
-      for (const [name, w] of workloads) {
-        const before = previous.get(name);
-        if (before && JSON.stringify({ ...before, deployedAt: "" }) === JSON.stringify({ ...w, deployedAt: "" })) w.deployedAt = before.deployedAt;
-      }
-      if (JSON.stringify(await this.#inventory.manifests(environment)) !== JSON.stringify(objects)) {
-        await this.#inventory.putManifests(environment, objects);
-        this.#manifestsChanged.add(environment);
-      }
-      if (previous.size > 0 && snapshotOf([...workloads.values()]) === snapshotOf([...previous.values()])) return { trigger: `deployment of ${environment}`, opened: [], closed: [], judged: 0 };
-      await this.#inventory.replaceEnvironment(environment, [...workloads.values()]);
+      const before = this.#seen.generation;
+      const recorded = await recordDeployment(this.#inventory, environment, objects, deployment, this.#stamp());
+      if (recorded.manifestsChanged) this.#manifestsChanged.add(environment);
       // Written by this monitor: a later look at the generation need not place it again, unless another
-      // process recorded something too (then the generation moved by more than this one write).
+      // process recorded something too (then the generation moved by more than this monitor's writes).
       const generation = await this.#inventory.generation();
-      if (generation === this.#seen.generation + 1) this.#seen.generation = generation;
-      return this.#place(environment, [...workloads.values()], `deployment of ${environment}`);
+      if (generation === before + Number(recorded.workloadsChanged) + Number(recorded.manifestsChanged)) this.#seen.generation = generation;
+      if (!recorded.workloadsChanged) return { trigger: `deployment of ${environment}`, opened: [], closed: [], judged: 0 };
+      return this.#place(environment, recorded.workloads, `deployment of ${environment}`);
     });
   }
 
@@ -314,14 +289,24 @@ export class Monitor {
    * environment's manifests are evaluated again, whole, with the policies given.
    */
   async driftDetected(environment: string, live: readonly SourcedObject[], policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
-    const id = (o: SourcedObject) => `${o.object.apiVersion} ${o.object.kind} ${o.object.metadata?.namespace ?? ""} ${o.object.metadata?.name ?? ""}`;
-    const replaced = new Set(live.map(id));
     await this.#serial(async () => {
       this.#fence();
-      await this.#inventory.putManifests(environment, [...(await this.#inventory.manifests(environment)).filter((o) => !replaced.has(id(o))), ...live]);
+      await recordDrift(this.#inventory, environment, live);
       this.#manifestsChanged.add(environment);
     });
     return this.checkPolicies(policies);
+  }
+
+  /** Whether some environment's manifests changed since the last policy check (a deployment, drift, or one recorded elsewhere). */
+  get policiesStale(): boolean {
+    return this.#manifestsChanged.size > 0;
+  }
+
+  /** A digest of each environment's manifests as stored. */
+  async #manifestPrints(): Promise<Map<string, string>> {
+    const prints = new Map<string, string>();
+    for (const env of await this.#inventory.environments()) prints.set(env, createHash("sha256").update(JSON.stringify(await this.#inventory.manifests(env))).digest("hex"));
+    return prints;
   }
 
   /** The open findings, as the evaluator holds them now. */
@@ -387,16 +372,6 @@ export class Monitor {
 }
 
 const isAdvisory = (f: MonitorFinding) => f.type === "advisory";
-
-/** Admissions without repeats (the same subject admitted by the same key under the same signer). */
-function uniqueAdmissions(list: Admission[]): Admission[] {
-  const seen = new Map<string, Admission>();
-  for (const a of list) seen.set(findingKey(a.kind, a.subject, a.signer, a.key), a);
-  return [...seen.values()];
-}
-
-/** An environment's workloads in one comparable form, whatever order they were listed in. */
-const snapshotOf = (workloads: readonly DeployedWorkload[]) => JSON.stringify([...workloads].sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0)));
 
 function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();

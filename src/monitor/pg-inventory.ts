@@ -71,8 +71,12 @@ export class PgInventory implements InventoryStore {
         if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
         await this.#query("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES ($1, $2, $3)", [environment, w.workload, JSON.stringify(w)]);
       }
-      await this.#query(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = (vigil_monitor_meta.value::bigint + 1)::text`);
+      await this.#raiseGeneration();
     });
+  }
+
+  async #raiseGeneration(): Promise<void> {
+    await this.#query(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = (vigil_monitor_meta.value::bigint + 1)::text`);
   }
 
   async generation(): Promise<number> {
@@ -119,8 +123,11 @@ export class PgInventory implements InventoryStore {
     return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
   }
 
-  async putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
-    await this.#query("INSERT INTO vigil_monitor_manifests (environment, doc) VALUES ($1, $2) ON CONFLICT (environment) DO UPDATE SET doc = excluded.doc", [environment, JSON.stringify(objects)]);
+  putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
+    return this.#transaction(async () => {
+      await this.#query("INSERT INTO vigil_monitor_manifests (environment, doc) VALUES ($1, $2) ON CONFLICT (environment) DO UPDATE SET doc = excluded.doc", [environment, JSON.stringify(objects)]);
+      await this.#raiseGeneration();
+    });
   }
 
   async manifests(environment: string): Promise<SourcedObject[]> {

@@ -109,7 +109,12 @@ export const monitor: Command = {
       if (config.repository) timers.push(setInterval(() => checkRepository().catch((e) => process.stderr.write(`vigil monitor: repository: ${(e as Error).message}\n`)), parseDuration(config.repository.interval, "repository interval")));
       for (const c of clusters) timers.push(setInterval(() => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)), c.intervalMs));
       // Another process's vigil db import, and deployments the agent recorded, are noticed here.
-      timers.push(setInterval(() => mon.refresh().catch((e) => process.stderr.write(`vigil monitor: refresh: ${(e as Error).message}\n`)), parseDuration(config.refreshInterval, "refreshInterval")));
+      // Manifests the agent recorded (a deployment, drift) are evaluated by this monitor's policies.
+      const refresh = async () => {
+        await mon.refresh();
+        if (mon.policiesStale) await checkPolicies();
+      };
+      timers.push(setInterval(() => refresh().catch((e) => process.stderr.write(`vigil monitor: refresh: ${(e as Error).message}\n`)), parseDuration(config.refreshInterval, "refreshInterval")));
       // A monitor that lost the Lease stops (exit 3): restarted, it waits for the Lease and reloads what the leader wrote.
       await (lease ? Promise.race([watching, lease.lost]) : watching);
       return 0;
