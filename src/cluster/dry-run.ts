@@ -16,7 +16,7 @@ export const DRY_RUN_GATE = "dry-run";
  * simulated before they exist; they are counted and named in the passing check's message.
  */
 export async function dryRunChecks(cluster: Cluster, objects: readonly SourcedObject[], options: Omit<SyncOptions, "dryRun" | "beforeWrite">): Promise<Check[]> {
-  let result;
+  let result: Awaited<ReturnType<typeof syncSet>>;
   try {
     result = await syncSet(cluster, objects, { ...options, dryRun: true });
   } catch (e) {

@@ -1,6 +1,6 @@
 // Reading manifests: files and folders of YAML (multi-document) or JSON, with List kinds flattened.
 // Every object remembers its file and line, so a verdict can point at it.
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import { extname, join } from "node:path";
 import { constructFromEvents, EVENT_ID, parseEvents, YAMLException, type Event as YamlEvent } from "js-yaml";
 import { InputError } from "../core/errors.ts";
@@ -36,7 +36,7 @@ export function manifestFilesUnder(paths: readonly string[]): string[] {
 }
 
 function manifestFiles(path: string): string[] {
-  let stat;
+  let stat: Stats;
   try {
     stat = statSync(path);
   } catch {
