@@ -60,7 +60,7 @@ export interface ReconcileResult {
   health: HealthState;
   /** What a dry run would change, one line per change. */
   plan: string[];
-  /** 0 pass, 1 blocked, 3 something could not be reached (DESIGN.md's exit codes). */
+  /** 0 pass, 1 blocked, 3 something could not be reached (the exit codes README.md gives). */
   exitCode: ExitCode;
   seconds: number;
   /** Seconds per step that ran (fetch, each gate, render, apply, health): where the time went. */

@@ -1,4 +1,4 @@
-// The CI half of the path (DESIGN.md): from a built image in a registry to a signed, attested, scanned
+// The CI half of the path (README.md): from a built image in a registry to a signed, attested, scanned
 // artifact, in one pass over one digest. The tag is resolved once and every step is about that digest:
 //   1. SBOM: the image's layers read once by src/sbom, written as CycloneDX 1.6;
 //   2. scan: that very SBOM against the vulnerability database (src/vuln), with VEX; this is the gate:

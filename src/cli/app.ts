@@ -1,4 +1,4 @@
-// The vigil command: parses arguments, calls the stage, prints. Exit codes per DESIGN.md.
+// The vigil command: parses arguments, calls the stage, prints. Exit codes as README.md gives them.
 import { ExitCode, VigilError } from "../core/errors.ts";
 import { redactCredentials } from "../core/redact.ts";
 import { helpText, parse, type Command } from "./command.ts";

@@ -1,4 +1,4 @@
-// Errors carry the exit code DESIGN.md fixes for them, so the CLI never has to guess.
+// Errors carry the exit code README.md fixes for them, so the CLI never has to guess.
 
 export const ExitCode = {
   ok: 0,

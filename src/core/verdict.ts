@@ -1,4 +1,4 @@
-// The verdict every gate and every verify/check command produces (DESIGN.md, "Verdict").
+// The verdict every gate and every verify/check command produces (README.md, "Using it").
 
 export type CheckStatus = "pass" | "fail" | "warn" | "skip";
 

@@ -1,4 +1,4 @@
-// The trust policy (DESIGN.md, "Trust policy"): its schema, and loading it with errors that name
+// The trust policy (docs/revision-gate.md): its schema, and loading it with errors that name
 // file, line and field. Keys and identities are turned into verifiers by the revision gate's keyring.
 import { RE2JS } from "@bufbuild/re2";
 import { isMap, isScalar } from "yaml";
