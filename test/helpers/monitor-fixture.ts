@@ -77,8 +77,8 @@ export interface Fixture {
 
 export const FIXED_TIME = new Date("2026-12-01T10:00:00Z");
 
-export async function openMonitor(dir: string, options: { sinks?: Sink[]; vex?: VexStatement[]; now?: () => Date; inventory?: string; database?: string } = {}): Promise<Fixture> {
-  const inventory = await openInventory(options.inventory ?? join(dir, "inventory"));
+export async function openMonitor(dir: string, options: { sinks?: Sink[]; vex?: VexStatement[]; now?: () => Date; inventory?: string; database?: string; inventoryStore?: InventoryStore } = {}): Promise<Fixture> {
+  const inventory = options.inventoryStore ?? (await openInventory(options.inventory ?? join(dir, "inventory")));
   const advisories = await openStore(options.database ?? join(dir, "vulndb"), { create: true });
   const monitor = await Monitor.open({ inventory, advisories, now: options.now ?? (() => FIXED_TIME), ...(options.sinks && { sinks: options.sinks }), ...(options.vex && { vex: options.vex }) });
   return {
