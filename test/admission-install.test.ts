@@ -3,11 +3,14 @@
 // service account (and nothing more) can do all it does: issue its Secret, keep its webhook
 // configuration and the packs' policies, and rotate; it cannot read other Secrets or touch workloads.
 import { strict as assert } from "node:assert";
+import { X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startAdmission } from "../src/admission/admission.ts";
 import { loadAdmissionConfig } from "../src/admission/config.ts";
+import { ensureServingMaterial } from "../src/admission/tls.ts";
+import { connectCluster } from "../src/cluster/index.ts";
 import { loadManifests } from "../src/manifest/manifests.ts";
 import { kubeApi, kubeForFile } from "./helpers/cluster.ts";
 import { SshSigner, writePolicy } from "./helpers/git-fixture.ts";
@@ -67,4 +70,21 @@ environments:
   assert.equal(await can({ namespace: "shop", verb: "create", resource: "pods" }), false);
   assert.equal(await can({ verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "someone-elses" }), false);
   assert.equal(await can({ verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "vigil-admission" }), false);
+});
+
+test("two replicas starting at once make one certificate: the second's write conflicts (409) and it serves what the first wrote", async (t) => {
+  if (!requireKube(t)) return;
+  const cluster = kube.cluster;
+  await kubeApi(cluster, "POST", "/api/v1/namespaces", { metadata: { name: "replicas" } });
+  const admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
+  t.after(() => admin.close());
+  const settings = { namespace: "replicas", secret: "vigil-admission-tls", validityMs: 3600_000, caValidityMs: 86_400_000, names: { dns: ["vigil-admission.replicas.svc"], ips: [] } };
+  const published: string[] = [];
+  const [a, b] = await Promise.all([0, 1].map(() => ensureServingMaterial(admin, settings, async (bundle) => void published.push(bundle))));
+  assert.equal(a!.certPem, b!.certPem, "both replicas serve one certificate");
+  assert.equal(a!.caBundle, b!.caBundle);
+  const stored = await kubeApi(cluster, "GET", "/api/v1/namespaces/replicas/secrets/vigil-admission-tls");
+  assert.equal(Buffer.from(stored.body.data["tls.crt"], "base64").toString(), a!.certPem);
+  assert.ok(published.includes(a!.caBundle), "the bundle was published before the Secret was written");
+  assert.match(new X509Certificate(a!.certPem).subjectAltName!, /DNS:vigil-admission\.replicas\.svc/);
 });
