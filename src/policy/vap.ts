@@ -8,7 +8,8 @@ import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, CelEvalError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { inApiServerWords } from "./cel/errors.ts";
 import { celValue } from "./cel/values.ts";
-import { typeCheck, variableFieldType, type CelType, type Declarations, type Expected } from "./cel/typecheck.ts";
+import { typeCheck, typeCheckParsed, variableFieldType, type CelType, type Declarations, type Expected, type TypeCheckResult } from "./cel/typecheck.ts";
+import { Lru } from "../core/lru.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
 import { type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import type { ResourceType, ResourceTypes } from "../manifest/resources.ts";
@@ -88,6 +89,17 @@ interface ExpressionEnv {
   variables: Map<string, CelType>;
 }
 
+// Packs repeat expressions across policies (the pod spec, the container list): each is type-checked
+// once per set of declarations it can see. Bounded, as the compiled programs are.
+const typeChecked = new Lru<string, TypeCheckResult>(2000);
+
+/** What a type check's outcome depends on: the expression, what it must return, and the declarations
+ *  it can reach (the variables it names, with their types). */
+function typeCheckKey(expression: string, d: Declarations, expected: Expected): string {
+  const named = d.variables ? [...d.variables].filter(([name]) => new RegExp(`\\b${name}\\b`).test(expression)) : undefined;
+  return JSON.stringify([expression, expected, d.params, d.authorizer, named ?? null, d.variables ? [...d.variables.keys()].length : -1]);
+}
+
 /**
  * Compiles one expression of a policy after the API server's type check at creation (typecheck.ts): a
  * policy the API server would refuse is an input error naming the policy, field, position and reason.
@@ -96,9 +108,15 @@ interface ExpressionEnv {
 function compileExpression(expression: unknown, policy: string, field: string, env: ExpressionEnv, expected: Expected, scope: { authorizer: boolean; variables: boolean } = { authorizer: true, variables: true }, variableName?: string): CelProgram {
   if (typeof expression !== "string" || expression.trim() === "") throw new InputError(`policy ${policy}: ${field} must be a CEL expression`);
   try {
-    const program = compileCel(expression, celVariables);
     const declarations: Declarations = { params: env.params, authorizer: scope.authorizer, ...(scope.variables && { variables: env.variables }) };
-    const { type, problem } = typeCheck(expression, declarations, expected);
+    const key = typeCheckKey(expression, declarations, expected);
+    let checked = typeChecked.get(key);
+    const program = compileCel(expression, celVariables, (parsed, origin) => {
+      checked ??= typeCheckParsed(expression, parsed, origin, declarations, expected);
+    });
+    if (!checked) checked = typeCheck(expression, declarations, expected);
+    typeChecked.set(key, checked);
+    const { type, problem } = checked;
     if (problem) throw new CelCompileError(problem.message, expression, problem.line === undefined ? undefined : { line: problem.line, column: problem.column ?? 0 });
     if (variableName !== undefined) env.variables.set(variableName, variableFieldType(type));
     return program;

@@ -79,15 +79,21 @@ const environment = () => (env ??= celEnvironment());
 // agent loads new policies as the repository changes.
 const compiled = new Lru<string, CelProgram>(2000);
 
-/** Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the position. */
-export function compileCel(expression: string, variables: readonly string[]): CelProgram {
+/** What a caller may look at in the parsed expression before it is instrumented (the type check). */
+export type ParsedInspector = (parsed: ParsedExpr, origin?: number[]) => void;
+
+/**
+ * Compiles once; `variables` are the names an expression may use. Throws CelCompileError with the
+ * position. `inspect` sees the parsed expression when it is compiled (not when the program was cached).
+ */
+export function compileCel(expression: string, variables: readonly string[], inspect?: ParsedInspector): CelProgram {
   const key = `${variables.join(",")}\u0000${expression}`;
   let program = compiled.get(key);
-  if (!program) compiled.set(key, (program = compileUncached(expression, variables)));
+  if (!program) compiled.set(key, (program = compileUncached(expression, variables, inspect)));
   return program;
 }
 
-function compileUncached(expression: string, variables: readonly string[]): CelProgram {
+function compileUncached(expression: string, variables: readonly string[], inspect?: ParsedInspector): CelProgram {
   const { parsed: expanded, origin } = parseCel(expression);
   const unknown = unknownFunction(expanded.expr, environment());
   if (unknown) {
@@ -98,6 +104,8 @@ function compileUncached(expression: string, variables: readonly string[]): CelP
     const at = written === undefined ? undefined : positionOf(expression, paren < 0 ? written : paren);
     throw new CelCompileError(`undeclared reference to '${unknown.name}' (in container ''): not a function of CEL or of the Kubernetes libraries`, expression, at);
   }
+  // Before instrumentation rewrites the tree in place.
+  inspect?.(expanded, origin);
   const evaluate = planCel(environment(), resolveRootsOnce(instrument(expanded), variables), variables);
   const allowed = new Set(variables);
   return {

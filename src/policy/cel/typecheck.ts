@@ -15,7 +15,7 @@
 // compares it with the API server on refused and accepted expressions. The API server makes no cost
 // estimate for these expressions at creation (unlike CRD validation rules); costs are limited at
 // evaluation only, as Vigil does (vap.ts).
-import type { Expr } from "./ast.ts";
+import type { Expr, ParsedExpr } from "./ast.ts";
 import { parseCel, positionOf } from "./compile.ts";
 
 export type CelType =
@@ -229,9 +229,19 @@ export class CelTypeError extends Error {
   }
 }
 
+export interface TypeCheckResult {
+  type: CelType;
+  problem?: TypeProblem;
+}
+
 /** Type-checks an expression as the API server does at creation: its type, or the first problem. */
-export function typeCheck(expression: string, declarations: Declarations, expected: Expected): { type: CelType; problem?: TypeProblem } {
+export function typeCheck(expression: string, declarations: Declarations, expected: Expected): TypeCheckResult {
   const { parsed, origin } = parseCel(expression);
+  return typeCheckParsed(expression, parsed, origin, declarations, expected);
+}
+
+/** The same, on the expression as parseCel parsed it (compile.ts hands it over before instrumenting it). */
+export function typeCheckParsed(expression: string, parsed: ParsedExpr, origin: number[] | undefined, declarations: Declarations, expected: Expected): TypeCheckResult {
   const positions = parsed.sourceInfo?.positions ?? {};
   const offsetOf = (e: Expr): number => {
     const offset = positions[e.id.toString()] ?? 0;
