@@ -8,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InputError, UnavailableError } from "../core/errors.ts";
-import { parseManifestFile, parseManifests, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
+import { parseManifestFile, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
+import { parseManifestsByDocument } from "./documents.ts";
 import { displayPath, isInside, type Boundary, type CheckedKustomization } from "./kustomization.ts";
 import { KUSTOMIZE_ENV, KUSTOMIZE_VERSION } from "./kustomize-release.ts";
 
@@ -73,7 +74,8 @@ export async function kustomizeBuild(top: CheckedKustomization, envDirReal: stri
       const direct = wrap ? await runKustomize(limits, ["build", envDirReal, ...BUILD_FLAGS], scratch) : result;
       throw new InputError(`${top.display}: kustomize build failed: ${kustomizeMessage(direct.code === 0 ? result : direct)}`);
     }
-    const rendered = parseManifests(result.stdout, top.display);
+    // A document at a time, each bounded (documents.ts), as a plain folder's files are.
+    const rendered = parseManifestsByDocument(result.stdout, top.display);
     if (!wrap) return rendered;
     const keepOrigin = userMetadata.includes("originAnnotations");
     const lines = new LineFinder();
