@@ -49,7 +49,7 @@ test("errors name the file's own line, not the document's", () => {
   assert.match(expected, /^f\.yaml:18:1: invalid YAML/);
 });
 
-test("a huge document is refused before it is parsed, naming file and line; an alias bomb in a later document names the file", () => {
+test("a huge document is refused before it is parsed, naming file and line; an alias bomb in a later document names the file and the document's line", () => {
   const big = `${configMap("a")}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  value: "${"x".repeat(2048)}"\n`;
   assert.throws(() => [...yamlDocuments(big, "envs/prod/big.yaml", 1024)], (e: Error) =>
     e instanceof InputError && /^envs\/prod\/big\.yaml:7: a YAML document of \d+ bytes, more than the 1024 Vigil reads as one object; split it$/.test(e.message));
@@ -57,7 +57,7 @@ test("a huge document is refused before it is parsed, naming file and line; an a
   const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
   for (let i = 1; i < 9; i++) levels.push(`${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9).fill(`*${"abcdefghi"[i - 1]}`).join(", ")}]`);
   const bomb = `${configMap("fine")}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n${levels.map((l) => `  ${l}`).join("\n")}\n`;
-  assert.throws(() => parseManifestsByDocument(bomb, "envs/prod/bomb.yaml"), (e: Error) => e instanceof InputError && /^envs\/prod\/bomb\.yaml: a YAML document expands to more than/.test(e.message));
+  assert.throws(() => parseManifestsByDocument(bomb, "envs/prod/bomb.yaml"), (e: Error) => e instanceof InputError && /^envs\/prod\/bomb\.yaml:7: a YAML document expands to more than/.test(e.message));
 });
 
 test("the agent's render of a revision reads the set a file and a document at a time: same objects and order as whole files; a bad file named", async (t: TestContext) => {

@@ -74,17 +74,20 @@ export function parseManifestsByDocument(text: string, file: string): SourcedObj
     try {
       objects = parseManifests(doc.text, file);
     } catch (e) {
-      throw e instanceof InputError ? new InputError(shiftLine(e.message, file, doc.line - 1), { cause: e }) : e;
+      throw e instanceof InputError ? new InputError(shiftLine(e.message, file, doc.line), { cause: e }) : e;
     }
     for (const o of objects) out.push(doc.line === 1 ? o : { ...o, line: o.line + doc.line - 1 });
   }
   return out;
 }
 
-/** "file:3: …" of a document that starts on line 41 is "file:43: …" of the file. */
-function shiftLine(message: string, file: string, by: number): string {
-  if (by === 0 || !message.startsWith(`${file}:`)) return message;
+/**
+ * "file:3: …" of a document that starts on line 41 is "file:43: …" of the file; a message that names
+ * the file alone (an alias bomb: the whole document) gets the document's first line.
+ */
+function shiftLine(message: string, file: string, documentLine: number): string {
+  if (!message.startsWith(`${file}:`)) return message;
   const rest = message.slice(file.length + 1);
   const m = /^(\d+)/.exec(rest);
-  return m ? `${file}:${Number(m[1]) + by}${rest.slice(m[1]!.length)}` : message;
+  return m ? `${file}:${Number(m[1]) + documentLine - 1}${rest.slice(m[1]!.length)}` : `${file}:${documentLine}:${rest}`;
 }
