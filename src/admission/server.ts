@@ -13,6 +13,11 @@ import type { ServingMaterial } from "./tls.ts";
 export const MAX_REVIEW_BYTES = 8 * 1024 * 1024;
 /** A client that has not sent its whole request in this time is cut off (the API server's own timeout is at most 30 s). */
 const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * The API servers keep a few connections each; anyone else who reaches the port can only hold
+ * connections open (an answer goes to whoever asked, never to the API server), so they are bounded.
+ */
+const MAX_CONNECTIONS = 1024;
 
 export interface ReviewHandler {
   (request: AdmissionRequest): Promise<Decision>;
@@ -35,6 +40,7 @@ export function serveWebhook(listen: string, material: ServingMaterial, handle: 
       else res.destroy();
     });
   });
+  server.maxConnections = MAX_CONNECTIONS;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
