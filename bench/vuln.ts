@@ -2,7 +2,9 @@
 // 5,000-component SBOM (plus a go.mod) made from those advisories with `vigil scan` and with osv-scanner
 // offline over the same zips, in the same run: wall time, CPU and peak memory of each, and the ratio;
 // twice, with boundary versions and with published versions (see writeCorpus).
-// Target: Vigil's scan in at most half of osv-scanner's time.
+// Target: Vigil's scan in at most half of osv-scanner's time. Then the agent's case: the same components
+// judged reconcile after reconcile, the database opened for each (as before) or kept open with what it
+// read (src/vuln/kept-store.ts), in this process.
 //   node bench/vuln.ts [--components 5000] [--runs 3]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,8 +13,10 @@ import { parseArgs } from "node:util";
 import { goBin } from "../scripts/setup.ts";
 import { readInputFile } from "../src/vuln/inputs.ts";
 import { scanComponents } from "../src/vuln/scan.ts";
+import { closeKeptStores, openKeptStore, scanRemembered } from "../src/vuln/kept-store.ts";
+import { openStore } from "../src/vuln/pg-store.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
-import { lookupKey } from "../src/vuln/store.ts";
+import { lookupKey, type AdvisoryStore } from "../src/vuln/store.ts";
 import { compare, gitRangeFirst, osvScannerArgs, osvScannerDatabase, osvScannerFindings, spelledOtherwise, vigilFindings, writeCorpus } from "../test/helpers/vuln-corpus.ts";
 import { machine, median, timed } from "./lib/measure.ts";
 
@@ -37,6 +41,7 @@ try {
     const corpus = await writeCorpus(osv, dir, Number(values.components), mode);
     console.log(`\ncorpus (${mode} versions): ${corpus.components} components (SBOM + go.mod)`);
     await scanBoth(db, corpus);
+    await reconciles(db, corpus);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -78,4 +83,33 @@ async function agreement(db: string, corpus: Awaited<ReturnType<typeof writeCorp
   for (const [reason, keys] of reasons) console.log(`  only Vigil, ${reason}: ${keys.length} (e.g. ${keys.slice(0, 3).join("; ")})`);
   for (const key of c.onlyOsvScanner.slice(0, 20)) console.log(`  only osv-scanner: ${key}`);
   console.log(`cannot judge (Vigil): ${result.findings.filter((f) => f.kind === "cannot-judge").length}`);
+}
+
+/**
+ * The agent's vulnerability step over the same components, 10 reconciles each way, alternately, in ms per
+ * reconcile: the database opened for each (as before); kept open with the advisories it read; and the
+ * image's findings remembered (the same SBOM against the same import: an unchanged revision).
+ */
+async function reconciles(db: string, corpus: Awaited<ReturnType<typeof writeCorpus>>): Promise<void> {
+  const inputs = [readInputFile(corpus.sbom), readInputFile(corpus.goMod)];
+  const components = inputs.flatMap((i) => i.components);
+  const sbom = { document: inputs.map((i) => i.components), components, withoutPurl: [] };
+  const once = async (open: (location: string) => Promise<AdvisoryStore>, scan: (store: AdvisoryStore) => Promise<unknown>) => {
+    const started = performance.now();
+    const store = await open(db);
+    await scan(store);
+    await store.close();
+    return performance.now() - started;
+  };
+  const everything = (store: AdvisoryStore) => scanComponents(store, components);
+  const remembered = (store: AdvisoryStore) => scanRemembered(store, sbom, []);
+  const fresh: number[] = [], kept: number[] = [], same: number[] = [];
+  await once(openKeptStore, remembered); // the first reconcile of a kept store reads as a fresh one does
+  for (let i = 0; i < 10; i++) {
+    fresh.push(await once(openStore, everything));
+    kept.push(await once(openKeptStore, everything));
+    same.push(await once(openKeptStore, remembered));
+  }
+  await closeKeptStores();
+  console.log(`agent reconcile (${components.length} components, median of 10): database opened per reconcile ${median(fresh).toFixed(0)} ms; kept open ${median(kept).toFixed(0)} ms (${(median(fresh) / median(kept)).toFixed(1)}x); kept, findings remembered for an unchanged SBOM and import ${median(same).toFixed(1)} ms (${(median(fresh) / median(same)).toFixed(0)}x)`);
 }

@@ -8,7 +8,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { test } from "node:test";
 import { importAdvisories } from "../src/vuln/import.ts";
-import { closeKeptStores, openKeptStore } from "../src/vuln/kept-store.ts";
+import { closeKeptStores, openKeptStore, scanRemembered } from "../src/vuln/kept-store.ts";
 import { DATABASE_FILE, SqliteStore } from "../src/vuln/sqlite-store.ts";
 import { lookupKey } from "../src/vuln/store.ts";
 import { fileScope, tempDir } from "./helpers/tools.ts";
@@ -76,4 +76,26 @@ test("a newer schema written while the store is kept open is refused at the next
   raw.prepare("UPDATE vigil_osv_meta SET value = '7' WHERE key = 'schema'").run();
   raw.close();
   await assert.rejects(ids(db, "minimist"), /the database has schema 7, newer than this Vigil reads \(1\)/);
+});
+
+test("an image's findings are remembered for the same SBOM, VEX and import, and judged again after a new import", async () => {
+  const db = join(tempDir(scope, "vigil-kept-"), "db");
+  await importInto(db, [advisory("GHSA-4", "qs")]);
+  const components = [{ purl: "pkg:npm/qs@1.0.0", from: "test sbom" }];
+  const sbom = { document: { components: ["qs@1.0.0"] }, components, withoutPurl: [] };
+  const scan = async () => {
+    const store = await openKeptStore(db);
+    try {
+      return await scanRemembered(store, sbom, []);
+    } finally {
+      await store.close();
+    }
+  };
+  const first = await scan();
+  assert.deepEqual(first.findings.map((f) => f.id), ["GHSA-4"]);
+  assert.equal(await scan(), first, "the same result object: nothing was judged again");
+  await importInto(db, [advisory("GHSA-5", "qs")]);
+  const after = await scan();
+  assert.notEqual(after, first);
+  assert.deepEqual(after.findings.map((f) => f.id).sort(), ["GHSA-4", "GHSA-5"]);
 });

@@ -10,11 +10,11 @@ import type { SourcedObject } from "../manifest/manifests.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { PREDICATE_TYPES } from "../sigstore/intoto.ts";
 import { readSbomDocument } from "./inputs.ts";
-import { findingCheck, GATE, scanComponents } from "./scan.ts";
+import { findingCheck, GATE } from "./scan.ts";
 import type { Rating5, UnknownSeverity } from "./severity.ts";
 import type { AdvisoryStore } from "./store.ts";
 import type { VexStatement } from "./vex.ts";
-import { openKeptStore } from "./kept-store.ts";
+import { openKeptStore, scanRemembered } from "./kept-store.ts";
 import { loadVexFiles, vexSignerPolicy, type VexSignatureConfig } from "./vex-signature.ts";
 import type { TrustedRoot } from "../trust/trusted-root.ts";
 
@@ -85,7 +85,7 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
       checks.push(check(GATE, "sbom", "fail", where, e.message));
       continue;
     }
-    const result = await scanComponents(options.store, read.components, options.vex ?? [], read.withoutPurl);
+    const result = await scanRemembered(options.store, { document: sbom, components: read.components, withoutPurl: read.withoutPurl }, options.vex ?? []);
     const found = result.findings.map((f) => {
       const c = findingCheck(f, options.failOn, options.unknownSeverity);
       return { ...c, message: `in ${where}: ${c.message}` };

@@ -4,11 +4,18 @@
 // and its schema: a newer import empties what was kept, a newer schema is refused as when opening.
 // The SQLite store stays open (it holds no socket); a PostgreSQL connection is made per reconcile as
 // before (an idle socket would keep a one-shot agent alive), but what it read is kept all the same.
+// An image judged again against the same import, with the same SBOM and VEX, has the same findings: those
+// are kept too (scanRemembered), so an unchanged revision costs one hash per image.
+import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
+import { Lru } from "../core/lru.ts";
 import { join } from "node:path";
 import { checkSchema, lookupKey, type AdvisoryStore, type StoredAdvisory } from "./store.ts";
 import { openStore } from "./pg-store.ts";
 import { DATABASE_FILE } from "./sqlite-store.ts";
+import { scanComponents, type ScanResult } from "./scan.ts";
+import type { Component } from "./match.ts";
+import type { VexStatement } from "./vex.ts";
 
 /** Looked-up packages kept per database; beyond this many the set starts again (bounded memory). */
 const MAX_KEPT_KEYS = 100_000;
@@ -50,6 +57,7 @@ export async function openKeptStore(location: string): Promise<AdvisoryStore> {
     modifiedIndex: () => store.modifiedIndex(),
     begin: () => store.begin(),
     info: () => store.info(),
+    ...(store.generation && { generation: () => store.generation!() }),
     async lookup(keys) {
       await refresh(store, state);
       const missing = keys.filter((k) => !state.advisories.has(lookupKey(k.base, k.name)));
@@ -97,5 +105,27 @@ async function refresh(store: AdvisoryStore, state: Kept): Promise<void> {
 export async function closeKeptStores(): Promise<void> {
   const open = [...kept.values()].flatMap((k) => (k.open ? [k.open] : []));
   kept.clear();
+  judged = new Lru(REMEMBERED_SCANS);
   await Promise.all(open.map((s) => s.close()));
+}
+
+/** Scan results by the database's import, the SBOM document and the VEX statements that decided them. */
+const REMEMBERED_SCANS = 32;
+let judged = new Lru<string, ScanResult>(REMEMBERED_SCANS);
+
+/**
+ * scanComponents, remembered: the same SBOM document and VEX statements against the same import of the
+ * same database give the same result, so it is computed once. A store that cannot say its generation is
+ * scanned every time.
+ */
+export async function scanRemembered(store: AdvisoryStore, sbom: { document: unknown; components: Component[]; withoutPurl: string[] }, vex: VexStatement[]): Promise<ScanResult> {
+  const now = await store.generation?.();
+  if (!now) return scanComponents(store, sbom.components, vex, sbom.withoutPurl);
+  checkSchema(store.location, now.schema);
+  const key = createHash("sha256").update(JSON.stringify([store.location, now.generation, sbom.document, vex])).digest("hex");
+  const known = judged.get(key);
+  if (known) return known;
+  const result = await scanComponents(store, sbom.components, vex, sbom.withoutPurl);
+  judged.set(key, result);
+  return result;
 }
