@@ -108,7 +108,7 @@ test("environments: what runs in prod, who approved it, its health and findings;
   assert.equal(prod.running.revision, world.commits.second);
   assert.deepEqual(prod.approvedBy.map((a: any) => a.name), ["bob", "carol"]);
   assert.equal(prod.health.status, "healthy");
-  assert.deepEqual(prod.findings, { critical: 1, high: 0, medium: 1, low: 0, info: 0 });
+  assert.deepEqual(prod.findings, { critical: 1, high: 0, medium: 1, low: 0, info: 0, none: 0, unknown: 0 });
   assert.equal(prod.latestReconcile.revision, world.commits.third);
   assert.match(prod.latestReconcile.blockedBy[0].message, /1 of 2 approvals/);
   const staging = body.environments.find((e: any) => e.name === "staging");
@@ -196,7 +196,7 @@ test("findings by environment and severity with their history; approvals waiting
   assert.equal(f.total, 1);
   assert.equal(f.findings[0].rule, "GHSA-35jh-r3h4-6jhm");
   assert.deepEqual(f.history.map((d: any) => [d.day, d.critical, d.medium]), [["2026-12-02", 1, 0], ["2026-12-03", 1, 1]]);
-  assert.match((await get("/api/v1/findings?severity=urgent", world.tokens.viewer)).body.error, /not critical, high, medium, low or info/);
+  assert.match((await get("/api/v1/findings?severity=urgent", world.tokens.viewer)).body.error, /not critical, high, medium, low, info, none or unknown/);
 
   const { pending } = (await get("/api/v1/approvals", world.tokens.viewer)).body;
   assert.equal(pending.length, 1);

@@ -12,6 +12,8 @@ const TOKEN = "vigil-console-token";
 const PINNED_KEY = "vigil-console-verifier-key";
 /** Rows of a long table drawn at first (the filter searches them all): a page of 1,000 resources stays quick to load. */
 const PAGE_ROWS = 200;
+/** As the monitor rates findings; unknown: a severity that could not be read, shown rather than hidden. */
+const SEVERITY_NAMES = ["critical", "high", "medium", "low", "info", "none", "unknown"];
 
 async function api(path) {
   const response = await fetch(`/api/v1/${path}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN)}` } });
@@ -237,13 +239,13 @@ function Findings({ params }) {
   if (!data) return html`<h1>Findings</h1><${Loading} error=${error} />`;
   if (!data.inventory) return html`<h1>Findings</h1><p>No monitor inventory in the console's configuration: continuous security findings cannot be shown.</p>`;
   return html`<h1>Findings</h1>
-    <table><caption>Open findings by environment and severity</caption><thead><tr><th scope="col">Environment</th>${["critical", "high", "medium", "low", "info"].map((s) => html`<th scope="col">${s}</th>`)}</tr></thead>
-    <tbody>${Object.entries(data.byEnvironment).map(([e, c]) => html`<tr><th scope="row"><a href=${`#/findings?env=${encodeURIComponent(e)}`}>${e}</a></th>${["critical", "high", "medium", "low", "info"].map((s) => html`<td>${c[s]}</td>`)}</tr>`)}</tbody></table>
+    <table><caption>Open findings by environment and severity</caption><thead><tr><th scope="col">Environment</th>${SEVERITY_NAMES.map((s) => html`<th scope="col">${s}</th>`)}</tr></thead>
+    <tbody>${Object.entries(data.byEnvironment).map(([e, c]) => html`<tr><th scope="row"><a href=${`#/findings?env=${encodeURIComponent(e)}`}>${e}</a></th>${SEVERITY_NAMES.map((s) => html`<td>${c[s]}</td>`)}</tr>`)}</tbody></table>
     <h2>History</h2><${Plot} history=${data.history} />
     <h2>${data.total} open finding${data.total === 1 ? "" : "s"}${env ? ` in ${env}` : ""}</h2>
     <form class="inline" onSubmit=${(e) => e.preventDefault()}>
       <label for="f-env">Environment<select id="f-env" onChange=${set("env")}><option value="">all</option>${Object.keys(data.byEnvironment).map((e) => html`<option value=${e} selected=${e === env}>${e}</option>`)}</select></label>
-      <label for="f-sev">Severity<select id="f-sev" onChange=${set("severity")}><option value="">all</option>${["critical", "high", "medium", "low", "info"].map((s) => html`<option value=${s} selected=${s === severity}>${s}</option>`)}</select></label>
+      <label for="f-sev">Severity<select id="f-sev" onChange=${set("severity")}><option value="">all</option>${SEVERITY_NAMES.map((s) => html`<option value=${s} selected=${s === severity}>${s}</option>`)}</select></label>
     </form>
     <table><thead><tr><th scope="col">Severity</th><th scope="col">Environment</th><th scope="col">Workload</th><th scope="col">Subject</th><th scope="col">Rule</th><th scope="col">Since</th><th scope="col">Action</th></tr></thead>
     <tbody>${data.findings.map((f) => html`<tr><td><span class=${f.severity}>${f.severity}</span></td><td>${f.environment}</td><td>${f.workload}</td><td>${f.subject}</td><td>${f.rule}</td><td>${f.since}</td><td>${f.suppressed ? `suppressed (VEX ${f.suppressed.status})` : f.action}</td></tr>`)}</tbody></table>`;

@@ -87,10 +87,10 @@ export const routes: Route[] = [
       return views.entry(sources, Number(params.index));
     }),
   route("/api/v1/findings", "viewer", "The monitor's open findings, by environment and severity, with their history by the day first seen.",
-    [{ name: "env", in: "query", description: "only this environment" }, { name: "severity", in: "query", description: "only this severity (critical, high, medium, low, info)" }],
+    [{ name: "env", in: "query", description: "only this environment" }, { name: "severity", in: "query", description: "only this severity (critical, high, medium, low, info, none, unknown)" }],
     async ({ sources, query }) => {
       const severity = query.get("severity") || undefined;
-      if (severity && !["critical", "high", "medium", "low", "info"].includes(severity)) throw new InputError(`severity: ${JSON.stringify(severity.slice(0, 32))} is not critical, high, medium, low or info`);
+      if (severity && !["critical", "high", "medium", "low", "info", "none", "unknown"].includes(severity)) throw new InputError(`severity: ${JSON.stringify(severity.slice(0, 32))} is not critical, high, medium, low, info, none or unknown`);
       const env = query.get("env") || undefined;
       return views.findings(sources, env && environmentName(env, "env"), severity);
     }),

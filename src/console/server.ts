@@ -142,7 +142,11 @@ class Handler {
     const result = await route.handle({ sources: this.#sources, params, query, caller });
     if (result && typeof result === "object" && Symbol.asyncIterator in result) {
       res.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store", "content-disposition": 'attachment; filename="vigil-audit.jsonl"' });
-      for await (const line of result as AsyncIterable<string>) if (!res.write(line)) await new Promise((r) => res.once("drain", r));
+      for await (const line of result as AsyncIterable<string>) {
+        // A client that went away ends the export (waiting for a drain that never comes would keep it forever).
+        if (!res.write(line)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
+        if (res.destroyed) break;
+      }
       res.end();
       return 200;
     }

@@ -23,7 +23,7 @@ export interface Sources {
 }
 
 type Of<K extends AuditRecord["kind"]> = Extract<AuditRecord, { kind: K }>;
-const SEVERITIES = ["critical", "high", "medium", "low", "info"] as const;
+const SEVERITIES = ["critical", "high", "medium", "low", "info", "none", "unknown"] as const;
 /** Gates a person unblocks by approving: a revision failing only these is waiting, not refused. */
 const WAITING_GATES = new Set(["approvals", "promotion"]);
 const MAX_CHECKS_PER_STAGE = 200;
@@ -242,7 +242,9 @@ export async function checkpoints(s: Sources, offset: number, limit: number) {
 /** Open findings by environment and severity, and how many were open by each day first seen (the plot). */
 export async function findings(s: Sources, environment?: string, severity?: string) {
   const all = await findingsOf(s, environment);
-  const list = severity ? all.filter((f) => f.severity === severity) : all;
+  const rank = (f: MonitorFinding) => (SEVERITIES as readonly string[]).indexOf(f.severity);
+  // Worst first, then the oldest: what has been waiting longest for a fix.
+  const list = (severity ? all.filter((f) => f.severity === severity) : [...all]).sort((a, b) => rank(a) - rank(b) || a.since.localeCompare(b.since));
   const byEnvironment: Record<string, Record<string, number>> = {};
   for (const f of all) byEnvironment[f.environment] = countBySeverity(all.filter((g) => g.environment === f.environment));
   const days = [...new Set(all.map((f) => f.since.slice(0, 10)))].sort();
