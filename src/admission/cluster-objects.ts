@@ -59,28 +59,40 @@ export function webhookConfiguration(config: AdmissionConfig, caBundle: string):
 }
 
 /** Each environment's packs: the policies once, and one binding per environment and policy, for its namespaces. */
-export function environmentPolicies(config: AdmissionConfig): KubeObject[] {
+export function environmentPolicies(config: Pick<AdmissionConfig, "environments">): KubeObject[] {
   const policies = new Map<string, KubeObject>();
   const bindings: KubeObject[] = [];
   for (const env of config.environments) {
-    const objects = loadPacks(env.packs.filter((p) => !OFFLINE_ONLY_PACKS.has(p))).map((so) => so.object);
-    for (const o of objects) if (o.kind === "ValidatingAdmissionPolicy") policies.set(o.metadata!.name!, o);
-    for (const b of objects.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")) {
-      const spec = b.spec as { policyName: string; validationActions?: string[]; paramRef?: unknown };
-      bindings.push({
-        apiVersion: "admissionregistration.k8s.io/v1",
-        kind: "ValidatingAdmissionPolicyBinding",
-        metadata: { name: `vigil-${env.name}-${spec.policyName}`, labels: { "app.kubernetes.io/managed-by": "vigil", "vigil.dev/environment": env.name } },
-        spec: {
-          policyName: spec.policyName,
-          validationActions: spec.validationActions ?? ["Deny"],
-          ...(spec.paramRef !== undefined && { paramRef: spec.paramRef }),
-          matchResources: { namespaceSelector: { matchExpressions: [{ key: NAMESPACE_NAME_LABEL, operator: "In", values: env.namespaces }] } },
-        },
-      });
+    for (const o of packPolicies(env)) {
+      if (o.kind === "ValidatingAdmissionPolicy") policies.set(o.metadata!.name!, o);
+      else bindings.push(o);
     }
   }
   return [...policies.values(), ...bindings];
+}
+
+/**
+ * One environment's packs as the cluster should hold them: the packs' ValidatingAdmissionPolicies, and
+ * instead of the packs' own cluster-wide bindings, bindings named vigil-ENV-POLICY limited to the
+ * environment's namespaces (the agent may install them the same way).
+ */
+export function packPolicies(env: { name: string; namespaces: readonly string[]; packs: readonly string[] }): KubeObject[] {
+  const objects = loadPacks(env.packs.filter((p) => !OFFLINE_ONLY_PACKS.has(p))).map((so) => so.object);
+  const bindings = objects.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding").map((b) => {
+    const spec = b.spec as { policyName: string; validationActions?: string[]; paramRef?: unknown };
+    return {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicyBinding",
+      metadata: { name: `vigil-${env.name}-${spec.policyName}`, labels: { "app.kubernetes.io/managed-by": "vigil", "vigil.dev/environment": env.name } },
+      spec: {
+        policyName: spec.policyName,
+        validationActions: spec.validationActions ?? ["Deny"],
+        ...(spec.paramRef !== undefined && { paramRef: spec.paramRef }),
+        matchResources: { namespaceSelector: { matchExpressions: [{ key: NAMESPACE_NAME_LABEL, operator: "In", values: [...env.namespaces] }] } },
+      },
+    };
+  });
+  return [...objects.filter((o) => o.kind === "ValidatingAdmissionPolicy"), ...bindings];
 }
 
 const PATHS: Record<string, string> = {
