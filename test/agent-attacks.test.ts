@@ -390,3 +390,24 @@ test("namespaced objects with cluster-wide effect (the cluster-effect pack): han
   const byController = await controller.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/tenant/endpoints", body: CLUSTER_EFFECT_CASES[0]!.object, query: { dryRun: "All" } });
   assert.equal(byController.status, 201, JSON.stringify(byController.body?.message));
 });
+
+test("a manifest set with an alias bomb or a huge document: refused naming the file and the document's line, nothing applied", async (t) => {
+  if (!ready(t)) return;
+  const w = workspace(t, "docbounds");
+  const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+  for (let i = 1; i < 9; i++) levels.push(`${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9).fill(`*${"abcdefghi"[i - 1]}`).join(", ")}]`);
+  const bomb = `${configMap(w.ns, "fine")}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\n  namespace: ${w.ns}\ndata:\n${levels.map((l) => `  ${l}`).join("\n")}\n`;
+  w.repo.commit({ [`envs/docbounds/ns.yaml`]: namespace(w.ns), [`envs/docbounds/bomb.yaml`]: bomb }, alice);
+  const bombed = await reconcile(w);
+  assert.equal(bombed.exitCode, ExitCode.badInput, JSON.stringify(bombed.verdict.checks));
+  assert.equal(bombed.applied, false);
+  assert.match(JSON.stringify(failures(bombed)), /envs\/docbounds\/bomb\.yaml:8: a YAML document expands to more than 1000000 nodes through aliases/);
+
+  const huge = `${configMap(w.ns, "fine")}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: huge\n  namespace: ${w.ns}\ndata:\n  value: "${"x".repeat(9 * 1024 * 1024)}"\n`;
+  w.repo.commit({ [`envs/docbounds/bomb.yaml`]: null, [`envs/docbounds/huge.yaml`]: huge }, alice);
+  const refused = await reconcile(w);
+  assert.equal(refused.exitCode, ExitCode.badInput);
+  assert.equal(refused.applied, false);
+  assert.match(JSON.stringify(failures(refused)), /envs\/docbounds\/huge\.yaml:8: a YAML document of \d+ bytes, more than the 8388608 Vigil reads as one object; split it/);
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/fine` })).status, 404, "nothing applied");
+});

@@ -74,8 +74,9 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
   const finish = (checks: Check[], rest: Partial<ReconcileResult> = {}): ReconcileResult => {
     const verdict = makeVerdict({ ...subject, ...(rest.revision && { revision: rest.revision }) }, checks);
     const unavailable = rest.exitCode === ExitCode.unavailable;
-    // A name the API server would reject is bad input: exit 2, as for any command.
-    const badInput = verdict.checks.some((c) => c.status === "fail" && c.rule === "name");
+    // A name the API server would reject, or input that cannot be read (a manifest file, a document
+    // over its bounds), is bad input: exit 2, as for any command.
+    const badInput = rest.exitCode === ExitCode.badInput || verdict.checks.some((c) => c.status === "fail" && c.rule === "name");
     return {
       environment: env.name,
       verdict,
@@ -206,7 +207,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const checks = [check("agent", e.exitCode === ExitCode.unavailable ? "unavailable" : "input", "fail", env.name, e.message)];
     const rest = {
       ...(candidate?.commit && { revision: candidate.commit }),
-      ...(e.exitCode === ExitCode.unavailable && { exitCode: ExitCode.unavailable }),
+      ...((e.exitCode === ExitCode.unavailable || e.exitCode === ExitCode.badInput) && { exitCode: e.exitCode }),
     };
     // The status is best effort here: the cluster may be what could not be reached.
     return await conclude(checks, rest).catch(() => finish([...checks, ...(recorded ? [recorded.check] : [])], rest));
