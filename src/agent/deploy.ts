@@ -232,10 +232,16 @@ export async function recordOutcome(clusters: EnvironmentClusters, env: Environm
       reconciledAt: new Date().toISOString(),
     },
   });
-  await recordEvent(cluster, {
+  await recordReconcileEvent(clusters, env, config, result);
+}
+
+/** The reconcile's outcome as an Event on the environment's status: alone when the status may not be written (its state was refused). */
+export async function recordReconcileEvent(clusters: EnvironmentClusters, env: EnvironmentConfig, config: AgentConfig, result: ReconcileResult): Promise<void> {
+  const firstFailure = result.verdict.checks.find((c) => c.status === "fail");
+  await recordEvent(clusters.agent(env.name), {
     namespace: config.doc.namespace,
     involvedObject: { apiVersion: "v1", kind: "ConfigMap", name: statusName(env.name), namespace: config.doc.namespace },
-    reason: firstFailure ? (firstFailure.gate === "agent" ? "ReconcileUnavailable" : `${capitalize(firstFailure.gate)}Blocked`) : "ReconcileSucceeded",
+    reason: firstFailure ? (firstFailure.gate === "agent" ? (firstFailure.rule === "state" ? "StateRefused" : "ReconcileUnavailable") : `${capitalize(firstFailure.gate)}Blocked`) : "ReconcileSucceeded",
     type: firstFailure ? "Warning" : "Normal",
     message: firstFailure ? `${result.revision?.slice(0, 12) ?? "?"}: ${firstFailure.subject}: ${firstFailure.message}` : `${result.revision?.slice(0, 12)} applied; health ${result.health}`,
   });

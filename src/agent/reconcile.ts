@@ -25,7 +25,7 @@ import { environmentGateInputs, registrySboms } from "../vuln/gate.ts";
 import type { MonitorHook } from "./monitor-hook.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { applyCandidate, syncOptionsFor, inventoryDistrust, inventoryExists, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
+import { applyCandidate, syncOptionsFor, inventoryDistrust, inventoryExists, recordReconcileEvent, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -120,6 +120,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     }
     // The status caches what the log records: an apply the log could not record does not move it.
     if (state) await recordOutcome(options.clusters, env, options.config, recorded?.error !== undefined ? { ...result, applied: false } : result, state, options.stateKey);
+    else if (stateRefused) await recordReconcileEvent(options.clusters, env, options.config, result);
     // Once applied, the inventory is signed too: unsigned state is no longer taken (state-key.ts); and
     // the key's Secret records that the environment has applied, so a reset of both is found.
     if (result.applied) {
@@ -129,8 +130,10 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     return result;
   };
   /** State that cannot be trusted is left as it was found: a status written now would carry the agent's MAC and launder it. */
+  let stateRefused = false;
   const refuseState = (refusal: Check): Promise<ReconcileResult> => {
     state = undefined;
+    stateRefused = true;
     return conclude([refusal], {});
   };
   try {
