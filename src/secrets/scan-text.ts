@@ -74,6 +74,10 @@ class KeywordIndex {
   /** For each case-folded first pair of bytes, 1 + the index in `lists` of the keywords starting with it,
    *  or 0 for none (most pairs): a typed array, so the per-byte lookup is one load. */
   private readonly pairSlot = new Uint16Array(1 << 16);
+  /** One bit per case-folded first pair of a keyword: 8 KiB, so the test made at every byte stays in the
+   *  processor's first-level cache (the slot and triple tables, 128 KiB and 256 KiB, are read only where
+   *  a keyword's pair starts; read at every byte, their cache misses cost more than the rest of the scan). */
+  private readonly firstPairs = new Uint8Array(1 << 13);
   private readonly lists: { keyword: Buffer; rules: number[]; id: number }[][] = [];
   /** One bit per case-folded first three bytes of a keyword (any third byte for a two-byte one): most
    *  positions where a common pair ("se", "to", "pa") starts are passed over on this one test. */
@@ -88,6 +92,7 @@ class KeywordIndex {
         const keyword = Buffer.from(k, "latin1");
         if (keyword.length < 2 || /[^\x20-\x7e]/.test(k) || k !== k.toLowerCase()) throw new Error(`rule ${rule.id}: keyword "${k}" must be lower-case ASCII of two or more characters`);
         const pair = (keyword[0]! << 8) | keyword[1]!;
+        this.firstPairs[pair >> 3]! |= 1 << (pair & 7);
         for (let third = 0; third < 256; third++) {
           if (keyword.length > 2 && third !== keyword[2]) continue;
           const triple = (pair << 8) | third;
@@ -110,6 +115,7 @@ class KeywordIndex {
     const end = data.length - 1;
     for (let i = 0; i < end && left > 0; i++) {
       const pair = (lowerByte(data[i]!) << 8) | lowerByte(data[i + 1]!);
+      if ((this.firstPairs[pair >> 3]! & (1 << (pair & 7))) === 0) continue;
       const triple = (pair << 8) | (i + 2 < data.length ? lowerByte(data[i + 2]!) : 0);
       if ((this.firstTriples[triple >> 3]! & (1 << (triple & 7))) === 0) continue;
       const slot = this.pairSlot[pair]!;
