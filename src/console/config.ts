@@ -80,6 +80,8 @@ export function loadConsoleConfig(file: string): ConsoleConfig {
     ...("certFile" in doc.tls ? [[["tls", "certFile"], doc.tls.certFile], [["tls", "keyFile"], doc.tls.keyFile]] as [PropertyKey[], string][] : []),
     ...(doc.repository ? [[["repository"], doc.repository] as [PropertyKey[], string]] : []),
     ...(isDatabase(doc.audit.log) ? [] : [[["audit", "log"], doc.audit.log] as [PropertyKey[], string]]),
+    // A mistyped inventory folder would otherwise be made empty, and show no findings: safe-looking, and wrong.
+    ...(doc.inventory && !isDatabase(doc.inventory) ? [[["inventory"], doc.inventory] as [PropertyKey[], string]] : []),
   ];
   for (const [path, p] of files) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
   return {
