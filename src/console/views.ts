@@ -215,10 +215,12 @@ export async function searchLog(s: Sources, search: Search, before: number | und
 /** Every matching entry as a JSON line: index, leaf hash and the record (what `vigil audit export` writes). */
 export async function* exportLog(s: Sources, search: Search): AsyncIterable<string> {
   await s.index.refresh();
-  const wanted = s.index.rows.filter((r) => matches(r, search)).map((r) => r.index);
-  for (const index of wanted) {
-    const e = await s.log.entry(index);
-    yield JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record }) + "\n";
+  const indices = s.index.rows.filter((r) => matches(r, search)).map((r) => r.index);
+  if (indices.length === 0) return;
+  const wanted = new Set(indices);
+  // One pass in the log's own chunks over the span the matches cover (rows are in log order), each entry checked against its hash.
+  for await (const e of s.log.entries(indices[0]!, indices.at(-1)! + 1)) {
+    if (wanted.has(e.index)) yield JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record }) + "\n";
   }
 }
 
