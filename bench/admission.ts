@@ -13,6 +13,7 @@ import { createServer } from "node:https";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
+import { Agent, request } from "undici";
 import { issueCa, issueServing } from "../src/admission/certificates.ts";
 import { openInventory } from "../src/monitor/inventory.ts";
 import { createNamespace } from "../test/helpers/agent.ts";
@@ -101,9 +102,18 @@ environments:
       }
     }
     const rows = scenarios.map((s) => [s.name, latency(s.times, s.errors)] as const);
+    // Service time: one request at a time (no queueing), the floor and the webhook alternately.
+    const oneAtATime = { floor: [] as number[], vigil: [] as number[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      oneAtATime.floor.push(...(await sequential(floorPort, verified[0]!, 500)));
+      oneAtATime.vigil.push(...(await sequential(port, verified[0]!, 500)));
+    }
     const f = rows[0]![1];
     console.log(`${"".padEnd(36)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"answered".padStart(9)} ${"non-200".padStart(8)}  p50, p99 / floor's`);
     for (const [name, l] of rows) console.log(`${name.padEnd(36)} ${l.p50.toFixed(3).padStart(8)} ${l.p99.toFixed(3).padStart(8)} ${l.max.toFixed(3).padStart(8)} ${String(l.count).padStart(9)} ${String(l.errors).padStart(8)}  ${(l.p50 / f.p50).toFixed(2)}x, ${(l.p99 / f.p99).toFixed(2)}x`);
+    const sf = latency(oneAtATime.floor, 0);
+    const sv = latency(oneAtATime.vigil, 0);
+    console.log(`one request at a time (service time): floor p50 ${sf.p50.toFixed(3)} ms, p99 ${sf.p99.toFixed(3)} ms; vigil admission (verified) p50 ${sv.p50.toFixed(3)} ms, p99 ${sv.p99.toFixed(3)} ms; ${(sv.p50 / sf.p50).toFixed(2)}x, ${(sv.p99 / sf.p99).toFixed(2)}x`);
   } finally {
     for (const c of cleanups.reverse()) await c();
   }
@@ -152,6 +162,23 @@ async function load(port: number, bodies: readonly string[], rate: number, secon
   });
   const result = await instance;
   return { times, errors: errors + result.errors + result.timeouts };
+}
+
+/** N requests one after another on one kept-alive connection: each one's time. */
+async function sequential(port: number, body: string, n: number): Promise<number[]> {
+  const dispatcher = new Agent({ connect: { rejectUnauthorized: false }, connections: 1 });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const started = performance.now();
+      const res = await request(`https://127.0.0.1:${port}/validate`, { method: "POST", body, dispatcher, headers: { "content-type": "application/json" } });
+      await res.body.text();
+      times.push(performance.now() - started);
+    }
+  } finally {
+    await dispatcher.close();
+  }
+  return times;
 }
 
 function latency(times: number[], errors: number): Latency {

@@ -5,11 +5,23 @@
 // would stall every admission waiting behind it.)
 import { parentPort, workerData } from "node:worker_threads";
 import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
-import { cachedIndexer } from "./verified.ts";
+import { cachedIndexer, type EnvironmentImages } from "./verified.ts";
 
 const { location } = workerData as { location: string };
 const index = cachedIndexer();
 let inventory: InventoryStore | undefined;
+let last: Map<string, EnvironmentImages> | undefined;
+
+function sameIndex(a: Map<string, EnvironmentImages>, b: Map<string, EnvironmentImages>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [env, x] of a) {
+    const y = b.get(env);
+    if (!y || x.pinned.size !== y.pinned.size || x.tags.size !== y.tags.size) return false;
+    for (const p of x.pinned) if (!y.pinned.has(p)) return false;
+    for (const [tag, digest] of x.tags) if (y.tags.get(tag) !== digest) return false;
+  }
+  return true;
+}
 
 parentPort!.on("message", async (message: "read" | "close") => {
   if (message === "close") {
@@ -19,11 +31,16 @@ parentPort!.on("message", async (message: "read" | "close") => {
   }
   try {
     inventory ??= await openInventory(location);
-    parentPort!.postMessage({ index: index(await inventory.workloads()) });
+    const next = index(await inventory.workloads());
+    // Most reads find nothing new: then nothing is copied to the webhook's event loop.
+    if (last && sameIndex(last, next)) parentPort!.postMessage({ unchanged: true });
+    else parentPort!.postMessage({ index: next });
+    last = next;
   } catch (e) {
-    // The connection may be what failed: the next read opens a new one.
+    // The connection may be what failed: the next read opens a new one (and sends its index whole).
     await inventory?.close().catch(() => {});
     inventory = undefined;
+    last = undefined;
     parentPort!.postMessage({ error: (e as Error).message });
   }
 });

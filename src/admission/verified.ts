@@ -72,7 +72,7 @@ export function cachedIndexer(): (workloads: Parameters<typeof indexImages>[0]) 
   };
 }
 
-type Reply = { index: Map<string, EnvironmentImages> } | { error: string };
+type Reply = { index: Map<string, EnvironmentImages> } | { unchanged: true } | { error: string };
 
 export class VerifiedImages {
   readonly #location: string;
@@ -134,7 +134,7 @@ export class VerifiedImages {
       try {
         const reply = await this.#ask();
         if ("error" in reply) throw new Error(reply.error);
-        this.#index = reply.index;
+        if ("index" in reply) this.#index = reply.index;
         this.#readAt = Date.now();
       } finally {
         this.#reading = undefined;
