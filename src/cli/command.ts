@@ -5,6 +5,16 @@ import { InputError } from "../core/errors.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
+export const common = {
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+  debug: { type: "boolean" },
+} as const satisfies Options;
+
+/** A command's parsed options, typed from their declarations: a string option is `string | undefined`,
+ *  a boolean one `boolean | undefined`, a `multiple` one an array. No command casts what it reads. */
+export type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: typeof common & O; strict: true; allowPositionals: true }>>["values"];
+
 export interface Command<O extends Options = Options> {
   summary: string;
   usage: string;
@@ -12,14 +22,13 @@ export interface Command<O extends Options = Options> {
   help: string | (() => string);
   options: O;
   positionals?: boolean;
-  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
+  run(values: Values<O>, positionals: string[]): Promise<number>;
 }
 
-export const common = {
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-  debug: { type: "boolean" },
-} as const satisfies Options;
+/** Declares a command, so that `run` sees its options' values typed (see Values). */
+export function defineCommand<const O extends Options>(command: Command<O>): Command<O> {
+  return command;
+}
 
 export function parse(cmd: Command, argv: string[]) {
   try {

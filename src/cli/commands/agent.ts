@@ -7,9 +7,9 @@ import type { ReconcileResult } from "../../agent/reconcile.ts";
 import { check } from "../../core/verdict.ts";
 import { redactCredentials } from "../../core/redact.ts";
 import { verdictSink } from "../output.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
-export const agent: Command = {
+export const agent = defineCommand({
   summary: "The GitOps agent: reconcile each environment's verified revision into its cluster, through every gate.",
   usage: "vigil agent --config FILE [--once] [--dry-run] [--allow-mass-prune ENV]... [--json] | vigil agent --config FILE --webhook-secret PATH",
   help: [
@@ -36,7 +36,7 @@ export const agent: Command = {
     const running = await startAgent({
       configFile,
       dryRun: values["dry-run"] === true,
-      allowMassPrune: (values["allow-mass-prune"] as string[] | undefined) ?? [],
+      allowMassPrune: values["allow-mass-prune"] ?? [],
       onResult: (r) => {
         log?.reconcile(r);
         if (json) {
@@ -72,7 +72,7 @@ export const agent: Command = {
     await running.loop();
     return ExitCode.ok;
   },
-};
+});
 
 function print(r: ReconcileResult): void {
   const sink = verdictSink(r.verdict.subject, false);

@@ -5,10 +5,10 @@ import { git, isRemote, openRepo, resolveRevision } from "../../git/repo.ts";
 import type { DetachedSigner } from "../../git/signatures/sign.ts";
 import { revisionOf, writeApproval, type Claim } from "../../approvals/index.ts";
 import { formatTime } from "../../approvals/claims.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand, type Values } from "../command.ts";
 
 /** Signs an approval (or its withdrawal) of one commit for one environment (docs/approvals.md). */
-export const approve: Command = {
+export const approve = defineCommand({
   summary: "Approve a revision for an environment: a signed in-toto statement stored under refs/vigil/approvals/.",
   usage: "vigil approve --repo PATH --env ENV --rev REV (--key SSH_PRIVATE_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires DURATION] [--rollback | --withdraw] [--json]",
   help: [
@@ -52,7 +52,7 @@ export const approve: Command = {
         ? { type: "withdrawal", revision, environment, approver, at }
         : {
             type: "approval", revision, environment, approver, at, kind: values.rollback ? "rollback" : "deploy",
-            ...(values.expires && { expires: new Date(at.getTime() + parseDuration(values.expires as string, "--expires")) }),
+            ...(values.expires && { expires: new Date(at.getTime() + parseDuration(values.expires, "--expires")) }),
           };
       const stored = await writeApproval(repo.gitDir, claim, signer);
       const what = claim.type === "withdrawal" ? "withdrew approvals of" : `approved ${claim.kind} of`;
@@ -64,15 +64,17 @@ export const approve: Command = {
       repo.close();
     }
   },
-};
+});
 
-function signerOf(values: Record<string, unknown>, usage: string): DetachedSigner {
-  const given = (["key", "gpg-key", "x509-program"] as const).filter((k) => typeof values[k] === "string");
-  if (given.length !== 1) throw new InputError(`give exactly one of --key, --gpg-key or --x509-program\nusage: ${usage}`);
-  if (values["x509-key"] && given[0] !== "x509-program") throw new InputError("--x509-key goes with --x509-program");
-  if (given[0] === "key") return { ssh: values.key as string };
-  if (given[0] === "gpg-key") return { openpgp: values["gpg-key"] as string };
-  return { x509Program: values["x509-program"] as string, ...(values["x509-key"] ? { keyId: values["x509-key"] as string } : {}) };
+function signerOf(values: Values<typeof approve.options>, usage: string): DetachedSigner {
+  const { key, "gpg-key": gpgKey, "x509-program": x509Program, "x509-key": keyId } = values;
+  const oneOf = "give exactly one of --key, --gpg-key or --x509-program";
+  if ([key, gpgKey, x509Program].filter((v) => v !== undefined).length !== 1) throw new InputError(`${oneOf}\nusage: ${usage}`);
+  if (keyId && x509Program === undefined) throw new InputError("--x509-key goes with --x509-program");
+  if (key !== undefined) return { ssh: key };
+  if (gpgKey !== undefined) return { openpgp: gpgKey };
+  if (x509Program !== undefined) return { x509Program, ...(keyId ? { keyId } : {}) };
+  throw new InputError(`${oneOf}\nusage: ${usage}`);
 }
 
 /** Who the approver says they are (git's user.name and user.email); what counts is whose key signed. */

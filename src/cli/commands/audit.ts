@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
 import { InputError } from "../../core/errors.ts";
+import { integerOption } from "../options.ts";
 import { check, type Check } from "../../core/verdict.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { readInputText } from "../../core/input-file.ts";
@@ -15,7 +16,7 @@ import { redactUrl } from "../../audit/store.ts";
 import { verifyLog } from "../../audit/verify.ts";
 import { explain, parseExplainTarget, type Explanation } from "../../audit/explain.ts";
 import { bufferedWriter, clearProgress, progress, verdictSink } from "../output.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand, type Command } from "../command.ts";
 
 const logHelp = "  --log DIR|URL     the log: a directory (the embedded store) or a postgres:// URL (PGPASSWORD or the URL's password)";
 const keyHelp = "  --key PUBKEY      the log's verifier key (NAME+HASH+BASE64), or a file holding it; default: the key the log names (weaker)";
@@ -37,12 +38,12 @@ function verifierKeyArgument(value: string): string {
   }
 }
 
-async function openForReading(values: Record<string, unknown>, cmd: Command): Promise<AuditLog> {
-  const key = values.key as string | undefined;
+async function openForReading(values: { log?: string | undefined; key?: string | undefined }, cmd: Command): Promise<AuditLog> {
+  const key = values.key;
   return AuditLog.open(required(values, "log", cmd), key ? { verifierKey: verifierKeyArgument(key) } : {});
 }
 
-async function withLog<T>(values: Record<string, unknown>, cmd: Command, body: (log: AuditLog) => Promise<T>): Promise<T> {
+async function withLog<T>(values: { log?: string | undefined; key?: string | undefined }, cmd: Command, body: (log: AuditLog) => Promise<T>): Promise<T> {
   const log = await openForReading(values, cmd);
   try {
     return await body(log);
@@ -51,7 +52,7 @@ async function withLog<T>(values: Record<string, unknown>, cmd: Command, body: (
   }
 }
 
-export const auditInit: Command = {
+export const auditInit = defineCommand({
   summary: "Create an audit log and its Ed25519 signing key; prints the verifier key auditors check it with.",
   usage: "vigil audit init --log DIR|URL --key-file FILE [--origin NAME] [--json]",
   help: [
@@ -64,7 +65,7 @@ export const auditInit: Command = {
   async run(values) {
     const location = required(values, "log", this);
     const keyFile = required(values, "key-file", this);
-    const origin = (values.origin as string | undefined) ?? `vigil-audit/${hostname()}/${randomBytes(4).toString("hex")}`;
+    const origin = values.origin ?? `vigil-audit/${hostname()}/${randomBytes(4).toString("hex")}`;
     if (!isKeyName(origin)) throw new InputError(`--origin "${origin}": must not be empty or hold spaces or "+"`);
     const made = !existsSync(keyFile);
     if (made) {
@@ -83,9 +84,9 @@ export const auditInit: Command = {
     }
     return 0;
   },
-};
+});
 
-export const auditVerify: Command = {
+export const auditVerify = defineCommand({
   summary: "Verify an audit log whole: every checkpoint's signature, every entry, the tree, and a checkpoint saved earlier.",
   usage: "vigil audit verify --log DIR|URL --key PUBKEY [--checkpoint FILE] [--records] [--json]",
   help: [
@@ -98,7 +99,7 @@ export const auditVerify: Command = {
   options: { ...readOptions, checkpoint: { type: "string" }, records: { type: "boolean" } },
   async run(values) {
     const key = verifierKeyArgument(required(values, "key", this));
-    const savedFile = values.checkpoint as string | undefined;
+    const savedFile = values.checkpoint;
     const saved = savedFile ? { file: savedFile, note: readInputText(savedFile, "the saved checkpoint") } : undefined;
     const location = required(values, "log", this);
     let checks: Check[];
@@ -118,9 +119,9 @@ export const auditVerify: Command = {
     checks.forEach((c) => sink.add(c));
     return sink.end() === "pass" ? 0 : 1;
   },
-};
+});
 
-export const auditProve: Command = {
+export const auditProve = defineCommand({
   summary: "Prove an entry is in the log (inclusion), or that the log extends an older size (consistency).",
   usage: "vigil audit prove --log DIR|URL [--key PUBKEY] (INDEX | --entry HASH | --consistency SIZE) [--json]",
   help: [
@@ -137,8 +138,8 @@ export const auditProve: Command = {
     const given = [positionals.length > 0, values.entry !== undefined, values.consistency !== undefined].filter(Boolean).length;
     if (given !== 1 || positionals.length > 1) throw new InputError(`give one of INDEX, --entry HASH or --consistency SIZE\nusage: ${this.usage}`);
     return withLog(values, this, async (log) => {
-      if (values.consistency !== undefined) return printConsistency(log, count(values.consistency as string, "--consistency"), values.json === true);
-      const index = values.entry !== undefined ? await log.find(leafHashArgument(values.entry as string)) : count(positionals[0]!, "INDEX");
+      if (values.consistency !== undefined) return printConsistency(log, integerOption(values.consistency, "--consistency"), values.json === true);
+      const index = values.entry !== undefined ? await log.find(leafHashArgument(values.entry)) : integerOption(positionals[0] ?? "", "INDEX");
       const proof = await log.prove(index);
       const out = { index, leafHash: proof.leafHash.toString("hex"), treeSize: proof.checkpoint.size, hashes: proof.hashes.map((h) => h.toString("hex")), checkpoint: proof.checkpoint.note };
       process.stdout.write(values.json ? JSON.stringify(out, null, 2) + "\n"
@@ -146,7 +147,7 @@ export const auditProve: Command = {
       return 0;
     });
   },
-};
+});
 
 async function printConsistency(log: AuditLog, oldSize: number, json: boolean): Promise<number> {
   const proof = await log.proveConsistency(oldSize);
@@ -156,10 +157,6 @@ async function printConsistency(log: AuditLog, oldSize: number, json: boolean): 
   return 0;
 }
 
-function count(text: string, what: string): number {
-  if (!/^(0|[1-9][0-9]{0,15})$/.test(text)) throw new InputError(`${what} "${text}": must be a whole number`);
-  return Number(text);
-}
 
 function leafHashArgument(text: string): Buffer {
   if (/^[0-9a-f]{64}$/i.test(text)) return Buffer.from(text, "hex");
@@ -169,10 +166,10 @@ function leafHashArgument(text: string): Buffer {
 }
 
 /** --env, --since and --kind, as one test over records. */
-function recordFilter(values: Record<string, unknown>): (r: AuditRecord) => boolean {
-  const env = values.env as string | undefined;
-  const kind = values.kind as string | undefined;
-  const since = values.since === undefined ? undefined : sinceTime(values.since as string);
+function recordFilter(values: { env?: string | undefined; kind?: string | undefined; since?: string | undefined }): (r: AuditRecord) => boolean {
+  const env = values.env;
+  const kind = values.kind;
+  const since = values.since === undefined ? undefined : sinceTime(values.since);
   return (r) => (env === undefined || r.environment === env) && (kind === undefined || r.kind === kind) && (since === undefined || Date.parse(r.time) >= since);
 }
 
@@ -191,7 +188,7 @@ const filterHelp = [
   "  --kind KIND       only records of this kind (reconcile, apply, prune, drift, deployment, approval, policy-change, trust-policy-change, finding)",
 ].join("\n");
 
-export const auditShow: Command = {
+export const auditShow = defineCommand({
   summary: "Show the log's records as a table (or JSON), each entry's bytes checked against its hash.",
   usage: "vigil audit show --log DIR|URL [--key PUBKEY] [--env ENV] [--since T] [--kind KIND] [--json]",
   help: [logHelp, keyHelp, filterHelp].join("\n"),
@@ -215,16 +212,16 @@ export const auditShow: Command = {
       return 0;
     });
   },
-};
+});
 
-export const auditExport: Command = {
+export const auditExport = defineCommand({
   summary: "Export the log's records as JSON lines (for a SIEM): index, leaf hash and the record, one per line.",
   usage: "vigil audit export --log DIR|URL [--key PUBKEY] [--from INDEX] [--env ENV] [--since T] [--kind KIND]",
   help: [logHelp, keyHelp, "  --from INDEX      start at this entry (to continue an earlier export)", filterHelp].join("\n"),
   options: { ...readOptions, ...filterOptions, from: { type: "string" } },
   async run(values) {
     const keep = recordFilter(values);
-    const from = values.from === undefined ? 0 : count(values.from as string, "--from");
+    const from = values.from === undefined ? 0 : integerOption(values.from, "--from");
     return withLog(values, this, async (log) => {
       const out = bufferedWriter(process.stdout);
       for await (const e of log.entries(from)) if (keep(e.record)) out.write(JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record }) + "\n");
@@ -232,9 +229,9 @@ export const auditExport: Command = {
       return 0;
     });
   },
-};
+});
 
-export const auditExplain: Command = {
+export const auditExplain = defineCommand({
   summary: "Why is this running? The recorded chain that put a resource or image in an environment, each link proven.",
   usage: "vigil audit explain (RESOURCE | IMAGE) --env ENV --log DIR|URL [--key PUBKEY] [--json]",
   help: [
@@ -259,7 +256,7 @@ export const auditExplain: Command = {
       return 0;
     });
   },
-};
+});
 
 function explanationJson(e: Explanation) {
   return {

@@ -8,12 +8,12 @@ import { keySigner, type ImageSigner } from "../../ci/signer.ts";
 import { parseReference } from "../../oci/index.ts";
 import { loadPrivateKeyFile } from "../../sigstore/keys.ts";
 import { defaultDbLocation, loadVex, openStore, THRESHOLDS, unknownSeverityOf, type Rating5, type VexStatement } from "../../vuln/index.ts";
-import type { Command } from "../command.ts";
+import { defineCommand, type Values } from "../command.ts";
 import { verdictSink } from "../output.ts";
 import { keyPassword } from "../password.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 
-export const ci: Command = {
+export const ci = defineCommand({
   summary: "CI: SBOM → vulnerability scan (the gate) → sign → attest SBOM and SLSA provenance → push, for one image.",
   usage: "vigil ci IMAGE (--key FILE | --keyless [--signing-config FILE]) [--fail-on SEVERITY] [--unknown-severity fail|warn] [--vex FILE]... [--db DIR|URL] [--no-provenance] [--sbom-output FILE] [--allow-http-registry] [--json]",
   help: [
@@ -64,7 +64,7 @@ export const ci: Command = {
       throw new InputError("no CI here to take provenance from (neither GITHUB_ACTIONS=true nor GITLAB_CI=true): run in GitHub Actions or GitLab CI, or give --no-provenance");
     }
     const signer = await signerOf(values, this.usage);
-    const store = await openStore((values.db as string | undefined) ?? defaultDbLocation());
+    const store = await openStore(values.db ?? defaultDbLocation());
     const client = registryClient(values, [reference]);
     let result: CiResult;
     try {
@@ -83,22 +83,22 @@ export const ci: Command = {
     result.verdict.checks.forEach((c) => sink.add(c));
     return sink.end() === "pass" ? 0 : 1;
   },
-};
+});
 
-function failOnOf(values: Record<string, unknown>): Rating5 {
-  const failOn = (values["fail-on"] as string | undefined) ?? "high";
+function failOnOf(values: Values<typeof ci.options>): Rating5 {
+  const failOn = values["fail-on"] ?? "high";
   if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(failOn)})`);
   return failOn as Rating5;
 }
 
-function vexOf(values: Record<string, unknown>): VexStatement[] {
+function vexOf(values: Values<typeof ci.options>): VexStatement[] {
   const statements: VexStatement[] = [];
-  for (const path of (values.vex as string[] | undefined) ?? []) statements.push(...loadVex(path, statements.length));
+  for (const path of values.vex ?? []) statements.push(...loadVex(path, statements.length));
   return statements;
 }
 
-async function signerOf(values: Record<string, unknown>, usage: string): Promise<ImageSigner> {
-  const key = values.key as string | undefined;
+async function signerOf(values: Values<typeof ci.options>, usage: string): Promise<ImageSigner> {
+  const key = values.key;
   if (key !== undefined && values.keyless) throw new InputError(`give --key or --keyless, not both\nusage: ${usage}`);
   if (key !== undefined) {
     if (key === "") throw new InputError(`--key needs a file\nusage: ${usage}`);
@@ -107,7 +107,7 @@ async function signerOf(values: Record<string, unknown>, usage: string): Promise
   }
   if (!values.keyless) throw new InputError(`give --key FILE or --keyless\nusage: ${usage}`);
   const { keylessSigner } = await import("../../ci/keyless.ts");
-  const configPath = (values["signing-config"] as string | undefined) ?? process.env.SIGSTORE_SIGNING_CONFIG;
+  const configPath = values["signing-config"] ?? process.env.SIGSTORE_SIGNING_CONFIG;
   if (!configPath) throw new InputError("--keyless needs a Sigstore signing config naming Fulcio and Rekor: give --signing-config FILE or set SIGSTORE_SIGNING_CONFIG");
   return keylessSigner({ signingConfigPath: configPath, env: process.env });
 }

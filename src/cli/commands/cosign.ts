@@ -4,10 +4,10 @@ import { parseCommit } from "../../git/objects.ts";
 import { isRemote, openRepo, resolveRevision, writeBlobRef } from "../../git/repo.ts";
 import { cosignRefPrefix } from "../../revision/gate.ts";
 import { signDetached } from "../../git/signatures/sign.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
 /** Makes a detached co-signature of a commit, for commits that change .vigil/ (see docs/revision-gate.md). */
-export const cosign: Command = {
+export const cosign = defineCommand({
   summary: "Co-sign a commit (a detached signature over the commit, stored under refs/vigil/cosign/).",
   usage: "vigil cosign --repo PATH --rev REV (--key SSH_PRIVATE_KEY | --gpg-key KEYID) [--json]",
   help: [
@@ -25,7 +25,7 @@ export const cosign: Command = {
       const { commit } = await resolveRevision(repo, required(values, "rev", this));
       const object = await repo.objects.read(commit);
       const payload = parseCommit(commit, object!.data).payload;
-      const signature = sign(payload, values.key as string | undefined, values["gpg-key"] as string | undefined, this.usage);
+      const signature = sign(payload, values.key, values["gpg-key"], this.usage);
       const ref = `${cosignRefPrefix}${commit}/${createHash("sha256").update(signature).digest("hex").slice(0, 16)}`;
       const id = await writeBlobRef(repo.gitDir, ref, signature);
       process.stdout.write(values.json ? JSON.stringify({ commit, ref, signature: id }) + "\n" : `co-signed ${commit}\nstored at ${ref}\npush it: git push origin '${ref}'\n`);
@@ -34,7 +34,7 @@ export const cosign: Command = {
       repo.close();
     }
   },
-};
+});
 
 function sign(payload: Buffer, sshKey: string | undefined, gpgKey: string | undefined, usage: string): string {
   if (!!sshKey === !!gpgKey) throw new InputError(`give exactly one of --key or --gpg-key\nusage: ${usage}`);

@@ -2,11 +2,11 @@ import { InputError } from "../../core/errors.ts";
 import { defaultDbLocation, importAdvisories, openStore } from "../../vuln/index.ts";
 import { printableText } from "../../vuln/scan.ts";
 import { clearProgress, progress } from "../output.ts";
-import type { Command } from "../command.ts";
+import { defineCommand } from "../command.ts";
 
 const dbHelp = "  --db DIR|URL    the database: a folder for the embedded store (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL";
 
-export const dbImport: Command = {
+export const dbImport = defineCommand({
   summary: "Load OSV advisories (JSON files, folders, all.zip exports) into the vulnerability database.",
   usage: "vigil db import PATH... [--db DIR|URL] [--json]",
   help: [
@@ -20,7 +20,7 @@ export const dbImport: Command = {
   positionals: true,
   async run(values, positionals) {
     if (positionals.length === 0) throw new InputError(`give at least one file, folder or zip of OSV advisories\nusage: ${this.usage}`);
-    const location = (values.db as string | undefined) ?? defaultDbLocation();
+    const location = values.db ?? defaultDbLocation();
     const store = await openStore(location, { create: true });
     const started = performance.now();
     try {
@@ -47,15 +47,15 @@ export const dbImport: Command = {
       await store.close();
     }
   },
-};
+});
 
-export const dbInfo: Command = {
+export const dbInfo = defineCommand({
   summary: "Show what the vulnerability database holds (advisories per ecosystem, schema, last import).",
   usage: "vigil db info [--db DIR|URL] [--json]",
   help: dbHelp,
   options: { db: { type: "string" } },
   async run(values) {
-    const store = await openStore((values.db as string | undefined) ?? defaultDbLocation());
+    const store = await openStore(values.db ?? defaultDbLocation());
     try {
       const info = await store.info();
       if (values.json) process.stdout.write(JSON.stringify(info, null, 2) + "\n");
@@ -70,4 +70,4 @@ export const dbInfo: Command = {
       await store.close();
     }
   },
-};
+});

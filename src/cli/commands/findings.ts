@@ -3,9 +3,9 @@ import { loadMonitorConfig } from "../../monitor/config.ts";
 import type { MonitorFinding } from "../../monitor/findings.ts";
 import { openInventory } from "../../monitor/inventory.ts";
 import { printableText } from "../../vuln/scan.ts";
-import type { Command } from "../command.ts";
+import { defineCommand } from "../command.ts";
 
-export const findings: Command = {
+export const findings = defineCommand({
   summary: "List the monitor's open findings about what is deployed (exit 1 when any is not suppressed).",
   usage: "vigil findings (--config FILE | --inventory DIR) [--env E] [--since TIME] [--json]",
   help: [
@@ -16,13 +16,13 @@ export const findings: Command = {
   ].join("\n"),
   options: { config: { type: "string" }, inventory: { type: "string" }, env: { type: "string" }, since: { type: "string" } },
   async run(values) {
-    const location = (values.inventory as string | undefined) ?? (values.config ? loadMonitorConfig(values.config as string).inventory : undefined);
+    const location = values.inventory ?? (values.config ? loadMonitorConfig(values.config).inventory : undefined);
     if (!location) throw new InputError(`give --config FILE or --inventory DIR\nusage: ${this.usage}`);
-    const since = values.since as string | undefined;
+    const since = values.since;
     if (since !== undefined && !/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(since)) throw new InputError(`--since: ${JSON.stringify(since)} is not an RFC 3339 UTC time like 2026-12-01T00:00:00Z`);
     const inventory = await openInventory(location);
     try {
-      const list = await inventory.findings({ ...(values.env !== undefined && { environment: values.env as string }), ...(since !== undefined && { since }) });
+      const list = await inventory.findings({ ...(values.env !== undefined && { environment: values.env }), ...(since !== undefined && { since }) });
       if (values.json) process.stdout.write(JSON.stringify({ findings: list }, null, 2) + "\n");
       else process.stdout.write(table(list));
       return list.some((f) => !f.suppressed) ? 1 : 0;
@@ -30,7 +30,7 @@ export const findings: Command = {
       await inventory.close();
     }
   },
-};
+});
 
 function table(list: MonitorFinding[]): string {
   if (list.length === 0) return "no open findings\n";

@@ -10,9 +10,9 @@ import {
   type SigningAlgorithm,
 } from "../../sigstore/keys.ts";
 import { keyPassword } from "../password.ts";
-import type { Command } from "../command.ts";
+import { defineCommand } from "../command.ts";
 
-export const generateKeyPair: Command = {
+export const generateKeyPair = defineCommand({
   summary: "Make a signing key pair as cosign does (PREFIX.key encrypted with a password, PREFIX.pub).",
   usage: "vigil generate-key-pair [--output-key-prefix PREFIX] [--algorithm ALG] [--force] [--json]",
   help: [
@@ -23,8 +23,8 @@ export const generateKeyPair: Command = {
   ].join("\n"),
   options: { "output-key-prefix": { type: "string" }, algorithm: { type: "string" }, force: { type: "boolean" } },
   async run(values) {
-    const prefix = (values["output-key-prefix"] as string | undefined) ?? "cosign";
-    const algorithm = (values.algorithm as string | undefined) ?? DEFAULT_SIGNING_ALGORITHM;
+    const prefix = values["output-key-prefix"] ?? "cosign";
+    const algorithm = values.algorithm ?? DEFAULT_SIGNING_ALGORITHM;
     if (!(algorithm in SIGNING_ALGORITHMS)) {
       throw new InputError(`--algorithm must be one of ${Object.keys(SIGNING_ALGORITHMS).join(", ")}, not "${algorithm}"`);
     }
@@ -39,4 +39,4 @@ export const generateKeyPair: Command = {
     process.stdout.write(values.json ? JSON.stringify(summary) + "\n" : `Private key written to ${keyFile}\nPublic key written to ${pubFile}\n`);
     return 0;
   },
-};
+});

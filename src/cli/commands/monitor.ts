@@ -14,7 +14,7 @@ import { readWebhookSecret } from "../../core/webhook-signature.ts";
 import { createServer, type Server } from "node:http";
 import { InputError } from "../../core/errors.ts";
 import { loadVex, openStore } from "../../vuln/index.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 import { LeaderElector, LeaseLost } from "../../agent/leader.ts";
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -22,7 +22,7 @@ import { randomBytes } from "node:crypto";
 /** Changes come in bursts (a feed sync writes many files, an editor several times): wait this long after the last. */
 const SETTLE_MS = 200;
 
-export const monitor: Command = {
+export const monitor = defineCommand({
   summary: "Continuous security: keep what is deployed judged against advisory feeds and VEX, and record findings.",
   usage: "vigil monitor --config FILE [--once]",
   help: [
@@ -122,7 +122,7 @@ export const monitor: Command = {
       await close();
     }
   },
-};
+});
 
 /** The Lease monitors on one inventory elect their leader with (src/agent/leader.ts's election, under its own name). */
 async function monitorLease(election: NonNullable<ReturnType<typeof loadMonitorConfig>["leaderElection"]>): Promise<{ elector: LeaderElector; lost: Promise<never>; stop(): Promise<void> }> {

@@ -1,15 +1,16 @@
 import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
+import { integerOption } from "../options.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { packNames } from "../../policy/packs.ts";
 import { checkSources } from "../../policy/parallel.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
-import type { Command } from "../command.ts";
+import { defineCommand } from "../command.ts";
 
 const formats = ["table", "json", "sarif"] as const;
 
-export const policyCheck: Command = {
+export const policyCheck = defineCommand({
   summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
   usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] [--jobs N] PATH...",
   help: () => [
@@ -29,15 +30,14 @@ export const policyCheck: Command = {
   },
   positionals: true,
   async run(values, positionals) {
-    const format = (values.json ? "json" : ((values.output as string | undefined) ?? "table")) as (typeof formats)[number];
+    const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
     if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     if (positionals.length === 0) throw new InputError(`give at least one manifest file or folder\nusage: ${this.usage}`);
-    const packs = (values.pack as string[] | undefined) ?? [];
-    const policyPaths = (values.policy as string[] | undefined) ?? [];
+    const packs = values.pack ?? [];
+    const policyPaths = values.policy ?? [];
     if (packs.length === 0 && policyPaths.length === 0) throw new InputError(`give at least one --pack or --policy\nusage: ${this.usage}`);
-    const jobs = values.jobs === undefined ? undefined : Number(values.jobs);
-    if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new InputError(`--jobs must be a whole number of threads, 1 or more (got "${values.jobs}")`);
-    const exceptionsPath = values.exceptions as string | undefined;
+    const jobs = integerOption(values.jobs, "--jobs", { min: 1, unit: "threads" });
+    const exceptionsPath = values.exceptions;
     const sources = { packs, policyPaths, manifestPaths: positionals, ...(exceptionsPath ? { exceptionsPath } : {}) };
     const checks = await checkSources(sources, jobs === undefined ? {} : { threads: jobs });
     const verdict = makeVerdict({ manifests: positionals.join(" "), packs: packs.join(",") || undefined }, checks);
@@ -49,7 +49,7 @@ export const policyCheck: Command = {
     }
     return verdict.verdict === "pass" ? 0 : 1;
   },
-};
+});
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;

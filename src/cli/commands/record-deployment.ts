@@ -5,10 +5,10 @@ import { loadPrivateKeyFile } from "../../sigstore/keys.ts";
 import { revisionOf, writeDeploymentRecord } from "../../approvals/index.ts";
 import { formatTime, parseTime } from "../../approvals/claims.ts";
 import { keyPassword } from "../password.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
 /** Records, with an environment's agent key, that a revision runs there healthy (docs/approvals.md). */
-export const recordDeployment: Command = {
+export const recordDeployment = defineCommand({
   summary: "Record that a revision was deployed to an environment and is healthy, signed with its agent key (promotion's evidence).",
   usage: "vigil record deployment --repo PATH --env ENV --rev REV --key FILE [--deployed-at TIME] [--healthy-at TIME] [--json]",
   help: [
@@ -32,8 +32,8 @@ export const recordDeployment: Command = {
     if (isRemote(location)) throw new InputError("--repo must be a local clone: Vigil never writes to a remote");
     const environment = required(values, "env", this);
     if (!namePattern.test(environment)) throw new InputError(`--env "${environment}" is not an environment name (letters, digits and . _ @ + -)`);
-    const healthyAt = values["healthy-at"] ? timeOption(values["healthy-at"] as string, "--healthy-at") : new Date(Math.floor(Date.now() / 1000) * 1000);
-    const deployedAt = values["deployed-at"] ? timeOption(values["deployed-at"] as string, "--deployed-at") : healthyAt;
+    const healthyAt = values["healthy-at"] ? timeOption(values["healthy-at"], "--healthy-at") : new Date(Math.floor(Date.now() / 1000) * 1000);
+    const deployedAt = values["deployed-at"] ? timeOption(values["deployed-at"], "--deployed-at") : healthyAt;
     const key = loadPrivateKeyFile(required(values, "key", this), await keyPassword("decrypt"));
     const repo = await openRepo(location);
     try {
@@ -49,7 +49,7 @@ export const recordDeployment: Command = {
       repo.close();
     }
   },
-};
+});
 
 function timeOption(text: string, option: string): Date {
   const time = parseTime(text);

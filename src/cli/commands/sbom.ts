@@ -9,13 +9,13 @@ import { generateInventory } from "../../sbom/generate.ts";
 import type { Inventory } from "../../sbom/model.ts";
 import { toSpdx } from "../../sbom/spdx.ts";
 import { toTable } from "../../sbom/table.ts";
-import type { Command } from "../command.ts";
+import { defineCommand } from "../command.ts";
 import { clearProgress } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 
 const FORMATS = ["cyclonedx-json", "spdx-json", "table"] as const;
 
-export const sbom: Command = {
+export const sbom = defineCommand({
   summary: "SBOM of an image, OCI layout, docker archive or directory (CycloneDX 1.6, SPDX 2.3 or a table).",
   usage: "vigil sbom TARGET [-o cyclonedx-json|spdx-json|table] [--output FILE] [--platform OS/ARCH] [--allow-http-registry]",
   help: [
@@ -40,7 +40,7 @@ export const sbom: Command = {
   async run(values, positionals) {
     if (positionals.length !== 1) throw new InputError(`give one TARGET\nusage: ${this.usage}`);
     const target = positionals[0]!;
-    const format = (values.o as string | undefined) ?? (values.json ? "cyclonedx-json" : "table");
+    const format = values.o ?? (values.json ? "cyclonedx-json" : "table");
     if (!FORMATS.includes(format as (typeof FORMATS)[number])) throw new InputError(`-o: unknown format "${format}" (${FORMATS.join(", ")})\nusage: ${this.usage}`);
     let client: ReturnType<typeof registryClient> | undefined;
     const showProgress = process.stderr.isTTY;
@@ -64,7 +64,7 @@ export const sbom: Command = {
     if (format !== "table" || typeof values.output === "string") for (const w of inventory.warnings) process.stderr.write(`vigil: warning: ${w}\n`);
     return 0;
   },
-};
+});
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;

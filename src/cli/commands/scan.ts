@@ -2,7 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
-import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
+import type { TrustedRoot } from "../../trust/trusted-root.ts";
+import { trustedRootOption } from "../options.ts";
 import type { SignerPolicy } from "../../sigstore/verify.ts";
 import { toCycloneDxVex } from "../../vuln/cyclonedx-vex.ts";
 import { defaultDbLocation, openStore, scanChecks, scanComponents, THRESHOLDS, unknownSeverityOf, type Rating5 } from "../../vuln/index.ts";
@@ -11,12 +12,12 @@ import { readTarget } from "../../vuln/targets.ts";
 import { loadVexFiles } from "../../vuln/vex-signature.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
-import type { Command } from "../command.ts";
+import { defineCommand, type Values } from "../command.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 
 const formats = ["table", "json", "sarif", "cyclonedx-vex"] as const;
 
-export const scan: Command = {
+export const scan = defineCommand({
   summary: "Vulnerability scan: match an SBOM's or lockfile's components against the OSV database, with VEX.",
   usage: "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [--unknown-severity fail|warn] [-o table|json|sarif|cyclonedx-vex]",
   help: [
@@ -53,16 +54,16 @@ export const scan: Command = {
   },
   positionals: true,
   async run(values, positionals) {
-    const format = (values.json ? "json" : ((values.output as string | undefined) ?? "table")) as (typeof formats)[number];
+    const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
     if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     if (positionals.length === 0) throw new InputError(`give an SBOM, a lockfile or a folder to scan\nusage: ${this.usage}`);
-    const failOn = ((values["fail-on"] as string | undefined) ?? "high") as Rating5;
+    const failOn = (values["fail-on"] ?? "high") as Rating5;
     if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
     const unknownSeverity = unknownSeverityOf(values, this.usage);
     const inputs: ReadInput[] = [];
     for (const target of positionals) inputs.push(...(generated(target) ? [await generatedSbom(target, values)] : readTarget(target)));
-    const { statements: vex, checks: signatureChecks } = loadVexFiles((values.vex as string[] | undefined) ?? [], vexSigner(values, this.usage));
-    const store = await openStore((values.db as string | undefined) ?? defaultDbLocation());
+    const { statements: vex, checks: signatureChecks } = loadVexFiles(values.vex ?? [], vexSigner(values, this.usage));
+    const store = await openStore(values.db ?? defaultDbLocation());
     try {
       const result = await scanComponents(store, inputs.flatMap((i) => i.components), vex, inputs.flatMap((i) => i.withoutPurl));
       const target = positionals.join(" ");
@@ -80,7 +81,7 @@ export const scan: Command = {
       await store.close();
     }
   },
-};
+});
 
 /** A prefixed target (vigil sbom's registry:, oci-layout:, docker-archive:, dir:) or an image reference, not a path here. */
 function generated(target: string): boolean {
@@ -88,7 +89,7 @@ function generated(target: string): boolean {
 }
 
 /** The target's SBOM as vigil sbom makes it (src/sbom), read back as scan reads any CycloneDX SBOM. */
-async function generatedSbom(target: string, values: Record<string, unknown>): Promise<ReadInput> {
+async function generatedSbom(target: string, values: Values<typeof scan.options>): Promise<ReadInput> {
   const [{ generateInventory }, { toCycloneDx }, { parseReference }] = await Promise.all([import("../../sbom/generate.ts"), import("../../sbom/cyclonedx.ts"), import("../../oci/index.ts")]);
   let client: ReturnType<typeof registryClient> | undefined;
   try {
@@ -99,14 +100,14 @@ async function generatedSbom(target: string, values: Record<string, unknown>): P
   }
 }
 
-function vexSigner(values: Record<string, unknown>, usage: string): { signer: SignerPolicy; trustedRoot?: ReturnType<typeof loadTrustedRootFile>; requireTlog: boolean } | undefined {
-  const identity = values["vex-certificate-identity"] as string | undefined;
-  const issuer = values["vex-certificate-oidc-issuer"] as string | undefined;
-  const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+function vexSigner(values: Values<typeof scan.options>, usage: string): { signer: SignerPolicy; trustedRoot?: TrustedRoot; requireTlog: boolean } | undefined {
+  const identity = values["vex-certificate-identity"];
+  const issuer = values["vex-certificate-oidc-issuer"];
+  const trustedRoot = trustedRootOption(values);
   const requireTlog = values["vex-insecure-ignore-tlog"] !== true;
   if (values["vex-key"]) {
     if (identity || issuer) throw new InputError(`give --vex-key or a certificate identity, not both\nusage: ${usage}`);
-    return { signer: { key: loadPublicKeyFile(values["vex-key"] as string), name: values["vex-key"] as string }, ...(trustedRoot && { trustedRoot }), requireTlog };
+    return { signer: { key: loadPublicKeyFile(values["vex-key"]), name: values["vex-key"] }, ...(trustedRoot && { trustedRoot }), requireTlog };
   }
   if (identity || issuer) {
     if (!identity || !issuer) throw new InputError(`give both --vex-certificate-identity and --vex-certificate-oidc-issuer\nusage: ${usage}`);

@@ -9,11 +9,11 @@ import { scanChecks, type ScanTarget } from "../../secrets/checks.ts";
 import { secretRules } from "../../secrets/rules.ts";
 import { bufferedWriter, clearProgress, progress, verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
-import type { Command } from "../command.ts";
+import { defineCommand, type Values } from "../command.ts";
 
 const formats = ["table", "json", "sarif"] as const;
 
-export const secretsScan: Command = {
+export const secretsScan = defineCommand({
   summary: "Secrets in the config repository: its working tree, a range of commits, or all of its history.",
   usage: "vigil secrets scan [--repo PATH] [--trust FILE] [--from REV] [--to REV] [--all-history] [--json | -o table|json|sarif]",
   help: [
@@ -35,12 +35,12 @@ export const secretsScan: Command = {
     output: { type: "string", short: "o" },
   },
   async run(values) {
-    const format = (values.json ? "json" : ((values.output as string | undefined) ?? "table")) as (typeof formats)[number];
+    const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
     if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     const allHistory = values["all-history"] === true;
     if (allHistory && (values.from || values.to)) throw new InputError(`--all-history scans every commit: give it without --from and --to\nusage: ${this.usage}`);
-    const allowlist = Allowlist.fromPolicy(values.trust ? await loadTrustPolicyFile(values.trust as string) : undefined);
-    const location = (values.repo as string | undefined) ?? ".";
+    const allowlist = Allowlist.fromPolicy(values.trust ? await loadTrustPolicyFile(values.trust) : undefined);
+    const location = values.repo ?? ".";
     const repo = await openRepo(location);
     try {
       const target = await scanTarget(repo, location, values, allHistory);
@@ -53,13 +53,13 @@ export const secretsScan: Command = {
       repo.close();
     }
   },
-};
+});
 
-async function scanTarget(repo: Awaited<ReturnType<typeof openRepo>>, location: string, values: Record<string, unknown>, allHistory: boolean): Promise<ScanTarget> {
+async function scanTarget(repo: Awaited<ReturnType<typeof openRepo>>, location: string, values: Values<typeof secretsScan.options>, allHistory: boolean): Promise<ScanTarget> {
   if (allHistory) return { allHistory: true };
   if (!values.from && !values.to) return { workTree: location };
-  const to = (await resolveRevision(repo, (values.to as string | undefined) ?? "HEAD")).commit;
-  const from = values.from ? (await resolveRevision(repo, values.from as string)).commit : undefined;
+  const to = (await resolveRevision(repo, values.to ?? "HEAD")).commit;
+  const from = values.from ? (await resolveRevision(repo, values.from)).commit : undefined;
   return from ? { to, from } : { to };
 }
 
@@ -77,7 +77,7 @@ async function printSarif(subject: Record<string, string>, checks: AsyncIterable
   return verdict.verdict;
 }
 
-export const secretsRules: Command = {
+export const secretsRules = defineCommand({
   summary: "The secret scanner's rules: their ids (for secrets.allow in the trust policy) and what they find.",
   usage: "vigil secrets rules [--json]",
   help: "",
@@ -90,7 +90,7 @@ export const secretsRules: Command = {
     out.flush();
     return 0;
   },
-};
+});
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;

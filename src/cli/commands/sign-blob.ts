@@ -6,10 +6,10 @@ import { signEnvelope } from "../../sigstore/dsse.ts";
 import { COSIGN_PREDICATE_TYPES, INTOTO_PAYLOAD_TYPE, PREDICATE_TYPES, makeStatement, predicateTypeOf } from "../../sigstore/intoto.ts";
 import { describeKey, loadPrivateKeyFile, signData } from "../../sigstore/keys.ts";
 import { keyPassword } from "../password.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 import { ARTIFACT_INPUT_CAP, readInputFile } from "../../core/input-file.ts";
 
-export const signBlob: Command = {
+export const signBlob = defineCommand({
   summary: "Sign a file with a cosign key: a Sigstore bundle (cosign verify-blob --bundle accepts it) and/or a bare signature.",
   usage: "vigil sign blob FILE --key FILE [--bundle OUT] [--output-signature OUT] [--json]",
   help: [
@@ -28,15 +28,15 @@ export const signBlob: Command = {
     const digest = createHash("sha256").update(artifact).digest();
     if (values.bundle) {
       const bundle = keyMessageBundle({ artifact, signature, key: key.publicKey });
-      writeFileSync(values.bundle as string, JSON.stringify(bundleToJson(bundle)) + "\n");
+      writeFileSync(values.bundle, JSON.stringify(bundleToJson(bundle)) + "\n");
     }
-    if (values["output-signature"]) writeFileSync(values["output-signature"] as string, signature.toString("base64"));
+    if (values["output-signature"]) writeFileSync(values["output-signature"], signature.toString("base64"));
     report(values, { file, sha256: digest.toString("hex"), key: describeKey(key.publicKey), bundle: values.bundle, signature: signature.toString("base64") });
     return 0;
   },
-};
+});
 
-export const attestBlob: Command = {
+export const attestBlob = defineCommand({
   summary: "Attest a file with a cosign key: an in-toto statement about it in a DSSE envelope, as a Sigstore bundle.",
   usage: "vigil attest blob FILE --key FILE --predicate FILE --type TYPE --bundle OUT [--json]",
   help: [
@@ -62,7 +62,7 @@ export const attestBlob: Command = {
     report(values, { file, subject: digest, predicateType, key: describeKey(key.publicKey), bundle: out });
     return 0;
   },
-};
+});
 
 function onePositional(positionals: string[], usage: string): string {
   if (positionals.length !== 1) throw new InputError(`give exactly one FILE to sign\nusage: ${usage}`);

@@ -6,14 +6,14 @@ import { describeKey, loadPrivateKeyFile, type SigningKey } from "../../sigstore
 import { keyPassword } from "../password.ts";
 import { readPredicate } from "./sign-blob.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand, type Command } from "../command.ts";
 
 const FORMATS: Record<string, SignatureFormat> = { bundle: "bundle-referrer", legacy: "legacy" };
 const formatHelp =
   "  --format bundle|legacy    bundle (default, cosign v3's): a Sigstore bundle attached as an OCI referrer;\n" +
   "                            legacy (cosign v2's): a layer in the sha256-<digest>.sig/.att tag";
 
-export const signImageCommand: Command = {
+export const signImageCommand = defineCommand({
   summary: "Sign an image in a registry with a cosign key (cosign verify --key accepts it); the tag's digest is what is signed.",
   usage: "vigil sign IMAGE --key FILE [-a KEY=VALUE]... [--format bundle|legacy] [--allow-http-registry] [--json]",
   help: [
@@ -37,9 +37,9 @@ export const signImageCommand: Command = {
     report(values, "signed", result, key);
     return 0;
   },
-};
+});
 
-export const attestImageCommand: Command = {
+export const attestImageCommand = defineCommand({
   summary: "Attest an image in a registry with a cosign key: an in-toto statement about its digest (cosign verify-attestation accepts it).",
   usage: "vigil attest IMAGE --predicate FILE --type TYPE --key FILE [--format bundle|legacy] [--allow-http-registry] [--json]",
   help: () =>
@@ -63,22 +63,22 @@ export const attestImageCommand: Command = {
     report(values, `attested (${predicateType})`, result, key);
     return 0;
   },
-};
+});
 
 function oneImage(positionals: string[], usage: string): ImageReference {
   if (positionals.length !== 1) throw new InputError(`give exactly one IMAGE\nusage: ${usage}`);
   return parseReference(positionals[0]!);
 }
 
-function formatOf(values: Record<string, unknown>): SignatureFormat {
-  const name = (values.format as string | undefined) ?? "bundle";
+function formatOf(values: { format?: string | undefined }): SignatureFormat {
+  const name = values.format ?? "bundle";
   const format = FORMATS[name];
   if (!format) throw new InputError(`--format must be bundle or legacy, not "${name}"`);
   return format;
 }
 
-function annotationsOf(values: Record<string, unknown>): Record<string, string> | undefined {
-  const given = (values.annotation as string[] | undefined) ?? [];
+function annotationsOf(values: { annotation?: string[] | undefined }): Record<string, string> | undefined {
+  const given = values.annotation ?? [];
   if (given.length === 0) return undefined;
   return Object.fromEntries(
     given.map((text) => {

@@ -5,15 +5,15 @@ import { decodeBase64 } from "../../sigstore/encoding.ts";
 import { VerificationFailure } from "../../sigstore/failure.ts";
 import { checkPredicate, splitDigest, type FieldRule } from "../../sigstore/intoto.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
-import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
+import { trustedRootOption } from "../options.ts";
 import { verifyBlobBundle, type Matcher, type SignerPolicy } from "../../sigstore/verify.ts";
 import { verdictSink } from "../output.ts";
-import type { Command } from "../command.ts";
+import { defineCommand, type Values } from "../command.ts";
 import { ARTIFACT_INPUT_CAP, readInputFile } from "../../core/input-file.ts";
 
 const GATE = "artifact";
 
-export const verifyBlob: Command = {
+export const verifyBlob = defineCommand({
   summary: "Verify a file's Sigstore bundle (signature or in-toto attestation), offline, as cosign verify-blob.",
   usage:
     "vigil verify blob [FILE] (--bundle FILE | --signature FILE) [--trusted-root FILE] (--key FILE | " +
@@ -55,7 +55,7 @@ export const verifyBlob: Command = {
   async run(values, positionals) {
     if (positionals.length > 1) throw new InputError(`give at most one FILE\nusage: ${this.usage}`);
     const file = positionals[0];
-    const digest = values.digest as string | undefined;
+    const digest = values.digest;
     if (digest) splitDigest(digest, "--digest");
     if (!file && !digest && !values["skip-subject-check"]) {
       throw new InputError(`give the signed FILE (or, for an attestation, --digest or --skip-subject-check)\nusage: ${this.usage}`);
@@ -63,13 +63,13 @@ export const verifyBlob: Command = {
     const signer = signerPolicy(values, this.usage);
     const bytes = file === undefined ? undefined : readInputFile(file, "the file", ARTIFACT_INPUT_CAP);
     const bundle = loadEvidence(values, signer, bytes, this.usage);
-    const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const trustedRoot = trustedRootOption(values);
     const subject = file ?? digest ?? "(DSSE envelope)";
     const sink = verdictSink({ artifact: subject, bundle: (values.bundle ?? values.signature) as string }, values.json === true);
     for (const c of verifyChecks(bundle, { bytes, digest }, subject, values, { signer, trustedRoot, requireTlog: !values["insecure-ignore-tlog"] })) sink.add(c);
     return sink.end() === "pass" ? 0 : 1;
   },
-};
+});
 
 function verifyChecks(
   bundle: Bundle,
@@ -111,12 +111,12 @@ function verifyChecks(
   return checks;
 }
 
-function signerPolicy(values: Record<string, unknown>, usage: string): SignerPolicy {
+function signerPolicy(values: Values<typeof verifyBlob.options>, usage: string): SignerPolicy {
   const identity = matcher(values, "certificate-identity");
   const issuer = matcher(values, "certificate-oidc-issuer");
   if (values.key) {
     if (identity || issuer) throw new InputError(`give either --key or a certificate identity, not both\nusage: ${usage}`);
-    return { key: loadPublicKeyFile(values.key as string), name: values.key as string };
+    return { key: loadPublicKeyFile(values.key), name: values.key };
   }
   if (!identity || !issuer) {
     throw new InputError(
@@ -126,38 +126,38 @@ function signerPolicy(values: Record<string, unknown>, usage: string): SignerPol
   return { identities: [{ subject: identity, issuer }] };
 }
 
-function matcher(values: Record<string, unknown>, name: string): Matcher | undefined {
-  const exact = values[name] as string | undefined;
-  const regexp = values[`${name}-regexp`] as string | undefined;
+function matcher(values: Values<typeof verifyBlob.options>, name: "certificate-identity" | "certificate-oidc-issuer"): Matcher | undefined {
+  const exact = values[name];
+  const regexp = values[`${name}-regexp`];
   if (exact !== undefined && regexp !== undefined) throw new InputError(`give --${name} or --${name}-regexp, not both`);
   if (exact !== undefined) return { exact };
   if (regexp !== undefined) return { regexp };
   return undefined;
 }
 
-function loadEvidence(values: Record<string, unknown>, signer: SignerPolicy, artifact: Buffer | undefined, usage: string): Bundle {
+function loadEvidence(values: Values<typeof verifyBlob.options>, signer: SignerPolicy, artifact: Buffer | undefined, usage: string): Bundle {
   if (values.bundle && values.signature) throw new InputError(`give --bundle or --signature, not both\nusage: ${usage}`);
-  if (values.bundle) return loadBundleFile(values.bundle as string);
+  if (values.bundle) return loadBundleFile(values.bundle);
   if (!values.signature) throw new InputError(`--bundle is required\nusage: ${usage}`);
   if (!("key" in signer)) throw new InputError("--signature is a bare key signature: verify it with --key");
   if (!artifact) throw new InputError(`--signature needs the signed FILE\nusage: ${usage}`);
   // A bare signature is verified as a key-signed message bundle without log entries.
-  const path = values.signature as string;
+  const path = values.signature;
   const text = readInputFile(path, "the file").toString("utf8").trim();
   const signature = decodeBase64(text);
   if (!signature || signature.length === 0) throw new InputError(`${path}: the signature is not base64`);
   return keyMessageBundle({ artifact, signature, key: signer.key });
 }
 
-function predicatePolicy(values: Record<string, unknown>): { predicateType: string; fields: FieldRule[] } | undefined {
-  const equals = ((values["predicate-field"] as string[] | undefined) ?? []).map((f) => fieldRule(f, "--predicate-field", (path, v) => ({ path, equals: v })));
-  const patterns = ((values["predicate-field-regexp"] as string[] | undefined) ?? []).map((f) => fieldRule(f, "--predicate-field-regexp", (path, v) => ({ path, matches: v })));
+function predicatePolicy(values: Values<typeof verifyBlob.options>): { predicateType: string; fields: FieldRule[] } | undefined {
+  const equals = (values["predicate-field"] ?? []).map((f) => fieldRule(f, "--predicate-field", (path, v) => ({ path, equals: v })));
+  const patterns = (values["predicate-field-regexp"] ?? []).map((f) => fieldRule(f, "--predicate-field-regexp", (path, v) => ({ path, matches: v })));
   const fields = [...equals, ...patterns];
   if (!values.type) {
     if (fields.length > 0) throw new InputError("--predicate-field needs --type: a field means something only for one predicate type");
     return undefined;
   }
-  return { predicateType: values.type as string, fields };
+  return { predicateType: values.type, fields };
 }
 
 function fieldRule(text: string, option: string, make: (path: string, value: string) => FieldRule): FieldRule {

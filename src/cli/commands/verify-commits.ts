@@ -1,14 +1,14 @@
 import { loadTrustPolicyFile } from "../../trust/policy.ts";
-import { InputError } from "../../core/errors.ts";
-import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
+import { integerOption } from "../options.ts";
+import { trustedRootOption } from "../options.ts";
 import { openRepo, resolveBranch } from "../../git/repo.ts";
 import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
 import { rollbackJudge } from "../../approvals/rollback.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { clearProgress, progress, verdictSink } from "../output.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
-export const verifyCommits: Command = {
+export const verifyCommits = defineCommand({
   summary: "Revision gate: verify every commit from the last deployed revision to the target.",
   usage: "vigil verify commits --repo PATH|URL --trust FILE [--from REV] [--to REV] [--env ENV] [--trusted-root FILE] [--json]",
   help: [
@@ -30,19 +30,19 @@ export const verifyCommits: Command = {
     workers: { type: "string" },
   },
   async run(values) {
-    const workers = values.workers === undefined ? undefined : positiveInteger(values.workers as string, "--workers");
+    const workers = integerOption(values.workers, "--workers", { min: 1 });
     const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
-    const environment = values.env as string | undefined;
+    const environment = values.env;
     const branch = environment ? findEnvironment(rootPolicy, environment).branch : undefined;
-    const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const trustedRoot = trustedRootOption(values);
     const repo = await openRepo(required(values, "repo", this));
     const pool = verifierPool(workers);
     try {
       // The environment's branch is refs/heads/<branch> and nothing else: a tag of the same name must not stand in.
-      const to = (values.to as string | undefined) ?? (branch ? (await resolveBranch(repo, branch)).commit : "HEAD");
+      const to = values.to ?? (branch ? (await resolveBranch(repo, branch)).commit : "HEAD");
       const opts = {
         repo, rootPolicy, to, environment, trustedRoot,
-        ...(values.from ? { from: values.from as string } : {}),
+        ...(values.from ? { from: values.from } : {}),
         verifySignature: pool.verify,
         judgeRollback: rollbackJudge(repo, new Date()),
         onProgress: progress("verified commits:"),
@@ -57,10 +57,4 @@ export const verifyCommits: Command = {
       repo.close();
     }
   },
-};
-
-function positiveInteger(text: string, option: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(`${option} must be a whole number of at least 1, not "${text}"`);
-  return n;
-}
+});

@@ -7,12 +7,12 @@ import { check } from "../../core/verdict.ts";
 import { checkDeclarations, imageUses } from "../../artifact/images.ts";
 import { parseReference } from "../../oci/reference.ts";
 import { loadManifests, type SourcedObject } from "../../manifest/manifests.ts";
-import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
+import { trustedRootOption } from "../options.ts";
 import { verdictSink } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
-export const verifyImage: Command = {
+export const verifyImage = defineCommand({
   summary: "Artifact gate: verify images (or every image in manifests) against the trust policy's images rules.",
   usage: "vigil verify image (IMAGE... | --manifests PATH...) --trust FILE [--trusted-root FILE] [--pinned FILE] [--allow-http-registry] [--json]",
   help: [
@@ -34,11 +34,11 @@ export const verifyImage: Command = {
   },
   positionals: true,
   async run(values, positionals) {
-    const manifestPaths = (values.manifests as string[] | undefined) ?? [];
+    const manifestPaths = values.manifests ?? [];
     if ((positionals.length === 0) === (manifestPaths.length === 0)) throw new InputError(`give IMAGE references or --manifests, one of the two\nusage: ${this.usage}`);
     if (values.pinned && manifestPaths.length === 0) throw new InputError(`--pinned needs --manifests\nusage: ${this.usage}`);
     const policy = await loadTrustPolicyFile(required(values, "trust", this));
-    const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
+    const trustedRoot = trustedRootOption(values);
     const targets = positionals.map((image) => ({ image, reference: parseReference(image), where: "image" }));
     const manifests = loadManifests(manifestPaths);
     checkDeclarations(policy.doc.kinds, (i, j) => policy.where(["kinds", i, "images", j]));
@@ -63,11 +63,11 @@ export const verifyImage: Command = {
     if (result.checks.length === 0) sink.add(check(GATE, "image-signature", "fail", "manifests", `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys`));
     const verdict = sink.end();
     // Written only on a passing verdict, so a pipeline that applies the file never applies a refusal.
-    if (verdict === "pass" && values.pinned && pinned) writeAtomically(values.pinned as string, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
+    if (verdict === "pass" && values.pinned && pinned) writeAtomically(values.pinned, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
     if (verdict === "pass") return 0;
     return result.unavailable ? 3 : 1;
   },
-};
+});
 
 /** Written whole or not at all: a reader never sees half a file of pinned manifests. */
 function writeAtomically(path: string, text: string): void {

@@ -1,6 +1,6 @@
 import { InputError } from "../../core/errors.ts";
 import { loadTrustPolicyFile } from "../../trust/policy.ts";
-import { loadTrustedRootFile } from "../../trust/trusted-root.ts";
+import { trustedRootOption } from "../options.ts";
 import { branchRef, openRepo } from "../../git/repo.ts";
 import { findEnvironment } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
@@ -13,9 +13,9 @@ import { openAuditLog, LogFollower, type Evidence } from "../../audit/index.ts";
 import { IntegrityError } from "../../audit/proof.ts";
 import { redactUrl } from "../../audit/store.ts";
 import { verdictSink } from "../output.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
-export const verifyRelease: Command = {
+export const verifyRelease = defineCommand({
   summary: "Release verdict for one environment: the revision gate, approvals and promotion, as one verdict.",
   usage: "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [-o table|json|sarif] [--json]",
   help: [
@@ -45,25 +45,26 @@ export const verifyRelease: Command = {
     output: { type: "string", short: "o" },
   },
   async run(values) {
-    const format = values.json ? "json" : ((values.output as string | undefined) ?? "table");
+    const format = values.json ? "json" : (values.output ?? "table");
     if (!["table", "json", "sarif"].includes(format)) throw new InputError(`-o must be table, json or sarif, not "${format}"\nusage: ${this.usage}`);
-    const rootPolicy = await loadTrustPolicyFile(required(values, "trust", this));
+    const trustFile = required(values, "trust", this);
+    const rootPolicy = await loadTrustPolicyFile(trustFile);
     const environment = required(values, "env", this);
-    const rev = (values.rev as string | undefined) ?? branchRef(findEnvironment(rootPolicy, environment).branch);
-    const trustedRoot = values["trusted-root"] ? loadTrustedRootFile(values["trusted-root"] as string) : undefined;
-    const saved = values.checkpoint ? { note: readInputText(values.checkpoint as string, "the saved checkpoint"), where: values.checkpoint as string } : undefined;
+    const rev = values.rev ?? branchRef(findEnvironment(rootPolicy, environment).branch);
+    const trustedRoot = trustedRootOption(values);
+    const saved = values.checkpoint ? { note: readInputText(values.checkpoint, "the saved checkpoint"), where: values.checkpoint } : undefined;
     if (saved && !values.log) throw new InputError("--checkpoint is a checkpoint of the audit log: give --log too");
-    const evidence = values.log ? await readEvidence(values.log as string, saved) : undefined;
+    const evidence = values.log ? await readEvidence(values.log, saved) : undefined;
     const repo = await openRepo(required(values, "repo", this));
     const pool = verifierPool();
     try {
       const release = await openRelease({
         repo, rootPolicy, environment, rev, verifySignature: pool.verify,
-        ...(values.from ? { from: values.from as string } : {}),
+        ...(values.from ? { from: values.from } : {}),
         ...(trustedRoot && { trustedRoot }),
         ...(evidence && "evidence" in evidence && { evidence: evidence.evidence }),
       });
-      if (format === "sarif") return await printSarif(release, evidence?.check, values.trust as string);
+      if (format === "sarif") return await printSarif(release, evidence?.check, trustFile);
       const sink = verdictSink(release.subject, format === "json");
       if (evidence) sink.add(evidence.check);
       for await (const c of release.checks()) sink.add(c);
@@ -73,7 +74,7 @@ export const verifyRelease: Command = {
       repo.close();
     }
   },
-};
+});
 
 /** The whole verdict as SARIF; checks not tied to a file are placed at the trust policy, since code scanning shows only located results. */
 async function printSarif(release: Awaited<ReturnType<typeof openRelease>>, evidence: Check | undefined, trustFile: string): Promise<number> {
