@@ -15,10 +15,13 @@ import { AuditLog } from "../src/audit/log.ts";
 import { loadConsoleConfig } from "../src/console/config.ts";
 import { routes } from "../src/console/routes.ts";
 import { startConsole, type RunningConsole } from "../src/console/server.ts";
+import { logStores } from "./helpers/audit.ts";
 import { makeConsoleFixture, type ConsoleFixture } from "./helpers/console-fixture.ts";
 import { fileScope, tempDir, vigil } from "./helpers/tools.ts";
 
 const scope = fileScope();
+/** A database on a real PostgreSQL, started on first use and stopped when the file's tests end. */
+const postgresLog = logStores().find((s) => s.name === "postgres")!;
 let shared: Promise<{ world: ConsoleFixture; console: RunningConsole; dir: string }> | undefined;
 
 /** One world and console for the read-only tests (they change nothing). */
@@ -242,4 +245,24 @@ test("the console follows the log as the agent appends to it", async (t) => {
   assert.equal(found.total, 10);
   const entry = (await get("/api/v1/entries/9", world.tokens.viewer)).body;
   assert.equal(entry.proof.treeSize, 10);
+});
+
+test("the console over a log kept in PostgreSQL: the same answers, proofs, and entries appended later", async (t) => {
+  const location = postgresLog.location(t);
+  if (!location) return;
+  const world = await makeConsoleFixture(tempDir(t), { log: location });
+  const running = await startConsole(loadConsoleConfig(world.configFile));
+  t.after(() => running.close());
+  const get = client(running);
+  const prod = (await get("/api/v1/environments", world.tokens.viewer)).body.environments.find((e: any) => e.name === "prod");
+  assert.equal(prod.running.revision, world.commits.second);
+  assert.deepEqual(prod.approvedBy.map((a: any) => a.name), ["bob", "carol"]);
+  const log = await AuditLog.open(location, { signingKeyFile: world.keyFile });
+  await log.append([{ kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } }]);
+  await log.close();
+  await new Promise((r) => setTimeout(r, 1100));
+  const entry = (await get("/api/v1/entries/9", world.tokens.viewer)).body;
+  const checkpoint = openCheckpoint(entry.checkpoint.note, parseVerifierKey(world.verifierKey));
+  verifyInclusion(9, checkpoint.size, leafHash(Buffer.from(entry.data)), entry.proof.hashes.map((h: string) => Buffer.from(h, "hex")), checkpoint.root);
+  assert.equal(entry.record.payload.signer, "carol");
 });

@@ -39,7 +39,7 @@ test("a wrong configuration is refused with exit 2, naming file, line and field"
     ["a role that does not exist", good.replace("role: viewer", "role: admin"), /bad\.yaml:\d+ tokens\[1\]\.role: must be "viewer" or "auditor"/],
     ["a token kept in clear", good.replace(/sha256: [0-9a-f]{64} }\n$/, "sha256: hunter2 }\n"), /tokens\[1\]\.sha256: must be the token's SHA-256/],
     ["nobody may call it", good.replace(/tokens:[\s\S]*$/, ""), /give tokens or oidc/],
-    ["a log that is not there", good.replace("log: audit", "log: no-such-log"), /bad\.yaml:\d+ audit\.log: .*no-such-log does not exist/],
+    ["a log that is not there", good.replace(`log: "${world.logDir}"`, "log: no-such-log"), /bad\.yaml:\d+ audit\.log: .*no-such-log does not exist/],
     ["an inventory that is not there", good.replace("inventory: inventory", "inventory: inventroy"), /bad\.yaml:\d+ inventory: .*inventroy does not exist/],
     ["a verifier key that is not one", good.replace(/verifierKey: ".*"/, 'verifierKey: "example.com+zz+AAAA"'), /audit\.verifierKey: the key hash is not eight lowercase hex digits/],
     ["an issuer over plain HTTP", `${good}oidc: { issuer: "http://login.example.com", audience: console, roles: { viewer: [a] } }\n`, /bad\.yaml:\d+ oidc\.issuer: an issuer must be https:\/\//],

@@ -63,7 +63,8 @@ function passing(environment: string, from: string | undefined, revision: string
   });
 }
 
-export async function makeConsoleFixture(dir: string, options: { resources?: number; filler?: number } = {}): Promise<ConsoleFixture> {
+/** `log`: where the audit log is kept (a directory or a postgres:// URL); DIR/audit by default. */
+export async function makeConsoleFixture(dir: string, options: { resources?: number; filler?: number; log?: string } = {}): Promise<ConsoleFixture> {
   const resources = options.resources ?? 3;
   const repo = join(dir, "config-repo");
   run("git", ["init", "-q", "-b", "main", repo]);
@@ -72,7 +73,7 @@ export async function makeConsoleFixture(dir: string, options: { resources?: num
   const third = commit(repo, "alice", "web.yaml", "replicas: 3\n", "OPS-3: three replicas");
 
   const key = makeLogKey(dir, "example.com/vigil/console");
-  const logDir = join(dir, "audit");
+  const logDir = options.log ?? join(dir, "audit");
   const log = await AuditLog.open(logDir, { signingKeyFile: key.file });
   const at = (minutes: number) => new Date(Date.UTC(2026, 11, 1, 9, minutes));
   const approvalsPass = [check("approvals", "approvals", "pass", second, "2 of 2 approvals from group:platform: bob, carol")];
@@ -125,7 +126,7 @@ kind: ConsoleConfig
 listen: 127.0.0.1:0
 tls: { generate: localhost }
 audit:
-  log: audit
+  log: "${logDir}"
   verifierKey: "${key.verifierKey}"
 inventory: inventory
 repository: config-repo
