@@ -162,6 +162,18 @@ test("the agent's state is evidence: a status patched back to an older revision 
   assert.equal((await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/vigil-system/configmaps", body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "vigil-status-state" }, data: { lastApplied: second } } })).status, 201);
   assert.equal((await reconcile(w)).exitCode, 0);
 
+  // With the audit log too, the inventory is kept under the agent's key: rewritten, it blocks before any write.
+  const inventoryPath = "/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-state";
+  const inventory = (await admin.call({ verb: "get", method: "GET", path: inventoryPath })).body.data;
+  const rewrite = (objects: string) => admin.call({ verb: "patch", method: "PATCH", path: inventoryPath, body: { data: { objects } }, contentType: "application/merge-patch+json" });
+  assert.equal((await rewrite(inventory.objects.replace(/"desired":"[^"]+"/, '"desired":"AAAAAAAAAAAAAAAAAAAAAA"'))).status, 200);
+  const rewritten = await reconcile(w);
+  assert.equal(rewritten.exitCode, ExitCode.blocked);
+  assert.equal(failures(rewritten)[0]!.subject, "inventory of state");
+  assert.match(failures(rewritten)[0]!.message, /has a MAC that does not verify: it was rewritten outside the agent/);
+  assert.equal((await rewrite(inventory.objects)).status, 200);
+  assert.equal((await reconcile(w)).exitCode, 0);
+
   // Without an audit log: a deleted status while the inventory remains blocks too.
   const plain = workspace(t, "plainstate");
   plain.repo.commit({ [`envs/plainstate/ns.yaml`]: namespace(plain.ns), [`envs/plainstate/a.yaml`]: configMap(plain.ns, "a") }, alice);
