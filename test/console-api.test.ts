@@ -238,13 +238,21 @@ test("the console follows the log as the agent appends to it", async (t) => {
   assert.equal((await get("/api/v1/audit/search?person=carol", world.tokens.auditor)).body.entries.length, 1);
   const log = await AuditLog.open(world.logDir, { signingKeyFile: world.keyFile });
   await log.append([{ kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } }]);
+  await log.append([{
+    kind: "break-glass", time: "2026-12-01T09:40:00Z", environment: "prod",
+    payload: { object: { apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: "hotfix" }, operation: "CREATE", user: "oncall@example.com", signer: "carol",
+      key: "ssh-ed25519 SHA256:carolkey", reason: "INC-42: payments down", token: "sha256:" + "e".repeat(64), notAfter: "2026-12-01T10:40:00Z", images: ["registry.example.com/shop/hotfix:1"] },
+  }]);
   await log.close();
   await new Promise((r) => setTimeout(r, 1100));
   const found = (await get("/api/v1/audit/search?person=carol", world.tokens.auditor)).body;
-  assert.deepEqual(found.entries.map((e: any) => e.index), [9, 4]);
-  assert.equal(found.total, 10);
+  assert.deepEqual(found.entries.map((e: any) => e.index), [10, 9, 4]);
+  assert.equal(found.total, 11);
+  // A break-glass admission is found by who asked for it, and by what it let in.
+  assert.deepEqual((await get("/api/v1/audit/search?person=oncall", world.tokens.auditor)).body.entries.map((e: any) => e.kind), ["break-glass"]);
+  assert.deepEqual((await get("/api/v1/audit/search?resource=deployment/shop/hotfix", world.tokens.auditor)).body.entries.map((e: any) => e.index), [10]);
   const entry = (await get("/api/v1/entries/9", world.tokens.viewer)).body;
-  assert.equal(entry.proof.treeSize, 10);
+  assert.equal(entry.proof.treeSize, 11);
 });
 
 test("the console over a log kept in PostgreSQL: the same answers, proofs, and entries appended later", async (t) => {

@@ -155,6 +155,11 @@ export function rowOf(index: number, record: AuditRecord): Row {
     case "finding":
       row.resources = [lower(record.payload.subject)];
       break;
+    case "break-glass":
+      // Who asked the API server, and the admin whose signed token let it in: both are people to search by.
+      row.resources = [objectKey(record.payload.object)];
+      row.people = [lower(record.payload.user), lower(record.payload.signer)];
+      break;
     case "claims":
       break;
   }
