@@ -11,7 +11,7 @@ import { X509Certificate as SigstoreCertificate, dsse as sigstoreDsse } from "@s
 import { PolicyError, toSignedEntity, VerificationError, Verifier, type SignedEntity, type TrustMaterial } from "@sigstore/verify";
 import { HashAlgorithm } from "@sigstore/protobuf-specs";
 import { InputError } from "../core/errors.ts";
-import { signingCertificateIdentity } from "../git/signatures/x509.ts";
+import { signingCertificateIdentity } from "./certificate.ts";
 import type { Bundle } from "./bundle.ts";
 import type { DsseEnvelope } from "./dsse.ts";
 import { refuse } from "./failure.ts";
