@@ -120,10 +120,27 @@ export function readImages(o: KubeObject): { images: Image[] } | { error: string
   return { images };
 }
 
+/**
+ * Judgements per copy of an environment's verified images: the same few images come back in every
+ * request (each replica's Pods), and a new copy (a changed inventory) starts afresh. Bounded: a copy's
+ * judgements are dropped when a flood of distinct images fills them.
+ */
+const judged = new WeakMap<EnvironmentImages, Map<string, string | undefined>>();
+const MAX_JUDGED = 10_000;
+
+function judgeCached(image: string, verified: EnvironmentImages): string | undefined {
+  let cache = judged.get(verified);
+  if (!cache || cache.size >= MAX_JUDGED) judged.set(verified, (cache = new Map()));
+  if (cache.has(image)) return cache.get(image);
+  const why = judgeImage(image, verified);
+  cache.set(image, why);
+  return why;
+}
+
 async function unverifiedImages(images: readonly Image[], verified: EnvironmentImages): Promise<{ image: string; why: string }[]> {
   const out: { image: string; why: string }[] = [];
   for (const { image, where } of images) {
-    const why = judgeImage(image, verified);
+    const why = judgeCached(image, verified);
     if (why) out.push({ image, why: `image "${image}" (${where}) ${why}` });
   }
   return out;
