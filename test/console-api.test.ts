@@ -207,7 +207,9 @@ test("findings by environment and severity with their history; approvals waiting
   assert.equal(pending[0].revision, world.commits.third);
   assert.equal(pending[0].from, world.commits.second);
   assert.match(pending[0].diff.text, /-replicas: 2\n\+replicas: 3/);
-  assert.equal(pending[0].command, `vigil approve --repo https://git.example.com/shop/config.git --env prod --rev ${world.commits.third} --key ~/.ssh/id_ed25519`);
+  assert.equal(pending[0].command.split("\n")[1], `vigil approve --repo . --env prod --rev ${world.commits.third} --key ~/.ssh/id_ed25519`);
+  assert.match(pending[0].command, /^git clone https:\/\/git\.example\.com\/shop\/config\.git config/);
+  assert.match(pending[0].command, /git push origin 'refs\/vigil\/approvals\/\*:refs\/vigil\/approvals\/\*'$/);
 });
 
 test("a log edited while the console serves it: the edit is refused with the entry named, and nothing is served from the log after", async (t) => {

@@ -93,7 +93,7 @@ test("a security person answers what runs in prod, who approved it and whether i
   await page.getByText("-replicas: 2").waitFor();
   const approvals = await page.locator("main").innerText();
   assert.match(approvals, /\+replicas: 3/);
-  assert.ok(approvals.includes(`vigil approve --repo https://git.example.com/shop/config.git --env prod --rev ${world.commits.third}`));
+  assert.ok(approvals.includes(`vigil approve --repo . --env prod --rev ${world.commits.third} --key ~/.ssh/id_ed25519`));
   await noViolations(page, "approvals");
   await screenshot(page, "07-approvals");
 

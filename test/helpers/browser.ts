@@ -22,6 +22,8 @@ export async function launchChromium(t: TestContext): Promise<BrowserContext | u
 export async function openChromium(scope: { after(fn: () => unknown): void }): Promise<BrowserContext> {
   const profile = tempDir(scope, "vigil-chromium-");
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: FLAGS, ignoreHTTPSErrors: true });
+  // The machines running the suite are shared and often loaded: a page that is slow there is not broken.
+  context.setDefaultTimeout(90_000);
   scope.after(() => context.close());
   return context;
 }
