@@ -276,7 +276,7 @@ export async function pendingApprovals(s: Sources) {
       waitingFor: failed,
       diff: s.repository ? await diff(s.repository, from, p.revision) : { available: false, text: "no repository in the console's configuration: the diff cannot be shown" },
       // Run in the person's own clone of the repository, with their own key; the approval is a ref they push.
-      command: `git clone ${p.repo} config && cd config && git fetch origin ${p.revision}\nvigil approve --repo . --env ${env.name} --rev ${p.revision} --key ~/.ssh/id_ed25519\ngit push origin 'refs/vigil/approvals/*:refs/vigil/approvals/*'`,
+      command: `git clone ${p.repo} config && cd config\nvigil approve --repo . --env ${env.name} --rev ${p.revision} --key ~/.ssh/id_ed25519\ngit push origin 'refs/vigil/approvals/*:refs/vigil/approvals/*'`,
     });
   }
   return { pending };
