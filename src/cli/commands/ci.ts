@@ -1,6 +1,6 @@
 // vigil ci IMAGE: the CI half of the path in one command (src/ci): SBOM → scan (the gate) → sign →
 // attest the SBOM and the job's SLSA provenance → pushed, with one exit code and one summary.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { runCi, type CiResult } from "../../ci/pipeline.ts";
 import { detectCi } from "../../ci/provenance.ts";
@@ -9,6 +9,7 @@ import { parseReference } from "../../oci/index.ts";
 import { loadPrivateKeyFile } from "../../sigstore/keys.ts";
 import { defaultDbLocation, loadVex, openStore, THRESHOLDS, unknownSeverityOf, type Rating5, type VexStatement } from "../../vuln/index.ts";
 import { defineCommand, type Values } from "../command.ts";
+import { writeOutputFile } from "../output-file.ts";
 import { verdictSink } from "../output.ts";
 import { keyPassword } from "../password.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
@@ -78,7 +79,7 @@ export const ci = defineCommand({
       await client.close();
       await store.close();
     }
-    if (typeof values["sbom-output"] === "string") writeAtomically(values["sbom-output"], result.sbom);
+    if (typeof values["sbom-output"] === "string") writeOutputFile(values["sbom-output"], result.sbom);
     const sink = verdictSink({ ...result.verdict.subject, pinned: result.pinned }, values.json === true);
     result.verdict.checks.forEach((c) => sink.add(c));
     return sink.end() === "pass" ? 0 : 1;
@@ -110,11 +111,6 @@ async function signerOf(values: Values<typeof ci.options>, usage: string): Promi
   const configPath = values["signing-config"] ?? process.env.SIGSTORE_SIGNING_CONFIG;
   if (!configPath) throw new InputError("--keyless needs a Sigstore signing config naming Fulcio and Rekor: give --signing-config FILE or set SIGSTORE_SIGNING_CONFIG");
   return keylessSigner({ signingConfigPath: configPath, env: process.env });
-}
-
-function writeAtomically(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text);
-  renameSync(`${path}.tmp`, path);
 }
 
 function version(): string {

@@ -1,6 +1,6 @@
 // vigil sbom TARGET: the bill of materials of an image, OCI layout, docker archive, directory, or an
 // SBOM another tool made, as CycloneDX 1.6 JSON, SPDX 2.3 JSON or a table.
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
 import { parseReference } from "../../oci/index.ts";
 // The modules themselves, not src/sbom/index.ts: that one also brings the agent's attested-SBOM path (Sigstore, the artifact gate).
@@ -10,6 +10,7 @@ import type { Inventory } from "../../sbom/model.ts";
 import { toSpdx } from "../../sbom/spdx.ts";
 import { toTable } from "../../sbom/table.ts";
 import { defineCommand } from "../command.ts";
+import { writeOutputFile } from "../output-file.ts";
 import { clearProgress } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 
@@ -56,10 +57,8 @@ export const sbom = defineCommand({
       await client?.close();
     }
     const text = format === "cyclonedx-json" ? toCycloneDx(inventory, version()) : format === "spdx-json" ? toSpdx(inventory, version()) : toTable(inventory);
-    if (typeof values.output === "string") {
-      writeFileSync(`${values.output}.tmp`, text);
-      renameSync(`${values.output}.tmp`, values.output);
-    } else process.stdout.write(text);
+    if (typeof values.output === "string") writeOutputFile(values.output, text);
+    else process.stdout.write(text);
     // Warnings go to stderr for machine formats (the table lists them itself).
     if (format !== "table" || typeof values.output === "string") for (const w of inventory.warnings) process.stderr.write(`vigil: warning: ${w}\n`);
     return 0;

@@ -1,4 +1,3 @@
-import { writeFileSync, renameSync } from "node:fs";
 import { dump } from "js-yaml";
 import { InputError } from "../../core/errors.ts";
 import { loadTrustPolicyFile } from "../../trust/policy.ts";
@@ -8,6 +7,7 @@ import { checkDeclarations, imageUses } from "../../artifact/images.ts";
 import { parseReference } from "../../oci/reference.ts";
 import { loadManifests, type SourcedObject } from "../../manifest/manifests.ts";
 import { trustedRootOption } from "../options.ts";
+import { writeOutputFile } from "../output-file.ts";
 import { verdictSink } from "../output.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 import { required, defineCommand } from "../command.ts";
@@ -60,18 +60,11 @@ export const verifyImage = defineCommand({
     const sink = verdictSink(subject, values.json === true);
     result.checks.forEach((c) => sink.add(c));
     // A verdict must rest on checks: nothing to check (an empty folder, a wrong path) is a failure.
-    if (result.checks.length === 0) sink.add(check(GATE, "image-signature", "fail", "manifests", `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys`));
+    if (result.checks.length === 0) sink.add(check({ gate: GATE, rule: "image-signature", status: "fail", subject: "manifests", message: `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys` }));
     const verdict = sink.end();
     // Written only on a passing verdict, so a pipeline that applies the file never applies a refusal.
-    if (verdict === "pass" && values.pinned && pinned) writeAtomically(values.pinned, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
+    if (verdict === "pass" && values.pinned && pinned) writeOutputFile(values.pinned, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
     if (verdict === "pass") return 0;
     return result.unavailable ? 3 : 1;
   },
 });
-
-/** Written whole or not at all: a reader never sees half a file of pinned manifests. */
-function writeAtomically(path: string, text: string): void {
-  const temporary = `${path}.vigil-${process.pid}.tmp`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, path);
-}
