@@ -37,7 +37,7 @@ test("vigil verify release blocks a revision that adds a secret, naming commit, 
   }
 });
 
-test("vigil verify commits is the revision gate alone, as DESIGN.md fixes it: a signed commit adding a secret passes it; vigil secrets scan over the same range (the same allowlist from --trust) and vigil verify release block it", (t) => {
+test("vigil verify commits is the revision gate alone, as the command contract (README) fixes it: a signed commit adding a secret passes it; vigil secrets scan over the same range (the same allowlist from --trust) and vigil verify release block it", (t) => {
   if (!requireTools(t, ["git", "ssh-keygen"])) return;
   const root = tempDir(t);
   const alice = new SshSigner(root, "alice");
