@@ -16,10 +16,10 @@ const sshFingerprint = "SHA256:" + "A".repeat(43);
 
 test("commit signatures of every kind the revision gate accepts become admissions in the trust policy's key forms", () => {
   const { admissions, unread } = admissionsFromChecks([
-    check("revision", "commit-signature", "pass", commit, `signed by alice (ssh-ed25519 ${sshFingerprint}; valid at 2026-12-01T00:00:00.000Z, first seen in the audit log)`),
-    check("revision", "commit-signature", "pass", "e".repeat(40), "signed by bob (openpgp 0123456789ABCDEF0123456789ABCDEF01234567 (eddsa ed25519); valid at 2026-12-01T00:00:00.000Z, commit time)"),
-    check("revision", "commit-signature", "pass", "f".repeat(40), "merge signed by forge key forge (x509 carol@example.com (issuer https://accounts.example.com); valid at 2026-12-01T00:00:00.000Z, tlog)"),
-    check("revision", "commit-signature", "fail", "0".repeat(40), "is not signed"),
+    check({ gate: "revision", rule: "commit-signature", status: "pass", subject: commit, message: `signed by alice (ssh-ed25519 ${sshFingerprint}; valid at 2026-12-01T00:00:00.000Z, first seen in the audit log)` }),
+    check({ gate: "revision", rule: "commit-signature", status: "pass", subject: "e".repeat(40), message: "signed by bob (openpgp 0123456789ABCDEF0123456789ABCDEF01234567 (eddsa ed25519); valid at 2026-12-01T00:00:00.000Z, commit time)" }),
+    check({ gate: "revision", rule: "commit-signature", status: "pass", subject: "f".repeat(40), message: "merge signed by forge key forge (x509 carol@example.com (issuer https://accounts.example.com); valid at 2026-12-01T00:00:00.000Z, tlog)" }),
+    check({ gate: "revision", rule: "commit-signature", status: "fail", subject: "0".repeat(40), message: "is not signed" }),
   ]);
   assert.deepEqual(unread, []);
   assert.deepEqual(admissions, [
@@ -33,9 +33,9 @@ test("image signatures by keys, certificate identities and named signers become 
   const { publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const pem = publicKey.export({ type: "spki", format: "pem" }).toString();
   const { admissions, unread } = admissionsFromChecks([
-    check("artifact", "image-signature", "pass", "Deployment/shop/web container web: r/app:1", `signed by ${describeKey(publicKey)}, ci (dave@example.com (issuer https://token.actions.example.com)); attested https://cyclonedx.org/bom (${describeKey(publicKey)}); rule r/** (trust.yaml:3 images[0]); pinned to ${digest}`),
-    check("artifact", "image-signature", "pass", "Deployment/shop/db container db: r/db:1", `runs unsigned, as the rule for r/db (trust.yaml:9) allows; pinned to ${digest}`),
-    check("artifact", "image-signature", "pass", "Deployment/shop/odd container odd: r/odd:1", "signed by something unexpected; pinned nowhere"),
+    check({ gate: "artifact", rule: "image-signature", status: "pass", subject: "Deployment/shop/web container web: r/app:1", message: `signed by ${describeKey(publicKey)}, ci (dave@example.com (issuer https://token.actions.example.com)); attested https://cyclonedx.org/bom (${describeKey(publicKey)}); rule r/** (trust.yaml:3 images[0]); pinned to ${digest}` }),
+    check({ gate: "artifact", rule: "image-signature", status: "pass", subject: "Deployment/shop/db container db: r/db:1", message: `runs unsigned, as the rule for r/db (trust.yaml:9) allows; pinned to ${digest}` }),
+    check({ gate: "artifact", rule: "image-signature", status: "pass", subject: "Deployment/shop/odd container odd: r/odd:1", message: "signed by something unexpected; pinned nowhere" }),
   ]);
   assert.deepEqual(admissions, [
     { kind: "image", subject: digest, signer: "key", key: admissionKey.pem(pem) },

@@ -304,7 +304,7 @@ export function nextWait(intervalMs: number, unavailableInARow: number): number 
 /** An error no step turned into a check: the environment's result says so, and its loop goes on. */
 function internalFailure(environment: string, e: unknown): ReconcileResult {
   const message = redactCredentials(e instanceof Error ? e.message : String(e));
-  const verdict = makeVerdict({ environment }, [check("agent", "internal", "fail", environment, `the reconcile stopped on an unexpected error: ${message}`)]);
+  const verdict = makeVerdict({ environment }, [check({ gate: "agent", rule: "internal", status: "fail", subject: environment, message: `the reconcile stopped on an unexpected error: ${message}` })]);
   return { environment, verdict, applied: false, health: "unknown", plan: [], exitCode: ExitCode.unavailable, seconds: 0, steps: {} };
 }
 

@@ -135,9 +135,9 @@ export class AgentAudit {
         const unavailable = e instanceof VigilError && e.exitCode === ExitCode.unavailable;
         return {
           unavailable,
-          check: check("audit", "evidence", "fail", this.location, unavailable
+          check: check({ gate: "audit", rule: "evidence", status: "fail", subject: this.location, message: unavailable
             ? `the audit log cannot be read: ${message}; approvals, promotion and first sightings come from it, so nothing is deployed until it can be`
-            : `the audit log does not verify: ${message}; nothing is deployed on evidence that may have been deleted, rewound or edited: restore the log from a copy that extends the checkpoint kept in ${this.#keeper?.where ?? "this agent's memory"}, or, if the log was replaced on purpose, delete that checkpoint so the agent trusts the new log from its start`),
+            : `the audit log does not verify: ${message}; nothing is deployed on evidence that may have been deleted, rewound or edited: restore the log from a copy that extends the checkpoint kept in ${this.#keeper?.where ?? "this agent's memory"}, or, if the log was replaced on purpose, delete that checkpoint so the agent trusts the new log from its start` }),
         };
       }
     });
@@ -155,13 +155,12 @@ export class AgentAudit {
         const entries = appended.length === 1 ? `entry ${first}` : `entries ${first} to ${first + appended.length - 1}`;
         const deployment = records.find((r) => r.kind === "deployment");
         const signed = deployment ? `, with a deployment record of tree ${(deployment.payload as { revision: { tree: string } }).revision.tree.slice(0, 12)} signed by this agent's key` : "";
-        return { check: check("audit", "recorded", "pass", this.location, `${entries}${signed}`), unavailable: false };
+        return { check: check({ gate: "audit", rule: "recorded", status: "pass", subject: this.location, message: `${entries}${signed}` }), unavailable: false };
       } catch (e) {
         await this.#drop();
         const message = e instanceof Error ? e.message : String(e);
         return {
-          check: check("audit", "recorded", "fail", this.location,
-            `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again`),
+          check: check({ gate: "audit", rule: "recorded", status: "fail", subject: this.location, message: `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again` }),
           unavailable: e instanceof VigilError && e.exitCode === ExitCode.unavailable,
           error: e,
         };

@@ -140,20 +140,20 @@ export async function applyCandidate(clusters: EnvironmentClusters, env: Environ
     result = await syncSet(cluster, objects, { ...syncOptionsFor(clusters, env, config, options), ...(options.beforeWrite && { beforeWrite: options.beforeWrite }), dryRun: options.dryRun });
   } catch (e) {
     if (!(e instanceof SyncRefused)) throw e;
-    const checks = e.refusals.map((r) => ({ ...check("apply", r.rule, "fail", r.object, r.reason), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
+    const checks = e.refusals.map((r) => ({ ...check({ gate: "apply", rule: r.rule, status: "fail", subject: r.object, message: r.reason }), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
     return { checks, health: "unknown", plan: [] };
   } finally {
     seconds.apply = (performance.now() - started) / 1000;
   }
   const checks = syncChecks(result, env);
   // A person lifted the limit for this run: the verdict (and so the audit log) says so.
-  if (options.allowMassPrune) checks.push(check("apply", "prune-limit", "warn", env.name, "the prune limit is lifted for this run (vigil agent --allow-mass-prune)"));
+  if (options.allowMassPrune) checks.push(check({ gate: "apply", rule: "prune-limit", status: "warn", subject: env.name, message: "the prune limit is lifted for this run (vigil agent --allow-mass-prune)" }));
   if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result), sync: result };
   started = performance.now();
   // Objects the environment's account may not touch are reported already; their health is not its to read.
   const health = await assessHealth(cluster, objects.filter((_, i) => result.objects[i]?.action !== "forbidden"), { environment: env.name });
   seconds.health = (performance.now() - started) / 1000;
-  for (const r of health.resources) if (r.state !== "healthy") checks.push(check("health", r.state, "warn", describeRef(r.object), r.message));
+  for (const r of health.resources) if (r.state !== "healthy") checks.push(check({ gate: "health", rule: r.state, status: "warn", subject: describeRef(r.object), message: r.message }));
   return { checks, health: health.state, plan: planLines(result), sync: result };
 }
 
@@ -168,29 +168,29 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
     const subject = describeRef(r.object);
     const at = r.object.file ? { location: { file: r.object.file, line: r.object.line ?? 1 } } : {};
     counts.set(r.action, (counts.get(r.action) ?? 0) + 1);
-    if (r.action === "rejected") checks.push({ ...check("apply", "accepted", "fail", subject, `the API server refused it: ${r.message ?? "no reason given"}`), ...at });
-    if (r.action === "conflict" && r.managers) checks.push({ ...check("apply", "conflict", "fail", subject, r.message ?? "someone else made it"), ...at });
+    if (r.action === "rejected") checks.push({ ...check({ gate: "apply", rule: "accepted", status: "fail", subject, message: `the API server refused it: ${r.message ?? "no reason given"}` }), ...at });
+    if (r.action === "conflict" && r.managers) checks.push({ ...check({ gate: "apply", rule: "conflict", status: "fail", subject, message: r.message ?? "someone else made it" }), ...at });
     else if (r.action === "conflict") {
       const owner = claimingManager(r.conflicts ?? []);
       const what = owner
         ? `it belongs to another environment: ${owner} set its ${ENVIRONMENT_LABEL} label; not applied, even with force: define it in one environment only`
         : `${conflictText(r)}; change it in Git, or set force: true for ${env.name} to take the fields over`;
-      checks.push({ ...check("apply", "conflict", "fail", subject, what), ...at });
+      checks.push({ ...check({ gate: "apply", rule: "conflict", status: "fail", subject, message: what }), ...at });
     }
     if (r.action === "drift") {
       const what = formatChanges(r.changes ?? []).join("; ") || "fields Vigil manages";
-      checks.push({ ...check("apply", "drift", r.restored ? "pass" : "warn", subject, `${r.restored ? "restored" : "changed in the cluster, not restored (drift: report)"}: ${what}`), ...at });
+      checks.push({ ...check({ gate: "apply", rule: "drift", status: r.restored ? "pass" : "warn", subject, message: `${r.restored ? "restored" : "changed in the cluster, not restored (drift: report)"}: ${what}` }), ...at });
     }
-    if (r.action === "orphan") checks.push(check("apply", "prune", "warn", subject, r.message ?? "removed from Git but left in place"));
+    if (r.action === "orphan") checks.push(check({ gate: "apply", rule: "prune", status: "warn", subject, message: r.message ?? "removed from Git but left in place" }));
     // Reported, not a failure: one object the account may not touch must not hold the rest of the revision back.
-    if (r.action === "forbidden") checks.push({ ...check("apply", "forbidden", "warn", subject, `${r.message ?? "forbidden"}; not in the inventory's claims: grant the environment's ServiceAccount access, or remove it from Git`), ...at });
-    if (r.adopted) checks.push({ ...check("apply", "adopt", "pass", subject, `adopted on purpose (annotation vigil.dev/adopt=${env.name} on the live object); environment ${env.name} never prunes it`), ...at });
+    if (r.action === "forbidden") checks.push({ ...check({ gate: "apply", rule: "forbidden", status: "warn", subject, message: `${r.message ?? "forbidden"}; not in the inventory's claims: grant the environment's ServiceAccount access, or remove it from Git` }), ...at });
+    if (r.adopted) checks.push({ ...check({ gate: "apply", rule: "adopt", status: "pass", subject, message: `adopted on purpose (annotation vigil.dev/adopt=${env.name} on the live object); environment ${env.name} never prunes it` }), ...at });
   }
-  if (result.inventoryUntrusted) checks.push(check("apply", "inventory", "warn", env.name, result.inventoryUntrusted));
-  if (result.pruneBlocked) checks.push(check("apply", "prune-limit", "fail", env.name, result.pruneBlocked));
-  else if (result.pruneSkipped) checks.push(check("apply", "prune", "warn", env.name, result.pruneSkipped));
+  if (result.inventoryUntrusted) checks.push(check({ gate: "apply", rule: "inventory", status: "warn", subject: env.name, message: result.inventoryUntrusted }));
+  if (result.pruneBlocked) checks.push(check({ gate: "apply", rule: "prune-limit", status: "fail", subject: env.name, message: result.pruneBlocked }));
+  else if (result.pruneSkipped) checks.push(check({ gate: "apply", rule: "prune", status: "warn", subject: env.name, message: result.pruneSkipped }));
   const summary = Object.entries(APPLIED_WORDS).filter(([a]) => counts.get(a)).map(([a, word]) => `${counts.get(a)} ${word}`).join(", ");
-  if (summary) checks.push(check("apply", "applied", "pass", env.name, `${result.dryRun ? "would be " : ""}${summary} (${result.requests.total} API requests)`));
+  if (summary) checks.push(check({ gate: "apply", rule: "applied", status: "pass", subject: env.name, message: `${result.dryRun ? "would be " : ""}${summary} (${result.requests.total} API requests)` }));
   return checks;
 }
 

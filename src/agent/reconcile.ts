@@ -102,7 +102,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       options.fence?.();
     } catch (e) {
       // A replica that lost its Lease records nothing: the one that holds it now does.
-      return finish([...checks, check("agent", "leadership", "fail", env.name, (e as Error).message)], { ...rest, exitCode: ExitCode.unavailable });
+      return finish([...checks, check({ gate: "agent", rule: "leadership", status: "fail", subject: env.name, message: (e as Error).message })], { ...rest, exitCode: ExitCode.unavailable });
     }
     if (options.audit) {
       if (!recorded) {
@@ -207,7 +207,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     // A source or cluster that cannot be reached, or input that cannot be read: reported as a failing
     // check, so the verdict is never "pass" by default and the last good revision keeps running.
     if (!(e instanceof VigilError)) throw e;
-    const checks = [check("agent", e.exitCode === ExitCode.unavailable ? "unavailable" : "input", "fail", env.name, e.message)];
+    const checks = [check({ gate: "agent", rule: e.exitCode === ExitCode.unavailable ? "unavailable" : "input", status: "fail", subject: env.name, message: e.message })];
     const rest = {
       ...(candidate?.commit && { revision: candidate.commit }),
       ...((e.exitCode === ExitCode.unavailable || e.exitCode === ExitCode.badInput) && { exitCode: e.exitCode }),

@@ -67,12 +67,12 @@ export async function countApprovals(input: CountInput): Promise<Count> {
   for (const s of seen.filter((x) => !withdrawals.includes(x))) {
     const problem = approvalProblem(s, input, rule, withdrawn, counted);
     if (problem) {
-      checks.push(check(GATE, "approval", "warn", s.ref, `not counted: ${problem}`));
+      checks.push(check({ gate: GATE, rule: "approval", status: "warn", subject: s.ref, message: `not counted: ${problem}` }));
       continue;
     }
     const { identity, key } = s.signer as Extract<SignatureResult, { ok: true }>;
     counted.set(identity, s.ref);
-    checks.push(check(GATE, "approval", "pass", s.ref, `counted: ${identity} (${key}) approved ${describeApproval(s.opened!.claim)}`));
+    checks.push(check({ gate: GATE, rule: "approval", status: "pass", subject: s.ref, message: `counted: ${identity} (${key}) approved ${describeApproval(s.opened!.claim)}` }));
   }
   return summarize(input, rule, [...counted.keys()], checks);
 }
@@ -117,10 +117,10 @@ function judgeWithdrawals(seen: Seen[], input: CountInput): { withdrawn: Map<str
   const checks = seen.map((s) => {
     const claim = s.opened!.claim;
     const problem = !s.signer!.ok ? s.signer!.reason : bindingProblem(claim, input) ?? futureProblem(claim, input.now);
-    if (problem) return check(GATE, "withdrawal", "warn", s.ref, `ignored: ${problem}`);
+    if (problem) return check({ gate: GATE, rule: "withdrawal", status: "warn", subject: s.ref, message: `ignored: ${problem}` });
     const who = (s.signer as { identity: string }).identity;
     if (!withdrawn.has(who) || withdrawn.get(who)! < claim.at) withdrawn.set(who, claim.at);
-    return check(GATE, "withdrawal", "pass", s.ref, `${who} withdrew their approvals of ${short(claim.revision.commit)} for ${claim.environment} made up to ${formatTime(claim.at)}`);
+    return check({ gate: GATE, rule: "withdrawal", status: "pass", subject: s.ref, message: `${who} withdrew their approvals of ${short(claim.revision.commit)} for ${claim.environment} made up to ${formatTime(claim.at)}` });
   });
   return { withdrawn, checks };
 }

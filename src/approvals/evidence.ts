@@ -64,8 +64,7 @@ export async function claimsUnder(repo: Repo, refs: readonly StoredRef[], prefix
   for (const recorded of evidence?.claimsUnder(prefix) ?? []) {
     if (present.has(recorded.digest)) continue;
     sources.push({ where: `${recorded.ref} (deleted; ${recorded.where})`, read: async () => recorded.envelope });
-    deleted.push(check(gate, "claim-deleted", "fail", recorded.ref,
-      `the ${kindOf(recorded.envelope, recorded.ref)} recorded in ${recorded.where} (${evidence!.where}) is no longer in ${recorded.ref}: someone deleted it; it still counts from the log's copy, but find out who deleted it and push it back (git push origin '${recorded.ref}') before this releases`));
+    deleted.push(check({ gate, rule: "claim-deleted", status: "fail", subject: recorded.ref, message: `the ${kindOf(recorded.envelope, recorded.ref)} recorded in ${recorded.where} (${evidence!.where}) is no longer in ${recorded.ref}: someone deleted it; it still counts from the log's copy, but find out who deleted it and push it back (git push origin '${recorded.ref}') before this releases` }));
   }
   return { sources, deleted };
 }

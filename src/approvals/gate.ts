@@ -71,13 +71,13 @@ export class ApprovalGate {
     try {
       ctx = await this.chain.inTree(target.tree);
     } catch (e) {
-      return [check(GATE, "trust-policy", "fail", commit, `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}`)];
+      return [check({ gate: GATE, rule: "trust-policy", status: "fail", subject: commit, message: `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}` })];
     }
     const env = ctx.policy.doc.environments.find((e) => e.name === environment);
     // Open findings on what runs this revision may block its promotion (monitor.enforcement: block-promotion).
     const monitor = this.options.monitorChecks && from !== commit ? await this.options.monitorChecks(ctx.policy, environment, commit) : [];
     if (!env || (!env.approvals && !env.promotion)) {
-      return [check(GATE, "approvals", "skip", commit, `${ctx.policy.source} asks no approvals and no promotion for ${environment}`), ...monitor];
+      return [check({ gate: GATE, rule: "approvals", status: "skip", subject: commit, message: `${ctx.policy.source} asks no approvals and no promotion for ${environment}` }), ...monitor];
     }
     return [
       ...(env.approvals ? await this.approvalChecks(ctx, env, target, from, now) : []),
@@ -89,8 +89,7 @@ export class ApprovalGate {
   private async approvalChecks(ctx: PolicyContext, env: EnvironmentSpec, target: Revision, from: string | undefined, now: Date): Promise<Check[]> {
     const range = await this.range(target.commit, from);
     if (range === "rollback") {
-      return [check(GATE, "approvals", "skip", target.commit,
-        `moving back from ${short(from!)}: the revision gate's history check counts ${env.name}'s rollback approvals for it`)];
+      return [check({ gate: GATE, rule: "approvals", status: "skip", subject: target.commit, message: `moving back from ${short(from!)}: the revision gate's history check counts ${env.name}'s rollback approvals for it` })];
     }
     const authors = env.approvals!.excludeAuthors ? await rangeAuthors(this.repo, this.trees, this.chain, range) : new Map<string, string>();
     this.approvals ??= RefIndex.load(this.repo, APPROVALS_REFS);
@@ -101,7 +100,7 @@ export class ApprovalGate {
       repo: this.repo, policy: ctx, environment: env.name, target, kind: "deploy", stored: sources, authors, now,
       ...(evidence && { firstSeen: (digest: string) => evidence.firstSeen(digest) }),
     });
-    return [...count.seen, ...deleted, check(GATE, "approvals", count.approved ? "pass" : "fail", target.commit, count.summary)];
+    return [...count.seen, ...deleted, check({ gate: GATE, rule: "approvals", status: count.approved ? "pass" : "fail", subject: target.commit, message: count.summary })];
   }
 
   /** The commits new to the environment (git's `commit ^from`), or "rollback" when `commit` is behind `from`. */
@@ -124,7 +123,7 @@ export class ApprovalGate {
     try {
       key = this.agentKey(ctx.policy, index)!;
     } catch (e) {
-      return [check("promotion", "promotion", "fail", target.commit, (e as Error).message)];
+      return [check({ gate: "promotion", rule: "promotion", status: "fail", subject: target.commit, message: (e as Error).message })];
     }
     const cacheKey = `${after}\n${agent.key}`;
     let records = this.records.get(cacheKey);
@@ -139,7 +138,7 @@ export class ApprovalGate {
     } catch (e) {
       // A source that cannot be read may hold the only record: blocked with the reason, never judged on
       // what happened to be readable.
-      return [check("promotion", "promotion", "fail", target.commit, `cannot read ${after}'s deployment records: ${(e as Error).message}`)];
+      return [check({ gate: "promotion", rule: "promotion", status: "fail", subject: target.commit, message: `cannot read ${after}'s deployment records: ${(e as Error).message}` })];
     }
     return [...read.deleted, ...promotionChecks({ environment: env, target, records: read.records, where: rule, now })];
   }

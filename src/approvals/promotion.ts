@@ -138,27 +138,24 @@ export function promotionChecks(input: PromotionInput): Check[] {
   const subject = target.commit;
   const tree = `tree ${short(target.tree)} of ${short(target.commit)}`;
   if (!best) {
-    return [...checks, check(GATE, "promotion", "fail", subject,
-      `${tree} has no deployment record signed by ${after}'s agent: ${input.environment.name} takes only what ran in ${after} first (${input.where}); deploy it to ${after}, let it soak, then promote`)];
+    return [...checks, check({ gate: GATE, rule: "promotion", status: "fail", subject, message: `${tree} has no deployment record signed by ${after}'s agent: ${input.environment.name} takes only what ran in ${after} first (${input.where}); deploy it to ${after}, let it soak, then promote` })];
   }
   if (best.ms >= soakMs) {
-    return [...checks, check(GATE, "promotion", "pass", subject, `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})`)];
+    return [...checks, check({ gate: GATE, rule: "promotion", status: "pass", subject, message: `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})` })];
   }
   const why = best.replacedBy
     ? `ran healthy in ${after} only from ${formatTime(best.from)} until ${replacedTree(best.replacedBy.tree)} replaced it at ${formatTime(best.replacedBy.at)} (${formatDuration(best.ms)}; ${best.replacedBy.where}), less than the ${soak} soak; deploy it to ${after} again and let it soak`
     : `has run healthy in ${after} since ${formatTime(best.from)}: the ${soak} soak is not over until ${formatTime(new Date(best.from.getTime() + soakMs))}`;
-  return [...checks, check(GATE, "promotion", "fail", subject, `${tree} ${why}`)];
+  return [...checks, check({ gate: GATE, rule: "promotion", status: "fail", subject, message: `${tree} ${why}` })];
 }
 
 function recordCheck(r: RecordSeen, target: Revision): Check {
-  if (!r.record) return check(GATE, "deployment-record", "warn", r.where, `not counted: ${r.problem}`);
+  if (!r.record) return check({ gate: GATE, rule: "deployment-record", status: "warn", subject: r.where, message: `not counted: ${r.problem}` });
   if (r.record.revision.tree !== target.tree) {
-    return check(GATE, "deployment-record", "warn", r.where,
-      `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name`);
+    return check({ gate: GATE, rule: "deployment-record", status: "warn", subject: r.where, message: `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name` });
   }
   const { revision, environment, deployedAt, at } = r.record;
-  return check(GATE, "deployment-record", "pass", r.where,
-    `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}`);
+  return check({ gate: GATE, rule: "deployment-record", status: "pass", subject: r.where, message: `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}` });
 }
 
 interface SoakWindow {

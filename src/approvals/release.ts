@@ -71,7 +71,7 @@ async function addedSecrets(opts: ReleaseOptions, commit: string, from: string |
   try {
     policy = (await chain.inTree(await trees.commitTree(commit))).policy;
   } catch (e) {
-    return [check("secrets", "allowlist", "fail", commit, `the trust policy at ${commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`)];
+    return [check({ gate: "secrets", rule: "allowlist", status: "fail", subject: commit, message: `the trust policy at ${commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}` })];
   }
   return secretChecks(opts.repo, { to: commit, ...(from ? { from } : {}) }, policy);
 }
@@ -82,6 +82,5 @@ async function addedSecrets(opts: ReleaseOptions, commit: string, from: string |
  * what the refs hold now: said, not hidden (a warning, so a check before the agent has run still works).
  */
 function withoutLog(environment: string): Check {
-  return check("approvals", "evidence", "warn", environment,
-    "judged on the claims refs/vigil/ holds now: a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log (and --checkpoint) for the verdict the agent reaches");
+  return check({ gate: "approvals", rule: "evidence", status: "warn", subject: environment, message: "judged on the claims refs/vigil/ holds now: a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log (and --checkpoint) for the verdict the agent reaches" });
 }

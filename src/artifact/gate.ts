@@ -60,7 +60,7 @@ export async function artifactChecks(manifests: readonly SourcedObject[], option
   const uses = imageUses(manifests, declarations);
   const result = await imageChecks(uses.map((u) => ({ ...u, location: { file: u.source.file, line: u.source.line } })), options);
   const checks = [...result.checks, ...undeclaredKinds(manifests, declarations).map((u) => undeclaredKindCheck(u, options.policy))];
-  if (manifests.length > 0 && checks.length === 0) checks.push(check(GATE, "image-signature", "pass", "manifests", `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)`));
+  if (manifests.length > 0 && checks.length === 0) checks.push(check({ gate: GATE, rule: "image-signature", status: "pass", subject: "manifests", message: `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)` }));
   const blocked = checks.some((c) => c.status === "fail");
   return { ...result, checks, pinned: blocked ? null : pinImages(manifests, result.digests, declarations) };
 }
@@ -71,7 +71,7 @@ function undeclaredKindCheck(u: UndeclaredKind, policy: TrustPolicy): Check {
   const message =
     `${object.kind} (${u.group || "core"}) is not a Kubernetes kind and the trust policy does not say where its images are${hint}: ` +
     `add { group: "${u.group}", kind: ${object.kind}, images: [PATH…] } (or carriesNoImages: true) under kinds in ${policy.source}`;
-  return { ...check(GATE, "image-locations", "fail", describeObject(object), message), location: { file: u.source.file, line: u.source.line } };
+  return { ...check({ gate: GATE, rule: "image-locations", status: "fail", subject: describeObject(object), message }), location: { file: u.source.file, line: u.source.line } };
 }
 
 /** Judges each image; each distinct one is verified once, all at once (the client bounds connections). */
@@ -160,6 +160,6 @@ function describe(v: ImageVerification, rule: ImageRule, ruleAt: string): string
 
 function toCheck(target: ImageTarget, outcome: Outcome): Check {
   const subject = `${target.where}: ${target.image}`;
-  const c = "blocked" in outcome ? check(GATE, "image-signature", "fail", subject, outcome.blocked) : check(GATE, "image-signature", "pass", subject, outcome.message);
+  const c = "blocked" in outcome ? check({ gate: GATE, rule: "image-signature", status: "fail", subject, message: outcome.blocked }) : check({ gate: GATE, rule: "image-signature", status: "pass", subject, message: outcome.message });
   return target.location ? { ...c, location: target.location } : c;
 }

@@ -36,15 +36,13 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
     const latest = checkpoints.at(-1)!;
     const saved = options.saved ? savedCheckpoint(log, options.saved, latest) : undefined;
     await verifyEntries(log, checkpoints, saved, options);
-    checks.push(check(GATE, "entries", "pass", log.store.location,
-      `${latest.size} entries: each matches its hash${options.records ? " and is a valid record" : ""}; the tree rebuilt from them matches every stored hash and every checkpoint's root`));
-    checks.push(saved ? await consistency(log, saved, latest, options.saved!.file) : check(GATE, "consistency", "skip", log.store.location,
-      "no saved checkpoint given: a log rewritten whole and signed again with its own key would look the same; save the checkpoint now and pass it with --checkpoint next time"));
+    checks.push(check({ gate: GATE, rule: "entries", status: "pass", subject: log.store.location, message: `${latest.size} entries: each matches its hash${options.records ? " and is a valid record" : ""}; the tree rebuilt from them matches every stored hash and every checkpoint's root` }));
+    checks.push(saved ? await consistency(log, saved, latest, options.saved!.file) : check({ gate: GATE, rule: "consistency", status: "skip", subject: log.store.location, message: "no saved checkpoint given: a log rewritten whole and signed again with its own key would look the same; save the checkpoint now and pass it with --checkpoint next time" }));
     const stored = await log.store.storedEntries();
-    if (stored > latest.size) checks.push(check(GATE, "uncommitted", "warn", log.store.location, `${stored - latest.size} entries after the latest checkpoint: an append was interrupted (or is running); they were never acknowledged, and the writer discards them when it opens the log`));
+    if (stored > latest.size) checks.push(check({ gate: GATE, rule: "uncommitted", status: "warn", subject: log.store.location, message: `${stored - latest.size} entries after the latest checkpoint: an append was interrupted (or is running); they were never acknowledged, and the writer discards them when it opens the log` }));
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    checks.push(check(GATE, e instanceof Failure ? e.rule : "entries", "fail", log.store.location, e.message));
+    checks.push(check({ gate: GATE, rule: e instanceof Failure ? e.rule : "entries", status: "fail", subject: log.store.location, message: e.message }));
   }
   return checks;
 }
@@ -79,8 +77,7 @@ async function signedCheckpoints(log: AuditLog, checks: Check[]): Promise<Checkp
   }
   if (list.length === 0) throw failure("checkpoints", "the log holds no checkpoint");
   const latest = list.at(-1)!;
-  checks.push(check(GATE, "checkpoints", "pass", log.store.location,
-    `${list.length} checkpoints, sizes ${list[0]!.size} to ${latest.size}, each signed by ${log.verifier.key}${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}`));
+  checks.push(check({ gate: GATE, rule: "checkpoints", status: "pass", subject: log.store.location, message: `${list.length} checkpoints, sizes ${list[0]!.size} to ${latest.size}, each signed by ${log.verifier.key}${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}` }));
   return list;
 }
 
@@ -183,5 +180,5 @@ async function consistency(log: AuditLog, saved: Checkpoint, latest: Checkpoint,
     if (!(e instanceof IntegrityError)) throw e;
     throw failure("consistency", `${file}: ${e.message}`);
   }
-  return check(GATE, "consistency", "pass", log.store.location, `the log extends the checkpoint saved in ${file} (size ${saved.size}): its entries are unchanged, and a consistency proof of ${proof.length} hashes to size ${latest.size} verifies`);
+  return check({ gate: GATE, rule: "consistency", status: "pass", subject: log.store.location, message: `the log extends the checkpoint saved in ${file} (size ${saved.size}): its entries are unchanged, and a consistency proof of ${proof.length} hashes to size ${latest.size} verifies` });
 }

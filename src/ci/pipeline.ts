@@ -65,7 +65,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   options.step?.("sbom");
   const inventory = await generateInventory(`registry:${pinned}`, { client: () => options.client, ...(options.platform && { platform: options.platform }) });
   const sbom = toCycloneDx(inventory, options.toolVersion);
-  const checks: Check[] = [check(GATE, "sbom", "pass", pinned, `${inventory.components.length} components (CycloneDX 1.6)${inventory.warnings.length ? `; ${inventory.warnings.length} warnings: ${inventory.warnings.slice(0, 3).join("; ")}` : ""}`)];
+  const checks: Check[] = [check({ gate: GATE, rule: "sbom", status: "pass", subject: pinned, message: `${inventory.components.length} components (CycloneDX 1.6)${inventory.warnings.length ? `; ${inventory.warnings.length} warnings: ${inventory.warnings.slice(0, 3).join("; ")}` : ""}` })];
 
   options.step?.("scan");
   const input = readSbomDocument(JSON.parse(sbom), `the SBOM of ${pinned}`);
@@ -74,7 +74,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   const pushed: Record<string, string> = {};
   if (checks.some((c) => c.status === "fail")) {
     const why = "not done: the scan blocked this image (fix or upgrade what it names, or record a VEX statement), so nothing was signed";
-    for (const rule of PUBLISH_STEPS) checks.push(check(GATE, rule, "skip", pinned, why));
+    for (const rule of PUBLISH_STEPS) checks.push(check({ gate: GATE, rule, status: "skip", subject: pinned, message: why }));
     return { verdict: makeVerdict(subject, checks), pinned, digest, sbom, pushed };
   }
 
@@ -87,13 +87,13 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   ]);
   pushed.sign = signed.pushed.digest;
   pushed["attest-sbom"] = sbomAttested.pushed.digest;
-  checks.push(check(GATE, "sign", "pass", pinned, `signed by ${options.signer.description}; pushed ${signed.pushed.digest}`));
-  checks.push(check(GATE, "attest-sbom", "pass", pinned, `${PREDICATE_TYPES.cyclonedx} attested; pushed ${sbomAttested.pushed.digest}`));
+  checks.push(check({ gate: GATE, rule: "sign", status: "pass", subject: pinned, message: `signed by ${options.signer.description}; pushed ${signed.pushed.digest}` }));
+  checks.push(check({ gate: GATE, rule: "attest-sbom", status: "pass", subject: pinned, message: `${PREDICATE_TYPES.cyclonedx} attested; pushed ${sbomAttested.pushed.digest}` }));
   if (provenanceAttested && options.ci) {
     pushed["attest-provenance"] = provenanceAttested.pushed.digest;
-    checks.push(check(GATE, "attest-provenance", "pass", pinned, `${SLSA_PROVENANCE_V1} of ${options.ci.runUrl} (${options.ci.name}) attested; pushed ${provenanceAttested.pushed.digest}`));
+    checks.push(check({ gate: GATE, rule: "attest-provenance", status: "pass", subject: pinned, message: `${SLSA_PROVENANCE_V1} of ${options.ci.runUrl} (${options.ci.name}) attested; pushed ${provenanceAttested.pushed.digest}` }));
   } else {
-    checks.push(check(GATE, "attest-provenance", "skip", pinned, "no provenance attested (--no-provenance)"));
+    checks.push(check({ gate: GATE, rule: "attest-provenance", status: "skip", subject: pinned, message: "no provenance attested (--no-provenance)" }));
   }
   return { verdict: makeVerdict(subject, checks), pinned, digest, sbom, pushed };
 }

@@ -10,6 +10,8 @@ export interface Check {
   subject: string;
   /** For a failing check: what a person must do about it. */
   message: string;
+  /** A machine-readable reason beside the message, where a program acts on it: read this, never the message. */
+  code?: string;
   /** Where the subject is written, when it is a file (a manifest): for editors and SARIF. */
   location?: { file: string; line: number };
 }
@@ -33,12 +35,17 @@ export function makeVerdict(subject: VerdictSubject, checks: Check[]): Verdict {
   return { verdict: failed ? "fail" : "pass", subject, checks };
 }
 
-export function check(
-  gate: string,
-  rule: string,
-  status: CheckStatus,
-  subject: string,
-  message: string,
-): Check {
-  return { gate, rule, status, subject, message };
+/** A check's fields, named so that a subject and a message cannot trade places unnoticed. */
+export interface CheckFields {
+  gate: string;
+  rule: string;
+  status: CheckStatus;
+  subject: string;
+  message: string;
+  /** A machine-readable reason (kebab-case, stable), for programs that act on why a check failed. */
+  code?: string;
+}
+
+export function check({ gate, rule, status, subject, message, code }: CheckFields): Check {
+  return code === undefined ? { gate, rule, status, subject, message } : { gate, rule, status, subject, message, code };
 }

@@ -81,8 +81,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
         }
       }
       if (!type) {
-        checks.push({ ...check(GATE, "known-kind", "fail", describeObject(o),
-          `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`), location: { file: so.file, line: so.line } });
+        checks.push({ ...check({ gate: GATE, rule: "known-kind", status: "fail", subject: describeObject(o), message: `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests` }), location: { file: so.file, line: so.line } });
         continue;
       }
       // The API server rejects an object its schema does not allow before any policy sees it, and
@@ -108,7 +107,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
         checks.push(...applyExceptions(result, policy.name, o, prepared.exceptions, now));
       }
       // Said, not silently passed: no policy looked at this resource.
-      if (checks.length === before) checks.push({ ...check(GATE, "coverage", "skip", describeObject(o), "no policy applies to this resource"), location: { file: so.file, line: so.line } });
+      if (checks.length === before) checks.push({ ...check({ gate: GATE, rule: "coverage", status: "skip", subject: describeObject(o), message: "no policy applies to this resource" }), location: { file: so.file, line: so.line } });
     }
   });
   return checks;
@@ -150,7 +149,7 @@ function isSopsEncrypted(o: KubeObject): boolean {
 }
 
 function schemaCheck(so: SourcedObject, status: "fail" | "warn", message: string): Check {
-  return { ...check(GATE, "schema", status, describeObject(so.object), message), location: { file: so.file, line: so.line } };
+  return { ...check({ gate: GATE, rule: "schema", status, subject: describeObject(so.object), message }), location: { file: so.file, line: so.line } };
 }
 
 /** The Namespace from the set, or what the API server would have: its name label and nothing else. */

@@ -164,18 +164,17 @@ function rollbackApprover(judge: RollbackJudge, environment: string, from: strin
 }
 
 async function historyCheck(repo: Repo, from: string, to: string, approve?: () => Promise<RollbackJudgement>): Promise<{ checks: Check[]; rollback?: true }> {
-  if (from === to) return { checks: [check(GATE, "history", "pass", to, `same revision as last deployed ${short(from)}: nothing new`)] };
-  if (await isAncestor(repo, from, to)) return { checks: [check(GATE, "history", "pass", to, `descends from last deployed ${short(from)}`)] };
+  if (from === to) return { checks: [check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `same revision as last deployed ${short(from)}: nothing new` })] };
+  if (await isAncestor(repo, from, to)) return { checks: [check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `descends from last deployed ${short(from)}` })] };
   if (await isAncestor(repo, to, from)) {
     const rollback = `rollback: ${short(to)} is an ancestor of the last deployed ${short(from)}`;
     const approval = await approve?.();
-    if (approval?.approved) return { rollback: true, checks: [...approval.seen, check(GATE, "history", "pass", to, `${rollback}, approved: ${approval.summary}`)] };
+    if (approval?.approved) return { rollback: true, checks: [...approval.seen, check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `${rollback}, approved: ${approval.summary}` })] };
     const why = approval ? approval.summary : "no environment was given, so none can be counted";
-    return { rollback: true, checks: [...(approval?.seen ?? []), check(GATE, "history", "fail", to, `${rollback}; moving backwards needs signed rollback approvals: ${why}`)] };
+    return { rollback: true, checks: [...(approval?.seen ?? []), check({ gate: GATE, rule: "history", status: "fail", subject: to, message: `${rollback}; moving backwards needs signed rollback approvals: ${why}` })] };
   }
-  return { checks: [check(GATE, "history", "fail", to,
-    `rewritten history: ${short(to)} does not descend from the last deployed ${short(from)}; ` +
-      "find out who rewrote the branch, or deploy a revision built on top of the deployed one")] };
+  return { checks: [check({ gate: GATE, rule: "history", status: "fail", subject: to, message: `rewritten history: ${short(to)} does not descend from the last deployed ${short(from)}; ` +
+      "find out who rewrote the branch, or deploy a revision built on top of the deployed one" })] };
 }
 
 /**
@@ -187,16 +186,15 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
   try {
     ctx = await chain.inTree(await trees.commitTree(target));
   } catch (e) {
-    return check(GATE, "branch", "fail", target, `the trust policy at ${short(target)} is invalid: ${(e as Error).message}`);
+    return check({ gate: GATE, rule: "branch", status: "fail", subject: target, message: `the trust policy at ${short(target)} is invalid: ${(e as Error).message}` });
   }
   const branch = ctx.policy.doc.environments.find((e) => e.name === environment)?.branch;
-  if (!branch) return check(GATE, "branch", "skip", target, `${ctx.policy.source} names no branch for ${environment}`);
+  if (!branch) return check({ gate: GATE, rule: "branch", status: "skip", subject: target, message: `${ctx.policy.source} names no branch for ${environment}` });
   const head = await branchHead(repo, branch);
-  if (head === target) return check(GATE, "branch", "pass", target, `the head of ${environment}'s branch ${branch} (${ctx.policy.source})`);
-  if (head && (await isAncestor(repo, target, head))) return check(GATE, "branch", "pass", target, `on ${environment}'s branch ${branch} (${ctx.policy.source})`);
-  return check(GATE, "branch", "fail", target,
-    `${short(target)} is not on refs/heads/${branch}, the branch ${ctx.policy.source} gives ${environment}` +
-      `${head ? "" : " (no such branch)"}; deploy a revision from that branch, or change the environment's branch in the trust policy`);
+  if (head === target) return check({ gate: GATE, rule: "branch", status: "pass", subject: target, message: `the head of ${environment}'s branch ${branch} (${ctx.policy.source})` });
+  if (head && (await isAncestor(repo, target, head))) return check({ gate: GATE, rule: "branch", status: "pass", subject: target, message: `on ${environment}'s branch ${branch} (${ctx.policy.source})` });
+  return check({ gate: GATE, rule: "branch", status: "fail", subject: target, message: `${short(target)} is not on refs/heads/${branch}, the branch ${ctx.policy.source} gives ${environment}` +
+      `${head ? "" : " (no such branch)"}; deploy a revision from that branch, or change the environment's branch in the trust policy` });
 }
 
 async function tagCheck(
@@ -210,20 +208,19 @@ async function tagCheck(
     if (!object || object.type !== "tag") throw new ObjectFormatError(`tag object ${tagId} is missing`, tagId);
     tag = parseTag(tagId, object.data);
   } catch (e) {
-    return check(GATE, "tag-signature", "fail", subject, `tag cannot be read: ${(e as Error).message}`);
+    return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag cannot be read: ${(e as Error).message}` });
   }
   if (tagRef && tagRef !== `refs/tags/${tag.tag}`) {
-    return check(GATE, "tag-signature", "fail", subject,
-      `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name`);
+    return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name` });
   }
-  if (!tag.signature) return check(GATE, "tag-signature", "fail", subject, `tag ${tag.tag} is not signed; sign it with git tag -s`);
+  if (!tag.signature) return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag ${tag.tag} is not signed; sign it with git tag -s` });
   // Judged by the policy at the commit the chain ends in, whatever each tag names on the way.
   const ctx = await chain.inTree(await trees.commitTree(commit));
   const time = trustedTime(tagId);
   const result = await verify(ctx, tag.signature, tag.payload, time.at, time.source);
   return result.ok
-    ? check(GATE, "tag-signature", "pass", subject, `tag ${tag.tag} signed by ${describeSigner(result)}`)
-    : check(GATE, "tag-signature", "fail", subject, `tag ${tag.tag}: ${result.reason}`);
+    ? check({ gate: GATE, rule: "tag-signature", status: "pass", subject, message: `tag ${tag.tag} signed by ${describeSigner(result)}` })
+    : check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag ${tag.tag}: ${result.reason}` });
 }
 
 interface CommitContext {
@@ -257,7 +254,7 @@ async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Chec
     return await commitChecks(id, c);
   } catch (e) {
     if (!(e instanceof ObjectFormatError)) throw e;
-    return { checks: [check(GATE, "commit-format", "fail", id, `${e.message}; the repository holds objects git would not write: find out who pushed them`)], outcome: nothing };
+    return { checks: [check({ gate: GATE, rule: "commit-format", status: "fail", subject: id, message: `${e.message}; the repository holds objects git would not write: find out who pushed them` })], outcome: nothing };
   }
 }
 
@@ -275,8 +272,7 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
     ctx = await c.chain.inTree(await policyBase(commit, c));
   } catch (e) {
     if (e instanceof ObjectFormatError) throw e;
-    return { checks: [check(GATE, "trust-policy", "fail", id,
-      `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}`)], outcome: nothing };
+    return { checks: [check({ gate: GATE, rule: "trust-policy", status: "fail", subject: id, message: `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}` })], outcome: nothing };
   }
   const base = baseParent(c.plan, id, commit.parents);
   const baseTree = base ? await c.trees.commitTree(base) : null;
@@ -288,7 +284,7 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
     // read and checked as git fsck --strict does), and listed only if a merge later asks.
     const changed = await c.trees.countChanges(baseTree, commit.tree);
     const changes = lazily(() => c.trees.diff(baseTree, commit.tree).then((paths) => new Set(paths)));
-    const owned = check(GATE, "path-ownership", "pass", commit.id, changed === 0 ? "changes no paths" : `${changed} path(s), all owned by ${signature.result.identity}`);
+    const owned = check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: changed === 0 ? "changes no paths" : `${changed} path(s), all owned by ${signature.result.identity}` });
     return { checks: [signature.check, owned, ...message], outcome: { tree: commit.tree, entitled: changes } };
   }
   const changes = await c.trees.diff(baseTree, commit.tree);
@@ -362,20 +358,19 @@ function messageRule(ctx: PolicyContext, environment: string | undefined): Messa
 
 async function signatureCheck(commit: Commit, ctx: PolicyContext, c: CommitContext): Promise<{ check: Check; result: SignatureResult | null }> {
   if (!commit.signature) {
-    return { check: check(GATE, "commit-signature", "fail", commit.id, `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy`), result: null };
+    return { check: check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message: `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy` }), result: null };
   }
   const time = c.trustedTime(commit.id);
   const result = await c.verify(ctx, commit.signature, commit.payload, time.at, time.source);
-  if (!result.ok) return { check: check(GATE, "commit-signature", "fail", commit.id, `${describeCommit(commit)}: ${result.reason}`), result };
+  if (!result.ok) return { check: check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message: `${describeCommit(commit)}: ${result.reason}` }), result };
   if (isMergesOnly(ctx, result.identity) && commit.parents.length < 2) {
     return {
-      check: check(GATE, "commit-signature", "fail", commit.id,
-        `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature`),
+      check: check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message: `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature` }),
       result: { ok: false, kind: result.kind, reason: "merge-only key" },
     };
   }
   const what = isMergesOnly(ctx, result.identity) ? "merge signed by forge key" : "signed by";
-  return { check: check(GATE, "commit-signature", "pass", commit.id, `${what} ${describeSigner(result)}`), result };
+  return { check: check({ gate: GATE, rule: "commit-signature", status: "pass", subject: commit.id, message: `${what} ${describeSigner(result)}` }), result };
 }
 
 const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.signers.find((s) => s.name === identity)?.mergesOnly === true;
@@ -383,21 +378,20 @@ const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.si
 type Owned = { check: Check; entitled: Set<string> };
 
 function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[]): Owned {
-  if (!sig?.ok) return { check: check(GATE, "path-ownership", "skip", commit.id, "no trusted signer, so no owner to check"), entitled: new Set() };
-  if (changes.length === 0) return { check: check(GATE, "path-ownership", "pass", commit.id, "changes no paths"), entitled: new Set() };
+  if (!sig?.ok) return { check: check({ gate: GATE, rule: "path-ownership", status: "skip", subject: commit.id, message: "no trusted signer, so no owner to check" }), entitled: new Set() };
+  if (changes.length === 0) return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: "changes no paths" }), entitled: new Set() };
   const unowned = ctx.ownership.unowned(changes, sig.identity);
   const entitled = new Set(changes);
   for (const u of unowned) entitled.delete(u.path);
-  if (unowned.length === 0) return { check: check(GATE, "path-ownership", "pass", commit.id, `${changes.length} path(s), all owned by ${sig.identity}`), entitled };
+  if (unowned.length === 0) return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: `${changes.length} path(s), all owned by ${sig.identity}` }), entitled };
   return { check: unownedCheck(commit, sig.identity, unowned, ""), entitled };
 }
 
 function unownedCheck(commit: Commit, signer: string, unowned: { path: string; pattern: string | null }[], what: string): Check {
   const shown = unowned.slice(0, 5).map((u) => (u.pattern ? `${u.path} (owned per "${u.pattern}")` : `${u.path} (no paths rule covers it)`));
   const more = unowned.length > 5 ? ` and ${unowned.length - 5} more` : "";
-  return check(GATE, "path-ownership", "fail", commit.id,
-    `${describeCommit(commit)} signed by ${signer} ${what}changes paths ${signer} does not own: ${shown.join(", ")}${more}; ` +
-      "have an owner make the change, or change the paths rules in the trust policy");
+  return check({ gate: GATE, rule: "path-ownership", status: "fail", subject: commit.id, message: `${describeCommit(commit)} signed by ${signer} ${what}changes paths ${signer} does not own: ${shown.join(", ")}${more}; ` +
+      "have an owner make the change, or change the paths rules in the trust policy" });
 }
 
 /**
@@ -409,7 +403,7 @@ function unownedCheck(commit: Commit, signer: string, unowned: { path: string; p
  * content — must be owned by the merge's own signer; a merges-only key owns none.
  */
 async function mergeOwnership(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[], c: CommitContext): Promise<Owned> {
-  if (!sig?.ok) return { check: check(GATE, "path-ownership", "skip", commit.id, "no trusted signer, so no owner to check"), entitled: new Set() };
+  if (!sig?.ok) return { check: check({ gate: GATE, rule: "path-ownership", status: "skip", subject: commit.id, message: "no trusted signer, so no owner to check" }), entitled: new Set() };
   const { byMerged, asDeployed } = await explainedPaths(commit, changes, c);
   const rest = changes.filter((p) => !byMerged.has(p) && !asDeployed.has(p));
   const unowned = isMergesOnly(ctx, sig.identity) ? rest.map((path) => ({ path, pattern: ctx.ownership.ruleFor(path)?.pattern ?? null })) : ctx.ownership.unowned(rest, sig.identity);
@@ -425,7 +419,7 @@ async function mergeOwnership(commit: Commit, ctx: PolicyContext, sig: Signature
   const summary = changes.length === 0
     ? "merge changes nothing on its mainline parent"
     : `merge: ${changes.length} path(s) differ from its mainline parent ${short(baseParent(c.plan, commit.id, commit.parents)!)}, ${parts.join(", ")}`;
-  return { check: check(GATE, "path-ownership", "pass", commit.id, summary), entitled };
+  return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: summary }), entitled };
 }
 
 /**
@@ -465,9 +459,8 @@ async function versionAt(trees: TreeWalker, tree: string, path: string): Promise
 
 function messageCheck(commit: Commit, rule: MessageRule): Check {
   return rule.test(commit.message)
-    ? check(GATE, "commit-message", "pass", commit.id, "message matches the environment's rule")
-    : check(GATE, "commit-message", "fail", commit.id,
-        `${describeCommit(commit)}: message "${firstLine(commit)}" does not match ${rule.source}; reword the commit`);
+    ? check({ gate: GATE, rule: "commit-message", status: "pass", subject: commit.id, message: "message matches the environment's rule" })
+    : check({ gate: GATE, rule: "commit-message", status: "fail", subject: commit.id, message: `${describeCommit(commit)}: message "${firstLine(commit)}" does not match ${rule.source}; reword the commit` });
 }
 
 /** A change under .vigil/ needs `admins.threshold` distinct admins of the policy before it. */
@@ -475,12 +468,11 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   try {
     await c.chain.inTree(commit.tree);
   } catch (e) {
-    return check(GATE, "trust-policy-change", "fail", commit.id, `the new trust policy is invalid: ${(e as Error).message}`);
+    return check({ gate: GATE, rule: "trust-policy-change", status: "fail", subject: commit.id, message: `the new trust policy is invalid: ${(e as Error).message}` });
   }
   const admins = ctx.policy.doc.admins;
   if (!admins) {
-    return check(GATE, "trust-policy-change", "fail", commit.id,
-      `${describeCommit(commit)} changes ${policyDir}, but the policy before it (${ctx.policy.source}) names no admins who may change it`);
+    return check({ gate: GATE, rule: "trust-policy-change", status: "fail", subject: commit.id, message: `${describeCommit(commit)} changes ${policyDir}, but the policy before it (${ctx.policy.source}) names no admins who may change it` });
   }
   const allowed = expandPrincipals(ctx.policy.doc, admins.members);
   const signers = new Map<string, string>();
@@ -501,11 +493,10 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   const names = [...signers.keys()];
   const detail = refused.length ? `; not counted: ${refused.join("; ")}` : "";
   if (names.length >= admins.threshold) {
-    return check(GATE, "trust-policy-change", "pass", commit.id, `policy change signed by ${names.length} of ${admins.threshold} required admins (${names.join(", ")})${detail}`);
+    return check({ gate: GATE, rule: "trust-policy-change", status: "pass", subject: commit.id, message: `policy change signed by ${names.length} of ${admins.threshold} required admins (${names.join(", ")})${detail}` });
   }
-  return check(GATE, "trust-policy-change", "fail", commit.id,
-    `${describeCommit(commit)} changes ${policyDir}/ with ${names.length} of ${admins.threshold} required admin signatures` +
-      `${names.length ? ` (${names.join(", ")})` : ""}${detail}; other admins co-sign it with "vigil cosign --rev ${commit.id}"`);
+  return check({ gate: GATE, rule: "trust-policy-change", status: "fail", subject: commit.id, message: `${describeCommit(commit)} changes ${policyDir}/ with ${names.length} of ${admins.threshold} required admin signatures` +
+      `${names.length ? ` (${names.join(", ")})` : ""}${detail}; other admins co-sign it with "vigil cosign --rev ${commit.id}"` });
 }
 
 /** The commit refs/heads/<branch> points at (never a tag or another ref of that name), or null. */

@@ -74,7 +74,7 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
     const where = `${image.image.split("@")[0]}@${image.digest}`;
     const sbom = await options.sbomFor(image);
     if (sbom === undefined) {
-      checks.push(check(GATE, "sbom", "fail", where, `no verified SBOM for this image, so its vulnerabilities cannot be judged: attest a CycloneDX or SPDX SBOM (vigil attest / cosign attest --type cyclonedx) and require it in the trust policy's images rule`));
+      checks.push(check({ gate: GATE, rule: "sbom", status: "fail", subject: where, message: `no verified SBOM for this image, so its vulnerabilities cannot be judged: attest a CycloneDX or SPDX SBOM (vigil attest / cosign attest --type cyclonedx) and require it in the trust policy's images rule` }));
       continue;
     }
     let read;
@@ -82,7 +82,7 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
       read = readSbomDocument(sbom, `the SBOM attested for ${where}`);
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
-      checks.push(check(GATE, "sbom", "fail", where, e.message));
+      checks.push(check({ gate: GATE, rule: "sbom", status: "fail", subject: where, message: e.message }));
       continue;
     }
     const result = await scanRemembered(options.store, { document: sbom, components: read.components, withoutPurl: read.withoutPurl }, options.vex ?? []);
@@ -93,10 +93,9 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
     checks.push(...found);
     const failing = found.filter((c) => c.status === "fail").length;
     const uncovered = result.notCovered.length + result.withoutPurl.length;
-    checks.push(check(GATE, "image", failing > 0 ? "fail" : "pass", where,
-      `${result.components} components: ${failing} finding${failing === 1 ? "" : "s"} at or above ${options.failOn} or not judgeable, ${found.filter((c) => c.status === "warn").length} below, ${found.filter((c) => c.status === "skip").length} suppressed by VEX${uncovered > 0 ? `, ${uncovered} not covered by any OSV ecosystem` : ""}`));
+    checks.push(check({ gate: GATE, rule: "image", status: failing > 0 ? "fail" : "pass", subject: where, message: `${result.components} components: ${failing} finding${failing === 1 ? "" : "s"} at or above ${options.failOn} or not judgeable, ${found.filter((c) => c.status === "warn").length} below, ${found.filter((c) => c.status === "skip").length} suppressed by VEX${uncovered > 0 ? `, ${uncovered} not covered by any OSV ecosystem` : ""}` }));
   }
-  if (seen.size === 0) checks.push(check(GATE, "image", "pass", "(no images)", "the revision runs no images"));
+  if (seen.size === 0) checks.push(check({ gate: GATE, rule: "image", status: "pass", subject: "(no images)", message: "the revision runs no images" }));
   return checks;
 }
 

@@ -149,15 +149,14 @@ function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string, unkn
   const byReason = new Map<string, string[]>();
   for (const n of result.notCovered) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.purl]);
   for (const [reason, purls] of byReason) {
-    checks.push(check(GATE, "not-covered", "warn", purls[0]!, `cannot judge ${purls.length} component${purls.length > 1 ? "s" : ""} (${reason}): ${purls.slice(0, 3).join(", ")}${purls.length > 3 ? ", …" : ""}`));
+    checks.push(check({ gate: GATE, rule: "not-covered", status: "warn", subject: purls[0]!, message: `cannot judge ${purls.length} component${purls.length > 1 ? "s" : ""} (${reason}): ${purls.slice(0, 3).join(", ")}${purls.length > 3 ? ", …" : ""}` }));
   }
   if (result.withoutPurl.length > 0) {
-    checks.push(check(GATE, "not-covered", "warn", target, `cannot judge ${result.withoutPurl.length} component${result.withoutPurl.length > 1 ? "s" : ""} listed without a purl: ${result.withoutPurl.slice(0, 3).join(", ")}${result.withoutPurl.length > 3 ? ", …" : ""}`));
+    checks.push(check({ gate: GATE, rule: "not-covered", status: "warn", subject: target, message: `cannot judge ${result.withoutPurl.length} component${result.withoutPurl.length > 1 ? "s" : ""} listed without a purl: ${result.withoutPurl.slice(0, 3).join(", ")}${result.withoutPurl.length > 3 ? ", …" : ""}` }));
   }
   const counted = (k: Check["status"]) => checks.filter((c) => c.status === k && c.rule !== "not-covered").length;
   const fails = counted("fail");
-  checks.push(check(GATE, "scan", fails > 0 ? "fail" : "pass", target,
-    `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn}${unknown === "fail" ? ", of unknown severity" : ""} or not judgeable, ${counted("warn")} below it${unknown === "warn" ? " or of unknown severity" : ""}, ${counted("skip")} suppressed by VEX`));
+  checks.push(check({ gate: GATE, rule: "scan", status: fails > 0 ? "fail" : "pass", subject: target, message: `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn}${unknown === "fail" ? ", of unknown severity" : ""} or not judgeable, ${counted("warn")} below it${unknown === "warn" ? " or of unknown severity" : ""}, ${counted("skip")} suppressed by VEX` }));
   return checks;
 }
 
@@ -174,12 +173,12 @@ function findingCheckRaw(f: Finding, failOn: Rating5, unknown: UnknownSeverity):
   if (f.suppressed) {
     const s = f.suppressed;
     const why = [s.justification, s.impact].filter(Boolean).join(": ");
-    return check(GATE, f.id, "skip", f.purl, `suppressed by VEX ${s.source}: ${s.status}${why ? ` (${why})` : ""}; ${sev} ${f.name} ${f.version}${also}; ${fix}; ${source}`);
+    return check({ gate: GATE, rule: f.id, status: "skip", subject: f.purl, message: `suppressed by VEX ${s.source}: ${s.status}${why ? ` (${why})` : ""}; ${sev} ${f.name} ${f.version}${also}; ${fix}; ${source}` });
   }
   if (f.kind === "cannot-judge") {
-    return check(GATE, f.id, "fail", f.purl, `cannot judge ${f.name} ${f.version}${also}: ${f.reason}; check it by hand and record the outcome in VEX; ${source}`);
+    return check({ gate: GATE, rule: f.id, status: "fail", subject: f.purl, message: `cannot judge ${f.name} ${f.version}${also}: ${f.reason}; check it by hand and record the outcome in VEX; ${source}` });
   }
   const status = reaches(f.severity.rating, failOn, unknown) ? "fail" : "warn";
   const why = f.severity.rating !== "unknown" ? "" : unknown === "fail" ? " (no severity figure: it fails at any threshold unless unknownSeverity is warn)" : " (no severity figure: a warning because unknownSeverity is warn)";
-  return check(GATE, f.id, status, f.purl, `${sev}${why} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}`);
+  return check({ gate: GATE, rule: f.id, status, subject: f.purl, message: `${sev}${why} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}` });
 }

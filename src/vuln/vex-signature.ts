@@ -48,10 +48,10 @@ export function loadVexFiles(paths: readonly string[], signer: VexSignerPolicy |
     if (signer) {
       try {
         const by = verifyVexSignature(path, signer);
-        checks.push(check(GATE, "vex-signature", "pass", path, `VEX signed by ${by}`));
+        checks.push(check({ gate: GATE, rule: "vex-signature", status: "pass", subject: path, message: `VEX signed by ${by}` }));
       } catch (e) {
         if (!(e instanceof VerificationFailure)) throw e;
-        checks.push(check(GATE, "vex-signature", "fail", path, `${e.message}; its statements are not applied`));
+        checks.push(check({ gate: GATE, rule: "vex-signature", status: "fail", subject: path, message: `${e.message}; its statements are not applied` }));
         continue;
       }
     }

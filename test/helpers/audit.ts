@@ -70,13 +70,12 @@ export function shopReconcile(): ReconcileInput {
     revision: BOB_COMMIT,
     applied: true,
     verdict: makeVerdict({ environment: "prod", revision: BOB_COMMIT }, [
-      check("revision", "commit-signature", "pass", ALICE_COMMIT, "signed by alice (ssh-ed25519 SHA256:alicekey)"),
-      check("revision", "commit-signature", "pass", BOB_COMMIT, "signed by bob (ssh-ed25519 SHA256:bobkey)"),
-      check("render", "objects", "pass", `envs/prod@${BOB_COMMIT.slice(0, 12)}`, "2 objects"),
-      check("policy", "pss-restricted/run-as-non-root", "pass", "Deployment shop/web", "runs as non-root"),
-      check("policy", "coverage", "skip", "ConfigMap shop/settings", "no policy applies to this resource"),
-      check("artifact", "image-signature", "pass", "Deployment shop/web container app: registry.example.com/shop/app:1.4",
-        `signed by ci; attested https://cyclonedx.org/bom (ci); rule registry.example.com/shop/** (trust.yaml:20); pinned to ${SHOP_DIGEST}`),
+      check({ gate: "revision", rule: "commit-signature", status: "pass", subject: ALICE_COMMIT, message: "signed by alice (ssh-ed25519 SHA256:alicekey)" }),
+      check({ gate: "revision", rule: "commit-signature", status: "pass", subject: BOB_COMMIT, message: "signed by bob (ssh-ed25519 SHA256:bobkey)" }),
+      check({ gate: "render", rule: "objects", status: "pass", subject: `envs/prod@${BOB_COMMIT.slice(0, 12)}`, message: "2 objects" }),
+      check({ gate: "policy", rule: "pss-restricted/run-as-non-root", status: "pass", subject: "Deployment shop/web", message: "runs as non-root" }),
+      check({ gate: "policy", rule: "coverage", status: "skip", subject: "ConfigMap shop/settings", message: "no policy applies to this resource" }),
+      check({ gate: "artifact", rule: "image-signature", status: "pass", subject: "Deployment shop/web container app: registry.example.com/shop/app:1.4", message: `signed by ci; attested https://cyclonedx.org/bom (ci); rule registry.example.com/shop/** (trust.yaml:20); pinned to ${SHOP_DIGEST}` }),
     ]),
   };
 }

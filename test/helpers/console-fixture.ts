@@ -39,7 +39,7 @@ function commit(repo: string, who: string, file: string, content: string, messag
 }
 
 function signatures(commits: string[], signer: string): Check[] {
-  return commits.map((c) => check("revision", "commit-signature", "pass", c, `signed by ${signer} (ssh-ed25519 SHA256:${signer}key)`));
+  return commits.map((c) => check({ gate: "revision", rule: "commit-signature", status: "pass", subject: c, message: `signed by ${signer} (ssh-ed25519 SHA256:${signer}key)` }));
 }
 
 function applyRecord(environment: string, revision: string, resources: number, time: Date): AuditRecord {
@@ -55,9 +55,9 @@ function passing(environment: string, from: string | undefined, revision: string
     environment, repo: REPO_URL, ref: "main", ...(from && { from }), revision, applied: true, time,
     verdict: makeVerdict({ environment, revision }, [
       ...signatures(commits, "alice"),
-      check("policy", "pss-restricted/run-as-non-root", "pass", "Deployment shop/web", "runs as non-root"),
-      check("artifact", "image-signature", "pass", "Deployment shop/web container app: " + WEB_IMAGE, `signed by ci; pinned to ${digestOf(1)}`),
-      check("vulnerability", "scan", "pass", WEB_IMAGE, "no advisory at or above high"),
+      check({ gate: "policy", rule: "pss-restricted/run-as-non-root", status: "pass", subject: "Deployment shop/web", message: "runs as non-root" }),
+      check({ gate: "artifact", rule: "image-signature", status: "pass", subject: "Deployment shop/web container app: " + WEB_IMAGE, message: `signed by ci; pinned to ${digestOf(1)}` }),
+      check({ gate: "vulnerability", rule: "scan", status: "pass", subject: WEB_IMAGE, message: "no advisory at or above high" }),
       ...extra,
     ]),
   });
@@ -76,7 +76,7 @@ export async function makeConsoleFixture(dir: string, options: { resources?: num
   const logDir = options.log ?? join(dir, "audit");
   const log = await AuditLog.open(logDir, { signingKeyFile: key.file });
   const at = (minutes: number) => new Date(Date.UTC(2026, 11, 1, 9, minutes));
-  const approvalsPass = [check("approvals", "approvals", "pass", second, "2 of 2 approvals from group:platform: bob, carol")];
+  const approvalsPass = [check({ gate: "approvals", rule: "approvals", status: "pass", subject: second, message: "2 of 2 approvals from group:platform: bob, carol" })];
   const envelope = JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: "e30=", signatures: [{ sig: "c2ln" }] });
   await log.append([passing("staging", undefined, second, [first, second], [], at(0)), applyRecord("staging", second, resources, at(1))]);
   await log.append([{ kind: "deployment", time: at(2).toISOString(), environment: "staging", payload: { revision: { commit: second, tree: "5".repeat(40) }, envelope } }]);
@@ -92,7 +92,7 @@ export async function makeConsoleFixture(dir: string, options: { resources?: num
       environment: "prod", repo: REPO_URL, ref: "main", from: second, revision: third, applied: false, time: at(20),
       verdict: makeVerdict({ environment: "prod", revision: third }, [
         ...signatures([third], "alice"),
-        check("approvals", "approvals", "fail", third, "1 of 2 approvals from group:platform (bob); excludeAuthors: alice may not approve: ask carol to run vigil approve"),
+        check({ gate: "approvals", rule: "approvals", status: "fail", subject: third, message: "1 of 2 approvals from group:platform (bob); excludeAuthors: alice may not approve: ask carol to run vigil approve" }),
       ]),
     }),
   ]);

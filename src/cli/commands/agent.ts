@@ -81,7 +81,7 @@ function print(r: ReconcileResult): void {
   const folded = passedCommits.length > 10;
   for (const c of r.verdict.checks) if (!folded || c.gate !== "revision" || c.status !== "pass") sink.add(c);
   const commits = new Set(r.verdict.checks.filter((c) => c.gate === "revision").map((c) => c.subject)).size;
-  if (folded) sink.add(check("revision", "commits", "pass", r.revision ?? r.environment, `${passedCommits.length} checks on ${commits} commits passed`));
+  if (folded) sink.add(check({ gate: "revision", rule: "commits", status: "pass", subject: r.revision ?? r.environment, message: `${passedCommits.length} checks on ${commits} commits passed` }));
   sink.end();
   const what = r.applied ? "applied" : r.plan.length > 0 ? "would apply" : "not applied";
   write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} checked; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);

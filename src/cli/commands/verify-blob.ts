@@ -83,30 +83,30 @@ function verifyChecks(
   try {
     const verified = verifyBlobBundle(bundle, artifact, options);
     const when = verified.times.length > 0 ? `, signed at ${verified.times.map((t) => t.toISOString()).join(", ")}` : "";
-    checks.push(check(GATE, "signature", "pass", subject, `signed by ${verified.signer}${when}`));
+    checks.push(check({ gate: GATE, rule: "signature", status: "pass", subject, message: `signed by ${verified.signer}${when}` }));
     checks.push(
       verified.tlogEntries > 0
-        ? check(GATE, "transparency-log", "pass", subject, `${verified.tlogEntries} transparency-log entr${verified.tlogEntries === 1 ? "y" : "ies"} verified`)
-        : check(GATE, "transparency-log", "skip", subject, "no transparency-log entry (--insecure-ignore-tlog)"),
+        ? check({ gate: GATE, rule: "transparency-log", status: "pass", subject, message: `${verified.tlogEntries} transparency-log entr${verified.tlogEntries === 1 ? "y" : "ies"} verified` })
+        : check({ gate: GATE, rule: "transparency-log", status: "skip", subject, message: "no transparency-log entry (--insecure-ignore-tlog)" }),
     );
     const policy = predicatePolicy(values);
     if (!verified.statement) {
-      if (policy) checks.push(check(GATE, "predicate", "fail", subject, `--type ${policy.predicateType} asks for an attestation, but the bundle holds a plain signature`));
+      if (policy) checks.push(check({ gate: GATE, rule: "predicate", status: "fail", subject, message: `--type ${policy.predicateType} asks for an attestation, but the bundle holds a plain signature` }));
       return checks;
     }
     checks.push(
       verified.subjectChecked
-        ? check(GATE, "subject", "pass", subject, `the ${verified.statement.predicateType} statement is about this artifact`)
-        : check(GATE, "subject", "skip", subject, "the statement's subjects were not matched to any artifact (--skip-subject-check)"),
+        ? check({ gate: GATE, rule: "subject", status: "pass", subject, message: `the ${verified.statement.predicateType} statement is about this artifact` })
+        : check({ gate: GATE, rule: "subject", status: "skip", subject, message: "the statement's subjects were not matched to any artifact (--skip-subject-check)" }),
     );
     if (policy) {
       checkPredicate(verified.statement, policy);
       const fields = policy.fields.map((f) => f.path).join(", ");
-      checks.push(check(GATE, "predicate", "pass", subject, `predicate ${policy.predicateType}${fields ? ` with ${fields} as the policy requires` : ""}`));
+      checks.push(check({ gate: GATE, rule: "predicate", status: "pass", subject, message: `predicate ${policy.predicateType}${fields ? ` with ${fields} as the policy requires` : ""}` }));
     }
   } catch (e) {
     if (!(e instanceof VerificationFailure)) throw e;
-    checks.push(check(GATE, e.step, "fail", subject, e.message));
+    checks.push(check({ gate: GATE, rule: e.step, status: "fail", subject, message: e.message }));
   }
   return checks;
 }

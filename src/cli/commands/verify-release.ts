@@ -97,13 +97,13 @@ async function readEvidence(location: string, saved: { note: string; where: stri
     const latest = await follower.catchUp(log, saved);
     return {
       evidence: follower.evidence,
-      check: check("audit", "evidence", saved ? "pass" : "warn", where, saved
+      check: check({ gate: "audit", rule: "evidence", status: saved ? "pass" : "warn", subject: where, message: saved
         ? `${latest.size} entries, each checked against the signed checkpoint, and the log extends the checkpoint in ${saved.where}`
-        : `${latest.size} entries, each checked against the log's signed checkpoint, by the key the log names: without --checkpoint, a log rewritten whole and signed again cannot be told from the real one`),
+        : `${latest.size} entries, each checked against the log's signed checkpoint, by the key the log names: without --checkpoint, a log rewritten whole and signed again cannot be told from the real one` }),
     };
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    return { check: check("audit", "evidence", "fail", where, `the audit log does not verify: ${e.message}; no release on evidence that may have been deleted, rewound or edited`) };
+    return { check: check({ gate: "audit", rule: "evidence", status: "fail", subject: where, message: `the audit log does not verify: ${e.message}; no release on evidence that may have been deleted, rewound or edited` }) };
   } finally {
     await log?.close();
   }
