@@ -5,9 +5,9 @@ import { loadAdmissionConfig } from "../../admission/config.ts";
 import { parseDuration } from "../../core/duration.ts";
 import { InputError } from "../../core/errors.ts";
 import type { DetachedSigner } from "../../git/signatures/sign.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand, type Values } from "../command.ts";
 
-export const admission: Command = {
+export const admission = defineCommand({
   summary: "The validating admission webhook: the cluster refuses Pods whose images Vigil did not verify.",
   usage: "vigil admission --config FILE",
   help: [
@@ -26,9 +26,9 @@ export const admission: Command = {
     await running.stop();
     return 0;
   },
-};
+});
 
-export const admissionBreakGlass: Command = {
+export const admissionBreakGlass = defineCommand({
   summary: "Sign a break-glass token that admits one object once (an admin of the trust policy, in an emergency).",
   usage: "vigil admission break-glass --kind KIND --namespace NS --name NAME --reason TEXT (--key SSH_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires 15m]",
   help: [
@@ -55,19 +55,21 @@ export const admissionBreakGlass: Command = {
   async run(values) {
     const target = { kind: required(values, "kind", this), namespace: required(values, "namespace", this), name: required(values, "name", this) };
     const reason = required(values, "reason", this);
-    const lifetime = parseDuration((values.expires as string | undefined) ?? "15m", "--expires");
+    const lifetime = parseDuration((values.expires) ?? "15m", "--expires");
     const claim = breakGlassClaim(target, reason, lifetime);
     const token = signBreakGlass(claim, signerOf(values, this));
     if (values.json) process.stdout.write(`${JSON.stringify({ annotation: BREAK_GLASS_ANNOTATION, token, claim })}\n`);
     else process.stdout.write(`${token}\n`);
     return 0;
   },
-};
+});
 
-function signerOf(values: Record<string, unknown>, cmd: Command): DetachedSigner {
-  const given = [values.key, values["gpg-key"], values["x509-program"]].filter((v) => typeof v === "string");
-  if (given.length !== 1) throw new InputError(`give one of --key, --gpg-key or --x509-program\nusage: ${cmd.usage}`);
-  if (typeof values.key === "string") return { ssh: values.key };
-  if (typeof values["gpg-key"] === "string") return { openpgp: values["gpg-key"] };
-  return { x509Program: values["x509-program"] as string, ...(typeof values["x509-key"] === "string" && { keyId: values["x509-key"] }) };
+function signerOf(values: Values<typeof admissionBreakGlass.options>, cmd: { usage: string }): DetachedSigner {
+  const { key, "gpg-key": gpgKey, "x509-program": x509Program, "x509-key": keyId } = values;
+  const oneOf = `give one of --key, --gpg-key or --x509-program\nusage: ${cmd.usage}`;
+  if ([key, gpgKey, x509Program].filter((v) => v !== undefined).length !== 1) throw new InputError(oneOf);
+  if (key !== undefined) return { ssh: key };
+  if (gpgKey !== undefined) return { openpgp: gpgKey };
+  if (x509Program !== undefined) return { x509Program, ...(keyId !== undefined && { keyId }) };
+  throw new InputError(oneOf);
 }

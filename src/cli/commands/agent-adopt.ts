@@ -1,7 +1,7 @@
 import { adoptObjects, type AdoptResult } from "../../agent/adopt.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
-export const agentAdopt: Command = {
+export const agentAdopt = defineCommand({
   summary: "Let an environment adopt objects that exist in its cluster and were not made by it, recorded (who, why) in the audit log.",
   usage: "vigil agent adopt --config FILE --env ENV --reason TEXT KIND[.GROUP]/NAMESPACE/NAME... [--kubeconfig FILE [--context NAME]] [--json]",
   help: [
@@ -35,7 +35,7 @@ export const agentAdopt: Command = {
     process.stdout.write(values.json === true ? `${JSON.stringify(result, null, 2)}\n` : table(result));
     return result.exitCode;
   },
-};
+});
 
 function table(r: AdoptResult): string {
   const rows = r.objects.map((o) => [o.outcome, `${o.kind} ${o.namespace ? `${o.namespace}/` : ""}${o.name}`, o.message]);

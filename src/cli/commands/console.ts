@@ -5,9 +5,9 @@ import { InputError } from "../../core/errors.ts";
 import { tokenDigest } from "../../console/auth.ts";
 import { loadConsoleConfig, ROLES, type Role } from "../../console/config.ts";
 import { startConsole } from "../../console/server.ts";
-import { required, type Command } from "../command.ts";
+import { required, defineCommand } from "../command.ts";
 
-export const consoleCommand: Command = {
+export const consoleCommand = defineCommand({
   summary: "Serve the web console and its read-only API (HTTPS) over the audit log, the monitor's findings and approvals.",
   usage: "vigil console --config FILE [--json]",
   help: [
@@ -29,9 +29,9 @@ export const consoleCommand: Command = {
     await running.close();
     return 0;
   },
-};
+});
 
-export const consoleToken: Command = {
+export const consoleToken = defineCommand({
   summary: "Make a bearer token for the console: prints the token (give it to its holder) and the tokens entry for the configuration.",
   usage: "vigil console token --name NAME --role viewer|auditor [--json]",
   help: [
@@ -49,7 +49,7 @@ export const consoleToken: Command = {
     process.stdout.write(values.json ? JSON.stringify({ token, entry }) + "\n" : `token: ${token}\n\nadd to the console's configuration:\ntokens:\n  - { name: ${entry.name}, role: ${entry.role}, sha256: ${entry.sha256} }\n`);
     return 0;
   },
-};
+});
 
 export function newToken(name: string, role: Role): { token: string; entry: { name: string; role: Role; sha256: string } } {
   const token = `vigil_${randomBytes(32).toString("base64url")}`;
