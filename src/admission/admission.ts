@@ -90,7 +90,7 @@ async function close(cluster: Cluster, opened: { inventory?: InventoryStore; aud
 }
 
 /** The names the serving certificate must carry: the URL's host, or the Service's DNS names. */
-export function servingNames(config: AdmissionConfig): ServingNames {
+function servingNames(config: AdmissionConfig): ServingNames {
   if (config.webhook.url) {
     const host = new URL(config.webhook.url).hostname.replace(/^\[|\]$/g, "");
     return isIP(host) ? { dns: [], ips: [host] } : { dns: [host], ips: [] };

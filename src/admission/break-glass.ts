@@ -12,11 +12,11 @@ import { envelopeToJson, parseEnvelope, preAuthEncoding } from "../sigstore/dsse
 import type { Keyring } from "../trust/keyring.ts";
 
 export const BREAK_GLASS_ANNOTATION = "vigil.dev/break-glass";
-export const BREAK_GLASS_PAYLOAD_TYPE = "application/vnd.vigil.break-glass+json";
+const BREAK_GLASS_PAYLOAD_TYPE = "application/vnd.vigil.break-glass+json";
 /** SSHSIG's namespace: a signature made for git, approvals or anything else never counts here. */
-export const BREAK_GLASS_NAMESPACE = "vigil-break-glass";
+const BREAK_GLASS_NAMESPACE = "vigil-break-glass";
 /** The annotation is read only up to this size (an SSH or OpenPGP signature and a reason fit many times over). */
-export const MAX_TOKEN_BYTES = 16 * 1024;
+const MAX_TOKEN_BYTES = 16 * 1024;
 
 const time = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, "must be an RFC 3339 time in UTC"), v.check((t) => !Number.isNaN(Date.parse(t)), "must be a real time"));
 const claimSchema = v.strictObject({

@@ -10,7 +10,7 @@ import type { KubeObject } from "../manifest/manifests.ts";
 import { loadPacks } from "../policy/packs.ts";
 import type { AdmissionConfig } from "./config.ts";
 
-export const FIELD_MANAGER = "vigil-admission";
+const FIELD_MANAGER = "vigil-admission";
 export const WEBHOOK_PATH = "/validate";
 const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 

@@ -14,7 +14,7 @@ const name = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "mus
 const duration = v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h"));
 const hostPort = v.pipe(v.string(), v.regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, "must be HOST:PORT"));
 
-export const admissionConfigSchema = v.strictObject({
+const admissionConfigSchema = v.strictObject({
   apiVersion: v.literal("vigil.dev/v1alpha1"),
   kind: v.literal("AdmissionConfig"),
   /** The monitor's inventory: a folder (embedded store) or a postgres:// URL. */
@@ -77,7 +77,6 @@ export interface AdmissionConfig extends Omit<Document, "tls" | "breakGlass" | "
   excluded: string[];
 }
 
-export type EnvironmentConfig = AdmissionConfig["environments"][number];
 
 export function loadAdmissionConfig(file: string): AdmissionConfig {
   const src = parseYamlSource(readInputText(file, "the admission configuration"), file);

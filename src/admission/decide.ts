@@ -111,7 +111,7 @@ interface Image {
 }
 
 /** Every image of the object, each a string; an image field that is not one is an error (never skipped). */
-export function readImages(o: KubeObject): { images: Image[] } | { error: string } {
+function readImages(o: KubeObject): { images: Image[] } | { error: string } {
   const images: Image[] = [];
   for (const field of imageFieldsOf(o)) {
     if (typeof field.value !== "string" || field.value === "") return { error: `${field.where} has no image name` };

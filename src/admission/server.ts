@@ -19,7 +19,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
  */
 const MAX_CONNECTIONS = 1024;
 
-export interface ReviewHandler {
+interface ReviewHandler {
   (request: AdmissionRequest): Promise<Decision>;
 }
 
@@ -95,7 +95,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 }
 
 /** The request of an AdmissionReview v1, or why it is not one. */
-export function parseReview(body: Buffer): AdmissionRequest | string {
+function parseReview(body: Buffer): AdmissionRequest | string {
   let review: any;
   try {
     review = JSON.parse(body.toString("utf8"));

@@ -17,7 +17,7 @@ export interface EnvironmentImages {
 }
 
 /** Reads of the inventory that misses ask for start at least this far apart. */
-export const MISS_READ_GAP_MS = 100;
+const MISS_READ_GAP_MS = 100;
 
 /** registry/repository and the tag as written (if any) of an image reference; null when it does not parse. */
 type Parsed = { repository: string; tag?: string } | null;
@@ -36,7 +36,7 @@ function parseImage(image: string): Parsed {
  * Indexes the inventory's workloads by environment. An image the inventory cannot parse is left out
  * (never admitted). `parse` may cache: the same references come back at every read.
  */
-export function indexImages(workloads: readonly { environment: string; images: readonly { image: string; digest: string }[] }[], parse: (image: string) => Parsed = parseImage): Map<string, EnvironmentImages> {
+function indexImages(workloads: readonly { environment: string; images: readonly { image: string; digest: string }[] }[], parse: (image: string) => Parsed = parseImage): Map<string, EnvironmentImages> {
   const out = new Map<string, EnvironmentImages>();
   for (const w of workloads) {
     const env = out.get(w.environment) ?? { pinned: new Set<string>(), tags: new Map<string, string>() };
