@@ -56,7 +56,8 @@ test("the OpenAPI document is served, describes every route and its role, and ev
   const doc = await get("/api/v1/openapi.json");
   assert.equal(doc.status, 200);
   assert.equal(doc.body.openapi, "3.1.0");
-  assert.deepEqual(Object.keys(doc.body.paths).sort(), routes.map((r) => r.path).sort());
+  assert.deepEqual(Object.keys(doc.body.paths).sort(), [...routes.map((r) => r.path), "/api/v1/sign-in"].sort());
+  assert.deepEqual((await get("/api/v1/sign-in")).body, {}, "no OIDC configured: tokens only");
   for (const r of routes) {
     assert.deepEqual(doc.body.paths[r.path].get.security, [{ bearer: [] }]);
     assert.match(doc.body.paths[r.path].get.description, new RegExp(r.role));

@@ -2,7 +2,7 @@
 // tokens with RSA and ECDSA keys; the console accepts those its configuration lets in, with the role
 // their groups name, and refuses every forged, expired, misdirected or unsigned one with the reason.
 import assert from "node:assert/strict";
-import { createSign, generateKeyPairSync, sign, type KeyObject } from "node:crypto";
+import { createHash, createSign, generateKeyPairSync, randomBytes, sign, type KeyObject } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { writeFileSync } from "node:fs";
@@ -11,6 +11,7 @@ import { test } from "node:test";
 import { Agent, fetch } from "undici";
 import { loadConsoleConfig } from "../src/console/config.ts";
 import { startConsole } from "../src/console/server.ts";
+import { launchChromium, screenshot } from "./helpers/browser.ts";
 import { makeConsoleFixture } from "./helpers/console-fixture.ts";
 import { tempDir } from "./helpers/tools.ts";
 
@@ -21,16 +22,53 @@ const stranger = generateKeyPairSync("rsa", { modulusLength: 2048 });
 interface Issuer {
   url: string;
   requests: number;
+  /** Redirect URIs registered for the client "vigil-console". */
+  redirects: Set<string>;
   close(): Promise<void>;
 }
 
-/** An OpenID provider's two documents, as any provider publishes them. */
+/**
+ * An OpenID provider on loopback: its discovery document and JWKS, and the authorization code flow with
+ * PKCE for a public client (the person "sam", already signed in at the provider, is sent straight back).
+ */
 async function startIssuer(): Promise<Issuer> {
-  const state = { url: "", requests: 0 };
-  const server: Server = createServer((req, res) => {
+  const state = { url: "", requests: 0, redirects: new Set<string>() };
+  const codes = new Map<string, { challenge: string; nonce: string; redirect: string }>();
+  const server: Server = createServer(async (req, res) => {
     state.requests++;
     res.setHeader("content-type", "application/json");
-    if (req.url === "/.well-known/openid-configuration") return res.end(JSON.stringify({ issuer: state.url, jwks_uri: `${state.url}/jwks`, id_token_signing_alg_values_supported: ["RS256", "ES256"] }));
+    res.setHeader("access-control-allow-origin", "*");
+    const url = new URL(req.url ?? "/", state.url);
+    if (url.pathname === "/authorize") {
+      const q = url.searchParams;
+      if (q.get("client_id") !== "vigil-console" || !state.redirects.has(q.get("redirect_uri") ?? "") || q.get("code_challenge_method") !== "S256" || !q.get("code_challenge")) {
+        res.statusCode = 400;
+        return res.end(JSON.stringify({ error: "invalid_request" }));
+      }
+      const code = randomBytes(16).toString("hex");
+      codes.set(code, { challenge: q.get("code_challenge")!, nonce: q.get("nonce") ?? "", redirect: q.get("redirect_uri")! });
+      res.statusCode = 302;
+      res.setHeader("location", `${q.get("redirect_uri")}?${new URLSearchParams({ code, state: q.get("state") ?? "" })}`);
+      return res.end();
+    }
+    if (url.pathname === "/token" && req.method === "POST") {
+      let body = "";
+      for await (const chunk of req) body += chunk;
+      const form = new URLSearchParams(body);
+      const grant = codes.get(form.get("code") ?? "");
+      codes.delete(form.get("code") ?? "");
+      const verified = grant && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") === grant.challenge && form.get("redirect_uri") === grant.redirect;
+      if (!verified) {
+        res.statusCode = 400;
+        return res.end(JSON.stringify({ error: "invalid_grant" }));
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const idToken = jwt({ alg: "RS256", kid: "rsa-1" }, { iss: state.url, aud: "vigil-console", sub: "u-1", email: "sam@example.com", groups: ["security-auditors"], nonce: grant.nonce, iat: now, exp: now + 300 }, rsa.privateKey);
+      return res.end(JSON.stringify({ id_token: idToken, token_type: "Bearer", expires_in: 300 }));
+    }
+    if (req.url === "/.well-known/openid-configuration") {
+      return res.end(JSON.stringify({ issuer: state.url, jwks_uri: `${state.url}/jwks`, authorization_endpoint: `${state.url}/authorize`, token_endpoint: `${state.url}/token`, id_token_signing_alg_values_supported: ["RS256", "ES256"], code_challenge_methods_supported: ["S256"] }));
+    }
     if (req.url === "/jwks") {
       const jwk = (key: KeyObject, kid: string, alg: string) => ({ ...key.export({ format: "jwk" }), kid, alg, use: "sig" });
       return res.end(JSON.stringify({ keys: [jwk(rsa.publicKey, "rsa-1", "RS256"), jwk(ec.publicKey, "ec-1", "ES256")] }));
@@ -135,4 +173,37 @@ oidc: { issuer: "${url}", audience: vigil-console, roles: { viewer: [engineering
   const r = await fetch(new URL("/api/v1/me", running.url), { dispatcher: new Agent({ connect: { ca: running.certificate } }), headers: { authorization: `Bearer ${jwt({ alg: "RS256", kid: "rsa-1" }, { iss: url, aud: "vigil-console", sub: "x", exp: 9e9 }, rsa.privateKey)}` } });
   assert.equal(r.status, 401);
   assert.match(((await r.json()) as any).error, new RegExp(`OIDC issuer ${url} unavailable`));
+});
+
+test("a person signs in to the web console with the OIDC issuer (authorization code with PKCE) and gets the role their groups name", async (t) => {
+  const context = await launchChromium(t);
+  if (!context) return;
+  const issuer = await startIssuer();
+  t.after(() => issuer.close());
+  const dir = tempDir(t);
+  const world = await makeConsoleFixture(dir);
+  const configFile = join(dir, "console-oidc.yaml");
+  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+kind: ConsoleConfig
+listen: 127.0.0.1:0
+tls: { generate: localhost }
+audit: { log: "${world.logDir}", verifierKey: "${world.verifierKey}" }
+oidc: { issuer: "${issuer.url}", audience: vigil-console, roles: { auditor: [security-auditors] } }
+`);
+  const running = await startConsole(loadConsoleConfig(configFile));
+  t.after(() => running.close());
+  issuer.redirects.add(running.url);
+  const page = await context.newPage();
+  await page.goto(running.url);
+  await page.getByRole("button", { name: `Sign in with ${new URL(issuer.url).host}` }).click();
+  await page.getByRole("heading", { name: "Environments" }).waitFor();
+  await page.getByText("sam@example.com (auditor)").waitFor();
+  assert.equal(new URL(page.url()).search, "", "the code does not stay in the address bar");
+  await screenshot(page, "10-oidc-signed-in");
+
+  // A code replayed, or a return this tab did not start, signs nobody in.
+  await page.evaluate(() => sessionStorage.clear());
+  await page.goto(`${running.url}?code=replayed&state=forged`);
+  await page.getByRole("alert").waitFor();
+  assert.match(await page.getByRole("alert").innerText(), /not started here/);
 });

@@ -57,8 +57,51 @@ const entryLink = (index, text) => html`<a href=${`#/entry/${index}`}>${text ?? 
 const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== "")).toString();
 const verifierKey = (checkpoint) => localStorage.getItem(PINNED_KEY) || checkpoint.verifierKey;
 
+const OIDC_PENDING = "vigil-console-oidc";
+const base64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const randomText = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
+const redirectUri = () => `${location.origin}/`;
+
+/** OpenID Connect's authorization code flow with PKCE (RFC 7636), as a public client: off to the issuer. */
+async function startOidc(oidc) {
+  const discovery = await (await fetch(`${oidc.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`)).json();
+  if (discovery.issuer !== oidc.issuer) throw new Error(`the issuer's discovery document names ${discovery.issuer}`);
+  const pending = { verifier: randomText(), state: randomText(), nonce: randomText(), clientId: oidc.clientId, tokenEndpoint: discovery.token_endpoint };
+  const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(pending.verifier))));
+  sessionStorage.setItem(OIDC_PENDING, JSON.stringify(pending));
+  const url = new URL(discovery.authorization_endpoint);
+  url.search = new URLSearchParams({ response_type: "code", client_id: oidc.clientId, redirect_uri: redirectUri(), scope: oidc.scopes.join(" "), state: pending.state, nonce: pending.nonce, code_challenge: challenge, code_challenge_method: "S256" }).toString();
+  location.assign(url.href);
+}
+
+/** Back from the issuer: the code exchanged for an ID token, its state and nonce ours; the console checks the rest. */
+async function finishOidc(params) {
+  const pending = JSON.parse(sessionStorage.getItem(OIDC_PENDING) ?? "null");
+  sessionStorage.removeItem(OIDC_PENDING);
+  history.replaceState(null, "", "/");
+  if (params.get("error")) throw new Error(`the issuer refused: ${params.get("error")} ${params.get("error_description") ?? ""}`);
+  if (!pending || params.get("state") !== pending.state) throw new Error("this sign-in was not started here (its state does not match): sign in again");
+  const response = await fetch(pending.tokenEndpoint, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code: params.get("code") ?? "", redirect_uri: redirectUri(), client_id: pending.clientId, code_verifier: pending.verifier }),
+  });
+  const body = await response.json();
+  if (!response.ok || typeof body.id_token !== "string") throw new Error(`the issuer gave no ID token: ${body.error ?? response.status}`);
+  const claims = JSON.parse(atob(body.id_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  if (claims.nonce !== pending.nonce) throw new Error("the ID token is not for this sign-in (its nonce does not match)");
+  sessionStorage.setItem(TOKEN, body.id_token);
+}
+
 function Login() {
   const [error, setError] = useState("");
+  const [signIn] = useState(() => fetch("/api/v1/sign-in").then((r) => r.json()));
+  const [oidc, setOidc] = useState(undefined);
+  useEffect(() => {
+    signIn.then((s) => setOidc(s.oidc));
+    const params = new URLSearchParams(location.search);
+    if (params.has("code") || params.has("error")) finishOidc(params).then(() => location.reload(), (e) => setError(e.message));
+  }, []);
   async function submit(event) {
     event.preventDefault();
     const form = new FormData(event.target);
@@ -76,8 +119,10 @@ function Login() {
       <label for="key">The audit log's verifier key, to check proofs against (optional: else the console's)</label>
       <input id="key" name="key" type="text" autocomplete="off" value=${localStorage.getItem(PINNED_KEY) ?? ""} />
       <p><button type="submit">Sign in</button></p>
-      ${error && html`<p class="error" role="alert">${error}</p>`}
-    </form></main>`;
+    </form>
+    ${oidc && html`<p><button type="button" onClick=${() => startOidc(oidc).catch((e) => setError(e.message))}>Sign in with ${new URL(oidc.issuer).host}</button></p>`}
+    ${error && html`<p class="error" role="alert">${error}</p>`}
+    </main>`;
 }
 
 function Header({ me }) {

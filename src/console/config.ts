@@ -52,6 +52,8 @@ export const consoleConfigSchema = v.strictObject({
     groupsClaim: v.optional(text, "groups"),
     /** Which groups get which role; auditor wins when both match. */
     roles: v.strictObject({ viewer: v.optional(v.array(text), []), auditor: v.optional(v.array(text), []) }),
+    /** Scopes the web console asks for when a person signs in with the issuer (authorization code with PKCE). */
+    scopes: v.optional(v.array(text), ["openid", "email", "profile"]),
   })),
   /** Where each API call is logged as a JSON line (who, role, what, status): a file, or standard error. */
   accessLog: v.optional(text),

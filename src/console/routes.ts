@@ -132,6 +132,14 @@ export function openApiDocument(): unknown {
       },
     };
   }
+  paths["/api/v1/sign-in"] = {
+    get: {
+      summary: "How a person signs in: the OIDC issuer, client id and scopes, when one is configured. Public.",
+      operationId: "sign-in",
+      security: [],
+      responses: { 200: { description: "{} or { oidc: { issuer, clientId, scopes } }", content: { "application/json": { schema: { type: "object" } } } } },
+    },
+  };
   return {
     openapi: "3.1.0",
     info: { title: "Vigil console API", version: "1", description: "Read-only: what runs where, why, and the audit log behind it. 401 without valid credentials, 403 without the role, 500 when the audit log does not verify (nothing from it is served then)." },

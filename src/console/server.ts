@@ -49,7 +49,8 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
     inventory = config.inventory ? await openInventory(config.inventory) : undefined;
     const sources: Sources = { log, index, ...(inventory && { inventory }), ...(config.repository && { repository: config.repository }) };
     const accessLog = config.accessLog ? createWriteStream(config.accessLog, { flags: "a", mode: 0o600 }) : undefined;
-    const handler = new Handler(sources, new Authenticator(config), staticFiles(), accessLog);
+    const signIn = config.oidc ? { oidc: { issuer: config.oidc.issuer, clientId: config.oidc.audience, scopes: config.oidc.scopes } } : {};
+    const handler = new Handler(sources, new Authenticator(config), staticFiles(config.oidc ? await issuerOrigins(config.oidc.issuer) : []), accessLog, signIn);
     const server = createServer({ cert: certificate.cert, key: certificate.key, minVersion: "TLSv1.2" }, (req, res) => void handler.handle(req, res));
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
@@ -75,6 +76,23 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
   }
 }
 
+/**
+ * The origins the page calls to sign a person in: the issuer's (discovery) and its token endpoint's, read
+ * from its discovery document now. An issuer away at start still lets tokens in; only the page's sign-in
+ * then waits for a restart.
+ */
+async function issuerOrigins(issuer: string): Promise<string[]> {
+  const origins = new Set([new URL(issuer).origin]);
+  try {
+    const response = await fetch(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5_000), redirect: "error" });
+    const discovery = (await response.json()) as { token_endpoint?: unknown };
+    if (typeof discovery.token_endpoint === "string") origins.add(new URL(discovery.token_endpoint).origin);
+  } catch {
+    // Unreachable or unreadable: the issuer's own origin is all the page may call.
+  }
+  return [...origins];
+}
+
 function listen(server: Server, listenOn: string): Promise<void> {
   const split = listenOn.lastIndexOf(":");
   const host = listenOn.slice(0, split).replace(/^\[|\]$/g, "");
@@ -92,8 +110,11 @@ class Handler {
   readonly #files: Map<string, StaticFile>;
   readonly #accessLog: WriteStream | undefined;
   #broken: IntegrityError | undefined;
+  /** How a person signs in (public: it names the issuer and the client id, nothing secret). */
+  readonly #signIn: unknown;
 
-  constructor(sources: Sources, auth: Authenticator, files: Map<string, StaticFile>, accessLog: WriteStream | undefined) {
+  constructor(sources: Sources, auth: Authenticator, files: Map<string, StaticFile>, accessLog: WriteStream | undefined, signIn: unknown) {
+    this.#signIn = signIn;
     this.#sources = sources;
     this.#auth = auth;
     this.#files = files;
@@ -110,6 +131,7 @@ class Handler {
     if ((req.url ?? "").length > MAX_URL) return this.#json(res, 414, { error: `the URL is over ${MAX_URL} bytes` });
     const url = new URL(req.url ?? "/", "https://console.invalid");
     if (url.pathname === "/api/v1/openapi.json") return this.#json(res, 200, openApiDocument());
+    if (url.pathname === "/api/v1/sign-in") return this.#json(res, 200, this.#signIn);
     if (!url.pathname.startsWith("/api/")) return this.#static(url.pathname, res);
     const found = routes.map((r) => ({ route: r, params: r.match(url.pathname) })).find((m) => m.params);
     let caller: Caller | undefined;
