@@ -45,7 +45,7 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
     const ctx = decisionContext(config, opened.verified, opened.inventory, opened.audit, breakGlass);
     const server = await serveWebhook(config.listen, material, async (request) => {
       const decision = await decide(request, ctx);
-      log({ time: new Date().toISOString(), uid: request.uid, operation: request.operation, kind: request.kind.kind, namespace: request.namespace, name: request.name || request.object?.metadata?.name, user: request.userInfo.username, dryRun: request.dryRun, allowed: decision.allowed, rule: decision.rule, environment: decision.environment, images: decision.images, ...(decision.allowed ? {} : { message: decision.message }) });
+      log({ time: new Date().toISOString(), uid: request.uid, operation: request.operation, kind: request.kind.kind, namespace: request.namespace, name: request.name || request.object?.metadata?.name, user: request.userInfo.username, dryRun: request.dryRun, allowed: decision.allowed, rule: decision.rule, environment: decision.environment, images: decision.images, ...(decision.allowed && decision.rule !== "break-glass" ? {} : { message: decision.message }) });
       return decision;
     }, (message) => log({ time: new Date().toISOString(), error: message }));
     // Listening first: the configuration sends requests here as soon as the API server reads it.
