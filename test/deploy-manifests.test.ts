@@ -46,7 +46,14 @@ describe("deploy/: Vigil's policy packs", () => {
 
   it("grant no wildcard and nothing cluster-wide; impersonation names service accounts one by one", () => {
     const all = objects();
-    assert.deepEqual(all.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding").map((o) => o.metadata?.name), [], "no ClusterRole or ClusterRoleBinding");
+    // The one exception: the admission webhook (deploy/admission.yaml) keeps its own cluster-scoped
+    // ValidatingWebhookConfiguration and the packs' policies; its rights are tested in admission-install.
+    const clusterWide = all.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding");
+    assert.deepEqual(clusterWide.filter((o) => o.metadata?.name !== "vigil-admission").map((o) => o.metadata?.name), [], "no ClusterRole or ClusterRoleBinding");
+    for (const role of clusterWide.filter((o) => o.kind === "ClusterRole")) {
+      const groups = new Set((role.rules as Record<string, string[]>[]).flatMap((r) => r.apiGroups!));
+      assert.deepEqual([...groups], ["admissionregistration.k8s.io"], "the admission webhook's ClusterRole reaches admission configuration only");
+    }
     const roles = all.filter((o) => o.kind === "Role");
     assert.ok(roles.length >= 3);
     for (const role of roles) {
