@@ -68,67 +68,36 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** What the agent holds while it runs: its trust, its connections, its log, and what every reconcile shares. */
+interface AgentResources {
+  metricsToken: Buffer | undefined;
+  registry: RegistryClient;
+  clusters: EnvironmentClusters;
+  /** The environment whose cluster keeps the Lease, the triggers and the audit log's kept checkpoint. */
+  home: AgentConfig["doc"]["environments"][number];
+  audit: AgentAudit | undefined;
+  monitor: MonitorHook | undefined;
+  /** What reconcileEnvironment is given for every environment. */
+  shared: Omit<Parameters<typeof reconcileEnvironment>[1], "fence">;
+}
+
 export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const loaded = loadAgentConfig(options.configFile);
   const config = withDatabaseTimeouts(loaded);
   for (const name of options.allowMassPrune ?? []) {
     if (!config.intervals.has(name)) throw new InputError(`--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`);
   }
-  const metricsToken = config.doc.metrics?.tokenFile ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim()) : undefined;
-  if (metricsToken && metricsToken.length < 16) throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
-  const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
-  const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
-  const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
-  const registry = new RegistryClient({ hosts });
-  let clusters: EnvironmentClusters;
-  try {
-    clusters = await connectEnvironments(config, options.inCluster);
-  } catch (e) {
-    await registry.close();
-    throw e;
-  }
-  // The Lease lives in the agent's namespace on the cluster the agent runs in (an in-cluster
-  // environment's), else on the first environment's cluster; so does the audit log's kept checkpoint.
-  const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
-  let audit: AgentAudit | undefined;
-  let stateKey: StateKey | undefined;
-  let monitor: MonitorHook | undefined;
-  try {
-    stateKey = await agentStateKey(config, clusters, home.name, options.dryRun === true);
-    const keeper = config.doc.audit && configMapKeeper(clusters.agent(home.name), config.doc.namespace, redactUrl(config.doc.audit.log));
-    audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true, ...(keeper && { keeper }) });
-    if (config.doc.monitor && !options.dryRun) monitor = await MonitorHook.open(config.doc.monitor);
-  } catch (e) {
-    await Promise.all([clusters.close(), registry.close(), audit?.close()]);
-    throw e;
-  }
-  const shared = {
-    config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
-    ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
-    ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
-    ...(stateKey && { stateKey }),
-    ...(monitor && { monitor }),
-  };
+  const { metricsToken, registry, clusters, home, audit, monitor, shared } = await openResources(config, options);
+  const schedule = new Schedule(config.intervals);
+  const metrics = new AgentMetrics([...config.intervals.keys()]);
   const running = new Map<string, Promise<ReconcileResult>>();
   let stopped = false;
   let stopping: Promise<void> | undefined;
-  /** Per environment, the wait between reconciles and the function that ends it early (stop, a trigger, lost leadership). */
-  const waits = new Map<string, { timer: NodeJS.Timeout; wake: () => void }>();
-  /** Environments triggered while they were reconciling: they go again at once. */
-  const triggered = new Set<string>();
-  const wakeAll = () => {
-    for (const { timer, wake } of waits.values()) {
-      clearTimeout(timer);
-      wake();
-    }
-    waits.clear();
-  };
   let elector: LeaderElector | undefined;
   const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
   // In loop mode with a webhook, triggers recorded by standby replicas (triggers.ts).
   let triggerWatch: TriggerWatch | undefined;
   let listening: Promise<{ webhook?: Webhook; metrics?: { url: string; close(): Promise<void> } }> | undefined;
-  const metrics = new AgentMetrics([...config.intervals.keys()]);
 
   /** One reconcile of an environment at a time: a trigger while one runs joins it. */
   const reconcile = (name: string): Promise<ReconcileResult> => {
@@ -148,17 +117,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     });
   };
 
-  const trigger = (environment: string): boolean => {
-    if (!config.intervals.has(environment)) return false;
-    triggered.add(environment);
-    const wait = waits.get(environment);
-    if (wait) {
-      clearTimeout(wait.timer);
-      waits.delete(environment);
-      wait.wake();
-    }
-    return true;
-  };
+  const trigger = (environment: string): boolean => schedule.trigger(environment);
 
   /**
    * A verified webhook: the leader reconciles at once; any other replica records the trigger where the
@@ -218,7 +177,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         leaseDurationSeconds: config.leaseDurationSeconds,
         onChange: (leading) => {
           // Losing the Lease ends every wait, so each environment goes back to waiting for it.
-          if (!leading) wakeAll();
+          if (!leading) schedule.wakeAll();
           metrics.setLeader(leading);
           options.onLeader?.(leading);
         },
@@ -235,21 +194,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
             if (!lease.leading) {
               // A trigger that came while another replica led is that replica's to act on.
               await lease.waitForLeadership();
-              triggered.delete(env.name);
+              schedule.clearTrigger(env.name);
               continue;
             }
-            triggered.delete(env.name);
+            schedule.clearTrigger(env.name);
             const result = await reconcile(env.name);
             unavailable = result.exitCode === ExitCode.unavailable ? unavailable + 1 : 0;
             if (stopped || !lease.leading) continue;
-            if (triggered.has(env.name)) continue;
-            await new Promise<void>((wake) => {
-              const timer = setTimeout(() => {
-                waits.delete(env.name);
-                wake();
-              }, nextWait(config.intervals.get(env.name)!, unavailable));
-              waits.set(env.name, { timer, wake });
-            });
+            if (schedule.isTriggered(env.name)) continue;
+            await schedule.wait(env.name, nextWait(config.intervals.get(env.name)!, unavailable));
           }
         }),
       );
@@ -257,7 +210,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     stop() {
       stopping ??= (async () => {
         stopped = true;
-        wakeAll();
+        schedule.wakeAll();
         await Promise.allSettled(running.values());
         // Step down only after the last reconcile ended, so the next leader never overlaps it.
         await elector?.stop();
@@ -268,6 +221,60 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       return stopping;
     },
   };
+}
+
+/**
+ * Per environment, the wait between reconciles, which a trigger, stop or lost leadership ends early; and
+ * the environments triggered while they were reconciling, which go again at once.
+ */
+class Schedule {
+  readonly #intervals: ReadonlyMap<string, number>;
+  readonly #waits = new Map<string, { timer: NodeJS.Timeout; wake: () => void }>();
+  readonly #triggered = new Set<string>();
+
+  constructor(intervals: ReadonlyMap<string, number>) {
+    this.#intervals = intervals;
+  }
+
+  /** Reconcile the environment at once (or as soon as its reconcile ends); false for an unknown one. */
+  trigger(environment: string): boolean {
+    if (!this.#intervals.has(environment)) return false;
+    this.#triggered.add(environment);
+    const wait = this.#waits.get(environment);
+    if (wait) {
+      clearTimeout(wait.timer);
+      this.#waits.delete(environment);
+      wait.wake();
+    }
+    return true;
+  }
+
+  isTriggered(environment: string): boolean {
+    return this.#triggered.has(environment);
+  }
+
+  clearTrigger(environment: string): void {
+    this.#triggered.delete(environment);
+  }
+
+  /** Waits `ms`, unless woken first. */
+  wait(environment: string, ms: number): Promise<void> {
+    return new Promise<void>((wake) => {
+      const timer = setTimeout(() => {
+        this.#waits.delete(environment);
+        wake();
+      }, ms);
+      this.#waits.set(environment, { timer, wake });
+    });
+  }
+
+  wakeAll(): void {
+    for (const { timer, wake } of this.#waits.values()) {
+      clearTimeout(timer);
+      wake();
+    }
+    this.#waits.clear();
+  }
 }
 
 /**
@@ -322,4 +329,44 @@ function withDatabaseTimeouts(config: AgentConfig): AgentConfig {
     if (!url.searchParams.has(name)) url.searchParams.set(name, String(value));
   }
   return { ...config, doc: { ...config.doc, audit: { ...audit, log: url.toString() } } };
+}
+
+/** Loads trust and connects to what the agent uses; on a failure, closes what was opened and throws. */
+async function openResources(config: AgentConfig, options: AgentOptions): Promise<AgentResources> {
+  const metricsToken = config.doc.metrics?.tokenFile ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim()) : undefined;
+  if (metricsToken && metricsToken.length < 16) throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
+  const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
+  const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
+  const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
+  const registry = new RegistryClient({ hosts });
+  let clusters: EnvironmentClusters;
+  try {
+    clusters = await connectEnvironments(config, options.inCluster);
+  } catch (e) {
+    await registry.close();
+    throw e;
+  }
+  // The Lease lives in the agent's namespace on the cluster the agent runs in (an in-cluster
+  // environment's), else on the first environment's cluster; so does the audit log's kept checkpoint.
+  const home = config.doc.environments.find((e) => "inCluster" in e.cluster) ?? config.doc.environments[0]!;
+  let audit: AgentAudit | undefined;
+  let stateKey: StateKey | undefined;
+  let monitor: MonitorHook | undefined;
+  try {
+    stateKey = await agentStateKey(config, clusters, home.name, options.dryRun === true);
+    const keeper = config.doc.audit && configMapKeeper(clusters.agent(home.name), config.doc.namespace, redactUrl(config.doc.audit.log));
+    audit = await AgentAudit.open(config, trust, { dryRun: options.dryRun === true, ...(keeper && { keeper }) });
+    if (config.doc.monitor && !options.dryRun) monitor = await MonitorHook.open(config.doc.monitor);
+  } catch (e) {
+    await Promise.all([clusters.close(), registry.close(), audit?.close()]);
+    throw e;
+  }
+  const shared = {
+    config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
+    ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
+    ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
+    ...(stateKey && { stateKey }),
+    ...(monitor && { monitor }),
+  };
+  return { metricsToken, registry, clusters, home, audit, monitor, shared };
 }
