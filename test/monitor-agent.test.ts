@@ -14,6 +14,7 @@ import type { Cluster } from "../src/cluster/index.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { loadPacks } from "../src/policy/packs.ts";
+import { VigilError } from "../src/core/errors.ts";
 import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
@@ -226,4 +227,20 @@ test("block-promotion: a revision with open findings where it runs is refused fo
   const [lenient] = await reconcileOnce(agentConfig("prod", policy("critical")));
   assert.equal(lenient!.exitCode, 0, JSON.stringify(lenient!.verdict.checks.filter((c) => c.status === "fail")));
   assert.equal(lenient!.verdict.checks.find((c) => c.rule === "open-findings")?.status, "pass");
+});
+
+test("an inventory that cannot be reached stops the agent at start with exit 3, naming it without its password", async (t) => {
+  if (!ready(t)) return;
+  const dir = tempDir(t, "vigil-monitor-unreachable-");
+  const configFile = writeAgentConfig(dir, {
+    trust: soleOwnerPolicy(join(dir, "trust.yaml"), alice, "monc"),
+    packs: ["pss-baseline"],
+    extra: "monitor: { inventory: \"postgres://vigil:hunter2@127.0.0.1:1/inventory\" }\n",
+    environments: [{ name: "monc", url: join(dir, "config"), cluster: cluster.admin.kubeconfigPath, namespaces: ["monc-shop"] }],
+  });
+  const refused = await reconcileOnce(configFile).then(() => undefined, (e: unknown) => e as VigilError);
+  assert.ok(refused instanceof VigilError, String(refused));
+  assert.equal(refused.exitCode, 3);
+  assert.match(refused.message, /127\.0\.0\.1:1/);
+  assert.doesNotMatch(refused.message, /hunter2/);
 });

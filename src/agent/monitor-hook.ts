@@ -8,7 +8,7 @@
 // what the agent wrote by the inventory's generation; so there is one judge, never two disagreeing.
 import type { Check } from "../core/verdict.ts";
 import { check } from "../core/verdict.ts";
-import { VigilError } from "../core/errors.ts";
+import { ExitCode, VigilError } from "../core/errors.ts";
 import { redactCredentials } from "../core/redact.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import { Discovery, resourcePath } from "../cluster/discovery.ts";
@@ -50,7 +50,7 @@ export class MonitorHook {
   }
 
   /** Records what the reconcile deployed and the drift it left; returns the checks to add and whether the environment is degraded. */
-  async reconciled(r: Reconciled): Promise<{ checks: Check[]; degraded: boolean }> {
+  async reconciled(r: Reconciled): Promise<{ checks: Check[]; degraded: boolean; unavailable?: boolean }> {
     const checks: Check[] = [];
     try {
       if (r.deployed) checks.push(...(await this.#record(r, r.deployed)));
@@ -60,7 +60,11 @@ export class MonitorHook {
     } catch (e) {
       if (!(e instanceof VigilError)) throw e;
       // Applied already: the next reconcile records it again. Said in the verdict, never silently dropped.
-      return { checks: [...checks, check({ gate: GATE, rule: "inventory", status: "fail", subject: r.environment, message: `the monitor's inventory could not record this reconcile: ${redactCredentials(e.message)}; the next reconcile records it again` })], degraded: false };
+      return {
+        checks: [...checks, check({ gate: GATE, rule: "inventory", status: "fail", subject: r.environment, message: `the monitor's inventory could not record this reconcile: ${redactCredentials(e.message)}; the next reconcile records it again` })],
+        degraded: false,
+        ...(e.exitCode === ExitCode.unavailable && { unavailable: true }),
+      };
     }
   }
 

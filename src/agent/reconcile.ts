@@ -202,6 +202,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
         plan: applied.plan,
       }),
       ...(monitored?.degraded && { health: "degraded" as const }),
+      ...(monitored?.unavailable && { exitCode: ExitCode.unavailable }),
     }, applied);
   } catch (e) {
     // A source or cluster that cannot be reached, or input that cannot be read: reported as a failing
