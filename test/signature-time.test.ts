@@ -13,7 +13,7 @@ import { verifyOpenPgpSignature } from "../src/git/signatures/openpgp.ts";
 import { describeSigner, type SignatureResult, type TrustedTime } from "../src/git/signatures/result.ts";
 import { matchPrincipal, matchWildcard, parseAllowedSigners } from "../src/trust/ssh-signers.ts";
 import { verifySshSignature } from "../src/git/signatures/ssh-verify.ts";
-import type { TrustPolicyDocument } from "../src/trust/policy.ts";
+import type { TrustPolicyDocument } from "../src/api/trust-policy.ts";
 import { verifyGitSignature } from "../src/git/signatures/verify.ts";
 import { type Keyring } from "../src/trust/keyring.ts";
 import type { PolicyContext } from "../src/revision/policy-chain.ts";

@@ -5,7 +5,8 @@
 // comes from someone not yet counted (people are counted, not keys) who authored nothing in the range.
 import { check, type Check } from "../core/verdict.ts";
 import { parseDuration } from "../core/duration.ts";
-import { expandPrincipals, type EnvironmentSpec } from "../trust/policy.ts";
+import { expandPrincipals } from "../trust/policy.ts";
+import { type EnvironmentSpec } from "../api/trust-policy.ts";
 import type { Repo } from "../git/repo.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import type { PolicyContext } from "../revision/policy-chain.ts";

@@ -6,7 +6,8 @@
 // the refs blocks: evidence.ts). Opened once per repository; refs are listed once.
 import type { KeyObject } from "node:crypto";
 import { check, type Check } from "../core/verdict.ts";
-import type { EnvironmentSpec, TrustPolicy } from "../trust/policy.ts";
+import type { EnvironmentSpec } from "../api/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { isAncestor, linearRange, listRefs, revList, type Repo } from "../git/repo.ts";
 import type { TrustedRoot } from "../trust/trusted-root.ts";

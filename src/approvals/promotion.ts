@@ -7,7 +7,7 @@
 import type { KeyObject } from "node:crypto";
 import { check, type Check } from "../core/verdict.ts";
 import { parseDuration } from "../core/duration.ts";
-import type { EnvironmentSpec } from "../trust/policy.ts";
+import type { EnvironmentSpec } from "../api/trust-policy.ts";
 import { describeKey } from "../sigstore/keys.ts";
 import { formatTime, type Claim, type Revision } from "./claims.ts";
 import { CLOCK_SKEW_MS, short } from "./count.ts";

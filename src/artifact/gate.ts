@@ -3,7 +3,8 @@
 // pinned to those digests, so the cluster runs exactly what was verified. An image no rule covers is
 // blocked; running unsigned is something a rule must say (allowUnsigned), never a default.
 import { PatternRules } from "../core/patterns.ts";
-import type { TrustPolicy, TrustPolicyDocument } from "../trust/policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
+import type { TrustPolicyDocument } from "../api/trust-policy.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";

@@ -1,7 +1,8 @@
 // Path ownership: who may change what. The most specific matching pattern decides: the one with the
 // most literal (non-wildcard) characters; on a tie, the one listed first.
 import { PatternRules } from "../core/patterns.ts";
-import { expandPrincipals, type TrustPolicyDocument } from "../trust/policy.ts";
+import { expandPrincipals } from "../trust/policy.ts";
+import { type TrustPolicyDocument } from "../api/trust-policy.ts";
 
 export class Ownership {
   private readonly rules: PatternRules<Set<string>>;

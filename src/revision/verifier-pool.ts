@@ -7,7 +7,7 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { CallerTimeSource, SignatureResult } from "../git/signatures/result.ts";
-import type { TrustPolicyDocument } from "../trust/policy.ts";
+import type { TrustPolicyDocument } from "../api/trust-policy.ts";
 import { signatureFormat, verifyGitSignature } from "../git/signatures/verify.ts";
 import type { PolicyContext } from "./policy-chain.ts";
 

@@ -4,7 +4,8 @@
 // takes those files out of the scan altogether.
 import { InputError } from "../core/errors.ts";
 import { globMatcher } from "../core/patterns.ts";
-import type { SecretsAllowEntry, TrustPolicy } from "../trust/policy.ts";
+import type { SecretsAllowEntry } from "../api/trust-policy.ts";
+import type { TrustPolicy } from "../trust/policy.ts";
 import { secretRules } from "./rules.ts";
 
 interface CompiledEntry {

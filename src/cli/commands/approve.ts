@@ -1,6 +1,6 @@
 import { InputError } from "../../core/errors.ts";
 import { parseDuration } from "../../core/duration.ts";
-import { namePattern } from "../../trust/policy.ts";
+import { namePattern } from "../../api/trust-policy.ts";
 import { git, isRemote, openRepo, resolveRevision } from "../../git/repo.ts";
 import type { DetachedSigner } from "../../git/signatures/sign.ts";
 import { revisionOf, writeApproval, type Claim } from "../../approvals/index.ts";

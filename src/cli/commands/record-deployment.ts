@@ -1,5 +1,5 @@
 import { InputError } from "../../core/errors.ts";
-import { namePattern } from "../../trust/policy.ts";
+import { namePattern } from "../../api/trust-policy.ts";
 import { isRemote, openRepo, resolveRevision } from "../../git/repo.ts";
 import { loadPrivateKeyFile } from "../../sigstore/keys.ts";
 import { revisionOf, writeDeploymentRecord } from "../../approvals/index.ts";
