@@ -9,7 +9,8 @@ import { describeRef, type SourcedObject } from "../manifest/manifests.ts";
 import type { SyncOptions } from "../cluster/sync.ts";
 import { inventoryMac, readInventory } from "../cluster/inventory.ts";
 import { STATUS_MAC_FIELD, type StateKey } from "./state-key.ts";
-import type { AgentConfig, EnvironmentConfig } from "./config.ts";
+import type { AgentConfig } from "./config.ts";
+import type { EnvironmentConfig } from "../api/agent-config.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { ReconcileResult } from "./reconcile.ts";
 
