@@ -1,5 +1,5 @@
 // The API server's type check at creation, offline (the comparison with the real API server is in
-// test/policy-apiserver-packs.test.ts): what is declared where, and refusals in cel-go's words and
+// test/policy-differential.test.ts): what is declared where, and refusals in cel-go's words and
 // positions, exit 2 naming the policy and field.
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";

@@ -11,7 +11,7 @@
 //
 // Errors carry the API server's words and cel-go's positions (the operator, the `(` of a call, the `.`
 // of a selection). This is not all of cel-go's checker: a type it is not sure of is "unknown", which is
-// never judged, so the check can miss a refusal but never invent one; test/policy-apiserver-packs.test.ts
+// never judged, so the check can miss a refusal but never invent one; test/policy-differential.test.ts
 // compares it with the API server on refused and accepted expressions. The API server makes no cost
 // estimate for these expressions at creation (unlike CRD validation rules); costs are limited at
 // evaluation only, as Vigil does (vap.ts).
