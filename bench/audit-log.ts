@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { AuditLog } from "../src/audit/log.ts";
 import { leafHash } from "../src/audit/hash.ts";
 import { consistencyProof, inclusionProof, verifyConsistency, verifyInclusion } from "../src/audit/proof.ts";
-import type { AuditRecord } from "../src/audit/record.ts";
+import type { AuditRecord } from "../src/api/audit-record.ts";
 import { Frontier } from "../src/audit/tree.ts";
 import { verifyLog } from "../src/audit/verify.ts";
 import { makeLogKey } from "../test/helpers/audit.ts";

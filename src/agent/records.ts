@@ -7,7 +7,7 @@ import { formatChanges } from "../cluster/fields.ts";
 import { imageUses } from "../artifact/images.ts";
 import type { Check, Verdict } from "../core/verdict.ts";
 import { describeObject, type SourcedObject } from "../manifest/manifests.ts";
-import type { AuditRecord, Payload } from "../audit/record.ts";
+import type { AuditRecord, Payload } from "../api/audit-record.ts";
 
 export interface ReconcileInput {
   environment: string;

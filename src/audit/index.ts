@@ -13,7 +13,7 @@ export function openAuditLog(location: string, options: OpenOptions = {}): Promi
 
 export { AuditLog, type ConsistencyProof, type InclusionProof, type LogEntry, type OpenOptions } from "./log.ts";
 export { Evidence, LogFollower, type AppliedTree, type RecordedClaim } from "./evidence.ts";
-export { RECORD_KINDS, type AuditRecord, type Payload, type RecordKind } from "./record.ts";
+export { RECORD_KINDS, type AuditRecord, type Payload, type RecordKind } from "../api/audit-record.ts";
 export { generateSignerKey } from "./note.ts";
 export { verifyLog } from "./verify.ts";
 export { explain, parseExplainTarget, type Explanation } from "./explain.ts";

@@ -7,7 +7,7 @@ import { explain, parseExplainTarget } from "../audit/explain.ts";
 import { canonicalJson } from "../audit/jcs.ts";
 import type { AuditLog } from "../audit/log.ts";
 import { IntegrityError } from "../audit/proof.ts";
-import type { AuditRecord } from "../audit/record.ts";
+import type { AuditRecord } from "../api/audit-record.ts";
 import { InputError } from "../core/errors.ts";
 import type { Check } from "../core/verdict.ts";
 import { gitEnv } from "../git/env.ts";

@@ -3,7 +3,7 @@
 // lines (the monitor's own output), a signed webhook, and Prometheus metrics. Events: cluster.ts.
 import { vigilDeliveryHeaders } from "../core/webhook-signature.ts";
 import type { AuditLog } from "../audit/log.ts";
-import type { AuditRecord } from "../audit/record.ts";
+import type { AuditRecord } from "../api/audit-record.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { FindingChanges, Sink } from "./monitor.ts";
 

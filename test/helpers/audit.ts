@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { generateSignerKey } from "../../src/audit/note.ts";
-import type { AuditRecord } from "../../src/audit/record.ts";
+import type { AuditRecord } from "../../src/api/audit-record.ts";
 import type { ReconcileInput } from "../../src/agent/records.ts";
 import type { SyncResult } from "../../src/cluster/sync.ts";
 import { check, makeVerdict } from "../../src/core/verdict.ts";

@@ -6,7 +6,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { reconcileRecord } from "../../src/agent/records.ts";
 import { AuditLog } from "../../src/audit/log.ts";
-import type { AuditRecord } from "../../src/audit/record.ts";
+import type { AuditRecord } from "../../src/api/audit-record.ts";
 import { newToken } from "../../src/cli/commands/console.ts";
 import { check, makeVerdict, type Check } from "../../src/core/verdict.ts";
 import { findingKey, type MonitorFinding } from "../../src/monitor/findings.ts";
