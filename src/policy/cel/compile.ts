@@ -15,7 +15,7 @@ import { comprehensionFunctions, expandComprehensions } from "./comprehensions.t
 import { charging, costFunctions, currentBudget, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
 import { optionalTypes } from "./optional.ts";
-import { resolveRootsOnce } from "./roots.ts";
+import { collectComprehensionVariables, resolveRootsOnce } from "./roots.ts";
 import { CelSyntaxError, needsRewrite, rewriteSyntax } from "./syntax.ts";
 
 export type { CelBudget };
@@ -95,12 +95,14 @@ export function compileCel(expression: string, variables: readonly string[], ins
 
 function compileUncached(expression: string, variables: readonly string[], inspect?: ParsedInspector): CelProgram {
   const { parsed: expanded, origin } = parseCel(expression);
-  const unknown = unknownFunction(expanded.expr, environment());
+  const names = new Set(variables);
+  collectComprehensionVariables(expanded.expr, names);
+  const unknown = unknownFunction(expanded.expr, environment(), names);
   if (unknown) {
     const offset = expanded.sourceInfo?.positions[unknown.id.toString()];
     const written = offset === undefined ? undefined : origin ? (origin[offset] ?? expression.length) : offset;
-    // The API server's words, at the call's `(` as cel-go points.
-    const paren = written === undefined ? -1 : expression.indexOf("(", written);
+    // The API server's words, at the call's `(` (or the undeclared name) as cel-go points.
+    const paren = written === undefined || !unknown.atCall ? -1 : expression.indexOf("(", written);
     const at = written === undefined ? undefined : positionOf(expression, paren < 0 ? written : paren);
     throw new CelCompileError(`undeclared reference to '${unknown.name}' (in container ''): not a function of CEL or of the Kubernetes libraries`, expression, at);
   }
@@ -162,19 +164,34 @@ function qualifiedName(e: Expr | undefined): string | undefined {
   return undefined;
 }
 
-/** The first call of a function the environment does not have: a typo fails at compile, not later. */
-function unknownFunction(e: Expr, environment: CelEnv): { name: string; id: bigint } | undefined {
+/**
+ * The first call of a function the environment does not have, in the order cel-go reports it (a
+ * receiver before the call on it): a typo fails at compile, not later. A function called on a name that
+ * is not declared is reported as that name, as cel-go does (`math.greatest()`: `math`).
+ */
+function unknownFunction(e: Expr, environment: CelEnv, names: ReadonlySet<string>): { name: string; id: bigint; atCall: boolean } | undefined {
   let below = children(e);
+  let unknown: { name: string; id: bigint; atCall: boolean } | undefined;
   if (e.exprKind.case === "callExpr") {
     const { function: fn, target, args } = e.exprKind.value;
     const qualified = qualifiedName(target);
     if (qualified !== undefined && environment.funcs.find(`${qualified}.${fn}`)) below = args; // a namespace, not a receiver
-    else if (!plannerOperators.has(fn) && !environment.funcs.find(fn)) return { name: fn, id: e.id };
+    else if (!plannerOperators.has(fn) && !environment.funcs.find(fn)) {
+      const root = rootIdent(target);
+      unknown = qualified !== undefined && root && !names.has(root.name) ? { name: root.name, id: root.id, atCall: false } : { name: fn, id: e.id, atCall: true };
+    }
   }
   for (const child of below) {
-    const found = unknownFunction(child, environment);
+    const found = unknownFunction(child, environment, names);
     if (found) return found;
   }
+  return unknown;
+}
+
+function rootIdent(e: Expr | undefined): { name: string; id: bigint } | undefined {
+  const k = e?.exprKind;
+  if (k?.case === "identExpr") return { name: k.value.name, id: e!.id };
+  if (k?.case === "selectExpr") return rootIdent(k.value.operand);
   return undefined;
 }
 

@@ -25,7 +25,7 @@ export function resolveRootsOnce(parsed: ParsedExpr, roots: readonly string[]): 
   return parsed;
 }
 
-function collectComprehensionVariables(e: Expr, into: Set<string>): void {
+export function collectComprehensionVariables(e: Expr, into: Set<string>): void {
   const k = e.exprKind;
   if (k.case === "comprehensionExpr") {
     into.add(k.value.iterVar);

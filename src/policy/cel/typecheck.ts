@@ -191,6 +191,10 @@ const overloads: Record<string, Overload[]> = {
   max: [method(list(A), [], A)],
   indexOf: [method(STRING, [STRING], INT), method(STRING, [STRING, INT], INT), method(list(A), [A], INT)],
   lastIndexOf: [method(STRING, [STRING], INT), method(STRING, [STRING, INT], INT), method(list(A), [A], INT)],
+  // cel-go's list extension: on lists only (the strings extension's reverse() is version 3, not enabled).
+  reverse: [method(list(A), [], list(A))],
+  sort: [method(list(A), [], list(A))],
+  distinct: [method(list(A), [], list(A))],
 };
 
 /** Functions whose arguments are not judged here, with the type of their result. */
