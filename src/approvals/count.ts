@@ -10,7 +10,7 @@ import { type EnvironmentSpec } from "../api/trust-policy.ts";
 import type { Repo } from "../git/repo.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import type { PolicyContext } from "../revision/policy-chain.ts";
-import { formatTime, type ApprovalKind, type Claim, type Revision } from "./claims.ts";
+import { formatTime, type ApprovalKind, type Claim, type Revision } from "../api/claims.ts";
 import type { ClaimSource } from "./evidence.ts";
 import { openEnvelope, verifyPersonSignature, type Opened } from "./envelopes.ts";
 import { claimDigest } from "./store.ts";

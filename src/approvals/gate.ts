@@ -14,7 +14,7 @@ import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { PolicyChain, type PolicyContext } from "../revision/policy-chain.ts";
 import { loadPublicKey } from "../sigstore/keys.ts";
 import { rangeAuthors } from "./authors.ts";
-import type { Revision } from "./claims.ts";
+import type { Revision } from "../api/claims.ts";
 import { countApprovals, short } from "./count.ts";
 import { openEnvelope } from "./envelopes.ts";
 import { claimsUnder, type ApprovalEvidence, type SeenClaim } from "./evidence.ts";

@@ -8,7 +8,7 @@ import type { DetachedSigner } from "../git/signatures/sign.ts";
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
 import type { Repo } from "../git/repo.ts";
-import { formatTime, type Claim, type Revision } from "./claims.ts";
+import { formatTime, type Claim, type Revision } from "../api/claims.ts";
 import { serializeEnvelope, signByAgent, signByPerson } from "./envelopes.ts";
 import { storeEnvelope } from "./store.ts";
 

@@ -9,7 +9,7 @@ import { check, type Check } from "../core/verdict.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { EnvironmentSpec } from "../api/trust-policy.ts";
 import { describeKey } from "../sigstore/keys.ts";
-import { formatTime, type Claim, type Revision } from "./claims.ts";
+import { formatTime, type Claim, type Revision } from "../api/claims.ts";
 import { CLOCK_SKEW_MS, short } from "./count.ts";
 import { verifyAgentSignature, type Opened } from "./envelopes.ts";
 

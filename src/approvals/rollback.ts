@@ -4,7 +4,7 @@
 import { listRefs, type Repo } from "../git/repo.ts";
 import type { PolicyContext } from "../revision/policy-chain.ts";
 import type { RollbackJudge } from "../revision/gate.ts";
-import type { Revision } from "./claims.ts";
+import type { Revision } from "../api/claims.ts";
 import { countApprovals, type Count } from "./count.ts";
 import { claimsUnder, type ApprovalEvidence } from "./evidence.ts";
 import { APPROVALS_REFS } from "./store.ts";

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { listRefs, writeBlobRef, type Repo } from "../git/repo.ts";
 import { refuse } from "../sigstore/failure.ts";
-import type { Claim } from "./claims.ts";
+import type { Claim } from "../api/claims.ts";
 import { openEnvelope, type Opened } from "./envelopes.ts";
 
 /** refs/vigil/approvals/<commit>/<id>: approvals and withdrawals of that commit. */

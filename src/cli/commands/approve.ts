@@ -4,7 +4,7 @@ import { namePattern } from "../../api/trust-policy.ts";
 import { git, isRemote, openRepo, resolveRevision } from "../../git/repo.ts";
 import type { DetachedSigner } from "../../git/signatures/sign.ts";
 import { revisionOf, writeApproval, type Claim } from "../../approvals/index.ts";
-import { formatTime } from "../../approvals/claims.ts";
+import { formatTime } from "../../api/claims.ts";
 import { required, defineCommand, type Values } from "../command.ts";
 
 /** Signs an approval (or its withdrawal) of one commit for one environment (docs/approvals.md). */

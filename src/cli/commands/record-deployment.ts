@@ -3,7 +3,7 @@ import { namePattern } from "../../api/trust-policy.ts";
 import { isRemote, openRepo, resolveRevision } from "../../git/repo.ts";
 import { loadPrivateKeyFile } from "../../sigstore/keys.ts";
 import { revisionOf, writeDeploymentRecord } from "../../approvals/index.ts";
-import { formatTime, parseTime } from "../../approvals/claims.ts";
+import { formatTime, parseTime } from "../../api/claims.ts";
 import { keyPassword } from "../password.ts";
 import { required, defineCommand } from "../command.ts";
 
