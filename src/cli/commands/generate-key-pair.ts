@@ -25,14 +25,14 @@ export const generateKeyPair = defineCommand({
   async run(values) {
     const prefix = values["output-key-prefix"] ?? "cosign";
     const algorithm = values.algorithm ?? DEFAULT_SIGNING_ALGORITHM;
-    if (!(algorithm in SIGNING_ALGORITHMS)) {
+    if (!isSigningAlgorithm(algorithm)) {
       throw new InputError(`--algorithm must be one of ${Object.keys(SIGNING_ALGORITHMS).join(", ")}, not "${algorithm}"`);
     }
     const [keyFile, pubFile] = [`${prefix}.key`, `${prefix}.pub`];
     const existing = [keyFile, pubFile].filter((f) => existsSync(f));
     if (existing.length > 0 && !values.force) throw new InputError(`${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; pass --force to overwrite`);
     const password = await keyPassword("encrypt");
-    const key = generateSigningKey(algorithm as SigningAlgorithm);
+    const key = generateSigningKey(algorithm);
     writeFileSync(keyFile, encryptPrivateKey(key.privateKey, password), { mode: 0o600 });
     writeFileSync(pubFile, publicKeyPem(key.publicKey));
     const summary = { privateKey: keyFile, publicKey: pubFile, algorithm, key: describeKey(key.publicKey) };
@@ -40,3 +40,7 @@ export const generateKeyPair = defineCommand({
     return 0;
   },
 });
+
+function isSigningAlgorithm(name: string): name is SigningAlgorithm {
+  return Object.hasOwn(SIGNING_ALGORITHMS, name);
+}

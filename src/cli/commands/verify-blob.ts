@@ -65,7 +65,7 @@ export const verifyBlob = defineCommand({
     const bundle = loadEvidence(values, signer, bytes, this.usage);
     const trustedRoot = trustedRootOption(values);
     const subject = file ?? digest ?? "(DSSE envelope)";
-    const sink = verdictSink({ artifact: subject, bundle: (values.bundle ?? values.signature) as string }, values.json === true);
+    const sink = verdictSink({ artifact: subject, bundle: values.bundle ?? values.signature }, values.json === true);
     for (const c of verifyChecks(bundle, { bytes, digest }, subject, values, { signer, trustedRoot, requireTlog: !values["insecure-ignore-tlog"] })) sink.add(c);
     return sink.end() === "pass" ? 0 : 1;
   },
