@@ -13,7 +13,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ApprovalGate, openRelease } from "../src/approvals/index.ts";
 import { encodeClaim } from "../src/approvals/claims.ts";
-import { type Claim } from "../src/api/claims.ts";
+import type { Claim } from "../src/api/claims.ts";
 import { serializeEnvelope, signByAgent } from "../src/approvals/envelopes.ts";
 import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import type { Check } from "../src/core/verdict.ts";

@@ -14,7 +14,7 @@ import * as pkijs from "pkijs";
 import { loadTrustedRoot, type TrustedRoot } from "../src/trust/trusted-root.ts";
 import { verifyCertificateIdentity } from "../src/sigstore/certificate.ts";
 import { verifyX509Signature } from "../src/git/signatures/x509.ts";
-import { type SigstoreIdentity } from "../src/trust/keyring.ts";
+import type { SigstoreIdentity } from "../src/trust/keyring.ts";
 import { hashedRekordBody, verifyTlogEntry, type TlogEntry } from "../src/sigstore/tlog.ts";
 import { requireSharedData, requireTools, run } from "./helpers/tools.ts";
 import { CMS_SIGN_SCRIPT, TEST_ISSUER, TRUSTED_ROOT_MEDIA_TYPE, TestCa } from "./helpers/x509-fixture.ts";

@@ -15,7 +15,7 @@ import { matchPrincipal, matchWildcard, parseAllowedSigners } from "../src/trust
 import { verifySshSignature } from "../src/git/signatures/ssh-verify.ts";
 import type { TrustPolicyDocument } from "../src/api/trust-policy.ts";
 import { verifyGitSignature } from "../src/git/signatures/verify.ts";
-import { type Keyring } from "../src/trust/keyring.ts";
+import type { Keyring } from "../src/trust/keyring.ts";
 import type { PolicyContext } from "../src/revision/policy-chain.ts";
 import { verifierPool } from "../src/revision/verifier-pool.ts";
 import { SshSigner, TestRepo } from "./helpers/git-fixture.ts";

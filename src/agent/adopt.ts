@@ -14,7 +14,7 @@
 //    caller (so their RBAC decides), on the resourceVersion that was checked.
 // All or nothing: one refusal and nothing is recorded or written.
 import { loadAgentConfig } from "./config.ts";
-import { type EnvironmentConfig } from "../api/agent-config.ts";
+import type { EnvironmentConfig } from "../api/agent-config.ts";
 import { AgentAudit, configMapKeeper } from "./audit.ts";
 import { fieldManagerOf } from "./deploy.ts";
 import { ADOPT_ANNOTATION, connectCluster, ENVIRONMENT_LABEL, nameProblem, namespaceProblem, type Cluster } from "../cluster/index.ts";

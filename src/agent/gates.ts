@@ -23,7 +23,7 @@ import { openRevisionGate } from "../revision/gate.ts";
 import { rollbackJudge } from "../approvals/rollback.ts";
 import type { TrustedRoot } from "../trust/trusted-root.ts";
 import { ALWAYS_RUN } from "./config.ts";
-import { type EnvironmentConfig, type GateName } from "../api/agent-config.ts";
+import type { EnvironmentConfig, GateName } from "../api/agent-config.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { PolicyChain } from "../revision/policy-chain.ts";
 import { secretChecks } from "../secrets/checks.ts";

@@ -12,7 +12,7 @@ import { ExitCode, VigilError } from "../core/errors.ts";
 import { redactCredentials } from "../core/redact.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import { Discovery, resourcePath } from "../cluster/discovery.ts";
-import { type Cluster, type SyncResult } from "../cluster/index.ts";
+import type { Cluster, SyncResult } from "../cluster/index.ts";
 import { describeRef } from "../manifest/manifests.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import { admissionsFromChecks } from "../monitor/admissions.ts";

@@ -12,7 +12,7 @@ import type { RegistryClient } from "../oci/registry.ts";
 import type { TrustedRoot } from "../trust/trusted-root.ts";
 import type { AgentAudit, Recorded } from "./audit.ts";
 import { parseSize, type AgentConfig } from "./config.ts";
-import { type EnvironmentConfig } from "../api/agent-config.ts";
+import type { EnvironmentConfig } from "../api/agent-config.ts";
 import { parseDuration } from "../core/duration.ts";
 import type { RenderOptions } from "../render/index.ts";
 import { environmentPath, runGates, type Candidate } from "./gates.ts";

@@ -6,7 +6,7 @@
 import { check, type Check } from "../core/verdict.ts";
 import { parseDuration } from "../core/duration.ts";
 import { expandPrincipals } from "../trust/policy.ts";
-import { type EnvironmentSpec } from "../api/trust-policy.ts";
+import type { EnvironmentSpec } from "../api/trust-policy.ts";
 import type { Repo } from "../git/repo.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import type { PolicyContext } from "../revision/policy-chain.ts";

@@ -12,9 +12,9 @@ import type { SigningKey } from "../sigstore/keys.ts";
 import { signDetached, type DetachedSigner } from "../git/signatures/sign.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 import { verifyGitSignature } from "../git/signatures/verify.ts";
-import { type Keyring } from "../trust/keyring.ts";
+import type { Keyring } from "../trust/keyring.ts";
 import { decodeClaim, encodeClaim } from "./claims.ts";
-import { type Claim } from "../api/claims.ts";
+import type { Claim } from "../api/claims.ts";
 
 /** SSHSIG's namespace for approvals and withdrawals: a signature made for git (or anything else) never counts. */
 export const APPROVAL_NAMESPACE = "vigil-approval";

@@ -5,5 +5,5 @@ export { APPROVAL_NAMESPACE, openEnvelope, verifyAgentSignature } from "./envelo
 export { APPROVALS_REFS, DEPLOYMENTS_REFS } from "./store.ts";
 export { revisionOf, signDeploymentRecord, writeApproval, writeDeploymentRecord, type DeploymentRecordClaim, type DeploymentRecordInput, type SignedRecord, type Stored } from "./make.ts";
 export { ApprovalGate, approvalGate, type ApprovalGateInput, type ApprovalGateOptions, type MonitorPromotionChecks } from "./gate.ts";
-export { type ApprovalEvidence, type SeenClaim } from "./evidence.ts";
+export type { ApprovalEvidence, SeenClaim } from "./evidence.ts";
 export { openRelease, type ReleaseOptions } from "./release.ts";

@@ -9,7 +9,7 @@ import type { Check } from "../core/verdict.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { AuditLog, InclusionProof, LogEntry } from "./log.ts";
 import { objectName } from "./record.ts";
-import { type AuditRecord, type Payload } from "../api/audit-record.ts";
+import type { AuditRecord, Payload } from "../api/audit-record.ts";
 
 export type ExplainTarget =
   | { resource: { kind: string; namespace?: string; name: string } }

@@ -9,7 +9,7 @@ import { leafHash } from "./hash.ts";
 import { parseSignerKey, parseVerifierKey, type NoteSigner, type NoteVerifier } from "./note.ts";
 import { consistencyProof, inclusionProof, IntegrityError, treeRoot, verifyConsistency, verifyInclusion } from "./proof.ts";
 import { decodeRecord, encodeRecord } from "./record.ts";
-import { type AuditRecord } from "../api/audit-record.ts";
+import type { AuditRecord } from "../api/audit-record.ts";
 import { LOG_FORMAT, type LogHead, type LogStore, type LogWriterStore, type NewLog, type SealedBatch } from "./store.ts";
 import { Frontier, foldRange } from "./tree.ts";
 

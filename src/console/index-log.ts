@@ -9,7 +9,7 @@ import type { Checkpoint } from "../audit/checkpoint.ts";
 import type { AuditLog, LogEntry } from "../audit/log.ts";
 import { Lru } from "../core/lru.ts";
 import { describeRecord } from "../audit/record.ts";
-import { type AuditRecord, type RecordKind } from "../api/audit-record.ts";
+import type { AuditRecord, RecordKind } from "../api/audit-record.ts";
 
 /** Calls within this long of the last catch-up share it: the follower re-reads every evidence entry each time. */
 const REFRESH_INTERVAL_MS = 1000;

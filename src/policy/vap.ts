@@ -11,7 +11,7 @@ import { celValue } from "./cel/values.ts";
 import { typeCheck, typeCheckParsed, variableFieldType, type CelType, type Declarations, type Expected, type TypeCheckResult } from "./cel/typecheck.ts";
 import { Lru } from "../core/lru.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
-import { type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
+import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
 import type { ResourceType, ResourceTypes } from "../manifest/resources.ts";
 import { matchesSelector, selectorProblem, type LabelSelector } from "./selectors.ts";
 

@@ -3,7 +3,7 @@
 // Checks stream out in git's walk order, so memory stays flat however long the range is.
 import { check, type Check, type Verdict } from "../core/verdict.ts";
 import { compileMessageRule, expandPrincipals, type MessageRule, type TrustPolicy } from "../trust/policy.ts";
-import { type EnvironmentSpec } from "../api/trust-policy.ts";
+import type { EnvironmentSpec } from "../api/trust-policy.ts";
 import { InputError } from "../core/errors.ts";
 import { TreeWalker } from "../git/changes.ts";
 import { parseCommit, parseTag, ObjectFormatError, type Commit, type Tag } from "../git/objects.ts";

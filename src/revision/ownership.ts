@@ -2,7 +2,7 @@
 // most literal (non-wildcard) characters; on a tie, the one listed first.
 import { PatternRules } from "../core/patterns.ts";
 import { expandPrincipals } from "../trust/policy.ts";
-import { type TrustPolicyDocument } from "../api/trust-policy.ts";
+import type { TrustPolicyDocument } from "../api/trust-policy.ts";
 
 export class Ownership {
   private readonly rules: PatternRules<Set<string>>;

@@ -11,7 +11,7 @@ import { readInputText } from "../../core/input-file.ts";
 import { generateSignerKey, isKeyName, parseVerifierKey } from "../../audit/note.ts";
 import { AuditLog, loadSigningKey } from "../../audit/log.ts";
 import { describeRecord } from "../../audit/record.ts";
-import { type AuditRecord } from "../../api/audit-record.ts";
+import type { AuditRecord } from "../../api/audit-record.ts";
 import { IntegrityError } from "../../audit/proof.ts";
 import { redactUrl } from "../../audit/store.ts";
 import { verifyLog } from "../../audit/verify.ts";

@@ -2,7 +2,7 @@
 // gitsign and gpgsm write it: parsed strictly (one signer, detached data, no repeated attributes) and its
 // signature over the signed attributes verified with the signer's certificate. Trusting that certificate
 // is src/sigstore/certificate.ts's work; x509.ts puts the two together.
-import { X509Certificate, createHash, verify as cryptoVerify } from "node:crypto";
+import { type X509Certificate, createHash, verify as cryptoVerify } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { decodeAsn1, extension, fail, octets, parseCertificate, Refusal, RESIGN, x509 } from "../../sigstore/certificate.ts";
