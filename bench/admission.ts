@@ -24,7 +24,15 @@ import { tempDir } from "../test/helpers/tools.ts";
 import { connectCluster } from "../src/cluster/index.ts";
 import { machine } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { rate: { type: "string", default: "500" }, seconds: { type: "string", default: "5" }, rounds: { type: "string", default: "4" }, workloads: { type: "string", default: "1000" }, floor: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    rate: { type: "string", default: "500" },
+    seconds: { type: "string", default: "5" },
+    rounds: { type: "string", default: "4" },
+    workloads: { type: "string", default: "1000" },
+    floor: { type: "string" },
+  },
+});
 
 if (values.floor) serveFloor(Number(values.floor));
 else await main();
@@ -38,7 +46,9 @@ async function serveFloor(port: number): Promise<void> {
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
       const uid = JSON.parse(Buffer.concat(chunks).toString()).request.uid;
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }));
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } }));
     });
   }).listen(port, "127.0.0.1", () => console.error("listening on"));
 }
@@ -62,14 +72,34 @@ async function main(): Promise<void> {
     const inventoryDir = join(dir, "inventory");
     const inventory = await openInventory(inventoryDir);
     const digest = (n: number) => `sha256:${n.toString(16).padStart(64, "0")}`;
-    const images = Array.from({ length: WORKLOADS * 2 }, (_, i) => ({ image: `registry.example.com/team/app-${i}:1.${i}@${digest(i + 1)}`, digest: digest(i + 1) }));
-    await inventory.replaceEnvironment("prod", Array.from({ length: WORKLOADS }, (_, i) => ({ environment: "prod", workload: `Deployment shop/app-${i}`, images: images.slice(2 * i, 2 * i + 2), revision: "0".repeat(40), verdict: "pass" as const, deployedAt: new Date().toISOString() })));
+    const images = Array.from({ length: WORKLOADS * 2 }, (_, i) => ({
+      image: `registry.example.com/team/app-${i}:1.${i}@${digest(i + 1)}`,
+      digest: digest(i + 1),
+    }));
+    await inventory.replaceEnvironment(
+      "prod",
+      Array.from({ length: WORKLOADS }, (_, i) => ({
+        environment: "prod",
+        workload: `Deployment shop/app-${i}`,
+        images: images.slice(2 * i, 2 * i + 2),
+        revision: "0".repeat(40),
+        verdict: "pass" as const,
+        deployedAt: new Date().toISOString(),
+      })),
+    );
     await inventory.close();
     const alice = new SshSigner(dir, "alice");
-    const trust = writePolicy(join(dir, "trust.yaml"), { signers: [alice.policyEntry], admins: { members: ["alice"], threshold: 1 }, paths: [{ pattern: "**", owners: ["alice"] }], environments: [{ name: "prod", branch: "main", path: "envs/prod" }] });
+    const trust = writePolicy(join(dir, "trust.yaml"), {
+      signers: [alice.policyEntry],
+      admins: { members: ["alice"], threshold: 1 },
+      paths: [{ pattern: "**", owners: ["alice"] }],
+      environments: [{ name: "prod", branch: "main", path: "envs/prod" }],
+    });
     const port = await freePort();
     const config = join(dir, "admission.yaml");
-    writeFileSync(config, `apiVersion: vigil.dev/v1alpha1
+    writeFileSync(
+      config,
+      `apiVersion: vigil.dev/v1alpha1
 kind: AdmissionConfig
 inventory: ${inventoryDir}
 trustPolicy: ${trust}
@@ -78,7 +108,8 @@ cluster: { kubeconfig: ${kube.admin.kubeconfigPath} }
 webhook: { url: "https://127.0.0.1:${port}" }
 environments:
   - { name: prod, namespaces: [shop] }
-`);
+`,
+    );
     const vigil = await startProcess(join(import.meta.dirname, "..", "bin", "vigil"), ["admission", "--config", config]);
     scope.after(() => stopProcess(vigil));
     const floorPort = await freePort();
@@ -87,7 +118,9 @@ environments:
 
     const verified = Array.from({ length: 100 }, (_, i) => review(i, images[(i * 37) % images.length]!.image));
     const unverified = Array.from({ length: 100 }, (_, i) => review(i, `registry.example.com/team/other-${i}@${digest(10_000_000 + i)}`));
-    console.log(`${WORKLOADS} workloads (${images.length} images) in the inventory; ${RATE} reviews/s, ${ROUNDS} rounds of ${SECONDS} s per scenario, interleaved (the machine's other load falls on each alike), after a 3 s warm-up each`);
+    console.log(
+      `${WORKLOADS} workloads (${images.length} images) in the inventory; ${RATE} reviews/s, ${ROUNDS} rounds of ${SECONDS} s per scenario, interleaved (the machine's other load falls on each alike), after a 3 s warm-up each`,
+    );
     const scenarios = [
       { name: "floor (admits without looking)", port: floorPort, bodies: verified, times: [] as number[], errors: 0 },
       { name: "vigil admission, verified images", port, bodies: verified, times: [] as number[], errors: 0 },
@@ -109,11 +142,18 @@ environments:
       oneAtATime.vigil.push(...(await sequential(port, verified[0]!, 500)));
     }
     const f = rows[0]![1];
-    console.log(`${"".padEnd(36)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"answered".padStart(9)} ${"non-200".padStart(8)}  p50, p99 / floor's`);
-    for (const [name, l] of rows) console.log(`${name.padEnd(36)} ${l.p50.toFixed(3).padStart(8)} ${l.p99.toFixed(3).padStart(8)} ${l.max.toFixed(3).padStart(8)} ${String(l.count).padStart(9)} ${String(l.errors).padStart(8)}  ${(l.p50 / f.p50).toFixed(2)}x, ${(l.p99 / f.p99).toFixed(2)}x`);
+    console.log(
+      `${"".padEnd(36)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"answered".padStart(9)} ${"non-200".padStart(8)}  p50, p99 / floor's`,
+    );
+    for (const [name, l] of rows)
+      console.log(
+        `${name.padEnd(36)} ${l.p50.toFixed(3).padStart(8)} ${l.p99.toFixed(3).padStart(8)} ${l.max.toFixed(3).padStart(8)} ${String(l.count).padStart(9)} ${String(l.errors).padStart(8)}  ${(l.p50 / f.p50).toFixed(2)}x, ${(l.p99 / f.p99).toFixed(2)}x`,
+      );
     const sf = latency(oneAtATime.floor, 0);
     const sv = latency(oneAtATime.vigil, 0);
-    console.log(`one request at a time (service time): floor p50 ${sf.p50.toFixed(3)} ms, p99 ${sf.p99.toFixed(3)} ms; vigil admission (verified) p50 ${sv.p50.toFixed(3)} ms, p99 ${sv.p99.toFixed(3)} ms; ${(sv.p50 / sf.p50).toFixed(2)}x, ${(sv.p99 / sf.p99).toFixed(2)}x`);
+    console.log(
+      `one request at a time (service time): floor p50 ${sf.p50.toFixed(3)} ms, p99 ${sf.p99.toFixed(3)} ms; vigil admission (verified) p50 ${sv.p50.toFixed(3)} ms, p99 ${sv.p99.toFixed(3)} ms; ${(sv.p50 / sf.p50).toFixed(2)}x, ${(sv.p99 / sf.p99).toFixed(2)}x`,
+    );
   } finally {
     for (const c of cleanups.reverse()) await c();
   }
@@ -131,7 +171,12 @@ function review(i: number, image: string): string {
       namespace: "shop",
       operation: "CREATE",
       userInfo: { username: "system:serviceaccount:kube-system:replicaset-controller", groups: ["system:serviceaccounts"] },
-      object: { apiVersion: "v1", kind: "Pod", metadata: { name: `web-${i}`, namespace: "shop", labels: { app: "web" } }, spec: { containers: [{ name: "web", image, resources: { limits: { cpu: "1" } } }], serviceAccountName: "default" } },
+      object: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: `web-${i}`, namespace: "shop", labels: { app: "web" } },
+        spec: { containers: [{ name: "web", image, resources: { limits: { cpu: "1" } } }], serviceAccountName: "default" },
+      },
       dryRun: false,
     },
   });
@@ -171,7 +216,12 @@ async function sequential(port: number, body: string, n: number): Promise<number
   try {
     for (let i = 0; i < n; i++) {
       const started = performance.now();
-      const res = await request(`https://127.0.0.1:${port}/validate`, { method: "POST", body, dispatcher, headers: { "content-type": "application/json" } });
+      const res = await request(`https://127.0.0.1:${port}/validate`, {
+        method: "POST",
+        body,
+        dispatcher,
+        headers: { "content-type": "application/json" },
+      });
       await res.body.text();
       times.push(performance.now() - started);
     }

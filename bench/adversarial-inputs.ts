@@ -52,16 +52,26 @@ for (const n of [1_000, 100_000]) {
   rows.push({ case: "commitMessage, RE2", input: `^(a+)+$ on ${n + 1} chars`, ms: r.ms, outcome: String(r.value) });
 }
 for (const n of [20, 24, 26]) {
-  const r = time(() => new RegExp("^(a+)+$", "u").test(`${"a".repeat(n)}!`));
+  const r = time(() => /^(a+)+$/u.test(`${"a".repeat(n)}!`));
   rows.push({ case: "commitMessage, RegExp (before)", input: `^(a+)+$ on ${n + 1} chars`, ms: r.ms, outcome: String(r.value) });
 }
 
 // A YAML alias bomb: 12 levels of ten aliases each would be 10^12 nodes.
 const bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"];
-for (let i = 1; i < 12; i++) bomb.push(`a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(", ")}]`);
+for (let i = 1; i < 12; i++)
+  bomb.push(
+    `a${i}: &a${i} [${Array(10)
+      .fill(`*a${i - 1}`)
+      .join(", ")}]`,
+  );
 {
   const r = await timeAsync(() => parseTrustPolicy(bomb.join("\n"), "bomb.yaml", () => ""));
-  rows.push({ case: "trust policy, alias bomb", input: "12 levels × 10 aliases", ms: r.ms, outcome: r.value instanceof Error ? `refused: ${r.value.message.slice(0, 60)}` : "parsed" });
+  rows.push({
+    case: "trust policy, alias bomb",
+    input: "12 levels × 10 aliases",
+    ms: r.ms,
+    outcome: r.value instanceof Error ? `refused: ${r.value.message.slice(0, 60)}` : "parsed",
+  });
 }
 
 // The largest policy accepted, and one byte more.
@@ -69,14 +79,24 @@ const policyHead = stringify({ apiVersion: "vigil.dev/v1alpha1", kind: "TrustPol
 for (const extra of [0, 1]) {
   const text = policyHead + "#".repeat(MAX_TRUST_POLICY_BYTES - Buffer.byteLength(policyHead) - 1) + "\n" + "#".repeat(extra);
   const r = await timeAsync(() => parseTrustPolicy(text, "big.yaml", () => ""));
-  rows.push({ case: "trust policy at the size cap", input: `${Buffer.byteLength(text)} bytes`, ms: r.ms, outcome: r.value instanceof Error ? `refused: ${r.value.message}` : "parsed" });
+  rows.push({
+    case: "trust policy at the size cap",
+    input: `${Buffer.byteLength(text)} bytes`,
+    ms: r.ms,
+    outcome: r.value instanceof Error ? `refused: ${r.value.message}` : "parsed",
+  });
 }
 
 // Redaction over a long log line full of URLs, and one of "://" with no URL.
 {
   const line = "fetch https://x:tok@host/r.git ".repeat(40_000);
   const r = time(() => redactCredentials(line));
-  rows.push({ case: "redaction", input: `${line.length} chars, 40,000 URLs`, ms: r.ms, outcome: r.value.includes("tok@") ? "LEAKED" : "redacted" });
+  rows.push({
+    case: "redaction",
+    input: `${line.length} chars, 40,000 URLs`,
+    ms: r.ms,
+    outcome: r.value.includes("tok@") ? "LEAKED" : "redacted",
+  });
   const colons = "a://".repeat(250_000);
   const r2 = time(() => redactCredentials(colons));
   rows.push({ case: "redaction", input: `${colons.length} chars of "a://"`, ms: r2.ms, outcome: "done" });
@@ -93,4 +113,5 @@ console.log(`adversarial inputs — ${machine()}\n`);
 const width = (k: keyof Row) => Math.max(k.length, ...rows.map((r) => (k === "ms" ? r.ms.toFixed(1) : String(r[k])).length));
 const columns: (keyof Row)[] = ["case", "input", "ms", "outcome"];
 console.log(columns.map((c) => c.padEnd(width(c))).join("  "));
-for (const r of rows) console.log(columns.map((c) => (c === "ms" ? r.ms.toFixed(1).padStart(width(c)) : String(r[c]).padEnd(width(c)))).join("  "));
+for (const r of rows)
+  console.log(columns.map((c) => (c === "ms" ? r.ms.toFixed(1).padStart(width(c)) : String(r[c]).padEnd(width(c)))).join("  "));

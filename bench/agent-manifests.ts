@@ -14,7 +14,14 @@ import { kustomizeBinary } from "../src/render/kustomize-release.ts";
 import { run, tempDir } from "../test/helpers/tools.ts";
 import { machine, timeCommand, timed } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { files: { type: "string", default: "100" }, docs: { type: "string", default: "200" }, "value-bytes": { type: "string", default: "4096" }, "peer-files": { type: "string", default: "5" } } });
+const { values } = parseArgs({
+  options: {
+    files: { type: "string", default: "100" },
+    docs: { type: "string", default: "200" },
+    "value-bytes": { type: "string", default: "4096" },
+    "peer-files": { type: "string", default: "5" },
+  },
+});
 const files = Number(values.files);
 const docs = Number(values.docs);
 const valueBytes = Number(values["value-bytes"]);
@@ -31,7 +38,9 @@ for (let f = 0; f < files; f++) {
   for (let d = 0; d < docs; d++) {
     // Each value differs, as real data does (no string shared between objects).
     const value = `${f}-${d}-`.padEnd(valueBytes, "abcdefghijklmnopqrstuvwxyz0123456789");
-    parts.push(`apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${f}-${d}\n  namespace: big\n  labels:\n    app: big\ndata:\n  value: "${value}"\n`);
+    parts.push(
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-${f}-${d}\n  namespace: big\n  labels:\n    app: big\ndata:\n  value: "${value}"\n`,
+    );
   }
   const text = parts.join("---\n");
   bytes += text.length;
@@ -42,7 +51,9 @@ run("git", ["-C", repo, "add", "."]);
 run("git", ["-C", repo, "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-q", "-m", "large set"]);
 const commit = run("git", ["-C", repo, "rev-parse", "HEAD"]).trim();
 
-console.log(`# Large manifest set: ${files} files × ${docs} ConfigMaps (${(files * docs).toLocaleString("en")} objects), ${(bytes / 2 ** 20).toFixed(0)} MiB of YAML`);
+console.log(
+  `# Large manifest set: ${files} files × ${docs} ConfigMaps (${(files * docs).toLocaleString("en")} objects), ${(bytes / 2 ** 20).toFixed(0)} MiB of YAML`,
+);
 console.log(`machine: ${machine()}`);
 const child = join(import.meta.dirname, "lib", "render-child.ts");
 const rss = join(import.meta.dirname, "lib", "report-rss.ts");
@@ -66,17 +77,36 @@ const peerCommit = run("git", ["-C", repo, "rev-parse", "HEAD"]).trim();
 const large = vigil("envs/big");
 const before = vigil("envs/big", true);
 const vigilSmallRun = timeCommand(process.execPath, ["--import", rss, child, repo, peerCommit, "envs/small"]);
-const vigilSmall = { ...(JSON.parse(vigilSmallRun.stdout) as { objects: number; seconds: number }), process: vigilSmallRun.seconds, rssMiB: vigilSmallRun.maxRssKiB! / 1024 };
-writeFileSync(join(small, "kustomization.yaml"), `resources:\n${Array.from({ length: peerFiles }, (_, f) => `  - ${fileName(f)}\n`).join("")}`);
+const vigilSmall = {
+  ...(JSON.parse(vigilSmallRun.stdout) as { objects: number; seconds: number }),
+  process: vigilSmallRun.seconds,
+  rssMiB: vigilSmallRun.maxRssKiB! / 1024,
+};
+writeFileSync(
+  join(small, "kustomization.yaml"),
+  `resources:\n${Array.from({ length: peerFiles }, (_, f) => `  - ${fileName(f)}\n`).join("")}`,
+);
 const peer = timed(kustomizeBinary(), ["build", small, "-o", join(repo, "out.yaml")]);
 if (peer.status !== 0) throw new Error("kustomize build failed");
 const smallMiB = (peerFiles * bytes) / files / 2 ** 20;
 console.log(`| set | tool | objects | seconds | peak RSS |`);
 console.log(`|---|---|---|---|---|`);
-console.log(`| ${(bytes / 2 ** 20).toFixed(0)} MiB | vigil renderRevision | ${large.objects} | ${large.seconds.toFixed(2)} (${large.process.toFixed(2)} whole process) | ${large.rssMiB.toFixed(0)} MiB |`);
-console.log(`| ${(bytes / 2 ** 20).toFixed(0)} MiB | vigil, all blobs then whole files (before) | ${before.objects} | ${before.seconds.toFixed(2)} (${before.process.toFixed(2)} whole process) | ${before.rssMiB.toFixed(0)} MiB |`);
-console.log(`| ${smallMiB.toFixed(1)} MiB | vigil renderRevision | ${vigilSmall.objects} | ${vigilSmall.seconds.toFixed(2)} (${vigilSmall.process.toFixed(2)} whole process) | ${vigilSmall.rssMiB.toFixed(0)} MiB |`);
-console.log(`| ${smallMiB.toFixed(1)} MiB | kustomize build | ${peerFiles * docs} | ${peer.seconds.toFixed(2)} | ${peer.maxRssMiB.toFixed(0)} MiB |`);
-console.log(`ratios on the peer's set (vigil / kustomize, whole processes): time ${(vigilSmall.process / peer.seconds).toFixed(3)}, peak RSS ${(vigilSmall.rssMiB / peer.maxRssMiB).toFixed(2)}`);
-console.log(`large set: streamed / before: peak RSS ${(large.rssMiB / before.rssMiB).toFixed(2)}, time ${(large.seconds / before.seconds).toFixed(2)}; vigil's peak RSS is ${(large.rssMiB / (bytes / 2 ** 20)).toFixed(2)}× the YAML's size`);
+console.log(
+  `| ${(bytes / 2 ** 20).toFixed(0)} MiB | vigil renderRevision | ${large.objects} | ${large.seconds.toFixed(2)} (${large.process.toFixed(2)} whole process) | ${large.rssMiB.toFixed(0)} MiB |`,
+);
+console.log(
+  `| ${(bytes / 2 ** 20).toFixed(0)} MiB | vigil, all blobs then whole files (before) | ${before.objects} | ${before.seconds.toFixed(2)} (${before.process.toFixed(2)} whole process) | ${before.rssMiB.toFixed(0)} MiB |`,
+);
+console.log(
+  `| ${smallMiB.toFixed(1)} MiB | vigil renderRevision | ${vigilSmall.objects} | ${vigilSmall.seconds.toFixed(2)} (${vigilSmall.process.toFixed(2)} whole process) | ${vigilSmall.rssMiB.toFixed(0)} MiB |`,
+);
+console.log(
+  `| ${smallMiB.toFixed(1)} MiB | kustomize build | ${peerFiles * docs} | ${peer.seconds.toFixed(2)} | ${peer.maxRssMiB.toFixed(0)} MiB |`,
+);
+console.log(
+  `ratios on the peer's set (vigil / kustomize, whole processes): time ${(vigilSmall.process / peer.seconds).toFixed(3)}, peak RSS ${(vigilSmall.rssMiB / peer.maxRssMiB).toFixed(2)}`,
+);
+console.log(
+  `large set: streamed / before: peak RSS ${(large.rssMiB / before.rssMiB).toFixed(2)}, time ${(large.seconds / before.seconds).toFixed(2)}; vigil's peak RSS is ${(large.rssMiB / (bytes / 2 ** 20)).toFixed(2)}× the YAML's size`,
+);
 for (const c of cleanups.reverse()) await c();

@@ -18,7 +18,9 @@ import { kubectlBinary, startKubeApiServer, type KubeCluster } from "../test/hel
 import { tempDir } from "../test/helpers/tools.ts";
 import { machine } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { resources: { type: "string", default: "1000" }, namespaces: { type: "string", default: "20" } } });
+const { values } = parseArgs({
+  options: { resources: { type: "string", default: "1000" }, namespaces: { type: "string", default: "20" } },
+});
 const total = Number(values.resources);
 const namespaceCount = Number(values.namespaces);
 const cleanups: (() => unknown)[] = [];
@@ -41,10 +43,12 @@ function writeSet(dir: string, marker = "v1"): { namespaces: string[]; oneFile: 
 }
 
 function objectYaml(kind: number, ns: string, name: string, marker: string): string {
-  if (kind === 0) return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  version: ${marker}\n  mode: strict\n`;
+  if (kind === 0)
+    return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  version: ${marker}\n  mode: strict\n`;
   // Not Services: on this API server without controllers, creating more than about 170 of them hangs
   // (504 after 34 s) in the ClusterIP allocator, for kubectl as for Vigil.
-  if (kind === 1) return `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ntype: Opaque\nstringData:\n  token: not-a-real-${name}\n`;
+  if (kind === 1)
+    return `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ntype: Opaque\nstringData:\n  token: not-a-real-${name}\n`;
   return `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -72,10 +76,23 @@ interface Measure {
 /** kubectl apply --server-side of the folder; requests counted from its -v=6 request log. */
 function kubectl(cluster: KubeCluster, dir: string): Measure {
   const start = performance.now();
-  const r = spawnSync(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, "apply", "--server-side", "--field-manager", "kubectl-bench", "-R", "-f", dir, "-v=6"], { encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync(
+    kubectlBinary,
+    ["--kubeconfig", cluster.admin.kubeconfigPath, "apply", "--server-side", "--field-manager", "kubectl-bench", "-R", "-f", dir, "-v=6"],
+    { encoding: "utf8", maxBuffer: 1 << 30 },
+  );
   const seconds = (performance.now() - start) / 1000;
-  if (r.status !== 0) throw new Error(`kubectl apply failed: ${r.stderr.split("\n").filter((l) => !l.includes("round_trippers")).slice(-5).join("\n")}`);
-  const requests = r.stderr.split("\n").filter((l) => /"Response" verb="/.test(l) || /\b(GET|PATCH|POST|PUT|DELETE) https:\/\/\S+ \d{3}/.test(l));
+  if (r.status !== 0)
+    throw new Error(
+      `kubectl apply failed: ${r.stderr
+        .split("\n")
+        .filter((l) => !l.includes("round_trippers"))
+        .slice(-5)
+        .join("\n")}`,
+    );
+  const requests = r.stderr
+    .split("\n")
+    .filter((l) => /"Response" verb="/.test(l) || /\b(GET|PATCH|POST|PUT|DELETE) https:\/\/\S+ \d{3}/.test(l));
   const writes = requests.filter((l) => /verb="(PATCH|POST|PUT|DELETE)"|\b(PATCH|POST|PUT|DELETE) https/.test(l));
   return { seconds, requests: requests.length, writes: writes.length };
 }
@@ -86,7 +103,11 @@ async function vigilSync(cluster: KubeCluster, dir: string): Promise<Measure> {
   try {
     const namespaces = [...new Set(objects.map((o) => o.object.metadata?.namespace ?? o.object.metadata?.name ?? ""))];
     const start = performance.now();
-    const result = await syncSet(client, objects, { environment: "bench", inventory: { namespace: "default", name: "vigil-inventory-bench" }, allowedNamespaces: namespaces });
+    const result = await syncSet(client, objects, {
+      environment: "bench",
+      inventory: { namespace: "default", name: "vigil-inventory-bench" },
+      allowedNamespaces: namespaces,
+    });
     const seconds = (performance.now() - start) / 1000;
     const failed = result.objects.filter((o) => !["create", "update", "unchanged"].includes(o.action));
     if (failed.length > 0) throw new Error(`Vigil's sync left ${failed.length} objects ${failed[0]!.action}: ${failed[0]!.message ?? ""}`);

@@ -23,7 +23,13 @@ import { pushTestImage } from "../test/helpers/registry.ts";
 import { tempDir } from "../test/helpers/tools.ts";
 import { machine, median } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { resources: { type: "string", default: "1000" }, namespaces: { type: "string", default: "20" }, runs: { type: "string", default: "7" } } });
+const { values } = parseArgs({
+  options: {
+    resources: { type: "string", default: "1000" },
+    namespaces: { type: "string", default: "20" },
+    runs: { type: "string", default: "7" },
+  },
+});
 const total = Number(values.resources);
 const namespaceCount = Number(values.namespaces);
 const runs = Number(values.runs);
@@ -46,8 +52,10 @@ function setFiles(image: string): { files: Record<string, string>; namespaces: s
 }
 
 function objectYaml(kind: number, ns: string, name: string, image: string, marker: string): string {
-  if (kind === 0) return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  version: ${marker}\n  mode: strict\n`;
-  if (kind === 1) return `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ntype: Opaque\nstringData:\n  token: not-a-real-${name}\n`;
+  if (kind === 0)
+    return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  version: ${marker}\n  mode: strict\n`;
+  if (kind === 1)
+    return `apiVersion: v1\nkind: Secret\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ntype: Opaque\nstringData:\n  token: not-a-real-${name}\n`;
   // Restricted-compliant, so that the policy gate (pss-restricted) passes; the image by tag, pinned by the artifact gate.
   return `apiVersion: apps/v1
 kind: Deployment
@@ -83,7 +91,9 @@ try {
   const { cluster, admin } = await agentTestCluster(scope);
 
   const alice = new SshSigner(dir, "alice");
-  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, ENV, { images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: key.publicPem }] }] });
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, ENV, {
+    images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: key.publicPem }] }],
+  });
   const repo = new TestRepo(join(dir, "config"));
   const { files, namespaces } = setFiles(`${repository}:v1`);
   repo.commit(files, alice, "BENCH-1: the whole set");
@@ -131,21 +141,34 @@ try {
     const via = run % 2 === 1 ? "leader" : "standby";
     const value = `v${run}`;
     const committing = performance.now();
-    const commit = repo.commit({ [`envs/${ENV}/${target.ns}/${target.name}.yaml`]: objectYaml(0, target.ns, target.name, `${repository}:v1`, value) }, alice, `BENCH-${run + 1}: one file`);
+    const commit = repo.commit(
+      { [`envs/${ENV}/${target.ns}/${target.name}.yaml`]: objectYaml(0, target.ns, target.name, `${repository}:v1`, value) },
+      alice,
+      `BENCH-${run + 1}: one file`,
+    );
     const commitSeconds = (performance.now() - committing) / 1000;
     const before = results.length;
     const sent = performance.now();
     // A forge's push names the new commit: each delivery's body differs (the same signed body twice is a replay).
     const push = JSON.stringify({ ref: "refs/heads/main", after: commit });
-    const res = await fetch(`${via === "leader" ? webhook : standbyWebhook}/hooks/${ENV}`, { method: "POST", body: push, headers: { "content-type": "application/json", ...forgeDeliveryHeaders(SECRET, `/hooks/${ENV}`, push) } });
+    const res = await fetch(`${via === "leader" ? webhook : standbyWebhook}/hooks/${ENV}`, {
+      method: "POST",
+      body: push,
+      headers: { "content-type": "application/json", ...forgeDeliveryHeaders(SECRET, `/hooks/${ENV}`, push) },
+    });
     if (res.status !== 202) throw new Error(`the webhook answered ${res.status}: ${await res.text()}`);
     await waitFor("the change in the API server", async () => (await valueNow()) === value, 60_000);
     const applied = (performance.now() - sent) / 1000;
     await waitFor("the reconcile's result", () => results.slice(before).some((r) => r.revision === commit));
     const result = results.slice(before).find((r) => r.revision === commit)!;
-    if (result.exitCode !== 0) throw new Error(`run ${run}: the reconcile did not pass: ${JSON.stringify(result.verdict.checks.filter((c) => c.status === "fail"))}`);
+    if (result.exitCode !== 0)
+      throw new Error(
+        `run ${run}: the reconcile did not pass: ${JSON.stringify(result.verdict.checks.filter((c) => c.status === "fail"))}`,
+      );
     samples.push({ via, applied, reconcile: result.seconds, commit: commitSeconds, steps: result.steps });
-    console.error(`run ${run}, webhook to the ${via}: applied ${applied.toFixed(3)} s after the webhook; reconcile ${result.seconds.toFixed(3)} s ${JSON.stringify(Object.fromEntries(Object.entries(result.steps).map(([k, v]) => [k, Number(v.toFixed(3))])))}`);
+    console.error(
+      `run ${run}, webhook to the ${via}: applied ${applied.toFixed(3)} s after the webhook; reconcile ${result.seconds.toFixed(3)} s ${JSON.stringify(Object.fromEntries(Object.entries(result.steps).map(([k, v]) => [k, Number(v.toFixed(3))])))}`,
+    );
   }
   if (standbyResults.length > 0) throw new Error("the standby reconciled");
   await standby.stop();
@@ -156,7 +179,9 @@ try {
   const summary = (xs: number[]) => ({ median: median(xs), max: Math.max(...xs) });
   const viaLeader = summary(samples.filter((s) => s.via === "leader").map((s) => s.applied));
   const viaStandby = summary(samples.filter((s) => s.via === "standby").map((s) => s.applied));
-  const stepMedians = Object.fromEntries(STEP_ORDER.filter((s) => samples.every((x) => s in x.steps)).map((s) => [s, median(samples.map((x) => x.steps[s]!))]));
+  const stepMedians = Object.fromEntries(
+    STEP_ORDER.filter((s) => samples.every((x) => s in x.steps)).map((s) => [s, median(samples.map((x) => x.steps[s]!))]),
+  );
   const result = {
     machine: machine(),
     resources: total,
@@ -176,7 +201,9 @@ try {
 | … webhook to the leader (${runs} runs), median / max | ${ms(viaLeader.median)} / ${ms(viaLeader.max)} |
 | … webhook to the standby, relayed through vigil-triggers (${runs} runs), median / max | ${ms(viaStandby.median)} / ${ms(viaStandby.max)} |
 | the whole reconcile (to health assessed), median | ${ms(result.reconcile.median)} |
-${Object.entries(stepMedians).map(([s, v]) => `| … ${s}, median | ${ms(v)} |`).join("\n")}
+${Object.entries(stepMedians)
+  .map(([s, v]) => `| … ${s}, median | ${ms(v)} |`)
+  .join("\n")}
 | first sync of the set (every gate), for comparison | ${first.seconds.toFixed(2)} s |
 | making the signed commit (git + ssh-keygen, not counted) | ${ms(result.signedCommit.median)} |
 `);

@@ -38,7 +38,12 @@ const work = mkdtempSync(join(tmpdir(), "vigil-bench-approvals-"));
 const gitDir = join(work, "repo.git");
 execFileSync("git", ["clone", "-q", "--bare", history.dir, gitDir]);
 const commits = execFileSync("git", ["--git-dir", gitDir, "log", "--reverse", "--format=%H %T", "main"], { encoding: "utf8" })
-  .trim().split("\n").map((l) => { const [commit, tree] = l.split(" "); return { commit: commit!, tree: tree! }; });
+  .trim()
+  .split("\n")
+  .map((l) => {
+    const [commit, tree] = l.split(" ");
+    return { commit: commit!, tree: tree! };
+  });
 
 console.error(`signing ${revisions * perRevision} approvals and ${revisions} deployment records…`);
 const approvers = Array.from({ length: perRevision }, (_, i) => ({ name: `approver${i}`, ...sshKeyPair(`approver${i}@example.com`) }));
@@ -47,9 +52,19 @@ const refs: string[] = [];
 const store = (ref: string, bytes: string) => refs.push(`create ${ref} ${writeObject(gitDir, "blob", Buffer.from(bytes)).toString("hex")}`);
 commits.forEach((revision, i) => {
   for (const a of approvers) {
-    const payload = encodeClaim({ type: "approval", revision, environment: "prod", kind: "deploy", approver: a.name, at: new Date(now.getTime() - 60 * MINUTE) });
+    const payload = encodeClaim({
+      type: "approval",
+      revision,
+      environment: "prod",
+      kind: "deploy",
+      approver: a.name,
+      at: new Date(now.getTime() - 60 * MINUTE),
+    });
     const sig = sshsig(a.privateKey, a.publicBlob, preAuthEncoding(INTOTO_PAYLOAD_TYPE, payload), "vigil-approval");
-    store(`refs/vigil/approvals/${revision.commit}/${a.name}`, serializeEnvelope({ payloadType: INTOTO_PAYLOAD_TYPE, payload, signatures: [{ keyid: "", sig: Buffer.from(sig) }] }));
+    store(
+      `refs/vigil/approvals/${revision.commit}/${a.name}`,
+      serializeEnvelope({ payloadType: INTOTO_PAYLOAD_TYPE, payload, signatures: [{ keyid: "", sig: Buffer.from(sig) }] }),
+    );
   }
   // Staging ran each tree for 15 minutes before the next: every soak of 10 minutes is over.
   const deployedAt = new Date(now.getTime() - (commits.length - i) * 15 * MINUTE);
@@ -61,18 +76,25 @@ execFileSync("git", ["--git-dir", gitDir, "repack", "-adq"]);
 execFileSync("git", ["--git-dir", gitDir, "pack-refs", "--all"]);
 
 const trust = join(work, "trust.yaml");
-writeFileSync(trust, JSON.stringify({
-  apiVersion: "vigil.dev/v1alpha1",
-  kind: "TrustPolicy",
-  allowedSigners: history.allowedSigners,
-  signers: approvers.map((a) => ({ name: a.name, ssh: a.publicLine })),
-  groups: { approvers: approvers.map((a) => a.name) },
-  paths: [{ pattern: "**", owners: ["bench@example.com"] }],
-  environments: [
-    { name: "staging", agent: { key: publicKeyPem(agent.publicKey) } },
-    { name: "prod", approvals: { required: perRevision, from: ["group:approvers"], excludeAuthors: true, maxAge: "7d" }, promotion: { after: "staging", soak: "10m" } },
-  ],
-}));
+writeFileSync(
+  trust,
+  JSON.stringify({
+    apiVersion: "vigil.dev/v1alpha1",
+    kind: "TrustPolicy",
+    allowedSigners: history.allowedSigners,
+    signers: approvers.map((a) => ({ name: a.name, ssh: a.publicLine })),
+    groups: { approvers: approvers.map((a) => a.name) },
+    paths: [{ pattern: "**", owners: ["bench@example.com"] }],
+    environments: [
+      { name: "staging", agent: { key: publicKeyPem(agent.publicKey) } },
+      {
+        name: "prod",
+        approvals: { required: perRevision, from: ["group:approvers"], excludeAuthors: true, maxAge: "7d" },
+        promotion: { after: "staging", soak: "10m" },
+      },
+    ],
+  }),
+);
 
 const opened = performance.now();
 const repo = await openRepo(gitDir);
@@ -82,7 +104,16 @@ const openSeconds = (performance.now() - opened) / 1000;
 
 async function verdict(i: number): Promise<Check[]> {
   // The approvals and promotion figure of issue 7: the secrets gate has its own benchmark (bench/secrets.ts).
-  const release = await openRelease({ repo, rootPolicy, environment: "prod", rev: commits[i]!.commit, ...(i > 0 && { from: commits[i - 1]!.commit }), approvals, now, secrets: false });
+  const release = await openRelease({
+    repo,
+    rootPolicy,
+    environment: "prod",
+    rev: commits[i]!.commit,
+    ...(i > 0 && { from: commits[i - 1]!.commit }),
+    approvals,
+    now,
+    secrets: false,
+  });
   const checks: Check[] = [];
   for await (const c of release.checks()) checks.push(c);
   const failed = checks.filter((c) => c.status !== "pass");

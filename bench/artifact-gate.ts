@@ -56,7 +56,12 @@ const kinds = Array.from({ length: count }, (_, i) => kindOf(i));
 const tally = (kind: Kind) => kinds.filter((k) => k === kind).length;
 
 /** Pushes and signs the images, a few at a time; returns their references (tag v1) and intended verdicts. */
-async function signedImages(client: RegistryClient, host: string, trusted: CosignKeyPair, other: CosignKeyPair): Promise<Map<string, Verdict>> {
+async function signedImages(
+  client: RegistryClient,
+  host: string,
+  trusted: CosignKeyPair,
+  other: CosignKeyPair,
+): Promise<Map<string, Verdict>> {
   const expected = new Map<string, Verdict>();
   const one = async (i: number) => {
     const name = `${host}/shop/app-${String(i).padStart(4, "0")}`;
@@ -79,15 +84,22 @@ kind: TrustPolicy
 images:
   - pattern: "${host}/shop/**"
     signers: [{ key: ${JSON.stringify(key.publicPem)} }]
-${requireSbom ? `    attestations:
+${
+  requireSbom
+    ? `    attestations:
       - predicateType: ${PREDICATE_TYPES.cyclonedx}
         fields: [{ path: metadata.component.name, equals: shop }]
-` : ""}`;
+`
+    : ""
+}`;
 
 /** The blocked images' messages from vigil's JSON (or its output as it is, when that is not JSON). */
 function blocked(stdout: string): string {
   try {
-    return (JSON.parse(stdout).checks as { status: string; subject: string; message: string }[]).filter((c) => c.status === "fail").map((c) => `${c.subject}: ${c.message}`).join("\n");
+    return (JSON.parse(stdout).checks as { status: string; subject: string; message: string }[])
+      .filter((c) => c.status === "fail")
+      .map((c) => `${c.subject}: ${c.message}`)
+      .join("\n");
   } catch {
     return stdout.slice(0, 2000);
   }
@@ -98,7 +110,8 @@ function vigilRun(images: string[], trust: string): Run {
   const r = timed(vigilBin, ["verify", "image", ...images, "--trust", trust, "--allow-http-registry", "--json"]);
   if (r.status !== 0 && r.status !== 1) throw new Error(`vigil verify image exited ${r.status}: ${blocked(r.stdout)}`);
   const verdicts = new Map<string, Verdict>();
-  for (const c of JSON.parse(r.stdout).checks as { status: Verdict; subject: string }[]) verdicts.set(c.subject.replace(/^image: /, ""), c.status);
+  for (const c of JSON.parse(r.stdout).checks as { status: Verdict; subject: string }[])
+    verdicts.set(c.subject.replace(/^image: /, ""), c.status);
   return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, maxRssMiB: r.maxRssMiB, verdicts };
 }
 
@@ -143,10 +156,13 @@ async function cosignParallel(images: string[], publicKey: string, parallel: num
 /** docker-registry in a process of its own (bench/lib/registry-process.ts), stopped at the end. */
 async function registryProcess(): Promise<{ host: string; hostOptions: HostOptions }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, "lib", "registry-process.ts")], { stdio: ["pipe", "pipe", "inherit"] });
-  scope.after(() => new Promise((done) => {
-    child.once("exit", done);
-    child.stdin!.end();
-  }));
+  scope.after(
+    () =>
+      new Promise((done) => {
+        child.once("exit", done);
+        child.stdin!.end();
+      }),
+  );
   let line = "";
   for await (const chunk of child.stdout!) {
     line += chunk;
@@ -157,7 +173,9 @@ async function registryProcess(): Promise<{ host: string; hostOptions: HostOptio
 
 /** Images on which two verdict maps disagree (or one has no verdict). */
 function differences(a: Map<string, Verdict>, b: Map<string, Verdict>): { image: string; a: string; b: string }[] {
-  return [...new Set([...a.keys(), ...b.keys()])].filter((i) => a.get(i) !== b.get(i)).map((image) => ({ image, a: a.get(image) ?? "none", b: b.get(image) ?? "none" }));
+  return [...new Set([...a.keys(), ...b.keys()])]
+    .filter((i) => a.get(i) !== b.get(i))
+    .map((image) => ({ image, a: a.get(image) ?? "none", b: b.get(image) ?? "none" }));
 }
 
 try {
@@ -167,7 +185,9 @@ try {
   const dir = tempDir(scope, "vigil-bench-artifact-");
   const trusted = cosignKeyPair(dir, "trusted");
   const other = cosignKeyPair(dir, "other");
-  console.error(`${count} images in docker-registry at ${registry.host}: ${tally("good")} signed and attested, ${tally("other-key")} by another key, ${tally("unsigned")} unsigned…`);
+  console.error(
+    `${count} images in docker-registry at ${registry.host}: ${tally("good")} signed and attested, ${tally("other-key")} by another key, ${tally("unsigned")} unsigned…`,
+  );
   const expected = await signedImages(client, registry.host, trusted, other);
   const images = [...expected.keys()];
   const signaturesOnly = join(dir, "trust.yaml");
@@ -193,7 +213,10 @@ try {
     cosignExpected: differences(cosign.verdicts, expected),
   };
   const summary = (r: Pick<Run, "seconds"> & Partial<Run>) => ({
-    seconds: r.seconds, perImageMs: (r.seconds / count) * 1000, cpuSeconds: r.cpuSeconds, maxRssMiB: r.maxRssMiB,
+    seconds: r.seconds,
+    perImageMs: (r.seconds / count) * 1000,
+    cpuSeconds: r.cpuSeconds,
+    maxRssMiB: r.maxRssMiB,
     passed: r.verdicts && [...r.verdicts.values()].filter((v) => v === "pass").length,
   });
   const result = {
@@ -219,7 +242,8 @@ try {
   const row = (r: Pick<Run, "seconds"> & Partial<Run>) =>
     `${f(r.seconds)} s wall, ${f((r.seconds / count) * 1000, 1)} ms per image${r.cpuSeconds === undefined ? "" : `, CPU ${f(r.cpuSeconds)} s, peak RSS ${f(r.maxRssMiB!, 0)} MiB`}`;
   const ratio = result.ratios.cosignSequentialOverVigil;
-  const listed = (d: { image: string; a: string; b: string }[]) => (d.length ? ` (${d.map((x) => `${x.image}: ${x.a}/${x.b}`).join(", ")})` : "");
+  const listed = (d: { image: string; a: string; b: string }[]) =>
+    d.length ? ` (${d.map((x) => `${x.image}: ${x.a}/${x.b}`).join(", ")})` : "";
   console.error(`
 | measure (${count} images; Vigil median of ${runs} runs, whole process) | value |
 |---|---|

@@ -19,7 +19,12 @@ import { makeLogKey } from "../test/helpers/audit.ts";
 import { machine, median } from "./lib/measure.ts";
 
 const { values } = parseArgs({
-  options: { entries: { type: "string", default: "10000000" }, batch: { type: "string", default: "1000" }, dir: { type: "string" }, keep: { type: "boolean" } },
+  options: {
+    entries: { type: "string", default: "10000000" },
+    batch: { type: "string", default: "1000" },
+    dir: { type: "string" },
+    keep: { type: "boolean" },
+  },
 });
 const entries = Number(values.entries);
 const batch = Number(values.batch);
@@ -52,7 +57,16 @@ function record(i: number): AuditRecord {
     environment: "prod",
     payload: {
       revision: createHash("sha1").update(String(i)).digest("hex"),
-      objects: [{ apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: `web-${i % 1000}`, action: "update", images: [{ container: "container app", image: "registry.example.com/shop/app:1.4", digest: `sha256:${"ab".repeat(32)}` }] }],
+      objects: [
+        {
+          apiVersion: "apps/v1",
+          kind: "Deployment",
+          namespace: "shop",
+          name: `web-${i % 1000}`,
+          action: "update",
+          images: [{ container: "container app", image: "registry.example.com/shop/app:1.4", digest: `sha256:${"ab".repeat(32)}` }],
+        },
+      ],
     },
   };
 }
@@ -106,7 +120,10 @@ async function proofTimes(log: AuditLog, size: number, runs = 2000) {
     consistency.push(performance.now() - t);
   }
   const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
-  return { inclusionMs: { median: median(inclusion), p99: p99(inclusion) }, consistencyMs: { median: median(consistency), p99: p99(consistency) } };
+  return {
+    inclusionMs: { median: median(inclusion), p99: p99(inclusion) },
+    consistencyMs: { median: median(consistency), p99: p99(consistency) },
+  };
 }
 
 async function timedVerify(log: AuditLog, records: boolean): Promise<number> {
@@ -143,7 +160,12 @@ try {
     vigilTreeHashesPerSecond: vigilRate,
     appends,
     proofs,
-    verification: { seconds: verifySeconds, withRecordsSeconds: recordsSeconds, rawHashingSeconds: rawVerifySeconds, overRaw: verifySeconds / rawVerifySeconds },
+    verification: {
+      seconds: verifySeconds,
+      withRecordsSeconds: recordsSeconds,
+      rawHashingSeconds: rawVerifySeconds,
+      overRaw: verifySeconds / rawVerifySeconds,
+    },
   };
   console.log(JSON.stringify(result, null, 2));
   const ms = (x: number) => `${(x * 1000).toFixed(0)} µs`;

@@ -36,10 +36,13 @@ const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
 /** docker-registry in a process of its own (bench/lib/registry-process.ts), so synchronous timing cannot stall it. */
 async function registryProcess(): Promise<{ host: string }> {
   const child = spawn(process.execPath, [join(import.meta.dirname, "lib", "registry-process.ts")], { stdio: ["pipe", "pipe", "inherit"] });
-  scope.after(() => new Promise((done) => {
-    child.once("exit", done);
-    child.stdin!.end();
-  }));
+  scope.after(
+    () =>
+      new Promise((done) => {
+        child.once("exit", done);
+        child.stdin!.end();
+      }),
+  );
   let line = "";
   for await (const chunk of child.stdout!) {
     line += chunk;
@@ -52,11 +55,21 @@ async function registryProcess(): Promise<{ host: string }> {
 async function buildImage(dir: string, host: string): Promise<{ image: string; digest: string; mib: number }> {
   const filler = join(dir, "filler");
   const fillerMiB = Number(values["filler-mib"]);
-  for (let i = 0; i * 25 < fillerMiB; i++) targets.writeTree(filler, { [`opt/data/blob-${i}.bin`]: randomBytes(Math.min(25, fillerMiB - i * 25) << 20) });
-  const layers = [targets.debianRoot().root, targets.npmProject().root, targets.pythonTree().root, targets.goBinary().root, targets.javaArchives().root, filler];
+  for (let i = 0; i * 25 < fillerMiB; i++)
+    targets.writeTree(filler, { [`opt/data/blob-${i}.bin`]: randomBytes(Math.min(25, fillerMiB - i * 25) << 20) });
+  const layers = [
+    targets.debianRoot().root,
+    targets.npmProject().root,
+    targets.pythonTree().root,
+    targets.goBinary().root,
+    targets.javaArchives().root,
+    filler,
+  ];
   const layout = join(dir, "layout");
   const built = await targets.ociImage(layout, "v1", layers, dir);
-  const manifest = JSON.parse(readFileSync(join(layout, "blobs", "sha256", built.digest.slice(7)), "utf8")) as { layers: { size: number }[] };
+  const manifest = JSON.parse(readFileSync(join(layout, "blobs", "sha256", built.digest.slice(7)), "utf8")) as {
+    layers: { size: number }[];
+  };
   const image = `${host}/bench/app:v1`;
   run("skopeo", ["--insecure-policy", "copy", "--dest-tls-verify=false", `oci:${layout}:v1`, `docker://${image}`]);
   return { image, digest: built.digest, mib: manifest.layers.reduce((n, l) => n + l.size, 0) / 2 ** 20 };
@@ -86,10 +99,22 @@ function acceptedFindings(dir: string, args: string[]): string {
   const checks = (JSON.parse(r.stdout) as { checks: { gate: string; rule: string; status: string; subject: string }[] }).checks;
   const blocking = checks.filter((c) => c.gate === "vulnerability" && c.status === "fail" && c.rule !== "scan");
   const file = join(dir, "accepted.vex.json");
-  writeFileSync(file, JSON.stringify({
-    "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://vigil.dev/bench/ci", author: "bench/ci.ts", timestamp: new Date().toISOString(), version: 1,
-    statements: blocking.map((c) => ({ vulnerability: { name: c.rule }, products: [{ "@id": c.subject }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" })),
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://vigil.dev/bench/ci",
+      author: "bench/ci.ts",
+      timestamp: new Date().toISOString(),
+      version: 1,
+      statements: blocking.map((c) => ({
+        vulnerability: { name: c.rule },
+        products: [{ "@id": c.subject }],
+        status: "not_affected",
+        justification: "vulnerable_code_not_in_execute_path",
+      })),
+    }),
+  );
   console.log(`findings accepted by VEX for the timed runs: ${blocking.length}`);
   return file;
 }
@@ -124,26 +149,56 @@ try {
     ["cosign attest (provenance)", cosignBin, ["attest", ...cosignFlags, "--type", "slsaprovenance1", "--predicate", provenance, pinned]],
   ];
   emptyForMissingEcosystems(join(goBin, "osv-scanner"), peerSteps[0]!, peerSteps[1]![2], process.env.OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY);
-  const vigilArgs = ["ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--json", "--vex", acceptedFindings(dir, [cli, "ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--no-provenance", "--json"])];
+  const vigilArgs = [
+    "ci",
+    pinned,
+    "--key",
+    key.privatePath,
+    "--db",
+    db,
+    "--allow-http-registry",
+    "--json",
+    "--vex",
+    acceptedFindings(dir, [cli, "ci", pinned, "--key", key.privatePath, "--db", db, "--allow-http-registry", "--no-provenance", "--json"]),
+  ];
 
   const vigil: ReturnType<typeof timed>[] = [];
   const peer: { seconds: number; cpuSeconds: number; steps: number[] }[] = [];
   for (let i = 0; i < runs; i++) {
     const v = timed(vigilBin, vigilArgs);
     const verdict = JSON.parse(v.stdout) as { verdict: string; checks: { gate: string; rule: string; message: string }[] };
-    if (v.status !== 0) throw new Error(`vigil ci did not pass (exit ${v.status}): ${verdict.checks.filter((c) => c.gate !== "ci").slice(0, 5).map((c) => c.message).join("; ")}`);
+    if (v.status !== 0)
+      throw new Error(
+        `vigil ci did not pass (exit ${v.status}): ${verdict.checks
+          .filter((c) => c.gate !== "ci")
+          .slice(0, 5)
+          .map((c) => c.message)
+          .join("; ")}`,
+      );
     vigil.push(v);
-    if (i === 0) console.log(`vigil ci: ${verdict.checks.find((c) => c.rule === "sbom")?.message}; ${verdict.checks.find((c) => c.rule === "scan")?.message}`);
+    if (i === 0)
+      console.log(
+        `vigil ci: ${verdict.checks.find((c) => c.rule === "sbom")?.message}; ${verdict.checks.find((c) => c.rule === "scan")?.message}`,
+      );
     const steps = peerSteps.map(([name, bin, args]) => {
       const r = timed(bin, args);
       // osv-scanner exits 1 when it found vulnerabilities; anything else is a failed step.
-      if (r.status !== 0 && !(name === "osv-scanner" && r.status === 1)) throw new Error(`${name} failed (exit ${r.status}): ${spawnSync(bin, args, { encoding: "utf8" }).stderr.slice(-2000)}`);
+      if (r.status !== 0 && !(name === "osv-scanner" && r.status === 1))
+        throw new Error(`${name} failed (exit ${r.status}): ${spawnSync(bin, args, { encoding: "utf8" }).stderr.slice(-2000)}`);
       return r;
     });
-    peer.push({ seconds: steps.reduce((n, r) => n + r.seconds, 0), cpuSeconds: steps.reduce((n, r) => n + r.cpuSeconds, 0), steps: steps.map((r) => r.seconds) });
+    peer.push({
+      seconds: steps.reduce((n, r) => n + r.seconds, 0),
+      cpuSeconds: steps.reduce((n, r) => n + r.cpuSeconds, 0),
+      steps: steps.map((r) => r.seconds),
+    });
   }
   const sbomComponents = (JSON.parse(readFileSync(sbom, "utf8")) as { components?: unknown[] }).components?.length ?? 0;
-  const v = { seconds: median(vigil.map((r) => r.seconds)), cpu: median(vigil.map((r) => r.cpuSeconds)), rss: median(vigil.map((r) => r.maxRssMiB)) };
+  const v = {
+    seconds: median(vigil.map((r) => r.seconds)),
+    cpu: median(vigil.map((r) => r.cpuSeconds)),
+    rss: median(vigil.map((r) => r.maxRssMiB)),
+  };
   const p = { seconds: median(peer.map((r) => r.seconds)), cpu: median(peer.map((r) => r.cpuSeconds)) };
   console.log(`syft found ${sbomComponents} components`);
   console.log(`| pipeline | wall (median of ${runs}) | CPU | peak RSS |`);
@@ -152,7 +207,9 @@ try {
   console.log(`| syft + osv-scanner + cosign sign + cosign attest ×2 | ${p.seconds.toFixed(2)} s | ${p.cpu.toFixed(2)} s | (per step) |`);
   peerSteps.forEach(([name], i) => console.log(`|   ${name} | ${median(peer.map((r) => r.steps[i]!)).toFixed(2)} s | | |`));
   const ratio = p.seconds / v.seconds;
-  console.log(`ratio: the peer pipeline takes ${ratio.toFixed(2)}x vigil ci's wall time (CPU ${(p.cpu / v.cpu).toFixed(2)}x); target at least 2x: ${ratio >= 2 ? "met" : "NOT met"}`);
+  console.log(
+    `ratio: the peer pipeline takes ${ratio.toFixed(2)}x vigil ci's wall time (CPU ${(p.cpu / v.cpu).toFixed(2)}x); target at least 2x: ${ratio >= 2 ? "met" : "NOT met"}`,
+  );
 } finally {
   for (const fn of cleanups.reverse()) await fn();
 }

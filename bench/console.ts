@@ -15,7 +15,14 @@ import { CHROMIUM, openChromium } from "../test/helpers/browser.ts";
 import { makeConsoleFixture } from "../test/helpers/console-fixture.ts";
 import { machine, median } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { resources: { type: "string", default: "1000" }, entries: { type: "string", default: "100000" }, runs: { type: "string", default: "5" }, dir: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    resources: { type: "string", default: "1000" },
+    entries: { type: "string", default: "100000" },
+    runs: { type: "string", default: "5" },
+    dir: { type: "string" },
+  },
+});
 const resources = Number(values.resources);
 const entries = Number(values.entries);
 const runs = Number(values.runs);
@@ -30,12 +37,16 @@ try {
   console.log(`machine: ${machine()}`);
   let t0 = performance.now();
   const world = await makeConsoleFixture(dir, { resources, filler: Math.max(0, entries - FIXTURE_ENTRIES) });
-  console.log(`world: ${resources} resources per environment, ${entries} log entries, written in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `world: ${resources} resources per environment, ${entries} log entries, written in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 
   t0 = performance.now();
   const running = await startConsole(loadConsoleConfig(world.configFile));
   cleanups.push(() => running.close());
-  console.log(`console start (verify ${entries} entries against the latest checkpoint, index them): ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+  console.log(
+    `console start (verify ${entries} entries against the latest checkpoint, index them): ${((performance.now() - t0) / 1000).toFixed(2)} s`,
+  );
 
   const dispatcher = new Agent({ connect: { ca: running.certificate } });
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run node scripts/setup.ts`);
@@ -48,13 +59,28 @@ try {
 
   const pages: { name: string; hash: string; api: string; ready: string }[] = [
     { name: "environments", hash: "#/", api: "environments", ready: "section.card dl" },
-    { name: `environment (${resources} resources)`, hash: "#/env/prod", api: "environments/prod", ready: `#resources tbody tr:nth-child(${Math.min(resources, 200)})` },
-    { name: "why is this running (explain)", hash: `#/explain?env=prod&target=${encodeURIComponent("Deployment/shop/web")}`, api: `explain?env=prod&target=${encodeURIComponent("Deployment/shop/web")}`, ready: "[data-proof=verified]" },
+    {
+      name: `environment (${resources} resources)`,
+      hash: "#/env/prod",
+      api: "environments/prod",
+      ready: `#resources tbody tr:nth-child(${Math.min(resources, 200)})`,
+    },
+    {
+      name: "why is this running (explain)",
+      hash: `#/explain?env=prod&target=${encodeURIComponent("Deployment/shop/web")}`,
+      api: `explain?env=prod&target=${encodeURIComponent("Deployment/shop/web")}`,
+      ready: "[data-proof=verified]",
+    },
     { name: "entry with proof", hash: "#/entry/5", api: "entries/5", ready: "[data-proof=verified]" },
     { name: "findings", hash: "#/findings", api: "findings", ready: "svg.plot" },
     { name: "approvals", hash: "#/approvals", api: "approvals", ready: "main pre" },
     { name: `audit log (newest of ${entries})`, hash: "#/audit", api: "audit/search", ready: "main table tbody tr" },
-    { name: "audit search (person, whole log)", hash: "#/audit?person=carol", api: "audit/search?person=carol", ready: "main table tbody tr" },
+    {
+      name: "audit search (person, whole log)",
+      hash: "#/audit?person=carol",
+      api: "audit/search?person=carol",
+      ready: "main table tbody tr",
+    },
   ];
   const rows: string[] = [];
   for (const p of pages) {
@@ -67,7 +93,10 @@ try {
       await page.locator(p.ready).first().waitFor({ timeout: 60_000 });
       loads.push(performance.now() - start);
       const c = performance.now();
-      const r = await fetch(new URL(`/api/v1/${p.api}`, running.url), { dispatcher, headers: { authorization: `Bearer ${world.tokens.auditor}` } });
+      const r = await fetch(new URL(`/api/v1/${p.api}`, running.url), {
+        dispatcher,
+        headers: { authorization: `Bearer ${world.tokens.auditor}` },
+      });
       await r.arrayBuffer();
       calls.push(performance.now() - c);
     }
@@ -86,9 +115,11 @@ try {
       await page.locator(`#resources tbody tr:nth-child(${resources})`).waitFor();
       draws.push(performance.now() - start);
     }
-    rows.push(`| environment: Show all ${resources} (drawing the other ${resources - 200} rows) | ${median(draws).toFixed(0)} | – | ${(median(draws) / 1000).toFixed(2)} |`);
+    rows.push(
+      `| environment: Show all ${resources} (drawing the other ${resources - 200} rows) | ${median(draws).toFixed(0)} | – | ${(median(draws) / 1000).toFixed(2)} |`,
+    );
   }
-  console.log(`\npage loads in Chromium ${await context.browser()?.version() ?? ""} (median of ${runs}):\n`);
+  console.log(`\npage loads in Chromium ${(await context.browser()?.version()) ?? ""} (median of ${runs}):\n`);
   console.log("| page | full load, ms | its API call, ms | ratio to the 1 s target |");
   console.log("|---|---|---|---|");
   for (const r of rows) console.log(r);

@@ -20,7 +20,15 @@ import { machine } from "./lib/measure.ts";
 import { openInventory, type InventoryStore } from "../src/monitor/inventory.ts";
 import { DatabaseSync } from "node:sqlite";
 
-const { values } = parseArgs({ options: { images: { type: "string", default: "2000" }, "per-image": { type: "string", default: "500" }, packages: { type: "string", default: "20000" }, universe: { type: "string", default: "200000" }, advisories: { type: "string", default: "10000" } } });
+const { values } = parseArgs({
+  options: {
+    images: { type: "string", default: "2000" },
+    "per-image": { type: "string", default: "500" },
+    packages: { type: "string", default: "20000" },
+    universe: { type: "string", default: "200000" },
+    advisories: { type: "string", default: "10000" },
+  },
+});
 const IMAGES = Number(values.images);
 const PER_IMAGE = Number(values["per-image"]);
 const PACKAGES = Number(values.packages);
@@ -45,7 +53,14 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 const purl = (pkg: number, version: number) => `pkg:npm/pkg-${pkg}@1.${version}.0`;
 
 function advisory(n: number, pkg: number, modified: string, rnd: () => number) {
-  return osv({ id: `GHSA-bench-${String(n).padStart(6, "0")}`, modified, ecosystem: "npm", name: `pkg-${pkg}`, fixed: `1.${1 + Math.floor(rnd() * VERSIONS)}.0`, ...(rnd() < 0.7 && { severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N" }) });
+  return osv({
+    id: `GHSA-bench-${String(n).padStart(6, "0")}`,
+    modified,
+    ecosystem: "npm",
+    name: `pkg-${pkg}`,
+    fixed: `1.${1 + Math.floor(rnd() * VERSIONS)}.0`,
+    ...(rnd() < 0.7 && { severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N" }),
+  });
 }
 
 const dir = mkdtempSync(join(tmpdir(), "vigil-bench-monitor-"));
@@ -64,7 +79,9 @@ try {
   writeFileSync(join(dir, "baseline.json"), JSON.stringify(baseline));
   // The import measured: half new advisories, half changed ones (a later `modified`, another fixed version).
   const update = [
-    ...Array.from({ length: ADVISORIES / 2 }, (_, n) => advisory(ADVISORIES + n, Math.floor(rnd() * UNIVERSE), "2026-12-01T00:00:00Z", rnd)),
+    ...Array.from({ length: ADVISORIES / 2 }, (_, n) =>
+      advisory(ADVISORIES + n, Math.floor(rnd() * UNIVERSE), "2026-12-01T00:00:00Z", rnd),
+    ),
     ...baseline.slice(0, ADVISORIES / 2).map((a, n) => {
       const pkg = Number(/pkg-(\d+)/.exec(JSON.stringify(a))![1]);
       return advisory(n, pkg, "2026-12-01T00:00:00Z", rnd);
@@ -95,10 +112,16 @@ try {
   const { digestOf } = await import("../test/helpers/monitor-fixture.ts");
   for (const [label, purls] of Object.entries(images)) byDigest.set(digestOf(label), cyclonedx(purls));
   const loadStart = performance.now();
-  const first = await f.monitor.recordDeployment("prod", workloads("apps", spec), { revision: "a".repeat(40), verdict: "pass", sbomFor: async (image) => byDigest.get(image.digest) });
+  const first = await f.monitor.recordDeployment("prod", workloads("apps", spec), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: async (image) => byDigest.get(image.digest),
+  });
   const loadSeconds = (performance.now() - loadStart) / 1000;
   byDigest.clear();
-  console.log(`inventory: ${IMAGES} images, ${IMAGES * PER_IMAGE} components (${new Set(Object.values(images).flat()).size} distinct), ${first.opened.length} findings from ${ADVISORIES} stored advisories; recorded and judged in ${loadSeconds.toFixed(1)} s`);
+  console.log(
+    `inventory: ${IMAGES} images, ${IMAGES * PER_IMAGE} components (${new Set(Object.values(images).flat()).size} distinct), ${first.opened.length} findings from ${ADVISORIES} stored advisories; recorded and judged in ${loadSeconds.toFixed(1)} s`,
+  );
 
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
@@ -107,18 +130,30 @@ try {
   const changes = await f.monitor.importAdvisories([join(dir, "update.json")]);
   const incremental = (lastEmitted - start) / 1000;
   const rssAfter = process.memoryUsage().rss;
-  console.log(`\nimport of ${update.length} advisories (${changes.import.added} new, ${changes.import.updated} changed): ${changes.judged} distinct components judged again, ${changes.opened.length} findings opened or changed, ${changes.closed.length} closed`);
-  console.log(`  start of import to last finding emitted: ${incremental.toFixed(2)} s (import into the database ${changes.seconds.import.toFixed(2)} s, judging the changed components ${changes.seconds.judge.toFixed(2)} s, diff + store in the inventory + emit ${changes.seconds.settle.toFixed(2)} s, of which storing ${storeSeconds.toFixed(2)} s: ${Math.round((storeSeconds / Math.max(1, changes.opened.length + changes.closed.length)) * 1e6)} µs per finding written)`);
-  console.log(`  memory: RSS ${mib(rssBefore)} before, ${mib(rssAfter)} after, peak ${mib(process.resourceUsage().maxRSS * 1024)} (whole process, inventory index included)`);
+  console.log(
+    `\nimport of ${update.length} advisories (${changes.import.added} new, ${changes.import.updated} changed): ${changes.judged} distinct components judged again, ${changes.opened.length} findings opened or changed, ${changes.closed.length} closed`,
+  );
+  console.log(
+    `  start of import to last finding emitted: ${incremental.toFixed(2)} s (import into the database ${changes.seconds.import.toFixed(2)} s, judging the changed components ${changes.seconds.judge.toFixed(2)} s, diff + store in the inventory + emit ${changes.seconds.settle.toFixed(2)} s, of which storing ${storeSeconds.toFixed(2)} s: ${Math.round((storeSeconds / Math.max(1, changes.opened.length + changes.closed.length)) * 1e6)} µs per finding written)`,
+  );
+  console.log(
+    `  memory: RSS ${mib(rssBefore)} before, ${mib(rssAfter)} after, peak ${mib(process.resourceUsage().maxRSS * 1024)} (whole process, inventory index included)`,
+  );
 
   const fullStart = performance.now();
   const full = await f.monitor.fullRescan();
   const fullSeconds = (performance.now() - fullStart) / 1000;
   const same = isDeepStrictEqual(full, f.monitor.openFindings());
-  console.log(`full rescan of the same inventory (Vigil's matcher, same store): ${fullSeconds.toFixed(2)} s, ${full.length} findings; incremental equals full: ${same}`);
+  console.log(
+    `full rescan of the same inventory (Vigil's matcher, same store): ${fullSeconds.toFixed(2)} s, ${full.length} findings; incremental equals full: ${same}`,
+  );
   // Like for like: the full rescan judges and places every component's findings; the incremental judging does the same for the changed ones.
-  console.log(`\nratio full rescan / incremental judging: ${(fullSeconds / changes.seconds.judge).toFixed(1)}x; full rescan / import-to-last-finding: ${(fullSeconds / incremental).toFixed(1)}x (the full rescan figure excludes storing and emitting)`);
-  console.log(`against a 24-hour rescan schedule (Trivy Operator's report TTL, Dependency-Track's daily analysis): worst-case exposure ${DAY} s vs ${incremental.toFixed(2)} s, ${Math.round(DAY / incremental)}x sooner`);
+  console.log(
+    `\nratio full rescan / incremental judging: ${(fullSeconds / changes.seconds.judge).toFixed(1)}x; full rescan / import-to-last-finding: ${(fullSeconds / incremental).toFixed(1)}x (the full rescan figure excludes storing and emitting)`,
+  );
+  console.log(
+    `against a 24-hour rescan schedule (Trivy Operator's report TTL, Dependency-Track's daily analysis): worst-case exposure ${DAY} s vs ${incremental.toFixed(2)} s, ${Math.round(DAY / incremental)}x sooner`,
+  );
   // The write path alone, in the same run on the same findings: the inventory's batched writes (one
   // transaction, multi-row statements prepared once per size) against one prepared single-row statement
   // per finding in one transaction (how the inventory wrote them before), each into a fresh inventory.
@@ -129,15 +164,21 @@ try {
   const batchedSeconds = (performance.now() - batchedStart) / 1000;
   await batched.close();
   const single = new DatabaseSync(join(dir, "write-single.sqlite"));
-  single.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE vigil_monitor_findings (key TEXT PRIMARY KEY, environment TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL);");
+  single.exec(
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; CREATE TABLE vigil_monitor_findings (key TEXT PRIMARY KEY, environment TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL);",
+  );
   const singleStart = performance.now();
   single.exec("BEGIN IMMEDIATE");
-  const upsert = single.prepare("INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc");
+  const upsert = single.prepare(
+    "INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
+  );
   for (const w of written) upsert.run(w.key, w.environment, w.since, JSON.stringify(w));
   single.exec("COMMIT");
   const singleSeconds = (performance.now() - singleStart) / 1000;
   single.close();
-  console.log(`writing the ${written.length} findings alone into a fresh inventory: batched ${batchedSeconds.toFixed(2)} s, single-row statements ${singleSeconds.toFixed(2)} s (${(singleSeconds / batchedSeconds).toFixed(1)}x)`);
+  console.log(
+    `writing the ${written.length} findings alone into a fresh inventory: batched ${batchedSeconds.toFixed(2)} s, single-row statements ${singleSeconds.toFixed(2)} s (${(singleSeconds / batchedSeconds).toFixed(1)}x)`,
+  );
   await f.close();
   if (!same) process.exitCode = 1;
 } finally {

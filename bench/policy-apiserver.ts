@@ -56,8 +56,15 @@ async function apiServerDecisions(objects: KubeObject[]): Promise<{ seconds: num
     if (answer.status !== 201) throw new Error(`installing ${object.metadata?.name}: ${JSON.stringify(answer.body)}`);
   }
   const probe = objects.find((o) => o.kind === "Pod")!;
-  const probeDenied = { ...probe, metadata: { ...probe.metadata, name: "probe" }, spec: { containers: [{ name: "p", image: "busybox:1", securityContext: { runAsUser: 0 } }] } };
-  for (const deadline = Date.now() + 30_000; (await kubeApi(cluster, "POST", `${pathOf(probe)}?dryRun=All`, probeDenied)).status === 201;) {
+  const probeDenied = {
+    ...probe,
+    metadata: { ...probe.metadata, name: "probe" },
+    spec: { containers: [{ name: "p", image: "busybox:1", securityContext: { runAsUser: 0 } }] },
+  };
+  for (
+    const deadline = Date.now() + 30_000;
+    (await kubeApi(cluster, "POST", `${pathOf(probe)}?dryRun=All`, probeDenied)).status === 201;
+  ) {
     if (Date.now() > deadline) throw new Error("the pack policies never took effect");
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -66,14 +73,16 @@ async function apiServerDecisions(objects: KubeObject[]): Promise<{ seconds: num
   const reasons = new Map<string, string>();
   const started = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < judged.length) {
-      const o = judged[next++]!;
-      const answer = await kubeApi(cluster, "POST", `${pathOf(o)}?dryRun=All&fieldValidation=Strict`, o);
-      decisions.set(subjectOf(o), answer.status !== 201 && answer.status !== 200);
-      if (answer.status >= 300) reasons.set(subjectOf(o), String(answer.body?.message ?? answer.status));
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < judged.length) {
+        const o = judged[next++]!;
+        const answer = await kubeApi(cluster, "POST", `${pathOf(o)}?dryRun=All&fieldValidation=Strict`, o);
+        decisions.set(subjectOf(o), answer.status !== 201 && answer.status !== 200);
+        if (answer.status >= 300) reasons.set(subjectOf(o), String(answer.body?.message ?? answer.status));
+      }
+    }),
+  );
   return { seconds: (performance.now() - started) / 1000, decisions, reasons };
 }
 
@@ -89,19 +98,41 @@ try {
     const vigilDenied = vigil.decisions.get(subject) ?? false;
     if (vigilDenied === denied) agree++;
     else {
-      const cause = denied ? `API server denies, Vigil passes: ${(api.reasons.get(subject) ?? "").replace(/^.*?denied request: |^.*? is (invalid|forbidden): /, "").slice(0, 80)}` : "Vigil blocks, API server admits";
+      const cause = denied
+        ? `API server denies, Vigil passes: ${(api.reasons.get(subject) ?? "").replace(/^.*?denied request: |^.*? is (invalid|forbidden): /, "").slice(0, 80)}`
+        : "Vigil blocks, API server admits";
       differ.set(cause, [...(differ.get(cause) ?? []), subject]);
     }
   }
   const judged = api.decisions.size;
-  console.log(JSON.stringify({
-    machine: machine(),
-    manifests: objects.length,
-    vigil: { seconds: vigil.seconds, objectsPerSecond: objects.length / vigil.seconds, note: "whole process, reading and parsing included" },
-    apiServer: { seconds: api.seconds, objectsPerSecond: judged / api.seconds, note: "dry-run requests only, 8 in flight; setup not counted" },
-    ratio: { apiServerSecondsOverVigilSeconds: api.seconds / vigil.seconds },
-    agreement: { judged, agree, differ: Object.fromEntries([...differ].map(([cause, subjects]) => [cause, { count: subjects.length, examples: subjects.slice(0, 3) }])) },
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        machine: machine(),
+        manifests: objects.length,
+        vigil: {
+          seconds: vigil.seconds,
+          objectsPerSecond: objects.length / vigil.seconds,
+          note: "whole process, reading and parsing included",
+        },
+        apiServer: {
+          seconds: api.seconds,
+          objectsPerSecond: judged / api.seconds,
+          note: "dry-run requests only, 8 in flight; setup not counted",
+        },
+        ratio: { apiServerSecondsOverVigilSeconds: api.seconds / vigil.seconds },
+        agreement: {
+          judged,
+          agree,
+          differ: Object.fromEntries(
+            [...differ].map(([cause, subjects]) => [cause, { count: subjects.length, examples: subjects.slice(0, 3) }]),
+          ),
+        },
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   for (const cleanup of cleanups.reverse()) await cleanup();
 }

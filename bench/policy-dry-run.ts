@@ -14,7 +14,9 @@ import { parseManifests, type SourcedObject } from "../src/manifest/manifests.ts
 import { startKubeApiServer, type KubeCluster } from "../test/helpers/kube.ts";
 import { machine } from "./lib/measure.ts";
 
-const { values } = parseArgs({ options: { resources: { type: "string", default: "1000" }, namespaces: { type: "string", default: "20" } } });
+const { values } = parseArgs({
+  options: { resources: { type: "string", default: "1000" }, namespaces: { type: "string", default: "20" } },
+});
 const total = Number(values.resources);
 const namespaceCount = Number(values.namespaces);
 const cleanups: (() => unknown)[] = [];
@@ -44,8 +46,14 @@ spec:
   }
 }
 
-const namespaceSet = parseManifests(namespaces.map((n) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${n} }`).join("\n---\n"), "namespaces.yaml");
-const resources = parseManifests(Array.from({ length: total - namespaceCount }, (_, i) => resourceYaml(i)).join("\n---\n"), "resources.yaml");
+const namespaceSet = parseManifests(
+  namespaces.map((n) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${n} }`).join("\n---\n"),
+  "namespaces.yaml",
+);
+const resources = parseManifests(
+  Array.from({ length: total - namespaceCount }, (_, i) => resourceYaml(i)).join("\n---\n"),
+  "resources.yaml",
+);
 const objects: SourcedObject[] = [...namespaceSet, ...resources];
 const options = { environment: "bench", inventory: { namespace: "default", name: "vigil-inventory-bench" }, allowedNamespaces: namespaces };
 
@@ -89,7 +97,9 @@ try {
   console.error("with the dry run…");
   const withDry = await run(true);
   const ratios = { first: withDry.first.seconds / without.first.seconds, resync: withDry.resync.seconds / without.resync.seconds };
-  console.log(JSON.stringify({ machine: machine(), resources: total, namespaces: namespaceCount, without, with: withDry, ratios }, null, 2));
+  console.log(
+    JSON.stringify({ machine: machine(), resources: total, namespaces: namespaceCount, without, with: withDry, ratios }, null, 2),
+  );
   const fmt = (m: Measure) => `${m.seconds.toFixed(2)} s (${m.requests} sync requests)`;
   console.log(`
 | measure (${total} resources, ${namespaceCount} namespaces, real kube-apiserver v1.37.2 on loopback) | value |

@@ -14,7 +14,11 @@ import { machine, median, timeCommand, timed } from "./lib/measure.ts";
 import { mixedManifests } from "./lib/mixed-manifests.ts";
 
 const { values } = parseArgs({
-  options: { manifests: { type: "string", default: "10000" }, runs: { type: "string", default: "3" }, seed: { type: "string", default: "1" } },
+  options: {
+    manifests: { type: "string", default: "10000" },
+    runs: { type: "string", default: "3" },
+    seed: { type: "string", default: "1" },
+  },
 });
 const count = Number(values.manifests);
 const runs = Number(values.runs);
@@ -77,7 +81,10 @@ interface KyvernoResult {
 function kyvernoRun(binary: string, policies: readonly string[], dir: string, cpus?: string): Run {
   const r = timed(binary, ["apply", ...policies, "--resource", dir, "--policy-report", "--output-format", "json"], cpus);
   const findings: Findings = new Map();
-  const reports = r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { results?: KyvernoResult[] });
+  const reports = r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { results?: KyvernoResult[] });
   if (reports.length === 0) throw new Error(`kyverno printed no policy report (exit ${r.status}):\n${r.stdout.slice(0, 2000)}`);
   for (const result of reports.flatMap((report) => report.results ?? [])) {
     for (const s of result.subjects ?? result.resources ?? []) {
@@ -95,7 +102,10 @@ function medianRun(make: () => Run): Run {
   return all.find((r) => r.seconds === m)!;
 }
 
-const policyNames = (pack: string) => loadPack(pack).filter((s) => s.object.kind === "ValidatingAdmissionPolicy").map((s) => s.object.metadata!.name!);
+const policyNames = (pack: string) =>
+  loadPack(pack)
+    .filter((s) => s.object.kind === "ValidatingAdmissionPolicy")
+    .map((s) => s.object.metadata!.name!);
 
 /** A resource's verdict at a level: fail when any of the level's policies failed it; absent if none applied. */
 function levelVerdicts(f: Findings, policies: ReadonlySet<string>): Map<string, { status: "pass" | "fail"; messages: string[] }> {
@@ -125,14 +135,27 @@ function compareLevel(vigil: Run, vigilPolicies: ReadonlySet<string>, kyverno: R
       agree++;
       continue;
     }
-    differences.push({ resource, vigil: a?.status ?? "not evaluated", kyverno: b?.status ?? "not evaluated", vigilSays: a?.messages ?? [], kyvernoSays: b?.messages ?? [] });
+    differences.push({
+      resource,
+      vigil: a?.status ?? "not evaluated",
+      kyverno: b?.status ?? "not evaluated",
+      vigilSays: a?.messages ?? [],
+      kyvernoSays: b?.messages ?? [],
+    });
   }
   const tally: Record<string, number> = {};
-  for (const d of differences) tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] = (tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] ?? 0) + 1;
+  for (const d of differences)
+    tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] = (tally[`vigil ${d.vigil} / kyverno ${d.kyverno}`] ?? 0) + 1;
   const failing = (m: typeof v) => [...m.values()].filter((x) => x.status === "fail").length;
   return {
-    resources: v.size, kyvernoResources: k.size, vigilFails: failing(v), kyvernoFails: failing(k),
-    agree, differ: differences.length, tally, examples: pickExamples(differences),
+    resources: v.size,
+    kyvernoResources: k.size,
+    vigilFails: failing(v),
+    kyvernoFails: failing(k),
+    agree,
+    differ: differences.length,
+    tally,
+    examples: pickExamples(differences),
   };
 }
 
@@ -148,7 +171,11 @@ function pickExamples<T extends { vigil: string; kyverno: string }>(differences:
 
 const work = mkdtempSync(join(tmpdir(), "vigil-bench-policy-"));
 const input = mixedManifests(join(work, "manifests"), count, Number(values.seed));
-console.error(`${input.count} manifests in ${input.dir}: ${Object.entries(input.byKind).map(([k, n]) => `${k} ${n}`).join(", ")}`);
+console.error(
+  `${input.count} manifests in ${input.dir}: ${Object.entries(input.byKind)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ")}`,
+);
 
 const packs = packNames();
 const missing = pssPacks.filter((p) => !packs.includes(p));
@@ -162,7 +189,9 @@ const vigilAll = medianRun(() => vigilRun(packs, input.dir, "0"));
 const vigilPss = missing.length === 0 ? medianRun(() => vigilRun(pssPacks, input.dir, "0")) : undefined;
 console.error(`vigil policy check, PSS packs, all cores, ${runs} runs…`);
 const vigilPssAllCores = missing.length === 0 ? medianRun(() => vigilRun(pssPacks, input.dir)) : undefined;
-const phases = JSON.parse(timeCommand("taskset", ["-c", "0", process.execPath, join(root, "bench", "lib", "policy-phases.ts"), input.dir, params, ...packs]).stdout);
+const phases = JSON.parse(
+  timeCommand("taskset", ["-c", "0", process.execPath, join(root, "bench", "lib", "policy-phases.ts"), input.dir, params, ...packs]).stdout,
+);
 
 console.error(`kubectl-kyverno apply, Pod Security baseline + restricted, ${runs} runs…`);
 const kyverno = medianRun(() => kyvernoRun(binary, [kyvernoPolicies.baseline, kyvernoPolicies.restricted], input.dir));
@@ -171,8 +200,12 @@ const kyvernoOneCore = kyvernoRun(binary, [kyvernoPolicies.baseline, kyvernoPoli
 
 const rate = (r: Run) => evaluations(r.findings) / r.seconds;
 const summary = (r: Run) => ({
-  seconds: r.seconds, cpuSeconds: r.cpuSeconds, maxRssMiB: r.maxRssMiB,
-  resourcesEvaluated: r.findings.size, evaluations: evaluations(r.findings), evaluationsPerSecond: rate(r),
+  seconds: r.seconds,
+  cpuSeconds: r.cpuSeconds,
+  maxRssMiB: r.maxRssMiB,
+  resourcesEvaluated: r.findings.size,
+  evaluations: evaluations(r.findings),
+  evaluationsPerSecond: rate(r),
 });
 const restrictedLevel = new Set(missing.length === 0 ? pssPacks.flatMap(policyNames) : []);
 const verdicts = vigilPss && {
@@ -221,7 +254,9 @@ const verdictRow = (level: "restricted" | "baseline") => {
 console.error(`
 | measure (median of ${runs} runs, whole process) | value |
 |---|---|
-| input | ${f(input.count, 0)} manifests, seed ${values.seed}: ${Object.entries(input.byKind).map(([k, n]) => `${k} ${n}`).join(", ")} |
+| input | ${f(input.count, 0)} manifests, seed ${values.seed}: ${Object.entries(input.byKind)
+  .map(([k, n]) => `${k} ${n}`)
+  .join(", ")} |
 | Vigil, all ${packs.length} packs (${policyCount(packs)} policies), 1 core | ${figures(vigilAll)} |
 | … of which, in-process: parse / load packs / compile + evaluate | ${f(phases.parse)} s / ${f(phases.loadPacks)} s / ${f(phases.evaluate)} s |
 | Vigil, pss-baseline + pss-restricted${vigilPss ? ` (${policyCount(pssPacks)} policies), 1 core | ${figures(vigilPss)}` : " | pack missing"} |
@@ -238,6 +273,8 @@ ${verdictRow("baseline")}
 for (const level of ["restricted", "baseline"] as const) {
   for (const d of verdicts?.[level].examples ?? []) {
     const said = (messages: string[]) => (messages.join("; ") || "-").slice(0, 300);
-    console.error(`${level}: ${d.resource}: Vigil ${d.vigil}, kyverno ${d.kyverno}\n  Vigil: ${said(d.vigilSays)}\n  kyverno: ${said(d.kyvernoSays)}`);
+    console.error(
+      `${level}: ${d.resource}: Vigil ${d.vigil}, kyverno ${d.kyverno}\n  Vigil: ${said(d.vigilSays)}\n  kyverno: ${said(d.kyvernoSays)}`,
+    );
   }
 }

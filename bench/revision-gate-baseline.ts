@@ -11,7 +11,9 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { signedHistory } from "./lib/signed-history.ts";
 
-const { values } = parseArgs({ options: { baseline: { type: "string" }, commits: { type: "string", default: "10000" }, runs: { type: "string", default: "5" } } });
+const { values } = parseArgs({
+  options: { baseline: { type: "string" }, commits: { type: "string", default: "10000" }, runs: { type: "string", default: "5" } },
+});
 if (!values.baseline) {
   console.error("usage: node bench/revision-gate-baseline.ts --baseline REV [--commits N] [--runs N]");
   process.exit(2);
@@ -25,9 +27,28 @@ const worktree = mkdtempSync(join(tmpdir(), "vigil-baseline-"));
 execFileSync("git", ["-C", root, "worktree", "add", "--detach", "--quiet", worktree, values.baseline]);
 symlinkSync(join(root, "node_modules"), join(worktree, "node_modules"));
 
-interface Run { cpu: number; wall: number }
+interface Run {
+  cpu: number;
+  wall: number;
+}
 function runGate(tree: string): Run {
-  const r = spawnSync("/usr/bin/time", ["-f", "%U %S %e", process.execPath, join(tree, "src", "cli", "main.ts"), "verify", "commits", "--repo", history.dir, "--trust", trust, "--json"], { encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync(
+    "/usr/bin/time",
+    [
+      "-f",
+      "%U %S %e",
+      process.execPath,
+      join(tree, "src", "cli", "main.ts"),
+      "verify",
+      "commits",
+      "--repo",
+      history.dir,
+      "--trust",
+      trust,
+      "--json",
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 30 },
+  );
   if (r.status !== 0) throw new Error(`${tree}: vigil exited ${r.status}: ${r.stderr.slice(-500)}`);
   const [user, sys, wall] = r.stderr.trim().split("\n").at(-1)!.split(" ").map(Number);
   return { cpu: user! + sys!, wall: wall! };

@@ -13,7 +13,14 @@ import { parseArgs } from "node:util";
 import { median } from "./lib/measure.ts";
 import { signedHistory } from "./lib/signed-history.ts";
 
-const { values } = parseArgs({ options: { revs: { type: "string" }, commits: { type: "string", default: "10000" }, runs: { type: "string", default: "5" }, workers: { type: "string" } } });
+const { values } = parseArgs({
+  options: {
+    revs: { type: "string" },
+    commits: { type: "string", default: "10000" },
+    runs: { type: "string", default: "5" },
+    workers: { type: "string" },
+  },
+});
 if (!values.revs) {
   console.error("usage: node bench/revision-gate-steps.ts --revs REV[,REV…] [--commits N] [--runs N] [--workers N]");
   process.exit(2);
@@ -23,7 +30,11 @@ const history = signedHistory(join(root, ".cache", "bench"), Number(values.commi
 const trust = join(history.dir, "..", `trust-${history.commits}.yaml`);
 if (!existsSync(trust)) throw new Error(`${trust} is missing: run bench/revision-gate.ts once to write it`);
 
-interface Tree { label: string; dir: string; temporary: boolean }
+interface Tree {
+  label: string;
+  dir: string;
+  temporary: boolean;
+}
 const trees: Tree[] = values.revs.split(",").map((rev) => {
   const dir = mkdtempSync(join(tmpdir(), "vigil-step-"));
   execFileSync("git", ["-C", root, "worktree", "add", "--detach", "--quiet", dir, rev]);
@@ -32,10 +43,30 @@ const trees: Tree[] = values.revs.split(",").map((rev) => {
 });
 trees.push({ label: "working tree", dir: root, temporary: false });
 
-interface Run { cpu: number; wall: number }
+interface Run {
+  cpu: number;
+  wall: number;
+}
 function runGate(tree: string): Run {
   const workers = values.workers ? ["--workers", values.workers] : [];
-  const r = spawnSync("/usr/bin/time", ["-f", "%U %S %e", process.execPath, join(tree, "src", "cli", "main.ts"), "verify", "commits", "--repo", history.dir, "--trust", trust, "--json", ...workers], { encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync(
+    "/usr/bin/time",
+    [
+      "-f",
+      "%U %S %e",
+      process.execPath,
+      join(tree, "src", "cli", "main.ts"),
+      "verify",
+      "commits",
+      "--repo",
+      history.dir,
+      "--trust",
+      trust,
+      "--json",
+      ...workers,
+    ],
+    { encoding: "utf8", maxBuffer: 1 << 30 },
+  );
   if (r.status !== 0) throw new Error(`${tree}: vigil exited ${r.status}: ${r.stderr.slice(-500)}`);
   const [user, sys, wall] = r.stderr.trim().split("\n").at(-1)!.split(" ").map(Number);
   return { cpu: user! + sys!, wall: wall! };
@@ -47,15 +78,19 @@ try {
   for (let i = 0; i < Number(values.runs); i++) {
     trees.forEach((tree, k) => runs[k]!.push(runGate(tree.dir)));
     loads.push(loadavg()[0]!);
-    console.error(`run ${i + 1}: ${trees.map((t, k) => `${t.label} ${runs[k]!.at(-1)!.cpu.toFixed(2)} s CPU`).join(", ")} (load ${loads.at(-1)!.toFixed(1)})`);
+    console.error(
+      `run ${i + 1}: ${trees.map((t, k) => `${t.label} ${runs[k]!.at(-1)!.cpu.toFixed(2)} s CPU`).join(", ")} (load ${loads.at(-1)!.toFixed(1)})`,
+    );
   }
   const first = median(runs[0]!.map((r) => r.cpu));
   console.log(`| tree | CPU, median of ${values.runs} | wall, median of ${values.runs} | CPU / ${trees[0]!.label} |
 |---|---|---|---|
-${trees.map((t, k) => {
+${trees
+  .map((t, k) => {
     const cpu = median(runs[k]!.map((r) => r.cpu));
     return `| ${t.label} | ${cpu.toFixed(2)} s | ${median(runs[k]!.map((r) => r.wall)).toFixed(2)} s | ${(cpu / first).toFixed(2)}x |`;
-  }).join("\n")}
+  })
+  .join("\n")}
 
 load average (1 min) during the runs: ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}${values.workers ? `; --workers ${values.workers}` : ""}`);
 } finally {

@@ -44,40 +44,60 @@ async function rawVerifyRateAllCores(n: number): Promise<number> {
   const per = Math.ceil(n / threads);
   const start = performance.now();
   await Promise.all(
-    Array.from({ length: threads }, () => new Promise<void>((res, rej) => {
-      const w = new Worker(`
+    Array.from(
+      { length: threads },
+      () =>
+        new Promise<void>((res, rej) => {
+          const w = new Worker(
+            `
         const { generateKeyPairSync, sign, verify } = require("node:crypto");
         const { parentPort, workerData } = require("node:worker_threads");
         const { publicKey, privateKey } = generateKeyPairSync("ed25519");
         const m = Buffer.alloc(98, 7); const s = sign(null, m, privateKey);
         parentPort.postMessage("ready");
         parentPort.once("message", () => { for (let i = 0; i < workerData; i++) verify(null, m, publicKey, s); parentPort.postMessage("done"); });
-      `, { eval: true, workerData: per });
-      w.on("message", (m) => (m === "ready" ? w.postMessage("go") : (w.terminate(), res())));
-      w.on("error", rej);
-    })),
+      `,
+            { eval: true, workerData: per },
+          );
+          w.on("message", (m) => (m === "ready" ? w.postMessage("go") : (w.terminate(), res())));
+          w.on("error", rej);
+        }),
+    ),
   );
   return (per * threads) / ((performance.now() - start) / 1000);
 }
 
 function trustPolicyFor(history: ReturnType<typeof signedHistory>): string {
   const file = join(history.dir, "..", `trust-${history.commits}.yaml`);
-  writeFileSync(file, `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nallowedSigners: ${history.allowedSigners}\n` +
-    `paths: [{ pattern: "**", owners: ["bench@example.com"] }]\n`);
+  writeFileSync(
+    file,
+    `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nallowedSigners: ${history.allowedSigners}\n` +
+      `paths: [{ pattern: "**", owners: ["bench@example.com"] }]\n`,
+  );
   return file;
 }
-
 
 function vigilRun(history: ReturnType<typeof signedHistory>, trust: string) {
   const r = timed(process.execPath, [cli, "verify", "commits", "--repo", history.dir, "--trust", trust, "--json"]);
   const verdict = JSON.parse(r.stdout);
-  const signed = verdict.checks.filter((c: { rule: string; status: string }) => c.rule === "commit-signature" && c.status === "pass").length;
-  if (r.status !== 0 || signed !== history.commits) throw new Error(`vigil did not pass all ${history.commits} commits (exit ${r.status}, ${signed} signatures passed)`);
+  const signed = verdict.checks.filter(
+    (c: { rule: string; status: string }) => c.rule === "commit-signature" && c.status === "pass",
+  ).length;
+  if (r.status !== 0 || signed !== history.commits)
+    throw new Error(`vigil did not pass all ${history.commits} commits (exit ${r.status}, ${signed} signatures passed)`);
   return r;
 }
 
 function gitRun(history: ReturnType<typeof signedHistory>, n: number) {
-  const r = timed("git", ["-C", history.dir, "-c", `gpg.ssh.allowedSignersFile=${history.allowedSigners}`, "log", "--show-signature", `-${n}`]);
+  const r = timed("git", [
+    "-C",
+    history.dir,
+    "-c",
+    `gpg.ssh.allowedSignersFile=${history.allowedSigners}`,
+    "log",
+    "--show-signature",
+    `-${n}`,
+  ]);
   const good = r.stdout.match(/^Good "git" signature/gm)?.length ?? 0;
   if (good !== n) throw new Error(`git verified ${good} of ${n} signatures: the synthetic history is not what git accepts`);
   return r;
@@ -101,7 +121,13 @@ const vigilCpu = median(vigilRuns.map((r) => r.cpuSeconds));
 const smallRun = vigilRun(small, trustPolicyFor(small));
 
 console.error("live heap along the walk…");
-const heapWalk = timeCommand(process.execPath, ["--expose-gc", join(root, "bench", "lib", "heap-walk.ts"), history.dir, trust, String(Math.max(1, commits / 5))]);
+const heapWalk = timeCommand(process.execPath, [
+  "--expose-gc",
+  join(root, "bench", "lib", "heap-walk.ts"),
+  history.dir,
+  trust,
+  String(Math.max(1, commits / 5)),
+]);
 const heapSamples: { checks: number; heapMiB: number }[] = JSON.parse(heapWalk.stdout);
 
 console.error(`git log --show-signature over ${gitCommits} commits…`);
@@ -114,7 +140,12 @@ const result = {
   machine: machine(),
   loadAverage: { before: loadBefore, after: loadavg()[0]! },
   commits,
-  vigil: { seconds: vigilSeconds, cpuSeconds: vigilCpu, commitsPerSecond: commits / vigilSeconds, maxRssMiB: Math.max(...vigilRuns.map((r) => r.maxRssMiB)) },
+  vigil: {
+    seconds: vigilSeconds,
+    cpuSeconds: vigilCpu,
+    commitsPerSecond: commits / vigilSeconds,
+    maxRssMiB: Math.max(...vigilRuns.map((r) => r.maxRssMiB)),
+  },
   vigilSmall: { commits: small.commits, seconds: smallRun.seconds, maxRssMiB: smallRun.maxRssMiB },
   liveHeapAlongTheWalk: heapSamples,
   git: { commits: gitCommits, seconds: gitRunResult.seconds, cpuSeconds: gitRunResult.cpuSeconds, msPerCommit: gitPerCommit * 1000 },

@@ -4,8 +4,25 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 
 const all = [
-  "revision-gate.ts", "git-adversarial.ts", "adversarial-inputs.ts", "policy-gate.ts", "policy-apiserver.ts", "policy-dry-run.ts", "artifact-gate.ts",
-  "agent-sync.ts", "agent-webhook.ts", "agent-manifests.ts", "approvals.ts", "audit-log.ts", "sbom.ts", "vuln.ts", "secrets.ts", "ci.ts", "monitor.ts", "console.ts", "admission.ts",
+  "revision-gate.ts",
+  "git-adversarial.ts",
+  "adversarial-inputs.ts",
+  "policy-gate.ts",
+  "policy-apiserver.ts",
+  "policy-dry-run.ts",
+  "artifact-gate.ts",
+  "agent-sync.ts",
+  "agent-webhook.ts",
+  "agent-manifests.ts",
+  "approvals.ts",
+  "audit-log.ts",
+  "sbom.ts",
+  "vuln.ts",
+  "secrets.ts",
+  "ci.ts",
+  "monitor.ts",
+  "console.ts",
+  "admission.ts",
 ];
 const [first, ...rest] = process.argv.slice(2);
 const named = first !== undefined && !first.startsWith("-");

@@ -40,7 +40,14 @@ function keysOf(bom: { components?: { purl?: string }[] }): Set<string> {
     } catch {
       continue;
     }
-    const name = p.type === "pypi" ? p.name.toLowerCase().replace(/[-_.]+/g, "-") : p.type === "deb" || p.type === "apk" || p.type === "rpm" ? p.name : p.namespace ? `${p.namespace}/${p.name}` : p.name;
+    const name =
+      p.type === "pypi"
+        ? p.name.toLowerCase().replace(/[-_.]+/g, "-")
+        : p.type === "deb" || p.type === "apk" || p.type === "rpm"
+          ? p.name
+          : p.namespace
+            ? `${p.namespace}/${p.name}`
+            : p.name;
     // rpm keeps the epoch in a qualifier; the truth (rpm -qa) writes EPOCH:VERSION-RELEASE.
     const epoch = p.type === "rpm" && p.qualifiers?.epoch ? `${p.qualifiers.epoch}:` : "";
     out.add(`${p.type}:${name}@${epoch}${p.version ?? ""}`);
@@ -79,10 +86,18 @@ function measure(label: string, vigilTarget: string, syftTarget: string, truth: 
   const notes = [
     ...(vs.missing.length ? [`vigil missed ${vs.missing.slice(0, 5).join(", ")}${vs.missing.length > 5 ? "…" : ""}`] : []),
     ...(vs.extra.length ? [`vigil extra ${vs.extra.slice(0, 5).join(", ")}${vs.extra.length > 5 ? "…" : ""}`] : []),
-    ...(ss.missing.length ? [`syft missed ${ss.missing.slice(0, 5).join(", ")}${ss.missing.length > 5 ? ` (+${ss.missing.length - 5})` : ""}`] : []),
+    ...(ss.missing.length
+      ? [`syft missed ${ss.missing.slice(0, 5).join(", ")}${ss.missing.length > 5 ? ` (+${ss.missing.length - 5})` : ""}`]
+      : []),
     ...(ss.extra.length ? [`syft extra ${ss.extra.slice(0, 5).join(", ")}${ss.extra.length > 5 ? ` (+${ss.extra.length - 5})` : ""}`] : []),
   ];
-  const row = { target: label, truth: truth.size, vigil: { recall: vs.recall, precision: vs.precision, seconds: v.seconds, cpuSeconds: v.cpuSeconds, rssMiB: v.rssMiB }, syft: { recall: ss.recall, precision: ss.precision, seconds: s.seconds, cpuSeconds: s.cpuSeconds, rssMiB: s.rssMiB }, notes };
+  const row = {
+    target: label,
+    truth: truth.size,
+    vigil: { recall: vs.recall, precision: vs.precision, seconds: v.seconds, cpuSeconds: v.cpuSeconds, rssMiB: v.rssMiB },
+    syft: { recall: ss.recall, precision: ss.precision, seconds: s.seconds, cpuSeconds: s.cpuSeconds, rssMiB: s.rssMiB },
+    notes,
+  };
   print(row);
   return row;
 }
@@ -97,7 +112,9 @@ function print(r: Row): void {
 
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}; syft v1.57.2; runs: ${runs} (median)`);
-  console.log("| target | truth | Vigil recall / precision | syft recall / precision | Vigil time (CPU) | syft time (CPU) | syft/Vigil | peak RSS Vigil / syft |");
+  console.log(
+    "| target | truth | Vigil recall / precision | syft recall / precision | Vigil time (CPU) | syft time (CPU) | syft/Vigil | peak RSS Vigil / syft |",
+  );
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   const dirs: [string, targets.Target][] = [
     ["Debian root (.debs)", targets.debianRoot()],
@@ -127,7 +144,12 @@ async function main(): Promise<void> {
   // Debian's, Alpine's and an rpm distribution's os-release is not a real one, and no scanner can say
   // which distribution's advisories apply).
   const layers = dirs.filter(([label]) => !/^(distroless|Alpine|rpm)/.test(label)).map(([, t]) => t);
-  await targets.ociImage(layout, "all", layers.map((t) => t.root), work);
+  await targets.ociImage(
+    layout,
+    "all",
+    layers.map((t) => t.root),
+    work,
+  );
   const truth = new Set(layers.flatMap((t) => [...t.truth]));
   measure("all as an OCI layout", `oci-layout:${layout}:all`, `oci-dir:${layout}`, truth);
   const archive = join(work, "all.tar");
@@ -152,4 +174,3 @@ try {
 } finally {
   for (const fn of cleanups.reverse()) await fn();
 }
-

@@ -103,17 +103,28 @@ function buildHistory(): { gitDir: string; truth: Map<string, Planted>; decoys: 
       changed.add(path);
     }
     const message = `TICKET-${mark}: update ${[...changed].length} manifests`;
-    chunks.push(`commit refs/heads/main\nmark :${mark}\ncommitter Bench <bench@example.com> ${1_700_000_000 + mark * 60} +0000\n${data(message)}${mark > 1 ? `from :${mark - 1}\n` : ""}`);
+    chunks.push(
+      `commit refs/heads/main\nmark :${mark}\ncommitter Bench <bench@example.com> ${1_700_000_000 + mark * 60} +0000\n${data(message)}${mark > 1 ? `from :${mark - 1}\n` : ""}`,
+    );
     for (const path of changed) chunks.push(`M 100644 inline ${path}\n${data(files.get(path)!.join("\n") + "\n")}`);
   }
   spawnSync("git", ["init", "-q", "--bare", gitDir], { stdio: "inherit" });
   const marksFile = join(cacheDir, "marks");
-  const r2 = spawnSync("git", ["--git-dir", gitDir, "fast-import", "--quiet", `--export-marks=${marksFile}`], { input: chunks.join(""), stdio: ["pipe", "inherit", "inherit"], maxBuffer: 1 << 30 });
+  const r2 = spawnSync("git", ["--git-dir", gitDir, "fast-import", "--quiet", `--export-marks=${marksFile}`], {
+    input: chunks.join(""),
+    stdio: ["pipe", "inherit", "inherit"],
+    maxBuffer: 1 << 30,
+  });
   if (r2.status !== 0) throw new Error("git fast-import failed");
-  const ids = new Map(readFileSync(marksFile, "utf8").trim().split("\n").map((l) => {
-    const [m, id] = l.split(" ");
-    return [Number(m!.slice(1)), id!] as const;
-  }));
+  const ids = new Map(
+    readFileSync(marksFile, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => {
+        const [m, id] = l.split(" ");
+        return [Number(m!.slice(1)), id!] as const;
+      }),
+  );
   const truth = new Map(planted.map((p) => [`${ids.get(p.mark)}:${p.path}:${p.line}`, p]));
   writeFileSync(truthFile, JSON.stringify({ truth: [...truth], decoys }));
   return { gitDir, truth, decoys };
@@ -129,8 +140,12 @@ interface Outcome {
 function runVigil(gitDir: string): Outcome {
   const t = timed(vigil, ["secrets", "scan", "--repo", gitDir, "--all-history", "--json"]);
   if (t.status !== 1 && t.status !== 0) throw new Error(`vigil exited ${t.status}`);
-  const checks = (JSON.parse(t.stdout) as { checks: { status: string; rule: string; subject: string; location?: { file: string; line: number } }[] }).checks;
-  const found = new Set(checks.filter((c) => c.status === "fail" && c.location).map((c) => `${c.subject}:${c.location!.file}:${c.location!.line}`));
+  const checks = (
+    JSON.parse(t.stdout) as { checks: { status: string; rule: string; subject: string; location?: { file: string; line: number } }[] }
+  ).checks;
+  const found = new Set(
+    checks.filter((c) => c.status === "fail" && c.location).map((c) => `${c.subject}:${c.location!.file}:${c.location!.line}`),
+  );
   return { ...t, found };
 }
 
@@ -144,7 +159,11 @@ function runGitleaks(gitDir: string): Outcome {
 
 function score(found: Set<string>, truth: Map<string, Planted>) {
   const truePositives = [...found].filter((k) => truth.has(k)).length;
-  return { truePositives, falsePositives: found.size - truePositives, missed: [...truth.values()].filter((p) => ![...found].some((k) => k.endsWith(`:${p.path}:${p.line}`) && truth.get(k) === p)) };
+  return {
+    truePositives,
+    falsePositives: found.size - truePositives,
+    missed: [...truth.values()].filter((p) => ![...found].some((k) => k.endsWith(`:${p.path}:${p.line}`) && truth.get(k) === p)),
+  };
 }
 
 if (!existsSync(gitleaks)) {
@@ -153,7 +172,9 @@ if (!existsSync(gitleaks)) {
 }
 const started = Date.now();
 const { gitDir, truth, decoys } = buildHistory();
-console.log(`history: ${COMMITS} commits, ${APPS} manifest files, ${truth.size} planted tokens of ${tokenKinds.length} kinds, ${decoys} decoys (built in ${((Date.now() - started) / 1000).toFixed(1)} s or cached)`);
+console.log(
+  `history: ${COMMITS} commits, ${APPS} manifest files, ${truth.size} planted tokens of ${tokenKinds.length} kinds, ${decoys} decoys (built in ${((Date.now() - started) / 1000).toFixed(1)} s or cached)`,
+);
 console.log(`machine: ${machine()}`);
 const runs: { vigil: Outcome; gitleaks: Outcome }[] = [];
 for (let i = 0; i < RUNS; i++) runs.push({ vigil: runVigil(gitDir), gitleaks: runGitleaks(gitDir) });
@@ -165,10 +186,21 @@ const summary = (pick: (r: (typeof runs)[number]) => Outcome) => ({
 });
 const v = summary((r) => r.vigil);
 const g = summary((r) => r.gitleaks);
-const row = (name: string, s: typeof v) => `| ${name} | ${s.truePositives}/${truth.size} | ${s.falsePositives} | ${s.wall.toFixed(2)} s | ${s.cpu.toFixed(2)} s | ${s.rss.toFixed(0)} MiB |`;
-console.log(["| tool | true findings | false findings | wall (median) | CPU (median) | peak RSS |", "|---|---|---|---|---|---|", row("vigil secrets scan --all-history", v), row("gitleaks git (v8.30.1)", g)].join("\n"));
+const row = (name: string, s: typeof v) =>
+  `| ${name} | ${s.truePositives}/${truth.size} | ${s.falsePositives} | ${s.wall.toFixed(2)} s | ${s.cpu.toFixed(2)} s | ${s.rss.toFixed(0)} MiB |`;
+console.log(
+  [
+    "| tool | true findings | false findings | wall (median) | CPU (median) | peak RSS |",
+    "|---|---|---|---|---|---|",
+    row("vigil secrets scan --all-history", v),
+    row("gitleaks git (v8.30.1)", g),
+  ].join("\n"),
+);
 console.log(`ratio (gitleaks / vigil): wall ${(g.wall / v.wall).toFixed(2)}x, CPU ${(g.cpu / v.cpu).toFixed(2)}x; runs: ${RUNS}`);
-for (const [name, s] of [["vigil", v], ["gitleaks", g]] as const) {
+for (const [name, s] of [
+  ["vigil", v],
+  ["gitleaks", g],
+] as const) {
   if (s.missed.length > 0) console.log(`${name} missed: ${s.missed.map((p) => `${p.rule} (${p.path}:${p.line})`).join(", ")}`);
 }
 const fp = (o: Outcome) => [...o.found].filter((k) => !truth.has(k));

@@ -17,7 +17,16 @@ import { closeKeptStores, openKeptStore, scanRemembered } from "../src/vuln/kept
 import { openStore } from "../src/vuln/pg-store.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
 import { lookupKey, type AdvisoryStore } from "../src/vuln/store.ts";
-import { compare, gitRangeFirst, osvScannerArgs, osvScannerDatabase, osvScannerFindings, spelledOtherwise, vigilFindings, writeCorpus } from "../test/helpers/vuln-corpus.ts";
+import {
+  compare,
+  gitRangeFirst,
+  osvScannerArgs,
+  osvScannerDatabase,
+  osvScannerFindings,
+  spelledOtherwise,
+  vigilFindings,
+  writeCorpus,
+} from "../test/helpers/vuln-corpus.ts";
 import { machine, median, timed } from "./lib/measure.ts";
 
 const { values } = parseArgs({ options: { components: { type: "string", default: "5000" }, runs: { type: "string", default: "3" } } });
@@ -33,7 +42,9 @@ try {
   const imported = timed(process.execPath, [cli, "db", "import", osv, "--db", db, "--json"]);
   if (imported.status !== 0) throw new Error(`import failed: ${imported.stdout}`);
   const result = JSON.parse(imported.stdout) as { added: number; files: number };
-  console.log(`import: ${result.files} files, ${result.added} advisories in ${imported.seconds.toFixed(1)} s (CPU ${imported.cpuSeconds.toFixed(1)} s, peak ${imported.maxRssMiB.toFixed(0)} MiB)`);
+  console.log(
+    `import: ${result.files} files, ${result.added} advisories in ${imported.seconds.toFixed(1)} s (CPU ${imported.cpuSeconds.toFixed(1)} s, peak ${imported.maxRssMiB.toFixed(0)} MiB)`,
+  );
 
   const osvDb = await osvScannerDatabase(osv, join(dir, "osv-db"));
   process.env.OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY = osvDb;
@@ -50,14 +61,17 @@ try {
 /** Both scanners on one corpus, alternately, `runs` times each; then their findings compared. */
 async function scanBoth(db: string, corpus: Awaited<ReturnType<typeof writeCorpus>>): Promise<void> {
   const osvScanner = join(goBin, "osv-scanner");
-  const vigil = [], peer = [];
+  const vigil = [],
+    peer = [];
   for (let i = 0; i < runs; i++) {
     vigil.push(timed(process.execPath, [cli, "scan", corpus.sbom, corpus.goMod, "--db", db, "--json"]));
     peer.push(timed(osvScanner, osvScannerArgs(corpus)));
   }
   const row = (name: string, xs: ReturnType<typeof timed>[]) => {
     const s = median(xs.map((x) => x.seconds));
-    console.log(`${name.padEnd(12)} median ${s.toFixed(2)} s over ${xs.length} runs (CPU ${median(xs.map((x) => x.cpuSeconds)).toFixed(2)} s, peak ${median(xs.map((x) => x.maxRssMiB)).toFixed(0)} MiB)`);
+    console.log(
+      `${name.padEnd(12)} median ${s.toFixed(2)} s over ${xs.length} runs (CPU ${median(xs.map((x) => x.cpuSeconds)).toFixed(2)} s, peak ${median(xs.map((x) => x.maxRssMiB)).toFixed(0)} MiB)`,
+    );
     return s;
   };
   const v = row("vigil scan", vigil);
@@ -69,17 +83,27 @@ async function scanBoth(db: string, corpus: Awaited<ReturnType<typeof writeCorpu
 /** The findings of both on the corpus, compared, every difference sorted by its reason. */
 async function agreement(db: string, corpus: Awaited<ReturnType<typeof writeCorpus>>, osvOutput: string): Promise<void> {
   const store = SqliteStore.open(db);
-  const result = await scanComponents(store, [readInputFile(corpus.sbom), readInputFile(corpus.goMod)].flatMap((i) => i.components));
+  const result = await scanComponents(
+    store,
+    [readInputFile(corpus.sbom), readInputFile(corpus.goMod)].flatMap((i) => i.components),
+  );
   const c = compare(vigilFindings(result.findings), osvScannerFindings(osvOutput));
   const reasons = new Map<string, string[]>();
   for (const key of c.onlyVigil) {
     const [base, name, version, id] = key.split(" ") as [string, string, string, string];
     const advisory = ((await store.lookup([{ base, name }])).get(lookupKey(base, name)) ?? []).find((s) => s.advisory.id === id)?.advisory;
-    const reason = advisory && gitRangeFirst(advisory, name, version) ? "GIT range listed first" : advisory && spelledOtherwise(advisory, name) ? "PyPI name spelled otherwise" : "unexplained";
+    const reason =
+      advisory && gitRangeFirst(advisory, name, version)
+        ? "GIT range listed first"
+        : advisory && spelledOtherwise(advisory, name)
+          ? "PyPI name spelled otherwise"
+          : "unexplained";
     reasons.set(reason, [...(reasons.get(reason) ?? []), key]);
   }
   await store.close();
-  console.log(`agreement: Vigil ${c.vigil}, osv-scanner ${c.osvScanner}, both ${c.both}: ${(c.agreement * 100).toFixed(2)}% of all findings; only osv-scanner ${c.onlyOsvScanner.length}; only Vigil ${c.onlyVigil.length}`);
+  console.log(
+    `agreement: Vigil ${c.vigil}, osv-scanner ${c.osvScanner}, both ${c.both}: ${(c.agreement * 100).toFixed(2)}% of all findings; only osv-scanner ${c.onlyOsvScanner.length}; only Vigil ${c.onlyVigil.length}`,
+  );
   for (const [reason, keys] of reasons) console.log(`  only Vigil, ${reason}: ${keys.length} (e.g. ${keys.slice(0, 3).join("; ")})`);
   for (const key of c.onlyOsvScanner.slice(0, 20)) console.log(`  only osv-scanner: ${key}`);
   console.log(`cannot judge (Vigil): ${result.findings.filter((f) => f.kind === "cannot-judge").length}`);
@@ -103,7 +127,9 @@ async function reconciles(db: string, corpus: Awaited<ReturnType<typeof writeCor
   };
   const everything = (store: AdvisoryStore) => scanComponents(store, components);
   const remembered = (store: AdvisoryStore) => scanRemembered(store, sbom, []);
-  const fresh: number[] = [], kept: number[] = [], same: number[] = [];
+  const fresh: number[] = [],
+    kept: number[] = [],
+    same: number[] = [];
   await once(openKeptStore, remembered); // the first reconcile of a kept store reads as a fresh one does
   for (let i = 0; i < 10; i++) {
     fresh.push(await once(openStore, everything));
@@ -111,5 +137,7 @@ async function reconciles(db: string, corpus: Awaited<ReturnType<typeof writeCor
     same.push(await once(openKeptStore, remembered));
   }
   await closeKeptStores();
-  console.log(`agent reconcile (${components.length} components, median of 10): database opened per reconcile ${median(fresh).toFixed(0)} ms; kept open ${median(kept).toFixed(0)} ms (${(median(fresh) / median(kept)).toFixed(1)}x); kept, findings remembered for an unchanged SBOM and import ${median(same).toFixed(1)} ms (${(median(fresh) / median(same)).toFixed(0)}x)`);
+  console.log(
+    `agent reconcile (${components.length} components, median of 10): database opened per reconcile ${median(fresh).toFixed(0)} ms; kept open ${median(kept).toFixed(0)} ms (${(median(fresh) / median(kept)).toFixed(1)}x); kept, findings remembered for an unchanged SBOM and import ${median(same).toFixed(1)} ms (${(median(fresh) / median(same)).toFixed(0)}x)`,
+  );
 }

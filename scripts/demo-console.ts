@@ -9,7 +9,10 @@ import { startConsole, type RunningConsole } from "../src/console/server.ts";
 export async function serveExampleConsole(example: { work: string; log: string; verifierKeyFile: string; repo: string }): Promise<void> {
   const { token, entry } = newToken("you", "auditor");
   const configFile = join(example.work, "console.yaml");
-  const write = (listen: string) => writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+  const write = (listen: string) =>
+    writeFileSync(
+      configFile,
+      `apiVersion: vigil.dev/v1alpha1
 kind: ConsoleConfig
 listen: ${listen}
 tls: { generate: localhost }
@@ -18,7 +21,8 @@ repository: ${example.repo}
 accessLog: console-access.log
 tokens:
   - { name: ${entry.name}, role: ${entry.role}, sha256: ${entry.sha256} }
-`);
+`,
+    );
   let running: RunningConsole;
   try {
     write("127.0.0.1:8443");

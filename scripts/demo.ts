@@ -34,8 +34,25 @@ function commit(who: string, keyFile: string, files: Record<string, string>, mes
     writeFileSync(join(repo, path), content);
   }
   run("git", ["add", "-A"], { cwd: repo });
-  run("git", ["-c", `user.name=${who}`, "-c", `user.email=${who}@example.com`, "-c", "gpg.format=ssh", "-c", `user.signingkey=${keyFile}`,
-    "commit", "-q", "-S", "-m", message], { cwd: repo });
+  run(
+    "git",
+    [
+      "-c",
+      `user.name=${who}`,
+      "-c",
+      `user.email=${who}@example.com`,
+      "-c",
+      "gpg.format=ssh",
+      "-c",
+      `user.signingkey=${keyFile}`,
+      "commit",
+      "-q",
+      "-S",
+      "-m",
+      message,
+    ],
+    { cwd: repo },
+  );
 }
 
 function vigil(args: string[]): number {
@@ -52,7 +69,9 @@ const alice = key("alice");
 const carol = key("carol");
 const mallory = key("mallory");
 
-writeFileSync(join(work, "vigil.trust.yaml"), `apiVersion: vigil.dev/v1alpha1
+writeFileSync(
+  join(work, "vigil.trust.yaml"),
+  `apiVersion: vigil.dev/v1alpha1
 kind: TrustPolicy
 signers:
   - name: alice
@@ -69,13 +88,25 @@ environments:
     branch: main
     path: envs/staging
     commitMessage: "^[A-Z]+-[0-9]+: "
-`);
+`,
+);
 
 run("git", ["init", "-q", "-b", "main", repo]);
-commit("alice", alice.file, { "envs/staging/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n" }, "OPS-1: shop namespace");
-commit("carol", carol.file, {
-  "envs/staging/payments/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: EUR\n",
-}, "PAY-7: payments settings");
+commit(
+  "alice",
+  alice.file,
+  { "envs/staging/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n" },
+  "OPS-1: shop namespace",
+);
+commit(
+  "carol",
+  carol.file,
+  {
+    "envs/staging/payments/settings.yaml":
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: EUR\n",
+  },
+  "PAY-7: payments settings",
+);
 
 const cleanups: (() => unknown)[] = [];
 let exitCode = 1;
@@ -83,7 +114,9 @@ try {
   console.log("Starting a Kubernetes API server (kube-apiserver and etcd on loopback)…");
   const cluster = await startKubeApiServer({ after: (fn) => void cleanups.push(fn) });
   run("kubectl", ["--kubeconfig", cluster.admin.kubeconfigPath, "create", "namespace", "vigil-system"]);
-  writeFileSync(join(work, "agent.yaml"), `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    join(work, "agent.yaml"),
+    `apiVersion: vigil.dev/v1alpha1
 kind: AgentConfig
 trustPolicy: vigil.trust.yaml
 namespace: vigil-system
@@ -95,23 +128,44 @@ environments:
     source: { url: config-repo }
     cluster: { kubeconfig: ${cluster.admin.kubeconfigPath} }
     namespaces: [shop]
-`);
+`,
+  );
   console.log(`Example workspace: ${work}`);
   const log = join(work, "audit");
   const logKey = join(work, "keys", "audit.key");
   const made = vigil(["audit", "init", "--log", log, "--key-file", logKey, "--origin", "example.com/vigil/staging"]);
   const good = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
 
-  commit("mallory", mallory.file, { "envs/staging/payments/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: XXX\n" }, "OPS-3: harmless change");
+  commit(
+    "mallory",
+    mallory.file,
+    {
+      "envs/staging/payments/settings.yaml":
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: payments\n  namespace: shop\ndata:\n  currency: XXX\n",
+    },
+    "OPS-3: harmless change",
+  );
   const blocked = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
-  const currency = run("kubectl", ["--kubeconfig", cluster.admin.kubeconfigPath, "get", "configmap", "payments", "-n", "shop", "-o", "jsonpath={.data.currency}"]);
+  const currency = run("kubectl", [
+    "--kubeconfig",
+    cluster.admin.kubeconfigPath,
+    "get",
+    "configmap",
+    "payments",
+    "-n",
+    "shop",
+    "-o",
+    "jsonpath={.data.currency}",
+  ]);
   const verified = vigil(["audit", "verify", "--log", log, "--key", `${logKey}.pub`]);
   const explained = vigil(["audit", "explain", "ConfigMap/shop/payments", "--env", "staging", "--log", log, "--key", `${logKey}.pub`]);
 
   const ok = made === 0 && good === 0 && blocked === 1 && currency === "EUR" && verified === 0 && explained === 0;
-  console.log(ok
-    ? "\nThe signed revision was applied; the commit by an untrusted key was blocked, and the cluster still runs the last good revision (currency EUR).\nBoth decisions are in the audit log, which verifies; explain shows who signed what runs."
-    : `\nUnexpected: signed revision exited ${good}, attack exited ${blocked}, currency in the cluster ${currency}, audit init ${made}, verify ${verified}, explain ${explained}.`);
+  console.log(
+    ok
+      ? "\nThe signed revision was applied; the commit by an untrusted key was blocked, and the cluster still runs the last good revision (currency EUR).\nBoth decisions are in the audit log, which verifies; explain shows who signed what runs."
+      : `\nUnexpected: signed revision exited ${good}, attack exited ${blocked}, currency in the cluster ${currency}, audit init ${made}, verify ${verified}, explain ${explained}.`,
+  );
   exitCode = ok ? 0 : 1;
   if (ok) await serveExampleConsole({ work, log, verifierKeyFile: `${logKey}.pub`, repo });
 } finally {

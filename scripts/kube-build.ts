@@ -64,7 +64,9 @@ const stampOf = (program: string) => join(kubeBin, `.${program}.stamp`);
 /** Whether the binary is there and was built from the module as it is now. */
 export function isBuilt(program: string): boolean {
   const stamp = stampOf(program);
-  return existsSync(join(kubeBin, program)) && existsSync(stamp) && readFileSync(stamp, "utf8") === moduleHash(kubeBinaries[program]!.module);
+  return (
+    existsSync(join(kubeBin, program)) && existsSync(stamp) && readFileSync(stamp, "utf8") === moduleHash(kubeBinaries[program]!.module)
+  );
 }
 
 /** Builds whatever is missing or stale; returns the programs that could not be built. */
@@ -76,12 +78,16 @@ export function buildKube(): string[] {
     console.error(`setup: building ${program} (${pkg} from tools/${module}) with go build (first run only, several minutes)`);
     rmSync(stampOf(program), { force: true });
     const started = Date.now();
-    const r = spawnSync("go", ["build", "-trimpath", "-ldflags", ["-s", "-w", ...ldflags(module)].join(" "), "-o", join(kubeBin, program), pkg], {
-      cwd: join(root, "tools", module),
-      stdio: ["ignore", "ignore", "inherit"],
-      // -mod=readonly: the committed go.sum is the pin; a build never edits it.
-      env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly -buildvcs=false" },
-    });
+    const r = spawnSync(
+      "go",
+      ["build", "-trimpath", "-ldflags", ["-s", "-w", ...ldflags(module)].join(" "), "-o", join(kubeBin, program), pkg],
+      {
+        cwd: join(root, "tools", module),
+        stdio: ["ignore", "ignore", "inherit"],
+        // -mod=readonly: the committed go.sum is the pin; a build never edits it.
+        env: { ...process.env, CGO_ENABLED: "0", GOFLAGS: "-mod=readonly -buildvcs=false" },
+      },
+    );
     if (r.status !== 0) continue;
     writeFileSync(stampOf(program), moduleHash(module));
     console.error(`setup: built ${program} in ${Math.round((Date.now() - started) / 1000)}s`);

@@ -36,7 +36,8 @@ const kinds: Record<string, string> = {};
 for (const [name, schema] of Object.entries(schemas)) {
   for (const gvk of schema["x-kubernetes-group-version-kind"] ?? []) {
     const key = `${gvk.group ? `${gvk.group}/` : ""}${gvk.version} ${gvk.kind}`;
-    if (builtInTypes().some((t) => `${t.group ? `${t.group}/` : ""}${t.version} ${t.kind}` === key) && !name.includes(".meta.v1.")) kinds[key] = name;
+    if (builtInTypes().some((t) => `${t.group ? `${t.group}/` : ""}${t.version} ${t.kind}` === key) && !name.includes(".meta.v1."))
+      kinds[key] = name;
   }
 }
 
@@ -60,13 +61,22 @@ function typeOf(schema: OpenApi): FieldType {
   if (schema["x-kubernetes-preserve-unknown-fields"] && !schema.properties) return "any";
   if (schema["x-kubernetes-int-or-string"] || schema.format === "int-or-string") return "ios";
   switch (schema.type) {
-    case "string": return schema.format === "byte" ? "y" : "s";
-    case "integer": return "i";
-    case "number": return "n";
-    case "boolean": return "b";
-    case "array": return { a: schema.items ? typeOf(schema.items) : "any" };
-    case "object": return schema.additionalProperties && typeof schema.additionalProperties === "object" ? { m: typeOf(schema.additionalProperties) } : "any";
-    default: return "any";
+    case "string":
+      return schema.format === "byte" ? "y" : "s";
+    case "integer":
+      return "i";
+    case "number":
+      return "n";
+    case "boolean":
+      return "b";
+    case "array":
+      return { a: schema.items ? typeOf(schema.items) : "any" };
+    case "object":
+      return schema.additionalProperties && typeof schema.additionalProperties === "object"
+        ? { m: typeOf(schema.additionalProperties) }
+        : "any";
+    default:
+      return "any";
   }
 }
 

@@ -65,7 +65,10 @@ export function postgresBin(): string | undefined {
 }
 
 function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): boolean {
-  const r = spawnSync(cmd, args, { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", ...env } });
+  const r = spawnSync(cmd, args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive", ...env },
+  });
   return r.status === 0;
 }
 

@@ -40,14 +40,21 @@ interface Setup {
 
 /** A configuration file with these lines (after the required ones), and its trust policy. */
 function writeConfig(dir: string, lines: string, alice: SshSigner, inventory = join(dir, "inventory")): string {
-  const trust = writePolicy(join(dir, "trust.yaml"), { signers: [alice.policyEntry], admins: { members: ["alice"], threshold: 1 }, paths: [{ pattern: "**", owners: ["alice"] }] });
+  const trust = writePolicy(join(dir, "trust.yaml"), {
+    signers: [alice.policyEntry],
+    admins: { members: ["alice"], threshold: 1 },
+    paths: [{ pattern: "**", owners: ["alice"] }],
+  });
   const file = join(dir, "admission.yaml");
-  writeFileSync(file, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    file,
+    `apiVersion: vigil.dev/v1alpha1
 kind: AdmissionConfig
 inventory: ${inventory}
 trustPolicy: ${trust}
 cluster: { kubeconfig: ${join(dir, "kubeconfig")} }
-${lines}`);
+${lines}`,
+  );
   return file;
 }
 
@@ -60,10 +67,24 @@ async function setup(t: TestContext, options: { audit?: boolean; inventory?: str
   const alice = new SshSigner(dir, "alice");
   const logKey = makeLogKey(dir);
   const auditDir = join(dir, "audit");
-  const configFile = writeConfig(dir, `webhook: { url: "https://127.0.0.1:8443" }\n${options.audit === false ? "" : `audit: { log: ${auditDir}, signingKeyFile: ${logKey.file} }\n`}${ENVIRONMENTS}`, alice, options.inventory);
+  const configFile = writeConfig(
+    dir,
+    `webhook: { url: "https://127.0.0.1:8443" }\n${options.audit === false ? "" : `audit: { log: ${auditDir}, signingKeyFile: ${logKey.file} }\n`}${ENVIRONMENTS}`,
+    alice,
+    options.inventory,
+  );
   const config = loadAdmissionConfig(configFile);
   const inventory = await openInventory(config.inventory);
-  await inventory.replaceEnvironment("prod", [{ environment: "prod", workload: "Deployment shop/web", images: [{ image: VERIFIED, digest: DIGEST }], revision: "0".repeat(40), verdict: "pass", deployedAt: new Date().toISOString() }]);
+  await inventory.replaceEnvironment("prod", [
+    {
+      environment: "prod",
+      workload: "Deployment shop/web",
+      images: [{ image: VERIFIED, digest: DIGEST }],
+      revision: "0".repeat(40),
+      verdict: "pass",
+      deployedAt: new Date().toISOString(),
+    },
+  ]);
   const verified = await VerifiedImages.open(config.inventory, config.refreshMs);
   const audit = options.audit === false ? undefined : await openAuditLog(auditDir, { signingKeyFile: logKey.file });
   t.after(async () => {
@@ -75,9 +96,31 @@ async function setup(t: TestContext, options: { audit?: boolean; inventory?: str
   return { dir, config, configFile, inventory, verified, alice, judge: (r) => decide(r, ctx), auditDir };
 }
 
-function podRequest(image: unknown, options: { name?: string; generateName?: string; annotations?: Record<string, string>; operation?: string; old?: unknown; user?: string; dryRun?: boolean; namespace?: string } = {}): AdmissionRequest {
+function podRequest(
+  image: unknown,
+  options: {
+    name?: string;
+    generateName?: string;
+    annotations?: Record<string, string>;
+    operation?: string;
+    old?: unknown;
+    user?: string;
+    dryRun?: boolean;
+    namespace?: string;
+  } = {},
+): AdmissionRequest {
   const name = options.generateName ? undefined : (options.name ?? "web");
-  const object = { apiVersion: "v1", kind: "Pod", metadata: { ...(name && { name }), ...(options.generateName && { generateName: options.generateName }), namespace: options.namespace ?? "shop", ...(options.annotations && { annotations: options.annotations }) }, spec: { containers: [{ name: "app", image }] } };
+  const object = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      ...(name && { name }),
+      ...(options.generateName && { generateName: options.generateName }),
+      namespace: options.namespace ?? "shop",
+      ...(options.annotations && { annotations: options.annotations }),
+    },
+    spec: { containers: [{ name: "app", image }] },
+  };
   return {
     uid: "11111111-2222-3333-4444-555555555555",
     kind: { group: "", version: "v1", kind: "Pod" },
@@ -97,12 +140,27 @@ test("configuration: each mistake is bad input (exit 2) naming file, line and fi
   const alice = new SshSigner(dir, "alice");
   const cases: [string, RegExp][] = [
     [`webhook: { url: "https://127.0.0.1:8443" }\nsurprise: 1\n${ENVIRONMENTS}`, /admission\.yaml:7 surprise: unknown field/],
-    [`webhook: { url: "https://127.0.0.1:8443" }\nenvironments:\n  - { name: prod, namespaces: [shop], failurePolicy: Maybe }\n`, /admission\.yaml:8 environments\[0\]\.failurePolicy/],
+    [
+      `webhook: { url: "https://127.0.0.1:8443" }\nenvironments:\n  - { name: prod, namespaces: [shop], failurePolicy: Maybe }\n`,
+      /admission\.yaml:8 environments\[0\]\.failurePolicy/,
+    ],
     [`webhook: { url: "http://127.0.0.1:8443" }\n${ENVIRONMENTS}`, /admission\.yaml:6 webhook\.url: must be an https:\/\/ URL/],
-    [`webhook: { url: "https://127.0.0.1:8443", service: { name: vigil-admission } }\n${ENVIRONMENTS}`, /admission\.yaml:6 webhook: give service or url \(one of them\)/],
-    [`webhook: { url: "https://127.0.0.1:8443" }\nenvironments:\n  - { name: prod, namespaces: [shop] }\n  - { name: staging, namespaces: [shop] }\n`, /admission\.yaml:9 environments\[1\]\.namespaces\[0\]: shop is already environment prod's/],
-    [`webhook: { url: "https://127.0.0.1:8443" }\nenvironments:\n  - { name: prod, namespaces: [kube-system] }\n`, /admission\.yaml:8 environments\[0\]\.namespaces\[0\]: kube-system is left out of the webhook/],
-    [`webhook: { url: "https://127.0.0.1:8443" }\nenvironments: []\n`, /admission\.yaml:7 environments: must name at least one environment/],
+    [
+      `webhook: { url: "https://127.0.0.1:8443", service: { name: vigil-admission } }\n${ENVIRONMENTS}`,
+      /admission\.yaml:6 webhook: give service or url \(one of them\)/,
+    ],
+    [
+      `webhook: { url: "https://127.0.0.1:8443" }\nenvironments:\n  - { name: prod, namespaces: [shop] }\n  - { name: staging, namespaces: [shop] }\n`,
+      /admission\.yaml:9 environments\[1\]\.namespaces\[0\]: shop is already environment prod's/,
+    ],
+    [
+      `webhook: { url: "https://127.0.0.1:8443" }\nenvironments:\n  - { name: prod, namespaces: [kube-system] }\n`,
+      /admission\.yaml:8 environments\[0\]\.namespaces\[0\]: kube-system is left out of the webhook/,
+    ],
+    [
+      `webhook: { url: "https://127.0.0.1:8443" }\nenvironments: []\n`,
+      /admission\.yaml:7 environments: must name at least one environment/,
+    ],
   ];
   for (const [lines, why] of cases) {
     const file = writeConfig(dir, lines, alice);
@@ -124,13 +182,16 @@ test("an API server that cannot be reached is a dependency unavailable (exit 3);
   const dir = tempDir(t, "vigil-admission-deps-");
   const alice = new SshSigner(dir, "alice");
   const file = writeConfig(dir, `webhook: { url: "https://127.0.0.1:8443" }\n${ENVIRONMENTS}`, alice);
-  writeFileSync(join(dir, "kubeconfig"), `apiVersion: v1
+  writeFileSync(
+    join(dir, "kubeconfig"),
+    `apiVersion: v1
 kind: Config
 clusters: [{ name: c, cluster: { server: "https://127.0.0.1:1", certificate-authority-data: "${Buffer.from((await issueCa("nobody", 60_000)).certPem).toString("base64")}" } }]
 users: [{ name: u, user: { token: "t" } }]
 contexts: [{ name: c, context: { cluster: c, user: u } }]
 current-context: c
-`);
+`,
+  );
   const down = vigil(["admission", "--config", file]);
   assert.equal(down.status, 3, down.stderr);
   assert.match(down.stderr, /cannot reach the Kubernetes API server https:\/\/127\.0\.0\.1:1/);
@@ -145,11 +206,22 @@ test("images: verified digests pass; unverified, tags, unparsable and non-string
   if (!requireTools(t, ["ssh-keygen"])) return;
   const s = await setup(t);
   assert.equal((await s.judge(podRequest(VERIFIED))).rule, "verified");
-  assert.equal((await s.judge(podRequest(`registry.example.com/shop/web@${DIGEST}`))).allowed, true, "the digest is what was verified, with or without the tag");
-  assert.equal((await s.judge(podRequest("registry.example.com/shop/web:1.4"))).allowed, true, "the tag resolves in the inventory to the verified digest");
+  assert.equal(
+    (await s.judge(podRequest(`registry.example.com/shop/web@${DIGEST}`))).allowed,
+    true,
+    "the digest is what was verified, with or without the tag",
+  );
+  assert.equal(
+    (await s.judge(podRequest("registry.example.com/shop/web:1.4"))).allowed,
+    true,
+    "the tag resolves in the inventory to the verified digest",
+  );
   const refused: [unknown, RegExp][] = [
     [OTHER, /image "registry\.example\.com\/shop\/tool@sha256:cdcd.*" \(container app\) is not a digest Vigil verified/],
-    ["registry.example.com/shop/web:1.5", /is a tag, not a digest, and the inventory resolves registry\.example\.com\/shop\/web:1\.5 to no verified digest/],
+    [
+      "registry.example.com/shop/web:1.5",
+      /is a tag, not a digest, and the inventory resolves registry\.example\.com\/shop\/web:1\.5 to no verified digest/,
+    ],
     ["registry.example.com/shop/web", /resolves registry\.example\.com\/shop\/web:latest to no verified digest/],
     [`mirror.example.org/shop/web@${DIGEST}`, /is not a digest Vigil verified/],
     ["Registry.Example.com/Shop/Web", /is not a valid image reference/],
@@ -178,7 +250,10 @@ test("images: verified digests pass; unverified, tags, unparsable and non-string
   assert.match(debugged.message, /image "registry\.example\.com\/tools\/shell:1" \(ephemeral container debugger\) is a tag/);
   // The agent's identity: admitted only with every image pinned by digest.
   assert.equal((await s.judge(podRequest(OTHER, { user: "system:serviceaccount:shop:deployer" }))).rule, "applier");
-  assert.equal((await s.judge(podRequest("registry.example.com/shop/tool:2", { user: "system:serviceaccount:shop:deployer" }))).allowed, false);
+  assert.equal(
+    (await s.judge(podRequest("registry.example.com/shop/tool:2", { user: "system:serviceaccount:shop:deployer" }))).allowed,
+    false,
+  );
 });
 
 test("the inventory gone (its PostgreSQL stopped): verified images are still judged from the copy, a miss is answered 500 (the API server then fails closed), never admitted", async (t) => {
@@ -189,13 +264,23 @@ test("the inventory gone (its PostgreSQL stopped): verified images are still jud
   const s = await setup(t, { inventory: postgres.database("admission_inventory") });
   const ca = await issueCa("test", 3600_000);
   const leaf = await issueServing(ca, { dns: [], ips: ["127.0.0.1"] }, 3600_000);
-  const server = await serveWebhook("127.0.0.1:0", { ...leaf, caBundle: ca.certPem }, (r) => s.judge(r), () => {});
+  const server = await serveWebhook(
+    "127.0.0.1:0",
+    { ...leaf, caBundle: ca.certPem },
+    (r) => s.judge(r),
+    () => {},
+  );
   t.after(() => server.close());
   const port = (server.address() as { port: number }).port;
   const dispatcher = new Agent({ connect: { ca: ca.certPem } });
   t.after(() => dispatcher.close());
   const post = async (body: string | Buffer, path = "/validate", method: "POST" | "GET" = "POST") => {
-    const res = await request(`https://127.0.0.1:${port}${path}`, { method, body: method === "POST" ? body : undefined, dispatcher, headers: { "content-type": "application/json" } });
+    const res = await request(`https://127.0.0.1:${port}${path}`, {
+      method,
+      body: method === "POST" ? body : undefined,
+      dispatcher,
+      headers: { "content-type": "application/json" },
+    });
     return { status: res.statusCode, text: await res.body.text() };
   };
   const review = (r: AdmissionRequest) => JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: r });
@@ -205,8 +290,14 @@ test("the inventory gone (its PostgreSQL stopped): verified images are still jud
   assert.equal((await post("", "/validate", "GET")).status, 405);
   assert.equal((await post(review(podRequest(VERIFIED)), "/metrics")).status, 404);
   assert.equal((await post("{not json")).status, 400);
-  assert.match((await post(JSON.stringify({ apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview", request: {} }))).text, /not an admission\.k8s\.io\/v1 AdmissionReview/);
-  assert.match((await post(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { operation: "CREATE" } }))).text, /request\.uid is missing/);
+  assert.match(
+    (await post(JSON.stringify({ apiVersion: "admission.k8s.io/v1beta1", kind: "AdmissionReview", request: {} }))).text,
+    /not an admission\.k8s\.io\/v1 AdmissionReview/,
+  );
+  assert.match(
+    (await post(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { operation: "CREATE" } }))).text,
+    /request\.uid is missing/,
+  );
   assert.equal((await post(Buffer.alloc(MAX_REVIEW_BYTES + 1, 32))).status, 413);
 
   const ok = JSON.parse((await post(review(podRequest(VERIFIED)))).text);
@@ -216,7 +307,11 @@ test("the inventory gone (its PostgreSQL stopped): verified images are still jud
   assert.equal(no.response.status.code, 403);
 
   postgres.stop();
-  assert.equal(JSON.parse((await post(review(podRequest(VERIFIED)))).text).response.allowed, true, "the copy still answers for what it holds");
+  assert.equal(
+    JSON.parse((await post(review(podRequest(VERIFIED)))).text).response.allowed,
+    true,
+    "the copy still answers for what it holds",
+  );
   const miss = await post(review(podRequest(OTHER)));
   assert.equal(miss.status, 500, "a miss must read the inventory, which is gone: no answer, so the failure policy (Fail) refuses");
 });
@@ -224,14 +319,18 @@ test("the inventory gone (its PostgreSQL stopped): verified images are still jud
 test("break-glass: expired, not yet valid, for an unnamed object, or without an audit log is refused; a dry run checks the token without using it", async (t) => {
   if (!requireTools(t, ["ssh-keygen"])) return;
   const s = await setup(t);
-  const sign = (name: string, at: Date, lifetimeMs = 10 * 60_000) => signBreakGlass(breakGlassClaim({ kind: "Pod", namespace: "shop", name }, "INC-7", lifetimeMs, at), { ssh: s.alice.keyFile });
-  const judged = (name: string, token: string, extra: Parameters<typeof podRequest>[1] = {}) => s.judge(podRequest(OTHER, { name, annotations: { [BREAK_GLASS_ANNOTATION]: token }, ...extra }));
+  const sign = (name: string, at: Date, lifetimeMs = 10 * 60_000) =>
+    signBreakGlass(breakGlassClaim({ kind: "Pod", namespace: "shop", name }, "INC-7", lifetimeMs, at), { ssh: s.alice.keyFile });
+  const judged = (name: string, token: string, extra: Parameters<typeof podRequest>[1] = {}) =>
+    s.judge(podRequest(OTHER, { name, annotations: { [BREAK_GLASS_ANNOTATION]: token }, ...extra }));
 
   const expired = await judged("a", sign("a", new Date(Date.now() - 3600_000)));
   assert.match(expired.message, /the token expired at/);
   const early = await judged("b", sign("b", new Date(Date.now() + 3600_000)));
   assert.match(early.message, /the token is not valid before/);
-  const unnamed = await s.judge(podRequest(OTHER, { generateName: "web-", annotations: { [BREAK_GLASS_ANNOTATION]: sign("web-", new Date()) } }));
+  const unnamed = await s.judge(
+    podRequest(OTHER, { generateName: "web-", annotations: { [BREAK_GLASS_ANNOTATION]: sign("web-", new Date()) } }),
+  );
   assert.match(unnamed.message, /cannot admit an object without a name \(generateName\)/);
 
   const token = sign("c", new Date());
@@ -243,7 +342,16 @@ test("break-glass: expired, not yet valid, for an unnamed object, or without an 
   assert.match(again.message, /was used already/);
 
   const noAudit = await setup(t, { audit: false });
-  const d = await noAudit.judge(podRequest(OTHER, { name: "d", annotations: { [BREAK_GLASS_ANNOTATION]: signBreakGlass(breakGlassClaim({ kind: "Pod", namespace: "shop", name: "d" }, "INC-7", 60_000), { ssh: noAudit.alice.keyFile }) } }));
+  const d = await noAudit.judge(
+    podRequest(OTHER, {
+      name: "d",
+      annotations: {
+        [BREAK_GLASS_ANNOTATION]: signBreakGlass(breakGlassClaim({ kind: "Pod", namespace: "shop", name: "d" }, "INC-7", 60_000), {
+          ssh: noAudit.alice.keyFile,
+        }),
+      },
+    }),
+  );
   assert.equal(d.allowed, false);
   assert.match(d.message, /break-glass needs an audit log/);
 });

@@ -26,12 +26,26 @@ test("deploy/admission.yaml: the pod meets 'restricted', and the service account
   if (!requireKube(t, [kubectlBinary]) || !requireTools(t, ["ssh-keygen"])) return;
   const cluster = kube.cluster;
   const kubectl = (...args: string[]) => run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, ...args]);
-  kubectl("apply", "--server-side", "--field-manager", "vigil-install", "-f", join(deploy, "00-namespace.yaml"), "-f", join(deploy, "admission.yaml"));
+  kubectl(
+    "apply",
+    "--server-side",
+    "--field-manager",
+    "vigil-install",
+    "-f",
+    join(deploy, "00-namespace.yaml"),
+    "-f",
+    join(deploy, "admission.yaml"),
+  );
   assert.equal((await kubeApi(cluster, "POST", "/api/v1/namespaces", { metadata: { name: "shop" } })).status, 201);
 
   const deployment = loadManifests([join(deploy, "admission.yaml")]).find((s) => s.object.kind === "Deployment")!.object as any;
   assert.equal(deployment.spec.replicas, 2);
-  const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "admission-pod", labels: deployment.spec.template.metadata.labels }, spec: deployment.spec.template.spec };
+  const pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "admission-pod", labels: deployment.spec.template.metadata.labels },
+    spec: deployment.spec.template.spec,
+  };
   await kubeApi(cluster, "POST", "/api/v1/namespaces/vigil-system/serviceaccounts", { metadata: { name: "default" } });
   const admitted = await kubeApi(cluster, "POST", "/api/v1/namespaces/vigil-system/pods?dryRun=All", pod);
   assert.equal(admitted.status, 201, JSON.stringify(admitted.body));
@@ -40,10 +54,16 @@ test("deploy/admission.yaml: the pod meets 'restricted', and the service account
   const account = cluster.user(ACCOUNT, ["system:serviceaccounts", "system:serviceaccounts:vigil-system"]);
   const dir = tempDir(t, "vigil-admission-install-");
   const alice = new SshSigner(dir, "alice");
-  const trust = writePolicy(join(dir, "trust.yaml"), { signers: [alice.policyEntry], admins: { members: ["alice"], threshold: 1 }, paths: [{ pattern: "**", owners: ["alice"] }] });
+  const trust = writePolicy(join(dir, "trust.yaml"), {
+    signers: [alice.policyEntry],
+    admins: { members: ["alice"], threshold: 1 },
+    paths: [{ pattern: "**", owners: ["alice"] }],
+  });
   const port = await freePort();
   const configFile = join(dir, "admission.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    configFile,
+    `apiVersion: vigil.dev/v1alpha1
 kind: AdmissionConfig
 inventory: ${join(dir, "inventory")}
 trustPolicy: ${trust}
@@ -52,24 +72,44 @@ cluster: { kubeconfig: ${account.kubeconfigPath} }
 webhook: { url: "https://127.0.0.1:${port}" }
 environments:
   - { name: shop-production, namespaces: [shop], packs: [pss-restricted] }
-`);
+`,
+  );
   const running = await startAdmission(loadAdmissionConfig(configFile), () => {});
   t.after(() => running.stop());
   await running.checkCertificates();
   const vwc = await kubeApi(cluster, "GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission");
   assert.equal(vwc.status, 200);
-  const binding = await kubeApi(cluster, "GET", "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/vigil-shop-production-pss-run-as-non-root");
+  const binding = await kubeApi(
+    cluster,
+    "GET",
+    "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/vigil-shop-production-pss-run-as-non-root",
+  );
   assert.equal(binding.status, 200, JSON.stringify(binding.body));
 
   // Nothing more: no other Secret, no workload.
   const can = async (resourceAttributes: Record<string, string>) => {
-    const review = await kubeApi(cluster, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: ACCOUNT, groups: account.groups, resourceAttributes } });
+    const review = await kubeApi(cluster, "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
+      apiVersion: "authorization.k8s.io/v1",
+      kind: "SubjectAccessReview",
+      spec: { user: ACCOUNT, groups: account.groups, resourceAttributes },
+    });
     return review.body.status.allowed === true;
   };
   assert.equal(await can({ namespace: "vigil-system", verb: "get", resource: "secrets", name: "vigil-agent-state" }), false);
   assert.equal(await can({ namespace: "shop", verb: "create", resource: "pods" }), false);
-  assert.equal(await can({ verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "someone-elses" }), false);
-  assert.equal(await can({ verb: "delete", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "vigil-admission" }), false);
+  assert.equal(
+    await can({ verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "someone-elses" }),
+    false,
+  );
+  assert.equal(
+    await can({
+      verb: "delete",
+      group: "admissionregistration.k8s.io",
+      resource: "validatingwebhookconfigurations",
+      name: "vigil-admission",
+    }),
+    false,
+  );
 });
 
 test("two replicas starting at once make one certificate: the second's write conflicts (409) and it serves what the first wrote", async (t) => {
@@ -78,7 +118,13 @@ test("two replicas starting at once make one certificate: the second's write con
   await kubeApi(cluster, "POST", "/api/v1/namespaces", { metadata: { name: "replicas" } });
   const admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
   t.after(() => admin.close());
-  const settings = { namespace: "replicas", secret: "vigil-admission-tls", validityMs: 3600_000, caValidityMs: 86_400_000, names: { dns: ["vigil-admission.replicas.svc"], ips: [] } };
+  const settings = {
+    namespace: "replicas",
+    secret: "vigil-admission-tls",
+    validityMs: 3600_000,
+    caValidityMs: 86_400_000,
+    names: { dns: ["vigil-admission.replicas.svc"], ips: [] },
+  };
   const published: string[] = [];
   const [a, b] = await Promise.all([0, 1].map(() => ensureServingMaterial(admin, settings, async (bundle) => void published.push(bundle))));
   assert.equal(a!.certPem, b!.certPem, "both replicas serve one certificate");

@@ -47,11 +47,13 @@ let webhook: RunningAdmission | undefined;
 const decisions: Record<string, unknown>[] = [];
 
 before(async () => {
-  if (missingKubeBinaries([kubectlBinary]).length > 0 || !hasTool("docker-registry") || !hasTool("cosign") || !hasTool("ssh-keygen")) return;
+  if (missingKubeBinaries([kubectlBinary]).length > 0 || !hasTool("docker-registry") || !hasTool("cosign") || !hasTool("ssh-keygen"))
+    return;
   ({ cluster, admin } = await agentTestCluster(scope));
   for (const ns of [NS, "elsewhere"]) await createNamespace(admin, ns);
   // Pods run as their namespace's default ServiceAccount, which the controller-manager (not running here) would make.
-  for (const ns of [NS, "elsewhere", "vigil-system"]) await post(`/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: "default" } });
+  for (const ns of [NS, "elsewhere", "vigil-system"])
+    await post(`/api/v1/namespaces/${ns}/serviceaccounts`, { metadata: { name: "default" } });
   registry = await signingRegistry(scope);
   imageKey = cosignKeyPair(registry.dir, "ci");
   const repository = `${registry.registry.host}/shop/web`;
@@ -74,16 +76,25 @@ before(async () => {
   // Mallory holds a real credential that may write workloads in the namespace: what a stolen kubeconfig gives.
   mallory = cluster.user("mallory");
   // (The built-in edit role is aggregated by the controller-manager, which does not run here: a role of its own.)
-  await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", { metadata: { name: "workload-writer" }, rules: [{ apiGroups: ["", "apps", "batch"], resources: ["pods", "deployments", "replicasets", "jobs"], verbs: ["*"] }] });
+  await post("/apis/rbac.authorization.k8s.io/v1/clusterroles", {
+    metadata: { name: "workload-writer" },
+    rules: [{ apiGroups: ["", "apps", "batch"], resources: ["pods", "deployments", "replicasets", "jobs"], verbs: ["*"] }],
+  });
   for (const ns of [NS, "elsewhere"]) {
-    await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, { metadata: { name: "mallory-writes" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "workload-writer" }, subjects: [{ kind: "User", name: "mallory" }] });
+    await post(`/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
+      metadata: { name: "mallory-writes" },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "workload-writer" },
+      subjects: [{ kind: "User", name: "mallory" }],
+    });
   }
   auditDir = join(dir, "audit");
   inventoryDir = join(dir, "inventory");
   const logKey = makeLogKey(dir);
   const port = await freePort();
   configFile = join(dir, "admission.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    configFile,
+    `apiVersion: vigil.dev/v1alpha1
 kind: AdmissionConfig
 inventory: ${inventoryDir}
 trustPolicy: ${trustFile}
@@ -98,7 +109,8 @@ environments:
     namespaces: [${NS}]
     appliers: [${AGENT_USER}]
     packs: [pss-baseline]
-`);
+`,
+  );
   webhook = await startAdmission(loadAdmissionConfig(configFile), (line) => decisions.push(line));
   scope.after(() => webhook?.stop());
   await untilEnforced();
@@ -113,12 +125,19 @@ async function post(path: string, body: unknown, as: Cluster = admin): Promise<{
 }
 
 const podYaml = (name: string, image: string, annotations: Record<string, string> = {}, ns = NS) =>
-  JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace: ns, annotations }, spec: { containers: [{ name: "app", image }] } });
+  JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace: ns, annotations },
+    spec: { containers: [{ name: "app", image }] },
+  });
 
 /** kubectl create -f - as `user`: exit status and what it printed (asynchronous: the webhook may run in this process). */
 function kubectlCreate(user: KubeUser, manifest: string, extra: string[] = []): Promise<{ status: number; output: string }> {
   return new Promise((resolve) => {
-    const p = spawn(kubectlBinary, ["--kubeconfig", user.kubeconfigPath, "create", "-f", "-", ...extra], { stdio: ["pipe", "pipe", "pipe"] });
+    const p = spawn(kubectlBinary, ["--kubeconfig", user.kubeconfigPath, "create", "-f", "-", ...extra], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     let output = "";
     p.stdout.on("data", (d) => (output += d));
     p.stderr.on("data", (d) => (output += d));
@@ -142,7 +161,11 @@ test("kubectl with a stolen credential: an unverified digest, a tag, and an unkn
   if (!ready(t)) return;
   const cases = [
     { name: "unverified-digest", image: `${unsigned.reference}@${unsigned.digest}`, why: /is not a digest Vigil verified/ },
-    { name: "tag", image: signed.reference, why: /is a tag, not a digest, and the inventory resolves .*shop\/web:v1 to no verified digest/ },
+    {
+      name: "tag",
+      image: signed.reference,
+      why: /is a tag, not a digest, and the inventory resolves .*shop\/web:v1 to no verified digest/,
+    },
     { name: "unknown-registry", image: `evil.example.net/shop/web@${signed.digest}`, why: /is not a digest Vigil verified/ },
   ];
   for (const c of cases) {
@@ -157,7 +180,10 @@ test("kubectl with a stolen credential: an unverified digest, a tag, and an unkn
   assert.notEqual(other.status, 0);
   assert.match(other.output, /namespace elsewhere is no Vigil environment's/);
   const answer = await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/shop/pods" });
-  assert.deepEqual(answer.body.items.map((p: any) => p.metadata.name), []);
+  assert.deepEqual(
+    answer.body.items.map((p: any) => p.metadata.name),
+    [],
+  );
 });
 
 test("the agent's own deployment is admitted; then, from what the agent recorded in the inventory, the ReplicaSet and Pod its controllers make, and a Job's Pod", async (t) => {
@@ -194,9 +220,16 @@ spec:
   const applied = (await admin.call({ verb: "get", method: "GET", path: `/apis/apps/v1/namespaces/${NS}/deployments/web` })).body;
   const pinned = `${signed.reference}@${signed.digest}`;
   assert.equal(applied.spec.template.spec.containers[0].image, pinned);
-  assert.ok(decisions.some((d) => d.kind === "Deployment" && d.rule === "applier" && d.allowed === true), "the agent's apply went through the webhook");
+  assert.ok(
+    decisions.some((d) => d.kind === "Deployment" && d.rule === "applier" && d.allowed === true),
+    "the agent's apply went through the webhook",
+  );
 
-  assert.equal(result!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "inventory")?.status, "pass", "the agent recorded the deployment");
+  assert.equal(
+    result!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "inventory")?.status,
+    "pass",
+    "the agent recorded the deployment",
+  );
   const appliedJob = (await admin.call({ verb: "get", method: "GET", path: `/apis/batch/v1/namespaces/${NS}/jobs/migrate` })).body;
 
   // No controller-manager runs here: create what the controllers would, as the controllers.
@@ -206,41 +239,81 @@ spec:
     return c;
   };
   const deploymentController = await as("system:serviceaccount:kube-system:deployment-controller");
-  const rs = await post(`/apis/apps/v1/namespaces/${NS}/replicasets`, {
-    apiVersion: "apps/v1",
-    kind: "ReplicaSet",
-    metadata: { name: "web-6f7d8", namespace: NS, labels: { app: "web" }, ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: "web", uid: applied.metadata.uid, controller: true }] },
-    spec: { replicas: 1, selector: applied.spec.selector, template: applied.spec.template },
-  }, deploymentController);
+  const rs = await post(
+    `/apis/apps/v1/namespaces/${NS}/replicasets`,
+    {
+      apiVersion: "apps/v1",
+      kind: "ReplicaSet",
+      metadata: {
+        name: "web-6f7d8",
+        namespace: NS,
+        labels: { app: "web" },
+        ownerReferences: [{ apiVersion: "apps/v1", kind: "Deployment", name: "web", uid: applied.metadata.uid, controller: true }],
+      },
+      spec: { replicas: 1, selector: applied.spec.selector, template: applied.spec.template },
+    },
+    deploymentController,
+  );
   assert.equal(rs.status, 201, JSON.stringify(rs.body));
   const replicasetController = await as("system:serviceaccount:kube-system:replicaset-controller");
-  const pod = await post(`/api/v1/namespaces/${NS}/pods`, {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { generateName: "web-6f7d8-", namespace: NS, labels: { app: "web" }, ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-6f7d8", uid: rs.body.metadata.uid, controller: true }] },
-    spec: applied.spec.template.spec,
-  }, replicasetController);
+  const pod = await post(
+    `/api/v1/namespaces/${NS}/pods`,
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        generateName: "web-6f7d8-",
+        namespace: NS,
+        labels: { app: "web" },
+        ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-6f7d8", uid: rs.body.metadata.uid, controller: true }],
+      },
+      spec: applied.spec.template.spec,
+    },
+    replicasetController,
+  );
   assert.equal(pod.status, 201, JSON.stringify(pod.body));
   const jobController = await as("system:serviceaccount:kube-system:job-controller");
-  const jobPod = await post(`/api/v1/namespaces/${NS}/pods`, {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { generateName: "migrate-", namespace: NS, ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: "migrate", uid: appliedJob.metadata.uid, controller: true }] },
-    spec: appliedJob.spec.template.spec,
-  }, jobController);
+  const jobPod = await post(
+    `/api/v1/namespaces/${NS}/pods`,
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        generateName: "migrate-",
+        namespace: NS,
+        ownerReferences: [{ apiVersion: "batch/v1", kind: "Job", name: "migrate", uid: appliedJob.metadata.uid, controller: true }],
+      },
+      spec: appliedJob.spec.template.spec,
+    },
+    jobController,
+  );
   assert.equal(jobPod.status, 201, JSON.stringify(jobPod.body));
   // Now the tag resolves, in the inventory, to the verified digest.
   const byTag = await kubectlCreate(mallory, podYaml("by-tag", signed.reference), ["--dry-run=server"]);
   assert.equal(byTag.status, 0, byTag.output);
   // A controller is no pass of its own: from a template Vigil did not apply, its Pod is refused.
-  const forged = await post(`/api/v1/namespaces/${NS}/pods`, { apiVersion: "v1", kind: "Pod", metadata: { name: "forged", namespace: NS }, spec: { containers: [{ name: "x", image: `${unsigned.reference}@${unsigned.digest}` }] } }, replicasetController);
+  const forged = await post(
+    `/api/v1/namespaces/${NS}/pods`,
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "forged", namespace: NS },
+      spec: { containers: [{ name: "x", image: `${unsigned.reference}@${unsigned.digest}` }] },
+    },
+    replicasetController,
+  );
   assert.equal(forged.status, 403);
   assert.match(forged.body.message, /is not a digest Vigil verified/);
 });
 
 test("the environment's policy pack holds as native admission policy: a host-network Pod of a verified image is refused by the API server itself", async (t) => {
   if (!ready(t)) return;
-  const hostNetwork = JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "host-network", namespace: NS }, spec: { hostNetwork: true, containers: [{ name: "app", image: `${signed.reference}@${signed.digest}` }] } });
+  const hostNetwork = JSON.stringify({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "host-network", namespace: NS },
+    spec: { hostNetwork: true, containers: [{ name: "app", image: `${signed.reference}@${signed.digest}` }] },
+  });
   const r = await kubectlCreate(mallory, hostNetwork, ["--dry-run=server"]);
   assert.notEqual(r.status, 0);
   assert.match(r.output, /ValidatingAdmissionPolicy 'pss-host-namespaces' with binding 'vigil-prod-pss-host-namespaces' denied request/);
@@ -253,7 +326,22 @@ test("break-glass: an admin's token admits one object once, recorded in the audi
   if (!ready(t)) return;
   const image = `${unsigned.reference}@${unsigned.digest}`;
   const token = (name: string, key = alice.keyFile, expires = "10m") => {
-    const r = vigil(["admission", "break-glass", "--kind", "Pod", "--namespace", NS, "--name", name, "--reason", "INC-42: payments down, hotfix image", "--key", key, "--expires", expires]);
+    const r = vigil([
+      "admission",
+      "break-glass",
+      "--kind",
+      "Pod",
+      "--namespace",
+      NS,
+      "--name",
+      name,
+      "--reason",
+      "INC-42: payments down, hotfix image",
+      "--key",
+      key,
+      "--expires",
+      expires,
+    ]);
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.trim();
   };
@@ -269,7 +357,17 @@ test("break-glass: an admin's token admits one object once, recorded in the audi
   assert.equal(records.length, 1);
   assert.deepEqual(
     { ...records[0], key: undefined, token: undefined, notAfter: undefined },
-    { object: { apiVersion: "v1", kind: "Pod", namespace: NS, name: "hotfix" }, operation: "CREATE", user: "mallory", signer: "alice", reason: "INC-42: payments down, hotfix image", images: [image], key: undefined, token: undefined, notAfter: undefined },
+    {
+      object: { apiVersion: "v1", kind: "Pod", namespace: NS, name: "hotfix" },
+      operation: "CREATE",
+      user: "mallory",
+      signer: "alice",
+      reason: "INC-42: payments down, hotfix image",
+      images: [image],
+      key: undefined,
+      token: undefined,
+      notAfter: undefined,
+    },
   );
 
   // Once: deleted and made again with the same token, it is refused.
@@ -305,10 +403,23 @@ function tamper(token: string): string {
 
 test("TLS: the API server trusts the webhook through the caBundle Vigil keeps; a rotated serving certificate is served and still trusted; a deleted configuration comes back", async (t) => {
   if (!ready(t)) return;
-  const secret = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls" })).body;
-  const vwc = (await admin.call({ verb: "get", method: "GET", path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission" })).body;
+  const secret = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls" }))
+    .body;
+  const vwc = (
+    await admin.call({
+      verb: "get",
+      method: "GET",
+      path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission",
+    })
+  ).body;
   for (const w of vwc.webhooks) assert.equal(w.clientConfig.caBundle, secret.data["ca-bundle.crt"]);
-  assert.deepEqual(vwc.webhooks.map((w: any) => [w.name, w.failurePolicy]), [["prod.env.admission.vigil.dev", "Fail"], ["other-namespaces.admission.vigil.dev", "Fail"]]);
+  assert.deepEqual(
+    vwc.webhooks.map((w: any) => [w.name, w.failurePolicy]),
+    [
+      ["prod.env.admission.vigil.dev", "Fail"],
+      ["other-namespaces.admission.vigil.dev", "Fail"],
+    ],
+  );
   assert.deepEqual(vwc.webhooks[1].namespaceSelector.matchExpressions[0].values, ["vigil-system", "kube-system", "shop"]);
   assert.match(vwc.metadata.annotations["vigil.dev/excluded-namespaces"], /deadlock/);
 
@@ -328,14 +439,29 @@ test("TLS: the API server trusts the webhook through the caBundle Vigil keeps; a
   // The CA itself has 10 minutes of its 2 days left: a new CA joins the bundle (the old one stays while valid).
   const endingCa = await issueCa("ending", 10 * 60_000);
   const leaf = await issueServing(endingCa, names, 3600_000);
-  const current = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls" })).body;
-  await putSecret(current, { "ca.crt": b64(endingCa.certPem), "ca.key": b64(endingCa.keyPem), "ca-bundle.crt": b64(endingCa.certPem), "tls.crt": b64(leaf.certPem), "tls.key": b64(leaf.keyPem) });
+  const current = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls" }))
+    .body;
+  await putSecret(current, {
+    "ca.crt": b64(endingCa.certPem),
+    "ca.key": b64(endingCa.keyPem),
+    "ca-bundle.crt": b64(endingCa.certPem),
+    "tls.crt": b64(leaf.certPem),
+    "tls.key": b64(leaf.keyPem),
+  });
   const renewed = await webhook!.checkCertificates();
   assert.deepEqual(renewed.caBundle.match(/-----BEGIN CERTIFICATE-----[^-]+/g)!.length, 2);
   assert.ok(renewed.caBundle.endsWith(endingCa.certPem), "the old CA is still trusted while it is valid");
-  const now = (await admin.call({ verb: "get", method: "GET", path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission" })).body;
+  const now = (
+    await admin.call({
+      verb: "get",
+      method: "GET",
+      path: "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission",
+    })
+  ).body;
   assert.equal(now.webhooks[0].clientConfig.caBundle, b64(renewed.caBundle));
-  const still = await kubectlCreate(mallory, podYaml("after-ca-rotation", `${unsigned.reference}@${unsigned.digest}`), ["--dry-run=server"]);
+  const still = await kubectlCreate(mallory, podYaml("after-ca-rotation", `${unsigned.reference}@${unsigned.digest}`), [
+    "--dry-run=server",
+  ]);
   assert.match(still.output, /vigil admission: Pod shop\/after-ca-rotation is refused/);
 
   // Deleted by hand, the webhook configuration is back at the next check.
@@ -346,7 +472,12 @@ test("TLS: the API server trusts the webhook through the caBundle Vigil keeps; a
 });
 
 async function putSecret(secret: any, data: Record<string, string>): Promise<void> {
-  const answer = await admin.call({ verb: "update", method: "PUT", path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls", body: { ...secret, data: { ...secret.data, ...data } } });
+  const answer = await admin.call({
+    verb: "update",
+    method: "PUT",
+    path: "/api/v1/namespaces/vigil-system/secrets/vigil-admission-tls",
+    body: { ...secret, data: { ...secret.data, ...data } },
+  });
   assert.equal(answer.status, 200, JSON.stringify(answer.body));
 }
 
@@ -355,7 +486,9 @@ test("fail closed: a webhook replica killed in the middle of a request admits no
   await webhook!.stop();
   webhook = undefined;
   // A replica as deployed: the CLI in its own process.
-  const child = spawn(join(import.meta.dirname, "..", "bin", "vigil"), ["admission", "--config", configFile], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(join(import.meta.dirname, "..", "bin", "vigil"), ["admission", "--config", configFile], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout.on("data", (d) => (output += d));
   child.stderr.on("data", (d) => (output += d));
@@ -370,7 +503,11 @@ test("fail closed: a webhook replica killed in the middle of a request admits no
     await new Promise((res) => setTimeout(res, 100));
   }
   const good = `${signed.reference}@${signed.digest}`;
-  assert.equal((await kubectlCreate(mallory, podYaml("while-up", good), ["--dry-run=server"])).status, 0, "a verified image is admitted while the replica runs");
+  assert.equal(
+    (await kubectlCreate(mallory, podYaml("while-up", good), ["--dry-run=server"])).status,
+    0,
+    "a verified image is admitted while the replica runs",
+  );
 
   // Stopped: the connection is accepted by the kernel, the request sent, no answer comes; then killed.
   child.kill("SIGSTOP");
@@ -384,7 +521,9 @@ test("fail closed: a webhook replica killed in the middle of a request admits no
   const down = await kubectlCreate(mallory, podYaml("while-down", good));
   assert.notEqual(down.status, 0);
   assert.match(down.output, /failed calling webhook/);
-  const pods = (await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${NS}/pods` })).body.items.map((p: any) => p.metadata.name);
+  const pods = (await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${NS}/pods` })).body.items.map(
+    (p: any) => p.metadata.name,
+  );
   assert.ok(!pods.includes("mid-request") && !pods.includes("while-down"), pods.join(", "));
   // The agent's namespace is left out: the agent and the webhook itself can start while it is down.
   const own = await post("/api/v1/namespaces/vigil-system/pods", JSON.parse(podYaml("vigil-admission-0", good, {}, "vigil-system")));

@@ -35,7 +35,8 @@ function ready(t: TestContext): boolean {
 }
 
 const namespaceYaml = (ns: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`;
-const configMapYaml = (ns: string, name: string, mode = "strict") => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  mode: ${mode}\n`;
+const configMapYaml = (ns: string, name: string, mode = "strict") =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  mode: ${mode}\n`;
 
 interface Environment {
   name: "staging" | "prod";
@@ -109,8 +110,15 @@ test("every reconcile is appended to the log: the reconcile and what it applied;
   const dir = tempDir(t);
   const key = makeLogKey(dir, "example.com/vigil/agent-test");
   const log = join(dir, "log");
-  const configFile = await agentConfig(t, f, { agentNamespace: "vigil-a", environments: [{ name: "staging", namespace: "a-stg" }], audit: { log, key } });
-  const commit = f.repo.commit({ "envs/staging/namespace.yaml": namespaceYaml("a-stg"), "envs/staging/settings.yaml": configMapYaml("a-stg", "settings") }, f.alice);
+  const configFile = await agentConfig(t, f, {
+    agentNamespace: "vigil-a",
+    environments: [{ name: "staging", namespace: "a-stg" }],
+    audit: { log, key },
+  });
+  const commit = f.repo.commit(
+    { "envs/staging/namespace.yaml": namespaceYaml("a-stg"), "envs/staging/settings.yaml": configMapYaml("a-stg", "settings") },
+    f.alice,
+  );
 
   const result = await reconcileFirst(configFile);
   assert.deepEqual(failures(result), []);
@@ -119,17 +127,29 @@ test("every reconcile is appended to the log: the reconcile and what it applied;
   assert.match(only(result, "audit", "recorded").message, /^entries 0 to 1$/);
 
   const written = await records(log, key);
-  assert.deepEqual(written.map((e) => e.record.kind), ["reconcile", "apply"]);
-  const [reconcile, apply] = written.map((e) => e.record) as [Extract<AuditRecord, { kind: "reconcile" }>, Extract<AuditRecord, { kind: "apply" }>];
+  assert.deepEqual(
+    written.map((e) => e.record.kind),
+    ["reconcile", "apply"],
+  );
+  const [reconcile, apply] = written.map((e) => e.record) as [
+    Extract<AuditRecord, { kind: "reconcile" }>,
+    Extract<AuditRecord, { kind: "apply" }>,
+  ];
   assert.equal(reconcile.payload.revision, commit);
   assert.equal(reconcile.payload.verdict, "pass");
-  assert.deepEqual(reconcile.payload.commits.map((c) => c.signer), ["alice"]);
+  assert.deepEqual(
+    reconcile.payload.commits.map((c) => c.signer),
+    ["alice"],
+  );
   assert.deepEqual(apply.payload.objects.map((o) => `${o.kind} ${o.action}`).sort(), ["ConfigMap create", "Namespace create"]);
 
   // A second reconcile changes nothing in the cluster, and is recorded all the same.
   const again = await reconcileFirst(configFile);
   assert.match(only(again, "audit", "recorded").message, /^entries 2 to 3$/);
-  assert.deepEqual((await records(log, key)).slice(2).map((e) => e.record.kind === "apply" && e.record.payload.objects.map((o) => o.action)), [false, ["unchanged", "unchanged"]]);
+  assert.deepEqual(
+    (await records(log, key)).slice(2).map((e) => e.record.kind === "apply" && e.record.payload.objects.map((o) => o.action)),
+    [false, ["unchanged", "unchanged"]],
+  );
 
   const verified = vigil(["audit", "verify", "--log", log, "--key", key.verifierKey, "--records"]);
   assert.equal(verified.status, 0, verified.stdout + verified.stderr);
@@ -145,15 +165,25 @@ test("approvals: an environment the trust policy gives an approvals rule is bloc
   const dir = tempDir(t);
   const key = makeLogKey(dir);
   const log = join(dir, "log");
-  const configFile = await agentConfig(t, f, { agentNamespace: "vigil-b", environments: [{ name: "prod", namespace: "b-prod", gates: ["revision", "policy", "artifact"] }], audit: { log, key } });
-  const commit = f.repo.commit({ "envs/prod/namespace.yaml": namespaceYaml("b-prod"), "envs/prod/settings.yaml": configMapYaml("b-prod", "settings") }, f.alice);
+  const configFile = await agentConfig(t, f, {
+    agentNamespace: "vigil-b",
+    environments: [{ name: "prod", namespace: "b-prod", gates: ["revision", "policy", "artifact"] }],
+    audit: { log, key },
+  });
+  const commit = f.repo.commit(
+    { "envs/prod/namespace.yaml": namespaceYaml("b-prod"), "envs/prod/settings.yaml": configMapYaml("b-prod", "settings") },
+    f.alice,
+  );
 
   const blocked = await reconcileFirst(configFile);
   assert.equal(blocked.exitCode, 1);
   assert.equal(blocked.applied, false);
   const [first] = failures(blocked);
   assert.equal(first!.gate, "approvals");
-  assert.match(first!.message, /^0 of 1 required deploy approvals for prod; 1 more needed from bob .*"vigil approve --env prod --rev [0-9a-f]{40}"/);
+  assert.match(
+    first!.message,
+    /^0 of 1 required deploy approvals for prod; 1 more needed from bob .*"vigil approve --env prod --rev [0-9a-f]{40}"/,
+  );
   assert.equal(await get("/api/v1/namespaces/b-prod"), undefined, "nothing is written");
   assert.equal(blocked.steps.render, undefined, "an unapproved revision is not even rendered");
   assert.match(only(blocked, "audit", "recorded").message, /^entry 0$/, "the block is recorded");
@@ -176,11 +206,22 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const dir = tempDir(t);
   const key = makeLogKey(dir);
   const log = join(dir, "log");
-  const staging = await agentConfig(t, f, { agentNamespace: "vigil-c", environments: [{ name: "staging", namespace: "c-stg" }], audit: { log, key }, recordsKey: f.staging.file });
-  const prod = await agentConfig(t, f, { agentNamespace: "vigil-c2", environments: [{ name: "prod", namespace: "c-prod" }], audit: { log, key } });
+  const staging = await agentConfig(t, f, {
+    agentNamespace: "vigil-c",
+    environments: [{ name: "staging", namespace: "c-stg" }],
+    audit: { log, key },
+    recordsKey: f.staging.file,
+  });
+  const prod = await agentConfig(t, f, {
+    agentNamespace: "vigil-c2",
+    environments: [{ name: "prod", namespace: "c-prod" }],
+    audit: { log, key },
+  });
   const files = (mode: string) => ({
-    "envs/staging/namespace.yaml": namespaceYaml("c-stg"), "envs/staging/settings.yaml": configMapYaml("c-stg", "settings", mode),
-    "envs/prod/namespace.yaml": namespaceYaml("c-prod"), "envs/prod/settings.yaml": configMapYaml("c-prod", "settings", mode),
+    "envs/staging/namespace.yaml": namespaceYaml("c-stg"),
+    "envs/staging/settings.yaml": configMapYaml("c-stg", "settings", mode),
+    "envs/prod/namespace.yaml": namespaceYaml("c-prod"),
+    "envs/prod/settings.yaml": configMapYaml("c-prod", "settings", mode),
   });
   const commit = f.repo.commit(files("strict"), f.alice);
   const tree = f.repo.git("rev-parse", `${commit}^{tree}`);
@@ -188,13 +229,21 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const early = await reconcileFirst(prod);
   assert.equal(early.exitCode, 1);
   assert.equal(failures(early)[0]!.gate, "promotion");
-  assert.match(failures(early)[0]!.message, new RegExp(`^tree ${tree.slice(0, 12)} of ${commit.slice(0, 12)} has no deployment record signed by staging's agent: prod takes only what ran in staging first`));
+  assert.match(
+    failures(early)[0]!.message,
+    new RegExp(
+      `^tree ${tree.slice(0, 12)} of ${commit.slice(0, 12)} has no deployment record signed by staging's agent: prod takes only what ran in staging first`,
+    ),
+  );
   assert.equal(await get("/api/v1/namespaces/c-prod"), undefined);
 
   const deployed = await reconcileFirst(staging);
   assert.deepEqual(failures(deployed), []);
   assert.equal(deployed.health, "healthy");
-  assert.match(only(deployed, "audit", "recorded").message, new RegExp(`^entries 1 to 3, with a deployment record of tree ${tree.slice(0, 12)} signed by this agent's key$`));
+  assert.match(
+    only(deployed, "audit", "recorded").message,
+    new RegExp(`^entries 1 to 3, with a deployment record of tree ${tree.slice(0, 12)} signed by this agent's key$`),
+  );
   const recorded = (await records(log, key)).filter((e) => e.record.kind === "deployment");
   assert.equal(recorded.length, 1);
   const [{ index, record }] = recorded as [{ index: number; record: Extract<AuditRecord, { kind: "deployment" }> }];
@@ -215,7 +264,10 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const seen = only(promoted, "promotion", "deployment-record");
   assert.equal(seen.subject, `audit log entry ${index}`);
   assert.match(seen.message, new RegExp(`^staging's agent deployed ${commit.slice(0, 12)} \\(tree ${tree.slice(0, 12)}\\) at `));
-  assert.match(only(promoted, "promotion", "promotion").message, new RegExp(`^tree ${tree.slice(0, 12)} of ${commit.slice(0, 12)} ran healthy in staging from `));
+  assert.match(
+    only(promoted, "promotion", "promotion").message,
+    new RegExp(`^tree ${tree.slice(0, 12)} of ${commit.slice(0, 12)} ran healthy in staging from `),
+  );
   assert.equal((await get("/api/v1/namespaces/c-prod/configmaps/settings")).data.mode, "strict");
 
   // Whoever can append to the log (its signing key) records the next tree with another key: not counted.
@@ -223,7 +275,13 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const source = await openRepo(f.repo.dir);
   const revision = await revisionOf(source, next);
   source.close();
-  const forged = signDeploymentRecord({ environment: "staging", revision, key: f.rogue.key, deployedAt: new Date(Date.now() - 3_600_000), healthyAt: new Date(Date.now() - 3_600_000) });
+  const forged = signDeploymentRecord({
+    environment: "staging",
+    revision,
+    key: f.rogue.key,
+    deployedAt: new Date(Date.now() - 3_600_000),
+    healthyAt: new Date(Date.now() - 3_600_000),
+  });
   const writer = await openAuditLog(log, { signingKeyFile: key.file });
   const forgedAt = (await writer.append([deploymentRecord({ environment: "staging", revision, envelope: forged.envelope })]))[0]!.index;
   await writer.close();
@@ -232,13 +290,24 @@ test("promotion: staging's healthy deploy leaves a signed record in the log, whi
   const notCounted = only(refused, "promotion", "deployment-record");
   assert.equal(notCounted.subject, `audit log entry ${forgedAt}`);
   assert.equal(notCounted.status, "warn");
-  assert.match(notCounted.message, /^not counted: is not a deployment record signed by staging's agent: .*staging's agent key ecdsa-p256 SHA256:/);
+  assert.match(
+    notCounted.message,
+    /^not counted: is not a deployment record signed by staging's agent: .*staging's agent key ecdsa-p256 SHA256:/,
+  );
   assert.match(only(refused, "promotion", "promotion").message, /has no deployment record signed by staging's agent/);
   assert.equal((await get("/api/v1/namespaces/c-prod/configmaps/settings")).data.mode, "strict", "prod keeps the promoted revision");
 
   // An agent configured with a key the trust policy does not name for its environment does not start.
-  const rogue = await agentConfig(t, f, { agentNamespace: "vigil-c3", environments: [{ name: "staging", namespace: "c-stg" }], audit: { log, key }, recordsKey: f.rogue.file });
-  await assert.rejects(startAgent({ configFile: rogue, onResult: () => {} }), /deploymentRecords\.keyFile: .*rogue-agent\.key is not the key of staging's agent \(.*vigil\.trust\.yaml:\d+ environments\[0\]\.agent\.key\): records it signs would not count for promotion/);
+  const rogue = await agentConfig(t, f, {
+    agentNamespace: "vigil-c3",
+    environments: [{ name: "staging", namespace: "c-stg" }],
+    audit: { log, key },
+    recordsKey: f.rogue.file,
+  });
+  await assert.rejects(
+    startAgent({ configFile: rogue, onResult: () => {} }),
+    /deploymentRecords\.keyFile: .*rogue-agent\.key is not the key of staging's agent \(.*vigil\.trust\.yaml:\d+ environments\[0\]\.agent\.key\): records it signs would not count for promotion/,
+  );
 });
 
 test("a log that cannot be reached (PostgreSQL gone): nothing is deployed on evidence that cannot be verified, the reconcile fails with exit 3 saying why, and the loop goes on", async (t) => {
@@ -249,7 +318,12 @@ test("a log that cannot be reached (PostgreSQL gone): nothing is deployed on evi
   const f = approvalsFixture(t);
   const key = makeLogKey(tempDir(t));
   const location = server.database("agent_audit");
-  const configFile = await agentConfig(t, f, { agentNamespace: "vigil-d", environments: [{ name: "staging", namespace: "d-stg" }], audit: { log: location, key }, interval: "1h" });
+  const configFile = await agentConfig(t, f, {
+    agentNamespace: "vigil-d",
+    environments: [{ name: "staging", namespace: "d-stg" }],
+    audit: { log: location, key },
+    interval: "1h",
+  });
   f.repo.commit({ "envs/staging/namespace.yaml": namespaceYaml("d-stg") }, f.alice);
 
   const results: ReconcileResult[] = [];
@@ -270,11 +344,18 @@ test("a log that cannot be reached (PostgreSQL gone): nothing is deployed on evi
     const r = results[n - 1]!;
     const evidence = only(r, "audit", "evidence");
     assert.equal(evidence.status, "fail");
-    assert.match(evidence.message, /^the audit log cannot be read: .*; approvals, promotion and first sightings come from it, so nothing is deployed until it can be/);
+    assert.match(
+      evidence.message,
+      /^the audit log cannot be read: .*; approvals, promotion and first sightings come from it, so nothing is deployed until it can be/,
+    );
     assert.equal(r.exitCode, 3, "the log is unreachable");
     assert.equal(r.applied, false);
   }
-  assert.equal((await get("/api/v1/namespaces")).items.some((n: { metadata: { name: string } }) => n.metadata.name === "d-stg-2"), false, "nothing was applied");
+  assert.equal(
+    (await get("/api/v1/namespaces")).items.some((n: { metadata: { name: string } }) => n.metadata.name === "d-stg-2"),
+    false,
+    "nothing was applied",
+  );
   const status = (await get("/api/v1/namespaces/vigil-d/configmaps/vigil-status-staging")).data;
   assert.equal(status.verdict, "fail");
   assert.match(status.message, /^audit: /);

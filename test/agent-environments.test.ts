@@ -28,7 +28,8 @@ function ready(t: TestContext): boolean {
   return requireKube(t) && requireTools(t, ["ssh-keygen", "git"]);
 }
 
-const configMap = (name: string, owner: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: common\ndata:\n  owner: ${owner}\n`;
+const configMap = (name: string, owner: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: common\ndata:\n  owner: ${owner}\n`;
 const namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: common\n";
 
 async function get(path: string): Promise<any> {
@@ -36,7 +37,10 @@ async function get(path: string): Promise<any> {
   return answer.status === 200 ? answer.body : undefined;
 }
 const live = (name: string) => get(`/api/v1/namespaces/common/configmaps/${name}`);
-const inventory = async (env: string) => JSON.parse((await get(`/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-${env}`)).data.objects).map((e: any) => `${e.kind} ${e.namespace ?? ""}/${e.name}`);
+const inventory = async (env: string) =>
+  JSON.parse((await get(`/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-${env}`)).data.objects).map(
+    (e: any) => `${e.kind} ${e.namespace ?? ""}/${e.name}`,
+  );
 const managers = (obj: any) => obj.metadata.managedFields.map((m: any) => m.manager).sort();
 const actions = (r: ReconcileResult) => r.verdict.checks.filter((c) => c.gate === "apply").map((c) => `${c.rule} ${c.status} ${c.subject}`);
 
@@ -46,7 +50,10 @@ test("two environments sharing a namespace: each its own field manager and inven
   const trust = writePolicy(join(dir, "trust.yaml"), {
     signers: [alice.policyEntry],
     paths: [{ pattern: "**", owners: ["alice"] }],
-    environments: [{ name: "east", branch: "main", path: "envs/east" }, { name: "west", branch: "main", path: "envs/west" }],
+    environments: [
+      { name: "east", branch: "main", path: "envs/east" },
+      { name: "west", branch: "main", path: "envs/west" },
+    ],
   });
   const repo = new TestRepo(join(dir, "config"));
   // west may force: force takes fields over from people and controllers, never another environment's object.
@@ -64,20 +71,37 @@ test("two environments sharing a namespace: each its own field manager and inven
   };
 
   // east first (west's folder is still empty, so west applies nothing): the Namespace and two objects.
-  repo.commit({ "envs/east/namespace.yaml": namespace, "envs/east/shared.yaml": configMap("shared", "east"), "envs/east/east-a.yaml": configMap("east-a", "east") }, alice);
+  repo.commit(
+    {
+      "envs/east/namespace.yaml": namespace,
+      "envs/east/shared.yaml": configMap("shared", "east"),
+      "envs/east/east-a.yaml": configMap("east-a", "east"),
+    },
+    alice,
+  );
   const first = await reconcile();
   assert.equal(first.east.exitCode, 0, JSON.stringify(first.east.verdict.checks.filter((c) => c.status === "fail")));
   assert.equal(first.west.applied, false);
   assert.deepEqual(managers(await live("shared")), ["vigil-east"]);
 
   // west defines the same ConfigMap, and one of its own.
-  repo.commit({ "envs/west/shared.yaml": configMap("shared", "west"), "envs/west/west-a.yaml": configMap("west-a", "west"), "envs/west/west-b.yaml": configMap("west-b", "west") }, alice);
+  repo.commit(
+    {
+      "envs/west/shared.yaml": configMap("shared", "west"),
+      "envs/west/west-a.yaml": configMap("west-a", "west"),
+      "envs/west/west-b.yaml": configMap("west-b", "west"),
+    },
+    alice,
+  );
   const second = await reconcile();
   assert.equal(second.east.exitCode, 0);
   assert.equal(second.west.exitCode, 1, "a conflict blocks west");
   const conflict = second.west.verdict.checks.find((c) => c.rule === "conflict")!;
   assert.equal(conflict.subject, "ConfigMap common/shared");
-  assert.match(conflict.message, /^it belongs to another environment: east \(vigil\.dev\/applied-by=east, managed by vigil-east \(Apply\)\); not applied, even with force/);
+  assert.match(
+    conflict.message,
+    /^it belongs to another environment: east \(vigil\.dev\/applied-by=east, managed by vigil-east \(Apply\)\); not applied, even with force/,
+  );
   const shared = await live("shared");
   assert.equal(shared.metadata.labels["vigil.dev/applied-by"], "east", "still east's");
   assert.equal(shared.data.owner, "east");
@@ -106,6 +130,9 @@ test("two environments sharing a namespace: each its own field manager and inven
   const kept = fourth.east.verdict.checks.find((c) => c.rule === "prune" && c.subject === "Namespace common");
   assert.equal(kept?.status, "warn");
   assert.match(kept!.message, /environment west also deploys into namespace "common"/);
-  assert.ok((await inventory("east")).includes("Namespace /common"), "kept in east's inventory, to prune once west no longer deploys there");
+  assert.ok(
+    (await inventory("east")).includes("Namespace /common"),
+    "kept in east's inventory, to prune once west no longer deploys there",
+  );
   t.diagnostic(`east: ${actions(fourth.east).join("; ")}`);
 });

@@ -64,7 +64,11 @@ function evidenceFailure(r: ReconcileResult): string {
 }
 
 async function keptCheckpoint(agentNamespace: string, file: string): Promise<string> {
-  const answer = await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${agentNamespace}/configmaps/vigil-audit-checkpoint` });
+  const answer = await admin.call({
+    verb: "get",
+    method: "GET",
+    path: `/api/v1/namespaces/${agentNamespace}/configmaps/vigil-audit-checkpoint`,
+  });
   writeFileSync(file, answer.body.data.checkpoint);
   return file;
 }
@@ -79,7 +83,22 @@ test("a log rolled back to an older copy blocks the running agent and a freshly 
   repo.commit({ "envs/ev-rollback/b.yaml": configMap("ev-rollback", "b", "2") }, alice);
   assert.equal((await running.reconcile()).verdict.verdict, "pass");
 
-  const release = (checkpoint: string) => vigil(["verify", "release", "--repo", repo.dir, "--trust", trust, "--env", "ev-rollback", "--log", log, "--checkpoint", checkpoint, "--json"]);
+  const release = (checkpoint: string) =>
+    vigil([
+      "verify",
+      "release",
+      "--repo",
+      repo.dir,
+      "--trust",
+      trust,
+      "--env",
+      "ev-rollback",
+      "--log",
+      log,
+      "--checkpoint",
+      checkpoint,
+      "--json",
+    ]);
   const agreed = release(await keptCheckpoint("vigil-ev-rollback", join(dir, "kept-before")));
   assert.equal(agreed.status, 0, `verify release on the agent's own evidence passes as the agent did:\n${agreed.stdout}${agreed.stderr}`);
 
@@ -91,7 +110,11 @@ test("a log rolled back to an older copy blocks the running agent and a freshly 
   const fresh = await agentFor(configFile);
   t.after(() => fresh.stop());
   assert.match(evidenceFailure(await fresh.reconcile()), /does not verify/);
-  assert.equal((await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/ev-rollback/configmaps/c" })).status, 404, "nothing of the new revision was applied");
+  assert.equal(
+    (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/ev-rollback/configmaps/c" })).status,
+    404,
+    "nothing of the new revision was applied",
+  );
 
   const refused = release(await keptCheckpoint("vigil-ev-rollback", join(dir, "kept-after")));
   assert.equal(refused.status, 1, `verify release refuses the rolled-back log as the agent does:\n${refused.stdout}${refused.stderr}`);

@@ -42,7 +42,8 @@ function ready(t: TestContext, tools: string[] = []): boolean {
   return requireKube(t) && requireTools(t, ["docker-registry", "cosign", "ssh-keygen", "git", ...tools]);
 }
 
-const configMapYaml = (ns: string, name: string, mode = "strict") => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  mode: ${mode}\n`;
+const configMapYaml = (ns: string, name: string, mode = "strict") =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  mode: ${mode}\n`;
 
 interface Workspace {
   dir: string;
@@ -53,7 +54,11 @@ interface Workspace {
 }
 
 /** A config repository for `env` (its namespace made beforehand), its trust policy and the agent's configuration. */
-async function workspace(t: TestContext, env: string, options: { images?: Record<string, unknown>[]; extra?: string; envExtra?: string; trustGates?: Record<string, boolean> } = {}): Promise<Workspace> {
+async function workspace(
+  t: TestContext,
+  env: string,
+  options: { images?: Record<string, unknown>[]; extra?: string; envExtra?: string; trustGates?: Record<string, boolean> } = {},
+): Promise<Workspace> {
   const dir = tempDir(t, "vigil-agent-gates-");
   const ns = `${env}-shop`;
   await createNamespace(admin, ns);
@@ -62,8 +67,19 @@ async function workspace(t: TestContext, env: string, options: { images?: Record
     ...(options.trustGates && { environments: [{ name: env, branch: "main", path: `envs/${env}`, gates: options.trustGates }] }),
   });
   const repo = new TestRepo(join(dir, "config"));
-  const environment: AgentEnvironment = { name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], ...(options.envExtra && { extra: options.envExtra }) };
-  const configFile = writeAgentConfig(dir, { trust, packs: ["pss-baseline"], extra: `insecureRegistries: ["${registry.registry.host}"]\n${options.extra ?? ""}`, environments: [environment] });
+  const environment: AgentEnvironment = {
+    name: env,
+    url: repo.dir,
+    cluster: cluster.admin.kubeconfigPath,
+    namespaces: [ns],
+    ...(options.envExtra && { extra: options.envExtra }),
+  };
+  const configFile = writeAgentConfig(dir, {
+    trust,
+    packs: ["pss-baseline"],
+    extra: `insecureRegistries: ["${registry.registry.host}"]\n${options.extra ?? ""}`,
+    environments: [environment],
+  });
   return { dir, repo, configFile, env, ns };
 }
 
@@ -147,23 +163,39 @@ test("only the signed trust policy turns the secrets and dry-run gates off: each
     const off = result.verdict.checks.filter((c) => c.gate === gate);
     assert.equal(off.length, 1, JSON.stringify(off));
     assert.equal(off[0]!.status, "skip");
-    assert.match(off[0]!.message, new RegExp(`the ${gate} gate is off for gatesoff by the trust policy \\(\\S*trust\\.yaml:\\d+ environments\\[0\\]\\.gates\\.${gate}`));
+    assert.match(
+      off[0]!.message,
+      new RegExp(`the ${gate} gate is off for gatesoff by the trust policy \\(\\S*trust\\.yaml:\\d+ environments\\[0\\]\\.gates\\.${gate}`),
+    );
   }
 });
 
 /** Neither the secret nor any 8-character run of it is in `text`. */
 function assertNoPart(text: string, secret: string): void {
-  for (let i = 0; i + 8 <= secret.length; i++) assert.ok(!text.includes(secret.slice(i, i + 8)), `part of the secret is printed: …${secret.slice(i, i + 8)}…`);
+  for (let i = 0; i + 8 <= secret.length; i++)
+    assert.ok(!text.includes(secret.slice(i, i + 8)), `part of the secret is printed: …${secret.slice(i, i + 8)}…`);
 }
 
 test("vulnerability: through the agent, an image with a finding at the environment's threshold is blocked; a VEX statement lets it through", async (t) => {
   if (!ready(t)) return;
   const dir = tempDir(t, "vigil-agent-vuln-");
-  writeFileSync(join(dir, "advisories.json"), JSON.stringify([{
-    id: "GHSA-p6mc-m468-83gw", modified: "2024-01-01T00:00:00Z", aliases: ["CVE-2020-8203"],
-    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-    affected: [{ package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] }],
-  }]));
+  writeFileSync(
+    join(dir, "advisories.json"),
+    JSON.stringify([
+      {
+        id: "GHSA-p6mc-m468-83gw",
+        modified: "2024-01-01T00:00:00Z",
+        aliases: ["CVE-2020-8203"],
+        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
+        affected: [
+          {
+            package: { ecosystem: "npm", name: "lodash" },
+            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
+          },
+        ],
+      },
+    ]),
+  );
   const store = SqliteStore.open(join(dir, "db"), { create: true });
   await importAdvisories(store, [join(dir, "advisories.json")]);
   await store.close();
@@ -173,7 +205,11 @@ test("vulnerability: through the agent, an image with a finding at the environme
     const name = `${registry.registry.host}/vuln/api`;
     await pushTestImage(registry.client.repository(name), { tag });
     await signImage(registry.client, `${name}:${tag}`, imageKey.signing);
-    const sbom = { bomFormat: "CycloneDX", specVersion: "1.5", components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }] };
+    const sbom = {
+      bomFormat: "CycloneDX",
+      specVersion: "1.5",
+      components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
+    };
     await attestImage(registry.client, `${name}:${tag}`, sbom, PREDICATE_TYPES.cyclonedx, imageKey.signing);
     return `${name}:${tag}`;
   };
@@ -188,15 +224,25 @@ spec:
 `;
   const vexFile = join(dir, "prod.vex.json");
   writeFileSync(vexFile, "{}");
-  const images = [{ pattern: `${registry.registry.host}/vuln/**`, signers: [{ key: imageKey.publicPem }], attestations: [{ predicateType: PREDICATE_TYPES.cyclonedx }] }];
+  const images = [
+    {
+      pattern: `${registry.registry.host}/vuln/**`,
+      signers: [{ key: imageKey.publicPem }],
+      attestations: [{ predicateType: PREDICATE_TYPES.cyclonedx }],
+    },
+  ];
   const w = await workspace(t, "vuln", { images, envExtra: `    vulnerability: { db: ${join(dir, "db")}, failOn: high }\n` });
-  const liveImage = async () => (await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/api`))?.spec?.template?.spec?.containers?.[0]?.image;
+  const liveImage = async () =>
+    (await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/api`))?.spec?.template?.spec?.containers?.[0]?.image;
 
   const clean = await release("v1", "4.17.21");
   const good = w.repo.commit({ "envs/vuln/api.yaml": deployment(w.ns, clean) }, alice);
   const first = await reconcile(w);
   assert.equal(first.exitCode, 0, JSON.stringify(failures(first)));
-  assert.ok(first.verdict.checks.some((c) => c.gate === "vulnerability" && c.status === "pass"), JSON.stringify(first.verdict.checks));
+  assert.ok(
+    first.verdict.checks.some((c) => c.gate === "vulnerability" && c.status === "pass"),
+    JSON.stringify(first.verdict.checks),
+  );
   const lastGood = await liveImage();
   assert.match(lastGood, new RegExp(`^${clean}@sha256:`));
 
@@ -212,8 +258,24 @@ spec:
   assert.equal((await status("vuln")).lastApplied, good);
 
   // The environment's VEX says the finding does not apply: the same revision passes.
-  writeFileSync(vexFile, JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": "prod-vex", author: "security", timestamp: "2024-01-01T00:00:00Z", version: 1,
-    statements: [{ vulnerability: { name: "CVE-2020-8203" }, products: [{ "@id": "pkg:npm/lodash@4.17.15" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" }] }));
+  writeFileSync(
+    vexFile,
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "prod-vex",
+      author: "security",
+      timestamp: "2024-01-01T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2020-8203" },
+          products: [{ "@id": "pkg:npm/lodash@4.17.15" }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    }),
+  );
   writeFileSync(w.configFile, readFileSync(w.configFile, "utf8").replace("failOn: high }", `failOn: high, vex: [${vexFile}] }`));
   const covered = await reconcile(w);
   assert.equal(covered.exitCode, 0, JSON.stringify(failures(covered)));
@@ -226,12 +288,24 @@ test("SOPS: a file the real sops encrypted is applied decrypted; a tampered one 
   const identity = await generateX25519Identity();
   const recipient = await identityToRecipient(identity);
   const keysSecret = "sops-keys";
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/vigil-system/secrets", body: { apiVersion: "v1", kind: "Secret", metadata: { name: keysSecret }, data: { "age.agekey": Buffer.from(`# age-keygen\n${identity}\n`).toString("base64") } } });
+  await admin.call({
+    verb: "create",
+    method: "POST",
+    path: "/api/v1/namespaces/vigil-system/secrets",
+    body: {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: keysSecret },
+      data: { "age.agekey": Buffer.from(`# age-keygen\n${identity}\n`).toString("base64") },
+    },
+  });
 
   const dir = tempDir(t, "vigil-agent-sops-");
   const key = makeLogKey(dir);
   const log = join(dir, "log");
-  const w = await workspace(t, "sops", { extra: `sops: { secret: ${keysSecret} }\naudit: { log: "${log}", signingKeyFile: ${key.file} }\n` });
+  const w = await workspace(t, "sops", {
+    extra: `sops: { secret: ${keysSecret} }\naudit: { log: "${log}", signingKeyFile: ${key.file} }\n`,
+  });
   const plaintext = "correct horse battery staple 42";
   const manifest = `apiVersion: v1
 kind: Secret
@@ -244,7 +318,9 @@ stringData:
 `;
   const plainFile = join(dir, "db.yaml");
   writeFileSync(plainFile, manifest);
-  const encrypted = run("sops", ["--encrypt", "--age", recipient, "--encrypted-regex", "^(data|stringData)$", plainFile], { env: { SOPS_AGE_KEY_FILE: "/nonexistent" } });
+  const encrypted = run("sops", ["--encrypt", "--age", recipient, "--encrypted-regex", "^(data|stringData)$", plainFile], {
+    env: { SOPS_AGE_KEY_FILE: "/nonexistent" },
+  });
   assert.ok(!encrypted.includes(plaintext), "sops encrypted the value");
 
   const good = w.repo.commit({ "envs/sops/settings.yaml": configMapYaml(w.ns, "settings"), "envs/sops/db.yaml": encrypted }, alice);
@@ -257,17 +333,25 @@ stringData:
   assert.equal((await status("sops")).lastApplied, good);
 
   // A tampered ciphertext: its MAC (or its own tag) no longer verifies.
-  const tampered = encrypted.replace(/password: ENC\[AES256_GCM,data:([A-Za-z0-9+/]{4})/, (_, d: string) => `password: ENC[AES256_GCM,data:${d === "AAAA" ? "BBBB" : "AAAA"}`);
+  const tampered = encrypted.replace(
+    /password: ENC\[AES256_GCM,data:([A-Za-z0-9+/]{4})/,
+    (_, d: string) => `password: ENC[AES256_GCM,data:${d === "AAAA" ? "BBBB" : "AAAA"}`,
+  );
   assert.notEqual(tampered, encrypted);
   w.repo.commit({ "envs/sops/settings.yaml": configMapYaml(w.ns, "settings", "open"), "envs/sops/db.yaml": tampered }, alice);
   const blocked = vigil(["agent", "--once", "--config", w.configFile, "--json"]);
   assert.equal(blocked.status, 1, blocked.stdout + blocked.stderr);
   const verdict = JSON.stringify(JSON.parse(blocked.stdout));
   assert.match(verdict, /"gate":"decrypt"/);
-  assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/settings`)).data.mode, "strict", "nothing of the tampered revision was written");
+  assert.equal(
+    (await get(`/api/v1/namespaces/${w.ns}/configmaps/settings`)).data.mode,
+    "strict",
+    "nothing of the tampered revision was written",
+  );
   assert.equal((await status("sops")).lastApplied, good);
 
-  const logFiles = (d: string): string[] => readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? logFiles(join(d, n)) : [join(d, n)]));
+  const logFiles = (d: string): string[] =>
+    readdirSync(d).flatMap((n) => (statSync(join(d, n)).isDirectory() ? logFiles(join(d, n)) : [join(d, n)]));
   const places: [string, string][] = [
     ["log lines", once.stdout + once.stderr + blocked.stdout + blocked.stderr],
     ["status ConfigMap", JSON.stringify(await status("sops"))],

@@ -63,7 +63,10 @@ test("metrics and webhook: hostile requests get an error status, never end the s
       if (/absolute-form|\/\/|asterisk/.test(what)) assert.equal(status, 400, `${what} at ${url}: ${answer.slice(0, 80)}`);
     }
     // Still up.
-    const res = await fetch(`${url}/${url === metrics.url ? "metrics" : "hooks/prod"}`, { method: url === metrics.url ? "GET" : "POST", body: url === metrics.url ? undefined : "{}" });
+    const res = await fetch(`${url}/${url === metrics.url ? "metrics" : "hooks/prod"}`, {
+      method: url === metrics.url ? "GET" : "POST",
+      body: url === metrics.url ? undefined : "{}",
+    });
     assert.ok(res.status === 200 || res.status === 401, `after the hostile requests: ${res.status}`);
   }
   assert.deepEqual(triggered, [], "nothing hostile triggered a reconcile");
@@ -104,10 +107,18 @@ test("webhook: a slow sender is cut off at the request timeout, a huge body is r
 
   // The first handled request meets a callback that throws after answering: the server goes on.
   const body = JSON.stringify({ ref: "refs/heads/main", after: "1".repeat(40) });
-  const first = await fetch(`${webhook.url}/hooks/prod`, { method: "POST", body, headers: forgeDeliveryHeaders(secret, "/hooks/prod", body) });
+  const first = await fetch(`${webhook.url}/hooks/prod`, {
+    method: "POST",
+    body,
+    headers: forgeDeliveryHeaders(secret, "/hooks/prod", body),
+  });
   assert.equal(first.status, 202, "the trigger was answered before the failing log callback");
   const again = JSON.stringify({ ref: "refs/heads/main", after: "2".repeat(40) });
-  assert.equal((await fetch(`${webhook.url}/hooks/prod`, { method: "POST", body: again, headers: forgeDeliveryHeaders(secret, "/hooks/prod", again) })).status, 202);
+  assert.equal(
+    (await fetch(`${webhook.url}/hooks/prod`, { method: "POST", body: again, headers: forgeDeliveryHeaders(secret, "/hooks/prod", again) }))
+      .status,
+    202,
+  );
 });
 
 test("metrics behind a token: 401 without it or with another, 200 with it", async (t) => {
@@ -127,7 +138,10 @@ test("vigil agent --webhook-secret prints the path's secret a forge signs with; 
   const dir = tempDir(t, "vigil-http-");
   writeFileSync(join(dir, "secret"), "a-long-random-shared-webhook-secret\n");
   const config = join(dir, "agent.yaml");
-  writeFileSync(config, `apiVersion: vigil.dev/v1alpha1\nkind: AgentConfig\ntrustPolicy: trust.yaml\nwebhook: { listen: "127.0.0.1:0", secretFile: secret }\nenvironments:\n  - name: prod\n    source: { url: https://git.example.com/config.git }\n    cluster: { inCluster: true }\n    namespaces: [shop]\n`);
+  writeFileSync(
+    config,
+    `apiVersion: vigil.dev/v1alpha1\nkind: AgentConfig\ntrustPolicy: trust.yaml\nwebhook: { listen: "127.0.0.1:0", secretFile: secret }\nenvironments:\n  - name: prod\n    source: { url: https://git.example.com/config.git }\n    cluster: { inCluster: true }\n    namespaces: [shop]\n`,
+  );
   const printed = vigil(["agent", "--config", config, "--webhook-secret", "/hooks/prod"]);
   assert.equal(printed.status, 0, printed.stderr);
   assert.equal(printed.stdout.trim(), webhookSecretFor("a-long-random-shared-webhook-secret", "/hooks/prod"));

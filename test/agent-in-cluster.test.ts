@@ -32,7 +32,17 @@ before(async () => {
   ({ cluster, admin } = await agentTestCluster(scope, null));
   // The install's identity and RBAC as an admin applies them, and the example environment's account.
   const files = ["00-namespace.yaml", "10-serviceaccount.yaml", "20-rbac.yaml"].flatMap((f) => ["-f", join(deploy, f)]);
-  run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, "apply", "--server-side", "--field-manager", "vigil-install", ...files, "-f", join(deploy, "example-environment")]);
+  run(kubectlBinary, [
+    "--kubeconfig",
+    cluster.admin.kubeconfigPath,
+    "apply",
+    "--server-side",
+    "--field-manager",
+    "vigil-install",
+    ...files,
+    "-f",
+    join(deploy, "example-environment"),
+  ]);
   alice = new SshSigner(tempDir(scope, "vigil-in-cluster-keys-"), "alice");
 });
 
@@ -51,7 +61,12 @@ async function until(what: string, condition: () => boolean | Promise<boolean>, 
 }
 
 async function call(method: "GET" | "POST" | "DELETE", path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  return admin.call({ verb: method === "GET" ? "get" : method === "POST" ? "create" : "delete", method, path, ...(body !== undefined && { body }) });
+  return admin.call({
+    verb: method === "GET" ? "get" : method === "POST" ? "create" : "delete",
+    method,
+    path,
+    ...(body !== undefined && { body }),
+  });
 }
 
 /** A Pod of the agent's account, as the Deployment's would be (no kubelet runs it: it stays Pending). */
@@ -63,7 +78,13 @@ async function agentPod(t: TestContext, name: string): Promise<{ name: string; u
     spec: {
       serviceAccountName: "vigil-agent",
       securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: "RuntimeDefault" } },
-      containers: [{ name: "agent", image: "ghcr.io/vigil-dev/vigil@sha256:" + "0".repeat(64), securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } } }],
+      containers: [
+        {
+          name: "agent",
+          image: "ghcr.io/vigil-dev/vigil@sha256:" + "0".repeat(64),
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
     },
   };
   const created = await call("POST", "/api/v1/namespaces/vigil-system/pods", pod);
@@ -126,7 +147,10 @@ function serviceEnvironment(t: TestContext): void {
   process.env.KUBERNETES_SERVICE_HOST = url.hostname;
   process.env.KUBERNETES_SERVICE_PORT = url.port;
   t.after(() => {
-    for (const [key, value] of [["KUBERNETES_SERVICE_HOST", saved.host], ["KUBERNETES_SERVICE_PORT", saved.port]] as const) {
+    for (const [key, value] of [
+      ["KUBERNETES_SERVICE_HOST", saved.host],
+      ["KUBERNETES_SERVICE_PORT", saved.port],
+    ] as const) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }
@@ -135,10 +159,19 @@ function serviceEnvironment(t: TestContext): void {
 
 /** Who the API server takes us for, and which credential (the token's JTI) was used. */
 async function whoAmI(c: Cluster): Promise<{ username: string; credential: string; pod?: string }> {
-  const answer = await c.call({ verb: "create", method: "POST", path: "/apis/authentication.k8s.io/v1/selfsubjectreviews", body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } });
+  const answer = await c.call({
+    verb: "create",
+    method: "POST",
+    path: "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+  });
   assert.equal(answer.status, 201, JSON.stringify(answer.body));
   const { username, extra = {} } = answer.body.status.userInfo;
-  return { username, credential: extra["authentication.kubernetes.io/credential-id"]?.[0], pod: extra["authentication.kubernetes.io/pod-name"]?.[0] };
+  return {
+    username,
+    credential: extra["authentication.kubernetes.io/credential-id"]?.[0],
+    pod: extra["authentication.kubernetes.io/pod-name"]?.[0],
+  };
 }
 
 /** The status of one request with a bearer token. */
@@ -164,9 +197,16 @@ interface Workspace {
  * another repository) is removed first, and so is the state key's record that it applied.
  */
 async function workspace(t: TestContext, extra = ""): Promise<Workspace> {
-  for (const name of ["vigil-status-shop-production", "vigil-inventory-shop-production"]) await call("DELETE", `/api/v1/namespaces/vigil-system/configmaps/${name}`);
+  for (const name of ["vigil-status-shop-production", "vigil-inventory-shop-production"])
+    await call("DELETE", `/api/v1/namespaces/vigil-system/configmaps/${name}`);
   // Starting the environment over on purpose: the agent's state key no longer records that it applied.
-  await admin.call({ verb: "patch", method: "PATCH", path: "/api/v1/namespaces/vigil-system/secrets/vigil-agent-state", body: { metadata: { annotations: { "vigil.dev/applied-environments": null } } }, contentType: "application/merge-patch+json" });
+  await admin.call({
+    verb: "patch",
+    method: "PATCH",
+    path: "/api/v1/namespaces/vigil-system/secrets/vigil-agent-state",
+    body: { metadata: { annotations: { "vigil.dev/applied-environments": null } } },
+    contentType: "application/merge-patch+json",
+  });
   const dir = tempDir(t, "vigil-in-cluster-");
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, "shop-production");
   const repo = new TestRepo(join(dir, "config"));
@@ -175,12 +215,22 @@ async function workspace(t: TestContext, extra = ""): Promise<Workspace> {
     trust,
     packs: ["pss-restricted"],
     extra,
-    environments: [{ name: "shop-production", url: repo.dir, cluster: "inCluster", namespaces: ["shop"], serviceAccount: "vigil-system/vigil-deployer-shop", interval: "1h" }],
+    environments: [
+      {
+        name: "shop-production",
+        url: repo.dir,
+        cluster: "inCluster",
+        namespaces: ["shop"],
+        serviceAccount: "vigil-system/vigil-deployer-shop",
+        interval: "1h",
+      },
+    ],
   });
   return { repo, configFile };
 }
 
-const settings = (value: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  value: "${value}"\n`;
+const settings = (value: string) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: shop\ndata:\n  value: "${value}"\n`;
 const liveValue = async () => (await call("GET", "/api/v1/namespaces/shop/configmaps/settings")).body?.data?.value;
 const failing = (r: ReconcileResult) => JSON.stringify(r.verdict.checks.filter((c) => c.status === "fail"));
 
@@ -209,12 +259,22 @@ test("in-cluster: the pod's token (TokenRequest, bound to its Pod), CA and KUBER
   assert.equal(await liveValue(), "first");
   const applied = (await call("GET", "/api/v1/namespaces/shop/configmaps/settings")).body;
   assert.equal(applied.metadata.labels["vigil.dev/applied-by"], "shop-production");
-  assert.equal((await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production")).body.data.verdict, "pass", "the status kept as the agent itself");
+  assert.equal(
+    (await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-status-shop-production")).body.data.verdict,
+    "pass",
+    "the status kept as the agent itself",
+  );
 
   // Without the pod's environment or files: bad input, naming what is missing.
-  await assert.rejects(connectCluster({ inCluster: true, serviceAccountDir: join(volume.dir, "absent") }), (e: Error) => e instanceof InputError && /no service account token at .*absent\/token/.test(e.message));
+  await assert.rejects(
+    connectCluster({ inCluster: true, serviceAccountDir: join(volume.dir, "absent") }),
+    (e: Error) => e instanceof InputError && /no service account token at .*absent\/token/.test(e.message),
+  );
   delete process.env.KUBERNETES_SERVICE_PORT;
-  await assert.rejects(connectCluster({ inCluster: true, serviceAccountDir: volume.dir }), (e: Error) => e instanceof InputError && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/.test(e.message));
+  await assert.rejects(
+    connectCluster({ inCluster: true, serviceAccountDir: volume.dir }),
+    (e: Error) => e instanceof InputError && /KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set/.test(e.message),
+  );
 });
 
 test("in-cluster with deploy/'s RBAC (issue 15): an object someone else made in shop is a conflict until adopted by annotation; a Secret the deployer may not read is reported and the rest applies; a deleted status blocks", async (t) => {
@@ -225,11 +285,24 @@ test("in-cluster with deploy/'s RBAC (issue 15): an object someone else made in 
   volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
   const w = await workspace(t);
   await call("DELETE", "/api/v1/namespaces/shop/configmaps/platform");
-  const made = await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/shop/configmaps", query: { fieldManager: "platform-team" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "platform", namespace: "shop" }, data: { value: "theirs" } } });
+  const made = await admin.call({
+    verb: "create",
+    method: "POST",
+    path: "/api/v1/namespaces/shop/configmaps",
+    query: { fieldManager: "platform-team" },
+    body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "platform", namespace: "shop" }, data: { value: "theirs" } },
+  });
   assert.equal(made.status, 201);
   const secret = `apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\n  namespace: shop\ntype: Opaque\n`;
   const platform = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\n  namespace: shop\ndata:\n  value: "theirs"\n`;
-  w.repo.commit({ "envs/shop-production/platform.yaml": platform, "envs/shop-production/creds.yaml": secret, "envs/shop-production/settings.yaml": settings("second") }, alice);
+  w.repo.commit(
+    {
+      "envs/shop-production/platform.yaml": platform,
+      "envs/shop-production/creds.yaml": secret,
+      "envs/shop-production/settings.yaml": settings("second"),
+    },
+    alice,
+  );
   const reconcile = async () => {
     const agent = await startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
     try {
@@ -247,9 +320,18 @@ test("in-cluster with deploy/'s RBAC (issue 15): an object someone else made in 
   assert.equal(forbidden.subject, "Secret shop/creds");
   assert.equal(forbidden.status, "warn");
   assert.equal(await liveValue(), "second", "the rest of the revision applied");
-  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/platform")).body.metadata.labels?.["vigil.dev/applied-by"], undefined);
+  assert.equal(
+    (await call("GET", "/api/v1/namespaces/shop/configmaps/platform")).body.metadata.labels?.["vigil.dev/applied-by"],
+    undefined,
+  );
 
-  await admin.call({ verb: "patch", method: "PATCH", path: "/api/v1/namespaces/shop/configmaps/platform", body: { metadata: { annotations: { "vigil.dev/adopt": "shop-production" } } }, contentType: "application/merge-patch+json" });
+  await admin.call({
+    verb: "patch",
+    method: "PATCH",
+    path: "/api/v1/namespaces/shop/configmaps/platform",
+    body: { metadata: { annotations: { "vigil.dev/adopt": "shop-production" } } },
+    contentType: "application/merge-patch+json",
+  });
   const adopted = await reconcile();
   assert.equal(adopted.exitCode, 0, failing(adopted));
   assert.equal(adopted.verdict.checks.find((c) => c.rule === "adopt")?.subject, "ConfigMap shop/platform");
@@ -297,7 +379,11 @@ test("in-cluster token rotation: a token replaced on disk is used after the refr
   t.after(() => agent.stop());
   const [one] = await agent.reconcileAll();
   assert.equal(one!.exitCode, 0, failing(one!));
-  agentVolume.write({ token: await requestToken(await bindingSecret(t, "token-five")), "ca.crt": cluster.caPem, namespace: "vigil-system" });
+  agentVolume.write({
+    token: await requestToken(await bindingSecret(t, "token-five")),
+    "ca.crt": cluster.caPem,
+    namespace: "vigil-system",
+  });
   assert.equal((await call("DELETE", `/api/v1/namespaces/vigil-system/secrets/${old.name}`)).status, 200);
   await until("the old token to be refused", async () => (await fetchAs(oldToken, "/api")) === 401);
   w.repo.commit({ "envs/shop-production/settings.yaml": settings("after rotation") }, alice);
@@ -341,7 +427,11 @@ test("in-cluster, two replicas with deploy/'s RBAC: one takes the Lease; a webho
 
   const next = w.repo.commit({ "envs/shop-production/settings.yaml": settings("relayed") }, alice);
   const body = JSON.stringify({ ref: "refs/heads/main" });
-  const res = await fetch(`${standby.url}/hooks/shop-production`, { method: "POST", body, headers: forgeDeliveryHeaders(secret, "/hooks/shop-production", body) });
+  const res = await fetch(`${standby.url}/hooks/shop-production`, {
+    method: "POST",
+    body,
+    headers: forgeDeliveryHeaders(secret, "/hooks/shop-production", body),
+  });
   assert.equal(res.status, 202, await res.text());
   await until("the leader's reconcile of the relayed trigger", () => leader.results.some((r) => r.revision === next), 10_000);
   assert.equal(await liveValue(), "relayed");
@@ -370,14 +460,20 @@ test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is 
   const inventoryPath = "/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-shop-production";
   const keyPath = "/api/v1/namespaces/vigil-system/secrets/vigil-agent-state";
   const patch = async (path: string, data: Record<string, string | null>) =>
-    assert.equal((await admin.call({ verb: "patch", method: "PATCH", path, body: { data }, contentType: "application/merge-patch+json" })).status, 200);
+    assert.equal(
+      (await admin.call({ verb: "patch", method: "PATCH", path, body: { data }, contentType: "application/merge-patch+json" })).status,
+      200,
+    );
 
-  const first = (await reconcile());
+  const first = await reconcile();
   assert.equal(first.exitCode, 0, failing(first));
   const key = (await call("GET", keyPath)).body;
   assert.ok(Buffer.from(key.data.key, "base64").length >= 32, "the agent made its key at its first start");
   // The environment's account (what a committer's objects act as) may not read it.
-  const deployer = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath, impersonate: "system:serviceaccount:vigil-system:vigil-deployer-shop" });
+  const deployer = await connectCluster({
+    kubeconfig: cluster.admin.kubeconfigPath,
+    impersonate: "system:serviceaccount:vigil-system:vigil-deployer-shop",
+  });
   t.after(() => deployer.close());
   assert.equal((await deployer.call({ verb: "get", method: "GET", path: keyPath })).status, 403);
   const firstCommit = first.revision!;
@@ -390,10 +486,21 @@ test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is 
   await patch(statusPath, { lastApplied: firstCommit });
   const patched = await reconcile();
   assert.equal(patched.exitCode, 1);
-  assert.match(failing(patched), /"rule":"state".*the status ConfigMap has a MAC that does not verify under the agent's state key \(the Secret vigil-system\/vigil-agent-state\) for lastApplied [0-9a-f]{12}: it was patched or rewritten outside the agent/);
+  assert.match(
+    failing(patched),
+    /"rule":"state".*the status ConfigMap has a MAC that does not verify under the agent's state key \(the Secret vigil-system\/vigil-agent-state\) for lastApplied [0-9a-f]{12}: it was patched or rewritten outside the agent/,
+  );
   assert.equal(await liveValue(), "second", "nothing applied");
-  const events = (await call("GET", "/api/v1/namespaces/vigil-system/events?fieldSelector=involvedObject.name%3Dvigil-status-shop-production%2Creason%3DStateRefused")).body.items;
-  assert.ok(events.some((e: { message: string }) => /MAC that does not verify/.test(e.message)), "an Event says so (the status itself is left as found)");
+  const events = (
+    await call(
+      "GET",
+      "/api/v1/namespaces/vigil-system/events?fieldSelector=involvedObject.name%3Dvigil-status-shop-production%2Creason%3DStateRefused",
+    )
+  ).body.items;
+  assert.ok(
+    events.some((e: { message: string }) => /MAC that does not verify/.test(e.message)),
+    "an Event says so (the status itself is left as found)",
+  );
   assert.equal((await call("GET", statusPath)).body.data.lastApplied, firstCommit, "the patched status is left as found, not re-signed");
   // Removing the MAC does not help.
   await patch(statusPath, { stateMac: null });
@@ -407,7 +514,10 @@ test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is 
   await patch(inventoryPath, { objects: inventory.objects.replace(/"desired":"[^"]+"/, '"desired":"AAAAAAAAAAAAAAAAAAAAAA"') });
   const rewritten = await reconcile();
   assert.equal(rewritten.exitCode, 1);
-  assert.match(failing(rewritten), /"subject":"inventory of shop-production".*has a MAC that does not verify: it was rewritten outside the agent/);
+  assert.match(
+    failing(rewritten),
+    /"subject":"inventory of shop-production".*has a MAC that does not verify: it was rewritten outside the agent/,
+  );
   await patch(inventoryPath, { objects: inventory.objects });
   assert.equal((await reconcile()).exitCode, 0);
 
@@ -417,18 +527,45 @@ test("in-cluster with deploy/'s RBAC, no audit log (issue 15 §4): the state is 
   for (const path of [statusPath, inventoryPath]) assert.equal((await call("DELETE", path)).status, 200);
   const reset = await reconcile();
   assert.equal(reset.exitCode, 1);
-  assert.match(failing(reset), /the status and the inventory of shop-production are gone, but the agent's state key \(the Secret vigil-system\/vigil-agent-state\) records that shop-production has applied/);
-  for (const [name, data] of [["vigil-status-shop-production", kept.status], ["vigil-inventory-shop-production", kept.inventory]] as const) {
-    assert.equal((await call("POST", "/api/v1/namespaces/vigil-system/configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data })).status, 201);
+  assert.match(
+    failing(reset),
+    /the status and the inventory of shop-production are gone, but the agent's state key \(the Secret vigil-system\/vigil-agent-state\) records that shop-production has applied/,
+  );
+  for (const [name, data] of [
+    ["vigil-status-shop-production", kept.status],
+    ["vigil-inventory-shop-production", kept.inventory],
+  ] as const) {
+    assert.equal(
+      (await call("POST", "/api/v1/namespaces/vigil-system/configmaps", { apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data }))
+        .status,
+      201,
+    );
   }
   assert.equal((await reconcile()).exitCode, 0, "restored as the agent wrote them");
 
   // The key deleted, to have the agent make a new one: refused while statuses signed by it remain.
   assert.equal((await call("DELETE", keyPath)).status, 200);
-  await assert.rejects(startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } }), (e: Error) =>
-    e instanceof VigilError && e.exitCode === 1 && /the agent's state key \(Secret vigil-system\/vigil-agent-state\) is gone, but statuses in vigil-system are signed by it/.test(e.message));
+  await assert.rejects(
+    startAgent({ configFile: w.configFile, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } }),
+    (e: Error) =>
+      e instanceof VigilError &&
+      e.exitCode === 1 &&
+      /the agent's state key \(Secret vigil-system\/vigil-agent-state\) is gone, but statuses in vigil-system are signed by it/.test(
+        e.message,
+      ),
+  );
   assert.equal((await call("GET", keyPath)).status, 404, "no new key made");
-  assert.equal((await call("POST", "/api/v1/namespaces/vigil-system/secrets", { apiVersion: "v1", kind: "Secret", metadata: { name: "vigil-agent-state" }, data: { key: key.data.key } })).status, 201);
+  assert.equal(
+    (
+      await call("POST", "/api/v1/namespaces/vigil-system/secrets", {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: { name: "vigil-agent-state" },
+        data: { key: key.data.key },
+      })
+    ).status,
+    201,
+  );
   assert.equal((await reconcile()).exitCode, 0, "restored from a backup");
 });
 
@@ -444,7 +581,12 @@ test("in-cluster with deploy/'s RBAC (issue 15 §3): a webhook delivery is accep
     const pod = await agentPod(t, name);
     const volume = projectedVolume(join(tempDir(t, "vigil-sa-"), "serviceaccount"));
     volume.write({ token: await requestToken({ kind: "Pod", ...pod }), "ca.crt": cluster.caPem, namespace: "vigil-system" });
-    const agent = await startAgent({ configFile: w.configFile, identity: name, onResult: () => {}, inCluster: { serviceAccountDir: volume.dir } });
+    const agent = await startAgent({
+      configFile: w.configFile,
+      identity: name,
+      onResult: () => {},
+      inCluster: { serviceAccountDir: volume.dir },
+    });
     t.after(() => agent.stop());
     return { agent, url: (await agent.listen()).webhook! };
   };
@@ -467,7 +609,11 @@ test("in-cluster with deploy/'s RBAC (issue 15 §3): a webhook delivery is accep
   assert.match(await deliver(restarted.url), /^409 /);
   // A new push: another body, so another signature (a forge signs the body alone).
   const next = JSON.stringify({ ref: "refs/heads/main", after: "2" });
-  const accepted = await fetch(`${restarted.url}/hooks/shop-production`, { method: "POST", body: next, headers: forgeDeliveryHeaders(secret, "/hooks/shop-production", next, "delivery-2") });
+  const accepted = await fetch(`${restarted.url}/hooks/shop-production`, {
+    method: "POST",
+    body: next,
+    headers: forgeDeliveryHeaders(secret, "/hooks/shop-production", next, "delivery-2"),
+  });
   assert.equal(accepted.status, 202, "a new delivery is accepted");
   const kept = (await call("GET", "/api/v1/namespaces/vigil-system/configmaps/vigil-deliveries")).body.data;
   assert.equal(Object.keys(kept).length, 4, "an id and a signature per delivery, as hashes");
@@ -521,7 +667,13 @@ test("vigil agent adopt (issue 15 §2), with deploy/'s RBAC: refuses an absent o
   };
   for (const name of ["legacy", "theirs"]) await call("DELETE", `/api/v1/namespaces/shop/configmaps/${name}`);
   const made = (name: string, labels: Record<string, string> = {}) =>
-    admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces/shop/configmaps", query: { fieldManager: "platform-team" }, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "shop", labels }, data: { value: "theirs" } } });
+    admin.call({
+      verb: "create",
+      method: "POST",
+      path: "/api/v1/namespaces/shop/configmaps",
+      query: { fieldManager: "platform-team" },
+      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "shop", labels }, data: { value: "theirs" } },
+    });
   assert.equal((await made("legacy")).status, 201);
   assert.equal((await made("theirs", { "vigil.dev/applied-by": "shop-staging" })).status, 201);
   const legacy = `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: legacy\n  namespace: shop\ndata:\n  value: "ours"\n`;
@@ -529,7 +681,8 @@ test("vigil agent adopt (issue 15 §2), with deploy/'s RBAC: refuses an absent o
   const conflicted = await reconcile();
   assert.match(failing(conflicted), /"rule":"conflict","status":"fail","subject":"ConfigMap shop\/legacy"/);
 
-  const adopt = (...args: string[]) => vigil(["agent", "adopt", "--config", w.configFile, "--env", "shop-production", "--kubeconfig", cluster.admin.kubeconfigPath, ...args]);
+  const adopt = (...args: string[]) =>
+    vigil(["agent", "adopt", "--config", w.configFile, "--env", "shop-production", "--kubeconfig", cluster.admin.kubeconfigPath, ...args]);
   const reason = "taking over the platform team's settings, TICKET-42";
   // Refusals, each before anything is recorded or written.
   const absent = adopt("--reason", reason, "configmap/shop/nowhere");
@@ -537,7 +690,10 @@ test("vigil agent adopt (issue 15 §2), with deploy/'s RBAC: refuses an absent o
   assert.match(absent.stderr, /configmap\/shop\/nowhere: ConfigMap shop\/nowhere does not exist/);
   const outside = adopt("--reason", reason, "--json", "configmap/kube-system/extension-apiserver-authentication", "configmap/shop/legacy");
   assert.equal(outside.status, 1, outside.stderr);
-  assert.deepEqual(outside.json().objects.map((o: any) => o.outcome), ["refused", "adopted"]);
+  assert.deepEqual(
+    outside.json().objects.map((o: any) => o.outcome),
+    ["refused", "adopted"],
+  );
   assert.match(outside.json().objects[0].message, /namespace kube-system is outside environment shop-production's namespaces \(shop\)/);
   const owned = adopt("--reason", reason, "cm/shop/theirs");
   assert.equal(owned.status, 2, "cm is no kind name the API server serves");
@@ -546,26 +702,44 @@ test("vigil agent adopt (issue 15 §2), with deploy/'s RBAC: refuses an absent o
   assert.match(other.stdout, /refused\s+ConfigMap shop\/theirs\s+it belongs to environment shop-staging/);
   const cluster_scoped = adopt("--reason", reason, "clusterrole/view");
   assert.equal(cluster_scoped.status, 1);
-  assert.match(cluster_scoped.stdout, /ClusterRole is cluster-scoped, and environment shop-production may hold cluster-scoped objects only with allowClusterScoped/);
+  assert.match(
+    cluster_scoped.stdout,
+    /ClusterRole is cluster-scoped, and environment shop-production may hold cluster-scoped objects only with allowClusterScoped/,
+  );
   const unreasoned = adopt("configmap/shop/legacy");
   assert.equal(unreasoned.status, 2, `a reason is required: ${unreasoned.stderr}`);
   assert.match(unreasoned.stderr, /--reason is required/);
-  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"], undefined, "nothing annotated by a refused run");
+  assert.equal(
+    (await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"],
+    undefined,
+    "nothing annotated by a refused run",
+  );
 
   // On purpose: recorded, then annotated.
   const adopted = adopt("--reason", reason, "--json", "configmaps/shop/legacy");
   assert.equal(adopted.status, 0, adopted.stderr);
   const result = adopted.json();
   assert.equal(result.user, "admin");
-  assert.deepEqual(result.objects.map((o: any) => [o.outcome, o.kind, o.namespace, o.name]), [["adopted", "ConfigMap", "shop", "legacy"]]);
+  assert.deepEqual(
+    result.objects.map((o: any) => [o.outcome, o.kind, o.namespace, o.name]),
+    [["adopted", "ConfigMap", "shop", "legacy"]],
+  );
   assert.match(result.objects[0].message, /taken from platform-team/);
-  assert.equal((await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"], "shop-production");
+  assert.equal(
+    (await call("GET", "/api/v1/namespaces/shop/configmaps/legacy")).body.metadata.annotations?.["vigil.dev/adopt"],
+    "shop-production",
+  );
   const opened = await openAuditLog(log, { verifierKey: key.verifierKey });
   const records: any[] = [];
   for await (const entry of opened.entries()) records.push(entry.record);
   await opened.close();
   const record = records.find((r) => r.kind === "adopt");
-  assert.deepEqual(record, { kind: "adopt", time: record.time, environment: "shop-production", payload: { user: "admin", reason, objects: [{ apiVersion: "v1", kind: "ConfigMap", namespace: "shop", name: "legacy" }] } });
+  assert.deepEqual(record, {
+    kind: "adopt",
+    time: record.time,
+    environment: "shop-production",
+    payload: { user: "admin", reason, objects: [{ apiVersion: "v1", kind: "ConfigMap", namespace: "shop", name: "legacy" }] },
+  });
 
   const applied = await reconcile();
   assert.equal(applied.exitCode, 0, failing(applied));

@@ -75,7 +75,11 @@ interface Replica {
   looping: Promise<void>;
 }
 
-async function replica(t: TestContext, w: Workspace, identity: string): Promise<Replica & { urls: { webhook?: string; metrics?: string } }> {
+async function replica(
+  t: TestContext,
+  w: Workspace,
+  identity: string,
+): Promise<Replica & { urls: { webhook?: string; metrics?: string } }> {
   const results: ReconcileResult[] = [];
   const agent = await startAgent({ configFile: w.configFile, identity, onResult: (r) => results.push(r) });
   t.after(() => agent.stop());
@@ -85,7 +89,11 @@ async function replica(t: TestContext, w: Workspace, identity: string): Promise<
 }
 
 async function lease(): Promise<any> {
-  const answer = await admin.call({ verb: "get", method: "GET", path: "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent" });
+  const answer = await admin.call({
+    verb: "get",
+    method: "GET",
+    path: "/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-agent",
+  });
   return answer.status === 200 ? answer.body : undefined;
 }
 
@@ -98,7 +106,13 @@ test("leader election: of two electors exactly one leads; a leader that steps do
   await deleteLease();
   const changes: string[] = [];
   const elector = (identity: string) => {
-    const e = new LeaderElector({ cluster: admin, namespace: "vigil-system", identity, leaseDurationSeconds: 3, onChange: (l) => changes.push(`${identity} ${l}`) });
+    const e = new LeaderElector({
+      cluster: admin,
+      namespace: "vigil-system",
+      identity,
+      leaseDurationSeconds: 3,
+      onChange: (l) => changes.push(`${identity} ${l}`),
+    });
     t.after(() => e.stop({ release: false }));
     return e;
   };
@@ -179,12 +193,23 @@ test("webhook: a signed POST reconciles the environment at once; unsigned, wrong
   const r = await replica(t, w, "hook-agent");
   await until("the first reconcile", () => r.results.length === 1);
   const post = (path: string, body: string, signature?: string, delivery = `d-${Math.random()}`) =>
-    fetch(`${r.urls.webhook}${path}`, { method: "POST", body, headers: { "content-type": "application/json", "x-github-delivery": delivery, ...(signature && { "x-hub-signature-256": signature }) } });
+    fetch(`${r.urls.webhook}${path}`, {
+      method: "POST",
+      body,
+      headers: {
+        "content-type": "application/json",
+        "x-github-delivery": delivery,
+        ...(signature && { "x-hub-signature-256": signature }),
+      },
+    });
   const pathSecret = (path: string) => webhookSecretFor(secret, path);
   const body = JSON.stringify({ ref: "refs/heads/main", after: "0".repeat(40) });
 
   // A new signed revision: the webhook makes the agent fetch it now, not in an hour.
-  const next = w.repo.commit({ [`envs/hook/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\n` }, alice);
+  const next = w.repo.commit(
+    { [`envs/hook/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\n` },
+    alice,
+  );
   const refusals: [string, Response][] = [
     ["unsigned", await post("/hooks/hook", body)],
     ["signed with another secret", await post("/hooks/hook", body, signWebhookBody("another-secret-of-some-length", body))],
@@ -194,11 +219,28 @@ test("webhook: a signed POST reconciles the environment at once; unsigned, wrong
     // Bound to the path: the shared secret itself, or another path's secret, signs nothing here.
     ["signed with the shared secret, not the path's", await post("/hooks/hook", body, signWebhookBody(secret, body))],
     ["signed for another path", await post("/hooks/hook", body, signWebhookBody(pathSecret("/hooks"), body))],
-    ["Vigil's form for another path", await fetch(`${r.urls.webhook}/hooks/hook`, { method: "POST", body, headers: vigilDeliveryHeaders(secret, "/hooks", body) })],
+    [
+      "Vigil's form for another path",
+      await fetch(`${r.urls.webhook}/hooks/hook`, { method: "POST", body, headers: vigilDeliveryHeaders(secret, "/hooks", body) }),
+    ],
   ];
   for (const [what, res] of refusals) assert.equal(res.status, 401, `${what}: ${res.status}`);
-  assert.equal((await post("/hooks/nowhere", body, signWebhookBody(pathSecret("/hooks/nowhere"), body))).status, 404, "unknown environment, once signed");
-  assert.equal((await fetch(`${r.urls.webhook}/hooks/hook`, { method: "POST", body, headers: { "x-hub-signature-256": signWebhookBody(pathSecret("/hooks/hook"), body) } })).status, 400, "no delivery id");
+  assert.equal(
+    (await post("/hooks/nowhere", body, signWebhookBody(pathSecret("/hooks/nowhere"), body))).status,
+    404,
+    "unknown environment, once signed",
+  );
+  assert.equal(
+    (
+      await fetch(`${r.urls.webhook}/hooks/hook`, {
+        method: "POST",
+        body,
+        headers: { "x-hub-signature-256": signWebhookBody(pathSecret("/hooks/hook"), body) },
+      })
+    ).status,
+    400,
+    "no delivery id",
+  );
   assert.equal((await fetch(`${r.urls.webhook}/hooks/hook`)).status, 405);
   const big = "x".repeat(MAX_WEBHOOK_BODY + 1);
   assert.equal((await post("/hooks/hook", big, signWebhookBody(pathSecret("/hooks/hook"), big))).status, 413);
@@ -230,7 +272,11 @@ test("webhook to a standby replica: it records the trigger on vigil-triggers and
   const secretFile = join(tempDir(t, "vigil-relay-"), "webhook-secret");
   writeFileSync(secretFile, secret);
   // A lease long enough to outlast the API server's restart below, so the leader stays the leader.
-  const w = workspace(t, "relay", `leaderElection: { leaseDuration: 30s }\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`);
+  const w = workspace(
+    t,
+    "relay",
+    `leaderElection: { leaseDuration: 30s }\nwebhook: { listen: "127.0.0.1:0", secretFile: ${secretFile} }\n`,
+  );
   const one = await replica(t, w, "relay-one");
   const two = await replica(t, w, "relay-two");
   await until("the first reconcile", () => one.results.length + two.results.length === 1);
@@ -241,14 +287,24 @@ test("webhook to a standby replica: it records the trigger on vigil-triggers and
   // Each push's body differs (a forge's names the new commit): the same signed body twice is a replay.
   const hook = (path = "/hooks/relay") => {
     const push = JSON.stringify({ ref: "refs/heads/main", push: ++pushes });
-    return fetch(`${standby.urls.webhook}${path}`, { method: "POST", body: push, headers: { "content-type": "application/json", ...forgeDeliveryHeaders(secret, path, push) } });
+    return fetch(`${standby.urls.webhook}${path}`, {
+      method: "POST",
+      body: push,
+      headers: { "content-type": "application/json", ...forgeDeliveryHeaders(secret, path, push) },
+    });
   };
-  const settings = (value: string) => ({ [`envs/relay/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\ndata:\n  value: "${value}"\n` });
-  const live = async () => (await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/settings` })).body?.data?.value;
+  const settings = (value: string) => ({
+    [`envs/relay/settings.yaml`]: `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: ${w.ns}\ndata:\n  value: "${value}"\n`,
+  });
+  const live = async () =>
+    (await admin.call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${w.ns}/configmaps/settings` })).body?.data?.value;
 
   // Unsigned: refused by the standby as by any replica; nothing is recorded.
   assert.equal((await fetch(`${standby.urls.webhook}/hooks/relay`, { method: "POST", body })).status, 401);
-  assert.equal((await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" })).status, 404);
+  assert.equal(
+    (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" })).status,
+    404,
+  );
 
   const first = w.repo.commit(settings("one"), alice);
   const sent = Date.now();
@@ -261,8 +317,13 @@ test("webhook to a standby replica: it records the trigger on vigil-triggers and
   assert.equal(await live(), "one");
   assert.ok(took < 5000, `the leader reconciled ${took} ms after the webhook reached the standby (interval 1h)`);
   assert.equal(standby.results.length, 0, "the standby does not reconcile");
-  const triggers = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" })).body;
-  assert.match(triggers.data.relay, new RegExp(` ${standby.agent.identity} [0-9a-f]{12}$`), "recorded by the standby, a new value per trigger");
+  const triggers = (await admin.call({ verb: "get", method: "GET", path: "/api/v1/namespaces/vigil-system/configmaps/vigil-triggers" }))
+    .body;
+  assert.match(
+    triggers.data.relay,
+    new RegExp(` ${standby.agent.identity} [0-9a-f]{12}$`),
+    "recorded by the standby, a new value per trigger",
+  );
   t.diagnostic(`webhook at the standby to the leader's reconcile: ${took} ms`);
 
   // The API server goes away: the standby can neither tell whether the delivery is new (the replicas'
@@ -282,9 +343,17 @@ test("webhook to a standby replica: it records the trigger on vigil-triggers and
   const second = w.repo.commit(settings("two"), alice);
   const count = leader.results.length;
   assert.equal((await hook("/hooks")).status, 202);
-  await until("the leader's reconcile after the API server came back", () => leader.results.slice(count).some((r) => r.revision === second && r.exitCode === 0), 30_000);
+  await until(
+    "the leader's reconcile after the API server came back",
+    () => leader.results.slice(count).some((r) => r.revision === second && r.exitCode === 0),
+    30_000,
+  );
   assert.equal(await live(), "two");
-  assert.deepEqual(leader.results.slice(count).map((r) => r.revision), [second], "one reconcile, the triggered one (the leader kept the Lease)");
+  assert.deepEqual(
+    leader.results.slice(count).map((r) => r.revision),
+    [second],
+    "one reconcile, the triggered one (the leader kept the Lease)",
+  );
   assert.ok(leader.agent.leading);
   assert.equal(standby.results.length, 0);
 });
@@ -326,7 +395,10 @@ test("metrics: GET /metrics after reconciles that pass and are blocked: counts, 
   assert.equal(first.get("vigil_leader"), 1);
 
   // A revision that leaves its namespaces: blocked by the server-side dry run's sync, before any write.
-  w.repo.commit({ [`envs/prom/escape.yaml`]: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: kube-system\n" }, alice);
+  w.repo.commit(
+    { [`envs/prom/escape.yaml`]: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: escape\n  namespace: kube-system\n" },
+    alice,
+  );
   r.agent.trigger("prom");
   await until("the second reconcile", () => r.results.length === 2);
   const second = await scrape();
@@ -355,7 +427,12 @@ test("logs: vigil agent in loop mode writes one JSON line per reconcile on stder
   const w = workspace(t, "logs", `leaderElection: { leaseDuration: 3s }\n`);
   const tokenFile = join(w.dir, "git-token");
   writeFileSync(tokenFile, `${token}\n`);
-  writeFileSync(w.configFile, (await import("node:fs")).readFileSync(w.configFile, "utf8").replace(`source: { url: "${w.repo.dir}" }`, `source: { url: "http://127.0.0.1:${port}/config.git", tokenFile: ${tokenFile} }`));
+  writeFileSync(
+    w.configFile,
+    (await import("node:fs"))
+      .readFileSync(w.configFile, "utf8")
+      .replace(`source: { url: "${w.repo.dir}" }`, `source: { url: "http://127.0.0.1:${port}/config.git", tokenFile: ${tokenFile} }`),
+  );
 
   const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
   const child = spawn(process.execPath, [cli, "agent", "--config", w.configFile], { stdio: ["ignore", "pipe", "pipe"] });
@@ -369,7 +446,10 @@ test("logs: vigil agent in loop mode writes one JSON line per reconcile on stder
   child.kill("SIGTERM");
   await exited;
 
-  const lines = stderr.trim().split("\n").map((l) => JSON.parse(l));
+  const lines = stderr
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const reconcile = lines.find((l) => l.msg === "reconcile");
   assert.equal(reconcile.environment, "logs");
   assert.equal(reconcile.level, "error", "the remote could not be read: unavailable");
@@ -379,7 +459,10 @@ test("logs: vigil agent in loop mode writes one JSON line per reconcile on stder
   assert.equal(typeof reconcile.durationSeconds, "number");
   assert.ok(!Number.isNaN(Date.parse(reconcile.time)));
   assert.equal(reconcile.firstFailure.gate, "agent");
-  assert.ok(lines.some((l) => l.msg.startsWith("leading") && l.leading === true), "leadership is logged");
+  assert.ok(
+    lines.some((l) => l.msg.startsWith("leading") && l.leading === true),
+    "leadership is logged",
+  );
   for (const output of [stderr, stdout]) {
     assert.ok(!output.includes(token), "the token never appears");
     assert.ok(!output.includes(Buffer.from(`x-access-token:${token}`).toString("base64")), "nor its Basic form");

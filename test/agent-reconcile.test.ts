@@ -45,7 +45,8 @@ function ready(t: TestContext): boolean {
 }
 
 const namespaceYaml = (ns: string) => `apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ${ns}\n`;
-const configMapYaml = (ns: string, name: string, mode = "strict") => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  mode: ${mode}\n`;
+const configMapYaml = (ns: string, name: string, mode = "strict") =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\n  namespace: ${ns}\ndata:\n  mode: ${mode}\n`;
 const deploymentYaml = (ns: string, image: string, extra = "") => `apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -70,23 +71,31 @@ interface Workspace {
 }
 
 /** A config repository for environment `env` (namespace `ns`), its trust policy and the agent's configuration. */
-function workspace(t: TestContext, env: string, options: { gates?: string[]; url?: (dir: string) => string; serviceAccount?: string } = {}): Workspace {
+function workspace(
+  t: TestContext,
+  env: string,
+  options: { gates?: string[]; url?: (dir: string) => string; serviceAccount?: string } = {},
+): Workspace {
   const dir = tempDir(t, "vigil-agent-");
   const ns = `${env}-shop`;
-  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, { images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }] });
+  const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, {
+    images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }],
+  });
   const repo = new TestRepo(join(dir, "config"));
   const configFile = writeAgentConfig(dir, {
     trust,
     packs: ["pss-baseline"],
     extra: `insecureRegistries: ["${registry.registry.host}"]\n`,
-    environments: [{
-      name: env,
-      url: options.url ? options.url(repo.dir) : repo.dir,
-      cluster: cluster.admin.kubeconfigPath,
-      namespaces: [ns],
-      ...(options.serviceAccount && { serviceAccount: options.serviceAccount }),
-      ...(options.gates && { gates: options.gates }),
-    }],
+    environments: [
+      {
+        name: env,
+        url: options.url ? options.url(repo.dir) : repo.dir,
+        cluster: cluster.admin.kubeconfigPath,
+        namespaces: [ns],
+        ...(options.serviceAccount && { serviceAccount: options.serviceAccount }),
+        ...(options.gates && { gates: options.gates }),
+      },
+    ],
   });
   return { repo, configFile, env, ns };
 }
@@ -107,11 +116,14 @@ const failures = (r: ReconcileResult) => r.verdict.checks.filter((c) => c.status
 test("a signed revision that passes every gate is applied, its image pinned to the verified digest; a second reconcile writes nothing", async (t) => {
   if (!ready(t)) return;
   const w = workspace(t, "alpha");
-  const commit = w.repo.commit({
-    [`envs/alpha/namespace.yaml`]: namespaceYaml(w.ns),
-    [`envs/alpha/settings.yaml`]: configMapYaml(w.ns, "settings"),
-    [`envs/alpha/web.yaml`]: deploymentYaml(w.ns, signedImage.reference),
-  }, alice);
+  const commit = w.repo.commit(
+    {
+      [`envs/alpha/namespace.yaml`]: namespaceYaml(w.ns),
+      [`envs/alpha/settings.yaml`]: configMapYaml(w.ns, "settings"),
+      [`envs/alpha/web.yaml`]: deploymentYaml(w.ns, signedImage.reference),
+    },
+    alice,
+  );
 
   const first = await reconcile(w);
   assert.deepEqual(failures(first), [], JSON.stringify(failures(first)));
@@ -119,7 +131,11 @@ test("a signed revision that passes every gate is applied, its image pinned to t
   assert.equal(first.applied, true);
   assert.equal(first.exitCode, 0);
   const deployment = await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/web`);
-  assert.equal(deployment.spec.template.spec.containers[0].image, `${signedImage.reference}@${signedImage.digest}`, "the cluster runs exactly the verified digest (the tag kept for people)");
+  assert.equal(
+    deployment.spec.template.spec.containers[0].image,
+    `${signedImage.reference}@${signedImage.digest}`,
+    "the cluster runs exactly the verified digest (the tag kept for people)",
+  );
   assert.equal(deployment.metadata.labels["vigil.dev/applied-by"], "alpha");
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/settings`)).data.mode, "strict");
   assert.equal(first.health, "progressing", "no controller runs here, so the Deployment never becomes available");
@@ -131,17 +147,26 @@ test("a signed revision that passes every gate is applied, its image pinned to t
   assert.equal(again.exitCode, 0);
   const applied = again.verdict.checks.find((c) => c.gate === "apply" && c.rule === "applied");
   assert.match(applied!.message, /^3 unchanged \(/, "nothing is re-applied when nothing changed");
-  assert.equal((await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/web`)).metadata.resourceVersion, deployment.metadata.resourceVersion);
+  assert.equal(
+    (await get(`/apis/apps/v1/namespaces/${w.ns}/deployments/web`)).metadata.resourceVersion,
+    deployment.metadata.resourceVersion,
+  );
 });
 
 test("a revision that fails a gate writes nothing, and the last good revision keeps running", async (t) => {
   if (!ready(t)) return;
   const w = workspace(t, "bravo");
-  const good = w.repo.commit({ [`envs/bravo/namespace.yaml`]: namespaceYaml(w.ns), [`envs/bravo/settings.yaml`]: configMapYaml(w.ns, "settings") }, alice);
+  const good = w.repo.commit(
+    { [`envs/bravo/namespace.yaml`]: namespaceYaml(w.ns), [`envs/bravo/settings.yaml`]: configMapYaml(w.ns, "settings") },
+    alice,
+  );
   assert.equal((await reconcile(w)).exitCode, 0);
 
   // An untrusted signer: the revision gate.
-  w.repo.commit({ [`envs/bravo/settings.yaml`]: configMapYaml(w.ns, "settings", "open"), [`envs/bravo/extra.yaml`]: configMapYaml(w.ns, "extra") }, mallory);
+  w.repo.commit(
+    { [`envs/bravo/settings.yaml`]: configMapYaml(w.ns, "settings", "open"), [`envs/bravo/extra.yaml`]: configMapYaml(w.ns, "extra") },
+    mallory,
+  );
   const unsigned = await reconcile(w);
   assert.equal(unsigned.exitCode, 1);
   assert.equal(failures(unsigned)[0]!.gate, "revision");
@@ -152,7 +177,10 @@ test("a revision that fails a gate writes nothing, and the last good revision ke
   assert.equal(afterBlock.verdict, "fail");
   assert.match(afterBlock.message, /^revision: /);
   const events = await get(`/api/v1/namespaces/vigil-system/events?fieldSelector=involvedObject.name%3Dvigil-status-bravo`);
-  assert.ok(events.items.some((e: any) => e.reason === "RevisionBlocked" && e.type === "Warning"), "a Warning event says why");
+  assert.ok(
+    events.items.some((e: any) => e.reason === "RevisionBlocked" && e.type === "Warning"),
+    "a Warning event says why",
+  );
 });
 
 test("a signed revision that breaks policy, names an unsigned image, or leaves its namespaces is blocked before any write", async (t) => {
@@ -188,15 +216,28 @@ test("a signed revision that breaks policy, names an unsigned image, or leaves i
 test("an object removed from Git is pruned; a dry run prints the plan and writes nothing", async (t) => {
   if (!ready(t)) return;
   const w = workspace(t, "delta");
-  w.repo.commit({ [`envs/delta/namespace.yaml`]: namespaceYaml(w.ns), [`envs/delta/a.yaml`]: configMapYaml(w.ns, "a"), [`envs/delta/b.yaml`]: configMapYaml(w.ns, "b") }, alice);
+  w.repo.commit(
+    {
+      [`envs/delta/namespace.yaml`]: namespaceYaml(w.ns),
+      [`envs/delta/a.yaml`]: configMapYaml(w.ns, "a"),
+      [`envs/delta/b.yaml`]: configMapYaml(w.ns, "b"),
+    },
+    alice,
+  );
   assert.equal((await reconcile(w)).exitCode, 0);
   const removal = w.repo.commit({ [`envs/delta/b.yaml`]: null, [`envs/delta/a.yaml`]: configMapYaml(w.ns, "a", "relaxed") }, alice);
 
   const planned = await reconcile(w, true);
   assert.equal(planned.exitCode, 0);
   assert.equal(planned.applied, false);
-  assert.ok(planned.plan.some((l) => l.startsWith(`update ConfigMap ${w.ns}/a`)), planned.plan.join("\n"));
-  assert.ok(planned.plan.some((l) => l.startsWith(`prune ConfigMap ${w.ns}/b`)), planned.plan.join("\n"));
+  assert.ok(
+    planned.plan.some((l) => l.startsWith(`update ConfigMap ${w.ns}/a`)),
+    planned.plan.join("\n"),
+  );
+  assert.ok(
+    planned.plan.some((l) => l.startsWith(`prune ConfigMap ${w.ns}/b`)),
+    planned.plan.join("\n"),
+  );
   assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).data.mode, "strict", "a dry run writes nothing");
   assert.notEqual((await status("delta")).lastApplied, removal, "nor the status");
 
@@ -226,7 +267,10 @@ test("vigil agent --once: the verdict per environment as a table, or JSON; exit 
 test("a git remote that is down: exit 3 with the reason, nothing written, the last good revision kept", async (t) => {
   if (!ready(t)) return;
   const w = workspace(t, "foxtrot", { url: (dir) => `file://${dir}` });
-  const good = w.repo.commit({ [`envs/foxtrot/namespace.yaml`]: namespaceYaml(w.ns), [`envs/foxtrot/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
+  const good = w.repo.commit(
+    { [`envs/foxtrot/namespace.yaml`]: namespaceYaml(w.ns), [`envs/foxtrot/a.yaml`]: configMapYaml(w.ns, "a") },
+    alice,
+  );
   assert.equal((await reconcile(w)).exitCode, 0);
   renameSync(w.repo.dir, `${w.repo.dir}.gone`);
   const down = await reconcile(w);
@@ -244,20 +288,45 @@ test("applying as the environment's ServiceAccount: its RBAC bounds the apply, w
   const w = workspace(t, "golf", { serviceAccount: "vigil-system/deployer-golf" });
   const create = (path: string, body: unknown) => admin.call({ verb: "create", method: "POST", path, body });
   await create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: w.ns } });
-  await create("/api/v1/namespaces/vigil-system/serviceaccounts", { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "deployer-golf" } });
+  await create("/api/v1/namespaces/vigil-system/serviceaccounts", {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: "deployer-golf" },
+  });
   const rbac = "/apis/rbac.authorization.k8s.io/v1";
-  await create(`${rbac}/namespaces/${w.ns}/roles`, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "deployer" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "patch", "update", "delete"] }] });
-  await create(`${rbac}/namespaces/${w.ns}/rolebindings`, { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "deployer" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "deployer" }, subjects: [{ kind: "ServiceAccount", name: "deployer-golf", namespace: "vigil-system" }] });
+  await create(`${rbac}/namespaces/${w.ns}/roles`, {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: { name: "deployer" },
+    rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "patch", "update", "delete"] }],
+  });
+  await create(`${rbac}/namespaces/${w.ns}/rolebindings`, {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: { name: "deployer" },
+    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "deployer" },
+    subjects: [{ kind: "ServiceAccount", name: "deployer-golf", namespace: "vigil-system" }],
+  });
 
   w.repo.commit({ [`envs/golf/a.yaml`]: configMapYaml(w.ns, "a") }, alice);
   const applied = await reconcile(w);
   assert.deepEqual(failures(applied), []);
-  assert.equal((await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil-golf"), true, "applied under the environment's own field manager");
-  assert.ok(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf"), "the inventory is the agent's, in its own namespace");
+  assert.equal(
+    (await get(`/api/v1/namespaces/${w.ns}/configmaps/a`)).metadata.managedFields.some((m: any) => m.manager === "vigil-golf"),
+    true,
+    "applied under the environment's own field manager",
+  );
+  assert.ok(
+    await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-golf"),
+    "the inventory is the agent's, in its own namespace",
+  );
 
   // The ServiceAccount may not read or write Secrets: the agent names it, drops it from the inventory's
   // claims, and the rest of the revision reconciles (issue 15 §2: an environment never wedges).
-  w.repo.commit({ [`envs/golf/s.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ${w.ns}\nstringData:\n  k: v\n` }, alice);
+  w.repo.commit(
+    { [`envs/golf/s.yaml`]: `apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: ${w.ns}\nstringData:\n  k: v\n` },
+    alice,
+  );
   const refused = await reconcile(w);
   assert.deepEqual(failures(refused), []);
   assert.equal(refused.exitCode, 0);

@@ -46,7 +46,10 @@ spec:
     metadata: { labels: { app: ${name} } }
     spec:
       initContainers: [{ name: init, image: "${images[0]}" }]
-      containers: [${images.slice(1).map((image, i) => `{ name: c${i}, image: "${image}" }`).join(", ")}]
+      containers: [${images
+        .slice(1)
+        .map((image, i) => `{ name: c${i}, image: "${image}" }`)
+        .join(", ")}]
 `;
 
 /** A new image under `repository` tagged v1, signed by `key` (and attested, an SBOM of "shop"). */
@@ -55,7 +58,14 @@ async function image(repository: string, key?: CosignKeyPair, attest = true): Pr
   const pushed = await pushTestImage(s.client.repository(name), { tag: "v1" });
   if (key) {
     await signImage(s.client, `${name}:v1`, key.signing);
-    if (attest) await attestImage(s.client, `${name}:v1`, { bomFormat: "CycloneDX", specVersion: "1.5", metadata: { component: { name: "shop" } } }, PREDICATE_TYPES.cyclonedx, key.signing);
+    if (attest)
+      await attestImage(
+        s.client,
+        `${name}:v1`,
+        { bomFormat: "CycloneDX", specVersion: "1.5", metadata: { component: { name: "shop" } } },
+        PREDICATE_TYPES.cyclonedx,
+        key.signing,
+      );
   }
   return { tag: `${name}:v1`, digest: pushed.descriptor.digest };
 }
@@ -65,7 +75,18 @@ function gate(manifests: string, policy = trustPolicy(s.registry.host)) {
   writeFileSync(join(dir, "trust.yaml"), policy);
   writeFileSync(join(dir, "manifests.yaml"), manifests);
   const pinned = join(dir, `pinned-${Math.random().toString(36).slice(2)}.yaml`);
-  const out = vigil(["verify", "image", "--manifests", join(dir, "manifests.yaml"), "--trust", join(dir, "trust.yaml"), "--pinned", pinned, "--allow-http-registry", "--json"]);
+  const out = vigil([
+    "verify",
+    "image",
+    "--manifests",
+    join(dir, "manifests.yaml"),
+    "--trust",
+    join(dir, "trust.yaml"),
+    "--pinned",
+    pinned,
+    "--allow-http-registry",
+    "--json",
+  ]);
   return { ...out, pinned };
 }
 
@@ -78,9 +99,15 @@ describe("artifact gate over manifests", () => {
     const out = gate(deployment("app", [tool.tag, app.tag, sidecar.tag]));
     assert.equal(out.status, 0, out.stdout + out.stderr);
     const checks = out.json().checks as { status: string; subject: string; message: string; location: { line: number } }[];
-    assert.deepEqual(checks.map((c) => c.status), ["pass", "pass", "pass"]);
+    assert.deepEqual(
+      checks.map((c) => c.status),
+      ["pass", "pass", "pass"],
+    );
     assert.match(checks[0]!.message, /runs unsigned, as the rule for .*tools\/\* .*allows; pinned to sha256:/);
-    assert.match(checks[1]!.message, new RegExp(`signed by ecdsa-p256 SHA256:\\S+; attested https://cyclonedx.org/bom .*pinned to ${app.digest}`));
+    assert.match(
+      checks[1]!.message,
+      new RegExp(`signed by ecdsa-p256 SHA256:\\S+; attested https://cyclonedx.org/bom .*pinned to ${app.digest}`),
+    );
     assert.equal(checks[1]!.subject, `Deployment/shop/app container c0: ${app.tag}`);
     const pinned = imageUses(parseManifests(readFileSync(out.pinned, "utf8"), "pinned.yaml")).map((u) => u.image);
     assert.deepEqual(pinned, [`${tool.tag}@${tool.digest}`, `${app.tag}@${app.digest}`, `${sidecar.tag}@${sidecar.digest}`]);
@@ -95,7 +122,10 @@ describe("artifact gate over manifests", () => {
     const out = gate(deployment("mixed", [good.tag, stranger.tag, forged.tag, bare.tag]));
     assert.equal(out.status, 1);
     const checks = out.json().checks as { status: string; message: string }[];
-    assert.deepEqual(checks.map((c) => c.status), ["pass", "fail", "fail", "fail"]);
+    assert.deepEqual(
+      checks.map((c) => c.status),
+      ["pass", "fail", "fail", "fail"],
+    );
     assert.match(checks[1]!.message, /no rule in the trust policy's images covers .*elsewhere\/app/);
     assert.match(checks[2]!.message, /shop\/forged/);
     assert.match(checks[2]!.message, /signature/);

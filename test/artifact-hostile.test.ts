@@ -23,7 +23,14 @@ import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, legacyLayerBundle } fro
 import { makeStatement, PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { loadTrustedRootFile } from "../src/trust/trusted-root.ts";
 import { verifyBundle } from "../src/sigstore/verify.ts";
-import { COSIGN_OFFLINE_SIGNING, cosign, cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import {
+  COSIGN_OFFLINE_SIGNING,
+  cosign,
+  cosignKeyPair,
+  signingRegistry,
+  type CosignKeyPair,
+  type SigningRegistry,
+} from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
 import { asyncRefusal, refusal } from "./helpers/refusal.ts";
 import { fileScope, hasTool, requireSharedData, requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
@@ -44,25 +51,39 @@ const ready = (t: Parameters<typeof requireTools>[0]) => requireTools(t, ["docke
 const byCi = (extra: Partial<ImageRequirements> = {}): ImageRequirements => ({ signers: [{ key: ci.publicPem, name: "ci" }], ...extra });
 
 let images = 0;
-async function freshImage(): Promise<{ repository: string; reference: string; digest: string; repo: RegistryRepository; descriptor: Descriptor }> {
+async function freshImage(): Promise<{
+  repository: string;
+  reference: string;
+  digest: string;
+  repo: RegistryRepository;
+  descriptor: Descriptor;
+}> {
   const repository = `${s.registry.host}/hostile/app-${++images}`;
   const repo = s.client.repository(repository);
   const image = await pushTestImage(repo, { tag: "v1" });
-  return { repository, reference: `${repository}@${image.descriptor.digest}`, digest: image.descriptor.digest, repo, descriptor: image.descriptor };
+  return {
+    repository,
+    reference: `${repository}@${image.descriptor.digest}`,
+    digest: image.descriptor.digest,
+    repo,
+    descriptor: image.descriptor,
+  };
 }
 
 /** A bundle referrer of `subject` whose one layer is `layer` (pushed or not), added to those listed. */
 async function addReferrer(repo: RegistryRepository, subject: Descriptor, layer: Descriptor, listedSize?: number): Promise<Descriptor> {
   const config = await repo.putBlob(Buffer.from("{}"));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    artifactType: BUNDLE,
-    config: { mediaType: MediaType.ociEmpty, ...config },
-    layers: [layer],
-    subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    annotations: { "dev.sigstore.bundle.predicateType": COSIGN_SIGNATURE_PREDICATE },
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: BUNDLE,
+      config: { mediaType: MediaType.ociEmpty, ...config },
+      layers: [layer],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+      annotations: { "dev.sigstore.bundle.predicateType": COSIGN_SIGNATURE_PREDICATE },
+    }),
+  );
   // Pushed by digest, the client lists it in the referrers tag (docker-registry has no referrers API).
   const pushed = await repo.putManifest(manifest);
   if (listedSize !== undefined) {
@@ -100,7 +121,10 @@ describe("hostile referrers beside a cosign signature", () => {
     cosign(["sign", "--key", ci.privatePath, ...COSIGN_OFFLINE_SIGNING, image.reference], s.dir);
     await hostileReferrers(image.repo, image.descriptor);
     const verified = await verifyImage(s.client, image.reference, byCi());
-    assert.deepEqual(verified.signatures.map((x) => x.format), ["bundle-referrer"]);
+    assert.deepEqual(
+      verified.signatures.map((x) => x.format),
+      ["bundle-referrer"],
+    );
   });
 
   it("without a signature, each hostile referrer is named with what was wrong with it", async (t) => {
@@ -110,7 +134,10 @@ describe("hostile referrers beside a cosign signature", () => {
     const listedLarge = await image.repo.putBlob(Buffer.from(`{"large": ${Math.random()}}`));
     await addReferrer(image.repo, image.descriptor, { mediaType: BUNDLE, ...listedLarge }, 5 << 20);
     // Nothing verifies and the registry failed to serve one referrer: the image could not be checked (exit 3).
-    const e = await verifyImage(s.client, image.reference, byCi()).then(() => assert.fail("verified"), (x: unknown) => x as RegistryError);
+    const e = await verifyImage(s.client, image.reference, byCi()).then(
+      () => assert.fail("verified"),
+      (x: unknown) => x as RegistryError,
+    );
     assert.ok(e instanceof RegistryError);
     assert.equal(e.exitCode, 3);
     assert.match(e.message, /the registry failed to serve referrer sha256:\w+ \(blob /);
@@ -123,7 +150,10 @@ describe("hostile referrers beside a cosign signature", () => {
     if (!ready(t)) return;
     const image = await freshImage();
     await hostileReferrers(image.repo, image.descriptor);
-    const counted = await verifyImage(s.client, image.reference, byCi({ limits: { maxReferrers: 2 } })).then(() => assert.fail("verified"), (x: unknown) => x as Error);
+    const counted = await verifyImage(s.client, image.reference, byCi({ limits: { maxReferrers: 2 } })).then(
+      () => assert.fail("verified"),
+      (x: unknown) => x as Error,
+    );
     assert.match(counted.message, /1 more referrers: not read: the registry lists 3 bundles for the image, over the limit of 2/);
     const signed = await freshImage();
     cosign(["sign", "--key", ci.privatePath, ...COSIGN_OFFLINE_SIGNING, signed.reference], s.dir);
@@ -149,9 +179,17 @@ describe("envelope types", () => {
     const image = await freshImage();
     const sbom = join(s.dir, "sbom.json");
     writeFileSync(sbom, JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5" }));
-    cosign(["attest", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", sbom, ...COSIGN_OFFLINE_SIGNING, image.reference], s.dir);
+    cosign(
+      ["attest", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", sbom, ...COSIGN_OFFLINE_SIGNING, image.reference],
+      s.dir,
+    );
     const e = await asyncRefusal(verifyImage(s.client, image.reference, byCi()));
-    assert.match(e.message, new RegExp(`has no signature for this digest: its referrers hold 1 Sigstore bundle, but none is a signature \\(${PREDICATE_TYPES.cyclonedx.replace(/[.]/g, "\\.")}\\)`));
+    assert.match(
+      e.message,
+      new RegExp(
+        `has no signature for this digest: its referrers hold 1 Sigstore bundle, but none is a signature \\(${PREDICATE_TYPES.cyclonedx.replace(/[.]/g, "\\.")}\\)`,
+      ),
+    );
   });
 });
 
@@ -163,7 +201,10 @@ describe("signature annotations (cosign verify -a)", () => {
     const ok = await verifyImage(s.client, image.reference, byCi({ annotations: { env: "prod" } }));
     assert.equal(ok.signatures.length, 1);
     const e = await asyncRefusal(verifyImage(s.client, image.reference, byCi({ annotations: { env: "staging", approved: "yes" } })));
-    assert.match(e.message, /missing or incorrect annotation: the policy requires env="staging" \(it has "prod"\), approved="yes" \(it has none\)/);
+    assert.match(
+      e.message,
+      /missing or incorrect annotation: the policy requires env="staging" \(it has "prod"\), approved="yes" \(it has none\)/,
+    );
   });
 
   it("legacy signatures carry them in the payload's optional section; the trust policy's rule requires them", async (t) => {
@@ -171,12 +212,25 @@ describe("signature annotations (cosign verify -a)", () => {
     const image = await freshImage();
     await signImage(s.client, image.reference, ci.signing, { format: "legacy", annotations: { env: "prod" } });
     await verifyImage(s.client, image.reference, byCi({ annotations: { env: "prod" } }));
-    const policy = (env: string) => `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - pattern: "${s.registry.host}/hostile/**"\n    signers: [{ key: ${JSON.stringify(ci.publicPem)} }]\n    annotations: { env: ${env} }\n`;
-    for (const [env, status] of [["prod", 0], ["staging", 1]] as const) {
+    const policy = (env: string) =>
+      `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - pattern: "${s.registry.host}/hostile/**"\n    signers: [{ key: ${JSON.stringify(ci.publicPem)} }]\n    annotations: { env: ${env} }\n`;
+    for (const [env, status] of [
+      ["prod", 0],
+      ["staging", 1],
+    ] as const) {
       writeFileSync(join(s.dir, "annotations.trust.yaml"), policy(env));
-      const out = vigil(["verify", "image", image.reference, "--trust", join(s.dir, "annotations.trust.yaml"), "--allow-http-registry", "--json"]);
+      const out = vigil([
+        "verify",
+        "image",
+        image.reference,
+        "--trust",
+        join(s.dir, "annotations.trust.yaml"),
+        "--allow-http-registry",
+        "--json",
+      ]);
       assert.equal(out.status, status, out.stdout + out.stderr);
-      if (status === 1) assert.match(out.json().checks[0].message, /missing or incorrect annotation: the policy requires env="staging" \(it has "prod"\)/);
+      if (status === 1)
+        assert.match(out.json().checks[0].message, /missing or incorrect annotation: the policy requires env="staging" \(it has "prod"\)/);
     }
   });
 });
@@ -186,11 +240,21 @@ describe("certificate chains that include a root", () => {
     if (!requireSharedData(t, join(DATA, "cases.json")) || !requireTools(t, ["openssl"])) return;
     const vector = JSON.parse(readFileSync(join(DATA, "conformance/happy-path-v0.1/bundle.sigstore.json"), "utf8"));
     const trustedRoot = loadTrustedRootFile(join(DATA, "trusted_roots/sigstore-public-good.trusted_root.json"));
-    const der = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) => Buffer.from(c.rawBytes, "base64"));
+    const der = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) =>
+      Buffer.from(c.rawBytes, "base64"),
+    );
     const leaf = new X509Certificate(der[0]);
     const ca = trustedRoot.certificateAuthorities.find((a) => a.chain.some((c) => c.subject === leaf.issuer))!;
     const entry = vector.verificationMaterial.tlogEntries[0];
-    const rekor = { SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp, Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, "base64").toString("hex") } };
+    const rekor = {
+      SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+      Payload: {
+        body: entry.canonicalizedBody,
+        integratedTime: Number(entry.integratedTime),
+        logIndex: Number(entry.logIndex),
+        logID: Buffer.from(entry.logId.keyId, "base64").toString("hex"),
+      },
+    };
     const layer = (chain: X509Certificate[]) => ({
       payload: readFileSync(join(DATA, "artifacts/a.txt")),
       annotations: {
@@ -200,18 +264,54 @@ describe("certificate chains that include a root", () => {
         [LEGACY_ANNOTATIONS.rekorBundle]: JSON.stringify(rekor),
       },
     });
-    const options = { trustedRoot, signer: { identities: [{ subject: { regexp: "^https://github\\.com/sigstore-conformance/" }, issuer: { exact: "https://token.actions.githubusercontent.com" } }] } };
+    const options = {
+      trustedRoot,
+      signer: {
+        identities: [
+          {
+            subject: { regexp: "^https://github\\.com/sigstore-conformance/" },
+            issuer: { exact: "https://token.actions.githubusercontent.com" },
+          },
+        ],
+      },
+    };
     const withRoot = layer(ca.chain);
     assert.equal(verifyBundle(legacyLayerBundle(withRoot), withRoot.payload, options).tlogEntries, 1);
 
     const dir = tempDir(t);
-    run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/O=sigstore.dev/CN=sigstore", "-days", "1", "-keyout", "key.pem", "-out", "root.pem"], { cwd: dir });
+    run(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        "/O=sigstore.dev/CN=sigstore",
+        "-days",
+        "1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "root.pem",
+      ],
+      { cwd: dir },
+    );
     const impostor = layer([...ca.chain.slice(0, -1), new X509Certificate(readFileSync(join(dir, "root.pem")))]);
     const e = refusal(() => verifyBundle(legacyLayerBundle(impostor), impostor.payload, options));
     assert.equal(e.step, "certificate");
-    assert.match(e.message, /includes a self-signed root \(certificate \d\) that is not one of the trusted root's certificate authorities, byte for byte/);
+    assert.match(
+      e.message,
+      /includes a self-signed root \(certificate \d\) that is not one of the trusted root's certificate authorities, byte for byte/,
+    );
     const inTheMiddle = layer([ca.chain.at(-1)!, ...ca.chain.slice(0, -1)]);
-    assert.match(refusal(() => verifyBundle(legacyLayerBundle(inTheMiddle), inTheMiddle.payload, options)).message, /self-signed root \(certificate 1\) that is not at the end of the chain/);
+    assert.match(
+      refusal(() => verifyBundle(legacyLayerBundle(inTheMiddle), inTheMiddle.payload, options)).message,
+      /self-signed root \(certificate 1\) that is not at the end of the chain/,
+    );
   });
 });
 
@@ -226,12 +326,33 @@ describe("registry timeouts", () => {
     });
     const port = (silent.address() as AddressInfo).port;
     const dir = tempDir(t);
-    writeFileSync(join(dir, "trust.yaml"), `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - { pattern: "127.0.0.1:${port}/**", allowUnsigned: true }\n`);
+    writeFileSync(
+      join(dir, "trust.yaml"),
+      `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - { pattern: "127.0.0.1:${port}/**", allowUnsigned: true }\n`,
+    );
     const started = Date.now();
-    const out = await vigilAsync(["verify", "image", `127.0.0.1:${port}/app:1`, "--trust", join(dir, "trust.yaml"), "--allow-http-registry", "--registry-timeout", "1s", "--json"]);
+    const out = await vigilAsync([
+      "verify",
+      "image",
+      `127.0.0.1:${port}/app:1`,
+      "--trust",
+      join(dir, "trust.yaml"),
+      "--allow-http-registry",
+      "--registry-timeout",
+      "1s",
+      "--json",
+    ]);
     assert.equal(out.status, 3, out.stdout + out.stderr);
     assert.ok(Date.now() - started < 20_000, "gave up within the timeout, not the 2-minute default");
-    const bad = await vigilAsync(["verify", "image", `127.0.0.1:${port}/app:1`, "--trust", join(dir, "trust.yaml"), "--registry-timeout", "soon"]);
+    const bad = await vigilAsync([
+      "verify",
+      "image",
+      `127.0.0.1:${port}/app:1`,
+      "--trust",
+      join(dir, "trust.yaml"),
+      "--registry-timeout",
+      "soon",
+    ]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--registry-timeout: invalid duration "soon"/);
   });
@@ -240,7 +361,11 @@ describe("registry timeouts", () => {
 /** The CLI without blocking the event loop (the silent registry above runs in this process). */
 function vigilAsync(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [new URL("../src/cli/main.ts", import.meta.url).pathname, ...args], { encoding: "utf8" }, (error, stdout, stderr) =>
-      resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [new URL("../src/cli/main.ts", import.meta.url).pathname, ...args],
+      { encoding: "utf8" },
+      (error, stdout, stderr) => resolve({ status: error ? (typeof error.code === "number" ? error.code : 1) : 0, stdout, stderr }),
+    );
   });
 }

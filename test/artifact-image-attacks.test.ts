@@ -45,7 +45,9 @@ function ready(t: Parameters<typeof requireTools>[0]): boolean {
 
 let images = 0;
 /** A fresh image tagged v1 in its own repository. */
-async function freshImage(name = "app"): Promise<{ reference: string; digest: string; repository: string; repo: RegistryRepository; descriptor: Descriptor }> {
+async function freshImage(
+  name = "app",
+): Promise<{ reference: string; digest: string; repository: string; repo: RegistryRepository; descriptor: Descriptor }> {
   const repository = `${s.registry.host}/attacks/${name}-${++images}`;
   const repo = s.client.repository(repository);
   const image = await pushTestImage(repo, { tag: "v1" });
@@ -54,7 +56,6 @@ async function freshImage(name = "app"): Promise<{ reference: string; digest: st
 
 const byCi = (extra: Partial<ImageRequirements> = {}): ImageRequirements => ({ signers: [{ key: ci.publicPem, name: "ci" }], ...extra });
 
-
 async function imageManifest(repo: RegistryRepository, reference: string): Promise<ImageManifest> {
   const { manifest } = await repo.getManifest(reference);
   assert.ok(!isIndex(manifest));
@@ -62,7 +63,10 @@ async function imageManifest(repo: RegistryRepository, reference: string): Promi
 }
 
 /** The one bundle referrer of `digest`: its manifest and the bundle JSON. */
-async function onlyReferrer(repo: RegistryRepository, digest: string): Promise<{ descriptor: Descriptor; manifest: ImageManifest; bundle: any }> {
+async function onlyReferrer(
+  repo: RegistryRepository,
+  digest: string,
+): Promise<{ descriptor: Descriptor; manifest: ImageManifest; bundle: any }> {
   const [descriptor] = await repo.referrers(digest);
   const manifest = await imageManifest(repo, descriptor!.digest);
   return { descriptor: descriptor!, manifest, bundle: JSON.parse((await repo.getBlob(manifest.layers[0]!.digest)).toString()) };
@@ -72,22 +76,26 @@ async function onlyReferrer(repo: RegistryRepository, digest: string): Promise<{
 async function replaceReferrers(repo: RegistryRepository, subject: Descriptor, bundle: unknown, predicateType: string): Promise<void> {
   const layer = await repo.putBlob(Buffer.from(JSON.stringify(bundle)));
   const config = await repo.putBlob(Buffer.from("{}"));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-    config: { mediaType: MediaType.ociEmpty, ...config },
-    layers: [{ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", ...layer }],
-    subject,
-    annotations: { "dev.sigstore.bundle.predicateType": predicateType },
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+      config: { mediaType: MediaType.ociEmpty, ...config },
+      layers: [{ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", ...layer }],
+      subject,
+      annotations: { "dev.sigstore.bundle.predicateType": predicateType },
+    }),
+  );
   const descriptor = await repo.putManifest(manifest);
   await listReferrers(repo, subject.digest, [{ ...descriptor, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json" }]);
 }
 
 /** Overwrites the referrers tag of `digest` (what a registry without the referrers API serves). */
 async function listReferrers(repo: RegistryRepository, digest: string, manifests: Descriptor[]): Promise<void> {
-  await repo.putManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests })), { tag: referrersTag(digest) });
+  await repo.putManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests })), {
+    tag: referrersTag(digest),
+  });
 }
 
 /** The file docker-registry keeps a blob in. */
@@ -117,7 +125,10 @@ describe("a tag moved after signing", () => {
       const moved = await pushTestImage(signed.repo, { tag: "v1" });
       const e = await refusal(verifyImage(s.client, signed.reference, byCi()));
       assert.equal(e.step, "signature");
-      assert.match(e.message, new RegExp(`^${signed.reference.replace(/[.]/g, "\\.")} \\(${moved.descriptor.digest}\\) has no signature for this digest`));
+      assert.match(
+        e.message,
+        new RegExp(`^${signed.reference.replace(/[.]/g, "\\.")} \\(${moved.descriptor.digest}\\) has no signature for this digest`),
+      );
       assert.match(e.message, /or the tag now names another image than the one signed/);
       const pinned = await verifyImage(s.client, `${signed.repository}@${signed.digest}`, byCi());
       assert.equal(pinned.digest, signed.digest);
@@ -135,7 +146,10 @@ describe("a signature copied from another image's digest", () => {
     await signed.repo.putManifest(bytes, { tag: `${referrersTag(target.descriptor.digest)}.sig` });
     const e = await refusal(verifyImage(s.client, `${signed.repository}:v2`, byCi()));
     assert.equal(e.step, "payload");
-    assert.match(e.message, new RegExp(`layer 1: the signature is for image digest ${signed.digest}, not ${target.descriptor.digest}: it signs another image`));
+    assert.match(
+      e.message,
+      new RegExp(`layer 1: the signature is for image digest ${signed.digest}, not ${target.descriptor.digest}: it signs another image`),
+    );
   });
 
   it("bundle: another digest's bundle in a referrer of this digest is refused: the statement is about another image", async (t) => {
@@ -159,7 +173,10 @@ describe("a signature copied from another image's digest", () => {
     await listReferrers(signed.repo, target.descriptor.digest, [descriptor]);
     const e = await refusal(verifyImage(s.client, `${signed.repository}:v2`, byCi()));
     assert.equal(e.step, "content");
-    assert.match(e.message, new RegExp(`referrer ${descriptor.digest}: it is attached to ${signed.digest}, not to ${target.descriptor.digest}`));
+    assert.match(
+      e.message,
+      new RegExp(`referrer ${descriptor.digest}: it is attached to ${signed.digest}, not to ${target.descriptor.digest}`),
+    );
   });
 });
 
@@ -182,7 +199,10 @@ describe("the wrong key", () => {
     await attestImage(s.client, image.reference, sbom, CYCLONEDX, other.signing);
     const e = await refusal(verifyImage(s.client, image.reference, byCi({ attestations: [{ predicateType: CYCLONEDX }] })));
     assert.equal(e.step, "signature");
-    assert.match(e.message, /no https:\/\/cyclonedx\.org\/bom attestation of .* is signed by a trusted signer \(ci\) and passes the policy: referrer sha256:\w+: the signature does not verify/);
+    assert.match(
+      e.message,
+      /no https:\/\/cyclonedx\.org\/bom attestation of .* is signed by a trusted signer \(ci\) and passes the policy: referrer sha256:\w+: the signature does not verify/,
+    );
   });
 });
 
@@ -213,9 +233,18 @@ describe("content changed in the registry after signing", () => {
     bundle.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString("base64");
     await replaceReferrers(image.repo, image.descriptor, bundle, CYCLONEDX);
     await signImage(s.client, image.reference, ci.signing);
-    const e = await refusal(verifyImage(s.client, image.reference, byCi({ attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "metadata.component.name", equals: "web" }] }] })));
+    const e = await refusal(
+      verifyImage(
+        s.client,
+        image.reference,
+        byCi({ attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "metadata.component.name", equals: "web" }] }] }),
+      ),
+    );
     assert.equal(e.step, "signature");
-    assert.match(e.message, /attestation .* referrer sha256:\w+: the signature does not verify with the given key: the artifact was changed after signing/);
+    assert.match(
+      e.message,
+      /attestation .* referrer sha256:\w+: the signature does not verify with the given key: the artifact was changed after signing/,
+    );
   });
 
   it("legacy: a changed DSSE envelope in the .att tag is refused", async (t) => {
@@ -239,16 +268,20 @@ describe("content changed in the registry after signing", () => {
       if (!ready(t)) return;
       const image = await freshImage();
       await signImage(s.client, image.reference, ci.signing, { format });
-      const layer = format === "legacy"
-        ? (await imageManifest(image.repo, `${referrersTag(image.digest)}.sig`)).layers[0]!
-        : (await onlyReferrer(image.repo, image.digest)).manifest.layers[0]!;
+      const layer =
+        format === "legacy"
+          ? (await imageManifest(image.repo, `${referrersTag(image.digest)}.sig`)).layers[0]!
+          : (await onlyReferrer(image.repo, image.digest)).manifest.layers[0]!;
       // A new client: the first one keeps what it read (by digest) from before the corruption.
       const client = new RegistryClient({ hosts: { [s.registry.host]: s.registry.hostOptions }, credentials: anonymous });
       t.after(() => client.close());
       corruptBlob(layer.digest);
       const e = await refusal(verifyImage(client, image.reference, byCi()));
       assert.equal(e.step, "content");
-      assert.match(e.message, new RegExp(`blob .*@${layer.digest}: content does not match its digest: expected ${layer.digest}, got sha256:`));
+      assert.match(
+        e.message,
+        new RegExp(`blob .*@${layer.digest}: content does not match its digest: expected ${layer.digest}, got sha256:`),
+      );
     });
   }
 
@@ -275,7 +308,12 @@ describe("attestations the policy requires", () => {
       await attestImage(s.client, image.reference, { buildDefinition: {} }, PREDICATE_TYPES["slsa-provenance-v1"], ci.signing, { format });
       const e = await refusal(verifyImage(s.client, image.reference, byCi({ attestations: [{ predicateType: CYCLONEDX }] })));
       assert.equal(e.step, "attestation");
-      assert.match(e.message, new RegExp(`has no https://cyclonedx\\.org/bom attestation: none among its referrers or in its ${referrersTag(image.digest)}\\.att tag`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `has no https://cyclonedx\\.org/bom attestation: none among its referrers or in its ${referrersTag(image.digest)}\\.att tag`,
+        ),
+      );
     });
 
     it(`${format}: a predicate field that does not match the policy is refused with the field, its value and the rule`, async (t) => {
@@ -283,10 +321,22 @@ describe("attestations the policy requires", () => {
       const image = await freshImage();
       await signImage(s.client, image.reference, ci.signing, { format });
       await attestImage(s.client, image.reference, sbom, CYCLONEDX, ci.signing, { format });
-      const exact = await refusal(verifyImage(s.client, image.reference, byCi({ attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "metadata.component.name", equals: "web" }] }] })));
+      const exact = await refusal(
+        verifyImage(
+          s.client,
+          image.reference,
+          byCi({ attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "metadata.component.name", equals: "web" }] }] }),
+        ),
+      );
       assert.equal(exact.step, "predicate");
       assert.match(exact.message, /predicate field metadata\.component\.name is "app", but the policy requires "web"/);
-      const pattern = await refusal(verifyImage(s.client, image.reference, byCi({ attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "specVersion", matches: "1\\.6" }] }] })));
+      const pattern = await refusal(
+        verifyImage(
+          s.client,
+          image.reference,
+          byCi({ attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "specVersion", matches: "1\\.6" }] }] }),
+        ),
+      );
       assert.match(pattern.message, /predicate field specVersion is "1\.5", which does not match the policy's pattern 1\\\.6/);
     });
   }
@@ -303,18 +353,35 @@ describe("attestations the policy requires", () => {
 describe("keyless signers (certificate identities) through the registry", () => {
   /** The public v0.1 keyless DSSE bundle as a legacy .att layer (certificate, chain and Rekor bundle annotations). */
   async function pushKeylessAttestation(repo: RegistryRepository, digest: string): Promise<void> {
-    const vector = JSON.parse(readFileSync(join(DATA, "sigstore-js/bundleV01-intoto-with-proof/bundleV01-intoto-with-proof.sigstore"), "utf8"));
+    const vector = JSON.parse(
+      readFileSync(join(DATA, "sigstore-js/bundleV01-intoto-with-proof/bundleV01-intoto-with-proof.sigstore"), "utf8"),
+    );
     const entry = vector.verificationMaterial.tlogEntries[0];
     const pem = (b64: string) => `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
     const [leaf] = vector.verificationMaterial.x509CertificateChain.certificates.map((c: { rawBytes: string }) => pem(c.rawBytes));
     const rekor = {
       SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
-      Payload: { body: entry.canonicalizedBody, integratedTime: Number(entry.integratedTime), logIndex: Number(entry.logIndex), logID: Buffer.from(entry.logId.keyId, "base64").toString("hex") },
+      Payload: {
+        body: entry.canonicalizedBody,
+        integratedTime: Number(entry.integratedTime),
+        logIndex: Number(entry.logIndex),
+        logID: Buffer.from(entry.logId.keyId, "base64").toString("hex"),
+      },
     };
     const layer = await repo.putBlob(Buffer.from(JSON.stringify(vector.dsseEnvelope)));
     const config = await repo.putBlob(Buffer.from(JSON.stringify({ rootfs: { type: "layers", diff_ids: [layer.digest] } })));
-    const annotations = { [LEGACY_ANNOTATIONS.signature]: "", [LEGACY_ANNOTATIONS.certificate]: leaf, [LEGACY_ANNOTATIONS.rekorBundle]: JSON.stringify(rekor), predicateType: NPM_PUBLISH };
-    const manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, ...config }, layers: [{ mediaType: "application/vnd.dsse.envelope.v1+json", ...layer, annotations }] };
+    const annotations = {
+      [LEGACY_ANNOTATIONS.signature]: "",
+      [LEGACY_ANNOTATIONS.certificate]: leaf,
+      [LEGACY_ANNOTATIONS.rekorBundle]: JSON.stringify(rekor),
+      predicateType: NPM_PUBLISH,
+    };
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, ...config },
+      layers: [{ mediaType: "application/vnd.dsse.envelope.v1+json", ...layer, annotations }],
+    };
     await repo.putManifest(Buffer.from(JSON.stringify(manifest)), { tag: `${referrersTag(digest)}.att` });
   }
   const NPM_PUBLISH = "https://github.com/npm/attestation/tree/main/specs/publish/v0.1";
@@ -326,12 +393,18 @@ describe("keyless signers (certificate identities) through the registry", () => 
     const image = await freshImage();
     await signImage(s.client, image.reference, ci.signing);
     await pushKeylessAttestation(image.repo, image.digest);
-    const requirements = { signers: [{ key: ci.publicPem, name: "ci" }, brian], attestations: [{ predicateType: NPM_PUBLISH }], trustedRoot };
+    const requirements = {
+      signers: [{ key: ci.publicPem, name: "ci" }, brian],
+      attestations: [{ predicateType: NPM_PUBLISH }],
+      trustedRoot,
+    };
     const e = await refusal(verifyImage(s.client, image.reference, requirements));
     assert.equal(e.step, "subject");
     assert.match(e.message, new RegExp(`\\.att layer 1: the attestation is about sha512:7bea9f6e\\w+, not ${image.digest}`));
     const mallory = { identity: "mallory@example.com", issuer: "https://github.com/login/oauth" };
-    const wrongIdentity = await refusal(verifyImage(s.client, image.reference, { ...requirements, signers: [{ key: ci.publicPem }, mallory] }));
+    const wrongIdentity = await refusal(
+      verifyImage(s.client, image.reference, { ...requirements, signers: [{ key: ci.publicPem }, mallory] }),
+    );
     assert.equal(wrongIdentity.step, "identity");
     assert.match(wrongIdentity.message, /issued to brian@dehamer\.com .* but the policy expects mallory@example\.com/);
     const keysOnly = await refusal(verifyImage(s.client, image.reference, { ...requirements, signers: [{ key: ci.publicPem }] }));
@@ -356,14 +429,29 @@ describe("bad requirements and unusable registries", () => {
     const cases: [ImageRequirements, RegExp][] = [
       [{ signers: [] }, /needs at least one signer/],
       [{ signers: [{ key: "not a key", name: "ci" }] }, /signer ci: not a PEM file/],
-      [{ signers: [{ identity: "alice@example.com" }] }, /signer 1: a certificate signer needs its issuer \(issuer or issuerRegexp\), or give a key: a certificate alone proves nothing/],
-      [{ signers: [{ issuer: "https://accounts.example.com" }] }, /signer 1: a certificate signer needs its identity \(identity or identityRegexp\)/],
+      [
+        { signers: [{ identity: "alice@example.com" }] },
+        /signer 1: a certificate signer needs its issuer \(issuer or issuerRegexp\), or give a key: a certificate alone proves nothing/,
+      ],
+      [
+        { signers: [{ issuer: "https://accounts.example.com" }] },
+        /signer 1: a certificate signer needs its identity \(identity or identityRegexp\)/,
+      ],
       [{ signers: [{ identity: "a", identityRegexp: "b", issuer: "c" }] }, /give identity or identityRegexp, not both/],
       [{ signers: [{ identityRegexp: "(", issuer: "https://x" }] }, /"\(" is not a valid RE2 regular expression/],
-      [{ signers: [{ identity: "alice@example.com", issuer: "https://accounts.example.com", name: "alice" }] }, /signer alice: verifying a certificate identity needs a Sigstore trusted root/],
+      [
+        { signers: [{ identity: "alice@example.com", issuer: "https://accounts.example.com", name: "alice" }] },
+        /signer alice: verifying a certificate identity needs a Sigstore trusted root/,
+      ],
       [{ signers: [{ key: ci.publicPem }], attestations: [{ predicateType: "" }] }, /attestation 1: predicateType is required/],
-      [{ signers: [{ key: ci.publicPem }], attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "a..b", equals: 1 }] }] }, /field path "a\.\.b" is malformed/],
-      [{ signers: [{ key: ci.publicPem }], attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "a", matches: "[" }] }] }, /not a valid RE2/],
+      [
+        { signers: [{ key: ci.publicPem }], attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "a..b", equals: 1 }] }] },
+        /field path "a\.\.b" is malformed/,
+      ],
+      [
+        { signers: [{ key: ci.publicPem }], attestations: [{ predicateType: CYCLONEDX, fields: [{ path: "a", matches: "[" }] }] },
+        /not a valid RE2/,
+      ],
     ];
     for (const [requirements, reason] of cases) {
       await assert.rejects(verifyImage(s.client, reference, requirements), (e: unknown) => {
@@ -377,9 +465,19 @@ describe("bad requirements and unusable registries", () => {
 
   it("a missing image or an unreachable registry is the RegistryError src/oci throws (exit 3), not a verdict", async (t) => {
     if (!ready(t)) return;
-    await assert.rejects(verifyImage(s.client, `${s.registry.host}/attacks/absent:v1`, byCi()), (e: unknown) => e instanceof RegistryError && e.status === 404 && e.exitCode === ExitCode.unavailable);
-    const closed = new RegistryClient({ hosts: { "127.0.0.1:9": { scheme: "http" } }, credentials: anonymous, timeouts: { connectMs: 2000 } });
+    await assert.rejects(
+      verifyImage(s.client, `${s.registry.host}/attacks/absent:v1`, byCi()),
+      (e: unknown) => e instanceof RegistryError && e.status === 404 && e.exitCode === ExitCode.unavailable,
+    );
+    const closed = new RegistryClient({
+      hosts: { "127.0.0.1:9": { scheme: "http" } },
+      credentials: anonymous,
+      timeouts: { connectMs: 2000 },
+    });
     t.after(() => closed.close());
-    await assert.rejects(verifyImage(closed, "127.0.0.1:9/team/app:v1", byCi()), (e: unknown) => e instanceof RegistryError && e.exitCode === ExitCode.unavailable);
+    await assert.rejects(
+      verifyImage(closed, "127.0.0.1:9/team/app:v1", byCi()),
+      (e: unknown) => e instanceof RegistryError && e.exitCode === ExitCode.unavailable,
+    );
   });
 });

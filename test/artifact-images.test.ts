@@ -7,7 +7,9 @@ import { parseManifests } from "../src/manifest/manifests.ts";
 
 const digest = `sha256:${"a".repeat(64)}`;
 const other = `sha256:${"b".repeat(64)}`;
-const manifests = () => parseManifests(`apiVersion: v1
+const manifests = () =>
+  parseManifests(
+    `apiVersion: v1
 kind: Pod
 metadata: { name: debug, namespace: shop }
 spec:
@@ -30,24 +32,32 @@ apiVersion: v1
 kind: ConfigMap
 metadata: { name: not-a-workload, namespace: shop }
 data: { image: "evil.example.com/x:1" }
-`, "shop.yaml");
+`,
+    "shop.yaml",
+  );
 
 describe("images in manifests", () => {
   it("finds every container of every pod-carrying kind, with where it is", () => {
     const uses = imageUses(manifests());
-    assert.deepEqual(uses.map((u) => [u.image, u.where, u.source.line]), [
-      ["busybox", "Pod/shop/debug container sh", 1],
-      [`ghcr.io/acme/probe:1.0@${digest}`, "Pod/shop/debug ephemeral container probe", 1],
-      ["registry.example.com/shop/migrate:2", "CronJob/shop/nightly init container migrate", 8],
-      ["registry.example.com/shop/job:2", "CronJob/shop/nightly container job", 8],
-    ]);
+    assert.deepEqual(
+      uses.map((u) => [u.image, u.where, u.source.line]),
+      [
+        ["busybox", "Pod/shop/debug container sh", 1],
+        [`ghcr.io/acme/probe:1.0@${digest}`, "Pod/shop/debug ephemeral container probe", 1],
+        ["registry.example.com/shop/migrate:2", "CronJob/shop/nightly init container migrate", 8],
+        ["registry.example.com/shop/job:2", "CronJob/shop/nightly container job", 8],
+      ],
+    );
     assert.deepEqual(uses[0]!.reference, { registry: "docker.io", repository: "library/busybox", tag: "latest" });
   });
 
   it("refuses a container without an image, or with an invalid reference, naming file, line and container", () => {
     const missing = parseManifests("apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [{ name: app }] }\n", "p.yaml");
     assert.throws(() => imageUses(missing), /p\.yaml:1: Pod\/p container app has no image/);
-    const invalid = parseManifests("apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [{ name: app, image: 'Bad/UPPER:x' }] }\n", "p.yaml");
+    const invalid = parseManifests(
+      "apiVersion: v1\nkind: Pod\nmetadata: { name: p }\nspec: { containers: [{ name: app, image: 'Bad/UPPER:x' }] }\n",
+      "p.yaml",
+    );
     assert.throws(() => imageUses(invalid), /p\.yaml:1: Pod\/p container app: image reference "Bad\/UPPER:x"/);
   });
 
@@ -60,19 +70,25 @@ describe("images in manifests", () => {
       ["registry.example.com/shop/job:2", other],
     ]);
     const pinnedSet = pinImages(input, digests);
-    assert.deepEqual(imageUses(pinnedSet).map((u) => u.image), [
-      `busybox@${other}`,
-      `ghcr.io/acme/probe:1.0@${digest}`,
-      `registry.example.com/shop/migrate:2@${digest}`,
-      `registry.example.com/shop/job:2@${other}`,
-    ]);
+    assert.deepEqual(
+      imageUses(pinnedSet).map((u) => u.image),
+      [
+        `busybox@${other}`,
+        `ghcr.io/acme/probe:1.0@${digest}`,
+        `registry.example.com/shop/migrate:2@${digest}`,
+        `registry.example.com/shop/job:2@${other}`,
+      ],
+    );
     assert.equal(imageUses(input)[0]!.image, "busybox", "the input is unchanged");
     assert.equal(pinnedSet[2], input[2], "objects without images are passed through");
   });
 
   it("never leaves an image unpinned, nor pins a digest-pinned image to another digest", () => {
     assert.throws(() => pinImages(manifests(), new Map()), /no verified digest for busybox/);
-    const wrong = new Map([["busybox", other], [`ghcr.io/acme/probe:1.0@${digest}`, other]]);
+    const wrong = new Map([
+      ["busybox", other],
+      [`ghcr.io/acme/probe:1.0@${digest}`, other],
+    ]);
     assert.throws(() => pinImages(manifests(), wrong), /was verified at sha256:b/);
   });
 });

@@ -35,7 +35,18 @@ function gate(name: string, manifests: string, trust = policy()) {
   writeFileSync(join(s.dir, `${name}.trust.yaml`), trust);
   writeFileSync(join(s.dir, `${name}.yaml`), manifests);
   const pinned = join(s.dir, `${name}.pinned.yaml`);
-  const out = vigil(["verify", "image", "--manifests", join(s.dir, `${name}.yaml`), "--trust", join(s.dir, `${name}.trust.yaml`), "--pinned", pinned, "--allow-http-registry", "--json"]);
+  const out = vigil([
+    "verify",
+    "image",
+    "--manifests",
+    join(s.dir, `${name}.yaml`),
+    "--trust",
+    join(s.dir, `${name}.trust.yaml`),
+    "--pinned",
+    pinned,
+    "--allow-http-registry",
+    "--json",
+  ]);
   return { ...out, pinned, checks: () => out.json().checks as Checks };
 }
 
@@ -63,9 +74,18 @@ describe("artifact gate: images in every kind", () => {
     const out = gate("rollout", rollout(unsigned.tag));
     assert.equal(out.status, 1, out.stdout + out.stderr);
     const checks = out.checks();
-    assert.deepEqual(checks.map((c) => [c.rule, c.status]), [["image-signature", "fail"], ["image-locations", "fail"]]);
+    assert.deepEqual(
+      checks.map((c) => [c.rule, c.status]),
+      [
+        ["image-signature", "fail"],
+        ["image-locations", "fail"],
+      ],
+    );
     assert.equal(checks[0]!.subject, `Rollout/shop/web container web: ${unsigned.tag}`);
-    assert.match(checks[1]!.message, /Rollout \(argoproj\.io\) is not a Kubernetes kind .*add \{ group: "argoproj\.io", kind: Rollout, images: \[PATH…\] \} \(or carriesNoImages: true\) under kinds/);
+    assert.match(
+      checks[1]!.message,
+      /Rollout \(argoproj\.io\) is not a Kubernetes kind .*add \{ group: "argoproj\.io", kind: Rollout, images: \[PATH…\] \} \(or carriesNoImages: true\) under kinds/,
+    );
     assert.equal(existsSync(out.pinned), false);
   });
 
@@ -82,7 +102,10 @@ spec:
 `;
     const out = gate("knative", knative, policy(`  - { group: serving.knative.dev, kind: Service, carriesNoImages: true }\n`));
     assert.equal(out.status, 0, out.stdout + out.stderr);
-    assert.deepEqual(out.checks().map((c) => c.status), ["pass"]);
+    assert.deepEqual(
+      out.checks().map((c) => c.status),
+      ["pass"],
+    );
     assert.match(readFileSync(out.pinned, "utf8"), new RegExp(`image: ${web.tag}@${web.digest}`));
   });
 
@@ -106,12 +129,22 @@ spec:
     const undeclared = gate("workflow", workflow);
     assert.equal(undeclared.status, 1);
     const blocked = undeclared.checks();
-    assert.deepEqual(blocked.map((c) => c.status), ["pass", "pass", "fail"]);
+    assert.deepEqual(
+      blocked.map((c) => c.status),
+      ["pass", "pass", "fail"],
+    );
     assert.match(blocked[2]!.message, /fields that may hold images: spec\.builder\.baseImage/);
-    const declared = gate("workflow-declared", workflow, policy(`  - { group: argoproj.io, kind: Workflow, images: ["spec.builder.baseImage", "spec.templates[*].container.image"] }\n`));
+    const declared = gate(
+      "workflow-declared",
+      workflow,
+      policy(`  - { group: argoproj.io, kind: Workflow, images: ["spec.builder.baseImage", "spec.templates[*].container.image"] }\n`),
+    );
     assert.equal(declared.status, 1, "the declared base image is checked, and no rule covers it");
     const checks = declared.checks();
-    assert.deepEqual(checks.map((c) => c.status), ["pass", "pass", "fail"]);
+    assert.deepEqual(
+      checks.map((c) => c.status),
+      ["pass", "pass", "fail"],
+    );
     assert.match(checks[2]!.subject, /Workflow\/ci\/build spec\.builder\.baseImage: .*unlisted\/base:v1/);
     assert.match(checks[2]!.message, /no rule in the trust policy's images covers/);
   });
@@ -133,7 +166,13 @@ template:
     const out = gate("podtemplate", podTemplate);
     assert.equal(out.status, 1);
     const checks = out.checks();
-    assert.deepEqual(checks.map((c) => [c.subject.replace(/:.*/, ""), c.status]), [["PodTemplate/shop/batch container app", "pass"], ["PodTemplate/shop/batch volume models (image)", "fail"]]);
+    assert.deepEqual(
+      checks.map((c) => [c.subject.replace(/:.*/, ""), c.status]),
+      [
+        ["PodTemplate/shop/batch container app", "pass"],
+        ["PodTemplate/shop/batch volume models (image)", "fail"],
+      ],
+    );
     assert.equal(existsSync(out.pinned), false);
   });
 
@@ -145,7 +184,11 @@ metadata: { name: web, namespace: shop }
 spec: { secretName: web-tls, dnsNames: [shop.example.com] }
 `;
     assert.equal(gate("cert", certificate).status, 1, "undeclared: blocked");
-    const declared = gate("cert-declared", certificate, policy(`  - { group: cert-manager.io, kind: Certificate, carriesNoImages: true }\n`));
+    const declared = gate(
+      "cert-declared",
+      certificate,
+      policy(`  - { group: cert-manager.io, kind: Certificate, carriesNoImages: true }\n`),
+    );
     assert.equal(declared.status, 0, declared.stdout + declared.stderr);
     assert.match(declared.checks()[0]!.message, /run no images/);
     const empty = gate("empty", "");

@@ -15,14 +15,26 @@ import { RegistryClient } from "../src/oci/registry.ts";
 import { referrersTag } from "../src/oci/store.ts";
 import { COSIGN_SIGNATURE_PREDICATE } from "../src/sigstore/image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { COSIGN_OFFLINE_SIGNING, COSIGN_OFFLINE_VERIFY, COSIGN_PASSWORD, cosign, cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import {
+  COSIGN_OFFLINE_SIGNING,
+  COSIGN_OFFLINE_VERIFY,
+  COSIGN_PASSWORD,
+  cosign,
+  cosignKeyPair,
+  signingRegistry,
+  type CosignKeyPair,
+  type SigningRegistry,
+} from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireTools, vigil } from "./helpers/tools.ts";
 
 const SLSA_V1 = PREDICATE_TYPES["slsa-provenance-v1"];
 const CYCLONEDX = PREDICATE_TYPES.cyclonedx;
 const provenance = {
-  buildDefinition: { buildType: "https://actions.github.io/buildtypes/workflow/v1", externalParameters: { workflow: { repository: "https://github.com/acme/app", ref: "refs/heads/main" } } },
+  buildDefinition: {
+    buildType: "https://actions.github.io/buildtypes/workflow/v1",
+    externalParameters: { workflow: { repository: "https://github.com/acme/app", ref: "refs/heads/main" } },
+  },
   runDetails: { builder: { id: "https://github.com/actions/runner" } },
 };
 const sbom = { bomFormat: "CycloneDX", specVersion: "1.5", metadata: { component: { type: "application", name: "app" } }, components: [] };
@@ -53,7 +65,10 @@ function requirements(): ImageRequirements {
   return {
     signers: [{ key: ci.publicPem, name: "ci" }],
     attestations: [
-      { predicateType: SLSA_V1, fields: [{ path: "buildDefinition.externalParameters.workflow.repository", equals: "https://github.com/acme/app" }] },
+      {
+        predicateType: SLSA_V1,
+        fields: [{ path: "buildDefinition.externalParameters.workflow.repository", equals: "https://github.com/acme/app" }],
+      },
       { predicateType: CYCLONEDX, fields: [{ path: "metadata.component.name", matches: "app|web" }] },
     ],
   };
@@ -79,8 +94,34 @@ describe("images signed and attested by cosign pass verifyImage", () => {
     if (!requireTools(t, ["docker-registry", "cosign"])) return;
     const image = await freshImage("cosign/bundles");
     cosign(["sign", "--key", ci.privatePath, ...COSIGN_OFFLINE_SIGNING, `${image.repository}@${image.digest}`], s.dir);
-    cosign(["attest", "--key", ci.privatePath, "--type", "slsaprovenance1", "--predicate", files.provenance, ...COSIGN_OFFLINE_SIGNING, `${image.repository}@${image.digest}`], s.dir);
-    cosign(["attest", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", files.sbom, ...COSIGN_OFFLINE_SIGNING, `${image.repository}@${image.digest}`], s.dir);
+    cosign(
+      [
+        "attest",
+        "--key",
+        ci.privatePath,
+        "--type",
+        "slsaprovenance1",
+        "--predicate",
+        files.provenance,
+        ...COSIGN_OFFLINE_SIGNING,
+        `${image.repository}@${image.digest}`,
+      ],
+      s.dir,
+    );
+    cosign(
+      [
+        "attest",
+        "--key",
+        ci.privatePath,
+        "--type",
+        "cyclonedx",
+        "--predicate",
+        files.sbom,
+        ...COSIGN_OFFLINE_SIGNING,
+        `${image.repository}@${image.digest}`,
+      ],
+      s.dir,
+    );
     // Nothing under the legacy tags: these are bundles only.
     assert.deepEqual((await s.client.repository(image.repository).tags()).sort(), [referrersTag(image.digest), "v1"]);
 
@@ -90,7 +131,13 @@ describe("images signed and attested by cosign pass verifyImage", () => {
     assert.equal(verified.signatures.length, 1);
     assert.equal(verified.signatures[0]!.format, "bundle-referrer");
     assert.match(verified.signatures[0]!.signer, ciSigner);
-    assert.deepEqual(verified.attestations.map((a) => [a.predicateType, a.format]), [[SLSA_V1, "bundle-referrer"], [CYCLONEDX, "bundle-referrer"]]);
+    assert.deepEqual(
+      verified.attestations.map((a) => [a.predicateType, a.format]),
+      [
+        [SLSA_V1, "bundle-referrer"],
+        [CYCLONEDX, "bundle-referrer"],
+      ],
+    );
   });
 
   it("only the bundles the policy needs are fetched when the referrers list names their predicate types (as Vigil's does; cosign's does not)", async (t) => {
@@ -100,7 +147,20 @@ describe("images signed and attested by cosign pass verifyImage", () => {
     await attestImage(s.client, vigilSigned.reference, sbom, CYCLONEDX, ci.signing);
     const cosignSigned = await freshImage("cosign/only-needed");
     cosign(["sign", "--key", ci.privatePath, ...COSIGN_OFFLINE_SIGNING, `${cosignSigned.repository}@${cosignSigned.digest}`], s.dir);
-    cosign(["attest", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", files.sbom, ...COSIGN_OFFLINE_SIGNING, `${cosignSigned.repository}@${cosignSigned.digest}`], s.dir);
+    cosign(
+      [
+        "attest",
+        "--key",
+        ci.privatePath,
+        "--type",
+        "cyclonedx",
+        "--predicate",
+        files.sbom,
+        ...COSIGN_OFFLINE_SIGNING,
+        `${cosignSigned.repository}@${cosignSigned.digest}`,
+      ],
+      s.dir,
+    );
 
     // A client of its own each time, so nothing comes from the content cache of an earlier verification.
     const bundleManifestsFetched = async (image: { reference: string }, req: ImageRequirements) => {
@@ -123,16 +183,51 @@ describe("images signed and attested by cosign pass verifyImage", () => {
     const image = await freshImage("cosign/legacy");
     const legacy = [...COSIGN_OFFLINE_SIGNING, "--new-bundle-format=false"];
     cosign(["sign", "--key", ci.privatePath, ...legacy, `${image.repository}@${image.digest}`], s.dir);
-    cosign(["attest", "--key", ci.privatePath, "--type", "slsaprovenance1", "--predicate", files.provenance, ...legacy, `${image.repository}@${image.digest}`], s.dir);
-    cosign(["attest", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", files.sbom, ...legacy, `${image.repository}@${image.digest}`], s.dir);
+    cosign(
+      [
+        "attest",
+        "--key",
+        ci.privatePath,
+        "--type",
+        "slsaprovenance1",
+        "--predicate",
+        files.provenance,
+        ...legacy,
+        `${image.repository}@${image.digest}`,
+      ],
+      s.dir,
+    );
+    cosign(
+      [
+        "attest",
+        "--key",
+        ci.privatePath,
+        "--type",
+        "cyclonedx",
+        "--predicate",
+        files.sbom,
+        ...legacy,
+        `${image.repository}@${image.digest}`,
+      ],
+      s.dir,
+    );
     const tag = referrersTag(image.digest);
     assert.deepEqual((await s.client.repository(image.repository).tags()).sort(), [`${tag}.att`, `${tag}.sig`, "v1"]);
 
     const verified = await verifyImage(s.client, image.reference, requirements());
     assert.equal(verified.digest, image.digest);
-    assert.deepEqual(verified.signatures.map((x) => x.format), ["legacy-sig-tag"]);
+    assert.deepEqual(
+      verified.signatures.map((x) => x.format),
+      ["legacy-sig-tag"],
+    );
     assert.match(verified.signatures[0]!.signer, ciSigner);
-    assert.deepEqual(verified.attestations.map((a) => [a.predicateType, a.format]), [[SLSA_V1, "legacy-att-tag"], [CYCLONEDX, "legacy-att-tag"]]);
+    assert.deepEqual(
+      verified.attestations.map((a) => [a.predicateType, a.format]),
+      [
+        [SLSA_V1, "legacy-att-tag"],
+        [CYCLONEDX, "legacy-att-tag"],
+      ],
+    );
   });
 
   it("an image pinned by digest is verified at that digest, whatever its tags say", async (t) => {
@@ -151,10 +246,18 @@ describe("images signed and attested by Vigil pass cosign verify and verify-atte
   /** vigil sign and vigil attest on IMAGE, as a user runs them. */
   function vigilSignAndAttest(reference: string, format: string[]) {
     const env = { COSIGN_PASSWORD };
-    const signed = vigil(["sign", reference, "--key", ci.privatePath, "-a", "env=prod", "--allow-http-registry", "--json", ...format], { env });
+    const signed = vigil(["sign", reference, "--key", ci.privatePath, "-a", "env=prod", "--allow-http-registry", "--json", ...format], {
+      env,
+    });
     assert.equal(signed.status, 0, signed.stderr);
-    for (const [type, predicate] of [["slsaprovenance1", files.provenance], ["cyclonedx", files.sbom]]) {
-      const attested = vigil(["attest", reference, "--key", ci.privatePath, "--type", type!, "--predicate", predicate!, "--allow-http-registry", ...format], { env });
+    for (const [type, predicate] of [
+      ["slsaprovenance1", files.provenance],
+      ["cyclonedx", files.sbom],
+    ]) {
+      const attested = vigil(
+        ["attest", reference, "--key", ci.privatePath, "--type", type!, "--predicate", predicate!, "--allow-http-registry", ...format],
+        { env },
+      );
       assert.equal(attested.status, 0, attested.stderr);
       assert.match(attested.stderr, /^attested \(https:\/\/.*\) .* at sha256:[0-9a-f]{64} with ecdsa-p256 SHA256:/);
     }
@@ -163,14 +266,31 @@ describe("images signed and attested by Vigil pass cosign verify and verify-atte
 
   /** cosign verifies the signature (and its -a annotation) and both attestations, offline. */
   function cosignAccepts(reference: string, digest: string, extra: string[] = []) {
-    const verified = JSON.parse(cosign(["verify", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "-a", "env=prod", ...extra, reference], s.dir));
+    const verified = JSON.parse(
+      cosign(["verify", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "-a", "env=prod", ...extra, reference], s.dir),
+    );
     assert.equal(verified[0].critical.image["docker-manifest-digest"], digest);
     assert.equal(verified[0].optional.env, "prod");
-    assert.throws(() => cosign(["verify", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "-a", "env=dev", ...extra, reference], s.dir), /missing or incorrect annotation/);
-    for (const [type, predicateType] of [["slsaprovenance1", SLSA_V1], ["cyclonedx", CYCLONEDX]]) {
-      const out = cosign(["verify-attestation", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "--type", type!, ...extra, reference], s.dir);
-      const statements = out.trim().split("\n").map((line) => JSON.parse(Buffer.from(JSON.parse(line).payload, "base64").toString()));
-      assert.ok(statements.some((st) => st.predicateType === predicateType && st.subject[0].digest.sha256 === digest.slice("sha256:".length)), out);
+    assert.throws(
+      () => cosign(["verify", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "-a", "env=dev", ...extra, reference], s.dir),
+      /missing or incorrect annotation/,
+    );
+    for (const [type, predicateType] of [
+      ["slsaprovenance1", SLSA_V1],
+      ["cyclonedx", CYCLONEDX],
+    ]) {
+      const out = cosign(
+        ["verify-attestation", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "--type", type!, ...extra, reference],
+        s.dir,
+      );
+      const statements = out
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(Buffer.from(JSON.parse(line).payload, "base64").toString()));
+      assert.ok(
+        statements.some((st) => st.predicateType === predicateType && st.subject[0].digest.sha256 === digest.slice("sha256:".length)),
+        out,
+      );
     }
   }
 
@@ -195,8 +315,14 @@ describe("images signed and attested by Vigil pass cosign verify and verify-atte
 
     cosignAccepts(image.reference, image.digest);
     const verified = await verifyImage(s.client, image.reference, requirements());
-    assert.deepEqual(verified.signatures.map((x) => x.format), ["bundle-referrer"]);
-    assert.deepEqual(verified.attestations.map((a) => a.format), ["bundle-referrer", "bundle-referrer"]);
+    assert.deepEqual(
+      verified.signatures.map((x) => x.format),
+      ["bundle-referrer"],
+    );
+    assert.deepEqual(
+      verified.attestations.map((a) => a.format),
+      ["bundle-referrer", "bundle-referrer"],
+    );
   });
 
   it("the legacy layout (--format legacy): cosign accepts it with its default and with --new-bundle-format=false", async (t) => {
@@ -208,8 +334,14 @@ describe("images signed and attested by Vigil pass cosign verify and verify-atte
     cosignAccepts(image.reference, image.digest);
     cosignAccepts(image.reference, image.digest, ["--new-bundle-format=false"]);
     const verified = await verifyImage(s.client, image.reference, requirements());
-    assert.deepEqual(verified.signatures.map((x) => x.format), ["legacy-sig-tag"]);
-    assert.deepEqual(verified.attestations.map((a) => a.format), ["legacy-att-tag", "legacy-att-tag"]);
+    assert.deepEqual(
+      verified.signatures.map((x) => x.format),
+      ["legacy-sig-tag"],
+    );
+    assert.deepEqual(
+      verified.attestations.map((a) => a.format),
+      ["legacy-att-tag", "legacy-att-tag"],
+    );
   });
 
   it("a second signer is added next to the first, in both layouts, and each signer is found", async (t) => {
@@ -224,7 +356,12 @@ describe("images signed and attested by Vigil pass cosign verify and verify-atte
         assert.equal(verified.signatures.length, 1, `${format}: only the trusted key's signature counts`);
         cosign(["verify", "--key", key.publicPath, ...COSIGN_OFFLINE_VERIFY, image.reference], s.dir);
       }
-      const both = await verifyImage(s.client, image.reference, { signers: [{ key: ci.publicPem, name: "ci" }, { key: release.publicPem, name: "release" }] });
+      const both = await verifyImage(s.client, image.reference, {
+        signers: [
+          { key: ci.publicPem, name: "ci" },
+          { key: release.publicPem, name: "release" },
+        ],
+      });
       assert.deepEqual(both.signatures.map((x) => x.signer.split(" ")[0]).sort(), ["ci", "release"]);
     }
   });
@@ -237,9 +374,20 @@ describe("images signed and attested by Vigil pass cosign verify and verify-atte
     await attestImage(s.client, image.reference, { reviewers: ["alice", "bob"], approved: true }, type, ci.signing);
     const verified = await verifyImage(s.client, image.reference, {
       signers: [{ key: ci.publicPem }],
-      attestations: [{ predicateType: type, fields: [{ path: "approved", equals: true }, { path: "reviewers[1]", equals: "bob" }] }],
+      attestations: [
+        {
+          predicateType: type,
+          fields: [
+            { path: "approved", equals: true },
+            { path: "reviewers[1]", equals: "bob" },
+          ],
+        },
+      ],
     });
-    assert.deepEqual(verified.attestations.map((a) => a.predicateType), [type]);
+    assert.deepEqual(
+      verified.attestations.map((a) => a.predicateType),
+      [type],
+    );
     cosign(["verify-attestation", "--key", ci.publicPath, ...COSIGN_OFFLINE_VERIFY, "--type", type, image.reference], s.dir);
   });
 });
@@ -250,8 +398,15 @@ describe("vigil sign and vigil attest: what they print, and bad input", () => {
     const image = await freshImage("cli/output");
     const out = vigil(["sign", image.reference, "--key", ci.privatePath, "--allow-http-registry"], { env: { COSIGN_PASSWORD } });
     assert.equal(out.status, 0, out.stderr);
-    assert.match(out.stderr, new RegExp(`^signed ${image.reference.replace(/[.]/g, "\\.")} at ${image.digest} with ecdsa-p256 SHA256:\\S+; pushed as referrer sha256:[0-9a-f]{64}\\n$`));
-    const legacy = vigil(["sign", image.reference, "--key", ci.privatePath, "--allow-http-registry", "--format", "legacy", "--json"], { env: { COSIGN_PASSWORD } });
+    assert.match(
+      out.stderr,
+      new RegExp(
+        `^signed ${image.reference.replace(/[.]/g, "\\.")} at ${image.digest} with ecdsa-p256 SHA256:\\S+; pushed as referrer sha256:[0-9a-f]{64}\\n$`,
+      ),
+    );
+    const legacy = vigil(["sign", image.reference, "--key", ci.privatePath, "--allow-http-registry", "--format", "legacy", "--json"], {
+      env: { COSIGN_PASSWORD },
+    });
     assert.equal(legacy.status, 0, legacy.stderr);
     assert.deepEqual(Object.keys(legacy.json()).sort(), ["digest", "format", "key", "pushed", "reference", "tag"]);
   });
@@ -268,11 +423,23 @@ describe("vigil sign and vigil attest: what they print, and bad input", () => {
       [["sign", image.reference, "--key", ci.privatePath, "-a", "novalue"], /--annotation must be KEY=VALUE, not "novalue"/],
       [["sign", image.reference, "--key", ci.privatePath, "--allow-http-registry"], /password|decrypt/i, { COSIGN_PASSWORD: "wrong" }],
       [["attest", image.reference, "--key", ci.privatePath, "--predicate", files.sbom], /--type is required/],
-      [["attest", image.reference, "--key", ci.privatePath, "--predicate", files.sbom, "--type", "sbom please"], /--type must be a URI or one of .*cyclonedx.*, not "sbom please"/],
-      [["attest", image.reference, "--key", ci.privatePath, "--predicate", ci.publicPath, "--type", "cyclonedx"], /ci\.pub: the predicate is not JSON/],
-      [["attest", image.reference, "--key", ci.privatePath, "--predicate", join(s.dir, "absent.json"), "--type", "cyclonedx"], /absent\.json: cannot read the file: ENOENT/],
+      [
+        ["attest", image.reference, "--key", ci.privatePath, "--predicate", files.sbom, "--type", "sbom please"],
+        /--type must be a URI or one of .*cyclonedx.*, not "sbom please"/,
+      ],
+      [
+        ["attest", image.reference, "--key", ci.privatePath, "--predicate", ci.publicPath, "--type", "cyclonedx"],
+        /ci\.pub: the predicate is not JSON/,
+      ],
+      [
+        ["attest", image.reference, "--key", ci.privatePath, "--predicate", join(s.dir, "absent.json"), "--type", "cyclonedx"],
+        /absent\.json: cannot read the file: ENOENT/,
+      ],
       // Plain HTTP is for loopback registries only, even when asked for.
-      [["sign", "registry.example.com/team/app:v1", "--key", ci.privatePath, "--allow-http-registry"], /plain HTTP to registry\.example\.com refused/],
+      [
+        ["sign", "registry.example.com/team/app:v1", "--key", ci.privatePath, "--allow-http-registry"],
+        /plain HTTP to registry\.example\.com refused/,
+      ],
     ];
     for (const [args, reason, extraEnv] of cases) {
       const out = vigil(args, { env: { ...env, ...extraEnv } });
@@ -287,7 +454,20 @@ describe("vigil sign and vigil attest: what they print, and bad input", () => {
     const missing = vigil(["sign", `${s.registry.host}/cli/absent:v1`, "--key", ci.privatePath, "--allow-http-registry"], { env });
     assert.equal(missing.status, 3, missing.stderr);
     assert.match(missing.stderr, /cli\/absent:v1: not found \(404\)/);
-    const closed = vigil(["attest", "127.0.0.1:9/team/app:v1", "--key", ci.privatePath, "--type", "cyclonedx", "--predicate", files.sbom, "--allow-http-registry"], { env });
+    const closed = vigil(
+      [
+        "attest",
+        "127.0.0.1:9/team/app:v1",
+        "--key",
+        ci.privatePath,
+        "--type",
+        "cyclonedx",
+        "--predicate",
+        files.sbom,
+        "--allow-http-registry",
+      ],
+      { env },
+    );
     assert.equal(closed.status, 3, closed.stderr);
     assert.match(closed.stderr, /127\.0\.0\.1:9/);
   });

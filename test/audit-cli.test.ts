@@ -27,7 +27,11 @@ for (const store of stores) {
     assert.equal(init.status, 0, init.stderr);
     const verifierKey = readFileSync(`${keyFile}.pub`, "utf8").trim();
     assert.match(init.stdout, new RegExp(`verifier key: ${verifierKey.replace(/[+/]/g, "\\$&")}`));
-    assert.equal(vigil(["audit", "init", "--log", location, "--key-file", keyFile]).status, 0, "init again with the same key changes nothing");
+    assert.equal(
+      vigil(["audit", "init", "--log", location, "--key-file", keyFile]).status,
+      0,
+      "init again with the same key changes nothing",
+    );
 
     // What the agent does after a reconcile: one batch.
     const log = await openAuditLog(location, { signingKeyFile: keyFile });
@@ -41,7 +45,10 @@ for (const store of stores) {
       reconcileRecord(reconcile),
       ...applyRecords({ environment: "prod", revision: reconcile.revision!, objects, sync }),
     ]);
-    assert.deepEqual(appended.map((a) => a.index), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      appended.map((a) => a.index),
+      [1, 2, 3, 4, 5],
+    );
     await log.close();
 
     const verified = vigil(["audit", "verify", "--log", location, "--key", `${keyFile}.pub`, "--checkpoint", saved]);
@@ -51,18 +58,42 @@ for (const store of stores) {
 
     const proof = vigil(["audit", "prove", "--log", location, "--key", verifierKey, "3", "--json"]).json();
     const cp = openCheckpoint(proof.checkpoint, parseVerifierKey(verifierKey));
-    verifyInclusion(3, cp.size, Buffer.from(proof.leafHash, "hex"), proof.hashes.map((h: string) => Buffer.from(h, "hex")), cp.root);
+    verifyInclusion(
+      3,
+      cp.size,
+      Buffer.from(proof.leafHash, "hex"),
+      proof.hashes.map((h: string) => Buffer.from(h, "hex")),
+      cp.root,
+    );
     assert.equal(vigil(["audit", "prove", "--log", location, "--entry", proof.leafHash, "--json"]).json().index, 3);
-    assert.match(vigil(["audit", "prove", "--log", location, "--consistency", "1"]).stdout, /tree of 1 entries .* is a prefix of the tree of 6: consistency proof verified/);
+    assert.match(
+      vigil(["audit", "prove", "--log", location, "--consistency", "1"]).stdout,
+      /tree of 1 entries .* is a prefix of the tree of 6: consistency proof verified/,
+    );
 
     const shown = vigil(["audit", "show", "--log", location, "--env", "prod"]);
     assert.equal(shown.status, 0, shown.stderr);
-    assert.deepEqual([...shown.stdout.matchAll(/^\d+ +\S+ +(\S+) +prod /gm)].map((m) => m[1]), ["approval", "reconcile", "apply", "prune", "drift"]);
-    assert.deepEqual(vigil(["audit", "show", "--log", location, "--kind", "finding", "--json"]).json().map((r: { index: number }) => r.index), [0]);
+    assert.deepEqual(
+      [...shown.stdout.matchAll(/^\d+ +\S+ +(\S+) +prod /gm)].map((m) => m[1]),
+      ["approval", "reconcile", "apply", "prune", "drift"],
+    );
+    assert.deepEqual(
+      vigil(["audit", "show", "--log", location, "--kind", "finding", "--json"])
+        .json()
+        .map((r: { index: number }) => r.index),
+      [0],
+    );
 
-    const exported = vigil(["audit", "export", "--log", location, "--from", "2"]).stdout.trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(exported.map((e) => e.index), [2, 3, 4, 5]);
-    for (const { index, leafHash: hash, ...record } of exported) assert.equal(leafHash(Buffer.from(canonicalJson(record))).toString("hex"), hash, `entry ${index}'s hash from its exported record`);
+    const exported = vigil(["audit", "export", "--log", location, "--from", "2"])
+      .stdout.trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      exported.map((e) => e.index),
+      [2, 3, 4, 5],
+    );
+    for (const { index, leafHash: hash, ...record } of exported)
+      assert.equal(leafHash(Buffer.from(canonicalJson(record))).toString("hex"), hash, `entry ${index}'s hash from its exported record`);
 
     const why = vigil(["audit", "explain", "Deployment/shop/web", "--env", "prod", "--log", location, "--key", verifierKey]);
     assert.equal(why.status, 0, why.stderr);
@@ -75,11 +106,19 @@ for (const store of stores) {
       /^2 +artifact +pass image-signature: Deployment shop\/web container app: .*attested https:\/\/cyclonedx.org\/bom/m,
       /^1 +approval +approved by carol/m,
       /inclusion proofs verified for entries 1, 2, 3 against the checkpoint of size 6/,
-    ]) assert.match(why.stdout, line);
+    ])
+      assert.match(why.stdout, line);
     const json = vigil(["audit", "explain", "registry.example.com/shop/app:1.4", "--env", "prod", "--log", location, "--json"]).json();
     assert.equal(json.revision, "2".repeat(40));
     const latest = openCheckpoint(json.checkpoint, parseVerifierKey(verifierKey));
-    for (const p of json.proofs) verifyInclusion(p.index, latest.size, Buffer.from(p.leafHash, "hex"), p.hashes.map((h: string) => Buffer.from(h, "hex")), latest.root);
+    for (const p of json.proofs)
+      verifyInclusion(
+        p.index,
+        latest.size,
+        Buffer.from(p.leafHash, "hex"),
+        p.hashes.map((h: string) => Buffer.from(h, "hex")),
+        latest.root,
+      );
     const unknown = vigil(["audit", "explain", "Deployment/shop/api", "--env", "prod", "--log", location]);
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /no apply in prod recorded Deployment\/shop\/api/);
@@ -99,12 +138,20 @@ test("exit codes: usage and unreadable input 2, a log that does not verify 1 (na
     [["audit", "verify", "--log", location], 2, /--key is required/],
     [["audit", "verify", "--log", location, "--key", "nonsense"], 2, /neither a verifier key .* nor a file/],
     [["audit", "verify", "--log", join(dir, "none"), "--key", pub], 2, /no audit log here/],
-    [["audit", "verify", "--log", location, "--key", pub, "--checkpoint", join(dir, "missing")], 2, /cannot read the saved checkpoint: ENOENT/],
+    [
+      ["audit", "verify", "--log", location, "--key", pub, "--checkpoint", join(dir, "missing")],
+      2,
+      /cannot read the saved checkpoint: ENOENT/,
+    ],
     [["audit", "prove", "--log", location, "7"], 2, /entry 7: the log has entries 0 to 2/],
     [["audit", "prove", "--log", location, "--entry", "abc"], 2, /must be a SHA-256 leaf hash/],
     [["audit", "show", "--log", location, "--since", "yesterday"], 2, /--since "yesterday"/],
     [["audit", "explain", "deployment web", "--env", "prod", "--log", location], 2, /neither a resource .* nor an image reference/],
-    [["audit", "verify", "--log", "postgres://vigil:s3cret@127.0.0.1:1/audit", "--key", pub], 3, /postgres:\/\/\*\*\*@127.0.0.1:1\/audit: cannot connect to PostgreSQL/],
+    [
+      ["audit", "verify", "--log", "postgres://vigil:s3cret@127.0.0.1:1/audit", "--key", pub],
+      3,
+      /postgres:\/\/\*\*\*@127.0.0.1:1\/audit: cannot connect to PostgreSQL/,
+    ],
   ];
   for (const [args, status, reason] of cases) {
     const r = vigil(args);

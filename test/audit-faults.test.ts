@@ -79,7 +79,12 @@ function killedWriter(location: string, key: LogKey, name: string, afterMs: numb
     child.on("exit", (code, signal) => {
       if (signal !== "SIGKILL") return reject(new Error(`writer ${name} ended by ${signal ?? code} before it was killed: ${err}`));
       // A line not ended by a newline was being written when the process died: not acknowledged.
-      resolve(out.split("\n").slice(0, -1).filter((l) => !l.startsWith("ready")));
+      resolve(
+        out
+          .split("\n")
+          .slice(0, -1)
+          .filter((l) => !l.startsWith("ready")),
+      );
     });
   });
 }
@@ -120,13 +125,38 @@ for (const store of stores) {
     const key = makeLogKey(tempDir(t));
     const tamper = store.name === "directory" ? fileTamper(t) : await pgTamper(t, store);
     const cases: [string, (location: string) => Promise<void>, RegExp][] = [
-      ["an entry's bytes edited", (l) => tamper.editEntry(l, 37, { rehash: false }), /^entry 37: its bytes do not match the hash stored with them/],
-      ["an entry edited and its stored hash updated", (l) => tamper.editEntry(l, 37, { rehash: true }), /^entry 37: its hash is not the tree's leaf 37/],
+      [
+        "an entry's bytes edited",
+        (l) => tamper.editEntry(l, 37, { rehash: false }),
+        /^entry 37: its bytes do not match the hash stored with them/,
+      ],
+      [
+        "an entry edited and its stored hash updated",
+        (l) => tamper.editEntry(l, 37, { rehash: true }),
+        /^entry 37: its hash is not the tree's leaf 37/,
+      ],
       ["two entries swapped", (l) => tamper.swapEntries(l, 12, 13), /^entry 12: its hash is not the tree's leaf 12/],
       ["the entries cut short", (l) => tamper.cutEntries(l, 55), /^entry 55: /],
-      ["a checkpoint's size changed", (l) => tamper.replaceCheckpoint(l, 4, (note) => note.replace("\n40\n", "\n41\n")), /^checkpoint 4 \(after size 30\): .*does not verify/],
-      ["a checkpoint signed by another key", (l) => tamper.replaceCheckpoint(l, 4, (note) => signCheckpoint(parseSignerKey(makeLogKey(tempDir(t), "example.com/audit/test").signerKey), 40, Buffer.from(note.split("\n")[2]!, "base64")).note),
-        /^checkpoint 4 \(after size 30\): not signed by example.com\/audit\/test\+[0-9a-f]{8} \(signed by example.com\/audit\/test\+[0-9a-f]{8}\)/],
+      [
+        "a checkpoint's size changed",
+        (l) => tamper.replaceCheckpoint(l, 4, (note) => note.replace("\n40\n", "\n41\n")),
+        /^checkpoint 4 \(after size 30\): .*does not verify/,
+      ],
+      [
+        "a checkpoint signed by another key",
+        (l) =>
+          tamper.replaceCheckpoint(
+            l,
+            4,
+            (note) =>
+              signCheckpoint(
+                parseSignerKey(makeLogKey(tempDir(t), "example.com/audit/test").signerKey),
+                40,
+                Buffer.from(note.split("\n")[2]!, "base64"),
+              ).note,
+          ),
+        /^checkpoint 4 \(after size 30\): not signed by example.com\/audit\/test\+[0-9a-f]{8} \(signed by example.com\/audit\/test\+[0-9a-f]{8}\)/,
+      ],
     ];
     for (const [what, edit, reason] of cases) {
       const location = await tamper.copy(base, key);
@@ -149,7 +179,10 @@ test("directory: entries and every stored hash rewritten to match (without the k
   const withoutKey = join(dir, "without-key");
   cpSync(original, withoutKey, { recursive: true });
   for (const file of ["entries", "index", "tree"]) cpSync(join(forged, file), join(withoutKey, file), { recursive: true });
-  assert.match(await verdict(withoutKey, key), /^entries 40 to 49 do not match checkpoint 5 \(size 50\), signed by example.com\/audit\/test: .*the first that can be at fault is 40/);
+  assert.match(
+    await verdict(withoutKey, key),
+    /^entries 40 to 49 do not match checkpoint 5 \(size 50\), signed by example.com\/audit\/test: .*the first that can be at fault is 40/,
+  );
   assert.equal(await verdict(forged, key), "pass", "re-signed with the key, the forgery verifies on its own");
   assert.match(await verdict(forged, key, saved), /^entries 0 to 99 do not match the saved checkpoint \(size 100\)/);
   const longer = join(dir, "longer");
@@ -160,7 +193,10 @@ test("directory: entries and every stored hash rewritten to match (without the k
   const smallLog = await AuditLog.open(shorter, { signingKeyFile: key.file });
   await smallLog.append([finding(0)]);
   await smallLog.close();
-  assert.match(await verdict(shorter, key, saved), /commits to 100 entries, but the log's latest checkpoint has only 1: entries were removed/);
+  assert.match(
+    await verdict(shorter, key, saved),
+    /commits to 100 entries, but the log's latest checkpoint has only 1: entries were removed/,
+  );
 });
 
 interface Tamper {
@@ -180,7 +216,8 @@ function fileTamper(t: TestContext): Tamper {
   };
   const checkpointFrames = (bytes: Buffer) => {
     const list: Buffer[] = [];
-    for (let at = 0; at < bytes.length; at += 36 + bytes.readUInt32BE(at)) list.push(bytes.subarray(at + 36, at + 36 + bytes.readUInt32BE(at)));
+    for (let at = 0; at < bytes.length; at += 36 + bytes.readUInt32BE(at))
+      list.push(bytes.subarray(at + 36, at + 36 + bytes.readUInt32BE(at)));
     return list;
   };
   return {
@@ -213,20 +250,26 @@ function fileTamper(t: TestContext): Tamper {
     async replaceCheckpoint(location, n, change) {
       const notes = checkpointFrames(readFileSync(join(location, "checkpoints"))).map((b) => b.toString());
       notes[n] = change(notes[n]!);
-      writeFileSync(join(location, "checkpoints"), Buffer.concat(notes.map((note) => {
-        const body = Buffer.from(note);
-        const header = Buffer.alloc(36);
-        header.writeUInt32BE(body.length);
-        createHash("sha256").update(body).digest().copy(header, 4);
-        return Buffer.concat([header, body]);
-      })));
+      writeFileSync(
+        join(location, "checkpoints"),
+        Buffer.concat(
+          notes.map((note) => {
+            const body = Buffer.from(note);
+            const header = Buffer.alloc(36);
+            header.writeUInt32BE(body.length);
+            createHash("sha256").update(body).digest().copy(header, 4);
+            return Buffer.concat([header, body]);
+          }),
+        ),
+      );
     },
   };
 }
 
 /** Edits to the database's rows, as someone with write access to its tables would make. */
 async function pgTamper(t: TestContext, store: (typeof stores)[number]): Promise<Tamper> {
-  const entry = async (location: string, index: number) => ((await sql(location, "SELECT data FROM vigil_audit_entries WHERE idx = $1", [index]))[0]!.data as Buffer);
+  const entry = async (location: string, index: number) =>
+    (await sql(location, "SELECT data FROM vigil_audit_entries WHERE idx = $1", [index]))[0]!.data as Buffer;
   return {
     async copy(_base, key) {
       const location = store.location(t)!;
@@ -235,7 +278,11 @@ async function pgTamper(t: TestContext, store: (typeof stores)[number]): Promise
     },
     async editEntry(location, index, { rehash }) {
       const data = Buffer.from((await entry(location, index)).toString().replace("finding", "Finding"));
-      await sql(location, `UPDATE vigil_audit_entries SET data = $2${rehash ? ", leaf_hash = $3" : ""} WHERE idx = $1`, rehash ? [index, data, leafHash(data)] : [index, data]);
+      await sql(
+        location,
+        `UPDATE vigil_audit_entries SET data = $2${rehash ? ", leaf_hash = $3" : ""} WHERE idx = $1`,
+        rehash ? [index, data, leafHash(data)] : [index, data],
+      );
     },
     async swapEntries(location, a, b) {
       await sql(location, "UPDATE vigil_audit_entries SET idx = CASE idx WHEN $1 THEN -1 ELSE idx END WHERE idx = $1", [a]);
@@ -255,7 +302,11 @@ async function pgTamper(t: TestContext, store: (typeof stores)[number]): Promise
 test("directory: an index entry pointing past the end of the entries, or past 2^31 and 2^53, is a damaged log named with its offset (vigil audit verify exits 1), not an allocation error", async (t) => {
   const dir = tempDir(t);
   const key = makeLogKey(dir);
-  for (const [name, past] of [["past the end", 1n], ["past 2^31", 2n ** 31n], ["past 2^53", 2n ** 62n]] as const) {
+  for (const [name, past] of [
+    ["past the end", 1n],
+    ["past 2^31", 2n ** 31n],
+    ["past 2^53", 2n ** 62n],
+  ] as const) {
     const location = join(dir, name.replace(/\W/g, "-"));
     await tenBatches(location, key);
     const end = BigInt(statSync(join(location, "entries")).size) + past;
@@ -265,7 +316,13 @@ test("directory: an index entry pointing past the end of the entries, or past 2^
     const run = vigil(["audit", "verify", "--log", location, "--key", key.verifierKey, "--json"]);
     assert.equal(run.status, 1, `${name}: ${run.stdout}${run.stderr}`);
     const failed = run.json().checks.find((c: { status: string }) => c.status === "fail");
-    assert.match(failed.message, new RegExp(`^entry 40: .*index at byte 320 says it ends at byte ${end}, past the end of .*entries \\(\\d+ bytes\\): the log is damaged`), name);
+    assert.match(
+      failed.message,
+      new RegExp(
+        `^entry 40: .*index at byte 320 says it ends at byte ${end}, past the end of .*entries \\(\\d+ bytes\\): the log is damaged`,
+      ),
+      name,
+    );
   }
   // An end before the entry's start (the index rewound) is named too.
   const location = join(dir, "rewound");
@@ -273,5 +330,8 @@ test("directory: an index entry pointing past the end of the entries, or past 2^
   const index = readFileSync(join(location, "index"));
   index.writeBigUInt64BE(3n, 40 * 8);
   writeFileSync(join(location, "index"), index);
-  assert.match(await verdict(location, key), /^entry 40: .*index at byte 320 says it ends at byte 3, before its start at byte \d+ plus a frame header/);
+  assert.match(
+    await verdict(location, key),
+    /^entry 40: .*index at byte 320 says it ends at byte 3, before its start at byte \d+ plus a frame header/,
+  );
 });

@@ -17,7 +17,7 @@ test("OpenSSL verifies a checkpoint's signature and sha256sum an entry's leaf ha
   await log.append([finding(0), finding(1), finding(2)]);
   await log.close();
   const script = [
-    'key=$(cat audit.key.pub); note=log/checkpoint',
+    "key=$(cat audit.key.pub); note=log/checkpoint",
     "{ printf '\\060\\052\\060\\005\\006\\003\\053\\145\\160\\003\\041\\000'; echo \"$key\" | cut -d+ -f3- | base64 -d | tail -c 32; } > pub.der",
     "openssl pkey -pubin -inform DER -in pub.der -out pub.pem",
     "awk '/^$/{exit} {print}' \"$note\" > body",
@@ -31,9 +31,13 @@ test("OpenSSL verifies a checkpoint's signature and sha256sum an entry's leaf ha
   const exported = vigil(["audit", "export", "--log", join(dir, "log"), "--from", "1"]).stdout.split("\n")[0]!;
   writeFileSync(join(dir, "line.json"), exported);
   const entry = `python3 -c '${CANONICAL_ENTRY}' < line.json`;
-  assert.equal(run("sh", ["-c", `${entry} | { printf '\\0'; cat; } | sha256sum`], { cwd: dir }).split(" ")[0], JSON.parse(exported).leafHash);
+  assert.equal(
+    run("sh", ["-c", `${entry} | { printf '\\0'; cat; } | sha256sum`], { cwd: dir }).split(" ")[0],
+    JSON.parse(exported).leafHash,
+  );
 });
 
 /** docs/audit.md's one-liner: an export line less index and leafHash, as canonical JSON (JCS, for
  *  Vigil's records: ASCII member names, integer numbers). */
-const CANONICAL_ENTRY = 'import json,sys; r=json.load(sys.stdin); del r["index"], r["leafHash"]; sys.stdout.write(json.dumps(r, sort_keys=True, separators=(",",":"), ensure_ascii=False))';
+const CANONICAL_ENTRY =
+  'import json,sys; r=json.load(sys.stdin); del r["index"], r["leafHash"]; sys.stdout.write(json.dumps(r, sort_keys=True, separators=(",",":"), ensure_ascii=False))';

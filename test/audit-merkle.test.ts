@@ -7,7 +7,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { EMPTY_ROOT, leafHash } from "../src/audit/hash.ts";
-import { IntegrityError, consistencyProof, inclusionProof, treeRoot, verifyConsistency, verifyInclusion, type NodeReader } from "../src/audit/proof.ts";
+import {
+  IntegrityError,
+  consistencyProof,
+  inclusionProof,
+  treeRoot,
+  verifyConsistency,
+  verifyInclusion,
+  type NodeReader,
+} from "../src/audit/proof.ts";
 import { Frontier, type TreeNode } from "../src/audit/tree.ts";
 
 const h = (hex: string) => Buffer.from(hex, "hex");
@@ -24,19 +32,74 @@ const roots = [
 ].map(h);
 /** [index, size, proof] */
 const inclusionVectors: [number, number, string[]][] = [
-  [0, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]],
-  [5, 8, ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]],
+  [
+    0,
+    8,
+    [
+      "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+  ],
+  [
+    5,
+    8,
+    [
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+  ],
   [2, 3, ["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]],
-  [1, 5, ["6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]],
+  [
+    1,
+    5,
+    [
+      "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    ],
+  ],
   [0, 1, []],
 ];
 /** [old size, size, proof] */
 const consistencyVectors: [number, number, string[]][] = [
   [1, 1, []],
-  [1, 8, ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"]],
-  [6, 8, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]],
-  [2, 5, ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"]],
-  [6, 7, ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]],
+  [
+    1,
+    8,
+    [
+      "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+  ],
+  [
+    6,
+    8,
+    [
+      "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+      "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+  ],
+  [
+    2,
+    5,
+    [
+      "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+      "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    ],
+  ],
+  [
+    6,
+    7,
+    [
+      "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+      "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+      "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+  ],
 ];
 
 /** Every completed node of a tree built leaf by leaf, kept in memory as a store would keep it. */
@@ -44,7 +107,8 @@ function memoryTree(data: readonly Buffer[]): { read: NodeReader; frontier: Fron
   const nodes = new Map<string, Buffer>();
   const frontier = new Frontier(0, []);
   for (const d of data) frontier.append(leafHash(d), (n, hash) => nodes.set(`${n.level}/${n.index}`, hash));
-  const read: NodeReader = async (wanted: readonly TreeNode[]) => wanted.map((n) => nodes.get(`${n.level}/${n.index}`) ?? assert.fail(`node ${n.level}/${n.index} is not complete`));
+  const read: NodeReader = async (wanted: readonly TreeNode[]) =>
+    wanted.map((n) => nodes.get(`${n.level}/${n.index}`) ?? assert.fail(`node ${n.level}/${n.index} is not complete`));
   return { read, frontier };
 }
 
@@ -77,8 +141,23 @@ test("inclusion proofs: made as published, verified, and every corruption refuse
       ["trailing root", () => verifyInclusion(index, size, leaf, [...proof, root], root)],
       ["preceding root", () => verifyInclusion(index, size, leaf, [root, ...proof], root)],
       ["empty hash appended", () => verifyInclusion(index, size, leaf, [...proof, Buffer.alloc(0)], root)],
-      ...proof.map((_, i) => [`bit flipped in proof[${i}]`, () => verifyInclusion(index, size, leaf, proof.map((p, j) => (j === i ? flip(p) : p)), root)] as [string, () => void]),
-      ...(proof.length > 0 ? [["removed hash", () => verifyInclusion(index, size, leaf, proof.slice(0, -1), root)] as [string, () => void]] : []),
+      ...proof.map(
+        (_, i) =>
+          [
+            `bit flipped in proof[${i}]`,
+            () =>
+              verifyInclusion(
+                index,
+                size,
+                leaf,
+                proof.map((p, j) => (j === i ? flip(p) : p)),
+                root,
+              ),
+          ] as [string, () => void],
+      ),
+      ...(proof.length > 0
+        ? [["removed hash", () => verifyInclusion(index, size, leaf, proof.slice(0, -1), root)] as [string, () => void]]
+        : []),
     ];
     for (const [what, fn] of wrong) assert.throws(fn, IntegrityError, `${what} (entry ${index} of ${size}) must be refused`);
   }
@@ -102,7 +181,20 @@ test("consistency proofs: made as published, verified, and every corruption refu
       ["trailing root", () => verifyConsistency(oldSize, size, oldRoot, root, [...proof, root])],
       ["preceding proof[0]", () => verifyConsistency(oldSize, size, oldRoot, root, [proof[0]!, ...proof])],
       ["truncated", () => verifyConsistency(oldSize, size, oldRoot, root, proof.slice(0, -1))],
-      ...proof.map((_, i) => [`bit flipped in proof[${i}]`, () => verifyConsistency(oldSize, size, oldRoot, root, proof.map((p, j) => (j === i ? flip(p) : p)))] as [string, () => void]),
+      ...proof.map(
+        (_, i) =>
+          [
+            `bit flipped in proof[${i}]`,
+            () =>
+              verifyConsistency(
+                oldSize,
+                size,
+                oldRoot,
+                root,
+                proof.map((p, j) => (j === i ? flip(p) : p)),
+              ),
+          ] as [string, () => void],
+      ),
     ];
     for (const [what, fn] of wrong) assert.throws(fn, IntegrityError, `${what} (${oldSize} to ${size}) must be refused`);
   }
@@ -118,8 +210,10 @@ test("every index and size up to 64: proofs from stored nodes verify against the
   const rootsBySize = [EMPTY_ROOT, ...Array.from({ length: 64 }, (_, i) => rootAt(i + 1))];
   for (let size = 1; size <= 64; size++) {
     assert.deepEqual(await treeRoot(read, size), rootsBySize[size]);
-    for (let index = 0; index < size; index++) verifyInclusion(index, size, leafHash(data[index]!), await inclusionProof(read, index, size), rootsBySize[size]!);
-    for (let oldSize = 0; oldSize <= size; oldSize++) verifyConsistency(oldSize, size, rootsBySize[oldSize]!, rootsBySize[size]!, await consistencyProof(read, oldSize, size));
+    for (let index = 0; index < size; index++)
+      verifyInclusion(index, size, leafHash(data[index]!), await inclusionProof(read, index, size), rootsBySize[size]!);
+    for (let oldSize = 0; oldSize <= size; oldSize++)
+      verifyConsistency(oldSize, size, rootsBySize[oldSize]!, rootsBySize[size]!, await consistencyProof(read, oldSize, size));
   }
 });
 

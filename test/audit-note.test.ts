@@ -29,7 +29,10 @@ test("key strings: manglings refused with the reason", () => {
     ["PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /does not match the name and key/],
     ["Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /spaces/],
     ["PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", /eight lowercase hex/],
-    [`PeterNeumann+c74f20a3+${Buffer.concat([Buffer.of(2), Buffer.from(VKEY.split("+")[2]!, "base64").subarray(1)]).toString("base64")}`, /Ed25519/],
+    [
+      `PeterNeumann+c74f20a3+${Buffer.concat([Buffer.of(2), Buffer.from(VKEY.split("+")[2]!, "base64").subarray(1)]).toString("base64")}`,
+      /Ed25519/,
+    ],
     ["PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10T", /base64/],
     ["PeterNeumann+c74f20a3", /Ed25519|base64/],
   ];
@@ -43,14 +46,20 @@ test("notes: altered text, foreign and bad signatures, malformed signature lines
   const other = parseSignerKey(generateSignerKey("PeterNeumann").signerKey);
   const stranger = parseSignerKey(generateSignerKey("witness.example").signerKey);
   assert.throws(() => openNote(NOTE.replace("cryptography", "cryptographY"), verifier), /does not verify: the note was changed/);
-  assert.throws(() => openNote(signNote(TEXT, other), verifier), /not signed by PeterNeumann\+c74f20a3 \(signed by PeterNeumann\+[0-9a-f]{8}\)/);
+  assert.throws(
+    () => openNote(signNote(TEXT, other), verifier),
+    /not signed by PeterNeumann\+c74f20a3 \(signed by PeterNeumann\+[0-9a-f]{8}\)/,
+  );
   // A witness's cosignature is listed and ignored; the log's own must still be there.
   const cosigned = NOTE + signNote(TEXT, stranger).slice(TEXT.length + 1);
   assert.equal(openNote(cosigned, verifier).signatures.length, 2);
   const malformed: [string, RegExp][] = [
     [TEXT, /no blank line/],
     [`${TEXT}\n— PeterNeumann x08go\n`, /malformed signature line/],
-    [`${TEXT}\n-- PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n`, /malformed signature line/],
+    [
+      `${TEXT}\n-- PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n`,
+      /malformed signature line/,
+    ],
     [NOTE.slice(0, -1), /must end with a newline/],
     [`a\x07b\n${NOTE.slice(TEXT.length)}`, /control character/],
     [`${TEXT}\n${"— x AAAAAAAA\n".repeat(101)}`, /more than 100/],
@@ -72,7 +81,10 @@ test("checkpoints: origin, size and root, signed; a changed or foreign one refus
   assert.throws(() => openCheckpoint(resigned(body.replace("\n0\n", "\n-1\n")), verifier), /tree size/);
   assert.throws(() => openCheckpoint(resigned("vigil.dev/audit/test\n0\n"), verifier), /root hash/);
   assert.throws(() => openCheckpoint(resigned(body.replace("=\n", "\n")), verifier), /root hash/);
-  assert.throws(() => openCheckpoint(signCheckpoint(parseSignerKey(generateSignerKey("other").signerKey), 0, EMPTY_ROOT).note, verifier), IntegrityError);
+  assert.throws(
+    () => openCheckpoint(signCheckpoint(parseSignerKey(generateSignerKey("other").signerKey), 0, EMPTY_ROOT).note, verifier),
+    IntegrityError,
+  );
   const elsewhere = parseSignerKey(generateSignerKey("vigil.dev/audit/test").signerKey);
   assert.throws(() => openCheckpoint(signCheckpoint(elsewhere, 0, EMPTY_ROOT).note, verifier), /not signed by vigil.dev\/audit\/test\+/);
 });

@@ -16,7 +16,21 @@
 // compile error, and these tests judge evaluation (some run with disable_check).
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
-import { celList, celMap, celUint, isCelError, isCelList, isCelMap, isCelType, isCelUint, plan, type CelEnv, type CelInput, type CelResult, type CelUint } from "@bufbuild/cel";
+import {
+  celList,
+  celMap,
+  celUint,
+  isCelError,
+  isCelList,
+  isCelMap,
+  isCelType,
+  isCelUint,
+  plan,
+  type CelEnv,
+  type CelInput,
+  type CelResult,
+  type CelUint,
+} from "@bufbuild/cel";
 import { getTestRegistry } from "@bufbuild/cel-spec/testdata/registry.js";
 import { getConformanceSuite, type IncrementalTest, type IncrementalTestSuite } from "@bufbuild/cel-spec/testdata/tests.js";
 import { ValueSchema, type MapValue_Entry, type Value } from "@bufbuild/cel-spec/cel/expr/value_pb.js";
@@ -39,7 +53,18 @@ const KNOWN_FAILURES: Record<string, Record<string, readonly string[] | "all">> 
   // lists (optional.ts), the only aggregates Kubernetes objects have; optional fields in protobuf message
   // literals and `.?` on messages are a protobuf feature Kubernetes policies never use.
   "optionals on proto messages": {
-    "optionals/optionals": ["has_optional_ofNonZeroValue_struct_optional_ofNonZeroValue_map_optindex_field", "optional_ofNonZeroValue_struct_optional_ofNonZeroValue_map_optindex_field", "struct_map_optindex_field", "struct_optional_ofNonZeroValue_map_optindex_field", "struct_map_optindex_field_nested", "empty_struct_optindex_hasValue", "optional_empty_struct_optindex_hasValue", "struct_optindex_value", "optional_struct_optindex_value", "optional_struct_optindex_index_value"],
+    "optionals/optionals": [
+      "has_optional_ofNonZeroValue_struct_optional_ofNonZeroValue_map_optindex_field",
+      "optional_ofNonZeroValue_struct_optional_ofNonZeroValue_map_optindex_field",
+      "struct_map_optindex_field",
+      "struct_optional_ofNonZeroValue_map_optindex_field",
+      "struct_map_optindex_field_nested",
+      "empty_struct_optindex_hasValue",
+      "optional_empty_struct_optindex_hasValue",
+      "struct_optindex_value",
+      "optional_struct_optindex_value",
+      "optional_struct_optindex_index_value",
+    ],
   },
   // has() over an optional selection fails to compile, because the rewrite turns the selection into a
   // call the has() macro does not take; has() of a plain selection on an optional value likewise.
@@ -59,8 +84,39 @@ const KNOWN_FAILURES: Record<string, Record<string, readonly string[] | "all">> 
   // Strong enum typing (a proto enum value has its enum type): @bufbuild/cel has CEL's legacy semantics,
   // enum values are ints. Kubernetes objects are JSON and have no enums, so policies never meet one.
   "strong enums": {
-    "enums/strong_proto2": ["literal_global", "literal_nested", "literal_zero", "type_global", "type_nested", "select_default", "field_type", "assign_standalone_int", "convert_int_inrange", "convert_int_big", "convert_int_neg", "convert_string"],
-    "enums/strong_proto3": ["literal_global", "literal_nested", "literal_zero", "type_global", "type_nested", "select_default", "select", "select_big", "select_neg", "field_type", "assign_standalone_int", "assign_standalone_int_big", "assign_standalone_int_neg", "convert_int_inrange", "convert_int_big", "convert_int_neg", "convert_string"],
+    "enums/strong_proto2": [
+      "literal_global",
+      "literal_nested",
+      "literal_zero",
+      "type_global",
+      "type_nested",
+      "select_default",
+      "field_type",
+      "assign_standalone_int",
+      "convert_int_inrange",
+      "convert_int_big",
+      "convert_int_neg",
+      "convert_string",
+    ],
+    "enums/strong_proto3": [
+      "literal_global",
+      "literal_nested",
+      "literal_zero",
+      "type_global",
+      "type_nested",
+      "select_default",
+      "select",
+      "select_big",
+      "select_neg",
+      "field_type",
+      "assign_standalone_int",
+      "assign_standalone_int_big",
+      "assign_standalone_int_neg",
+      "convert_int_inrange",
+      "convert_int_big",
+      "convert_int_neg",
+      "convert_string",
+    ],
   },
   // Protobuf proto2 extension fields: a protobuf feature Kubernetes policies never use (their objects are JSON).
   "proto2 extensions": {
@@ -83,11 +139,26 @@ const KNOWN_FAILURES: Record<string, Record<string, readonly string[] | "all">> 
     "math_ext/round": ["negative_down", "negative_up", "negative_mid", "positive_down", "positive_up", "nan"],
     "math_ext/trunc": ["negative", "positive", "nan"],
     "math_ext/abs": ["uint", "positive_int", "negative_int", "positive_double", "negative_double"],
-    "math_ext/sign": ["positive_uint", "zero_uint", "positive_int", "negative_int", "zero_int", "positive_double", "negative_double", "zero_double"],
+    "math_ext/sign": [
+      "positive_uint",
+      "zero_uint",
+      "positive_int",
+      "negative_int",
+      "zero_int",
+      "positive_double",
+      "negative_double",
+      "zero_double",
+    ],
     "math_ext/isNaN": ["true", "false"],
     "math_ext/isInf": ["true", "false"],
     "math_ext/isFinite": ["true", "false_nan", "false_inf"],
-    "math_ext/bit_and": ["int_int_non_intersect", "int_int_intersect", "int_int_intersect_neg", "uint_uint_non_intersect", "uint_uint_intersect"],
+    "math_ext/bit_and": [
+      "int_int_non_intersect",
+      "int_int_intersect",
+      "int_int_intersect_neg",
+      "uint_uint_non_intersect",
+      "uint_uint_intersect",
+    ],
     "math_ext/bit_or": ["int_int_positive", "int_int_positive_negative", "uint_uint"],
     "math_ext/bit_xor": ["int_int_positive", "int_int_positive_negative", "uint_uint"],
     "math_ext/bit_not": ["int_positive", "int_negative", "int_zero", "uint_positive", "uint_zero"],
@@ -186,7 +257,10 @@ function compareCompiled(test: IncrementalTest, bindings: Record<string, CelInpu
     }
     compiledRuns.completed++;
     const same = !isCelError(expected) && describeOrThrown(actual as CelResult) === describeOrThrown(expected);
-    if (!same) compiledRuns.disagreements.push(`${spec.expr}: planner ${describeOrThrown(expected)}, compiled ${describeOrThrown(actual as CelResult)}`);
+    if (!same)
+      compiledRuns.disagreements.push(
+        `${spec.expr}: planner ${describeOrThrown(expected)}, compiled ${describeOrThrown(actual as CelResult)}`,
+      );
   }
 }
 
@@ -227,7 +301,14 @@ function celInput(value: Value): CelInput {
     case "listValue":
       return celList(kind.value.values.map(celInput));
     case "mapValue":
-      return celMap(new Map(kind.value.entries.map((entry) => [celInput(entry.key ?? missing("map key")) as MapKey, celInput(entry.value ?? missing("map value"))])));
+      return celMap(
+        new Map(
+          kind.value.entries.map((entry) => [
+            celInput(entry.key ?? missing("map key")) as MapKey,
+            celInput(entry.value ?? missing("map value")),
+          ]),
+        ),
+      );
     default:
       throw new Error(`a ${kind.case} value cannot be a CEL input`);
   }
@@ -301,7 +382,14 @@ function sameValue(a: Value, b: Value): boolean {
 }
 
 function sameEntry(a: MapValue_Entry, b: MapValue_Entry): boolean {
-  return a.key !== undefined && b.key !== undefined && a.value !== undefined && b.value !== undefined && sameValue(a.key, b.key) && sameValue(a.value, b.value);
+  return (
+    a.key !== undefined &&
+    b.key !== undefined &&
+    a.value !== undefined &&
+    b.value !== undefined &&
+    sameValue(a.key, b.key) &&
+    sameValue(a.value, b.value)
+  );
 }
 
 function describeValue(value: Value): string {
@@ -348,7 +436,8 @@ function defineSuite(suite: IncrementalTestSuite, prefix: string[]): void {
     it(name, () => {
       const cause = knownCause(outcome.path);
       if (cause === undefined && outcome.failure !== undefined) assert.fail(`${test.original.expr}: ${outcome.failure}`);
-      if (cause !== undefined && outcome.failure === undefined) assert.fail(`passes now, but KNOWN_FAILURES lists it (${cause}): remove it from the list`);
+      if (cause !== undefined && outcome.failure === undefined)
+        assert.fail(`passes now, but KNOWN_FAILURES lists it (${cause}): remove it from the list`);
     });
   }
 }
@@ -367,18 +456,25 @@ describe("CEL conformance (cel-spec simple tests)", () => {
       for (const [section, tests] of Object.entries(sections)) {
         const names = outcomes.filter((o) => sectionOf(o.path) === section).map((o) => nameOf(o.path));
         assert.ok(names.length > 0, `KNOWN_FAILURES (${cause}) names ${section}, which is no conformance section`);
-        for (const name of tests === "all" ? [] : tests) assert.ok(names.includes(name), `KNOWN_FAILURES (${cause}) names ${section}/${name}, which is no conformance test`);
+        for (const name of tests === "all" ? [] : tests)
+          assert.ok(names.includes(name), `KNOWN_FAILURES (${cause}) names ${section}/${name}, which is no conformance test`);
       }
     }
     for (const { path } of outcomes) {
       const causes = Object.keys(KNOWN_FAILURES).filter((cause) => lists(cause, path));
       assert.ok(causes.length <= 1, `${path} is listed under more than one cause: ${causes.join(", ")}`);
     }
-    const byCause = Object.keys(KNOWN_FAILURES).map((cause) => `${cause}: ${outcomes.filter((o) => o.failure !== undefined && knownCause(o.path) === cause).length}`);
+    const byCause = Object.keys(KNOWN_FAILURES).map(
+      (cause) => `${cause}: ${outcomes.filter((o) => o.failure !== undefined && knownCause(o.path) === cause).length}`,
+    );
     const passed = outcomes.filter((o) => o.failure === undefined && knownCause(o.path) === undefined);
     const known = outcomes.filter((o) => o.failure !== undefined && knownCause(o.path) !== undefined);
     const checkOnly = passed.filter((o) => o.checkOnly).length;
-    t.diagnostic(`compiled closures: ${compiledRuns.completed} evaluations completed, ${compiledRuns.handedBack} handed back to the planner, ${compiledRuns.notCompiled} expressions not compiled`);
-    t.diagnostic(`conformance: ${passed.length} passed (${checkOnly} check-only, judged on parsing), ${known.length} known failures (by cause ${byCause.join(", ")}), of ${outcomes.length} tests`);
+    t.diagnostic(
+      `compiled closures: ${compiledRuns.completed} evaluations completed, ${compiledRuns.handedBack} handed back to the planner, ${compiledRuns.notCompiled} expressions not compiled`,
+    );
+    t.diagnostic(
+      `conformance: ${passed.length} passed (${checkOnly} check-only, judged on parsing), ${known.length} known failures (by cause ${byCause.join(", ")}), of ${outcomes.length} tests`,
+    );
   });
 });

@@ -13,7 +13,15 @@ import { InputError } from "../src/core/errors.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { importAdvisories } from "../src/vuln/import.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
-import { COSIGN_OFFLINE_VERIFY, COSIGN_PASSWORD, cosign, cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import {
+  COSIGN_OFFLINE_VERIFY,
+  COSIGN_PASSWORD,
+  cosign,
+  cosignKeyPair,
+  signingRegistry,
+  type CosignKeyPair,
+  type SigningRegistry,
+} from "./helpers/image-signing.ts";
 import { ociImage, writeTree } from "./helpers/sbom-targets.ts";
 import { GITHUB_ENV, GITLAB_ENV } from "./helpers/ci-env.ts";
 import { fileScope, hasTool, requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
@@ -30,11 +38,23 @@ const NO_CI = { GITHUB_ACTIONS: "", GITLAB_CI: "", COSIGN_PASSWORD };
 
 before(async () => {
   dir = tempDir(scope, "vigil-ci-");
-  writeFileSync(join(dir, "advisories.json"), JSON.stringify([{
-    id: "GHSA-p6mc-m468-83gw", modified: "2024-01-01T00:00:00Z", aliases: ["CVE-2020-8203"],
-    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-    affected: [{ package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] }],
-  }]));
+  writeFileSync(
+    join(dir, "advisories.json"),
+    JSON.stringify([
+      {
+        id: "GHSA-p6mc-m468-83gw",
+        modified: "2024-01-01T00:00:00Z",
+        aliases: ["CVE-2020-8203"],
+        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
+        affected: [
+          {
+            package: { ecosystem: "npm", name: "lodash" },
+            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
+          },
+        ],
+      },
+    ]),
+  );
   db = join(dir, "db");
   const store = SqliteStore.open(db, { create: true });
   await importAdvisories(store, [join(dir, "advisories.json")]);
@@ -80,30 +100,45 @@ test("a clean image: scanned, signed, SBOM and provenance attested; cosign and t
 
   const pinned = `${s.registry.host}/shop/web@${digest}`;
   cosign(["verify", "--key", key.publicPath, ...COSIGN_OFFLINE_VERIFY, pinned], s.dir);
-  const sbomStatement = attestation(cosign(["verify-attestation", "--key", key.publicPath, "--type", "cyclonedx", ...COSIGN_OFFLINE_VERIFY, pinned], s.dir));
+  const sbomStatement = attestation(
+    cosign(["verify-attestation", "--key", key.publicPath, "--type", "cyclonedx", ...COSIGN_OFFLINE_VERIFY, pinned], s.dir),
+  );
   assert.equal(sbomStatement.subject[0].digest.sha256, digest.slice("sha256:".length));
   assert.ok(sbomStatement.predicate.components.some((c: { purl: string }) => c.purl === "pkg:npm/lodash@4.17.21"));
-  const provenance = attestation(cosign(["verify-attestation", "--key", key.publicPath, "--type", "slsaprovenance1", ...COSIGN_OFFLINE_VERIFY, pinned], s.dir));
+  const provenance = attestation(
+    cosign(["verify-attestation", "--key", key.publicPath, "--type", "slsaprovenance1", ...COSIGN_OFFLINE_VERIFY, pinned], s.dir),
+  );
   assert.equal(provenance.predicate.buildDefinition.buildType, GITHUB_BUILD_TYPE);
   assert.equal(provenance.predicate.runDetails.builder.id, "https://github.com/acme/shop/.github/workflows/build.yml@refs/heads/main");
-  assert.deepEqual(provenance.predicate.buildDefinition.resolvedDependencies, [{ uri: "git+https://github.com/acme/shop@refs/heads/main", digest: { gitCommit: GITHUB_ENV.GITHUB_SHA } }]);
+  assert.deepEqual(provenance.predicate.buildDefinition.resolvedDependencies, [
+    { uri: "git+https://github.com/acme/shop@refs/heads/main", digest: { gitCommit: GITHUB_ENV.GITHUB_SHA } },
+  ]);
 
   // Vigil's artifact gate: signed by the CI key, with both attestations, the provenance naming the workflow.
   const verified = await verifyImage(s.client, image, {
     signers: [{ key: key.publicPem }],
     attestations: [
       { predicateType: PREDICATE_TYPES.cyclonedx },
-      { predicateType: PREDICATE_TYPES["slsa-provenance-v1"], fields: [{ path: "buildDefinition.externalParameters.workflow.repository", equals: "https://github.com/acme/shop" }] },
+      {
+        predicateType: PREDICATE_TYPES["slsa-provenance-v1"],
+        fields: [{ path: "buildDefinition.externalParameters.workflow.repository", equals: "https://github.com/acme/shop" }],
+      },
     ],
   });
   assert.equal(verified.digest, digest);
   // And the artifact gate's own command, with a trust policy requiring both attestations.
-  writeFileSync(join(dir, "trust.yaml"), `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - pattern: "${s.registry.host}/shop/**"\n    signers: [{ key: ${JSON.stringify(key.publicPem)} }]\n    attestations:\n      - predicateType: ${PREDICATE_TYPES.cyclonedx}\n      - predicateType: ${PREDICATE_TYPES["slsa-provenance-v1"]}\n        fields: [{ path: runDetails.builder.id, equals: "https://github.com/acme/shop/.github/workflows/build.yml@refs/heads/main" }]\n`);
+  writeFileSync(
+    join(dir, "trust.yaml"),
+    `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nimages:\n  - pattern: "${s.registry.host}/shop/**"\n    signers: [{ key: ${JSON.stringify(key.publicPem)} }]\n    attestations:\n      - predicateType: ${PREDICATE_TYPES.cyclonedx}\n      - predicateType: ${PREDICATE_TYPES["slsa-provenance-v1"]}\n        fields: [{ path: runDetails.builder.id, equals: "https://github.com/acme/shop/.github/workflows/build.yml@refs/heads/main" }]\n`,
+  );
   const gate = vigil(["verify", "image", image, "--trust", join(dir, "trust.yaml"), "--allow-http-registry", "--json"]);
   assert.equal(gate.status, 0, gate.stdout + gate.stderr);
   assert.equal(gate.json().verdict, "pass");
   // The SBOM attested is the one written with --sbom-output, the one that was scanned.
-  assert.deepEqual(verified.attestations.find((a) => a.predicateType === PREDICATE_TYPES.cyclonedx)?.predicate, JSON.parse(run("cat", [sbomFile])));
+  assert.deepEqual(
+    verified.attestations.find((a) => a.predicateType === PREDICATE_TYPES.cyclonedx)?.predicate,
+    JSON.parse(run("cat", [sbomFile])),
+  );
 });
 
 /** The in-toto statement of the first attestation cosign verify-attestation printed (one JSON per line). */
@@ -129,7 +164,10 @@ test("a finding at --fail-on blocks (exit 1) and nothing is pushed; VEX or a hig
   // Nothing was pushed: no referrer of the digest, so cosign finds no signature.
   const referrers = await s.client.repository(`${s.registry.host}/shop/api`).referrers(digest);
   assert.equal(referrers.length, 0);
-  assert.throws(() => cosign(["verify", "--key", key.publicPath, ...COSIGN_OFFLINE_VERIFY, `${s.registry.host}/shop/api@${digest}`], s.dir), /no signatures found|no matching signatures/);
+  assert.throws(
+    () => cosign(["verify", "--key", key.publicPath, ...COSIGN_OFFLINE_VERIFY, `${s.registry.host}/shop/api@${digest}`], s.dir),
+    /no signatures found|no matching signatures/,
+  );
 
   // The table a CI log shows names the advisory and the fix.
   const table = vigil(ciArgs(image, "--no-provenance"), { env: NO_CI });
@@ -137,8 +175,24 @@ test("a finding at --fail-on blocks (exit 1) and nothing is pushed; VEX or a hig
   assert.match(table.stdout, /FAIL\s+vulnerability\s+GHSA-p6mc-m468-83gw.*upgrade lodash to 4.17.19/);
   assert.match(table.stdout, /verdict: FAIL/);
 
-  writeFileSync(join(dir, "lodash.vex.json"), JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://acme.example/vex/1", author: "acme", timestamp: "2024-01-01T00:00:00Z", version: 1,
-    statements: [{ vulnerability: { name: "CVE-2020-8203" }, products: [{ "@id": "pkg:npm/lodash" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" }] }));
+  writeFileSync(
+    join(dir, "lodash.vex.json"),
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "https://acme.example/vex/1",
+      author: "acme",
+      timestamp: "2024-01-01T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2020-8203" },
+          products: [{ "@id": "pkg:npm/lodash" }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    }),
+  );
   const vexed = vigil(ciArgs(image, "--no-provenance", "--json", "--vex", join(dir, "lodash.vex.json")), { env: NO_CI });
   assert.equal(vexed.status, 0, vexed.stderr);
   assert.equal(vexed.json().checks.find((c: { rule: string }) => c.rule === "GHSA-p6mc-m468-83gw").status, "skip");
@@ -169,7 +223,20 @@ test("GitLab CI: the provenance names the project, commit, job and runner", asyn
   const { image, digest } = await pushApp("shop/worker", "4.17.21");
   const r = vigil(ciArgs(image, "--json"), { env: { ...NO_CI, ...GITLAB_ENV } });
   assert.equal(r.status, 0, r.stderr);
-  const provenance = attestation(cosign(["verify-attestation", "--key", key.publicPath, "--type", "slsaprovenance1", ...COSIGN_OFFLINE_VERIFY, `${s.registry.host}/shop/worker@${digest}`], s.dir));
+  const provenance = attestation(
+    cosign(
+      [
+        "verify-attestation",
+        "--key",
+        key.publicPath,
+        "--type",
+        "slsaprovenance1",
+        ...COSIGN_OFFLINE_VERIFY,
+        `${s.registry.host}/shop/worker@${digest}`,
+      ],
+      s.dir,
+    ),
+  );
   assert.equal(provenance.predicate.runDetails.builder.id, "https://gitlab.example.com/acme/shop/-/runners/12");
   assert.equal(provenance.predicate.runDetails.metadata.invocationId, GITLAB_ENV.CI_JOB_URL);
   assert.equal(provenance.predicate.buildDefinition.buildType, "https://gitlab.com/gitlab-org/gitlab-runner/-/blob/v17.5.0/PROVENANCE.md");
@@ -179,12 +246,22 @@ test("GitLab CI: the provenance names the project, commit, job and runner", asyn
 test("provenance variables are read strictly: a missing or malformed one is bad input naming it", () => {
   assert.equal(detectCi({}), undefined);
   assert.equal(detectCi(GITHUB_ENV)?.name, "github-actions");
-  const refused = (env: Record<string, string>, pattern: RegExp) => assert.throws(() => detectCi(env), (e: unknown) => e instanceof InputError && pattern.test(e.message));
+  const refused = (env: Record<string, string>, pattern: RegExp) =>
+    assert.throws(
+      () => detectCi(env),
+      (e: unknown) => e instanceof InputError && pattern.test(e.message),
+    );
   refused({ ...GITHUB_ENV, GITHUB_SHA: "main" }, /^GITHUB_SHA: "main" is not a commit id/);
   refused({ ...GITHUB_ENV, GITHUB_WORKFLOW_REF: "" }, /^GITHUB_WORKFLOW_REF: not set/);
   refused({ ...GITHUB_ENV, GITHUB_SERVER_URL: "http://github.com" }, /^GITHUB_SERVER_URL: .* is not an https:\/\/ URL/);
-  refused({ ...GITHUB_ENV, GITHUB_SERVER_URL: "https://user:s3cret@github.com" }, /^GITHUB_SERVER_URL: a URL with credentials in it; give the server's URL alone/);
-  assert.throws(() => detectCi({ ...GITHUB_ENV, GITHUB_SERVER_URL: "https://user:s3cret@github.com" }), (e: Error) => !e.message.includes("s3cret"));
+  refused(
+    { ...GITHUB_ENV, GITHUB_SERVER_URL: "https://user:s3cret@github.com" },
+    /^GITHUB_SERVER_URL: a URL with credentials in it; give the server's URL alone/,
+  );
+  assert.throws(
+    () => detectCi({ ...GITHUB_ENV, GITHUB_SERVER_URL: "https://user:s3cret@github.com" }),
+    (e: Error) => !e.message.includes("s3cret"),
+  );
   refused({ ...GITHUB_ENV, GITHUB_REPOSITORY: "acme/shop\nrefs" }, /^GITHUB_REPOSITORY: /);
   refused({ ...GITLAB_ENV, CI_RUNNER_ID: "12; rm -rf /" }, /^CI_RUNNER_ID: .* is not a number/);
   refused({ ...GITLAB_ENV, CI_JOB_STARTED_AT: "yesterday" }, /^CI_JOB_STARTED_AT: .* is not an RFC 3339 time/);
@@ -199,7 +276,11 @@ test("bad input is exit 2 naming what is wrong; an unreachable registry is exit 
     [ciArgs(image, "--no-provenance", "--fail-on", "severe"), NO_CI, /--fail-on must be one of low, medium, high, critical/],
     [ciArgs(image), NO_CI, /no CI here to take provenance from .* --no-provenance/],
     [ciArgs(image), { ...NO_CI, ...GITHUB_ENV, GITHUB_RUN_ID: "latest" }, /GITHUB_RUN_ID: "latest" is not a number/],
-    [["ci", image, "--key", key.privatePath, "--db", join(dir, "no-db"), "--no-provenance", "--allow-http-registry"], NO_CI, /no vulnerability database here/],
+    [
+      ["ci", image, "--key", key.privatePath, "--db", join(dir, "no-db"), "--no-provenance", "--allow-http-registry"],
+      NO_CI,
+      /no vulnerability database here/,
+    ],
     [ciArgs(image, "--no-provenance", "--vex", join(dir, "missing.vex.json")), NO_CI, /missing.vex.json: cannot read the VEX document/],
     [ciArgs("not a reference", "--no-provenance"), NO_CI, /image reference "not a reference"/],
     [ciArgs(image, "--no-provenance"), { ...NO_CI, COSIGN_PASSWORD: "wrong" }, /ci.key/],

@@ -13,7 +13,15 @@ import { parse } from "yaml";
 import { importAdvisories } from "../src/vuln/import.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
 import { GITHUB_ENV, GITLAB_ENV } from "./helpers/ci-env.ts";
-import { COSIGN_OFFLINE_VERIFY, COSIGN_PASSWORD, cosign, cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
+import {
+  COSIGN_OFFLINE_VERIFY,
+  COSIGN_PASSWORD,
+  cosign,
+  cosignKeyPair,
+  signingRegistry,
+  type CosignKeyPair,
+  type SigningRegistry,
+} from "./helpers/image-signing.ts";
 import { ociImage, writeTree } from "./helpers/sbom-targets.ts";
 import { fileScope, hasTool, requireTools, run, tempDir } from "./helpers/tools.ts";
 
@@ -29,15 +37,28 @@ let advisories: string;
 before(() => {
   dir = tempDir(scope, "vigil-templates-");
   advisories = join(dir, "advisories.json");
-  writeFileSync(advisories, JSON.stringify([{
-    id: "GHSA-p6mc-m468-83gw", modified: "2024-01-01T00:00:00Z", aliases: ["CVE-2020-8203"],
-    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-    affected: [{ package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] }],
-  }]));
+  writeFileSync(
+    advisories,
+    JSON.stringify([
+      {
+        id: "GHSA-p6mc-m468-83gw",
+        modified: "2024-01-01T00:00:00Z",
+        aliases: ["CVE-2020-8203"],
+        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
+        affected: [
+          {
+            package: { ecosystem: "npm", name: "lodash" },
+            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
+          },
+        ],
+      },
+    ]),
+  );
   // The repository as a runner checks it out, with the dependencies npm ci would install already there.
   checkout = join(dir, "vigil");
   mkdirSync(checkout);
-  for (const path of ["integrations", "bin", "package.json", "package-lock.json"]) cpSync(join(REPO, path), join(checkout, path), { recursive: true });
+  for (const path of ["integrations", "bin", "package.json", "package-lock.json"])
+    cpSync(join(REPO, path), join(checkout, path), { recursive: true });
   symlinkSync(join(REPO, "src"), join(checkout, "src"));
   symlinkSync(join(REPO, "node_modules"), join(checkout, "node_modules"));
 });
@@ -50,7 +71,9 @@ before(async () => {
 
 async function pushApp(repository: string, lodash: string): Promise<{ image: string; digest: string }> {
   const work = tempDir(scope, "vigil-templates-image-");
-  const root = writeTree(join(work, "root"), { "app/node_modules/lodash/package.json": JSON.stringify({ name: "lodash", version: lodash }) });
+  const root = writeTree(join(work, "root"), {
+    "app/node_modules/lodash/package.json": JSON.stringify({ name: "lodash", version: lodash }),
+  });
   const built = await ociImage(join(work, "layout"), "v1", [root], work);
   const image = `${s.registry.host}/${repository}:v1`;
   run("skopeo", ["--insecure-policy", "copy", "--dest-tls-verify=false", `oci:${join(work, "layout")}:v1`, `docker://${image}`]);
@@ -60,7 +83,13 @@ async function pushApp(repository: string, lodash: string): Promise<{ image: str
 // ---------------------------------------------------------------------------------------------------
 // GitHub Actions
 
-interface ActionStep { name: string; id?: string; shell: string; env?: Record<string, string>; run: string }
+interface ActionStep {
+  name: string;
+  id?: string;
+  shell: string;
+  env?: Record<string, string>;
+  run: string;
+}
 
 /** `${{ inputs.NAME }}` with the input's value or default; any other expression is refused. */
 function expand(text: string, inputs: Record<string, string>, declared: Record<string, { default?: string }>): string {
@@ -83,12 +112,24 @@ function runAction(inputs: Record<string, string>): { status: number; log: strin
   const githubOutput = join(files, "output");
   writeFileSync(githubEnv, "");
   writeFileSync(githubOutput, "");
-  let env: Record<string, string> = { ...process.env as Record<string, string>, ...GITHUB_ENV, GITLAB_CI: "", GITHUB_ACTION_PATH: join(checkout, "integrations/github-action"), GITHUB_ENV: githubEnv, GITHUB_OUTPUT: githubOutput, RUNNER_TEMP: files };
+  let env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...GITHUB_ENV,
+    GITLAB_CI: "",
+    GITHUB_ACTION_PATH: join(checkout, "integrations/github-action"),
+    GITHUB_ENV: githubEnv,
+    GITHUB_OUTPUT: githubOutput,
+    RUNNER_TEMP: files,
+  };
   let log = "";
   for (const step of action.runs.steps as ActionStep[]) {
     assert.equal(step.shell, "bash");
     const stepEnv = Object.fromEntries(Object.entries(step.env ?? {}).map(([k, v]) => [k, expand(String(v), inputs, action.inputs)]));
-    const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", expand(step.run, inputs, action.inputs)], { env: { ...env, ...stepEnv }, encoding: "utf8", cwd: files });
+    const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", expand(step.run, inputs, action.inputs)], {
+      env: { ...env, ...stepEnv },
+      encoding: "utf8",
+      cwd: files,
+    });
     log += r.stdout + r.stderr;
     if (r.status !== 0) return { status: r.status ?? 1, log, outputs: {} };
     env = { ...env, ...keyValues(readFileSync(githubEnv, "utf8")) };
@@ -96,19 +137,35 @@ function runAction(inputs: Record<string, string>): { status: number; log: strin
   return { status: 0, log, outputs: keyValues(readFileSync(githubOutput, "utf8")) };
 }
 
-const keyValues = (text: string) => Object.fromEntries(text.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+const keyValues = (text: string) =>
+  Object.fromEntries(
+    text
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 
 test("GitHub composite action: its steps sign and attest a clean image, and hand on the digest", async (t) => {
   if (!requireTools(t, TOOLS)) return;
   const { image, digest } = await pushApp("shop/action", "4.17.21");
   const db = join(dir, "action-db");
-  const r = runAction({ image, key: key.privatePath, "key-password": COSIGN_PASSWORD, db, "osv-data": advisories, "allow-http-registry": "true" });
+  const r = runAction({
+    image,
+    key: key.privatePath,
+    "key-password": COSIGN_PASSWORD,
+    db,
+    "osv-data": advisories,
+    "allow-http-registry": "true",
+  });
   assert.equal(r.status, 0, r.log);
   assert.equal(r.outputs.digest, digest);
   assert.match(r.log, /verdict: PASS/);
   const pinned = `${s.registry.host}/shop/action@${digest}`;
   cosign(["verify", "--key", key.publicPath, ...COSIGN_OFFLINE_VERIFY, pinned], s.dir);
-  const provenance = cosign(["verify-attestation", "--key", key.publicPath, "--type", "slsaprovenance1", ...COSIGN_OFFLINE_VERIFY, pinned], s.dir);
+  const provenance = cosign(
+    ["verify-attestation", "--key", key.publicPath, "--type", "slsaprovenance1", ...COSIGN_OFFLINE_VERIFY, pinned],
+    s.dir,
+  );
   const statement = JSON.parse(Buffer.from(JSON.parse(provenance.trim().split("\n")[0]!).payload, "base64").toString("utf8"));
   assert.equal(statement.predicate.runDetails.metadata.invocationId, "https://github.com/acme/shop/actions/runs/4242/attempts/1");
 });
@@ -129,15 +186,23 @@ test("GitHub composite action: a vulnerable image fails the step with vigil's ex
 // GitLab CI
 
 /** GitLab expands $NAME and ${NAME} in variables from those already defined. */
-const expandVariables = (value: string, env: Record<string, string>) => value.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => env[name] ?? "");
+const expandVariables = (value: string, env: Record<string, string>) =>
+  value.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_, name: string) => env[name] ?? "");
 
 /** The job that extends .vigil-ci, run as a GitLab runner's bash shell runs it: before_script then script in one shell. */
 function runGitlabJob(variables: Record<string, string>): { status: number; log: string } {
   const template = parse(readFileSync(join(checkout, "integrations/gitlab/vigil.gitlab-ci.yml"), "utf8"))[".vigil-ci"];
   const builds = tempDir(scope, "vigil-gitlab-");
-  let env: Record<string, string> = { ...process.env as Record<string, string>, ...GITLAB_ENV, GITHUB_ACTIONS: "", CI_BUILDS_DIR: builds, ...variables };
+  let env: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...GITLAB_ENV,
+    GITHUB_ACTIONS: "",
+    CI_BUILDS_DIR: builds,
+    ...variables,
+  };
   // Predefined and pipeline variables first, then the template's own (which may refer to them), then the job's.
-  for (const [name, value] of Object.entries(template.variables as Record<string, string>)) if (!(name in variables)) env[name] = expandVariables(String(value), env);
+  for (const [name, value] of Object.entries(template.variables as Record<string, string>))
+    if (!(name in variables)) env[name] = expandVariables(String(value), env);
   env = { ...env, CI_JOB_IMAGE: expandVariables(template.image, env) };
   const script = [...template.before_script, ...template.script].join("\n");
   const r = spawnSync("bash", ["--noprofile", "--norc", "-eo", "pipefail", "-c", script], { env, encoding: "utf8", cwd: builds });
@@ -154,12 +219,30 @@ test("GitLab template: the job's script signs and attests with provenance from G
   const { image, digest } = await pushApp("shop/gitlab", "4.17.21");
   const dotenv = join(dir, "vigil.env");
   const r = runGitlabJob({
-    VIGIL_JOB_IMAGE: PINNED_JOB_IMAGE, VIGIL_HOME: checkout, VIGIL_IMAGE: image, VIGIL_KEY: key.privatePath, COSIGN_PASSWORD,
-    VIGIL_DB: join(dir, "gitlab-db"), VIGIL_OSV_DATA: advisories, VIGIL_ALLOW_HTTP_REGISTRY: "true", VIGIL_DOTENV: dotenv,
+    VIGIL_JOB_IMAGE: PINNED_JOB_IMAGE,
+    VIGIL_HOME: checkout,
+    VIGIL_IMAGE: image,
+    VIGIL_KEY: key.privatePath,
+    COSIGN_PASSWORD,
+    VIGIL_DB: join(dir, "gitlab-db"),
+    VIGIL_OSV_DATA: advisories,
+    VIGIL_ALLOW_HTTP_REGISTRY: "true",
+    VIGIL_DOTENV: dotenv,
   });
   assert.equal(r.status, 0, r.log);
   assert.equal(readFileSync(dotenv, "utf8"), `VIGIL_DIGEST=${digest}\n`);
-  const provenance = cosign(["verify-attestation", "--key", key.publicPath, "--type", "slsaprovenance1", ...COSIGN_OFFLINE_VERIFY, `${s.registry.host}/shop/gitlab@${digest}`], s.dir);
+  const provenance = cosign(
+    [
+      "verify-attestation",
+      "--key",
+      key.publicPath,
+      "--type",
+      "slsaprovenance1",
+      ...COSIGN_OFFLINE_VERIFY,
+      `${s.registry.host}/shop/gitlab@${digest}`,
+    ],
+    s.dir,
+  );
   const statement = JSON.parse(Buffer.from(JSON.parse(provenance.trim().split("\n")[0]!).payload, "base64").toString("utf8"));
   assert.equal(statement.predicate.runDetails.builder.id, "https://gitlab.example.com/acme/shop/-/runners/12");
 });
@@ -173,7 +256,12 @@ test("GitLab template: a job image not pinned by digest, or Vigil not pinned by 
   assert.equal(byBranch.status, 2, byBranch.log);
   assert.match(byBranch.log, /VIGIL_REF must be the 40-hex commit id to run, not "main"/);
   // A commit id the repository does not have: the clone's checkout fails before anything is installed.
-  const unknown = runGitlabJob({ VIGIL_JOB_IMAGE: PINNED_JOB_IMAGE, VIGIL_REPOSITORY: REPO, VIGIL_REF: "0".repeat(40), VIGIL_IMAGE: "registry.example/shop:v1" });
+  const unknown = runGitlabJob({
+    VIGIL_JOB_IMAGE: PINNED_JOB_IMAGE,
+    VIGIL_REPOSITORY: REPO,
+    VIGIL_REF: "0".repeat(40),
+    VIGIL_IMAGE: "registry.example/shop:v1",
+  });
   assert.notEqual(unknown.status, 0);
   assert.match(unknown.log, /0{40}/);
 });

@@ -13,7 +13,8 @@ test("verify release -o sarif: no results when the release passes, an error resu
   if (!requireTools(t, tools)) return;
   const f = approvalsFixture(t);
   const good = f.repo.commit({ "envs/staging/app.yaml": "kind: ConfigMap\n" }, f.alice);
-  const release = (rev: string, ...more: string[]) => vigil(["verify", "release", "--repo", f.repo.dir, "--trust", f.trust, "--env", "staging", "--rev", rev, ...more]);
+  const release = (rev: string, ...more: string[]) =>
+    vigil(["verify", "release", "--repo", f.repo.dir, "--trust", f.trust, "--env", "staging", "--rev", rev, ...more]);
 
   const passing = release(good, "-o", "sarif");
   assert.equal(passing.status, 0, passing.stderr);
@@ -26,7 +27,12 @@ test("verify release -o sarif: no results when the release passes, an error resu
   const failing = release(bad, "--output", "sarif");
   assert.equal(failing.status, 1, failing.stderr);
   const log = JSON.parse(failing.stdout);
-  const results = log.runs[0].results as { ruleId: string; level: string; message: { text: string }; locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[] }[];
+  const results = log.runs[0].results as {
+    ruleId: string;
+    level: string;
+    message: { text: string };
+    locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[];
+  }[];
   const signature = results.find((r) => r.ruleId === "commit-signature");
   assert.ok(signature, JSON.stringify(results));
   assert.equal(signature.level, "error");

@@ -55,7 +55,11 @@ test("vigil sbom --output FIFO: the SBOM goes through the FIFO, which is still o
   const received = readFifo(fifo);
   // spawnSync would block this process, and so the reader's output, until vigil ends: run vigil async.
   const r = await new Promise<number | null>((resolve) => {
-    const child = spawn(process.execPath, [join(import.meta.dirname, "..", "src/cli/main.ts"), "sbom", `dir:${join(dir, "root")}`, "-o", "cyclonedx-json", "--output", fifo], { stdio: "ignore" });
+    const child = spawn(
+      process.execPath,
+      [join(import.meta.dirname, "..", "src/cli/main.ts"), "sbom", `dir:${join(dir, "root")}`, "-o", "cyclonedx-json", "--output", fifo],
+      { stdio: "ignore" },
+    );
     child.on("close", resolve);
   });
   assert.equal(r, 0);

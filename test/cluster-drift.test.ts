@@ -13,21 +13,36 @@ let systemReady: Promise<void> | undefined;
 const withSystem = () => (systemReady ??= createNamespaces(kube.cluster, "vigil-system"));
 
 function options(environment: string, extra: Partial<SyncOptions> = {}): SyncOptions {
-  return { environment, inventory: { namespace: "vigil-system", name: `inventory-${environment}` }, allowedNamespaces: [environment], ...extra };
+  return {
+    environment,
+    inventory: { namespace: "vigil-system", name: `inventory-${environment}` },
+    allowedNamespaces: [environment],
+    ...extra,
+  };
 }
 
-const app = (ns: string, data: Record<string, string> = { mode: "strict", level: "3" }) => manifests(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: ns }, data }));
+const app = (ns: string, data: Record<string, string> = { mode: "strict", level: "3" }) =>
+  manifests(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: ns }, data }));
 
 /** A second user, bob, who may edit ConfigMaps in `ns` (as kubectl edit would, an update with its own field manager). */
 async function bobEdits(ns: string, data: Record<string, string>): Promise<void> {
   const bob = kube.cluster.user(`bob-${ns}`);
-  await kubeApi(kube.cluster, "POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, { metadata: { name: "edit-configmaps" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "patch", "update"] }] });
+  await kubeApi(kube.cluster, "POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+    metadata: { name: "edit-configmaps" },
+    rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "patch", "update"] }],
+  });
   await kubeApi(kube.cluster, "POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
     metadata: { name: "bob" },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "edit-configmaps" },
     subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: bob.name }],
   });
-  const edit = await kubeApi(kube.cluster, "PATCH", `/api/v1/namespaces/${ns}/configmaps/app?fieldManager=kubectl-edit`, { data }, { contentType: "application/merge-patch+json", dispatcher: bob.dispatcher });
+  const edit = await kubeApi(
+    kube.cluster,
+    "PATCH",
+    `/api/v1/namespaces/${ns}/configmaps/app?fieldManager=kubectl-edit`,
+    { data },
+    { contentType: "application/merge-patch+json", dispatcher: bob.dispatcher },
+  );
   assert.equal(edit.status, 200, JSON.stringify(edit.body));
 }
 
@@ -75,7 +90,11 @@ test("drift in restore mode: the field is taken back from the user who changed i
   assert.deepEqual(outcome!.changes, [{ path: ".data.mode", from: "lax", to: "strict" }]);
   assert.equal(result.complete, true);
   const restored = await live("drift-restore");
-  assert.deepEqual(restored.data, { mode: "strict", level: "3", extra: "bob's own key" }, "Vigil's field back; a key Vigil never set is not Vigil's to remove");
+  assert.deepEqual(
+    restored.data,
+    { mode: "strict", level: "3", extra: "bob's own key" },
+    "Vigil's field back; a key Vigil never set is not Vigil's to remove",
+  );
   const vigil = restored.metadata.managedFields.find((f: any) => f.manager === "vigil");
   assert.ok(vigil.fieldsV1["f:data"]["f:mode"], "vigil owns data.mode again");
 
@@ -87,7 +106,10 @@ test("drift in restore mode: the field is taken back from the user who changed i
   assert.equal((await kubeApi(kube.cluster, "DELETE", "/api/v1/namespaces/drift-restore/configmaps/app")).status, 200);
   const recreated = await syncSet(cluster, app("drift-restore"), opts);
   assert.equal(recreated.objects[0]!.action, "drift");
-  assert.equal(recreated.objects[0]!.message, "not found with label vigil.dev/applied-by=drift-restore: deleted or relabelled outside Git; restored");
+  assert.equal(
+    recreated.objects[0]!.message,
+    "not found with label vigil.dev/applied-by=drift-restore: deleted or relabelled outside Git; restored",
+  );
   assert.equal((await live("drift-restore")).data.mode, "strict");
 });
 
@@ -98,9 +120,18 @@ test("drift that keeps the field's owner (another writer using Vigil's field man
   const cluster = await adminCluster(kube.cluster, t);
   const opts = options("drift-value");
   await syncSet(cluster, app("drift-value"), opts);
-  const impostor = await kubeApi(kube.cluster, "PATCH", "/api/v1/namespaces/drift-value/configmaps/app?fieldManager=vigil",
-    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "drift-value", labels: { "vigil.dev/applied-by": "drift-value" } }, data: { mode: "changed", level: "3" } },
-    { contentType: "application/apply-patch+yaml" });
+  const impostor = await kubeApi(
+    kube.cluster,
+    "PATCH",
+    "/api/v1/namespaces/drift-value/configmaps/app?fieldManager=vigil",
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "app", namespace: "drift-value", labels: { "vigil.dev/applied-by": "drift-value" } },
+      data: { mode: "changed", level: "3" },
+    },
+    { contentType: "application/apply-patch+yaml" },
+  );
   assert.equal(impostor.status, 200);
   const result = await syncSet(cluster, app("drift-value"), opts);
   assert.equal(result.objects[0]!.action, "drift");
@@ -115,11 +146,22 @@ test("a conflict with another field manager is reported, not forced; with force 
   await createNamespaces(kube.cluster, "conflict");
   const cluster = await adminCluster(kube.cluster, t);
   // Another tool applied the object first and owns data.mode.
-  const helm = await kubeApi(kube.cluster, "PATCH", "/api/v1/namespaces/conflict/configmaps/app?fieldManager=helm",
-    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "conflict" }, data: { mode: "helm-says" } }, { contentType: "application/apply-patch+yaml" });
+  const helm = await kubeApi(
+    kube.cluster,
+    "PATCH",
+    "/api/v1/namespaces/conflict/configmaps/app?fieldManager=helm",
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "conflict" }, data: { mode: "helm-says" } },
+    { contentType: "application/apply-patch+yaml" },
+  );
   assert.equal(helm.status, 201);
   // Someone else's object: Vigil touches it only once a person adopts it for the environment (cluster-ownership tests the refusal).
-  await kubeApi(kube.cluster, "PATCH", "/api/v1/namespaces/conflict/configmaps/app", { metadata: { annotations: { "vigil.dev/adopt": "conflict" } } }, { contentType: "application/merge-patch+json" });
+  await kubeApi(
+    kube.cluster,
+    "PATCH",
+    "/api/v1/namespaces/conflict/configmaps/app",
+    { metadata: { annotations: { "vigil.dev/adopt": "conflict" } } },
+    { contentType: "application/merge-patch+json" },
+  );
 
   const reported = await syncSet(cluster, app("conflict"), options("conflict"));
   const [outcome] = reported.objects;
@@ -134,7 +176,11 @@ test("a conflict with another field manager is reported, not forced; with force 
   assert.equal(forced.complete, true);
   const after = await live("conflict");
   assert.deepEqual(after.data, { mode: "strict", level: "3" });
-  assert.equal(after.metadata.managedFields.find((f: any) => f.manager === "helm"), undefined, "helm owned only data.mode, now Vigil's");
+  assert.equal(
+    after.metadata.managedFields.find((f: any) => f.manager === "helm"),
+    undefined,
+    "helm owned only data.mode, now Vigil's",
+  );
 });
 
 test("impersonating a service account: what its RBAC allows is applied, the rest is rejected with the server's reason", async (t) => {
@@ -144,14 +190,20 @@ test("impersonating a service account: what its RBAC allows is applied, the rest
   const admin = (method: "POST", path: string, body: unknown) => kubeApi(kube.cluster, method, path, body);
   assert.equal((await admin("POST", "/api/v1/namespaces/imp/serviceaccounts", { metadata: { name: "deployer" } })).status, 201);
   for (const ns of ["imp", "vigil-system"]) {
-    await admin("POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, { metadata: { name: "deployer" }, rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "patch", "delete"] }] });
+    await admin("POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`, {
+      metadata: { name: "deployer" },
+      rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "patch", "delete"] }],
+    });
     await admin("POST", `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`, {
       metadata: { name: "deployer" },
       roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "deployer" },
       subjects: [{ kind: "ServiceAccount", name: "deployer", namespace: "imp" }],
     });
   }
-  const cluster = await connectCluster({ kubeconfig: kube.cluster.admin.kubeconfigPath, impersonate: "system:serviceaccount:imp:deployer" });
+  const cluster = await connectCluster({
+    kubeconfig: kube.cluster.admin.kubeconfigPath,
+    impersonate: "system:serviceaccount:imp:deployer",
+  });
   t.after(() => cluster.close());
   const set = manifests(`
 apiVersion: v1

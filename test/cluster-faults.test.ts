@@ -30,13 +30,21 @@ test("the API server stopped mid-sync: exit 3 naming it, nothing pruned; after i
     if (!stopped && (cluster.requests.byVerb.apply ?? 0) >= 40) stopped = kube.cluster.stopApiServer();
   }, 1);
   const started = Date.now();
-  const failure = await syncSet(cluster, next, opts).then(() => assert.fail("expected the sync to fail"), (e) => e);
+  const failure = await syncSet(cluster, next, opts).then(
+    () => assert.fail("expected the sync to fail"),
+    (e) => e,
+  );
   clearInterval(watch);
   assert.ok(stopped, "the API server was stopped while objects were being applied");
   await stopped;
   assert.ok(failure instanceof UnavailableError, String(failure));
   assert.equal(failure.exitCode, 3);
-  assert.match(failure.message, new RegExp(`^cannot reach the Kubernetes API server ${kube.cluster.url.replace(/[.]/g, "\\.")} \\(PATCH /api/v1/namespaces/outage/configmaps/new-\\d+\\): \\S+ \\(3 attempts over \\d\\.\\d s\\)$`));
+  assert.match(
+    failure.message,
+    new RegExp(
+      `^cannot reach the Kubernetes API server ${kube.cluster.url.replace(/[.]/g, "\\.")} \\(PATCH /api/v1/namespaces/outage/configmaps/new-\\d+\\): \\S+ \\(3 attempts over \\d\\.\\d s\\)$`,
+    ),
+  );
   t.diagnostic(`failed after ${Date.now() - started} ms: ${failure.message}`);
 
   await kube.cluster.startApiServer();
@@ -44,7 +52,9 @@ test("the API server stopped mid-sync: exit 3 naming it, nothing pruned; after i
   const present = new Set(listed.body.items.map((i: any) => i.metadata.name));
   assert.ok(present.has("old"), "nothing was pruned on the partial apply");
   assert.ok(present.size < 302, `the set was only partly applied (${present.size - 2} of 300 new objects)`);
-  const inventory = JSON.parse((await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/vigil-system/configmaps/inventory-outage")).body.data.objects);
+  const inventory = JSON.parse(
+    (await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/vigil-system/configmaps/inventory-outage")).body.data.objects,
+  );
   assert.equal(inventory.length, 302, "the inventory already listed every object the sync might create, and the old one");
 
   const resumed = await syncSet(cluster, next, opts);
@@ -53,7 +63,10 @@ test("the API server stopped mid-sync: exit 3 naming it, nothing pruned; after i
   // Objects written before the outage are found unchanged (the same resourceVersion comes back); the rest are created.
   assert.equal(count("create"), 302 - present.size);
   assert.equal(count("unchanged"), present.size - 1);
-  assert.deepEqual(resumed.objects.filter((o) => o.action === "prune").map((o) => o.object.name), ["old"]);
+  assert.deepEqual(
+    resumed.objects.filter((o) => o.action === "prune").map((o) => o.object.name),
+    ["old"],
+  );
   const after = await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/outage/configmaps");
   assert.equal(after.body.items.length, 301);
 });

@@ -80,7 +80,12 @@ test("health: rollouts not yet observed are progressing; complete rollouts, a co
   await createNamespaces(kube.cluster, "vigil-system", "health");
   const cluster = await adminCluster(kube.cluster, t);
   const objects = manifests(set, "envs/health/set.yaml");
-  const applied = await syncSet(cluster, objects, { environment: "health", inventory: { namespace: "vigil-system", name: "inventory-health" }, allowedNamespaces: ["health"], allowClusterScoped: true });
+  const applied = await syncSet(cluster, objects, {
+    environment: "health",
+    inventory: { namespace: "vigil-system", name: "inventory-health" },
+    allowedNamespaces: ["health"],
+    allowClusterScoped: true,
+  });
   assert.equal(applied.complete, true, JSON.stringify(applied.objects));
 
   const states = async () => {
@@ -101,10 +106,31 @@ test("health: rollouts not yet observed are progressing; complete rollouts, a co
   });
 
   // A rollout halfway, as the controllers would report it.
-  await setStatus("/apis/apps/v1/namespaces/health/deployments/web", { observedGeneration: 1, replicas: 3, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 1 });
-  await setStatus("/apis/apps/v1/namespaces/health/statefulsets/db", { observedGeneration: 1, replicas: 1, readyReplicas: 0, availableReplicas: 0 });
-  await setStatus("/apis/apps/v1/namespaces/health/daemonsets/agent", { observedGeneration: 1, currentNumberScheduled: 2, desiredNumberScheduled: 2, numberMisscheduled: 0, numberReady: 1, updatedNumberScheduled: 1, numberAvailable: 1 });
-  await setStatus("/apis/example.com/v1/namespaces/health/gizmos/g", { conditions: [{ type: "Ready", status: "Unknown", reason: "Provisioning" }] });
+  await setStatus("/apis/apps/v1/namespaces/health/deployments/web", {
+    observedGeneration: 1,
+    replicas: 3,
+    updatedReplicas: 2,
+    readyReplicas: 2,
+    availableReplicas: 1,
+  });
+  await setStatus("/apis/apps/v1/namespaces/health/statefulsets/db", {
+    observedGeneration: 1,
+    replicas: 1,
+    readyReplicas: 0,
+    availableReplicas: 0,
+  });
+  await setStatus("/apis/apps/v1/namespaces/health/daemonsets/agent", {
+    observedGeneration: 1,
+    currentNumberScheduled: 2,
+    desiredNumberScheduled: 2,
+    numberMisscheduled: 0,
+    numberReady: 1,
+    updatedNumberScheduled: 1,
+    numberAvailable: 1,
+  });
+  await setStatus("/apis/example.com/v1/namespaces/health/gizmos/g", {
+    conditions: [{ type: "Ready", status: "Unknown", reason: "Provisioning" }],
+  });
   assert.deepEqual((await states()).each, {
     CustomResourceDefinition: "healthy: exists",
     Deployment: "progressing: 1 old replicas pending termination",
@@ -117,14 +143,46 @@ test("health: rollouts not yet observed are progressing; complete rollouts, a co
 
   // Rollouts complete, the Job done, the Gizmo ready.
   const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-  await setStatus("/apis/apps/v1/namespaces/health/deployments/web", { observedGeneration: 1, replicas: 2, updatedReplicas: 2, readyReplicas: 2, availableReplicas: 2 });
-  await setStatus("/apis/apps/v1/namespaces/health/statefulsets/db", { observedGeneration: 1, replicas: 1, readyReplicas: 1, availableReplicas: 1, updatedReplicas: 1, currentRevision: "db-1", updateRevision: "db-1" });
-  await setStatus("/apis/apps/v1/namespaces/health/daemonsets/agent", { observedGeneration: 1, currentNumberScheduled: 2, desiredNumberScheduled: 2, numberMisscheduled: 0, numberReady: 2, updatedNumberScheduled: 2, numberAvailable: 2 });
-  await setStatus("/apis/batch/v1/namespaces/health/jobs/migrate", {
-    startTime: now, completionTime: now, succeeded: 1, active: 0, ready: 0, terminating: 0,
-    conditions: [{ type: "SuccessCriteriaMet", status: "True", lastTransitionTime: now }, { type: "Complete", status: "True", lastTransitionTime: now }],
+  await setStatus("/apis/apps/v1/namespaces/health/deployments/web", {
+    observedGeneration: 1,
+    replicas: 2,
+    updatedReplicas: 2,
+    readyReplicas: 2,
+    availableReplicas: 2,
   });
-  await setStatus("/apis/example.com/v1/namespaces/health/gizmos/g", { conditions: [{ type: "Ready", status: "True", reason: "Provisioned" }] });
+  await setStatus("/apis/apps/v1/namespaces/health/statefulsets/db", {
+    observedGeneration: 1,
+    replicas: 1,
+    readyReplicas: 1,
+    availableReplicas: 1,
+    updatedReplicas: 1,
+    currentRevision: "db-1",
+    updateRevision: "db-1",
+  });
+  await setStatus("/apis/apps/v1/namespaces/health/daemonsets/agent", {
+    observedGeneration: 1,
+    currentNumberScheduled: 2,
+    desiredNumberScheduled: 2,
+    numberMisscheduled: 0,
+    numberReady: 2,
+    updatedNumberScheduled: 2,
+    numberAvailable: 2,
+  });
+  await setStatus("/apis/batch/v1/namespaces/health/jobs/migrate", {
+    startTime: now,
+    completionTime: now,
+    succeeded: 1,
+    active: 0,
+    ready: 0,
+    terminating: 0,
+    conditions: [
+      { type: "SuccessCriteriaMet", status: "True", lastTransitionTime: now },
+      { type: "Complete", status: "True", lastTransitionTime: now },
+    ],
+  });
+  await setStatus("/apis/example.com/v1/namespaces/health/gizmos/g", {
+    conditions: [{ type: "Ready", status: "True", reason: "Provisioned" }],
+  });
   assert.deepEqual(await states(), {
     state: "healthy",
     each: {
@@ -139,21 +197,38 @@ test("health: rollouts not yet observed are progressing; complete rollouts, a co
   });
 
   // A rollout past its deadline, and a Gizmo its controller says is broken.
-  await setStatus("/apis/apps/v1/namespaces/health/deployments/web", { conditions: [{ type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: 'ReplicaSet "web-1" has timed out progressing.' }] });
-  await setStatus("/apis/example.com/v1/namespaces/health/gizmos/g", { conditions: [{ type: "Ready", status: "False", reason: "QuotaExceeded", message: "no capacity left" }] });
+  await setStatus("/apis/apps/v1/namespaces/health/deployments/web", {
+    conditions: [
+      {
+        type: "Progressing",
+        status: "False",
+        reason: "ProgressDeadlineExceeded",
+        message: 'ReplicaSet "web-1" has timed out progressing.',
+      },
+    ],
+  });
+  await setStatus("/apis/example.com/v1/namespaces/health/gizmos/g", {
+    conditions: [{ type: "Ready", status: "False", reason: "QuotaExceeded", message: "no capacity left" }],
+  });
   const broken = await states();
   assert.equal(broken.state, "degraded");
   assert.equal(broken.each.Deployment, 'degraded: rollout exceeded its progress deadline: ReplicaSet "web-1" has timed out progressing.');
   assert.equal(broken.each.Gizmo, "degraded: not ready: QuotaExceeded: no capacity left");
 
   // Reading one object at a time (no environment label to list by), and an object that does not exist.
-  const missing = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: { name: never-applied, namespace: health }\n", "envs/health/extra.yaml");
+  const missing = manifests(
+    "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: never-applied, namespace: health }\n",
+    "envs/health/extra.yaml",
+  );
   const direct = await assessHealth(cluster, [...objects.filter((o) => o.object.kind === "ConfigMap"), ...missing]);
   assert.equal(direct.state, "degraded");
-  assert.deepEqual(direct.resources.map((r) => [r.object.name, r.state, r.message, `${r.object.file}:${r.object.line}`]), [
-    ["settings", "healthy", "exists", "envs/health/set.yaml:59"],
-    ["never-applied", "degraded", "does not exist", "envs/health/extra.yaml:1"],
-  ]);
+  assert.deepEqual(
+    direct.resources.map((r) => [r.object.name, r.state, r.message, `${r.object.file}:${r.object.line}`]),
+    [
+      ["settings", "healthy", "exists", "envs/health/set.yaml:59"],
+      ["never-applied", "degraded", "does not exist", "envs/health/extra.yaml:1"],
+    ],
+  );
 });
 
 test("the agent's Events and status object", async (t) => {
@@ -174,7 +249,11 @@ test("the agent's Events and status object", async (t) => {
   assert.equal(event.body.involvedObject.name, "vigil-status");
   assert.equal(event.body.source.component, "vigil");
 
-  await writeStatusObject(cluster, { namespace: "agent-ns", data: { "prod.verdict": "pass", "prod.health": "progressing" }, environment: "prod" });
+  await writeStatusObject(cluster, {
+    namespace: "agent-ns",
+    data: { "prod.verdict": "pass", "prod.health": "progressing" },
+    environment: "prod",
+  });
   await writeStatusObject(cluster, { namespace: "agent-ns", data: { "prod.verdict": "pass", "prod.health": "healthy" } });
   const status = await kubeApi(kube.cluster, "GET", "/api/v1/namespaces/agent-ns/configmaps/vigil-status");
   assert.deepEqual(status.body.data, { "prod.verdict": "pass", "prod.health": "healthy" });

@@ -40,7 +40,11 @@ function sharedConsole() {
 function client(running: RunningConsole) {
   const dispatcher = new Agent({ connect: { ca: running.certificate } });
   return async (path: string, token?: string, init: { method?: string; headers?: Record<string, string> } = {}) => {
-    const response = await fetch(new URL(path, running.url), { ...init, dispatcher, headers: { ...(token && { authorization: `Bearer ${token}` }), ...init.headers } });
+    const response = await fetch(new URL(path, running.url), {
+      ...init,
+      dispatcher,
+      headers: { ...(token && { authorization: `Bearer ${token}` }), ...init.headers },
+    });
     const text = await response.text();
     let body: any = text;
     try {
@@ -72,7 +76,10 @@ test("bearer tokens: unknown, malformed and missing credentials are refused; a v
   const { console: running, world, dir } = await sharedConsole();
   const get = client(running);
   assert.match((await get("/api/v1/me", "vigil_not-a-token")).body.error, /unknown bearer token/);
-  assert.match((await get("/api/v1/me", undefined, { headers: { authorization: `Basic ${world.tokens.auditor}` } })).body.error, /not "Bearer TOKEN"/);
+  assert.match(
+    (await get("/api/v1/me", undefined, { headers: { authorization: `Basic ${world.tokens.auditor}` } })).body.error,
+    /not "Bearer TOKEN"/,
+  );
   // Over the server's header limit: refused before it is read (431).
   assert.equal((await get("/api/v1/me", "x".repeat(20_000))).status, 431);
   assert.equal((await get("/api/v1/me", "x".repeat(16_500).slice(0, 15_000))).status, 401);
@@ -86,8 +93,15 @@ test("bearer tokens: unknown, malformed and missing credentials are refused; a v
   await new Promise((r) => setTimeout(r, 100));
   const log = readFileSync(join(dir, "access.log"), "utf8");
   for (const token of [world.tokens.auditor, world.tokens.viewer]) assert.ok(!log.includes(token), "a token reached the access log");
-  const calls = log.trim().split("\n").map((l) => JSON.parse(l));
-  assert.ok(calls.some((c) => c.caller === "victor" && c.path === "/api/v1/audit/search" && c.status === 403 && c.refused === "needs the auditor role"));
+  const calls = log
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.ok(
+    calls.some(
+      (c) => c.caller === "victor" && c.path === "/api/v1/audit/search" && c.status === 403 && c.refused === "needs the auditor role",
+    ),
+  );
   assert.ok(calls.some((c) => c.caller === "alice" && c.role === "auditor" && c.path === "/api/v1/audit/search" && c.status === 200));
   assert.ok(calls.some((c) => c.caller === null && c.status === 401 && c.refused === "unknown bearer token"));
 });
@@ -110,7 +124,10 @@ test("environments: what runs in prod, who approved it, its health and findings;
   const prod = body.environments.find((e: any) => e.name === "prod");
   assert.equal(prod.state, "waiting for approval");
   assert.equal(prod.running.revision, world.commits.second);
-  assert.deepEqual(prod.approvedBy.map((a: any) => a.name), ["bob", "carol"]);
+  assert.deepEqual(
+    prod.approvedBy.map((a: any) => a.name),
+    ["bob", "carol"],
+  );
   assert.equal(prod.health.status, "healthy");
   assert.deepEqual(prod.findings, { critical: 1, high: 0, medium: 1, low: 0, info: 0, none: 0, unknown: 0 });
   assert.equal(prod.latestReconcile.revision, world.commits.third);
@@ -120,7 +137,10 @@ test("environments: what runs in prod, who approved it, its health and findings;
 
   const detail = (await get("/api/v1/environments/prod", world.tokens.viewer)).body;
   assert.equal(detail.resources.length, 3);
-  assert.deepEqual(detail.chains.running.stages.map((s: any) => s.stage), ["commits", "signers", "approvals", "policies", "images", "vulnerabilities", "applied"]);
+  assert.deepEqual(
+    detail.chains.running.stages.map((s: any) => s.stage),
+    ["commits", "signers", "approvals", "policies", "images", "vulnerabilities", "applied"],
+  );
   const byStage = Object.fromEntries(detail.chains.running.stages.map((s: any) => [s.stage, s]));
   assert.equal(byStage.approvals.summary, "approved by bob, carol");
   assert.equal(byStage.vulnerabilities.status, "fail", "a critical finding is open on a running image");
@@ -145,7 +165,13 @@ test("explain: the chain behind a resource and an image digest, each entry's pro
     const checkpoint = openCheckpoint(body.checkpoint.note, parseVerifierKey(world.verifierKey));
     for (const e of body.entries) {
       assert.equal(leafHash(Buffer.from(e.data, "utf8")).toString("hex"), e.leafHash);
-      verifyInclusion(e.index, checkpoint.size, Buffer.from(e.leafHash, "hex"), e.proof.hashes.map((h: string) => Buffer.from(h, "hex")), checkpoint.root);
+      verifyInclusion(
+        e.index,
+        checkpoint.size,
+        Buffer.from(e.leafHash, "hex"),
+        e.proof.hashes.map((h: string) => Buffer.from(h, "hex")),
+        checkpoint.root,
+      );
     }
   }
   assert.equal((await get("/api/v1/explain?env=prod&target=Deployment/shop/absent", world.tokens.viewer)).status, 404);
@@ -168,28 +194,67 @@ test("audit search by person, commit, resource, kind, environment and time, page
   const { console: running, world } = await sharedConsole();
   const get = client(running);
   const search = async (q: string) => (await get(`/api/v1/audit/search?${q}`, world.tokens.auditor)).body;
-  assert.deepEqual((await search("person=carol")).entries.map((e: any) => e.index), [4]);
-  assert.deepEqual((await search(`commit=${world.commits.third.slice(0, 8)}`)).entries.map((e: any) => e.kind), ["reconcile"]);
-  assert.deepEqual((await search("resource=deployment/shop/web")).entries.map((e: any) => [e.kind, e.environment]), [["apply", "prod"], ["apply", "staging"]]);
-  assert.deepEqual((await search("kind=deployment&env=staging")).entries.map((e: any) => e.index), [2]);
-  assert.deepEqual((await search("since=2026-12-01T09:12:00Z&until=2026-12-01T09:14:00Z")).entries.map((e: any) => e.index), [7, 6, 5]);
+  assert.deepEqual(
+    (await search("person=carol")).entries.map((e: any) => e.index),
+    [4],
+  );
+  assert.deepEqual(
+    (await search(`commit=${world.commits.third.slice(0, 8)}`)).entries.map((e: any) => e.kind),
+    ["reconcile"],
+  );
+  assert.deepEqual(
+    (await search("resource=deployment/shop/web")).entries.map((e: any) => [e.kind, e.environment]),
+    [
+      ["apply", "prod"],
+      ["apply", "staging"],
+    ],
+  );
+  assert.deepEqual(
+    (await search("kind=deployment&env=staging")).entries.map((e: any) => e.index),
+    [2],
+  );
+  assert.deepEqual(
+    (await search("since=2026-12-01T09:12:00Z&until=2026-12-01T09:14:00Z")).entries.map((e: any) => e.index),
+    [7, 6, 5],
+  );
   const first = await search("limit=4");
-  assert.deepEqual(first.entries.map((e: any) => e.index), [8, 7, 6, 5]);
+  assert.deepEqual(
+    first.entries.map((e: any) => e.index),
+    [8, 7, 6, 5],
+  );
   assert.equal(first.next, 5);
-  assert.deepEqual((await search(`limit=4&before=${first.next}`)).entries.map((e: any) => e.index), [4, 3, 2, 1]);
-  assert.match((await get("/api/v1/audit/search?since=yesterday", world.tokens.auditor)).body.error, /since: "yesterday" is not an RFC 3339 time/);
-  assert.match((await get("/api/v1/audit/search?limit=100000", world.tokens.auditor)).body.error, /limit: must be a whole number from 0 to 500/);
+  assert.deepEqual(
+    (await search(`limit=4&before=${first.next}`)).entries.map((e: any) => e.index),
+    [4, 3, 2, 1],
+  );
+  assert.match(
+    (await get("/api/v1/audit/search?since=yesterday", world.tokens.auditor)).body.error,
+    /since: "yesterday" is not an RFC 3339 time/,
+  );
+  assert.match(
+    (await get("/api/v1/audit/search?limit=100000", world.tokens.auditor)).body.error,
+    /limit: must be a whole number from 0 to 500/,
+  );
 
   const exported = await get("/api/v1/audit/export?env=prod", world.tokens.auditor);
   assert.equal(exported.status, 200);
   assert.match(exported.headers.get("content-type") ?? "", /application\/x-ndjson/);
-  const lines = exported.text.trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.index), [3, 4, 5, 6, 7, 8]);
+  const lines = exported.text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.index),
+    [3, 4, 5, 6, 7, 8],
+  );
   assert.ok(lines.every((l) => l.environment === "prod" && /^[0-9a-f]{64}$/.test(l.leafHash)));
 
   const cps = (await get("/api/v1/audit/checkpoints", world.tokens.auditor)).body;
   assert.equal(cps.total, 5);
-  assert.deepEqual(cps.checkpoints.map((c: any) => c.size), [9, 8, 3, 2, 0]);
+  assert.deepEqual(
+    cps.checkpoints.map((c: any) => c.size),
+    [9, 8, 3, 2, 0],
+  );
   assert.ok(cps.checkpoints.every((c: any) => c.verified));
 });
 
@@ -199,8 +264,17 @@ test("findings by environment and severity with their history; approvals waiting
   const f = (await get("/api/v1/findings?env=prod&severity=critical", world.tokens.viewer)).body;
   assert.equal(f.total, 1);
   assert.equal(f.findings[0].rule, "GHSA-35jh-r3h4-6jhm");
-  assert.deepEqual(f.history.map((d: any) => [d.day, d.critical, d.medium]), [["2026-12-02", 1, 0], ["2026-12-03", 1, 1]]);
-  assert.match((await get("/api/v1/findings?severity=urgent", world.tokens.viewer)).body.error, /not critical, high, medium, low, info, none or unknown/);
+  assert.deepEqual(
+    f.history.map((d: any) => [d.day, d.critical, d.medium]),
+    [
+      ["2026-12-02", 1, 0],
+      ["2026-12-03", 1, 1],
+    ],
+  );
+  assert.match(
+    (await get("/api/v1/findings?severity=urgent", world.tokens.viewer)).body.error,
+    /not critical, high, medium, low, info, none or unknown/,
+  );
 
   const { pending } = (await get("/api/v1/approvals", world.tokens.viewer)).body;
   assert.equal(pending.length, 1);
@@ -240,20 +314,44 @@ test("the console follows the log as the agent appends to it", async (t) => {
   const get = client(running);
   assert.equal((await get("/api/v1/audit/search?person=carol", world.tokens.auditor)).body.entries.length, 1);
   const log = await AuditLog.open(world.logDir, { signingKeyFile: world.keyFile });
-  await log.append([{ kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } }]);
-  await log.append([{
-    kind: "break-glass", time: "2026-12-01T09:40:00Z", environment: "prod",
-    payload: { object: { apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: "hotfix" }, operation: "CREATE", user: "oncall@example.com", signer: "carol",
-      key: "ssh-ed25519 SHA256:carolkey", reason: "INC-42: payments down", token: "sha256:" + "e".repeat(64), notAfter: "2026-12-01T10:40:00Z", images: ["registry.example.com/shop/hotfix:1"] },
-  }]);
+  await log.append([
+    { kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } },
+  ]);
+  await log.append([
+    {
+      kind: "break-glass",
+      time: "2026-12-01T09:40:00Z",
+      environment: "prod",
+      payload: {
+        object: { apiVersion: "apps/v1", kind: "Deployment", namespace: "shop", name: "hotfix" },
+        operation: "CREATE",
+        user: "oncall@example.com",
+        signer: "carol",
+        key: "ssh-ed25519 SHA256:carolkey",
+        reason: "INC-42: payments down",
+        token: "sha256:" + "e".repeat(64),
+        notAfter: "2026-12-01T10:40:00Z",
+        images: ["registry.example.com/shop/hotfix:1"],
+      },
+    },
+  ]);
   await log.close();
   await new Promise((r) => setTimeout(r, 1100));
   const found = (await get("/api/v1/audit/search?person=carol", world.tokens.auditor)).body;
-  assert.deepEqual(found.entries.map((e: any) => e.index), [10, 9, 4]);
+  assert.deepEqual(
+    found.entries.map((e: any) => e.index),
+    [10, 9, 4],
+  );
   assert.equal(found.total, 11);
   // A break-glass admission is found by who asked for it, and by what it let in.
-  assert.deepEqual((await get("/api/v1/audit/search?person=oncall", world.tokens.auditor)).body.entries.map((e: any) => e.kind), ["break-glass"]);
-  assert.deepEqual((await get("/api/v1/audit/search?resource=deployment/shop/hotfix", world.tokens.auditor)).body.entries.map((e: any) => e.index), [10]);
+  assert.deepEqual(
+    (await get("/api/v1/audit/search?person=oncall", world.tokens.auditor)).body.entries.map((e: any) => e.kind),
+    ["break-glass"],
+  );
+  assert.deepEqual(
+    (await get("/api/v1/audit/search?resource=deployment/shop/hotfix", world.tokens.auditor)).body.entries.map((e: any) => e.index),
+    [10],
+  );
   const entry = (await get("/api/v1/entries/9", world.tokens.viewer)).body;
   assert.equal(entry.proof.treeSize, 11);
 });
@@ -267,13 +365,24 @@ test("the console over a log kept in PostgreSQL: the same answers, proofs, and e
   const get = client(running);
   const prod = (await get("/api/v1/environments", world.tokens.viewer)).body.environments.find((e: any) => e.name === "prod");
   assert.equal(prod.running.revision, world.commits.second);
-  assert.deepEqual(prod.approvedBy.map((a: any) => a.name), ["bob", "carol"]);
+  assert.deepEqual(
+    prod.approvedBy.map((a: any) => a.name),
+    ["bob", "carol"],
+  );
   const log = await AuditLog.open(location, { signingKeyFile: world.keyFile });
-  await log.append([{ kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } }]);
+  await log.append([
+    { kind: "approval", time: "2026-12-01T09:30:00Z", environment: "prod", payload: { revision: world.commits.third, signer: "carol" } },
+  ]);
   await log.close();
   await new Promise((r) => setTimeout(r, 1100));
   const entry = (await get("/api/v1/entries/9", world.tokens.viewer)).body;
   const checkpoint = openCheckpoint(entry.checkpoint.note, parseVerifierKey(world.verifierKey));
-  verifyInclusion(9, checkpoint.size, leafHash(Buffer.from(entry.data)), entry.proof.hashes.map((h: string) => Buffer.from(h, "hex")), checkpoint.root);
+  verifyInclusion(
+    9,
+    checkpoint.size,
+    leafHash(Buffer.from(entry.data)),
+    entry.proof.hashes.map((h: string) => Buffer.from(h, "hex")),
+    checkpoint.root,
+  );
   assert.equal(entry.record.payload.signer, "carol");
 });

@@ -41,7 +41,12 @@ async function startIssuer(): Promise<Issuer> {
     const url = new URL(req.url ?? "/", state.url);
     if (url.pathname === "/authorize") {
       const q = url.searchParams;
-      if (q.get("client_id") !== "vigil-console" || !state.redirects.has(q.get("redirect_uri") ?? "") || q.get("code_challenge_method") !== "S256" || !q.get("code_challenge")) {
+      if (
+        q.get("client_id") !== "vigil-console" ||
+        !state.redirects.has(q.get("redirect_uri") ?? "") ||
+        q.get("code_challenge_method") !== "S256" ||
+        !q.get("code_challenge")
+      ) {
         res.statusCode = 400;
         return res.end(JSON.stringify({ error: "invalid_request" }));
       }
@@ -57,17 +62,44 @@ async function startIssuer(): Promise<Issuer> {
       const form = new URLSearchParams(body);
       const grant = codes.get(form.get("code") ?? "");
       codes.delete(form.get("code") ?? "");
-      const verified = grant && createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") === grant.challenge && form.get("redirect_uri") === grant.redirect;
+      const verified =
+        grant &&
+        createHash("sha256")
+          .update(form.get("code_verifier") ?? "")
+          .digest("base64url") === grant.challenge &&
+        form.get("redirect_uri") === grant.redirect;
       if (!verified) {
         res.statusCode = 400;
         return res.end(JSON.stringify({ error: "invalid_grant" }));
       }
       const now = Math.floor(Date.now() / 1000);
-      const idToken = jwt({ alg: "RS256", kid: "rsa-1" }, { iss: state.url, aud: "vigil-console", sub: "u-1", email: "sam@example.com", groups: ["security-auditors"], nonce: grant.nonce, iat: now, exp: now + 300 }, rsa.privateKey);
+      const idToken = jwt(
+        { alg: "RS256", kid: "rsa-1" },
+        {
+          iss: state.url,
+          aud: "vigil-console",
+          sub: "u-1",
+          email: "sam@example.com",
+          groups: ["security-auditors"],
+          nonce: grant.nonce,
+          iat: now,
+          exp: now + 300,
+        },
+        rsa.privateKey,
+      );
       return res.end(JSON.stringify({ id_token: idToken, token_type: "Bearer", expires_in: 300 }));
     }
     if (req.url === "/.well-known/openid-configuration") {
-      return res.end(JSON.stringify({ issuer: state.url, jwks_uri: `${state.url}/jwks`, authorization_endpoint: `${state.url}/authorize`, token_endpoint: `${state.url}/token`, id_token_signing_alg_values_supported: ["RS256", "ES256"], code_challenge_methods_supported: ["S256"] }));
+      return res.end(
+        JSON.stringify({
+          issuer: state.url,
+          jwks_uri: `${state.url}/jwks`,
+          authorization_endpoint: `${state.url}/authorize`,
+          token_endpoint: `${state.url}/token`,
+          id_token_signing_alg_values_supported: ["RS256", "ES256"],
+          code_challenge_methods_supported: ["S256"],
+        }),
+      );
     }
     if (req.url === "/jwks") {
       const jwk = (key: KeyObject, kid: string, alg: string) => ({ ...key.export({ format: "jwk" }), kid, alg, use: "sig" });
@@ -86,7 +118,10 @@ const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("bas
 function jwt(header: Record<string, unknown>, claims: Record<string, unknown>, key: KeyObject | null): string {
   const input = `${b64(header)}.${b64(claims)}`;
   if (!key) return `${input}.`;
-  const signature = header.alg === "ES256" ? sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" }) : createSign("sha256").update(input).sign(key);
+  const signature =
+    header.alg === "ES256"
+      ? sign("sha256", Buffer.from(input), { key, dsaEncoding: "ieee-p1363" })
+      : createSign("sha256").update(input).sign(key);
   return `${input}.${signature.toString("base64url")}`;
 }
 
@@ -96,7 +131,9 @@ test("OIDC ID tokens: roles from groups; forged, expired, misdirected and unsign
   const dir = tempDir(t);
   const world = await makeConsoleFixture(dir);
   const configFile = join(dir, "console-oidc.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    configFile,
+    `apiVersion: vigil.dev/v1alpha1
 kind: ConsoleConfig
 listen: 127.0.0.1:0
 tls: { generate: localhost }
@@ -105,7 +142,8 @@ oidc:
   issuer: ${issuer.url}
   audience: vigil-console
   roles: { auditor: [security-auditors], viewer: [engineering] }
-`);
+`,
+  );
   const running = await startConsole(loadConsoleConfig(configFile));
   t.after(() => running.close());
   const dispatcher = new Agent({ connect: { ca: running.certificate } });
@@ -114,12 +152,24 @@ oidc:
     return { status: r.status, body: (await r.json()) as any };
   };
   const now = Math.floor(Date.now() / 1000);
-  const claims = (extra: Record<string, unknown> = {}) => ({ iss: issuer.url, aud: "vigil-console", sub: "u-1", email: "sam@example.com", groups: ["security-auditors"], iat: now, exp: now + 300, ...extra });
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    iss: issuer.url,
+    aud: "vigil-console",
+    sub: "u-1",
+    email: "sam@example.com",
+    groups: ["security-auditors"],
+    iat: now,
+    exp: now + 300,
+    ...extra,
+  });
   const rs = { alg: "RS256", kid: "rsa-1", typ: "JWT" };
 
   const auditor = await call("/api/v1/audit/search", jwt(rs, claims(), rsa.privateKey));
   assert.equal(auditor.status, 200);
-  assert.deepEqual((await call("/api/v1/me", jwt({ alg: "ES256", kid: "ec-1" }, claims({ aud: ["other", "vigil-console"] }), ec.privateKey))).body, { name: "sam@example.com", role: "auditor", via: issuer.url });
+  assert.deepEqual(
+    (await call("/api/v1/me", jwt({ alg: "ES256", kid: "ec-1" }, claims({ aud: ["other", "vigil-console"] }), ec.privateKey))).body,
+    { name: "sam@example.com", role: "auditor", via: issuer.url },
+  );
   const viewer = jwt(rs, claims({ groups: "engineering" }), rsa.privateKey);
   assert.equal((await call("/api/v1/environments", viewer)).status, 200);
   assert.equal((await call("/api/v1/audit/search", viewer)).status, 403);
@@ -132,13 +182,23 @@ oidc:
     ["another audience", jwt(rs, claims({ aud: "grafana" }), rsa.privateKey), 401, /not issued to vigil-console/],
     ["another issuer", jwt(rs, claims({ iss: "https://evil.example.com" }), rsa.privateKey), 401, /issued by "https:\/\/evil.example.com"/],
     ["signed by a stranger's key under the issuer's kid", jwt(rs, claims(), stranger.privateKey), 401, /signature does not verify/],
-    ["claims changed after signing", (() => {
-      const [h, , s] = jwt(rs, claims({ groups: ["engineering"] }), rsa.privateKey).split(".");
-      return `${h}.${b64(claims())}.${s}`;
-    })(), 401, /signature does not verify/],
+    [
+      "claims changed after signing",
+      (() => {
+        const [h, , s] = jwt(rs, claims({ groups: ["engineering"] }), rsa.privateKey).split(".");
+        return `${h}.${b64(claims())}.${s}`;
+      })(),
+      401,
+      /signature does not verify/,
+    ],
     ["alg none", jwt({ alg: "none", kid: "rsa-1" }, claims(), null), 401, /algorithm "none" is not accepted/],
     ["HS256 keyed with the public key", jwt({ alg: "HS256", kid: "rsa-1" }, claims(), null), 401, /algorithm "HS256" is not accepted/],
-    ["an EC key named for an RSA algorithm", jwt({ alg: "RS256", kid: "ec-1" }, claims(), rsa.privateKey), 401, /key ec-1 is EC, not a key for RS256/],
+    [
+      "an EC key named for an RSA algorithm",
+      jwt({ alg: "RS256", kid: "ec-1" }, claims(), rsa.privateKey),
+      401,
+      /key ec-1 is EC, not a key for RS256/,
+    ],
     ["an unknown kid", jwt({ alg: "RS256", kid: "rsa-9" }, claims(), rsa.privateKey), 401, /publishes no key "rsa-9"/],
     ["names nobody", jwt(rs, { ...claims(), sub: undefined, email: undefined }, rsa.privateKey), 401, /names nobody/],
     ["not JSON", "e30.bm90IGpzb24.c2ln", 401, /not base64url JSON objects/],
@@ -161,16 +221,24 @@ test("OIDC issuer unavailable: refused as unauthenticated, saying the issuer cou
   const dir = tempDir(t);
   const world = await makeConsoleFixture(dir);
   const configFile = join(dir, "console-oidc.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    configFile,
+    `apiVersion: vigil.dev/v1alpha1
 kind: ConsoleConfig
 listen: 127.0.0.1:0
 tls: { generate: localhost }
 audit: { log: audit, verifierKey: "${world.verifierKey}" }
 oidc: { issuer: "${url}", audience: vigil-console, roles: { viewer: [engineering] } }
-`);
+`,
+  );
   const running = await startConsole(loadConsoleConfig(configFile));
   t.after(() => running.close());
-  const r = await fetch(new URL("/api/v1/me", running.url), { dispatcher: new Agent({ connect: { ca: running.certificate } }), headers: { authorization: `Bearer ${jwt({ alg: "RS256", kid: "rsa-1" }, { iss: url, aud: "vigil-console", sub: "x", exp: 9e9 }, rsa.privateKey)}` } });
+  const r = await fetch(new URL("/api/v1/me", running.url), {
+    dispatcher: new Agent({ connect: { ca: running.certificate } }),
+    headers: {
+      authorization: `Bearer ${jwt({ alg: "RS256", kid: "rsa-1" }, { iss: url, aud: "vigil-console", sub: "x", exp: 9e9 }, rsa.privateKey)}`,
+    },
+  });
   assert.equal(r.status, 401);
   assert.match(((await r.json()) as any).error, new RegExp(`OIDC issuer ${url} unavailable`));
 });
@@ -183,13 +251,16 @@ test("a person signs in to the web console with the OIDC issuer (authorization c
   const dir = tempDir(t);
   const world = await makeConsoleFixture(dir);
   const configFile = join(dir, "console-oidc.yaml");
-  writeFileSync(configFile, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    configFile,
+    `apiVersion: vigil.dev/v1alpha1
 kind: ConsoleConfig
 listen: 127.0.0.1:0
 tls: { generate: localhost }
 audit: { log: "${world.logDir}", verifierKey: "${world.verifierKey}" }
 oidc: { issuer: "${issuer.url}", audience: vigil-console, roles: { auditor: [security-auditors] } }
-`);
+`,
+  );
   const running = await startConsole(loadConsoleConfig(configFile));
   t.after(() => running.close());
   issuer.redirects.add(running.url);

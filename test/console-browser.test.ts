@@ -53,7 +53,10 @@ test("a security person answers what runs in prod, who approved it and whether i
   await prod.getByRole("link", { name: "prod" }).click();
   await page.getByRole("list", { name: "Running chain" }).waitFor();
   const stages = await page.getByRole("list", { name: "Running chain" }).getByRole("listitem").allInnerTexts();
-  assert.deepEqual(stages.map((s) => s.split("\n")[0]), ["commits", "signers", "approvals", "policies", "images", "vulnerabilities", "applied"]);
+  assert.deepEqual(
+    stages.map((s) => s.split("\n")[0]),
+    ["commits", "signers", "approvals", "policies", "images", "vulnerabilities", "applied"],
+  );
   assert.match(stages[5]!, /fail/, "a critical finding open on the running image makes its vulnerabilities link fail");
   await page.getByRole("list", { name: "Waiting for approval chain" }).waitFor();
   await noViolations(page, "environment");
@@ -78,7 +81,11 @@ test("a security person answers what runs in prod, who approved it and whether i
   await page.locator("[data-proof]").first().waitFor();
   const proofs = await page.locator("[data-proof]").evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-proof")));
   assert.ok(proofs.length >= 3);
-  await page.waitForFunction(() => document.querySelectorAll("[data-proof=verified]").length === document.querySelectorAll("[data-proof]").length && !document.body.innerText.includes("Verifying"));
+  await page.waitForFunction(
+    () =>
+      document.querySelectorAll("[data-proof=verified]").length === document.querySelectorAll("[data-proof]").length &&
+      !document.body.innerText.includes("Verifying"),
+  );
   assert.match(await page.locator("main").innerText(), /approved by bob/);
   await noViolations(page, "explain");
   await screenshot(page, "05-explain");
@@ -127,9 +134,21 @@ test("the page refuses a proof that does not lead to the signed checkpoint, and 
     const flip = (hex: string) => (hex[0] === "0" ? "1" : "0") + hex.slice(1);
     return {
       honest: await verifyEntry(entry, entry.checkpoint.note, entry.checkpoint.verifierKey),
-      editedRecord: await verifyEntry({ ...entry, data: entry.data.replace("bob", "eve") }, entry.checkpoint.note, entry.checkpoint.verifierKey),
-      editedProof: await verifyEntry({ ...entry, proof: { ...entry.proof, hashes: [flip(entry.proof.hashes[0]), ...entry.proof.hashes.slice(1)] } }, entry.checkpoint.note, entry.checkpoint.verifierKey),
-      editedCheckpoint: await verifyEntry(entry, entry.checkpoint.note.replace(/\n(\d+)\n/, (_: string, n: string) => `\n${Number(n) + 1}\n`), entry.checkpoint.verifierKey),
+      editedRecord: await verifyEntry(
+        { ...entry, data: entry.data.replace("bob", "eve") },
+        entry.checkpoint.note,
+        entry.checkpoint.verifierKey,
+      ),
+      editedProof: await verifyEntry(
+        { ...entry, proof: { ...entry.proof, hashes: [flip(entry.proof.hashes[0]), ...entry.proof.hashes.slice(1)] } },
+        entry.checkpoint.note,
+        entry.checkpoint.verifierKey,
+      ),
+      editedCheckpoint: await verifyEntry(
+        entry,
+        entry.checkpoint.note.replace(/\n(\d+)\n/, (_: string, n: string) => `\n${Number(n) + 1}\n`),
+        entry.checkpoint.verifierKey,
+      ),
     };
   }, world.tokens.auditor);
   assert.deepEqual(results.honest, { ok: true, size: 9 });
@@ -166,7 +185,10 @@ test("a viewer sees environments, findings and approvals, and not the audit log;
   assert.equal(await rows.count(), 200);
   await page.getByLabel("Filter by name or image").fill("Deployment/shop/service-24");
   await page.waitForFunction(() => document.querySelectorAll("#resources tbody tr").length === 11);
-  assert.deepEqual((await rows.allInnerTexts()).map((r) => r.split("\t")[0]).slice(0, 2), ["Deployment/shop/service-24", "Deployment/shop/service-240"]);
+  assert.deepEqual((await rows.allInnerTexts()).map((r) => r.split("\t")[0]).slice(0, 2), [
+    "Deployment/shop/service-24",
+    "Deployment/shop/service-240",
+  ]);
   await page.getByLabel("Filter by name or image").fill("");
   await page.getByRole("button", { name: "Show all 250" }).click();
   await page.waitForFunction(() => document.querySelectorAll("#resources tbody tr").length === 250);

@@ -35,15 +35,47 @@ test("a wrong configuration is refused with exit 2, naming file, line and field"
   const world = await makeConsoleFixture(dir);
   const good = readFileSync(world.configFile, "utf8");
   const cases: [string, string, RegExp][] = [
-    ["an unknown field", good.replace("accessLog: access.log", "accesslog: access.log"), /bad\.yaml:\d+ accesslog: unknown field "accesslog"/],
-    ["a role that does not exist", good.replace("role: viewer", "role: admin"), /bad\.yaml:\d+ tokens\[1\]\.role: must be "viewer" or "auditor"/],
-    ["a token kept in clear", good.replace(/sha256: [0-9a-f]{64} }\n$/, "sha256: hunter2 }\n"), /tokens\[1\]\.sha256: must be the token's SHA-256/],
+    [
+      "an unknown field",
+      good.replace("accessLog: access.log", "accesslog: access.log"),
+      /bad\.yaml:\d+ accesslog: unknown field "accesslog"/,
+    ],
+    [
+      "a role that does not exist",
+      good.replace("role: viewer", "role: admin"),
+      /bad\.yaml:\d+ tokens\[1\]\.role: must be "viewer" or "auditor"/,
+    ],
+    [
+      "a token kept in clear",
+      good.replace(/sha256: [0-9a-f]{64} }\n$/, "sha256: hunter2 }\n"),
+      /tokens\[1\]\.sha256: must be the token's SHA-256/,
+    ],
     ["nobody may call it", good.replace(/tokens:[\s\S]*$/, ""), /give tokens or oidc/],
-    ["a log that is not there", good.replace(`log: "${world.logDir}"`, "log: no-such-log"), /bad\.yaml:\d+ audit\.log: .*no-such-log does not exist/],
-    ["an inventory that is not there", good.replace("inventory: inventory", "inventory: inventroy"), /bad\.yaml:\d+ inventory: .*inventroy does not exist/],
-    ["a verifier key that is not one", good.replace(/verifierKey: ".*"/, 'verifierKey: "example.com+zz+AAAA"'), /audit\.verifierKey: the key hash is not eight lowercase hex digits/],
-    ["an issuer over plain HTTP", `${good}oidc: { issuer: "http://login.example.com", audience: console, roles: { viewer: [a] } }\n`, /bad\.yaml:\d+ oidc\.issuer: an issuer must be https:\/\//],
-    ["half a certificate", good.replace("tls: { generate: localhost }", "tls: { certFile: cert.pem }"), /bad\.yaml:\d+ tls: must be \{ certFile, keyFile \} or \{ generate: localhost \}/],
+    [
+      "a log that is not there",
+      good.replace(`log: "${world.logDir}"`, "log: no-such-log"),
+      /bad\.yaml:\d+ audit\.log: .*no-such-log does not exist/,
+    ],
+    [
+      "an inventory that is not there",
+      good.replace("inventory: inventory", "inventory: inventroy"),
+      /bad\.yaml:\d+ inventory: .*inventroy does not exist/,
+    ],
+    [
+      "a verifier key that is not one",
+      good.replace(/verifierKey: ".*"/, 'verifierKey: "example.com+zz+AAAA"'),
+      /audit\.verifierKey: the key hash is not eight lowercase hex digits/,
+    ],
+    [
+      "an issuer over plain HTTP",
+      `${good}oidc: { issuer: "http://login.example.com", audience: console, roles: { viewer: [a] } }\n`,
+      /bad\.yaml:\d+ oidc\.issuer: an issuer must be https:\/\//,
+    ],
+    [
+      "half a certificate",
+      good.replace("tls: { generate: localhost }", "tls: { certFile: cert.pem }"),
+      /bad\.yaml:\d+ tls: must be \{ certFile, keyFile \} or \{ generate: localhost \}/,
+    ],
   ];
   for (const [what, text, reason] of cases) {
     const file = join(dir, "bad.yaml");
@@ -93,14 +125,37 @@ test("a certificate from files: the client verifies it by its CA and fingerprint
   if (!requireTools(t, ["openssl"])) return;
   const dir = tempDir(t);
   const world = await makeConsoleFixture(dir);
-  run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")]);
-  writeFileSync(world.configFile, readFileSync(world.configFile, "utf8").replace("tls: { generate: localhost }", "tls: { certFile: cert.pem, keyFile: key.pem }"));
+  run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-keyout",
+    join(dir, "key.pem"),
+    "-out",
+    join(dir, "cert.pem"),
+  ]);
+  writeFileSync(
+    world.configFile,
+    readFileSync(world.configFile, "utf8").replace("tls: { generate: localhost }", "tls: { certFile: cert.pem, keyFile: key.pem }"),
+  );
   const console = await serve(["console", "--config", world.configFile, "--json"]);
   const { url, fingerprint } = JSON.parse(console.first);
   const cert = readFileSync(join(dir, "cert.pem"));
   assert.equal(fingerprint, new X509Certificate(cert).fingerprint256);
-  const r = await fetch(new URL("/api/v1/me", url), { dispatcher: new Agent({ connect: { ca: cert } }), headers: { authorization: `Bearer ${world.tokens.viewer}` } });
+  const r = await fetch(new URL("/api/v1/me", url), {
+    dispatcher: new Agent({ connect: { ca: cert } }),
+    headers: { authorization: `Bearer ${world.tokens.viewer}` },
+  });
   assert.equal(r.status, 200);
   const page = await fetch(url, { dispatcher: new Agent({ connect: { ca: cert } }) });
   assert.match(page.headers.get("content-security-policy") ?? "", /script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
@@ -116,7 +171,10 @@ test("an address already in use: exit 3", async (t) => {
   const busy = createServer();
   await new Promise<void>((resolve) => busy.listen(0, "127.0.0.1", resolve));
   t.after(() => busy.close());
-  writeFileSync(world.configFile, readFileSync(world.configFile, "utf8").replace("127.0.0.1:0", `127.0.0.1:${(busy.address() as AddressInfo).port}`));
+  writeFileSync(
+    world.configFile,
+    readFileSync(world.configFile, "utf8").replace("127.0.0.1:0", `127.0.0.1:${(busy.address() as AddressInfo).port}`),
+  );
   const r = vigil(["console", "--config", world.configFile]);
   assert.equal(r.status, 3, r.stderr);
   assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);

@@ -19,27 +19,64 @@ const named = (kind: string, name: string) => objects().find((o) => o.kind === k
 
 const AGENT = "system:serviceaccount:vigil-system:vigil-agent";
 const DEPLOYER = "system:serviceaccount:vigil-system:vigil-deployer-shop";
-const serviceAccountGroups = (namespace: string) => ["system:serviceaccounts", `system:serviceaccounts:${namespace}`, "system:authenticated"];
+const serviceAccountGroups = (namespace: string) => [
+  "system:serviceaccounts",
+  `system:serviceaccounts:${namespace}`,
+  "system:authenticated",
+];
 
 describe("deploy/: Vigil's policy packs", () => {
   it("pass with every built-in pack (the impersonation grant excepted, by name, until its review date)", (t) => {
     // supply-chain-allowed-registries takes its registries from a ConfigMap the cluster's owner writes;
     // the install does not decide that for them, so the test gives Vigil's own registry.
     const params = join(tempDir(t), "registries.yaml");
-    writeFileSync(params, JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "vigil-supply-chain", namespace: "vigil-system" }, data: { allowedRegistries: "ghcr.io/vigil-dev/" } }));
+    writeFileSync(
+      params,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "vigil-supply-chain", namespace: "vigil-system" },
+        data: { allowedRegistries: "ghcr.io/vigil-dev/" },
+      }),
+    );
     const packs = packNames();
     assert.ok(packs.length >= 6, `built-in packs: ${packs.join(", ")}`);
-    const r = vigil(["policy", "check", ...packs.flatMap((p) => ["--pack", p]), "--policy", params, "--exceptions", join(deploy, "exceptions"), "-o", "json", deploy]);
+    const r = vigil([
+      "policy",
+      "check",
+      ...packs.flatMap((p) => ["--pack", p]),
+      "--policy",
+      params,
+      "--exceptions",
+      join(deploy, "exceptions"),
+      "-o",
+      "json",
+      deploy,
+    ]);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const checks: { status: string; rule: string; subject: string; message: string }[] = r.json().checks;
     const notPassing = checks.filter((c) => c.status === "fail" || c.status === "warn");
     assert.deepEqual(notPassing, [], "no policy fails or warns on the install");
     // The exceptions in use: the impersonation Role and the deployer's binding; anything else excepted would show here.
     const excepted = checks.filter((c) => c.status === "skip" && c.rule !== "coverage").map((c) => [c.rule, c.subject]);
-    assert.deepEqual(excepted, [["rbac-no-escalation-verbs", "Role/vigil-system/vigil-agent-impersonate"], ["cluster-effect-role-binding-reach", "RoleBinding/shop/vigil-deployer"]]);
+    assert.deepEqual(excepted, [
+      ["rbac-no-escalation-verbs", "Role/vigil-system/vigil-agent-impersonate"],
+      ["cluster-effect-role-binding-reach", "RoleBinding/shop/vigil-deployer"],
+    ]);
     // Not a vacuous pass: every restricted-level control was evaluated on the agent's Deployment.
-    const onAgent = new Set(checks.filter((c) => c.subject === "Deployment/vigil-system/vigil-agent" && c.status === "pass").map((c) => c.rule));
-    for (const rule of ["pss-run-as-non-root", "pss-seccomp-restricted", "pss-privilege-escalation", "pss-capabilities-restricted", "pss-volume-types", "supply-chain-image-digest", "network-workload-selected", "network-default-deny-ingress"]) {
+    const onAgent = new Set(
+      checks.filter((c) => c.subject === "Deployment/vigil-system/vigil-agent" && c.status === "pass").map((c) => c.rule),
+    );
+    for (const rule of [
+      "pss-run-as-non-root",
+      "pss-seccomp-restricted",
+      "pss-privilege-escalation",
+      "pss-capabilities-restricted",
+      "pss-volume-types",
+      "supply-chain-image-digest",
+      "network-workload-selected",
+      "network-default-deny-ingress",
+    ]) {
       assert.ok(onAgent.has(rule), `${rule} passed on the agent's Deployment`);
     }
   });
@@ -49,10 +86,18 @@ describe("deploy/: Vigil's policy packs", () => {
     // The one exception: the admission webhook (deploy/admission.yaml) keeps its own cluster-scoped
     // ValidatingWebhookConfiguration and the packs' policies; its rights are tested in admission-install.
     const clusterWide = all.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding");
-    assert.deepEqual(clusterWide.filter((o) => o.metadata?.name !== "vigil-admission").map((o) => o.metadata?.name), [], "no ClusterRole or ClusterRoleBinding");
+    assert.deepEqual(
+      clusterWide.filter((o) => o.metadata?.name !== "vigil-admission").map((o) => o.metadata?.name),
+      [],
+      "no ClusterRole or ClusterRoleBinding",
+    );
     for (const role of clusterWide.filter((o) => o.kind === "ClusterRole")) {
       const groups = new Set((role.rules as Record<string, string[]>[]).flatMap((r) => r.apiGroups!));
-      assert.deepEqual([...groups], ["admissionregistration.k8s.io"], "the admission webhook's ClusterRole reaches admission configuration only");
+      assert.deepEqual(
+        [...groups],
+        ["admissionregistration.k8s.io"],
+        "the admission webhook's ClusterRole reaches admission configuration only",
+      );
     }
     const roles = all.filter((o) => o.kind === "Role");
     assert.ok(roles.length >= 3);
@@ -77,7 +122,7 @@ describe("deploy/: Vigil's policy packs", () => {
     assert.match(deployment.spec.template.spec.containers[0].image, /^ghcr\.io\/vigil-dev\/vigil@sha256:[0-9a-f]{64}$/);
     const config = String((named("ConfigMap", "vigil-agent-config") as any).data["agent.yaml"]);
     const accounts = [...config.matchAll(/serviceAccount: (\S+)\/(\S+)/g)].map((m) => [m[1], m[2]]);
-    const impersonable = ((named("Role", "vigil-agent-impersonate") as any).rules[0].resourceNames as string[]);
+    const impersonable = (named("Role", "vigil-agent-impersonate") as any).rules[0].resourceNames as string[];
     assert.ok(accounts.length > 0);
     for (const [namespace, name] of accounts) {
       assert.equal(namespace, "vigil-system", "environment accounts live beside the agent");
@@ -112,11 +157,19 @@ describe("deploy/: a real API server", () => {
     kubectl("apply", "--server-side", "--field-manager", "vigil-install", "-f", join(deploy, "example-environment"));
   });
 
-  async function api(method: Dispatcher.HttpMethod, path: string, opts: { body?: unknown; as?: Dispatcher; headers?: Record<string, string>; contentType?: string } = {}): Promise<{ status: number; body: any }> {
+  async function api(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    opts: { body?: unknown; as?: Dispatcher; headers?: Record<string, string>; contentType?: string } = {},
+  ): Promise<{ status: number; body: any }> {
     const res = await request(`${cluster.url}${path}`, {
       method,
       dispatcher: opts.as ?? cluster.admin.dispatcher,
-      headers: { accept: "application/json", ...(opts.body !== undefined && { "content-type": opts.contentType ?? "application/json" }), ...opts.headers },
+      headers: {
+        accept: "application/json",
+        ...(opts.body !== undefined && { "content-type": opts.contentType ?? "application/json" }),
+        ...opts.headers,
+      },
       ...(opts.body !== undefined && { body: JSON.stringify(opts.body) }),
     });
     const text = await res.body.text();
@@ -141,7 +194,11 @@ describe("deploy/: a real API server", () => {
     if (!requireKube(t, [kubectlBinary])) return;
     const can = async (resourceAttributes: Record<string, string>) => {
       const review = await api("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", {
-        body: { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: { user: AGENT, groups: serviceAccountGroups("vigil-system"), resourceAttributes } },
+        body: {
+          apiVersion: "authorization.k8s.io/v1",
+          kind: "SubjectAccessReview",
+          spec: { user: AGENT, groups: serviceAccountGroups("vigil-system"), resourceAttributes },
+        },
       });
       assert.equal(review.status, 201, JSON.stringify(review.body));
       return review.body.status.allowed === true;
@@ -207,7 +264,10 @@ describe("deploy/: a real API server", () => {
     // The deployer's rights end at shop; the agent's own rights do not reach shop; no other account.
     const outside = await apply("vigil-system", DEPLOYER);
     assert.equal(outside.status, 403);
-    assert.match(outside.body.message, /User "system:serviceaccount:vigil-system:vigil-deployer-shop" cannot patch resource "configmaps" in API group "" in the namespace "vigil-system"/);
+    assert.match(
+      outside.body.message,
+      /User "system:serviceaccount:vigil-system:vigil-deployer-shop" cannot patch resource "configmaps" in API group "" in the namespace "vigil-system"/,
+    );
     assert.equal((await apply("shop")).status, 403, "the agent cannot write to shop as itself");
     const other = await apply("shop", "system:serviceaccount:shop:default");
     assert.equal(other.status, 403);

@@ -23,7 +23,10 @@ const CLAIM_REF = `refs/vigil/approvals/${"2".repeat(40)}/0123456789abcdef`;
 async function history(location: string, key: LogKey): Promise<string> {
   const log = await openAuditLog(location, { signingKeyFile: key.file });
   try {
-    await log.append([reconcileRecord(shopReconcile()), claimsRecord({ environment: "prod", claims: [{ ref: CLAIM_REF, digest: CLAIM_DIGEST, envelope: "envelope-aaaa" }] })]);
+    await log.append([
+      reconcileRecord(shopReconcile()),
+      claimsRecord({ environment: "prod", claims: [{ ref: CLAIM_REF, digest: CLAIM_DIGEST, envelope: "envelope-aaaa" }] }),
+    ]);
     await log.append([finding(1), finding(2)]);
     await log.append([finding(3)]);
     return await log.checkpoint();
@@ -115,7 +118,10 @@ for (const store of stores) {
     const { evidence } = running;
     assert.ok(evidence.firstSeen("2".repeat(40)) instanceof Date, "the reconcile's commits are first sightings");
     assert.ok(evidence.firstSeen(CLAIM_DIGEST) instanceof Date, "so are the claims record's claims");
-    assert.deepEqual(evidence.claimsUnder("refs/vigil/approvals/").map((c) => [c.where, c.ref, c.envelope.toString()]), [["audit log entry 1", CLAIM_REF, "envelope-aaaa"]]);
+    assert.deepEqual(
+      evidence.claimsUnder("refs/vigil/approvals/").map((c) => [c.where, c.ref, c.envelope.toString()]),
+      [["audit log entry 1", CLAIM_REF, "envelope-aaaa"]],
+    );
     assert.equal(evidence.firstSeen("9".repeat(40)), undefined);
   });
 
@@ -127,9 +133,15 @@ for (const store of stores) {
     const running = new LogFollower(location);
     assert.equal(await catchUp(running, location, key, kept), "pass");
     await tamper[store.name]!.editClaims(location);
-    assert.match(await catchUp(running, location, key, kept), /entry 1 changed after this agent verified and read it .*: the log was edited/);
+    assert.match(
+      await catchUp(running, location, key, kept),
+      /entry 1 changed after this agent verified and read it .*: the log was edited/,
+    );
     assert.match(await catchUp(running, location, key, kept), /entry 1 changed/, "a follower that failed stays failed");
-    assert.match(await catchUp(new LogFollower(location), location, key, kept), /entries 0 to 4 do not match the log's signed checkpoint of size 5: an entry was edited/);
+    assert.match(
+      await catchUp(new LogFollower(location), location, key, kept),
+      /entries 0 to 4 do not match the log's signed checkpoint of size 5: an entry was edited/,
+    );
   });
 
   test(`${store.name}: a log cut below the kept checkpoint is refused, by a running follower and a fresh one`, async (t) => {
@@ -140,7 +152,8 @@ for (const store of stores) {
     const running = new LogFollower(location);
     assert.equal(await catchUp(running, location, key, kept), "pass");
     await tamper[store.name]!.cutLastBatch(location);
-    const cut = /the log's latest checkpoint has 4 entries, but the checkpoint saved in ConfigMap vigil-system\/vigil-audit-checkpoint has 5: entries were removed \(the log was cut, or rolled back to an older copy\)/;
+    const cut =
+      /the log's latest checkpoint has 4 entries, but the checkpoint saved in ConfigMap vigil-system\/vigil-audit-checkpoint has 5: entries were removed \(the log was cut, or rolled back to an older copy\)/;
     assert.match(await catchUp(running, location, key, kept), cut);
     assert.match(await catchUp(new LogFollower(location), location, key, kept), cut);
   });
@@ -163,10 +176,14 @@ test("directory: a log rolled back to an older copy is refused, and so is one th
   };
   restore();
   assert.match(await catchUp(running, location, key, kept), /has 5 entries, but the checkpoint saved in .* has 6: entries were removed/);
-  assert.match(await catchUp(new LogFollower(location), location, key, kept), /has 5 entries, but the checkpoint saved in .* has 6: entries were removed/);
+  assert.match(
+    await catchUp(new LogFollower(location), location, key, kept),
+    /has 5 entries, but the checkpoint saved in .* has 6: entries were removed/,
+  );
 
   await append(location, key, 10);
   await append(location, key, 11);
-  const fork = /the log no longer extends the checkpoint saved in ConfigMap vigil-system\/vigil-audit-checkpoint \(size 6\): .*entries before 6 were changed, or the log was replaced/;
+  const fork =
+    /the log no longer extends the checkpoint saved in ConfigMap vigil-system\/vigil-audit-checkpoint \(size 6\): .*entries before 6 were changed, or the log was replaced/;
   assert.match(await catchUp(new LogFollower(location), location, key, kept), fork);
 });

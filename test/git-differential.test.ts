@@ -34,7 +34,10 @@ async function compareWithGit(t: TestContext, repo: TestRepo): Promise<number> {
   const objects = new CatFile(join(repo.dir, ".git"));
   t.after(() => objects.close());
   const walker = new TreeWalker(objects);
-  const walked = repo.git("rev-list", "--all", "--parents").split("\n").map((l) => l.split(" "));
+  const walked = repo
+    .git("rev-list", "--all", "--parents")
+    .split("\n")
+    .map((l) => l.split(" "));
   for (const [id, ...gitParents] of walked as [string, ...string[]][]) {
     const commit = parseCommit(id, (await objects.read(id))!.data);
     assert.deepEqual(commit.parents, gitParents, `parents of ${id}`);
@@ -45,7 +48,11 @@ async function compareWithGit(t: TestContext, repo: TestRepo): Promise<number> {
     }
     // -m: every parent's diff in one output, so the union is what git reports for the commit.
     const union = [...new Set(commit.parents.length === 0 ? await walker.diff(null, commit.tree) : perParent.flat())];
-    assert.deepEqual(sorted(union), [...new Set(rawPaths(gitFields(repo, [...diffArgs, "-m", "--root", id])))].sort(), `${id}: git diff-tree -m`);
+    assert.deepEqual(
+      sorted(union),
+      [...new Set(rawPaths(gitFields(repo, [...diffArgs, "-m", "--root", id])))].sort(),
+      `${id}: git diff-tree -m`,
+    );
     if (commit.parents.length > 1) {
       // What the gate counts as a merge's own change: paths that differ from every parent, git's combined diff.
       const combined = gitFields(repo, ["diff-tree", "-r", "-c", "--name-only", "-z", id]).slice(1);
@@ -77,7 +84,15 @@ for (const objectFormat of ["sha1", "sha256"] as const) {
 }
 
 function linearHistory(repo: TestRepo): void {
-  write(repo, { "a.b": "1", "a-b": "1", "a/x": "1", "dir/sub/deep.txt": "1", "name with space": "1", "\u00e9t\u00e9.txt": "1", "z/1": "1" });
+  write(repo, {
+    "a.b": "1",
+    "a-b": "1",
+    "a/x": "1",
+    "dir/sub/deep.txt": "1",
+    "name with space": "1",
+    "\u00e9t\u00e9.txt": "1",
+    "z/1": "1",
+  });
   commitAll(repo, "root");
   repo.commit({ "dir/sub/deep.txt": "2", "a/y": "new" }, null, "edit and add");
   repo.git("mv", "dir/sub", "dir/moved");
@@ -161,7 +176,10 @@ test("merges: clean, resolved with changes of its own, ours, octopus, criss-cros
   write(repo, { "shared.txt": "joined\n" });
   commitAll(repo, "join unrelated histories");
 
-  const parents = repo.git("rev-list", "--all", "--parents").split("\n").map((l) => l.split(" ").length - 1);
+  const parents = repo
+    .git("rev-list", "--all", "--parents")
+    .split("\n")
+    .map((l) => l.split(" ").length - 1);
   assert.ok(parents.includes(4) && parents.filter((n) => n === 0).length === 2, "an octopus merge and two roots are in the history");
   assert.ok((await compareWithGit(t, repo)) >= 20);
 });

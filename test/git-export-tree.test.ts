@@ -14,12 +14,19 @@ const gitDirOf = (repo: TestRepo) => join(repo.dir, ".git");
 test("a commit's whole tree is written, as of that commit, with executable bits kept", async (t) => {
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(tempDir(t));
-  const first = repo.commit({ "envs/staging/app.yaml": "kind: ConfigMap\n", "apps/base/kustomization.yaml": "resources: []\n", "tools/run.sh": "#!/bin/sh\n" }, null);
+  const first = repo.commit(
+    { "envs/staging/app.yaml": "kind: ConfigMap\n", "apps/base/kustomization.yaml": "resources: []\n", "tools/run.sh": "#!/bin/sh\n" },
+    null,
+  );
   chmodSync(join(repo.dir, "tools/run.sh"), 0o755);
   repo.commit({ "envs/staging/app.yaml": "kind: Secret\n" }, null);
   const tree = await exportTree(gitDirOf(repo), first);
   t.after(() => tree.remove());
-  assert.equal(readFileSync(join(tree.dir, "envs/staging/app.yaml"), "utf8"), "kind: ConfigMap\n", "the commit asked for, not the branch's head");
+  assert.equal(
+    readFileSync(join(tree.dir, "envs/staging/app.yaml"), "utf8"),
+    "kind: ConfigMap\n",
+    "the commit asked for, not the branch's head",
+  );
   assert.ok(existsSync(join(tree.dir, "apps/base/kustomization.yaml")));
   const latest = await exportTree(gitDirOf(repo), repo.git("rev-parse", "HEAD"));
   t.after(() => latest.remove());
@@ -36,8 +43,11 @@ test("a symbolic link in the tree is refused, and nothing is left behind", async
   symlinkSync("/etc/passwd", join(repo.dir, "envs/staging/passwd.yaml"));
   repo.git("add", "-A");
   const commit = repo.commitStaged(null, "TICKET-3: link");
-  await assert.rejects(exportTree(gitDirOf(repo), commit), (e: Error) =>
-    e instanceof InputError && e.message.includes("envs/staging/passwd.yaml is a symbolic link") && e.message.includes(commit));
+  await assert.rejects(
+    exportTree(gitDirOf(repo), commit),
+    (e: Error) =>
+      e instanceof InputError && e.message.includes("envs/staging/passwd.yaml is a symbolic link") && e.message.includes(commit),
+  );
 });
 
 test("a submodule is refused: its content is not part of the verified revision", async (t) => {
@@ -47,7 +57,10 @@ test("a submodule is refused: its content is not part of the verified revision",
   const other = repo.git("rev-parse", "HEAD");
   repo.git("update-index", "--add", "--cacheinfo", `160000,${other},vendor/lib`);
   const commit = repo.commitStaged(null, "TICKET-4: submodule");
-  await assert.rejects(exportTree(gitDirOf(repo), commit), (e: Error) => e instanceof InputError && /vendor\/lib is a submodule/.test(e.message));
+  await assert.rejects(
+    exportTree(gitDirOf(repo), commit),
+    (e: Error) => e instanceof InputError && /vendor\/lib is a submodule/.test(e.message),
+  );
 });
 
 test("a tree over the size limits is refused; an unknown commit is an error, not an empty tree", async (t) => {

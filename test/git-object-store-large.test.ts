@@ -18,14 +18,18 @@ function history(): Buffer {
     const time = 1_700_000_000 + i * 60;
     const merge = i % 1000 === 0 && i > 1000;
     if (merge) {
-      parts.push(`commit refs/heads/side\nmark :${COMMITS + i}\ncommitter Side <side@example.com> ${time} +0000\n${data(`side ${i}`)}from :${i - 1}\n`);
+      parts.push(
+        `commit refs/heads/side\nmark :${COMMITS + i}\ncommitter Side <side@example.com> ${time} +0000\n${data(`side ${i}`)}from :${i - 1}\n`,
+      );
       parts.push(`M 100644 inline side/${i}.yaml\n${data(`side: ${i}\n`)}\n`);
     }
     parts.push(`commit refs/heads/main\nmark :${i}\ncommitter Bench <bench@example.com> ${time} +0000\n${data(`OPS-${i}: edit`)}`);
     if (i > 1) parts.push(`from :${i - 1}\n`);
     if (merge) parts.push(`merge :${COMMITS + i}\n`);
     const file = i % 1000;
-    parts.push(`M 100644 inline dir-${file % 20}/app-${file}.yaml\n${data(`replicas: ${i}\nimage: registry.example.com/app-${file}:${i}\n`)}\n`);
+    parts.push(
+      `M 100644 inline dir-${file % 20}/app-${file}.yaml\n${data(`replicas: ${i}\nimage: registry.example.com/app-${file}:${i}\n`)}\n`,
+    );
   }
   return Buffer.from(parts.join(""));
 }

@@ -20,12 +20,16 @@ import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
 function varied(repo: TestRepo, rounds: number, label: string): void {
   for (let i = 0; i < rounds; i++) {
     const big = Array.from({ length: 2000 + i * 50 }, (_, k) => `line ${k} of a manifest that grows ${k % 7 === 0 ? i : ""}`).join("\n");
-    repo.commit({
-      [`envs/staging/app-${i % 5}.yaml`]: `replicas: ${i}\n`,
-      "envs/prod/big.yaml": big,
-      [`bin/blob-${i % 3}`]: createHash("sha512").update(String(i)).digest("binary").repeat(40),
-      "empty": "",
-    }, null, `OPS-${i}: round ${i}`);
+    repo.commit(
+      {
+        [`envs/staging/app-${i % 5}.yaml`]: `replicas: ${i}\n`,
+        "envs/prod/big.yaml": big,
+        [`bin/blob-${i % 3}`]: createHash("sha512").update(String(i)).digest("binary").repeat(40),
+        empty: "",
+      },
+      null,
+      `OPS-${i}: round ${i}`,
+    );
   }
   repo.git("tag", "-a", "-m", "release", `v-${label}`);
   repo.git("checkout", "-q", "-b", `side-${label}`, "HEAD~2");
@@ -56,20 +60,24 @@ for (const objectFormat of ["sha1", "sha256"] as const) {
 
 function packIndexes(repo: TestRepo): string[] {
   const dir = join(repo.dir, ".git", "objects", "pack");
-  return readdirSync(dir).filter((n) => n.endsWith(".idx")).map((n) => join(dir, n));
+  return readdirSync(dir)
+    .filter((n) => n.endsWith(".idx"))
+    .map((n) => join(dir, n));
 }
 
 test("this repository's own history: every object reads as git reads it", async (t) => {
   if (!requireTools(t, ["git"])) return;
-  const gitDir = spawnSync("git", ["-C", resolve(import.meta.dirname, ".."), "rev-parse", "--absolute-git-dir"], { encoding: "utf8" }).stdout.trim();
+  const gitDir = spawnSync("git", ["-C", resolve(import.meta.dirname, ".."), "rev-parse", "--absolute-git-dir"], {
+    encoding: "utf8",
+  }).stdout.trim();
   assert.ok((await compareEveryObject(gitDir)) > 1000);
 });
 
 test("objects are read as stored: a replace ref does not swap one commit for another", async (t) => {
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(tempDir(t));
-  const first = repo.commit({ "a": "1" }, null);
-  const second = repo.commit({ "a": "2" }, null);
+  const first = repo.commit({ a: "1" }, null);
+  const second = repo.commit({ a: "2" }, null);
   repo.git("replace", first, second);
   const store = new ObjectStore(join(repo.dir, ".git"));
   t.after(() => store.close());
@@ -104,19 +112,25 @@ test("loose objects: a commit stored under another id, a decompression bomb, a c
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(tempDir(t));
   const gitDir = join(repo.dir, ".git");
-  const a = repo.commit({ "a": "1" }, null);
-  const b = repo.commit({ "a": "2" }, null);
+  const a = repo.commit({ a: "1" }, null);
+  const b = repo.commit({ a: "2" }, null);
   const store = new ObjectStore(gitDir);
   t.after(() => store.close());
 
   // b's file swapped in under a's id: the bytes do not hash to the id.
   writeLoose(gitDir, a, readFileSync(join(gitDir, "objects", b.slice(0, 2), b.slice(2))));
-  await assert.rejects(store.read(a), refused(new RegExp(`object ${a} holds a commit whose sha1 is ${b}: the repository is damaged or was tampered with`)));
+  await assert.rejects(
+    store.read(a),
+    refused(new RegExp(`object ${a} holds a commit whose sha1 is ${b}: the repository is damaged or was tampered with`)),
+  );
 
   // 10 bytes declared, 64 MiB of zeros compressed: inflating stops at the declared size.
   const bomb = "1".repeat(40);
   writeLoose(gitDir, bomb, deflateSync(Buffer.concat([Buffer.from("blob 10\0"), Buffer.alloc(64 << 20)])));
-  await assert.rejects(store.read(bomb), refused(/loose object 1{40} cannot be read: it does not inflate to the 10 bytes its header declares/));
+  await assert.rejects(
+    store.read(bomb),
+    refused(/loose object 1{40} cannot be read: it does not inflate to the 10 bytes its header declares/),
+  );
 
   // A commit that declares 3 MiB is refused from its header, before the rest is inflated.
   const huge = "2".repeat(40);
@@ -146,14 +160,16 @@ test("the revision gate fails a commit stored under another commit's id, naming 
   const r = vigil(["verify", "commits", "--repo", repo.dir, "--trust", policy, "--json"]);
   assert.equal(r.status, 1, r.stderr);
   // Whichever commit reads it first (b, whose parent it is) fails, naming the tampered object.
-  const failed = r.json().checks.find((c: { rule: string; message: string }) => c.rule === "commit-format" && c.message.includes(`object ${a} holds a commit`));
+  const failed = r
+    .json()
+    .checks.find((c: { rule: string; message: string }) => c.rule === "commit-format" && c.message.includes(`object ${a} holds a commit`));
   assert.ok(failed, r.stdout);
   assert.match(failed.message, /damaged or was tampered with/);
 });
 
 /** A pack entry: its header (type, size), an OFS distance or REF base id, and the deflated data. */
 function entry(type: number, size: number, data: Buffer, prefix = Buffer.alloc(0), deflated = deflateSync(data)): Buffer {
-  const header = [((size > 15 ? 0x80 : 0) | (type << 4) | (size & 15))];
+  const header = [(size > 15 ? 0x80 : 0) | (type << 4) | (size & 15)];
   for (let rest = Math.floor(size / 16); rest > 0; rest = Math.floor(rest / 128)) header.push((rest >= 128 ? 0x80 : 0) | (rest & 127));
   return Buffer.concat([Buffer.from(header), prefix, deflated]);
 }
@@ -191,7 +207,14 @@ function writePack(gitDir: string, entries: { id: string; bytes: (offset: number
   for (let b = 0; b < 256; b++) fanout.writeUInt32BE(sorted.filter((p) => p.id[0]! <= b).length, b * 4);
   const offsets = Buffer.alloc(4 * sorted.length);
   sorted.forEach((p, i) => offsets.writeUInt32BE(p.at, i * 4));
-  const idxBody = Buffer.concat([Buffer.from([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]), fanout, ...sorted.map((p) => p.id), Buffer.alloc(4 * sorted.length), offsets, pack.subarray(-20)]);
+  const idxBody = Buffer.concat([
+    Buffer.from([0xff, 0x74, 0x4f, 0x63, 0, 0, 0, 2]),
+    fanout,
+    ...sorted.map((p) => p.id),
+    Buffer.alloc(4 * sorted.length),
+    offsets,
+    pack.subarray(-20),
+  ]);
   const name = createHash("sha1").update(pack).digest("hex");
   mkdirSync(join(gitDir, "objects", "pack"), { recursive: true });
   writeFileSync(join(gitDir, "objects", "pack", `pack-${name}.pack`), pack);
@@ -202,7 +225,7 @@ test("hostile packs: delta cycles, reserved instructions, copies outside the bas
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(tempDir(t));
   const gitDir = join(repo.dir, ".git");
-  const commitText = Buffer.from(repo.catCommit(repo.commit({ "a": "1" }, null)));
+  const commitText = Buffer.from(repo.catCommit(repo.commit({ a: "1" }, null)));
   const baseId = "a0".repeat(20);
   const id = (n: number) => n.toString(16).padStart(2, "0").repeat(20);
   const ofs = (from: number, to: number) => {
@@ -216,20 +239,62 @@ test("hostile packs: delta cycles, reserved instructions, copies outside the bas
   writePack(gitDir, [
     { id: baseId, bytes: (at) => ((baseAt = at), entry(1, commitText.length, commitText)) },
     // Reserved instruction 0.
-    { id: id(1), bytes: (at) => { const d = delta(commitText.length, 4, [0]); return entry(6, d.length, d, ofs(at, baseAt)); } },
+    {
+      id: id(1),
+      bytes: (at) => {
+        const d = delta(commitText.length, 4, [0]);
+        return entry(6, d.length, d, ofs(at, baseAt));
+      },
+    },
     // Copies 100 bytes from offset 10,000 of a base that is smaller.
-    { id: id(2), bytes: (at) => { const d = delta(commitText.length, 100, [0x93, 0x10, 0x27, 100]); return entry(6, d.length, d, ofs(at, baseAt)); } },
+    {
+      id: id(2),
+      bytes: (at) => {
+        const d = delta(commitText.length, 100, [0x93, 0x10, 0x27, 100]);
+        return entry(6, d.length, d, ofs(at, baseAt));
+      },
+    },
     // Builds 3 MiB of commit: over the cap, refused before the result is allocated.
-    { id: id(3), bytes: (at) => { const d = delta(commitText.length, 3 << 20, [0x90, 0]); return entry(6, d.length, d, ofs(at, baseAt)); } },
+    {
+      id: id(3),
+      bytes: (at) => {
+        const d = delta(commitText.length, 3 << 20, [0x90, 0]);
+        return entry(6, d.length, d, ofs(at, baseAt));
+      },
+    },
     // Two REF_DELTAs, each the other's base.
-    { id: id(4), bytes: () => { const d = delta(5, 5, [5, 1, 2, 3, 4, 5]); return entry(7, d.length, d, Buffer.from(id(5), "hex")); } },
-    { id: id(5), bytes: () => { const d = delta(5, 5, [5, 1, 2, 3, 4, 5]); return entry(7, d.length, d, Buffer.from(id(4), "hex")); } },
+    {
+      id: id(4),
+      bytes: () => {
+        const d = delta(5, 5, [5, 1, 2, 3, 4, 5]);
+        return entry(7, d.length, d, Buffer.from(id(5), "hex"));
+      },
+    },
+    {
+      id: id(5),
+      bytes: () => {
+        const d = delta(5, 5, [5, 1, 2, 3, 4, 5]);
+        return entry(7, d.length, d, Buffer.from(id(4), "hex"));
+      },
+    },
     // An OFS distance reaching before the pack's first entry.
-    { id: id(6), bytes: (at) => { const d = delta(1, 1, [1, 0x41]); return entry(6, d.length, d, ofs(at, 2)); } },
+    {
+      id: id(6),
+      bytes: (at) => {
+        const d = delta(1, 1, [1, 0x41]);
+        return entry(6, d.length, d, ofs(at, 2));
+      },
+    },
     // A blob that declares 10 bytes and inflates to 32 MiB.
     { id: id(7), bytes: () => entry(3, 10, Buffer.alloc(0), deflateSync(Buffer.alloc(32 << 20))) },
     // A REF_DELTA whose base is nowhere.
-    { id: id(8), bytes: () => { const d = delta(1, 1, [1, 0x41]); return entry(7, d.length, d, Buffer.from(id(9), "hex")); } },
+    {
+      id: id(8),
+      bytes: () => {
+        const d = delta(1, 1, [1, 0x41]);
+        return entry(7, d.length, d, Buffer.from(id(9), "hex"));
+      },
+    },
     // Entry type 5 is reserved.
     { id: id(10), bytes: () => entry(5, 1, Buffer.from("x")) },
   ]);
@@ -237,7 +302,10 @@ test("hostile packs: delta cycles, reserved instructions, copies outside the bas
   t.after(() => store.close());
   await assert.rejects(store.read(id(1)), refused(/cannot be read: it holds the reserved delta instruction 0/));
   await assert.rejects(store.read(id(2)), refused(/a copy instruction reaches outside its base or result/));
-  await assert.rejects(store.read(id(3)), refused(new RegExp(`commit ${id(3)} is 3145728 bytes, more than the 2097152 bytes Vigil reads for a commit`)));
+  await assert.rejects(
+    store.read(id(3)),
+    refused(new RegExp(`commit ${id(3)} is 3145728 bytes, more than the 2097152 bytes Vigil reads for a commit`)),
+  );
   await assert.rejects(store.read(id(4)), refused(/its delta chain is longer than 4096/));
   await assert.rejects(store.read(id(6)), refused(/its base offset points outside the pack/));
   await assert.rejects(store.read(id(7)), refused(/its data does not inflate to its size/));

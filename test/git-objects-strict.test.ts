@@ -30,7 +30,10 @@ async function readCommit(objects: CatFile, id: string) {
 /** What git fsck --strict says about the repository: its problems, or "" when it finds none. */
 function fsckStrict(repo: TestRepo): string {
   const r = spawnSync("git", ["fsck", "--strict", "--no-dangling", "--no-progress"], { cwd: repo.dir, encoding: "utf8" });
-  return r.stderr.split("\n").filter((l) => /^(error|warning)/.test(l)).join("\n");
+  return r.stderr
+    .split("\n")
+    .filter((l) => /^(error|warning)/.test(l))
+    .join("\n");
 }
 
 function refusedNaming(id: string, reason: RegExp) {
@@ -79,9 +82,17 @@ test("commit headers out of git's order, repeated, missing or malformed are refu
     ["no tree", [parent, author, committer, rest].join("\n"), /expected a tree header/],
     ["a second tree", [tree, parent, author, committer, tree, rest].join("\n"), /tree header appears out of git's order/],
     ["a second author", [tree, parent, author, author, committer, rest].join("\n"), /expected a committer header, found "author"/],
-    ["an author after the committer", [tree, parent, author, committer, author, rest].join("\n"), /author header appears out of git's order/],
+    [
+      "an author after the committer",
+      [tree, parent, author, committer, author, rest].join("\n"),
+      /author header appears out of git's order/,
+    ],
     ["no committer", [tree, parent, author, rest].join("\n"), /expected a committer header/],
-    ["an uppercase parent id", [tree, parent.toUpperCase().replace("PARENT", "parent"), author, committer, rest].join("\n"), /lowercase object id/],
+    [
+      "an uppercase parent id",
+      [tree, parent.toUpperCase().replace("PARENT", "parent"), author, committer, rest].join("\n"),
+      /lowercase object id/,
+    ],
     ["a short tree id", [tree.slice(0, -1), parent, author, committer, rest].join("\n"), /40-digit/],
     ["a continued tree line", [tree, " x", parent, author, committer, rest].join("\n"), /tree/],
     ["no space before the email", [tree, parent, "author A<a@example.com> 1700000000 +0000", committer, rest].join("\n"), /author "A<a@/],
@@ -105,10 +116,18 @@ test("commits git writes still parse: merges, optional headers, a signature, and
   assert.equal(parsed.payload.toString(), raw);
 
   const [headers, ...body] = raw.split("\n\n");
-  const withExtras = writeLiteralObject(repo.dir, "commit", `${headers}\nencoding ISO-8859-1\ngpgsig -----BEGIN SSH SIGNATURE-----\n abc\n -----END SSH SIGNATURE-----\n\n${body.join("\n\n")}`);
+  const withExtras = writeLiteralObject(
+    repo.dir,
+    "commit",
+    `${headers}\nencoding ISO-8859-1\ngpgsig -----BEGIN SSH SIGNATURE-----\n abc\n -----END SSH SIGNATURE-----\n\n${body.join("\n\n")}`,
+  );
   const signed = await readCommit(objects, withExtras);
   assert.equal(signed.signature, "-----BEGIN SSH SIGNATURE-----\nabc\n-----END SSH SIGNATURE-----\n");
-  assert.equal(signed.payload.toString(), `${headers}\nencoding ISO-8859-1\n\n${body.join("\n\n")}`, "the signature header is all that is left out");
+  assert.equal(
+    signed.payload.toString(),
+    `${headers}\nencoding ISO-8859-1\n\n${body.join("\n\n")}`,
+    "the signature header is all that is left out",
+  );
 
   // git's parser takes an object that ends after its headers; fsck --strict too.
   const bare = writeLiteralObject(repo.dir, "commit", `${headers}\n`);
@@ -146,7 +165,11 @@ function hostileTrees(blob: string, subtree: string): { what: string; entries: R
   const file = (name: string | Buffer, mode = "100644"): RawTreeEntry => ({ mode, name, id: blob });
   const dir = (name: string): RawTreeEntry => ({ mode: "40000", name, id: subtree });
   return [
-    { what: "a zero-padded directory mode", entries: [{ mode: "040000", name: "dir", id: subtree }], reason: /mode "040000", which git does not write/ },
+    {
+      what: "a zero-padded directory mode",
+      entries: [{ mode: "040000", name: "dir", id: subtree }],
+      reason: /mode "040000", which git does not write/,
+    },
     { what: "a zero-padded file mode", entries: [file("a", "0100644")], reason: /mode "0100644"/ },
     { what: "the legacy group-writable mode", entries: [file("a", "100664")], reason: /mode "100664"/ },
     { what: "an unknown mode", entries: [file("a", "100600")], reason: /mode "100600"/ },
@@ -163,7 +186,11 @@ function hostileTrees(blob: string, subtree: string): { what: string; entries: R
     { what: "an empty name", entries: [file("")], reason: /has an empty name/ },
     { what: "a slash", entries: [file("a/b")], reason: /has "\/" in its name/ },
     { what: "a duplicate file", entries: [file("a"), file("a")], reason: /"a" is a duplicate/ },
-    { what: "a directory after a file of its name", entries: [file("x"), file("x.y"), dir("x")], reason: /"x" is a directory with the same name as a file/ },
+    {
+      what: "a directory after a file of its name",
+      entries: [file("x"), file("x.y"), dir("x")],
+      reason: /"x" is a directory with the same name as a file/,
+    },
     { what: "a file after a directory of its name", entries: [dir("x"), file("x")], reason: /"x" is a duplicate/ },
     { what: "unsorted entries", entries: [file("b"), file("a")], reason: /"a" is out of git's tree order/ },
     { what: "a directory sorted as a file", entries: [dir("x"), file("x.y")], reason: /"x.y" is out of git's tree order/ },
@@ -181,7 +208,11 @@ test("trees git fsck --strict reports are refused naming the tree, and the walke
     const id = writeLiteralObject(probe.dir, "tree", rawTreeBytes(entries));
     assert.match(fsckStrict(probe), new RegExp(`tree ${id}`), `git fsck --strict reports ${what} too`);
     assert.equal(writeLiteralObject(repo.dir, "tree", rawTreeBytes(entries)), id);
-    assert.throws(() => parseTree(id, spawnSync("git", ["cat-file", "tree", id], { cwd: repo.dir }).stdout), refusedNaming(id, reason), what);
+    assert.throws(
+      () => parseTree(id, spawnSync("git", ["cat-file", "tree", id], { cwd: repo.dir }).stdout),
+      refusedNaming(id, reason),
+      what,
+    );
     await assert.rejects(new TreeWalker(objects).diff(base, id), refusedNaming(id, reason), what);
   }
 });
@@ -216,10 +247,20 @@ test("trees git writes pass: names close to the refused ones, and a directory so
   const id = writeLiteralObject(repo.dir, "tree", rawTreeBytes(entries));
   assert.equal(fsckStrict(repo), "", "git fsck --strict finds nothing wrong");
   // (repo.git trims its output, which would take the first name's leading space)
-  const lsTree = (...args: string[]) => spawnSync("git", ["ls-tree", "--name-only", "-z", ...args, id], { cwd: repo.dir, encoding: "utf8" }).stdout.split("\0").filter(Boolean);
-  assert.deepEqual(lsTree(), entries.map((e) => String(e.name)), "in git's order");
+  const lsTree = (...args: string[]) =>
+    spawnSync("git", ["ls-tree", "--name-only", "-z", ...args, id], { cwd: repo.dir, encoding: "utf8" })
+      .stdout.split("\0")
+      .filter(Boolean);
+  assert.deepEqual(
+    lsTree(),
+    entries.map((e) => String(e.name)),
+    "in git's order",
+  );
   const walker = new TreeWalker(objects);
-  assert.deepEqual((await walker.entries(id)).map((e) => e.name), entries.map((e) => String(e.name)));
+  assert.deepEqual(
+    (await walker.entries(id)).map((e) => e.name),
+    entries.map((e) => String(e.name)),
+  );
   assert.deepEqual((await walker.diff(null, id)).sort(), lsTree("-r").sort());
 });
 
@@ -235,7 +276,10 @@ test("trees nested deeper than git's core.maxTreeDepth are refused; as deep as t
   const deepest = nested(MAX_TREE_DEPTH);
   assert.deepEqual(await new TreeWalker(objects).diff(null, deepest.tree), [deepest.path]);
   const deeper = nested(MAX_TREE_DEPTH + 1);
-  await assert.rejects(new TreeWalker(objects).diff(null, deeper.tree), (e) => e instanceof ObjectFormatError && /nested more than 4096 directories deep/.test(e.message));
+  await assert.rejects(
+    new TreeWalker(objects).diff(null, deeper.tree),
+    (e) => e instanceof ObjectFormatError && /nested more than 4096 directories deep/.test(e.message),
+  );
 });
 
 test("a missing tree or commit is a MissingObjectError naming it", async (t) => {
@@ -243,7 +287,10 @@ test("a missing tree or commit is a MissingObjectError naming it", async (t) => 
   const { objects, blob } = fixture(t);
   const walker = new TreeWalker(objects);
   const absent = "1".repeat(40);
-  await assert.rejects(walker.diff(null, absent), (e) => e instanceof MissingObjectError && refusedNaming(absent, /missing from the repository/)(e));
+  await assert.rejects(
+    walker.diff(null, absent),
+    (e) => e instanceof MissingObjectError && refusedNaming(absent, /missing from the repository/)(e),
+  );
   await assert.rejects(walker.commitTree(absent), (e) => e instanceof MissingObjectError && refusedNaming(absent, /commit .* missing/)(e));
   await assert.rejects(walker.diff(null, blob), refusedNaming(blob, /is a blob, not a tree/));
 });
@@ -257,7 +304,11 @@ test("a 40 MiB commit message is refused by the cap, naming the commit, and read
   assert.equal((await readCommit(objects, commit)).id, commit, "the next read gets its own object");
 
   // Under the whole-object cap but over the message cap: read, then refused by the parser.
-  const long = writeLiteralObject(repo.dir, "commit", Buffer.concat([Buffer.from(`${headers}\n\n`), Buffer.alloc(OBJECT_LIMITS.messageBytes + 1, "a")]));
+  const long = writeLiteralObject(
+    repo.dir,
+    "commit",
+    Buffer.concat([Buffer.from(`${headers}\n\n`), Buffer.alloc(OBJECT_LIMITS.messageBytes + 1, "a")]),
+  );
   await assert.rejects(readCommit(objects, long), refusedNaming(long, /1048577-byte message, more than the 1048576 bytes/));
 });
 

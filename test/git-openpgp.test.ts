@@ -47,7 +47,12 @@ const refusedWith = (r: Awaited<ReturnType<typeof verifyOpenPgpSignature>>, re: 
 describe("OpenPGP signatures", () => {
   it("accepts EdDSA, RSA and ECDSA keys and signing subkeys", async (t) => {
     if (!requireTools(t, ["gpg"])) return;
-    for (const [name, key, algorithm] of [["alice", fpr.ed25519!, /eddsa/i], ["rob", fpr.rsa!, /rsa.* 3072/i], ["pat", fpr.p256!, /ecdsa.*p256/i], ["sue", fpr.sub!, /eddsa/i]] as const) {
+    for (const [name, key, algorithm] of [
+      ["alice", fpr.ed25519!, /eddsa/i],
+      ["rob", fpr.rsa!, /rsa.* 3072/i],
+      ["pat", fpr.p256!, /ecdsa.*p256/i],
+      ["sue", fpr.sub!, /eddsa/i],
+    ] as const) {
       const r = await verifyOpenPgpSignature(home.sign(key, data), data, await trust(name, key));
       assert.equal(r.ok, true, `${name}: ${JSON.stringify(r)}`);
       assert.equal((r as { identity: string }).identity, name);
@@ -66,13 +71,19 @@ describe("OpenPGP signatures", () => {
     refusedWith(await verifyOpenPgpSignature(sig, Buffer.concat([data, Buffer.from("x")]), alice), /does not match the signed content/);
     const lines = sig.trim().split("\n");
     refusedWith(await verifyOpenPgpSignature(lines.slice(0, 3).join("\n"), data, alice), /malformed OpenPGP signature/);
-    refusedWith(await verifyOpenPgpSignature([lines[0], "", "AAAA", lines.at(-1)].join("\n"), data, alice), /malformed OpenPGP signature|exactly one/);
+    refusedWith(
+      await verifyOpenPgpSignature([lines[0], "", "AAAA", lines.at(-1)].join("\n"), data, alice),
+      /malformed OpenPGP signature|exactly one/,
+    );
     refusedWith(await verifyOpenPgpSignature("garbage", data, alice), /malformed OpenPGP signature/);
   });
 
   it("refuses a digest weaker than SHA-256", async (t) => {
     if (!requireTools(t, ["gpg"])) return;
-    refusedWith(await verifyOpenPgpSignature(home.sign(fpr.rsa!, data, { digest: "SHA1" }), data, await trust("rob", fpr.rsa!)), /SHA1 digest, weaker than SHA-256/i);
+    refusedWith(
+      await verifyOpenPgpSignature(home.sign(fpr.rsa!, data, { digest: "SHA1" }), data, await trust("rob", fpr.rsa!)),
+      /SHA1 digest, weaker than SHA-256/i,
+    );
   });
 
   it("refuses a key that has expired since it signed", async (t) => {
@@ -84,7 +95,10 @@ describe("OpenPGP signatures", () => {
   it("refuses a signature dated before the key existed", async (t) => {
     if (!requireTools(t, ["gpg"])) return;
     const sig = home.sign(fpr.ed25519!, data, { fakedTime: "20190101T000000" });
-    refusedWith(await verifyOpenPgpSignature(sig, data, await trust("alice", fpr.ed25519!)), /the key was created .* after the signature's date 2019-/);
+    refusedWith(
+      await verifyOpenPgpSignature(sig, data, await trust("alice", fpr.ed25519!)),
+      /the key was created .* after the signature's date 2019-/,
+    );
   });
 
   it("refuses a signature dated in the future", async (t) => {
@@ -104,7 +118,10 @@ describe("OpenPGP signatures", () => {
   });
 
   it("refuses a private key in the policy and a block that is no key", async () => {
-    await assert.rejects(parseOpenPgpKeys("not a key", "x", "trust.yaml signers[0].openpgp"), /trust\.yaml signers\[0\]\.openpgp: not an OpenPGP public key block/);
+    await assert.rejects(
+      parseOpenPgpKeys("not a key", "x", "trust.yaml signers[0].openpgp"),
+      /trust\.yaml signers\[0\]\.openpgp: not an OpenPGP public key block/,
+    );
   });
 
   it("verifies commits signed through git's gpg signing, end to end through the gate", async (t) => {

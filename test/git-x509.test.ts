@@ -59,7 +59,13 @@ class X509Repo {
     chmodSync(script, 0o755);
     mkdirSync(this.dir);
     this.git(["init", "-q"]);
-    for (const [k, v] of [["user.name", "Alice"], ["user.email", alice.identity], ["gpg.format", "x509"], ["gpg.x509.program", script], ["user.signingkey", "test"]]) {
+    for (const [k, v] of [
+      ["user.name", "Alice"],
+      ["user.email", alice.identity],
+      ["gpg.format", "x509"],
+      ["gpg.x509.program", script],
+      ["user.signingkey", "test"],
+    ]) {
       this.git(["config", k!, v!]);
     }
   }
@@ -120,7 +126,13 @@ function setup(t: TestContext): Fixture | undefined {
   if (fixture) return fixture;
   const ca = new TestCa(scratchDir(), "ca");
   const repo = new X509Repo("repo");
-  fixture = { ca, other: new TestCa(scratchDir(), "other"), repo, root: trustedRootOf(ca), good: repo.commit("signed by alice", ca.leaf()) };
+  fixture = {
+    ca,
+    other: new TestCa(scratchDir(), "other"),
+    repo,
+    root: trustedRootOf(ca),
+    good: repo.commit("signed by alice", ca.leaf()),
+  };
   return fixture;
 }
 
@@ -130,7 +142,14 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     if (!f) return;
     const now = new Date();
     const result = verifyX509Signature(f.good.armored, f.good.payload, [ci, alice], f.root, { at: now, source: "verification" });
-    assert.deepEqual(result, { ok: true, kind: "x509", identity: "alice", key: `x509 alice@example.com (issuer ${ISSUER})`, time: now, timeSource: "verification" });
+    assert.deepEqual(result, {
+      ok: true,
+      kind: "x509",
+      identity: "alice",
+      key: `x509 alice@example.com (issuer ${ISSUER})`,
+      time: now,
+      timeSource: "verification",
+    });
   });
 
   it("accepts a URI identity whose issuer is only in the legacy Fulcio extension", (t) => {
@@ -163,28 +182,43 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     const f = setup(t);
     if (!f) return;
     const result = verifyX509Signature(f.good.armored, f.good.payload, [{ ...alice, issuer: "https://accounts.google.com" }], f.root);
-    assertRefused(result, /issued on the word of OIDC issuer https:\/\/issuer\.example, but the trust policy expects https:\/\/accounts\.google\.com \(signer alice/);
+    assertRefused(
+      result,
+      /issued on the word of OIDC issuer https:\/\/issuer\.example, but the trust policy expects https:\/\/accounts\.google\.com \(signer alice/,
+    );
   });
 
   it("refuses a certificate from a CA the trusted root does not hold", (t) => {
     const f = setup(t);
     if (!f) return;
     const c = f.repo.commit("signed under another CA", f.other.leaf());
-    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root), /does not chain to any certificate authority in the trusted root .*trusted_root\.json/);
+    assertRefused(
+      verifyX509Signature(c.armored, c.payload, [alice], f.root),
+      /does not chain to any certificate authority in the trusted root .*trusted_root\.json/,
+    );
   });
 
   it("refuses a leaf that had expired when it signed", (t) => {
     const f = setup(t);
     if (!f) return;
-    const c = f.repo.commit("signed with an expired certificate", f.ca.leaf({ start: new Date("2021-01-01"), end: new Date("2021-02-01") }));
-    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root), /signing certificate .* is valid from 2021-01-01T00:00:00\.000Z to 2021-02-01T00:00:00\.000Z, not at/);
+    const c = f.repo.commit(
+      "signed with an expired certificate",
+      f.ca.leaf({ start: new Date("2021-01-01"), end: new Date("2021-02-01") }),
+    );
+    assertRefused(
+      verifyX509Signature(c.armored, c.payload, [alice], f.root),
+      /signing certificate .* is valid from 2021-01-01T00:00:00\.000Z to 2021-02-01T00:00:00\.000Z, not at/,
+    );
   });
 
   it("refuses a signing time outside the CA's validFor window in the trusted root", (t) => {
     const f = setup(t);
     if (!f) return;
     const root = trustedRootOf(f.ca, { start: "2020-01-01T00:00:00Z", end: "2022-12-31T23:59:59.999Z" });
-    assertRefused(verifyX509Signature(f.good.armored, f.good.payload, [alice], root), /outside the validFor window \(2020-01-01T00:00:00\.000Z to 2022-12-31T23:59:59\.999Z\) of certificateAuthorities\[0\]/);
+    assertRefused(
+      verifyX509Signature(f.good.armored, f.good.payload, [alice], root),
+      /outside the validFor window \(2020-01-01T00:00:00\.000Z to 2022-12-31T23:59:59\.999Z\) of certificateAuthorities\[0\]/,
+    );
   });
 
   it("refuses a leaf without the codeSigning extended key usage", (t) => {
@@ -214,7 +248,10 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     if (!f) return;
     const lines = f.good.armored.split("\n");
     const cut = lines.slice(0, Math.floor(lines.length / 2)).join("\n");
-    assertRefused(verifyX509Signature(cut, f.good.payload, [alice], f.root), /truncated x509 signature \(missing the -----END SIGNED MESSAGE----- line\)/);
+    assertRefused(
+      verifyX509Signature(cut, f.good.payload, [alice], f.root),
+      /truncated x509 signature \(missing the -----END SIGNED MESSAGE----- line\)/,
+    );
     const short = armor(dearmor(f.good.armored).subarray(0, 300));
     assertRefused(verifyX509Signature(short, f.good.payload, [alice], f.root), /x509 signature is not (valid ASN\.1|a CMS SignedData)/);
   });
@@ -222,7 +259,12 @@ describe("x509 commit signatures made by git with openssl cms", () => {
   it("refuses garbage", (t) => {
     const f = setup(t);
     if (!f) return;
-    for (const garbage of ["", "hello", "-----BEGIN SIGNED MESSAGE-----\n!!!!\n-----END SIGNED MESSAGE-----", armor(Buffer.from("not asn.1 at all"))]) {
+    for (const garbage of [
+      "",
+      "hello",
+      "-----BEGIN SIGNED MESSAGE-----\n!!!!\n-----END SIGNED MESSAGE-----",
+      armor(Buffer.from("not asn.1 at all")),
+    ]) {
       assertRefused(verifyX509Signature(garbage, f.good.payload, [alice], f.root), /x509 signature|ASN\.1/);
     }
     const octets = new asn1js.OctetString({ valueHex: new Uint8Array(16) }).toBER();
@@ -250,8 +292,26 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     writeFileSync(join(home, "trustlist.txt"), `${fpr} S relax\n`);
     // gpgsm reads PKCS#12 with the legacy 3DES/SHA-1 protection only, and without a passphrase here.
     const p12 = join(signer, "leaf.p12");
-    run("openssl", ["pkcs12", "-export", "-inkey", join(signer, "leaf.key"), "-in", join(signer, "leaf.pem"), "-certfile", join(signer, "chain.pem"),
-      "-passout", "pass:", "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out", p12]);
+    run("openssl", [
+      "pkcs12",
+      "-export",
+      "-inkey",
+      join(signer, "leaf.key"),
+      "-in",
+      join(signer, "leaf.pem"),
+      "-certfile",
+      join(signer, "chain.pem"),
+      "-passout",
+      "pass:",
+      "-keypbe",
+      "PBE-SHA1-3DES",
+      "-certpbe",
+      "PBE-SHA1-3DES",
+      "-macalg",
+      "sha1",
+      "-out",
+      p12,
+    ]);
     run("gpgsm", ["--batch", "--import", join(f.ca.dir, "root.pem")], { env });
     run("gpgsm", ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--import", p12], { env });
     const keyId = "0x" + new X509Certificate(readFileSync(join(signer, "leaf.pem"))).fingerprint.replace(/:/g, "");
@@ -312,8 +372,17 @@ function field(n: number, value: bigint | Buffer | string): Buffer {
 }
 
 // RFC 6962 Merkle tree hash and audit path.
-const leafHash = (d: Buffer) => createHash("sha256").update(Buffer.from([0])).update(d).digest();
-const nodeHash = (l: Buffer, r: Buffer) => createHash("sha256").update(Buffer.from([1])).update(l).update(r).digest();
+const leafHash = (d: Buffer) =>
+  createHash("sha256")
+    .update(Buffer.from([0]))
+    .update(d)
+    .digest();
+const nodeHash = (l: Buffer, r: Buffer) =>
+  createHash("sha256")
+    .update(Buffer.from([1]))
+    .update(l)
+    .update(r)
+    .digest();
 function split(n: number): number {
   let k = 1;
   while (k * 2 < n) k *= 2;
@@ -327,7 +396,9 @@ function treeHash(leaves: Buffer[]): Buffer {
 function auditPath(m: number, leaves: Buffer[]): Buffer[] {
   if (leaves.length === 1) return [];
   const k = split(leaves.length);
-  return m < k ? [...auditPath(m, leaves.slice(0, k)), treeHash(leaves.slice(k))] : [...auditPath(m - k, leaves.slice(k)), treeHash(leaves.slice(0, k))];
+  return m < k
+    ? [...auditPath(m, leaves.slice(0, k)), treeHash(leaves.slice(k))]
+    : [...auditPath(m - k, leaves.slice(k)), treeHash(leaves.slice(0, k))];
 }
 
 /** Logs an openssl-made CMS signature in the test Rekor at `integratedTime` and embeds the entry as gitsign does. */
@@ -351,8 +422,16 @@ function embedRekorEntry(commit: SignedCommit, log: TestLog, integratedTime: Dat
     field(3, Buffer.concat([field(1, "hashedrekord"), field(2, "0.0.1")])),
     field(4, time),
     field(5, field(1, sign("sha256", Buffer.from(setPayload), log.key))),
-    field(6, Buffer.concat([field(1, index), field(2, rootHash), field(3, size), ...auditPath(3, leaves).map((h) => field(4, h)),
-      field(5, field(1, `${note}\n\u2014 rekor.test ${noteSig.toString("base64")}\n`))])),
+    field(
+      6,
+      Buffer.concat([
+        field(1, index),
+        field(2, rootHash),
+        field(3, size),
+        ...auditPath(3, leaves).map((h) => field(4, h)),
+        field(5, field(1, `${note}\n\u2014 rekor.test ${noteSig.toString("base64")}\n`)),
+      ]),
+    ),
   ]);
   const attribute = new pkijs.Attribute({ type: "1.3.6.1.4.1.57264.3.1", values: [new asn1js.OctetString({ valueHex: entry })] });
   signer.unsignedAttrs = new pkijs.SignedAndUnsignedAttributes({ type: 1, attributes: [attribute] });
@@ -380,7 +459,10 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     // Signed while the certificate was valid, but logged only after it expired: refused.
     const late = embedRekorEntry(f.good, log, new Date(Date.now() + 2 * DAY));
     const later = { at: new Date(Date.now() + 3 * DAY), source: "verification" } as const;
-    assertRefused(verifyX509Signature(late.armored, late.payload, [alice], root, later), /transparency-log time\): the signing certificate .* not at/);
+    assertRefused(
+      verifyX509Signature(late.armored, late.payload, [alice], root, later),
+      /transparency-log time\): the signing certificate .* not at/,
+    );
   });
 
   it("refuses an entry logged for another signature, or by a log the root does not trust", (t) => {
@@ -395,9 +477,17 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     const mine = new pkijs.ContentInfo({ schema: asn1js.fromBER(dearmor(f.good.armored)).result });
     const signed = new pkijs.SignedData({ schema: mine.content });
     signed.signerInfos[0]!.unsignedAttrs = attr;
-    const swapped = armor(Buffer.from(new pkijs.ContentInfo({ contentType: mine.contentType, content: signed.toSchema(true) }).toSchema().toBER()));
-    assertRefused(verifyX509Signature(swapped, f.good.payload, [alice], trustedRootOf(f.ca, undefined, [log.json])), /signed entry timestamp does not verify/);
-    assertRefused(verifyX509Signature(theirs.armored, theirs.payload, [alice], trustedRootOf(f.ca, undefined, [testLog().json])), /is not in the trusted root/);
+    const swapped = armor(
+      Buffer.from(new pkijs.ContentInfo({ contentType: mine.contentType, content: signed.toSchema(true) }).toSchema().toBER()),
+    );
+    assertRefused(
+      verifyX509Signature(swapped, f.good.payload, [alice], trustedRootOf(f.ca, undefined, [log.json])),
+      /signed entry timestamp does not verify/,
+    );
+    assertRefused(
+      verifyX509Signature(theirs.armored, theirs.payload, [alice], trustedRootOf(f.ca, undefined, [testLog().json])),
+      /is not in the trusted root/,
+    );
   });
 });
 
@@ -416,8 +506,10 @@ describe("x509 certificates are judged at the trusted time", () => {
     if (!f) return;
     const c = signedToday(f);
     const later = { at: new Date(Date.now() + 3 * DAY), source: "verification" } as const;
-    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root, later),
-      /^at the trusted time .* \(time of verification\): the signing certificate .* is valid from .* to .*, not at /);
+    assertRefused(
+      verifyX509Signature(c.armored, c.payload, [alice], f.root, later),
+      /^at the trusted time .* \(time of verification\): the signing certificate .* is valid from .* to .*, not at /,
+    );
   });
 
   it("accepts it when the audit log first saw the commit while the certificate was valid", (t) => {
@@ -426,7 +518,11 @@ describe("x509 certificates are judged at the trusted time", () => {
     const c = signedToday(f);
     const seen = { at: new Date(Date.now() + HOUR), source: "first-seen" } as const;
     const result = verifyX509Signature(c.armored, c.payload, [alice], f.root, seen);
-    assert.deepEqual(result.ok && [result.identity, result.time, result.timeSource], ["alice", seen.at, "first-seen"], JSON.stringify(result));
+    assert.deepEqual(
+      result.ok && [result.identity, result.time, result.timeSource],
+      ["alice", seen.at, "first-seen"],
+      JSON.stringify(result),
+    );
   });
 
   it("accepts it when a verified Rekor entry logged it inside the certificate's validity, whatever the caller's time", (t) => {
@@ -445,8 +541,10 @@ describe("x509 certificates are judged at the trusted time", () => {
     if (!f) return;
     const c = signedToday(f);
     const seenEarlier = { at: new Date(Date.now() - HOUR), source: "first-seen" } as const;
-    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root, seenEarlier),
-      /claims a signing time \(.*\) in the future of the trusted time .* \(first seen in the audit log\)/);
+    assertRefused(
+      verifyX509Signature(c.armored, c.payload, [alice], f.root, seenEarlier),
+      /claims a signing time \(.*\) in the future of the trusted time .* \(first seen in the audit log\)/,
+    );
   });
 });
 
@@ -470,8 +568,28 @@ describe("x509 path building with several candidate issuers", () => {
     // The CA's intermediate, from its own request and key, issued again: by the other CA's root, and
     // by its own root with a validity that ended in 2021.
     const reissue = (ca: TestCa, out: string, dates: string[]) => {
-      run("openssl", ["ca", "-batch", "-notext", "-config", "ca.cnf", ...dates, "-cert", "root.pem", "-keyfile", "root.key",
-        "-in", join(f.ca.dir, "inter.csr"), "-extfile", join(f.ca.dir, "inter.ext"), "-out", out], { cwd: ca.dir });
+      run(
+        "openssl",
+        [
+          "ca",
+          "-batch",
+          "-notext",
+          "-config",
+          "ca.cnf",
+          ...dates,
+          "-cert",
+          "root.pem",
+          "-keyfile",
+          "root.key",
+          "-in",
+          join(f.ca.dir, "inter.csr"),
+          "-extfile",
+          join(f.ca.dir, "inter.ext"),
+          "-out",
+          out,
+        ],
+        { cwd: ca.dir },
+      );
       return Buffer.from(new X509Certificate(readFileSync(join(ca.dir, out))).raw);
     };
     const json = f.ca.trustedRootJson() as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] };
@@ -490,7 +608,12 @@ describe("x509 path building with several candidate issuers", () => {
     const f = setup(t);
     if (!f) return;
     const c = issuers(f);
-    for (const carried of [[c.crossSigned, c.inter], [c.expiredCopy, c.inter], [c.expiredCopy, c.crossSigned, c.inter], [c.inter, c.crossSigned]]) {
+    for (const carried of [
+      [c.crossSigned, c.inter],
+      [c.expiredCopy, c.inter],
+      [c.expiredCopy, c.crossSigned, c.inter],
+      [c.inter, c.crossSigned],
+    ]) {
       const verdict = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), carried);
       assert.equal(verdict.ok, true, JSON.stringify(verdict));
     }
@@ -503,7 +626,10 @@ describe("x509 path building with several candidate issuers", () => {
     const crossOnly = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), [c.crossSigned]);
     assert.match(crossOnly.ok ? "" : crossOnly.reason, /does not chain to any certificate authority in the trusted root/);
     const expiredOnly = verifyCertificateIdentity(c.leaf, [alice], c.rootOnly, new Date(), [c.expiredCopy]);
-    assert.match(expiredOnly.ok ? "" : expiredOnly.reason, /issuing certificate .*intermediate.* is valid from 2020-01-01T00:00:00\.000Z to 2021-01-01T00:00:00\.000Z, not at/);
+    assert.match(
+      expiredOnly.ok ? "" : expiredOnly.reason,
+      /issuing certificate .*intermediate.* is valid from 2020-01-01T00:00:00\.000Z to 2021-01-01T00:00:00\.000Z, not at/,
+    );
   });
 
   it("verifies a commit whose signature carries the cross-signed intermediate beside the real one", (t) => {
@@ -529,8 +655,28 @@ describe("x509 path building with several candidate issuers", () => {
     // Twelve self-issued roots of one name and key: each issues every other, 12!/6! paths of depth 8.
     const mesh = new TestCa(scratchDir(), "mesh");
     const roots = Array.from({ length: 12 }, (_, i) => {
-      run("openssl", ["ca", "-batch", "-notext", "-config", "ca.cnf", "-selfsign", "-keyfile", "root.key", "-in", "root.csr",
-        "-extfile", "root.ext", "-days", "365", "-out", `root${i}.pem`], { cwd: mesh.dir });
+      run(
+        "openssl",
+        [
+          "ca",
+          "-batch",
+          "-notext",
+          "-config",
+          "ca.cnf",
+          "-selfsign",
+          "-keyfile",
+          "root.key",
+          "-in",
+          "root.csr",
+          "-extfile",
+          "root.ext",
+          "-days",
+          "365",
+          "-out",
+          `root${i}.pem`,
+        ],
+        { cwd: mesh.dir },
+      );
       return Buffer.from(new X509Certificate(readFileSync(join(mesh.dir, `root${i}.pem`))).raw);
     });
     const meshLeaf = Buffer.from(new X509Certificate(readFileSync(join(mesh.leaf(), "leaf.pem"))).raw);
@@ -563,7 +709,9 @@ const bundleOf = (c: Case): any => JSON.parse(readFileSync(join(DATA, c.bundle),
 
 function bundleCertificates(bundle: any): Buffer[] {
   const material = bundle.verificationMaterial ?? {};
-  const raw: string[] = material.certificate ? [material.certificate.rawBytes] : (material.x509CertificateChain?.certificates ?? []).map((c: any) => c.rawBytes);
+  const raw: string[] = material.certificate
+    ? [material.certificate.rawBytes]
+    : (material.x509CertificateChain?.certificates ?? []).map((c: any) => c.rawBytes);
   return raw.map((b64) => Buffer.from(b64, "base64"));
 }
 
@@ -621,10 +769,19 @@ describe("real Fulcio certificates and Rekor entries (shared Sigstore test vecto
         assert.notEqual(c.expect, "pass", `${c.name}: a pass case lacks a certificate, a loadable root or a time`);
         continue;
       }
-      const policy: SigstoreIdentity = { signer: "policy", identity: c.policy.certificate_identity!, issuer: c.policy.certificate_oidc_issuer!, source: c.name };
+      const policy: SigstoreIdentity = {
+        signer: "policy",
+        identity: c.policy.certificate_identity!,
+        issuer: c.policy.certificate_oidc_issuer!,
+        source: c.name,
+      };
       const verdict = verifyCertificateIdentity(leaf, [policy], root, at, rest);
       if (c.expect === "pass") {
-        assert.deepEqual(verdict.ok && [verdict.signer, verdict.identity, verdict.issuer], ["policy", policy.identity, policy.issuer], `${c.name}: ${JSON.stringify(verdict)}`);
+        assert.deepEqual(
+          verdict.ok && [verdict.signer, verdict.identity, verdict.issuer],
+          ["policy", policy.identity, policy.issuer],
+          `${c.name}: ${JSON.stringify(verdict)}`,
+        );
         checked++;
       }
       const wrongIdentity = verifyCertificateIdentity(leaf, [{ ...policy, identity: `${policy.identity}.evil` }], root, at, rest);
@@ -643,7 +800,12 @@ describe("real Fulcio certificates and Rekor entries (shared Sigstore test vecto
       const [leaf, ...rest] = bundleCertificates(bundle);
       const at = bundleTime(bundle);
       if (!leaf || !at) continue;
-      const identity: SigstoreIdentity = { signer: "p", identity: c.policy.certificate_identity!, issuer: c.policy.certificate_oidc_issuer!, source: c.name };
+      const identity: SigstoreIdentity = {
+        signer: "p",
+        identity: c.policy.certificate_identity!,
+        issuer: c.policy.certificate_oidc_issuer!,
+        source: c.name,
+      };
       const verdict = verifyCertificateIdentity(leaf, [identity], f.root, at, rest);
       assert.equal(verdict.ok, false, c.name);
       // Some fail cases' certificates had already expired at their time; that is reported first.
@@ -666,15 +828,30 @@ describe("real Fulcio certificates and Rekor entries (shared Sigstore test vecto
       if (bundle.messageSignature && leaf && entry.kind === "hashedrekord" && entry.version === "0.0.1") {
         // The body gitsign's entries are rebuilt from: SHA-256, signature, PEM certificate.
         const { messageDigest, signature } = bundle.messageSignature;
-        const body = hashedRekordBody(Buffer.from(messageDigest.digest, "base64"), Buffer.from(signature, "base64"), new X509Certificate(leaf).toString());
+        const body = hashedRekordBody(
+          Buffer.from(messageDigest.digest, "base64"),
+          Buffer.from(signature, "base64"),
+          new X509Certificate(leaf).toString(),
+        );
         assert.ok(body.equals(entry.body), `${c.name}: rebuilt hashedrekord body differs`);
       }
-      assert.equal(verifyTlogEntry({ ...entry, integratedTime: entry.integratedTime + 1n }, root).ok, false, `${c.name}: moved time accepted`);
-      assert.equal(verifyTlogEntry({ ...entry, body: Buffer.concat([entry.body, Buffer.from(" ")]) }, root).ok, false, `${c.name}: altered body accepted`);
+      assert.equal(
+        verifyTlogEntry({ ...entry, integratedTime: entry.integratedTime + 1n }, root).ok,
+        false,
+        `${c.name}: moved time accepted`,
+      );
+      assert.equal(
+        verifyTlogEntry({ ...entry, body: Buffer.concat([entry.body, Buffer.from(" ")]) }, root).ok,
+        false,
+        `${c.name}: altered body accepted`,
+      );
       if (entry.inclusionProof?.hashes.length) {
         const hashes = entry.inclusionProof.hashes.map((h, i) => (i === 0 ? Buffer.from(h.map((b) => b ^ 1)) : h));
         const altered = { ...entry, inclusionProof: { ...entry.inclusionProof, hashes } };
-        assert.match(String(!verifyTlogEntry(altered, root).ok && (verifyTlogEntry(altered, root) as { reason: string }).reason), /inclusion proof does not lead to its root hash/);
+        assert.match(
+          String(!verifyTlogEntry(altered, root).ok && (verifyTlogEntry(altered, root) as { reason: string }).reason),
+          /inclusion proof does not lead to its root hash/,
+        );
       }
       checked++;
     }
@@ -695,9 +872,32 @@ describe("loadTrustedRoot", () => {
       ["{", /^Error: root\.json: the trusted root is not valid JSON/],
       [{ ...good(), mediaType: "application/json" }, /^Error: root\.json: mediaType "application\/json" is not a Sigstore trusted root/],
       [good(), /^Error: root\.json: certificateAuthorities\[0\]\.certChain\.certificates is empty/],
-      [{ ...good(), certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: "!!" }] }, validFor: { start: "2020-01-01T00:00:00Z" } }] }, /certificates\[0\]\.rawBytes is not base64/],
-      [{ ...good(), certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: "AAAA" }] }, validFor: { start: "2020-01-01T00:00:00Z" } }] }, /certificates\[0\]\.rawBytes is not a DER X\.509 certificate/],
-      [{ mediaType: MEDIA_TYPE, tlogs: [{ publicKey: { rawBytes: "AAAA", keyDetails: "PKIX_ED25519", validFor: { start: "2020-01-01T00:00:00Z" } }, logId: { keyId: "AAAA" } }] }, /tlogs\[0\]\.publicKey\.rawBytes is not a SPKI public key/],
+      [
+        {
+          ...good(),
+          certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: "!!" }] }, validFor: { start: "2020-01-01T00:00:00Z" } }],
+        },
+        /certificates\[0\]\.rawBytes is not base64/,
+      ],
+      [
+        {
+          ...good(),
+          certificateAuthorities: [{ certChain: { certificates: [{ rawBytes: "AAAA" }] }, validFor: { start: "2020-01-01T00:00:00Z" } }],
+        },
+        /certificates\[0\]\.rawBytes is not a DER X\.509 certificate/,
+      ],
+      [
+        {
+          mediaType: MEDIA_TYPE,
+          tlogs: [
+            {
+              publicKey: { rawBytes: "AAAA", keyDetails: "PKIX_ED25519", validFor: { start: "2020-01-01T00:00:00Z" } },
+              logId: { keyId: "AAAA" },
+            },
+          ],
+        },
+        /tlogs\[0\]\.publicKey\.rawBytes is not a SPKI public key/,
+      ],
     ];
     for (const [doc, pattern] of cases) {
       assert.throws(() => loadTrustedRoot(typeof doc === "string" ? doc : JSON.stringify(doc), "root.json"), pattern);
@@ -708,9 +908,15 @@ describe("loadTrustedRoot", () => {
     if (!requireSharedData(t, PRODUCTION_ROOT)) return;
     const json = JSON.parse(readFileSync(PRODUCTION_ROOT, "utf8"));
     delete json.tlogs[0].publicKey.validFor.start;
-    assert.throws(() => loadTrustedRoot(JSON.stringify(json), "prod.json"), /^Error: prod\.json: tlogs\[0\]\.publicKey\.validFor\.start is missing$/);
+    assert.throws(
+      () => loadTrustedRoot(JSON.stringify(json), "prod.json"),
+      /^Error: prod\.json: tlogs\[0\]\.publicKey\.validFor\.start is missing$/,
+    );
     json.tlogs[0].publicKey.validFor.start = "yesterday";
-    assert.throws(() => loadTrustedRoot(JSON.stringify(json), "prod.json"), /tlogs\[0\]\.publicKey\.validFor\.start is not an RFC 3339 timestamp/);
+    assert.throws(
+      () => loadTrustedRoot(JSON.stringify(json), "prod.json"),
+      /tlogs\[0\]\.publicKey\.validFor\.start is not an RFC 3339 timestamp/,
+    );
   });
 
   it("loads the production root: CAs with their chains, Rekor and CT keys, TSAs", (t) => {

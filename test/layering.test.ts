@@ -64,7 +64,11 @@ describe("layering of src/", () => {
 
   it("names the layer of every folder of src/", () => {
     const folders = [...new Set(files.map(folderOf))].filter((f) => !f.endsWith(".ts"));
-    assert.deepEqual(folders.filter((f) => layers[f] === undefined), [], "place each new folder of src/ in the layers table");
+    assert.deepEqual(
+      folders.filter((f) => layers[f] === undefined),
+      [],
+      "place each new folder of src/ in the layers table",
+    );
   });
 
   it("has no import that points up the stack", () => {
@@ -79,7 +83,9 @@ describe("layering of src/", () => {
         const to = folderOf(target);
         const toLayer = layers[to];
         if (toLayer !== undefined && toLayer > fromLayer) {
-          upward.push(`${relative(src, file)}:${line} (${layerNames[fromLayer]}) imports ${relative(src, target)} (${layerNames[toLayer]})`);
+          upward.push(
+            `${relative(src, file)}:${line} (${layerNames[fromLayer]}) imports ${relative(src, target)} (${layerNames[toLayer]})`,
+          );
         }
       }
     }

@@ -40,11 +40,20 @@ before(async () => {
   registry = await signingRegistry(scope);
   imageKey = cosignKeyPair(registry.dir, "ci");
   otherKey = cosignKeyPair(registry.dir, "other");
-  for (const [name, version] of [["vulnerable", "1.0.0"], ["fixed", "1.0.1"]] as const) {
+  for (const [name, version] of [
+    ["vulnerable", "1.0.0"],
+    ["fixed", "1.0.1"],
+  ] as const) {
     const repository = `${registry.registry.host}/shop/web-${name}`;
     const image = await pushTestImage(registry.client.repository(repository), { tag: "v1" });
     await signImage(registry.client, `${repository}:v1`, imageKey.signing);
-    await attestImage(registry.client, `${repository}:v1`, cyclonedx([`pkg:npm/left-pad@${version}`]), PREDICATE_TYPES.cyclonedx, imageKey.signing);
+    await attestImage(
+      registry.client,
+      `${repository}:v1`,
+      cyclonedx([`pkg:npm/left-pad@${version}`]),
+      PREDICATE_TYPES.cyclonedx,
+      imageKey.signing,
+    );
     images[name] = { reference: `${repository}:v1`, digest: image.descriptor.digest };
   }
   const keys = tempDir(scope, "vigil-monitor-keys-");
@@ -91,7 +100,10 @@ function workspace(t: TestContext, env: string, enforcement: string, extra = "")
   });
   /** The same policy with other image keys or signers: what a revocation looks like. */
   const revised = (file: string, changes: { imageKey?: string; signer?: SshSigner }) =>
-    soleOwnerPolicy(join(dir, file), changes.signer ?? alice, env, { environments, images: imagesRule(changes.imageKey ?? imageKey.publicPem) });
+    soleOwnerPolicy(join(dir, file), changes.signer ?? alice, env, {
+      environments,
+      images: imagesRule(changes.imageKey ?? imageKey.publicPem),
+    });
   return { dir, repo, configFile, env, ns, inventory, database, revised };
 }
 
@@ -103,7 +115,10 @@ const get = async (path: string) => {
 test("the agent records what it deployed; a new advisory opens a finding on it; degraded shows until a fixed revision is deployed; a revoked key flags what it admitted", async (t) => {
   if (!ready(t)) return;
   const w = workspace(t, "mona", "degraded");
-  const commit = w.repo.commit({ "envs/mona/namespace.yaml": namespaceYaml(w.ns), "envs/mona/web.yaml": deploymentYaml(w.ns, images.vulnerable.reference) }, alice);
+  const commit = w.repo.commit(
+    { "envs/mona/namespace.yaml": namespaceYaml(w.ns), "envs/mona/web.yaml": deploymentYaml(w.ns, images.vulnerable.reference) },
+    alice,
+  );
   const [deployed] = await reconcileOnce(w.configFile);
   assert.equal(deployed!.exitCode, 0, JSON.stringify(deployed!.verdict.checks.filter((c) => c.status === "fail")));
   const recorded = deployed!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "inventory");
@@ -113,12 +128,26 @@ test("the agent records what it deployed; a new advisory opens a finding on it; 
   // A monitor on the same inventory and database (vigil monitor's), then an advisory about left-pad 1.0.0.
   const f = await openMonitor(w.dir, { inventory: w.inventory, database: w.database, now: () => new Date() });
   t.after(() => f.close());
-  const advisory = osv({ id: "GHSA-left-pad-0001", modified: "2026-12-07T00:00:00Z", ecosystem: "npm", name: "left-pad", fixed: "1.0.1", severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H" });
+  const advisory = osv({
+    id: "GHSA-left-pad-0001",
+    modified: "2026-12-07T00:00:00Z",
+    ecosystem: "npm",
+    name: "left-pad",
+    fixed: "1.0.1",
+    severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+  });
   const imported = await f.monitor.importAdvisories([feed(join(w.dir, "feed"), [advisory])]);
   assert.equal(imported.opened.length, 1, JSON.stringify(imported.opened));
   const finding = imported.opened[0]!;
-  assert.deepEqual([finding.environment, finding.workload, finding.digest, finding.subject, finding.rule, finding.fixed], ["mona", `Deployment ${w.ns}/web`, images.vulnerable.digest, "pkg:npm/left-pad@1.0.0", "GHSA-left-pad-0001", ["1.0.1"]]);
-  assert.deepEqual(await f.monitor.fullRescan(), f.monitor.openFindings().filter((x) => x.type === "advisory"), "incremental equals a full rescan");
+  assert.deepEqual(
+    [finding.environment, finding.workload, finding.digest, finding.subject, finding.rule, finding.fixed],
+    ["mona", `Deployment ${w.ns}/web`, images.vulnerable.digest, "pkg:npm/left-pad@1.0.0", "GHSA-left-pad-0001", ["1.0.1"]],
+  );
+  assert.deepEqual(
+    await f.monitor.fullRescan(),
+    f.monitor.openFindings().filter((x) => x.type === "advisory"),
+    "incremental equals a full rescan",
+  );
 
   // Degraded: the next reconcile says so in its verdict, status, metrics and Event, and still succeeds.
   const [degraded] = await reconcileOnce(w.configFile);
@@ -133,7 +162,10 @@ test("the agent records what it deployed; a new advisory opens a finding on it; 
   metrics.observe(degraded!);
   assert.match(metrics.render(), /vigil_environment_health\{environment="mona",state="degraded"\} 1/);
   const events = (await get(`/api/v1/namespaces/vigil-system/events`))?.items ?? [];
-  assert.ok(events.some((e: any) => /health degraded/.test(e.message)), JSON.stringify(events.map((e: any) => e.message)));
+  assert.ok(
+    events.some((e: any) => /health degraded/.test(e.message)),
+    JSON.stringify(events.map((e: any) => e.message)),
+  );
 
   // A fixed revision: the agent records it; the running monitor notices (the inventory's generation) and
   // closes the finding; the environment is no longer degraded.
@@ -141,33 +173,56 @@ test("the agent records what it deployed; a new advisory opens a finding on it; 
   const [fixed] = await reconcileOnce(w.configFile);
   assert.equal(fixed!.exitCode, 0, JSON.stringify(fixed!.verdict.checks.filter((c) => c.status === "fail")));
   const noticed = await f.monitor.refresh();
-  assert.deepEqual(noticed.flatMap((c) => c.closed.map((x) => x.digest)), [images.vulnerable.digest]);
-  assert.deepEqual(f.monitor.openFindings().filter((x) => x.type === "advisory"), []);
+  assert.deepEqual(
+    noticed.flatMap((c) => c.closed.map((x) => x.digest)),
+    [images.vulnerable.digest],
+  );
+  assert.deepEqual(
+    f.monitor.openFindings().filter((x) => x.type === "advisory"),
+    [],
+  );
   const [healthy] = await reconcileOnce(w.configFile);
   assert.notEqual(healthy!.health, "degraded");
   assert.equal(healthy!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "degraded")?.status, "pass");
 
   // The image key revoked (another key trusted instead): the deployed digest it admitted is flagged.
   const revoked = await f.monitor.setTrustPolicy(await loadTrustPolicyFile(w.revised("revoked.yaml", { imageKey: otherKey.publicPem })));
-  assert.deepEqual(revoked.opened.map((x) => [x.type, x.subject, x.workload]), [["untrusted-key", images.fixed.digest, `Deployment ${w.ns}/web`]]);
+  assert.deepEqual(
+    revoked.opened.map((x) => [x.type, x.subject, x.workload]),
+    [["untrusted-key", images.fixed.digest, `Deployment ${w.ns}/web`]],
+  );
   // The commit signer removed (bob trusted instead): every deployed commit alice admitted is flagged.
   const removed = await f.monitor.setTrustPolicy(await loadTrustPolicyFile(w.revised("removed.yaml", { signer: bob })));
   const commits = removed.opened.filter((x) => x.type === "untrusted-key" && x.digest === "");
   // Both deployed commits: the first admitted by the first deployment, carried over by the second.
   assert.deepEqual(commits.map((x) => x.subject).sort(), [commit, fixCommit].sort(), JSON.stringify(removed.opened));
-  assert.ok(commits.every((x) => /alice/.test(x.action)), JSON.stringify(commits.map((x) => x.action)));
-  assert.ok(removed.closed.some((x) => x.subject === images.fixed.digest), "the image key is trusted again under the removed-signer policy");
+  assert.ok(
+    commits.every((x) => /alice/.test(x.action)),
+    JSON.stringify(commits.map((x) => x.action)),
+  );
+  assert.ok(
+    removed.closed.some((x) => x.subject === images.fixed.digest),
+    "the image key is trusted again under the removed-signer policy",
+  );
 });
 
 test("drift the agent leaves in place (drift: report) is evaluated again by the policy trigger", async (t) => {
   if (!ready(t)) return;
   const w = workspace(t, "monb", "alert", "    drift: report\n");
-  w.repo.commit({ "envs/monb/namespace.yaml": namespaceYaml(w.ns), "envs/monb/web.yaml": deploymentYaml(w.ns, images.fixed.reference, "\n          securityContext: { capabilities: { add: [CHOWN] } }") }, alice);
+  w.repo.commit(
+    {
+      "envs/monb/namespace.yaml": namespaceYaml(w.ns),
+      "envs/monb/web.yaml": deploymentYaml(w.ns, images.fixed.reference, "\n          securityContext: { capabilities: { add: [CHOWN] } }"),
+    },
+    alice,
+  );
   const [first] = await reconcileOnce(w.configFile);
   assert.equal(first!.exitCode, 0, JSON.stringify(first!.verdict.checks.filter((c) => c.status === "fail")));
   // Someone changes the capability Vigil applied to one the baseline forbids (this API server refuses privileged containers).
   const patched = await admin.call({
-    verb: "patch", method: "PATCH", path: `/apis/apps/v1/namespaces/${w.ns}/deployments/web`,
+    verb: "patch",
+    method: "PATCH",
+    path: `/apis/apps/v1/namespaces/${w.ns}/deployments/web`,
     contentType: "application/json-patch+json",
     body: [{ op: "replace", path: "/spec/template/spec/containers/0/securityContext/capabilities/add", value: ["NET_ADMIN"] }],
   });
@@ -181,7 +236,11 @@ test("drift the agent leaves in place (drift: report) is evaluated again by the 
   t.after(() => f.close());
   const checked = await f.monitor.checkPolicies({ policies: loadPacks(["pss-baseline"]) });
   const policy = checked.opened.filter((x) => x.type === "policy");
-  assert.deepEqual(policy.map((x) => [x.rule, x.workload]), [["pss-capabilities-baseline", `Deployment ${w.ns}/web`]], JSON.stringify(policy));
+  assert.deepEqual(
+    policy.map((x) => [x.rule, x.workload]),
+    [["pss-capabilities-baseline", `Deployment ${w.ns}/web`]],
+    JSON.stringify(policy),
+  );
 });
 
 test("block-promotion: a revision with open findings where it runs is refused for the environment, naming them; below the threshold it goes", async (t) => {
@@ -190,29 +249,40 @@ test("block-promotion: a revision with open findings where it runs is refused fo
   const repo = new TestRepo(join(dir, "config"));
   const inventory = join(dir, "inventory");
   const database = join(dir, "vulndb");
-  const policy = (threshold?: string) => soleOwnerPolicy(join(dir, `trust-${threshold ?? "any"}.yaml`), alice, "stage", {
-    environments: [
-      { name: "stage", branch: "main", path: "envs/stage" },
-      { name: "prod", branch: "main", path: "envs/prod", monitor: { enforcement: "block-promotion", ...(threshold && { threshold }) } },
-    ],
-    images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }],
-  });
-  const agentConfig = (env: string, trust: string) => writeAgentConfig(tempDir(t, `vigil-monitor-${env}-`), {
-    trust,
-    packs: ["pss-baseline"],
-    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory} }\n`,
-    environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [`${env}-shop`] }],
-  });
+  const policy = (threshold?: string) =>
+    soleOwnerPolicy(join(dir, `trust-${threshold ?? "any"}.yaml`), alice, "stage", {
+      environments: [
+        { name: "stage", branch: "main", path: "envs/stage" },
+        { name: "prod", branch: "main", path: "envs/prod", monitor: { enforcement: "block-promotion", ...(threshold && { threshold }) } },
+      ],
+      images: [{ pattern: `${registry.registry.host}/**`, signers: [{ key: imageKey.publicPem }] }],
+    });
+  const agentConfig = (env: string, trust: string) =>
+    writeAgentConfig(tempDir(t, `vigil-monitor-${env}-`), {
+      trust,
+      packs: ["pss-baseline"],
+      extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory} }\n`,
+      environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [`${env}-shop`] }],
+    });
   const files = (image: string) => ({
-    "envs/stage/namespace.yaml": namespaceYaml("stage-shop"), "envs/stage/web.yaml": deploymentYaml("stage-shop", image),
-    "envs/prod/namespace.yaml": namespaceYaml("prod-shop"), "envs/prod/web.yaml": deploymentYaml("prod-shop", image),
+    "envs/stage/namespace.yaml": namespaceYaml("stage-shop"),
+    "envs/stage/web.yaml": deploymentYaml("stage-shop", image),
+    "envs/prod/namespace.yaml": namespaceYaml("prod-shop"),
+    "envs/prod/web.yaml": deploymentYaml("prod-shop", image),
   });
   const vulnerable = repo.commit(files(images.vulnerable.reference), alice);
   const [staged] = await reconcileOnce(agentConfig("stage", policy()));
   assert.equal(staged!.exitCode, 0, JSON.stringify(staged!.verdict.checks.filter((c) => c.status === "fail")));
   const f = await openMonitor(dir, { inventory, database, now: () => new Date() });
   t.after(() => f.close());
-  const advisory = osv({ id: "GHSA-left-pad-0002", modified: "2026-12-07T00:00:00Z", ecosystem: "npm", name: "left-pad", fixed: "1.0.1", severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N" });
+  const advisory = osv({
+    id: "GHSA-left-pad-0002",
+    modified: "2026-12-07T00:00:00Z",
+    ecosystem: "npm",
+    name: "left-pad",
+    fixed: "1.0.1",
+    severity: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+  });
   assert.equal((await f.monitor.importAdvisories([feed(join(dir, "feed"), [advisory])])).opened.length, 1);
 
   const [blocked] = await reconcileOnce(agentConfig("prod", policy()));
@@ -221,7 +291,7 @@ test("block-promotion: a revision with open findings where it runs is refused fo
   const refusal = blocked!.verdict.checks.find((c) => c.status === "fail");
   assert.deepEqual([refusal?.gate, refusal?.rule, refusal?.subject], ["monitor", "open-findings", vulnerable]);
   assert.match(refusal!.message, /GHSA-left-pad-0002 in pkg:npm\/left-pad@1\.0\.0 \(stage Deployment stage-shop\/web\)/);
-  assert.equal((await get("/apis/apps/v1/namespaces/prod-shop/deployments/web")), undefined, "nothing was applied to prod");
+  assert.equal(await get("/apis/apps/v1/namespaces/prod-shop/deployments/web"), undefined, "nothing was applied to prod");
 
   // The finding is high; a threshold of critical lets it through.
   const [lenient] = await reconcileOnce(agentConfig("prod", policy("critical")));
@@ -235,10 +305,13 @@ test("an inventory that cannot be reached stops the agent at start with exit 3, 
   const configFile = writeAgentConfig(dir, {
     trust: soleOwnerPolicy(join(dir, "trust.yaml"), alice, "monc"),
     packs: ["pss-baseline"],
-    extra: "monitor: { inventory: \"postgres://vigil:hunter2@127.0.0.1:1/inventory\" }\n",
+    extra: 'monitor: { inventory: "postgres://vigil:hunter2@127.0.0.1:1/inventory" }\n',
     environments: [{ name: "monc", url: join(dir, "config"), cluster: cluster.admin.kubeconfigPath, namespaces: ["monc-shop"] }],
   });
-  const refused = await reconcileOnce(configFile).then(() => undefined, (e: unknown) => e as VigilError);
+  const refused = await reconcileOnce(configFile).then(
+    () => undefined,
+    (e: unknown) => e as VigilError,
+  );
   assert.ok(refused instanceof VigilError, String(refused));
   assert.equal(refused.exitCode, 3);
   assert.match(refused.message, /127\.0\.0\.1:1/);

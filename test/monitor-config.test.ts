@@ -21,11 +21,22 @@ environments:
 `;
 
 test("the agent's monitor block: paths from the file's folder, a PostgreSQL URL as given; unknown or missing fields refused naming the line", () => {
-  assert.deepEqual(parseAgentConfig(agent("monitor: { inventory: inventory }"), "/etc/vigil/agent.yaml").doc.monitor, { inventory: "/etc/vigil/inventory" });
-  assert.deepEqual(parseAgentConfig(agent("monitor: { inventory: postgres://vigil@db.example.com/inventory }"), "/etc/vigil/agent.yaml").doc.monitor, { inventory: "postgres://vigil@db.example.com/inventory" });
+  assert.deepEqual(parseAgentConfig(agent("monitor: { inventory: inventory }"), "/etc/vigil/agent.yaml").doc.monitor, {
+    inventory: "/etc/vigil/inventory",
+  });
+  assert.deepEqual(
+    parseAgentConfig(agent("monitor: { inventory: postgres://vigil@db.example.com/inventory }"), "/etc/vigil/agent.yaml").doc.monitor,
+    { inventory: "postgres://vigil@db.example.com/inventory" },
+  );
   assert.equal(parseAgentConfig(agent(""), "/etc/vigil/agent.yaml").doc.monitor, undefined, "no monitor block, nothing fed");
-  assert.throws(() => parseAgentConfig(agent("monitor: { inventory: inventory, interval: 5s }"), "agent.yaml"), (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /interval/.test(e.message));
-  assert.throws(() => parseAgentConfig(agent("monitor: {}"), "agent.yaml"), (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /inventory/.test(e.message));
+  assert.throws(
+    () => parseAgentConfig(agent("monitor: { inventory: inventory, interval: 5s }"), "agent.yaml"),
+    (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /interval/.test(e.message),
+  );
+  assert.throws(
+    () => parseAgentConfig(agent("monitor: {}"), "agent.yaml"),
+    (e: Error) => e instanceof InputError && /agent\.yaml:4/.test(e.message) && /inventory/.test(e.message),
+  );
 });
 
 test("vigil monitor: leaderElection needs exactly one of kubeconfig and inCluster, a lease of at least 2s; refreshInterval is a duration (exit 2, naming the line)", (t) => {
@@ -39,7 +50,10 @@ test("vigil monitor: leaderElection needs exactly one of kubeconfig and inCluste
     ["refreshInterval: soon", /monitor\.yaml:5.*refreshInterval/],
   ];
   for (const [line, message] of cases) {
-    writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", line, ""].join("\n"));
+    writeFileSync(
+      config,
+      ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", line, ""].join("\n"),
+    );
     const run = vigil(["monitor", "--config", config, "--once"]);
     assert.equal(run.status, 2, `${line}: ${run.stderr}`);
     assert.match(run.stderr, message, line);

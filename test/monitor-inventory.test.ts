@@ -20,23 +20,53 @@ async function check(t: TestContext, inventory: string): Promise<void> {
   const watcher = await openMonitor(dir, { inventory });
   t.after(() => watcher.close());
   const before = await recorder.inventory.generation();
-  await recorder.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:2", "web:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
-  await recorder.monitor.recordDeployment("staging", workloads("shop", { web: ["api:2"] }), { revision: "b".repeat(40), verdict: "fail", sbomFor: sboms(images) });
+  await recorder.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:2", "web:1"] }), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
+  await recorder.monitor.recordDeployment("staging", workloads("shop", { web: ["api:2"] }), {
+    revision: "b".repeat(40),
+    verdict: "fail",
+    sbomFor: sboms(images),
+  });
   assert.equal(await recorder.inventory.generation(), before + 4, "workloads and manifests, per deployment");
   // Recorded again unchanged: nothing is written, the generation stays.
-  await recorder.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:2", "web:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await recorder.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:2", "web:1"] }), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
   assert.equal(await recorder.inventory.generation(), before + 4, "an unchanged redeployment writes nothing");
 
-  assert.deepEqual(await verifiedImages(recorder.inventory, "prod"), [
-    { repository: "registry.example.com/team/api", tag: "2", digest: digestOf("api:2"), workloads: ["Deployment shop/api"], revisions: ["a".repeat(40)] },
-    { repository: "registry.example.com/team/web", tag: "1", digest: digestOf("web:1"), workloads: ["Deployment shop/api", "Deployment shop/web"], revisions: ["a".repeat(40)] },
-  ].sort((a, b) => (a.repository + a.digest < b.repository + b.digest ? -1 : 1)));
+  assert.deepEqual(
+    await verifiedImages(recorder.inventory, "prod"),
+    [
+      {
+        repository: "registry.example.com/team/api",
+        tag: "2",
+        digest: digestOf("api:2"),
+        workloads: ["Deployment shop/api"],
+        revisions: ["a".repeat(40)],
+      },
+      {
+        repository: "registry.example.com/team/web",
+        tag: "1",
+        digest: digestOf("web:1"),
+        workloads: ["Deployment shop/api", "Deployment shop/web"],
+        revisions: ["a".repeat(40)],
+      },
+    ].sort((a, b) => (a.repository + a.digest < b.repository + b.digest ? -1 : 1)),
+  );
   assert.deepEqual(await verifiedImages(recorder.inventory, "staging"), [], "a deployment whose verdict failed verified nothing");
   assert.deepEqual(await verifiedImages(recorder.inventory, "nowhere"), []);
 
   // The other monitor had loaded nothing: its refresh places both environments.
   const noticed = await watcher.monitor.refresh();
-  assert.deepEqual(noticed.map((c) => c.trigger).sort(), ["deployment of prod (recorded elsewhere)", "deployment of staging (recorded elsewhere)"]);
+  assert.deepEqual(noticed.map((c) => c.trigger).sort(), [
+    "deployment of prod (recorded elsewhere)",
+    "deployment of staging (recorded elsewhere)",
+  ]);
   assert.deepEqual(await watcher.monitor.refresh(), [], "nothing changed since");
 }
 

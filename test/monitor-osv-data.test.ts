@@ -12,7 +12,11 @@ import { requireSharedData, tempDir } from "./helpers/tools.ts";
 const NPM = new URL("../../shared/data/osv/npm/all.zip", import.meta.url).pathname;
 const IMAGES = 12;
 
-type Raw = { id: string; modified: string; affected?: { package?: { ecosystem?: string; name?: string }; ranges?: { type: string; events: Record<string, string>[] }[] }[] };
+type Raw = {
+  id: string;
+  modified: string;
+  affected?: { package?: { ecosystem?: string; name?: string }; ranges?: { type: string; events: Record<string, string>[] }[] }[];
+};
 
 async function advisories(): Promise<Raw[]> {
   const out: Raw[] = [];
@@ -27,7 +31,9 @@ function inventoryOf(list: Raw[]): Record<string, string[]> {
     for (const aff of a.affected ?? []) {
       const name = aff.package?.name;
       if (aff.package?.ecosystem !== "npm" || !name) continue;
-      for (const r of aff.ranges ?? []) for (const ev of r.events) for (const v of Object.values(ev)) if (v !== "0" && /^\d/.test(v)) purls.add(`pkg:npm/${name.replace("@", "%40")}@${v}`);
+      for (const r of aff.ranges ?? [])
+        for (const ev of r.events)
+          for (const v of Object.values(ev)) if (v !== "0" && /^\d/.test(v)) purls.add(`pkg:npm/${name.replace("@", "%40")}@${v}`);
     }
   }
   const images: Record<string, string[]> = {};
@@ -46,12 +52,23 @@ test("the npm OSV export imported in parts: after each, the incremental findings
   t.after(() => f.close());
   const spec = Object.fromEntries(labels.map((l, i) => [`app-${i}`, [l]]));
   await f.monitor.recordDeployment("prod", workloads("apps", spec), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
-  await f.monitor.recordDeployment("staging", workloads("apps", Object.fromEntries(Object.entries(spec).slice(0, 4))), { revision: "b".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await f.monitor.recordDeployment("staging", workloads("apps", Object.fromEntries(Object.entries(spec).slice(0, 4))), {
+    revision: "b".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
 
   const half = Math.floor(all.length / 2);
   // Changed: a later `modified` and no fixed event (every version from introduced on is affected);
   // withdrawn: a later `modified` and `withdrawn`. Both from the first half, so they replace what is stored.
-  const changed = all.slice(0, 40).map((a) => ({ ...a, modified: "2030-01-01T00:00:00Z", affected: (a.affected ?? []).map((x) => ({ ...x, ranges: (x.ranges ?? []).map((r) => ({ ...r, events: r.events.filter((e) => !("fixed" in e)) })) })) }));
+  const changed = all.slice(0, 40).map((a) => ({
+    ...a,
+    modified: "2030-01-01T00:00:00Z",
+    affected: (a.affected ?? []).map((x) => ({
+      ...x,
+      ranges: (x.ranges ?? []).map((r) => ({ ...r, events: r.events.filter((e) => !("fixed" in e)) })),
+    })),
+  }));
   const withdrawn = all.slice(40, 60).map((a) => ({ ...a, modified: "2030-01-01T00:00:00Z", withdrawn: "2030-01-01T00:00:00Z" }));
   const parts = [all.slice(0, half), all.slice(half), [...changed, ...withdrawn]];
   let judgedTotal = 0;
@@ -66,8 +83,16 @@ test("the npm OSV export imported in parts: after each, the incremental findings
   const reference = await openMonitor(join(dir, "reference"));
   t.after(() => reference.close());
   for (const [i] of parts.entries()) await reference.monitor.importAdvisories([join(dir, `part${i}`)]);
-  await reference.monitor.recordDeployment("prod", workloads("apps", spec), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
-  await reference.monitor.recordDeployment("staging", workloads("apps", Object.fromEntries(Object.entries(spec).slice(0, 4))), { revision: "b".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await reference.monitor.recordDeployment("prod", workloads("apps", spec), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
+  await reference.monitor.recordDeployment("staging", workloads("apps", Object.fromEntries(Object.entries(spec).slice(0, 4))), {
+    revision: "b".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
   assert.deepEqual(f.monitor.openFindings(), reference.monitor.openFindings());
   assert.ok(judgedTotal > 0);
 });

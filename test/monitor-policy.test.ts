@@ -23,14 +23,20 @@ test("a pack added flags the live manifests that fail it; drift back to a passin
   const baseline = { policies: loadPacks(["pss-baseline"]) };
   const flagged = await f.monitor.checkPolicies(baseline);
   assert.ok(flagged.opened.length >= 1, JSON.stringify(flagged.opened));
-  assert.ok(flagged.opened.every((x) => x.type === "policy" && x.environment === "prod" && /web/.test(x.subject)), JSON.stringify(flagged.opened.map((x) => x.subject)));
+  assert.ok(
+    flagged.opened.every((x) => x.type === "policy" && x.environment === "prod" && /web/.test(x.subject)),
+    JSON.stringify(flagged.opened.map((x) => x.subject)),
+  );
   assert.ok(flagged.opened.some((x) => /privileged/i.test(x.action)));
   assert.deepEqual((await f.monitor.checkPolicies(baseline)).opened, [], "the same evaluation opens nothing new");
 
   const fixedLive = structuredClone(objects[0]!);
   const drift = await f.monitor.driftDetected("prod", [fixedLive], baseline);
   assert.equal(drift.closed.length, flagged.opened.length);
-  assert.deepEqual(f.monitor.openFindings().filter((x) => x.type === "policy"), []);
+  assert.deepEqual(
+    f.monitor.openFindings().filter((x) => x.type === "policy"),
+    [],
+  );
   assert.equal(digestOf("web:1").length, 71);
 });
 
@@ -42,12 +48,36 @@ test("vigil monitor --once evaluates the live manifests against the configured p
   await f.monitor.recordDeployment("prod", privileged, { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({}) });
   await f.close();
   const config = join(dir, "monitor.yaml");
-  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "policy: { packs: [pss-baseline] }", ""].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "apiVersion: vigil.dev/v1alpha1",
+      "kind: MonitorConfig",
+      "inventory: inventory",
+      "database: vulndb",
+      "policy: { packs: [pss-baseline] }",
+      "",
+    ].join("\n"),
+  );
   const once = vigil(["monitor", "--config", config, "--once"]);
   assert.equal(once.status, 1, once.stderr);
-  const line = once.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.trigger === "policies");
+  const line = once.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .find((l) => l.trigger === "policies");
   assert.ok(line.opened.length >= 1 && line.opened.every((x: any) => x.workload === "Deployment shop/web"), JSON.stringify(line.opened));
-  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "policy: { packs: [no-such-pack] }", ""].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "apiVersion: vigil.dev/v1alpha1",
+      "kind: MonitorConfig",
+      "inventory: inventory",
+      "database: vulndb",
+      "policy: { packs: [no-such-pack] }",
+      "",
+    ].join("\n"),
+  );
   const unknown = vigil(["monitor", "--config", config, "--once"]);
   assert.equal(unknown.status, 2, unknown.stderr);
 });
@@ -62,12 +92,21 @@ test("a policy change re-checks only the policies that changed; the result equal
   const baseline = { policies: loadPacks(["pss-baseline"]) };
   const restricted = { policies: loadPacks(["pss-restricted"]) };
   const first = await f.monitor.checkPolicies(baseline);
-  assert.ok(first.opened.some((x) => x.rule === "pss-privileged"), JSON.stringify(first.opened.map((x) => x.rule)));
+  assert.ok(
+    first.opened.some((x) => x.rule === "pss-privileged"),
+    JSON.stringify(first.opened.map((x) => x.rule)),
+  );
 
   // pss-restricted holds pss-baseline's policies unchanged and adds its own: only those are evaluated.
   const widened = await f.monitor.checkPolicies(restricted);
-  assert.ok(widened.policies.length > 0 && widened.policies.every((name) => !first.policies.includes(name)), `re-checked: ${widened.policies.join(", ")}`);
-  assert.ok(widened.opened.length > 0 && widened.opened.every((x) => widened.policies.includes(x.rule)), JSON.stringify(widened.opened.map((x) => x.rule)));
+  assert.ok(
+    widened.policies.length > 0 && widened.policies.every((name) => !first.policies.includes(name)),
+    `re-checked: ${widened.policies.join(", ")}`,
+  );
+  assert.ok(
+    widened.opened.length > 0 && widened.opened.every((x) => widened.policies.includes(x.rule)),
+    JSON.stringify(widened.opened.map((x) => x.rule)),
+  );
   assert.deepEqual(widened.closed, [], "the unchanged policies' findings are neither re-evaluated nor closed");
   assert.deepEqual((await f.monitor.checkPolicies(restricted)).policies, [], "nothing changed, nothing evaluated");
 
@@ -75,7 +114,11 @@ test("a policy change re-checks only the policies that changed; the result equal
   const fresh = await openMonitor(dir);
   t.after(() => fresh.close());
   const whole = await fresh.monitor.checkPolicies(restricted);
-  const policyFindings = (list: { type: string; key: string }[]) => list.filter((x) => x.type === "policy").map((x) => x.key).sort();
+  const policyFindings = (list: { type: string; key: string }[]) =>
+    list
+      .filter((x) => x.type === "policy")
+      .map((x) => x.key)
+      .sort();
   assert.deepEqual(policyFindings(f.monitor.openFindings()), policyFindings(fresh.monitor.openFindings()));
   assert.ok(whole.policies.length >= widened.policies.length);
 
@@ -95,7 +138,9 @@ test("an exception that expires changes only the policy it names, and its findin
   (objects[0]!.object as any).spec.template.spec.containers[0].securityContext = { privileged: true };
   await f.monitor.recordDeployment("prod", objects, { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({}) });
   const exceptions = join(dir, "exceptions.yaml");
-  writeFileSync(exceptions, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    exceptions,
+    `apiVersion: vigil.dev/v1alpha1
 kind: PolicyException
 metadata: { name: web-privileged }
 spec:
@@ -103,12 +148,16 @@ spec:
   resources: [{ kind: Deployment, namespace: shop, name: web }]
   justification: "INC-1: a debugging session"
   expires: "2026-12-02T00:00:00Z"
-`);
+`,
+  );
   const input = { policies: loadPacks(["pss-baseline"]), exceptions: loadManifests([exceptions]) };
   const excepted = await f.monitor.checkPolicies(input);
   assert.ok(!excepted.opened.some((x) => x.rule === "pss-privileged"), "excepted until it expires");
   now = new Date("2026-12-02T00:00:01Z");
   const expired = await f.monitor.checkPolicies(input);
   assert.deepEqual(expired.policies, ["pss-privileged"], "only the policy the exception names is evaluated again");
-  assert.ok(expired.opened.some((x) => x.rule === "pss-privileged" && /expired/.test(x.action)), JSON.stringify(expired.opened));
+  assert.ok(
+    expired.opened.some((x) => x.rule === "pss-privileged" && /expired/.test(x.action)),
+    JSON.stringify(expired.opened),
+  );
 });

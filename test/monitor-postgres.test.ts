@@ -26,27 +26,50 @@ test("two monitors share one PostgreSQL inventory, with the embedded store's fin
   const feedDir = feed(join(dir, "feed"), advisories);
 
   const east = await openMonitor(join(dir, "east"), { inventory: url, database });
-  await east.monitor.recordDeployment("staging", workloads("shop", { web: ["web:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await east.monitor.recordDeployment("staging", workloads("shop", { web: ["web:1"] }), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
   await east.monitor.importAdvisories([feedDir]);
   await east.close();
   const west = await openMonitor(join(dir, "west"), { inventory: url, database, now: () => new Date("2026-12-02T00:00:00Z") });
   t.after(() => west.close());
-  await west.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), { revision: "b".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await west.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), {
+    revision: "b".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
   await west.monitor.importAdvisories([feedDir]);
   const shared = await west.inventory.findings();
-  assert.deepEqual(shared.map((f) => `${f.environment} ${f.workload} ${f.rule} ${f.since}`), [
-    "prod Deployment shop/api GHSA-lodash-0001 2026-12-02T00:00:00Z",
-    "prod Deployment shop/web GHSA-lodash-0001 2026-12-02T00:00:00Z",
-    "prod Deployment shop/web GHSA-minimist-0001 2026-12-02T00:00:00Z",
-    "staging Deployment shop/web GHSA-lodash-0001 2026-12-01T10:00:00Z",
-    "staging Deployment shop/web GHSA-minimist-0001 2026-12-01T10:00:00Z",
-  ]);
-  assert.deepEqual(west.monitor.openFindings().map((f) => f.key), shared.map((f) => f.key), "the second monitor loaded the first one's findings");
+  assert.deepEqual(
+    shared.map((f) => `${f.environment} ${f.workload} ${f.rule} ${f.since}`),
+    [
+      "prod Deployment shop/api GHSA-lodash-0001 2026-12-02T00:00:00Z",
+      "prod Deployment shop/web GHSA-lodash-0001 2026-12-02T00:00:00Z",
+      "prod Deployment shop/web GHSA-minimist-0001 2026-12-02T00:00:00Z",
+      "staging Deployment shop/web GHSA-lodash-0001 2026-12-01T10:00:00Z",
+      "staging Deployment shop/web GHSA-minimist-0001 2026-12-01T10:00:00Z",
+    ],
+  );
+  assert.deepEqual(
+    west.monitor.openFindings().map((f) => f.key),
+    shared.map((f) => f.key),
+    "the second monitor loaded the first one's findings",
+  );
 
   const local = await openMonitor(join(dir, "local"), { now: () => new Date("2026-12-02T00:00:00Z") });
   t.after(() => local.close());
-  await local.monitor.recordDeployment("staging", workloads("shop", { web: ["web:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
-  await local.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), { revision: "b".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await local.monitor.recordDeployment("staging", workloads("shop", { web: ["web:1"] }), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
+  await local.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), {
+    revision: "b".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
   await local.monitor.importAdvisories([feedDir]);
   const strip = (list: { since: string }[]) => list.map((f) => ({ ...f, since: "" }));
   assert.deepEqual(strip(await local.inventory.findings()), strip(shared));

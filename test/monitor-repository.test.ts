@@ -26,7 +26,11 @@ test("repository activity: unknown signers, trust-policy proposals, protected na
   t.after(() => opened.close());
   const f = await openMonitor(dir);
   t.after(() => f.close());
-  await f.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"] }), { revision: deployed, verdict: "pass", sbomFor: sboms({}) });
+  await f.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"] }), {
+    revision: deployed,
+    verdict: "pass",
+    sbomFor: sboms({}),
+  });
 
   assert.deepEqual((await f.monitor.checkRepository(opened, policy)).opened, [], "a first look records the refs");
 
@@ -48,12 +52,18 @@ test("repository activity: unknown signers, trust-policy proposals, protected na
 
   repo.git("update-ref", "refs/heads/main", first);
   const forced = await f.monitor.checkRepository(opened, policy);
-  assert.deepEqual(forced.opened.map((x) => `${x.environment} ${x.rule} ${x.subject}`), [`prod revision-unreachable ${deployed}`]);
+  assert.deepEqual(
+    forced.opened.map((x) => `${x.environment} ${x.rule} ${x.subject}`),
+    [`prod revision-unreachable ${deployed}`],
+  );
   assert.match(forced.opened[0]!.action, /no longer reachable from main \(now [0-9a-f]{40}\): history was rewritten/);
 
   repo.git("update-ref", "refs/heads/main", deployed);
   const restored = await f.monitor.checkRepository(opened, policy);
-  assert.deepEqual(restored.closed.map((x) => x.rule), ["revision-unreachable"]);
+  assert.deepEqual(
+    restored.closed.map((x) => x.rule),
+    ["revision-unreachable"],
+  );
   assert.equal(f.monitor.openFindings().filter((x) => x.type === "repository").length, 4, "events stay open until someone closes them");
 });
 
@@ -66,15 +76,43 @@ test("vigil monitor --once looks at the repository: the second run reports what 
   const repo = new TestRepo(join(dir, "config"));
   repo.commit({ "envs/prod/app.yaml": "a: 1\n" }, alice);
   const config = join(dir, "monitor.yaml");
-  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "trustPolicy: trust.yaml", "repository: { location: config }", ""].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "apiVersion: vigil.dev/v1alpha1",
+      "kind: MonitorConfig",
+      "inventory: inventory",
+      "database: vulndb",
+      "trustPolicy: trust.yaml",
+      "repository: { location: config }",
+      "",
+    ].join("\n"),
+  );
   assert.equal(vigil(["monitor", "--config", config, "--once"]).status, 0);
   const pushed = repo.commit({ "envs/prod/app.yaml": "a: 2\n" }, mallory);
   const second = vigil(["monitor", "--config", config, "--once"]);
   assert.equal(second.status, 1, second.stderr);
-  const line = second.stdout.trim().split("\n").map((l) => JSON.parse(l)).find((l) => l.trigger.startsWith("repository"));
-  assert.deepEqual(line.opened.map((x: any) => `${x.rule} ${x.subject}`), [`unknown-signer ${pushed}`]);
+  const line = second.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .find((l) => l.trigger.startsWith("repository"));
+  assert.deepEqual(
+    line.opened.map((x: any) => `${x.rule} ${x.subject}`),
+    [`unknown-signer ${pushed}`],
+  );
 
-  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "repository: { location: config }", ""].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "apiVersion: vigil.dev/v1alpha1",
+      "kind: MonitorConfig",
+      "inventory: inventory",
+      "database: vulndb",
+      "repository: { location: config }",
+      "",
+    ].join("\n"),
+  );
   const noPolicy = vigil(["monitor", "--config", config, "--once"]);
   assert.equal(noPolicy.status, 2);
   assert.match(noPolicy.stderr, /monitor\.yaml:5 repository: watching the repository needs trustPolicy/);

@@ -48,7 +48,8 @@ class MonitorProcess {
   async until(condition: () => boolean, what: string): Promise<void> {
     const deadline = Date.now() + 30_000;
     while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(this.lines.map((l) => l.trigger))} ${this.stderr}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}: ${JSON.stringify(this.lines.map((l) => l.trigger))} ${this.stderr}`);
       await new Promise<void>((resolve) => {
         this.#waiters.push(resolve);
         setTimeout(resolve, 200);
@@ -64,7 +65,11 @@ class MonitorProcess {
 
 async function inventoryWithDeployments(dir: string): Promise<void> {
   const f = await openMonitor(dir);
-  await f.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms(images) });
+  await f.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), {
+    revision: "a".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
   await f.close();
 }
 
@@ -76,10 +81,19 @@ test("two monitors on one inventory: only the Lease holder emits, each finding o
   const feedDir = join(dir, "feed");
   mkdirSync(feedDir);
   const config = join(dir, "monitor.yaml");
-  writeFileSync(config, [
-    "apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "feeds: [feed]",
-    `leaderElection: { namespace: vigil-system, kubeconfig: ${cluster.admin.kubeconfigPath}, leaseDuration: 3s }`, "refreshInterval: 1s", "",
-  ].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "apiVersion: vigil.dev/v1alpha1",
+      "kind: MonitorConfig",
+      "inventory: inventory",
+      "database: vulndb",
+      "feeds: [feed]",
+      `leaderElection: { namespace: vigil-system, kubeconfig: ${cluster.admin.kubeconfigPath}, leaseDuration: 3s }`,
+      "refreshInterval: 1s",
+      "",
+    ].join("\n"),
+  );
 
   const first = new MonitorProcess(t, config);
   await first.until(() => /holds the Lease/.test(first.stderr) && first.lines.length >= 2, "the first monitor to lead and start");
@@ -92,7 +106,10 @@ test("two monitors on one inventory: only the Lease holder emits, each finding o
 
   first.child.kill("SIGTERM");
   assert.equal(await first.exited, 0, first.stderr);
-  await second.until(() => /holds the Lease/.test(second.stderr) && second.lines.some((l) => l.trigger === "advisories"), "the second monitor to take over");
+  await second.until(
+    () => /holds the Lease/.test(second.stderr) && second.lines.some((l) => l.trigger === "advisories"),
+    "the second monitor to take over",
+  );
   feed(feedDir, [osv({ id: "GHSA-minimist-0001", modified: "2026-11-01T00:00:00Z", ecosystem: "npm", name: "minimist", fixed: "1.2.6" })]);
   await second.until(() => second.opened().includes("prod GHSA-minimist-0001"), "the new leader's finding");
   const all = [...first.opened(), ...second.opened()].sort();
@@ -105,7 +122,12 @@ test("a running monitor notices a vigil db import run by another process and a d
   const dir = tempDir(t);
   await inventoryWithDeployments(dir);
   const config = join(dir, "monitor.yaml");
-  writeFileSync(config, ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "refreshInterval: 1s", ""].join("\n"));
+  writeFileSync(
+    config,
+    ["apiVersion: vigil.dev/v1alpha1", "kind: MonitorConfig", "inventory: inventory", "database: vulndb", "refreshInterval: 1s", ""].join(
+      "\n",
+    ),
+  );
   const running = new MonitorProcess(t, config);
   await running.until(() => running.lines.length >= 1, "the monitor to start");
 
@@ -115,14 +137,28 @@ test("a running monitor notices a vigil db import run by another process and a d
   ]);
   const imported = vigil(["db", "import", elsewhere, "--db", join(dir, "vulndb")]);
   assert.equal(imported.status, 0, imported.stderr);
-  await running.until(() => running.lines.some((l) => l.trigger === "advisories imported elsewhere" && l.opened.length > 0), "the import to be noticed");
+  await running.until(
+    () => running.lines.some((l) => l.trigger === "advisories imported elsewhere" && l.opened.length > 0),
+    "the import to be noticed",
+  );
   assert.deepEqual(running.opened().sort(), ["prod GHSA-lodash-0001", "prod GHSA-minimist-0001"]);
 
   // The agent (another process) records a deployment that no longer runs lodash.
   const agent = await openMonitor(dir);
-  await agent.monitor.recordDeployment("prod", workloads("shop", { api: ["api:1"] }), { revision: "b".repeat(40), verdict: "pass", sbomFor: sboms(images) });
-  await running.until(() => running.lines.some((l) => /recorded elsewhere/.test(l.trigger) && l.closed.length > 0), "the deployment to be noticed");
-  const keys = (list: { key: string; type: string }[]) => list.filter((f) => f.type === "advisory").map((f) => f.key).sort();
+  await agent.monitor.recordDeployment("prod", workloads("shop", { api: ["api:1"] }), {
+    revision: "b".repeat(40),
+    verdict: "pass",
+    sbomFor: sboms(images),
+  });
+  await running.until(
+    () => running.lines.some((l) => /recorded elsewhere/.test(l.trigger) && l.closed.length > 0),
+    "the deployment to be noticed",
+  );
+  const keys = (list: { key: string; type: string }[]) =>
+    list
+      .filter((f) => f.type === "advisory")
+      .map((f) => f.key)
+      .sort();
   assert.deepEqual(keys(await agent.inventory.findings()), keys(await agent.monitor.fullRescan()), "what is stored equals a full rescan");
   assert.deepEqual(keys(await agent.inventory.findings()).length, 1, "minimist still runs in api");
   await agent.close();

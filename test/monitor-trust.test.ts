@@ -47,26 +47,67 @@ test("a removed signer, a revoked commit key and a removed image key each flag w
   ];
   const f = await openMonitor(dir);
   t.after(() => f.close());
-  const both = await policy([{ name: "alice", ssh: alice.line }, { name: "bob", ssh: bob.line }], imageKey);
+  const both = await policy(
+    [
+      { name: "alice", ssh: alice.line },
+      { name: "bob", ssh: bob.line },
+    ],
+    imageKey,
+  );
   assert.deepEqual((await f.monitor.setTrustPolicy(both)).opened, []);
-  const deployed = await f.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), { revision, verdict: "pass", sbomFor: sboms({}), admissions });
+  const deployed = await f.monitor.recordDeployment("prod", workloads("shop", { web: ["web:1"], api: ["api:1"] }), {
+    revision,
+    verdict: "pass",
+    sbomFor: sboms({}),
+    admissions,
+  });
   assert.deepEqual(deployed.opened, [], "everything was admitted by keys the policy trusts");
 
-  const bobRekeyed = await f.monitor.setTrustPolicy(await policy([{ name: "alice", ssh: alice.line }, { name: "bob", ssh: bobNewKey.line }], imageKey));
-  assert.deepEqual(bobRekeyed.opened.map((x) => `${x.workload} ${x.subject} ${x.rule}`), [
-    `Deployment shop/api ${revision} ssh ${bob.fingerprint}`,
-    `Deployment shop/web ${revision} ssh ${bob.fingerprint}`,
-  ]);
+  const bobRekeyed = await f.monitor.setTrustPolicy(
+    await policy(
+      [
+        { name: "alice", ssh: alice.line },
+        { name: "bob", ssh: bobNewKey.line },
+      ],
+      imageKey,
+    ),
+  );
+  assert.deepEqual(
+    bobRekeyed.opened.map((x) => `${x.workload} ${x.subject} ${x.rule}`),
+    [`Deployment shop/api ${revision} ssh ${bob.fingerprint}`, `Deployment shop/web ${revision} ssh ${bob.fingerprint}`],
+  );
   assert.match(bobRekeyed.opened[0]!.action, /admitted by bob \(ssh SHA256:.*\), which the trust policy no longer trusts/);
   assert.equal(bobRekeyed.opened[0]!.type, "untrusted-key");
 
-  const noImageKey = await f.monitor.setTrustPolicy(await policy([{ name: "alice", ssh: alice.line }, { name: "bob", ssh: bobNewKey.line }], undefined));
-  assert.deepEqual(noImageKey.opened.map((x) => `${x.workload} ${x.image}`), [`Deployment shop/web registry.example.com/team/web:1@${digestOf("web:1")}`]);
+  const noImageKey = await f.monitor.setTrustPolicy(
+    await policy(
+      [
+        { name: "alice", ssh: alice.line },
+        { name: "bob", ssh: bobNewKey.line },
+      ],
+      undefined,
+    ),
+  );
+  assert.deepEqual(
+    noImageKey.opened.map((x) => `${x.workload} ${x.image}`),
+    [`Deployment shop/web registry.example.com/team/web:1@${digestOf("web:1")}`],
+  );
   assert.deepEqual(noImageKey.closed, []);
 
   // alice's key moved to another name: the commit she signed was admitted by a signer the policy no longer names.
-  const renamed = await f.monitor.setTrustPolicy(await policy([{ name: "alice2", ssh: alice.line }, { name: "bob", ssh: bob.line }], imageKey));
-  assert.deepEqual(renamed.opened.map((x) => `${x.workload} ${x.subject}`).sort(), [`Deployment shop/api ${"1".repeat(40)}`, `Deployment shop/web ${"1".repeat(40)}`]);
+  const renamed = await f.monitor.setTrustPolicy(
+    await policy(
+      [
+        { name: "alice2", ssh: alice.line },
+        { name: "bob", ssh: bob.line },
+      ],
+      imageKey,
+    ),
+  );
+  assert.deepEqual(renamed.opened.map((x) => `${x.workload} ${x.subject}`).sort(), [
+    `Deployment shop/api ${"1".repeat(40)}`,
+    `Deployment shop/web ${"1".repeat(40)}`,
+  ]);
   assert.equal(renamed.closed.length, 3, "bob's old key and the image key are trusted again");
 
   const restored = await f.monitor.setTrustPolicy(both);

@@ -43,7 +43,11 @@ test("docker config: a missing file means anonymous access", (t) => {
 });
 
 test("docker config: credential helpers are named as unsupported for the registries they hold", (t) => {
-  const env = configDir(t, { credsStore: "desktop", credHelpers: { "123.dkr.ecr.us-east-1.amazonaws.com": "ecr-login" }, auths: { "registry.example.com": { auth: b64("a:b") } } });
+  const env = configDir(t, {
+    credsStore: "desktop",
+    credHelpers: { "123.dkr.ecr.us-east-1.amazonaws.com": "ecr-login" },
+    auths: { "registry.example.com": { auth: b64("a:b") } },
+  });
   const credentials = dockerConfigCredentials(env);
   const ecr = credentials("123.dkr.ecr.us-east-1.amazonaws.com");
   assert.equal(ecr.credentials, undefined);
@@ -63,21 +67,43 @@ test("docker config: a malformed file or entry is an input error naming the file
   ];
   for (const [config, message] of cases) {
     const credentials = dockerConfigCredentials(configDir(t, config));
-    assert.throws(() => credentials("r.io"), (e: Error) => e instanceof InputError && message.test(e.message) && e.message.includes("config.json"), message.source);
+    assert.throws(
+      () => credentials("r.io"),
+      (e: Error) => e instanceof InputError && message.test(e.message) && e.message.includes("config.json"),
+      message.source,
+    );
   }
 });
 
 test("challenges: Bearer with quoted parameters (commas and spaces inside), Basic, unknown schemes skipped", () => {
-  assert.deepEqual(parseChallenges('Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push repository:c:pull",error="insufficient_scope"'), [
-    { scheme: "bearer", params: { realm: "https://auth.example.com/token", service: "registry.example.com", scope: "repository:a/b:pull,push repository:c:pull", error: "insufficient_scope" } },
-  ]);
+  assert.deepEqual(
+    parseChallenges(
+      'Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push repository:c:pull",error="insufficient_scope"',
+    ),
+    [
+      {
+        scheme: "bearer",
+        params: {
+          realm: "https://auth.example.com/token",
+          service: "registry.example.com",
+          scope: "repository:a/b:pull,push repository:c:pull",
+          error: "insufficient_scope",
+        },
+      },
+    ],
+  );
   assert.deepEqual(parseChallenges('Basic realm="Registry Realm"'), [{ scheme: "basic", params: { realm: "Registry Realm" } }]);
-  assert.deepEqual(parseChallenges('Negotiate, bearer realm=https://a/t, service="s\\"q"'), [{ scheme: "bearer", params: { realm: "https://a/t", service: 's"q' } }]);
+  assert.deepEqual(parseChallenges('Negotiate, bearer realm=https://a/t, service="s\\"q"'), [
+    { scheme: "bearer", params: { realm: "https://a/t", service: 's"q' } },
+  ]);
   assert.deepEqual(parseChallenges(""), []);
 });
 
 test("token scopes merge per repository, so pull and pull,push ask for one token", () => {
   assert.deepEqual(mergeScopes(["repository:team/app:pull,push", "repository:team/app:pull"]), ["repository:team/app:pull,push"]);
-  assert.deepEqual(mergeScopes(["repository:b:pull", "repository:a:push", "repository:a:pull"]), ["repository:a:pull,push", "repository:b:pull"]);
+  assert.deepEqual(mergeScopes(["repository:b:pull", "repository:a:push", "repository:a:pull"]), [
+    "repository:a:pull,push",
+    "repository:b:pull",
+  ]);
   assert.deepEqual(mergeScopes(["repository:localhost:5000/app:pull"]), ["repository:localhost:5000/app:pull"]);
 });

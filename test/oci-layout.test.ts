@@ -47,17 +47,21 @@ test("referrers in a layout: manifests listed in index.json whose subject is the
   const layout = await newLayout(t);
   const image = await pushTestImage(layout, { tag: "v1" });
   const config = await layout.putBlob(Buffer.from("{}"));
-  const signature = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
-    config: { mediaType: MediaType.ociEmpty, ...config },
-    layers: [{ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", ...(await layout.putBlob(Buffer.from("bundle"))) }],
-    subject: image.descriptor,
-  }));
+  const signature = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+      config: { mediaType: MediaType.ociEmpty, ...config },
+      layers: [{ mediaType: "application/vnd.dev.sigstore.bundle.v0.3+json", ...(await layout.putBlob(Buffer.from("bundle"))) }],
+      subject: image.descriptor,
+    }),
+  );
   const descriptor = await layout.putManifest(signature);
   await layout.putManifest(signature); // listed once
-  assert.deepEqual(await layout.referrers(image.descriptor.digest), [{ ...descriptor, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json" }]);
+  assert.deepEqual(await layout.referrers(image.descriptor.digest), [
+    { ...descriptor, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json" },
+  ]);
   assert.deepEqual(await layout.referrers(image.descriptor.digest, { artifactType: "application/spdx+json" }), []);
   assert.deepEqual(await layout.referrers(descriptor.digest), []);
   assert.equal((await layout.index()).manifests.length, 2);
@@ -71,8 +75,18 @@ test("skopeo pushes a layout Vigil wrote; Vigil reads a layout skopeo wrote", as
 
   const layout = await newLayout(t);
   const image = await pushTestImage(layout, { tag: "v1" });
-  run("skopeo", ["--insecure-policy", "copy", "--dest-tls-verify=false", `oci:${layout.dir}:v1`, `docker://${registry.host}/from-layout:v1`]);
-  assert.equal((await client.resolve(`${registry.host}/from-layout:v1`)).digest, image.descriptor.digest, "skopeo copied the exact manifest");
+  run("skopeo", [
+    "--insecure-policy",
+    "copy",
+    "--dest-tls-verify=false",
+    `oci:${layout.dir}:v1`,
+    `docker://${registry.host}/from-layout:v1`,
+  ]);
+  assert.equal(
+    (await client.resolve(`${registry.host}/from-layout:v1`)).digest,
+    image.descriptor.digest,
+    "skopeo copied the exact manifest",
+  );
 
   const pushed = await pushTestImage(client.repository(`${registry.host}/team/app`), { tag: "v2", format: "docker" });
   const dir = join(tempDir(t, "vigil-skopeo-layout-"), "out");
@@ -94,8 +108,12 @@ test("a corrupt or incomplete layout is refused, naming the file or blob", async
   const manifest = JSON.parse(image.manifest.toString());
 
   writeFileSync(blobFile(manifest.config.digest), "tampered");
-  await assert.rejects(layout.getBlob(manifest.config.digest), (e: Error) =>
-    e instanceof OciContentError && e.message.includes(`blob oci-layout:${layout.dir}@${manifest.config.digest}: content does not match its digest`));
+  await assert.rejects(
+    layout.getBlob(manifest.config.digest),
+    (e: Error) =>
+      e instanceof OciContentError &&
+      e.message.includes(`blob oci-layout:${layout.dir}@${manifest.config.digest}: content does not match its digest`),
+  );
   writeFileSync(blobFile(image.descriptor.digest), image.manifest.toString().replace("2", "3"));
   await assert.rejects(layout.getManifest("v1"), (e: Error) => e instanceof OciContentError && e.message.includes(image.descriptor.digest));
 
@@ -106,12 +124,21 @@ test("a corrupt or incomplete layout is refused, naming the file or blob", async
   await assert.rejects(layout.putManifest(image.manifest, { tag: "bad tag" }), /invalid tag "bad tag"/);
 
   const notALayout = tempDir(t);
-  await assert.rejects(OciLayout.open(notALayout), (e: Error) => e instanceof InputError && e.message.includes(`${notALayout}: not an OCI image layout`));
+  await assert.rejects(
+    OciLayout.open(notALayout),
+    (e: Error) => e instanceof InputError && e.message.includes(`${notALayout}: not an OCI image layout`),
+  );
   const wrongVersion = join(tempDir(t), "v2");
   mkdirSync(wrongVersion);
   writeFileSync(join(wrongVersion, "oci-layout"), JSON.stringify({ imageLayoutVersion: "2.0.0" }));
   await assert.rejects(OciLayout.open(wrongVersion), /imageLayoutVersion "2.0.0" is not supported/);
   writeFileSync(join(wrongVersion, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  writeFileSync(join(wrongVersion, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.ociManifest, digest: "sha256:short", size: 1 }] }));
-  await assert.rejects(OciLayout.open(wrongVersion), (e: Error) => e instanceof OciContentError && /index\.json: invalid .*manifests\.0\.digest/.test(e.message));
+  writeFileSync(
+    join(wrongVersion, "index.json"),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MediaType.ociManifest, digest: "sha256:short", size: 1 }] }),
+  );
+  await assert.rejects(
+    OciLayout.open(wrongVersion),
+    (e: Error) => e instanceof OciContentError && /index\.json: invalid .*manifests\.0\.digest/.test(e.message),
+  );
 });

@@ -29,7 +29,12 @@ test("references: docker's defaults for registry, library/ and latest", () => {
     [`app@${D512}`, `docker.io/library/app@${D512}`],
   ];
   for (const [input, canonical] of cases) assert.equal(formatReference(parseReference(input)), canonical, input);
-  assert.deepEqual(parseReference(`localhost:5000/app:v1@${D256}`), { registry: "localhost:5000", repository: "app", tag: "v1", digest: D256 });
+  assert.deepEqual(parseReference(`localhost:5000/app:v1@${D256}`), {
+    registry: "localhost:5000",
+    repository: "app",
+    tag: "v1",
+    digest: D256,
+  });
   assert.equal(registryApiHost("docker.io"), "registry-1.docker.io");
   assert.equal(registryApiHost("ghcr.io"), "ghcr.io");
 });
@@ -52,13 +57,18 @@ test("references: malformed ones are refused, naming the reference and what is w
     [`ghcr.io/${"a/".repeat(130)}a`, /longer than 255/],
   ];
   for (const [input, message] of cases) {
-    assert.throws(() => parseReference(input), (e: Error) => e instanceof InputError && message.test(e.message) && e.message.includes(`"${input}"`), input);
+    assert.throws(
+      () => parseReference(input),
+      (e: Error) => e instanceof InputError && message.test(e.message) && e.message.includes(`"${input}"`),
+      input,
+    );
   }
 });
 
 test("loopback hosts are the only ones plain HTTP needs no permission for", () => {
   for (const host of ["localhost", "localhost:5000", "127.0.0.1", "127.1.2.3:80", "[::1]:5000"]) assert.ok(isLoopbackHost(host), host);
-  for (const host of ["localhost.example.com", "128.0.0.1", "10.0.0.1:5000", "registry.local", "127.0.0.1.nip.io"]) assert.ok(!isLoopbackHost(host), host);
+  for (const host of ["localhost.example.com", "128.0.0.1", "10.0.0.1:5000", "registry.local", "127.0.0.1.nip.io"])
+    assert.ok(!isLoopbackHost(host), host);
 });
 
 test("digests: sha256 and sha512 content is verified, a mismatch names both digests", () => {
@@ -66,8 +76,14 @@ test("digests: sha256 and sha512 content is verified, a mismatch names both dige
   verifyDigest(bytes, digestOf(bytes), "blob x");
   verifyDigest(bytes, digestOf(bytes, "sha512"), "blob x");
   const wrong = digestOf(Buffer.from("other"));
-  assert.throws(() => verifyDigest(bytes, wrong, "blob reg/app@x"), (e: Error) =>
-    e instanceof OciContentError && e.message.includes("blob reg/app@x") && e.message.includes(wrong) && e.message.includes(digestOf(bytes)));
+  assert.throws(
+    () => verifyDigest(bytes, wrong, "blob reg/app@x"),
+    (e: Error) =>
+      e instanceof OciContentError &&
+      e.message.includes("blob reg/app@x") &&
+      e.message.includes(wrong) &&
+      e.message.includes(digestOf(bytes)),
+  );
   assert.throws(() => verifyDigest(bytes, `sha1:${"a".repeat(40)}`, "blob x"), /unsupported digest algorithm "sha1"/);
 });
 

@@ -12,7 +12,10 @@ import { referrersTag } from "../src/oci/store.ts";
 import { pushTestImage, startRegistry, type TestRegistry } from "./helpers/registry.ts";
 import { requireTools, run } from "./helpers/tools.ts";
 
-async function setup(t: TestContext, repository = "team/app"): Promise<{ registry: TestRegistry; client: RegistryClient; repo: RegistryRepository } | undefined> {
+async function setup(
+  t: TestContext,
+  repository = "team/app",
+): Promise<{ registry: TestRegistry; client: RegistryClient; repo: RegistryRepository } | undefined> {
   if (!requireTools(t, ["docker-registry"])) return undefined;
   const registry = await startRegistry(t);
   const client = new RegistryClient({ hosts: { [registry.host]: registry.hostOptions }, credentials: anonymous });
@@ -23,18 +26,25 @@ async function setup(t: TestContext, repository = "team/app"): Promise<{ registr
 const EMPTY_CONFIG = Buffer.from("{}");
 
 /** An OCI 1.1 artifact manifest (empty config, one blob) that refers to `subject`. */
-async function pushReferrer(repo: RegistryRepository, subject: { mediaType: string; digest: string; size: number }, artifactType: string, content: string) {
+async function pushReferrer(
+  repo: RegistryRepository,
+  subject: { mediaType: string; digest: string; size: number },
+  artifactType: string,
+  content: string,
+) {
   const blob = await repo.putBlob(Buffer.from(content));
   const config = await repo.putBlob(EMPTY_CONFIG);
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    artifactType,
-    config: { mediaType: MediaType.ociEmpty, ...config },
-    layers: [{ mediaType: "application/octet-stream", ...blob }],
-    subject,
-    annotations: { "org.opencontainers.image.created": "2026-01-01T00:00:00Z", note: content },
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      artifactType,
+      config: { mediaType: MediaType.ociEmpty, ...config },
+      layers: [{ mediaType: "application/octet-stream", ...blob }],
+      subject,
+      annotations: { "org.opencontainers.image.created": "2026-01-01T00:00:00Z", note: content },
+    }),
+  );
   return { manifest, descriptor: await repo.putManifest(manifest) };
 }
 
@@ -71,20 +81,25 @@ test("a Docker schema 2 image, an untagged manifest and an index pushed by tag",
   assert.equal((await s.repo.getManifest(amd64.descriptor.digest)).descriptor.mediaType, MediaType.dockerManifest);
   assert.deepEqual(await s.repo.tags(), [], "a manifest put by digest has no tag");
 
-  const list = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: MediaType.dockerManifestList,
-    manifests: [
-      { ...amd64.descriptor, platform: { architecture: "amd64", os: "linux" } },
-      { ...arm64.descriptor, platform: { architecture: "arm64", os: "linux", variant: "v8" } },
-    ],
-  }));
+  const list = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.dockerManifestList,
+      manifests: [
+        { ...amd64.descriptor, platform: { architecture: "amd64", os: "linux" } },
+        { ...arm64.descriptor, platform: { architecture: "arm64", os: "linux", variant: "v8" } },
+      ],
+    }),
+  );
   const listed = await s.repo.putManifest(list, { tag: "multi" });
   const fetched = await s.repo.getManifest("multi");
   assert.equal(fetched.descriptor.digest, listed.digest);
   assert.ok(isIndex(fetched.manifest));
   if (!isIndex(fetched.manifest)) return;
-  assert.deepEqual(fetched.manifest.manifests.map((d) => d.platform?.architecture), ["amd64", "arm64"]);
+  assert.deepEqual(
+    fetched.manifest.manifests.map((d) => d.platform?.architecture),
+    ["amd64", "arm64"],
+  );
   assert.deepEqual(await s.repo.tags(), ["multi"]);
 });
 
@@ -93,14 +108,27 @@ test("what is missing is a 404 RegistryError (exit 3) with the registry's error 
   if (!s) return;
   await pushTestImage(s.repo, { tag: "v1" });
   const missing = `sha256:${"0".repeat(64)}`;
-  await assert.rejects(s.repo.getManifest("v2"), (e: Error) =>
-    e instanceof RegistryError && e.status === 404 && e.code === "MANIFEST_UNKNOWN" && e.exitCode === ExitCode.unavailable && e.message.includes(`${s.registry.host}/team/app:v2`));
+  await assert.rejects(
+    s.repo.getManifest("v2"),
+    (e: Error) =>
+      e instanceof RegistryError &&
+      e.status === 404 &&
+      e.code === "MANIFEST_UNKNOWN" &&
+      e.exitCode === ExitCode.unavailable &&
+      e.message.includes(`${s.registry.host}/team/app:v2`),
+  );
   await assert.rejects(s.repo.resolve("v2"), (e: Error) => e instanceof RegistryError && e.status === 404);
   assert.equal(await s.repo.headManifest("v2"), undefined);
   assert.equal(await s.repo.headManifest(missing), undefined);
-  await assert.rejects(s.repo.getBlob(missing), (e: Error) => e instanceof RegistryError && e.status === 404 && e.code === "BLOB_UNKNOWN" && e.message.includes(`@${missing}`));
+  await assert.rejects(
+    s.repo.getBlob(missing),
+    (e: Error) => e instanceof RegistryError && e.status === 404 && e.code === "BLOB_UNKNOWN" && e.message.includes(`@${missing}`),
+  );
   assert.equal(await s.repo.headBlob(missing), undefined);
-  await assert.rejects(s.client.repository(`${s.registry.host}/nobody/here`).getManifest("latest"), (e: Error) => e instanceof RegistryError && e.status === 404);
+  await assert.rejects(
+    s.client.repository(`${s.registry.host}/nobody/here`).getManifest("latest"),
+    (e: Error) => e instanceof RegistryError && e.status === 404,
+  );
 });
 
 test("a layer streams from the registry and is verified as it ends", async (t) => {
@@ -127,7 +155,10 @@ test("referrers on a registry without the referrers API: the client keeps the sh
   await s.repo.putManifest(signature.manifest); // pushed twice: still listed once
 
   const all = await s.repo.referrers(image.descriptor.digest);
-  assert.deepEqual(all.map((d) => d.digest), [signature.descriptor.digest, sbom.descriptor.digest]);
+  assert.deepEqual(
+    all.map((d) => d.digest),
+    [signature.descriptor.digest, sbom.descriptor.digest],
+  );
   assert.deepEqual(all[0], {
     mediaType: MediaType.ociManifest,
     digest: signature.descriptor.digest,
@@ -136,7 +167,10 @@ test("referrers on a registry without the referrers API: the client keeps the sh
     annotations: { "org.opencontainers.image.created": "2026-01-01T00:00:00Z", note: "signature" },
   });
   const sboms = await s.repo.referrers(image.descriptor.digest, { artifactType: "application/vnd.cyclonedx+json" });
-  assert.deepEqual(sboms.map((d) => d.digest), [sbom.descriptor.digest]);
+  assert.deepEqual(
+    sboms.map((d) => d.digest),
+    [sbom.descriptor.digest],
+  );
 
   const tag = referrersTag(image.descriptor.digest);
   assert.deepEqual((await s.repo.tags()).sort(), [tag, "v1"].sort());
@@ -151,7 +185,9 @@ test("concurrent referrer pushes through one client all land in the tag index", 
   const s = await setup(t);
   if (!s) return;
   const image = await pushTestImage(s.repo);
-  const pushed = await Promise.all(Array.from({ length: 8 }, (_, i) => pushReferrer(s.repo, image.descriptor, "application/vnd.example.note", `note ${i}`)));
+  const pushed = await Promise.all(
+    Array.from({ length: 8 }, (_, i) => pushReferrer(s.repo, image.descriptor, "application/vnd.example.note", `note ${i}`)),
+  );
   const listed = await s.repo.referrers(image.descriptor.digest);
   assert.deepEqual(new Set(listed.map((d) => d.digest)), new Set(pushed.map((p) => p.descriptor.digest)));
 });
@@ -163,7 +199,14 @@ test("skopeo reads what Vigil pushed, and Vigil verifies what skopeo copied", as
   const image = await pushTestImage(s.repo, { tag: "v1" });
   const raw = run("skopeo", ["--insecure-policy", "inspect", "--raw", "--tls-verify=false", `docker://${s.registry.host}/team/app:v1`]);
   assert.equal(raw, image.manifest.toString());
-  run("skopeo", ["--insecure-policy", "copy", "--src-tls-verify=false", "--dest-tls-verify=false", `docker://${s.registry.host}/team/app:v1`, `docker://${s.registry.host}/mirror/app:copied`]);
+  run("skopeo", [
+    "--insecure-policy",
+    "copy",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${s.registry.host}/team/app:v1`,
+    `docker://${s.registry.host}/mirror/app:copied`,
+  ]);
   const copied = await s.client.repository(`${s.registry.host}/mirror/app`).getManifest("copied");
   assert.equal(copied.descriptor.digest, image.descriptor.digest);
 });
@@ -174,22 +217,26 @@ test("200 images resolved and fetched concurrently over kept-alive connections",
   const images = 200;
   const pushed: string[] = [];
   for (let batch = 0; batch < images; batch += 20) {
-    const digests = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
-      const repo = s.client.repository(`${s.registry.host}/fleet/app-${batch + i}`);
-      return (await pushTestImage(repo, { tag: "prod", layers: 1, layerSize: 256 })).descriptor.digest;
-    }));
+    const digests = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const repo = s.client.repository(`${s.registry.host}/fleet/app-${batch + i}`);
+        return (await pushTestImage(repo, { tag: "prod", layers: 1, layerSize: 256 })).descriptor.digest;
+      }),
+    );
     pushed.push(...digests);
   }
   const started = performance.now();
-  const verified = await Promise.all(pushed.map(async (digest, i) => {
-    const repo = s.client.repository(`${s.registry.host}/fleet/app-${i}`);
-    const resolved = await repo.resolve("prod");
-    const { manifest } = await repo.getManifest(resolved.digest);
-    if (isIndex(manifest)) throw new Error("unexpected index");
-    await repo.getBlob(manifest.config.digest, { size: manifest.config.size });
-    await repo.referrers(resolved.digest);
-    return resolved.digest === digest;
-  }));
+  const verified = await Promise.all(
+    pushed.map(async (digest, i) => {
+      const repo = s.client.repository(`${s.registry.host}/fleet/app-${i}`);
+      const resolved = await repo.resolve("prod");
+      const { manifest } = await repo.getManifest(resolved.digest);
+      if (isIndex(manifest)) throw new Error("unexpected index");
+      await repo.getBlob(manifest.config.digest, { size: manifest.config.size });
+      await repo.referrers(resolved.digest);
+      return resolved.digest === digest;
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   assert.equal(verified.filter(Boolean).length, images);
   t.diagnostic(`${images} images: tag resolved, manifest and config fetched and verified, referrers looked up, in ${seconds.toFixed(2)} s`);

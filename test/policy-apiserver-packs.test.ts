@@ -28,7 +28,10 @@ for (const pack of installable) {
       const path = paths[object.kind];
       if (!path) continue; // a ConfigMap of parameters, etc.
       const answer = await kubeApi(kube.cluster, "POST", path, object);
-      if (answer.status !== 201) refused.push(`${object.kind} ${object.metadata?.name} (${file}): ${answer.status} ${answer.body?.message ?? JSON.stringify(answer.body)}`);
+      if (answer.status !== 201)
+        refused.push(
+          `${object.kind} ${object.metadata?.name} (${file}): ${answer.status} ${answer.body?.message ?? JSON.stringify(answer.body)}`,
+        );
     }
     assert.deepEqual(refused, []);
   });

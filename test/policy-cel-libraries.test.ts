@@ -11,7 +11,11 @@ const evaluate = (expr: string, object: unknown = {}) => compileCel(expr, ["obje
 const isTrue = (expr: string) => assert.equal(evaluate(expr), true, expr);
 const isFalse = (expr: string) => assert.equal(evaluate(expr), false, expr);
 const fails = (expr: string, message: RegExp) =>
-  assert.throws(() => evaluate(expr), (e: unknown) => e instanceof CelEvalError && message.test(e.message), expr);
+  assert.throws(
+    () => evaluate(expr),
+    (e: unknown) => e instanceof CelEvalError && message.test(e.message),
+    expr,
+  );
 const list = (expr: string) => [...(evaluate(expr) as Iterable<unknown>)];
 /** The optional's contents: [] for none, [value] for a present value. */
 const optional = (expr: string, object: unknown = {}) => [...(opaquePayload("optional", evaluate(expr, object)) as Iterable<unknown>)];
@@ -128,7 +132,17 @@ describe("URL library", () => {
   });
 
   it("rejects what ParseRequestURI rejects", () => {
-    for (const bad of ["", "example.com", "relative/path", "://x", "https://exa mple.com/", "https://host:port/", "https://[::1/", "https://x/%zz", "https://x/\u0001"]) {
+    for (const bad of [
+      "",
+      "example.com",
+      "relative/path",
+      "://x",
+      "https://exa mple.com/",
+      "https://host:port/",
+      "https://[::1/",
+      "https://x/%zz",
+      "https://x/\u0001",
+    ]) {
       assert.equal(evaluate("isURL(object.u)", { u: bad }), false, bad);
     }
     isTrue("isURL('https://user:pass@example.com/')");
@@ -214,7 +228,9 @@ describe("IP and CIDR libraries", () => {
 
   it("parses and queries CIDRs", () => {
     isTrue("isCIDR('192.168.0.0/16') && isCIDR('::1/128') && isCIDR('192.168.0.1/24')");
-    isFalse("isCIDR('192.168.0.0/33') || isCIDR('::1/129') || isCIDR('10.0.0.0') || isCIDR('10.0.0.0/08') || isCIDR('10.0.0.0/') || isCIDR('::ffff:1.2.3.4/120')");
+    isFalse(
+      "isCIDR('192.168.0.0/33') || isCIDR('::1/129') || isCIDR('10.0.0.0') || isCIDR('10.0.0.0/08') || isCIDR('10.0.0.0/') || isCIDR('::ffff:1.2.3.4/120')",
+    );
     isTrue("cidr('192.168.0.0/24').containsIP(ip('192.168.0.1')) && cidr('192.168.0.0/24').containsIP('192.168.0.254')");
     isFalse("cidr('192.168.0.0/24').containsIP('192.168.1.1') || cidr('::/0').containsIP('10.0.0.1')");
     isTrue("cidr('192.168.0.0/16').containsCIDR(cidr('192.168.10.0/24')) && cidr('192.168.0.0/16').containsCIDR('192.168.0.1/32')");
@@ -245,12 +261,18 @@ describe("format library", () => {
     assert.deepEqual(optional("format.dns1035LabelPrefix().validate('my-label-prefix-')"), []);
     assert.deepEqual(optional("format.labelValue().validate('')"), []);
     assert.equal(optional("format.labelValue().validate('-bad')").length, 1);
-    assert.deepEqual([...(optional("format.dns1123Label().validate(object.n)", { n: "a".repeat(64) })[0] as Iterable<string>)], ["must be no more than 63 characters"]);
+    assert.deepEqual(
+      [...(optional("format.dns1123Label().validate(object.n)", { n: "a".repeat(64) })[0] as Iterable<string>)],
+      ["must be no more than 63 characters"],
+    );
   });
 
   it("validates URIs, UUIDs, base64 and dates", () => {
     assert.deepEqual(optional("format.uri().validate('http://example.com')"), []);
-    assert.deepEqual([...(optional("format.uri().validate('example.com')")[0] as Iterable<string>)], ['parse "example.com": invalid URI for request']);
+    assert.deepEqual(
+      [...(optional("format.uri().validate('example.com')")[0] as Iterable<string>)],
+      ['parse "example.com": invalid URI for request'],
+    );
     assert.deepEqual(optional("format.uuid().validate('123e4567-e89b-12d3-a456-426614174000')"), []);
     assert.equal(optional("format.uuid().validate('123e4567')").length, 1);
     assert.deepEqual(optional("format.byte().validate('aGVsbG8=')"), []);

@@ -2,7 +2,16 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 import { isCelError, plan } from "@bufbuild/cel";
-import { CelCompileError, CelCostError, CelEvalError, celEnvironment, compileCel, parseCel, toCel, type CelBudget } from "../src/policy/cel/compile.ts";
+import {
+  CelCompileError,
+  CelCostError,
+  CelEvalError,
+  celEnvironment,
+  compileCel,
+  parseCel,
+  toCel,
+  type CelBudget,
+} from "../src/policy/cel/compile.ts";
 import { charging, instrument } from "../src/policy/cel/cost.ts";
 import { resolveRootsOnce } from "../src/policy/cel/roots.ts";
 
@@ -24,7 +33,10 @@ describe("CEL environment", () => {
   });
 
   it("reports where an expression does not compile", () => {
-    assert.throws(() => compileCel("object.a <=", ["object"]), (e: unknown) => e instanceof CelCompileError && e.line === 1 && (e.column ?? 0) > 1);
+    assert.throws(
+      () => compileCel("object.a <=", ["object"]),
+      (e: unknown) => e instanceof CelCompileError && e.line === 1 && (e.column ?? 0) > 1,
+    );
   });
 
   it("stops once the evaluation budget is spent", () => {
@@ -51,7 +63,10 @@ describe("CEL runtime cost limit", () => {
   it("stops a runaway comprehension at the budget instead of running it to the end", () => {
     const runaway = compileCel(`${nested(7)}.size() > 0`, ["object"]);
     const budget = { remaining: 1_000_000 };
-    assert.throws(() => runaway.evaluate({}, budget), (e: unknown) => e instanceof CelCostError && /budget is exhausted/.test(e.message));
+    assert.throws(
+      () => runaway.evaluate({}, budget),
+      (e: unknown) => e instanceof CelCostError && /budget is exhausted/.test(e.message),
+    );
   });
 
   it("is not fooled by an error absorbed in || or exists()", () => {
@@ -84,7 +99,10 @@ describe("CEL compiled to closures (closures.ts)", () => {
     const evaluate = plan(celEnvironment(), resolveRootsOnce(instrument(parseCel(expression).parsed), ["object"]));
     return charging(budget, () => evaluate({ object: toCel(object) }));
   };
-  const object = { kind: "Pod", containers: Array.from({ length: 5 }, (_, i) => ({ name: `c${i}`, image: `r/i:${i}`, ports: [{ containerPort: 80 + i }] })) };
+  const object = {
+    kind: "Pod",
+    containers: Array.from({ length: 5 }, (_, i) => ({ name: `c${i}`, image: `r/i:${i}`, ports: [{ containerPort: 80 + i }] })),
+  };
   const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
 
   it("gives the interpreter's result and charges its cost, also when it hands an evaluation back part way", () => {
@@ -149,13 +167,25 @@ describe("CEL optional types and cel.bind (rewritten before parsing)", () => {
 
   it("reports compile errors at their position in the text as written", () => {
     // Column 28 is the "+" the parser stops at, counted in the original text, not the rewritten one.
-    assert.throws(() => compileCel("object.?spec.?a.orValue(1) +* 2", ["object"]), (e: unknown) => e instanceof CelCompileError && e.line === 1 && e.column === 28);
-    assert.throws(() => compileCel("cel.bind(x, 1)", ["object"]), (e: unknown) => e instanceof CelCompileError && /three arguments/.test(e.message));
+    assert.throws(
+      () => compileCel("object.?spec.?a.orValue(1) +* 2", ["object"]),
+      (e: unknown) => e instanceof CelCompileError && e.line === 1 && e.column === 28,
+    );
+    assert.throws(
+      () => compileCel("cel.bind(x, 1)", ["object"]),
+      (e: unknown) => e instanceof CelCompileError && /three arguments/.test(e.message),
+    );
   });
 });
 
 describe("CEL two-variable comprehensions (Kubernetes 1.32+)", () => {
-  const object = { containers: [{ name: "a", port: 80 }, { name: "b", port: 8080 }], labels: { app: "web", tier: "front" } };
+  const object = {
+    containers: [
+      { name: "a", port: 80 },
+      { name: "b", port: 8080 },
+    ],
+    labels: { app: "web", tier: "front" },
+  };
   const cases: [string, unknown][] = [
     ["object.containers.all(i, c, c.port > i)", true],
     ["object.labels.exists(k, v, k == 'tier' && v == 'front')", true],
@@ -178,7 +208,13 @@ describe("CEL two-variable comprehensions (Kubernetes 1.32+)", () => {
 
 describe("CEL function names", () => {
   it("refuse an undeclared function at compile time, with its position, instead of failing later", () => {
-    assert.throws(() => compileCel("object.name.lowerAsci() == 'x'", ["object"]), (e: unknown) => e instanceof CelCompileError && /undeclared reference to 'lowerAsci'/.test(e.message) && e.column === 22);
-    assert.throws(() => compileCel("object.?a.orValue(1) + nosuch(2)", ["object"]), (e: unknown) => e instanceof CelCompileError && e.column === 30);
+    assert.throws(
+      () => compileCel("object.name.lowerAsci() == 'x'", ["object"]),
+      (e: unknown) => e instanceof CelCompileError && /undeclared reference to 'lowerAsci'/.test(e.message) && e.column === 22,
+    );
+    assert.throws(
+      () => compileCel("object.?a.orValue(1) + nosuch(2)", ["object"]),
+      (e: unknown) => e instanceof CelCompileError && e.column === 30,
+    );
   });
 });

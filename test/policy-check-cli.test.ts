@@ -20,7 +20,8 @@ kind: ValidatingAdmissionPolicyBinding
 metadata: { name: max-replicas }
 spec: { policyName: max-replicas, validationActions: [Deny] }
 `;
-const deployment = (replicas: number) => `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: shop }\nspec: { replicas: ${replicas}, selector: { matchLabels: { app: web } }, template: { metadata: { labels: { app: web } }, spec: { containers: [{ name: app, image: "registry.example.com/web:1" }] } } }\n`;
+const deployment = (replicas: number) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web, namespace: shop }\nspec: { replicas: ${replicas}, selector: { matchLabels: { app: web } }, template: { metadata: { labels: { app: web } }, spec: { containers: [{ name: app, image: "registry.example.com/web:1" }] } } }\n`;
 
 function workspace(t: import("node:test").TestContext, replicas = 9, validation = "object.spec.replicas <= 5") {
   const dir = tempDir(t);
@@ -78,7 +79,10 @@ describe("vigil policy check", () => {
     const pack = vigil(["policy", "check", "--pack", "no-such-pack", join(dir, "manifests")]);
     assert.equal(pack.status, 2);
     assert.match(pack.stderr, /unknown policy pack "no-such-pack"/);
-    writeFileSync(join(dir, "policies", "orphan.yaml"), "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata: { name: orphan }\nspec: { policyName: ghost, validationActions: [Deny] }\n");
+    writeFileSync(
+      join(dir, "policies", "orphan.yaml"),
+      "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata: { name: orphan }\nspec: { policyName: ghost, validationActions: [Deny] }\n",
+    );
     const orphan = vigil(["policy", "check", "--policy", join(dir, "policies"), join(dir, "manifests")]);
     assert.equal(orphan.status, 2);
     assert.match(orphan.stderr, /binds policy "ghost", which is not defined/);
@@ -92,7 +96,8 @@ describe("vigil policy check", () => {
     const dir = workspace(t, 2);
     const many = Array.from({ length: 5000 }, (_, i) => deployment(i % 5).replace("name: web", `name: web-${i}`)).join("---\n");
     writeFileSync(join(dir, "manifests", "many.yaml"), many);
-    const configMap = (bytes: number) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: big, namespace: shop }\ndata: { blob: "${"x".repeat(bytes)}" }\n`;
+    const configMap = (bytes: number) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: big, namespace: shop }\ndata: { blob: "${"x".repeat(bytes)}" }\n`;
     writeFileSync(join(dir, "manifests", "big.yaml"), configMap(2_000_000));
     const out = vigil(["policy", "check", "--json", "--policy", join(dir, "policies"), join(dir, "manifests")]);
     assert.equal(out.status, 0, out.stderr.slice(0, 500));

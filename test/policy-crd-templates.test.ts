@@ -16,7 +16,8 @@ spec:
   scope: Namespaced
   versions: [{ name: v1, served: true, storage: true, schema: { openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true } } }]`;
 
-const restrictedContainer = "{ name: app, image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }, seccompProfile: { type: RuntimeDefault } } }";
+const restrictedContainer =
+  "{ name: app, image: registry.example.com/app@sha256:0000000000000000000000000000000000000000000000000000000000000000, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }, seccompProfile: { type: RuntimeDefault } } }";
 const privilegedContainer = "{ name: app, image: registry.example.com/app:1, securityContext: { privileged: true } }";
 
 const rollout = (name: string, container: string) => `apiVersion: argoproj.io/v1alpha1
@@ -47,7 +48,11 @@ spec:
       containerSet:
         containers: [${container}]`;
 
-const crds = [crd("argoproj.io", "Rollout", "rollouts").replace("v1, served", "v1alpha1, served"), crd("serving.knative.dev", "Service", "services"), crd("argoproj.io", "Workflow", "workflows").replace("v1, served", "v1alpha1, served")].join("\n---\n");
+const crds = [
+  crd("argoproj.io", "Rollout", "rollouts").replace("v1, served", "v1alpha1, served"),
+  crd("serving.knative.dev", "Service", "services"),
+  crd("argoproj.io", "Workflow", "workflows").replace("v1, served", "v1alpha1, served"),
+].join("\n---\n");
 
 function check(yaml: string, packs = ["pss-restricted"]) {
   const manifests = parseManifests(`${crds}\n---\n${yaml}`, "set.yaml");
@@ -58,30 +63,61 @@ describe("Pod Security packs on pod templates inside custom resources", () => {
   it("block a privileged container in an Argo Rollout's template, naming the Rollout and the field", () => {
     const checks = check(rollout("web", privilegedContainer), ["pss-baseline"]);
     const failing = checks.filter((c) => c.status === "fail");
-    assert.ok(failing.some((c) => c.rule === "pss-privileged" && c.subject === "Rollout/shop/web spec.template.spec"), JSON.stringify(failing, null, 1));
+    assert.ok(
+      failing.some((c) => c.rule === "pss-privileged" && c.subject === "Rollout/shop/web spec.template.spec"),
+      JSON.stringify(failing, null, 1),
+    );
   });
 
   it("pass a Rollout, a Knative Service and a Workflow whose templates meet the restricted level", () => {
-    const checks = check([rollout("web", restrictedContainer), knativeService("api", `      containers: [${restrictedContainer}]`), workflow("job", restrictedContainer)].join("\n---\n"));
+    const checks = check(
+      [
+        rollout("web", restrictedContainer),
+        knativeService("api", `      containers: [${restrictedContainer}]`),
+        workflow("job", restrictedContainer),
+      ].join("\n---\n"),
+    );
     const templates = checks.filter((c) => / spec\./.test(c.subject));
-    assert.deepEqual(templates.filter((c) => c.status === "fail"), []);
-    for (const subject of ["Rollout/shop/web spec.template.spec", "Service/shop/api spec.template.spec", "Workflow/shop/job spec.templates[0].containerSet"]) {
-      assert.ok(templates.some((c) => c.subject === subject && c.status === "pass"), `${subject} was judged`);
+    assert.deepEqual(
+      templates.filter((c) => c.status === "fail"),
+      [],
+    );
+    for (const subject of [
+      "Rollout/shop/web spec.template.spec",
+      "Service/shop/api spec.template.spec",
+      "Workflow/shop/job spec.templates[0].containerSet",
+    ]) {
+      assert.ok(
+        templates.some((c) => c.subject === subject && c.status === "pass"),
+        `${subject} was judged`,
+      );
     }
   });
 
   it("apply pod-level rules: host network in a Knative Service, a hostPath volume in a Rollout", () => {
     const knative = check(knativeService("api", `      hostNetwork: true\n      containers: [${restrictedContainer}]`), ["pss-baseline"]);
-    assert.ok(knative.some((c) => c.rule === "pss-host-namespaces" && c.status === "fail" && c.subject === "Service/shop/api spec.template.spec"));
-    const hostPath = check(rollout("web", restrictedContainer).replace("      containers:", "      volumes: [{ name: root, hostPath: { path: / } }]\n      containers:"), ["pss-baseline"]);
-    assert.ok(hostPath.some((c) => c.rule === "pss-host-path" && c.status === "fail" && c.subject === "Rollout/shop/web spec.template.spec"));
+    assert.ok(
+      knative.some((c) => c.rule === "pss-host-namespaces" && c.status === "fail" && c.subject === "Service/shop/api spec.template.spec"),
+    );
+    const hostPath = check(
+      rollout("web", restrictedContainer).replace(
+        "      containers:",
+        "      volumes: [{ name: root, hostPath: { path: / } }]\n      containers:",
+      ),
+      ["pss-baseline"],
+    );
+    assert.ok(
+      hostPath.some((c) => c.rule === "pss-host-path" && c.status === "fail" && c.subject === "Rollout/shop/web spec.template.spec"),
+    );
   });
 
   it("judge the templates of a kind whose CRD is not in the set too (and still fail the unknown kind)", () => {
     const manifests = parseManifests(rollout("web", privilegedContainer), "set.yaml");
     const checks = policyChecks({ policies: loadPacks(["pss-baseline"]), manifests });
     assert.ok(checks.some((c) => c.rule === "known-kind" && c.status === "fail"));
-    assert.ok(checks.some((c) => c.rule === "pss-privileged" && c.status === "fail" && c.subject === "Rollout/shop/web spec.template.spec"));
+    assert.ok(
+      checks.some((c) => c.rule === "pss-privileged" && c.status === "fail" && c.subject === "Rollout/shop/web spec.template.spec"),
+    );
   });
 
   it("let an exception for the owner cover its template", () => {

@@ -100,14 +100,21 @@ function bindingsFor(policies: readonly KubeObject[], namespacesIn: string[]): K
     spec: {
       policyName: p.metadata!.name,
       validationActions: ["Deny"],
-      matchResources: { namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: namespacesIn }] } },
+      matchResources: {
+        namespaceSelector: { matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: namespacesIn }] },
+      },
     },
   }));
 }
 
-const packPolicies = loadPacks(["pss-restricted"]).map((so) => so.object).filter((o) => o.kind === "ValidatingAdmissionPolicy");
+const packPolicies = loadPacks(["pss-restricted"])
+  .map((so) => so.object)
+  .filter((o) => o.kind === "ValidatingAdmissionPolicy");
 const custom = parseManifests(customPolicies, "custom.yaml").map((so) => so.object);
-const unbound = [...packPolicies, ...custom.filter((o) => o.kind === "ValidatingAdmissionPolicy" && o.metadata!.name !== "labels-by-params")];
+const unbound = [
+  ...packPolicies,
+  ...custom.filter((o) => o.kind === "ValidatingAdmissionPolicy" && o.metadata!.name !== "labels-by-params"),
+];
 // In the cluster the packs guard namespace vap (PodSecurity admission guards psa); Vigil runs them on both.
 const clusterPolicies = [...unbound, ...bindingsFor(unbound, ["vap"]), ...custom.filter((o) => !unbound.includes(o))];
 const vigilPolicies = [...unbound, ...bindingsFor(unbound, ["psa", "vap"]), ...custom.filter((o) => !unbound.includes(o))];
@@ -133,67 +140,263 @@ const cases: Case[] = [
   // Pod Security admission (decisions).
   { name: "restricted pod under PSA", yaml: restrictedPod("psa", "ok"), messages: false },
   { name: "host network under PSA", yaml: restrictedPod("psa", "host-net", "  hostNetwork: true"), messages: false },
-  { name: "volume naming no source (emptyDir) under PSA", yaml: restrictedPod("psa", "bare-volume", "  volumes: [{ name: scratch }]"), messages: false },
-  { name: "v1.37 safe sysctl under PSA", yaml: restrictedPod("psa", "sysctl", "  securityContext: { sysctls: [{ name: net.ipv4.tcp_notsent_lowat, value: '16384' }] }"), messages: false },
-  { name: "unsafe sysctl under PSA", yaml: restrictedPod("psa", "unsafe-sysctl", "  securityContext: { sysctls: [{ name: kernel.msgmax, value: '65536' }] }"), messages: false },
-  { name: "host port under PSA", yaml: restrictedPod("psa", "host-port", "", container("ports: [{ containerPort: 80, hostPort: 80 }]")), messages: false },
+  {
+    name: "volume naming no source (emptyDir) under PSA",
+    yaml: restrictedPod("psa", "bare-volume", "  volumes: [{ name: scratch }]"),
+    messages: false,
+  },
+  {
+    name: "v1.37 safe sysctl under PSA",
+    yaml: restrictedPod("psa", "sysctl", "  securityContext: { sysctls: [{ name: net.ipv4.tcp_notsent_lowat, value: '16384' }] }"),
+    messages: false,
+  },
+  {
+    name: "unsafe sysctl under PSA",
+    yaml: restrictedPod("psa", "unsafe-sysctl", "  securityContext: { sysctls: [{ name: kernel.msgmax, value: '65536' }] }"),
+    messages: false,
+  },
+  {
+    name: "host port under PSA",
+    yaml: restrictedPod("psa", "host-port", "", container("ports: [{ containerPort: 80, hostPort: 80 }]")),
+    messages: false,
+  },
   { name: "run as root under PSA", yaml: restrictedPod("psa", "root", "  securityContext: { runAsUser: 0 }"), messages: false },
   { name: "seccomp unset under PSA", yaml: restrictedPod("psa", "no-seccomp", "", container("", "")), messages: false },
-  { name: "added capability under PSA", yaml: restrictedPod("psa", "cap", "", container("", "seccompProfile: { type: RuntimeDefault }").replace("drop: [ALL]", "drop: [ALL], add: [NET_ADMIN]")), messages: false },
+  {
+    name: "added capability under PSA",
+    yaml: restrictedPod(
+      "psa",
+      "cap",
+      "",
+      container("", "seccompProfile: { type: RuntimeDefault }").replace("drop: [ALL]", "drop: [ALL], add: [NET_ADMIN]"),
+    ),
+    messages: false,
+  },
   // The packs installed as ValidatingAdmissionPolicies (decisions and messages).
   { name: "restricted pod under the packs", yaml: restrictedPod("vap", "ok"), messages: true },
   { name: "host network under the packs", yaml: restrictedPod("vap", "host-net", "  hostNetwork: true"), messages: true },
-  { name: "host path under the packs", yaml: restrictedPod("vap", "host-path", "  volumes: [{ name: root, hostPath: { path: / } }]"), messages: true },
-  { name: "volume naming no source under the packs", yaml: restrictedPod("vap", "bare-volume", "  volumes: [{ name: scratch }]"), messages: true },
+  {
+    name: "host path under the packs",
+    yaml: restrictedPod("vap", "host-path", "  volumes: [{ name: root, hostPath: { path: / } }]"),
+    messages: true,
+  },
+  {
+    name: "volume naming no source under the packs",
+    yaml: restrictedPod("vap", "bare-volume", "  volumes: [{ name: scratch }]"),
+    messages: true,
+  },
   { name: "seccomp unset under the packs", yaml: restrictedPod("vap", "no-seccomp", "", container("", "")), messages: true },
-  { name: "v1.37 safe sysctl under the packs", yaml: restrictedPod("vap", "sysctl", "  securityContext: { sysctls: [{ name: net.ipv4.tcp_slow_start_after_idle, value: '0' }] }"), messages: true },
+  {
+    name: "v1.37 safe sysctl under the packs",
+    yaml: restrictedPod("vap", "sysctl", "  securityContext: { sysctls: [{ name: net.ipv4.tcp_slow_start_after_idle, value: '0' }] }"),
+    messages: true,
+  },
   // Defaults, params, messages, namespace labels.
-  { name: "service port without protocol (TCP by default)", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: vap }\nspec: { ports: [{ port: 80 }] }", messages: true },
-  { name: "UDP service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dns, namespace: vap }\nspec: { ports: [{ port: 53, protocol: UDP }] }", messages: true },
-  { name: "static message, trimmed, reason Invalid", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: creds, namespace: vap }\ndata: { password: hunter2 }", messages: true },
-  { name: "numbers in a message as CEL's string() writes them", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: scaled, namespace: vap }\ndata: { scale: '1.5' }", messages: true },
-  { name: "params null without paramRef, binding by namespace name label", yaml: restrictedPod("vap", "labelled", "", container()).replace("namespace: vap", "namespace: vap, labels: { forbidden: 'yes' }"), messages: true },
-  { name: "the same label outside the namespace the label selects", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: labelled, namespace: psa, labels: { forbidden: 'yes' } }", messages: true },
+  {
+    name: "service port without protocol (TCP by default)",
+    yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: web, namespace: vap }\nspec: { ports: [{ port: 80 }] }",
+    messages: true,
+  },
+  {
+    name: "UDP service port",
+    yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dns, namespace: vap }\nspec: { ports: [{ port: 53, protocol: UDP }] }",
+    messages: true,
+  },
+  {
+    name: "static message, trimmed, reason Invalid",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: creds, namespace: vap }\ndata: { password: hunter2 }",
+    messages: true,
+  },
+  {
+    name: "numbers in a message as CEL's string() writes them",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: scaled, namespace: vap }\ndata: { scale: '1.5' }",
+    messages: true,
+  },
+  {
+    name: "params null without paramRef, binding by namespace name label",
+    yaml: restrictedPod("vap", "labelled", "", container()).replace("namespace: vap", "namespace: vap, labels: { forbidden: 'yes' }"),
+    messages: true,
+  },
+  {
+    name: "the same label outside the namespace the label selects",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: labelled, namespace: psa, labels: { forbidden: 'yes' } }",
+    messages: true,
+  },
   // Evaluation errors (failurePolicy Fail): the API server's words for each.
-  { name: "no such key", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-key, namespace: vap }\ndata: { probe-key: '1' }", messages: true },
-  { name: "index out of range", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-index, namespace: vap }\ndata: { probe-index: 'a,b' }", messages: true },
-  { name: "division by zero", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-division, namespace: vap }\ndata: { probe-division: 'a' }", messages: true },
-  { name: "string to int", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-int, namespace: vap }\ndata: { probe-int: 'abc' }", messages: true },
-  { name: "int overflow", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-overflow, namespace: vap }\ndata: { probe-overflow: 'a' }", messages: true },
-  { name: "invalid regex", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-regex, namespace: vap }\ndata: { probe-regex: 'a(b' }", messages: true },
-  { name: "invalid quantity", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-quantity, namespace: vap }\ndata: { probe-quantity: '1.2.3' }", messages: true },
+  {
+    name: "no such key",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-key, namespace: vap }\ndata: { probe-key: '1' }",
+    messages: true,
+  },
+  {
+    name: "index out of range",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-index, namespace: vap }\ndata: { probe-index: 'a,b' }",
+    messages: true,
+  },
+  {
+    name: "division by zero",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-division, namespace: vap }\ndata: { probe-division: 'a' }",
+    messages: true,
+  },
+  {
+    name: "string to int",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-int, namespace: vap }\ndata: { probe-int: 'abc' }",
+    messages: true,
+  },
+  {
+    name: "int overflow",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-overflow, namespace: vap }\ndata: { probe-overflow: 'a' }",
+    messages: true,
+  },
+  {
+    name: "invalid regex",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-regex, namespace: vap }\ndata: { probe-regex: 'a(b' }",
+    messages: true,
+  },
+  {
+    name: "invalid quantity",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: e-quantity, namespace: vap }\ndata: { probe-quantity: '1.2.3' }",
+    messages: true,
+  },
   // The schema (decisions and messages).
-  { name: "unsupported seccomp profile type", yaml: restrictedPod("vap", "bad-enum", "", container("", "seccompProfile: { type: Unconfinedd }")), messages: true },
-  { name: "container without a name", yaml: pod("vap", "no-name", "  containers: [{ image: registry.example.com/app:1 }]"), messages: true },
+  {
+    name: "unsupported seccomp profile type",
+    yaml: restrictedPod("vap", "bad-enum", "", container("", "seccompProfile: { type: Unconfinedd }")),
+    messages: true,
+  },
+  {
+    name: "container without a name",
+    yaml: pod("vap", "no-name", "  containers: [{ image: registry.example.com/app:1 }]"),
+    messages: true,
+  },
   { name: "unsupported pull policy", yaml: restrictedPod("vap", "bad-pull", "", container("imagePullPolicy: Sometimes")), messages: true },
   // The API server's rules across fields, beyond the schema.
-  { name: "two service ports without names", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: two-unnamed, namespace: vap }\nspec: { ports: [{ port: 80 }, { port: 443 }] }", messages: true },
-  { name: "repeated service port name", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dup-names, namespace: vap }\nspec: { ports: [{ name: web, port: 80 }, { name: web, port: 443 }] }", messages: true },
-  { name: "repeated service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dup-port, namespace: vap }\nspec: { ports: [{ name: a, port: 80 }, { name: b, port: 80 }] }", messages: true },
-  { name: "one unnamed service port", yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: one-port, namespace: vap }\nspec: { ports: [{ port: 80 }] }", messages: true },
+  {
+    name: "two service ports without names",
+    yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: two-unnamed, namespace: vap }\nspec: { ports: [{ port: 80 }, { port: 443 }] }",
+    messages: true,
+  },
+  {
+    name: "repeated service port name",
+    yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dup-names, namespace: vap }\nspec: { ports: [{ name: web, port: 80 }, { name: web, port: 443 }] }",
+    messages: true,
+  },
+  {
+    name: "repeated service port",
+    yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: dup-port, namespace: vap }\nspec: { ports: [{ name: a, port: 80 }, { name: b, port: 80 }] }",
+    messages: true,
+  },
+  {
+    name: "one unnamed service port",
+    yaml: "apiVersion: v1\nkind: Service\nmetadata: { name: one-port, namespace: vap }\nspec: { ports: [{ port: 80 }] }",
+    messages: true,
+  },
   { name: "repeated container name", yaml: restrictedPod("vap", "dup-containers", "", `${container()}, ${container()}`), messages: true },
-  { name: "init container named as a container", yaml: restrictedPod("vap", "dup-init", `  initContainers: [${container()}]`), messages: true },
-  { name: "container name not a DNS label", yaml: restrictedPod("vap", "bad-container-name", "", container().replace("name: app", "name: App_1")), messages: true },
-  { name: "repeated volume name", yaml: restrictedPod("vap", "dup-volumes", "  volumes: [{ name: v, emptyDir: {} }, { name: v, emptyDir: {} }]"), messages: true },
-  { name: "volume with two sources", yaml: restrictedPod("vap", "two-sources", "  volumes: [{ name: v, emptyDir: {}, configMap: { name: x } }]"), messages: true },
-  { name: "mount of a missing volume", yaml: restrictedPod("vap", "missing-volume", "", container("volumeMounts: [{ name: data, mountPath: /data }]")), messages: true },
-  { name: "two mounts on one path", yaml: restrictedPod("vap", "dup-mount", "  volumes: [{ name: v, emptyDir: {} }, { name: w, emptyDir: {} }]", container("volumeMounts: [{ name: v, mountPath: /d }, { name: w, mountPath: /d }]")), messages: true },
-  { name: "repeated container port name", yaml: restrictedPod("vap", "dup-port-names", "", container("ports: [{ name: http, containerPort: 80 }, { name: http, containerPort: 81 }]")), messages: true },
-  { name: "repeated container port (allowed)", yaml: restrictedPod("vap", "dup-ports", "", container("ports: [{ containerPort: 80 }, { containerPort: 80 }]")), messages: true },
-  { name: "container port out of range", yaml: restrictedPod("vap", "bad-port", "", container("ports: [{ containerPort: 70000 }]")), messages: true },
-  { name: "request above its limit", yaml: restrictedPod("vap", "over-limit", "", container("resources: { requests: { cpu: '2' }, limits: { cpu: '1' } }")), messages: true },
+  {
+    name: "init container named as a container",
+    yaml: restrictedPod("vap", "dup-init", `  initContainers: [${container()}]`),
+    messages: true,
+  },
+  {
+    name: "container name not a DNS label",
+    yaml: restrictedPod("vap", "bad-container-name", "", container().replace("name: app", "name: App_1")),
+    messages: true,
+  },
+  {
+    name: "repeated volume name",
+    yaml: restrictedPod("vap", "dup-volumes", "  volumes: [{ name: v, emptyDir: {} }, { name: v, emptyDir: {} }]"),
+    messages: true,
+  },
+  {
+    name: "volume with two sources",
+    yaml: restrictedPod("vap", "two-sources", "  volumes: [{ name: v, emptyDir: {}, configMap: { name: x } }]"),
+    messages: true,
+  },
+  {
+    name: "mount of a missing volume",
+    yaml: restrictedPod("vap", "missing-volume", "", container("volumeMounts: [{ name: data, mountPath: /data }]")),
+    messages: true,
+  },
+  {
+    name: "two mounts on one path",
+    yaml: restrictedPod(
+      "vap",
+      "dup-mount",
+      "  volumes: [{ name: v, emptyDir: {} }, { name: w, emptyDir: {} }]",
+      container("volumeMounts: [{ name: v, mountPath: /d }, { name: w, mountPath: /d }]"),
+    ),
+    messages: true,
+  },
+  {
+    name: "repeated container port name",
+    yaml: restrictedPod(
+      "vap",
+      "dup-port-names",
+      "",
+      container("ports: [{ name: http, containerPort: 80 }, { name: http, containerPort: 81 }]"),
+    ),
+    messages: true,
+  },
+  {
+    name: "repeated container port (allowed)",
+    yaml: restrictedPod("vap", "dup-ports", "", container("ports: [{ containerPort: 80 }, { containerPort: 80 }]")),
+    messages: true,
+  },
+  {
+    name: "container port out of range",
+    yaml: restrictedPod("vap", "bad-port", "", container("ports: [{ containerPort: 70000 }]")),
+    messages: true,
+  },
+  {
+    name: "request above its limit",
+    yaml: restrictedPod("vap", "over-limit", "", container("resources: { requests: { cpu: '2' }, limits: { cpu: '1' } }")),
+    messages: true,
+  },
   { name: "pod name not a DNS subdomain", yaml: restrictedPod("vap", "Bad_Name"), messages: true },
-  { name: "config key with a space", yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad-key, namespace: vap }\ndata: { 'a b': c }", messages: true },
-  { name: "selector that does not match the template", yaml: "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: selector-mismatch, namespace: vap }\nspec: { selector: { matchLabels: { app: a } }, template: { metadata: { labels: { app: b } }, spec: { containers: [" + container() + "] } } }", messages: true },
-  { name: "job that restarts always", yaml: "apiVersion: batch/v1\nkind: Job\nmetadata: { name: job-always, namespace: vap }\nspec: { template: { spec: { restartPolicy: Always, containers: [" + container() + "] } } }", messages: true },
+  {
+    name: "config key with a space",
+    yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: bad-key, namespace: vap }\ndata: { 'a b': c }",
+    messages: true,
+  },
+  {
+    name: "selector that does not match the template",
+    yaml:
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: selector-mismatch, namespace: vap }\nspec: { selector: { matchLabels: { app: a } }, template: { metadata: { labels: { app: b } }, spec: { containers: [" +
+      container() +
+      "] } } }",
+    messages: true,
+  },
+  {
+    name: "job that restarts always",
+    yaml:
+      "apiVersion: batch/v1\nkind: Job\nmetadata: { name: job-always, namespace: vap }\nspec: { template: { spec: { restartPolicy: Always, containers: [" +
+      container() +
+      "] } } }",
+    messages: true,
+  },
   { name: "wrong type", yaml: restrictedPod("vap", "bad-type", "  hostNetwork: 'yes'"), messages: false },
-  { name: "Secret data that is not base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: clear, namespace: vap }\ndata: { password: hunter2 }", messages: false },
-  { name: "Secret data in base64", yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: encoded, namespace: vap }\ndata: { password: aHVudGVyMg== }", messages: false },
+  {
+    name: "Secret data that is not base64",
+    yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: clear, namespace: vap }\ndata: { password: hunter2 }",
+    messages: false,
+  },
+  {
+    name: "Secret data in base64",
+    yaml: "apiVersion: v1\nkind: Secret\nmetadata: { name: encoded, namespace: vap }\ndata: { password: aHVudGVyMg== }",
+    messages: false,
+  },
 ];
 
 const resourcePath = (o: KubeObject) => {
   const ns = o.metadata?.namespace;
-  const plural: Record<string, string> = { Pod: "api/v1/pods", Service: "api/v1/services", ConfigMap: "api/v1/configmaps", Secret: "api/v1/secrets", Deployment: "apis/apps/v1/deployments", Job: "apis/batch/v1/jobs" };
+  const plural: Record<string, string> = {
+    Pod: "api/v1/pods",
+    Service: "api/v1/services",
+    ConfigMap: "api/v1/configmaps",
+    Secret: "api/v1/secrets",
+    Deployment: "apis/apps/v1/deployments",
+    Job: "apis/batch/v1/jobs",
+  };
   const [prefix, resource] = [plural[o.kind]!.split("/").slice(0, -1).join("/"), plural[o.kind]!.split("/").at(-1)];
   return `/${prefix}/namespaces/${ns}/${resource}`;
 };
@@ -203,7 +406,9 @@ async function setUp(): Promise<void> {
     const created = await kubeApi(kube.cluster, "POST", "/api/v1/namespaces", ns.object);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     // No controller-manager runs: create the service account the ServiceAccount admission plugin wants.
-    const sa = await kubeApi(kube.cluster, "POST", `/api/v1/namespaces/${ns.object.metadata!.name}/serviceaccounts`, { metadata: { name: "default" } });
+    const sa = await kubeApi(kube.cluster, "POST", `/api/v1/namespaces/${ns.object.metadata!.name}/serviceaccounts`, {
+      metadata: { name: "default" },
+    });
     assert.equal(sa.status, 201, JSON.stringify(sa.body));
   }
   for (const o of clusterPolicies) {
@@ -236,12 +441,16 @@ test("vigil policy check and the API server agree, case by case", async (t) => {
     const manifest: SourcedObject = parseManifests(c.yaml, `${c.name}.yaml`)[0]!;
     const api = await kubeApi(kube.cluster, "POST", `${resourcePath(manifest.object)}?dryRun=All&fieldValidation=Strict`, manifest.object);
     const apiAllowed = api.status === 201;
-    const checks = policyChecks({ policies: parseManifests(vigilPolicies.map((o) => JSON.stringify(o)).join("\n---\n"), "policies.yaml"), manifests: [...nsObjects, manifest] })
-      .filter((x) => x.subject.startsWith(`${manifest.object.kind}/`));
+    const checks = policyChecks({
+      policies: parseManifests(vigilPolicies.map((o) => JSON.stringify(o)).join("\n---\n"), "policies.yaml"),
+      manifests: [...nsObjects, manifest],
+    }).filter((x) => x.subject.startsWith(`${manifest.object.kind}/`));
     const failing = checks.filter((x) => x.status === "fail");
     const vigilAllowed = failing.length === 0;
     if (apiAllowed !== vigilAllowed) {
-      disagreements.push(`${c.name}: API server ${apiAllowed ? "allows" : `denies (${api.body.message})`}, Vigil ${vigilAllowed ? "allows" : `blocks (${failing.map((f) => f.message).join(" | ")})`}`);
+      disagreements.push(
+        `${c.name}: API server ${apiAllowed ? "allows" : `denies (${api.body.message})`}, Vigil ${vigilAllowed ? "allows" : `blocks (${failing.map((f) => f.message).join(" | ")})`}`,
+      );
       continue;
     }
     if (apiAllowed || !c.messages) continue;
@@ -249,13 +458,22 @@ test("vigil policy check and the API server agree, case by case", async (t) => {
     messagesCompared++;
     const explained = failing.some((f) => {
       if (f.rule === "schema") {
-        const problems = f.message.replace(/ \(Kubernetes v[\d.]+ schema\)$/, "").replace(/^the API server would reject it: /, "").split("; ");
+        const problems = f.message
+          .replace(/ \(Kubernetes v[\d.]+ schema\)$/, "")
+          .replace(/^the API server would reject it: /, "")
+          .split("; ");
         return problems.every((p) => apiMessage.includes(p)) && api.body.reason === "Invalid";
       }
       const { message, reason, binding } = denial(f);
-      return apiMessage.endsWith(`ValidatingAdmissionPolicy '${f.rule}' with binding '${binding}' denied request: ${message}`) && api.body.reason === reason;
+      return (
+        apiMessage.endsWith(`ValidatingAdmissionPolicy '${f.rule}' with binding '${binding}' denied request: ${message}`) &&
+        api.body.reason === reason
+      );
     });
-    if (!explained) disagreements.push(`${c.name}: the API server says ${api.body.reason}: ${apiMessage}; Vigil: ${failing.map((f) => `${f.rule}: ${f.message}`).join(" | ")}`);
+    if (!explained)
+      disagreements.push(
+        `${c.name}: the API server says ${api.body.reason}: ${apiMessage}; Vigil: ${failing.map((f) => `${f.rule}: ${f.message}`).join(" | ")}`,
+      );
   }
   t.diagnostic(`${cases.length} cases compared, ${messagesCompared} denials compared by message and reason`);
   assert.deepEqual(disagreements, []);
@@ -276,9 +494,18 @@ interface TypeCase {
 const typeCases: TypeCase[] = [
   { expression: "[{'who': 'pod', 'type': has(object.spec.type) ? object.spec.type : ''}].size() == 0" },
   { expression: "[{'who': 'pod', 'type': has(object.spec.type) ? string(object.spec.type) : ''}].size() == 0" },
-  { expression: "variables.containers.map(c, {'name': c.name, 'hosts': ['a', 'b'].filter(h, h != '').join(', ')}).size() >= 0", variables: [["containers", "has(object.spec.containers) ? object.spec.containers : []"]] },
-  { expression: "variables.containers.map(c, {'name': string(c.name), 'hosts': ['a'].join(', ')}).size() >= 0", variables: [["containers", "has(object.spec.containers) ? object.spec.containers : []"]] },
-  { expression: "variables.containers.map(c, {'name': c.name, 'image': has(c.image) ? c.image : ''}).size() >= 0", variables: [["containers", "has(object.spec.containers) ? object.spec.containers : []"]] },
+  {
+    expression: "variables.containers.map(c, {'name': c.name, 'hosts': ['a', 'b'].filter(h, h != '').join(', ')}).size() >= 0",
+    variables: [["containers", "has(object.spec.containers) ? object.spec.containers : []"]],
+  },
+  {
+    expression: "variables.containers.map(c, {'name': string(c.name), 'hosts': ['a'].join(', ')}).size() >= 0",
+    variables: [["containers", "has(object.spec.containers) ? object.spec.containers : []"]],
+  },
+  {
+    expression: "variables.containers.map(c, {'name': c.name, 'image': has(c.image) ? c.image : ''}).size() >= 0",
+    variables: [["containers", "has(object.spec.containers) ? object.spec.containers : []"]],
+  },
   { expression: "{'a': object.metadata.name, 'b': object.metadata.namespace}.size() == 2" },
   { expression: "{'a': 'x', 'b': object.metadata.name}.size() == 2" },
   { expression: "[dyn('x'), 1].size() == 2" },
@@ -320,12 +547,17 @@ const typeCases: TypeCase[] = [
   { expression: "quantity('1').isLessThan(quantity('2'))" },
   { expression: "'a'.matches(1)" },
   { expression: "object.spec.containers.map(c, c.name).size() > 0 && [1].map(x, x + 'a').size() > 0" },
-  { expression: "object.spec.containers.all(c1, object.spec.containers.all(c2, object.spec.containers.all(c3, object.spec.containers.all(c4, c1.name == c4.name))))" },
+  {
+    expression:
+      "object.spec.containers.all(c1, object.spec.containers.all(c2, object.spec.containers.all(c3, object.spec.containers.all(c4, c1.name == c4.name))))",
+  },
   { expression: "!1" },
   { expression: "1 ? true : false" },
   { expression: "true ? 1 : 'a'" },
   { expression: "(true ? 1 : 'a') == 1" },
-  { expression: "int('1') == 1 && duration('1s') > duration('0s') && timestamp('2020-01-01T00:00:00Z') < timestamp('2021-01-01T00:00:00Z')" },
+  {
+    expression: "int('1') == 1 && duration('1s') > duration('0s') && timestamp('2020-01-01T00:00:00Z') < timestamp('2021-01-01T00:00:00Z')",
+  },
   { expression: "{'a': 1}.a == 1" },
   { expression: "{'a': 1}.a == 'x'" },
   { expression: "[1, 2][0] == 'x'" },
@@ -437,11 +669,17 @@ const typeCases: TypeCase[] = [
   { expression: "{'a': 1}.transformMap(k, v, v + 1).size() == 1" },
   { expression: "object.spec.containers.all(i, c, i >= 0 && c.name != '')" },
   // Patterns of real policies (and library calls on the wrong receiver).
-  { expression: "object.spec.replicas > 50 ? 'Deployment spec.replicas set to ' + string(object.spec.replicas) : null", field: "auditAnnotation" },
+  {
+    expression: "object.spec.replicas > 50 ? 'Deployment spec.replicas set to ' + string(object.spec.replicas) : null",
+    field: "auditAnnotation",
+  },
   { expression: "true ? 'a' : null", field: "auditAnnotation" },
   { expression: "'a' == null" },
   { expression: "(true ? 'a' : null) == 'a'" },
-  { expression: "object.spec.template.spec.containers.all(c, !has(c.securityContext) || !has(c.securityContext.privileged) || c.securityContext.privileged == false)" },
+  {
+    expression:
+      "object.spec.template.spec.containers.all(c, !has(c.securityContext) || !has(c.securityContext.privileged) || c.securityContext.privileged == false)",
+  },
   { expression: "size(object.metadata.name) <= 63 && object.metadata.name.size() < 64" },
   { expression: "'app' in object.metadata.labels" },
   { expression: "object.metadata.?labels.?app.orValue('') != ''" },
@@ -457,7 +695,10 @@ const typeCases: TypeCase[] = [
   { expression: "variables.v.size() > 0", variables: [["v", "has(object.spec.x) ? object.spec.x : []"]] },
   { expression: "quantity(object.spec.containers[0].resources.limits.memory).compareTo(quantity('1Gi')) <= 0" },
   { expression: "isQuantity(object.x) && quantity(object.x).isLessThan(quantity('1'))" },
-  { expression: "url(object.spec.url).getScheme() == 'https' && ip(object.spec.clusterIP).family() == 4 && cidr('10.0.0.0/8').containsIP(object.spec.clusterIP)" },
+  {
+    expression:
+      "url(object.spec.url).getScheme() == 'https' && ip(object.spec.clusterIP).family() == 4 && cidr('10.0.0.0/8').containsIP(object.spec.clusterIP)",
+  },
   { expression: "[1, 2, 3].sum() == 6 && ['a','b'].join(',') == 'a,b' && 'a,b'.split(',').size() == 2" },
   { expression: "object.metadata.name.matches('^[a-z]+$') && object.metadata.name.find('[0-9]+') != ''" },
   { expression: "sets.contains(['a'], ['a']) && format.dns1123Label().validate(object.metadata.name).hasValue() == false" },
@@ -468,7 +709,10 @@ const typeCases: TypeCase[] = [
   { expression: "object.spec.containers.exists_one(c, c.name == 'main')" },
   { expression: "object.spec.containers.all(c, c.ports.all(p, p.containerPort < 1024 ? c.securityContext.runAsUser == 0 : true))" },
   { expression: "request.resource.resource == 'pods'", field: "matchCondition" },
-  { expression: "authorizer.group('apps').resource('deployments').namespace(object.metadata.namespace).check('update').allowed()", field: "matchCondition" },
+  {
+    expression: "authorizer.group('apps').resource('deployments').namespace(object.metadata.namespace).check('update').allowed()",
+    field: "matchCondition",
+  },
   { expression: "object.spec.containers.map(c, {'n': c.name}).size() > 0" },
   { expression: "object.spec.containers.map(c, [c.name, c.image]).size() > 0" },
   { expression: "[object.spec.a, object.spec.b].exists(x, x == 1)" },
@@ -501,7 +745,13 @@ function typeCasePolicy(c: TypeCase, i: number) {
   const field = c.field ?? "validation";
   const spec: Record<string, unknown> = {
     matchConstraints: { resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }] },
-    validations: [field === "validation" ? { expression: c.expression } : field === "messageExpression" ? { expression: "true", messageExpression: c.expression } : { expression: "true" }],
+    validations: [
+      field === "validation"
+        ? { expression: c.expression }
+        : field === "messageExpression"
+          ? { expression: "true", messageExpression: c.expression }
+          : { expression: "true" },
+    ],
     ...(c.variables && { variables: c.variables.map(([name, expression]) => ({ name, expression })) }),
     ...(c.params && { paramKind: { apiVersion: "v1", kind: "ConfigMap" } }),
     ...(field === "matchCondition" && { matchConditions: [{ name: "m", expression: c.expression }] }),
@@ -552,7 +802,10 @@ test("type check at creation: Vigil refuses what the API server refuses, with it
     const theirs = api.status === 422 ? apiReason(api.body.message) : undefined;
     const ours = vigilError === undefined ? undefined : vigilReason(vigilError);
     const same = theirs && ours && ours.reason.startsWith(theirs.reason) && ours.at === theirs.at;
-    if (!same) disagreements.push(`${c.expression}: API server ${theirs ? `refuses at ${theirs.at ?? "-"}: ${theirs.reason}` : "accepts"}; Vigil ${ours ? `refuses at ${ours.at ?? "-"}: ${ours.reason}` : "accepts"}`);
+    if (!same)
+      disagreements.push(
+        `${c.expression}: API server ${theirs ? `refuses at ${theirs.at ?? "-"}: ${theirs.reason}` : "accepts"}; Vigil ${ours ? `refuses at ${ours.at ?? "-"}: ${ours.reason}` : "accepts"}`,
+      );
   }
   assert.deepEqual(disagreements, []);
   assert.deepEqual(missed, [...knownMisses], "a known miss is now caught: take it off the list");
@@ -561,7 +814,8 @@ test("type check at creation: Vigil refuses what the API server refuses, with it
 
 test("the API server makes no cost estimate at creation: an expression with nested comprehensions is created, and Vigil accepts it too", async (t) => {
   if (!requireKube(t)) return;
-  const expression = "object.spec.containers.all(a, object.spec.containers.all(b, object.spec.containers.all(c, object.spec.containers.all(d, a.name == d.name || b.name != c.name))))";
+  const expression =
+    "object.spec.containers.all(a, object.spec.containers.all(b, object.spec.containers.all(c, object.spec.containers.all(d, a.name == d.name || b.name != c.name))))";
   const policy = typeCasePolicy({ expression }, 9999);
   const api = await kubeApi(kube.cluster, "POST", `${VAP}/validatingadmissionpolicies?dryRun=All`, policy);
   assert.equal(api.status, 201, JSON.stringify(api.body));

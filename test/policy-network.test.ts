@@ -54,10 +54,15 @@ spec:
 ${spec.trim().replace(/^/gm, "  ")}
 `;
 
-const denyIngress = (ns: string) => networkPolicy("default-deny-ingress", ns, `
+const denyIngress = (ns: string) =>
+  networkPolicy(
+    "default-deny-ingress",
+    ns,
+    `
 podSelector: {}
 policyTypes: [Ingress]
-`);
+`,
+  );
 
 /** A Deployment whose pod template has `podLabels`; the Deployment itself is labelled `tier: web`. */
 const deployment = (name: string, ns: string, podLabels: string) => `
@@ -99,14 +104,22 @@ describe("network-isolation: structure", () => {
     assert.equal(byFile.size, 3);
     let offline = 0;
     for (const [file, objects] of byFile) {
-      assert.deepEqual(objects.map((o) => o.object.kind), ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], file);
+      assert.deepEqual(
+        objects.map((o) => o.object.kind),
+        ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"],
+        file,
+      );
       const [policy, binding] = objects.map((o) => o.object as Record<string, any>);
       assert.equal(binding!.spec.policyName, policy!.metadata.name, file);
       assert.deepEqual(binding!.spec.validationActions, ["Deny"], file);
       const text = readFileSync(file, "utf8");
       const readsSet = /vigil\.objects/.test(text.replace(/^#.*$/gm, ""));
       if (readsSet) offline++;
-      assert.equal(/^# OFFLINE ONLY\. .* vigil\.objects/m.test(text), readsSet, `${file}: offline-only exactly when it reads vigil.objects`);
+      assert.equal(
+        /^# OFFLINE ONLY\. .* vigil\.objects/m.test(text),
+        readsSet,
+        `${file}: offline-only exactly when it reads vigil.objects`,
+      );
     }
     assert.equal(offline, 2, "the two cross-object policies");
   });
@@ -123,7 +136,8 @@ describe("network-default-deny-ingress", () => {
 
   it("fails for a namespace without one, naming the namespace and what to add", () => {
     const checks = run([namespace("shop"), web]);
-    const what = /^namespace shop has no default-deny ingress NetworkPolicy: add one with podSelector: \{\}, policyTypes: \[Ingress\] and no ingress rules/;
+    const what =
+      /^namespace shop has no default-deny ingress NetworkPolicy: add one with podSelector: \{\}, policyTypes: \[Ingress\] and no ingress rules/;
     assertFails(checks, DEFAULT_DENY, "Namespace/shop", what);
     assertFails(checks, DEFAULT_DENY, "Deployment/shop/web", what);
   });
@@ -148,27 +162,48 @@ describe("network-default-deny-ingress", () => {
       const np = networkPolicy("deny", "shop", `podSelector: {}\n${types}`);
       assertPasses(run([namespace("shop"), np]), DEFAULT_DENY, "Namespace/shop");
     }
-    assertPasses(run([namespace("shop"), "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: deny, namespace: shop }"]), DEFAULT_DENY, "Namespace/shop");
+    assertPasses(
+      run([namespace("shop"), "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: { name: deny, namespace: shop }"]),
+      DEFAULT_DENY,
+      "Namespace/shop",
+    );
     const egressOnly = networkPolicy("deny-egress", "shop", "podSelector: {}\npolicyTypes: [Egress]");
-    assertFails(run([namespace("shop"), egressOnly]), DEFAULT_DENY, "Namespace/shop",
-      /\(NetworkPolicy deny-egress has policyTypes Egress, without Ingress\): add one/);
+    assertFails(
+      run([namespace("shop"), egressOnly]),
+      DEFAULT_DENY,
+      "Namespace/shop",
+      /\(NetworkPolicy deny-egress has policyTypes Egress, without Ingress\): add one/,
+    );
   });
 
   it("does not count a policy that selects every pod but allows some ingress", () => {
-    const allowMonitoring = networkPolicy("allow-monitoring", "shop", `
+    const allowMonitoring = networkPolicy(
+      "allow-monitoring",
+      "shop",
+      `
 podSelector: { matchLabels: {} }
 policyTypes: [Ingress]
 ingress:
   - from: [{ namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: monitoring } } }]
-`);
-    assertFails(run([namespace("shop"), allowMonitoring]), DEFAULT_DENY, "Namespace/shop",
-      /\(NetworkPolicy allow-monitoring selects every pod but allows ingress \(1 rule\(s\)\), so it is no default deny\)/);
+`,
+    );
+    assertFails(
+      run([namespace("shop"), allowMonitoring]),
+      DEFAULT_DENY,
+      "Namespace/shop",
+      /\(NetworkPolicy allow-monitoring selects every pod but allows ingress \(1 rule\(s\)\), so it is no default deny\)/,
+    );
     assertPasses(run([namespace("shop"), allowMonitoring, denyIngress("shop")]), DEFAULT_DENY, "Namespace/shop");
   });
 
   it("does not count a deny policy that selects only some pods", () => {
     const some = networkPolicy("deny-web", "shop", "podSelector: { matchLabels: { app: web } }\npolicyTypes: [Ingress]");
-    assertFails(run([namespace("shop"), some]), DEFAULT_DENY, "Namespace/shop", /^namespace shop has no default-deny ingress NetworkPolicy: add/);
+    assertFails(
+      run([namespace("shop"), some]),
+      DEFAULT_DENY,
+      "Namespace/shop",
+      /^namespace shop has no default-deny ingress NetworkPolicy: add/,
+    );
   });
 
   it("does not exempt kube-system", () => {
@@ -185,8 +220,12 @@ describe("network-workload-selected", () => {
   });
 
   it("fails when none does, listing the pod labels and what to add", () => {
-    assertFails(run([web, selecting("{ matchLabels: { app: api } }")]), SELECTED, "Deployment/shop/web",
-      /^no NetworkPolicy in namespace shop selects the pods \(labels app=web, tier=frontend\): add a NetworkPolicy there whose podSelector matches them/);
+    assertFails(
+      run([web, selecting("{ matchLabels: { app: api } }")]),
+      SELECTED,
+      "Deployment/shop/web",
+      /^no NetworkPolicy in namespace shop selects the pods \(labels app=web, tier=frontend\): add a NetworkPolicy there whose podSelector matches them/,
+    );
     assertFails(run([web]), SELECTED, "Deployment/shop/web", /^no NetworkPolicy in namespace shop selects the pods/);
   });
 
@@ -232,14 +271,27 @@ describe("network-workload-selected", () => {
 
   it("uses a Pod's own labels, and says when it has none", () => {
     assertPasses(run([pod("debug", "shop", "{ app: web }"), selecting("{ matchLabels: { app: web } }")]), SELECTED, "Pod/shop/debug");
-    assertFails(run([pod("debug", "shop", "{}"), selecting("{ matchLabels: { app: web } }")]), SELECTED, "Pod/shop/debug", /\(labels none\)/);
+    assertFails(
+      run([pod("debug", "shop", "{}"), selecting("{ matchLabels: { app: web } }")]),
+      SELECTED,
+      "Pod/shop/debug",
+      /\(labels none\)/,
+    );
   });
 
   it("fails closed on a malformed podSelector", () => {
-    assertFails(run([web, selecting("{ matchExpressions: [{ key: app, operator: Exists, values: [web] }] }")]), SELECTED, "Deployment/shop/web",
-      /operator Exists takes no values.*failurePolicy Fail/);
-    assertFails(run([web, selecting("{ matchExpressions: [{ key: app, operator: Matches, values: [web] }] }")]), SELECTED, "Deployment/shop/web",
-      /unknown operator "Matches"/);
+    assertFails(
+      run([web, selecting("{ matchExpressions: [{ key: app, operator: Exists, values: [web] }] }")]),
+      SELECTED,
+      "Deployment/shop/web",
+      /operator Exists takes no values.*failurePolicy Fail/,
+    );
+    assertFails(
+      run([web, selecting("{ matchExpressions: [{ key: app, operator: Matches, values: [web] }] }")]),
+      SELECTED,
+      "Deployment/shop/web",
+      /unknown operator "Matches"/,
+    );
   });
 });
 
@@ -250,11 +302,19 @@ const evaluate = (expression: string, objects: KubeObject[] = [], object: unknow
   withManifestSet(objects, () => compileCel(expression, ["object"]).evaluate({ object: toCel(object) }));
 
 const configMap = (name: string, namespace?: string): KubeObject => ({
-  apiVersion: "v1", kind: "ConfigMap", metadata: { name, ...(namespace ? { namespace } : {}) }, data: { replicas: 3 } as never,
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, ...(namespace ? { namespace } : {}) },
+  data: { replicas: 3 } as never,
 });
 
 describe("vigil.objects", () => {
-  const set = [configMap("a", "shop"), configMap("b", "billing"), configMap("c"), { apiVersion: "v1", kind: "Secret", metadata: { name: "s", namespace: "shop" } }];
+  const set = [
+    configMap("a", "shop"),
+    configMap("b", "billing"),
+    configMap("c"),
+    { apiVersion: "v1", kind: "Secret", metadata: { name: "s", namespace: "shop" } },
+  ];
 
   it("lists the objects of a kind in a namespace, or in all of them for ''; no namespace means default", () => {
     const names = (ns: string) => evaluate(`vigil.objects('v1', 'ConfigMap', '${ns}').map(o, o.metadata.name)`, set);
@@ -265,22 +325,40 @@ describe("vigil.objects", () => {
   });
 
   it("converts objects as the engine converts manifests: integers are ints", () => {
-    assert.equal(evaluate("vigil.objects('v1', 'ConfigMap', 'shop')[0].data.replicas == 3 && type(vigil.objects('v1', 'ConfigMap', 'shop')[0].data.replicas) == int", set), true);
+    assert.equal(
+      evaluate(
+        "vigil.objects('v1', 'ConfigMap', 'shop')[0].data.replicas == 3 && type(vigil.objects('v1', 'ConfigMap', 'shop')[0].data.replicas) == int",
+        set,
+      ),
+      true,
+    );
   });
 
   it("is an evaluation error with arguments of the wrong type, or outside a manifest set", () => {
     assert.throws(() => evaluate("vigil.objects(1, 'ConfigMap', '')", set), CelEvalError);
     assert.throws(() => evaluate("vigil.objects('v1', 'ConfigMap')", set), CelEvalError);
-    assert.throws(() => compileCel("vigil.objects('v1', 'ConfigMap', '')", []).evaluate({}), (e) => e instanceof CelEvalError && /no manifest set/.test(e.message));
+    assert.throws(
+      () => compileCel("vigil.objects('v1', 'ConfigMap', '')", []).evaluate({}),
+      (e) => e instanceof CelEvalError && /no manifest set/.test(e.message),
+    );
   });
 
   it("answers from the set of the innermost withManifestSet, and from none once it returns", () => {
     const program = compileCel("size(vigil.objects('v1', 'ConfigMap', ''))", []);
     withManifestSet(set, () => {
-      assert.equal(withManifestSet([configMap("x")], () => program.evaluate({})), 1n);
+      assert.equal(
+        withManifestSet([configMap("x")], () => program.evaluate({})),
+        1n,
+      );
       assert.equal(program.evaluate({}), 3n);
     });
-    assert.throws(() => withManifestSet(set, () => { throw new Error("boom"); }), /boom/);
+    assert.throws(
+      () =>
+        withManifestSet(set, () => {
+          throw new Error("boom");
+        }),
+      /boom/,
+    );
     assert.throws(() => program.evaluate({}), CelEvalError);
   });
 
@@ -312,7 +390,10 @@ describe("vigil.selects", () => {
   });
 
   it("takes labels from objects as the engine converts them", () => {
-    assert.equal(evaluate("vigil.selects({'matchLabels': {'app': 'web'}}, object.metadata.labels)", [], { metadata: { labels: { app: "web" } } }), true);
+    assert.equal(
+      evaluate("vigil.selects({'matchLabels': {'app': 'web'}}, object.metadata.labels)", [], { metadata: { labels: { app: "web" } } }),
+      true,
+    );
   });
 
   it("is an evaluation error for a malformed selector or labels", () => {
@@ -325,12 +406,20 @@ describe("vigil.selects", () => {
       ["{'matchExpressions': {'key': 'app'}}", "{}", /matchExpressions must be a list/],
       ["{'matchExpressions': [{'key': 'app', 'operator': 'In'}]}", "{}", /operator In needs values/],
       ["{'matchExpressions': [{'key': 'app', 'operator': 'Has'}]}", "{}", /unknown operator "Has"/],
-      ["{'matchExpressions': [{'key': 'app', 'operator': 'Exists', 'values': ['x']}]}", "{}", /matchExpressions\[0\]: operator Exists takes no values/],
+      [
+        "{'matchExpressions': [{'key': 'app', 'operator': 'Exists', 'values': ['x']}]}",
+        "{}",
+        /matchExpressions\[0\]: operator Exists takes no values/,
+      ],
       ["{'matchExpressions': [{'key': 1, 'operator': 'Exists'}]}", "{}", /matchExpressions\[0\]\.key must be a string/],
       ["{'matchExpressions': [{'key': 'app', 'operator': 'In', 'values': [1]}]}", "{}", /values must be strings/],
     ];
     for (const [selector, labels, message] of malformed) {
-      assert.throws(() => selects(selector, labels), (e) => e instanceof CelEvalError && message.test(e.message), `${selector}, ${labels}`);
+      assert.throws(
+        () => selects(selector, labels),
+        (e) => e instanceof CelEvalError && message.test(e.message),
+        `${selector}, ${labels}`,
+      );
     }
     assert.throws(() => evaluate("vigil.selects({})"), CelEvalError);
   });

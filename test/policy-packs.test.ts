@@ -45,7 +45,10 @@ function assertPasses(checks: Check[], rule: string, subject: string): void {
 
 /** The rule did not apply to the subject at all. */
 function assertNotApplied(checks: Check[], rule: string, subject: string): void {
-  assert.deepEqual(checks.filter((c) => c.rule === rule && c.subject === subject), []);
+  assert.deepEqual(
+    checks.filter((c) => c.rule === rule && c.subject === subject),
+    [],
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -92,11 +95,12 @@ ${env.length ? `  env:\n${env.map((e) => `    - ${e}`).join("\n")}` : ""}
 `;
 
 /** A pod spec with the given containers (and optional init and ephemeral containers). */
-const podSpec = (containers: string[], more: { initContainers?: string[]; ephemeralContainers?: string[] } = {}) => [
-  `containers:\n${indent(containers.join("\n"), 2)}`,
-  ...(more.initContainers ? [`initContainers:\n${indent(more.initContainers.join("\n"), 2)}`] : []),
-  ...(more.ephemeralContainers ? [`ephemeralContainers:\n${indent(more.ephemeralContainers.join("\n"), 2)}`] : []),
-].join("\n");
+const podSpec = (containers: string[], more: { initContainers?: string[]; ephemeralContainers?: string[] } = {}) =>
+  [
+    `containers:\n${indent(containers.join("\n"), 2)}`,
+    ...(more.initContainers ? [`initContainers:\n${indent(more.initContainers.join("\n"), 2)}`] : []),
+    ...(more.ephemeralContainers ? [`ephemeralContainers:\n${indent(more.ephemeralContainers.join("\n"), 2)}`] : []),
+  ].join("\n");
 
 const pod = (name: string, spec: string) => `
 apiVersion: v1
@@ -168,7 +172,11 @@ describe("policy packs: structure", () => {
       const byFile = Map.groupBy(loadPack(pack), (so) => so.file);
       assert.ok(byFile.size >= 3);
       for (const [file, objects] of byFile) {
-        assert.deepEqual(objects.map((o) => o.object.kind), ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"], file);
+        assert.deepEqual(
+          objects.map((o) => o.object.kind),
+          ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"],
+          file,
+        );
         const [policy, binding] = objects.map((o) => o.object as Record<string, any>);
         assert.ok(policy && binding);
         assert.equal(policy.apiVersion, "admissionregistration.k8s.io/v1", file);
@@ -197,11 +205,18 @@ describe("rbac-least-privilege", () => {
   it("rbac-no-escalation-verbs: escalate, bind and impersonate", () => {
     const checks = run(pack, [
       role("ClusterRole", "reader", [readPods]),
-      role("ClusterRole", "binder", [`{ apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [get, bind, escalate] }`]),
+      role("ClusterRole", "binder", [
+        `{ apiGroups: [rbac.authorization.k8s.io], resources: [clusterroles], verbs: [get, bind, escalate] }`,
+      ]),
       role("Role", "sudo", [readPods, `{ apiGroups: [""], resources: [users, serviceaccounts], verbs: [impersonate] }`], "shop"),
     ]);
     assertPasses(checks, "rbac-no-escalation-verbs", "ClusterRole/reader");
-    assertFails(checks, "rbac-no-escalation-verbs", "ClusterRole/binder", /rules\[0\]: verb bind on clusterroles, verb escalate on clusterroles/);
+    assertFails(
+      checks,
+      "rbac-no-escalation-verbs",
+      "ClusterRole/binder",
+      /rules\[0\]: verb bind on clusterroles, verb escalate on clusterroles/,
+    );
     assertFails(checks, "rbac-no-escalation-verbs", "Role/shop/sudo", /rules\[1\]: verb impersonate on users, serviceaccounts/);
   });
 
@@ -213,7 +228,12 @@ describe("rbac-least-privilege", () => {
       role("Role", "secret-reader", [readSecrets], "shop"),
     ]);
     assertPasses(checks, "rbac-no-cluster-secret-read", "ClusterRole/config-reader");
-    assertFails(checks, "rbac-no-cluster-secret-read", "ClusterRole/secret-reader", /rules\[1\]: verbs get, list on secrets: a ClusterRole reads Secrets in every namespace/);
+    assertFails(
+      checks,
+      "rbac-no-cluster-secret-read",
+      "ClusterRole/secret-reader",
+      /rules\[1\]: verbs get, list on secrets: a ClusterRole reads Secrets in every namespace/,
+    );
     assertNotApplied(checks, "rbac-no-cluster-secret-read", "Role/shop/secret-reader");
   });
 
@@ -223,12 +243,19 @@ describe("rbac-least-privilege", () => {
       role("ClusterRole", "kubelet-api", [`{ apiGroups: [""], resources: [nodes/proxy], verbs: [get] }`]),
     ]);
     assertPasses(checks, "rbac-no-node-proxy", "ClusterRole/node-reader");
-    assertFails(checks, "rbac-no-node-proxy", "ClusterRole/kubelet-api", /rules\[0\]: verbs get on nodes\/proxy: nodes\/proxy reaches the kubelet API/);
+    assertFails(
+      checks,
+      "rbac-no-node-proxy",
+      "ClusterRole/kubelet-api",
+      /rules\[0\]: verbs get on nodes\/proxy: nodes\/proxy reaches the kubelet API/,
+    );
   });
 
   it("rbac-no-admin-bindings: cluster-admin, admin and edit only for system subjects", () => {
     const checks = run(pack, [
-      roleBinding("ClusterRoleBinding", "masters", "cluster-admin", [`{ kind: Group, name: "system:masters", apiGroup: rbac.authorization.k8s.io }`]),
+      roleBinding("ClusterRoleBinding", "masters", "cluster-admin", [
+        `{ kind: Group, name: "system:masters", apiGroup: rbac.authorization.k8s.io }`,
+      ]),
       roleBinding("RoleBinding", "viewers", "view", [`{ kind: User, name: jane, apiGroup: rbac.authorization.k8s.io }`], "shop"),
       roleBinding("RoleBinding", "editors", "edit", [`{ kind: User, name: jane, apiGroup: rbac.authorization.k8s.io }`], "shop"),
       roleBinding("ClusterRoleBinding", "everyone", "cluster-admin", [
@@ -236,14 +263,30 @@ describe("rbac-least-privilege", () => {
         `{ kind: Group, name: "system:authenticated", apiGroup: rbac.authorization.k8s.io }`,
         `{ kind: ServiceAccount, name: deployer, namespace: ci }`,
       ]),
-      roleBinding("RoleBinding", "all-sa", "admin", [`{ kind: Group, name: "system:serviceaccounts:shop", apiGroup: rbac.authorization.k8s.io }`], "shop"),
+      roleBinding(
+        "RoleBinding",
+        "all-sa",
+        "admin",
+        [`{ kind: Group, name: "system:serviceaccounts:shop", apiGroup: rbac.authorization.k8s.io }`],
+        "shop",
+      ),
     ]);
     assertPasses(checks, "rbac-no-admin-bindings", "ClusterRoleBinding/masters");
     assertPasses(checks, "rbac-no-admin-bindings", "RoleBinding/shop/viewers");
     assertFails(checks, "rbac-no-admin-bindings", "RoleBinding/shop/editors", /roleRef ClusterRole edit is bound to User jane:/);
-    const everyone = assertFails(checks, "rbac-no-admin-bindings", "ClusterRoleBinding/everyone", /cluster-admin is bound to Group system:authenticated, ServiceAccount ci\/deployer:/);
+    const everyone = assertFails(
+      checks,
+      "rbac-no-admin-bindings",
+      "ClusterRoleBinding/everyone",
+      /cluster-admin is bound to Group system:authenticated, ServiceAccount ci\/deployer:/,
+    );
     assert.doesNotMatch(everyone.message, /system:masters/);
-    assertFails(checks, "rbac-no-admin-bindings", "RoleBinding/shop/all-sa", /ClusterRole admin is bound to Group system:serviceaccounts:shop/);
+    assertFails(
+      checks,
+      "rbac-no-admin-bindings",
+      "RoleBinding/shop/all-sa",
+      /ClusterRole admin is bound to Group system:serviceaccounts:shop/,
+    );
   });
 
   it("rbac-no-exec-in-production: Roles in production namespaces, and every ClusterRole", () => {
@@ -256,10 +299,20 @@ describe("rbac-least-privilege", () => {
       role("Role", "debugger", [exec], "sandbox"),
       role("ClusterRole", "debugger", [exec]),
     ]);
-    assertFails(checks, "rbac-no-exec-in-production", "Role/shop/debugger", /rules\[1\]: verbs create, get on pods\/exec, pods\/attach: interactive access to containers in production namespace shop/);
+    assertFails(
+      checks,
+      "rbac-no-exec-in-production",
+      "Role/shop/debugger",
+      /rules\[1\]: verbs create, get on pods\/exec, pods\/attach: interactive access to containers in production namespace shop/,
+    );
     assertPasses(checks, "rbac-no-exec-in-production", "Role/shop/reader");
     assertNotApplied(checks, "rbac-no-exec-in-production", "Role/sandbox/debugger");
-    assertFails(checks, "rbac-no-exec-in-production", "ClusterRole/debugger", /rules\[0\]: verbs create, get on pods\/exec, pods\/attach: .*in a ClusterRole/);
+    assertFails(
+      checks,
+      "rbac-no-exec-in-production",
+      "ClusterRole/debugger",
+      /rules\[0\]: verbs create, get on pods\/exec, pods\/attach: .*in a ClusterRole/,
+    );
   });
 });
 
@@ -277,7 +330,10 @@ sops:
       secret("plain", `type: Opaque\ndata: { password: aHVudGVyMg== }\nstringData: { token: abc }`),
       secret("empty", `type: kubernetes.io/service-account-token`),
       secret("sops", `type: Opaque\ndata:\n  password: ENC[AES256_GCM,data:q83vQ==,iv:aXY=,tag:dGFn,type:str]\n${sopsMetadata}`),
-      secret("half-sops", `type: Opaque\ndata:\n  password: ENC[AES256_GCM,data:q83vQ==,iv:aXY=,tag:dGFn,type:str]\n  username: YWRtaW4=\n${sopsMetadata}`),
+      secret(
+        "half-sops",
+        `type: Opaque\ndata:\n  password: ENC[AES256_GCM,data:q83vQ==,iv:aXY=,tag:dGFn,type:str]\n  username: YWRtaW4=\n${sopsMetadata}`,
+      ),
       secret("fake-sops", `type: Opaque\ndata: { password: "ENC[not really]" }\nsops: { version: 3.9.0 }`),
       // A SealedSecret is not a Secret (its CRD makes it a known kind).
       `apiVersion: apiextensions.k8s.io/v1
@@ -293,23 +349,53 @@ kind: SealedSecret
 metadata: { name: sealed, namespace: shop }
 spec: { encryptedData: { password: AgBy3i4OJSWK+PiTySYZZA== } }`,
     ]);
-    assertFails(checks, "secrets-no-plaintext-secrets", "Secret/shop/plain", /^Secret holds values in clear \(data\.password, stringData\.token\): encrypt it with SOPS/);
+    assertFails(
+      checks,
+      "secrets-no-plaintext-secrets",
+      "Secret/shop/plain",
+      /^Secret holds values in clear \(data\.password, stringData\.token\): encrypt it with SOPS/,
+    );
     assertPasses(checks, "secrets-no-plaintext-secrets", "Secret/shop/empty");
     assertPasses(checks, "secrets-no-plaintext-secrets", "Secret/shop/sops");
-    assertFails(checks, "secrets-no-plaintext-secrets", "Secret/shop/half-sops", /^SOPS-encrypted Secret has values left unencrypted \(data\.username\)/);
+    assertFails(
+      checks,
+      "secrets-no-plaintext-secrets",
+      "Secret/shop/half-sops",
+      /^SOPS-encrypted Secret has values left unencrypted \(data\.username\)/,
+    );
     assertFails(checks, "secrets-no-plaintext-secrets", "Secret/shop/fake-sops", /values in clear \(data\.password\)/);
-    assert.deepEqual(checks.filter((c) => c.subject === "SealedSecret/shop/sealed").map((c) => c.status), ["skip"]); // coverage only
+    assert.deepEqual(
+      checks.filter((c) => c.subject === "SealedSecret/shop/sealed").map((c) => c.status),
+      ["skip"],
+    ); // coverage only
   });
 
   it("secrets-no-credential-env-names: a literal value in a variable named like a credential (Deployment, CronJob, init containers)", () => {
-    const fine = [`{ name: DB_PASSWORD, valueFrom: { secretKeyRef: { name: db, key: password } } }`, `{ name: LOG_LEVEL, value: debug }`, `{ name: API_TOKEN, value: "" }`];
+    const fine = [
+      `{ name: DB_PASSWORD, valueFrom: { secretKeyRef: { name: db, key: password } } }`,
+      `{ name: LOG_LEVEL, value: debug }`,
+      `{ name: API_TOKEN, value: "" }`,
+    ];
     const checks = run(pack, [
       deployment("web", podSpec([container("web", "nginx:1.27", fine)])),
-      deployment("api", podSpec([container("api", "api:1", [...fine, `{ name: Stripe_Api_Key, value: "k-123" }`, `{ name: DB_PASSWD, value: hunter2 }`])])),
-      cronJob("backup", podSpec([container("backup", "backup:1")], { initContainers: [container("fetch", "fetch:1", [`{ name: GITHUB_TOKEN, value: "t0ken" }`])] })),
+      deployment(
+        "api",
+        podSpec([container("api", "api:1", [...fine, `{ name: Stripe_Api_Key, value: "k-123" }`, `{ name: DB_PASSWD, value: hunter2 }`])]),
+      ),
+      cronJob(
+        "backup",
+        podSpec([container("backup", "backup:1")], {
+          initContainers: [container("fetch", "fetch:1", [`{ name: GITHUB_TOKEN, value: "t0ken" }`])],
+        }),
+      ),
     ]);
     assertPasses(checks, "secrets-no-credential-env-names", "Deployment/shop/web");
-    const api = assertFails(checks, "secrets-no-credential-env-names", "Deployment/shop/api", /^container api: env Stripe_Api_Key, DB_PASSWD: a literal value in a variable named like a credential; take it from a Secret/);
+    const api = assertFails(
+      checks,
+      "secrets-no-credential-env-names",
+      "Deployment/shop/api",
+      /^container api: env Stripe_Api_Key, DB_PASSWD: a literal value in a variable named like a credential; take it from a Secret/,
+    );
     assert.doesNotMatch(api.message, /hunter2|k-123/);
     assertFails(checks, "secrets-no-credential-env-names", "CronJob/shop/backup", /^container fetch: env GITHUB_TOKEN:/);
   });
@@ -318,12 +404,25 @@ spec: { encryptedData: { password: AgBy3i4OJSWK+PiTySYZZA== } }`,
     const ghToken = `ghp_${"A1b2C3d4E5".repeat(4)}`;
     const checks = run(pack, [
       pod("plain", podSpec([container("app", "app:1", [`{ name: GREETING, value: "hello AKIA" }`])])),
-      deployment("leaky", podSpec([container("app", "app:1", [`{ name: GREETING, value: "${ghToken}" }`, `{ name: AWS_ID, value: AKIAIOSFODNN7EXAMPLE }`])])),
-      pod("debug", podSpec([container("app", "app:1")], { ephemeralContainers: [container("debug", "busybox:1", [`{ name: KEY, value: "-----BEGIN RSA PRIVATE KEY-----\\nMIIE" }`])] })),
+      deployment(
+        "leaky",
+        podSpec([container("app", "app:1", [`{ name: GREETING, value: "${ghToken}" }`, `{ name: AWS_ID, value: AKIAIOSFODNN7EXAMPLE }`])]),
+      ),
+      pod(
+        "debug",
+        podSpec([container("app", "app:1")], {
+          ephemeralContainers: [container("debug", "busybox:1", [`{ name: KEY, value: "-----BEGIN RSA PRIVATE KEY-----\\nMIIE" }`])],
+        }),
+      ),
       cronJob("notify", podSpec([container("notify", "notify:1", [`{ name: HOOK, value: "xoxb-123456789012-abcdefghij" }`])])),
     ]);
     assertPasses(checks, "secrets-no-credential-env-values", "Pod/shop/plain");
-    const leaky = assertFails(checks, "secrets-no-credential-env-values", "Deployment/shop/leaky", /^container app: env GREETING holds a GitHub token, env AWS_ID holds an AWS access key id: .*rotate it/);
+    const leaky = assertFails(
+      checks,
+      "secrets-no-credential-env-values",
+      "Deployment/shop/leaky",
+      /^container app: env GREETING holds a GitHub token, env AWS_ID holds an AWS access key id: .*rotate it/,
+    );
     assert.ok(!leaky.message.includes(ghToken) && !leaky.message.includes("AKIAIOSFODNN7EXAMPLE"));
     assertFails(checks, "secrets-no-credential-env-values", "Pod/shop/debug", /^container debug: env KEY holds a PEM private key/);
     assertFails(checks, "secrets-no-credential-env-values", "CronJob/shop/notify", /^container notify: env HOOK holds a Slack token/);
@@ -335,20 +434,42 @@ describe("supply-chain", () => {
   const config = supplyChainConfig("registry.example.com/, ghcr.io/acme");
 
   it("supply-chain-image-digest: every image, init and ephemeral ones included, pinned by @sha256 digest", () => {
-    const checks = run(pack, [config,
-      deployment("pinned", podSpec([container("web", `registry.example.com/web:1.4@${digest}`)], { initContainers: [container("migrate", `registry.example.com/migrate@${digest}`)] })),
-      deployment("tagged", podSpec([container("web", `registry.example.com/web@${digest}`)], { initContainers: [container("migrate", "registry.example.com/migrate:1.4")] })),
+    const checks = run(pack, [
+      config,
+      deployment(
+        "pinned",
+        podSpec([container("web", `registry.example.com/web:1.4@${digest}`)], {
+          initContainers: [container("migrate", `registry.example.com/migrate@${digest}`)],
+        }),
+      ),
+      deployment(
+        "tagged",
+        podSpec([container("web", `registry.example.com/web@${digest}`)], {
+          initContainers: [container("migrate", "registry.example.com/migrate:1.4")],
+        }),
+      ),
       pod("short", podSpec([container("app", `registry.example.com/app@sha256:0123abcd`)])),
       cronJob("nightly", podSpec([container("job", "ghcr.io/acme/job:2")])),
     ]);
     assertPasses(checks, "supply-chain-image-digest", "Deployment/shop/pinned");
-    assertFails(checks, "supply-chain-image-digest", "Deployment/shop/tagged", /^container migrate image registry\.example\.com\/migrate:1\.4: not pinned by digest/);
-    assertFails(checks, "supply-chain-image-digest", "Pod/shop/short", /container app image registry\.example\.com\/app@sha256:0123abcd: not pinned/);
+    assertFails(
+      checks,
+      "supply-chain-image-digest",
+      "Deployment/shop/tagged",
+      /^container migrate image registry\.example\.com\/migrate:1\.4: not pinned by digest/,
+    );
+    assertFails(
+      checks,
+      "supply-chain-image-digest",
+      "Pod/shop/short",
+      /container app image registry\.example\.com\/app@sha256:0123abcd: not pinned/,
+    );
     assertFails(checks, "supply-chain-image-digest", "CronJob/shop/nightly", /container job image ghcr\.io\/acme\/job:2: not pinned/);
   });
 
   it("supply-chain-no-latest: :latest, or neither tag nor digest, fails; a registry port is not a tag", () => {
-    const checks = run(pack, [config,
+    const checks = run(pack, [
+      config,
       deployment("tagged", podSpec([container("web", "registry.example.com:5000/web:1.4")])),
       deployment("pinned", podSpec([container("web", `registry.example.com:5000/web@${digest}`)])),
       deployment("latest", podSpec([container("web", `registry.example.com/web:latest@${digest}`)])),
@@ -356,21 +477,45 @@ describe("supply-chain", () => {
     ]);
     assertPasses(checks, "supply-chain-no-latest", "Deployment/shop/tagged");
     assertPasses(checks, "supply-chain-no-latest", "Deployment/shop/pinned");
-    assertFails(checks, "supply-chain-no-latest", "Deployment/shop/latest", /container web image registry\.example\.com\/web:latest@sha256:\w+ is tagged latest/);
-    assertFails(checks, "supply-chain-no-latest", "CronJob/shop/bare",
-      /^container job image registry\.example\.com:5000\/job has neither tag nor digest, so it means latest; container init image busybox has neither/);
+    assertFails(
+      checks,
+      "supply-chain-no-latest",
+      "Deployment/shop/latest",
+      /container web image registry\.example\.com\/web:latest@sha256:\w+ is tagged latest/,
+    );
+    assertFails(
+      checks,
+      "supply-chain-no-latest",
+      "CronJob/shop/bare",
+      /^container job image registry\.example\.com:5000\/job has neither tag nor digest, so it means latest; container init image busybox has neither/,
+    );
   });
 
   it("supply-chain-allowed-registries: prefixes from the vigil-supply-chain ConfigMap, Docker Hub names in full", () => {
-    const checks = run(pack, [config,
-      deployment("ours", podSpec([container("web", `registry.example.com/shop/web@${digest}`), container("side", `ghcr.io/acme@${digest}`)], { initContainers: [container("init", `ghcr.io/acme/init@${digest}`)] })),
+    const checks = run(pack, [
+      config,
+      deployment(
+        "ours",
+        podSpec([container("web", `registry.example.com/shop/web@${digest}`), container("side", `ghcr.io/acme@${digest}`)], {
+          initContainers: [container("init", `ghcr.io/acme/init@${digest}`)],
+        }),
+      ),
       deployment("lookalike", podSpec([container("web", `ghcr.io/acme-evil/web@${digest}`)])),
       cronJob("hub", podSpec([container("job", `nginx@${digest}`), container("tool", `bitnami/kubectl@${digest}`)])),
     ]);
     assertPasses(checks, "supply-chain-allowed-registries", "Deployment/shop/ours");
-    assertFails(checks, "supply-chain-allowed-registries", "Deployment/shop/lookalike", /container web image ghcr\.io\/acme-evil\/web@sha256:\w+: not from an allowed registry \(allowed: registry\.example\.com\/, ghcr\.io\/acme\)/);
-    assertFails(checks, "supply-chain-allowed-registries", "CronJob/shop/hub",
-      /container job image nginx@sha256:\w+ \(docker\.io\/library\/nginx@sha256:\w+\); container tool image bitnami\/kubectl@sha256:\w+ \(docker\.io\/bitnami\/kubectl@sha256:\w+\): not from an allowed/);
+    assertFails(
+      checks,
+      "supply-chain-allowed-registries",
+      "Deployment/shop/lookalike",
+      /container web image ghcr\.io\/acme-evil\/web@sha256:\w+: not from an allowed registry \(allowed: registry\.example\.com\/, ghcr\.io\/acme\)/,
+    );
+    assertFails(
+      checks,
+      "supply-chain-allowed-registries",
+      "CronJob/shop/hub",
+      /container job image nginx@sha256:\w+ \(docker\.io\/library\/nginx@sha256:\w+\); container tool image bitnami\/kubectl@sha256:\w+ \(docker\.io\/bitnami\/kubectl@sha256:\w+\): not from an allowed/,
+    );
 
     const hub = run(pack, [supplyChainConfig("docker.io/library/"), cronJob("hub", podSpec([container("job", `nginx@${digest}`)]))]);
     assertPasses(hub, "supply-chain-allowed-registries", "CronJob/shop/hub");
@@ -379,28 +524,49 @@ describe("supply-chain", () => {
   it("supply-chain-allowed-registries: a missing ConfigMap fails (parameterNotFoundAction Deny), so does an empty list", () => {
     const web = deployment("web", podSpec([container("web", `registry.example.com/web@${digest}`)]));
     for (const manifests of [[web], [supplyChainConfig("registry.example.com/", "default"), web]]) {
-      assertFails(run(pack, manifests), "supply-chain-allowed-registries", "Deployment/shop/web",
-        /no params of kind ConfigMap found for binding supply-chain-allowed-registries-binding \(parameterNotFoundAction: Deny\)/);
+      assertFails(
+        run(pack, manifests),
+        "supply-chain-allowed-registries",
+        "Deployment/shop/web",
+        /no params of kind ConfigMap found for binding supply-chain-allowed-registries-binding \(parameterNotFoundAction: Deny\)/,
+      );
     }
-    assertFails(run(pack, [supplyChainConfig(" , "), web]), "supply-chain-allowed-registries", "Deployment/shop/web",
-      /^ConfigMap vigil-system\/vigil-supply-chain has no data\.allowedRegistries: list the allowed registry prefixes/);
+    assertFails(
+      run(pack, [supplyChainConfig(" , "), web]),
+      "supply-chain-allowed-registries",
+      "Deployment/shop/web",
+      /^ConfigMap vigil-system\/vigil-supply-chain has no data\.allowedRegistries: list the allowed registry prefixes/,
+    );
   });
 });
 
 describe("policy packs: exceptions", () => {
   const billing = deployment("billing", podSpec([container("billing", "billing:3", [`{ name: DB_PASSWORD, value: hunter2 }`])]));
-  const excepted = exception("billing-db-password", ["secrets-no-credential-env-names"], `{ kind: Deployment, namespace: shop, name: "bill*" }`, "2027-01-31T00:00:00Z");
+  const excepted = exception(
+    "billing-db-password",
+    ["secrets-no-credential-env-names"],
+    `{ kind: Deployment, namespace: shop, name: "bill*" }`,
+    "2027-01-31T00:00:00Z",
+  );
 
   it("an unexpired PolicyException turns the failure into a skip naming the exception", () => {
     const checks = run("secrets-hygiene", [billing], { exceptions: [excepted], now: new Date("2026-06-01T00:00:00Z") });
     const c = checkOf(checks, "secrets-no-credential-env-names", "Deployment/shop/billing");
     assert.equal(c.status, "skip");
-    assert.match(c.message, /^excepted by billing-db-password \(\.vigil\/exceptions\/exceptions\.yaml:\d+\) until 2027-01-31T00:00:00\.000Z: The legacy billing job/);
+    assert.match(
+      c.message,
+      /^excepted by billing-db-password \(\.vigil\/exceptions\/exceptions\.yaml:\d+\) until 2027-01-31T00:00:00\.000Z: The legacy billing job/,
+    );
     assert.match(c.message, /\[was: container billing: env DB_PASSWORD: a literal value/);
   });
 
   it("an expired one no longer applies, and the failure says so", () => {
     const checks = run("secrets-hygiene", [billing], { exceptions: [excepted], now: new Date("2027-02-01T00:00:00Z") });
-    assertFails(checks, "secrets-no-credential-env-names", "Deployment/shop/billing", /exception billing-db-password .* expired 2027-01-31/);
+    assertFails(
+      checks,
+      "secrets-no-credential-env-names",
+      "Deployment/shop/billing",
+      /exception billing-db-password .* expired 2027-01-31/,
+    );
   });
 });

@@ -50,7 +50,13 @@ describe("policy gate on several threads", () => {
     const threaded = await checkSources(sources, { threads: 3, minShareBytes: 1000 });
     assert.deepEqual(threaded, single);
     const statuses = new Set(single.map((c) => `${c.rule} ${c.status}`));
-    for (const expected of ["pss-host-namespaces fail", "pss-privileged fail", "network-workload-selected fail", "network-workload-selected pass", "rbac-no-exec-in-production fail"]) {
+    for (const expected of [
+      "pss-host-namespaces fail",
+      "pss-privileged fail",
+      "network-workload-selected fail",
+      "network-workload-selected pass",
+      "rbac-no-exec-in-production fail",
+    ]) {
       assert.ok(statuses.has(expected), `${expected} in ${[...statuses].join(", ")}`);
     }
   });

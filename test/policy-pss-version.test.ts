@@ -28,7 +28,10 @@ spec:
   containers: [{ name: app, image: registry.example.com/app:1 }]
 `;
 
-const sysctlVerdict = (yaml: string) => check(yaml).filter((c) => c.rule === "pss-sysctls" && c.subject.startsWith("Pod/")).map((c) => c.status);
+const sysctlVerdict = (yaml: string) =>
+  check(yaml)
+    .filter((c) => c.rule === "pss-sysctls" && c.subject.startsWith("Pod/"))
+    .map((c) => c.status);
 
 describe("pss-sysctls follows the namespace's enforce-version", () => {
   it("allows v1.37's new safe sysctls at latest, when unlabelled, and at v1.37", () => {
@@ -64,7 +67,10 @@ template:
   spec:
     containers: [{ name: app, image: registry.example.com/app:1, securityContext: { privileged: ${privileged} } }]
 `;
-    const verdict = (yaml: string) => check(yaml).filter((c) => c.rule === "pss-privileged").map((c) => [c.subject, c.status]);
+    const verdict = (yaml: string) =>
+      check(yaml)
+        .filter((c) => c.rule === "pss-privileged")
+        .map((c) => [c.subject, c.status]);
     assert.deepEqual(verdict(template(true)), [["PodTemplate/shop/batch", "fail"]]);
     assert.deepEqual(verdict(template(false)), [["PodTemplate/shop/batch", "pass"]]);
   });
@@ -76,25 +82,49 @@ template:
 describe("the packs decide as PodSecurity admission at each version", () => {
   const kube = kubeForFile();
   const versions = ["v1.18", "v1.21", "v1.22", "v1.24", "v1.25", "v1.30", "v1.31", "v1.33", "v1.34", "v1.35", "v1.37"];
-  const secure = "runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }, seccompProfile: { type: RuntimeDefault }";
+  const secure =
+    "runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }, seccompProfile: { type: RuntimeDefault }";
   const pods: Record<string, { spec: string; annotations?: string }> = {
-    "restricted": { spec: `containers: [{ name: app, image: app:1, securityContext: { ${secure} } }]` },
-    "no seccomp profile": { spec: "containers: [{ name: app, image: app:1, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } } }]" },
-    "capabilities not dropped": { spec: "containers: [{ name: app, image: app:1, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, seccompProfile: { type: RuntimeDefault } } }]" },
-    "run as user 0": { spec: `securityContext: { runAsUser: 0 }\n  containers: [{ name: app, image: app:1, securityContext: { ${secure} } }]` },
-    "root in a user namespace": { spec: `hostUsers: false\n  securityContext: { runAsUser: 0 }\n  containers: [{ name: app, image: app:1, securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }, seccompProfile: { type: RuntimeDefault } } }]` },
-    "unmasked /proc in a user namespace": { spec: `hostUsers: false\n  containers: [{ name: app, image: app:1, securityContext: { ${secure}, procMount: Unmasked } }]` },
-    "SELinux container_engine_t": { spec: `containers: [{ name: app, image: app:1, securityContext: { ${secure}, seLinuxOptions: { type: container_engine_t } } }]` },
-    "probe with a host": { spec: `containers: [{ name: app, image: app:1, securityContext: { ${secure} }, livenessProbe: { tcpSocket: { port: 80, host: 10.0.0.1 } } }]` },
-    "Windows pod without Linux settings": { spec: "os: { name: windows }\n  securityContext: { runAsNonRoot: true }\n  containers: [{ name: app, image: app:1 }]" },
-    "unconfined seccomp annotation": { spec: `containers: [{ name: app, image: app:1, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } } }]`, annotations: "seccomp.security.alpha.kubernetes.io/pod: unconfined" },
+    restricted: { spec: `containers: [{ name: app, image: app:1, securityContext: { ${secure} } }]` },
+    "no seccomp profile": {
+      spec: "containers: [{ name: app, image: app:1, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } } }]",
+    },
+    "capabilities not dropped": {
+      spec: "containers: [{ name: app, image: app:1, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, seccompProfile: { type: RuntimeDefault } } }]",
+    },
+    "run as user 0": {
+      spec: `securityContext: { runAsUser: 0 }\n  containers: [{ name: app, image: app:1, securityContext: { ${secure} } }]`,
+    },
+    "root in a user namespace": {
+      spec: `hostUsers: false\n  securityContext: { runAsUser: 0 }\n  containers: [{ name: app, image: app:1, securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: [ALL] }, seccompProfile: { type: RuntimeDefault } } }]`,
+    },
+    "unmasked /proc in a user namespace": {
+      spec: `hostUsers: false\n  containers: [{ name: app, image: app:1, securityContext: { ${secure}, procMount: Unmasked } }]`,
+    },
+    "SELinux container_engine_t": {
+      spec: `containers: [{ name: app, image: app:1, securityContext: { ${secure}, seLinuxOptions: { type: container_engine_t } } }]`,
+    },
+    "probe with a host": {
+      spec: `containers: [{ name: app, image: app:1, securityContext: { ${secure} }, livenessProbe: { tcpSocket: { port: 80, host: 10.0.0.1 } } }]`,
+    },
+    "Windows pod without Linux settings": {
+      spec: "os: { name: windows }\n  securityContext: { runAsNonRoot: true }\n  containers: [{ name: app, image: app:1 }]",
+    },
+    "unconfined seccomp annotation": {
+      spec: `containers: [{ name: app, image: app:1, securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, capabilities: { drop: [ALL] } } }]`,
+      annotations: "seccomp.security.alpha.kubernetes.io/pod: unconfined",
+    },
   };
   const nsName = (v: string) => `pss-${v.replace(".", "-")}`;
-  const namespaces = versions.map((v) => `apiVersion: v1
+  const namespaces = versions
+    .map(
+      (v) => `apiVersion: v1
 kind: Namespace
 metadata:
   name: ${nsName(v)}
-  labels: { pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: "${v}" }`).join("\n---\n");
+  labels: { pod-security.kubernetes.io/enforce: restricted, pod-security.kubernetes.io/enforce-version: "${v}" }`,
+    )
+    .join("\n---\n");
   const podYaml = (ns: string, name: string, p: { spec: string; annotations?: string }) => `apiVersion: v1
 kind: Pod
 metadata: { name: ${name}, namespace: ${ns}${p.annotations ? `, annotations: { ${p.annotations} }` : ""} }
@@ -106,7 +136,10 @@ spec:
     for (const ns of parseManifests(namespaces, "ns.yaml")) {
       const name = ns.object.metadata!.name!;
       assert.equal((await kubeApi(kube.cluster, "POST", "/api/v1/namespaces", ns.object)).status, 201);
-      assert.equal((await kubeApi(kube.cluster, "POST", `/api/v1/namespaces/${name}/serviceaccounts`, { metadata: { name: "default" } })).status, 201);
+      assert.equal(
+        (await kubeApi(kube.cluster, "POST", `/api/v1/namespaces/${name}/serviceaccounts`, { metadata: { name: "default" } })).status,
+        201,
+      );
     }
     const policies = loadPack("pss-restricted");
     const disagreements: string[] = [];
@@ -117,11 +150,22 @@ spec:
         const manifest = parseManifests(podYaml(nsName(v), `pod-${i}`, p), "pod.yaml")[0]!;
         const api = await kubeApi(kube.cluster, "POST", `/api/v1/namespaces/${nsName(v)}/pods?dryRun=All`, manifest.object);
         assert.ok(api.status === 201 || api.status === 403, `${label} at ${v}: ${api.status} ${api.body?.message}`);
-        const checks = policyChecks({ manifests: [...parseManifests(namespaces, "ns.yaml"), manifest], policies }).filter((c) => c.subject.startsWith("Pod/"));
+        const checks = policyChecks({ manifests: [...parseManifests(namespaces, "ns.yaml"), manifest], policies }).filter((c) =>
+          c.subject.startsWith("Pod/"),
+        );
         const vigilAllows = !checks.some((c) => c.status === "fail");
         verdicts.push(vigilAllows);
         if ((api.status === 201) !== vigilAllows) {
-          disagreements.push(`${label} at ${v}: API server ${api.status === 201 ? "allows" : `forbids (${api.body.message})`}, Vigil ${vigilAllows ? "allows" : `blocks (${checks.filter((c) => c.status === "fail").map((c) => c.message).join(" | ")})`}`);
+          disagreements.push(
+            `${label} at ${v}: API server ${api.status === 201 ? "allows" : `forbids (${api.body.message})`}, Vigil ${
+              vigilAllows
+                ? "allows"
+                : `blocks (${checks
+                    .filter((c) => c.status === "fail")
+                    .map((c) => c.message)
+                    .join(" | ")})`
+            }`,
+          );
         }
       }
       if (new Set(verdicts).size > 1) differByVersion.add(label);

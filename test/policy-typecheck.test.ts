@@ -28,7 +28,10 @@ describe("type check at creation", () => {
 
   it("types variables from their expressions, and object types there become dyn", () => {
     const variables = new Map([["name", { kind: "prim", name: "string" } as const]]);
-    assert.equal(refusal("variables.name == 1", { ...everything, variables }), "1:16 found no matching overload for '_==_' applied to '(string, int)'");
+    assert.equal(
+      refusal("variables.name == 1", { ...everything, variables }),
+      "1:16 found no matching overload for '_==_' applied to '(string, int)'",
+    );
     assert.equal(refusal("variables.other == 1", { ...everything, variables }), "1:10 undefined field 'other'");
   });
 
@@ -49,7 +52,13 @@ describe("type check at creation", () => {
   });
 
   it("accepts what the API server accepts: dyn mixes in conditionals and comparisons, optionals, libraries", () => {
-    for (const ok of ["(true ? 1 : object.x) == 'a'", "object.?spec.?replicas.orValue(1) > 0", "1 < 1.0", "quantity('1').isLessThan(quantity('2'))", "authorizer.requestResource.check('get').allowed()"]) {
+    for (const ok of [
+      "(true ? 1 : object.x) == 'a'",
+      "object.?spec.?replicas.orValue(1) > 0",
+      "1 < 1.0",
+      "quantity('1').isLessThan(quantity('2'))",
+      "authorizer.requestResource.check('get').allowed()",
+    ]) {
       assert.equal(refusal(ok), undefined, ok);
     }
   });
@@ -59,8 +68,20 @@ describe("type check at creation", () => {
   });
 
   it("makes a policy with a type error an input error naming the policy, field and position", () => {
-    const policy = { apiVersion: "admissionregistration.k8s.io/v1", kind: "ValidatingAdmissionPolicy", metadata: { name: "typed" }, spec: { validations: [{ expression: "true", messageExpression: "authorizer.path('/').check('get').reason()" }] } };
-    assert.throws(() => compilePolicy({ object: policy, file: "p.yaml", line: 3 }), (e: unknown) =>
-      e instanceof InputError && e.exitCode === 2 && /policy typed: spec\.validations\[0\]\.messageExpression does not compile at line 1, column 1: undeclared reference to 'authorizer'/.test(e.message));
+    const policy = {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "ValidatingAdmissionPolicy",
+      metadata: { name: "typed" },
+      spec: { validations: [{ expression: "true", messageExpression: "authorizer.path('/').check('get').reason()" }] },
+    };
+    assert.throws(
+      () => compilePolicy({ object: policy, file: "p.yaml", line: 3 }),
+      (e: unknown) =>
+        e instanceof InputError &&
+        e.exitCode === 2 &&
+        /policy typed: spec\.validations\[0\]\.messageExpression does not compile at line 1, column 1: undeclared reference to 'authorizer'/.test(
+          e.message,
+        ),
+    );
   });
 });

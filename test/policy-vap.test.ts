@@ -44,11 +44,14 @@ function run(policies: string[], manifests: string[], now?: Date): Check[] {
 }
 const byStatus = (checks: Check[], status: Check["status"]) => checks.filter((c) => c.status === status);
 
-const maxReplicas = policy("max-replicas", `${deployments}
+const maxReplicas = policy(
+  "max-replicas",
+  `${deployments}
 validations:
   - expression: "object.spec.replicas <= 5"
     messageExpression: "'replicas ' + string(object.spec.replicas) + ' exceeds 5'"
-    reason: Forbidden`);
+    reason: Forbidden`,
+);
 
 describe("ValidatingAdmissionPolicy evaluation", () => {
   it("applies validations to matching resources, with messageExpression, reason, file and line", () => {
@@ -70,7 +73,9 @@ describe("ValidatingAdmissionPolicy evaluation", () => {
   });
 
   it("matches resource rules, excludes, scope, object and namespace selectors", () => {
-    const p = policy("no-big", `matchConstraints:
+    const p = policy(
+      "no-big",
+      `matchConstraints:
   resourceRules:
     - { apiGroups: ["*"], apiVersions: ["*"], operations: ["*"], resources: ["*"] }
   excludeResourceRules:
@@ -78,22 +83,32 @@ describe("ValidatingAdmissionPolicy evaluation", () => {
   objectSelector: { matchExpressions: [{ key: tier, operator: NotIn, values: [test] }] }
   namespaceSelector: { matchLabels: { env: prod } }
 validations:
-  - expression: "!has(object.spec) || !has(object.spec.replicas) || object.spec.replicas <= 5"`);
+  - expression: "!has(object.spec) || !has(object.spec.replicas) || object.spec.replicas <= 5"`,
+    );
     const ns = (name: string, env: string) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${name}, labels: { env: ${env} } }`;
-    const checks = run([p, binding("no-big")], [
-      ns("shop", "prod"),
-      deployment("big", 9),
-      deployment("big-test", 9, ", labels: { tier: test }"),
-      "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, namespace: shop }\ndata: { replicas: '9' }",
-      deployment("elsewhere", 9).replace("namespace: shop", "namespace: dev"),
-    ]);
-    assert.deepEqual(byStatus(checks, "fail").map((c) => c.subject), ["Deployment/shop/big"]);
+    const checks = run(
+      [p, binding("no-big")],
+      [
+        ns("shop", "prod"),
+        deployment("big", 9),
+        deployment("big-test", 9, ", labels: { tier: test }"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: c, namespace: shop }\ndata: { replicas: '9' }",
+        deployment("elsewhere", 9).replace("namespace: shop", "namespace: dev"),
+      ],
+    );
+    assert.deepEqual(
+      byStatus(checks, "fail").map((c) => c.subject),
+      ["Deployment/shop/big"],
+    );
     // The Namespace itself is matched by its own labels.
     assert.ok(checks.some((c) => c.subject === "Namespace/shop" && c.status === "pass"));
   });
 
   it("skips when a matchCondition is false and applies failurePolicy when one errors", () => {
-    const p = (failurePolicy: string) => policy("cond", `failurePolicy: ${failurePolicy}
+    const p = (failurePolicy: string) =>
+      policy(
+        "cond",
+        `failurePolicy: ${failurePolicy}
 ${deployments}
 matchConditions:
   - name: not-exempt
@@ -101,7 +116,8 @@ matchConditions:
   - name: broken
     expression: "object.metadata.annotations['missing'] == 'x'"
 validations:
-  - expression: "false"`);
+  - expression: "false"`,
+      );
     const exempt = deployment("x", 1, ", labels: { exempt: 'yes' }");
     assert.equal(byStatus(run([p("Fail"), binding("cond")], [exempt]), "fail").length, 0);
     const failed = byStatus(run([p("Fail"), binding("cond")], [deployment("y", 1)]), "fail");
@@ -110,7 +126,9 @@ validations:
   });
 
   it("computes variables in order and reports an expression error as the failure policy says", () => {
-    const p = policy("vars", `${deployments}
+    const p = policy(
+      "vars",
+      `${deployments}
 variables:
   - { name: replicas, expression: "object.spec.replicas" }
   - { name: doubled, expression: "variables.replicas * 2" }
@@ -118,19 +136,25 @@ variables:
 validations:
   - expression: "variables.doubled <= 10"
     message: too many
-  - expression: "variables.broken == 1"`);
+  - expression: "variables.broken == 1"`,
+    );
     const checks = run([p, binding("vars")], [deployment("a", 9)]);
-    const messages = byStatus(checks, "fail").map((c) => c.message).join("\n");
+    const messages = byStatus(checks, "fail")
+      .map((c) => c.message)
+      .join("\n");
     assert.match(messages, /too many/);
     assert.match(messages, /validation 1 \(variable broken\) failed/);
   });
 
   it("reads params through paramRef, and applies parameterNotFoundAction", () => {
-    const p = policy("limit", `paramKind: { apiVersion: v1, kind: ConfigMap }
+    const p = policy(
+      "limit",
+      `paramKind: { apiVersion: v1, kind: ConfigMap }
 ${deployments}
 validations:
   - expression: "object.spec.replicas <= int(params.data.max)"
-    messageExpression: "'more than ' + params.data.max + ' replicas'"`);
+    messageExpression: "'more than ' + params.data.max + ' replicas'"`,
+    );
     const params = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: limits, namespace: shop }\ndata: { max: '3' }";
     const ref = (name: string, action: string) => `paramRef: { name: ${name}, parameterNotFoundAction: ${action} }`;
     let checks = run([p, binding("limit", ref("limits", "Deny")), params], [deployment("a", 4)]);
@@ -141,21 +165,33 @@ validations:
     assert.equal(byStatus(checks, "fail").length, 0);
     // A binding without paramRef: the API server evaluates the policy with params null.
     checks = run([p, binding("limit")], [deployment("a", 1)]);
-    assert.match(byStatus(checks, "fail")[0]!.message, /^expression 'object\.spec\.replicas <= int\(params\.data\.max\)' resulted in error: no such key: data \(reason Invalid; binding limit-binding\)$/);
-    const tolerant = policy("limit-or-any", `paramKind: { apiVersion: v1, kind: ConfigMap }
+    assert.match(
+      byStatus(checks, "fail")[0]!.message,
+      /^expression 'object\.spec\.replicas <= int\(params\.data\.max\)' resulted in error: no such key: data \(reason Invalid; binding limit-binding\)$/,
+    );
+    const tolerant = policy(
+      "limit-or-any",
+      `paramKind: { apiVersion: v1, kind: ConfigMap }
 ${deployments}
 validations:
-  - expression: "params == null || object.spec.replicas <= int(params.data.max)"`);
+  - expression: "params == null || object.spec.replicas <= int(params.data.max)"`,
+    );
     checks = run([tolerant, binding("limit-or-any")], [deployment("a", 9)]);
-    assert.deepEqual(checks.map((c) => c.status), ["pass"]);
+    assert.deepEqual(
+      checks.map((c) => c.status),
+      ["pass"],
+    );
   });
 
   it("adds audit annotations to the result", () => {
-    const p = policy("annotate", `${deployments}
+    const p = policy(
+      "annotate",
+      `${deployments}
 validations:
   - expression: "true"
 auditAnnotations:
-  - { key: replicas, valueExpression: "string(object.spec.replicas)" }`);
+  - { key: replicas, valueExpression: "string(object.spec.replicas)" }`,
+    );
     assert.match(run([p, binding("annotate")], [deployment("a", 2)])[0]!.message, /audit annotations: annotate\/replicas=2/);
   });
 
@@ -195,18 +231,38 @@ spec:
 
 describe("variables shared between policies", () => {
   const withVariables = (name: string, variables: [string, string][], validation: string) =>
-    policy(name, `${deployments}
+    policy(
+      name,
+      `${deployments}
 variables:
 ${variables.map(([n, e]) => `  - { name: ${n}, expression: ${JSON.stringify(e)} }`).join("\n")}
 validations:
   - expression: ${JSON.stringify(validation)}
-    message: ${name} refuses it`);
+    message: ${name} refuses it`,
+    );
 
   it("gives each policy its own value when a same-named variable follows different ones", () => {
-    const low = withVariables("low", [["limit", "3"], ["tooMany", "object.spec.replicas > variables.limit"]], "!variables.tooMany");
-    const high = withVariables("high", [["limit", "30"], ["tooMany", "object.spec.replicas > variables.limit"]], "!variables.tooMany");
+    const low = withVariables(
+      "low",
+      [
+        ["limit", "3"],
+        ["tooMany", "object.spec.replicas > variables.limit"],
+      ],
+      "!variables.tooMany",
+    );
+    const high = withVariables(
+      "high",
+      [
+        ["limit", "30"],
+        ["tooMany", "object.spec.replicas > variables.limit"],
+      ],
+      "!variables.tooMany",
+    );
     const checks = run([low, binding("low"), high, binding("high")], [deployment("web", 9)]);
-    assert.deepEqual(checks.map((c) => `${c.rule} ${c.status}`), ["low fail", "high pass"]);
+    assert.deepEqual(
+      checks.map((c) => `${c.rule} ${c.status}`),
+      ["low fail", "high pass"],
+    );
   });
 
   it("still charges a shared variable to every policy that uses it, so the cost limit holds", () => {
@@ -216,40 +272,56 @@ validations:
     const costly = `${ten}.map(a, ${ten}.map(b, ${ten}.map(c, ${ten}.map(d, [0, 1, 2, 3, 4, 5].map(e, e)))))`;
     const first = withVariables("first", [["big", `${costly}.size()`]], "variables.big > 0");
     const validations = Array.from({ length: 11 }, () => `  - expression: "${costly}.size() > 0"`).join("\n");
-    const second = policy("second", `${deployments}
+    const second = policy(
+      "second",
+      `${deployments}
 variables:
   - { name: big, expression: "${costly}.size()" }
 validations:
-${validations}`);
+${validations}`,
+    );
     const checks = run([first, binding("first"), second, binding("second")], [deployment("web", 1)]);
     assert.equal(checks.find((c) => c.rule === "first")!.status, "pass");
     const refused = checks.find((c) => c.rule === "second")!;
     assert.equal(refused.status, "fail");
-    assert.match(refused.message, /exceeded the cost limit: validation failed due to running out of cost budget, no further validation rules will be run/);
+    assert.match(
+      refused.message,
+      /exceeded the cost limit: validation failed due to running out of cost budget, no further validation rules will be run/,
+    );
   });
 
   it("stops one expression at the API server's per-expression limit (1M) and still runs the others", () => {
     const ten = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
     const tooCostly = `${ten}.map(a, ${ten}.map(b, ${ten}.map(c, ${ten}.map(d, ${ten}.map(e, e))))).size() > 0`;
-    const p = policy("per-call", `${deployments}
+    const p = policy(
+      "per-call",
+      `${deployments}
 validations:
   - expression: "${tooCostly}"
   - expression: "object.spec.replicas <= 3"
-    message: " too many replicas  "`);
+    message: " too many replicas  "`,
+    );
     const checks = run([p, binding("per-call")], [deployment("web", 5)]);
     const messages = byStatus(checks, "fail").map((c) => c.message);
     assert.equal(messages.length, 2);
-    assert.match(messages[0]!, /validation 0 exceeded the cost limit: expression '.*' resulted in error: operation cancelled: actual cost limit exceeded \(failurePolicy Fail\)/);
+    assert.match(
+      messages[0]!,
+      /validation 0 exceeded the cost limit: expression '.*' resulted in error: operation cancelled: actual cost limit exceeded \(failurePolicy Fail\)/,
+    );
     assert.match(messages[1]!, /^too many replicas \(reason Invalid;/, "the static message is trimmed, the reason defaults to Invalid");
   });
 });
 
 describe("the authorizer variable, offline", () => {
-  const authorizerPolicy = (failurePolicy: string) => policy("may-scale", `${deployments}
+  const authorizerPolicy = (failurePolicy: string) =>
+    policy(
+      "may-scale",
+      `${deployments}
 failurePolicy: ${failurePolicy}
 validations:
   - expression: "authorizer.group('apps').resource('deployments').namespace(object.metadata.namespace).check('update').allowed()"
-    message: the requester may not update deployments`);
+    message: the requester may not update deployments`,
+    );
 
   it("compiles, and a check is an evaluation error that says why, decided by failurePolicy", () => {
     const failed = run([authorizerPolicy("Fail"), binding("may-scale")], [deployment("web", 1)]);
@@ -261,35 +333,59 @@ validations:
   });
 
   it("says the decision errored, so a policy can handle the offline case itself", () => {
-    const handled = policy("may-scale", `${deployments}
+    const handled = policy(
+      "may-scale",
+      `${deployments}
 variables:
   - name: d
     expression: "authorizer.group('apps').resource('deployments').check('update')"
 validations:
-  - expression: "variables.d.errored() || variables.d.allowed()"`);
+  - expression: "variables.d.errored() || variables.d.allowed()"`,
+    );
     assert.equal(run([handled, binding("may-scale")], [deployment("web", 1)])[0]!.status, "pass");
   });
 });
 
 describe("the API server's checks at creation", () => {
   it("refuses a list or map literal mixing types (exit 2, with field and position), and accepts one made of one type", () => {
-    const mixed = policy("mixed", `${deployments}
+    const mixed = policy(
+      "mixed",
+      `${deployments}
 validations:
-  - expression: "[{'who': 'pod', 'type': has(object.spec.type) ? object.spec.type : ''}].size() == 0"`);
-    assert.throws(() => run([mixed, binding("mixed")], [deployment("a", 1)]), (e: Error & { exitCode?: number }) =>
-      e.exitCode === 2 && /policy mixed: spec\.validations\[0\]\.expression does not compile at line 1, column \d+: expected type 'string' but found 'dyn'/.test(e.message));
-    const converted = policy("converted", `${deployments}
+  - expression: "[{'who': 'pod', 'type': has(object.spec.type) ? object.spec.type : ''}].size() == 0"`,
+    );
+    assert.throws(
+      () => run([mixed, binding("mixed")], [deployment("a", 1)]),
+      (e: Error & { exitCode?: number }) =>
+        e.exitCode === 2 &&
+        /policy mixed: spec\.validations\[0\]\.expression does not compile at line 1, column \d+: expected type 'string' but found 'dyn'/.test(
+          e.message,
+        ),
+    );
+    const converted = policy(
+      "converted",
+      `${deployments}
 validations:
-  - expression: "[{'who': 'pod', 'type': has(object.spec.type) ? string(object.spec.type) : ''}].size() == 1"`);
-    assert.deepEqual(run([converted, binding("converted")], [deployment("a", 1)]).map((c) => c.status), ["pass"]);
+  - expression: "[{'who': 'pod', 'type': has(object.spec.type) ? string(object.spec.type) : ''}].size() == 1"`,
+    );
+    assert.deepEqual(
+      run([converted, binding("converted")], [deployment("a", 1)]).map((c) => c.status),
+      ["pass"],
+    );
   });
 
   it("refuses a reserved word as a variable name, as the API server does", () => {
-    const reserved = policy("reserved", `${deployments}
+    const reserved = policy(
+      "reserved",
+      `${deployments}
 variables:
   - { name: namespace, expression: "object.metadata.namespace" }
 validations:
-  - expression: "true"`);
-    assert.throws(() => run([reserved, binding("reserved")], [deployment("a", 1)]), /spec\.variables\[0\]\.name: Invalid value: "namespace": must be a valid CEL identifier/);
+  - expression: "true"`,
+    );
+    assert.throws(
+      () => run([reserved, binding("reserved")], [deployment("a", 1)]),
+      /spec\.variables\[0\]\.name: Invalid value: "namespace": must be a valid CEL identifier/,
+    );
   });
 });

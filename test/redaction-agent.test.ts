@@ -37,7 +37,8 @@ test("the agent shows no token of a source URL: output, log, status ConfigMaps, 
   const dir = tempDir(t);
   const alice = new SshSigner(dir, "alice");
   const repo = new TestRepo(join(dir, "work"));
-  const configMap = (env: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: redact-${env}\ndata:\n  mode: strict\n`;
+  const configMap = (env: string) =>
+    `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: redact-${env}\ndata:\n  mode: strict\n`;
   repo.commit({ "envs/good/settings.yaml": configMap("good"), "envs/bad/settings.yaml": configMap("bad") }, alice);
   run("git", ["clone", "-q", "--bare", repo.dir, join(dir, "served", "config.git")]);
   const server = await startGitHttpServer(scope, join(dir, "served"), TOKEN);
@@ -48,7 +49,12 @@ test("the agent shows no token of a source URL: output, log, status ConfigMaps, 
     environments: ["good", "bad"].map((name) => ({ name, branch: "main", path: `envs/${name}` })),
   });
   for (const env of ["good", "bad"]) {
-    await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: `redact-${env}` } } });
+    await admin.call({
+      verb: "create",
+      method: "POST",
+      path: "/api/v1/namespaces",
+      body: { apiVersion: "v1", kind: "Namespace", metadata: { name: `redact-${env}` } },
+    });
   }
   const key = makeLogKey(dir, "example.com/vigil/redaction-test");
   const log = join(dir, "audit-log");
@@ -74,11 +80,14 @@ test("the agent shows no token of a source URL: output, log, status ConfigMaps, 
   }
 
   const get = async (path: string) => (await admin.call({ verb: "get", method: "GET", path })).body;
-  for (const env of ["good", "bad"]) assertNoSecret(`status ConfigMap ${env}`, JSON.stringify(await get(`/api/v1/namespaces/vigil-system/configmaps/vigil-status-${env}`)));
+  for (const env of ["good", "bad"])
+    assertNoSecret(`status ConfigMap ${env}`, JSON.stringify(await get(`/api/v1/namespaces/vigil-system/configmaps/vigil-status-${env}`)));
   const events = await get("/api/v1/events");
   assert.ok(events.items.length > 0, "the agent recorded Events");
   assertNoSecret("Events", JSON.stringify(events));
-  const logFiles = readdirSync(log, { recursive: true, encoding: "utf8" }).map((f) => join(log, f)).filter((f) => statSync(f).isFile());
+  const logFiles = readdirSync(log, { recursive: true, encoding: "utf8" })
+    .map((f) => join(log, f))
+    .filter((f) => statSync(f).isFile());
   assert.ok(logFiles.length > 0, "the audit log was written");
   for (const file of logFiles) assertNoSecret(`audit log ${file}`, readFileSync(file, "latin1"));
 });
@@ -92,14 +101,30 @@ test("no Secret value and no database password in any record: drift in a Secret 
   const dir = tempDir(t);
   const alice = new SshSigner(dir, "alice");
   const repo = new TestRepo(join(dir, "work"));
-  const planted = { inGit: "PlantedGitSecretValue-1", inCluster: "PlantedLiveSecretValue-2", dbUser: "PlantedDbPassw0rd-3", dbQuery: "PlantedDbQueryPass-4" };
+  const planted = {
+    inGit: "PlantedGitSecretValue-1",
+    inCluster: "PlantedLiveSecretValue-2",
+    dbUser: "PlantedDbPassw0rd-3",
+    dbQuery: "PlantedDbQueryPass-4",
+  };
   const plantedForms = Object.values(planted).flatMap((v) => [v, Buffer.from(v).toString("base64"), encodeURIComponent(v)]);
   const noPlanted = (channel: string, text: string) => {
-    for (const form of plantedForms) assert.ok(!text.includes(form), `${channel} contains a planted secret (${form}):\n${text.slice(0, 3000)}`);
+    for (const form of plantedForms)
+      assert.ok(!text.includes(form), `${channel} contains a planted secret (${form}):\n${text.slice(0, 3000)}`);
   };
   const ns = "redact-secret";
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } } });
-  repo.commit({ "envs/vault/db.yaml": `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: ${ns}\ndata:\n  password: ${Buffer.from(planted.inGit).toString("base64")}\n` }, alice);
+  await admin.call({
+    verb: "create",
+    method: "POST",
+    path: "/api/v1/namespaces",
+    body: { apiVersion: "v1", kind: "Namespace", metadata: { name: ns } },
+  });
+  repo.commit(
+    {
+      "envs/vault/db.yaml": `apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: ${ns}\ndata:\n  password: ${Buffer.from(planted.inGit).toString("base64")}\n`,
+    },
+    alice,
+  );
   const trust = writePolicy(join(dir, "trust.yaml"), {
     signers: [alice.policyEntry],
     paths: [{ pattern: "**", owners: ["alice"] }],
@@ -126,10 +151,19 @@ test("no Secret value and no database password in any record: drift in a Secret 
   assert.equal(first[0]!.status, 0, first[0]!.stdout + first[0]!.stderr);
 
   // Someone changes the Secret in the cluster: the next reconcile reports drift, by key and hash.
-  const patched = await admin.call({ verb: "patch", method: "PATCH", path: `/api/v1/namespaces/${ns}/secrets/db`, query: { fieldManager: "intruder" }, body: { data: { password: Buffer.from(planted.inCluster).toString("base64") } }, contentType: "application/merge-patch+json" });
+  const patched = await admin.call({
+    verb: "patch",
+    method: "PATCH",
+    path: `/api/v1/namespaces/${ns}/secrets/db`,
+    query: { fieldManager: "intruder" },
+    body: { data: { password: Buffer.from(planted.inCluster).toString("base64") } },
+    contentType: "application/merge-patch+json",
+  });
   assert.equal(patched.status, 200);
   const second = once();
-  const drift = (second[0]!.json() as { verdict: { checks: { rule: string; message: string }[] } }[])[0]!.verdict.checks.find((c) => c.rule === "drift")!;
+  const drift = (second[0]!.json() as { verdict: { checks: { rule: string; message: string }[] } }[])[0]!.verdict.checks.find(
+    (c) => c.rule === "drift",
+  )!;
   assert.match(drift.message, /\.data\.password: "sha256:[0-9a-f]{16}" → "sha256:[0-9a-f]{16}"/);
 
   for (const [i, r] of [...first, ...second].entries()) {
@@ -141,7 +175,10 @@ test("no Secret value and no database password in any record: drift in a Secret 
   noPlanted("inventory ConfigMap", JSON.stringify(await get("/api/v1/namespaces/vigil-system/configmaps/vigil-inventory-vault")));
   noPlanted("Events", JSON.stringify(await get("/api/v1/events")));
   const { sql } = await import("./helpers/postgres.ts");
-  const rows = await sql(server.database("redaction"), "SELECT encode(data, 'escape') AS data FROM vigil_audit_entries UNION ALL SELECT note FROM vigil_audit_checkpoints");
+  const rows = await sql(
+    server.database("redaction"),
+    "SELECT encode(data, 'escape') AS data FROM vigil_audit_entries UNION ALL SELECT note FROM vigil_audit_checkpoints",
+  );
   assert.ok(rows.length > 0, "the audit log was written");
   noPlanted("audit log", JSON.stringify(rows));
   const shown = vigil(["audit", "show", "--log", base.toString()]);

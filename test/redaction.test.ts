@@ -16,7 +16,10 @@ test("userinfo is blanked in every URL of a line, whatever the token holds", () 
     ["cannot fetch https://x-access-token:ghp_a@b@github.com/o/r.git: 403", "cannot fetch https://***@github.com/o/r.git: 403"],
     ["https://TOKEN@gitlab.example/g/r.git", "https://***@gitlab.example/g/r.git"],
     ["from http://u:p1@h1/a to https://u:p2@h2/b", "from http://***@h1/a to https://***@h2/b"],
-    ['{"repo":"https://x:t0k@127.0.0.1:8443/r.git","note":"mail me@example.com"}', '{"repo":"https://***@127.0.0.1:8443/r.git","note":"mail me@example.com"}'],
+    [
+      '{"repo":"https://x:t0k@127.0.0.1:8443/r.git","note":"mail me@example.com"}',
+      '{"repo":"https://***@127.0.0.1:8443/r.git","note":"mail me@example.com"}',
+    ],
     ["ssh://git@github.com/o/r.git and git@github.com:o/r.git", "ssh://git@github.com/o/r.git and git@github.com:o/r.git"],
     ["ssh://deploy:hunter2@host/r.git", "ssh://***@host/r.git"],
     ["https://h/r.git?access_token=abc&ref=main&private_token=x#frag", "https://h/r.git?access_token=***&ref=main&private_token=***#frag"],
@@ -24,7 +27,10 @@ test("userinfo is blanked in every URL of a line, whatever the token holds", () 
     ["plain text, no URL: user@example.com", "plain text, no URL: user@example.com"],
     ["/local/path/repo", "/local/path/repo"],
     // A URL with no userinfo keeps an "@" in its path: a Sigstore workflow identity names who signed.
-    ["signed by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", "signed by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"],
+    [
+      "signed by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
+      "signed by https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main",
+    ],
     ["https://[::1]:8443/p@q and https://localhost/a@b", "https://[::1]:8443/p@q and https://localhost/a@b"],
     // …but a bare token holding a raw "/" is no host name, and is blanked whole.
     ["https://abc/def@github.com/o/r.git", "https://***@github.com/o/r.git"],
@@ -55,10 +61,19 @@ function assertNoSecret(channel: string, text: string): void {
 
 /** Every file under `dir`, for the places a command writes (its cache). */
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" }).map((f) => join(dir, f)).filter((f) => statSync(f).isFile());
+  return readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .map((f) => join(dir, f))
+    .filter((f) => statSync(f).isFile());
 }
 
-interface Fixture { dir: string; server: GitHttpServer; policy: string; first: string; url: string; cache: string }
+interface Fixture {
+  dir: string;
+  server: GitHttpServer;
+  policy: string;
+  first: string;
+  url: string;
+  cache: string;
+}
 let fixture: Fixture;
 before(async () => {
   fixture = await makeFixture();
@@ -85,10 +100,25 @@ test("vigil verify commits with a token in --repo: the fetch uses it, no output 
   const runs = {
     table: vigilWithCache(["verify", "commits", "--repo", fixture.url, "--trust", fixture.policy]),
     json: vigilWithCache(["verify", "commits", "--repo", fixture.url, "--trust", fixture.policy, "--json"]),
-    env: vigilWithCache(["verify", "commits", "--repo", fixture.url, "--trust", fixture.policy, "--env", "prod", "--from", fixture.first, "--json"]),
+    env: vigilWithCache([
+      "verify",
+      "commits",
+      "--repo",
+      fixture.url,
+      "--trust",
+      fixture.policy,
+      "--env",
+      "prod",
+      "--from",
+      fixture.first,
+      "--json",
+    ]),
   };
   await delay(200); // the server's report of each request, read once vigil (run synchronously) has finished
-  assert.ok(fixture.server.requests.some((r) => r.authorized), "the server saw the token: the fetch used the real URL");
+  assert.ok(
+    fixture.server.requests.some((r) => r.authorized),
+    "the server saw the token: the fetch used the real URL",
+  );
   for (const [name, r] of Object.entries(runs)) {
     assert.equal(r.status, 0, `${name}: ${r.stdout}${r.stderr}`);
     assertNoSecret(`${name} stdout`, r.stdout);
@@ -104,7 +134,17 @@ test("vigil verify commits with a token in --repo: the fetch uses it, no output 
 });
 
 test("errors name the repository without its token: a revision that does not exist (exit 2), a wrong token (exit 3)", () => {
-  const missing = vigilWithCache(["verify", "commits", "--repo", fixture.url, "--trust", fixture.policy, "--to", "no-such-branch", "--json"]);
+  const missing = vigilWithCache([
+    "verify",
+    "commits",
+    "--repo",
+    fixture.url,
+    "--trust",
+    fixture.policy,
+    "--to",
+    "no-such-branch",
+    "--json",
+  ]);
   assert.equal(missing.status, 2, missing.stderr);
   assert.match(missing.stderr, /revision "no-such-branch" does not exist in http:\/\/\*\*\*@127\.0\.0\.1:\d+\/config\.git/);
   assertNoSecret("error stderr", missing.stderr + missing.stdout);
@@ -123,7 +163,11 @@ test("vigil verify release with a token in --repo: table, --json and an error, n
     vigilWithCache(["verify", "release", "--repo", fixture.url, "--trust", fixture.policy, "--env", "prod", "--json"]),
     vigilWithCache(["verify", "release", "--repo", fixture.url, "--trust", fixture.policy, "--env", "prod", "--rev", "no-such-tag"]),
   ];
-  assert.deepEqual(runs.map((r) => r.status), [0, 0, 2], runs.map((r) => r.stderr).join("\n"));
+  assert.deepEqual(
+    runs.map((r) => r.status),
+    [0, 0, 2],
+    runs.map((r) => r.stderr).join("\n"),
+  );
   assert.match(runs[1]!.json().subject.repo, /^http:\/\/\*\*\*@127\.0\.0\.1:\d+\/config\.git$/);
   runs.forEach((r, i) => {
     assertNoSecret(`release ${i} stdout`, r.stdout);

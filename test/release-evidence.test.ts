@@ -18,7 +18,8 @@ import { requireTools, tempDir } from "./helpers/tools.ts";
 
 type Out = ReturnType<ApprovalsFixture["release"]>;
 const ok = (out: { status: number; stdout: string; stderr: string }) => assert.equal(out.status, 0, out.stdout + out.stderr);
-const checks = (out: Out, rule: string): { status: string; subject: string; message: string }[] => out.json().checks.filter((c: { rule: string }) => c.rule === rule);
+const checks = (out: Out, rule: string): { status: string; subject: string; message: string }[] =>
+  out.json().checks.filter((c: { rule: string }) => c.rule === rule);
 
 async function writeLog(location: string, keyFile: string, batches: AuditRecord[][]): Promise<string> {
   const log = await openAuditLog(location, { signingKeyFile: keyFile });
@@ -65,7 +66,10 @@ test("a withdrawal the audit log recorded, deleted from refs/vigil/, blocks with
   f.repo.git("update-ref", "-d", ref);
   out = f.release(commit);
   ok(out);
-  assert.match(checks(out, "evidence")[0]!.message, /a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log/);
+  assert.match(
+    checks(out, "evidence")[0]!.message,
+    /a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log/,
+  );
   assert.equal(checks(out, "evidence")[0]!.status, "warn");
 
   out = f.release(commit, "--log", log, "--checkpoint", checkpoint);
@@ -73,8 +77,17 @@ test("a withdrawal the audit log recorded, deleted from refs/vigil/, blocks with
   const deleted = checks(out, "claim-deleted");
   assert.equal(deleted.length, 1);
   assert.equal(deleted[0]!.subject, ref);
-  assert.match(deleted[0]!.message, /^the withdrawal recorded in audit log entry 0 \(.*\) is no longer in refs\/vigil\/approvals\/.*: someone deleted it; it still counts from the log's copy/);
-  assert.match(checks(out, "approval").map((c) => c.message).join("\n"), /not counted: carol withdrew it at /, "the log's copy of the withdrawal still counts");
+  assert.match(
+    deleted[0]!.message,
+    /^the withdrawal recorded in audit log entry 0 \(.*\) is no longer in refs\/vigil\/approvals\/.*: someone deleted it; it still counts from the log's copy/,
+  );
+  assert.match(
+    checks(out, "approval")
+      .map((c) => c.message)
+      .join("\n"),
+    /not counted: carol withdrew it at /,
+    "the log's copy of the withdrawal still counts",
+  );
 });
 
 test("a soak ends at the log's first later apply of another tree; within a second the log's order decides; a replayed old record changes nothing", async (t) => {
@@ -87,7 +100,13 @@ test("a soak ends at the log's first later apply of another tree; within a secon
   const [target, next] = [await revisionOf(repo, commit), await revisionOf(repo, other)];
   repo.close();
   const healthy = new Date(Math.floor(Date.now() / 1000) * 1000 - 60 * 60_000);
-  const { envelope } = signDeploymentRecord({ environment: "staging", revision: target, key: f.staging.key, deployedAt: healthy, healthyAt: healthy });
+  const { envelope } = signDeploymentRecord({
+    environment: "staging",
+    revision: target,
+    key: f.staging.key,
+    deployedAt: healthy,
+    healthyAt: healthy,
+  });
   const record = deploymentRecord({ environment: "staging", revision: target, envelope, time: healthy });
   const apply = (revision: { commit: string; tree: string }, time: Date): AuditRecord =>
     applyRecords({ environment: "staging", revision: revision.commit, tree: revision.tree, objects: [], sync: { objects: [] }, time })[0]!;
@@ -106,7 +125,10 @@ test("a soak ends at the log's first later apply of another tree; within a secon
   // Another tree applied 5 minutes later, never healthy and never recorded: the soak ended there.
   let out = await release([[apply(target, healthy), record], [apply(next, new Date(healthy.getTime() + 5 * 60_000))]]);
   assert.equal(out.status, 1);
-  assert.match(promotion(out).message, /ran healthy in staging only from \S+ until tree [0-9a-f]{12} replaced it at \S+ \(5m; audit log entry 2\), less than the 10m soak/);
+  assert.match(
+    promotion(out).message,
+    /ran healthy in staging only from \S+ until tree [0-9a-f]{12} replaced it at \S+ \(5m; audit log entry 2\), less than the 10m soak/,
+  );
 
   // The same second: an apply the log put after the record ends the soak at once; one before it does not.
   out = await release([[apply(target, healthy), record, apply(next, healthy)]]);

@@ -30,11 +30,22 @@ test("a file is cut at its document markers only: not at '---' inside a block sc
     "----not-a-marker: 1",
   ].join("\n");
   const docs = [...yamlDocuments(text, "f.yaml")];
-  assert.deepEqual(docs.map((d) => d.line), [1, 13, 21, 30]);
+  assert.deepEqual(
+    docs.map((d) => d.line),
+    [1, 13, 21, 30],
+  );
   assert.equal(docs[3]!.text.startsWith("%YAML 1.2\n---\n"), true, "the directive belongs to the document after it");
   const whole = parseManifests(text, "f.yaml");
   assert.deepEqual(parseManifestsByDocument(text, "f.yaml"), whole, "same objects, same lines");
-  assert.deepEqual(whole.map((o) => [o.object.metadata?.name, o.line]), [["a", 2], ["b", 14], ["c", 22], ["d", 32]]);
+  assert.deepEqual(
+    whole.map((o) => [o.object.metadata?.name, o.line]),
+    [
+      ["a", 2],
+      ["b", 14],
+      ["c", 22],
+      ["d", 32],
+    ],
+  );
 });
 
 test("errors name the file's own line, not the document's", () => {
@@ -45,34 +56,55 @@ test("errors name the file's own line, not the document's", () => {
   } catch (e) {
     expected = (e as Error).message;
   }
-  assert.throws(() => parseManifestsByDocument(text, "f.yaml"), (e: Error) => e instanceof InputError && e.message === expected);
+  assert.throws(
+    () => parseManifestsByDocument(text, "f.yaml"),
+    (e: Error) => e instanceof InputError && e.message === expected,
+  );
   assert.match(expected, /^f\.yaml:18:1: invalid YAML/);
 });
 
 test("a huge document is refused before it is parsed, naming file and line; an alias bomb in a later document names the file and the document's line", () => {
   const big = `${configMap("a")}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  value: "${"x".repeat(2048)}"\n`;
-  assert.throws(() => [...yamlDocuments(big, "envs/prod/big.yaml", 1024)], (e: Error) =>
-    e instanceof InputError && /^envs\/prod\/big\.yaml:7: a YAML document of \d+ bytes, more than the 1024 Vigil reads as one object; split it$/.test(e.message));
+  assert.throws(
+    () => [...yamlDocuments(big, "envs/prod/big.yaml", 1024)],
+    (e: Error) =>
+      e instanceof InputError &&
+      /^envs\/prod\/big\.yaml:7: a YAML document of \d+ bytes, more than the 1024 Vigil reads as one object; split it$/.test(e.message),
+  );
   // The classic "billion laughs": nine levels of nine aliases each, in 300 bytes.
   const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
-  for (let i = 1; i < 9; i++) levels.push(`${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9).fill(`*${"abcdefghi"[i - 1]}`).join(", ")}]`);
+  for (let i = 1; i < 9; i++)
+    levels.push(
+      `${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9)
+        .fill(`*${"abcdefghi"[i - 1]}`)
+        .join(", ")}]`,
+    );
   const bomb = `${configMap("fine")}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n${levels.map((l) => `  ${l}`).join("\n")}\n`;
-  assert.throws(() => parseManifestsByDocument(bomb, "envs/prod/bomb.yaml"), (e: Error) => e instanceof InputError && /^envs\/prod\/bomb\.yaml:7: a YAML document expands to more than/.test(e.message));
+  assert.throws(
+    () => parseManifestsByDocument(bomb, "envs/prod/bomb.yaml"),
+    (e: Error) => e instanceof InputError && /^envs\/prod\/bomb\.yaml:7: a YAML document expands to more than/.test(e.message),
+  );
 });
 
 test("the agent's render of a revision reads the set a file and a document at a time: same objects and order as whole files; a bad file named", async (t: TestContext) => {
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(join(tempDir(t, "vigil-docs-"), "config"));
   const files: Record<string, string> = {};
-  for (let f = 0; f < 30; f++) files[`envs/prod/f${String(f).padStart(2, "0")}.yaml`] = Array.from({ length: 20 }, (_, d) => configMap(`cm-${f}-${d}`)).join("---\n");
+  for (let f = 0; f < 30; f++)
+    files[`envs/prod/f${String(f).padStart(2, "0")}.yaml`] = Array.from({ length: 20 }, (_, d) => configMap(`cm-${f}-${d}`)).join("---\n");
   const commit = repo.commit(files, null);
   const opened = await openRepo(repo.dir);
   t.after(() => opened.close());
   const rendered = await renderRevision(opened, commit, "envs/prod");
-  const expected = Object.entries(files).sort(([a], [b]) => a.localeCompare(b)).flatMap(([path, text]) => parseManifests(text, path));
+  const expected = Object.entries(files)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([path, text]) => parseManifests(text, path));
   assert.deepEqual(rendered.objects, expected);
   assert.equal(rendered.objects.length, 600);
 
   const broken = repo.commit({ "envs/prod/f17.yaml": `${configMap("ok")}---\nkind: [\n` }, null);
-  await assert.rejects(renderRevision(opened, broken, "envs/prod"), (e: Error) => e instanceof InputError && /^envs\/prod\/f17\.yaml:9:\d+: invalid YAML/.test(e.message));
+  await assert.rejects(
+    renderRevision(opened, broken, "envs/prod"),
+    (e: Error) => e instanceof InputError && /^envs\/prod\/f17\.yaml:9:\d+: invalid YAML/.test(e.message),
+  );
 });

@@ -42,7 +42,11 @@ describe("render at a commit, from git's objects", () => {
       "envs/prod/b.yaml": `# first\n${configMap("b1")}---\n${configMap("b2")}`,
       "envs/prod/a.yml": configMap("a"),
       "envs/prod/B-upper.yaml": configMap("upper"),
-      "envs/prod/sub/c.json": JSON.stringify({ apiVersion: "v1", kind: "List", items: [{ apiVersion: "v1", kind: "Service", metadata: { name: "c" } }] }),
+      "envs/prod/sub/c.json": JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: [{ apiVersion: "v1", kind: "Service", metadata: { name: "c" } }],
+      }),
       "envs/prod/sub-dir/d.yaml": configMap("d"),
       "envs/prod/sub/z/e.yaml": configMap("e"),
       "envs/prod/10.yaml": configMap("ten"),
@@ -65,7 +69,11 @@ describe("render at a commit, from git's objects", () => {
   });
 
   it("refuses what renderDirectory refuses: a kustomization below a plain folder, a missing folder, a file, a path out of the tree; and, as an export does, a symbolic link anywhere", async (t) => {
-    const { repo, commit } = await committed(t, { "envs/prod/a.yaml": configMap("a"), "envs/prod/app/kustomization.yaml": "resources: []\n", "envs/file.yaml": configMap("f") });
+    const { repo, commit } = await committed(t, {
+      "envs/prod/a.yaml": configMap("a"),
+      "envs/prod/app/kustomization.yaml": "resources: []\n",
+      "envs/file.yaml": configMap("f"),
+    });
     const below = await renderRefusal(renderRevision(repo, commit, "envs/prod"));
     assert.equal(below.message, (await renderRefusal(fromExport(t, repo.gitDir, commit, "envs/prod"))).message);
     assert.match(below.message, /^envs\/prod\/app\/kustomization\.yaml: a kustomization below envs\/prod/);
@@ -75,7 +83,10 @@ describe("render at a commit, from git's objects", () => {
     assert.match((await renderRefusal(renderRevision(repo, commit, "/envs/prod"))).message, /must be relative to the repository's root/);
 
     const linked = await committed(t, { "envs/prod/a.yaml": configMap("a") }, { "docs/link.yaml": "/etc/passwd" });
-    assert.match((await renderRefusal(renderRevision(linked.repo, linked.commit, "envs/prod"))).message, /docs\/link\.yaml is a symbolic link; links are refused/);
+    assert.match(
+      (await renderRefusal(renderRevision(linked.repo, linked.commit, "envs/prod"))).message,
+      /docs\/link\.yaml is a symbolic link; links are refused/,
+    );
   });
 
   it("builds a kustomization at the path from an export of the commit, which the caller removes", async (t) => {
@@ -88,7 +99,10 @@ describe("render at a commit, from git's objects", () => {
     const rendered = await renderRevision(repo, commit, "envs/prod");
     assert.ok(rendered.tree, "an export, for kustomize");
     t.after(() => rendered.tree!.remove());
-    assert.deepEqual(rendered.objects.map((s) => s.object.metadata?.name), ["prod-web"]);
+    assert.deepEqual(
+      rendered.objects.map((s) => s.object.metadata?.name),
+      ["prod-web"],
+    );
   });
 
   it(".gitattributes never changes what is rendered: export-subst, export-ignore and filters leave the blobs as they are (issue 15 §1)", async (t) => {
@@ -104,7 +118,9 @@ describe("render at a commit, from git's objects", () => {
     });
     const rendered = await renderRevision(repo, commit, "envs/prod");
     t.after(() => rendered.tree?.remove());
-    const byName = Object.fromEntries(rendered.objects.map((s) => [s.object.metadata?.name, (s.object as { data?: { value?: string } }).data?.value]));
+    const byName = Object.fromEntries(
+      rendered.objects.map((s) => [s.object.metadata?.name, (s.object as { data?: { value?: string } }).data?.value]),
+    );
     assert.deepEqual(byName, { web: "$Format:%H$ $Id$", kept: "here" });
   });
 });

@@ -31,9 +31,7 @@ function policy(file: string, extra: Record<string, unknown> = {}): string {
       { pattern: "apps/payments/secrets/**", owners: ["carol"] },
       { pattern: "**", owners: ["group:platform"] },
     ],
-    environments: [
-      { name: "staging", branch: "main", path: "envs/staging", commitMessage: "^[A-Z]+-[0-9]+: " },
-    ],
+    environments: [{ name: "staging", branch: "main", path: "envs/staging", commitMessage: "^[A-Z]+-[0-9]+: " }],
     ...extra,
   });
 }
@@ -45,7 +43,8 @@ function setup(t: import("node:test").TestContext) {
   return { root, repo, trust };
 }
 
-const verify = (repo: TestRepo, trust: string, ...args: string[]) => vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
+const verify = (repo: TestRepo, trust: string, ...args: string[]) =>
+  vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
 const failing = (out: ReturnType<typeof vigil>) => out.json().checks.filter((c: { status: string }) => c.status === "fail");
 
 describe("revision gate", () => {
@@ -76,16 +75,16 @@ describe("revision gate", () => {
     assert.equal(out.status, 0, out.stdout + out.stderr);
     assert.equal(out.json().checks[0].subject, id);
     assert.match(out.json().checks[1].message, /1 path\(s\), all owned by alice/);
-    repo.commit({ "b": "1" }, mallory);
+    repo.commit({ b: "1" }, mallory);
     assert.equal(verify(repo, trust).status, 1);
   });
 
   it("blocks an unsigned commit anywhere in the range, not only at the head", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, alice);
-    const unsigned = repo.commit({ "b": "2" }, null);
-    repo.commit({ "c": "3" }, alice);
+    repo.commit({ a: "1" }, alice);
+    const unsigned = repo.commit({ b: "2" }, null);
+    repo.commit({ c: "3" }, alice);
     const out = verify(repo, trust);
     assert.equal(out.status, 1);
     const [f] = failing(out);
@@ -97,7 +96,7 @@ describe("revision gate", () => {
   it("blocks a commit signed by an unknown key", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, mallory);
+    repo.commit({ a: "1" }, mallory);
     const out = verify(repo, trust);
     assert.equal(out.status, 1);
     assert.match(failing(out)[0].message, /untrusted key/);
@@ -106,8 +105,8 @@ describe("revision gate", () => {
   it("blocks a valid signature copied from another commit", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    const good = repo.commit({ "a": "1" }, alice);
-    repo.commit({ "b": "2" }, null, "TICKET-2: unsigned");
+    const good = repo.commit({ a: "1" }, alice);
+    repo.commit({ b: "2" }, null, "TICKET-2: unsigned");
     const sig = /gpgsig ([\s\S]*?-----END SSH SIGNATURE-----)/.exec(repo.catCommit(good))![1]!.replace(/\n /g, "\n");
     const forged = repo.writeRawCommit(withSignature(repo.catCommit("HEAD"), sig));
     const out = verify(repo, trust);
@@ -119,7 +118,7 @@ describe("revision gate", () => {
   it("blocks a signature made for another namespace", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, null);
+    repo.commit({ a: "1" }, null);
     const raw = repo.catCommit("HEAD");
     repo.writeRawCommit(withSignature(raw, alice.sign(payloadOf(raw), "file")));
     const out = verify(repo, trust);
@@ -130,7 +129,7 @@ describe("revision gate", () => {
   it("blocks truncated and malformed signatures without crashing", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, alice);
+    repo.commit({ a: "1" }, alice);
     const raw = repo.catCommit("HEAD");
     const sig = alice.sign(payloadOf(raw));
     const lines = sig.trim().split("\n");
@@ -172,7 +171,10 @@ describe("revision gate", () => {
   it("blocks a path no rule covers", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { root, repo } = setup(t);
-    const trust = writePolicy(join(root, "narrow.yaml"), { signers: [alice.policyEntry], paths: [{ pattern: "envs/**", owners: ["alice"] }] });
+    const trust = writePolicy(join(root, "narrow.yaml"), {
+      signers: [alice.policyEntry],
+      paths: [{ pattern: "envs/**", owners: ["alice"] }],
+    });
     repo.commit({ "other/x": "1" }, alice);
     const out = verify(repo, trust);
     assert.equal(out.status, 1);
@@ -182,9 +184,9 @@ describe("revision gate", () => {
   it("applies the environment's commit message rule", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, alice, "OPS-42: fine");
+    repo.commit({ a: "1" }, alice, "OPS-42: fine");
     assert.equal(verify(repo, trust, "--env", "staging").status, 0);
-    const bad = repo.commit({ "b": "1" }, alice, "no ticket here");
+    const bad = repo.commit({ b: "1" }, alice, "no ticket here");
     const out = verify(repo, trust, "--env", "staging");
     assert.equal(out.status, 1);
     const [f] = failing(out);
@@ -197,9 +199,9 @@ describe("revision gate", () => {
   it("checks only commits after the last deployed revision, and refuses rollback and rewritten history", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, null); // unsigned, but deployed before Vigil: outside the range
-    const deployed = repo.commit({ "b": "1" }, alice);
-    const next = repo.commit({ "c": "1" }, alice);
+    repo.commit({ a: "1" }, null); // unsigned, but deployed before Vigil: outside the range
+    const deployed = repo.commit({ b: "1" }, alice);
+    const next = repo.commit({ c: "1" }, alice);
     let out = verify(repo, trust, "--from", deployed, "--to", next);
     assert.equal(out.status, 0, out.stdout);
     assert.equal(out.json().checks.filter((c: { rule: string }) => c.rule === "commit-signature").length, 1);
@@ -209,7 +211,7 @@ describe("revision gate", () => {
     assert.match(failing(out)[0].message, /^rollback: .* ancestor of the last deployed/);
 
     repo.git("reset", "-q", "--hard", deployed);
-    const rewritten = repo.commit({ "c": "2" }, alice);
+    const rewritten = repo.commit({ c: "2" }, alice);
     out = verify(repo, trust, "--from", next, "--to", rewritten);
     assert.equal(out.status, 1);
     assert.match(failing(out)[0].message, /^rewritten history: .* does not descend from the last deployed/);
@@ -222,16 +224,19 @@ describe("revision gate", () => {
   it("trusts a forge key only for merge commits, and checks what the merge itself changes", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "base": "1" }, alice);
+    repo.commit({ base: "1" }, alice);
     repo.git("checkout", "-q", "-b", "feature");
     repo.commit({ "apps/payments/x": "1" }, carol);
     repo.git("checkout", "-q", "main");
-    repo.commit({ "other": "1" }, bob);
+    repo.commit({ other: "1" }, bob);
     repo.git("merge", "-q", "--no-ff", "--no-commit", "feature");
     const merge = repo.commitStaged(forge, "TICKET-3: merge feature");
     let out = verify(repo, trust);
     assert.equal(out.status, 0, out.stdout);
-    assert.match(out.json().checks.find((c: { subject: string; rule: string }) => c.subject === merge && c.rule === "commit-signature").message, /merge signed by forge key forge/);
+    assert.match(
+      out.json().checks.find((c: { subject: string; rule: string }) => c.subject === merge && c.rule === "commit-signature").message,
+      /merge signed by forge key forge/,
+    );
 
     // An "evil merge" that adds its own change is checked against the forge's (empty) ownership.
     repo.git("checkout", "-q", "-b", "feature2", merge + "~1");
@@ -243,16 +248,35 @@ describe("revision gate", () => {
     assert.equal(out.status, 1);
     assert.match(failing(out)[0].message, /forge does not own: envs\/prod\/evil/);
 
-    repo.commit({ "plain": "1" }, forge);
+    repo.commit({ plain: "1" }, forge);
     out = verify(repo, trust);
-    assert.match(failing(out).map((c: { message: string }) => c.message).join("\n"), /trusted only for merge commits/);
+    assert.match(
+      failing(out)
+        .map((c: { message: string }) => c.message)
+        .join("\n"),
+      /trusted only for merge commits/,
+    );
   });
 
   it("verifies a signed annotated tag and refuses a tag moved to another name", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { repo, trust } = setup(t);
-    repo.commit({ "a": "1" }, alice);
-    repo.git("-c", "gpg.format=ssh", "-c", `user.signingkey=${alice.keyFile}`, "-c", "user.name=alice", "-c", "user.email=alice@example.com", "tag", "-s", "v1.0", "-m", "release");
+    repo.commit({ a: "1" }, alice);
+    repo.git(
+      "-c",
+      "gpg.format=ssh",
+      "-c",
+      `user.signingkey=${alice.keyFile}`,
+      "-c",
+      "user.name=alice",
+      "-c",
+      "user.email=alice@example.com",
+      "tag",
+      "-s",
+      "v1.0",
+      "-m",
+      "release",
+    );
     let out = verify(repo, trust, "--to", "v1.0");
     assert.equal(out.status, 0, out.stdout);
     assert.match(out.json().checks[0].message, /tag v1\.0 signed by alice/);

@@ -61,12 +61,24 @@ describe("bad input", () => {
     const { root, repo, alice } = setup(t);
     const cases: [string, RegExp][] = [
       ["apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners: [\n", /bad\.yaml:4:1: invalid YAML/],
-      ["apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners:\n  - name: alice\n    sssh: x\n", /bad\.yaml:5 signers\[0\]\.sssh: unknown field "sssh"/],
-      ["apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners:\n  - name: alice\n    ssh: \"ssh-ed25519 AAAA\"\n", /bad\.yaml:5 signers\[0\]\.ssh: invalid SSH key/],
-      [`apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners:\n  - name: alice\n    ssh: "${alice.publicKey}"\npaths:\n  - pattern: "**"\n    owners: [alcie]\n`, /bad\.yaml:8 paths\[0\]\.owners\[0\]: unknown signer "alcie"/],
+      [
+        "apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners:\n  - name: alice\n    sssh: x\n",
+        /bad\.yaml:5 signers\[0\]\.sssh: unknown field "sssh"/,
+      ],
+      [
+        'apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners:\n  - name: alice\n    ssh: "ssh-ed25519 AAAA"\n',
+        /bad\.yaml:5 signers\[0\]\.ssh: invalid SSH key/,
+      ],
+      [
+        `apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsigners:\n  - name: alice\n    ssh: "${alice.publicKey}"\npaths:\n  - pattern: "**"\n    owners: [alcie]\n`,
+        /bad\.yaml:8 paths\[0\]\.owners\[0\]: unknown signer "alcie"/,
+      ],
       ["apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nadmins: { members: [alice], threshold: 0 }\n", /bad\.yaml:3 admins\.threshold/],
       ["apiVersion: v2\nkind: TrustPolicy\n", /bad\.yaml:1 apiVersion/],
-      ["environments:\n  - name: prod\n    commitMessage: \"([\"\napiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\n", /bad\.yaml:3 environments\[0\]\.commitMessage: invalid regular expression/],
+      [
+        'environments:\n  - name: prod\n    commitMessage: "(["\napiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\n',
+        /bad\.yaml:3 environments\[0\]\.commitMessage: invalid regular expression/,
+      ],
     ];
     for (const [text, expected] of cases) {
       const file = join(root, "bad.yaml");
@@ -112,15 +124,24 @@ describe("bad input", () => {
     const big = repo.commitStaged(alice, "bulk");
     let out = vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", "--from", "HEAD~1"]);
     assert.equal(out.status, 0, out.stderr);
-    assert.match(out.json().checks.find((c: { subject: string; rule: string }) => c.subject === big && c.rule === "path-ownership").message, /100000 path\(s\), all owned by alice/);
+    assert.match(
+      out.json().checks.find((c: { subject: string; rule: string }) => c.subject === big && c.rule === "path-ownership").message,
+      /100000 path\(s\), all owned by alice/,
+    );
 
     // The same commit by someone who owns only part of the tree lists the first few paths and a count.
     const narrow = writePolicy(join(repo.dir, "..", "narrow.yaml"), {
       signers: [alice.policyEntry],
-      paths: [{ pattern: "a", owners: ["alice"] }, { pattern: "bulk/d1/**", owners: ["alice"] }],
+      paths: [
+        { pattern: "a", owners: ["alice"] },
+        { pattern: "bulk/d1/**", owners: ["alice"] },
+      ],
     });
     out = vigil(["verify", "commits", "--repo", repo.dir, "--trust", narrow, "--json", "--from", "HEAD~1"]);
     assert.equal(out.status, 1);
-    assert.match(out.json().checks.find((c: { status: string }) => c.status === "fail").message, /no paths rule covers it\), .* and 98995 more/);
+    assert.match(
+      out.json().checks.find((c: { status: string }) => c.status === "fail").message,
+      /no paths rule covers it\), .* and 98995 more/,
+    );
   });
 });

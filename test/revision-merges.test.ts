@@ -9,8 +9,14 @@ import { rawTreeBytes, SshSigner, TestRepo, writeLiteralObject, writePolicy, typ
 import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
 
 type Out = ReturnType<typeof vigil>;
-interface CheckJson { rule: string; status: string; subject: string; message: string }
-const verify = (repo: TestRepo, trust: string, ...args: string[]) => vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
+interface CheckJson {
+  rule: string;
+  status: string;
+  subject: string;
+  message: string;
+}
+const verify = (repo: TestRepo, trust: string, ...args: string[]) =>
+  vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
 const failing = (out: Out): CheckJson[] => out.json().checks.filter((c: CheckJson) => c.status === "fail");
 
 /** git with standard input: objects written as an attacker writes them. */
@@ -18,13 +24,35 @@ const gitWith = (cwd: string, args: string[], input: string) => run("git", args,
 
 /** A commit with the tree and parents the signer chooses, as an attacker writes one. */
 function commitTree(repo: TestRepo, signer: Signer, tree: string, parents: string[], message: string): string {
-  return repo.git(...signer.gitConfig, "-c", `user.name=${signer.name}`, "-c", `user.email=${signer.email}`,
-    "commit-tree", tree, ...parents.flatMap((p) => ["-p", p]), "-S", "-m", message);
+  return repo.git(
+    ...signer.gitConfig,
+    "-c",
+    `user.name=${signer.name}`,
+    "-c",
+    `user.email=${signer.email}`,
+    "commit-tree",
+    tree,
+    ...parents.flatMap((p) => ["-p", p]),
+    "-S",
+    "-m",
+    message,
+  );
 }
 
 /** A merge made by git, signed by `signer` (a forge's merge button, or a person). */
 function merge(repo: TestRepo, signer: Signer, ...args: string[]): string {
-  repo.git(...signer.gitConfig, "-c", `user.name=${signer.name}`, "-c", `user.email=${signer.email}`, "merge", "-q", "-S", "--no-edit", ...args);
+  repo.git(
+    ...signer.gitConfig,
+    "-c",
+    `user.name=${signer.name}`,
+    "-c",
+    `user.email=${signer.email}`,
+    "merge",
+    "-q",
+    "-S",
+    "--no-edit",
+    ...args,
+  );
   return repo.git("rev-parse", "HEAD");
 }
 
@@ -42,7 +70,10 @@ function ownershipSetup(t: TestContext) {
   const p = people(t);
   const trust = writePolicy(join(p.root, "trust.yaml"), {
     signers: [p.alice.policyEntry, p.bob.policyEntry, { ...p.forge.policyEntry, mergesOnly: true }],
-    paths: [{ pattern: "apps/bob/**", owners: ["bob"] }, { pattern: "**", owners: ["alice"] }],
+    paths: [
+      { pattern: "apps/bob/**", owners: ["bob"] },
+      { pattern: "**", owners: ["alice"] },
+    ],
   });
   const repo = new TestRepo(join(p.root, "repo"));
   repo.commit({ "apps/bob/x": "v1" }, p.bob, "bob's first version");
@@ -64,7 +95,12 @@ describe("merges are judged by what they change", () => {
         const [f] = failing(out);
         assert.equal(f!.rule, "path-ownership");
         assert.equal(f!.subject, undo);
-        assert.match(f!.message, new RegExp(`signed by ${signer.name} \\(a merge: what it takes from no merged commit\\) changes paths ${signer.name} does not own: apps/bob/x`));
+        assert.match(
+          f!.message,
+          new RegExp(
+            `signed by ${signer.name} \\(a merge: what it takes from no merged commit\\) changes paths ${signer.name} does not own: apps/bob/x`,
+          ),
+        );
       }
     }
   });
@@ -127,9 +163,14 @@ describe("merges are judged by what they change", () => {
       const out = verify(repo, trust, ...from);
       assert.equal(out.status, 0, `${from.join(" ")}\n${out.stdout}`);
     }
-    const merges = verify(repo, trust).json().checks.filter((c: CheckJson) => c.rule === "path-ownership" && /^merge/.test(c.message));
+    const merges = verify(repo, trust)
+      .json()
+      .checks.filter((c: CheckJson) => c.rule === "path-ownership" && /^merge/.test(c.message));
     assert.ok(merges.length >= 3);
-    assert.ok(merges.every((c: CheckJson) => /as the merged commits changed them|changes nothing/.test(c.message)), JSON.stringify(merges));
+    assert.ok(
+      merges.every((c: CheckJson) => /as the merged commits changed them|changes nothing/.test(c.message)),
+      JSON.stringify(merges),
+    );
   });
 
   it("refuses a merge under a merges-only key that resolves a conflict, and one by a person who does not own the resolution", (t) => {
@@ -143,7 +184,13 @@ describe("merges are judged by what they change", () => {
       const r = repo.git("merge", "--no-commit", "-q", "side", "-X", "ours");
       void r;
       repo.commit({ "apps/bob/x": "resolved by hand" }, null, "merge side");
-      const resolved = commitTree(repo, signer, repo.git("rev-parse", "HEAD^{tree}"), [repo.git("rev-parse", "HEAD^1"), repo.git("rev-parse", "HEAD^2")], "Merge side");
+      const resolved = commitTree(
+        repo,
+        signer,
+        repo.git("rev-parse", "HEAD^{tree}"),
+        [repo.git("rev-parse", "HEAD^1"), repo.git("rev-parse", "HEAD^2")],
+        "Merge side",
+      );
       repo.git("reset", "-q", "--hard", "HEAD^1");
       repo.git("update-ref", "refs/heads/main", resolved);
       const out = verify(repo, trust);
@@ -168,7 +215,8 @@ function policySetup(t: TestContext) {
   });
   const trust = writePolicy(join(p.root, "root.yaml"), doc([p.alice, p.bob, p.mallory]));
   const repo = new TestRepo(join(p.root, "repo"));
-  const cosign = (rev: string, signer: SshSigner) => assert.equal(vigil(["cosign", "--repo", repo.dir, "--rev", rev, "--key", signer.keyFile]).status, 0);
+  const cosign = (rev: string, signer: SshSigner) =>
+    assert.equal(vigil(["cosign", "--repo", repo.dir, "--rev", rev, "--key", signer.keyFile]).status, 0);
   /** Writes .vigil/trust.yaml as alice and has bob co-sign it: a policy change with the threshold. */
   const changePolicy = (policy: Record<string, unknown>, message: string) => {
     writePolicy(join(repo.dir, ".vigil/trust.yaml"), policy);
@@ -235,7 +283,9 @@ describe("trust only moves forward", () => {
   it("applies the repository policy's commit message rule and branch for an environment", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { alice, bob, trust: _root, repo, doc, changePolicy, root } = policySetup(t);
-    const env = (rule: string, branch: string) => ({ environments: [{ name: "staging", branch, path: "envs/staging", commitMessage: rule }] });
+    const env = (rule: string, branch: string) => ({
+      environments: [{ name: "staging", branch, path: "envs/staging", commitMessage: rule }],
+    });
     const trust = writePolicy(join(root, "root-env.yaml"), doc([alice, bob], env("^TICKET-[0-9]+: ", "main")));
     changePolicy(doc([alice, bob], env("^OPS-[0-9]+: ", "main")), "TICKET-1: the repository's rules");
     repo.commit({ "envs/staging/a": "1" }, alice, "TICKET-2: the root's rule no longer applies");
@@ -260,9 +310,9 @@ describe("trust only moves forward", () => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { alice, bob, repo, doc, root } = policySetup(t);
     const trust = writePolicy(join(root, "root-env.yaml"), doc([alice, bob], { environments: [{ name: "staging", branch: "main" }] }));
-    const good = repo.commit({ "a": "1" }, alice);
+    const good = repo.commit({ a: "1" }, alice);
     repo.git("checkout", "-q", "-b", "other");
-    const elsewhere = repo.commit({ "a": "2" }, alice);
+    const elsewhere = repo.commit({ a: "2" }, alice);
     repo.git("checkout", "-q", "main");
     repo.git("tag", "main", elsewhere);
     const out = verify(repo, trust, "--env", "staging");
@@ -284,11 +334,15 @@ describe(".vigil is a plain directory", () => {
     const blob = gitWith(repo.dir, ["hash-object", "-w", evil], "");
     const policyTree = gitWith(repo.dir, ["mktree"], `100644 blob ${blob}\ttrust.yaml\n`);
     // The root tree as git sorts it: ".vigil" comes before "apps".
-    const entries = repo.git("ls-tree", "HEAD").split("\n").filter(Boolean).map((l) => {
-      const [meta, name] = l.split("\t");
-      const [mode, , id] = meta!.split(" ");
-      return { mode: mode === "040000" ? "40000" : mode!, name: name!, id: id! };
-    });
+    const entries = repo
+      .git("ls-tree", "HEAD")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [meta, name] = l.split("\t");
+        const [mode, , id] = meta!.split(" ");
+        return { mode: mode === "040000" ? "40000" : mode!, name: name!, id: id! };
+      });
     const tree = writeLiteralObject(repo.dir, "tree", rawTreeBytes([{ mode: "160000", name: ".vigil", id: policyTree }, ...entries]));
     const install = commitTree(repo, alice, tree, [repo.git("rev-parse", "HEAD")], "add a submodule");
     repo.git("update-ref", "refs/heads/main", install);
@@ -296,7 +350,9 @@ describe(".vigil is a plain directory", () => {
     repo.commit({ "apps/b": "1" }, mallory, "mallory, trusted by the gitlink's policy?");
     let out = verify(repo, trust);
     assert.equal(out.status, 1, out.stdout);
-    const messages = failing(out).map((c) => `${c.rule}: ${c.message}`).join("\n");
+    const messages = failing(out)
+      .map((c) => `${c.rule}: ${c.message}`)
+      .join("\n");
     assert.match(messages, /trust-policy-change: .*\.vigil is a submodule \(gitlink\)/);
     assert.match(messages, /\.vigil is a submodule \(gitlink\); \.vigil must be a directory of regular files/);
 
@@ -310,7 +366,11 @@ describe(".vigil is a plain directory", () => {
     r2.git("update-ref", "refs/heads/main", commitTree(r2, alice, tree2, [r2.git("rev-parse", "HEAD")], "a link"));
     out = verify(r2, trust);
     assert.equal(out.status, 1, out.stdout);
-    assert.match(failing(out).map((c) => c.message).join("\n"), /\.vigil\/trust\.yaml is a symbolic link/);
+    assert.match(
+      failing(out)
+        .map((c) => c.message)
+        .join("\n"),
+      /\.vigil\/trust\.yaml is a symbolic link/,
+    );
   });
 });
-

@@ -68,7 +68,12 @@ test("an annotated tag resolves with its object and ref (old fields kept alongsi
   fixture.git("tag", "-a", "-m", "release", "v1", first);
   const tagId = fixture.git("rev-parse", "refs/tags/v1");
   const repo = await opened(t, fixture.dir);
-  assert.deepEqual(await resolveRevision(repo, "v1"), { commit: first, tags: [{ id: tagId, ref: "refs/tags/v1" }], tag: tagId, tagRef: "refs/tags/v1" });
+  assert.deepEqual(await resolveRevision(repo, "v1"), {
+    commit: first,
+    tags: [{ id: tagId, ref: "refs/tags/v1" }],
+    tag: tagId,
+    tagRef: "refs/tags/v1",
+  });
 });
 
 test("a tag of a tag is followed to its commit, returning every tag object outermost first", async (t) => {
@@ -89,7 +94,11 @@ test(`a chain of more than ${MAX_TAG_CHAIN} tags is refused, not followed withou
   let target = first;
   let type = "commit";
   for (let i = 0; i <= MAX_TAG_CHAIN; i++) {
-    target = writeObject(fixture, "tag", `object ${target}\ntype ${type}\ntag t${i}\ntagger T <t@example.com> 1700000000 +0000\n\nlevel ${i}\n`);
+    target = writeObject(
+      fixture,
+      "tag",
+      `object ${target}\ntype ${type}\ntag t${i}\ntagger T <t@example.com> 1700000000 +0000\n\nlevel ${i}\n`,
+    );
     type = "tag";
   }
   fixture.git("update-ref", "refs/tags/deep", target);
@@ -114,7 +123,11 @@ test("a tag of a tree or of a blob is bad input, directly or through another tag
 test("a tag whose type header lies about its object is bad input", async (t) => {
   const { fixture, first } = twoCommits(t);
   const tree = fixture.git("rev-parse", `${first}^{tree}`);
-  const lying = writeObject(fixture, "tag", `object ${tree}\ntype commit\ntag liar\ntagger T <t@example.com> 1700000000 +0000\n\nsays commit\n`);
+  const lying = writeObject(
+    fixture,
+    "tag",
+    `object ${tree}\ntype commit\ntag liar\ntagger T <t@example.com> 1700000000 +0000\n\nsays commit\n`,
+  );
   fixture.git("update-ref", "refs/tags/liar", lying);
   const repo = await opened(t, fixture.dir);
   await inputError(resolveRevision(repo, "liar"), /says it tags a commit but .* is a tree/);
@@ -126,7 +139,11 @@ test("refs/replace/ does not change which commits a rewritten history descends f
   const rewritten = fixture.git("commit-tree", "-m", "rewritten", `${first}^{tree}`);
   const forged = fixture.git("commit-tree", "-p", second, "-m", "rewritten", `${first}^{tree}`);
   fixture.git("replace", rewritten, forged);
-  assert.equal(run("git", ["merge-base", "--is-ancestor", second, rewritten], { cwd: fixture.dir }), "", "plain git believes the replacement");
+  assert.equal(
+    run("git", ["merge-base", "--is-ancestor", second, rewritten], { cwd: fixture.dir }),
+    "",
+    "plain git believes the replacement",
+  );
   const repo = await opened(t, fixture.dir);
   // Two commits in a line from `rewritten` would be read in-process; this merge-base path is git's alone.
   const branchy = fixture.git("commit-tree", "-p", rewritten, "-p", first, "-m", "merge", `${first}^{tree}`);
@@ -156,7 +173,19 @@ test("vigil verify commits --env checks the environment's branch, not a tag of t
   assert.equal(r.status, 0, r.stdout + r.stderr);
   assert.equal(r.json().subject.revision, signed);
   // The tag itself, named on purpose, is what it is: an unsigned commit, blocked.
-  const tagged = vigil(["verify", "commits", "--repo", fixture.dir, "--trust", policy, "--env", "prod", "--to", "refs/tags/main", "--json"]);
+  const tagged = vigil([
+    "verify",
+    "commits",
+    "--repo",
+    fixture.dir,
+    "--trust",
+    policy,
+    "--env",
+    "prod",
+    "--to",
+    "refs/tags/main",
+    "--json",
+  ]);
   assert.equal(tagged.status, 1);
   assert.equal(tagged.json().subject.revision, unsigned);
 });

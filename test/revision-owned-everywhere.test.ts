@@ -8,7 +8,12 @@ import { test } from "node:test";
 import { TestRepo, SshSigner, rawTreeBytes, soleOwnerPolicy, writeLiteralObject, writePolicy } from "./helpers/git-fixture.ts";
 import { run, requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
-interface CheckJson { rule: string; status: string; subject: string; message: string }
+interface CheckJson {
+  rule: string;
+  status: string;
+  subject: string;
+  message: string;
+}
 
 function setup(t: Parameters<typeof tempDir>[0]) {
   const dir = tempDir(t);
@@ -73,7 +78,10 @@ test("a signer who owns all but one subtree is matched path by path", (t) => {
   const { dir, alice, bob, repo } = setup(t);
   const policy = writePolicy(join(dir, "trust.yaml"), {
     signers: [alice.policyEntry, bob.policyEntry],
-    paths: [{ pattern: "**", owners: ["alice", "bob"] }, { pattern: "apps/payments/**", owners: ["bob"] }],
+    paths: [
+      { pattern: "**", owners: ["alice", "bob"] },
+      { pattern: "apps/payments/**", owners: ["bob"] },
+    ],
   });
   repo.commit({ "envs/staging/a.yaml": "a: 1\n" }, alice);
   const mine = repo.commit({ "envs/staging/a.yaml": "a: 2\n" }, alice);

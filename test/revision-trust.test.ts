@@ -7,7 +7,8 @@ import { describe, it } from "node:test";
 import { SshSigner, TestRepo, writePolicy, type Signer } from "./helpers/git-fixture.ts";
 import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
 
-const verify = (repo: TestRepo, trust: string, ...args: string[]) => vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
+const verify = (repo: TestRepo, trust: string, ...args: string[]) =>
+  vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--json", ...args]);
 const failing = (out: ReturnType<typeof vigil>) => out.json().checks.filter((c: { status: string }) => c.status === "fail");
 const T2023 = Date.UTC(2023, 5, 1) / 1000;
 /** An allowed_signers date (YYYYMMDD) `days` from today. */
@@ -18,13 +19,19 @@ describe("allowed_signers file", () => {
     const root = tempDir(t);
     const alice = new SshSigner(root, "alice");
     writeFileSync(join(root, "allowed_signers"), lines(alice) + "\n");
-    const trust = writePolicy(join(root, "trust.yaml"), { allowedSigners: "allowed_signers", paths: [{ pattern: "**", owners: ["alice@example.com"] }] });
+    const trust = writePolicy(join(root, "trust.yaml"), {
+      allowedSigners: "allowed_signers",
+      paths: [{ pattern: "**", owners: ["alice@example.com"] }],
+    });
     return { root, alice, trust, repo: new TestRepo(join(root, "repo")) };
   }
 
   it("accepts a key by principal and refuses it outside namespaces= and the validity window, judged now and not at the committer date", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
-    const { alice, trust, repo } = setup(t, (a) => `alice@example.com valid-after="${sshDate(-365)}",valid-before="${sshDate(365)}Z" ${a.publicKey}`);
+    const { alice, trust, repo } = setup(
+      t,
+      (a) => `alice@example.com valid-after="${sshDate(-365)}",valid-before="${sshDate(365)}Z" ${a.publicKey}`,
+    );
     repo.commit({ a: "1" }, alice, "m", { time: T2023 });
     let out = verify(repo, trust);
     assert.equal(out.status, 0, out.stdout);
@@ -57,11 +64,19 @@ describe("allowed_signers file", () => {
     const alice = new SshSigner(root, "alice");
     const certify = (principal: string, validity: string) => {
       run("ssh-keygen", ["-q", "-s", ca.keyFile, "-I", `cert-${principal}`, "-n", principal, "-V", validity, alice.keyFile + ".pub"]);
-      const signer: Signer = { name: alice.name, email: alice.email, policyEntry: {}, gitConfig: ["-c", "gpg.format=ssh", "-c", `user.signingkey=${alice.keyFile}-cert.pub`] };
+      const signer: Signer = {
+        name: alice.name,
+        email: alice.email,
+        policyEntry: {},
+        gitConfig: ["-c", "gpg.format=ssh", "-c", `user.signingkey=${alice.keyFile}-cert.pub`],
+      };
       return signer;
     };
     writeFileSync(join(root, "allowed_signers"), `*@example.com cert-authority ${ca.publicKey}\n`);
-    const trust = writePolicy(join(root, "trust.yaml"), { allowedSigners: "allowed_signers", paths: [{ pattern: "**", owners: ["alice@example.com"] }] });
+    const trust = writePolicy(join(root, "trust.yaml"), {
+      allowedSigners: "allowed_signers",
+      paths: [{ pattern: "**", owners: ["alice@example.com"] }],
+    });
     const repo = new TestRepo(join(root, "repo"));
 
     repo.commit({ a: "1" }, certify("alice@example.com", "-1w:+1w"), "m", { time: T2023 });
@@ -92,7 +107,12 @@ describe("allowed_signers file", () => {
 describe("trust policy kept in the repository", () => {
   function setup(t: import("node:test").TestContext) {
     const root = tempDir(t);
-    const [alice, bob, carol, mallory] = ["alice", "bob", "carol", "mallory"].map((n) => new SshSigner(root, n)) as [SshSigner, SshSigner, SshSigner, SshSigner];
+    const [alice, bob, carol, mallory] = ["alice", "bob", "carol", "mallory"].map((n) => new SshSigner(root, n)) as [
+      SshSigner,
+      SshSigner,
+      SshSigner,
+      SshSigner,
+    ];
     const doc = (signers: SshSigner[]) => ({
       signers: signers.map((s) => s.policyEntry),
       admins: { members: ["alice", "bob", "carol"].filter((n) => signers.some((s) => s.name === n)), threshold: 2 },
@@ -132,10 +152,13 @@ describe("trust policy kept in the repository", () => {
     assert.match(co.stdout, /refs\/vigil\/cosign\//);
     out = verify(repo, trust);
     assert.equal(out.status, 0, out.stdout);
-    assert.match(out.json().checks.find((c: { rule: string }) => c.rule === "trust-policy-change").message, /2 of 2 required admins \(alice, bob\)/);
+    assert.match(
+      out.json().checks.find((c: { rule: string }) => c.rule === "trust-policy-change").message,
+      /2 of 2 required admins \(alice, bob\)/,
+    );
 
     // From here on the repository's policy is in force: mallory may now commit.
-    repo.commit({ "x": "1" }, mallory);
+    repo.commit({ x: "1" }, mallory);
     assert.equal(verify(repo, trust).status, 0);
   });
 
@@ -160,13 +183,25 @@ describe("trust policy kept in the repository", () => {
   it("blocks an invalid new policy, and a policy change when the old policy names no admins", (t) => {
     if (!requireTools(t, ["git", "ssh-keygen"])) return;
     const { root, trust, repo, alice, bob } = setup(t);
-    const bad = repo.commit({ ".vigil/trust.yaml": "apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsignerz: []\n" }, alice, "broken policy");
+    const bad = repo.commit(
+      { ".vigil/trust.yaml": "apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nsignerz: []\n" },
+      alice,
+      "broken policy",
+    );
     vigil(["cosign", "--repo", repo.dir, "--rev", bad, "--key", bob.keyFile]);
     let out = verify(repo, trust);
     assert.equal(out.status, 1);
-    assert.match(failing(out).map((c: { message: string }) => c.message).join("\n"), /new trust policy is invalid: .*trust\.yaml@[0-9a-f]+:3 signerz: unknown field "signerz"/s);
+    assert.match(
+      failing(out)
+        .map((c: { message: string }) => c.message)
+        .join("\n"),
+      /new trust policy is invalid: .*trust\.yaml@[0-9a-f]+:3 signerz: unknown field "signerz"/s,
+    );
 
-    const noAdmins = writePolicy(join(root, "no-admins.yaml"), { signers: [alice.policyEntry], paths: [{ pattern: "**", owners: ["alice"] }] });
+    const noAdmins = writePolicy(join(root, "no-admins.yaml"), {
+      signers: [alice.policyEntry],
+      paths: [{ pattern: "**", owners: ["alice"] }],
+    });
     const r2 = new TestRepo(join(root, "r2"));
     r2.commit({ ".vigil/trust.yaml": readFileSync(noAdmins, "utf8") }, alice);
     out = verify(r2, noAdmins);

@@ -18,7 +18,12 @@ let trusted: CosignKeyPair;
 let other: CosignKeyPair;
 let layout: string;
 
-const attested = { bomFormat: "CycloneDX", specVersion: "1.6", version: 1, components: [{ type: "library", name: "from-ci", version: "1.0.0", purl: "pkg:npm/from-ci@1.0.0" }] };
+const attested = {
+  bomFormat: "CycloneDX",
+  specVersion: "1.6",
+  version: 1,
+  components: [{ type: "library", name: "from-ci", version: "1.0.0", purl: "pkg:npm/from-ci@1.0.0" }],
+};
 
 before(async () => {
   if (!["docker-registry", "skopeo", "cosign"].every(hasTool)) return;
@@ -53,7 +58,10 @@ test("a signed image's CycloneDX attestation, signed by a trusted key, is its SB
   await attestImage(s.client, ref, attested, PREDICATE_TYPES.cyclonedx, trusted.signing);
   const result = await sbomForImage(ref, { client: s.client, trust: trust() });
   assert.equal(result.origin, "attested");
-  assert.deepEqual(result.inventory.components.map((c) => c.purl), ["pkg:npm/from-ci@1.0.0"]);
+  assert.deepEqual(
+    result.inventory.components.map((c) => c.purl),
+    ["pkg:npm/from-ci@1.0.0"],
+  );
 });
 
 test("an attestation by an untrusted key, an invalid attested SBOM, or no trust rules: generated from the layers, then cached by digest", async (t) => {

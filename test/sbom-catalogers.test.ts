@@ -107,14 +107,42 @@ test("rpm: the SQLite rpmdb (Packages table of header blobs), gpg-pubkey entries
   const db = new DatabaseSync(join(root, "var", "lib", "rpm", "rpmdb.sqlite"));
   db.exec("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)");
   const insert = db.prepare("INSERT INTO Packages (blob) VALUES (?)");
-  insert.run(rpmHeader([[1000, "openssl-libs"], [1001, "3.0.7"], [1002, "27.el9"], [1003, 1], [1014, "Apache-2.0"], [1022, "x86_64"], [1044, "openssl-3.0.7-27.el9.src.rpm"]]));
-  insert.run(rpmHeader([[1000, "bash"], [1001, "5.1.8"], [1002, "9.el9"], [1014, "GPLv3+"], [1022, "x86_64"], [1044, "bash-5.1.8-9.el9.src.rpm"]]));
-  insert.run(rpmHeader([[1000, "gpg-pubkey"], [1001, "350d275d"], [1002, "6279464b"]]));
+  insert.run(
+    rpmHeader([
+      [1000, "openssl-libs"],
+      [1001, "3.0.7"],
+      [1002, "27.el9"],
+      [1003, 1],
+      [1014, "Apache-2.0"],
+      [1022, "x86_64"],
+      [1044, "openssl-3.0.7-27.el9.src.rpm"],
+    ]),
+  );
+  insert.run(
+    rpmHeader([
+      [1000, "bash"],
+      [1001, "5.1.8"],
+      [1002, "9.el9"],
+      [1014, "GPLv3+"],
+      [1022, "x86_64"],
+      [1044, "bash-5.1.8-9.el9.src.rpm"],
+    ]),
+  );
+  insert.run(
+    rpmHeader([
+      [1000, "gpg-pubkey"],
+      [1001, "350d275d"],
+      [1002, "6279464b"],
+    ]),
+  );
   db.close();
   const inventory = await generateInventory(`dir:${root}`);
   assert.deepEqual([...keys(inventory)].sort(), ["rpm:bash@5.1.8-9.el9", "rpm:openssl-libs@1:3.0.7-27.el9"]);
   const ssl = inventory.components.find((c) => c.name === "openssl-libs")!;
-  assert.equal(ssl.purl, "pkg:rpm/rocky/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rocky-9.4&epoch=1&upstream=openssl-3.0.7-27.el9.src.rpm");
+  assert.equal(
+    ssl.purl,
+    "pkg:rpm/rocky/openssl-libs@3.0.7-27.el9?arch=x86_64&distro=rocky-9.4&epoch=1&upstream=openssl-3.0.7-27.el9.src.rpm",
+  );
   assert.deepEqual(ssl.source, { name: "openssl", version: "3.0.7-27.el9" });
 });
 
@@ -124,7 +152,10 @@ test("rpm: packages built by rpmbuild and recorded by rpm (--justdb) in its SQLi
   const inventory = await generateInventory(`dir:${root}`);
   assertMatches(inventory, truth);
   const libs = inventory.components.find((c) => c.name === "vigil-fixture-libs")!;
-  assert.equal(libs.purl, "pkg:rpm/rocky/vigil-fixture-libs@3.0.7-27.el9?arch=noarch&distro=rocky-9.4&epoch=1&upstream=vigil-fixture-libs-3.0.7-27.el9.src.rpm");
+  assert.equal(
+    libs.purl,
+    "pkg:rpm/rocky/vigil-fixture-libs@3.0.7-27.el9?arch=noarch&distro=rocky-9.4&epoch=1&upstream=vigil-fixture-libs-3.0.7-27.el9.src.rpm",
+  );
   assert.deepEqual(libs.source, { name: "vigil-fixture-libs", version: "3.0.7-27.el9" });
   assert.deepEqual(libs.licenses, ["Apache-2.0"]);
 });
@@ -158,7 +189,11 @@ test("npm: package-lock alone, v3 and v1 (npm's own v2 lock without its packages
   const v2 = tempDir(t);
   cpSync(join(root, "app", "package.json"), join(v2, "package.json"));
   cpSync(join(root, "app", "package-lock.json"), join(v2, "package-lock.json"));
-  run("npm", ["install", "--package-lock-only", "--lockfile-version", "2", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: v2 });
+  run(
+    "npm",
+    ["install", "--package-lock-only", "--lockfile-version", "2", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts"],
+    { cwd: v2 },
+  );
   const lock = JSON.parse(readFileSync(join(v2, "package-lock.json"), "utf8"));
   assert.equal(lock.lockfileVersion, 2);
   delete lock.packages;
@@ -169,7 +204,11 @@ test("npm: package-lock alone, v3 and v1 (npm's own v2 lock without its packages
 
 test("npm: yarn.lock from yarn 1 and yarn 4, pnpm-lock.yaml from pnpm 9, each alone, match what each installed", async (t) => {
   if (!requireTools(t, ["npm", "pip"])) return;
-  for (const [tool, target] of [["yarn 1", targets.yarnClassicProject()], ["yarn 4", targets.yarnBerryProject()], ["pnpm 9", targets.pnpmProject()]] as const) {
+  for (const [tool, target] of [
+    ["yarn 1", targets.yarnClassicProject()],
+    ["yarn 4", targets.yarnBerryProject()],
+    ["pnpm 9", targets.pnpmProject()],
+  ] as const) {
     const s = score(keys(await generateInventory(`dir:${target.lockOnly}`)), target.truth);
     assert.deepEqual({ tool, missing: s.missing, extra: s.extra }, { tool, missing: [], extra: [] });
   }
@@ -183,13 +222,28 @@ test("python: uv.lock from uv matches uv export (the project itself left out)", 
 
 test("npm: yarn.lock v1 and berry, pnpm-lock v9 (written in each tool's format)", async (t) => {
   const root = writeTree(tempDir(t), {
-    "v1/yarn.lock": '# yarn lockfile v1\n\n\n"@babel/code-frame@^7.0.0", "@babel/code-frame@^7.22.13":\n  version "7.23.5"\n  resolved "https://registry.yarnpkg.com/@babel/code-frame/-/code-frame-7.23.5.tgz#abc"\n  integrity sha512-x\n  dependencies:\n    chalk "^2.4.2"\n\nchalk@^2.4.2:\n  version "2.4.2"\n  resolved "https://registry.yarnpkg.com/chalk/-/chalk-2.4.2.tgz#def"\n',
-    "berry/yarn.lock": '__metadata:\n  version: 8\n  cacheKey: 10c0\n\n"app@workspace:.":\n  version: 0.0.0-use.local\n  resolution: "app@workspace:."\n  languageName: unknown\n  linkType: soft\n\n"lodash@npm:^4.17.21":\n  version: 4.17.21\n  resolution: "lodash@npm:4.17.21"\n  checksum: 10c0/abc\n  languageName: node\n  linkType: hard\n\n"@types/node@npm:^20.0.0, @types/node@npm:^20.1.0":\n  version: 20.11.5\n  resolution: "@types/node@npm:20.11.5"\n  languageName: node\n  linkType: hard\n',
-    "pnpm/pnpm-lock.yaml": "lockfileVersion: '9.0'\n\nimporters:\n  .:\n    dependencies:\n      react-dom:\n        specifier: ^18.2.0\n        version: 18.2.0(react@18.2.0)\n\npackages:\n  loose-envify@1.4.0:\n    resolution: {integrity: sha512-x}\n  react-dom@18.2.0:\n    resolution: {integrity: sha512-y}\n  react@18.2.0:\n    resolution: {integrity: sha512-z}\n  '@babel/runtime@7.24.0':\n    resolution: {integrity: sha512-w}\n",
-    "pnpm6/pnpm-lock.yaml": "lockfileVersion: '6.0'\n\npackages:\n  /js-tokens@4.0.0:\n    resolution: {integrity: sha512-x}\n    dev: false\n  /@types/react@18.2.0(csstype@3.1.3):\n    resolution: {integrity: sha512-x}\n    dev: true\n",
+    "v1/yarn.lock":
+      '# yarn lockfile v1\n\n\n"@babel/code-frame@^7.0.0", "@babel/code-frame@^7.22.13":\n  version "7.23.5"\n  resolved "https://registry.yarnpkg.com/@babel/code-frame/-/code-frame-7.23.5.tgz#abc"\n  integrity sha512-x\n  dependencies:\n    chalk "^2.4.2"\n\nchalk@^2.4.2:\n  version "2.4.2"\n  resolved "https://registry.yarnpkg.com/chalk/-/chalk-2.4.2.tgz#def"\n',
+    "berry/yarn.lock":
+      '__metadata:\n  version: 8\n  cacheKey: 10c0\n\n"app@workspace:.":\n  version: 0.0.0-use.local\n  resolution: "app@workspace:."\n  languageName: unknown\n  linkType: soft\n\n"lodash@npm:^4.17.21":\n  version: 4.17.21\n  resolution: "lodash@npm:4.17.21"\n  checksum: 10c0/abc\n  languageName: node\n  linkType: hard\n\n"@types/node@npm:^20.0.0, @types/node@npm:^20.1.0":\n  version: 20.11.5\n  resolution: "@types/node@npm:20.11.5"\n  languageName: node\n  linkType: hard\n',
+    "pnpm/pnpm-lock.yaml":
+      "lockfileVersion: '9.0'\n\nimporters:\n  .:\n    dependencies:\n      react-dom:\n        specifier: ^18.2.0\n        version: 18.2.0(react@18.2.0)\n\npackages:\n  loose-envify@1.4.0:\n    resolution: {integrity: sha512-x}\n  react-dom@18.2.0:\n    resolution: {integrity: sha512-y}\n  react@18.2.0:\n    resolution: {integrity: sha512-z}\n  '@babel/runtime@7.24.0':\n    resolution: {integrity: sha512-w}\n",
+    "pnpm6/pnpm-lock.yaml":
+      "lockfileVersion: '6.0'\n\npackages:\n  /js-tokens@4.0.0:\n    resolution: {integrity: sha512-x}\n    dev: false\n  /@types/react@18.2.0(csstype@3.1.3):\n    resolution: {integrity: sha512-x}\n    dev: true\n",
   });
   const found = keys(await generateInventory(`dir:${root}`));
-  for (const k of ["npm:@babel/code-frame@7.23.5", "npm:chalk@2.4.2", "npm:lodash@4.17.21", "npm:@types/node@20.11.5", "npm:loose-envify@1.4.0", "npm:react-dom@18.2.0", "npm:react@18.2.0", "npm:@babel/runtime@7.24.0", "npm:js-tokens@4.0.0", "npm:@types/react@18.2.0"]) {
+  for (const k of [
+    "npm:@babel/code-frame@7.23.5",
+    "npm:chalk@2.4.2",
+    "npm:lodash@4.17.21",
+    "npm:@types/node@20.11.5",
+    "npm:loose-envify@1.4.0",
+    "npm:react-dom@18.2.0",
+    "npm:react@18.2.0",
+    "npm:@babel/runtime@7.24.0",
+    "npm:js-tokens@4.0.0",
+    "npm:@types/react@18.2.0",
+  ]) {
     assert.ok(found.has(k), k);
   }
   assert.equal(found.size, 10, [...found].join(" "));
@@ -202,21 +256,41 @@ test("python: pip install --target matches pip list; requirements pins from pip 
   assertMatches(inventory, truth);
   assert.equal(inventory.components.find((c) => c.name === "requests")!.purl, "pkg:pypi/requests@2.32.3");
   const pins = tempDir(t);
-  writeFileSync(join(pins, "requirements.txt"), run("pip", ["freeze", "--disable-pip-version-check", "--path", join(root, "opt", "py")]) + "# a comment\nflask>=2 # a range: no version\n-r other.txt\n");
+  writeFileSync(
+    join(pins, "requirements.txt"),
+    run("pip", ["freeze", "--disable-pip-version-check", "--path", join(root, "opt", "py")]) +
+      "# a comment\nflask>=2 # a range: no version\n-r other.txt\n",
+  );
   assertMatches(await generateInventory(`dir:${pins}`), truth);
 });
 
 test("python: poetry.lock, Pipfile.lock, uv.lock and egg-info (in each tool's format)", async (t) => {
   const root = writeTree(tempDir(t), {
-    "a/poetry.lock": '[[package]]\nname = "Django"\nversion = "4.2.11"\ndescription = ""\noptional = false\npython-versions = ">=3.8"\nfiles = []\n\n[[package]]\nname = "pytest"\nversion = "8.0.0"\ndescription = ""\noptional = false\npython-versions = ">=3.8"\ngroups = ["dev"]\nfiles = []\n\n[metadata]\nlock-version = "2.1"\n',
-    "b/Pipfile.lock": JSON.stringify({ _meta: { hash: { sha256: "x" } }, default: { "zope.interface": { version: "==6.2" } }, develop: { black: { version: "==24.2.0" } } }),
-    "c/uv.lock": 'version = 1\nrequires-python = ">=3.12"\n\n[[package]]\nname = "app"\nversion = "0.1.0"\nsource = { editable = "." }\n\n[[package]]\nname = "anyio"\nversion = "4.4.0"\nsource = { registry = "https://pypi.org/simple" }\n',
-    "d/site-packages/Markdown-3.6.egg-info/PKG-INFO": "Metadata-Version: 2.1\nName: Markdown\nVersion: 3.6\nLicense: BSD-3-Clause\n\nlong description\n",
+    "a/poetry.lock":
+      '[[package]]\nname = "Django"\nversion = "4.2.11"\ndescription = ""\noptional = false\npython-versions = ">=3.8"\nfiles = []\n\n[[package]]\nname = "pytest"\nversion = "8.0.0"\ndescription = ""\noptional = false\npython-versions = ">=3.8"\ngroups = ["dev"]\nfiles = []\n\n[metadata]\nlock-version = "2.1"\n',
+    "b/Pipfile.lock": JSON.stringify({
+      _meta: { hash: { sha256: "x" } },
+      default: { "zope.interface": { version: "==6.2" } },
+      develop: { black: { version: "==24.2.0" } },
+    }),
+    "c/uv.lock":
+      'version = 1\nrequires-python = ">=3.12"\n\n[[package]]\nname = "app"\nversion = "0.1.0"\nsource = { editable = "." }\n\n[[package]]\nname = "anyio"\nversion = "4.4.0"\nsource = { registry = "https://pypi.org/simple" }\n',
+    "d/site-packages/Markdown-3.6.egg-info/PKG-INFO":
+      "Metadata-Version: 2.1\nName: Markdown\nVersion: 3.6\nLicense: BSD-3-Clause\n\nlong description\n",
     "e/dev-requirements.txt": "pytest==8.0.0\n",
-    "d/site-packages/simplejson-3.19.2.egg-info": "Metadata-Version: 1.1\nName: simplejson\nVersion: 3.19.2\nClassifier: License :: OSI Approved :: MIT License\n",
+    "d/site-packages/simplejson-3.19.2.egg-info":
+      "Metadata-Version: 1.1\nName: simplejson\nVersion: 3.19.2\nClassifier: License :: OSI Approved :: MIT License\n",
   });
   const inventory = await generateInventory(`dir:${root}`);
-  assert.deepEqual([...keys(inventory)].sort(), ["pypi:anyio@4.4.0", "pypi:black@24.2.0", "pypi:django@4.2.11", "pypi:markdown@3.6", "pypi:pytest@8.0.0", "pypi:simplejson@3.19.2", "pypi:zope-interface@6.2"]);
+  assert.deepEqual([...keys(inventory)].sort(), [
+    "pypi:anyio@4.4.0",
+    "pypi:black@24.2.0",
+    "pypi:django@4.2.11",
+    "pypi:markdown@3.6",
+    "pypi:pytest@8.0.0",
+    "pypi:simplejson@3.19.2",
+    "pypi:zope-interface@6.2",
+  ]);
   assert.equal(inventory.components.find((c) => c.name === "pytest")!.scope, "optional");
   assert.deepEqual(inventory.components.find((c) => c.name === "simplejson")!.licenses, ["MIT License"]);
 });
@@ -228,21 +302,28 @@ test("go: a binary built from real modules matches go version -m; go.mod require
   assertMatches(inventory, truth);
   assert.equal(inventory.components.find((c) => c.name === "github.com/google/uuid")!.purl, "pkg:golang/github.com/google/uuid@v1.6.0");
   const mod = writeTree(tempDir(t), {
-    "go.mod": "module example.com/x\n\ngo 1.22\n\nrequire (\n\tgithub.com/a/b v1.2.3 // indirect\n\tgithub.com/c/d v0.1.0\n)\n\nrequire golang.org/x/net v0.30.0\n\nreplace github.com/c/d => github.com/e/f v0.2.0\nreplace golang.org/x/net => ../net\n",
+    "go.mod":
+      "module example.com/x\n\ngo 1.22\n\nrequire (\n\tgithub.com/a/b v1.2.3 // indirect\n\tgithub.com/c/d v0.1.0\n)\n\nrequire golang.org/x/net v0.30.0\n\nreplace github.com/c/d => github.com/e/f v0.2.0\nreplace golang.org/x/net => ../net\n",
   });
-  assert.deepEqual([...keys(await generateInventory(`dir:${mod}`))].sort(), ["golang:github.com/a/b@v1.2.3", "golang:github.com/e/f@v0.2.0"]);
+  assert.deepEqual([...keys(await generateInventory(`dir:${mod}`))].sort(), [
+    "golang:github.com/a/b@v1.2.3",
+    "golang:github.com/e/f@v0.2.0",
+  ]);
 });
 
 test("go: a dependency replaced by a local directory keeps its module path, built from (devel); never a crash", async (t) => {
   if (!requireTools(t, ["go"])) return;
   const dir = writeTree(tempDir(t), {
     "lib/go.mod": "module example.com/lib\n\ngo 1.22\n",
-    "lib/lib.go": "package lib\n\nfunc Hello() string { return \"hi\" }\n",
+    "lib/lib.go": 'package lib\n\nfunc Hello() string { return "hi" }\n',
     "app/go.mod": "module example.com/app\n\ngo 1.22\n\nrequire example.com/lib v0.0.0\n\nreplace example.com/lib => ../lib/\n",
-    "app/main.go": "package main\n\nimport \"example.com/lib\"\n\nfunc main() { println(lib.Hello()) }\n",
+    "app/main.go": 'package main\n\nimport "example.com/lib"\n\nfunc main() { println(lib.Hello()) }\n',
   });
   mkdirSync(join(dir, "root", "bin"), { recursive: true });
-  run("go", ["build", "-trimpath", "-o", join(dir, "root", "bin", "app"), "."], { cwd: join(dir, "app"), env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOPROXY: "off" } });
+  run("go", ["build", "-trimpath", "-o", join(dir, "root", "bin", "app"), "."], {
+    cwd: join(dir, "app"),
+    env: { CGO_ENABLED: "0", GOFLAGS: "-mod=mod", GOPROXY: "off" },
+  });
   assert.match(run("go", ["version", "-m", join(dir, "root", "bin", "app")]), /=>\s+\.\.\/lib\//);
   const inventory = await generateInventory(`dir:${join(dir, "root")}`);
   assert.ok(keys(inventory).has("golang:example.com/lib@(devel)"), [...keys(inventory)].join(" "));
@@ -271,17 +352,34 @@ test("rust: Cargo.lock matches cargo metadata; cargo-auditable data in a binary"
 
 test("ruby, php, .NET: gemspecs and Gemfile.lock, composer.lock and installed.json, deps.json (in each tool's format)", async (t) => {
   const root = writeTree(tempDir(t), {
-    "usr/local/bundle/specifications/rack-3.0.9.gemspec": '# -*- encoding: utf-8 -*-\nGem::Specification.new do |s|\n  s.name = "rack".freeze\n  s.version = "3.0.9".freeze\n  s.licenses = ["MIT".freeze]\nend\n',
-    "srv/Gemfile.lock": "GEM\n  remote: https://rubygems.org/\n  specs:\n    nokogiri (1.16.2-x86_64-linux)\n      racc (~> 1.4)\n    racc (1.7.3)\n\nPLATFORMS\n  x86_64-linux\n\nDEPENDENCIES\n  nokogiri\n\nBUNDLED WITH\n   2.5.6\n",
-    "var/www/composer.lock": JSON.stringify({ packages: [{ name: "monolog/monolog", version: "3.5.0", license: ["MIT"] }], "packages-dev": [{ name: "phpunit/phpunit", version: "10.5.10", license: ["BSD-3-Clause"] }] }),
+    "usr/local/bundle/specifications/rack-3.0.9.gemspec":
+      '# -*- encoding: utf-8 -*-\nGem::Specification.new do |s|\n  s.name = "rack".freeze\n  s.version = "3.0.9".freeze\n  s.licenses = ["MIT".freeze]\nend\n',
+    "srv/Gemfile.lock":
+      "GEM\n  remote: https://rubygems.org/\n  specs:\n    nokogiri (1.16.2-x86_64-linux)\n      racc (~> 1.4)\n    racc (1.7.3)\n\nPLATFORMS\n  x86_64-linux\n\nDEPENDENCIES\n  nokogiri\n\nBUNDLED WITH\n   2.5.6\n",
+    "var/www/composer.lock": JSON.stringify({
+      packages: [{ name: "monolog/monolog", version: "3.5.0", license: ["MIT"] }],
+      "packages-dev": [{ name: "phpunit/phpunit", version: "10.5.10", license: ["BSD-3-Clause"] }],
+    }),
     "var/www/vendor/composer/installed.json": JSON.stringify({ packages: [{ name: "psr/log", version: "3.0.0" }] }),
-    "app/App.deps.json": JSON.stringify({ runtimeTarget: { name: ".NETCoreApp,Version=v8.0" }, libraries: { "App/1.0.0": { type: "project" }, "Newtonsoft.Json/13.0.3": { type: "package", sha512: "x" }, "Serilog/3.1.1": { type: "package" } } }),
+    "app/App.deps.json": JSON.stringify({
+      runtimeTarget: { name: ".NETCoreApp,Version=v8.0" },
+      libraries: {
+        "App/1.0.0": { type: "project" },
+        "Newtonsoft.Json/13.0.3": { type: "package", sha512: "x" },
+        "Serilog/3.1.1": { type: "package" },
+      },
+    }),
   });
   const inventory = await generateInventory(`dir:${root}`);
   assert.deepEqual([...keys(inventory)].sort(), [
-    "composer:monolog/monolog@3.5.0", "composer:phpunit/phpunit@10.5.10", "composer:psr/log@3.0.0",
-    "gem:nokogiri@1.16.2", "gem:racc@1.7.3", "gem:rack@3.0.9",
-    "nuget:Newtonsoft.Json@13.0.3", "nuget:Serilog@3.1.1",
+    "composer:monolog/monolog@3.5.0",
+    "composer:phpunit/phpunit@10.5.10",
+    "composer:psr/log@3.0.0",
+    "gem:nokogiri@1.16.2",
+    "gem:racc@1.7.3",
+    "gem:rack@3.0.9",
+    "nuget:Newtonsoft.Json@13.0.3",
+    "nuget:Serilog@3.1.1",
   ]);
   assert.equal(inventory.components.find((c) => c.name === "monolog/monolog")!.purl, "pkg:composer/monolog/monolog@3.5.0");
 });

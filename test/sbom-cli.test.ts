@@ -37,17 +37,47 @@ test("a JAR without pom.properties is named by its MANIFEST.MF and file name", (
   const dir = tempDir(t);
   mkdirSync(join(dir, "content", "org", "example"), { recursive: true });
   writeFileSync(join(dir, "content", "org", "example", "README.txt"), "x\n");
-  writeFileSync(join(dir, "manifest.txt"), "Implementation-Title: widget\nImplementation-Version: 2.5.1\nImplementation-Vendor-Id: org.example\n");
+  writeFileSync(
+    join(dir, "manifest.txt"),
+    "Implementation-Title: widget\nImplementation-Version: 2.5.1\nImplementation-Vendor-Id: org.example\n",
+  );
   mkdirSync(join(dir, "root", "opt"), { recursive: true });
-  run("jar", ["--create", "--file", join(dir, "root", "opt", "widget-2.5.1.jar"), "--manifest", join(dir, "manifest.txt"), "-C", join(dir, "content"), "."]);
+  run("jar", [
+    "--create",
+    "--file",
+    join(dir, "root", "opt", "widget-2.5.1.jar"),
+    "--manifest",
+    join(dir, "manifest.txt"),
+    "-C",
+    join(dir, "content"),
+    ".",
+  ]);
   const r = vigil(["sbom", `dir:${join(dir, "root")}`, "-o", "cyclonedx-json"]);
   assert.equal(r.status, 0, r.stderr);
-  assert.deepEqual(r.json().components.map((c: { purl: string }) => c.purl), ["pkg:maven/org.example/widget@2.5.1"]);
+  assert.deepEqual(
+    r.json().components.map((c: { purl: string }) => c.purl),
+    ["pkg:maven/org.example/widget@2.5.1"],
+  );
   // A file named group.artifact-version.jar, with an OSGi manifest.
   writeFileSync(join(dir, "osgi.txt"), "Bundle-SymbolicName: org.mortbay.jasper.apache-el\nBundle-Version: 10.0.27\n");
-  run("jar", ["--create", "--file", join(dir, "root", "opt", "org.mortbay.jasper.apache-el-10.0.27.jar"), "--manifest", join(dir, "osgi.txt"), "-C", join(dir, "content"), "."]);
+  run("jar", [
+    "--create",
+    "--file",
+    join(dir, "root", "opt", "org.mortbay.jasper.apache-el-10.0.27.jar"),
+    "--manifest",
+    join(dir, "osgi.txt"),
+    "-C",
+    join(dir, "content"),
+    ".",
+  ]);
   const both = vigil(["sbom", `dir:${join(dir, "root")}`, "-o", "cyclonedx-json"]);
-  assert.deepEqual(both.json().components.map((c: { purl: string }) => c.purl).sort(), ["pkg:maven/org.example/widget@2.5.1", "pkg:maven/org.mortbay.jasper/apache-el@10.0.27"]);
+  assert.deepEqual(
+    both
+      .json()
+      .components.map((c: { purl: string }) => c.purl)
+      .sort(),
+    ["pkg:maven/org.example/widget@2.5.1", "pkg:maven/org.mortbay.jasper/apache-el@10.0.27"],
+  );
 });
 
 test("a multi-platform index: --platform picks the manifest, and a platform it lacks is bad input naming those it has", async (t) => {
@@ -72,7 +102,10 @@ test("a multi-platform index: --platform picks the manifest, and a platform it l
   assert.equal(arm64.status, 0, arm64.stderr);
   assert.ok(arm64.json().components.some((c: { purl?: string }) => c.purl?.startsWith("pkg:deb/debian/libc6@")));
   const amd64 = vigil(["sbom", `oci-layout:${join(dir, "layout")}:multi`, "--platform", "linux/amd64", "-o", "cyclonedx-json"]);
-  const amdPurls = amd64.json().components.map((c: { purl?: string }) => c.purl).filter(Boolean) as string[];
+  const amdPurls = amd64
+    .json()
+    .components.map((c: { purl?: string }) => c.purl)
+    .filter(Boolean) as string[];
   assert.ok(amdPurls.length > 0 && amdPurls.every((p) => p.startsWith("pkg:apk/")), amdPurls.join(" "));
   const none = vigil(["sbom", `oci-layout:${join(dir, "layout")}:multi`, "--platform", "linux/s390x"]);
   assert.equal(none.status, 2);

@@ -13,7 +13,13 @@ import { generateInventory } from "../src/sbom/index.ts";
 import { writeTree } from "./helpers/sbom-targets.ts";
 import { tempDir, vigil } from "./helpers/tools.ts";
 
-type Entry = { name: string; type?: "file" | "symlink" | "link" | "directory"; linkname?: string; content?: string | Buffer; mode?: number };
+type Entry = {
+  name: string;
+  type?: "file" | "symlink" | "link" | "directory";
+  linkname?: string;
+  content?: string | Buffer;
+  mode?: number;
+};
 
 async function tarOf(entries: Entry[]): Promise<Buffer> {
   const pack = tar.pack();
@@ -23,7 +29,12 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   })();
   for (const e of entries) {
     const content = typeof e.content === "string" ? Buffer.from(e.content) : (e.content ?? Buffer.alloc(0));
-    const header = { name: e.name, type: e.type ?? "file", mode: e.mode ?? 0o644, ...(e.linkname !== undefined && { linkname: e.linkname }) } as const;
+    const header = {
+      name: e.name,
+      type: e.type ?? "file",
+      mode: e.mode ?? 0o644,
+      ...(e.linkname !== undefined && { linkname: e.linkname }),
+    } as const;
     if (e.type === undefined || e.type === "file") pack.entry({ ...header, size: content.length }, content);
     else pack.entry(header);
   }
@@ -38,14 +49,30 @@ async function layoutOf(dir: string, blobs: Buffer[], tars: (Buffer | undefined)
   const layers = [];
   const diffIds = blobs.map((b, i) => digestOf(tars[i] ?? b));
   for (const blob of blobs) layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...(await layout.putBlob(blob)) });
-  const config = await layout.putBlob(Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds } })));
-  await layout.putManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config }, layers })), { tag: "t" });
+  const config = await layout.putBlob(
+    Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds } })),
+  );
+  await layout.putManifest(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+        layers,
+      }),
+    ),
+    { tag: "t" },
+  );
   return { target: `oci-layout:${join(dir, "layout")}:t`, diffIds };
 }
 
 async function imageOf(dir: string, ...layers: Entry[][]): Promise<{ target: string; diffIds: string[] }> {
   const tars = await Promise.all(layers.map(tarOf));
-  return layoutOf(dir, tars.map((t) => gzipSync(t)), tars);
+  return layoutOf(
+    dir,
+    tars.map((t) => gzipSync(t)),
+    tars,
+  );
 }
 
 const OS = { name: "etc/os-release", content: "ID=debian\nVERSION_ID=12\n" };
@@ -56,7 +83,10 @@ test("an entry climbing out of the root (../) or absolute is refused naming the 
     const { target, diffIds } = await imageOf(tempDir(t), [OS], [{ name, content: "x" }]);
     const r = vigil(["sbom", target]);
     assert.equal(r.status, 2, `${name}: ${r.stderr}`);
-    assert.ok(r.stderr.includes(`layer 2 (${diffIds[1]})`) && r.stderr.includes(JSON.stringify(name)) && r.stderr.includes("outside the root"), r.stderr);
+    assert.ok(
+      r.stderr.includes(`layer 2 (${diffIds[1]})`) && r.stderr.includes(JSON.stringify(name)) && r.stderr.includes("outside the root"),
+      r.stderr,
+    );
   }
 });
 
@@ -65,12 +95,22 @@ test("a hard link to nothing earlier, or out of the root, is refused naming the 
     const { target } = await imageOf(tempDir(t), [OS, { name: "app/package-lock.json", type: "link", linkname }]);
     const r = vigil(["sbom", target]);
     assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /layer 1 \(sha256:[0-9a-f]{64}\): hard link \/app\/package-lock\.json points (to \/usr\/bin\/not-there, which no earlier entry wrote|outside the root)/);
+    assert.match(
+      r.stderr,
+      /layer 1 \(sha256:[0-9a-f]{64}\): hard link \/app\/package-lock\.json points (to \/usr\/bin\/not-there, which no earlier entry wrote|outside the root)/,
+    );
   }
   // A hard link to a wanted file of the same layer is that file.
-  const { target } = await imageOf(tempDir(t), [OS, STATUS, { name: "var/lib/dpkg/status.d/ok", type: "link", linkname: "var/lib/dpkg/status" }]);
+  const { target } = await imageOf(tempDir(t), [
+    OS,
+    STATUS,
+    { name: "var/lib/dpkg/status.d/ok", type: "link", linkname: "var/lib/dpkg/status" },
+  ]);
   const inventory = await generateInventory(target);
-  assert.deepEqual(inventory.components.map((c) => c.locations.map((l) => l.path)), [["/var/lib/dpkg/status", "/var/lib/dpkg/status.d/ok"]]);
+  assert.deepEqual(
+    inventory.components.map((c) => c.locations.map((l) => l.path)),
+    [["/var/lib/dpkg/status", "/var/lib/dpkg/status.d/ok"]],
+  );
 });
 
 test("a symlink loop is a warning naming the link and its layer, not a hang or a crash", async (t) => {
@@ -133,8 +173,17 @@ test("decompression and tar bombs stop at the limits with the layer named; time 
   const zeros = Buffer.alloc(256 << 20);
   const bombTar = await tarOf([OS, { name: "zeros", content: zeros }]);
   const bomb = await layoutOf(tempDir(t), [gzipSync(bombTar, { level: 9 })], [bombTar]);
-  await assert.rejects(generateInventory(bomb.target, { limits: { maxLayerBytes: 32 << 20 } }), (e: Error & { exitCode?: number }) => e.exitCode === 2 && e.message.includes(bomb.diffIds[0]!) && /decompresses to more than 32\.0 MiB; refused as a decompression bomb/.test(e.message));
-  const many = await imageOf(tempDir(t), Array.from({ length: 500 }, (_, i) => ({ name: `f/${i}`, content: "" })));
+  await assert.rejects(
+    generateInventory(bomb.target, { limits: { maxLayerBytes: 32 << 20 } }),
+    (e: Error & { exitCode?: number }) =>
+      e.exitCode === 2 &&
+      e.message.includes(bomb.diffIds[0]!) &&
+      /decompresses to more than 32\.0 MiB; refused as a decompression bomb/.test(e.message),
+  );
+  const many = await imageOf(
+    tempDir(t),
+    Array.from({ length: 500 }, (_, i) => ({ name: `f/${i}`, content: "" })),
+  );
   await assert.rejects(generateInventory(many.target, { limits: { maxEntries: 100 } }), /more than 100 entries; refused as a tar bomb/);
 });
 
@@ -142,8 +191,13 @@ test("a wanted file over the size limit is skipped with a warning naming its lay
   const lock = JSON.stringify({ lockfileVersion: 3, packages: { "node_modules/a": { version: "1.0.0" } }, pad: "x".repeat(2 << 20) });
   const { target, diffIds } = await imageOf(tempDir(t), [OS, STATUS, { name: "app/package-lock.json", content: lock }]);
   const inventory = await generateInventory(target, { limits: { maxFileBytes: 1 << 20 } });
-  assert.deepEqual(inventory.components.map((c) => c.name), ["ok"]);
-  assert.deepEqual(inventory.warnings, [`layer 1 (${diffIds[0]}): /app/package-lock.json: 2.0 MiB, over the 1.0 MiB limit for files read; skipped`]);
+  assert.deepEqual(
+    inventory.components.map((c) => c.name),
+    ["ok"],
+  );
+  assert.deepEqual(inventory.warnings, [
+    `layer 1 (${diffIds[0]}): /app/package-lock.json: 2.0 MiB, over the 1.0 MiB limit for files read; skipped`,
+  ]);
 });
 
 test("malformed package databases and manifests: warnings naming layer and path, never a crash", async (t) => {
@@ -157,13 +211,33 @@ test("malformed package databases and manifests: warnings naming layer and path,
     { name: "app/package-lock.json", content: "{ not json" },
     { name: "app/yarn.lock", content: "__metadata:\n  version: [\n" },
     { name: "srv/Cargo.lock", content: "[[package]\nname=" },
-    { name: "usr/local/bin/tool", content: Buffer.concat([Buffer.from("\x7fELF\x02\x01\x01", "latin1"), Buffer.alloc(2000), Buffer.from("\xff Go buildinf:", "latin1"), Buffer.from([8, 2]), Buffer.alloc(16), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])]), mode: 0o755 },
+    {
+      name: "usr/local/bin/tool",
+      content: Buffer.concat([
+        Buffer.from("\x7fELF\x02\x01\x01", "latin1"),
+        Buffer.alloc(2000),
+        Buffer.from("\xff Go buildinf:", "latin1"),
+        Buffer.from([8, 2]),
+        Buffer.alloc(16),
+        Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f]),
+      ]),
+      mode: 0o755,
+    },
   ]);
   const inventory = await generateInventory(target);
   assert.deepEqual(inventory.components, []);
   const layer = `layer ${diffIds[0]}: `;
-  for (const path of ["/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages", "/app/package-lock.json", "/app/yarn.lock", "/srv/Cargo.lock"]) {
-    assert.ok(inventory.warnings.some((w) => w.startsWith(`${layer}${path}: `)), `${path}: ${inventory.warnings.join("\n")}`);
+  for (const path of [
+    "/var/lib/rpm/rpmdb.sqlite",
+    "/var/lib/rpm/Packages",
+    "/app/package-lock.json",
+    "/app/yarn.lock",
+    "/srv/Cargo.lock",
+  ]) {
+    assert.ok(
+      inventory.warnings.some((w) => w.startsWith(`${layer}${path}: `)),
+      `${path}: ${inventory.warnings.join("\n")}`,
+    );
   }
 });
 
@@ -203,14 +277,28 @@ function zip(entries: { name: string; data: Buffer; declaredSize?: number; defla
 }
 
 test("Java archives: a zip bomb entry and nesting past the depth limit are warnings; the rest is read", async (t) => {
-  const pom = (a: string) => ({ name: `META-INF/maven/org.example/${a}/pom.properties`, data: Buffer.from(`groupId=org.example\nartifactId=${a}\nversion=1.0\n`) });
-  const bomb = { name: "META-INF/maven/org.example/bomb/pom.properties", data: Buffer.alloc(200 << 20, 0x41), declaredSize: 10, deflate: true };
+  const pom = (a: string) => ({
+    name: `META-INF/maven/org.example/${a}/pom.properties`,
+    data: Buffer.from(`groupId=org.example\nartifactId=${a}\nversion=1.0\n`),
+  });
+  const bomb = {
+    name: "META-INF/maven/org.example/bomb/pom.properties",
+    data: Buffer.alloc(200 << 20, 0x41),
+    declaredSize: 10,
+    deflate: true,
+  };
   let nested = zip([pom("deepest")]);
   for (let i = 0; i < 6; i++) nested = zip([pom(`level${i}`), { name: `lib/inner${i}.jar`, data: nested }]);
   const root = writeTree(tempDir(t), { "opt/app.jar": zip([pom("app"), bomb, { name: "lib/nested.jar", data: nested }]) });
   const inventory = await generateInventory(`dir:${root}`);
   const names = inventory.components.map((c) => c.name);
   assert.ok(names.includes("app") && names.includes("level5") && !names.includes("deepest"), names.join(" "));
-  assert.ok(inventory.warnings.some((w) => w.startsWith("/opt/app.jar: /opt/app.jar:META-INF/maven/org.example/bomb/pom.properties: ")), inventory.warnings.join("\n"));
-  assert.ok(inventory.warnings.some((w) => /nested more than 4 deep/.test(w)), inventory.warnings.join("\n"));
+  assert.ok(
+    inventory.warnings.some((w) => w.startsWith("/opt/app.jar: /opt/app.jar:META-INF/maven/org.example/bomb/pom.properties: ")),
+    inventory.warnings.join("\n"),
+  );
+  assert.ok(
+    inventory.warnings.some((w) => /nested more than 4 deep/.test(w)),
+    inventory.warnings.join("\n"),
+  );
 });

@@ -44,7 +44,9 @@ before(async () => {
     "app/.wh.package-lock.json": "",
     "opt/py/.wh..wh..opq": "",
     "opt/py/newpkg-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: newpkg\nVersion: 1.0\n",
-    "var/lib/dpkg/status": readFileSync(join(debian.root, "var/lib/dpkg/status"), "utf8") + "\nPackage: extra-tool\nStatus: install ok installed\nVersion: 9.9-1\nArchitecture: amd64\n",
+    "var/lib/dpkg/status":
+      readFileSync(join(debian.root, "var/lib/dpkg/status"), "utf8") +
+      "\nPackage: extra-tool\nStatus: install ok installed\nVersion: 9.9-1\nArchitecture: amd64\n",
   });
   layout = join(work, "layout");
   image = await targets.ociImage(layout, "v1", [debian.root, npm.root, python.root, go.root, top], work);
@@ -59,7 +61,10 @@ before(async () => {
 
 function assertImage(inventory: Inventory): void {
   const found = keys(inventory);
-  assert.deepEqual({ missing: [...expected].filter((k) => !found.has(k)), extra: [...found].filter((k) => !expected.has(k)) }, { missing: [], extra: [] });
+  assert.deepEqual(
+    { missing: [...expected].filter((k) => !found.has(k)), extra: [...found].filter((k) => !expected.has(k)) },
+    { missing: [], extra: [] },
+  );
   const layerOf = (name: string) => inventory.components.find((c) => c.name === name)!.locations[0]!.layer;
   assert.equal(layerOf("libc6"), image.diffIds[0]);
   assert.equal(layerOf("extra-tool"), image.diffIds[4]);
@@ -100,7 +105,10 @@ test("CycloneDX 1.6 and SPDX 2.3 output validate against the official schemas an
   assert.ok(validate(bom), JSON.stringify(validate.errors?.[0]));
   assert.equal(bom.specVersion, "1.6");
   const back = readSbom(bom, "bom");
-  assert.deepEqual(back.components.map((c) => [c.purl, c.locations, c.source]), inventory.components.map((c) => [c.purl, c.locations, c.source]));
+  assert.deepEqual(
+    back.components.map((c) => [c.purl, c.locations, c.source]),
+    inventory.components.map((c) => [c.purl, c.locations, c.source]),
+  );
   const spdx = JSON.parse(toSpdx(inventory, "0.1.0"));
   const validateSpdx = spdxValidator();
   assert.ok(validateSpdx(spdx), JSON.stringify(validateSpdx.errors?.[0]));
@@ -117,14 +125,29 @@ test("CycloneDX 1.6 and SPDX 2.3 output validate against the official schemas an
 
 test("a zstd-compressed layer reads like a gzip one", async (t) => {
   const dir = tempDir(t);
-  const root = targets.writeTree(join(dir, "root"), { "lib/apk/db/installed": targets.alpineInstalled(), "etc/os-release": "ID=alpine\nVERSION_ID=3.20.1\n" });
+  const root = targets.writeTree(join(dir, "root"), {
+    "lib/apk/db/installed": targets.alpineInstalled(),
+    "etc/os-release": "ID=alpine\nVERSION_ID=3.20.1\n",
+  });
   const tarFile = join(dir, "layer.tar");
   run("tar", ["-C", root, "-cf", tarFile, "."]);
   const store = await OciLayout.create(join(dir, "layout"));
   const tarBytes = readFileSync(tarFile);
   const layer = await store.putBlob(zstdCompressSync(tarBytes));
-  const config = await store.putBlob(Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [digestOf(tarBytes)] } })));
-  await store.putManifest(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config }, layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+zstd", ...layer }] })), { tag: "z" });
+  const config = await store.putBlob(
+    Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [digestOf(tarBytes)] } })),
+  );
+  await store.putManifest(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+zstd", ...layer }],
+      }),
+    ),
+    { tag: "z" },
+  );
   const inventory = await generateInventory(`oci-layout:${join(dir, "layout")}:z`);
   assert.equal(inventory.components.length, targets.ALPINE_PACKAGES.length);
   assert.equal(inventory.components[0]!.locations[0]!.layer, digestOf(tarBytes));
@@ -136,7 +159,12 @@ test("input SBOMs: the CycloneDX 1.6 and 1.7 schema cases are accepted or refuse
     for (const name of readdirSync(join(CASES, version)).filter((n) => n.endsWith(".json"))) {
       const file = join(CASES, version, name);
       if (name.startsWith("valid-")) assert.doesNotThrow(() => readSbomFile(file), name);
-      else assert.throws(() => readSbomFile(file), (e: Error & { exitCode?: number }) => e.exitCode === 2 && e.message.includes(file) && /: .+: /.test(e.message), name);
+      else
+        assert.throws(
+          () => readSbomFile(file),
+          (e: Error & { exitCode?: number }) => e.exitCode === 2 && e.message.includes(file) && /: .+: /.test(e.message),
+          name,
+        );
     }
   }
   const r = vigil(["sbom", `sbom:${join(CASES, "1.6", "invalid-hash-sha256-1.6.json")}`]);
@@ -148,9 +176,28 @@ test("input SBOMs: the CycloneDX 1.6 and 1.7 schema cases are accepted or refuse
 
 test("input SBOMs: SPDX 2.3 documents are validated (a package without downloadLocation is refused naming it)", (t) => {
   const dir = tempDir(t);
-  const good = { spdxVersion: "SPDX-2.3", dataLicense: "CC0-1.0", SPDXID: "SPDXRef-DOCUMENT", name: "x", documentNamespace: "https://example.com/x", creationInfo: { created: "2024-01-01T00:00:00Z", creators: ["Tool: x"] }, packages: [{ SPDXID: "SPDXRef-p", name: "lodash", versionInfo: "4.17.21", downloadLocation: "NOASSERTION", externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: "pkg:npm/lodash@4.17.21" }] }] };
+  const good = {
+    spdxVersion: "SPDX-2.3",
+    dataLicense: "CC0-1.0",
+    SPDXID: "SPDXRef-DOCUMENT",
+    name: "x",
+    documentNamespace: "https://example.com/x",
+    creationInfo: { created: "2024-01-01T00:00:00Z", creators: ["Tool: x"] },
+    packages: [
+      {
+        SPDXID: "SPDXRef-p",
+        name: "lodash",
+        versionInfo: "4.17.21",
+        downloadLocation: "NOASSERTION",
+        externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: "pkg:npm/lodash@4.17.21" }],
+      },
+    ],
+  };
   writeFileSync(join(dir, "good.json"), JSON.stringify(good));
-  assert.deepEqual(readSbomFile(join(dir, "good.json")).components.map((c) => c.purl), ["pkg:npm/lodash@4.17.21"]);
+  assert.deepEqual(
+    readSbomFile(join(dir, "good.json")).components.map((c) => c.purl),
+    ["pkg:npm/lodash@4.17.21"],
+  );
   const { downloadLocation: _, ...withoutLocation } = good.packages[0]!;
   const bad = { ...good, packages: [withoutLocation] };
   writeFileSync(join(dir, "bad.json"), JSON.stringify(bad));
@@ -175,7 +222,7 @@ function officialCycloneDx16() {
   const ajv = new Ajv({ strict: false, validateSchema: false });
   addFormats(ajv);
   ajv.addFormat("idn-email", true).addFormat("iri-reference", true);
-  for (const name of ["spdx.schema.json", "jsf-0.82.schema.json", "cryptography-defs.schema.json"]) ajv.addSchema(JSON.parse(readFileSync(join(CASES, "schema", name), "utf8")));
+  for (const name of ["spdx.schema.json", "jsf-0.82.schema.json", "cryptography-defs.schema.json"])
+    ajv.addSchema(JSON.parse(readFileSync(join(CASES, "schema", name), "utf8")));
   return ajv.compile(JSON.parse(readFileSync(join(CASES, "schema", "bom-1.6.schema.json"), "utf8")));
 }
-

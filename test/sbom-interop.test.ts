@@ -11,7 +11,8 @@ import { alpineRoot, npmProject, ociImage } from "./helpers/sbom-targets.ts";
 import { requireTools, run, tempDir } from "./helpers/tools.ts";
 
 const env = { SYFT_CHECK_FOR_APP_UPDATE: "false" };
-const purlsOf = (purls: string[]) => new Set(purls.map((p) => PackageURL.fromString(p)).map((p) => `${p.type}/${p.namespace ?? ""}/${p.name}@${p.version}`));
+const purlsOf = (purls: string[]) =>
+  new Set(purls.map((p) => PackageURL.fromString(p)).map((p) => `${p.type}/${p.namespace ?? ""}/${p.name}@${p.version}`));
 
 test("syft's CycloneDX 1.4, 1.5, 1.6 and SPDX 2.3 validate and read into the packages syft found", async (t) => {
   if (!requireTools(t, ["syft", "npm"])) return;
@@ -21,7 +22,9 @@ test("syft's CycloneDX 1.4, 1.5, 1.6 and SPDX 2.3 validate and read into the pac
     const file = join(dir, `${format}.json`);
     writeFileSync(file, run("syft", ["scan", `dir:${root}`, "-q", "-o", format], { env }));
     const inventory = readSbomFile(file);
-    const syftPurls = (JSON.parse(run("syft", ["convert", file, "-q", "-o", "syft-json"], { env })).artifacts as { purl?: string }[]).map((a) => a.purl).filter((p): p is string => !!p);
+    const syftPurls = (JSON.parse(run("syft", ["convert", file, "-q", "-o", "syft-json"], { env })).artifacts as { purl?: string }[])
+      .map((a) => a.purl)
+      .filter((p): p is string => !!p);
     assert.deepEqual(purlsOf(inventory.components.map((c) => c.purl)), purlsOf(syftPurls), format);
     assert.ok(inventory.components.length >= 75, `${format}: ${inventory.components.length}`);
   }
@@ -39,9 +42,14 @@ test("syft's layer IDs are read as locations; Vigil's CycloneDX and SPDX convert
   assert.equal(musl.locations[0]!.path, "/lib/apk/db/installed");
 
   const ours = await generateInventory(`oci-layout:${join(dir, "layout")}:v1`);
-  for (const [name, text] of [["vigil.cdx.json", toCycloneDx(ours, "0.1.0")], ["vigil.spdx.json", toSpdx(ours, "0.1.0")]] as const) {
+  for (const [name, text] of [
+    ["vigil.cdx.json", toCycloneDx(ours, "0.1.0")],
+    ["vigil.spdx.json", toSpdx(ours, "0.1.0")],
+  ] as const) {
     writeFileSync(join(dir, name), text);
-    const converted = JSON.parse(run("syft", ["convert", join(dir, name), "-q", "-o", "syft-json"], { env })).artifacts as { purl?: string }[];
+    const converted = JSON.parse(run("syft", ["convert", join(dir, name), "-q", "-o", "syft-json"], { env })).artifacts as {
+      purl?: string;
+    }[];
     assert.deepEqual(purlsOf(converted.map((a) => a.purl!).filter(Boolean)), purlsOf(ours.components.map((c) => c.purl)), name);
   }
 });

@@ -59,17 +59,29 @@ test("SOPS: refusals and key errors never show plaintext or key material", async
   const plaintext = "Zq8vN3mK7pL2xR9tW4yB6cD1";
   const file = join(dir, "s.yaml");
   writeFileSync(file, `kind: Secret\nstringData:\n  password: ${plaintext}\n  user: svc-payments-admin\n`);
-  const encrypted = run("sops", ["--encrypt", "--age", await identityToRecipient(identity), file], { env: { SOPS_AGE_KEY_FILE: "/nonexistent" } });
+  const encrypted = run("sops", ["--encrypt", "--age", await identityToRecipient(identity), file], {
+    env: { SOPS_AGE_KEY_FILE: "/nonexistent" },
+  });
   const outputs: string[] = [];
-  const capture = async (p: Promise<unknown>) => p.then(() => assert.fail("expected a refusal"), (e: Error) => outputs.push(`${e.message}\n${e.stack}`));
+  const capture = async (p: Promise<unknown>) =>
+    p.then(
+      () => assert.fail("expected a refusal"),
+      (e: Error) => outputs.push(`${e.message}\n${e.stack}`),
+    );
   await capture(decryptSopsManifest(encrypted, { age: [wrong] }, "s.yaml"));
   await capture(decryptSopsManifest("extra: x\n" + encrypted, { age: [identity] }, "s.yaml"));
   // One character of the ciphertext changed (to another one, whatever it was).
-  const tampered = encrypted.replace(/(password: ENC\[AES256_GCM,data:)(.)/, (_, head: string, c: string) => head + (c === "A" ? "B" : "A"));
+  const tampered = encrypted.replace(
+    /(password: ENC\[AES256_GCM,data:)(.)/,
+    (_, head: string, c: string) => head + (c === "A" ? "B" : "A"),
+  );
   assert.notEqual(tampered, encrypted);
   await capture(decryptSopsManifest(tampered, { age: [identity] }, "s.yaml"));
   try {
-    sopsKeysFromSecretData({ "age.agekey": Buffer.from(`${identity}\nAGE-SECRET-KEY-1 broken ${identity.slice(20)}`).toString("base64") }, "vigil-system/sops");
+    sopsKeysFromSecretData(
+      { "age.agekey": Buffer.from(`${identity}\nAGE-SECRET-KEY-1 broken ${identity.slice(20)}`).toString("base64") },
+      "vigil-system/sops",
+    );
   } catch (e) {
     outputs.push((e as Error).message);
   }

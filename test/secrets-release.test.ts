@@ -8,7 +8,14 @@ import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cryptoRandom, plantedLine, tokenKinds } from "./helpers/secret-tokens.ts";
 import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
-interface CheckJson { gate: string; rule: string; status: string; subject: string; message: string; location?: { file: string; line: number } }
+interface CheckJson {
+  gate: string;
+  rule: string;
+  status: string;
+  subject: string;
+  message: string;
+  location?: { file: string; line: number };
+}
 
 test("vigil verify release blocks a revision that adds a secret, naming commit, file, line and rule, and prints no part of it", (t) => {
   if (!requireTools(t, ["git", "ssh-keygen"])) return;
@@ -51,7 +58,10 @@ test("vigil verify commits is the revision gate alone, as the command contract (
   assert.ok(!(commits.json().checks as CheckJson[]).some((c) => c.gate === "secrets"), "the revision gate's verdict has no secrets checks");
   const scan = vigil(["secrets", "scan", "--repo", repo.dir, "--trust", trust, "--from", clean, "--to", leak, "--json"]);
   assert.equal(scan.status, 1);
-  assert.deepEqual((scan.json().checks as CheckJson[]).filter((c) => c.status === "fail").map((c) => [c.rule, c.subject]), [["github-pat", leak]]);
+  assert.deepEqual(
+    (scan.json().checks as CheckJson[]).filter((c) => c.status === "fail").map((c) => [c.rule, c.subject]),
+    [["github-pat", leak]],
+  );
   const release = vigil(["verify", "release", "--repo", repo.dir, "--trust", trust, "--env", "staging", "--from", clean, "--json"]);
   assert.equal(release.status, 1);
   for (const text of [commits.stdout, scan.stdout, release.stdout]) assert.ok(!text.includes(secret));

@@ -20,7 +20,11 @@ test("every planted token format is found by its own rule, once, at its line", (
     for (let i = 0; i < 25; i++) {
       const { line, secret } = plantedLine(kind, cryptoRandom);
       const findings = scanText(`kind: ConfigMap\nmetadata: { name: app }\n${line}\n`);
-      assert.deepEqual(findings.map((f) => f.rule), [kind.rule], line);
+      assert.deepEqual(
+        findings.map((f) => f.rule),
+        [kind.rule],
+        line,
+      );
       assert.equal(findings[0]!.line, 3);
       assert.equal(findings[0]!.fingerprint, fingerprintOf(kind.rule, secret), `the fingerprint names the secret, not the line: ${line}`);
     }
@@ -33,7 +37,19 @@ test("placeholders, references, identifiers and prose are not secrets", () => {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name: "payments", annotations: { "vigil.dev/owner": "team-payments" } },
-    spec: { template: { spec: { containers: [{ name: "app", image: "registry.example.com/payments@sha256:" + "ab".repeat(32), env: [{ name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } }] }] } } },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            {
+              name: "app",
+              image: "registry.example.com/payments@sha256:" + "ab".repeat(32),
+              env: [{ name: "DB_PASSWORD", valueFrom: { secretKeyRef: { name: "db", key: "password" } } }],
+            },
+          ],
+        },
+      },
+    },
   });
   assert.deepEqual(scanText(manifest), []);
 });
@@ -42,9 +58,15 @@ test("the generic rule needs entropy: a random value is found, a word is not", (
   assert.ok(shannonEntropy("aaaaaaaaaaaa") < 1);
   assert.ok(shannonEntropy("Zt3q9XkP2mLw8RvN4sYb") > 4);
   assert.deepEqual(scanText("api_key: 'aaaaaaaaaaaaaaaa'\n"), []);
-  assert.deepEqual(scanText("api_key: 'Zt3q9XkP2mLw8RvN4sYb'\n").map((f) => f.rule), ["generic-secret"]);
+  assert.deepEqual(
+    scanText("api_key: 'Zt3q9XkP2mLw8RvN4sYb'\n").map((f) => f.rule),
+    ["generic-secret"],
+  );
   // A specific rule's match is not reported again by the generic one.
-  assert.deepEqual(scanText("api_key: ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gI3kM5\n").map((f) => f.rule), ["github-pat"]);
+  assert.deepEqual(
+    scanText("api_key: ghp_" + "aB3dE5gH7jK9mN1pQ3sT5vX7zA9cE1gI3kM5\n").map((f) => f.rule),
+    ["github-pat"],
+  );
 });
 
 test("every rule has an id, keywords in lower case and a linear expression over hostile text", () => {
@@ -58,7 +80,14 @@ test("every rule has an id, keywords in lower case and a linear expression over 
   // Text that holds every keyword and long runs of every rule's alphabets: the scan ends (bounded
   // repetitions, no nested quantifiers), whatever an attacker's file holds.
   const keywords = secretRules.flatMap((r) => r.keywords).join(" ");
-  const hostile = [keywords, "a".repeat(200_000), "ey" + "J".repeat(100_000) + ".", "password=" + "x=".repeat(50_000), "-----BEGIN PRIVATE KEY-----" + "A".repeat(100_000), "postgres://" + "u".repeat(100_000) + ":" + "p".repeat(1000)].join("\n");
+  const hostile = [
+    keywords,
+    "a".repeat(200_000),
+    "ey" + "J".repeat(100_000) + ".",
+    "password=" + "x=".repeat(50_000),
+    "-----BEGIN PRIVATE KEY-----" + "A".repeat(100_000),
+    "postgres://" + "u".repeat(100_000) + ":" + "p".repeat(1000),
+  ].join("\n");
   scanText(hostile.repeat(4));
 });
 
@@ -109,7 +138,11 @@ function history(t: import("node:test").TestContext) {
   const leak = repo.commit({ "apps/web/config.yaml": `kind: ConfigMap\ndata:\n  ${pat.line}\n` }, null, "add config");
   // Later commits change the same file: the old secret is not reported again; a new one is, at its line.
   const edit = repo.commit({ "apps/web/config.yaml": `kind: ConfigMap\ndata:\n  replicas: "3"\n  ${pat.line}\n` }, null, "more config");
-  const second = repo.commit({ "apps/web/config.yaml": `kind: ConfigMap\ndata:\n  replicas: "3"\n  ${pat.line}\n  ${aws.line}\n` }, null, "aws");
+  const second = repo.commit(
+    { "apps/web/config.yaml": `kind: ConfigMap\ndata:\n  replicas: "3"\n  ${pat.line}\n  ${aws.line}\n` },
+    null,
+    "aws",
+  );
   const removed = repo.commit({ "apps/web/config.yaml": "kind: ConfigMap\ndata: {}\n" }, null, "remove secrets");
   return { repo, pat, aws, clean, leak, edit, second, removed };
 }
@@ -137,9 +170,15 @@ test("a range scans only its commits, as the revision gate does (secretChecks)",
   const repo = await openRepo(h.repo.dir);
   t.after(() => repo.close());
   const clean = await secretChecks(repo, { from: h.second, to: h.removed });
-  assert.deepEqual(clean.map((c) => [c.status, c.rule]), [["pass", "no-secrets"]]);
+  assert.deepEqual(
+    clean.map((c) => [c.status, c.rule]),
+    [["pass", "no-secrets"]],
+  );
   const blocked = await secretChecks(repo, { from: h.edit, to: h.removed });
-  assert.deepEqual(blocked.map((c) => [c.status, c.gate, c.rule, c.subject]), [["fail", "secrets", "aws-access-token", h.second]]);
+  assert.deepEqual(
+    blocked.map((c) => [c.status, c.gate, c.rule, c.subject]),
+    [["fail", "secrets", "aws-access-token", h.second]],
+  );
   assert.match(blocked[0]!.message, /apps\/web\/config\.yaml:5 \(fingerprint [0-9a-f]{32}\)/);
   const cli = vigil(["secrets", "scan", "--repo", h.repo.dir, "--from", h.second, "--to", h.removed]);
   assert.equal(cli.status, 0, cli.stdout + cli.stderr);
@@ -157,7 +196,10 @@ test("a merge is charged only with what neither parent had", async (t) => {
   repo.git("merge", "-q", "--no-edit", "feature");
   const r = vigil(["secrets", "scan", "--repo", repo.dir, "--all-history", "--json"]);
   assert.equal(r.status, 1);
-  assert.deepEqual(r.json().checks.map((c: { subject: string; rule: string }) => [c.rule, c.subject]), [["gitlab-pat", leak]]);
+  assert.deepEqual(
+    r.json().checks.map((c: { subject: string; rule: string }) => [c.rule, c.subject]),
+    [["gitlab-pat", leak]],
+  );
 });
 
 test("allowlists from the trust policy apply to history scans; the working tree is scanned by default", async (t) => {
@@ -166,7 +208,19 @@ test("allowlists from the trust policy apply to history scans; the working tree 
   const dir = tempDir(t);
   const pol = join(dir, "trust.yaml");
   const fp = fingerprintOf("github-pat", h.pat.secret);
-  writeFileSync(pol, stringify({ apiVersion: "vigil.dev/v1alpha1", kind: "TrustPolicy", secrets: { allow: [{ fingerprints: [fp], reason: "revoked demo token" }, { paths: ["apps/web/**"], rules: ["aws-access-token"], reason: "documented example key" }] } }));
+  writeFileSync(
+    pol,
+    stringify({
+      apiVersion: "vigil.dev/v1alpha1",
+      kind: "TrustPolicy",
+      secrets: {
+        allow: [
+          { fingerprints: [fp], reason: "revoked demo token" },
+          { paths: ["apps/web/**"], rules: ["aws-access-token"], reason: "documented example key" },
+        ],
+      },
+    }),
+  );
   const r = vigil(["secrets", "scan", "--repo", h.repo.dir, "--all-history", "--trust", pol]);
   assert.equal(r.status, 0, r.stdout);
   // The working tree: a new, uncommitted file with a secret; ignored files are not read.
@@ -175,7 +229,10 @@ test("allowlists from the trust policy apply to history scans; the working tree 
   writeFileSync(join(h.repo.dir, "new.env"), `# local\n${leak.line}\n`);
   const wt = vigil(["secrets", "scan", "--repo", h.repo.dir, "--json"]);
   assert.equal(wt.status, 1);
-  assert.deepEqual(wt.json().checks.map((c: { rule: string; subject: string; location: unknown }) => [c.rule, c.subject, c.location]), [["stripe-secret-key", "new.env:2", { file: "new.env", line: 2 }]]);
+  assert.deepEqual(
+    wt.json().checks.map((c: { rule: string; subject: string; location: unknown }) => [c.rule, c.subject, c.location]),
+    [["stripe-secret-key", "new.env:2", { file: "new.env", line: 2 }]],
+  );
 });
 
 test("SARIF: one result per finding at its file and line; bad usage exits 2", async (t) => {
@@ -184,10 +241,17 @@ test("SARIF: one result per finding at its file and line; bad usage exits 2", as
   const r = vigil(["secrets", "scan", "--repo", h.repo.dir, "--all-history", "-o", "sarif"]);
   assert.equal(r.status, 1);
   const results = r.json().runs[0].results;
-  assert.deepEqual(results.map((x: any) => [x.ruleId, x.locations[0].physicalLocation.artifactLocation.uri, x.locations[0].physicalLocation.region.startLine]), [
-    ["github-pat", "apps/web/config.yaml", 3],
-    ["aws-access-token", "apps/web/config.yaml", 5],
-  ]);
+  assert.deepEqual(
+    results.map((x: any) => [
+      x.ruleId,
+      x.locations[0].physicalLocation.artifactLocation.uri,
+      x.locations[0].physicalLocation.region.startLine,
+    ]),
+    [
+      ["github-pat", "apps/web/config.yaml", 3],
+      ["aws-access-token", "apps/web/config.yaml", 5],
+    ],
+  );
   assert.equal(vigil(["secrets", "scan", "--repo", h.repo.dir, "--all-history", "--from", h.clean]).status, 2);
   assert.equal(vigil(["secrets", "scan", "--repo", h.repo.dir, "-o", "xml"]).status, 2);
   assert.equal(vigil(["secrets", "scan", "--repo", join(h.repo.dir, "nope")]).status, 2);
@@ -202,23 +266,44 @@ test("a file too large to read is a failing check, binary files are skipped", as
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(tempDir(t));
   writeFileSync(join(repo.dir, "big.txt"), "x".repeat((32 << 20) + 10));
-  writeFileSync(join(repo.dir, "logo.png"), Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0]), Buffer.from("ghp_" + "a1".repeat(18))]));
+  writeFileSync(
+    join(repo.dir, "logo.png"),
+    Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0]), Buffer.from("ghp_" + "a1".repeat(18))]),
+  );
   repo.git("add", "big.txt", "logo.png");
   const id = repo.commitStaged(null, "assets");
   const r = vigil(["secrets", "scan", "--repo", repo.dir, "--all-history", "--json"]);
   assert.equal(r.status, 1);
-  assert.deepEqual(r.json().checks.map((c: { rule: string; subject: string }) => [c.rule, c.subject]), [["unscanned-file", id]]);
+  assert.deepEqual(
+    r.json().checks.map((c: { rule: string; subject: string }) => [c.rule, c.subject]),
+    [["unscanned-file", id]],
+  );
 });
 
 test("SealedSecrets and ExternalSecrets are resources, not leaks: their ciphertext and references are not findings", () => {
   const sealedValue = "AgB" + Buffer.from(Array.from({ length: 540 }, (_, i) => (i * 7919) % 256)).toString("base64");
-  const sealed = stringify({ apiVersion: "bitnami.com/v1alpha1", kind: "SealedSecret", metadata: { name: "db", namespace: "payments" }, spec: { encryptedData: { password: sealedValue, api_key: sealedValue.slice(0, 700) } } });
-  const external = stringify({ apiVersion: "external-secrets.io/v1", kind: "ExternalSecret", metadata: { name: "db" }, spec: { secretStoreRef: { name: "vault", kind: "ClusterSecretStore" }, data: [{ secretKey: "password", remoteRef: { key: "payments/db", property: "password" } }] } });
+  const sealed = stringify({
+    apiVersion: "bitnami.com/v1alpha1",
+    kind: "SealedSecret",
+    metadata: { name: "db", namespace: "payments" },
+    spec: { encryptedData: { password: sealedValue, api_key: sealedValue.slice(0, 700) } },
+  });
+  const external = stringify({
+    apiVersion: "external-secrets.io/v1",
+    kind: "ExternalSecret",
+    metadata: { name: "db" },
+    spec: {
+      secretStoreRef: { name: "vault", kind: "ClusterSecretStore" },
+      data: [{ secretKey: "password", remoteRef: { key: "payments/db", property: "password" } }],
+    },
+  });
   assert.deepEqual(scanText(sealed), []);
   assert.deepEqual(scanText(external), []);
 });
 
 test("a random value that happens to start with a filler word is a secret; the fillers themselves are not", () => {
-  for (const secret of ["MYShc8ib7LjUC9ttE2dv", "TheQ7x9Lk2mN4pR8sT1v", "testR4nd0mV4lu3Xy9Zq", "none8XkQ2mP7rT4vW9yB"]) assert.equal(isPlaceholder(secret), false, secret);
-  for (const filler of ["mypassword", "my-password", "changeme", "test_token", "${DB_PASS}", "<password>", "none", "example.value"]) assert.equal(isPlaceholder(filler), true, filler);
+  for (const secret of ["MYShc8ib7LjUC9ttE2dv", "TheQ7x9Lk2mN4pR8sT1v", "testR4nd0mV4lu3Xy9Zq", "none8XkQ2mP7rT4vW9yB"])
+    assert.equal(isPlaceholder(secret), false, secret);
+  for (const filler of ["mypassword", "my-password", "changeme", "test_token", "${DB_PASS}", "<password>", "none", "example.value"])
+    assert.equal(isPlaceholder(filler), true, filler);
 });

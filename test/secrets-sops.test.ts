@@ -55,11 +55,20 @@ test("an age-encrypted Secret from the real sops decrypts to the same values, it
 test("every value type, unencrypted suffixes, mac_only_encrypted and multi-document files", async (t) => {
   if (!requireTools(t, ["sops"])) return;
   const key = await ageKey();
-  const plain = "a: 1\nbig: 9007199254740993\nname_unencrypted: visible\nlist: [1, 2.25, true, null, 'x', 1e-7]\n---\nkind: ConfigMap\nd: hello\n";
-  for (const args of [["--unencrypted-suffix", "_unencrypted"], ["--mac-only-encrypted", "--encrypted-regex", "^(d|a)$"], ["--unencrypted-regex", "^kind$"]]) {
+  const plain =
+    "a: 1\nbig: 9007199254740993\nname_unencrypted: visible\nlist: [1, 2.25, true, null, 'x', 1e-7]\n---\nkind: ConfigMap\nd: hello\n";
+  for (const args of [
+    ["--unencrypted-suffix", "_unencrypted"],
+    ["--mac-only-encrypted", "--encrypted-regex", "^(d|a)$"],
+    ["--unencrypted-regex", "^kind$"],
+  ]) {
     const encrypted = sops(plain, ["--age", key.recipient, ...args]);
     const out = await decryptSopsManifest(encrypted, { age: [key.identity] });
-    assert.deepEqual(parseAllDocuments(out).map((d) => d.toJS({ intAsBigInt: true })), parseAllDocuments(plain).map((d) => d.toJS({ intAsBigInt: true })), args.join(" "));
+    assert.deepEqual(
+      parseAllDocuments(out).map((d) => d.toJS({ intAsBigInt: true })),
+      parseAllDocuments(plain).map((d) => d.toJS({ intAsBigInt: true })),
+      args.join(" "),
+    );
   }
   assert.equal(goFormatFloat(1e-7), "0.0000001");
   assert.equal(goFormatFloat(1.5e21), "1500000000000000000000");
@@ -85,18 +94,39 @@ test("tampering is refused: a changed, moved, removed, added or swapped value, o
   if (!requireTools(t, ["sops"])) return;
   const key = await ageKey();
   const keys = { age: [key.identity] };
-  const encrypted = sops("user: admin\npassword: s3cret-value\nreplicas: 3\nnote_unencrypted: hello\n", ["--age", key.recipient, "--unencrypted-suffix", "_unencrypted"]);
+  const encrypted = sops("user: admin\npassword: s3cret-value\nreplicas: 3\nnote_unencrypted: hello\n", [
+    "--age",
+    key.recipient,
+    "--unencrypted-suffix",
+    "_unencrypted",
+  ]);
   const lines = encrypted.split("\n");
   const value = (k: string) => lines.find((l) => l.startsWith(`${k}: `))!.slice(k.length + 2);
   const cases: [string, string, RegExp][] = [
     ["an unencrypted value changed", encrypted.replace("note_unencrypted: hello", "note_unencrypted: bye"), /MAC does not match/],
-    ["two values swapped between keys", encrypted.replace(value("user"), "@@U").replace(value("password"), value("user")).replace("@@U", value("password")), /does not decrypt under the file's key at this path/],
+    [
+      "two values swapped between keys",
+      encrypted.replace(value("user"), "@@U").replace(value("password"), value("user")).replace("@@U", value("password")),
+      /does not decrypt under the file's key at this path/,
+    ],
     ["a value removed", encrypted.replace(/^replicas: .*\n/m, ""), /MAC does not match/],
     ["a value added", encrypted.replace("user:", "extra_unencrypted: injected\nuser:"), /MAC does not match/],
-    ["a ciphertext byte flipped", encrypted.replace(/(password: ENC\[AES256_GCM,data:)(.)/, (_m, a, c) => a + (c === "A" ? "B" : "A")), /does not decrypt/],
+    [
+      "a ciphertext byte flipped",
+      encrypted.replace(/(password: ENC\[AES256_GCM,data:)(.)/, (_m, a, c) => a + (c === "A" ? "B" : "A")),
+      /does not decrypt/,
+    ],
     ["an encrypted value replaced by plaintext", encrypted.replace(value("password"), "plain"), /in clear/],
-    ["lastmodified changed", encrypted.replace(/lastmodified: "([^"]+)"/, 'lastmodified: "2020-01-01T00:00:00Z"'), /sops\.mac does not decrypt/],
-    ["the unencrypted suffix changed", encrypted.replace("unencrypted_suffix: _unencrypted", "unencrypted_suffix: _plain"), /in clear|MAC|does not decrypt/],
+    [
+      "lastmodified changed",
+      encrypted.replace(/lastmodified: "([^"]+)"/, 'lastmodified: "2020-01-01T00:00:00Z"'),
+      /sops\.mac does not decrypt/,
+    ],
+    [
+      "the unencrypted suffix changed",
+      encrypted.replace("unencrypted_suffix: _unencrypted", "unencrypted_suffix: _plain"),
+      /in clear|MAC|does not decrypt/,
+    ],
   ];
   for (const [what, text, reason] of cases) {
     assert.notEqual(text, encrypted, what);
@@ -120,11 +150,23 @@ test("a wrong key, no key and files Vigil cannot open are refused with the reaso
   const key = await ageKey();
   const wrong = await ageKey();
   const encrypted = sops("password: s3cret\n", ["--age", key.recipient]);
-  await assert.rejects(decryptSopsManifest(encrypted, { age: [wrong.identity] }), (e: Error) => e instanceof SopsError && /none of the agent's keys \(1 age, 0 PGP\) is a recipient/.test(e.message));
+  await assert.rejects(
+    decryptSopsManifest(encrypted, { age: [wrong.identity] }),
+    (e: Error) => e instanceof SopsError && /none of the agent's keys \(1 age, 0 PGP\) is a recipient/.test(e.message),
+  );
   await assert.rejects(decryptSopsManifest(encrypted, {}), SopsError);
-  await assert.rejects(decryptSopsManifest("kind: Secret\nstringData: { a: b }\n", { age: [key.identity] }, "x.yaml"), (e: Error) => e instanceof InputError && /x\.yaml: document 1 has no sops metadata/.test(e.message));
-  await assert.rejects(decryptSopsManifest(encrypted.replace(/lastmodified: .*/, "lastmodified: yesterday"), { age: [key.identity] }), /lastmodified.*not an RFC 3339 time/);
-  await assert.rejects(decryptSopsManifest(encrypted.replace(/sops:\n/, "sops:\n    shamir_threshold: 2\n"), { age: [key.identity] }), /Shamir/);
+  await assert.rejects(
+    decryptSopsManifest("kind: Secret\nstringData: { a: b }\n", { age: [key.identity] }, "x.yaml"),
+    (e: Error) => e instanceof InputError && /x\.yaml: document 1 has no sops metadata/.test(e.message),
+  );
+  await assert.rejects(
+    decryptSopsManifest(encrypted.replace(/lastmodified: .*/, "lastmodified: yesterday"), { age: [key.identity] }),
+    /lastmodified.*not an RFC 3339 time/,
+  );
+  await assert.rejects(
+    decryptSopsManifest(encrypted.replace(/sops:\n/, "sops:\n    shamir_threshold: 2\n"), { age: [key.identity] }),
+    /Shamir/,
+  );
   await assert.rejects(decryptSopsManifest("a: [\n", { age: [key.identity] }, "bad.yaml"), /bad\.yaml:\d+/);
   await assert.rejects(decryptSopsManifest("x".repeat((4 << 20) + 1), { age: [key.identity] }, "huge.yaml"), /more than the/);
 });
@@ -135,7 +177,10 @@ test("the agent's keys from a Secret's data, and a render's objects decrypted in
   const b64 = (s: string) => Buffer.from(s).toString("base64");
   const keys = sopsKeysFromSecretData({ "age.agekey": b64(`# created by age-keygen\n${key.identity}\n`) }, "vigil-system/sops-keys");
   assert.deepEqual(keys.age, [key.identity]);
-  assert.throws(() => sopsKeysFromSecretData({ "age.agekey": b64("not a key") }, "s"), (e: Error) => e instanceof InputError && !e.message.includes("not a key"));
+  assert.throws(
+    () => sopsKeysFromSecretData({ "age.agekey": b64("not a key") }, "s"),
+    (e: Error) => e instanceof InputError && !e.message.includes("not a key"),
+  );
   assert.throws(() => sopsKeysFromSecretData({}, "s"), /no age/);
   const file = "apps/db.yaml";
   const encrypted = sops(secretManifest, ["--age", key.recipient, "--encrypted-regex", "^(data|stringData)$"]);
@@ -143,10 +188,14 @@ test("the agent's keys from a Secret's data, and a render's objects decrypted in
     { object: { kind: "ConfigMap", metadata: { name: "plain" } }, file: "apps/cm.yaml", line: 1 },
     { object: parse(encrypted) as Record<string, unknown>, file, line: 1 },
   ];
-  const out = await decryptSopsObjects(objects, async (f) => {
-    assert.equal(f, file);
-    return Buffer.from(encrypted);
-  }, keys);
+  const out = await decryptSopsObjects(
+    objects,
+    async (f) => {
+      assert.equal(f, file);
+      return Buffer.from(encrypted);
+    },
+    keys,
+  );
   assert.equal(out.length, 2);
   assert.deepEqual(out[0], objects[0]);
   assert.deepEqual(out[1]!.object, parse(secretManifest));

@@ -60,14 +60,19 @@ describe("SSH keys are judged at the trusted time, not the committer date", () =
 
     // git passes the committer date to ssh-keygen (-Overify-time), so the signer's own date decides.
     const git = spawnSync("git", ["-c", `gpg.ssh.allowedSignersFile=${allowed}`, "verify-commit", "HEAD"], {
-      cwd: repo.dir, encoding: "utf8", env: { ...process.env, HOME: repo.dir, GIT_CONFIG_NOSYSTEM: "1" },
+      cwd: repo.dir,
+      encoding: "utf8",
+      env: { ...process.env, HOME: repo.dir, GIT_CONFIG_NOSYSTEM: "1" },
     });
     assert.equal(git.status, 0, git.stderr);
     assert.match(git.stderr, /Good "git" signature for alice@example\.com/);
 
     const entries = parseAllowedSigners(line, "allowed_signers");
     const now = verification();
-    refusedWith(verifySshSignature(armored, payload, entries, now), /allowed_signers:1: the trusted time .* \(time of verification\) is after the key's valid-before 2024-01-01T00:00:00\.000Z/);
+    refusedWith(
+      verifySshSignature(armored, payload, entries, now),
+      /allowed_signers:1: the trusted time .* \(time of verification\) is after the key's valid-before 2024-01-01T00:00:00\.000Z/,
+    );
 
     // Seen by Vigil while the key was valid: the sighting, not the commit's date, keeps it valid.
     const seen = firstSeen("2023-12-01T00:00:00Z");
@@ -94,8 +99,10 @@ describe("SSH keys are judged at the trusted time, not the committer date", () =
     const entries = parseAllowedSigners(`*@example.com cert-authority ${ca.publicKey}\n`, "allowed_signers");
 
     const expired = certify("20200101:20200201");
-    refusedWith(verifySshSignature(expired, data, entries, verification()),
-      /certificate "cert-alice" is not valid at .* \(time of verification\) \(valid from 2020-01-0.* to 2020-02-0.*\)/);
+    refusedWith(
+      verifySshSignature(expired, data, entries, verification()),
+      /certificate "cert-alice" is not valid at .* \(time of verification\) \(valid from 2020-01-0.* to 2020-02-0.*\)/,
+    );
     const seen = firstSeen("2020-01-15T00:00:00Z");
     acceptedAt(verifySshSignature(expired, data, entries, seen), seen);
 
@@ -121,8 +128,10 @@ describe("OpenPGP keys are judged at the trusted time, not the signature's creat
     const signature = home.sign(fpr, data);
     const now = verification();
     acceptedAt(await verifyOpenPgpSignature(signature, data, trusted, now), now);
-    refusedWith(await verifyOpenPgpSignature(signature, data, trusted, verification(new Date(Date.now() + 2 * DAY))),
-      /the key expired .*, before the trusted time .* \(time of verification\); renew it/);
+    refusedWith(
+      await verifyOpenPgpSignature(signature, data, trusted, verification(new Date(Date.now() + 2 * DAY))),
+      /the key expired .*, before the trusted time .* \(time of verification\); renew it/,
+    );
   });
 
   it("a signature dated inside an old key's lifetime counts only if Vigil saw it then", async (t) => {
@@ -132,7 +141,10 @@ describe("OpenPGP keys are judged at the trusted time, not the signature's creat
     const trusted = await parseOpenPgpKeys(home.exportPublic(fpr), "olga", "policy signers[0]");
     // Anyone holding the key can write this date today; only a sighting in 2020 makes it so.
     const signature = home.sign(fpr, data, { fakedTime: "20200601T000000" });
-    refusedWith(await verifyOpenPgpSignature(signature, data, trusted, verification()), /the key expired 2020-12-3.*before the trusted time/);
+    refusedWith(
+      await verifyOpenPgpSignature(signature, data, trusted, verification()),
+      /the key expired 2020-12-3.*before the trusted time/,
+    );
     const seen = firstSeen("2020-06-02T00:00:00Z");
     acceptedAt(await verifyOpenPgpSignature(signature, data, trusted, seen), seen);
   });
@@ -144,7 +156,10 @@ describe("OpenPGP keys are judged at the trusted time, not the signature's creat
     const trusted = await parseOpenPgpKeys(home.exportPublic(fpr), "alice", "policy signers[0]");
     const seen = firstSeen(new Date(Date.now() + HOUR));
     const dated = (ms: number) => home.sign(fpr, data, { fakedTime: gpgTime(new Date(Date.now() + ms)) });
-    refusedWith(await verifyOpenPgpSignature(dated(DAY), data, trusted, seen), /in the future of the trusted time .* \(first seen in the audit log\)/);
+    refusedWith(
+      await verifyOpenPgpSignature(dated(DAY), data, trusted, seen),
+      /in the future of the trusted time .* \(first seen in the audit log\)/,
+    );
     // A signer's clock a few minutes ahead is not a reason to refuse.
     acceptedAt(await verifyOpenPgpSignature(dated(HOUR + 3 * 60 * 1000), data, trusted, seen), seen);
   });
@@ -154,28 +169,41 @@ describe("OpenPGP keys are judged at the trusted time, not the signature's creat
     const home = gpgHome(t);
     const fpr = home.generate("Alice <alice@example.com>", "ed25519");
     const trusted = await parseOpenPgpKeys(home.exportPublic(fpr), "alice", "policy signers[0]");
-    refusedWith(await verifyOpenPgpSignature(home.sign(fpr, data), data, trusted, firstSeen(new Date(Date.now() - 60 * 1000))),
-      /the key was created .*, after the trusted time .* \(first seen in the audit log\)/);
+    refusedWith(
+      await verifyOpenPgpSignature(home.sign(fpr, data), data, trusted, firstSeen(new Date(Date.now() - 60 * 1000))),
+      /the key was created .*, after the trusted time .* \(first seen in the audit log\)/,
+    );
   });
 });
 
 /** gpg's --faked-system-time format. */
 function gpgTime(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "");
+  return d
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "");
 }
 
 describe("the trusted time through the keyring and the worker pool", () => {
   it("verifyGitSignature reports the time it used and its source; the default source is the time of verification", async (t) => {
     if (!requireTools(t, ["ssh-keygen"])) return;
     const alice = new SshSigner(tempDir(t), "alice");
-    const ring: Keyring = { ssh: parseAllowedSigners(`alice@example.com ${alice.publicKey}\n`, "allowed_signers"), openpgp: [], sigstore: [], trustedRoot: undefined };
+    const ring: Keyring = {
+      ssh: parseAllowedSigners(`alice@example.com ${alice.publicKey}\n`, "allowed_signers"),
+      openpgp: [],
+      sigstore: [],
+      trustedRoot: undefined,
+    };
     const signature = alice.sign(data);
     const at = new Date("2026-01-02T03:04:05Z");
     acceptedAt(await verifyGitSignature(ring, signature, data, at), { at, source: "verification" });
     const seen = await verifyGitSignature(ring, signature, data, at, "git", "first-seen");
     acceptedAt(seen, { at, source: "first-seen" });
     assert.ok(seen.ok);
-    assert.match(describeSigner(seen), /^alice@example\.com \(ssh-ed25519 SHA256:\S+; valid at 2026-01-02T03:04:05\.000Z, first seen in the audit log\)$/);
+    assert.match(
+      describeSigner(seen),
+      /^alice@example\.com \(ssh-ed25519 SHA256:\S+; valid at 2026-01-02T03:04:05\.000Z, first seen in the audit log\)$/,
+    );
   });
 
   it("a worker thread judges at the time and source it is given", async (t) => {
@@ -184,7 +212,12 @@ describe("the trusted time through the keyring and the worker pool", () => {
     const text = `alice@example.com valid-before="20240101Z" ${alice.publicKey}\n`;
     const ctx = {
       key: "policy-1",
-      policy: { source: "trust.yaml", doc: { signers: [] } as unknown as TrustPolicyDocument, allowedSigners: { file: "allowed_signers", text }, where: () => "" },
+      policy: {
+        source: "trust.yaml",
+        doc: { signers: [] } as unknown as TrustPolicyDocument,
+        allowedSigners: { file: "allowed_signers", text },
+        where: () => "",
+      },
       keyring: { ssh: parseAllowedSigners(text, "allowed_signers"), openpgp: [], sigstore: [], trustedRoot: undefined },
     } as unknown as PolicyContext;
     const pool = verifierPool(2);
@@ -217,7 +250,8 @@ describe("principal patterns match without backtracking (OpenSSH match_pattern)"
       ["a.b", "a?b", true],
       ["a+b", "a.b", false],
     ];
-    for (const [name, pattern, expected] of cases) assert.equal(matchWildcard(name, pattern), expected, `${JSON.stringify(name)} ~ ${JSON.stringify(pattern)}`);
+    for (const [name, pattern, expected] of cases)
+      assert.equal(matchWildcard(name, pattern), expected, `${JSON.stringify(name)} ~ ${JSON.stringify(pattern)}`);
     assert.equal(matchPrincipal("mallory@example.com", ["*@example.com", "!mallory@*"]), false);
     assert.equal(matchPrincipal("alice@example.com", ["*@example.com", "!mallory@*"]), true);
   });
@@ -226,7 +260,8 @@ describe("principal patterns match without backtracking (OpenSSH match_pattern)"
     if (!requireTools(t, ["ssh-keygen"])) return;
     const alice = new SshSigner(tempDir(t), "alice");
     const signature = alice.sign(data, "vigil-approval");
-    const entries = (namespaces: string) => parseAllowedSigners(`alice@example.com namespaces="${namespaces}" ${alice.publicKey}\n`, "allowed_signers");
+    const entries = (namespaces: string) =>
+      parseAllowedSigners(`alice@example.com namespaces="${namespaces}" ${alice.publicKey}\n`, "allowed_signers");
     const now = verification();
     const verify = (namespaces: string) => verifySshSignature(signature, data, entries(namespaces), now, "vigil-approval");
     acceptedAt(verify("vigil-*"), now);

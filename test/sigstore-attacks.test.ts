@@ -9,12 +9,17 @@ import { requireSharedData, tempDir, vigil } from "./helpers/tools.ts";
 
 const DATA = new URL("../../shared/data/sigstore/", import.meta.url).pathname;
 const PRODUCTION_ROOT = join(DATA, "trusted_roots/sigstore-public-good.trusted_root.json");
-const IDENTITY = "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
+const IDENTITY =
+  "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main";
 const ISSUER = "https://token.actions.githubusercontent.com";
 const identityFlags = ["--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER];
 
 /** A copy of a public vector's bundle and artifact in a temporary folder, changed by `mutate`. */
-function vector(t: TestContext, name: string, mutate: (bundle: any) => void = () => {}): { dir: string; bundle: string; artifact: string } | undefined {
+function vector(
+  t: TestContext,
+  name: string,
+  mutate: (bundle: any) => void = () => {},
+): { dir: string; bundle: string; artifact: string } | undefined {
   if (!requireSharedData(t, join(DATA, "cases.json"))) return undefined;
   const dir = tempDir(t);
   const bundle = JSON.parse(readFileSync(join(DATA, "conformance", name, "bundle.sigstore.json"), "utf8"));
@@ -43,7 +48,10 @@ describe("verify blob: attacks are blocked with their reason", () => {
     if (!v) return;
     const out = verify(v, ...identityFlags, "--json");
     assert.equal(out.status, 0, out.stdout + out.stderr);
-    assert.match(out.json().checks[0].message, /^signed by https:\/\/github\.com\/sigstore-conformance\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), signed at 20\d\d-/);
+    assert.match(
+      out.json().checks[0].message,
+      /^signed by https:\/\/github\.com\/sigstore-conformance\/.* \(issuer https:\/\/token\.actions\.githubusercontent\.com\), signed at 20\d\d-/,
+    );
   });
 
   it("blocks a signature by another key", (t) => {
@@ -53,25 +61,50 @@ describe("verify blob: attacks are blocked with their reason", () => {
     assert.equal(vigil(["generate-key-pair", "--output-key-prefix", "signer"], { cwd: dir, env }).status, 0);
     assert.equal(vigil(["generate-key-pair", "--output-key-prefix", "other"], { cwd: dir, env }).status, 0);
     assert.equal(vigil(["sign", "blob", "a.txt", "--key", "signer.key", "--bundle", "a.bundle"], { cwd: dir, env }).status, 0);
-    const out = vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", "--key", "other.pub", "--insecure-ignore-tlog", "--json"], { cwd: dir });
+    const out = vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", "--key", "other.pub", "--insecure-ignore-tlog", "--json"], {
+      cwd: dir,
+    });
     assertBlocked(out, "signature", /does not verify with the given key: the artifact was changed after signing, or another key signed it/);
     // Without a log entry the right key passes only when that is accepted explicitly.
     const root = ["--trusted-root", PRODUCTION_ROOT];
-    assertBlocked(vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", "--key", "signer.pub", ...root, "--json"], { cwd: dir }), "transparency-log", /no transparency-log entry.*\(--insecure-ignore-tlog\)/);
+    assertBlocked(
+      vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", "--key", "signer.pub", ...root, "--json"], { cwd: dir }),
+      "transparency-log",
+      /no transparency-log entry.*\(--insecure-ignore-tlog\)/,
+    );
     // A key bundle must not pass as a certificate identity, nor a certificate bundle under --key.
-    const asIdentity = vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", ...identityFlags, "--insecure-ignore-tlog", "--json"], { cwd: dir });
+    const asIdentity = vigil(["verify", "blob", "a.txt", "--bundle", "a.bundle", ...identityFlags, "--insecure-ignore-tlog", "--json"], {
+      cwd: dir,
+    });
     assertBlocked(asIdentity, "identity", /signed with a key, not a certificate/);
   });
 
   it("blocks the right certificate authority's certificate for another identity or another issuer", (t) => {
     const v = vector(t, "happy-path-v0.3");
     if (!v) return;
-    assertBlocked(verify(v, "--certificate-identity", "alice@example.com", "--certificate-oidc-issuer", ISSUER, "--json"), "identity",
-      /issued to https:\/\/github\.com\/sigstore-conformance\/.* by the OIDC issuer https:\/\/token\.actions\.githubusercontent\.com, but the policy expects alice@example\.com from https:\/\/token/);
-    assertBlocked(verify(v, "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", "https://accounts.google.com", "--json"), "identity", /but the policy expects .* from https:\/\/accounts\.google\.com/);
+    assertBlocked(
+      verify(v, "--certificate-identity", "alice@example.com", "--certificate-oidc-issuer", ISSUER, "--json"),
+      "identity",
+      /issued to https:\/\/github\.com\/sigstore-conformance\/.* by the OIDC issuer https:\/\/token\.actions\.githubusercontent\.com, but the policy expects alice@example\.com from https:\/\/token/,
+    );
+    assertBlocked(
+      verify(v, "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", "https://accounts.google.com", "--json"),
+      "identity",
+      /but the policy expects .* from https:\/\/accounts\.google\.com/,
+    );
     // Patterns are unanchored as cosign's, so a pattern must say what it means: this one names another org.
-    assertBlocked(verify(v, "--certificate-identity-regexp", "^https://github\\.com/acme/", "--certificate-oidc-issuer", ISSUER, "--json"), "identity", /policy expects \/\^https:\/\/github\\\.com\/acme\/\//);
-    const matching = verify(v, "--certificate-identity-regexp", "^https://github\\.com/sigstore-conformance/", "--certificate-oidc-issuer-regexp", "^https://token\\.actions\\.githubusercontent\\.com$");
+    assertBlocked(
+      verify(v, "--certificate-identity-regexp", "^https://github\\.com/acme/", "--certificate-oidc-issuer", ISSUER, "--json"),
+      "identity",
+      /policy expects \/\^https:\/\/github\\\.com\/acme\/\//,
+    );
+    const matching = verify(
+      v,
+      "--certificate-identity-regexp",
+      "^https://github\\.com/sigstore-conformance/",
+      "--certificate-oidc-issuer-regexp",
+      "^https://token\\.actions\\.githubusercontent\\.com$",
+    );
     assert.equal(matching.status, 0, matching.stdout);
     assert.equal(verify(v, "--certificate-identity", IDENTITY, "--certificate-oidc-issuer", ISSUER, "--key", "x.pub").status, 2);
   });
@@ -81,11 +114,25 @@ describe("verify blob: attacks are blocked with their reason", () => {
     // certificate's ten minutes; the certificate has long expired.
     const v = vector(t, "happy-path-v0.3", (b) => delete b.verificationMaterial.tlogEntries[0].inclusionPromise);
     if (!v) return;
-    assertBlocked(verify(v, ...identityFlags, "--json"), "timestamp", /no verified signing time .* so its certificate's validity cannot be checked/);
+    assertBlocked(
+      verify(v, ...identityFlags, "--json"),
+      "timestamp",
+      /no verified signing time .* so its certificate's validity cannot be checked/,
+    );
     // Rekor v2 entries carry no time at all: the RFC 3161 timestamp is the only one, and taking it away blocks.
     const rekor2 = vector(t, "rekor2-happy-path", (b) => delete b.verificationMaterial.timestampVerificationData);
     if (!rekor2) return;
-    const out = vigil(["verify", "blob", rekor2.artifact, "--bundle", rekor2.bundle, "--trusted-root", join(DATA, "conformance/rekor2-happy-path/trusted_root.json"), ...identityFlags, "--json"]);
+    const out = vigil([
+      "verify",
+      "blob",
+      rekor2.artifact,
+      "--bundle",
+      rekor2.bundle,
+      "--trusted-root",
+      join(DATA, "conformance/rekor2-happy-path/trusted_root.json"),
+      ...identityFlags,
+      "--json",
+    ]);
     assertBlocked(out, "timestamp", /no verified signing time/);
   });
 
@@ -133,7 +180,13 @@ describe("verify blob: attacks are blocked with their reason", () => {
       [original.slice(0, 200), /bundle\.json: the bundle is not valid JSON/],
       [JSON.stringify({ ...JSON.parse(original), surprise: true }), /bundle\.json: the bundle has an unknown field "surprise"/],
       [original.replace('"mediaType":', '"mediatype":'), /bundle\.json: the bundle has an unknown field "mediatype"/],
-      [JSON.stringify({ ...JSON.parse(original), verificationMaterial: { ...JSON.parse(original).verificationMaterial, tlogEntries: [{ logIndex: "x" }] } }), /bundle\.json: verificationMaterial\.tlogEntries\[0\]\.logIndex must be an integer/],
+      [
+        JSON.stringify({
+          ...JSON.parse(original),
+          verificationMaterial: { ...JSON.parse(original).verificationMaterial, tlogEntries: [{ logIndex: "x" }] },
+        }),
+        /bundle\.json: verificationMaterial\.tlogEntries\[0\]\.logIndex must be an integer/,
+      ],
       ["[]", /bundle\.json: the bundle must be a JSON object/],
     ];
     for (const [text, reason] of cases) {
@@ -154,7 +207,11 @@ describe("verify blob: attacks are blocked with their reason", () => {
     const noIdentity = vigil(["verify", "blob", v.artifact, "--bundle", v.bundle, "--trusted-root", PRODUCTION_ROOT]);
     assert.equal(noIdentity.status, 2);
     assert.match(noIdentity.stderr, /a certificate alone proves nothing about who signed/);
-    assert.equal(vigil(["verify", "blob", v.artifact, "--bundle", v.bundle, "--trusted-root", PRODUCTION_ROOT, "--certificate-identity", IDENTITY]).status, 2);
+    assert.equal(
+      vigil(["verify", "blob", v.artifact, "--bundle", v.bundle, "--trusted-root", PRODUCTION_ROOT, "--certificate-identity", IDENTITY])
+        .status,
+      2,
+    );
     const noRoot = vigil(["verify", "blob", v.artifact, "--bundle", v.bundle, ...identityFlags]);
     assert.equal(noRoot.status, 2);
     assert.match(noRoot.stderr, /needs a Sigstore trusted root .*: pass --trusted-root FILE/);

@@ -36,24 +36,66 @@ describe("cosign keys", () => {
     const key = decryptPrivateKey(readFileSync(join(dir, "cosign.key"), "utf8"), PASSWORD.COSIGN_PASSWORD, "cosign.key");
     assert.equal(publicKeyPem(key.publicKey), publicKeyPem(loadPublicKey(readFileSync(join(dir, "cosign.pub"), "utf8"), "cosign.pub")));
 
-    const signed = vigil(["sign", "blob", "artifact.txt", "--key", "cosign.key", "--bundle", "vigil.bundle", "--output-signature", "vigil.sig"], { cwd: dir, env: PASSWORD });
+    const signed = vigil(
+      ["sign", "blob", "artifact.txt", "--key", "cosign.key", "--bundle", "vigil.bundle", "--output-signature", "vigil.sig"],
+      { cwd: dir, env: PASSWORD },
+    );
     assert.equal(signed.status, 0, signed.stderr);
     cosign(dir, ["verify-blob", "--key", "cosign.pub", "--bundle", "vigil.bundle", "--insecure-ignore-tlog", "artifact.txt"]);
-    cosign(dir, ["verify-blob", "--key", "cosign.pub", "--signature", "vigil.sig", "--insecure-ignore-tlog", "--new-bundle-format=false", "artifact.txt"]);
+    cosign(dir, [
+      "verify-blob",
+      "--key",
+      "cosign.pub",
+      "--signature",
+      "vigil.sig",
+      "--insecure-ignore-tlog",
+      "--new-bundle-format=false",
+      "artifact.txt",
+    ]);
 
     // And what cosign signs with its own key, Vigil verifies.
-    cosign(dir, ["sign-blob", "--key", "cosign.key", "--bundle", "cosign.bundle", "--tlog-upload=false", "--use-signing-config=false", "-y", "artifact.txt"]);
-    const out = vigil(["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--insecure-ignore-tlog"], { cwd: dir });
+    cosign(dir, [
+      "sign-blob",
+      "--key",
+      "cosign.key",
+      "--bundle",
+      "cosign.bundle",
+      "--tlog-upload=false",
+      "--use-signing-config=false",
+      "-y",
+      "artifact.txt",
+    ]);
+    const out = vigil(["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--insecure-ignore-tlog"], {
+      cwd: dir,
+    });
     assert.equal(out.status, 0, out.stdout + out.stderr);
     assert.match(out.stdout, /PASS\s+artifact\s+signature\s+artifact.txt\s+signed by cosign.pub \(ecdsa-p256 SHA256:/);
     // Its bare signature too; and without a log entry, only when that is accepted explicitly.
-    cosign(dir, ["sign-blob", "--key", "cosign.key", "--new-bundle-format=false", "--tlog-upload=false", "--use-signing-config=false", "--output-signature", "cosign.sig", "-y", "artifact.txt"]);
-    assert.equal(vigil(["verify", "blob", "artifact.txt", "--signature", "cosign.sig", "--key", "cosign.pub", "--insecure-ignore-tlog"], { cwd: dir }).status, 0);
+    cosign(dir, [
+      "sign-blob",
+      "--key",
+      "cosign.key",
+      "--new-bundle-format=false",
+      "--tlog-upload=false",
+      "--use-signing-config=false",
+      "--output-signature",
+      "cosign.sig",
+      "-y",
+      "artifact.txt",
+    ]);
+    assert.equal(
+      vigil(["verify", "blob", "artifact.txt", "--signature", "cosign.sig", "--key", "cosign.pub", "--insecure-ignore-tlog"], { cwd: dir })
+        .status,
+      0,
+    );
     const strict = vigil(["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--json"], { cwd: dir });
     assert.equal(strict.status, 1);
     assert.match(strict.json().checks[0].message, /no transparency-log entry.*--insecure-ignore-tlog/);
     writeFileSync(join(dir, "artifact.txt"), "release 1.2.4\n");
-    const changed = vigil(["verify", "blob", "artifact.txt", "--signature", "cosign.sig", "--key", "cosign.pub", "--insecure-ignore-tlog", "--json"], { cwd: dir });
+    const changed = vigil(
+      ["verify", "blob", "artifact.txt", "--signature", "cosign.sig", "--key", "cosign.pub", "--insecure-ignore-tlog", "--json"],
+      { cwd: dir },
+    );
     assert.equal(changed.status, 1);
     assert.match(changed.json().checks[0].message, /does not verify with the given key/);
   });
@@ -66,17 +108,34 @@ describe("cosign keys", () => {
       assert.equal(made.status, 0, made.stderr);
       assert.deepEqual(Object.keys(made.json()), ["privateKey", "publicKey", "algorithm", "key"]);
 
-      cosign(dir, ["sign-blob", "--key", "cosign.key", "--bundle", "cosign.bundle", "--tlog-upload=false", "--use-signing-config=false", "-y", "artifact.txt"]);
-      const verified = vigil(["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--insecure-ignore-tlog"], { cwd: dir });
+      cosign(dir, [
+        "sign-blob",
+        "--key",
+        "cosign.key",
+        "--bundle",
+        "cosign.bundle",
+        "--tlog-upload=false",
+        "--use-signing-config=false",
+        "-y",
+        "artifact.txt",
+      ]);
+      const verified = vigil(
+        ["verify", "blob", "artifact.txt", "--bundle", "cosign.bundle", "--key", "cosign.pub", "--insecure-ignore-tlog"],
+        { cwd: dir },
+      );
       assert.equal(verified.status, 0, verified.stdout + verified.stderr);
 
-      assert.equal(vigil(["sign", "blob", "artifact.txt", "--key", "cosign.key", "--bundle", "vigil.bundle"], { cwd: dir, env: PASSWORD }).status, 0);
+      assert.equal(
+        vigil(["sign", "blob", "artifact.txt", "--key", "cosign.key", "--bundle", "vigil.bundle"], { cwd: dir, env: PASSWORD }).status,
+        0,
+      );
       // Vigil writes the bundle cosign writes: the same message digest (algorithm and value), or none for Ed25519.
       const digestOf = (file: string) => JSON.parse(readFileSync(join(dir, file), "utf8")).messageSignature.messageDigest ?? {};
       assert.deepEqual(digestOf("vigil.bundle"), digestOf("cosign.bundle"));
       // cosign v3.1.3 refuses even its own sign-blob bundles for P-384 and P-521 keys (it verifies them
       // with SHA-256) and for Ed25519 keys ("message is missing artifact digest"); for the others it must accept Vigil's.
-      if (!/nistp384|nistp521|ed25519/.test(algorithm)) cosign(dir, ["verify-blob", "--key", "cosign.pub", "--bundle", "vigil.bundle", "--insecure-ignore-tlog", "artifact.txt"]);
+      if (!/nistp384|nistp521|ed25519/.test(algorithm))
+        cosign(dir, ["verify-blob", "--key", "cosign.pub", "--bundle", "vigil.bundle", "--insecure-ignore-tlog", "artifact.txt"]);
     });
   }
 
@@ -104,10 +163,16 @@ describe("cosign keys", () => {
     const doc = JSON.parse(Buffer.from(pem.split("\n").slice(1, -2).join(""), "base64").toString());
     doc.kdf.params.N = 2 ** 30;
     const started = Date.now();
-    assert.throws(() => decryptPrivateKey(pemOf("ENCRYPTED SIGSTORE PRIVATE KEY", JSON.stringify(doc)), "pw", "hostile.key"), /hostile\.key: kdf\.params ask for more scrypt work than a key file may/);
+    assert.throws(
+      () => decryptPrivateKey(pemOf("ENCRYPTED SIGSTORE PRIVATE KEY", JSON.stringify(doc)), "pw", "hostile.key"),
+      /hostile\.key: kdf\.params ask for more scrypt work than a key file may/,
+    );
     assert.ok(Date.now() - started < 1000);
     doc.kdf.params.N = 3;
-    assert.throws(() => decryptPrivateKey(pemOf("ENCRYPTED SIGSTORE PRIVATE KEY", JSON.stringify(doc)), "pw", "odd.key"), /odd\.key: kdf\.params\.N must be a power of two/);
+    assert.throws(
+      () => decryptPrivateKey(pemOf("ENCRYPTED SIGSTORE PRIVATE KEY", JSON.stringify(doc)), "pw", "odd.key"),
+      /odd\.key: kdf\.params\.N must be a power of two/,
+    );
   });
 
   it("opens the older ENCRYPTED COSIGN PRIVATE KEY form and refuses other PEM blocks", () => {
@@ -115,7 +180,10 @@ describe("cosign keys", () => {
     const body = pemBody(encryptPrivateKey(key.privateKey, "pw"));
     const old = decryptPrivateKey(pemOf("ENCRYPTED COSIGN PRIVATE KEY", body), "pw", "old.key");
     assert.equal(publicKeyPem(old.publicKey), publicKeyPem(key.publicKey));
-    assert.throws(() => decryptPrivateKey(pemOf("PRIVATE KEY", body), "pw", "plain.key"), /plain\.key: a "PRIVATE KEY" PEM block is not a cosign private key/);
+    assert.throws(
+      () => decryptPrivateKey(pemOf("PRIVATE KEY", body), "pw", "plain.key"),
+      /plain\.key: a "PRIVATE KEY" PEM block is not a cosign private key/,
+    );
     assert.throws(() => loadPublicKey(pemOf("PUBLIC KEY", "not a key"), "bad.pub"), /bad\.pub: not a valid public key/);
   });
 
@@ -171,5 +239,8 @@ function pemBody(pem: string): string {
 }
 
 function pemOf(type: string, body: string): string {
-  return `-----BEGIN ${type}-----\n${Buffer.from(body).toString("base64").match(/.{1,64}/g)!.join("\n")}\n-----END ${type}-----\n`;
+  return `-----BEGIN ${type}-----\n${Buffer.from(body)
+    .toString("base64")
+    .match(/.{1,64}/g)!
+    .join("\n")}\n-----END ${type}-----\n`;
 }

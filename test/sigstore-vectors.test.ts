@@ -47,7 +47,12 @@ function policyFlags(c: Case): string[] {
     case "certificate-identity":
       return ["--certificate-identity", c.policy.certificate_identity, "--certificate-oidc-issuer", c.policy.certificate_oidc_issuer];
     case "certificate-identity-regexp":
-      return ["--certificate-identity-regexp", c.policy.certificate_identity_regexp, "--certificate-oidc-issuer-regexp", c.policy.certificate_oidc_issuer_regexp];
+      return [
+        "--certificate-identity-regexp",
+        c.policy.certificate_identity_regexp,
+        "--certificate-oidc-issuer-regexp",
+        c.policy.certificate_oidc_issuer_regexp,
+      ];
     case "none":
       // No identity policy upstream: any identity, said explicitly, as cosign users say it.
       return ["--certificate-identity-regexp", ".*", "--certificate-oidc-issuer-regexp", ".*"];
@@ -62,10 +67,27 @@ function artifactFlags(c: Case): string[] {
 
 /** Runs a case through the CLI; returns whether it verified and the reason shown when it did not. */
 function runCli(c: Case): { passed: boolean; reason: string } {
-  const out = vigil(["verify", "blob", ...artifactFlags(c), "--bundle", path(c.bundle), "--trusted-root", path(c.trusted_root), ...policyFlags(c), "--json"]);
+  const out = vigil([
+    "verify",
+    "blob",
+    ...artifactFlags(c),
+    "--bundle",
+    path(c.bundle),
+    "--trusted-root",
+    path(c.trusted_root),
+    ...policyFlags(c),
+    "--json",
+  ]);
   if (out.status === 0) return { passed: true, reason: "" };
   assert.ok(out.status === 1 || out.status === 2, `${c.name}: exit ${out.status} is neither blocked nor bad input: ${out.stderr}`);
-  const reason = out.status === 1 ? out.json().checks.filter((k: { status: string }) => k.status === "fail").map((k: { rule: string; message: string }) => `${k.rule}: ${k.message}`).join("; ") : out.stderr;
+  const reason =
+    out.status === 1
+      ? out
+          .json()
+          .checks.filter((k: { status: string }) => k.status === "fail")
+          .map((k: { rule: string; message: string }) => `${k.rule}: ${k.message}`)
+          .join("; ")
+      : out.stderr;
   return { passed: false, reason };
 }
 
@@ -79,7 +101,9 @@ function runImage(c: Case): { passed: boolean; reason: string } {
   try {
     verifyImageBundle(bundle, c.artifact_digest!, {
       trustedRoot: loadTrustedRootFile(path(c.trusted_root)),
-      signer: { identities: [{ subject: { regexp: p.certificate_identity_regexp }, issuer: { regexp: p.certificate_oidc_issuer_regexp } }] },
+      signer: {
+        identities: [{ subject: { regexp: p.certificate_identity_regexp }, issuer: { regexp: p.certificate_oidc_issuer_regexp } }],
+      },
       attestation: { predicateType: statement.predicateType },
     });
     return { passed: true, reason: "" };
@@ -113,7 +137,9 @@ describe("Sigstore verification vectors", () => {
 
   it("reports how many vectors behave as expected", () => {
     const right = outcomes.filter((o) => o.ok).length;
-    console.log(`Sigstore vectors: ${right} of ${cases.length} as expected (${cases.filter((c) => c.expect === "pass").length} pass, ${cases.filter((c) => c.expect === "fail").length} fail cases)`);
+    console.log(
+      `Sigstore vectors: ${right} of ${cases.length} as expected (${cases.filter((c) => c.expect === "pass").length} pass, ${cases.filter((c) => c.expect === "fail").length} fail cases)`,
+    );
     assert.equal(right, cases.length);
   });
 });

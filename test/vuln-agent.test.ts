@@ -38,14 +38,21 @@ before(async () => {
 const ready = (t: TestContext) => requireKube(t) && requireTools(t, ["docker-registry", "cosign", "ssh-keygen", "git"]);
 
 const lodashHigh = {
-  id: "GHSA-p6mc-m468-83gw", modified: "2024-01-01T00:00:00Z", aliases: ["CVE-2020-8203"],
+  id: "GHSA-p6mc-m468-83gw",
+  modified: "2024-01-01T00:00:00Z",
+  aliases: ["CVE-2020-8203"],
   severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-  affected: [{ package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] }],
+  affected: [
+    { package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] },
+  ],
 };
 /** As the Go, PyPI and Alpine feeds write them: no severity at all. */
 const minimistUnknown = {
-  id: "GO-2099-0001", modified: "2024-01-01T00:00:00Z",
-  affected: [{ package: { ecosystem: "npm", name: "minimist" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "1.2.6" }] }] }],
+  id: "GO-2099-0001",
+  modified: "2024-01-01T00:00:00Z",
+  affected: [
+    { package: { ecosystem: "npm", name: "minimist" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "1.2.6" }] }] },
+  ],
 };
 
 async function importInto(db: string, dir: string, advisories: object[], name: string): Promise<void> {
@@ -64,8 +71,19 @@ async function release(tag: string, packages: Record<string, string>): Promise<s
   const name = `${registry.registry.host}/vuln-agent/api`;
   await pushTestImage(registry.client.repository(name), { tag });
   await signImage(registry.client, `${name}:${tag}`, imageKey.signing);
-  const components = Object.entries(packages).map(([pkg, version]) => ({ type: "library", name: pkg, version, purl: `pkg:npm/${pkg}@${version}` }));
-  await attestImage(registry.client, `${name}:${tag}`, { bomFormat: "CycloneDX", specVersion: "1.5", components }, PREDICATE_TYPES.cyclonedx, imageKey.signing);
+  const components = Object.entries(packages).map(([pkg, version]) => ({
+    type: "library",
+    name: pkg,
+    version,
+    purl: `pkg:npm/${pkg}@${version}`,
+  }));
+  await attestImage(
+    registry.client,
+    `${name}:${tag}`,
+    { bomFormat: "CycloneDX", specVersion: "1.5", components },
+    PREDICATE_TYPES.cyclonedx,
+    imageKey.signing,
+  );
   return `${name}:${tag}`;
 }
 
@@ -80,16 +98,30 @@ spec:
 `;
 
 /** A configuration repository for `env` and the agent's configuration, its vulnerability block as given. */
-async function workspace(t: TestContext, env: string, vulnerability: string): Promise<{ dir: string; repo: TestRepo; configFile: string; ns: string }> {
+async function workspace(
+  t: TestContext,
+  env: string,
+  vulnerability: string,
+): Promise<{ dir: string; repo: TestRepo; configFile: string; ns: string }> {
   const dir = tempDir(t, "vigil-vuln-agent-");
   const ns = `${env}-shop`;
   await createNamespace(admin, ns);
-  const images = [{ pattern: `${registry.registry.host}/vuln-agent/**`, signers: [{ key: imageKey.publicPem }], attestations: [{ predicateType: PREDICATE_TYPES.cyclonedx }] }];
+  const images = [
+    {
+      pattern: `${registry.registry.host}/vuln-agent/**`,
+      signers: [{ key: imageKey.publicPem }],
+      attestations: [{ predicateType: PREDICATE_TYPES.cyclonedx }],
+    },
+  ];
   const trust = soleOwnerPolicy(join(dir, "trust.yaml"), alice, env, { images });
   const repo = new TestRepo(join(dir, "config"));
   const configFile = writeAgentConfig(dir, {
-    trust, packs: ["pss-baseline"], extra: `insecureRegistries: ["${registry.registry.host}"]\n`,
-    environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], extra: `    vulnerability: ${vulnerability}\n` }],
+    trust,
+    packs: ["pss-baseline"],
+    extra: `insecureRegistries: ["${registry.registry.host}"]\n`,
+    environments: [
+      { name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], extra: `    vulnerability: ${vulnerability}\n` },
+    ],
   });
   return { dir, repo, configFile, ns };
 }
@@ -106,10 +138,27 @@ test("signed VEX required: unsigned and forged VEX are refused and block; the si
   const db = join(keys, "db");
   await importInto(db, keys, [lodashHigh], "advisories");
   const vexFile = join(keys, "prod.openvex.json");
-  const vexText = JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": "prod-vex", author: "security", timestamp: "2024-01-01T00:00:00Z", version: 1,
-    statements: [{ vulnerability: { name: "CVE-2020-8203" }, products: [{ "@id": "pkg:npm/lodash@4.17.15" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" }] });
+  const vexText = JSON.stringify({
+    "@context": "https://openvex.dev/ns/v0.2.0",
+    "@id": "prod-vex",
+    author: "security",
+    timestamp: "2024-01-01T00:00:00Z",
+    version: 1,
+    statements: [
+      {
+        vulnerability: { name: "CVE-2020-8203" },
+        products: [{ "@id": "pkg:npm/lodash@4.17.15" }],
+        status: "not_affected",
+        justification: "vulnerable_code_not_in_execute_path",
+      },
+    ],
+  });
   writeFileSync(vexFile, vexText);
-  const w = await workspace(t, "vexsig", `{ db: ${db}, failOn: high, vex: [${vexFile}], vexSignature: { key: ${join(keys, "vex.pub")}, insecureIgnoreTlog: true } }`);
+  const w = await workspace(
+    t,
+    "vexsig",
+    `{ db: ${db}, failOn: high, vex: [${vexFile}], vexSignature: { key: ${join(keys, "vex.pub")}, insecureIgnoreTlog: true } }`,
+  );
   w.repo.commit({ "envs/vexsig/api.yaml": deployment(w.ns, await release("vex", { lodash: "4.17.15" })) }, alice);
 
   const unsigned = await reconcile(w.configFile);
@@ -152,9 +201,15 @@ test("unknownSeverity: a finding without any severity blocks by default at failO
   const blocked = await reconcile(w.configFile);
   assert.equal(blocked.exitCode, 1);
   assert.equal(find(blocked, "GO-2099-0001")?.status, "fail");
-  assert.match(find(blocked, "GO-2099-0001")!.message, /UNKNOWN \(no severity figure: it fails at any threshold unless unknownSeverity is warn\)/);
+  assert.match(
+    find(blocked, "GO-2099-0001")!.message,
+    /UNKNOWN \(no severity figure: it fails at any threshold unless unknownSeverity is warn\)/,
+  );
 
-  writeFileSync(w.configFile, readFileSync(w.configFile, "utf8").replace("failOn: critical }", "failOn: critical, unknownSeverity: warn }"));
+  writeFileSync(
+    w.configFile,
+    readFileSync(w.configFile, "utf8").replace("failOn: critical }", "failOn: critical, unknownSeverity: warn }"),
+  );
   const warned = await reconcile(w.configFile);
   assert.equal(warned.exitCode, 0, JSON.stringify(vulnChecks(warned)));
   assert.equal(find(warned, "GO-2099-0001")?.status, "warn");

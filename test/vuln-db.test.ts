@@ -18,12 +18,23 @@ const cli = new URL("../src/cli/main.ts", import.meta.url).pathname;
 
 const info = (location = db) => vigil(["db", "info", "--db", location, "--json"]).json();
 const sbom = join(dir, "sbom.cdx.json");
-writeFileSync(sbom, JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", components: [
-  { type: "library", name: "x/net", purl: "pkg:golang/golang.org/x/net@v0.17.0" },
-  { type: "operating-system-package", name: "openssh", purl: "pkg:deb/ubuntu/openssh@1:8.9p1-3ubuntu0.4?distro=ubuntu-22.04" },
-  { type: "library", name: "busybox", purl: "pkg:apk/alpine/busybox@1.36.1-r0?distro=3.21.0" },
-] }));
-const findings = (location: string) => vigil(["scan", sbom, "--db", location, "--json", "--fail-on", "low"]).json().checks.map((c: any) => `${c.rule} ${c.subject} ${c.status}`).sort();
+writeFileSync(
+  sbom,
+  JSON.stringify({
+    bomFormat: "CycloneDX",
+    specVersion: "1.5",
+    components: [
+      { type: "library", name: "x/net", purl: "pkg:golang/golang.org/x/net@v0.17.0" },
+      { type: "operating-system-package", name: "openssh", purl: "pkg:deb/ubuntu/openssh@1:8.9p1-3ubuntu0.4?distro=ubuntu-22.04" },
+      { type: "library", name: "busybox", purl: "pkg:apk/alpine/busybox@1.36.1-r0?distro=3.21.0" },
+    ],
+  }),
+);
+const findings = (location: string) =>
+  vigil(["scan", sbom, "--db", location, "--json", "--fail-on", "low"])
+    .json()
+    .checks.map((c: any) => `${c.rule} ${c.subject} ${c.status}`)
+    .sort();
 
 test("imports every shared OSV zip; again, nothing changes", { timeout: 300_000 }, (t) => {
   if (!requireSharedData(t, osv)) return;
@@ -33,7 +44,18 @@ test("imports every shared OSV zip; again, nothing changes", { timeout: 300_000 
   assert.equal(r.malformed.length, 0);
   assert.equal(r.added + r.withdrawn, r.files);
   assert.ok(r.withdrawn > 0, "the Go and PyPI data carry withdrawn advisories");
-  assert.deepEqual(Object.keys(r.database.ecosystems).sort(), ["AlmaLinux", "Alpine", "Bitnami", "Go", "Kubernetes", "PyPI", "RubyGems", "Ubuntu", "crates.io", "npm"]);
+  assert.deepEqual(Object.keys(r.database.ecosystems).sort(), [
+    "AlmaLinux",
+    "Alpine",
+    "Bitnami",
+    "Go",
+    "Kubernetes",
+    "PyPI",
+    "RubyGems",
+    "Ubuntu",
+    "crates.io",
+    "npm",
+  ]);
   const again = vigil(["db", "import", osv, "--db", db, "--json"]).json();
   assert.deepEqual([again.added, again.updated, again.unchanged], [0, 0, r.added]);
 });
@@ -42,11 +64,27 @@ test("incremental by modified; a withdrawn advisory leaves; malformed ones are s
   const before = info().advisories;
   const folder = join(dir, "updates");
   mkdirSync(folder);
-  const newer = { id: "GO-2023-2102", modified: "2099-01-01T00:00:00Z", aliases: ["CVE-2023-39325"], affected: [{ package: { ecosystem: "Go", name: "golang.org/x/net" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "0.99.0" }] }] }] };
+  const newer = {
+    id: "GO-2023-2102",
+    modified: "2099-01-01T00:00:00Z",
+    aliases: ["CVE-2023-39325"],
+    affected: [
+      {
+        package: { ecosystem: "Go", name: "golang.org/x/net" },
+        ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "0.99.0" }] }],
+      },
+    ],
+  };
   writeFileSync(join(folder, "a-newer.json"), JSON.stringify(newer));
   writeFileSync(join(folder, "b-older.json"), JSON.stringify({ ...newer, id: "GO-2022-1144", modified: "2000-01-01T00:00:00Z" }));
-  writeFileSync(join(folder, "c-withdrawn.json"), JSON.stringify({ id: "GO-2024-2687", modified: "2099-01-01T00:00:00Z", withdrawn: "2099-01-01T00:00:00Z" }));
-  writeFileSync(join(folder, "d-bad.json"), JSON.stringify({ id: "BAD-1", modified: "2099-01-01T00:00:00Z", affected: [{ package: { ecosystem: "Go" } }] }));
+  writeFileSync(
+    join(folder, "c-withdrawn.json"),
+    JSON.stringify({ id: "GO-2024-2687", modified: "2099-01-01T00:00:00Z", withdrawn: "2099-01-01T00:00:00Z" }),
+  );
+  writeFileSync(
+    join(folder, "d-bad.json"),
+    JSON.stringify({ id: "BAD-1", modified: "2099-01-01T00:00:00Z", affected: [{ package: { ecosystem: "Go" } }] }),
+  );
   writeFileSync(join(folder, "e-notjson.json"), "{ not json");
   const r = vigil(["db", "import", folder, "--db", db]);
   assert.equal(r.status, 0, r.stderr);
@@ -55,7 +93,10 @@ test("incremental by modified; a withdrawn advisory leaves; malformed ones are s
   assert.match(r.stdout, /skipped \(no id\) from .*e-notjson.json: not JSON/);
   assert.equal(info().advisories, before - 1);
   const checks = vigil(["scan", sbom, "--db", db, "--json"]).json().checks;
-  assert.ok(checks.some((c: any) => c.rule === "GO-2023-2102"), "the updated range (fixed 0.99.0) now covers 0.17.0");
+  assert.ok(
+    checks.some((c: any) => c.rule === "GO-2023-2102"),
+    "the updated range (fixed 0.99.0) now covers 0.17.0",
+  );
   assert.ok(!checks.some((c: any) => c.rule === "GO-2024-2687"), "withdrawn");
 });
 
@@ -89,7 +130,10 @@ test("a database from a newer schema is refused, never misread", () => {
   const raw = new DatabaseSync(join(newer, "osv.sqlite"));
   raw.prepare("UPDATE vigil_osv_meta SET value = '7' WHERE key = 'schema'").run();
   raw.close();
-  for (const args of [["scan", sbom, "--db", newer], ["db", "import", join(osv, "Kubernetes/all.zip"), "--db", newer]]) {
+  for (const args of [
+    ["scan", sbom, "--db", newer],
+    ["db", "import", join(osv, "Kubernetes/all.zip"), "--db", newer],
+  ]) {
     const r = vigil(args);
     assert.equal(r.status, 2);
     assert.match(r.stderr, /the database has schema 7, newer than this Vigil reads \(1\): upgrade Vigil, or import into a new database/);
@@ -121,12 +165,17 @@ test("PostgreSQL: the same import and the same findings as the embedded store", 
   assert.equal(down.status, 3, "an unreachable database is a dependency unavailable");
 });
 
-test("PostgreSQL: two agents importing at once queue on the lock; a killed import leaves the database whole", { timeout: 300_000 }, async (t) => {
+test("PostgreSQL: two agents importing at once queue on the lock; a killed import leaves the database whole", {
+  timeout: 300_000,
+}, async (t) => {
   const bin = requirePostgres(t);
   if (!bin || !requireSharedData(t, osv)) return;
   const pg = startPostgres(scope, bin);
   const url = pg.database("shared");
-  const run = (args: string[]) => new Promise<number>((resolve) => spawn(process.execPath, [cli, ...args], { stdio: "ignore" }).on("exit", (code) => resolve(code ?? -1)));
+  const run = (args: string[]) =>
+    new Promise<number>((resolve) =>
+      spawn(process.execPath, [cli, ...args], { stdio: "ignore" }).on("exit", (code) => resolve(code ?? -1)),
+    );
   const zips = ["Ubuntu", "Alpine", "Kubernetes"].map((e) => join(osv, e, "all.zip"));
   assert.deepEqual(await Promise.all([run(["db", "import", ...zips, "--db", url]), run(["db", "import", ...zips, "--db", url])]), [0, 0]);
   const before = info(url);

@@ -31,11 +31,23 @@ let store: SqliteStore;
 
 before(async () => {
   const dir = tempDir(scope);
-  writeFileSync(join(dir, "advisories.json"), JSON.stringify([{
-    id: "GHSA-p6mc-m468-83gw", modified: "2024-01-01T00:00:00Z", aliases: ["CVE-2020-8203"],
-    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-    affected: [{ package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] }],
-  }]));
+  writeFileSync(
+    join(dir, "advisories.json"),
+    JSON.stringify([
+      {
+        id: "GHSA-p6mc-m468-83gw",
+        modified: "2024-01-01T00:00:00Z",
+        aliases: ["CVE-2020-8203"],
+        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
+        affected: [
+          {
+            package: { ecosystem: "npm", name: "lodash" },
+            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
+          },
+        ],
+      },
+    ]),
+  );
   store = SqliteStore.open(join(dir, "db"), { create: true });
   scope.after(() => store.close());
   await importAdvisories(store, [join(dir, "advisories.json")]);
@@ -49,7 +61,11 @@ async function release(repository: string, lodash: string): Promise<string> {
   const name = `${s.registry.host}/${repository}`;
   await pushTestImage(s.client.repository(name), { tag: "v1" });
   await signImage(s.client, `${name}:v1`, ci.signing);
-  const sbom = { bomFormat: "CycloneDX", specVersion: "1.5", components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }] };
+  const sbom = {
+    bomFormat: "CycloneDX",
+    specVersion: "1.5",
+    components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
+  };
   await attestImage(s.client, `${name}:v1`, sbom, PREDICATE_TYPES.cyclonedx, ci.signing);
   return `${name}:v1`;
 }
@@ -66,24 +82,33 @@ spec:
 
 /** artifact gate → vulnerability gate → apply, stopping at the first gate that fails, as the agent's chain does. */
 async function reconcile(image: string, vex: VexStatement[] = []): Promise<{ checks: Check[]; applied: boolean }> {
-  const policy = await parseTrustPolicy(`apiVersion: vigil.dev/v1alpha1
+  const policy = await parseTrustPolicy(
+    `apiVersion: vigil.dev/v1alpha1
 kind: TrustPolicy
 images:
   - pattern: "${s.registry.host}/shop/**"
     signers: [{ key: ${JSON.stringify(ci.publicPem)} }]
     attestations: [{ predicateType: ${PREDICATE_TYPES.cyclonedx} }]
-`, "trust.yaml", () => "");
+`,
+    "trust.yaml",
+    () => "",
+  );
   const artifact = await artifactChecks(manifests(deployment(image)), { policy, client: s.client });
   if (!artifact.pinned) return { checks: artifact.checks, applied: false };
   const sbomFor = registrySboms({ client: s.client, trustFor: () => ({ signers: [{ key: ci.publicPem }] }), toolVersion: "test" });
   const checks = [...artifact.checks, ...(await vulnerabilityGate(pinnedImages(artifact.pinned), { store, failOn: "high", vex, sbomFor }))];
   if (checks.some((c) => c.status === "fail")) return { checks, applied: false };
   const cluster = await adminCluster(kube.cluster, scope);
-  await syncSet(cluster, artifact.pinned, { environment: "prod", inventory: { namespace: "vigil-system", name: "inventory-prod" }, allowedNamespaces: ["shop"] });
+  await syncSet(cluster, artifact.pinned, {
+    environment: "prod",
+    inventory: { namespace: "vigil-system", name: "inventory-prod" },
+    allowedNamespaces: ["shop"],
+  });
   return { checks, applied: true };
 }
 
-const liveImage = async () => (await kubeApi(kube.cluster, "GET", "/apis/apps/v1/namespaces/shop/deployments/api")).body?.spec?.template?.spec?.containers?.[0]?.image;
+const liveImage = async () =>
+  (await kubeApi(kube.cluster, "GET", "/apis/apps/v1/namespaces/shop/deployments/api")).body?.spec?.template?.spec?.containers?.[0]?.image;
 
 test("a revision with a finding at the threshold is blocked on a real API server; a clean one, or one VEX covers, is applied", async (t) => {
   if (!requireKube(t) || !requireTools(t, ["docker-registry", "cosign"])) return;
@@ -102,8 +127,24 @@ test("a revision with a finding at the threshold is blocked on a real API server
   assert.match(finding.message, /HIGH 7.4 in lodash 4.17.15.*fixed in 4.17.19/);
   assert.equal(await liveImage(), lastGood, "the cluster keeps the last good revision");
 
-  const vex = parseVex(JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": "prod-vex", author: "security", timestamp: "2024-01-01T00:00:00Z", version: 1,
-    statements: [{ vulnerability: { name: "CVE-2020-8203" }, products: [{ "@id": "pkg:npm/lodash@4.17.15" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" }] }), "prod.vex.json");
+  const vex = parseVex(
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "prod-vex",
+      author: "security",
+      timestamp: "2024-01-01T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2020-8203" },
+          products: [{ "@id": "pkg:npm/lodash@4.17.15" }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    }),
+    "prod.vex.json",
+  );
   const covered = await reconcile(vulnerable, vex);
   assert.ok(covered.applied, JSON.stringify(covered.checks));
   assert.equal(covered.checks.find((c) => c.rule === "GHSA-p6mc-m468-83gw")?.status, "skip");

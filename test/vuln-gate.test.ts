@@ -24,11 +24,23 @@ let store: SqliteStore;
 
 before(async () => {
   const dir = tempDir(scope);
-  writeFileSync(join(dir, "advisories.json"), JSON.stringify([{
-    id: "GHSA-p6mc-m468-83gw", modified: "2024-01-01T00:00:00Z", aliases: ["CVE-2020-8203"],
-    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-    affected: [{ package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] }],
-  }]));
+  writeFileSync(
+    join(dir, "advisories.json"),
+    JSON.stringify([
+      {
+        id: "GHSA-p6mc-m468-83gw",
+        modified: "2024-01-01T00:00:00Z",
+        aliases: ["CVE-2020-8203"],
+        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
+        affected: [
+          {
+            package: { ecosystem: "npm", name: "lodash" },
+            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
+          },
+        ],
+      },
+    ]),
+  );
   store = SqliteStore.open(join(dir, "db"), { create: true });
   scope.after(() => store.close());
   await importAdvisories(store, [join(dir, "advisories.json")]);
@@ -37,16 +49,24 @@ before(async () => {
   ci = cosignKeyPair(s.dir, "ci");
 });
 
-const sbom = (lodash: string) => ({ bomFormat: "CycloneDX", specVersion: "1.5", components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }] });
+const sbom = (lodash: string) => ({
+  bomFormat: "CycloneDX",
+  specVersion: "1.5",
+  components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
+});
 
 /** An image pushed, signed, attested with an SBOM (unless none), and verified as the artifact gate verifies it. */
-async function verifiedImage(repository: string, bom?: object): Promise<{ image: GateImage; attestations: { predicateType: string; predicate?: unknown }[] }> {
+async function verifiedImage(
+  repository: string,
+  bom?: object,
+): Promise<{ image: GateImage; attestations: { predicateType: string; predicate?: unknown }[] }> {
   const name = `${s.registry.host}/${repository}`;
   const pushed = await pushTestImage(s.client.repository(name), { tag: "v1" });
   await signImage(s.client, `${name}:v1`, ci.signing);
   if (bom) await attestImage(s.client, `${name}:v1`, bom, PREDICATE_TYPES.cyclonedx, ci.signing);
   const verified = await verifyImage(s.client, `${name}@${pushed.descriptor.digest}`, {
-    signers: [{ key: ci.publicPem }], ...(bom && { attestations: [{ predicateType: PREDICATE_TYPES.cyclonedx }] }),
+    signers: [{ key: ci.publicPem }],
+    ...(bom && { attestations: [{ predicateType: PREDICATE_TYPES.cyclonedx }] }),
   });
   return { image: { image: `${name}:v1`, digest: verified.digest }, attestations: verified.attestations };
 }
@@ -58,11 +78,17 @@ test("blocks an image with a finding at the threshold, passes a clean one, block
   const bare = await verifiedImage("shop/worker");
   const images = [vulnerable, clean, bare];
   const sbomFor = async (i: GateImage) => sbomFromAttestations(images.find((x) => x.image.digest === i.digest)!.attestations);
-  const checks = await vulnerabilityGate(images.map((x) => x.image), { store, failOn: "high", sbomFor });
+  const checks = await vulnerabilityGate(
+    images.map((x) => x.image),
+    { store, failOn: "high", sbomFor },
+  );
   const finding = checks.find((c) => c.rule === "GHSA-p6mc-m468-83gw")!;
   assert.equal(finding.status, "fail");
   assert.equal(finding.subject, "pkg:npm/lodash@4.17.15");
-  assert.match(finding.message, new RegExp(`^in ${s.registry.host}/shop/api:v1@${vulnerable.image.digest}: HIGH 7.4 in lodash 4.17.15.*fixed in 4.17.19`));
+  assert.match(
+    finding.message,
+    new RegExp(`^in ${s.registry.host}/shop/api:v1@${vulnerable.image.digest}: HIGH 7.4 in lodash 4.17.15.*fixed in 4.17.19`),
+  );
   const perImage = (digest: string) => checks.find((c) => c.rule === "image" && c.subject.endsWith(digest));
   assert.equal(perImage(vulnerable.image.digest)?.status, "fail");
   assert.equal(perImage(clean.image.digest)?.status, "pass");
@@ -73,8 +99,24 @@ test("blocks an image with a finding at the threshold, passes a clean one, block
   assert.ok((await vulnerabilityGate([clean.image], { store, failOn: "high", sbomFor })).every((c) => c.status === "pass"));
   const critical = await vulnerabilityGate([vulnerable.image], { store, failOn: "critical", sbomFor });
   assert.ok(critical.every((c) => c.status !== "fail"));
-  const vex = parseVex(JSON.stringify({ "@context": "https://openvex.dev/ns/v0.2.0", "@id": "x", author: "a", timestamp: "2024-01-01T00:00:00Z", version: 1,
-    statements: [{ vulnerability: { name: "CVE-2020-8203" }, products: [{ "@id": "pkg:npm/lodash" }], status: "not_affected", justification: "vulnerable_code_not_in_execute_path" }] }), "env.vex.json");
+  const vex = parseVex(
+    JSON.stringify({
+      "@context": "https://openvex.dev/ns/v0.2.0",
+      "@id": "x",
+      author: "a",
+      timestamp: "2024-01-01T00:00:00Z",
+      version: 1,
+      statements: [
+        {
+          vulnerability: { name: "CVE-2020-8203" },
+          products: [{ "@id": "pkg:npm/lodash" }],
+          status: "not_affected",
+          justification: "vulnerable_code_not_in_execute_path",
+        },
+      ],
+    }),
+    "env.vex.json",
+  );
   const suppressed = await vulnerabilityGate([vulnerable.image], { store, failOn: "high", vex, sbomFor });
   assert.equal(suppressed.find((c) => c.rule === "GHSA-p6mc-m468-83gw")?.status, "skip");
   assert.equal(suppressed.find((c) => c.rule === "image")?.status, "pass");

@@ -17,7 +17,9 @@ const scope = fileScope();
 scope.after(() => closeKeptStores());
 
 const advisory = (id: string, name: string, modified = "2024-01-01T00:00:00Z") => ({
-  id, modified, affected: [{ package: { ecosystem: "npm", name }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "9.0.0" }] }] }],
+  id,
+  modified,
+  affected: [{ package: { ecosystem: "npm", name }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "9.0.0" }] }] }],
 });
 
 async function importInto(db: string, advisories: object[]): Promise<void> {
@@ -92,7 +94,10 @@ test("an image's findings are remembered for the same SBOM, VEX and import, and 
     }
   };
   const first = await scan();
-  assert.deepEqual(first.findings.map((f) => f.id), ["GHSA-4"]);
+  assert.deepEqual(
+    first.findings.map((f) => f.id),
+    ["GHSA-4"],
+  );
   assert.equal(await scan(), first, "the same result object: nothing was judged again");
   await importInto(db, [advisory("GHSA-5", "qs")]);
   const after = await scan();

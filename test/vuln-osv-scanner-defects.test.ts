@@ -22,8 +22,20 @@ import { osvScannerFindings, vigilFindings } from "./helpers/vuln-corpus.ts";
 const scope = fileScope();
 const osv = new URL("../../shared/data/osv/", import.meta.url).pathname;
 
-interface Raw { id: string; withdrawn?: string; affected?: { package?: { ecosystem?: string; name?: string }; ranges?: { type: string; events: Record<string, string>[] }[]; versions?: string[] }[] }
-interface Case { advisory: Raw; name: string; version: string }
+interface Raw {
+  id: string;
+  withdrawn?: string;
+  affected?: {
+    package?: { ecosystem?: string; name?: string };
+    ranges?: { type: string; events: Record<string, string>[] }[];
+    versions?: string[];
+  }[];
+}
+interface Case {
+  advisory: Raw;
+  name: string;
+  version: string;
+}
 
 const pep503 = (name: string) => name.toLowerCase().replace(/[-_.]+/g, "-");
 
@@ -42,7 +54,13 @@ async function cases(limit: number): Promise<{ gitFirst: Case[]; spelled: Case[]
       const ecosystemRange = a.ranges?.find((r) => r.type === "ECOSYSTEM");
       const introduced = ecosystemRange?.events.map((e) => e.introduced).find((v) => v !== undefined && v !== "0");
       const version = introduced && respelled(introduced);
-      if (gitFirst.length < limit && a.ranges?.[0]?.type === "GIT" && version && !(a.versions ?? []).includes(version) && pep503(name) === name) {
+      if (
+        gitFirst.length < limit &&
+        a.ranges?.[0]?.type === "GIT" &&
+        version &&
+        !(a.versions ?? []).includes(version) &&
+        pep503(name) === name
+      ) {
         gitFirst.push({ advisory, name, version });
         break;
       }
@@ -72,21 +90,30 @@ function reordered(advisory: Raw): Raw {
 /** osv-scanner's offline database folder holding only these advisories, as OSV's PyPI all.zip lays them out. */
 function osvScannerDb(dir: string, advisories: Raw[]): string {
   mkdirSync(join(dir, "osv-scalibr", "PyPI"), { recursive: true });
-  writeFileSync(join(dir, "osv-scalibr", "PyPI", "all.zip"), zipSync(Object.fromEntries(advisories.map((a) => [`${a.id}.json`, Buffer.from(JSON.stringify(a))]))));
+  writeFileSync(
+    join(dir, "osv-scalibr", "PyPI", "all.zip"),
+    zipSync(Object.fromEntries(advisories.map((a) => [`${a.id}.json`, Buffer.from(JSON.stringify(a))]))),
+  );
   return dir;
 }
 
 function osvScanner(db: string, sbom: string): Set<string> {
   let output: string;
   try {
-    output = execFileSync("osv-scanner", ["scan", "--offline", "--offline-vulnerabilities", "-L", sbom, "--format", "json"], { env: { ...process.env, OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY: db }, maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "ignore"] }).toString();
+    output = execFileSync("osv-scanner", ["scan", "--offline", "--offline-vulnerabilities", "-L", sbom, "--format", "json"], {
+      env: { ...process.env, OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY: db },
+      maxBuffer: 1 << 28,
+      stdio: ["ignore", "pipe", "ignore"],
+    }).toString();
   } catch (e) {
     output = (e as { stdout: Buffer }).stdout.toString(); // exit 1: vulnerabilities found
   }
   return osvScannerFindings(output);
 }
 
-test("osv-scanner misses GIT-first and otherwise-spelled PyPI advisories only because of the order and the spelling; Vigil finds them as published", { timeout: 300_000 }, async (t) => {
+test("osv-scanner misses GIT-first and otherwise-spelled PyPI advisories only because of the order and the spelling; Vigil finds them as published", {
+  timeout: 300_000,
+}, async (t) => {
   if (!requireSharedData(t, osv) || !requireTools(t, ["osv-scanner"])) return;
   const dir = tempDir(scope, "vigil-osv-defects-");
   const { gitFirst, spelled } = await cases(25);
@@ -94,13 +121,25 @@ test("osv-scanner misses GIT-first and otherwise-spelled PyPI advisories only be
   const all = [...gitFirst, ...spelled];
   const key = (c: Case) => `PyPI ${c.name} ${c.version} ${c.advisory.id}`;
   const sbom = join(dir, "cases.cdx.json");
-  writeFileSync(sbom, JSON.stringify({ bomFormat: "CycloneDX", specVersion: "1.5", version: 1, components: all.map((c) => ({ type: "library", name: c.name, version: c.version, purl: `pkg:pypi/${c.name}@${c.version}` })) }));
+  writeFileSync(
+    sbom,
+    JSON.stringify({
+      bomFormat: "CycloneDX",
+      specVersion: "1.5",
+      version: 1,
+      components: all.map((c) => ({ type: "library", name: c.name, version: c.version, purl: `pkg:pypi/${c.name}@${c.version}` })),
+    }),
+  );
   const advisories = [...new Map(all.map((c) => [c.advisory.id, c.advisory])).values()];
 
   const published = osvScanner(osvScannerDb(join(dir, "published"), advisories), sbom);
   const fixed = osvScanner(osvScannerDb(join(dir, "reordered"), advisories.map(reordered)), sbom);
   assert.deepEqual(all.filter((c) => published.has(key(c))).map(key), [], "osv-scanner misses each as published");
-  assert.deepEqual(all.filter((c) => !fixed.has(key(c))).map(key), [], "osv-scanner finds each once GIT ranges come last and names are normalized");
+  assert.deepEqual(
+    all.filter((c) => !fixed.has(key(c))).map(key),
+    [],
+    "osv-scanner finds each once GIT ranges come last and names are normalized",
+  );
 
   const file = join(dir, "advisories.json");
   writeFileSync(file, JSON.stringify(advisories));
@@ -109,5 +148,7 @@ test("osv-scanner misses GIT-first and otherwise-spelled PyPI advisories only be
   await importAdvisories(store, [file]);
   const mine = vigilFindings((await scanComponents(store, readInputFile(sbom).components)).findings);
   assert.deepEqual(all.filter((c) => !mine.has(key(c))).map(key), [], "Vigil finds each as published");
-  t.diagnostic(`${gitFirst.length} GIT-first and ${spelled.length} otherwise-spelled advisories: osv-scanner finds ${all.filter((c) => published.has(key(c))).length} as published, ${all.filter((c) => fixed.has(key(c))).length} reordered; Vigil ${all.filter((c) => mine.has(key(c))).length}`);
+  t.diagnostic(
+    `${gitFirst.length} GIT-first and ${spelled.length} otherwise-spelled advisories: osv-scanner finds ${all.filter((c) => published.has(key(c))).length} as published, ${all.filter((c) => fixed.has(key(c))).length} reordered; Vigil ${all.filter((c) => mine.has(key(c))).length}`,
+  );
 });

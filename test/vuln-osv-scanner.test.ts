@@ -12,7 +12,16 @@ import { scanComponents } from "../src/vuln/scan.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
 import { lookupKey } from "../src/vuln/store.ts";
 import { fileScope, requireSharedData, requireTools, tempDir } from "./helpers/tools.ts";
-import { compare, gitRangeFirst, spelledOtherwise, osvScannerArgs, osvScannerDatabase, osvScannerFindings, vigilFindings, writeCorpus } from "./helpers/vuln-corpus.ts";
+import {
+  compare,
+  gitRangeFirst,
+  spelledOtherwise,
+  osvScannerArgs,
+  osvScannerDatabase,
+  osvScannerFindings,
+  vigilFindings,
+  writeCorpus,
+} from "./helpers/vuln-corpus.ts";
 
 const scope = fileScope();
 const osv = new URL("../../shared/data/osv/", import.meta.url).pathname;
@@ -25,11 +34,18 @@ test("osv-scanner and Vigil agree on the same zips, SBOM and go.mod; every diffe
   t.after(() => store.close());
   await importAdvisories(store, [osv]);
   const inputs = [readInputFile(corpus.sbom), readInputFile(corpus.goMod)];
-  const result = await scanComponents(store, inputs.flatMap((i) => i.components));
+  const result = await scanComponents(
+    store,
+    inputs.flatMap((i) => i.components),
+  );
   const mine = vigilFindings(result.findings);
   let output: string;
   try {
-    output = execFileSync("osv-scanner", osvScannerArgs(corpus), { env: { ...process.env, OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY: await osvScannerDatabase(osv, join(dir, "osv-db")) }, maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "ignore"] }).toString();
+    output = execFileSync("osv-scanner", osvScannerArgs(corpus), {
+      env: { ...process.env, OSV_SCALIBR_LOCAL_DB_CACHE_DIRECTORY: await osvScannerDatabase(osv, join(dir, "osv-db")) },
+      maxBuffer: 1 << 30,
+      stdio: ["ignore", "pipe", "ignore"],
+    }).toString();
   } catch (e) {
     output = (e as { stdout: Buffer }).stdout.toString(); // exit 1: vulnerabilities found
   }
@@ -46,5 +62,7 @@ test("osv-scanner and Vigil agree on the same zips, SBOM and go.mod; every diffe
   assert.deepEqual(unexplained.slice(0, 20), [], `${unexplained.length} differences without a known reason`);
   const explained = (c.both + c.onlyVigil.length - unexplained.length) / (c.both + c.onlyVigil.length + c.onlyOsvScanner.length);
   assert.ok(explained >= 0.99, `agreement once explained: ${explained}`);
-  t.diagnostic(`corpus ${corpus.components} components; Vigil ${c.vigil}, osv-scanner ${c.osvScanner}, both ${c.both}; raw agreement ${(c.agreement * 100).toFixed(2)}%; only Vigil ${c.onlyVigil.length} (osv-scanner's GIT-range defect or PyPI name spelling); cannot judge ${result.findings.filter((f) => f.kind === "cannot-judge").length}`);
+  t.diagnostic(
+    `corpus ${corpus.components} components; Vigil ${c.vigil}, osv-scanner ${c.osvScanner}, both ${c.both}; raw agreement ${(c.agreement * 100).toFixed(2)}%; only Vigil ${c.onlyVigil.length} (osv-scanner's GIT-range defect or PyPI name spelling); cannot judge ${result.findings.filter((f) => f.kind === "cannot-judge").length}`,
+  );
 });

@@ -44,18 +44,36 @@ test("vectors are read strictly", () => {
 
 test("the highest computed figure decides, and says where it came from; no figure is unknown and reaches every threshold", () => {
   const a = parseAdvisory({
-    id: "GHSA-sev-test", modified: "2024-01-01T00:00:00Z",
-    severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H" }, { type: "CVSS_V4", score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N" }],
+    id: "GHSA-sev-test",
+    modified: "2024-01-01T00:00:00Z",
+    severity: [
+      { type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H" },
+      { type: "CVSS_V4", score: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N" },
+    ],
     database_specific: { severity: "MODERATE" },
-    affected: [{ package: { ecosystem: "npm", name: "x" }, severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N" }] }],
+    affected: [
+      { package: { ecosystem: "npm", name: "x" }, severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:N/A:N" }] },
+    ],
   });
   const figures = severityFigures(a, a.affected[0]);
-  assert.deepEqual(figures.map((f) => f.source), ["CVSS_V3 base score of affected.severity[0]", "CVSS_V3 base score of severity[0]", "CVSS_V4 base score of severity[1]", "database_specific.severity"]);
+  assert.deepEqual(
+    figures.map((f) => f.source),
+    [
+      "CVSS_V3 base score of affected.severity[0]",
+      "CVSS_V3 base score of severity[0]",
+      "CVSS_V4 base score of severity[1]",
+      "database_specific.severity",
+    ],
+  );
   const decided = decidingSeverity(figures);
   assert.equal(decided.score, 9.3);
   assert.equal(decided.rating, "critical");
   const bare = parseAdvisory({ id: "OSV-bare", modified: "2024-01-01T00:00:00Z", database_specific: { cvss_v3: 6.5 } });
-  assert.deepEqual(decidingSeverity(severityFigures(bare)), { rating: "medium", score: 6.5, source: "database_specific.cvss_v3 (a score without a vector)" });
+  assert.deepEqual(decidingSeverity(severityFigures(bare)), {
+    rating: "medium",
+    score: 6.5,
+    source: "database_specific.cvss_v3 (a score without a vector)",
+  });
   const none = decidingSeverity(severityFigures(parseAdvisory({ id: "OSV-none", modified: "2024-01-01T00:00:00Z" })));
   assert.equal(none.rating, "unknown");
   assert.ok(reaches("unknown", "critical"));

@@ -9,17 +9,27 @@ import { compareVersions, schemeFor, VersionError } from "../src/vuln/versions/i
 const dir = new URL("../../shared/data/versions/", import.meta.url).pathname;
 
 const files: [string, string][] = [
-  ["semver-versions.txt", "npm"], ["semver-versions.txt", "Go"], ["semver-versions.txt", "crates.io"], ["semver-versions.txt", "Hex"],
-  ["pypi-versions.txt", "PyPI"], ["pypi-versions-generated.txt", "PyPI"],
-  ["maven-versions.txt", "Maven"], ["maven-versions-generated.txt", "Maven"],
-  ["rubygems-versions.txt", "RubyGems"], ["rubygems-versions-generated.txt", "RubyGems"],
+  ["semver-versions.txt", "npm"],
+  ["semver-versions.txt", "Go"],
+  ["semver-versions.txt", "crates.io"],
+  ["semver-versions.txt", "Hex"],
+  ["pypi-versions.txt", "PyPI"],
+  ["pypi-versions-generated.txt", "PyPI"],
+  ["maven-versions.txt", "Maven"],
+  ["maven-versions-generated.txt", "Maven"],
+  ["rubygems-versions.txt", "RubyGems"],
+  ["rubygems-versions-generated.txt", "RubyGems"],
   ["nuget-versions.txt", "NuGet"],
-  ["packagist-versions.txt", "Packagist"], ["packagist-versions-generated.txt", "Packagist"],
+  ["packagist-versions.txt", "Packagist"],
+  ["packagist-versions-generated.txt", "Packagist"],
   ["pub-versions.txt", "Pub"],
-  ["debian-versions.txt", "Debian"], ["debian-versions-generated.txt", "Debian"],
-  ["alpine-versions.txt", "Alpine"], ["alpine-versions-generated.txt", "Alpine"],
+  ["debian-versions.txt", "Debian"],
+  ["debian-versions-generated.txt", "Debian"],
+  ["alpine-versions.txt", "Alpine"],
+  ["alpine-versions-generated.txt", "Alpine"],
   ["redhat-versions.txt", "Red Hat"],
-  ["cran-versions.txt", "CRAN"], ["cran-versions-generated.txt", "CRAN"],
+  ["cran-versions.txt", "CRAN"],
+  ["cran-versions-generated.txt", "CRAN"],
   ["hackage-versions.txt", "Hackage"],
 ];
 
@@ -28,7 +38,9 @@ for (const [file, ecosystem] of files) {
     if (!requireSharedData(t, dir + file)) return;
     const failures: string[] = [];
     let count = 0;
-    for (const [i, line] of readFileSync(dir + file, "utf8").split("\n").entries()) {
+    for (const [i, line] of readFileSync(dir + file, "utf8")
+      .split("\n")
+      .entries()) {
       if (line === "" || line.startsWith("# ") || line.startsWith("// ") || line === "#" || line === "//") continue;
       const m = /^(\S+) ([<=>]) (\S+)$/.exec(line);
       assert.ok(m, `${file}:${i + 1}: unreadable line ${JSON.stringify(line)}`);
@@ -71,7 +83,16 @@ test("RPM: epochs, tilde and caret", () => {
 });
 
 test("unparsable versions are refused with the reason, never ordered", () => {
-  for (const [eco, v] of [["npm", "not-a-version"], ["Debian:12", "a1.0"], ["Debian:12", "x:1.0"], ["NuGet", "1.2.3.4.5"], ["CRAN", "1.a"], ["npm", ""], ["npm", "1".repeat(300)], ["Alpine:v3.20", "1.0 beta"]] as const) {
+  for (const [eco, v] of [
+    ["npm", "not-a-version"],
+    ["Debian:12", "a1.0"],
+    ["Debian:12", "x:1.0"],
+    ["NuGet", "1.2.3.4.5"],
+    ["CRAN", "1.a"],
+    ["npm", ""],
+    ["npm", "1".repeat(300)],
+    ["Alpine:v3.20", "1.0 beta"],
+  ] as const) {
     assert.throws(() => compareVersions(eco, v, "1.0.0"), VersionError, `${eco} ${v}`);
   }
   assert.equal(schemeFor("NotAnEcosystem"), undefined);

@@ -63,7 +63,11 @@ const baselineViolations: ((spec: any, p: Picker) => void)[] = [
   (s) => (s.hostPID = true),
   (s) => (s.hostIPC = true),
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, privileged: true }),
-  (s, p) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, capabilities: { add: [p.one(["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"])] } }),
+  (s, p) =>
+    (s.containers[0].securityContext = {
+      ...s.containers[0].securityContext,
+      capabilities: { add: [p.one(["SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"])] },
+    }),
   (s) => (s.volumes = [...(s.volumes ?? []), { name: "host", hostPath: { path: "/var/run/docker.sock" } }]),
   (s) => (s.containers[0].ports = [{ containerPort: 8080, hostPort: 8080 }]),
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, seccompProfile: { type: "Unconfined" } }),
@@ -78,15 +82,26 @@ const baselineViolations: ((spec: any, p: Picker) => void)[] = [
 
 /** Settings near the edge of a level that the level still allows: both engines must accept them. */
 const acceptedVariants: ((spec: any) => void)[] = [
-  (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] } }),
+  (s) =>
+    (s.containers[0].securityContext = { ...s.containers[0].securityContext, capabilities: { drop: ["ALL"], add: ["NET_BIND_SERVICE"] } }),
   (s) => (s.securityContext = { ...s.securityContext, sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] }),
-  (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, seccompProfile: { type: "Localhost", localhostProfile: "profiles/app.json" } }),
+  (s) =>
+    (s.containers[0].securityContext = {
+      ...s.containers[0].securityContext,
+      seccompProfile: { type: "Localhost", localhostProfile: "profiles/app.json" },
+    }),
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, seLinuxOptions: { type: "container_init_t" } }),
   (s) => (s.containers[0].securityContext = { ...s.containers[0].securityContext, appArmorProfile: { type: "RuntimeDefault" } }),
   (s) => (s.containers[0].readinessProbe = { httpGet: { path: "/ready", port: 8080 } }),
-  (s) => (s.volumes = [...(s.volumes ?? []),
-    { name: "token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } },
-    { name: "scratch", ephemeral: { volumeClaimTemplate: { spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } } } }]),
+  (s) =>
+    (s.volumes = [
+      ...(s.volumes ?? []),
+      { name: "token", projected: { sources: [{ serviceAccountToken: { path: "token" } }] } },
+      {
+        name: "scratch",
+        ephemeral: { volumeClaimTemplate: { spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } } } },
+      },
+    ]),
 ];
 
 /** Ways a Baseline-compliant, otherwise restricted spec breaks only the Restricted level. */
@@ -107,7 +122,11 @@ function container(p: Picker, name: string, restricted: boolean): Record<string,
     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { memory: "256Mi" } },
   };
   if (p.chance(0.5)) c.ports = [{ containerPort: p.one([80, 8080, 9090, 5432]) }];
-  if (p.chance(0.3)) c.env = [{ name: "LOG_LEVEL", value: "info" }, { name: "DB_HOST", value: "db.internal" }];
+  if (p.chance(0.3))
+    c.env = [
+      { name: "LOG_LEVEL", value: "info" },
+      { name: "DB_HOST", value: "db.internal" },
+    ];
   if (p.chance(0.04)) c.env = [...(c.env ?? []), { name: "DB_PASSWORD", value: "hunter2" }];
   if (p.chance(0.1)) c.env = [...(c.env ?? []), { name: "API_TOKEN", valueFrom: { secretKeyRef: { name: "api", key: "token" } } }];
   if (restricted) c.securityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, readOnlyRootFilesystem: true };
@@ -116,14 +135,23 @@ function container(p: Picker, name: string, restricted: boolean): Record<string,
 
 /** A pod spec: restricted-compliant, baseline-only (no security settings) or violating a level. */
 function podSpec(p: Picker): Record<string, unknown> {
-  const shape = p.weighted([["restricted", 40], ["baseline", 30], ["breaks-restricted", 15], ["breaks-baseline", 15]] as const);
+  const shape = p.weighted([
+    ["restricted", 40],
+    ["baseline", 30],
+    ["breaks-restricted", 15],
+    ["breaks-baseline", 15],
+  ] as const);
   const restricted = shape === "restricted" || shape === "breaks-restricted";
   const spec: Record<string, any> = {
     containers: [container(p, "app", restricted), ...(p.chance(0.25) ? [container(p, "sidecar", restricted)] : [])],
   };
   if (p.chance(0.2)) spec.initContainers = [container(p, "init", restricted)];
   if (restricted) spec.securityContext = { runAsNonRoot: true, runAsUser: 10001, seccompProfile: { type: "RuntimeDefault" } };
-  if (p.chance(0.4)) spec.volumes = [{ name: "config", configMap: { name: "app-config" } }, { name: "tmp", emptyDir: {} }];
+  if (p.chance(0.4))
+    spec.volumes = [
+      { name: "config", configMap: { name: "app-config" } },
+      { name: "tmp", emptyDir: {} },
+    ];
   if (p.chance(0.25)) p.one(acceptedVariants)(spec);
   if (shape === "breaks-restricted") p.one(restrictedViolations)(spec, p);
   if (shape === "breaks-baseline") {
@@ -137,94 +165,195 @@ const meta = (name: string, namespace: string, app: string) => ({ name, namespac
 const template = (app: string, spec: Record<string, unknown>) => ({ metadata: { labels: { app } }, spec });
 
 const kinds = {
-  Pod: (p: Picker, name: string, ns: string): Manifest => ({ apiVersion: "v1", kind: "Pod", metadata: meta(name, ns, name), spec: podSpec(p) }),
+  Pod: (p: Picker, name: string, ns: string): Manifest => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: meta(name, ns, name),
+    spec: podSpec(p),
+  }),
   Deployment: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "apps/v1", kind: "Deployment", metadata: meta(name, ns, name),
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: meta(name, ns, name),
     spec: { replicas: p.one([1, 2, 3]), selector: { matchLabels: { app: name } }, template: template(name, podSpec(p)) },
   }),
   StatefulSet: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "apps/v1", kind: "StatefulSet", metadata: meta(name, ns, name),
+    apiVersion: "apps/v1",
+    kind: "StatefulSet",
+    metadata: meta(name, ns, name),
     spec: { serviceName: name, replicas: 3, selector: { matchLabels: { app: name } }, template: template(name, podSpec(p)) },
   }),
   DaemonSet: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "apps/v1", kind: "DaemonSet", metadata: meta(name, ns, name),
+    apiVersion: "apps/v1",
+    kind: "DaemonSet",
+    metadata: meta(name, ns, name),
     spec: { selector: { matchLabels: { app: name } }, template: template(name, podSpec(p)) },
   }),
   Job: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "batch/v1", kind: "Job", metadata: meta(name, ns, name),
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: meta(name, ns, name),
     spec: { backoffLimit: 2, template: template(name, { ...podSpec(p), restartPolicy: "Never" }) },
   }),
   CronJob: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "batch/v1", kind: "CronJob", metadata: meta(name, ns, name),
+    apiVersion: "batch/v1",
+    kind: "CronJob",
+    metadata: meta(name, ns, name),
     spec: { schedule: "*/15 * * * *", jobTemplate: { spec: { template: template(name, { ...podSpec(p), restartPolicy: "OnFailure" }) } } },
   }),
   Service: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "v1", kind: "Service", metadata: meta(name, ns, name),
-    spec: { type: p.weighted([["ClusterIP", 8], ["LoadBalancer", 1], ["NodePort", 1]] as const), selector: { app: name }, ports: [{ port: 80, targetPort: 8080 }] },
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: meta(name, ns, name),
+    spec: {
+      type: p.weighted([
+        ["ClusterIP", 8],
+        ["LoadBalancer", 1],
+        ["NodePort", 1],
+      ] as const),
+      selector: { app: name },
+      ports: [{ port: 80, targetPort: 8080 }],
+    },
   }),
   ConfigMap: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "v1", kind: "ConfigMap", metadata: meta(name, ns, name),
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: meta(name, ns, name),
     data: { "app.properties": `mode=${p.one(["prod", "staging"])}\nthreads=${p.one([2, 4, 8])}\n`, FEATURE_FLAGS: "a,b,c" },
   }),
-  Secret: (p: Picker, name: string, ns: string): Manifest => (p.chance(0.5)
-    ? { apiVersion: "v1", kind: "Secret", metadata: meta(name, ns, name), type: "Opaque", data: { password: "aHVudGVyMg==" } }
-    : { apiVersion: "v1", kind: "Secret", metadata: meta(name, ns, name), type: "Opaque",
-        data: { password: `ENC[AES256_GCM,data:${p.hex(12)},type:str]` }, sops: { mac: `ENC[AES256_GCM,data:${p.hex(32)},type:str]`, version: "3.9.0" } }),
-  ServiceAccount: (_p: Picker, name: string, ns: string): Manifest => ({ apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name, ns, name) }),
+  Secret: (p: Picker, name: string, ns: string): Manifest =>
+    p.chance(0.5)
+      ? { apiVersion: "v1", kind: "Secret", metadata: meta(name, ns, name), type: "Opaque", data: { password: "aHVudGVyMg==" } }
+      : {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: meta(name, ns, name),
+          type: "Opaque",
+          data: { password: `ENC[AES256_GCM,data:${p.hex(12)},type:str]` },
+          sops: { mac: `ENC[AES256_GCM,data:${p.hex(32)},type:str]`, version: "3.9.0" },
+        },
+  ServiceAccount: (_p: Picker, name: string, ns: string): Manifest => ({
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: meta(name, ns, name),
+  }),
   Role: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: meta(name, ns, name),
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: meta(name, ns, name),
     rules: p.chance(0.8)
       ? [{ apiGroups: [""], resources: ["configmaps", "pods"], verbs: ["get", "list", "watch"] }]
-      : [{ apiGroups: p.one([["*"], [""]]), resources: p.one([["*"], ["pods/exec"], ["secrets"]]), verbs: p.one([["*"], ["create", "get"]]) }],
+      : [
+          {
+            apiGroups: p.one([["*"], [""]]),
+            resources: p.one([["*"], ["pods/exec"], ["secrets"]]),
+            verbs: p.one([["*"], ["create", "get"]]),
+          },
+        ],
   }),
   RoleBinding: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: meta(name, ns, name),
-    roleRef: p.chance(0.85) ? { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name } : { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: p.one(["admin", "edit", "view"]) },
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "RoleBinding",
+    metadata: meta(name, ns, name),
+    roleRef: p.chance(0.85)
+      ? { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name }
+      : { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: p.one(["admin", "edit", "view"]) },
     subjects: [{ kind: "ServiceAccount", name, namespace: ns }],
   }),
   ClusterRole: (p: Picker, name: string): Manifest => ({
-    apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRole", metadata: { name },
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: { name },
     rules: p.chance(0.7)
       ? [{ apiGroups: [""], resources: ["namespaces", "nodes"], verbs: ["get", "list"] }]
       : [{ apiGroups: [""], resources: p.one([["secrets"], ["nodes/proxy"], ["*"]]), verbs: p.one([["get", "list"], ["*"]]) }],
   }),
   ClusterRoleBinding: (p: Picker, name: string): Manifest => ({
-    apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding", metadata: { name },
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRoleBinding",
+    metadata: { name },
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: p.chance(0.8) ? name : "cluster-admin" },
-    subjects: [p.chance(0.8) ? { kind: "ServiceAccount", name, namespace: "kube-system" } : { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" }],
+    subjects: [
+      p.chance(0.8)
+        ? { kind: "ServiceAccount", name, namespace: "kube-system" }
+        : { kind: "Group", name: "system:authenticated", apiGroup: "rbac.authorization.k8s.io" },
+    ],
   }),
   NetworkPolicy: (p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: meta(name, ns, name),
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: meta(name, ns, name),
     spec: p.chance(0.5)
       ? { podSelector: {}, policyTypes: ["Ingress", "Egress"] }
-      : { podSelector: { matchLabels: { app: name } }, policyTypes: ["Ingress"], ingress: [{ from: [{ podSelector: { matchLabels: { role: "frontend" } } }], ports: [{ port: 8080 }] }] },
+      : {
+          podSelector: { matchLabels: { app: name } },
+          policyTypes: ["Ingress"],
+          ingress: [{ from: [{ podSelector: { matchLabels: { role: "frontend" } } }], ports: [{ port: 8080 }] }],
+        },
   }),
   Ingress: (_p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: meta(name, ns, name),
-    spec: { rules: [{ host: `${name}.example.com`, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] } }] },
+    apiVersion: "networking.k8s.io/v1",
+    kind: "Ingress",
+    metadata: meta(name, ns, name),
+    spec: {
+      rules: [
+        {
+          host: `${name}.example.com`,
+          http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name, port: { number: 80 } } } }] },
+        },
+      ],
+    },
   }),
   PodDisruptionBudget: (_p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "policy/v1", kind: "PodDisruptionBudget", metadata: meta(name, ns, name), spec: { minAvailable: 1, selector: { matchLabels: { app: name } } },
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: meta(name, ns, name),
+    spec: { minAvailable: 1, selector: { matchLabels: { app: name } } },
   }),
   HorizontalPodAutoscaler: (_p: Picker, name: string, ns: string): Manifest => ({
-    apiVersion: "autoscaling/v2", kind: "HorizontalPodAutoscaler", metadata: meta(name, ns, name),
-    spec: { scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name }, minReplicas: 2, maxReplicas: 6, metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }] },
+    apiVersion: "autoscaling/v2",
+    kind: "HorizontalPodAutoscaler",
+    metadata: meta(name, ns, name),
+    spec: {
+      scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name },
+      minReplicas: 2,
+      maxReplicas: 6,
+      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
+    },
   }),
 } as const;
 
 /** Share of each kind among the manifests that are not Namespaces (percent, roughly a real repo). */
 const kindMix: readonly (readonly [keyof typeof kinds, number])[] = [
-  ["Deployment", 17], ["Service", 15], ["ConfigMap", 12], ["Pod", 7], ["StatefulSet", 4], ["DaemonSet", 3],
-  ["Job", 4], ["CronJob", 4], ["Secret", 4], ["ServiceAccount", 5], ["Role", 5], ["RoleBinding", 5],
-  ["ClusterRole", 2], ["ClusterRoleBinding", 1], ["NetworkPolicy", 5], ["Ingress", 3],
-  ["PodDisruptionBudget", 2], ["HorizontalPodAutoscaler", 2],
+  ["Deployment", 17],
+  ["Service", 15],
+  ["ConfigMap", 12],
+  ["Pod", 7],
+  ["StatefulSet", 4],
+  ["DaemonSet", 3],
+  ["Job", 4],
+  ["CronJob", 4],
+  ["Secret", 4],
+  ["ServiceAccount", 5],
+  ["Role", 5],
+  ["RoleBinding", 5],
+  ["ClusterRole", 2],
+  ["ClusterRoleBinding", 1],
+  ["NetworkPolicy", 5],
+  ["Ingress", 3],
+  ["PodDisruptionBudget", 2],
+  ["HorizontalPodAutoscaler", 2],
 ];
 
 function namespace(p: Picker, i: number): Manifest {
   const production = p.chance(0.3);
   return {
-    apiVersion: "v1", kind: "Namespace",
-    metadata: { name: namespaceName(i), labels: { "kubernetes.io/metadata.name": namespaceName(i), "vigil.dev/environment": production ? "production" : "staging" } },
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name: namespaceName(i),
+      labels: { "kubernetes.io/metadata.name": namespaceName(i), "vigil.dev/environment": production ? "production" : "staging" },
+    },
   };
 }
 

@@ -13,7 +13,9 @@ const repo = await openRepo(repoDir);
 const started = performance.now();
 let count: number;
 if (mode === "--whole") {
-  const files = (await listTree(repo.gitDir, commit)).filter((f) => f.path.startsWith(`${path}/`)).sort((a, b) => a.path.localeCompare(b.path));
+  const files = (await listTree(repo.gitDir, commit))
+    .filter((f) => f.path.startsWith(`${path}/`))
+    .sort((a, b) => a.path.localeCompare(b.path));
   const blobs = await Promise.all(files.map(async (f) => (await repo.objects.read(f.id))!.data));
   count = files.flatMap((f, i) => parseManifests(blobs[i]!.toString("utf8"), f.path)).length;
 } else {

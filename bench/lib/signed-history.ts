@@ -28,7 +28,9 @@ export function writeObject(gitDir: string, type: string, body: Buffer): Buffer 
 }
 
 function tree(entries: { mode: string; name: string; id: Buffer }[]): Buffer {
-  const sorted = [...entries].sort((a, b) => (a.name + (a.mode === "40000" ? "/" : "") < b.name + (b.mode === "40000" ? "/" : "") ? -1 : 1));
+  const sorted = [...entries].sort((a, b) =>
+    a.name + (a.mode === "40000" ? "/" : "") < b.name + (b.mode === "40000" ? "/" : "") ? -1 : 1,
+  );
   return Buffer.concat(sorted.map((e) => Buffer.concat([Buffer.from(`${e.mode} ${e.name}\0`), e.id])));
 }
 
@@ -44,11 +46,18 @@ export function sshKeyPair(comment: string): { privateKey: KeyObject; publicBlob
 export function sshsig(privateKey: KeyObject, publicBlob: Buffer, message: Buffer, namespace = "git"): string {
   const sig = sign(null, signedData(namespace, "sha512", message), privateKey);
   const blob = Buffer.concat([
-    Buffer.from("SSHSIG"), Buffer.from([0, 0, 0, 1]),
-    sshString(publicBlob), sshString(namespace), sshString(""), sshString("sha512"),
+    Buffer.from("SSHSIG"),
+    Buffer.from([0, 0, 0, 1]),
+    sshString(publicBlob),
+    sshString(namespace),
+    sshString(""),
+    sshString("sha512"),
     sshString(Buffer.concat([sshString("ssh-ed25519"), sshString(sig)])),
   ]);
-  const b64 = blob.toString("base64").match(/.{1,70}/g)!.join("\n");
+  const b64 = blob
+    .toString("base64")
+    .match(/.{1,70}/g)!
+    .join("\n");
   return `-----BEGIN SSH SIGNATURE-----\n${b64}\n-----END SSH SIGNATURE-----`;
 }
 

@@ -33,7 +33,11 @@ function useApi(path) {
   useEffect(() => {
     let live = true;
     setState({ data: undefined, error: undefined });
-    if (path) api(path).then((data) => live && setState({ data }), (error) => live && setState({ error: error.message }));
+    if (path)
+      api(path).then(
+        (data) => live && setState({ data }),
+        (error) => live && setState({ error: error.message }),
+      );
     return () => (live = false);
   }, [path]);
   return [state.data, state.error];
@@ -58,7 +62,11 @@ const query = (params) => new URLSearchParams(Object.entries(params).filter(([, 
 const verifierKey = (checkpoint) => localStorage.getItem(PINNED_KEY) || checkpoint.verifierKey;
 
 const OIDC_PENDING = "vigil-console-oidc";
-const base64url = (bytes) => btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+const base64url = (bytes) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
 const randomText = () => base64url(crypto.getRandomValues(new Uint8Array(32)));
 const redirectUri = () => `${location.origin}/`;
 
@@ -66,11 +74,26 @@ const redirectUri = () => `${location.origin}/`;
 async function startOidc(oidc) {
   const discovery = await (await fetch(`${oidc.issuer.replace(/\/$/, "")}/.well-known/openid-configuration`)).json();
   if (discovery.issuer !== oidc.issuer) throw new Error(`the issuer's discovery document names ${discovery.issuer}`);
-  const pending = { verifier: randomText(), state: randomText(), nonce: randomText(), clientId: oidc.clientId, tokenEndpoint: discovery.token_endpoint };
+  const pending = {
+    verifier: randomText(),
+    state: randomText(),
+    nonce: randomText(),
+    clientId: oidc.clientId,
+    tokenEndpoint: discovery.token_endpoint,
+  };
   const challenge = base64url(new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(pending.verifier))));
   sessionStorage.setItem(OIDC_PENDING, JSON.stringify(pending));
   const url = new URL(discovery.authorization_endpoint);
-  url.search = new URLSearchParams({ response_type: "code", client_id: oidc.clientId, redirect_uri: redirectUri(), scope: oidc.scopes.join(" "), state: pending.state, nonce: pending.nonce, code_challenge: challenge, code_challenge_method: "S256" }).toString();
+  url.search = new URLSearchParams({
+    response_type: "code",
+    client_id: oidc.clientId,
+    redirect_uri: redirectUri(),
+    scope: oidc.scopes.join(" "),
+    state: pending.state,
+    nonce: pending.nonce,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+  }).toString();
   location.assign(url.href);
 }
 
@@ -80,11 +103,18 @@ async function finishOidc(params) {
   sessionStorage.removeItem(OIDC_PENDING);
   history.replaceState(null, "", "/");
   if (params.get("error")) throw new Error(`the issuer refused: ${params.get("error")} ${params.get("error_description") ?? ""}`);
-  if (!pending || params.get("state") !== pending.state) throw new Error("this sign-in was not started here (its state does not match): sign in again");
+  if (!pending || params.get("state") !== pending.state)
+    throw new Error("this sign-in was not started here (its state does not match): sign in again");
   const response = await fetch(pending.tokenEndpoint, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ grant_type: "authorization_code", code: params.get("code") ?? "", redirect_uri: redirectUri(), client_id: pending.clientId, code_verifier: pending.verifier }),
+    body: new URLSearchParams({
+      grant_type: "authorization_code",
+      code: params.get("code") ?? "",
+      redirect_uri: redirectUri(),
+      client_id: pending.clientId,
+      code_verifier: pending.verifier,
+    }),
   });
   const body = await response.json();
   if (!response.ok || typeof body.id_token !== "string") throw new Error(`the issuer gave no ID token: ${body.error ?? response.status}`);
@@ -100,7 +130,11 @@ function Login() {
   useEffect(() => {
     signIn.then((s) => setOidc(s.oidc));
     const params = new URLSearchParams(location.search);
-    if (params.has("code") || params.has("error")) finishOidc(params).then(() => location.reload(), (e) => setError(e.message));
+    if (params.has("code") || params.has("error"))
+      finishOidc(params).then(
+        () => location.reload(),
+        (e) => setError(e.message),
+      );
   }, []);
   async function submit(event) {
     event.preventDefault();
@@ -151,7 +185,8 @@ function Overview() {
   return html`<h1>Environments</h1>
     <p class="muted">Audit log verified up to its checkpoint of ${data.checkpoint.size} entries.</p>
     ${data.environments.length === 0 && html`<p>No environment in the audit log yet.</p>`}
-    <div class="cards">${data.environments.map((e) => html`<section class="card" aria-labelledby=${`env-${e.name}`}>
+    <div class="cards">${data.environments.map(
+      (e) => html`<section class="card" aria-labelledby=${`env-${e.name}`}>
       <h2 id=${`env-${e.name}`}><a href=${`#/env/${encodeURIComponent(e.name)}`}>${e.name}</a> <${Status} value=${e.state} /></h2>
       <dl class="facts">
         <dt>Runs</dt><dd>${e.running ? html`<code>${short(e.running.revision)}</code> since ${e.running.since}` : "nothing"}</dd>
@@ -159,24 +194,39 @@ function Overview() {
         <dt>Approved by</dt><dd>${e.approvedBy.length ? e.approvedBy.map((a) => a.name).join(", ") : "no approval recorded"}</dd>
         <dt>Resources</dt><dd>${e.resources} (${e.images.length} images)</dd>
         <dt>Open findings</dt><dd><${Severities} counts=${e.findings} /></dd>
-        ${e.latestReconcile && e.latestReconcile.verdict === "fail" && html`<dt>Latest</dt><dd><${Status} value=${e.state} /> ${short(e.latestReconcile.revision)}: ${e.latestReconcile.blockedBy.slice(0, 2).map((c) => `${c.gate}: ${c.message}`).join("; ")}</dd>`}
-      </dl></section>`)}</div>`;
+        ${
+          e.latestReconcile &&
+          e.latestReconcile.verdict === "fail" &&
+          html`<dt>Latest</dt><dd><${Status} value=${e.state} /> ${short(e.latestReconcile.revision)}: ${e.latestReconcile.blockedBy
+            .slice(0, 2)
+            .map((c) => `${c.gate}: ${c.message}`)
+            .join("; ")}</dd>`
+        }
+      </dl></section>`,
+    )}</div>`;
 }
 
 const Severities = ({ counts }) => {
   const shown = Object.entries(counts).filter(([, n]) => n > 0);
-  return shown.length === 0 ? html`<span class="pass">none</span>` : shown.map(([s, n], i) => html`${i > 0 ? ", " : ""}<span class=${s}>${n} ${s}</span>`);
+  return shown.length === 0
+    ? html`<span class="pass">none</span>`
+    : shown.map(([s, n], i) => html`${i > 0 ? ", " : ""}<span class=${s}>${n} ${s}</span>`);
 };
 
 function Chain({ chain, environment, title }) {
   return html`<h2>${title}: <code>${short(chain.revision)}</code> <${Status} value=${chain.verdict} /></h2>
-    <ol class="chain" aria-label=${`${title} chain`}>${chain.stages.map((s) => html`<li><div class=${`stage ${s.status}`}>
+    <ol class="chain" aria-label=${`${title} chain`}>${chain.stages.map(
+      (s) => html`<li><div class=${`stage ${s.status}`}>
       ${s.entry !== undefined ? html`<a href=${`#/entry/${s.entry}?stage=${s.stage}&env=${encodeURIComponent(environment)}`}>${s.stage}</a>` : html`<strong>${s.stage}</strong>`}
-      <span class="badge">${s.status}</span><p>${s.summary}</p></div></li>`)}</ol>
+      <span class="badge">${s.status}</span><p>${s.summary}</p></div></li>`,
+    )}</ol>
     <details><summary>Checks behind each link</summary>${chain.stages.filter((s) => s.checks.length > 0).map((s) => html`<h3>${s.stage}</h3><${Checks} checks=${s.checks} more=${s.more} />`)}</details>`;
 }
 
-const Checks = ({ checks, more = 0 }) => html`<table><thead><tr><th scope="col">Gate</th><th scope="col">Rule</th><th scope="col">Status</th><th scope="col">Subject</th><th scope="col">Message</th></tr></thead>
+const Checks = ({
+  checks,
+  more = 0,
+}) => html`<table><thead><tr><th scope="col">Gate</th><th scope="col">Rule</th><th scope="col">Status</th><th scope="col">Subject</th><th scope="col">Message</th></tr></thead>
   <tbody>${checks.map((c) => html`<tr><td>${c.gate}</td><td>${c.rule}</td><td><${Status} value=${c.status} /></td><td>${c.subject}</td><td>${c.message}</td></tr>`)}</tbody></table>
   ${more > 0 && html`<p class="muted">and ${more} more</p>`}`;
 
@@ -185,7 +235,9 @@ function Environment({ name }) {
   const [filter, setFilter] = useState("");
   const [limit, setLimit] = useState(PAGE_ROWS);
   if (!data) return html`<h1>${name}</h1><${Loading} error=${error} />`;
-  const matching = data.resources.filter((r) => `${r.kind}/${r.namespace ?? ""}/${r.name} ${r.images.map((i) => i.image).join(" ")}`.toLowerCase().includes(filter.toLowerCase()));
+  const matching = data.resources.filter((r) =>
+    `${r.kind}/${r.namespace ?? ""}/${r.name} ${r.images.map((i) => i.image).join(" ")}`.toLowerCase().includes(filter.toLowerCase()),
+  );
   return html`<h1>${name} <${Status} value=${data.state} /></h1>
     <dl class="facts">
       <dt>Runs</dt><dd>${data.running ? html`<code>${data.running.revision}</code> since ${data.running.since} (${entryLink(data.running.entry)})` : "nothing"}</dd>
@@ -218,7 +270,15 @@ function Proof({ entry, checkpoint }) {
 }
 
 /** The gates whose checks stand behind each link of a chain. */
-const STAGE_GATES = { commits: ["revision"], signers: ["revision"], approvals: ["approvals", "promotion"], policies: ["policy", "render", "secrets"], images: ["artifact"], vulnerabilities: ["vulnerability"], applied: ["apply", "health"] };
+const STAGE_GATES = {
+  commits: ["revision"],
+  signers: ["revision"],
+  approvals: ["approvals", "promotion"],
+  policies: ["policy", "render", "secrets"],
+  images: ["artifact"],
+  vulnerabilities: ["vulnerability"],
+  applied: ["apply", "health"],
+};
 
 function Entry({ index, params }) {
   const [data, error] = useApi(`entries/${index}`);
@@ -230,9 +290,12 @@ function Entry({ index, params }) {
     <${Proof} entry=${data} checkpoint=${data.checkpoint} />
     <dl class="facts"><dt>Time</dt><dd>${r.time}</dd><dt>Leaf hash</dt><dd><code>${data.leafHash}</code></dd></dl>
     ${r.kind === "reconcile" && gates && html`<h2>The checks behind “${stage}”</h2><${Checks} checks=${r.payload.checks.filter((c) => gates.includes(c.gate))} />`}
-    ${r.kind === "reconcile" && html`<h2>Verdict <${Status} value=${r.payload.verdict} /></h2><${Checks} checks=${r.payload.checks} />
+    ${
+      r.kind === "reconcile" &&
+      html`<h2>Verdict <${Status} value=${r.payload.verdict} /></h2><${Checks} checks=${r.payload.checks} />
       <h2>Commits</h2><table><thead><tr><th scope="col">Commit</th><th scope="col">Signer</th><th scope="col">Key</th></tr></thead>
-      <tbody>${r.payload.commits.map((c) => html`<tr><td><code>${c.commit}</code></td><td>${c.signer ?? "not signed"}</td><td>${c.key ?? ""}</td></tr>`)}</tbody></table>`}
+      <tbody>${r.payload.commits.map((c) => html`<tr><td><code>${c.commit}</code></td><td>${c.signer ?? "not signed"}</td><td>${c.key ?? ""}</td></tr>`)}</tbody></table>`
+    }
     <h2>Record</h2><pre>${JSON.stringify(r, null, 2)}</pre>`;
 }
 
@@ -253,10 +316,13 @@ function Explain({ params }) {
       <button type="submit">Explain</button>
     </form>
     ${env && target && !data && html`<${Loading} error=${error} />`}
-    ${data && html`<h2>${data.target} in ${data.environment}: revision <code>${short(data.revision)}</code></h2>
+    ${
+      data &&
+      html`<h2>${data.target} in ${data.environment}: revision <code>${short(data.revision)}</code></h2>
       <table><thead><tr><th scope="col">Entry</th><th scope="col">Link</th><th scope="col">Detail</th></tr></thead>
       <tbody>${data.links.map((l) => html`<tr><td>${entryLink(l.index, String(l.index))}</td><td>${l.link}</td><td>${l.detail}</td></tr>`)}</tbody></table>
-      <h2>Proofs</h2>${data.entries.map((e) => html`<${Proof} entry=${e} checkpoint=${data.checkpoint} />`)}`}`;
+      <h2>Proofs</h2>${data.entries.map((e) => html`<${Proof} entry=${e} checkpoint=${data.checkpoint} />`)}`
+    }`;
 }
 
 function Plot({ history }) {
@@ -264,7 +330,9 @@ function Plot({ history }) {
   const severities = ["critical", "high", "medium", "low"];
   const colours = { critical: "#a40e26", high: "#d1242f", medium: "#7a4a00", low: "#4a5360" };
   const max = Math.max(1, ...history.map((d) => severities.reduce((n, s) => n + d[s], 0)));
-  const w = 600, ht = 200, pad = 30;
+  const w = 600,
+    ht = 200,
+    pad = 30;
   const x = (i) => pad + (history.length === 1 ? (w - 2 * pad) / 2 : (i * (w - 2 * pad)) / (history.length - 1));
   const y = (n) => ht - pad - (n * (ht - 2 * pad)) / max;
   return html`<figure><svg class="plot" viewBox=${`0 0 ${w} ${ht}`} role="img" aria-labelledby="plot-title">
@@ -282,7 +350,8 @@ function Findings({ params }) {
   const [data, error] = useApi(`findings?${query({ env, severity })}`);
   const set = (field) => (e) => (location.hash = `#/findings?${query({ env, severity, [field]: e.target.value })}`);
   if (!data) return html`<h1>Findings</h1><${Loading} error=${error} />`;
-  if (!data.inventory) return html`<h1>Findings</h1><p>No monitor inventory in the console's configuration: continuous security findings cannot be shown.</p>`;
+  if (!data.inventory)
+    return html`<h1>Findings</h1><p>No monitor inventory in the console's configuration: continuous security findings cannot be shown.</p>`;
   return html`<h1>Findings</h1>
     <table><caption>Open findings by environment and severity</caption><thead><tr><th scope="col">Environment</th>${SEVERITY_NAMES.map((s) => html`<th scope="col">${s}</th>`)}</tr></thead>
     <tbody>${Object.entries(data.byEnvironment).map(([e, c]) => html`<tr><th scope="row"><a href=${`#/findings?env=${encodeURIComponent(e)}`}>${e}</a></th>${SEVERITY_NAMES.map((s) => html`<td>${c[s]}</td>`)}</tr>`)}</tbody></table>
@@ -301,14 +370,16 @@ function Approvals() {
   if (!data) return html`<h1>Approvals waiting</h1><${Loading} error=${error} />`;
   return html`<h1>Approvals waiting</h1>
     ${data.pending.length === 0 && html`<p>No revision is waiting for an approval.</p>`}
-    ${data.pending.map((p) => html`<section aria-labelledby=${`p-${p.environment}`}>
+    ${data.pending.map(
+      (p) => html`<section aria-labelledby=${`p-${p.environment}`}>
       <h2 id=${`p-${p.environment}`}>${p.environment}: <code>${p.revision}</code></h2>
       <p>Waiting since ${p.time} (${entryLink(p.entry)}); applied now: <code>${short(p.from)}</code>.</p>
       <${Checks} checks=${p.waitingFor} />
       <h3>Commits</h3><ul>${p.commits.map((c) => html`<li><code>${short(c.commit)}</code> signed by ${c.signer ?? "nobody"}</li>`)}</ul>
       <h3>Diff</h3><pre>${p.diff.text}${p.diff.truncated ? "\n… (truncated)" : ""}</pre>
       <h3>To approve it, sign with your own key</h3><pre><code>${p.command}</code></pre>
-    </section>`)}`;
+    </section>`,
+    )}`;
 }
 
 function Audit({ params }) {
@@ -323,7 +394,9 @@ function Audit({ params }) {
     location.hash = `#/audit?${query(Object.fromEntries(fields.map((f) => [f, String(form.get(f) ?? "").trim()])))}`;
   }
   async function exportLog() {
-    const response = await fetch(`/api/v1/audit/export?${query(search)}`, { headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN)}` } });
+    const response = await fetch(`/api/v1/audit/export?${query(search)}`, {
+      headers: { authorization: `Bearer ${sessionStorage.getItem(TOKEN)}` },
+    });
     const a = document.createElement("a");
     a.href = URL.createObjectURL(await response.blob());
     a.download = "vigil-audit.jsonl";
@@ -335,14 +408,21 @@ function Audit({ params }) {
       <button type="submit">Search</button>
       <button type="button" onClick=${exportLog}>Export (JSON lines)</button>
     </form>
-    ${!data ? html`<${Loading} error=${error} />` : html`<p class="muted">${data.entries.length} shown, newest first, of ${data.total} entries.</p>
+    ${
+      !data
+        ? html`<${Loading} error=${error} />`
+        : html`<p class="muted">${data.entries.length} shown, newest first, of ${data.total} entries.</p>
       <table><thead><tr><th scope="col">Entry</th><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Environment</th><th scope="col">Summary</th></tr></thead>
       <tbody>${data.entries.map((e) => html`<tr><td>${entryLink(e.index, String(e.index))}</td><td>${e.time}</td><td>${e.kind}</td><td>${e.environment ?? ""}</td><td>${e.summary}</td></tr>`)}</tbody></table>
-      ${data.next !== undefined && html`<p><a href=${`#/audit?${query({ ...search, before: data.next })}`}>Older entries</a></p>`}`}
+      ${data.next !== undefined && html`<p><a href=${`#/audit?${query({ ...search, before: data.next })}`}>Older entries</a></p>`}`
+    }
     <h2>Checkpoints</h2>
-    ${cps && html`<p class="muted">${cps.total} signed checkpoints, each verified with <code>${cps.verifierKey.split("+")[0]}</code>; the latest ten:</p>
+    ${
+      cps &&
+      html`<p class="muted">${cps.total} signed checkpoints, each verified with <code>${cps.verifierKey.split("+")[0]}</code>; the latest ten:</p>
       <table><thead><tr><th scope="col">Size</th><th scope="col">Root</th><th scope="col">Signature</th></tr></thead>
-      <tbody>${cps.checkpoints.map((c) => html`<tr><td>${c.size}</td><td><code>${c.root}</code></td><td>${c.verified ? html`<span class="pass">verified</span>` : html`<span class="fail">${c.problem}</span>`}</td></tr>`)}</tbody></table>`}`;
+      <tbody>${cps.checkpoints.map((c) => html`<tr><td>${c.size}</td><td><code>${c.root}</code></td><td>${c.verified ? html`<span class="pass">verified</span>` : html`<span class="fail">${c.problem}</span>`}</td></tr>`)}</tbody></table>`
+    }`;
 }
 
 function Page({ me }) {
@@ -356,7 +436,12 @@ function Page({ me }) {
   if (page === "explain") return html`<${Explain} params=${params} />`;
   if (page === "findings") return html`<${Findings} params=${params} />`;
   if (page === "approvals") return html`<${Approvals} />`;
-  if (page === "audit") return !me ? html`<h1>Audit log</h1><p>Loading…</p>` : me.role === "auditor" ? html`<${Audit} params=${params} />` : html`<h1>Audit log</h1><p>The audit log needs the auditor role.</p>`;
+  if (page === "audit")
+    return !me
+      ? html`<h1>Audit log</h1><p>Loading…</p>`
+      : me.role === "auditor"
+        ? html`<${Audit} params=${params} />`
+        : html`<h1>Audit log</h1><p>The audit log needs the auditor role.</p>`;
   return html`<${Overview} />`;
 }
 

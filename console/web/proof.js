@@ -42,7 +42,8 @@ const nodeHash = (left, right) => sha256(Uint8Array.of(1), left, right);
  * @param {number} index @param {number} size @param {Uint8Array} leaf @param {Uint8Array[]} proof
  */
 export async function rootFromInclusionProof(index, size, leaf, proof) {
-  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size)) throw new Error(`entry ${index} is not in a tree of ${size} entries`);
+  if (!(Number.isSafeInteger(index) && Number.isSafeInteger(size) && index >= 0 && index < size))
+    throw new Error(`entry ${index} is not in a tree of ${size} entries`);
   if ([leaf, ...proof].some((h) => h.length !== 32)) throw new Error("a proof hash is not 32 bytes");
   let fn = index;
   let sn = size - 1;
@@ -89,7 +90,8 @@ export async function openCheckpoint(note, verifierKey) {
     if (!m || m[1] !== key.name) continue;
     const blob = fromBase64(/** @type {string} */ (m[2]));
     if (blob.length !== 68 || !equal(blob.slice(0, 4), key.keyHash)) continue;
-    if (!(await crypto.subtle.verify({ name: "Ed25519" }, publicKey, blob.slice(4), encoder.encode(text)))) throw new Error(`the signature by ${key.name} does not verify: the checkpoint was changed after signing`);
+    if (!(await crypto.subtle.verify({ name: "Ed25519" }, publicKey, blob.slice(4), encoder.encode(text))))
+      throw new Error(`the signature by ${key.name} does not verify: the checkpoint was changed after signing`);
     verified = true;
   }
   if (!verified) throw new Error(`the checkpoint is not signed by ${verifierKey.split("+").slice(0, 2).join("+")}`);
@@ -110,12 +112,17 @@ export async function openCheckpoint(note, verifierKey) {
 export async function verifyEntry(entry, note, verifierKey) {
   try {
     const leaf = await leafHash(encoder.encode(entry.data));
-    if (toHex(leaf) !== entry.leafHash || entry.proof.leafHash !== entry.leafHash) throw new Error(`entry ${entry.index}: its bytes do not hash to its leaf hash`);
+    if (toHex(leaf) !== entry.leafHash || entry.proof.leafHash !== entry.leafHash)
+      throw new Error(`entry ${entry.index}: its bytes do not hash to its leaf hash`);
     if (entry.proof.index !== entry.index) throw new Error(`the proof is for entry ${entry.proof.index}, not ${entry.index}`);
     const checkpoint = await openCheckpoint(note, verifierKey);
-    if (checkpoint.size !== entry.proof.treeSize) throw new Error(`the proof is for a tree of ${entry.proof.treeSize} entries, the checkpoint has ${checkpoint.size}`);
+    if (checkpoint.size !== entry.proof.treeSize)
+      throw new Error(`the proof is for a tree of ${entry.proof.treeSize} entries, the checkpoint has ${checkpoint.size}`);
     const root = await rootFromInclusionProof(entry.index, entry.proof.treeSize, leaf, entry.proof.hashes.map(fromHex));
-    if (!equal(root, checkpoint.root)) throw new Error(`entry ${entry.index}: the proof leads to root ${toHex(root).slice(0, 16)}…, not the checkpoint's ${toHex(checkpoint.root).slice(0, 16)}…`);
+    if (!equal(root, checkpoint.root))
+      throw new Error(
+        `entry ${entry.index}: the proof leads to root ${toHex(root).slice(0, 16)}…, not the checkpoint's ${toHex(checkpoint.root).slice(0, 16)}…`,
+      );
     return { ok: true, size: checkpoint.size };
   } catch (e) {
     return { ok: false, reason: e instanceof Error ? e.message : String(e) };

@@ -36,18 +36,39 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
   const opened: { inventory?: InventoryStore; audit?: AuditLog; verified?: VerifiedImages } = {};
   try {
     opened.inventory = await openInventory(config.inventory);
-    opened.verified = await VerifiedImages.open(config.inventory, config.refreshMs, (error) => log({ time: new Date().toISOString(), error }));
+    opened.verified = await VerifiedImages.open(config.inventory, config.refreshMs, (error) =>
+      log({ time: new Date().toISOString(), error }),
+    );
     if (config.audit) opened.audit = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
     const breakGlass = await breakGlassContext(config);
     const tls = tlsSettings(config);
     const publish = (bundle: string) => applyClusterObjects(cluster, [webhookConfiguration(config, bundle)]);
     let material = await ensureServingMaterial(cluster, tls, publish);
     const ctx = decisionContext(config, opened.verified, opened.inventory, opened.audit, breakGlass);
-    const server = await serveWebhook(config.listen, material, async (request) => {
-      const decision = await decide(request, ctx);
-      log({ time: new Date().toISOString(), uid: request.uid, operation: request.operation, kind: request.kind.kind, namespace: request.namespace, name: request.name || request.object?.metadata?.name, user: request.userInfo.username, dryRun: request.dryRun, allowed: decision.allowed, rule: decision.rule, environment: decision.environment, images: decision.images, ...(decision.allowed && decision.rule !== "break-glass" ? {} : { message: decision.message }) });
-      return decision;
-    }, (message) => log({ time: new Date().toISOString(), error: message }));
+    const server = await serveWebhook(
+      config.listen,
+      material,
+      async (request) => {
+        const decision = await decide(request, ctx);
+        log({
+          time: new Date().toISOString(),
+          uid: request.uid,
+          operation: request.operation,
+          kind: request.kind.kind,
+          namespace: request.namespace,
+          name: request.name || request.object?.metadata?.name,
+          user: request.userInfo.username,
+          dryRun: request.dryRun,
+          allowed: decision.allowed,
+          rule: decision.rule,
+          environment: decision.environment,
+          images: decision.images,
+          ...(decision.allowed && decision.rule !== "break-glass" ? {} : { message: decision.message }),
+        });
+        return decision;
+      },
+      (message) => log({ time: new Date().toISOString(), error: message }),
+    );
     // Listening first: the configuration sends requests here as soon as the API server reads it.
     await applyClusterObjects(cluster, [webhookConfiguration(config, material.caBundle), ...environmentPolicies(config)]);
     // Every check also applies the webhook configuration and the packs again: one deleted or edited
@@ -100,7 +121,13 @@ function servingNames(config: AdmissionConfig): ServingNames {
 }
 
 function tlsSettings(config: AdmissionConfig): TlsSettings {
-  return { namespace: config.namespace, secret: config.tls.secret, validityMs: config.tls.validityMs, caValidityMs: config.tls.caValidityMs, names: servingNames(config) };
+  return {
+    namespace: config.namespace,
+    secret: config.tls.secret,
+    validityMs: config.tls.validityMs,
+    caValidityMs: config.tls.caValidityMs,
+    names: servingNames(config),
+  };
 }
 
 export interface ReloadableBreakGlass {
@@ -112,7 +139,11 @@ export interface ReloadableBreakGlass {
 export async function breakGlassContext(config: AdmissionConfig): Promise<ReloadableBreakGlass> {
   const load = async () => {
     const policy = await loadTrustPolicyFile(config.trustPolicy);
-    return { keyring: await buildKeyring(policy), admins: expandPrincipals(policy.doc, policy.doc.admins?.members ?? []), maxLifetimeMs: config.breakGlass.maxLifetimeMs };
+    return {
+      keyring: await buildKeyring(policy),
+      admins: expandPrincipals(policy.doc, policy.doc.admins?.members ?? []),
+      maxLifetimeMs: config.breakGlass.maxLifetimeMs,
+    };
   };
   let value = await load();
   return {
@@ -124,14 +155,23 @@ export async function breakGlassContext(config: AdmissionConfig): Promise<Reload
 }
 
 /** How each request is judged: the inventory's copy, the trust policy's admins, the audit log. */
-export function decisionContext(config: AdmissionConfig, verified: VerifiedImages, inventory: InventoryStore, audit: AuditLog | undefined, breakGlass: ReloadableBreakGlass): DecisionContext {
+export function decisionContext(
+  config: AdmissionConfig,
+  verified: VerifiedImages,
+  inventory: InventoryStore,
+  audit: AuditLog | undefined,
+  breakGlass: ReloadableBreakGlass,
+): DecisionContext {
   const environments = new Map<string, { name: string; appliers: readonly string[] }>();
   for (const e of config.environments) for (const ns of e.namespaces) environments.set(ns, { name: e.name, appliers: e.appliers });
   const staleAfterMs = Math.max(MIN_STALE_MS, STALE_REFRESHES * config.refreshMs);
   return {
     environmentOf: (namespace) => environments.get(namespace),
     images: (environment, fresh) => (fresh ? verified.afterMiss(environment) : Promise.resolve(verified.current(environment))),
-    stale: () => (verified.ageMs() > staleAfterMs ? `the inventory (${inventory.location}) has not been read for ${Math.round(verified.ageMs() / 1000)} s` : undefined),
+    stale: () =>
+      verified.ageMs() > staleAfterMs
+        ? `the inventory (${inventory.location}) has not been read for ${Math.round(verified.ageMs() / 1000)} s`
+        : undefined,
     verifyBreakGlass: (token, target) => verifyBreakGlass(token, target, { ...breakGlass.current(), now: new Date() }),
     recordBreakGlass: (grant, request, images) => recordBreakGlass(inventory, audit, grant, request, images),
   };
@@ -142,27 +182,36 @@ export function decisionContext(config: AdmissionConfig, verified: VerifiedImage
  * neither uses it nor records it. Without an audit log, break-glass is refused: an admission nobody can
  * trace is what the webhook exists to prevent.
  */
-async function recordBreakGlass(inventory: InventoryStore, audit: AuditLog | undefined, grant: BreakGlassGrant, request: AdmissionRequest, images: string[]): Promise<void> {
+async function recordBreakGlass(
+  inventory: InventoryStore,
+  audit: AuditLog | undefined,
+  grant: BreakGlassGrant,
+  request: AdmissionRequest,
+  images: string[],
+): Promise<void> {
   if (!audit) throw new Error("break-glass needs an audit log (audit in the admission configuration), and none is configured");
   if (request.dryRun) return;
   const key = `admission break-glass ${grant.claim.id}`;
-  if ((await inventory.state(key)) !== undefined) throw new Error(`the token ${grant.claim.id} was used already: break-glass admits one object once`);
+  if ((await inventory.state(key)) !== undefined)
+    throw new Error(`the token ${grant.claim.id} was used already: break-glass admits one object once`);
   await inventory.setState(key, JSON.stringify({ usedAt: new Date().toISOString(), uid: request.uid }));
   const { claim } = grant;
   const apiVersion = request.kind.group ? `${request.kind.group}/${request.kind.version}` : request.kind.version;
-  await audit.append([{
-    kind: "break-glass",
-    time: new Date().toISOString(),
-    payload: {
-      object: { apiVersion, kind: claim.kind, namespace: claim.namespace, name: claim.name },
-      operation: request.operation,
-      user: request.userInfo.username || "(unknown)",
-      signer: grant.signer,
-      key: grant.key,
-      reason: claim.reason,
-      token: claim.id,
-      notAfter: claim.notAfter,
-      images,
+  await audit.append([
+    {
+      kind: "break-glass",
+      time: new Date().toISOString(),
+      payload: {
+        object: { apiVersion, kind: claim.kind, namespace: claim.namespace, name: claim.name },
+        operation: request.operation,
+        user: request.userInfo.username || "(unknown)",
+        signer: grant.signer,
+        key: grant.key,
+        reason: claim.reason,
+        token: claim.id,
+        notAfter: claim.notAfter,
+        images,
+      },
     },
-  }]);
+  ]);
 }

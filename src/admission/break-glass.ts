@@ -18,7 +18,11 @@ const BREAK_GLASS_NAMESPACE = "vigil-break-glass";
 /** The annotation is read only up to this size (an SSH or OpenPGP signature and a reason fit many times over). */
 const MAX_TOKEN_BYTES = 16 * 1024;
 
-const time = v.pipe(v.string(), v.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, "must be an RFC 3339 time in UTC"), v.check((t) => !Number.isNaN(Date.parse(t)), "must be a real time"));
+const time = v.pipe(
+  v.string(),
+  v.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/, "must be an RFC 3339 time in UTC"),
+  v.check((t) => !Number.isNaN(Date.parse(t)), "must be a real time"),
+);
 const claimSchema = v.strictObject({
   kind: v.pipe(v.string(), v.minLength(1)),
   namespace: v.pipe(v.string(), v.minLength(1)),
@@ -40,7 +44,13 @@ export interface BreakGlassTarget {
 
 /** The claim for one object, valid from now for `lifetimeMs`. */
 export function breakGlassClaim(target: BreakGlassTarget, reason: string, lifetimeMs: number, now = new Date()): BreakGlassClaim {
-  return { ...target, reason, notBefore: now.toISOString(), notAfter: new Date(now.getTime() + lifetimeMs).toISOString(), id: randomBytes(16).toString("hex") };
+  return {
+    ...target,
+    reason,
+    notBefore: now.toISOString(),
+    notAfter: new Date(now.getTime() + lifetimeMs).toISOString(),
+    id: randomBytes(16).toString("hex"),
+  };
 }
 
 /** The annotation's value: the claim signed by `signer`, as a base64 DSSE envelope. */
@@ -79,13 +89,21 @@ export async function verifyBreakGlass(token: string, target: BreakGlassTarget, 
   } catch (e) {
     return no(`the token is not a DSSE envelope: ${(e as Error).message}`);
   }
-  if (envelope.payloadType !== BREAK_GLASS_PAYLOAD_TYPE) return no(`the token carries a ${envelope.payloadType} payload, not ${BREAK_GLASS_PAYLOAD_TYPE}`);
+  if (envelope.payloadType !== BREAK_GLASS_PAYLOAD_TYPE)
+    return no(`the token carries a ${envelope.payloadType} payload, not ${BREAK_GLASS_PAYLOAD_TYPE}`);
   if (envelope.signatures.length !== 1) return no(`the token carries ${envelope.signatures.length} signatures, not one`);
   // The signature first: not a word of the claim is trusted before it verifies.
   const armored = envelope.signatures[0]!.sig.toString("utf8");
-  const signature = await verifyGitSignature(ctx.keyring, armored, preAuthEncoding(envelope.payloadType, envelope.payload), ctx.now, BREAK_GLASS_NAMESPACE);
+  const signature = await verifyGitSignature(
+    ctx.keyring,
+    armored,
+    preAuthEncoding(envelope.payloadType, envelope.payload),
+    ctx.now,
+    BREAK_GLASS_NAMESPACE,
+  );
   if (!signature.ok) return no(`the token's signature does not verify: ${signature.reason}`);
-  if (!ctx.admins.has(signature.identity)) return no(`the token is signed by ${signature.identity} (${signature.key}), who is not an admin of the trust policy`);
+  if (!ctx.admins.has(signature.identity))
+    return no(`the token is signed by ${signature.identity} (${signature.key}), who is not an admin of the trust policy`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(envelope.payload.toString("utf8"));
@@ -93,15 +111,25 @@ export async function verifyBreakGlass(token: string, target: BreakGlassTarget, 
     return no("the token's payload is not JSON");
   }
   const result = v.safeParse(claimSchema, parsed);
-  if (!result.success) return no(`the token's claim is malformed: ${result.issues.slice(0, 3).map((i) => `${(i.path ?? []).map((p) => String(p.key)).join(".") || "claim"}: ${i.message}`).join("; ")}`);
+  if (!result.success)
+    return no(
+      `the token's claim is malformed: ${result.issues
+        .slice(0, 3)
+        .map((i) => `${(i.path ?? []).map((p) => String(p.key)).join(".") || "claim"}: ${i.message}`)
+        .join("; ")}`,
+    );
   const claim = result.output;
   for (const field of ["kind", "namespace", "name"] as const) {
-    if (claim[field] !== target[field]) return no(`the token is for ${claim.kind} ${claim.namespace}/${claim.name}, not ${target.kind} ${target.namespace}/${target.name}`);
+    if (claim[field] !== target[field])
+      return no(`the token is for ${claim.kind} ${claim.namespace}/${claim.name}, not ${target.kind} ${target.namespace}/${target.name}`);
   }
   const from = Date.parse(claim.notBefore);
   const until = Date.parse(claim.notAfter);
   if (until <= from) return no("the token's notAfter is not after its notBefore");
-  if (until - from > ctx.maxLifetimeMs) return no(`the token is valid for ${Math.round((until - from) / 60_000)} minutes, longer than the ${Math.round(ctx.maxLifetimeMs / 60_000)} the configuration allows`);
+  if (until - from > ctx.maxLifetimeMs)
+    return no(
+      `the token is valid for ${Math.round((until - from) / 60_000)} minutes, longer than the ${Math.round(ctx.maxLifetimeMs / 60_000)} the configuration allows`,
+    );
   if (ctx.now.getTime() < from) return no(`the token is not valid before ${claim.notBefore}`);
   if (ctx.now.getTime() > until) return no(`the token expired at ${claim.notAfter}`);
   return { ok: true, grant: { claim, signer: signature.identity, key: signature.key } };

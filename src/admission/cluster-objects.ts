@@ -29,9 +29,23 @@ export function webhookConfiguration(config: AdmissionConfig, caBundle: string):
     caBundle: Buffer.from(caBundle).toString("base64"),
     ...(config.webhook.url
       ? { url: new URL(WEBHOOK_PATH, config.webhook.url).toString() }
-      : { service: { namespace: config.namespace, name: config.webhook.service!.name, port: config.webhook.service!.port, path: WEBHOOK_PATH } }),
+      : {
+          service: {
+            namespace: config.namespace,
+            name: config.webhook.service!.name,
+            port: config.webhook.service!.port,
+            path: WEBHOOK_PATH,
+          },
+        }),
   };
-  const common = { clientConfig, rules: RULES, sideEffects: "NoneOnDryRun", admissionReviewVersions: ["v1"], timeoutSeconds: config.webhook.timeoutSeconds, matchPolicy: "Equivalent" };
+  const common = {
+    clientConfig,
+    rules: RULES,
+    sideEffects: "NoneOnDryRun",
+    admissionReviewVersions: ["v1"],
+    timeoutSeconds: config.webhook.timeoutSeconds,
+    matchPolicy: "Equivalent",
+  };
   const managed = config.environments.flatMap((e) => e.namespaces);
   return {
     apiVersion: "admissionregistration.k8s.io/v1",
@@ -39,7 +53,9 @@ export function webhookConfiguration(config: AdmissionConfig, caBundle: string):
     metadata: {
       name: config.webhook.name,
       labels: { "app.kubernetes.io/managed-by": "vigil" },
-      annotations: { "vigil.dev/excluded-namespaces": `${config.excluded.join(", ")}: left out so the agent, this webhook and the control plane can start while the webhook is down (no deadlock)` },
+      annotations: {
+        "vigil.dev/excluded-namespaces": `${config.excluded.join(", ")}: left out so the agent, this webhook and the control plane can start while the webhook is down (no deadlock)`,
+      },
     },
     webhooks: [
       ...config.environments.map((e) => ({
@@ -52,7 +68,9 @@ export function webhookConfiguration(config: AdmissionConfig, caBundle: string):
         ...common,
         name: "other-namespaces.admission.vigil.dev",
         failurePolicy: "Fail",
-        namespaceSelector: { matchExpressions: [{ key: NAMESPACE_NAME_LABEL, operator: "NotIn", values: [...config.excluded, ...managed] }] },
+        namespaceSelector: {
+          matchExpressions: [{ key: NAMESPACE_NAME_LABEL, operator: "NotIn", values: [...config.excluded, ...managed] }],
+        },
       },
     ],
   };
@@ -78,20 +96,27 @@ export function environmentPolicies(config: Pick<AdmissionConfig, "environments"
  */
 export function packPolicies(env: { name: string; namespaces: readonly string[]; packs: readonly string[] }): KubeObject[] {
   const objects = loadPacks(env.packs.filter((p) => !OFFLINE_ONLY_PACKS.has(p))).map((so) => so.object);
-  const bindings = objects.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding").map((b) => {
-    const spec = b.spec as { policyName: string; validationActions?: string[]; paramRef?: unknown };
-    return {
-      apiVersion: "admissionregistration.k8s.io/v1",
-      kind: "ValidatingAdmissionPolicyBinding",
-      metadata: { name: `vigil-${env.name}-${spec.policyName}`, labels: { "app.kubernetes.io/managed-by": "vigil", "vigil.dev/environment": env.name } },
-      spec: {
-        policyName: spec.policyName,
-        validationActions: spec.validationActions ?? ["Deny"],
-        ...(spec.paramRef !== undefined && { paramRef: spec.paramRef }),
-        matchResources: { namespaceSelector: { matchExpressions: [{ key: NAMESPACE_NAME_LABEL, operator: "In", values: [...env.namespaces] }] } },
-      },
-    };
-  });
+  const bindings = objects
+    .filter((o) => o.kind === "ValidatingAdmissionPolicyBinding")
+    .map((b) => {
+      const spec = b.spec as { policyName: string; validationActions?: string[]; paramRef?: unknown };
+      return {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "ValidatingAdmissionPolicyBinding",
+        metadata: {
+          name: `vigil-${env.name}-${spec.policyName}`,
+          labels: { "app.kubernetes.io/managed-by": "vigil", "vigil.dev/environment": env.name },
+        },
+        spec: {
+          policyName: spec.policyName,
+          validationActions: spec.validationActions ?? ["Deny"],
+          ...(spec.paramRef !== undefined && { paramRef: spec.paramRef }),
+          matchResources: {
+            namespaceSelector: { matchExpressions: [{ key: NAMESPACE_NAME_LABEL, operator: "In", values: [...env.namespaces] }] },
+          },
+        },
+      };
+    });
   return [...objects.filter((o) => o.kind === "ValidatingAdmissionPolicy"), ...bindings];
 }
 

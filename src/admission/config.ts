@@ -26,45 +26,61 @@ const admissionConfigSchema = v.strictObject({
   /** Where the webhook listens (HTTPS, one path: /validate). */
   listen: v.optional(hostPort, "0.0.0.0:8443"),
   cluster: v.union([v.strictObject({ inCluster: v.literal(true) }), v.strictObject({ kubeconfig: text, context: v.optional(text) })]),
-  webhook: v.optional(v.strictObject({
-    /** The ValidatingWebhookConfiguration Vigil keeps. */
-    name: v.optional(name, "vigil-admission"),
-    /** How the API server reaches the webhook: a Service in `namespace`, or a URL (outside the cluster, tests). */
-    service: v.optional(v.strictObject({ name, port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 443) })),
-    url: v.optional(v.pipe(v.string(), v.url("must be a URL"), v.startsWith("https://", "must be an https:// URL"))),
-    /** The API server's wait for an answer (1 to 30 seconds, the API's bounds). */
-    timeoutSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(30)), 5),
-    /** Namespaces left out besides the agent's and kube-system (e.g. the namespace of a CNI). */
-    excludeNamespaces: v.optional(v.array(name), []),
-  }), {}),
-  tls: v.optional(v.strictObject({
-    /** The Secret in `namespace` that holds the CA and the serving certificate every replica serves. */
-    secret: v.optional(name, "vigil-admission-tls"),
-    /** The serving certificate's lifetime; a new one is issued when a third of it is left. */
-    validity: v.optional(duration, "7d"),
-    /** The CA's lifetime; a new CA joins the caBundle when a third of it is left. */
-    caValidity: v.optional(duration, "365d"),
-    /** How often each replica reads the Secret again (rotation by another replica). */
-    checkInterval: v.optional(duration, "1m"),
-  }), {}),
-  breakGlass: v.optional(v.strictObject({
-    /** The longest a token may live (from its notBefore to its notAfter). */
-    maxLifetime: v.optional(duration, "1h"),
-  }), {}),
+  webhook: v.optional(
+    v.strictObject({
+      /** The ValidatingWebhookConfiguration Vigil keeps. */
+      name: v.optional(name, "vigil-admission"),
+      /** How the API server reaches the webhook: a Service in `namespace`, or a URL (outside the cluster, tests). */
+      service: v.optional(
+        v.strictObject({ name, port: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(65535)), 443) }),
+      ),
+      url: v.optional(v.pipe(v.string(), v.url("must be a URL"), v.startsWith("https://", "must be an https:// URL"))),
+      /** The API server's wait for an answer (1 to 30 seconds, the API's bounds). */
+      timeoutSeconds: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(30)), 5),
+      /** Namespaces left out besides the agent's and kube-system (e.g. the namespace of a CNI). */
+      excludeNamespaces: v.optional(v.array(name), []),
+    }),
+    {},
+  ),
+  tls: v.optional(
+    v.strictObject({
+      /** The Secret in `namespace` that holds the CA and the serving certificate every replica serves. */
+      secret: v.optional(name, "vigil-admission-tls"),
+      /** The serving certificate's lifetime; a new one is issued when a third of it is left. */
+      validity: v.optional(duration, "7d"),
+      /** The CA's lifetime; a new CA joins the caBundle when a third of it is left. */
+      caValidity: v.optional(duration, "365d"),
+      /** How often each replica reads the Secret again (rotation by another replica). */
+      checkInterval: v.optional(duration, "1m"),
+    }),
+    {},
+  ),
+  breakGlass: v.optional(
+    v.strictObject({
+      /** The longest a token may live (from its notBefore to its notAfter). */
+      maxLifetime: v.optional(duration, "1h"),
+    }),
+    {},
+  ),
   audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
   /** How often the verified digests are read again from the inventory (an image the copy lacks reads them at once). */
   refresh: v.optional(duration, "5s"),
-  environments: v.pipe(v.array(v.strictObject({
-    name,
-    /** The namespaces the environment deploys to: its verified digests admit Pods there. */
-    namespaces: v.pipe(v.array(name), v.minLength(1, "must name at least one namespace")),
-    /** Fail closed (the API server refuses when the webhook cannot answer) unless set to Ignore. */
-    failurePolicy: v.optional(v.picklist(["Fail", "Ignore"]), "Fail"),
-    /** The users the agent applies as (the environment's serviceAccount, as system:serviceaccount:NS:NAME). */
-    appliers: v.optional(v.array(text), []),
-    /** Policy packs installed as ValidatingAdmissionPolicies bound to these namespaces. */
-    packs: v.optional(v.array(text), []),
-  })), v.minLength(1, "must name at least one environment")),
+  environments: v.pipe(
+    v.array(
+      v.strictObject({
+        name,
+        /** The namespaces the environment deploys to: its verified digests admit Pods there. */
+        namespaces: v.pipe(v.array(name), v.minLength(1, "must name at least one namespace")),
+        /** Fail closed (the API server refuses when the webhook cannot answer) unless set to Ignore. */
+        failurePolicy: v.optional(v.picklist(["Fail", "Ignore"]), "Fail"),
+        /** The users the agent applies as (the environment's serviceAccount, as system:serviceaccount:NS:NAME). */
+        appliers: v.optional(v.array(text), []),
+        /** Policy packs installed as ValidatingAdmissionPolicies bound to these namespaces. */
+        packs: v.optional(v.array(text), []),
+      }),
+    ),
+    v.minLength(1, "must name at least one environment"),
+  ),
 });
 
 type Document = v.InferOutput<typeof admissionConfigSchema>;
@@ -77,7 +93,6 @@ export interface AdmissionConfig extends Omit<Document, "tls" | "breakGlass" | "
   excluded: string[];
 }
 
-
 export function loadAdmissionConfig(file: string): AdmissionConfig {
   const src = parseYamlSource(readInputText(file, "the admission configuration"), file);
   return resolveAdmissionConfig(validateYaml(admissionConfigSchema, src, "admission configuration"), file, (path) => locate(src, path));
@@ -86,7 +101,8 @@ export function loadAdmissionConfig(file: string): AdmissionConfig {
 function resolveAdmissionConfig(doc: Document, file: string, where: (path: PropertyKey[]) => string): AdmissionConfig {
   const base = dirname(resolve(file));
   const abs = (p: string) => (isAbsolute(p) || /^postgres(ql)?:\/\//.test(p) ? p : resolve(base, p));
-  if ((doc.webhook.service === undefined) === (doc.webhook.url === undefined)) throw new InputError(`${where(["webhook"])}: give service or url (one of them)`);
+  if ((doc.webhook.service === undefined) === (doc.webhook.url === undefined))
+    throw new InputError(`${where(["webhook"])}: give service or url (one of them)`);
   const trustPolicy = abs(doc.trustPolicy);
   if (!existsSync(trustPolicy)) throw new InputError(`${where(["trustPolicy"])}: ${trustPolicy} does not exist`);
   const excluded = [...new Set([doc.namespace, "kube-system", ...doc.webhook.excludeNamespaces])];
@@ -95,7 +111,10 @@ function resolveAdmissionConfig(doc: Document, file: string, where: (path: Prope
   doc.environments.forEach((e, i) => {
     e.namespaces.forEach((ns, j) => {
       const at = where(["environments", i, "namespaces", j]);
-      if (excluded.includes(ns)) throw new InputError(`${at}: ${ns} is left out of the webhook (the agent's namespace, kube-system or excludeNamespaces); an environment cannot deploy there`);
+      if (excluded.includes(ns))
+        throw new InputError(
+          `${at}: ${ns} is left out of the webhook (the agent's namespace, kube-system or excludeNamespaces); an environment cannot deploy there`,
+        );
       const other = owner.get(ns);
       if (other !== undefined) throw new InputError(`${at}: ${ns} is already environment ${other}'s`);
       owner.set(ns, e.name);

@@ -34,7 +34,16 @@ export interface Decision {
   /** Why, for the API server's answer to the client (shown by kubectl) and the webhook's log. */
   message: string;
   /** Which rule decided. */
-  rule: "not-judged" | "no-environment" | "unchanged-images" | "verified" | "applier" | "break-glass" | "refused" | "inventory-stale" | "bad-request";
+  rule:
+    | "not-judged"
+    | "no-environment"
+    | "unchanged-images"
+    | "verified"
+    | "applier"
+    | "break-glass"
+    | "refused"
+    | "inventory-stale"
+    | "bad-request";
   environment?: string;
   images: string[];
   grant?: BreakGlassGrant;
@@ -58,51 +67,131 @@ const WHAT_TO_DO =
   "or in an emergency have an admin of the trust policy sign a break-glass token for this object (vigil admission break-glass)";
 
 export async function decide(req: AdmissionRequest, ctx: DecisionContext): Promise<Decision> {
-  const refuse = (rule: Decision["rule"], message: string, images: string[] = [], environment?: string): Decision => ({ allowed: false, rule, message, images, ...(environment && { environment }) });
-  if (req.operation !== "CREATE" && req.operation !== "UPDATE") return { allowed: true, rule: "not-judged", message: `${req.operation} runs no new image`, images: [] };
+  const refuse = (rule: Decision["rule"], message: string, images: string[] = [], environment?: string): Decision => ({
+    allowed: false,
+    rule,
+    message,
+    images,
+    ...(environment && { environment }),
+  });
+  if (req.operation !== "CREATE" && req.operation !== "UPDATE")
+    return { allowed: true, rule: "not-judged", message: `${req.operation} runs no new image`, images: [] };
   const object = req.object;
   if (!isObject(object)) return refuse("bad-request", "the request carries no object to judge");
   const what = `${req.kind.kind} ${req.namespace ?? ""}/${req.name || object.metadata?.name || object.metadata?.generateName || ""}`;
   const namespace = req.namespace;
   const env = namespace ? ctx.environmentOf(namespace) : undefined;
-  if (!env) return refuse("no-environment", `vigil admission: ${what}: namespace ${namespace ?? "(none)"} is no Vigil environment's, so no image is verified for it: add it to an environment's namespaces in the admission configuration, or deploy in an environment's namespace`);
+  if (!env)
+    return refuse(
+      "no-environment",
+      `vigil admission: ${what}: namespace ${namespace ?? "(none)"} is no Vigil environment's, so no image is verified for it: add it to an environment's namespaces in the admission configuration, or deploy in an environment's namespace`,
+    );
   const read = readImages(object);
   if ("error" in read) return refuse("refused", `vigil admission: ${what}: ${read.error}`, [], env.name);
   const images = read.images;
   if (req.operation === "UPDATE" && isObject(req.oldObject)) {
     const before = readImages(req.oldObject);
     if ("images" in before && images.every((i) => before.images.some((b) => b.image === i.image))) {
-      return { allowed: true, rule: "unchanged-images", message: "runs no image it did not run before", images: images.map((i) => i.image), environment: env.name };
+      return {
+        allowed: true,
+        rule: "unchanged-images",
+        message: "runs no image it did not run before",
+        images: images.map((i) => i.image),
+        environment: env.name,
+      };
     }
   }
   const stale = ctx.stale();
-  if (stale) return refuse("inventory-stale", `vigil admission: ${what}: ${stale}; refusing until it can be read (fail closed)`, images.map((i) => i.image), env.name);
+  if (stale)
+    return refuse(
+      "inventory-stale",
+      `vigil admission: ${what}: ${stale}; refusing until it can be read (fail closed)`,
+      images.map((i) => i.image),
+      env.name,
+    );
   let unverified = await unverifiedImages(images, await ctx.images(env.name, false));
   if (unverified.length > 0) unverified = await unverifiedImages(images, await ctx.images(env.name, true));
   const names = images.map((i) => i.image);
-  if (unverified.length === 0) return { allowed: true, rule: "verified", message: `every image is a digest Vigil verified for ${env.name}`, images: names, environment: env.name };
+  if (unverified.length === 0)
+    return {
+      allowed: true,
+      rule: "verified",
+      message: `every image is a digest Vigil verified for ${env.name}`,
+      images: names,
+      environment: env.name,
+    };
   const user = req.userInfo.username ?? "";
   if (env.appliers.includes(user)) {
     const unpinned = images.filter((i) => !/@sha(256|512):[0-9a-f]+$/.test(i.image));
-    if (unpinned.length === 0) return { allowed: true, rule: "applier", message: `applied by Vigil's agent (${user}) with every image pinned by digest`, images: names, environment: env.name };
+    if (unpinned.length === 0)
+      return {
+        allowed: true,
+        rule: "applier",
+        message: `applied by Vigil's agent (${user}) with every image pinned by digest`,
+        images: names,
+        environment: env.name,
+      };
   }
   const token = object.metadata?.annotations?.[BREAK_GLASS_ANNOTATION];
   const refusal = `vigil admission: ${what} is refused in environment ${env.name}: ${unverified.map((u) => u.why).join("; ")}. To run it: ${WHAT_TO_DO}`;
   if (typeof token !== "string") return refuse("refused", refusal, names, env.name);
-  return breakGlass(req, ctx, token, { kind: req.kind.kind, namespace: namespace!, name: req.name || object.metadata?.name || "" }, names, env.name, refusal);
+  return breakGlass(
+    req,
+    ctx,
+    token,
+    { kind: req.kind.kind, namespace: namespace!, name: req.name || object.metadata?.name || "" },
+    names,
+    env.name,
+    refusal,
+  );
 }
 
-async function breakGlass(req: AdmissionRequest, ctx: DecisionContext, token: string, target: BreakGlassTarget, images: string[], environment: string, refusal: string): Promise<Decision> {
-  if (target.name === "") return { allowed: false, rule: "refused", message: `${refusal}. The break-glass token cannot admit an object without a name (generateName): give it a name`, images, environment };
+async function breakGlass(
+  req: AdmissionRequest,
+  ctx: DecisionContext,
+  token: string,
+  target: BreakGlassTarget,
+  images: string[],
+  environment: string,
+  refusal: string,
+): Promise<Decision> {
+  if (target.name === "")
+    return {
+      allowed: false,
+      rule: "refused",
+      message: `${refusal}. The break-glass token cannot admit an object without a name (generateName): give it a name`,
+      images,
+      environment,
+    };
   const verified = await ctx.verifyBreakGlass(token, target);
-  if (!verified.ok) return { allowed: false, rule: "refused", message: `${refusal}. Its break-glass token is refused: ${verified.reason}`, images, environment };
+  if (!verified.ok)
+    return {
+      allowed: false,
+      rule: "refused",
+      message: `${refusal}. Its break-glass token is refused: ${verified.reason}`,
+      images,
+      environment,
+    };
   try {
     await ctx.recordBreakGlass(verified.grant, req, images);
   } catch (e) {
-    return { allowed: false, rule: "refused", message: `${refusal}. Its break-glass token is refused: ${(e as Error).message}`, images, environment };
+    return {
+      allowed: false,
+      rule: "refused",
+      message: `${refusal}. Its break-glass token is refused: ${(e as Error).message}`,
+      images,
+      environment,
+    };
   }
   const { claim, signer } = verified.grant;
-  return { allowed: true, rule: "break-glass", message: `admitted by break-glass: signed by ${signer}, "${claim.reason}", valid until ${claim.notAfter}`, images, environment, grant: verified.grant };
+  return {
+    allowed: true,
+    rule: "break-glass",
+    message: `admitted by break-glass: signed by ${signer}, "${claim.reason}", valid until ${claim.notAfter}`,
+    images,
+    environment,
+    grant: verified.grant,
+  };
 }
 
 interface Image {
@@ -155,7 +244,10 @@ function judgeImage(image: string, verified: EnvironmentImages): string | undefi
     return `is not a valid image reference (${(e as Error).message})`;
   }
   const repository = `${ref.registry}/${ref.repository}`;
-  if (ref.digest) return verified.pinned.has(`${repository}@${ref.digest}`) ? undefined : `is not a digest Vigil verified for this environment (${repository}@${ref.digest} is not in the inventory)`;
+  if (ref.digest)
+    return verified.pinned.has(`${repository}@${ref.digest}`)
+      ? undefined
+      : `is not a digest Vigil verified for this environment (${repository}@${ref.digest} is not in the inventory)`;
   const digest = namesTag(image) ? verified.tags.get(`${repository}:${ref.tag}`) : undefined;
   if (digest) return undefined;
   return `is a tag, not a digest, and the inventory resolves ${repository}:${ref.tag ?? "latest"} to no verified digest`;

@@ -19,9 +19,7 @@ const REQUEST_TIMEOUT_MS = 30_000;
  */
 const MAX_CONNECTIONS = 1024;
 
-interface ReviewHandler {
-  (request: AdmissionRequest): Promise<Decision>;
-}
+type ReviewHandler = (request: AdmissionRequest) => Promise<Decision>;
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([0-9a-fA-F:]+)\]|([A-Za-z0-9.-]*)):(\d{1,5})$/.exec(listen);
@@ -31,15 +29,23 @@ export function parseListen(listen: string): { host: string; port: number } {
 }
 
 /** Starts the server; `setMaterial` on the result serves a rotated certificate to new connections. */
-export function serveWebhook(listen: string, material: ServingMaterial, handle: ReviewHandler, onError: (message: string) => void): Promise<Server> {
+export function serveWebhook(
+  listen: string,
+  material: ServingMaterial,
+  handle: ReviewHandler,
+  onError: (message: string) => void,
+): Promise<Server> {
   const { host, port } = parseListen(listen);
-  const server = createServer({ cert: material.certPem, key: material.keyPem, minVersion: "TLSv1.2", requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: 10_000 }, (req, res) => {
-    answer(req, res, handle).catch((e) => {
-      onError(`answering a review: ${(e as Error).message}`);
-      if (!res.headersSent) res.writeHead(500).end();
-      else res.destroy();
-    });
-  });
+  const server = createServer(
+    { cert: material.certPem, key: material.keyPem, minVersion: "TLSv1.2", requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: 10_000 },
+    (req, res) => {
+      answer(req, res, handle).catch((e) => {
+        onError(`answering a review: ${(e as Error).message}`);
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+    },
+  );
   server.maxConnections = MAX_CONNECTIONS;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -70,7 +76,9 @@ async function answer(req: IncomingMessage, res: ServerResponse, handle: ReviewH
     ...(decision.allowed && decision.rule === "break-glass" && { warnings: [decision.message] }),
     auditAnnotations: { rule: decision.rule },
   };
-  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response }));
+  res
+    .writeHead(200, { "content-type": "application/json" })
+    .end(JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response }));
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
@@ -102,7 +110,8 @@ function parseReview(body: Buffer): AdmissionRequest | string {
   } catch {
     return "the body is not JSON";
   }
-  if (review?.apiVersion !== "admission.k8s.io/v1" || review?.kind !== "AdmissionReview") return "the body is not an admission.k8s.io/v1 AdmissionReview";
+  if (review?.apiVersion !== "admission.k8s.io/v1" || review?.kind !== "AdmissionReview")
+    return "the body is not an admission.k8s.io/v1 AdmissionReview";
   const r = review.request;
   if (typeof r !== "object" || r === null) return "the AdmissionReview has no request";
   if (typeof r.uid !== "string" || r.uid === "") return "request.uid is missing";
@@ -115,7 +124,10 @@ function parseReview(body: Buffer): AdmissionRequest | string {
     ...(typeof r.name === "string" && { name: r.name }),
     ...(typeof r.namespace === "string" && { namespace: r.namespace }),
     operation: r.operation,
-    userInfo: { ...(typeof r.userInfo?.username === "string" && { username: r.userInfo.username }), groups: Array.isArray(r.userInfo?.groups) ? r.userInfo.groups.filter((g: unknown) => typeof g === "string") : [] },
+    userInfo: {
+      ...(typeof r.userInfo?.username === "string" && { username: r.userInfo.username }),
+      groups: Array.isArray(r.userInfo?.groups) ? r.userInfo.groups.filter((g: unknown) => typeof g === "string") : [],
+    },
     ...(r.object != null && { object: r.object }),
     ...(r.oldObject != null && { oldObject: r.oldObject }),
     dryRun: r.dryRun === true,

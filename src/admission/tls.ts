@@ -30,7 +30,12 @@ export interface TlsSettings {
 }
 
 /** The Secret's material, made or rotated as needed; `publishBundle` runs before a new CA's certificate is served. */
-export async function ensureServingMaterial(cluster: Cluster, s: TlsSettings, publishBundle: (bundle: string) => Promise<void>, now = new Date()): Promise<ServingMaterial> {
+export async function ensureServingMaterial(
+  cluster: Cluster,
+  s: TlsSettings,
+  publishBundle: (bundle: string) => Promise<void>,
+  now = new Date(),
+): Promise<ServingMaterial> {
   for (let attempt = 1; ; attempt++) {
     const { stored, resourceVersion } = await readSecret(cluster, s);
     const next = await renew(stored, s, now);
@@ -45,7 +50,10 @@ export async function ensureServingMaterial(cluster: Cluster, s: TlsSettings, pu
 
 /** The material to store: `stored` itself when nothing needs to change. */
 async function renew(stored: Stored | undefined, s: TlsSettings, now: Date): Promise<Stored> {
-  const ca = stored && !expiresSoon(stored.ca.certPem, s.caValidityMs, now) ? stored.ca : await issueCa(`vigil-admission-ca-${now.toISOString().slice(0, 10)}`, s.caValidityMs, now);
+  const ca =
+    stored && !expiresSoon(stored.ca.certPem, s.caValidityMs, now)
+      ? stored.ca
+      : await issueCa(`vigil-admission-ca-${now.toISOString().slice(0, 10)}`, s.caValidityMs, now);
   const keepLeaf = stored && ca === stored.ca && !expiresSoon(stored.certPem, s.validityMs, now) && coversNames(stored.certPem, s.names);
   if (keepLeaf && stored) return stored;
   const leaf = await issueServing(ca, s.names, s.validityMs, now);
@@ -76,7 +84,12 @@ async function readSecret(cluster: Cluster, s: TlsSettings): Promise<{ stored?: 
   const resourceVersion = String(answer.body?.metadata?.resourceVersion ?? "");
   const data = (answer.body?.data ?? {}) as Record<string, string>;
   const text = (k: string) => Buffer.from(data[k] ?? "", "base64").toString("utf8");
-  const stored = { certPem: text("tls.crt"), keyPem: text("tls.key"), caBundle: text("ca-bundle.crt"), ca: { certPem: text("ca.crt"), keyPem: text("ca.key") } };
+  const stored = {
+    certPem: text("tls.crt"),
+    keyPem: text("tls.key"),
+    caBundle: text("ca-bundle.crt"),
+    ca: { certPem: text("ca.crt"), keyPem: text("ca.key") },
+  };
   try {
     for (const pem of [stored.certPem, stored.ca.certPem]) new X509Certificate(pem);
   } catch {
@@ -93,8 +106,19 @@ async function writeSecret(cluster: Cluster, s: TlsSettings, m: Stored, resource
     apiVersion: "v1",
     kind: "Secret",
     type: "kubernetes.io/tls",
-    metadata: { name: s.secret, namespace: s.namespace, labels: { "app.kubernetes.io/managed-by": "vigil" }, ...(resourceVersion && { resourceVersion }) },
-    data: { "tls.crt": b64(m.certPem), "tls.key": b64(m.keyPem), "ca.crt": b64(m.ca.certPem), "ca.key": b64(m.ca.keyPem), "ca-bundle.crt": b64(m.caBundle) },
+    metadata: {
+      name: s.secret,
+      namespace: s.namespace,
+      labels: { "app.kubernetes.io/managed-by": "vigil" },
+      ...(resourceVersion && { resourceVersion }),
+    },
+    data: {
+      "tls.crt": b64(m.certPem),
+      "tls.key": b64(m.keyPem),
+      "ca.crt": b64(m.ca.certPem),
+      "ca.key": b64(m.ca.keyPem),
+      "ca-bundle.crt": b64(m.caBundle),
+    },
   };
   const answer = resourceVersion
     ? await cluster.call({ verb: "update", method: "PUT", path: secretPath(s), body })

@@ -36,7 +36,10 @@ function parseImage(image: string): Parsed {
  * Indexes the inventory's workloads by environment. An image the inventory cannot parse is left out
  * (never admitted). `parse` may cache: the same references come back at every read.
  */
-function indexImages(workloads: readonly { environment: string; images: readonly { image: string; digest: string }[] }[], parse: (image: string) => Parsed = parseImage): Map<string, EnvironmentImages> {
+function indexImages(
+  workloads: readonly { environment: string; images: readonly { image: string; digest: string }[] }[],
+  parse: (image: string) => Parsed = parseImage,
+): Map<string, EnvironmentImages> {
   const out = new Map<string, EnvironmentImages>();
   for (const w of workloads) {
     const env = out.get(w.environment) ?? { pinned: new Set<string>(), tags: new Map<string, string>() };
@@ -98,7 +101,10 @@ export class VerifiedImages {
       throw e;
     }
     // A failed refresh keeps the copy until it is too old to answer from (the decision refuses then).
-    v.#timer = setInterval(() => void v.reread().catch((e) => onError(`reading the inventory ${location}: ${(e as Error).message}`)), refreshMs);
+    v.#timer = setInterval(
+      () => void v.reread().catch((e) => onError(`reading the inventory ${location}: ${(e as Error).message}`)),
+      refreshMs,
+    );
     v.#timer.unref();
     return v;
   }

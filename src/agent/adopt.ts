@@ -70,13 +70,20 @@ interface Target {
 export async function adoptObjects(options: AdoptOptions): Promise<AdoptResult> {
   const config = loadAgentConfig(options.configFile);
   const env = config.doc.environments.find((e) => e.name === options.environment);
-  if (!env) throw new InputError(`--env ${options.environment}: no such environment in ${options.configFile} (configured: ${config.doc.environments.map((e) => e.name).join(", ")})`);
+  if (!env)
+    throw new InputError(
+      `--env ${options.environment}: no such environment in ${options.configFile} (configured: ${config.doc.environments.map((e) => e.name).join(", ")})`,
+    );
   const reason = options.reason.trim();
   if (reason === "" || reason.length > MAX_REASON || /[\u0000-\u0008\u000b-\u001f\u007f]/.test(reason)) {
     throw new InputError(`--reason: say why, in 1 to ${MAX_REASON} characters of text (it is recorded in the audit log)`);
   }
-  if (!config.doc.audit) throw new InputError(`${options.configFile}: adopting is recorded in the agent's audit log, and this configuration has none (audit.log); without it, an adoption would leave no record of who decided it`);
-  if (options.objects.length === 0) throw new InputError("name at least one object: KIND[.GROUP]/NAMESPACE/NAME, or KIND[.GROUP]/NAME when cluster-scoped");
+  if (!config.doc.audit)
+    throw new InputError(
+      `${options.configFile}: adopting is recorded in the agent's audit log, and this configuration has none (audit.log); without it, an adoption would leave no record of who decided it`,
+    );
+  if (options.objects.length === 0)
+    throw new InputError("name at least one object: KIND[.GROUP]/NAMESPACE/NAME, or KIND[.GROUP]/NAME when cluster-scoped");
   const targets = options.objects.map(parseTarget);
 
   const cluster = await connectCluster(connection(env, options));
@@ -97,15 +104,28 @@ export async function adoptObjects(options: AdoptOptions): Promise<AdoptResult> 
 
     // Recorded first: nothing is adopted that the log does not say who decided and why.
     const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
-    const audit = (await AgentAudit.open(config, trust, { keeper: configMapKeeper(cluster, config.doc.namespace, redactUrl(config.doc.audit.log)) }))!;
+    const audit = (await AgentAudit.open(config, trust, {
+      keeper: configMapKeeper(cluster, config.doc.namespace, redactUrl(config.doc.audit.log)),
+    }))!;
     let recorded: string;
     try {
-      recorded = await audit.appendRecords([{
-        kind: "adopt",
-        time: new Date().toISOString(),
-        environment: env.name,
-        payload: { user, reason, objects: adopting.map((o) => ({ apiVersion: o.apiVersion, kind: o.kind, ...(o.namespace && { namespace: o.namespace }), name: o.name })) },
-      }]);
+      recorded = await audit.appendRecords([
+        {
+          kind: "adopt",
+          time: new Date().toISOString(),
+          environment: env.name,
+          payload: {
+            user,
+            reason,
+            objects: adopting.map((o) => ({
+              apiVersion: o.apiVersion,
+              kind: o.kind,
+              ...(o.namespace && { namespace: o.namespace }),
+              name: o.name,
+            })),
+          },
+        },
+      ]);
     } finally {
       await audit.close();
     }
@@ -119,7 +139,10 @@ export async function adoptObjects(options: AdoptOptions): Promise<AdoptResult> 
 /** KIND[.GROUP]/NAMESPACE/NAME or KIND[.GROUP]/NAME, checked as the API server checks names. */
 function parseTarget(argument: string): Target {
   const parts = argument.split("/");
-  const bad = (why: string) => new InputError(`${argument}: ${why}; name objects as KIND[.GROUP]/NAMESPACE/NAME (configmap/shop/settings, deployment.apps/shop/web) or KIND[.GROUP]/NAME when cluster-scoped`);
+  const bad = (why: string) =>
+    new InputError(
+      `${argument}: ${why}; name objects as KIND[.GROUP]/NAMESPACE/NAME (configmap/shop/settings, deployment.apps/shop/web) or KIND[.GROUP]/NAME when cluster-scoped`,
+    );
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => p === "")) throw bad("not an object reference");
   const m = /^([A-Za-z][A-Za-z0-9]{0,62})(?:\.([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?))?$/.exec(parts[0]!);
   if (!m) throw bad(`"${parts[0]}" is not a kind`);
@@ -135,14 +158,22 @@ function parseTarget(argument: string): Target {
 function connection(env: EnvironmentConfig, options: AdoptOptions) {
   if (options.kubeconfig) return { kubeconfig: options.kubeconfig, ...(options.context && { context: options.context }) };
   if (options.context) throw new InputError("--context needs --kubeconfig");
-  return "inCluster" in env.cluster ? { inCluster: true as const } : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }) };
+  return "inCluster" in env.cluster
+    ? { inCluster: true as const }
+    : { kubeconfig: env.cluster.kubeconfig, ...(env.cluster.context && { context: env.cluster.context }) };
 }
 
 /** The caller's user name, as the API server authenticated it. */
 async function whoAmI(cluster: Cluster): Promise<string> {
-  const answer = await cluster.call({ verb: "create", method: "POST", path: "/apis/authentication.k8s.io/v1/selfsubjectreviews", body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" } });
+  const answer = await cluster.call({
+    verb: "create",
+    method: "POST",
+    path: "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+    body: { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" },
+  });
   const user = answer.body?.status?.userInfo?.username;
-  if (answer.status !== 201 || typeof user !== "string" || user === "") throw apiFailure(answer, "asking the API server who is adopting (SelfSubjectReview)");
+  if (answer.status !== 201 || typeof user !== "string" || user === "")
+    throw apiFailure(answer, "asking the API server who is adopting (SelfSubjectReview)");
   return user;
 }
 
@@ -159,18 +190,29 @@ async function resolve(cluster: Cluster, target: Target): Promise<Resource> {
   const word = target.kindWord.toLowerCase();
   const found: Resource[] = [];
   for (const apiVersion of versions) {
-    const answer = await cluster.call({ verb: "get", method: "GET", path: apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}` });
+    const answer = await cluster.call({
+      verb: "get",
+      method: "GET",
+      path: apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`,
+    });
     if (answer.status !== 200) throw apiFailure(answer, `discovery of ${apiVersion}`);
     for (const r of (answer.body?.resources ?? []) as { name: string; singularName?: string; kind: string; namespaced: boolean }[]) {
       if (r.name.includes("/")) continue;
-      if ([r.kind.toLowerCase(), r.name, r.singularName].includes(word)) found.push({ apiVersion, kind: r.kind, plural: r.name, namespaced: r.namespaced === true });
+      if ([r.kind.toLowerCase(), r.name, r.singularName].includes(word))
+        found.push({ apiVersion, kind: r.kind, plural: r.name, namespaced: r.namespaced === true });
     }
     // The core group wins, as kubectl's short names do.
     if (apiVersion === "v1" && found.length > 0) break;
   }
   const groups = new Set(found.map((f) => f.apiVersion));
-  if (found.length === 0) throw new InputError(`${target.argument}: the API server serves no kind "${target.kindWord}"${target.group ? ` in group ${target.group}` : ""}`);
-  if (groups.size > 1) throw new InputError(`${target.argument}: "${target.kindWord}" is a kind of several groups (${[...groups].join(", ")}): name one, as KIND.GROUP`);
+  if (found.length === 0)
+    throw new InputError(
+      `${target.argument}: the API server serves no kind "${target.kindWord}"${target.group ? ` in group ${target.group}` : ""}`,
+    );
+  if (groups.size > 1)
+    throw new InputError(
+      `${target.argument}: "${target.kindWord}" is a kind of several groups (${[...groups].join(", ")}): name one, as KIND.GROUP`,
+    );
   return found[0]!;
 }
 
@@ -180,7 +222,9 @@ async function groupVersions(cluster: Cluster, group?: string): Promise<string[]
   if (group && answer.status === 404) return [];
   if (answer.status !== 200) throw apiFailure(answer, `discovery of ${group ?? "the API groups"}`);
   const list = group ? [answer.body] : (answer.body?.groups ?? []);
-  return list.map((g: { preferredVersion?: { groupVersion?: string } }) => g?.preferredVersion?.groupVersion).filter((v: unknown): v is string => typeof v === "string");
+  return list
+    .map((g: { preferredVersion?: { groupVersion?: string } }) => g?.preferredVersion?.groupVersion)
+    .filter((v: unknown): v is string => typeof v === "string");
 }
 
 /** Whether the object may be adopted by the environment: inside its fence, present, and no other environment's. */
@@ -192,33 +236,63 @@ interface Live {
 
 async function judge(cluster: Cluster, target: Target, env: EnvironmentConfig): Promise<{ object: AdoptedObject; live?: Live }> {
   const resource = await resolve(cluster, target);
-  const object = { argument: target.argument, apiVersion: resource.apiVersion, kind: resource.kind, ...(target.namespace && { namespace: target.namespace }), name: target.name };
+  const object = {
+    argument: target.argument,
+    apiVersion: resource.apiVersion,
+    kind: resource.kind,
+    ...(target.namespace && { namespace: target.namespace }),
+    name: target.name,
+  };
   const refuse = (message: string) => ({ object: { ...object, outcome: "refused" as const, message } });
-  if (resource.namespaced && target.namespace === undefined) throw new InputError(`${target.argument}: ${resource.kind} is namespaced: name it as ${target.kindWord}/NAMESPACE/${target.name}`);
-  if (!resource.namespaced && target.namespace !== undefined) throw new InputError(`${target.argument}: ${resource.kind} is cluster-scoped: name it as ${target.kindWord}/${target.name}`);
+  if (resource.namespaced && target.namespace === undefined)
+    throw new InputError(`${target.argument}: ${resource.kind} is namespaced: name it as ${target.kindWord}/NAMESPACE/${target.name}`);
+  if (!resource.namespaced && target.namespace !== undefined)
+    throw new InputError(`${target.argument}: ${resource.kind} is cluster-scoped: name it as ${target.kindWord}/${target.name}`);
   if (resource.namespaced && !env.namespaces.includes(target.namespace!)) {
-    return refuse(`namespace ${target.namespace} is outside environment ${env.name}'s namespaces (${env.namespaces.join(", ")}): it may not adopt there`);
+    return refuse(
+      `namespace ${target.namespace} is outside environment ${env.name}'s namespaces (${env.namespaces.join(", ")}): it may not adopt there`,
+    );
   }
   const ownNamespace = resource.kind === "Namespace" && resource.apiVersion === "v1" && env.namespaces.includes(target.name);
   if (!resource.namespaced && !ownNamespace && !env.allowClusterScoped) {
-    return refuse(`${resource.kind} is cluster-scoped, and environment ${env.name} may hold cluster-scoped objects only with allowClusterScoped`);
+    return refuse(
+      `${resource.kind} is cluster-scoped, and environment ${env.name} may hold cluster-scoped objects only with allowClusterScoped`,
+    );
   }
   const path = `${resource.apiVersion.includes("/") ? `/apis/${resource.apiVersion}` : `/api/${resource.apiVersion}`}${target.namespace ? `/namespaces/${target.namespace}` : ""}/${resource.plural}/${encodeURIComponent(target.name)}`;
   const answer = await cluster.call({ verb: "get", method: "GET", path });
   if (answer.status === 404) throw new InputError(`${target.argument}: ${describe(object)} does not exist: there is nothing to adopt`);
-  if (answer.status === 403) return refuse(`you may not read ${describe(object)} (${answer.body?.message ?? "forbidden"}): adopting needs read and patch on it`);
+  if (answer.status === 403)
+    return refuse(`you may not read ${describe(object)} (${answer.body?.message ?? "forbidden"}): adopting needs read and patch on it`);
   if (answer.status !== 200) throw apiFailure(answer, `reading ${describe(object)}`);
   const metadata = answer.body?.metadata ?? {};
   const owner = metadata.labels?.[ENVIRONMENT_LABEL];
   const adoptedFor = metadata.annotations?.[ADOPT_ANNOTATION];
   const managers = ((metadata.managedFields ?? []) as { manager?: string }[]).map((m) => m.manager);
-  if (owner !== undefined && owner !== env.name) return refuse(`it belongs to environment ${owner} (${ENVIRONMENT_LABEL}=${owner}): one environment per object; remove it from ${owner}'s revision first`);
-  if (adoptedFor !== undefined && adoptedFor !== env.name) return refuse(`it is adopted by environment ${adoptedFor} already (${ADOPT_ANNOTATION}=${adoptedFor})`);
+  if (owner !== undefined && owner !== env.name)
+    return refuse(
+      `it belongs to environment ${owner} (${ENVIRONMENT_LABEL}=${owner}): one environment per object; remove it from ${owner}'s revision first`,
+    );
+  if (adoptedFor !== undefined && adoptedFor !== env.name)
+    return refuse(`it is adopted by environment ${adoptedFor} already (${ADOPT_ANNOTATION}=${adoptedFor})`);
   if (owner === env.name || adoptedFor === env.name || managers.includes(fieldManagerOf(env.name))) {
-    return { object: { ...object, outcome: "already", message: `already environment ${env.name}'s${adoptedFor === env.name ? " (adopted before)" : ""}: nothing to do` } };
+    return {
+      object: {
+        ...object,
+        outcome: "already",
+        message: `already environment ${env.name}'s${adoptedFor === env.name ? " (adopted before)" : ""}: nothing to do`,
+      },
+    };
   }
   const by = [...new Set(managers.filter((m): m is string => typeof m === "string"))];
-  return { object: { ...object, outcome: "adopted", message: `adopted by environment ${env.name}${by.length > 0 ? `, taken from ${by.join(", ")}` : ""}: the next reconcile applies it, and it is never pruned` }, live: { path, resourceVersion: String(metadata.resourceVersion) } };
+  return {
+    object: {
+      ...object,
+      outcome: "adopted",
+      message: `adopted by environment ${env.name}${by.length > 0 ? `, taken from ${by.join(", ")}` : ""}: the next reconcile applies it, and it is never pruned`,
+    },
+    live: { path, resourceVersion: String(metadata.resourceVersion) },
+  };
 }
 
 /** The adopt annotation, as the caller, on the version that was judged (a change since is a conflict, not an adoption). */
@@ -231,8 +305,12 @@ async function annotate(cluster: Cluster, o: AdoptedObject, environment: string,
     body: { metadata: { resourceVersion, annotations: { [ADOPT_ANNOTATION]: environment } } },
     contentType: "application/merge-patch+json",
   });
-  if (answer.status === 409) throw new UnavailableError(`${describe(o)} changed while it was being adopted; the adoption is recorded but not applied: run vigil agent adopt again`);
-  if (answer.status !== 200) throw apiFailure(answer, `annotating ${describe(o)} ${ADOPT_ANNOTATION}=${environment} (the adoption is recorded in the audit log)`);
+  if (answer.status === 409)
+    throw new UnavailableError(
+      `${describe(o)} changed while it was being adopted; the adoption is recorded but not applied: run vigil agent adopt again`,
+    );
+  if (answer.status !== 200)
+    throw apiFailure(answer, `annotating ${describe(o)} ${ADOPT_ANNOTATION}=${environment} (the adoption is recorded in the audit log)`);
 }
 
 function describe(o: { kind: string; namespace?: string; name: string }): string {

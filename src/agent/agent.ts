@@ -85,7 +85,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const loaded = loadAgentConfig(options.configFile);
   const config = withDatabaseTimeouts(loaded);
   for (const name of options.allowMassPrune ?? []) {
-    if (!config.intervals.has(name)) throw new InputError(`--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`);
+    if (!config.intervals.has(name))
+      throw new InputError(
+        `--allow-mass-prune ${name}: no such environment in ${options.configFile} (configured: ${[...config.intervals.keys()].join(", ")})`,
+      );
   }
   const { metricsToken, registry, clusters, home, audit, monitor, shared } = await openResources(config, options);
   const schedule = new Schedule(config.intervals);
@@ -135,7 +138,15 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const listen = () => {
     listening ??= (async () => {
       const hook = config.doc.webhook;
-      const webhook = hook && (await startWebhook({ listen: hook.listen, secretFile: hook.secretFile, environments: [...config.intervals.keys()], trigger: onWebhook, deliveries: sharedDeliveryLog(clusters.agent(home.name), config.doc.namespace) }));
+      const webhook =
+        hook &&
+        (await startWebhook({
+          listen: hook.listen,
+          secretFile: hook.secretFile,
+          environments: [...config.intervals.keys()],
+          trigger: onWebhook,
+          deliveries: sharedDeliveryLog(clusters.agent(home.name), config.doc.namespace),
+        }));
       const served = config.doc.metrics && (await metrics.serve(config.doc.metrics.listen, metricsToken));
       return { ...(webhook && { webhook }), ...(served && { metrics: served }) };
     })();
@@ -216,7 +227,14 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         await elector?.stop();
         await triggerWatch?.stop();
         const servers = await listening?.catch(() => undefined);
-        await Promise.all([registry.close(), clusters.close(), audit?.close(), monitor?.close(), servers?.webhook?.close(), servers?.metrics?.close()]);
+        await Promise.all([
+          registry.close(),
+          clusters.close(),
+          audit?.close(),
+          monitor?.close(),
+          servers?.webhook?.close(),
+          servers?.metrics?.close(),
+        ]);
       })();
       return stopping;
     },
@@ -281,7 +299,12 @@ class Schedule {
  * The key the agent's state is kept under: derived from the audit log's signing key, else the agent's
  * own Secret, made at the first start (state-key.ts). A dry run without a Secret checks no MAC.
  */
-async function agentStateKey(config: AgentConfig, clusters: EnvironmentClusters, home: string, dryRun: boolean): Promise<StateKey | undefined> {
+async function agentStateKey(
+  config: AgentConfig,
+  clusters: EnvironmentClusters,
+  home: string,
+  dryRun: boolean,
+): Promise<StateKey | undefined> {
   if (config.doc.audit) return stateKeyFromAuditKey(config.doc.audit.signingKeyFile);
   const namespace = config.doc.namespace;
   return await loadStateKeySecret({
@@ -311,7 +334,15 @@ export function nextWait(intervalMs: number, unavailableInARow: number): number 
 /** An error no step turned into a check: the environment's result says so, and its loop goes on. */
 function internalFailure(environment: string, e: unknown): ReconcileResult {
   const message = redactCredentials(e instanceof Error ? e.message : String(e));
-  const verdict = makeVerdict({ environment }, [check({ gate: "agent", rule: "internal", status: "fail", subject: environment, message: `the reconcile stopped on an unexpected error: ${message}` })]);
+  const verdict = makeVerdict({ environment }, [
+    check({
+      gate: "agent",
+      rule: "internal",
+      status: "fail",
+      subject: environment,
+      message: `the reconcile stopped on an unexpected error: ${message}`,
+    }),
+  ]);
   return { environment, verdict, applied: false, health: "unknown", plan: [], exitCode: ExitCode.unavailable, seconds: 0, steps: {} };
 }
 
@@ -325,7 +356,12 @@ function withDatabaseTimeouts(config: AgentConfig): AgentConfig {
   if (!audit || !/^postgres(ql)?:\/\//i.test(audit.log)) return config;
   const ms = parseDuration(config.doc.timeouts.database ?? "15s", config.where(["timeouts", "database"]));
   const url = new URL(audit.log);
-  for (const [name, value] of [["statement_timeout", ms], ["lock_timeout", ms], ["query_timeout", ms + 1000], ["connectionTimeoutMillis", ms]] as const) {
+  for (const [name, value] of [
+    ["statement_timeout", ms],
+    ["lock_timeout", ms],
+    ["query_timeout", ms + 1000],
+    ["connectionTimeoutMillis", ms],
+  ] as const) {
     if (!url.searchParams.has(name)) url.searchParams.set(name, String(value));
   }
   return { ...config, doc: { ...config.doc, audit: { ...audit, log: url.toString() } } };
@@ -333,8 +369,11 @@ function withDatabaseTimeouts(config: AgentConfig): AgentConfig {
 
 /** Loads trust and connects to what the agent uses; on a failure, closes what was opened and throws. */
 async function openResources(config: AgentConfig, options: AgentOptions): Promise<AgentResources> {
-  const metricsToken = config.doc.metrics?.tokenFile ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim()) : undefined;
-  if (metricsToken && metricsToken.length < 16) throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
+  const metricsToken = config.doc.metrics?.tokenFile
+    ? Buffer.from(readInputText(config.doc.metrics.tokenFile, "the metrics token").trim())
+    : undefined;
+  if (metricsToken && metricsToken.length < 16)
+    throw new InputError(`${config.doc.metrics!.tokenFile}: the metrics token is shorter than 16 characters; use a long random one`);
   const trust = await loadTrustPolicyFile(config.doc.trustPolicy);
   const trustedRoot = config.doc.trustedRoot ? loadTrustedRootFile(config.doc.trustedRoot) : undefined;
   const hosts: Record<string, HostOptions> = Object.fromEntries(config.doc.insecureRegistries.map((h) => [h, { scheme: "http" }]));
@@ -362,8 +401,14 @@ async function openResources(config: AgentConfig, options: AgentOptions): Promis
     throw e;
   }
   const shared = {
-    config, trust, ...(trustedRoot && { trustedRoot }), registry, clusters, ...(options.dryRun && { dryRun: true }),
-    ...(audit && { audit }), ...(options.onAuditError && { onAuditError: options.onAuditError }),
+    config,
+    trust,
+    ...(trustedRoot && { trustedRoot }),
+    registry,
+    clusters,
+    ...(options.dryRun && { dryRun: true }),
+    ...(audit && { audit }),
+    ...(options.onAuditError && { onAuditError: options.onAuditError }),
     ...(options.allowMassPrune && { allowMassPrune: options.allowMassPrune }),
     ...(stateKey && { stateKey }),
     ...(monitor && { monitor }),

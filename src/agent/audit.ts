@@ -86,7 +86,13 @@ export class AgentAudit {
   /** Opening, verifying and appending run one at a time: they share one log and one follower. */
   #serial: Promise<unknown> = Promise.resolve();
 
-  private constructor(location: string, open: () => Promise<AuditLog>, key: SigningKey | undefined, keeper: CheckpointKeeper | undefined, dryRun: boolean) {
+  private constructor(
+    location: string,
+    open: () => Promise<AuditLog>,
+    key: SigningKey | undefined,
+    keeper: CheckpointKeeper | undefined,
+    dryRun: boolean,
+  ) {
     this.location = redactUrl(location);
     this.#open = open;
     this.#key = key;
@@ -101,7 +107,11 @@ export class AgentAudit {
    * a deployment record key the trust policy does not name — is an error here, before any reconcile.
    * `keeper` keeps the last verified checkpoint outside the log.
    */
-  static async open(config: AgentConfig, trust: TrustPolicy, options: { dryRun?: boolean; keeper?: CheckpointKeeper } = {}): Promise<AgentAudit | undefined> {
+  static async open(
+    config: AgentConfig,
+    trust: TrustPolicy,
+    options: { dryRun?: boolean; keeper?: CheckpointKeeper } = {},
+  ): Promise<AgentAudit | undefined> {
     const { audit, deploymentRecords } = config.doc;
     if (!audit) return undefined;
     const key = deploymentRecords && loadPrivateKeyFile(deploymentRecords.keyFile, keyPassword(deploymentRecords.passwordFile));
@@ -135,9 +145,15 @@ export class AgentAudit {
         const unavailable = e instanceof VigilError && e.exitCode === ExitCode.unavailable;
         return {
           unavailable,
-          check: check({ gate: "audit", rule: "evidence", status: "fail", subject: this.location, message: unavailable
-            ? `the audit log cannot be read: ${message}; approvals, promotion and first sightings come from it, so nothing is deployed until it can be`
-            : `the audit log does not verify: ${message}; nothing is deployed on evidence that may have been deleted, rewound or edited: restore the log from a copy that extends the checkpoint kept in ${this.#keeper?.where ?? "this agent's memory"}, or, if the log was replaced on purpose, delete that checkpoint so the agent trusts the new log from its start` }),
+          check: check({
+            gate: "audit",
+            rule: "evidence",
+            status: "fail",
+            subject: this.location,
+            message: unavailable
+              ? `the audit log cannot be read: ${message}; approvals, promotion and first sightings come from it, so nothing is deployed until it can be`
+              : `the audit log does not verify: ${message}; nothing is deployed on evidence that may have been deleted, rewound or edited: restore the log from a copy that extends the checkpoint kept in ${this.#keeper?.where ?? "this agent's memory"}, or, if the log was replaced on purpose, delete that checkpoint so the agent trusts the new log from its start`,
+          }),
         };
       }
     });
@@ -154,13 +170,24 @@ export class AgentAudit {
         const first = appended[0]!.index;
         const entries = appended.length === 1 ? `entry ${first}` : `entries ${first} to ${first + appended.length - 1}`;
         const deployment = records.find((r) => r.kind === "deployment");
-        const signed = deployment ? `, with a deployment record of tree ${(deployment.payload as { revision: { tree: string } }).revision.tree.slice(0, 12)} signed by this agent's key` : "";
-        return { check: check({ gate: "audit", rule: "recorded", status: "pass", subject: this.location, message: `${entries}${signed}` }), unavailable: false };
+        const signed = deployment
+          ? `, with a deployment record of tree ${(deployment.payload as { revision: { tree: string } }).revision.tree.slice(0, 12)} signed by this agent's key`
+          : "";
+        return {
+          check: check({ gate: "audit", rule: "recorded", status: "pass", subject: this.location, message: `${entries}${signed}` }),
+          unavailable: false,
+        };
       } catch (e) {
         await this.#drop();
         const message = e instanceof Error ? e.message : String(e);
         return {
-          check: check({ gate: "audit", rule: "recorded", status: "fail", subject: this.location, message: `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again` }),
+          check: check({
+            gate: "audit",
+            rule: "recorded",
+            status: "fail",
+            subject: this.location,
+            message: `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again`,
+          }),
           unavailable: e instanceof VigilError && e.exitCode === ExitCode.unavailable,
           error: e,
         };
@@ -180,7 +207,9 @@ export class AgentAudit {
         const appended = await this.#current!.append(records.map(redactDeep));
         await this.#catchUp();
         const first = appended[0]!.index;
-        return appended.length === 1 ? `${this.location} entry ${first}` : `${this.location} entries ${first} to ${first + appended.length - 1}`;
+        return appended.length === 1
+          ? `${this.location} entry ${first}`
+          : `${this.location} entries ${first} to ${first + appended.length - 1}`;
       } catch (e) {
         await this.#drop();
         throw e;
@@ -208,7 +237,15 @@ export class AgentAudit {
         applied: d.result.applied,
       }),
       ...(claims.length > 0 ? [claimsRecord({ environment: d.environment, claims })] : []),
-      ...(d.sync && d.result.revision ? applyRecords({ environment: d.environment, revision: d.result.revision, ...(tree && { tree }), objects: d.sync.objects, sync: d.sync.result }) : []),
+      ...(d.sync && d.result.revision
+        ? applyRecords({
+            environment: d.environment,
+            revision: d.result.revision,
+            ...(tree && { tree }),
+            objects: d.sync.objects,
+            sync: d.sync.result,
+          })
+        : []),
     ];
     const deployment = tree && this.#deploymentDue(d, tree);
     if (deployment) records.push(deployment);
@@ -222,7 +259,8 @@ export class AgentAudit {
    */
   #deploymentDue(d: Decision, tree: string): AuditRecord | undefined {
     const { result } = d;
-    if (!this.#key || !result.revision || !result.applied || result.health !== "healthy" || result.verdict.verdict !== "pass") return undefined;
+    if (!this.#key || !result.revision || !result.applied || result.health !== "healthy" || result.verdict.verdict !== "pass")
+      return undefined;
     if (this.#latestTree(d.environment) === tree) return undefined;
     // Claims are to the second; healthy from now, deployed when this revision was first applied.
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -288,9 +326,18 @@ export function configMapKeeper(cluster: Cluster, namespace: string, location: s
     async read() {
       const answer = await cluster.call({ verb: "get", method: "GET", path });
       if (answer.status === 404) return undefined;
-      if (answer.status !== 200) throw new KubeApiError(`cannot read ConfigMap ${namespace}/${name}, the audit log's last verified checkpoint (${answer.status}); the agent needs get on it`, answer.status, undefined, ExitCode.unavailable);
+      if (answer.status !== 200)
+        throw new KubeApiError(
+          `cannot read ConfigMap ${namespace}/${name}, the audit log's last verified checkpoint (${answer.status}); the agent needs get on it`,
+          answer.status,
+          undefined,
+          ExitCode.unavailable,
+        );
       const note = answer.body?.data?.checkpoint;
-      if (typeof note !== "string") throw new IntegrityError(`ConfigMap ${namespace}/${name} holds no checkpoint (data.checkpoint): it was edited; delete it to trust the log from its start`);
+      if (typeof note !== "string")
+        throw new IntegrityError(
+          `ConfigMap ${namespace}/${name} holds no checkpoint (data.checkpoint): it was edited; delete it to trust the log from its start`,
+        );
       return note;
     },
     async write(note) {
@@ -316,7 +363,9 @@ function checkAgentKey(key: SigningKey, config: AgentConfig, trust: TrustPolicy)
     if (pem === undefined) continue;
     const where = trust.where(["environments", index, "agent", "key"]);
     if (!loadPublicKey(pem, where).equals(key.publicKey)) {
-      throw new InputError(`${config.where(["deploymentRecords", "keyFile"])}: ${config.doc.deploymentRecords!.keyFile} is not the key of ${env.name}'s agent (${where}): records it signs would not count for promotion; configure the private key whose public half the trust policy names`);
+      throw new InputError(
+        `${config.where(["deploymentRecords", "keyFile"])}: ${config.doc.deploymentRecords!.keyFile} is not the key of ${env.name}'s agent (${where}): records it signs would not count for promotion; configure the private key whose public half the trust policy names`,
+      );
     }
   }
 }

@@ -21,7 +21,6 @@ export function parseSize(value: string): number {
   return Number(m[1]) * { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 }[m[2] as "Ki" | "Mi" | "Gi"];
 }
 
-
 export interface AgentConfig {
   source: string;
   doc: AgentConfigDocument;
@@ -43,10 +42,14 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
   const doc = withAlwaysRunGates(resolvePaths(validateYaml(agentConfigSchema, src, "agent configuration"), dirname(resolve(file))));
   const where = (path: readonly PropertyKey[]) => locate(src, path);
   if (doc.deploymentRecords && !doc.audit) {
-    throw new InputError(`${where(["deploymentRecords"])}: deployment records are kept in the audit log (the agent never writes Git): configure audit too`);
+    throw new InputError(
+      `${where(["deploymentRecords"])}: deployment records are kept in the audit log (the agent never writes Git): configure audit too`,
+    );
   }
   if (doc.metrics && doc.webhook && doc.metrics.listen === doc.webhook.listen) {
-    throw new InputError(`${where(["metrics", "listen"])}: metrics and the webhook need ports of their own (both are ${doc.metrics.listen})`);
+    throw new InputError(
+      `${where(["metrics", "listen"])}: metrics and the webhook need ports of their own (both are ${doc.metrics.listen})`,
+    );
   }
   const intervals = new Map<string, number>();
   const seen = new Set<string>();
@@ -54,42 +57,59 @@ export function parseAgentConfig(textContent: string, file: string): AgentConfig
     if (seen.has(env.name)) throw new InputError(`${where(["environments", i, "name"])}: environment "${env.name}" is configured twice`);
     seen.add(env.name);
     if (!env.gates.includes("revision")) {
-      throw new InputError(`${where(["environments", i, "gates"])}: the revision gate cannot be left out: nothing reaches the cluster unless its commits verify`);
+      throw new InputError(
+        `${where(["environments", i, "gates"])}: the revision gate cannot be left out: nothing reaches the cluster unless its commits verify`,
+      );
     }
     for (const gate of ["policy", "artifact"] as const) {
       if (env.gates.includes(gate)) continue;
       // Secure by default: only the signed trust policy may turn a gate off, never the agent's own file.
-      throw new InputError(`${where(["environments", i, "gates"])}: the ${gate} gate cannot be left out by the agent's configuration: turn it off for ${env.name} in the trust policy (environments[].gates: { ${gate}: false }), which its admins sign`);
+      throw new InputError(
+        `${where(["environments", i, "gates"])}: the ${gate} gate cannot be left out by the agent's configuration: turn it off for ${env.name} in the trust policy (environments[].gates: { ${gate}: false }), which its admins sign`,
+      );
     }
     if (env.namespaces.includes(doc.namespace)) {
       // The agent's namespace holds the Lease, the webhook triggers and every environment's inventory and
       // status: an environment that could write there could take the Lease or rewrite another's inventory.
-      throw new InputError(`${where(["environments", i, "namespaces"])}: "${doc.namespace}" is the agent's own namespace (its Lease, inventories and status); an environment cannot deploy into it`);
+      throw new InputError(
+        `${where(["environments", i, "namespaces"])}: "${doc.namespace}" is the agent's own namespace (its Lease, inventories and status); an environment cannot deploy into it`,
+      );
     }
-    if (env.source.knownHostsFile && !env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source", "knownHostsFile"])}: knownHostsFile goes with sshKeyFile`);
+    if (env.source.knownHostsFile && !env.source.sshKeyFile)
+      throw new InputError(`${where(["environments", i, "source", "knownHostsFile"])}: knownHostsFile goes with sshKeyFile`);
     env.vulnerability?.vex?.forEach((file, j) => {
       if (!existsSync(file)) throw new InputError(`${where(["environments", i, "vulnerability", "vex", j])}: ${file} does not exist`);
     });
     const vexKey = env.vulnerability?.vexSignature?.key;
-    if (vexKey !== undefined && !existsSync(vexKey)) throw new InputError(`${where(["environments", i, "vulnerability", "vexSignature", "key"])}: ${vexKey} does not exist`);
-    if (env.source.tokenFile && env.source.sshKeyFile) throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
+    if (vexKey !== undefined && !existsSync(vexKey))
+      throw new InputError(`${where(["environments", i, "vulnerability", "vexSignature", "key"])}: ${vexKey} does not exist`);
+    if (env.source.tokenFile && env.source.sshKeyFile)
+      throw new InputError(`${where(["environments", i, "source"])}: give tokenFile or sshKeyFile, not both`);
     intervals.set(env.name, parseDuration(env.interval, where(["environments", i, "interval"])));
   });
   const leaseMs = parseDuration(doc.leaderElection.leaseDuration ?? "15s", where(["leaderElection", "leaseDuration"]));
-  if (leaseMs < 2000) throw new InputError(`${where(["leaderElection", "leaseDuration"])}: a lease shorter than 2s would lapse between renewals`);
+  if (leaseMs < 2000)
+    throw new InputError(`${where(["leaderElection", "leaseDuration"])}: a lease shorter than 2s would lapse between renewals`);
   return { source: file, doc, intervals, leaseDurationSeconds: Math.ceil(leaseMs / 1000), where };
 }
 
 /** Every environment's gates with those that always run added, in the order gates run. */
 function withAlwaysRunGates(doc: AgentConfigDocument): AgentConfigDocument {
-  return { ...doc, environments: doc.environments.map((env) => ({ ...env, gates: GATE_NAMES.filter((g) => env.gates.includes(g) || ALWAYS_RUN.includes(g)) })) };
+  return {
+    ...doc,
+    environments: doc.environments.map((env) => ({
+      ...env,
+      gates: GATE_NAMES.filter((g) => env.gates.includes(g) || ALWAYS_RUN.includes(g)),
+    })),
+  };
 }
 
 /** File paths in the configuration, made absolute against its folder (a repository URL is left alone). */
 function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocument {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const absOpt = (p: string | undefined) => (p === undefined ? undefined : abs(p));
-  const policy = (p: AgentConfigDocument["policy"]) => p && { ...p, policies: p.policies.map(abs), ...(p.exceptions && { exceptions: abs(p.exceptions) }) };
+  const policy = (p: AgentConfigDocument["policy"]) =>
+    p && { ...p, policies: p.policies.map(abs), ...(p.exceptions && { exceptions: abs(p.exceptions) }) };
   const isUrl = (u: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(u) || /^[^/]+@[^:]+:/.test(u);
   return {
     ...doc,
@@ -99,9 +119,16 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
     ...(doc.policy && { policy: policy(doc.policy) }),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.metrics?.tokenFile && { metrics: { ...doc.metrics, tokenFile: abs(doc.metrics.tokenFile) } }),
-    ...(doc.audit && { audit: { log: isUrl(doc.audit.log) ? doc.audit.log : abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
+    ...(doc.audit && {
+      audit: { log: isUrl(doc.audit.log) ? doc.audit.log : abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) },
+    }),
     ...(doc.monitor && { monitor: { inventory: isUrl(doc.monitor.inventory) ? doc.monitor.inventory : abs(doc.monitor.inventory) } }),
-    ...(doc.deploymentRecords && { deploymentRecords: { keyFile: abs(doc.deploymentRecords.keyFile), ...(doc.deploymentRecords.passwordFile && { passwordFile: abs(doc.deploymentRecords.passwordFile) }) } }),
+    ...(doc.deploymentRecords && {
+      deploymentRecords: {
+        keyFile: abs(doc.deploymentRecords.keyFile),
+        ...(doc.deploymentRecords.passwordFile && { passwordFile: abs(doc.deploymentRecords.passwordFile) }),
+      },
+    }),
     environments: doc.environments.map((env) => ({
       ...env,
       source: {
@@ -113,7 +140,16 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
       },
       cluster: "kubeconfig" in env.cluster ? { ...env.cluster, kubeconfig: abs(env.cluster.kubeconfig) } : env.cluster,
       ...(env.policy && { policy: policy(env.policy) }),
-      ...(env.vulnerability && { vulnerability: { ...env.vulnerability, db: isUrl(env.vulnerability.db) ? env.vulnerability.db : abs(env.vulnerability.db), ...(env.vulnerability.vex && { vex: env.vulnerability.vex.map(abs) }), ...(env.vulnerability.vexSignature?.key && { vexSignature: { ...env.vulnerability.vexSignature, key: abs(env.vulnerability.vexSignature.key) } }) } }),
+      ...(env.vulnerability && {
+        vulnerability: {
+          ...env.vulnerability,
+          db: isUrl(env.vulnerability.db) ? env.vulnerability.db : abs(env.vulnerability.db),
+          ...(env.vulnerability.vex && { vex: env.vulnerability.vex.map(abs) }),
+          ...(env.vulnerability.vexSignature?.key && {
+            vexSignature: { ...env.vulnerability.vexSignature, key: abs(env.vulnerability.vexSignature.key) },
+          }),
+        },
+      }),
     })),
   };
 }

@@ -24,7 +24,11 @@ export interface DeliveryStore {
   firstTime(keys: readonly string[]): Promise<boolean> | boolean;
 }
 
-export function sharedDeliveryLog(cluster: Cluster, namespace: string, bounds: { maxEntries?: number; ttlMs?: number } = {}): DeliveryStore {
+export function sharedDeliveryLog(
+  cluster: Cluster,
+  namespace: string,
+  bounds: { maxEntries?: number; ttlMs?: number } = {},
+): DeliveryStore {
   const maxEntries = bounds.maxEntries ?? MAX_ENTRIES;
   const ttlMs = bounds.ttlMs ?? TTL_MS;
   const collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
@@ -39,11 +43,32 @@ export function sharedDeliveryLog(cluster: Cluster, namespace: string, bounds: {
         const seen = read.status === 200 ? liveEntries(read.body?.data, now, ttlMs) : new Map<string, number>();
         if (hashed.some((k) => seen.has(k))) return false;
         for (const k of hashed) seen.set(k, now);
-        const data = Object.fromEntries([...seen].sort((a, b) => b[1] - a[1]).slice(0, maxEntries).map(([k, at]) => [k, String(at)]));
+        const data = Object.fromEntries(
+          [...seen]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, maxEntries)
+            .map(([k, at]) => [k, String(at)]),
+        );
         const metadata = { name: DELIVERIES_NAME, namespace, labels: { "app.kubernetes.io/managed-by": "vigil" } };
-        const written = read.status === 404
-          ? await cluster.call({ verb: "create", method: "POST", path: collection, body: { apiVersion: "v1", kind: "ConfigMap", metadata, data } })
-          : await cluster.call({ verb: "update", method: "PUT", path: `${collection}/${DELIVERIES_NAME}`, body: { apiVersion: "v1", kind: "ConfigMap", metadata: { ...metadata, resourceVersion: read.body?.metadata?.resourceVersion }, data } });
+        const written =
+          read.status === 404
+            ? await cluster.call({
+                verb: "create",
+                method: "POST",
+                path: collection,
+                body: { apiVersion: "v1", kind: "ConfigMap", metadata, data },
+              })
+            : await cluster.call({
+                verb: "update",
+                method: "PUT",
+                path: `${collection}/${DELIVERIES_NAME}`,
+                body: {
+                  apiVersion: "v1",
+                  kind: "ConfigMap",
+                  metadata: { ...metadata, resourceVersion: read.body?.metadata?.resourceVersion },
+                  data,
+                },
+              });
         if (written.status === 200 || written.status === 201) return true;
         // Another replica wrote first: read again, its delivery may be this one.
         if (written.status !== 409) throw apiFailure(written, `recording the webhook delivery (${where})`);

@@ -71,7 +71,9 @@ export interface Candidate {
    * The environment's vulnerability gate, when its configuration names a database: opens the store and
    * the VEX files, and says how to find an image's SBOM. `close` is called when the gate is done.
    */
-  vulnerability?: () => Promise<Omit<VulnerabilityGateOptions, "sbomFor"> & { sbomFor: VulnerabilityGateOptions["sbomFor"]; close(): Promise<void> }>;
+  vulnerability?: () => Promise<
+    Omit<VulnerabilityGateOptions, "sbomFor"> & { sbomFor: VulnerabilityGateOptions["sbomFor"]; close(): Promise<void> }
+  >;
 }
 
 /** A gate the signed trust policy may turn off: the configurable gates and the dry run. */
@@ -99,7 +101,12 @@ const steps: Step[] = [
   { name: "decrypt", run: decrypt },
   { name: "vulnerability", gate: "vulnerability", enabled: (c) => c.vulnerability !== undefined, run: vulnerabilityStep },
   // Last, on the pinned objects: the API server itself judges the exact set before anything is written.
-  { name: "dry-run", gate: "dry-run", enabled: (c) => c.dryRun !== undefined, run: (c) => (c.dryRun && c.objects ? c.dryRun(c.objects) : Promise.resolve([])) },
+  {
+    name: "dry-run",
+    gate: "dry-run",
+    enabled: (c) => c.dryRun !== undefined,
+    run: (c) => (c.dryRun && c.objects ? c.dryRun(c.objects) : Promise.resolve([])),
+  },
 ];
 
 /**
@@ -112,7 +119,15 @@ export async function runGates(c: Candidate, seconds: Record<string, number> = {
   for (const step of steps) {
     if (step.gate && off.has(step.gate)) {
       // Off only by the signed trust policy, and said so in every verdict.
-      checks.push(check({ gate: step.gate, rule: "gate-off", status: "skip", subject: c.env.name, message: `the ${step.gate} gate is off for ${c.env.name} by the trust policy ${off.get(step.gate)}` }));
+      checks.push(
+        check({
+          gate: step.gate,
+          rule: "gate-off",
+          status: "skip",
+          subject: c.env.name,
+          message: `the ${step.gate} gate is off for ${c.env.name} by the trust policy ${off.get(step.gate)}`,
+        }),
+      );
       continue;
     }
     if (step.enabled && !step.enabled(c)) continue;
@@ -151,11 +166,27 @@ async function render(c: Candidate): Promise<Check[]> {
   if (rendered.tree) c.tree = rendered.tree;
   c.objects = rendered.objects;
   if (c.objects.length === 0) {
-    return [check({ gate: "render", rule: "objects", status: "fail", subject: `${c.path}@${c.commit.slice(0, 12)}`, message: `nothing to deploy: ${c.path} holds no Kubernetes objects at this revision` })];
+    return [
+      check({
+        gate: "render",
+        rule: "objects",
+        status: "fail",
+        subject: `${c.path}@${c.commit.slice(0, 12)}`,
+        message: `nothing to deploy: ${c.path} holds no Kubernetes objects at this revision`,
+      }),
+    ];
   }
   const refused = [...badNames(c.objects), ...selfPolicies(c.objects)];
   if (refused.length > 0) return refused;
-  return [check({ gate: "render", rule: "objects", status: "pass", subject: `${c.path}@${c.commit.slice(0, 12)}`, message: `${c.objects.length} objects` })];
+  return [
+    check({
+      gate: "render",
+      rule: "objects",
+      status: "pass",
+      subject: `${c.path}@${c.commit.slice(0, 12)}`,
+      message: `${c.objects.length} objects`,
+    }),
+  ];
 }
 
 /** Objects whose name the API server would reject ("..", "a/b"…): bad input, refused before any request. */
@@ -163,9 +194,24 @@ function badNames(objects: readonly SourcedObject[]): Check[] {
   return objects.flatMap((s) => {
     const m = s.object.metadata ?? {};
     const name = typeof m.name === "string" ? m.name : "";
-    const problem = (typeof s.object.apiVersion === "string" && typeof s.object.kind === "string" && name !== "" ? nameProblem(groupOf(s.object.apiVersion), s.object.kind, name) : undefined) ??
-      (typeof m.namespace === "string" && m.namespace !== "" ? namespaceProblem(m.namespace) : undefined);
-    return problem ? [{ ...check({ gate: "render", rule: "name", status: "fail", subject: `${s.file}:${s.line}`, message: `${problem}; the API server would reject it` }), location: { file: s.file, line: s.line } }] : [];
+    const problem =
+      (typeof s.object.apiVersion === "string" && typeof s.object.kind === "string" && name !== ""
+        ? nameProblem(groupOf(s.object.apiVersion), s.object.kind, name)
+        : undefined) ?? (typeof m.namespace === "string" && m.namespace !== "" ? namespaceProblem(m.namespace) : undefined);
+    return problem
+      ? [
+          {
+            ...check({
+              gate: "render",
+              rule: "name",
+              status: "fail",
+              subject: `${s.file}:${s.line}`,
+              message: `${problem}; the API server would reject it`,
+            }),
+            location: { file: s.file, line: s.line },
+          },
+        ]
+      : [];
   });
 }
 
@@ -173,25 +219,49 @@ const groupOf = (apiVersion: string) => (apiVersion.includes("/") ? apiVersion.s
 
 /** Kinds that would change the policy gate's own rules: they come from the trust policy's sources, never from the set they judge. */
 const isGateRule = (o: KubeObject) =>
-  (groupOf(String(o.apiVersion)) === "admissionregistration.k8s.io" && (o.kind === "ValidatingAdmissionPolicy" || o.kind === "ValidatingAdmissionPolicyBinding")) || isException(o);
+  (groupOf(String(o.apiVersion)) === "admissionregistration.k8s.io" &&
+    (o.kind === "ValidatingAdmissionPolicy" || o.kind === "ValidatingAdmissionPolicyBinding")) ||
+  isException(o);
 
 function selfPolicies(objects: readonly SourcedObject[]): Check[] {
-  return objects.filter((s) => isGateRule(s.object)).map((s) => ({
-    ...check({ gate: "render", rule: "policy-source", status: "fail", subject: `${s.file}:${s.line}`, message: `${s.object.kind} ${String(s.object.metadata?.name ?? "")} is in the environment's own manifests: policies, bindings and PolicyExceptions come only from the sources the trust policy names (environments[].policySources) or the agent's policy inputs, never from the set they judge. Move it there` }),
-    location: { file: s.file, line: s.line },
-  }));
+  return objects
+    .filter((s) => isGateRule(s.object))
+    .map((s) => ({
+      ...check({
+        gate: "render",
+        rule: "policy-source",
+        status: "fail",
+        subject: `${s.file}:${s.line}`,
+        message: `${s.object.kind} ${String(s.object.metadata?.name ?? "")} is in the environment's own manifests: policies, bindings and PolicyExceptions come only from the sources the trust policy names (environments[].policySources) or the agent's policy inputs, never from the set they judge. Move it there`,
+      }),
+      location: { file: s.file, line: s.line },
+    }));
 }
 
 async function policyGate(c: Candidate): Promise<Check[]> {
   // The trust policy's sources for this environment, read from the verified commit: folders owned by
   // those it names in `paths` (the security team), so their changes pass the revision gate as theirs.
   const sources = c.trust.doc.environments.find((e) => e.name === c.env.name)?.policySources ?? [];
-  const fromRepo = (await Promise.all(sources.map((path) => renderRevision(c.repo, c.commit!, path, c.render).then((r) => (r.tree?.remove(), r.objects))))).flat();
+  const fromRepo = (
+    await Promise.all(sources.map((path) => renderRevision(c.repo, c.commit!, path, c.render).then((r) => (r.tree?.remove(), r.objects))))
+  ).flat();
   const policies = [...loadPacks(c.policy.packs), ...loadManifests(c.policy.policies), ...fromRepo.filter((s) => !isException(s.object))];
   if (policies.length === 0) {
-    return [check({ gate: "policy", rule: "configured", status: "fail", subject: c.env.name, message: "the policy gate is on but no pack or policy is configured: name packs or policies in the agent configuration, or turn the gate off for this environment in the trust policy" })];
+    return [
+      check({
+        gate: "policy",
+        rule: "configured",
+        status: "fail",
+        subject: c.env.name,
+        message:
+          "the policy gate is on but no pack or policy is configured: name packs or policies in the agent configuration, or turn the gate off for this environment in the trust policy",
+      }),
+    ];
   }
-  const exceptions = [...(c.policy.exceptions ? loadManifests([c.policy.exceptions]) : []), ...fromRepo.filter((s) => isException(s.object))];
+  const exceptions = [
+    ...(c.policy.exceptions ? loadManifests([c.policy.exceptions]) : []),
+    ...fromRepo.filter((s) => isException(s.object)),
+  ];
   return policyChecks({ manifests: c.objects ?? [], policies, ...(exceptions.length > 0 && { exceptions }) });
 }
 
@@ -200,11 +270,19 @@ function gatesOff(trust: TrustPolicy, environment: string): Map<TrustGate, strin
   const index = trust.doc.environments.findIndex((e) => e.name === environment);
   const gates = trust.doc.environments[index]?.gates ?? {};
   const admins = trust.doc.admins ? `, admins ${trust.doc.admins.members.join(", ")} (threshold ${trust.doc.admins.threshold})` : "";
-  return new Map(Object.entries(gates).filter(([, on]) => on === false).map(([gate]) => [gate as TrustGate, `(${trust.where(["environments", index, "gates", gate])}${admins})`]));
+  return new Map(
+    Object.entries(gates)
+      .filter(([, on]) => on === false)
+      .map(([gate]) => [gate as TrustGate, `(${trust.where(["environments", index, "gates", gate])}${admins})`]),
+  );
 }
 
 async function artifactGate(c: Candidate): Promise<Check[]> {
-  const result = await artifactChecks(c.objects ?? [], { policy: c.trust, client: c.registry, ...(c.trustedRoot && { trustedRoot: c.trustedRoot }) });
+  const result = await artifactChecks(c.objects ?? [], {
+    policy: c.trust,
+    client: c.registry,
+    ...(c.trustedRoot && { trustedRoot: c.trustedRoot }),
+  });
   if (result.pinned) c.objects = result.pinned;
   return result.checks;
 }
@@ -221,10 +299,28 @@ async function secretsGate(c: Candidate): Promise<Check[]> {
     const chain = await PolicyChain.create(c.repo, trees, c.trust, c.trustedRoot);
     policy = (await chain.inTree(await trees.commitTree(c.commit))).policy;
   } catch (e) {
-    return [check({ gate: "secrets", rule: "allowlist", status: "fail", subject: c.commit, message: `the trust policy at ${c.commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}` })];
+    return [
+      check({
+        gate: "secrets",
+        rule: "allowlist",
+        status: "fail",
+        subject: c.commit,
+        message: `the trust policy at ${c.commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`,
+      }),
+    ];
   }
   const checks = await secretChecks(c.repo, { to: c.commit, ...(c.lastApplied && { from: c.lastApplied }) }, policy);
-  return checks.length > 0 ? checks : [check({ gate: "secrets", rule: "added", status: "pass", subject: c.commit.slice(0, 12), message: `no secret added ${c.lastApplied ? `since ${c.lastApplied.slice(0, 12)}` : "in the revision's history"}` })];
+  return checks.length > 0
+    ? checks
+    : [
+        check({
+          gate: "secrets",
+          rule: "added",
+          status: "pass",
+          subject: c.commit.slice(0, 12),
+          message: `no secret added ${c.lastApplied ? `since ${c.lastApplied.slice(0, 12)}` : "in the revision's history"}`,
+        }),
+      ];
 }
 
 /**
@@ -237,12 +333,28 @@ async function decrypt(c: Candidate): Promise<Check[]> {
   if (encrypted.length === 0) return [];
   const files = [...new Set(encrypted.map((s) => s.file))];
   if (!c.sopsKeys) {
-    return files.map((file) => check({ gate: "decrypt", rule: "sops-keys", status: "fail", subject: file, message: `${file} is SOPS-encrypted but the agent has no decryption keys: name a Secret holding them in the agent configuration (sops: { secret: NAME })` }));
+    return files.map((file) =>
+      check({
+        gate: "decrypt",
+        rule: "sops-keys",
+        status: "fail",
+        subject: file,
+        message: `${file} is SOPS-encrypted but the agent has no decryption keys: name a Secret holding them in the agent configuration (sops: { secret: NAME })`,
+      }),
+    );
   }
   if (c.tree) {
     // Kustomize rewrites objects (namespaces, labels), which changes what the MAC covers: decrypting the
     // file as committed would apply something other than what the build made.
-    return files.map((file) => check({ gate: "decrypt", rule: "sops-kustomize", status: "fail", subject: file, message: `${file} is SOPS-encrypted in a Kustomize environment: SOPS files are decrypted for plain-manifest environments only (docs/secrets.md)` }));
+    return files.map((file) =>
+      check({
+        gate: "decrypt",
+        rule: "sops-kustomize",
+        status: "fail",
+        subject: file,
+        message: `${file} is SOPS-encrypted in a Kustomize environment: SOPS files are decrypted for plain-manifest environments only (docs/secrets.md)`,
+      }),
+    );
   }
   const trees = new TreeWalker(c.repo.objects);
   const readSource = async (file: string): Promise<Buffer> => {
@@ -258,14 +370,31 @@ async function decrypt(c: Candidate): Promise<Check[]> {
     try {
       pinnedImages(unjudged);
     } catch {
-      return [check({ gate: "decrypt", rule: "sops-images", status: "fail", subject: files.join(", "), message: "a SOPS-encrypted file holds objects that run images, which the artifact gate could not judge encrypted: keep workloads out of encrypted files" })];
+      return [
+        check({
+          gate: "decrypt",
+          rule: "sops-images",
+          status: "fail",
+          subject: files.join(", "),
+          message:
+            "a SOPS-encrypted file holds objects that run images, which the artifact gate could not judge encrypted: keep workloads out of encrypted files",
+        }),
+      ];
     }
     c.objects = decrypted;
   } catch (e) {
     if (!(e instanceof SopsError) && !(e instanceof InputError)) throw e;
     return [check({ gate: "decrypt", rule: "sops", status: "fail", subject: files.join(", "), message: e.message })];
   }
-  return [check({ gate: "decrypt", rule: "sops", status: "pass", subject: files.join(", "), message: `${files.length} SOPS file(s) decrypted in memory, MAC verified` })];
+  return [
+    check({
+      gate: "decrypt",
+      rule: "sops",
+      status: "pass",
+      subject: files.join(", "),
+      message: `${files.length} SOPS file(s) decrypted in memory, MAC verified`,
+    }),
+  ];
 }
 
 async function vulnerabilityStep(c: Candidate): Promise<Check[]> {

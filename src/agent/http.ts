@@ -12,7 +12,10 @@ export const REQUEST_TIMEOUT_MS = 30_000;
  * only, a request the parser refuses (a malformed Host, header or URL) is a 400, and slow senders time
  * out. The path is parsed here, strictly: a request target that is not an absolute path is a 400.
  */
-export function robustServer(handle: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>, timeouts: { headersMs?: number; requestMs?: number } = {}): Server {
+export function robustServer(
+  handle: (req: IncomingMessage, res: ServerResponse, path: string) => void | Promise<void>,
+  timeouts: { headersMs?: number; requestMs?: number } = {},
+): Server {
   const headersMs = timeouts.headersMs ?? HEADERS_TIMEOUT_MS;
   // Node checks the timeouts on this period: often enough that a slow sender is cut off near its limit.
   const server = createServer({ connectionsCheckingInterval: Math.min(1000, Math.max(100, headersMs / 4)) }, (req, res) => {
@@ -59,7 +62,9 @@ export function parseListen(listen: string, where: string): { host: string; port
 export function listenOn(server: Server, listen: string, where: string): Promise<string> {
   const { host, port } = parseListen(listen, where);
   return new Promise((resolve, reject) => {
-    server.once("error", (e: NodeJS.ErrnoException) => reject(new InputError(`${where}: cannot listen on ${listen}: ${e.code ?? e.message}`)));
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new InputError(`${where}: cannot listen on ${listen}: ${e.code ?? e.message}`)),
+    );
     server.listen(port, host, () => {
       const address = server.address();
       const bound = typeof address === "object" && address ? address.port : port;

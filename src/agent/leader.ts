@@ -76,7 +76,10 @@ export class LeaderElector {
 
   /** A fence for writes: throws unless the Lease is still certainly this replica's. */
   assertLeading(): void {
-    if (!this.leading) throw new LeaseLost(`this replica (${this.identity}) no longer certainly holds the Lease ${this.options.namespace}/${this.options.name}: not writing`);
+    if (!this.leading)
+      throw new LeaseLost(
+        `this replica (${this.identity}) no longer certainly holds the Lease ${this.options.namespace}/${this.options.name}: not writing`,
+      );
   }
 
   private get durationMs(): number {
@@ -159,7 +162,12 @@ export class LeaderElector {
         verb: "create",
         method: "POST",
         path: this.path,
-        body: { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace: this.options.namespace }, spec: this.spec({ acquireTime: now, renewTime: now, leaseTransitions: 0 }) },
+        body: {
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
+          metadata: { name, namespace: this.options.namespace },
+          spec: this.spec({ acquireTime: now, renewTime: now, leaseTransitions: 0 }),
+        },
       });
       if (created.status === 201) return true;
       if (created.status === 409) return false;
@@ -182,7 +190,10 @@ export class LeaderElector {
     // The resourceVersion read above: if anyone wrote the Lease since, the server refuses this write.
     const put = await cluster.call({ verb: "update", method: "PUT", path: `${this.path}/${name}`, body: { ...lease, spec: next } });
     if (put.status === 200) {
-      this.observed = { key: JSON.stringify([put.body?.metadata?.resourceVersion, next.holderIdentity, next.renewTime]), at: performance.now() };
+      this.observed = {
+        key: JSON.stringify([put.body?.metadata?.resourceVersion, next.holderIdentity, next.renewTime]),
+        at: performance.now(),
+      };
       return true;
     }
     if (put.status === 409) return false;
@@ -200,6 +211,7 @@ export class LeaderElector {
     if (got.status !== 200 || got.body?.spec?.holderIdentity !== this.identity) return;
     const spec: LeaseSpec = { ...got.body.spec, holderIdentity: null, acquireTime: null, renewTime: null, leaseDurationSeconds: 1 };
     const put = await cluster.call({ verb: "update", method: "PUT", path: `${this.path}/${name}`, body: { ...got.body, spec } });
-    if (put.status !== 200 && put.status !== 409) throw new Error(`releasing Lease ${this.options.namespace}/${name}: ${describeAnswer(put)}`);
+    if (put.status !== 200 && put.status !== 409)
+      throw new Error(`releasing Lease ${this.options.namespace}/${name}: ${describeAnswer(put)}`);
   }
 }

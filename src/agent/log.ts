@@ -12,7 +12,11 @@ export type Level = "info" | "warn" | "error";
 
 /** The secrets the configuration names, as they may appear in text (best effort: unreadable ones are the reconcile's to report). */
 export function configuredSecrets(config: AgentConfig): string[] {
-  const files = [...config.doc.environments.map((e) => e.source.tokenFile), config.doc.webhook?.secretFile, config.doc.deploymentRecords?.passwordFile];
+  const files = [
+    ...config.doc.environments.map((e) => e.source.tokenFile),
+    config.doc.webhook?.secretFile,
+    config.doc.deploymentRecords?.passwordFile,
+  ];
   const secrets: string[] = [];
   for (const file of files) {
     if (!file) continue;

@@ -35,7 +35,15 @@ export class AgentMetrics {
   constructor(environments: readonly string[]) {
     // Every series exists from the start, at 0, so rate() and alerts see the first increase.
     for (const name of environments) {
-      this.environments.set(name, { buckets: DURATION_BUCKETS.map(() => 0), count: 0, sum: 0, results: { pass: 0, blocked: 0, unavailable: 0 }, gateFailures: new Map(), drift: 0, health: "unknown" });
+      this.environments.set(name, {
+        buckets: DURATION_BUCKETS.map(() => 0),
+        count: 0,
+        sum: 0,
+        results: { pass: 0, blocked: 0, unavailable: 0 },
+        gateFailures: new Map(),
+        drift: 0,
+        health: "unknown",
+      });
     }
   }
 
@@ -52,7 +60,8 @@ export class AgentMetrics {
     m.count++;
     m.sum += result.seconds;
     m.results[result.exitCode === ExitCode.ok ? "pass" : result.exitCode === ExitCode.unavailable ? "unavailable" : "blocked"]++;
-    for (const gate of new Set(result.verdict.checks.filter((c) => c.status === "fail").map((c) => c.gate))) m.gateFailures.set(gate, (m.gateFailures.get(gate) ?? 0) + 1);
+    for (const gate of new Set(result.verdict.checks.filter((c) => c.status === "fail").map((c) => c.gate)))
+      m.gateFailures.set(gate, (m.gateFailures.get(gate) ?? 0) + 1);
     m.drift = result.verdict.checks.filter((c) => c.gate === "apply" && c.rule === "drift").length;
     m.health = result.health;
   }
@@ -64,19 +73,28 @@ export class AgentMetrics {
     const envs = [...this.environments];
     family("vigil_reconcile_duration_seconds", "histogram", "Time one reconcile of an environment took, fetch to status.");
     for (const [env, m] of envs) {
-      DURATION_BUCKETS.forEach((le, i) => out.push(`vigil_reconcile_duration_seconds_bucket${labels({ environment: env, le: String(le) })} ${m.buckets[i]}`));
+      DURATION_BUCKETS.forEach((le, i) =>
+        out.push(`vigil_reconcile_duration_seconds_bucket${labels({ environment: env, le: String(le) })} ${m.buckets[i]}`),
+      );
       out.push(`vigil_reconcile_duration_seconds_bucket${labels({ environment: env, le: "+Inf" })} ${m.count}`);
       out.push(`vigil_reconcile_duration_seconds_sum${labels({ environment: env })} ${m.sum}`);
       out.push(`vigil_reconcile_duration_seconds_count${labels({ environment: env })} ${m.count}`);
     }
-    family("vigil_reconcile_total", "counter", "Reconciles by outcome: pass (applied or unchanged), blocked (a gate or the API server refused), unavailable (something could not be reached).");
-    for (const [env, m] of envs) for (const r of RESULTS) out.push(`vigil_reconcile_total${labels({ environment: env, result: r })} ${m.results[r]}`);
+    family(
+      "vigil_reconcile_total",
+      "counter",
+      "Reconciles by outcome: pass (applied or unchanged), blocked (a gate or the API server refused), unavailable (something could not be reached).",
+    );
+    for (const [env, m] of envs)
+      for (const r of RESULTS) out.push(`vigil_reconcile_total${labels({ environment: env, result: r })} ${m.results[r]}`);
     family("vigil_gate_failures_total", "counter", "Reconciles in which a gate failed, by gate.");
-    for (const [env, m] of envs) for (const [gate, n] of m.gateFailures) out.push(`vigil_gate_failures_total${labels({ environment: env, gate })} ${n}`);
+    for (const [env, m] of envs)
+      for (const [gate, n] of m.gateFailures) out.push(`vigil_gate_failures_total${labels({ environment: env, gate })} ${n}`);
     family("vigil_drift_objects", "gauge", "Objects whose Vigil-managed fields were changed in the cluster, at the last reconcile.");
     for (const [env, m] of envs) out.push(`vigil_drift_objects${labels({ environment: env })} ${m.drift}`);
     family("vigil_environment_health", "gauge", "The environment's health after the last reconcile: 1 for the current state.");
-    for (const [env, m] of envs) for (const s of STATES) out.push(`vigil_environment_health${labels({ environment: env, state: s })} ${m.health === s ? 1 : 0}`);
+    for (const [env, m] of envs)
+      for (const s of STATES) out.push(`vigil_environment_health${labels({ environment: env, state: s })} ${m.health === s ? 1 : 0}`);
     family("vigil_leader", "gauge", "1 while this replica holds the Lease and reconciles.");
     out.push(`vigil_leader ${this.leader}`);
     return `${out.join("\n")}\n`;
@@ -89,13 +107,17 @@ export class AgentMetrics {
   async serve(listen: string, token?: Buffer): Promise<{ url: string; close(): Promise<void> }> {
     const server: Server = robustServer((req, res, path) => {
       if (token && !bearerMatches(req.headers.authorization, token)) {
-        res.writeHead(401, { "www-authenticate": 'Bearer realm="vigil-metrics"', "content-type": "text/plain" }).end("a bearer token is required\n");
+        res
+          .writeHead(401, { "www-authenticate": 'Bearer realm="vigil-metrics"', "content-type": "text/plain" })
+          .end("a bearer token is required\n");
       } else if (path !== "/metrics") {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found: GET /metrics\n");
       } else if (req.method !== "GET" && req.method !== "HEAD") {
         res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET\n");
       } else {
-        res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(req.method === "HEAD" ? undefined : this.render());
+        res
+          .writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
+          .end(req.method === "HEAD" ? undefined : this.render());
       }
     });
     const url = await listenOn(server, listen, "metrics.listen");
@@ -114,5 +136,7 @@ function bearerMatches(header: string | undefined, token: Buffer): boolean {
 /** {a="x",b="y"} with label values escaped as the format requires (backslash, quote, newline). */
 function labels(values: Record<string, string>): string {
   const escape = (v: string) => v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
-  return `{${Object.entries(values).map(([k, v]) => `${k}="${escape(v)}"`).join(",")}}`;
+  return `{${Object.entries(values)
+    .map(([k, v]) => `${k}="${escape(v)}"`)
+    .join(",")}}`;
 }

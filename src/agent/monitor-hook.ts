@@ -61,7 +61,16 @@ export class MonitorHook {
       if (!(e instanceof VigilError)) throw e;
       // Applied already: the next reconcile records it again. Said in the verdict, never silently dropped.
       return {
-        checks: [...checks, check({ gate: GATE, rule: "inventory", status: "fail", subject: r.environment, message: `the monitor's inventory could not record this reconcile: ${redactCredentials(e.message)}; the next reconcile records it again` })],
+        checks: [
+          ...checks,
+          check({
+            gate: GATE,
+            rule: "inventory",
+            status: "fail",
+            subject: r.environment,
+            message: `the monitor's inventory could not record this reconcile: ${redactCredentials(e.message)}; the next reconcile records it again`,
+          }),
+        ],
         degraded: false,
         ...(e.exitCode === ExitCode.unavailable && { unavailable: true }),
       };
@@ -71,13 +80,34 @@ export class MonitorHook {
   async #record(r: Reconciled, deployed: NonNullable<Reconciled["deployed"]>): Promise<Check[]> {
     const { admissions, unread } = admissionsFromChecks(r.checks);
     r.fence?.();
-    const recorded = await recordDeployment(this.#inventory, r.environment, deployed.objects, { revision: deployed.revision, verdict: "pass", sbomFor: r.sbomFor, admissions }, new Date().toISOString().replace(/\.\d{3}Z$/, "Z"));
+    const recorded = await recordDeployment(
+      this.#inventory,
+      r.environment,
+      deployed.objects,
+      { revision: deployed.revision, verdict: "pass", sbomFor: r.sbomFor, admissions },
+      new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+    );
     return [
-      check({ gate: GATE, rule: "inventory", status: "pass", subject: r.environment, message: recorded.workloadsChanged || recorded.manifestsChanged
-        ? `recorded in the monitor's inventory: ${recorded.workloads.length} workload(s), ${admissions.length} admission(s) of this reconcile; the monitor judges it`
-        : "as recorded in the monitor's inventory already" }),
+      check({
+        gate: GATE,
+        rule: "inventory",
+        status: "pass",
+        subject: r.environment,
+        message:
+          recorded.workloadsChanged || recorded.manifestsChanged
+            ? `recorded in the monitor's inventory: ${recorded.workloads.length} workload(s), ${admissions.length} admission(s) of this reconcile; the monitor judges it`
+            : "as recorded in the monitor's inventory already",
+      }),
       // A signature the gates accepted but this hook could not read would escape a later revocation: said.
-      ...unread.map((c) => check({ gate: GATE, rule: "admission", status: "warn", subject: c.subject, message: `the signer of this accepted signature could not be read for the inventory, so revoking its key will not flag it: ${c.message}` })),
+      ...unread.map((c) =>
+        check({
+          gate: GATE,
+          rule: "admission",
+          status: "warn",
+          subject: c.subject,
+          message: `the signer of this accepted signature could not be read for the inventory, so revoking its key will not flag it: ${c.message}`,
+        }),
+      ),
     ];
   }
 
@@ -97,7 +127,15 @@ export class MonitorHook {
     }
     r.fence?.();
     await recordDrift(this.#inventory, r.environment, live);
-    return [check({ gate: GATE, rule: "drift", status: "pass", subject: r.environment, message: `${live.length} drifted object(s) recorded in the monitor's inventory as they run; the monitor's policy trigger evaluates them` })];
+    return [
+      check({
+        gate: GATE,
+        rule: "drift",
+        status: "pass",
+        subject: r.environment,
+        message: `${live.length} drifted object(s) recorded in the monitor's inventory as they run; the monitor's policy trigger evaluates them`,
+      }),
+    ];
   }
 
   /** "degraded" enforcement: a warning check naming the open findings, and the environment's health degraded. */

@@ -26,7 +26,19 @@ import { environmentGateInputs, registrySboms } from "../vuln/gate.ts";
 import type { MonitorHook } from "./monitor-hook.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { applyCandidate, syncOptionsFor, inventoryDistrust, inventoryExists, recordReconcileEvent, readEnvironmentState, recordOutcome, type Applied, type EnvironmentClusters, type EnvironmentState, type HealthState } from "./deploy.ts";
+import {
+  applyCandidate,
+  syncOptionsFor,
+  inventoryDistrust,
+  inventoryExists,
+  recordReconcileEvent,
+  readEnvironmentState,
+  recordOutcome,
+  type Applied,
+  type EnvironmentClusters,
+  type EnvironmentState,
+  type HealthState,
+} from "./deploy.ts";
 
 export interface ReconcileOptions {
   config: AgentConfig;
@@ -86,7 +98,13 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       plan: [],
       steps,
       ...rest,
-      exitCode: unavailable ? ExitCode.unavailable : badInput ? ExitCode.badInput : verdict.verdict === "pass" ? ExitCode.ok : ExitCode.blocked,
+      exitCode: unavailable
+        ? ExitCode.unavailable
+        : badInput
+          ? ExitCode.badInput
+          : verdict.verdict === "pass"
+            ? ExitCode.ok
+            : ExitCode.blocked,
       seconds: (performance.now() - started) / 1000,
     };
   };
@@ -103,7 +121,10 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       options.fence?.();
     } catch (e) {
       // A replica that lost its Lease records nothing: the one that holds it now does.
-      return finish([...checks, check({ gate: "agent", rule: "leadership", status: "fail", subject: env.name, message: (e as Error).message })], { ...rest, exitCode: ExitCode.unavailable });
+      return finish(
+        [...checks, check({ gate: "agent", rule: "leadership", status: "fail", subject: env.name, message: (e as Error).message })],
+        { ...rest, exitCode: ExitCode.unavailable },
+      );
     }
     if (options.audit) {
       if (!recorded) {
@@ -120,7 +141,15 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       result = finish([...checks, recorded.check], { ...rest, ...(recorded.unavailable && { exitCode: ExitCode.unavailable }) });
     }
     // The status caches what the log records: an apply the log could not record does not move it.
-    if (state) await recordOutcome(options.clusters, env, options.config, recorded?.error !== undefined ? { ...result, applied: false } : result, state, options.stateKey);
+    if (state)
+      await recordOutcome(
+        options.clusters,
+        env,
+        options.config,
+        recorded?.error !== undefined ? { ...result, applied: false } : result,
+        state,
+        options.stateKey,
+      );
     else if (stateRefused) await recordReconcileEvent(options.clusters, env, options.config, result);
     // Once applied, the inventory is signed too: unsigned state is no longer taken (state-key.ts); and
     // the key's Secret records that the environment has applied, so a reset of both is found.
@@ -141,7 +170,10 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     state = await readEnvironmentState(options.clusters, env, options.config);
     const credential = readCredential(env.source);
     const fetchStarted = performance.now();
-    const repo = await openRepo(env.source.url, { ...(options.config.doc.cacheDir && { cacheDir: options.config.doc.cacheDir }), ...(credential && { credential }) });
+    const repo = await openRepo(env.source.url, {
+      ...(options.config.doc.cacheDir && { cacheDir: options.config.doc.cacheDir }),
+      ...(credential && { credential }),
+    });
     steps.fetch = (performance.now() - fetchStarted) / 1000;
     candidate = {
       env,
@@ -180,7 +212,10 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     if (state.lastApplied) candidate.lastApplied = state.lastApplied;
     if (!options.dryRun) {
       // The API server judges the exact set (validation, defaults, admission) with the apply's own options, before the first write.
-      const syncOptions = syncOptionsFor(options.clusters, env, options.config, { ...pruneOptions(options, env), ...(inventoryKey && { inventoryKey }) });
+      const syncOptions = syncOptionsFor(options.clusters, env, options.config, {
+        ...pruneOptions(options, env),
+        ...(inventoryKey && { inventoryKey }),
+      });
       candidate.dryRun = (objects) => dryRunChecks(options.clusters.apply(env.name), objects, syncOptions);
     }
     if (options.config.doc.sops) candidate.sopsKeys = sopsKeys(options, env);
@@ -189,27 +224,56 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
-    const applied = passed ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, { dryRun: options.dryRun === true, seconds: steps, ...pruneOptions(options, env), ...(options.fence && { beforeWrite: options.fence }), ...(inventoryKey && { inventoryKey }) }) : undefined;
+    const applied = passed
+      ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, {
+          dryRun: options.dryRun === true,
+          seconds: steps,
+          ...pruneOptions(options, env),
+          ...(options.fence && { beforeWrite: options.fence }),
+          ...(inventoryKey && { inventoryKey }),
+        })
+      : undefined;
     const wrote = applied !== undefined && !options.dryRun && !applied.checks.some((c) => c.status === "fail");
     // The monitor's inventory learns what now runs (and what drifted); a degraded environment says so.
-    const monitored = options.monitor && !options.dryRun
-      ? await options.monitor.reconciled({ environment: env.name, trust: options.trust, checks: [...checks, ...(applied?.checks ?? [])], sbomFor: agentSboms(options), cluster: options.clusters.apply(env.name), ...(options.fence && { fence: options.fence }), ...(wrote && revision && { deployed: { objects: candidate.objects!, revision, ...(applied.sync && { sync: applied.sync }) } }) })
-      : undefined;
-    return await conclude([...checks, ...(applied?.checks ?? []), ...(monitored?.checks ?? [])], {
-      ...(revision && { revision }),
-      ...(applied && {
-        applied: wrote,
-        health: applied.health,
-        plan: applied.plan,
-      }),
-      ...(monitored?.degraded && { health: "degraded" as const }),
-      ...(monitored?.unavailable && { exitCode: ExitCode.unavailable }),
-    }, applied);
+    const monitored =
+      options.monitor && !options.dryRun
+        ? await options.monitor.reconciled({
+            environment: env.name,
+            trust: options.trust,
+            checks: [...checks, ...(applied?.checks ?? [])],
+            sbomFor: agentSboms(options),
+            cluster: options.clusters.apply(env.name),
+            ...(options.fence && { fence: options.fence }),
+            ...(wrote && revision && { deployed: { objects: candidate.objects!, revision, ...(applied.sync && { sync: applied.sync }) } }),
+          })
+        : undefined;
+    return await conclude(
+      [...checks, ...(applied?.checks ?? []), ...(monitored?.checks ?? [])],
+      {
+        ...(revision && { revision }),
+        ...(applied && {
+          applied: wrote,
+          health: applied.health,
+          plan: applied.plan,
+        }),
+        ...(monitored?.degraded && { health: "degraded" as const }),
+        ...(monitored?.unavailable && { exitCode: ExitCode.unavailable }),
+      },
+      applied,
+    );
   } catch (e) {
     // A source or cluster that cannot be reached, or input that cannot be read: reported as a failing
     // check, so the verdict is never "pass" by default and the last good revision keeps running.
     if (!(e instanceof VigilError)) throw e;
-    const checks = [check({ gate: "agent", rule: e.exitCode === ExitCode.unavailable ? "unavailable" : "input", status: "fail", subject: env.name, message: e.message })];
+    const checks = [
+      check({
+        gate: "agent",
+        rule: e.exitCode === ExitCode.unavailable ? "unavailable" : "input",
+        status: "fail",
+        subject: env.name,
+        message: e.message,
+      }),
+    ];
     const rest = {
       ...(candidate?.commit && { revision: candidate.commit }),
       ...((e.exitCode === ExitCode.unavailable || e.exitCode === ExitCode.badInput) && { exitCode: e.exitCode }),
@@ -227,19 +291,28 @@ function sopsKeys(options: ReconcileOptions, env: EnvironmentConfig): () => Prom
   const name = options.config.doc.sops!.secret;
   const namespace = options.config.doc.namespace;
   let keys: Promise<SopsKeys> | undefined;
-  return () => (keys ??= (async () => {
-    const answer = await options.clusters.agent(env.name).call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${namespace}/secrets/${name}` });
-    if (answer.status === 404) throw new InputError(`${options.config.where(["sops", "secret"])}: Secret ${namespace}/${name} does not exist`);
-    if (answer.status !== 200) throw new UnavailableError(`cannot read the SOPS keys' Secret ${namespace}/${name} (${answer.status}); the agent needs get on it`);
-    return sopsKeysFromSecretData(answer.body?.data, `${namespace}/${name}`);
-  })());
+  return () =>
+    (keys ??= (async () => {
+      const answer = await options.clusters
+        .agent(env.name)
+        .call({ verb: "get", method: "GET", path: `/api/v1/namespaces/${namespace}/secrets/${name}` });
+      if (answer.status === 404)
+        throw new InputError(`${options.config.where(["sops", "secret"])}: Secret ${namespace}/${name} does not exist`);
+      if (answer.status !== 200)
+        throw new UnavailableError(`cannot read the SOPS keys' Secret ${namespace}/${name} (${answer.status}); the agent needs get on it`);
+      return sopsKeysFromSecretData(answer.body?.data, `${namespace}/${name}`);
+    })());
 }
 
 /** The environment's advisory database (kept open between reconciles), VEX and SBOM source for the vulnerability gate. */
 function vulnerabilityInputs(options: ReconcileOptions, env: EnvironmentConfig): NonNullable<Candidate["vulnerability"]> {
   const index = options.config.doc.environments.findIndex((e) => e.name === env.name);
   return async () => ({
-    ...(await environmentGateInputs(env.vulnerability!, options.config.where(["environments", index, "vulnerability"]), options.trustedRoot)),
+    ...(await environmentGateInputs(
+      env.vulnerability!,
+      options.config.where(["environments", index, "vulnerability"]),
+      options.trustedRoot,
+    )),
     sbomFor: agentSboms(options),
   });
 }
@@ -248,14 +321,18 @@ function vulnerabilityInputs(options: ReconcileOptions, env: EnvironmentConfig):
 function agentSboms(options: ReconcileOptions): ReturnType<typeof registrySboms> {
   return registrySboms({
     client: options.registry,
-    trustFor: (image) => imageSignersFor(image.image, { policy: options.trust, ...(options.trustedRoot && { trustedRoot: options.trustedRoot }) }),
+    trustFor: (image) =>
+      imageSignersFor(image.image, { policy: options.trust, ...(options.trustedRoot && { trustedRoot: options.trustedRoot }) }),
     cacheDir: join(options.config.doc.cacheDir ?? join(homedir(), ".cache", "vigil"), "sboms"),
     toolVersion: "vigil-agent",
   });
 }
 
 /** The prune limit the signed trust policy sets for the environment (else syncSet's default), and whether this run may pass it. */
-function pruneOptions(options: ReconcileOptions, env: EnvironmentConfig): { pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean } {
+function pruneOptions(
+  options: ReconcileOptions,
+  env: EnvironmentConfig,
+): { pruneLimit?: { count: number; fraction: number }; allowMassPrune?: boolean } {
   const limit = options.trust.doc.environments.find((e) => e.name === env.name)?.pruneLimit;
   return {
     ...(limit && { pruneLimit: { count: limit.count ?? 10, fraction: limit.fraction ?? 0.5 } }),

@@ -46,7 +46,14 @@ export function reconcileRecord(input: ReconcileInput): AuditRecord {
 
 /** A check as the record keeps it (exactly the Check fields; anything extra a caller added is left out). */
 function plainCheck(c: Check): Check {
-  return { gate: c.gate, rule: c.rule, status: c.status, subject: c.subject, message: c.message, ...(c.location && { location: { file: c.location.file, line: c.location.line } }) };
+  return {
+    gate: c.gate,
+    rule: c.rule,
+    status: c.status,
+    subject: c.subject,
+    message: c.message,
+    ...(c.location && { location: { file: c.location.file, line: c.location.line } }),
+  };
 }
 
 /** The revision gate's commit-signature checks say "signed by NAME (KEY)" for a commit it accepted. */
@@ -91,18 +98,32 @@ export function applyRecords(input: ApplyInput): AuditRecord[] {
   const applied = input.sync.objects.filter((r) => r.action !== "prune" && r.action !== "orphan");
   const pruned = input.sync.objects.filter((r) => r.action === "prune");
   const drifted = input.sync.objects.filter((r) => r.action === "drift");
-  const records: AuditRecord[] = [{
-    ...base,
-    kind: "apply",
-    payload: {
-      revision: input.revision,
-      ...(input.tree && { tree: input.tree }),
-      objects: applied.map((r) => ({ ...ref(r.object), action: r.action as Payload<"apply">["objects"][number]["action"], images: imagesOf(r.object, input.objects) })),
+  const records: AuditRecord[] = [
+    {
+      ...base,
+      kind: "apply",
+      payload: {
+        revision: input.revision,
+        ...(input.tree && { tree: input.tree }),
+        objects: applied.map((r) => ({
+          ...ref(r.object),
+          action: r.action as Payload<"apply">["objects"][number]["action"],
+          images: imagesOf(r.object, input.objects),
+        })),
+      },
     },
-  }];
-  if (pruned.length > 0) records.push({ ...base, kind: "prune", payload: { revision: input.revision, objects: pruned.map((r) => ref(r.object)) } });
+  ];
+  if (pruned.length > 0)
+    records.push({ ...base, kind: "prune", payload: { revision: input.revision, objects: pruned.map((r) => ref(r.object)) } });
   if (drifted.length > 0) {
-    records.push({ ...base, kind: "drift", payload: { revision: input.revision, objects: drifted.map((r) => ({ ...ref(r.object), restored: r.restored === true, changes: formatChanges(r.changes ?? []) })) } });
+    records.push({
+      ...base,
+      kind: "drift",
+      payload: {
+        revision: input.revision,
+        objects: drifted.map((r) => ({ ...ref(r.object), restored: r.restored === true, changes: formatChanges(r.changes ?? []) })),
+      },
+    });
   }
   return records;
 }
@@ -118,7 +139,12 @@ export interface DeploymentInput {
 /** The agent's signed record of a healthy deploy, carried by the log for promotion to read. */
 export function deploymentRecord(input: DeploymentInput): AuditRecord {
   const { environment, time, revision, envelope } = input;
-  return { kind: "deployment", time: (time ?? new Date()).toISOString(), environment, payload: { revision: { commit: revision.commit, tree: revision.tree }, envelope } };
+  return {
+    kind: "deployment",
+    time: (time ?? new Date()).toISOString(),
+    environment,
+    payload: { revision: { commit: revision.commit, tree: revision.tree }, envelope },
+  };
 }
 
 export interface ClaimsInput {
@@ -156,7 +182,9 @@ function ref(o: Ref): { apiVersion: string; kind: string; namespace?: string; na
 
 /** The images an applied object runs: from its manifest in the set (the one at its file and line). */
 function imagesOf(o: Ref, set: readonly SourcedObject[]): Payload<"apply">["objects"][number]["images"] {
-  const source = set.find((so) => so.file === o.file && so.line === o.line && so.object.kind === o.kind && so.object.metadata?.name === o.name);
+  const source = set.find(
+    (so) => so.file === o.file && so.line === o.line && so.object.kind === o.kind && so.object.metadata?.name === o.name,
+  );
   if (!source) return [];
   return imageUses([source]).map((u) => ({
     // "Deployment shop/web container app" → "container app"

@@ -47,14 +47,19 @@ function keyFrom(root: Buffer, source: string, firstUse: Iterable<string> = []):
     source,
     inventory: (environment) => derive(`vigil inventory\n${environment}`),
     status: (environment, lastApplied, lastAppliedAt) =>
-      createHmac("sha256", derive(`vigil status\n${environment}`)).update(`${lastApplied ?? ""}\n${lastAppliedAt ?? ""}`).digest("base64url"),
+      createHmac("sha256", derive(`vigil status\n${environment}`))
+        .update(`${lastApplied ?? ""}\n${lastAppliedAt ?? ""}`)
+        .digest("base64url"),
     firstUse: new Set(firstUse),
   };
 }
 
 /** The key derived from the audit log's signing key, which only the agent holds. */
 export function stateKeyFromAuditKey(signingKeyFile: string): StateKey {
-  const root = createHash("sha256").update("vigil state key\n").update(readInputText(signingKeyFile, "the audit log's signing key")).digest();
+  const root = createHash("sha256")
+    .update("vigil state key\n")
+    .update(readInputText(signingKeyFile, "the audit log's signing key"))
+    .digest();
   return keyFrom(root, `derived from the audit log's signing key ${signingKeyFile}`);
 }
 
@@ -83,8 +88,14 @@ export async function loadStateKeySecret(options: StateKeyOptions): Promise<Stat
   const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
   for (let attempt = 0; attempt < 3; attempt++) {
     const answer = await cluster.call({ verb: "get", method: "GET", path: `${path}/${STATE_KEY_SECRET}` });
-    if (answer.status === 200) return withApplied(keyFrom(decodeKey(answer.body?.data?.key, where), `the ${where}`), options, answer.body?.metadata?.annotations?.[APPLIED_ANNOTATION]);
-    if (answer.status !== 404) throw apiFailure(answer, `reading the agent's state key (${where}; the agent needs get on it, deploy/20-rbac.yaml)`);
+    if (answer.status === 200)
+      return withApplied(
+        keyFrom(decodeKey(answer.body?.data?.key, where), `the ${where}`),
+        options,
+        answer.body?.metadata?.annotations?.[APPLIED_ANNOTATION],
+      );
+    if (answer.status !== 404)
+      throw apiFailure(answer, `reading the agent's state key (${where}; the agent needs get on it, deploy/20-rbac.yaml)`);
     if (options.dryRun) return undefined;
     if (await options.signedStatusExists()) {
       throw new VigilError(
@@ -101,13 +112,22 @@ export async function loadStateKeySecret(options: StateKeyOptions): Promise<Stat
         apiVersion: "v1",
         kind: "Secret",
         type: "Opaque",
-        metadata: { name: STATE_KEY_SECRET, namespace, labels: { "app.kubernetes.io/managed-by": "vigil", "app.kubernetes.io/part-of": "vigil" } },
+        metadata: {
+          name: STATE_KEY_SECRET,
+          namespace,
+          labels: { "app.kubernetes.io/managed-by": "vigil", "app.kubernetes.io/part-of": "vigil" },
+        },
         data: { key: randomBytes(32).toString("base64") },
       },
     });
-    if (created.status === 201) return withApplied(keyFrom(decodeKey(created.body?.data?.key, where), `the ${where}`, options.environments), options, undefined);
+    if (created.status === 201)
+      return withApplied(keyFrom(decodeKey(created.body?.data?.key, where), `the ${where}`, options.environments), options, undefined);
     // Another replica made it meanwhile: read that one.
-    if (created.status !== 409) throw apiFailure(created, `creating the agent's state key (${where}; the agent needs create on Secrets in ${namespace}, deploy/20-rbac.yaml)`);
+    if (created.status !== 409)
+      throw apiFailure(
+        created,
+        `creating the agent's state key (${where}; the agent needs create on Secrets in ${namespace}, deploy/20-rbac.yaml)`,
+      );
   }
   throw new VigilError(`the agent's state key (${where}) could be neither read nor created`, ExitCode.unavailable);
 }
@@ -123,8 +143,11 @@ function withApplied(key: StateKey, options: StateKeyOptions, listed: unknown): 
       if (applied.has(environment)) return;
       // Read again first: another replica or agent may have added its own since.
       const current = await options.cluster.call({ verb: "get", method: "GET", path });
-      if (current.status !== 200) throw apiFailure(current, `reading the agent's state key (Secret ${options.namespace}/${STATE_KEY_SECRET})`);
-      const before = String(current.body?.metadata?.annotations?.[APPLIED_ANNOTATION] ?? "").split(",").filter((e) => e !== "");
+      if (current.status !== 200)
+        throw apiFailure(current, `reading the agent's state key (Secret ${options.namespace}/${STATE_KEY_SECRET})`);
+      const before = String(current.body?.metadata?.annotations?.[APPLIED_ANNOTATION] ?? "")
+        .split(",")
+        .filter((e) => e !== "");
       const list = [...new Set([...before, environment])].sort().join(",");
       const patched = await options.cluster.call({
         verb: "patch",
@@ -133,7 +156,11 @@ function withApplied(key: StateKey, options: StateKeyOptions, listed: unknown): 
         body: { metadata: { resourceVersion: current.body?.metadata?.resourceVersion, annotations: { [APPLIED_ANNOTATION]: list } } },
         contentType: "application/merge-patch+json",
       });
-      if (patched.status !== 200) throw apiFailure(patched, `recording that ${environment} has applied on the agent's state key (Secret ${options.namespace}/${STATE_KEY_SECRET}; the agent needs patch on it)`);
+      if (patched.status !== 200)
+        throw apiFailure(
+          patched,
+          `recording that ${environment} has applied on the agent's state key (Secret ${options.namespace}/${STATE_KEY_SECRET}; the agent needs patch on it)`,
+        );
       for (const e of list.split(",")) applied.add(e);
     },
   };
@@ -141,6 +168,10 @@ function withApplied(key: StateKey, options: StateKeyOptions, listed: unknown): 
 
 function decodeKey(value: unknown, where: string): Buffer {
   const key = typeof value === "string" ? Buffer.from(value, "base64") : Buffer.alloc(0);
-  if (key.length < 32) throw new VigilError(`the ${where} holds no key of 32 bytes or more under "key"; delete it only if no status is signed yet`, ExitCode.blocked);
+  if (key.length < 32)
+    throw new VigilError(
+      `the ${where} holds no key of 32 bytes or more under "key"; delete it only if no status is signed yet`,
+      ExitCode.blocked,
+    );
   return key;
 }

@@ -28,14 +28,25 @@ export async function recordTrigger(cluster: Cluster, namespace: string, environ
   const data = Object.fromEntries(environments.map((e) => [e, stamp]));
   for (let attempt = 1; ; attempt++) {
     // A merge patch touches only these keys, so two replicas recording at once both land.
-    const patched = await cluster.call({ verb: "patch", method: "PATCH", path: `${collection(namespace)}/${TRIGGERS_NAME}`, body: { data }, contentType: "application/merge-patch+json" });
+    const patched = await cluster.call({
+      verb: "patch",
+      method: "PATCH",
+      path: `${collection(namespace)}/${TRIGGERS_NAME}`,
+      body: { data },
+      contentType: "application/merge-patch+json",
+    });
     if (patched.status === 200) return;
     if (patched.status !== 404) throw apiFailure(patched, `recording the webhook's trigger on ${where(namespace)}`);
     const created = await cluster.call({
       verb: "create",
       method: "POST",
       path: collection(namespace),
-      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name: TRIGGERS_NAME, namespace, labels: { "app.kubernetes.io/managed-by": "vigil" } }, data },
+      body: {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: TRIGGERS_NAME, namespace, labels: { "app.kubernetes.io/managed-by": "vigil" } },
+        data,
+      },
     });
     if (created.status === 201) return;
     // Another replica created it meanwhile: patch it.
@@ -100,7 +111,12 @@ export class TriggerWatch {
   /** Lists the ConfigMap (by name, which RBAC can limit) and returns the list's resourceVersion. */
   private async list(): Promise<string> {
     const { cluster, namespace } = this.options;
-    const answer = await cluster.call({ verb: "list", method: "GET", path: collection(namespace), query: { fieldSelector: `metadata.name=${TRIGGERS_NAME}` } });
+    const answer = await cluster.call({
+      verb: "list",
+      method: "GET",
+      path: collection(namespace),
+      query: { fieldSelector: `metadata.name=${TRIGGERS_NAME}` },
+    });
     if (answer.status !== 200) throw apiFailure(answer, `listing ${where(namespace)} (the agent needs list and watch on it)`);
     this.observe(answer.body?.items?.[0]?.data);
     return String(answer.body?.metadata?.resourceVersion ?? "");

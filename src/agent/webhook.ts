@@ -78,7 +78,10 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
   const server: Server = robustServer((req, res, path) => handle(req, res, path), options.timeouts);
   const answer = (res: ServerResponse, status: number, text: string, path = "", environments?: string[]) => {
     if (!res.headersSent) {
-      res.writeHead(status, { "content-type": "text/plain; charset=utf-8", ...(status === 401 && { "www-authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"' }) });
+      res.writeHead(status, {
+        "content-type": "text/plain; charset=utf-8",
+        ...(status === 401 && { "www-authenticate": 'HMAC-SHA256 header="X-Hub-Signature-256"' }),
+      });
       res.end(`${text}\n`);
     }
     options.onRequest?.({ status, path, ...(environments && { environments }) });
@@ -108,13 +111,21 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
     const bound = m[1] === undefined ? "/hooks" : `/hooks/${m[1]}`;
     const delivery = DELIVERY_HEADERS.map((h) => req.headers[h]).find((v): v is string => typeof v === "string");
     const own = req.headers["x-vigil-signature-256"];
-    const signed = own !== undefined
-      ? typeof req.headers["x-vigil-delivery"] === "string" && verifyWebhookSignature(secret, boundWebhookPayload(bound, req.headers["x-vigil-delivery"], body), own)
-      : verifyWebhookSignature(webhookSecretFor(secret, bound), body, req.headers["x-hub-signature-256"]);
+    const signed =
+      own !== undefined
+        ? typeof req.headers["x-vigil-delivery"] === "string" &&
+          verifyWebhookSignature(secret, boundWebhookPayload(bound, req.headers["x-vigil-delivery"], body), own)
+        : verifyWebhookSignature(webhookSecretFor(secret, bound), body, req.headers["x-hub-signature-256"]);
     if (!signed) {
-      return answer(res, 401, `the delivery is not signed for ${bound}: X-Vigil-Signature-256 over the path, X-Vigil-Delivery and the body with the shared secret, or X-Hub-Signature-256 over the body with the path's secret (vigil agent --webhook-secret ${bound})`, path);
+      return answer(
+        res,
+        401,
+        `the delivery is not signed for ${bound}: X-Vigil-Signature-256 over the path, X-Vigil-Delivery and the body with the shared secret, or X-Hub-Signature-256 over the body with the path's secret (vigil agent --webhook-secret ${bound})`,
+        path,
+      );
     }
-    if (delivery === undefined || !/^[\x21-\x7e]{1,200}$/.test(delivery)) return answer(res, 400, `a delivery id is required (${DELIVERY_HEADERS.join(", ")})`, path);
+    if (delivery === undefined || !/^[\x21-\x7e]{1,200}$/.test(delivery))
+      return answer(res, 400, `a delivery id is required (${DELIVERY_HEADERS.join(", ")})`, path);
     const signature = String(own ?? req.headers["x-hub-signature-256"]).toLowerCase();
     let first: boolean;
     try {
@@ -122,7 +133,12 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
     } catch (e) {
       // Not known to be new: not accepted, and the forge redelivers.
       res.setHeader("retry-after", "10");
-      return answer(res, 503, `whether delivery ${delivery} was seen before cannot be told now: ${e instanceof Error ? e.message : String(e)}`, path);
+      return answer(
+        res,
+        503,
+        `whether delivery ${delivery} was seen before cannot be told now: ${e instanceof Error ? e.message : String(e)}`,
+        path,
+      );
     }
     if (!first) return answer(res, 409, `delivery ${delivery} was accepted before: a replay triggers nothing`, path);
     let environments: string[];
@@ -135,7 +151,13 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
       await options.trigger(environments);
     } catch (e) {
       res.setHeader("retry-after", "10");
-      return answer(res, 503, `the trigger could not be passed on to the leader: ${e instanceof Error ? e.message : String(e)}`, path, environments);
+      return answer(
+        res,
+        503,
+        `the trigger could not be passed on to the leader: ${e instanceof Error ? e.message : String(e)}`,
+        path,
+        environments,
+      );
     }
     answer(res, 202, `reconciling ${environments.join(", ")}`, path, environments);
   }

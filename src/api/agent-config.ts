@@ -17,7 +17,10 @@ const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const duration = v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h"));
 const size = v.pipe(v.string(), v.regex(/^[1-9]\d{0,5}(Ki|Mi|Gi)$/, "must be a size like 512Mi or 2Gi"));
 /** "namespace/name" of a ServiceAccount. */
-const serviceAccount = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be NAMESPACE/NAME of a ServiceAccount"));
+const serviceAccount = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be NAMESPACE/NAME of a ServiceAccount"),
+);
 
 const source = v.strictObject({
   /** A repository URL (https:// or ssh) or a local path. */
@@ -33,10 +36,7 @@ const source = v.strictObject({
   knownHostsFile: v.optional(text),
 });
 
-const cluster = v.union([
-  v.strictObject({ inCluster: v.literal(true) }),
-  v.strictObject({ kubeconfig: text, context: v.optional(text) }),
-]);
+const cluster = v.union([v.strictObject({ inCluster: v.literal(true) }), v.strictObject({ kubeconfig: text, context: v.optional(text) })]);
 
 const policyInputs = v.strictObject({
   /** Built-in packs (vigil policy check --pack). */
@@ -71,15 +71,24 @@ const environment = v.strictObject({
    * vigil db import makes it), the severity from which a finding blocks, and the environment's VEX files.
    * The gate runs whenever a database is named here (unless the trust policy turns it off).
    */
-  vulnerability: v.optional(v.strictObject({
-    db: text,
-    failOn: v.picklist(FAIL_ON, `must be one of ${FAIL_ON.join(", ")}`),
-    /** A finding whose advisory gives no severity: blocks ("fail", the default) or warns (docs/vulnerabilities.md). */
-    unknownSeverity: v.optional(v.picklist(["fail", "warn"], "must be fail or warn")),
-    vex: v.optional(v.array(text)),
-    /** Every VEX file must carry a Sigstore bundle (FILE.sigstore.json) by this key or certificate identity. */
-    vexSignature: v.optional(v.strictObject({ key: v.optional(text), identity: v.optional(text), issuer: v.optional(text), insecureIgnoreTlog: v.optional(v.boolean()) })),
-  })),
+  vulnerability: v.optional(
+    v.strictObject({
+      db: text,
+      failOn: v.picklist(FAIL_ON, `must be one of ${FAIL_ON.join(", ")}`),
+      /** A finding whose advisory gives no severity: blocks ("fail", the default) or warns (docs/vulnerabilities.md). */
+      unknownSeverity: v.optional(v.picklist(["fail", "warn"], "must be fail or warn")),
+      vex: v.optional(v.array(text)),
+      /** Every VEX file must carry a Sigstore bundle (FILE.sigstore.json) by this key or certificate identity. */
+      vexSignature: v.optional(
+        v.strictObject({
+          key: v.optional(text),
+          identity: v.optional(text),
+          issuer: v.optional(text),
+          insecureIgnoreTlog: v.optional(v.boolean()),
+        }),
+      ),
+    }),
+  ),
 });
 
 export const agentConfigSchema = v.strictObject({
@@ -129,7 +138,14 @@ export const agentConfigSchema = v.strictObject({
   /** The kustomize binary the render stage runs (default $VIGIL_KUSTOMIZE, else /usr/local/bin/kustomize); it must be the pinned release. */
   kustomize: v.optional(text),
   /** Bounds on what a committer's files may cost the agent when rendered (kustomize). */
-  limits: v.optional(v.strictObject({ kustomizeMemory: v.optional(size, "512Mi"), kustomizeTimeout: v.optional(duration, "60s"), kustomizeOutput: v.optional(size, "64Mi") }), {}),
+  limits: v.optional(
+    v.strictObject({
+      kustomizeMemory: v.optional(size, "512Mi"),
+      kustomizeTimeout: v.optional(duration, "60s"),
+      kustomizeOutput: v.optional(size, "64Mi"),
+    }),
+    {},
+  ),
   /**
    * SOPS decryption keys: a Secret in the agent's own namespace whose *.agekey / *.asc keys hold age
    * identities and OpenPGP private keys (docs/secrets.md), read once per reconcile as the agent itself.

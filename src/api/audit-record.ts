@@ -4,7 +4,10 @@
 import * as v from "valibot";
 
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
-const environmentName = v.pipe(v.string(), v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"));
+const environmentName = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a lowercase name of letters, digits, . and -"),
+);
 const commit = v.pipe(v.string(), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "must be a full commit id"));
 const tree = v.pipe(v.string(), v.regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "must be a full tree id"));
 const digest = v.pipe(v.string(), v.regex(/^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/, "must be a sha256: or sha512: digest"));
@@ -39,7 +42,9 @@ export const RECORD_PAYLOADS = {
     verdict: v.picklist(["pass", "fail"]),
     applied: v.boolean(),
     commits: v.array(v.strictObject({ commit, signer: v.optional(text), key: v.optional(text) })),
-    gates: v.array(v.strictObject({ gate: text, verdict: v.picklist(["pass", "fail"]), pass: count, fail: count, warn: count, skip: count })),
+    gates: v.array(
+      v.strictObject({ gate: text, verdict: v.picklist(["pass", "fail"]), pass: count, fail: count, warn: count, skip: count }),
+    ),
     checks: v.array(check),
   }),
   /** What one apply wrote or confirmed, with the image digests each object runs. */
@@ -47,12 +52,14 @@ export const RECORD_PAYLOADS = {
     revision: commit,
     /** The revision's tree: what promotion compares, since the same tree may be reached by other commits. */
     tree: v.optional(tree),
-    objects: v.array(v.strictObject({
-      ...objectFields,
-      action: v.picklist(["create", "update", "unchanged", "drift", "conflict", "rejected"]),
-      /** Each container's image as applied; without a digest when the artifact gate did not pin it. */
-      images: v.array(v.strictObject({ container: text, image: text, digest: v.optional(digest) })),
-    })),
+    objects: v.array(
+      v.strictObject({
+        ...objectFields,
+        action: v.picklist(["create", "update", "unchanged", "drift", "conflict", "rejected"]),
+        /** Each container's image as applied; without a digest when the artifact gate did not pin it. */
+        images: v.array(v.strictObject({ container: text, image: text, digest: v.optional(digest) })),
+      }),
+    ),
   }),
   prune: v.strictObject({ revision: v.optional(commit), objects: v.array(objectRef) }),
   drift: v.strictObject({
@@ -70,7 +77,9 @@ export const RECORD_PAYLOADS = {
    * records), each as stored: the record's time is their first sighting (docs/audit.md), and a claim
    * recorded here that later disappears from the refs was deleted by someone, which blocks.
    */
-  claims: v.strictObject({ claims: v.pipe(v.array(v.strictObject({ ref: text, digest: sha256, envelope: text })), v.minLength(1, "must not be empty")) }),
+  claims: v.strictObject({
+    claims: v.pipe(v.array(v.strictObject({ ref: text, digest: sha256, envelope: text })), v.minLength(1, "must not be empty")),
+  }),
   /** A signed approval of a revision for an environment. */
   approval: v.strictObject({ revision: commit, signer: text, key: v.optional(text), promotedFrom: v.optional(environmentName) }),
   "policy-change": v.strictObject({ source: text, digest: sha256, revision: v.optional(commit), summary: v.optional(v.string()) }),
@@ -93,7 +102,13 @@ export const RECORD_PAYLOADS = {
   /** Objects a person let an environment adopt (vigil agent adopt): who the API server said they were, and why. */
   adopt: v.strictObject({ user: text, reason: text, objects: v.pipe(v.array(objectRef), v.minLength(1, "must not be empty")) }),
   /** A finding about something running (later: the monitor's advisories and revoked keys). */
-  finding: v.strictObject({ subject: text, rule: text, severity: v.picklist(["critical", "high", "medium", "low", "info"]), message: v.string(), advisory: v.optional(text) }),
+  finding: v.strictObject({
+    subject: text,
+    rule: text,
+    severity: v.picklist(["critical", "high", "medium", "low", "info"]),
+    message: v.string(),
+    advisory: v.optional(text),
+  }),
 };
 
 export type RecordKind = keyof typeof RECORD_PAYLOADS;
@@ -110,4 +125,9 @@ interface RecordOf<K extends RecordKind> {
 export type AuditRecord = { [K in RecordKind]: RecordOf<K> }[RecordKind];
 
 /** What every record is: its kind, time and environment around a payload of its kind. */
-export const RECORD_ENVELOPE = v.strictObject({ kind: v.picklist(RECORD_KINDS), time, environment: v.optional(environmentName), payload: v.unknown() });
+export const RECORD_ENVELOPE = v.strictObject({
+  kind: v.picklist(RECORD_KINDS),
+  time,
+  environment: v.optional(environmentName),
+  payload: v.unknown(),
+});

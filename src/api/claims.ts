@@ -31,7 +31,13 @@ const time = v.pipe(v.string(), v.regex(TIME, "must be a UTC time like 2026-01-3
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 /** Each claim type's predicate. */
 export const CLAIM_PREDICATES = {
-  approval: v.strictObject({ environment: text, kind: v.picklist(["deploy", "rollback"], 'must be "deploy" or "rollback"'), approver: text, approvedAt: time, expiresAt: v.optional(time) }),
+  approval: v.strictObject({
+    environment: text,
+    kind: v.picklist(["deploy", "rollback"], 'must be "deploy" or "rollback"'),
+    approver: text,
+    approvedAt: time,
+    expiresAt: v.optional(time),
+  }),
   withdrawal: v.strictObject({ environment: text, approver: text, withdrawnAt: time }),
   deployment: v.strictObject({ environment: text, deployedAt: time, healthyAt: time }),
 };

@@ -49,23 +49,32 @@ const environment = v.strictObject({
    * Gates the agent runs for this environment: every one unless turned off here, in the signed policy
    * (the agent's own configuration cannot drop one), and every verdict names the gates that were off.
    */
-  gates: v.optional(v.strictObject({
-    policy: v.optional(v.boolean()),
-    artifact: v.optional(v.boolean()),
-    secrets: v.optional(v.boolean()),
-    vulnerability: v.optional(v.boolean()),
-    "dry-run": v.optional(v.boolean()),
-  })),
+  gates: v.optional(
+    v.strictObject({
+      policy: v.optional(v.boolean()),
+      artifact: v.optional(v.boolean()),
+      secrets: v.optional(v.boolean()),
+      vulnerability: v.optional(v.boolean()),
+      "dry-run": v.optional(v.boolean()),
+    }),
+  ),
   /** Folders of the config repository whose policies, bindings and PolicyExceptions the policy gate uses for this environment (own them in `paths`). */
   policySources: v.optional(v.array(text)),
   /** The agent's prune limit for this environment: deletes past both `count` objects and `fraction` of its inventory stop (default 10 and 0.5). */
-  pruneLimit: v.optional(v.strictObject({ count: v.optional(v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0, "must be 0 or more"))), fraction: v.optional(v.pipe(v.number(), v.minValue(0, "must be 0 or more"), v.maxValue(1, "must be at most 1"))) })),
+  pruneLimit: v.optional(
+    v.strictObject({
+      count: v.optional(v.pipe(v.number(), v.integer("must be an integer"), v.minValue(0, "must be 0 or more"))),
+      fraction: v.optional(v.pipe(v.number(), v.minValue(0, "must be 0 or more"), v.maxValue(1, "must be at most 1"))),
+    }),
+  ),
   /** What the monitor's findings about this environment do (issue 20): alert only (default), block promotion of affected revisions, or mark the environment degraded until a fixed revision is deployed. */
-  monitor: v.optional(v.strictObject({
-    enforcement: v.picklist(["alert", "block-promotion", "degraded"], 'must be "alert", "block-promotion" or "degraded"'),
-    /** The least severity of an open finding that enforces (default low: every finding; an unknown severity always does). */
-    threshold: v.optional(v.picklist(["low", "medium", "high", "critical"], 'must be "low", "medium", "high" or "critical"')),
-  })),
+  monitor: v.optional(
+    v.strictObject({
+      enforcement: v.picklist(["alert", "block-promotion", "degraded"], 'must be "alert", "block-promotion" or "degraded"'),
+      /** The least severity of an open finding that enforces (default low: every finding; an unknown severity always does). */
+      threshold: v.optional(v.picklist(["low", "medium", "high", "critical"], 'must be "low", "medium", "high" or "critical"')),
+    }),
+  ),
 });
 
 /** Who may sign an image: a public key (PEM), a signer of `signers` by its sigstore identities, or a
@@ -73,7 +82,12 @@ const environment = v.strictObject({
 const imageSigner = v.union([
   v.strictObject({ key: text }),
   v.strictObject({ signer: name }),
-  v.strictObject({ identity: v.optional(text), identityRegexp: v.optional(text), issuer: v.optional(text), issuerRegexp: v.optional(text) }),
+  v.strictObject({
+    identity: v.optional(text),
+    identityRegexp: v.optional(text),
+    issuer: v.optional(text),
+    issuerRegexp: v.optional(text),
+  }),
 ]);
 /** A predicate field an attestation must have: `path` into the predicate, an exact value or an RE2 pattern. */
 const predicateField = v.union([
@@ -93,7 +107,11 @@ const image = v.strictObject({
 /** A kind Kubernetes does not define (a CRD's): where its images are, or that it has none. Until it is
  *  declared, the artifact gate blocks it, since its images could be in a shape Vigil cannot find. */
 const kindImages = v.union([
-  v.strictObject({ group: v.string(), kind: text, images: v.pipe(v.array(text), v.minLength(1, "must not be empty: write carriesNoImages: true instead")) }),
+  v.strictObject({
+    group: v.string(),
+    kind: text,
+    images: v.pipe(v.array(text), v.minLength(1, "must not be empty: write carriesNoImages: true instead")),
+  }),
   v.strictObject({ group: v.string(), kind: text, carriesNoImages: v.literal(true) }),
 ]);
 
@@ -102,11 +120,24 @@ const kindImages = v.union([
 const secretsAllow = v.pipe(
   v.strictObject({
     paths: v.optional(v.pipe(v.array(text), v.minLength(1, "must not be empty"))),
-    rules: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "must be a rule id (see vigil secrets rules)"))), v.minLength(1, "must not be empty"))),
-    fingerprints: v.optional(v.pipe(v.array(v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/, "must be a finding's fingerprint (32 hex digits)"))), v.minLength(1, "must not be empty"))),
+    rules: v.optional(
+      v.pipe(
+        v.array(v.pipe(v.string(), v.regex(/^[a-z0-9-]+$/, "must be a rule id (see vigil secrets rules)"))),
+        v.minLength(1, "must not be empty"),
+      ),
+    ),
+    fingerprints: v.optional(
+      v.pipe(
+        v.array(v.pipe(v.string(), v.regex(/^[0-9a-f]{32}$/, "must be a finding's fingerprint (32 hex digits)"))),
+        v.minLength(1, "must not be empty"),
+      ),
+    ),
     reason: text,
   }),
-  v.check((e) => e.paths !== undefined || e.rules !== undefined || e.fingerprints !== undefined, "give paths, rules or fingerprints (an entry with none would allow every finding)"),
+  v.check(
+    (e) => e.paths !== undefined || e.rules !== undefined || e.fingerprints !== undefined,
+    "give paths, rules or fingerprints (an entry with none would allow every finding)",
+  ),
 );
 
 export const trustPolicySchema = v.strictObject({
@@ -117,7 +148,10 @@ export const trustPolicySchema = v.strictObject({
   signers: v.optional(v.array(signer), []),
   groups: v.optional(v.record(name, v.array(name)), {}),
   admins: v.optional(v.strictObject({ members: v.pipe(v.array(name), v.minLength(1, "must not be empty")), threshold: positive })),
-  paths: v.optional(v.array(v.strictObject({ pattern: text, owners: v.pipe(v.array(principalRef), v.minLength(1, "must not be empty")) })), []),
+  paths: v.optional(
+    v.array(v.strictObject({ pattern: text, owners: v.pipe(v.array(principalRef), v.minLength(1, "must not be empty")) })),
+    [],
+  ),
   environments: v.optional(v.array(environment), []),
   images: v.optional(v.array(image), []),
   kinds: v.optional(v.array(kindImages), []),

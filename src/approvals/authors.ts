@@ -9,7 +9,12 @@ import { verifyGitSignature } from "../git/signatures/verify.ts";
 import type { PolicyChain } from "../revision/policy-chain.ts";
 
 /** Identity → a commit of the range it authored. */
-export async function rangeAuthors(repo: Repo, trees: TreeWalker, chain: PolicyChain, commits: AsyncIterable<string> | Iterable<string>): Promise<Map<string, string>> {
+export async function rangeAuthors(
+  repo: Repo,
+  trees: TreeWalker,
+  chain: PolicyChain,
+  commits: AsyncIterable<string> | Iterable<string>,
+): Promise<Map<string, string>> {
   const authors = new Map<string, string>();
   for await (const id of commits) {
     const object = await repo.objects.read(id);

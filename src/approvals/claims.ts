@@ -13,14 +13,19 @@ export function encodeClaim(claim: Claim): Buffer {
     { name: "commit", digest: { gitCommit: claim.revision.commit } },
     { name: "tree", digest: { gitTree: claim.revision.tree } },
   ];
-  return Buffer.from(JSON.stringify({ _type: STATEMENT_V1, subject, predicateType: PREDICATE_TYPES[claim.type], predicate: predicateOf(claim) }));
+  return Buffer.from(
+    JSON.stringify({ _type: STATEMENT_V1, subject, predicateType: PREDICATE_TYPES[claim.type], predicate: predicateOf(claim) }),
+  );
 }
 
 function predicateOf(claim: Claim): Record<string, string> {
   switch (claim.type) {
     case "approval":
       return {
-        environment: claim.environment, kind: claim.kind, approver: claim.approver, approvedAt: formatTime(claim.at),
+        environment: claim.environment,
+        kind: claim.kind,
+        approver: claim.approver,
+        approvedAt: formatTime(claim.at),
         ...(claim.expires && { expiresAt: formatTime(claim.expires) }),
       };
     case "withdrawal":
@@ -35,26 +40,45 @@ export function decodeClaim(payload: Buffer): Claim {
   const statement = parseStatement(payload);
   if (statement.type !== STATEMENT_V1) refuse("predicate", `the statement is ${statement.type}, not an in-toto Statement v1`);
   const type = (Object.keys(PREDICATE_TYPES) as Claim["type"][]).find((k) => PREDICATE_TYPES[k] === statement.predicateType);
-  if (!type) refuse("predicate", `the statement's predicate type ${statement.predicateType} is none of Vigil's (${Object.values(PREDICATE_TYPES).join(", ")})`);
+  if (!type)
+    refuse(
+      "predicate",
+      `the statement's predicate type ${statement.predicateType} is none of Vigil's (${Object.values(PREDICATE_TYPES).join(", ")})`,
+    );
   const revision = revisionOf(statement.subject);
   const parsed = v.safeParse(CLAIM_PREDICATES[type], statement.predicate);
   if (!parsed.success) {
     const issue = parsed.issues[0];
     const field = issue.path?.map((p) => String(p.key)).join(".") ?? "";
-    const problem = issue.type !== "strict_object" ? issue.message : !field ? "must be a JSON object" : issue.expected === "never" ? "is not a known field" : "is required";
+    const problem =
+      issue.type !== "strict_object"
+        ? issue.message
+        : !field
+          ? "must be a JSON object"
+          : issue.expected === "never"
+            ? "is not a known field"
+            : "is required";
     refuse("predicate", `the ${type} predicate${field ? `'s ${field}` : ""} ${problem}`);
   }
   const p = parsed.output as Record<string, string>;
   const base = { revision, environment: p.environment! };
   switch (type) {
     case "approval":
-      return { type, ...base, kind: p.kind as ApprovalKind, approver: p.approver!, at: dateOf(p, "approvedAt"), ...(p.expiresAt && { expires: dateOf(p, "expiresAt") }) };
+      return {
+        type,
+        ...base,
+        kind: p.kind as ApprovalKind,
+        approver: p.approver!,
+        at: dateOf(p, "approvedAt"),
+        ...(p.expiresAt && { expires: dateOf(p, "expiresAt") }),
+      };
     case "withdrawal":
       return { type, ...base, approver: p.approver!, at: dateOf(p, "withdrawnAt") };
     case "deployment": {
       const deployedAt = dateOf(p, "deployedAt");
       const at = dateOf(p, "healthyAt");
-      if (at < deployedAt) refuse("predicate", `the deployment record says healthy at ${p.healthyAt}, before it was deployed at ${p.deployedAt}`);
+      if (at < deployedAt)
+        refuse("predicate", `the deployment record says healthy at ${p.healthyAt}, before it was deployed at ${p.deployedAt}`);
       return { type, ...base, deployedAt, at };
     }
   }
@@ -75,6 +99,7 @@ function revisionOf(subject: { name: string; digest: Record<string, string> }[])
     }
     return hex;
   };
-  if (subject.length !== 2) refuse("subject", `the statement names ${subject.length} subjects; a Vigil claim names the commit and its tree`);
+  if (subject.length !== 2)
+    refuse("subject", `the statement names ${subject.length} subjects; a Vigil claim names the commit and its tree`);
   return { commit: id(0, "commit", "gitCommit"), tree: id(1, "tree", "gitTree") };
 }

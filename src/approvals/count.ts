@@ -73,7 +73,15 @@ export async function countApprovals(input: CountInput): Promise<Count> {
     }
     const { identity, key } = s.signer as Extract<SignatureResult, { ok: true }>;
     counted.set(identity, s.ref);
-    checks.push(check({ gate: GATE, rule: "approval", status: "pass", subject: s.ref, message: `counted: ${identity} (${key}) approved ${describeApproval(s.opened!.claim)}` }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "approval",
+        status: "pass",
+        subject: s.ref,
+        message: `counted: ${identity} (${key}) approved ${describeApproval(s.opened!.claim)}`,
+      }),
+    );
   }
   return summarize(input, rule, [...counted.keys()], checks);
 }
@@ -117,17 +125,29 @@ function judgeWithdrawals(seen: Seen[], input: CountInput): { withdrawn: Map<str
   const withdrawn = new Map<string, Date>();
   const checks = seen.map((s) => {
     const claim = s.opened!.claim;
-    const problem = !s.signer!.ok ? s.signer!.reason : bindingProblem(claim, input) ?? futureProblem(claim, input.now);
+    const problem = !s.signer!.ok ? s.signer!.reason : (bindingProblem(claim, input) ?? futureProblem(claim, input.now));
     if (problem) return check({ gate: GATE, rule: "withdrawal", status: "warn", subject: s.ref, message: `ignored: ${problem}` });
     const who = (s.signer as { identity: string }).identity;
     if (!withdrawn.has(who) || withdrawn.get(who)! < claim.at) withdrawn.set(who, claim.at);
-    return check({ gate: GATE, rule: "withdrawal", status: "pass", subject: s.ref, message: `${who} withdrew their approvals of ${short(claim.revision.commit)} for ${claim.environment} made up to ${formatTime(claim.at)}` });
+    return check({
+      gate: GATE,
+      rule: "withdrawal",
+      status: "pass",
+      subject: s.ref,
+      message: `${who} withdrew their approvals of ${short(claim.revision.commit)} for ${claim.environment} made up to ${formatTime(claim.at)}`,
+    });
   });
   return { withdrawn, checks };
 }
 
 /** Why an approval does not count, in the order a person would look: who signed, what for, when, and may they. */
-function approvalProblem(s: Seen, input: CountInput, rule: Rule, withdrawn: Map<string, Date>, counted: Map<string, string>): string | null {
+function approvalProblem(
+  s: Seen,
+  input: CountInput,
+  rule: Rule,
+  withdrawn: Map<string, Date>,
+  counted: Map<string, string>,
+): string | null {
   if (s.unreadable) return s.unreadable;
   if (!s.signer!.ok) return s.signer!.reason;
   const claim = s.opened!.claim as Extract<Claim, { type: "approval" }>;
@@ -143,7 +163,8 @@ function approvalProblem(s: Seen, input: CountInput, rule: Rule, withdrawn: Map<
   }
   if (!rule.from.has(who)) return `${who} is not an approver for ${input.environment} (approvals.from: ${rule.fromText})`;
   const authored = input.authors.get(who);
-  if (authored) return `${who} authored commit ${short(authored)} in the range, and ${input.environment} excludes authors from approving their own changes`;
+  if (authored)
+    return `${who} authored commit ${short(authored)} in the range, and ${input.environment} excludes authors from approving their own changes`;
   const withdrew = withdrawn.get(who);
   if (withdrew && withdrew >= claim.at) return `${who} withdrew it at ${formatTime(withdrew)}`;
   const earlier = counted.get(who);
@@ -154,14 +175,18 @@ function approvalProblem(s: Seen, input: CountInput, rule: Rule, withdrawn: Map<
 /** Why a claim is not about this revision and environment: it was made for another, and copied here. */
 function bindingProblem(claim: Claim, input: CountInput): string | null {
   const { target } = input;
-  if (claim.revision.commit !== target.commit) return `is for commit ${short(claim.revision.commit)}, not ${short(target.commit)}: it was copied (replayed) from another commit`;
-  if (claim.revision.tree !== target.tree) return `names tree ${short(claim.revision.tree)}, but commit ${short(target.commit)} has tree ${short(target.tree)}`;
+  if (claim.revision.commit !== target.commit)
+    return `is for commit ${short(claim.revision.commit)}, not ${short(target.commit)}: it was copied (replayed) from another commit`;
+  if (claim.revision.tree !== target.tree)
+    return `names tree ${short(claim.revision.tree)}, but commit ${short(target.commit)} has tree ${short(target.tree)}`;
   if (claim.environment !== input.environment) return `is for environment ${claim.environment}, not ${input.environment}`;
   return null;
 }
 
 function futureProblem(claim: Claim, now: Date): string | null {
-  return claim.at.getTime() > now.getTime() + CLOCK_SKEW_MS ? `is dated ${formatTime(claim.at)}, in the future; check the signer's clock` : null;
+  return claim.at.getTime() > now.getTime() + CLOCK_SKEW_MS
+    ? `is dated ${formatTime(claim.at)}, in the future; check the signer's clock`
+    : null;
 }
 
 function summarize(input: CountInput, rule: Rule, approvers: string[], seen: Check[]): Count {
@@ -171,7 +196,11 @@ function summarize(input: CountInput, rule: Rule, approvers: string[], seen: Che
   if (approved) return { approved, summary, seen };
   const missing = rule.required - approvers.length;
   const command = `vigil approve --env ${input.environment} --rev ${input.target.commit}${input.kind === "rollback" ? " --rollback" : ""}`;
-  return { approved, seen, summary: `${summary}; ${missing} more needed from ${rule.fromText}: each runs "${command}" and pushes refs/vigil/approvals/*` };
+  return {
+    approved,
+    seen,
+    summary: `${summary}; ${missing} more needed from ${rule.fromText}: each runs "${command}" and pushes refs/vigil/approvals/*`,
+  };
 }
 
 function describeApproval(claim: Claim): string {

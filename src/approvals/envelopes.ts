@@ -51,7 +51,10 @@ export function openEnvelope(stored: Buffer, where: string): Opened {
   const envelope = parseEnvelope(json, where);
   if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) refuse("format", `carries a ${envelope.payloadType} payload, not an in-toto statement`);
   if (envelope.signatures.length !== 1) {
-    refuse("signature", envelope.signatures.length === 0 ? "is not signed" : `carries ${envelope.signatures.length} signatures; each signer writes their own`);
+    refuse(
+      "signature",
+      envelope.signatures.length === 0 ? "is not signed" : `carries ${envelope.signatures.length} signatures; each signer writes their own`,
+    );
   }
   return { envelope, claim: decodeClaim(envelope.payload) };
 }

@@ -46,25 +46,42 @@ export interface ClaimsFound {
  * The claims stored under `prefix` (`refs` lists them), each reported to `seen`; then every claim the log
  * recorded under `prefix` that is gone from the refs, read from the log, with a failing check of `gate`.
  */
-export async function claimsUnder(repo: Repo, refs: readonly StoredRef[], prefix: string, gate: string, evidence?: ApprovalEvidence, seen?: (claim: SeenClaim) => void): Promise<ClaimsFound> {
+export async function claimsUnder(
+  repo: Repo,
+  refs: readonly StoredRef[],
+  prefix: string,
+  gate: string,
+  evidence?: ApprovalEvidence,
+  seen?: (claim: SeenClaim) => void,
+): Promise<ClaimsFound> {
   const present = new Set<string>();
-  const sources = await Promise.all(refs.map(async (stored): Promise<ClaimSource> => {
-    let bytes: Buffer;
-    try {
-      bytes = await readStoredBytes(repo, stored);
-    } catch (e) {
-      return { where: stored.ref, read: () => Promise.reject(e) };
-    }
-    const digest = claimDigest(bytes);
-    present.add(digest);
-    seen?.({ ref: stored.ref, digest, envelope: bytes.toString("utf8") });
-    return { where: stored.ref, read: async () => bytes };
-  }));
+  const sources = await Promise.all(
+    refs.map(async (stored): Promise<ClaimSource> => {
+      let bytes: Buffer;
+      try {
+        bytes = await readStoredBytes(repo, stored);
+      } catch (e) {
+        return { where: stored.ref, read: () => Promise.reject(e) };
+      }
+      const digest = claimDigest(bytes);
+      present.add(digest);
+      seen?.({ ref: stored.ref, digest, envelope: bytes.toString("utf8") });
+      return { where: stored.ref, read: async () => bytes };
+    }),
+  );
   const deleted: Check[] = [];
   for (const recorded of evidence?.claimsUnder(prefix) ?? []) {
     if (present.has(recorded.digest)) continue;
     sources.push({ where: `${recorded.ref} (deleted; ${recorded.where})`, read: async () => recorded.envelope });
-    deleted.push(check({ gate, rule: "claim-deleted", status: "fail", subject: recorded.ref, message: `the ${kindOf(recorded.envelope, recorded.ref)} recorded in ${recorded.where} (${evidence!.where}) is no longer in ${recorded.ref}: someone deleted it; it still counts from the log's copy, but find out who deleted it and push it back (git push origin '${recorded.ref}') before this releases` }));
+    deleted.push(
+      check({
+        gate,
+        rule: "claim-deleted",
+        status: "fail",
+        subject: recorded.ref,
+        message: `the ${kindOf(recorded.envelope, recorded.ref)} recorded in ${recorded.where} (${evidence!.where}) is no longer in ${recorded.ref}: someone deleted it; it still counts from the log's copy, but find out who deleted it and push it back (git push origin '${recorded.ref}') before this releases`,
+      }),
+    );
   }
   return { sources, deleted };
 }

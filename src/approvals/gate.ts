@@ -72,13 +72,30 @@ export class ApprovalGate {
     try {
       ctx = await this.chain.inTree(target.tree);
     } catch (e) {
-      return [check({ gate: GATE, rule: "trust-policy", status: "fail", subject: commit, message: `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}` })];
+      return [
+        check({
+          gate: GATE,
+          rule: "trust-policy",
+          status: "fail",
+          subject: commit,
+          message: `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}`,
+        }),
+      ];
     }
     const env = ctx.policy.doc.environments.find((e) => e.name === environment);
     // Open findings on what runs this revision may block its promotion (monitor.enforcement: block-promotion).
     const monitor = this.options.monitorChecks && from !== commit ? await this.options.monitorChecks(ctx.policy, environment, commit) : [];
     if (!env || (!env.approvals && !env.promotion)) {
-      return [check({ gate: GATE, rule: "approvals", status: "skip", subject: commit, message: `${ctx.policy.source} asks no approvals and no promotion for ${environment}` }), ...monitor];
+      return [
+        check({
+          gate: GATE,
+          rule: "approvals",
+          status: "skip",
+          subject: commit,
+          message: `${ctx.policy.source} asks no approvals and no promotion for ${environment}`,
+        }),
+        ...monitor,
+      ];
     }
     return [
       ...(env.approvals ? await this.approvalChecks(ctx, env, target, from, now) : []),
@@ -87,21 +104,55 @@ export class ApprovalGate {
     ];
   }
 
-  private async approvalChecks(ctx: PolicyContext, env: EnvironmentSpec, target: Revision, from: string | undefined, now: Date): Promise<Check[]> {
+  private async approvalChecks(
+    ctx: PolicyContext,
+    env: EnvironmentSpec,
+    target: Revision,
+    from: string | undefined,
+    now: Date,
+  ): Promise<Check[]> {
     const range = await this.range(target.commit, from);
     if (range === "rollback") {
-      return [check({ gate: GATE, rule: "approvals", status: "skip", subject: target.commit, message: `moving back from ${short(from!)}: the revision gate's history check counts ${env.name}'s rollback approvals for it` })];
+      return [
+        check({
+          gate: GATE,
+          rule: "approvals",
+          status: "skip",
+          subject: target.commit,
+          message: `moving back from ${short(from!)}: the revision gate's history check counts ${env.name}'s rollback approvals for it`,
+        }),
+      ];
     }
-    const authors = env.approvals!.excludeAuthors ? await rangeAuthors(this.repo, this.trees, this.chain, range) : new Map<string, string>();
+    const authors = env.approvals!.excludeAuthors
+      ? await rangeAuthors(this.repo, this.trees, this.chain, range)
+      : new Map<string, string>();
     this.approvals ??= RefIndex.load(this.repo, APPROVALS_REFS);
     const { evidence, onClaimSeen } = this.options;
     const prefix = `${APPROVALS_REFS}${target.commit}/`;
-    const { sources, deleted } = await claimsUnder(this.repo, (await this.approvals).under(target.commit), prefix, GATE, evidence, onClaimSeen);
+    const { sources, deleted } = await claimsUnder(
+      this.repo,
+      (await this.approvals).under(target.commit),
+      prefix,
+      GATE,
+      evidence,
+      onClaimSeen,
+    );
     const count = await countApprovals({
-      repo: this.repo, policy: ctx, environment: env.name, target, kind: "deploy", stored: sources, authors, now,
+      repo: this.repo,
+      policy: ctx,
+      environment: env.name,
+      target,
+      kind: "deploy",
+      stored: sources,
+      authors,
+      now,
       ...(evidence && { firstSeen: (digest: string) => evidence.firstSeen(digest) }),
     });
-    return [...count.seen, ...deleted, check({ gate: GATE, rule: "approvals", status: count.approved ? "pass" : "fail", subject: target.commit, message: count.summary })];
+    return [
+      ...count.seen,
+      ...deleted,
+      check({ gate: GATE, rule: "approvals", status: count.approved ? "pass" : "fail", subject: target.commit, message: count.summary }),
+    ];
   }
 
   /** The commits new to the environment (git's `commit ^from`), or "rollback" when `commit` is behind `from`. */
@@ -139,7 +190,15 @@ export class ApprovalGate {
     } catch (e) {
       // A source that cannot be read may hold the only record: blocked with the reason, never judged on
       // what happened to be readable.
-      return [check({ gate: "promotion", rule: "promotion", status: "fail", subject: target.commit, message: `cannot read ${after}'s deployment records: ${(e as Error).message}` })];
+      return [
+        check({
+          gate: "promotion",
+          rule: "promotion",
+          status: "fail",
+          subject: target.commit,
+          message: `cannot read ${after}'s deployment records: ${(e as Error).message}`,
+        }),
+      ];
     }
     return [...read.deleted, ...promotionChecks({ environment: env, target, records: read.records, where: rule, now })];
   }
@@ -151,7 +210,14 @@ export class ApprovalGate {
   private async readRecords(environment: string, key: KeyObject): Promise<{ records: Records; deleted: Check[] }> {
     const { evidence, onClaimSeen } = this.options;
     const prefix = `${DEPLOYMENTS_REFS}${environment}/`;
-    const { sources, deleted } = await claimsUnder(this.repo, await listRefs(this.repo, prefix), prefix, "promotion", evidence, onClaimSeen);
+    const { sources, deleted } = await claimsUnder(
+      this.repo,
+      await listRefs(this.repo, prefix),
+      prefix,
+      "promotion",
+      evidence,
+      onClaimSeen,
+    );
     const logged = evidence?.deploymentRecords(environment) ?? [];
     const all: RecordSource[] = [
       ...sources.map((s) => ({ where: s.where, ...storedUnder(s.where, prefix), open: async () => openEnvelope(await s.read(), s.where) })),
@@ -193,7 +259,9 @@ export interface ApprovalGateInput {
 export async function approvalGate(c: ApprovalGateInput): Promise<Check[]> {
   if (!c.commit) throw new Error("the approval gate runs after the revision gate, on the commit it verified");
   const gate = await ApprovalGate.open(c.repo, c.trust, {
-    ...(c.trustedRoot && { trustedRoot: c.trustedRoot }), ...(c.evidence && { evidence: c.evidence }), ...(c.onClaimSeen && { onClaimSeen: c.onClaimSeen }),
+    ...(c.trustedRoot && { trustedRoot: c.trustedRoot }),
+    ...(c.evidence && { evidence: c.evidence }),
+    ...(c.onClaimSeen && { onClaimSeen: c.onClaimSeen }),
     ...(c.monitorChecks && { monitorChecks: c.monitorChecks }),
   });
   return gate.checks(c.env.name, c.commit, c.lastApplied, c.now ?? new Date());

@@ -3,7 +3,16 @@
 export { PREDICATE_TYPES, type ApprovalKind, type Claim, type Revision } from "../api/claims.ts";
 export { APPROVAL_NAMESPACE, openEnvelope, verifyAgentSignature } from "./envelopes.ts";
 export { APPROVALS_REFS, DEPLOYMENTS_REFS } from "./store.ts";
-export { revisionOf, signDeploymentRecord, writeApproval, writeDeploymentRecord, type DeploymentRecordClaim, type DeploymentRecordInput, type SignedRecord, type Stored } from "./make.ts";
+export {
+  revisionOf,
+  signDeploymentRecord,
+  writeApproval,
+  writeDeploymentRecord,
+  type DeploymentRecordClaim,
+  type DeploymentRecordInput,
+  type SignedRecord,
+  type Stored,
+} from "./make.ts";
 export { ApprovalGate, approvalGate, type ApprovalGateInput, type ApprovalGateOptions, type MonitorPromotionChecks } from "./gate.ts";
 export type { ApprovalEvidence, SeenClaim } from "./evidence.ts";
 export { openRelease, type ReleaseOptions } from "./release.ts";

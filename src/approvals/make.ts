@@ -25,7 +25,11 @@ export interface Stored {
 }
 
 /** Signs an approval or a withdrawal with a person's key and stores it in `gitDir`. */
-export async function writeApproval(gitDir: string, claim: Extract<Claim, { type: "approval" | "withdrawal" }>, signer: DetachedSigner): Promise<Stored> {
+export async function writeApproval(
+  gitDir: string,
+  claim: Extract<Claim, { type: "approval" | "withdrawal" }>,
+  signer: DetachedSigner,
+): Promise<Stored> {
   const envelope = serializeEnvelope(signByPerson(claim, signer));
   return { ...(await storeEnvelope(gitDir, claim, envelope)), envelope };
 }
@@ -53,8 +57,17 @@ export interface SignedRecord {
 
 /** Signs a record that `revision` was deployed to `environment` and is healthy; stores it nowhere. */
 export function signDeploymentRecord(input: DeploymentRecordClaim): SignedRecord {
-  if (input.healthyAt < input.deployedAt) throw new InputError(`a deployment cannot be healthy (${formatTime(input.healthyAt)}) before it was deployed (${formatTime(input.deployedAt)})`);
-  const claim = { type: "deployment" as const, revision: input.revision, environment: input.environment, deployedAt: input.deployedAt, at: input.healthyAt };
+  if (input.healthyAt < input.deployedAt)
+    throw new InputError(
+      `a deployment cannot be healthy (${formatTime(input.healthyAt)}) before it was deployed (${formatTime(input.deployedAt)})`,
+    );
+  const claim = {
+    type: "deployment" as const,
+    revision: input.revision,
+    environment: input.environment,
+    deployedAt: input.deployedAt,
+    at: input.healthyAt,
+  };
   return { claim, envelope: serializeEnvelope(signByAgent(claim, input.key)) };
 }
 

@@ -67,30 +67,42 @@ export class Records {
         else this.byTree.set(tree, [r]);
       }
     }
-    const deploys = all.flatMap((r) => (r.record ? [{ tree: r.record.revision.tree, at: r.record.deployedAt, where: r.where, ...(r.order !== undefined && { order: r.order }) }] : []));
+    const deploys = all.flatMap((r) =>
+      r.record
+        ? [{ tree: r.record.revision.tree, at: r.record.deployedAt, where: r.where, ...(r.order !== undefined && { order: r.order }) }]
+        : [],
+    );
     this.timeline = [...deploys, ...applies].sort(byTimeThenOrder);
   }
 
   /** Reads and verifies every record of `environment`, whatever its source, against its agent's key. */
-  static async read(sources: readonly RecordSource[], environment: string, key: KeyObject, applies: readonly Replacement[] = []): Promise<Records> {
-    const seen = await Promise.all(sources.map(async ({ where, storedUnder, order, open }): Promise<RecordSeen> => {
-      const at = { where, ...(storedUnder && { storedUnder }), ...(order !== undefined && { order }) };
-      let opened: Opened;
-      try {
-        opened = await open();
-      } catch (e) {
-        return { ...at, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
-      }
-      const claimed = { ...at, claimedTree: opened.claim.revision.tree };
-      if (opened.claim.type !== "deployment") return { ...claimed, problem: `is an ${opened.claim.type}, not a deployment record` };
-      try {
-        verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
-      } catch (e) {
-        return { ...claimed, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
-      }
-      if (opened.claim.environment !== environment) return { ...claimed, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
-      return { ...claimed, record: opened.claim };
-    }));
+  static async read(
+    sources: readonly RecordSource[],
+    environment: string,
+    key: KeyObject,
+    applies: readonly Replacement[] = [],
+  ): Promise<Records> {
+    const seen = await Promise.all(
+      sources.map(async ({ where, storedUnder, order, open }): Promise<RecordSeen> => {
+        const at = { where, ...(storedUnder && { storedUnder }), ...(order !== undefined && { order }) };
+        let opened: Opened;
+        try {
+          opened = await open();
+        } catch (e) {
+          return { ...at, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+        }
+        const claimed = { ...at, claimedTree: opened.claim.revision.tree };
+        if (opened.claim.type !== "deployment") return { ...claimed, problem: `is an ${opened.claim.type}, not a deployment record` };
+        try {
+          verifyAgentSignature(opened, key, `${environment}'s agent key ${describeKey(key)}`);
+        } catch (e) {
+          return { ...claimed, problem: `is not a deployment record signed by ${environment}'s agent: ${(e as Error).message}` };
+        }
+        if (opened.claim.environment !== environment)
+          return { ...claimed, problem: `records a deployment to ${opened.claim.environment}, not ${environment}` };
+        return { ...claimed, record: opened.claim };
+      }),
+    );
     return new Records(seen, applies);
   }
 
@@ -138,10 +150,28 @@ export function promotionChecks(input: PromotionInput): Check[] {
   const subject = target.commit;
   const tree = `tree ${short(target.tree)} of ${short(target.commit)}`;
   if (!best) {
-    return [...checks, check({ gate: GATE, rule: "promotion", status: "fail", subject, message: `${tree} has no deployment record signed by ${after}'s agent: ${input.environment.name} takes only what ran in ${after} first (${input.where}); deploy it to ${after}, let it soak, then promote` })];
+    return [
+      ...checks,
+      check({
+        gate: GATE,
+        rule: "promotion",
+        status: "fail",
+        subject,
+        message: `${tree} has no deployment record signed by ${after}'s agent: ${input.environment.name} takes only what ran in ${after} first (${input.where}); deploy it to ${after}, let it soak, then promote`,
+      }),
+    ];
   }
   if (best.ms >= soakMs) {
-    return [...checks, check({ gate: GATE, rule: "promotion", status: "pass", subject, message: `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})` })];
+    return [
+      ...checks,
+      check({
+        gate: GATE,
+        rule: "promotion",
+        status: "pass",
+        subject,
+        message: `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})`,
+      }),
+    ];
   }
   const why = best.replacedBy
     ? `ran healthy in ${after} only from ${formatTime(best.from)} until ${replacedTree(best.replacedBy.tree)} replaced it at ${formatTime(best.replacedBy.at)} (${formatDuration(best.ms)}; ${best.replacedBy.where}), less than the ${soak} soak; deploy it to ${after} again and let it soak`
@@ -150,12 +180,25 @@ export function promotionChecks(input: PromotionInput): Check[] {
 }
 
 function recordCheck(r: RecordSeen, target: Revision): Check {
-  if (!r.record) return check({ gate: GATE, rule: "deployment-record", status: "warn", subject: r.where, message: `not counted: ${r.problem}` });
+  if (!r.record)
+    return check({ gate: GATE, rule: "deployment-record", status: "warn", subject: r.where, message: `not counted: ${r.problem}` });
   if (r.record.revision.tree !== target.tree) {
-    return check({ gate: GATE, rule: "deployment-record", status: "warn", subject: r.where, message: `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name` });
+    return check({
+      gate: GATE,
+      rule: "deployment-record",
+      status: "warn",
+      subject: r.where,
+      message: `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name`,
+    });
   }
   const { revision, environment, deployedAt, at } = r.record;
-  return check({ gate: GATE, rule: "deployment-record", status: "pass", subject: r.where, message: `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}` });
+  return check({
+    gate: GATE,
+    rule: "deployment-record",
+    status: "pass",
+    subject: r.where,
+    message: `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}`,
+  });
 }
 
 interface SoakWindow {
@@ -182,6 +225,16 @@ function replacedTree(tree: string): string {
 /** 3723000 → "1h2m3s". */
 export function formatDuration(ms: number): string {
   const s = Math.floor(ms / 1000);
-  const parts = [[Math.floor(s / 86400), "d"], [Math.floor(s / 3600) % 24, "h"], [Math.floor(s / 60) % 60, "m"], [s % 60, "s"]] as const;
-  return parts.filter(([n]) => n > 0).map(([n, u]) => `${n}${u}`).join("") || "0s";
+  const parts = [
+    [Math.floor(s / 86400), "d"],
+    [Math.floor(s / 3600) % 24, "h"],
+    [Math.floor(s / 60) % 60, "m"],
+    [s % 60, "s"],
+  ] as const;
+  return (
+    parts
+      .filter(([n]) => n > 0)
+      .map(([n, u]) => `${n}${u}`)
+      .join("") || "0s"
+  );
 }

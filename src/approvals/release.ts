@@ -39,7 +39,11 @@ export interface ReleaseOptions {
 export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
   const now = opts.now ?? new Date();
   const revision = await openRevisionGate({
-    repo: opts.repo, rootPolicy: opts.rootPolicy, to: opts.rev, environment: opts.environment, now,
+    repo: opts.repo,
+    rootPolicy: opts.rootPolicy,
+    to: opts.rev,
+    environment: opts.environment,
+    now,
     ...(opts.from && { from: opts.from }),
     ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }),
     ...(opts.verifySignature && { verifySignature: opts.verifySignature }),
@@ -47,7 +51,12 @@ export async function openRelease(opts: ReleaseOptions): Promise<OpenedGate> {
     judgeRollback: rollbackJudge(opts.repo, now, opts.evidence),
   });
   const from = opts.from ? (await resolveRevision(opts.repo, opts.from)).commit : undefined;
-  const approvals = opts.approvals ?? (await ApprovalGate.open(opts.repo, opts.rootPolicy, { ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }), ...(opts.evidence && { evidence: opts.evidence }) }));
+  const approvals =
+    opts.approvals ??
+    (await ApprovalGate.open(opts.repo, opts.rootPolicy, {
+      ...(opts.trustedRoot && { trustedRoot: opts.trustedRoot }),
+      ...(opts.evidence && { evidence: opts.evidence }),
+    }));
   return {
     subject: revision.subject,
     async *checks(): AsyncGenerator<Check> {
@@ -71,7 +80,15 @@ async function addedSecrets(opts: ReleaseOptions, commit: string, from: string |
   try {
     policy = (await chain.inTree(await trees.commitTree(commit))).policy;
   } catch (e) {
-    return [check({ gate: "secrets", rule: "allowlist", status: "fail", subject: commit, message: `the trust policy at ${commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}` })];
+    return [
+      check({
+        gate: "secrets",
+        rule: "allowlist",
+        status: "fail",
+        subject: commit,
+        message: `the trust policy at ${commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`,
+      }),
+    ];
   }
   return secretChecks(opts.repo, { to: commit, ...(from ? { from } : {}) }, policy);
 }
@@ -82,5 +99,12 @@ async function addedSecrets(opts: ReleaseOptions, commit: string, from: string |
  * what the refs hold now: said, not hidden (a warning, so a check before the agent has run still works).
  */
 function withoutLog(environment: string): Check {
-  return check({ gate: "approvals", rule: "evidence", status: "warn", subject: environment, message: "judged on the claims refs/vigil/ holds now: a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log (and --checkpoint) for the verdict the agent reaches" });
+  return check({
+    gate: "approvals",
+    rule: "evidence",
+    status: "warn",
+    subject: environment,
+    message:
+      "judged on the claims refs/vigil/ holds now: a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log (and --checkpoint) for the verdict the agent reaches",
+  });
 }

@@ -14,12 +14,34 @@ import { APPROVALS_REFS } from "./store.ts";
  * audit log's evidence, keys are judged at each claim's first sighting, and a claim the log recorded that
  * is gone from the refs blocks the rollback.
  */
-export async function rollbackApprovals(repo: Repo, policy: PolicyContext, environment: string, target: Revision, now: Date, evidence?: ApprovalEvidence): Promise<Count> {
+export async function rollbackApprovals(
+  repo: Repo,
+  policy: PolicyContext,
+  environment: string,
+  target: Revision,
+  now: Date,
+  evidence?: ApprovalEvidence,
+): Promise<Count> {
   const prefix = `${APPROVALS_REFS}${target.commit}/`;
   const { sources, deleted } = await claimsUnder(repo, await listRefs(repo, prefix), prefix, "revision", evidence);
-  const count = await countApprovals({ repo, policy, environment, target, kind: "rollback", stored: sources, authors: new Map(), now, ...(evidence && { firstSeen: (d: string) => evidence.firstSeen(d) }) });
+  const count = await countApprovals({
+    repo,
+    policy,
+    environment,
+    target,
+    kind: "rollback",
+    stored: sources,
+    authors: new Map(),
+    now,
+    ...(evidence && { firstSeen: (d: string) => evidence.firstSeen(d) }),
+  });
   if (deleted.length === 0) return count;
-  return { ...count, approved: false, seen: [...count.seen, ...deleted], summary: `${count.summary}; and ${deleted.length} claim${deleted.length === 1 ? " the audit log recorded was" : "s the audit log recorded were"} deleted from the refs` };
+  return {
+    ...count,
+    approved: false,
+    seen: [...count.seen, ...deleted],
+    summary: `${count.summary}; and ${deleted.length} claim${deleted.length === 1 ? " the audit log recorded was" : "s the audit log recorded were"} deleted from the refs`,
+  };
 }
 
 /** The revision gate's rollback judge (its judgeRollback option): rollbackApprovals at `now`, with the log's evidence. */

@@ -21,9 +21,10 @@ export interface StoredRef {
 /** Stores a signed claim (its envelope as serializeEnvelope wrote it) in a local repository; returns its ref. */
 export async function storeEnvelope(gitDir: string, claim: Claim, bytes: string): Promise<{ ref: string; blob: string }> {
   const name = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
-  const ref = claim.type === "deployment"
-    ? `${DEPLOYMENTS_REFS}${claim.environment}/${claim.revision.tree}/${name}`
-    : `${APPROVALS_REFS}${claim.revision.commit}/${name}`;
+  const ref =
+    claim.type === "deployment"
+      ? `${DEPLOYMENTS_REFS}${claim.environment}/${claim.revision.tree}/${name}`
+      : `${APPROVALS_REFS}${claim.revision.commit}/${name}`;
   return { ref, blob: await writeBlobRef(gitDir, ref, bytes) };
 }
 

@@ -59,20 +59,38 @@ export async function artifactChecks(manifests: readonly SourcedObject[], option
   const declarations = options.policy.doc.kinds;
   checkDeclarations(declarations, (i, j) => options.policy.where(["kinds", i, "images", j]));
   const uses = imageUses(manifests, declarations);
-  const result = await imageChecks(uses.map((u) => ({ ...u, location: { file: u.source.file, line: u.source.line } })), options);
+  const result = await imageChecks(
+    uses.map((u) => ({ ...u, location: { file: u.source.file, line: u.source.line } })),
+    options,
+  );
   const checks = [...result.checks, ...undeclaredKinds(manifests, declarations).map((u) => undeclaredKindCheck(u, options.policy))];
-  if (manifests.length > 0 && checks.length === 0) checks.push(check({ gate: GATE, rule: "image-signature", status: "pass", subject: "manifests", message: `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)` }));
+  if (manifests.length > 0 && checks.length === 0)
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "image-signature",
+        status: "pass",
+        subject: "manifests",
+        message: `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)`,
+      }),
+    );
   const blocked = checks.some((c) => c.status === "fail");
   return { ...result, checks, pinned: blocked ? null : pinImages(manifests, result.digests, declarations) };
 }
 
 function undeclaredKindCheck(u: UndeclaredKind, policy: TrustPolicy): Check {
   const { object } = u.source;
-  const hint = u.suspicious.length > 0 ? `; fields that may hold images: ${u.suspicious.slice(0, 5).join(", ")}${u.suspicious.length > 5 ? ", …" : ""}` : "";
+  const hint =
+    u.suspicious.length > 0
+      ? `; fields that may hold images: ${u.suspicious.slice(0, 5).join(", ")}${u.suspicious.length > 5 ? ", …" : ""}`
+      : "";
   const message =
     `${object.kind} (${u.group || "core"}) is not a Kubernetes kind and the trust policy does not say where its images are${hint}: ` +
     `add { group: "${u.group}", kind: ${object.kind}, images: [PATH…] } (or carriesNoImages: true) under kinds in ${policy.source}`;
-  return { ...check({ gate: GATE, rule: "image-locations", status: "fail", subject: describeObject(object), message }), location: { file: u.source.file, line: u.source.line } };
+  return {
+    ...check({ gate: GATE, rule: "image-locations", status: "fail", subject: describeObject(object), message }),
+    location: { file: u.source.file, line: u.source.line },
+  };
 }
 
 /** Judges each image; each distinct one is verified once, all at once (the client bounds connections). */
@@ -96,7 +114,10 @@ export function imageRules(policy: TrustPolicy): PatternRules<ImageRule> {
  * The trust rules an image's own attestations (its SBOM) are verified against: its images rule's signers,
  * without the rule's required attestations. None for an image no rule covers or that runs unsigned.
  */
-export function imageSignersFor(image: string, input: Omit<ImageGateOptions, "client">): Omit<ImageRequirements, "attestations"> | undefined {
+export function imageSignersFor(
+  image: string,
+  input: Omit<ImageGateOptions, "client">,
+): Omit<ImageRequirements, "attestations"> | undefined {
   const found = imageRules(input.policy).ruleFor(imageName(parseReference(image)));
   if (!found || found.value.allowUnsigned) return undefined;
   const { attestations: _, ...rest } = requirements(found.value, input as ImageGateOptions);
@@ -111,7 +132,9 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
   const name = imageName(use.reference);
   const found = rules.ruleFor(name);
   if (!found) {
-    return { blocked: `no rule in the trust policy's images covers ${name}: add one with its signers (or allowUnsigned: true) to ${input.policy.source}` };
+    return {
+      blocked: `no rule in the trust policy's images covers ${name}: add one with its signers (or allowUnsigned: true) to ${input.policy.source}`,
+    };
   }
   const rule = found.value;
   const ruleAt = input.policy.where(["images", found.index]);
@@ -128,7 +151,9 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
     if (e instanceof InputError) throw new InputError(`${ruleAt}: ${e.message}`);
     if (!(e instanceof Error)) throw e;
     const unavailable = e instanceof VigilError && e.exitCode === ExitCode.unavailable;
-    const fix = unavailable ? "check that the registry is reachable and the credentials work, then retry" : `sign it as the rule for ${rule.pattern} (${ruleAt}) requires`;
+    const fix = unavailable
+      ? "check that the registry is reachable and the credentials work, then retry"
+      : `sign it as the rule for ${rule.pattern} (${ruleAt}) requires`;
     return { blocked: `${e.message}; ${fix}`, unavailable };
   }
 }
@@ -161,6 +186,9 @@ function describe(v: ImageVerification, rule: ImageRule, ruleAt: string): string
 
 function toCheck(target: ImageTarget, outcome: Outcome): Check {
   const subject = `${target.where}: ${target.image}`;
-  const c = "blocked" in outcome ? check({ gate: GATE, rule: "image-signature", status: "fail", subject, message: outcome.blocked }) : check({ gate: GATE, rule: "image-signature", status: "pass", subject, message: outcome.message });
+  const c =
+    "blocked" in outcome
+      ? check({ gate: GATE, rule: "image-signature", status: "fail", subject, message: outcome.blocked })
+      : check({ gate: GATE, rule: "image-signature", status: "pass", subject, message: outcome.message });
   return target.location ? { ...c, location: target.location } : c;
 }

@@ -7,7 +7,14 @@ import { InputError } from "../core/errors.ts";
 import { parseReference, type ImageReference } from "../oci/reference.ts";
 import { describeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { isBuiltInKind } from "../manifest/resources.ts";
-import { declarationFor, imageFieldsOf, parseFieldPattern, unreadImageLikeFields, valueAt, type KindDeclaration } from "../manifest/workloads.ts";
+import {
+  declarationFor,
+  imageFieldsOf,
+  parseFieldPattern,
+  unreadImageLikeFields,
+  valueAt,
+  type KindDeclaration,
+} from "../manifest/workloads.ts";
 
 export interface ImageUse {
   /** The image as written in the manifest. */
@@ -79,9 +86,14 @@ export function checkDeclarations(declarations: readonly KindDeclaration[], wher
  * → digest). The originals are left as they are (objects read once are shared, e.g. by the policy
  * gate); an image without a digest in `digests` is a programming error, never silently left unpinned.
  */
-export function pinImages(manifests: readonly SourcedObject[], digests: ReadonlyMap<string, string>, declarations: readonly KindDeclaration[] = []): SourcedObject[] {
+export function pinImages(
+  manifests: readonly SourcedObject[],
+  digests: ReadonlyMap<string, string>,
+  declarations: readonly KindDeclaration[] = [],
+): SourcedObject[] {
   const bySource = new Map<SourcedObject, ImageUse[]>();
-  for (const use of imageUses(manifests, declarations)) (bySource.get(use.source) ?? bySource.set(use.source, []).get(use.source)!).push(use);
+  for (const use of imageUses(manifests, declarations))
+    (bySource.get(use.source) ?? bySource.set(use.source, []).get(use.source)!).push(use);
   return manifests.map((so) => {
     const uses = bySource.get(so);
     if (!uses) return so;

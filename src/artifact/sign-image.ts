@@ -8,7 +8,19 @@
 // The tag is resolved to a digest first, and the digest is what is signed: moving the tag later does not
 // move the signature.
 import { InputError } from "../core/errors.ts";
-import { MediaType, OciContentError, isIndex, isNotFound, parseReference, referrersTag, formatReference, type Descriptor, type ImageReference, type RegistryClient, type RegistryRepository } from "../oci/index.ts";
+import {
+  MediaType,
+  OciContentError,
+  isIndex,
+  isNotFound,
+  parseReference,
+  referrersTag,
+  formatReference,
+  type Descriptor,
+  type ImageReference,
+  type RegistryClient,
+  type RegistryRepository,
+} from "../oci/index.ts";
 import { bundleToJson, keyDsseBundle } from "../sigstore/bundle.ts";
 import { envelopeToJson, signEnvelope } from "../sigstore/dsse.ts";
 import { COSIGN_SIGNATURE_PREDICATE, LEGACY_ANNOTATIONS, LEGACY_ATTESTATION_MEDIA_TYPE } from "../sigstore/image.ts";
@@ -52,17 +64,30 @@ export interface ImageSigning {
 }
 
 /** Signs an image (the digest its tag resolves to) with a cosign key and pushes the signature. */
-export async function signImage(client: RegistryClient, reference: string | ImageReference, key: SigningKey, options: SignImageOptions = {}): Promise<ImageSigning> {
+export async function signImage(
+  client: RegistryClient,
+  reference: string | ImageReference,
+  key: SigningKey,
+  options: SignImageOptions = {},
+): Promise<ImageSigning> {
   const target = await resolveTarget(client, reference);
   const format = options.format ?? "bundle-referrer";
   if (format === "legacy") {
-    const payload = buildSimpleSigning({ dockerReference: target.name, manifestDigest: target.image.digest, optional: options.annotations ?? null });
+    const payload = buildSimpleSigning({
+      dockerReference: target.name,
+      manifestDigest: target.image.digest,
+      optional: options.annotations ?? null,
+    });
     const annotations = { [LEGACY_ANNOTATIONS.signature]: signData(key, payload).toString("base64") };
     return appendLegacyLayer(target, "sig", { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, content: payload, annotations });
   }
   // The subject carries the annotations (cosign v3's verify -a reads them there) and names the image,
   // as attestations do (cosign leaves the name out of signatures; the digest is what binds).
-  const statement = makeStatement([{ name: target.name, digest: target.image.digest, annotations: options.annotations ?? {} }], COSIGN_SIGNATURE_PREDICATE, {});
+  const statement = makeStatement(
+    [{ name: target.name, digest: target.image.digest, annotations: options.annotations ?? {} }],
+    COSIGN_SIGNATURE_PREDICATE,
+    {},
+  );
   return pushBundleReferrer(target, statement, COSIGN_SIGNATURE_PREDICATE, key);
 }
 
@@ -82,7 +107,11 @@ export async function attestImage(
   const envelope = signEnvelope(INTOTO_PAYLOAD_TYPE, statement, [{ key, keyid: "" }]);
   // cosign leaves the signature annotation empty on attestation layers: the signature is in the envelope.
   const annotations = { [LEGACY_ANNOTATIONS.signature]: "", [LEGACY_PREDICATE_ANNOTATION]: predicateType };
-  return appendLegacyLayer(target, "att", { mediaType: LEGACY_ATTESTATION_MEDIA_TYPE, content: Buffer.from(JSON.stringify(envelopeToJson(envelope))), annotations });
+  return appendLegacyLayer(target, "att", {
+    mediaType: LEGACY_ATTESTATION_MEDIA_TYPE,
+    content: Buffer.from(JSON.stringify(envelopeToJson(envelope))),
+    annotations,
+  });
 }
 
 interface Target {
@@ -97,14 +126,24 @@ async function resolveTarget(client: RegistryClient, reference: string | ImageRe
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   const repo = client.repository(ref);
   const image = await repo.resolve(ref.digest ?? ref.tag ?? "latest");
-  return { shown: typeof reference === "string" ? reference : formatReference(ref), name: `${ref.registry}/${ref.repository}`, repo, image };
+  return {
+    shown: typeof reference === "string" ? reference : formatReference(ref),
+    name: `${ref.registry}/${ref.repository}`,
+    repo,
+    image,
+  };
 }
 
 /**
  * Pushes a Sigstore bundle signed elsewhere (keyless: a Fulcio certificate and a Rekor entry, src/ci) as a
  * referrer of the image's digest, as cosign v3 does. The caller has signed a statement naming that digest.
  */
-export async function attachBundle(client: RegistryClient, reference: string | ImageReference, bundle: Buffer, predicateType: string): Promise<ImageSigning> {
+export async function attachBundle(
+  client: RegistryClient,
+  reference: string | ImageReference,
+  bundle: Buffer,
+  predicateType: string,
+): Promise<ImageSigning> {
   return pushBundleManifest(await resolveTarget(client, reference), bundle, predicateType);
 }
 
@@ -148,12 +187,15 @@ async function appendLegacyLayer(
     if (isNotFound(e)) return undefined;
     throw e;
   });
-  if (current && isIndex(current.manifest)) throw new OciContentError(`${target.repo.location}:${tag} holds an image index, not cosign's signature manifest; not overwriting it`);
+  if (current && isIndex(current.manifest))
+    throw new OciContentError(`${target.repo.location}:${tag} holds an image index, not cosign's signature manifest; not overwriting it`);
   const layers: Descriptor[] = current && !isIndex(current.manifest) ? current.manifest.layers : [];
   const added = { mediaType: layer.mediaType, ...(await target.repo.putBlob(layer.content)), annotations: layer.annotations };
   const all = [...layers, added];
   // The config go-containerregistry gives such an image: every layer is its own uncompressed content.
-  const config = Buffer.from(JSON.stringify({ architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: all.map((l) => l.digest) } }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "", os: "", config: {}, rootfs: { type: "layers", diff_ids: all.map((l) => l.digest) } }),
+  );
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,

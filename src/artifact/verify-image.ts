@@ -89,7 +89,12 @@ export interface EvidenceLimits {
   maxTotalBytes: number;
 }
 
-export const DEFAULT_EVIDENCE_LIMITS: EvidenceLimits = { maxReferrers: 128, maxManifestBytes: 1 << 20, maxBundleBytes: 64 << 20, maxTotalBytes: 128 << 20 };
+export const DEFAULT_EVIDENCE_LIMITS: EvidenceLimits = {
+  maxReferrers: 128,
+  maxManifestBytes: 1 << 20,
+  maxBundleBytes: 64 << 20,
+  maxTotalBytes: 128 << 20,
+};
 
 export type EvidenceFormat = "bundle-referrer" | "legacy-sig-tag" | "legacy-att-tag";
 
@@ -108,7 +113,11 @@ export interface ImageVerification {
  * VerificationFailure with a reason naming the image, the digest and what is missing or wrong; InputError
  * for bad input; registry problems as the RegistryError src/oci throws.
  */
-export async function verifyImage(client: RegistryClient, reference: string | ImageReference, req: ImageRequirements): Promise<ImageVerification> {
+export async function verifyImage(
+  client: RegistryClient,
+  reference: string | ImageReference,
+  req: ImageRequirements,
+): Promise<ImageVerification> {
   const ref = typeof reference === "string" ? parseReference(reference) : reference;
   const shown = typeof reference === "string" ? reference : formatReference(reference);
   const signers = trustedSigners(req);
@@ -116,7 +125,15 @@ export async function verifyImage(client: RegistryClient, reference: string | Im
   const repo = client.repository(ref);
   const digest = ref.digest ?? (await repo.resolve(ref.tag ?? "latest")).digest;
   const limits = { ...DEFAULT_EVIDENCE_LIMITS, ...req.limits };
-  const image: Image = { shown: ref.digest ? shown : `${shown} (${digest})`, digest, repo, cache: contentCache(client), limits, bytesLeft: limits.maxTotalBytes, otherBundles: [] };
+  const image: Image = {
+    shown: ref.digest ? shown : `${shown} (${digest})`,
+    digest,
+    repo,
+    cache: contentCache(client),
+    limits,
+    bytesLeft: limits.maxTotalBytes,
+    otherBundles: [],
+  };
   const annotations = checkAnnotations(req.annotations);
   const wanted = new Set([COSIGN_SIGNATURE_PREDICATE, ...required.map((a) => a.predicateType)]);
   const verified = (candidates: Candidate[]): ImageVerification => ({
@@ -170,7 +187,8 @@ interface TrustedSigner {
 }
 
 function trustedSigners(req: ImageRequirements): TrustedSigner[] {
-  if (!Array.isArray(req.signers) || req.signers.length === 0) throw new InputError("an image policy needs at least one signer (a key, or a certificate identity and issuer)");
+  if (!Array.isArray(req.signers) || req.signers.length === 0)
+    throw new InputError("an image policy needs at least one signer (a key, or a certificate identity and issuer)");
   return req.signers.map((signer, i) => {
     const where = `signer ${signer.name ?? i + 1}`;
     if ("key" in signer) {
@@ -179,9 +197,17 @@ function trustedSigners(req: ImageRequirements): TrustedSigner[] {
     }
     const subject = matcherOf(signer.identity, signer.identityRegexp, where, "identity");
     const issuer = matcherOf(signer.issuer, signer.issuerRegexp, where, "issuer");
-    if (!req.trustedRoot) throw new InputError(`${where}: verifying a certificate identity needs a Sigstore trusted root (its certificate authorities and logs)`);
+    if (!req.trustedRoot)
+      throw new InputError(
+        `${where}: verifying a certificate identity needs a Sigstore trusted root (its certificate authorities and logs)`,
+      );
     const label = signer.name ?? `${describeMatcher(subject)} from ${describeMatcher(issuer)}`;
-    const options = { signer: { identities: [{ subject, issuer }] }, trustedRoot: req.trustedRoot, requireTlog: req.requireTlog ?? true, ...(req.now && { now: req.now }) };
+    const options = {
+      signer: { identities: [{ subject, issuer }] },
+      trustedRoot: req.trustedRoot,
+      requireTlog: req.requireTlog ?? true,
+      ...(req.now && { now: req.now }),
+    };
     return { byKey: false, label, name: signer.name, options };
   });
 }
@@ -198,7 +224,12 @@ const trustedKeys = new Lru<string, KeyObject>(64);
 
 function keySigner(key: KeyObject, name: string | undefined, req: ImageRequirements): TrustedSigner {
   const signer: SignerPolicy = { key, ...(name !== undefined && { name }) };
-  const options = { signer, requireTlog: req.requireTlog ?? false, ...(req.trustedRoot && { trustedRoot: req.trustedRoot }), ...(req.now && { now: req.now }) };
+  const options = {
+    signer,
+    requireTlog: req.requireTlog ?? false,
+    ...(req.trustedRoot && { trustedRoot: req.trustedRoot }),
+    ...(req.now && { now: req.now }),
+  };
   return { byKey: true, label: name ?? describeKey(key), name, options };
 }
 
@@ -210,7 +241,9 @@ function matcherOf(exact: string | undefined, regexp: string | undefined, where:
     compileMatcher(regexp);
     return { regexp };
   }
-  throw new InputError(`${where}: a certificate signer needs its ${what} (${what} or ${field}), or give a key: a certificate alone proves nothing about who signed`);
+  throw new InputError(
+    `${where}: a certificate signer needs its ${what} (${what} or ${field}), or give a key: a certificate alone proves nothing about who signed`,
+  );
 }
 
 function describeMatcher(m: Matcher): string {
@@ -219,7 +252,8 @@ function describeMatcher(m: Matcher): string {
 
 function checkAttestationRequirement(requirement: AttestationRequirement, i: number): AttestationPolicy {
   const where = `attestation ${i + 1}`;
-  if (typeof requirement.predicateType !== "string" || requirement.predicateType === "") throw new InputError(`${where}: predicateType is required`);
+  if (typeof requirement.predicateType !== "string" || requirement.predicateType === "")
+    throw new InputError(`${where}: predicateType is required`);
   for (const rule of requirement.fields ?? []) {
     parsePath(rule.path);
     if ("matches" in rule) compileMatcher(rule.matches);
@@ -262,10 +296,19 @@ async function bundleReferrers(image: Image, wanted: Set<string>): Promise<Candi
   for (const d of listed) if (!isWanted(d, wanted)) image.otherBundles.push(d.annotations?.[BUNDLE_ANNOTATIONS.predicateType] ?? "unknown");
   const descriptors = listed.filter((d) => isWanted(d, wanted));
   const read = descriptors.slice(0, image.limits.maxReferrers);
-  const found = await Promise.all(read.map((d) => readCandidates("bundle-referrer", `referrer ${d.digest}`, () => bundleReferrer(image, d, wanted))));
-  const unread: Candidate[] = descriptors.length > read.length
-    ? [{ format: "bundle-referrer", where: `${descriptors.length - read.length} more referrers`, unusable: `not read: the registry lists ${descriptors.length} bundles for the image, over the limit of ${image.limits.maxReferrers}` }]
-    : [];
+  const found = await Promise.all(
+    read.map((d) => readCandidates("bundle-referrer", `referrer ${d.digest}`, () => bundleReferrer(image, d, wanted))),
+  );
+  const unread: Candidate[] =
+    descriptors.length > read.length
+      ? [
+          {
+            format: "bundle-referrer",
+            where: `${descriptors.length - read.length} more referrers`,
+            unusable: `not read: the registry lists ${descriptors.length} bundles for the image, over the limit of ${image.limits.maxReferrers}`,
+          },
+        ]
+      : [];
   return [...found.flat(), ...unread];
 }
 
@@ -273,7 +316,8 @@ async function bundleReferrers(image: Image, wanted: Set<string>): Promise<Candi
 function oversized(image: Image, size: number, what: string, limit: number): string | undefined {
   if (!Number.isSafeInteger(size) || size < 0) return `its ${what} has no valid size`;
   if (size > limit) return `oversized ${what}: ${size} bytes, over the limit of ${limit}`;
-  if (size > image.bytesLeft) return `not read: its ${what} (${size} bytes) would take the image's signatures and attestations past ${image.limits.maxTotalBytes} bytes`;
+  if (size > image.bytesLeft)
+    return `not read: its ${what} (${size} bytes) would take the image's signatures and attestations past ${image.limits.maxTotalBytes} bytes`;
   image.bytesLeft -= size;
   return undefined;
 }
@@ -295,7 +339,13 @@ async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<
   const { manifest } = await cached(image, descriptor.digest, descriptor.size, () => image.repo.getManifest(descriptor.digest));
   // The referrers list is the registry's word; the manifest's own subject is what counts.
   if (isIndex(manifest) || manifest.subject?.digest !== image.digest) {
-    return [{ format: "bundle-referrer", where, unusable: `it is attached to ${isIndex(manifest) ? "nothing" : (manifest.subject?.digest ?? "nothing")}, not to ${image.digest}` }];
+    return [
+      {
+        format: "bundle-referrer",
+        where,
+        unusable: `it is attached to ${isIndex(manifest) ? "nothing" : (manifest.subject?.digest ?? "nothing")}, not to ${image.digest}`,
+      },
+    ];
   }
   // An unneeded attestation (a large SBOM when only signatures are required) is not downloaded.
   if (!isWanted(manifest, wanted)) {
@@ -303,7 +353,8 @@ async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<
     return [];
   }
   const layers = manifest.layers.filter((l) => l.mediaType === SIGSTORE_BUNDLE_MEDIA_TYPE);
-  if (layers.length === 0) return [{ format: "bundle-referrer", where, unusable: `malformed: its manifest holds no ${SIGSTORE_BUNDLE_MEDIA_TYPE} layer` }];
+  if (layers.length === 0)
+    return [{ format: "bundle-referrer", where, unusable: `malformed: its manifest holds no ${SIGSTORE_BUNDLE_MEDIA_TYPE} layer` }];
   return Promise.all(
     layers.map(async (layer): Promise<Candidate> => {
       const tooLarge = oversized(image, layer.size, "bundle", image.limits.maxBundleBytes);
@@ -312,7 +363,9 @@ async function bundleReferrer(image: Image, descriptor: Descriptor, wanted: Set<
       return {
         format: "bundle-referrer" as const,
         where,
-        claims: claimedPredicateType(bundle.content.$case === "dsseEnvelope" ? Buffer.from(bundle.content.dsseEnvelope.payload) : undefined),
+        claims: claimedPredicateType(
+          bundle.content.$case === "dsseEnvelope" ? Buffer.from(bundle.content.dsseEnvelope.payload) : undefined,
+        ),
         byKey: bundle.verificationMaterial.content.$case === "publicKey",
         verify: (options: BundleVerificationOptions, attestation?: AttestationPolicy) =>
           verifyImageBundle(bundle, image.digest, { ...options, ...(attestation && { attestation }) }),
@@ -332,8 +385,12 @@ async function legacyTag(image: Image, kind: "sig" | "att", wanted: Set<string>)
     if (!fetched) return [];
     if (isIndex(fetched.manifest)) return [{ format, where: tag, unusable: "it holds an image index, not cosign's signature manifest" }];
     const mediaType = kind === "sig" ? SIMPLE_SIGNING_MEDIA_TYPE : LEGACY_ATTESTATION_MEDIA_TYPE;
-    const layers = fetched.manifest.layers.map((layer, i) => ({ layer, where: `${tag} layer ${i + 1}` })).filter(({ layer }) => layer.mediaType === mediaType);
-    const found = await Promise.all(layers.map(({ layer, where }) => readCandidates(format, where, () => legacyLayer(image, kind, layer, where, wanted))));
+    const layers = fetched.manifest.layers
+      .map((layer, i) => ({ layer, where: `${tag} layer ${i + 1}` }))
+      .filter(({ layer }) => layer.mediaType === mediaType);
+    const found = await Promise.all(
+      layers.map(({ layer, where }) => readCandidates(format, where, () => legacyLayer(image, kind, layer, where, wanted))),
+    );
     return found.flat();
   });
 }
@@ -348,19 +405,29 @@ async function legacyLayer(image: Image, kind: "sig" | "att", layer: Descriptor,
   if (tooLarge) return [{ format, where, unusable: tooLarge }];
   if (kind === "sig") {
     const payload = await blob(image, layer);
-    return [{ format: "legacy-sig-tag", where, claims: COSIGN_SIGNATURE_PREDICATE, byKey, verify: (options) => verifyLegacyImageSignature({ payload, annotations }, image.digest, options) }];
+    return [
+      {
+        format: "legacy-sig-tag",
+        where,
+        claims: COSIGN_SIGNATURE_PREDICATE,
+        byKey,
+        verify: (options) => verifyLegacyImageSignature({ payload, annotations }, image.digest, options),
+      },
+    ];
   }
   const envelope = await blob(image, layer);
-  return [{
-    format: "legacy-att-tag",
-    where,
-    claims: claimedPredicateType(envelopePayload(envelope)),
-    byKey,
-    verify: (options, attestation) => {
-      if (!attestation) throw new Error("a legacy attestation is verified against an attestation policy");
-      return verifyLegacyImageAttestation({ payload: envelope, annotations }, image.digest, { ...options, attestation });
+  return [
+    {
+      format: "legacy-att-tag",
+      where,
+      claims: claimedPredicateType(envelopePayload(envelope)),
+      byKey,
+      verify: (options, attestation) => {
+        if (!attestation) throw new Error("a legacy attestation is verified against an attestation policy");
+        return verifyLegacyImageAttestation({ payload: envelope, annotations }, image.digest, { ...options, attestation });
+      },
     },
-  }];
+  ];
 }
 
 /**
@@ -372,7 +439,8 @@ async function readCandidates(format: EvidenceFormat, where: string, read: () =>
   try {
     return await read();
   } catch (e) {
-    if (e instanceof OciContentError || e instanceof InputError || isNotFound(e)) return [{ format, where, unusable: `malformed registry content: ${(e as Error).message}` }];
+    if (e instanceof OciContentError || e instanceof InputError || isNotFound(e))
+      return [{ format, where, unusable: `malformed registry content: ${(e as Error).message}` }];
     // One referrer the registry fails to serve must not decide for the others: it is set aside, and
     // counts only if nothing else verifies (then the image could not be checked).
     if (e instanceof RegistryError) return [{ format, where, unusable: (e as Error).message, unavailable: true }];
@@ -435,27 +503,62 @@ function signedSubjectAnnotations(verified: VerifiedImageBundle, digest: string)
   return verified.statement?.subject.find((s) => s.digest[algorithm] === hex)?.annotations ?? {};
 }
 
-function verifySignatures(image: Image, candidates: Candidate[], signers: TrustedSigner[], annotations: Record<string, string>): ImageVerification["signatures"] {
-  const considered = candidates.filter((c) => c.format !== "legacy-att-tag" && (c.claims === COSIGN_SIGNATURE_PREDICATE || c.claims === undefined));
-  const outcomes = considered.map((c) => ({ candidate: c, outcome: withAnnotations(verifyCandidate(c, signers, undefined, image.digest), annotations) }));
-  const passed = outcomes.flatMap(({ candidate, outcome }) => ("signer" in outcome ? [{ signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-sig-tag" }] : []));
+function verifySignatures(
+  image: Image,
+  candidates: Candidate[],
+  signers: TrustedSigner[],
+  annotations: Record<string, string>,
+): ImageVerification["signatures"] {
+  const considered = candidates.filter(
+    (c) => c.format !== "legacy-att-tag" && (c.claims === COSIGN_SIGNATURE_PREDICATE || c.claims === undefined),
+  );
+  const outcomes = considered.map((c) => ({
+    candidate: c,
+    outcome: withAnnotations(verifyCandidate(c, signers, undefined, image.digest), annotations),
+  }));
+  const passed = outcomes.flatMap(({ candidate, outcome }) =>
+    "signer" in outcome ? [{ signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-sig-tag" }] : [],
+  );
   if (passed.length > 0) return passed;
   if (considered.length === 0) {
-    const present = [...image.otherBundles, ...candidates.filter((c) => c.claims !== undefined && c.claims !== COSIGN_SIGNATURE_PREDICATE).map((c) => c.claims!)];
-    const found = present.length > 0
-      ? `its referrers hold ${present.length} Sigstore bundle${present.length > 1 ? "s" : ""}, but none is a signature (${[...new Set(present)].join(", ")}), and there is no ${referrersTag(image.digest)}.sig tag`
-      : `no Sigstore bundle among its referrers and no ${referrersTag(image.digest)}.sig tag`;
-    throw new VerificationFailure("signature", `${image.shown} has no signature for this digest: ${found}; it was never signed, or the tag now names another image than the one signed`);
+    const present = [
+      ...image.otherBundles,
+      ...candidates.filter((c) => c.claims !== undefined && c.claims !== COSIGN_SIGNATURE_PREDICATE).map((c) => c.claims!),
+    ];
+    const found =
+      present.length > 0
+        ? `its referrers hold ${present.length} Sigstore bundle${present.length > 1 ? "s" : ""}, but none is a signature (${[...new Set(present)].join(", ")}), and there is no ${referrersTag(image.digest)}.sig tag`
+        : `no Sigstore bundle among its referrers and no ${referrersTag(image.digest)}.sig tag`;
+    throw new VerificationFailure(
+      "signature",
+      `${image.shown} has no signature for this digest: ${found}; it was never signed, or the tag now names another image than the one signed`,
+    );
   }
   refuseAll("signature", `no signature on ${image.shown} verifies with a trusted signer (${signerLabels(signers)})`, outcomes);
 }
 
-function verifyAttestations(image: Image, candidates: Candidate[], signers: TrustedSigner[], policy: AttestationPolicy): ImageVerification["attestations"] {
+function verifyAttestations(
+  image: Image,
+  candidates: Candidate[],
+  signers: TrustedSigner[],
+  policy: AttestationPolicy,
+): ImageVerification["attestations"] {
   // Candidates whose type cannot be read are tried too, so their reason is shown rather than passed over.
-  const considered = candidates.filter((c) => c.format !== "legacy-sig-tag" && (c.claims === policy.predicateType || c.claims === undefined));
+  const considered = candidates.filter(
+    (c) => c.format !== "legacy-sig-tag" && (c.claims === policy.predicateType || c.claims === undefined),
+  );
   const outcomes = considered.map((c) => ({ candidate: c, outcome: verifyCandidate(c, signers, policy) }));
   const passed = outcomes.flatMap(({ candidate, outcome }) =>
-    "signer" in outcome ? [{ predicateType: policy.predicateType, signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-att-tag", predicate: outcome.predicate }] : [],
+    "signer" in outcome
+      ? [
+          {
+            predicateType: policy.predicateType,
+            signer: outcome.signer,
+            format: candidate.format as "bundle-referrer" | "legacy-att-tag",
+            predicate: outcome.predicate,
+          },
+        ]
+      : [],
   );
   if (passed.length > 0) return passed;
   if (!considered.some((c) => c.claims === policy.predicateType)) {
@@ -465,7 +568,11 @@ function verifyAttestations(image: Image, candidates: Candidate[], signers: Trus
         (considered.length > 0 ? ` (${describeOutcomes(outcomes)})` : ""),
     );
   }
-  refuseAll("attestation", `no ${policy.predicateType} attestation of ${image.shown} is signed by a trusted signer (${signerLabels(signers)}) and passes the policy`, outcomes);
+  refuseAll(
+    "attestation",
+    `no ${policy.predicateType} attestation of ${image.shown} is signed by a trusted signer (${signerLabels(signers)}) and passes the policy`,
+    outcomes,
+  );
 }
 
 /**
@@ -476,23 +583,45 @@ function withAnnotations(outcome: Outcome & { annotations?: Record<string, unkno
   if (!("signer" in outcome)) return outcome;
   const wrong = Object.entries(required).filter(([key, value]) => outcome.annotations?.[key] !== value);
   if (wrong.length === 0) return outcome;
-  const said = wrong.map(([key, value]) => `${key}=${JSON.stringify(value)} (it has ${outcome.annotations && key in outcome.annotations ? JSON.stringify(outcome.annotations[key]) : "none"})`).join(", ");
-  return { failure: new VerificationFailure("annotations", `signed by ${outcome.signer}, but missing or incorrect annotation: the policy requires ${said}`) };
+  const said = wrong
+    .map(
+      ([key, value]) =>
+        `${key}=${JSON.stringify(value)} (it has ${outcome.annotations && key in outcome.annotations ? JSON.stringify(outcome.annotations[key]) : "none"})`,
+    )
+    .join(", ");
+  return {
+    failure: new VerificationFailure(
+      "annotations",
+      `signed by ${outcome.signer}, but missing or incorrect annotation: the policy requires ${said}`,
+    ),
+  };
 }
 
 /** A candidate verified with each signer that fits its kind (key or certificate) until one verifies it. */
 function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attestation?: AttestationPolicy, digest = ""): Outcome {
-  if (candidate.unusable !== undefined || !candidate.verify) return { failure: new VerificationFailure("content", candidate.unusable ?? "unreadable") };
+  if (candidate.unusable !== undefined || !candidate.verify)
+    return { failure: new VerificationFailure("content", candidate.unusable ?? "unreadable") };
   const fitting = signers.filter((s) => s.byKey === candidate.byKey);
   if (fitting.length === 0) {
-    return { failure: new VerificationFailure("identity", candidate.byKey ? "it is signed with a key, and the policy trusts only certificate identities" : "it is signed with a Fulcio certificate, and the policy trusts only keys") };
+    return {
+      failure: new VerificationFailure(
+        "identity",
+        candidate.byKey
+          ? "it is signed with a key, and the policy trusts only certificate identities"
+          : "it is signed with a Fulcio certificate, and the policy trusts only keys",
+      ),
+    };
   }
   const failures: VerificationFailure[] = [];
   for (const signer of fitting) {
     try {
       const verified = candidate.verify(signer.options, attestation);
       const annotations = verified.payload ? (verified.payload.optional ?? {}) : signedSubjectAnnotations(verified, digest);
-      return { signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})`, predicate: verified.statement?.predicate, annotations };
+      return {
+        signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})`,
+        predicate: verified.statement?.predicate,
+        annotations,
+      };
     } catch (e) {
       // InputError here is the content's (a bundle the policy cannot use, a key signature's log entry without a root).
       if (e instanceof VerificationFailure) failures.push(e);
@@ -510,7 +639,9 @@ function refuseAll(step: string, summary: string, outcomes: { candidate: Candida
 }
 
 function describeOutcomes(outcomes: { candidate: Candidate; outcome: Outcome }[]): string {
-  return outcomes.map(({ candidate, outcome }) => `${candidate.where}: ${"failure" in outcome ? outcome.failure.message : "verified"}`).join("; ");
+  return outcomes
+    .map(({ candidate, outcome }) => `${candidate.where}: ${"failure" in outcome ? outcome.failure.message : "verified"}`)
+    .join("; ");
 }
 
 function signerLabels(signers: TrustedSigner[]): string {

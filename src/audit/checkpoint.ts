@@ -26,7 +26,8 @@ export function signCheckpoint(signer: NoteSigner, size: number, root: Buffer): 
 export function openCheckpoint(note: string, verifier: NoteVerifier): Checkpoint {
   const { text } = openNote(note, verifier);
   const body = parseCheckpointBody(text);
-  if (body.origin !== verifier.name) throw new IntegrityError(`checkpoint origin "${body.origin}" is not the log's name "${verifier.name}"`);
+  if (body.origin !== verifier.name)
+    throw new IntegrityError(`checkpoint origin "${body.origin}" is not the log's name "${verifier.name}"`);
   return { ...body, note };
 }
 
@@ -36,7 +37,8 @@ export function parseCheckpointBody(text: string): Omit<Checkpoint, "note"> {
   const size = claimedSize(text);
   if (size === undefined) throw new IntegrityError(`checkpoint: tree size "${sizeLine ?? ""}" is not a decimal number`);
   const root = Buffer.from(rootLine ?? "", "base64");
-  if (root.length !== HASH_SIZE || root.toString("base64") !== rootLine) throw new IntegrityError(`checkpoint: root hash "${rootLine ?? ""}" is not ${HASH_SIZE} bytes of base64`);
+  if (root.length !== HASH_SIZE || root.toString("base64") !== rootLine)
+    throw new IntegrityError(`checkpoint: root hash "${rootLine ?? ""}" is not ${HASH_SIZE} bytes of base64`);
   return { origin, size, root };
 }
 

@@ -198,7 +198,12 @@ export class LogFollower {
     const location = log.store.location;
     const latest = await log.latest();
     const known = trusted ? savedCheckpoint(log, trusted) : undefined;
-    for (const old of [known, this.#frontier.size > 0 ? { size: this.#frontier.size, root: this.#frontier.root(), where: "the checkpoint this agent verified last" } : undefined]) {
+    for (const old of [
+      known,
+      this.#frontier.size > 0
+        ? { size: this.#frontier.size, root: this.#frontier.root(), where: "the checkpoint this agent verified last" }
+        : undefined,
+    ]) {
       if (old) await checkExtends(log, old, latest);
     }
     await this.#recheckEvidence(log);
@@ -209,7 +214,9 @@ export class LogFollower {
       onEntry?.(entry);
     }
     if (!this.#frontier.root().equals(latest.root)) {
-      throw new IntegrityError(`${location}: entries ${start} to ${latest.size - 1} do not match the log's signed checkpoint of size ${latest.size}: an entry was edited (its stored hashes rewritten to match); run vigil audit verify --log ${location} to find it`);
+      throw new IntegrityError(
+        `${location}: entries ${start} to ${latest.size - 1} do not match the log's signed checkpoint of size ${latest.size}: an entry was edited (its stored hashes rewritten to match); run vigil audit verify --log ${location} to find it`,
+      );
     }
     return latest;
   }
@@ -219,7 +226,9 @@ export class LogFollower {
     for (const [index, hash] of this.#evidenceHashes) {
       for await (const entry of log.entries(index, index + 1)) {
         if (!entry.leafHash.equals(hash)) {
-          throw new IntegrityError(`${log.store.location}: entry ${index} changed after this agent verified and read it (leaf hash ${hash.toString("hex").slice(0, 16)}… is now ${entry.leafHash.toString("hex").slice(0, 16)}…): the log was edited`);
+          throw new IntegrityError(
+            `${log.store.location}: entry ${index} changed after this agent verified and read it (leaf hash ${hash.toString("hex").slice(0, 16)}… is now ${entry.leafHash.toString("hex").slice(0, 16)}…): the log was edited`,
+          );
         }
       }
     }
@@ -232,7 +241,9 @@ function savedCheckpoint(log: AuditLog, trusted: { note: string; where: string }
     cp = openCheckpoint(trusted.note, log.verifier);
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    throw new IntegrityError(`the checkpoint saved in ${trusted.where} is not one of this log's (${e.message}): the log was replaced, or its key changed`);
+    throw new IntegrityError(
+      `the checkpoint saved in ${trusted.where} is not one of this log's (${e.message}): the log was replaced, or its key changed`,
+    );
   }
   return { size: cp.size, root: cp.root, where: `the checkpoint saved in ${trusted.where}` };
 }
@@ -241,12 +252,16 @@ function savedCheckpoint(log: AuditLog, trusted: { note: string; where: string }
 async function checkExtends(log: AuditLog, old: { size: number; root: Buffer; where: string }, latest: Checkpoint): Promise<void> {
   const location = log.store.location;
   if (latest.size < old.size) {
-    throw new IntegrityError(`${location}: the log's latest checkpoint has ${latest.size} entries, but ${old.where} has ${old.size}: entries were removed (the log was cut, or rolled back to an older copy)`);
+    throw new IntegrityError(
+      `${location}: the log's latest checkpoint has ${latest.size} entries, but ${old.where} has ${old.size}: entries were removed (the log was cut, or rolled back to an older copy)`,
+    );
   }
   try {
     verifyConsistency(old.size, latest.size, old.root, latest.root, await consistencyProof(log.store.readNodes, old.size, latest.size));
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    throw new IntegrityError(`${location}: the log no longer extends ${old.where} (size ${old.size}): ${e.message}: entries before ${old.size} were changed, or the log was replaced`);
+    throw new IntegrityError(
+      `${location}: the log no longer extends ${old.where} (size ${old.size}): ${e.message}: entries before ${old.size} were changed, or the log was replaced`,
+    );
   }
 }

@@ -46,7 +46,9 @@ export function parseExplainTarget(text: string): ExplainTarget {
     const ref = parseReference(text);
     // A reference without tag or digest names the repository: any tag matches.
     const tag = /[:@]/.test(text.slice(text.lastIndexOf("/") + 1)) ? ref.tag : undefined;
-    return { image: { name: `${ref.registry}/${ref.repository}`, ...(tag && { tag }), ...(ref.digest && { digest: ref.digest }), written: text } };
+    return {
+      image: { name: `${ref.registry}/${ref.repository}`, ...(tag && { tag }), ...(ref.digest && { digest: ref.digest }), written: text },
+    };
   } catch {
     throw new InputError(`"${text}" is neither a resource (Kind/namespace/name, e.g. Deployment/shop/web) nor an image reference`);
   }
@@ -57,8 +59,16 @@ export function parseExplainTarget(text: string): ExplainTarget {
  * apply, reconcile and approval records, from an index over the log such as the console keeps. Without
  * it, the whole log is read from its end.
  */
-export async function explain(log: AuditLog, target: ExplainTarget, environment: string, candidates?: readonly number[]): Promise<Explanation> {
-  const what = "resource" in target ? `${target.resource.kind}/${target.resource.namespace ? `${target.resource.namespace}/` : ""}${target.resource.name}` : target.image.written;
+export async function explain(
+  log: AuditLog,
+  target: ExplainTarget,
+  environment: string,
+  candidates?: readonly number[],
+): Promise<Explanation> {
+  const what =
+    "resource" in target
+      ? `${target.resource.kind}/${target.resource.namespace ? `${target.resource.namespace}/` : ""}${target.resource.name}`
+      : target.image.written;
   const size = (await log.latest()).size;
   let apply: Found<"apply"> | undefined;
   let reconcile: Found<"reconcile"> | undefined;
@@ -68,7 +78,12 @@ export async function explain(log: AuditLog, target: ExplainTarget, environment:
     const r = e.record;
     if (!apply) {
       if (r.kind === "apply" && r.payload.objects.some((o) => matches(o, target))) apply = { index: e.index, record: r };
-    } else if (r.kind === "reconcile" && r.payload.revision === apply.record.payload.revision && r.payload.verdict === "pass" && !(reconcile && checkedCommits(reconcile.record))) {
+    } else if (
+      r.kind === "reconcile" &&
+      r.payload.revision === apply.record.payload.revision &&
+      r.payload.verdict === "pass" &&
+      !(reconcile && checkedCommits(reconcile.record))
+    ) {
       // The agent records a reconcile every interval; one that found the revision already applied
       // checked no commits, so the earlier one that did says who signed them.
       reconcile = { index: e.index, record: r };
@@ -77,12 +92,25 @@ export async function explain(log: AuditLog, target: ExplainTarget, environment:
     }
   }
   // Running with no recorded decision behind it is a finding, not a usage error: exit 1.
-  if (!apply) throw new VigilError(`no apply in ${environment} recorded ${what}: the log holds no decision that put it there`, ExitCode.blocked);
+  if (!apply)
+    throw new VigilError(`no apply in ${environment} recorded ${what}: the log holds no decision that put it there`, ExitCode.blocked);
   const objects = apply.record.payload.objects.filter((o) => matches(o, target));
   const links = [
     ...applyLinks(apply, objects),
-    ...(reconcile ? reconcileLinks(reconcile, objects) : [{ index: apply.index, link: "reconcile", detail: `no passing reconcile of ${apply.record.payload.revision} recorded before this apply` }]),
-    ...approvals.reverse().map((a) => ({ index: a.index, link: "approval", detail: `approved by ${a.record.payload.signer}${a.record.payload.key ? ` (${a.record.payload.key})` : ""}${a.record.payload.promotedFrom ? `, promoted from ${a.record.payload.promotedFrom}` : ""}, ${a.record.time}` })),
+    ...(reconcile
+      ? reconcileLinks(reconcile, objects)
+      : [
+          {
+            index: apply.index,
+            link: "reconcile",
+            detail: `no passing reconcile of ${apply.record.payload.revision} recorded before this apply`,
+          },
+        ]),
+    ...approvals.reverse().map((a) => ({
+      index: a.index,
+      link: "approval",
+      detail: `approved by ${a.record.payload.signer}${a.record.payload.key ? ` (${a.record.payload.key})` : ""}${a.record.payload.promotedFrom ? `, promoted from ${a.record.payload.promotedFrom}` : ""}, ${a.record.time}`,
+    })),
   ];
   const indices = [...new Set(links.map((l) => l.index))].sort((a, b) => a - b);
   const proofs = [];
@@ -129,7 +157,11 @@ function applyLinks(apply: Found<"apply">, objects: ApplyObject[]): ExplainLink[
   const { index, record } = apply;
   return objects.flatMap((o) => [
     { index, link: "resource", detail: `${objectName(o)} (${o.apiVersion}) ${o.action} at ${record.payload.revision}, ${record.time}` },
-    ...o.images.map((i) => ({ index, link: "image", detail: `${objectName(o)} ${i.container}: ${i.image}${i.digest ? "" : " (not pinned to a digest: the artifact gate did not run)"}` })),
+    ...o.images.map((i) => ({
+      index,
+      link: "image",
+      detail: `${objectName(o)} ${i.container}: ${i.image}${i.digest ? "" : " (not pinned to a digest: the artifact gate did not run)"}`,
+    })),
   ]);
 }
 
@@ -145,12 +177,23 @@ function reconcileLinks(reconcile: Found<"reconcile">, objects: ApplyObject[]): 
   const names = new Set(objects.map(objectName));
   const about = (c: Check) => names.has(c.subject) || [...names].some((n) => c.subject.startsWith(`${n} `));
   return [
-    link("commits", `${p.from ? `${p.from.slice(0, 12)}..` : "up to "}${p.revision}: ${p.commits.length} commit${p.commits.length === 1 ? "" : "s"} checked in ${p.repo}${p.ref ? ` (${p.ref})` : ""}, ${record.time}`),
-    ...[...bySigner].map(([who, commits]) => link("signer", `${who} signed ${commits.length}: ${commits.slice(0, 5).join(", ")}${commits.length > 5 ? ", …" : ""}`)),
+    link(
+      "commits",
+      `${p.from ? `${p.from.slice(0, 12)}..` : "up to "}${p.revision}: ${p.commits.length} commit${p.commits.length === 1 ? "" : "s"} checked in ${p.repo}${p.ref ? ` (${p.ref})` : ""}, ${record.time}`,
+    ),
+    ...[...bySigner].map(([who, commits]) =>
+      link("signer", `${who} signed ${commits.length}: ${commits.slice(0, 5).join(", ")}${commits.length > 5 ? ", …" : ""}`),
+    ),
     ...p.gates.map((g) => link("gate", `${g.gate}: ${g.verdict} (${g.pass} pass, ${g.fail} fail, ${g.warn} warn, ${g.skip} skip)`)),
-    ...p.checks.filter((c) => c.gate === "revision" && c.rule === "trust-policy-change").map((c) => link("trust-policy", `${c.subject.slice(0, 12)}: ${c.message}`)),
-    ...p.checks.filter((c) => (c.gate === "policy" || c.gate === "artifact") && about(c)).map((c) => link(c.gate, `${c.status} ${c.rule}: ${c.subject}: ${c.message}`)),
+    ...p.checks
+      .filter((c) => c.gate === "revision" && c.rule === "trust-policy-change")
+      .map((c) => link("trust-policy", `${c.subject.slice(0, 12)}: ${c.message}`)),
+    ...p.checks
+      .filter((c) => (c.gate === "policy" || c.gate === "artifact") && about(c))
+      .map((c) => link(c.gate, `${c.status} ${c.rule}: ${c.subject}: ${c.message}`)),
     // Approvals and promotion are about the revision, not one resource: what counted for it.
-    ...p.checks.filter((c) => (c.gate === "approvals" || c.gate === "promotion") && c.status === "pass").map((c) => link(c.gate, `${c.rule}: ${c.subject}: ${c.message}`)),
+    ...p.checks
+      .filter((c) => (c.gate === "approvals" || c.gate === "promotion") && c.status === "pass")
+      .map((c) => link(c.gate, `${c.rule}: ${c.subject}: ${c.message}`)),
   ];
 }

@@ -13,7 +13,26 @@
 // checkpoint commits to was durable before it. So on open a writer keeps exactly what the latest
 // complete checkpoint covers and cuts the rest (a torn tail, never acknowledged). Readers read up to
 // the latest complete checkpoint and never write. A proof reads O(log n) hashes at known offsets.
-import { closeSync, existsSync, fsync, fstatSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { InputError, UnavailableError } from "../core/errors.ts";
@@ -60,7 +79,10 @@ class Files {
     let done = 0;
     while (done < length) {
       const n = readSync(this.fd(name), buffer, done, length - done, position + done);
-      if (n === 0) throw new IntegrityError(`${join(this.dir, name)}: ends at ${position + done} bytes, before the ${length} bytes wanted at ${position}: truncated`);
+      if (n === 0)
+        throw new IntegrityError(
+          `${join(this.dir, name)}: ends at ${position + done} bytes, before the ${length} bytes wanted at ${position}: truncated`,
+        );
       done += n;
     }
     return buffer;
@@ -76,7 +98,9 @@ class Files {
   }
 
   sync(names: Iterable<string>): Promise<void[]> {
-    return Promise.all([...new Set(names)].map((n) => new Promise<void>((resolve, reject) => fsync(this.fd(n), (e) => (e ? reject(e) : resolve())))));
+    return Promise.all(
+      [...new Set(names)].map((n) => new Promise<void>((resolve, reject) => fsync(this.fd(n), (e) => (e ? reject(e) : resolve())))),
+    );
   }
 
   close(): void {
@@ -100,9 +124,16 @@ function scanFrames(files: Files, name: string, from = 0): { frames: { offset: n
     const length = header.readUInt32BE(0);
     const end = at + FRAME_HEADER + length;
     if (length > MAX_FRAME || end > size) break;
-    if (!createHash("sha256").update(files.read(name, at + FRAME_HEADER, length)).digest().equals(header.subarray(4))) {
+    if (
+      !createHash("sha256")
+        .update(files.read(name, at + FRAME_HEADER, length))
+        .digest()
+        .equals(header.subarray(4))
+    ) {
       if (end === size || files.read(name, at, size - at).every((b) => b === 0)) break;
-      throw new IntegrityError(`${join(files.dir, name)}: the frame at byte ${at} does not match its hash and ${size - end} bytes follow it: the file was damaged or edited, not cut short by an interrupted append`);
+      throw new IntegrityError(
+        `${join(files.dir, name)}: the frame at byte ${at} does not match its hash and ${size - end} bytes follow it: the file was damaged or edited, not cut short by an interrupted append`,
+      );
     }
     frames.push({ offset: at + FRAME_HEADER, length });
     at = end;
@@ -187,10 +218,16 @@ export class FileStore implements LogWriterStore {
   #recover(tornCheckpointBytes: number): void {
     const n = this.#size;
     const indexBytes = this.#files.size("index");
-    if (indexBytes < n * 8) throw new IntegrityError(`${join(this.location, "index")}: ${Math.floor(indexBytes / 8)} entries, but the latest checkpoint has ${n}: the log was truncated`);
+    if (indexBytes < n * 8)
+      throw new IntegrityError(
+        `${join(this.location, "index")}: ${Math.floor(indexBytes / 8)} entries, but the latest checkpoint has ${n}: the log was truncated`,
+      );
     this.#entriesEnd = n === 0 ? 0 : Number(this.#files.read("index", (n - 1) * 8, 8).readBigUInt64BE());
     const entriesBytes = this.#files.size("entries");
-    if (entriesBytes < this.#entriesEnd) throw new IntegrityError(`${join(this.location, "entries")}: ${entriesBytes} bytes, but the latest checkpoint's entries end at ${this.#entriesEnd}: the log was truncated`);
+    if (entriesBytes < this.#entriesEnd)
+      throw new IntegrityError(
+        `${join(this.location, "entries")}: ${entriesBytes} bytes, but the latest checkpoint's entries end at ${this.#entriesEnd}: the log was truncated`,
+      );
     this.recovered.entries = Math.max(0, Math.floor(indexBytes / 8) - n);
     this.recovered.checkpointBytes = tornCheckpointBytes;
     this.#files.truncate("checkpoints", this.#checkpointsEnd);
@@ -204,7 +241,10 @@ export class FileStore implements LogWriterStore {
         break;
       }
       const have = this.#files.size(name);
-      if (have < want) throw new IntegrityError(`${join(this.location, name)}: ${have / HASH_SIZE} hashes, but the latest checkpoint needs ${want / HASH_SIZE}: the log was truncated`);
+      if (have < want)
+        throw new IntegrityError(
+          `${join(this.location, name)}: ${have / HASH_SIZE} hashes, but the latest checkpoint needs ${want / HASH_SIZE}: the log was truncated`,
+        );
       this.#files.truncate(name, want);
     }
   }
@@ -248,8 +288,14 @@ export class FileStore implements LogWriterStore {
       for (; i < j; i++) {
         const at = bounds[i]!.start - spanStart;
         const length = bounds[i]!.end - bounds[i]!.start - FRAME_HEADER;
-        if (length < 0 || bytes.readUInt32BE(at) !== length) throw new IntegrityError(`entry ${start + i}: its frame in ${join(this.location, "entries")} does not match the index (offset ${bounds[i]!.start})`);
-        entries.push({ hash: bytes.subarray(at + 4, at + FRAME_HEADER), data: bytes.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length) });
+        if (length < 0 || bytes.readUInt32BE(at) !== length)
+          throw new IntegrityError(
+            `entry ${start + i}: its frame in ${join(this.location, "entries")} does not match the index (offset ${bounds[i]!.start})`,
+          );
+        entries.push({
+          hash: bytes.subarray(at + 4, at + FRAME_HEADER),
+          data: bytes.subarray(at + FRAME_HEADER, at + FRAME_HEADER + length),
+        });
       }
     }
     return entries;
@@ -263,11 +309,16 @@ export class FileStore implements LogWriterStore {
   #entryEnd(index: number, raw: bigint, from?: number): number {
     const entriesBytes = this.#files.size("entries");
     const where = `entry ${index}: ${join(this.location, "index")} at byte ${index * 8} says it ends at byte ${raw}`;
-    if (raw > BigInt(entriesBytes)) throw new IntegrityError(`${where}, past the end of ${join(this.location, "entries")} (${entriesBytes} bytes): the log is damaged`);
+    if (raw > BigInt(entriesBytes))
+      throw new IntegrityError(`${where}, past the end of ${join(this.location, "entries")} (${entriesBytes} bytes): the log is damaged`);
     const end = Number(raw);
     if (from === undefined) return end;
-    if (end < from + FRAME_HEADER) throw new IntegrityError(`${where}, before its start at byte ${from} plus a frame header: the log is damaged`);
-    if (end - from > FRAME_HEADER + MAX_FRAME) throw new IntegrityError(`${where}, ${end - from} bytes after its start at byte ${from}, more than one entry may take (${MAX_FRAME} bytes): the log is damaged`);
+    if (end < from + FRAME_HEADER)
+      throw new IntegrityError(`${where}, before its start at byte ${from} plus a frame header: the log is damaged`);
+    if (end - from > FRAME_HEADER + MAX_FRAME)
+      throw new IntegrityError(
+        `${where}, ${end - from} bytes after its start at byte ${from}, more than one entry may take (${MAX_FRAME} bytes): the log is damaged`,
+      );
     return end;
   }
 
@@ -296,7 +347,10 @@ export class FileStore implements LogWriterStore {
   async append(seal: (head: LogHead) => SealedBatch): Promise<SealedBatch> {
     if (!this.#unlock) throw new Error("the store was opened read-only");
     this.#head ??= { size: this.#size, note: await this.latestCheckpoint(), frontier: await this.readNodes(frontierNodes(this.#size)) };
-    if (this.#failed) throw new UnavailableError(`${this.location}: an earlier append failed (${this.#failed}); open the log again, which keeps what its latest checkpoint covers`);
+    if (this.#failed)
+      throw new UnavailableError(
+        `${this.location}: an earlier append failed (${this.#failed}); open the log again, which keeps what its latest checkpoint covers`,
+      );
     const sealed = seal(this.#head);
     const note = Buffer.from(sealed.head.note, "utf8");
     try {
@@ -330,7 +384,8 @@ export class FileStore implements LogWriterStore {
     const touched = ["entries", "index"];
     for (const [level, nodes] of byLevel) {
       const name = join("tree", levelFile(level));
-      if (nodes[0]!.index !== Math.floor(this.#size / 2 ** level)) throw new Error(`level ${level}: batch starts at ${nodes[0]!.index}, the file at ${Math.floor(this.#size / 2 ** level)}`);
+      if (nodes[0]!.index !== Math.floor(this.#size / 2 ** level))
+        throw new Error(`level ${level}: batch starts at ${nodes[0]!.index}, the file at ${Math.floor(this.#size / 2 ** level)}`);
       const created = !existsSync(join(this.location, name));
       this.#files.write(name, nodes[0]!.index * HASH_SIZE, Buffer.concat(nodes.map((n) => n.hash)));
       touched.push(name);
@@ -415,11 +470,14 @@ function lock(dir: string): () => void {
           if (lockHolder(file) === process.pid) unlinkSync(file);
         };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw new UnavailableError(`${file}: cannot take the writer's lock: ${(e as NodeJS.ErrnoException).code ?? e}`);
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST")
+          throw new UnavailableError(`${file}: cannot take the writer's lock: ${(e as NodeJS.ErrnoException).code ?? e}`);
       }
       const holder = lockHolder(file);
       if (holder !== undefined && isRunning(holder)) {
-        throw new UnavailableError(`${dir}: process ${holder} is writing this log (writer.lock); the embedded store has one writer, share a PostgreSQL log between agents`);
+        throw new UnavailableError(
+          `${dir}: process ${holder} is writing this log (writer.lock); the embedded store has one writer, share a PostgreSQL log between agents`,
+        );
       }
       try {
         renameSync(file, `${file}.stale.${process.pid}`);

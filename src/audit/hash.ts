@@ -14,7 +14,8 @@ export function leafHash(data: Uint8Array): Buffer {
 const nodeInput = Buffer.alloc(1 + 2 * HASH_SIZE, NODE_PREFIX);
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) throw new RangeError(`node hash of ${left.length}- and ${right.length}-byte children`);
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE)
+    throw new RangeError(`node hash of ${left.length}- and ${right.length}-byte children`);
   nodeInput.set(left, 1);
   nodeInput.set(right, 1 + HASH_SIZE);
   return createHash("sha256").update(nodeInput).digest();

@@ -71,9 +71,13 @@ export class AuditLog {
     const signer = options.signingKeyFile ? loadSigningKey(options.signingKeyFile) : undefined;
     const store = await openStore(location, signer);
     try {
-      const verifier = options.verifierKey ? parseVerifierKey(options.verifierKey, "--key") : parseVerifierKey(store.meta.verifierKey, `${store.location}: the log's verifier key`);
+      const verifier = options.verifierKey
+        ? parseVerifierKey(options.verifierKey, "--key")
+        : parseVerifierKey(store.meta.verifierKey, `${store.location}: the log's verifier key`);
       if (signer && signer.verifier.key !== store.meta.verifierKey) {
-        throw new InputError(`${options.signingKeyFile}: the key ${signer.verifier.key} does not sign this log; its checkpoints are signed by ${store.meta.verifierKey}`);
+        throw new InputError(
+          `${options.signingKeyFile}: the key ${signer.verifier.key} does not sign this log; its checkpoints are signed by ${store.meta.verifierKey}`,
+        );
       }
       const log = new AuditLog(store, verifier, options.verifierKey !== undefined, signer);
       await log.latest();
@@ -132,7 +136,9 @@ export class AuditLog {
   #seal(head: LogHead, data: Buffer[], signer: NoteSigner): SealedBatch {
     const cp = this.#open(head.note, "the checkpoint being extended");
     if (cp.size !== head.size || !foldRange(head.frontier).equals(cp.root)) {
-      throw new IntegrityError(`${this.store.location}: the stored tree does not match its latest checkpoint (size ${cp.size}); refusing to append: run vigil audit verify`);
+      throw new IntegrityError(
+        `${this.store.location}: the stored tree does not match its latest checkpoint (size ${cp.size}); refusing to append: run vigil audit verify`,
+      );
     }
     const frontier = new Frontier(head.size, head.frontier);
     const nodes: SealedBatch["nodes"] = [];
@@ -158,7 +164,8 @@ export class AuditLog {
 
   async entry(index: number): Promise<LogEntry> {
     const size = (await this.latest()).size;
-    if (!Number.isSafeInteger(index) || index < 0 || index >= size) throw new InputError(`entry ${index}: ${size === 0 ? "the log has no entries" : `the log has entries 0 to ${size - 1}`}`);
+    if (!Number.isSafeInteger(index) || index < 0 || index >= size)
+      throw new InputError(`entry ${index}: ${size === 0 ? "the log has no entries" : `the log has entries 0 to ${size - 1}`}`);
     for await (const e of this.entries(index, index + 1)) return e;
     throw new Error("unreachable");
   }
@@ -183,7 +190,8 @@ export class AuditLog {
   /** A consistency proof from an older tree size to the latest checkpoint's, verified before it is returned. */
   async proveConsistency(oldSize: number): Promise<ConsistencyProof> {
     const checkpoint = await this.latest();
-    if (!Number.isSafeInteger(oldSize) || oldSize < 0 || oldSize > checkpoint.size) throw new InputError(`size ${oldSize}: the log's latest checkpoint has ${checkpoint.size} entries`);
+    if (!Number.isSafeInteger(oldSize) || oldSize < 0 || oldSize > checkpoint.size)
+      throw new InputError(`size ${oldSize}: the log's latest checkpoint has ${checkpoint.size} entries`);
     const oldRoot = (await this.rootsAt([oldSize]))[0]!;
     const hashes = await consistencyProof(this.store.readNodes, oldSize, checkpoint.size);
     verifyConsistency(oldSize, checkpoint.size, oldRoot, checkpoint.root, hashes);

@@ -60,7 +60,8 @@ function parseKeyString(text: string, what: string): { name: string; hash: numbe
 
 /** The key hash a key string names must be the one of its name and public key. */
 function checkKeyHash(verifier: NoteVerifier, hash: number, what: string): NoteVerifier {
-  if (verifier.keyHash !== hash) throw new IntegrityError(`${what}: the hash ${hex8(hash)} does not match the name and key (${hex8(verifier.keyHash)})`);
+  if (verifier.keyHash !== hash)
+    throw new IntegrityError(`${what}: the hash ${hex8(hash)} does not match the name and key (${hex8(verifier.keyHash)})`);
   return verifier;
 }
 
@@ -76,7 +77,11 @@ function verifierFrom(name: string, publicKey: KeyObject, raw: Buffer): NoteVeri
 
 export function parseVerifierKey(text: string, what = "verifier key"): NoteVerifier {
   const { name, hash, data } = parseKeyString(text.trim(), what);
-  return checkKeyHash(verifierFrom(name, createPublicKey({ key: Buffer.concat([SPKI_PREFIX, data.subarray(1)]), format: "der", type: "spki" }), data), hash, what);
+  return checkKeyHash(
+    verifierFrom(name, createPublicKey({ key: Buffer.concat([SPKI_PREFIX, data.subarray(1)]), format: "der", type: "spki" }), data),
+    hash,
+    what,
+  );
 }
 
 export function parseSignerKey(text: string, what = "signing key"): NoteSigner {
@@ -96,7 +101,10 @@ export function generateSignerKey(name: string): { signerKey: string; verifierKe
   const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
   const typed = (base64url: string) => Buffer.concat([Buffer.of(ED25519), Buffer.from(base64url, "base64url")]);
   const hash = hex8(keyHash(name, typed(jwk.x!)));
-  return { signerKey: `PRIVATE+KEY+${name}+${hash}+${typed(jwk.d!).toString("base64")}`, verifierKey: `${name}+${hash}+${typed(jwk.x!).toString("base64")}` };
+  return {
+    signerKey: `PRIVATE+KEY+${name}+${hash}+${typed(jwk.d!).toString("base64")}`,
+    verifierKey: `${name}+${hash}+${typed(jwk.x!).toString("base64")}`,
+  };
 }
 
 function checkText(text: string): void {
@@ -151,7 +159,8 @@ export function openNote(note: string, verifier: NoteVerifier): OpenedNote {
   let verified = false;
   for (const s of signatures) {
     if (s.name !== verifier.name || s.keyHash !== verifier.keyHash) continue;
-    if (!verifier.verify(body, s.signature)) throw new IntegrityError(`the signature by ${verifier.key} does not verify: the note was changed after signing`);
+    if (!verifier.verify(body, s.signature))
+      throw new IntegrityError(`the signature by ${verifier.key} does not verify: the note was changed after signing`);
     verified = true;
   }
   if (!verified) {

@@ -28,12 +28,14 @@ export async function treeRoot(read: NodeReader, size: number): Promise<Buffer> 
 }
 
 export async function inclusionProof(read: NodeReader, index: number, size: number): Promise<Buffer[]> {
-  if (!(Number.isSafeInteger(index) && index >= 0 && index < size)) throw new RangeError(`entry ${index} is not in a tree of ${size} entries`);
+  if (!(Number.isSafeInteger(index) && index >= 0 && index < size))
+    throw new RangeError(`entry ${index} is not in a tree of ${size} entries`);
   return rangeHashes(read, inclusionRanges(index, size));
 }
 
 export async function consistencyProof(read: NodeReader, oldSize: number, size: number): Promise<Buffer[]> {
-  if (!(Number.isSafeInteger(oldSize) && oldSize >= 0 && oldSize <= size)) throw new RangeError(`a tree of ${oldSize} entries is not a prefix of one of ${size}`);
+  if (!(Number.isSafeInteger(oldSize) && oldSize >= 0 && oldSize <= size))
+    throw new RangeError(`a tree of ${oldSize} entries is not a prefix of one of ${size}`);
   return rangeHashes(read, consistencyRanges(oldSize, size));
 }
 
@@ -54,7 +56,8 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
   }
   checkHashes("inclusion proof", [leaf, ...proof]);
   const expected = inclusionRanges(index, size).length;
-  if (proof.length !== expected) throw new IntegrityError(`inclusion proof: ${proof.length} hashes, but entry ${index} of ${size} needs ${expected}`);
+  if (proof.length !== expected)
+    throw new IntegrityError(`inclusion proof: ${proof.length} hashes, but entry ${index} of ${size} needs ${expected}`);
   let fn = index;
   let sn = size - 1;
   let r: Buffer = Buffer.from(leaf);
@@ -72,15 +75,25 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
 
 export function verifyInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): void {
   const computed = rootFromInclusionProof(index, size, leaf, proof);
-  if (!computed.equals(root)) throw new IntegrityError(`inclusion proof: entry ${index} leads to root ${hex(computed)}, not the tree's root ${hex(root)} at size ${size}`);
+  if (!computed.equals(root))
+    throw new IntegrityError(
+      `inclusion proof: entry ${index} leads to root ${hex(computed)}, not the tree's root ${hex(root)} at size ${size}`,
+    );
 }
 
 /** RFC 9162 §2.1.4.2, with the cases it leaves to the caller: equal sizes, and the empty tree. */
-export function verifyConsistency(oldSize: number, size: number, oldRoot: Uint8Array, root: Uint8Array, proof: readonly Uint8Array[]): void {
+export function verifyConsistency(
+  oldSize: number,
+  size: number,
+  oldRoot: Uint8Array,
+  root: Uint8Array,
+  proof: readonly Uint8Array[],
+): void {
   const fail = (why: string): never => {
     throw new IntegrityError(`consistency proof from size ${oldSize} to ${size}: ${why}`);
   };
-  if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(size) && oldSize >= 0 && oldSize <= size)) fail("the older tree is larger: the log would have shrunk");
+  if (!(Number.isSafeInteger(oldSize) && Number.isSafeInteger(size) && oldSize >= 0 && oldSize <= size))
+    fail("the older tree is larger: the log would have shrunk");
   checkHashes(`consistency proof from size ${oldSize} to ${size}`, [oldRoot, root, ...proof]);
   if (oldSize === size) {
     if (proof.length > 0) fail("equal sizes need an empty proof");

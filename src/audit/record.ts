@@ -33,7 +33,8 @@ export function encodeRecord(record: AuditRecord, position = 0): Buffer {
   const { record: valid, problems } = validate(record);
   if (!valid) throw new InputError(`audit record ${position} (${String((record as { kind?: unknown })?.kind)}): ${problems.join("; ")}`);
   const bytes = Buffer.from(canonicalJson(valid), "utf8");
-  if (bytes.length > MAX_RECORD_BYTES) throw new InputError(`audit record ${position} (${record.kind}): ${bytes.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit`);
+  if (bytes.length > MAX_RECORD_BYTES)
+    throw new InputError(`audit record ${position} (${record.kind}): ${bytes.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit`);
   return bytes;
 }
 

@@ -70,7 +70,6 @@ export interface LogWriterStore extends LogStore {
   append(seal: (head: LogHead) => SealedBatch): Promise<SealedBatch>;
 }
 
-
 /** A log's location as messages may show it: a URL's password blanked. */
 export function redactUrl(location: string): string {
   if (!/^postgres(ql)?:\/\//.test(location)) return location;

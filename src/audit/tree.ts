@@ -83,7 +83,8 @@ export class Frontier {
   /** `hashes`: the hashes of frontierNodes(size), in that order. */
   constructor(size: number, hashes: readonly Buffer[]) {
     const nodes = frontierNodes(size);
-    if (nodes.length !== hashes.length) throw new Error(`a tree of ${size} leaves has ${nodes.length} frontier nodes, not ${hashes.length}`);
+    if (nodes.length !== hashes.length)
+      throw new Error(`a tree of ${size} leaves has ${nodes.length} frontier nodes, not ${hashes.length}`);
     nodes.forEach((n, i) => (this.#byLevel[n.level] = hashes[i]));
     this.#size = size;
   }

@@ -36,13 +36,49 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
     const latest = checkpoints.at(-1)!;
     const saved = options.saved ? savedCheckpoint(log, options.saved, latest) : undefined;
     await verifyEntries(log, checkpoints, saved, options);
-    checks.push(check({ gate: GATE, rule: "entries", status: "pass", subject: log.store.location, message: `${latest.size} entries: each matches its hash${options.records ? " and is a valid record" : ""}; the tree rebuilt from them matches every stored hash and every checkpoint's root` }));
-    checks.push(saved ? await consistency(log, saved, latest, options.saved!.file) : check({ gate: GATE, rule: "consistency", status: "skip", subject: log.store.location, message: "no saved checkpoint given: a log rewritten whole and signed again with its own key would look the same; save the checkpoint now and pass it with --checkpoint next time" }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "entries",
+        status: "pass",
+        subject: log.store.location,
+        message: `${latest.size} entries: each matches its hash${options.records ? " and is a valid record" : ""}; the tree rebuilt from them matches every stored hash and every checkpoint's root`,
+      }),
+    );
+    checks.push(
+      saved
+        ? await consistency(log, saved, latest, options.saved!.file)
+        : check({
+            gate: GATE,
+            rule: "consistency",
+            status: "skip",
+            subject: log.store.location,
+            message:
+              "no saved checkpoint given: a log rewritten whole and signed again with its own key would look the same; save the checkpoint now and pass it with --checkpoint next time",
+          }),
+    );
     const stored = await log.store.storedEntries();
-    if (stored > latest.size) checks.push(check({ gate: GATE, rule: "uncommitted", status: "warn", subject: log.store.location, message: `${stored - latest.size} entries after the latest checkpoint: an append was interrupted (or is running); they were never acknowledged, and the writer discards them when it opens the log` }));
+    if (stored > latest.size)
+      checks.push(
+        check({
+          gate: GATE,
+          rule: "uncommitted",
+          status: "warn",
+          subject: log.store.location,
+          message: `${stored - latest.size} entries after the latest checkpoint: an append was interrupted (or is running); they were never acknowledged, and the writer discards them when it opens the log`,
+        }),
+      );
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    checks.push(check({ gate: GATE, rule: e instanceof Failure ? e.rule : "entries", status: "fail", subject: log.store.location, message: e.message }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: e instanceof Failure ? e.rule : "entries",
+        status: "fail",
+        subject: log.store.location,
+        message: e.message,
+      }),
+    );
   }
   return checks;
 }
@@ -72,12 +108,24 @@ async function signedCheckpoints(log: AuditLog, checks: Check[]): Promise<Checkp
       throw failure("checkpoints", `checkpoint ${n} (after size ${list.at(-1)?.size ?? "none"}): ${e.message}`);
     }
     const previous = list.at(-1);
-    if (previous && cp.size <= previous.size) throw failure("checkpoints", `checkpoint ${n} has size ${cp.size}, not more than the ${previous.size} before it: checkpoints were reordered or replaced`);
+    if (previous && cp.size <= previous.size)
+      throw failure(
+        "checkpoints",
+        `checkpoint ${n} has size ${cp.size}, not more than the ${previous.size} before it: checkpoints were reordered or replaced`,
+      );
     list.push(cp);
   }
   if (list.length === 0) throw failure("checkpoints", "the log holds no checkpoint");
   const latest = list.at(-1)!;
-  checks.push(check({ gate: GATE, rule: "checkpoints", status: "pass", subject: log.store.location, message: `${list.length} checkpoints, sizes ${list[0]!.size} to ${latest.size}, each signed by ${log.verifier.key}${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}` }));
+  checks.push(
+    check({
+      gate: GATE,
+      rule: "checkpoints",
+      status: "pass",
+      subject: log.store.location,
+      message: `${list.length} checkpoints, sizes ${list[0]!.size} to ${latest.size}, each signed by ${log.verifier.key}${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}`,
+    }),
+  );
   return list;
 }
 
@@ -89,12 +137,21 @@ function savedCheckpoint(log: AuditLog, saved: { file: string; note: string }, l
     if (!(e instanceof IntegrityError)) throw e;
     throw failure("consistency", `${saved.file}: ${e.message}`);
   }
-  if (cp.size > latest.size) throw failure("consistency", `${saved.file} commits to ${cp.size} entries, but the log's latest checkpoint has only ${latest.size}: entries were removed (the log was truncated or replaced)`);
+  if (cp.size > latest.size)
+    throw failure(
+      "consistency",
+      `${saved.file} commits to ${cp.size} entries, but the log's latest checkpoint has only ${latest.size}: entries were removed (the log was truncated or replaced)`,
+    );
   return cp;
 }
 
 /** Walks every entry once, rebuilding the tree and comparing everything stored against it. */
-async function verifyEntries(log: AuditLog, checkpoints: Checkpoint[], saved: Checkpoint | undefined, options: VerifyOptions): Promise<void> {
+async function verifyEntries(
+  log: AuditLog,
+  checkpoints: Checkpoint[],
+  saved: Checkpoint | undefined,
+  options: VerifyOptions,
+): Promise<void> {
   const frontier = new Frontier(0, []);
   const atSize = rootChecker(log, checkpoints, saved);
   atSize(frontier);
@@ -106,8 +163,10 @@ async function verifyEntries(log: AuditLog, checkpoints: Checkpoint[], saved: Ch
     entries.forEach((e, i) => {
       const index = start + i;
       const hash = leafHash(e.data);
-      if (!hash.equals(e.hash)) throw failure("entries", `entry ${index}: its bytes do not match the hash stored with them: the entry was edited or is corrupt`);
-      if (!hash.equals(leaves[i]!)) throw failure("entries", `entry ${index}: its hash is not the tree's leaf ${index}: entries were reordered, removed or replaced`);
+      if (!hash.equals(e.hash))
+        throw failure("entries", `entry ${index}: its bytes do not match the hash stored with them: the entry was edited or is corrupt`);
+      if (!hash.equals(leaves[i]!))
+        throw failure("entries", `entry ${index}: its hash is not the tree's leaf ${index}: entries were reordered, removed or replaced`);
       if (options.records) decodeRecord(e.data, index);
       frontier.append(hash, (node, h) => node.level > 0 && completed.push({ node, hash: h }));
       atSize(frontier);
@@ -123,8 +182,10 @@ async function verifyEntries(log: AuditLog, checkpoints: Checkpoint[], saved: Ch
  * saved checkpoint, from outside the log, only says the log was rewritten somewhere before it.
  */
 function rootChecker(log: AuditLog, checkpoints: readonly Checkpoint[], saved: Checkpoint | undefined): (frontier: Frontier) => void {
-  const targets = [...checkpoints.map((cp, i) => ({ cp, what: `checkpoint ${i} (size ${cp.size})`, rule: "entries" })), ...(saved ? [{ cp: saved, what: `the saved checkpoint (size ${saved.size})`, rule: "consistency" }] : [])]
-    .sort((a, b) => a.cp.size - b.cp.size);
+  const targets = [
+    ...checkpoints.map((cp, i) => ({ cp, what: `checkpoint ${i} (size ${cp.size})`, rule: "entries" })),
+    ...(saved ? [{ cp: saved, what: `the saved checkpoint (size ${saved.size})`, rule: "consistency" }] : []),
+  ].sort((a, b) => a.cp.size - b.cp.size);
   let next = 0;
   let matchedUpTo = 0;
   return (frontier) => {
@@ -132,7 +193,10 @@ function rootChecker(log: AuditLog, checkpoints: readonly Checkpoint[], saved: C
       const { cp, what, rule } = targets[next]!;
       const from = rule === "consistency" ? 0 : matchedUpTo;
       if (!frontier.root().equals(cp.root)) {
-        throw failure(rule, `entries ${from} to ${cp.size - 1} do not match ${what}, signed by ${log.verifier.name}: an entry in that range (the first that can be at fault is ${from}) was changed, replaced or reordered, and the stored hashes rewritten to match`);
+        throw failure(
+          rule,
+          `entries ${from} to ${cp.size - 1} do not match ${what}, signed by ${log.verifier.name}: an entry in that range (the first that can be at fault is ${from}) was changed, replaced or reordered, and the stored hashes rewritten to match`,
+        );
       }
       if (rule === "entries") matchedUpTo = cp.size;
     }
@@ -166,7 +230,10 @@ async function compareStoredNodes(log: AuditLog, completed: { node: TreeNode; ha
     nodes.forEach((n, i) => {
       if (!n.hash.equals(stored[i]!)) {
         const width = 2 ** level;
-        throw failure("entries", `the stored hash of entries ${n.node.index * width} to ${(n.node.index + 1) * width - 1} (level ${level}) does not match them: the tree's hashes were changed, and proofs from this log would not verify`);
+        throw failure(
+          "entries",
+          `the stored hash of entries ${n.node.index * width} to ${(n.node.index + 1) * width - 1} (level ${level}) does not match them: the tree's hashes were changed, and proofs from this log would not verify`,
+        );
       }
     });
   }
@@ -180,5 +247,11 @@ async function consistency(log: AuditLog, saved: Checkpoint, latest: Checkpoint,
     if (!(e instanceof IntegrityError)) throw e;
     throw failure("consistency", `${file}: ${e.message}`);
   }
-  return check({ gate: GATE, rule: "consistency", status: "pass", subject: log.store.location, message: `the log extends the checkpoint saved in ${file} (size ${saved.size}): its entries are unchanged, and a consistency proof of ${proof.length} hashes to size ${latest.size} verifies` });
+  return check({
+    gate: GATE,
+    rule: "consistency",
+    status: "pass",
+    subject: log.store.location,
+    message: `the log extends the checkpoint saved in ${file} (size ${saved.size}): its entries are unchanged, and a consistency proof of ${proof.length} hashes to size ${latest.size} verifies`,
+  });
 }

@@ -46,7 +46,9 @@ export function parseSigningConfig(text: string, source: string, now = new Date(
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new InputError(`${source}: a signing config is a JSON object`);
   if (doc.mediaType !== SIGNING_CONFIG_MEDIA_TYPE) {
-    throw new InputError(`${source}: mediaType ${JSON.stringify(doc.mediaType)} is not ${SIGNING_CONFIG_MEDIA_TYPE} (older signing configs name no API versions and validity)`);
+    throw new InputError(
+      `${source}: mediaType ${JSON.stringify(doc.mediaType)} is not ${SIGNING_CONFIG_MEDIA_TYPE} (older signing configs name no API versions and validity)`,
+    );
   }
   return {
     fulcio: pickService(doc.caUrls, "caUrls", FULCIO_API, source, now),
@@ -62,12 +64,17 @@ function pickService(list: unknown, field: string, api: number, source: string, 
   return usable.url.replace(/\/+$/, "");
 }
 
-interface Service { url: string; majorApiVersion: number; validFor: { start: string; end?: string } }
+interface Service {
+  url: string;
+  majorApiVersion: number;
+  validFor: { start: string; end?: string };
+}
 
 function checkService(value: unknown, at: string): void {
   const s = value as Partial<Service> | null;
   if (typeof s !== "object" || s === null) throw new InputError(`${at} is not an object`);
-  if (typeof s.url !== "string" || !isHttpsUrl(s.url)) throw new InputError(`${at}.url must be an https:// URL without credentials (got ${JSON.stringify(s.url)})`);
+  if (typeof s.url !== "string" || !isHttpsUrl(s.url))
+    throw new InputError(`${at}.url must be an https:// URL without credentials (got ${JSON.stringify(s.url)})`);
   if (!Number.isInteger(s.majorApiVersion)) throw new InputError(`${at}.majorApiVersion must be an integer`);
   const v = s.validFor;
   if (typeof v !== "object" || v === null || !isTime(v.start) || (v.end !== undefined && !isTime(v.end))) {
@@ -84,8 +91,10 @@ function isHttpsUrl(text: string): boolean {
   }
 }
 
-const isTime = (t: unknown): t is string => typeof t === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(t) && !Number.isNaN(Date.parse(t));
-const validAt = (v: Service["validFor"], now: Date) => Date.parse(v.start) <= now.getTime() && (v.end === undefined || now.getTime() < Date.parse(v.end));
+const isTime = (t: unknown): t is string =>
+  typeof t === "string" && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(t) && !Number.isNaN(Date.parse(t));
+const validAt = (v: Service["validFor"], now: Date) =>
+  Date.parse(v.start) <= now.getTime() && (v.end === undefined || now.getTime() < Date.parse(v.end));
 
 // ---------------------------------------------------------------------------------------------------
 // The identity token
@@ -100,7 +109,9 @@ export async function identityToken(env: Env): Promise<string> {
   const url = env.ACTIONS_ID_TOKEN_REQUEST_URL;
   const bearer = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
   if (!url || !bearer) {
-    throw new InputError("--keyless needs an OIDC identity token: set SIGSTORE_ID_TOKEN (GitLab: id_tokens with aud sigstore), or in GitHub Actions grant the job `permissions: id-token: write`");
+    throw new InputError(
+      "--keyless needs an OIDC identity token: set SIGSTORE_ID_TOKEN (GitLab: id_tokens with aud sigstore), or in GitHub Actions grant the job `permissions: id-token: write`",
+    );
   }
   let address: URL;
   try {
@@ -109,16 +120,28 @@ export async function identityToken(env: Env): Promise<string> {
     throw new InputError("ACTIONS_ID_TOKEN_REQUEST_URL is not a URL");
   }
   if (address.protocol !== "https:" && !(address.protocol === "http:" && isLoopbackHost(address.host))) {
-    throw new InputError("ACTIONS_ID_TOKEN_REQUEST_URL must be https (plain http only to loopback): its bearer token must not travel in the clear");
+    throw new InputError(
+      "ACTIONS_ID_TOKEN_REQUEST_URL must be https (plain http only to loopback): its bearer token must not travel in the clear",
+    );
   }
   address.searchParams.set("audience", "sigstore");
-  const answer = await postOrGet(address, { method: "GET", headers: { authorization: `Bearer ${bearer}`, accept: "application/json" } }, "GitHub's ID-token service", [bearer]);
+  const answer = await postOrGet(
+    address,
+    { method: "GET", headers: { authorization: `Bearer ${bearer}`, accept: "application/json" } },
+    "GitHub's ID-token service",
+    [bearer],
+  );
   const value = (answer as { value?: unknown }).value;
-  if (typeof value !== "string") throw new UnavailableError("GitHub's ID-token service answered without a token (no \"value\")");
+  if (typeof value !== "string") throw new UnavailableError('GitHub\'s ID-token service answered without a token (no "value")');
   return checkToken(value, "the token GitHub Actions issued");
 }
 
-interface TokenClaims { iss: string; sub: string; email?: string; exp: number }
+interface TokenClaims {
+  iss: string;
+  sub: string;
+  email?: string;
+  exp: number;
+}
 
 /** The token's shape and expiry, checked before anything is signed; Fulcio verifies its signature. */
 function checkToken(token: string, what: string): string {
@@ -136,7 +159,8 @@ function tokenClaims(token: string, what: string): TokenClaims {
     throw new InputError(`${what}: its claims are not JSON`);
   }
   if (typeof claims?.iss !== "string" || typeof claims.sub !== "string") throw new InputError(`${what} lacks its iss or sub claim`);
-  if (typeof claims.exp !== "number" || claims.exp * 1000 <= Date.now()) throw new InputError(`${what} has expired (exp ${claims.exp}); request a new one in this job`);
+  if (typeof claims.exp !== "number" || claims.exp * 1000 <= Date.now())
+    throw new InputError(`${what} has expired (exp ${claims.exp}); request a new one in this job`);
   return claims as TokenClaims;
 }
 
@@ -172,7 +196,8 @@ export async function requestCertificate(fulcio: string, token: string, key: Sig
     }
   });
   // Fail closed: a certificate for any other key would sign nothing of ours.
-  if (!samePublicKey(certificates[0]!.publicKey, key.publicKey)) throw new UnavailableError(`Fulcio (${fulcio}) issued a certificate for another public key; refusing it`);
+  if (!samePublicKey(certificates[0]!.publicKey, key.publicKey))
+    throw new UnavailableError(`Fulcio (${fulcio}) issued a certificate for another public key; refusing it`);
   return certificates.map((c) => Buffer.from(c.raw));
 }
 
@@ -183,14 +208,27 @@ function samePublicKey(a: KeyObject, b: KeyObject): boolean {
 /** Logs a DSSE envelope in Rekor (/api/v1/log/entries, kind dsse 0.0.1) and returns the bundle's tlog entry. */
 export async function logEnvelope(rekor: string, envelope: ReturnType<typeof envelopeToJson>, leaf: Buffer): Promise<unknown> {
   const certPem = new X509Certificate(leaf).toString();
-  const body = { apiVersion: "0.0.1", kind: "dsse", spec: { proposedContent: { envelope: JSON.stringify(envelope), verifiers: [Buffer.from(certPem).toString("base64")] } } };
+  const body = {
+    apiVersion: "0.0.1",
+    kind: "dsse",
+    spec: { proposedContent: { envelope: JSON.stringify(envelope), verifiers: [Buffer.from(certPem).toString("base64")] } },
+  };
   const answer = (await postOrGet(new URL(`${rekor}/api/v1/log/entries`), jsonPost(body), `Rekor (${rekor})`, [])) as Record<string, any>;
   const entries = Object.values(answer ?? {});
   const entry = entries[0];
   const proof = entry?.verification?.inclusionProof;
-  if (entries.length !== 1 || typeof entry.body !== "string" || !Number.isInteger(entry.logIndex) || !Number.isInteger(entry.integratedTime) ||
-      typeof entry.logID !== "string" || !/^[0-9a-f]{64}$/.test(entry.logID) || typeof entry.verification?.signedEntryTimestamp !== "string") {
-    throw new UnavailableError(`Rekor (${rekor}) answered without a complete log entry (body, logIndex, integratedTime, logID, signedEntryTimestamp)`);
+  if (
+    entries.length !== 1 ||
+    typeof entry.body !== "string" ||
+    !Number.isInteger(entry.logIndex) ||
+    !Number.isInteger(entry.integratedTime) ||
+    typeof entry.logID !== "string" ||
+    !/^[0-9a-f]{64}$/.test(entry.logID) ||
+    typeof entry.verification?.signedEntryTimestamp !== "string"
+  ) {
+    throw new UnavailableError(
+      `Rekor (${rekor}) answered without a complete log entry (body, logIndex, integratedTime, logID, signedEntryTimestamp)`,
+    );
   }
   const hex = (h: unknown) => Buffer.from(String(h), "hex").toString("base64");
   return {
@@ -199,21 +237,40 @@ export async function logEnvelope(rekor: string, envelope: ReturnType<typeof env
     kindVersion: { kind: "dsse", version: "0.0.1" },
     integratedTime: String(entry.integratedTime),
     inclusionPromise: { signedEntryTimestamp: entry.verification.signedEntryTimestamp },
-    ...(proof && Array.isArray(proof.hashes) && typeof proof.checkpoint === "string" && {
-      inclusionProof: { logIndex: String(proof.logIndex), rootHash: hex(proof.rootHash), treeSize: String(proof.treeSize), hashes: proof.hashes.map(hex), checkpoint: { envelope: proof.checkpoint } },
-    }),
+    ...(proof &&
+      Array.isArray(proof.hashes) &&
+      typeof proof.checkpoint === "string" && {
+        inclusionProof: {
+          logIndex: String(proof.logIndex),
+          rootHash: hex(proof.rootHash),
+          treeSize: String(proof.treeSize),
+          hashes: proof.hashes.map(hex),
+          checkpoint: { envelope: proof.checkpoint },
+        },
+      }),
     canonicalizedBody: entry.body,
   };
 }
 
-const jsonPost = (body: unknown) => ({ method: "POST" as const, headers: { "content-type": "application/json", accept: "application/json" }, body: JSON.stringify(body) });
+const jsonPost = (body: unknown) => ({
+  method: "POST" as const,
+  headers: { "content-type": "application/json", accept: "application/json" },
+  body: JSON.stringify(body),
+});
 
 /** One HTTPS exchange with bounded time and size. Unreachable or failing is exit 3; a refused identity is bad input (exit 2). */
-async function postOrGet(url: URL, init: { method: "GET" | "POST"; headers: Record<string, string>; body?: string }, who: string, secrets: string[]): Promise<unknown> {
+async function postOrGet(
+  url: URL,
+  init: { method: "GET" | "POST"; headers: Record<string, string>; body?: string },
+  who: string,
+  secrets: string[],
+): Promise<unknown> {
   const hide = (text: string) => secrets.reduce((t, s) => (s ? t.split(s).join("[redacted]") : t), text);
   let res: Awaited<ReturnType<typeof request>>;
   try {
-    res = await request(url, { ...init, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS, maxRedirections: 0 } as Parameters<typeof request>[1]);
+    res = await request(url, { ...init, headersTimeout: TIMEOUT_MS, bodyTimeout: TIMEOUT_MS, maxRedirections: 0 } as Parameters<
+      typeof request
+    >[1]);
   } catch (e) {
     throw new UnavailableError(`${who} is unreachable: ${hide((e as Error).message)}`);
   }
@@ -231,7 +288,8 @@ async function postOrGet(url: URL, init: { method: "GET" | "POST"; headers: Reco
   if (res.statusCode === 400 || res.statusCode === 401 || res.statusCode === 403) {
     throw new InputError(`${who} refused the request (HTTP ${res.statusCode}): ${hide(text.slice(0, 300))}`);
   }
-  if (res.statusCode < 200 || res.statusCode > 299) throw new UnavailableError(`${who} answered HTTP ${res.statusCode}: ${hide(text.slice(0, 300))}`);
+  if (res.statusCode < 200 || res.statusCode > 299)
+    throw new UnavailableError(`${who} answered HTTP ${res.statusCode}: ${hide(text.slice(0, 300))}`);
   try {
     return JSON.parse(text);
   } catch {

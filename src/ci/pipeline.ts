@@ -60,12 +60,29 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   const digest = ref.digest ?? (await options.client.repository(ref).resolve(ref.tag ?? "latest")).digest;
   const pinnedRef: ImageReference = { registry: ref.registry, repository: ref.repository, digest };
   const pinned = formatReference(pinnedRef);
-  const subject = { image: options.image, digest, failOn: options.failOn, signer: options.signer.description, ...(options.ci && { run: options.ci.runUrl }) };
+  const subject = {
+    image: options.image,
+    digest,
+    failOn: options.failOn,
+    signer: options.signer.description,
+    ...(options.ci && { run: options.ci.runUrl }),
+  };
 
   options.step?.("sbom");
-  const inventory = await generateInventory(`registry:${pinned}`, { client: () => options.client, ...(options.platform && { platform: options.platform }) });
+  const inventory = await generateInventory(`registry:${pinned}`, {
+    client: () => options.client,
+    ...(options.platform && { platform: options.platform }),
+  });
   const sbom = toCycloneDx(inventory, options.toolVersion);
-  const checks: Check[] = [check({ gate: GATE, rule: "sbom", status: "pass", subject: pinned, message: `${inventory.components.length} components (CycloneDX 1.6)${inventory.warnings.length ? `; ${inventory.warnings.length} warnings: ${inventory.warnings.slice(0, 3).join("; ")}` : ""}` })];
+  const checks: Check[] = [
+    check({
+      gate: GATE,
+      rule: "sbom",
+      status: "pass",
+      subject: pinned,
+      message: `${inventory.components.length} components (CycloneDX 1.6)${inventory.warnings.length ? `; ${inventory.warnings.length} warnings: ${inventory.warnings.slice(0, 3).join("; ")}` : ""}`,
+    }),
+  ];
 
   options.step?.("scan");
   const input = readSbomDocument(JSON.parse(sbom), `the SBOM of ${pinned}`);
@@ -87,13 +104,45 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   ]);
   pushed.sign = signed.pushed.digest;
   pushed["attest-sbom"] = sbomAttested.pushed.digest;
-  checks.push(check({ gate: GATE, rule: "sign", status: "pass", subject: pinned, message: `signed by ${options.signer.description}; pushed ${signed.pushed.digest}` }));
-  checks.push(check({ gate: GATE, rule: "attest-sbom", status: "pass", subject: pinned, message: `${PREDICATE_TYPES.cyclonedx} attested; pushed ${sbomAttested.pushed.digest}` }));
+  checks.push(
+    check({
+      gate: GATE,
+      rule: "sign",
+      status: "pass",
+      subject: pinned,
+      message: `signed by ${options.signer.description}; pushed ${signed.pushed.digest}`,
+    }),
+  );
+  checks.push(
+    check({
+      gate: GATE,
+      rule: "attest-sbom",
+      status: "pass",
+      subject: pinned,
+      message: `${PREDICATE_TYPES.cyclonedx} attested; pushed ${sbomAttested.pushed.digest}`,
+    }),
+  );
   if (provenanceAttested && options.ci) {
     pushed["attest-provenance"] = provenanceAttested.pushed.digest;
-    checks.push(check({ gate: GATE, rule: "attest-provenance", status: "pass", subject: pinned, message: `${SLSA_PROVENANCE_V1} of ${options.ci.runUrl} (${options.ci.name}) attested; pushed ${provenanceAttested.pushed.digest}` }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "attest-provenance",
+        status: "pass",
+        subject: pinned,
+        message: `${SLSA_PROVENANCE_V1} of ${options.ci.runUrl} (${options.ci.name}) attested; pushed ${provenanceAttested.pushed.digest}`,
+      }),
+    );
   } else {
-    checks.push(check({ gate: GATE, rule: "attest-provenance", status: "skip", subject: pinned, message: "no provenance attested (--no-provenance)" }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "attest-provenance",
+        status: "skip",
+        subject: pinned,
+        message: "no provenance attested (--no-provenance)",
+      }),
+    );
   }
   return { verdict: makeVerdict(subject, checks), pinned, digest, sbom, pushed };
 }

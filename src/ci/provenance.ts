@@ -127,7 +127,9 @@ function gitlabCi(env: Env): CiPlatform {
 function reader(env: Env, ci: string) {
   const fail = (name: string, expected: string): never => {
     const value = env[name];
-    throw new InputError(`${name}: ${value === undefined || value === "" ? "not set" : `${JSON.stringify(value.slice(0, 80))} is not ${expected}`}; ${ci} sets it for every job, and the provenance needs it`);
+    throw new InputError(
+      `${name}: ${value === undefined || value === "" ? "not set" : `${JSON.stringify(value.slice(0, 80))} is not ${expected}`}; ${ci} sets it for every job, and the provenance needs it`,
+    );
   };
   const match = (name: string, pattern: RegExp, expected: string): string => {
     const value = env[name];
@@ -148,8 +150,10 @@ function reader(env: Env, ci: string) {
         // not a URL: refused below, and quoted, since it carries no credentials either
       }
       // A URL with credentials is refused without quoting it: the credentials must not reach a log.
-      if (url && (url.username || url.password)) throw new InputError(`${name}: a URL with credentials in it; give the server's URL alone (${ci} sets it so)`);
-      if (!url || url.protocol !== "https:" || url.search || url.hash || /\s/.test(value)) return fail(name, "an https:// URL without query or fragment");
+      if (url && (url.username || url.password))
+        throw new InputError(`${name}: a URL with credentials in it; give the server's URL alone (${ci} sets it so)`);
+      if (!url || url.protocol !== "https:" || url.search || url.hash || /\s/.test(value))
+        return fail(name, "an https:// URL without query or fragment");
       return value.replace(/\/+$/, "");
     },
   };

@@ -106,7 +106,11 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode;
     }
     // Unexpected failures never pass: they report as an unavailable dependency or corrupt data.
-    process.stderr.write(redactCredentials(`vigil: ${(e as Error).message ?? e}\n${debug ? ((e as Error).stack ?? "") + "\n" : "(run with --debug for details)\n"}`));
+    process.stderr.write(
+      redactCredentials(
+        `vigil: ${(e as Error).message ?? e}\n${debug ? ((e as Error).stack ?? "") + "\n" : "(run with --debug for details)\n"}`,
+      ),
+    );
     return ExitCode.unavailable;
   }
 }

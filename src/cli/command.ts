@@ -13,7 +13,9 @@ export const common = {
 
 /** A command's parsed options, typed from their declarations: a string option is `string | undefined`,
  *  a boolean one `boolean | undefined`, a `multiple` one an array. No command casts what it reads. */
-export type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: typeof common & O; strict: true; allowPositionals: true }>>["values"];
+export type Values<O extends Options> = ReturnType<
+  typeof parseArgs<{ options: typeof common & O; strict: true; allowPositionals: true }>
+>["values"];
 
 export interface Command<O extends Options = Options> {
   summary: string;

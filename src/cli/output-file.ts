@@ -15,7 +15,11 @@ export function writeOutputFile(path: string, text: string): void {
     writeFileSync(temporary, text);
     renameSync(temporary, path);
   } catch (e) {
-    try { unlinkSync(temporary); } catch { /* never written */ }
+    try {
+      unlinkSync(temporary);
+    } catch {
+      /* never written */
+    }
     throw e;
   }
 }

@@ -18,7 +18,14 @@ export function verdictSink(given: VerdictSubject, json: boolean, stream: NodeJS
   let count = 0;
   const counts: Record<Check["status"], number> = { pass: 0, fail: 0, warn: 0, skip: 0 };
   if (json) out.write(`{"subject":${JSON.stringify(subject)},"checks":[`);
-  else out.write(Object.entries(subject).map(([k, v]) => `${k}: ${v}`).join("\n") + "\n\n" + row("STATUS", "GATE", "RULE", "SUBJECT", "MESSAGE"));
+  else
+    out.write(
+      Object.entries(subject)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join("\n") +
+        "\n\n" +
+        row("STATUS", "GATE", "RULE", "SUBJECT", "MESSAGE"),
+    );
   return {
     add(given) {
       const c = { ...given, subject: redactCredentials(given.subject), message: redactCredentials(given.message) };
@@ -32,7 +39,10 @@ export function verdictSink(given: VerdictSubject, json: boolean, stream: NodeJS
       const verdict = failed || count === 0 ? "fail" : "pass";
       if (json) out.write(`\n],"verdict":"${verdict}"}\n`);
       else {
-        const summary = Object.entries(counts).filter(([, n]) => n > 0).map(([s, n]) => `${n} ${s}`).join(", ");
+        const summary = Object.entries(counts)
+          .filter(([, n]) => n > 0)
+          .map(([s, n]) => `${n} ${s}`)
+          .join(", ");
         out.write(`\nverdict: ${verdict.toUpperCase()} (${summary || "no checks"})\n`);
       }
       out.flush();

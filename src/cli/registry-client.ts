@@ -19,7 +19,12 @@ export function registryClient(values: Record<string, unknown>, references: read
   if (typeof values["registry-timeout"] === "string") {
     // A registry that answers slowly, or never, costs at most this per request; then exit 3.
     const ms = parseDuration(values["registry-timeout"], "--registry-timeout");
-    options.timeouts = { requestMs: ms, headersMs: Math.min(ms, 30_000), bodyIdleMs: Math.min(ms, 30_000), connectMs: Math.min(ms, 10_000) };
+    options.timeouts = {
+      requestMs: ms,
+      headersMs: Math.min(ms, 30_000),
+      bodyIdleMs: Math.min(ms, 30_000),
+      connectMs: Math.min(ms, 10_000),
+    };
   }
   if (values["allow-http-registry"]) {
     const hosts: Record<string, HostOptions> = {};

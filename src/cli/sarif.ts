@@ -9,7 +9,14 @@ export function toSarif(verdict: Verdict, toolVersion: string): object {
     $schema: "https://json.schemastore.org/sarif-2.1.0.json",
     runs: [
       {
-        tool: { driver: { name: "vigil", version: toolVersion, informationUri: "https://vigil.dev", rules: rules.map((id) => ({ id, name: id })) } },
+        tool: {
+          driver: {
+            name: "vigil",
+            version: toolVersion,
+            informationUri: "https://vigil.dev",
+            rules: rules.map((id) => ({ id, name: id })),
+          },
+        },
         results: findings.map((c) => ({
           ruleId: c.rule,
           ruleIndex: rules.indexOf(c.rule),

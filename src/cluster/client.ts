@@ -123,7 +123,12 @@ export function apiFailure(answer: ApiAnswer, what: string): KubeApiError {
 /** "403 Forbidden: <the server's message>" */
 export function describeAnswer(answer: ApiAnswer): string {
   const body = answer.body;
-  const message = typeof body === "object" && body !== null ? (body.message ?? JSON.stringify(body)) : String(body ?? "").trim().slice(0, 500);
+  const message =
+    typeof body === "object" && body !== null
+      ? (body.message ?? JSON.stringify(body))
+      : String(body ?? "")
+          .trim()
+          .slice(0, 500);
   const reason = typeof body === "object" && body?.reason ? ` ${body.reason}` : "";
   return `${answer.status}${reason}: ${message}`;
 }
@@ -207,7 +212,9 @@ export class Cluster {
           refreshed = true;
           continue;
         }
-        throw new UnavailableError(`the Kubernetes API server ${this.name} did not accept the credentials from ${this.source} (401 Unauthorized)`);
+        throw new UnavailableError(
+          `the Kubernetes API server ${this.name} did not accept the credentials from ${this.source} (401 Unauthorized)`,
+        );
       }
       if (RETRY_STATUSES.has(answer.status)) {
         const wait = Math.min(answer.retryAfterMs ?? delay, 10_000);
@@ -215,7 +222,9 @@ export class Cluster {
           await sleep(wait);
           continue;
         }
-        throw new UnavailableError(`the Kubernetes API server ${this.name} is unavailable (${req.method} ${req.path}): ${describeAnswer(answer)}${attemptsNote(attempt, started)}`);
+        throw new UnavailableError(
+          `the Kubernetes API server ${this.name} is unavailable (${req.method} ${req.path}): ${describeAnswer(answer)}${attemptsNote(attempt, started)}`,
+        );
       }
       return answer;
     }
@@ -281,7 +290,9 @@ export class Cluster {
     } catch (e) {
       res.body.destroy();
       if (req.signal?.aborted) return undefined;
-      throw new UnavailableError(`the watch of ${req.path} on the Kubernetes API server ${this.name} broke off: ${networkReason(e)}`, { cause: e });
+      throw new UnavailableError(`the watch of ${req.path} on the Kubernetes API server ${this.name} broke off: ${networkReason(e)}`, {
+        cause: e,
+      });
     }
     return undefined;
   }
@@ -321,7 +332,12 @@ export class Cluster {
       try {
         parsed = JSON.parse(text);
       } catch {
-        throw new KubeApiError(`${this.name} answered ${req.method} ${req.path} with JSON that does not parse`, res.statusCode, undefined, ExitCode.unavailable);
+        throw new KubeApiError(
+          `${this.name} answered ${req.method} ${req.path} with JSON that does not parse`,
+          res.statusCode,
+          undefined,
+          ExitCode.unavailable,
+        );
       }
     }
     const retryAfter = Number(res.headers["retry-after"]);
@@ -392,7 +408,8 @@ function sleep(ms: number): Promise<void> {
 function networkReason(e: unknown): string {
   const err = e as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (err.code === "UND_ERR_CONNECT_TIMEOUT") return "timed out connecting";
-  if (err.name === "TimeoutError" || err.code === "UND_ERR_HEADERS_TIMEOUT" || err.code === "UND_ERR_BODY_TIMEOUT") return "timed out waiting for an answer";
+  if (err.name === "TimeoutError" || err.code === "UND_ERR_HEADERS_TIMEOUT" || err.code === "UND_ERR_BODY_TIMEOUT")
+    return "timed out waiting for an answer";
   return err.cause?.code ?? err.code ?? err.cause?.message ?? err.message ?? String(e);
 }
 

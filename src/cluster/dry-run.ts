@@ -15,22 +15,46 @@ export const DRY_RUN_GATE = "dry-run";
  * passing check. Objects in a namespace, or of a custom kind, that the set itself creates cannot be
  * simulated before they exist; they are counted and named in the passing check's message.
  */
-export async function dryRunChecks(cluster: Cluster, objects: readonly SourcedObject[], options: Omit<SyncOptions, "dryRun" | "beforeWrite">): Promise<Check[]> {
+export async function dryRunChecks(
+  cluster: Cluster,
+  objects: readonly SourcedObject[],
+  options: Omit<SyncOptions, "dryRun" | "beforeWrite">,
+): Promise<Check[]> {
   let result: Awaited<ReturnType<typeof syncSet>>;
   try {
     result = await syncSet(cluster, objects, { ...options, dryRun: true });
   } catch (e) {
     if (!(e instanceof SyncRefused)) throw e;
-    return e.refusals.map((r) => ({ ...check({ gate: DRY_RUN_GATE, rule: r.rule, status: "fail", subject: r.object, message: r.reason }), ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }) }));
+    return e.refusals.map((r) => ({
+      ...check({ gate: DRY_RUN_GATE, rule: r.rule, status: "fail", subject: r.object, message: r.reason }),
+      ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }),
+    }));
   }
   const refused = result.objects.filter((r) => r.action === "rejected");
   if (refused.length > 0) {
     return refused.map((r) => ({
-      ...check({ gate: DRY_RUN_GATE, rule: "accepted", status: "fail", subject: describeRef(r.object), message: `the API server refuses it in a server-side dry run: ${r.message ?? "no reason given"}; nothing of this revision was written` }),
+      ...check({
+        gate: DRY_RUN_GATE,
+        rule: "accepted",
+        status: "fail",
+        subject: describeRef(r.object),
+        message: `the API server refuses it in a server-side dry run: ${r.message ?? "no reason given"}; nothing of this revision was written`,
+      }),
       ...(r.object.file && { location: { file: r.object.file, line: r.object.line ?? 1 } }),
     }));
   }
   const deferred = result.objects.filter((r) => r.action === "create" && r.message?.startsWith("after its namespace"));
-  const note = deferred.length > 0 ? `; ${deferred.length} object(s) in namespaces or of kinds the revision creates could not be simulated before they exist` : "";
-  return [check({ gate: DRY_RUN_GATE, rule: "accepted", status: "pass", subject: options.environment, message: `the API server accepts all ${result.objects.length} objects in a server-side dry run${note}` })];
+  const note =
+    deferred.length > 0
+      ? `; ${deferred.length} object(s) in namespaces or of kinds the revision creates could not be simulated before they exist`
+      : "";
+  return [
+    check({
+      gate: DRY_RUN_GATE,
+      rule: "accepted",
+      status: "pass",
+      subject: options.environment,
+      message: `the API server accepts all ${result.objects.length} objects in a server-side dry run${note}`,
+    }),
+  ];
 }

@@ -28,7 +28,9 @@ export function appliedFields(live: Record<string, any>, manager: string): Field
  * changes its value; either way the projection changes.
  */
 export function project(value: unknown, fields: FieldsV1): unknown {
-  const keys = Object.keys(fields).filter((k) => k !== ".").sort();
+  const keys = Object.keys(fields)
+    .filter((k) => k !== ".")
+    .sort();
   if (keys.length === 0 || value === null || typeof value !== "object") return value;
   if (Array.isArray(value)) {
     const items: unknown[] = [];
@@ -36,7 +38,9 @@ export function project(value: unknown, fields: FieldsV1): unknown {
       const sub = fields[key]!;
       if (key.startsWith("k:")) {
         const wanted = JSON.parse(key.slice(2)) as Record<string, unknown>;
-        const item = value.find((v) => v !== null && typeof v === "object" && Object.entries(wanted).every(([f, x]) => canonical(v[f]) === canonical(x)));
+        const item = value.find(
+          (v) => v !== null && typeof v === "object" && Object.entries(wanted).every(([f, x]) => canonical(v[f]) === canonical(x)),
+        );
         items.push([key, item === undefined ? null : project(item, sub)]);
       } else if (key.startsWith("v:")) {
         const wanted = canonical(JSON.parse(key.slice(2)));
@@ -62,7 +66,10 @@ export function canonical(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
   const keys = Object.keys(value).sort();
-  return `{${keys.filter((k) => (value as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(",")}}`;
+  return `{${keys
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+    .join(",")}}`;
 }
 
 /** 128 bits of SHA-256, base64url: enough to tell versions of one object apart. */
@@ -134,7 +141,8 @@ function walk(a: unknown, b: unknown, path: string, out: FieldChange[], depth: n
   }
   if (Array.isArray(a) && Array.isArray(b)) {
     // Lists of named items (containers, ports, env) are matched by name, as people read them.
-    const named = (l: unknown[]) => l.every((x) => isObject(x) && typeof x.name === "string") && new Set(l.map((x) => (x as { name: string }).name)).size === l.length;
+    const named = (l: unknown[]) =>
+      l.every((x) => isObject(x) && typeof x.name === "string") && new Set(l.map((x) => (x as { name: string }).name)).size === l.length;
     if (named(a) && named(b)) {
       const byName = (l: unknown[]) => new Map(l.map((x) => [(x as { name: string }).name, x]));
       const [ma, mb] = [byName(a), byName(b)];
@@ -160,12 +168,20 @@ function walk(a: unknown, b: unknown, path: string, out: FieldChange[], depth: n
  */
 export function hideSecretValues(changes: readonly FieldChange[]): FieldChange[] {
   const hidden = (path: string) => path === "." || /^\.(data|stringData)\b/.test(path);
-  return changes.map((c) => (hidden(c.path) ? { path: c.path, ...("from" in c && { from: hashValues(c.from, c.path) }), ...("to" in c && { to: hashValues(c.to, c.path) }) } : c));
+  return changes.map((c) =>
+    hidden(c.path)
+      ? { path: c.path, ...("from" in c && { from: hashValues(c.from, c.path) }), ...("to" in c && { to: hashValues(c.to, c.path) }) }
+      : c,
+  );
 }
 
 function hashValues(value: unknown, path: string): unknown {
-  if (path === ".") return value !== null && typeof value === "object" && !Array.isArray(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === "data" || k === "stringData" ? hashValues(v, ".data") : v])) : value;
-  if (value !== null && typeof value === "object" && !Array.isArray(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hashValues(v, path)]));
+  if (path === ".")
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, k === "data" || k === "stringData" ? hashValues(v, ".data") : v]))
+      : value;
+  if (value !== null && typeof value === "object" && !Array.isArray(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, hashValues(v, path)]));
   return `sha256:${createHash("sha256").update(canonical(value)).digest("hex").slice(0, 16)}`;
 }
 
@@ -175,5 +191,11 @@ export function formatChanges(changes: readonly FieldChange[]): string[] {
     const s = JSON.stringify(v);
     return s.length > 120 ? `${s.slice(0, 117)}...` : s;
   };
-  return changes.map((c) => (!("from" in c) ? `${c.path}: + ${show(c.to)}` : !("to" in c) ? `${c.path}: - ${show(c.from)}` : `${c.path}: ${show(c.from)} → ${show(c.to)}`));
+  return changes.map((c) =>
+    !("from" in c)
+      ? `${c.path}: + ${show(c.to)}`
+      : !("to" in c)
+        ? `${c.path}: - ${show(c.from)}`
+        : `${c.path}: ${show(c.from)} → ${show(c.to)}`,
+  );
 }

@@ -27,17 +27,31 @@ export interface HealthOptions {
   environment?: string;
 }
 
-export async function assessHealth(cluster: Cluster, objects: readonly (SourcedObject | KubeObject)[], options: HealthOptions = {}): Promise<HealthReport> {
+export async function assessHealth(
+  cluster: Cluster,
+  objects: readonly (SourcedObject | KubeObject)[],
+  options: HealthOptions = {},
+): Promise<HealthReport> {
   const refs = objects.map((o): ObjectRef => {
     const sourced = "file" in o && "object" in o ? (o as SourcedObject) : undefined;
     const obj = sourced ? sourced.object : (o as KubeObject);
-    return { apiVersion: obj.apiVersion, kind: obj.kind, ...(obj.metadata?.namespace && { namespace: obj.metadata.namespace }), name: String(obj.metadata?.name), ...(sourced && { file: sourced.file, line: sourced.line }) };
+    return {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      ...(obj.metadata?.namespace && { namespace: obj.metadata.namespace }),
+      name: String(obj.metadata?.name),
+      ...(sourced && { file: sourced.file, line: sourced.line }),
+    };
   });
   const kinds = await cluster.discovery.resolve(refs);
   const wanted = refs.map((ref) => ({ ref, info: kinds.get(`${ref.apiVersion}|${ref.kind}`) }));
   const live = new Map<string, any>();
   if (options.environment !== undefined) {
-    const listed = await listLabelled(cluster, options.environment, wanted.flatMap((w) => (w.info ? [{ info: w.info, namespace: w.ref.namespace }] : [])));
+    const listed = await listLabelled(
+      cluster,
+      options.environment,
+      wanted.flatMap((w) => (w.info ? [{ info: w.info, namespace: w.ref.namespace }] : [])),
+    );
     for (const [k, v] of listed) live.set(k, v);
   } else {
     await inPool(wanted, 8, async ({ ref, info }) => {
@@ -52,7 +66,11 @@ export async function assessHealth(cluster: Cluster, objects: readonly (SourcedO
     if (!obj) return { object: ref, state: "degraded", message: "does not exist" };
     return { object: ref, ...healthOf(obj) };
   });
-  const state: HealthState = resources.some((r) => r.state === "degraded") ? "degraded" : resources.some((r) => r.state === "progressing") ? "progressing" : "healthy";
+  const state: HealthState = resources.some((r) => r.state === "degraded")
+    ? "degraded"
+    : resources.some((r) => r.state === "progressing")
+      ? "progressing"
+      : "healthy";
   return { state, resources };
 }
 
@@ -103,7 +121,10 @@ export function healthOf(obj: any): Verdict {
   // Anything with a Ready condition (cert-manager, Flux, Crossplane and most operators write one).
   const ready = condition("Ready");
   if (ready) {
-    const stale = typeof status.observedGeneration === "number" && typeof obj.metadata?.generation === "number" && status.observedGeneration < obj.metadata.generation;
+    const stale =
+      typeof status.observedGeneration === "number" &&
+      typeof obj.metadata?.generation === "number" &&
+      status.observedGeneration < obj.metadata.generation;
     if (stale) return progressing("its controller has not observed the latest change yet");
     const why = [ready.reason, ready.message].filter(Boolean).join(": ");
     if (ready.status === "True") return healthy(why || "ready");
@@ -120,13 +141,15 @@ function observed(obj: any, status: any): boolean {
 function deployment(obj: any, status: any, condition: (type: string) => Condition | undefined): Verdict {
   if (!observed(obj, status)) return progressing("waiting for the rollout to be observed");
   const stuck = condition("Progressing");
-  if (stuck?.reason === "ProgressDeadlineExceeded") return degraded(`rollout exceeded its progress deadline${stuck.message ? `: ${stuck.message}` : ""}`);
+  if (stuck?.reason === "ProgressDeadlineExceeded")
+    return degraded(`rollout exceeded its progress deadline${stuck.message ? `: ${stuck.message}` : ""}`);
   if (obj.spec?.paused) return progressing("rollout is paused");
   const wanted = obj.spec?.replicas ?? 1;
   const updated = status.updatedReplicas ?? 0;
   if (updated < wanted) return progressing(`${updated} of ${wanted} replicas updated`);
   if ((status.replicas ?? 0) > updated) return progressing(`${(status.replicas ?? 0) - updated} old replicas pending termination`);
-  if ((status.availableReplicas ?? 0) < updated) return progressing(`${status.availableReplicas ?? 0} of ${updated} updated replicas available`);
+  if ((status.availableReplicas ?? 0) < updated)
+    return progressing(`${status.availableReplicas ?? 0} of ${updated} updated replicas available`);
   return healthy(`${updated} of ${wanted} replicas updated and available`);
 }
 
@@ -142,14 +165,16 @@ function statefulSet(obj: any, status: any): Verdict {
     if (updated < wanted - partition) return progressing(`${updated} of ${wanted - partition} replicas above the partition updated`);
     return healthy(`partitioned rollout: ${updated} replicas updated`);
   }
-  if (status.updateRevision && status.currentRevision !== status.updateRevision) return progressing(`${status.updatedReplicas ?? 0} of ${wanted} replicas at the update revision`);
+  if (status.updateRevision && status.currentRevision !== status.updateRevision)
+    return progressing(`${status.updatedReplicas ?? 0} of ${wanted} replicas at the update revision`);
   return healthy(`${ready} of ${wanted} replicas ready`);
 }
 
 function daemonSet(obj: any, status: any): Verdict {
   if (!observed(obj, status)) return progressing("waiting for the rollout to be observed");
   const wanted = status.desiredNumberScheduled ?? 0;
-  if (obj.spec?.updateStrategy?.type === "OnDelete") return healthy(`${status.numberReady ?? 0} of ${wanted} scheduled pods ready (updated on delete)`);
+  if (obj.spec?.updateStrategy?.type === "OnDelete")
+    return healthy(`${status.numberReady ?? 0} of ${wanted} scheduled pods ready (updated on delete)`);
   const updated = status.updatedNumberScheduled ?? 0;
   if (updated < wanted) return progressing(`${updated} of ${wanted} scheduled pods updated`);
   if ((status.numberAvailable ?? 0) < wanted) return progressing(`${status.numberAvailable ?? 0} of ${wanted} updated pods available`);

@@ -7,4 +7,14 @@ export { assessHealth, type HealthOptions, type HealthReport, type HealthState, 
 export { INVENTORY_FORMAT, type InventoryRef } from "./inventory.ts";
 export { ENVIRONMENT_LABEL, locateObject, type ObjectRef } from "./objects.ts";
 export { recordEvent, writeStatusObject, type EventInput, type StatusObjectInput } from "./status.ts";
-export { ADOPT_ANNOTATION, claimingManager, syncSet, SyncRefused, type ObjectResult, type Refusal, type SyncAction, type SyncOptions, type SyncResult } from "./sync.ts";
+export {
+  ADOPT_ANNOTATION,
+  claimingManager,
+  syncSet,
+  SyncRefused,
+  type ObjectResult,
+  type Refusal,
+  type SyncAction,
+  type SyncOptions,
+  type SyncResult,
+} from "./sync.ts";

@@ -55,13 +55,23 @@ function where(ref: InventoryRef): string {
 }
 
 /** Reads the inventory; none yet is an empty one. One that cannot be read is an error: pruning needs it. */
-export async function readInventory(cluster: Cluster, ref: InventoryRef, environment: string, mac?: (objects: string) => string): Promise<Inventory> {
+export async function readInventory(
+  cluster: Cluster,
+  ref: InventoryRef,
+  environment: string,
+  mac?: (objects: string) => string,
+): Promise<Inventory> {
   const answer = await cluster.call({ verb: "get", method: "GET", path: path(ref) });
   if (answer.status === 404) return { entries: new Map(), stored: undefined };
   if (answer.status !== 200) throw apiFailure(answer, `reading the ${where(ref)}`);
   const data = answer.body?.data ?? {};
   const broken = (why: string) =>
-    new KubeApiError(`the ${where(ref)} ${why}; Vigil cannot tell what it applied before (delete the ConfigMap to start over: nothing is pruned on the next sync)`, 200, undefined, ExitCode.blocked);
+    new KubeApiError(
+      `the ${where(ref)} ${why}; Vigil cannot tell what it applied before (delete the ConfigMap to start over: nothing is pruned on the next sync)`,
+      200,
+      undefined,
+      ExitCode.blocked,
+    );
   if (data.format !== INVENTORY_FORMAT) throw broken(`is not a Vigil inventory (format "${data.format}")`);
   if (data.environment !== environment) throw broken(`belongs to environment "${data.environment}", not "${environment}"`);
   let list: unknown;
@@ -73,8 +83,16 @@ export async function readInventory(cluster: Cluster, ref: InventoryRef, environ
   if (!Array.isArray(list)) throw broken("has an objects list that is not a list");
   const entries = new Map<string, InventoryEntry>();
   for (const e of list) {
-    const ok = e && typeof e === "object" && typeof e.apiVersion === "string" && typeof e.kind === "string" && typeof e.name === "string" &&
-      (e.namespace === undefined || typeof e.namespace === "string") && (e.desired === undefined || typeof e.desired === "string") && (e.owned === undefined || typeof e.owned === "string") && (e.adopted === undefined || e.adopted === true);
+    const ok =
+      e &&
+      typeof e === "object" &&
+      typeof e.apiVersion === "string" &&
+      typeof e.kind === "string" &&
+      typeof e.name === "string" &&
+      (e.namespace === undefined || typeof e.namespace === "string") &&
+      (e.desired === undefined || typeof e.desired === "string") &&
+      (e.owned === undefined || typeof e.owned === "string") &&
+      (e.adopted === undefined || e.adopted === true);
     if (!ok) throw broken(`has an entry that is not an object reference: ${JSON.stringify(e).slice(0, 200)}`);
     entries.set(identity(e), e as InventoryEntry);
   }
@@ -88,7 +106,11 @@ export async function readInventory(cluster: Cluster, ref: InventoryRef, environ
         delete e.desired;
         delete e.owned;
       }
-      return { entries, stored: undefined, untrusted: `the ${where(ref)} ${data.mac === undefined ? "carries no MAC" : "has a MAC that does not verify"}: it was written outside the agent (or before MACs); every object was applied again instead of trusting its hashes` };
+      return {
+        entries,
+        stored: undefined,
+        untrusted: `the ${where(ref)} ${data.mac === undefined ? "carries no MAC" : "has a MAC that does not verify"}: it was written outside the agent (or before MACs); every object was applied again instead of trusting its hashes`,
+      };
     }
   }
   return { entries, stored: data.objects };
@@ -97,7 +119,17 @@ export async function readInventory(cluster: Cluster, ref: InventoryRef, environ
 /** The objects list as stored: one entry per line, in a stable order, so that equal lists are equal text. */
 export function serializeEntries(entries: Iterable<InventoryEntry>): string {
   const sorted = [...entries].sort((a, b) => (identity(a) < identity(b) ? -1 : identity(a) > identity(b) ? 1 : 0));
-  const lines = sorted.map((e) => JSON.stringify({ apiVersion: e.apiVersion, kind: e.kind, ...(e.namespace && { namespace: e.namespace }), name: e.name, ...(e.desired && { desired: e.desired }), ...(e.owned && { owned: e.owned }), ...(e.adopted && { adopted: true }) }));
+  const lines = sorted.map((e) =>
+    JSON.stringify({
+      apiVersion: e.apiVersion,
+      kind: e.kind,
+      ...(e.namespace && { namespace: e.namespace }),
+      name: e.name,
+      ...(e.desired && { desired: e.desired }),
+      ...(e.owned && { owned: e.owned }),
+      ...(e.adopted && { adopted: true }),
+    }),
+  );
   return `[\n${lines.join(",\n")}\n]\n`;
 }
 
@@ -106,18 +138,35 @@ export function checkInventorySize(ref: InventoryRef, entries: Iterable<Inventor
   // With hashes as the final write will have them.
   const text = serializeEntries([...entries].map((e) => ({ ...e, desired: "x".repeat(22), owned: "x".repeat(22) })));
   if (Buffer.byteLength(text) > MAX_INVENTORY_BYTES) {
-    throw new KubeApiError(`the ${where(ref)} would need ${Buffer.byteLength(text)} bytes, more than the ${MAX_INVENTORY_BYTES} a ConfigMap can hold; split the environment`, 0, undefined, ExitCode.blocked);
+    throw new KubeApiError(
+      `the ${where(ref)} would need ${Buffer.byteLength(text)} bytes, more than the ${MAX_INVENTORY_BYTES} a ConfigMap can hold; split the environment`,
+      0,
+      undefined,
+      ExitCode.blocked,
+    );
   }
 }
 
 /** Writes the inventory (server-side apply, as Vigil's own object), unless it already says exactly this. */
-export async function writeInventory(cluster: Cluster, ref: InventoryRef, environment: string, inventory: Inventory, entries: Iterable<InventoryEntry>, fieldManager: string, mac?: (objects: string) => string): Promise<boolean> {
+export async function writeInventory(
+  cluster: Cluster,
+  ref: InventoryRef,
+  environment: string,
+  inventory: Inventory,
+  entries: Iterable<InventoryEntry>,
+  fieldManager: string,
+  mac?: (objects: string) => string,
+): Promise<boolean> {
   const objects = serializeEntries(entries);
   if (objects === inventory.stored) return false;
   const body = {
     apiVersion: "v1",
     kind: "ConfigMap",
-    metadata: { name: ref.name, namespace: ref.namespace, labels: { [ENVIRONMENT_LABEL]: environment, "app.kubernetes.io/managed-by": "vigil" } },
+    metadata: {
+      name: ref.name,
+      namespace: ref.namespace,
+      labels: { [ENVIRONMENT_LABEL]: environment, "app.kubernetes.io/managed-by": "vigil" },
+    },
     data: { format: INVENTORY_FORMAT, environment, objects, ...(mac && { mac: mac(objects) }) },
   };
   const answer = await cluster.call({
@@ -132,4 +181,3 @@ export async function writeInventory(cluster: Cluster, ref: InventoryRef, enviro
   inventory.stored = objects;
   return true;
 }
-

@@ -53,15 +53,22 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<Loaded
     if (options.kubeconfig || options.context) throw new InputError("inCluster cannot be combined with a kubeconfig or context");
     const host = process.env.KUBERNETES_SERVICE_HOST;
     const port = process.env.KUBERNETES_SERVICE_PORT;
-    if (!host || !port) throw new InputError("inCluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a pod?)");
+    if (!host || !port)
+      throw new InputError("inCluster: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not running in a pod?)");
     const dir = options.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
     tokenFile = join(dir, "token");
-    if (!existsSync(tokenFile)) throw new InputError(`inCluster: no service account token at ${tokenFile} (is automountServiceAccountToken off for the pod?)`);
+    if (!existsSync(tokenFile))
+      throw new InputError(`inCluster: no service account token at ${tokenFile} (is automountServiceAccountToken off for the pod?)`);
     // What client-node's loadFromCluster() sets up, except the token: client-node would keep it for a
     // minute even after the server refused it (401); here it is read afresh after a 401 and whenever
     // the Cluster renews its credentials (every 30 s), so a token the kubelet rotated is used at once.
     kc.loadFromClusterAndUser(
-      { name: "in-cluster", server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`, caFile: join(dir, "ca.crt"), skipTLSVerify: false },
+      {
+        name: "in-cluster",
+        server: `https://${isIPv6(host) ? `[${host}]` : host}:${port}`,
+        caFile: join(dir, "ca.crt"),
+        skipTLSVerify: false,
+      },
       { name: "in-cluster" },
     );
     source = `the in-cluster service account (${dir})`;
@@ -74,7 +81,14 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<Loaded
     }
     if (options.context !== undefined) {
       if (!kc.getContextObject(options.context)) {
-        throw new InputError(`${file}: no context "${options.context}" (it has ${kc.getContexts().map((c) => `"${c.name}"`).join(", ") || "none"})`);
+        throw new InputError(
+          `${file}: no context "${options.context}" (it has ${
+            kc
+              .getContexts()
+              .map((c) => `"${c.name}"`)
+              .join(", ") || "none"
+          })`,
+        );
       }
       kc.setCurrentContext(options.context);
     }
@@ -86,7 +100,10 @@ export async function loadKubeconfig(options: KubeconfigOptions): Promise<Loaded
   if (!cluster) throw new InputError(`${source}: names no cluster`);
   if (!kc.getCurrentUser()) throw new InputError(`${source}: names no user`);
   // Fail closed: a server whose certificate is not checked could be anyone.
-  if (cluster.skipTLSVerify) throw new InputError(`${source}: insecure-skip-tls-verify is not accepted; give the cluster's CA (certificate-authority or certificate-authority-data)`);
+  if (cluster.skipTLSVerify)
+    throw new InputError(
+      `${source}: insecure-skip-tls-verify is not accepted; give the cluster's CA (certificate-authority or certificate-authority-data)`,
+    );
   if (cluster.proxyUrl) throw new InputError(`${source}: proxy-url is not supported`);
   let server: URL;
   try {
@@ -113,7 +130,9 @@ function readToken(file: string, source: string): string {
   try {
     token = readFileSync(file, "utf8").trim();
   } catch (e) {
-    throw new UnavailableError(`${source}: cannot read the token ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new UnavailableError(`${source}: cannot read the token ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
   if (token === "" || /\s/.test(token)) throw new UnavailableError(`${source}: ${file} does not hold a token`);
   return token;

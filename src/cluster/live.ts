@@ -12,7 +12,12 @@ const namespaceListsOnly = new WeakMap<Cluster, Set<string>>();
  * The live objects carrying the environment's label, by identity, for the given (resource, namespace)
  * pairs: one LIST per pair, or one across namespaces for a resource in three namespaces or more.
  */
-export async function listLabelled(cluster: Cluster, environment: string, wanted: { info: ResourceInfo; namespace?: string | undefined }[], forbidden?: Set<string>): Promise<Map<string, any>> {
+export async function listLabelled(
+  cluster: Cluster,
+  environment: string,
+  wanted: { info: ResourceInfo; namespace?: string | undefined }[],
+  forbidden?: Set<string>,
+): Promise<Map<string, any>> {
   const byResource = new Map<string, { info: ResourceInfo; namespaces: Set<string | undefined> }>();
   for (const { info, namespace } of wanted) {
     const rk = `${info.group}/${info.version}/${info.resource}`;
@@ -39,13 +44,18 @@ export async function listLabelled(cluster: Cluster, environment: string, wanted
         const all = await listAll(cluster, resourcePath(info, undefined), selector, true);
         if (all === "forbidden") {
           perNamespace.add(rk);
-          for (const ns of namespaces) addOrForbid(info, ns, await listAll(cluster, resourcePath(info, ns), selector, forbidden !== undefined));
+          for (const ns of namespaces)
+            addOrForbid(info, ns, await listAll(cluster, resourcePath(info, ns), selector, forbidden !== undefined));
         } else {
-          add(info, all.filter((obj) => namespaces.has(obj?.metadata?.namespace)));
+          add(
+            info,
+            all.filter((obj) => namespaces.has(obj?.metadata?.namespace)),
+          );
         }
       });
     } else {
-      for (const ns of namespaces) lists.push(async () => addOrForbid(info, ns, await listAll(cluster, resourcePath(info, ns), selector, forbidden !== undefined)));
+      for (const ns of namespaces)
+        lists.push(async () => addOrForbid(info, ns, await listAll(cluster, resourcePath(info, ns), selector, forbidden !== undefined)));
     }
   }
   await inPool(lists, 8, (list) => list());
@@ -66,7 +76,11 @@ const METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
  * namespaces (another tenant's objects are none of Vigil's business); where the LIST is refused, one
  * GET per object; "forbidden" where that is refused too.
  */
-export async function findExisting(cluster: Cluster, wanted: { key: string; info: ResourceInfo; namespace?: string | undefined; name: string }[], concurrency = 8): Promise<Map<string, any | "forbidden">> {
+export async function findExisting(
+  cluster: Cluster,
+  wanted: { key: string; info: ResourceInfo; namespace?: string | undefined; name: string }[],
+  concurrency = 8,
+): Promise<Map<string, any | "forbidden">> {
   const groups = new Map<string, { info: ResourceInfo; namespace: string | undefined; items: typeof wanted }>();
   for (const w of wanted) {
     const k = listKey(w.info, w.namespace);
@@ -104,11 +118,23 @@ function identityOfLive(info: ResourceInfo, obj: any, into: Map<string, any>): v
 }
 
 /** Every page of a labelled LIST. A 404 (a kind no longer served) is an empty list. */
-async function listAll(cluster: Cluster, path: string, labelSelector: string | undefined, forbiddenAllowed: boolean, accept?: string): Promise<any[] | "forbidden"> {
+async function listAll(
+  cluster: Cluster,
+  path: string,
+  labelSelector: string | undefined,
+  forbiddenAllowed: boolean,
+  accept?: string,
+): Promise<any[] | "forbidden"> {
   const out: any[] = [];
   let next: string | undefined;
   do {
-    const answer = await cluster.call({ verb: "list", method: "GET", path, query: { labelSelector, limit: "500", continue: next }, ...(accept && { accept }) });
+    const answer = await cluster.call({
+      verb: "list",
+      method: "GET",
+      path,
+      query: { labelSelector, limit: "500", continue: next },
+      ...(accept && { accept }),
+    });
     if (answer.status === 403 && forbiddenAllowed) return "forbidden";
     if (answer.status === 404) return out;
     if (answer.status !== 200) throw apiFailure(answer, `listing ${path}`);

@@ -13,9 +13,17 @@ export function nameProblem(group: string, kind: string, name: string): string |
   if (name === "." || name === "..") return `metadata.name "${name}" may not be "." or ".." (it would change the request's path)`;
   if (/[/%]/.test(name)) return `metadata.name "${printable(name)}" may not contain "/" or "%" (it would change the request's path)`;
   if (group === "rbac.authorization.k8s.io") return undefined;
-  if (group === "" && kind === "Namespace") return label(name, "metadata.name", DNS1123_LABEL, "a DNS-1123 label (lowercase letters, digits and -, at most 63)");
-  if (group === "" && kind === "Service") return label(name, "metadata.name", DNS1035_LABEL, "a DNS-1035 label (a lowercase letter, then lowercase letters, digits and -, at most 63)");
-  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name)) return `metadata.name "${printable(name)}" is not a DNS-1123 subdomain (lowercase letters, digits, - and ., at most 253)`;
+  if (group === "" && kind === "Namespace")
+    return label(name, "metadata.name", DNS1123_LABEL, "a DNS-1123 label (lowercase letters, digits and -, at most 63)");
+  if (group === "" && kind === "Service")
+    return label(
+      name,
+      "metadata.name",
+      DNS1035_LABEL,
+      "a DNS-1035 label (a lowercase letter, then lowercase letters, digits and -, at most 63)",
+    );
+  if (name.length > 253 || !DNS1123_SUBDOMAIN.test(name))
+    return `metadata.name "${printable(name)}" is not a DNS-1123 subdomain (lowercase letters, digits, - and ., at most 253)`;
   return undefined;
 }
 

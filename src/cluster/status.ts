@@ -40,8 +40,14 @@ export async function recordEvent(cluster: Cluster, event: EventInput): Promise<
     lastTimestamp: now,
     count: 1,
   };
-  const answer = await cluster.call({ verb: "create", method: "POST", path: `/api/v1/namespaces/${encodeURIComponent(event.namespace)}/events`, body });
-  if (answer.status !== 201) throw apiFailure(answer, `recording event ${event.reason} on ${event.involvedObject.kind} ${event.involvedObject.name}`);
+  const answer = await cluster.call({
+    verb: "create",
+    method: "POST",
+    path: `/api/v1/namespaces/${encodeURIComponent(event.namespace)}/events`,
+    body,
+  });
+  if (answer.status !== 201)
+    throw apiFailure(answer, `recording event ${event.reason} on ${event.involvedObject.kind} ${event.involvedObject.name}`);
   return String(answer.body?.metadata?.name);
 }
 

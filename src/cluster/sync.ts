@@ -130,7 +130,10 @@ export class SyncRefused extends VigilError {
   constructor(refusals: Refusal[]) {
     const lines = refusals.map((r) => `  ${r.file ? `${r.file}:${r.line ?? 1}: ` : ""}${r.object}: ${r.reason}`);
     // A name the API server would reject is bad input (exit 2); anything else is the fence refusing (exit 1).
-    super(`${refusals.length} object${refusals.length === 1 ? "" : "s"} refused, nothing was written:\n${lines.join("\n")}`, refusals.some((r) => r.rule === "name") ? ExitCode.badInput : ExitCode.blocked);
+    super(
+      `${refusals.length} object${refusals.length === 1 ? "" : "s"} refused, nothing was written:\n${lines.join("\n")}`,
+      refusals.some((r) => r.rule === "name") ? ExitCode.badInput : ExitCode.blocked,
+    );
     this.refusals = refusals;
   }
 }
@@ -177,10 +180,15 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   // The live state of objects Vigil applied before (to recognise unchanged ones) and of pruning candidates.
   const prunable = await resolveRemoved(cluster, removed);
   const unlisted = new Set<string>();
-  const live = await listLabelled(cluster, o.environment, [
-    ...items.filter((i) => i.recorded?.desired).map((i) => ({ info: i.info, namespace: i.ref.namespace })),
-    ...prunable.flatMap((p) => (p.info ? [{ info: p.info, namespace: p.entry.namespace }] : [])),
-  ], unlisted);
+  const live = await listLabelled(
+    cluster,
+    o.environment,
+    [
+      ...items.filter((i) => i.recorded?.desired).map((i) => ({ info: i.info, namespace: i.ref.namespace })),
+      ...prunable.flatMap((p) => (p.info ? [{ info: p.info, namespace: p.entry.namespace }] : [])),
+    ],
+    unlisted,
+  );
   for (const item of items) {
     item.live = live.get(item.key);
     item.unlisted = unlisted.has(listKey(item.info, item.ref.namespace));
@@ -206,32 +214,54 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   const crdFailures = new Map<string, string>();
   const phase1 = work.filter((i) => i.phase === 1);
   await inPool(phase1, o.concurrency, (item) => applyItem(cluster, item, o));
-  await inPool(items.filter((i) => i.info.group === CRD_GROUP && i.info.kind === "CustomResourceDefinition"), o.concurrency, async (crd) => {
-    const failure = await crdReadiness(cluster, crd, o);
-    if (failure) crdFailures.set(crd.key, failure);
-  });
-  const plannedNamespaces = new Set(phase1.filter((i) => i.info.kind === "Namespace" && i.result?.action === "create").map((i) => i.ref.name));
-  await inPool(work.filter((i) => i.phase === 2), o.concurrency, async (item) => {
-    const crdFailure = item.crdKey ? crdFailures.get(item.crdKey) : undefined;
-    if (crdFailure) return finish(item, { action: "rejected", message: crdFailure }, item.recorded);
-    if (o.dryRun && ((item.ref.namespace && plannedNamespaces.has(item.ref.namespace)) || (item.crdKey && desired.get(item.crdKey)?.result?.action === "create"))) {
-      // The server cannot simulate an object in a namespace, or of a kind, that does not exist yet.
-      return finish(item, { action: "create", message: "after its namespace or CustomResourceDefinition is created" }, item.recorded);
-    }
-    await applyItem(cluster, item, o);
-  });
+  await inPool(
+    items.filter((i) => i.info.group === CRD_GROUP && i.info.kind === "CustomResourceDefinition"),
+    o.concurrency,
+    async (crd) => {
+      const failure = await crdReadiness(cluster, crd, o);
+      if (failure) crdFailures.set(crd.key, failure);
+    },
+  );
+  const plannedNamespaces = new Set(
+    phase1.filter((i) => i.info.kind === "Namespace" && i.result?.action === "create").map((i) => i.ref.name),
+  );
+  await inPool(
+    work.filter((i) => i.phase === 2),
+    o.concurrency,
+    async (item) => {
+      const crdFailure = item.crdKey ? crdFailures.get(item.crdKey) : undefined;
+      if (crdFailure) return finish(item, { action: "rejected", message: crdFailure }, item.recorded);
+      if (
+        o.dryRun &&
+        ((item.ref.namespace && plannedNamespaces.has(item.ref.namespace)) ||
+          (item.crdKey && desired.get(item.crdKey)?.result?.action === "create"))
+      ) {
+        // The server cannot simulate an object in a namespace, or of a kind, that does not exist yet.
+        return finish(item, { action: "create", message: "after its namespace or CustomResourceDefinition is created" }, item.recorded);
+      }
+      await applyItem(cluster, item, o);
+    },
+  );
 
   // Drift left in place is what report mode asks for; in restore mode it is a failure to apply.
-  const notApplied = items.filter(({ result }) => result!.action === "rejected" || result!.action === "conflict" || (result!.action === "drift" && o.drift === "restore" && !result!.restored));
+  const notApplied = items.filter(
+    ({ result }) =>
+      result!.action === "rejected" ||
+      result!.action === "conflict" ||
+      (result!.action === "drift" && o.drift === "restore" && !result!.restored),
+  );
   const complete = notApplied.length === 0;
   const kept: InventoryEntry[] = [];
   const removedResults: ObjectResult[] = [];
   let pruneSkipped: string | undefined;
-  const pruneBlocked = complete && o.prune && !o.allowMassPrune ? pruneLimitExceeded(removed, inventory.entries.size + work.filter((i) => !i.recorded).length, o) : undefined;
+  const pruneBlocked =
+    complete && o.prune && !o.allowMassPrune
+      ? pruneLimitExceeded(removed, inventory.entries.size + work.filter((i) => !i.recorded).length, o)
+      : undefined;
   if (removed.length > 0 && (!o.prune || !complete || pruneBlocked)) {
     pruneSkipped = !o.prune
       ? "prune is off: objects removed from the set are left in place (and stay in the inventory)"
-      : pruneBlocked ?? `${notApplied.length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`;
+      : (pruneBlocked ?? `${notApplied.length} object(s) of the set did not apply: nothing is pruned until the whole set has applied`);
     kept.push(...removed);
   } else {
     for (const outcome of await prune(cluster, prunable, live, o)) {
@@ -242,7 +272,15 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
 
   if (!o.dryRun) {
     o.beforeWrite();
-    await writeInventory(inventoryCluster, o.inventory, o.environment, inventory, [...items.flatMap((i) => (i.entry ? [i.entry] : [])), ...kept], o.fieldManager, mac);
+    await writeInventory(
+      inventoryCluster,
+      o.inventory,
+      o.environment,
+      inventory,
+      [...items.flatMap((i) => (i.entry ? [i.entry] : [])), ...kept],
+      o.fieldManager,
+      mac,
+    );
   }
   return {
     environment: o.environment,
@@ -257,7 +295,8 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
   };
 }
 
-type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster" | "inventoryKey">> & Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster" | "inventoryKey">;
+type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster" | "inventoryKey">> &
+  Pick<SyncOptions, "inventory" | "allowedNamespaces" | "inventoryCluster" | "inventoryKey">;
 
 /**
  * Objects this environment has not applied before: one that exists already was made by someone else
@@ -267,14 +306,25 @@ type Options = Required<Omit<SyncOptions, "inventory" | "allowedNamespaces" | "i
  */
 async function judgeOwnership(cluster: Cluster, items: Item[], o: Options): Promise<void> {
   const fresh = items.filter((i) => !i.recorded?.desired);
-  const existing = await findExisting(cluster, fresh.filter((i) => !i.live).map((i) => ({ key: i.key, info: i.info, namespace: i.ref.namespace, name: i.ref.name })), o.concurrency);
+  const existing = await findExisting(
+    cluster,
+    fresh.filter((i) => !i.live).map((i) => ({ key: i.key, info: i.info, namespace: i.ref.namespace, name: i.ref.name })),
+    o.concurrency,
+  );
   for (const item of fresh) {
     const found = item.live ?? existing.get(item.key);
     if (found === "forbidden") {
-      finish(item, { action: "forbidden", message: "the environment's account may not read it, so Vigil cannot tell whether someone else made it: not applied" }, null);
+      finish(
+        item,
+        {
+          action: "forbidden",
+          message: "the environment's account may not read it, so Vigil cannot tell whether someone else made it: not applied",
+        },
+        null,
+      );
       continue;
     }
-    const managers = ((found?.metadata?.managedFields ?? []) as { manager?: string; operation?: string }[]);
+    const managers = (found?.metadata?.managedFields ?? []) as { manager?: string; operation?: string }[];
     if (!found || managers.some((m) => m.manager === o.fieldManager)) continue;
     if (found.metadata?.annotations?.[ADOPT_ANNOTATION] === o.environment) {
       item.adopted = true;
@@ -283,13 +333,17 @@ async function judgeOwnership(cluster: Cluster, items: Item[], o: Options): Prom
     const named = [...new Set(managers.map((m) => `${m.manager ?? "(unnamed)"} (${m.operation ?? "?"})`))];
     const claimedBy = found.metadata?.labels?.[ENVIRONMENT_LABEL];
     const managedBy = `managed by ${named.join(", ") || "no recorded field manager"}`;
-    finish(item, {
-      action: "conflict",
-      managers: named,
-      message: claimedBy
-        ? `it belongs to another environment: ${claimedBy} (${ENVIRONMENT_LABEL}=${claimedBy}, ${managedBy}); not applied, even with force: define it in one environment only`
-        : `it exists and was not created by environment ${o.environment}: ${managedBy}. Vigil neither takes it over nor prunes it: remove it from Git, or adopt it on purpose with the annotation ${ADOPT_ANNOTATION}=${o.environment} on the live object`,
-    }, null);
+    finish(
+      item,
+      {
+        action: "conflict",
+        managers: named,
+        message: claimedBy
+          ? `it belongs to another environment: ${claimedBy} (${ENVIRONMENT_LABEL}=${claimedBy}, ${managedBy}); not applied, even with force: define it in one environment only`
+          : `it exists and was not created by environment ${o.environment}: ${managedBy}. Vigil neither takes it over nor prunes it: remove it from Git, or adopt it on purpose with the annotation ${ADOPT_ANNOTATION}=${o.environment} on the live object`,
+      },
+      null,
+    );
   }
 }
 
@@ -298,8 +352,10 @@ function pruneLimitExceeded(removed: readonly InventoryEntry[], inventorySize: n
   const deleting = removed.filter((e) => !e.adopted).length;
   const { count, fraction } = o.pruneLimit;
   if (deleting <= count || deleting <= fraction * inventorySize) return undefined;
-  return `prune limit: ${deleting} of ${inventorySize} objects would be deleted, more than both ${count} objects and ${Math.round(fraction * 100)}% of the inventory; ` +
-    "nothing was deleted. If this is meant, allow it once (vigil agent --allow-mass-prune ENV) or raise the environment's pruneLimit in the trust policy";
+  return (
+    `prune limit: ${deleting} of ${inventorySize} objects would be deleted, more than both ${count} objects and ${Math.round(fraction * 100)}% of the inventory; ` +
+    "nothing was deleted. If this is meant, allow it once (vigil agent --allow-mass-prune ENV) or raise the environment's pruneLimit in the trust policy"
+  );
 }
 
 /**
@@ -332,12 +388,15 @@ function withDefaults(options: SyncOptions): Options {
     crdTimeoutMs: 30_000,
     ...options,
   };
-  if (!isLabelValue(o.environment)) throw new InputError(`environment "${o.environment}" cannot be a label value (63 characters at most: letters, digits, - _ .)`);
+  if (!isLabelValue(o.environment))
+    throw new InputError(`environment "${o.environment}" cannot be a label value (63 characters at most: letters, digits, - _ .)`);
   if (!o.inventory?.namespace || !o.inventory?.name) throw new InputError("inventory: a namespace and a name are required");
-  if (!/^[\x21-\x7e]{1,128}$/.test(o.fieldManager)) throw new InputError(`fieldManager "${o.fieldManager}" must be 1 to 128 printable characters`);
+  if (!/^[\x21-\x7e]{1,128}$/.test(o.fieldManager))
+    throw new InputError(`fieldManager "${o.fieldManager}" must be 1 to 128 printable characters`);
   if (o.drift !== "restore" && o.drift !== "report") throw new InputError(`drift must be "restore" or "report", not "${o.drift}"`);
   if (!(o.concurrency >= 1)) throw new InputError("concurrency must be at least 1");
-  if (!(o.pruneLimit.count >= 0) || !(o.pruneLimit.fraction >= 0 && o.pruneLimit.fraction <= 1)) throw new InputError("pruneLimit: count must be 0 or more, fraction between 0 and 1");
+  if (!(o.pruneLimit.count >= 0) || !(o.pruneLimit.fraction >= 0 && o.pruneLimit.fraction <= 1))
+    throw new InputError("pruneLimit: count must be 0 or more, fraction between 0 and 1");
   return o;
 }
 
@@ -349,14 +408,22 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
   const refuse = (s: SourcedObject, reason: string, rule: Refusal["rule"] = "scope") => {
     const m = s.object.metadata ?? {};
     const shown = (x: unknown) => (typeof x === "string" ? JSON.stringify(x).slice(1, -1).slice(0, 80) : undefined);
-    refusals.push({ file: s.file, line: s.line, object: describeRef({ kind: String(s.object.kind ?? "object"), namespace: shown(m.namespace), name: shown(m.name) ?? "(no name)" }), reason, rule });
+    refusals.push({
+      file: s.file,
+      line: s.line,
+      object: describeRef({ kind: String(s.object.kind ?? "object"), namespace: shown(m.namespace), name: shown(m.name) ?? "(no name)" }),
+      reason,
+      rule,
+    });
   };
 
   // Names first, before any request (discovery included): a name like ".." is bad input, named with its file.
   for (const s of objects) {
     const { apiVersion, kind, metadata: m = {} } = s.object;
     if (typeof apiVersion !== "string" || typeof kind !== "string" || typeof m.name !== "string" || m.name === "") continue;
-    const problem = nameProblem(splitApiVersion(apiVersion).group, kind, m.name) ?? (typeof m.namespace === "string" && m.namespace !== "" ? namespaceProblem(m.namespace) : undefined);
+    const problem =
+      nameProblem(splitApiVersion(apiVersion).group, kind, m.name) ??
+      (typeof m.namespace === "string" && m.namespace !== "" ? namespaceProblem(m.namespace) : undefined);
     if (problem) refuse(s, problem, "name");
   }
   if (refusals.length > 0) throw new SyncRefused(refusals);
@@ -368,14 +435,34 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
     if (crd.kind !== "CustomResourceDefinition" || !String(crd.apiVersion).startsWith(`${CRD_GROUP}/`)) continue;
     const spec = crd.spec ?? {};
     for (const v of (spec.versions ?? []) as { name?: string; served?: boolean }[]) {
-      if (v.served === false || typeof v.name !== "string" || typeof spec.group !== "string" || typeof spec.names?.kind !== "string" || typeof spec.names?.plural !== "string") continue;
-      const info = { group: spec.group, version: v.name, kind: spec.names.kind, resource: spec.names.plural, namespaced: spec.scope !== "Cluster" };
-      defined.set(`${apiVersionOf(info.group, info.version)}|${info.kind}`, { info, crdKey: identity({ apiVersion: crd.apiVersion, kind: crd.kind, name: String(crd.metadata?.name) }) });
+      if (
+        v.served === false ||
+        typeof v.name !== "string" ||
+        typeof spec.group !== "string" ||
+        typeof spec.names?.kind !== "string" ||
+        typeof spec.names?.plural !== "string"
+      )
+        continue;
+      const info = {
+        group: spec.group,
+        version: v.name,
+        kind: spec.names.kind,
+        resource: spec.names.plural,
+        namespaced: spec.scope !== "Cluster",
+      };
+      defined.set(`${apiVersionOf(info.group, info.version)}|${info.kind}`, {
+        info,
+        crdKey: identity({ apiVersion: crd.apiVersion, kind: crd.kind, name: String(crd.metadata?.name) }),
+      });
     }
   }
 
   // Discovery: each apiVersion asked once; a kind it does not list makes it asked once more.
-  const served = await cluster.discovery.resolve(objects.flatMap(({ object: { apiVersion, kind } }) => (typeof apiVersion === "string" && typeof kind === "string" && !defined.has(`${apiVersion}|${kind}`) ? [{ apiVersion, kind }] : [])));
+  const served = await cluster.discovery.resolve(
+    objects.flatMap(({ object: { apiVersion, kind } }) =>
+      typeof apiVersion === "string" && typeof kind === "string" && !defined.has(`${apiVersion}|${kind}`) ? [{ apiVersion, kind }] : [],
+    ),
+  );
   const kinds = new Map<string, ResourceInfo | undefined>();
   for (const [k, info] of served) kinds.set(k, info);
   for (const [k, { info }] of defined) kinds.set(k, info);
@@ -423,7 +510,10 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
           continue;
         }
       } else if (!o.allowClusterScoped) {
-        refuse(s, `${obj.kind} is cluster-scoped, and environment ${o.environment} does not allow cluster-scoped objects other than its namespaces`);
+        refuse(
+          s,
+          `${obj.kind} is cluster-scoped, and environment ${o.environment} does not allow cluster-scoped objects other than its namespaces`,
+        );
         continue;
       }
     }
@@ -436,7 +526,14 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
       refuse(s, "metadata.managedFields must not be set in a manifest");
       continue;
     }
-    const ref: ObjectRef = { apiVersion: obj.apiVersion, kind: obj.kind, ...(namespace && { namespace }), name: m.name, file: s.file, line: s.line };
+    const ref: ObjectRef = {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      ...(namespace && { namespace }),
+      name: m.name,
+      file: s.file,
+      line: s.line,
+    };
     const key = identity(ref);
     const first = seen.get(key);
     if (first) {
@@ -449,7 +546,8 @@ async function prepare(cluster: Cluster, objects: readonly SourcedObject[], o: O
       continue;
     }
     const body: KubeObject = { ...obj, metadata: { ...m, labels: { ...m.labels, [ENVIRONMENT_LABEL]: o.environment } } };
-    const isFirst = (info.group === "" && info.kind === "Namespace") || (info.group === CRD_GROUP && info.kind === "CustomResourceDefinition");
+    const isFirst =
+      (info.group === "" && info.kind === "Namespace") || (info.group === CRD_GROUP && info.kind === "CustomResourceDefinition");
     const crdKey = defined.get(k)?.crdKey;
     items.push({ ref, key, info, body, desiredHash: hashOf(body), phase: isFirst ? 1 : 2, ...(crdKey && { crdKey }) });
   }
@@ -492,8 +590,14 @@ function applyCall(cluster: Cluster, item: Item, o: Options, mode: { force: bool
 /** Records the result; `entry` is what the inventory keeps (undefined: the bare reference; null: nothing). */
 function finish(item: Item, result: Omit<ObjectResult, "object">, entry: InventoryEntry | undefined | null): void {
   const isSecret = item.info.group === "" && item.info.kind === "Secret";
-  item.result = { object: item.ref, ...result, ...(isSecret && result.changes && { changes: hideSecretValues(result.changes) }), ...(item.adopted && !item.recorded?.adopted && { adopted: true }) };
-  item.entry = entry === null ? null : entry ? { ...entry, apiVersion: item.ref.apiVersion, ...(item.adopted && { adopted: true }) } : entryOf(item);
+  item.result = {
+    object: item.ref,
+    ...result,
+    ...(isSecret && result.changes && { changes: hideSecretValues(result.changes) }),
+    ...(item.adopted && !item.recorded?.adopted && { adopted: true }),
+  };
+  item.entry =
+    entry === null ? null : entry ? { ...entry, apiVersion: item.ref.apiVersion, ...(item.adopted && { adopted: true }) } : entryOf(item);
 }
 
 function entryOf(item: Item, owned?: string): InventoryEntry {
@@ -514,18 +618,28 @@ async function applyItem(cluster: Cluster, item: Item, o: Options): Promise<void
   // adoption (vigil agent adopt) takes the fields over once, on the first apply after it.
   const takeOver = o.force || (item.adopted === true && !item.recorded?.adopted);
   let answer = await applyWithRetryOn404(cluster, item, o, { force: false, dryRun: o.dryRun });
-  if (answer.status === 409 && takeOver && !claimedElsewhere(conflictsOf(answer.body))) answer = await applyCall(cluster, item, o, { force: true, dryRun: o.dryRun });
+  if (answer.status === 409 && takeOver && !claimedElsewhere(conflictsOf(answer.body)))
+    answer = await applyCall(cluster, item, o, { force: true, dryRun: o.dryRun });
   if (answer.status === 409) {
     const conflicts = conflictsOf(answer.body);
     return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, answer) }, item.recorded);
   }
-  if (answer.status === 403) return finish(item, { action: "forbidden", message: `the environment's account may not write it: ${describeAnswer(answer)}` }, null);
-  if (answer.status !== 200 && answer.status !== 201) return finish(item, { action: "rejected", message: describeAnswer(answer) }, item.recorded);
+  if (answer.status === 403)
+    return finish(item, { action: "forbidden", message: `the environment's account may not write it: ${describeAnswer(answer)}` }, null);
+  if (answer.status !== 200 && answer.status !== 201)
+    return finish(item, { action: "rejected", message: describeAnswer(answer) }, item.recorded);
   const previous = item.live ?? (o.dryRun && answer.status === 200 ? await getLive(cluster, item) : undefined);
   const changes = previous ? diffObjects(previous, answer.body) : undefined;
-  const unchanged = answer.status === 200 && previous && (previous.metadata?.resourceVersion === answer.body?.metadata?.resourceVersion && !o.dryRun || changes?.length === 0);
+  const unchanged =
+    answer.status === 200 &&
+    previous &&
+    ((previous.metadata?.resourceVersion === answer.body?.metadata?.resourceVersion && !o.dryRun) || changes?.length === 0);
   const action = answer.status === 201 ? "create" : unchanged ? "unchanged" : "update";
-  finish(item, { action, ...(action === "update" && changes && { changes }) }, o.dryRun ? item.recorded : entryOf(item, ownedHash(answer.body, o.fieldManager)));
+  finish(
+    item,
+    { action, ...(action === "update" && changes && { changes }) },
+    o.dryRun ? item.recorded : entryOf(item, ownedHash(answer.body, o.fieldManager)),
+  );
 }
 
 /**
@@ -540,14 +654,24 @@ async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
   let answer = probe;
   if (probe.status === 409) {
     conflicts = conflictsOf(probe.body);
-    if (claimedElsewhere(conflicts)) return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, probe) }, item.recorded);
+    if (claimedElsewhere(conflicts))
+      return finish(item, { action: "conflict", conflicts, message: conflictMessage(conflicts, probe) }, item.recorded);
     // Restore takes the fields back; report asks the server what taking them back would change, to show it.
     answer = await applyCall(cluster, item, o, { force: true, dryRun: !restore });
   }
   const accepted = answer.status === 200 || answer.status === 201;
-  if (answer.status === 403) return finish(item, { action: "forbidden", message: `changed outside Git, and the environment's account may not write it: ${describeAnswer(answer)}` }, null);
+  if (answer.status === 403)
+    return finish(
+      item,
+      { action: "forbidden", message: `changed outside Git, and the environment's account may not write it: ${describeAnswer(answer)}` },
+      null,
+    );
   if (!accepted && restore) {
-    return finish(item, { action: "rejected", message: `changed outside Git, and putting it back failed: ${describeAnswer(answer)}` }, item.recorded);
+    return finish(
+      item,
+      { action: "rejected", message: `changed outside Git, and putting it back failed: ${describeAnswer(answer)}` },
+      item.recorded,
+    );
   }
   const changes = item.live && accepted ? diffObjects(item.live, answer.body) : undefined;
   const what = !item.live
@@ -558,7 +682,13 @@ async function drift(cluster: Cluster, item: Item, o: Options): Promise<void> {
   const restored = restore;
   finish(
     item,
-    { action: "drift", restored, message: restored ? `${what}; restored` : `${what}; ${o.dryRun ? "would be restored" : "reported, not restored (drift: report)"}`, ...(conflicts?.length && { conflicts }), ...(changes?.length && { changes }) },
+    {
+      action: "drift",
+      restored,
+      message: restored ? `${what}; restored` : `${what}; ${o.dryRun ? "would be restored" : "reported, not restored (drift: report)"}`,
+      ...(conflicts?.length && { conflicts }),
+      ...(changes?.length && { changes }),
+    },
     restored ? entryOf(item, ownedHash(answer.body, o.fieldManager)) : item.recorded,
   );
 }
@@ -576,7 +706,12 @@ function conflictMessage(conflicts: FieldConflict[], answer: ApiAnswer): string 
 }
 
 /** Right after its CRD is Established, a custom resource's endpoint may answer 404 for a moment. */
-async function applyWithRetryOn404(cluster: Cluster, item: Item, o: Options, mode: { force: boolean; dryRun: boolean }): Promise<ApiAnswer> {
+async function applyWithRetryOn404(
+  cluster: Cluster,
+  item: Item,
+  o: Options,
+  mode: { force: boolean; dryRun: boolean },
+): Promise<ApiAnswer> {
   for (let attempt = 1; ; attempt++) {
     const answer = await applyCall(cluster, item, o, mode);
     const endpointMissing = answer.status === 404 && item.crdKey !== undefined && answer.body?.details?.name === undefined;
@@ -603,7 +738,8 @@ async function crdReadiness(cluster: Cluster, crd: Item, o: Options): Promise<st
       const names = conditions.find((c) => c.type === "NamesAccepted" && c.status === "False");
       if (names) return `its CustomResourceDefinition ${crd.ref.name} was not accepted: ${names.message}`;
     }
-    if (Date.now() + wait > deadline) return `its CustomResourceDefinition ${crd.ref.name} was not Established within ${o.crdTimeoutMs / 1000} s`;
+    if (Date.now() + wait > deadline)
+      return `its CustomResourceDefinition ${crd.ref.name} was not Established within ${o.crdTimeoutMs / 1000} s`;
     if (obj) await new Promise((r) => setTimeout(r, wait));
     const answer = await cluster.call({ verb: "get", method: "GET", path: resourcePath(crd.info, undefined, crd.ref.name) });
     if (answer.status !== 200) return `its CustomResourceDefinition ${crd.ref.name} cannot be read: ${describeAnswer(answer)}`;
@@ -625,44 +761,80 @@ async function resolveRemoved(cluster: Cluster, removed: InventoryEntry[]): Prom
 }
 
 /** Deletes what left the set, if it carries this environment's label: everything else first, then CRDs, then Namespaces. */
-async function prune(cluster: Cluster, removed: Removed[], live: Map<string, any>, o: Options): Promise<{ result: ObjectResult; entry: InventoryEntry; keep: boolean }[]> {
+async function prune(
+  cluster: Cluster,
+  removed: Removed[],
+  live: Map<string, any>,
+  o: Options,
+): Promise<{ result: ObjectResult; entry: InventoryEntry; keep: boolean }[]> {
   const rank = (r: Removed) => (r.entry.kind === "Namespace" ? 2 : r.entry.kind === "CustomResourceDefinition" ? 1 : 0);
   const outcomes: { result: ObjectResult; entry: InventoryEntry; keep: boolean }[] = [];
   const allowed = new Set(o.allowedNamespaces);
   for (const stage of [0, 1, 2]) {
-    await inPool(removed.filter((r) => rank(r) === stage), o.concurrency, async ({ entry, info }) => {
-      const object: ObjectRef = { apiVersion: entry.apiVersion, kind: entry.kind, ...(entry.namespace && { namespace: entry.namespace }), name: entry.name };
-      const done = (action: SyncAction, message: string | undefined, keep = false) => void outcomes.push({ result: { object, action, ...(message && { message }) }, entry, keep });
-      if (!info) return done("prune", "already gone: the cluster no longer serves its kind");
-      if (entry.adopted) return done("orphan", `left in place: environment ${o.environment} adopted it and did not create it, so it never deletes it`);
-      const inAllowedNamespace = entry.kind === "Namespace" ? allowed.has(entry.name) : !info.namespaced || allowed.has(entry.namespace ?? "");
-      if (!inAllowedNamespace) return done("orphan", `left in place: namespace "${entry.kind === "Namespace" ? entry.name : entry.namespace}" is no longer allowed for environment ${o.environment}`);
-      const sharing = info.group === "" && info.kind === "Namespace" ? o.otherEnvironments.filter((e) => e.namespaces.includes(entry.name)).map((e) => e.name) : [];
-      // Kept in the inventory: pruned once no other environment deploys into it.
-      if (sharing.length > 0) return done("orphan", `left in place: environment ${sharing.join(", ")} also deploys into namespace "${entry.name}", and deleting it would delete their objects`, true);
-      const obj = live.get(identity(entry));
-      if (!obj) {
-        // Not listed with our label: gone, or someone removed the label (then it is no longer ours to delete).
-        const status = (await cluster.call({ verb: "get", method: "GET", path: resourcePath(info, entry.namespace, entry.name) })).status;
-        if (status === 403) return done("forbidden", "left in place: the environment's account may not read it; dropped from the inventory");
-        return status === 200 ? done("orphan", `left in place: it no longer carries ${ENVIRONMENT_LABEL}=${o.environment}`) : done("prune", "already gone");
-      }
-      if (o.dryRun) return done("prune", undefined);
-      o.beforeWrite();
-      const answer = await cluster.call({
-        verb: "delete",
-        method: "DELETE",
-        path: resourcePath(info, entry.namespace, entry.name),
-        // Only the object that was listed: if it was deleted and created again since, it is not ours to delete.
-        body: { apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid: obj.metadata.uid }, propagationPolicy: "Background" },
-      });
-      if (answer.status === 200 || answer.status === 202) return done("prune", undefined);
-      if (answer.status === 404) return done("prune", "already gone");
-      if (answer.status === 409) return done("orphan", `left in place: it was replaced since it was listed (${describeAnswer(answer)})`, true);
-      if (answer.status === 403) return done("forbidden", `left in place: the environment's account may not delete it (${describeAnswer(answer)}); dropped from the inventory`);
-      done("rejected", `could not be pruned: ${describeAnswer(answer)}`, true);
-    });
+    await inPool(
+      removed.filter((r) => rank(r) === stage),
+      o.concurrency,
+      async ({ entry, info }) => {
+        const object: ObjectRef = {
+          apiVersion: entry.apiVersion,
+          kind: entry.kind,
+          ...(entry.namespace && { namespace: entry.namespace }),
+          name: entry.name,
+        };
+        const done = (action: SyncAction, message: string | undefined, keep = false) =>
+          void outcomes.push({ result: { object, action, ...(message && { message }) }, entry, keep });
+        if (!info) return done("prune", "already gone: the cluster no longer serves its kind");
+        if (entry.adopted)
+          return done("orphan", `left in place: environment ${o.environment} adopted it and did not create it, so it never deletes it`);
+        const inAllowedNamespace =
+          entry.kind === "Namespace" ? allowed.has(entry.name) : !info.namespaced || allowed.has(entry.namespace ?? "");
+        if (!inAllowedNamespace)
+          return done(
+            "orphan",
+            `left in place: namespace "${entry.kind === "Namespace" ? entry.name : entry.namespace}" is no longer allowed for environment ${o.environment}`,
+          );
+        const sharing =
+          info.group === "" && info.kind === "Namespace"
+            ? o.otherEnvironments.filter((e) => e.namespaces.includes(entry.name)).map((e) => e.name)
+            : [];
+        // Kept in the inventory: pruned once no other environment deploys into it.
+        if (sharing.length > 0)
+          return done(
+            "orphan",
+            `left in place: environment ${sharing.join(", ")} also deploys into namespace "${entry.name}", and deleting it would delete their objects`,
+            true,
+          );
+        const obj = live.get(identity(entry));
+        if (!obj) {
+          // Not listed with our label: gone, or someone removed the label (then it is no longer ours to delete).
+          const status = (await cluster.call({ verb: "get", method: "GET", path: resourcePath(info, entry.namespace, entry.name) })).status;
+          if (status === 403)
+            return done("forbidden", "left in place: the environment's account may not read it; dropped from the inventory");
+          return status === 200
+            ? done("orphan", `left in place: it no longer carries ${ENVIRONMENT_LABEL}=${o.environment}`)
+            : done("prune", "already gone");
+        }
+        if (o.dryRun) return done("prune", undefined);
+        o.beforeWrite();
+        const answer = await cluster.call({
+          verb: "delete",
+          method: "DELETE",
+          path: resourcePath(info, entry.namespace, entry.name),
+          // Only the object that was listed: if it was deleted and created again since, it is not ours to delete.
+          body: { apiVersion: "v1", kind: "DeleteOptions", preconditions: { uid: obj.metadata.uid }, propagationPolicy: "Background" },
+        });
+        if (answer.status === 200 || answer.status === 202) return done("prune", undefined);
+        if (answer.status === 404) return done("prune", "already gone");
+        if (answer.status === 409)
+          return done("orphan", `left in place: it was replaced since it was listed (${describeAnswer(answer)})`, true);
+        if (answer.status === 403)
+          return done(
+            "forbidden",
+            `left in place: the environment's account may not delete it (${describeAnswer(answer)}); dropped from the inventory`,
+          );
+        done("rejected", `could not be pruned: ${describeAnswer(answer)}`, true);
+      },
+    );
   }
   return outcomes;
 }
-

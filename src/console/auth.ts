@@ -46,7 +46,7 @@ export class Authenticator {
   async authenticate(header: string | undefined): Promise<Authentication> {
     if (header === undefined) return { refused: "no credentials: send Authorization: Bearer TOKEN", status: 401 };
     const match = /^Bearer ([\x21-\x7e]+)$/.exec(header);
-    if (!match) return { refused: "the Authorization header is not \"Bearer TOKEN\"", status: 401 };
+    if (!match) return { refused: 'the Authorization header is not "Bearer TOKEN"', status: 401 };
     const credential = match[1]!;
     if (credential.length > MAX_CREDENTIAL) return { refused: `the bearer credential is over ${MAX_CREDENTIAL} bytes`, status: 401 };
     if (this.#oidc && looksLikeJwt(credential)) return this.#oidc.authenticate(credential);
@@ -117,12 +117,17 @@ class OidcVerifier {
     if (claims.exp + CLOCK_SKEW_SECONDS < now) return refuse(`expired at ${new Date(claims.exp * 1000).toISOString()}`);
     if (typeof claims.nbf === "number" && claims.nbf - CLOCK_SKEW_SECONDS > now) return refuse("not valid yet (nbf)");
     if (typeof claims.iat === "number" && claims.iat - CLOCK_SKEW_SECONDS > now) return refuse("issued in the future (iat)");
-    const name = [claims.email, claims.preferred_username, claims.sub].find((c): c is string => typeof c === "string" && c.length > 0 && c.length <= 256);
+    const name = [claims.email, claims.preferred_username, claims.sub].find(
+      (c): c is string => typeof c === "string" && c.length > 0 && c.length <= 256,
+    );
     if (!name) return refuse("it names nobody (email, preferred_username or sub)");
     const raw = claims[this.#config.groupsClaim];
     const groups = typeof raw === "string" ? [raw] : Array.isArray(raw) ? raw.filter((g): g is string => typeof g === "string") : [];
-    const role: Role | undefined = groups.some((g) => this.#config.roles.auditor.includes(g)) ? "auditor"
-      : groups.some((g) => this.#config.roles.viewer.includes(g)) ? "viewer" : undefined;
+    const role: Role | undefined = groups.some((g) => this.#config.roles.auditor.includes(g))
+      ? "auditor"
+      : groups.some((g) => this.#config.roles.viewer.includes(g))
+        ? "viewer"
+        : undefined;
     if (!role) return { refused: `${name} is in no group the console gives a role to (claim ${this.#config.groupsClaim})`, status: 403 };
     return { caller: { name, role, via: this.#config.issuer } };
   }
@@ -145,7 +150,8 @@ class OidcVerifier {
     if (discovery.issuer !== issuer) throw new Error(`its discovery document names issuer ${JSON.stringify(discovery.issuer)}`);
     if (typeof discovery.jwks_uri !== "string") throw new Error("its discovery document has no jwks_uri");
     const jwksUri = new URL(discovery.jwks_uri);
-    if (jwksUri.protocol !== "https:" && !(jwksUri.protocol === "http:" && new URL(issuer).protocol === "http:")) throw new Error("its jwks_uri is not https://");
+    if (jwksUri.protocol !== "https:" && !(jwksUri.protocol === "http:" && new URL(issuer).protocol === "http:"))
+      throw new Error("its jwks_uri is not https://");
     const jwks = await fetchJson(jwksUri.href);
     const byKid = new Map<string, { key: KeyObject; kty: string }>();
     for (const jwk of Array.isArray(jwks.keys) ? jwks.keys.slice(0, 100) : []) {

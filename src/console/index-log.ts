@@ -120,19 +120,35 @@ export class LogIndex {
 
   #environment(name: string): EnvironmentIndex {
     let env = this.environments.get(name);
-    if (!env) this.environments.set(name, (env = { name, reconcileOf: new Map(), applyOf: new Map(), approvalsOf: new Map(), deploymentOf: new Map(), explainable: [] }));
+    if (!env)
+      this.environments.set(
+        name,
+        (env = { name, reconcileOf: new Map(), applyOf: new Map(), approvalsOf: new Map(), deploymentOf: new Map(), explainable: [] }),
+      );
     return env;
   }
 }
 
 const lower = (s: string) => s.toLowerCase();
-const objectKey = (o: { kind: string; namespace?: string; name: string }) => lower(`${o.kind}/${o.namespace ? `${o.namespace}/` : ""}${o.name}`);
+const objectKey = (o: { kind: string; namespace?: string; name: string }) =>
+  lower(`${o.kind}/${o.namespace ? `${o.namespace}/` : ""}${o.name}`);
 
 export function rowOf(index: number, record: AuditRecord): Row {
-  const row: Row = { index, time: record.time, kind: record.kind, ...(record.environment && { environment: record.environment }), summary: describeRecord(record), resources: [], people: [], commits: [] };
+  const row: Row = {
+    index,
+    time: record.time,
+    kind: record.kind,
+    ...(record.environment && { environment: record.environment }),
+    summary: describeRecord(record),
+    resources: [],
+    people: [],
+    commits: [],
+  };
   switch (record.kind) {
     case "reconcile":
-      row.commits = [...new Set([...(record.payload.revision ? [record.payload.revision] : []), ...record.payload.commits.map((c) => c.commit)])];
+      row.commits = [
+        ...new Set([...(record.payload.revision ? [record.payload.revision] : []), ...record.payload.commits.map((c) => c.commit)]),
+      ];
       row.people = [...new Set(record.payload.commits.flatMap((c) => (c.signer ? [lower(c.signer)] : [])))];
       break;
     case "apply":

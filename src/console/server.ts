@@ -50,8 +50,17 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
     const sources: Sources = { log, index, ...(inventory && { inventory }), ...(config.repository && { repository: config.repository }) };
     const accessLog = config.accessLog ? createWriteStream(config.accessLog, { flags: "a", mode: 0o600 }) : undefined;
     const signIn = config.oidc ? { oidc: { issuer: config.oidc.issuer, clientId: config.oidc.audience, scopes: config.oidc.scopes } } : {};
-    const handler = new Handler(sources, new Authenticator(config), staticFiles(config.oidc ? await issuerOrigins(config.oidc.issuer) : []), accessLog, signIn);
-    const server = createServer({ cert: certificate.cert, key: certificate.key, minVersion: "TLSv1.2" }, (req, res) => void handler.handle(req, res));
+    const handler = new Handler(
+      sources,
+      new Authenticator(config),
+      staticFiles(config.oidc ? await issuerOrigins(config.oidc.issuer) : []),
+      accessLog,
+      signIn,
+    );
+    const server = createServer(
+      { cert: certificate.cert, key: certificate.key, minVersion: "TLSv1.2" },
+      (req, res) => void handler.handle(req, res),
+    );
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
     await listen(server, config.listen);
@@ -84,7 +93,10 @@ export async function startConsole(config: ConsoleConfig): Promise<RunningConsol
 async function issuerOrigins(issuer: string): Promise<string[]> {
   const origins = new Set([new URL(issuer).origin]);
   try {
-    const response = await fetch(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5_000), redirect: "error" });
+    const response = await fetch(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, {
+      signal: AbortSignal.timeout(5_000),
+      redirect: "error",
+    });
     const discovery = (await response.json()) as { token_endpoint?: unknown };
     if (typeof discovery.token_endpoint === "string") origins.add(new URL(discovery.token_endpoint).origin);
   } catch {
@@ -99,7 +111,12 @@ function listen(server: Server, listenOn: string): Promise<void> {
   const port = Number(listenOn.slice(split + 1));
   return new Promise((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(e.code === "EADDRINUSE" || e.code === "EACCES" || e.code === "EADDRNOTAVAIL" ? new VigilError(`cannot listen on ${listenOn}: ${e.code}`, ExitCode.unavailable) : e));
+      reject(
+        e.code === "EADDRINUSE" || e.code === "EACCES" || e.code === "EADDRNOTAVAIL"
+          ? new VigilError(`cannot listen on ${listenOn}: ${e.code}`, ExitCode.unavailable)
+          : e,
+      ),
+    );
     server.listen(port, host, () => resolve());
   });
 }
@@ -150,7 +167,9 @@ class Handler {
       if (!found) return this.#json(res, (status = 404), { error: `no API ${url.pathname} (see /api/v1/openapi.json)` });
       if (RANK[caller.role] < RANK[found.route.role]) {
         refused = `needs the ${found.route.role} role`;
-        return this.#json(res, (status = 403), { error: `${url.pathname} needs the ${found.route.role} role; ${caller.name} is a ${caller.role}` });
+        return this.#json(res, (status = 403), {
+          error: `${url.pathname} needs the ${found.route.role} role; ${caller.name} is a ${caller.role}`,
+        });
       }
       status = await this.#answer(found.route, found.params!, url.searchParams, caller, res);
     } catch (e) {
@@ -160,10 +179,20 @@ class Handler {
     }
   }
 
-  async #answer(route: Route, params: Record<string, string>, query: URLSearchParams, caller: Caller, res: ServerResponse): Promise<number> {
+  async #answer(
+    route: Route,
+    params: Record<string, string>,
+    query: URLSearchParams,
+    caller: Caller,
+    res: ServerResponse,
+  ): Promise<number> {
     const result = await route.handle({ sources: this.#sources, params, query, caller });
     if (result && typeof result === "object" && Symbol.asyncIterator in result) {
-      res.writeHead(200, { "content-type": "application/x-ndjson; charset=utf-8", "cache-control": "no-store", "content-disposition": 'attachment; filename="vigil-audit.jsonl"' });
+      res.writeHead(200, {
+        "content-type": "application/x-ndjson; charset=utf-8",
+        "cache-control": "no-store",
+        "content-disposition": 'attachment; filename="vigil-audit.jsonl"',
+      });
       for await (const line of result as AsyncIterable<string>) {
         // A client that went away ends the export (waiting for a drain that never comes would keep it forever).
         if (!res.write(line)) await new Promise((r) => (res.once("drain", r), res.once("close", r)));
@@ -182,21 +211,25 @@ class Handler {
       res.destroy();
       return 500;
     }
-    if (e instanceof NotFound) return this.#json(res, 404, { error: e.message }), 404;
-    if (e instanceof InputError) return this.#json(res, 400, { error: e.message }), 400;
+    if (e instanceof NotFound) return (this.#json(res, 404, { error: e.message }), 404);
+    if (e instanceof InputError) return (this.#json(res, 400, { error: e.message }), 400);
     if (e instanceof IntegrityError) {
       this.#broken ??= e;
-      return this.#json(res, 500, { error: `the audit log does not verify; nothing from it is served: ${e.message}` }), 500;
+      return (this.#json(res, 500, { error: `the audit log does not verify; nothing from it is served: ${e.message}` }), 500);
     }
     // A decision the log does not hold (explain found no apply of the target) is an answer: not found.
-    if (e instanceof VigilError && e.exitCode === ExitCode.blocked) return this.#json(res, 404, { error: e.message }), 404;
-    if (e instanceof VigilError && e.exitCode === ExitCode.unavailable) return this.#json(res, 503, { error: e.message }), 503;
+    if (e instanceof VigilError && e.exitCode === ExitCode.blocked) return (this.#json(res, 404, { error: e.message }), 404);
+    if (e instanceof VigilError && e.exitCode === ExitCode.unavailable) return (this.#json(res, 503, { error: e.message }), 503);
     process.stderr.write(`console: internal error: ${(e as Error).stack ?? String(e)}\n`);
-    return this.#json(res, 500, { error: "internal error (logged by the console)" }), 500;
+    return (this.#json(res, 500, { error: "internal error (logged by the console)" }), 500);
   }
 
   #json(res: ServerResponse, status: number, body: unknown): void {
-    res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "content-security-policy": "default-src 'none'; frame-ancestors 'none'" });
+    res.writeHead(status, {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+    });
     res.end(JSON.stringify(body));
   }
 
@@ -208,21 +241,29 @@ class Handler {
   }
 
   /** One JSON line per API call: who, with which role, what, the answer; never the credential. */
-  #logCall(call: { caller: Caller | undefined; method: string | undefined; path: string; query: string; status: number; refused: string | undefined; ms: number }): void {
-    const line = JSON.stringify({
-      time: new Date().toISOString(),
-      caller: call.caller?.name ?? null,
-      role: call.caller?.role ?? null,
-      via: call.caller?.via ?? null,
-      method: call.method,
-      path: call.path,
-      query: call.query,
-      status: call.status,
-      ...(call.refused && { refused: call.refused }),
-      ms: call.ms,
-    }) + "\n";
+  #logCall(call: {
+    caller: Caller | undefined;
+    method: string | undefined;
+    path: string;
+    query: string;
+    status: number;
+    refused: string | undefined;
+    ms: number;
+  }): void {
+    const line =
+      JSON.stringify({
+        time: new Date().toISOString(),
+        caller: call.caller?.name ?? null,
+        role: call.caller?.role ?? null,
+        via: call.caller?.via ?? null,
+        method: call.method,
+        path: call.path,
+        query: call.query,
+        status: call.status,
+        ...(call.refused && { refused: call.refused }),
+        ms: call.ms,
+      }) + "\n";
     if (this.#accessLog) this.#accessLog.write(line);
     else process.stderr.write(line);
   }
 }
-

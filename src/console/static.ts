@@ -14,9 +14,16 @@ export interface StaticFile {
 }
 
 const WEB = join(import.meta.dirname, "..", "..", "console", "web");
-const TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml" };
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+};
 const VENDOR: Record<string, string> = { "preact.mjs": "preact", "hooks.mjs": "preact/hooks", "htm.mjs": "htm" };
-const BASE_CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const BASE_CSP =
+  "default-src 'none'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** `connect`: origins the page may call besides its own (the OIDC issuer's, for a person's sign-in). */
 export function staticFiles(connect: readonly string[] = []): Map<string, StaticFile> {

@@ -41,9 +41,31 @@ function generateLocalhostCertificate(): ServerCertificate {
   try {
     const keyFile = join(dir, "key.pem");
     const certFile = join(dir, "cert.pem");
-    const r = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-      "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1", "-keyout", keyFile, "-out", certFile], { encoding: "utf8", timeout: 30_000 });
-    if (r.error || r.status !== 0) throw new UnavailableError(`openssl could not make a certificate for localhost: ${r.error?.message ?? r.stderr.trim()}`);
+    const r = spawnSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+        "-keyout",
+        keyFile,
+        "-out",
+        certFile,
+      ],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    if (r.error || r.status !== 0)
+      throw new UnavailableError(`openssl could not make a certificate for localhost: ${r.error?.message ?? r.stderr.trim()}`);
     const cert = readInputFile(certFile, "the generated certificate", MAX_PEM);
     return { cert, key: readInputFile(keyFile, "the generated key", MAX_PEM), fingerprint: fingerprintOf(cert, certFile) };
   } finally {

@@ -31,7 +31,11 @@ const MAX_DIFF_BYTES = 512 * 1024;
 const GIT_TIMEOUT_MS = 10_000;
 const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
-async function recordAt<K extends AuditRecord["kind"]>(s: Sources, index: number | undefined, kind: K): Promise<{ index: number; record: Of<K> } | undefined> {
+async function recordAt<K extends AuditRecord["kind"]>(
+  s: Sources,
+  index: number | undefined,
+  kind: K,
+): Promise<{ index: number; record: Of<K> } | undefined> {
   if (index === undefined) return undefined;
   const record = await s.index.record(index);
   if (record.kind !== kind) throw new IntegrityError(`entry ${index}: indexed as ${kind} but holds ${record.kind}`);
@@ -54,21 +58,40 @@ async function environmentSummary(s: Sources, env: EnvironmentIndex) {
   const latest = await recordAt(s, env.latestReconcile, "reconcile");
   const apply = running ? await recordAt(s, env.applyOf.get(running.commit), "apply") : undefined;
   const failed = latest && latest.record.payload.verdict === "fail" ? latest.record.payload.checks.filter((c) => c.status === "fail") : [];
-  const state = failed.length === 0 ? (running ? "running" : "not deployed") : failed.every((c) => WAITING_GATES.has(c.gate)) ? "waiting for approval" : "blocked";
+  const state =
+    failed.length === 0
+      ? running
+        ? "running"
+        : "not deployed"
+      : failed.every((c) => WAITING_GATES.has(c.gate))
+        ? "waiting for approval"
+        : "blocked";
   const deployment = running ? env.deploymentOf.get(running.commit) : undefined;
   const approvers = running ? await approversOf(s, env, running.commit) : [];
   const findings = await findingsOf(s, env.name);
-  const images = apply ? [...new Map(apply.record.payload.objects.flatMap((o) => o.images).map((i) => [i.digest ?? i.image, i])).values()] : [];
+  const images = apply
+    ? [...new Map(apply.record.payload.objects.flatMap((o) => o.images).map((i) => [i.digest ?? i.image, i])).values()]
+    : [];
   return {
     name: env.name,
     state,
     running: running && { revision: running.commit, since: running.since.toISOString(), entry: Number(running.where.replace(/\D+/g, "")) },
-    health: deployment !== undefined ? { status: "healthy", detail: `signed deployment record of a healthy deploy (entry ${deployment})`, entry: deployment }
-      : running ? { status: "unknown", detail: "applied; no healthy deploy recorded yet" } : { status: "none", detail: "nothing applied" },
+    health:
+      deployment !== undefined
+        ? { status: "healthy", detail: `signed deployment record of a healthy deploy (entry ${deployment})`, entry: deployment }
+        : running
+          ? { status: "unknown", detail: "applied; no healthy deploy recorded yet" }
+          : { status: "none", detail: "nothing applied" },
     resources: apply?.record.payload.objects.length ?? 0,
     images,
     approvedBy: approvers,
-    latestReconcile: latest && { entry: latest.index, time: latest.record.time, verdict: latest.record.payload.verdict, revision: latest.record.payload.revision, blockedBy: failed.slice(0, 20) },
+    latestReconcile: latest && {
+      entry: latest.index,
+      time: latest.record.time,
+      verdict: latest.record.payload.verdict,
+      revision: latest.record.payload.revision,
+      blockedBy: failed.slice(0, 20),
+    },
     findings: countBySeverity(findings),
   };
 }
@@ -85,13 +108,17 @@ async function approversOf(s: Sources, env: EnvironmentIndex, revision: string):
 export async function environments(s: Sources) {
   await s.index.refresh();
   const list = [];
-  for (const env of [...s.index.environments.values()].sort((a, b) => a.name.localeCompare(b.name))) list.push(await environmentSummary(s, env));
+  for (const env of [...s.index.environments.values()].sort((a, b) => a.name.localeCompare(b.name)))
+    list.push(await environmentSummary(s, env));
   return { checkpoint: checkpointOf(s), environments: list };
 }
 
 function environmentIndex(s: Sources, name: string): EnvironmentIndex {
   const env = s.index.environments.get(name);
-  if (!env) throw new NotFound(`no environment ${JSON.stringify(name)} in the audit log (it has ${[...s.index.environments.keys()].join(", ") || "none"})`);
+  if (!env)
+    throw new NotFound(
+      `no environment ${JSON.stringify(name)} in the audit log (it has ${[...s.index.environments.keys()].join(", ") || "none"})`,
+    );
   return env;
 }
 
@@ -107,7 +134,15 @@ export async function environment(s: Sources, name: string) {
   const latestRevision = summary.latestReconcile?.revision;
   return {
     ...summary,
-    resources: (apply?.record.payload.objects ?? []).map((o) => ({ kind: o.kind, namespace: o.namespace, name: o.name, apiVersion: o.apiVersion, action: o.action, images: o.images, entry: apply!.index })),
+    resources: (apply?.record.payload.objects ?? []).map((o) => ({
+      kind: o.kind,
+      namespace: o.namespace,
+      name: o.name,
+      apiVersion: o.apiVersion,
+      action: o.action,
+      images: o.images,
+      entry: apply!.index,
+    })),
     chains: {
       ...(running && { running: await chain(s, env, running) }),
       ...(latestRevision && latestRevision !== running && { latest: await chain(s, env, latestRevision) }),
@@ -126,9 +161,27 @@ interface Stage {
 }
 
 function stage(name: string, checks: Check[], entry: number | undefined, summary: string, items: string[] = []): Stage {
-  const status = checks.some((c) => c.status === "fail") ? "fail" : checks.some((c) => c.status === "warn") ? "warn" : checks.length === 0 ? "skip" : "pass";
-  const shown = [...checks.filter((c) => c.status === "fail"), ...checks.filter((c) => c.status === "warn"), ...checks.filter((c) => c.status !== "fail" && c.status !== "warn")];
-  return { stage: name, status, summary, ...(entry !== undefined && { entry }), items, checks: shown.slice(0, MAX_CHECKS_PER_STAGE), more: Math.max(0, shown.length - MAX_CHECKS_PER_STAGE) };
+  const status = checks.some((c) => c.status === "fail")
+    ? "fail"
+    : checks.some((c) => c.status === "warn")
+      ? "warn"
+      : checks.length === 0
+        ? "skip"
+        : "pass";
+  const shown = [
+    ...checks.filter((c) => c.status === "fail"),
+    ...checks.filter((c) => c.status === "warn"),
+    ...checks.filter((c) => c.status !== "fail" && c.status !== "warn"),
+  ];
+  return {
+    stage: name,
+    status,
+    summary,
+    ...(entry !== undefined && { entry }),
+    items,
+    checks: shown.slice(0, MAX_CHECKS_PER_STAGE),
+    more: Math.max(0, shown.length - MAX_CHECKS_PER_STAGE),
+  };
 }
 
 /** commits → signers → approvals → policies → images → vulnerabilities → applied, each link naming its entry and checks. */
@@ -139,7 +192,15 @@ export async function chain(s: Sources, env: EnvironmentIndex, revision: string)
   const checks = (gates: string[]) => (p?.checks ?? []).filter((c) => gates.includes(c.gate));
   const signers = [...new Set((p?.commits ?? []).map((c) => (c.signer ? `${c.signer}${c.key ? ` (${c.key})` : ""}` : "(not signed)")))];
   const approvals = await approversOf(s, env, revision);
-  const images = apply ? [...new Set(apply.record.payload.objects.flatMap((o) => o.images.map((i) => `${i.image}${i.digest && !i.image.includes("@") ? `@${i.digest}` : ""}`)))] : [];
+  const images = apply
+    ? [
+        ...new Set(
+          apply.record.payload.objects.flatMap((o) =>
+            o.images.map((i) => `${i.image}${i.digest && !i.image.includes("@") ? `@${i.digest}` : ""}`),
+          ),
+        ),
+      ]
+    : [];
   const digests = new Set(apply?.record.payload.objects.flatMap((o) => o.images.flatMap((i) => (i.digest ? [i.digest] : []))) ?? []);
   const open = (await findingsOf(s, env.name)).filter((f) => digests.has(f.digest) && !f.suppressed);
   const deployment = env.deploymentOf.get(revision);
@@ -148,25 +209,69 @@ export async function chain(s: Sources, env: EnvironmentIndex, revision: string)
     const g = gateCount(gate);
     return g ? `${g.verdict}: ${g.pass} pass, ${g.fail} fail, ${g.warn} warn, ${g.skip} skip` : "not run";
   };
-  const vulnerabilities = stage("vulnerabilities", checks(["vulnerability"]), reconcile?.index, `at deploy ${counted("vulnerability")}; now ${open.length} open finding${open.length === 1 ? "" : "s"} on these images`,
-    open.slice(0, 50).map((f) => `${f.severity} ${f.rule} in ${f.subject} (${f.workload}), since ${f.since}`));
+  const vulnerabilities = stage(
+    "vulnerabilities",
+    checks(["vulnerability"]),
+    reconcile?.index,
+    `at deploy ${counted("vulnerability")}; now ${open.length} open finding${open.length === 1 ? "" : "s"} on these images`,
+    open.slice(0, 50).map((f) => `${f.severity} ${f.rule} in ${f.subject} (${f.workload}), since ${f.since}`),
+  );
   if (open.some((f) => f.severity === "critical" || f.severity === "high")) vulnerabilities.status = "fail";
   else if (open.length > 0 && vulnerabilities.status === "pass") vulnerabilities.status = "warn";
   const stages: Stage[] = [
-    stage("commits", checks(["revision"]).filter((c) => c.rule !== "trust-policy-change"), reconcile?.index,
-      p ? `${p.commits.length} commit${p.commits.length === 1 ? "" : "s"} ${p.from ? `${p.from.slice(0, 12)}..` : "up to "}${revision.slice(0, 12)} in ${p.repo}` : "no reconcile of this revision recorded",
-      (p?.commits ?? []).slice(0, 50).map((c) => `${c.commit.slice(0, 12)} ${c.signer ?? "(not signed)"}`)),
-    { ...stage("signers", checks(["revision"]).filter((c) => c.rule === "commit-signature" || c.rule === "trust-policy-change"), reconcile?.index, signers.join(", ") || "none recorded", signers) },
-    stage("approvals", checks(["approvals", "promotion"]), approvals[0]?.entry ?? reconcile?.index,
-      approvals.length > 0 ? `approved by ${approvals.map((a) => a.name).join(", ")}` : gateCount("approvals") ? counted("approvals") : "no approval required", approvals.map((a) => `${a.name} (entry ${a.entry})`)),
+    stage(
+      "commits",
+      checks(["revision"]).filter((c) => c.rule !== "trust-policy-change"),
+      reconcile?.index,
+      p
+        ? `${p.commits.length} commit${p.commits.length === 1 ? "" : "s"} ${p.from ? `${p.from.slice(0, 12)}..` : "up to "}${revision.slice(0, 12)} in ${p.repo}`
+        : "no reconcile of this revision recorded",
+      (p?.commits ?? []).slice(0, 50).map((c) => `${c.commit.slice(0, 12)} ${c.signer ?? "(not signed)"}`),
+    ),
+    {
+      ...stage(
+        "signers",
+        checks(["revision"]).filter((c) => c.rule === "commit-signature" || c.rule === "trust-policy-change"),
+        reconcile?.index,
+        signers.join(", ") || "none recorded",
+        signers,
+      ),
+    },
+    stage(
+      "approvals",
+      checks(["approvals", "promotion"]),
+      approvals[0]?.entry ?? reconcile?.index,
+      approvals.length > 0
+        ? `approved by ${approvals.map((a) => a.name).join(", ")}`
+        : gateCount("approvals")
+          ? counted("approvals")
+          : "no approval required",
+      approvals.map((a) => `${a.name} (entry ${a.entry})`),
+    ),
     stage("policies", checks(["policy", "render", "secrets"]), reconcile?.index, counted("policy")),
-    stage("images", checks(["artifact"]), reconcile?.index, `${images.length} image${images.length === 1 ? "" : "s"}; ${counted("artifact")}`, images.slice(0, 100)),
+    stage(
+      "images",
+      checks(["artifact"]),
+      reconcile?.index,
+      `${images.length} image${images.length === 1 ? "" : "s"}; ${counted("artifact")}`,
+      images.slice(0, 100),
+    ),
     vulnerabilities,
     {
-      ...stage("applied", checks(["apply", "health"]), apply?.index ?? reconcile?.index,
-        apply ? `${apply.record.payload.objects.length} objects applied ${apply.record.time}${deployment !== undefined ? `; healthy (signed deployment record, entry ${deployment})` : ""}` : "not applied"),
+      ...stage(
+        "applied",
+        checks(["apply", "health"]),
+        apply?.index ?? reconcile?.index,
+        apply
+          ? `${apply.record.payload.objects.length} objects applied ${apply.record.time}${deployment !== undefined ? `; healthy (signed deployment record, entry ${deployment})` : ""}`
+          : "not applied",
+      ),
       // Applied with no failing apply or health check is a pass; never applied is still pending.
-      ...(apply ? (checks(["apply", "health"]).some((c) => c.status === "fail") ? {} : { status: "pass" as const }) : { status: "pending" as const }),
+      ...(apply
+        ? checks(["apply", "health"]).some((c) => c.status === "fail")
+          ? {}
+          : { status: "pass" as const }
+        : { status: "pending" as const }),
     },
   ];
   return { revision, verdict: p?.verdict ?? "unknown", reconcile: reconcile?.index, stages };
@@ -178,11 +283,23 @@ export async function explainTarget(s: Sources, environment: string, target: str
   const found = await explain(s.log, parseExplainTarget(target), environment, env.explainable);
   const entries = [];
   for (const proof of found.proofs) entries.push({ ...(await entryData(s.log, proof.index)), proof: proofJson(proof) });
-  return { environment: found.environment, target: found.target, revision: found.revision, links: found.links, entries, checkpoint: checkpointOf(s) };
+  return {
+    environment: found.environment,
+    target: found.target,
+    revision: found.revision,
+    links: found.links,
+    entries,
+    checkpoint: checkpointOf(s),
+  };
 }
 
 function proofJson(p: { index: number; leafHash: Buffer; checkpoint: { size: number }; hashes: Buffer[] }) {
-  return { index: p.index, leafHash: p.leafHash.toString("hex"), treeSize: p.checkpoint.size, hashes: p.hashes.map((h) => h.toString("hex")) };
+  return {
+    index: p.index,
+    leafHash: p.leafHash.toString("hex"),
+    treeSize: p.checkpoint.size,
+    hashes: p.hashes.map((h) => h.toString("hex")),
+  };
 }
 
 async function entryData(log: AuditLog, index: number) {
@@ -209,7 +326,11 @@ export async function searchLog(s: Sources, search: Search, before: number | und
   const rows: Row[] = [];
   let i = Math.min(before ?? s.index.rows.length, s.index.rows.length) - 1;
   for (; i >= 0 && rows.length < limit; i--) if (matches(s.index.rows[i]!, search)) rows.push(s.index.rows[i]!);
-  return { total: s.index.rows.length, entries: rows.map(({ index, time, kind, environment, summary }) => ({ index, time, kind, environment, summary })), ...(i >= 0 && { next: i + 1 }) };
+  return {
+    total: s.index.rows.length,
+    entries: rows.map(({ index, time, kind, environment, summary }) => ({ index, time, kind, environment, summary })),
+    ...(i >= 0 && { next: i + 1 }),
+  };
 }
 
 /** Every matching entry as a JSON line: index, leaf hash and the record (what `vigil audit export` writes). */
@@ -246,7 +367,9 @@ export async function findings(s: Sources, environment?: string, severity?: stri
   const all = await findingsOf(s, environment);
   const rank = (f: MonitorFinding) => (SEVERITIES as readonly string[]).indexOf(f.severity);
   // Worst first, then the oldest: what has been waiting longest for a fix.
-  const list = (severity ? all.filter((f) => f.severity === severity) : [...all]).sort((a, b) => rank(a) - rank(b) || a.since.localeCompare(b.since));
+  const list = (severity ? all.filter((f) => f.severity === severity) : [...all]).sort(
+    (a, b) => rank(a) - rank(b) || a.since.localeCompare(b.since),
+  );
   const byEnvironment: Record<string, Record<string, number>> = {};
   for (const f of all) byEnvironment[f.environment] = countBySeverity(all.filter((g) => g.environment === f.environment));
   const days = [...new Set(all.map((f) => f.since.slice(0, 10)))].sort();
@@ -274,7 +397,9 @@ export async function pendingApprovals(s: Sources) {
       repo: p.repo,
       commits: p.commits,
       waitingFor: failed,
-      diff: s.repository ? await diff(s.repository, from, p.revision) : { available: false, text: "no repository in the console's configuration: the diff cannot be shown" },
+      diff: s.repository
+        ? await diff(s.repository, from, p.revision)
+        : { available: false, text: "no repository in the console's configuration: the diff cannot be shown" },
       // Run in the person's own clone of the repository, with their own key; the approval is a ref they push.
       command: `git clone ${p.repo} config && cd config\nvigil approve --repo . --env ${env.name} --rev ${p.revision} --key ~/.ssh/id_ed25519\ngit push origin 'refs/vigil/approvals/*:refs/vigil/approvals/*'`,
     });
@@ -283,39 +408,64 @@ export async function pendingApprovals(s: Sources) {
 }
 
 /** `git diff from..to` in the configured clone, bounded in time and size. */
-function diff(repository: string, from: string | undefined, to: string): Promise<{ available: boolean; text: string; truncated?: boolean }> {
+function diff(
+  repository: string,
+  from: string | undefined,
+  to: string,
+): Promise<{ available: boolean; text: string; truncated?: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn("git", ["-C", repository, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--stat", "--patch", from ?? EMPTY_TREE, to, "--"],
-      { env: gitEnv, stdio: ["ignore", "pipe", "pipe"], timeout: GIT_TIMEOUT_MS });
+    const child = spawn(
+      "git",
+      ["-C", repository, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--stat", "--patch", from ?? EMPTY_TREE, to, "--"],
+      { env: gitEnv, stdio: ["ignore", "pipe", "pipe"], timeout: GIT_TIMEOUT_MS },
+    );
     const chunks: Buffer[] = [];
     let size = 0;
     let truncated = false;
     let stderr = "";
     child.stdout.on("data", (b: Buffer) => {
-      if (size >= MAX_DIFF_BYTES) return void (truncated = true, child.kill());
+      if (size >= MAX_DIFF_BYTES) return void ((truncated = true), child.kill());
       chunks.push(b);
       size += b.length;
     });
     child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString("utf8")).slice(0, 2000)));
     child.on("error", (e) => resolve({ available: false, text: `git could not run: ${e.message}` }));
     child.on("close", (code) => {
-      if (code !== 0 && !truncated) return resolve({ available: false, text: `the repository at ${repository} cannot show ${from?.slice(0, 12) ?? "(start)"}..${to.slice(0, 12)} (fetch it): ${stderr.trim()}` });
-      resolve({ available: true, text: Buffer.concat(chunks).subarray(0, MAX_DIFF_BYTES).toString("utf8"), ...(truncated && { truncated }) });
+      if (code !== 0 && !truncated)
+        return resolve({
+          available: false,
+          text: `the repository at ${repository} cannot show ${from?.slice(0, 12) ?? "(start)"}..${to.slice(0, 12)} (fetch it): ${stderr.trim()}`,
+        });
+      resolve({
+        available: true,
+        text: Buffer.concat(chunks).subarray(0, MAX_DIFF_BYTES).toString("utf8"),
+        ...(truncated && { truncated }),
+      });
     });
   });
 }
 
 export function searchFrom(query: URLSearchParams): Search {
   const s: Search = {};
-  for (const [param, field] of [["resource", "resource"], ["person", "person"], ["commit", "commit"], ["env", "environment"], ["kind", "kind"], ["since", "since"], ["until", "until"]] as const) {
+  for (const [param, field] of [
+    ["resource", "resource"],
+    ["person", "person"],
+    ["commit", "commit"],
+    ["env", "environment"],
+    ["kind", "kind"],
+    ["since", "since"],
+    ["until", "until"],
+  ] as const) {
     const value = query.get(param);
     if (value === null || value === "") continue;
     if (value.length > 256) throw new InputError(`${param}: over 256 characters`);
-    if ((field === "since" || field === "until") && (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?$/.test(value) || Number.isNaN(Date.parse(value)))) {
+    if (
+      (field === "since" || field === "until") &&
+      (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?$/.test(value) || Number.isNaN(Date.parse(value)))
+    ) {
       throw new InputError(`${param}: ${JSON.stringify(value)} is not an RFC 3339 time (2026-12-01T00:00:00Z) or a date`);
     }
     s[field] = value;
   }
   return s;
 }
-

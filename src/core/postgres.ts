@@ -4,7 +4,12 @@
 import type pg from "pg";
 import { InputError, UnavailableError } from "./errors.ts";
 
-export async function queryRows<R extends pg.QueryResultRow>(client: pg.Client, location: string, text: string, values: unknown[] = []): Promise<R[]> {
+export async function queryRows<R extends pg.QueryResultRow>(
+  client: pg.Client,
+  location: string,
+  text: string,
+  values: unknown[] = [],
+): Promise<R[]> {
   try {
     return (await client.query<R>(text, values)).rows;
   } catch (e) {

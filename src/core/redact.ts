@@ -80,7 +80,8 @@ function lastIndexWithin(text: string, char: string, start: number, end: number)
 
 function redactQueryCredentials(text: string): string {
   return text.replace(queryParameter, (whole, sep: string, name: string) =>
-    credentialName.test(name) ? `${sep}${name}=${REDACTED}` : whole);
+    credentialName.test(name) ? `${sep}${name}=${REDACTED}` : whole,
+  );
 }
 
 /** A copy of a record of strings with every value redacted (a verdict's subject). */

@@ -7,7 +7,10 @@ import { readInputText } from "./input-file.ts";
 
 export function readWebhookSecret(file: string): Buffer {
   const secret = readInputText(file, "the webhook secret").replace(/\r?\n$/, "");
-  if (secret.length < 16) throw new InputError(`${file}: the webhook secret is ${secret.length === 0 ? "empty" : "shorter than 16 characters"}; use a long random one`);
+  if (secret.length < 16)
+    throw new InputError(
+      `${file}: the webhook secret is ${secret.length === 0 ? "empty" : "shorter than 16 characters"}; use a long random one`,
+    );
   return Buffer.from(secret, "utf8");
 }
 
@@ -34,11 +37,21 @@ export function boundWebhookPayload(path: string, delivery: string, body: Buffer
 }
 
 /** The headers a forge sends for a delivery to `path` (GitHub's form, with the path's secret). */
-export function forgeDeliveryHeaders(secret: Buffer | string, path: string, body: Buffer | string, delivery: string = randomUUID()): Record<string, string> {
+export function forgeDeliveryHeaders(
+  secret: Buffer | string,
+  path: string,
+  body: Buffer | string,
+  delivery: string = randomUUID(),
+): Record<string, string> {
   return { "x-hub-signature-256": signWebhookBody(webhookSecretFor(secret, path), body), "x-github-delivery": delivery };
 }
 
 /** The headers of Vigil's own form, which binds the path and the delivery id into the signature. */
-export function vigilDeliveryHeaders(secret: Buffer | string, path: string, body: Buffer | string, delivery: string = randomUUID()): Record<string, string> {
+export function vigilDeliveryHeaders(
+  secret: Buffer | string,
+  path: string,
+  body: Buffer | string,
+  delivery: string = randomUUID(),
+): Record<string, string> {
   return { "x-vigil-signature-256": signWebhookBody(secret, boundWebhookPayload(path, delivery, body)), "x-vigil-delivery": delivery };
 }

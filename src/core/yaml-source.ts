@@ -58,9 +58,7 @@ export function locate(src: YamlSource, path: readonly PropertyKey[]): string {
 }
 
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path
-    .map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`))
-    .join("");
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`)).join("");
 }
 
 /** The document checked against a schema; every problem (up to ten) named by file, line and field. */
@@ -71,7 +69,9 @@ export function validateYaml<S extends v.GenericSchema>(schema: S, src: YamlSour
     const path = (issue.path ?? []).map((p) => p.key as PropertyKey);
     // A strict object reports a key it does not know (expected "never") and a key that is missing.
     if (issue.type === "strict_object") {
-      return issue.expected === "never" ? `${locate(src, path)}: unknown field "${String(path.at(-1))}"` : `${locate(src, path)}: is required`;
+      return issue.expected === "never"
+        ? `${locate(src, path)}: unknown field "${String(path.at(-1))}"`
+        : `${locate(src, path)}: is required`;
     }
     return `${locate(src, path)}: ${issue.message}`;
   });

@@ -3,7 +3,18 @@
 // never decoded, so the cost follows the size of the change, not of the repository.
 import { Lru } from "../core/lru.ts";
 import type { ObjectReader } from "./cat-file.ts";
-import { MissingObjectError, ObjectFormatError, compareTreeEntries, indexTree, isTreeMode, parseCommit, parseTree, type Commit, type TreeEntry, type TreeIndex } from "./objects.ts";
+import {
+  MissingObjectError,
+  ObjectFormatError,
+  compareTreeEntries,
+  indexTree,
+  isTreeMode,
+  parseCommit,
+  parseTree,
+  type Commit,
+  type TreeEntry,
+  type TreeIndex,
+} from "./objects.ts";
 
 /**
  * A tree as git stores it, with the byte offset where each entry starts (and the end, last) and where
@@ -166,11 +177,20 @@ export class TreeWalker {
   }
 
   /** The walk behind diff and countChanges: paths go to `out`, or are only counted. */
-  private async compare(a: string | null, b: string | null, prefix: string, out: string[] | { count: number }, depth: number): Promise<void> {
+  private async compare(
+    a: string | null,
+    b: string | null,
+    prefix: string,
+    out: string[] | { count: number },
+    depth: number,
+  ): Promise<void> {
     if (a === b) return;
     if (depth > MAX_TREE_DEPTH) {
       const id = (b ?? a)!;
-      throw new ObjectFormatError(`tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${JSON.stringify(prefix.slice(0, 80))}…)`, id);
+      throw new ObjectFormatError(
+        `tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${JSON.stringify(prefix.slice(0, 80))}…)`,
+        id,
+      );
     }
     const [ta, tb] = await Promise.all([a ? this.raw(a) : emptyTree, b ? this.raw(b) : emptyTree]);
     // Unchanged entries at either end are skipped without being decoded.

@@ -61,12 +61,15 @@ export async function listTree(gitDir: string, commit: string, limits = EXPORT_L
     const m = /^(\d{6}) (\w+) ([0-9a-f]+) +(-|\d+)\t(.+)$/s.exec(entry);
     if (!m) throw unreadable(commit, `unexpected tree entry ${JSON.stringify(entry.slice(0, 200))}`);
     const [, mode, , id, size, path] = m as unknown as [string, string, string, string, string, string];
-    if (mode === "160000") throw new InputError(`${commit}: ${path} is a submodule; its content is not part of the verified revision, so it is refused`);
-    if (mode === "120000") throw new InputError(`${commit}: ${path} is a symbolic link; links are refused, since they could read files outside the revision`);
+    if (mode === "160000")
+      throw new InputError(`${commit}: ${path} is a submodule; its content is not part of the verified revision, so it is refused`);
+    if (mode === "120000")
+      throw new InputError(`${commit}: ${path} is a symbolic link; links are refused, since they could read files outside the revision`);
     if (mode !== "100644" && mode !== "100755") throw unreadable(commit, `${path} has mode ${mode}`);
     bytes += Number(size);
     files.push({ id, path, size: Number(size), executable: mode === "100755" });
-    if (files.length > limits.files || bytes > limits.bytes) throw new InputError(`${commit}: the tree is larger than the ${limits.files} files / ${limits.bytes >> 20} MiB a revision may hold`);
+    if (files.length > limits.files || bytes > limits.bytes)
+      throw new InputError(`${commit}: the tree is larger than the ${limits.files} files / ${limits.bytes >> 20} MiB a revision may hold`);
   }
   return files;
 }
@@ -92,11 +95,18 @@ function unpack(gitDir: string, commit: string, dir: string, limits: typeof EXPO
       stream.resume();
       return next();
     }
-    if (header.type === "symlink") return fail(new InputError(`${commit}: ${path} is a symbolic link; links are refused, since they could read files outside the revision`));
-    if (header.type !== "file") return fail(new InputError(`${commit}: ${path} is a ${header.type} entry, not a file; only files and folders are deployed`));
+    if (header.type === "symlink")
+      return fail(
+        new InputError(`${commit}: ${path} is a symbolic link; links are refused, since they could read files outside the revision`),
+      );
+    if (header.type !== "file")
+      return fail(new InputError(`${commit}: ${path} is a ${header.type} entry, not a file; only files and folders are deployed`));
     files += 1;
     bytes += header.size ?? 0;
-    if (files > limits.files || bytes > limits.bytes) return fail(new InputError(`${commit}: the tree is larger than the ${limits.files} files / ${limits.bytes >> 20} MiB a revision may hold`));
+    if (files > limits.files || bytes > limits.bytes)
+      return fail(
+        new InputError(`${commit}: the tree is larger than the ${limits.files} files / ${limits.bytes >> 20} MiB a revision may hold`),
+      );
     const chunks: Buffer[] = [];
     stream.on("data", (c) => chunks.push(c as Buffer));
     stream.on("end", () => {

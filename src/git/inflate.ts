@@ -29,7 +29,8 @@ function inflateSmall(stream: Buffer, size: number): Buffer {
   const out = Buffer.allocUnsafe(size);
   const written = unzlibSync(stream, { out });
   // A stream longer than declared is cut at `size` by fflate; the trailer then does not match.
-  const data = written.buffer === out.buffer && written.byteOffset === out.byteOffset ? out.subarray(0, written.length) : Buffer.from(written);
+  const data =
+    written.buffer === out.buffer && written.byteOffset === out.byteOffset ? out.subarray(0, written.length) : Buffer.from(written);
   if (stream.length < 6 || adler32(data) !== stream.readUInt32BE(stream.length - 4)) throw new Error("adler-32 mismatch");
   return data;
 }

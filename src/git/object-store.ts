@@ -42,8 +42,14 @@ export class ObjectStore implements ObjectReader {
     this.gitDir = gitDir;
     this.limits = { ...CAT_FILE_LIMITS, ...limits };
     // git names the hash and where the objects are (a worktree's are in the common directory).
-    const [format, objectsPath] = execFileSync("git", ["--git-dir", gitDir, "rev-parse", "--show-object-format", "--git-path", "objects"], { env: gitEnv, encoding: "utf8" }).trim().split("\n");
-    if (format !== "sha1" && format !== "sha256") throw new ObjectFormatError(`${gitDir}: object format ${JSON.stringify(format)} is not one Vigil reads`);
+    const [format, objectsPath] = execFileSync("git", ["--git-dir", gitDir, "rev-parse", "--show-object-format", "--git-path", "objects"], {
+      env: gitEnv,
+      encoding: "utf8",
+    })
+      .trim()
+      .split("\n");
+    if (format !== "sha1" && format !== "sha256")
+      throw new ObjectFormatError(`${gitDir}: object format ${JSON.stringify(format)} is not one Vigil reads`);
     this.hashName = format;
     this.hashLength = format === "sha1" ? 20 : 32;
     this.objectsDir = resolve(objectsPath!);
@@ -89,7 +95,8 @@ export class ObjectStore implements ObjectReader {
   }
 
   private readRaw(rawId: Buffer, check: SizeCheck, hops: number): Unpacked | null {
-    if (hops > MAX_PACK_HOPS) throw new ObjectFormatError(`object ${rawId.toString("hex")} is a delta through more than ${MAX_PACK_HOPS} packs`);
+    if (hops > MAX_PACK_HOPS)
+      throw new ObjectFormatError(`object ${rawId.toString("hex")} is a delta through more than ${MAX_PACK_HOPS} packs`);
     for (const pack of this.packs.values()) {
       const position = pack.find(rawId);
       if (position >= 0) return pack.readAt(position, check, (baseId) => this.readBase(baseId, hops + 1));
@@ -100,10 +107,14 @@ export class ObjectStore implements ObjectReader {
   /** A delta's base from another pack or a loose file, checked against its own id like any object. */
   private readBase(rawId: Buffer, hops: number): Unpacked | null {
     const id = rawId.toString("hex");
-    return this.readRaw(rawId, (_type, size) => {
-      const refusal = overCap(this.limits, id, "blob", size);
-      if (refusal) throw refusal;
-    }, hops);
+    return this.readRaw(
+      rawId,
+      (_type, size) => {
+        const refusal = overCap(this.limits, id, "blob", size);
+        if (refusal) throw refusal;
+      },
+      hops,
+    );
   }
 
   /**
@@ -115,7 +126,10 @@ export class ObjectStore implements ObjectReader {
   private verifyId(id: string, rawId: Buffer, object: Unpacked): void {
     const actual = createHash(this.hashName).update(`${object.type} ${object.data.length}\0`).update(object.data).digest();
     if (!actual.equals(rawId)) {
-      throw new ObjectFormatError(`object ${id} holds a ${object.type} whose ${this.hashName} is ${actual.toString("hex")}: the repository is damaged or was tampered with`, id);
+      throw new ObjectFormatError(
+        `object ${id} holds a ${object.type} whose ${this.hashName} is ${actual.toString("hex")}: the repository is damaged or was tampered with`,
+        id,
+      );
     }
   }
 
@@ -141,7 +155,7 @@ export class ObjectStore implements ObjectReader {
     const nul = head.indexOf(0);
     const m = nul < 0 || nul > 32 ? null : /^([a-z]+) (0|[1-9][0-9]*)$/.exec(head.toString("latin1", 0, nul));
     const size = Number(m?.[2]);
-    if (!m || !objectTypes.has(m[1]!) || !Number.isSafeInteger(size)) throw corrupt("its header is not \"<type> <size>\"");
+    if (!m || !objectTypes.has(m[1]!) || !Number.isSafeInteger(size)) throw corrupt('its header is not "<type> <size>"');
     const type = m[1] as ObjectType;
     check(type, size, false);
     let whole: Buffer;
@@ -150,7 +164,8 @@ export class ObjectStore implements ObjectReader {
     } catch {
       throw corrupt(`it does not inflate to the ${size} bytes its header declares`);
     }
-    if (whole.length !== nul + 1 + size) throw corrupt(`it inflates to ${whole.length - nul - 1} bytes, not the ${size} its header declares`);
+    if (whole.length !== nul + 1 + size)
+      throw corrupt(`it inflates to ${whole.length - nul - 1} bytes, not the ${size} its header declares`);
     return { type, data: whole.subarray(nul + 1) };
   }
 
@@ -159,7 +174,9 @@ export class ObjectStore implements ObjectReader {
     const packDir = join(this.objectsDir, "pack");
     let names: string[];
     try {
-      names = readdirSync(packDir).filter((n) => n.endsWith(".idx")).sort();
+      names = readdirSync(packDir)
+        .filter((n) => n.endsWith(".idx"))
+        .sort();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") names = [];
       else throw e;

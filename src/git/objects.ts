@@ -78,7 +78,10 @@ interface Header {
  */
 function splitHeaders(kind: string, id: string, data: Buffer): { headers: Header[]; headersEnd: number; bodyStart: number } {
   if (data.length > OBJECT_LIMITS.commitOrTagBytes) {
-    throw new ObjectFormatError(`${kind} ${id} is ${data.length} bytes, more than the ${OBJECT_LIMITS.commitOrTagBytes} bytes a ${kind} may have`, id);
+    throw new ObjectFormatError(
+      `${kind} ${id} is ${data.length} bytes, more than the ${OBJECT_LIMITS.commitOrTagBytes} bytes a ${kind} may have`,
+      id,
+    );
   }
   if (data.includes(0)) throw malformed(kind, id, "it contains a NUL byte");
   const headers: Header[] = [];
@@ -106,7 +109,10 @@ function splitHeaders(kind: string, id: string, data: Buffer): { headers: Header
 function checkMessageSize(kind: string, id: string, data: Buffer, bodyStart: number): number {
   const size = data.length - bodyStart;
   if (size > OBJECT_LIMITS.messageBytes) {
-    throw new ObjectFormatError(`${kind} ${id} has a ${size}-byte message, more than the ${OBJECT_LIMITS.messageBytes} bytes Vigil reads`, id);
+    throw new ObjectFormatError(
+      `${kind} ${id} has a ${size}-byte message, more than the ${OBJECT_LIMITS.messageBytes} bytes Vigil reads`,
+      id,
+    );
   }
   return bodyStart;
 }
@@ -143,7 +149,8 @@ class HeaderReader {
   rest(fixed: string[]): Header[] {
     const rest = this.headers.slice(this.next);
     const misplaced = rest.find((h) => fixed.includes(h.key));
-    if (misplaced) throw malformed(this.kind, this.id, `a ${misplaced.key} header appears out of git's order (after the headers that must follow it)`);
+    if (misplaced)
+      throw malformed(this.kind, this.id, `a ${misplaced.key} header appears out of git's order (after the headers that must follow it)`);
     return rest;
   }
 
@@ -164,7 +171,8 @@ class HeaderReader {
   person(key: string, value: string): Person {
     const m = /^([^<>\n]*) <([^<>\n]*)> (0|[1-9][0-9]*) [+-][0-9]{4}$/.exec(value);
     const time = Number(m?.[3]);
-    if (!m || !Number.isSafeInteger(time)) throw malformed(this.kind, this.id, `${key} ${quote(value)} is not "Name <email> seconds ±hhmm"`);
+    if (!m || !Number.isSafeInteger(time))
+      throw malformed(this.kind, this.id, `${key} ${quote(value)} is not "Name <email> seconds ±hhmm"`);
     return { name: m[1]!, email: m[2]!, time };
   }
 }
@@ -179,7 +187,8 @@ export function parseCommit(id: string, data: Buffer): Commit {
   const read = new HeaderReader("commit", id, headers);
   const tree = read.objectId("tree", read.required("tree"));
   const parents: string[] = [];
-  for (let parent = read.optional("parent"); parent !== undefined; parent = read.optional("parent")) parents.push(read.objectId("parent", parent));
+  for (let parent = read.optional("parent"); parent !== undefined; parent = read.optional("parent"))
+    parents.push(read.objectId("parent", parent));
   const author = read.person("author", read.required("author"));
   const committer = read.person("committer", read.required("committer"));
   const optional = read.rest(["tree", "parent", "author", "committer"]);
@@ -202,7 +211,9 @@ export function parseCommit(id: string, data: Buffer): Commit {
   };
 }
 
-const signatureStarts = ["-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----", "-----BEGIN SIGNED MESSAGE-----"].map((s) => Buffer.from(s));
+const signatureStarts = ["-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----", "-----BEGIN SIGNED MESSAGE-----"].map((s) =>
+  Buffer.from(s),
+);
 const tagTypes = new Set(["commit", "tree", "blob", "tag"]);
 
 /** A tag as git's fsck reads it: object, type, tag, then tagger (old tags have none), then optional headers. */
@@ -282,7 +293,8 @@ export function indexTree(id: string, data: Buffer): TreeIndex {
     if (sp < 0) throw malformed("tree", id, `entry ${starts.length + 1} has no mode git writes`);
     const nul = data.indexOf(0, sp + 1);
     if (nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${starts.length + 1} is truncated`);
-    const problem = entryProblem(data, pos, sp, nul, idLength) ?? (starts.length > 0 ? orderProblem(data, starts, nameEnds, pos, nul) : null);
+    const problem =
+      entryProblem(data, pos, sp, nul, idLength) ?? (starts.length > 0 ? orderProblem(data, starts, nameEnds, pos, nul) : null);
     if (problem) throw malformed("tree", id, `entry ${starts.length + 1} ${quote(data.toString("utf8", sp + 1, nul))} ${problem}`);
     starts.push(pos);
     nameEnds.push(nul);
@@ -350,7 +362,16 @@ function isDotGitOnSomeFilesystem(name: string): boolean {
 }
 
 /** Git's order of two names (byte ranges), a directory's compared as if it ended in "/". */
-function compareNames(a: Buffer, aFrom: number, aTo: number, aIsDirectory: boolean, b: Buffer, bFrom: number, bTo: number, bIsDirectory: boolean): number {
+function compareNames(
+  a: Buffer,
+  aFrom: number,
+  aTo: number,
+  aIsDirectory: boolean,
+  b: Buffer,
+  bFrom: number,
+  bTo: number,
+  bIsDirectory: boolean,
+): number {
   const common = Math.min(aTo - aFrom, bTo - bFrom);
   // A loop, not Buffer.compare: names are short, and this runs for every entry of every tree.
   for (let k = 0; k < common; k++) {
@@ -371,10 +392,13 @@ export function compareTreeEntries(a: Buffer, startA: number, endA: number, b: B
 function orderProblem(data: Buffer, starts: number[], nameEnds: number[], start: number, nameEnd: number): string | null {
   const last = starts.length - 1;
   if (compareTreeEntries(data, starts[last]!, nameEnds[last]!, data, start, nameEnd) >= 0) {
-    const sameName = compareNames(data, nameStartOf(data, starts[last]!), nameEnds[last]!, false, data, nameStartOf(data, start), nameEnd, false) === 0;
+    const sameName =
+      compareNames(data, nameStartOf(data, starts[last]!), nameEnds[last]!, false, data, nameStartOf(data, start), nameEnd, false) === 0;
     return sameName ? "is a duplicate" : "is out of git's tree order";
   }
-  return isDirectoryAt(data, start) && hasFileNamed(data, starts, nameEnds, nameStartOf(data, start), nameEnd) ? "is a directory with the same name as a file" : null;
+  return isDirectoryAt(data, start) && hasFileNamed(data, starts, nameEnds, nameStartOf(data, start), nameEnd)
+    ? "is a directory with the same name as a file"
+    : null;
 }
 
 /**
@@ -387,11 +411,24 @@ function hasFileNamed(data: Buffer, starts: number[], nameEnds: number[], nameSt
   let hi = starts.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    const order = compareNames(data, nameStartOf(data, starts[mid]!), nameEnds[mid]!, isDirectoryAt(data, starts[mid]!), data, nameStart, nameEnd, false);
+    const order = compareNames(
+      data,
+      nameStartOf(data, starts[mid]!),
+      nameEnds[mid]!,
+      isDirectoryAt(data, starts[mid]!),
+      data,
+      nameStart,
+      nameEnd,
+      false,
+    );
     if (order < 0) lo = mid + 1;
     else hi = mid;
   }
-  return lo < starts.length && !isDirectoryAt(data, starts[lo]!) && compareNames(data, nameStartOf(data, starts[lo]!), nameEnds[lo]!, false, data, nameStart, nameEnd, false) === 0;
+  return (
+    lo < starts.length &&
+    !isDirectoryAt(data, starts[lo]!) &&
+    compareNames(data, nameStartOf(data, starts[lo]!), nameEnds[lo]!, false, data, nameStart, nameEnd, false) === 0
+  );
 }
 
 /** A tree's entries, checked as indexTree checks them. */

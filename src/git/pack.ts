@@ -10,7 +10,16 @@ import { ObjectFormatError } from "./objects.ts";
 export type ObjectType = "commit" | "tree" | "blob" | "tag";
 
 /** The types a pack entry's header names (3 bits); 5 is reserved, 6 and 7 are deltas. */
-const packTypes: (ObjectType | "ofs-delta" | "ref-delta" | undefined)[] = [undefined, "commit", "tree", "blob", "tag", undefined, "ofs-delta", "ref-delta"];
+const packTypes: (ObjectType | "ofs-delta" | "ref-delta" | undefined)[] = [
+  undefined,
+  "commit",
+  "tree",
+  "blob",
+  "tag",
+  undefined,
+  "ofs-delta",
+  "ref-delta",
+];
 
 /** A delta chain longer than this is refused: git writes at most --depth (default 50, max 4095). */
 export const MAX_DELTA_CHAIN = 4096;
@@ -73,15 +82,21 @@ export class PackFile {
     this.offsetsAt = this.namesAt + this.count * (hashLength + 4);
     this.largeOffsetsAt = this.offsetsAt + this.count * 4;
     // Two checksums (the pack's and the index's own) end the index; large offsets sit between.
-    if (idx.length < this.largeOffsetsAt + 2 * hashLength || (idx.length - this.largeOffsetsAt - 2 * hashLength) % 8 !== 0) throw bad("its tables do not fit its size");
+    if (idx.length < this.largeOffsetsAt + 2 * hashLength || (idx.length - this.largeOffsetsAt - 2 * hashLength) % 8 !== 0)
+      throw bad("its tables do not fit its size");
     this.fd = openSync(this.packPath, "r");
     try {
       this.packSize = fstatSync(this.fd).size;
       const header = Buffer.alloc(12);
-      if (readSync(this.fd, header, 0, 12, 0) !== 12 || header.toString("latin1", 0, 4) !== "PACK" || ![2, 3].includes(header.readUInt32BE(4))) {
+      if (
+        readSync(this.fd, header, 0, 12, 0) !== 12 ||
+        header.toString("latin1", 0, 4) !== "PACK" ||
+        ![2, 3].includes(header.readUInt32BE(4))
+      ) {
         throw new ObjectFormatError(`${this.packPath} is not a git pack (version 2 or 3)`);
       }
-      if (header.readUInt32BE(8) !== this.count) throw new ObjectFormatError(`${this.packPath} holds ${header.readUInt32BE(8)} objects but its index lists ${this.count}`);
+      if (header.readUInt32BE(8) !== this.count)
+        throw new ObjectFormatError(`${this.packPath} holds ${header.readUInt32BE(8)} objects but its index lists ${this.count}`);
     } catch (e) {
       closeSync(this.fd);
       throw e;
@@ -190,14 +205,22 @@ export class PackFile {
         base = resolved;
       } else {
         check(kind, header.size, deltas.length > 0);
-        base = { type: kind, data: inflateExactly(entry, header.dataAt, header.size, () => this.corruptAt(at, "its data does not inflate to its size")) };
+        base = {
+          type: kind,
+          data: inflateExactly(entry, header.dataAt, header.size, () => this.corruptAt(at, "its data does not inflate to its size")),
+        };
         if (deltas.length > 0) this.remember(at, base);
       }
     }
     for (let i = deltas.length - 1; i >= 0; i--) {
       const d = deltas[i]!;
       const delta = inflateExactly(d.entry, d.dataAt, d.size, () => this.corruptAt(d.offset, "its delta does not inflate to its size"));
-      const data = applyDelta(base.data, delta, (size) => check(base!.type, size, i > 0), (what) => this.corruptAt(d.offset, what));
+      const data = applyDelta(
+        base.data,
+        delta,
+        (size) => check(base!.type, size, i > 0),
+        (what) => this.corruptAt(d.offset, what),
+      );
       base = { type: base.type, data };
       if (i > 0) this.remember(d.offset, base);
     }
@@ -314,7 +337,8 @@ export function applyDelta(base: Buffer, delta: Buffer, checkSize: (size: number
       for (let bit = 0; bit < 3; bit++) if (op & (16 << bit)) copySize += delta[at++]! * 2 ** (8 * bit);
       if (copySize === 0) copySize = 0x10000;
       if (at > delta.length || Number.isNaN(copyOffset + copySize)) throw corrupt("a copy instruction is truncated");
-      if (copyOffset + copySize > base.length || written + copySize > out.length) throw corrupt("a copy instruction reaches outside its base or result");
+      if (copyOffset + copySize > base.length || written + copySize > out.length)
+        throw corrupt("a copy instruction reaches outside its base or result");
       base.copy(out, written, copyOffset, copyOffset + copySize);
       written += copySize;
     } else if (op !== 0) {

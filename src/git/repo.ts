@@ -56,7 +56,9 @@ export interface OpenOptions {
 export async function openRepo(location: string, options: OpenOptions = {}): Promise<Repo> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   if (options.credential && "tokenFile" in options.credential) refusePlainHttpToken(location);
-  const gitDir = isRemote(location) ? await fetchRemote(location, cacheDir, credentialEnv(options.credential)) : await localGitDir(location);
+  const gitDir = isRemote(location)
+    ? await fetchRemote(location, cacheDir, credentialEnv(options.credential))
+    : await localGitDir(location);
   const objects = new ObjectStore(gitDir);
   return { name: redactCredentials(location), gitDir, objects, close: () => objects.close() };
 }
@@ -84,11 +86,16 @@ async function fetchRemote(url: string, cacheDir: string, env: NodeJS.ProcessEnv
   }
   const refspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", `+${vigilRefs}:${vigilRefs}`];
   try {
-    await exec("git", ["--git-dir", gitDir, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--", url, ...refspecs], { env, timeout: 120_000 });
+    await exec("git", ["--git-dir", gitDir, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--", url, ...refspecs], {
+      env,
+      timeout: 120_000,
+    });
     await followRemoteHead(gitDir, url, env);
   } catch (e) {
     const detail = ((e as { stderr?: string }).stderr ?? String(e)).trim().split("\n").at(-1);
-    throw new UnavailableError(redactCredentials(`cannot fetch ${url}: ${detail}; check the URL, the network and the read-only credential`));
+    throw new UnavailableError(
+      redactCredentials(`cannot fetch ${url}: ${detail}; check the URL, the network and the read-only credential`),
+    );
   }
   return gitDir;
 }
@@ -109,7 +116,10 @@ function credentialEnv(credential: ReadCredential | undefined): NodeJS.ProcessEn
   readSecret(credential.sshKeyFile, "SSH key");
   const quote = (p: string) => `'${p.replaceAll("'", "'\\''")}'`;
   const known = credential.knownHostsFile ? ` -o UserKnownHostsFile=${quote(credential.knownHostsFile)}` : "";
-  return { ...gitEnv, GIT_SSH_COMMAND: `ssh -i ${quote(credential.sshKeyFile)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes${known}` };
+  return {
+    ...gitEnv,
+    GIT_SSH_COMMAND: `ssh -i ${quote(credential.sshKeyFile)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes${known}`,
+  };
 }
 
 /** A token sent over plain HTTP can be read on the way: only to loopback, as with registries. */
@@ -201,7 +211,8 @@ async function peelToCommit(repo: Repo, rev: string, id: string, tagRef: string 
       const via = tags.length > 0 ? `a tag of a ${object?.type ?? "missing object"}` : `a ${object?.type ?? "missing object"}`;
       throw new InputError(`revision "${rev}" is ${via}, not a commit`);
     }
-    if (tags.length === MAX_TAG_CHAIN) throw new InputError(`revision "${rev}" is a chain of more than ${MAX_TAG_CHAIN} tags; tag the commit itself`);
+    if (tags.length === MAX_TAG_CHAIN)
+      throw new InputError(`revision "${rev}" is a chain of more than ${MAX_TAG_CHAIN} tags; tag the commit itself`);
     tags.push(tags.length === 0 && tagRef ? { id: current, ref: tagRef } : { id: current });
     const target = readTagTarget(rev, current, object.data);
     const actual = (await repo.objects.read(target.id))?.type;

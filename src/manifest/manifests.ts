@@ -8,7 +8,13 @@ import { InputError } from "../core/errors.ts";
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
   [key: string]: unknown;
 }
 
@@ -46,7 +52,9 @@ function manifestFiles(path: string): string[] {
   return readdirSync(path, { withFileTypes: true })
     .filter((e) => !e.name.startsWith("."))
     .sort((a, b) => a.name.localeCompare(b.name))
-    .flatMap((e) => (e.isDirectory() ? manifestFiles(join(path, e.name)) : manifestExtensions.has(extname(e.name)) ? [join(path, e.name)] : []));
+    .flatMap((e) =>
+      e.isDirectory() ? manifestFiles(join(path, e.name)) : manifestExtensions.has(extname(e.name)) ? [join(path, e.name)] : [],
+    );
 }
 
 /** Whether a file is read as manifests (by its name: .yaml, .yml, .json). */
@@ -56,7 +64,8 @@ export function isManifestFile(name: string): boolean {
 
 /** Refuses, before it is read, a manifest file larger than Vigil reads. */
 export function checkManifestFileSize(file: string, size: number): void {
-  if (size > MAX_FILE_BYTES) throw new InputError(`${file}: ${size} bytes is more than the ${MAX_FILE_BYTES} Vigil reads from one manifest file; split it`);
+  if (size > MAX_FILE_BYTES)
+    throw new InputError(`${file}: ${size} bytes is more than the ${MAX_FILE_BYTES} Vigil reads from one manifest file; split it`);
 }
 
 export function parseManifestFile(file: string): SourcedObject[] {
@@ -156,12 +165,15 @@ function refuseAliasBombs(events: readonly YamlEvent[], text: string, file: stri
     if (open.length > 0) open[open.length - 1]!.size += size;
     else documentSize += size;
     if (documentSize > MAX_EXPANDED_NODES || open.some((o) => o.size > MAX_EXPANDED_NODES)) {
-      throw new InputError(`${file}: a YAML document expands to more than ${MAX_EXPANDED_NODES} nodes through aliases; write it out plainly`);
+      throw new InputError(
+        `${file}: a YAML document expands to more than ${MAX_EXPANDED_NODES} nodes through aliases; write it out plainly`,
+      );
     }
   };
   for (const e of events) {
     if (e.type === EVENT_ID.DOCUMENT) documentSize = 0;
-    else if (e.type === EVENT_ID.SEQUENCE || e.type === EVENT_ID.MAPPING) open.push({ size: 1, anchor: text.slice(e.anchorStart, e.anchorEnd) });
+    else if (e.type === EVENT_ID.SEQUENCE || e.type === EVENT_ID.MAPPING)
+      open.push({ size: 1, anchor: text.slice(e.anchorStart, e.anchorEnd) });
     else if (e.type === EVENT_ID.SCALAR) {
       if (e.anchorStart >= 0) anchored.set(text.slice(e.anchorStart, e.anchorEnd), 1);
       add(1);
@@ -179,7 +191,9 @@ function refuseOversized(value: unknown, textLength: number, where: string): voi
   if (textLength < 30 * 1024) return;
   const bytes = Buffer.byteLength(JSON.stringify(value));
   if (bytes > MAX_OBJECT_BYTES) {
-    throw new InputError(`${where}: the object is ${bytes} bytes as JSON; the API server refuses requests over ${MAX_OBJECT_BYTES} bytes, so it cannot be applied: move bulk data out of the manifest (e.g. a volume or an image)`);
+    throw new InputError(
+      `${where}: the object is ${bytes} bytes as JSON; the API server refuses requests over ${MAX_OBJECT_BYTES} bytes, so it cannot be applied: move bulk data out of the manifest (e.g. a volume or an image)`,
+    );
   }
 }
 
@@ -196,7 +210,8 @@ function asKubeObject(value: unknown, where: string): KubeObject {
   const o = value as Record<string, unknown>;
   if (typeof o.apiVersion !== "string" || o.apiVersion === "") throw new InputError(`${where}: manifest has no apiVersion`);
   if (typeof o.kind !== "string" || o.kind === "") throw new InputError(`${where}: manifest has no kind`);
-  if (o.metadata !== undefined && (typeof o.metadata !== "object" || o.metadata === null)) throw new InputError(`${where}: metadata must be a mapping`);
+  if (o.metadata !== undefined && (typeof o.metadata !== "object" || o.metadata === null))
+    throw new InputError(`${where}: metadata must be a mapping`);
   return o as KubeObject;
 }
 

@@ -88,12 +88,18 @@ export class ResourceTypes {
   }
 
   private addCrd(crd: KubeObject): void {
-    const spec = crd.spec as { group?: string; names?: { kind?: string; plural?: string }; scope?: string; versions?: { name?: string }[] } | undefined;
+    const spec = crd.spec as
+      | { group?: string; names?: { kind?: string; plural?: string }; scope?: string; versions?: { name?: string }[] }
+      | undefined;
     if (!spec?.group || !spec.names?.kind || !spec.names.plural) return;
     for (const v of spec.versions ?? []) {
       if (!v.name) continue;
       this.custom.set(`${spec.group}/${v.name}/${spec.names.kind}`, {
-        group: spec.group, version: v.name, kind: spec.names.kind, resource: spec.names.plural, namespaced: spec.scope !== "Cluster",
+        group: spec.group,
+        version: v.name,
+        kind: spec.names.kind,
+        resource: spec.names.plural,
+        namespaced: spec.scope !== "Cluster",
       });
     }
   }

@@ -75,7 +75,8 @@ export function imageFieldsOf(o: KubeObject, declaration?: KindDeclaration): Ima
   walkSearched(o, (value, path) => {
     if (!isRecord(value)) return;
     const parentKey = path.at(-2);
-    const inContainerList = typeof parentKey === "string" && (containerLists as readonly string[]).includes(parentKey) && typeof path.at(-1) === "number";
+    const inContainerList =
+      typeof parentKey === "string" && (containerLists as readonly string[]).includes(parentKey) && typeof path.at(-1) === "number";
     if (inContainerList) {
       add({ value: value.image, path: [...path, "image"], where: containerWhere(parentKey, value, path.at(-1) as number) });
       return;

@@ -13,7 +13,12 @@ export function admissionsFromChecks(checks: readonly Check[]): { admissions: Ad
   const unread: Check[] = [];
   for (const c of checks) {
     if (c.status !== "pass") continue;
-    const read = c.gate === "revision" && c.rule === "commit-signature" ? commitAdmission(c) : c.gate === "artifact" && c.rule === "image-signature" ? imageAdmissions(c) : undefined;
+    const read =
+      c.gate === "revision" && c.rule === "commit-signature"
+        ? commitAdmission(c)
+        : c.gate === "artifact" && c.rule === "image-signature"
+          ? imageAdmissions(c)
+          : undefined;
     if (read === undefined) continue;
     if (read.length === 0) unread.push(c);
     admissions.push(...read);

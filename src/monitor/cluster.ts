@@ -37,16 +37,35 @@ export async function runningContainers(cluster: Cluster, namespaces?: string[])
 }
 
 function containersOf(pod: any): RunningContainer[] {
-  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? []), ...(pod.status?.ephemeralContainerStatuses ?? [])];
+  const statuses = [
+    ...(pod.status?.initContainerStatuses ?? []),
+    ...(pod.status?.containerStatuses ?? []),
+    ...(pod.status?.ephemeralContainerStatuses ?? []),
+  ];
   return statuses.flatMap((s: any) => {
     // imageID is what the runtime resolved ("docker-pullable://repo@sha256:…", "repo@sha256:…"); without it the container has not started.
     const digest = typeof s.imageID === "string" ? DIGEST.exec(s.imageID)?.[0] : undefined;
-    return digest ? [{ namespace: String(pod.metadata?.namespace), pod: String(pod.metadata?.name), container: String(s.name), image: String(s.image ?? ""), digest }] : [];
+    return digest
+      ? [
+          {
+            namespace: String(pod.metadata?.namespace),
+            pod: String(pod.metadata?.name),
+            container: String(s.name),
+            image: String(s.image ?? ""),
+            digest,
+          },
+        ]
+      : [];
   });
 }
 
 /** Running digests the environment's inventory does not hold. */
-export function notDeployed(environment: string, running: RunningContainer[], workloads: DeployedWorkload[], since: string): MonitorFinding[] {
+export function notDeployed(
+  environment: string,
+  running: RunningContainer[],
+  workloads: DeployedWorkload[],
+  since: string,
+): MonitorFinding[] {
   const deployed = new Set(workloads.filter((w) => w.environment === environment).flatMap((w) => w.images.map((i) => i.digest)));
   return running
     .filter((c) => !deployed.has(c.digest))
@@ -79,11 +98,17 @@ export function eventsSink(cluster: Cluster, environment?: string, apiVersionOf:
   return {
     name: "Kubernetes Events",
     async emit(changes) {
-      for (const [state, list] of [["opened", changes.opened], ["closed", changes.closed]] as const) {
+      for (const [state, list] of [
+        ["opened", changes.opened],
+        ["closed", changes.closed],
+      ] as const) {
         for (const group of byWorkload(list.filter(ours))) {
           const [kind, ref] = splitWorkload(group[0]!.workload);
           const [namespace, name] = ref.includes("/") ? (ref.split("/", 2) as [string, string]) : [undefined, ref];
-          const named = group.slice(0, NAMED).map((f) => `${f.rule} (${f.severity}) in ${f.subject}`).join("; ");
+          const named = group
+            .slice(0, NAMED)
+            .map((f) => `${f.rule} (${f.severity}) in ${f.subject}`)
+            .join("; ");
           const more = group.length > NAMED ? ` and ${group.length - NAMED} more (vigil findings --env ${group[0]!.environment})` : "";
           await recordEvent(cluster, {
             namespace: namespace ?? "default",
@@ -99,7 +124,13 @@ export function eventsSink(cluster: Cluster, environment?: string, apiVersionOf:
 }
 
 function reasonFor(f: MonitorFinding): string {
-  return f.type === "advisory" ? "VulnerabilityFound" : f.type === "untrusted-key" ? "UntrustedKey" : f.type === "policy" ? "PolicyViolation" : "ImageNotDeployed";
+  return f.type === "advisory"
+    ? "VulnerabilityFound"
+    : f.type === "untrusted-key"
+      ? "UntrustedKey"
+      : f.type === "policy"
+        ? "PolicyViolation"
+        : "ImageNotDeployed";
 }
 
 function byWorkload(list: MonitorFinding[]): MonitorFinding[][] {
@@ -116,5 +147,13 @@ function splitWorkload(workload: string): [string, string] {
   return [workload.slice(0, space), workload.slice(space + 1)];
 }
 
-const API_VERSIONS: Record<string, string> = { Pod: "v1", Deployment: "apps/v1", StatefulSet: "apps/v1", DaemonSet: "apps/v1", ReplicaSet: "apps/v1", Job: "batch/v1", CronJob: "batch/v1" };
+const API_VERSIONS: Record<string, string> = {
+  Pod: "v1",
+  Deployment: "apps/v1",
+  StatefulSet: "apps/v1",
+  DaemonSet: "apps/v1",
+  ReplicaSet: "apps/v1",
+  Job: "batch/v1",
+  CronJob: "batch/v1",
+};
 const defaultApiVersion = (kind: string) => API_VERSIONS[kind] ?? "v1";

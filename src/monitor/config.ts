@@ -27,40 +27,56 @@ export const monitorConfigSchema = v.strictObject({
   trustPolicy: v.optional(text),
   audit: v.optional(v.strictObject({ log: text, signingKeyFile: text })),
   /** Findings POSTed as JSON, signed with the secret as the agent's webhook checks (slack: a Slack-compatible body). */
-  webhook: v.optional(v.strictObject({ url: v.pipe(v.string(), v.url("must be a URL")), secretFile: text, slack: v.optional(v.boolean()) })),
+  webhook: v.optional(
+    v.strictObject({ url: v.pipe(v.string(), v.url("must be a URL")), secretFile: text, slack: v.optional(v.boolean()) }),
+  ),
   /** Prometheus metrics of the open findings at http://LISTEN/metrics. */
   metrics: v.optional(v.strictObject({ listen: text })),
   /** The configuration repository (a path or URL, read only), looked at every `interval` for unusual activity; needs trustPolicy. */
-  repository: v.optional(v.strictObject({ location: text, interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1m") })),
+  repository: v.optional(
+    v.strictObject({
+      location: text,
+      interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1m"),
+    }),
+  ),
   /** Policies the live manifests are evaluated against again when they change, and every `interval` (exceptions expire). */
-  policy: v.optional(v.strictObject({
-    packs: v.optional(v.array(text), []),
-    paths: v.optional(v.array(text), []),
-    exceptions: v.optional(text),
-    interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1h"),
-  })),
+  policy: v.optional(
+    v.strictObject({
+      packs: v.optional(v.array(text), []),
+      paths: v.optional(v.array(text), []),
+      exceptions: v.optional(text),
+      interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "1h"),
+    }),
+  ),
   /**
    * Monitors sharing one inventory elect one leader on a coordination.k8s.io Lease (vigil-monitor in
    * `namespace`), as the agent's replicas do: only the leader writes and emits findings; the others wait.
    */
-  leaderElection: v.optional(v.strictObject({
-    namespace: name,
-    kubeconfig: v.optional(text),
-    context: v.optional(text),
-    inCluster: v.optional(v.literal(true)),
-    leaseDuration: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 15s")), "15s"),
-  })),
+  leaderElection: v.optional(
+    v.strictObject({
+      namespace: name,
+      kubeconfig: v.optional(text),
+      context: v.optional(text),
+      inCluster: v.optional(v.literal(true)),
+      leaseDuration: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 15s")), "15s"),
+    }),
+  ),
   /** How often the shared stores are looked at for a `vigil db import` another process ran and deployments the agent recorded. */
   refreshInterval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 5s or 1m")), "5s"),
   /** Each environment's cluster: its Pods are compared with the inventory every `interval`, and findings go to it as Events. */
-  clusters: v.optional(v.array(v.strictObject({
-    environment: name,
-    kubeconfig: v.optional(text),
-    context: v.optional(text),
-    inCluster: v.optional(v.literal(true)),
-    namespaces: v.optional(v.array(name)),
-    interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "30s"),
-  })), []),
+  clusters: v.optional(
+    v.array(
+      v.strictObject({
+        environment: name,
+        kubeconfig: v.optional(text),
+        context: v.optional(text),
+        inCluster: v.optional(v.literal(true)),
+        namespaces: v.optional(v.array(name)),
+        interval: v.optional(v.pipe(v.string(), v.regex(/^(\d+[smhd])+$/, "must be a duration like 30s, 5m or 1h")), "30s"),
+      }),
+    ),
+    [],
+  ),
 });
 
 export type MonitorConfig = v.InferOutput<typeof monitorConfigSchema>;
@@ -73,9 +89,16 @@ export function loadMonitorConfig(file: string): MonitorConfig {
   // What is watched must be there: a typo would otherwise watch nothing, silently.
   const watched: [PropertyKey[], string][] = [
     ...(doc.policy?.paths ?? []).map((p, i): [PropertyKey[], string] => [["policy", "paths", i], p]),
-    ...(doc.policy?.exceptions ? [[["policy", "exceptions"], doc.policy.exceptions] as [PropertyKey[], string]] : []),...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]), ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]), ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : [])];
+    ...(doc.policy?.exceptions ? [[["policy", "exceptions"], doc.policy.exceptions] as [PropertyKey[], string]] : []),
+    ...doc.feeds.map((p, i): [PropertyKey[], string] => [["feeds", i], p]),
+    ...doc.vex.map((p, i): [PropertyKey[], string] => [["vex", i], p]),
+    ...(doc.trustPolicy ? [[["trustPolicy"], doc.trustPolicy] as [PropertyKey[], string]] : []),
+  ];
   for (const [path, p] of watched) if (!existsSync(abs(p))) throw new InputError(`${locate(src, path)}: ${abs(p)} does not exist`);
-  if (doc.repository && !doc.trustPolicy) throw new InputError(`${locate(src, ["repository"])}: watching the repository needs trustPolicy (who may sign, which branches are environments')`);
+  if (doc.repository && !doc.trustPolicy)
+    throw new InputError(
+      `${locate(src, ["repository"])}: watching the repository needs trustPolicy (who may sign, which branches are environments')`,
+    );
   if (doc.leaderElection && (doc.leaderElection.kubeconfig !== undefined) === (doc.leaderElection.inCluster === true)) {
     throw new InputError(`${locate(src, ["leaderElection"])}: give kubeconfig or inCluster: true (one of them)`);
   }
@@ -83,7 +106,8 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     throw new InputError(`${locate(src, ["leaderElection", "leaseDuration"])}: a lease shorter than 2s would lapse between renewals`);
   }
   doc.clusters.forEach((c, i) => {
-    if ((c.kubeconfig !== undefined) === (c.inCluster === true)) throw new InputError(`${locate(src, ["clusters", i])}: give kubeconfig or inCluster: true (one of them)`);
+    if ((c.kubeconfig !== undefined) === (c.inCluster === true))
+      throw new InputError(`${locate(src, ["clusters", i])}: give kubeconfig or inCluster: true (one of them)`);
   });
   return {
     ...doc,
@@ -92,10 +116,22 @@ export function loadMonitorConfig(file: string): MonitorConfig {
     feeds: doc.feeds.map(abs),
     vex: doc.vex.map(abs),
     ...(doc.trustPolicy && { trustPolicy: abs(doc.trustPolicy) }),
-    ...(doc.repository && { repository: { ...doc.repository, location: isAbsolute(doc.repository.location) || /^[a-z+]+:\/\/|^[^/]+@[^/]+:/.test(doc.repository.location) ? doc.repository.location : resolve(base, doc.repository.location) } }),
-    ...(doc.policy && { policy: { ...doc.policy, paths: doc.policy.paths.map(abs), ...(doc.policy.exceptions && { exceptions: abs(doc.policy.exceptions) }) } }),
+    ...(doc.repository && {
+      repository: {
+        ...doc.repository,
+        location:
+          isAbsolute(doc.repository.location) || /^[a-z+]+:\/\/|^[^/]+@[^/]+:/.test(doc.repository.location)
+            ? doc.repository.location
+            : resolve(base, doc.repository.location),
+      },
+    }),
+    ...(doc.policy && {
+      policy: { ...doc.policy, paths: doc.policy.paths.map(abs), ...(doc.policy.exceptions && { exceptions: abs(doc.policy.exceptions) }) },
+    }),
     clusters: doc.clusters.map((c) => ({ ...c, ...(c.kubeconfig && { kubeconfig: abs(c.kubeconfig) }) })),
-    ...(doc.leaderElection && { leaderElection: { ...doc.leaderElection, ...(doc.leaderElection.kubeconfig && { kubeconfig: abs(doc.leaderElection.kubeconfig) }) } }),
+    ...(doc.leaderElection && {
+      leaderElection: { ...doc.leaderElection, ...(doc.leaderElection.kubeconfig && { kubeconfig: abs(doc.leaderElection.kubeconfig) }) },
+    }),
     ...(doc.webhook && { webhook: { ...doc.webhook, secretFile: abs(doc.webhook.secretFile) } }),
     ...(doc.audit && { audit: { log: abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) } }),
   };

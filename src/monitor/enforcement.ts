@@ -24,21 +24,68 @@ function enforcing(policy: TrustPolicy, environment: string, open: MonitorFindin
 }
 
 /** The monitor's checks for promoting `revision` into `environment` (the approvals gate can add them to its verdict). */
-export function promotionChecks(policy: TrustPolicy, environment: string, revision: string, open: MonitorFinding[], workloads: DeployedWorkload[]): Check[] {
+export function promotionChecks(
+  policy: TrustPolicy,
+  environment: string,
+  revision: string,
+  open: MonitorFinding[],
+  workloads: DeployedWorkload[],
+): Check[] {
   const mode = enforcementOf(policy, environment);
-  if (mode !== "block-promotion") return [check({ gate: GATE, rule: "open-findings", status: "skip", subject: revision, message: `${environment}'s enforcement is ${mode}: findings do not block promotion` })];
+  if (mode !== "block-promotion")
+    return [
+      check({
+        gate: GATE,
+        rule: "open-findings",
+        status: "skip",
+        subject: revision,
+        message: `${environment}'s enforcement is ${mode}: findings do not block promotion`,
+      }),
+    ];
   const running = new Set(workloads.filter((w) => w.revision === revision).map((w) => `${w.environment}\u0000${w.workload}`));
   const affecting = enforcing(policy, environment, open).filter((f) => running.has(`${f.environment}\u0000${f.workload}`));
-  if (affecting.length === 0) return [check({ gate: GATE, rule: "open-findings", status: "pass", subject: revision, message: `no open findings on workloads running ${revision}` })];
-  const named = affecting.slice(0, 5).map((f) => `${f.rule} in ${f.subject} (${f.environment} ${f.workload})`).join("; ");
-  return [check({ gate: GATE, rule: "open-findings", status: "fail", subject: revision, message: `${affecting.length} open finding(s) on workloads running this revision block its promotion to ${environment}: ${named}${affecting.length > 5 ? "; …" : ""}. Deploy a fixed revision, or record a VEX statement for findings that do not apply (vigil findings --json lists them)` })];
+  if (affecting.length === 0)
+    return [
+      check({
+        gate: GATE,
+        rule: "open-findings",
+        status: "pass",
+        subject: revision,
+        message: `no open findings on workloads running ${revision}`,
+      }),
+    ];
+  const named = affecting
+    .slice(0, 5)
+    .map((f) => `${f.rule} in ${f.subject} (${f.environment} ${f.workload})`)
+    .join("; ");
+  return [
+    check({
+      gate: GATE,
+      rule: "open-findings",
+      status: "fail",
+      subject: revision,
+      message: `${affecting.length} open finding(s) on workloads running this revision block its promotion to ${environment}: ${named}${affecting.length > 5 ? "; …" : ""}. Deploy a fixed revision, or record a VEX statement for findings that do not apply (vigil findings --json lists them)`,
+    }),
+  ];
 }
 
 /** Whether the environment is degraded: its enforcement is "degraded" and findings are open on it. */
 export function environmentChecks(policy: TrustPolicy, environment: string, open: MonitorFinding[]): Check[] {
   const mode = enforcementOf(policy, environment);
   const here = enforcing(policy, environment, open).filter((f) => f.environment === environment);
-  if (mode !== "degraded") return [check({ gate: GATE, rule: "degraded", status: "skip", subject: environment, message: `${environment}'s enforcement is ${mode}` })];
-  if (here.length === 0) return [check({ gate: GATE, rule: "degraded", status: "pass", subject: environment, message: `no open findings in ${environment}` })];
-  return [check({ gate: GATE, rule: "degraded", status: "fail", subject: environment, message: `${environment} is degraded: ${here.length} open finding(s) since ${here.map((f) => f.since).sort()[0]}; deploy a fixed revision (vigil findings --env ${environment})` })];
+  if (mode !== "degraded")
+    return [
+      check({ gate: GATE, rule: "degraded", status: "skip", subject: environment, message: `${environment}'s enforcement is ${mode}` }),
+    ];
+  if (here.length === 0)
+    return [check({ gate: GATE, rule: "degraded", status: "pass", subject: environment, message: `no open findings in ${environment}` })];
+  return [
+    check({
+      gate: GATE,
+      rule: "degraded",
+      status: "fail",
+      subject: environment,
+      message: `${environment} is degraded: ${here.length} open finding(s) since ${here.map((f) => f.since).sort()[0]}; deploy a fixed revision (vigil findings --env ${environment})`,
+    }),
+  ];
 }

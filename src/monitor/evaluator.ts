@@ -102,7 +102,8 @@ export class Evaluator {
   /** The findings of every component an environment runs, placed there. */
   placedIn(environment: string, since: string): MonitorFinding[] {
     const purls = new Set<string>();
-    for (const [digest, places] of this.#placements) if (places.some((p) => p.environment === environment)) for (const p of this.#purlsOf.get(digest) ?? []) purls.add(p);
+    for (const [digest, places] of this.#placements)
+      if (places.some((p) => p.environment === environment)) for (const p of this.#purlsOf.get(digest) ?? []) purls.add(p);
     return this.placed(since, purls).filter((f) => f.environment === environment);
   }
 

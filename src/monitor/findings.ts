@@ -56,12 +56,15 @@ export function placeFinding(f: Finding, at: Placement, since: string): MonitorF
     since,
     action: actionFor(f, at),
     ...(f.summary && { summary: f.summary }),
-    ...(f.suppressed && { suppressed: { status: f.suppressed.status, ...(f.suppressed.justification && { justification: f.suppressed.justification }) } }),
+    ...(f.suppressed && {
+      suppressed: { status: f.suppressed.status, ...(f.suppressed.justification && { justification: f.suppressed.justification }) },
+    }),
   };
 }
 
 function actionFor(f: Finding, at: Placement): string {
-  if (f.kind === "cannot-judge") return `${f.reason ?? "cannot be judged"}: check ${f.name} ${f.version} in ${at.image} by hand, or give its SBOM the missing detail`;
+  if (f.kind === "cannot-judge")
+    return `${f.reason ?? "cannot be judged"}: check ${f.name} ${f.version} in ${at.image} by hand, or give its SBOM the missing detail`;
   if (f.fixed.length > 0) return `upgrade ${f.name} to ${f.fixed[0]} in ${at.image} and deploy the new digest to ${at.environment}`;
   return `no fixed version of ${f.name} is known: remove it from ${at.image}, or record a VEX statement if it is not exploitable`;
 }

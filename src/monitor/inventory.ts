@@ -99,7 +99,8 @@ class SqliteInventory implements InventoryStore {
   }
 
   static open(dir: string): SqliteInventory {
-    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InputError(`${dir}: the inventory is a folder (it holds ${FILE}), not a file`);
+    if (existsSync(dir) && !statSync(dir).isDirectory())
+      throw new InputError(`${dir}: the inventory is a folder (it holds ${FILE}), not a file`);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, FILE);
     let db: DatabaseSync;
@@ -125,7 +126,8 @@ class SqliteInventory implements InventoryStore {
       this.#db.prepare("DELETE FROM vigil_monitor_workloads WHERE environment = ?").run(environment);
       const insert = this.#db.prepare("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES (?, ?, ?)");
       for (const w of workloads) {
-        if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
+        if (w.environment !== environment)
+          throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
         insert.run(environment, w.workload, JSON.stringify(w));
       }
       this.#raiseGeneration();
@@ -133,11 +135,15 @@ class SqliteInventory implements InventoryStore {
   }
 
   #raiseGeneration(): void {
-    this.#statement(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`).run();
+    this.#statement(
+      `INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`,
+    ).run();
   }
 
   async generation(): Promise<number> {
-    const row = this.#db.prepare(`SELECT value FROM vigil_monitor_meta WHERE key = '${GENERATION}'`).get() as { value: string | number } | undefined;
+    const row = this.#db.prepare(`SELECT value FROM vigil_monitor_meta WHERE key = '${GENERATION}'`).get() as
+      | { value: string | number }
+      | undefined;
     return Number(row?.value ?? 0);
   }
 
@@ -167,7 +173,9 @@ class SqliteInventory implements InventoryStore {
       inBatches(upserts, ROWS_PER_STATEMENT, (batch) => {
         const values: string[] = [];
         for (const f of batch) values.push(f.key, f.environment, f.since, JSON.stringify(f));
-        this.#statement(`INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES ${placeholders(batch.length, 4)} ON CONFLICT (key) DO UPDATE SET doc = excluded.doc`).run(...values);
+        this.#statement(
+          `INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES ${placeholders(batch.length, 4)} ON CONFLICT (key) DO UPDATE SET doc = excluded.doc`,
+        ).run(...values);
       });
       inBatches(closed, ROWS_PER_STATEMENT * 4, (batch) => {
         this.#statement(`DELETE FROM vigil_monitor_findings WHERE key IN (${placeholders(batch.length, 1)})`).run(...batch);
@@ -184,29 +192,38 @@ class SqliteInventory implements InventoryStore {
 
   async findings(filter: { environment?: string; since?: string } = {}): Promise<MonitorFinding[]> {
     const rows = this.#db
-      .prepare("SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key")
+      .prepare(
+        "SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key",
+      )
       .all(filter.environment ?? null, filter.since ?? null) as { doc: string; since: string }[];
     return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
   }
 
   async putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
     this.#transaction(() => {
-      this.#db.prepare("INSERT OR REPLACE INTO vigil_monitor_manifests (environment, doc) VALUES (?, ?)").run(environment, JSON.stringify(objects));
+      this.#db
+        .prepare("INSERT OR REPLACE INTO vigil_monitor_manifests (environment, doc) VALUES (?, ?)")
+        .run(environment, JSON.stringify(objects));
       this.#raiseGeneration();
     });
   }
 
   async manifests(environment: string): Promise<SourcedObject[]> {
-    const row = this.#db.prepare("SELECT doc FROM vigil_monitor_manifests WHERE environment = ?").get(environment) as { doc: string } | undefined;
+    const row = this.#db.prepare("SELECT doc FROM vigil_monitor_manifests WHERE environment = ?").get(environment) as
+      | { doc: string }
+      | undefined;
     return row ? (JSON.parse(row.doc) as SourcedObject[]) : [];
   }
 
   async environments(): Promise<string[]> {
-    return (this.#db.prepare("SELECT environment FROM vigil_monitor_manifests ORDER BY environment").all() as { environment: string }[]).map((r) => r.environment);
+    return (
+      this.#db.prepare("SELECT environment FROM vigil_monitor_manifests ORDER BY environment").all() as { environment: string }[]
+    ).map((r) => r.environment);
   }
 
   async state(name: string): Promise<string | undefined> {
-    return (this.#db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = ?").get(`state:${name}`) as { value: string } | undefined)?.value;
+    return (this.#db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = ?").get(`state:${name}`) as { value: string } | undefined)
+      ?.value;
   }
 
   async setState(name: string, value: string): Promise<void> {

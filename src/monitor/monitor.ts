@@ -58,7 +58,13 @@ export class Monitor {
   readonly #fence: () => void;
   #evaluator: Evaluator;
   /** What this monitor last saw of the shared stores, so it notices what other processes change there. */
-  #seen = { generation: 0, lastImport: undefined as string | undefined, modified: new Map<string, string>(), environments: new Map<string, string>(), manifests: new Map<string, string>() };
+  #seen = {
+    generation: 0,
+    lastImport: undefined as string | undefined,
+    modified: new Map<string, string>(),
+    environments: new Map<string, string>(),
+    manifests: new Map<string, string>(),
+  };
   #vex: VexStatement[];
   /** The keys the current trust policy trusts, once one is given. */
   #trusted: TrustedKeys | undefined;
@@ -89,7 +95,9 @@ export class Monitor {
     // Read before the index is loaded: a deployment recorded in between is seen again, never missed.
     monitor.#seen.generation = await options.inventory.generation();
     monitor.#evaluator = await monitor.#load();
-    monitor.#seen.environments = new Map([...groupBy(await options.inventory.workloads(), (w) => w.environment)].map(([env, list]) => [env, snapshotOf(list)]));
+    monitor.#seen.environments = new Map(
+      [...groupBy(await options.inventory.workloads(), (w) => w.environment)].map(([env, list]) => [env, snapshotOf(list)]),
+    );
     monitor.#seen.manifests = await monitor.#manifestPrints();
     // Judged at once: every later change (a deployment, an import) assumes the index's findings are current.
     await monitor.#evaluator.full();
@@ -105,7 +113,9 @@ export class Monitor {
   }
 
   /** `vigil db import` through the monitor: the import, then only the changed advisories' components. */
-  importAdvisories(paths: string[]): Promise<FindingChanges & { import: ImportResult; seconds: { import: number; judge: number; settle: number } }> {
+  importAdvisories(
+    paths: string[],
+  ): Promise<FindingChanges & { import: ImportResult; seconds: { import: number; judge: number; settle: number } }> {
     return this.#serial(async () => {
       const started = performance.now();
       const { store, changes } = trackChanges(this.#advisories);
@@ -114,12 +124,19 @@ export class Monitor {
       const foreign = await this.#advisoryChanges();
       for (const id of changes.ids) foreign.delete(id);
       const imported = performance.now();
-      const purls = await this.#evaluator.incremental({ keys: new Set([...changes.keys, ...(await this.#evaluator.keysNaming(foreign))]), ids: new Set([...changes.ids, ...foreign]) });
+      const purls = await this.#evaluator.incremental({
+        keys: new Set([...changes.keys, ...(await this.#evaluator.keysNaming(foreign))]),
+        ids: new Set([...changes.ids, ...foreign]),
+      });
       const touched = new Set(purls);
       const found = this.#evaluator.placed(this.#stamp(), purls);
       const judged = performance.now();
       const settled = await this.#settle("advisories", found, (f) => isAdvisory(f) && touched.has(f.purl!), purls.length);
-      const seconds = { import: (imported - started) / 1000, judge: (judged - imported) / 1000, settle: (performance.now() - judged) / 1000 };
+      const seconds = {
+        import: (imported - started) / 1000,
+        judge: (judged - imported) / 1000,
+        settle: (performance.now() - judged) / 1000,
+      };
       return { ...settled, import: result, seconds };
     });
   }
@@ -138,7 +155,14 @@ export class Monitor {
         const ids = await this.#advisoryChanges();
         const purls = await this.#evaluator.incremental({ keys: await this.#evaluator.keysNaming(ids), ids });
         const touched = new Set(purls);
-        out.push(await this.#settle("advisories imported elsewhere", this.#evaluator.placed(this.#stamp(), purls), (f) => isAdvisory(f) && touched.has(f.purl!), purls.length));
+        out.push(
+          await this.#settle(
+            "advisories imported elsewhere",
+            this.#evaluator.placed(this.#stamp(), purls),
+            (f) => isAdvisory(f) && touched.has(f.purl!),
+            purls.length,
+          ),
+        );
       }
       if ((await this.#inventory.generation()) !== this.#seen.generation) out.push(...(await this.#reloadDeployments()));
       return out;
@@ -163,7 +187,8 @@ export class Monitor {
     const out: FindingChanges[] = [];
     // Manifests another process wrote (a deployment, drift the agent saw): the next policy check evaluates those environments whole.
     const manifests = await this.#manifestPrints();
-    for (const [environment, print] of manifests) if (this.#seen.manifests.get(environment) !== print) this.#manifestsChanged.add(environment);
+    for (const [environment, print] of manifests)
+      if (this.#seen.manifests.get(environment) !== print) this.#manifestsChanged.add(environment);
     this.#seen.manifests = manifests;
     for (const environment of new Set([...byEnvironment.keys(), ...this.#seen.environments.keys()])) {
       const workloads = byEnvironment.get(environment) ?? [];
@@ -181,12 +206,28 @@ export class Monitor {
     this.#evaluator.removeEnvironment(environment);
     const fresh: string[] = [];
     for (const w of workloads) {
-      for (const image of w.images) fresh.push(...this.#evaluator.add({ environment, workload: w.workload, image: image.image, digest: image.digest }, await this.#inventory.components(image.digest)));
+      for (const image of w.images)
+        fresh.push(
+          ...this.#evaluator.add(
+            { environment, workload: w.workload, image: image.image, digest: image.digest },
+            await this.#inventory.components(image.digest),
+          ),
+        );
     }
     await this.#evaluator.judgeNew(fresh);
-    const changes = await this.#settle(trigger, this.#evaluator.placedIn(environment, this.#stamp()), (f) => isAdvisory(f) && f.environment === environment, fresh.length);
+    const changes = await this.#settle(
+      trigger,
+      this.#evaluator.placedIn(environment, this.#stamp()),
+      (f) => isAdvisory(f) && f.environment === environment,
+      fresh.length,
+    );
     if (!this.#trusted) return changes;
-    const trust = await this.#settle(trigger, untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
+    const trust = await this.#settle(
+      trigger,
+      untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()),
+      (f) => f.type === "untrusted-key",
+      0,
+    );
     return { ...changes, opened: [...changes.opened, ...trust.opened], closed: [...changes.closed, ...trust.closed] };
   }
 
@@ -227,13 +268,25 @@ export class Monitor {
   setTrustPolicy(policy: TrustPolicy): Promise<FindingChanges> {
     return this.#serial(async () => {
       this.#trusted = await trustedKeys(policy);
-      return this.#settle("trust policy", untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()), (f) => f.type === "untrusted-key", 0);
+      return this.#settle(
+        "trust policy",
+        untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()),
+        (f) => f.type === "untrusted-key",
+        0,
+      );
     });
   }
 
   /** What the environment's cluster runs, read now: every digest Vigil did not deploy there is a finding. */
   checkRunning(environment: string, running: RunningContainer[]): Promise<FindingChanges> {
-    return this.#serial(async () => this.#settle(`pods of ${environment}`, notDeployed(environment, running, await this.#inventory.workloads(), this.#stamp()), (f) => f.type === "not-deployed" && f.environment === environment, 0));
+    return this.#serial(async () =>
+      this.#settle(
+        `pods of ${environment}`,
+        notDeployed(environment, running, await this.#inventory.workloads(), this.#stamp()),
+        (f) => f.type === "not-deployed" && f.environment === environment,
+        0,
+      ),
+    );
   }
 
   /**
@@ -268,7 +321,8 @@ export class Monitor {
       const prints = policyPrints(policies, now);
       const first = this.#policyPrints === undefined;
       const changed = new Set<string>();
-      for (const name of new Set([...prints.keys(), ...(this.#policyPrints?.keys() ?? [])])) if (prints.get(name) !== this.#policyPrints?.get(name)) changed.add(name);
+      for (const name of new Set([...prints.keys(), ...(this.#policyPrints?.keys() ?? [])]))
+        if (prints.get(name) !== this.#policyPrints?.get(name)) changed.add(name);
       const whole = new Set(first ? envs : envs.filter((e) => this.#manifestsChanged.has(e)));
       const selected = selectPolicies(policies, changed);
       const found: MonitorFinding[] = [];
@@ -277,7 +331,12 @@ export class Monitor {
         const checks = policyChecks({ ...(whole.has(env) ? policies : selected), manifests: await this.#inventory.manifests(env), now });
         found.push(...policyFindings(env, whole.has(env) ? checks : checks.filter((c) => changed.has(c.rule)), this.#stamp()));
       }
-      const changes = await this.#settle("policies", found, (f) => f.type === "policy" && envs.includes(f.environment) && (whole.has(f.environment) || changed.has(f.rule)), 0);
+      const changes = await this.#settle(
+        "policies",
+        found,
+        (f) => f.type === "policy" && envs.includes(f.environment) && (whole.has(f.environment) || changed.has(f.rule)),
+        0,
+      );
       this.#policyPrints = prints;
       for (const env of whole) this.#manifestsChanged.delete(env);
       return { ...changes, policies: first ? [...prints.keys()] : [...changed] };
@@ -288,7 +347,11 @@ export class Monitor {
    * The agent saw drift: the live objects replace what was applied under their names, and the
    * environment's manifests are evaluated again, whole, with the policies given.
    */
-  async driftDetected(environment: string, live: readonly SourcedObject[], policies: Omit<PolicyGateInput, "manifests">): Promise<FindingChanges> {
+  async driftDetected(
+    environment: string,
+    live: readonly SourcedObject[],
+    policies: Omit<PolicyGateInput, "manifests">,
+  ): Promise<FindingChanges> {
     await this.#serial(async () => {
       this.#fence();
       await recordDrift(this.#inventory, environment, live);
@@ -305,7 +368,13 @@ export class Monitor {
   /** A digest of each environment's manifests as stored. */
   async #manifestPrints(): Promise<Map<string, string>> {
     const prints = new Map<string, string>();
-    for (const env of await this.#inventory.environments()) prints.set(env, createHash("sha256").update(JSON.stringify(await this.#inventory.manifests(env))).digest("hex"));
+    for (const env of await this.#inventory.environments())
+      prints.set(
+        env,
+        createHash("sha256")
+          .update(JSON.stringify(await this.#inventory.manifests(env)))
+          .digest("hex"),
+      );
     return prints;
   }
 
@@ -335,7 +404,12 @@ export class Monitor {
   }
 
   /** Replaces the open findings `replaces` selects with `found`; stores and emits the difference. */
-  async #settle(trigger: string, found: MonitorFinding[], replaces: (f: MonitorFinding) => boolean, judged: number): Promise<FindingChanges> {
+  async #settle(
+    trigger: string,
+    found: MonitorFinding[],
+    replaces: (f: MonitorFinding) => boolean,
+    judged: number,
+  ): Promise<FindingChanges> {
     const next = new Map<string, MonitorFinding>();
     for (const f of found) next.set(f.key, f);
     const opened: MonitorFinding[] = [];
@@ -355,13 +429,18 @@ export class Monitor {
     }
     const changes = { trigger, opened, closed, judged };
     this.#fence();
-    await this.#inventory.updateFindings(opened, closed.map((f) => f.key));
+    await this.#inventory.updateFindings(
+      opened,
+      closed.map((f) => f.key),
+    );
     for (const sink of this.#sinks) await sink.emit(changes);
     return changes;
   }
 
   #stamp(): string {
-    return this.#now().toISOString().replace(/\.\d{3}Z$/, "Z");
+    return this.#now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, "Z");
   }
 
   #serial<T>(work: () => Promise<T>): Promise<T> {
@@ -394,7 +473,19 @@ function workloadName(subject: string): string {
 function policyFindings(environment: string, checks: Check[], since: string): MonitorFinding[] {
   return checks
     .filter((c) => c.status === "fail")
-    .map((c) => ({ key: findingKey(environment, c.subject, c.rule, c.message), type: "policy" as const, subject: c.subject, rule: c.rule, environment, workload: workloadName(c.subject), image: "", digest: "", severity: "high" as const, since, action: c.message }));
+    .map((c) => ({
+      key: findingKey(environment, c.subject, c.rule, c.message),
+      type: "policy" as const,
+      subject: c.subject,
+      rule: c.rule,
+      environment,
+      workload: workloadName(c.subject),
+      image: "",
+      digest: "",
+      severity: "high" as const,
+      since,
+      action: c.message,
+    }));
 }
 
 /** The same finding but for its first-seen time (compared field by field: a feed can change 300,000 at once). */
@@ -409,7 +500,10 @@ function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
   const ka = Object.keys(a);
-  return ka.length === Object.keys(b).length && ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  return (
+    ka.length === Object.keys(b).length &&
+    ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
 }
 
 /**
@@ -426,15 +520,30 @@ function policyPrints(input: Omit<PolicyGateInput, "manifests">, now: Date): Map
   for (const p of policies) {
     const name = String(p.object.metadata?.name ?? "");
     const own = bindings.filter((b) => policyNameOf(b) === name).map((b) => b.object);
-    const excepted = exceptions.filter((e) => e.policies.includes(name)).map((e) => ({ ...e, expired: e.expires.getTime() <= now.getTime() }));
-    prints.set(name, createHash("sha256").update(JSON.stringify([p.object, own, params, excepted.map((e) => [e.name, e.where, e.expires.toISOString(), e.expired, e.justification])])).digest("hex"));
+    const excepted = exceptions
+      .filter((e) => e.policies.includes(name))
+      .map((e) => ({ ...e, expired: e.expires.getTime() <= now.getTime() }));
+    prints.set(
+      name,
+      createHash("sha256")
+        .update(
+          JSON.stringify([
+            p.object,
+            own,
+            params,
+            excepted.map((e) => [e.name, e.where, e.expires.toISOString(), e.expired, e.justification]),
+          ]),
+        )
+        .digest("hex"),
+    );
   }
   return prints;
 }
 
 /** The inputs with only these policies and their bindings (params and exceptions kept). */
 function selectPolicies(input: Omit<PolicyGateInput, "manifests">, names: ReadonlySet<string>): Omit<PolicyGateInput, "manifests"> {
-  const keep = (s: SourcedObject) => (isPolicy(s.object) ? names.has(String(s.object.metadata?.name ?? "")) : isBinding(s.object) ? names.has(policyNameOf(s)) : true);
+  const keep = (s: SourcedObject) =>
+    isPolicy(s.object) ? names.has(String(s.object.metadata?.name ?? "")) : isBinding(s.object) ? names.has(policyNameOf(s)) : true;
   return { ...input, policies: input.policies.filter(keep) };
 }
 

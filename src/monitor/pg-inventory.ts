@@ -41,7 +41,8 @@ export class PgInventory implements InventoryStore {
         await store.#query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]);
       }
       const rows = await store.#query<{ value: string }>("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'");
-      if (rows[0]?.value !== SCHEMA) throw new InputError(`${location}: inventory schema ${JSON.stringify(rows[0]?.value)}, this Vigil reads ${SCHEMA}`);
+      if (rows[0]?.value !== SCHEMA)
+        throw new InputError(`${location}: inventory schema ${JSON.stringify(rows[0]?.value)}, this Vigil reads ${SCHEMA}`);
       return store;
     } catch (e) {
       await client.end().catch(() => {});
@@ -68,23 +69,34 @@ export class PgInventory implements InventoryStore {
     return this.#transaction(async () => {
       await this.#query("DELETE FROM vigil_monitor_workloads WHERE environment = $1", [environment]);
       for (const w of workloads) {
-        if (w.environment !== environment) throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
-        await this.#query("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES ($1, $2, $3)", [environment, w.workload, JSON.stringify(w)]);
+        if (w.environment !== environment)
+          throw new InputError(`workload ${w.workload} is of environment ${w.environment}, not ${environment}`);
+        await this.#query("INSERT INTO vigil_monitor_workloads (environment, workload, doc) VALUES ($1, $2, $3)", [
+          environment,
+          w.workload,
+          JSON.stringify(w),
+        ]);
       }
       await this.#raiseGeneration();
     });
   }
 
   async #raiseGeneration(): Promise<void> {
-    await this.#query(`INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = (vigil_monitor_meta.value::bigint + 1)::text`);
+    await this.#query(
+      `INSERT INTO vigil_monitor_meta (key, value) VALUES ('${GENERATION}', '1') ON CONFLICT (key) DO UPDATE SET value = (vigil_monitor_meta.value::bigint + 1)::text`,
+    );
   }
 
   async generation(): Promise<number> {
-    return Number((await this.#query<{ value: string }>(`SELECT value FROM vigil_monitor_meta WHERE key = '${GENERATION}'`))[0]?.value ?? 0);
+    return Number(
+      (await this.#query<{ value: string }>(`SELECT value FROM vigil_monitor_meta WHERE key = '${GENERATION}'`))[0]?.value ?? 0,
+    );
   }
 
   async workloads(): Promise<DeployedWorkload[]> {
-    return (await this.#query<{ doc: string }>("SELECT doc FROM vigil_monitor_workloads ORDER BY environment, workload")).map((r) => JSON.parse(r.doc) as DeployedWorkload);
+    return (await this.#query<{ doc: string }>("SELECT doc FROM vigil_monitor_workloads ORDER BY environment, workload")).map(
+      (r) => JSON.parse(r.doc) as DeployedWorkload,
+    );
   }
 
   async hasComponents(digest: string): Promise<boolean> {
@@ -92,7 +104,10 @@ export class PgInventory implements InventoryStore {
   }
 
   async putComponents(digest: string, components: Component[]): Promise<void> {
-    await this.#query("INSERT INTO vigil_monitor_components (digest, doc) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET doc = excluded.doc", [digest, JSON.stringify(components)]);
+    await this.#query(
+      "INSERT INTO vigil_monitor_components (digest, doc) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET doc = excluded.doc",
+      [digest, JSON.stringify(components)],
+    );
   }
 
   async components(digest: string): Promise<Component[]> {
@@ -117,7 +132,7 @@ export class PgInventory implements InventoryStore {
 
   async findings(filter: { environment?: string; since?: string } = {}): Promise<MonitorFinding[]> {
     const rows = await this.#query<{ doc: string; since: string }>(
-      "SELECT doc, since FROM vigil_monitor_findings WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR since >= $2) ORDER BY environment COLLATE \"C\", key COLLATE \"C\"",
+      'SELECT doc, since FROM vigil_monitor_findings WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR since >= $2) ORDER BY environment COLLATE "C", key COLLATE "C"',
       [filter.environment ?? null, filter.since ?? null],
     );
     return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
@@ -125,7 +140,10 @@ export class PgInventory implements InventoryStore {
 
   putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
     return this.#transaction(async () => {
-      await this.#query("INSERT INTO vigil_monitor_manifests (environment, doc) VALUES ($1, $2) ON CONFLICT (environment) DO UPDATE SET doc = excluded.doc", [environment, JSON.stringify(objects)]);
+      await this.#query(
+        "INSERT INTO vigil_monitor_manifests (environment, doc) VALUES ($1, $2) ON CONFLICT (environment) DO UPDATE SET doc = excluded.doc",
+        [environment, JSON.stringify(objects)],
+      );
       await this.#raiseGeneration();
     });
   }
@@ -136,7 +154,9 @@ export class PgInventory implements InventoryStore {
   }
 
   async environments(): Promise<string[]> {
-    return (await this.#query<{ environment: string }>("SELECT environment FROM vigil_monitor_manifests ORDER BY environment")).map((r) => r.environment);
+    return (await this.#query<{ environment: string }>("SELECT environment FROM vigil_monitor_manifests ORDER BY environment")).map(
+      (r) => r.environment,
+    );
   }
 
   async state(name: string): Promise<string | undefined> {
@@ -144,7 +164,10 @@ export class PgInventory implements InventoryStore {
   }
 
   async setState(name: string, value: string): Promise<void> {
-    await this.#query("INSERT INTO vigil_monitor_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [`state:${name}`, value]);
+    await this.#query(
+      "INSERT INTO vigil_monitor_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      [`state:${name}`, value],
+    );
   }
 
   async close(): Promise<void> {

@@ -32,21 +32,39 @@ export interface Recorded {
  * The environment now runs exactly these objects. Images must be pinned (the artifact gate pinned them):
  * an unpinned one is refused before anything is written. An unchanged environment writes nothing.
  */
-export async function recordDeployment(inventory: InventoryStore, environment: string, objects: readonly SourcedObject[], deployment: Deployment, now: string): Promise<Recorded> {
+export async function recordDeployment(
+  inventory: InventoryStore,
+  environment: string,
+  objects: readonly SourcedObject[],
+  deployment: Deployment,
+  now: string,
+): Promise<Recorded> {
   const previous = new Map((await inventory.workloads()).filter((w) => w.environment === environment).map((w) => [w.workload, w]));
   // The gates verify only the commits new since the last applied revision: the ones before were
   // admitted by earlier deployments and are still in the history, so their admissions carry over.
-  const admissions = uniqueAdmissions([...[...previous.values()].flatMap((w) => (w.admissions ?? []).filter((a) => a.kind === "commit")), ...(deployment.admissions ?? [])]);
+  const admissions = uniqueAdmissions([
+    ...[...previous.values()].flatMap((w) => (w.admissions ?? []).filter((a) => a.kind === "commit")),
+    ...(deployment.admissions ?? []),
+  ]);
   const workloads = new Map<string, DeployedWorkload>();
   const uses = imageUses(objects);
   for (const use of uses) {
-    if (!use.reference.digest) throw new InputError(`${use.where}: ${use.image} is not pinned to a digest; the monitor records only what the artifact gate pinned`);
+    if (!use.reference.digest)
+      throw new InputError(`${use.where}: ${use.image} is not pinned to a digest; the monitor records only what the artifact gate pinned`);
   }
   for (const use of uses) {
     const digest = use.reference.digest!;
     const o = use.source.object;
     const name = `${o.kind} ${o.metadata?.namespace ? `${o.metadata.namespace}/` : ""}${o.metadata?.name ?? ""}`;
-    const w = workloads.get(name) ?? { environment, workload: name, images: [], revision: deployment.revision, verdict: deployment.verdict, deployedAt: now, admissions: [] };
+    const w = workloads.get(name) ?? {
+      environment,
+      workload: name,
+      images: [],
+      revision: deployment.revision,
+      verdict: deployment.verdict,
+      deployedAt: now,
+      admissions: [],
+    };
     if (!w.images.some((i) => i.digest === digest)) w.images.push({ image: use.image, digest });
     // What admitted this workload: the revision's commits and its own images' signatures.
     w.admissions = admissions.filter((a) => a.kind === "commit" || w.images.some((i) => i.digest === a.subject));
@@ -59,7 +77,8 @@ export async function recordDeployment(inventory: InventoryStore, environment: s
   // A workload deployed again unchanged keeps the time it was first deployed.
   for (const [name, w] of workloads) {
     const before = previous.get(name);
-    if (before && JSON.stringify({ ...before, deployedAt: "" }) === JSON.stringify({ ...w, deployedAt: "" })) w.deployedAt = before.deployedAt;
+    if (before && JSON.stringify({ ...before, deployedAt: "" }) === JSON.stringify({ ...w, deployedAt: "" }))
+      w.deployedAt = before.deployedAt;
   }
   const manifestsChanged = JSON.stringify(await inventory.manifests(environment)) !== JSON.stringify(objects);
   if (manifestsChanged) await inventory.putManifests(environment, objects);
@@ -71,13 +90,15 @@ export async function recordDeployment(inventory: InventoryStore, environment: s
 
 /** Drift: the live objects replace what was applied under their names, in the environment's manifests. */
 export async function recordDrift(inventory: InventoryStore, environment: string, live: readonly SourcedObject[]): Promise<void> {
-  const id = (o: SourcedObject) => `${o.object.apiVersion} ${o.object.kind} ${o.object.metadata?.namespace ?? ""} ${o.object.metadata?.name ?? ""}`;
+  const id = (o: SourcedObject) =>
+    `${o.object.apiVersion} ${o.object.kind} ${o.object.metadata?.namespace ?? ""} ${o.object.metadata?.name ?? ""}`;
   const replaced = new Set(live.map(id));
   await inventory.putManifests(environment, [...(await inventory.manifests(environment)).filter((o) => !replaced.has(id(o))), ...live]);
 }
 
 /** An environment's workloads in one comparable form, whatever order they were listed in. */
-export const snapshotOf = (workloads: readonly DeployedWorkload[]) => JSON.stringify([...workloads].sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0)));
+export const snapshotOf = (workloads: readonly DeployedWorkload[]) =>
+  JSON.stringify([...workloads].sort((a, b) => (a.workload < b.workload ? -1 : a.workload > b.workload ? 1 : 0)));
 
 /** Admissions without repeats (the same subject admitted by the same key under the same signer). */
 function uniqueAdmissions(list: Admission[]): Admission[] {

@@ -19,7 +19,12 @@ export type Refs = Map<string, string>;
 /** Every ref and the object it names. */
 export async function readRefs(repo: Repo): Promise<Refs> {
   const out = await git(repo.gitDir, ["for-each-ref", "--format=%(refname)%00%(objectname)"]);
-  return new Map(out.split("\n").filter(Boolean).map((line) => line.split("\0") as [string, string]));
+  return new Map(
+    out
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => line.split("\0") as [string, string]),
+  );
 }
 
 export const UNREACHABLE = "revision-unreachable";
@@ -27,12 +32,37 @@ export const UNREACHABLE = "revision-unreachable";
 /** Commits looked at per moved branch: a push of a whole foreign history is reported, not walked forever. */
 const MAX_COMMITS = 10_000;
 
-export async function repositoryActivity(repo: Repo, policy: TrustPolicy, previous: Refs | undefined, current: Refs, workloads: DeployedWorkload[], since: string): Promise<MonitorFinding[]> {
+export async function repositoryActivity(
+  repo: Repo,
+  policy: TrustPolicy,
+  previous: Refs | undefined,
+  current: Refs,
+  workloads: DeployedWorkload[],
+  since: string,
+): Promise<MonitorFinding[]> {
   const branches = new Map(policy.doc.environments.flatMap((e) => (e.branch ? [[e.name, e.branch] as const] : [])));
   const protectedNames = new Set(branches.values());
   const found: MonitorFinding[] = [];
-  const finding = (environment: string, workload: string, subject: string, rule: string, severity: "high" | "medium", action: string, ...keyParts: string[]): MonitorFinding => ({
-    key: findingKey(environment, workload, subject, rule, ...keyParts), type: "repository", subject, rule, environment, workload, image: "", digest: "", severity, since, action,
+  const finding = (
+    environment: string,
+    workload: string,
+    subject: string,
+    rule: string,
+    severity: "high" | "medium",
+    action: string,
+    ...keyParts: string[]
+  ): MonitorFinding => ({
+    key: findingKey(environment, workload, subject, rule, ...keyParts),
+    type: "repository",
+    subject,
+    rule,
+    environment,
+    workload,
+    image: "",
+    digest: "",
+    severity,
+    since,
+    action,
   });
 
   // Deployed revisions still on their branch.
@@ -43,8 +73,16 @@ export async function repositoryActivity(repo: Repo, policy: TrustPolicy, previo
     seen.add(`${w.environment} ${w.revision}`);
     const head = current.get(`refs/heads/${branch}`);
     if (head && (await isAncestor(repo, w.revision, head))) continue;
-    found.push(finding(w.environment, `branch ${branch}`, w.revision, UNREACHABLE, "high",
-      `the deployed revision ${w.revision} is no longer reachable from ${branch}${head ? ` (now ${head})` : " (the branch is gone)"}: history was rewritten; find who force-pushed, and deploy a revision on the branch`));
+    found.push(
+      finding(
+        w.environment,
+        `branch ${branch}`,
+        w.revision,
+        UNREACHABLE,
+        "high",
+        `the deployed revision ${w.revision} is no longer reachable from ${branch}${head ? ` (now ${head})` : " (the branch is gone)"}: history was rewritten; find who force-pushed, and deploy a revision on the branch`,
+      ),
+    );
   }
   if (!previous) return found;
 
@@ -53,17 +91,54 @@ export async function repositoryActivity(repo: Repo, policy: TrustPolicy, previo
     if (before === id) continue;
     const short = ref.replace(/^refs\/(heads|tags)\//, "");
     if (before === undefined && protectedNames.has(short) && !isEnvironmentBranch(ref, protectedNames)) {
-      found.push(finding("", ref, id, "protected-name-created", "high", `${ref} was created with the name of an environment's branch: a tool or person resolving "${short}" may take it instead; delete it`, id));
+      found.push(
+        finding(
+          "",
+          ref,
+          id,
+          "protected-name-created",
+          "high",
+          `${ref} was created with the name of an environment's branch: a tool or person resolving "${short}" may take it instead; delete it`,
+          id,
+        ),
+      );
     }
     if (!ref.startsWith("refs/heads/")) continue;
-    found.push(...(await unknownSigners(repo, policy, ref, before, id, current, branches)).map((c) => finding("", ref, c.subject, "unknown-signer", "high", c.message, c.subject)));
-    if (!isEnvironmentBranch(ref, protectedNames) && (await changesTrustPolicy(repo, before ?? (await baseOf(repo, id, current, branches)), id))) {
-      found.push(finding("", ref, id, "trust-policy-proposed", "medium", `${ref} changes .vigil/ (the trust policy): review it before any admin co-signs it`, id));
+    found.push(
+      ...(await unknownSigners(repo, policy, ref, before, id, current, branches)).map((c) =>
+        finding("", ref, c.subject, "unknown-signer", "high", c.message, c.subject),
+      ),
+    );
+    if (
+      !isEnvironmentBranch(ref, protectedNames) &&
+      (await changesTrustPolicy(repo, before ?? (await baseOf(repo, id, current, branches)), id))
+    ) {
+      found.push(
+        finding(
+          "",
+          ref,
+          id,
+          "trust-policy-proposed",
+          "medium",
+          `${ref} changes .vigil/ (the trust policy): review it before any admin co-signs it`,
+          id,
+        ),
+      );
     }
   }
   for (const [ref, id] of previous) {
     if (ref.startsWith("refs/vigil/") && !current.has(ref)) {
-      found.push(finding("", ref, id, "vigil-ref-deleted", "high", `${ref} (an approval, co-signature or deployment record) was deleted from the repository: find who deleted it; the audit log keeps what it recorded`, id));
+      found.push(
+        finding(
+          "",
+          ref,
+          id,
+          "vigil-ref-deleted",
+          "high",
+          `${ref} (an approval, co-signature or deployment record) was deleted from the repository: find who deleted it; the audit log keeps what it recorded`,
+          id,
+        ),
+      );
     }
   }
   return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -97,7 +172,15 @@ async function baseOf(repo: Repo, id: string, current: Refs, branches: Map<strin
 }
 
 /** The revision gate's signature checks over what the branch gained: failures are unknown or bad signers. */
-async function unknownSigners(repo: Repo, policy: TrustPolicy, ref: string, before: string | undefined, id: string, current: Refs, branches: Map<string, string>) {
+async function unknownSigners(
+  repo: Repo,
+  policy: TrustPolicy,
+  ref: string,
+  before: string | undefined,
+  id: string,
+  current: Refs,
+  branches: Map<string, string>,
+) {
   const from = before && (await isAncestor(repo, before, id)) ? before : await baseOf(repo, id, current, branches);
   const gate = await openRevisionGate({ repo, rootPolicy: policy, to: id, ...(from && { from }) });
   const out: { subject: string; message: string }[] = [];

@@ -12,7 +12,9 @@ export function auditSink(log: AuditLog, now: () => Date = () => new Date()): Si
   return {
     name: "audit log",
     async emit(changes) {
-      const time = now().toISOString().replace(/\.\d{3}Z$/, "Z");
+      const time = now()
+        .toISOString()
+        .replace(/\.\d{3}Z$/, "Z");
       const records: AuditRecord[] = [
         ...changes.opened.map((f) => findingRecord(f, time, "open")),
         ...changes.closed.map((f) => findingRecord(f, time, "closed")),
@@ -33,14 +35,18 @@ function findingRecord(f: MonitorFinding, time: string, state: "open" | "closed"
       subject: [f.workload, f.digest ? `${f.image.split("@")[0]}@${f.digest}` : "", f.subject].filter(Boolean).join(" "),
       rule: state === "closed" ? `${f.type}-closed` : f.type,
       severity,
-      message: state === "closed" ? `no longer found: ${describe(f)}` : `${describe(f)} since ${f.since}: ${f.suppressed ? suppression(f) : f.action}`,
+      message:
+        state === "closed"
+          ? `no longer found: ${describe(f)}`
+          : `${describe(f)} since ${f.since}: ${f.suppressed ? suppression(f) : f.action}`,
       ...(f.advisory && { advisory: f.advisory }),
     },
   };
 }
 
 export function describe(f: MonitorFinding): string {
-  if (f.type === "advisory") return `${f.kind === "affected" ? "affected by" : "cannot be judged against"} ${f.advisory} (severity ${f.severity}${f.fixed?.length ? `, fixed in ${f.fixed.join(", ")}` : ""})`;
+  if (f.type === "advisory")
+    return `${f.kind === "affected" ? "affected by" : "cannot be judged against"} ${f.advisory} (severity ${f.severity}${f.fixed?.length ? `, fixed in ${f.fixed.join(", ")}` : ""})`;
   if (f.type === "untrusted-key") return `admitted by a key no longer trusted (${f.rule})`;
   if (f.type === "repository") return `${f.rule} on ${f.workload} (${f.subject})`;
   if (f.type === "policy") return `${f.subject} fails policy ${f.rule}`;
@@ -56,7 +62,14 @@ export function jsonLinesSink(stream: NodeJS.WritableStream): Sink {
   return {
     name: "output",
     async emit(changes: FindingChanges) {
-      stream.write(JSON.stringify({ trigger: changes.trigger, judged: changes.judged, opened: changes.opened, closed: changes.closed.map((f) => f.key) }) + "\n");
+      stream.write(
+        JSON.stringify({
+          trigger: changes.trigger,
+          judged: changes.judged,
+          opened: changes.opened,
+          closed: changes.closed.map((f) => f.key),
+        }) + "\n",
+      );
     },
   };
 }
@@ -78,10 +91,21 @@ export function webhookSink(options: { url: string; secret: Buffer; slack?: bool
     async emit(changes) {
       if (changes.opened.length === 0 && changes.closed.length === 0) return;
       for (let i = 0; i < Math.max(changes.opened.length, changes.closed.length); i += PER_DELIVERY) {
-        const part = { trigger: changes.trigger, opened: changes.opened.slice(i, i + PER_DELIVERY), closed: changes.closed.slice(i, i + PER_DELIVERY).map((f) => ({ key: f.key, environment: f.environment, workload: f.workload, subject: f.subject, rule: f.rule })) };
+        const part = {
+          trigger: changes.trigger,
+          opened: changes.opened.slice(i, i + PER_DELIVERY),
+          closed: changes.closed
+            .slice(i, i + PER_DELIVERY)
+            .map((f) => ({ key: f.key, environment: f.environment, workload: f.workload, subject: f.subject, rule: f.rule })),
+        };
         const body = JSON.stringify(options.slack ? { text: slackText(part.trigger, part.opened, part.closed.length) } : part);
         try {
-          const answer = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...vigilDeliveryHeaders(options.secret, url.pathname, body) }, body, signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS) });
+          const answer = await fetch(url, {
+            method: "POST",
+            headers: { "content-type": "application/json", ...vigilDeliveryHeaders(options.secret, url.pathname, body) },
+            body,
+            signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+          });
           if (!answer.ok) options.onError?.(`webhook ${url.origin}${url.pathname}: answered ${answer.status}`);
         } catch (e) {
           options.onError?.(`webhook ${url.origin}${url.pathname}: ${(e as Error).message}`);
@@ -93,7 +117,11 @@ export function webhookSink(options: { url: string; secret: Buffer; slack?: bool
 
 function slackText(trigger: string, opened: MonitorFinding[], closed: number): string {
   const lines = opened.slice(0, 20).map((f) => `• ${f.environment} ${f.workload}: ${describe(f)}`);
-  return [`Vigil (${trigger}): ${opened.length} finding(s) opened, ${closed} closed`, ...lines, ...(opened.length > 20 ? [`… and ${opened.length - 20} more`] : [])].join("\n");
+  return [
+    `Vigil (${trigger}): ${opened.length} finding(s) opened, ${closed} closed`,
+    ...lines,
+    ...(opened.length > 20 ? [`… and ${opened.length - 20} more`] : []),
+  ].join("\n");
 }
 
 /** The open findings as Prometheus metrics (text exposition format): counts per environment, type and severity. */

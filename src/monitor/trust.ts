@@ -25,7 +25,10 @@ export const admissionKey = {
   ssh: (fingerprint: string) => `ssh ${fingerprint}`,
   openpgp: (fingerprint: string) => `openpgp ${fingerprint.toUpperCase()}`,
   sigstore: (identity: string, issuer: string) => `sigstore ${identity} ${issuer}`,
-  pem: (pem: string) => `key sha256:${createHash("sha256").update(createPublicKey(pem).export({ type: "spki", format: "der" })).digest("hex")}`,
+  pem: (pem: string) =>
+    `key sha256:${createHash("sha256")
+      .update(createPublicKey(pem).export({ type: "spki", format: "der" }))
+      .digest("hex")}`,
 };
 
 export interface TrustedKeys {
@@ -54,8 +57,13 @@ export async function trustedKeys(policy: TrustPolicy): Promise<TrustedKeys> {
     for (const signer of rule.signers ?? []) {
       if ("key" in signer) imageKeys.add(admissionKey.pem(signer.key));
       else if ("signer" in signer) for (const id of sigstoreOf(signer.signer)) imageKeys.add(admissionKey.sigstore(id.identity, id.issuer));
-      else if (signer.identity !== undefined && signer.issuer !== undefined) imageKeys.add(admissionKey.sigstore(signer.identity, signer.issuer));
-      else imagePatterns.push({ identity: matcher(signer.identity, signer.identityRegexp), issuer: matcher(signer.issuer, signer.issuerRegexp) });
+      else if (signer.identity !== undefined && signer.issuer !== undefined)
+        imageKeys.add(admissionKey.sigstore(signer.identity, signer.issuer));
+      else
+        imagePatterns.push({
+          identity: matcher(signer.identity, signer.identityRegexp),
+          issuer: matcher(signer.issuer, signer.issuerRegexp),
+        });
     }
   }
   return { commitKeys, signers, imageKeys, imagePatterns };
@@ -94,9 +102,10 @@ export function untrustedAdmissions(workloads: DeployedWorkload[], trusted: Trus
         digest: image?.digest ?? "",
         severity: "high",
         since,
-        action: a.kind === "commit"
-          ? `commit ${a.subject} of revision ${w.revision} was admitted by ${a.signer} (${a.key}), which the trust policy no longer trusts: review the commit, and deploy a revision signed by a trusted key`
-          : `${image?.image ?? a.subject} was admitted by ${a.signer} (${a.key}), which the trust policy no longer trusts: re-sign the image with a trusted key, or deploy another digest`,
+        action:
+          a.kind === "commit"
+            ? `commit ${a.subject} of revision ${w.revision} was admitted by ${a.signer} (${a.key}), which the trust policy no longer trusts: review the commit, and deploy a revision signed by a trusted key`
+            : `${image?.image ?? a.subject} was admitted by ${a.signer} (${a.key}), which the trust policy no longer trusts: re-sign the image with a trusted key, or deploy another digest`,
       });
     }
   }

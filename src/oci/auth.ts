@@ -86,7 +86,8 @@ export class Authenticator {
   /** Records the challenge of a 401 answer; returns the scopes it asks for, to add to the next token request. */
   learn(registry: string, wwwAuthenticate: string | undefined, what: string): string[] {
     const challenge = parseChallenges(wwwAuthenticate ?? "")[0];
-    if (!challenge) throw new RegistryError(`${what}: ${registry} requires authentication but sent no Basic or Bearer challenge`, { status: 401 });
+    if (!challenge)
+      throw new RegistryError(`${what}: ${registry} requires authentication but sent no Basic or Bearer challenge`, { status: 401 });
     this.challenges.set(registry, challenge);
     return challenge.params.scope?.split(" ").filter(Boolean) ?? [];
   }
@@ -95,7 +96,10 @@ export class Authenticator {
   explainRefusal(registry: string): string {
     const found = this.credentials(registry);
     if (found.credentials) return `${registry} refused the credentials`;
-    return found.note ?? `${registry} requires authentication and no credentials are configured for it (docker login writes them to the docker config)`;
+    return (
+      found.note ??
+      `${registry} requires authentication and no credentials are configured for it (docker login writes them to the docker config)`
+    );
   }
 
   /** A cached token for these scopes while it is valid; one fetch at a time per scope otherwise. */
@@ -139,14 +143,20 @@ export class Authenticator {
       });
     } else {
       for (const [k, v] of form) url.searchParams.append(k, v);
-      const headers: Record<string, string> = creds ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` } : {};
+      const headers: Record<string, string> = creds
+        ? { authorization: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}` }
+        : {};
       res = await this.transport.send({ method: "GET", url, headers, what });
     }
     const body = await readBody(res, MAX_TOKEN_RESPONSE, this.transport.timeouts);
     if (res.status === 401 || res.status === 403) {
-      throw new RegistryError(`${what}: the token server ${url.origin} refused ${creds ? "the credentials" : "anonymous access"} (${res.status})${creds ? "" : `; ${this.explainRefusal(registry)}`}`, { status: 401 });
+      throw new RegistryError(
+        `${what}: the token server ${url.origin} refused ${creds ? "the credentials" : "anonymous access"} (${res.status})${creds ? "" : `; ${this.explainRefusal(registry)}`}`,
+        { status: 401 },
+      );
     }
-    if (res.status !== 200) throw new RegistryError(`${what}: the token server ${url.origin} answered ${res.status}`, { status: res.status });
+    if (res.status !== 200)
+      throw new RegistryError(`${what}: the token server ${url.origin} answered ${res.status}`, { status: res.status });
     return parseTokenResponse(body, what);
   }
 }

@@ -74,7 +74,8 @@ export function digestVerifier(expected: string, what: string, expectedSize?: nu
     flush(callback: TransformCallback) {
       const actual = `${expected.slice(0, expected.indexOf(":"))}:${hash.digest("hex")}`;
       if (actual !== expected) callback(mismatch(what, expected, actual));
-      else if (expectedSize !== undefined && size !== expectedSize) callback(new OciContentError(`${what}: content is ${size} bytes, its descriptor says ${expectedSize}`));
+      else if (expectedSize !== undefined && size !== expectedSize)
+        callback(new OciContentError(`${what}: content is ${size} bytes, its descriptor says ${expectedSize}`));
       else callback();
     },
   });

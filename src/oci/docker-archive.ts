@@ -62,7 +62,9 @@ const manifestSchema = v.pipe(
   ),
   v.minLength(1, "lists no image"),
 );
-const configSchema = v.object({ rootfs: v.object({ type: v.literal("layers"), diff_ids: v.array(v.pipe(v.string(), v.check(isDigest, "must be a sha256 digest"))) }) });
+const configSchema = v.object({
+  rootfs: v.object({ type: v.literal("layers"), diff_ids: v.array(v.pipe(v.string(), v.check(isDigest, "must be a sha256 digest"))) }),
+});
 
 function canonical(repoTag: string): string {
   try {
@@ -103,26 +105,39 @@ export class DockerArchive {
   image(repoTag?: string): DockerArchiveImage {
     if (repoTag === undefined) {
       if (this.images.length === 1) return this.images[0]!;
-      throw new InputError(`${this.file}: holds ${this.images.length} images; name one of ${this.images.flatMap((i) => i.repoTags).join(", ")}`);
+      throw new InputError(
+        `${this.file}: holds ${this.images.length} images; name one of ${this.images.flatMap((i) => i.repoTags).join(", ")}`,
+      );
     }
     // "app:v1" and "docker.io/library/app:v1" name the same image, whichever form the archive uses.
     const wanted = canonical(repoTag);
     const image = this.images.find((i) => i.repoTags.some((tag) => canonical(tag) === wanted));
-    if (!image) throw new InputError(`${this.file}: no image tagged ${repoTag} (it has ${this.images.flatMap((i) => i.repoTags).join(", ") || "only untagged images"})`);
+    if (!image)
+      throw new InputError(
+        `${this.file}: no image tagged ${repoTag} (it has ${this.images.flatMap((i) => i.repoTags).join(", ") || "only untagged images"})`,
+      );
     return image;
   }
 
   /** A layer's bytes as stored, read from its place in the archive and checked again against its digest. */
   openLayer(layer: DockerArchiveLayer): Readable {
     const what = `${this.file}: ${layer.path}`;
-    const source = layer.size === 0 ? Readable.from([]) : createReadStream(this.file, { start: layer.offset, end: layer.offset + layer.size - 1, highWaterMark: READ_CHUNK });
+    const source =
+      layer.size === 0
+        ? Readable.from([])
+        : createReadStream(this.file, { start: layer.offset, end: layer.offset + layer.size - 1, highWaterMark: READ_CHUNK });
     source.on("error", (e: Error) => verifier.destroy(e));
     const verifier = digestVerifier(layer.digest, what, layer.size);
     return source.pipe(verifier);
   }
 }
 
-async function checkImage(file: string, entries: Map<string, Entry>, item: v.InferOutput<typeof manifestSchema>[number], what: string): Promise<DockerArchiveImage> {
+async function checkImage(
+  file: string,
+  entries: Map<string, Entry>,
+  item: v.InferOutput<typeof manifestSchema>[number],
+  what: string,
+): Promise<DockerArchiveImage> {
   const configEntry = resolveEntry(file, entries, item.Config, `${what}: Config`);
   checkNamedDigest(configEntry, `${what}: config ${configEntry.name}`);
   const config = await readEntry(file, configEntry, MAX_JSON_BYTES);
@@ -137,9 +152,18 @@ async function checkImage(file: string, entries: Map<string, Entry>, item: v.Inf
     const entry = resolveEntry(file, entries, path, `${what}: Layers[${i}]`);
     checkNamedDigest(entry, `${what}: layer ${entry.name}`);
     if (entry.diffId !== diffIds[i]) {
-      throw new OciContentError(`${what}: layer ${i + 1} (${entry.name}) does not match the config's diff_id: expected ${diffIds[i]}, got ${entry.diffId}`);
+      throw new OciContentError(
+        `${what}: layer ${i + 1} (${entry.name}) does not match the config's diff_id: expected ${diffIds[i]}, got ${entry.diffId}`,
+      );
     }
-    return { path: entry.name, offset: entry.offset, size: entry.size, digest: entry.digest, diffId: entry.diffId, compressed: entry.compressed };
+    return {
+      path: entry.name,
+      offset: entry.offset,
+      size: entry.size,
+      digest: entry.digest,
+      diffId: entry.diffId,
+      compressed: entry.compressed,
+    };
   });
   return { repoTags: item.RepoTags ?? [], configPath: configEntry.name, configDigest: configEntry.digest, config, layers };
 }
@@ -180,7 +204,8 @@ async function refuseCompressed(file: string): Promise<void> {
   try {
     const head = Buffer.alloc(4);
     await handle.read(head, 0, 4, 0);
-    if (head[0] === 0x1f && head[1] === 0x8b) throw new InputError(`${file}: a gzip-compressed archive; decompress it first (gunzip), as docker save writes plain tar`);
+    if (head[0] === 0x1f && head[1] === 0x8b)
+      throw new InputError(`${file}: a gzip-compressed archive; decompress it first (gunzip), as docker save writes plain tar`);
     if (head.readUInt32LE(0) === 0xfd2fb528) throw new InputError(`${file}: a zstd-compressed archive; decompress it first (zstd -d)`);
   } finally {
     await handle.close();

@@ -75,7 +75,8 @@ function readDockerConfig(file: string): DockerConfig {
   const credsStore = typeof doc.credsStore === "string" && doc.credsStore !== "" ? doc.credsStore : undefined;
   const credHelpers: Record<string, string> = {};
   if (isObject(doc.credHelpers)) {
-    for (const [key, helper] of Object.entries(doc.credHelpers)) if (typeof helper === "string") credHelpers[normalizeRegistry(key)] = helper;
+    for (const [key, helper] of Object.entries(doc.credHelpers))
+      if (typeof helper === "string") credHelpers[normalizeRegistry(key)] = helper;
   }
   return { file, auths, credHelpers, ...(credsStore && { credsStore }) };
 }
@@ -105,14 +106,19 @@ function entryCredentials(entry: unknown, where: string): Credentials | undefine
 function lookup(config: DockerConfig, registry: string): CredentialLookup {
   const helper = config.credHelpers[registry] ?? (config.auths.has(registry) ? undefined : config.credsStore);
   if (helper) {
-    return { note: `${config.file} keeps the credentials for ${registry} in the credential helper docker-credential-${helper}, which Vigil does not run; write them into "auths" instead` };
+    return {
+      note: `${config.file} keeps the credentials for ${registry} in the credential helper docker-credential-${helper}, which Vigil does not run; write them into "auths" instead`,
+    };
   }
   return config.auths.get(registry) ?? {};
 }
 
 /** "https://index.docker.io/v1/" → "docker.io"; "https://registry.example.com/" → "registry.example.com". */
 function normalizeRegistry(key: string): string {
-  const host = key.replace(/^[a-z]+:\/\//i, "").split("/")[0]!.toLowerCase();
+  const host = key
+    .replace(/^[a-z]+:\/\//i, "")
+    .split("/")[0]!
+    .toLowerCase();
   return host === "index.docker.io" || host === "registry-1.docker.io" ? DOCKER_HUB : host;
 }
 

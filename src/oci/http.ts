@@ -101,7 +101,9 @@ export class Transport {
   checkUrl(url: URL, what: string): void {
     if (url.protocol === "https:") return;
     if (url.protocol === "http:" && this.plainHttpAllowed(url.host)) return;
-    throw new RegistryError(`${what}: ${url.protocol === "http:" ? plainHttpRefusal(url.host) : `refused ${url.protocol} URL ${url.href}`}`);
+    throw new RegistryError(
+      `${what}: ${url.protocol === "http:" ? plainHttpRefusal(url.host) : `refused ${url.protocol} URL ${url.href}`}`,
+    );
   }
 
   /** Sends a request, following redirects. The caller must read or dump the body. */
@@ -117,14 +119,16 @@ export class Transport {
       if (!REDIRECTS.has(res.statusCode)) return { status: res.statusCode, headers: res.headers, url, body: res.body, what: req.what };
       await res.body.dump().catch(() => {});
       const location = firstHeader(res.headers, "location");
-      if (!location) throw new RegistryError(`${req.what}: ${url.host} answered ${res.statusCode} without a Location`, { status: res.statusCode });
+      if (!location)
+        throw new RegistryError(`${req.what}: ${url.host} answered ${res.statusCode} without a Location`, { status: res.statusCode });
       const next = new URL(location, url);
       if (res.statusCode === 303 && method !== "HEAD") {
         method = "GET";
         body = undefined;
       }
       if (seen.has(`${method} ${next.href}`)) throw new RegistryError(`${req.what}: redirect loop at ${next.href}`);
-      if (redirects + 1 > this.maxRedirects) throw new RegistryError(`${req.what}: more than ${this.maxRedirects} redirects (last to ${next.href})`);
+      if (redirects + 1 > this.maxRedirects)
+        throw new RegistryError(`${req.what}: more than ${this.maxRedirects} redirects (last to ${next.href})`);
       // Credentials are for the origin they were given to; blob storage behind a redirect gets none.
       if (next.origin !== url.origin) headers = withoutAuthorization(headers);
       url = next;
@@ -135,7 +139,14 @@ export class Transport {
     await Promise.all([this.defaultAgent, ...this.agents.values()].map((a) => a.close()));
   }
 
-  private async exchange(method: Method, url: URL, headers: Record<string, string>, body: Buffer | undefined, signal: AbortSignal | undefined, what: string) {
+  private async exchange(
+    method: Method,
+    url: URL,
+    headers: Record<string, string>,
+    body: Buffer | undefined,
+    signal: AbortSignal | undefined,
+    what: string,
+  ) {
     try {
       return await request(url, { method, headers, body, signal, dispatcher: this.agentFor(url.host) });
     } catch (e) {
@@ -220,16 +231,19 @@ export function networkError(e: unknown, url: URL, what: string, timeouts: Timeo
   const host = url.host;
   const seconds = (ms: number) => `${ms / 1000}s`;
   let why: string;
-  if (err.name === "TimeoutError" || err.name === "AbortError") why = `no complete answer from ${host} within ${seconds(timeouts.requestMs)}`;
+  if (err.name === "TimeoutError" || err.name === "AbortError")
+    why = `no complete answer from ${host} within ${seconds(timeouts.requestMs)}`;
   else if (err.code === "UND_ERR_CONNECT_TIMEOUT") why = `could not connect to ${host} within ${seconds(timeouts.connectMs)}`;
   else if (err.code === "UND_ERR_HEADERS_TIMEOUT") why = `${host} sent no response within ${seconds(timeouts.headersMs)}`;
   else if (err.code === "UND_ERR_BODY_TIMEOUT") why = `${host} stalled: no data for ${seconds(timeouts.bodyIdleMs)} while sending the body`;
   else if (err.code === "ECONNREFUSED") why = `connection refused by ${host}`;
   else if (err.code === "ENOTFOUND" || err.code === "EAI_AGAIN") why = `cannot resolve ${url.hostname}`;
-  else if (err.code !== undefined && TLS_TRUST_CODES.has(err.code)) why = `TLS: the certificate of ${host} is not trusted (${err.code}); give the CA that issued it for this host`;
+  else if (err.code !== undefined && TLS_TRUST_CODES.has(err.code))
+    why = `TLS: the certificate of ${host} is not trusted (${err.code}); give the CA that issued it for this host`;
   else if (err.code === "ERR_TLS_CERT_ALTNAME_INVALID") why = `TLS: the certificate of ${host} is not valid for that name`;
   else if (err.code === "CERT_HAS_EXPIRED") why = `TLS: the certificate of ${host} has expired`;
-  else if (err.code === "EPROTO" || err.code === "ERR_SSL_WRONG_VERSION_NUMBER") why = `TLS handshake with ${host} failed (does it speak plain HTTP?)`;
+  else if (err.code === "EPROTO" || err.code === "ERR_SSL_WRONG_VERSION_NUMBER")
+    why = `TLS handshake with ${host} failed (does it speak plain HTTP?)`;
   else why = `${host}: ${err.message ?? String(e)}${err.code ? ` (${err.code})` : ""}`;
   return new RegistryError(`${what}: ${why}`, { cause: e });
 }

@@ -55,7 +55,8 @@ export class OciLayout implements ImageStore {
     } catch {
       throw new InputError(`${file}: not valid JSON`);
     }
-    if (version !== LAYOUT_VERSION) throw new InputError(`${file}: imageLayoutVersion ${JSON.stringify(version)} is not supported (expected "${LAYOUT_VERSION}")`);
+    if (version !== LAYOUT_VERSION)
+      throw new InputError(`${file}: imageLayoutVersion ${JSON.stringify(version)} is not supported (expected "${LAYOUT_VERSION}")`);
     const layout = new OciLayout(dir);
     await layout.index();
     return layout;
@@ -64,9 +65,15 @@ export class OciLayout implements ImageStore {
   /** Opens a layout, creating an empty one (oci-layout, index.json, blobs/) if the directory has none. */
   static async create(dir: string): Promise<OciLayout> {
     await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
-    const exists = await stat(join(dir, "oci-layout")).then(() => true, () => false);
+    const exists = await stat(join(dir, "oci-layout")).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
-      await atomicWrite(join(dir, "index.json"), Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] })));
+      await atomicWrite(
+        join(dir, "index.json"),
+        Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] })),
+      );
       await atomicWrite(join(dir, "oci-layout"), Buffer.from(JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })));
     }
     return OciLayout.open(dir);
@@ -123,7 +130,10 @@ export class OciLayout implements ImageStore {
   async putBlob(bytes: Uint8Array): Promise<{ digest: string; size: number }> {
     const digest = digestOf(bytes);
     const file = this.blobPath(digest, `blob ${digest}`);
-    const present = await readFile(file).then((existing) => digestOf(existing) === digest, () => false);
+    const present = await readFile(file).then(
+      (existing) => digestOf(existing) === digest,
+      () => false,
+    );
     if (!present) await atomicWrite(file, bytes);
     return { digest, size: bytes.length };
   }
@@ -136,7 +146,8 @@ export class OciLayout implements ImageStore {
     const digest = digestOf(bytes);
     const what = `manifest ${this.location}@${digest}`;
     if (bytes.length > MAX_MANIFEST_BYTES) throw new InputError(`${what}: over the ${formatBytes(MAX_MANIFEST_BYTES)} manifest limit`);
-    if (options.tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(options.tag)) throw new InputError(`${this.location}: invalid tag "${options.tag}"`);
+    if (options.tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(options.tag))
+      throw new InputError(`${this.location}: invalid tag "${options.tag}"`);
     const manifest = parseManifest(bytes, options.mediaType, what);
     await this.putBlob(bytes);
     const descriptor: Descriptor = { mediaType: manifest.mediaType, digest, size: bytes.length };
@@ -146,7 +157,11 @@ export class OciLayout implements ImageStore {
       ...(options.tag !== undefined && { annotations: { [REF_NAME]: options.tag } }),
     };
     await this.updateIndex((manifests) => {
-      const others = manifests.filter((d) => (options.tag === undefined ? !(d.digest === digest && d.annotations?.[REF_NAME] === undefined) : d.annotations?.[REF_NAME] !== options.tag));
+      const others = manifests.filter((d) =>
+        options.tag === undefined
+          ? !(d.digest === digest && d.annotations?.[REF_NAME] === undefined)
+          : d.annotations?.[REF_NAME] !== options.tag,
+      );
       return [...others, listed];
     });
     return descriptor;
@@ -176,7 +191,8 @@ export class OciLayout implements ImageStore {
       if (e instanceof InputError) throw new OciContentError(`${what}: ${e.message}`);
       throw new OciContentError(`${what}: missing from the layout (${file})`);
     });
-    if (options.size !== undefined && bytes.length !== options.size) throw new OciContentError(`${what}: content is ${bytes.length} bytes, its descriptor says ${options.size}`);
+    if (options.size !== undefined && bytes.length !== options.size)
+      throw new OciContentError(`${what}: content is ${bytes.length} bytes, its descriptor says ${options.size}`);
     verifyDigest(bytes, digest, what);
     return bytes;
   }

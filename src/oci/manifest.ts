@@ -125,12 +125,17 @@ function manifestMediaType(body: Record<string, unknown>, declared: string | und
   const own = body.mediaType;
   if (own !== undefined && typeof own !== "string") throw fail(`"mediaType" must be a string`);
   for (const t of [declared, own]) {
-    if (t !== undefined && SCHEMA1_TYPES.includes(t)) throw fail(`Docker schema 1 manifests (${t}) are not supported: they cannot be verified by digest; push the image again with a current client`);
+    if (t !== undefined && SCHEMA1_TYPES.includes(t))
+      throw fail(
+        `Docker schema 1 manifests (${t}) are not supported: they cannot be verified by digest; push the image again with a current client`,
+      );
   }
-  if (declared !== undefined && own !== undefined && declared !== own) throw fail(`declared media type ${declared} does not match the manifest's own mediaType ${own}`);
+  if (declared !== undefined && own !== undefined && declared !== own)
+    throw fail(`declared media type ${declared} does not match the manifest's own mediaType ${own}`);
   const mediaType = own ?? declared;
   if (mediaType === undefined) throw fail(`manifest has no mediaType and none was declared`);
-  if (!isManifestMediaType(mediaType)) throw fail(`unsupported manifest media type ${mediaType} (supported: ${MANIFEST_MEDIA_TYPES.join(", ")})`);
+  if (!isManifestMediaType(mediaType))
+    throw fail(`unsupported manifest media type ${mediaType} (supported: ${MANIFEST_MEDIA_TYPES.join(", ")})`);
   // Docker's formats always name themselves; an OCI manifest may leave it to the descriptor.
   if (own === undefined && DOCKER_TYPES.includes(mediaType)) throw fail(`a ${mediaType} manifest must name its own mediaType`);
   return mediaType;
@@ -146,7 +151,8 @@ function embeddedDescriptors(m: Manifest): Descriptor[] {
 function checkEmbeddedData(d: Descriptor, what: string): void {
   if (d.data === undefined) return;
   const bytes = Buffer.from(d.data, "base64");
-  if (bytes.length !== d.size) throw new OciContentError(`${what}: embedded data of ${d.digest} is ${bytes.length} bytes, its descriptor says ${d.size}`);
+  if (bytes.length !== d.size)
+    throw new OciContentError(`${what}: embedded data of ${d.digest} is ${bytes.length} bytes, its descriptor says ${d.size}`);
   verifyDigest(bytes, d.digest, `${what}: embedded data`);
 }
 

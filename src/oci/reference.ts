@@ -62,7 +62,8 @@ function splitRegistry(name: string, fail: (why: string) => InputError): { regis
   if (repository !== repository.toLowerCase()) throw fail("repository name must be lowercase");
   if (/^[a-f0-9]{64}$/.test(repository)) throw fail("repository name must not be a 64-character hex string (it would read as an image id)");
   for (const component of repository.split("/")) {
-    if (!PATH_COMPONENT.test(component)) throw fail(`invalid repository path component "${component}" (lowercase letters, digits and . _ __ - separators)`);
+    if (!PATH_COMPONENT.test(component))
+      throw fail(`invalid repository path component "${component}" (lowercase letters, digits and . _ __ - separators)`);
   }
   if (registry.length + 1 + repository.length > MAX_NAME_LENGTH) throw fail(`name longer than ${MAX_NAME_LENGTH} characters`);
   return { registry, repository };

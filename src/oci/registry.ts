@@ -87,7 +87,10 @@ export class RegistryClient {
       return ask();
     }
     const answer = ask();
-    this.referrersProbes.set(registry, answer.catch(() => {}));
+    this.referrersProbes.set(
+      registry,
+      answer.catch(() => {}),
+    );
     return answer;
   }
 
@@ -137,13 +140,19 @@ export class RegistryRepository implements ImageStore {
     };
     if (isDigest(reference)) return this.getManifest(reference).then((m) => m.descriptor, orAbsent);
     const what = `manifest ${this.at(reference)}`;
-    const res = await this.send("pull", { method: "HEAD", url: this.url(`manifests/${this.checkReference(reference)}`), headers: { accept: MANIFEST_MEDIA_TYPES.join(", ") }, what });
+    const res = await this.send("pull", {
+      method: "HEAD",
+      url: this.url(`manifests/${this.checkReference(reference)}`),
+      headers: { accept: MANIFEST_MEDIA_TYPES.join(", ") },
+      what,
+    });
     await res.body.dump().catch(() => {});
     if (res.status === 404) return undefined;
     const digest = firstHeader(res.headers, "docker-content-digest");
     const mediaType = bareMediaType(firstHeader(res.headers, "content-type") ?? "");
     const size = Number(firstHeader(res.headers, "content-length"));
-    if (digest !== undefined && !isDigest(digest)) throw new OciContentError(`${what}: the registry sent a malformed Docker-Content-Digest "${digest}"`);
+    if (digest !== undefined && !isDigest(digest))
+      throw new OciContentError(`${what}: the registry sent a malformed Docker-Content-Digest "${digest}"`);
     // A failed HEAD has no body to explain itself (and some registries refuse HEAD): the GET will.
     if (res.status !== 200 || digest === undefined || !MANIFEST_MEDIA_TYPES.includes(mediaType) || !Number.isSafeInteger(size)) {
       return this.getManifest(reference).then((m) => m.descriptor, orAbsent);
@@ -153,7 +162,12 @@ export class RegistryRepository implements ImageStore {
 
   async getManifest(reference: string): Promise<FetchedManifest> {
     const what = `manifest ${this.at(reference)}`;
-    const res = await this.send("pull", { method: "GET", url: this.url(`manifests/${this.checkReference(reference)}`), headers: { accept: MANIFEST_MEDIA_TYPES.join(", ") }, what });
+    const res = await this.send("pull", {
+      method: "GET",
+      url: this.url(`manifests/${this.checkReference(reference)}`),
+      headers: { accept: MANIFEST_MEDIA_TYPES.join(", ") },
+      what,
+    });
     if (res.status !== 200) throw await this.failure(res);
     const bytes = await readBody(res, this.client.maxManifestBytes, this.client.transport.timeouts);
     const digest = manifestDigest(bytes, reference, firstHeader(res.headers, "docker-content-digest"), what);
@@ -165,7 +179,8 @@ export class RegistryRepository implements ImageStore {
     const content = Buffer.from(bytes);
     const digest = digestOf(content);
     const what = `manifest ${this.at(options.tag ?? digest)}`;
-    if (content.length > this.client.maxManifestBytes) throw new InputError(`${what}: ${content.length} bytes is over the ${this.client.maxManifestBytes}-byte manifest limit`);
+    if (content.length > this.client.maxManifestBytes)
+      throw new InputError(`${what}: ${content.length} bytes is over the ${this.client.maxManifestBytes}-byte manifest limit`);
     const manifest = parseManifest(content, options.mediaType, what);
     const res = await this.send("push", {
       method: "PUT",
@@ -189,8 +204,13 @@ export class RegistryRepository implements ImageStore {
     const what = `blob ${this.at(digest)}`;
     const res = await this.send("pull", { method: "GET", url: this.url(`blobs/${this.checkDigest(digest, what)}`), what });
     if (res.status !== 200) throw await this.failure(res);
-    const bytes = await readBody(res, Math.min(options.maxBytes ?? this.client.maxBlobBytes, options.size ?? Infinity), this.client.transport.timeouts);
-    if (options.size !== undefined && bytes.length !== options.size) throw new OciContentError(`${what}: content is ${bytes.length} bytes, its descriptor says ${options.size}`);
+    const bytes = await readBody(
+      res,
+      Math.min(options.maxBytes ?? this.client.maxBlobBytes, options.size ?? Infinity),
+      this.client.transport.timeouts,
+    );
+    if (options.size !== undefined && bytes.length !== options.size)
+      throw new OciContentError(`${what}: content is ${bytes.length} bytes, its descriptor says ${options.size}`);
     verifyDigest(bytes, digest, what);
     return bytes;
   }
@@ -241,7 +261,13 @@ export class RegistryRepository implements ImageStore {
     if (!location) throw new RegistryError(`${what}: ${this.registry} started an upload without a Location`);
     const upload = new URL(location, start.url);
     upload.searchParams.set("digest", digest);
-    const res = await this.send("push", { method: "PUT", url: upload, headers: { "content-type": "application/octet-stream" }, body: content, what });
+    const res = await this.send("push", {
+      method: "PUT",
+      url: upload,
+      headers: { "content-type": "application/octet-stream" },
+      body: content,
+      what,
+    });
     if (res.status !== 201) throw await this.failure(res);
     await res.body.dump().catch(() => {});
     checkStoredDigest(res, digest, what);
@@ -277,9 +303,13 @@ export class RegistryRepository implements ImageStore {
     try {
       for await (const { bytes, res } of this.pages(url, what, { accept: MediaType.ociIndex })) {
         const index = parseManifest(bytes, declaredMediaType(res), what);
-        if (index.mediaType !== MediaType.ociIndex || !isIndex(index)) throw new OciContentError(`${what}: the referrers API answered with ${index.mediaType}, not an OCI image index`);
+        if (index.mediaType !== MediaType.ociIndex || !isIndex(index))
+          throw new OciContentError(`${what}: the referrers API answered with ${index.mediaType}, not an OCI image index`);
         found.push(...index.manifests);
-        filtered &&= (firstHeader(res.headers, "oci-filters-applied") ?? "").split(",").map((s) => s.trim()).includes("artifactType");
+        filtered &&= (firstHeader(res.headers, "oci-filters-applied") ?? "")
+          .split(",")
+          .map((s) => s.trim())
+          .includes("artifactType");
       }
     } catch (e) {
       if (!isNotFound(e)) throw e;
@@ -310,7 +340,9 @@ export class RegistryRepository implements ImageStore {
         throw e;
       });
       if (current && !isIndex(current.manifest)) {
-        throw new OciContentError(`manifest ${this.at(tag)}: the referrers tag holds a ${current.manifest.mediaType}, not an image index; not updating it`);
+        throw new OciContentError(
+          `manifest ${this.at(tag)}: the referrers tag holds a ${current.manifest.mediaType}, not an image index; not updating it`,
+        );
       }
       const manifests = current && isIndex(current.manifest) ? current.manifest.manifests : [];
       if (manifests.some((d) => d.digest === referrer.digest)) return;
@@ -354,7 +386,8 @@ export class RegistryRepository implements ImageStore {
     await res.body.dump().catch(() => {});
     scopes = [...scopes, ...auth.learn(this.registry, firstHeader(res.headers, "www-authenticate"), req.what)];
     const retry = await auth.authorization(this.registry, scopes, first !== undefined);
-    if (retry === undefined || retry === first) throw new RegistryError(`${req.what}: ${auth.explainRefusal(this.registry)}`, { status: 401 });
+    if (retry === undefined || retry === first)
+      throw new RegistryError(`${req.what}: ${auth.explainRefusal(this.registry)}`, { status: 401 });
     const again = await transport.send(withAuth(retry));
     if (again.status !== 401) return again;
     await again.body.dump().catch(() => {});
@@ -373,12 +406,20 @@ export class RegistryRepository implements ImageStore {
     } catch {
       // Not a distribution error body: a short plain-text one (Go's "Client sent an HTTP request to an
       // HTTPS server.") still says what happened; control characters are not passed on to a terminal.
-      const text = body.toString("utf8").split("\n")[0]!.replace(/[^\x20-\x7e]/g, "").trim();
+      const text = body
+        .toString("utf8")
+        .split("\n")[0]!
+        .replace(/[^\x20-\x7e]/g, "")
+        .trim();
       if (text && !text.startsWith("<") && text.length <= 200) message = text;
     }
-    const status = res.status === 404 ? "not found (404)" : res.status === 403 ? "access denied (403)" : `${this.registry} answered ${res.status}`;
+    const status =
+      res.status === 404 ? "not found (404)" : res.status === 403 ? "access denied (403)" : `${this.registry} answered ${res.status}`;
     const detail = [code, message].filter(Boolean).join(": ");
-    return new RegistryError(`${res.what}: ${status}${detail ? ` ${detail}` : ""}`, { status: res.status, ...(code !== undefined && { code }) });
+    return new RegistryError(`${res.what}: ${status}${detail ? ` ${detail}` : ""}`, {
+      status: res.status,
+      ...(code !== undefined && { code }),
+    });
   }
 
   private url(path: string): URL {
@@ -409,7 +450,8 @@ function parseTagPage(bytes: Buffer, what: string): string[] {
     throw new RegistryError(`${what}: the tag list is not JSON`);
   }
   if (doc.tags === null || doc.tags === undefined) return [];
-  if (!Array.isArray(doc.tags) || doc.tags.some((t) => typeof t !== "string")) throw new RegistryError(`${what}: "tags" is not a list of strings`);
+  if (!Array.isArray(doc.tags) || doc.tags.some((t) => typeof t !== "string"))
+    throw new RegistryError(`${what}: "tags" is not a list of strings`);
   return doc.tags as string[];
 }
 
@@ -435,7 +477,8 @@ function manifestDigest(bytes: Buffer, reference: string, header: string | undef
 
 function checkStoredDigest(res: HttpResponse, digest: string, what: string): void {
   const stored = firstHeader(res.headers, "docker-content-digest");
-  if (stored !== undefined && stored !== digest) throw new OciContentError(`${what}: the registry stored ${stored}, not the ${digest} sent`);
+  if (stored !== undefined && stored !== digest)
+    throw new OciContentError(`${what}: the registry stored ${stored}, not the ${digest} sent`);
 }
 
 function nextPage(res: HttpResponse, what: string): URL | undefined {
@@ -444,6 +487,7 @@ function nextPage(res: HttpResponse, what: string): URL | undefined {
   if (!m) return undefined;
   const next = new URL(m[1]!, res.url);
   // A page link elsewhere would carry our token to another host.
-  if (next.origin !== res.url.origin) throw new RegistryError(`${what}: the registry links the next page to another origin (${next.origin})`);
+  if (next.origin !== res.url.origin)
+    throw new RegistryError(`${what}: the registry links the next page to another origin (${next.origin})`);
   return next;
 }

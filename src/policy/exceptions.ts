@@ -55,10 +55,17 @@ export function parseException(so: SourcedObject): PolicyException {
 }
 
 /** The exception (if any, and not expired at `now`) that covers `policy` for `object`. */
-export function findException(list: readonly PolicyException[], policy: string, object: KubeObject, now: Date): { exception: PolicyException; expired: boolean } | undefined {
+export function findException(
+  list: readonly PolicyException[],
+  policy: string,
+  object: KubeObject,
+  now: Date,
+): { exception: PolicyException; expired: boolean } | undefined {
   const ns = object.metadata?.namespace ?? "";
   const name = object.metadata?.name ?? "";
-  const covering = list.filter((e) => e.policies.includes(policy) && e.resources.some((r) => r.kind === object.kind && r.namespace(ns) && r.name(name)));
+  const covering = list.filter(
+    (e) => e.policies.includes(policy) && e.resources.some((r) => r.kind === object.kind && r.namespace(ns) && r.name(name)),
+  );
   const live = covering.find((e) => e.expires > now);
   if (live) return { exception: live, expired: false };
   return covering[0] ? { exception: covering[0], expired: true } : undefined;

@@ -43,7 +43,8 @@ function prepare(input: PolicyGateInput): Prepared {
   }
   const bindings = all.filter((s) => isBinding(s.object)).map(compileBinding);
   for (const b of bindings) {
-    if (!policies.has(b.policyName)) throw new InputError(`${b.where}: binds policy "${b.policyName}", which is not defined in the manifests, packs or policy folders`);
+    if (!policies.has(b.policyName))
+      throw new InputError(`${b.where}: binds policy "${b.policyName}", which is not defined in the manifests, packs or policy folders`);
   }
   const exceptions = [...(input.exceptions ?? []), ...input.manifests].filter((s) => isException(s.object)).map(parseException);
   return { policies, bindings, exceptions };
@@ -61,55 +62,111 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
   const prepared = prepare(input);
   const everything = [...input.policies, ...input.manifests];
   const types = new ResourceTypes(everything.map((s) => s.object));
-  const namespaces = new Map(input.manifests.filter((s) => s.object.apiVersion === "v1" && s.object.kind === "Namespace").map((s) => [s.object.metadata?.name ?? "", admittedObject(s.object)]));
+  const namespaces = new Map(
+    input.manifests
+      .filter((s) => s.object.apiVersion === "v1" && s.object.kind === "Namespace")
+      .map((s) => [s.object.metadata?.name ?? "", admittedObject(s.object)]),
+  );
   const now = input.now ?? new Date();
   const checks: Check[] = [];
   // Vigil's offline-only CEL functions (vigil.objects) answer from the manifests being checked.
-  withManifestSet(input.manifests.map((s) => s.object), () => {
-    for (const so of input.manifests.slice(share.from, share.to)) {
-      const o = so.object;
-      if (isPolicy(o) || isBinding(o) || isException(o)) continue;
-      const type = types.of(o);
-      // Pod templates inside kinds Kubernetes does not define (Argo Rollouts, Knative Services, any CRD
-      // with a pod spec): every policy for PodTemplates judges each of them, so the packs hold there too.
-      for (const template of embeddedPodTemplates(o)) {
-        const derivedType = types.of(template.object)!;
-        const derived: Target = { so: { ...so, object: admittedObject(template.object) }, subject: template.subject, type: derivedType, namespace: namespaceObject(namespaces, o.metadata?.namespace ?? "default") };
+  withManifestSet(
+    input.manifests.map((s) => s.object),
+    () => {
+      for (const so of input.manifests.slice(share.from, share.to)) {
+        const o = so.object;
+        if (isPolicy(o) || isBinding(o) || isException(o)) continue;
+        const type = types.of(o);
+        // Pod templates inside kinds Kubernetes does not define (Argo Rollouts, Knative Services, any CRD
+        // with a pod spec): every policy for PodTemplates judges each of them, so the packs hold there too.
+        for (const template of embeddedPodTemplates(o)) {
+          const derivedType = types.of(template.object)!;
+          const derived: Target = {
+            so: { ...so, object: admittedObject(template.object) },
+            subject: template.subject,
+            type: derivedType,
+            namespace: namespaceObject(namespaces, o.metadata?.namespace ?? "default"),
+          };
+          for (const binding of prepared.bindings) {
+            const policy = prepared.policies.get(binding.policyName)!;
+            checks.push(
+              ...applyExceptions(
+                evaluateBinding(policy, binding, derived, { types, objects: everything }),
+                policy.name,
+                o,
+                prepared.exceptions,
+                now,
+              ),
+            );
+          }
+        }
+        if (!type) {
+          checks.push({
+            ...check({
+              gate: GATE,
+              rule: "known-kind",
+              status: "fail",
+              subject: describeObject(o),
+              message: `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`,
+            }),
+            location: { file: so.file, line: so.line },
+          });
+          continue;
+        }
+        // The API server rejects an object its schema does not allow before any policy sees it, and
+        // drops fields the schema does not have (schema.ts). The policies are still evaluated, so one
+        // run says everything that must change. A SOPS-encrypted manifest is decrypted before it is
+        // applied: its `sops` metadata is kept for the policies that recognise it.
+        const validated = isSopsEncrypted(o) ? undefined : validateObject(o);
+        // Then the API server's own rules across fields (validation.ts), which the schema cannot say.
+        const problems = validated ? [...validated.problems, ...validationProblems(o)] : [];
+        if (problems.length > 0) {
+          checks.push(
+            schemaCheck(
+              so,
+              "fail",
+              `the API server would reject it: ${problems.slice(0, 10).join("; ")}${problems.length > 10 ? `; and ${problems.length - 10} more` : ""} (Kubernetes ${schemaVersion()} schema)`,
+            ),
+          );
+        }
+        if (validated && validated.unknown.length > 0) {
+          checks.push(
+            schemaCheck(
+              so,
+              "warn",
+              `unknown fields ${validated.unknown.slice(0, 10).join(", ")}: the API server drops them, so no policy here or in the cluster sees them (kubectl apply refuses them with its default --validate=strict); remove them or fix their spelling`,
+            ),
+          );
+        }
+        // Policies see the object as the API server admits it: with its defaults (defaults.ts).
+        const admitted = { ...so, object: admittedObject(validated?.object ?? o) };
+        const target: Target = {
+          so: admitted,
+          subject: describeObject(o),
+          type,
+          namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null,
+        };
+        const before = checks.length;
         for (const binding of prepared.bindings) {
           const policy = prepared.policies.get(binding.policyName)!;
-          checks.push(...applyExceptions(evaluateBinding(policy, binding, derived, { types, objects: everything }), policy.name, o, prepared.exceptions, now));
+          const result = evaluateBinding(policy, binding, target, { types, objects: everything });
+          checks.push(...applyExceptions(result, policy.name, o, prepared.exceptions, now));
         }
+        // Said, not silently passed: no policy looked at this resource.
+        if (checks.length === before)
+          checks.push({
+            ...check({
+              gate: GATE,
+              rule: "coverage",
+              status: "skip",
+              subject: describeObject(o),
+              message: "no policy applies to this resource",
+            }),
+            location: { file: so.file, line: so.line },
+          });
       }
-      if (!type) {
-        checks.push({ ...check({ gate: GATE, rule: "known-kind", status: "fail", subject: describeObject(o), message: `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests` }), location: { file: so.file, line: so.line } });
-        continue;
-      }
-      // The API server rejects an object its schema does not allow before any policy sees it, and
-      // drops fields the schema does not have (schema.ts). The policies are still evaluated, so one
-      // run says everything that must change. A SOPS-encrypted manifest is decrypted before it is
-      // applied: its `sops` metadata is kept for the policies that recognise it.
-      const validated = isSopsEncrypted(o) ? undefined : validateObject(o);
-      // Then the API server's own rules across fields (validation.ts), which the schema cannot say.
-      const problems = validated ? [...validated.problems, ...validationProblems(o)] : [];
-      if (problems.length > 0) {
-        checks.push(schemaCheck(so, "fail", `the API server would reject it: ${problems.slice(0, 10).join("; ")}${problems.length > 10 ? `; and ${problems.length - 10} more` : ""} (Kubernetes ${schemaVersion()} schema)`));
-      }
-      if (validated && validated.unknown.length > 0) {
-        checks.push(schemaCheck(so, "warn", `unknown fields ${validated.unknown.slice(0, 10).join(", ")}: the API server drops them, so no policy here or in the cluster sees them (kubectl apply refuses them with its default --validate=strict); remove them or fix their spelling`));
-      }
-      // Policies see the object as the API server admits it: with its defaults (defaults.ts).
-      const admitted = { ...so, object: admittedObject(validated?.object ?? o) };
-      const target: Target = { so: admitted, subject: describeObject(o), type, namespace: type.namespaced ? namespaceObject(namespaces, o.metadata?.namespace ?? "default") : null };
-      const before = checks.length;
-      for (const binding of prepared.bindings) {
-        const policy = prepared.policies.get(binding.policyName)!;
-        const result = evaluateBinding(policy, binding, target, { types, objects: everything });
-        checks.push(...applyExceptions(result, policy.name, o, prepared.exceptions, now));
-      }
-      // Said, not silently passed: no policy looked at this resource.
-      if (checks.length === before) checks.push({ ...check({ gate: GATE, rule: "coverage", status: "skip", subject: describeObject(o), message: "no policy applies to this resource" }), location: { file: so.file, line: so.line } });
-    }
-  });
+    },
+  );
   return checks;
 }
 
@@ -128,7 +185,12 @@ function embeddedPodTemplates(o: KubeObject): { object: KubeObject; subject: str
     const object: KubeObject = {
       apiVersion: "v1",
       kind: "PodTemplate",
-      metadata: { ...(name !== undefined && { name }), ...(namespace !== undefined && { namespace }), ...(labels !== undefined && { labels }), ...(annotations !== undefined && { annotations }) },
+      metadata: {
+        ...(name !== undefined && { name }),
+        ...(namespace !== undefined && { namespace }),
+        ...(labels !== undefined && { labels }),
+        ...(annotations !== undefined && { annotations }),
+      },
       template: { metadata: templateMetadata, spec },
     };
     return { object, subject: `${describeObject(o)} ${formatFieldPath(path)}` };
@@ -138,7 +200,8 @@ function embeddedPodTemplates(o: KubeObject): { object: KubeObject; subject: str
 /** The mapping that holds the pod spec at `path`. */
 function podSpecParent(o: KubeObject, path: readonly (string | number)[]): Record<string, unknown> | undefined {
   let value: unknown = o;
-  for (const key of path.slice(0, -1)) value = value !== null && typeof value === "object" ? (value as Record<string | number, unknown>)[key] : undefined;
+  for (const key of path.slice(0, -1))
+    value = value !== null && typeof value === "object" ? (value as Record<string | number, unknown>)[key] : undefined;
   return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 }
 
@@ -149,12 +212,17 @@ function isSopsEncrypted(o: KubeObject): boolean {
 }
 
 function schemaCheck(so: SourcedObject, status: "fail" | "warn", message: string): Check {
-  return { ...check({ gate: GATE, rule: "schema", status, subject: describeObject(so.object), message }), location: { file: so.file, line: so.line } };
+  return {
+    ...check({ gate: GATE, rule: "schema", status, subject: describeObject(so.object), message }),
+    location: { file: so.file, line: so.line },
+  };
 }
 
 /** The Namespace from the set, or what the API server would have: its name label and nothing else. */
 function namespaceObject(namespaces: Map<string, KubeObject>, name: string): KubeObject {
-  return namespaces.get(name) ?? { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "kubernetes.io/metadata.name": name } } };
+  return (
+    namespaces.get(name) ?? { apiVersion: "v1", kind: "Namespace", metadata: { name, labels: { "kubernetes.io/metadata.name": name } } }
+  );
 }
 
 function applyExceptions(checks: Check[], policy: string, object: KubeObject, exceptions: readonly PolicyException[], now: Date): Check[] {
@@ -163,9 +231,22 @@ function applyExceptions(checks: Check[], policy: string, object: KubeObject, ex
   if (!found) return checks;
   const { exception, expired } = found;
   if (expired) {
-    return checks.map((c) => (c.status === "fail" ? { ...c, message: `${c.message}; exception ${exception.name} (${exception.where}) expired ${exception.expires.toISOString()}: renew it or fix the resource` } : c));
+    return checks.map((c) =>
+      c.status === "fail"
+        ? {
+            ...c,
+            message: `${c.message}; exception ${exception.name} (${exception.where}) expired ${exception.expires.toISOString()}: renew it or fix the resource`,
+          }
+        : c,
+    );
   }
-  return checks.map((c) => (c.status === "fail" || c.status === "warn"
-    ? { ...c, status: "skip" as const, message: `excepted by ${exception.name} (${exception.where}) until ${exception.expires.toISOString()}: ${exception.justification} [was: ${c.message}]` }
-    : c));
+  return checks.map((c) =>
+    c.status === "fail" || c.status === "warn"
+      ? {
+          ...c,
+          status: "skip" as const,
+          message: `excepted by ${exception.name} (${exception.where}) until ${exception.expires.toISOString()}: ${exception.justification} [was: ${c.message}]`,
+        }
+      : c,
+  );
 }

@@ -14,7 +14,10 @@ const packDir = join(import.meta.dirname, "packs");
 
 export function packNames(): string[] {
   if (!existsSync(packDir)) return [];
-  return readdirSync(packDir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  return readdirSync(packDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
 }
 
 export function loadPack(name: string): SourcedObject[] {
@@ -44,5 +47,8 @@ function packDirectory(name: string): string {
 function packIncludes(dir: string): string[] {
   const file = join(dir, "includes");
   if (!existsSync(file)) return [];
-  return readFileSync(file, "utf8").split("\n").map((line) => line.replace(/#.*/, "").trim()).filter((line) => line !== "");
+  return readFileSync(file, "utf8")
+    .split("\n")
+    .map((line) => line.replace(/#.*/, "").trim())
+    .filter((line) => line !== "");
 }

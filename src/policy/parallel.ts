@@ -55,7 +55,10 @@ export interface ThreadOptions {
 }
 
 /** The gate's checks for what `sources` name, on as many threads as the set is worth. */
-export async function checkSources(sources: PolicySources, { threads = defaultThreads(), minShareBytes = MIN_SHARE_BYTES }: ThreadOptions = {}): Promise<Check[]> {
+export async function checkSources(
+  sources: PolicySources,
+  { threads = defaultThreads(), minShareBytes = MIN_SHARE_BYTES }: ThreadOptions = {},
+): Promise<Check[]> {
   const now = new Date();
   // The folders are walked once here; every thread then reads exactly these files.
   const files = manifestFilesUnder(sources.manifestPaths);
@@ -82,7 +85,9 @@ export function share(length: number, index: number, count: number): Share {
 function inWorker(request: ShareRequest): { worker: Worker; checks: Promise<Check[]> } {
   const worker = new Worker(new URL("./parallel-worker.ts", import.meta.url), { workerData: request });
   const checks = new Promise<Check[]>((resolve, reject) => {
-    worker.once("message", (m: { checks: Check[] } | { inputError: string }) => ("checks" in m ? resolve(m.checks) : reject(new InputError(m.inputError))));
+    worker.once("message", (m: { checks: Check[] } | { inputError: string }) =>
+      "checks" in m ? resolve(m.checks) : reject(new InputError(m.inputError)),
+    );
     worker.once("error", reject);
     worker.once("exit", (code) => reject(new Error(`a policy gate worker stopped (exit code ${code}) before sending its checks`)));
   });

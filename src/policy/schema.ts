@@ -23,7 +23,8 @@ interface PinnedSchema {
 }
 
 let pinned: PinnedSchema | undefined;
-const schema = (): PinnedSchema => (pinned ??= JSON.parse(readFileSync(join(import.meta.dirname, "schema", "kubernetes-v1.37.json"), "utf8")) as PinnedSchema);
+const schema = (): PinnedSchema =>
+  (pinned ??= JSON.parse(readFileSync(join(import.meta.dirname, "schema", "kubernetes-v1.37.json"), "utf8")) as PinnedSchema);
 
 /** Kubernetes version of the pinned schema. */
 export const schemaVersion = (): string => schema().version;
@@ -35,12 +36,24 @@ export const schemaVersion = (): string => schema().version;
 const enums: Record<string, Record<string, readonly string[]>> = {
   "io.k8s.api.core.v1.SeccompProfile": { type: ["Localhost", "RuntimeDefault", "Unconfined"] },
   "io.k8s.api.core.v1.AppArmorProfile": { type: ["Localhost", "RuntimeDefault", "Unconfined"] },
-  "io.k8s.api.core.v1.Container": { imagePullPolicy: ["Always", "IfNotPresent", "Never"], terminationMessagePolicy: ["File", "FallbackToLogsOnError"] },
-  "io.k8s.api.core.v1.EphemeralContainer": { imagePullPolicy: ["Always", "IfNotPresent", "Never"], terminationMessagePolicy: ["File", "FallbackToLogsOnError"] },
-  "io.k8s.api.core.v1.PodSpec": { restartPolicy: ["Always", "OnFailure", "Never"], dnsPolicy: ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"] },
+  "io.k8s.api.core.v1.Container": {
+    imagePullPolicy: ["Always", "IfNotPresent", "Never"],
+    terminationMessagePolicy: ["File", "FallbackToLogsOnError"],
+  },
+  "io.k8s.api.core.v1.EphemeralContainer": {
+    imagePullPolicy: ["Always", "IfNotPresent", "Never"],
+    terminationMessagePolicy: ["File", "FallbackToLogsOnError"],
+  },
+  "io.k8s.api.core.v1.PodSpec": {
+    restartPolicy: ["Always", "OnFailure", "Never"],
+    dnsPolicy: ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
+  },
   "io.k8s.api.core.v1.ContainerPort": { protocol: ["SCTP", "TCP", "UDP"] },
   "io.k8s.api.core.v1.ServicePort": { protocol: ["SCTP", "TCP", "UDP"] },
-  "io.k8s.api.core.v1.ServiceSpec": { type: ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"], sessionAffinity: ["ClientIP", "None"] },
+  "io.k8s.api.core.v1.ServiceSpec": {
+    type: ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+    sessionAffinity: ["ClientIP", "None"],
+  },
   "io.k8s.api.core.v1.SecurityContext": { procMount: ["Default", "Unmasked"] },
   "io.k8s.api.core.v1.PodOS": { name: ["linux", "windows"] },
   "io.k8s.api.apps.v1.DeploymentStrategy": { type: ["Recreate", "RollingUpdate"] },
@@ -97,18 +110,29 @@ function check(value: unknown, type: FieldType, path: FieldPath, result: SchemaR
     return;
   }
   switch (type) {
-    case "any": return;
-    case "s": return typeof value === "string" ? undefined : mismatch(value, "must be a string", path, result);
+    case "any":
+      return;
+    case "s":
+      return typeof value === "string" ? undefined : mismatch(value, "must be a string", path, result);
     case "y": {
       if (typeof value !== "string") return mismatch(value, "must be a base64 string", path, result);
       const problem = base64Problem(value);
       return problem ? mismatch(value, `must be base64 (${problem})`, path, result) : undefined;
     }
-    case "b": return typeof value === "boolean" ? undefined : mismatch(value, "must be a boolean", path, result);
-    case "i": return Number.isInteger(value) ? undefined : mismatch(value, "must be an integer", path, result);
-    case "n": return typeof value === "number" ? undefined : mismatch(value, "must be a number", path, result);
-    case "ios": return typeof value === "string" || Number.isInteger(value) ? undefined : mismatch(value, "must be an integer or a string", path, result);
-    case "q": return typeof value === "string" || typeof value === "number" ? undefined : mismatch(value, "must be a quantity (a string or a number)", path, result);
+    case "b":
+      return typeof value === "boolean" ? undefined : mismatch(value, "must be a boolean", path, result);
+    case "i":
+      return Number.isInteger(value) ? undefined : mismatch(value, "must be an integer", path, result);
+    case "n":
+      return typeof value === "number" ? undefined : mismatch(value, "must be a number", path, result);
+    case "ios":
+      return typeof value === "string" || Number.isInteger(value)
+        ? undefined
+        : mismatch(value, "must be an integer or a string", path, result);
+    case "q":
+      return typeof value === "string" || typeof value === "number"
+        ? undefined
+        : mismatch(value, "must be a quantity (a string or a number)", path, result);
   }
   checkDefinition(value, type.slice(1), path, result);
 }
@@ -136,7 +160,9 @@ function checkDefinition(value: unknown, name: string, path: FieldPath, result: 
     }
     const values = allowed?.[field];
     if (values && typeof fieldValue === "string" && !values.includes(fieldValue)) {
-      result.problems.push(`${formatFieldPath([...path, field])}: Unsupported value: ${JSON.stringify(fieldValue)}: supported values: ${values.map((v) => JSON.stringify(v)).join(", ")}`);
+      result.problems.push(
+        `${formatFieldPath([...path, field])}: Unsupported value: ${JSON.stringify(fieldValue)}: supported values: ${values.map((v) => JSON.stringify(v)).join(", ")}`,
+      );
     }
     within(path, field, () => check(fieldValue, fieldType, path, result));
   }
@@ -147,13 +173,22 @@ function base64Problem(text: string): string | undefined {
   const compact = text.replace(/[\r\n]/g, "");
   const bad = compact.search(/[^A-Za-z0-9+/=]/);
   if (bad >= 0) return `illegal base64 data at input byte ${bad}`;
-  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(compact)) return "illegal base64 data: wrong length or padding";
+  if (!/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(compact))
+    return "illegal base64 data: wrong length or padding";
   return undefined;
 }
 
 function mismatch(value: unknown, expected: string, path: FieldPath, result: SchemaResult): void {
   // A value that should have been base64 is usually a secret written in clear: never repeated.
-  const shown = expected.startsWith("must be base64") ? "(value withheld)" : typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? "a list" : isRecord(value) ? "a map" : String(value);
+  const shown = expected.startsWith("must be base64")
+    ? "(value withheld)"
+    : typeof value === "string"
+      ? JSON.stringify(value)
+      : Array.isArray(value)
+        ? "a list"
+        : isRecord(value)
+          ? "a map"
+          : String(value);
   result.problems.push(`${formatFieldPath(path) || "(object)"}: Invalid value: ${shown}: ${expected}`);
 }
 

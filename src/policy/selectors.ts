@@ -41,7 +41,7 @@ export function selectorProblem(selector: unknown): string | null {
   const s = selector as LabelSelector;
   for (const e of s.matchExpressions ?? []) {
     if (!operators.has(e.operator)) return `unknown operator "${e.operator}" (use In, NotIn, Exists or DoesNotExist)`;
-    if ((e.operator === "In" || e.operator === "NotIn") && !(e.values?.length)) return `operator ${e.operator} needs values`;
+    if ((e.operator === "In" || e.operator === "NotIn") && !e.values?.length) return `operator ${e.operator} needs values`;
   }
   return null;
 }

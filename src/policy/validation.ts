@@ -13,16 +13,31 @@ const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const CONFIG_KEY = /^[-._a-zA-Z0-9]+$/;
 
-const labelMessage = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const subdomainMessage = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const dns1035Message = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-const configKeyMessage = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+const labelMessage =
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const subdomainMessage =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const dns1035Message =
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const configKeyMessage =
+  "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
 
 /** How the API server checks metadata.name, for the kinds checked here. */
 const nameRules: Record<string, { pattern: RegExp; max: number; message: string }> = {
   "v1 Service": { pattern: DNS1035_LABEL, max: 63, message: dns1035Message },
   "v1 Namespace": { pattern: DNS1123_LABEL, max: 63, message: labelMessage },
-  ...Object.fromEntries(["v1 Pod", "v1 ConfigMap", "v1 Secret", "v1 ServiceAccount", "apps/v1 Deployment", "apps/v1 ReplicaSet", "apps/v1 DaemonSet", "batch/v1 Job"].map((k) => [k, { pattern: DNS1123_SUBDOMAIN, max: 253, message: subdomainMessage }])),
+  ...Object.fromEntries(
+    [
+      "v1 Pod",
+      "v1 ConfigMap",
+      "v1 Secret",
+      "v1 ServiceAccount",
+      "apps/v1 Deployment",
+      "apps/v1 ReplicaSet",
+      "apps/v1 DaemonSet",
+      "batch/v1 Job",
+    ].map((k) => [k, { pattern: DNS1123_SUBDOMAIN, max: 253, message: subdomainMessage }]),
+  ),
 };
 
 const workloadsWithSelector = new Set(["apps/v1 Deployment", "apps/v1 ReplicaSet", "apps/v1 StatefulSet", "apps/v1 DaemonSet"]);
@@ -35,7 +50,9 @@ export function validationProblems(o: KubeObject): string[] {
   const name = o.metadata?.name;
   const rule = nameRules[key];
   if (rule && typeof name === "string" && name !== "" && (!rule.pattern.test(name) || name.length > rule.max)) {
-    problems.push(`metadata.name: Invalid value: ${JSON.stringify(name)}: ${rule.pattern.test(name) ? `must be no more than ${rule.max} characters` : rule.message}`);
+    problems.push(
+      `metadata.name: Invalid value: ${JSON.stringify(name)}: ${rule.pattern.test(name) ? `must be no more than ${rule.max} characters` : rule.message}`,
+    );
   }
   if (key === "v1 Service") problems.push(...servicePorts(valueAt(o, ["spec", "ports"])));
   if (key === "v1 ConfigMap" || key === "v1 Secret") problems.push(...configKeys(o));
@@ -93,11 +110,16 @@ function selectorMatchesTemplate(o: KubeObject): string[] {
     const values = Array.isArray(e.values) ? e.values : [];
     const key = String(e.key);
     switch (e.operator) {
-      case "In": return key in have && values.includes(have[key]);
-      case "NotIn": return !(key in have) || !values.includes(have[key]);
-      case "Exists": return key in have;
-      case "DoesNotExist": return !(key in have);
-      default: return true; // an unknown operator is the schema's and the selector validation's to refuse
+      case "In":
+        return key in have && values.includes(have[key]);
+      case "NotIn":
+        return !(key in have) || !values.includes(have[key]);
+      case "Exists":
+        return key in have;
+      case "DoesNotExist":
+        return !(key in have);
+      default:
+        return true; // an unknown operator is the schema's and the selector validation's to refuse
     }
   });
   if (labelsMatch && expressionsMatch) return [];
@@ -106,7 +128,13 @@ function selectorMatchesTemplate(o: KubeObject): string[] {
 
 /** The labels as the API server prints them: JSON with keys in order. */
 function sortedJson(m: Record<string, unknown>): string {
-  return JSON.stringify(Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]])));
+  return JSON.stringify(
+    Object.fromEntries(
+      Object.keys(m)
+        .sort()
+        .map((k) => [k, m[k]]),
+    ),
+  );
 }
 
 function jobRestartPolicy(o: KubeObject): string[] {
@@ -123,7 +151,8 @@ function podSpec(spec: Record<string, unknown>, specPath: FieldPath): string[] {
   const volumeNames = new Set<string>();
   volumes.forEach((v, i) => {
     if (!isRecord(v) || typeof v.name !== "string") return;
-    if (!DNS1123_LABEL.test(v.name)) problems.push(`${at("volumes", i, "name")}: Invalid value: ${JSON.stringify(v.name)}: ${labelMessage}`);
+    if (!DNS1123_LABEL.test(v.name))
+      problems.push(`${at("volumes", i, "name")}: Invalid value: ${JSON.stringify(v.name)}: ${labelMessage}`);
     else if (volumeNames.has(v.name)) problems.push(`${at("volumes", i, "name")}: Duplicate value: ${JSON.stringify(v.name)}`);
     volumeNames.add(v.name);
     const sources = Object.keys(v).filter((k) => k !== "name");
@@ -154,8 +183,10 @@ function containerRules(c: Record<string, unknown>, at: (...rest: FieldPath) => 
   const portNames = new Set<string>();
   ports.forEach((p, i) => {
     if (!isRecord(p)) return;
-    if (typeof p.containerPort === "number" && (p.containerPort < 1 || p.containerPort > 65535)) problems.push(`${at("ports", i, "containerPort")}: Invalid value: ${p.containerPort}: must be between 1 and 65535, inclusive`);
-    if (typeof p.hostPort === "number" && p.hostPort !== 0 && (p.hostPort < 1 || p.hostPort > 65535)) problems.push(`${at("ports", i, "hostPort")}: Invalid value: ${p.hostPort}: must be between 1 and 65535, inclusive`);
+    if (typeof p.containerPort === "number" && (p.containerPort < 1 || p.containerPort > 65535))
+      problems.push(`${at("ports", i, "containerPort")}: Invalid value: ${p.containerPort}: must be between 1 and 65535, inclusive`);
+    if (typeof p.hostPort === "number" && p.hostPort !== 0 && (p.hostPort < 1 || p.hostPort > 65535))
+      problems.push(`${at("ports", i, "hostPort")}: Invalid value: ${p.hostPort}: must be between 1 and 65535, inclusive`);
     if (typeof p.name === "string" && p.name !== "") {
       if (portNames.has(p.name)) problems.push(`${at("ports", i, "name")}: Duplicate value: ${JSON.stringify(p.name)}`);
       portNames.add(p.name);
@@ -165,9 +196,11 @@ function containerRules(c: Record<string, unknown>, at: (...rest: FieldPath) => 
   const mountPaths = new Set<string>();
   mounts.forEach((m, i) => {
     if (!isRecord(m)) return;
-    if (typeof m.name === "string" && !volumeNames.has(m.name)) problems.push(`${at("volumeMounts", i, "name")}: Not found: ${JSON.stringify(m.name)}`);
+    if (typeof m.name === "string" && !volumeNames.has(m.name))
+      problems.push(`${at("volumeMounts", i, "name")}: Not found: ${JSON.stringify(m.name)}`);
     if (typeof m.mountPath === "string") {
-      if (mountPaths.has(m.mountPath)) problems.push(`${at("volumeMounts", i, "mountPath")}: Invalid value: ${JSON.stringify(m.mountPath)}: must be unique`);
+      if (mountPaths.has(m.mountPath))
+        problems.push(`${at("volumeMounts", i, "mountPath")}: Invalid value: ${JSON.stringify(m.mountPath)}: must be unique`);
       mountPaths.add(m.mountPath);
     }
   });
@@ -190,7 +223,10 @@ function requestsWithinLimits(c: Record<string, unknown>, at: (...rest: FieldPat
     } catch {
       continue; // not a quantity: the schema check says so
     }
-    if (over) problems.push(`${at("resources", "requests")}: Invalid value: ${JSON.stringify(String(request))}: must be less than or equal to ${resource} limit of ${String(limit)}`);
+    if (over)
+      problems.push(
+        `${at("resources", "requests")}: Invalid value: ${JSON.stringify(String(request))}: must be less than or equal to ${resource} limit of ${String(limit)}`,
+      );
   }
   return problems;
 }

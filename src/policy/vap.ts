@@ -8,7 +8,15 @@ import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, CelEvalError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { inApiServerWords } from "./cel/errors.ts";
 import { celValue } from "./cel/values.ts";
-import { typeCheck, typeCheckParsed, variableFieldType, type CelType, type Declarations, type Expected, type TypeCheckResult } from "./cel/typecheck.ts";
+import {
+  typeCheck,
+  typeCheckParsed,
+  variableFieldType,
+  type CelType,
+  type Declarations,
+  type Expected,
+  type TypeCheckResult,
+} from "./cel/typecheck.ts";
 import { Lru } from "../core/lru.ts";
 import { offlineAuthorizer } from "./cel/authorizer.ts";
 import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
@@ -26,7 +34,29 @@ const MAX_MESSAGE_BYTES = 5 * 1024;
 const OUT_OF_BUDGET = "validation failed due to running out of cost budget, no further validation rules will be run";
 const PER_CALL_EXCEEDED = "operation cancelled: actual cost limit exceeded";
 /** CEL's reserved words: the API server refuses them as variable names. */
-const reservedWords = new Set(["false", "in", "null", "true", "as", "break", "const", "continue", "else", "for", "function", "if", "import", "let", "loop", "package", "namespace", "return", "var", "void", "while"]);
+const reservedWords = new Set([
+  "false",
+  "in",
+  "null",
+  "true",
+  "as",
+  "break",
+  "const",
+  "continue",
+  "else",
+  "for",
+  "function",
+  "if",
+  "import",
+  "let",
+  "loop",
+  "package",
+  "namespace",
+  "return",
+  "var",
+  "void",
+  "while",
+]);
 
 type Action = "Deny" | "Warn" | "Audit";
 
@@ -105,10 +135,23 @@ function typeCheckKey(expression: string, d: Declarations, expected: Expected): 
  * policy the API server would refuse is an input error naming the policy, field, position and reason.
  * `expected` is the type the field must have; `scope` says which optional names are declared there.
  */
-function compileExpression(expression: unknown, policy: string, field: string, env: ExpressionEnv, expected: Expected, scope: { authorizer: boolean; variables: boolean } = { authorizer: true, variables: true }, variableName?: string): CelProgram {
-  if (typeof expression !== "string" || expression.trim() === "") throw new InputError(`policy ${policy}: ${field} must be a CEL expression`);
+function compileExpression(
+  expression: unknown,
+  policy: string,
+  field: string,
+  env: ExpressionEnv,
+  expected: Expected,
+  scope: { authorizer: boolean; variables: boolean } = { authorizer: true, variables: true },
+  variableName?: string,
+): CelProgram {
+  if (typeof expression !== "string" || expression.trim() === "")
+    throw new InputError(`policy ${policy}: ${field} must be a CEL expression`);
   try {
-    const declarations: Declarations = { params: env.params, authorizer: scope.authorizer, ...(scope.variables && { variables: env.variables }) };
+    const declarations: Declarations = {
+      params: env.params,
+      authorizer: scope.authorizer,
+      ...(scope.variables && { variables: env.variables }),
+    };
     const key = typeCheckKey(expression, declarations, expected);
     let checked = typeChecked.get(key);
     const program = compileCel(expression, celVariables, (parsed, origin) => {
@@ -117,7 +160,12 @@ function compileExpression(expression: unknown, policy: string, field: string, e
     if (!checked) checked = typeCheck(expression, declarations, expected);
     typeChecked.set(key, checked);
     const { type, problem } = checked;
-    if (problem) throw new CelCompileError(problem.message, expression, problem.line === undefined ? undefined : { line: problem.line, column: problem.column ?? 0 });
+    if (problem)
+      throw new CelCompileError(
+        problem.message,
+        expression,
+        problem.line === undefined ? undefined : { line: problem.line, column: problem.column ?? 0 },
+      );
     if (variableName !== undefined) env.variables.set(variableName, variableFieldType(type));
     return program;
   } catch (e) {
@@ -158,15 +206,27 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
   };
   // Variables first: their types are what later expressions see as variables.NAME.
   const env: ExpressionEnv = { params: Boolean(spec.paramKind), variables: new Map() };
-  const variables = withSharedKeys(list("variables").map((v, i) => {
-    const variable = variableName(v?.name, name, i);
-    return { name: variable, program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`, env, "any", undefined, variable) };
-  }));
+  const variables = withSharedKeys(
+    list("variables").map((v, i) => {
+      const variable = variableName(v?.name, name, i);
+      return {
+        name: variable,
+        program: compileExpression(v?.expression, name, `spec.variables[${i}].expression`, env, "any", undefined, variable),
+      };
+    }),
+  );
   const validations = list("validations").map((v, i) => ({
     program: compileExpression(v?.expression, name, `spec.validations[${i}].expression`, env, "bool"),
     ...(typeof v?.message === "string" ? { message: v.message } : {}),
     // The API server declares no authorizer for messages.
-    ...(v?.messageExpression ? { messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`, env, "string", { authorizer: false, variables: true }) } : {}),
+    ...(v?.messageExpression
+      ? {
+          messageProgram: compileExpression(v.messageExpression, name, `spec.validations[${i}].messageExpression`, env, "string", {
+            authorizer: false,
+            variables: true,
+          }),
+        }
+      : {}),
     reason: typeof v?.reason === "string" ? v.reason : "Invalid",
   }));
   const auditAnnotations = list("auditAnnotations").map((a, i) => ({
@@ -182,8 +242,14 @@ export function compilePolicy(so: SourcedObject): CompiledPolicy {
     failurePolicy,
     ...(spec.paramKind ? { paramKind: spec.paramKind } : {}),
     match: checkMatch(spec.matchConstraints, `${where}: spec.matchConstraints`),
-        // matchConditions are compiled without variables, as the API server compiles them.
-    matchConditions: list("matchConditions").map((c, i) => ({ name: String(c?.name ?? i), program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`, env, "bool", { authorizer: true, variables: false }) })),
+    // matchConditions are compiled without variables, as the API server compiles them.
+    matchConditions: list("matchConditions").map((c, i) => ({
+      name: String(c?.name ?? i),
+      program: compileExpression(c?.expression, name, `spec.matchConditions[${i}].expression`, env, "bool", {
+        authorizer: true,
+        variables: false,
+      }),
+    })),
     variables,
     validations,
     auditAnnotations,
@@ -314,7 +380,8 @@ function objectsOfKind(objects: readonly SourcedObject[], apiVersion: string, ki
     index = new Map();
     for (const { object } of objects) {
       const ofKind = `${object.apiVersion} ${object.kind}`;
-      for (const key of [ofKind, `${ofKind} ${object.metadata?.namespace ?? "default"}`]) (index.get(key) ?? index.set(key, []).get(key)!).push(object);
+      for (const key of [ofKind, `${ofKind} ${object.metadata?.namespace ?? "default"}`])
+        (index.get(key) ?? index.set(key, []).get(key)!).push(object);
     }
     objectsByKind.set(objects, index);
   }
@@ -329,9 +396,11 @@ function params(policy: CompiledPolicy, binding: CompiledBinding, t: Target, inp
   const { apiVersion, kind } = policy.paramKind;
   const ref = binding.paramRef;
   const paramType = input.types.of({ apiVersion, kind });
-  const namespace = ref.namespace ?? (paramType?.namespaced && t.type.namespaced ? (t.so.object.metadata?.namespace ?? "default") : undefined);
-  return objectsOfKind(input.objects, apiVersion, kind, namespace)
-    .filter((o) => (ref.name ? o.metadata?.name === ref.name : matchesSelector(ref.selector, o.metadata?.labels ?? {})));
+  const namespace =
+    ref.namespace ?? (paramType?.namespaced && t.type.namespaced ? (t.so.object.metadata?.namespace ?? "default") : undefined);
+  return objectsOfKind(input.objects, apiVersion, kind, namespace).filter((o) =>
+    ref.name ? o.metadata?.name === ref.name : matchesSelector(ref.selector, o.metadata?.labels ?? {}),
+  );
 }
 
 /** The checks one binding of one policy produces for one target; [] when it does not apply. */
@@ -341,12 +410,24 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
   const { file, line } = t.so;
   const rule = policy.name;
   const blockStatus = binding.actions.includes("Deny") ? "fail" : "warn";
-  const out = (status: Check["status"], message: string): Check => ({ gate: GATE, rule, status, subject, message, location: { file, line } });
+  const out = (status: Check["status"], message: string): Check => ({
+    gate: GATE,
+    rule,
+    status,
+    subject,
+    message,
+    location: { file, line },
+  });
 
   const found = params(policy, binding, t, input);
   if (found.length === 0) {
     return binding.paramRef?.parameterNotFoundAction === "Deny"
-      ? [out(blockStatus, `no params of kind ${policy.paramKind!.kind} found for binding ${binding.name} (parameterNotFoundAction: Deny); add them to the manifests or the policy folder`)]
+      ? [
+          out(
+            blockStatus,
+            `no params of kind ${policy.paramKind!.kind} found for binding ${binding.name} (parameterNotFoundAction: Deny); add them to the manifests or the policy folder`,
+          ),
+        ]
       : [];
   }
   const checks: Check[] = [];
@@ -390,13 +471,21 @@ function requestContext(t: Target, param: KubeObject | null): RequestContext {
   return context;
 }
 
-function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: base, known }: RequestContext, out: Out, blockStatus: "fail" | "warn"): Check[] {
+function evaluateWith(
+  policy: CompiledPolicy,
+  binding: CompiledBinding,
+  { vars: base, known }: RequestContext,
+  out: Out,
+  blockStatus: "fail" | "warn",
+): Check[] {
   const budget: CelBudget = { remaining: EVALUATION_BUDGET };
   const failed = (what: string, e: unknown): Check[] => {
     const detail =
-      e instanceof PerCallLimitError ? `exceeded the cost limit: expression '${e.expression}' resulted in error: ${PER_CALL_EXCEEDED}`
-      : e instanceof CelCostError ? `exceeded the cost limit: ${OUT_OF_BUDGET}`
-      : `failed: ${(e as Error).message}`;
+      e instanceof PerCallLimitError
+        ? `exceeded the cost limit: expression '${e.expression}' resulted in error: ${PER_CALL_EXCEEDED}`
+        : e instanceof CelCostError
+          ? `exceeded the cost limit: ${OUT_OF_BUDGET}`
+          : `failed: ${(e as Error).message}`;
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
     return [out(status, `${what} ${detail} (failurePolicy ${policy.failurePolicy})`)];
   };
@@ -436,7 +525,8 @@ function evaluateWith(policy: CompiledPolicy, binding: CompiledBinding, { vars: 
     if ("error" in outcome) errors.set(v.name, outcome.error);
     else values.set(v.name, outcome.value as CelInput);
   }
-  const usesFailedVariable = (p: CelProgram) => [...errors.keys()].find((name) => new RegExp(`\\bvariables\\s*\\.\\s*${name}\\b`).test(p.expression));
+  const usesFailedVariable = (p: CelProgram) =>
+    [...errors.keys()].find((name) => new RegExp(`\\bvariables\\s*\\.\\s*${name}\\b`).test(p.expression));
 
   const checks: Check[] = [];
   for (const [i, v] of policy.validations.entries()) {
@@ -505,7 +595,12 @@ function run(program: CelProgram, vars: Record<string, unknown>, budget: CelBudg
 /** A variable's value or error: computed by an earlier policy with the same variables, and charged
  *  what it cost then, or computed now. "exhausted" when the budget runs out (never shared: it depends
  *  on what this policy spent before). */
-function sharedOutcome(v: Variable, vars: Record<string, unknown>, budget: CelBudget, known: RequestContext["known"]): SharedVariable | "exhausted" {
+function sharedOutcome(
+  v: Variable,
+  vars: Record<string, unknown>,
+  budget: CelBudget,
+  known: RequestContext["known"],
+): SharedVariable | "exhausted" {
   const earlier = known.get(v.sharedAs);
   if (earlier) {
     budget.remaining -= earlier.cost;
@@ -524,13 +619,18 @@ function sharedOutcome(v: Variable, vars: Record<string, unknown>, budget: CelBu
 }
 
 /** "key=value, …" of the audit annotations that produce a value (null omits one), or the failure. */
-function auditAnnotations(policy: CompiledPolicy, vars: Record<string, unknown>, budget: CelBudget): string | { key: string; error: unknown } {
+function auditAnnotations(
+  policy: CompiledPolicy,
+  vars: Record<string, unknown>,
+  budget: CelBudget,
+): string | { key: string; error: unknown } {
   const parts: string[] = [];
   for (const a of policy.auditAnnotations) {
     try {
       const value = run(a.program, vars, budget);
       if (value === null) continue;
-      if (typeof value !== "string") return { key: a.key, error: new Error(`valueExpression returned ${typeof value}, not string or null`) };
+      if (typeof value !== "string")
+        return { key: a.key, error: new Error(`valueExpression returned ${typeof value}, not string or null`) };
       parts.push(`${policy.name}/${a.key}=${value}`);
     } catch (e) {
       return { key: a.key, error: e };

@@ -26,7 +26,10 @@ export function* yamlDocuments(text: string, file: string, maxBytes = MAX_DOCUME
   let content = false;
   const piece = (end: number): DocumentText | undefined => {
     if (end <= start) return undefined;
-    if (end - start > maxBytes) throw new InputError(`${file}:${startLine}: a YAML document of ${end - start} bytes, more than the ${maxBytes} Vigil reads as one object; split it`);
+    if (end - start > maxBytes)
+      throw new InputError(
+        `${file}:${startLine}: a YAML document of ${end - start} bytes, more than the ${maxBytes} Vigil reads as one object; split it`,
+      );
     return { text: text.slice(start, end), line: startLine };
   };
   for (let at = 0; at < text.length; line++) {

@@ -17,10 +17,23 @@ export const KUSTOMIZATION_FILE_NAMES = ["kustomization.yaml", "kustomization.ym
  * is builtin too, but runs the helm program, so it is left out.
  */
 const SAFE_BUILTIN_PLUGINS = new Set([
-  "AnnotationsTransformer", "ConfigMapGenerator", "HashTransformer", "IAMPolicyGenerator", "ImageTagTransformer",
-  "LabelTransformer", "NamespaceTransformer", "PatchJson6902Transformer", "PatchStrategicMergeTransformer",
-  "PatchTransformer", "PrefixSuffixTransformer", "PrefixTransformer", "SuffixTransformer", "ReplacementTransformer",
-  "ReplicaCountTransformer", "SecretGenerator", "ValueAddTransformer",
+  "AnnotationsTransformer",
+  "ConfigMapGenerator",
+  "HashTransformer",
+  "IAMPolicyGenerator",
+  "ImageTagTransformer",
+  "LabelTransformer",
+  "NamespaceTransformer",
+  "PatchJson6902Transformer",
+  "PatchStrategicMergeTransformer",
+  "PatchTransformer",
+  "PrefixSuffixTransformer",
+  "PrefixTransformer",
+  "SuffixTransformer",
+  "ReplacementTransformer",
+  "ReplicaCountTransformer",
+  "SecretGenerator",
+  "ValueAddTransformer",
 ]);
 
 /** Annotations that make a plugin config a KRM function (an exec program or a container). */
@@ -28,8 +41,22 @@ const FUNCTION_ANNOTATIONS = ["config.kubernetes.io/function", "config.k8s.io/fu
 
 /** Fields of a kustomization that hold no path, URL or plugin: nothing to check but their presence. */
 const PLAIN_FIELDS = new Set([
-  "apiVersion", "kind", "metadata", "namePrefix", "nameSuffix", "namespace", "commonLabels", "labels",
-  "commonAnnotations", "images", "imageTags", "replicas", "vars", "sortOptions", "buildMetadata", "generatorOptions",
+  "apiVersion",
+  "kind",
+  "metadata",
+  "namePrefix",
+  "nameSuffix",
+  "namespace",
+  "commonLabels",
+  "labels",
+  "commonAnnotations",
+  "images",
+  "imageTags",
+  "replicas",
+  "vars",
+  "sortOptions",
+  "buildMetadata",
+  "generatorOptions",
 ]);
 
 /** Keys inside a builtin plugin's config that name files it reads. */
@@ -95,7 +122,10 @@ class Walk {
 
   kustomization(dirReal: string, reachedFrom: string): CheckedKustomization {
     const fileReal = kustomizationFileIn(dirReal, displayPath(this.b, dirReal));
-    if (!fileReal) throw new InputError(`${displayPath(this.b, dirReal)}: has no kustomization file (${KUSTOMIZATION_FILE_NAMES.join(", ")}), but ${reachedFrom} lists it as a kustomization`);
+    if (!fileReal)
+      throw new InputError(
+        `${displayPath(this.b, dirReal)}: has no kustomization file (${KUSTOMIZATION_FILE_NAMES.join(", ")}), but ${reachedFrom} lists it as a kustomization`,
+      );
     const display = displayPath(this.b, fileReal);
     // A kustomization file that is a link out of its folder is not read at all (kustomize refuses it
     // too): its text could be anything on the machine, and an error message would quote it.
@@ -105,7 +135,8 @@ class Walk {
     } catch {
       throw new InputError(`${display}: a symbolic link that leads nowhere`);
     }
-    if (!isInside(dirReal, linked)) throw new InputError(`${display}: a symbolic link out of its folder; a kustomization file must be in the folder it describes`);
+    if (!isInside(dirReal, linked))
+      throw new InputError(`${display}: a symbolic link out of its folder; a kustomization file must be in the folder it describes`);
     const src = parseYamlSource(readText(fileReal, display), display);
     const content = toPlain(src) ?? {};
     if (typeof content !== "object" || Array.isArray(content)) throw new InputError(`${display}: a kustomization must be a mapping`);
@@ -160,7 +191,8 @@ class KustomizationFile {
       case "patchesJson6902":
       case "replacements":
         return this.list(field, value).forEach((entry, i) => {
-          if (typeof entry === "object" && entry !== null && "path" in entry) this.file([field, i, "path"], (entry as { path: unknown }).path);
+          if (typeof entry === "object" && entry !== null && "path" in entry)
+            this.file([field, i, "path"], (entry as { path: unknown }).path);
         });
       case "configMapGenerator":
       case "secretGenerator":
@@ -172,9 +204,15 @@ class KustomizationFile {
       case "helmCharts":
       case "helmGlobals":
       case "helmChartInflationGenerator":
-        return this.refuse([field], `Helm charts are not rendered: inflating a chart runs the helm program and its templates, and a chart is fetched from outside the signed revision. Render the chart in CI and commit its output (helm template), or use plain manifests`);
+        return this.refuse(
+          [field],
+          `Helm charts are not rendered: inflating a chart runs the helm program and its templates, and a chart is fetched from outside the signed revision. Render the chart in CI and commit its output (helm template), or use plain manifests`,
+        );
       default:
-        return this.refuse([field], `unknown field "${field}": kustomize v5.8.2 has no such field, and Vigil checks every field before it runs kustomize`);
+        return this.refuse(
+          [field],
+          `unknown field "${field}": kustomize v5.8.2 has no such field, and Vigil checks every field before it runs kustomize`,
+        );
     }
   }
 
@@ -187,29 +225,45 @@ class KustomizationFile {
   private resource(path: PropertyKey[], entry: unknown, component: boolean): void {
     if (typeof entry !== "string" || entry === "") this.refuse(path, "must be a path");
     const remote = remoteReason(entry, true);
-    if (remote) this.refuse(path, `"${entry}" is ${remote}: a remote base would bypass the signed revision. Vendor it into the repository (a copy at a pinned version, reviewed and signed like the rest) and refer to it by a relative path`);
+    if (remote)
+      this.refuse(
+        path,
+        `"${entry}" is ${remote}: a remote base would bypass the signed revision. Vendor it into the repository (a copy at a pinned version, reviewed and signed like the rest) and refer to it by a relative path`,
+      );
     if (isAbsolute(entry)) this.refuse(path, `"${entry}" is an absolute path: name files and folders relative to the kustomization`);
     const target = resolve(this.dir, entry);
     let real: string;
     try {
       real = realpathSync(target);
     } catch {
-      this.refuse(path, `"${entry}" is not in the revision (${displayPath(this.b, target)} does not exist); kustomize would try to fetch it as a remote Git base, which Vigil refuses: a remote base would bypass the signed revision`);
+      this.refuse(
+        path,
+        `"${entry}" is not in the revision (${displayPath(this.b, target)} does not exist); kustomize would try to fetch it as a remote Git base, which Vigil refuses: a remote base would bypass the signed revision`,
+      );
     }
-    if (!isInside(this.b.realRoot, real)) this.refuse(path, `"${entry}" leaves the revision's root: everything rendered must come from the signed revision`);
+    if (!isInside(this.b.realRoot, real))
+      this.refuse(path, `"${entry}" leaves the revision's root: everything rendered must come from the signed revision`);
     if (statSync(real).isDirectory()) {
       this.walk.kustomization(real, `${locate(this.src, path)}`);
       return;
     }
     if (component) this.refuse(path, `"${entry}" is a file: a component must be a folder with a kustomization file (kind: Component)`);
-    if (!isInside(this.dir, real)) this.refuse(path, `"${entry}" is outside the kustomization's folder: kustomize's root-only load restriction forbids files from elsewhere; move it under ${displayPath(this.b, this.dir)}, or make its folder a kustomization and list the folder`);
+    if (!isInside(this.dir, real))
+      this.refuse(
+        path,
+        `"${entry}" is outside the kustomization's folder: kustomize's root-only load restriction forbids files from elsewhere; move it under ${displayPath(this.b, this.dir)}, or make its folder a kustomization and list the folder`,
+      );
   }
 
   /** A file kustomize reads for this kustomization (a patch, a generator's input, CRD schemas, …). */
   private file(path: PropertyKey[], entry: unknown): void {
     if (typeof entry !== "string" || entry === "") this.refuse(path, "must be a path");
     const remote = remoteReason(entry, false);
-    if (remote) this.refuse(path, `"${entry}" is ${remote}: kustomize would download it, bypassing the signed revision; commit the file and refer to it by a relative path`);
+    if (remote)
+      this.refuse(
+        path,
+        `"${entry}" is ${remote}: kustomize would download it, bypassing the signed revision; commit the file and refer to it by a relative path`,
+      );
     if (isAbsolute(entry)) this.refuse(path, `"${entry}" is an absolute path: name files relative to the kustomization`);
     const target = resolve(this.dir, entry);
     if (!existsSync(target) && !isSymlink(target)) return; // kustomize names the missing file itself
@@ -219,7 +273,11 @@ class KustomizationFile {
     } catch {
       this.refuse(path, `"${entry}" is a symbolic link that leads nowhere`);
     }
-    if (!isInside(this.dir, real)) this.refuse(path, `"${entry}" is outside the kustomization's folder (${displayPath(this.b, this.dir)}): kustomize's root-only load restriction forbids it, and a file outside the revision is not signed`);
+    if (!isInside(this.dir, real))
+      this.refuse(
+        path,
+        `"${entry}" is outside the kustomization's folder (${displayPath(this.b, this.dir)}): kustomize's root-only load restriction forbids it, and a file outside the revision is not signed`,
+      );
   }
 
   /**
@@ -229,7 +287,8 @@ class KustomizationFile {
    */
   private existingFile(path: PropertyKey[], entry: unknown, what: string): void {
     this.file(path, entry);
-    if (!existsSync(resolve(this.dir, entry as string))) this.refuse(path, `neither ${what} written inline that Vigil can read (YAML objects) nor a file in the revision`);
+    if (!existsSync(resolve(this.dir, entry as string)))
+      this.refuse(path, `neither ${what} written inline that Vigil can read (YAML objects) nor a file in the revision`);
   }
 
   /** configMapGenerator and secretGenerator entries: `files` ("key=path" or "path"), `envs`, `env`. */
@@ -249,25 +308,42 @@ class KustomizationFile {
     if (typeof entry !== "string" || entry === "") this.refuse(path, "must be a plugin config (inline YAML) or the path of a file of them");
     let configs: KubeObject[];
     if (isInlineYaml(entry)) {
-      configs = parseAllDocuments(entry).map((d) => documentToPlain(d, `${formatPath(path)} (inline)`) as KubeObject).filter((o) => o !== null);
+      configs = parseAllDocuments(entry)
+        .map((d) => documentToPlain(d, `${formatPath(path)} (inline)`) as KubeObject)
+        .filter((o) => o !== null);
     } else {
       this.existingFile(path, entry, "plugin configs");
       const target = resolve(this.dir, entry);
-      if (statSync(target).isDirectory()) this.refuse(path, `"${entry}" is a folder: Vigil accepts plugin configs inline or in files, not generated by a kustomization`);
+      if (statSync(target).isDirectory())
+        this.refuse(path, `"${entry}" is a folder: Vigil accepts plugin configs inline or in files, not generated by a kustomization`);
       configs = parseManifests(readText(target, entry), displayPath(this.b, realpathSync(target))).map((s) => s.object);
     }
     configs.forEach((config) => this.pluginConfig(path, config));
   }
 
   private pluginConfig(path: PropertyKey[], config: KubeObject): void {
-    if (typeof config !== "object" || config === null || Array.isArray(config)) this.refuse(path, "a plugin config must be a mapping with apiVersion and kind");
+    if (typeof config !== "object" || config === null || Array.isArray(config))
+      this.refuse(path, "a plugin config must be a mapping with apiVersion and kind");
     const what = `${config.apiVersion ?? "(no apiVersion)"} ${config.kind ?? "(no kind)"}`;
     const annotations = config.metadata?.annotations ?? {};
     const fn = FUNCTION_ANNOTATIONS.find((a) => a in annotations);
-    if (fn) this.refuse(path, `${what} has the ${fn} annotation: a KRM function runs a program or a container; Vigil renders only with kustomize's builtin plugins, which run no code`);
-    if (config.apiVersion !== "builtin") this.refuse(path, `${what} is not a builtin plugin (apiVersion: builtin): kustomize would look it up as an external plugin, which runs code; Vigil renders only with builtin plugins`);
-    if (config.kind === "HelmChartInflationGenerator") this.refuse(path, `builtin HelmChartInflationGenerator runs the helm program: render the chart in CI and commit its output`);
-    if (!SAFE_BUILTIN_PLUGINS.has(String(config.kind))) this.refuse(path, `builtin ${config.kind} is not one of kustomize v5.8.2's builtin plugins (${[...SAFE_BUILTIN_PLUGINS].join(", ")})`);
+    if (fn)
+      this.refuse(
+        path,
+        `${what} has the ${fn} annotation: a KRM function runs a program or a container; Vigil renders only with kustomize's builtin plugins, which run no code`,
+      );
+    if (config.apiVersion !== "builtin")
+      this.refuse(
+        path,
+        `${what} is not a builtin plugin (apiVersion: builtin): kustomize would look it up as an external plugin, which runs code; Vigil renders only with builtin plugins`,
+      );
+    if (config.kind === "HelmChartInflationGenerator")
+      this.refuse(path, `builtin HelmChartInflationGenerator runs the helm program: render the chart in CI and commit its output`);
+    if (!SAFE_BUILTIN_PLUGINS.has(String(config.kind)))
+      this.refuse(
+        path,
+        `builtin ${config.kind} is not one of kustomize v5.8.2's builtin plugins (${[...SAFE_BUILTIN_PLUGINS].join(", ")})`,
+      );
     // Their file fields go through kustomize's loader like the kustomization's own: same rules.
     forEachFileReference(config, (value, keys) => this.file([...path, ...keys], value));
   }
@@ -293,10 +369,13 @@ function isInlineYaml(entry: unknown): boolean {
   if (typeof entry !== "string" || remoteReason(entry.trim(), false)) return false;
   try {
     const docs = parseAllDocuments(entry);
-    return docs.every((d) => d.errors.length === 0) && docs.some((d) => {
-      const v = documentToPlain(d, "inline YAML");
-      return typeof v === "object" && v !== null;
-    });
+    return (
+      docs.every((d) => d.errors.length === 0) &&
+      docs.some((d) => {
+        const v = documentToPlain(d, "inline YAML");
+        return typeof v === "object" && v !== null;
+      })
+    );
   } catch (e) {
     if (e instanceof InputError) throw e; // an alias bomb is refused, not taken for a path
     return false;

@@ -41,7 +41,12 @@ const CLEAN_ENV = { HTTPS_PROXY: "http://127.0.0.1:1", HTTP_PROXY: "http://127.0
 /** The flags of every build. Never --enable-alpha-plugins, --enable-exec, --enable-helm or --network. */
 const BUILD_FLAGS = ["--load-restrictor", "LoadRestrictionsRootOnly"];
 
-export async function kustomizeBuild(top: CheckedKustomization, envDirReal: string, boundary: Boundary, limits: KustomizeLimits): Promise<SourcedObject[]> {
+export async function kustomizeBuild(
+  top: CheckedKustomization,
+  envDirReal: string,
+  boundary: Boundary,
+  limits: KustomizeLimits,
+): Promise<SourcedObject[]> {
   await checkVersion(limits.binary);
   const userMetadata = stringList(top.content.buildMetadata);
   // The origin annotations come from a wrapper kustomization that lists the environment's folder as
@@ -67,7 +72,9 @@ export async function kustomizeBuild(top: CheckedKustomization, envDirReal: stri
     }
     const result = await runKustomize(limits, ["build", target, ...BUILD_FLAGS], scratch);
     if (result.code !== 0 && limits.memoryLimitBytes && /out of memory|cannot allocate memory/i.test(result.stderr)) {
-      throw new InputError(`${top.display}: kustomize needed more than its memory limit of ${limits.memoryLimitBytes >> 20} MiB (limits.kustomizeMemory in the agent's configuration); a kustomization that expands that much is refused`);
+      throw new InputError(
+        `${top.display}: kustomize needed more than its memory limit of ${limits.memoryLimitBytes >> 20} MiB (limits.kustomizeMemory in the agent's configuration); a kustomization that expands that much is refused`,
+      );
     }
     if (result.code !== 0) {
       // The wrapper's paths would muddle kustomize's message: ask again without it.
@@ -95,7 +102,9 @@ interface Run {
 function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const limited = limits.memoryLimitBytes !== undefined;
-    const [program, argv] = limited ? [PRLIMIT, [`--data=${limits.memoryLimitBytes}`, "--", limits.binary, ...args]] : [limits.binary, args];
+    const [program, argv] = limited
+      ? [PRLIMIT, [`--data=${limits.memoryLimitBytes}`, "--", limits.binary, ...args]]
+      : [limits.binary, args];
     const env = limited ? { ...CLEAN_ENV, GOMEMLIMIT: String(Math.floor(limits.memoryLimitBytes! * 0.8)) } : CLEAN_ENV;
     const child = spawn(program, argv, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -107,10 +116,19 @@ function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Pro
       failure ??= e;
       child.kill("SIGKILL");
     };
-    const timer = setTimeout(() => stop(new InputError(`kustomize did not finish within ${limits.timeoutMs / 1000} s; a kustomization that large or that deep is refused`)), limits.timeoutMs);
+    const timer = setTimeout(
+      () =>
+        stop(
+          new InputError(
+            `kustomize did not finish within ${limits.timeoutMs / 1000} s; a kustomization that large or that deep is refused`,
+          ),
+        ),
+      limits.timeoutMs,
+    );
     child.stdout.on("data", (chunk: Buffer) => {
       outBytes += chunk.length;
-      if (outBytes > limits.maxOutputBytes) stop(new InputError(`kustomize rendered more than ${limits.maxOutputBytes} bytes; split the environment or raise the limit`));
+      if (outBytes > limits.maxOutputBytes)
+        stop(new InputError(`kustomize rendered more than ${limits.maxOutputBytes} bytes; split the environment or raise the limit`));
       else out.push(chunk);
     });
     child.stderr.on("data", (chunk: Buffer) => {
@@ -120,14 +138,24 @@ function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Pro
     });
     child.on("error", (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(e.code === "ENOENT" || e.code === "EACCES"
-        ? new UnavailableError(limited ? `${PRLIMIT} (util-linux), which sets kustomize's memory limit, cannot run: install util-linux` : `kustomize ${KUSTOMIZE_VERSION} is not at ${limits.binary}: run "node scripts/setup.ts" to build it (a checkout), or install that release there or name it with the agent's kustomize or $${KUSTOMIZE_ENV} (docs/render.md)`)
-        : e);
+      reject(
+        e.code === "ENOENT" || e.code === "EACCES"
+          ? new UnavailableError(
+              limited
+                ? `${PRLIMIT} (util-linux), which sets kustomize's memory limit, cannot run: install util-linux`
+                : `kustomize ${KUSTOMIZE_VERSION} is not at ${limits.binary}: run "node scripts/setup.ts" to build it (a checkout), or install that release there or name it with the agent's kustomize or $${KUSTOMIZE_ENV} (docs/render.md)`,
+            )
+          : e,
+      );
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (failure) return reject(failure);
-      resolvePromise({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+      resolvePromise({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
     });
   });
 }
@@ -135,7 +163,12 @@ function runKustomize(limits: KustomizeLimits, args: string[], cwd: string): Pro
 /** kustomize's error, without its "Error: " prefix and usage text. */
 function kustomizeMessage(run: Run): string {
   const text = run.stderr.trim() || `exit status ${run.code}`;
-  return text.replace(/^Error: /, "").split("\n").filter((l) => l.trim() !== "").slice(0, 20).join("\n");
+  return text
+    .replace(/^Error: /, "")
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .slice(0, 20)
+    .join("\n");
 }
 
 const versionChecks = new Map<string, Promise<void>>();
@@ -147,7 +180,9 @@ function checkVersion(binary: string): Promise<void> {
     check = runKustomize({ binary, timeoutMs: 30_000, maxOutputBytes: 64 * 1024 }, ["version"], tmpdir()).then((r) => {
       const version = r.stdout.trim();
       if (r.code !== 0 || version !== KUSTOMIZE_VERSION) {
-        throw new UnavailableError(`${binary} is kustomize ${version || "(no version)"}, not the pinned ${KUSTOMIZE_VERSION}: install that release (docs/render.md), or run "node scripts/setup.ts" in a checkout`);
+        throw new UnavailableError(
+          `${binary} is kustomize ${version || "(no version)"}, not the pinned ${KUSTOMIZE_VERSION}: install that release (docs/render.md), or run "node scripts/setup.ts" in a checkout`,
+        );
       }
     });
     // A failed check is not remembered: setup may be run while the agent waits.
@@ -223,7 +258,7 @@ class LineFinder {
     const name = object.metadata?.name ?? "";
     const named = sameKind
       .filter((s) => s.object.metadata?.name && name.includes(s.object.metadata.name))
-      .sort((x, y) => (y.object.metadata!.name!.length - x.object.metadata!.name!.length));
+      .sort((x, y) => y.object.metadata!.name!.length - x.object.metadata!.name!.length);
     return named[0]?.line ?? sameKind[0]?.line ?? 1;
   }
 }

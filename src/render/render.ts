@@ -6,7 +6,15 @@ import { realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute, join, relative, sep } from "node:path";
 import { InputError } from "../core/errors.ts";
 import { loadManifests, manifestFilesUnder, type SourcedObject } from "../manifest/manifests.ts";
-import { checkKustomizationTree, displayPath, isInside, KUSTOMIZATION_FILE_NAMES, kustomizationFileIn, makeBoundary, type Boundary } from "./kustomization.ts";
+import {
+  checkKustomizationTree,
+  displayPath,
+  isInside,
+  KUSTOMIZATION_FILE_NAMES,
+  kustomizationFileIn,
+  makeBoundary,
+  type Boundary,
+} from "./kustomization.ts";
 import { kustomizeBuild } from "./kustomize.ts";
 import { kustomizeBinary } from "./kustomize-release.ts";
 
@@ -71,9 +79,14 @@ function plainManifests(boundary: Boundary, path: string): SourcedObject[] {
   const name = (file: string) => relative(boundary.realRoot, file).split(sep).join("/");
   for (const file of files) {
     const real = realpathSync(file);
-    if (!isInside(boundary.realRoot, real)) throw new InputError(`${name(file)}: a symbolic link out of the revision (to ${real}); only the signed revision's files are rendered`);
+    if (!isInside(boundary.realRoot, real))
+      throw new InputError(
+        `${name(file)}: a symbolic link out of the revision (to ${real}); only the signed revision's files are rendered`,
+      );
     if ((KUSTOMIZATION_FILE_NAMES as readonly string[]).includes(basename(file))) {
-      throw new InputError(`${name(file)}: a kustomization below ${path}, which has none of its own: Vigil builds a kustomization only at the environment's path. Add one at ${displayPath(boundary, realpathSync(join(boundary.realRoot, path)))} that lists this folder under resources, or point the environment at this folder`);
+      throw new InputError(
+        `${name(file)}: a kustomization below ${path}, which has none of its own: Vigil builds a kustomization only at the environment's path. Add one at ${displayPath(boundary, realpathSync(join(boundary.realRoot, path)))} that lists this folder under resources, or point the environment at this folder`,
+      );
     }
   }
   return loadManifests(files).map((s) => ({ ...s, file: name(s.file) }));

@@ -50,7 +50,9 @@ export async function renderRevision(repo: Repo, commit: string, path: string, o
     .sort((a, b) => compareAsListed(a.path.slice(prefix.length), b.path.slice(prefix.length)));
   for (const f of manifests) {
     if ((KUSTOMIZATION_FILE_NAMES as readonly string[]).includes(basename(f.path))) {
-      throw new InputError(`${f.path}: a kustomization below ${path}, which has none of its own: Vigil builds a kustomization only at the environment's path. Add one at ${folder || "."} that lists this folder under resources, or point the environment at this folder`);
+      throw new InputError(
+        `${f.path}: a kustomization below ${path}, which has none of its own: Vigil builds a kustomization only at the environment's path. Add one at ${folder || "."} that lists this folder under resources, or point the environment at this folder`,
+      );
     }
     checkManifestFileSize(f.path, f.size);
   }
@@ -116,7 +118,8 @@ async function writeTree(repo: Repo, commit: string, files: readonly TreeFile[])
   const remove = () => rmSync(dir, { recursive: true, force: true });
   try {
     for (const f of files) {
-      if (f.path.split("/").some((part) => part === "" || part === "." || part === "..")) throw new InputError(`${commit}: the tree holds a path outside its root (${f.path})`);
+      if (f.path.split("/").some((part) => part === "" || part === "." || part === ".."))
+        throw new InputError(`${commit}: the tree holds a path outside its root (${f.path})`);
       const target = join(dir, f.path);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, await readBlob(repo, commit, f), { flag: "wx" });
@@ -130,6 +133,9 @@ async function writeTree(repo: Repo, commit: string, files: readonly TreeFile[])
 
 async function readBlob(repo: Repo, commit: string, file: TreeFile): Promise<Buffer> {
   const object = await repo.objects.read(file.id);
-  if (object?.type !== "blob") throw new UnavailableError(`cannot read ${file.path} of ${commit} from the repository: ${object ? `a ${object.type}, not a blob` : "missing"}`);
+  if (object?.type !== "blob")
+    throw new UnavailableError(
+      `cannot read ${file.path} of ${commit} from the repository: ${object ? `a ${object.type}, not a blob` : "missing"}`,
+    );
   return object.data;
 }

@@ -66,11 +66,18 @@ export type RollbackJudge = (
 const MAX_SIGNATURE_BLOB_BYTES = 64 * 1024;
 
 /** Verifies a git signature at a trusted time (`at`, and where it came from), never a date the signer wrote. */
-export type SignatureVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
+export type SignatureVerifier = (
+  ctx: PolicyContext,
+  armored: string,
+  payload: Buffer,
+  at: Date,
+  atSource?: CallerTimeSource,
+) => Promise<SignatureResult>;
 
 type CallerTime = { at: Date; source: CallerTimeSource };
 
-const inProcess: SignatureVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
+const inProcess: SignatureVerifier = (ctx, armored, payload, at, atSource) =>
+  verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 
 export const cosignRefPrefix = "refs/vigil/cosign/";
 
@@ -124,7 +131,10 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
   for (const tag of target.tags) yield await tagCheck(opts, tag.id, tag.ref, target.commit, trees, chain, verify, trustedTime);
   if (env) yield await branchCheck(repo, env.name, target.commit, trees, chain);
   if (from) {
-    const approve = opts.environment && opts.judgeRollback ? rollbackApprover(opts.judgeRollback, opts.environment, from, target.commit, trees, chain) : undefined;
+    const approve =
+      opts.environment && opts.judgeRollback
+        ? rollbackApprover(opts.judgeRollback, opts.environment, from, target.commit, trees, chain)
+        : undefined;
     const history = await historyCheck(repo, from, target.commit, approve);
     yield* history.checks;
     if (history.rollback) return; // nothing new to check: the range is empty
@@ -132,13 +142,27 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
 
   const plan = await planRange(repo, target.commit, from);
   const deployedTree = from ? await trees.commitTree(from) : null;
-  const c: CommitContext = { repo, trees, chain, verify, plan, deployedTree, environment: opts.environment, trustedTime, outcomes: new Map() };
+  const c: CommitContext = {
+    repo,
+    trees,
+    chain,
+    verify,
+    plan,
+    deployedTree,
+    environment: opts.environment,
+    trustedTime,
+    outcomes: new Map(),
+  };
   const inFlight: Promise<Check[]>[] = [];
   let count = 0;
   for (const id of plan.order) {
     const judged = judgeCommit(id, c);
     // Merges are judged against what the commits they bring in were entitled to change.
-    if (plan.hasMerges) c.outcomes.set(id, judged.then((j) => j.outcome));
+    if (plan.hasMerges)
+      c.outcomes.set(
+        id,
+        judged.then((j) => j.outcome),
+      );
     inFlight.push(judged.then((j) => j.checks));
     if (inFlight.length >= WINDOW) {
       yield* await inFlight.shift()!;
@@ -152,7 +176,14 @@ async function* revisionChecks(opts: RevisionGateOptions, { env, target, from, t
 }
 
 /** Judges the environment's rollback to `to`, by the policy in force at the last deployed revision. */
-function rollbackApprover(judge: RollbackJudge, environment: string, from: string, to: string, trees: TreeWalker, chain: PolicyChain): () => Promise<RollbackJudgement> {
+function rollbackApprover(
+  judge: RollbackJudge,
+  environment: string,
+  from: string,
+  to: string,
+  trees: TreeWalker,
+  chain: PolicyChain,
+): () => Promise<RollbackJudgement> {
   return async () => {
     let policy: PolicyContext;
     try {
@@ -164,18 +195,67 @@ function rollbackApprover(judge: RollbackJudge, environment: string, from: strin
   };
 }
 
-async function historyCheck(repo: Repo, from: string, to: string, approve?: () => Promise<RollbackJudgement>): Promise<{ checks: Check[]; rollback?: true }> {
-  if (from === to) return { checks: [check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `same revision as last deployed ${short(from)}: nothing new` })] };
-  if (await isAncestor(repo, from, to)) return { checks: [check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `descends from last deployed ${short(from)}` })] };
+async function historyCheck(
+  repo: Repo,
+  from: string,
+  to: string,
+  approve?: () => Promise<RollbackJudgement>,
+): Promise<{ checks: Check[]; rollback?: true }> {
+  if (from === to)
+    return {
+      checks: [
+        check({
+          gate: GATE,
+          rule: "history",
+          status: "pass",
+          subject: to,
+          message: `same revision as last deployed ${short(from)}: nothing new`,
+        }),
+      ],
+    };
+  if (await isAncestor(repo, from, to))
+    return {
+      checks: [check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `descends from last deployed ${short(from)}` })],
+    };
   if (await isAncestor(repo, to, from)) {
     const rollback = `rollback: ${short(to)} is an ancestor of the last deployed ${short(from)}`;
     const approval = await approve?.();
-    if (approval?.approved) return { rollback: true, checks: [...approval.seen, check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `${rollback}, approved: ${approval.summary}` })] };
+    if (approval?.approved)
+      return {
+        rollback: true,
+        checks: [
+          ...approval.seen,
+          check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `${rollback}, approved: ${approval.summary}` }),
+        ],
+      };
     const why = approval ? approval.summary : "no environment was given, so none can be counted";
-    return { rollback: true, checks: [...(approval?.seen ?? []), check({ gate: GATE, rule: "history", status: "fail", subject: to, message: `${rollback}; moving backwards needs signed rollback approvals: ${why}` })] };
+    return {
+      rollback: true,
+      checks: [
+        ...(approval?.seen ?? []),
+        check({
+          gate: GATE,
+          rule: "history",
+          status: "fail",
+          subject: to,
+          message: `${rollback}; moving backwards needs signed rollback approvals: ${why}`,
+        }),
+      ],
+    };
   }
-  return { checks: [check({ gate: GATE, rule: "history", status: "fail", subject: to, message: `rewritten history: ${short(to)} does not descend from the last deployed ${short(from)}; ` +
-      "find out who rewrote the branch, or deploy a revision built on top of the deployed one" })] };
+  return {
+    checks: [
+      check({
+        gate: GATE,
+        rule: "history",
+        status: "fail",
+        subject: to,
+        message:
+          `rewritten history: ${short(to)} does not descend from the last deployed ${short(from)}; ` +
+          "find out who rewrote the branch, or deploy a revision built on top of the deployed one",
+      }),
+    ],
+  };
 }
 
 /**
@@ -187,19 +267,59 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
   try {
     ctx = await chain.inTree(await trees.commitTree(target));
   } catch (e) {
-    return check({ gate: GATE, rule: "branch", status: "fail", subject: target, message: `the trust policy at ${short(target)} is invalid: ${(e as Error).message}` });
+    return check({
+      gate: GATE,
+      rule: "branch",
+      status: "fail",
+      subject: target,
+      message: `the trust policy at ${short(target)} is invalid: ${(e as Error).message}`,
+    });
   }
   const branch = ctx.policy.doc.environments.find((e) => e.name === environment)?.branch;
-  if (!branch) return check({ gate: GATE, rule: "branch", status: "skip", subject: target, message: `${ctx.policy.source} names no branch for ${environment}` });
+  if (!branch)
+    return check({
+      gate: GATE,
+      rule: "branch",
+      status: "skip",
+      subject: target,
+      message: `${ctx.policy.source} names no branch for ${environment}`,
+    });
   const head = await branchHead(repo, branch);
-  if (head === target) return check({ gate: GATE, rule: "branch", status: "pass", subject: target, message: `the head of ${environment}'s branch ${branch} (${ctx.policy.source})` });
-  if (head && (await isAncestor(repo, target, head))) return check({ gate: GATE, rule: "branch", status: "pass", subject: target, message: `on ${environment}'s branch ${branch} (${ctx.policy.source})` });
-  return check({ gate: GATE, rule: "branch", status: "fail", subject: target, message: `${short(target)} is not on refs/heads/${branch}, the branch ${ctx.policy.source} gives ${environment}` +
-      `${head ? "" : " (no such branch)"}; deploy a revision from that branch, or change the environment's branch in the trust policy` });
+  if (head === target)
+    return check({
+      gate: GATE,
+      rule: "branch",
+      status: "pass",
+      subject: target,
+      message: `the head of ${environment}'s branch ${branch} (${ctx.policy.source})`,
+    });
+  if (head && (await isAncestor(repo, target, head)))
+    return check({
+      gate: GATE,
+      rule: "branch",
+      status: "pass",
+      subject: target,
+      message: `on ${environment}'s branch ${branch} (${ctx.policy.source})`,
+    });
+  return check({
+    gate: GATE,
+    rule: "branch",
+    status: "fail",
+    subject: target,
+    message:
+      `${short(target)} is not on refs/heads/${branch}, the branch ${ctx.policy.source} gives ${environment}` +
+      `${head ? "" : " (no such branch)"}; deploy a revision from that branch, or change the environment's branch in the trust policy`,
+  });
 }
 
 async function tagCheck(
-  opts: RevisionGateOptions, tagId: string, tagRef: string | undefined, commit: string, trees: TreeWalker, chain: PolicyChain, verify: SignatureVerifier,
+  opts: RevisionGateOptions,
+  tagId: string,
+  tagRef: string | undefined,
+  commit: string,
+  trees: TreeWalker,
+  chain: PolicyChain,
+  verify: SignatureVerifier,
   trustedTime: (id: string) => CallerTime,
 ): Promise<Check> {
   const subject = tagRef ?? tagId;
@@ -212,9 +332,22 @@ async function tagCheck(
     return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag cannot be read: ${(e as Error).message}` });
   }
   if (tagRef && tagRef !== `refs/tags/${tag.tag}`) {
-    return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name` });
+    return check({
+      gate: GATE,
+      rule: "tag-signature",
+      status: "fail",
+      subject,
+      message: `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name`,
+    });
   }
-  if (!tag.signature) return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag ${tag.tag} is not signed; sign it with git tag -s` });
+  if (!tag.signature)
+    return check({
+      gate: GATE,
+      rule: "tag-signature",
+      status: "fail",
+      subject,
+      message: `tag ${tag.tag} is not signed; sign it with git tag -s`,
+    });
   // Judged by the policy at the commit the chain ends in, whatever each tag names on the way.
   const ctx = await chain.inTree(await trees.commitTree(commit));
   const time = trustedTime(tagId);
@@ -255,7 +388,18 @@ async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Chec
     return await commitChecks(id, c);
   } catch (e) {
     if (!(e instanceof ObjectFormatError)) throw e;
-    return { checks: [check({ gate: GATE, rule: "commit-format", status: "fail", subject: id, message: `${e.message}; the repository holds objects git would not write: find out who pushed them` })], outcome: nothing };
+    return {
+      checks: [
+        check({
+          gate: GATE,
+          rule: "commit-format",
+          status: "fail",
+          subject: id,
+          message: `${e.message}; the repository holds objects git would not write: find out who pushed them`,
+        }),
+      ],
+      outcome: nothing,
+    };
   }
 }
 
@@ -265,7 +409,10 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
   const commit = parseCommit(id, object.data);
   const walked = c.plan.parents.get(id) ?? [];
   if (walked.join(" ") !== commit.parents.join(" ")) {
-    throw new ObjectFormatError(`commit ${id} names parents ${commit.parents.map(short).join(", ") || "none"} but git walks it with ${walked.map(short).join(", ") || "none"} (a replace ref, graft or shallow boundary)`, id);
+    throw new ObjectFormatError(
+      `commit ${id} names parents ${commit.parents.map(short).join(", ") || "none"} but git walks it with ${walked.map(short).join(", ") || "none"} (a replace ref, graft or shallow boundary)`,
+      id,
+    );
   }
   c.trees.rememberCommit(commit);
   let ctx: PolicyContext;
@@ -273,25 +420,47 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
     ctx = await c.chain.inTree(await policyBase(commit, c));
   } catch (e) {
     if (e instanceof ObjectFormatError) throw e;
-    return { checks: [check({ gate: GATE, rule: "trust-policy", status: "fail", subject: id, message: `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}` })], outcome: nothing };
+    return {
+      checks: [
+        check({
+          gate: GATE,
+          rule: "trust-policy",
+          status: "fail",
+          subject: id,
+          message: `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}`,
+        }),
+      ],
+      outcome: nothing,
+    };
   }
   const base = baseParent(c.plan, id, commit.parents);
   const baseTree = base ? await c.trees.commitTree(base) : null;
   const signature = await signatureCheck(commit, ctx, c);
   const rule = messageRule(ctx, c.environment);
   const message = rule ? [messageCheck(commit, rule)] : [];
-  if (commit.parents.length <= 1 && signature.result?.ok && (await ownsAllAndKeepsPolicy(commit, baseTree, ctx, signature.result.identity, c))) {
+  if (
+    commit.parents.length <= 1 &&
+    signature.result?.ok &&
+    (await ownsAllAndKeepsPolicy(commit, baseTree, ctx, signature.result.identity, c))
+  ) {
     // Nothing to match path by path: the paths are only counted (the trees the commit brings are still
     // read and checked as git fsck --strict does), and listed only if a merge later asks.
     const changed = await c.trees.countChanges(baseTree, commit.tree);
     const changes = lazily(() => c.trees.diff(baseTree, commit.tree).then((paths) => new Set(paths)));
-    const owned = check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: changed === 0 ? "changes no paths" : `${changed} path(s), all owned by ${signature.result.identity}` });
+    const owned = check({
+      gate: GATE,
+      rule: "path-ownership",
+      status: "pass",
+      subject: commit.id,
+      message: changed === 0 ? "changes no paths" : `${changed} path(s), all owned by ${signature.result.identity}`,
+    });
     return { checks: [signature.check, owned, ...message], outcome: { tree: commit.tree, entitled: changes } };
   }
   const changes = await c.trees.diff(baseTree, commit.tree);
-  const owned = commit.parents.length > 1
-    ? await mergeOwnership(commit, ctx, signature.result, changes, c)
-    : ownershipCheck(commit, ctx, signature.result, changes);
+  const owned =
+    commit.parents.length > 1
+      ? await mergeOwnership(commit, ctx, signature.result, changes, c)
+      : ownershipCheck(commit, ctx, signature.result, changes);
   const checks = [signature.check, owned.check, ...message];
   if (changes.some(isPolicyPath)) checks.push(await policyChangeCheck(commit, ctx, signature.result, c));
   return { checks, outcome: { tree: commit.tree, entitled: async () => owned.entitled } };
@@ -308,10 +477,19 @@ const lazily = <T>(make: () => Promise<T>): (() => Promise<T>) => {
  * root tree holds exactly the base's `.vigil` entry (same mode and id, or absent from both), so no path
  * under it changed. Proven from the policy's rules and the trees' entries, never assumed.
  */
-async function ownsAllAndKeepsPolicy(commit: Commit, baseTree: string | null, ctx: PolicyContext, signer: string, c: CommitContext): Promise<boolean> {
+async function ownsAllAndKeepsPolicy(
+  commit: Commit,
+  baseTree: string | null,
+  ctx: PolicyContext,
+  signer: string,
+  c: CommitContext,
+): Promise<boolean> {
   if (!ownsEveryPath(ctx, signer)) return false;
   if (baseTree === commit.tree) return true;
-  const [before, after] = await Promise.all([baseTree ? c.trees.rootEntry(baseTree, policyDir) : null, c.trees.rootEntry(commit.tree, policyDir)]);
+  const [before, after] = await Promise.all([
+    baseTree ? c.trees.rootEntry(baseTree, policyDir) : null,
+    c.trees.rootEntry(commit.tree, policyDir),
+  ]);
   return before === after;
 }
 
@@ -321,7 +499,9 @@ function ownsEveryPath(ctx: PolicyContext, signer: string): boolean {
   if (!everyPathOwners.has(ctx)) {
     const { doc } = ctx.policy;
     const rules = doc.paths.map((p) => ({ pattern: p.pattern, owners: expandPrincipals(doc, p.owners) }));
-    const all = rules.some((r) => r.pattern === "**") ? rules.reduce((common, r) => new Set([...common].filter((s) => r.owners.has(s))), rules[0]!.owners) : null;
+    const all = rules.some((r) => r.pattern === "**")
+      ? new Set([...rules[0]!.owners].filter((s) => rules.every((r) => r.owners.has(s))))
+      : null;
     everyPathOwners.set(ctx, all);
   }
   return everyPathOwners.get(ctx)?.has(signer) === true;
@@ -357,21 +537,59 @@ function messageRule(ctx: PolicyContext, environment: string | undefined): Messa
   return rules.get(environment)!;
 }
 
-async function signatureCheck(commit: Commit, ctx: PolicyContext, c: CommitContext): Promise<{ check: Check; result: SignatureResult | null }> {
+async function signatureCheck(
+  commit: Commit,
+  ctx: PolicyContext,
+  c: CommitContext,
+): Promise<{ check: Check; result: SignatureResult | null }> {
   if (!commit.signature) {
-    return { check: check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message: `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy` }), result: null };
+    return {
+      check: check({
+        gate: GATE,
+        rule: "commit-signature",
+        status: "fail",
+        subject: commit.id,
+        message: `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy`,
+      }),
+      result: null,
+    };
   }
   const time = c.trustedTime(commit.id);
   const result = await c.verify(ctx, commit.signature, commit.payload, time.at, time.source);
-  if (!result.ok) return { check: check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message: `${describeCommit(commit)}: ${result.reason}` }), result };
+  if (!result.ok)
+    return {
+      check: check({
+        gate: GATE,
+        rule: "commit-signature",
+        status: "fail",
+        subject: commit.id,
+        message: `${describeCommit(commit)}: ${result.reason}`,
+      }),
+      result,
+    };
   if (isMergesOnly(ctx, result.identity) && commit.parents.length < 2) {
     return {
-      check: check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message: `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature` }),
+      check: check({
+        gate: GATE,
+        rule: "commit-signature",
+        status: "fail",
+        subject: commit.id,
+        message: `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature`,
+      }),
       result: { ok: false, kind: result.kind, reason: "merge-only key" },
     };
   }
   const what = isMergesOnly(ctx, result.identity) ? "merge signed by forge key" : "signed by";
-  return { check: check({ gate: GATE, rule: "commit-signature", status: "pass", subject: commit.id, message: `${what} ${describeSigner(result)}` }), result };
+  return {
+    check: check({
+      gate: GATE,
+      rule: "commit-signature",
+      status: "pass",
+      subject: commit.id,
+      message: `${what} ${describeSigner(result)}`,
+    }),
+    result,
+  };
 }
 
 const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.signers.find((s) => s.name === identity)?.mergesOnly === true;
@@ -379,20 +597,53 @@ const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.si
 type Owned = { check: Check; entitled: Set<string> };
 
 function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[]): Owned {
-  if (!sig?.ok) return { check: check({ gate: GATE, rule: "path-ownership", status: "skip", subject: commit.id, message: "no trusted signer, so no owner to check" }), entitled: new Set() };
-  if (changes.length === 0) return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: "changes no paths" }), entitled: new Set() };
+  if (!sig?.ok)
+    return {
+      check: check({
+        gate: GATE,
+        rule: "path-ownership",
+        status: "skip",
+        subject: commit.id,
+        message: "no trusted signer, so no owner to check",
+      }),
+      entitled: new Set(),
+    };
+  if (changes.length === 0)
+    return {
+      check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: "changes no paths" }),
+      entitled: new Set(),
+    };
   const unowned = ctx.ownership.unowned(changes, sig.identity);
   const entitled = new Set(changes);
   for (const u of unowned) entitled.delete(u.path);
-  if (unowned.length === 0) return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: `${changes.length} path(s), all owned by ${sig.identity}` }), entitled };
+  if (unowned.length === 0)
+    return {
+      check: check({
+        gate: GATE,
+        rule: "path-ownership",
+        status: "pass",
+        subject: commit.id,
+        message: `${changes.length} path(s), all owned by ${sig.identity}`,
+      }),
+      entitled,
+    };
   return { check: unownedCheck(commit, sig.identity, unowned, ""), entitled };
 }
 
 function unownedCheck(commit: Commit, signer: string, unowned: { path: string; pattern: string | null }[], what: string): Check {
-  const shown = unowned.slice(0, 5).map((u) => (u.pattern ? `${u.path} (owned per "${u.pattern}")` : `${u.path} (no paths rule covers it)`));
+  const shown = unowned
+    .slice(0, 5)
+    .map((u) => (u.pattern ? `${u.path} (owned per "${u.pattern}")` : `${u.path} (no paths rule covers it)`));
   const more = unowned.length > 5 ? ` and ${unowned.length - 5} more` : "";
-  return check({ gate: GATE, rule: "path-ownership", status: "fail", subject: commit.id, message: `${describeCommit(commit)} signed by ${signer} ${what}changes paths ${signer} does not own: ${shown.join(", ")}${more}; ` +
-      "have an owner make the change, or change the paths rules in the trust policy" });
+  return check({
+    gate: GATE,
+    rule: "path-ownership",
+    status: "fail",
+    subject: commit.id,
+    message:
+      `${describeCommit(commit)} signed by ${signer} ${what}changes paths ${signer} does not own: ${shown.join(", ")}${more}; ` +
+      "have an owner make the change, or change the paths rules in the trust policy",
+  });
 }
 
 /**
@@ -403,23 +654,43 @@ function unownedCheck(commit: Commit, signer: string, unowned: { path: string; p
  * an older version taken back (`-s ours`, an old ancestor as a parent), a conflict resolution, new
  * content — must be owned by the merge's own signer; a merges-only key owns none.
  */
-async function mergeOwnership(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[], c: CommitContext): Promise<Owned> {
-  if (!sig?.ok) return { check: check({ gate: GATE, rule: "path-ownership", status: "skip", subject: commit.id, message: "no trusted signer, so no owner to check" }), entitled: new Set() };
+async function mergeOwnership(
+  commit: Commit,
+  ctx: PolicyContext,
+  sig: SignatureResult | null,
+  changes: string[],
+  c: CommitContext,
+): Promise<Owned> {
+  if (!sig?.ok)
+    return {
+      check: check({
+        gate: GATE,
+        rule: "path-ownership",
+        status: "skip",
+        subject: commit.id,
+        message: "no trusted signer, so no owner to check",
+      }),
+      entitled: new Set(),
+    };
   const { byMerged, asDeployed } = await explainedPaths(commit, changes, c);
   const rest = changes.filter((p) => !byMerged.has(p) && !asDeployed.has(p));
-  const unowned = isMergesOnly(ctx, sig.identity) ? rest.map((path) => ({ path, pattern: ctx.ownership.ruleFor(path)?.pattern ?? null })) : ctx.ownership.unowned(rest, sig.identity);
+  const unowned = isMergesOnly(ctx, sig.identity)
+    ? rest.map((path) => ({ path, pattern: ctx.ownership.ruleFor(path)?.pattern ?? null }))
+    : ctx.ownership.unowned(rest, sig.identity);
   // Taking the deployed version back is no change to what runs, but it entitles no later merge to it.
   const entitled = new Set(changes.filter((p) => !asDeployed.has(p)));
   for (const u of unowned) entitled.delete(u.path);
-  if (unowned.length > 0) return { check: unownedCheck(commit, sig.identity, unowned, "(a merge: what it takes from no merged commit) "), entitled };
+  if (unowned.length > 0)
+    return { check: unownedCheck(commit, sig.identity, unowned, "(a merge: what it takes from no merged commit) "), entitled };
   const parts = [
     `${byMerged.size} as the merged commits changed them`,
     ...(asDeployed.size ? [`${asDeployed.size} as the last deployed revision holds them`] : []),
     ...(rest.length ? [`${rest.length} owned by ${sig.identity}`] : []),
   ];
-  const summary = changes.length === 0
-    ? "merge changes nothing on its mainline parent"
-    : `merge: ${changes.length} path(s) differ from its mainline parent ${short(baseParent(c.plan, commit.id, commit.parents)!)}, ${parts.join(", ")}`;
+  const summary =
+    changes.length === 0
+      ? "merge changes nothing on its mainline parent"
+      : `merge: ${changes.length} path(s) differ from its mainline parent ${short(baseParent(c.plan, commit.id, commit.parents)!)}, ${parts.join(", ")}`;
   return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: summary }), entitled };
 }
 
@@ -428,7 +699,11 @@ async function mergeOwnership(commit: Commit, ctx: PolicyContext, sig: Signature
  * it brings in left them, or as the last deployed revision holds them (a side branch catching up with
  * what was verified and deployed).
  */
-async function explainedPaths(merge: Commit, changes: string[], c: CommitContext): Promise<{ byMerged: Set<string>; asDeployed: Set<string> }> {
+async function explainedPaths(
+  merge: Commit,
+  changes: string[],
+  c: CommitContext,
+): Promise<{ byMerged: Set<string>; asDeployed: Set<string> }> {
   const byMerged = new Set<string>();
   const asDeployed = new Set<string>();
   if (changes.length === 0) return { byMerged, asDeployed };
@@ -461,7 +736,13 @@ async function versionAt(trees: TreeWalker, tree: string, path: string): Promise
 function messageCheck(commit: Commit, rule: MessageRule): Check {
   return rule.test(commit.message)
     ? check({ gate: GATE, rule: "commit-message", status: "pass", subject: commit.id, message: "message matches the environment's rule" })
-    : check({ gate: GATE, rule: "commit-message", status: "fail", subject: commit.id, message: `${describeCommit(commit)}: message "${firstLine(commit)}" does not match ${rule.source}; reword the commit` });
+    : check({
+        gate: GATE,
+        rule: "commit-message",
+        status: "fail",
+        subject: commit.id,
+        message: `${describeCommit(commit)}: message "${firstLine(commit)}" does not match ${rule.source}; reword the commit`,
+      });
 }
 
 /** A change under .vigil/ needs `admins.threshold` distinct admins of the policy before it. */
@@ -469,11 +750,23 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   try {
     await c.chain.inTree(commit.tree);
   } catch (e) {
-    return check({ gate: GATE, rule: "trust-policy-change", status: "fail", subject: commit.id, message: `the new trust policy is invalid: ${(e as Error).message}` });
+    return check({
+      gate: GATE,
+      rule: "trust-policy-change",
+      status: "fail",
+      subject: commit.id,
+      message: `the new trust policy is invalid: ${(e as Error).message}`,
+    });
   }
   const admins = ctx.policy.doc.admins;
   if (!admins) {
-    return check({ gate: GATE, rule: "trust-policy-change", status: "fail", subject: commit.id, message: `${describeCommit(commit)} changes ${policyDir}, but the policy before it (${ctx.policy.source}) names no admins who may change it` });
+    return check({
+      gate: GATE,
+      rule: "trust-policy-change",
+      status: "fail",
+      subject: commit.id,
+      message: `${describeCommit(commit)} changes ${policyDir}, but the policy before it (${ctx.policy.source}) names no admins who may change it`,
+    });
   }
   const allowed = expandPrincipals(ctx.policy.doc, admins.members);
   const signers = new Map<string, string>();
@@ -482,7 +775,9 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   for (const { ref, id } of await listRefs(c.repo, `${cosignRefPrefix}${commit.id}/`)) {
     const blob = await c.repo.objects.read(id, MAX_SIGNATURE_BLOB_BYTES).catch((e: Error) => e);
     if (blob instanceof Error || !blob || blob.type !== "blob") {
-      refused.push(`${ref}: ${blob instanceof Error ? blob.message : `points at ${blob ? `a ${blob.type}` : "a missing object"}, not a signature`}`);
+      refused.push(
+        `${ref}: ${blob instanceof Error ? blob.message : `points at ${blob ? `a ${blob.type}` : "a missing object"}, not a signature`}`,
+      );
       continue;
     }
     const time = c.trustedTime(id);
@@ -494,10 +789,23 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
   const names = [...signers.keys()];
   const detail = refused.length ? `; not counted: ${refused.join("; ")}` : "";
   if (names.length >= admins.threshold) {
-    return check({ gate: GATE, rule: "trust-policy-change", status: "pass", subject: commit.id, message: `policy change signed by ${names.length} of ${admins.threshold} required admins (${names.join(", ")})${detail}` });
+    return check({
+      gate: GATE,
+      rule: "trust-policy-change",
+      status: "pass",
+      subject: commit.id,
+      message: `policy change signed by ${names.length} of ${admins.threshold} required admins (${names.join(", ")})${detail}`,
+    });
   }
-  return check({ gate: GATE, rule: "trust-policy-change", status: "fail", subject: commit.id, message: `${describeCommit(commit)} changes ${policyDir}/ with ${names.length} of ${admins.threshold} required admin signatures` +
-      `${names.length ? ` (${names.join(", ")})` : ""}${detail}; other admins co-sign it with "vigil cosign --rev ${commit.id}"` });
+  return check({
+    gate: GATE,
+    rule: "trust-policy-change",
+    status: "fail",
+    subject: commit.id,
+    message:
+      `${describeCommit(commit)} changes ${policyDir}/ with ${names.length} of ${admins.threshold} required admin signatures` +
+      `${names.length ? ` (${names.join(", ")})` : ""}${detail}; other admins co-sign it with "vigil cosign --rev ${commit.id}"`,
+  });
 }
 
 /** The commit refs/heads/<branch> points at (never a tag or another ref of that name), or null. */

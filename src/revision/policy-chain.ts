@@ -71,7 +71,8 @@ export class PolicyChain {
   private async refuseLinks(entry: TreeEntry, path: string): Promise<void> {
     if (entry.mode === "100644" || entry.mode === "100755") return;
     if (!isTreeMode(entry.mode)) {
-      const kind = entry.mode === "160000" ? "a submodule (gitlink)" : entry.mode === "120000" ? "a symbolic link" : `an entry of mode ${entry.mode}`;
+      const kind =
+        entry.mode === "160000" ? "a submodule (gitlink)" : entry.mode === "120000" ? "a symbolic link" : `an entry of mode ${entry.mode}`;
       throw new Error(`${path} is ${kind}; ${policyDir} must be a directory of regular files`);
     }
     for (const child of await this.trees.entries(entry.id)) await this.refuseLinks(child, `${path}/${child.name}`);
@@ -95,7 +96,6 @@ export class PolicyChain {
     if (!o || o.type !== "blob") throw new Error(`blob ${id} is missing from the repository`);
     return o.data.toString("utf8");
   }
-
 }
 
 async function context(policy: TrustPolicy, key: string, trustedRoot: TrustedRoot | undefined): Promise<PolicyContext> {

@@ -36,7 +36,13 @@ export type ResultMessage = { id: number; result: SignatureResult }[];
  * The gate's SignatureVerifier with the source of its time: `at` is the trusted time and `atSource`
  * where it came from (keyring.ts, verifyGitSignature).
  */
-export type TimedVerifier = (ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource?: CallerTimeSource) => Promise<SignatureResult>;
+export type TimedVerifier = (
+  ctx: PolicyContext,
+  armored: string,
+  payload: Buffer,
+  at: Date,
+  atSource?: CallerTimeSource,
+) => Promise<SignatureResult>;
 
 export interface VerifierPool {
   verify: TimedVerifier;
@@ -49,7 +55,8 @@ const AHEAD = 2 * BATCH;
 /** Jobs the main thread verifies in one turn before it goes back to the walk. */
 const MAIN_TURN = 8;
 
-const inProcess: TimedVerifier = (ctx, armored, payload, at, atSource) => verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
+const inProcess: TimedVerifier = (ctx, armored, payload, at, atSource) =>
+  verifyGitSignature(ctx.keyring, armored, payload, at, "git", atSource);
 
 /** `size` threads verify, the main thread one of them; one thread (or one core) verifies in-process only. */
 export function verifierPool(size = availableParallelism()): VerifierPool {
@@ -116,7 +123,8 @@ class SharedQueue {
     this.mainTurnScheduled = true;
     setImmediate(async () => {
       this.mainTurnScheduled = false;
-      for (const q of this.take(MAIN_TURN)) q.resolve(await inProcess(q.ctx, q.job.armored, Buffer.from(q.job.payload), new Date(q.job.at), q.job.atSource));
+      for (const q of this.take(MAIN_TURN))
+        q.resolve(await inProcess(q.ctx, q.job.armored, Buffer.from(q.job.payload), new Date(q.job.at), q.job.atSource));
       this.feedWorkers();
       this.scheduleMainTurn();
     });

@@ -86,5 +86,11 @@ function licenseOf(text: string): Models.License {
 export function isSpdxExpression(text: string): boolean {
   if (!/\s(AND|OR|WITH)\s/.test(text)) return false;
   const tokens = text.replace(/[()]/g, " ").split(/\s+/).filter(Boolean);
-  return tokens.every((t, i) => ["AND", "OR", "WITH"].includes(t) || SPDX.isSupportedSpdxId(t.replace(/\+$/, "")) || /^LicenseRef-[A-Za-z0-9.-]+$/.test(t) || (tokens[i - 1] === "WITH" && /^[A-Za-z0-9.-]+$/.test(t)));
+  return tokens.every(
+    (t, i) =>
+      ["AND", "OR", "WITH"].includes(t) ||
+      SPDX.isSupportedSpdxId(t.replace(/\+$/, "")) ||
+      /^LicenseRef-[A-Za-z0-9.-]+$/.test(t) ||
+      (tokens[i - 1] === "WITH" && /^[A-Za-z0-9.-]+$/.test(t)),
+  );
 }

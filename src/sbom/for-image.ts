@@ -47,7 +47,10 @@ export async function sbomForImage(reference: string, options: SbomForImageOptio
   }
   const cached = memory.get(digest) ?? (options.cacheDir ? await readCache(options.cacheDir, digest) : undefined);
   if (cached) return { digest, origin: "cache", inventory: cached, attestation: why };
-  const inventory = await generateInventory(`registry:${pinned}`, { client: () => options.client, ...(options.limits && { limits: options.limits }) });
+  const inventory = await generateInventory(`registry:${pinned}`, {
+    client: () => options.client,
+    ...(options.limits && { limits: options.limits }),
+  });
   memory.set(digest, inventory);
   if (options.cacheDir) await writeCache(options.cacheDir, digest, inventory);
   return { digest, origin: "generated", inventory, attestation: why };

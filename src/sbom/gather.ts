@@ -21,7 +21,8 @@ export class Gatherer {
     let interest: Interest | undefined;
     for (const c of this.catalogers) {
       const wanted = c.wants(path, info);
-      if (wanted === "database" || (wanted === "analyse" && interest !== "database") || (wanted === "content" && interest === undefined)) interest = wanted;
+      if (wanted === "database" || (wanted === "analyse" && interest !== "database") || (wanted === "content" && interest === undefined))
+        interest = wanted;
     }
     if (interest === undefined) return undefined;
     return { interest, cap: interest === "analyse" ? this.limits.maxAnalysedBytes : this.limits.maxFileBytes };

@@ -40,7 +40,8 @@ export async function applyLayer(gatherer: Gatherer, layer: LayerSource): Promis
   let entries = 0;
   const done = (async () => {
     for await (const entry of extract) {
-      if (++entries > gatherer.limits.maxEntries) throw new InputError(`${where}: more than ${gatherer.limits.maxEntries} entries; refused as a tar bomb`);
+      if (++entries > gatherer.limits.maxEntries)
+        throw new InputError(`${where}: more than ${gatherer.limits.maxEntries} entries; refused as a tar bomb`);
       await applyEntry(gatherer, entry, layer, where, seen);
     }
   })();
@@ -81,8 +82,7 @@ async function applyEntry(gatherer: Gatherer, entry: Entry, layer: LayerSource, 
   else if (header.type === "symlink") {
     seen.add(path); // a hard link may name a symlink
     tree.putLink(path, header.linkname ?? "", layer.digest, layer.index);
-  }
-  else if (header.type === "link") linkEntry(gatherer, path, header.linkname ?? "", layer, where, seen);
+  } else if (header.type === "link") linkEntry(gatherer, path, header.linkname ?? "", layer, where, seen);
   else if (header.type === "file" || header.type === "contiguous-file") {
     seen.add(path);
     await fileEntry(gatherer, entry, path, header.mode ?? 0, header.size ?? 0, layer, where);
@@ -95,7 +95,15 @@ async function applyEntry(gatherer: Gatherer, entry: Entry, layer: LayerSource, 
   entry.resume();
 }
 
-async function fileEntry(gatherer: Gatherer, entry: Entry, path: string, mode: number, size: number, layer: LayerSource, where: string): Promise<void> {
+async function fileEntry(
+  gatherer: Gatherer,
+  entry: Entry,
+  path: string,
+  mode: number,
+  size: number,
+  layer: LayerSource,
+  where: string,
+): Promise<void> {
   const info = { mode, size };
   const wanted = gatherer.interest(path, info);
   if (!wanted || size > wanted.cap) {
@@ -120,10 +128,18 @@ function linkEntry(gatherer: Gatherer, path: string, linkname: string, layer: La
   const target = rootPath(linkname);
   if (target === null) throw new InputError(`${where}: hard link ${path} points outside the root (${JSON.stringify(linkname)}); refused`);
   const existing = gatherer.tree.files.get(target);
-  if (!seen.has(target) && !existing) throw new InputError(`${where}: hard link ${path} points to ${target}, which no earlier entry wrote; refused`);
+  if (!seen.has(target) && !existing)
+    throw new InputError(`${where}: hard link ${path} points to ${target}, which no earlier entry wrote; refused`);
   gatherer.tree.remove(path);
   if (existing?.content) gatherer.tree.putFile({ ...existing, path, layer: layer.digest, layerIndex: layer.index });
-  else if (existing?.components) gatherer.tree.putFile({ ...existing, path, layer: layer.digest, layerIndex: layer.index, components: existing.components.map((c) => ({ ...c, locations: [{ layer: layer.digest, path }] })) });
+  else if (existing?.components)
+    gatherer.tree.putFile({
+      ...existing,
+      path,
+      layer: layer.digest,
+      layerIndex: layer.index,
+      components: existing.components.map((c) => ({ ...c, locations: [{ layer: layer.digest, path }] })),
+    });
 }
 
 /** The layer's tar bytes: decompressed by what its first bytes say, counted against the limit. */
@@ -133,7 +149,8 @@ function decompress(source: Readable, where: string, maxBytes: number): Readable
   const counter = new Transform({
     transform(chunk: Buffer, _enc, callback: TransformCallback) {
       total += chunk.length;
-      if (total > maxBytes) callback(new InputError(`${where}: decompresses to more than ${formatSize(maxBytes)}; refused as a decompression bomb`));
+      if (total > maxBytes)
+        callback(new InputError(`${where}: decompresses to more than ${formatSize(maxBytes)}; refused as a decompression bomb`));
       else callback(null, chunk);
     },
   });
@@ -141,9 +158,15 @@ function decompress(source: Readable, where: string, maxBytes: number): Readable
     transform(chunk: Buffer, _enc, callback: TransformCallback) {
       if (!decided) {
         const starts = (magic: number[]) => magic.every((b, i) => chunk[i] === b);
-        decided = starts(GZIP) ? createGunzip({ chunkSize: INFLATE_CHUNK }) : starts(ZSTD) ? createZstdDecompress({ chunkSize: INFLATE_CHUNK }) : new Transform({ transform: (c, _e, cb) => cb(null, c) });
+        decided = starts(GZIP)
+          ? createGunzip({ chunkSize: INFLATE_CHUNK })
+          : starts(ZSTD)
+            ? createZstdDecompress({ chunkSize: INFLATE_CHUNK })
+            : new Transform({ transform: (c, _e, cb) => cb(null, c) });
         const kind = starts(GZIP) ? "gzip" : starts(ZSTD) ? "zstd" : "tar";
-        decided.on("error", (e: Error) => counter.destroy(e instanceof VigilError ? e : new InputError(`${where}: corrupt ${kind} stream: ${e.message}`)));
+        decided.on("error", (e: Error) =>
+          counter.destroy(e instanceof VigilError ? e : new InputError(`${where}: corrupt ${kind} stream: ${e.message}`)),
+        );
         decided.pipe(counter);
       }
       if (decided.write(chunk)) callback();

@@ -22,18 +22,7 @@ export interface OsRelease {
   cpe?: string;
 }
 
-export type Ecosystem =
-  | "deb"
-  | "apk"
-  | "rpm"
-  | "npm"
-  | "pypi"
-  | "golang"
-  | "maven"
-  | "cargo"
-  | "gem"
-  | "composer"
-  | "nuget";
+export type Ecosystem = "deb" | "apk" | "rpm" | "npm" | "pypi" | "golang" | "maven" | "cargo" | "gem" | "composer" | "nuget";
 
 export interface SourcePackage {
   name: string;

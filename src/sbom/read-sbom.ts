@@ -13,7 +13,17 @@ const MAX_SBOM_BYTES = 512 << 20;
 const MAX_NESTING = 64;
 
 const ECOSYSTEMS: Record<string, Ecosystem> = {
-  deb: "deb", apk: "apk", rpm: "rpm", npm: "npm", pypi: "pypi", golang: "golang", maven: "maven", cargo: "cargo", gem: "gem", composer: "composer", nuget: "nuget",
+  deb: "deb",
+  apk: "apk",
+  rpm: "rpm",
+  npm: "npm",
+  pypi: "pypi",
+  golang: "golang",
+  maven: "maven",
+  cargo: "cargo",
+  gem: "gem",
+  composer: "composer",
+  nuget: "nuget",
 };
 
 export function readSbomFile(file: string): Inventory {
@@ -28,7 +38,8 @@ export function readSbomFile(file: string): Inventory {
 }
 
 export function readSbom(doc: unknown, file: string): Inventory {
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) throw new InputError(`${file}: not an SBOM (a JSON object is expected)`);
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    throw new InputError(`${file}: not an SBOM (a JSON object is expected)`);
   const record = doc as Record<string, unknown>;
   if (record.bomFormat === "CycloneDX") return readCycloneDx(record, file);
   if (typeof record.spdxVersion === "string") return readSpdx(record, file);
@@ -38,7 +49,9 @@ export function readSbom(doc: unknown, file: string): Inventory {
 function readCycloneDx(doc: Record<string, unknown>, file: string): Inventory {
   const version = doc.specVersion;
   if (!CYCLONEDX_VERSIONS.includes(version as (typeof CYCLONEDX_VERSIONS)[number])) {
-    throw new InputError(`${file}: specVersion: CycloneDX ${JSON.stringify(version)} is not supported (${CYCLONEDX_VERSIONS.join(", ")} are)`);
+    throw new InputError(
+      `${file}: specVersion: CycloneDX ${JSON.stringify(version)} is not supported (${CYCLONEDX_VERSIONS.join(", ")} are)`,
+    );
   }
   const validate = cyclonedxValidator(version as (typeof CYCLONEDX_VERSIONS)[number]);
   if (!validate(doc)) throw new InputError(`${file}: not valid CycloneDX ${version}: ${describeSchemaError(validate.errors?.[0])}`);
@@ -47,7 +60,8 @@ function readCycloneDx(doc: Record<string, unknown>, file: string): Inventory {
   const walk = (list: unknown, depth: number) => {
     if (!Array.isArray(list) || depth > MAX_NESTING) return;
     for (const c of list as Record<string, unknown>[]) {
-      if (c.type === "operating-system" && typeof c.name === "string") os = { id: c.name.toLowerCase(), ...(typeof c.version === "string" && { versionId: c.version }) };
+      if (c.type === "operating-system" && typeof c.name === "string")
+        os = { id: c.name.toLowerCase(), ...(typeof c.version === "string" && { versionId: c.version }) };
       const component = fromCycloneDx(c);
       if (component) components.push(component);
       walk(c.components, depth + 1);
@@ -59,7 +73,9 @@ function readCycloneDx(doc: Record<string, unknown>, file: string): Inventory {
   return {
     target: { kind: "sbom", name: typeof subject.name === "string" ? subject.name : file },
     ...(os && { os }),
-    components: components.map((c) => (c.ecosystem === "deb" || c.ecosystem === "apk" || c.ecosystem === "rpm") && os && !c.os ? { ...c, os } : c),
+    components: components.map((c) =>
+      (c.ecosystem === "deb" || c.ecosystem === "apk" || c.ecosystem === "rpm") && os && !c.os ? { ...c, os } : c,
+    ),
     warnings: [],
   };
 }
@@ -81,23 +97,41 @@ function fromCycloneDx(c: Record<string, unknown>): Component | undefined {
   const licenses: string[] = [];
   for (const l of Array.isArray(c.licenses) ? (c.licenses as Record<string, unknown>[]) : []) {
     const license = l.license as Record<string, unknown> | undefined;
-    const text = typeof l.expression === "string" ? l.expression : typeof license?.id === "string" ? license.id : typeof license?.name === "string" ? license.name : undefined;
+    const text =
+      typeof l.expression === "string"
+        ? l.expression
+        : typeof license?.id === "string"
+          ? license.id
+          : typeof license?.name === "string"
+            ? license.name
+            : undefined;
     if (text) licenses.push(text);
   }
   const sourceName = props.get("vigil:package:sourceName");
   const sourceVersion = props.get("vigil:package:sourceVersion");
   const upstream = parsed.purl.qualifiers?.upstream;
-  const source = sourceName ? { name: sourceName, ...(sourceVersion && { version: sourceVersion }) } : upstream ? upstreamSource(upstream) : undefined;
+  const source = sourceName
+    ? { name: sourceName, ...(sourceVersion && { version: sourceVersion }) }
+    : upstream
+      ? upstreamSource(upstream)
+      : undefined;
   const distroId = props.get("vigil:distro:id");
   return {
-    name: typeof c.name === "string" ? (parsed.purl.namespace && parsed.ecosystem === "npm" ? `${parsed.purl.namespace}/${parsed.purl.name}` : c.name) : parsed.purl.name,
+    name:
+      typeof c.name === "string"
+        ? parsed.purl.namespace && parsed.ecosystem === "npm"
+          ? `${parsed.purl.namespace}/${parsed.purl.name}`
+          : c.name
+        : parsed.purl.name,
     version: typeof c.version === "string" ? c.version : (parsed.purl.version ?? ""),
     ecosystem: parsed.ecosystem,
     purl: parsed.text,
     ...(typeof c.cpe === "string" && { cpes: [c.cpe] }),
     ...(licenses.length > 0 && { licenses }),
     ...(source && { source }),
-    ...(distroId && { os: { id: distroId, ...(props.get("vigil:distro:versionID") && { versionId: props.get("vigil:distro:versionID")! }) } }),
+    ...(distroId && {
+      os: { id: distroId, ...(props.get("vigil:distro:versionID") && { versionId: props.get("vigil:distro:versionID")! }) },
+    }),
     ...(c.scope === "optional" && { scope: "optional" as const }),
     foundBy: props.get("vigil:package:foundBy") ?? "sbom",
     locations,
@@ -105,18 +139,23 @@ function fromCycloneDx(c: Record<string, unknown>): Component | undefined {
 }
 
 function readSpdx(doc: Record<string, unknown>, file: string): Inventory {
-  if (doc.spdxVersion !== "SPDX-2.3") throw new InputError(`${file}: spdxVersion: ${JSON.stringify(doc.spdxVersion)} is not supported (SPDX-2.3 is)`);
+  if (doc.spdxVersion !== "SPDX-2.3")
+    throw new InputError(`${file}: spdxVersion: ${JSON.stringify(doc.spdxVersion)} is not supported (SPDX-2.3 is)`);
   const validate = spdxValidator();
   if (!validate(doc)) throw new InputError(`${file}: not valid SPDX 2.3: ${describeSchemaError(validate.errors?.[0])}`);
   const components: Component[] = [];
   let os: OsRelease | undefined;
   for (const p of (doc.packages ?? []) as Record<string, unknown>[]) {
-    if (p.primaryPackagePurpose === "OPERATING_SYSTEM" && typeof p.name === "string") os = { id: p.name.toLowerCase(), ...(typeof p.versionInfo === "string" && { versionId: p.versionInfo }) };
+    if (p.primaryPackagePurpose === "OPERATING_SYSTEM" && typeof p.name === "string")
+      os = { id: p.name.toLowerCase(), ...(typeof p.versionInfo === "string" && { versionId: p.versionInfo }) };
     const refs = (p.externalRefs ?? []) as Record<string, unknown>[];
     const parsed = parsePurl(refs.find((r) => r.referenceType === "purl")?.referenceLocator);
     if (!parsed) continue;
-    const cpes = refs.filter((r) => typeof r.referenceType === "string" && r.referenceType.startsWith("cpe")).map((r) => String(r.referenceLocator));
-    const declared = typeof p.licenseDeclared === "string" && !["NOASSERTION", "NONE"].includes(p.licenseDeclared) ? p.licenseDeclared : undefined;
+    const cpes = refs
+      .filter((r) => typeof r.referenceType === "string" && r.referenceType.startsWith("cpe"))
+      .map((r) => String(r.referenceLocator));
+    const declared =
+      typeof p.licenseDeclared === "string" && !["NOASSERTION", "NONE"].includes(p.licenseDeclared) ? p.licenseDeclared : undefined;
     const upstream = parsed.purl.qualifiers?.upstream;
     const source = upstream ? upstreamSource(upstream) : undefined;
     components.push({

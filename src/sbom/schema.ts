@@ -17,7 +17,9 @@ export const CYCLONEDX_VERSIONS = ["1.4", "1.5", "1.6", "1.7"] as const;
 // These packages are CommonJS with a default export; under ESM the class is on .default.
 const Ajv2019 = (Ajv2019Module as unknown as { default: typeof Ajv }).default;
 const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv) => void }).default;
-const addDraft2019Formats = (addDraft2019FormatsModule as unknown as { default?: (ajv: Ajv) => void }).default ?? (addDraft2019FormatsModule as unknown as (ajv: Ajv) => void);
+const addDraft2019Formats =
+  (addDraft2019FormatsModule as unknown as { default?: (ajv: Ajv) => void }).default ??
+  (addDraft2019FormatsModule as unknown as (ajv: Ajv) => void);
 
 const compiled = new Map<string, ValidateFunction>();
 
@@ -49,7 +51,8 @@ export function cyclonedxValidator(version: (typeof CYCLONEDX_VERSIONS)[number])
   let validate = compiled.get(key);
   if (!validate) {
     const ajv = withFormats(new Ajv({ strict: false, allErrors: false, validateSchema: false }));
-    for (const extra of ["spdx.SNAPSHOT.schema.json", "jsf-0.82.SNAPSHOT.schema.json", "cryptography-defs.SNAPSHOT.schema.json"]) ajv.addSchema(cyclonedxSchema(extra));
+    for (const extra of ["spdx.SNAPSHOT.schema.json", "jsf-0.82.SNAPSHOT.schema.json", "cryptography-defs.SNAPSHOT.schema.json"])
+      ajv.addSchema(cyclonedxSchema(extra));
     validate = ajv.compile(cyclonedxSchema(`bom-${version}.SNAPSHOT.schema.json`));
     compiled.set(key, validate);
   }
@@ -74,6 +77,11 @@ export function describeSchemaError(error: ErrorObject | undefined): string {
     .slice(1)
     .map((p) => p.replaceAll("~1", "/").replaceAll("~0", "~"))
     .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
-  const extra = error.keyword === "additionalProperties" ? ` (${JSON.stringify((error.params as { additionalProperty?: string }).additionalProperty)})` : error.keyword === "enum" ? "" : "";
+  const extra =
+    error.keyword === "additionalProperties"
+      ? ` (${JSON.stringify((error.params as { additionalProperty?: string }).additionalProperty)})`
+      : error.keyword === "enum"
+        ? ""
+        : "";
   return `${path || "(document)"}: ${error.message ?? "does not match the schema"}${extra}`;
 }

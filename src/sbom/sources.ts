@@ -8,7 +8,16 @@ import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { InputError } from "../core/errors.ts";
-import { DockerArchive, isIndex, OciLayout, parseReference, type Descriptor, type ImageStore, type Manifest, type RegistryClient } from "../oci/index.ts";
+import {
+  DockerArchive,
+  isIndex,
+  OciLayout,
+  parseReference,
+  type Descriptor,
+  type ImageStore,
+  type Manifest,
+  type RegistryClient,
+} from "../oci/index.ts";
 import type { LayerSource } from "./layers.ts";
 import type { Target } from "./model.ts";
 
@@ -83,7 +92,10 @@ function splitLayoutReference(rest: string): { path: string; reference?: string 
 async function onlyManifest(layout: OciLayout): Promise<string> {
   const { manifests } = await layout.index();
   const images = manifests.filter((d) => d.mediaType.includes("manifest") || d.mediaType.includes("index"));
-  if (images.length !== 1) throw new InputError(`${layout.dir}: index.json lists ${images.length} manifests; name one as ${layout.dir}:TAG or ${layout.dir}@DIGEST`);
+  if (images.length !== 1)
+    throw new InputError(
+      `${layout.dir}: index.json lists ${images.length} manifests; name one as ${layout.dir}:TAG or ${layout.dir}@DIGEST`,
+    );
   return images[0]!.digest;
 }
 
@@ -109,7 +121,12 @@ async function dockerArchive(rest: string): Promise<Source> {
 }
 
 /** An image's layers from a registry or layout: the manifest for the platform, its config's diff_ids, its layer blobs as streams. */
-async function imageLayers(store: ImageStore & { openBlob(digest: string, options?: { size?: number }): Promise<Readable> }, reference: string, target: Target, platform?: string): Promise<Source> {
+async function imageLayers(
+  store: ImageStore & { openBlob(digest: string, options?: { size?: number }): Promise<Readable> },
+  reference: string,
+  target: Target,
+  platform?: string,
+): Promise<Source> {
   let fetched = await store.getManifest(reference);
   const digest = fetched.descriptor.digest;
   if (isIndex(fetched.manifest)) {
@@ -117,22 +134,36 @@ async function imageLayers(store: ImageStore & { openBlob(digest: string, option
     fetched = await store.getManifest(chosen.digest);
   }
   const manifest = fetched.manifest as Extract<Manifest, { layers: unknown }>;
-  const config = JSON.parse((await store.getBlob(manifest.config.digest, { maxBytes: MAX_CONFIG_BYTES, size: manifest.config.size })).toString("utf8")) as { rootfs?: { diff_ids?: unknown } };
+  const config = JSON.parse(
+    (await store.getBlob(manifest.config.digest, { maxBytes: MAX_CONFIG_BYTES, size: manifest.config.size })).toString("utf8"),
+  ) as { rootfs?: { diff_ids?: unknown } };
   const diffIds = Array.isArray(config.rootfs?.diff_ids) ? (config.rootfs.diff_ids as unknown[]) : [];
   if (diffIds.length !== manifest.layers.length || !diffIds.every((d) => typeof d === "string")) {
-    throw new InputError(`${store.location}@${fetched.descriptor.digest}: the config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`);
+    throw new InputError(
+      `${store.location}@${fetched.descriptor.digest}: the config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`,
+    );
   }
   return {
     kind: "layers",
     target: { ...target, digest: fetched.descriptor.digest, layers: diffIds as string[] },
-    layers: manifest.layers.map((layer, index) => ({ digest: diffIds[index] as string, index, open: () => store.openBlob(layer.digest, { size: layer.size }) })),
+    layers: manifest.layers.map((layer, index) => ({
+      digest: diffIds[index] as string,
+      index,
+      open: () => store.openBlob(layer.digest, { size: layer.size }),
+    })),
   };
 }
 
 function choosePlatform(manifests: Descriptor[], wanted: string | undefined, where: string): Descriptor {
-  const arch = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x" }[process.arch as string] ?? process.arch;
+  const arch =
+    { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386", ppc64: "ppc64le", s390x: "s390x" }[process.arch as string] ?? process.arch;
   const [os, architecture, variant] = (wanted ?? `linux/${arch}`).split("/");
-  const match = manifests.find((d) => d.platform?.os === os && d.platform?.architecture === architecture && (variant === undefined || d.platform?.variant === variant));
-  if (!match) throw new InputError(`${where}: the index has no manifest for ${wanted ?? `linux/${arch}`} (it has ${manifests.map((d) => (d.platform ? `${d.platform.os}/${d.platform.architecture}` : "unnamed")).join(", ")})`);
+  const match = manifests.find(
+    (d) => d.platform?.os === os && d.platform?.architecture === architecture && (variant === undefined || d.platform?.variant === variant),
+  );
+  if (!match)
+    throw new InputError(
+      `${where}: the index has no manifest for ${wanted ?? `linux/${arch}`} (it has ${manifests.map((d) => (d.platform ? `${d.platform.os}/${d.platform.architecture}` : "unnamed")).join(", ")})`,
+    );
   return match;
 }

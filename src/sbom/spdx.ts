@@ -73,7 +73,11 @@ function spdxPackage(c: Component, index: number) {
     primaryPackagePurpose: "LIBRARY",
     externalRefs: [
       { referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: c.purl },
-      ...(c.cpes ?? []).map((cpe) => ({ referenceCategory: "SECURITY", referenceType: cpe.startsWith("cpe:2.3:") ? "cpe23Type" : "cpe22Type", referenceLocator: cpe })),
+      ...(c.cpes ?? []).map((cpe) => ({
+        referenceCategory: "SECURITY",
+        referenceType: cpe.startsWith("cpe:2.3:") ? "cpe23Type" : "cpe22Type",
+        referenceLocator: cpe,
+      })),
     ],
   };
 }

@@ -118,7 +118,9 @@ export class FileTree {
         continue;
       }
       if (++hops > MAX_LINK_HOPS) {
-        this.warnings.push(`${candidate}${link.layer ? ` (layer ${link.layer})` : ""}: symlink loop (more than ${MAX_LINK_HOPS} links) while resolving ${path}; not followed`);
+        this.warnings.push(
+          `${candidate}${link.layer ? ` (layer ${link.layer})` : ""}: symlink loop (more than ${MAX_LINK_HOPS} links) while resolving ${path}; not followed`,
+        );
         return undefined;
       }
       const targetParts = link.target.split("/").filter((s) => s !== "" && s !== ".");

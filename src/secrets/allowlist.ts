@@ -17,7 +17,10 @@ interface CompiledEntry {
 export class Allowlist {
   private readonly entries: CompiledEntry[];
 
-  constructor(entries: readonly SecretsAllowEntry[], where: (path: readonly PropertyKey[]) => string = (p) => `secrets.allow${p.map((x) => `[${String(x)}]`).join("")}`) {
+  constructor(
+    entries: readonly SecretsAllowEntry[],
+    where: (path: readonly PropertyKey[]) => string = (p) => `secrets.allow${p.map((x) => `[${String(x)}]`).join("")}`,
+  ) {
     const known = new Set(secretRules.map((r) => r.id));
     this.entries = entries.map((e, i) => {
       e.rules?.forEach((r, j) => {

@@ -14,7 +14,14 @@ export function findingCheck(f: RepoFinding): Check {
   const what = f.commit
     ? `${f.description} added in ${where} (fingerprint ${f.fingerprint}): rotate it, since it stays in the history, and remove it from the branch; keep secrets in SOPS-encrypted files, SealedSecrets or ExternalSecrets. If it is not a secret, allow the fingerprint in the trust policy's secrets.allow`
     : `${f.description} in ${where} (fingerprint ${f.fingerprint}): remove it before committing and keep it in a SOPS-encrypted file, a SealedSecret or an ExternalSecret. If it is not a secret, allow the fingerprint in the trust policy's secrets.allow`;
-  return { gate: SECRETS_GATE, rule: f.rule, status: "fail", subject: f.commit ?? where, message: what, location: { file: f.path, line: f.line } };
+  return {
+    gate: SECRETS_GATE,
+    rule: f.rule,
+    status: "fail",
+    subject: f.commit ?? where,
+    message: what,
+    location: { file: f.path, line: f.line },
+  };
 }
 
 export function unscannedCheck(u: Unscanned): Check {
@@ -36,7 +43,12 @@ export function eventCheck(e: ScanEvent): Check {
 export type ScanTarget = { workTree: string } | HistoryRange;
 
 /** The checks for a target, and a passing one saying what was scanned when nothing was found. */
-export async function* scanChecks(repo: Repo, target: ScanTarget, allowlist: Allowlist, onProgress?: (n: number) => void): AsyncGenerator<Check> {
+export async function* scanChecks(
+  repo: Repo,
+  target: ScanTarget,
+  allowlist: Allowlist,
+  onProgress?: (n: number) => void,
+): AsyncGenerator<Check> {
   const opts = { allowlist, ...(onProgress ? { onProgress } : {}) };
   let scanned = 0;
   let failed = false;
@@ -44,12 +56,22 @@ export async function* scanChecks(repo: Repo, target: ScanTarget, allowlist: All
     scanned = n;
     onProgress?.(n);
   };
-  const events = "workTree" in target ? scanWorkTree(target.workTree, { ...opts, onProgress: counting }) : scanHistory(repo, target, { ...opts, onProgress: counting });
+  const events =
+    "workTree" in target
+      ? scanWorkTree(target.workTree, { ...opts, onProgress: counting })
+      : scanHistory(repo, target, { ...opts, onProgress: counting });
   for await (const e of events) {
     failed = true;
     yield eventCheck(e);
   }
-  if (!failed) yield { gate: SECRETS_GATE, rule: "no-secrets", status: "pass", subject: describe(target), message: `${scanned} ${"workTree" in target ? "files" : "commits"} scanned, no secrets found` };
+  if (!failed)
+    yield {
+      gate: SECRETS_GATE,
+      rule: "no-secrets",
+      status: "pass",
+      subject: describe(target),
+      message: `${scanned} ${"workTree" in target ? "files" : "commits"} scanned, no secrets found`,
+    };
 }
 
 function describe(target: ScanTarget): string {

@@ -103,7 +103,21 @@ interface CommitChanges {
  */
 async function* commitChanges(repo: Repo, range: HistoryRange): AsyncGenerator<CommitChanges> {
   const revs = "allHistory" in range ? ["--all"] : [range.to, ...(range.from ? [`^${range.from}`] : [])];
-  const args = ["--git-dir", repo.gitDir, "log", "--reverse", "--topo-order", "--raw", "-c", "-M", "--no-abbrev", "--format=format:@%H", "-z", ...revs, "--"];
+  const args = [
+    "--git-dir",
+    repo.gitDir,
+    "log",
+    "--reverse",
+    "--topo-order",
+    "--raw",
+    "-c",
+    "-M",
+    "--no-abbrev",
+    "--format=format:@%H",
+    "-z",
+    ...revs,
+    "--",
+  ];
   const proc = spawn("git", args, { env: gitEnv, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
@@ -174,7 +188,8 @@ async function scanCommit(blobs: BlobScanner, commit: CommitChanges, allowlist: 
 async function scanChange(blobs: BlobScanner, c: Change): Promise<BlobScan> {
   if (c.parentBlobs.length === 1) {
     const [data, old] = await Promise.all([blobs.bytes(c.blob), blobs.bytes(c.parentBlobs[0]!)]);
-    if (Buffer.isBuffer(data) && Buffer.isBuffer(old) && !isBinary(data) && !isBinary(old) && !mayHoldBlock(data) && !mayHoldBlock(old)) return editedRegion(data, old);
+    if (Buffer.isBuffer(data) && Buffer.isBuffer(old) && !isBinary(data) && !isBinary(old) && !mayHoldBlock(data) && !mayHoldBlock(old))
+      return editedRegion(data, old);
   }
   const scan = await blobs.scan(c.blob);
   if (!Array.isArray(scan) || scan.length === 0) return scan;
@@ -201,7 +216,12 @@ const mayHoldBlock = (data: Buffer) => data.includes("-----BEGIN");
  */
 function editedRegion(data: Buffer, old: Buffer): TextFinding[] {
   const head = sharedLength(data, old, (n) => data.compare(old, 0, n, 0, n) === 0);
-  const tail = sharedLength(data, old, (n) => n <= Math.min(data.length, old.length) - head && data.compare(old, old.length - n, old.length, data.length - n, data.length) === 0);
+  const tail = sharedLength(
+    data,
+    old,
+    (n) =>
+      n <= Math.min(data.length, old.length) - head && data.compare(old, old.length - n, old.length, data.length - n, data.length) === 0,
+  );
   const start = head === 0 ? 0 : data.lastIndexOf(10, head - 1) + 1;
   const lineEnd = (buf: Buffer, from: number) => {
     const nl = buf.indexOf(10, from);
@@ -307,7 +327,9 @@ function scanBuffer(data: Buffer): BlobScan {
 export async function* scanWorkTree(dir: string, opts: ScanOptions): AsyncGenerator<ScanEvent> {
   let listing: string;
   try {
-    listing = (await exec("git", ["-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], { env: gitEnv, maxBuffer: 256 << 20 })).stdout;
+    listing = (
+      await exec("git", ["-C", dir, "ls-files", "-z", "--cached", "--others", "--exclude-standard"], { env: gitEnv, maxBuffer: 256 << 20 })
+    ).stdout;
   } catch {
     throw new InputError(`${dir}: not a git working tree (give --repo a checkout, or --from/--to/--all-history for a bare repository)`);
   }

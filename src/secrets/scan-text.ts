@@ -90,7 +90,8 @@ class KeywordIndex {
     rules.forEach((rule, r) => {
       for (const k of rule.keywords) {
         const keyword = Buffer.from(k, "latin1");
-        if (keyword.length < 2 || /[^\x20-\x7e]/.test(k) || k !== k.toLowerCase()) throw new Error(`rule ${rule.id}: keyword "${k}" must be lower-case ASCII of two or more characters`);
+        if (keyword.length < 2 || /[^\x20-\x7e]/.test(k) || k !== k.toLowerCase())
+          throw new Error(`rule ${rule.id}: keyword "${k}" must be lower-case ASCII of two or more characters`);
         const pair = (keyword[0]! << 8) | keyword[1]!;
         this.firstPairs[pair >> 3]! |= 1 << (pair & 7);
         for (let third = 0; third < 256; third++) {

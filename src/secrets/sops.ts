@@ -37,7 +37,8 @@ export class SopsError extends VigilError {
 export const MAX_SOPS_BYTES = 4 << 20;
 /** sops' fixed prefix of the MAC when only encrypted values are covered (so the two kinds never collide). */
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from("8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69", "hex");
-const ENCRYPTED = /^ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),type:(str|int|float|bool|bytes|time|comment)\]$/;
+const ENCRYPTED =
+  /^ENC\[AES256_GCM,data:([A-Za-z0-9+/=]*),iv:([A-Za-z0-9+/=]+),tag:([A-Za-z0-9+/=]+),type:(str|int|float|bool|bytes|time|comment)\]$/;
 const MAX_REGEX_LENGTH = 256;
 
 interface Metadata {
@@ -80,7 +81,9 @@ export async function decryptSopsManifest(bytes: Buffer | string, keys: SopsKeys
   const computed = Buffer.from(hash.digest("hex").toUpperCase());
   const stored = decryptMac(metadata, dataKey, source);
   if (stored.length !== computed.length || !timingSafeEqual(stored, computed)) {
-    throw new SopsError(`${source}: the SOPS MAC does not match its values: the file was changed after sops encrypted it (values added, removed, reordered or replaced); re-encrypt it with sops`);
+    throw new SopsError(
+      `${source}: the SOPS MAC does not match its values: the file was changed after sops encrypted it (values added, removed, reordered or replaced); re-encrypt it with sops`,
+    );
   }
   return docs.map((d, i) => (i > 0 ? "---\n" : "") + d.toString({ lineWidth: 0, directives: false })).join("");
 }
@@ -108,31 +111,47 @@ function field(doc: Document, name: string): unknown {
 function readMetadata(docs: Document[], source: string): Metadata {
   const at = (name: string) => `${source}: sops.${name}`;
   for (const [i, doc] of docs.entries()) {
-    if (!isMap(doc.contents) || !isMap(doc.get("sops", true))) throw new InputError(`${source}: document ${i + 1} has no sops metadata: not a SOPS-encrypted file`);
+    if (!isMap(doc.contents) || !isMap(doc.get("sops", true)))
+      throw new InputError(`${source}: document ${i + 1} has no sops metadata: not a SOPS-encrypted file`);
   }
   const first = docs[0]!;
   const sops = first.get("sops", true) as import("yaml").YAMLMap;
   const meta = sops.toJSON() as Record<string, unknown>;
   for (const doc of docs.slice(1)) {
-    if (JSON.stringify((doc.get("sops", true) as Node).toJSON()) !== JSON.stringify(meta)) throw new InputError(`${source}: the documents' sops metadata differ`);
+    if (JSON.stringify((doc.get("sops", true) as Node).toJSON()) !== JSON.stringify(meta))
+      throw new InputError(`${source}: the documents' sops metadata differ`);
   }
   const text = (name: string): string => {
     const v = field(first, name);
     if (typeof v !== "string" || v === "") throw new InputError(`${at(name)}: missing or not a string`);
     return v;
   };
-  if (meta.shamir_threshold !== undefined && Number(meta.shamir_threshold) > 1) throw new InputError(`${at("shamir_threshold")}: Shamir key groups are not supported; encrypt with age or PGP recipients in one group`);
+  if (meta.shamir_threshold !== undefined && Number(meta.shamir_threshold) > 1)
+    throw new InputError(`${at("shamir_threshold")}: Shamir key groups are not supported; encrypt with age or PGP recipients in one group`);
   for (const unsupported of ["encrypted_comment_regex", "unencrypted_comment_regex"]) {
-    if (meta[unsupported] !== undefined) throw new InputError(`${at(unsupported)}: comment-selected encryption is not supported; use unencrypted_suffix, encrypted_suffix or a key regex`);
+    if (meta[unsupported] !== undefined)
+      throw new InputError(
+        `${at(unsupported)}: comment-selected encryption is not supported; use unencrypted_suffix, encrypted_suffix or a key regex`,
+      );
   }
   const groups = Array.isArray(meta.key_groups) ? (meta.key_groups as Record<string, unknown>[]) : [meta];
   const encs = (kind: "age" | "pgp") =>
-    groups.flatMap((g, i) => (Array.isArray(g[kind]) ? (g[kind] as Record<string, unknown>[]) : []).map((k, j) => {
-      if (typeof k?.enc !== "string") throw new InputError(`${source}: sops.${meta.key_groups ? `key_groups[${i}].` : ""}${kind}[${j}].enc: missing`);
-      return k.enc;
-    }));
+    groups.flatMap((g, i) =>
+      (Array.isArray(g[kind]) ? (g[kind] as Record<string, unknown>[]) : []).map((k, j) => {
+        if (typeof k?.enc !== "string")
+          throw new InputError(`${source}: sops.${meta.key_groups ? `key_groups[${i}].` : ""}${kind}[${j}].enc: missing`);
+        return k.enc;
+      }),
+    );
   const lastModified = normaliseTime(text("lastmodified"), at("lastmodified"));
-  return { lastModified, mac: text("mac"), age: encs("age"), pgp: encs("pgp"), macOnlyEncrypted: meta.mac_only_encrypted === true, shouldEncrypt: encryptionRule(meta, at) };
+  return {
+    lastModified,
+    mac: text("mac"),
+    age: encs("age"),
+    pgp: encs("pgp"),
+    macOnlyEncrypted: meta.mac_only_encrypted === true,
+    shouldEncrypt: encryptionRule(meta, at),
+  };
 }
 
 /** sops reads lastmodified as RFC 3339 and writes it back without fractional seconds: the MAC's additional data. */
@@ -145,7 +164,9 @@ function normaliseTime(value: string, where: string): string {
 
 /** sops' shouldBeEncrypted: suffixes and key regexes, over every key of the value's path. */
 function encryptionRule(meta: Record<string, unknown>, at: (name: string) => string): (path: readonly string[]) => boolean {
-  const given = ["unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex"].filter((k) => meta[k] !== undefined && meta[k] !== "");
+  const given = ["unencrypted_suffix", "encrypted_suffix", "unencrypted_regex", "encrypted_regex"].filter(
+    (k) => meta[k] !== undefined && meta[k] !== "",
+  );
   if (given.length > 1) throw new InputError(`${at(given[1]!)}: only one of ${given.join(", ")} may be given`);
   const rule = given[0];
   if (!rule) return () => true;
@@ -168,7 +189,10 @@ function encryptionRule(meta: Record<string, unknown>, at: (name: string) => str
 async function unwrapDataKey(meta: Metadata, keys: SopsKeys, source: string): Promise<Buffer> {
   const ageIds = keys.age ?? [];
   const pgpKeys = keys.pgp ?? [];
-  if (meta.age.length + meta.pgp.length === 0) throw new SopsError(`${source}: encrypted for no age or PGP recipient (only cloud KMS or Vault keys), which Vigil cannot open; add an age recipient with sops updatekeys`);
+  if (meta.age.length + meta.pgp.length === 0)
+    throw new SopsError(
+      `${source}: encrypted for no age or PGP recipient (only cloud KMS or Vault keys), which Vigil cannot open; add an age recipient with sops updatekeys`,
+    );
   if (ageIds.length > 0) {
     for (const enc of meta.age) {
       const key = await ageUnwrap(enc, ageIds);
@@ -181,7 +205,9 @@ async function unwrapDataKey(meta: Metadata, keys: SopsKeys, source: string): Pr
       if (key) return checkDataKey(key, source);
     }
   }
-  throw new SopsError(`${source}: none of the agent's keys (${ageIds.length} age, ${pgpKeys.length} PGP) is a recipient of this file (${meta.age.length} age, ${meta.pgp.length} PGP recipients); add the agent's age recipient with sops updatekeys, or give the agent the matching key`);
+  throw new SopsError(
+    `${source}: none of the agent's keys (${ageIds.length} age, ${pgpKeys.length} PGP) is a recipient of this file (${meta.age.length} age, ${meta.pgp.length} PGP recipients); add the agent's age recipient with sops updatekeys, or give the agent the matching key`,
+  );
 }
 
 function checkDataKey(key: Uint8Array, source: string): Buffer {
@@ -221,7 +247,8 @@ async function pgpUnwrap(enc: string, armoredKeys: readonly string[]): Promise<U
 function walk(node: unknown, path: string[], leaf: (s: Scalar, path: string[]) => void): void {
   if (isMap(node)) {
     for (const item of node.items) {
-      if (!isPair(item) || !isScalar(item.key) || typeof item.key.value !== "string") throw new InputError(`a mapping key at ${path.join(".") || "the top"} is not a string`);
+      if (!isPair(item) || !isScalar(item.key) || typeof item.key.value !== "string")
+        throw new InputError(`a mapping key at ${path.join(".") || "the top"} is not a string`);
       walk(item.value, [...path, item.key.value], leaf);
     }
   } else if (isSeq(node)) {
@@ -264,7 +291,8 @@ function typed(plain: Buffer, type: string, where: string): { value: unknown; ma
       return { value: BigInt(text), macBytes: Buffer.from(BigInt(text).toString()) };
     case "float": {
       const n = Number(text);
-      if (text.trim() === "" || Number.isNaN(n) && !/^[+-]?nan$/i.test(text)) throw new SopsError(`${where}: a float that is not a number`);
+      if (text.trim() === "" || (Number.isNaN(n) && !/^[+-]?nan$/i.test(text)))
+        throw new SopsError(`${where}: a float that is not a number`);
       return { value: n, macBytes: Buffer.from(goFormatFloat(n)) };
     }
     case "bool": {
@@ -323,7 +351,9 @@ function decryptMac(meta: Metadata, key: Buffer, source: string): Buffer {
     decipher.setAuthTag(Buffer.from(m[3]!, "base64"));
     return Buffer.concat([decipher.update(Buffer.from(m[1]!, "base64")), decipher.final()]);
   } catch {
-    throw new SopsError(`${source}: sops.mac does not decrypt with sops.lastmodified as its additional data: the metadata was changed after sops encrypted the file`);
+    throw new SopsError(
+      `${source}: sops.mac does not decrypt with sops.lastmodified as its additional data: the metadata was changed after sops encrypted the file`,
+    );
   }
 }
 
@@ -341,11 +371,13 @@ export function sopsKeysFromSecretData(data: Record<string, string> | undefined,
       for (const line of text.split("\n").map((l) => l.trim())) {
         if (line === "" || line.startsWith("#")) continue;
         // The line is key material: the message names the Secret's key, never the line.
-        if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(line)) throw new InputError(`Secret ${secretName}, key ${name}: a line is not an age identity (AGE-SECRET-KEY-1…)`);
+        if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/.test(line))
+          throw new InputError(`Secret ${secretName}, key ${name}: a line is not an age identity (AGE-SECRET-KEY-1…)`);
         age.push(line);
       }
     } else if (name.endsWith(".asc")) {
-      if (!text.includes("-----BEGIN PGP PRIVATE KEY BLOCK-----")) throw new InputError(`Secret ${secretName}, key ${name}: not an armored OpenPGP private key`);
+      if (!text.includes("-----BEGIN PGP PRIVATE KEY BLOCK-----"))
+        throw new InputError(`Secret ${secretName}, key ${name}: not an armored OpenPGP private key`);
       pgp.push(text);
     }
   }
@@ -365,7 +397,11 @@ interface Sourced {
  * (`readSource`, from the verified revision) and decrypted whole, once per file; objects from other files
  * pass through untouched. Nothing is written anywhere.
  */
-export async function decryptSopsObjects<T extends Sourced>(objects: readonly T[], readSource: (file: string) => Promise<Buffer>, keys: SopsKeys): Promise<T[]> {
+export async function decryptSopsObjects<T extends Sourced>(
+  objects: readonly T[],
+  readSource: (file: string) => Promise<Buffer>,
+  keys: SopsKeys,
+): Promise<T[]> {
   const decrypted = new Map<string, Record<string, unknown>[]>();
   const out: T[] = [];
   for (const o of objects) {
@@ -375,7 +411,9 @@ export async function decryptSopsObjects<T extends Sourced>(objects: readonly T[
     }
     if (decrypted.has(o.file)) continue; // the file's objects were all added with its first one
     const text = await decryptSopsManifest(await readSource(o.file), keys, o.file);
-    const docs = parseAllDocuments(text).map((d) => d.toJS({ maxAliasCount: 0 }) as Record<string, unknown>).filter((d) => d !== null);
+    const docs = parseAllDocuments(text)
+      .map((d) => d.toJS({ maxAliasCount: 0 }) as Record<string, unknown>)
+      .filter((d) => d !== null);
     decrypted.set(o.file, docs);
     for (const object of docs) out.push({ ...o, object });
   }

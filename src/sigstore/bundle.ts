@@ -4,14 +4,7 @@
 // base64 decoded to whatever Buffer makes of it), so the shape is checked here first.
 import { createHash, type KeyObject } from "node:crypto";
 import { HashAlgorithm } from "@sigstore/protobuf-specs";
-import {
-  bundleFromJSON,
-  bundleToJSON,
-  toDSSEBundle,
-  toMessageSignatureBundle,
-  ValidationError,
-  type Bundle,
-} from "@sigstore/bundle";
+import { bundleFromJSON, bundleToJSON, toDSSEBundle, toMessageSignatureBundle, ValidationError, type Bundle } from "@sigstore/bundle";
 import { InputError } from "../core/errors.ts";
 import { parseEnvelope, type DsseEnvelope } from "./dsse.ts";
 import { base64Field, jsonObject } from "./encoding.ts";
@@ -47,7 +40,9 @@ export function parseBundle(text: string, source: string): Bundle {
     return withoutUncheckpointedProofs(fromJson(doc as Record<string, any>));
   } catch (e) {
     if (e instanceof ValidationError) {
-      throw new InputError(`${source}: the bundle lacks or misuses ${e.fields.join(", ")} for its media type (${(doc as { mediaType: string }).mediaType})`);
+      throw new InputError(
+        `${source}: the bundle lacks or misuses ${e.fields.join(", ")} for its media type (${(doc as { mediaType: string }).mediaType})`,
+      );
     }
     throw new InputError(`${source}: the bundle could not be read (${(e as Error).message})`);
   }
@@ -59,7 +54,10 @@ function fromJson(doc: Record<string, any>): Bundle {
   const digest = doc.messageSignature?.messageDigest;
   const digestless = doc.messageSignature !== undefined && (digest === undefined || Object.keys(digest).length === 0);
   if (!digestless) return bundleFromJSON(doc);
-  const bundle = bundleFromJSON({ ...doc, messageSignature: { ...doc.messageSignature, messageDigest: { algorithm: "SHA2_256", digest: "AA==" } } });
+  const bundle = bundleFromJSON({
+    ...doc,
+    messageSignature: { ...doc.messageSignature, messageDigest: { algorithm: "SHA2_256", digest: "AA==" } },
+  });
   return withoutDigest(bundle);
 }
 
@@ -84,7 +82,9 @@ export function bundleToJson(bundle: Bundle): unknown {
  */
 export function keyMessageBundle(options: { artifact: Buffer; signature: Buffer; key: KeyObject }): Bundle {
   const hash = hashForKey(options.key);
-  const digest = createHash(hash ?? "sha256").update(options.artifact).digest();
+  const digest = createHash(hash ?? "sha256")
+    .update(options.artifact)
+    .digest();
   const bundle = toMessageSignatureBundle({ digest, signature: options.signature, keyHint: keyHint(options.key) });
   if (!hash) return withoutDigest(bundle);
   bundle.content.messageSignature.messageDigest = { algorithm: HASH_ALGORITHM[hash], digest };
@@ -93,7 +93,8 @@ export function keyMessageBundle(options: { artifact: Buffer; signature: Buffer;
 
 // The bundle types say a message signature always has a digest; protobuf-specs says it may not.
 function withoutDigest<B extends Bundle>(bundle: B): B {
-  if (bundle.content.$case === "messageSignature") (bundle.content.messageSignature as { messageDigest?: unknown }).messageDigest = undefined;
+  if (bundle.content.$case === "messageSignature")
+    (bundle.content.messageSignature as { messageDigest?: unknown }).messageDigest = undefined;
   return bundle;
 }
 
@@ -103,7 +104,12 @@ const HASH_ALGORITHM = { sha256: HashAlgorithm.SHA2_256, sha384: HashAlgorithm.S
 export function keyDsseBundle(envelope: DsseEnvelope, key: KeyObject): Bundle {
   const [signature] = envelope.signatures;
   if (!signature || envelope.signatures.length !== 1) throw new Error("a Sigstore bundle holds a DSSE envelope with exactly one signature");
-  const bundle = toDSSEBundle({ artifact: envelope.payload, artifactType: envelope.payloadType, signature: signature.sig, keyHint: keyHint(key) });
+  const bundle = toDSSEBundle({
+    artifact: envelope.payload,
+    artifactType: envelope.payloadType,
+    signature: signature.sig,
+    keyHint: keyHint(key),
+  });
   // The library copies the hint into the signature's keyid; cosign then compares it with its own key id
   // for the key and skips the signature, so the envelope keeps the signer's keyid ("" from Vigil).
   bundle.content.dsseEnvelope.signatures[0]!.keyid = signature.keyid;
@@ -118,7 +124,9 @@ function checkBundleShape(doc: unknown, source: string): void {
   const bundle = jsonObject(doc, at("the bundle"), ["mediaType", "verificationMaterial", "messageSignature", "dsseEnvelope"]);
   if (typeof bundle.mediaType !== "string") throw new InputError(`${at("mediaType")} is missing or not a string`);
   if (!(BUNDLE_MEDIA_TYPES as readonly string[]).includes(bundle.mediaType)) {
-    throw new InputError(`${at("mediaType")} "${bundle.mediaType}" is not a Sigstore bundle version this verifier knows (${BUNDLE_MEDIA_TYPES.join(", ")})`);
+    throw new InputError(
+      `${at("mediaType")} "${bundle.mediaType}" is not a Sigstore bundle version this verifier knows (${BUNDLE_MEDIA_TYPES.join(", ")})`,
+    );
   }
   const contents = ["messageSignature", "dsseEnvelope"].filter((k) => bundle[k] !== undefined);
   if (contents.length !== 1) throw new InputError(`${at("the bundle")} must hold exactly one of messageSignature or dsseEnvelope`);
@@ -141,11 +149,18 @@ function checkMessageSignature(value: unknown, where: string): void {
 function checkEnvelope(value: unknown, where: string): void {
   const envelope = parseEnvelope(value, where);
   if (envelope.payload.length === 0) throw new InputError(`${where}.payload is empty`);
-  if (envelope.signatures.length !== 1) throw new InputError(`${where}.signatures must hold exactly one signature in a bundle, not ${envelope.signatures.length}`);
+  if (envelope.signatures.length !== 1)
+    throw new InputError(`${where}.signatures must hold exactly one signature in a bundle, not ${envelope.signatures.length}`);
 }
 
 function checkVerificationMaterial(value: unknown, where: string): void {
-  const material = jsonObject(value, where, ["publicKey", "x509CertificateChain", "certificate", "tlogEntries", "timestampVerificationData"]);
+  const material = jsonObject(value, where, [
+    "publicKey",
+    "x509CertificateChain",
+    "certificate",
+    "tlogEntries",
+    "timestampVerificationData",
+  ]);
   const kinds = ["publicKey", "x509CertificateChain", "certificate"].filter((k) => material[k] !== undefined);
   if (kinds.length !== 1) throw new InputError(`${where} must hold exactly one of publicKey, x509CertificateChain or certificate`);
   if (material.publicKey !== undefined) {
@@ -155,7 +170,8 @@ function checkVerificationMaterial(value: unknown, where: string): void {
   if (material.x509CertificateChain !== undefined) {
     const chain = jsonObject(material.x509CertificateChain, `${where}.x509CertificateChain`, ["certificates"]);
     const certs = list(chain.certificates, `${where}.x509CertificateChain.certificates`);
-    if (certs.length === 0) throw new InputError(`${where}.x509CertificateChain.certificates is empty: the bundle carries no signing certificate`);
+    if (certs.length === 0)
+      throw new InputError(`${where}.x509CertificateChain.certificates is empty: the bundle carries no signing certificate`);
     certs.forEach((c, i) => rawBytes(c, `${where}.x509CertificateChain.certificates[${i}]`));
   }
   if (material.certificate !== undefined) rawBytes(material.certificate, `${where}.certificate`);
@@ -164,21 +180,36 @@ function checkVerificationMaterial(value: unknown, where: string): void {
     const data = jsonObject(material.timestampVerificationData, `${where}.timestampVerificationData`, ["rfc3161Timestamps"]);
     list(data.rfc3161Timestamps ?? [], `${where}.timestampVerificationData.rfc3161Timestamps`).forEach((t, i) => {
       const field = `${where}.timestampVerificationData.rfc3161Timestamps[${i}]`;
-      nonEmpty(base64Field(jsonObject(t, field, ["signedTimestamp"]).signedTimestamp, `${field}.signedTimestamp`), `${field}.signedTimestamp`);
+      nonEmpty(
+        base64Field(jsonObject(t, field, ["signedTimestamp"]).signedTimestamp, `${field}.signedTimestamp`),
+        `${field}.signedTimestamp`,
+      );
     });
   }
 }
 
 function checkTlogEntry(value: unknown, where: string): void {
-  const entry = jsonObject(value, where, ["logIndex", "logId", "kindVersion", "integratedTime", "inclusionPromise", "inclusionProof", "canonicalizedBody"]);
+  const entry = jsonObject(value, where, [
+    "logIndex",
+    "logId",
+    "kindVersion",
+    "integratedTime",
+    "inclusionPromise",
+    "inclusionProof",
+    "canonicalizedBody",
+  ]);
   int64(entry.logIndex, `${where}.logIndex`);
   base64Field(jsonObject(entry.logId, `${where}.logId`, ["keyId"]).keyId, `${where}.logId.keyId`);
   const kind = jsonObject(entry.kindVersion, `${where}.kindVersion`, ["kind", "version"]);
-  if (typeof kind.kind !== "string" || typeof kind.version !== "string") throw new InputError(`${where}.kindVersion needs a kind and a version string`);
+  if (typeof kind.kind !== "string" || typeof kind.version !== "string")
+    throw new InputError(`${where}.kindVersion needs a kind and a version string`);
   if (entry.integratedTime !== undefined) int64(entry.integratedTime, `${where}.integratedTime`);
   if (entry.inclusionPromise !== undefined) {
     const promise = jsonObject(entry.inclusionPromise, `${where}.inclusionPromise`, ["signedEntryTimestamp"]);
-    nonEmpty(base64Field(promise.signedEntryTimestamp, `${where}.inclusionPromise.signedEntryTimestamp`), `${where}.inclusionPromise.signedEntryTimestamp`);
+    nonEmpty(
+      base64Field(promise.signedEntryTimestamp, `${where}.inclusionPromise.signedEntryTimestamp`),
+      `${where}.inclusionPromise.signedEntryTimestamp`,
+    );
   }
   if (entry.inclusionProof !== undefined) checkInclusionProof(entry.inclusionProof, `${where}.inclusionProof`);
   nonEmpty(base64Field(entry.canonicalizedBody, `${where}.canonicalizedBody`), `${where}.canonicalizedBody`);

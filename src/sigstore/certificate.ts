@@ -13,7 +13,6 @@ export type CertificateVerdict =
   | { ok: true; signer: string; identity: string; issuer: string; authority: TrustedCertificateAuthority }
   | { ok: false; reason: string };
 
-
 // Path building is bounded: the signer chooses the certificates it carries, and may make them issue each
 // other in any pattern it likes.
 const MAX_CHAIN = 8; // certificates on one path below the trusted chain, the leaf included
@@ -63,7 +62,6 @@ export function x509(der: Buffer, what: string): X509Certificate {
   }
 }
 
-
 // ---------------------------------------------------------------------------------------------------
 // Certificate chain and identity
 
@@ -101,7 +99,8 @@ function checkCertificate(
 ): CertificateVerdict {
   const leaf = toCert(certDer, "the signing certificate");
   checkValidAt(leaf, at, "the signing certificate");
-  if (intermediates.length > MAX_CARRIED) fail(`the signature carries ${intermediates.length} certificates, more than the ${MAX_CARRIED} a chain needs`);
+  if (intermediates.length > MAX_CARRIED)
+    fail(`the signature carries ${intermediates.length} certificates, more than the ${MAX_CARRIED} a chain needs`);
   const pool = intermediates.filter((der) => !der.equals(certDer)).map((der) => toCert(der, "a certificate in the signature"));
   const authority = chainToRoot(leaf, pool, root, at);
   checkLeafUsage(leaf);
@@ -156,7 +155,8 @@ function chainToRoot(leaf: Cert, pool: Cert[], root: TrustedRoot, at: Date): Tru
     }
   }
   if (near.size > 0) fail([...near].slice(0, 3).join("; "));
-  if (search.exhausted) fail(`the signing certificate's issuers could not be sorted out within ${MAX_PATH_STEPS} steps; sign with a plain chain`);
+  if (search.exhausted)
+    fail(`the signing certificate's issuers could not be sorted out within ${MAX_PATH_STEPS} steps; sign with a plain chain`);
   fail(
     `the signing certificate (issuer ${leaf.x509.issuer.replace(/\n/g, ", ")}) does not chain to any certificate authority ` +
       `in the trusted root ${root.source}; pass the trusted root of the Sigstore instance that issued it`,
@@ -281,7 +281,9 @@ function matchIdentity(leaf: Cert, identities: readonly SigstoreIdentity[]): { i
     const expected = sameName.map((id) => `${id.issuer} (signer ${id.signer}, ${id.source})`).join(", ");
     fail(`certificate for ${shown} was issued on the word of OIDC issuer ${issuer}, but the trust policy expects ${expected}`);
   }
-  fail(`certificate identity ${shown} (issuer ${issuer}) is not a trusted signer; add it to a signer's sigstore identities in the trust policy if it should be trusted`);
+  fail(
+    `certificate identity ${shown} (issuer ${issuer}) is not a trusted signer; add it to a signer's sigstore identities in the trust policy if it should be trusted`,
+  );
 }
 
 function subjectAltNames(cert: pkijs.Certificate): string[] {
@@ -320,4 +322,3 @@ export function extension(cert: pkijs.Certificate, oid: string): pkijs.Extension
 export function octets(value: asn1js.OctetString): Uint8Array {
   return value.valueBlock.valueHexView;
 }
-

@@ -60,7 +60,11 @@ export function verifyEnvelope(envelope: DsseEnvelope, keys: readonly TrustedKey
 }
 
 /** The envelope as DSSE's JSON serialization writes it. */
-export function envelopeToJson(envelope: DsseEnvelope): { payloadType: string; payload: string; signatures: { keyid: string; sig: string }[] } {
+export function envelopeToJson(envelope: DsseEnvelope): {
+  payloadType: string;
+  payload: string;
+  signatures: { keyid: string; sig: string }[];
+} {
   return {
     payloadType: envelope.payloadType,
     payload: envelope.payload.toString("base64"),

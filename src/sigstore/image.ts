@@ -86,7 +86,8 @@ export function verifyLegacyImageSignature(
 /** A legacy signature layer as the Sigstore bundle it amounts to. Malformed annotations are refused. */
 export function legacyLayerBundle(layer: LegacySignatureLayer): Bundle {
   const signature = layer.annotations[LEGACY_ANNOTATIONS.signature];
-  if (!signature || !decodeBase64(signature)) refuse("signature", `the signature layer's ${LEGACY_ANNOTATIONS.signature} annotation is missing or not base64`);
+  if (!signature || !decodeBase64(signature))
+    refuse("signature", `the signature layer's ${LEGACY_ANNOTATIONS.signature} annotation is missing or not base64`);
   const messageSignature = {
     messageDigest: { algorithm: "SHA2_256", digest: createHash("sha256").update(layer.payload).digest("base64") },
     signature,
@@ -122,9 +123,15 @@ export function verifyLegacyImageAttestation(
 }
 
 /** The v0.1 bundle a legacy layer's content and its certificate, chain and Rekor bundle annotations amount to. */
-function legacyBundle(annotations: Record<string, string>, content: { messageSignature: unknown } | { dsseEnvelope: unknown }, what: string): Bundle {
+function legacyBundle(
+  annotations: Record<string, string>,
+  content: { messageSignature: unknown } | { dsseEnvelope: unknown },
+  what: string,
+): Bundle {
   const rekorBundle = annotations[LEGACY_ANNOTATIONS.rekorBundle];
-  const certificates = [annotations[LEGACY_ANNOTATIONS.certificate], annotations[LEGACY_ANNOTATIONS.chain]].filter((p): p is string => !!p).flatMap(pemCertificates);
+  const certificates = [annotations[LEGACY_ANNOTATIONS.certificate], annotations[LEGACY_ANNOTATIONS.chain]]
+    .filter((p): p is string => !!p)
+    .flatMap(pemCertificates);
   const doc = {
     mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1",
     verificationMaterial: {

@@ -35,7 +35,8 @@ export const COSIGN_PREDICATE_TYPES = {
 export function predicateTypeOf(type: string, option = "--type"): string {
   const named: Record<string, string> = { ...PREDICATE_TYPES, ...COSIGN_PREDICATE_TYPES };
   const uri = named[type] ?? type;
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(uri)) throw new InputError(`${option} must be a URI or one of ${Object.keys(named).join(", ")}, not "${type}"`);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(uri))
+    throw new InputError(`${option} must be a URI or one of ${Object.keys(named).join(", ")}, not "${type}"`);
   return uri;
 }
 
@@ -55,7 +56,11 @@ export interface Statement {
 }
 
 /** Builds a Statement v1 for subjects given as `sha256:<hex>` digests (names optional, annotations as cosign's -a). */
-export function makeStatement(subjects: { name: string; digest: string; annotations?: Record<string, string> }[], predicateType: string, predicate: unknown): Buffer {
+export function makeStatement(
+  subjects: { name: string; digest: string; annotations?: Record<string, string> }[],
+  predicateType: string,
+  predicate: unknown,
+): Buffer {
   const subject = subjects.map((s) => {
     const [algorithm, hex] = splitDigest(s.digest, "subject digest");
     return { name: s.name, digest: { [algorithm]: hex }, ...(s.annotations && { annotations: s.annotations }) };
@@ -70,7 +75,10 @@ export function makeStatement(subjects: { name: string; digest: string; annotati
  */
 export function envelopeStatement(envelope: { payloadType: string; payload: Buffer }): Statement {
   if (envelope.payloadType !== INTOTO_PAYLOAD_TYPE) {
-    refuse("predicate", `invalid payloadType ${JSON.stringify(envelope.payloadType)} on the DSSE envelope: expected ${INTOTO_PAYLOAD_TYPE}; it is not an in-toto attestation`);
+    refuse(
+      "predicate",
+      `invalid payloadType ${JSON.stringify(envelope.payloadType)} on the DSSE envelope: expected ${INTOTO_PAYLOAD_TYPE}; it is not an in-toto attestation`,
+    );
   }
   return parseStatement(envelope.payload);
 }
@@ -88,7 +96,10 @@ export function parseStatement(payload: Buffer): Statement {
   }
   if (typeof doc !== "object" || doc === null || Array.isArray(doc)) refuse("predicate", "the in-toto statement is not a JSON object");
   if (doc._type !== STATEMENT_V1 && doc._type !== STATEMENT_V01) {
-    refuse("predicate", `the statement's _type ${JSON.stringify(doc._type)} is not an in-toto Statement (${STATEMENT_V1} or ${STATEMENT_V01})`);
+    refuse(
+      "predicate",
+      `the statement's _type ${JSON.stringify(doc._type)} is not an in-toto Statement (${STATEMENT_V1} or ${STATEMENT_V01})`,
+    );
   }
   if (typeof doc.predicateType !== "string" || doc.predicateType === "") refuse("predicate", "the in-toto statement has no predicateType");
   if (!Array.isArray(doc.subject) || doc.subject.length === 0) refuse("subject", "the in-toto statement names no subject");
@@ -98,10 +109,14 @@ export function parseStatement(payload: Buffer): Statement {
     }
     const digest: Record<string, string> = {};
     for (const [algorithm, hex] of Object.entries(s.digest)) {
-      if (typeof hex !== "string" || !/^[0-9a-fA-F]+$/.test(hex)) refuse("subject", `subject[${i}].digest.${algorithm} is not a hex digest`);
+      if (typeof hex !== "string" || !/^[0-9a-fA-F]+$/.test(hex))
+        refuse("subject", `subject[${i}].digest.${algorithm} is not a hex digest`);
       digest[algorithm] = hex.toLowerCase();
     }
-    const annotations = typeof s.annotations === "object" && s.annotations !== null && !Array.isArray(s.annotations) ? (s.annotations as Record<string, unknown>) : undefined;
+    const annotations =
+      typeof s.annotations === "object" && s.annotations !== null && !Array.isArray(s.annotations)
+        ? (s.annotations as Record<string, unknown>)
+        : undefined;
     return { name: typeof s.name === "string" ? s.name : "", digest, ...(annotations && { annotations }) };
   });
   return { type: doc._type, subject, predicateType: doc.predicateType, predicate: doc.predicate ?? null };
@@ -124,7 +139,13 @@ export function checkSubject(statement: Statement, digest: string): Subject {
   const [algorithm, hex] = splitDigest(digest, "artifact digest");
   const match = statement.subject.find((s) => s.digest[algorithm] === hex);
   if (match) return match;
-  const named = statement.subject.map((s) => Object.entries(s.digest).map(([a, h]) => `${a}:${h}`).join("/")).join(", ");
+  const named = statement.subject
+    .map((s) =>
+      Object.entries(s.digest)
+        .map(([a, h]) => `${a}:${h}`)
+        .join("/"),
+    )
+    .join(", ");
   refuse("subject", `the attestation is about ${named}, not ${digest}: it was made for another artifact`);
 }
 
@@ -191,7 +212,11 @@ function fieldAt(value: unknown, path: (string | number)[]): unknown {
   let current = value;
   for (const part of path) {
     if (typeof part === "number") current = Array.isArray(current) ? current[part] : undefined;
-    else current = typeof current === "object" && current !== null && !Array.isArray(current) && Object.hasOwn(current, part) ? (current as Record<string, unknown>)[part] : undefined;
+    else
+      current =
+        typeof current === "object" && current !== null && !Array.isArray(current) && Object.hasOwn(current, part)
+          ? (current as Record<string, unknown>)[part]
+          : undefined;
   }
   return current;
 }

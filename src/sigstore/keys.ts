@@ -125,7 +125,8 @@ function parseEncryptedKey(der: Buffer, source: string): EncryptedKey {
   if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0)) throw bad("kdf.params", "must hold positive integers N, r and p");
   if (N < 2 || (N & (N - 1)) !== 0) throw bad("kdf.params.N", "must be a power of two");
   // The file decides how much work and memory opening it costs; a hostile file must not exhaust the host.
-  if (128 * N * r > SCRYPT_MAX_MEMORY || r * p > 64) throw bad("kdf.params", `ask for more scrypt work than a key file may (N=${N}, r=${r}, p=${p})`);
+  if (128 * N * r > SCRYPT_MAX_MEMORY || r * p > 64)
+    throw bad("kdf.params", `ask for more scrypt work than a key file may (N=${N}, r=${r}, p=${p})`);
   const salt = strictBase64(doc.kdf.salt, () => bad("kdf.salt", "is not base64"));
   const nonce = strictBase64(doc.cipher.nonce, () => bad("cipher.nonce", "is not base64"));
   if (nonce.length !== NONCE_BYTES) throw bad("cipher.nonce", `must be ${NONCE_BYTES} bytes, not ${nonce.length}`);
@@ -157,7 +158,9 @@ function readKeyFile(path: string, what: string): string {
 
 /** An unauthenticated name for a key in bundles (publicKey.hint): base64 SHA-256 of its SubjectPublicKeyInfo. */
 export function keyHint(key: KeyObject): string {
-  return createHash("sha256").update(key.export({ format: "der", type: "spki" })).digest("base64");
+  return createHash("sha256")
+    .update(key.export({ format: "der", type: "spki" }))
+    .digest("base64");
 }
 
 /** The public key as cosign writes cosign.pub: a PEM SubjectPublicKeyInfo. */
@@ -182,8 +185,10 @@ export function loadPublicKey(text: string, source: string): KeyObject {
 function checkKeyStrength(key: KeyObject, source: string): void {
   const type = key.asymmetricKeyType;
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (type === "rsa" && bits < MIN_RSA_BITS) throw new KeyError(`${source}: a ${bits}-bit RSA key is too weak (at least ${MIN_RSA_BITS} bits)`);
-  if (!["ec", "ed25519", "rsa"].includes(type ?? "")) throw new KeyError(`${source}: ${type} keys are not supported (ECDSA, Ed25519 or RSA)`);
+  if (type === "rsa" && bits < MIN_RSA_BITS)
+    throw new KeyError(`${source}: a ${bits}-bit RSA key is too weak (at least ${MIN_RSA_BITS} bits)`);
+  if (!["ec", "ed25519", "rsa"].includes(type ?? ""))
+    throw new KeyError(`${source}: ${type} keys are not supported (ECDSA, Ed25519 or RSA)`);
 }
 
 /** The hash cosign pairs with a key: the curve's size for ECDSA, SHA-256 for RSA, none for Ed25519. */
@@ -223,7 +228,10 @@ export function describeKey(key: KeyObject): string {
   if (described === undefined) {
     const der = key.export({ format: "der", type: "spki" });
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    const kind = key.asymmetricKeyType === "ec" ? `ecdsa-${{ prime256v1: "p256", secp384r1: "p384", secp521r1: "p521" }[curve ?? ""] ?? curve}` : key.asymmetricKeyType;
+    const kind =
+      key.asymmetricKeyType === "ec"
+        ? `ecdsa-${{ prime256v1: "p256", secp384r1: "p384", secp521r1: "p521" }[curve ?? ""] ?? curve}`
+        : key.asymmetricKeyType;
     described = `${kind} SHA256:${createHash("sha256").update(der).digest("base64").replace(/=+$/, "")}`;
     descriptions.set(key, described);
   }

@@ -41,7 +41,8 @@ export function parseSimpleSigning(payload: Buffer): SimpleSigning {
     refuse("payload", "the signed payload is not JSON, so it is not a cosign image signature");
   }
   const critical = exactObject(doc?.critical, "critical", ["identity", "image", "type"]);
-  if (critical.type !== SIMPLE_SIGNING_TYPE) refuse("payload", `critical.type is ${JSON.stringify(critical.type)}, not "${SIMPLE_SIGNING_TYPE}"`);
+  if (critical.type !== SIMPLE_SIGNING_TYPE)
+    refuse("payload", `critical.type is ${JSON.stringify(critical.type)}, not "${SIMPLE_SIGNING_TYPE}"`);
   const identity = exactObject(critical.identity, "critical.identity", ["docker-reference"]);
   const image = exactObject(critical.image, "critical.image", ["docker-manifest-digest"]);
   const reference = identity["docker-reference"];
@@ -51,7 +52,8 @@ export function parseSimpleSigning(payload: Buffer): SimpleSigning {
     refuse("payload", "critical.image.docker-manifest-digest is not a digest like sha256:<hex>");
   }
   const optional = doc.optional ?? null;
-  if (optional !== null && (typeof optional !== "object" || Array.isArray(optional))) refuse("payload", "the payload's optional section is not an object");
+  if (optional !== null && (typeof optional !== "object" || Array.isArray(optional)))
+    refuse("payload", "the payload's optional section is not an object");
   const unknown = Object.keys(doc).find((k) => k !== "critical" && k !== "optional");
   if (unknown) refuse("payload", `the payload has an unknown top-level field "${unknown}"`);
   return { dockerReference: reference, manifestDigest: digest, optional };
@@ -61,12 +63,16 @@ export function parseSimpleSigning(payload: Buffer): SimpleSigning {
 export function checkSignedDigest(payload: SimpleSigning, imageDigest: string): void {
   splitDigest(imageDigest, "image digest");
   if (payload.manifestDigest !== imageDigest) {
-    refuse("payload", `the signature is for image digest ${payload.manifestDigest}, not ${imageDigest}: it signs another image (or another version of it)`);
+    refuse(
+      "payload",
+      `the signature is for image digest ${payload.manifestDigest}, not ${imageDigest}: it signs another image (or another version of it)`,
+    );
   }
 }
 
 function exactObject(value: unknown, where: string, fields: string[]): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) refuse("payload", `the payload's ${where} is missing or not an object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    refuse("payload", `the payload's ${where} is missing or not an object`);
   const unknown = Object.keys(value).find((k) => !fields.includes(k));
   if (unknown) refuse("payload", `the payload's ${where} has the unknown critical field "${unknown}"`);
   const missing = fields.find((k) => !(k in value));

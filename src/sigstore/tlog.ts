@@ -27,7 +27,6 @@ export function hashedRekordBody(sha256: Buffer, signature: Buffer, certificateP
   );
 }
 
-
 /** A Rekor entry, the fields of protobuf-specs' TransparencyLogEntry this verifier uses. */
 export interface TlogEntry {
   logIndex: bigint;
@@ -72,7 +71,9 @@ export function verifyTlogEntry(entry: TlogEntry, root: TrustedRoot, now: Date =
 function findLog(entry: TlogEntry, root: TrustedRoot): TrustedLogKey {
   const log = root.tlogs.find((t) => t.logId.equals(entry.logId));
   if (!log) {
-    fail(`the transparency log ${entry.logId.toString("hex")} is not in the trusted root ${root.source}; pass the trusted root of the Sigstore instance that logged the signature`);
+    fail(
+      `the transparency log ${entry.logId.toString("hex")} is not in the trusted root ${root.source}; pass the trusted root of the Sigstore instance that logged the signature`,
+    );
   }
   return log;
 }
@@ -80,9 +81,12 @@ function findLog(entry: TlogEntry, root: TrustedRoot): TrustedLogKey {
 function checkIntegratedTime(entry: TlogEntry, log: TrustedLogKey, now: Date): Date {
   if (entry.logIndex < 0n || entry.integratedTime <= 0n) fail("the transparency-log entry has a negative index or no integrated time");
   const at = new Date(Number(entry.integratedTime) * 1000);
-  if (at.getTime() > now.getTime() + CLOCK_SKEW_MS) fail(`the transparency-log entry's integrated time ${at.toISOString()} is in the future`);
+  if (at.getTime() > now.getTime() + CLOCK_SKEW_MS)
+    fail(`the transparency-log entry's integrated time ${at.toISOString()} is in the future`);
   if (!withinRange(log.validFor, at)) {
-    fail(`the transparency-log entry's integrated time ${at.toISOString()} is outside the validFor window (${describeRange(log.validFor)}) of ${log.where} in the trusted root`);
+    fail(
+      `the transparency-log entry's integrated time ${at.toISOString()} is outside the validFor window (${describeRange(log.validFor)}) of ${log.where} in the trusted root`,
+    );
   }
   return at;
 }
@@ -94,7 +98,9 @@ function checkSignedEntryTimestamp(entry: TlogEntry, log: TrustedLogKey): void {
     `{"body":"${entry.body.toString("base64")}","integratedTime":${entry.integratedTime},` +
     `"logID":"${entry.logId.toString("hex")}","logIndex":${entry.logIndex}}`;
   if (!logSignatureValid(log, Buffer.from(payload), entry.signedEntryTimestamp)) {
-    fail(`the transparency-log entry's signed entry timestamp does not verify with the key of ${log.where} (${log.baseUrl}); the entry was altered or forged`);
+    fail(
+      `the transparency-log entry's signed entry timestamp does not verify with the key of ${log.where} (${log.baseUrl}); the entry was altered or forged`,
+    );
   }
 }
 
@@ -119,7 +125,8 @@ function checkInclusion(body: Buffer, proof: InclusionProof, log: TrustedLogKey)
     if (e instanceof IntegrityError) fail(`the transparency-log ${e.message}; the entry is not proven to be in the log`);
     throw e;
   }
-  if (!root.equals(proof.rootHash)) fail("the transparency-log inclusion proof does not lead to its root hash; the entry is not proven to be in the log");
+  if (!root.equals(proof.rootHash))
+    fail("the transparency-log inclusion proof does not lead to its root hash; the entry is not proven to be in the log");
   checkCheckpoint(proof, log);
 }
 

@@ -122,10 +122,16 @@ export function verifyBlobBundle(
 function checkMaterialKind(bundle: Bundle, byKey: boolean): void {
   const material = bundle.verificationMaterial.content.$case;
   if (byKey && material !== "publicKey") {
-    refuse("identity", "the bundle is signed with a Fulcio certificate, not a key: verify it with --certificate-identity and --certificate-oidc-issuer");
+    refuse(
+      "identity",
+      "the bundle is signed with a Fulcio certificate, not a key: verify it with --certificate-identity and --certificate-oidc-issuer",
+    );
   }
   if (!byKey && material === "publicKey") {
-    refuse("identity", "the bundle is signed with a key, not a certificate, so no identity can be checked: verify it with --key and the signer's public key");
+    refuse(
+      "identity",
+      "the bundle is signed with a key, not a certificate, so no identity can be checked: verify it with --key and the signer's public key",
+    );
   }
 }
 
@@ -138,18 +144,27 @@ function checkArtifactDigest(bundle: Bundle, artifact: Buffer | undefined): void
   const hash = HASH_NAMES[digest.algorithm];
   if (!hash) refuse("signature", "the bundle's message digest uses an unsupported hash algorithm");
   if (!createHash(hash).update(artifact).digest().equals(digest.digest)) {
-    refuse("signature", `the file's ${hash} digest differs from the one the bundle signs: this is not the file that was signed (or it was changed)`);
+    refuse(
+      "signature",
+      `the file's ${hash} digest differs from the one the bundle signs: this is not the file that was signed (or it was changed)`,
+    );
   }
 }
 
 function checkLogEntries(bundle: Bundle, requireTlog: boolean, now: Date): void {
   if (requireTlog && bundle.verificationMaterial.tlogEntries.length === 0) {
-    refuse("transparency-log", "the bundle has no transparency-log entry, so nothing shows the signature was made public; for a key-signed offline bundle accept that explicitly (--insecure-ignore-tlog)");
+    refuse(
+      "transparency-log",
+      "the bundle has no transparency-log entry, so nothing shows the signature was made public; for a key-signed offline bundle accept that explicitly (--insecure-ignore-tlog)",
+    );
   }
   for (const entry of bundle.verificationMaterial.tlogEntries) {
     const at = new Date(Number(entry.integratedTime) * 1000);
     if (at.getTime() > now.getTime() + CLOCK_SKEW_MS) {
-      refuse("transparency-log", `the transparency-log entry's integrated time ${at.toISOString()} is in the future; the entry is forged or the log's clock is wrong`);
+      refuse(
+        "transparency-log",
+        `the transparency-log entry's integrated time ${at.toISOString()} is in the future; the entry is forged or the log's clock is wrong`,
+      );
     }
   }
 }
@@ -179,7 +194,10 @@ function checkNoRootInChain(bundle: Bundle, trustedRoot: TrustedRoot | undefined
     if (cert.subject.equals(cert.issuer) && cert.verify()) {
       const isLast = i === certificates.length - 1 && i > 0;
       if (isLast && isTrustedRootCertificate(Buffer.from(c.rawBytes), trustedRoot)) continue;
-      refuse("certificate", `the bundle's certificate chain includes a self-signed root (certificate ${i}) that is not ${isLast ? "one of the trusted root's certificate authorities, byte for byte" : "at the end of the chain"}; roots are trusted only from the trusted root, so the bundle is refused`);
+      refuse(
+        "certificate",
+        `the bundle's certificate chain includes a self-signed root (certificate ${i}) that is not ${isLast ? "one of the trusted root's certificate authorities, byte for byte" : "at the end of the chain"}; roots are trusted only from the trusted root, so the bundle is refused`,
+      );
     }
   }
 }
@@ -229,9 +247,12 @@ const END_OF_TIME = new Date(8640000000000000);
 
 function trustMaterial(options: BundleVerificationOptions, entity: SignedEntity): TrustMaterial {
   const root = options.trustedRoot;
-  const needsRoot = !("key" in options.signer) || entity.tlogEntries.length > 0 || entity.timestamps.length > 0 || (options.requireTlog ?? true);
+  const needsRoot =
+    !("key" in options.signer) || entity.tlogEntries.length > 0 || entity.timestamps.length > 0 || (options.requireTlog ?? true);
   if (!root && needsRoot) {
-    throw new InputError("verifying this bundle needs a Sigstore trusted root (its certificate authorities, logs and timestamp authorities): pass --trusted-root FILE");
+    throw new InputError(
+      "verifying this bundle needs a Sigstore trusted root (its certificate authorities, logs and timestamp authorities): pass --trusted-root FILE",
+    );
   }
   const key = "key" in options.signer ? options.signer.key : undefined;
   return {
@@ -271,7 +292,8 @@ function keySigner(signer: { key: KeyObject; name?: string }): Pick<VerifiedBund
 }
 
 function certificateSigner(bundle: Bundle, identities: CertificateIdentityPolicy[]): Pick<VerifiedBundle, "signer" | "identity"> {
-  if (identities.length === 0) throw new InputError("no certificate identity to verify against: give --certificate-identity and --certificate-oidc-issuer");
+  if (identities.length === 0)
+    throw new InputError("no certificate identity to verify against: give --certificate-identity and --certificate-oidc-issuer");
   let certified: { names: string[]; issuer: string };
   try {
     certified = signingCertificateIdentity(leafCertificate(bundle));
@@ -342,17 +364,29 @@ function explain(e: VerificationError | PolicyError, byKey: boolean): never {
   const detail = e.cause instanceof Error ? `${e.message}: ${e.cause.message}` : e.message;
   switch (e.code) {
     case "SIGNATURE_ERROR":
-      refuse("signature", byKey
-        ? "the signature does not verify with the given key: the artifact was changed after signing, or another key signed it"
-        : "the signature does not verify with the certificate's key: the artifact or the bundle was changed after signing");
+      refuse(
+        "signature",
+        byKey
+          ? "the signature does not verify with the given key: the artifact was changed after signing, or another key signed it"
+          : "the signature does not verify with the certificate's key: the artifact or the bundle was changed after signing",
+      );
     case "CERTIFICATE_ERROR":
-      refuse("certificate", `the signing certificate is not trusted at the verified signing time (${detail}); it was issued by another Sigstore instance, or had expired when signed`);
+      refuse(
+        "certificate",
+        `the signing certificate is not trusted at the verified signing time (${detail}); it was issued by another Sigstore instance, or had expired when signed`,
+      );
     case "TIMESTAMP_ERROR":
-      refuse("timestamp", /expected \d+ timestamps, got 0/.test(e.message)
-        ? "the bundle has no verified signing time (no transparency-log entry with a signed entry timestamp and no trusted RFC 3161 timestamp), so its certificate's validity cannot be checked"
-        : `a timestamp in the bundle does not verify against the trusted root's timestamp authorities (${detail})`);
+      refuse(
+        "timestamp",
+        /expected \d+ timestamps, got 0/.test(e.message)
+          ? "the bundle has no verified signing time (no transparency-log entry with a signed entry timestamp and no trusted RFC 3161 timestamp), so its certificate's validity cannot be checked"
+          : `a timestamp in the bundle does not verify against the trusted root's timestamp authorities (${detail})`,
+      );
     case "TLOG_BODY_ERROR":
-      refuse("transparency-log", `the transparency-log entry is not for this signature (${detail}); the bundle was assembled from different parts`);
+      refuse(
+        "transparency-log",
+        `the transparency-log entry is not for this signature (${detail}); the bundle was assembled from different parts`,
+      );
     case "TLOG_MISSING_INCLUSION_ERROR":
     case "TLOG_ERROR":
     case "TLOG_INCLUSION_PROOF_ERROR":

@@ -50,7 +50,8 @@ export async function buildKeyring(policy: TrustPolicy, trustedRoot?: TrustedRoo
         const entries = await (await openpgp()).parseOpenPgpKeys(armored, signer.name, where);
         ring.openpgp.push(...entries);
         for (const { key } of entries) {
-          for (const k of [key, ...key.getSubkeys()]) pgpClaims.push({ what: `OpenPGP key ${k.getFingerprint().toUpperCase()}`, signer: signer.name, where });
+          for (const k of [key, ...key.getSubkeys()])
+            pgpClaims.push({ what: `OpenPGP key ${k.getFingerprint().toUpperCase()}`, signer: signer.name, where });
         }
       } catch (e) {
         throw new InputError(`${where}: invalid OpenPGP key: ${(e as Error).message}`);

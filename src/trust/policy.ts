@@ -25,7 +25,9 @@ export interface TrustPolicy {
 /** Loads and validates a trust policy file. Throws InputError naming file, line and field. */
 export async function loadTrustPolicyFile(file: string): Promise<TrustPolicy> {
   const text = readInputText(file, "the trust policy", MAX_TRUST_POLICY_BYTES);
-  return parseTrustPolicy(text, file, (rel) => readInputText(new URL(rel, `file://${resolveDir(file)}/`).pathname, "the allowed_signers file", MAX_TRUST_POLICY_BYTES));
+  return parseTrustPolicy(text, file, (rel) =>
+    readInputText(new URL(rel, `file://${resolveDir(file)}/`).pathname, "the allowed_signers file", MAX_TRUST_POLICY_BYTES),
+  );
 }
 
 function resolveDir(file: string): string {
@@ -66,7 +68,8 @@ export async function parseTrustPolicy(
 
 /** A policy read from a blob is bounded too: parsing and validating it is work an attacker's commit could ask for. */
 function refuseOversized(text: string, source: string, what: string): void {
-  if (Buffer.byteLength(text) > MAX_TRUST_POLICY_BYTES) throw new InputError(`${source}: ${what} is larger than ${formatBytes(MAX_TRUST_POLICY_BYTES)}`);
+  if (Buffer.byteLength(text) > MAX_TRUST_POLICY_BYTES)
+    throw new InputError(`${source}: ${what} is larger than ${formatBytes(MAX_TRUST_POLICY_BYTES)}`);
 }
 
 /**
@@ -80,7 +83,8 @@ function refuseReservedGroupNames(src: YamlSource): void {
   if (!isMap(groups)) return;
   for (const pair of groups.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
-    if (key !== undefined && reservedNames.has(key)) throw new InputError(`${locate(src, ["groups", key])}: "${key}" cannot be a group name`);
+    if (key !== undefined && reservedNames.has(key))
+      throw new InputError(`${locate(src, ["groups", key])}: "${key}" cannot be a group name`);
   }
 }
 
@@ -130,32 +134,46 @@ function checkReferences(doc: TrustPolicyDocument, where: (p: readonly PropertyK
     const at = where(["environments", i, "promotion", "after"]);
     if (!earlier) problems.push(`${at}: unknown environment "${after}"`);
     else if (after === e.name) problems.push(`${at}: an environment cannot be promoted from itself`);
-    else if (!earlier.agent) problems.push(`${at}: environment "${after}" names no agent key (agent: { key: … }) to verify its deployment records with`);
+    else if (!earlier.agent)
+      problems.push(`${at}: environment "${after}" names no agent key (agent: { key: … }) to verify its deployment records with`);
   });
   doc.images.forEach((rule, i) => checkImageRule(doc, rule, (p) => where(["images", i, ...p]), problems));
   if (problems.length > 0) throw new InputError(`invalid trust policy:\n  ${problems.join("\n  ")}`);
 }
 
 /** An image rule must say who signs, or say explicitly that nobody needs to; every signer must be usable. */
-function checkImageRule(doc: TrustPolicyDocument, rule: TrustPolicyDocument["images"][number], where: (p: readonly PropertyKey[]) => string, problems: string[]): void {
+function checkImageRule(
+  doc: TrustPolicyDocument,
+  rule: TrustPolicyDocument["images"][number],
+  where: (p: readonly PropertyKey[]) => string,
+  problems: string[],
+): void {
   const signers = rule.signers ?? [];
-  if (rule.allowUnsigned && (signers.length > 0 || rule.attestations?.length)) problems.push(`${where(["allowUnsigned"])}: a rule that allows unsigned images cannot also require signers or attestations`);
-  if (!rule.allowUnsigned && signers.length === 0) problems.push(`${where([])}: give signers, or allowUnsigned: true to let images under ${rule.pattern} run unsigned`);
+  if (rule.allowUnsigned && (signers.length > 0 || rule.attestations?.length))
+    problems.push(`${where(["allowUnsigned"])}: a rule that allows unsigned images cannot also require signers or attestations`);
+  if (!rule.allowUnsigned && signers.length === 0)
+    problems.push(`${where([])}: give signers, or allowUnsigned: true to let images under ${rule.pattern} run unsigned`);
   signers.forEach((s, j) => {
-    if ("identityRegexp" in s && s.identityRegexp !== undefined) checkPattern(s.identityRegexp, ["signers", j, "identityRegexp"], where, problems);
+    if ("identityRegexp" in s && s.identityRegexp !== undefined)
+      checkPattern(s.identityRegexp, ["signers", j, "identityRegexp"], where, problems);
     if ("issuerRegexp" in s && s.issuerRegexp !== undefined) checkPattern(s.issuerRegexp, ["signers", j, "issuerRegexp"], where, problems);
     if ("signer" in s) {
       const named = doc.signers.find((d) => d.name === s.signer);
       if (!named) problems.push(`${where(["signers", j, "signer"])}: unknown signer "${s.signer}"`);
-      else if (!named.sigstore) problems.push(`${where(["signers", j, "signer"])}: signer "${s.signer}" has no sigstore identity to sign images with`);
+      else if (!named.sigstore)
+        problems.push(`${where(["signers", j, "signer"])}: signer "${s.signer}" has no sigstore identity to sign images with`);
     } else if (!("key" in s)) {
-      if ((s.identity === undefined) === (s.identityRegexp === undefined)) problems.push(`${where(["signers", j])}: give exactly one of identity or identityRegexp`);
-      if ((s.issuer === undefined) === (s.issuerRegexp === undefined)) problems.push(`${where(["signers", j])}: give exactly one of issuer or issuerRegexp`);
+      if ((s.identity === undefined) === (s.identityRegexp === undefined))
+        problems.push(`${where(["signers", j])}: give exactly one of identity or identityRegexp`);
+      if ((s.issuer === undefined) === (s.issuerRegexp === undefined))
+        problems.push(`${where(["signers", j])}: give exactly one of issuer or issuerRegexp`);
     }
   });
-  rule.attestations?.forEach((a, j) => a.fields?.forEach((f, k) => {
-    if ("matches" in f) checkPattern(f.matches, ["attestations", j, "fields", k, "matches"], where, problems);
-  }));
+  rule.attestations?.forEach((a, j) =>
+    a.fields?.forEach((f, k) => {
+      if ("matches" in f) checkPattern(f.matches, ["attestations", j, "fields", k, "matches"], where, problems);
+    }),
+  );
 }
 
 /** A pattern a policy gives, matched on RE2 in linear time: a crafted commit message cannot make it backtrack. */
@@ -171,7 +189,12 @@ export function compileMessageRule(pattern: string): MessageRule {
   return { test: (text) => compiled.test(text), source: pattern };
 }
 
-function checkPattern(pattern: string, path: readonly PropertyKey[], where: (p: readonly PropertyKey[]) => string, problems: string[]): void {
+function checkPattern(
+  pattern: string,
+  path: readonly PropertyKey[],
+  where: (p: readonly PropertyKey[]) => string,
+  problems: string[],
+): void {
   try {
     compileMessageRule(pattern);
   } catch (err) {
@@ -218,8 +241,10 @@ export function checkOneSignerPerPerson(claims: Iterable<IdentityClaim>): void {
     const earlier = first.get(claim.what);
     if (!earlier) first.set(claim.what, claim);
     else if (earlier.signer !== claim.signer) {
-      problems.push(`${claim.where}: ${claim.what} is signer "${claim.signer}" here and signer "${earlier.signer}" at ${earlier.where}; ` +
-        "one person must have one signer name (merge the two entries)");
+      problems.push(
+        `${claim.where}: ${claim.what} is signer "${claim.signer}" here and signer "${earlier.signer}" at ${earlier.where}; ` +
+          "one person must have one signer name (merge the two entries)",
+      );
     }
   }
   if (problems.length > 0) throw new InputError(`invalid trust policy:\n  ${problems.join("\n  ")}`);

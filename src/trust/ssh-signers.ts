@@ -172,4 +172,3 @@ function piecesMatchAt(name: string, piece: string, at: number): boolean {
   }
   return true;
 }
-

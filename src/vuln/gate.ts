@@ -56,11 +56,20 @@ export function pinnedImages(objects: readonly SourcedObject[]): GateImage[] {
  * Images' SBOMs as the agent takes them (src/sbom's sbomForImage): the CycloneDX or SPDX attestation
  * whose signature verifies against the image's trust rules, else one generated from the image itself.
  */
-export function registrySboms(options: { client: RegistryClient; trustFor(image: GateImage): Omit<ImageRequirements, "attestations"> | undefined; cacheDir?: string; toolVersion: string }): (image: GateImage) => Promise<unknown> {
+export function registrySboms(options: {
+  client: RegistryClient;
+  trustFor(image: GateImage): Omit<ImageRequirements, "attestations"> | undefined;
+  cacheDir?: string;
+  toolVersion: string;
+}): (image: GateImage) => Promise<unknown> {
   return async (image) => {
     const [{ sbomForImage }, { toCycloneDx }] = await Promise.all([import("../sbom/for-image.ts"), import("../sbom/cyclonedx.ts")]);
     const trust = options.trustFor(image);
-    const found = await sbomForImage(`${image.image.split("@")[0]}@${image.digest}`, { client: options.client, ...(trust && { trust }), ...(options.cacheDir && { cacheDir: options.cacheDir }) });
+    const found = await sbomForImage(`${image.image.split("@")[0]}@${image.digest}`, {
+      client: options.client,
+      ...(trust && { trust }),
+      ...(options.cacheDir && { cacheDir: options.cacheDir }),
+    });
     return JSON.parse(toCycloneDx(found.inventory, options.toolVersion));
   };
 }
@@ -74,7 +83,15 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
     const where = `${image.image.split("@")[0]}@${image.digest}`;
     const sbom = await options.sbomFor(image);
     if (sbom === undefined) {
-      checks.push(check({ gate: GATE, rule: "sbom", status: "fail", subject: where, message: `no verified SBOM for this image, so its vulnerabilities cannot be judged: attest a CycloneDX or SPDX SBOM (vigil attest / cosign attest --type cyclonedx) and require it in the trust policy's images rule` }));
+      checks.push(
+        check({
+          gate: GATE,
+          rule: "sbom",
+          status: "fail",
+          subject: where,
+          message: `no verified SBOM for this image, so its vulnerabilities cannot be judged: attest a CycloneDX or SPDX SBOM (vigil attest / cosign attest --type cyclonedx) and require it in the trust policy's images rule`,
+        }),
+      );
       continue;
     }
     let read;
@@ -85,7 +102,11 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
       checks.push(check({ gate: GATE, rule: "sbom", status: "fail", subject: where, message: e.message }));
       continue;
     }
-    const result = await scanRemembered(options.store, { document: sbom, components: read.components, withoutPurl: read.withoutPurl }, options.vex ?? []);
+    const result = await scanRemembered(
+      options.store,
+      { document: sbom, components: read.components, withoutPurl: read.withoutPurl },
+      options.vex ?? [],
+    );
     const found = result.findings.map((f) => {
       const c = findingCheck(f, options.failOn, options.unknownSeverity);
       return { ...c, message: `in ${where}: ${c.message}` };
@@ -93,9 +114,18 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
     checks.push(...found);
     const failing = found.filter((c) => c.status === "fail").length;
     const uncovered = result.notCovered.length + result.withoutPurl.length;
-    checks.push(check({ gate: GATE, rule: "image", status: failing > 0 ? "fail" : "pass", subject: where, message: `${result.components} components: ${failing} finding${failing === 1 ? "" : "s"} at or above ${options.failOn} or not judgeable, ${found.filter((c) => c.status === "warn").length} below, ${found.filter((c) => c.status === "skip").length} suppressed by VEX${uncovered > 0 ? `, ${uncovered} not covered by any OSV ecosystem` : ""}` }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "image",
+        status: failing > 0 ? "fail" : "pass",
+        subject: where,
+        message: `${result.components} components: ${failing} finding${failing === 1 ? "" : "s"} at or above ${options.failOn} or not judgeable, ${found.filter((c) => c.status === "warn").length} below, ${found.filter((c) => c.status === "skip").length} suppressed by VEX${uncovered > 0 ? `, ${uncovered} not covered by any OSV ecosystem` : ""}`,
+      }),
+    );
   }
-  if (seen.size === 0) checks.push(check({ gate: GATE, rule: "image", status: "pass", subject: "(no images)", message: "the revision runs no images" }));
+  if (seen.size === 0)
+    checks.push(check({ gate: GATE, rule: "image", status: "pass", subject: "(no images)", message: "the revision runs no images" }));
   return checks;
 }
 
@@ -114,9 +144,20 @@ export interface EnvironmentVulnerabilityConfig {
  * between reconciles (kept-store.ts), the threshold, and the VEX statements, verified first when the
  * environment requires them signed. `where` names the configuration field in errors.
  */
-export async function environmentGateInputs(config: EnvironmentVulnerabilityConfig, where: string, trustedRoot?: TrustedRoot): Promise<Omit<VulnerabilityGateOptions, "sbomFor"> & { close(): Promise<void> }> {
+export async function environmentGateInputs(
+  config: EnvironmentVulnerabilityConfig,
+  where: string,
+  trustedRoot?: TrustedRoot,
+): Promise<Omit<VulnerabilityGateOptions, "sbomFor"> & { close(): Promise<void> }> {
   const signer = config.vexSignature ? vexSignerPolicy(config.vexSignature, `${where}.vexSignature`, trustedRoot) : undefined;
   const { statements, checks } = loadVexFiles(config.vex ?? [], signer);
   const store = await openKeptStore(config.db);
-  return { store, failOn: config.failOn, ...(config.unknownSeverity && { unknownSeverity: config.unknownSeverity }), vex: statements, vexChecks: checks, close: () => store.close() };
+  return {
+    store,
+    failOn: config.failOn,
+    ...(config.unknownSeverity && { unknownSeverity: config.unknownSeverity }),
+    vex: statements,
+    vexChecks: checks,
+    close: () => store.close(),
+  };
 }

@@ -10,7 +10,11 @@ import { MalformedAdvisory, parseAdvisory, type Advisory } from "./osv.ts";
 import type { AdvisoryStore, ImportTransaction } from "./store.ts";
 import { MAX_ENTRY_BYTES, zipEntries } from "./zip.ts";
 
-export interface Skipped { source: string; id?: string; reason: string }
+export interface Skipped {
+  source: string;
+  id?: string;
+  reason: string;
+}
 
 export interface ImportResult {
   files: number;
@@ -21,7 +25,12 @@ export interface ImportResult {
   malformed: Skipped[];
 }
 
-interface Document { source: string; name: string; expectedId?: string; bytes: () => Promise<Buffer> }
+interface Document {
+  source: string;
+  name: string;
+  expectedId?: string;
+  bytes: () => Promise<Buffer>;
+}
 
 export async function importAdvisories(store: AdvisoryStore, paths: string[], onProgress?: (n: number) => void): Promise<ImportResult> {
   const result: ImportResult = { files: 0, added: 0, updated: 0, unchanged: 0, withdrawn: 0, malformed: [] };
@@ -48,14 +57,23 @@ async function importDocument(tx: ImportTransaction, doc: Document, stored: Map<
   try {
     const raw: unknown = JSON.parse((await doc.bytes()).toString("utf8"));
     // A JSON file may hold one advisory or a list of them; a zip entry holds exactly one.
-    advisories = Array.isArray(raw) && doc.expectedId === undefined ? raw.map((r) => parseAdvisory(r)) : [parseAdvisory(raw, doc.expectedId)];
+    advisories =
+      Array.isArray(raw) && doc.expectedId === undefined ? raw.map((r) => parseAdvisory(r)) : [parseAdvisory(raw, doc.expectedId)];
   } catch (e) {
     if (e instanceof MalformedAdvisory) {
-      result.malformed.push({ source: `${doc.source}:${doc.name}`, ...((e.id ?? doc.expectedId) !== undefined && { id: e.id ?? doc.expectedId }), reason: e.message });
+      result.malformed.push({
+        source: `${doc.source}:${doc.name}`,
+        ...((e.id ?? doc.expectedId) !== undefined && { id: e.id ?? doc.expectedId }),
+        reason: e.message,
+      });
       return;
     }
     if (e instanceof SyntaxError) {
-      result.malformed.push({ source: `${doc.source}:${doc.name}`, ...(doc.expectedId !== undefined && { id: doc.expectedId }), reason: `not JSON: ${e.message}` });
+      result.malformed.push({
+        source: `${doc.source}:${doc.name}`,
+        ...(doc.expectedId !== undefined && { id: doc.expectedId }),
+        reason: `not JSON: ${e.message}`,
+      });
       return;
     }
     throw e;

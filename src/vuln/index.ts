@@ -25,6 +25,7 @@ export const THRESHOLDS = ["low", "medium", "high", "critical"] as const;
 /** The --unknown-severity option of vigil scan and vigil ci (default fail). */
 export function unknownSeverityOf(values: Record<string, unknown>, usage: string): UnknownSeverity {
   const given = (values["unknown-severity"] as string | undefined) ?? "fail";
-  if (!(UNKNOWN_SEVERITY_CHOICES as readonly string[]).includes(given)) throw new InputError(`--unknown-severity must be fail or warn (got ${JSON.stringify(given)})\nusage: ${usage}`);
+  if (!(UNKNOWN_SEVERITY_CHOICES as readonly string[]).includes(given))
+    throw new InputError(`--unknown-severity must be fail or warn (got ${JSON.stringify(given)})\nusage: ${usage}`);
   return given as UnknownSeverity;
 }

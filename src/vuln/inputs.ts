@@ -28,7 +28,9 @@ export function readInputFile(path: string): ReadInput {
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new InputError(`${path}: not a CycloneDX or SPDX JSON SBOM, nor a lockfile Vigil reads (${Object.keys(LOCKFILES).join(", ")}): ${(e as Error).message}`);
+    throw new InputError(
+      `${path}: not a CycloneDX or SPDX JSON SBOM, nor a lockfile Vigil reads (${Object.keys(LOCKFILES).join(", ")}): ${(e as Error).message}`,
+    );
   }
   return readSbomDocument(doc, path);
 }
@@ -83,9 +85,12 @@ function readCycloneDx(doc: Json, path: string): ReadInput {
       if (c.purl !== undefined && typeof c.purl !== "string") throw new InputError(`${path}: ${where}.purl is not a string`);
       if (typeof c.purl === "string" && c.purl !== "") {
         const source = sourcePackage(c.properties);
-        addComponent(out, { purl: c.purl, from: path, ...(typeof c["bom-ref"] === "string" && { ref: c["bom-ref"] }), ...(source && { source }) }, path);
-      }
-      else if (c.type !== "file") out.withoutPurl.push(typeof c.name === "string" ? c.name : where);
+        addComponent(
+          out,
+          { purl: c.purl, from: path, ...(typeof c["bom-ref"] === "string" && { ref: c["bom-ref"] }), ...(source && { source }) },
+          path,
+        );
+      } else if (c.type !== "file") out.withoutPurl.push(typeof c.name === "string" ? c.name : where);
       if (c.components !== undefined) stack.push({ list: c.components, field: `${where}.components` });
     });
   }
@@ -93,11 +98,15 @@ function readCycloneDx(doc: Json, path: string): ReadInput {
 }
 
 /** Property names SBOM tools give a distribution package's source package under (vigil sbom's, Trivy's). */
-const SOURCE_PROPERTIES = [["vigil:package:sourceName", "vigil:package:sourceVersion"], ["aquasecurity:trivy:SrcName", "aquasecurity:trivy:SrcVersion"]] as const;
+const SOURCE_PROPERTIES = [
+  ["vigil:package:sourceName", "vigil:package:sourceVersion"],
+  ["aquasecurity:trivy:SrcName", "aquasecurity:trivy:SrcVersion"],
+] as const;
 
 function sourcePackage(properties: unknown): { name: string; version?: string } | undefined {
   if (!Array.isArray(properties)) return undefined;
-  const value = (name: string) => properties.find((p): p is { value: string } => isObject(p) && p.name === name && typeof p.value === "string")?.value;
+  const value = (name: string) =>
+    properties.find((p): p is { value: string } => isObject(p) && p.name === name && typeof p.value === "string")?.value;
   for (const [nameKey, versionKey] of SOURCE_PROPERTIES) {
     const name = value(nameKey);
     const version = value(versionKey);
@@ -107,7 +116,8 @@ function sourcePackage(properties: unknown): { name: string; version?: string } 
 }
 
 function readSpdx(doc: Json, path: string): ReadInput {
-  if (doc.spdxVersion !== "SPDX-2.3" && doc.spdxVersion !== "SPDX-2.2") throw new InputError(`${path}: spdxVersion ${JSON.stringify(doc.spdxVersion)}: Vigil reads SPDX 2.3 (and 2.2) JSON`);
+  if (doc.spdxVersion !== "SPDX-2.3" && doc.spdxVersion !== "SPDX-2.2")
+    throw new InputError(`${path}: spdxVersion ${JSON.stringify(doc.spdxVersion)}: Vigil reads SPDX 2.3 (and 2.2) JSON`);
   const out: ReadInput = { kind: doc.spdxVersion, components: [], withoutPurl: [] };
   const packages = doc.packages ?? [];
   if (!Array.isArray(packages)) throw new InputError(`${path}: packages is not a list`);
@@ -115,7 +125,9 @@ function readSpdx(doc: Json, path: string): ReadInput {
     if (!isObject(p)) throw new InputError(`${path}: packages[${i}] is not an object`);
     const refs = p.externalRefs ?? [];
     if (!Array.isArray(refs)) throw new InputError(`${path}: packages[${i}].externalRefs is not a list`);
-    const purls = refs.filter((r): r is Json => isObject(r) && r.referenceType === "purl" && typeof r.referenceLocator === "string").map((r) => r.referenceLocator as string);
+    const purls = refs
+      .filter((r): r is Json => isObject(r) && r.referenceType === "purl" && typeof r.referenceLocator === "string")
+      .map((r) => r.referenceLocator as string);
     if (purls.length === 0) out.withoutPurl.push(typeof p.name === "string" ? p.name : `packages[${i}]`);
     for (const purl of purls) addComponent(out, { purl, from: path, ...(typeof p.SPDXID === "string" && { ref: p.SPDXID }) }, path);
   });
@@ -127,7 +139,8 @@ function addComponent(out: { components: Component[] }, c: Component, path: stri
   out.components.push(c);
 }
 
-const purl = (type: string, namespace: string | undefined, name: string, version: string) => new PackageURL(type, namespace, name, version, undefined, undefined).toString();
+const purl = (type: string, namespace: string | undefined, name: string, version: string) =>
+  new PackageURL(type, namespace, name, version, undefined, undefined).toString();
 
 /** Lockfiles by file name: each lists exact versions, which is all matching needs. */
 const LOCKFILES: Record<string, (text: string, path: string) => Component[]> = {
@@ -159,7 +172,10 @@ const LOCKFILES: Record<string, (text: string, path: string) => Component[]> = {
       return m ? [{ purl: purl("pypi", undefined, m[1]!.toLowerCase(), m[2]!), from: path }] : [];
     }),
   "Cargo.lock": (text, path) =>
-    [...text.matchAll(/\[\[package\]\]\s*\nname\s*=\s*"([^"]+)"\s*\nversion\s*=\s*"([^"]+)"/g)].map((m) => ({ purl: purl("cargo", undefined, m[1]!, m[2]!), from: path })),
+    [...text.matchAll(/\[\[package\]\]\s*\nname\s*=\s*"([^"]+)"\s*\nversion\s*=\s*"([^"]+)"/g)].map((m) => ({
+      purl: purl("cargo", undefined, m[1]!, m[2]!),
+      from: path,
+    })),
   "Gemfile.lock": (text, path) => {
     // The gems are the four-space lines under "  specs:" of the GEM section (six-space lines are their dependencies).
     const out: Component[] = [];

@@ -118,11 +118,17 @@ let judged = new Lru<string, ScanResult>(REMEMBERED_SCANS);
  * same database give the same result, so it is computed once. A store that cannot say its generation is
  * scanned every time.
  */
-export async function scanRemembered(store: AdvisoryStore, sbom: { document: unknown; components: Component[]; withoutPurl: string[] }, vex: VexStatement[]): Promise<ScanResult> {
+export async function scanRemembered(
+  store: AdvisoryStore,
+  sbom: { document: unknown; components: Component[]; withoutPurl: string[] },
+  vex: VexStatement[],
+): Promise<ScanResult> {
   const now = await store.generation?.();
   if (!now) return scanComponents(store, sbom.components, vex, sbom.withoutPurl);
   checkSchema(store.location, now.schema);
-  const key = createHash("sha256").update(JSON.stringify([store.location, now.generation, sbom.document, vex])).digest("hex");
+  const key = createHash("sha256")
+    .update(JSON.stringify([store.location, now.generation, sbom.document, vex]))
+    .digest("hex");
   const known = judged.get(key);
   if (known) return known;
   const result = await scanComponents(store, sbom.components, vex, sbom.withoutPurl);

@@ -23,7 +23,18 @@ export type Verdict =
   | { kind: "not-affected" };
 
 /** Distribution ecosystems: their advisories are per release, so a component needs its release. */
-const PER_RELEASE = new Set(["Debian", "Ubuntu", "Alpine", "AlmaLinux", "Rocky Linux", "Red Hat", "openSUSE", "SUSE", "Mageia", "openEuler"]);
+const PER_RELEASE = new Set([
+  "Debian",
+  "Ubuntu",
+  "Alpine",
+  "AlmaLinux",
+  "Rocky Linux",
+  "Red Hat",
+  "openSUSE",
+  "SUSE",
+  "Mageia",
+  "openEuler",
+]);
 
 export function needsRelease(ecosystem: string): boolean {
   return PER_RELEASE.has(ecosystem) && !ecosystem.includes(":");
@@ -58,12 +69,17 @@ function judgeEntry(id: string, entry: Affected, version: string): Verdict {
     if (range.type === "GIT") continue;
     const rangeScheme = range.type === "SEMVER" ? semver : range.type === "ECOSYSTEM" ? scheme : undefined;
     if (!rangeScheme) {
-      reasons.push(range.type === "ECOSYSTEM" ? `no version rules known for ecosystem ${JSON.stringify(entry.ecosystem)} (${id})` : `${id} has a range of unknown type ${JSON.stringify(range.type)}`);
+      reasons.push(
+        range.type === "ECOSYSTEM"
+          ? `no version rules known for ecosystem ${JSON.stringify(entry.ecosystem)} (${id})`
+          : `${id} has a range of unknown type ${JSON.stringify(range.type)}`,
+      );
       continue;
     }
     judged = true;
     try {
-      if (inRange(range, rangeScheme, rangeScheme.parse(version))) return { kind: "affected", entry, fixed: fixedAbove(entry, version, scheme) };
+      if (inRange(range, rangeScheme, rangeScheme.parse(version)))
+        return { kind: "affected", entry, fixed: fixedAbove(entry, version, scheme) };
     } catch (e) {
       if (!(e instanceof VersionError)) throw e;
       reasons.push(`${e.message} (${id}, ${entry.ecosystem} ${entry.name})`);
@@ -71,14 +87,31 @@ function judgeEntry(id: string, entry: Affected, version: string): Verdict {
   }
   if (reasons.length > 0) return { kind: "cannot-judge", reason: reasons.join("; ") };
   // A GIT range with no enumerated versions speaks of commits: only the repository could tell.
-  if (!judged && entry.ranges.some((r) => r.type === "GIT")) return { kind: "cannot-judge", reason: `${id} gives only a GIT range for ${entry.name}, which cannot be judged without the repository` };
+  if (!judged && entry.ranges.some((r) => r.type === "GIT"))
+    return {
+      kind: "cannot-judge",
+      reason: `${id} gives only a GIT range for ${entry.name}, which cannot be judged without the repository`,
+    };
   return { kind: "not-affected" };
 }
 
 /** OSV's evaluation: events sorted by version, the last introduced/fixed/last_affected at or below v decides, and limits cap the range. */
 function inRange(range: Range, scheme: VersionScheme, v: unknown): boolean {
-  const events = range.events.map((e, i) => ({ ...e, i, parsed: (e.kind === "introduced" && e.version === "0") || (e.kind === "limit" && e.version === "*") ? undefined : scheme.parse(e.version) }));
-  events.sort((a, b) => (a.parsed === undefined ? (b.parsed === undefined ? 0 : -1) : b.parsed === undefined ? 1 : scheme.compare(a.parsed, b.parsed) || order(a.kind) - order(b.kind)));
+  const events = range.events.map((e, i) => ({
+    ...e,
+    i,
+    parsed:
+      (e.kind === "introduced" && e.version === "0") || (e.kind === "limit" && e.version === "*") ? undefined : scheme.parse(e.version),
+  }));
+  events.sort((a, b) =>
+    a.parsed === undefined
+      ? b.parsed === undefined
+        ? 0
+        : -1
+      : b.parsed === undefined
+        ? 1
+        : scheme.compare(a.parsed, b.parsed) || order(a.kind) - order(b.kind),
+  );
   let affected = false;
   for (const e of events) {
     if (e.kind === "limit") continue;
@@ -96,7 +129,11 @@ const order = (kind: string) => (kind === "introduced" ? 0 : 1);
 
 /** The entry's fixed versions above the component's, lowest first (what to upgrade to). */
 function fixedAbove(entry: Affected, version: string, scheme: VersionScheme | undefined): string[] {
-  const fixed = [...new Set(entry.ranges.filter((r) => r.type !== "GIT").flatMap((r) => r.events.filter((e) => e.kind === "fixed").map((e) => e.version)))];
+  const fixed = [
+    ...new Set(
+      entry.ranges.filter((r) => r.type !== "GIT").flatMap((r) => r.events.filter((e) => e.kind === "fixed").map((e) => e.version)),
+    ),
+  ];
   if (!scheme) return fixed;
   try {
     const v = scheme.parse(version);
@@ -107,7 +144,10 @@ function fixedAbove(entry: Affected, version: string, scheme: VersionScheme | un
         return [];
       }
     });
-    return parsed.filter((x) => scheme.compare(x.p, v) > 0).sort((a, b) => scheme.compare(a.p, b.p)).map((x) => x.f);
+    return parsed
+      .filter((x) => scheme.compare(x.p, v) > 0)
+      .sort((a, b) => scheme.compare(a.p, b.p))
+      .map((x) => x.f);
   } catch {
     return fixed;
   }

@@ -5,9 +5,19 @@
 import { canonicalEcosystem, normalizeName } from "./ecosystems.ts";
 
 export type EventKind = "introduced" | "fixed" | "last_affected" | "limit";
-export interface RangeEvent { kind: EventKind; version: string }
-export interface Range { type: string; repo?: string; events: RangeEvent[] }
-export interface Severity { type: string; score: string }
+export interface RangeEvent {
+  kind: EventKind;
+  version: string;
+}
+export interface Range {
+  type: string;
+  repo?: string;
+  events: RangeEvent[];
+}
+export interface Severity {
+  type: string;
+  score: string;
+}
 
 export interface Affected {
   ecosystem: string;
@@ -23,7 +33,10 @@ export interface Affected {
   writtenName?: string;
 }
 
-export interface Rating { field: string; value: string | number }
+export interface Rating {
+  field: string;
+  value: string | number;
+}
 
 export interface Advisory {
   id: string;
@@ -67,7 +80,8 @@ export function parseAdvisory(raw: unknown, expectedId?: string): Advisory {
   const fail = (field: string, what: string): never => {
     throw new MalformedAdvisory(id, `"${field}" ${what}`);
   };
-  if (expectedId !== undefined && expectedId !== id) fail("id", `is ${JSON.stringify(id)} but the file is named ${JSON.stringify(expectedId)}`);
+  if (expectedId !== undefined && expectedId !== id)
+    fail("id", `is ${JSON.stringify(id)} but the file is named ${JSON.stringify(expectedId)}`);
   const modified = timestamp(raw.modified, "modified", fail, true)!;
   const published = timestamp(raw.published, "published", fail, false);
   const withdrawn = timestamp(raw.withdrawn, "withdrawn", fail, false);
@@ -151,14 +165,18 @@ function affected(a: unknown, field: string, fail: (f: string, w: string) => nev
     ranges: parsedRanges,
     versions,
     severity: severities(a.severity, `${field}.severity`, fail),
-    ratings: [...ratings(a.ecosystem_specific, `${field}.ecosystem_specific`), ...ratings(a.database_specific, `${field}.database_specific`)],
+    ratings: [
+      ...ratings(a.ecosystem_specific, `${field}.ecosystem_specific`),
+      ...ratings(a.database_specific, `${field}.database_specific`),
+    ],
     ...(typeof specific.source === "string" && { source: specific.source }),
   };
 }
 
 function range(r: unknown, field: string, fail: (f: string, w: string) => never): Range {
   if (!isObject(r) || typeof r.type !== "string") return fail(field, "needs a type");
-  if (!Array.isArray(r.events) || r.events.length === 0 || r.events.length > MAX_ITEMS) return fail(`${field}.events`, "is not a non-empty list");
+  if (!Array.isArray(r.events) || r.events.length === 0 || r.events.length > MAX_ITEMS)
+    return fail(`${field}.events`, "is not a non-empty list");
   const events = r.events.map((e, i) => {
     if (!isObject(e)) return fail(`${field}.events[${i}]`, "is not an object");
     const keys = Object.keys(e);

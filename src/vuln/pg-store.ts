@@ -4,7 +4,18 @@
 import pg from "pg";
 import { UnavailableError } from "../core/errors.ts";
 import { redactUrl } from "../audit/store.ts";
-import { checkSchema, generationOf, importStamp, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
+import {
+  checkSchema,
+  generationOf,
+  importStamp,
+  lookupKey,
+  packageKeys,
+  SCHEMA_VERSION,
+  type AdvisoryStore,
+  type DatabaseInfo,
+  type ImportTransaction,
+  type StoredAdvisory,
+} from "./store.ts";
 import { queryRows } from "../core/postgres.ts";
 
 /** "vigil osv" as a number: the advisory lock every importer takes. */
@@ -43,7 +54,9 @@ export class PgAdvisoryStore implements AdvisoryStore {
         await store.#query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
         try {
           await store.#query(TABLES);
-          await store.#query("INSERT INTO vigil_osv_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO NOTHING", [String(SCHEMA_VERSION)]);
+          await store.#query("INSERT INTO vigil_osv_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO NOTHING", [
+            String(SCHEMA_VERSION),
+          ]);
         } finally {
           await store.#query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]);
         }
@@ -81,7 +94,12 @@ export class PgAdvisoryStore implements AdvisoryStore {
       if (pending.length > 0) {
         await this.#query(
           "INSERT INTO vigil_osv_advisories (id, modified, source, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
-          [pending.map((p) => p.advisory.id), pending.map((p) => p.advisory.modified), pending.map((p) => p.source), pending.map((p) => JSON.stringify(p.advisory))],
+          [
+            pending.map((p) => p.advisory.id),
+            pending.map((p) => p.advisory.modified),
+            pending.map((p) => p.source),
+            pending.map((p) => JSON.stringify(p.advisory)),
+          ],
         );
         const keys = pending.flatMap((p) => packageKeys(p.advisory).map((k) => ({ ...k, id: p.advisory.id })));
         await this.#query(
@@ -108,7 +126,10 @@ export class PgAdvisoryStore implements AdvisoryStore {
       commit: async () => {
         await flush();
         const stamp = importStamp();
-        await this.#query("INSERT INTO vigil_osv_meta (key, value) VALUES ('last_import', $1), ('generation', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [stamp.lastImport, stamp.generation]);
+        await this.#query(
+          "INSERT INTO vigil_osv_meta (key, value) VALUES ('last_import', $1), ('generation', $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          [stamp.lastImport, stamp.generation],
+        );
         await this.#query("COMMIT");
         open = false;
       },
@@ -136,7 +157,9 @@ export class PgAdvisoryStore implements AdvisoryStore {
   async info(): Promise<DatabaseInfo> {
     const [a] = await this.#query<{ n: string }>("SELECT COUNT(*) AS n FROM vigil_osv_advisories");
     const [p] = await this.#query<{ n: string }>("SELECT COUNT(*) AS n FROM vigil_osv_packages");
-    const eco = await this.#query<{ base: string; n: string }>("SELECT base, COUNT(DISTINCT advisory) AS n FROM vigil_osv_packages GROUP BY base ORDER BY base");
+    const eco = await this.#query<{ base: string; n: string }>(
+      "SELECT base, COUNT(DISTINCT advisory) AS n FROM vigil_osv_packages GROUP BY base ORDER BY base",
+    );
     const [last] = await this.#query<{ value: string }>("SELECT value FROM vigil_osv_meta WHERE key = 'last_import'");
     return {
       location: this.location,
@@ -149,7 +172,9 @@ export class PgAdvisoryStore implements AdvisoryStore {
   }
 
   async generation(): Promise<{ schema: string | undefined; generation: string }> {
-    const rows = await this.#query<{ key: string; value: string }>("SELECT key, value FROM vigil_osv_meta WHERE key IN ('schema', 'generation', 'last_import')");
+    const rows = await this.#query<{ key: string; value: string }>(
+      "SELECT key, value FROM vigil_osv_meta WHERE key IN ('schema', 'generation', 'last_import')",
+    );
     return generationOf(new Map(rows.map((r) => [r.key, r.value])));
   }
 

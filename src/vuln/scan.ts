@@ -34,7 +34,10 @@ export interface Finding {
   suppressed?: VexStatement;
 }
 
-export interface NotCovered { purl: string; reason: string }
+export interface NotCovered {
+  purl: string;
+  reason: string;
+}
 
 export interface ScanResult {
   components: number;
@@ -43,7 +46,12 @@ export interface ScanResult {
   withoutPurl: string[];
 }
 
-export async function scanComponents(store: AdvisoryStore, components: Component[], vex: VexStatement[] = [], withoutPurl: string[] = []): Promise<ScanResult> {
+export async function scanComponents(
+  store: AdvisoryStore,
+  components: Component[],
+  vex: VexStatement[] = [],
+  withoutPurl: string[] = [],
+): Promise<ScanResult> {
   const unique = new Map<string, Component>();
   for (const c of components) if (!unique.has(c.purl)) unique.set(c.purl, c);
   const mapped = [...unique.values()].map((c) => ({ c, m: mapPurl(c.purl, c.source) }));
@@ -64,7 +72,14 @@ export async function scanComponents(store: AdvisoryStore, components: Component
   return result;
 }
 
-function findingsFor(c: Component, ecosystem: string, name: string, version: string, stored: { advisory: Advisory; source: string }[], vex: VexStatement[]): Finding[] {
+function findingsFor(
+  c: Component,
+  ecosystem: string,
+  name: string,
+  version: string,
+  stored: { advisory: Advisory; source: string }[],
+  vex: VexStatement[],
+): Finding[] {
   const hits: { advisory: Advisory; source: string; verdict: ReturnType<typeof judge> }[] = [];
   for (const s of stored) {
     const verdict = judge(s.advisory, ecosystem, name, version);
@@ -72,7 +87,9 @@ function findingsFor(c: Component, ecosystem: string, name: string, version: str
   }
   return groupByAlias(hits).map((group) => {
     // An affected advisory in the group decides over one that could not be judged.
-    group.sort((a, b) => Number(b.verdict.kind === "affected") - Number(a.verdict.kind === "affected") || preferId(a.advisory.id, b.advisory.id));
+    group.sort(
+      (a, b) => Number(b.verdict.kind === "affected") - Number(a.verdict.kind === "affected") || preferId(a.advisory.id, b.advisory.id),
+    );
     const lead = group[0]!;
     const figures = group.flatMap((h) => severityFigures(h.advisory, h.verdict.kind === "affected" ? h.verdict.entry : undefined));
     const ids = [...new Set(group.flatMap((h) => [h.advisory.id, ...h.advisory.aliases, ...h.advisory.upstream]))];
@@ -149,14 +166,38 @@ function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string, unkn
   const byReason = new Map<string, string[]>();
   for (const n of result.notCovered) byReason.set(n.reason, [...(byReason.get(n.reason) ?? []), n.purl]);
   for (const [reason, purls] of byReason) {
-    checks.push(check({ gate: GATE, rule: "not-covered", status: "warn", subject: purls[0]!, message: `cannot judge ${purls.length} component${purls.length > 1 ? "s" : ""} (${reason}): ${purls.slice(0, 3).join(", ")}${purls.length > 3 ? ", …" : ""}` }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "not-covered",
+        status: "warn",
+        subject: purls[0]!,
+        message: `cannot judge ${purls.length} component${purls.length > 1 ? "s" : ""} (${reason}): ${purls.slice(0, 3).join(", ")}${purls.length > 3 ? ", …" : ""}`,
+      }),
+    );
   }
   if (result.withoutPurl.length > 0) {
-    checks.push(check({ gate: GATE, rule: "not-covered", status: "warn", subject: target, message: `cannot judge ${result.withoutPurl.length} component${result.withoutPurl.length > 1 ? "s" : ""} listed without a purl: ${result.withoutPurl.slice(0, 3).join(", ")}${result.withoutPurl.length > 3 ? ", …" : ""}` }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "not-covered",
+        status: "warn",
+        subject: target,
+        message: `cannot judge ${result.withoutPurl.length} component${result.withoutPurl.length > 1 ? "s" : ""} listed without a purl: ${result.withoutPurl.slice(0, 3).join(", ")}${result.withoutPurl.length > 3 ? ", …" : ""}`,
+      }),
+    );
   }
   const counted = (k: Check["status"]) => checks.filter((c) => c.status === k && c.rule !== "not-covered").length;
   const fails = counted("fail");
-  checks.push(check({ gate: GATE, rule: "scan", status: fails > 0 ? "fail" : "pass", subject: target, message: `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn}${unknown === "fail" ? ", of unknown severity" : ""} or not judgeable, ${counted("warn")} below it${unknown === "warn" ? " or of unknown severity" : ""}, ${counted("skip")} suppressed by VEX` }));
+  checks.push(
+    check({
+      gate: GATE,
+      rule: "scan",
+      status: fails > 0 ? "fail" : "pass",
+      subject: target,
+      message: `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn}${unknown === "fail" ? ", of unknown severity" : ""} or not judgeable, ${counted("warn")} below it${unknown === "warn" ? " or of unknown severity" : ""}, ${counted("skip")} suppressed by VEX`,
+    }),
+  );
   return checks;
 }
 
@@ -173,12 +214,35 @@ function findingCheckRaw(f: Finding, failOn: Rating5, unknown: UnknownSeverity):
   if (f.suppressed) {
     const s = f.suppressed;
     const why = [s.justification, s.impact].filter(Boolean).join(": ");
-    return check({ gate: GATE, rule: f.id, status: "skip", subject: f.purl, message: `suppressed by VEX ${s.source}: ${s.status}${why ? ` (${why})` : ""}; ${sev} ${f.name} ${f.version}${also}; ${fix}; ${source}` });
+    return check({
+      gate: GATE,
+      rule: f.id,
+      status: "skip",
+      subject: f.purl,
+      message: `suppressed by VEX ${s.source}: ${s.status}${why ? ` (${why})` : ""}; ${sev} ${f.name} ${f.version}${also}; ${fix}; ${source}`,
+    });
   }
   if (f.kind === "cannot-judge") {
-    return check({ gate: GATE, rule: f.id, status: "fail", subject: f.purl, message: `cannot judge ${f.name} ${f.version}${also}: ${f.reason}; check it by hand and record the outcome in VEX; ${source}` });
+    return check({
+      gate: GATE,
+      rule: f.id,
+      status: "fail",
+      subject: f.purl,
+      message: `cannot judge ${f.name} ${f.version}${also}: ${f.reason}; check it by hand and record the outcome in VEX; ${source}`,
+    });
   }
   const status = reaches(f.severity.rating, failOn, unknown) ? "fail" : "warn";
-  const why = f.severity.rating !== "unknown" ? "" : unknown === "fail" ? " (no severity figure: it fails at any threshold unless unknownSeverity is warn)" : " (no severity figure: a warning because unknownSeverity is warn)";
-  return check({ gate: GATE, rule: f.id, status, subject: f.purl, message: `${sev}${why} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}` });
+  const why =
+    f.severity.rating !== "unknown"
+      ? ""
+      : unknown === "fail"
+        ? " (no severity figure: it fails at any threshold unless unknownSeverity is warn)"
+        : " (no severity figure: a warning because unknownSeverity is warn)";
+  return check({
+    gate: GATE,
+    rule: f.id,
+    status,
+    subject: f.purl,
+    message: `${sev}${why} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}`,
+  });
 }

@@ -18,18 +18,61 @@ export interface SeverityFigure {
   vector?: string;
 }
 
-const { Cvss2, Cvss3P0, Cvss3P1, Cvss4P0 } = (calculator as unknown as { Cvss2: Calc; Cvss3P0: Calc; Cvss3P1: Calc; Cvss4P0: Calc });
+const { Cvss2, Cvss3P0, Cvss3P1, Cvss4P0 } = calculator as unknown as { Cvss2: Calc; Cvss3P0: Calc; Cvss3P1: Calc; Cvss4P0: Calc };
 type Calc = new (vector: string) => { calculateScores(): { base?: number } };
 
 const V3_BASE: Record<string, string> = { AV: "NALP", AC: "LH", PR: "NLH", UI: "NR", S: "UC", C: "HLN", I: "HLN", A: "HLN" };
 const V3_OTHER: Record<string, string> = {
-  E: "XUPFH", RL: "XOTWU", RC: "XURC", CR: "XLMH", IR: "XLMH", AR: "XLMH", MAV: "XNALP", MAC: "XLH", MPR: "XNLH",
-  MUI: "XNR", MS: "XUC", MC: "XNLH", MI: "XNLH", MA: "XNLH",
+  E: "XUPFH",
+  RL: "XOTWU",
+  RC: "XURC",
+  CR: "XLMH",
+  IR: "XLMH",
+  AR: "XLMH",
+  MAV: "XNALP",
+  MAC: "XLH",
+  MPR: "XNLH",
+  MUI: "XNR",
+  MS: "XUC",
+  MC: "XNLH",
+  MI: "XNLH",
+  MA: "XNLH",
 };
-const V4_BASE: Record<string, string> = { AV: "NALP", AC: "LH", AT: "NP", PR: "NLH", UI: "NPA", VC: "HLN", VI: "HLN", VA: "HLN", SC: "HLN", SI: "HLN", SA: "HLN" };
+const V4_BASE: Record<string, string> = {
+  AV: "NALP",
+  AC: "LH",
+  AT: "NP",
+  PR: "NLH",
+  UI: "NPA",
+  VC: "HLN",
+  VI: "HLN",
+  VA: "HLN",
+  SC: "HLN",
+  SI: "HLN",
+  SA: "HLN",
+};
 const V4_OTHER: Record<string, string> = {
-  E: "XAPU", CR: "XHML", IR: "XHML", AR: "XHML", MAV: "XNALP", MAC: "XLH", MAT: "XNP", MPR: "XNLH", MUI: "XNPA", MVC: "XHLN",
-  MVI: "XHLN", MVA: "XHLN", MSC: "XHLN", MSI: "XSHLN", MSA: "XSHLN", S: "XNP", AU: "XNY", R: "XAUI", V: "XDC", RE: "XLMH", U: ["X", "Clear", "Green", "Amber", "Red"].join("|"),
+  E: "XAPU",
+  CR: "XHML",
+  IR: "XHML",
+  AR: "XHML",
+  MAV: "XNALP",
+  MAC: "XLH",
+  MAT: "XNP",
+  MPR: "XNLH",
+  MUI: "XNPA",
+  MVC: "XHLN",
+  MVI: "XHLN",
+  MVA: "XHLN",
+  MSC: "XHLN",
+  MSI: "XSHLN",
+  MSA: "XSHLN",
+  S: "XNP",
+  AU: "XNY",
+  R: "XAUI",
+  V: "XDC",
+  RE: "XLMH",
+  U: ["X", "Clear", "Green", "Amber", "Red"].join("|"),
 };
 const V2_BASE: Record<string, string> = { AV: "LAN", AC: "HML", Au: "MSN", C: "NPC", I: "NPC", A: "NPC" };
 
@@ -79,7 +122,15 @@ export function ratingOf(score: number): Rating5 {
 }
 
 const WORDS: Record<string, SeverityName> = {
-  negligible: "low", unimportant: "low", low: "low", moderate: "medium", medium: "medium", important: "high", high: "high", critical: "critical", none: "none",
+  negligible: "low",
+  unimportant: "low",
+  low: "low",
+  moderate: "medium",
+  medium: "medium",
+  important: "high",
+  high: "high",
+  critical: "critical",
+  none: "none",
 };
 
 /** Every figure an advisory gives for one of its affected entries, the entry's own first. */
@@ -90,7 +141,8 @@ export function severityFigures(advisory: Advisory, entry?: Affected): SeverityF
       const source = `${where}[${i}]`;
       if (s.type === "CVSS_V2" || s.type === "CVSS_V3" || s.type === "CVSS_V4") {
         const score = baseScore(s.score);
-        if (typeof score === "number") figures.push({ rating: ratingOf(score), score, source: `${s.type} base score of ${source}`, vector: s.score });
+        if (typeof score === "number")
+          figures.push({ rating: ratingOf(score), score, source: `${s.type} base score of ${source}`, vector: s.score });
       } else if (Object.hasOwn(WORDS, s.score.toLowerCase())) {
         figures.push({ rating: WORDS[s.score.toLowerCase()]!, source: `${s.type} rating in ${source}` });
       }

@@ -4,7 +4,18 @@ import { mkdirSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { InputError, UnavailableError } from "../core/errors.ts";
-import { checkSchema, generationOf, importStamp, lookupKey, packageKeys, SCHEMA_VERSION, type AdvisoryStore, type DatabaseInfo, type ImportTransaction, type StoredAdvisory } from "./store.ts";
+import {
+  checkSchema,
+  generationOf,
+  importStamp,
+  lookupKey,
+  packageKeys,
+  SCHEMA_VERSION,
+  type AdvisoryStore,
+  type DatabaseInfo,
+  type ImportTransaction,
+  type StoredAdvisory,
+} from "./store.ts";
 
 /** The database file in the --db folder. */
 export const DATABASE_FILE = "osv.sqlite";
@@ -25,15 +36,19 @@ export class SqliteStore implements AdvisoryStore {
   private constructor(location: string, db: DatabaseSync) {
     this.location = location;
     this.#db = db;
-    this.#byKey = db.prepare("SELECT a.id, a.doc, a.source FROM vigil_osv_packages p JOIN vigil_osv_advisories a ON a.id = p.advisory WHERE p.base = ? AND p.name = ?");
+    this.#byKey = db.prepare(
+      "SELECT a.id, a.doc, a.source FROM vigil_osv_packages p JOIN vigil_osv_advisories a ON a.id = p.advisory WHERE p.base = ? AND p.name = ?",
+    );
   }
 
   /** Opens DIR/osv.sqlite; `create` makes the folder and tables when they are not there. */
   static open(dir: string, options: { create?: boolean } = {}): SqliteStore {
     const file = join(dir, DATABASE_FILE);
-    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new InputError(`${dir}: --db names a file; give the folder that holds ${DATABASE_FILE}`);
+    if (existsSync(dir) && !statSync(dir).isDirectory())
+      throw new InputError(`${dir}: --db names a file; give the folder that holds ${DATABASE_FILE}`);
     if (!existsSync(file)) {
-      if (!options.create) throw new InputError(`${dir}: no vulnerability database here (${DATABASE_FILE}); run "vigil db import PATH... --db ${dir}" first`);
+      if (!options.create)
+        throw new InputError(`${dir}: no vulnerability database here (${DATABASE_FILE}); run "vigil db import PATH... --db ${dir}" first`);
       mkdirSync(dir, { recursive: true });
     }
     let db: DatabaseSync;
@@ -49,7 +64,10 @@ export class SqliteStore implements AdvisoryStore {
         db.exec(TABLES);
         db.prepare("INSERT INTO vigil_osv_meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
       }
-      const row = hasMeta || options.create ? (db.prepare("SELECT value FROM vigil_osv_meta WHERE key = 'schema'").get() as { value: string } | undefined) : undefined;
+      const row =
+        hasMeta || options.create
+          ? (db.prepare("SELECT value FROM vigil_osv_meta WHERE key = 'schema'").get() as { value: string } | undefined)
+          : undefined;
       checkSchema(file, row?.value);
     } catch (e) {
       db.close();
@@ -69,7 +87,9 @@ export class SqliteStore implements AdvisoryStore {
     db.exec("BEGIN IMMEDIATE");
     const deletePackages = db.prepare("DELETE FROM vigil_osv_packages WHERE advisory = ?");
     const deleteAdvisory = db.prepare("DELETE FROM vigil_osv_advisories WHERE id = ?");
-    const upsert = db.prepare("INSERT INTO vigil_osv_advisories (id, modified, source, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, source = excluded.source, doc = excluded.doc");
+    const upsert = db.prepare(
+      "INSERT INTO vigil_osv_advisories (id, modified, source, doc) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET modified = excluded.modified, source = excluded.source, doc = excluded.doc",
+    );
     const insertPackage = db.prepare("INSERT INTO vigil_osv_packages (base, ecosystem, name, advisory) VALUES (?, ?, ?, ?)");
     let open = true;
     return {
@@ -84,7 +104,9 @@ export class SqliteStore implements AdvisoryStore {
       },
       async commit() {
         const stamp = importStamp();
-        const setMeta = db.prepare("INSERT INTO vigil_osv_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+        const setMeta = db.prepare(
+          "INSERT INTO vigil_osv_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        );
         setMeta.run("last_import", stamp.lastImport);
         setMeta.run("generation", stamp.generation);
         db.exec("COMMIT");
@@ -105,18 +127,23 @@ export class SqliteStore implements AdvisoryStore {
       const key = lookupKey(base, name);
       if (out.has(key)) continue;
       const rows = this.#byKey.all(base, name) as { id: string; doc: string; source: string }[];
-      out.set(key, rows.map((r) => {
-        let entry = parsed.get(r.id);
-        if (!entry) parsed.set(r.id, (entry = { advisory: JSON.parse(r.doc), source: r.source }));
-        return entry;
-      }));
+      out.set(
+        key,
+        rows.map((r) => {
+          let entry = parsed.get(r.id);
+          if (!entry) parsed.set(r.id, (entry = { advisory: JSON.parse(r.doc), source: r.source }));
+          return entry;
+        }),
+      );
     }
     return out;
   }
 
   async info(): Promise<DatabaseInfo> {
     const count = (sql: string) => (this.#db.prepare(sql).get() as { n: number }).n;
-    const ecosystems = this.#db.prepare("SELECT base, COUNT(DISTINCT advisory) AS n FROM vigil_osv_packages GROUP BY base ORDER BY base").all() as { base: string; n: number }[];
+    const ecosystems = this.#db
+      .prepare("SELECT base, COUNT(DISTINCT advisory) AS n FROM vigil_osv_packages GROUP BY base ORDER BY base")
+      .all() as { base: string; n: number }[];
     const last = this.#db.prepare("SELECT value FROM vigil_osv_meta WHERE key = 'last_import'").get() as { value: string } | undefined;
     return {
       location: this.location,
@@ -129,7 +156,10 @@ export class SqliteStore implements AdvisoryStore {
   }
 
   async generation(): Promise<{ schema: string | undefined; generation: string }> {
-    const rows = this.#db.prepare("SELECT key, value FROM vigil_osv_meta WHERE key IN ('schema', 'generation', 'last_import')").all() as { key: string; value: string }[];
+    const rows = this.#db.prepare("SELECT key, value FROM vigil_osv_meta WHERE key IN ('schema', 'generation', 'last_import')").all() as {
+      key: string;
+      value: string;
+    }[];
     return generationOf(new Map(rows.map((r) => [r.key, r.value])));
   }
 

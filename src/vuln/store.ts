@@ -60,11 +60,14 @@ export function generationOf(meta: Map<string, string>): { schema: string | unde
 export const lookupKey = (base: string, name: string) => `${base}\u0000${name}`;
 
 export function checkSchema(location: string, found: string | undefined): void {
-  if (found === undefined) throw new InputError(`${location}: not a Vigil vulnerability database (no schema version); import into a new folder or database`);
+  if (found === undefined)
+    throw new InputError(`${location}: not a Vigil vulnerability database (no schema version); import into a new folder or database`);
   const version = Number(found);
   if (!Number.isInteger(version) || version < 1) throw new InputError(`${location}: unreadable schema version ${JSON.stringify(found)}`);
   if (version > SCHEMA_VERSION) {
-    throw new InputError(`${location}: the database has schema ${version}, newer than this Vigil reads (${SCHEMA_VERSION}): upgrade Vigil, or import into a new database`);
+    throw new InputError(
+      `${location}: the database has schema ${version}, newer than this Vigil reads (${SCHEMA_VERSION}): upgrade Vigil, or import into a new database`,
+    );
   }
 }
 

@@ -33,6 +33,7 @@ export function readTarget(path: string): ReadInput[] {
     }
   };
   walk(path, 0);
-  if (found.length === 0) throw new InputError(`${path}: no lockfile (${[...LOCKFILE_NAMES].join(", ")}) or SBOM (*.cdx.json, *.spdx.json) in this folder`);
+  if (found.length === 0)
+    throw new InputError(`${path}: no lockfile (${[...LOCKFILE_NAMES].join(", ")}) or SBOM (*.cdx.json, *.spdx.json) in this folder`);
   return found.map(readInputFile);
 }

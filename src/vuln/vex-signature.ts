@@ -27,13 +27,21 @@ export function bundlePathFor(vexPath: string): string {
 /** Verifies the VEX file's bundle; returns who signed it, or throws VerificationFailure with the reason. */
 export function verifyVexSignature(vexPath: string, policy: VexSignerPolicy): string {
   const bundlePath = bundlePathFor(vexPath);
-  if (!existsSync(bundlePath)) throw new VerificationFailure("signature", `${vexPath} has no signature: a signed VEX is required and ${bundlePath} is not there (make it with cosign sign-blob --bundle or vigil sign blob)`);
+  if (!existsSync(bundlePath))
+    throw new VerificationFailure(
+      "signature",
+      `${vexPath} has no signature: a signed VEX is required and ${bundlePath} is not there (make it with cosign sign-blob --bundle or vigil sign blob)`,
+    );
   const bundle = loadBundleFile(bundlePath);
-  const verified = verifyBlobBundle(bundle, { bytes: readFileSync(vexPath) }, {
-    signer: policy.signer,
-    ...(policy.trustedRoot && { trustedRoot: policy.trustedRoot }),
-    requireTlog: policy.requireTlog,
-  });
+  const verified = verifyBlobBundle(
+    bundle,
+    { bytes: readFileSync(vexPath) },
+    {
+      signer: policy.signer,
+      ...(policy.trustedRoot && { trustedRoot: policy.trustedRoot }),
+      requireTlog: policy.requireTlog,
+    },
+  );
   return verified.signer;
 }
 
@@ -41,7 +49,10 @@ export function verifyVexSignature(vexPath: string, policy: VexSignerPolicy): st
  * Reads each VEX document; when signatures are required (signer given), one whose bundle does not verify
  * suppresses nothing and is a failing vex-signature check (and one that verifies a passing one).
  */
-export function loadVexFiles(paths: readonly string[], signer: VexSignerPolicy | undefined): { statements: VexStatement[]; checks: Check[] } {
+export function loadVexFiles(
+  paths: readonly string[],
+  signer: VexSignerPolicy | undefined,
+): { statements: VexStatement[]; checks: Check[] } {
   const statements: VexStatement[] = [];
   const checks: Check[] = [];
   for (const path of paths) {
@@ -51,7 +62,15 @@ export function loadVexFiles(paths: readonly string[], signer: VexSignerPolicy |
         checks.push(check({ gate: GATE, rule: "vex-signature", status: "pass", subject: path, message: `VEX signed by ${by}` }));
       } catch (e) {
         if (!(e instanceof VerificationFailure)) throw e;
-        checks.push(check({ gate: GATE, rule: "vex-signature", status: "fail", subject: path, message: `${e.message}; its statements are not applied` }));
+        checks.push(
+          check({
+            gate: GATE,
+            rule: "vex-signature",
+            status: "fail",
+            subject: path,
+            message: `${e.message}; its statements are not applied`,
+          }),
+        );
         continue;
       }
     }
@@ -74,7 +93,8 @@ export interface VexSignatureConfig {
 export function vexSignerPolicy(config: VexSignatureConfig, where: string, trustedRoot?: TrustedRoot): VexSignerPolicy {
   const requireTlog = config.insecureIgnoreTlog !== true;
   if (config.key !== undefined) {
-    if (config.identity !== undefined || config.issuer !== undefined) throw new InputError(`${where}: give key or identity and issuer, not both`);
+    if (config.identity !== undefined || config.issuer !== undefined)
+      throw new InputError(`${where}: give key or identity and issuer, not both`);
     return { signer: { key: loadPublicKeyFile(config.key), name: config.key }, ...(trustedRoot && { trustedRoot }), requireTlog };
   }
   if (config.identity === undefined || config.issuer === undefined) throw new InputError(`${where}: give key, or both identity and issuer`);

@@ -58,16 +58,24 @@ function openVex(doc: Json, path: string, start: number): VexStatement[] {
   return doc.statements.map((s, i) => {
     const where = `${path}: statements[${i}]`;
     if (!isObject(s)) throw new InputError(`${where} is not an object`);
-    if (typeof s.status !== "string" || !STATUSES.includes(s.status as VexStatus)) throw new InputError(`${where}.status ${JSON.stringify(s.status)} is not one of ${STATUSES.join(", ")}`);
+    if (typeof s.status !== "string" || !STATUSES.includes(s.status as VexStatus))
+      throw new InputError(`${where}.status ${JSON.stringify(s.status)} is not one of ${STATUSES.join(", ")}`);
     const vuln = s.vulnerability;
-    const vulnerabilities = typeof vuln === "string" ? [vuln] : isObject(vuln) ? [vuln.name, ...(Array.isArray(vuln.aliases) ? vuln.aliases : [])].filter((x): x is string => typeof x === "string") : [];
+    const vulnerabilities =
+      typeof vuln === "string"
+        ? [vuln]
+        : isObject(vuln)
+          ? [vuln.name, ...(Array.isArray(vuln.aliases) ? vuln.aliases : [])].filter((x): x is string => typeof x === "string")
+          : [];
     if (vulnerabilities.length === 0) throw new InputError(`${where}.vulnerability names no vulnerability`);
     if (!Array.isArray(s.products) || s.products.length === 0) throw new InputError(`${where}.products is not a non-empty list`);
     const products: string[] = [];
     for (const [j, p] of s.products.entries()) {
       if (typeof p === "string") products.push(p);
       else if (isObject(p) && typeof p["@id"] === "string") {
-        const subs = Array.isArray(p.subcomponents) ? p.subcomponents.flatMap((c) => (isObject(c) && typeof c["@id"] === "string" ? [c["@id"]] : [])) : [];
+        const subs = Array.isArray(p.subcomponents)
+          ? p.subcomponents.flatMap((c) => (isObject(c) && typeof c["@id"] === "string" ? [c["@id"]] : []))
+          : [];
         // With subcomponents the statement is about those components inside the product.
         products.push(...(subs.length > 0 ? subs : [p["@id"]]));
         const ids = isObject(p.identifiers) ? Object.values(p.identifiers).filter((x): x is string => typeof x === "string") : [];
@@ -90,8 +98,12 @@ function openVex(doc: Json, path: string, start: number): VexStatement[] {
 }
 
 const CDX_STATES: Record<string, VexStatus> = {
-  not_affected: "not_affected", false_positive: "not_affected", resolved: "fixed", resolved_with_pedigree: "fixed",
-  exploitable: "affected", in_triage: "under_investigation",
+  not_affected: "not_affected",
+  false_positive: "not_affected",
+  resolved: "fixed",
+  resolved_with_pedigree: "fixed",
+  exploitable: "affected",
+  in_triage: "under_investigation",
 };
 
 function cycloneDxVex(doc: Json, path: string, start: number): VexStatement[] {
@@ -103,7 +115,8 @@ function cycloneDxVex(doc: Json, path: string, start: number): VexStatement[] {
     if (!isObject(v) || typeof v.id !== "string") throw new InputError(`${where} has no id`);
     if (!isObject(v.analysis)) return; // a vulnerability without analysis states nothing
     const state = v.analysis.state;
-    if (typeof state !== "string" || !Object.hasOwn(CDX_STATES, state)) throw new InputError(`${where}.analysis.state ${JSON.stringify(state)} is not a CycloneDX impact analysis state`);
+    if (typeof state !== "string" || !Object.hasOwn(CDX_STATES, state))
+      throw new InputError(`${where}.analysis.state ${JSON.stringify(state)} is not a CycloneDX impact analysis state`);
     const affects = Array.isArray(v.affects) ? v.affects.flatMap((a) => (isObject(a) && typeof a.ref === "string" ? [a.ref] : [])) : [];
     if (affects.length === 0) throw new InputError(`${where}.affects names no component`);
     const refs = Array.isArray(v.references) ? v.references.flatMap((r) => (isObject(r) && typeof r.id === "string" ? [r.id] : [])) : [];

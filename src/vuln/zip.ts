@@ -7,11 +7,17 @@ import { InputError } from "../core/errors.ts";
 /** The largest advisory read from a zip; real ones are kilobytes, the largest few hundred. */
 export const MAX_ENTRY_BYTES = 16 * 1024 * 1024;
 
-export interface ZipEntry { name: string; read(): Promise<Buffer> }
+export interface ZipEntry {
+  name: string;
+  read(): Promise<Buffer>;
+}
 
 export async function* zipEntries(path: string): AsyncGenerator<ZipEntry> {
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(path, { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true }, (err, z) => (err ? reject(damaged(path, err)) : resolve(z!))));
+    yauzl.open(path, { lazyEntries: true, autoClose: true, strictFileNames: true, validateEntrySizes: true }, (err, z) =>
+      err ? reject(damaged(path, err)) : resolve(z!),
+    ),
+  );
   try {
     for (;;) {
       const entry = await new Promise<yauzl.Entry | null>((resolve, reject) => {
@@ -39,7 +45,11 @@ export async function* zipEntries(path: string): AsyncGenerator<ZipEntry> {
 
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, path: string): Promise<Buffer> {
   if (entry.uncompressedSize > MAX_ENTRY_BYTES) {
-    return Promise.reject(new InputError(`${path}: entry ${JSON.stringify(entry.fileName)} is ${entry.uncompressedSize} bytes, over the ${MAX_ENTRY_BYTES}-byte cap for one advisory`));
+    return Promise.reject(
+      new InputError(
+        `${path}: entry ${JSON.stringify(entry.fileName)} is ${entry.uncompressedSize} bytes, over the ${MAX_ENTRY_BYTES}-byte cap for one advisory`,
+      ),
+    );
   }
   return new Promise((resolve, reject) => {
     zip.openReadStream(entry, (err, stream) => {

@@ -8,7 +8,10 @@ import { connectCluster, type Cluster } from "../../src/cluster/index.ts";
 import { startKubeApiServer, type After, type KubeCluster } from "./kube.ts";
 
 /** A real API server, an admin connection to it, and the agent's namespace (unless null). */
-export async function agentTestCluster(scope: After, agentNamespace: string | null = "vigil-system"): Promise<{ cluster: KubeCluster; admin: Cluster }> {
+export async function agentTestCluster(
+  scope: After,
+  agentNamespace: string | null = "vigil-system",
+): Promise<{ cluster: KubeCluster; admin: Cluster }> {
   const cluster = await startKubeApiServer(scope);
   const admin = await connectCluster({ kubeconfig: cluster.admin.kubeconfigPath });
   scope.after(() => admin.close());
@@ -17,7 +20,12 @@ export async function agentTestCluster(scope: After, agentNamespace: string | nu
 }
 
 export async function createNamespace(admin: Cluster, name: string): Promise<void> {
-  await admin.call({ verb: "create", method: "POST", path: "/api/v1/namespaces", body: { apiVersion: "v1", kind: "Namespace", metadata: { name } } });
+  await admin.call({
+    verb: "create",
+    method: "POST",
+    path: "/api/v1/namespaces",
+    body: { apiVersion: "v1", kind: "Namespace", metadata: { name } },
+  });
 }
 
 export interface AgentEnvironment {
@@ -48,14 +56,17 @@ export interface AgentConfigFields {
 /** Writes DIR/agent.yaml (its cache in DIR/cache) and returns its path. */
 export function writeAgentConfig(dir: string, fields: AgentConfigFields): string {
   const file = join(dir, "agent.yaml");
-  writeFileSync(file, `apiVersion: vigil.dev/v1alpha1
+  writeFileSync(
+    file,
+    `apiVersion: vigil.dev/v1alpha1
 kind: AgentConfig
 trustPolicy: ${fields.trust}
 namespace: ${fields.namespace ?? "vigil-system"}
 cacheDir: ${join(dir, "cache")}
 policy: { packs: [${fields.packs.join(", ")}] }
 ${fields.extra ?? ""}environments:
-${fields.environments.map(environmentYaml).join("")}`);
+${fields.environments.map(environmentYaml).join("")}`,
+  );
   return file;
 }
 

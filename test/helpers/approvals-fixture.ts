@@ -47,13 +47,21 @@ export function approvalsFixture(t: { after(fn: () => void): void }, prod: Recor
   const staging = agentKey(root, "staging-agent");
   const rogue = agentKey(root, "rogue-agent");
   const trust = writePolicy(join(root, "vigil.trust.yaml"), {
-    signers: [alice!.policyEntry, bob!.policyEntry, carol!.policyEntry, { name: "dave", ssh: [dave!.publicKey, dave2.publicKey] }, erin!.policyEntry],
+    signers: [
+      alice!.policyEntry,
+      bob!.policyEntry,
+      carol!.policyEntry,
+      { name: "dave", ssh: [dave!.publicKey, dave2.publicKey] },
+      erin!.policyEntry,
+    ],
     groups: { platform: ["alice", "bob", "carol", "dave"] },
     paths: [{ pattern: "**", owners: ["alice", "bob", "carol", "dave", "erin"] }],
     environments: [
       { name: "staging", branch: "main", path: "envs/staging", agent: { key: staging.pem } },
       {
-        name: "prod", branch: "main", path: "envs/prod",
+        name: "prod",
+        branch: "main",
+        path: "envs/prod",
         approvals: { required: 2, from: ["group:platform"], excludeAuthors: true, maxAge: "7d" },
         promotion: { after: "staging", soak: "10m" },
         ...prod,
@@ -63,10 +71,26 @@ export function approvalsFixture(t: { after(fn: () => void): void }, prod: Recor
   const repo = new TestRepo(join(root, "repo"));
   const env = { COSIGN_PASSWORD: "" };
   return {
-    root, repo, trust, alice: alice!, bob: bob!, carol: carol!, dave: dave!, dave2, erin: erin!, mallory: mallory!, staging, rogue,
-    approve: (signer, rev, ...args) => vigil(["approve", "--repo", repo.dir, "--env", "prod", "--rev", rev, "--key", signer.keyFile, "--json", ...args]),
-    record: (rev, ...args) => vigil(["record", "deployment", "--repo", repo.dir, "--env", "staging", "--rev", rev, "--key", staging.file, "--json", ...args], { env }),
-    release: (rev, ...args) => vigil(["verify", "release", "--repo", repo.dir, "--trust", trust, "--env", "prod", "--rev", rev, "--json", ...args]),
+    root,
+    repo,
+    trust,
+    alice: alice!,
+    bob: bob!,
+    carol: carol!,
+    dave: dave!,
+    dave2,
+    erin: erin!,
+    mallory: mallory!,
+    staging,
+    rogue,
+    approve: (signer, rev, ...args) =>
+      vigil(["approve", "--repo", repo.dir, "--env", "prod", "--rev", rev, "--key", signer.keyFile, "--json", ...args]),
+    record: (rev, ...args) =>
+      vigil(["record", "deployment", "--repo", repo.dir, "--env", "staging", "--rev", rev, "--key", staging.file, "--json", ...args], {
+        env,
+      }),
+    release: (rev, ...args) =>
+      vigil(["verify", "release", "--repo", repo.dir, "--trust", trust, "--env", "prod", "--rev", rev, "--json", ...args]),
   };
 }
 

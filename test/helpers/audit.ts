@@ -27,7 +27,12 @@ export function makeLogKey(dir: string, name = "example.com/audit/test"): LogKey
 
 /** A finding: the smallest record, numbered so a test can tell them apart. */
 export function finding(n: number, environment = "prod"): AuditRecord {
-  return { kind: "finding", time: new Date(Date.UTC(2026, 0, 1, 0, 0, n % 60)).toISOString(), environment, payload: { subject: `subject-${n}`, rule: "test", severity: "low", message: `finding ${n}` } };
+  return {
+    kind: "finding",
+    time: new Date(Date.UTC(2026, 0, 1, 0, 0, n % 60)).toISOString(),
+    environment,
+    payload: { subject: `subject-${n}`, rule: "test", severity: "low", message: `finding ${n}` },
+  };
 }
 
 export interface StoreKind {
@@ -70,28 +75,78 @@ export function shopReconcile(): ReconcileInput {
     revision: BOB_COMMIT,
     applied: true,
     verdict: makeVerdict({ environment: "prod", revision: BOB_COMMIT }, [
-      check({ gate: "revision", rule: "commit-signature", status: "pass", subject: ALICE_COMMIT, message: "signed by alice (ssh-ed25519 SHA256:alicekey)" }),
-      check({ gate: "revision", rule: "commit-signature", status: "pass", subject: BOB_COMMIT, message: "signed by bob (ssh-ed25519 SHA256:bobkey)" }),
+      check({
+        gate: "revision",
+        rule: "commit-signature",
+        status: "pass",
+        subject: ALICE_COMMIT,
+        message: "signed by alice (ssh-ed25519 SHA256:alicekey)",
+      }),
+      check({
+        gate: "revision",
+        rule: "commit-signature",
+        status: "pass",
+        subject: BOB_COMMIT,
+        message: "signed by bob (ssh-ed25519 SHA256:bobkey)",
+      }),
       check({ gate: "render", rule: "objects", status: "pass", subject: `envs/prod@${BOB_COMMIT.slice(0, 12)}`, message: "2 objects" }),
-      check({ gate: "policy", rule: "pss-restricted/run-as-non-root", status: "pass", subject: "Deployment shop/web", message: "runs as non-root" }),
-      check({ gate: "policy", rule: "coverage", status: "skip", subject: "ConfigMap shop/settings", message: "no policy applies to this resource" }),
-      check({ gate: "artifact", rule: "image-signature", status: "pass", subject: "Deployment shop/web container app: registry.example.com/shop/app:1.4", message: `signed by ci; attested https://cyclonedx.org/bom (ci); rule registry.example.com/shop/** (trust.yaml:20); pinned to ${SHOP_DIGEST}` }),
+      check({
+        gate: "policy",
+        rule: "pss-restricted/run-as-non-root",
+        status: "pass",
+        subject: "Deployment shop/web",
+        message: "runs as non-root",
+      }),
+      check({
+        gate: "policy",
+        rule: "coverage",
+        status: "skip",
+        subject: "ConfigMap shop/settings",
+        message: "no policy applies to this resource",
+      }),
+      check({
+        gate: "artifact",
+        rule: "image-signature",
+        status: "pass",
+        subject: "Deployment shop/web container app: registry.example.com/shop/app:1.4",
+        message: `signed by ci; attested https://cyclonedx.org/bom (ci); rule registry.example.com/shop/** (trust.yaml:20); pinned to ${SHOP_DIGEST}`,
+      }),
     ]),
   };
 }
 
 /** The pinned set of that reconcile and what src/cluster did with it (a Deployment created, a ConfigMap drifted, one pruned). */
 export function shopDeployment(): { objects: SourcedObject[]; sync: Pick<SyncResult, "objects"> } {
-  const web = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "shop" }, spec: { template: { spec: { containers: [{ name: "app", image: SHOP_IMAGE }] } } } };
+  const web = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "web", namespace: "shop" },
+    spec: { template: { spec: { containers: [{ name: "app", image: SHOP_IMAGE }] } } },
+  };
   const settings = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "settings", namespace: "shop" }, data: { a: "1" } };
-  const objects = [{ object: web, file: "envs/prod/web.yaml", line: 1 }, { object: settings, file: "envs/prod/settings.yaml", line: 1 }];
-  const ref = (o: typeof web | typeof settings, file: string) => ({ apiVersion: o.apiVersion, kind: o.kind, namespace: "shop", name: o.metadata.name, file, line: 1 });
+  const objects = [
+    { object: web, file: "envs/prod/web.yaml", line: 1 },
+    { object: settings, file: "envs/prod/settings.yaml", line: 1 },
+  ];
+  const ref = (o: typeof web | typeof settings, file: string) => ({
+    apiVersion: o.apiVersion,
+    kind: o.kind,
+    namespace: "shop",
+    name: o.metadata.name,
+    file,
+    line: 1,
+  });
   return {
     objects,
     sync: {
       objects: [
         { object: ref(web, "envs/prod/web.yaml"), action: "create" },
-        { object: ref(settings, "envs/prod/settings.yaml"), action: "drift", restored: true, changes: [{ path: "data.a", from: "2", to: "1" }] },
+        {
+          object: ref(settings, "envs/prod/settings.yaml"),
+          action: "drift",
+          restored: true,
+          changes: [{ path: "data.a", from: "2", to: "1" }],
+        },
         { object: { apiVersion: "v1", kind: "Service", namespace: "shop", name: "old" }, action: "prune" },
       ],
     },

@@ -34,7 +34,13 @@ export interface Answer {
 }
 
 /** One request as `dispatcher`'s identity (the admin's unless given); JSON in and out. */
-export async function kubeApi(kube: KubeCluster, method: Dispatcher.HttpMethod, path: string, body?: unknown, opts: { contentType?: string; dispatcher?: Dispatcher } = {}): Promise<Answer> {
+export async function kubeApi(
+  kube: KubeCluster,
+  method: Dispatcher.HttpMethod,
+  path: string,
+  body?: unknown,
+  opts: { contentType?: string; dispatcher?: Dispatcher } = {},
+): Promise<Answer> {
   const res = await request(`${kube.url}${path}`, {
     method,
     dispatcher: opts.dispatcher ?? kube.admin.dispatcher,
@@ -59,7 +65,11 @@ export function manifests(yaml: string, file = "envs/test/set.yaml"): SourcedObj
 }
 
 /** A Cluster as the admin, closed when the file's tests end. */
-export async function adminCluster(kube: KubeCluster, t: { after(fn: () => unknown): void }, options: Omit<ConnectOptions, "kubeconfig"> = {}): Promise<Cluster> {
+export async function adminCluster(
+  kube: KubeCluster,
+  t: { after(fn: () => unknown): void },
+  options: Omit<ConnectOptions, "kubeconfig"> = {},
+): Promise<Cluster> {
   const cluster = await connectCluster({ kubeconfig: kube.admin.kubeconfigPath, ...options });
   t.after(() => cluster.close());
   return cluster;

@@ -77,9 +77,17 @@ export class TestRepo {
     this.clock = opts.time ?? this.clock + 60;
     const who = signer ?? { name: "nobody", email: "nobody@example.com" };
     const args = [
-      "-c", `user.name=${who.name}`, "-c", `user.email=${who.email}`,
+      "-c",
+      `user.name=${who.name}`,
+      "-c",
+      `user.email=${who.email}`,
       ...(signer ? signer.gitConfig : []),
-      "commit", "-q", "--allow-empty", "-m", message, ...(signer ? ["-S"] : ["--no-gpg-sign"]),
+      "commit",
+      "-q",
+      "--allow-empty",
+      "-m",
+      message,
+      ...(signer ? ["-S"] : ["--no-gpg-sign"]),
     ];
     const r = spawnSync("git", args, { cwd: this.dir, env: { ...process.env, ...this.env(this.clock) }, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`git commit failed: ${r.stderr}`);

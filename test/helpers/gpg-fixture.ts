@@ -12,7 +12,10 @@ export class GpgHome {
 
   gpg(args: string[], input?: string, opts: { fakedTime?: string } = {}): string {
     const time = opts.fakedTime ? ["--faked-system-time", `${opts.fakedTime}!`, "--ignore-time-conflict"] : [];
-    return run("gpg", ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", ...time, ...args], { env: { GNUPGHOME: this.dir }, ...(input !== undefined ? { input } : {}) });
+    return run("gpg", ["--batch", "--pinentry-mode", "loopback", "--passphrase", "", ...time, ...args], {
+      env: { GNUPGHOME: this.dir },
+      ...(input !== undefined ? { input } : {}),
+    });
   }
 
   /** Makes a key and returns its fingerprint. `usage` "sign" or "cert" (then add a signing subkey). */
@@ -35,12 +38,19 @@ export class GpgHome {
   }
 
   sign(fpr: string, data: Buffer | string, opts: { digest?: string; fakedTime?: string } = {}): string {
-    return this.gpg(["--armor", "--detach-sign", "--local-user", fpr, ...(opts.digest ? ["--digest-algo", opts.digest] : [])], data.toString(), opts.fakedTime ? { fakedTime: opts.fakedTime } : {});
+    return this.gpg(
+      ["--armor", "--detach-sign", "--local-user", fpr, ...(opts.digest ? ["--digest-algo", opts.digest] : [])],
+      data.toString(),
+      opts.fakedTime ? { fakedTime: opts.fakedTime } : {},
+    );
   }
 
   /** Imports the revocation certificate gpg wrote at key generation: the key is revoked. */
   revoke(fpr: string): void {
-    const cert = readFileSync(join(this.dir, "openpgp-revocs.d", readdirSync(join(this.dir, "openpgp-revocs.d")).find((f) => f.startsWith(fpr))!), "utf8");
+    const cert = readFileSync(
+      join(this.dir, "openpgp-revocs.d", readdirSync(join(this.dir, "openpgp-revocs.d")).find((f) => f.startsWith(fpr))!),
+      "utf8",
+    );
     this.gpg(["--import"], cert.replace(/^:-----BEGIN/m, "-----BEGIN"));
   }
 
@@ -66,6 +76,9 @@ export class GpgHome {
 /** git runs gpg.program without our environment tweaks; a wrapper pins GNUPGHOME and batch mode. */
 export function gpgWrapper(home: GpgHome): string {
   const path = join(home.dir, "..", "gpg-wrapper.sh");
-  run("sh", ["-c", `printf '%s\\n' '#!/bin/sh' 'exec gpg --homedir "${home.dir}" --batch --pinentry-mode loopback --passphrase "" "$@"' > "${path}" && chmod +x "${path}"`]);
+  run("sh", [
+    "-c",
+    `printf '%s\\n' '#!/bin/sh' 'exec gpg --homedir "${home.dir}" --batch --pinentry-mode loopback --passphrase "" "$@"' > "${path}" && chmod +x "${path}"`,
+  ]);
   return path;
 }

@@ -252,15 +252,55 @@ interface Pki {
 function makePki(parent: string): Pki {
   const dir = join(parent, "pki");
   mkdirSync(dir);
-  const ecKey = (name: string) => run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], { cwd: dir });
+  const ecKey = (name: string) =>
+    run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], { cwd: dir });
   ecKey("ca");
-  run("openssl", ["req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=vigil test kubernetes CA", "-days", "2", "-out", "ca.pem",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"], { cwd: dir });
+  run(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-subj",
+      "/CN=vigil test kubernetes CA",
+      "-days",
+      "2",
+      "-out",
+      "ca.pem",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign",
+    ],
+    { cwd: dir },
+  );
   const issue = (name: string, subject: string, extensions: string) => {
     ecKey(name);
     run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], { cwd: dir });
     writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${extensions}`);
-    run("openssl", ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`], { cwd: dir });
+    run(
+      "openssl",
+      [
+        "x509",
+        "-req",
+        "-in",
+        `${name}.csr`,
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        `${name}.ext`,
+        "-out",
+        `${name}.pem`,
+      ],
+      { cwd: dir },
+    );
     return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
   };
   // The key that signs service account tokens, and its public half that verifies them.
@@ -275,7 +315,8 @@ function makePki(parent: string): Pki {
     serving: issue("apiserver", "/CN=kube-apiserver", "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"),
     serviceAccount,
     client(name, groups) {
-      if (!/^[a-z0-9][a-z0-9.:@_-]*$/i.test(name) || groups.some((g) => !/^[a-z0-9][a-z0-9.:_-]*$/i.test(g))) throw new Error(`not a test user name or group: ${name} ${groups}`);
+      if (!/^[a-z0-9][a-z0-9.:@_-]*$/i.test(name) || groups.some((g) => !/^[a-z0-9][a-z0-9.:_-]*$/i.test(g)))
+        throw new Error(`not a test user name or group: ${name} ${groups}`);
       // Kubernetes reads the user from CN and the groups from O.
       const subject = `${groups.map((g) => `/O=${g}`).join("")}/CN=${name}`;
       const stem = `user-${name.replace(/[^a-z0-9.-]/gi, "_")}`;
@@ -291,7 +332,15 @@ function writeKubeconfig(user: KubeUser, server: string, caPem: string): void {
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name: "vigil-test", cluster: { server, "certificate-authority-data": b64(caPem) } }],
-    users: [{ name: user.name, user: { "client-certificate-data": b64(readFileSync(user.certFile, "utf8")), "client-key-data": b64(readFileSync(user.keyFile, "utf8")) } }],
+    users: [
+      {
+        name: user.name,
+        user: {
+          "client-certificate-data": b64(readFileSync(user.certFile, "utf8")),
+          "client-key-data": b64(readFileSync(user.keyFile, "utf8")),
+        },
+      },
+    ],
     contexts: [{ name: "vigil-test", context: { cluster: "vigil-test", user: user.name } }],
     "current-context": "vigil-test",
   };

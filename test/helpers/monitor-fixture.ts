@@ -13,7 +13,12 @@ import type { VexStatement } from "../../src/vuln/vex.ts";
 export const digestOf = (label: string) => `sha256:${createHash("sha256").update(label).digest("hex")}`;
 
 export function cyclonedx(purls: string[]): unknown {
-  return { bomFormat: "CycloneDX", specVersion: "1.6", version: 1, components: purls.map((purl, i) => ({ type: "library", "bom-ref": `c${i}`, name: purl, purl })) };
+  return {
+    bomFormat: "CycloneDX",
+    specVersion: "1.6",
+    version: 1,
+    components: purls.map((purl, i) => ({ type: "library", "bom-ref": `c${i}`, name: purl, purl })),
+  };
 }
 
 /** A Deployment per entry, each running its images (pinned by the digest their label hashes to). */
@@ -23,7 +28,15 @@ export function workloads(namespace: string, spec: Record<string, string[]>): So
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name, namespace },
-      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: { containers: images.map((label, j) => ({ name: `c${j}`, image: `registry.example.com/team/${label}@${digestOf(label)}` })) } } },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            containers: images.map((label, j) => ({ name: `c${j}`, image: `registry.example.com/team/${label}@${digestOf(label)}` })),
+          },
+        },
+      },
     },
     file: `envs/${namespace}/${name}.yaml`,
     line: 1 + i,
@@ -57,7 +70,12 @@ export function osv(a: AdvisoryInput): unknown {
     ...(a.withdrawn && { withdrawn: a.withdrawn }),
     summary: `${a.name} is vulnerable`,
     ...(a.severity && { severity: [{ type: "CVSS_V3", score: a.severity }] }),
-    affected: [{ package: { ecosystem: a.ecosystem, name: a.name }, ranges: [{ type: "SEMVER", events: [{ introduced: a.introduced ?? "0" }, ...(a.fixed ? [{ fixed: a.fixed }] : [])] }] }],
+    affected: [
+      {
+        package: { ecosystem: a.ecosystem, name: a.name },
+        ranges: [{ type: "SEMVER", events: [{ introduced: a.introduced ?? "0" }, ...(a.fixed ? [{ fixed: a.fixed }] : [])] }],
+      },
+    ],
   };
 }
 
@@ -77,10 +95,26 @@ export interface Fixture {
 
 export const FIXED_TIME = new Date("2026-12-01T10:00:00Z");
 
-export async function openMonitor(dir: string, options: { sinks?: Sink[]; vex?: VexStatement[]; now?: () => Date; inventory?: string; database?: string; inventoryStore?: InventoryStore } = {}): Promise<Fixture> {
+export async function openMonitor(
+  dir: string,
+  options: {
+    sinks?: Sink[];
+    vex?: VexStatement[];
+    now?: () => Date;
+    inventory?: string;
+    database?: string;
+    inventoryStore?: InventoryStore;
+  } = {},
+): Promise<Fixture> {
   const inventory = options.inventoryStore ?? (await openInventory(options.inventory ?? join(dir, "inventory")));
   const advisories = await openStore(options.database ?? join(dir, "vulndb"), { create: true });
-  const monitor = await Monitor.open({ inventory, advisories, now: options.now ?? (() => FIXED_TIME), ...(options.sinks && { sinks: options.sinks }), ...(options.vex && { vex: options.vex }) });
+  const monitor = await Monitor.open({
+    inventory,
+    advisories,
+    now: options.now ?? (() => FIXED_TIME),
+    ...(options.sinks && { sinks: options.sinks }),
+    ...(options.vex && { vex: options.vex }),
+  });
   return {
     monitor,
     inventory,

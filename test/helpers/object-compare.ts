@@ -11,7 +11,10 @@ const settle = (p: Promise<GitObject | null>): Promise<Outcome> => p.catch((e: E
 
 /** Every object id the repository stores (loose and packed), in pack order (as a walk meets them, so delta bases are shared). */
 export function allObjectIds(gitDir: string): string[] {
-  const r = spawnSync("git", ["--git-dir", gitDir, "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname)"], { encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = spawnSync("git", ["--git-dir", gitDir, "cat-file", "--batch-all-objects", "--unordered", "--batch-check=%(objectname)"], {
+    encoding: "utf8",
+    maxBuffer: 1 << 30,
+  });
   if (r.status !== 0) throw new Error(`git cat-file --batch-all-objects: ${r.stderr}`);
   return r.stdout.split("\n").filter(Boolean);
 }
@@ -24,7 +27,10 @@ export async function compareEveryObject(gitDir: string): Promise<number> {
   try {
     for (let i = 0; i < ids.length; i += 2000) {
       const chunk = ids.slice(i, i + 2000);
-      const [ours, theirs] = await Promise.all([Promise.all(chunk.map((id) => settle(store.read(id)))), Promise.all(chunk.map((id) => settle(git.read(id))))]);
+      const [ours, theirs] = await Promise.all([
+        Promise.all(chunk.map((id) => settle(store.read(id)))),
+        Promise.all(chunk.map((id) => settle(git.read(id)))),
+      ]);
       chunk.forEach((id, k) => {
         const a = ours[k]!;
         const b = theirs[k]!;

@@ -17,7 +17,6 @@ export interface TestPostgres {
   stop(): void;
 }
 
-
 /** The server's programs, or a skip (a failure in CI) naming how to install them. */
 export function requirePostgres(t: TestContext): string | undefined {
   const bin = postgresBin();
@@ -35,11 +34,26 @@ export function startPostgres(scope: After, bin: string): TestPostgres {
   const user = serverUser();
   if (user) for (const path of [dir, data]) chownSync(path, user.uid, user.gid);
   const run = (program: string, args: string[]) => {
-    const r = spawnSync(join(bin, program), args, { encoding: "utf8", ...(user && { uid: user.uid, gid: user.gid }), env: { ...process.env, LC_ALL: "C" } });
+    const r = spawnSync(join(bin, program), args, {
+      encoding: "utf8",
+      ...(user && { uid: user.uid, gid: user.gid }),
+      env: { ...process.env, LC_ALL: "C" },
+    });
     if (r.status !== 0) throw new Error(`${program} ${args.join(" ")} failed (${r.status}): ${r.stderr}${r.stdout}`);
   };
   run("initdb", ["-D", data, "-U", "vigil", "--auth=trust", "--encoding=UTF8", "--no-sync"]);
-  run("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60", "-o", `-k ${dir} -c listen_addresses='' -c max_connections=50`, "start"]);
+  run("pg_ctl", [
+    "-D",
+    data,
+    "-l",
+    join(dir, "server.log"),
+    "-w",
+    "-t",
+    "60",
+    "-o",
+    `-k ${dir} -c listen_addresses='' -c max_connections=50`,
+    "start",
+  ]);
   let stopped = false;
   const stop = () => {
     if (stopped) return;
@@ -51,7 +65,11 @@ export function startPostgres(scope: After, bin: string): TestPostgres {
   return {
     database(name) {
       if (!created.has(name)) {
-        const r = spawnSync(join(bin, "psql"), ["-h", dir, "-U", "vigil", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", `CREATE DATABASE "${name}"`], { encoding: "utf8" });
+        const r = spawnSync(
+          join(bin, "psql"),
+          ["-h", dir, "-U", "vigil", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c", `CREATE DATABASE "${name}"`],
+          { encoding: "utf8" },
+        );
         if (r.status !== 0) throw new Error(`CREATE DATABASE ${name}: ${r.stderr}`);
         created.add(name);
       }

@@ -34,8 +34,27 @@ export interface TestTlsCa {
 export function makeTlsCa(t: After): TestTlsCa {
   const dir = tempDir(t, "vigil-ca-");
   run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"], { cwd: dir });
-  run("openssl", ["req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=vigil test CA", "-days", "2", "-out", "ca.pem",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"], { cwd: dir });
+  run(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-new",
+      "-key",
+      "ca.key",
+      "-subj",
+      "/CN=vigil test CA",
+      "-days",
+      "2",
+      "-out",
+      "ca.pem",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign",
+    ],
+    { cwd: dir },
+  );
   const caFile = join(dir, "ca.pem");
   return {
     dir,
@@ -44,8 +63,31 @@ export function makeTlsCa(t: After): TestTlsCa {
     issue(name) {
       run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], { cwd: dir });
       run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", `/CN=${name}`, "-out", `${name}.csr`], { cwd: dir });
-      writeFileSync(join(dir, `${name}.ext`), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n");
-      run("openssl", ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", `${name}.ext`, "-out", `${name}.pem`], { cwd: dir });
+      writeFileSync(
+        join(dir, `${name}.ext`),
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+      );
+      run(
+        "openssl",
+        [
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca.key",
+          "-CAcreateserial",
+          "-days",
+          "2",
+          "-extfile",
+          `${name}.ext`,
+          "-out",
+          `${name}.pem`,
+        ],
+        { cwd: dir },
+      );
       return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
     },
   };
@@ -102,7 +144,9 @@ export async function startRegistry(t: After, options: RegistryOptions = {}): Pr
   if (options.token) {
     const bundle = join(dir, "token-ca.pem");
     writeFileSync(bundle, options.token.caPem);
-    config.auth = { token: { realm: options.token.realm, service: options.token.service, issuer: options.token.issuer, rootcertbundle: bundle } };
+    config.auth = {
+      token: { realm: options.token.realm, service: options.token.service, issuer: options.token.issuer, rootcertbundle: bundle },
+    };
   }
   const tls = options.tls?.issue(`registry-${randomBytes(4).toString("hex")}`);
   const scheme = tls ? "https" : "http";
@@ -186,18 +230,39 @@ export interface TokenServerOptions {
 export async function startTokenServer(t: After, options: TokenServerOptions): Promise<TokenServer> {
   const { cert, key } = options.ca.issue("token-signer");
   const signingKey = createPrivateKey(readFileSync(key));
-  const x5c = [Buffer.from(new X509Certificate(readFileSync(cert)).raw).toString("base64"), Buffer.from(new X509Certificate(options.ca.caPem).raw).toString("base64")];
+  const x5c = [
+    Buffer.from(new X509Certificate(readFileSync(cert)).raw).toString("base64"),
+    Buffer.from(new X509Certificate(options.ca.caPem).raw).toString("base64"),
+  ];
   const port = await freePort();
-  const server: TokenServer = { realm: `http://127.0.0.1:${port}/token`, service: "vigil-test-registry", issuer: "vigil-test-issuer", caPem: options.ca.caPem, requests: [] };
+  const server: TokenServer = {
+    realm: `http://127.0.0.1:${port}/token`,
+    service: "vigil-test-registry",
+    issuer: "vigil-test-issuer",
+    caPem: options.ca.caPem,
+    requests: [],
+  };
   const issue = (user: string | undefined, scopes: string[]) => {
     const access = scopes.flatMap((scope) => {
       const [type, name, actions] = scope.split(":");
-      const granted = user !== undefined || options.publicRepositories?.includes(name!) ? actions!.split(",").filter((a) => user !== undefined || a === "pull") : [];
+      const granted =
+        user !== undefined || options.publicRepositories?.includes(name!)
+          ? actions!.split(",").filter((a) => user !== undefined || a === "pull")
+          : [];
       return granted.length ? [{ type, name, actions: granted }] : [];
     });
     const now = Math.floor(Date.now() / 1000);
     const header = { typ: "JWT", alg: "ES256", x5c };
-    const claims = { iss: server.issuer, sub: user ?? "", aud: server.service, exp: now + (options.expiresIn ?? 300), nbf: now - 5, iat: now, jti: randomBytes(8).toString("hex"), access };
+    const claims = {
+      iss: server.issuer,
+      sub: user ?? "",
+      aud: server.service,
+      exp: now + (options.expiresIn ?? 300),
+      nbf: now - 5,
+      iat: now,
+      jti: randomBytes(8).toString("hex"),
+      access,
+    };
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString("base64url");
     const payload = `${b64(header)}.${b64(claims)}`;
     const signature = sign("sha256", Buffer.from(payload), { key: signingKey, dsaEncoding: "ieee-p1363" });
@@ -207,7 +272,10 @@ export async function startTokenServer(t: After, options: TokenServerOptions): P
     const url = new URL(req.url!, server.realm);
     const body = new URLSearchParams(await readAll(req));
     const params = req.method === "POST" ? body : url.searchParams;
-    const scope = params.getAll("scope").flatMap((s) => s.split(" ")).filter(Boolean);
+    const scope = params
+      .getAll("scope")
+      .flatMap((s) => s.split(" "))
+      .filter(Boolean);
     const grant = params.get("grant_type") ?? undefined;
     let user: string | undefined;
     let refused = false;
@@ -225,7 +293,10 @@ export async function startTokenServer(t: After, options: TokenServerOptions): P
       return;
     }
     const token = issue(user, scope);
-    const answer = grant === "refresh_token" ? { access_token: token, expires_in: options.expiresIn ?? 300 } : { token, expires_in: options.expiresIn ?? 300 };
+    const answer =
+      grant === "refresh_token"
+        ? { access_token: token, expires_in: options.expiresIn ?? 300 }
+        : { token, expires_in: options.expiresIn ?? 300 };
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
   });
   await listen(t, http, port);
@@ -246,10 +317,13 @@ export async function listen(t: After, server: Server | NetServer, port = 0): Pr
     socket.on("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
-  t.after(() => new Promise<void>((resolve) => {
-    for (const socket of sockets) socket.destroy();
-    server.close(() => resolve());
-  }));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
   return (server.address() as { port: number }).port;
 }
 
@@ -276,25 +350,32 @@ export async function randomLayer(size = 1024, name = `file-${randomBytes(4).toS
 }
 
 /** Builds an image of random layers and pushes it into a store (registry or layout) through Vigil's client. */
-export async function pushTestImage(store: ImageStore, options: { tag?: string; layers?: number; layerSize?: number; format?: "oci" | "docker" } = {}): Promise<TestImage> {
+export async function pushTestImage(
+  store: ImageStore,
+  options: { tag?: string; layers?: number; layerSize?: number; format?: "oci" | "docker" } = {},
+): Promise<TestImage> {
   const docker = options.format === "docker";
   const built = await Promise.all(Array.from({ length: options.layers ?? 2 }, () => randomLayer(options.layerSize)));
-  const config = Buffer.from(JSON.stringify({
-    architecture: "amd64",
-    os: "linux",
-    config: {},
-    rootfs: { type: "layers", diff_ids: built.map((l) => l.diffId) },
-  }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: {},
+      rootfs: { type: "layers", diff_ids: built.map((l) => l.diffId) },
+    }),
+  );
   const layerType = docker ? MediaType.dockerLayerGzip : MediaType.ociLayerGzip;
   const layers: Descriptor[] = [];
   for (const { blob } of built) layers.push({ mediaType: layerType, ...(await store.putBlob(blob)) });
   const configDescriptor = { mediaType: docker ? MediaType.dockerConfig : MediaType.ociConfig, ...(await store.putBlob(config)) };
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: docker ? MediaType.dockerManifest : MediaType.ociManifest,
-    config: configDescriptor,
-    layers,
-  }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: docker ? MediaType.dockerManifest : MediaType.ociManifest,
+      config: configDescriptor,
+      layers,
+    }),
+  );
   const descriptor = await store.putManifest(manifest, options.tag === undefined ? {} : { tag: options.tag });
   return { descriptor, manifest, config, layers: built.map((l) => l.blob) };
 }

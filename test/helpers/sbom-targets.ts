@@ -58,9 +58,33 @@ function cached(name: string, build: (dir: string) => void): string {
 // Debian
 
 export const DEBIAN_PACKAGES = [
-  "base-files", "libc6", "libgcc-s1", "gcc-12-base", "zlib1g", "libssl3", "openssl", "ca-certificates", "tzdata",
-  "libzstd1", "liblzma5", "libbz2-1.0", "debianutils", "bash", "libtinfo6", "coreutils", "libacl1", "libattr1",
-  "libselinux1", "libgmp10", "libpcre2-8-0", "sed", "grep", "libcrypt1", "libstdc++6", "libffi8", "libsqlite3-0",
+  "base-files",
+  "libc6",
+  "libgcc-s1",
+  "gcc-12-base",
+  "zlib1g",
+  "libssl3",
+  "openssl",
+  "ca-certificates",
+  "tzdata",
+  "libzstd1",
+  "liblzma5",
+  "libbz2-1.0",
+  "debianutils",
+  "bash",
+  "libtinfo6",
+  "coreutils",
+  "libacl1",
+  "libattr1",
+  "libselinux1",
+  "libgmp10",
+  "libpcre2-8-0",
+  "sed",
+  "grep",
+  "libcrypt1",
+  "libstdc++6",
+  "libffi8",
+  "libsqlite3-0",
 ];
 
 /** .debs unpacked with dpkg-deb, and a status file of their control paragraphs, as dpkg writes it. */
@@ -85,11 +109,21 @@ export function debianRoot(): Target {
 }
 
 export function dpkgTruth(root: string): Set<string> {
-  const out = run("dpkg-query", [`--admindir=${join(root, "var", "lib", "dpkg")}`, "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version}\\n"]);
-  return new Set(out.split("\n").filter((l) => l.startsWith("ii")).map((l) => {
-    const [, name, version] = l.trim().split(/\s+/);
-    return key("deb", name!, version!);
-  }));
+  const out = run("dpkg-query", [
+    `--admindir=${join(root, "var", "lib", "dpkg")}`,
+    "-W",
+    "-f",
+    "${db:Status-Abbrev} ${Package} ${Version}\\n",
+  ]);
+  return new Set(
+    out
+      .split("\n")
+      .filter((l) => l.startsWith("ii"))
+      .map((l) => {
+        const [, name, version] = l.trim().split(/\s+/);
+        return key("deb", name!, version!);
+      }),
+  );
 }
 
 /** A distroless-style root: the same packages, one status.d file each and no status file. */
@@ -127,7 +161,31 @@ export const ALPINE_PACKAGES = [
 ];
 
 export function alpineInstalled(packages = ALPINE_PACKAGES): string {
-  return packages.map((p) => [`C:Q1${digestOf(Buffer.from(p.P)).slice(7, 34)}=`, `P:${p.P}`, `V:${p.V}`, `A:${p.A}`, "S:1000", "I:4096", `T:${p.P} package`, "U:https://alpinelinux.org", `L:${p.L}`, `o:${p.o}`, "m:Natanael Copa <ncopa@alpinelinux.org>", "t:1718000000", "c:0123456789abcdef0123456789abcdef01234567", "F:usr", `R:${p.P}.txt`, "a:0:0:644", "Z:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA="].join("\n")).join("\n\n") + "\n\n";
+  return (
+    packages
+      .map((p) =>
+        [
+          `C:Q1${digestOf(Buffer.from(p.P)).slice(7, 34)}=`,
+          `P:${p.P}`,
+          `V:${p.V}`,
+          `A:${p.A}`,
+          "S:1000",
+          "I:4096",
+          `T:${p.P} package`,
+          "U:https://alpinelinux.org",
+          `L:${p.L}`,
+          `o:${p.o}`,
+          "m:Natanael Copa <ncopa@alpinelinux.org>",
+          "t:1718000000",
+          "c:0123456789abcdef0123456789abcdef01234567",
+          "F:usr",
+          `R:${p.P}.txt`,
+          "a:0:0:644",
+          "Z:Q1AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ].join("\n"),
+      )
+      .join("\n\n") + "\n\n"
+  );
 }
 
 export function alpineRoot(): Target {
@@ -150,7 +208,21 @@ export function npmProject(): Target {
     const app = join(dir, "root", "app");
     mkdirSync(app, { recursive: true });
     writeFileSync(join(app, "package.json"), JSON.stringify({ name: "sbom-fixture", version: "1.0.0", private: true }));
-    run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-exact", "express@4.21.2", "@sindresorhus/is@7.0.1", "lodash@4.17.21", "semver@7.6.3"], { cwd: app });
+    run(
+      "npm",
+      [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--save-exact",
+        "express@4.21.2",
+        "@sindresorhus/is@7.0.1",
+        "lodash@4.17.21",
+        "semver@7.6.3",
+      ],
+      { cwd: app },
+    );
     run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--save-dev", "--save-exact", "ms@2.1.3"], { cwd: app });
     writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: app }));
   });
@@ -175,7 +247,18 @@ export function npmTruth(tree: { dependencies?: Record<string, { version?: strin
 export function pythonTree(): Target {
   const dir = cached("python", (dir) => {
     const target = join(dir, "root", "opt", "py");
-    run("pip", ["install", "--quiet", "--no-compile", "--disable-pip-version-check", "--target", target, "requests==2.32.3", "python-dateutil==2.9.0.post0", "PyYAML==6.0.2", "attrs==24.2.0"]);
+    run("pip", [
+      "install",
+      "--quiet",
+      "--no-compile",
+      "--disable-pip-version-check",
+      "--target",
+      target,
+      "requests==2.32.3",
+      "python-dateutil==2.9.0.post0",
+      "PyYAML==6.0.2",
+      "attrs==24.2.0",
+    ]);
     writeFileSync(join(dir, "pip-list.json"), run("pip", ["list", "--disable-pip-version-check", "--path", target, "--format", "json"]));
   });
   const list = JSON.parse(readFileSync(join(dir, "pip-list.json"), "utf8")) as { name: string; version: string }[];
@@ -189,11 +272,17 @@ export function goBinary(): Target {
   const dir = cached("go", (dir) => {
     const src = join(dir, "src");
     mkdirSync(src);
-    writeFileSync(join(src, "main.go"), 'package main\n\nimport (\n\t"fmt"\n\n\t"github.com/google/uuid"\n\t"golang.org/x/text/language"\n\t"github.com/spf13/pflag"\n)\n\nfunc main() {\n\tpflag.Parse()\n\tfmt.Println(uuid.NewString(), language.English)\n}\n');
+    writeFileSync(
+      join(src, "main.go"),
+      'package main\n\nimport (\n\t"fmt"\n\n\t"github.com/google/uuid"\n\t"golang.org/x/text/language"\n\t"github.com/spf13/pflag"\n)\n\nfunc main() {\n\tpflag.Parse()\n\tfmt.Println(uuid.NewString(), language.English)\n}\n',
+    );
     run("go", ["mod", "init", "example.com/sbomfixture"], { cwd: src });
     run("go", ["get", "github.com/google/uuid@v1.6.0", "golang.org/x/text@v0.21.0", "github.com/spf13/pflag@v1.0.5"], { cwd: src });
     mkdirSync(join(dir, "root", "usr", "local", "bin"), { recursive: true });
-    run("go", ["build", "-trimpath", "-o", join(dir, "root", "usr", "local", "bin", "fixture"), "."], { cwd: src, env: { CGO_ENABLED: "0" } });
+    run("go", ["build", "-trimpath", "-o", join(dir, "root", "usr", "local", "bin", "fixture"), "."], {
+      cwd: src,
+      env: { CGO_ENABLED: "0" },
+    });
     writeFileSync(join(dir, "go-version-m.txt"), run("go", ["version", "-m", join(dir, "root", "usr", "local", "bin", "fixture")]));
   });
   return { root: join(dir, "root"), truth: goTruth(readFileSync(join(dir, "go-version-m.txt"), "utf8")) };
@@ -215,7 +304,12 @@ export function goTruth(text: string): Set<string> {
 // ---------------------------------------------------------------------------------------------------
 // Java
 
-export const MAVEN_ARTIFACTS = ["org.apache.commons:commons-lang3:3.17.0", "org.slf4j:slf4j-api:2.0.16", "com.fasterxml.jackson.core:jackson-core:2.18.2", "commons-io:commons-io:2.18.0"];
+export const MAVEN_ARTIFACTS = [
+  "org.apache.commons:commons-lang3:3.17.0",
+  "org.slf4j:slf4j-api:2.0.16",
+  "com.fasterxml.jackson.core:jackson-core:2.18.2",
+  "commons-io:commons-io:2.18.0",
+];
 
 export function javaArchives(): Target {
   const dir = cached("java", (dir) => {
@@ -235,7 +329,10 @@ export function javaArchives(): Target {
     writeFileSync(join(dir, "war", "index.html"), "<p>fixture</p>\n");
     run("jar", ["--create", "--file", join(apps, "fixture.war"), "-C", join(dir, "war"), "."]);
   });
-  return { root: join(dir, "root"), truth: new Set(MAVEN_ARTIFACTS.map((a) => a.split(":")).map(([g, n, v]) => key("maven", `${g}/${n}`, v!))) };
+  return {
+    root: join(dir, "root"),
+    truth: new Set(MAVEN_ARTIFACTS.map((a) => a.split(":")).map(([g, n, v]) => key("maven", `${g}/${n}`, v!))),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -254,12 +351,28 @@ export function cargoProject(): Target {
     mkdirSync(join(root, "usr", "bin"), { recursive: true });
     copyFileSync(join(src, "Cargo.lock"), join(root, "srv", "fixture", "Cargo.lock"));
     // cargo-auditable's section, from the same metadata: zlib-compressed JSON of the packages built.
-    const metadata = JSON.parse(readFileSync(join(dir, "metadata.json"), "utf8")) as { packages: { name: string; version: string; source: string | null }[] };
-    const audit = { packages: metadata.packages.map((p) => ({ name: p.name, version: p.version, source: p.source ? "crates.io" : "local", ...(p.source ? {} : { root: true }) })) };
+    const metadata = JSON.parse(readFileSync(join(dir, "metadata.json"), "utf8")) as {
+      packages: { name: string; version: string; source: string | null }[];
+    };
+    const audit = {
+      packages: metadata.packages.map((p) => ({
+        name: p.name,
+        version: p.version,
+        source: p.source ? "crates.io" : "local",
+        ...(p.source ? {} : { root: true }),
+      })),
+    };
     writeFileSync(join(dir, "dep-v0"), deflateSync(JSON.stringify(audit)));
-    run("objcopy", ["--add-section", `.dep-v0=${join(dir, "dep-v0")}`, join(src, "target", "release", "fixture"), join(root, "usr", "bin", "fixture")]);
+    run("objcopy", [
+      "--add-section",
+      `.dep-v0=${join(dir, "dep-v0")}`,
+      join(src, "target", "release", "fixture"),
+      join(root, "usr", "bin", "fixture"),
+    ]);
   });
-  const metadata = JSON.parse(readFileSync(join(dir, "metadata.json"), "utf8")) as { packages: { name: string; version: string; source: string | null }[] };
+  const metadata = JSON.parse(readFileSync(join(dir, "metadata.json"), "utf8")) as {
+    packages: { name: string; version: string; source: string | null }[];
+  };
   return { root: join(dir, "root"), truth: new Set(metadata.packages.filter((p) => p.source).map((p) => key("cargo", p.name, p.version))) };
 }
 
@@ -273,7 +386,12 @@ export async function layerTar(dir: string, out: string): Promise<void> {
 }
 
 /** An OCI layout at `layoutDir` tagged `tag`, one layer per directory (in order). */
-export async function ociImage(layoutDir: string, tag: string, layerDirs: string[], work: string): Promise<{ digest: string; diffIds: string[] }> {
+export async function ociImage(
+  layoutDir: string,
+  tag: string,
+  layerDirs: string[],
+  work: string,
+): Promise<{ digest: string; diffIds: string[] }> {
   const layout = await OciLayout.create(layoutDir);
   const layers = [];
   const diffIds: string[] = [];
@@ -284,9 +402,18 @@ export async function ociImage(layoutDir: string, tag: string, layerDirs: string
     const blob = await layout.putBlob(readFileSync(gz));
     layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...blob });
   }
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds }, config: {} }));
+  const config = Buffer.from(
+    JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds }, config: {} }),
+  );
   const configBlob = await layout.putBlob(config);
-  const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.image.config.v1+json", ...configBlob }, layers }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...configBlob },
+      layers,
+    }),
+  );
   const descriptor = await layout.putManifest(manifest, { tag });
   return { digest: descriptor.digest, diffIds };
 }
@@ -315,7 +442,22 @@ export function rpmRoot(): Target {
   const dir = cached("rpm", (dir) => {
     mkdirSync(join(dir, "SPECS"), { recursive: true });
     for (const p of RPM_PACKAGES) {
-      writeFileSync(join(dir, "SPECS", `${p.name}.spec`), [`Name: ${p.name}`, `Version: ${p.version}`, `Release: ${p.release}`, ...(p.epoch ? [`Epoch: ${p.epoch}`] : []), "Summary: fixture", `License: ${p.license}`, "BuildArch: noarch", "%description", "fixture", "%files", ""].join("\n"));
+      writeFileSync(
+        join(dir, "SPECS", `${p.name}.spec`),
+        [
+          `Name: ${p.name}`,
+          `Version: ${p.version}`,
+          `Release: ${p.release}`,
+          ...(p.epoch ? [`Epoch: ${p.epoch}`] : []),
+          "Summary: fixture",
+          `License: ${p.license}`,
+          "BuildArch: noarch",
+          "%description",
+          "fixture",
+          "%files",
+          "",
+        ].join("\n"),
+      );
       run("rpmbuild", ["--define", `_topdir ${dir}`, "-bb", join(dir, "SPECS", `${p.name}.spec`)]);
     }
     const db = join(dir, "root", "var", "lib", "rpm");
@@ -325,7 +467,10 @@ export function rpmRoot(): Target {
     run("rpm", ["--dbpath", db, "--initdb"]);
     const rpms = readdirSync(join(dir, "RPMS", "noarch")).map((f) => join(dir, "RPMS", "noarch", f));
     run("rpm", ["--dbpath", db, "-i", "--nodeps", "--justdb", ...rpms]);
-    writeFileSync(join(dir, "rpm-qa.txt"), run("rpm", ["--dbpath", db, "-qa", "--qf", "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n"]));
+    writeFileSync(
+      join(dir, "rpm-qa.txt"),
+      run("rpm", ["--dbpath", db, "-qa", "--qf", "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\n"]),
+    );
   });
   const lines = readFileSync(join(dir, "rpm-qa.txt"), "utf8").split("\n").filter(Boolean);
   return { root: join(dir, "root"), truth: new Set(lines.map((l) => l.split(" ")).map(([n, v]) => key("rpm", n!, v!))) };
@@ -367,7 +512,17 @@ const NPM_REGISTRY = "https://registry.npmjs.org/";
 
 function lockTools(): string {
   return cached("lock-tools", (dir) => {
-    run("npm", ["install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", dir, "yarn@1.22.22", "pnpm@9.15.9", "@yarnpkg/cli-dist@4.18.1"]);
+    run("npm", [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--ignore-scripts",
+      "--prefix",
+      dir,
+      "yarn@1.22.22",
+      "pnpm@9.15.9",
+      "@yarnpkg/cli-dist@4.18.1",
+    ]);
     run("pip", ["install", "--quiet", "--disable-pip-version-check", "--target", join(dir, "uv"), "uv==0.5.11"]);
   });
 }
@@ -379,7 +534,10 @@ export interface LockTarget extends Target {
 
 function jsProject(dir: string, extra: Record<string, unknown> = {}): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "lock-fixture", version: "1.0.0", private: true, dependencies: JS_DEPENDENCIES, ...extra }));
+  writeFileSync(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "lock-fixture", version: "1.0.0", private: true, dependencies: JS_DEPENDENCIES, ...extra }),
+  );
 }
 
 function lockOnly(dir: string, project: string, file: string): string {
@@ -395,11 +553,26 @@ export function yarnClassicProject(): LockTarget {
     const project = join(dir, "project");
     jsProject(project);
     // yarn 1 by its own script: @yarnpkg/cli-dist installs a "yarn" in .bin too.
-    run(process.execPath, [join(tools, "node_modules", "yarn", "bin", "yarn.js"), "install", "--ignore-scripts", "--non-interactive", "--registry", NPM_REGISTRY], { cwd: project });
+    run(
+      process.execPath,
+      [
+        join(tools, "node_modules", "yarn", "bin", "yarn.js"),
+        "install",
+        "--ignore-scripts",
+        "--non-interactive",
+        "--registry",
+        NPM_REGISTRY,
+      ],
+      { cwd: project },
+    );
     writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: project }));
     lockOnly(dir, project, "yarn.lock");
   });
-  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))) };
+  return {
+    root: join(dir, "project"),
+    lockOnly: join(dir, "lock-only"),
+    truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))),
+  };
 }
 
 export function yarnBerryProject(): LockTarget {
@@ -407,14 +580,24 @@ export function yarnBerryProject(): LockTarget {
   const dir = cached("yarn4", (dir) => {
     const project = join(dir, "project");
     jsProject(project, { packageManager: "yarn@4.18.1" });
-    writeFileSync(join(project, ".yarnrc.yml"), `npmRegistryServer: "${NPM_REGISTRY.slice(0, -1)}"\nenableTelemetry: false\nnodeLinker: node-modules\n`);
+    writeFileSync(
+      join(project, ".yarnrc.yml"),
+      `npmRegistryServer: "${NPM_REGISTRY.slice(0, -1)}"\nenableTelemetry: false\nnodeLinker: node-modules\n`,
+    );
     writeFileSync(join(project, "yarn.lock"), "");
     // Yarn makes installs immutable when CI=true, and this one writes the lockfile the test reads.
-    run(process.execPath, [join(tools, "node_modules", "@yarnpkg", "cli-dist", "bin", "yarn.js"), "install", "--mode=skip-build"], { cwd: project, env: { YARN_IGNORE_PATH: "1", COREPACK_ENABLE_STRICT: "0", YARN_ENABLE_IMMUTABLE_INSTALLS: "false" } });
+    run(process.execPath, [join(tools, "node_modules", "@yarnpkg", "cli-dist", "bin", "yarn.js"), "install", "--mode=skip-build"], {
+      cwd: project,
+      env: { YARN_IGNORE_PATH: "1", COREPACK_ENABLE_STRICT: "0", YARN_ENABLE_IMMUTABLE_INSTALLS: "false" },
+    });
     writeFileSync(join(dir, "npm-ls.json"), run("npm", ["ls", "--all", "--json"], { cwd: project }));
     lockOnly(dir, project, "yarn.lock");
   });
-  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))) };
+  return {
+    root: join(dir, "project"),
+    lockOnly: join(dir, "lock-only"),
+    truth: npmTruth(JSON.parse(readFileSync(join(dir, "npm-ls.json"), "utf8"))),
+  };
 }
 
 export function pnpmProject(): LockTarget {
@@ -427,7 +610,9 @@ export function pnpmProject(): LockTarget {
     writeFileSync(join(dir, "pnpm-list.json"), run(pnpm, ["list", "--depth", "Infinity", "--json"], { cwd: project }));
     lockOnly(dir, project, "pnpm-lock.yaml");
   });
-  const [listing] = JSON.parse(readFileSync(join(dir, "pnpm-list.json"), "utf8")) as { dependencies?: Record<string, { version?: string; dependencies?: unknown }> }[];
+  const [listing] = JSON.parse(readFileSync(join(dir, "pnpm-list.json"), "utf8")) as {
+    dependencies?: Record<string, { version?: string; dependencies?: unknown }>;
+  }[];
   return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: npmTruth(listing ?? {}) };
 }
 
@@ -436,12 +621,25 @@ export function uvProject(): LockTarget {
   const dir = cached("uv", (dir) => {
     const project = join(dir, "project");
     mkdirSync(project, { recursive: true });
-    writeFileSync(join(project, "pyproject.toml"), '[project]\nname = "lock-fixture"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["requests==2.32.3", "attrs==24.2.0"]\n');
+    writeFileSync(
+      join(project, "pyproject.toml"),
+      '[project]\nname = "lock-fixture"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["requests==2.32.3", "attrs==24.2.0"]\n',
+    );
     const uv = join(tools, "uv", "bin", "uv");
     run(uv, ["lock", "--quiet"], { cwd: project, env: { UV_NO_CACHE: "1" } });
-    writeFileSync(join(dir, "export.txt"), run(uv, ["export", "--frozen", "--no-hashes", "--no-emit-project", "--quiet"], { cwd: project }));
+    writeFileSync(
+      join(dir, "export.txt"),
+      run(uv, ["export", "--frozen", "--no-hashes", "--no-emit-project", "--quiet"], { cwd: project }),
+    );
     lockOnly(dir, project, "uv.lock");
   });
-  const pins = readFileSync(join(dir, "export.txt"), "utf8").split("\n").map((l) => /^([A-Za-z0-9._-]+)==([^\s;]+)/.exec(l)).filter((m): m is RegExpExecArray => m !== null);
-  return { root: join(dir, "project"), lockOnly: join(dir, "lock-only"), truth: new Set(pins.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))) };
+  const pins = readFileSync(join(dir, "export.txt"), "utf8")
+    .split("\n")
+    .map((l) => /^([A-Za-z0-9._-]+)==([^\s;]+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null);
+  return {
+    root: join(dir, "project"),
+    lockOnly: join(dir, "lock-only"),
+    truth: new Set(pins.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))),
+  };
 }

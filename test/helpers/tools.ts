@@ -54,7 +54,10 @@ export function requireTools(t: TestContext, tools: string[]): boolean {
 const cli = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 
 /** Runs the vigil CLI as a user would, on the same Node.js as the tests. */
-export function vigil(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): { status: number; stdout: string; stderr: string; json: () => any } {
+export function vigil(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): { status: number; stdout: string; stderr: string; json: () => any } {
   const r = spawnSync(process.execPath, [cli, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },

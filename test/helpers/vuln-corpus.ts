@@ -8,7 +8,11 @@ import { join } from "node:path";
 import { parseAdvisory } from "../../src/vuln/osv.ts";
 import { zipEntries } from "../../src/vuln/zip.ts";
 
-export interface Corpus { sbom: string; goMod: string; components: number }
+export interface Corpus {
+  sbom: string;
+  goMod: string;
+  components: number;
+}
 
 /** OSV ecosystem (as in the advisories) → how a purl names a package of it. */
 const PURL: Record<string, (name: string, version: string, ecosystem: string) => string | undefined> = {
@@ -17,7 +21,10 @@ const PURL: Record<string, (name: string, version: string, ecosystem: string) =>
   "crates.io": (n, v) => `pkg:cargo/${n}@${v}`,
   RubyGems: (n, v) => `pkg:gem/${n}@${v}`,
   Alpine: (n, v, e) => `pkg:apk/alpine/${n}@${v}?arch=x86_64&distro=${e.split(":v")[1]}.0`,
-  Ubuntu: (n, v, e) => (/^Ubuntu:\d+\.\d+:LTS$/.test(e) ? `pkg:deb/ubuntu/${n}@${encodeURIComponent(v)}?arch=source&distro=ubuntu-${e.split(":")[1]}` : undefined),
+  Ubuntu: (n, v, e) =>
+    /^Ubuntu:\d+\.\d+:LTS$/.test(e)
+      ? `pkg:deb/ubuntu/${n}@${encodeURIComponent(v)}?arch=source&distro=ubuntu-${e.split(":")[1]}`
+      : undefined,
 };
 
 /**
@@ -25,7 +32,12 @@ const PURL: Record<string, (name: string, version: string, ecosystem: string) =>
  * first listed ones; "published" takes, where an entry enumerates its versions (OSV.dev does for PyPI,
  * as the releases that exist), only those, since an installed package carries a published version.
  */
-export async function writeCorpus(osvDir: string, outDir: string, size: number, mode: "boundaries" | "published" = "boundaries"): Promise<Corpus> {
+export async function writeCorpus(
+  osvDir: string,
+  outDir: string,
+  size: number,
+  mode: "boundaries" | "published" = "boundaries",
+): Promise<Corpus> {
   const versions = new Map<string, Set<string>>(); // "ecosystem\0name" → versions its advisories name
   for (const eco of ["npm", "PyPI", "crates.io", "RubyGems", "Alpine", "Ubuntu", "Go"]) {
     for await (const entry of zipEntries(join(osvDir, eco, "all.zip"))) {
@@ -35,7 +47,8 @@ export async function writeCorpus(osvDir: string, outDir: string, size: number, 
         const key = `${a.ecosystem}\u0000${a.name}`;
         const set = versions.get(key) ?? new Set<string>();
         if (mode === "boundaries" || a.versions.length === 0) {
-          for (const r of a.ranges) if (r.type !== "GIT") for (const e of r.events) if (e.version !== "0" && e.kind !== "limit") set.add(e.version);
+          for (const r of a.ranges)
+            if (r.type !== "GIT") for (const e of r.events) if (e.version !== "0" && e.kind !== "limit") set.add(e.version);
         }
         for (const v of mode === "published" ? a.versions : a.versions.slice(0, 3)) set.add(v);
         if (set.size > 0) versions.set(key, set);
@@ -43,10 +56,21 @@ export async function writeCorpus(osvDir: string, outDir: string, size: number, 
     }
   }
   // Every package at each of its versions, in a fixed order; then an even spread of `size` of them.
-  const all = [...versions.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).flatMap(([key, set]) => [...set].sort().map((v) => [...key.split("\u0000"), v] as [string, string, string]));
+  const all = [...versions.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .flatMap(([key, set]) => [...set].sort().map((v) => [...key.split("\u0000"), v] as [string, string, string]));
   const spread = <T>(xs: T[], n: number) => Array.from({ length: Math.min(n, xs.length) }, (_, i) => xs[Math.floor((i * xs.length) / n)]!);
   // The SBOM gets `size` components; the go.mod a fifth as many modules besides.
-  const chosen = [...spread(all.filter(([e]) => e !== "Go" && PURL[e.split(":")[0]!]?.("x", "1", e)), size), ...spread(all.filter(([e]) => e === "Go"), Math.ceil(size / 5))];
+  const chosen = [
+    ...spread(
+      all.filter(([e]) => e !== "Go" && PURL[e.split(":")[0]!]?.("x", "1", e)),
+      size,
+    ),
+    ...spread(
+      all.filter(([e]) => e === "Go"),
+      Math.ceil(size / 5),
+    ),
+  ];
   const components: object[] = [];
   const goModules: [string, string][] = [];
   for (const [ecosystem, name, version] of chosen) {
@@ -66,7 +90,10 @@ export async function writeCorpus(osvDir: string, outDir: string, size: number, 
   const firstPerModule = new Map<string, string>();
   for (const [m, v] of goModules) if (!firstPerModule.has(m)) firstPerModule.set(m, v);
   const goMod = join(goDir, "go.mod");
-  writeFileSync(goMod, `module example.com/corpus\n\ngo 1.22\n\nrequire (\n${[...firstPerModule].map(([m, v]) => `\t${m} v${v}\n`).join("")})\n`);
+  writeFileSync(
+    goMod,
+    `module example.com/corpus\n\ngo 1.22\n\nrequire (\n${[...firstPerModule].map(([m, v]) => `\t${m} v${v}\n`).join("")})\n`,
+  );
   return { sbom, goMod, components: components.length + firstPerModule.size };
 }
 
@@ -95,16 +122,22 @@ export function compare(vigil: Set<string>, osvScanner: Set<string>): Comparison
 
 /** osv-scanner's JSON output → finding keys. */
 export function osvScannerFindings(output: string): Set<string> {
-  const doc = JSON.parse(output) as { results?: { packages?: { package: { name: string; version: string; ecosystem: string }; vulnerabilities?: { id: string }[] }[] }[] };
+  const doc = JSON.parse(output) as {
+    results?: { packages?: { package: { name: string; version: string; ecosystem: string }; vulnerabilities?: { id: string }[] }[] }[];
+  };
   const out = new Set<string>();
-  for (const r of doc.results ?? []) for (const p of r.packages ?? []) for (const v of p.vulnerabilities ?? []) {
-    out.add(`${p.package.ecosystem.split(":")[0]} ${p.package.name} ${p.package.version} ${v.id}`);
-  }
+  for (const r of doc.results ?? [])
+    for (const p of r.packages ?? [])
+      for (const v of p.vulnerabilities ?? []) {
+        out.add(`${p.package.ecosystem.split(":")[0]} ${p.package.name} ${p.package.version} ${v.id}`);
+      }
   return out;
 }
 
 /** Vigil's affected findings (not suppressed, not "cannot judge") as the same keys as osvScannerFindings. */
-export function vigilFindings(findings: { kind: string; suppressed?: unknown; ecosystem: string; name: string; version: string; advisories: string[] }[]): Set<string> {
+export function vigilFindings(
+  findings: { kind: string; suppressed?: unknown; ecosystem: string; name: string; version: string; advisories: string[] }[],
+): Set<string> {
   const out = new Set<string>();
   for (const f of findings) {
     if (f.kind !== "affected" || f.suppressed) continue;
@@ -121,8 +154,14 @@ export function vigilFindings(findings: { kind: string; suppressed?: unknown; ec
  * the first range that is neither ECOSYSTEM nor SEMVER instead of going on to the next, so an entry
  * whose GIT range comes first is judged by its `versions` list alone.
  */
-export function gitRangeFirst(advisory: { affected: { name: string; ranges: { type: string }[]; versions: string[] }[] }, name: string, version: string): boolean {
-  return advisory.affected.some((a) => a.name === name && a.ranges[0]?.type === "GIT" && a.ranges.some((r) => r.type !== "GIT") && !a.versions.includes(version));
+export function gitRangeFirst(
+  advisory: { affected: { name: string; ranges: { type: string }[]; versions: string[] }[] },
+  name: string,
+  version: string,
+): boolean {
+  return advisory.affected.some(
+    (a) => a.name === name && a.ranges[0]?.type === "GIT" && a.ranges.some((r) => r.type !== "GIT") && !a.versions.includes(version),
+  );
 }
 
 /**

@@ -11,7 +11,10 @@ const DAY = 24 * 3600 * 1000;
 // A test CA made with the openssl CLI: root → intermediate → leaves
 
 function opensslTime(d: Date): string {
-  return d.toISOString().replace(/[-:T]/g, "").replace(/\.\d+Z$/, "Z");
+  return d
+    .toISOString()
+    .replace(/[-:T]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 export interface LeafOptions {
@@ -39,14 +42,28 @@ export class TestCa {
     writeFileSync(join(this.dir, "ca.cnf"), CA_CONFIG);
     writeFileSync(join(this.dir, "index.txt"), "");
     writeFileSync(join(this.dir, "serial"), "01\n");
-    writeFileSync(join(this.dir, "root.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n");
-    writeFileSync(join(this.dir, "inter.ext"), "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n");
+    writeFileSync(
+      join(this.dir, "root.ext"),
+      "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n",
+    );
+    writeFileSync(
+      join(this.dir, "inter.ext"),
+      "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n",
+    );
     this.key("root");
     this.request("root", `/O=${name}/CN=${name} root`);
-    this.ca(["-selfsign", "-keyfile", "root.key", "-in", "root.csr", "-out", "root.pem", "-extfile", "root.ext"], new Date("2020-01-01"), new Date("2040-01-01"));
+    this.ca(
+      ["-selfsign", "-keyfile", "root.key", "-in", "root.csr", "-out", "root.pem", "-extfile", "root.ext"],
+      new Date("2020-01-01"),
+      new Date("2040-01-01"),
+    );
     this.key("inter");
     this.request("inter", `/O=${name}/CN=${name} intermediate`);
-    this.ca(["-cert", "root.pem", "-keyfile", "root.key", "-in", "inter.csr", "-out", "inter.pem", "-extfile", "inter.ext"], new Date("2020-01-01"), new Date("2039-01-01"));
+    this.ca(
+      ["-cert", "root.pem", "-keyfile", "root.key", "-in", "inter.csr", "-out", "inter.pem", "-extfile", "inter.ext"],
+      new Date("2020-01-01"),
+      new Date("2039-01-01"),
+    );
     this.root = this.der("root.pem");
     this.intermediate = this.der("inter.pem");
   }
@@ -54,11 +71,22 @@ export class TestCa {
   /** Issues a leaf from the intermediate; returns the directory holding leaf.pem, leaf.key and chain.pem. */
   leaf(options: LeafOptions = {}): string {
     const name = `leaf${++this.serial}`;
-    const o = { email: "alice@example.com", issuer: TEST_ISSUER, codeSigning: true, start: new Date(Date.now() - DAY), end: new Date(Date.now() + DAY), ...options };
+    const o = {
+      email: "alice@example.com",
+      issuer: TEST_ISSUER,
+      codeSigning: true,
+      start: new Date(Date.now() - DAY),
+      end: new Date(Date.now() + DAY),
+      ...options,
+    };
     this.key(name, o.key);
     this.request(name, `/CN=${name}`);
     writeFileSync(join(this.dir, `${name}.ext`), leafExtensions(o));
-    this.ca(["-cert", "inter.pem", "-keyfile", "inter.key", "-in", `${name}.csr`, "-out", `${name}.pem`, "-extfile", `${name}.ext`], o.start, o.end);
+    this.ca(
+      ["-cert", "inter.pem", "-keyfile", "inter.key", "-in", `${name}.csr`, "-out", `${name}.pem`, "-extfile", `${name}.ext`],
+      o.start,
+      o.end,
+    );
     const signer = join(this.dir, name);
     mkdirSync(signer);
     writeFileSync(join(signer, "leaf.pem"), readFileSync(join(this.dir, `${name}.pem`)));
@@ -68,12 +96,17 @@ export class TestCa {
   }
 
   /** A Sigstore trusted_root.json naming this CA (intermediate first, root last). */
-  trustedRootJson(validFor: { start: string; end?: string } = { start: "2020-01-01T00:00:00Z" }, tlogs: unknown[] = []): Record<string, unknown> {
+  trustedRootJson(
+    validFor: { start: string; end?: string } = { start: "2020-01-01T00:00:00Z" },
+    tlogs: unknown[] = [],
+  ): Record<string, unknown> {
     const certificates = [this.intermediate, this.root].map((der) => ({ rawBytes: der.toString("base64") }));
     return {
       mediaType: TRUSTED_ROOT_MEDIA_TYPE,
       tlogs,
-      certificateAuthorities: [{ subject: { organization: "test", commonName: "test" }, uri: "https://fulcio.test", certChain: { certificates }, validFor }],
+      certificateAuthorities: [
+        { subject: { organization: "test", commonName: "test" }, uri: "https://fulcio.test", certChain: { certificates }, validFor },
+      ],
       ctlogs: [],
       timestampAuthorities: [],
     };
@@ -81,7 +114,8 @@ export class TestCa {
 
   private key(name: string, type: LeafOptions["key"] = "p256"): void {
     const curve = type === "p384" ? "secp384r1" : "prime256v1";
-    const args = type === "rsa" ? ["genrsa", "-out", `${name}.key`, "2048"] : ["ecparam", "-name", curve, "-genkey", "-noout", "-out", `${name}.key`];
+    const args =
+      type === "rsa" ? ["genrsa", "-out", `${name}.key`, "2048"] : ["ecparam", "-name", curve, "-genkey", "-noout", "-out", `${name}.key`];
     run("openssl", args, { cwd: this.dir });
   }
 
@@ -147,7 +181,6 @@ openssl cms -sign -binary -md "\${VIGIL_X509_MD:-sha256}" $VIGIL_X509_CMS_OPTS -
 rm -f "$payload"
 echo "[GNUPG:] SIG_CREATED D 19 8 00 0 0" >&2
 `;
-
 
 /** Writes the signing program git runs as gpg.x509.program; it signs as the leaf in $VIGIL_X509_SIGNER. */
 export function cmsSignProgram(path: string): string {

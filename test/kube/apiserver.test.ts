@@ -26,7 +26,13 @@ interface Answer {
 }
 
 /** One API request as `dispatcher`'s identity; JSON in and out. */
-async function api(dispatcher: Dispatcher, method: Dispatcher.HttpMethod, path: string, body?: unknown, contentType = "application/json"): Promise<Answer> {
+async function api(
+  dispatcher: Dispatcher,
+  method: Dispatcher.HttpMethod,
+  path: string,
+  body?: unknown,
+  contentType = "application/json",
+): Promise<Answer> {
   const res = await request(`${cluster.url}${path}`, {
     method,
     dispatcher,
@@ -37,7 +43,8 @@ async function api(dispatcher: Dispatcher, method: Dispatcher.HttpMethod, path: 
   return { status: res.statusCode, body: text.startsWith("{") ? JSON.parse(text) : text };
 }
 
-const asAdmin = (method: Dispatcher.HttpMethod, path: string, body?: unknown, contentType?: string) => api(cluster.admin.dispatcher, method, path, body, contentType);
+const asAdmin = (method: Dispatcher.HttpMethod, path: string, body?: unknown, contentType?: string) =>
+  api(cluster.admin.dispatcher, method, path, body, contentType);
 
 test("the API server is the pinned release, ready within seconds", (t) => {
   if (!requireKube(t)) return;
@@ -58,14 +65,19 @@ test("the admin creates a namespace and a ConfigMap, and reads them back", async
   const read = await asAdmin("GET", "/api/v1/namespaces/create/configmaps/settings");
   assert.equal(read.status, 200);
   assert.deepEqual(read.body.data, { mode: "strict" });
-  assert.equal((await asAdmin("POST", "/api/v1/namespaces/create/configmaps", configMap)).status, 409, "a second create of the same name conflicts");
+  assert.equal(
+    (await asAdmin("POST", "/api/v1/namespaces/create/configmaps", configMap)).status,
+    409,
+    "a second create of the same name conflicts",
+  );
 });
 
 test("server-side apply records Vigil's field manager, and another manager's change to its fields conflicts unless forced", async (t) => {
   if (!requireKube(t)) return;
   assert.equal((await asAdmin("POST", "/api/v1/namespaces", { metadata: { name: "apply" } })).status, 201);
   const path = "/api/v1/namespaces/apply/configmaps/app";
-  const manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: apply\n  labels:\n    app.kubernetes.io/managed-by: vigil\ndata:\n  replicas: \"3\"\n";
+  const manifest =
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: apply\n  labels:\n    app.kubernetes.io/managed-by: vigil\ndata:\n  replicas: "3"\n';
   const applied = await asAdmin("PATCH", `${path}?fieldManager=vigil`, manifest, "application/apply-patch+yaml");
   assert.equal(applied.status, 201, JSON.stringify(applied.body));
   const read = await asAdmin("GET", path);
@@ -105,30 +117,70 @@ test("authentication and RBAC: anonymous and unknown callers are refused, a user
 
   const reader = cluster.user("reader");
   assert.equal((await api(reader.dispatcher, "GET", "/api/v1/namespaces/default/configmaps")).status, 403);
-  assert.equal((await asAdmin("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", {
-    metadata: { name: "configmap-reader" },
-    rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] }],
-  })).status, 201);
-  assert.equal((await asAdmin("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", {
-    metadata: { name: "reader" },
-    roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "configmap-reader" },
-    subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "reader" }],
-  })).status, 201);
+  assert.equal(
+    (
+      await asAdmin("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", {
+        metadata: { name: "configmap-reader" },
+        rules: [{ apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list"] }],
+      })
+    ).status,
+    201,
+  );
+  assert.equal(
+    (
+      await asAdmin("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", {
+        metadata: { name: "reader" },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "configmap-reader" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "reader" }],
+      })
+    ).status,
+    201,
+  );
   // The authorizer sees a new binding through its informer, a moment after the write: wait for it (up to 10 s).
   let granted = 0;
   for (const deadline = Date.now() + 10_000; granted !== 200 && Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
     granted = (await api(reader.dispatcher, "GET", "/api/v1/namespaces/default/configmaps")).status;
   }
   assert.equal(granted, 200);
-  assert.equal((await api(reader.dispatcher, "GET", "/api/v1/namespaces/kube-system/configmaps")).status, 403, "the role is for default only");
-  assert.equal((await api(reader.dispatcher, "POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "x" } })).status, 403, "reading is not writing");
+  assert.equal(
+    (await api(reader.dispatcher, "GET", "/api/v1/namespaces/kube-system/configmaps")).status,
+    403,
+    "the role is for default only",
+  );
+  assert.equal(
+    (await api(reader.dispatcher, "POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "x" } })).status,
+    403,
+    "reading is not writing",
+  );
 });
 
 /** A client with a certificate from a CA of its own, which the cluster does not trust. */
 function clientOfAnotherCa(t: { after(fn: () => unknown): void }): Agent {
   const dir = tempDir(t, "vigil-stranger-");
-  run("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-subj", "/O=system:masters/CN=admin", "-days", "1", "-keyout", "key.pem", "-out", "cert.pem"], { cwd: dir });
-  const agent = new Agent({ connect: { ca: cluster.caPem, cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) } });
+  run(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-subj",
+      "/O=system:masters/CN=admin",
+      "-days",
+      "1",
+      "-keyout",
+      "key.pem",
+      "-out",
+      "cert.pem",
+    ],
+    { cwd: dir },
+  );
+  const agent = new Agent({
+    connect: { ca: cluster.caPem, cert: readFileSync(join(dir, "cert.pem")), key: readFileSync(join(dir, "key.pem")) },
+  });
   t.after(() => agent.close());
   return agent;
 }
@@ -137,22 +189,49 @@ test("a service account's token from the TokenRequest API authenticates as that 
   if (!requireKube(t)) return;
   assert.equal((await asAdmin("POST", "/api/v1/namespaces", { metadata: { name: "agent" } })).status, 201);
   assert.equal((await asAdmin("POST", "/api/v1/namespaces/agent/serviceaccounts", { metadata: { name: "vigil" } })).status, 201);
-  const tokenRequest = await asAdmin("POST", "/api/v1/namespaces/agent/serviceaccounts/vigil/token", { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 600 } });
+  const tokenRequest = await asAdmin("POST", "/api/v1/namespaces/agent/serviceaccounts/vigil/token", {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "TokenRequest",
+    spec: { expirationSeconds: 600 },
+  });
   assert.equal(tokenRequest.status, 201, JSON.stringify(tokenRequest.body));
-  const bearer = new Agent({ connect: { ca: cluster.caPem } }).compose((dispatch) => (opts, handler) =>
-    dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string>), authorization: `Bearer ${tokenRequest.body.status.token}` } }, handler));
-  const review = await api(bearer, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview" });
+  const bearer = new Agent({ connect: { ca: cluster.caPem } }).compose(
+    (dispatch) => (opts, handler) =>
+      dispatch(
+        { ...opts, headers: { ...(opts.headers as Record<string, string>), authorization: `Bearer ${tokenRequest.body.status.token}` } },
+        handler,
+      ),
+  );
+  const review = await api(bearer, "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", {
+    apiVersion: "authentication.k8s.io/v1",
+    kind: "SelfSubjectReview",
+  });
   assert.equal(review.status, 201, JSON.stringify(review.body));
   assert.equal(review.body.status.userInfo.username, "system:serviceaccount:agent:vigil");
-  assert.equal((await api(bearer, "GET", "/api/v1/namespaces/agent/configmaps")).status, 403, "a service account has no rights until bound");
+  assert.equal(
+    (await api(bearer, "GET", "/api/v1/namespaces/agent/configmaps")).status,
+    403,
+    "a service account has no rights until bound",
+  );
   await bearer.close();
 });
 
 test("kubectl apply --server-side works with the admin kubeconfig", async (t) => {
   if (!requireKube(t, [kubectlBinary])) return;
   const dir = tempDir(t, "vigil-kubectl-");
-  writeFileSync(join(dir, "app.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubectl\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: kubectl\ndata:\n  key: value\n");
-  const out = run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, "apply", "--server-side", "--field-manager=kubectl-bench", "-f", join(dir, "app.yaml")]);
+  writeFileSync(
+    join(dir, "app.yaml"),
+    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: kubectl\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: kubectl\ndata:\n  key: value\n",
+  );
+  const out = run(kubectlBinary, [
+    "--kubeconfig",
+    cluster.admin.kubeconfigPath,
+    "apply",
+    "--server-side",
+    "--field-manager=kubectl-bench",
+    "-f",
+    join(dir, "app.yaml"),
+  ]);
   assert.match(out, /namespace\/kubectl serverside-applied/);
   assert.match(out, /configmap\/app serverside-applied/);
   const read = await asAdmin("GET", "/api/v1/namespaces/kubectl/configmaps/app");

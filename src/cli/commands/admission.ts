@@ -21,7 +21,9 @@ export const admission = defineCommand({
   async run(values) {
     const config = loadAdmissionConfig(required(values, "config", this));
     const running = await startAdmission(config, (line) => process.stdout.write(`${JSON.stringify(line)}\n`));
-    process.stderr.write(`vigil admission: listening on ${config.listen.replace(/:\d+$/, "")}:${running.port} for environments ${config.environments.map((e) => e.name).join(", ")}\n`);
+    process.stderr.write(
+      `vigil admission: listening on ${config.listen.replace(/:\d+$/, "")}:${running.port} for environments ${config.environments.map((e) => e.name).join(", ")}\n`,
+    );
     await Promise.race([once(process, "SIGINT"), once(process, "SIGTERM")]);
     await running.stop();
     return 0;
@@ -30,7 +32,8 @@ export const admission = defineCommand({
 
 export const admissionBreakGlass = defineCommand({
   summary: "Sign a break-glass token that admits one object once (an admin of the trust policy, in an emergency).",
-  usage: "vigil admission break-glass --kind KIND --namespace NS --name NAME --reason TEXT (--key SSH_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires 15m]",
+  usage:
+    "vigil admission break-glass --kind KIND --namespace NS --name NAME --reason TEXT (--key SSH_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires 15m]",
   help: [
     "  --kind, --namespace, --name   the one object the token admits (as the API server names it: Pod, Deployment…)",
     "  --reason TEXT                 why: recorded in the audit log with the signer",
@@ -53,9 +56,13 @@ export const admissionBreakGlass = defineCommand({
     expires: { type: "string" },
   },
   async run(values) {
-    const target = { kind: required(values, "kind", this), namespace: required(values, "namespace", this), name: required(values, "name", this) };
+    const target = {
+      kind: required(values, "kind", this),
+      namespace: required(values, "namespace", this),
+      name: required(values, "name", this),
+    };
     const reason = required(values, "reason", this);
-    const lifetime = parseDuration((values.expires) ?? "15m", "--expires");
+    const lifetime = parseDuration(values.expires ?? "15m", "--expires");
     const claim = breakGlassClaim(target, reason, lifetime);
     const token = signBreakGlass(claim, signerOf(values, this));
     if (values.json) process.stdout.write(`${JSON.stringify({ annotation: BREAK_GLASS_ANNOTATION, token, claim })}\n`);

@@ -3,7 +3,8 @@ import { required, defineCommand } from "../command.ts";
 
 export const agentAdopt = defineCommand({
   summary: "Let an environment adopt objects that exist in its cluster and were not made by it, recorded (who, why) in the audit log.",
-  usage: "vigil agent adopt --config FILE --env ENV --reason TEXT KIND[.GROUP]/NAMESPACE/NAME... [--kubeconfig FILE [--context NAME]] [--json]",
+  usage:
+    "vigil agent adopt --config FILE --env ENV --reason TEXT KIND[.GROUP]/NAMESPACE/NAME... [--kubeconfig FILE [--context NAME]] [--json]",
   help: [
     "  --config FILE      the agent configuration (kind: AgentConfig); its audit log records the adoption",
     "  --env ENV          the environment that adopts",

@@ -11,7 +11,8 @@ import { required, defineCommand } from "../command.ts";
 
 export const agent = defineCommand({
   summary: "The GitOps agent: reconcile each environment's verified revision into its cluster, through every gate.",
-  usage: "vigil agent --config FILE [--once] [--dry-run] [--allow-mass-prune ENV]... [--json] | vigil agent --config FILE --webhook-secret PATH",
+  usage:
+    "vigil agent --config FILE [--once] [--dry-run] [--allow-mass-prune ENV]... [--json] | vigil agent --config FILE --webhook-secret PATH",
   help: [
     "  --config FILE   the agent configuration (kind: AgentConfig)",
     "  --once          reconcile every environment once and exit (exit code: the worst of them)",
@@ -44,10 +45,14 @@ export const agent = defineCommand({
         } else print(r);
       },
       ...(log && {
-        onLeader: (leading: boolean) => log.line("info", leading ? "leading: this replica holds the Lease and reconciles" : "not leading: waiting for the Lease", { leading }),
+        onLeader: (leading: boolean) =>
+          log.line("info", leading ? "leading: this replica holds the Lease and reconciles" : "not leading: waiting for the Lease", {
+            leading,
+          }),
         onLeaseError: (e: unknown) => log.line("warn", "lease", { error: e instanceof Error ? e.message : String(e) }),
         onTriggerError: (e: unknown) => log.line("warn", "triggers", { error: e instanceof Error ? e.message : String(e) }),
-        onAuditError: (environment: string, e: unknown) => log.line("error", "audit", { environment, error: e instanceof Error ? e.message : String(e) }),
+        onAuditError: (environment: string, e: unknown) =>
+          log.line("error", "audit", { environment, error: e instanceof Error ? e.message : String(e) }),
       }),
     });
     // What this replica records is said once, at start: an agent without an audit log is visible as such.
@@ -81,10 +86,21 @@ function print(r: ReconcileResult): void {
   const folded = passedCommits.length > 10;
   for (const c of r.verdict.checks) if (!folded || c.gate !== "revision" || c.status !== "pass") sink.add(c);
   const commits = new Set(r.verdict.checks.filter((c) => c.gate === "revision").map((c) => c.subject)).size;
-  if (folded) sink.add(check({ gate: "revision", rule: "commits", status: "pass", subject: r.revision ?? r.environment, message: `${passedCommits.length} checks on ${commits} commits passed` }));
+  if (folded)
+    sink.add(
+      check({
+        gate: "revision",
+        rule: "commits",
+        status: "pass",
+        subject: r.revision ?? r.environment,
+        message: `${passedCommits.length} checks on ${commits} commits passed`,
+      }),
+    );
   sink.end();
   const what = r.applied ? "applied" : r.plan.length > 0 ? "would apply" : "not applied";
-  write(`${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} checked; health ${r.health}; ${r.seconds.toFixed(2)} s\n`);
+  write(
+    `${r.environment}: ${what}${r.revision ? ` ${r.revision.slice(0, 12)}` : ""}; ${commits} commit${commits === 1 ? "" : "s"} checked; health ${r.health}; ${r.seconds.toFixed(2)} s\n`,
+  );
   for (const line of r.plan) write(`  ${line}\n`);
   write("\n");
 }
@@ -107,7 +123,10 @@ function printWebhookSecret(configFile: string, path: string): ExitCode {
   const config = loadAgentConfig(configFile);
   if (!config.doc.webhook) throw new InputError(`${configFile}: no webhook is configured`);
   const m = /^\/hooks(?:\/([^/]+))?$/.exec(path);
-  if (!m || (m[1] !== undefined && !config.intervals.has(m[1]))) throw new InputError(`--webhook-secret ${path}: give /hooks or /hooks/ENV for a configured environment (${[...config.intervals.keys()].join(", ")})`);
+  if (!m || (m[1] !== undefined && !config.intervals.has(m[1])))
+    throw new InputError(
+      `--webhook-secret ${path}: give /hooks or /hooks/ENV for a configured environment (${[...config.intervals.keys()].join(", ")})`,
+    );
   process.stdout.write(`${webhookSecretFor(readWebhookSecret(config.doc.webhook.secretFile), path)}\n`);
   return ExitCode.ok;
 }

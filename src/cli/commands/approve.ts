@@ -10,7 +10,8 @@ import { required, defineCommand, type Values } from "../command.ts";
 /** Signs an approval (or its withdrawal) of one commit for one environment (docs/approvals.md). */
 export const approve = defineCommand({
   summary: "Approve a revision for an environment: a signed in-toto statement stored under refs/vigil/approvals/.",
-  usage: "vigil approve --repo PATH --env ENV --rev REV (--key SSH_PRIVATE_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires DURATION] [--rollback | --withdraw] [--json]",
+  usage:
+    "vigil approve --repo PATH --env ENV --rev REV (--key SSH_PRIVATE_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires DURATION] [--rollback | --withdraw] [--json]",
   help: [
     "  --repo PATH           a local clone; publish with: git push origin 'refs/vigil/approvals/*:refs/vigil/approvals/*'",
     "  --env ENV             the environment the approval is for",
@@ -39,9 +40,11 @@ export const approve = defineCommand({
     const location = required(values, "repo", this);
     if (isRemote(location)) throw new InputError("--repo must be a local clone: Vigil never writes to a remote");
     const environment = required(values, "env", this);
-    if (!namePattern.test(environment)) throw new InputError(`--env "${environment}" is not an environment name (letters, digits and . _ @ + -)`);
+    if (!namePattern.test(environment))
+      throw new InputError(`--env "${environment}" is not an environment name (letters, digits and . _ @ + -)`);
     const signer = signerOf(values, this.usage);
-    if (values.withdraw && (values.rollback || values.expires)) throw new InputError("--withdraw withdraws every approval of REV for ENV: it takes no --rollback or --expires");
+    if (values.withdraw && (values.rollback || values.expires))
+      throw new InputError("--withdraw withdraws every approval of REV for ENV: it takes no --rollback or --expires");
     const repo = await openRepo(location);
     try {
       const { commit } = await resolveRevision(repo, required(values, "rev", this));
@@ -51,14 +54,21 @@ export const approve = defineCommand({
       const claim: Extract<Claim, { type: "approval" | "withdrawal" }> = values.withdraw
         ? { type: "withdrawal", revision, environment, approver, at }
         : {
-            type: "approval", revision, environment, approver, at, kind: values.rollback ? "rollback" : "deploy",
+            type: "approval",
+            revision,
+            environment,
+            approver,
+            at,
+            kind: values.rollback ? "rollback" : "deploy",
             ...(values.expires && { expires: new Date(at.getTime() + parseDuration(values.expires, "--expires")) }),
           };
       const stored = await writeApproval(repo.gitDir, claim, signer);
       const what = claim.type === "withdrawal" ? "withdrew approvals of" : `approved ${claim.kind} of`;
-      process.stdout.write(values.json
-        ? JSON.stringify({ ...stored, envelope: JSON.parse(stored.envelope) }) + "\n"
-        : `${what} ${commit} (tree ${revision.tree}) for ${environment} at ${formatTime(at)}\nstored at ${stored.ref}\npush it: git push origin '${stored.ref}'\n`);
+      process.stdout.write(
+        values.json
+          ? JSON.stringify({ ...stored, envelope: JSON.parse(stored.envelope) }) + "\n"
+          : `${what} ${commit} (tree ${revision.tree}) for ${environment} at ${formatTime(at)}\nstored at ${stored.ref}\npush it: git push origin '${stored.ref}'\n`,
+      );
       return 0;
     } finally {
       repo.close();
@@ -82,6 +92,8 @@ async function gitIdentity(gitDir: string): Promise<string> {
   try {
     return (await git(gitDir, ["var", "GIT_COMMITTER_IDENT"])).trim().replace(/ \d+ [+-]\d{4}$/, "");
   } catch {
-    throw new InputError("git knows no identity for you: set user.name and user.email (git config), which the approval names as its approver");
+    throw new InputError(
+      "git knows no identity for you: set user.name and user.email (git config), which the approval names as its approver",
+    );
   }
 }

@@ -20,7 +20,8 @@ import { bufferedWriter, clearProgress, progress, verdictSink } from "../output.
 import { required, defineCommand, type Command } from "../command.ts";
 
 const logHelp = "  --log DIR|URL     the log: a directory (the embedded store) or a postgres:// URL (PGPASSWORD or the URL's password)";
-const keyHelp = "  --key PUBKEY      the log's verifier key (NAME+HASH+BASE64), or a file holding it; default: the key the log names (weaker)";
+const keyHelp =
+  "  --key PUBKEY      the log's verifier key (NAME+HASH+BASE64), or a file holding it; default: the key the log names (weaker)";
 const readOptions = { log: { type: "string" }, key: { type: "string" } } as const;
 
 /** The verifier key given as the string itself or a file holding it. */
@@ -44,7 +45,11 @@ async function openForReading(values: { log?: string | undefined; key?: string |
   return AuditLog.open(required(values, "log", cmd), key ? { verifierKey: verifierKeyArgument(key) } : {});
 }
 
-async function withLog<T>(values: { log?: string | undefined; key?: string | undefined }, cmd: Command, body: (log: AuditLog) => Promise<T>): Promise<T> {
+async function withLog<T>(
+  values: { log?: string | undefined; key?: string | undefined },
+  cmd: Command,
+  body: (log: AuditLog) => Promise<T>,
+): Promise<T> {
   const log = await openForReading(values, cmd);
   try {
     return await body(log);
@@ -77,9 +82,19 @@ export const auditInit = defineCommand({
     const log = await AuditLog.open(location, { signingKeyFile: keyFile });
     try {
       const checkpoint = await log.latest();
-      const summary = { log: log.store.location, keyFile, keyMade: made, verifierKey: loadSigningKey(keyFile).verifier.key, size: checkpoint.size, checkpoint: checkpoint.note };
-      process.stdout.write(values.json ? JSON.stringify(summary) + "\n"
-        : `${made ? "signing key written to" : "signing key (existing)"} ${keyFile}\nverifier key: ${summary.verifierKey}\nlog: ${summary.log} (${checkpoint.size} entries)\n\n${checkpoint.note}`);
+      const summary = {
+        log: log.store.location,
+        keyFile,
+        keyMade: made,
+        verifierKey: loadSigningKey(keyFile).verifier.key,
+        size: checkpoint.size,
+        checkpoint: checkpoint.note,
+      };
+      process.stdout.write(
+        values.json
+          ? JSON.stringify(summary) + "\n"
+          : `${made ? "signing key written to" : "signing key (existing)"} ${keyFile}\nverifier key: ${summary.verifierKey}\nlog: ${summary.log} (${checkpoint.size} entries)\n\n${checkpoint.note}`,
+      );
     } finally {
       await log.close();
     }
@@ -137,14 +152,26 @@ export const auditProve = defineCommand({
   positionals: true,
   async run(values, positionals) {
     const given = [positionals.length > 0, values.entry !== undefined, values.consistency !== undefined].filter(Boolean).length;
-    if (given !== 1 || positionals.length > 1) throw new InputError(`give one of INDEX, --entry HASH or --consistency SIZE\nusage: ${this.usage}`);
+    if (given !== 1 || positionals.length > 1)
+      throw new InputError(`give one of INDEX, --entry HASH or --consistency SIZE\nusage: ${this.usage}`);
     return withLog(values, this, async (log) => {
-      if (values.consistency !== undefined) return printConsistency(log, integerOption(values.consistency, "--consistency"), values.json === true);
-      const index = values.entry !== undefined ? await log.find(leafHashArgument(values.entry)) : integerOption(positionals[0] ?? "", "INDEX");
+      if (values.consistency !== undefined)
+        return printConsistency(log, integerOption(values.consistency, "--consistency"), values.json === true);
+      const index =
+        values.entry !== undefined ? await log.find(leafHashArgument(values.entry)) : integerOption(positionals[0] ?? "", "INDEX");
       const proof = await log.prove(index);
-      const out = { index, leafHash: proof.leafHash.toString("hex"), treeSize: proof.checkpoint.size, hashes: proof.hashes.map((h) => h.toString("hex")), checkpoint: proof.checkpoint.note };
-      process.stdout.write(values.json ? JSON.stringify(out, null, 2) + "\n"
-        : `entry ${index} (leaf hash ${out.leafHash}) is in the tree of ${out.treeSize} entries: inclusion proof verified\n\n${out.hashes.map((h, i) => `  ${i}  ${h}\n`).join("")}\n${out.checkpoint}`);
+      const out = {
+        index,
+        leafHash: proof.leafHash.toString("hex"),
+        treeSize: proof.checkpoint.size,
+        hashes: proof.hashes.map((h) => h.toString("hex")),
+        checkpoint: proof.checkpoint.note,
+      };
+      process.stdout.write(
+        values.json
+          ? JSON.stringify(out, null, 2) + "\n"
+          : `entry ${index} (leaf hash ${out.leafHash}) is in the tree of ${out.treeSize} entries: inclusion proof verified\n\n${out.hashes.map((h, i) => `  ${i}  ${h}\n`).join("")}\n${out.checkpoint}`,
+      );
       return 0;
     });
   },
@@ -152,12 +179,20 @@ export const auditProve = defineCommand({
 
 async function printConsistency(log: AuditLog, oldSize: number, json: boolean): Promise<number> {
   const proof = await log.proveConsistency(oldSize);
-  const out = { oldSize, oldRoot: proof.oldRoot.toString("hex"), treeSize: proof.checkpoint.size, hashes: proof.hashes.map((h) => h.toString("hex")), checkpoint: proof.checkpoint.note };
-  process.stdout.write(json ? JSON.stringify(out, null, 2) + "\n"
-    : `the tree of ${oldSize} entries (root ${out.oldRoot}) is a prefix of the tree of ${out.treeSize}: consistency proof verified\n\n${out.hashes.map((h, i) => `  ${i}  ${h}\n`).join("")}\n${out.checkpoint}`);
+  const out = {
+    oldSize,
+    oldRoot: proof.oldRoot.toString("hex"),
+    treeSize: proof.checkpoint.size,
+    hashes: proof.hashes.map((h) => h.toString("hex")),
+    checkpoint: proof.checkpoint.note,
+  };
+  process.stdout.write(
+    json
+      ? JSON.stringify(out, null, 2) + "\n"
+      : `the tree of ${oldSize} entries (root ${out.oldRoot}) is a prefix of the tree of ${out.treeSize}: consistency proof verified\n\n${out.hashes.map((h, i) => `  ${i}  ${h}\n`).join("")}\n${out.checkpoint}`,
+  );
   return 0;
 }
-
 
 function leafHashArgument(text: string): Buffer {
   if (/^[0-9a-f]{64}$/i.test(text)) return Buffer.from(text, "hex");
@@ -167,18 +202,26 @@ function leafHashArgument(text: string): Buffer {
 }
 
 /** --env, --since and --kind, as one test over records. */
-function recordFilter(values: { env?: string | undefined; kind?: string | undefined; since?: string | undefined }): (r: AuditRecord) => boolean {
+function recordFilter(values: {
+  env?: string | undefined;
+  kind?: string | undefined;
+  since?: string | undefined;
+}): (r: AuditRecord) => boolean {
   const env = values.env;
   const kind = values.kind;
   const since = values.since === undefined ? undefined : sinceTime(values.since);
-  return (r) => (env === undefined || r.environment === env) && (kind === undefined || r.kind === kind) && (since === undefined || Date.parse(r.time) >= since);
+  return (r) =>
+    (env === undefined || r.environment === env) &&
+    (kind === undefined || r.kind === kind) &&
+    (since === undefined || Date.parse(r.time) >= since);
 }
 
 /** An RFC 3339 time, or a duration back from now ("24h"). */
 function sinceTime(text: string): number {
   if (/^(\d+[smhd])+$/.test(text)) return Date.now() - parseDuration(text, "--since");
   const t = Date.parse(text);
-  if (!/^\d{4}-\d{2}-\d{2}(T|$)/.test(text) || Number.isNaN(t)) throw new InputError(`--since "${text}": give a time (2026-01-31T12:00:00Z) or a duration back from now (24h, 7d)`);
+  if (!/^\d{4}-\d{2}-\d{2}(T|$)/.test(text) || Number.isNaN(t))
+    throw new InputError(`--since "${text}": give a time (2026-01-31T12:00:00Z) or a duration back from now (24h, 7d)`);
   return t;
 }
 
@@ -204,8 +247,11 @@ export const auditShow = defineCommand({
       out(json ? "[" : `${"INDEX".padEnd(8)}  ${"TIME".padEnd(24)}  ${"KIND".padEnd(19)}  ${"ENV".padEnd(10)}  SUMMARY\n`);
       for await (const e of log.entries()) {
         if (!keep(e.record)) continue;
-        out(json ? `${shown > 0 ? "," : ""}\n${JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record })}`
-          : `${String(e.index).padEnd(8)}  ${e.record.time.padEnd(24)}  ${e.record.kind.padEnd(19)}  ${(e.record.environment ?? "-").padEnd(10)}  ${describeRecord(e.record)}\n`);
+        out(
+          json
+            ? `${shown > 0 ? "," : ""}\n${JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record })}`
+            : `${String(e.index).padEnd(8)}  ${e.record.time.padEnd(24)}  ${e.record.kind.padEnd(19)}  ${(e.record.environment ?? "-").padEnd(10)}  ${describeRecord(e.record)}\n`,
+        );
         shown++;
       }
       out(json ? "\n]\n" : `\n${shown} record${shown === 1 ? "" : "s"}\n`);
@@ -225,7 +271,8 @@ export const auditExport = defineCommand({
     const from = values.from === undefined ? 0 : integerOption(values.from, "--from");
     return withLog(values, this, async (log) => {
       const out = bufferedWriter(process.stdout);
-      for await (const e of log.entries(from)) if (keep(e.record)) out.write(JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record }) + "\n");
+      for await (const e of log.entries(from))
+        if (keep(e.record)) out.write(JSON.stringify({ index: e.index, leafHash: e.leafHash.toString("hex"), ...e.record }) + "\n");
       out.flush();
       return 0;
     });
@@ -262,7 +309,12 @@ export const auditExplain = defineCommand({
 function explanationJson(e: Explanation) {
   return {
     ...e,
-    proofs: e.proofs.map((p) => ({ index: p.index, leafHash: p.leafHash.toString("hex"), treeSize: p.checkpoint.size, hashes: p.hashes.map((h) => h.toString("hex")) })),
+    proofs: e.proofs.map((p) => ({
+      index: p.index,
+      leafHash: p.leafHash.toString("hex"),
+      treeSize: p.checkpoint.size,
+      hashes: p.hashes.map((h) => h.toString("hex")),
+    })),
     checkpoint: e.proofs[0]?.checkpoint.note,
   };
 }
@@ -270,7 +322,9 @@ function explanationJson(e: Explanation) {
 function explanationText(e: Explanation, log: AuditLog): string {
   const rows = e.links.map((l) => `${String(l.index).padEnd(8)}  ${l.link.padEnd(12)}  ${l.detail}\n`).join("");
   const cp = e.proofs[0]!.checkpoint;
-  return `${e.target} in ${e.environment}: revision ${e.revision}\n\n${"ENTRY".padEnd(8)}  ${"LINK".padEnd(12)}  DETAIL\n${rows}\n` +
+  return (
+    `${e.target} in ${e.environment}: revision ${e.revision}\n\n${"ENTRY".padEnd(8)}  ${"LINK".padEnd(12)}  DETAIL\n${rows}\n` +
     `inclusion proofs verified for entries ${e.proofs.map((p) => p.index).join(", ")} against the checkpoint of size ${cp.size} signed by ${log.verifier.key}` +
-    `${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}\n`;
+    `${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}\n`
+  );
 }

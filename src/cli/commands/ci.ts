@@ -16,7 +16,8 @@ import { registryClient, registryClientHelp, registryClientOptions } from "../re
 
 export const ci = defineCommand({
   summary: "CI: SBOM → vulnerability scan (the gate) → sign → attest SBOM and SLSA provenance → push, for one image.",
-  usage: "vigil ci IMAGE (--key FILE | --keyless [--signing-config FILE]) [--fail-on SEVERITY] [--unknown-severity fail|warn] [--vex FILE]... [--db DIR|URL] [--no-provenance] [--sbom-output FILE] [--allow-http-registry] [--json]",
+  usage:
+    "vigil ci IMAGE (--key FILE | --keyless [--signing-config FILE]) [--fail-on SEVERITY] [--unknown-severity fail|warn] [--vex FILE]... [--db DIR|URL] [--no-provenance] [--sbom-output FILE] [--allow-http-registry] [--json]",
   help: [
     "  IMAGE                  the image as the build pushed it (registry/repository[:tag][@digest]); the tag is",
     "                         resolved once and every step is about that digest",
@@ -62,7 +63,9 @@ export const ci = defineCommand({
     const vex = vexOf(values);
     const ciPlatform = values["no-provenance"] ? undefined : detectCi(process.env);
     if (!values["no-provenance"] && !ciPlatform) {
-      throw new InputError("no CI here to take provenance from (neither GITHUB_ACTIONS=true nor GITLAB_CI=true): run in GitHub Actions or GitLab CI, or give --no-provenance");
+      throw new InputError(
+        "no CI here to take provenance from (neither GITHUB_ACTIONS=true nor GITLAB_CI=true): run in GitHub Actions or GitLab CI, or give --no-provenance",
+      );
     }
     const signer = await signerOf(values, this.usage);
     const store = await openStore(values.db ?? defaultDbLocation());
@@ -70,7 +73,14 @@ export const ci = defineCommand({
     let result: CiResult;
     try {
       result = await runCi({
-        client, image, signer, store, failOn, unknownSeverity, vex, toolVersion: version(),
+        client,
+        image,
+        signer,
+        store,
+        failOn,
+        unknownSeverity,
+        vex,
+        toolVersion: version(),
         ...(ciPlatform && { ci: ciPlatform }),
         ...(typeof values.platform === "string" && { platform: values.platform }),
         ...(!values.json && { step: (name: string) => process.stderr.write(`vigil ci: ${name}…\n`) }),
@@ -88,7 +98,8 @@ export const ci = defineCommand({
 
 function failOnOf(values: Values<typeof ci.options>): Rating5 {
   const failOn = values["fail-on"] ?? "high";
-  if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(failOn)})`);
+  if (!(THRESHOLDS as readonly string[]).includes(failOn))
+    throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(failOn)})`);
   return failOn as Rating5;
 }
 
@@ -103,13 +114,17 @@ async function signerOf(values: Values<typeof ci.options>, usage: string): Promi
   if (key !== undefined && values.keyless) throw new InputError(`give --key or --keyless, not both\nusage: ${usage}`);
   if (key !== undefined) {
     if (key === "") throw new InputError(`--key needs a file\nusage: ${usage}`);
-    if (values["signing-config"]) throw new InputError("--signing-config is for --keyless; a key signature has no certificate or log entry to make");
+    if (values["signing-config"])
+      throw new InputError("--signing-config is for --keyless; a key signature has no certificate or log entry to make");
     return keySigner(loadPrivateKeyFile(key, await keyPassword("decrypt")));
   }
   if (!values.keyless) throw new InputError(`give --key FILE or --keyless\nusage: ${usage}`);
   const { keylessSigner } = await import("../../ci/keyless.ts");
   const configPath = values["signing-config"] ?? process.env.SIGSTORE_SIGNING_CONFIG;
-  if (!configPath) throw new InputError("--keyless needs a Sigstore signing config naming Fulcio and Rekor: give --signing-config FILE or set SIGSTORE_SIGNING_CONFIG");
+  if (!configPath)
+    throw new InputError(
+      "--keyless needs a Sigstore signing config naming Fulcio and Rekor: give --signing-config FILE or set SIGSTORE_SIGNING_CONFIG",
+    );
   return keylessSigner({ signingConfigPath: configPath, env: process.env });
 }
 

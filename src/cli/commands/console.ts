@@ -19,8 +19,11 @@ export const consoleCommand = defineCommand({
   async run(values) {
     const config = loadConsoleConfig(required(values, "config", this));
     const running = await startConsole(config);
-    process.stdout.write(values.json ? JSON.stringify({ url: running.url, fingerprint: running.fingerprint }) + "\n"
-      : `console: ${running.url}\ncertificate SHA-256: ${running.fingerprint}\nAPI: ${running.url}api/v1/openapi.json\n`);
+    process.stdout.write(
+      values.json
+        ? JSON.stringify({ url: running.url, fingerprint: running.fingerprint }) + "\n"
+        : `console: ${running.url}\ncertificate SHA-256: ${running.fingerprint}\nAPI: ${running.url}api/v1/openapi.json\n`,
+    );
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
       process.once("SIGINT", stop);
@@ -44,9 +47,14 @@ export const consoleToken = defineCommand({
     const name = required(values, "name", this);
     const role = required(values, "role", this);
     if (!(ROLES as readonly string[]).includes(role)) throw new InputError(`--role ${JSON.stringify(role)}: must be viewer or auditor`);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) throw new InputError(`--name ${JSON.stringify(name)}: letters, digits, . _ @ and - (at most 64)`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name))
+      throw new InputError(`--name ${JSON.stringify(name)}: letters, digits, . _ @ and - (at most 64)`);
     const { token, entry } = newToken(name, role as Role);
-    process.stdout.write(values.json ? JSON.stringify({ token, entry }) + "\n" : `token: ${token}\n\nadd to the console's configuration:\ntokens:\n  - { name: ${entry.name}, role: ${entry.role}, sha256: ${entry.sha256} }\n`);
+    process.stdout.write(
+      values.json
+        ? JSON.stringify({ token, entry }) + "\n"
+        : `token: ${token}\n\nadd to the console's configuration:\ntokens:\n  - { name: ${entry.name}, role: ${entry.role}, sha256: ${entry.sha256} }\n`,
+    );
     return 0;
   },
 });

@@ -28,7 +28,11 @@ export const cosign = defineCommand({
       const signature = sign(payload, values.key, values["gpg-key"], this.usage);
       const ref = `${cosignRefPrefix}${commit}/${createHash("sha256").update(signature).digest("hex").slice(0, 16)}`;
       const id = await writeBlobRef(repo.gitDir, ref, signature);
-      process.stdout.write(values.json ? JSON.stringify({ commit, ref, signature: id }) + "\n" : `co-signed ${commit}\nstored at ${ref}\npush it: git push origin '${ref}'\n`);
+      process.stdout.write(
+        values.json
+          ? JSON.stringify({ commit, ref, signature: id }) + "\n"
+          : `co-signed ${commit}\nstored at ${ref}\npush it: git push origin '${ref}'\n`,
+      );
       return 0;
     } finally {
       repo.close();

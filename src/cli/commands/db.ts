@@ -4,7 +4,8 @@ import { printableText } from "../../vuln/scan.ts";
 import { clearProgress, progress } from "../output.ts";
 import { defineCommand } from "../command.ts";
 
-const dbHelp = "  --db DIR|URL    the database: a folder for the embedded store (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL";
+const dbHelp =
+  "  --db DIR|URL    the database: a folder for the embedded store (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL";
 
 export const dbImport = defineCommand({
   summary: "Load OSV advisories (JSON files, folders, all.zip exports) into the vulnerability database.",
@@ -36,7 +37,9 @@ export const dbImport = defineCommand({
           `read ${result.files} files in ${seconds}s: ${result.added} added, ${result.updated} updated, ${result.unchanged} unchanged, ${result.withdrawn} withdrawn, ${result.malformed.length} malformed (skipped)`,
           ...result.malformed.slice(0, 50).map((m) => `  skipped ${m.id ?? "(no id)"} from ${m.source}: ${m.reason}`),
           ...(result.malformed.length > 50 ? [`  … and ${result.malformed.length - 50} more (--json lists them all)`] : []),
-          `now holds ${info.advisories} advisories: ${Object.entries(info.ecosystems).map(([e, n]) => `${e} ${n}`).join(", ")}`,
+          `now holds ${info.advisories} advisories: ${Object.entries(info.ecosystems)
+            .map(([e, n]) => `${e} ${n}`)
+            .join(", ")}`,
         ];
         // Entry names and parse errors quote what the advisory files hold: no control characters to the terminal.
         process.stdout.write(lines.map(printableText).join("\n") + "\n");
@@ -61,8 +64,13 @@ export const dbInfo = defineCommand({
       if (values.json) process.stdout.write(JSON.stringify(info, null, 2) + "\n");
       else {
         process.stdout.write(
-          [`database: ${info.location}`, `schema: ${info.schema}`, `advisories: ${info.advisories}`, `last import: ${info.lastImport ?? "never"}`,
-            ...Object.entries(info.ecosystems).map(([e, n]) => `  ${e.padEnd(14)} ${n}`)].join("\n") + "\n",
+          [
+            `database: ${info.location}`,
+            `schema: ${info.schema}`,
+            `advisories: ${info.advisories}`,
+            `last import: ${info.lastImport ?? "never"}`,
+            ...Object.entries(info.ecosystems).map(([e, n]) => `  ${e.padEnd(14)} ${n}`),
+          ].join("\n") + "\n",
         );
       }
       return 0;

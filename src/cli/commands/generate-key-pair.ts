@@ -30,13 +30,16 @@ export const generateKeyPair = defineCommand({
     }
     const [keyFile, pubFile] = [`${prefix}.key`, `${prefix}.pub`];
     const existing = [keyFile, pubFile].filter((f) => existsSync(f));
-    if (existing.length > 0 && !values.force) throw new InputError(`${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; pass --force to overwrite`);
+    if (existing.length > 0 && !values.force)
+      throw new InputError(`${existing.join(" and ")} already exist${existing.length === 1 ? "s" : ""}; pass --force to overwrite`);
     const password = await keyPassword("encrypt");
     const key = generateSigningKey(algorithm);
     writeFileSync(keyFile, encryptPrivateKey(key.privateKey, password), { mode: 0o600 });
     writeFileSync(pubFile, publicKeyPem(key.publicKey));
     const summary = { privateKey: keyFile, publicKey: pubFile, algorithm, key: describeKey(key.publicKey) };
-    process.stdout.write(values.json ? JSON.stringify(summary) + "\n" : `Private key written to ${keyFile}\nPublic key written to ${pubFile}\n`);
+    process.stdout.write(
+      values.json ? JSON.stringify(summary) + "\n" : `Private key written to ${keyFile}\nPublic key written to ${pubFile}\n`,
+    );
     return 0;
   },
 });

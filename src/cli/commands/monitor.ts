@@ -40,18 +40,40 @@ export const monitor = defineCommand({
     const inventory = await openInventory(config.inventory);
     const advisories = await openStore(config.database, { create: true });
     const log = config.audit ? await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile }) : undefined;
-    const clusters = await Promise.all(config.clusters.map(async (c) => ({
-      ...c,
-      cluster: await connectCluster(c.inCluster ? { inCluster: true } : { kubeconfig: c.kubeconfig!, ...(c.context && { context: c.context }) }),
-      intervalMs: parseDuration(c.interval, `clusters ${c.environment} interval`),
-    })));
-    const webhook = config.webhook && webhookSink({ url: config.webhook.url, secret: readWebhookSecret(config.webhook.secretFile), ...(config.webhook.slack && { slack: true }), onError: (m) => process.stderr.write(`vigil monitor: ${m}\n`) });
-    const sinks: Sink[] = [jsonLinesSink(process.stdout), ...(log ? [auditSink(log)] : []), ...clusters.map((c) => eventsSink(c.cluster, c.environment)), ...(webhook ? [webhook] : [])];
+    const clusters = await Promise.all(
+      config.clusters.map(async (c) => ({
+        ...c,
+        cluster: await connectCluster(
+          c.inCluster ? { inCluster: true } : { kubeconfig: c.kubeconfig!, ...(c.context && { context: c.context }) },
+        ),
+        intervalMs: parseDuration(c.interval, `clusters ${c.environment} interval`),
+      })),
+    );
+    const webhook =
+      config.webhook &&
+      webhookSink({
+        url: config.webhook.url,
+        secret: readWebhookSecret(config.webhook.secretFile),
+        ...(config.webhook.slack && { slack: true }),
+        onError: (m) => process.stderr.write(`vigil monitor: ${m}\n`),
+      });
+    const sinks: Sink[] = [
+      jsonLinesSink(process.stdout),
+      ...(log ? [auditSink(log)] : []),
+      ...clusters.map((c) => eventsSink(c.cluster, c.environment)),
+      ...(webhook ? [webhook] : []),
+    ];
     const vex = config.vex.flatMap((file, i) => loadVex(file, i * 1_000_000));
     // Of several monitors on one inventory only the Lease holder writes and emits; the others wait here.
     const lease = config.leaderElection && (await monitorLease(config.leaderElection));
     if (lease) await lease.elector.waitForLeadership();
-    const mon = await Monitor.open({ inventory, advisories, vex, sinks, ...(lease && { fence: () => lease.elector.assertLeading() }) }).catch(async (e: unknown) => {
+    const mon = await Monitor.open({
+      inventory,
+      advisories,
+      vex,
+      sinks,
+      ...(lease && { fence: () => lease.elector.assertLeading() }),
+    }).catch(async (e: unknown) => {
       await lease?.stop();
       throw e;
     });
@@ -64,7 +86,8 @@ export const monitor = defineCommand({
       await advisories.close();
       await log?.close();
     };
-    const checkPods = async (c: (typeof clusters)[number]) => mon.checkRunning(c.environment, await runningContainers(c.cluster, c.namespaces));
+    const checkPods = async (c: (typeof clusters)[number]) =>
+      mon.checkRunning(c.environment, await runningContainers(c.cluster, c.namespaces));
     const timers: NodeJS.Timeout[] = [];
     const servers: Server[] = [];
     const loadTrust = async () => {
@@ -72,7 +95,12 @@ export const monitor = defineCommand({
     };
     const checkPolicies = async () => {
       if (!config.policy) return;
-      const input = loadPolicyInput({ packs: config.policy.packs, policyPaths: config.policy.paths, manifestPaths: [], ...(config.policy.exceptions && { exceptionsPath: config.policy.exceptions }) });
+      const input = loadPolicyInput({
+        packs: config.policy.packs,
+        policyPaths: config.policy.paths,
+        manifestPaths: [],
+        ...(config.policy.exceptions && { exceptionsPath: config.policy.exceptions }),
+      });
       await mon.checkPolicies({ policies: input.policies, ...(input.exceptions && { exceptions: input.exceptions }) });
     };
     // The repository is opened (fetched, when it is a URL) at every look, read only.
@@ -92,9 +120,17 @@ export const monitor = defineCommand({
         ? undefined
         : watchPaths([
             ...config.feeds.map((feed) => ({ path: feed, changed: () => mon.importAdvisories([feed]) })),
-            ...config.vex.map((file) => ({ path: file, changed: () => mon.setVex(config.vex.flatMap((f, i) => loadVex(f, i * 1_000_000))) })),
+            ...config.vex.map((file) => ({
+              path: file,
+              changed: () => mon.setVex(config.vex.flatMap((f, i) => loadVex(f, i * 1_000_000))),
+            })),
             ...(config.trustPolicy ? [{ path: config.trustPolicy, changed: loadTrust }] : []),
-            ...(config.policy ? [...config.policy.paths, ...(config.policy.exceptions ? [config.policy.exceptions] : [])].map((path) => ({ path, changed: checkPolicies })) : []),
+            ...(config.policy
+              ? [...config.policy.paths, ...(config.policy.exceptions ? [config.policy.exceptions] : [])].map((path) => ({
+                  path,
+                  changed: checkPolicies,
+                }))
+              : []),
           ]);
       if (config.metrics && watching) servers.push(await serveMetrics(config.metrics.listen, () => findingMetrics(mon.openFindings())));
       await mon.start();
@@ -105,16 +141,39 @@ export const monitor = defineCommand({
       await checkPolicies();
       if (!watching) return mon.openFindings().some((f) => !f.suppressed) ? 1 : 0;
       // A failed poll (the API server away) is reported and tried again at the next interval.
-      if (config.policy) timers.push(setInterval(() => checkPolicies().catch((e) => process.stderr.write(`vigil monitor: policies: ${(e as Error).message}\n`)), parseDuration(config.policy.interval, "policy interval")));
-      if (config.repository) timers.push(setInterval(() => checkRepository().catch((e) => process.stderr.write(`vigil monitor: repository: ${(e as Error).message}\n`)), parseDuration(config.repository.interval, "repository interval")));
-      for (const c of clusters) timers.push(setInterval(() => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)), c.intervalMs));
+      if (config.policy)
+        timers.push(
+          setInterval(
+            () => checkPolicies().catch((e) => process.stderr.write(`vigil monitor: policies: ${(e as Error).message}\n`)),
+            parseDuration(config.policy.interval, "policy interval"),
+          ),
+        );
+      if (config.repository)
+        timers.push(
+          setInterval(
+            () => checkRepository().catch((e) => process.stderr.write(`vigil monitor: repository: ${(e as Error).message}\n`)),
+            parseDuration(config.repository.interval, "repository interval"),
+          ),
+        );
+      for (const c of clusters)
+        timers.push(
+          setInterval(
+            () => checkPods(c).catch((e) => process.stderr.write(`vigil monitor: ${c.environment}: ${(e as Error).message}\n`)),
+            c.intervalMs,
+          ),
+        );
       // Another process's vigil db import, and deployments the agent recorded, are noticed here.
       // Manifests the agent recorded (a deployment, drift) are evaluated by this monitor's policies.
       const refresh = async () => {
         await mon.refresh();
         if (mon.policiesStale) await checkPolicies();
       };
-      timers.push(setInterval(() => refresh().catch((e) => process.stderr.write(`vigil monitor: refresh: ${(e as Error).message}\n`)), parseDuration(config.refreshInterval, "refreshInterval")));
+      timers.push(
+        setInterval(
+          () => refresh().catch((e) => process.stderr.write(`vigil monitor: refresh: ${(e as Error).message}\n`)),
+          parseDuration(config.refreshInterval, "refreshInterval"),
+        ),
+      );
       // A monitor that lost the Lease stops (exit 3): restarted, it waits for the Lease and reloads what the leader wrote.
       await (lease ? Promise.race([watching, lease.lost]) : watching);
       return 0;
@@ -125,8 +184,12 @@ export const monitor = defineCommand({
 });
 
 /** The Lease monitors on one inventory elect their leader with (src/agent/leader.ts's election, under its own name). */
-async function monitorLease(election: NonNullable<ReturnType<typeof loadMonitorConfig>["leaderElection"]>): Promise<{ elector: LeaderElector; lost: Promise<never>; stop(): Promise<void> }> {
-  const cluster = await connectCluster(election.inCluster ? { inCluster: true } : { kubeconfig: election.kubeconfig!, ...(election.context && { context: election.context }) });
+async function monitorLease(
+  election: NonNullable<ReturnType<typeof loadMonitorConfig>["leaderElection"]>,
+): Promise<{ elector: LeaderElector; lost: Promise<never>; stop(): Promise<void> }> {
+  const cluster = await connectCluster(
+    election.inCluster ? { inCluster: true } : { kubeconfig: election.kubeconfig!, ...(election.context && { context: election.context }) },
+  );
   let onLost: (e: Error) => void = () => {};
   const lost = new Promise<never>((_, reject) => (onLost = reject));
   lost.catch(() => {});
@@ -145,10 +208,14 @@ async function monitorLease(election: NonNullable<ReturnType<typeof loadMonitorC
   });
   elector.start();
   process.stderr.write(`vigil monitor: ${identity} waiting for the Lease ${election.namespace}/${MONITOR_LEASE}\n`);
-  return { elector, lost, stop: async () => {
-    await elector.stop();
-    cluster.close();
-  } };
+  return {
+    elector,
+    lost,
+    stop: async () => {
+      await elector.stop();
+      cluster.close();
+    },
+  };
 }
 
 /** The Lease's name: the agent's replicas hold vigil-agent, the monitors this one. */
@@ -161,7 +228,10 @@ function watchPaths(paths: { path: string; changed: () => Promise<unknown> }[]):
     const watchers = paths.map(({ path, changed }) =>
       watch(path, { recursive: true }, () => {
         clearTimeout(timers.get(path));
-        timers.set(path, setTimeout(() => changed().catch(stop), SETTLE_MS));
+        timers.set(
+          path,
+          setTimeout(() => changed().catch(stop), SETTLE_MS),
+        );
       }),
     );
     function stop(error?: unknown) {

@@ -13,14 +13,15 @@ const formats = ["table", "json", "sarif"] as const;
 export const policyCheck = defineCommand({
   summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
   usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] [--jobs N] PATH...",
-  help: () => [
-    `  --pack NAME           a built-in pack: ${packNames().join(", ")}`,
-    "  --policy FILE|DIR     ValidatingAdmissionPolicies, their bindings and params (repeatable)",
-    "  --exceptions DIR      PolicyException objects (vigil.dev/v1alpha1)",
-    "  -o, --output FORMAT   table (default), json (the verdict) or sarif (for code scanning)",
-    "  --jobs N              threads for large sets (default: the available cores less one; 1 for one thread)",
-    "  PATH...               manifest files and folders (YAML, multi-document, JSON, List kinds)",
-  ].join("\n"),
+  help: () =>
+    [
+      `  --pack NAME           a built-in pack: ${packNames().join(", ")}`,
+      "  --policy FILE|DIR     ValidatingAdmissionPolicies, their bindings and params (repeatable)",
+      "  --exceptions DIR      PolicyException objects (vigil.dev/v1alpha1)",
+      "  -o, --output FORMAT   table (default), json (the verdict) or sarif (for code scanning)",
+      "  --jobs N              threads for large sets (default: the available cores less one; 1 for one thread)",
+      "  PATH...               manifest files and folders (YAML, multi-document, JSON, List kinds)",
+    ].join("\n"),
   options: {
     pack: { type: "string", multiple: true },
     policy: { type: "string", multiple: true },

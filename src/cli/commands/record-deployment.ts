@@ -31,8 +31,11 @@ export const recordDeployment = defineCommand({
     const location = required(values, "repo", this);
     if (isRemote(location)) throw new InputError("--repo must be a local clone: Vigil never writes to a remote");
     const environment = required(values, "env", this);
-    if (!namePattern.test(environment)) throw new InputError(`--env "${environment}" is not an environment name (letters, digits and . _ @ + -)`);
-    const healthyAt = values["healthy-at"] ? timeOption(values["healthy-at"], "--healthy-at") : new Date(Math.floor(Date.now() / 1000) * 1000);
+    if (!namePattern.test(environment))
+      throw new InputError(`--env "${environment}" is not an environment name (letters, digits and . _ @ + -)`);
+    const healthyAt = values["healthy-at"]
+      ? timeOption(values["healthy-at"], "--healthy-at")
+      : new Date(Math.floor(Date.now() / 1000) * 1000);
     const deployedAt = values["deployed-at"] ? timeOption(values["deployed-at"], "--deployed-at") : healthyAt;
     const key = loadPrivateKeyFile(required(values, "key", this), await keyPassword("decrypt"));
     const repo = await openRepo(location);
@@ -40,10 +43,12 @@ export const recordDeployment = defineCommand({
       const { commit } = await resolveRevision(repo, required(values, "rev", this));
       const revision = await revisionOf(repo, commit);
       const stored = await writeDeploymentRecord({ gitDir: repo.gitDir, environment, revision, key, deployedAt, healthyAt });
-      process.stdout.write(values.json
-        ? JSON.stringify({ ...stored, envelope: JSON.parse(stored.envelope) }) + "\n"
-        : `recorded ${commit} (tree ${revision.tree}) deployed to ${environment} at ${formatTime(deployedAt)}, healthy from ${formatTime(healthyAt)}\n` +
-          `stored at ${stored.ref}\npush it: git push origin '${stored.ref}'\n`);
+      process.stdout.write(
+        values.json
+          ? JSON.stringify({ ...stored, envelope: JSON.parse(stored.envelope) }) + "\n"
+          : `recorded ${commit} (tree ${revision.tree}) deployed to ${environment} at ${formatTime(deployedAt)}, healthy from ${formatTime(healthyAt)}\n` +
+              `stored at ${stored.ref}\npush it: git push origin '${stored.ref}'\n`,
+      );
       return 0;
     } finally {
       repo.close();

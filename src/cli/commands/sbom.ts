@@ -42,7 +42,8 @@ export const sbom = defineCommand({
     if (positionals.length !== 1) throw new InputError(`give one TARGET\nusage: ${this.usage}`);
     const target = positionals[0]!;
     const format = values.o ?? (values.json ? "cyclonedx-json" : "table");
-    if (!FORMATS.includes(format as (typeof FORMATS)[number])) throw new InputError(`-o: unknown format "${format}" (${FORMATS.join(", ")})\nusage: ${this.usage}`);
+    if (!FORMATS.includes(format as (typeof FORMATS)[number]))
+      throw new InputError(`-o: unknown format "${format}" (${FORMATS.join(", ")})\nusage: ${this.usage}`);
     let client: ReturnType<typeof registryClient> | undefined;
     const showProgress = process.stderr.isTTY;
     let inventory: Inventory;
@@ -56,11 +57,17 @@ export const sbom = defineCommand({
       if (showProgress) clearProgress();
       await client?.close();
     }
-    const text = format === "cyclonedx-json" ? toCycloneDx(inventory, version()) : format === "spdx-json" ? toSpdx(inventory, version()) : toTable(inventory);
+    const text =
+      format === "cyclonedx-json"
+        ? toCycloneDx(inventory, version())
+        : format === "spdx-json"
+          ? toSpdx(inventory, version())
+          : toTable(inventory);
     if (typeof values.output === "string") writeOutputFile(values.output, text);
     else process.stdout.write(text);
     // Warnings go to stderr for machine formats (the table lists them itself).
-    if (format !== "table" || typeof values.output === "string") for (const w of inventory.warnings) process.stderr.write(`vigil: warning: ${w}\n`);
+    if (format !== "table" || typeof values.output === "string")
+      for (const w of inventory.warnings) process.stderr.write(`vigil: warning: ${w}\n`);
     return 0;
   },
 });

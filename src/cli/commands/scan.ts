@@ -19,7 +19,8 @@ const formats = ["table", "json", "sarif", "cyclonedx-vex"] as const;
 
 export const scan = defineCommand({
   summary: "Vulnerability scan: match an SBOM's or lockfile's components against the OSV database, with VEX.",
-  usage: "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [--unknown-severity fail|warn] [-o table|json|sarif|cyclonedx-vex]",
+  usage:
+    "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [--unknown-severity fail|warn] [-o table|json|sarif|cyclonedx-vex]",
   help: [
     "  SBOM|LOCKFILE|DIR     CycloneDX 1.4-1.6 or SPDX 2.3 JSON, a lockfile (package-lock.json, requirements.txt,",
     "                        Cargo.lock, Gemfile.lock, composer.lock, go.mod), or a folder searched for them",
@@ -58,14 +59,20 @@ export const scan = defineCommand({
     if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     if (positionals.length === 0) throw new InputError(`give an SBOM, a lockfile or a folder to scan\nusage: ${this.usage}`);
     const failOn = (values["fail-on"] ?? "high") as Rating5;
-    if (!(THRESHOLDS as readonly string[]).includes(failOn)) throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
+    if (!(THRESHOLDS as readonly string[]).includes(failOn))
+      throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
     const unknownSeverity = unknownSeverityOf(values, this.usage);
     const inputs: ReadInput[] = [];
     for (const target of positionals) inputs.push(...(generated(target) ? [await generatedSbom(target, values)] : readTarget(target)));
     const { statements: vex, checks: signatureChecks } = loadVexFiles(values.vex ?? [], vexSigner(values, this.usage));
     const store = await openStore(values.db ?? defaultDbLocation());
     try {
-      const result = await scanComponents(store, inputs.flatMap((i) => i.components), vex, inputs.flatMap((i) => i.withoutPurl));
+      const result = await scanComponents(
+        store,
+        inputs.flatMap((i) => i.components),
+        vex,
+        inputs.flatMap((i) => i.withoutPurl),
+      );
       const target = positionals.join(" ");
       const checks = [...signatureChecks, ...scanChecks(result, failOn, target, unknownSeverity)];
       const verdict = makeVerdict({ target, database: store.location, failOn, unknownSeverity }, checks);
@@ -90,28 +97,46 @@ function generated(target: string): boolean {
 
 /** The target's SBOM as vigil sbom makes it (src/sbom), read back as scan reads any CycloneDX SBOM. */
 async function generatedSbom(target: string, values: Values<typeof scan.options>): Promise<ReadInput> {
-  const [{ generateInventory }, { toCycloneDx }, { parseReference }] = await Promise.all([import("../../sbom/generate.ts"), import("../../sbom/cyclonedx.ts"), import("../../oci/index.ts")]);
+  const [{ generateInventory }, { toCycloneDx }, { parseReference }] = await Promise.all([
+    import("../../sbom/generate.ts"),
+    import("../../sbom/cyclonedx.ts"),
+    import("../../oci/index.ts"),
+  ]);
   let client: ReturnType<typeof registryClient> | undefined;
   try {
-    const inventory = await generateInventory(target, { client: () => (client ??= registryClient(values, [parseReference(target.replace(/^registry:/, ""))])) });
+    const inventory = await generateInventory(target, {
+      client: () => (client ??= registryClient(values, [parseReference(target.replace(/^registry:/, ""))])),
+    });
     return readSbomDocument(JSON.parse(toCycloneDx(inventory, version())), `the SBOM of ${target}`);
   } finally {
     await client?.close();
   }
 }
 
-function vexSigner(values: Values<typeof scan.options>, usage: string): { signer: SignerPolicy; trustedRoot?: TrustedRoot; requireTlog: boolean } | undefined {
+function vexSigner(
+  values: Values<typeof scan.options>,
+  usage: string,
+): { signer: SignerPolicy; trustedRoot?: TrustedRoot; requireTlog: boolean } | undefined {
   const identity = values["vex-certificate-identity"];
   const issuer = values["vex-certificate-oidc-issuer"];
   const trustedRoot = trustedRootOption(values);
   const requireTlog = values["vex-insecure-ignore-tlog"] !== true;
   if (values["vex-key"]) {
     if (identity || issuer) throw new InputError(`give --vex-key or a certificate identity, not both\nusage: ${usage}`);
-    return { signer: { key: loadPublicKeyFile(values["vex-key"]), name: values["vex-key"] }, ...(trustedRoot && { trustedRoot }), requireTlog };
+    return {
+      signer: { key: loadPublicKeyFile(values["vex-key"]), name: values["vex-key"] },
+      ...(trustedRoot && { trustedRoot }),
+      requireTlog,
+    };
   }
   if (identity || issuer) {
-    if (!identity || !issuer) throw new InputError(`give both --vex-certificate-identity and --vex-certificate-oidc-issuer\nusage: ${usage}`);
-    return { signer: { identities: [{ subject: { exact: identity }, issuer: { exact: issuer } }] }, ...(trustedRoot && { trustedRoot }), requireTlog };
+    if (!identity || !issuer)
+      throw new InputError(`give both --vex-certificate-identity and --vex-certificate-oidc-issuer\nusage: ${usage}`);
+    return {
+      signer: { identities: [{ subject: { exact: identity }, issuer: { exact: issuer } }] },
+      ...(trustedRoot && { trustedRoot }),
+      requireTlog,
+    };
   }
   return undefined;
 }

@@ -38,13 +38,22 @@ export const secretsScan = defineCommand({
     const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
     if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     const allHistory = values["all-history"] === true;
-    if (allHistory && (values.from || values.to)) throw new InputError(`--all-history scans every commit: give it without --from and --to\nusage: ${this.usage}`);
+    if (allHistory && (values.from || values.to))
+      throw new InputError(`--all-history scans every commit: give it without --from and --to\nusage: ${this.usage}`);
     const allowlist = Allowlist.fromPolicy(values.trust ? await loadTrustPolicyFile(values.trust) : undefined);
     const location = values.repo ?? ".";
     const repo = await openRepo(location);
     try {
       const target = await scanTarget(repo, location, values, allHistory);
-      const subject = { repo: repo.name, scanned: "workTree" in target ? "working tree" : allHistory ? "all history" : `${"from" in target && target.from ? `${target.from}..` : ""}${"to" in target ? target.to : ""}` };
+      const subject = {
+        repo: repo.name,
+        scanned:
+          "workTree" in target
+            ? "working tree"
+            : allHistory
+              ? "all history"
+              : `${"from" in target && target.from ? `${target.from}..` : ""}${"to" in target ? target.to : ""}`,
+      };
       const checks = scanChecks(repo, target, allowlist, progress("scanned:"));
       const verdict = format === "sarif" ? await printSarif(subject, checks) : await printVerdict(subject, checks, format === "json");
       clearProgress();
@@ -55,7 +64,12 @@ export const secretsScan = defineCommand({
   },
 });
 
-async function scanTarget(repo: Awaited<ReturnType<typeof openRepo>>, location: string, values: Values<typeof secretsScan.options>, allHistory: boolean): Promise<ScanTarget> {
+async function scanTarget(
+  repo: Awaited<ReturnType<typeof openRepo>>,
+  location: string,
+  values: Values<typeof secretsScan.options>,
+  allHistory: boolean,
+): Promise<ScanTarget> {
   if (allHistory) return { allHistory: true };
   if (!values.from && !values.to) return { workTree: location };
   const to = (await resolveRevision(repo, values.to ?? "HEAD")).commit;

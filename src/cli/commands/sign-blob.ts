@@ -31,7 +31,13 @@ export const signBlob = defineCommand({
       writeFileSync(values.bundle, JSON.stringify(bundleToJson(bundle)) + "\n");
     }
     if (values["output-signature"]) writeFileSync(values["output-signature"], signature.toString("base64"));
-    report(values, { file, sha256: digest.toString("hex"), key: describeKey(key.publicKey), bundle: values.bundle, signature: signature.toString("base64") });
+    report(values, {
+      file,
+      sha256: digest.toString("hex"),
+      key: describeKey(key.publicKey),
+      bundle: values.bundle,
+      signature: signature.toString("base64"),
+    });
     return 0;
   },
 });
@@ -68,7 +74,6 @@ function onePositional(positionals: string[], usage: string): string {
   if (positionals.length !== 1) throw new InputError(`give exactly one FILE to sign\nusage: ${usage}`);
   return positionals[0]!;
 }
-
 
 export function readPredicate(file: string): unknown {
   try {

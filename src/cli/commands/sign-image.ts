@@ -26,14 +26,21 @@ export const signImageCommand = defineCommand({
     formatHelp,
     registryClientHelp,
   ].join("\n"),
-  options: { key: { type: "string" }, annotation: { type: "string", short: "a", multiple: true }, format: { type: "string" }, ...registryClientOptions },
+  options: {
+    key: { type: "string" },
+    annotation: { type: "string", short: "a", multiple: true },
+    format: { type: "string" },
+    ...registryClientOptions,
+  },
   positionals: true,
   async run(values, positionals) {
     const reference = oneImage(positionals, this.usage);
     const format = formatOf(values);
     const annotations = annotationsOf(values);
     const key = await signingKey(values, this);
-    const result = await withClient(values, reference, (client) => signImage(client, reference, key, { format, ...(annotations && { annotations }) }));
+    const result = await withClient(values, reference, (client) =>
+      signImage(client, reference, key, { format, ...(annotations && { annotations }) }),
+    );
     report(values, "signed", result, key);
     return 0;
   },
@@ -51,7 +58,13 @@ export const attestImageCommand = defineCommand({
       formatHelp,
       registryClientHelp,
     ].join("\n"),
-  options: { key: { type: "string" }, predicate: { type: "string" }, type: { type: "string" }, format: { type: "string" }, ...registryClientOptions },
+  options: {
+    key: { type: "string" },
+    predicate: { type: "string" },
+    type: { type: "string" },
+    format: { type: "string" },
+    ...registryClientOptions,
+  },
   positionals: true,
   async run(values, positionals) {
     const reference = oneImage(positionals, this.usage);
@@ -59,7 +72,9 @@ export const attestImageCommand = defineCommand({
     const predicateType = predicateTypeOf(required(values, "type", this));
     const predicate = readPredicate(required(values, "predicate", this));
     const key = await signingKey(values, this);
-    const result = await withClient(values, reference, (client) => attestImage(client, reference, predicate, predicateType, key, { format }));
+    const result = await withClient(values, reference, (client) =>
+      attestImage(client, reference, predicate, predicateType, key, { format }),
+    );
     report(values, `attested (${predicateType})`, result, key);
     return 0;
   },
@@ -94,7 +109,11 @@ async function signingKey(values: Record<string, unknown>, cmd: Command): Promis
   return loadPrivateKeyFile(path, await keyPassword("decrypt"));
 }
 
-async function withClient<T>(values: Record<string, unknown>, reference: ImageReference, use: (client: ReturnType<typeof registryClient>) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  values: Record<string, unknown>,
+  reference: ImageReference,
+  use: (client: ReturnType<typeof registryClient>) => Promise<T>,
+): Promise<T> {
   const client = registryClient(values, [reference]);
   try {
     return await use(client);

@@ -66,7 +66,12 @@ export const verifyBlob = defineCommand({
     const trustedRoot = trustedRootOption(values);
     const subject = file ?? digest ?? "(DSSE envelope)";
     const sink = verdictSink({ artifact: subject, bundle: values.bundle ?? values.signature }, values.json === true);
-    for (const c of verifyChecks(bundle, { bytes, digest }, subject, values, { signer, trustedRoot, requireTlog: !values["insecure-ignore-tlog"] })) sink.add(c);
+    for (const c of verifyChecks(bundle, { bytes, digest }, subject, values, {
+      signer,
+      trustedRoot,
+      requireTlog: !values["insecure-ignore-tlog"],
+    }))
+      sink.add(c);
     return sink.end() === "pass" ? 0 : 1;
   },
 });
@@ -86,23 +91,64 @@ function verifyChecks(
     checks.push(check({ gate: GATE, rule: "signature", status: "pass", subject, message: `signed by ${verified.signer}${when}` }));
     checks.push(
       verified.tlogEntries > 0
-        ? check({ gate: GATE, rule: "transparency-log", status: "pass", subject, message: `${verified.tlogEntries} transparency-log entr${verified.tlogEntries === 1 ? "y" : "ies"} verified` })
-        : check({ gate: GATE, rule: "transparency-log", status: "skip", subject, message: "no transparency-log entry (--insecure-ignore-tlog)" }),
+        ? check({
+            gate: GATE,
+            rule: "transparency-log",
+            status: "pass",
+            subject,
+            message: `${verified.tlogEntries} transparency-log entr${verified.tlogEntries === 1 ? "y" : "ies"} verified`,
+          })
+        : check({
+            gate: GATE,
+            rule: "transparency-log",
+            status: "skip",
+            subject,
+            message: "no transparency-log entry (--insecure-ignore-tlog)",
+          }),
     );
     const policy = predicatePolicy(values);
     if (!verified.statement) {
-      if (policy) checks.push(check({ gate: GATE, rule: "predicate", status: "fail", subject, message: `--type ${policy.predicateType} asks for an attestation, but the bundle holds a plain signature` }));
+      if (policy)
+        checks.push(
+          check({
+            gate: GATE,
+            rule: "predicate",
+            status: "fail",
+            subject,
+            message: `--type ${policy.predicateType} asks for an attestation, but the bundle holds a plain signature`,
+          }),
+        );
       return checks;
     }
     checks.push(
       verified.subjectChecked
-        ? check({ gate: GATE, rule: "subject", status: "pass", subject, message: `the ${verified.statement.predicateType} statement is about this artifact` })
-        : check({ gate: GATE, rule: "subject", status: "skip", subject, message: "the statement's subjects were not matched to any artifact (--skip-subject-check)" }),
+        ? check({
+            gate: GATE,
+            rule: "subject",
+            status: "pass",
+            subject,
+            message: `the ${verified.statement.predicateType} statement is about this artifact`,
+          })
+        : check({
+            gate: GATE,
+            rule: "subject",
+            status: "skip",
+            subject,
+            message: "the statement's subjects were not matched to any artifact (--skip-subject-check)",
+          }),
     );
     if (policy) {
       checkPredicate(verified.statement, policy);
       const fields = policy.fields.map((f) => f.path).join(", ");
-      checks.push(check({ gate: GATE, rule: "predicate", status: "pass", subject, message: `predicate ${policy.predicateType}${fields ? ` with ${fields} as the policy requires` : ""}` }));
+      checks.push(
+        check({
+          gate: GATE,
+          rule: "predicate",
+          status: "pass",
+          subject,
+          message: `predicate ${policy.predicateType}${fields ? ` with ${fields} as the policy requires` : ""}`,
+        }),
+      );
     }
   } catch (e) {
     if (!(e instanceof VerificationFailure)) throw e;
@@ -135,7 +181,12 @@ function matcher(values: Values<typeof verifyBlob.options>, name: "certificate-i
   return undefined;
 }
 
-function loadEvidence(values: Values<typeof verifyBlob.options>, signer: SignerPolicy, artifact: Buffer | undefined, usage: string): Bundle {
+function loadEvidence(
+  values: Values<typeof verifyBlob.options>,
+  signer: SignerPolicy,
+  artifact: Buffer | undefined,
+  usage: string,
+): Bundle {
   if (values.bundle && values.signature) throw new InputError(`give --bundle or --signature, not both\nusage: ${usage}`);
   if (values.bundle) return loadBundleFile(values.bundle);
   if (!values.signature) throw new InputError(`--bundle is required\nusage: ${usage}`);
@@ -151,7 +202,9 @@ function loadEvidence(values: Values<typeof verifyBlob.options>, signer: SignerP
 
 function predicatePolicy(values: Values<typeof verifyBlob.options>): { predicateType: string; fields: FieldRule[] } | undefined {
   const equals = (values["predicate-field"] ?? []).map((f) => fieldRule(f, "--predicate-field", (path, v) => ({ path, equals: v })));
-  const patterns = (values["predicate-field-regexp"] ?? []).map((f) => fieldRule(f, "--predicate-field-regexp", (path, v) => ({ path, matches: v })));
+  const patterns = (values["predicate-field-regexp"] ?? []).map((f) =>
+    fieldRule(f, "--predicate-field-regexp", (path, v) => ({ path, matches: v })),
+  );
   const fields = [...equals, ...patterns];
   if (!values.type) {
     if (fields.length > 0) throw new InputError("--predicate-field needs --type: a field means something only for one predicate type");
@@ -165,4 +218,3 @@ function fieldRule(text: string, option: string, make: (path: string, value: str
   if (at <= 0) throw new InputError(`${option} must be PATH=VALUE, not "${text}"`);
   return make(text.slice(0, at), text.slice(at + 1));
 }
-

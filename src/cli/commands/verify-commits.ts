@@ -41,7 +41,11 @@ export const verifyCommits = defineCommand({
       // The environment's branch is refs/heads/<branch> and nothing else: a tag of the same name must not stand in.
       const to = values.to ?? (branch ? (await resolveBranch(repo, branch)).commit : "HEAD");
       const opts = {
-        repo, rootPolicy, to, environment, trustedRoot,
+        repo,
+        rootPolicy,
+        to,
+        environment,
+        trustedRoot,
         ...(values.from ? { from: values.from } : {}),
         verifySignature: pool.verify,
         judgeRollback: rollbackJudge(repo, new Date()),

@@ -14,7 +14,8 @@ import { required, defineCommand } from "../command.ts";
 
 export const verifyImage = defineCommand({
   summary: "Artifact gate: verify images (or every image in manifests) against the trust policy's images rules.",
-  usage: "vigil verify image (IMAGE... | --manifests PATH...) --trust FILE [--trusted-root FILE] [--pinned FILE] [--allow-http-registry] [--json]",
+  usage:
+    "vigil verify image (IMAGE... | --manifests PATH...) --trust FILE [--trusted-root FILE] [--pinned FILE] [--allow-http-registry] [--json]",
   help: [
     "  IMAGE              an image reference (registry/repository[:tag][@digest]); the tag is resolved to a digest",
     "  --manifests PATH   manifest files or folders: every image of every pod-carrying kind (repeatable)",
@@ -35,14 +36,18 @@ export const verifyImage = defineCommand({
   positionals: true,
   async run(values, positionals) {
     const manifestPaths = values.manifests ?? [];
-    if ((positionals.length === 0) === (manifestPaths.length === 0)) throw new InputError(`give IMAGE references or --manifests, one of the two\nusage: ${this.usage}`);
+    if ((positionals.length === 0) === (manifestPaths.length === 0))
+      throw new InputError(`give IMAGE references or --manifests, one of the two\nusage: ${this.usage}`);
     if (values.pinned && manifestPaths.length === 0) throw new InputError(`--pinned needs --manifests\nusage: ${this.usage}`);
     const policy = await loadTrustPolicyFile(required(values, "trust", this));
     const trustedRoot = trustedRootOption(values);
     const targets = positionals.map((image) => ({ image, reference: parseReference(image), where: "image" }));
     const manifests = loadManifests(manifestPaths);
     checkDeclarations(policy.doc.kinds, (i, j) => policy.where(["kinds", i, "images", j]));
-    const client = registryClient(values, [...targets, ...imageUses(manifests, policy.doc.kinds)].map((t) => t.reference));
+    const client = registryClient(
+      values,
+      [...targets, ...imageUses(manifests, policy.doc.kinds)].map((t) => t.reference),
+    );
     let result: ImageGateResult;
     let pinned: SourcedObject[] | null = null;
     try {
@@ -56,14 +61,27 @@ export const verifyImage = defineCommand({
     } finally {
       await client.close();
     }
-    const subject = positionals.length > 0 ? { images: positionals.join(" "), trust: policy.source } : { manifests: manifestPaths.join(" "), trust: policy.source };
+    const subject =
+      positionals.length > 0
+        ? { images: positionals.join(" "), trust: policy.source }
+        : { manifests: manifestPaths.join(" "), trust: policy.source };
     const sink = verdictSink(subject, values.json === true);
     result.checks.forEach((c) => sink.add(c));
     // A verdict must rest on checks: nothing to check (an empty folder, a wrong path) is a failure.
-    if (result.checks.length === 0) sink.add(check({ gate: GATE, rule: "image-signature", status: "fail", subject: "manifests", message: `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys` }));
+    if (result.checks.length === 0)
+      sink.add(
+        check({
+          gate: GATE,
+          rule: "image-signature",
+          status: "fail",
+          subject: "manifests",
+          message: `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys`,
+        }),
+      );
     const verdict = sink.end();
     // Written only on a passing verdict, so a pipeline that applies the file never applies a refusal.
-    if (verdict === "pass" && values.pinned && pinned) writeOutputFile(values.pinned, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
+    if (verdict === "pass" && values.pinned && pinned)
+      writeOutputFile(values.pinned, pinned.map((so) => dump(so.object, { lineWidth: -1, noRefs: true })).join("---\n"));
     if (verdict === "pass") return 0;
     return result.unavailable ? 3 : 1;
   },

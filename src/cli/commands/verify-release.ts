@@ -17,7 +17,8 @@ import { required, defineCommand } from "../command.ts";
 
 export const verifyRelease = defineCommand({
   summary: "Release verdict for one environment: the revision gate, approvals and promotion, as one verdict.",
-  usage: "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [-o table|json|sarif] [--json]",
+  usage:
+    "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [-o table|json|sarif] [--json]",
   help: [
     "  --repo PATH|URL       config repository (a URL is fetched read-only, refs/vigil/* with it)",
     "  --trust FILE          root trust policy (vigil.trust.yaml); .vigil/trust.yaml in the repo chains from it",
@@ -46,20 +47,27 @@ export const verifyRelease = defineCommand({
   },
   async run(values) {
     const format = values.json ? "json" : (values.output ?? "table");
-    if (!["table", "json", "sarif"].includes(format)) throw new InputError(`-o must be table, json or sarif, not "${format}"\nusage: ${this.usage}`);
+    if (!["table", "json", "sarif"].includes(format))
+      throw new InputError(`-o must be table, json or sarif, not "${format}"\nusage: ${this.usage}`);
     const trustFile = required(values, "trust", this);
     const rootPolicy = await loadTrustPolicyFile(trustFile);
     const environment = required(values, "env", this);
     const rev = values.rev ?? branchRef(findEnvironment(rootPolicy, environment).branch);
     const trustedRoot = trustedRootOption(values);
-    const saved = values.checkpoint ? { note: readInputText(values.checkpoint, "the saved checkpoint"), where: values.checkpoint } : undefined;
+    const saved = values.checkpoint
+      ? { note: readInputText(values.checkpoint, "the saved checkpoint"), where: values.checkpoint }
+      : undefined;
     if (saved && !values.log) throw new InputError("--checkpoint is a checkpoint of the audit log: give --log too");
     const evidence = values.log ? await readEvidence(values.log, saved) : undefined;
     const repo = await openRepo(required(values, "repo", this));
     const pool = verifierPool();
     try {
       const release = await openRelease({
-        repo, rootPolicy, environment, rev, verifySignature: pool.verify,
+        repo,
+        rootPolicy,
+        environment,
+        rev,
+        verifySignature: pool.verify,
         ...(values.from ? { from: values.from } : {}),
         ...(trustedRoot && { trustedRoot }),
         ...(evidence && "evidence" in evidence && { evidence: evidence.evidence }),
@@ -77,7 +85,11 @@ export const verifyRelease = defineCommand({
 });
 
 /** The whole verdict as SARIF; checks not tied to a file are placed at the trust policy, since code scanning shows only located results. */
-async function printSarif(release: Awaited<ReturnType<typeof openRelease>>, evidence: Check | undefined, trustFile: string): Promise<number> {
+async function printSarif(
+  release: Awaited<ReturnType<typeof openRelease>>,
+  evidence: Check | undefined,
+  trustFile: string,
+): Promise<number> {
   const located = (c: Check): Check => (c.location ? c : { ...c, location: { file: trustFile, line: 1 } });
   const checks: Check[] = evidence ? [located(evidence)] : [];
   for await (const c of release.checks()) checks.push(located(c));
@@ -88,7 +100,10 @@ async function printSarif(release: Awaited<ReturnType<typeof openRelease>>, evid
 }
 
 /** The log's evidence, verified as the agent verifies it, or the failing check that blocks the release. */
-async function readEvidence(location: string, saved: { note: string; where: string } | undefined): Promise<{ evidence?: Evidence; check: ReturnType<typeof check> }> {
+async function readEvidence(
+  location: string,
+  saved: { note: string; where: string } | undefined,
+): Promise<{ evidence?: Evidence; check: ReturnType<typeof check> }> {
   const where = redactUrl(location);
   let log: Awaited<ReturnType<typeof openAuditLog>> | undefined;
   try {
@@ -97,13 +112,27 @@ async function readEvidence(location: string, saved: { note: string; where: stri
     const latest = await follower.catchUp(log, saved);
     return {
       evidence: follower.evidence,
-      check: check({ gate: "audit", rule: "evidence", status: saved ? "pass" : "warn", subject: where, message: saved
-        ? `${latest.size} entries, each checked against the signed checkpoint, and the log extends the checkpoint in ${saved.where}`
-        : `${latest.size} entries, each checked against the log's signed checkpoint, by the key the log names: without --checkpoint, a log rewritten whole and signed again cannot be told from the real one` }),
+      check: check({
+        gate: "audit",
+        rule: "evidence",
+        status: saved ? "pass" : "warn",
+        subject: where,
+        message: saved
+          ? `${latest.size} entries, each checked against the signed checkpoint, and the log extends the checkpoint in ${saved.where}`
+          : `${latest.size} entries, each checked against the log's signed checkpoint, by the key the log names: without --checkpoint, a log rewritten whole and signed again cannot be told from the real one`,
+      }),
     };
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    return { check: check({ gate: "audit", rule: "evidence", status: "fail", subject: where, message: `the audit log does not verify: ${e.message}; no release on evidence that may have been deleted, rewound or edited` }) };
+    return {
+      check: check({
+        gate: "audit",
+        rule: "evidence",
+        status: "fail",
+        subject: where,
+        message: `the audit log does not verify: ${e.message}; no release on evidence that may have been deleted, rewound or edited`,
+      }),
+    };
   } finally {
     await log?.close();
   }

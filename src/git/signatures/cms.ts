@@ -95,7 +95,10 @@ function certificateBytes(contentInfo: asn1js.AsnType): Buffer[] {
 function signerFields(signer: pkijs.SignerInfo, certificates: Buffer[]): Omit<SignedMessage, "certificates"> {
   if (!signer.signedAttrs) fail(`x509 signature has no signed attributes; ${RESIGN}`);
   const digest = DIGESTS[signer.digestAlgorithm.algorithmId];
-  if (!digest) fail(`x509 signature uses digest algorithm ${signer.digestAlgorithm.algorithmId}, which is not accepted (use SHA-256, SHA-384 or SHA-512); ${RESIGN}`);
+  if (!digest)
+    fail(
+      `x509 signature uses digest algorithm ${signer.digestAlgorithm.algorithmId}, which is not accepted (use SHA-256, SHA-384 or SHA-512); ${RESIGN}`,
+    );
   const attrs = attributeMap(signer.signedAttrs.attributes, "signed");
   const contentType = single(attrs, OID.contentType, "content-type");
   if (!(contentType instanceof asn1js.ObjectIdentifier) || contentType.valueBlock.toString() !== OID.data) {
@@ -187,7 +190,10 @@ export function checkMessageDigest(cms: SignedMessage, message: Buffer): void {
 
 export function checkCmsSignature(cms: SignedMessage): void {
   const alg = SIGNATURE_ALGORITHMS[cms.signatureAlgorithm];
-  if (!alg) fail(`x509 signature uses signature algorithm ${cms.signatureAlgorithm}, which is not supported (ECDSA, RSA PKCS#1 v1.5 or Ed25519); ${RESIGN}`);
+  if (!alg)
+    fail(
+      `x509 signature uses signature algorithm ${cms.signatureAlgorithm}, which is not supported (ECDSA, RSA PKCS#1 v1.5 or Ed25519); ${RESIGN}`,
+    );
   const key = cms.leaf.publicKey;
   if (key.asymmetricKeyType !== alg.key) {
     fail(`x509 signature algorithm ${cms.signatureAlgorithm} does not fit the certificate's ${key.asymmetricKeyType} key; ${RESIGN}`);
@@ -197,4 +203,3 @@ export function checkCmsSignature(cms: SignedMessage): void {
     fail(`x509 signature does not verify with its certificate's key: it is corrupt or was not made with that certificate; ${RESIGN}`);
   }
 }
-

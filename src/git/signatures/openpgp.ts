@@ -5,7 +5,6 @@ import * as openpgp from "openpgp";
 import type { OpenPgpTrustEntry } from "../../trust/openpgp-keys.ts";
 import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 
-
 /** Signatures dated further ahead than this are refused: clocks differ a little, not by hours. */
 const CLOCK_SKEW_MS = 5 * 60 * 1000;
 /** Digests weaker than SHA-256 are refused (collisions for SHA-1 and MD5 are practical). */
@@ -42,7 +41,10 @@ export async function verifyOpenPgpSignature(
   const issuer = sig.issuerKeyID;
   const candidates = entries.filter((e) => e.key.getKeys(issuer).length > 0);
   if (candidates.length === 0) {
-    return refused("openpgp", `signed by an untrusted OpenPGP key ${hex(issuer)}; add it to the trust policy's signers if it belongs to someone trusted`);
+    return refused(
+      "openpgp",
+      `signed by an untrusted OpenPGP key ${hex(issuer)}; add it to the trust policy's signers if it belongs to someone trusted`,
+    );
   }
   const reasons: string[] = [];
   for (const entry of candidates) {
@@ -101,7 +103,12 @@ async function keyProblem(key: openpgp.PublicKey, issuer: openpgp.KeyID, created
   return null;
 }
 
-async function cryptographicProblem(signature: openpgp.Signature, message: Buffer, key: openpgp.PublicKey, date: Date): Promise<string | null> {
+async function cryptographicProblem(
+  signature: openpgp.Signature,
+  message: Buffer,
+  key: openpgp.PublicKey,
+  date: Date,
+): Promise<string | null> {
   try {
     const result = await openpgp.verify({
       message: await openpgp.createMessage({ binary: message }),
@@ -121,6 +128,11 @@ async function cryptographicProblem(signature: openpgp.Signature, message: Buffe
 function describeKey(key: openpgp.PublicKey, issuer: openpgp.KeyID): string {
   const signing = key.getKeys(issuer)[0]!;
   const info = signing.getAlgorithmInfo();
-  const algorithm = "bits" in info && info.bits ? `${info.algorithm} ${info.bits}` : "curve" in info && info.curve ? `${info.algorithm} ${info.curve}` : info.algorithm;
+  const algorithm =
+    "bits" in info && info.bits
+      ? `${info.algorithm} ${info.bits}`
+      : "curve" in info && info.curve
+        ? `${info.algorithm} ${info.curve}`
+        : info.algorithm;
   return `openpgp ${signing.getFingerprint().toUpperCase()} (${algorithm})`;
 }

@@ -39,7 +39,10 @@ export function verifySshSignature(
     : entries.filter((e) => !e.certAuthority && e.key.blob.equals(sig.keyBlob));
   if (candidates.length === 0) {
     const what = cert ? `certificate authority ${fingerprint(cert.caBlob)} for` : "key";
-    return refused("ssh", `signed by an untrusted ${what} (${describe(sig)}); add it to the trust policy's signers if it belongs to someone trusted`);
+    return refused(
+      "ssh",
+      `signed by an untrusted ${what} (${describe(sig)}); add it to the trust policy's signers if it belongs to someone trusted`,
+    );
   }
   let valid: boolean;
   try {

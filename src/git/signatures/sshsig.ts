@@ -1,7 +1,17 @@
 // SSHSIG signatures as `ssh-keygen -Y sign` and git (gpg.format=ssh) make them (OpenSSH PROTOCOL.sshsig),
 // including signatures made with OpenSSH user certificates.
 import { createHash, verify as cryptoVerify } from "node:crypto";
-import { SshFormatError, SshReader, algorithmKeyType, certificateTypes, fingerprint, readPublicKeyFields, signatureHash, sshString, type SshPublicKey } from "../../trust/ssh-wire.ts";
+import {
+  SshFormatError,
+  SshReader,
+  algorithmKeyType,
+  certificateTypes,
+  fingerprint,
+  readPublicKeyFields,
+  signatureHash,
+  sshString,
+  type SshPublicKey,
+} from "../../trust/ssh-wire.ts";
 
 const ARMOR_BEGIN = "-----BEGIN SSH SIGNATURE-----";
 const ARMOR_END = "-----END SSH SIGNATURE-----";
@@ -119,7 +129,20 @@ export function parseCertificate(blob: Buffer): SshCertificate {
     key,
     ...(application ? { application } : {}),
   };
-  return { type, key: publicKey, serial, certType, keyId, principals, validAfter, validBefore, criticalOptions, caBlob, signed, caSignature };
+  return {
+    type,
+    key: publicKey,
+    serial,
+    certType,
+    keyId,
+    principals,
+    validAfter,
+    validBefore,
+    criticalOptions,
+    caBlob,
+    signed,
+    caSignature,
+  };
 }
 
 function rebuildPlainBlob(baseType: string, certBlob: Buffer): Buffer {
@@ -160,7 +183,9 @@ export function verifyRawSignature(
     const counter = Buffer.alloc(4);
     counter.writeUInt32BE(sk.counter, 0);
     message = Buffer.concat([
-      createHash("sha256").update(key.application ?? "").digest(),
+      createHash("sha256")
+        .update(key.application ?? "")
+        .digest(),
       Buffer.from([sk.flags]),
       counter,
       createHash("sha256").update(data).digest(),
@@ -199,14 +224,7 @@ export function signedData(namespace: string, hashAlgorithm: "sha256" | "sha512"
 
 /** True when the signature is a valid signature over `message` by `key` (the trusted key it names). */
 export function verifySshSignatureBytes(sig: ParsedSshSignature, key: SshPublicKey, message: Buffer): boolean {
-  const sk =
-    sig.skFlags !== undefined ? { flags: sig.skFlags, counter: sig.skCounter ?? 0 } : undefined;
+  const sk = sig.skFlags !== undefined ? { flags: sig.skFlags, counter: sig.skCounter ?? 0 } : undefined;
   if (sk && (sk.flags & 0x01) === 0) return false; // user presence is required, as OpenSSH requires it
-  return verifyRawSignature(
-    key,
-    sig.signatureAlgorithm,
-    sig.signatureBlob,
-    signedData(sig.namespace, sig.hashAlgorithm, message),
-    sk,
-  );
+  return verifyRawSignature(key, sig.signatureAlgorithm, sig.signatureBlob, signedData(sig.namespace, sig.hashAlgorithm, message), sk);
 }

@@ -68,7 +68,9 @@ function verifySignature(
 function trustedTime(cms: SignedMessage, root: TrustedRoot, given: TrustedTime): TrustedTime {
   if (cms.rekorEntry) return { at: verifyGitsignEntry(cms, root, given.at).integratedTime, source: "transparency-log" };
   if (cms.signingTime && cms.signingTime.getTime() > given.at.getTime() + CLOCK_SKEW_MS) {
-    fail(`x509 signature claims a signing time (${cms.signingTime.toISOString()}) in the future of the trusted time ${describeTime(given)}; ${RESIGN} on a host with a correct clock`);
+    fail(
+      `x509 signature claims a signing time (${cms.signingTime.toISOString()}) in the future of the trusted time ${describeTime(given)}; ${RESIGN} on a host with a correct clock`,
+    );
   }
   return given;
 }

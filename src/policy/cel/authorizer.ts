@@ -14,10 +14,16 @@ const unavailable =
 
 /** The request builders return the authorizer itself, so a chain compiles and reaches check(). */
 const builder = (name: string, args: number) =>
-  celMethod(name, OPAQUE, Array.from({ length: args }, () => CelScalar.STRING), OPAQUE, function () {
-    requireOpaque("authorizer", this);
-    return this;
-  });
+  celMethod(
+    name,
+    OPAQUE,
+    Array.from({ length: args }, () => CelScalar.STRING),
+    OPAQUE,
+    function () {
+      requireOpaque("authorizer", this);
+      return this;
+    },
+  );
 
 export const authorizerLibrary: readonly CelFunc[] = [
   builder("path", 1),

@@ -13,7 +13,20 @@
 // the only state, so the outcome is the planner's, exactly. Errors are rare in a policy check (has()
 // guards every optional field), so the common evaluation never reaches the planner. An expression with
 // a node kind this compiler does not take is planned as a whole, as before.
-import { celList, celMap, celUint, isCelError, isCelList, isCelMap, isCelType, isCelUint, parse, plan, type CelEnv, type CelValue } from "@bufbuild/cel";
+import {
+  celList,
+  celMap,
+  celUint,
+  isCelError,
+  isCelList,
+  isCelMap,
+  isCelType,
+  isCelUint,
+  parse,
+  plan,
+  type CelEnv,
+  type CelValue,
+} from "@bufbuild/cel";
 import type { Expr, ParsedExpr } from "./ast.ts";
 import { chargeStep, TICK } from "./cost.ts";
 
@@ -62,7 +75,11 @@ function empties(env: CelEnv): void {
  * take. The result evaluates `vars` (the planner's bindings) to the planner's result, or BAILED
  * when the planner must evaluate it instead.
  */
-export function compileClosures(env: CelEnv, parsed: ParsedExpr, variables: readonly string[]): ((vars: Record<string, unknown>) => unknown) | undefined {
+export function compileClosures(
+  env: CelEnv,
+  parsed: ParsedExpr,
+  variables: readonly string[],
+): ((vars: Record<string, unknown>) => unknown) | undefined {
   if (env.namespace !== "") return undefined; // names would resolve through the container first
   empties(env);
   const compiler = new Compiler(env, variables);
@@ -183,12 +200,15 @@ class Compiler {
       for (let n = 1; n <= fields.length; n++) {
         const candidate = [k.value.name, ...fields.slice(0, n)].join(".");
         const prefix = candidate.slice(0, candidate.lastIndexOf("."));
-        if ([...this.declared].some((d) => d === candidate || d.startsWith(`${candidate}.`) || d.startsWith(`${k.value.name}.`))) unsupported(`dotted name ${candidate}`);
-        if (registry.getMessage(candidate) || registry.getEnum(prefix) || registry.getEnum(candidate)) unsupported(`type name ${candidate}`);
+        if ([...this.declared].some((d) => d === candidate || d.startsWith(`${candidate}.`) || d.startsWith(`${k.value.name}.`)))
+          unsupported(`dotted name ${candidate}`);
+        if (registry.getMessage(candidate) || registry.getEnum(prefix) || registry.getEnum(candidate))
+          unsupported(`type name ${candidate}`);
       }
       return;
     }
-    if (k.case === "selectExpr" && !k.value.testOnly && k.value.operand) return this.checkAttributeOperand(k.value.operand, [k.value.field, ...fields]);
+    if (k.case === "selectExpr" && !k.value.testOnly && k.value.operand)
+      return this.checkAttributeOperand(k.value.operand, [k.value.field, ...fields]);
     if (k.case === "callExpr") {
       const fn = k.value.function;
       if (fn === "_?_:_") unsupported("selection on a conditional");
@@ -205,14 +225,25 @@ class Compiler {
       const qualified = qualifiedName(c.target);
       if (qualified !== undefined && this.env.funcs.find(`${qualified}.${fn}`)) {
         if (qualified.startsWith(".")) unsupported("root-scoped function");
-        return this.generic(id, `${qualified}.${fn}`, undefined, c.args.map((a) => this.compile(a)));
+        return this.generic(
+          id,
+          `${qualified}.${fn}`,
+          undefined,
+          c.args.map((a) => this.compile(a)),
+        );
       }
     }
     switch (fn) {
       case "_&&_":
-        return logical(c.args.map((a) => this.compile(a)), false);
+        return logical(
+          c.args.map((a) => this.compile(a)),
+          false,
+        );
       case "_||_":
-        return logical(c.args.map((a) => this.compile(a)), true);
+        return logical(
+          c.args.map((a) => this.compile(a)),
+          true,
+        );
       case "_?_:_": {
         if (c.args.length !== 3) return unsupported("conditional arity");
         const [cond, t, f] = c.args.map((a) => this.compile(a)) as [Node, Node, Node];
@@ -381,7 +412,8 @@ class Compiler {
 
   private comprehension(c: Extract<Expr["exprKind"], { case: "comprehensionExpr" }>["value"]): Node {
     if (!c.accuInit || !c.iterRange || !c.loopCondition || !c.loopStep || !c.result) return unsupported("comprehension");
-    if (typeNames.has(c.iterVar) || typeNames.has(c.accuVar) || c.iterVar.includes(".") || c.accuVar.includes(".")) return unsupported("variable name");
+    if (typeNames.has(c.iterVar) || typeNames.has(c.accuVar) || c.iterVar.includes(".") || c.accuVar.includes("."))
+      return unsupported("variable name");
     const accuInit = this.compile(c.accuInit);
     const iterRange = this.compile(c.iterRange);
     const accuSlot = this.slotCount++;

@@ -45,7 +45,6 @@ export class CelEvalError extends Error {
 
 export class CelCostError extends CelEvalError {}
 
-
 export interface CelProgram {
   readonly expression: string;
   evaluate(vars: Record<string, unknown>, budget?: CelBudget): unknown;
@@ -104,7 +103,11 @@ function compileUncached(expression: string, variables: readonly string[], inspe
     // The API server's words, at the call's `(` (or the undeclared name) as cel-go points.
     const paren = written === undefined || !unknown.atCall ? -1 : expression.indexOf("(", written);
     const at = written === undefined ? undefined : positionOf(expression, paren < 0 ? written : paren);
-    throw new CelCompileError(`undeclared reference to '${unknown.name}' (in container ''): not a function of CEL or of the Kubernetes libraries`, expression, at);
+    throw new CelCompileError(
+      `undeclared reference to '${unknown.name}' (in container ''): not a function of CEL or of the Kubernetes libraries`,
+      expression,
+      at,
+    );
   }
   // Before instrumentation rewrites the tree in place.
   inspect?.(expanded, origin);
@@ -169,16 +172,24 @@ function qualifiedName(e: Expr | undefined): string | undefined {
  * receiver before the call on it): a typo fails at compile, not later. A function called on a name that
  * is not declared is reported as that name, as cel-go does (`math.greatest()`: `math`).
  */
-function unknownFunction(e: Expr, environment: CelEnv, names: ReadonlySet<string>): { name: string; id: bigint; atCall: boolean } | undefined {
+function unknownFunction(
+  e: Expr,
+  environment: CelEnv,
+  names: ReadonlySet<string>,
+): { name: string; id: bigint; atCall: boolean } | undefined {
   let below = children(e);
   let unknown: { name: string; id: bigint; atCall: boolean } | undefined;
   if (e.exprKind.case === "callExpr") {
     const { function: fn, target, args } = e.exprKind.value;
     const qualified = qualifiedName(target);
-    if (qualified !== undefined && environment.funcs.find(`${qualified}.${fn}`)) below = args; // a namespace, not a receiver
+    if (qualified !== undefined && environment.funcs.find(`${qualified}.${fn}`))
+      below = args; // a namespace, not a receiver
     else if (!plannerOperators.has(fn) && !environment.funcs.find(fn)) {
       const root = rootIdent(target);
-      unknown = qualified !== undefined && root && !names.has(root.name) ? { name: root.name, id: root.id, atCall: false } : { name: fn, id: e.id, atCall: true };
+      unknown =
+        qualified !== undefined && root && !names.has(root.name)
+          ? { name: root.name, id: root.id, atCall: false }
+          : { name: fn, id: e.id, atCall: true };
     }
   }
   for (const child of below) {

@@ -17,10 +17,16 @@ function pairs(target: CelValue): CelValue[][] {
 
 export const comprehensionFunctions: readonly CelFunc[] = [
   celFunc("__vigilPairs", [DYN], listType(DYN), (target) => pairs(target).map((p) => celList(p))),
-  celFunc("__vigilPairsToMap", [listType(DYN)], DYN, (list) => celMap(new Map([...list].map((p) => {
-    const pair = p as unknown as { get(i: number): CelValue };
-    return [pair.get(0) as string, pair.get(1)!];
-  })))),
+  celFunc("__vigilPairsToMap", [listType(DYN)], DYN, (list) =>
+    celMap(
+      new Map(
+        [...list].map((p) => {
+          const pair = p as unknown as { get(i: number): CelValue };
+          return [pair.get(0) as string, pair.get(1)!];
+        }),
+      ),
+    ),
+  ),
   celFunc("__vigilMergeEntries", [listType(DYN)], DYN, (list) => {
     const out = new Map<string, CelValue>();
     for (const entry of list) {
@@ -73,9 +79,11 @@ function expansion(e: Expr, pairName: () => string): Expr | undefined {
     const filtered = args.length === 4 ? `${pairsOf}.filter(${p}, ${bound(args[2]!)})` : pairsOf;
     const body = bound(args[args.length - 1]!);
     template =
-      fn === "transformList" ? `${filtered}.map(${p}, ${body})`
-      : fn === "transformMap" ? `__vigilPairsToMap(${filtered}.map(${p}, [${p}[0], ${body}]))`
-      : `__vigilMergeEntries(${filtered}.map(${p}, ${body}))`;
+      fn === "transformList"
+        ? `${filtered}.map(${p}, ${body})`
+        : fn === "transformMap"
+          ? `__vigilPairsToMap(${filtered}.map(${p}, [${p}[0], ${body}]))`
+          : `__vigilMergeEntries(${filtered}.map(${p}, ${body}))`;
   }
   return graft(parse(template).expr, grafts, nextTemplateId);
 }

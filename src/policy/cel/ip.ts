@@ -75,7 +75,8 @@ export function parseIP(text: string): Address {
 /** Parses CIDR notation (address/bits); the address need not be masked, as in Kubernetes. */
 export function parseCIDR(text: string): Prefix {
   const slash = text.lastIndexOf("/");
-  const fail = (reason: string) => new Error(`network address parse error during conversion from string: ${JSON.stringify(text)}: ${reason}`);
+  const fail = (reason: string) =>
+    new Error(`network address parse error during conversion from string: ${JSON.stringify(text)}: ${reason}`);
   if (slash < 0) throw fail("no '/'");
   const bitsText = text.slice(slash + 1);
   if (!/^(0|[1-9][0-9]*)$/.test(bitsText)) throw fail(`bad bits after slash: ${JSON.stringify(bitsText)}`);
@@ -97,7 +98,11 @@ function formatIP({ bytes }: Address): string {
     if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
     i = j === i ? i + 1 : j;
   }
-  const hex = (from: number, to: number) => fields.slice(from, to).map((f) => f.toString(16)).join(":");
+  const hex = (from: number, to: number) =>
+    fields
+      .slice(from, to)
+      .map((f) => f.toString(16))
+      .join(":");
   if (bestStart < 0) return hex(0, 8);
   return `${hex(0, bestStart)}::${hex(bestStart + bestLength, 8)}`;
 }
@@ -123,12 +128,12 @@ const cidrValue = (prefix: Prefix) => opaque("cidr", formatCIDR(prefix));
 const ipOf = (value: unknown) => parseIP(requireOpaque("ip", value) as string);
 const cidrOf = (value: unknown) => parseCIDR(requireOpaque("cidr", value) as string);
 
-
 const v4 = (a: Address) => a.bytes.length === 4;
 const isUnspecified = (a: Address) => a.bytes.every((b) => b === 0);
 const isLoopback = (a: Address) => (v4(a) ? a.bytes[0] === 127 : a.bytes.slice(0, 15).every((b) => b === 0) && a.bytes[15] === 1);
 const isMulticast = (a: Address) => (v4(a) ? (a.bytes[0]! & 0xf0) === 0xe0 : a.bytes[0] === 0xff);
-const isLinkLocalUnicast = (a: Address) => (v4(a) ? a.bytes[0] === 169 && a.bytes[1] === 254 : a.bytes[0] === 0xfe && (a.bytes[1]! & 0xc0) === 0x80);
+const isLinkLocalUnicast = (a: Address) =>
+  v4(a) ? a.bytes[0] === 169 && a.bytes[1] === 254 : a.bytes[0] === 0xfe && (a.bytes[1]! & 0xc0) === 0x80;
 const isLinkLocalMulticast = (a: Address) =>
   v4(a) ? a.bytes[0] === 224 && a.bytes[1] === 0 && a.bytes[2] === 0 : a.bytes[0] === 0xff && (a.bytes[1]! & 0x0f) === 0x02;
 const isBroadcast = (a: Address) => v4(a) && a.bytes.every((b) => b === 255);

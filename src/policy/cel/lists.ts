@@ -1,7 +1,20 @@
 // Kubernetes' list library (isSorted, sum, min, max, indexOf, lastIndexOf) and the cel-go lists
 // extension at the version Kubernetes 1.34+ enables (lists.range, slice, flatten, distinct, reverse,
 // sort; the sortBy macro needs parser support @bufbuild/cel does not offer).
-import { celFunc, celList, celMethod, CelScalar, celType, celUint, isCelList, isCelMap, isCelUint, listType, type CelList, type CelValue } from "@bufbuild/cel";
+import {
+  celFunc,
+  celList,
+  celMethod,
+  CelScalar,
+  celType,
+  celUint,
+  isCelList,
+  isCelMap,
+  isCelUint,
+  listType,
+  type CelList,
+  type CelValue,
+} from "@bufbuild/cel";
 
 const { INT, BOOL, DYN } = CelScalar;
 const LIST = listType(DYN);
@@ -28,6 +41,7 @@ const numeric = (v: bigint | number | { value: bigint }) => (typeof v === "objec
 
 /** CEL equality (`==`): numbers compare across int, uint and double; lists and maps element-wise. */
 export function celEquals(a: unknown, b: unknown): boolean {
+  // biome-ignore lint/suspicious/noDoubleEquals: CEL compares int, uint and double by value, and a bigint equals a number only with ==
   if (isNumber(a) && isNumber(b)) return numeric(a) == numeric(b);
   if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
   if (isCelList(a) && isCelList(b)) return a.size === b.size && [...a].every((x, i) => celEquals(x, b.get(i)));
@@ -78,8 +92,22 @@ function sum(list: CelList): unknown {
   const type = typeName(first);
   if (items.some((x) => typeName(x) !== type)) throw new Error("no such overload: sum() of a list with mixed element types");
   if (typeof first === "number") return (items as number[]).reduce((a, b) => a + b, 0);
-  if (typeof first === "bigint") return checked((items as bigint[]).reduce((a, b) => a + b, 0n), INT64_MIN, INT64_MAX, "int");
-  if (isCelUint(first)) return celUint(checked(items.reduce<bigint>((a, b) => a + (b as { value: bigint }).value, 0n), 0n, UINT64_MAX, "uint"));
+  if (typeof first === "bigint")
+    return checked(
+      (items as bigint[]).reduce((a, b) => a + b, 0n),
+      INT64_MIN,
+      INT64_MAX,
+      "int",
+    );
+  if (isCelUint(first))
+    return celUint(
+      checked(
+        items.reduce<bigint>((a, b) => a + (b as { value: bigint }).value, 0n),
+        0n,
+        UINT64_MAX,
+        "uint",
+      ),
+    );
   if (type === DURATION) return duration(items.reduce<bigint>((a, b) => a + temporal(b)!.nanos, 0n));
   throw new Error(`no such overload: sum() of a list of ${type}`);
 }

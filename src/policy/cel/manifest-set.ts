@@ -44,7 +44,9 @@ function objectsOf(apiVersion: string, kind: string, namespace: string): CelInpu
   let answer = current.answers.get(query);
   if (!answer) {
     answer = current.objects
-      .filter((o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || (o.metadata?.namespace ?? "default") === namespace))
+      .filter(
+        (o) => o.apiVersion === apiVersion && o.kind === kind && (namespace === "" || (o.metadata?.namespace ?? "default") === namespace),
+      )
       .map(celValue);
     current.answers.set(query, answer);
   }
@@ -86,7 +88,8 @@ function requirement(value: CelValue, where: string): Requirement {
   const list = values === undefined || values === null ? [] : listOf(values, `${where}.values`);
   if (!list.every((v) => typeof v === "string")) throw new Error(`vigil.selects: ${where}.values must be strings`);
   // The API server refuses values with these operators; reading them as "ignored" would guess.
-  if ((operator === "Exists" || operator === "DoesNotExist") && list.length > 0) throw new Error(`vigil.selects: ${where}: operator ${operator} takes no values`);
+  if ((operator === "Exists" || operator === "DoesNotExist") && list.length > 0)
+    throw new Error(`vigil.selects: ${where}: operator ${operator} takes no values`);
   // selectorProblem (in labelSelector) refuses an operator other than the four.
   return { key, operator: operator as Requirement["operator"], values: list as string[] };
 }
@@ -109,7 +112,8 @@ function stringMap(value: CelValue, what: string): Record<string, string> {
   // No prototype: a label named __proto__ or constructor is a label like any other.
   const out: Record<string, string> = Object.create(null);
   for (const [k, v] of value.entries()) {
-    if (typeof k !== "string" || typeof v !== "string") throw new Error(`vigil.selects: ${what} must map strings to strings (${String(k)})`);
+    if (typeof k !== "string" || typeof v !== "string")
+      throw new Error(`vigil.selects: ${what} must map strings to strings (${String(k)})`);
     out[k] = v;
   }
   return out;

@@ -2,7 +2,20 @@
 // ofNonZeroValue, hasValue/value/orValue/or, and the functions the syntax rewrite (syntax.ts) turns
 // `a.?f`, `a[?k]`, `[?x]`, `{?k: v}`, optMap and optFlatMap into. An optional is an opaque value whose
 // payload is a list of zero or one element.
-import { celFunc, celList, celMap, celMethod, CelScalar, isCelList, isCelMap, listType, type CelFunc, type CelList, type CelMap, type CelValue } from "@bufbuild/cel";
+import {
+  celFunc,
+  celList,
+  celMap,
+  celMethod,
+  CelScalar,
+  isCelList,
+  isCelMap,
+  listType,
+  type CelFunc,
+  type CelList,
+  type CelMap,
+  type CelValue,
+} from "@bufbuild/cel";
 import { OPAQUE, opaque, opaquePayload } from "./opaque.ts";
 
 const DYN = CelScalar.DYN;
@@ -25,7 +38,8 @@ function requireOptional(v: unknown, what: string): CelValue[] {
 
 function isZero(v: CelValue): boolean {
   if (v === null || v === false || v === "" || v === 0 || v === 0n) return true;
-  if (v instanceof Uint8Array || isCelList(v) || isCelMap(v)) return (v as { size?: number; length?: number }).size === 0 || (v as Uint8Array).length === 0;
+  if (v instanceof Uint8Array || isCelList(v) || isCelMap(v))
+    return (v as { size?: number; length?: number }).size === 0 || (v as Uint8Array).length === 0;
   return typeof v === "object" && "value" in v && (v as { value: unknown }).value === 0n; // uint
 }
 

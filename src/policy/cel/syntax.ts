@@ -39,7 +39,32 @@ interface Token {
   start: number;
 }
 
-const punctuation = ["==", "!=", "<=", ">=", "&&", "||", ".", "?", "[", "]", "{", "}", "(", ")", ",", ":", "<", ">", "+", "-", "*", "/", "%", "!"];
+const punctuation = [
+  "==",
+  "!=",
+  "<=",
+  ">=",
+  "&&",
+  "||",
+  ".",
+  "?",
+  "[",
+  "]",
+  "{",
+  "}",
+  "(",
+  ")",
+  ",",
+  ":",
+  "<",
+  ">",
+  "+",
+  "-",
+  "*",
+  "/",
+  "%",
+  "!",
+];
 
 function stringLiteralEnd(source: string, start: number): number {
   let i = start;
@@ -94,7 +119,8 @@ function tokenize(source: string): Token[] {
 const optionalResults = new Set(["or", "of", "ofNonZeroValue", "none"]);
 
 const endsOperand = (t: Token | undefined) =>
-  t !== undefined && ((t.kind === "ident" && t.text !== "in") || t.kind === "literal" || t.text === ")" || t.text === "]" || t.text === "}");
+  t !== undefined &&
+  ((t.kind === "ident" && t.text !== "in") || t.kind === "literal" || t.text === ")" || t.text === "]" || t.text === "}");
 
 /** Whether the source uses any syntax this module rewrites; the common case skips the rewrite. */
 export function needsRewrite(source: string): boolean {

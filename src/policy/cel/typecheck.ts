@@ -33,12 +33,24 @@ export type CelType =
 type Primitive = "int" | "uint" | "double" | "bool" | "string" | "bytes" | "null" | "duration" | "timestamp" | "dyn";
 
 const prim = (name: Primitive): CelType => ({ kind: "prim", name });
-const INT = prim("int"), UINT = prim("uint"), DOUBLE = prim("double"), BOOL = prim("bool"), STRING = prim("string");
-const BYTES = prim("bytes"), NULL = prim("null"), DURATION = prim("duration"), TIMESTAMP = prim("timestamp"), DYN = prim("dyn");
+const INT = prim("int"),
+  UINT = prim("uint"),
+  DOUBLE = prim("double"),
+  BOOL = prim("bool"),
+  STRING = prim("string");
+const BYTES = prim("bytes"),
+  NULL = prim("null"),
+  DURATION = prim("duration"),
+  TIMESTAMP = prim("timestamp"),
+  DYN = prim("dyn");
 const UNKNOWN: CelType = { kind: "unknown" };
 const list = (elem: CelType): CelType => ({ kind: "list", elem });
 const map = (key: CelType, value: CelType): CelType => ({ kind: "map", key, value });
-const object = (name: string, fields?: Record<string, CelType>): CelType => ({ kind: "object", name, ...(fields && { fields: new Map(Object.entries(fields)) }) });
+const object = (name: string, fields?: Record<string, CelType>): CelType => ({
+  kind: "object",
+  name,
+  ...(fields && { fields: new Map(Object.entries(fields)) }),
+});
 const A: CelType = { kind: "param", name: "A" };
 const B: CelType = { kind: "param", name: "B" };
 /** The element type of an empty list or map literal, still free. */
@@ -83,19 +95,41 @@ const REQUEST = object("kubernetes.AdmissionRequest", {
 });
 const NAMESPACE = object("kubernetes.Namespace", {
   metadata: object("kubernetes.NamespaceMetadata", {
-    name: STRING, generateName: STRING, namespace: STRING, labels: map(STRING, STRING), annotations: map(STRING, STRING),
-    UID: STRING, creationTimestamp: TIMESTAMP, deletionGracePeriodSeconds: INT, deletionTimestamp: TIMESTAMP,
-    generation: INT, resourceVersion: STRING, finalizers: list(STRING),
+    name: STRING,
+    generateName: STRING,
+    namespace: STRING,
+    labels: map(STRING, STRING),
+    annotations: map(STRING, STRING),
+    UID: STRING,
+    creationTimestamp: TIMESTAMP,
+    deletionGracePeriodSeconds: INT,
+    deletionTimestamp: TIMESTAMP,
+    generation: INT,
+    resourceVersion: STRING,
+    finalizers: list(STRING),
   }),
   spec: object("kubernetes.NamespaceSpec", { finalizers: list(STRING) }),
   status: object("kubernetes.NamespaceStatus", {
-    conditions: list(object("kubernetes.NamespaceCondition", { status: STRING, type: STRING, lastTransitionTime: TIMESTAMP, message: STRING, reason: STRING })),
+    conditions: list(
+      object("kubernetes.NamespaceCondition", {
+        status: STRING,
+        type: STRING,
+        lastTransitionTime: TIMESTAMP,
+        message: STRING,
+        reason: STRING,
+      }),
+    ),
     phase: STRING,
   }),
 });
-const QUANTITY = object("kubernetes.Quantity"), URL = object("kubernetes.URL"), IP = object("net.IP"), CIDR = object("net.CIDR");
-const AUTHORIZER = object("kubernetes.authorization.Authorizer"), GROUP_CHECK = object("kubernetes.authorization.GroupCheck");
-const RESOURCE_CHECK = object("kubernetes.authorization.ResourceCheck"), PATH_CHECK = object("kubernetes.authorization.PathCheck");
+const QUANTITY = object("kubernetes.Quantity"),
+  URL = object("kubernetes.URL"),
+  IP = object("net.IP"),
+  CIDR = object("net.CIDR");
+const AUTHORIZER = object("kubernetes.authorization.Authorizer"),
+  GROUP_CHECK = object("kubernetes.authorization.GroupCheck");
+const RESOURCE_CHECK = object("kubernetes.authorization.ResourceCheck"),
+  PATH_CHECK = object("kubernetes.authorization.PathCheck");
 const DECISION = object("kubernetes.authorization.Decision");
 
 /** One overload: `receiver` for a method. */
@@ -115,12 +149,23 @@ const overloads: Record<string, Overload[]> = {
   "_==_": [fn([A, A], BOOL)],
   "_!=_": [fn([A, A], BOOL)],
   // Kubernetes enables cross-type numeric comparisons (but not equality).
-  ...Object.fromEntries(["_<_", "_<=_", "_>_", "_>=_"].map((op) => [op, [
-    ...comparable.map((t) => fn([t, t], BOOL)),
-    ...numeric.flatMap((a) => numeric.filter((b) => b !== a).map((b) => fn([a, b], BOOL))),
-  ]])),
-  "_+_": [...numeric, STRING, BYTES].map((t) => fn([t, t], t)).concat([fn([list(A), list(A)], list(A)), fn([TIMESTAMP, DURATION], TIMESTAMP), fn([DURATION, TIMESTAMP], TIMESTAMP), fn([DURATION, DURATION], DURATION)]),
-  "_-_": numeric.map((t) => fn([t, t], t)).concat([fn([TIMESTAMP, TIMESTAMP], DURATION), fn([TIMESTAMP, DURATION], TIMESTAMP), fn([DURATION, DURATION], DURATION)]),
+  ...Object.fromEntries(
+    ["_<_", "_<=_", "_>_", "_>=_"].map((op) => [
+      op,
+      [...comparable.map((t) => fn([t, t], BOOL)), ...numeric.flatMap((a) => numeric.filter((b) => b !== a).map((b) => fn([a, b], BOOL)))],
+    ]),
+  ),
+  "_+_": [...numeric, STRING, BYTES]
+    .map((t) => fn([t, t], t))
+    .concat([
+      fn([list(A), list(A)], list(A)),
+      fn([TIMESTAMP, DURATION], TIMESTAMP),
+      fn([DURATION, TIMESTAMP], TIMESTAMP),
+      fn([DURATION, DURATION], DURATION),
+    ]),
+  "_-_": numeric
+    .map((t) => fn([t, t], t))
+    .concat([fn([TIMESTAMP, TIMESTAMP], DURATION), fn([TIMESTAMP, DURATION], TIMESTAMP), fn([DURATION, DURATION], DURATION)]),
   "_*_": numeric.map((t) => fn([t, t], t)),
   "_/_": numeric.map((t) => fn([t, t], t)),
   "_%_": [INT, UINT].map((t) => fn([t, t], t)),
@@ -166,7 +211,12 @@ const overloads: Record<string, Overload[]> = {
   ip: [fn([STRING], IP), method(CIDR, [], IP)],
   isIP: [fn([STRING], BOOL)],
   family: [method(IP, [], INT)],
-  ...Object.fromEntries(["isUnspecified", "isLoopback", "isLinkLocalMulticast", "isLinkLocalUnicast", "isGlobalUnicast"].map((m) => [m, [method(IP, [], BOOL)]])),
+  ...Object.fromEntries(
+    ["isUnspecified", "isLoopback", "isLinkLocalMulticast", "isLinkLocalUnicast", "isGlobalUnicast"].map((m) => [
+      m,
+      [method(IP, [], BOOL)],
+    ]),
+  ),
   cidr: [fn([STRING], CIDR)],
   isCIDR: [fn([STRING], BOOL)],
   containsIP: [method(CIDR, [STRING], BOOL), method(CIDR, [IP], BOOL)],
@@ -199,9 +249,33 @@ const overloads: Record<string, Overload[]> = {
 
 /** Functions whose arguments are not judged here, with the type of their result. */
 const resultOnly: Record<string, CelType> = {
-  int: INT, uint: UINT, double: DOUBLE, string: STRING, bool: BOOL, bytes: BYTES, duration: DURATION, timestamp: TIMESTAMP, dyn: DYN,
-  format: STRING, "strings.quote": STRING, "lists.range": list(INT), "ip.isCanonical": BOOL,
-  ...Object.fromEntries(["getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek", "getHours", "getMinutes", "getSeconds", "getMilliseconds"].map((m) => [m, INT])),
+  int: INT,
+  uint: UINT,
+  double: DOUBLE,
+  string: STRING,
+  bool: BOOL,
+  bytes: BYTES,
+  duration: DURATION,
+  timestamp: TIMESTAMP,
+  dyn: DYN,
+  format: STRING,
+  "strings.quote": STRING,
+  "lists.range": list(INT),
+  "ip.isCanonical": BOOL,
+  ...Object.fromEntries(
+    [
+      "getFullYear",
+      "getMonth",
+      "getDayOfYear",
+      "getDayOfMonth",
+      "getDate",
+      "getDayOfWeek",
+      "getHours",
+      "getMinutes",
+      "getSeconds",
+      "getMilliseconds",
+    ].map((m) => [m, INT]),
+  ),
 };
 
 const isOperator = (name: string) => /^[_@!-]/.test(name);
@@ -245,7 +319,13 @@ export function typeCheck(expression: string, declarations: Declarations, expect
 }
 
 /** The same, on the expression as parseCel parsed it (compile.ts hands it over before instrumenting it). */
-export function typeCheckParsed(expression: string, parsed: ParsedExpr, origin: number[] | undefined, declarations: Declarations, expected: Expected): TypeCheckResult {
+export function typeCheckParsed(
+  expression: string,
+  parsed: ParsedExpr,
+  origin: number[] | undefined,
+  declarations: Declarations,
+  expected: Expected,
+): TypeCheckResult {
   const positions = parsed.sourceInfo?.positions ?? {};
   const offsetOf = (e: Expr): number => {
     const offset = positions[e.id.toString()] ?? 0;
@@ -411,7 +491,11 @@ class Checker {
     if (range.kind === "list") element = range.elem;
     else if (range.kind === "map") element = range.key;
     else if (range.kind === "unknown" || (range.kind === "prim" && range.name === "dyn")) element = range;
-    else throw new CelTypeError(`expression of type '${formatType(range)}' cannot be range of a comprehension (must be list, map, or dynamic)`, this.offsetOf(c.iterRange ?? e));
+    else
+      throw new CelTypeError(
+        `expression of type '${formatType(range)}' cannot be range of a comprehension (must be list, map, or dynamic)`,
+        this.offsetOf(c.iterRange ?? e),
+      );
     const accuInit = c.accuInit ? this.check(c.accuInit, scope) : UNKNOWN;
     const inner = new Map(scope);
     inner.set(c.iterVar, element);
@@ -426,7 +510,10 @@ class Checker {
   private call(c: Extract<Expr["exprKind"], { case: "callExpr" }>["value"], scope: Scope, e: Expr): CelType {
     const name = c.function;
     const namespaced = c.target && qualifiedName(c.target);
-    if (namespaced !== undefined && (overloads[`${namespaced}.${name}`] || resultOnly[`${namespaced}.${name}`] || namespaceFunctions.has(namespaced))) {
+    if (
+      namespaced !== undefined &&
+      (overloads[`${namespaced}.${name}`] || resultOnly[`${namespaced}.${name}`] || namespaceFunctions.has(namespaced))
+    ) {
       for (const a of c.args) this.check(a, scope);
       return resultOnly[`${namespaced}.${name}`] ?? UNKNOWN;
     }
@@ -442,7 +529,8 @@ class Checker {
     if (name === "@not_strictly_false" || name === "__not_strictly_false__") return BOOL;
     if (name === "__vigilPairs") return list(pairOf(args[0] ?? UNKNOWN));
     const pairPart = name === "_[_]" && args[0]?.kind === "pair" ? constantIndex(c.args[1]) : undefined;
-    if (pairPart !== undefined && args[0]?.kind === "pair") return pairPart === 0 ? args[0].first : pairPart === 1 ? args[0].second : UNKNOWN;
+    if (pairPart !== undefined && args[0]?.kind === "pair")
+      return pairPart === 0 ? args[0].first : pairPart === 1 ? args[0].second : UNKNOWN;
     if (!this.written(e)) return UNKNOWN;
     const known = resultOnly[name];
     if (known) return known;
@@ -526,16 +614,26 @@ function constantIndex(e: Expr | undefined): number | undefined {
 
 function constantType(kind: string | undefined): CelType {
   switch (kind) {
-    case "stringValue": return STRING;
-    case "int64Value": return INT;
-    case "uint64Value": return UINT;
-    case "doubleValue": return DOUBLE;
-    case "boolValue": return BOOL;
-    case "bytesValue": return BYTES;
-    case "nullValue": return NULL;
-    case "durationValue": return DURATION;
-    case "timestampValue": return TIMESTAMP;
-    default: return UNKNOWN;
+    case "stringValue":
+      return STRING;
+    case "int64Value":
+      return INT;
+    case "uint64Value":
+      return UINT;
+    case "doubleValue":
+      return DOUBLE;
+    case "boolValue":
+      return BOOL;
+    case "bytesValue":
+      return BYTES;
+    case "nullValue":
+      return NULL;
+    case "durationValue":
+      return DURATION;
+    case "timestampValue":
+      return TIMESTAMP;
+    default:
+      return UNKNOWN;
   }
 }
 
@@ -610,7 +708,8 @@ function unify(formal: CelType, actual: CelType, bindings: Map<string, CelType>)
   }
   if (actual.kind === "unknown" || actual.kind === "param" || isDyn(actual) || isDyn(formal) || formal.kind === "unknown") return true;
   if (formal.kind === "list") return actual.kind === "list" && unify(formal.elem, actual.elem, bindings);
-  if (formal.kind === "map") return actual.kind === "map" && unify(formal.key, actual.key, bindings) && unify(formal.value, actual.value, bindings);
+  if (formal.kind === "map")
+    return actual.kind === "map" && unify(formal.key, actual.key, bindings) && unify(formal.value, actual.value, bindings);
   return equalTypes(formal, actual);
 }
 

@@ -76,7 +76,8 @@ function parseHost(host: string): string {
     if (!validOptionalPort(port)) throw new Error(`invalid port ${JSON.stringify(port)} after host`);
   } else {
     const colon = host.lastIndexOf(":");
-    if (colon >= 0 && !validOptionalPort(host.slice(colon))) throw new Error(`invalid port ${JSON.stringify(host.slice(colon))} after host`);
+    if (colon >= 0 && !validOptionalPort(host.slice(colon)))
+      throw new Error(`invalid port ${JSON.stringify(host.slice(colon))} after host`);
   }
   return unescape(host, "host");
 }

@@ -50,6 +50,7 @@ class ObjectView {
   }
   // As @bufbuild/cel's own maps: a null member counts as absent for has().
   has(key: MapKey): boolean {
+    // biome-ignore lint/suspicious/noDoubleEquals: null and undefined both mean absent here
     return this.get(key) != undefined;
   }
   keys(): IterableIterator<string> {

@@ -22,17 +22,19 @@ export const apkCataloger: Cataloger = {
   catalog(tree, { os }) {
     const file = tree.files.get(INSTALLED);
     if (!file) return [];
-    return withIntroducingLayer(file, parseInstalled, (p) => `${p.name}\0${p.version}\0${p.arch}`).map(({ entry, layer }): Component => ({
-      name: entry.name,
-      version: entry.version,
-      ecosystem: "apk",
-      purl: purl("apk", os?.id ?? "alpine", entry.name, entry.version, { arch: entry.arch, distro: os?.versionId }),
-      ...(entry.license && { licenses: [apkLicense(entry.license)] }),
-      ...(entry.origin && { source: { name: entry.origin, version: entry.version } }),
-      ...(os && { os }),
-      foundBy: "apk-db",
-      locations: [{ ...(layer && { layer }), path: INSTALLED }],
-    }));
+    return withIntroducingLayer(file, parseInstalled, (p) => `${p.name}\0${p.version}\0${p.arch}`).map(
+      ({ entry, layer }): Component => ({
+        name: entry.name,
+        version: entry.version,
+        ecosystem: "apk",
+        purl: purl("apk", os?.id ?? "alpine", entry.name, entry.version, { arch: entry.arch, distro: os?.versionId }),
+        ...(entry.license && { licenses: [apkLicense(entry.license)] }),
+        ...(entry.origin && { source: { name: entry.origin, version: entry.version } }),
+        ...(os && { os }),
+        foundBy: "apk-db",
+        locations: [{ ...(layer && { layer }), path: INSTALLED }],
+      }),
+    );
   },
 };
 
@@ -44,7 +46,13 @@ export function parseInstalled(content: Buffer): ApkPackage[] {
       if (line.length >= 2 && line[1] === ":" && fields[line[0]!] === undefined) fields[line[0]!] = line.slice(2);
     }
     if (!fields.P || !fields.V) continue;
-    packages.push({ name: fields.P, version: fields.V, ...(fields.A && { arch: fields.A }), ...(fields.L && { license: fields.L }), ...(fields.o && { origin: fields.o }) });
+    packages.push({
+      name: fields.P,
+      version: fields.V,
+      ...(fields.A && { arch: fields.A }),
+      ...(fields.L && { license: fields.L }),
+      ...(fields.o && { origin: fields.o }),
+    });
   }
   return packages;
 }

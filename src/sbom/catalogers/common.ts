@@ -26,7 +26,19 @@ export function str(v: unknown): string | undefined {
   return typeof v === "string" && v !== "" ? v : undefined;
 }
 
-export function component(file: TreeFile, fields: { name: string; version: string; ecosystem: Ecosystem; purl: string; foundBy: string; licenses?: (string | undefined)[]; scope?: Component["scope"]; cpes?: string[] }): Component {
+export function component(
+  file: TreeFile,
+  fields: {
+    name: string;
+    version: string;
+    ecosystem: Ecosystem;
+    purl: string;
+    foundBy: string;
+    licenses?: (string | undefined)[];
+    scope?: Component["scope"];
+    cpes?: string[];
+  },
+): Component {
   const licenses = (fields.licenses ?? []).filter((l): l is string => typeof l === "string" && l.trim() !== "").map((l) => l.trim());
   return {
     name: fields.name,

@@ -18,7 +18,9 @@ export const dotnetCataloger: Cataloger = {
         if (slash <= 0 || !isRecord(library) || library.type !== "package") continue;
         const name = key.slice(0, slash);
         const version = key.slice(slash + 1);
-        out.push(component(file, { name, version, ecosystem: "nuget", purl: purl("nuget", undefined, name, version), foundBy: "dotnet-deps" }));
+        out.push(
+          component(file, { name, version, ecosystem: "nuget", purl: purl("nuget", undefined, name, version), foundBy: "dotnet-deps" }),
+        );
       }
     }
     return out;

@@ -60,7 +60,11 @@ export function parseStatus(content: Buffer): DebPackage[] {
   for (const p of parseDeb822(content.toString("utf8"))) {
     if (!p.Package || !p.Version) continue;
     // "install ok installed": the third word is the state; config-files, not-installed and the like are not on disk.
-    if (p.Status !== undefined && !["installed", "half-configured", "triggers-awaited", "triggers-pending"].includes(p.Status.split(/\s+/)[2] ?? "")) continue;
+    if (
+      p.Status !== undefined &&
+      !["installed", "half-configured", "triggers-awaited", "triggers-pending"].includes(p.Status.split(/\s+/)[2] ?? "")
+    )
+      continue;
     packages.push({ name: p.Package, version: p.Version, arch: p.Architecture, source: sourceOf(p.Source, p.Version) });
   }
   return packages;
@@ -81,4 +85,3 @@ function copyrightLicenses(tree: FileTree, name: string): string[] {
   for (const m of file.content.toString("utf8").matchAll(/^License:[ \t]*(\S[^\n]*)$/gm)) found.add(m[1]!.trim());
   return [...found];
 }
-

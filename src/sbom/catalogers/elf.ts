@@ -17,7 +17,8 @@ export function elfSection(bytes: Buffer, name: string): Buffer | undefined {
   const shentsize = u16(is64 ? 0x3a : 0x2e);
   const shnum = u16(is64 ? 0x3c : 0x30);
   const shstrndx = u16(is64 ? 0x3e : 0x32);
-  if (shoff === 0 || shnum === 0 || shstrndx >= shnum || shentsize < (is64 ? 64 : 40) || shoff + shnum * shentsize > bytes.length) return undefined;
+  if (shoff === 0 || shnum === 0 || shstrndx >= shnum || shentsize < (is64 ? 64 : 40) || shoff + shnum * shentsize > bytes.length)
+    return undefined;
   const header = (i: number) => {
     const at = shoff + i * shentsize;
     return { name: u32(at), offset: word(at + (is64 ? 0x18 : 0x10)), size: word(at + (is64 ? 0x20 : 0x14)) };

@@ -21,7 +21,9 @@ export const goCataloger: Cataloger = {
     const file: TreeFile = { path, layer, layerIndex: 0 };
     // The standard library as OSV names it: package "stdlib", version without "go" ("go1.22.3 X:boringcrypto" → "1.22.3").
     const stdlib = /^go(\d+(?:\.\d+)*(?:(?:rc|beta)\d+)?)/.exec(info.goVersion)?.[1];
-    return info.modules.map((m) => goComponent(file, "go-binary", m.path, m.version)).concat(stdlib ? [goComponent(file, "go-binary", "stdlib", stdlib)] : []);
+    return info.modules
+      .map((m) => goComponent(file, "go-binary", m.path, m.version))
+      .concat(stdlib ? [goComponent(file, "go-binary", "stdlib", stdlib)] : []);
   },
   catalog(tree) {
     const out: Component[] = [];

@@ -14,7 +14,11 @@ import { rubyCataloger } from "./ruby.ts";
 import { rustCataloger } from "./rust.ts";
 
 /** os-release is read by the generator itself, before any cataloger runs. */
-const osReleaseFiles: Cataloger = { name: "os-release", wants: (path) => (OS_RELEASE_FILES.has(path) ? "content" : undefined), catalog: () => [] };
+const osReleaseFiles: Cataloger = {
+  name: "os-release",
+  wants: (path) => (OS_RELEASE_FILES.has(path) ? "content" : undefined),
+  catalog: () => [],
+};
 
 export const CATALOGERS: readonly Cataloger[] = [
   osReleaseFiles,

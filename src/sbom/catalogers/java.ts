@@ -76,7 +76,14 @@ function readArchive(file: TreeFile, virtualPath: string, bytes: Buffer, depth: 
 }
 
 function maven(file: TreeFile, group: string, artifact: string, version: string, license?: string): Component {
-  return component(file, { name: artifact, version, ecosystem: "maven", purl: purl("maven", group, artifact, version), foundBy: "java-archive", licenses: [license] });
+  return component(file, {
+    name: artifact,
+    version,
+    ecosystem: "maven",
+    purl: purl("maven", group, artifact, version),
+    foundBy: "java-archive",
+    licenses: [license],
+  });
 }
 
 function properties(bytes: Buffer | undefined): Record<string, string> {
@@ -99,7 +106,11 @@ function manifestIdentity(bytes: Buffer | undefined): { group?: string; version?
   }
   const version = fields["Implementation-Version"] ?? fields["Bundle-Version"] ?? fields["Specification-Version"];
   const group = fields["Implementation-Vendor-Id"] ?? fields["Bundle-SymbolicName"]?.split(";")[0]?.split(".").slice(0, -1).join(".");
-  return { ...(version && { version }), ...(group && { group }), ...(fields["Bundle-License"] && !fields["Bundle-License"].includes("://") && { license: fields["Bundle-License"] }) };
+  return {
+    ...(version && { version }),
+    ...(group && { group }),
+    ...(fields["Bundle-License"] && !fields["Bundle-License"].includes("://") && { license: fields["Bundle-License"] }),
+  };
 }
 
 /** The central directory, found through the end-of-central-directory record (searched in the last 64 KiB + 22 bytes). */

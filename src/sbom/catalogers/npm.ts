@@ -33,7 +33,15 @@ export function npmPurl(name: string, version: string): string {
 }
 
 function npm(file: TreeFile, foundBy: string, name: string, version: string, license?: unknown, dev?: boolean): Component {
-  return component(file, { name, version, ecosystem: "npm", purl: npmPurl(name, version), foundBy, licenses: licensesOf(license), ...(dev && { scope: "optional" as const }) });
+  return component(file, {
+    name,
+    version,
+    ecosystem: "npm",
+    purl: npmPurl(name, version),
+    foundBy,
+    licenses: licensesOf(license),
+    ...(dev && { scope: "optional" as const }),
+  });
 }
 
 /** package.json's "license" (a string), or the old "licenses" form ([{type}] or {type}). */
@@ -92,7 +100,10 @@ function yarnLock(file: TreeFile, context: CatalogContext): Component[] {
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
     if (!line.startsWith(" ") && line.endsWith(":")) {
-      names = line.slice(0, -1).split(",").map((s) => specName(s.trim().replace(/^"|"$/g, "")));
+      names = line
+        .slice(0, -1)
+        .split(",")
+        .map((s) => specName(s.trim().replace(/^"|"$/g, "")));
     } else if (names.length > 0) {
       const m = /^\s+version:?\s+"?([^"\s]+)"?\s*$/.exec(line);
       if (m) {
@@ -145,7 +156,16 @@ function pnpmLock(file: TreeFile, context: CatalogContext): Component[] {
     const parsed = pnpmKey(key, version);
     if (!parsed) continue;
     const dev = isRecord(entry) && entry.dev === true;
-    out.push(npm(file, "pnpm-lock", isRecord(entry) && str(entry.name) ? str(entry.name)! : parsed.name, isRecord(entry) && str(entry.version) ? str(entry.version)! : parsed.version, undefined, dev));
+    out.push(
+      npm(
+        file,
+        "pnpm-lock",
+        isRecord(entry) && str(entry.name) ? str(entry.name)! : parsed.name,
+        isRecord(entry) && str(entry.version) ? str(entry.version)! : parsed.version,
+        undefined,
+        dev,
+      ),
+    );
   }
   return out;
 }

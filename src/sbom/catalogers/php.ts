@@ -20,7 +20,14 @@ export const phpCataloger: Cataloger = {
 
 function composer(file: TreeFile, context: CatalogContext): Component[] {
   const json = readJson(file, context);
-  const lists: [unknown, boolean][] = Array.isArray(json) ? [[json, false]] : isRecord(json) ? [[json.packages, false], [json["packages-dev"], true]] : [];
+  const lists: [unknown, boolean][] = Array.isArray(json)
+    ? [[json, false]]
+    : isRecord(json)
+      ? [
+          [json.packages, false],
+          [json["packages-dev"], true],
+        ]
+      : [];
   const out: Component[] = [];
   for (const [list, dev] of lists) {
     if (!Array.isArray(list)) continue;
@@ -35,7 +42,8 @@ function composer(file: TreeFile, context: CatalogContext): Component[] {
           name,
           version,
           ecosystem: "composer",
-          purl: slash > 0 ? purl("composer", name.slice(0, slash), name.slice(slash + 1), version) : purl("composer", undefined, name, version),
+          purl:
+            slash > 0 ? purl("composer", name.slice(0, slash), name.slice(slash + 1), version) : purl("composer", undefined, name, version),
           foundBy: "php-composer",
           licenses: Array.isArray(p.license) ? p.license.filter((l): l is string => typeof l === "string") : [],
           ...(dev && { scope: "optional" as const }),

@@ -13,7 +13,11 @@ const REQUIREMENTS = /requirements.*\.txt$/;
 function isMetadata(path: string): boolean {
   const name = baseName(path);
   const parent = baseName(dirName(path));
-  return (name === "METADATA" && parent.endsWith(".dist-info")) || (name === "PKG-INFO" && parent.endsWith(".egg-info")) || (name.endsWith(".egg-info") && !parent.endsWith(".egg-info"));
+  return (
+    (name === "METADATA" && parent.endsWith(".dist-info")) ||
+    (name === "PKG-INFO" && parent.endsWith(".egg-info")) ||
+    (name.endsWith(".egg-info") && !parent.endsWith(".egg-info"))
+  );
 }
 
 function isLock(path: string): boolean {
@@ -30,7 +34,8 @@ export const pythonCataloger: Cataloger = {
       const name = baseName(file.path);
       if (!file.content) continue;
       if (isMetadata(file.path)) out.push(...installed(file));
-      else if (name === "poetry.lock" || name === "uv.lock") out.push(...tomlLock(file, context, name === "uv.lock" ? "uv-lock" : "poetry-lock"));
+      else if (name === "poetry.lock" || name === "uv.lock")
+        out.push(...tomlLock(file, context, name === "uv.lock" ? "uv-lock" : "poetry-lock"));
       else if (name === "Pipfile.lock") out.push(...pipfileLock(file, context));
       else out.push(...requirements(file));
     }
@@ -43,8 +48,23 @@ export function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[-_.]+/g, "-");
 }
 
-function pypi(file: TreeFile, foundBy: string, name: string, version: string, licenses: string[] = [], scope?: Component["scope"]): Component {
-  return component(file, { name, version, ecosystem: "pypi", purl: purl("pypi", undefined, normalizeName(name), version), foundBy, licenses, ...(scope && { scope }) });
+function pypi(
+  file: TreeFile,
+  foundBy: string,
+  name: string,
+  version: string,
+  licenses: string[] = [],
+  scope?: Component["scope"],
+): Component {
+  return component(file, {
+    name,
+    version,
+    ecosystem: "pypi",
+    purl: purl("pypi", undefined, normalizeName(name), version),
+    foundBy,
+    licenses,
+    ...(scope && { scope }),
+  });
 }
 
 /** Core metadata (email header format): Name, Version, License-Expression, License, license classifiers. */
@@ -91,7 +111,10 @@ function tomlLock(file: TreeFile, context: CatalogContext, foundBy: string): Com
     const version = str(p.version);
     // uv lists the project itself (and workspace members) with an editable or virtual source.
     if (!name || !version || (isRecord(p.source) && (p.source.editable !== undefined || p.source.virtual !== undefined))) continue;
-    const scope = foundBy === "poetry-lock" && (p.category === "dev" || (Array.isArray(p.groups) && p.groups.length > 0 && !p.groups.includes("main"))) ? "optional" : undefined;
+    const scope =
+      foundBy === "poetry-lock" && (p.category === "dev" || (Array.isArray(p.groups) && p.groups.length > 0 && !p.groups.includes("main")))
+        ? "optional"
+        : undefined;
     out.push(pypi(file, foundBy, name, version, [], scope));
   }
   return out;
@@ -106,7 +129,8 @@ function pipfileLock(file: TreeFile, context: CatalogContext): Component[] {
     if (!isRecord(deps)) continue;
     for (const [name, entry] of Object.entries(deps)) {
       const version = isRecord(entry) ? str(entry.version) : undefined;
-      if (version?.startsWith("==")) out.push(pypi(file, "pipfile-lock", name, version.slice(2), [], section === "develop" ? "optional" : undefined));
+      if (version?.startsWith("=="))
+        out.push(pypi(file, "pipfile-lock", name, version.slice(2), [], section === "develop" ? "optional" : undefined));
     }
   }
   return out;
@@ -118,7 +142,10 @@ function requirements(file: TreeFile): Component[] {
   let text = file.content!.toString("utf8").replace(/\\\r?\n/g, " ");
   text = text.replace(/\r/g, "");
   for (const raw of text.split("\n")) {
-    const line = raw.replace(/(^|\s)#.*$/, "").split(";")[0]!.trim();
+    const line = raw
+      .replace(/(^|\s)#.*$/, "")
+      .split(";")[0]!
+      .trim();
     const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*===?\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)(?:\s|$)/.exec(line);
     if (m) out.push(pypi(file, "python-requirements", m[1]!, m[2]!));
   }

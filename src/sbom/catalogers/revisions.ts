@@ -2,7 +2,11 @@
 // layer of the unbroken run of revisions, ending with the current one, that lists the entry unchanged.
 import type { Revision, TreeFile } from "../tree.ts";
 
-export function withIntroducingLayer<T>(file: TreeFile, parse: (content: Buffer) => T[], key: (entry: T) => string): { entry: T; layer: string | undefined }[] {
+export function withIntroducingLayer<T>(
+  file: TreeFile,
+  parse: (content: Buffer) => T[],
+  key: (entry: T) => string,
+): { entry: T; layer: string | undefined }[] {
   const revisions: Revision[] = file.revisions ?? [{ layer: file.layer, content: file.content ?? Buffer.alloc(0) }];
   const last = revisions[revisions.length - 1]!;
   const current = parse(last.content);

@@ -49,7 +49,12 @@ export const rpmCataloger: Cataloger = {
           name: h.name,
           version: h.epoch ? `${h.epoch}:${version}` : version,
           ecosystem: "rpm",
-          purl: purl("rpm", os?.id, h.name, version, { arch: h.arch, epoch: h.epoch !== undefined ? String(h.epoch) : undefined, upstream: h.sourceRpm, distro: distroQualifier(os) }),
+          purl: purl("rpm", os?.id, h.name, version, {
+            arch: h.arch,
+            epoch: h.epoch !== undefined ? String(h.epoch) : undefined,
+            upstream: h.sourceRpm,
+            distro: distroQualifier(os),
+          }),
           ...(h.license && { licenses: [h.license] }),
           ...(source && { source }),
           ...(os && { os }),
@@ -76,7 +81,10 @@ function sqliteBlobs(content: Buffer, wal: Buffer | undefined): Buffer[] {
     if (wal && wal.length > 0) writeFileSync(`${file}-wal`, wal, { mode: 0o600 });
     const db = new DatabaseSync(file, { readOnly: !wal?.length });
     try {
-      return db.prepare("SELECT blob FROM Packages").all().map((row) => Buffer.from(row.blob as Uint8Array));
+      return db
+        .prepare("SELECT blob FROM Packages")
+        .all()
+        .map((row) => Buffer.from(row.blob as Uint8Array));
     } finally {
       db.close();
     }
@@ -147,7 +155,8 @@ export function parseHeaderBlob(blob: Buffer): RpmHeader {
   if (blob.length < 8) throw new Error("header blob too short");
   const il = blob.readUInt32BE(0);
   const dl = blob.readUInt32BE(4);
-  if (il > MAX_INDEX_ENTRIES || 8 + il * 16 + dl > blob.length) throw new Error(`header sizes (${il} entries, ${dl} bytes) exceed the blob`);
+  if (il > MAX_INDEX_ENTRIES || 8 + il * 16 + dl > blob.length)
+    throw new Error(`header sizes (${il} entries, ${dl} bytes) exceed the blob`);
   const dataStart = 8 + il * 16;
   const data = blob.subarray(dataStart, dataStart + dl);
   const strings = new Map<number, string>();

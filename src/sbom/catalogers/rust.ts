@@ -13,7 +13,8 @@ const MAX_AUDIT_JSON = 8 << 20;
 
 export const rustCataloger: Cataloger = {
   name: "rust",
-  wants: (path, info) => (baseName(path) === "Cargo.lock" ? "content" : (info.mode & 0o111) !== 0 && info.size > 1024 ? "analyse" : undefined),
+  wants: (path, info) =>
+    baseName(path) === "Cargo.lock" ? "content" : (info.mode & 0o111) !== 0 && info.size > 1024 ? "analyse" : undefined,
   analyse(path, bytes, layer, warn) {
     if (!isElf(bytes)) return [];
     const section = elfSection(bytes, ".dep-v0");
@@ -27,7 +28,11 @@ export const rustCataloger: Cataloger = {
     }
     const file: TreeFile = { path, layer, layerIndex: 0 };
     const packages = isRecord(json) && Array.isArray(json.packages) ? json.packages : [];
-    return packages.filter((p): p is Record<string, unknown> => isRecord(p) && p.root !== true && typeof p.name === "string" && typeof p.version === "string").map((p) => crate(file, "rust-auditable", p.name as string, p.version as string));
+    return packages
+      .filter(
+        (p): p is Record<string, unknown> => isRecord(p) && p.root !== true && typeof p.name === "string" && typeof p.version === "string",
+      )
+      .map((p) => crate(file, "rust-auditable", p.name as string, p.version as string));
   },
   catalog(tree, context) {
     const out: Component[] = [];
@@ -41,7 +46,8 @@ export const rustCataloger: Cataloger = {
       }
       for (const p of Array.isArray(doc.package) ? doc.package : []) {
         // Crates without a source are the workspace's own, not dependencies fetched from anywhere.
-        if (isRecord(p) && str(p.name) && str(p.version) && str(p.source)) out.push(crate(file, "rust-cargo-lock", p.name as string, p.version as string));
+        if (isRecord(p) && str(p.name) && str(p.version) && str(p.source))
+          out.push(crate(file, "rust-cargo-lock", p.name as string, p.version as string));
       }
     }
     return out;

@@ -23,7 +23,8 @@ export const alpine: VersionScheme<ApkVersion> = {
   parse(version) {
     checkLength(this.name, version);
     // apk itself orders strings outside the grammar (".1", "a"), so only what no version can be is refused.
-    if (!/^[\x21-\x7e]+$/.test(version)) throw new VersionError(this.name, version, "it has white space or a character outside printable ASCII");
+    if (!/^[\x21-\x7e]+$/.test(version))
+      throw new VersionError(this.name, version, "it has white space or a character outside printable ASCII");
     let rest = version;
     const numbers = /^(?:\d+\.?)*/.exec(rest)![0];
     rest = rest.slice(numbers.length);
@@ -47,15 +48,24 @@ export const alpine: VersionScheme<ApkVersion> = {
   },
   compare(a, b) {
     if (a.invalid && b.invalid) return compareStrings(a.original, b.original);
-    return compareNumbers(a.numbers, b.numbers) || compareLetters(a.letter, b.letter) || compareSuffixes(a, b)
-      || compareDigits(a.build, b.build) || compareRemainders(a.remainder, b.remainder);
+    return (
+      compareNumbers(a.numbers, b.numbers) ||
+      compareLetters(a.letter, b.letter) ||
+      compareSuffixes(a, b) ||
+      compareDigits(a.build, b.build) ||
+      compareRemainders(a.remainder, b.remainder)
+    );
   },
 };
 
 function compareNumbers(a: string[], b: string[]): number {
   for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const x = a[i] ?? "0", y = b[i] ?? "0";
-    const c = i > 0 && i < a.length && i < b.length && (x.startsWith("0") || y.startsWith("0")) ? compareStrings(x, y) : compareDigits(x || "0", y || "0");
+    const x = a[i] ?? "0",
+      y = b[i] ?? "0";
+    const c =
+      i > 0 && i < a.length && i < b.length && (x.startsWith("0") || y.startsWith("0"))
+        ? compareStrings(x, y)
+        : compareDigits(x || "0", y || "0");
     if (c !== 0) return c;
   }
   return 0;
@@ -68,7 +78,8 @@ function compareLetters(a: string, b: string): number {
 
 function compareSuffixes(a: ApkVersion, b: ApkVersion): number {
   for (let i = 0; i < Math.max(a.suffixes.length, b.suffixes.length); i++) {
-    const x = a.suffixes[i] ?? NO_SUFFIX, y = b.suffixes[i] ?? NO_SUFFIX;
+    const x = a.suffixes[i] ?? NO_SUFFIX,
+      y = b.suffixes[i] ?? NO_SUFFIX;
     const c = x.weight - y.weight || compareDigits(x.n, y.n);
     if (c !== 0) return c;
   }

@@ -3,7 +3,11 @@
 // before other characters, "~" before everything, even the end) and numbers. Ubuntu uses the same.
 import { checkLength, compareDigits, VersionError, type VersionScheme } from "./types.ts";
 
-export interface DebianVersion { epoch: string; upstream: string; revision: string }
+export interface DebianVersion {
+  epoch: string;
+  upstream: string;
+  revision: string;
+}
 
 export const debian: VersionScheme<DebianVersion> = {
   name: "Debian",
@@ -18,8 +22,10 @@ export const debian: VersionScheme<DebianVersion> = {
     const upstream = dash < 0 ? rest : rest.slice(0, dash);
     const revision = dash < 0 ? "" : rest.slice(dash + 1);
     if (!/^[0-9]/.test(upstream)) throw new VersionError(this.name, version, "the upstream version does not start with a digit");
-    if (!/^[0-9A-Za-z.+~:-]*$/.test(upstream)) throw new VersionError(this.name, version, "the upstream version has a character outside [0-9A-Za-z.+~-]");
-    if (!/^[0-9A-Za-z.+~]*$/.test(revision)) throw new VersionError(this.name, version, "the revision has a character outside [0-9A-Za-z.+~]");
+    if (!/^[0-9A-Za-z.+~:-]*$/.test(upstream))
+      throw new VersionError(this.name, version, "the upstream version has a character outside [0-9A-Za-z.+~-]");
+    if (!/^[0-9A-Za-z.+~]*$/.test(revision))
+      throw new VersionError(this.name, version, "the revision has a character outside [0-9A-Za-z.+~]");
     return { epoch, upstream, revision };
   },
   compare(a, b) {
@@ -39,7 +45,8 @@ function order(s: string, i: number): number {
 const isDigitAt = (s: string, i: number) => i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57;
 
 export function verrevcmp(a: string, b: string): number {
-  let i = 0, j = 0;
+  let i = 0,
+    j = 0;
   while (i < a.length || j < b.length) {
     while ((i < a.length && !isDigitAt(a, i)) || (j < b.length && !isDigitAt(b, j))) {
       const c = order(a, i) - order(b, j);
@@ -47,7 +54,8 @@ export function verrevcmp(a: string, b: string): number {
       i++;
       j++;
     }
-    const si = i, sj = j;
+    const si = i,
+      sj = j;
     while (isDigitAt(a, i)) i++;
     while (isDigitAt(b, j)) j++;
     const c = compareDigits(a.slice(si, i) || "0", b.slice(sj, j) || "0");

@@ -18,7 +18,13 @@ export { VersionError, type VersionScheme } from "./types.ts";
 export { semver };
 
 const byEcosystem: Record<string, VersionScheme> = {
-  npm: semver, "crates.io": semver, Go: semver, Hex: semver, Kubernetes: semver, Bitnami: semver, SwiftURL: semver,
+  npm: semver,
+  "crates.io": semver,
+  Go: semver,
+  Hex: semver,
+  Kubernetes: semver,
+  Bitnami: semver,
+  SwiftURL: semver,
   PyPI: pep440,
   Maven: maven,
   RubyGems: rubygems,
@@ -27,9 +33,17 @@ const byEcosystem: Record<string, VersionScheme> = {
   Pub: pub,
   CRAN: cran,
   Hackage: hackage,
-  Debian: debian, Ubuntu: debian,
+  Debian: debian,
+  Ubuntu: debian,
   Alpine: alpine,
-  AlmaLinux: rpm, "Rocky Linux": rpm, "Red Hat": rpm, openSUSE: rpm, SUSE: rpm, Mageia: rpm, "Oracle Linux": rpm, openEuler: rpm,
+  AlmaLinux: rpm,
+  "Rocky Linux": rpm,
+  "Red Hat": rpm,
+  openSUSE: rpm,
+  SUSE: rpm,
+  Mageia: rpm,
+  "Oracle Linux": rpm,
+  openEuler: rpm,
 } as Record<string, VersionScheme>;
 
 /** The ecosystem's base name: "Debian:12" → "Debian", "Ubuntu:Pro:16.04:LTS" → "Ubuntu". */

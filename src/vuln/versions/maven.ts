@@ -5,7 +5,11 @@
 // alphabetically; ".qualifier" < "-qualifier" < "-number" < ".number".
 import { checkLength, compareDigits, compareStrings, type VersionScheme } from "./types.ts";
 
-interface Token { prefix: "." | "-"; value: string; isNull?: boolean }
+interface Token {
+  prefix: "." | "-";
+  value: string;
+  isNull?: boolean;
+}
 export type MavenVersion = Token[];
 
 const KEYWORDS = ["alpha", "beta", "milestone", "rc", "snapshot", "", "sp"];
@@ -67,12 +71,14 @@ function nullLike(t: Token): Token {
 
 function lessThan(a: Token, b: Token): boolean {
   if (a.prefix !== b.prefix) return order(a) < order(b);
-  const an = isNumber(a.value), bn = isNumber(b.value);
+  const an = isNumber(a.value),
+    bn = isNumber(b.value);
   if (an && bn) return compareDigits(a.value, b.value) < 0;
   // Numbers sort after qualifiers, except a padded null.
   if (an && !a.isNull) return false;
   if (bn && !b.isNull) return true;
-  const ai = keyword(a.value), bi = keyword(b.value);
+  const ai = keyword(a.value),
+    bi = keyword(b.value);
   if (ai === KEYWORDS.length && bi === KEYWORDS.length) return compareStrings(a.value, b.value) < 0;
   return ai < bi;
 }

@@ -4,7 +4,10 @@
 import { comparePrerelease } from "./semver.ts";
 import { checkLength, compareDigits, VersionError, type VersionScheme } from "./types.ts";
 
-export interface NuGetVersion { numbers: string[]; labels: string[] }
+export interface NuGetVersion {
+  numbers: string[];
+  labels: string[];
+}
 
 const PATTERN = /^[vV]?(\d+(?:\.\d+){0,3})(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
 

@@ -8,7 +8,8 @@ function numberList(name: string, separators: RegExp, shape: RegExp): VersionSch
     name,
     parse(version) {
       checkLength(name, version);
-      if (!shape.test(version)) throw new VersionError(name, version, "expected numbers separated by " + (name === "CRAN" ? "'.' or '-'" : "'.'"));
+      if (!shape.test(version))
+        throw new VersionError(name, version, "expected numbers separated by " + (name === "CRAN" ? "'.' or '-'" : "'.'"));
       return version.split(separators);
     },
     compare(a, b) {

@@ -14,7 +14,11 @@ export const packagist: VersionScheme<PackagistVersion> = {
   parse(version) {
     checkLength(this.name, version);
     if (!/[0-9A-Za-z]/.test(version)) throw new VersionError(this.name, version, "it has neither digits nor letters");
-    const canonical = version.replace(/^[vV]/, "").replace(/[-_+]/g, ".").replace(/([^\d.])(\d)/g, "$1.$2").replace(/(\d)([^\d.])/g, "$1.$2");
+    const canonical = version
+      .replace(/^[vV]/, "")
+      .replace(/[-_+]/g, ".")
+      .replace(/([^\d.])(\d)/g, "$1.$2")
+      .replace(/(\d)([^\d.])/g, "$1.$2");
     return canonical.split(".");
   },
   compare: compareParts,
@@ -23,12 +27,13 @@ export const packagist: VersionScheme<PackagistVersion> = {
 function weight(part: string): number {
   if (part.startsWith("RC")) return 3;
   const i = SPECIAL.findIndex((s) => part.startsWith(s));
-  return i < 0 ? 0 : i;
+  return Math.max(i, 0);
 }
 
 function compareParts(a: string[], b: string[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const an = isNumber(a[i]!), bn = isNumber(b[i]!);
+    const an = isNumber(a[i]!),
+      bn = isNumber(b[i]!);
     const c = an && bn ? compareDigits(a[i]!, b[i]!) : weight(an ? "#" : a[i]!) - weight(bn ? "#" : b[i]!);
     if (c !== 0) return Math.sign(c);
   }

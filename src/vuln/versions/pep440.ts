@@ -3,7 +3,10 @@
 // before it dropped LegacyVersion and as OSV's tools still do.
 import { checkLength, compareDigits, compareStrings, VersionError, type VersionScheme } from "./types.ts";
 
-interface Tagged { tag: string; n: string }
+interface Tagged {
+  tag: string;
+  n: string;
+}
 export interface Pep440 {
   legacy?: string;
   epoch: string;
@@ -15,7 +18,8 @@ export interface Pep440 {
 }
 
 // PEP 440 Appendix B, lower-cased input.
-const PATTERN = /^\s*v?(?:(?:(\d+)!)?(\d+(?:\.\d+)*)([-_.]?(a|b|c|rc|alpha|beta|pre|preview)[-_.]?(\d+)?)?((?:-(\d+))|(?:[-_.]?(post|rev|r)[-_.]?(\d+)?))?([-_.]?(dev)[-_.]?(\d+)?)?)(?:\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?\s*$/;
+const PATTERN =
+  /^\s*v?(?:(?:(\d+)!)?(\d+(?:\.\d+)*)([-_.]?(a|b|c|rc|alpha|beta|pre|preview)[-_.]?(\d+)?)?((?:-(\d+))|(?:[-_.]?(post|rev|r)[-_.]?(\d+)?))?([-_.]?(dev)[-_.]?(\d+)?)?)(?:\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?\s*$/;
 const PRE_SPELLING: Record<string, string> = { alpha: "a", beta: "b", c: "rc", pre: "rc", preview: "rc" };
 const PRE_ORDER = ["a", "b", "rc"];
 
@@ -41,8 +45,14 @@ export const pep440: VersionScheme<Pep440> = {
       if (b.legacy === undefined) return -1;
       return compareStrings(a.legacy, b.legacy);
     }
-    return compareDigits(a.epoch, b.epoch) || compareRelease(a.release, b.release) || comparePre(a, b)
-      || compareOptional(a.post, b.post, -1) || compareOptional(a.dev, b.dev, 1) || compareLocal(a.local, b.local);
+    return (
+      compareDigits(a.epoch, b.epoch) ||
+      compareRelease(a.release, b.release) ||
+      comparePre(a, b) ||
+      compareOptional(a.post, b.post, -1) ||
+      compareOptional(a.dev, b.dev, 1) ||
+      compareLocal(a.local, b.local)
+    );
   },
 };
 
@@ -57,7 +67,8 @@ function compareRelease(a: string[], b: string[]): number {
 /** A dev release of a final (1.0.dev0) sorts before its pre-releases; no pre-release sorts after them. */
 function comparePre(a: Pep440, b: Pep440): number {
   const rank = (v: Pep440) => (!v.pre && v.post === undefined && v.dev !== undefined ? -1 : v.pre ? 0 : 1);
-  const ra = rank(a), rb = rank(b);
+  const ra = rank(a),
+    rb = rank(b);
   if (ra !== rb || ra !== 0) return ra - rb;
   return PRE_ORDER.indexOf(a.pre!.tag) - PRE_ORDER.indexOf(b.pre!.tag) || compareDigits(a.pre!.n, b.pre!.n);
 }
@@ -70,7 +81,8 @@ function compareOptional(a: string | undefined, b: string | undefined, missing: 
 
 function compareLocal(a: string[], b: string[]): number {
   for (let i = 0; i < Math.min(a.length, b.length); i++) {
-    const an = /^\d+$/.test(a[i]!), bn = /^\d+$/.test(b[i]!);
+    const an = /^\d+$/.test(a[i]!),
+      bn = /^\d+$/.test(b[i]!);
     const c = an && bn ? compareDigits(a[i]!, b[i]!) : an !== bn ? (an ? 1 : -1) : compareStrings(a[i]!, b[i]!);
     if (c !== 0) return c;
   }

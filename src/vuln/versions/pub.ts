@@ -3,7 +3,10 @@
 import { comparePrerelease, semver, type SemVer } from "./semver.ts";
 import { checkLength, VersionError, type VersionScheme } from "./types.ts";
 
-export interface PubVersion { base: SemVer; build: string[] }
+export interface PubVersion {
+  base: SemVer;
+  build: string[];
+}
 
 export const pub: VersionScheme<PubVersion> = {
   name: "Pub",
@@ -11,7 +14,8 @@ export const pub: VersionScheme<PubVersion> = {
     checkLength(this.name, version);
     const plus = version.indexOf("+");
     const build = plus < 0 ? [] : version.slice(plus + 1).split(".");
-    if (build.some((p) => !/^[0-9A-Za-z-]+$/.test(p))) throw new VersionError(this.name, version, "a build identifier is empty or has a character outside [0-9A-Za-z-]");
+    if (build.some((p) => !/^[0-9A-Za-z-]+$/.test(p)))
+      throw new VersionError(this.name, version, "a build identifier is empty or has a character outside [0-9A-Za-z-]");
     return { base: semver.parse(plus < 0 ? version : version.slice(0, plus)), build };
   },
   compare(a, b) {

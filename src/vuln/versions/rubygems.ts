@@ -14,8 +14,13 @@ export const rubygems: VersionScheme<GemVersion> = {
   parse(version) {
     checkLength(this.name, version);
     // Gem::Version's own pattern, loosened as OSV's vectors need: a letter may follow a digit directly (1beta).
-    if (!VALID.test(version) && !/^\s*[0-9][0-9A-Za-z.-]*\s*$/.test(version)) throw new VersionError(this.name, version, "only digits, letters, dots and hyphens are allowed, starting with a digit");
-    const segments = version.trim().replaceAll("-", ".pre.").match(/[0-9]+|[a-zA-Z]+/g) ?? [];
+    if (!VALID.test(version) && !/^\s*[0-9][0-9A-Za-z.-]*\s*$/.test(version))
+      throw new VersionError(this.name, version, "only digits, letters, dots and hyphens are allowed, starting with a digit");
+    const segments =
+      version
+        .trim()
+        .replaceAll("-", ".pre.")
+        .match(/[0-9]+|[a-zA-Z]+/g) ?? [];
     const firstString = segments.findIndex((s) => !isNumber(s));
     const numeric = firstString < 0 ? segments : segments.slice(0, firstString);
     const rest = firstString < 0 ? [] : segments.slice(firstString);
@@ -23,8 +28,10 @@ export const rubygems: VersionScheme<GemVersion> = {
   },
   compare(a, b) {
     for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      const x = a[i] ?? "0", y = b[i] ?? "0";
-      const xn = isNumber(x), yn = isNumber(y);
+      const x = a[i] ?? "0",
+        y = b[i] ?? "0";
+      const xn = isNumber(x),
+        yn = isNumber(y);
       const c = xn && yn ? compareDigits(x, y) : xn !== yn ? (xn ? 1 : -1) : compareStrings(x, y);
       if (c !== 0) return c;
     }

@@ -25,11 +25,13 @@ export const semver: VersionScheme<SemVer> = {
       const end = rest.indexOf("+");
       const text = end < 0 ? rest.slice(1) : rest.slice(1, end);
       pre = text.split(".");
-      if (pre.some((p) => !IDENTIFIER.test(p))) throw new VersionError(this.name, version, "a pre-release identifier is empty or has a character outside [0-9A-Za-z-]");
+      if (pre.some((p) => !IDENTIFIER.test(p)))
+        throw new VersionError(this.name, version, "a pre-release identifier is empty or has a character outside [0-9A-Za-z-]");
       rest = end < 0 ? "" : rest.slice(end);
     }
     // What is left ("+build", ".4.5") is build metadata: it does not take part in the order.
-    if (rest !== "" && !/^[+.][0-9A-Za-z.+-]*$/.test(rest)) throw new VersionError(this.name, version, `unexpected ${JSON.stringify(rest[0])} after the version numbers`);
+    if (rest !== "" && !/^[+.][0-9A-Za-z.+-]*$/.test(rest))
+      throw new VersionError(this.name, version, `unexpected ${JSON.stringify(rest[0])} after the version numbers`);
     return { core: [m[1]!, m[2] ?? "0", m[3] ?? "0"], pre };
   },
   compare(a, b) {
