@@ -140,7 +140,7 @@ test("drift that keeps the field's owner (another writer using Vigil's field man
   assert.equal((await live("drift-value")).data.mode, "strict");
 });
 
-test("a conflict with another field manager is reported, not forced; with force the fields are taken over", async (t) => {
+test("a conflict with another field manager is reported, not forced; with force the fields are taken over; an adoption takes them over once", async (t) => {
   if (!requireKube(t)) return;
   await withSystem();
   await createNamespaces(kube.cluster, "conflict");
@@ -163,23 +163,39 @@ test("a conflict with another field manager is reported, not forced; with force 
     { contentType: "application/merge-patch+json" },
   );
 
-  const reported = await syncSet(cluster, app("conflict"), options("conflict"));
+  // The adoption is the person's consent: the first apply after it takes helm's fields over, once.
+  const adopted = await syncSet(cluster, app("conflict"), options("conflict"));
+  assert.equal(adopted.objects[0]!.action, "update");
+  assert.equal(adopted.complete, true);
+  assert.equal((await live("conflict")).data.mode, "strict");
+  // Later helm applies a field of its own, and Git then sets the same field: a conflict, reported and not forced.
+  const helmsOwn = await kubeApi(
+    kube.cluster,
+    "PATCH",
+    "/api/v1/namespaces/conflict/configmaps/app?fieldManager=helm",
+    { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "app", namespace: "conflict" }, data: { extra: "helm-says" } },
+    { contentType: "application/apply-patch+yaml" },
+  );
+  assert.equal(helmsOwn.status, 200);
+  const withExtra = () => app("conflict", { mode: "strict", level: "3", extra: "vigil-says" });
+
+  const reported = await syncSet(cluster, withExtra(), options("conflict"));
   const [outcome] = reported.objects;
   assert.equal(outcome!.action, "conflict");
-  assert.deepEqual(outcome!.conflicts, [{ manager: "helm", field: ".data.mode" }]);
-  assert.equal(outcome!.message, '"helm" owns .data.mode: not applied (set force to take these fields over)');
+  assert.deepEqual(outcome!.conflicts, [{ manager: "helm", field: ".data.extra" }]);
+  assert.equal(outcome!.message, '"helm" owns .data.extra: not applied (set force to take these fields over)');
   assert.equal(reported.complete, false);
-  assert.equal((await live("conflict")).data.mode, "helm-says");
+  assert.equal((await live("conflict")).data.extra, "helm-says");
 
-  const forced = await syncSet(cluster, app("conflict"), options("conflict", { force: true }));
+  const forced = await syncSet(cluster, withExtra(), options("conflict", { force: true }));
   assert.equal(forced.objects[0]!.action, "update");
   assert.equal(forced.complete, true);
   const after = await live("conflict");
-  assert.deepEqual(after.data, { mode: "strict", level: "3" });
+  assert.deepEqual(after.data, { mode: "strict", level: "3", extra: "vigil-says" });
   assert.equal(
     after.metadata.managedFields.find((f: any) => f.manager === "helm"),
     undefined,
-    "helm owned only data.mode, now Vigil's",
+    "helm owned data.mode, then data.extra: both Vigil's now",
   );
 });
 
