@@ -9,17 +9,14 @@ import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import type { ReconcileResult } from "../src/agent/reconcile.ts";
-import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import type { Cluster } from "../src/cluster/index.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { importAdvisories } from "../src/vuln/import.ts";
-import { SqliteStore } from "../src/vuln/sqlite-store.ts";
+import { advisoryStore, releaseWithLodash } from "./helpers/advisories.ts";
 import { agentTestCluster, createNamespace, reconcileOnce, writeAgentConfig, type AgentEnvironment } from "./helpers/agent.ts";
 import { makeLogKey } from "./helpers/audit.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
-import { pushTestImage } from "./helpers/registry.ts";
 import { cryptoRandom, plantedLine, tokenKinds } from "./helpers/secret-tokens.ts";
 import { fileScope, hasTool, requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
 
@@ -179,40 +176,10 @@ function assertNoPart(text: string, secret: string): void {
 test("vulnerability: through the agent, an image with a finding at the environment's threshold is blocked; a VEX statement lets it through", async (t) => {
   if (!ready(t)) return;
   const dir = tempDir(t, "vigil-agent-vuln-");
-  writeFileSync(
-    join(dir, "advisories.json"),
-    JSON.stringify([
-      {
-        id: "GHSA-p6mc-m468-83gw",
-        modified: "2024-01-01T00:00:00Z",
-        aliases: ["CVE-2020-8203"],
-        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-        affected: [
-          {
-            package: { ecosystem: "npm", name: "lodash" },
-            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
-          },
-        ],
-      },
-    ]),
-  );
-  const store = SqliteStore.open(join(dir, "db"), { create: true });
-  await importAdvisories(store, [join(dir, "advisories.json")]);
-  await store.close();
+  (await advisoryStore(dir)).close();
 
-  /** An image signed and attested with an SBOM holding lodash at `version`. */
-  const release = async (tag: string, lodash: string): Promise<string> => {
-    const name = `${registry.registry.host}/vuln/api`;
-    await pushTestImage(registry.client.repository(name), { tag });
-    await signImage(registry.client, `${name}:${tag}`, imageKey.signing);
-    const sbom = {
-      bomFormat: "CycloneDX",
-      specVersion: "1.5",
-      components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
-    };
-    await attestImage(registry.client, `${name}:${tag}`, sbom, PREDICATE_TYPES.cyclonedx, imageKey.signing);
-    return `${name}:${tag}`;
-  };
+  /** An image signed and attested with an SBOM holding lodash at `lodash`. */
+  const release = (tag: string, lodash: string) => releaseWithLodash(registry, imageKey, `${registry.registry.host}/vuln/api`, tag, lodash);
   const deployment = (ns: string, image: string) => `apiVersion: apps/v1
 kind: Deployment
 metadata: { name: api, namespace: ${ns} }

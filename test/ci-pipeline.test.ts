@@ -11,8 +11,6 @@ import { verifyImage } from "../src/artifact/verify-image.ts";
 import { detectCi, GITHUB_BUILD_TYPE } from "../src/ci/provenance.ts";
 import { InputError } from "../src/core/errors.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
-import { importAdvisories } from "../src/vuln/import.ts";
-import { SqliteStore } from "../src/vuln/sqlite-store.ts";
 import {
   COSIGN_OFFLINE_VERIFY,
   COSIGN_PASSWORD,
@@ -22,6 +20,7 @@ import {
   type CosignKeyPair,
   type SigningRegistry,
 } from "./helpers/image-signing.ts";
+import { advisoryStore } from "./helpers/advisories.ts";
 import { ociImage, writeTree } from "./helpers/sbom-targets.ts";
 import { GITHUB_ENV, GITLAB_ENV } from "./helpers/ci-env.ts";
 import { fileScope, hasTool, requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
@@ -38,27 +37,8 @@ const NO_CI = { GITHUB_ACTIONS: "", GITLAB_CI: "", COSIGN_PASSWORD };
 
 before(async () => {
   dir = tempDir(scope, "vigil-ci-");
-  writeFileSync(
-    join(dir, "advisories.json"),
-    JSON.stringify([
-      {
-        id: "GHSA-p6mc-m468-83gw",
-        modified: "2024-01-01T00:00:00Z",
-        aliases: ["CVE-2020-8203"],
-        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-        affected: [
-          {
-            package: { ecosystem: "npm", name: "lodash" },
-            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
-          },
-        ],
-      },
-    ]),
-  );
   db = join(dir, "db");
-  const store = SqliteStore.open(db, { create: true });
-  await importAdvisories(store, [join(dir, "advisories.json")]);
-  store.close();
+  (await advisoryStore(dir)).close();
   if (!TOOLS.every(hasTool)) return;
   s = await signingRegistry(scope);
   key = cosignKeyPair(s.dir, "ci");

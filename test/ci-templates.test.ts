@@ -12,6 +12,7 @@ import { before, test } from "node:test";
 import { parse } from "yaml";
 import { importAdvisories } from "../src/vuln/import.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
+import { writeAdvisories } from "./helpers/advisories.ts";
 import { GITHUB_ENV, GITLAB_ENV } from "./helpers/ci-env.ts";
 import {
   COSIGN_OFFLINE_VERIFY,
@@ -36,24 +37,7 @@ let advisories: string;
 
 before(() => {
   dir = tempDir(scope, "vigil-templates-");
-  advisories = join(dir, "advisories.json");
-  writeFileSync(
-    advisories,
-    JSON.stringify([
-      {
-        id: "GHSA-p6mc-m468-83gw",
-        modified: "2024-01-01T00:00:00Z",
-        aliases: ["CVE-2020-8203"],
-        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-        affected: [
-          {
-            package: { ecosystem: "npm", name: "lodash" },
-            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
-          },
-        ],
-      },
-    ]),
-  );
+  advisories = writeAdvisories(dir);
   // The repository as a runner checks it out, with the dependencies npm ci would install already there.
   checkout = join(dir, "vigil");
   mkdirSync(checkout);

@@ -13,6 +13,7 @@ import type { Cluster } from "../src/cluster/index.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { importAdvisories } from "../src/vuln/import.ts";
 import { SqliteStore } from "../src/vuln/sqlite-store.ts";
+import { LODASH_ADVISORY } from "./helpers/advisories.ts";
 import { agentTestCluster, createNamespace, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
@@ -37,15 +38,7 @@ before(async () => {
 
 const ready = (t: TestContext) => requireKube(t) && requireTools(t, ["docker-registry", "cosign", "ssh-keygen", "git"]);
 
-const lodashHigh = {
-  id: "GHSA-p6mc-m468-83gw",
-  modified: "2024-01-01T00:00:00Z",
-  aliases: ["CVE-2020-8203"],
-  severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-  affected: [
-    { package: { ecosystem: "npm", name: "lodash" }, ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }] },
-  ],
-};
+const lodashHigh = LODASH_ADVISORY;
 /** As the Go, PyPI and Alpine feeds write them: no severity at all. */
 const minimistUnknown = {
   id: "GO-2099-0001",

@@ -4,23 +4,19 @@
 // finding at the threshold is blocked and the cluster keeps the last good revision; the same revision
 // passes once the environment's VEX says the finding does not apply.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { before, test } from "node:test";
 import { artifactChecks } from "../src/artifact/gate.ts";
-import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import type { Check } from "../src/core/verdict.ts";
 import { parseTrustPolicy } from "../src/trust/policy.ts";
 import { syncSet } from "../src/cluster/sync.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { pinnedImages, registrySboms, vulnerabilityGate } from "../src/vuln/gate.ts";
-import { importAdvisories } from "../src/vuln/import.ts";
-import { SqliteStore } from "../src/vuln/sqlite-store.ts";
+import type { SqliteStore } from "../src/vuln/sqlite-store.ts";
 import { parseVex, type VexStatement } from "../src/vuln/vex.ts";
+import { advisoryStore, releaseWithLodash } from "./helpers/advisories.ts";
 import { adminCluster, createNamespaces, kubeApi, kubeForFile, manifests } from "./helpers/cluster.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { requireKube } from "./helpers/kube.ts";
-import { pushTestImage } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
 
 const scope = fileScope();
@@ -31,44 +27,15 @@ let store: SqliteStore;
 
 before(async () => {
   const dir = tempDir(scope);
-  writeFileSync(
-    join(dir, "advisories.json"),
-    JSON.stringify([
-      {
-        id: "GHSA-p6mc-m468-83gw",
-        modified: "2024-01-01T00:00:00Z",
-        aliases: ["CVE-2020-8203"],
-        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-        affected: [
-          {
-            package: { ecosystem: "npm", name: "lodash" },
-            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
-          },
-        ],
-      },
-    ]),
-  );
-  store = SqliteStore.open(join(dir, "db"), { create: true });
+  store = await advisoryStore(dir);
   scope.after(() => store.close());
-  await importAdvisories(store, [join(dir, "advisories.json")]);
   if (!hasTool("docker-registry") || !hasTool("cosign")) return;
   s = await signingRegistry(scope);
   ci = cosignKeyPair(s.dir, "ci");
 });
 
-/** An image signed and attested with an SBOM holding lodash at `version`. */
-async function release(repository: string, lodash: string): Promise<string> {
-  const name = `${s.registry.host}/${repository}`;
-  await pushTestImage(s.client.repository(name), { tag: "v1" });
-  await signImage(s.client, `${name}:v1`, ci.signing);
-  const sbom = {
-    bomFormat: "CycloneDX",
-    specVersion: "1.5",
-    components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
-  };
-  await attestImage(s.client, `${name}:v1`, sbom, PREDICATE_TYPES.cyclonedx, ci.signing);
-  return `${name}:v1`;
-}
+/** An image signed and attested with an SBOM holding lodash at `lodash`. */
+const release = (repository: string, lodash: string) => releaseWithLodash(s, ci, `${s.registry.host}/${repository}`, "v1", lodash);
 
 const deployment = (image: string) => `apiVersion: apps/v1
 kind: Deployment

@@ -3,16 +3,14 @@
 // gate blocks an image with a finding at the environment's threshold, passes a clean one, blocks an
 // image with no SBOM, and lets the environment's VEX suppress a finding (kept visible as skip).
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { before, test } from "node:test";
 import { attestImage, signImage } from "../src/artifact/sign-image.ts";
 import { verifyImage } from "../src/artifact/verify-image.ts";
 import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { sbomFromAttestations, vulnerabilityGate, type GateImage } from "../src/vuln/gate.ts";
-import { importAdvisories } from "../src/vuln/import.ts";
-import { SqliteStore } from "../src/vuln/sqlite-store.ts";
+import type { SqliteStore } from "../src/vuln/sqlite-store.ts";
 import { parseVex } from "../src/vuln/vex.ts";
+import { advisoryStore, lodashSbom } from "./helpers/advisories.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { pushTestImage } from "./helpers/registry.ts";
 import { fileScope, hasTool, requireTools, tempDir } from "./helpers/tools.ts";
@@ -24,36 +22,14 @@ let store: SqliteStore;
 
 before(async () => {
   const dir = tempDir(scope);
-  writeFileSync(
-    join(dir, "advisories.json"),
-    JSON.stringify([
-      {
-        id: "GHSA-p6mc-m468-83gw",
-        modified: "2024-01-01T00:00:00Z",
-        aliases: ["CVE-2020-8203"],
-        severity: [{ type: "CVSS_V3", score: "CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:H/A:H" }],
-        affected: [
-          {
-            package: { ecosystem: "npm", name: "lodash" },
-            ranges: [{ type: "SEMVER", events: [{ introduced: "0" }, { fixed: "4.17.19" }] }],
-          },
-        ],
-      },
-    ]),
-  );
-  store = SqliteStore.open(join(dir, "db"), { create: true });
+  store = await advisoryStore(dir);
   scope.after(() => store.close());
-  await importAdvisories(store, [join(dir, "advisories.json")]);
   if (!hasTool("docker-registry") || !hasTool("cosign")) return;
   s = await signingRegistry(scope);
   ci = cosignKeyPair(s.dir, "ci");
 });
 
-const sbom = (lodash: string) => ({
-  bomFormat: "CycloneDX",
-  specVersion: "1.5",
-  components: [{ type: "library", name: "lodash", version: lodash, purl: `pkg:npm/lodash@${lodash}` }],
-});
+const sbom = lodashSbom;
 
 /** An image pushed, signed, attested with an SBOM (unless none), and verified as the artifact gate verifies it. */
 async function verifiedImage(

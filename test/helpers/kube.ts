@@ -12,8 +12,7 @@ import { join } from "node:path";
 import type { TestContext } from "node:test";
 import { Agent, request } from "undici";
 import { kubeBin } from "../../scripts/kube-build.ts";
-import { freePort } from "./registry.ts";
-import { run } from "./tools.ts";
+import { freePort, makeCa } from "./registry.ts";
 
 // A test context, or anything that runs cleanups at the end (a file-wide cluster collects them itself).
 export type After = { after(fn: () => unknown): void };
@@ -252,66 +251,16 @@ interface Pki {
 function makePki(parent: string): Pki {
   const dir = join(parent, "pki");
   mkdirSync(dir);
-  const ecKey = (name: string) =>
-    run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], { cwd: dir });
-  ecKey("ca");
-  run(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-new",
-      "-key",
-      "ca.key",
-      "-subj",
-      "/CN=vigil test kubernetes CA",
-      "-days",
-      "2",
-      "-out",
-      "ca.pem",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign",
-    ],
-    { cwd: dir },
-  );
-  const issue = (name: string, subject: string, extensions: string) => {
-    ecKey(name);
-    run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], { cwd: dir });
-    writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${extensions}`);
-    run(
-      "openssl",
-      [
-        "x509",
-        "-req",
-        "-in",
-        `${name}.csr`,
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        `${name}.ext`,
-        "-out",
-        `${name}.pem`,
-      ],
-      { cwd: dir },
-    );
-    return { cert: join(dir, `${name}.pem`), key: join(dir, `${name}.key`) };
-  };
+  const ca = makeCa(dir, "vigil test kubernetes CA");
+  const issue = ca.issueLeaf;
   // The key that signs service account tokens, and its public half that verifies them.
   const sa = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const serviceAccount = { publicKey: join(dir, "sa.pub"), privateKey: join(dir, "sa.key") };
   writeFileSync(serviceAccount.publicKey, sa.publicKey.export({ type: "spki", format: "pem" }));
   writeFileSync(serviceAccount.privateKey, sa.privateKey.export({ type: "pkcs8", format: "pem" }));
-  const caFile = join(dir, "ca.pem");
   return {
-    caPem: readFileSync(caFile, "utf8"),
-    caFile,
+    caPem: ca.caPem,
+    caFile: ca.caFile,
     serving: issue("apiserver", "/CN=kube-apiserver", "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"),
     serviceAccount,
     client(name, groups) {

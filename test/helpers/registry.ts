@@ -32,8 +32,26 @@ export interface TestTlsCa {
 }
 
 export function makeTlsCa(t: After): TestTlsCa {
-  const dir = tempDir(t, "vigil-ca-");
-  run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key"], { cwd: dir });
+  const ca = makeCa(tempDir(t, "vigil-ca-"), "vigil test CA");
+  return {
+    ...ca,
+    issue: (name) => ca.issueLeaf(name, `/CN=${name}`, "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n"),
+  };
+}
+
+/** A P-256 CA made by openssl in `dir`; leaves carry the given subject and extra extension lines. */
+export function makeCa(
+  dir: string,
+  commonName: string,
+): {
+  dir: string;
+  caFile: string;
+  caPem: string;
+  issueLeaf(name: string, subject: string, extensions: string): { cert: string; key: string };
+} {
+  const ecKey = (name: string) =>
+    run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], { cwd: dir });
+  ecKey("ca");
   run(
     "openssl",
     [
@@ -43,7 +61,7 @@ export function makeTlsCa(t: After): TestTlsCa {
       "-key",
       "ca.key",
       "-subj",
-      "/CN=vigil test CA",
+      `/CN=${commonName}`,
       "-days",
       "2",
       "-out",
@@ -60,13 +78,10 @@ export function makeTlsCa(t: After): TestTlsCa {
     dir,
     caFile,
     caPem: readFileSync(caFile, "utf8"),
-    issue(name) {
-      run("openssl", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", `${name}.key`], { cwd: dir });
-      run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", `/CN=${name}`, "-out", `${name}.csr`], { cwd: dir });
-      writeFileSync(
-        join(dir, `${name}.ext`),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-      );
+    issueLeaf(name, subject, extensions) {
+      ecKey(name);
+      run("openssl", ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`], { cwd: dir });
+      writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n${extensions}`);
       run(
         "openssl",
         [
