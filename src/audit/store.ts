@@ -2,6 +2,7 @@
 // checkpoint — and know nothing of signatures or records: the log (log.ts) verifies what they return
 // and decides what they write. A directory is the embedded default; a postgres:// URL is shared by
 // several agents.
+import { redactCredentials } from "../core/redact.ts";
 import type { NodeReader } from "./proof.ts";
 
 /** Identifies the log: fixed when it is created, checked against every key that opens it. */
@@ -70,14 +71,15 @@ export interface LogWriterStore extends LogStore {
   append(seal: (head: LogHead) => SealedBatch): Promise<SealedBatch>;
 }
 
-/** A log's location as messages may show it: a URL's password blanked. */
+/**
+ * A store's location as messages may show it: a PostgreSQL URL with its userinfo and credential query
+ * parameters (password=, sslpassword=…) blanked; an unparsable one not shown at all.
+ */
 export function redactUrl(location: string): string {
   if (!/^postgres(ql)?:\/\//.test(location)) return location;
-  try {
-    const u = new URL(location);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "postgres://(unparsable URL)";
-  }
+  if (!URL.canParse(location)) return "postgres://(unparsable URL)";
+  // Blanked as the URL parser (and so the driver) reads the userinfo, then the text redaction over it.
+  const url = new URL(location);
+  if (url.password) url.password = "***";
+  return redactCredentials(url.toString());
 }
