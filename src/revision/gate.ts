@@ -596,18 +596,20 @@ const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.si
 
 type Owned = { check: Check; entitled: Set<string> };
 
+/** A commit no trusted key signed has no owner whose paths could be checked: the signature check failed it. */
+const noOwnerToCheck = (commit: Commit): Owned => ({
+  check: check({
+    gate: GATE,
+    rule: "path-ownership",
+    status: "skip",
+    subject: commit.id,
+    message: "no trusted signer, so no owner to check",
+  }),
+  entitled: new Set(),
+});
+
 function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult | null, changes: string[]): Owned {
-  if (!sig?.ok)
-    return {
-      check: check({
-        gate: GATE,
-        rule: "path-ownership",
-        status: "skip",
-        subject: commit.id,
-        message: "no trusted signer, so no owner to check",
-      }),
-      entitled: new Set(),
-    };
+  if (!sig?.ok) return noOwnerToCheck(commit);
   if (changes.length === 0)
     return {
       check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: "changes no paths" }),
@@ -661,17 +663,7 @@ async function mergeOwnership(
   changes: string[],
   c: CommitContext,
 ): Promise<Owned> {
-  if (!sig?.ok)
-    return {
-      check: check({
-        gate: GATE,
-        rule: "path-ownership",
-        status: "skip",
-        subject: commit.id,
-        message: "no trusted signer, so no owner to check",
-      }),
-      entitled: new Set(),
-    };
+  if (!sig?.ok) return noOwnerToCheck(commit);
   const { byMerged, asDeployed } = await explainedPaths(commit, changes, c);
   const rest = changes.filter((p) => !byMerged.has(p) && !asDeployed.has(p));
   const unowned = isMergesOnly(ctx, sig.identity)
