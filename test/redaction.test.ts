@@ -15,11 +15,11 @@ import { fileScope, run, tempDir, vigil } from "./helpers/tools.ts";
 test("a store's PostgreSQL URL shows neither the password in its userinfo nor one in its query", () => {
   assert.equal(
     redactUrl("postgres://vigil:pw@127.0.0.1:5432/db?password=s3cret&sslmode=disable&sslpassword=k3y"),
-    "postgres://***@127.0.0.1:5432/db?password=***&sslmode=disable&sslpassword=***",
+    "postgres://vigil:***@127.0.0.1:5432/db?password=***&sslmode=disable&sslpassword=***",
   );
   assert.equal(redactUrl("postgresql://h/db?sslmode=require"), "postgresql://h/db?sslmode=require");
   // The userinfo runs to the last "@", as the URL parser reads it: no part of the password is left.
-  assert.equal(redactUrl("postgres://u:p@ss word@h/db"), "postgres://***@h/db");
+  assert.equal(redactUrl("postgres://u:p@ss word@h/db"), "postgres://u:***@h/db");
   assert.equal(redactUrl("postgres://[::1/db"), "postgres://(unparsable URL)");
   assert.equal(redactUrl("/var/lib/vigil/audit"), "/var/lib/vigil/audit");
 });

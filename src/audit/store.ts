@@ -2,7 +2,7 @@
 // checkpoint — and know nothing of signatures or records: the log (log.ts) verifies what they return
 // and decides what they write. A directory is the embedded default; a postgres:// URL is shared by
 // several agents.
-import { redactCredentials } from "../core/redact.ts";
+import { redactQueryCredentials } from "../core/redact.ts";
 import type { NodeReader } from "./proof.ts";
 
 /** Identifies the log: fixed when it is created, checked against every key that opens it. */
@@ -78,8 +78,8 @@ export interface LogWriterStore extends LogStore {
 export function redactUrl(location: string): string {
   if (!/^postgres(ql)?:\/\//.test(location)) return location;
   if (!URL.canParse(location)) return "postgres://(unparsable URL)";
-  // Blanked as the URL parser (and so the driver) reads the userinfo, then the text redaction over it.
+  // The password blanked as the URL parser (and so the driver) reads it; the user name says which account.
   const url = new URL(location);
   if (url.password) url.password = "***";
-  return redactCredentials(url.toString());
+  return redactQueryCredentials(url.toString());
 }

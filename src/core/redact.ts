@@ -78,7 +78,8 @@ function lastIndexWithin(text: string, char: string, start: number, end: number)
   return -1;
 }
 
-function redactQueryCredentials(text: string): string {
+/** `text` with the values of credential query parameters blanked, URL userinfo left as it is. */
+export function redactQueryCredentials(text: string): string {
   return text.replace(queryParameter, (whole, sep: string, name: string) =>
     credentialName.test(name) ? `${sep}${name}=${REDACTED}` : whole,
   );
