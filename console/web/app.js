@@ -383,6 +383,8 @@ function Approvals() {
 }
 
 function Audit({ params }) {
+  // The inputs start from the address but are not bound to it: a re-render when results arrive must not
+  // wipe what a person is typing. A new search (a new address) makes a new form.
   const fields = ["resource", "person", "commit", "env", "kind", "since", "until"];
   const search = Object.fromEntries(fields.map((f) => [f, params.get(f) ?? ""]));
   const before = params.get("before") ?? "";
@@ -403,8 +405,8 @@ function Audit({ params }) {
     a.click();
   }
   return html`<h1>Audit log</h1>
-    <form class="inline" onSubmit=${submit} aria-label="Search the audit log">
-      ${fields.map((f) => html`<label for=${`a-${f}`}>${f}<input id=${`a-${f}`} name=${f} value=${search[f]} size=${f === "since" || f === "until" ? 20 : 14} /></label>`)}
+    <form class="inline" key=${query(search)} onSubmit=${submit} aria-label="Search the audit log">
+      ${fields.map((f) => html`<label for=${`a-${f}`}>${f}<input id=${`a-${f}`} name=${f} defaultValue=${search[f]} size=${f === "since" || f === "until" ? 20 : 14} /></label>`)}
       <button type="submit">Search</button>
       <button type="button" onClick=${exportLog}>Export (JSON lines)</button>
     </form>
