@@ -3,7 +3,7 @@
 // /dev/null` once turned /dev/null into a regular file for the whole machine).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { writeOutputFile } from "../src/cli/output-file.ts";
@@ -44,6 +44,19 @@ test("a regular file is replaced whole, with no temporary file left; a failed wr
   mkdirSync(join(dir, "taken"));
   assert.throws(() => writeOutputFile(join(dir, "missing", "sbom.json"), "x"), /ENOENT/);
   assert.deepEqual(readdirSync(dir).sort(), ["sbom.json", "taken"]);
+});
+
+test("a link planted at the temporary name is refused, and the file it points at is left as it was", (t) => {
+  const dir = tempDir(t);
+  const victim = join(dir, "victim");
+  writeFileSync(victim, "precious");
+  symlinkSync(victim, join(dir, `sbom.json.vigil-${process.pid}.tmp`));
+  assert.throws(
+    () => writeOutputFile(join(dir, "sbom.json"), "attacker's choice"),
+    /sbom\.json\.vigil-\d+\.tmp is in the way .*remove it and retry/,
+  );
+  assert.equal(readFileSync(victim, "utf8"), "precious");
+  assert.ok(!readdirSync(dir).includes("sbom.json"));
 });
 
 test("vigil sbom --output FIFO: the SBOM goes through the FIFO, which is still one afterwards", async (t) => {

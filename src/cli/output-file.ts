@@ -2,7 +2,8 @@
 // reader never sees half a document. Only a regular file (or a new one) is replaced by rename: a device,
 // a FIFO or /dev/stdout named as the output is written in place, since renaming over it would replace
 // the device itself (as root, /dev/null became a regular file that way).
-import { renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { InputError } from "../core/errors.ts";
 
 export function writeOutputFile(path: string, text: string): void {
   const existing = statSync(path, { throwIfNoEntry: false });
@@ -12,14 +13,14 @@ export function writeOutputFile(path: string, text: string): void {
   }
   const temporary = `${path}.vigil-${process.pid}.tmp`;
   try {
-    writeFileSync(temporary, text);
+    // Created, never opened: a link planted at the temporary name (a shared folder) is refused, not followed.
+    writeFileSync(temporary, text, { flag: "wx" });
     renameSync(temporary, path);
   } catch (e) {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      /* never written */
-    }
+    // A name that was taken is someone else's to remove.
+    if ((e as NodeJS.ErrnoException).code === "EEXIST")
+      throw new InputError(`${path}: ${temporary} is in the way (left by another run, or planted); remove it and retry`);
+    rmSync(temporary, { force: true });
     throw e;
   }
 }
