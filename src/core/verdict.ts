@@ -14,6 +14,23 @@ export interface Check {
   code?: string;
   /** Where the subject is written, when it is a file (a manifest): for editors and SARIF. */
   location?: { file: string; line: number };
+  /** On a passing signature check: what each accepted signature let in, for programs (the monitor's inventory, audit records). */
+  admits?: Admitted[];
+}
+
+/**
+ * What one accepted signature let in: a commit, or an image digest, by which signer and which key. The
+ * key is in the trust policy's canonical form (src/trust/admission-key.ts), so revoking that key later
+ * finds exactly what it admitted, compared by equality and never read out of a message.
+ */
+export interface Admitted {
+  kind: "commit" | "image";
+  /** The commit id, or the image digest it was pinned to. */
+  subject: string;
+  /** The trust policy's signer name (commits), or the image rule's signer (its name, or the key or identity). */
+  signer: string;
+  /** "ssh SHA256:…", "openpgp <FINGERPRINT>", "sigstore <identity> <issuer>" or "key sha256:<hex>". */
+  key: string;
 }
 
 export interface VerdictSubject {
@@ -44,8 +61,10 @@ export interface CheckFields {
   message: string;
   /** A machine-readable reason (kebab-case, stable), for programs that act on why a check failed. */
   code?: string;
+  /** On a passing signature check: what each accepted signature let in. */
+  admits?: Admitted[];
 }
 
-export function check({ gate, rule, status, subject, message, code }: CheckFields): Check {
-  return code === undefined ? { gate, rule, status, subject, message } : { gate, rule, status, subject, message, code };
+export function check({ gate, rule, status, subject, message, code, admits }: CheckFields): Check {
+  return { gate, rule, status, subject, message, ...(code !== undefined && { code }), ...(admits !== undefined && { admits }) };
 }

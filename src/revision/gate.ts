@@ -587,6 +587,7 @@ async function signatureCheck(
       status: "pass",
       subject: commit.id,
       message: `${what} ${describeSigner(result)}`,
+      admits: [{ kind: "commit", subject: commit.id, signer: result.identity, key: result.canonicalKey }],
     }),
     result,
   };

@@ -3,6 +3,7 @@
 // so each refusal says which rule refused.
 import * as openpgp from "openpgp";
 import type { OpenPgpTrustEntry } from "../../trust/openpgp-keys.ts";
+import { admissionKey } from "../../trust/admission-key.ts";
 import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 
 /** Signatures dated further ahead than this are refused: clocks differ a little, not by hours. */
@@ -55,7 +56,8 @@ export async function verifyOpenPgpSignature(
     }
     const mismatch = await cryptographicProblem(signature, message, entry.key, sig.created!);
     if (mismatch) return refused("openpgp", `OpenPGP signature by ${hex(issuer)} ${mismatch}`);
-    return accepted("openpgp", entry.identity, describeKey(entry.key, issuer), time);
+    const signing = entry.key.getKeys(issuer)[0]!;
+    return accepted("openpgp", entry.identity, describeKey(entry.key, issuer), admissionKey.openpgp(signing.getFingerprint()), time);
   }
   return refused("openpgp", `OpenPGP key ${hex(issuer)} (${candidates.map((c) => c.identity).join(", ")}): ${reasons.join("; ")}`);
 }

@@ -28,6 +28,11 @@ export type SignatureResult =
       identity: string;
       /** The key, as a person would look it up: "ssh-ed25519 SHA256:…", "openpgp 0xABCD…", a certificate SAN. */
       key: string;
+      /**
+       * The trusted key that verified, in the canonical form programs compare (src/trust/admission-key.ts):
+       * the SSH key or certificate authority, the OpenPGP (sub)key, the certificate's identity and issuer.
+       */
+      canonicalKey: string;
       /** The trusted time the key (and certificate) was valid at. */
       time: Date;
       timeSource: TimeSource;
@@ -40,8 +45,8 @@ export function refused(kind: SignatureResult["kind"], reason: string): Signatur
   return { ok: false, kind, reason };
 }
 
-export function accepted(kind: SignatureKind, identity: string, key: string, time: TrustedTime): AcceptedSignature {
-  return { ok: true, kind, identity, key, time: time.at, timeSource: time.source };
+export function accepted(kind: SignatureKind, identity: string, key: string, canonicalKey: string, time: TrustedTime): AcceptedSignature {
+  return { ok: true, kind, identity, key, canonicalKey, time: time.at, timeSource: time.source };
 }
 
 /** The time of verification, for callers that have no first sighting of the object. */

@@ -2,6 +2,7 @@
 import { verifyRawSignature, parseSshSignature, verifySshSignatureBytes, type ParsedSshSignature } from "./sshsig.ts";
 import { fingerprint } from "../../trust/ssh-wire.ts";
 import { matchPrincipal, type SshTrustEntry } from "../../trust/ssh-signers.ts";
+import { admissionKey } from "../../trust/admission-key.ts";
 import { accepted, describeTime, refused, type SignatureResult, type TrustedTime } from "./result.ts";
 
 const hasWildcard = (p: string) => /[*?!]/.test(p);
@@ -62,7 +63,7 @@ export function verifySshSignature(
     const identity = cert
       ? cert.principals.find((p) => matchPrincipal(p, entry.principals))!
       : (entry.principals.find((p) => !hasWildcard(p)) ?? entry.principals[0]!);
-    return accepted("ssh", identity, describe(sig), time);
+    return accepted("ssh", identity, describe(sig), admissionKey.ssh(entry.key.fingerprint), time);
   }
   return refused("ssh", `${describe(sig)}: ${reasons.join("; ")}`);
 }

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { accepted, describeTime, refused, verificationTime, type SignatureResult, type TrustedTime } from "./result.ts";
 import type { TrustedRoot } from "../../trust/trusted-root.ts";
 import type { SigstoreIdentity } from "../../trust/keyring.ts";
+import { admissionKey } from "../../trust/admission-key.ts";
 import { TlogError, decodeTransparencyLogEntry, hashedRekordBody, verifyTlogEntry } from "../../sigstore/tlog.ts";
 import { fail, Refusal, RESIGN, verifyCertificateIdentity } from "../../sigstore/certificate.ts";
 import { checkCmsSignature, checkMessageDigest, dearmor, parseSignedMessage, type SignedMessage } from "./cms.ts";
@@ -54,7 +55,8 @@ function verifySignature(
   const time = trustedTime(cms, root, given);
   const verdict = verifyCertificateIdentity(Buffer.from(cms.leaf.raw), identities, root, time.at, cms.certificates);
   if (!verdict.ok) fail(`at the trusted time ${describeTime(time)}: ${verdict.reason}`);
-  return accepted("x509", verdict.signer, `x509 ${verdict.identity} (issuer ${verdict.issuer})`, time);
+  const key = admissionKey.sigstore(verdict.identity, verdict.issuer);
+  return accepted("x509", verdict.signer, `x509 ${verdict.identity} (issuer ${verdict.issuer})`, key, time);
 }
 
 // ---------------------------------------------------------------------------------------------------
