@@ -1,16 +1,17 @@
 // `vigil admission`: the validating admission webhook, put together. It reads what Vigil verified from
 // the monitor's inventory, serves HTTPS with a certificate it issues and rotates, keeps its webhook
-// configuration (caBundle included) and the environments' policy packs in the cluster, and answers each
-// AdmissionReview with decide(). One JSON line per decision goes to `log`.
+// configuration (caBundle included) in the cluster, and answers each AdmissionReview with decide(). One
+// JSON line per decision goes to `log`. The environments' policy packs are the agent's to install
+// (src/agent/admission-policies.ts): one installer, the one that knows each revision's exceptions.
 import { isIP } from "node:net";
 import type { Server } from "node:https";
 import { openAuditLog, type AuditLog } from "../audit/index.ts";
 import { connectCluster, type Cluster } from "../cluster/client.ts";
-import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
 import { buildKeyring } from "../trust/keyring.ts";
 import { expandPrincipals, loadTrustPolicyFile } from "../trust/policy.ts";
 import { verifyBreakGlass, type BreakGlassContext, type BreakGlassGrant } from "./break-glass.ts";
-import { applyClusterObjects, environmentPolicies, webhookConfiguration } from "./cluster-objects.ts";
+import { useBreakGlassToken } from "./break-glass-ledger.ts";
+import { applyClusterObjects, webhookConfiguration } from "./cluster-objects.ts";
 import type { AdmissionConfig } from "./config.ts";
 import { decide, type AdmissionRequest, type DecisionContext } from "./decide.ts";
 import { serveWebhook, setMaterial } from "./server.ts";
@@ -33,10 +34,9 @@ export interface RunningAdmission {
 
 export async function startAdmission(config: AdmissionConfig, log: (line: Record<string, unknown>) => void): Promise<RunningAdmission> {
   const cluster = await connectCluster("inCluster" in config.cluster ? { inCluster: true } : config.cluster);
-  const opened: { inventory?: InventoryStore; audit?: AuditLog; verified?: VerifiedImages } = {};
+  const opened: { audit?: AuditLog; verified?: VerifiedImages } = {};
   try {
-    opened.inventory = await openInventory(config.inventory);
-    opened.verified = await VerifiedImages.open(config.inventory, config.refreshMs, (error) =>
+    opened.verified = await VerifiedImages.open(config.inventory, environmentNames(config), config.refreshMs, (error) =>
       log({ time: new Date().toISOString(), error }),
     );
     if (config.audit) opened.audit = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
@@ -44,7 +44,7 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
     const tls = tlsSettings(config);
     const publish = (bundle: string) => applyClusterObjects(cluster, [webhookConfiguration(config, bundle)]);
     let material = await ensureServingMaterial(cluster, tls, publish);
-    const ctx = decisionContext(config, opened.verified, opened.inventory, opened.audit, breakGlass);
+    const ctx = decisionContext(config, opened.verified, opened.audit, breakGlass, cluster);
     const server = await serveWebhook(
       config.listen,
       material,
@@ -70,13 +70,13 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
       (message) => log({ time: new Date().toISOString(), error: message }),
     );
     // Listening first: the configuration sends requests here as soon as the API server reads it.
-    await applyClusterObjects(cluster, [webhookConfiguration(config, material.caBundle), ...environmentPolicies(config)]);
-    // Every check also applies the webhook configuration and the packs again: one deleted or edited
-    // by hand is restored within a check interval.
+    await applyClusterObjects(cluster, [webhookConfiguration(config, material.caBundle)]);
+    // Every check also applies the webhook configuration again: one deleted or edited by hand is
+    // restored within a check interval.
     const checkCertificates = async () => {
       const next = await ensureServingMaterial(cluster, tls, publish);
       if (next.certPem !== material.certPem) setMaterial(server, next);
-      await applyClusterObjects(cluster, [webhookConfiguration(config, next.caBundle), ...environmentPolicies(config)]);
+      await applyClusterObjects(cluster, [webhookConfiguration(config, next.caBundle)]);
       material = next;
       return next;
     };
@@ -103,11 +103,14 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
   }
 }
 
-async function close(cluster: Cluster, opened: { inventory?: InventoryStore; audit?: AuditLog; verified?: VerifiedImages }): Promise<void> {
+async function close(cluster: Cluster, opened: { audit?: AuditLog; verified?: VerifiedImages }): Promise<void> {
   opened.verified?.close();
-  await opened.inventory?.close();
   await opened.audit?.close();
   await cluster.close();
+}
+
+export function environmentNames(config: Pick<AdmissionConfig, "environments">): string[] {
+  return config.environments.map((e) => e.name);
 }
 
 /** The names the serving certificate must carry: the URL's host, or the Service's DNS names. */
@@ -154,36 +157,38 @@ export async function breakGlassContext(config: AdmissionConfig): Promise<Reload
   };
 }
 
-/** How each request is judged: the inventory's copy, the trust policy's admins, the audit log. */
+/** How each request is judged: the inventory's copy, the trust policy's admins, the audit log; break-glass tokens are used up in `cluster`. */
 export function decisionContext(
   config: AdmissionConfig,
   verified: VerifiedImages,
-  inventory: InventoryStore,
   audit: AuditLog | undefined,
   breakGlass: ReloadableBreakGlass,
+  cluster: Cluster,
 ): DecisionContext {
-  const environments = new Map<string, { name: string; appliers: readonly string[] }>();
-  for (const e of config.environments) for (const ns of e.namespaces) environments.set(ns, { name: e.name, appliers: e.appliers });
+  const environments = new Map<string, { name: string }>();
+  for (const e of config.environments) for (const ns of e.namespaces) environments.set(ns, { name: e.name });
   const staleAfterMs = Math.max(MIN_STALE_MS, STALE_REFRESHES * config.refreshMs);
   return {
     environmentOf: (namespace) => environments.get(namespace),
     images: (environment, fresh) => (fresh ? verified.afterMiss(environment) : Promise.resolve(verified.current(environment))),
     stale: () =>
       verified.ageMs() > staleAfterMs
-        ? `the inventory (${inventory.location}) has not been read for ${Math.round(verified.ageMs() / 1000)} s`
+        ? `the inventory (${verified.location}) has not been read for ${Math.round(verified.ageMs() / 1000)} s`
         : undefined,
     verifyBreakGlass: (token, target) => verifyBreakGlass(token, target, { ...breakGlass.current(), now: new Date() }),
-    recordBreakGlass: (grant, request, images) => recordBreakGlass(inventory, audit, grant, request, images),
+    recordBreakGlass: (grant, request, images) => recordBreakGlass(cluster, config.namespace, audit, grant, request, images),
   };
 }
 
 /**
- * Uses the token up and records who and why. A dry run (kubectl --dry-run=server) checks the token but
- * neither uses it nor records it. Without an audit log, break-glass is refused: an admission nobody can
- * trace is what the webhook exists to prevent.
+ * Uses the token up (atomically, across replicas: break-glass-ledger.ts) and records who and why. A dry
+ * run (kubectl --dry-run=server) checks the token but neither uses it nor records it. Without an audit
+ * log, break-glass is refused: an admission nobody can trace is what the webhook exists to prevent. A
+ * token used up whose record then fails to append is spent and its object refused (fail closed).
  */
 async function recordBreakGlass(
-  inventory: InventoryStore,
+  cluster: Cluster,
+  namespace: string,
   audit: AuditLog | undefined,
   grant: BreakGlassGrant,
   request: AdmissionRequest,
@@ -191,11 +196,14 @@ async function recordBreakGlass(
 ): Promise<void> {
   if (!audit) throw new Error("break-glass needs an audit log (audit in the admission configuration), and none is configured");
   if (request.dryRun) return;
-  const key = `admission break-glass ${grant.claim.id}`;
-  if ((await inventory.state(key)) !== undefined)
-    throw new Error(`the token ${grant.claim.id} was used already: break-glass admits one object once`);
-  await inventory.setState(key, JSON.stringify({ usedAt: new Date().toISOString(), uid: request.uid }));
   const { claim } = grant;
+  const user = request.userInfo.username || "(unknown)";
+  await useBreakGlassToken(cluster, namespace, grant, {
+    object: { kind: claim.kind, namespace: claim.namespace, name: claim.name },
+    operation: request.operation,
+    user,
+    uid: request.uid,
+  });
   const apiVersion = request.kind.group ? `${request.kind.group}/${request.kind.version}` : request.kind.version;
   await audit.append([
     {
@@ -204,7 +212,7 @@ async function recordBreakGlass(
       payload: {
         object: { apiVersion, kind: claim.kind, namespace: claim.namespace, name: claim.name },
         operation: request.operation,
-        user: request.userInfo.username || "(unknown)",
+        user,
         signer: grant.signer,
         key: grant.key,
         reason: claim.reason,

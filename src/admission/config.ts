@@ -73,10 +73,6 @@ const admissionConfigSchema = v.strictObject({
         namespaces: v.pipe(v.array(name), v.minLength(1, "must name at least one namespace")),
         /** Fail closed (the API server refuses when the webhook cannot answer) unless set to Ignore. */
         failurePolicy: v.optional(v.picklist(["Fail", "Ignore"]), "Fail"),
-        /** The users the agent applies as (the environment's serviceAccount, as system:serviceaccount:NS:NAME). */
-        appliers: v.optional(v.array(text), []),
-        /** Policy packs installed as ValidatingAdmissionPolicies bound to these namespaces. */
-        packs: v.optional(v.array(text), []),
       }),
     ),
     v.minLength(1, "must name at least one environment"),

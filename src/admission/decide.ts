@@ -4,11 +4,11 @@
 //   3. an UPDATE that runs no image the object did not already run is admitted (labels, scale, status);
 //   4. every image must be registry/repository@digest verified for that environment, or a tag the
 //      inventory resolves to one (ReplicaSets and Pods a controller makes from a template Vigil applied
-//      carry the template's pinned digests, so they pass here, and only here);
-//   5. the environment's appliers (the identity the agent applies as) are admitted with every image pinned
-//      by digest: the agent verified them before writing, and records them just after;
-//   6. otherwise a valid break-glass token for this very object admits it once, recorded in the audit log;
-//   7. otherwise refused, naming each image and what to do.
+//      carry the template's pinned digests, so they pass here, and only here; the agent records the
+//      digests it verified in the inventory before its dry run and apply, so its own writes pass here
+//      too: no identity, the agent's included, is a pass of its own);
+//   5. otherwise a valid break-glass token for this very object admits it once, recorded in the audit log;
+//   6. otherwise refused, naming each image and what to do.
 import type { KubeObject } from "../manifest/manifests.ts";
 import { imageFieldsOf } from "../manifest/workloads.ts";
 import { parseReference } from "../oci/reference.ts";
@@ -34,24 +34,15 @@ export interface Decision {
   /** Why, for the API server's answer to the client (shown by kubectl) and the webhook's log. */
   message: string;
   /** Which rule decided. */
-  rule:
-    | "not-judged"
-    | "no-environment"
-    | "unchanged-images"
-    | "verified"
-    | "applier"
-    | "break-glass"
-    | "refused"
-    | "inventory-stale"
-    | "bad-request";
+  rule: "not-judged" | "no-environment" | "unchanged-images" | "verified" | "break-glass" | "refused" | "inventory-stale" | "bad-request";
   environment?: string;
   images: string[];
   grant?: BreakGlassGrant;
 }
 
 export interface DecisionContext {
-  /** The environment a namespace belongs to, and who applies for it. */
-  environmentOf(namespace: string): { name: string; appliers: readonly string[] } | undefined;
+  /** The environment a namespace belongs to. */
+  environmentOf(namespace: string): { name: string } | undefined;
   /** The environment's verified images; `fresh` reads the inventory again (after a miss). */
   images(environment: string, fresh: boolean): Promise<EnvironmentImages>;
   /** Whether the copy of the inventory is too old to answer from. */
@@ -120,18 +111,6 @@ export async function decide(req: AdmissionRequest, ctx: DecisionContext): Promi
       images: names,
       environment: env.name,
     };
-  const user = req.userInfo.username ?? "";
-  if (env.appliers.includes(user)) {
-    const unpinned = images.filter((i) => !/@sha(256|512):[0-9a-f]+$/.test(i.image));
-    if (unpinned.length === 0)
-      return {
-        allowed: true,
-        rule: "applier",
-        message: `applied by Vigil's agent (${user}) with every image pinned by digest`,
-        images: names,
-        environment: env.name,
-      };
-  }
   const token = object.metadata?.annotations?.[BREAK_GLASS_ANNOTATION];
   const refusal = `vigil admission: ${what} is refused in environment ${env.name}: ${unverified.map((u) => u.why).join("; ")}. To run it: ${WHAT_TO_DO}`;
   if (typeof token !== "string") return refuse("refused", refusal, names, env.name);

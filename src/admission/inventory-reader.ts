@@ -1,13 +1,14 @@
 // The inventory read off the webhook's event loop: a worker thread with its own connection to the
-// inventory reads every workload and indexes the verified images (parsing each reference once, as long
-// as it stays deployed), and posts the index back; the event loop that answers the API server only
+// inventory reads every workload (and the agent's records of what it verified before applying) and
+// indexes the verified images (parsing each reference once, as long as it stays deployed), and posts the
+// index back; the event loop that answers the API server only
 // swaps it in. (A read of 1,000 workloads costs milliseconds, more as the inventory grows: paid here, it
 // would stall every admission waiting behind it.)
 import { parentPort, workerData } from "node:worker_threads";
 import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
-import { cachedIndexer, type EnvironmentImages } from "./verified.ts";
+import { cachedIndexer, verifiedBeforeApply, type EnvironmentImages } from "./verified.ts";
 
-const { location } = workerData as { location: string };
+const { location, environments } = workerData as { location: string; environments: string[] };
 const index = cachedIndexer();
 let inventory: InventoryStore | undefined;
 let last: Map<string, EnvironmentImages> | undefined;
@@ -31,7 +32,8 @@ parentPort!.on("message", async (message: "read" | "close") => {
   }
   try {
     inventory ??= await openInventory(location);
-    const next = index(await inventory.workloads());
+    // What runs, and what the agent verified for the revision it is about to apply (its dry run and apply ask first).
+    const next = index([...(await inventory.workloads()), ...(await verifiedBeforeApply(inventory, environments))]);
     // Most reads find nothing new: then nothing is copied to the webhook's event loop.
     if (last && sameIndex(last, next)) parentPort!.postMessage({ unchanged: true });
     else parentPort!.postMessage({ index: next });

@@ -7,6 +7,8 @@
 // least MISS_READ_GAP_MS apart: a flood of unverified images makes their refusals wait (and share one
 // read), never the admission of verified ones.
 import { Worker } from "node:worker_threads";
+import { redactUrl } from "../audit/store.ts";
+import type { InventoryStore } from "../monitor/inventory.ts";
 import { parseReference } from "../oci/reference.ts";
 
 export interface EnvironmentImages {
@@ -54,6 +56,60 @@ function indexImages(
   return out;
 }
 
+/** The inventory's state key under which the agent records what it verified for an environment's latest revision. */
+function verifiedStateKey(environment: string): string {
+  return `admission verified ${environment}`;
+}
+
+/** A verified image as the inventory holds it: the reference as the manifest wrote it, and its digest. */
+export interface VerifiedImage {
+  image: string;
+  digest: string;
+}
+
+/**
+ * The agent records the digests the gates verified for a revision before its dry run and apply, so the
+ * webhook admits the agent's own writes from the inventory, as everyone else's, by what they run and
+ * never by who sends them. It replaces the environment's previous record: what runs is in the workloads.
+ */
+export async function recordVerifiedImages(
+  inventory: InventoryStore,
+  environment: string,
+  revision: string,
+  images: readonly VerifiedImage[],
+): Promise<void> {
+  await inventory.setState(verifiedStateKey(environment), JSON.stringify({ revision, images }));
+}
+
+const DIGEST = /^sha(256:[0-9a-f]{64}|512:[0-9a-f]{128})$/;
+
+/** The environments' records of recordVerifiedImages, as workloads to index; one malformed is left out (never admitted). */
+export async function verifiedBeforeApply(
+  inventory: InventoryStore,
+  environments: readonly string[],
+): Promise<{ environment: string; images: VerifiedImage[] }[]> {
+  const out: { environment: string; images: VerifiedImage[] }[] = [];
+  for (const environment of environments) {
+    const value = await inventory.state(verifiedStateKey(environment));
+    if (value === undefined) continue;
+    let record: unknown;
+    try {
+      record = JSON.parse(value);
+    } catch {
+      continue;
+    }
+    const images = (record as { images?: unknown })?.images;
+    if (!Array.isArray(images)) continue;
+    out.push({
+      environment,
+      images: images.filter(
+        (i): i is VerifiedImage => typeof i?.image === "string" && typeof i?.digest === "string" && DIGEST.test(i.digest),
+      ),
+    });
+  }
+  return out;
+}
+
 /** Whether the reference as written names a tag (parseReference reads a bare name as ":latest"). */
 export function namesTag(image: string): boolean {
   const name = image.split("@")[0]!;
@@ -79,6 +135,7 @@ type Reply = { index: Map<string, EnvironmentImages> } | { unchanged: true } | {
 
 export class VerifiedImages {
   readonly #location: string;
+  readonly #environments: readonly string[];
   #worker: Worker | undefined;
   #index = new Map<string, EnvironmentImages>();
   #readAt = 0;
@@ -87,13 +144,27 @@ export class VerifiedImages {
   #gap: Promise<void> | undefined;
   #timer: NodeJS.Timeout | undefined;
 
-  private constructor(location: string) {
+  private constructor(location: string, environments: readonly string[]) {
     this.#location = location;
+    this.#environments = environments;
   }
 
-  /** Reads the inventory once (a failure here is the caller's: the webhook does not start without it). */
-  static async open(location: string, refreshMs: number, onError: (message: string) => void = () => {}): Promise<VerifiedImages> {
-    const v = new VerifiedImages(location);
+  /** The inventory, as messages may name it (a database URL's password blanked). */
+  get location(): string {
+    return redactUrl(this.#location);
+  }
+
+  /**
+   * Reads the inventory once (a failure here is the caller's: the webhook does not start without it):
+   * what the environments run, and what the agent verified for their latest revisions.
+   */
+  static async open(
+    location: string,
+    environments: readonly string[],
+    refreshMs: number,
+    onError: (message: string) => void = () => {},
+  ): Promise<VerifiedImages> {
+    const v = new VerifiedImages(location, environments);
     try {
       await v.reread();
     } catch (e) {
@@ -165,7 +236,9 @@ export class VerifiedImages {
   }
 
   #startWorker(): Worker {
-    const worker = new Worker(new URL("./inventory-reader.ts", import.meta.url), { workerData: { location: this.#location } });
+    const worker = new Worker(new URL("./inventory-reader.ts", import.meta.url), {
+      workerData: { location: this.#location, environments: this.#environments },
+    });
     worker.unref();
     worker.once("exit", () => {
       if (this.#worker === worker) this.#worker = undefined;

@@ -40,6 +40,8 @@ export interface Candidate {
   registry: RegistryClient;
   /** Policy gate inputs: the agent's defaults, then the environment's. */
   policy: { packs: string[]; policies: string[]; exceptions?: string };
+  /** Set by the policy gate: the PolicyExceptions it used (the admission policies carry them). */
+  policyExceptions?: SourcedObject[];
   /** The branch or tag to deploy. */
   ref: string;
   /** The folder inside the repository. */
@@ -262,6 +264,7 @@ async function policyGate(c: Candidate): Promise<Check[]> {
     ...(c.policy.exceptions ? loadManifests([c.policy.exceptions]) : []),
     ...fromRepo.filter((s) => isException(s.object)),
   ];
+  c.policyExceptions = exceptions;
   return policyChecks({ manifests: c.objects ?? [], policies, ...(exceptions.length > 0 && { exceptions }) });
 }
 

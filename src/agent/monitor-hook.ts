@@ -20,6 +20,7 @@ import { enforcementOf, environmentChecks, promotionChecks } from "../monitor/en
 import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
 import { recordDeployment, recordDrift } from "../monitor/record.ts";
 import type { GateImage } from "../vuln/gate.ts";
+import { recordVerifiedImages, type VerifiedImage } from "../admission/verified.ts";
 
 const GATE = "monitor";
 
@@ -145,6 +146,10 @@ export class MonitorHook {
     // Degraded is a state of what runs, not a refusal: the reconcile (and the deploy of a fixed revision) goes on.
     return c!.status === "fail" ? { checks: [{ ...c!, status: "warn" }], degraded: true } : { checks: [c!], degraded: false };
   }
+
+  /** The digests the gates verified for a revision, recorded before its first write: the admission webhook admits the agent's writes by them. */
+  readonly verified = (environment: string, revision: string, images: readonly VerifiedImage[]): Promise<void> =>
+    recordVerifiedImages(this.#inventory, environment, revision, images);
 
   /** The monitor's say on promoting `revision` into `environment` (block-promotion), from the inventory's open findings. */
   readonly promotionChecks = async (policy: TrustPolicy, environment: string, revision: string): Promise<Check[]> =>

@@ -24,6 +24,7 @@ import { InputError, UnavailableError } from "../core/errors.ts";
 import { sopsKeysFromSecretData, type SopsKeys } from "../secrets/sops.ts";
 import { environmentGateInputs, registrySboms } from "../vuln/gate.ts";
 import type { MonitorHook } from "./monitor-hook.ts";
+import { beforeFirstWrite } from "./admission-policies.ts";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import {
@@ -210,19 +211,28 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
       if (refusal) return await refuseState(refusal);
     }
     if (state.lastApplied) candidate.lastApplied = state.lastApplied;
+    let admissionBeforeApply: (() => Promise<Check[]>) | undefined;
     if (!options.dryRun) {
       // The API server judges the exact set (validation, defaults, admission) with the apply's own options, before the first write.
       const syncOptions = syncOptionsFor(options.clusters, env, options.config, {
         ...pruneOptions(options, env),
         ...(inventoryKey && { inventoryKey }),
       });
-      candidate.dryRun = (objects) => dryRunChecks(options.clusters.apply(env.name), objects, syncOptions);
+      // The cluster's admission learns what the gates verified before the dry run, the set's first write.
+      const prepare = (admissionBeforeApply = beforeFirstWrite(candidate, options));
+      candidate.dryRun = async (objects) => {
+        const admission = await prepare();
+        if (admission.some((c) => c.status === "fail")) return admission;
+        return [...admission, ...(await dryRunChecks(options.clusters.apply(env.name), objects, syncOptions))];
+      };
     }
     if (options.config.doc.sops) candidate.sopsKeys = sopsKeys(options, env);
     if (env.vulnerability) candidate.vulnerability = vulnerabilityInputs(options, env);
     if (options.monitor) candidate.monitorChecks = options.monitor.promotionChecks;
     const checks = [...stateNotes, ...(await runGates(candidate, steps))];
     const revision = candidate.commit;
+    // Done at the dry run already, unless the trust policy turned the dry run off.
+    if (admissionBeforeApply && !checks.some((c) => c.status === "fail")) checks.push(...(await admissionBeforeApply()));
     const passed = !checks.some((c) => c.status === "fail") && candidate.objects !== undefined;
     const applied = passed
       ? await applyCandidate(options.clusters, env, options.config, candidate.objects!, {

@@ -130,6 +130,12 @@ export const agentConfigSchema = v.strictObject({
    */
   monitor: v.optional(v.strictObject({ inventory: text })),
   /**
+   * Install each environment's policy packs in its cluster as ValidatingAdmissionPolicies bound to its
+   * namespaces (src/agent/admission-policies.ts, docs/admission.md), so they hold for objects that did
+   * not come through Vigil. Needs the cluster-wide rights deploy/admission.yaml grants the agent.
+   */
+  admissionPolicies: v.optional(v.boolean()),
+  /**
    * How long the agent waits on a dependency before the reconcile fails (exit 3) instead of stalling:
    * one request to an API server, and one statement on the audit log's PostgreSQL (a lock held by
    * another writer included).

@@ -1,0 +1,182 @@
+// What the cluster's own admission needs before the agent writes a verified set, done once per
+// reconcile just before the set's first write (its server-side dry run, else its apply):
+// - the digests the gates verified go to the monitor's inventory, so the admission webhook admits the
+//   agent's dry run and apply by what they run, as anyone's (src/admission/verified.ts);
+// - with `admissionPolicies: true`, the environment's policy packs become the API server's own
+//   ValidatingAdmissionPolicies with bindings limited to the environment's namespaces, so the same rules
+//   hold for objects that never came through Vigil. The bindings carry the PolicyExceptions in force
+//   for objects of this set, so the set the policy gate passed is admitted; packs the environment no
+//   longer has are deleted (only objects labelled as Vigil's), and so is a policy no binding of Vigil's
+//   uses any more. The check this returns is in the reconcile's verdict, hence in the audit log.
+// The agent is the one installer (the webhook installs none): it knows each revision's packs and exceptions.
+import {
+  applyClusterObjects,
+  deleteClusterObject,
+  ENVIRONMENT_LABEL,
+  listClusterObjects,
+  packPolicies,
+  VIGIL_LABEL,
+} from "../admission/cluster-objects.ts";
+import type { PackExclusion } from "../admission/cluster-objects.ts";
+import type { VerifiedImage } from "../admission/verified.ts";
+import type { Cluster } from "../cluster/client.ts";
+import { check, type Check } from "../core/verdict.ts";
+import { UnavailableError, VigilError } from "../core/errors.ts";
+import { redactCredentials } from "../core/redact.ts";
+import type { SourcedObject } from "../manifest/manifests.ts";
+import { splitApiVersion } from "../manifest/resources.ts";
+import { findException, parseException } from "../policy/exceptions.ts";
+import { pinnedImages } from "../vuln/gate.ts";
+import type { Candidate } from "./gates.ts";
+import type { ReconcileOptions } from "./reconcile.ts";
+
+/** The agent's field manager, as for everything it applies. */
+const FIELD_MANAGER = "vigil";
+
+export interface AdmissionPreparation {
+  environment: { name: string; namespaces: readonly string[] };
+  revision: string;
+  /** The set about to be written, images pinned. */
+  objects: readonly SourcedObject[];
+  /** Record the verified digests in the monitor's inventory (when the agent feeds one). */
+  recordVerified?: (environment: string, revision: string, images: readonly VerifiedImage[]) => Promise<void>;
+  /** Install the packs as admission policies (admissionPolicies: true): as the agent itself, on the environment's cluster. */
+  policies?: {
+    cluster: Cluster;
+    /** The environment's packs; none when the trust policy turned its policy gate off. */
+    packs: readonly string[];
+    /** The PolicyExceptions the policy gate used. */
+    exceptions: readonly SourcedObject[];
+  };
+  /** Throws when this replica may no longer write (its Lease). */
+  fence?: () => void;
+  now?: Date;
+}
+
+/** Both steps; a failure is a failing check (the set is then not written), an unreachable dependency is thrown (exit 3). */
+export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]> {
+  const checks: Check[] = [];
+  const name = p.environment.name;
+  try {
+    if (p.recordVerified) {
+      p.fence?.();
+      await p.recordVerified(name, p.revision, pinnedImages(p.objects));
+    }
+    if (p.policies) checks.push(await installPolicies(p, p.policies));
+  } catch (e) {
+    if (!(e instanceof VigilError) || e instanceof UnavailableError) throw e;
+    checks.push(
+      check({
+        gate: "admission",
+        rule: "policies",
+        status: "fail",
+        subject: name,
+        message: `the cluster's admission could not be prepared for ${name}, so nothing was written: ${redactCredentials(e.message)}`,
+      }),
+    );
+  }
+  return checks;
+}
+
+async function installPolicies(p: AdmissionPreparation, policies: NonNullable<AdmissionPreparation["policies"]>): Promise<Check> {
+  const env = p.environment;
+  const exclusions = await excludedObjects(policies.cluster, p.objects, policies.exceptions, env.namespaces, p.now ?? new Date());
+  const wanted = packPolicies({ ...env, packs: policies.packs }, exclusions);
+  p.fence?.();
+  await applyClusterObjects(policies.cluster, wanted, FIELD_MANAGER);
+  const removed = await removeUnwanted(policies.cluster, env.name, new Set(wanted.map((o) => o.metadata!.name!)));
+  const bindings = wanted.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding").length;
+  return check({
+    gate: "admission",
+    rule: "policies",
+    status: "pass",
+    subject: env.name,
+    message:
+      `${bindings} ValidatingAdmissionPolicy binding(s) of ${policies.packs.length === 0 ? "no pack" : `pack(s) ${policies.packs.join(", ")}`} ` +
+      `bound to namespace(s) ${env.namespaces.join(", ")}` +
+      (exclusions.length > 0 ? `; ${exclusions.length} object(s) excepted by PolicyExceptions in force` : "") +
+      (removed.length > 0 ? `; removed: ${removed.join(", ")}` : ""),
+  });
+}
+
+/**
+ * The objects of the set a PolicyException in force exempts, per policy of the packs, as the policy gate
+ * judged them. Only objects of the set: an object made outside Vigil whose name an exception's pattern
+ * would match is judged without it (an exception is granted to what is in Git, reviewed with it).
+ */
+async function excludedObjects(
+  cluster: Cluster,
+  objects: readonly SourcedObject[],
+  exceptionSources: readonly SourcedObject[],
+  namespaces: readonly string[],
+  now: Date,
+): Promise<PackExclusion[]> {
+  const exceptions = exceptionSources.map(parseException);
+  if (exceptions.length === 0) return [];
+  const policies = [...new Set(exceptions.flatMap((e) => e.policies))];
+  const out: PackExclusion[] = [];
+  for (const { object } of objects) {
+    const namespace = object.metadata?.namespace;
+    const name = object.metadata?.name;
+    if (!namespace || !name || !namespaces.includes(namespace)) continue;
+    for (const policy of policies) {
+      const found = findException(exceptions, policy, object, now);
+      if (!found || found.expired) continue;
+      const info = await cluster.discovery.lookup(object.apiVersion, object.kind);
+      out.push({ policy, namespace, name, group: info?.group ?? splitApiVersion(object.apiVersion).group, resource: info?.resource ?? "" });
+    }
+  }
+  // A kind the server does not serve cannot be created there either: nothing to except.
+  return out.filter((e) => e.resource !== "");
+}
+
+/** Deletes the environment's bindings that are not wanted any more, then Vigil's policies no binding of Vigil's uses. */
+async function removeUnwanted(cluster: Cluster, environment: string, wanted: ReadonlySet<string>): Promise<string[]> {
+  const removed: string[] = [];
+  const ours = await listClusterObjects(cluster, "ValidatingAdmissionPolicyBinding", { ...VIGIL_LABEL, [ENVIRONMENT_LABEL]: environment });
+  for (const b of ours) {
+    if (wanted.has(b.metadata!.name!)) continue;
+    await deleteClusterObject(cluster, "ValidatingAdmissionPolicyBinding", b.metadata!.name!);
+    removed.push(`binding ${b.metadata!.name}`);
+  }
+  const used = new Set(
+    (await listClusterObjects(cluster, "ValidatingAdmissionPolicyBinding", VIGIL_LABEL))
+      .filter((b) => !removed.includes(`binding ${b.metadata!.name}`))
+      .map((b) => (b.spec as { policyName?: string } | undefined)?.policyName),
+  );
+  for (const policy of await listClusterObjects(cluster, "ValidatingAdmissionPolicy", VIGIL_LABEL)) {
+    if (used.has(policy.metadata!.name!) || wanted.has(policy.metadata!.name!)) continue;
+    await deleteClusterObject(cluster, "ValidatingAdmissionPolicy", policy.metadata!.name!);
+    removed.push(`policy ${policy.metadata!.name}`);
+  }
+  return removed;
+}
+
+/**
+ * prepareAdmission for one reconcile's candidate, run at most once: by its dry run, else (the dry run
+ * off for the environment) before its apply. Nothing to do in a dry run of the agent (--dry-run).
+ */
+export function beforeFirstWrite(candidate: Candidate, options: ReconcileOptions): () => Promise<Check[]> {
+  let done = false;
+  return async () => {
+    if (done || options.dryRun || !candidate.objects || !candidate.commit) return [];
+    done = true;
+    const env = candidate.env;
+    const monitor = options.monitor;
+    return prepareAdmission({
+      environment: env,
+      revision: candidate.commit,
+      objects: candidate.objects,
+      ...(monitor && { recordVerified: monitor.verified }),
+      ...(options.config.doc.admissionPolicies && {
+        policies: {
+          cluster: options.clusters.agent(env.name),
+          // The policy gate's packs, when it ran (the trust policy may turn it off: then no pack is bound).
+          packs: candidate.policyExceptions ? candidate.policy.packs : [],
+          exceptions: candidate.policyExceptions ?? [],
+        },
+      }),
+      ...(options.fence && { fence: options.fence }),
+    });
+  };
+}
