@@ -32,6 +32,9 @@ export const authorizerLibrary: readonly CelFunc[] = [
   builder("subresource", 1),
   builder("namespace", 1),
   builder("name", 1),
+  // The authorizer selectors library (Kubernetes 1.31+).
+  builder("fieldSelector", 1),
+  builder("labelSelector", 1),
   builder("serviceAccount", 2),
   celMethod("check", OPAQUE, [CelScalar.STRING], OPAQUE, function () {
     requireOpaque("authorizer", this);

@@ -11,7 +11,7 @@ import { Lru } from "../../core/lru.ts";
 import { authorizerLibrary } from "./authorizer.ts";
 import { children, type Expr, type ParsedExpr } from "./ast.ts";
 import { BAILED, compileClosures } from "./closures.ts";
-import { comprehensionFunctions, expandComprehensions } from "./comprehensions.ts";
+import { comprehensionFunctions, expandComprehensions, MacroError } from "./comprehensions.ts";
 import { charging, costFunctions, currentBudget, instrument, type CelBudget } from "./cost.ts";
 import { kubernetesLibraries } from "./libraries.ts";
 import { optionalTypes } from "./optional.ts";
@@ -227,12 +227,19 @@ export function parseCel(expression: string): { parsed: ParsedExpr; origin?: num
     if (e instanceof CelSyntaxError) throw new CelCompileError(e.message, expression, positionOf(expression, e.offset));
     throw e;
   }
+  const inWritten = (offset: number) => positionOf(expression, rewritten ? (rewritten.origin[offset] ?? expression.length) : offset);
+  let parsed: ParsedExpr | undefined;
   try {
-    return { parsed: expandComprehensions(parse(rewritten?.text ?? expression)), ...(rewritten ? { origin: rewritten.origin } : {}) };
+    parsed = parse(rewritten?.text ?? expression);
+    return { parsed: expandComprehensions(parsed), ...(rewritten ? { origin: rewritten.origin } : {}) };
   } catch (e) {
+    if (e instanceof MacroError) {
+      const offset = parsed?.sourceInfo?.positions[e.exprId.toString()];
+      throw new CelCompileError(e.message, expression, offset === undefined ? undefined : inWritten(offset));
+    }
     const err = e as { rawMessage?: string; message: string; location?: { start?: { offset: number; line: number; column: number } } };
     const start = err.location?.start;
-    const position = start && (rewritten ? positionOf(expression, rewritten.origin[start.offset] ?? expression.length) : start);
+    const position = start && (rewritten ? inWritten(start.offset) : start);
     throw new CelCompileError(err.rawMessage ?? err.message, expression, position);
   }
 }

@@ -4,7 +4,24 @@
 // `transformMapEntry(k, v, [filter,] e)`. Each is expanded, on the parsed expression, into the
 // one-variable macros over the (index or key, value) pairs of its target (`__vigilPairs`), with the two
 // variables bound by one-element maps: `[p[0]].map(i, [p[1]].map(v, e)[0])[0]`.
-import { celFunc, celList, celMap, CelScalar, isCelList, isCelMap, listType, parse, type CelFunc, type CelValue } from "@bufbuild/cel";
+//
+// The lists extension's `sortBy(v, key)` macro (version 2+, Kubernetes 1.34+) is expanded the same way
+// as cel-go expands it: the target evaluated once and bound, its keys computed with `map`, and the
+// list ordered by them: `[t].map(s, __vigilSortByKeys(s, s.map(v, key)))[0]`.
+import {
+  celFunc,
+  celList,
+  celMap,
+  CelScalar,
+  celType,
+  isCelList,
+  isCelMap,
+  listType,
+  parse,
+  type CelFunc,
+  type CelValue,
+} from "@bufbuild/cel";
+import { celCompare } from "./lists.ts";
 import { identName, replaceChildren, type Expr, type ParsedExpr } from "./ast.ts";
 
 const DYN = CelScalar.DYN;
@@ -27,6 +44,7 @@ export const comprehensionFunctions: readonly CelFunc[] = [
       ),
     ),
   ),
+  celFunc("__vigilSortByKeys", [DYN, DYN], listType(DYN), (list, keys) => sortByKeys(list, keys)),
   celFunc("__vigilMergeEntries", [listType(DYN)], DYN, (list) => {
     const out = new Map<string, CelValue>();
     for (const entry of list) {
@@ -40,6 +58,44 @@ export const comprehensionFunctions: readonly CelFunc[] = [
   }),
 ];
 
+/** cel-go's @sortByAssociatedKeys: the list ordered by the keys computed for its elements. */
+function sortByKeys(list: CelValue, keys: CelValue): CelValue[] {
+  if (!isCelList(list) || !isCelList(keys)) throw new Error("sortBy needs a list");
+  const items = [...list];
+  const keyed = [...keys];
+  if (items.length !== keyed.length)
+    throw new Error(
+      `@sortByAssociatedKeys() expected a list of the same size as the associated keys list, but got ${items.length} and ${keyed.length} elements respectively`,
+    );
+  if (items.length === 0) return items;
+  const type = celType(keyed[0]!).name;
+  if (!comparableKeyTypes.has(type)) throw new Error("list elements must be comparable");
+  if (keyed.some((k) => celType(k).name !== type)) throw new Error("list elements must have the same type");
+  const order = keyed.map((_, i) => i).sort((a, b) => celCompare(keyed[a], keyed[b]));
+  return order.map((i) => items[i]!);
+}
+
+// The types whose values cel-go orders (traits.Comparer).
+const comparableKeyTypes = new Set([
+  "int",
+  "uint",
+  "double",
+  "string",
+  "bool",
+  "bytes",
+  "google.protobuf.Duration",
+  "google.protobuf.Timestamp",
+]);
+
+/** A macro whose form is wrong; compile.ts reports it at the node's place in the text. */
+export class MacroError extends Error {
+  readonly exprId: bigint;
+  constructor(message: string, exprId: bigint) {
+    super(message);
+    this.exprId = exprId;
+  }
+}
+
 const quantifiers: Record<string, string> = { all: "all", exists: "exists", existsOne: "exists_one", exists_one: "exists_one" };
 const transforms = new Set(["transformList", "transformMap", "transformMapEntry"]);
 
@@ -48,7 +104,7 @@ export function expandComprehensions(parsed: ParsedExpr): ParsedExpr {
   let counter = 0;
   const visit = (e: Expr): Expr => {
     replaceChildren(e, visit);
-    return expansion(e, () => `__vigil_pair${counter++}`) ?? e;
+    return expansion(e, () => `__vigil_pair${counter++}`) ?? sortByExpansion(e, () => counter++) ?? e;
   };
   parsed.expr = visit(parsed.expr);
   return parsed;
@@ -87,6 +143,31 @@ function expansion(e: Expr, pairName: () => string): Expr | undefined {
   }
   return graft(parse(template).expr, grafts, nextTemplateId);
 }
+
+/** The name sortBy's expansion binds its target to, followed by a number. */
+const SORT_BY_BINDING = "__vigil_sortBy";
+
+// The target kinds cel-go's sortBy macro takes.
+const sortableTargets = new Set(["listExpr", "selectExpr", "identExpr", "comprehensionExpr", "callExpr"]);
+
+/** The expansion of `target.sortBy(v, key)`, or undefined if `e` is not one. */
+function sortByExpansion(e: Expr, counter: () => number): Expr | undefined {
+  if (e.exprKind.case !== "callExpr") return undefined;
+  const { function: fn, target, args } = e.exprKind.value;
+  if (fn !== "sortBy" || !target || args.length !== 2) return undefined;
+  if (!sortableTargets.has(target.exprKind.case ?? ""))
+    throw new MacroError("sortBy can only be applied to a list, identifier, comprehension, call or select expression", target.id);
+  const variable = identName(args[0]);
+  if (!variable) throw new MacroError("argument is not an identifier", args[0]!.id);
+  const s = `${SORT_BY_BINDING}${counter()}`;
+  const template = `[__vigil_graft0].map(${s}, __vigilSortByKeys(${s}, ${s}.map(${variable}, __vigil_graft1)))[0]`;
+  const expanded = graft(parse(template).expr, [target, args[1]!], nextTemplateId);
+  sortByExpansions.set(expanded, { callId: e.id, target, variable, key: args[1]! });
+  return expanded;
+}
+
+/** What each sortBy expansion was written as, for the type check (typecheck.ts). */
+export const sortByExpansions = new WeakMap<Expr, { callId: bigint; target: Expr; variable: string; key: Expr }>();
 
 // Template nodes get ids of their own, apart from the ids the parser gave the policy's expression.
 let templateId = 1n << 36n;

@@ -11,6 +11,7 @@ import { listFunctions } from "./lists.ts";
 import { manifestSetFunctions } from "./manifest-set.ts";
 import { quantityFunctions } from "./quantity.ts";
 import { regexFunctions } from "./regex.ts";
+import { semverFunctions } from "./semver.ts";
 import { setFunctions } from "./sets.ts";
 import { urlFunctions } from "./url.ts";
 
@@ -21,6 +22,7 @@ export const kubernetesLibraries: readonly CelFunc[] = [
   ...regexFunctions,
   ...urlFunctions,
   ...quantityFunctions,
+  ...semverFunctions,
   ...ipFunctions,
   ...formatFunctions,
   ...manifestSetFunctions,

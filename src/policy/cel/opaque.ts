@@ -1,5 +1,5 @@
 // Values of the Kubernetes CEL types that @bufbuild/cel has no native type for (optional, Quantity,
-// IP, CIDR, URL, format). Each is carried as a one-entry CEL map whose key names the type and whose
+// IP, CIDR, URL, format, Semver). Each is carried as a one-entry CEL map whose key names the type and whose
 // value is the canonical payload, so that `==` compares them by value and functions can dispatch on
 // them. `type(x)` reports `map` for such a value; policies written for Kubernetes do not rely on it.
 import { celMap, CelScalar, isCelMap, mapType, type CelInput, type CelMap } from "@bufbuild/cel";
@@ -9,7 +9,7 @@ export const OPAQUE = mapType(CelScalar.STRING, CelScalar.DYN);
 
 const keyPrefix = "@vigil.dev/cel.";
 
-export type OpaqueKind = "optional" | "optentry" | "authorizer" | "decision" | "quantity" | "ip" | "cidr" | "url" | "format";
+export type OpaqueKind = "optional" | "optentry" | "authorizer" | "decision" | "quantity" | "ip" | "cidr" | "url" | "format" | "semver";
 
 /** Wraps a payload as an opaque value of `kind`. The payload must be a CEL value (string, list, …). */
 export function opaque(kind: OpaqueKind, payload: CelInput): CelMap {

@@ -111,6 +111,13 @@ export const optionalTypes: readonly CelFunc[] = [
   celMethod("__vigilOptIndex", DYN, [DYN], OPAQUE, function (key) {
     return optionalAccess(this, key);
   }),
+  // The optional library's version 2, as cel-go enables it: the first and last element of a list.
+  celMethod("first", LIST, [], OPAQUE, function () {
+    return this.size === 0 ? none() : some(this.get(0)!);
+  }),
+  celMethod("last", LIST, [], OPAQUE, function () {
+    return this.size === 0 ? none() : some(this.get(this.size - 1)!);
+  }),
   celFunc("optional.unwrap", [LIST], LIST, (list) => unwrap(list)),
   celMethod("unwrapOpt", LIST, [], LIST, function () {
     return unwrap(this);

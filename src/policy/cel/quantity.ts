@@ -2,6 +2,7 @@
 // travels as the integer count of nano-units it denotes, so `==` compares values ("1" == "1000m").
 import { celFunc, celMethod, CelScalar } from "@bufbuild/cel";
 import { opaque, OPAQUE, requireOpaque, succeeds } from "./opaque.ts";
+import { compareSemver, isSemverValue } from "./semver.ts";
 
 const { STRING, BOOL, INT, DOUBLE } = CelScalar;
 
@@ -105,6 +106,8 @@ function ceilDivide(value: bigint, power: number): bigint {
 const quantity = (nanos: bigint) => opaque("quantity", nanos.toString());
 const nanosOf = (value: unknown) => BigInt(requireOpaque("quantity", value) as string);
 const compare = (a: bigint, b: bigint) => (a < b ? -1n : a > b ? 1n : 0n);
+// isLessThan, isGreaterThan and compareTo are declared for quantities and for semvers (semver.ts).
+const compareValues = (a: unknown, b: unknown) => (isSemverValue(a) ? compareSemver(a, b) : compare(nanosOf(a), nanosOf(b)));
 
 /** Exact decimal text of a nano count ("-1.5" for -1500000000n), so Number() rounds it only once. */
 function decimalText(nanos: bigint): string {
@@ -150,12 +153,12 @@ export const quantityFunctions = [
     return quantity(nanosOf(this) - units * NANOS_PER_UNIT);
   }),
   celMethod("isLessThan", OPAQUE, [OPAQUE], BOOL, function (other) {
-    return nanosOf(this) < nanosOf(other);
+    return compareValues(this, other) < 0n;
   }),
   celMethod("isGreaterThan", OPAQUE, [OPAQUE], BOOL, function (other) {
-    return nanosOf(this) > nanosOf(other);
+    return compareValues(this, other) > 0n;
   }),
   celMethod("compareTo", OPAQUE, [OPAQUE], INT, function (other) {
-    return compare(nanosOf(this), nanosOf(other));
+    return compareValues(this, other);
   }),
 ];

@@ -17,6 +17,7 @@
 // evaluation only, as Vigil does (vap.ts).
 import type { Expr, ParsedExpr } from "./ast.ts";
 import { parseCel, positionOf } from "./compile.ts";
+import { sortByExpansions } from "./comprehensions.ts";
 
 export type CelType =
   | { kind: "prim"; name: Primitive }
@@ -131,6 +132,7 @@ const AUTHORIZER = object("kubernetes.authorization.Authorizer"),
 const RESOURCE_CHECK = object("kubernetes.authorization.ResourceCheck"),
   PATH_CHECK = object("kubernetes.authorization.PathCheck");
 const DECISION = object("kubernetes.authorization.Decision");
+const SEMVER = object("kubernetes.Semver");
 
 /** One overload: `receiver` for a method. */
 interface Overload {
@@ -204,9 +206,15 @@ const overloads: Record<string, Overload[]> = {
   asApproximateFloat: [method(QUANTITY, [], DOUBLE)],
   add: [method(QUANTITY, [QUANTITY], QUANTITY), method(QUANTITY, [INT], QUANTITY)],
   sub: [method(QUANTITY, [QUANTITY], QUANTITY), method(QUANTITY, [INT], QUANTITY)],
-  isLessThan: [method(QUANTITY, [QUANTITY], BOOL)],
-  isGreaterThan: [method(QUANTITY, [QUANTITY], BOOL)],
-  compareTo: [method(QUANTITY, [QUANTITY], INT)],
+  isLessThan: [method(QUANTITY, [QUANTITY], BOOL), method(SEMVER, [SEMVER], BOOL)],
+  isGreaterThan: [method(QUANTITY, [QUANTITY], BOOL), method(SEMVER, [SEMVER], BOOL)],
+  compareTo: [method(QUANTITY, [QUANTITY], INT), method(SEMVER, [SEMVER], INT)],
+  // Kubernetes' semver library (version 1).
+  semver: [fn([STRING], SEMVER), fn([STRING, BOOL], SEMVER)],
+  isSemver: [fn([STRING], BOOL), fn([STRING, BOOL], BOOL)],
+  major: [method(SEMVER, [], INT)],
+  minor: [method(SEMVER, [], INT)],
+  patch: [method(SEMVER, [], INT)],
   // Kubernetes' IP and CIDR libraries.
   ip: [fn([STRING], IP), method(CIDR, [], IP)],
   isIP: [fn([STRING], BOOL)],
@@ -228,7 +236,12 @@ const overloads: Record<string, Overload[]> = {
   path: [method(AUTHORIZER, [STRING], PATH_CHECK)],
   serviceAccount: [method(AUTHORIZER, [STRING, STRING], AUTHORIZER)],
   resource: [method(GROUP_CHECK, [STRING], RESOURCE_CHECK)],
-  ...Object.fromEntries(["subresource", "namespace", "name"].map((m) => [m, [method(RESOURCE_CHECK, [STRING], RESOURCE_CHECK)]])),
+  ...Object.fromEntries(
+    ["subresource", "namespace", "name", "fieldSelector", "labelSelector"].map((m) => [
+      m,
+      [method(RESOURCE_CHECK, [STRING], RESOURCE_CHECK)],
+    ]),
+  ),
   check: [method(RESOURCE_CHECK, [STRING], DECISION), method(PATH_CHECK, [STRING], DECISION)],
   allowed: [method(DECISION, [], BOOL)],
   errored: [method(DECISION, [], BOOL)],
@@ -243,8 +256,13 @@ const overloads: Record<string, Overload[]> = {
   lastIndexOf: [method(STRING, [STRING], INT), method(STRING, [STRING, INT], INT), method(list(A), [A], INT)],
   // cel-go's list extension: on lists only (the strings extension's reverse() is version 3, not enabled).
   reverse: [method(list(A), [], list(A))],
-  sort: [method(list(A), [], list(A))],
+  sort: comparable.map((t) => method(list(t), [], list(t))),
   distinct: [method(list(A), [], list(A))],
+  flatten: [method(list(list(A)), [], list(A)), method(list(DYN), [INT], list(DYN))],
+  slice: [method(list(A), [INT, INT], list(A))],
+  // The optional library's version 2.
+  first: [method(list(A), [], UNKNOWN)],
+  last: [method(list(A), [], UNKNOWN)],
 };
 
 /** Functions whose arguments are not judged here, with the type of their result. */
@@ -528,6 +546,8 @@ class Checker {
     const args = c.args.map((a) => this.check(a, scope));
     if (name === "@not_strictly_false" || name === "__not_strictly_false__") return BOOL;
     if (name === "__vigilPairs") return list(pairOf(args[0] ?? UNKNOWN));
+    const sortBy = sortByExpansions.get(e);
+    if (sortBy) return this.sortBy(sortBy, scope);
     const pairPart = name === "_[_]" && args[0]?.kind === "pair" ? constantIndex(c.args[1]) : undefined;
     if (pairPart !== undefined && args[0]?.kind === "pair")
       return pairPart === 0 ? args[0].first : pairPart === 1 ? args[0].second : UNKNOWN;
@@ -537,6 +557,22 @@ class Checker {
     const candidates = overloads[name];
     if (!candidates) return UNKNOWN;
     return this.resolve(name, candidates, receiver, args, e);
+  }
+
+  /** `target.sortBy(v, key)` as written: the target's type, once the keys are of a type cel-go orders. */
+  private sortBy(written: { callId: bigint; target: Expr; variable: string; key: Expr }, scope: Scope): CelType {
+    const target = this.check(written.target, scope);
+    const element = target.kind === "list" ? target.elem : UNKNOWN;
+    const key = this.check(written.key, new Map(scope).set(written.variable, element));
+    if (!hasUnknown(key) && !comparable.some((t) => assignable(t, key))) {
+      const offset = this.offsetOf({ id: written.callId } as Expr);
+      const paren = this.text.indexOf("(", offset);
+      throw new CelTypeError(
+        `found no matching overload for '@sortByAssociatedKeys' applied to '${formatType(target)}.(${formatType(list(key))})'`,
+        paren < 0 ? offset : paren,
+      );
+    }
+    return target;
   }
 
   private resolve(name: string, candidates: Overload[], receiver: CelType | undefined, args: CelType[], e: Expr): CelType {
