@@ -52,17 +52,19 @@ function plainCheck(c: Check): Check {
     status: c.status,
     subject: c.subject,
     message: c.message,
+    ...(c.code !== undefined && { code: c.code }),
     ...(c.location && { location: { file: c.location.file, line: c.location.line } }),
+    ...(c.admits && { admits: c.admits.map(({ kind, subject, signer, key }) => ({ kind, subject, signer, key })) }),
   };
 }
 
-/** The revision gate's commit-signature checks say "signed by NAME (KEY)" for a commit it accepted. */
+/** The revision gate's passing commit-signature checks name who signed each commit they accepted, and with which key. */
 function commitSigners(checks: readonly Check[]): Payload<"reconcile">["commits"] {
   const commits = new Map<string, Payload<"reconcile">["commits"][number]>();
   for (const c of checks) {
     if (c.gate !== "revision" || c.rule !== "commit-signature" || !/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(c.subject)) continue;
-    const signed = c.status === "pass" ? /^(?:merge signed by forge key|signed by) (\S+) \((.+)\)$/.exec(c.message) : null;
-    commits.set(c.subject, { commit: c.subject, ...(signed && { signer: signed[1]!, key: signed[2]! }) });
+    const signed = c.status === "pass" ? c.admits?.find((a) => a.kind === "commit" && a.subject === c.subject) : undefined;
+    commits.set(c.subject, { commit: c.subject, ...(signed && { signer: signed.signer, key: signed.key }) });
   }
   return [...commits.values()];
 }

@@ -25,7 +25,10 @@ const check = v.strictObject({
   status: v.picklist(["pass", "fail", "warn", "skip"]),
   subject: v.string(),
   message: v.string(),
+  code: v.optional(text),
   location: v.optional(v.strictObject({ file: text, line: count })),
+  /** What an accepted signature let in (src/core/verdict.ts Admitted), the key in src/trust's canonical form. */
+  admits: v.optional(v.array(v.strictObject({ kind: v.picklist(["commit", "image"]), subject: text, signer: text, key: text }))),
 });
 const objectFields = { apiVersion: text, kind: text, namespace: v.optional(text), name: text };
 const objectRef = v.strictObject(objectFields);

@@ -5,7 +5,7 @@
 import { PatternRules } from "../core/patterns.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import type { TrustPolicyDocument } from "../api/trust-policy.ts";
-import { check, type Check } from "../core/verdict.ts";
+import { check, type Admitted, type Check } from "../core/verdict.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import { parseReference, type ImageReference } from "../oci/reference.ts";
@@ -48,7 +48,7 @@ export interface ArtifactGateResult extends ImageGateResult {
 }
 
 /** An image's outcome: the digest it may run at, or why it may not run. */
-type Outcome = { digest: string; message: string } | { blocked: string; unavailable?: boolean };
+type Outcome = { digest: string; message: string; admits: Admitted[] } | { blocked: string; unavailable?: boolean };
 
 /**
  * The gate over manifests: every image they would run, judged, and the manifests pinned. A kind neither
@@ -72,6 +72,7 @@ export async function artifactChecks(manifests: readonly SourcedObject[], option
         status: "pass",
         subject: "manifests",
         message: `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)`,
+        admits: [],
       }),
     );
   const blocked = checks.some((c) => c.status === "fail");
@@ -141,10 +142,11 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
   try {
     if (rule.allowUnsigned) {
       const { digest } = await input.client.resolve(use.reference);
-      return { digest, message: `runs unsigned, as the rule for ${rule.pattern} (${ruleAt}) allows; pinned to ${digest}` };
+      // Admitted by no key: said as an empty list, so a reader can tell it from a check it cannot read.
+      return { digest, message: `runs unsigned, as the rule for ${rule.pattern} (${ruleAt}) allows; pinned to ${digest}`, admits: [] };
     }
     const verified = await verifyImage(input.client, use.reference, requirements(rule, input));
-    return { digest: verified.digest, message: describe(verified, rule, ruleAt) };
+    return { digest: verified.digest, message: describe(verified, rule, ruleAt), admits: admitted(verified) };
   } catch (e) {
     // A rule Vigil cannot use (a key that does not parse, a pattern that does not compile) is the
     // policy's to fix: bad input, never a verdict about the image.
@@ -184,11 +186,17 @@ function describe(v: ImageVerification, rule: ImageRule, ruleAt: string): string
   return `signed by ${signers}${attestations ? `; attested ${attestations}` : ""}; rule ${rule.pattern} (${ruleAt}); pinned to ${v.digest}`;
 }
 
+/** One admission of the verified digest per distinct signer and key that signed it. */
+function admitted(v: ImageVerification): Admitted[] {
+  const distinct = new Map(v.signatures.map(({ admitted: a }) => [`${a.signer}\n${a.key}`, a]));
+  return [...distinct.values()].map((a) => ({ kind: "image", subject: v.digest, signer: a.signer, key: a.key }));
+}
+
 function toCheck(target: ImageTarget, outcome: Outcome): Check {
   const subject = `${target.where}: ${target.image}`;
   const c =
     "blocked" in outcome
       ? check({ gate: GATE, rule: "image-signature", status: "fail", subject, message: outcome.blocked })
-      : check({ gate: GATE, rule: "image-signature", status: "pass", subject, message: outcome.message });
+      : check({ gate: GATE, rule: "image-signature", status: "pass", subject, message: outcome.message, admits: outcome.admits });
   return target.location ? { ...c, location: target.location } : c;
 }

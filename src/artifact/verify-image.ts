@@ -103,7 +103,8 @@ export interface ImageVerification {
   reference: string;
   /** The manifest digest the tag resolved to (or the pinned one), verified. */
   digest: string;
-  signatures: { signer: string; format: "bundle-referrer" | "legacy-sig-tag" }[];
+  /** `admitted`: the policy's signer (its name, "key" for an unnamed key, the certificate's identity) and the canonical key. */
+  signatures: { signer: string; format: "bundle-referrer" | "legacy-sig-tag"; admitted: Admitter }[];
   /** `predicate` is the verified statement's predicate (the SBOM of a CycloneDX attestation, for src/sbom). */
   attestations: { predicateType: string; signer: string; format: "bundle-referrer" | "legacy-att-tag"; predicate?: unknown }[];
 }
@@ -495,7 +496,15 @@ function blob(image: Image, layer: Descriptor): Promise<Buffer> {
 // ---------------------------------------------------------------------------------------------------
 // Verification: every candidate against the signers; the requirements met, or the reasons they were not
 
-type Outcome = { signer: string; predicate?: unknown; annotations?: Record<string, unknown> } | { failure: VerificationFailure };
+type Outcome =
+  | { signer: string; admitted: Admitter; predicate?: unknown; annotations?: Record<string, unknown> }
+  | { failure: VerificationFailure };
+
+/** Who let an image in, for programs: the trust policy's signer and the key in src/trust's canonical form. */
+export interface Admitter {
+  signer: string;
+  key: string;
+}
 
 /** The annotations of the statement's subject that is the image (cosign v3 writes `-a` there). */
 function signedSubjectAnnotations(verified: VerifiedImageBundle, digest: string): Record<string, unknown> {
@@ -517,7 +526,9 @@ function verifySignatures(
     outcome: withAnnotations(verifyCandidate(c, signers, undefined, image.digest), annotations),
   }));
   const passed = outcomes.flatMap(({ candidate, outcome }) =>
-    "signer" in outcome ? [{ signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-sig-tag" }] : [],
+    "signer" in outcome
+      ? [{ signer: outcome.signer, format: candidate.format as "bundle-referrer" | "legacy-sig-tag", admitted: outcome.admitted }]
+      : [],
   );
   if (passed.length > 0) return passed;
   if (considered.length === 0) {
@@ -619,6 +630,7 @@ function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attesta
       const annotations = verified.payload ? (verified.payload.optional ?? {}) : signedSubjectAnnotations(verified, digest);
       return {
         signer: signer.byKey || !signer.name ? verified.signer : `${signer.name} (${verified.signer})`,
+        admitted: { signer: signer.byKey ? (signer.name ?? "key") : verified.identity!.subject, key: verified.key },
         predicate: verified.statement?.predicate,
         annotations,
       };

@@ -4,32 +4,19 @@
 // whose signer name) is no longer there is a finding on that workload: the thing running was let in by
 // a key nobody trusts now. Key forms: "ssh SHA256:…", "openpgp <FINGERPRINT>", "sigstore <identity>
 // <issuer>", "key sha256:<hex of the public key's SPKI DER>".
-import { createHash, createPublicKey } from "node:crypto";
+import type { Admitted } from "../core/verdict.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import { buildKeyring } from "../trust/keyring.ts";
+import { admissionKey } from "../trust/admission-key.ts";
 import { compileMatcher } from "../sigstore/verify.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload } from "./inventory.ts";
 
-export interface Admission {
-  kind: "commit" | "image";
-  /** The commit id or the image digest. */
-  subject: string;
-  /** The trust policy's signer name (commits), or the image rule's signer description. */
-  signer: string;
-  key: string;
-}
+/** What admitted a deployed commit or image digest: the gates' `admits`, as the inventory keeps them. */
+export type Admission = Admitted;
 
-/** The canonical key forms, for whoever records admissions (the agent's hook). */
-export const admissionKey = {
-  ssh: (fingerprint: string) => `ssh ${fingerprint}`,
-  openpgp: (fingerprint: string) => `openpgp ${fingerprint.toUpperCase()}`,
-  sigstore: (identity: string, issuer: string) => `sigstore ${identity} ${issuer}`,
-  pem: (pem: string) =>
-    `key sha256:${createHash("sha256")
-      .update(createPublicKey(pem).export({ type: "spki", format: "der" }))
-      .digest("hex")}`,
-};
+// The canonical key forms live with the trust policy's keys; recorders and tests name them from here too.
+export { admissionKey };
 
 export interface TrustedKeys {
   /** Keys trusted for commits, with the signer names that hold them. */

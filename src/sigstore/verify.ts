@@ -18,6 +18,7 @@ import { refuse } from "./failure.ts";
 import { checkSubject, envelopeStatement, type Statement } from "./intoto.ts";
 import { describeKey, hashForKey, verifyData } from "./keys.ts";
 import type { TrustedCertificateAuthority, TrustedLogKey, TrustedRoot } from "../trust/trusted-root.ts";
+import { admissionKey } from "../trust/admission-key.ts";
 
 /** How a certificate's SAN or issuer is matched: the exact string, or an unanchored RE2 pattern as cosign's *-regexp flags. */
 export type Matcher = { exact: string } | { regexp: string };
@@ -45,6 +46,8 @@ export interface BundleVerificationOptions {
 export interface VerifiedBundle {
   /** "alice@example.com (issuer https://…)" or "ecdsa-p256 SHA256:…". */
   signer: string;
+  /** The trusted key or identity that verified, in the canonical form programs compare (src/trust/admission-key.ts). */
+  key: string;
   identity?: { subject: string; issuer: string };
   /** Signing times that a transparency log or a timestamp authority vouches for. */
   times: Date[];
@@ -287,11 +290,14 @@ function logAuthority(log: TrustedLogKey) {
 // ---------------------------------------------------------------------------------------------------
 // After the library: who signed, and when
 
-function keySigner(signer: { key: KeyObject; name?: string }): Pick<VerifiedBundle, "signer"> {
-  return { signer: signer.name ? `${signer.name} (${describeKey(signer.key)})` : describeKey(signer.key) };
+function keySigner(signer: { key: KeyObject; name?: string }): Pick<VerifiedBundle, "signer" | "key"> {
+  return {
+    signer: signer.name ? `${signer.name} (${describeKey(signer.key)})` : describeKey(signer.key),
+    key: admissionKey.publicKey(signer.key),
+  };
 }
 
-function certificateSigner(bundle: Bundle, identities: CertificateIdentityPolicy[]): Pick<VerifiedBundle, "signer" | "identity"> {
+function certificateSigner(bundle: Bundle, identities: CertificateIdentityPolicy[]): Pick<VerifiedBundle, "signer" | "key" | "identity"> {
   if (identities.length === 0)
     throw new InputError("no certificate identity to verify against: give --certificate-identity and --certificate-oidc-issuer");
   let certified: { names: string[]; issuer: string };
@@ -303,7 +309,11 @@ function certificateSigner(bundle: Bundle, identities: CertificateIdentityPolicy
   for (const policy of identities) {
     const subject = certified.names.find((n) => matches(policy.subject, n));
     if (subject !== undefined && matches(policy.issuer, certified.issuer)) {
-      return { signer: `${subject} (issuer ${certified.issuer})`, identity: { subject, issuer: certified.issuer } };
+      return {
+        signer: `${subject} (issuer ${certified.issuer})`,
+        key: admissionKey.sigstore(subject, certified.issuer),
+        identity: { subject, issuer: certified.issuer },
+      };
     }
   }
   const expected = identities.map((p) => `${describeMatcher(p.subject)} from ${describeMatcher(p.issuer)}`).join("; or ");

@@ -81,6 +81,7 @@ export function shopReconcile(): ReconcileInput {
         status: "pass",
         subject: ALICE_COMMIT,
         message: "signed by alice (ssh-ed25519 SHA256:alicekey)",
+        admits: [{ kind: "commit", subject: ALICE_COMMIT, signer: "alice", key: "ssh-ed25519 SHA256:alicekey" }],
       }),
       check({
         gate: "revision",
@@ -88,6 +89,7 @@ export function shopReconcile(): ReconcileInput {
         status: "pass",
         subject: BOB_COMMIT,
         message: "signed by bob (ssh-ed25519 SHA256:bobkey)",
+        admits: [{ kind: "commit", subject: BOB_COMMIT, signer: "bob", key: "ssh-ed25519 SHA256:bobkey" }],
       }),
       check({ gate: "render", rule: "objects", status: "pass", subject: `envs/prod@${BOB_COMMIT.slice(0, 12)}`, message: "2 objects" }),
       check({

@@ -48,6 +48,7 @@ function signatures(commits: string[], signer: string): Check[] {
       status: "pass",
       subject: c,
       message: `signed by ${signer} (ssh-ed25519 SHA256:${signer}key)`,
+      admits: [{ kind: "commit", subject: c, signer, key: `ssh-ed25519 SHA256:${signer}key` }],
     }),
   );
 }
