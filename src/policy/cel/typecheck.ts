@@ -209,6 +209,8 @@ const overloads: Record<string, Overload[]> = {
   isLessThan: [method(QUANTITY, [QUANTITY], BOOL), method(SEMVER, [SEMVER], BOOL)],
   isGreaterThan: [method(QUANTITY, [QUANTITY], BOOL), method(SEMVER, [SEMVER], BOOL)],
   compareTo: [method(QUANTITY, [QUANTITY], INT), method(SEMVER, [SEMVER], INT)],
+  // CEL's conversions to string, and the IP and CIDR libraries' (not a semver's or a quantity's).
+  string: [INT, UINT, DOUBLE, BOOL, BYTES, STRING, TIMESTAMP, DURATION, IP, CIDR].map((t) => fn([t], STRING)),
   // Kubernetes' semver library (version 1).
   semver: [fn([STRING], SEMVER), fn([STRING, BOOL], SEMVER)],
   isSemver: [fn([STRING], BOOL), fn([STRING, BOOL], BOOL)],
@@ -270,7 +272,6 @@ const resultOnly: Record<string, CelType> = {
   int: INT,
   uint: UINT,
   double: DOUBLE,
-  string: STRING,
   bool: BOOL,
   bytes: BYTES,
   duration: DURATION,
