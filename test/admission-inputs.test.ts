@@ -3,7 +3,7 @@
 // bodies, malformed reviews), objects that hide or mangle images, updates, break-glass tokens out of
 // their time or for unnamed objects, and a dependency gone (an unreachable API server exits 3; an
 // inventory that cannot be read refuses, never admits). Real components throughout: a SQLite inventory,
-// ssh-keygen keys, an audit log, TLS on loopback.
+// ssh-keygen keys, an audit log, TLS on loopback, and a kube-apiserver where break-glass tokens are used up.
 import { strict as assert } from "node:assert";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -15,14 +15,18 @@ import { issueCa, issueServing } from "../src/admission/certificates.ts";
 import { loadAdmissionConfig, type AdmissionConfig } from "../src/admission/config.ts";
 import { decide, type AdmissionRequest } from "../src/admission/decide.ts";
 import { MAX_REVIEW_BYTES, serveWebhook } from "../src/admission/server.ts";
-import { VerifiedImages } from "../src/admission/verified.ts";
+import { recordVerifiedImages, VerifiedImages } from "../src/admission/verified.ts";
 import { openAuditLog } from "../src/audit/index.ts";
+import { connectCluster } from "../src/cluster/index.ts";
+import { kubeApi, kubeForFile } from "./helpers/cluster.ts";
+import { requireKube } from "./helpers/kube.ts";
 import { openInventory, type InventoryStore } from "../src/monitor/inventory.ts";
 import { makeLogKey } from "./helpers/audit.ts";
 import { requirePostgres, startPostgres } from "./helpers/postgres.ts";
 import { SshSigner, writePolicy } from "./helpers/git-fixture.ts";
 import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
+const kube = kubeForFile();
 const DIGEST = `sha256:${"ab".repeat(32)}`;
 const VERIFIED = `registry.example.com/shop/web:1.4@${DIGEST}`;
 const OTHER = `registry.example.com/shop/tool@sha256:${"cd".repeat(32)}`;
@@ -59,7 +63,7 @@ ${lines}`,
 }
 
 const ENVIRONMENTS = `environments:
-  - { name: prod, namespaces: [shop], appliers: ["system:serviceaccount:shop:deployer"] }
+  - { name: prod, namespaces: [shop] }
 `;
 
 async function setup(t: TestContext, options: { audit?: boolean; inventory?: string } = {}): Promise<Setup> {
@@ -85,14 +89,18 @@ async function setup(t: TestContext, options: { audit?: boolean; inventory?: str
       deployedAt: new Date().toISOString(),
     },
   ]);
-  const verified = await VerifiedImages.open(config.inventory, config.refreshMs);
+  const verified = await VerifiedImages.open(config.inventory, ["prod"], config.refreshMs);
   const audit = options.audit === false ? undefined : await openAuditLog(auditDir, { signingKeyFile: logKey.file });
+  // Break-glass tokens are used up in the agent's namespace of a real API server.
+  await kubeApi(kube.cluster, "POST", "/api/v1/namespaces", { metadata: { name: "vigil-system" } });
+  const cluster = await connectCluster({ kubeconfig: kube.cluster.admin.kubeconfigPath });
   t.after(async () => {
     verified.close();
     await inventory.close().catch(() => {});
     await audit?.close();
+    await cluster.close();
   });
-  const ctx = decisionContext(config, verified, inventory, audit, await breakGlassContext(config));
+  const ctx = decisionContext(config, verified, audit, await breakGlassContext(config), cluster);
   return { dir, config, configFile, inventory, verified, alice, judge: (r) => decide(r, ctx), auditDir };
 }
 
@@ -203,7 +211,7 @@ current-context: c
 });
 
 test("images: verified digests pass; unverified, tags, unparsable and non-string images are refused with the reason; only changed images are judged on update", async (t) => {
-  if (!requireTools(t, ["ssh-keygen"])) return;
+  if (!requireKube(t) || !requireTools(t, ["ssh-keygen"])) return;
   const s = await setup(t);
   assert.equal((await s.judge(podRequest(VERIFIED))).rule, "verified");
   assert.equal(
@@ -248,16 +256,27 @@ test("images: verified digests pass; unverified, tags, unparsable and non-string
   const debugged = await s.judge({ ...debug, subResource: "ephemeralcontainers" });
   assert.equal(debugged.allowed, false);
   assert.match(debugged.message, /image "registry\.example\.com\/tools\/shell:1" \(ephemeral container debugger\) is a tag/);
-  // The agent's identity: admitted only with every image pinned by digest.
-  assert.equal((await s.judge(podRequest(OTHER, { user: "system:serviceaccount:shop:deployer" }))).rule, "applier");
-  assert.equal(
-    (await s.judge(podRequest("registry.example.com/shop/tool:2", { user: "system:serviceaccount:shop:deployer" }))).allowed,
-    false,
+  // No identity is a pass, the agent's included: what it applies is admitted because it recorded the
+  // digests it verified in the inventory before its dry run and apply.
+  const agent = "system:serviceaccount:vigil-system:vigil-deployer-shop";
+  assert.equal((await s.judge(podRequest(OTHER, { user: agent }))).allowed, false, "the agent's identity alone admits nothing");
+  await recordVerifiedImages(s.inventory, "prod", "1".repeat(40), [
+    { image: "registry.example.com/shop/tool:2", digest: OTHER.split("@")[1]! },
+  ]);
+  const recorded = await s.judge(podRequest(OTHER, { user: agent }));
+  assert.equal(recorded.rule, "verified", "the miss reads the inventory again and finds the agent's record");
+  assert.equal((await s.judge(podRequest("registry.example.com/shop/tool:2"))).allowed, true, "the recorded tag resolves, for anyone");
+  // A malformed record is left out: never admitted.
+  await s.inventory.setState(
+    "admission verified prod",
+    JSON.stringify({ images: [{ image: "registry.example.com/x/y:1", digest: "sha1:00" }] }),
   );
+  await s.verified.reread();
+  assert.equal((await s.judge(podRequest(OTHER))).allowed, false);
 });
 
 test("the inventory gone (its PostgreSQL stopped): verified images are still judged from the copy, a miss is answered 500 (the API server then fails closed), never admitted", async (t) => {
-  if (!requireTools(t, ["ssh-keygen"])) return;
+  if (!requireKube(t) || !requireTools(t, ["ssh-keygen"])) return;
   const bin = requirePostgres(t);
   if (!bin) return;
   const postgres = startPostgres(t, bin);
@@ -317,7 +336,7 @@ test("the inventory gone (its PostgreSQL stopped): verified images are still jud
 });
 
 test("break-glass: expired, not yet valid, for an unnamed object, or without an audit log is refused; a dry run checks the token without using it", async (t) => {
-  if (!requireTools(t, ["ssh-keygen"])) return;
+  if (!requireKube(t) || !requireTools(t, ["ssh-keygen"])) return;
   const s = await setup(t);
   const sign = (name: string, at: Date, lifetimeMs = 10 * 60_000) =>
     signBreakGlass(breakGlassClaim({ kind: "Pod", namespace: "shop", name }, "INC-7", lifetimeMs, at), { ssh: s.alice.keyFile });
@@ -354,4 +373,33 @@ test("break-glass: expired, not yet valid, for an unnamed object, or without an 
   );
   assert.equal(d.allowed, false);
   assert.match(d.message, /break-glass needs an audit log/);
+});
+
+test("break-glass across two replicas: both judge the same token at the same instant, exactly one admits (the use is one atomic create on the API server)", async (t) => {
+  if (!requireKube(t) || !requireTools(t, ["ssh-keygen"])) return;
+  const first = await setup(t);
+  // A second replica: its own copy of the inventory, connection and audit log, the same configuration.
+  const logKey = makeLogKey(tempDir(t, "vigil-admission-replica-"));
+  const verified = await VerifiedImages.open(first.config.inventory, ["prod"], first.config.refreshMs);
+  const audit = await openAuditLog(join(first.dir, "audit-2"), { signingKeyFile: logKey.file });
+  const cluster = await connectCluster({ kubeconfig: kube.cluster.admin.kubeconfigPath });
+  t.after(async () => {
+    verified.close();
+    await audit.close();
+    await cluster.close();
+  });
+  const second = decisionContext(first.config, verified, audit, await breakGlassContext(first.config), cluster);
+  for (let i = 0; i < 8; i++) {
+    const name = `race-${i}`;
+    const claim = breakGlassClaim({ kind: "Pod", namespace: "shop", name }, "INC-9: both replicas", 10 * 60_000);
+    const token = signBreakGlass(claim, { ssh: first.alice.keyFile });
+    const request = podRequest(OTHER, { name, annotations: { [BREAK_GLASS_ANNOTATION]: token } });
+    const [a, b] = await Promise.all([first.judge(request), decide(request, second)]);
+    assert.equal([a, b].filter((d) => d.allowed).length, 1, `${name}: ${a.message} | ${b.message}`);
+    assert.match([a, b].find((d) => !d.allowed)!.message, /was used already/);
+    const used = await kubeApi(kube.cluster, "GET", `/api/v1/namespaces/vigil-system/configmaps/vigil-break-glass-${claim.id}`);
+    assert.equal(used.status, 200);
+    assert.equal(used.body.data.object, `Pod shop/${name}`);
+    assert.equal(used.body.data.user, "mallory");
+  }
 });

@@ -5,6 +5,7 @@
 // swaps it in. (A read of 1,000 workloads costs milliseconds, more as the inventory grows: paid here, it
 // would stall every admission waiting behind it.)
 import { parentPort, workerData } from "node:worker_threads";
+import { InputError } from "../core/errors.ts";
 import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
 import { cachedIndexer, verifiedBeforeApply, type EnvironmentImages } from "./verified.ts";
 
@@ -43,6 +44,6 @@ parentPort!.on("message", async (message: "read" | "close") => {
     await inventory?.close().catch(() => {});
     inventory = undefined;
     last = undefined;
-    parentPort!.postMessage({ error: (e as Error).message });
+    parentPort!.postMessage({ error: (e as Error).message, badInput: e instanceof InputError });
   }
 });

@@ -8,6 +8,7 @@
 // read), never the admission of verified ones.
 import { Worker } from "node:worker_threads";
 import { redactUrl } from "../audit/store.ts";
+import { InputError, UnavailableError } from "../core/errors.ts";
 import type { InventoryStore } from "../monitor/inventory.ts";
 import { parseReference } from "../oci/reference.ts";
 
@@ -131,7 +132,8 @@ export function cachedIndexer(): (workloads: Parameters<typeof indexImages>[0]) 
   };
 }
 
-type Reply = { index: Map<string, EnvironmentImages> } | { unchanged: true } | { error: string };
+/** A reader's failure; `badInput` when the inventory's location is wrong (exit 2), else it is unavailable. */
+type Reply = { index: Map<string, EnvironmentImages> } | { unchanged: true } | { error: string; badInput?: boolean };
 
 export class VerifiedImages {
   readonly #location: string;
@@ -210,7 +212,7 @@ export class VerifiedImages {
       this.#readStartedAt = performance.now();
       try {
         const reply = await this.#ask();
-        if ("error" in reply) throw new Error(reply.error);
+        if ("error" in reply) throw reply.badInput ? new InputError(reply.error) : new UnavailableError(reply.error);
         if ("index" in reply) this.#index = reply.index;
         this.#readAt = Date.now();
       } finally {
