@@ -54,29 +54,64 @@ export function verifyDigest(bytes: Uint8Array, expected: string, what: string):
 }
 
 /**
+ * The digest (and size, when known) of content read in pieces: `update` with each piece, `finish` at
+ * the end. Content past the expected size is refused at once, so a blob cannot grow without bound.
+ */
+export class DigestCheck {
+  private readonly hash: Hash;
+  private size = 0;
+  private readonly expected: string;
+  private readonly what: string;
+  private readonly expectedSize: number | undefined;
+
+  constructor(expected: string, what: string, expectedSize?: number) {
+    this.hash = createHash(digestAlgorithm(expected, what));
+    this.expected = expected;
+    this.what = what;
+    this.expectedSize = expectedSize;
+  }
+
+  update(bytes: Uint8Array): void {
+    this.size += bytes.length;
+    if (this.expectedSize !== undefined && this.size > this.expectedSize)
+      throw new OciContentError(`${this.what}: content is larger than its descriptor's size ${this.expectedSize}`);
+    this.hash.update(bytes);
+  }
+
+  /** Throws unless the content had the expected digest and size. */
+  finish(): void {
+    const actual = `${this.expected.slice(0, this.expected.indexOf(":"))}:${this.hash.digest("hex")}`;
+    if (actual !== this.expected) throw mismatch(this.what, this.expected, actual);
+    if (this.expectedSize !== undefined && this.size !== this.expectedSize)
+      throw new OciContentError(`${this.what}: content is ${this.size} bytes, its descriptor says ${this.expectedSize}`);
+  }
+}
+
+/**
  * A pass-through stream that hashes what flows through it and fails at the end when the digest (or the
  * size, when known) is not the expected one. Consumers must treat the data as unverified until the
  * stream has ended without error.
  */
 export function digestVerifier(expected: string, what: string, expectedSize?: number): Transform {
-  const hash: Hash = createHash(digestAlgorithm(expected, what));
-  let size = 0;
+  const check = new DigestCheck(expected, what, expectedSize);
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      size += chunk.length;
-      if (expectedSize !== undefined && size > expectedSize) {
-        callback(new OciContentError(`${what}: content is larger than its descriptor's size ${expectedSize}`));
+      try {
+        check.update(chunk);
+      } catch (e) {
+        callback(e as Error);
         return;
       }
-      hash.update(chunk);
       callback(null, chunk);
     },
     flush(callback: TransformCallback) {
-      const actual = `${expected.slice(0, expected.indexOf(":"))}:${hash.digest("hex")}`;
-      if (actual !== expected) callback(mismatch(what, expected, actual));
-      else if (expectedSize !== undefined && size !== expectedSize)
-        callback(new OciContentError(`${what}: content is ${size} bytes, its descriptor says ${expectedSize}`));
-      else callback();
+      try {
+        check.finish();
+      } catch (e) {
+        callback(e as Error);
+        return;
+      }
+      callback();
     },
   });
 }

@@ -14,7 +14,8 @@ import { createGunzip, type Gunzip } from "node:zlib";
 import * as tar from "tar-stream";
 import * as v from "valibot";
 import { InputError } from "../core/errors.ts";
-import { digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
+import { fileBlobReader, type BlobReader } from "./blob-reader.ts";
+import { DigestCheck, digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
 import { OciContentError } from "./errors.ts";
 import { formatReference, parseReference } from "./reference.ts";
 
@@ -129,6 +130,12 @@ export class DockerArchive {
     source.on("error", (e: Error) => verifier.destroy(e));
     const verifier = digestVerifier(layer.digest, what, layer.size);
     return source.pipe(verifier);
+  }
+
+  /** A layer read into the caller's buffers from its place in the archive, checked against its digest at its end. */
+  layerReader(layer: DockerArchiveLayer): Promise<BlobReader> {
+    const check = new DigestCheck(layer.digest, `${this.file}: ${layer.path}`, layer.size);
+    return fileBlobReader(this.file, check, { start: layer.offset, length: layer.size });
   }
 }
 

@@ -1,7 +1,8 @@
 // The OCI layer's public surface: image references, a registry client, OCI image layouts and docker
 // archives, and the manifest model they share. See docs/oci.md.
 export { parseReference, formatReference, isLoopbackHost, type ImageReference } from "./reference.ts";
-export { digestOf, digestAlgorithm, isDigest, verifyDigest, digestVerifier, type DigestAlgorithm } from "./digest.ts";
+export { digestOf, digestAlgorithm, isDigest, verifyDigest, digestVerifier, DigestCheck, type DigestAlgorithm } from "./digest.ts";
+export { fileBlobReader, streamBlobReader, type BlobReader } from "./blob-reader.ts";
 export {
   MediaType,
   MANIFEST_MEDIA_TYPES,

@@ -8,7 +8,8 @@ import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { InputError } from "../core/errors.ts";
-import { digestAlgorithm, digestHex, digestOf, digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
+import { fileBlobReader, type BlobReader } from "./blob-reader.ts";
+import { DigestCheck, digestAlgorithm, digestHex, digestOf, digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
 import { OciContentError } from "./errors.ts";
 import { formatBytes } from "./http.ts";
 import { isIndex, isManifestMediaType, MediaType, parseManifest, type Descriptor, type ImageIndex } from "./manifest.ts";
@@ -119,12 +120,23 @@ export class OciLayout implements ImageStore {
 
   /** A blob as a stream that fails at its end if the content does not match the digest. */
   async openBlob(digest: string, options: Pick<BlobOptions, "size"> = {}): Promise<Readable> {
+    const { file, what } = await this.existingBlob(digest);
+    return createReadStream(file, { highWaterMark: READ_CHUNK }).pipe(digestVerifier(digest, what, options.size));
+  }
+
+  /** A blob read into the caller's buffers, checked against its digest (and size) at its end. */
+  async blobReader(digest: string, options: Pick<BlobOptions, "size"> = {}): Promise<BlobReader> {
+    const { file, what } = await this.existingBlob(digest);
+    return fileBlobReader(file, new DigestCheck(digest, what, options.size));
+  }
+
+  private async existingBlob(digest: string): Promise<{ file: string; what: string }> {
     const what = `blob ${this.location}@${digest}`;
     const file = this.blobPath(digest, what);
     await stat(file).catch(() => {
       throw new OciContentError(`${what}: missing from the layout (${file})`);
     });
-    return createReadStream(file, { highWaterMark: READ_CHUNK }).pipe(digestVerifier(digest, what, options.size));
+    return { file, what };
   }
 
   async putBlob(bytes: Uint8Array): Promise<{ digest: string; size: number }> {

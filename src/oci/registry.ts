@@ -5,6 +5,7 @@
 import type { Readable } from "node:stream";
 import { InputError } from "../core/errors.ts";
 import { Authenticator } from "./auth.ts";
+import { streamBlobReader, type BlobReader } from "./blob-reader.ts";
 import { digestAlgorithm, digestOf, digestVerifier, isDigest, verifyDigest } from "./digest.ts";
 import { dockerConfigCredentials, type CredentialSource } from "./docker-config.ts";
 import { OciContentError, RegistryError, isNotFound } from "./errors.ts";
@@ -234,6 +235,14 @@ export class RegistryRepository implements ImageStore {
     res.body.on("error", (e) => verifier.destroy(networkError(e, res.url, what, this.client.transport.timeouts)));
     verifier.on("close", () => res.body.destroy());
     return res.body.pipe(verifier);
+  }
+
+  /**
+   * A blob read into the caller's buffers, its transfer running up to `readAhead` bytes ahead of the
+   * reader (so the next layer arrives while the current one is read), checked against its digest at its end.
+   */
+  async blobReader(digest: string, options: BlobOptions & { readAhead: number }): Promise<BlobReader> {
+    return streamBlobReader(await this.openBlob(digest, options), options.readAhead);
   }
 
   /** The size of a blob the registry has, or undefined. */

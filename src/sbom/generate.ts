@@ -6,7 +6,7 @@ import { CATALOGERS } from "./catalogers/index.ts";
 import { osRelease } from "./catalogers/os-release.ts";
 import { walkDirectory } from "./directory.ts";
 import { Gatherer } from "./gather.ts";
-import { applyLayer } from "./layers.ts";
+import { applyLayer, type LayerSource } from "./layers.ts";
 import { DEFAULT_LIMITS, type ReadLimits } from "./limits.ts";
 import type { Component, Inventory } from "./model.ts";
 import { openSource, type SourceOptions } from "./sources.ts";
@@ -14,6 +14,8 @@ import { FileTree } from "./tree.ts";
 
 export interface GenerateOptions extends SourceOptions {
   limits?: Partial<ReadLimits>;
+  /** Open each layer's reader while the one before is read (default true). */
+  prefetch?: boolean;
   /** Called as layers are read: (layers done, layers in all). */
   progress?: (done: number, total: number) => void;
 }
@@ -26,13 +28,37 @@ export async function generateInventory(spec: string, options: GenerateOptions =
   const gatherer = new Gatherer(tree, CATALOGERS, { ...DEFAULT_LIMITS, ...options.limits });
   if (source.kind === "directory") await walkDirectory(gatherer, source.path);
   else {
-    for (const layer of source.layers) {
-      options.progress?.(layer.index, source.layers.length);
-      await applyLayer(gatherer, layer);
-    }
+    await applyLayers(gatherer, source.layers, options);
     options.progress?.(source.layers.length, source.layers.length);
   }
   return catalogTree(tree, source.target);
+}
+
+/**
+ * The layers in order, each one's reader opened while the one before is read: a registry's transfer of
+ * the next layer then runs (up to its read-ahead bound) while the current one is catalogued.
+ */
+async function applyLayers(gatherer: Gatherer, layers: LayerSource[], options: GenerateOptions): Promise<void> {
+  const open = (layer: LayerSource | undefined) => {
+    const opened = layer?.open();
+    opened?.catch(() => undefined); // reported when its turn comes, not as an unhandled rejection now
+    return opened;
+  };
+  let next = options.prefetch === false ? undefined : open(layers[0]);
+  try {
+    for (const [i, layer] of layers.entries()) {
+      options.progress?.(i, layers.length);
+      const current = next ?? layer.open();
+      next = options.prefetch === false ? undefined : open(layers[i + 1]);
+      await applyLayer(gatherer, layer, current);
+    }
+  } finally {
+    // A layer that failed leaves the next one's transfer open: close it.
+    await next?.then(
+      (reader) => reader.close(),
+      () => undefined,
+    );
+  }
 }
 
 /** Runs every cataloger over a gathered tree. */

@@ -6,9 +6,9 @@
 // and anything else is an image reference.
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
 import { InputError } from "../core/errors.ts";
 import {
+  type BlobReader,
   DockerArchive,
   isIndex,
   OciLayout,
@@ -34,7 +34,11 @@ export interface SourceOptions {
   client?: () => RegistryClient;
   /** "os/arch[/variant]" to pick from a multi-platform index; default linux and this machine's architecture. */
   platform?: string;
+  /** Most bytes of a registry layer fetched ahead of its reader (default 64 MiB). */
+  readAheadBytes?: number;
 }
+
+const READ_AHEAD_BYTES = 64 << 20;
 
 export async function openSource(spec: string, options: SourceOptions = {}): Promise<Source> {
   const prefix = PREFIXES.find((p) => spec.startsWith(`${p}:`));
@@ -50,13 +54,18 @@ export async function openSource(spec: string, options: SourceOptions = {}): Pro
     case "oci-layout": {
       const { path, reference } = splitLayoutReference(rest);
       const layout = await OciLayout.open(path);
-      return imageLayers(layout, reference ?? (await onlyManifest(layout)), { kind: "oci-layout", name: rest }, options.platform);
+      return imageLayers(layout, reference ?? (await onlyManifest(layout)), { kind: "oci-layout", name: rest }, options.platform, (layer) =>
+        layout.blobReader(layer.digest, { size: layer.size }),
+      );
     }
     default: {
       if (!options.client) throw new InputError(`${spec}: no registry client to read the image with`);
       const ref = parseReference(rest);
       const repository = options.client().repository(ref);
-      return imageLayers(repository, ref.digest ?? ref.tag ?? "latest", { kind: "image", name: rest }, options.platform);
+      const readAhead = options.readAheadBytes ?? READ_AHEAD_BYTES;
+      return imageLayers(repository, ref.digest ?? ref.tag ?? "latest", { kind: "image", name: rest }, options.platform, (layer) =>
+        repository.blobReader(layer.digest, { size: layer.size, readAhead }),
+      );
     }
   }
 }
@@ -116,16 +125,17 @@ async function dockerArchive(rest: string): Promise<Source> {
   return {
     kind: "layers",
     target: { kind: "docker-archive", name: rest, digest: image.configDigest, layers: image.layers.map((l) => l.diffId) },
-    layers: image.layers.map((layer, index) => ({ digest: layer.diffId, index, open: async () => archive.openLayer(layer) })),
+    layers: image.layers.map((layer, index) => ({ digest: layer.diffId, index, open: () => archive.layerReader(layer) })),
   };
 }
 
 /** An image's layers from a registry or layout: the manifest for the platform, its config's diff_ids, its layer blobs as streams. */
 async function imageLayers(
-  store: ImageStore & { openBlob(digest: string, options?: { size?: number }): Promise<Readable> },
+  store: ImageStore,
   reference: string,
   target: Target,
-  platform?: string,
+  platform: string | undefined,
+  openLayer: (layer: Descriptor) => Promise<BlobReader>,
 ): Promise<Source> {
   let fetched = await store.getManifest(reference);
   const digest = fetched.descriptor.digest;
@@ -149,7 +159,7 @@ async function imageLayers(
     layers: manifest.layers.map((layer, index) => ({
       digest: diffIds[index] as string,
       index,
-      open: () => store.openBlob(layer.digest, { size: layer.size }),
+      open: () => openLayer(layer),
     })),
   };
 }
