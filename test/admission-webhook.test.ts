@@ -107,8 +107,6 @@ refresh: 1s
 environments:
   - name: ${ENV}
     namespaces: [${NS}]
-    appliers: [${AGENT_USER}]
-    packs: [pss-baseline]
 `,
   );
   webhook = await startAdmission(loadAdmissionConfig(configFile), (line) => decisions.push(line));
@@ -212,7 +210,8 @@ spec:
     trust: trustFile,
     packs: ["pss-baseline"],
     // The agent records what it deployed in the monitor's inventory, which the webhook reads.
-    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventoryDir} }\n`,
+    // It also installs the environment's packs as the API server's own admission policies.
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventoryDir} }\nadmissionPolicies: true\n`,
     environments: [{ name: ENV, url: repo.dir, cluster: agentUser.kubeconfigPath, namespaces: [NS] }],
   });
   const [result] = await reconcileOnce(agentConfig);
@@ -220,10 +219,16 @@ spec:
   const applied = (await admin.call({ verb: "get", method: "GET", path: `/apis/apps/v1/namespaces/${NS}/deployments/web` })).body;
   const pinned = `${signed.reference}@${signed.digest}`;
   assert.equal(applied.spec.template.spec.containers[0].image, pinned);
+  // Admitted for what it runs, not for who sent it: the agent recorded the digests it verified before its dry run.
   assert.ok(
-    decisions.some((d) => d.kind === "Deployment" && d.rule === "applier" && d.allowed === true),
+    decisions.some((d) => d.kind === "Deployment" && d.user === AGENT_USER && d.rule === "verified" && d.allowed === true && d.dryRun === true),
+    "the agent's dry run went through the webhook",
+  );
+  assert.ok(
+    decisions.some((d) => d.kind === "Deployment" && d.user === AGENT_USER && d.rule === "verified" && d.allowed === true && d.dryRun === false),
     "the agent's apply went through the webhook",
   );
+  assert.ok(!decisions.some((d) => d.user === AGENT_USER && d.allowed === false), "nothing of the agent's was refused");
 
   assert.equal(
     result!.verdict.checks.find((c) => c.gate === "monitor" && c.rule === "inventory")?.status,
@@ -306,7 +311,7 @@ spec:
   assert.match(forged.body.message, /is not a digest Vigil verified/);
 });
 
-test("the environment's policy pack holds as native admission policy: a host-network Pod of a verified image is refused by the API server itself", async (t) => {
+test("the environment's policy pack, installed by the agent, holds as native admission policy: a host-network Pod of a verified image is refused by the API server itself", async (t) => {
   if (!ready(t)) return;
   const hostNetwork = JSON.stringify({
     apiVersion: "v1",

@@ -83,11 +83,13 @@ describe("deploy/: Vigil's policy packs", () => {
 
   it("grant no wildcard and nothing cluster-wide; impersonation names service accounts one by one", () => {
     const all = objects();
-    // The one exception: the admission webhook (deploy/admission.yaml) keeps its own cluster-scoped
-    // ValidatingWebhookConfiguration and the packs' policies; its rights are tested in admission-install.
+    // The exceptions (deploy/admission.yaml): the admission webhook keeps its own cluster-scoped
+    // ValidatingWebhookConfiguration, and the agent the packs' policies and bindings; their rights are
+    // tested in admission-install.
     const clusterWide = all.filter((o) => o.kind === "ClusterRole" || o.kind === "ClusterRoleBinding");
+    const admission = new Set(["vigil-admission", "vigil-agent-admission-policies"]);
     assert.deepEqual(
-      clusterWide.filter((o) => o.metadata?.name !== "vigil-admission").map((o) => o.metadata?.name),
+      clusterWide.filter((o) => !admission.has(o.metadata?.name ?? "")).map((o) => o.metadata?.name),
       [],
       "no ClusterRole or ClusterRoleBinding",
     );
@@ -96,7 +98,7 @@ describe("deploy/: Vigil's policy packs", () => {
       assert.deepEqual(
         [...groups],
         ["admissionregistration.k8s.io"],
-        "the admission webhook's ClusterRole reaches admission configuration only",
+        "the admission ClusterRoles reach admission configuration only",
       );
     }
     const roles = all.filter((o) => o.kind === "Role");

@@ -80,8 +80,9 @@ export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]
 
 async function installPolicies(p: AdmissionPreparation, policies: NonNullable<AdmissionPreparation["policies"]>): Promise<Check> {
   const env = p.environment;
-  const exclusions = await excludedObjects(policies.cluster, p.objects, policies.exceptions, env.namespaces, p.now ?? new Date());
-  const wanted = packPolicies({ ...env, packs: policies.packs }, exclusions);
+  const found = await excludedObjects(policies.cluster, p.objects, policies.exceptions, env.namespaces, p.now ?? new Date());
+  const wanted = packPolicies({ ...env, packs: policies.packs }, found);
+  const exclusions = found.filter((e) => wanted.some((o) => o.kind === "ValidatingAdmissionPolicy" && o.metadata?.name === e.policy));
   p.fence?.();
   await applyClusterObjects(policies.cluster, wanted, FIELD_MANAGER);
   const removed = await removeUnwanted(policies.cluster, env.name, new Set(wanted.map((o) => o.metadata!.name!)));
