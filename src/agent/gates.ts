@@ -265,7 +265,7 @@ async function policyGate(c: Candidate): Promise<Check[]> {
     ...fromRepo.filter((s) => isException(s.object)),
   ];
   c.policyExceptions = exceptions;
-  return policyChecks({ manifests: c.objects ?? [], policies, ...(exceptions.length > 0 && { exceptions }) });
+  return policyChecks({ manifests: c.objects ?? [], policies, kinds: c.trust.doc.kinds, ...(exceptions.length > 0 && { exceptions }) });
 }
 
 /** Gates the trust policy turns off for the environment, each with who decided it (the policy and its admins). */

@@ -105,13 +105,26 @@ const image = v.strictObject({
   annotations: v.optional(v.record(v.string(), v.string())),
 });
 /** A kind Kubernetes does not define (a CRD's): where its images are, or that it has none. Until it is
- *  declared, the artifact gate blocks it, since its images could be in a shape Vigil cannot find. */
+ *  declared, the artifact gate blocks it, since its images could be in a shape Vigil cannot find. Paths
+ *  are field paths (`spec.templates[*].container`): to image fields, to pod specs, to lists of
+ *  containers and to single containers; the artifact gate verifies the images of all four, the policy
+ *  gate judges the containers of the last three as a PodTemplate's (src/manifest/workloads.ts). */
+const kindPaths = v.pipe(v.array(text), v.minLength(1, "must not be empty: leave it out, or write carriesNoImages: true"));
 const kindImages = v.union([
-  v.strictObject({
-    group: v.string(),
-    kind: text,
-    images: v.pipe(v.array(text), v.minLength(1, "must not be empty: write carriesNoImages: true instead")),
-  }),
+  v.pipe(
+    v.strictObject({
+      group: v.string(),
+      kind: text,
+      images: v.optional(kindPaths),
+      podSpecs: v.optional(kindPaths),
+      containerLists: v.optional(kindPaths),
+      containers: v.optional(kindPaths),
+    }),
+    v.check(
+      (k) => k.images !== undefined || k.podSpecs !== undefined || k.containerLists !== undefined || k.containers !== undefined,
+      "say where its images are (images, podSpecs, containerLists or containers), or write carriesNoImages: true",
+    ),
+  ),
   v.strictObject({ group: v.string(), kind: text, carriesNoImages: v.literal(true) }),
 ]);
 

@@ -37,6 +37,7 @@ export function imageUses(manifests: readonly SourcedObject[], declarations: rea
   for (const so of manifests) {
     for (const field of imageFieldsOf(so.object, declarationFor(so.object, declarations))) {
       const where = `${describeObject(so.object)} ${field.where}`;
+      if (field.problem) throw new InputError(`${so.file}:${so.line}: ${where}: ${field.problem}, as the trust policy's kinds says`);
       if (typeof field.value !== "string" || field.value === "") throw new InputError(`${so.file}:${so.line}: ${where} has no image`);
       let reference: ImageReference;
       try {

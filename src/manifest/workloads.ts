@@ -4,7 +4,10 @@
 // a container-like object with an `image`, an image volume), so Argo Rollouts, Knative Services, Argo
 // Workflows and any CRD that embeds them are found wherever they appear. A kind Kubernetes does not
 // define may still keep images in a shape of its own; such a kind is "undeclared" until the trust policy
-// says where its images are, or that it has none (see `KindDeclaration`).
+// says where its images are, or that it has none (see `KindDeclaration`). A declaration may also name
+// where the kind keeps pod specs, lists of containers and single containers (an Argo Workflows
+// template's `container`, Tekton's `steps`): their images are verified and their containers judged by
+// the pod policies as a PodTemplate's.
 import type { KubeObject } from "./manifests.ts";
 import { isBuiltInKind, splitApiVersion } from "./resources.ts";
 
@@ -32,6 +35,12 @@ export interface KindDeclaration {
   kind: string;
   /** Paths of its image fields: dotted names, `[*]` for every element of a list, `[N]` for one. */
   images?: readonly string[];
+  /** Paths of its pod specs (a mapping with `containers`, `initContainers`…, as in a PodSpec). */
+  podSpecs?: readonly string[];
+  /** Paths of its lists of containers (Tekton's `spec.steps`). */
+  containerLists?: readonly string[];
+  /** Paths of its single containers (an Argo Workflows template's `container` or `script`). */
+  containers?: readonly string[];
   /** It carries no images beyond those found in the shapes above. */
   carriesNoImages?: boolean;
 }
@@ -39,6 +48,8 @@ export interface KindDeclaration {
 export interface ImageField {
   /** The value as written (may be a non-string: the caller refuses it). */
   value: unknown;
+  /** Why a declared place holds no readable container (the caller refuses it). */
+  problem?: string;
   path: FieldPath;
   /** For messages: "container app", "init container setup", "volume models (image)", "spec.steps[0].image". */
   where: string;
@@ -49,18 +60,97 @@ export function podSpecPathOf(o: KubeObject): FieldPath | undefined {
   return isBuiltInKind(o) ? builtInPodSpecPaths[o.kind] : undefined;
 }
 
+/** A pod spec found in an object; `declared` when the trust policy named a container list or a single
+ *  container there and the spec is made of it (`{containers: [...]}`, with no pod-level settings). */
+export interface FoundPodSpec {
+  path: FieldPath;
+  spec: Record<string, unknown>;
+  declared?: "containerList" | "container";
+}
+
 /**
- * Every pod spec in an object: the built-in kind's, and any object elsewhere that has a `containers`
- * list (a pod template in a CRD), outermost first.
+ * Every pod spec in an object: the built-in kind's, any object elsewhere that has a `containers` list
+ * (a pod template in a CRD), outermost first, then the pod specs, container lists and single containers
+ * its kind's declaration names that are not inside one already found.
  */
-export function podSpecsOf(o: KubeObject): { path: FieldPath; spec: Record<string, unknown> }[] {
-  const found: { path: FieldPath; spec: Record<string, unknown> }[] = [];
+export function podSpecsOf(o: KubeObject, declaration?: KindDeclaration): FoundPodSpec[] {
+  const found: FoundPodSpec[] = [];
   walkSearched(o, (value, path) => {
     if (!isRecord(value) || !Array.isArray(value.containers)) return;
     found.push({ path, spec: value });
     return "skip";
   });
+  const covered = (path: FieldPath) => found.some((f) => isPrefix(f.path, path));
+  for (const { path, value, as } of declaredPlaces(o, declaration)) {
+    if (covered(path)) continue;
+    if (as === "podSpecs" && isRecord(value)) found.push({ path, spec: value });
+    else if (as === "containerLists" && Array.isArray(value))
+      found.push({ path, spec: { containers: value.map((c, i) => named(c, [...path, i])) }, declared: "containerList" });
+    else if (as === "containers" && isRecord(value))
+      found.push({ path, spec: { containers: [named(value, path)] }, declared: "container" });
+  }
   return found;
+}
+
+/** A declared container as a pod's: one without a name (an Argo template's `container`) is named by
+ *  its field path, since a pod's containers always have names and policies rely on them. */
+function named(container: unknown, path: FieldPath): unknown {
+  if (!isRecord(container) || typeof container.name === "string") return container;
+  return { ...container, name: formatFieldPath(path) };
+}
+
+type PlaceField = "podSpecs" | "containerLists" | "containers";
+const placeFields: readonly PlaceField[] = ["podSpecs", "containerLists", "containers"];
+
+/** The values at the paths a declaration names for pod specs, container lists and containers. */
+function declaredPlaces(o: KubeObject, declaration?: KindDeclaration): { path: FieldPath; value: unknown; as: PlaceField }[] {
+  if (!declaration) return [];
+  return placeFields.flatMap((as) =>
+    (declaration[as] ?? []).flatMap((pattern) =>
+      expandPath(o, parseFieldPattern(pattern)).map((path) => ({ path, value: valueAt(o, path), as })),
+    ),
+  );
+}
+
+/** What is wrong with a declaration's paths (each must parse), by field and index. */
+export function kindPathProblems(declaration: KindDeclaration): { field: string; index: number; message: string }[] {
+  return (["images", ...placeFields] as const).flatMap((field) =>
+    (declaration[field] ?? []).flatMap((pattern, index) => {
+      try {
+        parseFieldPattern(pattern);
+        return [];
+      } catch (e) {
+        return [{ field, index, message: (e as Error).message }];
+      }
+    }),
+  );
+}
+
+/** The image fields of the containers at the places a declaration names; a place that holds no
+ *  container of the declared shape is a problem, never skipped: its images could not be read. */
+function declaredContainerImages(o: KubeObject, declaration?: KindDeclaration): ImageField[] {
+  const fields: ImageField[] = [];
+  for (const { path, value, as } of declaredPlaces(o, declaration)) {
+    const at = formatFieldPath(path);
+    const containers: [Record<string, unknown> | undefined, FieldPath][] =
+      as === "containers"
+        ? [[isRecord(value) ? value : undefined, path]]
+        : as === "containerLists" && Array.isArray(value)
+          ? value.map((c, i) => [isRecord(c) ? c : undefined, [...path, i]])
+          : [];
+    if (as === "podSpecs" && !isRecord(value))
+      fields.push({ value: undefined, path, where: at, problem: "declared as a pod spec, it is not a mapping" });
+    if (as === "containerLists" && !Array.isArray(value))
+      fields.push({ value: undefined, path, where: at, problem: "declared as a container list, it is not a list" });
+    for (const [container, containerPath] of containers) {
+      const name = typeof container?.name === "string" ? ` ${container.name}` : "";
+      const where = `container${name} (${formatFieldPath(containerPath)})`;
+      if (!container)
+        fields.push({ value: undefined, path: containerPath, where, problem: "declared as a container, it is not a mapping" });
+      else fields.push({ value: container.image, path: [...containerPath, "image"], where });
+    }
+  }
+  return fields;
 }
 
 /**
@@ -87,6 +177,7 @@ export function imageFieldsOf(o: KubeObject, declaration?: KindDeclaration): Ima
       add({ value: value.image.reference, path: [...path, "image", "reference"], where: `${volume} (image)` });
     }
   });
+  for (const field of declaredContainerImages(o, declaration)) add(field);
   for (const pattern of declaration?.images ?? []) {
     for (const path of expandPath(o, parseFieldPattern(pattern))) {
       if (!fields.has(JSON.stringify(path))) add({ value: valueAt(o, path), path, where: formatFieldPath(path) });

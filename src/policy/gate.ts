@@ -9,7 +9,7 @@ import { schemaVersion, validateObject } from "./schema.ts";
 import { validationProblems } from "./validation.ts";
 import { describeObject, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { isBuiltInKind, ResourceTypes } from "../manifest/resources.ts";
-import { formatFieldPath, podSpecsOf } from "../manifest/workloads.ts";
+import { declarationFor, formatFieldPath, podSpecsOf, type KindDeclaration } from "../manifest/workloads.ts";
 import { GATE, compileBinding, compilePolicy, evaluateBinding, type CompiledBinding, type CompiledPolicy, type Target } from "./vap.ts";
 
 const VAP_API = "admissionregistration.k8s.io/v1";
@@ -22,6 +22,9 @@ export interface PolicyGateInput {
   /** Policies, bindings and their params from packs and policy folders. */
   policies: readonly SourcedObject[];
   exceptions?: readonly SourcedObject[];
+  /** The trust policy's `kinds`: the pod specs, container lists and containers of custom kinds, judged
+   *  as PodTemplates like the pod specs found without them. */
+  kinds?: readonly KindDeclaration[];
   now?: Date;
 }
 
@@ -79,7 +82,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
         const type = types.of(o);
         // Pod templates inside kinds Kubernetes does not define (Argo Rollouts, Knative Services, any CRD
         // with a pod spec): every policy for PodTemplates judges each of them, so the packs hold there too.
-        for (const template of embeddedPodTemplates(o)) {
+        for (const template of embeddedPodTemplates(o, declarationFor(o, input.kinds ?? []))) {
           const derivedType = types.of(template.object)!;
           const derived: Target = {
             so: { ...so, object: admittedObject(template.object) },
@@ -174,12 +177,14 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
  * Each pod spec inside an object of a kind Kubernetes does not define, as the PodTemplate a policy for
  * pod templates sees: the owner's name, namespace and labels, the template's own metadata when the spec
  * sits beside one (`spec.template: {metadata, spec}`), and the spec. Its subject names the owner and
- * the field, e.g. `Rollout/shop/web spec.template.spec`.
+ * the field, e.g. `Rollout/shop/web spec.template.spec`. The container lists and single containers the
+ * trust policy declares for the kind are judged as a pod spec holding only them: pod-level settings the
+ * kind keeps elsewhere are not seen, so a control met only there fails (stricter, never more lenient).
  */
-function embeddedPodTemplates(o: KubeObject): { object: KubeObject; subject: string }[] {
+function embeddedPodTemplates(o: KubeObject, declaration: KindDeclaration | undefined): { object: KubeObject; subject: string }[] {
   if (isBuiltInKind(o)) return [];
-  return podSpecsOf(o).map(({ path, spec }) => {
-    const parent = path.length > 0 ? podSpecParent(o, path) : undefined;
+  return podSpecsOf(o, declaration).map(({ path, spec, declared }) => {
+    const parent = path.length > 0 && !declared ? podSpecParent(o, path) : undefined;
     const templateMetadata = parent && typeof parent.metadata === "object" && parent.metadata !== null ? parent.metadata : {};
     const { name, namespace, labels, annotations } = o.metadata ?? {};
     const object: KubeObject = {

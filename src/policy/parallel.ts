@@ -11,6 +11,7 @@ import { InputError } from "../core/errors.ts";
 import { policyChecks, type PolicyGateInput, type Share } from "./gate.ts";
 import { loadManifests, manifestFilesUnder } from "../manifest/manifests.ts";
 import { loadPacks } from "./packs.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 /** Where the gate's input comes from, as the command line names it. */
 export interface PolicySources {
@@ -18,6 +19,8 @@ export interface PolicySources {
   policyPaths: string[];
   exceptionsPath?: string;
   manifestPaths: string[];
+  /** The trust policy's `kinds`: where custom kinds keep pod specs and containers. */
+  kinds?: KindDeclaration[];
 }
 
 export interface ShareRequest {
@@ -37,6 +40,7 @@ export function loadPolicyInput(sources: PolicySources, now = new Date()): Polic
     policies: [...loadPacks(sources.packs), ...loadManifests(sources.policyPaths)],
     exceptions: sources.exceptionsPath ? loadManifests([sources.exceptionsPath]) : [],
     manifests: loadManifests(sources.manifestPaths),
+    ...(sources.kinds && { kinds: sources.kinds }),
     now,
   };
 }

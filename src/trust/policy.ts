@@ -7,6 +7,7 @@ import { InputError } from "../core/errors.ts";
 import { parseDuration } from "../core/duration.ts";
 import { locate, parseYamlSource, validateYaml, type YamlSource } from "../core/yaml-source.ts";
 import { formatBytes, readInputText } from "../core/input-file.ts";
+import { kindPathProblems } from "../manifest/workloads.ts";
 import { parseAllowedSignerLine, parseAllowedSigners, type SshTrustEntry } from "./ssh-signers.ts";
 
 /** A trust policy, and the allowed_signers file it names, are at most this large: real ones are a few KiB. */
@@ -138,6 +139,7 @@ function checkReferences(doc: TrustPolicyDocument, where: (p: readonly PropertyK
       problems.push(`${at}: environment "${after}" names no agent key (agent: { key: … }) to verify its deployment records with`);
   });
   doc.images.forEach((rule, i) => checkImageRule(doc, rule, (p) => where(["images", i, ...p]), problems));
+  doc.kinds.forEach((k, i) => problems.push(...kindPathProblems(k).map((p) => `${where(["kinds", i, p.field, p.index])}: ${p.message}`)));
   if (problems.length > 0) throw new InputError(`invalid trust policy:\n  ${problems.join("\n  ")}`);
 }
 

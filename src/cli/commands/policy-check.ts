@@ -7,17 +7,20 @@ import { checkSources } from "../../policy/parallel.ts";
 import { verdictSink } from "../output.ts";
 import { toSarif } from "../sarif.ts";
 import { defineCommand } from "../command.ts";
+import { loadTrustPolicyFile } from "../../trust/policy.ts";
 
 const formats = ["table", "json", "sarif"] as const;
 
 export const policyCheck = defineCommand({
   summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
-  usage: "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [-o table|json|sarif] [--jobs N] PATH...",
+  usage:
+    "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [--trust FILE] [-o table|json|sarif] [--jobs N] PATH...",
   help: () =>
     [
       `  --pack NAME           a built-in pack: ${packNames().join(", ")}`,
       "  --policy FILE|DIR     ValidatingAdmissionPolicies, their bindings and params (repeatable)",
       "  --exceptions DIR      PolicyException objects (vigil.dev/v1alpha1)",
+      "  --trust FILE          a trust policy whose kinds say where custom kinds keep pod specs and containers",
       "  -o, --output FORMAT   table (default), json (the verdict) or sarif (for code scanning)",
       "  --jobs N              threads for large sets (default: the available cores less one; 1 for one thread)",
       "  PATH...               manifest files and folders (YAML, multi-document, JSON, List kinds)",
@@ -26,6 +29,7 @@ export const policyCheck = defineCommand({
     pack: { type: "string", multiple: true },
     policy: { type: "string", multiple: true },
     exceptions: { type: "string" },
+    trust: { type: "string" },
     output: { type: "string", short: "o" },
     jobs: { type: "string" },
   },
@@ -39,7 +43,14 @@ export const policyCheck = defineCommand({
     if (packs.length === 0 && policyPaths.length === 0) throw new InputError(`give at least one --pack or --policy\nusage: ${this.usage}`);
     const jobs = integerOption(values.jobs, "--jobs", { min: 1, unit: "threads" });
     const exceptionsPath = values.exceptions;
-    const sources = { packs, policyPaths, manifestPaths: positionals, ...(exceptionsPath ? { exceptionsPath } : {}) };
+    const kinds = values.trust ? (await loadTrustPolicyFile(values.trust)).doc.kinds : undefined;
+    const sources = {
+      packs,
+      policyPaths,
+      manifestPaths: positionals,
+      ...(exceptionsPath ? { exceptionsPath } : {}),
+      ...(kinds && { kinds }),
+    };
     const checks = await checkSources(sources, jobs === undefined ? {} : { threads: jobs });
     const verdict = makeVerdict({ manifests: positionals.join(" "), packs: packs.join(",") || undefined }, checks);
     if (format === "sarif") process.stdout.write(JSON.stringify(toSarif(verdict, version()), null, 2) + "\n");
