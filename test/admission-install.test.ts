@@ -1,13 +1,15 @@
 // deploy/admission.yaml on a real API server: installed as an admin would (kubectl apply --server-side),
 // the webhook's pod is admitted under Pod Security "restricted", and `vigil admission` running as its
 // service account (and nothing more) can do all it does: issue its Secret, keep its webhook
-// configuration and the packs' policies, and rotate; it cannot read other Secrets or touch workloads.
+// configuration, use break-glass tokens up, and rotate; it cannot read other Secrets or touch workloads.
+// The agent's service account can install and remove the packs' policies and bindings.
 import { strict as assert } from "node:assert";
 import { X509Certificate } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startAdmission } from "../src/admission/admission.ts";
+import { prepareAdmission } from "../src/agent/admission-policies.ts";
 import { loadAdmissionConfig } from "../src/admission/config.ts";
 import { ensureServingMaterial } from "../src/admission/tls.ts";
 import { connectCluster } from "../src/cluster/index.ts";
@@ -21,8 +23,9 @@ import { requireTools, run, tempDir } from "./helpers/tools.ts";
 const kube = kubeForFile();
 const deploy = new URL("../deploy/", import.meta.url).pathname;
 const ACCOUNT = "system:serviceaccount:vigil-system:vigil-admission";
+const AGENT = "system:serviceaccount:vigil-system:vigil-agent";
 
-test("deploy/admission.yaml: the pod meets 'restricted', and the service account can run the webhook and nothing else", async (t) => {
+test("deploy/admission.yaml: the pod meets 'restricted', the service account can run the webhook and nothing else, and the agent's can install the packs", async (t) => {
   if (!requireKube(t, [kubectlBinary]) || !requireTools(t, ["ssh-keygen"])) return;
   const cluster = kube.cluster;
   const kubectl = (...args: string[]) => run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, ...args]);
@@ -71,7 +74,7 @@ listen: 127.0.0.1:${port}
 cluster: { kubeconfig: ${account.kubeconfigPath} }
 webhook: { url: "https://127.0.0.1:${port}" }
 environments:
-  - { name: shop-production, namespaces: [shop], packs: [pss-restricted] }
+  - { name: shop-production, namespaces: [shop] }
 `,
   );
   const running = await startAdmission(loadAdmissionConfig(configFile), () => {});
@@ -79,12 +82,21 @@ environments:
   await running.checkCertificates();
   const vwc = await kubeApi(cluster, "GET", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/vigil-admission");
   assert.equal(vwc.status, 200);
-  const binding = await kubeApi(
-    cluster,
-    "GET",
-    "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/vigil-shop-production-pss-run-as-non-root",
-  );
-  assert.equal(binding.status, 200, JSON.stringify(binding.body));
+
+  // The agent, as its own service account, installs the packs (and removes them): its ClusterRole suffices.
+  const agent = cluster.user(AGENT, ["system:serviceaccounts", "system:serviceaccounts:vigil-system"]);
+  const asAgent = await connectCluster({ kubeconfig: agent.kubeconfigPath });
+  t.after(() => asAgent.close());
+  const environment = { name: "shop-production", namespaces: ["shop"] };
+  const install = (packs: string[]) =>
+    prepareAdmission({ environment, revision: "0".repeat(40), objects: [], policies: { cluster: asAgent, packs, exceptions: [] } });
+  const [installed] = await install(["pss-restricted"]);
+  assert.equal(installed!.status, "pass", installed!.message);
+  const bindingPath = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/vigil-shop-production-pss-run-as-non-root";
+  assert.equal((await kubeApi(cluster, "GET", bindingPath)).status, 200);
+  const [removed] = await install([]);
+  assert.match(removed!.message, /removed: .*binding vigil-shop-production-pss-run-as-non-root/);
+  assert.equal((await kubeApi(cluster, "GET", bindingPath)).status, 404);
 
   // Nothing more: no other Secret, no workload.
   const can = async (resourceAttributes: Record<string, string>) => {
@@ -96,6 +108,12 @@ environments:
     return review.body.status.allowed === true;
   };
   assert.equal(await can({ namespace: "vigil-system", verb: "get", resource: "secrets", name: "vigil-agent-state" }), false);
+  // Break-glass tokens are used up by creating a ConfigMap; nothing else of ConfigMaps (the agent's among them).
+  assert.equal(await can({ namespace: "vigil-system", verb: "create", resource: "configmaps" }), true);
+  for (const verb of ["get", "update", "patch", "delete", "list"])
+    assert.equal(await can({ namespace: "vigil-system", verb, resource: "configmaps", name: "vigil-triggers" }), false, verb);
+  // The packs are the agent's to install, no more the webhook's.
+  assert.equal(await can({ verb: "create", group: "admissionregistration.k8s.io", resource: "validatingadmissionpolicybindings" }), false);
   assert.equal(await can({ namespace: "shop", verb: "create", resource: "pods" }), false);
   assert.equal(
     await can({ verb: "patch", group: "admissionregistration.k8s.io", resource: "validatingwebhookconfigurations", name: "someone-elses" }),
