@@ -46,6 +46,8 @@ const goTools: Record<string, string> = {
   gitleaks: "github.com/zricethezav/gitleaks/v8@v8.30.1",
   // Encrypts the SOPS files the interop tests decrypt (issue 22).
   sops: "github.com/getsops/sops/v3/cmd/sops@v3.13.3",
+  // The admission benchmark's load generator (issue 21): a constant rate that costs little CPU, with its own percentiles.
+  vegeta: "github.com/tsenart/vegeta/v12@v12.13.0",
 };
 
 export const goBin = join(import.meta.dirname, "..", ".cache", "go", "bin");
