@@ -52,7 +52,8 @@ test("a new advisory opens findings where its package runs, judging only that pa
   assert.equal(finding.severity, "high");
   assert.deepEqual(finding.fixed, ["4.17.21"]);
   assert.equal(finding.since, "2026-12-01T10:00:00Z");
-  assert.match(finding.action, /upgrade lodash to 4\.17\.21 in registry\.example\.com\/team\/web:1@sha256:/);
+  assert.equal(finding.action, "upgrade lodash to 4.17.21 in the image and deploy its new digest");
+  assert.match(finding.image, /^registry\.example\.com\/team\/web:1@sha256:/);
   assert.deepEqual(f.monitor.openFindings(), await f.monitor.fullRescan());
 });
 

@@ -54,7 +54,7 @@ export function placeFinding(f: Finding, at: Placement, since: string): MonitorF
     severity: f.severity.rating,
     fixed: f.fixed,
     since,
-    action: actionFor(f, at),
+    action: actionFor(f),
     ...(f.summary && { summary: f.summary }),
     ...(f.suppressed && {
       suppressed: { status: f.suppressed.status, ...(f.suppressed.justification && { justification: f.suppressed.justification }) },
@@ -62,14 +62,50 @@ export function placeFinding(f: Finding, at: Placement, since: string): MonitorF
   };
 }
 
-function actionFor(f: Finding, at: Placement): string {
+/**
+ * What to do, in words that hold wherever the component runs (the finding names the image and the
+ * environment beside it): so one component's finding has the same details in every place it is found,
+ * and the inventory stores those details once (see FindingDetail).
+ */
+function actionFor(f: Finding): string {
   if (f.kind === "cannot-judge")
-    return `${f.reason ?? "cannot be judged"}: check ${f.name} ${f.version} in ${at.image} by hand, or give its SBOM the missing detail`;
-  if (f.fixed.length > 0) return `upgrade ${f.name} to ${f.fixed[0]} in ${at.image} and deploy the new digest to ${at.environment}`;
-  return `no fixed version of ${f.name} is known: remove it from ${at.image}, or record a VEX statement if it is not exploitable`;
+    return `${f.reason ?? "cannot be judged"}: check ${f.name} ${f.version} in the image by hand, or give its SBOM the missing detail`;
+  if (f.fixed.length > 0) return `upgrade ${f.name} to ${f.fixed[0]} in the image and deploy its new digest`;
+  return `no fixed version of ${f.name} is known: remove it from the image, or record a VEX statement if it is not exploitable`;
 }
 
 export function findingKey(...parts: string[]): string {
   // U+001F (unit separator): below every printable character, so keys sort by their parts; PostgreSQL text cannot hold U+0000.
   return parts.join("\u001f");
+}
+
+/** The fields that say where a finding is found; everything else is its detail. */
+export type FindingPlace = Pick<MonitorFinding, "key" | "environment" | "workload" | "image" | "digest" | "since">;
+/** What a finding says, apart from where: for an advisory finding the same in every place its component runs. */
+export type FindingDetail = Omit<MonitorFinding, keyof FindingPlace>;
+
+/**
+ * The id a finding's detail is stored under. An advisory finding's detail depends only on the component
+ * and the advisory (the scan judges each purl once; VEX applies per purl), so every place that runs the
+ * component shares it: a changed advisory rewrites one detail, not one row per place. Other findings'
+ * details are their own.
+ */
+export function detailId(f: MonitorFinding): string {
+  return f.type === "advisory" ? findingKey("advisory", f.subject, f.rule) : f.key;
+}
+
+/** A finding as its place and its detail. */
+export function splitFinding(f: MonitorFinding): { place: FindingPlace; detail: FindingDetail } {
+  const { key, environment, workload, image, digest, since, ...detail } = f;
+  return { place: { key, environment, workload, image, digest, since }, detail };
+}
+
+/** The finding a place and a detail make (the inverse of splitFinding). */
+export function joinFinding(place: FindingPlace, detail: FindingDetail): MonitorFinding {
+  return { ...detail, ...place };
+}
+
+/** Whether two findings are found in the same place (their first-seen times aside). */
+export function samePlace(a: MonitorFinding, b: MonitorFinding): boolean {
+  return a.key === b.key && a.environment === b.environment && a.workload === b.workload && a.image === b.image && a.digest === b.digest;
 }

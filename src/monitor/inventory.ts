@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import type { Component } from "../vuln/match.ts";
-import type { MonitorFinding } from "./findings.ts";
+import { detailId, joinFinding, splitFinding, type FindingDetail, type FindingPlace, type MonitorFinding } from "./findings.ts";
 import type { Admission } from "./trust.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import { parseReference } from "../oci/reference.ts";
@@ -43,8 +43,8 @@ export interface InventoryStore {
   hasComponents(digest: string): Promise<boolean>;
   putComponents(digest: string, components: Component[]): Promise<void>;
   components(digest: string): Promise<Component[]>;
-  /** Opens or updates these findings (each keeps its first-seen time) and closes those keys. */
-  updateFindings(upserts: MonitorFinding[], closed: string[]): Promise<void>;
+  /** Writes one change to the open findings (each keeps its first-seen time), in one transaction. */
+  updateFindings(update: FindingsUpdate): Promise<void>;
   findings(filter?: { environment?: string; since?: string }): Promise<MonitorFinding[]>;
   /** The manifests last applied to an environment (what the policy trigger evaluates again). */
   putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void>;
@@ -56,21 +56,69 @@ export interface InventoryStore {
   close(): Promise<void>;
 }
 
+/**
+ * One change to the open findings, as the monitor's diff found it. Only the delta is written: a place
+ * row (key, environment, workload, image, digest, since, detail id: about 300 bytes) per finding opened
+ * or moved, a detail row per distinct detail opened or changed (shared by every place that runs the
+ * component: see detailId), and deletions of closed places and of details no place names any more.
+ */
+export interface FindingsUpdate {
+  /** New findings, and findings whose place changed under the same key (another image tag for the digest). */
+  opened: MonitorFinding[];
+  /** Findings whose details changed where they are (an advisory's fixed version, a VEX suppression): details only. */
+  changed: MonitorFinding[];
+  closed: MonitorFinding[];
+}
+
+/** The rows a FindingsUpdate writes, for either store. */
+export function findingRows(update: FindingsUpdate): {
+  details: [id: string, doc: string][];
+  places: [detail: string, place: FindingPlace][];
+  closed: [detail: string, key: string][];
+  /** Details of closed findings: deleted unless a place still names them. */
+  orphans: string[];
+} {
+  const details = new Map<string, string>();
+  const places: [string, FindingPlace][] = [];
+  for (const list of [update.opened, update.changed]) {
+    for (const f of list) {
+      const id = detailId(f);
+      // Every place of one component's advisory finding has the same detail: serialised once.
+      if (!details.has(id)) details.set(id, JSON.stringify(splitFinding(f).detail));
+      if (list === update.opened)
+        places.push([
+          id,
+          { key: f.key, environment: f.environment, workload: f.workload, image: f.image, digest: f.digest, since: f.since },
+        ]);
+    }
+  }
+  const closed = update.closed.map((f): [string, string] => [detailId(f), f.key]);
+  return { details: [...details], places, closed, orphans: [...new Set(closed.map(([id]) => id))] };
+}
+
+/** Rows of (place columns, detail document) read back as findings; each detail parsed once. */
+export function findingsFromRows(rows: (FindingPlace & { doc: string; detail: string })[]): MonitorFinding[] {
+  const parsed = new Map<string, FindingDetail>();
+  return rows.map(({ doc, detail, ...place }) => {
+    let d = parsed.get(detail);
+    if (!d) parsed.set(detail, (d = JSON.parse(doc) as FindingDetail));
+    return joinFinding(
+      {
+        key: place.key,
+        environment: place.environment,
+        workload: place.workload,
+        image: place.image,
+        digest: place.digest,
+        since: place.since,
+      },
+      d,
+    );
+  });
+}
+
 const FILE = "inventory.sqlite";
-/** Rows per multi-row statement: 4 values each stays far below SQLite's 32,766 variables per statement. */
-const ROWS_PER_STATEMENT = 500;
-
-/** Calls `write` on consecutive slices of at most `size` items. */
-function inBatches<T>(items: readonly T[], size: number, write: (batch: readonly T[]) => void): void {
-  for (let i = 0; i < items.length; i += size) write(items.slice(i, i + size));
-}
-
-/** "(?, ?), (?, ?)" for `rows` rows of `columns` values. */
-function placeholders(rows: number, columns: number): string {
-  const row = columns === 1 ? "?" : `(${Array(columns).fill("?").join(", ")})`;
-  return Array(rows).fill(row).join(", ");
-}
-export const SCHEMA = "1";
+/** 2: findings as narrow place rows and shared details (1 kept each finding as one JSON document; migrated on open). */
+export const SCHEMA = "2";
 /** The meta key of the inventory's generation (see InventoryStore.generation). */
 export const GENERATION = "generation";
 
@@ -79,8 +127,12 @@ CREATE TABLE IF NOT EXISTS vigil_monitor_meta (key TEXT PRIMARY KEY, value TEXT 
 CREATE TABLE IF NOT EXISTS vigil_monitor_workloads (environment TEXT NOT NULL, workload TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (environment, workload));
 CREATE TABLE IF NOT EXISTS vigil_monitor_components (digest TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vigil_monitor_manifests (environment TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vigil_monitor_findings (key TEXT PRIMARY KEY, environment TEXT NOT NULL, since TEXT NOT NULL, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vigil_monitor_open_findings (detail TEXT NOT NULL, key TEXT NOT NULL, environment TEXT NOT NULL, workload TEXT NOT NULL, image TEXT NOT NULL, digest TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (detail, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vigil_monitor_finding_details (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
 `;
+
+/** Schema 1's findings table: each finding one JSON document. Read once, to migrate. */
+export const SCHEMA_1_FINDINGS = "vigil_monitor_findings";
 
 /** A folder for the embedded store, or a postgres:// URL for one shared by several clusters' monitors. */
 export async function openInventory(location: string): Promise<InventoryStore> {
@@ -113,12 +165,28 @@ class SqliteInventory implements InventoryStore {
       throw new UnavailableError(`${file}: cannot open the inventory: ${(e as Error).message}`);
     }
     const row = db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'").get() as { value: string } | undefined;
+    const inventory = new SqliteInventory(file, db);
     if (row === undefined) db.prepare("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', ?)").run(SCHEMA);
+    else if (row.value === "1") inventory.#migrateFromSchema1();
     else if (row.value !== SCHEMA) {
       db.close();
       throw new InputError(`${file}: inventory schema ${JSON.stringify(row.value)}, this Vigil reads ${SCHEMA}`);
     }
-    return new SqliteInventory(file, db);
+    return inventory;
+  }
+
+  /** Schema 1 kept each finding as one JSON document: rewritten as places and details, first-seen times kept. */
+  #migrateFromSchema1(): void {
+    this.#transaction(() => {
+      const rows = this.#db.prepare(`SELECT doc, since FROM ${SCHEMA_1_FINDINGS}`).all() as { doc: string; since: string }[];
+      this.#writeFindings({
+        opened: rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since })),
+        changed: [],
+        closed: [],
+      });
+      this.#db.exec(`DROP TABLE ${SCHEMA_1_FINDINGS}`);
+      this.#db.prepare("UPDATE vigil_monitor_meta SET value = ? WHERE key = 'schema'").run(SCHEMA);
+    });
   }
 
   async replaceEnvironment(environment: string, workloads: DeployedWorkload[]): Promise<void> {
@@ -165,22 +233,32 @@ class SqliteInventory implements InventoryStore {
     return row ? (JSON.parse(row.doc) as Component[]) : [];
   }
 
-  async updateFindings(upserts: MonitorFinding[], closed: string[]): Promise<void> {
-    if (upserts.length === 0 && closed.length === 0) return;
-    this.#transaction(() => {
-      // Multi-row statements, each prepared once per size: a feed that changes 300,000 findings is a few
-      // hundred statements, not 300,000. A finding seen before keeps the time it was first seen.
-      inBatches(upserts, ROWS_PER_STATEMENT, (batch) => {
-        const values: string[] = [];
-        for (const f of batch) values.push(f.key, f.environment, f.since, JSON.stringify(f));
-        this.#statement(
-          `INSERT INTO vigil_monitor_findings (key, environment, since, doc) VALUES ${placeholders(batch.length, 4)} ON CONFLICT (key) DO UPDATE SET doc = excluded.doc`,
-        ).run(...values);
-      });
-      inBatches(closed, ROWS_PER_STATEMENT * 4, (batch) => {
-        this.#statement(`DELETE FROM vigil_monitor_findings WHERE key IN (${placeholders(batch.length, 1)})`).run(...batch);
-      });
-    });
+  async updateFindings(update: FindingsUpdate): Promise<void> {
+    if (update.opened.length + update.changed.length + update.closed.length === 0) return;
+    this.#transaction(() => this.#writeFindings(update));
+  }
+
+  /**
+   * One prepared single-row statement per kind of row, in one transaction: measured faster in SQLite
+   * than multi-row VALUES lists (bench/monitor.ts). A place seen before keeps the time it was first
+   * seen; a detail already stored as it is is not rewritten.
+   */
+  #writeFindings(update: FindingsUpdate): void {
+    const rows = findingRows(update);
+    const putDetail = this.#statement(
+      "INSERT INTO vigil_monitor_finding_details (id, doc) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc WHERE doc <> excluded.doc",
+    );
+    for (const [id, doc] of rows.details) putDetail.run(id, doc);
+    const putPlace = this.#statement(
+      "INSERT INTO vigil_monitor_open_findings (detail, key, environment, workload, image, digest, since) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (detail, key) DO UPDATE SET environment = excluded.environment, workload = excluded.workload, image = excluded.image, digest = excluded.digest",
+    );
+    for (const [detail, p] of rows.places) putPlace.run(detail, p.key, p.environment, p.workload, p.image, p.digest, p.since);
+    const close = this.#statement("DELETE FROM vigil_monitor_open_findings WHERE detail = ? AND key = ?");
+    for (const [detail, key] of rows.closed) close.run(detail, key);
+    const dropOrphan = this.#statement(
+      "DELETE FROM vigil_monitor_finding_details WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM vigil_monitor_open_findings WHERE detail = ?1)",
+    );
+    for (const id of rows.orphans) dropOrphan.run(id);
   }
 
   /** A statement prepared once and kept: the batched writes reuse the same few sizes. */
@@ -193,10 +271,12 @@ class SqliteInventory implements InventoryStore {
   async findings(filter: { environment?: string; since?: string } = {}): Promise<MonitorFinding[]> {
     const rows = this.#db
       .prepare(
-        "SELECT doc, since FROM vigil_monitor_findings WHERE (?1 IS NULL OR environment = ?1) AND (?2 IS NULL OR since >= ?2) ORDER BY environment, key",
+        `SELECT p.detail, p.key, p.environment, p.workload, p.image, p.digest, p.since, d.doc
+         FROM vigil_monitor_open_findings p JOIN vigil_monitor_finding_details d ON d.id = p.detail
+         WHERE (?1 IS NULL OR p.environment = ?1) AND (?2 IS NULL OR p.since >= ?2) ORDER BY p.environment, p.key`,
       )
-      .all(filter.environment ?? null, filter.since ?? null) as { doc: string; since: string }[];
-    return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
+      .all(filter.environment ?? null, filter.since ?? null) as (FindingPlace & { doc: string; detail: string })[];
+    return findingsFromRows(rows);
   }
 
   async putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {

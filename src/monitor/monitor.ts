@@ -9,7 +9,7 @@ import type { Component } from "../vuln/match.ts";
 import type { VexStatement } from "../vuln/vex.ts";
 import { Evaluator } from "./evaluator.ts";
 import type { MonitorFinding } from "./findings.ts";
-import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
+import type { DeployedWorkload, FindingsUpdate, InventoryStore } from "./inventory.ts";
 import { trackChanges } from "./tracking-store.ts";
 import { recordDeployment, recordDrift, snapshotOf, type Deployment } from "./record.ts";
 import { notDeployed, type RunningContainer } from "./cluster.ts";
@@ -17,11 +17,18 @@ import { readRefs, repositoryActivity, UNREACHABLE } from "./repository.ts";
 import type { Repo } from "../git/repo.ts";
 import { isBinding, isPolicy, policyChecks, type PolicyGateInput } from "../policy/gate.ts";
 import type { Check } from "../core/verdict.ts";
-import { findingKey } from "./findings.ts";
+import { findingKey, samePlace } from "./findings.ts";
 import { createHash } from "node:crypto";
 import { parseException } from "../policy/exceptions.ts";
 import { trustedKeys, untrustedAdmissions, type TrustedKeys } from "./trust.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
+
+/** Seconds an import took per step: into the database, judging the changed components, diff + emit + store. */
+export interface StepSeconds {
+  import: number;
+  judge: number;
+  settle: number;
+}
 
 /** What one change did to the findings. */
 export interface FindingChanges {
@@ -113,17 +120,17 @@ export class Monitor {
   }
 
   /** `vigil db import` through the monitor: the import, then only the changed advisories' components. */
-  importAdvisories(
-    paths: string[],
-  ): Promise<FindingChanges & { import: ImportResult; seconds: { import: number; judge: number; settle: number } }> {
+  importAdvisories(paths: string[]): Promise<FindingChanges & { import: ImportResult; seconds: StepSeconds; cpuSeconds: StepSeconds }> {
     return this.#serial(async () => {
       const started = performance.now();
+      const cpu = process.cpuUsage();
       const { store, changes } = trackChanges(this.#advisories);
       const result = await importAdvisories(store, paths);
       // What another process imported meanwhile (or since the last look) counts too.
       const foreign = await this.#advisoryChanges();
       for (const id of changes.ids) foreign.delete(id);
       const imported = performance.now();
+      const importedCpu = process.cpuUsage(cpu);
       const purls = await this.#evaluator.incremental({
         keys: new Set([...changes.keys, ...(await this.#evaluator.keysNaming(foreign))]),
         ids: new Set([...changes.ids, ...foreign]),
@@ -131,13 +138,20 @@ export class Monitor {
       const touched = new Set(purls);
       const found = this.#evaluator.placed(this.#stamp(), purls);
       const judged = performance.now();
+      const judgedCpu = process.cpuUsage(cpu);
       const settled = await this.#settle("advisories", found, (f) => isAdvisory(f) && touched.has(f.purl!), purls.length);
       const seconds = {
         import: (imported - started) / 1000,
         judge: (judged - imported) / 1000,
         settle: (performance.now() - judged) / 1000,
       };
-      return { ...settled, import: result, seconds };
+      const cpuOf = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
+      const cpuSeconds = {
+        import: cpuOf(importedCpu),
+        judge: cpuOf(judgedCpu) - cpuOf(importedCpu),
+        settle: cpuOf(process.cpuUsage(cpu)) - cpuOf(judgedCpu),
+      };
+      return { ...settled, import: result, seconds, cpuSeconds };
     });
   }
 
@@ -403,7 +417,13 @@ export class Monitor {
     return evaluator;
   }
 
-  /** Replaces the open findings `replaces` selects with `found`; stores and emits the difference. */
+  /**
+   * Replaces the open findings `replaces` selects with `found`; emits the difference, then stores it.
+   * The sinks hear of a change as soon as the diff is known; the inventory's write follows, in the same
+   * order as the changes. A crash between the two loses nothing: the inventory still holds the findings
+   * as before the change, so the monitor that starts next judges again, finds the difference again and
+   * announces it again (at-least-once delivery, never none).
+   */
   async #settle(
     trigger: string,
     found: MonitorFinding[],
@@ -412,28 +432,32 @@ export class Monitor {
   ): Promise<FindingChanges> {
     const next = new Map<string, MonitorFinding>();
     for (const f of found) next.set(f.key, f);
-    const opened: MonitorFinding[] = [];
-    const closed: MonitorFinding[] = [];
+    const update: FindingsUpdate = { opened: [], changed: [], closed: [] };
     for (const [key, f] of this.#open) {
       if (!replaces(f)) continue;
       const now = next.get(key);
+      next.delete(key);
       if (!now) {
-        closed.push(f);
+        update.closed.push(f);
         this.#open.delete(key);
-      } else if (sameFinding(f, now)) next.delete(key);
-      else next.set(key, { ...now, since: f.since });
+      } else if (!sameFinding(f, now)) {
+        const kept = { ...now, since: f.since };
+        (samePlace(f, now) ? update.changed : update.opened).push(kept);
+        this.#open.set(key, kept);
+      }
     }
     for (const f of next.values()) {
-      opened.push(f);
+      update.opened.push(f);
       this.#open.set(f.key, f);
     }
-    const changes = { trigger, opened, closed, judged };
+    const changes = { trigger, opened: [...update.opened, ...update.changed], closed: update.closed, judged };
     this.#fence();
-    await this.#inventory.updateFindings(
-      opened,
-      closed.map((f) => f.key),
-    );
-    for (const sink of this.#sinks) await sink.emit(changes);
+    const emitted = Promise.all(this.#sinks.map((sink) => sink.emit(changes)));
+    try {
+      await this.#inventory.updateFindings(update);
+    } finally {
+      await emitted;
+    }
     return changes;
   }
 

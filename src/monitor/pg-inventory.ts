@@ -6,8 +6,18 @@ import { redactUrl } from "../audit/store.ts";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import type { Component } from "../vuln/match.ts";
-import type { MonitorFinding } from "./findings.ts";
-import { GENERATION, SCHEMA, TABLES, type DeployedWorkload, type InventoryStore } from "./inventory.ts";
+import type { FindingPlace, MonitorFinding } from "./findings.ts";
+import {
+  findingRows,
+  findingsFromRows,
+  GENERATION,
+  SCHEMA,
+  SCHEMA_1_FINDINGS,
+  TABLES,
+  type DeployedWorkload,
+  type FindingsUpdate,
+  type InventoryStore,
+} from "./inventory.ts";
 import { queryRows } from "../core/postgres.ts";
 
 /** "vigil inventory" as a number: the lock held while the tables are made. */
@@ -35,8 +45,10 @@ export class PgInventory implements InventoryStore {
     try {
       await store.#query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
       try {
-        await store.#query(TABLES.replaceAll("TEXT", "text"));
+        await store.#query(TABLES.replaceAll("TEXT", "text").replaceAll(" WITHOUT ROWID", ""));
         await store.#query("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO NOTHING", [SCHEMA]);
+        const schema = await store.#query<{ value: string }>("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'");
+        if (schema[0]?.value === "1") await store.#migrateFromSchema1();
       } finally {
         await store.#query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]);
       }
@@ -48,6 +60,20 @@ export class PgInventory implements InventoryStore {
       await client.end().catch(() => {});
       throw e;
     }
+  }
+
+  /** Schema 1 kept each finding as one JSON document: rewritten as places and details, first-seen times kept. */
+  #migrateFromSchema1(): Promise<void> {
+    return this.#transaction(async () => {
+      const rows = await this.#query<{ doc: string; since: string }>(`SELECT doc, since FROM ${SCHEMA_1_FINDINGS}`);
+      await this.#writeFindings({
+        opened: rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since })),
+        changed: [],
+        closed: [],
+      });
+      await this.#query(`DROP TABLE ${SCHEMA_1_FINDINGS}`);
+      await this.#query("UPDATE vigil_monitor_meta SET value = $1 WHERE key = 'schema'", [SCHEMA]);
+    });
   }
 
   #query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
@@ -115,27 +141,59 @@ export class PgInventory implements InventoryStore {
     return rows[0] ? (JSON.parse(rows[0].doc) as Component[]) : [];
   }
 
-  updateFindings(upserts: MonitorFinding[], closed: string[]): Promise<void> {
-    if (upserts.length === 0 && closed.length === 0) return Promise.resolve();
-    return this.#transaction(async () => {
-      // One statement per batch: a first-seen time already stored is kept.
-      for (let i = 0; i < upserts.length; i += 1000) {
-        const batch = upserts.slice(i, i + 1000);
-        await this.#query(
-          "INSERT INTO vigil_monitor_findings (key, environment, since, doc) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (key) DO UPDATE SET doc = excluded.doc",
-          [batch.map((f) => f.key), batch.map((f) => f.environment), batch.map((f) => f.since), batch.map((f) => JSON.stringify(f))],
-        );
-      }
-      if (closed.length > 0) await this.#query("DELETE FROM vigil_monitor_findings WHERE key = ANY($1::text[])", [closed]);
-    });
+  updateFindings(update: FindingsUpdate): Promise<void> {
+    if (update.opened.length + update.changed.length + update.closed.length === 0) return Promise.resolve();
+    return this.#transaction(() => this.#writeFindings(update));
+  }
+
+  /** One statement per batch of rows (see findingRows): a place's first-seen time already stored is kept, an unchanged detail not rewritten. */
+  async #writeFindings(update: FindingsUpdate): Promise<void> {
+    const rows = findingRows(update);
+    for (const batch of batches(rows.details)) {
+      await this.#query(
+        "INSERT INTO vigil_monitor_finding_details (id, doc) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc WHERE vigil_monitor_finding_details.doc <> excluded.doc",
+        [batch.map(([id]) => id), batch.map(([, doc]) => doc)],
+      );
+    }
+    for (const batch of batches(rows.places)) {
+      const column = (field: keyof FindingPlace) => batch.map(([, p]) => p[field]);
+      await this.#query(
+        `INSERT INTO vigil_monitor_open_findings (detail, key, environment, workload, image, digest, since)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+         ON CONFLICT (detail, key) DO UPDATE SET environment = excluded.environment, workload = excluded.workload, image = excluded.image, digest = excluded.digest`,
+        [
+          batch.map(([detail]) => detail),
+          column("key"),
+          column("environment"),
+          column("workload"),
+          column("image"),
+          column("digest"),
+          column("since"),
+        ],
+      );
+    }
+    for (const batch of batches(rows.closed)) {
+      await this.#query("DELETE FROM vigil_monitor_open_findings WHERE (detail, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))", [
+        batch.map(([detail]) => detail),
+        batch.map(([, key]) => key),
+      ]);
+    }
+    for (const batch of batches(rows.orphans)) {
+      await this.#query(
+        "DELETE FROM vigil_monitor_finding_details d WHERE d.id = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM vigil_monitor_open_findings p WHERE p.detail = d.id)",
+        [batch],
+      );
+    }
   }
 
   async findings(filter: { environment?: string; since?: string } = {}): Promise<MonitorFinding[]> {
-    const rows = await this.#query<{ doc: string; since: string }>(
-      'SELECT doc, since FROM vigil_monitor_findings WHERE ($1::text IS NULL OR environment = $1) AND ($2::text IS NULL OR since >= $2) ORDER BY environment COLLATE "C", key COLLATE "C"',
+    const rows = await this.#query<FindingPlace & { doc: string; detail: string }>(
+      `SELECT p.detail, p.key, p.environment, p.workload, p.image, p.digest, p.since, d.doc
+       FROM vigil_monitor_open_findings p JOIN vigil_monitor_finding_details d ON d.id = p.detail
+       WHERE ($1::text IS NULL OR p.environment = $1) AND ($2::text IS NULL OR p.since >= $2) ORDER BY p.environment COLLATE "C", p.key COLLATE "C"`,
       [filter.environment ?? null, filter.since ?? null],
     );
-    return rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since }));
+    return findingsFromRows(rows);
   }
 
   putManifests(environment: string, objects: readonly SourcedObject[]): Promise<void> {
@@ -173,4 +231,11 @@ export class PgInventory implements InventoryStore {
   async close(): Promise<void> {
     await this.#client.end().catch(() => {});
   }
+}
+
+/** Rows per statement: bounded requests, however large a change. */
+function batches<T>(rows: T[], size = 1000): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
 }
