@@ -218,14 +218,15 @@ export async function makeConsoleFixture(
     advisory,
     fixed: ["4.17.21"],
   });
-  await inventory.updateFindings(
-    [
+  await inventory.updateFindings({
+    opened: [
       finding("prod", "critical", "GHSA-35jh-r3h4-6jhm", "2026-12-02T08:00:00Z"),
       finding("prod", "medium", "GHSA-29mw-wpgm-hmr9", "2026-12-03T08:00:00Z"),
       finding("staging", "critical", "GHSA-35jh-r3h4-6jhm", "2026-12-02T09:00:00Z"),
     ],
-    [],
-  );
+    changed: [],
+    closed: [],
+  });
   await inventory.close();
 
   const auditor = newToken("alice", "auditor");
