@@ -99,7 +99,24 @@ export function checkVector(vector: string): { version: "2.0" | "3.0" | "3.1" | 
   return { version };
 }
 
+/**
+ * Base scores already computed, by vector: a feed repeats a few thousand vectors over many advisories,
+ * and a scan scores each advisory once per component it judges. Bounded: cleared when full.
+ */
+const scoredVectors = new Map<string, number | { error: string }>();
+const MAX_SCORED_VECTORS = 10_000;
+
 export function baseScore(vector: string): number | { error: string } {
+  let score = scoredVectors.get(vector);
+  if (score === undefined) {
+    score = computeBaseScore(vector);
+    if (scoredVectors.size >= MAX_SCORED_VECTORS) scoredVectors.clear();
+    scoredVectors.set(vector, score);
+  }
+  return score;
+}
+
+function computeBaseScore(vector: string): number | { error: string } {
   const checked = checkVector(vector);
   if ("error" in checked) return checked;
   const Calc = { "2.0": Cvss2, "3.0": Cvss3P0, "3.1": Cvss3P1, "4.0": Cvss4P0 }[checked.version];
