@@ -10,10 +10,9 @@ import {
   indexTree,
   isTreeMode,
   parseCommit,
-  parseTree,
   type Commit,
+  type IndexedTree,
   type TreeEntry,
-  type TreeIndex,
 } from "./objects.ts";
 
 /**
@@ -21,9 +20,7 @@ import {
  * each entry's name ends. Entries are compared as raw bytes and decoded only where they differ. The
  * tree was checked once, when indexed (git's modes, names and order), which the comparison relies on.
  */
-interface RawTree extends TreeIndex {
-  buf: Buffer;
-}
+type RawTree = IndexedTree;
 
 const count = (t: RawTree) => t.starts.length - 1;
 // Mode "40000" is a directory; no other mode indexTree accepts starts with "4".
@@ -67,6 +64,21 @@ const compareNames = (a: RawTree, i: number, b: RawTree, j: number) =>
 
 const emptyTree: RawTree = { buf: Buffer.alloc(0), starts: Int32Array.of(0), nameEnds: new Int32Array(0) };
 
+/** The entry named `name` (its bytes), decoded, or null; only the entry found is decoded. */
+function findEntry(tree: RawTree, name: Buffer): TreeEntry | null {
+  for (let i = 0; i < count(tree); i++) {
+    const from = nameStart(tree, i);
+    const end = tree.nameEnds[i]!;
+    if (end - from === name.length && tree.buf.compare(name, 0, name.length, from, end) === 0) return decodeEntry(tree, i);
+  }
+  return null;
+}
+
+function decodeEntry(tree: RawTree, i: number): TreeEntry {
+  const from = nameStart(tree, i);
+  return { mode: tree.buf.toString("latin1", tree.starts[i]!, from - 1), name: entryName(tree, i), id: entryId(tree, i) };
+}
+
 const entryName = (t: RawTree, i: number) => t.buf.toString("utf8", nameStart(t, i), t.nameEnds[i]);
 const entryId = (t: RawTree, i: number) => t.buf.toString("hex", t.nameEnds[i]! + 1, t.starts[i + 1]);
 
@@ -93,12 +105,13 @@ export class TreeWalker {
     this.objects = objects;
   }
 
-  private raw(treeId: string): Promise<RawTree> {
+  /** A tree, read and checked once; `known`, a tree checked before, spares checking the entries both hold. */
+  private raw(treeId: string, known?: RawTree): Promise<RawTree> {
     let p = this.trees.get(treeId);
     if (!p) {
       p = this.objects.read(treeId).then((o) => {
         if (!o || o.type !== "tree") throw missing("tree", treeId, o?.type);
-        return { buf: o.data, ...indexTree(treeId, o.data) };
+        return { buf: o.data, ...indexTree(treeId, o.data, known) };
       });
       this.trees.set(treeId, p);
     }
@@ -106,7 +119,8 @@ export class TreeWalker {
   }
 
   async entries(treeId: string): Promise<TreeEntry[]> {
-    return parseTree(treeId, (await this.raw(treeId)).buf);
+    const tree = await this.raw(treeId);
+    return Array.from({ length: count(tree) }, (_, i) => decodeEntry(tree, i));
   }
 
   /** The tree of a commit; remembered, since the parent of one commit is usually the next one read. */
@@ -133,7 +147,7 @@ export class TreeWalker {
     for (const name of path.split("/")) {
       if (found && !isTreeMode(found.mode)) return null;
       if (found) tree = found.id;
-      found = (await this.entries(tree)).find((e) => e.name === name) ?? null;
+      found = findEntry(await this.raw(tree), Buffer.from(name));
       if (!found) return null;
     }
     return found;
@@ -165,15 +179,8 @@ export class TreeWalker {
 
   /** A root entry's version ("<mode> <id>") by its name, or null; the tree is checked when indexed. */
   async rootEntry(treeId: string, name: string): Promise<string | null> {
-    const tree = await this.raw(treeId);
-    const wanted = Buffer.from(name);
-    for (let i = 0; i < count(tree); i++) {
-      const from = nameStart(tree, i);
-      if (tree.nameEnds[i]! - from === wanted.length && tree.buf.compare(wanted, 0, wanted.length, from, tree.nameEnds[i]) === 0) {
-        return `${tree.buf.toString("latin1", tree.starts[i]!, from - 1)} ${entryId(tree, i)}`;
-      }
-    }
-    return null;
+    const entry = findEntry(await this.raw(treeId), Buffer.from(name));
+    return entry ? `${entry.mode} ${entry.id}` : null;
   }
 
   /** The walk behind diff and countChanges: paths go to `out`, or are only counted. */
@@ -192,7 +199,9 @@ export class TreeWalker {
         id,
       );
     }
-    const [ta, tb] = await Promise.all([a ? this.raw(a) : emptyTree, b ? this.raw(b) : emptyTree]);
+    // The new tree is checked against the old one: only the entries that differ are checked again.
+    const ta = a ? await this.raw(a) : emptyTree;
+    const tb = b ? await this.raw(b, a ? ta : undefined) : emptyTree;
     // Unchanged entries at either end are skipped without being decoded.
     const head = commonPrefix(ta, tb);
     const tail = commonSuffix(ta, tb, head);

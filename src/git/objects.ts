@@ -85,25 +85,40 @@ function splitHeaders(kind: string, id: string, data: Buffer): { headers: Header
   }
   if (data.includes(0)) throw malformed(kind, id, "it contains a NUL byte");
   const headers: Header[] = [];
+  // A header's value is decoded once it is whole: its first line and continuation lines as one range.
+  let open: { key: string; start: number; valueStart: number; end: number } | null = null;
+  const close = () => {
+    if (open) headers.push(decodeHeader(data, open.key, open.start, open.valueStart, open.end));
+    open = null;
+  };
   let pos = 0;
   while (pos < data.length) {
     const eol = data.indexOf(10, pos);
     if (eol < 0) throw malformed(kind, id, "its last header line is not terminated");
-    if (eol === pos) return { headers, headersEnd: eol, bodyStart: checkMessageSize(kind, id, data, eol + 1) };
-    const line = data.toString("utf8", pos, eol);
-    if (line.startsWith(" ")) {
-      const last = headers.at(-1);
-      if (!last) throw malformed(kind, id, "a continuation line comes before any header");
-      last.value += "\n" + line.slice(1);
-      last.end = eol + 1;
+    if (eol === pos) {
+      close();
+      return { headers, headersEnd: eol, bodyStart: checkMessageSize(kind, id, data, eol + 1) };
+    }
+    if (data[pos] === 32) {
+      if (!open) throw malformed(kind, id, "a continuation line comes before any header");
+      open.end = eol + 1;
     } else {
-      const sp = line.indexOf(" ");
-      if (sp <= 0) throw malformed(kind, id, `header line ${quote(line)} has no value`);
-      headers.push({ key: line.slice(0, sp), value: line.slice(sp + 1), start: pos, end: eol + 1 });
+      close();
+      const sp = data.indexOf(32, pos);
+      if (sp < 0 || sp >= eol || sp === pos)
+        throw malformed(kind, id, `header line ${quote(data.toString("utf8", pos, eol))} has no value`);
+      open = { key: data.toString("utf8", pos, sp), start: pos, valueStart: sp + 1, end: eol + 1 };
     }
     pos = eol + 1;
   }
+  close();
   return { headers, headersEnd: data.length, bodyStart: data.length };
+}
+
+/** A header whose lines run from `start` to `end` (after its last newline); continuation lines lose their leading space. */
+function decodeHeader(data: Buffer, key: string, start: number, valueStart: number, end: number): Header {
+  const text = data.toString("utf8", valueStart, end - 1);
+  return { key, value: text.includes("\n") ? text.replaceAll("\n ", "\n") : text, start, end };
 }
 
 function checkMessageSize(kind: string, id: string, data: Buffer, bodyStart: number): number {
@@ -183,7 +198,7 @@ class HeaderReader {
  * and not to git, so it is refused, as is a repeated or missing mandatory header.
  */
 export function parseCommit(id: string, data: Buffer): Commit {
-  const { headers, headersEnd, bodyStart } = splitHeaders("commit", id, data);
+  const { headers, bodyStart } = splitHeaders("commit", id, data);
   const read = new HeaderReader("commit", id, headers);
   const tree = read.objectId("tree", read.required("tree"));
   const parents: string[] = [];
@@ -197,8 +212,7 @@ export function parseCommit(id: string, data: Buffer): Commit {
   const sigs = optional.filter((h) => h.key === signatureHeader);
   if (sigs.length > 1) throw malformed("commit", id, `more than one ${signatureHeader} header`);
   // What git signs: every byte of the object except the signature headers of either hash (git's commit.c).
-  const kept = headers.filter((h) => !signatureHeaders.has(h.key));
-  const payload = Buffer.concat([...kept.map((h) => data.subarray(h.start, h.end)), data.subarray(headersEnd)]);
+  const payload = withoutSignatures(data, headers);
   return {
     id,
     tree,
@@ -209,6 +223,23 @@ export function parseCommit(id: string, data: Buffer): Commit {
     ...(sigs[0] ? { signature: sigs[0].value + "\n" } : {}),
     payload,
   };
+}
+
+/**
+ * The object's bytes without its signature headers (of either hash), as git's commit.c removes them.
+ * The headers are contiguous, so the bytes kept are a few runs; a commit without a signature is itself.
+ */
+function withoutSignatures(data: Buffer, headers: Header[]): Buffer {
+  const runs: Buffer[] = [];
+  let from = 0;
+  for (const h of headers) {
+    if (!signatureHeaders.has(h.key)) continue;
+    if (h.start > from) runs.push(data.subarray(from, h.start));
+    from = h.end;
+  }
+  if (from === 0) return data;
+  runs.push(data.subarray(from));
+  return Buffer.concat(runs);
 }
 
 const signatureStarts = ["-----BEGIN PGP SIGNATURE-----", "-----BEGIN SSH SIGNATURE-----", "-----BEGIN SIGNED MESSAGE-----"].map((s) =>
@@ -283,25 +314,131 @@ export interface TreeIndex {
  * Indexes a tree ("<mode> <name>\0<raw id>" repeated) and checks it as git fsck --strict does: known
  * modes, names that are not empty, ".", "..", ".git" in any spelling a filesystem takes for it, nor
  * contain "/"; entries in git's order without duplicates; no null ids. Linear in the tree's size.
+ *
+ * `known` is a tree indexed (and so checked) before, usually the same directory one commit earlier.
+ * The entries this tree shares with it byte for byte at either end were checked there: every check is
+ * a function of an entry's bytes, or of two neighbours' bytes, so only the entries between, and the
+ * neighbours around them, are checked again. A commit that changes one file of a large directory
+ * checks one entry, not the directory.
  */
-export function indexTree(id: string, data: Buffer): TreeIndex {
+export function indexTree(id: string, data: Buffer, known?: IndexedTree): TreeIndex {
   const idLength = id.length / 2;
-  const starts: number[] = [];
-  const nameEnds: number[] = [];
-  for (let pos = 0; pos < data.length; ) {
+  const head = known ? sharedHead(data, known) : 0;
+  const tail = known ? sharedTail(data, known, head) : null;
+  let pos = head > 0 ? known!.starts[head]! : 0;
+  // Room for every entry: each one the checks let through takes at least MIN_ENTRY bytes and an id.
+  const tailCount = tail ? known!.starts.length - 1 - tail.entry : 0;
+  const capacity = head + Math.ceil((data.length - pos) / (MIN_ENTRY + idLength)) + tailCount + 1;
+  const starts = new Int32Array(capacity);
+  const nameEnds = new Int32Array(capacity);
+  if (head > 0) {
+    starts.set(known!.starts.subarray(0, head));
+    nameEnds.set(known!.nameEnds.subarray(0, head));
+  }
+  let n = head;
+  while (pos < data.length) {
+    if (tail && pos === tail.from) {
+      n = adoptTail(id, data, { starts, nameEnds, count: n }, known!, tail.entry);
+      break;
+    }
     const sp = modeEnd(data, pos);
-    if (sp < 0) throw malformed("tree", id, `entry ${starts.length + 1} has no mode git writes`);
+    if (sp < 0) throw malformed("tree", id, `entry ${n + 1} has no mode git writes`);
     const nul = data.indexOf(0, sp + 1);
-    if (nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${starts.length + 1} is truncated`);
+    if (nul < 0 || nul + 1 + idLength > data.length) throw malformed("tree", id, `entry ${n + 1} is truncated`);
     const problem =
-      entryProblem(data, pos, sp, nul, idLength) ?? (starts.length > 0 ? orderProblem(data, starts, nameEnds, pos, nul) : null);
-    if (problem) throw malformed("tree", id, `entry ${starts.length + 1} ${quote(data.toString("utf8", sp + 1, nul))} ${problem}`);
-    starts.push(pos);
-    nameEnds.push(nul);
+      entryProblem(data, pos, sp, nul, idLength) ?? (n > 0 ? orderProblem(data, { starts, nameEnds, count: n }, pos, nul) : null);
+    if (problem) throw malformed("tree", id, `entry ${n + 1} ${quote(data.toString("utf8", sp + 1, nul))} ${problem}`);
+    starts[n] = pos;
+    nameEnds[n] = nul;
+    n++;
     pos = nul + 1 + idLength;
   }
-  starts.push(data.length);
-  return { starts: Int32Array.from(starts), nameEnds: Int32Array.from(nameEnds) };
+  starts[n] = data.length;
+  return { starts: starts.subarray(0, n + 1), nameEnds: nameEnds.subarray(0, n) };
+}
+
+/** The shortest entry the checks let through, besides its id: a 5-byte mode, a space, a 1-byte name, a NUL. */
+const MIN_ENTRY = 8;
+
+/** The first `count` entries of a tree being indexed. */
+interface Indexed {
+  starts: Int32Array;
+  nameEnds: Int32Array;
+  count: number;
+}
+
+/** A tree's bytes and its index, checked when indexed. */
+export interface IndexedTree extends TreeIndex {
+  buf: Buffer;
+}
+
+/** How many leading entries of `known` start `data` byte for byte (binary search over entry boundaries). */
+function sharedHead(data: Buffer, known: IndexedTree): number {
+  let lo = 0;
+  let hi = known.starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    const end = known.starts[mid]!;
+    if (end <= data.length && data.compare(known.buf, 0, end, 0, end) === 0) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * The first of `known`'s trailing entries (after its first `head`) that end `data` byte for byte, and
+ * where they would start in `data`; null when none do. They are this tree's own entries only if the
+ * walk over the entries before them stops exactly there, which indexTree checks.
+ */
+function sharedTail(data: Buffer, known: IndexedTree, head: number): { entry: number; from: number } | null {
+  const count = known.starts.length - 1;
+  const end = known.buf.length;
+  let lo = 0;
+  let hi = count - head;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    const length = end - known.starts[count - mid]!;
+    if (length <= data.length && data.compare(known.buf, end - length, end, data.length - length, data.length) === 0) lo = mid;
+    else hi = mid - 1;
+  }
+  if (lo === 0) return null;
+  const entry = count - lo;
+  return { entry, from: data.length - (end - known.starts[entry]!) };
+}
+
+/**
+ * Indexes the trailing entries `data` shares with `known` from entry `first` on, after the entries
+ * indexed so far; returns the count. Each was checked on its own in `known`, and so was the order of each
+ * with the next; what is new is the order of the first with the entry before it here, and, for a
+ * directory, a file of its name anywhere before it.
+ */
+function adoptTail(id: string, data: Buffer, so: Indexed, known: IndexedTree, first: number): number {
+  const shift = data.length - known.buf.length;
+  const count = known.starts.length - 1;
+  const at = so.count;
+  so.starts.set(known.starts.subarray(first, count), at);
+  so.nameEnds.set(known.nameEnds.subarray(first, count), at);
+  const total = at + count - first;
+  for (let i = at; i < total; i++) {
+    so.starts[i]! += shift;
+    so.nameEnds[i]! += shift;
+  }
+  for (let i = at; i < total; i++) {
+    const start = so.starts[i]!;
+    if (i > at && !isDirectoryAt(data, start)) continue;
+    const nul = so.nameEnds[i]!;
+    const before = { starts: so.starts, nameEnds: so.nameEnds, count: i };
+    const problem =
+      i > at
+        ? hasFileNamed(data, before, nameStartOf(data, start), nul)
+          ? "is a directory with the same name as a file"
+          : null
+        : at > 0
+          ? orderProblem(data, before, start, nul)
+          : null;
+    if (problem) throw malformed("tree", id, `entry ${i + 1} ${quote(data.toString("utf8", nameStartOf(data, start), nul))} ${problem}`);
+  }
+  return total;
 }
 
 /** What is wrong with one entry on its own (mode, name, id), or null. */
@@ -389,14 +526,15 @@ export function compareTreeEntries(a: Buffer, startA: number, endA: number, b: B
 }
 
 /** Why the entry at `start` may not follow the entries indexed so far, or null. */
-function orderProblem(data: Buffer, starts: number[], nameEnds: number[], start: number, nameEnd: number): string | null {
-  const last = starts.length - 1;
-  if (compareTreeEntries(data, starts[last]!, nameEnds[last]!, data, start, nameEnd) >= 0) {
+function orderProblem(data: Buffer, so: Indexed, start: number, nameEnd: number): string | null {
+  const last = so.count - 1;
+  const lastStart = so.starts[last]!;
+  if (compareTreeEntries(data, lastStart, so.nameEnds[last]!, data, start, nameEnd) >= 0) {
     const sameName =
-      compareNames(data, nameStartOf(data, starts[last]!), nameEnds[last]!, false, data, nameStartOf(data, start), nameEnd, false) === 0;
+      compareNames(data, nameStartOf(data, lastStart), so.nameEnds[last]!, false, data, nameStartOf(data, start), nameEnd, false) === 0;
     return sameName ? "is a duplicate" : "is out of git's tree order";
   }
-  return isDirectoryAt(data, start) && hasFileNamed(data, starts, nameEnds, nameStartOf(data, start), nameEnd)
+  return isDirectoryAt(data, start) && hasFileNamed(data, so, nameStartOf(data, start), nameEnd)
     ? "is a directory with the same name as a file"
     : null;
 }
@@ -406,9 +544,10 @@ function orderProblem(data: Buffer, starts: number[], nameEnds: number[], start:
  * apart ("x", "x.y", then "x/", as "/" sorts after "."), but the file is where a file of that name
  * sorts, found by binary search: only directories pay for it.
  */
-function hasFileNamed(data: Buffer, starts: number[], nameEnds: number[], nameStart: number, nameEnd: number): boolean {
+function hasFileNamed(data: Buffer, so: Indexed, nameStart: number, nameEnd: number): boolean {
+  const { starts, nameEnds } = so;
   let lo = 0;
-  let hi = starts.length;
+  let hi = so.count;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     const order = compareNames(
@@ -425,7 +564,7 @@ function hasFileNamed(data: Buffer, starts: number[], nameEnds: number[], nameSt
     else hi = mid;
   }
   return (
-    lo < starts.length &&
+    lo < so.count &&
     !isDirectoryAt(data, starts[lo]!) &&
     compareNames(data, nameStartOf(data, starts[lo]!), nameEnds[lo]!, false, data, nameStart, nameEnd, false) === 0
   );
