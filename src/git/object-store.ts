@@ -5,7 +5,7 @@
 // objects only in alternates, an index that is not v2) goes to git's own cat-file, started on first need.
 // Replace refs never apply: objects are read as stored under the id asked for.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { constants, inflateSync } from "node:zlib";
@@ -124,7 +124,8 @@ export class ObjectStore implements ObjectReader {
    * written by index-pack from the content itself); hashing them would double the walk's reading cost.
    */
   private verifyId(id: string, rawId: Buffer, object: Unpacked): void {
-    const actual = createHash(this.hashName).update(`${object.type} ${object.data.length}\0`).update(object.data).digest();
+    // One-shot hashing: a Hash object per commit costs more than hashing its few hundred bytes.
+    const actual = hash(this.hashName, Buffer.concat([Buffer.from(`${object.type} ${object.data.length}\0`), object.data]), "buffer");
     if (!actual.equals(rawId)) {
       throw new ObjectFormatError(
         `object ${id} holds a ${object.type} whose ${this.hashName} is ${actual.toString("hex")}: the repository is damaged or was tampered with`,

@@ -38,9 +38,33 @@ export interface Unpacked {
 const IDX_MAGIC = 0xff744f63; // "\377tOc"
 const WINDOW = 1 << 20;
 
-/** Windows of every pack of a store ("<pack serial>:<offset>"), shared so memory stays bounded however many packs there are. */
-export type WindowCache = Lru<string, Buffer>;
-export const windowCache = (windows = 32): WindowCache => new Lru<string, Buffer>(windows);
+/**
+ * Windows of every pack of a store ("<pack serial>:<offset>"), shared so memory stays bounded however
+ * many packs there are. The window used last is looked at first: a walk reads neighbouring entries one
+ * after another.
+ */
+export class WindowCache {
+  private readonly lru: Lru<string, Buffer>;
+  private lastSerial = -1;
+  private lastStart = -1;
+  private last: Buffer | undefined;
+  constructor(windows: number) {
+    this.lru = new Lru<string, Buffer>(windows);
+  }
+
+  /** The window of pack `serial` at `start`, read by `read` when it is not held. */
+  get(serial: number, start: number, read: () => Buffer): Buffer {
+    if (serial === this.lastSerial && start === this.lastStart) return this.last!;
+    const key = `${serial}:${start}`;
+    let window = this.lru.get(key);
+    if (!window) this.lru.set(key, (window = read()));
+    this.lastSerial = serial;
+    this.lastStart = start;
+    this.last = window;
+    return window;
+  }
+}
+export const windowCache = (windows = 32): WindowCache => new WindowCache(windows);
 
 export class PackFile {
   readonly packPath: string;
@@ -241,9 +265,7 @@ export class PackFile {
     const end = this.entryEnd(offset);
     const start = Math.floor(offset / WINDOW) * WINDOW;
     if (end <= start + WINDOW) {
-      const key = `${this.serial}:${start}`;
-      let window = this.windows.get(key);
-      if (!window) this.windows.set(key, (window = this.readRange(start, Math.min(start + WINDOW, this.packSize))));
+      const window = this.windows.get(this.serial, start, () => this.readRange(start, Math.min(start + WINDOW, this.packSize)));
       if (end - start > window.length) throw this.corruptAt(offset, "the pack ends inside it");
       return window.subarray(offset - start, end - start);
     }
