@@ -70,5 +70,17 @@ export function describeTime(time: TrustedTime): string {
  * "alice (ssh-ed25519 SHA256:…; valid at 2026-01-02T03:04:05.000Z, first seen in the audit log)".
  */
 export function describeSigner(result: AcceptedSignature): string {
-  return `${result.identity} (${result.key}; valid at ${result.time.toISOString()}, ${SOURCE_WORDS[result.timeSource]})`;
+  return `${result.identity} (${result.key}; valid at ${isoTime(result.time)}, ${SOURCE_WORDS[result.timeSource]})`;
+}
+
+// A range's commits are mostly judged at one time (the time of verification): it is written out once.
+let lastTime = Number.NaN;
+let lastIso = "";
+function isoTime(at: Date): string {
+  const t = at.getTime();
+  if (t !== lastTime) {
+    lastIso = at.toISOString();
+    lastTime = t;
+  }
+  return lastIso;
 }

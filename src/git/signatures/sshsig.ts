@@ -1,6 +1,6 @@
 // SSHSIG signatures as `ssh-keygen -Y sign` and git (gpg.format=ssh) make them (OpenSSH PROTOCOL.sshsig),
 // including signatures made with OpenSSH user certificates.
-import { createHash, verify as cryptoVerify } from "node:crypto";
+import { createHash, hash, verify as cryptoVerify } from "node:crypto";
 import {
   SshFormatError,
   SshReader,
@@ -213,13 +213,20 @@ function fixedWidth(mpint: Buffer, size: number): Buffer {
 
 /** The bytes an SSHSIG signature covers for `message` (PROTOCOL.sshsig, "Signed Data"). */
 export function signedData(namespace: string, hashAlgorithm: "sha256" | "sha512", message: Buffer): Buffer {
-  return Buffer.concat([
-    MAGIC,
-    sshString(namespace),
-    sshString(""),
-    sshString(hashAlgorithm),
-    sshString(createHash(hashAlgorithm).update(message).digest()),
-  ]);
+  return Buffer.concat([signedDataPrefix(namespace, hashAlgorithm), sshString(hash(hashAlgorithm, message, "buffer"))]);
+}
+
+/** What Signed Data holds before the message's hash; the same for every signature of a namespace. */
+const prefixes = new Map<string, Buffer>();
+function signedDataPrefix(namespace: string, hashAlgorithm: string): Buffer {
+  const key = `${hashAlgorithm} ${namespace}`;
+  let prefix = prefixes.get(key);
+  if (!prefix) {
+    prefix = Buffer.concat([MAGIC, sshString(namespace), sshString(""), sshString(hashAlgorithm)]);
+    // Namespaces come from Vigil's own callers ("git", its approval namespace): a handful, but bounded anyway.
+    if (prefixes.size < 16) prefixes.set(key, prefix);
+  }
+  return prefix;
 }
 
 /** True when the signature is a valid signature over `message` by `key` (the trusted key it names). */
