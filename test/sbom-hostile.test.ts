@@ -7,9 +7,8 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { deflateRawSync, gzipSync, zstdCompressSync } from "node:zlib";
 import * as tar from "tar-stream";
-import { OciLayout } from "../src/oci/index.ts";
-import { digestOf } from "../src/oci/digest.ts";
 import { generateInventory } from "../src/sbom/index.ts";
+import { layoutOf } from "./helpers/sbom-layers.ts";
 import { writeTree } from "./helpers/sbom-targets.ts";
 import { tempDir, vigil } from "./helpers/tools.ts";
 
@@ -41,29 +40,6 @@ async function tarOf(entries: Entry[]): Promise<Buffer> {
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
-}
-
-/** An OCI layout with these layer blobs (stored as given) and diff_ids computed from `tars` when given. */
-async function layoutOf(dir: string, blobs: Buffer[], tars: (Buffer | undefined)[] = []): Promise<{ target: string; diffIds: string[] }> {
-  const layout = await OciLayout.create(join(dir, "layout"));
-  const layers = [];
-  const diffIds = blobs.map((b, i) => digestOf(tars[i] ?? b));
-  for (const blob of blobs) layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...(await layout.putBlob(blob)) });
-  const config = await layout.putBlob(
-    Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: diffIds } })),
-  );
-  await layout.putManifest(
-    Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-        layers,
-      }),
-    ),
-    { tag: "t" },
-  );
-  return { target: `oci-layout:${join(dir, "layout")}:t`, diffIds };
 }
 
 async function imageOf(dir: string, ...layers: Entry[][]): Promise<{ target: string; diffIds: string[] }> {

@@ -3,7 +3,7 @@
 // caught, credentials never follow a request to another origin, and no redirect downgrades to plain
 // HTTP), and a time limit on every stage: connecting, waiting for headers, a body that stalls, and the
 // whole exchange. Nothing a registry does can make a request hang or fill memory.
-import { Agent, request, type Dispatcher } from "undici";
+import type { Agent, Dispatcher } from "undici";
 import { InputError } from "../core/errors.ts";
 import { RegistryError } from "./errors.ts";
 import { isLoopbackHost } from "./reference.ts";
@@ -65,14 +65,21 @@ export interface HttpResponse {
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/**
+ * undici is loaded on the first request, not at start-up: loading it (its HTTP parser is compiled from
+ * WebAssembly) was two fifths of `vigil sbom`'s start-up, which local images and directories never need.
+ */
+let undici: Promise<typeof import("undici")> | undefined;
+const loadUndici = () => (undici ??= import("undici"));
+
 export class Transport {
   readonly timeouts: Timeouts;
   private readonly hosts: Record<string, HostOptions>;
   private readonly maxRedirects: number;
   private readonly userAgent: string;
   private readonly agentOptions: Agent.Options;
+  /** One agent per trusted CA (the key: the host, or "" for the system's CAs), made on first use. */
   private readonly agents = new Map<string, Agent>();
-  private readonly defaultAgent: Agent;
 
   constructor(options: TransportOptions = {}) {
     this.hosts = options.hosts ?? {};
@@ -89,7 +96,6 @@ export class Transport {
       bodyTimeout: this.timeouts.bodyIdleMs,
       connect: { timeout: this.timeouts.connectMs },
     };
-    this.defaultAgent = new Agent(this.agentOptions);
   }
 
   /** The base URL of a host's API, by its configured scheme. */
@@ -136,7 +142,7 @@ export class Transport {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.defaultAgent, ...this.agents.values()].map((a) => a.close()));
+    await Promise.all([...this.agents.values()].map((a) => a.close()));
   }
 
   private async exchange(
@@ -147,20 +153,23 @@ export class Transport {
     signal: AbortSignal | undefined,
     what: string,
   ) {
+    const { Agent, request } = await loadUndici();
     try {
-      return await request(url, { method, headers, body, signal, dispatcher: this.agentFor(url.host) });
+      return await request(url, { method, headers, body, signal, dispatcher: this.agentFor(url.host, Agent) });
     } catch (e) {
       throw networkError(e, url, what, this.timeouts);
     }
   }
 
-  private agentFor(host: string): Agent {
+  private agentFor(host: string, AgentClass: typeof Agent): Agent {
     const ca = this.hosts[host]?.ca;
-    if (ca === undefined) return this.defaultAgent;
-    let agent = this.agents.get(host);
+    const key = ca === undefined ? "" : host;
+    let agent = this.agents.get(key);
     if (!agent) {
-      agent = new Agent({ ...this.agentOptions, connect: { timeout: this.timeouts.connectMs, ca } });
-      this.agents.set(host, agent);
+      agent = new AgentClass(
+        ca === undefined ? this.agentOptions : { ...this.agentOptions, connect: { timeout: this.timeouts.connectMs, ca } },
+      );
+      this.agents.set(key, agent);
     }
     return agent;
   }

@@ -1,0 +1,185 @@
+// Reading layers: the tar formats real tools write (GNU tar's gnu, pax and ustar formats: long names,
+// long link targets, the ustar name prefix, non-ASCII names, base-256 numbers), strict refusal of
+// broken headers, and registry layers read ahead while the layer before is read, with the same result
+// and the same failures as without.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFileSync, symlinkSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gzipSync } from "node:zlib";
+import { anonymous, RegistryClient, type RegistryRepository } from "../src/oci/index.ts";
+import { generateInventory, type Inventory } from "../src/sbom/index.ts";
+import { startRegistry } from "./helpers/registry.ts";
+import { layoutOf, pushImage } from "./helpers/sbom-layers.ts";
+import { writeTree } from "./helpers/sbom-targets.ts";
+import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
+
+const LOCK = JSON.stringify({ lockfileVersion: 3, packages: { "": { name: "app" }, "node_modules/left-pad": { version: "1.3.0" } } });
+const OS_RELEASE = "ID=debian\nVERSION_ID=12\n";
+const DEEP = `srv/${"d".repeat(70)}/${"e".repeat(70)}`;
+
+/** A directory as a tar written by GNU tar in the given format. */
+function gnuTar(dir: string, format: "gnu" | "pax" | "ustar", out: string): Buffer {
+  run("tar", [`--format=${format}`, "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-C", dir, "-cf", out, "."]);
+  return readFileSync(out);
+}
+
+const located = (inventory: Inventory) => inventory.components.map((c) => `${c.purl} ${c.locations.map((l) => l.path).join(",")}`);
+
+test("GNU tar's gnu, pax and ustar formats read alike: long names and link targets, the ustar prefix, non-ASCII names", async (t) => {
+  if (!requireTools(t, ["tar"])) return;
+  const work = tempDir(t);
+  for (const format of ["gnu", "pax", "ustar"] as const) {
+    const root = join(work, format);
+    writeTree(root, {
+      [`${DEEP}/app/package-lock.json`]: LOCK, // 160 characters: a long name (gnu, pax) or name and prefix (ustar)
+      "opt/café/package-lock.json": LOCK.replace("left-pad", "ünïcode").replace("1.3.0", "2.0.0"),
+      "usr/lib/os-release": OS_RELEASE,
+      "etc/hostname": "x\n",
+    });
+    // A link target over 100 characters needs GNU's long link or pax's linkpath; ustar has neither.
+    if (format !== "ustar") symlinkSync(`../usr/lib/${"./".repeat(60)}os-release`, join(root, "etc", "os-release"));
+    const layer = gnuTar(root, format, join(work, `${format}.tar`));
+    const { target } = await layoutOf(join(work, `${format}-image`), [gzipSync(layer)], [layer]);
+    const inventory = await generateInventory(target);
+    assert.equal(inventory.os?.id, "debian", format);
+    assert.deepEqual(
+      located(inventory).sort(),
+      ["pkg:npm/%C3%BCn%C3%AFcode@2.0.0 /opt/café/package-lock.json", `pkg:npm/left-pad@1.3.0 /${DEEP}/app/package-lock.json`],
+      format,
+    );
+  }
+});
+
+/** Rewrites one header of a tar in place, then its checksum. */
+function patchHeader(tar: Buffer, headerOffset: number, patch: (header: Buffer) => void): void {
+  const header = tar.subarray(headerOffset, headerOffset + 512);
+  patch(header);
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, "latin1");
+}
+
+/** The offset of the header whose name is `name`. */
+function headerOf(tar: Buffer, name: string): number {
+  for (let at = 0; at < tar.length; at += 512)
+    if (tar.toString("latin1", at, at + name.length) === name && tar[at + name.length] === 0) return at;
+  throw new Error(`${name} not in the tar`);
+}
+
+test("a size in GNU's base-256 form is read; a header whose checksum does not add up is refused naming the layer (exit 2)", async (t) => {
+  if (!requireTools(t, ["tar"])) return;
+  const work = tempDir(t);
+  writeTree(join(work, "root"), { "etc/os-release": OS_RELEASE, "app/package-lock.json": LOCK });
+  const tar = gnuTar(join(work, "root"), "gnu", join(work, "layer.tar"));
+  // GNU tar writes sizes past 8 GiB as a 0x80 byte and the number in big-endian binary: the same size, that way.
+  const base256 = Buffer.from(tar);
+  patchHeader(base256, headerOf(base256, "./app/package-lock.json"), (h) => {
+    h.fill(0, 124, 136);
+    h[124] = 0x80;
+    h.writeUInt32BE(LOCK.length, 132);
+  });
+  const read = await generateInventory((await layoutOf(join(work, "a"), [gzipSync(base256)], [base256])).target);
+  assert.deepEqual(located(read), ["pkg:npm/left-pad@1.3.0 /app/package-lock.json"]);
+
+  const corrupt = Buffer.from(tar);
+  const at = headerOf(corrupt, "./app/package-lock.json");
+  corrupt[at + 1] = 0x41; // the name changes, the checksum does not
+  const { target, diffIds } = await layoutOf(join(work, "b"), [gzipSync(corrupt)], [corrupt]);
+  const r = vigil(["sbom", target]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(
+    r.stderr,
+    new RegExp(`layer 1 \\(${diffIds[0]}\\): not a readable layer: not a tar header at byte ${at} \\(checksum does not match\\)`),
+  );
+});
+
+test("an oversized pax header and a tar that ends inside an entry are refused naming the layer (exit 2)", async (t) => {
+  if (!requireTools(t, ["tar"])) return;
+  const work = tempDir(t);
+  writeTree(join(work, "root"), { "etc/os-release": OS_RELEASE, "app/package-lock.json": LOCK });
+  const tar = gnuTar(join(work, "root"), "pax", join(work, "layer.tar"));
+  // A pax header claiming 2 MiB of records (more than any real path or link needs).
+  const pax = Buffer.from(tar);
+  const first = 0;
+  patchHeader(pax, first, (h) => {
+    h.write("x", 156, "latin1");
+    h.write(`${(2 << 20).toString(8).padStart(11, "0")}\0`, 124, "latin1");
+  });
+  const cases: [string, Buffer, RegExp][] = [
+    ["pax", pax, /not a readable layer: a x header of 2097152 bytes at byte 0; refused/],
+    [
+      "truncated",
+      tar.subarray(0, headerOf(tar, "./app/package-lock.json") + 512 + 10),
+      /not a readable layer: the archive ends inside an entry/,
+    ],
+  ];
+  for (const [what, layer, message] of cases) {
+    const { target } = await layoutOf(join(work, what), [gzipSync(layer)], [layer]);
+    const r = vigil(["sbom", target]);
+    assert.equal(r.status, 2, `${what}: ${r.stderr}`);
+    assert.match(r.stderr, message, what);
+  }
+});
+
+test("registry layers are read ahead while the one before is read: the same inventory as without, and the same failures", async (t) => {
+  if (!requireTools(t, ["tar", "docker-registry"])) return;
+  const work = tempDir(t);
+  const registry = await startRegistry(t);
+  const client = new RegistryClient({ hosts: { [registry.host]: registry.hostOptions }, credentials: anonymous });
+  t.after(() => client.close());
+  const repository = client.repository(`${registry.host}/team/app`);
+  const layerOf = (name: string, files: Record<string, string | Buffer>) => {
+    writeTree(join(work, name), files);
+    const tar = gnuTar(join(work, name), "pax", join(work, `${name}.tar`));
+    return { tar, blob: gzipSync(tar) };
+  };
+  const base = layerOf("base", {
+    "etc/os-release": OS_RELEASE,
+    "var/lib/dpkg/status": "Package: ok\nStatus: install ok installed\nVersion: 1\nArchitecture: all\n",
+  });
+  // Several MiB that do not compress, so that the transfer takes many reads and the read-ahead fills.
+  const big = () =>
+    layerOf(`big-${randomBytes(4).toString("hex")}`, { "data/filler": randomBytes(6 << 20), "app/package-lock.json": LOCK });
+  const python = layerOf("python", { "opt/py/six-1.16.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n" });
+  const middle = big();
+  await pushImage(repository, "v1", [base.blob, middle.blob, python.blob], [base.tar, middle.tar, python.tar]);
+
+  const inventoryOf = (tag: string, options: { prefetch?: boolean; readAheadBytes?: number }) =>
+    generateInventory(`registry:${registry.host}/team/app:${tag}`, { client: () => client, ...options });
+  const ahead = await inventoryOf("v1", {});
+  assert.deepEqual(ahead.components.map((c) => c.purl).sort(), [
+    "pkg:deb/debian/ok@1?arch=all&distro=debian-12",
+    "pkg:npm/left-pad@1.3.0",
+    "pkg:pypi/six@1.16.0",
+  ]);
+  assert.deepEqual(await inventoryOf("v1", { prefetch: false }), ahead);
+  assert.deepEqual(await inventoryOf("v1", { readAheadBytes: 64 << 10 }), ahead); // the transfer pauses and resumes many times
+
+  // A layer the registry no longer has (deleted after the push), and one larger than its manifest says.
+  const gone = big();
+  const v2 = await pushImage(repository, "v2", [base.blob, gone.blob, python.blob], [base.tar, gone.tar, python.tar]);
+  await deleteBlob(registry.url, repository, v2.layers[1]!.digest);
+  const lying = big();
+  await pushImage(repository, "v3", [base.blob, lying.blob, python.blob], [base.tar, lying.tar, python.tar], [undefined, 1000]);
+  for (const [tag, exitCode, message] of [
+    ["v2", 3, new RegExp(`blob ${registry.host}/team/app@${v2.layers[1]!.digest}: .*404`)],
+    ["v3", 1, /the registry announces \d+ bytes, more than the 1000 expected/],
+  ] as const) {
+    for (const options of [{}, { prefetch: false }]) {
+      await assert.rejects(inventoryOf(tag, options), (e: Error & { exitCode?: number }) => {
+        assert.equal(e.exitCode, exitCode, `${tag} ${JSON.stringify(options)}: ${e.message}`);
+        assert.match(e.message, message);
+        return true;
+      });
+    }
+  }
+});
+
+async function deleteBlob(url: string, repository: RegistryRepository, digest: string): Promise<void> {
+  const name = repository.location.slice(repository.location.indexOf("/") + 1);
+  const res = await fetch(`${url}/v2/${name}/blobs/${digest}`, { method: "DELETE" });
+  assert.equal(res.status, 202, await res.text());
+}
