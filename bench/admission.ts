@@ -2,17 +2,20 @@
 // loopback TLS, p50 and p99, against the floor in the same run: a webhook that admits everything without
 // looking (reads the review, answers allowed), behind the same TLS. `vigil admission` runs as deployed
 // (the CLI, its own process, its certificate issued into a real kube-apiserver's Secret) over an
-// inventory of 1,000 workloads; the load is autocannon (pinned in package.json), whose own per-response
-// times (milliseconds, sub-millisecond resolution) give the percentiles. Scenarios: Pods whose images
-// are verified (admitted: the common case), and Pods whose images are not (refused: each one reads the
-// inventory again before refusing, as an attacker's flood would).
-//   node bench/admission.ts [--rate 500] [--seconds 5] [--rounds 4] [--workloads 1000]
-import { spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+// inventory of 1,000 workloads. The load is vegeta (pinned in scripts/setup.ts), a Go program that keeps
+// a constant rate at little CPU and measures each response itself (its own percentiles); on a machine
+// with two cores or more it runs on the last core and the servers on the others (taskset), so the
+// measurement is not what the servers wait for. Each scenario's CPU time is reported: the server's (from
+// /proc, per request) and vegeta's. Scenarios: Pods whose images are verified (admitted: the common
+// case), and Pods whose images are not (refused: each one reads the inventory again before refusing, as
+// an attacker's flood would).
+//   node bench/admission.ts [--rate 500] [--seconds 5] [--rounds 4] [--workloads 1000] [--no-pin]
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { createServer } from "node:https";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import autocannon from "autocannon";
 import { Agent, request } from "undici";
 import { issueCa, issueServing } from "../src/admission/certificates.ts";
 import { openInventory } from "../src/monitor/inventory.ts";
@@ -22,7 +25,12 @@ import { startKubeApiServer } from "../test/helpers/kube.ts";
 import { freePort } from "../test/helpers/registry.ts";
 import { tempDir } from "../test/helpers/tools.ts";
 import { connectCluster } from "../src/cluster/index.ts";
+import { goBin } from "../scripts/setup.ts";
 import { machine } from "./lib/measure.ts";
+
+const VEGETA = join(goBin, "vegeta");
+/** /proc's CPU times are in clock ticks. */
+const CLOCK_TICKS = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +39,7 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "4" },
     workloads: { type: "string", default: "1000" },
     floor: { type: "string" },
+    "no-pin": { type: "boolean", default: false },
   },
 });
 
@@ -61,7 +70,14 @@ async function main(): Promise<void> {
   const cleanups: (() => unknown)[] = [];
   const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
   try {
-    console.log(`machine: ${machine()}`);
+    if (!existsSync(VEGETA)) throw new Error(`${VEGETA} is missing: run "node scripts/setup.ts" (it builds vegeta v12.13.0)`);
+    const pin = cpuPinning(!values["no-pin"]);
+    console.log(
+      `machine: ${machine()}; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")} at start`,
+    );
+    console.log(pin.note);
     const dir = tempDir(scope, "vigil-bench-admission-");
     const kube = await startKubeApiServer(scope);
     const admin = await connectCluster({ kubeconfig: kube.admin.kubeconfigPath });
@@ -110,10 +126,10 @@ environments:
   - { name: prod, namespaces: [shop] }
 `,
     );
-    const vigil = await startProcess(join(import.meta.dirname, "..", "bin", "vigil"), ["admission", "--config", config]);
+    const vigil = await startProcess(...pin.servers(join(import.meta.dirname, "..", "bin", "vigil"), ["admission", "--config", config]));
     scope.after(() => stopProcess(vigil));
     const floorPort = await freePort();
-    const floor = await startProcess(process.execPath, [import.meta.filename, "--floor", String(floorPort)]);
+    const floor = await startProcess(...pin.servers(process.execPath, [import.meta.filename, "--floor", String(floorPort)]));
     scope.after(() => stopProcess(floor));
 
     const verified = Array.from({ length: 100 }, (_, i) => review(i, images[(i * 37) % images.length]!.image));
@@ -121,20 +137,30 @@ environments:
     console.log(
       `${WORKLOADS} workloads (${images.length} images) in the inventory; ${RATE} reviews/s, ${ROUNDS} rounds of ${SECONDS} s per scenario, interleaved (the machine's other load falls on each alike), after a 3 s warm-up each`,
     );
+    const scenario = (name: string, port: number, server: ChildProcess, bodies: string[]) => ({
+      name,
+      server,
+      targets: targetsFile(dir, name, port, bodies),
+      results: [] as string[],
+      serverCpuMs: 0,
+      vegetaCpuMs: 0,
+    });
     const scenarios = [
-      { name: "floor (admits without looking)", port: floorPort, bodies: verified, times: [] as number[], errors: 0 },
-      { name: "vigil admission, verified images", port, bodies: verified, times: [] as number[], errors: 0 },
-      { name: "vigil admission, unverified images", port, bodies: unverified, times: [] as number[], errors: 0 },
+      scenario("floor (admits without looking)", floorPort, floor, verified),
+      scenario("vigil admission, verified images", port, vigil, verified),
+      scenario("vigil admission, unverified images", port, vigil, unverified),
     ];
-    for (const s of scenarios) await load(s.port, s.bodies, RATE, 3);
+    for (const s of scenarios) attack(pin, s.targets, RATE, 3, join(dir, "warm-up.bin"));
     for (let round = 0; round < ROUNDS; round++) {
       for (const s of scenarios) {
-        const r = await load(s.port, s.bodies, RATE, SECONDS);
-        s.times.push(...r.times);
-        s.errors += r.errors;
+        const out = `${s.targets}-${round}.bin`;
+        const before = processCpuMs(s.server.pid!);
+        s.vegetaCpuMs += attack(pin, s.targets, RATE, SECONDS, out);
+        s.serverCpuMs += processCpuMs(s.server.pid!) - before;
+        s.results.push(out);
       }
     }
-    const rows = scenarios.map((s) => [s.name, latency(s.times, s.errors)] as const);
+    const rows = scenarios.map((s) => [s.name, report(s.results), s] as const);
     // Service time: one request at a time (no queueing), the floor and the webhook alternately.
     const oneAtATime = { floor: [] as number[], vigil: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
@@ -143,14 +169,19 @@ environments:
     }
     const f = rows[0]![1];
     console.log(
-      `${"".padEnd(36)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"answered".padStart(9)} ${"non-200".padStart(8)}  p50, p99 / floor's`,
+      `${"".padEnd(36)} ${"p50 ms".padStart(8)} ${"p99 ms".padStart(8)} ${"max ms".padStart(8)} ${"answered".padStart(9)} ${"non-200".padStart(8)} ${"server CPU ms/req".padStart(18)} ${"vegeta CPU ms/req".padStart(18)}  p50, p99 / floor's`,
     );
-    for (const [name, l] of rows)
+    for (const [name, l, s] of rows)
       console.log(
-        `${name.padEnd(36)} ${l.p50.toFixed(3).padStart(8)} ${l.p99.toFixed(3).padStart(8)} ${l.max.toFixed(3).padStart(8)} ${String(l.count).padStart(9)} ${String(l.errors).padStart(8)}  ${(l.p50 / f.p50).toFixed(2)}x, ${(l.p99 / f.p99).toFixed(2)}x`,
+        `${name.padEnd(36)} ${l.p50.toFixed(3).padStart(8)} ${l.p99.toFixed(3).padStart(8)} ${l.max.toFixed(3).padStart(8)} ${String(l.count).padStart(9)} ${String(l.errors).padStart(8)} ${(s.serverCpuMs / l.count).toFixed(3).padStart(18)} ${(s.vegetaCpuMs / l.count).toFixed(3).padStart(18)}  ${(l.p50 / f.p50).toFixed(2)}x, ${(l.p99 / f.p99).toFixed(2)}x`,
       );
     const sf = latency(oneAtATime.floor, 0);
     const sv = latency(oneAtATime.vigil, 0);
+    console.log(
+      `load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")} at the end`,
+    );
     console.log(
       `one request at a time (service time): floor p50 ${sf.p50.toFixed(3)} ms, p99 ${sf.p99.toFixed(3)} ms; vigil admission (verified) p50 ${sv.p50.toFixed(3)} ms, p99 ${sv.p99.toFixed(3)} ms; ${(sv.p50 / sf.p50).toFixed(2)}x, ${(sv.p99 / sf.p99).toFixed(2)}x`,
     );
@@ -190,23 +221,83 @@ interface Latency {
   errors: number;
 }
 
-/** RATE requests a second for SECONDS, spread over 10 connections; each response's own time. */
-async function load(port: number, bodies: readonly string[], rate: number, seconds: number): Promise<{ times: number[]; errors: number }> {
-  const times: number[] = [];
-  let errors = 0;
-  const instance = autocannon({
-    url: `https://127.0.0.1:${port}`,
-    connections: 10,
-    overallRate: rate,
-    duration: seconds,
-    requests: bodies.map((body) => ({ method: "POST", path: "/validate", headers: { "content-type": "application/json" }, body })),
-  });
-  instance.on("response", (_client: unknown, status: number, _bytes: number, ms: number) => {
-    if (status === 200) times.push(ms);
-    else errors++;
-  });
-  const result = await instance;
-  return { times, errors: errors + result.errors + result.timeouts };
+/** How the processes are placed: vegeta on the last core, the servers on the others (when there are two or more, and taskset is there). */
+interface Pinning {
+  note: string;
+  servers(cmd: string, args: string[]): [string, string[]];
+  vegeta(args: string[]): [string, string[]];
+}
+
+function cpuPinning(wanted: boolean): Pinning {
+  const n = cpus().length;
+  const taskset = spawnSync("sh", ["-c", "command -v taskset"], { encoding: "utf8" }).stdout.trim();
+  if (!wanted || n < 2 || !taskset)
+    return {
+      note: `not pinned (${!wanted ? "--no-pin" : n < 2 ? "one core" : "no taskset"}): vegeta and the servers share the cores`,
+      servers: (cmd, args) => [cmd, args],
+      vegeta: (args) => [VEGETA, args],
+    };
+  const last = n - 1;
+  const rest = n === 2 ? "0" : `0-${n - 2}`;
+  return {
+    note: `pinned with taskset: the servers on core(s) ${rest}, vegeta on core ${last} (GOMAXPROCS=1)`,
+    servers: (cmd, args) => [taskset, ["-c", rest, cmd, ...args]],
+    vegeta: (args) => [taskset, ["-c", String(last), VEGETA, "-cpus", "1", ...args]],
+  };
+}
+
+/** vegeta's JSON targets, one POST of each body to /validate, in turn. */
+function targetsFile(dir: string, name: string, port: number, bodies: readonly string[]): string {
+  const file = join(dir, `${name.replace(/\W+/g, "-")}.targets`);
+  const lines = bodies.map((body) =>
+    JSON.stringify({
+      method: "POST",
+      url: `https://127.0.0.1:${port}/validate`,
+      header: { "Content-Type": ["application/json"] },
+      body: Buffer.from(body).toString("base64"),
+    }),
+  );
+  writeFileSync(file, `${lines.join("\n")}\n`);
+  return file;
+}
+
+/** RATE requests a second for SECONDS at a constant rate (vegeta's own pacing, 10 connections kept alive); its CPU time in ms. */
+function attack(pin: Pinning, targets: string, rate: number, seconds: number, output: string): number {
+  const [cmd, args] = pin.vegeta([
+    "attack",
+    "-format=json",
+    `-targets=${targets}`,
+    `-rate=${rate}/1s`,
+    `-duration=${seconds}s`,
+    "-insecure",
+    "-connections=10",
+    "-workers=10",
+    "-timeout=10s",
+    `-output=${output}`,
+  ]);
+  const timed = spawnSync("/usr/bin/time", ["-f", "%U %S", cmd, ...args], { encoding: "utf8" });
+  if (timed.status !== 0) throw new Error(`vegeta attack failed: ${timed.stderr}`);
+  const [user, system] = timed.stderr.trim().split("\n").at(-1)!.split(" ").map(Number);
+  return (user! + system!) * 1000;
+}
+
+/** vegeta's percentiles over every result file of a scenario (its latencies are in nanoseconds). */
+function report(files: readonly string[]): Latency {
+  const r = spawnSync(VEGETA, ["report", "-type=json", ...files], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`vegeta report failed: ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { latencies: Record<string, number>; requests: number; status_codes: Record<string, number> };
+  const ms = (ns: number) => ns / 1e6;
+  const ok = j.status_codes["200"] ?? 0;
+  return { p50: ms(j.latencies["50th"]!), p99: ms(j.latencies["99th"]!), max: ms(j.latencies.max!), count: ok, errors: j.requests - ok };
+}
+
+/** User and system CPU time of a process so far (all its threads), in ms. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+    .replace(/^.*\) /, "")
+    .split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS;
 }
 
 /** N requests one after another on one kept-alive connection: each one's time. */
