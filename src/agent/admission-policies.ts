@@ -26,7 +26,7 @@ import { redactCredentials } from "../core/redact.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import { splitApiVersion } from "../manifest/resources.ts";
 import { findException, parseException } from "../policy/exceptions.ts";
-import { pinnedImages } from "../vuln/gate.ts";
+import { imageUses } from "../artifact/images.ts";
 import type { Candidate } from "./gates.ts";
 import type { ReconcileOptions } from "./reconcile.ts";
 
@@ -60,7 +60,9 @@ export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]
   try {
     if (p.recordVerified) {
       p.fence?.();
-      await p.recordVerified(name, p.revision, pinnedImages(p.objects));
+      // Only digests: with the artifact gate off (the trust policy's choice) an image may be unpinned, and is then not verified.
+      const images = imageUses(p.objects).flatMap((u) => (u.reference.digest ? [{ image: u.image, digest: u.reference.digest }] : []));
+      await p.recordVerified(name, p.revision, images);
     }
     if (p.policies) checks.push(await installPolicies(p, p.policies));
   } catch (e) {
