@@ -14,8 +14,8 @@ export const admission = defineCommand({
     "  --config FILE   the webhook's configuration (docs/admission.md): inventory, trustPolicy, environments, webhook, tls, audit",
     "",
     "  Serves HTTPS on `listen` (POST /validate only), issues and rotates its certificate (a Secret in the",
-    "  agent's namespace), keeps its ValidatingWebhookConfiguration (caBundle included) and each environment's",
-    "  policy packs as ValidatingAdmissionPolicies. Prints one JSON line per decision; runs until SIGINT or SIGTERM.",
+    "  agent's namespace) and keeps its ValidatingWebhookConfiguration (caBundle included). The policy packs are",
+    "  the agent's to install (admissionPolicies: true). Prints one JSON line per decision; runs until SIGINT or SIGTERM.",
   ].join("\n"),
   options: { config: { type: "string" } },
   async run(values) {
