@@ -49,9 +49,10 @@ const LF = 10;
 const State = { Headers: 0, Raw: 1, Patch: 2, Hunk: 3 } as const;
 type State = (typeof State)[keyof typeof State];
 
-const rawMeta = /^:(\d{6}) (\d{6}) ([0-9a-f]{40}|[0-9a-f]{64}) ([0-9a-f]{40}|[0-9a-f]{64}) ([A-Z])(\d*)$/;
+/** ":oldMode newMode oldId newId S[score]" (ids of 40 or 64 hex digits, as the repository's hash is). */
+const rawMeta = /^:([0-7]{6}) ([0-7]{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/;
 const hunkHeader = /^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
-const indexLine = /^index ([0-9a-f]+)\.\.([0-9a-f]+)(?: \d{6})?$/;
+const indexLine = /^index ([0-9a-f]+)\.\.([0-9a-f]+)(?: [0-7]{6})?$/;
 const nullId = /^0+$/;
 
 /** Base64's alphabet: a line of it alone (after indentation) is a key block's body line. */
@@ -207,6 +208,7 @@ export class LogPatchParser {
     }
     const text = this.data.toString("latin1", from, end);
     this.meta = rawMeta.exec(text);
+    if (this.meta && !(isFullId(this.meta[3]!) && this.meta[3]!.length === this.meta[4]!.length)) this.meta = null;
     if (!this.meta) throw streamError(`a raw record reads ${JSON.stringify(text.slice(0, 80))}`);
     this.pathsLeft = this.meta[5] === "R" || this.meta[5] === "C" ? 2 : 1;
   }
@@ -284,13 +286,15 @@ export class LogPatchParser {
     const change = this.file;
     if (change === null) return;
     checkSections(change, this.sections);
+    const added = this.added.view();
+    const removed = this.removed.view();
     this.on.file({
       change,
-      added: this.added.view(),
+      added,
       addedLines: this.addedLines,
-      removed: this.removed.view(),
+      removed,
       binary: this.binary,
-      keyBlockLine: this.keyBlock,
+      keyBlockLine: this.keyBlock || holdsKeyMarker(added) || holdsKeyMarker(removed),
     });
     this.file = null;
     this.sections = [];
@@ -308,7 +312,7 @@ export class LogPatchParser {
   }
 }
 
-/** A key block's line: its BEGIN or END marker, a PuTTY header, or base64 alone (a body line; the last may be short). */
+/** A key block's body line: base64 alone (after indentation; the last line of a block may be short). */
 function isKeyBlockLine(data: Buffer, from: number, end: number): boolean {
   let i = from;
   while (i < end && (data[i] === 0x20 || data[i] === 0x09)) i++;
@@ -316,9 +320,13 @@ function isKeyBlockLine(data: Buffer, from: number, end: number): boolean {
   while (i < end && base64Byte[data[i]!] === 1) i++;
   let tail = i;
   while (tail < end && (data[tail] === 0x20 || data[tail] === 0x09 || data[tail] === 0x0d)) tail++;
-  if (tail === end && i - start >= 4) return true;
-  const line = data.subarray(start, end);
-  return line.includes("-----BEGIN") || line.includes("-----END") || line.includes("PuTTY-User-Key-File-");
+  return tail === end && i - start >= 4;
+}
+
+/** A key block's BEGIN or END marker, or a PuTTY key's header, among some lines. */
+const keyMarkers = ["-----BEGIN", "-----END", "PuTTY-User-Key-File-"].map((m) => Buffer.from(m, "latin1"));
+function holdsKeyMarker(lines: Buffer): boolean {
+  return lines.length > 0 && keyMarkers.some((m) => lines.includes(m));
 }
 
 /** The ids each section's index line names must be the record's (a type change: a deletion, then a creation). */
@@ -339,6 +347,8 @@ function checkSections(change: RawChange, sections: { oldId?: string; newId?: st
   });
 }
 
-const sameId = (a: string, b: string) => a === b || (nullId.test(a) && nullId.test(b));
+const sameId = (a: string, b: string) =>
+  a === b || (a.charCodeAt(0) === 0x30 && b.charCodeAt(0) === 0x30 && nullId.test(a) && nullId.test(b));
+const isFullId = (id: string) => id.length === 40 || id.length === 64;
 
 const streamError = (what: string) => new ObjectFormatError(`git log's patch stream cannot be read: ${what}`);
