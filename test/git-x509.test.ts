@@ -147,6 +147,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
       kind: "x509",
       identity: "alice",
       key: `x509 alice@example.com (issuer ${ISSUER})`,
+      canonicalKey: `sigstore alice@example.com ${ISSUER}`,
       time: now,
       timeSource: "verification",
     });
@@ -453,6 +454,7 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
       kind: "x509",
       identity: "alice",
       key: `x509 alice@example.com (issuer ${ISSUER})`,
+      canonicalKey: `sigstore alice@example.com ${ISSUER}`,
       time: new Date("2021-01-15T12:00:00Z"),
       timeSource: "transparency-log",
     });

@@ -1,8 +1,9 @@
-// Sigstore (Fulcio) signing certificates, checked one way for every signature that carries one: gitsign's
-// x509 commit signatures (src/git/signatures/x509.ts) build the chain here, from the certificates they
-// carry to a CA of the trusted root, with path building bounded against a signer who makes its
-// certificates issue each other in any pattern; Sigstore bundles (src/sigstore/verify.ts), whose chain
-// @sigstore/verify checks, read the leaf's identity here. Also the DER helpers the CMS parser shares.
+// Sigstore (Fulcio) signing certificates, checked one way for every signature that carries one: the chain
+// from the leaf (through the certificates a signature carries) to a CA of the trusted root is validated
+// here, with path building bounded against a signer who makes its certificates issue each other in any
+// pattern, for gitsign's x509 commit signatures (src/git/signatures/x509.ts) and for Sigstore bundles
+// (src/sigstore/verify.ts, which then gives @sigstore/verify only the chain validated here); the leaf's
+// identity is read here for both. Also the DER helpers the CMS parser shares.
 import { X509Certificate } from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
@@ -98,11 +99,7 @@ function checkCertificate(
   intermediates: readonly Buffer[],
 ): CertificateVerdict {
   const leaf = toCert(certDer, "the signing certificate");
-  checkValidAt(leaf, at, "the signing certificate");
-  if (intermediates.length > MAX_CARRIED)
-    fail(`the signature carries ${intermediates.length} certificates, more than the ${MAX_CARRIED} a chain needs`);
-  const pool = intermediates.filter((der) => !der.equals(certDer)).map((der) => toCert(der, "a certificate in the signature"));
-  const authority = chainToRoot(leaf, pool, root, at);
+  const { authority } = chainOf(leaf, root, at, intermediates, `${RESIGN} with a current certificate`);
   checkLeafUsage(leaf);
   const { identity, issuer, signer } = matchIdentity(leaf, identities);
   return { ok: true, signer, identity, issuer, authority };
@@ -111,7 +108,7 @@ function checkCertificate(
 /**
  * What a Sigstore (Fulcio) signing certificate certifies: its email and URI SANs and its OIDC issuer
  * (both Fulcio extensions, which must agree), after checking it is a code-signing leaf with no critical
- * extension left unprocessed. For Sigstore bundles, whose chain and times @sigstore/verify checks.
+ * extension left unprocessed. For Sigstore bundles, whose chain validateChain checks at each verified time.
  * Throws an Error with the reason.
  */
 export function signingCertificateIdentity(certDer: Buffer): { names: string[]; issuer: string } {
@@ -122,16 +119,42 @@ export function signingCertificateIdentity(certDer: Buffer): { names: string[]; 
   return { names, issuer: oidcIssuer(leaf.pki) };
 }
 
+/** A signing certificate's path to a CA of the trusted root, and that CA. */
+export interface ValidatedChain {
+  authority: TrustedCertificateAuthority;
+  /** The leaf first, then each issuer up to the root of the CA's chain. */
+  path: X509Certificate[];
+}
+
+/**
+ * Validates the chain of a signing certificate at `at`: the leaf is valid then, and it chains (through
+ * `intermediates`, the certificates the signature carries, or the CA's own chain) to a CA of the trusted
+ * root whose validFor window holds `at`, every issuer on the path valid then, a CA allowed to sign
+ * certificates with room for the CAs below it. Throws Refusal with the reason.
+ */
+export function validateChain(certDer: Buffer, root: TrustedRoot, at: Date, intermediates: readonly Buffer[] = []): ValidatedChain {
+  return chainOf(toCert(certDer, "the signing certificate"), root, at, intermediates);
+}
+
+/** `remedy`: what the signer can do about a certificate not valid at `at`, where there is something to say. */
+function chainOf(leaf: Cert, root: TrustedRoot, at: Date, intermediates: readonly Buffer[], remedy?: string): ValidatedChain {
+  checkValidAt(leaf, at, "the signing certificate", remedy);
+  if (intermediates.length > MAX_CARRIED)
+    fail(`the signature carries ${intermediates.length} certificates, more than the ${MAX_CARRIED} a chain needs`);
+  const pool = intermediates.filter((der) => !der.equals(leaf.x509.raw)).map((der) => toCert(der, "a certificate in the signature"));
+  return chainToRoot(leaf, pool, root, at, remedy);
+}
+
 function toCert(der: Buffer, what: string): Cert {
   return { x509: x509(der, what), pki: parseCertificate(der) };
 }
 
-function checkValidAt(cert: Cert, at: Date, what: string): void {
+function checkValidAt(cert: Cert, at: Date, what: string, remedy: string | undefined): void {
   const { validFromDate: from, validToDate: to, subject } = cert.x509;
   if (at < from || at > to) {
     fail(
-      `${what} (${subject.replace(/\n/g, ", ") || "no subject"}) is valid from ${from.toISOString()} to ${to.toISOString()}, ` +
-        `not at ${at.toISOString()}; ${RESIGN} with a current certificate`,
+      `${what} (${(subject ?? "").replace(/\n/g, ", ") || "no subject"}) is valid from ${from.toISOString()} to ${to.toISOString()}, ` +
+        `not at ${at.toISOString()}${remedy ? `; ${remedy}` : ""}`,
     );
   }
 }
@@ -140,14 +163,14 @@ function checkValidAt(cert: Cert, at: Date, what: string): void {
 // cross-signed intermediate, an expired copy), and the first one found need not lead anywhere. A path
 // that reaches a CA but fails its window or validity at `at` gives the most useful reasons, so those are
 // the ones reported.
-function chainToRoot(leaf: Cert, pool: Cert[], root: TrustedRoot, at: Date): TrustedCertificateAuthority {
+function chainToRoot(leaf: Cert, pool: Cert[], root: TrustedRoot, at: Date, remedy: string | undefined): ValidatedChain {
   const near = new Set<string>();
   const search = new PathSearch(pool);
   for (const ca of root.certificateAuthorities) {
     for (const path of search.paths(leaf.x509, ca)) {
       try {
-        checkPath(path, ca, at);
-        return ca;
+        checkPath(path, ca, at, remedy);
+        return { authority: ca, path };
       } catch (e) {
         if (!(e instanceof Refusal)) throw e;
         near.add(e.message);
@@ -212,7 +235,7 @@ function issuedBy(child: X509Certificate, parent: X509Certificate): boolean {
   return child.checkIssued(parent) && child.verify(parent.publicKey);
 }
 
-function checkPath(path: X509Certificate[], ca: TrustedCertificateAuthority, at: Date): void {
+function checkPath(path: X509Certificate[], ca: TrustedCertificateAuthority, at: Date, remedy: string | undefined): void {
   if (!withinRange(ca.validFor, at)) {
     fail(
       `time ${at.toISOString()} is outside the validFor window (${describeRange(ca.validFor)}) of ` +
@@ -221,7 +244,7 @@ function checkPath(path: X509Certificate[], ca: TrustedCertificateAuthority, at:
   }
   path.slice(1).forEach((cert, i) => {
     const issuer = { x509: cert, pki: parseCertificate(Buffer.from(cert.raw)) };
-    checkValidAt(issuer, at, `issuing certificate ${cert.subject.replace(/\n/g, ", ")}`);
+    checkValidAt(issuer, at, `issuing certificate ${cert.subject.replace(/\n/g, ", ")}`, remedy);
     checkIssuer(issuer, path.slice(1, i + 1).filter((c) => c.subject !== c.issuer).length);
   });
 }

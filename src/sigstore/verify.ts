@@ -1,17 +1,19 @@
 // Verifying a Sigstore bundle, offline, against a trusted root: the glue around @sigstore/verify, which
-// checks the signature, the certificate chain at the verified signing times, the transparency-log entry
-// (inclusion proof against a signed checkpoint, signed entry timestamp, entry body against the bundle),
-// RFC 3161 timestamps and SCTs. Vigil adds what the library leaves to its caller or does differently:
-// the trusted root is Vigil's strict parse; the identity policy (exact or RE2 pattern, both Fulcio
-// issuer extensions); the code-signing checks on the leaf; key signatures in cosign's algorithms
-// (ECDSA P-384/P-521 hashes, RSA-PSS); the artifact's digest against the bundle; no log time in the future.
+// checks the signature, the transparency-log entry (inclusion proof against a signed checkpoint, signed
+// entry timestamp, entry body against the bundle), RFC 3161 timestamps and SCTs. Vigil adds what the
+// library leaves to its caller or does differently: the trusted root is Vigil's strict parse; the Fulcio
+// chain is validated by Vigil's one chain validator (src/sigstore/certificate.ts, which gitsign's
+// signatures use too) at each signing time, and the library is given only the chains found there; the
+// identity policy (exact or RE2 pattern, both Fulcio issuer extensions); the code-signing checks on the
+// leaf; key signatures in cosign's algorithms (ECDSA P-384/P-521 hashes, RSA-PSS); the artifact's digest
+// against the bundle; no log time in the future.
 import { createHash, type KeyObject } from "node:crypto";
 import { RE2JS } from "@bufbuild/re2";
 import { X509Certificate as SigstoreCertificate, dsse as sigstoreDsse } from "@sigstore/core";
 import { PolicyError, toSignedEntity, VerificationError, Verifier, type SignedEntity, type TrustMaterial } from "@sigstore/verify";
 import { HashAlgorithm } from "@sigstore/protobuf-specs";
 import { InputError } from "../core/errors.ts";
-import { signingCertificateIdentity } from "./certificate.ts";
+import { Refusal, signingCertificateIdentity, validateChain } from "./certificate.ts";
 import type { Bundle } from "./bundle.ts";
 import type { DsseEnvelope } from "./dsse.ts";
 import { refuse } from "./failure.ts";
@@ -77,9 +79,10 @@ export function verifyBundle(bundle: Bundle, artifact: Buffer | undefined, optio
   checkArtifactDigest(bundle, artifact);
   checkNoRootInChain(bundle, options.trustedRoot);
   checkLogEntries(bundle, requireTlog, options.now ?? new Date());
-  // The library: timestamps, certificate chain at those times and SCTs, log entries, the signature.
+  // The library: timestamps, the validated chain at those times and SCTs, log entries, the signature.
   const entity = withCosignSignatures(signedEntity(bundle, artifact ?? Buffer.alloc(0)), bundle, artifact);
-  const verifier = new Verifier(trustMaterial(options, entity), {
+  const chains = byKey ? [] : validatedChains(bundle, entity, options.trustedRoot);
+  const verifier = new Verifier(trustMaterial(options, entity, chains), {
     tlogThreshold: requireTlog ? 1 : 0,
     ctlogThreshold: byKey ? 0 : 1,
     timestampThreshold: byKey ? 0 : 1,
@@ -248,7 +251,40 @@ function withCosignSignatures(entity: SignedEntity, bundle: Bundle, artifact: Bu
 
 const END_OF_TIME = new Date(8640000000000000);
 
-function trustMaterial(options: BundleVerificationOptions, entity: SignedEntity): TrustMaterial {
+type CertAuthority = TrustMaterial["certificateAuthorities"][number];
+
+/**
+ * The signing certificate's chain, validated by src/sigstore/certificate.ts at every signing time the
+ * bundle's timestamps give (each of which the library then verifies: TSA signatures, signed entry
+ * timestamps): the only certificate authorities the library is given, so its own path building finds
+ * exactly these chains, and checks the SCTs and the signature over them. No time, no chain: the library
+ * then refuses for want of a verified signing time.
+ */
+function validatedChains(bundle: Bundle, entity: SignedEntity, root: TrustedRoot | undefined): CertAuthority[] {
+  if (!root) return [];
+  const leaf = leafCertificate(bundle);
+  const chains = new Map<string, CertAuthority>();
+  for (const at of verifiedTimes(entity)) {
+    let validated: ReturnType<typeof validateChain>;
+    try {
+      validated = validateChain(leaf, root, at);
+    } catch (e) {
+      if (!(e instanceof Refusal)) throw e;
+      refuse(
+        "certificate",
+        `the signing certificate is not trusted at the verified signing time (${e.message}); it was issued by another Sigstore instance, or had expired when signed`,
+      );
+    }
+    const above = validated.path.slice(1);
+    chains.set(above.map((c) => c.fingerprint256).join(" "), {
+      certChain: above.map((c) => SigstoreCertificate.parse(c.raw)),
+      validFor: { start: validated.authority.validFor.start, end: validated.authority.validFor.end ?? END_OF_TIME },
+    });
+  }
+  return [...chains.values()];
+}
+
+function trustMaterial(options: BundleVerificationOptions, entity: SignedEntity, chains: CertAuthority[]): TrustMaterial {
   const root = options.trustedRoot;
   const needsRoot =
     !("key" in options.signer) || entity.tlogEntries.length > 0 || entity.timestamps.length > 0 || (options.requireTlog ?? true);
@@ -259,7 +295,7 @@ function trustMaterial(options: BundleVerificationOptions, entity: SignedEntity)
   }
   const key = "key" in options.signer ? options.signer.key : undefined;
   return {
-    certificateAuthorities: (root?.certificateAuthorities ?? []).map(certAuthority),
+    certificateAuthorities: chains,
     timestampAuthorities: (root?.timestampAuthorities ?? []).map(certAuthority),
     tlogs: (root?.tlogs ?? []).map(logAuthority),
     ctlogs: (root?.ctlogs ?? []).map(logAuthority),
