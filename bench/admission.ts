@@ -4,12 +4,14 @@
 // (the CLI, its own process, its certificate issued into a real kube-apiserver's Secret) over an
 // inventory of 1,000 workloads. The load is vegeta (pinned in scripts/setup.ts), a Go program that keeps
 // a constant rate at little CPU and measures each response itself (its own percentiles); on a machine
-// with two cores or more it runs on the last core and the servers on the others (taskset), so the
-// measurement is not what the servers wait for. Each scenario's CPU time is reported: the server's (from
+// with two cores or more and a quiet machine (load average under the number of cores) it runs on the last
+// core and the servers on the others (taskset), so the measurement is not what the servers wait for; on
+// a loaded machine pinning would queue the servers behind others' work on their core, so it is not done
+// unless --pin is given. Each scenario's CPU time is reported: the server's (from
 // /proc, per request) and vegeta's. Scenarios: Pods whose images are verified (admitted: the common
 // case), and Pods whose images are not (refused: each one reads the inventory again before refusing, as
 // an attacker's flood would).
-//   node bench/admission.ts [--rate 500] [--seconds 5] [--rounds 4] [--workloads 1000] [--no-pin]
+//   node bench/admission.ts [--rate 500] [--seconds 5] [--rounds 4] [--workloads 1000] [--pin | --no-pin]
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -39,7 +41,8 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "4" },
     workloads: { type: "string", default: "1000" },
     floor: { type: "string" },
-    "no-pin": { type: "boolean", default: false },
+    pin: { type: "boolean" },
+    "no-pin": { type: "boolean" },
   },
 });
 
@@ -71,7 +74,7 @@ async function main(): Promise<void> {
   const scope = { after: (fn: () => unknown) => void cleanups.push(fn) };
   try {
     if (!existsSync(VEGETA)) throw new Error(`${VEGETA} is missing: run "node scripts/setup.ts" (it builds vegeta v12.13.0)`);
-    const pin = cpuPinning(!values["no-pin"]);
+    const pin = cpuPinning(values.pin ? "pin" : values["no-pin"] ? "no-pin" : "auto");
     console.log(
       `machine: ${machine()}; load average ${loadavg()
         .map((l) => l.toFixed(2))
@@ -221,19 +224,30 @@ interface Latency {
   errors: number;
 }
 
-/** How the processes are placed: vegeta on the last core, the servers on the others (when there are two or more, and taskset is there). */
+/** How the processes are placed: vegeta on the last core, the servers on the others (two cores or more, taskset, and a quiet machine or --pin). */
 interface Pinning {
   note: string;
   servers(cmd: string, args: string[]): [string, string[]];
   vegeta(args: string[]): [string, string[]];
 }
 
-function cpuPinning(wanted: boolean): Pinning {
+function cpuPinning(mode: "pin" | "no-pin" | "auto"): Pinning {
   const n = cpus().length;
   const taskset = spawnSync("sh", ["-c", "command -v taskset"], { encoding: "utf8" }).stdout.trim();
-  if (!wanted || n < 2 || !taskset)
+  const load = loadavg()[0]!;
+  const why =
+    mode === "no-pin"
+      ? "--no-pin"
+      : n < 2
+        ? "one core"
+        : !taskset
+          ? "no taskset"
+          : mode === "auto" && load >= n
+            ? `load average ${load.toFixed(1)} on ${n} cores: others' work would queue the pinned servers; --pin to pin anyway`
+            : undefined;
+  if (why)
     return {
-      note: `not pinned (${!wanted ? "--no-pin" : n < 2 ? "one core" : "no taskset"}): vegeta and the servers share the cores`,
+      note: `not pinned (${why}): vegeta and the servers share the cores`,
       servers: (cmd, args) => [cmd, args],
       vegeta: (args) => [VEGETA, args],
     };
