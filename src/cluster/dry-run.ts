@@ -43,7 +43,7 @@ export async function dryRunChecks(
       ...(r.object.file && { location: { file: r.object.file, line: r.object.line ?? 1 } }),
     }));
   }
-  const deferred = result.objects.filter((r) => r.action === "create" && r.message?.startsWith("after its namespace"));
+  const deferred = result.objects.filter((r) => r.deferred === true);
   const note =
     deferred.length > 0
       ? `; ${deferred.length} object(s) in namespaces or of kinds the revision creates could not be simulated before they exist`

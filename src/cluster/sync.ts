@@ -94,6 +94,8 @@ export interface ObjectResult {
   managers?: string[];
   /** Set when this sync adopted the object (a person annotated it for this environment). */
   adopted?: boolean;
+  /** Set on a dry run's create the server could not simulate: its namespace or CustomResourceDefinition is in the same set. */
+  deferred?: boolean;
 }
 
 export interface SyncResult {
@@ -237,7 +239,11 @@ export async function syncSet(cluster: Cluster, objects: readonly SourcedObject[
           (item.crdKey && desired.get(item.crdKey)?.result?.action === "create"))
       ) {
         // The server cannot simulate an object in a namespace, or of a kind, that does not exist yet.
-        return finish(item, { action: "create", message: "after its namespace or CustomResourceDefinition is created" }, item.recorded);
+        return finish(
+          item,
+          { action: "create", message: "after its namespace or CustomResourceDefinition is created", deferred: true },
+          item.recorded,
+        );
       }
       await applyItem(cluster, item, o);
     },

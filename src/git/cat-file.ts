@@ -54,7 +54,7 @@ export function overCap(limits: CatFileLimits, id: string, type: string, size: n
   const objectCap = type === "commit" || type === "tag" ? Math.min(limits.commitOrTagBytes, limits.objectBytes) : limits.objectBytes;
   const cap = Math.min(objectCap, maxBytes);
   if (size <= cap) return undefined;
-  return new ObjectFormatError(`${type} ${id} is ${size} bytes, more than the ${cap} bytes Vigil reads for a ${type}`, id);
+  return new ObjectFormatError(`${type} ${id} is ${size} bytes, more than the ${cap} bytes Vigil reads for a ${type}`, id, size);
 }
 
 export class CatFile implements ObjectReader {

@@ -48,9 +48,12 @@ export const OBJECT_LIMITS = {
 export class ObjectFormatError extends VigilError {
   /** The object at fault, when known. */
   readonly objectId: string | undefined;
-  constructor(message: string, objectId?: string) {
+  /** For an object refused for its size: how many bytes it has (read from its header, never held). */
+  readonly size: number | undefined;
+  constructor(message: string, objectId?: string, size?: number) {
     super(message, ExitCode.blocked);
     this.objectId = objectId;
+    this.size = size;
   }
 }
 

@@ -389,8 +389,8 @@ class BlobScanner {
       return object.data;
     } catch (e) {
       // The reader refuses a blob over the cap without holding its bytes, and says how large it is.
-      const size = e instanceof ObjectFormatError ? / is (\d+) bytes, more than /.exec(e.message)?.[1] : undefined;
-      if (size !== undefined) return { oversized: Number(size) };
+      const size = e instanceof ObjectFormatError ? e.size : undefined;
+      if (size !== undefined) return { oversized: size };
       throw e;
     }
   }
