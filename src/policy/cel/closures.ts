@@ -25,6 +25,7 @@ import {
   parse,
   plan,
   type CelEnv,
+  type CelList,
   type CelValue,
 } from "@bufbuild/cel";
 import type { Expr, ParsedExpr } from "./ast.ts";
@@ -341,7 +342,8 @@ class Compiler {
         return (s) => {
           const l = a(s);
           const r = b(s);
-          return typeof l === "string" && typeof r === "string" ? l + r : generic.withValues([l, r]);
+          if (typeof l === "string" && typeof r === "string") return l + r;
+          return isCelList(l) && isCelList(r) ? concatenated(l, r) : generic.withValues([l, r]);
         };
       case "@in":
         return (s) => {
@@ -430,7 +432,7 @@ class Compiler {
       const range = iterRange(s);
       let items: unknown[];
       if (isCelMap(range)) items = Array.from(range.keys());
-      else if (isCelList(range)) items = Array.from(range);
+      else if (isCelList(range)) items = elementsOf(range);
       else return bail();
       for (const item of items) {
         if (isCelError(item)) return bail();
@@ -456,6 +458,24 @@ const comparisons: Record<string, (l: string, r: string) => boolean> = {
   "_>_": (l, r) => l > r,
   "_>=_": (l, r) => l >= r,
 };
+
+/**
+ * `l + r` for two lists, as one flat list of the same elements. The planner's concatenation is a view
+ * over both operands, so a map() or filter() that appends one element per step (`accu + [x]`) builds a
+ * chain of views as deep as the list is long, each later read walking it: the gate's single largest
+ * cost. Elements read from a list are already CEL values, so the flat list reads the same.
+ */
+function concatenated(l: CelList, r: CelList): unknown {
+  return celList(elementsOf(l).concat(elementsOf(r)) as CelValue[]);
+}
+
+/** A list's elements, read by index: what iterating it yields, without a generator per list. */
+function elementsOf(list: CelList): unknown[] {
+  const size = list.size;
+  const out: unknown[] = new Array(size);
+  for (let i = 0; i < size; i++) out[i] = list.get(i);
+  return out;
+}
 
 /** `&&` (absorbing = false) or `||` (true), for boolean operands; anything else is the planner's. */
 function logical(args: Node[], absorbing: boolean): Node {

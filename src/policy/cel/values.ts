@@ -48,10 +48,11 @@ class ObjectView {
   get(key: MapKey): CelValue | undefined {
     return typeof key === "string" && Object.hasOwn(this.object, key) ? member(this.object[key]) : undefined;
   }
-  // As @bufbuild/cel's own maps: a null member counts as absent for has().
+  // As @bufbuild/cel's own maps: a null member counts as absent for has(). Converting a member is
+  // null or undefined exactly when it is, so has() reads it without making a view of it.
   has(key: MapKey): boolean {
     // biome-ignore lint/suspicious/noDoubleEquals: null and undefined both mean absent here
-    return this.get(key) != undefined;
+    return typeof key === "string" && Object.hasOwn(this.object, key) && this.object[key] != undefined;
   }
   keys(): IterableIterator<string> {
     return Object.keys(this.object)[Symbol.iterator]();
