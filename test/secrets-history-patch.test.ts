@@ -1,0 +1,251 @@
+// History scans read what each commit adds from git's patch (src/secrets/log-patch.ts) and run the rules on
+// the added lines only. These tests hold that path to the guarantees of comparing whole files: a secret
+// already there is not charged again (moved within its file), key blocks cut by an edit are still found,
+// line numbers are the file's, merges, binary claims, submodules, type changes, paths git quotes, lines
+// that look like patch syntax, and a repository configuration that changes git's diff output.
+import assert from "node:assert/strict";
+import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { TestRepo } from "./helpers/git-fixture.ts";
+import { cryptoRandom, plantedLine, tokenKinds, type TokenKind } from "./helpers/secret-tokens.ts";
+import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
+
+interface Fail {
+  rule: string;
+  subject: string;
+  location: { file: string; line: number };
+}
+
+function scanAll(dir: string): Fail[] {
+  const r = vigil(["secrets", "scan", "--repo", dir, "--all-history", "--json"]);
+  assert.ok(r.status === 0 || r.status === 1, r.stderr);
+  return r.json().checks.filter((c: { status: string }) => c.status === "fail");
+}
+
+const brief = (fails: Fail[]) => fails.map((c) => [c.rule, c.subject, c.location.file, c.location.line]);
+
+const kind = (rule: string): TokenKind => tokenKinds.find((k) => k.rule === rule)!;
+const token = (rule: string) => plantedLine(kind(rule), cryptoRandom);
+
+/** Lines of a ConfigMap's data, numbered so a test can say where a line lands. */
+const settings = (n: number, eol = "\n") => Array.from({ length: n }, (_, i) => `  setting_${i}: "value-${i}"${eol}`);
+
+test("a secret moved within its file is not reported again; one added beside it is", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const a = token("github-pat");
+  const b = token("gitlab-pat");
+  const lines = settings(10);
+  const leak = repo.commit({ "app.yaml": ["data:\n", ...lines.slice(0, 2), `  ${a.line}\n`, ...lines.slice(2)].join("") }, null, "add");
+  // The token's line moves to the end, and another secret comes in at the top.
+  const moved = repo.commit({ "app.yaml": ["data:\n", `  ${b.line}\n`, ...lines, `  ${a.line}\n`].join("") }, null, "reorder");
+  assert.deepEqual(brief(scanAll(repo.dir)), [
+    ["github-pat", leak, "app.yaml", 4],
+    ["gitlab-pat", moved, "app.yaml", 2],
+  ]);
+});
+
+test("a PEM block edited in its middle, or losing a line, is a new key at its BEGIN line; an edit beside it is not", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const body = (seed: string) =>
+    Array.from({ length: 6 }, (_, i) => `    ${Buffer.from(`${seed}-${i}-`.repeat(12)).toString("base64").slice(0, 64)}\n`);
+  const file = (head: string[], keyBody: string[]) =>
+    [
+      "apiVersion: v1\nkind: Secret\nmetadata: { name: tls }\nstringData:\n",
+      ...head,
+      "  tls.key: |\n",
+      "    -----BEGIN EC PRIVATE KEY-----\n",
+      ...keyBody,
+      "    -----END EC PRIVATE KEY-----\n",
+      "  mode: strict\n",
+    ].join("");
+  const original = body("first");
+  const added = repo.commit({ "tls.yaml": file([], original) }, null, "add key");
+  const middle = [...original];
+  middle[3] = body("second")[3]!;
+  const edited = repo.commit({ "tls.yaml": file([], middle) }, null, "edit a line inside the key");
+  repo.commit({ "tls.yaml": file(["  region: eu\n"], middle) }, null, "edit beside the key");
+  const shorter = middle.filter((_, i) => i !== 2);
+  const cut = repo.commit({ "tls.yaml": file(["  region: eu\n"], shorter) }, null, "drop a line inside the key");
+  assert.deepEqual(brief(scanAll(repo.dir)), [
+    ["private-key", added, "tls.yaml", 6],
+    ["private-key", edited, "tls.yaml", 6],
+    ["private-key", cut, "tls.yaml", 7],
+  ]);
+});
+
+test("line numbers are the file's: several hunks, CRLF line ends, a last line with no newline", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const [a, b, c] = [token("github-pat"), token("slack-bot-token"), token("stripe-secret-key")];
+  const lines = settings(30, "\r\n");
+  repo.commit({ "crlf.yaml": lines.join("") }, null, "base");
+  const next = [...lines.slice(0, 4), `  ${a.line}\r\n`, ...lines.slice(4, 24), `  ${b.line}\r\n`, ...lines.slice(24), `  ${c.line}`];
+  const leak = repo.commit({ "crlf.yaml": next.join("") }, null, "three secrets");
+  assert.deepEqual(brief(scanAll(repo.dir)), [
+    ["github-pat", leak, "crlf.yaml", 5],
+    ["slack-bot-token", leak, "crlf.yaml", 26],
+    ["stripe-secret-key", leak, "crlf.yaml", 33],
+  ]);
+});
+
+test("file lines that look like patch syntax are content: the reader stays in step and finds what follows", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const [a, b] = [token("github-pat"), token("gitlab-pat")];
+  const commitId = "@" + "a".repeat(40) + " " + "b".repeat(40);
+  const tricky = [
+    "diff --git a/other.yaml b/other.yaml",
+    "index 0000000000000000000000000000000000000000..1111111111111111111111111111111111111111 100644",
+    "Binary files a/x and b/x differ",
+    "--- a/evil",
+    "+++ b/evil",
+    "@@ -1,400 +1,400 @@",
+    "\\ No newline at end of file",
+    commitId,
+    ":100644 100644 " + "c".repeat(40) + " " + "d".repeat(40) + " M",
+    `  ${a.line}`,
+  ];
+  repo.commit({ "notes.txt": "start\n" }, null, "base");
+  const leak = repo.commit({ "notes.txt": `start\n${tricky.join("\n")}\n`, "z.yaml": `${b.line}\n` }, null, "tricky lines");
+  assert.deepEqual(brief(scanAll(repo.dir)), [
+    ["github-pat", leak, "notes.txt", 11],
+    ["gitlab-pat", leak, "z.yaml", 1],
+  ]);
+});
+
+test("a file the repository's attributes call binary (-diff) is still read from its blob; real binary files are skipped", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const [a, b] = [token("github-pat"), token("gitlab-pat")];
+  // Both where a repository says it (its tree) and where git always reads it (info/attributes).
+  writeFileSync(join(repo.dir, ".git", "info", "attributes"), "*.yaml -diff\n");
+  const first = repo.commit({ ".gitattributes": "*.yaml -diff\n", "hidden.yaml": `data:\n  ${a.line}\n` }, null, "hide from diff");
+  const second = repo.commit({ "hidden.yaml": `data:\n  ${a.line}\n  ${b.line}\n` }, null, "more");
+  writeFileSync(join(repo.dir, "blob.bin"), Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(token("slack-bot-token").line)]));
+  repo.git("add", "blob.bin");
+  repo.commitStaged(null, "a binary file");
+  assert.deepEqual(brief(scanAll(repo.dir)), [
+    ["github-pat", first, "hidden.yaml", 2],
+    ["gitlab-pat", second, "hidden.yaml", 3],
+  ]);
+});
+
+test("paths git would quote (tab, newline, quote, backslash, non-ASCII) are reported as they are", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const names = ['we"ird\tname\n.yaml', "back\\slash.yaml", "dossier/café-ü.yaml", "with space.yaml"];
+  const files = Object.fromEntries(names.map((n) => [n, `${token("github-pat").line}\n`]));
+  const leak = repo.commit(files, null, "odd names");
+  const fails = scanAll(repo.dir);
+  assert.deepEqual(fails.map((c) => c.location.file).sort(), [...names].sort());
+  assert.ok(fails.every((c) => c.subject === leak && c.location.line === 1));
+});
+
+test("submodules are commit ids, not files; a submodule or a file becoming a file or a link is scanned as what git stores", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const base = repo.commit({ "a.yaml": "a: 1\n" }, null, "base");
+  repo.git("update-index", "--add", "--cacheinfo", `160000,${base},vendor/lib`);
+  repo.commitStaged(null, "a submodule");
+  repo.git("update-index", "--cacheinfo", `160000,${repo.git("rev-parse", "HEAD")},vendor/lib`);
+  repo.commitStaged(null, "the submodule moves");
+  const a = token("github-pat");
+  repo.git("rm", "-q", "--cached", "vendor/lib");
+  const replaced = repo.commit({ "vendor/lib": `${a.line}\n` }, null, "the submodule becomes a file");
+  const b = token("gitlab-pat");
+  repo.git("rm", "-q", "vendor/lib");
+  mkdirSync(join(repo.dir, "vendor"), { recursive: true });
+  symlinkSync(b.secret, join(repo.dir, "vendor/lib"));
+  repo.git("add", "vendor/lib");
+  const linked = repo.commitStaged(null, "the file becomes a link");
+  assert.deepEqual(brief(scanAll(repo.dir)), [
+    ["github-pat", replaced, "vendor/lib", 1],
+    ["gitlab-pat", linked, "vendor/lib", 1],
+  ]);
+});
+
+test("a merge is charged with a secret its conflict resolution adds, and an orphan root commit with its own", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  repo.commit({ "x.yaml": "mode: a\nkeep: 1\n" }, null, "base");
+  repo.git("checkout", "-q", "-b", "feature");
+  repo.commit({ "x.yaml": "mode: b\nkeep: 1\n" }, null, "feature");
+  repo.git("checkout", "-q", "main");
+  repo.commit({ "x.yaml": "mode: c\nkeep: 1\n" }, null, "main");
+  const a = token("github-pat");
+  spawnMerge(repo);
+  const merge = repo.commit({ "x.yaml": `mode: d\n${a.line}\nkeep: 1\n` }, null, "merge, resolved with a token");
+  assert.equal(repo.git("rev-list", "--parents", "-n1", "HEAD").split(" ").length, 3);
+  repo.git("checkout", "-q", "--orphan", "other");
+  repo.git("rm", "-rfq", ".");
+  const b = token("gitlab-pat");
+  const root = repo.commit({ "root.yaml": `${b.line}\n` }, null, "an unrelated root");
+  const fails = brief(scanAll(repo.dir));
+  assert.deepEqual(
+    fails.sort((p, q) => String(p[1]).localeCompare(String(q[1]))),
+    [
+      ["github-pat", merge, "x.yaml", 2],
+      ["gitlab-pat", root, "root.yaml", 1],
+    ].sort((p, q) => String(p[1]).localeCompare(String(q[1]))),
+  );
+});
+
+/** Starts a merge of feature into main that stops on its conflict, for the test to resolve and commit. */
+function spawnMerge(repo: TestRepo): void {
+  try {
+    repo.git("merge", "-q", "--no-edit", "feature");
+  } catch {
+    // The conflict is the point: the next commit resolves it.
+  }
+}
+
+test("the repository's diff and log settings do not change what is read", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  const [a, b, c] = [token("github-pat"), token("gitlab-pat"), token("slack-bot-token")];
+  const lines = settings(40);
+  repo.commit({ "one.yaml": lines.join("") }, null, "base");
+  repo.commit(
+    { "one.yaml": [...lines.slice(0, 3), `  ${a.line}\n`, ...lines.slice(3, 9), `  ${b.line}\n`, ...lines.slice(9)].join("") },
+    null,
+    "two",
+  );
+  repo.commit(
+    {
+      "one.yaml": null,
+      "moved/one.yaml": [
+        ...lines.slice(0, 3),
+        `  ${a.line}\n`,
+        ...lines.slice(3, 9),
+        `  ${b.line}\n`,
+        ...lines.slice(9),
+        `  ${c.line}\n`,
+      ].join(""),
+    },
+    null,
+    "move",
+  );
+  const plain = brief(scanAll(repo.dir));
+  assert.equal(plain.length, 3);
+  for (const [key, value] of [
+    ["diff.noprefix", "true"],
+    ["diff.mnemonicPrefix", "true"],
+    ["color.ui", "always"],
+    ["color.diff", "always"],
+    ["diff.external", "/bin/false"],
+    ["diff.context", "9"],
+    ["diff.interHunkContext", "20"],
+    ["diff.renames", "false"],
+    ["diff.suppressBlankEmpty", "true"],
+    ["log.showRoot", "false"],
+    ["log.showSignature", "true"],
+    ["core.quotePath", "false"],
+    ["diff.submodule", "log"],
+    ["diff.relative", "true"],
+  ])
+    repo.git("config", key!, value!);
+  assert.deepEqual(brief(scanAll(repo.dir)), plain);
+});
