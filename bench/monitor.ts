@@ -124,6 +124,8 @@ try {
   });
   const loadSeconds = (performance.now() - loadStart) / 1000;
   byDigest.clear();
+  // As `vigil monitor` does every refreshInterval: its look at the store after its own imports.
+  await f.monitor.refresh();
   console.log(
     `inventory: ${IMAGES} images, ${IMAGES * PER_IMAGE} components (${new Set(Object.values(images).flat()).size} distinct), ${first.opened.length} findings from ${ADVISORIES} stored advisories; recorded and judged in ${loadSeconds.toFixed(1)} s`,
   );

@@ -109,3 +109,54 @@ export function joinFinding(place: FindingPlace, detail: FindingDetail): Monitor
 export function samePlace(a: MonitorFinding, b: MonitorFinding): boolean {
   return a.key === b.key && a.environment === b.environment && a.workload === b.workload && a.image === b.image && a.digest === b.digest;
 }
+
+/**
+ * Whether two findings say the same in the same place, their first-seen times aside: field by field,
+ * since a feed can change 300,000 findings at once and a generic deep comparison costs ten times more.
+ */
+export function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {
+  return (
+    samePlace(a, b) &&
+    a.type === b.type &&
+    a.subject === b.subject &&
+    a.rule === b.rule &&
+    a.severity === b.severity &&
+    a.action === b.action &&
+    a.purl === b.purl &&
+    a.advisory === b.advisory &&
+    a.kind === b.kind &&
+    a.summary === b.summary &&
+    sameList(a.ids, b.ids) &&
+    sameList(a.fixed, b.fixed) &&
+    (a.suppressed === b.suppressed ||
+      (a.suppressed !== undefined &&
+        b.suppressed !== undefined &&
+        a.suppressed.status === b.suppressed.status &&
+        a.suppressed.justification === b.suppressed.justification))
+  );
+}
+
+type Compared =
+  | keyof FindingPlace
+  | "type"
+  | "subject"
+  | "rule"
+  | "severity"
+  | "action"
+  | "purl"
+  | "advisory"
+  | "kind"
+  | "summary"
+  | "ids"
+  | "fixed"
+  | "suppressed";
+/** Fails to compile when MonitorFinding gains a field sameFinding does not compare. */
+export type SameFindingComparesEveryField = [Exclude<keyof MonitorFinding, Compared>] extends [never] ? true : never;
+true satisfies SameFindingComparesEveryField;
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

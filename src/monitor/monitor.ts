@@ -10,14 +10,14 @@ import type { VexStatement } from "../vuln/vex.ts";
 import { Evaluator } from "./evaluator.ts";
 import type { MonitorFinding } from "./findings.ts";
 import type { DeployedWorkload, FindingsUpdate, InventoryStore } from "./inventory.ts";
-import { trackChanges } from "./tracking-store.ts";
+import { importGeneration, trackChanges, type TrackedImport } from "./tracking-store.ts";
 import { recordDeployment, recordDrift, snapshotOf, type Deployment } from "./record.ts";
 import { notDeployed, type RunningContainer } from "./cluster.ts";
 import { readRefs, repositoryActivity, UNREACHABLE } from "./repository.ts";
 import type { Repo } from "../git/repo.ts";
 import { isBinding, isPolicy, policyChecks, type PolicyGateInput } from "../policy/gate.ts";
 import type { Check } from "../core/verdict.ts";
-import { findingKey, samePlace } from "./findings.ts";
+import { findingKey, sameFinding, samePlace } from "./findings.ts";
 import { createHash } from "node:crypto";
 import { parseException } from "../policy/exceptions.ts";
 import { trustedKeys, untrustedAdmissions, type TrustedKeys } from "./trust.ts";
@@ -67,7 +67,8 @@ export class Monitor {
   /** What this monitor last saw of the shared stores, so it notices what other processes change there. */
   #seen = {
     generation: 0,
-    lastImport: undefined as string | undefined,
+    /** The advisory store's import generation at the last look (tracking-store.ts's importGeneration). */
+    advisoryGeneration: undefined as string | undefined,
     modified: new Map<string, string>(),
     environments: new Map<string, string>(),
     manifests: new Map<string, string>(),
@@ -97,7 +98,8 @@ export class Monitor {
   /** Loads the inventory's index and its open findings (with their first-seen times). */
   static async open(options: MonitorOptions): Promise<Monitor> {
     const monitor = new Monitor(options, new Evaluator(options.advisories, options.vex ?? []));
-    monitor.#seen.lastImport = (await options.advisories.info()).lastImport;
+    // The marker before the data: an import committed in between is seen again at the next look, never missed.
+    monitor.#seen.advisoryGeneration = await importGeneration(options.advisories);
     monitor.#seen.modified = await options.advisories.modifiedIndex();
     // Read before the index is loaded: a deployment recorded in between is seen again, never missed.
     monitor.#seen.generation = await options.inventory.generation();
@@ -126,9 +128,7 @@ export class Monitor {
       const cpu = process.cpuUsage();
       const { store, changes } = trackChanges(this.#advisories);
       const result = await importAdvisories(store, paths);
-      // What another process imported meanwhile (or since the last look) counts too.
-      const foreign = await this.#advisoryChanges();
-      for (const id of changes.ids) foreign.delete(id);
+      const foreign = await this.#foreignChanges(changes);
       const imported = performance.now();
       const importedCpu = process.cpuUsage(cpu);
       const purls = await this.#evaluator.incremental({
@@ -165,8 +165,10 @@ export class Monitor {
   refresh(): Promise<FindingChanges[]> {
     return this.#serial(async () => {
       const out: FindingChanges[] = [];
-      if ((await this.#advisories.info()).lastImport !== this.#seen.lastImport) {
-        const ids = await this.#advisoryChanges();
+      const ids =
+        (await importGeneration(this.#advisories)) === this.#seen.advisoryGeneration ? new Set<string>() : await this.#advisoryChanges();
+      // Nothing changed (an import of unchanged advisories, or this monitor's own import looked at again): nothing to say.
+      if (ids.size > 0) {
         const purls = await this.#evaluator.incremental({ keys: await this.#evaluator.keysNaming(ids), ids });
         const touched = new Set(purls);
         out.push(
@@ -185,13 +187,34 @@ export class Monitor {
 
   /** The ids whose `modified` changed in the store since the last look (new, changed, removed); the look moves on. */
   async #advisoryChanges(): Promise<Set<string>> {
+    // The marker before the data: an import committed between the two reads is looked at again next time.
+    this.#seen.advisoryGeneration = await importGeneration(this.#advisories);
     const now = await this.#advisories.modifiedIndex();
     const changed = new Set<string>();
     for (const [id, modified] of now) if (this.#seen.modified.get(id) !== modified) changed.add(id);
     for (const id of this.#seen.modified.keys()) if (!now.has(id)) changed.add(id);
     this.#seen.modified = now;
-    this.#seen.lastImport = (await this.#advisories.info()).lastImport;
     return changed;
+  }
+
+  /**
+   * After an import through this monitor, what other processes imported since the last look (judged
+   * too). When the store was still at the generation last seen as the import's transaction began (no
+   * import can commit inside it), there is nothing: the import's own changes are noted without reading
+   * the store's whole index again, and the next refresh looks once more (this import moved the generation).
+   */
+  async #foreignChanges(own: TrackedImport): Promise<Set<string>> {
+    if (own.generationBefore === undefined || own.generationBefore !== this.#seen.advisoryGeneration) {
+      const foreign = await this.#advisoryChanges();
+      for (const id of own.ids) foreign.delete(id);
+      return foreign;
+    }
+    for (const [id, modified] of own.modified) {
+      if (modified === undefined) this.#seen.modified.delete(id);
+      else this.#seen.modified.set(id, modified);
+    }
+    this.#seen.advisoryGeneration = NOT_LOOKED;
+    return new Set();
   }
 
   /** Environments whose stored workloads differ from what this monitor placed: placed again, new components judged. */
@@ -476,6 +499,9 @@ export class Monitor {
 
 const isAdvisory = (f: MonitorFinding) => f.type === "advisory";
 
+/** A generation no store has: the next refresh reads the store's index once more. */
+const NOT_LOOKED = "";
+
 function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
   const groups = new Map<string, T[]>();
   for (const item of items) {
@@ -510,24 +536,6 @@ function policyFindings(environment: string, checks: Check[], since: string): Mo
       since,
       action: c.message,
     }));
-}
-
-/** The same finding but for its first-seen time (compared field by field: a feed can change 300,000 at once). */
-function sameFinding(a: MonitorFinding, b: MonitorFinding): boolean {
-  const fields = Object.keys(a) as (keyof MonitorFinding)[];
-  if (fields.length !== Object.keys(b).length) return false;
-  return fields.every((field) => field === "since" || sameValue(a[field], b[field]));
-}
-
-/** Deep equality of JSON values (strings, numbers, booleans, arrays and plain objects of them). */
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  return (
-    ka.length === Object.keys(b).length &&
-    ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
-  );
 }
 
 /**
