@@ -2,7 +2,8 @@
 
 export type CheckStatus = "pass" | "fail" | "warn" | "skip";
 
-export interface Check {
+/** A check's fields, named so that a subject and a message cannot trade places unnoticed. */
+export interface CheckFields {
   gate: string;
   rule: string;
   status: CheckStatus;
@@ -10,12 +11,15 @@ export interface Check {
   subject: string;
   /** For a failing check: what a person must do about it. */
   message: string;
-  /** A machine-readable reason beside the message, where a program acts on it: read this, never the message. */
+  /** A machine-readable reason (kebab-case, stable) beside the message, where a program acts on it: read this, never the message. */
   code?: string;
-  /** Where the subject is written, when it is a file (a manifest): for editors and SARIF. */
-  location?: { file: string; line: number };
   /** On a passing signature check: what each accepted signature let in, for programs (the monitor's inventory, audit records). */
   admits?: Admitted[];
+}
+
+export interface Check extends CheckFields {
+  /** Where the subject is written, when it is a file (a manifest): for editors and SARIF. */
+  location?: { file: string; line: number };
 }
 
 /**
@@ -50,19 +54,6 @@ export interface Verdict {
 export function makeVerdict(subject: VerdictSubject, checks: Check[]): Verdict {
   const failed = checks.length === 0 || checks.some((c) => c.status === "fail");
   return { verdict: failed ? "fail" : "pass", subject, checks };
-}
-
-/** A check's fields, named so that a subject and a message cannot trade places unnoticed. */
-export interface CheckFields {
-  gate: string;
-  rule: string;
-  status: CheckStatus;
-  subject: string;
-  message: string;
-  /** A machine-readable reason (kebab-case, stable), for programs that act on why a check failed. */
-  code?: string;
-  /** On a passing signature check: what each accepted signature let in. */
-  admits?: Admitted[];
 }
 
 export function check({ gate, rule, status, subject, message, code, admits }: CheckFields): Check {

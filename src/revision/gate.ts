@@ -544,38 +544,22 @@ async function signatureCheck(
 ): Promise<{ check: Check; result: SignatureResult | null }> {
   if (!commit.signature) {
     return {
-      check: check({
-        gate: GATE,
-        rule: "commit-signature",
-        status: "fail",
-        subject: commit.id,
-        message: `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy`,
-      }),
+      check: refusedSignature(
+        commit,
+        `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy`,
+      ),
       result: null,
     };
   }
   const time = c.trustedTime(commit.id);
   const result = await c.verify(ctx, commit.signature, commit.payload, time.at, time.source);
-  if (!result.ok)
-    return {
-      check: check({
-        gate: GATE,
-        rule: "commit-signature",
-        status: "fail",
-        subject: commit.id,
-        message: `${describeCommit(commit)}: ${result.reason}`,
-      }),
-      result,
-    };
+  if (!result.ok) return { check: refusedSignature(commit, `${describeCommit(commit)}: ${result.reason}`), result };
   if (isMergesOnly(ctx, result.identity) && commit.parents.length < 2) {
     return {
-      check: check({
-        gate: GATE,
-        rule: "commit-signature",
-        status: "fail",
-        subject: commit.id,
-        message: `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature`,
-      }),
+      check: refusedSignature(
+        commit,
+        `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature`,
+      ),
       result: { ok: false, kind: result.kind, reason: "merge-only key" },
     };
   }
@@ -621,6 +605,11 @@ function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult
   for (const u of unowned) entitled.delete(u.path);
   if (unowned.length === 0)
     return {
+/** A failing commit-signature check: which commit, why, and what to do. */
+function refusedSignature(commit: Commit, message: string): Check {
+  return check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message });
+}
+
       check: check({
         gate: GATE,
         rule: "path-ownership",
