@@ -46,6 +46,12 @@ export interface ObjectReader {
    * `maxBytes`) rejects with an ObjectFormatError naming it, without its bytes being held.
    */
   read(rev: string, maxBytes?: number): Promise<GitObject | null>;
+  /**
+   * The same read done at once, for a reader that holds the objects in-process: the object, null when it
+   * does not exist, or undefined when only `read` can tell (then nothing was decided). It throws where
+   * `read` rejects. A walk over objects already on disk runs without a promise per object this way.
+   */
+  readNow?(rev: string, maxBytes?: number): GitObject | null | undefined;
   close(): void;
 }
 

@@ -2,7 +2,7 @@
 // compared entry by entry as raw bytes: subtrees with equal ids are skipped and unchanged entries are
 // never decoded, so the cost follows the size of the change, not of the repository.
 import { Lru } from "../core/lru.ts";
-import type { ObjectReader } from "./cat-file.ts";
+import type { GitObject, ObjectReader } from "./cat-file.ts";
 import {
   MissingObjectError,
   ObjectFormatError,
@@ -93,29 +93,55 @@ function missing(kind: string, id: string, foundType: string | undefined): Missi
   return new MissingObjectError(`${kind} ${id} ${what}`, id);
 }
 
+/** A value read at once, or one still being read (by a reader outside the process). */
+type Held<T> = T | Promise<T>;
+
+/** A tree read and checked, and whose tree it was checked against (the entries they share, see TreeIndex). */
+interface WalkedTree extends RawTree {
+  checkedAgainst?: string;
+}
+
 /**
  * Reads trees and commits for the gates. Every failure to read one (missing, another type, malformed,
  * over a size cap) is an ObjectFormatError, or its subclass MissingObjectError, naming the object.
+ * With a reader that holds the objects in-process (readNow), walks run at once, without a promise per
+ * tree; with git's cat-file they wait on it.
  */
 export class TreeWalker {
-  private readonly trees = new Lru<string, Promise<RawTree>>(1024);
-  private readonly commitTrees = new Lru<string, Promise<string>>(4096);
+  private readonly trees = new Lru<string, Held<WalkedTree>>(1024);
+  private readonly commitTrees = new Lru<string, Held<string>>(4096);
   private readonly objects: ObjectReader;
   constructor(objects: ObjectReader) {
     this.objects = objects;
   }
 
-  /** A tree, read and checked once; `known`, a tree checked before, spares checking the entries both hold. */
-  private raw(treeId: string, known?: RawTree): Promise<RawTree> {
-    let p = this.trees.get(treeId);
-    if (!p) {
-      p = this.objects.read(treeId).then((o) => {
-        if (!o || o.type !== "tree") throw missing("tree", treeId, o?.type);
-        return { buf: o.data, ...indexTree(treeId, o.data, known) };
-      });
-      this.trees.set(treeId, p);
-    }
-    return p;
+  /**
+   * A tree, read and checked once; `known` (the tree `knownId` names), a tree checked before, spares
+   * checking the entries both hold.
+   */
+  private raw(treeId: string, known?: RawTree, knownId?: string): Held<WalkedTree> {
+    const held = this.trees.get(treeId);
+    if (held) return held;
+    const now = this.objects.readNow?.(treeId);
+    const tree = now !== undefined ? this.checked(treeId, now, known, knownId) : this.readTree(treeId, known, knownId);
+    this.trees.set(treeId, tree);
+    return tree;
+  }
+
+  private readTree(treeId: string, known?: RawTree, knownId?: string): Promise<WalkedTree> {
+    return this.objects.read(treeId).then((o) => this.checked(treeId, o, known, knownId));
+  }
+
+  private checked(treeId: string, o: GitObject | null, known?: RawTree, knownId?: string): WalkedTree {
+    if (!o || o.type !== "tree") throw missing("tree", treeId, o?.type);
+    const index = indexTree(treeId, o.data, known);
+    return index.shared ? { buf: o.data, ...index, checkedAgainst: knownId! } : { buf: o.data, ...index };
+  }
+
+  /** A tree read at once, or undefined when only an asynchronous read can tell. */
+  private rawNow(treeId: string, known?: RawTree, knownId?: string): WalkedTree | undefined {
+    const tree = this.raw(treeId, known, knownId);
+    return tree instanceof Promise ? undefined : tree;
   }
 
   async entries(treeId: string): Promise<TreeEntry[]> {
@@ -125,19 +151,32 @@ export class TreeWalker {
 
   /** The tree of a commit; remembered, since the parent of one commit is usually the next one read. */
   commitTree(commitId: string): Promise<string> {
-    let p = this.commitTrees.get(commitId);
-    if (!p) {
-      p = this.objects.read(commitId).then((o) => {
-        if (!o || o.type !== "commit") throw missing("commit", commitId, o?.type);
-        return parseCommit(commitId, o.data).tree;
-      });
-      this.commitTrees.set(commitId, p);
+    try {
+      const held = this.heldCommitTree(commitId);
+      return held instanceof Promise ? held : Promise.resolve(held);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return p;
+  }
+
+  /** The tree of a commit read at once, or undefined when only commitTree can tell. Throws as commitTree rejects. */
+  commitTreeNow(commitId: string): string | undefined {
+    const held = this.heldCommitTree(commitId);
+    return held instanceof Promise ? undefined : held;
+  }
+
+  private heldCommitTree(commitId: string): Held<string> {
+    let held = this.commitTrees.get(commitId);
+    if (held === undefined) {
+      const now = this.objects.readNow?.(commitId);
+      held = now !== undefined ? commitTreeOf(commitId, now) : this.objects.read(commitId).then((o) => commitTreeOf(commitId, o));
+      this.commitTrees.set(commitId, held);
+    }
+    return held;
   }
 
   rememberCommit(commit: Commit): void {
-    this.commitTrees.set(commit.id, Promise.resolve(commit.tree));
+    this.commitTrees.set(commit.id, commit.tree);
   }
 
   /** The entry at `path` in a tree (a file, or a directory's tree), or null. */
@@ -147,7 +186,8 @@ export class TreeWalker {
     for (const name of path.split("/")) {
       if (found && !isTreeMode(found.mode)) return null;
       if (found) tree = found.id;
-      found = findEntry(await this.raw(tree), Buffer.from(name));
+      const held = this.raw(tree);
+      found = findEntry(held instanceof Promise ? await held : held, Buffer.from(name));
       if (!found) return null;
     }
     return found;
@@ -161,6 +201,8 @@ export class TreeWalker {
 
   /** Paths (files, symlinks, submodules) that differ between two trees; null stands for the empty tree. */
   async diff(a: string | null, b: string | null): Promise<string[]> {
+    const now: string[] = [];
+    if (this.compareNow(a, b, "", now, 0)) return now;
     const out: string[] = [];
     await this.compare(a, b, "", out, 0);
     return out;
@@ -172,18 +214,27 @@ export class TreeWalker {
    * trees are still refused when git fsck --strict would refuse them.
    */
   async countChanges(a: string | null, b: string | null): Promise<number> {
+    const now = this.countChangesNow(a, b);
+    if (now !== undefined) return now;
     const counter = { count: 0 };
     await this.compare(a, b, "", counter, 0);
     return counter.count;
   }
 
+  /** countChanges done at once, or undefined when a tree can only be read asynchronously. Throws as countChanges rejects. */
+  countChangesNow(a: string | null, b: string | null): number | undefined {
+    const counter = { count: 0 };
+    return this.compareNow(a, b, "", counter, 0) ? counter.count : undefined;
+  }
+
   /** A root entry's version ("<mode> <id>") by its name, or null; the tree is checked when indexed. */
   async rootEntry(treeId: string, name: string): Promise<string | null> {
-    const entry = findEntry(await this.raw(treeId), Buffer.from(name));
+    const held = this.raw(treeId);
+    const entry = findEntry(held instanceof Promise ? await held : held, Buffer.from(name));
     return entry ? `${entry.mode} ${entry.id}` : null;
   }
 
-  /** The walk behind diff and countChanges: paths go to `out`, or are only counted. */
+  /** The walk behind diff and countChanges, waiting on reads: paths go to `out`, or are only counted. */
   private async compare(
     a: string | null,
     b: string | null,
@@ -192,41 +243,29 @@ export class TreeWalker {
     depth: number,
   ): Promise<void> {
     if (a === b) return;
-    if (depth > MAX_TREE_DEPTH) {
-      const id = (b ?? a)!;
-      throw new ObjectFormatError(
-        `tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${JSON.stringify(prefix.slice(0, 80))}…)`,
-        id,
-      );
-    }
+    checkDepth(a, b, prefix, depth);
     // The new tree is checked against the old one: only the entries that differ are checked again.
     const ta = a ? await this.raw(a) : emptyTree;
-    const tb = b ? await this.raw(b, a ? ta : undefined) : emptyTree;
-    // Unchanged entries at either end are skipped without being decoded.
-    const head = commonPrefix(ta, tb);
-    const tail = commonSuffix(ta, tb, head);
-    const endA = count(ta) - tail;
-    const endB = count(tb) - tail;
-    let i = head;
-    let j = head;
-    while (i < endA || j < endB) {
-      const order = i >= endA ? 1 : j >= endB ? -1 : compareNames(ta, i, tb, j);
-      if (order !== 0 || !sameRange(ta, i, i + 1, tb, j, j + 1)) {
-        const x = order <= 0 ? i : -1;
-        const y = order >= 0 ? j : -1;
-        const named = Array.isArray(out);
-        const name = !named ? "" : x >= 0 ? entryName(ta, x) : entryName(tb, y);
-        const xTree = x >= 0 && isDir(ta, x) ? entryId(ta, x) : null;
-        const yTree = y >= 0 && isDir(tb, y) ? entryId(tb, y) : null;
-        if (xTree || yTree) await this.compare(xTree, yTree, named ? `${prefix}${name}/` : "", out, depth + 1);
-        if ((x >= 0 && !isDir(ta, x)) || (y >= 0 && !isDir(tb, y))) {
-          if (named) out.push(prefix + name);
-          else out.count++;
-        }
-      }
-      if (order <= 0) i++;
-      if (order >= 0) j++;
+    const tb = b ? await this.raw(b, a ? ta : undefined, a ?? undefined) : emptyTree;
+    for (const d of differences(ta, tb, a, out)) {
+      if (d.subtrees) await this.compare(d.subtrees[0], d.subtrees[1], d.prefix(prefix), out, depth + 1);
+      d.record(prefix);
     }
+  }
+
+  /** The same walk done at once; false (and `out` incomplete) when a tree can only be read asynchronously. */
+  private compareNow(a: string | null, b: string | null, prefix: string, out: string[] | { count: number }, depth: number): boolean {
+    if (a === b) return true;
+    checkDepth(a, b, prefix, depth);
+    const ta = a ? this.rawNow(a) : emptyTree;
+    if (!ta) return false;
+    const tb = b ? this.rawNow(b, a ? ta : undefined, a ?? undefined) : emptyTree;
+    if (!tb) return false;
+    for (const d of differences(ta, tb, a, out)) {
+      if (d.subtrees && !this.compareNow(d.subtrees[0], d.subtrees[1], d.prefix(prefix), out, depth + 1)) return false;
+      d.record(prefix);
+    }
+    return true;
   }
 
   /**
@@ -239,5 +278,63 @@ export class TreeWalker {
     const [first, ...others] = await Promise.all(parentTrees.map((t) => this.diff(t, commit.tree)));
     const rest = others.map((d) => new Set(d));
     return first!.filter((p) => rest.every((s) => s.has(p)));
+  }
+}
+
+function checkDepth(a: string | null, b: string | null, prefix: string, depth: number): void {
+  if (depth <= MAX_TREE_DEPTH) return;
+  const id = (b ?? a)!;
+  throw new ObjectFormatError(
+    `tree ${id} is nested more than ${MAX_TREE_DEPTH} directories deep (under ${JSON.stringify(prefix.slice(0, 80))}…)`,
+    id,
+  );
+}
+
+function commitTreeOf(commitId: string, o: GitObject | null): string {
+  if (!o || o.type !== "commit") throw missing("commit", commitId, o?.type);
+  return parseCommit(commitId, o.data).tree;
+}
+
+/** One entry that differs between two trees: the pair of subtrees to compare under it, and its path to record. */
+interface Difference {
+  subtrees: [string | null, string | null] | null;
+  prefix(parent: string): string;
+  record(parent: string): void;
+}
+
+/**
+ * The entries that differ between two checked trees, in git's order. Unchanged entries at either end are
+ * skipped without being decoded (found again only when `tb` was not checked against `a`).
+ */
+function* differences(ta: RawTree, tb: WalkedTree, a: string | null, out: string[] | { count: number }): Generator<Difference> {
+  const known = a !== null && tb.checkedAgainst === a ? tb.shared : undefined;
+  const head = known ? known.head : commonPrefix(ta, tb);
+  const tail = known ? known.tail : commonSuffix(ta, tb, head);
+  const endA = count(ta) - tail;
+  const endB = count(tb) - tail;
+  const named = Array.isArray(out);
+  let i = head;
+  let j = head;
+  while (i < endA || j < endB) {
+    const order = i >= endA ? 1 : j >= endB ? -1 : compareNames(ta, i, tb, j);
+    if (order !== 0 || !sameRange(ta, i, i + 1, tb, j, j + 1)) {
+      const x = order <= 0 ? i : -1;
+      const y = order >= 0 ? j : -1;
+      const name = !named ? "" : x >= 0 ? entryName(ta, x) : entryName(tb, y);
+      const xTree = x >= 0 && isDir(ta, x) ? entryId(ta, x) : null;
+      const yTree = y >= 0 && isDir(tb, y) ? entryId(tb, y) : null;
+      const isFile = (x >= 0 && !isDir(ta, x)) || (y >= 0 && !isDir(tb, y));
+      yield {
+        subtrees: xTree || yTree ? [xTree, yTree] : null,
+        prefix: (parent) => (named ? `${parent}${name}/` : ""),
+        record: (parent) => {
+          if (!isFile) return;
+          if (named) out.push(parent + name);
+          else out.count++;
+        },
+      };
+    }
+    if (order <= 0) i++;
+    if (order >= 0) j++;
   }
 }

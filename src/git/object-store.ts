@@ -57,14 +57,19 @@ export class ObjectStore implements ObjectReader {
   }
 
   read(rev: string, maxBytes?: number): Promise<GitObject | null> {
-    if (this.closed) return Promise.reject(new Error("object store closed"));
-    if (rev.length !== this.hashLength * 2 || !/^[0-9a-f]+$/.test(rev)) return this.git().read(rev, maxBytes);
     try {
-      const found = this.readId(rev, maxBytes);
+      const found = this.readNow(rev, maxBytes);
       return found ? Promise.resolve(found) : this.git().read(rev, maxBytes);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** An object this store reads itself (a full id in a pack or a loose file); undefined leaves it to git's cat-file. */
+  readNow(rev: string, maxBytes?: number): GitObject | undefined {
+    if (this.closed) throw new Error("object store closed");
+    if (rev.length !== this.hashLength * 2 || !/^[0-9a-f]+$/.test(rev)) return undefined;
+    return this.readId(rev, maxBytes) ?? undefined;
   }
 
   close(): void {

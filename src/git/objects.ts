@@ -311,6 +311,11 @@ export const isTreeMode = (mode: string) => mode === "40000";
 export interface TreeIndex {
   starts: Int32Array;
   nameEnds: Int32Array;
+  /**
+   * When indexed against a known tree: how many leading and trailing entries the two share byte for byte
+   * (what a diff of the two would find again). Absent when the trailing entries could not be told.
+   */
+  shared?: { head: number; tail: number };
 }
 
 /**
@@ -341,8 +346,10 @@ export function indexTree(id: string, data: Buffer, known?: IndexedTree): TreeIn
   let n = head;
   while (pos < data.length) {
     if (tail && pos === tail.from) {
+      const before = n;
       n = adoptTail(id, data, { starts, nameEnds, count: n }, known!, tail.entry);
-      break;
+      starts[n] = data.length;
+      return { starts: starts.subarray(0, n + 1), nameEnds: nameEnds.subarray(0, n), shared: { head, tail: n - before } };
     }
     const sp = modeEnd(data, pos);
     if (sp < 0) throw malformed("tree", id, `entry ${n + 1} has no mode git writes`);
@@ -357,7 +364,9 @@ export function indexTree(id: string, data: Buffer, known?: IndexedTree): TreeIn
     pos = nul + 1 + idLength;
   }
   starts[n] = data.length;
-  return { starts: starts.subarray(0, n + 1), nameEnds: nameEnds.subarray(0, n) };
+  // With no trailing entries in common at all, the diff's count of them is 0 too.
+  const shared = known && !tail ? { shared: { head, tail: 0 } } : {};
+  return { starts: starts.subarray(0, n + 1), nameEnds: nameEnds.subarray(0, n), ...shared };
 }
 
 /** The shortest entry the checks let through, besides its id: a 5-byte mode, a space, a 1-byte name, a NUL. */

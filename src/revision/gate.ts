@@ -404,7 +404,7 @@ async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Chec
 }
 
 async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Check[]; outcome: Outcome }> {
-  const object = await c.repo.objects.read(id);
+  const object = c.repo.objects.readNow?.(id) ?? (await c.repo.objects.read(id));
   if (!object || object.type !== "commit") throw new ObjectFormatError(`commit ${id} is missing from the repository`, id);
   const commit = parseCommit(id, object.data);
   const walked = c.plan.parents.get(id) ?? [];
@@ -415,6 +415,7 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
     );
   }
   c.trees.rememberCommit(commit);
+  const early = commit.parents.length <= 1 ? changesNow(commit, c) : undefined;
   let ctx: PolicyContext;
   try {
     ctx = await c.chain.inTree(await policyBase(commit, c));
@@ -445,7 +446,7 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
   ) {
     // Nothing to match path by path: the paths are only counted (the trees the commit brings are still
     // read and checked as git fsck --strict does), and listed only if a merge later asks.
-    const changed = await c.trees.countChanges(baseTree, commit.tree);
+    const changed = early ? settled(early) : await c.trees.countChanges(baseTree, commit.tree);
     const changes = lazily(() => c.trees.diff(baseTree, commit.tree).then((paths) => new Set(paths)));
     const owned = check({
       gate: GATE,
@@ -464,6 +465,33 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
   const checks = [signature.check, owned.check, ...message];
   if (changes.some(isPolicyPath)) checks.push(await policyChangeCheck(commit, ctx, signature.result, c));
   return { checks, outcome: { tree: commit.tree, entitled: async () => owned.entitled } };
+}
+
+/** How many paths a commit changes on its base, or the error reading its trees gave, found before any wait. */
+type Counted = { count: number } | { error: unknown };
+
+/**
+ * A commit's new trees read and checked at once, while commits are taken in git's order: each against
+ * the tree it replaces, which the commit before has just checked, so only what changed is checked again
+ * (commits judged side by side would otherwise read a tree as a base before it was checked against its
+ * own). The count, or the error, waits for its turn in commitChecks, so the checks and their order are
+ * what they would be without it. Undefined when the trees can only be read by waiting (git's cat-file).
+ */
+function changesNow(commit: Commit, c: CommitContext): Counted | undefined {
+  try {
+    const base = baseParent(c.plan, commit.id, commit.parents);
+    const baseTree = base ? c.trees.commitTreeNow(base) : null;
+    if (baseTree === undefined) return undefined;
+    const count = c.trees.countChangesNow(baseTree, commit.tree);
+    return count === undefined ? undefined : { count };
+  } catch (error) {
+    return { error };
+  }
+}
+
+function settled(counted: Counted): number {
+  if ("error" in counted) throw counted.error;
+  return counted.count;
 }
 
 const lazily = <T>(make: () => Promise<T>): (() => Promise<T>) => {
@@ -577,6 +605,11 @@ async function signatureCheck(
   };
 }
 
+/** A failing commit-signature check: which commit, why, and what to do. */
+function refusedSignature(commit: Commit, message: string): Check {
+  return check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message });
+}
+
 const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.signers.find((s) => s.name === identity)?.mergesOnly === true;
 
 type Owned = { check: Check; entitled: Set<string> };
@@ -605,11 +638,6 @@ function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult
   for (const u of unowned) entitled.delete(u.path);
   if (unowned.length === 0)
     return {
-/** A failing commit-signature check: which commit, why, and what to do. */
-function refusedSignature(commit: Commit, message: string): Check {
-  return check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message });
-}
-
       check: check({
         gate: GATE,
         rule: "path-ownership",
