@@ -4,7 +4,7 @@
 import { apiFailure, type Cluster } from "../cluster/client.ts";
 import { recordEvent } from "../cluster/status.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";
-import type { DeployedWorkload } from "./inventory.ts";
+import type { DeployedWorkload } from "../api/inventory.ts";
 import type { Sink } from "./monitor.ts";
 
 export interface RunningContainer {

@@ -8,7 +8,7 @@ import { check, type Check } from "../core/verdict.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import type { MonitorFinding } from "./findings.ts";
 import { reaches } from "../vuln/severity.ts";
-import type { DeployedWorkload } from "./inventory.ts";
+import type { DeployedWorkload } from "../api/inventory.ts";
 
 export const GATE = "monitor";
 export type Enforcement = "alert" | "block-promotion" | "degraded";

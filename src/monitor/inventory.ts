@@ -8,27 +8,16 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import type { Component } from "../vuln/match.ts";
 import { detailId, joinFinding, splitFinding, type FindingDetail, type FindingPlace, type MonitorFinding } from "./findings.ts";
-import type { Admission } from "./trust.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import { parseReference } from "../oci/reference.ts";
-
-export interface DeployedImage {
-  /** The image as the manifest names it, and the digest it is pinned to. */
-  image: string;
-  digest: string;
-}
-
-export interface DeployedWorkload {
-  environment: string;
-  /** "Kind namespace/name", as the audit log names objects. */
-  workload: string;
-  images: DeployedImage[];
-  revision: string;
-  verdict: "pass" | "fail";
-  deployedAt: string;
-  /** The keys that admitted the revision's commits and the workload's images. */
-  admissions?: Admission[];
-}
+import {
+  checkInventoryVersion,
+  GENERATION,
+  INVENTORY_TABLES,
+  INVENTORY_VERSION,
+  VERSION_1_FINDINGS,
+  type DeployedWorkload,
+} from "../api/inventory.ts";
 
 export interface InventoryStore {
   readonly location: string;
@@ -117,22 +106,6 @@ export function findingsFromRows(rows: (FindingPlace & { doc: string; detail: st
 }
 
 const FILE = "inventory.sqlite";
-/** 2: findings as narrow place rows and shared details (1 kept each finding as one JSON document; migrated on open). */
-export const SCHEMA = "2";
-/** The meta key of the inventory's generation (see InventoryStore.generation). */
-export const GENERATION = "generation";
-
-export const TABLES = `
-CREATE TABLE IF NOT EXISTS vigil_monitor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vigil_monitor_workloads (environment TEXT NOT NULL, workload TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (environment, workload));
-CREATE TABLE IF NOT EXISTS vigil_monitor_components (digest TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vigil_monitor_manifests (environment TEXT PRIMARY KEY, doc TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS vigil_monitor_open_findings (detail TEXT NOT NULL, key TEXT NOT NULL, environment TEXT NOT NULL, workload TEXT NOT NULL, image TEXT NOT NULL, digest TEXT NOT NULL, since TEXT NOT NULL, PRIMARY KEY (detail, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS vigil_monitor_finding_details (id TEXT PRIMARY KEY, doc TEXT NOT NULL) WITHOUT ROWID;
-`;
-
-/** Schema 1's findings table: each finding one JSON document. Read once, to migrate. */
-export const SCHEMA_1_FINDINGS = "vigil_monitor_findings";
 
 /** A folder for the embedded store, or a postgres:// URL for one shared by several clusters' monitors. */
 export async function openInventory(location: string): Promise<InventoryStore> {
@@ -160,17 +133,21 @@ class SqliteInventory implements InventoryStore {
       db = new DatabaseSync(file);
       // A page cache of 128 MiB: a feed that changes 300,000 findings updates rows all over the table.
       db.exec("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -131072;");
-      db.exec(TABLES);
+      db.exec(INVENTORY_TABLES);
     } catch (e) {
       throw new UnavailableError(`${file}: cannot open the inventory: ${(e as Error).message}`);
     }
     const row = db.prepare("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'").get() as { value: string } | undefined;
     const inventory = new SqliteInventory(file, db);
-    if (row === undefined) db.prepare("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', ?)").run(SCHEMA);
+    if (row === undefined) db.prepare("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', ?)").run(INVENTORY_VERSION);
     else if (row.value === "1") inventory.#migrateFromSchema1();
-    else if (row.value !== SCHEMA) {
-      db.close();
-      throw new InputError(`${file}: inventory schema ${JSON.stringify(row.value)}, this Vigil reads ${SCHEMA}`);
+    else {
+      try {
+        checkInventoryVersion(row.value, file);
+      } catch (e) {
+        db.close();
+        throw e;
+      }
     }
     return inventory;
   }
@@ -178,14 +155,14 @@ class SqliteInventory implements InventoryStore {
   /** Schema 1 kept each finding as one JSON document: rewritten as places and details, first-seen times kept. */
   #migrateFromSchema1(): void {
     this.#transaction(() => {
-      const rows = this.#db.prepare(`SELECT doc, since FROM ${SCHEMA_1_FINDINGS}`).all() as { doc: string; since: string }[];
+      const rows = this.#db.prepare(`SELECT doc, since FROM ${VERSION_1_FINDINGS}`).all() as { doc: string; since: string }[];
       this.#writeFindings({
         opened: rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since })),
         changed: [],
         closed: [],
       });
-      this.#db.exec(`DROP TABLE ${SCHEMA_1_FINDINGS}`);
-      this.#db.prepare("UPDATE vigil_monitor_meta SET value = ? WHERE key = 'schema'").run(SCHEMA);
+      this.#db.exec(`DROP TABLE ${VERSION_1_FINDINGS}`);
+      this.#db.prepare("UPDATE vigil_monitor_meta SET value = ? WHERE key = 'schema'").run(INVENTORY_VERSION);
     });
   }
 

@@ -7,17 +7,15 @@ import { InputError, UnavailableError } from "../core/errors.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import type { Component } from "../vuln/match.ts";
 import type { FindingPlace, MonitorFinding } from "./findings.ts";
+import { findingRows, findingsFromRows, type FindingsUpdate, type InventoryStore } from "./inventory.ts";
 import {
-  findingRows,
-  findingsFromRows,
+  checkInventoryVersion,
   GENERATION,
-  SCHEMA,
-  SCHEMA_1_FINDINGS,
-  TABLES,
+  INVENTORY_TABLES,
+  INVENTORY_VERSION,
+  VERSION_1_FINDINGS,
   type DeployedWorkload,
-  type FindingsUpdate,
-  type InventoryStore,
-} from "./inventory.ts";
+} from "../api/inventory.ts";
 import { queryRows } from "../core/postgres.ts";
 
 /** "vigil inventory" as a number: the lock held while the tables are made. */
@@ -45,16 +43,17 @@ export class PgInventory implements InventoryStore {
     try {
       await store.#query("SELECT pg_advisory_lock($1)", [LOCK_KEY]);
       try {
-        await store.#query(TABLES.replaceAll("TEXT", "text").replaceAll(" WITHOUT ROWID", ""));
-        await store.#query("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO NOTHING", [SCHEMA]);
+        await store.#query(INVENTORY_TABLES.replaceAll("TEXT", "text").replaceAll(" WITHOUT ROWID", ""));
+        await store.#query("INSERT INTO vigil_monitor_meta (key, value) VALUES ('schema', $1) ON CONFLICT (key) DO NOTHING", [
+          INVENTORY_VERSION,
+        ]);
         const schema = await store.#query<{ value: string }>("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'");
         if (schema[0]?.value === "1") await store.#migrateFromSchema1();
       } finally {
         await store.#query("SELECT pg_advisory_unlock($1)", [LOCK_KEY]);
       }
       const rows = await store.#query<{ value: string }>("SELECT value FROM vigil_monitor_meta WHERE key = 'schema'");
-      if (rows[0]?.value !== SCHEMA)
-        throw new InputError(`${location}: inventory schema ${JSON.stringify(rows[0]?.value)}, this Vigil reads ${SCHEMA}`);
+      checkInventoryVersion(rows[0]?.value, location);
       return store;
     } catch (e) {
       await client.end().catch(() => {});
@@ -65,14 +64,14 @@ export class PgInventory implements InventoryStore {
   /** Schema 1 kept each finding as one JSON document: rewritten as places and details, first-seen times kept. */
   #migrateFromSchema1(): Promise<void> {
     return this.#transaction(async () => {
-      const rows = await this.#query<{ doc: string; since: string }>(`SELECT doc, since FROM ${SCHEMA_1_FINDINGS}`);
+      const rows = await this.#query<{ doc: string; since: string }>(`SELECT doc, since FROM ${VERSION_1_FINDINGS}`);
       await this.#writeFindings({
         opened: rows.map((r) => ({ ...(JSON.parse(r.doc) as MonitorFinding), since: r.since })),
         changed: [],
         closed: [],
       });
-      await this.#query(`DROP TABLE ${SCHEMA_1_FINDINGS}`);
-      await this.#query("UPDATE vigil_monitor_meta SET value = $1 WHERE key = 'schema'", [SCHEMA]);
+      await this.#query(`DROP TABLE ${VERSION_1_FINDINGS}`);
+      await this.#query("UPDATE vigil_monitor_meta SET value = $1 WHERE key = 'schema'", [INVENTORY_VERSION]);
     });
   }
 

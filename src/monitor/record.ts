@@ -9,7 +9,8 @@ import type { SourcedObject } from "../manifest/manifests.ts";
 import type { GateImage } from "../vuln/gate.ts";
 import { readSbomDocument } from "../vuln/inputs.ts";
 import { findingKey } from "./findings.ts";
-import type { DeployedWorkload, InventoryStore } from "./inventory.ts";
+import type { InventoryStore } from "./inventory.ts";
+import type { DeployedWorkload } from "../api/inventory.ts";
 import type { Admission } from "./trust.ts";
 
 export interface Deployment {

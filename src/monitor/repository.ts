@@ -12,7 +12,7 @@ import type { TrustPolicy } from "../trust/policy.ts";
 import { git, type Repo } from "../git/repo.ts";
 import { openRevisionGate } from "../revision/gate.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";
-import type { DeployedWorkload } from "./inventory.ts";
+import type { DeployedWorkload } from "../api/inventory.ts";
 
 export type Refs = Map<string, string>;
 

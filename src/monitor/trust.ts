@@ -10,7 +10,7 @@ import { buildKeyring } from "../trust/keyring.ts";
 import { admissionKey } from "../trust/admission-key.ts";
 import { compileMatcher } from "../sigstore/verify.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";
-import type { DeployedWorkload } from "./inventory.ts";
+import type { DeployedWorkload } from "../api/inventory.ts";
 
 /** What admitted a deployed commit or image digest: the gates' `admits`, as the inventory keeps them. */
 export type Admission = Admitted;
