@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
+import { isDeepStrictEqual } from "node:util";
 import { agentTestCluster } from "./helpers/agent.ts";
 import { requireKube } from "./helpers/kube.ts";
 import { feed, openMonitor, osv, sboms, workloads } from "./helpers/monitor-fixture.ts";
@@ -45,9 +46,9 @@ class MonitorProcess {
   }
 
   /** Resolves when `condition` holds; fails after 30 s saying what was seen. */
-  async until(condition: () => boolean, what: string): Promise<void> {
+  async until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
     const deadline = Date.now() + 30_000;
-    while (!condition()) {
+    while (!(await condition())) {
       if (Date.now() > deadline)
         throw new Error(`timed out waiting for ${what}: ${JSON.stringify(this.lines.map((l) => l.trigger))} ${this.stderr}`);
       await new Promise<void>((resolve) => {
@@ -159,7 +160,9 @@ test("a running monitor notices a vigil db import run by another process and a d
       .filter((f) => f.type === "advisory")
       .map((f) => f.key)
       .sort();
-  assert.deepEqual(keys(await agent.inventory.findings()), keys(await agent.monitor.fullRescan()), "what is stored equals a full rescan");
+  // The line is printed as soon as the change is known; the inventory stores it right after.
+  const full = keys(await agent.monitor.fullRescan());
+  await running.until(async () => isDeepStrictEqual(keys(await agent.inventory.findings()), full), "what is stored to equal a full rescan");
   assert.deepEqual(keys(await agent.inventory.findings()).length, 1, "minimist still runs in api");
   await agent.close();
   running.child.kill("SIGTERM");
