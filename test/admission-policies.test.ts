@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
+import { prepareAdmission } from "../src/agent/admission-policies.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
 import { openAuditLog } from "../src/audit/index.ts";
 import type { Cluster } from "../src/cluster/index.ts";
@@ -285,4 +286,32 @@ test("a pack the environment drops is removed from the cluster (its policies and
   }
   assert.equal(synced.length, 2, "both syncs are recorded");
   assert.match(synced[1]!, /removed: .*binding vigil-prod-pss-host-path/);
+});
+
+test("two environments on one cluster share a pack's policies: one dropping the pack while the other installs it at once leaves the other's policies and bindings in place", async (t) => {
+  if (!ready(t)) return;
+  await createNamespace(admin, "shop-staging");
+  const install = (name: string, namespace: string, packs: string[]) =>
+    prepareAdmission({
+      environment: { name, namespaces: [namespace] },
+      revision: "0".repeat(40),
+      objects: [],
+      policies: { cluster: admin, packs, exceptions: [] },
+    });
+  for (const [a, b] of [
+    [install("blue", "shop", ["pss-baseline"]), install("green", "shop-staging", ["pss-baseline"])],
+    [install("blue", "shop", ["pss-baseline"]), install("green", "shop-staging", [])],
+  ]) {
+    const checks = (await Promise.all([a!, b!])).flat();
+    assert.ok(
+      checks.every((c) => c.status === "pass"),
+      JSON.stringify(checks),
+    );
+  }
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `${VAP}/pss-host-path` })).status, 200, "blue still binds it");
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `${BINDINGS}/vigil-blue-pss-host-path` })).status, 200);
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `${BINDINGS}/vigil-green-pss-host-path` })).status, 404);
+  const [dropped] = await install("blue", "shop", []);
+  assert.match(dropped!.message, /policy pss-host-path/, "the last environment to drop it removes the policy");
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `${VAP}/pss-host-path` })).status, 404);
 });

@@ -64,7 +64,7 @@ export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]
       const images = imageUses(p.objects).flatMap((u) => (u.reference.digest ? [{ image: u.image, digest: u.reference.digest }] : []));
       await p.recordVerified(name, p.revision, images);
     }
-    if (p.policies) checks.push(await installPolicies(p, p.policies));
+    if (p.policies) checks.push(await oneAtATime(() => installPolicies(p, p.policies!)));
   } catch (e) {
     if (!(e instanceof VigilError) || e instanceof UnavailableError) throw e;
     checks.push(
@@ -78,6 +78,19 @@ export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]
     );
   }
   return checks;
+}
+
+/**
+ * Environments reconcile concurrently, and their policies are shared: one environment deleting a policy
+ * no binding uses must not race another that has applied it but not yet its binding (which would then
+ * bind nothing until its next reconcile). Installs run one after another in this process; only the
+ * leader reconciles, so no other replica runs one at the same time.
+ */
+let installing: Promise<unknown> = Promise.resolve();
+function oneAtATime<T>(install: () => Promise<T>): Promise<T> {
+  const next = installing.then(install, install);
+  installing = next.catch(() => {});
+  return next;
 }
 
 async function installPolicies(p: AdmissionPreparation, policies: NonNullable<AdmissionPreparation["policies"]>): Promise<Check> {
