@@ -30,6 +30,7 @@ import {
 } from "@bufbuild/cel";
 import type { Expr, ParsedExpr } from "./ast.ts";
 import { chargeStep, TICK } from "./cost.ts";
+import { concatLists } from "./values.ts";
 
 /** Thrown inside a compiled evaluation that must be redone by the planner. */
 const BAIL: unique symbol = Symbol("bail");
@@ -172,7 +173,7 @@ class Compiler {
   }
 
   private ident(name: string): Node {
-    if (name.includes(".") || typeNames.has(name)) return unsupported(`name ${name}`);
+    if (name.includes(".")) return unsupported(`name ${name}`);
     for (let i = this.scope.length - 1; i >= 0; i--) {
       const v = this.scope[i]!;
       if (v.name === name) {
@@ -180,6 +181,7 @@ class Compiler {
         return (s) => s.slots[slot];
       }
     }
+    if (typeNames.has(name)) return this.typeName(name);
     if (!this.declared.has(name)) return unsupported(`undeclared name ${name}`);
     // As ObjectActivation: an absent variable is unresolved (an error, or false in has()), an error
     // is an error, and a value not already a CEL value is converted: the planner's business.
@@ -187,6 +189,14 @@ class Compiler {
       const v = s.vars[name];
       return isPlain(v) ? v : bail();
     };
+  }
+
+  /** A type's name no variable has (`type(x) == string`): the planner's value for it, a constant. */
+  private typeName(name: string): Node {
+    if (this.declared.has(name)) return unsupported(`variable named as a type ${name}`);
+    const value: unknown = plan(this.env, parse(name))();
+    if (!isCelType(value)) return unsupported(`type name ${name}`);
+    return () => value;
   }
 
   /**
@@ -343,7 +353,9 @@ class Compiler {
           const l = a(s);
           const r = b(s);
           if (typeof l === "string" && typeof r === "string") return l + r;
-          return isCelList(l) && isCelList(r) ? concatenated(l, r) : generic.withValues([l, r]);
+          // The planner's concatenation is a view over both operands, so a map() or filter() appending
+          // one element per step built a chain of views as deep as its output, each read walking it.
+          return isCelList(l) && isCelList(r) ? concatLists(l, r) : generic.withValues([l, r]);
         };
       case "@in":
         return (s) => {
@@ -458,16 +470,6 @@ const comparisons: Record<string, (l: string, r: string) => boolean> = {
   "_>_": (l, r) => l > r,
   "_>=_": (l, r) => l >= r,
 };
-
-/**
- * `l + r` for two lists, as one flat list of the same elements. The planner's concatenation is a view
- * over both operands, so a map() or filter() that appends one element per step (`accu + [x]`) builds a
- * chain of views as deep as the list is long, each later read walking it: the gate's single largest
- * cost. Elements read from a list are already CEL values, so the flat list reads the same.
- */
-function concatenated(l: CelList, r: CelList): unknown {
-  return celList(elementsOf(l).concat(elementsOf(r)) as CelValue[]);
-}
 
 /** A list's elements, read by index: what iterating it yields, without a generator per list. */
 function elementsOf(list: CelList): unknown[] {

@@ -3,7 +3,7 @@
 // a full converted copy of every manifest (a Map per object, a BigInt per number) doubled the memory
 // the gate kept alive, and the garbage collector spent a fifth of the run copying it between
 // generations.
-import type { CelInput, CelMap, CelValue } from "@bufbuild/cel";
+import type { CelInput, CelList, CelMap, CelValue } from "@bufbuild/cel";
 
 // @bufbuild/cel recognises its maps and lists by these registered symbols (isCelMap, isCelList),
 // whatever class carries them; on the prototype they cost nothing per view.
@@ -93,3 +93,43 @@ class ArrayView {
   }
 }
 Object.defineProperty(ArrayView.prototype, CEL_LIST, { value: {} });
+
+/**
+ * A list of CEL values that `+` can extend without copying: lists share one backing array, each
+ * seeing its first `size` elements, and appending to the list that ends the array pushes onto it, so
+ * a map() or filter() that appends one element per step (`accu + [x]`) is linear, not quadratic. A
+ * list that something was already appended to is copied first: every list keeps its elements.
+ */
+class SharedList {
+  declare readonly [CEL_LIST]: object;
+  private readonly backing: CelValue[];
+  readonly size: number;
+  constructor(backing: CelValue[], size: number) {
+    this.backing = backing;
+    this.size = size;
+  }
+  get(index: number): CelValue | undefined {
+    return index >= 0 && index < this.size ? this.backing[index] : undefined;
+  }
+  *values(): IterableIterator<CelValue> {
+    for (let i = 0; i < this.size; i++) yield this.backing[i]!;
+  }
+  [Symbol.iterator](): IterableIterator<CelValue> {
+    return this.values();
+  }
+  /** This list followed by `tail`'s elements (read by index, as iterating it would yield them). */
+  append(tail: CelList): SharedList {
+    const backing = this.backing.length === this.size ? this.backing : this.backing.slice(0, this.size);
+    for (let i = 0; i < tail.size; i++) backing.push(tail.get(i)!);
+    return new SharedList(backing, backing.length);
+  }
+}
+Object.defineProperty(SharedList.prototype, CEL_LIST, { value: {} });
+
+/** `l + r` for two CEL lists: the same elements, in a list a later `+` can extend in place. */
+export function concatLists(l: CelList, r: CelList): CelValue {
+  if (l instanceof SharedList) return l.append(r) as unknown as CelValue;
+  const backing: CelValue[] = new Array(l.size);
+  for (let i = 0; i < l.size; i++) backing[i] = l.get(i)!;
+  return new SharedList(backing, backing.length).append(r) as unknown as CelValue;
+}
