@@ -195,6 +195,13 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         ...(options.onLeaseError && { onError: options.onLeaseError }),
       });
       elector.start();
+      // monitor.config: the monitor runs here too, its leader elected among the replicas on the Lease vigil-monitor.
+      monitor?.startMonitor({
+        cluster: clusters.agent(home.name),
+        namespace: config.doc.namespace,
+        leaseDurationSeconds: config.leaseDurationSeconds,
+        identity,
+      });
       const lease = elector;
       await Promise.all(
         config.doc.environments.map(async (env) => {

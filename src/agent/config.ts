@@ -122,7 +122,12 @@ function resolvePaths(doc: AgentConfigDocument, base: string): AgentConfigDocume
     ...(doc.audit && {
       audit: { log: isUrl(doc.audit.log) ? doc.audit.log : abs(doc.audit.log), signingKeyFile: abs(doc.audit.signingKeyFile) },
     }),
-    ...(doc.monitor && { monitor: { inventory: isUrl(doc.monitor.inventory) ? doc.monitor.inventory : abs(doc.monitor.inventory) } }),
+    ...(doc.monitor && {
+      monitor: {
+        inventory: isUrl(doc.monitor.inventory) ? doc.monitor.inventory : abs(doc.monitor.inventory),
+        ...(doc.monitor.config && { config: abs(doc.monitor.config) }),
+      },
+    }),
     ...(doc.deploymentRecords && {
       deploymentRecords: {
         keyFile: abs(doc.deploymentRecords.keyFile),

@@ -6,9 +6,11 @@
 // it; and block-promotion's checks are read for the approvals gate. The agent only records: the monitor
 // (`vigil monitor`, one leader per inventory) judges, with its own feeds, VEX and policies, and notices
 // what the agent wrote by the inventory's generation; so there is one judge, never two disagreeing.
+// With `monitor.config`, that monitor runs inside the agent (startMonitor): the same service, its
+// leader elected among the replicas, told at once when the agent recorded something.
 import type { Check } from "../core/verdict.ts";
 import { check } from "../core/verdict.ts";
-import { ExitCode, VigilError } from "../core/errors.ts";
+import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import { redactCredentials } from "../core/redact.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import { Discovery, resourcePath } from "../cluster/discovery.ts";
@@ -20,6 +22,13 @@ import { enforcementOf, environmentChecks, promotionChecks } from "../monitor/en
 import { openInventory, type InventoryStore } from "../monitor/inventory.ts";
 import { recordDeployment, recordDrift } from "../monitor/record.ts";
 import type { GateImage } from "../vuln/gate.ts";
+import { loadMonitorConfig, type MonitorConfig } from "../monitor/config.ts";
+import { redactUrl } from "../audit/store.ts";
+import { LeaseLost } from "./leader.ts";
+import { connectMonitorLease, MonitorService, type MonitorLease } from "./monitor-service.ts";
+
+/** A monitor run in the agent that failed (not a lost Lease) starts again after this pause. */
+const RESTART_PAUSE_MS = 5000;
 import { recordVerifiedImages, type VerifiedImage } from "../admission/verified.ts";
 
 const GATE = "monitor";
@@ -41,13 +50,73 @@ export interface Reconciled {
 
 export class MonitorHook {
   readonly #inventory: InventoryStore;
+  /** The monitor configuration this agent runs in its process (monitor.config), read at start so bad input stops the start. */
+  readonly #monitorConfig: MonitorConfig | undefined;
+  #monitor: { refresh(): void; stop(): Promise<void> } | undefined;
 
-  private constructor(inventory: InventoryStore) {
+  private constructor(inventory: InventoryStore, monitorConfig: MonitorConfig | undefined) {
     this.#inventory = inventory;
+    this.#monitorConfig = monitorConfig;
   }
 
-  static async open(location: { inventory: string }): Promise<MonitorHook> {
-    return new MonitorHook(await openInventory(location.inventory));
+  static async open(location: { inventory: string; config?: string }): Promise<MonitorHook> {
+    const monitorConfig = location.config === undefined ? undefined : loadMonitorConfig(location.config);
+    // One inventory: the monitor in the agent judges exactly what the agent records.
+    if (monitorConfig && monitorConfig.inventory !== location.inventory)
+      throw new InputError(
+        `monitor.config: ${location.config} names the inventory ${redactUrl(monitorConfig.inventory)}, but monitor.inventory is ${redactUrl(location.inventory)}; the monitor in the agent must judge the inventory the agent records`,
+      );
+    return new MonitorHook(await openInventory(location.inventory), monitorConfig);
+  }
+
+  /**
+   * Runs the configured monitor (monitor.config) in this process until close(): it waits for the Lease
+   * vigil-monitor (the configuration's leaderElection, else `lease`: the agent's cluster and namespace),
+   * so of several replicas one judges and announces; it runs every trigger and sink as `vigil monitor`
+   * does. A replica that loses the Lease waits for it again and reloads what the leader wrote; a run that
+   * fails is started again after a pause. Its JSON lines and warnings go to stderr, the agent's log.
+   */
+  startMonitor(lease: MonitorLease): void {
+    const config = this.#monitorConfig;
+    if (!config || this.#monitor) return;
+    const warn = (message: string) => process.stderr.write(`vigil agent: monitor: ${redactCredentials(message)}\n`);
+    let stopped = false;
+    let service: MonitorService | undefined;
+    let wake = () => {};
+    const pause = (ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    const running = (async () => {
+      const own = config.leaderElection && (await connectMonitorLease(config.leaderElection, lease.identity));
+      try {
+        service = await MonitorService.open(config, { output: process.stderr, warn, lease: own?.lease ?? lease });
+        while (!stopped) {
+          try {
+            await service.run();
+          } catch (e) {
+            warn((e as Error).message);
+            if (!(e instanceof LeaseLost) && !stopped) await pause(RESTART_PAUSE_MS);
+          }
+        }
+      } finally {
+        await service?.close();
+        own?.close();
+      }
+    })().catch((e: unknown) => warn(`stopped: ${(e as Error).message}`));
+    this.#monitor = {
+      refresh: () => service?.refresh(),
+      stop: async () => {
+        stopped = true;
+        service?.stop();
+        wake();
+        await running;
+      },
+    };
   }
 
   /** Records what the reconcile deployed and the drift it left; returns the checks to add and whether the environment is degraded. */
@@ -88,6 +157,8 @@ export class MonitorHook {
       { revision: deployed.revision, verdict: "pass", sbomFor: r.sbomFor, admissions },
       new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
     );
+    // The monitor in this process looks at once, instead of at its next refreshInterval.
+    if (recorded.workloadsChanged || recorded.manifestsChanged) this.#monitor?.refresh();
     return [
       check({
         gate: GATE,
@@ -128,6 +199,7 @@ export class MonitorHook {
     }
     r.fence?.();
     await recordDrift(this.#inventory, r.environment, live);
+    this.#monitor?.refresh();
     return [
       check({
         gate: GATE,
@@ -156,6 +228,7 @@ export class MonitorHook {
     promotionChecks(policy, environment, revision, await this.#inventory.findings(), await this.#inventory.workloads());
 
   async close(): Promise<void> {
+    await this.#monitor?.stop();
     await this.#inventory.close();
   }
 }

@@ -41,6 +41,28 @@ export interface MonitorLease {
   identity: string;
 }
 
+/**
+ * The Lease a monitor configuration's leaderElection names (its own kubeconfig or in-cluster account):
+ * connected, with a close() for the connection.
+ */
+export async function connectMonitorLease(
+  election: NonNullable<MonitorConfig["leaderElection"]>,
+  identity: string,
+): Promise<{ lease: MonitorLease; close(): void }> {
+  const cluster = await connectCluster(
+    election.inCluster ? { inCluster: true } : { kubeconfig: election.kubeconfig!, ...(election.context && { context: election.context }) },
+  );
+  return {
+    lease: {
+      cluster,
+      namespace: election.namespace,
+      leaseDurationSeconds: Math.ceil(parseDuration(election.leaseDuration, "leaderElection.leaseDuration") / 1000),
+      identity,
+    },
+    close: () => cluster.close(),
+  };
+}
+
 export interface MonitorServiceOptions {
   /** Where each change's JSON line goes (vigil monitor: stdout). */
   output: NodeJS.WritableStream;

@@ -127,8 +127,11 @@ export const agentConfigSchema = v.strictObject({
    * The monitor's inventory (docs/monitor.md): a folder (embedded store) or a postgres:// URL. Every
    * successful apply is recorded there with the keys that admitted it, and drift left in place; the
    * monitor judges them. Its open findings decide "degraded" and "block-promotion" enforcement.
+   * `config`: a monitor configuration (the file `vigil monitor --config` reads, on the same inventory)
+   * that the agent runs in its own process, with the same triggers and sinks, electing one leader
+   * among the replicas on the Lease vigil-monitor.
    */
-  monitor: v.optional(v.strictObject({ inventory: text })),
+  monitor: v.optional(v.strictObject({ inventory: text, config: v.optional(text) })),
   /**
    * Install each environment's policy packs in its cluster as ValidatingAdmissionPolicies bound to its
    * namespaces (src/agent/admission-policies.ts, docs/admission.md), so they hold for objects that did

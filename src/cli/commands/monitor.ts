@@ -1,8 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { MonitorService } from "../../agent/monitor-service.ts";
-import { connectCluster } from "../../cluster/client.ts";
-import { parseDuration } from "../../core/duration.ts";
+import { connectMonitorLease, MonitorService } from "../../agent/monitor-service.ts";
 import { loadMonitorConfig } from "../../monitor/config.ts";
 import { defineCommand, required } from "../command.ts";
 
@@ -21,28 +19,13 @@ export const monitor = defineCommand({
   options: { config: { type: "string" }, once: { type: "boolean" } },
   async run(values) {
     const config = loadMonitorConfig(required(values, "config", this));
-    const warn = (message: string) => process.stderr.write(`vigil monitor: ${message}\n`);
-    const election = config.leaderElection;
-    const leaseCluster =
-      election &&
-      (await connectCluster(
-        election.inCluster
-          ? { inCluster: true }
-          : { kubeconfig: election.kubeconfig!, ...(election.context && { context: election.context }) },
-      ));
+    const identity = process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
+    const own = config.leaderElection && (await connectMonitorLease(config.leaderElection, identity));
     try {
       const service = await MonitorService.open(config, {
         output: process.stdout,
-        warn,
-        ...(election &&
-          leaseCluster && {
-            lease: {
-              cluster: leaseCluster,
-              namespace: election.namespace,
-              leaseDurationSeconds: Math.ceil(parseDuration(election.leaseDuration, "leaderElection.leaseDuration") / 1000),
-              identity: process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`,
-            },
-          }),
+        warn: (message) => process.stderr.write(`vigil monitor: ${message}\n`),
+        ...(own && { lease: own.lease }),
       });
       const stop = () => service.stop();
       process.on("SIGINT", stop).on("SIGTERM", stop);
@@ -54,7 +37,7 @@ export const monitor = defineCommand({
         await service.close();
       }
     } finally {
-      leaseCluster?.close();
+      own?.close();
     }
   },
 });
