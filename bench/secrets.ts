@@ -2,11 +2,13 @@
 // history: a configuration repository of Kubernetes manifests built with git fast-import, with leaked-looking
 // tokens (test/helpers/secret-tokens.ts) planted at known commits, files and lines, and decoys (placeholders,
 // references) planted at others. Findings of both tools are compared with the planted truth (true and false
-// positives) and both are timed in the same run, alternating (wall and CPU, median of the runs).
+// positives) and both are timed in the same run, alternating (wall, and CPU of the process and every child
+// it starts, git included, from GNU time; median of the runs), with the load average beside them.
 //
 //   node bench/secrets.ts [--commits N] [--runs N]
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { goBin } from "../scripts/setup.ts";
 import { decoyLines, plantedLine, seededRandom, tokenKinds, type Random } from "../test/helpers/secret-tokens.ts";
@@ -177,7 +179,13 @@ console.log(
 );
 console.log(`machine: ${machine()}`);
 const runs: { vigil: Outcome; gitleaks: Outcome }[] = [];
-for (let i = 0; i < RUNS; i++) runs.push({ vigil: runVigil(gitDir), gitleaks: runGitleaks(gitDir) });
+// The machine may be shared: the 1-minute load average beside each run says how much the wall times mean.
+const loads: number[] = [];
+for (let i = 0; i < RUNS; i++) {
+  loads.push(loadavg()[0]!);
+  runs.push({ vigil: runVigil(gitDir), gitleaks: runGitleaks(gitDir) });
+}
+loads.push(loadavg()[0]!);
 const summary = (pick: (r: (typeof runs)[number]) => Outcome) => ({
   wall: median(runs.map((r) => pick(r).seconds)),
   cpu: median(runs.map((r) => pick(r).cpuSeconds)),
@@ -197,6 +205,10 @@ console.log(
   ].join("\n"),
 );
 console.log(`ratio (gitleaks / vigil): wall ${(g.wall / v.wall).toFixed(2)}x, CPU ${(g.cpu / v.cpu).toFixed(2)}x; runs: ${RUNS}`);
+console.log(
+  `per run (vigil / gitleaks): ${runs.map((r) => `CPU ${r.vigil.cpuSeconds.toFixed(2)}/${r.gitleaks.cpuSeconds.toFixed(2)} s, wall ${r.vigil.seconds.toFixed(2)}/${r.gitleaks.seconds.toFixed(2)} s`).join("; ")}`,
+);
+console.log(`load average (1 min) before each run and after the last: ${loads.map((l) => l.toFixed(1)).join(", ")}`);
 for (const [name, s] of [
   ["vigil", v],
   ["gitleaks", g],
