@@ -320,11 +320,7 @@ export interface Target {
 /** Whether `m` selects the target. A binding's matchResources without resourceRules selects every
  *  resource its policy matches (a policy's matchConstraints must list them). */
 function matches(m: MatchResources, t: Target, isBinding = false): boolean {
-  const exact = m.matchPolicy === "Exact";
-  const name = t.so.object.metadata?.name;
-  const anyResource = isBinding && (m.resourceRules ?? []).length === 0;
-  if (!anyResource && !(m.resourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
-  if ((m.excludeResourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) return false;
+  if (!selectsResource(m, t, isBinding)) return false;
   // A Namespace is matched by its own labels; a cluster-scoped object by any namespaceSelector.
   const nsLabels = t.type.kind === "Namespace" && t.type.group === "" ? t.so.object.metadata?.labels : t.namespace?.metadata?.labels;
   if (t.namespace || t.type.kind === "Namespace") {
@@ -332,6 +328,25 @@ function matches(m: MatchResources, t: Target, isBinding = false): boolean {
   }
   return matchesSelector(m.objectSelector, t.so.object.metadata?.labels ?? {});
 }
+
+/** Whether m's resource rules, less its exclusions, select the target. The answer is the same for
+ *  every object of a type unless a rule names resources, so it is kept per type. */
+function selectsResource(m: MatchResources, t: Target, isBinding: boolean): boolean {
+  let byType = resourceSelections.get(m);
+  if (!byType) resourceSelections.set(m, (byType = new Map()));
+  const known = byType.get(t.type);
+  if (known !== undefined) return known;
+  const exact = m.matchPolicy === "Exact";
+  const name = t.so.object.metadata?.name;
+  const anyResource = isBinding && (m.resourceRules ?? []).length === 0;
+  const selected =
+    (anyResource || (m.resourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact))) &&
+    !(m.excludeResourceRules ?? []).some((r) => ruleMatches(r, t.type, name, exact));
+  const byName = [...(m.resourceRules ?? []), ...(m.excludeResourceRules ?? [])].some((r) => (r.resourceNames ?? []).length > 0);
+  if (!byName) byType.set(t.type, selected);
+  return selected;
+}
+const resourceSelections = new WeakMap<MatchResources, Map<ResourceType, boolean>>();
 
 /**
  * CEL is pure: a variable whose expression, and every expression before it, is the same in two
