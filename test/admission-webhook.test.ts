@@ -221,11 +221,15 @@ spec:
   assert.equal(applied.spec.template.spec.containers[0].image, pinned);
   // Admitted for what it runs, not for who sent it: the agent recorded the digests it verified before its dry run.
   assert.ok(
-    decisions.some((d) => d.kind === "Deployment" && d.user === AGENT_USER && d.rule === "verified" && d.allowed === true && d.dryRun === true),
+    decisions.some(
+      (d) => d.kind === "Deployment" && d.user === AGENT_USER && d.rule === "verified" && d.allowed === true && d.dryRun === true,
+    ),
     "the agent's dry run went through the webhook",
   );
   assert.ok(
-    decisions.some((d) => d.kind === "Deployment" && d.user === AGENT_USER && d.rule === "verified" && d.allowed === true && d.dryRun === false),
+    decisions.some(
+      (d) => d.kind === "Deployment" && d.user === AGENT_USER && d.rule === "verified" && d.allowed === true && d.dryRun === false,
+    ),
     "the agent's apply went through the webhook",
   );
   assert.ok(!decisions.some((d) => d.user === AGENT_USER && d.allowed === false), "nothing of the agent's was refused");
@@ -319,7 +323,13 @@ test("the environment's policy pack, installed by the agent, holds as native adm
     metadata: { name: "host-network", namespace: NS },
     spec: { hostNetwork: true, containers: [{ name: "app", image: `${signed.reference}@${signed.digest}` }] },
   });
-  const r = await kubectlCreate(mallory, hostNetwork, ["--dry-run=server"]);
+  // The API server reads new policies and bindings asynchronously (the agent installed them a moment ago).
+  const deadline = Date.now() + 20_000;
+  let r = await kubectlCreate(mallory, hostNetwork, ["--dry-run=server"]);
+  while (r.status === 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 250));
+    r = await kubectlCreate(mallory, hostNetwork, ["--dry-run=server"]);
+  }
   assert.notEqual(r.status, 0);
   assert.match(r.output, /ValidatingAdmissionPolicy 'pss-host-namespaces' with binding 'vigil-prod-pss-host-namespaces' denied request/);
   // Elsewhere the binding does not reach: the namespace is refused by the webhook, not by the pack.
