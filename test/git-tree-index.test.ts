@@ -114,6 +114,25 @@ test("random edits of a known tree are judged as the trees alone are", () => {
       else if (op === 1) after.splice(at, 1);
       else after.splice(at, 1, entry());
     }
-    sameAsAlone(indexed(before), after);
+    const checked = indexed(before);
+    sameAsAlone(checked, after);
+    const data = rawTreeBytes(after);
+    const result = outcome(data);
+    if (typeof result === "string") continue;
+    // What indexing says the trees share is what a diff would find comparing entry by entry.
+    const shared = indexTree(TREE_ID, data, checked).shared;
+    if (!shared) continue;
+    const entryBytes = (buf: Buffer, s: ArrayLike<number>, i: number) => buf.subarray(s[i]!, s[i + 1]!);
+    const mine = result.starts;
+    const n = Math.min(before.length, after.length);
+    let head = 0;
+    while (head < n && entryBytes(checked.buf, checked.starts, head).equals(entryBytes(data, mine, head))) head++;
+    let tail = 0;
+    while (
+      tail < n - head &&
+      entryBytes(checked.buf, checked.starts, before.length - 1 - tail).equals(entryBytes(data, mine, after.length - 1 - tail))
+    )
+      tail++;
+    assert.deepEqual(shared, { head, tail });
   }
 });

@@ -4,7 +4,9 @@
 // other has work and no thread is started that would only compete with the walk for a core. Results
 // come back from a worker a batch at a time. Keys are rebuilt in each worker from the policy's
 // document, which the main thread has already validated.
+import { getCompileCacheDir } from "node:module";
 import { availableParallelism } from "node:os";
+import { dirname } from "node:path";
 import { Worker } from "node:worker_threads";
 import type { CallerTimeSource, SignatureResult } from "../git/signatures/result.ts";
 import type { TrustPolicyDocument } from "../api/trust-policy.ts";
@@ -22,15 +24,26 @@ export interface Job {
   id: number;
   key: string;
   armored: string;
-  payload: Uint8Array;
+  /** Where the job's payload lies in its batch's `payloads`. */
+  payloadAt: number;
+  payloadLength: number;
   at: number;
   atSource: CallerTimeSource;
 }
+/**
+ * A batch of jobs. Their payloads are packed into one buffer that is transferred, not copied: a payload
+ * is usually a view into a larger pooled buffer, which structured cloning would copy whole.
+ */
 export interface JobMessage {
   kind: "jobs";
   jobs: Job[];
+  payloads: Uint8Array;
 }
 export type ResultMessage = { id: number; result: SignatureResult }[];
+/** What a worker starts with: the main thread's compile cache folder, if it has one (the cache is per thread). */
+export interface WorkerData {
+  compileCache?: string;
+}
 
 /**
  * The gate's SignatureVerifier with the source of its time: `at` is the trusted time and `atSource`
@@ -72,7 +85,11 @@ export function verifierPool(size = availableParallelism()): VerifierPool {
 
 interface Queued {
   ctx: PolicyContext;
-  job: Job;
+  id: number;
+  armored: string;
+  payload: Buffer;
+  at: Date;
+  atSource: CallerTimeSource;
   resolve: (r: SignatureResult) => void;
 }
 
@@ -89,7 +106,7 @@ class SharedQueue {
 
   submit(ctx: PolicyContext, armored: string, payload: Buffer, at: Date, atSource: CallerTimeSource): Promise<SignatureResult> {
     return new Promise((resolve) => {
-      this.queue.push({ ctx, job: { id: this.nextId++, key: ctx.key, armored, payload, at: at.getTime(), atSource }, resolve });
+      this.queue.push({ ctx, id: this.nextId++, armored, payload, at, atSource, resolve });
       this.feedWorkers();
       this.scheduleMainTurn();
     });
@@ -123,8 +140,7 @@ class SharedQueue {
     this.mainTurnScheduled = true;
     setImmediate(async () => {
       this.mainTurnScheduled = false;
-      for (const q of this.take(MAIN_TURN))
-        q.resolve(await inProcess(q.ctx, q.job.armored, Buffer.from(q.job.payload), new Date(q.job.at), q.job.atSource));
+      for (const q of this.take(MAIN_TURN)) q.resolve(await inProcess(q.ctx, q.armored, q.payload, q.at, q.atSource));
       this.feedWorkers();
       this.scheduleMainTurn();
     });
@@ -135,8 +151,14 @@ class SharedQueue {
   }
 }
 
+/** The folder enableCompileCache was given (getCompileCacheDir adds Node's version under it). */
+function workerData(): WorkerData {
+  const dir = getCompileCacheDir();
+  return dir ? { compileCache: dirname(dir) } : {};
+}
+
 class PoolWorker {
-  private readonly worker = new Worker(new URL("./verifier-worker.ts", import.meta.url));
+  private readonly worker = new Worker(new URL("./verifier-worker.ts", import.meta.url), { workerData: workerData() });
   private readonly policies = new Set<string>();
   private readonly waiting = new Map<number, (r: SignatureResult) => void>();
   private failure: Error | null = null;
@@ -178,10 +200,26 @@ class PoolWorker {
       const msg: PolicyMessage = { kind: "policy", key: ctx.key, source, doc, ...(allowedSigners ? { allowedSigners } : {}) };
       this.worker.postMessage(msg);
     }
-    for (const q of batch) this.waiting.set(q.job.id, q.resolve);
+    for (const q of batch) this.waiting.set(q.id, q.resolve);
     this.worker.ref();
-    const msg: JobMessage = { kind: "jobs", jobs: batch.map((q) => q.job) };
-    this.worker.postMessage(msg);
+    const payloads = new Uint8Array(batch.reduce((n, q) => n + q.payload.length, 0));
+    let offset = 0;
+    const jobs = batch.map((q): Job => {
+      payloads.set(q.payload, offset);
+      offset += q.payload.length;
+      const { id, armored, at, atSource } = q;
+      return {
+        id,
+        key: q.ctx.key,
+        armored,
+        payloadAt: offset - q.payload.length,
+        payloadLength: q.payload.length,
+        at: at.getTime(),
+        atSource,
+      };
+    });
+    const msg: JobMessage = { kind: "jobs", jobs, payloads };
+    this.worker.postMessage(msg, [payloads.buffer]);
   }
 
   terminate(): Promise<number> {

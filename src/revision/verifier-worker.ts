@@ -1,9 +1,22 @@
-// One verification thread of the pool (verifier-pool.ts).
-import { parentPort } from "node:worker_threads";
+// One verification thread of the pool (verifier-pool.ts). Node's compile cache is per thread: the main
+// thread's folder is turned on here before the verification modules load (they are imported after it),
+// so a worker starts from compiled code as the CLI does.
+import { enableCompileCache } from "node:module";
+import { parentPort, workerData } from "node:worker_threads";
 import type { TrustPolicy } from "../trust/policy.ts";
-import { buildKeyring, type Keyring } from "../trust/keyring.ts";
-import { verifyGitSignature } from "../git/signatures/verify.ts";
-import type { JobMessage, PolicyMessage, ResultMessage } from "./verifier-pool.ts";
+import type { Keyring } from "../trust/keyring.ts";
+import type { JobMessage, PolicyMessage, ResultMessage, WorkerData } from "./verifier-pool.ts";
+
+const { compileCache } = (workerData ?? {}) as WorkerData;
+if (compileCache) {
+  try {
+    enableCompileCache(compileCache);
+  } catch {
+    // No cache: the modules compile, nothing else changes.
+  }
+}
+const { buildKeyring } = await import("../trust/keyring.ts");
+const { verifyGitSignature } = await import("../git/signatures/verify.ts");
 
 const keyrings = new Map<string, Promise<Keyring>>();
 
@@ -21,7 +34,9 @@ parentPort!.on("message", async (msg: PolicyMessage | JobMessage) => {
   const results: ResultMessage = [];
   for (const job of msg.jobs) {
     const ring = await keyrings.get(job.key)!;
-    const result = await verifyGitSignature(ring, job.armored, Buffer.from(job.payload), new Date(job.at), "git", job.atSource);
+    const { payloads } = msg;
+    const payload = Buffer.from(payloads.buffer, payloads.byteOffset + job.payloadAt, job.payloadLength);
+    const result = await verifyGitSignature(ring, job.armored, payload, new Date(job.at), "git", job.atSource);
     results.push({ id: job.id, result });
   }
   parentPort!.postMessage(results);
