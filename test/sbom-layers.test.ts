@@ -4,11 +4,11 @@
 // and the same failures as without.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync, symlinkSync } from "node:fs";
+import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { anonymous, RegistryClient, type RegistryRepository } from "../src/oci/index.ts";
+import { anonymous, digestOf, RegistryClient, type RegistryRepository } from "../src/oci/index.ts";
 import { generateInventory, type Inventory } from "../src/sbom/index.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { layoutOf, pushImage } from "./helpers/sbom-layers.ts";
@@ -122,6 +122,24 @@ test("an oversized pax header and a tar that ends inside an entry are refused na
     assert.equal(r.status, 2, `${what}: ${r.stderr}`);
     assert.match(r.stderr, message, what);
   }
+});
+
+test("a large local layer is hashed on a second thread from the buffers being read: read when it matches, blocked when tampered (exit 1)", async (t) => {
+  if (!requireTools(t, ["tar"])) return;
+  const work = tempDir(t);
+  // Past the 32 MiB from which the digest is computed on the hash thread.
+  writeTree(join(work, "root"), { "etc/os-release": OS_RELEASE, "data/filler": randomBytes(40 << 20), "z/package-lock.json": LOCK });
+  const tar = gnuTar(join(work, "root"), "pax", join(work, "layer.tar"));
+  const blob = gzipSync(tar, { level: 1 });
+  const { target } = await layoutOf(join(work, "image"), [blob], [tar]);
+  assert.deepEqual(located(await generateInventory(target)), ["pkg:npm/left-pad@1.3.0 /z/package-lock.json"]);
+  const file = join(work, "image", "layout", "blobs", "sha256", digestOf(blob).slice("sha256:".length));
+  const tampered = readFileSync(file);
+  tampered[tampered.length >> 1]! ^= 0x01;
+  writeFileSync(file, tampered);
+  const blocked = vigil(["sbom", target]);
+  assert.equal(blocked.status, 1, blocked.stderr);
+  assert.match(blocked.stderr, new RegExp(`blob oci-layout:.*@${digestOf(blob)}: content does not match its digest`));
 });
 
 test("registry layers are read ahead while the one before is read: the same inventory as without, and the same failures", async (t) => {

@@ -71,16 +71,26 @@ export class DigestCheck {
     this.expectedSize = expectedSize;
   }
 
+  /** The hash function the digest names ("sha256"). */
+  get algorithm(): DigestAlgorithm {
+    return this.expected.slice(0, this.expected.indexOf(":")) as DigestAlgorithm;
+  }
+
   update(bytes: Uint8Array): void {
-    this.size += bytes.length;
-    if (this.expectedSize !== undefined && this.size > this.expectedSize)
-      throw new OciContentError(`${this.what}: content is larger than its descriptor's size ${this.expectedSize}`);
+    this.count(bytes.length);
     this.hash.update(bytes);
   }
 
-  /** Throws unless the content had the expected digest and size. */
-  finish(): void {
-    const actual = `${this.expected.slice(0, this.expected.indexOf(":"))}:${this.hash.digest("hex")}`;
+  /** Counts bytes that are hashed elsewhere (then `finish` gets that hash); refuses content past the expected size. */
+  count(length: number): void {
+    this.size += length;
+    if (this.expectedSize !== undefined && this.size > this.expectedSize)
+      throw new OciContentError(`${this.what}: content is larger than its descriptor's size ${this.expectedSize}`);
+  }
+
+  /** Throws unless the content had the expected digest and size. `hex`: the hash computed elsewhere, if it was. */
+  finish(hex = this.hash.digest("hex")): void {
+    const actual = `${this.algorithm}:${hex}`;
     if (actual !== this.expected) throw mismatch(this.what, this.expected, actual);
     if (this.expectedSize !== undefined && this.size !== this.expectedSize)
       throw new OciContentError(`${this.what}: content is ${this.size} bytes, its descriptor says ${this.expectedSize}`);

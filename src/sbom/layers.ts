@@ -34,7 +34,8 @@ export interface LayerSource {
 export async function applyLayer(gatherer: Gatherer, layer: LayerSource, opened: Promise<BlobReader> = layer.open()): Promise<void> {
   const where = `layer ${layer.index + 1} (${layer.digest})`;
   const reader = await opened;
-  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)] as const;
+  // Shared buffers: a large local blob is hashed from them on a second thread while they are decompressed here.
+  const buffers = [Buffer.from(new SharedArrayBuffer(READ_CHUNK)), Buffer.from(new SharedArrayBuffer(READ_CHUNK))] as const;
   const tar = new TarReader(new LayerEntries(gatherer, layer, where));
   let decompressor: Decompressor | undefined;
   let decompressed = 0;
