@@ -1,4 +1,4 @@
-// Options several commands share, read one way: whole numbers, and the Sigstore trusted root.
+// Options several commands share, read one way: whole numbers, choices, and the Sigstore trusted root.
 import { InputError } from "../core/errors.ts";
 import { loadTrustedRootFile, type TrustedRoot } from "../trust/trusted-root.ts";
 
@@ -22,6 +22,11 @@ export function integerOption(text: string | undefined, option: string, { min = 
     throw new InputError(`${option} must be a whole number${unit ? ` of ${unit}` : ""}, ${min} or more (got "${text}")`);
   }
   return n;
+}
+
+/** Whether an option's value is one of `choices`: narrows it to their type, with no cast (the caller says what else to do). */
+export function isOneOf<T extends string>(value: string, choices: readonly T[]): value is T {
+  return (choices as readonly string[]).includes(value);
 }
 
 /** The Sigstore trusted root `--trusted-root FILE` names, if given. */

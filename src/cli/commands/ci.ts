@@ -1,6 +1,7 @@
 // vigil ci IMAGE: the CI half of the path in one command (src/ci): SBOM → scan (the gate) → sign →
 // attest the SBOM and the job's SLSA provenance → pushed, with one exit code and one summary.
 import { readFileSync } from "node:fs";
+import { isOneOf } from "../options.ts";
 import { InputError } from "../../core/errors.ts";
 import { runCi, type CiResult } from "../../ci/pipeline.ts";
 import { detectCi } from "../../ci/provenance.ts";
@@ -98,9 +99,9 @@ export const ci = defineCommand({
 
 function failOnOf(values: Values<typeof ci.options>): Rating5 {
   const failOn = values["fail-on"] ?? "high";
-  if (!(THRESHOLDS as readonly string[]).includes(failOn))
+  if (!isOneOf(failOn, THRESHOLDS))
     throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(failOn)})`);
-  return failOn as Rating5;
+  return failOn;
 }
 
 function vexOf(values: Values<typeof ci.options>): VexStatement[] {

@@ -1,6 +1,7 @@
 // vigil console: the web console and its read-only API (docs/console.md); vigil console token: a new
 // bearer token and the line that lets it in.
 import { randomBytes } from "node:crypto";
+import { isOneOf } from "../options.ts";
 import { InputError } from "../../core/errors.ts";
 import { tokenDigest } from "../../console/auth.ts";
 import { loadConsoleConfig, ROLES, type Role } from "../../console/config.ts";
@@ -46,10 +47,10 @@ export const consoleToken = defineCommand({
   async run(values) {
     const name = required(values, "name", this);
     const role = required(values, "role", this);
-    if (!(ROLES as readonly string[]).includes(role)) throw new InputError(`--role ${JSON.stringify(role)}: must be viewer or auditor`);
+    if (!isOneOf(role, ROLES)) throw new InputError(`--role ${JSON.stringify(role)}: must be viewer or auditor`);
     if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name))
       throw new InputError(`--name ${JSON.stringify(name)}: letters, digits, . _ @ and - (at most 64)`);
-    const { token, entry } = newToken(name, role as Role);
+    const { token, entry } = newToken(name, role);
     process.stdout.write(
       values.json
         ? JSON.stringify({ token, entry }) + "\n"

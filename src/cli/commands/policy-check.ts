@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { InputError } from "../../core/errors.ts";
-import { integerOption } from "../options.ts";
+import { integerOption, isOneOf } from "../options.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { packNames } from "../../policy/packs.ts";
 import { checkSources } from "../../policy/parallel.ts";
@@ -35,8 +35,8 @@ export const policyCheck = defineCommand({
   },
   positionals: true,
   async run(values, positionals) {
-    const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
-    if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
+    const format = values.json ? "json" : (values.output ?? "table");
+    if (!isOneOf(format, formats)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     if (positionals.length === 0) throw new InputError(`give at least one manifest file or folder\nusage: ${this.usage}`);
     const packs = values.pack ?? [];
     const policyPaths = values.policy ?? [];

@@ -1,6 +1,7 @@
 // vigil sbom TARGET: the bill of materials of an image, OCI layout, docker archive, directory, or an
 // SBOM another tool made, as CycloneDX 1.6 JSON, SPDX 2.3 JSON or a table.
 import { readFileSync } from "node:fs";
+import { isOneOf } from "../options.ts";
 import { InputError } from "../../core/errors.ts";
 import { parseReference } from "../../oci/index.ts";
 // The modules themselves, not src/sbom/index.ts: that one also brings the agent's attested-SBOM path (Sigstore, the artifact gate).
@@ -42,8 +43,7 @@ export const sbom = defineCommand({
     if (positionals.length !== 1) throw new InputError(`give one TARGET\nusage: ${this.usage}`);
     const target = positionals[0]!;
     const format = values.o ?? (values.json ? "cyclonedx-json" : "table");
-    if (!FORMATS.includes(format as (typeof FORMATS)[number]))
-      throw new InputError(`-o: unknown format "${format}" (${FORMATS.join(", ")})\nusage: ${this.usage}`);
+    if (!isOneOf(format, FORMATS)) throw new InputError(`-o: unknown format "${format}" (${FORMATS.join(", ")})\nusage: ${this.usage}`);
     let client: ReturnType<typeof registryClient> | undefined;
     const showProgress = process.stderr.isTTY;
     let inventory: Inventory;

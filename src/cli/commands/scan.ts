@@ -3,10 +3,10 @@ import { InputError } from "../../core/errors.ts";
 import { makeVerdict } from "../../core/verdict.ts";
 import { loadPublicKeyFile } from "../../sigstore/keys.ts";
 import type { TrustedRoot } from "../../trust/trusted-root.ts";
-import { trustedRootOption } from "../options.ts";
+import { isOneOf, trustedRootOption } from "../options.ts";
 import type { SignerPolicy } from "../../sigstore/verify.ts";
 import { toCycloneDxVex } from "../../vuln/cyclonedx-vex.ts";
-import { defaultDbLocation, openStore, scanChecks, scanComponents, THRESHOLDS, unknownSeverityOf, type Rating5 } from "../../vuln/index.ts";
+import { defaultDbLocation, openStore, scanChecks, scanComponents, THRESHOLDS, unknownSeverityOf } from "../../vuln/index.ts";
 import { readSbomDocument, type ReadInput } from "../../vuln/inputs.ts";
 import { readTarget } from "../../vuln/targets.ts";
 import { loadVexFiles } from "../../vuln/vex-signature.ts";
@@ -55,11 +55,11 @@ export const scan = defineCommand({
   },
   positionals: true,
   async run(values, positionals) {
-    const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
-    if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
+    const format = values.json ? "json" : (values.output ?? "table");
+    if (!isOneOf(format, formats)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     if (positionals.length === 0) throw new InputError(`give an SBOM, a lockfile or a folder to scan\nusage: ${this.usage}`);
-    const failOn = (values["fail-on"] ?? "high") as Rating5;
-    if (!(THRESHOLDS as readonly string[]).includes(failOn))
+    const failOn: string = values["fail-on"] ?? "high";
+    if (!isOneOf(failOn, THRESHOLDS))
       throw new InputError(`--fail-on must be one of ${THRESHOLDS.join(", ")} (got ${JSON.stringify(values["fail-on"])})`);
     const unknownSeverity = unknownSeverityOf(values, this.usage);
     const inputs: ReadInput[] = [];

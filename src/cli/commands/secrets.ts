@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { isOneOf } from "../options.ts";
 import { InputError } from "../../core/errors.ts";
 import { loadTrustPolicyFile } from "../../trust/policy.ts";
 import type { Check } from "../../core/verdict.ts";
@@ -35,8 +36,8 @@ export const secretsScan = defineCommand({
     output: { type: "string", short: "o" },
   },
   async run(values) {
-    const format = (values.json ? "json" : (values.output ?? "table")) as (typeof formats)[number];
-    if (!formats.includes(format)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
+    const format = values.json ? "json" : (values.output ?? "table");
+    if (!isOneOf(format, formats)) throw new InputError(`-o must be one of ${formats.join(", ")}\nusage: ${this.usage}`);
     const allHistory = values["all-history"] === true;
     if (allHistory && (values.from || values.to))
       throw new InputError(`--all-history scans every commit: give it without --from and --to\nusage: ${this.usage}`);
