@@ -32,7 +32,7 @@ export interface FilePatch {
   removed: Buffer;
   /** git showed no text ("Binary files … differ"): binary by its test, an attribute, or over the big-file threshold. */
   binary: boolean;
-  /** An added or removed line is part of a key block (PEM, PGP or PuTTY): its markers, or base64 alone on a line. */
+  /** An added or removed line is part of a key block (PEM, PGP or PuTTY): a marker, or base64 alone on a line. */
   keyBlockLine: boolean;
 }
 
@@ -54,6 +54,14 @@ const rawMeta = /^:([0-7]{6}) ([0-7]{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/;
 const hunkHeader = /^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
 const indexLine = /^index ([0-9a-f]+)\.\.([0-9a-f]+)(?: [0-7]{6})?$/;
 const nullId = /^0+$/;
+const diffGit = Buffer.from("diff --git ", "latin1");
+const binaryFiles = Buffer.from("Binary files ", "latin1");
+
+function startsWith(data: Buffer, from: number, end: number, prefix: Buffer): boolean {
+  if (end - from < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[from + i] !== prefix[i]) return false;
+  return true;
+}
 
 /** Base64's alphabet: a line of it alone (after indentation) is a key block's body line. */
 const base64Byte = new Uint8Array(256);
@@ -221,9 +229,8 @@ export class LogPatchParser {
       this.headers(data.toString("latin1", from + 1, end), false);
       return;
     }
-    // Only the lines that say something are decoded ("--- a/…", "+++ b/…", modes and renames are not needed).
-    const first = data[from];
-    if (first === 0x64 /* d */ && data.toString("latin1", from, Math.min(end, from + 11)) === "diff --git ") {
+    // Only the lines that say something are read ("--- a/…", "+++ b/…", modes and renames are not needed).
+    if (startsWith(data, from, end, diffGit)) {
       // A type change (a file becoming a link) is printed as a deletion, then a creation, of one record.
       if (!(this.file !== null && this.file.status === "T" && this.sections.length === 1)) this.startFile();
       this.sections.push({});
@@ -231,16 +238,18 @@ export class LogPatchParser {
     }
     if (this.file === null)
       throw streamError(`a patch line comes before any file: ${JSON.stringify(data.toString("latin1", from, Math.min(end, from + 80)))}`);
-    if (first === 0x40 /* @ */) this.startHunk(data.toString("latin1", from, Math.min(end, from + 200)));
+    const first = data[from];
+    if (first === 0x40 /* @ */) this.startHunk(from, end);
     else if (first === 0x69 /* i */) {
       const m = indexLine.exec(data.toString("latin1", from, Math.min(end, from + 200)));
       if (m) Object.assign(this.sections.at(-1)!, { oldId: m[1], newId: m[2] });
-    } else if (first === 0x42 /* B */ && data.toString("latin1", from, Math.min(end, from + 13)) === "Binary files ") this.binary = true;
+    } else if (startsWith(data, from, end, binaryFiles)) this.binary = true;
   }
 
-  private startHunk(header: string): void {
-    const m = hunkHeader.exec(header);
-    if (!m) throw streamError(`a hunk header reads ${JSON.stringify(header.slice(0, 80))}`);
+  /** "@@ -a[,b] +c[,d] @@ …": b lines removed and d added, the first at line c (an absent count is 1). */
+  private startHunk(from: number, end: number): void {
+    const m = hunkHeader.exec(this.data.toString("latin1", from, Math.min(end, from + 64)));
+    if (!m) throw streamError(`a hunk header reads ${JSON.stringify(this.data.toString("latin1", from, Math.min(end, from + 80)))}`);
     this.oldLeft = m[1] === undefined ? 1 : Number(m[1]);
     this.newLeft = m[3] === undefined ? 1 : Number(m[3]);
     this.lineNumber = Number(m[2]);
@@ -294,7 +303,7 @@ export class LogPatchParser {
       addedLines: this.addedLines,
       removed,
       binary: this.binary,
-      keyBlockLine: this.keyBlock || holdsKeyMarker(added) || holdsKeyMarker(removed),
+      keyBlockLine: this.keyBlock,
     });
     this.file = null;
     this.sections = [];
@@ -312,7 +321,10 @@ export class LogPatchParser {
   }
 }
 
-/** A key block's body line: base64 alone (after indentation; the last line of a block may be short). */
+/**
+ * A line of a key block: a body line (base64 alone after indentation; the last line of a block may be
+ * short), a PEM or PGP BEGIN or END marker (five dashes), or a PuTTY key's header. One pass over the line.
+ */
 function isKeyBlockLine(data: Buffer, from: number, end: number): boolean {
   let i = from;
   while (i < end && (data[i] === 0x20 || data[i] === 0x09)) i++;
@@ -320,14 +332,15 @@ function isKeyBlockLine(data: Buffer, from: number, end: number): boolean {
   while (i < end && base64Byte[data[i]!] === 1) i++;
   let tail = i;
   while (tail < end && (data[tail] === 0x20 || data[tail] === 0x09 || data[tail] === 0x0d)) tail++;
-  return tail === end && i - start >= 4;
+  if (tail === end && i - start >= 4) return true;
+  for (let j = start; j + 4 < end; j++) {
+    if (data[j] === 0x2d && data[j + 1] === 0x2d && data[j + 2] === 0x2d && data[j + 3] === 0x2d && data[j + 4] === 0x2d) return true;
+    if (data[j] === 0x50 && startsWith(data, j, end, puttyHeader)) return true;
+  }
+  return false;
 }
 
-/** A key block's BEGIN or END marker, or a PuTTY key's header, among some lines. */
-const keyMarkers = ["-----BEGIN", "-----END", "PuTTY-User-Key-File-"].map((m) => Buffer.from(m, "latin1"));
-function holdsKeyMarker(lines: Buffer): boolean {
-  return lines.length > 0 && keyMarkers.some((m) => lines.includes(m));
-}
+const puttyHeader = Buffer.from("PuTTY-User-Key-File-", "latin1");
 
 /** The ids each section's index line names must be the record's (a type change: a deletion, then a creation). */
 function checkSections(change: RawChange, sections: { oldId?: string; newId?: string }[]): void {
