@@ -13,7 +13,8 @@ import { check, makeVerdict, type Check } from "../src/core/verdict.ts";
 import { reconcileRecord } from "../src/agent/records.ts";
 import { decodeRecord, encodeRecord } from "../src/audit/record.ts";
 import { admissionsFromChecks } from "../src/monitor/admissions.ts";
-import { admissionKey } from "../src/monitor/trust.ts";
+import { admissionKey, trustedKeys, untrustedAdmissions } from "../src/monitor/trust.ts";
+import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { SshSigner, TestRepo, writePolicy, type Signer } from "./helpers/git-fixture.ts";
 import { GpgHome, gpgWrapper } from "./helpers/gpg-fixture.ts";
 import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
@@ -175,4 +176,57 @@ test("image signatures admit what their admits name; unsigned images admit nothi
   assert.equal(unread.length, 1, "a signature check that says in words only what it admitted is reported, not read");
   assert.match(unread[0]!.subject, /odd/);
   assert.deepEqual(admissionsFromChecks(withForgedMessages([signed])).admissions, admissions.slice(0, 2));
+});
+
+test("a commit signed with an SSH certificate is admitted by its certificate authority, the key the trust policy names, and flagged only when that authority goes", async (t) => {
+  if (!requireTools(t, ["git", "ssh-keygen"])) return;
+  const root = tempDir(t);
+  const ca = new SshSigner(root, "ca");
+  const alice = new SshSigner(root, "alice");
+  run("ssh-keygen", ["-q", "-s", ca.keyFile, "-I", "cert-alice", "-n", "alice@example.com", "-V", "-1w:+1w", `${alice.keyFile}.pub`]);
+  const certified: Signer = {
+    name: alice.name,
+    email: alice.email,
+    policyEntry: {},
+    gitConfig: ["-c", "gpg.format=ssh", "-c", `user.signingkey=${alice.keyFile}-cert.pub`],
+  };
+  writeFileSync(join(root, "allowed_signers"), `*@example.com cert-authority ${ca.publicKey}\n`);
+  const policyFile = writePolicy(join(root, "trust.yaml"), {
+    allowedSigners: "allowed_signers",
+    paths: [{ pattern: "**", owners: ["alice@example.com"] }],
+  });
+  const repo = new TestRepo(join(root, "repo"));
+  const commit = repo.commit({ a: "1" }, certified);
+  const out = vigil(["verify", "commits", "--repo", repo.dir, "--trust", policyFile, "--json"]);
+  assert.equal(out.status, 0, out.stdout + out.stderr);
+  const { admissions, unread } = admissionsFromChecks(out.json().checks);
+  assert.deepEqual(unread, []);
+  assert.deepEqual(admissions, [
+    { kind: "commit", subject: commit, signer: "alice@example.com", key: admissionKey.ssh(fingerprintOf(ca)) },
+  ]);
+
+  const deployed = [
+    {
+      environment: "prod",
+      workload: "Deployment shop/web",
+      images: [],
+      revision: commit,
+      verdict: "pass" as const,
+      deployedAt: "2026-12-01T00:00:00Z",
+      admissions,
+    },
+  ];
+  const since = "2026-12-02T00:00:00Z";
+  assert.deepEqual(
+    untrustedAdmissions(deployed, await trustedKeys(await loadTrustPolicyFile(policyFile)), since),
+    [],
+    "the same policy trusts it",
+  );
+  const other = new SshSigner(root, "other-ca");
+  writeFileSync(join(root, "allowed_signers"), `*@example.com cert-authority ${other.publicKey}\n`);
+  const flagged = untrustedAdmissions(deployed, await trustedKeys(await loadTrustPolicyFile(policyFile)), since);
+  assert.deepEqual(
+    flagged.map((f) => [f.type, f.subject, f.rule]),
+    [["untrusted-key", commit, admissionKey.ssh(fingerprintOf(ca))]],
+  );
 });

@@ -7,6 +7,7 @@
 import type { Admitted } from "../core/verdict.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import { buildKeyring } from "../trust/keyring.ts";
+import { matchPrincipal } from "../trust/ssh-signers.ts";
 import { admissionKey } from "../trust/admission-key.ts";
 import { compileMatcher } from "../sigstore/verify.ts";
 import { findingKey, type MonitorFinding } from "./findings.ts";
@@ -22,6 +23,8 @@ export interface TrustedKeys {
   /** Keys trusted for commits, with the signer names that hold them. */
   commitKeys: Set<string>;
   signers: Set<string>;
+  /** SSH keys of allowed_signers lines with the principal patterns they hold ("*@example.com" holds alice@example.com). */
+  sshPrincipals: { key: string; principals: string[] }[];
   /** Keys trusted for images, and the certificate identity patterns of image rules. */
   imageKeys: Set<string>;
   imagePatterns: { identity: (s: string) => boolean; issuer: (s: string) => boolean }[];
@@ -37,6 +40,7 @@ export async function trustedKeys(policy: TrustPolicy): Promise<TrustedKeys> {
     ...ring.sigstore.map((s) => admissionKey.sigstore(s.identity, s.issuer)),
   ]);
   const signers = new Set([...policy.doc.signers.map((s) => s.name), ...ring.ssh.flatMap((e) => e.principals)]);
+  const sshPrincipals = ring.ssh.map((e) => ({ key: admissionKey.ssh(e.key.fingerprint), principals: e.principals }));
   const imageKeys = new Set<string>();
   const imagePatterns: TrustedKeys["imagePatterns"] = [];
   const sigstoreOf = (name: string) => policy.doc.signers.filter((s) => s.name === name).flatMap((s) => asList(s.sigstore));
@@ -53,7 +57,7 @@ export async function trustedKeys(policy: TrustPolicy): Promise<TrustedKeys> {
         });
     }
   }
-  return { commitKeys, signers, imageKeys, imagePatterns };
+  return { commitKeys, signers, sshPrincipals, imageKeys, imagePatterns };
 }
 
 function matcher(exact: string | undefined, regexp: string | undefined): (s: string) => boolean {
@@ -65,8 +69,13 @@ function matcher(exact: string | undefined, regexp: string | undefined): (s: str
   return () => false;
 }
 
+/** An SSH key whose allowed_signers line names its principals by pattern still holds the name it signed as. */
+function holdsPrincipal(trusted: TrustedKeys, a: Admission): boolean {
+  return trusted.sshPrincipals.some((e) => e.key === a.key && matchPrincipal(a.signer, e.principals));
+}
+
 function trusts(trusted: TrustedKeys, a: Admission): boolean {
-  if (a.kind === "commit") return trusted.commitKeys.has(a.key) && trusted.signers.has(a.signer);
+  if (a.kind === "commit") return trusted.commitKeys.has(a.key) && (trusted.signers.has(a.signer) || holdsPrincipal(trusted, a));
   if (trusted.imageKeys.has(a.key)) return true;
   const m = /^sigstore (\S+) (\S+)$/.exec(a.key);
   return m !== null && trusted.imagePatterns.some((p) => p.identity(m[1]!) && p.issuer(m[2]!));
