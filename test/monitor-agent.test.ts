@@ -6,6 +6,7 @@
 // finding); a revoked image key and a removed commit signer flag what they admitted; drift left in place
 // is recorded as it runs and evaluated again by the policy trigger.
 import { strict as assert } from "node:assert";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { AgentMetrics } from "../src/agent/metrics.ts";
@@ -15,7 +16,12 @@ import { PREDICATE_TYPES } from "../src/sigstore/intoto.ts";
 import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { loadPacks } from "../src/policy/packs.ts";
 import { VigilError } from "../src/core/errors.ts";
+import { startAgent } from "../src/agent/agent.ts";
+import type { ReconcileResult } from "../src/agent/reconcile.ts";
+import { openAuditLog } from "../src/audit/index.ts";
+import { openInventory } from "../src/monitor/inventory.ts";
 import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
+import { makeLogKey } from "./helpers/audit.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
 import { missingKubeBinaries, requireKube, type KubeCluster } from "./helpers/kube.ts";
@@ -83,7 +89,7 @@ spec:
 `;
 
 /** A config repository for `env`, its trust policy (the environment's monitor enforcement given) and an agent configuration naming the monitor's inventory. */
-function workspace(t: TestContext, env: string, enforcement: string, extra = "") {
+function workspace(t: TestContext, env: string, enforcement: string, extra = "", monitorConfig?: (dir: string) => string) {
   const dir = tempDir(t, "vigil-monitor-agent-");
   const ns = `${env}-shop`;
   const imagesRule = (pem: string) => [{ pattern: `${registry.registry.host}/**`, signers: [{ key: pem }] }];
@@ -95,7 +101,7 @@ function workspace(t: TestContext, env: string, enforcement: string, extra = "")
   const configFile = writeAgentConfig(dir, {
     trust,
     packs: ["pss-baseline"],
-    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory} }\n`,
+    extra: `insecureRegistries: ["${registry.registry.host}"]\nmonitor: { inventory: ${inventory}${monitorConfig ? `, config: ${monitorConfig(dir)}` : ""} }\n`,
     environments: [{ name: env, url: repo.dir, cluster: cluster.admin.kubeconfigPath, namespaces: [ns], ...(extra && { extra }) }],
   });
   /** The same policy with other image keys or signers: what a revocation looks like. */
@@ -317,3 +323,118 @@ test("an inventory that cannot be reached stops the agent at start with exit 3, 
   assert.match(refused.message, /127\.0\.0\.1:1/);
   assert.doesNotMatch(refused.message, /hunter2/);
 });
+
+test("monitor.config: the agent runs the monitor in its process; an advisory written to the watched feed and a key revoked in the trust policy produce findings, announced once by the replica holding vigil-monitor", async (t) => {
+  if (!ready(t)) return;
+  const logKey = makeLogKey(tempDir(t, "vigil-monitor-log-key-"));
+  const w = workspace(t, "moni", "alert", "    interval: 1h\n", (dir) => {
+    mkdirSync(join(dir, "feed"));
+    const file = join(dir, "monitor.yaml");
+    writeFileSync(
+      file,
+      [
+        "apiVersion: vigil.dev/v1alpha1",
+        "kind: MonitorConfig",
+        "inventory: inventory",
+        "database: vulndb",
+        "feeds: [feed]",
+        "trustPolicy: trust.yaml",
+        `audit: { log: monitor-audit, signingKeyFile: ${logKey.file} }`,
+        `clusters: [{ environment: moni, kubeconfig: ${cluster.admin.kubeconfigPath}, namespaces: [moni-shop], interval: 1h }]`,
+        "refreshInterval: 1s",
+        "",
+      ].join("\n"),
+    );
+    return file;
+  });
+  w.repo.commit(
+    { "envs/moni/namespace.yaml": namespaceYaml(w.ns), "envs/moni/web.yaml": deploymentYaml(w.ns, images.vulnerable.reference) },
+    alice,
+  );
+  // Two replicas of the agent, each configured to run the monitor; no vigil monitor process anywhere.
+  const results: ReconcileResult[] = [];
+  const replicas = await Promise.all(
+    ["replica-a", "replica-b"].map((identity) => startAgent({ configFile: w.configFile, identity, onResult: (r) => results.push(r) })),
+  );
+  const loops = replicas.map((r) => r.loop());
+  const stopAll = async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await Promise.all(loops);
+  };
+  t.after(stopAll);
+  await until(
+    () => results.some((r) => r.applied && r.exitCode === 0),
+    () => JSON.stringify(results.map((r) => r.verdict.checks.filter((c) => c.status === "fail"))),
+  );
+  const holder = async () => (await get("/apis/coordination.k8s.io/v1/namespaces/vigil-system/leases/vigil-monitor"))?.spec?.holderIdentity;
+  await until(
+    async () => ["replica-a", "replica-b"].includes(await holder()),
+    async () => `vigil-monitor held by ${await holder()}`,
+  );
+
+  const inventory = await openInventory(w.inventory);
+  t.after(() => inventory.close());
+  const found = async (type: string) => (await inventory.findings({ environment: "moni" })).filter((f) => f.type === type);
+  feed(join(w.dir, "feed"), [
+    osv({ id: "GHSA-left-pad-0002", modified: "2026-12-07T00:00:00Z", ecosystem: "npm", name: "left-pad", fixed: "1.0.1" }),
+  ]);
+  await until(
+    async () => (await found("advisory")).length === 1,
+    async () => JSON.stringify(await inventory.findings()),
+  );
+  const [advisory] = await found("advisory");
+  assert.deepEqual(
+    [advisory!.workload, advisory!.digest, advisory!.subject, advisory!.rule],
+    [`Deployment ${w.ns}/web`, images.vulnerable.digest, "pkg:npm/left-pad@1.0.0", "GHSA-left-pad-0002"],
+  );
+  const events = async (reason: string) =>
+    ((await get(`/api/v1/namespaces/${w.ns}/events`))?.items ?? []).filter(
+      (e: { reason?: string; involvedObject?: { name?: string } }) => e.reason === reason && e.involvedObject?.name === "web",
+    );
+  await until(
+    async () => (await events("VulnerabilityFound")).length > 0,
+    async () => JSON.stringify(await events("VulnerabilityFound")),
+  );
+
+  // The image key is revoked in the trust policy the monitor watches: the digest it admitted is flagged.
+  w.revised("trust.yaml", { imageKey: otherKey.publicPem });
+  await until(
+    async () => (await found("untrusted-key")).some((f) => f.digest === images.vulnerable.digest),
+    async () => JSON.stringify(await found("untrusted-key")),
+  );
+
+  // The replica holding vigil-monitor stops: the other takes the Lease over, loads the inventory and judges the next advisory.
+  const leader = await holder();
+  await replicas.find((r) => r.identity === leader)!.stop();
+  await until(
+    async () => ![leader, undefined, ""].includes(await holder()),
+    async () => `vigil-monitor held by ${await holder()}`,
+  );
+  feed(join(w.dir, "feed"), [
+    osv({ id: "GHSA-left-pad-0003", modified: "2026-12-07T00:00:00Z", ecosystem: "npm", name: "left-pad", fixed: "1.0.1" }),
+  ]);
+  await until(
+    async () => (await found("advisory")).length === 2,
+    async () => JSON.stringify(await found("advisory")),
+  );
+
+  // Announced once: the monitor's audit log holds one record per finding, whichever replica led.
+  await stopAll();
+  const log = await openAuditLog(join(w.dir, "monitor-audit"), { signingKeyFile: logKey.file });
+  t.after(() => log.close());
+  const announced: string[] = [];
+  for await (const e of log.entries())
+    if (e.record.kind === "finding") announced.push(`${e.record.payload.rule} ${e.record.payload.advisory ?? ""}`.trim());
+  assert.equal(announced.filter((x) => x === "advisory GHSA-left-pad-0002").length, 1, JSON.stringify(announced));
+  assert.equal(announced.filter((x) => x === "advisory GHSA-left-pad-0003").length, 1, JSON.stringify(announced));
+  assert.ok(announced.includes("untrusted-key"), JSON.stringify(announced));
+});
+
+/** Polls `condition` every 200 ms for up to 60 s; fails saying what was seen. */
+async function until(condition: () => boolean | Promise<boolean>, seen: () => string | Promise<string>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`timed out; seen: ${await seen()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

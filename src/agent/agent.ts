@@ -230,6 +230,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         stopped = true;
         schedule.wakeAll();
         await Promise.allSettled(running.values());
+        await monitor?.stopMonitor();
         // Step down only after the last reconcile ended, so the next leader never overlaps it.
         await elector?.stop();
         await triggerWatch?.stop();

@@ -91,23 +91,34 @@ export class MonitorHook {
           resolve();
         };
       });
+    // Opening (stores, clusters) and each run are tried again after a pause when they fail; a lost Lease is waited for again at once.
     const running = (async () => {
-      const own = config.leaderElection && (await connectMonitorLease(config.leaderElection, lease.identity));
-      try {
-        service = await MonitorService.open(config, { output: process.stderr, warn, lease: own?.lease ?? lease });
-        while (!stopped) {
-          try {
-            await service.run();
-          } catch (e) {
-            warn((e as Error).message);
-            if (!(e instanceof LeaseLost) && !stopped) await pause(RESTART_PAUSE_MS);
+      while (!stopped) {
+        let own: Awaited<ReturnType<typeof connectMonitorLease>> | undefined;
+        let failed = false;
+        try {
+          own = config.leaderElection && (await connectMonitorLease(config.leaderElection, lease.identity));
+          service = await MonitorService.open(config, { output: process.stderr, warn, lease: own?.lease ?? lease });
+          while (!stopped) {
+            try {
+              await service.run();
+            } catch (e) {
+              if (!(e instanceof LeaseLost)) throw e;
+              warn(e.message);
+            }
           }
+        } catch (e) {
+          warn(`${(e as Error).message}; starting again in ${RESTART_PAUSE_MS / 1000} s`);
+          failed = true;
+        } finally {
+          // Steps down from the Lease before pausing: another replica leads meanwhile.
+          await service?.close();
+          service = undefined;
+          own?.close();
         }
-      } finally {
-        await service?.close();
-        own?.close();
+        if (failed && !stopped) await pause(RESTART_PAUSE_MS);
       }
-    })().catch((e: unknown) => warn(`stopped: ${(e as Error).message}`));
+    })();
     this.#monitor = {
       refresh: () => service?.refresh(),
       stop: async () => {
@@ -227,8 +238,13 @@ export class MonitorHook {
   readonly promotionChecks = async (policy: TrustPolicy, environment: string, revision: string): Promise<Check[]> =>
     promotionChecks(policy, environment, revision, await this.#inventory.findings(), await this.#inventory.workloads());
 
-  async close(): Promise<void> {
+  /** Stops the monitor this process runs (if any), stepping down from its Lease: before the agent closes its clusters. */
+  async stopMonitor(): Promise<void> {
     await this.#monitor?.stop();
+  }
+
+  async close(): Promise<void> {
+    await this.stopMonitor();
     await this.#inventory.close();
   }
 }

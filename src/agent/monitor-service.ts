@@ -83,7 +83,6 @@ interface WatchedCluster {
 interface Opened {
   inventory: InventoryStore;
   advisories?: AdvisoryStore;
-  log?: AuditLog;
   clusters: WatchedCluster[];
 }
 
@@ -112,7 +111,6 @@ export class MonitorService {
       });
     this.#sinks = [
       jsonLinesSink(options.output),
-      ...(opened.log ? [auditSink(opened.log)] : []),
       ...opened.clusters.map((c) => eventsSink(c.cluster, c.environment)),
       ...(webhook ? [webhook] : []),
     ];
@@ -134,12 +132,11 @@ export class MonitorService {
     this.#elector?.start();
   }
 
-  /** Opens the inventory, the advisory database, the audit log and the clusters the configuration names. */
+  /** Opens the inventory, the advisory database and the clusters the configuration names (the audit log: each run, as leader). */
   static async open(config: MonitorConfig, options: MonitorServiceOptions): Promise<MonitorService> {
     const opened: Opened = { inventory: await openInventory(config.inventory), clusters: [] };
     try {
       opened.advisories = await openStore(config.database, { create: true });
-      if (config.audit) opened.log = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
       for (const c of config.clusters)
         opened.clusters.push({
           environment: c.environment,
@@ -171,6 +168,7 @@ export class MonitorService {
     const timers: NodeJS.Timeout[] = [];
     let watching: { stop(): void } | undefined;
     let metrics: Server | undefined;
+    let log: AuditLog | undefined;
     try {
       if (this.#elector) {
         const leading = this.#elector.waitForLeadership();
@@ -182,11 +180,13 @@ export class MonitorService {
       const { inventory, advisories, clusters } = this.#opened;
       const config = this.#config;
       const loadAllVex = () => config.vex.flatMap((file, i) => loadVex(file, i * 1_000_000));
+      // Opened as leader: an embedded log has one writer, and a standby writes nothing.
+      if (config.audit) log = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
       const mon = await Monitor.open({
         inventory,
         advisories,
         vex: loadAllVex(),
-        sinks: this.#sinks,
+        sinks: [...this.#sinks, ...(log ? [auditSink(log)] : [])],
         ...(elector && { fence: () => elector.assertLeading() }),
       });
       const triggers = this.#triggers(mon);
@@ -234,6 +234,7 @@ export class MonitorService {
       for (const t of timers) clearInterval(t);
       watching?.stop();
       metrics?.close();
+      await log?.close();
       this.#run = undefined;
     }
   }
@@ -299,7 +300,6 @@ async function closeOpened(opened: Opened): Promise<void> {
   for (const c of opened.clusters) c.cluster.close();
   await opened.inventory.close();
   await opened.advisories?.close();
-  await opened.log?.close();
 }
 
 /** Calls each path's `changed` after it changes (a burst of writes is one change). */
