@@ -3,8 +3,9 @@
 // .debs and dpkg-query, npm install and npm ls, pip install --target and pip list, a Go binary and go
 // version -m, Maven Central JARs, a Cargo project and cargo metadata; Alpine's database written from
 // apk-tools' format). Both write CycloneDX JSON; components are keyed by their purl (type, name,
-// version). Reported per target: recall and precision for each tool, median wall time of `--runs`
-// runs (start-up included, as a user runs them), the time ratio syft/Vigil, and peak RSS. Then the
+// version). Reported per target: recall and precision for each tool, median wall and CPU (user+system)
+// time of `--runs` runs (start-up included, as a user runs them), the ratios syft/Vigil of both, peak
+// RSS, and (on stderr) the load average after each target. Then the
 // same targets as one image (an OCI layout, and a docker archive by skopeo), and the same image with
 // 256 MiB and 1 GiB of incompressible filler, to show memory flat in the image's size.
 //   node bench/sbom.ts [--runs 3] [--no-filler]
@@ -14,6 +15,7 @@ import { parseArgs } from "node:util";
 import { PackageURL } from "packageurl-js";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { score } from "../test/helpers/sbom-compare.ts";
 import * as targets from "../test/helpers/sbom-targets.ts";
 import { run, tempDir } from "../test/helpers/tools.ts";
@@ -105,15 +107,20 @@ function measure(label: string, vigilTarget: string, syftTarget: string, truth: 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 function print(r: Row): void {
   console.log(
-    `| ${r.target} | ${r.truth} | ${pct(r.vigil.recall)} / ${pct(r.vigil.precision)} | ${pct(r.syft.recall)} / ${pct(r.syft.precision)} | ${r.vigil.seconds.toFixed(2)} s (${r.vigil.cpuSeconds.toFixed(2)}) | ${r.syft.seconds.toFixed(2)} s (${r.syft.cpuSeconds.toFixed(2)}) | ${(r.syft.seconds / r.vigil.seconds).toFixed(1)}× | ${r.vigil.rssMiB.toFixed(0)} / ${r.syft.rssMiB.toFixed(0)} MiB |`,
+    `| ${r.target} | ${r.truth} | ${pct(r.vigil.recall)} / ${pct(r.vigil.precision)} | ${pct(r.syft.recall)} / ${pct(r.syft.precision)} | ${r.vigil.seconds.toFixed(2)} s (${r.vigil.cpuSeconds.toFixed(2)}) | ${r.syft.seconds.toFixed(2)} s (${r.syft.cpuSeconds.toFixed(2)}) | ${(r.syft.seconds / r.vigil.seconds).toFixed(1)}× / ${(r.syft.cpuSeconds / r.vigil.cpuSeconds).toFixed(1)}× | ${r.vigil.rssMiB.toFixed(0)} / ${r.syft.rssMiB.toFixed(0)} MiB |`,
   );
   for (const n of r.notes) console.log(`|  | | ${n} | | | | | |`);
+  console.error(
+    `  (load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(", ")})`,
+  );
 }
 
 async function main(): Promise<void> {
   console.log(`machine: ${machine()}; syft v1.57.2; runs: ${runs} (median)`);
   console.log(
-    "| target | truth | Vigil recall / precision | syft recall / precision | Vigil time (CPU) | syft time (CPU) | syft/Vigil | peak RSS Vigil / syft |",
+    "| target | truth | Vigil recall / precision | syft recall / precision | Vigil wall (CPU) | syft wall (CPU) | syft/Vigil wall / CPU | peak RSS Vigil / syft |",
   );
   console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
   const dirs: [string, targets.Target][] = [
@@ -127,6 +134,7 @@ async function main(): Promise<void> {
     ["Cargo project + auditable binary", targets.cargoProject()],
     ["rpm SQLite rpmdb (rpmbuild, rpm)", targets.rpmRoot()],
     ["rpm Berkeley DB Packages (db_load)", targets.rpmBerkeleyRoot()],
+    ["Ruby gemspecs (Debian's ruby-* .debs)", targets.rubyGemsRoot()],
   ];
   const locks: [string, targets.LockTarget][] = [
     ["yarn.lock (yarn 1)", targets.yarnClassicProject()],
@@ -143,7 +151,7 @@ async function main(): Promise<void> {
   // A Debian base with the language layers on top; the other OS roots are left out (one image with
   // Debian's, Alpine's and an rpm distribution's os-release is not a real one, and no scanner can say
   // which distribution's advisories apply).
-  const layers = dirs.filter(([label]) => !/^(distroless|Alpine|rpm)/.test(label)).map(([, t]) => t);
+  const layers = dirs.filter(([label]) => !/^(distroless|Alpine|rpm|Ruby)/.test(label)).map(([, t]) => t);
   await targets.ociImage(
     layout,
     "all",

@@ -1,6 +1,7 @@
 // Every cataloger on real artefacts, against the truth of the package manager that installed them
 // (test/helpers/sbom-targets.ts builds them once into .cache/sbom-targets), and on the documented
-// formats of those whose tools cannot run here (apk, RubyGems, Composer, NuGet, rpm).
+// formats of those whose tools cannot run here (apk, Composer, NuGet, and Gemfile.lock; installed gems
+// come from Debian's ruby-* packages).
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -348,6 +349,16 @@ test("rust: Cargo.lock matches cargo metadata; cargo-auditable data in a binary"
   const hex = inventory.components.find((c) => c.name === "hex")!;
   assert.deepEqual(hex.locations.map((l) => l.path).sort(), ["/srv/fixture/Cargo.lock", "/usr/bin/fixture"]);
   assert.equal(hex.purl, "pkg:cargo/hex@0.4.3");
+});
+
+test("ruby: the gemspecs Debian's ruby-* packages install (RubyGems' specifications directory) match dpkg's packages", async (t) => {
+  if (!requireTools(t, ["apt-get", "dpkg-deb"])) return;
+  const { root, truth } = targets.rubyGemsRoot();
+  const inventory = await generateInventory(`dir:${root}`);
+  assertMatches(inventory, truth);
+  const rack = inventory.components.find((c) => c.name === "rack")!;
+  assert.deepEqual(rack.licenses, ["MIT"]);
+  assert.match(rack.locations[0]!.path, /^\/usr\/share\/rubygems-integration\/all\/specifications\/rack-[\d.]+\.gemspec$/);
 });
 
 test("ruby, php, .NET: gemspecs and Gemfile.lock, composer.lock and installed.json, deps.json (in each tool's format)", async (t) => {

@@ -87,6 +87,36 @@ export const DEBIAN_PACKAGES = [
   "libsqlite3-0",
 ];
 
+/** Ruby gems as Debian packages them (gem2deb): each ruby-NAME .deb installs RubyGems' specification of gem NAME. */
+export const DEBIAN_RUBY_PACKAGES = ["ruby-rack", "ruby-rack-protection", "ruby-tilt", "ruby-mustermann"];
+
+/**
+ * The gems of Debian's ruby-* packages, unpacked with dpkg-deb (their gemspecs under
+ * /usr/share/rubygems-integration/all/specifications). Truth from dpkg: each package's name without
+ * "ruby-" (Debian's Ruby policy names a gem's package so) at the upstream part of its version.
+ */
+export function rubyGemsRoot(): Target {
+  const dir = cached("ruby", (dir) => {
+    const debs = join(dir, "debs");
+    mkdirSync(debs);
+    run("apt-get", ["download", ...DEBIAN_RUBY_PACKAGES], { cwd: debs });
+    for (const deb of readdirSync(debs)) run("dpkg-deb", ["-x", join(debs, deb), join(dir, "root")]);
+  });
+  const truth = new Set<string>();
+  for (const deb of readdirSync(join(dir, "debs"))) {
+    const [name, version] = run("dpkg-deb", ["-f", join(dir, "debs", deb), "Package", "Version"])
+      .trim()
+      .split("\n")
+      .map((line) => line.slice(line.indexOf(":") + 2));
+    const upstream = version!
+      .replace(/^\d+:/, "")
+      .replace(/-[^-]+$/, "")
+      .replace(/\+(dfsg|ds)\d*$/, "");
+    truth.add(key("gem", name!.replace(/^ruby-/, ""), upstream));
+  }
+  return { root: join(dir, "root"), truth };
+}
+
 /** .debs unpacked with dpkg-deb, and a status file of their control paragraphs, as dpkg writes it. */
 export function debianRoot(): Target {
   const dir = cached("debian", (dir) => {
