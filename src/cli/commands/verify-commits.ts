@@ -1,9 +1,8 @@
 import { loadTrustPolicyFile } from "../../trust/policy.ts";
 import { integerOption } from "../options.ts";
 import { trustedRootOption } from "../options.ts";
-import { openRepo, resolveBranch } from "../../git/repo.ts";
-import { findEnvironment, openRevisionGate } from "../../revision/gate.ts";
-import { rollbackJudge } from "../../approvals/rollback.ts";
+import { openRepo, resolveBranch, type Repo } from "../../git/repo.ts";
+import { findEnvironment, openRevisionGate, type RollbackJudge } from "../../revision/gate.ts";
 import { verifierPool } from "../../revision/verifier-pool.ts";
 import { clearProgress, progress, verdictSink } from "../output.ts";
 import { required, defineCommand } from "../command.ts";
@@ -48,7 +47,7 @@ export const verifyCommits = defineCommand({
         trustedRoot,
         ...(values.from ? { from: values.from } : {}),
         verifySignature: pool.verify,
-        judgeRollback: rollbackJudge(repo, new Date()),
+        judgeRollback: lazyRollbackJudge(repo, new Date()),
         onProgress: progress("verified commits:"),
       };
       const gate = await openRevisionGate(opts);
@@ -62,3 +61,8 @@ export const verifyCommits = defineCommand({
     }
   },
 });
+
+/** The approvals stage is loaded only when a move backwards asks for it: start-up is part of every verification's time. */
+function lazyRollbackJudge(repo: Repo, now: Date): RollbackJudge {
+  return async (...args) => (await import("../../approvals/rollback.ts")).rollbackJudge(repo, now)(...args);
+}
