@@ -7,6 +7,7 @@
 // is recorded as it runs and evaluated again by the policy trigger.
 import { strict as assert } from "node:assert";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { stringify } from "yaml";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { AgentMetrics } from "../src/agent/metrics.ts";
@@ -324,11 +325,13 @@ test("an inventory that cannot be reached stops the agent at start with exit 3, 
   assert.doesNotMatch(refused.message, /hunter2/);
 });
 
-test("monitor.config: the agent runs the monitor in its process; an advisory written to the watched feed and a key revoked in the trust policy produce findings, announced once by the replica holding vigil-monitor", async (t) => {
+test("monitor.config: the agent runs the monitor in its process; an advisory in the watched feed, a key revoked in the trust policy, a VEX statement and a pack added produce findings, announced once by the replica holding vigil-monitor", async (t) => {
   if (!ready(t)) return;
   const logKey = makeLogKey(tempDir(t, "vigil-monitor-log-key-"));
   const w = workspace(t, "moni", "alert", "    interval: 1h\n", (dir) => {
     mkdirSync(join(dir, "feed"));
+    mkdirSync(join(dir, "policies"));
+    writeFileSync(join(dir, "vex.openvex.json"), openVex([]));
     const file = join(dir, "monitor.yaml");
     writeFileSync(
       file,
@@ -339,6 +342,8 @@ test("monitor.config: the agent runs the monitor in its process; an advisory wri
         "database: vulndb",
         "feeds: [feed]",
         "trustPolicy: trust.yaml",
+        "vex: [vex.openvex.json]",
+        "policy: { paths: [policies], interval: 1h }",
         `audit: { log: monitor-audit, signingKeyFile: ${logKey.file} }`,
         `clusters: [{ environment: moni, kubeconfig: ${cluster.admin.kubeconfigPath}, namespaces: [moni-shop], interval: 1h }]`,
         "refreshInterval: 1s",
@@ -403,6 +408,24 @@ test("monitor.config: the agent runs the monitor in its process; an advisory wri
     async () => JSON.stringify(await found("untrusted-key")),
   );
 
+  // A VEX statement written to the watched document suppresses the advisory's finding, with its justification.
+  writeFileSync(join(w.dir, "vex.openvex.json"), openVex([{ vulnerability: "GHSA-left-pad-0002", product: "pkg:npm/left-pad@1.0.0" }]));
+  await until(
+    async () => (await found("advisory"))[0]?.suppressed?.justification === "vulnerable_code_not_in_execute_path",
+    async () => JSON.stringify(await found("advisory")),
+  );
+  // A pack written to the watched policy folder: the live Deployment, which runs as root, fails it.
+  writeFileSync(
+    join(w.dir, "policies", "restricted.yaml"),
+    loadPacks(["pss-restricted"])
+      .map((o) => stringify(o.object))
+      .join("---\n"),
+  );
+  await until(
+    async () => (await found("policy")).some((f) => f.workload === `Deployment ${w.ns}/web`),
+    async () => JSON.stringify(await found("policy")),
+  );
+
   // The replica holding vigil-monitor stops: the other takes the Lease over, loads the inventory and judges the next advisory.
   const leader = await holder();
   await replicas.find((r) => r.identity === leader)!.stop();
@@ -424,11 +447,35 @@ test("monitor.config: the agent runs the monitor in its process; an advisory wri
   t.after(() => log.close());
   const announced: string[] = [];
   for await (const e of log.entries())
-    if (e.record.kind === "finding") announced.push(`${e.record.payload.rule} ${e.record.payload.advisory ?? ""}`.trim());
+    if (e.record.kind === "finding")
+      announced.push(
+        [e.record.payload.rule, e.record.payload.advisory, /suppressed by VEX/.test(e.record.payload.message) ? "suppressed" : undefined]
+          .filter(Boolean)
+          .join(" "),
+      );
+  // Each change once: found, then suppressed by the VEX statement (a changed finding is announced again).
   assert.equal(announced.filter((x) => x === "advisory GHSA-left-pad-0002").length, 1, JSON.stringify(announced));
+  assert.equal(announced.filter((x) => x === "advisory GHSA-left-pad-0002 suppressed").length, 1, JSON.stringify(announced));
   assert.equal(announced.filter((x) => x === "advisory GHSA-left-pad-0003").length, 1, JSON.stringify(announced));
   assert.ok(announced.includes("untrusted-key"), JSON.stringify(announced));
 });
+
+/** An OpenVEX document: each statement says the product is not affected by the vulnerability. */
+function openVex(statements: { vulnerability: string; product: string }[]): string {
+  return JSON.stringify({
+    "@context": "https://openvex.dev/ns/v0.2.0",
+    "@id": "https://example.com/vex/agent",
+    author: "security@example.com",
+    timestamp: "2026-12-07T00:00:00Z",
+    version: 1,
+    statements: statements.map((s) => ({
+      vulnerability: { name: s.vulnerability },
+      products: [s.product],
+      status: "not_affected",
+      justification: "vulnerable_code_not_in_execute_path",
+    })),
+  });
+}
 
 /** Polls `condition` every 200 ms for up to 60 s; fails saying what was seen. */
 async function until(condition: () => boolean | Promise<boolean>, seen: () => string | Promise<string>): Promise<void> {
