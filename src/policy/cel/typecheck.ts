@@ -24,6 +24,8 @@ export type CelType =
   | { kind: "unknown" }
   | { kind: "list"; elem: CelType }
   | { kind: "map"; key: CelType; value: CelType }
+  /** An optional value (optional types, Kubernetes 1.28+). */
+  | { kind: "optional"; elem: CelType }
   /** A named type; `fields` when it supports field selection (request, namespaceObject, variables). */
   | { kind: "object"; name: string; fields?: ReadonlyMap<string, CelType> }
   /** A type parameter, in overload signatures only. */
@@ -47,6 +49,7 @@ const BYTES = prim("bytes"),
 const UNKNOWN: CelType = { kind: "unknown" };
 const list = (elem: CelType): CelType => ({ kind: "list", elem });
 const map = (key: CelType, value: CelType): CelType => ({ kind: "map", key, value });
+const optional = (elem: CelType): CelType => ({ kind: "optional", elem });
 const object = (name: string, fields?: Record<string, CelType>): CelType => ({
   kind: "object",
   name,
@@ -68,6 +71,8 @@ export function formatType(t: CelType): string {
       return `list(${formatType(t.elem)})`;
     case "map":
       return `map(${formatType(t.key)}, ${formatType(t.value)})`;
+    case "optional":
+      return `optional_type(${formatType(t.elem)})`;
     case "object":
       return t.name;
     case "param":
@@ -263,8 +268,14 @@ const overloads: Record<string, Overload[]> = {
   flatten: [method(list(list(A)), [], list(A)), method(list(DYN), [INT], list(DYN))],
   slice: [method(list(A), [INT, INT], list(A))],
   // The optional library's version 2.
-  first: [method(list(A), [], UNKNOWN)],
-  last: [method(list(A), [], UNKNOWN)],
+  first: [method(list(A), [], optional(A))],
+  last: [method(list(A), [], optional(A))],
+  // Optional values. Optionals made by Vigil's rewrite of `.?`, `[?…]` and optional.of() are not
+  // typed (unknown), so these judge the optionals first() and last() return.
+  hasValue: [method(optional(A), [], BOOL)],
+  value: [method(optional(A), [], A)],
+  orValue: [method(optional(A), [A], A)],
+  or: [method(optional(A), [optional(A)], optional(A))],
 };
 
 /** Functions whose arguments are not judged here, with the type of their result. */
@@ -388,6 +399,8 @@ export function variableFieldType(type: CelType): CelType {
       return list(variableFieldType(type.elem));
     case "map":
       return map(variableFieldType(type.key), variableFieldType(type.value));
+    case "optional":
+      return optional(variableFieldType(type.elem));
     default:
       return type;
   }
@@ -688,6 +701,7 @@ function hasUnknown(t: CelType): boolean {
   if (t.kind === "unknown" || t.kind === "param") return true;
   if (t.kind === "list") return hasUnknown(t.elem);
   if (t.kind === "map") return hasUnknown(t.key) || hasUnknown(t.value);
+  if (t.kind === "optional") return hasUnknown(t.elem);
   return false;
 }
 
@@ -703,6 +717,8 @@ function equalTypes(a: CelType, b: CelType): boolean {
       return equalTypes(a.elem, (b as typeof a).elem);
     case "map":
       return equalTypes(a.key, (b as typeof a).key) && equalTypes(a.value, (b as typeof a).value);
+    case "optional":
+      return equalTypes(a.elem, (b as typeof a).elem);
     case "object":
       return a.name === (b as typeof a).name;
     default:
@@ -745,6 +761,7 @@ function unify(formal: CelType, actual: CelType, bindings: Map<string, CelType>)
   }
   if (actual.kind === "unknown" || actual.kind === "param" || isDyn(actual) || isDyn(formal) || formal.kind === "unknown") return true;
   if (formal.kind === "list") return actual.kind === "list" && unify(formal.elem, actual.elem, bindings);
+  if (formal.kind === "optional") return actual.kind === "optional" && unify(formal.elem, actual.elem, bindings);
   if (formal.kind === "map")
     return actual.kind === "map" && unify(formal.key, actual.key, bindings) && unify(formal.value, actual.value, bindings);
   return equalTypes(formal, actual);
@@ -766,6 +783,10 @@ function join(a: CelType, b: CelType): CelType | undefined {
     const value = join(a.value, b.value);
     return key && value && map(key, value);
   }
+  if (a.kind === "optional" && b.kind === "optional") {
+    const elem = join(a.elem, b.elem);
+    return elem && optional(elem);
+  }
   return equalTypes(a, b) ? a : undefined;
 }
 
@@ -777,6 +798,8 @@ function substitute(t: CelType, bindings: ReadonlyMap<string, CelType>): CelType
       return list(substitute(t.elem, bindings));
     case "map":
       return map(substitute(t.key, bindings), substitute(t.value, bindings));
+    case "optional":
+      return optional(substitute(t.elem, bindings));
     default:
       return t;
   }
