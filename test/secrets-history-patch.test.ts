@@ -4,9 +4,11 @@
 // line numbers are the file's, merges, binary claims, submodules, type changes, paths git quotes, lines
 // that look like patch syntax, and a repository configuration that changes git's diff output.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { LogPatchParser } from "../src/secrets/log-patch.ts";
 import { TestRepo } from "./helpers/git-fixture.ts";
 import { cryptoRandom, plantedLine, tokenKinds, type TokenKind } from "./helpers/secret-tokens.ts";
 import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
@@ -248,4 +250,64 @@ test("the repository's diff and log settings do not change what is read", (t) =>
   ])
     repo.git("config", key!, value!);
   assert.deepEqual(brief(scanAll(repo.dir)), plain);
+});
+
+test("the patch reader gives the same files however git's output is cut into chunks, and refuses a stream that disagrees with itself", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const repo = new TestRepo(tempDir(t));
+  repo.commit({ "a.yaml": settings(5).join(""), "odd\tname.yaml": "x: 1\n" }, null, "base");
+  repo.git("commit", "-q", "--allow-empty", "-m", "empty");
+  // A NUL at the start of an added line (past git's 8000-byte binary test) is content, not the end of a commit.
+  const filler = `# ${"x".repeat(98)}\n`.repeat(82);
+  const edited = `${settings(6).join("")}diff --git a/x b/x\n@@ -1 +1 @@\n${filler}\0@${"f".repeat(40)} ${"e".repeat(40)}\n`;
+  repo.commit({ "a.yaml": edited, "b.yaml": "last line" }, null, "edit");
+  const stream = execFileSync(
+    "git",
+    [
+      "log",
+      "--raw",
+      "-p",
+      "-U0",
+      "-M",
+      "--no-abbrev",
+      "--full-index",
+      "--no-color",
+      "--diff-merges=off",
+      "--root",
+      "-z",
+      "--format=format:@%H %P",
+    ],
+    { cwd: repo.dir },
+  );
+  const read = (chunks: Buffer[]) => {
+    const seen: string[] = [];
+    const parser = new LogPatchParser({
+      commit: (id, parents) => seen.push(`commit ${id} ${parents}`),
+      file: (f) =>
+        seen.push(
+          `${f.change.status} ${f.change.path} +[${f.added.toString("latin1")}] at ${[...f.addedLines.subarray(0, f.added.length ? f.added.toString("latin1").split("\n").length : 0)]} -[${f.removed.toString("latin1")}]`,
+        ),
+    });
+    for (const c of chunks) parser.write(c);
+    parser.end();
+    return seen;
+  };
+  const whole = read([stream]);
+  assert.equal(whole.filter((l) => l.startsWith("commit")).length, 3);
+  assert.ok(whole.some((l) => l.startsWith("A odd\tname.yaml +[x: 1]")));
+  assert.ok(
+    whole.some((l) => l.startsWith("M a.yaml +[  setting_5") && l.includes(`\0@${"f".repeat(40)}`)),
+    "the NUL line is an added line",
+  );
+  for (const size of [1, 2, 3, 7, 64]) {
+    const chunks = Array.from({ length: Math.ceil(stream.length / size) }, (_, i) => stream.subarray(i * size, (i + 1) * size));
+    assert.deepEqual(read(chunks), whole, `chunks of ${size} bytes`);
+  }
+  // A patch whose index line names another blob than its raw record, or a hunk shorter than its header says.
+  const text = stream.toString("latin1");
+  const otherBlob = text.replace(/(index [0-9a-f]{40}\.\.)([0-9a-f])/, (_, head: string, c: string) => head + (c === "0" ? "1" : "0"));
+  assert.notEqual(otherBlob, text);
+  assert.throws(() => read([Buffer.from(otherBlob, "latin1")]), /patch stream cannot be read: .* is to blob/);
+  assert.ok(text.includes("@@ -0,0 +1,5 @@"));
+  assert.throws(() => read([Buffer.from(text.replace("@@ -0,0 +1,5 @@", "@@ -0,0 +1,50 @@"), "latin1")]), /patch stream cannot be read/);
 });
