@@ -243,10 +243,18 @@ function checkPath(path: X509Certificate[], ca: TrustedCertificateAuthority, at:
     );
   }
   path.slice(1).forEach((cert, i) => {
-    const issuer = { x509: cert, pki: parseCertificate(Buffer.from(cert.raw)) };
+    const issuer = { x509: cert, pki: parsedIssuer(cert) };
     checkValidAt(issuer, at, `issuing certificate ${cert.subject.replace(/\n/g, ", ")}`, remedy);
     checkIssuer(issuer, path.slice(1, i + 1).filter((c) => c.subject !== c.issuer).length);
   });
+}
+
+// The trusted root's certificates are the issuers of every chain: each is decoded once per process.
+const parsedIssuers = new WeakMap<X509Certificate, pkijs.Certificate>();
+function parsedIssuer(cert: X509Certificate): pkijs.Certificate {
+  let parsed = parsedIssuers.get(cert);
+  if (!parsed) parsedIssuers.set(cert, (parsed = parseCertificate(Buffer.from(cert.raw))));
+  return parsed;
 }
 
 // An issuing certificate must be a CA allowed to sign certificates, with room for the CAs below it.
