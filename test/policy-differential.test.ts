@@ -772,6 +772,9 @@ const typeCases: TypeCase[] = [
   // Kubernetes' lists v1 (includes) is introduced at 1.37, beyond the 1.36 a new policy is compiled for.
   { expression: "[1, 2].includes(1)" },
   { expression: "quantity('1').mul(2) == quantity('2')" },
+  { expression: "string([1]) == 'a'" },
+  { expression: "string(quantity('1')) == '1'" },
+  { expression: "string(ip('1.2.3.4')) == '1.2.3.4' && string(cidr('10.0.0.0/8')) != ''" },
 ];
 
 /** Refusals the API server makes that Vigil's check does not (yet); none now. */
