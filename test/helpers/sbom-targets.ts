@@ -409,25 +409,26 @@ export function cargoProject(): Target {
 // ---------------------------------------------------------------------------------------------------
 // Images: directories as layers (tar, gzip), in an OCI layout; a docker archive and a registry copy by skopeo.
 
-export async function layerTar(dir: string, out: string): Promise<void> {
+export async function layerTar(dir: string, out: string, gzipLevel?: number): Promise<void> {
   const tarFile = `${out}.tar`;
   execFileSync("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-C", dir, "-cf", tarFile, "."]);
-  await pipeline(createReadStream(tarFile), createGzip(), createWriteStream(out));
+  await pipeline(createReadStream(tarFile), createGzip({ level: gzipLevel }), createWriteStream(out));
 }
 
-/** An OCI layout at `layoutDir` tagged `tag`, one layer per directory (in order). */
+/** An OCI layout at `layoutDir` tagged `tag`, one layer per directory (in order); gzip's default level unless told. */
 export async function ociImage(
   layoutDir: string,
   tag: string,
   layerDirs: string[],
   work: string,
+  gzipLevel?: number,
 ): Promise<{ digest: string; diffIds: string[] }> {
   const layout = await OciLayout.create(layoutDir);
   const layers = [];
   const diffIds: string[] = [];
   for (const [i, d] of layerDirs.entries()) {
     const gz = join(work, `layer-${i}.tar.gz`);
-    await layerTar(d, gz);
+    await layerTar(d, gz, gzipLevel);
     diffIds.push(digestOf(readFileSync(`${gz}.tar`)));
     const blob = await layout.putBlob(readFileSync(gz));
     layers.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...blob });
