@@ -75,10 +75,11 @@ async function* scanCommits(
   range: HistoryRange,
   opts: ScanOptions,
 ): AsyncGenerator<ScanEvent> {
-  // git gives the commits newest first (its default order: a commit always before its parents, and
-  // cheaper for git than --reverse --topo-order, which it must buffer and sort: 15% of its CPU here). Each
-  // is scanned as its patch is read; what one reports (few do) is kept, and given oldest first at the end.
-  // Merges and the files scanFilePatch compares whole are read meanwhile (their promises).
+  // git gives the commits newest first (its default order, cheaper for git than --reverse --topo-order,
+  // which it must buffer and sort: 15% of its CPU here). Each is scanned as its patch is read; what one
+  // reports (few do) is kept, and given oldest first at the end. Merges and the files scanFilePatch
+  // compares whole are read meanwhile (their promises, awaited in order at the end: a failure surfaces
+  // there, or with the stream's own error, never as an unhandled rejection).
   const reports: (ScanEvent[] | Promise<ScanEvent[]>)[] = [];
   let current: { id: string; parts: (ScanEvent[] | Promise<ScanEvent[]>)[] } | null = null;
   let count = 0;
@@ -88,21 +89,19 @@ async function* scanCommits(
     if (parts.every(Array.isArray)) {
       const events = (parts as ScanEvent[][]).flat();
       if (events.length > 0) reports.push(events);
-    } else {
-      const scanned = Promise.all(parts).then((p) => p.flat());
-      scanned.catch(() => {}); // awaited below; a failure surfaces there, not as an unhandled rejection
-      reports.push(scanned);
-    }
+    } else reports.push(handled(Promise.all(parts).then((p) => p.flat())));
     opts.onProgress?.(++count);
   };
   const parser = new LogPatchParser({
     commit(id, parents) {
       flush();
       current = { id, parts: [] };
-      if (parents > 1) current.parts.push(merges.changes(id).then((changes) => scanCommit(blobs, { id, changes }, opts.allowlist)));
+      if (parents > 1)
+        current.parts.push(handled(merges.changes(id).then((changes) => scanCommit(blobs, { id, changes }, opts.allowlist))));
     },
     file(patch) {
-      current!.parts.push(scanFilePatch(blobs, patch, opts.allowlist, current!.id));
+      const scanned = scanFilePatch(blobs, patch, opts.allowlist, current!.id);
+      current!.parts.push(Array.isArray(scanned) ? scanned : handled(scanned));
     },
   });
   for await (const chunk of gitOutput(repo, patchLogArgs(range))) parser.write(chunk);
@@ -112,6 +111,12 @@ async function* scanCommits(
     const report = reports[i]!;
     yield* Array.isArray(report) ? report : await report;
   }
+}
+
+/** The promise, marked as handled: whoever awaits it still sees its failure. */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
 }
 
 /**
