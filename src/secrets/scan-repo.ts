@@ -222,7 +222,7 @@ class MergeChanges {
     this.repo = repo;
     this.range = range;
   }
-  /** Asked in history order, one at a time; merges the stream gives first are kept until asked for. */
+  /** Asked one at a time, in the patch stream's order (this stream's too); merges it gives first are kept until asked for. */
   changes(id: string): Promise<Change[]> {
     const found = this.queue.then(() => this.find(id));
     this.queue = found.catch(() => {});
