@@ -19,8 +19,8 @@ interface Fail {
   location: { file: string; line: number };
 }
 
-function scanAll(dir: string): Fail[] {
-  const r = vigil(["secrets", "scan", "--repo", dir, "--all-history", "--json"]);
+function scanAll(dir: string, env: NodeJS.ProcessEnv = {}): Fail[] {
+  const r = vigil(["secrets", "scan", "--repo", dir, "--all-history", "--json"], { env });
   assert.ok(r.status === 0 || r.status === 1, r.stderr);
   return r.json().checks.filter((c: { status: string }) => c.status === "fail");
 }
@@ -204,7 +204,7 @@ function spawnMerge(repo: TestRepo): void {
   }
 }
 
-test("the repository's diff and log settings do not change what is read", (t) => {
+test("the repository's diff and log settings, and git's environment, do not change what is read", (t) => {
   if (!requireTools(t, ["git"])) return;
   const repo = new TestRepo(tempDir(t));
   const [a, b, c] = [token("github-pat"), token("gitlab-pat"), token("slack-bot-token")];
@@ -250,6 +250,8 @@ test("the repository's diff and log settings do not change what is read", (t) =>
   ])
     repo.git("config", key!, value!);
   assert.deepEqual(brief(scanAll(repo.dir)), plain);
+  // And the environment's: context lines (GIT_DIFF_OPTS overrides -U0), an external diff.
+  assert.deepEqual(brief(scanAll(repo.dir, { GIT_DIFF_OPTS: "--unified=5", GIT_EXTERNAL_DIFF: "/bin/false" })), plain);
 });
 
 test("the patch reader gives the same files however git's output is cut into chunks, and refuses a stream that disagrees with itself", (t) => {
