@@ -22,6 +22,7 @@ import type { ReconcileResult } from "../src/agent/reconcile.ts";
 import { openAuditLog } from "../src/audit/index.ts";
 import { openInventory } from "../src/monitor/inventory.ts";
 import { agentTestCluster, reconcileOnce, writeAgentConfig } from "./helpers/agent.ts";
+import { kubeApi } from "./helpers/cluster.ts";
 import { makeLogKey } from "./helpers/audit.ts";
 import { soleOwnerPolicy, SshSigner, TestRepo } from "./helpers/git-fixture.ts";
 import { cosignKeyPair, signingRegistry, type CosignKeyPair, type SigningRegistry } from "./helpers/image-signing.ts";
@@ -325,7 +326,7 @@ test("an inventory that cannot be reached stops the agent at start with exit 3, 
   assert.doesNotMatch(refused.message, /hunter2/);
 });
 
-test("monitor.config: the agent runs the monitor in its process; an advisory in the watched feed, a key revoked in the trust policy, a VEX statement and a pack added produce findings, announced once by the replica holding vigil-monitor", async (t) => {
+test("monitor.config: the agent runs the monitor in its process; an advisory in the watched feed, a key revoked in the trust policy, a VEX statement, a pack added, a Pod Vigil did not deploy and a force-push produce findings, announced once by the replica holding vigil-monitor", async (t) => {
   if (!ready(t)) return;
   const logKey = makeLogKey(tempDir(t, "vigil-monitor-log-key-"));
   const w = workspace(t, "moni", "alert", "    interval: 1h\n", (dir) => {
@@ -345,17 +346,16 @@ test("monitor.config: the agent runs the monitor in its process; an advisory in 
         "vex: [vex.openvex.json]",
         "policy: { paths: [policies], interval: 1h }",
         `audit: { log: monitor-audit, signingKeyFile: ${logKey.file} }`,
-        `clusters: [{ environment: moni, kubeconfig: ${cluster.admin.kubeconfigPath}, namespaces: [moni-shop], interval: 1h }]`,
+        `clusters: [{ environment: moni, kubeconfig: ${cluster.admin.kubeconfigPath}, namespaces: [moni-shop], interval: 1s }]`,
+        "repository: { location: config, interval: 1s }",
         "refreshInterval: 1s",
         "",
       ].join("\n"),
     );
     return file;
   });
-  w.repo.commit(
-    { "envs/moni/namespace.yaml": namespaceYaml(w.ns), "envs/moni/web.yaml": deploymentYaml(w.ns, images.vulnerable.reference) },
-    alice,
-  );
+  const before = w.repo.commit({ "envs/moni/namespace.yaml": namespaceYaml(w.ns) }, alice);
+  const deployedRevision = w.repo.commit({ "envs/moni/web.yaml": deploymentYaml(w.ns, images.vulnerable.reference) }, alice);
   // Two replicas of the agent, each configured to run the monitor; no vigil monitor process anywhere.
   const results: ReconcileResult[] = [];
   const replicas = await Promise.all(
@@ -424,6 +424,52 @@ test("monitor.config: the agent runs the monitor in its process; an advisory in 
   await until(
     async () => (await found("policy")).some((f) => f.workload === `Deployment ${w.ns}/web`),
     async () => JSON.stringify(await found("policy")),
+  );
+
+  // A Pod running a digest Vigil did not deploy (its status written as a kubelet would): a finding at the next look at the cluster.
+  const foreign = `sha256:${"f".repeat(64)}`;
+  assert.equal(
+    (await kubeApi(cluster, "POST", `/api/v1/namespaces/${w.ns}/serviceaccounts`, { metadata: { name: "default" } })).status,
+    201,
+  );
+  const pod = await kubeApi(cluster, "POST", `/api/v1/namespaces/${w.ns}/pods`, {
+    metadata: { name: "stray" },
+    spec: { automountServiceAccountToken: false, containers: [{ name: "app", image: `registry.example.com/stray@${foreign}` }] },
+  });
+  assert.equal(pod.status, 201, JSON.stringify(pod.body));
+  const running = {
+    phase: "Running",
+    containerStatuses: [
+      {
+        name: "app",
+        image: `registry.example.com/stray@${foreign}`,
+        imageID: `registry.example.com/stray@${foreign}`,
+        ready: true,
+        restartCount: 0,
+        state: { running: { startedAt: "2026-12-07T00:00:00Z" } },
+      },
+    ],
+  };
+  const patched = await kubeApi(
+    cluster,
+    "PATCH",
+    `/api/v1/namespaces/${w.ns}/pods/stray/status`,
+    { status: running },
+    {
+      contentType: "application/merge-patch+json",
+    },
+  );
+  assert.equal(patched.status, 200, JSON.stringify(patched.body));
+  await until(
+    async () => (await found("not-deployed")).some((f) => f.digest === foreign),
+    async () => JSON.stringify(await found("not-deployed")),
+  );
+
+  // main is force-pushed back behind the deployed revision: the repository trigger flags it.
+  w.repo.git("update-ref", "refs/heads/main", before);
+  await until(
+    async () => (await found("repository")).some((f) => f.rule === "revision-unreachable" && f.subject.includes(deployedRevision)),
+    async () => JSON.stringify(await inventory.findings()),
   );
 
   // The replica holding vigil-monitor stops: the other takes the Lease over, loads the inventory and judges the next advisory.
