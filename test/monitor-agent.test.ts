@@ -7,6 +7,7 @@
 // is recorded as it runs and evaluated again by the policy trigger.
 import { strict as assert } from "node:assert";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { stringify } from "yaml";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
@@ -326,9 +327,10 @@ test("an inventory that cannot be reached stops the agent at start with exit 3, 
   assert.doesNotMatch(refused.message, /hunter2/);
 });
 
-test("monitor.config: the agent runs the monitor in its process; an advisory in the watched feed, a key revoked in the trust policy, a VEX statement, a pack added, a Pod Vigil did not deploy and a force-push produce findings, announced once by the replica holding vigil-monitor", async (t) => {
+test("monitor.config: the agent runs the monitor in its process; an advisory in the watched feed, a key revoked in the trust policy, a VEX statement, a pack added, a Pod Vigil did not deploy and a force-push produce findings (Events, metrics, audit log), announced once by the replica holding vigil-monitor", async (t) => {
   if (!ready(t)) return;
   const logKey = makeLogKey(tempDir(t, "vigil-monitor-log-key-"));
+  const metricsPort = await freePort();
   const w = workspace(t, "moni", "alert", "    interval: 1h\n", (dir) => {
     mkdirSync(join(dir, "feed"));
     mkdirSync(join(dir, "policies"));
@@ -349,6 +351,7 @@ test("monitor.config: the agent runs the monitor in its process; an advisory in 
         `clusters: [{ environment: moni, kubeconfig: ${cluster.admin.kubeconfigPath}, namespaces: [moni-shop], interval: 1s }]`,
         "repository: { location: config, interval: 1s }",
         "refreshInterval: 1s",
+        `metrics: { listen: "127.0.0.1:${metricsPort}" }`,
         "",
       ].join("\n"),
     );
@@ -399,6 +402,14 @@ test("monitor.config: the agent runs the monitor in its process; an advisory in 
   await until(
     async () => (await events("VulnerabilityFound")).length > 0,
     async () => JSON.stringify(await events("VulnerabilityFound")),
+  );
+
+  // Prometheus metrics, served by the replica that leads the monitor.
+  const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined))?.text();
+  await until(
+    async () =>
+      /vigil_monitor_findings\{environment="moni",type="advisory",severity="unknown",suppressed="false"\} 1/.test((await metrics()) ?? ""),
+    async () => String(await metrics()),
   );
 
   // The image key is revoked in the trust policy the monitor watches: the digest it admitted is flagged.
@@ -521,6 +532,15 @@ function openVex(statements: { vulnerability: string; product: string }[]): stri
       justification: "vulnerable_code_not_in_execute_path",
     })),
   });
+}
+
+/** A TCP port free on loopback now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Polls `condition` every 200 ms for up to 60 s; fails saying what was seen. */
