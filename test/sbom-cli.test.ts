@@ -1,11 +1,15 @@
 // vigil sbom's usage and exit codes: bad usage and missing targets are bad input (2), an unreachable
 // registry is an unavailable dependency (3); a JAR known only by its MANIFEST.MF (made by the JDK's jar
-// tool) is named by it.
+// tool) is named by it; progress is shown on a terminal only.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { gzipSync } from "node:zlib";
 import { freePort } from "./helpers/registry.ts";
+import { layoutOf } from "./helpers/sbom-layers.ts";
+import { writeTree } from "./helpers/sbom-targets.ts";
 import { requireTools, run, tempDir, vigil } from "./helpers/tools.ts";
 
 test("usage errors and missing targets exit 2 naming what is wrong", (t) => {
@@ -110,4 +114,22 @@ test("a multi-platform index: --platform picks the manifest, and a platform it l
   const none = vigil(["sbom", `oci-layout:${join(dir, "layout")}:multi`, "--platform", "linux/s390x"]);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /the index has no manifest for linux\/s390x \(it has linux\/amd64, linux\/arm64\)/);
+});
+
+test("progress goes to a terminal only: the layers, and the bytes of a large layer as it is read", async (t) => {
+  if (!requireTools(t, ["script", "tar"])) return;
+  const dir = tempDir(t);
+  writeTree(join(dir, "root"), { "etc/os-release": "ID=debian\nVERSION_ID=12\n", "data/filler": randomBytes(40 << 20) });
+  const tar = join(dir, "layer.tar");
+  run("tar", ["-C", join(dir, "root"), "-cf", tar, "."]);
+  const layer = readFileSync(tar);
+  const { target } = await layoutOf(dir, [gzipSync(layer, { level: 1 })], [layer]);
+  const bin = join(import.meta.dirname, "..", "bin", "vigil");
+  // script(1) gives the command a terminal; what it wrote there comes back on script's stdout.
+  const screen = run("script", ["-qec", `${bin} sbom ${target} --output ${join(dir, "out.txt")}`, "/dev/null"]);
+  assert.match(screen, /reading layers 0\/1: 16\.0 MiB of 40\.\d MiB…/);
+  assert.match(screen, /reading layers 1\/1…/);
+  const piped = vigil(["sbom", target]);
+  assert.equal(piped.status, 0, piped.stderr);
+  assert.doesNotMatch(piped.stderr, /reading layers/);
 });

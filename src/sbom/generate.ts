@@ -16,8 +16,8 @@ export interface GenerateOptions extends SourceOptions {
   limits?: Partial<ReadLimits>;
   /** Open each layer's reader while the one before is read (default true). */
   prefetch?: boolean;
-  /** Called as layers are read: (layers done, layers in all). */
-  progress?: (done: number, total: number) => void;
+  /** Called as layers are read: (layers done, layers in all), and every 16 MiB of a layer with its bytes read and size. */
+  progress?: (done: number, total: number, layer?: { read: number; size: number | undefined }) => void;
 }
 
 export async function generateInventory(spec: string, options: GenerateOptions = {}): Promise<Inventory> {
@@ -50,7 +50,7 @@ async function applyLayers(gatherer: Gatherer, layers: LayerSource[], options: G
       options.progress?.(i, layers.length);
       const current = next ?? layer.open();
       next = options.prefetch === false ? undefined : open(layers[i + 1]);
-      await applyLayer(gatherer, layer, current);
+      await applyLayer(gatherer, layer, current, layerProgress(options, i, layers.length, layer.size));
     }
   } finally {
     // A layer that failed leaves the next one's transfer open: close it.
@@ -59,6 +59,20 @@ async function applyLayers(gatherer: Gatherer, layers: LayerSource[], options: G
       () => undefined,
     );
   }
+}
+
+const PROGRESS_STEP = 16 << 20;
+
+/** Progress within a large layer, every PROGRESS_STEP bytes. */
+function layerProgress(options: GenerateOptions, index: number, total: number, size: number | undefined) {
+  const progress = options.progress;
+  if (!progress) return undefined;
+  let reported = 0;
+  return (read: number) => {
+    if (read - reported < PROGRESS_STEP) return;
+    reported = read;
+    progress(index, total, { read, size });
+  };
 }
 
 /** Runs every cataloger over a gathered tree. */

@@ -24,6 +24,8 @@ export interface LayerSource {
   /** diff_id (or blob digest) used in locations and messages. */
   digest: string;
   index: number;
+  /** Bytes as stored, when the manifest or archive says (for progress). */
+  size?: number;
   open(): Promise<BlobReader>;
 }
 
@@ -31,7 +33,12 @@ export interface LayerSource {
  * Applies one layer to the gatherer's tree. `opened` is the layer's reader, opened by the caller (the
  * next layer's is opened while this one is read, so that a registry's transfer runs ahead).
  */
-export async function applyLayer(gatherer: Gatherer, layer: LayerSource, opened: Promise<BlobReader> = layer.open()): Promise<void> {
+export async function applyLayer(
+  gatherer: Gatherer,
+  layer: LayerSource,
+  opened: Promise<BlobReader> = layer.open(),
+  onRead?: (bytesRead: number) => void,
+): Promise<void> {
   const where = `layer ${layer.index + 1} (${layer.digest})`;
   const reader = await opened;
   // Shared buffers: a large local blob is hashed from them on a second thread while they are decompressed here.
@@ -50,6 +57,7 @@ export async function applyLayer(gatherer: Gatherer, layer: LayerSource, opened:
   let inFlight: Promise<number> | undefined;
   try {
     let turn = 0;
+    let bytesRead = 0;
     inFlight = reader.read(buffers[0]);
     for (;;) {
       const n = await inFlight;
@@ -59,6 +67,8 @@ export async function applyLayer(gatherer: Gatherer, layer: LayerSource, opened:
       turn ^= 1;
       // The next read runs while this chunk is decompressed and parsed.
       inFlight = reader.read(buffers[turn]!);
+      bytesRead += n;
+      onRead?.(bytesRead);
       decompressor ??= new Decompressor(compressionOf(chunk), INFLATE_CHUNK);
       decompressor.write(chunk, toTar);
     }

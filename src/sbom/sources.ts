@@ -125,7 +125,7 @@ async function dockerArchive(rest: string): Promise<Source> {
   return {
     kind: "layers",
     target: { kind: "docker-archive", name: rest, digest: image.configDigest, layers: image.layers.map((l) => l.diffId) },
-    layers: image.layers.map((layer, index) => ({ digest: layer.diffId, index, open: () => archive.layerReader(layer) })),
+    layers: image.layers.map((layer, index) => ({ digest: layer.diffId, index, size: layer.size, open: () => archive.layerReader(layer) })),
   };
 }
 
@@ -159,6 +159,7 @@ async function imageLayers(
     layers: manifest.layers.map((layer, index) => ({
       digest: diffIds[index] as string,
       index,
+      size: layer.size,
       open: () => openLayer(layer),
     })),
   };

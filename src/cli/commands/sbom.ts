@@ -7,6 +7,7 @@ import { parseReference } from "../../oci/index.ts";
 // The modules themselves, not src/sbom/index.ts: that one also brings the agent's attested-SBOM path (Sigstore, the artifact gate).
 import { toCycloneDx } from "../../sbom/cyclonedx.ts";
 import { generateInventory } from "../../sbom/generate.ts";
+import { formatSize } from "../../sbom/limits.ts";
 import type { Inventory } from "../../sbom/model.ts";
 import { toSpdx } from "../../sbom/spdx.ts";
 import { toTable } from "../../sbom/table.ts";
@@ -51,7 +52,9 @@ export const sbom = defineCommand({
       inventory = await generateInventory(target, {
         client: () => (client ??= registryClient(values, [parseReference(target.replace(/^registry:/, ""))])),
         ...(typeof values.platform === "string" && { platform: values.platform }),
-        ...(showProgress && { progress: (done: number, total: number) => process.stderr.write(`\rreading layers ${done}/${total}…`) }),
+        ...(showProgress && {
+          progress: (done, total, layer) => process.stderr.write(`\r\x1b[Kreading layers ${done}/${total}${layerRead(layer)}…`),
+        }),
       });
     } finally {
       if (showProgress) clearProgress();
@@ -71,6 +74,11 @@ export const sbom = defineCommand({
     return 0;
   },
 });
+
+/** ": 312.0 MiB of 1.0 GiB" within a large layer. */
+function layerRead(layer: { read: number; size: number | undefined } | undefined): string {
+  return layer ? `: ${formatSize(layer.read)}${layer.size === undefined ? "" : ` of ${formatSize(layer.size)}`}` : "";
+}
 
 function version(): string {
   return (JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string }).version;
