@@ -313,3 +313,47 @@ test("the patch reader gives the same files however git's output is cut into chu
   assert.ok(text.includes("@@ -0,0 +1,5 @@"));
   assert.throws(() => read([Buffer.from(text.replace("@@ -0,0 +1,5 @@", "@@ -0,0 +1,50 @@"), "latin1")]), /patch stream cannot be read/);
 });
+
+test("a history long enough to be read by two git processes gives every finding once, oldest first, ranges included", (t) => {
+  if (!requireTools(t, ["git"])) return;
+  const dir = tempDir(t);
+  execFileSync("git", ["init", "-q", "--bare", dir]);
+  const [early, late, merged] = [token("github-pat"), token("gitlab-pat"), token("slack-bot-token")];
+  // 2,400 commits on main (more than the 2,000 above which the range is split), a branch merged near the
+  // end whose conflict resolution adds a token; a token added early and moved late, one added late.
+  const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
+  const chunks: string[] = [];
+  const lines = settings(20);
+  const commit = (mark: number, branch: string, from: number | null, file: string, merge?: number) =>
+    chunks.push(
+      `commit refs/heads/${branch}\nmark :${mark}\ncommitter T <t@example.com> ${1_700_000_000 + mark * 60} +0000\n${data(`c${mark}`)}${from ? `from :${from}\n` : ""}${merge ? `merge :${merge}\n` : ""}M 100644 inline app.yaml\n${data(file)}`,
+    );
+  let body = lines.join("");
+  for (let mark = 1; mark <= 2400; mark++) {
+    if (mark === 10) body = `${body}  ${early.line}\n`;
+    else if (mark === 2300) body = `  ${early.line}\n${lines.join("")}  v: ${mark}\n`;
+    else if (mark === 2350) body = `${body}  ${late.line}\n`;
+    else body = body.replace(/ {2}v: \d+\n$|$/, `  v: ${mark}\n`);
+    commit(mark, "main", mark > 1 ? mark - 1 : null, body);
+  }
+  commit(5000, "side", 2390, `${body}  side: true\n`);
+  commit(5001, "main", 2400, `  ${merged.line}\n${body}  side: true\n`, 5000);
+  execFileSync("git", ["--git-dir", dir, "fast-import", "--quiet", `--export-marks=${dir}/marks`], { input: chunks.join("") });
+  const ids = new Map(
+    execFileSync("cat", [`${dir}/marks`], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map((l) => [Number(l.split(" ")[0]!.slice(1)), l.split(" ")[1]!] as const),
+  );
+  assert.deepEqual(brief(scanAll(dir)), [
+    ["github-pat", ids.get(10), "app.yaml", 22],
+    ["gitlab-pat", ids.get(2350), "app.yaml", 23],
+    ["slack-bot-token", ids.get(5001), "app.yaml", 1],
+  ]);
+  const range = vigil(["secrets", "scan", "--repo", dir, "--from", ids.get(5)!, "--to", "main", "--json"]);
+  assert.deepEqual(
+    brief(range.json().checks.filter((c: { status: string }) => c.status === "fail")),
+    brief(scanAll(dir)),
+    "the same from a range that starts after the first commits",
+  );
+});
