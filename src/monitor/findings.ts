@@ -38,28 +38,54 @@ export interface Placement {
 }
 
 export function placeFinding(f: Finding, at: Placement, since: string): MonitorFinding {
+  const detail = advisoryDetail(f);
   return {
     key: findingKey(at.environment, at.workload, at.digest, f.purl, f.id),
-    type: "advisory",
-    subject: f.purl,
-    rule: f.id,
+    type: detail.type,
+    subject: detail.subject,
+    rule: detail.rule,
     environment: at.environment,
     workload: at.workload,
     image: at.image,
     digest: at.digest,
-    purl: f.purl,
-    advisory: f.id,
-    ids: f.ids,
-    kind: f.kind,
-    severity: f.severity.rating,
-    fixed: f.fixed,
+    purl: detail.purl,
+    advisory: detail.advisory,
+    ids: detail.ids,
+    kind: detail.kind,
+    severity: detail.severity,
+    fixed: detail.fixed,
     since,
-    action: actionFor(f),
-    ...(f.summary && { summary: f.summary }),
-    ...(f.suppressed && {
-      suppressed: { status: f.suppressed.status, ...(f.suppressed.justification && { justification: f.suppressed.justification }) },
-    }),
+    action: detail.action,
+    ...(detail.summary && { summary: detail.summary }),
+    ...(detail.suppressed && { suppressed: detail.suppressed }),
   };
+}
+
+/** Each judged finding's detail, made once however many places run its component (a feed can place 300,000 at once). */
+const details = new WeakMap<Finding, FindingDetail>();
+
+function advisoryDetail(f: Finding): FindingDetail {
+  let detail = details.get(f);
+  if (!detail) {
+    detail = {
+      type: "advisory",
+      subject: f.purl,
+      rule: f.id,
+      purl: f.purl,
+      advisory: f.id,
+      ids: f.ids,
+      kind: f.kind,
+      severity: f.severity.rating,
+      fixed: f.fixed,
+      action: actionFor(f),
+      ...(f.summary && { summary: f.summary }),
+      ...(f.suppressed && {
+        suppressed: { status: f.suppressed.status, ...(f.suppressed.justification && { justification: f.suppressed.justification }) },
+      }),
+    };
+    details.set(f, detail);
+  }
+  return detail;
 }
 
 /**
