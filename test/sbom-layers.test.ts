@@ -8,7 +8,8 @@ import { readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
-import { anonymous, digestOf, RegistryClient, type RegistryRepository } from "../src/oci/index.ts";
+import { Readable } from "node:stream";
+import { anonymous, digestOf, RegistryClient, streamBlobReader, type RegistryRepository } from "../src/oci/index.ts";
 import { generateInventory, type Inventory } from "../src/sbom/index.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { layoutOf, pushImage } from "./helpers/sbom-layers.ts";
@@ -194,6 +195,17 @@ test("registry layers are read ahead while the one before is read: the same inve
       });
     }
   }
+});
+
+test("a transfer that arrives a byte at a time still fills each read (the first holds the bytes that say how the layer is compressed)", async () => {
+  const blob = gzipSync(randomBytes(6000));
+  const reader = streamBlobReader(Readable.from([...blob].map((b) => Buffer.of(b))), 16);
+  const into = Buffer.alloc(4096);
+  assert.equal(await reader.read(into), 4096);
+  assert.deepEqual([...into.subarray(0, 2)], [0x1f, 0x8b]);
+  const rest = await reader.read(into);
+  assert.equal(rest, blob.length - 4096);
+  assert.equal(await reader.read(into), 0);
 });
 
 async function deleteBlob(url: string, repository: RegistryRepository, digest: string): Promise<void> {

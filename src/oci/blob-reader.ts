@@ -171,12 +171,16 @@ const hashThread = new HashThread();
 
 /**
  * A stream (a registry's response body, already checked against its digest by the stream itself)
- * read ahead into a queue of at most `readAhead` bytes: the transfer goes on while the reader is busy,
- * and pauses when the queue is full, so memory stays bounded whatever the blob's size.
+ * read ahead into a queue of at most `readAhead` bytes (or what a waiting read asks for, if more): the
+ * transfer goes on while the reader is busy, and pauses when the queue is full, so memory stays bounded
+ * whatever the blob's size. Each read fills its buffer unless the blob ends first, as a file's does, so
+ * the first read holds at least the first bytes that say how the blob is compressed.
  */
 export function streamBlobReader(stream: Readable, readAhead: number): BlobReader {
   const queue: Buffer[] = [];
   let queued = 0;
+  /** What a waiting read needs. */
+  let wanted = 0;
   let ended = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
@@ -187,7 +191,7 @@ export function streamBlobReader(stream: Readable, readAhead: number): BlobReade
   stream.on("data", (chunk: Buffer) => {
     queue.push(chunk);
     queued += chunk.length;
-    if (queued >= readAhead) stream.pause();
+    if (queued >= Math.max(readAhead, wanted)) stream.pause();
     notify();
   });
   stream.on("end", () => {
@@ -200,12 +204,17 @@ export function streamBlobReader(stream: Readable, readAhead: number): BlobReade
   });
   return {
     async read(into) {
-      while (queue.length === 0) {
-        if (failure) throw failure;
-        if (ended) return 0;
+      wanted = into.length;
+      while (queued < into.length && !ended && !failure) {
+        if (stream.isPaused()) stream.resume();
         await new Promise<void>((resolve) => {
           wake = resolve;
         });
+      }
+      wanted = 0;
+      if (queued === 0) {
+        if (failure) throw failure;
+        return 0;
       }
       let filled = 0;
       while (filled < into.length && queue.length > 0) {
