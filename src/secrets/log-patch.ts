@@ -303,7 +303,7 @@ export class LogPatchParser {
       addedLines: this.addedLines,
       removed,
       binary: this.binary,
-      keyBlockLine: this.keyBlock,
+      keyBlockLine: this.keyBlock || holdsKeyMarker(added) || holdsKeyMarker(removed),
     });
     this.file = null;
     this.sections = [];
@@ -321,10 +321,7 @@ export class LogPatchParser {
   }
 }
 
-/**
- * A line of a key block: a body line (base64 alone after indentation; the last line of a block may be
- * short), a PEM or PGP BEGIN or END marker (five dashes), or a PuTTY key's header. One pass over the line.
- */
+/** A key block's body line: base64 alone after indentation (the last line of a block may be short). */
 function isKeyBlockLine(data: Buffer, from: number, end: number): boolean {
   let i = from;
   while (i < end && (data[i] === 0x20 || data[i] === 0x09)) i++;
@@ -332,15 +329,14 @@ function isKeyBlockLine(data: Buffer, from: number, end: number): boolean {
   while (i < end && base64Byte[data[i]!] === 1) i++;
   let tail = i;
   while (tail < end && (data[tail] === 0x20 || data[tail] === 0x09 || data[tail] === 0x0d)) tail++;
-  if (tail === end && i - start >= 4) return true;
-  for (let j = start; j + 4 < end; j++) {
-    if (data[j] === 0x2d && data[j + 1] === 0x2d && data[j + 2] === 0x2d && data[j + 3] === 0x2d && data[j + 4] === 0x2d) return true;
-    if (data[j] === 0x50 && startsWith(data, j, end, puttyHeader)) return true;
-  }
-  return false;
+  return tail === end && i - start >= 4;
 }
 
-const puttyHeader = Buffer.from("PuTTY-User-Key-File-", "latin1");
+/** Five dashes (a PEM or PGP BEGIN or END marker) or a PuTTY key's header, among some lines. */
+const keyMarkers = ["-----", "PuTTY-User-Key-File-"].map((m) => Buffer.from(m, "latin1"));
+function holdsKeyMarker(lines: Buffer): boolean {
+  return lines.length > 0 && keyMarkers.some((m) => lines.includes(m));
+}
 
 /** The ids each section's index line names must be the record's (a type change: a deletion, then a creation). */
 function checkSections(change: RawChange, sections: { oldId?: string; newId?: string }[]): void {
