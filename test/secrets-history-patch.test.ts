@@ -309,7 +309,10 @@ test("the patch reader gives the same files however git's output is cut into chu
   const text = stream.toString("latin1");
   const otherBlob = text.replace(/(index [0-9a-f]{40}\.\.)([0-9a-f])/, (_, head: string, c: string) => head + (c === "0" ? "1" : "0"));
   assert.notEqual(otherBlob, text);
-  assert.throws(() => read([Buffer.from(otherBlob, "latin1")]), /patch stream cannot be read: .* is to blob/);
+  assert.throws(
+    () => read([Buffer.from(otherBlob, "latin1")]),
+    /patch stream cannot be read: .*index line does not name the blobs of its raw record/,
+  );
   assert.ok(text.includes("@@ -0,0 +1,5 @@"));
   assert.throws(() => read([Buffer.from(text.replace("@@ -0,0 +1,5 @@", "@@ -0,0 +1,50 @@"), "latin1")]), /patch stream cannot be read/);
 });

@@ -52,10 +52,9 @@ type State = (typeof State)[keyof typeof State];
 /** ":oldMode newMode oldId newId S[score]" (ids of 40 or 64 hex digits, as the repository's hash is). */
 const rawMeta = /^:([0-7]{6}) ([0-7]{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/;
 const hunkHeader = /^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/;
-const indexLine = /^index ([0-9a-f]+)\.\.([0-9a-f]+)(?: [0-7]{6})?$/;
-const nullId = /^0+$/;
 const diffGit = Buffer.from("diff --git ", "latin1");
 const binaryFiles = Buffer.from("Binary files ", "latin1");
+const indexWord = Buffer.from("index ", "latin1");
 
 function startsWith(data: Buffer, from: number, end: number, prefix: Buffer): boolean {
   if (end - from < prefix.length) return false;
@@ -105,8 +104,8 @@ export class LogPatchParser {
   private meta: RegExpExecArray | null = null;
   private nextRecord = 0;
   private file: RawChange | null = null;
-  /** The blob ids of each patch section of the current file (a type change prints two sections). */
-  private sections: { oldId?: string; newId?: string }[] = [];
+  /** How many patch sections the current file has had (a type change prints two). */
+  private sections = 0;
   private binary = false;
   private keyBlock = false;
   private readonly added = new Lines();
@@ -232,18 +231,35 @@ export class LogPatchParser {
     // Only the lines that say something are read ("--- a/…", "+++ b/…", modes and renames are not needed).
     if (startsWith(data, from, end, diffGit)) {
       // A type change (a file becoming a link) is printed as a deletion, then a creation, of one record.
-      if (!(this.file !== null && this.file.status === "T" && this.sections.length === 1)) this.startFile();
-      this.sections.push({});
+      if (!(this.file !== null && this.file.status === "T" && this.sections === 1)) this.startFile();
+      this.sections++;
       return;
     }
     if (this.file === null)
       throw streamError(`a patch line comes before any file: ${JSON.stringify(data.toString("latin1", from, Math.min(end, from + 80)))}`);
     const first = data[from];
     if (first === 0x40 /* @ */) this.startHunk(from, end);
-    else if (first === 0x69 /* i */) {
-      const m = indexLine.exec(data.toString("latin1", from, Math.min(end, from + 200)));
-      if (m) Object.assign(this.sections.at(-1)!, { oldId: m[1], newId: m[2] });
-    } else if (startsWith(data, from, end, binaryFiles)) this.binary = true;
+    else if (startsWith(data, from, end, indexWord)) this.checkIndex(from + indexWord.length, end);
+    else if (startsWith(data, from, end, binaryFiles)) this.binary = true;
+  }
+
+  /**
+   * "index OLD..NEW[ MODE]": the blobs this section is from and to must be its raw record's (for a type
+   * change: from the old blob to none, then from none to the new one). Compared byte by byte, not decoded.
+   */
+  private checkIndex(at: number, end: number): void {
+    const change = this.file!;
+    const zero = "0".repeat(change.oldId.length);
+    const [oldId, newId] =
+      change.status !== "T" ? [change.oldId, change.newId] : this.sections === 1 ? [change.oldId, zero] : [zero, change.newId];
+    const after = at + oldId.length + 2 + newId.length;
+    const named =
+      idAt(this.data, at, oldId) &&
+      this.data[at + oldId.length] === 0x2e &&
+      this.data[at + oldId.length + 1] === 0x2e &&
+      idAt(this.data, at + oldId.length + 2, newId) &&
+      (after === end || (after < end && this.data[after] === 0x20));
+    if (!named) throw streamError(`${change.path}'s index line does not name the blobs of its raw record (${oldId}..${newId})`);
   }
 
   /** "@@ -a[,b] +c[,d] @@ …": b lines removed and d added, the first at line c (an absent count is 1). */
@@ -294,7 +310,8 @@ export class LogPatchParser {
   private endFile(): void {
     const change = this.file;
     if (change === null) return;
-    checkSections(change, this.sections);
+    const sections = change.status === "T" ? 2 : 1;
+    if (this.sections !== sections) throw streamError(`${change.path} has ${this.sections} patch sections, not ${sections}`);
     const added = this.added.view();
     const removed = this.removed.view();
     this.on.file({
@@ -306,7 +323,7 @@ export class LogPatchParser {
       keyBlockLine: this.keyBlock || holdsKeyMarker(added) || holdsKeyMarker(removed),
     });
     this.file = null;
-    this.sections = [];
+    this.sections = 0;
     this.binary = false;
     this.keyBlock = false;
     this.added.clear();
@@ -338,26 +355,12 @@ function holdsKeyMarker(lines: Buffer): boolean {
   return lines.length > 0 && keyMarkers.some((m) => lines.includes(m));
 }
 
-/** The ids each section's index line names must be the record's (a type change: a deletion, then a creation). */
-function checkSections(change: RawChange, sections: { oldId?: string; newId?: string }[]): void {
-  const expected: [string, string][] =
-    change.status === "T"
-      ? [
-          [change.oldId, "0"],
-          ["0", change.newId],
-        ]
-      : [[change.oldId, change.newId]];
-  if (sections.length !== expected.length)
-    throw streamError(`${change.path} has ${sections.length} patch sections, not ${expected.length}`);
-  sections.forEach((s, i) => {
-    const [oldId, newId] = expected[i]!;
-    if (s.oldId !== undefined && !sameId(s.oldId, oldId)) throw streamError(`${change.path}'s patch is from blob ${s.oldId}, not ${oldId}`);
-    if (s.newId !== undefined && !sameId(s.newId, newId)) throw streamError(`${change.path}'s patch is to blob ${s.newId}, not ${newId}`);
-  });
+/** `id` (hex, as git prints it) at `at`. */
+function idAt(data: Buffer, at: number, id: string): boolean {
+  for (let i = 0; i < id.length; i++) if (data[at + i] !== id.charCodeAt(i)) return false;
+  return true;
 }
 
-const sameId = (a: string, b: string) =>
-  a === b || (a.charCodeAt(0) === 0x30 && b.charCodeAt(0) === 0x30 && nullId.test(a) && nullId.test(b));
 const isFullId = (id: string) => id.length === 40 || id.length === 64;
 
 const streamError = (what: string) => new ObjectFormatError(`git log's patch stream cannot be read: ${what}`);
