@@ -1,7 +1,7 @@
 // Every cataloger on real artefacts, against the truth of the package manager that installed them
 // (test/helpers/sbom-targets.ts builds them once into .cache/sbom-targets), and on the documented
-// formats of those whose tools cannot run here (apk, Composer, NuGet, and Gemfile.lock; installed gems
-// come from Debian's ruby-* packages).
+// formats of those whose tools cannot run here (apk, Composer, NuGet, Gemfile.lock, Pipfile.lock;
+// installed gems come from Debian's ruby-* packages, a poetry.lock from poetry).
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -218,6 +218,13 @@ test("npm: yarn.lock from yarn 1 and yarn 4, pnpm-lock.yaml from pnpm 9, each al
 test("python: uv.lock from uv matches uv export (the project itself left out)", async (t) => {
   if (!requireTools(t, ["pip"])) return;
   const { lockOnly, truth } = targets.uvProject();
+  assertMatches(await generateInventory(`dir:${lockOnly}`), truth);
+});
+
+test("python: poetry.lock from poetry matches poetry show", async (t) => {
+  if (!requireTools(t, ["pip", "python3"])) return;
+  const { lockOnly, truth } = targets.poetryProject();
+  assert.ok(truth.has("pypi:requests@2.32.3"), [...truth].join(", "));
   assertMatches(await generateInventory(`dir:${lockOnly}`), truth);
 });
 

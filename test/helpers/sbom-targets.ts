@@ -674,3 +674,31 @@ export function uvProject(): LockTarget {
     truth: new Set(pins.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))),
   };
 }
+
+/** poetry (from PyPI, pinned) locks a project; truth: `poetry show`, which lists what the lock pins. */
+export function poetryProject(): LockTarget {
+  const dir = cached("poetry", (dir) => {
+    run("pip", ["install", "--quiet", "--disable-pip-version-check", "--target", join(dir, "tool"), "poetry==2.5.1"]);
+    const project = join(dir, "project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(
+      join(project, "pyproject.toml"),
+      '[project]\nname = "poetry-fixture"\nversion = "0.1.0"\nrequires-python = ">=3.9"\ndependencies = ["requests==2.32.3", "attrs==24.2.0"]\n\n[tool.poetry]\npackage-mode = false\n',
+    );
+    const env = { PYTHONPATH: join(dir, "tool"), POETRY_CACHE_DIR: join(dir, "cache") };
+    run("python3", ["-m", "poetry", "lock", "--no-interaction"], { cwd: project, env });
+    writeFileSync(join(dir, "show.txt"), run("python3", ["-m", "poetry", "show", "--no-ansi"], { cwd: project, env }));
+    rmSync(join(dir, "cache"), { recursive: true, force: true });
+    lockOnly(dir, project, "poetry.lock");
+  });
+  // "name  (!) version  summary": "(!)" marks a package locked but not installed.
+  const shown = readFileSync(join(dir, "show.txt"), "utf8")
+    .split("\n")
+    .map((l) => /^(\S+)\s+(?:\(!\)\s+)?(\S+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null);
+  return {
+    root: join(dir, "project"),
+    lockOnly: join(dir, "lock-only"),
+    truth: new Set(shown.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))),
+  };
+}
