@@ -478,6 +478,8 @@ export class Monitor {
     this.#fence();
     const emitted = Promise.all(this.#sinks.map((sink) => sink.emit(changes)));
     try {
+      // Fenced again: a monitor that lost the Lease meanwhile stores nothing, and the next leader announces again.
+      this.#fence();
       await this.#inventory.updateFindings(update);
     } finally {
       await emitted;
