@@ -7,8 +7,9 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { CatFile } from "../src/git/cat-file.ts";
+import { CatFile, type ObjectReader } from "../src/git/cat-file.ts";
 import { TreeWalker } from "../src/git/changes.ts";
+import { ObjectStore } from "../src/git/object-store.ts";
 import { parseCommit } from "../src/git/objects.ts";
 import { TestRepo } from "./helpers/git-fixture.ts";
 import { requireTools, tempDir } from "./helpers/tools.ts";
@@ -29,10 +30,20 @@ function rawPaths(fields: string[]): string[] {
 
 const sorted = (paths: string[]) => [...paths].sort();
 
-/** Compares Vigil with git on every commit reachable from any ref; returns how many were compared. */
+/**
+ * Compares Vigil with git on every commit reachable from any ref, through git's cat-file (the walk waits
+ * on each read) and through the in-process object store (the walk runs at once, each tree checked
+ * against the one it replaces); returns how many commits were compared.
+ */
 async function compareWithGit(t: TestContext, repo: TestRepo): Promise<number> {
-  const objects = new CatFile(join(repo.dir, ".git"));
-  t.after(() => objects.close());
+  const readers = [new CatFile(join(repo.dir, ".git")), new ObjectStore(join(repo.dir, ".git"))];
+  t.after(() => readers.forEach((r) => r.close()));
+  let compared = 0;
+  for (const objects of readers) compared = await compareThrough(objects, repo);
+  return compared;
+}
+
+async function compareThrough(objects: ObjectReader, repo: TestRepo): Promise<number> {
   const walker = new TreeWalker(objects);
   const walked = repo
     .git("rev-list", "--all", "--parents")
@@ -45,6 +56,7 @@ async function compareWithGit(t: TestContext, repo: TestRepo): Promise<number> {
     const perParent = await Promise.all(commit.parents.map(async (p) => walker.diff(await walker.commitTree(p), commit.tree)));
     for (const [i, parent] of commit.parents.entries()) {
       assert.deepEqual(sorted(perParent[i]!), rawPaths(gitFields(repo, [...diffArgs, parent, id])), `${id} against parent ${parent}`);
+      assert.equal(await walker.countChanges(await walker.commitTree(parent), commit.tree), perParent[i]!.length, `${id}: count`);
     }
     // -m: every parent's diff in one output, so the union is what git reports for the commit.
     const union = [...new Set(commit.parents.length === 0 ? await walker.diff(null, commit.tree) : perParent.flat())];
