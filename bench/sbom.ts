@@ -142,6 +142,7 @@ async function main(): Promise<void> {
     ["pnpm-lock.yaml (pnpm 9)", targets.pnpmProject()],
     ["uv.lock (uv)", targets.uvProject()],
     ["poetry.lock (poetry 2)", targets.poetryProject()],
+    ["Pipfile.lock (pipenv)", targets.pipenvProject()],
   ];
   for (const [label, t] of dirs) measure(label, `dir:${t.root}`, `dir:${t.root}`, t.truth);
   for (const [label, t] of locks) measure(`${label}, the lock alone`, `dir:${t.lockOnly}`, `dir:${t.lockOnly}`, t.truth);

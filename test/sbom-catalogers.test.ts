@@ -1,7 +1,7 @@
 // Every cataloger on real artefacts, against the truth of the package manager that installed them
 // (test/helpers/sbom-targets.ts builds them once into .cache/sbom-targets), and on the documented
-// formats of those whose tools cannot run here (apk, Composer, NuGet, Gemfile.lock, Pipfile.lock;
-// installed gems come from Debian's ruby-* packages, a poetry.lock from poetry).
+// formats of those whose tools cannot run here (apk, Composer, NuGet, Gemfile.lock; installed gems come
+// from Debian's ruby-* packages, a poetry.lock from poetry, a Pipfile.lock from pipenv).
 import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -221,11 +221,12 @@ test("python: uv.lock from uv matches uv export (the project itself left out)", 
   assertMatches(await generateInventory(`dir:${lockOnly}`), truth);
 });
 
-test("python: poetry.lock from poetry matches poetry show", async (t) => {
+test("python: poetry.lock from poetry matches poetry show; Pipfile.lock from pipenv matches pipenv requirements", async (t) => {
   if (!requireTools(t, ["pip", "python3"])) return;
-  const { lockOnly, truth } = targets.poetryProject();
-  assert.ok(truth.has("pypi:requests@2.32.3"), [...truth].join(", "));
-  assertMatches(await generateInventory(`dir:${lockOnly}`), truth);
+  for (const { lockOnly, truth } of [targets.poetryProject(), targets.pipenvProject()]) {
+    assert.ok(truth.has("pypi:requests@2.32.3"), [...truth].join(", "));
+    assertMatches(await generateInventory(`dir:${lockOnly}`), truth);
+  }
 });
 
 test("npm: yarn.lock v1 and berry, pnpm-lock v9 (written in each tool's format)", async (t) => {

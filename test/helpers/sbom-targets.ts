@@ -702,3 +702,28 @@ export function poetryProject(): LockTarget {
     truth: new Set(shown.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))),
   };
 }
+
+/** pipenv (from PyPI, pinned) locks a Pipfile; truth: `pipenv requirements`, the pins of that lock. */
+export function pipenvProject(): LockTarget {
+  const dir = cached("pipenv", (dir) => {
+    run("pip", ["install", "--quiet", "--disable-pip-version-check", "--target", join(dir, "tool"), "pipenv==2026.10.3"]);
+    const project = join(dir, "project");
+    mkdirSync(project, { recursive: true });
+    writeFileSync(join(project, "Pipfile"), '[packages]\nrequests = "==2.32.3"\nattrs = "==24.2.0"\n');
+    // The virtualenv pipenv makes to lock in, and its cache, stay in this folder and are removed.
+    const env = { PYTHONPATH: join(dir, "tool"), WORKON_HOME: join(dir, "venvs"), PIPENV_CACHE_DIR: join(dir, "cache") };
+    run("python3", ["-m", "pipenv", "lock"], { cwd: project, env });
+    writeFileSync(join(dir, "requirements.txt"), run("python3", ["-m", "pipenv", "requirements"], { cwd: project, env }));
+    for (const scratch of ["venvs", "cache"]) rmSync(join(dir, scratch), { recursive: true, force: true });
+    lockOnly(dir, project, "Pipfile.lock");
+  });
+  const pins = readFileSync(join(dir, "requirements.txt"), "utf8")
+    .split("\n")
+    .map((l) => /^([A-Za-z0-9._-]+)==([^\s;]+)/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null);
+  return {
+    root: join(dir, "project"),
+    lockOnly: join(dir, "lock-only"),
+    truth: new Set(pins.map((m) => key("pypi", m[1]!.toLowerCase().replace(/[-_.]+/g, "-"), m[2]!))),
+  };
+}
