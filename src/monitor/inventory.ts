@@ -62,27 +62,42 @@ export interface FindingsUpdate {
 /** The rows a FindingsUpdate writes, for either store. */
 export function findingRows(update: FindingsUpdate): {
   details: [id: string, doc: string][];
+  /** Each opened finding with its detail id: the finding itself carries the place's columns. */
   places: [detail: string, place: FindingPlace][];
   closed: [detail: string, key: string][];
   /** Details of closed findings: deleted unless a place still names them. */
   orphans: string[];
 } {
+  const ids = new DetailIds();
   const details = new Map<string, string>();
   const places: [string, FindingPlace][] = [];
   for (const list of [update.opened, update.changed]) {
     for (const f of list) {
-      const id = detailId(f);
+      const id = ids.of(f);
       // Every place of one component's advisory finding has the same detail: serialised once.
       if (!details.has(id)) details.set(id, JSON.stringify(splitFinding(f).detail));
-      if (list === update.opened)
-        places.push([
-          id,
-          { key: f.key, environment: f.environment, workload: f.workload, image: f.image, digest: f.digest, since: f.since },
-        ]);
+      if (list === update.opened) places.push([id, f]);
     }
   }
-  const closed = update.closed.map((f): [string, string] => [detailId(f), f.key]);
+  const closed = update.closed.map((f): [string, string] => [ids.of(f), f.key]);
   return { details: [...details], places, closed, orphans: [...new Set(closed.map(([id]) => id))] };
+}
+
+/**
+ * detailId, remembered per subject and rule for one update: a feed's change names the same component and
+ * advisory in many places, and the finding's own strings look up faster than a new id string is made.
+ */
+class DetailIds {
+  readonly #bySubject = new Map<string, Map<string, string>>();
+
+  of(f: MonitorFinding): string {
+    if (f.type !== "advisory") return detailId(f);
+    let byRule = this.#bySubject.get(f.subject);
+    if (!byRule) this.#bySubject.set(f.subject, (byRule = new Map()));
+    let id = byRule.get(f.rule);
+    if (id === undefined) byRule.set(f.rule, (id = detailId(f)));
+    return id;
+  }
 }
 
 /** Rows of (place columns, detail document) read back as findings; each detail parsed once. */
