@@ -121,7 +121,7 @@ export class LogPatchParser {
 
   write(chunk: Buffer): void {
     if (this.pending.length > 0) {
-      if (chunk.indexOf(this.terminator()) === -1) {
+      if (this.unitEnd(chunk, 0) === -1) {
         this.pending.push(chunk);
         return;
       }
@@ -138,20 +138,31 @@ export class LogPatchParser {
     this.pending = [];
     this.data = Buffer.alloc(0);
     this.pos = 0;
+    let headers = rest;
     if (this.state === State.Patch && (rest.length === 0 || rest[0] === NUL)) {
       this.endCommit();
-      this.headers(rest.toString("latin1", 1), true);
-    } else if (this.state === State.Headers) this.headers(rest.toString("latin1"), true);
-    else throw streamError("it ends inside a commit");
+      headers = rest.subarray(1);
+    }
+    if (this.state !== State.Headers) throw streamError("it ends inside a commit");
+    // The last commits' headers, when they change nothing: NUL-separated, the last not followed by one.
+    for (const header of headers.toString("latin1").split("\0")) if (header !== "") this.commit(header);
   }
 
-  private terminator(): number {
-    return this.state === State.Raw ? NUL : LF;
+  /**
+   * Where the unit starting at `from` ends: a raw record at a NUL, a patch line at a line feed, a commit's
+   * header at a line feed (raw records follow) or a NUL (it changes nothing), whichever comes first.
+   */
+  private unitEnd(data: Buffer, from: number): number {
+    if (this.state === State.Raw) return data.indexOf(NUL, from);
+    const lf = data.indexOf(LF, from);
+    if (this.state !== State.Headers) return lf;
+    const nul = data.indexOf(NUL, from);
+    return nul === -1 || (lf !== -1 && lf < nul) ? lf : nul;
   }
 
   private parse(): void {
     for (;;) {
-      const end = this.data.indexOf(this.terminator(), this.pos);
+      const end = this.unitEnd(this.data, this.pos);
       if (end === -1) {
         if (this.pos < this.data.length) this.pending.push(this.data.subarray(this.pos));
         this.pos = this.data.length;
@@ -161,7 +172,7 @@ export class LogPatchParser {
       this.pos = end + 1;
       switch (this.state) {
         case State.Headers:
-          this.headers(this.data.toString("latin1", from, end), false);
+          this.header(from, end);
           break;
         case State.Raw:
           this.raw(from, end);
@@ -176,13 +187,10 @@ export class LogPatchParser {
     }
   }
 
-  /** Commits that change nothing (a merge, whose patch is not asked for, or an empty commit), then one with raw records. */
-  private headers(text: string, atEnd: boolean): void {
-    const parts = text.split("\0");
-    const current = atEnd ? "" : parts.pop()!;
-    for (const part of parts) if (part !== "") this.commit(part);
-    if (atEnd) return;
-    this.commit(current);
+  /** A commit's header; one that changes nothing (a merge, whose patch is not asked for, or an empty commit) ends at a NUL. */
+  private header(from: number, end: number): void {
+    this.commit(this.data.toString("latin1", from, end));
+    if (this.data[end] === NUL) return;
     this.state = State.Raw;
     this.records = [];
     this.nextRecord = 0;
@@ -223,9 +231,9 @@ export class LogPatchParser {
   private patchLine(from: number, end: number): void {
     const data = this.data;
     if (data[from] === NUL) {
-      // The NUL that closes a commit; the next commit's headers follow it on the same line.
+      // The NUL that closes a commit: the next commit's header starts after it.
       this.endCommit();
-      this.headers(data.toString("latin1", from + 1, end), false);
+      this.pos = from + 1;
       return;
     }
     // Only the lines that say something are read ("--- a/…", "+++ b/…", modes and renames are not needed).
