@@ -29,7 +29,7 @@ images:
     signers: [{ key: ${JSON.stringify(ci.publicPem)} }]
 ${kinds ? `kinds:\n${kinds}` : ""}`;
 
-type Checks = { status: string; rule: string; subject: string; message: string }[];
+type Checks = { status: string; rule: string; subject: string; message: string; code?: string }[];
 
 function gate(name: string, manifests: string, trust = policy()) {
   writeFileSync(join(s.dir, `${name}.trust.yaml`), trust);
@@ -84,8 +84,9 @@ describe("artifact gate: images in every kind", () => {
     assert.equal(checks[0]!.subject, `Rollout/shop/web container web: ${unsigned.tag}`);
     assert.match(
       checks[1]!.message,
-      /Rollout \(argoproj\.io\) is not a Kubernetes kind .*add \{ group: "argoproj\.io", kind: Rollout, images: \[PATH…\] \} \(or carriesNoImages: true\) under kinds/,
+      /Rollout \(argoproj\.io\) is not a Kubernetes kind .*add \{ group: "argoproj\.io", kind: Rollout \} under kinds in .* with where its images are, as lists of field paths: images \(image references\), podSpecs \(pod specs\), containerLists \(lists of containers\) or containers \(single containers\); or with carriesNoImages: true if it runs none$/,
     );
+    assert.equal(checks[1]!.code, "undeclared-kind");
     assert.equal(existsSync(out.pinned), false);
   });
 

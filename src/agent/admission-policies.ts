@@ -74,6 +74,7 @@ export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]
         status: "fail",
         subject: name,
         message: `the cluster's admission could not be prepared for ${name}, so nothing was written: ${redactCredentials(e.message)}`,
+        code: "admission-not-prepared",
       }),
     );
   }
@@ -112,6 +113,7 @@ async function installPolicies(p: AdmissionPreparation, policies: NonNullable<Ad
       `bound to namespace(s) ${env.namespaces.join(", ")}` +
       (exclusions.length > 0 ? `; ${exclusions.length} object(s) excepted by PolicyExceptions in force` : "") +
       (removed.length > 0 ? `; removed: ${removed.join(", ")}` : ""),
+    code: "admission-policies-bound",
   });
 }
 

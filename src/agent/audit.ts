@@ -153,6 +153,7 @@ export class AgentAudit {
             message: unavailable
               ? `the audit log cannot be read: ${message}; approvals, promotion and first sightings come from it, so nothing is deployed until it can be`
               : `the audit log does not verify: ${message}; nothing is deployed on evidence that may have been deleted, rewound or edited: restore the log from a copy that extends the checkpoint kept in ${this.#keeper?.where ?? "this agent's memory"}, or, if the log was replaced on purpose, delete that checkpoint so the agent trusts the new log from its start`,
+            code: unavailable ? "audit-log-unavailable" : "audit-log-invalid",
           }),
         };
       }
@@ -174,7 +175,14 @@ export class AgentAudit {
           ? `, with a deployment record of tree ${(deployment.payload as { revision: { tree: string } }).revision.tree.slice(0, 12)} signed by this agent's key`
           : "";
         return {
-          check: check({ gate: "audit", rule: "recorded", status: "pass", subject: this.location, message: `${entries}${signed}` }),
+          check: check({
+            gate: "audit",
+            rule: "recorded",
+            status: "pass",
+            subject: this.location,
+            message: `${entries}${signed}`,
+            code: "recorded",
+          }),
           unavailable: false,
         };
       } catch (e) {
@@ -187,6 +195,7 @@ export class AgentAudit {
             status: "fail",
             subject: this.location,
             message: `this reconcile could not be recorded in the audit log: ${message}; every decision must be recorded: make the log writable again (vigil audit verify --log ${this.location}); the next reconcile opens it again`,
+            code: "not-recorded",
           }),
           unavailable: e instanceof VigilError && e.exitCode === ExitCode.unavailable,
           error: e,

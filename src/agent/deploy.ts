@@ -21,7 +21,7 @@ import {
   type SyncResult,
 } from "../cluster/index.ts";
 import { describeRef, type SourcedObject } from "../manifest/manifests.ts";
-import type { SyncOptions } from "../cluster/sync.ts";
+import { REFUSAL_CODES, type SyncOptions } from "../cluster/sync.ts";
 import { inventoryMac, readInventory } from "../cluster/inventory.ts";
 import { STATUS_MAC_FIELD, type StateKey } from "./state-key.ts";
 import type { AgentConfig } from "./config.ts";
@@ -223,7 +223,7 @@ export async function applyCandidate(
   } catch (e) {
     if (!(e instanceof SyncRefused)) throw e;
     const checks = e.refusals.map((r) => ({
-      ...check({ gate: "apply", rule: r.rule, status: "fail", subject: r.object, message: r.reason }),
+      ...check({ gate: "apply", rule: r.rule, status: "fail", subject: r.object, message: r.reason, code: REFUSAL_CODES[r.rule] }),
       ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }),
     }));
     return { checks, health: "unknown", plan: [] };
@@ -240,6 +240,7 @@ export async function applyCandidate(
         status: "warn",
         subject: env.name,
         message: "the prune limit is lifted for this run (vigil agent --allow-mass-prune)",
+        code: "prune-limit-lifted",
       }),
     );
   if (options.dryRun || !result.complete) return { checks, health: "unknown", plan: planLines(result), sync: result };
@@ -253,7 +254,9 @@ export async function applyCandidate(
   seconds.health = (performance.now() - started) / 1000;
   for (const r of health.resources)
     if (r.state !== "healthy")
-      checks.push(check({ gate: "health", rule: r.state, status: "warn", subject: describeRef(r.object), message: r.message }));
+      checks.push(
+        check({ gate: "health", rule: r.state, status: "warn", subject: describeRef(r.object), message: r.message, code: "not-healthy" }),
+      );
   return { checks, health: health.state, plan: planLines(result), sync: result };
 }
 
@@ -281,12 +284,20 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
           status: "fail",
           subject,
           message: `the API server refused it: ${r.message ?? "no reason given"}`,
+          code: "api-server-rejected",
         }),
         ...at,
       });
     if (r.action === "conflict" && r.managers)
       checks.push({
-        ...check({ gate: "apply", rule: "conflict", status: "fail", subject, message: r.message ?? "someone else made it" }),
+        ...check({
+          gate: "apply",
+          rule: "conflict",
+          status: "fail",
+          subject,
+          message: r.message ?? "someone else made it",
+          code: r.claimedBy !== undefined ? "owned-by-other-environment" : "not-adopted",
+        }),
         ...at,
       });
     else if (r.action === "conflict") {
@@ -294,7 +305,17 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
       const what = owner
         ? `it belongs to another environment: ${owner} set its ${ENVIRONMENT_LABEL} label; not applied, even with force: define it in one environment only`
         : `${conflictText(r)}; change it in Git, or set force: true for ${env.name} to take the fields over`;
-      checks.push({ ...check({ gate: "apply", rule: "conflict", status: "fail", subject, message: what }), ...at });
+      checks.push({
+        ...check({
+          gate: "apply",
+          rule: "conflict",
+          status: "fail",
+          subject,
+          message: what,
+          code: owner ? "owned-by-other-environment" : "field-conflict",
+        }),
+        ...at,
+      });
     }
     if (r.action === "drift") {
       const what = formatChanges(r.changes ?? []).join("; ") || "fields Vigil manages";
@@ -305,13 +326,21 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
           status: r.restored ? "pass" : "warn",
           subject,
           message: `${r.restored ? "restored" : "changed in the cluster, not restored (drift: report)"}: ${what}`,
+          code: r.restored ? "drift-restored" : "drift-reported",
         }),
         ...at,
       });
     }
     if (r.action === "orphan")
       checks.push(
-        check({ gate: "apply", rule: "prune", status: "warn", subject, message: r.message ?? "removed from Git but left in place" }),
+        check({
+          gate: "apply",
+          rule: "prune",
+          status: "warn",
+          subject,
+          message: r.message ?? "removed from Git but left in place",
+          code: "prune-skipped",
+        }),
       );
     // Reported, not a failure: one object the account may not touch must not hold the rest of the revision back.
     if (r.action === "forbidden")
@@ -322,6 +351,7 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
           status: "warn",
           subject,
           message: `${r.message ?? "forbidden"}; not in the inventory's claims: grant the environment's ServiceAccount access, or remove it from Git`,
+          code: "forbidden",
         }),
         ...at,
       });
@@ -333,16 +363,37 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
           status: "pass",
           subject,
           message: `adopted on purpose (annotation vigil.dev/adopt=${env.name} on the live object); environment ${env.name} never prunes it`,
+          code: "adopted",
         }),
         ...at,
       });
   }
   if (result.inventoryUntrusted)
-    checks.push(check({ gate: "apply", rule: "inventory", status: "warn", subject: env.name, message: result.inventoryUntrusted }));
+    checks.push(
+      check({
+        gate: "apply",
+        rule: "inventory",
+        status: "warn",
+        subject: env.name,
+        message: result.inventoryUntrusted,
+        code: "inventory-untrusted",
+      }),
+    );
   if (result.pruneBlocked)
-    checks.push(check({ gate: "apply", rule: "prune-limit", status: "fail", subject: env.name, message: result.pruneBlocked }));
+    checks.push(
+      check({
+        gate: "apply",
+        rule: "prune-limit",
+        status: "fail",
+        subject: env.name,
+        message: result.pruneBlocked,
+        code: "prune-limit-exceeded",
+      }),
+    );
   else if (result.pruneSkipped)
-    checks.push(check({ gate: "apply", rule: "prune", status: "warn", subject: env.name, message: result.pruneSkipped }));
+    checks.push(
+      check({ gate: "apply", rule: "prune", status: "warn", subject: env.name, message: result.pruneSkipped, code: "prune-skipped" }),
+    );
   const summary = Object.entries(APPLIED_WORDS)
     .filter(([a]) => counts.get(a))
     .map(([a, word]) => `${counts.get(a)} ${word}`)
@@ -355,6 +406,7 @@ function syncChecks(result: SyncResult, env: EnvironmentConfig): Check[] {
         status: "pass",
         subject: env.name,
         message: `${result.dryRun ? "would be " : ""}${summary} (${result.requests.total} API requests)`,
+        code: "applied",
       }),
     );
   return checks;

@@ -128,6 +128,7 @@ export async function runGates(c: Candidate, seconds: Record<string, number> = {
           status: "skip",
           subject: c.env.name,
           message: `the ${step.gate} gate is off for ${c.env.name} by the trust policy ${off.get(step.gate)}`,
+          code: "gate-off",
         }),
       );
       continue;
@@ -175,6 +176,7 @@ async function render(c: Candidate): Promise<Check[]> {
         status: "fail",
         subject: `${c.path}@${c.commit.slice(0, 12)}`,
         message: `nothing to deploy: ${c.path} holds no Kubernetes objects at this revision`,
+        code: "no-objects",
       }),
     ];
   }
@@ -187,6 +189,7 @@ async function render(c: Candidate): Promise<Check[]> {
       status: "pass",
       subject: `${c.path}@${c.commit.slice(0, 12)}`,
       message: `${c.objects.length} objects`,
+      code: "objects-rendered",
     }),
   ];
 }
@@ -209,6 +212,7 @@ function badNames(objects: readonly SourcedObject[]): Check[] {
               status: "fail",
               subject: `${s.file}:${s.line}`,
               message: `${problem}; the API server would reject it`,
+              code: "invalid-name",
             }),
             location: { file: s.file, line: s.line },
           },
@@ -235,6 +239,7 @@ function selfPolicies(objects: readonly SourcedObject[]): Check[] {
         status: "fail",
         subject: `${s.file}:${s.line}`,
         message: `${s.object.kind} ${String(s.object.metadata?.name ?? "")} is in the environment's own manifests: policies, bindings and PolicyExceptions come only from the sources the trust policy names (environments[].policySources) or the agent's policy inputs, never from the set they judge. Move it there`,
+        code: "policy-in-manifests",
       }),
       location: { file: s.file, line: s.line },
     }));
@@ -257,6 +262,7 @@ async function policyGate(c: Candidate): Promise<Check[]> {
         subject: c.env.name,
         message:
           "the policy gate is on but no pack or policy is configured: name packs or policies in the agent configuration, or turn the gate off for this environment in the trust policy",
+        code: "no-policy-configured",
       }),
     ];
   }
@@ -309,6 +315,7 @@ async function secretsGate(c: Candidate): Promise<Check[]> {
         status: "fail",
         subject: c.commit,
         message: `the trust policy at ${c.commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`,
+        code: "trust-policy-invalid",
       }),
     ];
   }
@@ -322,6 +329,7 @@ async function secretsGate(c: Candidate): Promise<Check[]> {
           status: "pass",
           subject: c.commit.slice(0, 12),
           message: `no secret added ${c.lastApplied ? `since ${c.lastApplied.slice(0, 12)}` : "in the revision's history"}`,
+          code: "no-secrets",
         }),
       ];
 }
@@ -343,6 +351,7 @@ async function decrypt(c: Candidate): Promise<Check[]> {
         status: "fail",
         subject: file,
         message: `${file} is SOPS-encrypted but the agent has no decryption keys: name a Secret holding them in the agent configuration (sops: { secret: NAME })`,
+        code: "no-decryption-keys",
       }),
     );
   }
@@ -356,6 +365,7 @@ async function decrypt(c: Candidate): Promise<Check[]> {
         status: "fail",
         subject: file,
         message: `${file} is SOPS-encrypted in a Kustomize environment: SOPS files are decrypted for plain-manifest environments only (docs/secrets.md)`,
+        code: "sops-in-kustomize",
       }),
     );
   }
@@ -381,13 +391,16 @@ async function decrypt(c: Candidate): Promise<Check[]> {
           subject: files.join(", "),
           message:
             "a SOPS-encrypted file holds objects that run images, which the artifact gate could not judge encrypted: keep workloads out of encrypted files",
+          code: "sops-runs-images",
         }),
       ];
     }
     c.objects = decrypted;
   } catch (e) {
     if (!(e instanceof SopsError) && !(e instanceof InputError)) throw e;
-    return [check({ gate: "decrypt", rule: "sops", status: "fail", subject: files.join(", "), message: e.message })];
+    return [
+      check({ gate: "decrypt", rule: "sops", status: "fail", subject: files.join(", "), message: e.message, code: "decryption-failed" }),
+    ];
   }
   return [
     check({
@@ -396,6 +409,7 @@ async function decrypt(c: Candidate): Promise<Check[]> {
       status: "pass",
       subject: files.join(", "),
       message: `${files.length} SOPS file(s) decrypted in memory, MAC verified`,
+      code: "decrypted",
     }),
   ];
 }

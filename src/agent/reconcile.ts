@@ -123,7 +123,17 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     } catch (e) {
       // A replica that lost its Lease records nothing: the one that holds it now does.
       return finish(
-        [...checks, check({ gate: "agent", rule: "leadership", status: "fail", subject: env.name, message: (e as Error).message })],
+        [
+          ...checks,
+          check({
+            gate: "agent",
+            rule: "leadership",
+            status: "fail",
+            subject: env.name,
+            message: (e as Error).message,
+            code: "not-leader",
+          }),
+        ],
         { ...rest, exitCode: ExitCode.unavailable },
       );
     }
@@ -282,6 +292,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
         status: "fail",
         subject: env.name,
         message: e.message,
+        code: e.exitCode === ExitCode.unavailable ? "dependency-unavailable" : "bad-input",
       }),
     ];
     const rest = {

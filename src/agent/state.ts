@@ -35,6 +35,7 @@ export function judgeStateByLog(environment: string, status: EnvironmentState, w
           status: "fail",
           subject,
           message: `the status says ${status.lastApplied.slice(0, 12)} was applied, but the audit log (${where}) records no apply of ${environment}: the status was written outside the agent; remove its lastApplied once you know who wrote it`,
+          code: "status-unrecorded",
         }),
       };
     }
@@ -49,6 +50,7 @@ export function judgeStateByLog(environment: string, status: EnvironmentState, w
               status: "warn",
               subject,
               message: `the audit log (${where}) holds no reconcile of ${environment} yet: the status's ${status.lastApplied.slice(0, 12)} is taken as is, once`,
+              code: "status-taken-once",
             }),
           ]
         : [],
@@ -64,6 +66,7 @@ export function judgeStateByLog(environment: string, status: EnvironmentState, w
         status: "fail",
         subject,
         message: `the status has no last applied revision, but the audit log records ${logged.commit.slice(0, 12)} applied (${logged.where}): the status was deleted or reset outside the agent, and history does not restart; ${restore(logged.commit)}`,
+        code: "status-reset",
       }),
     };
   }
@@ -77,6 +80,7 @@ export function judgeStateByLog(environment: string, status: EnvironmentState, w
         status: "fail",
         subject,
         message: `the status says ${status.lastApplied.slice(0, 12)} was applied last, but the audit log records ${logged.commit.slice(0, 12)} (${logged.where}): the status was altered outside the agent; ${restore(logged.commit)}`,
+        code: "status-altered",
       }),
     };
   }
@@ -97,6 +101,7 @@ export function judgeMissingStatus(environment: string, inventoryExists: boolean
       message:
         `the status ConfigMap is gone but ${environment}'s inventory is not: the status was deleted outside the agent, and the last applied revision (the revision gate's starting point) is lost. ` +
         "Restore the status the agent wrote (or configure the audit log, which keeps the history)",
+      code: "status-deleted",
     });
   }
   if (key?.applied?.has(environment)) {
@@ -108,6 +113,7 @@ export function judgeMissingStatus(environment: string, inventoryExists: boolean
       message:
         `the status and the inventory of ${environment} are gone, but the agent's state key (${key.source}) records that ${environment} has applied: they were deleted outside the agent, and history does not restart. ` +
         "Restore them as the agent wrote them; to start the environment over on purpose, remove it from that Secret's vigil.dev/applied-environments annotation",
+      code: "state-deleted",
     });
   }
   return undefined;
@@ -141,6 +147,7 @@ export function judgeStateByKey(
           status: "fail",
           subject,
           message: `the status ConfigMap ${what} under the agent's state key (${key.source})${status.lastApplied ? ` for lastApplied ${status.lastApplied.slice(0, 12)}` : ""}: it was patched or rewritten outside the agent, and the last applied revision (the revision gate's starting point) cannot be trusted. Put back the status the agent wrote, once you know who changed it`,
+          code: "status-mac-invalid",
         }),
       };
     }
@@ -151,6 +158,7 @@ export function judgeStateByKey(
         status: "warn",
         subject,
         message: `the status carries no MAC: written before the agent's state key (${key.source}) was made; taken as it is, once`,
+        code: "status-unauthenticated",
       }),
     );
   }
@@ -165,6 +173,7 @@ export function judgeStateByKey(
           status: "fail",
           subject: `inventory of ${environment}`,
           message: `${inventoryDistrust.replace(/: it was written outside the agent.*$/, "")}: it was rewritten outside the agent, and what it lists decides pruning. Delete it once you know who wrote it (the next sync then prunes nothing and records the set again)`,
+          code: "inventory-mac-invalid",
         }),
       };
     notes.push(
@@ -174,6 +183,7 @@ export function judgeStateByKey(
         status: "warn",
         subject: `inventory of ${environment}`,
         message: `the inventory carries no valid MAC: written before the agent's state key (${key.source}) was made; taken once`,
+        code: "inventory-unauthenticated",
       }),
     );
   }

@@ -2,6 +2,7 @@
 // a kind, a time, an environment and the kind's payload. Their schemas are here; encoding, decoding and
 // describing records is src/audit/record.ts; docs/audit.md lists the kinds.
 import * as v from "valibot";
+import { CHECK_CODE_LIST } from "./check-codes.ts";
 
 const text = v.pipe(v.string(), v.minLength(1, "must not be empty"));
 const environmentName = v.pipe(
@@ -25,7 +26,8 @@ const check = v.strictObject({
   status: v.picklist(["pass", "fail", "warn", "skip"]),
   subject: v.string(),
   message: v.string(),
-  code: v.optional(text),
+  /** Absent in records written before checks carried codes; otherwise one declared in check-codes.ts. */
+  code: v.optional(v.picklist(CHECK_CODE_LIST, "must be a check code declared in src/api/check-codes.ts (docs/verdict.md)")),
   location: v.optional(v.strictObject({ file: text, line: count })),
   /** What an accepted signature let in (src/core/verdict.ts Admitted), the key in src/trust's canonical form. */
   admits: v.optional(v.array(v.strictObject({ kind: v.picklist(["commit", "image"]), subject: text, signer: text, key: text }))),

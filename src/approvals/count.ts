@@ -68,7 +68,16 @@ export async function countApprovals(input: CountInput): Promise<Count> {
   for (const s of seen.filter((x) => !withdrawals.includes(x))) {
     const problem = approvalProblem(s, input, rule, withdrawn, counted);
     if (problem) {
-      checks.push(check({ gate: GATE, rule: "approval", status: "warn", subject: s.ref, message: `not counted: ${problem}` }));
+      checks.push(
+        check({
+          gate: GATE,
+          rule: "approval",
+          status: "warn",
+          subject: s.ref,
+          message: `not counted: ${problem}`,
+          code: "approval-not-counted",
+        }),
+      );
       continue;
     }
     const { identity, key } = s.signer as Extract<SignatureResult, { ok: true }>;
@@ -80,6 +89,7 @@ export async function countApprovals(input: CountInput): Promise<Count> {
         status: "pass",
         subject: s.ref,
         message: `counted: ${identity} (${key}) approved ${describeApproval(s.opened!.claim)}`,
+        code: "approval-counted",
       }),
     );
   }
@@ -126,7 +136,15 @@ function judgeWithdrawals(seen: Seen[], input: CountInput): { withdrawn: Map<str
   const checks = seen.map((s) => {
     const claim = s.opened!.claim;
     const problem = !s.signer!.ok ? s.signer!.reason : (bindingProblem(claim, input) ?? futureProblem(claim, input.now));
-    if (problem) return check({ gate: GATE, rule: "withdrawal", status: "warn", subject: s.ref, message: `ignored: ${problem}` });
+    if (problem)
+      return check({
+        gate: GATE,
+        rule: "withdrawal",
+        status: "warn",
+        subject: s.ref,
+        message: `ignored: ${problem}`,
+        code: "withdrawal-ignored",
+      });
     const who = (s.signer as { identity: string }).identity;
     if (!withdrawn.has(who) || withdrawn.get(who)! < claim.at) withdrawn.set(who, claim.at);
     return check({
@@ -135,6 +153,7 @@ function judgeWithdrawals(seen: Seen[], input: CountInput): { withdrawn: Map<str
       status: "pass",
       subject: s.ref,
       message: `${who} withdrew their approvals of ${short(claim.revision.commit)} for ${claim.environment} made up to ${formatTime(claim.at)}`,
+      code: "approvals-withdrawn",
     });
   });
   return { withdrawn, checks };

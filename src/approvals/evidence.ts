@@ -80,6 +80,7 @@ export async function claimsUnder(
         status: "fail",
         subject: recorded.ref,
         message: `the ${kindOf(recorded.envelope, recorded.ref)} recorded in ${recorded.where} (${evidence!.where}) is no longer in ${recorded.ref}: someone deleted it; it still counts from the log's copy, but find out who deleted it and push it back (git push origin '${recorded.ref}') before this releases`,
+        code: "claim-deleted",
       }),
     );
   }

@@ -79,6 +79,7 @@ export class ApprovalGate {
           status: "fail",
           subject: commit,
           message: `the trust policy at ${short(commit)} is invalid: ${(e as Error).message}`,
+          code: "trust-policy-invalid",
         }),
       ];
     }
@@ -93,6 +94,7 @@ export class ApprovalGate {
           status: "skip",
           subject: commit,
           message: `${ctx.policy.source} asks no approvals and no promotion for ${environment}`,
+          code: "not-required",
         }),
         ...monitor,
       ];
@@ -120,6 +122,7 @@ export class ApprovalGate {
           status: "skip",
           subject: target.commit,
           message: `moving back from ${short(from!)}: the revision gate's history check counts ${env.name}'s rollback approvals for it`,
+          code: "rollback-counted-by-history",
         }),
       ];
     }
@@ -151,7 +154,14 @@ export class ApprovalGate {
     return [
       ...count.seen,
       ...deleted,
-      check({ gate: GATE, rule: "approvals", status: count.approved ? "pass" : "fail", subject: target.commit, message: count.summary }),
+      check({
+        gate: GATE,
+        rule: "approvals",
+        status: count.approved ? "pass" : "fail",
+        subject: target.commit,
+        message: count.summary,
+        code: count.approved ? "approvals-met" : "approvals-missing",
+      }),
     ];
   }
 
@@ -175,7 +185,16 @@ export class ApprovalGate {
     try {
       key = this.agentKey(ctx.policy, index)!;
     } catch (e) {
-      return [check({ gate: "promotion", rule: "promotion", status: "fail", subject: target.commit, message: (e as Error).message })];
+      return [
+        check({
+          gate: "promotion",
+          rule: "promotion",
+          status: "fail",
+          subject: target.commit,
+          message: (e as Error).message,
+          code: "agent-key-invalid",
+        }),
+      ];
     }
     const cacheKey = `${after}\n${agent.key}`;
     let records = this.records.get(cacheKey);
@@ -197,6 +216,7 @@ export class ApprovalGate {
           status: "fail",
           subject: target.commit,
           message: `cannot read ${after}'s deployment records: ${(e as Error).message}`,
+          code: "deployment-records-unreadable",
         }),
       ];
     }

@@ -158,6 +158,7 @@ export function promotionChecks(input: PromotionInput): Check[] {
         status: "fail",
         subject,
         message: `${tree} has no deployment record signed by ${after}'s agent: ${input.environment.name} takes only what ran in ${after} first (${input.where}); deploy it to ${after}, let it soak, then promote`,
+        code: "not-deployed-before",
       }),
     ];
   }
@@ -170,18 +171,26 @@ export function promotionChecks(input: PromotionInput): Check[] {
         status: "pass",
         subject,
         message: `${tree} ran healthy in ${after} from ${formatTime(best.from)} for ${formatDuration(best.ms)} (soak ${soak})`,
+        code: "soaked",
       }),
     ];
   }
   const why = best.replacedBy
     ? `ran healthy in ${after} only from ${formatTime(best.from)} until ${replacedTree(best.replacedBy.tree)} replaced it at ${formatTime(best.replacedBy.at)} (${formatDuration(best.ms)}; ${best.replacedBy.where}), less than the ${soak} soak; deploy it to ${after} again and let it soak`
     : `has run healthy in ${after} since ${formatTime(best.from)}: the ${soak} soak is not over until ${formatTime(new Date(best.from.getTime() + soakMs))}`;
-  return [...checks, check({ gate: GATE, rule: "promotion", status: "fail", subject, message: `${tree} ${why}` })];
+  return [...checks, check({ gate: GATE, rule: "promotion", status: "fail", subject, message: `${tree} ${why}`, code: "soak-incomplete" })];
 }
 
 function recordCheck(r: RecordSeen, target: Revision): Check {
   if (!r.record)
-    return check({ gate: GATE, rule: "deployment-record", status: "warn", subject: r.where, message: `not counted: ${r.problem}` });
+    return check({
+      gate: GATE,
+      rule: "deployment-record",
+      status: "warn",
+      subject: r.where,
+      message: `not counted: ${r.problem}`,
+      code: "record-not-counted",
+    });
   if (r.record.revision.tree !== target.tree) {
     return check({
       gate: GATE,
@@ -189,6 +198,7 @@ function recordCheck(r: RecordSeen, target: Revision): Check {
       status: "warn",
       subject: r.where,
       message: `not counted: it records tree ${short(r.record.revision.tree)}, not ${short(target.tree)}: it was stored under another tree's name`,
+      code: "record-tree-mismatch",
     });
   }
   const { revision, environment, deployedAt, at } = r.record;
@@ -198,6 +208,7 @@ function recordCheck(r: RecordSeen, target: Revision): Check {
     status: "pass",
     subject: r.where,
     message: `${environment}'s agent deployed ${short(revision.commit)} (tree ${short(revision.tree)}) at ${formatTime(deployedAt)}, healthy from ${formatTime(at)}`,
+    code: "record-counted",
   });
 }
 

@@ -87,6 +87,7 @@ async function addedSecrets(opts: ReleaseOptions, commit: string, from: string |
         status: "fail",
         subject: commit,
         message: `the trust policy at ${commit.slice(0, 12)} cannot be read for its secrets allowlist: ${(e as Error).message}`,
+        code: "trust-policy-invalid",
       }),
     ];
   }
@@ -106,5 +107,6 @@ function withoutLog(environment: string): Check {
     subject: environment,
     message:
       "judged on the claims refs/vigil/ holds now: a withdrawal or deployment record deleted from there cannot be detected without the agent's audit log; pass --log (and --checkpoint) for the verdict the agent reaches",
+    code: "evidence-unlogged",
   });
 }

@@ -5,7 +5,8 @@
 import { PatternRules } from "../core/patterns.ts";
 import type { TrustPolicy } from "../trust/policy.ts";
 import type { TrustPolicyDocument } from "../api/trust-policy.ts";
-import { check, type Admitted, type Check } from "../core/verdict.ts";
+import { check, type Admitted, type Check, type CheckCode } from "../core/verdict.ts";
+import { VerificationFailure } from "../sigstore/failure.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import type { RegistryClient } from "../oci/registry.ts";
 import { parseReference, type ImageReference } from "../oci/reference.ts";
@@ -48,7 +49,9 @@ export interface ArtifactGateResult extends ImageGateResult {
 }
 
 /** An image's outcome: the digest it may run at, or why it may not run. */
-type Outcome = { digest: string; message: string; admits: Admitted[] } | { blocked: string; unavailable?: boolean };
+type Outcome =
+  | { digest: string; message: string; admits: Admitted[]; code: CheckCode }
+  | { blocked: string; code: CheckCode; unavailable?: boolean };
 
 /**
  * The gate over manifests: every image they would run, judged, and the manifests pinned. A kind neither
@@ -73,6 +76,7 @@ export async function artifactChecks(manifests: readonly SourcedObject[], option
         subject: "manifests",
         message: `the ${manifests.length} manifests run no images (no pod spec, container list or image volume)`,
         admits: [],
+        code: "no-images",
       }),
     );
   const blocked = checks.some((c) => c.status === "fail");
@@ -87,9 +91,11 @@ function undeclaredKindCheck(u: UndeclaredKind, policy: TrustPolicy): Check {
       : "";
   const message =
     `${object.kind} (${u.group || "core"}) is not a Kubernetes kind and the trust policy does not say where its images are${hint}: ` +
-    `add { group: "${u.group}", kind: ${object.kind}, images: [PATH…] } (or carriesNoImages: true) under kinds in ${policy.source}`;
+    `add { group: "${u.group}", kind: ${object.kind} } under kinds in ${policy.source} with where its images are, as lists of field paths: ` +
+    "images (image references), podSpecs (pod specs), containerLists (lists of containers) or containers (single containers); " +
+    "or with carriesNoImages: true if it runs none";
   return {
-    ...check({ gate: GATE, rule: "image-locations", status: "fail", subject: describeObject(object), message }),
+    ...check({ gate: GATE, rule: "image-locations", status: "fail", subject: describeObject(object), message, code: "undeclared-kind" }),
     location: { file: u.source.file, line: u.source.line },
   };
 }
@@ -135,6 +141,7 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
   if (!found) {
     return {
       blocked: `no rule in the trust policy's images covers ${name}: add one with its signers (or allowUnsigned: true) to ${input.policy.source}`,
+      code: "no-image-rule",
     };
   }
   const rule = found.value;
@@ -143,10 +150,15 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
     if (rule.allowUnsigned) {
       const { digest } = await input.client.resolve(use.reference);
       // Admitted by no key: said as an empty list, so a reader can tell it from a check it cannot read.
-      return { digest, message: `runs unsigned, as the rule for ${rule.pattern} (${ruleAt}) allows; pinned to ${digest}`, admits: [] };
+      return {
+        digest,
+        message: `runs unsigned, as the rule for ${rule.pattern} (${ruleAt}) allows; pinned to ${digest}`,
+        admits: [],
+        code: "unsigned-allowed",
+      };
     }
     const verified = await verifyImage(input.client, use.reference, requirements(rule, input));
-    return { digest: verified.digest, message: describe(verified, rule, ruleAt), admits: admitted(verified) };
+    return { digest: verified.digest, message: describe(verified, rule, ruleAt), admits: admitted(verified), code: "image-signed" };
   } catch (e) {
     // A rule Vigil cannot use (a key that does not parse, a pattern that does not compile) is the
     // policy's to fix: bad input, never a verdict about the image.
@@ -156,7 +168,8 @@ async function judge(use: ImageTarget, rules: PatternRules<ImageRule>, input: Im
     const fix = unavailable
       ? "check that the registry is reachable and the credentials work, then retry"
       : `sign it as the rule for ${rule.pattern} (${ruleAt}) requires`;
-    return { blocked: `${e.message}; ${fix}`, unavailable };
+    const code = unavailable ? "registry-unavailable" : e instanceof VerificationFailure ? e.code : "image-unreadable";
+    return { blocked: `${e.message}; ${fix}`, code, unavailable };
   }
 }
 
@@ -196,7 +209,15 @@ function toCheck(target: ImageTarget, outcome: Outcome): Check {
   const subject = `${target.where}: ${target.image}`;
   const c =
     "blocked" in outcome
-      ? check({ gate: GATE, rule: "image-signature", status: "fail", subject, message: outcome.blocked })
-      : check({ gate: GATE, rule: "image-signature", status: "pass", subject, message: outcome.message, admits: outcome.admits });
+      ? check({ gate: GATE, rule: "image-signature", status: "fail", subject, message: outcome.blocked, code: outcome.code })
+      : check({
+          gate: GATE,
+          rule: "image-signature",
+          status: "pass",
+          subject,
+          message: outcome.message,
+          code: outcome.code,
+          admits: outcome.admits,
+        });
   return target.location ? { ...c, location: target.location } : c;
 }

@@ -27,7 +27,7 @@ import {
   type RegistryRepository,
 } from "../oci/index.ts";
 import { parseBundle } from "../sigstore/bundle.ts";
-import { VerificationFailure } from "../sigstore/failure.ts";
+import { VerificationFailure, type VerificationStep } from "../sigstore/failure.ts";
 import {
   COSIGN_SIGNATURE_PREDICATE,
   LEGACY_ANNOTATIONS,
@@ -543,6 +543,7 @@ function verifySignatures(
     throw new VerificationFailure(
       "signature",
       `${image.shown} has no signature for this digest: ${found}; it was never signed, or the tag now names another image than the one signed`,
+      "signature-missing",
     );
   }
   refuseAll("signature", `no signature on ${image.shown} verifies with a trusted signer (${signerLabels(signers)})`, outcomes);
@@ -577,6 +578,7 @@ function verifyAttestations(
       "attestation",
       `${image.shown} has no ${policy.predicateType} attestation: none among its referrers or in its ${referrersTag(image.digest)}.att tag` +
         (considered.length > 0 ? ` (${describeOutcomes(outcomes)})` : ""),
+      "attestation-missing",
     );
   }
   refuseAll(
@@ -642,12 +644,17 @@ function verifyCandidate(candidate: Candidate, signers: TrustedSigner[], attesta
     }
   }
   const reasons = [...new Set(failures.map((f) => f.message))];
-  return { failure: new VerificationFailure(failures[0]!.step, reasons.join("; ")) };
+  return { failure: new VerificationFailure(failures[0]!.step, reasons.join("; "), failures[0]!.code) };
 }
 
-function refuseAll(step: string, summary: string, outcomes: { candidate: Candidate; outcome: Outcome }[]): never {
-  const steps = new Set(outcomes.flatMap(({ outcome }) => ("failure" in outcome ? [outcome.failure.step] : [])));
-  throw new VerificationFailure(steps.size === 1 ? [...steps][0]! : step, `${summary}: ${describeOutcomes(outcomes)}`);
+function refuseAll(step: VerificationStep, summary: string, outcomes: { candidate: Candidate; outcome: Outcome }[]): never {
+  const failures = outcomes.flatMap(({ outcome }) => ("failure" in outcome ? [outcome.failure] : []));
+  const steps = new Set(failures.map((f) => f.step));
+  const codes = new Set(failures.map((f) => f.code));
+  const message = `${summary}: ${describeOutcomes(outcomes)}`;
+  // One reason for every candidate is the reason; mixed ones are the step's own.
+  if (steps.size === 1 && codes.size === 1) throw new VerificationFailure([...steps][0]!, message, [...codes][0]!);
+  throw new VerificationFailure(steps.size === 1 ? [...steps][0]! : step, message);
 }
 
 function describeOutcomes(outcomes: { candidate: Candidate; outcome: Outcome }[]): string {

@@ -6,7 +6,7 @@ import { check, type Check } from "../core/verdict.ts";
 import type { SourcedObject } from "../manifest/manifests.ts";
 import type { Cluster } from "./client.ts";
 import { describeRef } from "../manifest/manifests.ts";
-import { syncSet, SyncRefused, type SyncOptions } from "./sync.ts";
+import { REFUSAL_CODES, syncSet, SyncRefused, type SyncOptions } from "./sync.ts";
 
 export const DRY_RUN_GATE = "dry-run";
 
@@ -26,7 +26,7 @@ export async function dryRunChecks(
   } catch (e) {
     if (!(e instanceof SyncRefused)) throw e;
     return e.refusals.map((r) => ({
-      ...check({ gate: DRY_RUN_GATE, rule: r.rule, status: "fail", subject: r.object, message: r.reason }),
+      ...check({ gate: DRY_RUN_GATE, rule: r.rule, status: "fail", subject: r.object, message: r.reason, code: REFUSAL_CODES[r.rule] }),
       ...(r.file && { location: { file: r.file, line: r.line ?? 1 } }),
     }));
   }
@@ -39,6 +39,7 @@ export async function dryRunChecks(
         status: "fail",
         subject: describeRef(r.object),
         message: `the API server refuses it in a server-side dry run: ${r.message ?? "no reason given"}; nothing of this revision was written`,
+        code: "api-server-rejected",
       }),
       ...(r.object.file && { location: { file: r.object.file, line: r.object.line ?? 1 } }),
     }));
@@ -55,6 +56,7 @@ export async function dryRunChecks(
       status: "pass",
       subject: options.environment,
       message: `the API server accepts all ${result.objects.length} objects in a server-side dry run${note}`,
+      code: "api-server-accepted",
     }),
   ];
 }

@@ -3,6 +3,7 @@
 // server-side apply; unchanged objects recognised from hashes and a labelled LIST, without writing; drift
 // restored or reported; conflicts with other field managers reported unless forced; and objects removed
 // from the set pruned only after the whole set applied, and only those that carry the environment's label.
+import type { CheckCode } from "../core/verdict.ts";
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
 import { describeRef, type KubeObject, type SourcedObject } from "../manifest/manifests.ts";
 import { describeAnswer, type ApiAnswer, type Cluster, type RequestCounts } from "./client.ts";
@@ -92,6 +93,8 @@ export interface ObjectResult {
   message?: string;
   /** For an object someone else made: its field managers as "name (Operation)", the reason it is not taken over. */
   managers?: string[];
+  /** For such an object another environment's label claims: that environment. */
+  claimedBy?: string;
   /** Set when this sync adopted the object (a person annotated it for this environment). */
   adopted?: boolean;
   /** Set on a dry run's create the server could not simulate: its namespace or CustomResourceDefinition is in the same set. */
@@ -125,6 +128,12 @@ export interface Refusal {
   /** The rule that refused it: "name" (bad input, exit 2), "scope" (the environment's fence), "set" (the set itself). */
   rule: "name" | "scope" | "set";
 }
+
+/** A refusal's check code, by the rule that refused it. */
+export const REFUSAL_CODES = { name: "invalid-name", scope: "out-of-scope", set: "invalid-set" } as const satisfies Record<
+  Refusal["rule"],
+  CheckCode
+>;
 
 /** The set was refused before anything was written: each refusal names the file, line and object. */
 export class SyncRefused extends VigilError {
@@ -344,6 +353,7 @@ async function judgeOwnership(cluster: Cluster, items: Item[], o: Options): Prom
       {
         action: "conflict",
         managers: named,
+        ...(claimedBy !== undefined && { claimedBy }),
         message: claimedBy
           ? `it belongs to another environment: ${claimedBy} (${ENVIRONMENT_LABEL}=${claimedBy}, ${managedBy}); not applied, even with force: define it in one environment only`
           : `it exists and was not created by environment ${o.environment}: ${managedBy}. Vigil neither takes it over nor prunes it: remove it from Git, or adopt it on purpose with the annotation ${ADOPT_ANNOTATION}=${o.environment} on the live object`,

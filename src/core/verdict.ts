@@ -2,6 +2,17 @@
 
 export type CheckStatus = "pass" | "fail" | "warn" | "skip";
 
+/**
+ * The declared check codes, one key each. It is empty here and filled by src/api/check-codes.ts (module
+ * augmentation), since core sits below api and cannot import from it; the codes live there, with the
+ * other formats on the wire.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by declaration merging in src/api/check-codes.ts
+export interface CheckCodeRegistry {}
+
+/** A declared check code (src/api/check-codes.ts, docs/verdict.md). */
+export type CheckCode = keyof CheckCodeRegistry & string;
+
 /** A check's fields, named so that a subject and a message cannot trade places unnoticed. */
 export interface CheckFields {
   gate: string;
@@ -11,8 +22,8 @@ export interface CheckFields {
   subject: string;
   /** For a failing check: what a person must do about it. */
   message: string;
-  /** A machine-readable reason (kebab-case, stable) beside the message, where a program acts on it: read this, never the message. */
-  code?: string;
+  /** The machine-readable reason beside the message (declared in src/api/check-codes.ts): programs read this, never the message. */
+  code?: CheckCode;
   /** On a passing signature check: what each accepted signature let in, for programs (the monitor's inventory, audit records). */
   admits?: Admitted[];
 }

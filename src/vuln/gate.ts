@@ -90,6 +90,7 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
           status: "fail",
           subject: where,
           message: `no verified SBOM for this image, so its vulnerabilities cannot be judged: attest a CycloneDX or SPDX SBOM (vigil attest / cosign attest --type cyclonedx) and require it in the trust policy's images rule`,
+          code: "sbom-missing",
         }),
       );
       continue;
@@ -99,7 +100,7 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
       read = readSbomDocument(sbom, `the SBOM attested for ${where}`);
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
-      checks.push(check({ gate: GATE, rule: "sbom", status: "fail", subject: where, message: e.message }));
+      checks.push(check({ gate: GATE, rule: "sbom", status: "fail", subject: where, message: e.message, code: "sbom-invalid" }));
       continue;
     }
     const result = await scanRemembered(
@@ -121,11 +122,21 @@ export async function vulnerabilityGate(images: readonly GateImage[], options: V
         status: failing > 0 ? "fail" : "pass",
         subject: where,
         message: `${result.components} components: ${failing} finding${failing === 1 ? "" : "s"} at or above ${options.failOn} or not judgeable, ${found.filter((c) => c.status === "warn").length} below, ${found.filter((c) => c.status === "skip").length} suppressed by VEX${uncovered > 0 ? `, ${uncovered} not covered by any OSV ecosystem` : ""}`,
+        code: failing > 0 ? "vulnerabilities-over-threshold" : "vulnerabilities-within-threshold",
       }),
     );
   }
   if (seen.size === 0)
-    checks.push(check({ gate: GATE, rule: "image", status: "pass", subject: "(no images)", message: "the revision runs no images" }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "image",
+        status: "pass",
+        subject: "(no images)",
+        message: "the revision runs no images",
+        code: "no-images",
+      }),
+    );
   return checks;
 }
 

@@ -173,6 +173,7 @@ function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string, unkn
         status: "warn",
         subject: purls[0]!,
         message: `cannot judge ${purls.length} component${purls.length > 1 ? "s" : ""} (${reason}): ${purls.slice(0, 3).join(", ")}${purls.length > 3 ? ", …" : ""}`,
+        code: "not-covered",
       }),
     );
   }
@@ -184,6 +185,7 @@ function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string, unkn
         status: "warn",
         subject: target,
         message: `cannot judge ${result.withoutPurl.length} component${result.withoutPurl.length > 1 ? "s" : ""} listed without a purl: ${result.withoutPurl.slice(0, 3).join(", ")}${result.withoutPurl.length > 3 ? ", …" : ""}`,
+        code: "no-purl",
       }),
     );
   }
@@ -196,6 +198,7 @@ function scanChecksRaw(result: ScanResult, failOn: Rating5, target: string, unkn
       status: fails > 0 ? "fail" : "pass",
       subject: target,
       message: `${result.components} components: ${fails} finding${fails === 1 ? "" : "s"} at or above ${failOn}${unknown === "fail" ? ", of unknown severity" : ""} or not judgeable, ${counted("warn")} below it${unknown === "warn" ? " or of unknown severity" : ""}, ${counted("skip")} suppressed by VEX`,
+      code: fails > 0 ? "vulnerabilities-over-threshold" : "vulnerabilities-within-threshold",
     }),
   );
   return checks;
@@ -220,6 +223,7 @@ function findingCheckRaw(f: Finding, failOn: Rating5, unknown: UnknownSeverity):
       status: "skip",
       subject: f.purl,
       message: `suppressed by VEX ${s.source}: ${s.status}${why ? ` (${why})` : ""}; ${sev} ${f.name} ${f.version}${also}; ${fix}; ${source}`,
+      code: "vex-suppressed",
     });
   }
   if (f.kind === "cannot-judge") {
@@ -229,6 +233,7 @@ function findingCheckRaw(f: Finding, failOn: Rating5, unknown: UnknownSeverity):
       status: "fail",
       subject: f.purl,
       message: `cannot judge ${f.name} ${f.version}${also}: ${f.reason}; check it by hand and record the outcome in VEX; ${source}`,
+      code: "not-judgeable",
     });
   }
   const status = reaches(f.severity.rating, failOn, unknown) ? "fail" : "warn";
@@ -244,5 +249,6 @@ function findingCheckRaw(f: Finding, failOn: Rating5, unknown: UnknownSeverity):
     status,
     subject: f.purl,
     message: `${sev}${why} in ${f.name} ${f.version}${also}${f.summary ? `: ${f.summary}` : ""}; ${fix}; ${source}`,
+    code: status === "fail" ? "vulnerability-over-threshold" : "vulnerability-below-threshold",
   });
 }

@@ -59,7 +59,9 @@ export function loadVexFiles(
     if (signer) {
       try {
         const by = verifyVexSignature(path, signer);
-        checks.push(check({ gate: GATE, rule: "vex-signature", status: "pass", subject: path, message: `VEX signed by ${by}` }));
+        checks.push(
+          check({ gate: GATE, rule: "vex-signature", status: "pass", subject: path, message: `VEX signed by ${by}`, code: "vex-signed" }),
+        );
       } catch (e) {
         if (!(e instanceof VerificationFailure)) throw e;
         checks.push(
@@ -69,6 +71,7 @@ export function loadVexFiles(
             status: "fail",
             subject: path,
             message: `${e.message}; its statements are not applied`,
+            code: "vex-signature-invalid",
           }),
         );
         continue;
