@@ -349,6 +349,7 @@ function internalFailure(environment: string, e: unknown): ReconcileResult {
       status: "fail",
       subject: environment,
       message: `the reconcile stopped on an unexpected error: ${message}`,
+      code: "internal-error",
     }),
   ]);
   return { environment, verdict, applied: false, health: "unknown", plan: [], exitCode: ExitCode.unavailable, seconds: 0, steps: {} };
