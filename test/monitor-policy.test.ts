@@ -6,7 +6,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { loadPacks } from "../src/policy/packs.ts";
-import { loadManifests } from "../src/manifest/manifests.ts";
+import { loadManifests, type SourcedObject } from "../src/manifest/manifests.ts";
+import { loadTrustPolicyFile } from "../src/trust/policy.ts";
 import { digestOf, openMonitor, sboms, workloads } from "./helpers/monitor-fixture.ts";
 import { tempDir, vigil } from "./helpers/tools.ts";
 
@@ -159,5 +160,57 @@ spec:
   assert.ok(
     expired.opened.some((x) => x.rule === "pss-privileged" && /expired/.test(x.action)),
     JSON.stringify(expired.opened),
+  );
+});
+
+test("the containers a trust policy's kinds declares are judged by the policy trigger once the monitor has that trust policy", async (t) => {
+  const dir = tempDir(t);
+  const f = await openMonitor(dir);
+  t.after(() => f.close());
+  const image = `registry.example.com/tools/make@${digestOf("make:1")}`;
+  const task = {
+    source: { file: "ci/task.yaml", index: 0 },
+    object: {
+      apiVersion: "tekton.dev/v1",
+      kind: "Task",
+      metadata: { name: "build", namespace: "ci" },
+      spec: { steps: [{ name: "compile", image, securityContext: { privileged: true } }] },
+    },
+  } as unknown as SourcedObject;
+  const crd = {
+    source: { file: "ci/crd.yaml", index: 0 },
+    object: {
+      apiVersion: "apiextensions.k8s.io/v1",
+      kind: "CustomResourceDefinition",
+      metadata: { name: "tasks.tekton.dev" },
+      spec: {
+        group: "tekton.dev",
+        names: { kind: "Task", plural: "tasks" },
+        scope: "Namespaced",
+        versions: [
+          {
+            name: "v1",
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: "object", "x-kubernetes-preserve-unknown-fields": true } },
+          },
+        ],
+      },
+    },
+  } as unknown as SourcedObject;
+  await f.monitor.recordDeployment("prod", [crd, task], { revision: "a".repeat(40), verdict: "pass", sbomFor: sboms({}) });
+  const baseline = { policies: loadPacks(["pss-baseline"]) };
+  assert.deepEqual((await f.monitor.checkPolicies(baseline)).opened, [], "an undeclared kind has no containers to judge");
+
+  const trustFile = join(dir, "vigil.trust.yaml");
+  writeFileSync(
+    trustFile,
+    "apiVersion: vigil.dev/v1alpha1\nkind: TrustPolicy\nkinds:\n  - { group: tekton.dev, kind: Task, containerLists: [spec.steps] }\n",
+  );
+  await f.monitor.setTrustPolicy(await loadTrustPolicyFile(trustFile));
+  const flagged = await f.monitor.checkPolicies(baseline);
+  assert.ok(
+    flagged.opened.some((x) => x.type === "policy" && x.rule === "pss-privileged" && /Task/.test(x.subject)),
+    JSON.stringify(flagged.opened.map((x) => [x.rule, x.subject])),
   );
 });

@@ -77,6 +77,8 @@ export class Monitor {
   #vex: VexStatement[];
   /** The keys the current trust policy trusts, once one is given. */
   #trusted: TrustedKeys | undefined;
+  /** The trust policy's declarations of custom kinds' containers, which the policy gate judges too. */
+  #kinds: TrustPolicy["doc"]["kinds"] = [];
   /** Per policy, a digest of what decides its checks, at the last policy check (undefined before the first). */
   #policyPrints: Map<string, string> | undefined;
   /** Environments whose manifests changed since the last policy check: evaluated whole at the next. */
@@ -306,6 +308,12 @@ export class Monitor {
   setTrustPolicy(policy: TrustPolicy): Promise<FindingChanges> {
     return this.#serial(async () => {
       this.#trusted = await trustedKeys(policy);
+      // Declared containers are judged by the policy gate: when the declarations change, every
+      // environment's manifests are judged whole at the next policy check.
+      if (JSON.stringify(policy.doc.kinds) !== JSON.stringify(this.#kinds)) {
+        this.#kinds = policy.doc.kinds;
+        for (const env of await this.#inventory.environments()) this.#manifestsChanged.add(env);
+      }
       return this.#settle(
         "trust policy",
         untrustedAdmissions(await this.#inventory.workloads(), this.#trusted, this.#stamp()),
@@ -366,7 +374,12 @@ export class Monitor {
       const found: MonitorFinding[] = [];
       for (const env of envs) {
         if (!whole.has(env) && changed.size === 0) continue;
-        const checks = policyChecks({ ...(whole.has(env) ? policies : selected), manifests: await this.#inventory.manifests(env), now });
+        const checks = policyChecks({
+          kinds: this.#kinds,
+          ...(whole.has(env) ? policies : selected),
+          manifests: await this.#inventory.manifests(env),
+          now,
+        });
         found.push(...policyFindings(env, whole.has(env) ? checks : checks.filter((c) => changed.has(c.rule)), this.#stamp()));
       }
       const changes = await this.#settle(
