@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { Readable } from "node:stream";
-import { anonymous, digestOf, RegistryClient, streamBlobReader, type RegistryRepository } from "../src/oci/index.ts";
+import { anonymous, DockerArchive, digestOf, RegistryClient, streamBlobReader, type RegistryRepository } from "../src/oci/index.ts";
 import { generateInventory, type Inventory } from "../src/sbom/index.ts";
 import { startRegistry } from "./helpers/registry.ts";
 import { layoutOf, pushImage } from "./helpers/sbom-layers.ts";
@@ -141,6 +141,26 @@ test("a large local layer is hashed on a second thread from the buffers being re
   const blocked = vigil(["sbom", target]);
   assert.equal(blocked.status, 1, blocked.stderr);
   assert.match(blocked.stderr, new RegExp(`blob oci-layout:.*@${digestOf(blob)}: content does not match its digest`));
+});
+
+test("a docker archive's large plain layer is checked against its diff_id as it is read, not hashed twice: read when it matches, blocked when tampered (exit 1)", async (t) => {
+  if (!requireTools(t, ["tar", "skopeo"])) return;
+  const work = tempDir(t);
+  writeTree(join(work, "root"), { "etc/os-release": OS_RELEASE, "data/filler": randomBytes(40 << 20), "z/package-lock.json": LOCK });
+  const tar = gnuTar(join(work, "root"), "pax", join(work, "layer.tar"));
+  const { target } = await layoutOf(join(work, "image"), [gzipSync(tar, { level: 1 })], [tar]);
+  const archive = join(work, "image.tar");
+  // skopeo writes docker save's format: each layer a plain tar named by its diff_id.
+  run("skopeo", ["--insecure-policy", "copy", target.replace(/^oci-layout:/, "oci:"), `docker-archive:${archive}:team/app:v1`]);
+  assert.deepEqual(located(await generateInventory(`docker-archive:${archive}`)), ["pkg:npm/left-pad@1.3.0 /z/package-lock.json"]);
+  const layer = (await DockerArchive.open(archive)).image().layers[0]!;
+  assert.equal(layer.digest, digestOf(tar));
+  const bytes = readFileSync(archive);
+  bytes[layer.offset + (layer.size >> 1)]! ^= 0x01;
+  writeFileSync(archive, bytes);
+  const r = vigil(["sbom", `docker-archive:${archive}`]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`${layer.path}: content does not match its digest: expected ${digestOf(tar)}`));
 });
 
 test("registry layers are read ahead while the one before is read: the same inventory as without, and the same failures", async (t) => {

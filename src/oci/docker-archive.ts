@@ -48,10 +48,19 @@ interface Entry {
   /** Where the content starts in the tar file. */
   offset: number;
   size: number;
-  digest: string;
-  diffId: string;
+  /** Undefined for a large plain (uncompressed) file: hashed only if it is read, as a layer whose digest is its diff_id. */
+  digest: string | undefined;
+  diffId: string | undefined;
   compressed: boolean;
 }
+
+/**
+ * Files this large that are not gzip are not hashed when the archive is indexed: such a file can only be
+ * a plain layer, whose digest is the diff_id its config lists, and it is checked against that as it is
+ * read (it must be, since the file may change between the two passes); hashing it here too made a large
+ * archive cost twice. Configs and manifests are far smaller (MAX_JSON_BYTES).
+ */
+const HASH_WHEN_READ_BYTES = 32 << 20;
 
 const manifestSchema = v.pipe(
   v.array(
@@ -146,9 +155,10 @@ async function checkImage(
   what: string,
 ): Promise<DockerArchiveImage> {
   const configEntry = resolveEntry(file, entries, item.Config, `${what}: Config`);
-  checkNamedDigest(configEntry, `${what}: config ${configEntry.name}`);
   const config = await readEntry(file, configEntry, MAX_JSON_BYTES);
-  verifyDigest(config, configEntry.digest, `${what}: config ${configEntry.name}`); // unchanged since it was indexed
+  const configDigest = configEntry.digest!; // hashed when indexed: readEntry refuses anything large enough not to be
+  checkNamedDigest(configEntry.name, configDigest, `${what}: config ${configEntry.name}`);
+  verifyDigest(config, configDigest, `${what}: config ${configEntry.name}`); // unchanged since it was indexed
   const parsedConfig = v.safeParse(configSchema, parseJson(config, `${what}: config ${configEntry.name}`));
   if (!parsedConfig.success) throw new InputError(`${what}: config ${configEntry.name}: ${describeIssue(parsedConfig.issues[0])}`);
   const diffIds = parsedConfig.output.rootfs.diff_ids;
@@ -157,30 +167,26 @@ async function checkImage(
   }
   const layers = item.Layers.map((path, i) => {
     const entry = resolveEntry(file, entries, path, `${what}: Layers[${i}]`);
-    checkNamedDigest(entry, `${what}: layer ${entry.name}`);
-    if (entry.diffId !== diffIds[i]) {
+    const diffId = diffIds[i]!;
+    // A large plain layer is checked against its diff_id as it is read; its name, if a digest, must say the same.
+    const digest = entry.digest ?? diffId;
+    checkNamedDigest(entry.name, digest, `${what}: layer ${entry.name}`);
+    if (entry.digest !== undefined && entry.diffId !== diffId) {
       throw new OciContentError(
-        `${what}: layer ${i + 1} (${entry.name}) does not match the config's diff_id: expected ${diffIds[i]}, got ${entry.diffId}`,
+        `${what}: layer ${i + 1} (${entry.name}) does not match the config's diff_id: expected ${diffId}, got ${entry.diffId}`,
       );
     }
-    return {
-      path: entry.name,
-      offset: entry.offset,
-      size: entry.size,
-      digest: entry.digest,
-      diffId: entry.diffId,
-      compressed: entry.compressed,
-    };
+    return { path: entry.name, offset: entry.offset, size: entry.size, digest, diffId, compressed: entry.compressed };
   });
-  return { repoTags: item.RepoTags ?? [], configPath: configEntry.name, configDigest: configEntry.digest, config, layers };
+  return { repoTags: item.RepoTags ?? [], configPath: configEntry.name, configDigest, config, layers };
 }
 
 /** A file named by its digest (<hex>.json, <hex>.tar, blobs/sha256/<hex>) must have that digest. */
-function checkNamedDigest(entry: Entry, what: string): void {
-  const m = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.(?:json|tar))$/.exec(entry.name);
+function checkNamedDigest(name: string, digest: string, what: string): void {
+  const m = /^(?:blobs\/sha256\/([a-f0-9]{64})|([a-f0-9]{64})\.(?:json|tar))$/.exec(name);
   const hex = m?.[1] ?? m?.[2];
-  if (hex !== undefined && entry.digest !== `sha256:${hex}`) {
-    throw new OciContentError(`${what}: content does not match its digest: expected sha256:${hex}, got ${entry.digest}`);
+  if (hex !== undefined && digest !== `sha256:${hex}`) {
+    throw new OciContentError(`${what}: content does not match its digest: expected sha256:${hex}, got ${digest}`);
   }
 }
 
@@ -239,7 +245,8 @@ async function indexTar(file: string): Promise<Map<string, Entry>> {
       // streamx readables are async iterable, though its typings do not say so.
       const content = entry as unknown as AsyncIterable<Uint8Array>;
       if (type === "symlink") entry.resume();
-      const hashed = type === "file" ? await hashEntry(content, `${file}: ${name}`) : { digest: "", diffId: "", compressed: false };
+      const hashed =
+        type === "file" ? await hashEntry(content, header.size ?? 0, `${file}: ${name}`) : { digest: "", diffId: "", compressed: false };
       entries.set(name, { name, type, linkname: header.linkname ?? "", offset: entry.offset + 512, size: header.size ?? 0, ...hashed });
     }
   } catch (e) {
@@ -251,22 +258,32 @@ async function indexTar(file: string): Promise<Map<string, Entry>> {
   return entries;
 }
 
-/** sha256 of an entry, and of its gunzipped content when it is gzip (a compressed layer's diff_id). */
-async function hashEntry(entry: AsyncIterable<Uint8Array>, what: string): Promise<{ digest: string; diffId: string; compressed: boolean }> {
+/**
+ * sha256 of an entry, and of its gunzipped content when it is gzip (a compressed layer's diff_id); a
+ * large plain entry is only passed over (HASH_WHEN_READ_BYTES).
+ */
+async function hashEntry(
+  entry: AsyncIterable<Uint8Array>,
+  size: number,
+  what: string,
+): Promise<{ digest: string | undefined; diffId: string | undefined; compressed: boolean }> {
   const raw = createHash("sha256");
   let gunzip: { stream: Gunzip; hash: Hash; done: Promise<void> } | undefined;
   let first = true;
+  let hashing = true;
   for await (const chunk of entry) {
     if (first && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
       const stream = createGunzip();
       const hash = createHash("sha256");
       stream.on("data", (c: Buffer) => hash.update(c));
       gunzip = { stream, hash, done: finished(stream) };
-    }
+    } else if (first && size >= HASH_WHEN_READ_BYTES) hashing = false;
     first = false;
+    if (!hashing) continue;
     raw.update(chunk);
     if (gunzip && !gunzip.stream.write(chunk)) await new Promise((resolve) => gunzip!.stream.once("drain", resolve));
   }
+  if (!hashing) return { digest: undefined, diffId: undefined, compressed: false };
   const digest = `sha256:${raw.digest("hex")}`;
   if (!gunzip) return { digest, diffId: digest, compressed: false };
   gunzip.stream.end();
