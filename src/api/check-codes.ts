@@ -171,6 +171,7 @@ export const CHECK_CODES = {
     "entries-removed": "the saved checkpoint commits to more entries than the log holds",
     "entries-altered": "entries or stored hashes were edited, reordered, removed or replaced",
     "entry-unreadable": "an entry cannot be read",
+    "record-invalid": "an entry is not a valid audit record (--records)",
     "inconsistent-with-checkpoint": "the log does not extend the saved checkpoint",
     "audit-log-unavailable": "the audit log cannot be read, so nothing is deployed until it can be",
     recorded: "the reconcile was recorded in the audit log",

@@ -3,7 +3,7 @@
 // from the entries, compared with every stored subtree hash and every checkpoint's root; and, given a
 // checkpoint saved earlier, that the log still extends it. The first failure ends the walk and names
 // the entry, hash or checkpoint; nothing after it can be trusted.
-import { check, type Check } from "../core/verdict.ts";
+import { check, type Check, type CheckCode } from "../core/verdict.ts";
 import type { Checkpoint } from "./checkpoint.ts";
 import { openCheckpoint } from "./checkpoint.ts";
 import { leafHash } from "./hash.ts";
@@ -43,6 +43,7 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
         status: "pass",
         subject: log.store.location,
         message: `${latest.size} entries: each matches its hash${options.records ? " and is a valid record" : ""}; the tree rebuilt from them matches every stored hash and every checkpoint's root`,
+        code: "log-verified",
       }),
     );
     checks.push(
@@ -55,6 +56,7 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
             subject: log.store.location,
             message:
               "no saved checkpoint given: a log rewritten whole and signed again with its own key would look the same; save the checkpoint now and pass it with --checkpoint next time",
+            code: "no-checkpoint-given",
           }),
     );
     const stored = await log.store.storedEntries();
@@ -66,6 +68,7 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
           status: "warn",
           subject: log.store.location,
           message: `${stored - latest.size} entries after the latest checkpoint: an append was interrupted (or is running); they were never acknowledged, and the writer discards them when it opens the log`,
+          code: "uncommitted-entries",
         }),
       );
   } catch (e) {
@@ -77,6 +80,7 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
         status: "fail",
         subject: log.store.location,
         message: e.message,
+        code: e instanceof Failure ? e.code : "entries-altered",
       }),
     );
   }
@@ -86,14 +90,16 @@ export async function verifyLog(log: AuditLog, options: VerifyOptions = {}): Pro
 /** An IntegrityError that says which check it fails. */
 class Failure extends IntegrityError {
   readonly rule: string;
-  constructor(rule: string, message: string) {
+  readonly code: CheckCode;
+  constructor(rule: string, code: CheckCode, message: string) {
     super(message);
     this.rule = rule;
+    this.code = code;
   }
 }
 
-function failure(rule: string, message: string): Failure {
-  return new Failure(rule, message);
+function failure(rule: string, code: CheckCode, message: string): Failure {
+  return new Failure(rule, code, message);
 }
 
 async function signedCheckpoints(log: AuditLog, checks: Check[]): Promise<Checkpoint[]> {
@@ -105,17 +111,18 @@ async function signedCheckpoints(log: AuditLog, checks: Check[]): Promise<Checkp
       cp = openCheckpoint(note, log.verifier);
     } catch (e) {
       if (!(e instanceof IntegrityError)) throw e;
-      throw failure("checkpoints", `checkpoint ${n} (after size ${list.at(-1)?.size ?? "none"}): ${e.message}`);
+      throw failure("checkpoints", "checkpoint-invalid", `checkpoint ${n} (after size ${list.at(-1)?.size ?? "none"}): ${e.message}`);
     }
     const previous = list.at(-1);
     if (previous && cp.size <= previous.size)
       throw failure(
         "checkpoints",
+        "checkpoints-reordered",
         `checkpoint ${n} has size ${cp.size}, not more than the ${previous.size} before it: checkpoints were reordered or replaced`,
       );
     list.push(cp);
   }
-  if (list.length === 0) throw failure("checkpoints", "the log holds no checkpoint");
+  if (list.length === 0) throw failure("checkpoints", "no-checkpoint", "the log holds no checkpoint");
   const latest = list.at(-1)!;
   checks.push(
     check({
@@ -124,6 +131,7 @@ async function signedCheckpoints(log: AuditLog, checks: Check[]): Promise<Checkp
       status: "pass",
       subject: log.store.location,
       message: `${list.length} checkpoints, sizes ${list[0]!.size} to ${latest.size}, each signed by ${log.verifier.key}${log.keyGiven ? "" : " (the key the log names: pass --key to check it against yours)"}`,
+      code: "checkpoints-verified",
     }),
   );
   return list;
@@ -135,11 +143,12 @@ function savedCheckpoint(log: AuditLog, saved: { file: string; note: string }, l
     cp = openCheckpoint(saved.note, log.verifier);
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    throw failure("consistency", `${saved.file}: ${e.message}`);
+    throw failure("consistency", "checkpoint-invalid", `${saved.file}: ${e.message}`);
   }
   if (cp.size > latest.size)
     throw failure(
       "consistency",
+      "entries-removed",
       `${saved.file} commits to ${cp.size} entries, but the log's latest checkpoint has only ${latest.size}: entries were removed (the log was truncated or replaced)`,
     );
   return cp;
@@ -164,15 +173,33 @@ async function verifyEntries(
       const index = start + i;
       const hash = leafHash(e.data);
       if (!hash.equals(e.hash))
-        throw failure("entries", `entry ${index}: its bytes do not match the hash stored with them: the entry was edited or is corrupt`);
+        throw failure(
+          "entries",
+          "entries-altered",
+          `entry ${index}: its bytes do not match the hash stored with them: the entry was edited or is corrupt`,
+        );
       if (!hash.equals(leaves[i]!))
-        throw failure("entries", `entry ${index}: its hash is not the tree's leaf ${index}: entries were reordered, removed or replaced`);
-      if (options.records) decodeRecord(e.data, index);
+        throw failure(
+          "entries",
+          "entries-altered",
+          `entry ${index}: its hash is not the tree's leaf ${index}: entries were reordered, removed or replaced`,
+        );
+      if (options.records) asRecord(e.data, index);
       frontier.append(hash, (node, h) => node.level > 0 && completed.push({ node, hash: h }));
       atSize(frontier);
     });
     await compareStoredNodes(log, completed);
     options.progress?.(end);
+  }
+}
+
+/** An entry decoded strictly as a record: one that is not fails the entries check as record-invalid. */
+function asRecord(data: Buffer, index: number): void {
+  try {
+    decodeRecord(data, index);
+  } catch (e) {
+    if (e instanceof IntegrityError) throw failure("entries", "record-invalid", e.message);
+    throw e;
   }
 }
 
@@ -195,6 +222,7 @@ function rootChecker(log: AuditLog, checkpoints: readonly Checkpoint[], saved: C
       if (!frontier.root().equals(cp.root)) {
         throw failure(
           rule,
+          rule === "consistency" ? "inconsistent-with-checkpoint" : "entries-altered",
           `entries ${from} to ${cp.size - 1} do not match ${what}, signed by ${log.verifier.name}: an entry in that range (the first that can be at fault is ${from}) was changed, replaced or reordered, and the stored hashes rewritten to match`,
         );
       }
@@ -214,7 +242,11 @@ async function readChunk(log: AuditLog, start: number, end: number): Promise<Sto
         await log.store.readEntries(i, i + 1);
       } catch (inner) {
         if (!(inner instanceof IntegrityError)) throw inner;
-        throw failure("entries", inner.message.startsWith(`entry ${i}`) ? inner.message : `entry ${i}: cannot be read: ${inner.message}`);
+        throw failure(
+          "entries",
+          "entry-unreadable",
+          inner.message.startsWith(`entry ${i}`) ? inner.message : `entry ${i}: cannot be read: ${inner.message}`,
+        );
       }
     }
     throw e;
@@ -232,6 +264,7 @@ async function compareStoredNodes(log: AuditLog, completed: { node: TreeNode; ha
         const width = 2 ** level;
         throw failure(
           "entries",
+          "entries-altered",
           `the stored hash of entries ${n.node.index * width} to ${(n.node.index + 1) * width - 1} (level ${level}) does not match them: the tree's hashes were changed, and proofs from this log would not verify`,
         );
       }
@@ -245,7 +278,7 @@ async function consistency(log: AuditLog, saved: Checkpoint, latest: Checkpoint,
     verifyConsistency(saved.size, latest.size, saved.root, latest.root, proof);
   } catch (e) {
     if (!(e instanceof IntegrityError)) throw e;
-    throw failure("consistency", `${file}: ${e.message}`);
+    throw failure("consistency", "inconsistent-with-checkpoint", `${file}: ${e.message}`);
   }
   return check({
     gate: GATE,
@@ -253,5 +286,6 @@ async function consistency(log: AuditLog, saved: Checkpoint, latest: Checkpoint,
     status: "pass",
     subject: log.store.location,
     message: `the log extends the checkpoint saved in ${file} (size ${saved.size}): its entries are unchanged, and a consistency proof of ${proof.length} hashes to size ${latest.size} verifies`,
+    code: "log-extends-checkpoint",
   });
 }

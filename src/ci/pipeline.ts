@@ -81,6 +81,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
       status: "pass",
       subject: pinned,
       message: `${inventory.components.length} components (CycloneDX 1.6)${inventory.warnings.length ? `; ${inventory.warnings.length} warnings: ${inventory.warnings.slice(0, 3).join("; ")}` : ""}`,
+      code: "sbom-generated",
     }),
   ];
 
@@ -91,7 +92,8 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
   const pushed: Record<string, string> = {};
   if (checks.some((c) => c.status === "fail")) {
     const why = "not done: the scan blocked this image (fix or upgrade what it names, or record a VEX statement), so nothing was signed";
-    for (const rule of PUBLISH_STEPS) checks.push(check({ gate: GATE, rule, status: "skip", subject: pinned, message: why }));
+    for (const rule of PUBLISH_STEPS)
+      checks.push(check({ gate: GATE, rule, status: "skip", subject: pinned, message: why, code: "not-published" }));
     return { verdict: makeVerdict(subject, checks), pinned, digest, sbom, pushed };
   }
 
@@ -111,6 +113,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
       status: "pass",
       subject: pinned,
       message: `signed by ${options.signer.description}; pushed ${signed.pushed.digest}`,
+      code: "signed",
     }),
   );
   checks.push(
@@ -120,6 +123,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
       status: "pass",
       subject: pinned,
       message: `${PREDICATE_TYPES.cyclonedx} attested; pushed ${sbomAttested.pushed.digest}`,
+      code: "sbom-attested",
     }),
   );
   if (provenanceAttested && options.ci) {
@@ -131,6 +135,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
         status: "pass",
         subject: pinned,
         message: `${SLSA_PROVENANCE_V1} of ${options.ci.runUrl} (${options.ci.name}) attested; pushed ${provenanceAttested.pushed.digest}`,
+        code: "provenance-attested",
       }),
     );
   } else {
@@ -141,6 +146,7 @@ export async function runCi(options: CiOptions): Promise<CiResult> {
         status: "skip",
         subject: pinned,
         message: "no provenance attested (--no-provenance)",
+        code: "provenance-skipped",
       }),
     );
   }

@@ -1,7 +1,7 @@
 // The policy gate: every manifest against every bound ValidatingAdmissionPolicy (packs and the team's
 // own), with exceptions applied. Unknown kinds are reported, never passed silently.
 import { InputError } from "../core/errors.ts";
-import { check, type Check } from "../core/verdict.ts";
+import { check, type Check, type CheckCode } from "../core/verdict.ts";
 import { findException, isException, parseException, type PolicyException } from "./exceptions.ts";
 import { withManifestSet } from "./cel/manifest-set.ts";
 import { admittedObject } from "./defaults.ts";
@@ -111,6 +111,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
               status: "fail",
               subject: describeObject(o),
               message: `unknown kind ${o.kind} in ${o.apiVersion}: no built-in type or CustomResourceDefinition in the set defines it; add its CRD to the manifests`,
+              code: "unknown-kind",
             }),
             location: { file: so.file, line: so.line },
           });
@@ -128,6 +129,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
             schemaCheck(
               so,
               "fail",
+              "schema-invalid",
               `the API server would reject it: ${problems.slice(0, 10).join("; ")}${problems.length > 10 ? `; and ${problems.length - 10} more` : ""} (Kubernetes ${schemaVersion()} schema)`,
             ),
           );
@@ -137,6 +139,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
             schemaCheck(
               so,
               "warn",
+              "unknown-fields",
               `unknown fields ${validated.unknown.slice(0, 10).join(", ")}: the API server drops them, so no policy here or in the cluster sees them (kubectl apply refuses them with its default --validate=strict); remove them or fix their spelling`,
             ),
           );
@@ -164,6 +167,7 @@ export function policyChecks(input: PolicyGateInput, share: Share = { from: 0, t
               status: "skip",
               subject: describeObject(o),
               message: "no policy applies to this resource",
+              code: "no-policy-applies",
             }),
             location: { file: so.file, line: so.line },
           });
@@ -216,9 +220,9 @@ function isSopsEncrypted(o: KubeObject): boolean {
   return typeof sops === "object" && sops !== null && typeof sops.mac === "string";
 }
 
-function schemaCheck(so: SourcedObject, status: "fail" | "warn", message: string): Check {
+function schemaCheck(so: SourcedObject, status: "fail" | "warn", code: CheckCode, message: string): Check {
   return {
-    ...check({ gate: GATE, rule: "schema", status, subject: describeObject(so.object), message }),
+    ...check({ gate: GATE, rule: "schema", status, subject: describeObject(so.object), message, code }),
     location: { file: so.file, line: so.line },
   };
 }
@@ -250,6 +254,7 @@ function applyExceptions(checks: Check[], policy: string, object: KubeObject, ex
       ? {
           ...c,
           status: "skip" as const,
+          code: "policy-excepted" as const,
           message: `excepted by ${exception.name} (${exception.where}) until ${exception.expires.toISOString()}: ${exception.justification} [was: ${c.message}]`,
         }
       : c,

@@ -3,7 +3,7 @@
 // Policies are compiled once (every expression, with its position on error); evaluation is per
 // binding × matching resource × param.
 import { celMap, type CelInput } from "@bufbuild/cel";
-import type { Check } from "../core/verdict.ts";
+import type { Check, CheckCode } from "../core/verdict.ts";
 import { InputError } from "../core/errors.ts";
 import { CelCompileError, CelCostError, CelEvalError, compileCel, type CelBudget, type CelProgram } from "./cel/compile.ts";
 import { inApiServerWords } from "./cel/errors.ts";
@@ -425,12 +425,13 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
   const { file, line } = t.so;
   const rule = policy.name;
   const blockStatus = binding.actions.includes("Deny") ? "fail" : "warn";
-  const out = (status: Check["status"], message: string): Check => ({
+  const out = (status: Check["status"], code: CheckCode, message: string): Check => ({
     gate: GATE,
     rule,
     status,
     subject,
     message,
+    code,
     location: { file, line },
   });
 
@@ -440,6 +441,7 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
       ? [
           out(
             blockStatus,
+            "params-not-found",
             `no params of kind ${policy.paramKind!.kind} found for binding ${binding.name} (parameterNotFoundAction: Deny); add them to the manifests or the policy folder`,
           ),
         ]
@@ -450,7 +452,7 @@ export function evaluateBinding(policy: CompiledPolicy, binding: CompiledBinding
   return checks;
 }
 
-type Out = (status: Check["status"], message: string) => Check;
+type Out = (status: Check["status"], code: CheckCode, message: string) => Check;
 
 /** A variable's outcome for one request and params, and the cost it was charged, shared between policies. */
 interface SharedVariable {
@@ -502,16 +504,18 @@ function evaluateWith(
           ? `exceeded the cost limit: ${OUT_OF_BUDGET}`
           : `failed: ${(e as Error).message}`;
     const status = policy.failurePolicy === "Fail" ? blockStatus : "warn";
-    return [out(status, `${what} ${detail} (failurePolicy ${policy.failurePolicy})`)];
+    const code = e instanceof PerCallLimitError || e instanceof CelCostError ? "cost-limit-exceeded" : "evaluation-error";
+    return [out(status, code, `${what} ${detail} (failurePolicy ${policy.failurePolicy})`)];
   };
   // A validation's own evaluation error: under failurePolicy Fail the API server denies with the
   // expression and cel-go's words for the error, reason Invalid; under Ignore it admits.
   const validationError = (i: number, e: unknown): Check[] => {
     if (!(e instanceof CelEvalError) || e instanceof CelCostError) return failed(`validation ${i}`, e);
     const detail = `expression '${e.expression}' resulted in error: ${inApiServerWords(e.message)}`;
-    if (policy.failurePolicy === "Ignore") return [out("warn", `${detail} (failurePolicy Ignore: the API server admits it)`)];
+    if (policy.failurePolicy === "Ignore")
+      return [out("warn", "evaluation-error", `${detail} (failurePolicy Ignore: the API server admits it)`)];
     const prefix = blockStatus === "fail" ? "" : binding.actions.includes("Warn") ? "warning: " : "audit: ";
-    return [out(blockStatus, `${prefix}${detail} (reason Invalid; binding ${binding.name})`)];
+    return [out(blockStatus, "evaluation-error", `${prefix}${detail} (reason Invalid; binding ${binding.name})`)];
   };
 
   // matchConditions: any false skips the policy; otherwise an error applies failurePolicy.
@@ -571,11 +575,11 @@ function evaluateWith(
       break;
     }
     const prefix = blockStatus === "fail" ? "" : binding.actions.includes("Warn") ? "warning: " : "audit: ";
-    checks.push(out(blockStatus, `${prefix}${message} (reason ${v.reason}; binding ${binding.name})`));
+    checks.push(out(blockStatus, "policy-denied", `${prefix}${message} (reason ${v.reason}; binding ${binding.name})`));
   }
   const annotations = auditAnnotations(policy, vars, budget);
   if (typeof annotations !== "string") return [...checks, ...failed(`auditAnnotation ${annotations.key}`, annotations.error)];
-  if (checks.length === 0) checks.push(out("pass", `passes (binding ${binding.name})`));
+  if (checks.length === 0) checks.push(out("pass", "policy-passed", `passes (binding ${binding.name})`));
   return annotations ? checks.map((c) => ({ ...c, message: `${c.message}; audit annotations: ${annotations}` })) : checks;
 }
 

@@ -94,6 +94,7 @@ function print(r: ReconcileResult): void {
         status: "pass",
         subject: r.revision ?? r.environment,
         message: `${passedCommits.length} checks on ${commits} commits passed`,
+        code: "commits-passed",
       }),
     );
   sink.end();

@@ -129,7 +129,16 @@ export const auditVerify = defineCommand({
     } catch (e) {
       // The latest checkpoint is checked on opening: a log that fails there is a verdict too.
       if (!(e instanceof IntegrityError)) throw e;
-      checks = [check({ gate: "audit", rule: "checkpoints", status: "fail", subject: redactUrl(location), message: e.message })];
+      checks = [
+        check({
+          gate: "audit",
+          rule: "checkpoints",
+          status: "fail",
+          subject: redactUrl(location),
+          message: e.message,
+          code: "checkpoint-invalid",
+        }),
+      ];
     }
     const sink = verdictSink({ log: redactUrl(location), key }, values.json === true);
     checks.forEach((c) => sink.add(c));

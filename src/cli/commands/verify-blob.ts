@@ -88,7 +88,16 @@ function verifyChecks(
   try {
     const verified = verifyBlobBundle(bundle, artifact, options);
     const when = verified.times.length > 0 ? `, signed at ${verified.times.map((t) => t.toISOString()).join(", ")}` : "";
-    checks.push(check({ gate: GATE, rule: "signature", status: "pass", subject, message: `signed by ${verified.signer}${when}` }));
+    checks.push(
+      check({
+        gate: GATE,
+        rule: "signature",
+        status: "pass",
+        subject,
+        message: `signed by ${verified.signer}${when}`,
+        code: "signature-trusted",
+      }),
+    );
     checks.push(
       verified.tlogEntries > 0
         ? check({
@@ -97,6 +106,7 @@ function verifyChecks(
             status: "pass",
             subject,
             message: `${verified.tlogEntries} transparency-log entr${verified.tlogEntries === 1 ? "y" : "ies"} verified`,
+            code: "tlog-verified",
           })
         : check({
             gate: GATE,
@@ -104,6 +114,7 @@ function verifyChecks(
             status: "skip",
             subject,
             message: "no transparency-log entry (--insecure-ignore-tlog)",
+            code: "tlog-skipped",
           }),
     );
     const policy = predicatePolicy(values);
@@ -116,6 +127,7 @@ function verifyChecks(
             status: "fail",
             subject,
             message: `--type ${policy.predicateType} asks for an attestation, but the bundle holds a plain signature`,
+            code: "not-an-attestation",
           }),
         );
       return checks;
@@ -128,6 +140,7 @@ function verifyChecks(
             status: "pass",
             subject,
             message: `the ${verified.statement.predicateType} statement is about this artifact`,
+            code: "subject-matches",
           })
         : check({
             gate: GATE,
@@ -135,6 +148,7 @@ function verifyChecks(
             status: "skip",
             subject,
             message: "the statement's subjects were not matched to any artifact (--skip-subject-check)",
+            code: "subject-check-skipped",
           }),
     );
     if (policy) {
@@ -147,12 +161,13 @@ function verifyChecks(
           status: "pass",
           subject,
           message: `predicate ${policy.predicateType}${fields ? ` with ${fields} as the policy requires` : ""}`,
+          code: "predicate-matches",
         }),
       );
     }
   } catch (e) {
     if (!(e instanceof VerificationFailure)) throw e;
-    checks.push(check({ gate: GATE, rule: e.step, status: "fail", subject, message: e.message }));
+    checks.push(check({ gate: GATE, rule: e.step, status: "fail", subject, message: e.message, code: e.code }));
   }
   return checks;
 }

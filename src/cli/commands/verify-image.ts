@@ -76,6 +76,7 @@ export const verifyImage = defineCommand({
           status: "fail",
           subject: "manifests",
           message: `no manifests under ${manifestPaths.join(", ")}: give the files or folders the environment deploys`,
+          code: "no-manifests",
         }),
       );
     const verdict = sink.end();

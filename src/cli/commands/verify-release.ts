@@ -120,6 +120,7 @@ async function readEvidence(
         message: saved
           ? `${latest.size} entries, each checked against the signed checkpoint, and the log extends the checkpoint in ${saved.where}`
           : `${latest.size} entries, each checked against the log's signed checkpoint, by the key the log names: without --checkpoint, a log rewritten whole and signed again cannot be told from the real one`,
+        code: saved ? "log-extends-checkpoint" : "no-checkpoint-given",
       }),
     };
   } catch (e) {
@@ -131,6 +132,7 @@ async function readEvidence(
         status: "fail",
         subject: where,
         message: `the audit log does not verify: ${e.message}; no release on evidence that may have been deleted, rewound or edited`,
+        code: "audit-log-invalid",
       }),
     };
   } finally {
