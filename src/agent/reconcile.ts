@@ -90,7 +90,7 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
     const unavailable = rest.exitCode === ExitCode.unavailable;
     // A name the API server would reject, or input that cannot be read (a manifest file, a document
     // over its bounds), is bad input: exit 2, as for any command.
-    const badInput = rest.exitCode === ExitCode.badInput || verdict.checks.some((c) => c.status === "fail" && c.rule === "name");
+    const badInput = rest.exitCode === ExitCode.badInput || verdict.checks.some((c) => c.status === "fail" && c.code === "invalid-name");
     return {
       environment: env.name,
       verdict,

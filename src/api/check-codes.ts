@@ -9,16 +9,9 @@ export const CHECK_CODES = {
     "trust-policy-invalid": "the trust policy in force (or the one a commit brings) cannot be read or does not validate",
     "gate-off": "the trust policy turns this gate off for the environment",
     "no-images": "the manifests run no images, so there is nothing to judge",
-    "no-secrets": "the scan found no secret",
     "signature-trusted": "a signature verified with a key or identity the trust policy trusts",
-    "drift-restored": "the live object had drifted from Git and was put back",
     "api-server-rejected": "the API server refused the object",
     "invalid-name": "the object's name or namespace is one the API server would reject",
-    "enforcement-off": "the environment's monitor enforcement does not block (report or off)",
-    "no-open-findings": "the monitor has no open finding here",
-    "no-checkpoint-given": "no saved checkpoint was given, so a log rewritten whole and signed again cannot be told apart",
-    "log-extends-checkpoint": "the audit log extends the saved checkpoint: nothing before it was changed",
-    "audit-log-invalid": "the audit log does not verify: entries deleted, rewound or edited",
   },
   revision: {
     "same-revision": "the revision is the one deployed last: nothing new",
@@ -125,6 +118,7 @@ export const CHECK_CODES = {
     "vex-signature-invalid": "the VEX document's signature is missing or does not verify: its statements are not applied",
   },
   secrets: {
+    "no-secrets": "the scan found no secret",
     "secret-found": "a secret was found (in the history or the working tree)",
     "file-too-large": "a file larger than the scanner reads",
   },
@@ -141,6 +135,7 @@ export const CHECK_CODES = {
     "policy-in-manifests": "a policy, binding or PolicyException is in the manifests it would judge",
   },
   apply: {
+    "drift-restored": "the live object had drifted from Git and was put back",
     "out-of-scope": "the object is outside the environment's fence (namespaces, kinds)",
     "invalid-set": "the set of objects cannot be applied as a whole",
     "prune-limit-lifted": "the prune limit is lifted for this run",
@@ -162,6 +157,9 @@ export const CHECK_CODES = {
     "api-server-accepted": "the API server accepts every object in a server-side dry run",
   },
   audit: {
+    "audit-log-invalid": "the audit log does not verify: entries deleted, rewound or edited",
+    "log-extends-checkpoint": "the audit log extends the saved checkpoint: nothing before it was changed",
+    "no-checkpoint-given": "no saved checkpoint was given, so a log rewritten whole and signed again cannot be told apart",
     "log-verified": "every entry matches its hash, and the tree rebuilt from them matches every checkpoint",
     "uncommitted-entries": "entries after the latest checkpoint: an append was interrupted or is running",
     "checkpoints-verified": "every checkpoint is signed by the log's key, in growing sizes",
@@ -198,6 +196,8 @@ export const CHECK_CODES = {
     "admission-policies-bound": "the packs are bound as ValidatingAdmissionPolicies for the environment's namespaces",
   },
   monitor: {
+    "no-open-findings": "the monitor has no open finding here",
+    "enforcement-off": "the environment's monitor enforcement does not block (report or off)",
     "open-findings": "open monitor findings on workloads running the revision block its promotion",
     "environment-degraded": "the environment has open monitor findings",
     "inventory-not-recorded": "the reconcile could not be recorded in the monitor's inventory",
