@@ -163,6 +163,39 @@ test("a docker archive's large plain layer is checked against its diff_id as it 
   assert.match(r.stderr, new RegExp(`${layer.path}: content does not match its digest: expected ${digestOf(tar)}`));
 });
 
+test("a docker archive's large gzip layer (the OCI-shaped form) is hashed and gunzipped to its diff_id when the archive is opened", async (t) => {
+  if (!requireTools(t, ["tar"])) return;
+  const work = tempDir(t);
+  writeTree(join(work, "root"), { "etc/os-release": OS_RELEASE, "data/filler": randomBytes(40 << 20), "z/package-lock.json": LOCK });
+  const tar = gnuTar(join(work, "root"), "pax", join(work, "layer.tar"));
+  const gz = gzipSync(tar, { level: 1 });
+  const archiveOf = (name: string, diffId: string) => {
+    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [diffId] } }));
+    const blob = (b: Buffer) => `blobs/sha256/${digestOf(b).slice("sha256:".length)}`;
+    const dir = join(work, name);
+    writeTree(dir, {
+      [blob(gz)]: gz,
+      [blob(config)]: config,
+      "manifest.json": JSON.stringify([{ Config: blob(config), RepoTags: ["app:v1"], Layers: [blob(gz)] }]),
+    });
+    run("tar", ["-C", dir, "-cf", `${dir}.tar`, "manifest.json", "blobs"]);
+    return `${dir}.tar`;
+  };
+  const good = archiveOf("good", digestOf(tar));
+  const layer = (await DockerArchive.open(good)).image().layers[0]!;
+  assert.deepEqual([layer.compressed, layer.digest, layer.diffId], [true, digestOf(gz), digestOf(tar)]);
+  assert.deepEqual(located(await generateInventory(`docker-archive:${good}`)), ["pkg:npm/left-pad@1.3.0 /z/package-lock.json"]);
+  const lying = archiveOf("lying", digestOf(Buffer.from("another layer")));
+  await assert.rejects(DockerArchive.open(lying), (e: Error & { exitCode?: number }) => {
+    assert.equal(e.exitCode, 1);
+    assert.match(
+      e.message,
+      new RegExp(`does not match the config's diff_id: expected ${digestOf(Buffer.from("another layer"))}, got ${digestOf(tar)}`),
+    );
+    return true;
+  });
+});
+
 test("registry layers are read ahead while the one before is read: the same inventory as without, and the same failures", async (t) => {
   if (!requireTools(t, ["tar", "docker-registry"])) return;
   const work = tempDir(t);

@@ -1,23 +1,23 @@
 // Docker archives, as `docker save` (and `skopeo copy … docker-archive:`) write them: a tar holding
 // manifest.json (one entry per image: Config, RepoTags, Layers), each image's config, and its layers
 // (uncompressed tars, or blobs/sha256/<hex> in newer, OCI-shaped archives). One pass over the tar
-// indexes every file with its position and hashes it; then every image is checked: paths stay inside
-// the archive, a file named by a digest has that digest, and each layer's uncompressed content has the
-// diff_id its config lists. Layers are read afterwards straight from their position in the file.
+// indexes every file with its position and hashes it, except large plain files, which it seeks past;
+// then every image is checked: paths stay inside the archive, a file named by a digest has that digest,
+// and each layer's uncompressed content has the diff_id its config lists (a large plain layer as it is
+// read: its bytes are its diff_id). Layers are read afterwards straight from their position in the file.
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { posix } from "node:path";
 import { Readable } from "node:stream";
-import { finished } from "node:stream/promises";
-import { createGunzip, type Gunzip } from "node:zlib";
-import * as tar from "tar-stream";
 import * as v from "valibot";
 import { InputError } from "../core/errors.ts";
 import { fileBlobReader, type BlobReader } from "./blob-reader.ts";
+import { compressionOf, Decompressor } from "./decompress.ts";
 import { DigestCheck, digestVerifier, isDigest, READ_CHUNK, verifyDigest } from "./digest.ts";
 import { OciContentError } from "./errors.ts";
 import { formatReference, parseReference } from "./reference.ts";
+import { TarReader, type TarEntrySink } from "./tar.ts";
 
 export interface DockerArchiveLayer {
   /** The layer's path inside the archive (after following symlinks). */
@@ -61,6 +61,8 @@ interface Entry {
  * archive cost twice. Configs and manifests are far smaller (MAX_JSON_BYTES).
  */
 const HASH_WHEN_READ_BYTES = 32 << 20;
+/** Output buffer for gunzipping a compressed layer to its diff_id. */
+const INFLATE_CHUNK = 256 << 10;
 
 const manifestSchema = v.pipe(
   v.array(
@@ -165,8 +167,9 @@ async function checkImage(
   if (diffIds.length !== item.Layers.length) {
     throw new OciContentError(`${what}: the config lists ${diffIds.length} layers (rootfs.diff_ids), manifest.json ${item.Layers.length}`);
   }
-  const layers = item.Layers.map((path, i) => {
-    const entry = resolveEntry(file, entries, path, `${what}: Layers[${i}]`);
+  const layerEntries = item.Layers.map((path, i) => resolveEntry(file, entries, path, `${what}: Layers[${i}]`));
+  for (const entry of layerEntries) await hashIfCompressed(file, entry);
+  const layers = layerEntries.map((entry, i) => {
     const diffId = diffIds[i]!;
     // A large plain layer is checked against its diff_id as it is read; its name, if a digest, must say the same.
     const digest = entry.digest ?? diffId;
@@ -225,72 +228,131 @@ async function refuseCompressed(file: string): Promise<void> {
   }
 }
 
-/** One pass over the tar: every regular file's position, size and digests; symlinks with their targets. */
+/** Read size of the index pass: headers and the files it hashes are read; large plain files are seeked past. */
+const INDEX_CHUNK = 64 << 10;
+
+/**
+ * One pass over the tar: every regular file's position, size and digests; symlinks with their targets.
+ * A file of HASH_WHEN_READ_BYTES or more is seeked past, not read: hashed later if it turns out to be a
+ * compressed layer (hashCompressedLayer), else checked against its diff_id as it is read.
+ */
 async function indexTar(file: string): Promise<Map<string, Entry>> {
   const entries = new Map<string, Entry>();
-  const extract = tar.extract();
-  const input = createReadStream(file, { highWaterMark: READ_CHUNK });
-  input.on("error", (e) => extract.destroy(e));
-  input.pipe(extract);
-  try {
-    for await (const entry of extract) {
-      const header = entry.header;
+  const reader = new TarReader({
+    entry(header) {
       const name = normalize(header.name);
-      const type = header.type === "file" || header.type === "contiguous-file" ? "file" : header.type === "symlink" ? "symlink" : undefined;
-      if (name === undefined || type === undefined) {
-        entry.resume();
+      const type = header.type === "file" ? "file" : header.type === "symlink" ? "symlink" : undefined;
+      if (name === undefined || type === undefined) return undefined;
+      if (entries.has(name)) throw new InputError(`${file}: corrupt docker archive: "${name}" appears twice`);
+      const entry: Entry = {
+        name,
+        type,
+        linkname: header.linkname,
+        offset: header.offset,
+        size: header.size,
+        digest: "",
+        diffId: "",
+        compressed: false,
+      };
+      entries.set(name, entry);
+      if (type === "symlink") return undefined;
+      if (header.size >= HASH_WHEN_READ_BYTES) {
+        entry.digest = entry.diffId = undefined;
+        return undefined;
+      }
+      return entryHasher(entry, `${file}: ${name}`);
+    },
+  });
+  const handle = await open(file, "r");
+  const buffer = Buffer.allocUnsafe(INDEX_CHUNK);
+  let position = 0;
+  try {
+    for (;;) {
+      const unwanted = reader.skippable();
+      if (unwanted > 0) {
+        reader.skip(unwanted);
+        position += unwanted;
         continue;
       }
-      if (entries.has(name)) throw new InputError(`${file}: corrupt docker archive: "${name}" appears twice`);
-      // streamx readables are async iterable, though its typings do not say so.
-      const content = entry as unknown as AsyncIterable<Uint8Array>;
-      if (type === "symlink") entry.resume();
-      const hashed =
-        type === "file" ? await hashEntry(content, header.size ?? 0, `${file}: ${name}`) : { digest: "", diffId: "", compressed: false };
-      entries.set(name, { name, type, linkname: header.linkname ?? "", offset: entry.offset + 512, size: header.size ?? 0, ...hashed });
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      reader.push(buffer.subarray(0, bytesRead));
     }
+    reader.end();
   } catch (e) {
     if (e instanceof InputError || e instanceof OciContentError) throw e;
     throw new InputError(`${file}: corrupt docker archive: ${(e as Error).message}`);
   } finally {
-    input.destroy();
+    await handle.close();
   }
   return entries;
 }
 
-/**
- * sha256 of an entry, and of its gunzipped content when it is gzip (a compressed layer's diff_id); a
- * large plain entry is only passed over (HASH_WHEN_READ_BYTES).
- */
-async function hashEntry(
-  entry: AsyncIterable<Uint8Array>,
-  size: number,
-  what: string,
-): Promise<{ digest: string | undefined; diffId: string | undefined; compressed: boolean }> {
+/** Hashes an entry's data as it arrives: sha256, and of its gunzipped content when it is gzip (a compressed layer's diff_id). */
+function entryHasher(entry: Entry, what: string): TarEntrySink {
   const raw = createHash("sha256");
-  let gunzip: { stream: Gunzip; hash: Hash; done: Promise<void> } | undefined;
-  let first = true;
-  let hashing = true;
-  for await (const chunk of entry) {
-    if (first && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
-      const stream = createGunzip();
-      const hash = createHash("sha256");
-      stream.on("data", (c: Buffer) => hash.update(c));
-      gunzip = { stream, hash, done: finished(stream) };
-    } else if (first && size >= HASH_WHEN_READ_BYTES) hashing = false;
-    first = false;
-    if (!hashing) continue;
-    raw.update(chunk);
-    if (gunzip && !gunzip.stream.write(chunk)) await new Promise((resolve) => gunzip!.stream.once("drain", resolve));
+  let head: Buffer | undefined = Buffer.alloc(0);
+  let gunzip: { decompressor: Decompressor; hash: Hash } | undefined;
+  const unzipped = (piece: Uint8Array) => gunzip!.hash.update(piece);
+  const take = (piece: Uint8Array) => {
+    raw.update(piece);
+    try {
+      gunzip?.decompressor.write(piece, unzipped);
+    } catch (e) {
+      gunzip?.decompressor.close();
+      throw new OciContentError(`${what}: corrupt gzip data (${(e as Error).message})`);
+    }
+  };
+  return {
+    data(piece) {
+      if (head === undefined) return take(piece);
+      // gzip is told by its first two bytes, which may arrive one at a time.
+      head = Buffer.concat([head, piece]);
+      if (head.length < 2) return;
+      if (compressionOf(head) === "gzip") gunzip = { decompressor: new Decompressor("gzip", INFLATE_CHUNK), hash: createHash("sha256") };
+      const first = head;
+      head = undefined;
+      take(first);
+    },
+    end() {
+      if (head !== undefined && head.length > 0) raw.update(head);
+      entry.digest = `sha256:${raw.digest("hex")}`;
+      entry.diffId = entry.digest;
+      if (!gunzip) return;
+      try {
+        gunzip.decompressor.end(unzipped);
+      } catch (e) {
+        throw new OciContentError(`${what}: corrupt gzip data (${(e as Error).message})`);
+      }
+      entry.diffId = `sha256:${gunzip.hash.digest("hex")}`;
+      entry.compressed = true;
+    },
+  };
+}
+
+/**
+ * A large entry the index seeked past: if it is gzip (a compressed layer), it is hashed now, raw and
+ * gunzipped, for the checks of its digest and diff_id; if not, it stays a plain layer checked as it is read.
+ */
+async function hashIfCompressed(file: string, entry: Entry): Promise<void> {
+  if (entry.digest !== undefined) return;
+  const handle = await open(file, "r");
+  try {
+    const buffer = Buffer.allocUnsafe(READ_CHUNK);
+    const { bytesRead } = await handle.read(buffer, 0, 2, entry.offset);
+    if (bytesRead < 2 || compressionOf(buffer.subarray(0, 2)) !== "gzip") return;
+    const sink = entryHasher(entry, `${file}: ${entry.name}`);
+    for (let done = 0; done < entry.size; ) {
+      const { bytesRead: n } = await handle.read(buffer, 0, Math.min(buffer.length, entry.size - done), entry.offset + done);
+      if (n === 0) throw new InputError(`${file}: ${entry.name} is cut short`);
+      sink.data(buffer.subarray(0, n));
+      done += n;
+    }
+    sink.end();
+  } finally {
+    await handle.close();
   }
-  if (!hashing) return { digest: undefined, diffId: undefined, compressed: false };
-  const digest = `sha256:${raw.digest("hex")}`;
-  if (!gunzip) return { digest, diffId: digest, compressed: false };
-  gunzip.stream.end();
-  await gunzip.done.catch((e: Error) => {
-    throw new OciContentError(`${what}: corrupt gzip data (${e.message})`);
-  });
-  return { digest, diffId: `sha256:${gunzip.hash.digest("hex")}`, compressed: true };
 }
 
 async function readEntry(file: string, entry: Entry, limit: number): Promise<Buffer> {

@@ -9,10 +9,10 @@ import { InputError, VigilError } from "../core/errors.ts";
 import type { BlobReader } from "../oci/blob-reader.ts";
 import { READ_CHUNK } from "../oci/digest.ts";
 import { OciContentError } from "../oci/errors.ts";
-import { compressionOf, DecompressError, Decompressor } from "./decompress.ts";
+import { compressionOf, DecompressError, Decompressor } from "../oci/decompress.ts";
 import type { Gatherer } from "./gather.ts";
 import { formatSize } from "./limits.ts";
-import { TarReader, type TarEntrySink, type TarHeader, type TarVisitor } from "./tar.ts";
+import { TarReader, type TarEntrySink, type TarHeader, type TarVisitor } from "../oci/tar.ts";
 import { rootPath } from "./tree.ts";
 
 const WHITEOUT = ".wh.";

@@ -14,6 +14,8 @@ export interface TarHeader {
   size: number;
   mode: number;
   linkname: string;
+  /** Where the entry's data starts in the archive. */
+  offset: number;
 }
 
 /** Receives an entry's data, in order, as views that are valid only during the call. */
@@ -57,8 +59,10 @@ export class TarReader {
   private partialFilled = 0;
   /** What pax headers and GNU long names say about the next entry. */
   private pending: Pending = {};
-  /** Bytes consumed so far, for messages. */
+  /** Bytes consumed so far: the archive offset of the next byte. */
   private offset = 0;
+  /** Where the header being read starts. */
+  private headerStart = 0;
 
   constructor(visitor: TarVisitor) {
     this.visitor = visitor;
@@ -72,6 +76,23 @@ export class TarReader {
       at = this.step(piece, at);
       this.offset += at - before;
     }
+  }
+
+  /**
+   * Data bytes of the current entry that no sink wants: a caller reading from a file can seek past them
+   * with skip() instead of reading and pushing them.
+   */
+  skippable(): number {
+    const s = this.state;
+    return s.kind === "data" && s.sink === undefined ? s.left : 0;
+  }
+
+  /** Passes over `length` unwanted data bytes (at most skippable()) without them being read. */
+  skip(length: number): void {
+    const s = this.state;
+    if (s.kind !== "data" || s.sink !== undefined || length > s.left) throw new RangeError("skip past the entry's unwanted data");
+    s.left -= length;
+    this.offset += length;
   }
 
   /** At the end of the stream: an archive may stop after its last entry (without the two zero blocks), never inside one. */
@@ -114,6 +135,7 @@ export class TarReader {
         return at + n;
       }
       case "header": {
+        if (this.partialFilled === 0) this.headerStart = this.offset;
         if (this.partialFilled === 0 && piece.length - at >= BLOCK) {
           this.header(piece.subarray(at, at + BLOCK));
           return at + BLOCK;
@@ -135,11 +157,11 @@ export class TarReader {
       this.state = { kind: "end" };
       return;
     }
-    checkChecksum(block, this.offset);
+    checkChecksum(block, this.headerStart);
     const flag = String.fromCharCode(block[156]!);
-    let size = readNumber(block, 124, 12, "size", this.offset);
+    let size = readNumber(block, 124, 12, "size", this.headerStart);
     if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
-      if (size > MAX_META_BYTES) throw new TarFormatError(`a ${flag} header of ${size} bytes at byte ${this.offset}; refused`);
+      if (size > MAX_META_BYTES) throw new TarFormatError(`a ${flag} header of ${size} bytes at byte ${this.headerStart}; refused`);
       this.state = { kind: "meta", type: flag, bytes: new Uint8Array(size), filled: 0, padding: paddingOf(size) };
       if (size === 0) this.meta(flag, this.state.bytes);
       return;
@@ -155,10 +177,10 @@ export class TarReader {
     // Old archives mark directories only by a trailing slash.
     if (type === "file" && flag !== "7" && name.endsWith("/")) type = "directory";
     if (type === "directory") name = name.replace(/\/+$/, "") || ".";
-    const mode = readNumber(block, 100, 8, "mode", this.offset);
+    const mode = readNumber(block, 100, 8, "mode", this.headerStart);
     // Links, directories, devices and FIFOs have no data whatever their size field says (as Go's archive/tar reads them).
     const dataSize = HEADER_ONLY.has(flag) ? 0 : size;
-    const sink = this.visitor.entry({ name, type, size: dataSize, mode, linkname });
+    const sink = this.visitor.entry({ name, type, size: dataSize, mode, linkname, offset: this.headerStart + BLOCK });
     this.state = { kind: "data", left: dataSize, padding: paddingOf(dataSize), sink };
     if (dataSize === 0) {
       sink?.end();
