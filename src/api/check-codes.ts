@@ -12,6 +12,7 @@ export const CHECK_CODES = {
     "signature-trusted": "a signature verified with a key or identity the trust policy trusts",
     "api-server-rejected": "the API server refused the object",
     "invalid-name": "the object's name or namespace is one the API server would reject",
+    "signature-invalid": "a signature does not verify over what it signs, or with any trusted signer's key",
   },
   revision: {
     "same-revision": "the revision is the one deployed last: nothing new",
@@ -25,7 +26,11 @@ export const CHECK_CODES = {
     "tag-malformed": "the tag object cannot be read",
     "tag-moved": "a signed tag is stored under another name than the one it was signed with",
     "unsigned-tag": "the tag carries no signature",
-    "signature-not-trusted": "the signature is malformed, does not verify, or no key the trust policy trusts made it",
+    "signature-malformed": "the signature cannot be read: malformed, or in no known format",
+    "untrusted-key": "no key or certificate authority the trust policy trusts made the signature",
+    "key-not-valid": "a trusted key made it, but may not at the trusted time (expired, revoked, not yet valid, another namespace)",
+    "signature-not-trusted":
+      "the signature could not be verified as trusted: an x509 chain, transparency-log entry or identity that does not verify, or a verifier that failed",
     "malformed-object": "the repository holds a commit git would not write",
     "paths-owned": "every path the commit changes is owned by its signer (or it changes none)",
     "no-trusted-signer": "no trusted signer, so there is no owner whose paths could be checked",
@@ -83,7 +88,6 @@ export const CHECK_CODES = {
     "undeclared-kind": "a custom kind the trust policy does not describe: where its images are is unknown",
     "no-manifests": "no manifests were found under the paths given",
     "signature-missing": "no signature at all for the artifact (never signed, or the tag now names another image)",
-    "signature-invalid": "a signature does not verify, or no trusted signer made it",
     "signature-unreadable": "a signature or attestation cannot be read",
     "identity-mismatch": "the signature's certificate identity or key is not one the policy trusts",
     "certificate-invalid": "the signing certificate does not chain to the trusted root or is not valid",

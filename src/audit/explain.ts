@@ -5,7 +5,7 @@
 // who approved the revision. Every link names its entry, and every entry comes with an inclusion proof
 // in the latest signed checkpoint, verified before it is shown.
 import { ExitCode, InputError, VigilError } from "../core/errors.ts";
-import type { Check } from "../core/verdict.ts";
+import type { RecordedCheck } from "../core/verdict.ts";
 import { parseReference } from "../oci/reference.ts";
 import type { AuditLog, InclusionProof, LogEntry } from "./log.ts";
 import { objectName } from "./record.ts";
@@ -175,7 +175,7 @@ function reconcileLinks(reconcile: Found<"reconcile">, objects: ApplyObject[]): 
     bySigner.set(who, [...(bySigner.get(who) ?? []), c.commit.slice(0, 12)]);
   }
   const names = new Set(objects.map(objectName));
-  const about = (c: Check) => names.has(c.subject) || [...names].some((n) => c.subject.startsWith(`${n} `));
+  const about = (c: RecordedCheck) => names.has(c.subject) || [...names].some((n) => c.subject.startsWith(`${n} `));
   return [
     link(
       "commits",

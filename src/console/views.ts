@@ -9,7 +9,7 @@ import type { AuditLog } from "../audit/log.ts";
 import { IntegrityError } from "../audit/proof.ts";
 import type { AuditRecord } from "../api/audit-record.ts";
 import { InputError } from "../core/errors.ts";
-import type { Check } from "../core/verdict.ts";
+import type { RecordedCheck } from "../core/verdict.ts";
 import { gitEnv } from "../git/env.ts";
 import type { MonitorFinding } from "../monitor/findings.ts";
 import type { InventoryStore } from "../monitor/inventory.ts";
@@ -156,11 +156,11 @@ interface Stage {
   summary: string;
   entry?: number;
   items: string[];
-  checks: Check[];
+  checks: RecordedCheck[];
   more: number;
 }
 
-function stage(name: string, checks: Check[], entry: number | undefined, summary: string, items: string[] = []): Stage {
+function stage(name: string, checks: RecordedCheck[], entry: number | undefined, summary: string, items: string[] = []): Stage {
   const status = checks.some((c) => c.status === "fail")
     ? "fail"
     : checks.some((c) => c.status === "warn")

@@ -33,6 +33,9 @@ export interface Check extends CheckFields {
   location?: { file: string; line: number };
 }
 
+/** A check as an audit record keeps it: records written before checks carried codes have none. */
+export type RecordedCheck = Omit<Check, "code"> & { code?: CheckCode };
+
 /**
  * What one accepted signature let in: a commit, or an image digest, by which signer and which key. The
  * key is in the trust policy's canonical form (src/trust/admission-key.ts), so revoking that key later
