@@ -125,6 +125,7 @@ describe("a tag moved after signing", () => {
       const moved = await pushTestImage(signed.repo, { tag: "v1" });
       const e = await refusal(verifyImage(s.client, signed.reference, byCi()));
       assert.equal(e.step, "signature");
+      assert.equal(e.code, "signature-missing");
       assert.match(
         e.message,
         new RegExp(`^${signed.reference.replace(/[.]/g, "\\.")} \\(${moved.descriptor.digest}\\) has no signature for this digest`),
@@ -146,6 +147,7 @@ describe("a signature copied from another image's digest", () => {
     await signed.repo.putManifest(bytes, { tag: `${referrersTag(target.descriptor.digest)}.sig` });
     const e = await refusal(verifyImage(s.client, `${signed.repository}:v2`, byCi()));
     assert.equal(e.step, "payload");
+    assert.equal(e.code, "payload-invalid");
     assert.match(
       e.message,
       new RegExp(`layer 1: the signature is for image digest ${signed.digest}, not ${target.descriptor.digest}: it signs another image`),
@@ -161,6 +163,7 @@ describe("a signature copied from another image's digest", () => {
     await replaceReferrers(signed.repo, target.descriptor, bundle, "https://sigstore.dev/cosign/sign/v1");
     const e = await refusal(verifyImage(s.client, `${signed.repository}:v2`, byCi()));
     assert.equal(e.step, "subject");
+    assert.equal(e.code, "subject-mismatch");
     assert.match(e.message, new RegExp(`is about ${signed.digest}, not ${target.descriptor.digest}`));
   });
 
@@ -173,6 +176,7 @@ describe("a signature copied from another image's digest", () => {
     await listReferrers(signed.repo, target.descriptor.digest, [descriptor]);
     const e = await refusal(verifyImage(s.client, `${signed.repository}:v2`, byCi()));
     assert.equal(e.step, "content");
+    assert.equal(e.code, "signature-unreadable");
     assert.match(
       e.message,
       new RegExp(`referrer ${descriptor.digest}: it is attached to ${signed.digest}, not to ${target.descriptor.digest}`),
@@ -188,6 +192,7 @@ describe("the wrong key", () => {
       await signImage(s.client, image.reference, other.signing, { format });
       const e = await refusal(verifyImage(s.client, image.reference, byCi()));
       assert.equal(e.step, "signature");
+      assert.equal(e.code, "signature-invalid");
       assert.match(e.message, /no signature on .* verifies with a trusted signer \(ci\): .*does not verify with the given key/);
     });
   }
@@ -308,6 +313,7 @@ describe("attestations the policy requires", () => {
       await attestImage(s.client, image.reference, { buildDefinition: {} }, PREDICATE_TYPES["slsa-provenance-v1"], ci.signing, { format });
       const e = await refusal(verifyImage(s.client, image.reference, byCi({ attestations: [{ predicateType: CYCLONEDX }] })));
       assert.equal(e.step, "attestation");
+      assert.equal(e.code, "attestation-missing");
       assert.match(
         e.message,
         new RegExp(
@@ -329,6 +335,7 @@ describe("attestations the policy requires", () => {
         ),
       );
       assert.equal(exact.step, "predicate");
+      assert.equal(exact.code, "predicate-mismatch");
       assert.match(exact.message, /predicate field metadata\.component\.name is "app", but the policy requires "web"/);
       const pattern = await refusal(
         verifyImage(
@@ -406,6 +413,7 @@ describe("keyless signers (certificate identities) through the registry", () => 
       verifyImage(s.client, image.reference, { ...requirements, signers: [{ key: ci.publicPem }, mallory] }),
     );
     assert.equal(wrongIdentity.step, "identity");
+    assert.equal(wrongIdentity.code, "identity-mismatch");
     assert.match(wrongIdentity.message, /issued to brian@dehamer\.com .* but the policy expects mallory@example\.com/);
     const keysOnly = await refusal(verifyImage(s.client, image.reference, { ...requirements, signers: [{ key: ci.publicPem }] }));
     assert.match(keysOnly.message, /signed with a Fulcio certificate, and the policy trusts only keys/);
@@ -418,6 +426,7 @@ describe("keyless signers (certificate identities) through the registry", () => 
     await signImage(s.client, image.reference, ci.signing);
     const e = await refusal(verifyImage(s.client, image.reference, { signers: [brian], trustedRoot }));
     assert.equal(e.step, "identity");
+    assert.equal(e.code, "identity-mismatch");
     assert.match(e.message, /signed with a key, and the policy trusts only certificate identities/);
   });
 });

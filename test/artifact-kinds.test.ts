@@ -148,6 +148,7 @@ spec:
     );
     assert.match(checks[2]!.subject, /Workflow\/ci\/build spec\.builder\.baseImage: .*unlisted\/base:v1/);
     assert.match(checks[2]!.message, /no rule in the trust policy's images covers/);
+    assert.equal(checks[2]!.code, "no-image-rule");
   });
 
   it("checks PodTemplates and image volumes", async (t) => {
