@@ -223,22 +223,14 @@ type Declared = typeof CHECK_CODES;
 
 /** Every declared code: the only values a check's `code` may take. */
 export type DeclaredCheckCode = { [G in keyof Declared]: keyof Declared[G] }[keyof Declared];
-type CheckCode = DeclaredCheckCode;
 
 /** Every code with its group and meaning, in declaration order: for docs and strict parsing. */
-export const ALL_CHECK_CODES: readonly { code: CheckCode; group: string; meaning: string }[] = Object.entries(CHECK_CODES).flatMap(
-  ([group, codes]) => Object.entries(codes).map(([code, meaning]) => ({ code: code as CheckCode, group, meaning })),
+export const ALL_CHECK_CODES: readonly { code: DeclaredCheckCode; group: string; meaning: string }[] = Object.entries(CHECK_CODES).flatMap(
+  ([group, codes]) => Object.entries(codes).map(([code, meaning]) => ({ code: code as DeclaredCheckCode, group, meaning })),
 );
 
 /** The declared codes alone, for a schema's picklist. */
-export const CHECK_CODE_LIST: readonly CheckCode[] = ALL_CHECK_CODES.map((c) => c.code);
-
-const declared = new Set<string>(CHECK_CODE_LIST);
-
-/** Whether a string is a declared code (reading a check back from JSON: an audit record). */
-export function isCheckCode(value: string): value is CheckCode {
-  return declared.has(value);
-}
+export const CHECK_CODE_LIST: readonly DeclaredCheckCode[] = ALL_CHECK_CODES.map((c) => c.code);
 
 // src/core/verdict.ts sits below src/api/ and cannot import from it: it declares an empty registry,
 // and this fills it, so CheckFields.code is exactly the union above wherever the compiler looks.
