@@ -193,7 +193,13 @@ describe("approvals that do not count, and why", () => {
     await writeApproval(gitDir(f), approval({ at: new Date(now.getTime() + HOUR) }), { ssh: f.carol.keyFile });
     await writeApproval(gitDir(f), approval({}), { ssh: f.erin.keyFile });
     await writeApproval(gitDir(f), approval({ at: new Date(now.getTime() - 8 * 24 * HOUR) }), { ssh: f.dave.keyFile });
-    const seen = messages(await gateChecks(f, c, { now }), "approval");
+    const judged = await gateChecks(f, c, { now });
+    assert.deepEqual(
+      judged.filter((x) => x.rule === "approval").map((x) => x.code),
+      ["approval-not-counted", "approval-not-counted", "approval-not-counted", "approval-not-counted"],
+    );
+    assert.equal(judged.find((x) => x.rule === "approvals")!.code, "approvals-missing");
+    const seen = messages(judged, "approval");
     assert.match(
       seen,
       new RegExp(

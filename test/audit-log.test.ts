@@ -47,11 +47,11 @@ for (const store of stores) {
     assert.equal(await reader.find(target), 42);
     const checks = await verifyLog(reader, { records: true });
     assert.deepEqual(
-      checks.map((c) => [c.rule, c.status]),
+      checks.map((c) => [c.rule, c.status, c.code]),
       [
-        ["checkpoints", "pass"],
-        ["entries", "pass"],
-        ["consistency", "skip"],
+        ["checkpoints", "pass", "checkpoints-verified"],
+        ["entries", "pass", "log-verified"],
+        ["consistency", "skip", "no-checkpoint-given"],
       ],
     );
     assert.match(checks[0]!.message, new RegExp(`^${sizes.length} checkpoints, sizes 0 to ${n}`));
