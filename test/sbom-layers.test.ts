@@ -53,6 +53,31 @@ test("GNU tar's gnu, pax and ustar formats read alike: long names and link targe
   }
 });
 
+test("gzip layers as gzip writes them read alike: a file name in the header, several members in a row, zero padding; a member cut short is refused", async (t) => {
+  if (!requireTools(t, ["tar", "gzip"])) return;
+  const work = tempDir(t);
+  writeTree(join(work, "root"), { "etc/os-release": OS_RELEASE, "app/package-lock.json": LOCK, "data/filler": randomBytes(300 << 10) });
+  const tarFile = join(work, "layer.tar");
+  const tar = gnuTar(join(work, "root"), "pax", tarFile);
+  const half = tar.length >> 1;
+  // gzip(1) names the file in the header (FNAME); a stream may be several members one after another.
+  const named = run("sh", ["-c", `gzip -c ${tarFile} | base64 -w0`]);
+  const members = Buffer.concat([gzipSync(tar.subarray(0, half)), gzipSync(tar.subarray(half))]);
+  const cases: [string, Buffer][] = [
+    ["named", Buffer.from(named, "base64")],
+    ["members", members],
+    ["padded", Buffer.concat([gzipSync(tar), Buffer.alloc(4096)])],
+  ];
+  for (const [what, blob] of cases) {
+    const { target } = await layoutOf(join(work, what), [blob], [tar]);
+    assert.deepEqual(located(await generateInventory(target)), ["pkg:npm/left-pad@1.3.0 /app/package-lock.json"], what);
+  }
+  const { target } = await layoutOf(join(work, "cut"), [members.subarray(0, members.length - 4)], [tar]);
+  const r = vigil(["sbom", target]);
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /corrupt gzip stream: unexpected end of file/);
+});
+
 /** Rewrites one header of a tar in place, then its checksum. */
 function patchHeader(tar: Buffer, headerOffset: number, patch: (header: Buffer) => void): void {
   const header = tar.subarray(headerOffset, headerOffset + 512);
