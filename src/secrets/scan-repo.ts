@@ -5,6 +5,7 @@
 // are compared whole, remembered by id. So a secret is reported at the commit, file and line that brought
 // it in, and once.
 import { execFile, spawn } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { readFile, lstat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { delimiter, isAbsolute, join } from "node:path";
@@ -52,37 +53,70 @@ const gitlinkMode = "160000";
 
 export async function* scanHistory(repo: Repo, range: HistoryRange, opts: ScanOptions): AsyncGenerator<ScanEvent> {
   const blobs = new BlobScanner(repo.gitDir);
-  const merges = new MergeChanges(repo, range);
+  const parts = await splitRange(repo, range);
+  const merges = parts.map((revs) => new MergeChanges(repo, revs));
+  let count = 0;
+  const progress = () => opts.onProgress?.(++count);
   try {
-    yield* scanCommits(repo, blobs, merges, range, opts);
+    const reports = await Promise.all(parts.map((revs, i) => readReports(repo, blobs, merges[i]!, revs, opts.allowlist, progress)));
+    // Oldest first: the older part (a commit and its ancestors) before the newer, each part's commits reversed.
+    for (const part of reports)
+      for (let i = part.length - 1; i >= 0; i--) {
+        const report = part[i]!;
+        yield* Array.isArray(report) ? report : await report;
+      }
   } finally {
-    merges.close();
+    for (const m of merges) m.close();
     blobs.close();
   }
 }
 
+/** Above this many commits, a range is read by two git processes at once, each on its own core. */
+const SPLIT_ABOVE = 2000;
+
 /**
- * Every commit of the range from one `git log -p` stream (src/secrets/log-patch.ts): git
+ * The range as the revision arguments of the git processes that read it: one, or on a machine with two or
+ * more cores and a range of more than SPLIT_ABOVE commits, two that share git's work (its wall time is the
+ * scan's): the commit in the middle of the range's list and its ancestors in the range, and the rest (the
+ * range less that commit's ancestors). Every commit is in exactly one part, and no commit of the first has
+ * an ancestor in the second, so the first's findings come first in history order.
+ */
+async function splitRange(repo: Repo, range: HistoryRange): Promise<string[][]> {
+  const revs = rangeArgs(range);
+  if (availableParallelism() < 2) return [revs];
+  const { stdout } = await exec("git", ["--git-dir", repo.gitDir, "rev-list", ...revs, "--"], { env: gitEnv, maxBuffer: 1 << 30 });
+  const line = stdout.indexOf("\n") + 1; // every line is one id and a line feed
+  const count = line > 0 ? stdout.length / line : 0;
+  if (count <= SPLIT_ABOVE) return [revs];
+  const middle = stdout.substr(line * Math.floor(count / 2), line - 1);
+  const from = "allHistory" in range || !range.from ? [] : [`^${range.from}`];
+  return [
+    [middle, ...from],
+    [...revs, `^${middle}`],
+  ];
+}
+
+/**
+ * The reports of every commit `revs` name, from one `git log -p` stream (src/secrets/log-patch.ts): git
  * compares each file with its parent's version (renames followed as `git log -M` follows them, so a moved
  * file is compared with its old path's version) and the rules run on the lines a commit adds. Where the
  * added lines alone cannot decide, the file's blobs are compared whole (see scanFilePatch); a merge, whose
- * patch git does not give here, is charged with what no parent had, from its blobs.
+ * patch git does not give here, is charged with what no parent had, from its blobs. Newest first (git's
+ * default order, cheaper for git than --reverse --topo-order, which it must buffer and sort: 15% of its CPU
+ * here); only the commits that report something (few do) are kept. Merges and the files compared whole are
+ * read meanwhile: their promises, awaited by the caller (a failure surfaces there, or with the stream's own
+ * error, never as an unhandled rejection).
  */
-async function* scanCommits(
+async function readReports(
   repo: Repo,
   blobs: BlobScanner,
   merges: MergeChanges,
-  range: HistoryRange,
-  opts: ScanOptions,
-): AsyncGenerator<ScanEvent> {
-  // git gives the commits newest first (its default order, cheaper for git than --reverse --topo-order,
-  // which it must buffer and sort: 15% of its CPU here). Each is scanned as its patch is read; what one
-  // reports (few do) is kept, and given oldest first at the end. Merges and the files scanFilePatch
-  // compares whole are read meanwhile (their promises, awaited in order at the end: a failure surfaces
-  // there, or with the stream's own error, never as an unhandled rejection).
+  revs: string[],
+  allowlist: Allowlist,
+  progress: () => void,
+): Promise<(ScanEvent[] | Promise<ScanEvent[]>)[]> {
   const reports: (ScanEvent[] | Promise<ScanEvent[]>)[] = [];
   let current: { id: string; parts: (ScanEvent[] | Promise<ScanEvent[]>)[] } | null = null;
-  let count = 0;
   const flush = () => {
     if (current === null) return;
     const parts = current.parts;
@@ -90,27 +124,23 @@ async function* scanCommits(
       const events = (parts as ScanEvent[][]).flat();
       if (events.length > 0) reports.push(events);
     } else reports.push(handled(Promise.all(parts).then((p) => p.flat())));
-    opts.onProgress?.(++count);
+    progress();
   };
   const parser = new LogPatchParser({
     commit(id, parents) {
       flush();
       current = { id, parts: [] };
-      if (parents > 1)
-        current.parts.push(handled(merges.changes(id).then((changes) => scanCommit(blobs, { id, changes }, opts.allowlist))));
+      if (parents > 1) current.parts.push(handled(merges.changes(id).then((changes) => scanCommit(blobs, { id, changes }, allowlist))));
     },
     file(patch) {
-      const scanned = scanFilePatch(blobs, patch, opts.allowlist, current!.id);
+      const scanned = scanFilePatch(blobs, patch, allowlist, current!.id);
       current!.parts.push(Array.isArray(scanned) ? scanned : handled(scanned));
     },
   });
-  for await (const chunk of gitOutput(repo, patchLogArgs(range))) parser.write(chunk);
+  for await (const chunk of gitOutput(repo, patchLogArgs(revs))) parser.write(chunk);
   parser.end();
   flush();
-  for (let i = reports.length - 1; i >= 0; i--) {
-    const report = reports[i]!;
-    yield* Array.isArray(report) ? report : await report;
-  }
+  return reports;
 }
 
 /** The promise, marked as handled: whoever awaits it still sees its failure. */
@@ -125,7 +155,7 @@ function handled<T>(p: Promise<T>): Promise<T> {
  * size limit counts as binary, so git never prints it), no context lines, full blob ids, no colour, the root
  * commit's files as added, merges without a patch (their blobs are compared instead).
  */
-function patchLogArgs(range: HistoryRange): string[] {
+function patchLogArgs(revs: string[]): string[] {
   return [
     "-c",
     `core.bigFileThreshold=${MAX_SCANNED_BYTES}`,
@@ -149,7 +179,7 @@ function patchLogArgs(range: HistoryRange): string[] {
     "--root",
     "-z",
     "--format=format:@%H %P",
-    ...rangeArgs(range),
+    ...revs,
     "--",
   ];
 }
@@ -217,10 +247,10 @@ class MergeChanges {
   private readonly read = new Map<string, Change[]>();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly repo: Repo;
-  private readonly range: HistoryRange;
-  constructor(repo: Repo, range: HistoryRange) {
+  private readonly revs: string[];
+  constructor(repo: Repo, revs: string[]) {
     this.repo = repo;
-    this.range = range;
+    this.revs = revs;
   }
   /** Asked one at a time, in the patch stream's order (this stream's too); merges it gives first are kept until asked for. */
   changes(id: string): Promise<Change[]> {
@@ -229,7 +259,7 @@ class MergeChanges {
     return found;
   }
   private async find(id: string): Promise<Change[]> {
-    this.stream ??= commitChanges(this.repo, this.range, ["--merges"]);
+    this.stream ??= commitChanges(this.repo, this.revs, ["--merges"]);
     for (;;) {
       const known = this.read.get(id);
       if (known) {
@@ -264,21 +294,9 @@ interface CommitChanges {
  * (a merge with -c: only the paths that differ from every parent, git's combined diff), and this reads its
  * NUL-separated records as they stream.
  */
-async function* commitChanges(repo: Repo, range: HistoryRange, extra: string[]): AsyncGenerator<CommitChanges> {
+async function* commitChanges(repo: Repo, revs: string[], extra: string[]): AsyncGenerator<CommitChanges> {
   // Newest first, as the patch stream asks for them.
-  const args = [
-    "log",
-    "--raw",
-    "-c",
-    "--no-abbrev",
-    "--no-color",
-    "--no-relative",
-    "--format=format:@%H",
-    "-z",
-    ...extra,
-    ...rangeArgs(range),
-    "--",
-  ];
+  const args = ["log", "--raw", "-c", "--no-abbrev", "--no-color", "--no-relative", "--format=format:@%H", "-z", ...extra, ...revs, "--"];
   let current: CommitChanges | null = null;
   let pendingMeta: string | null = null;
   const decoder = new StringDecoder("utf8");
