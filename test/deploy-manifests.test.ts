@@ -95,11 +95,7 @@ describe("deploy/: Vigil's policy packs", () => {
     );
     for (const role of clusterWide.filter((o) => o.kind === "ClusterRole")) {
       const groups = new Set((role.rules as Record<string, string[]>[]).flatMap((r) => r.apiGroups!));
-      assert.deepEqual(
-        [...groups],
-        ["admissionregistration.k8s.io"],
-        "the admission ClusterRoles reach admission configuration only",
-      );
+      assert.deepEqual([...groups], ["admissionregistration.k8s.io"], "the admission ClusterRoles reach admission configuration only");
     }
     const roles = all.filter((o) => o.kind === "Role");
     assert.ok(roles.length >= 3);
