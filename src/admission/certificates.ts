@@ -28,6 +28,18 @@ const OID = {
   serverAuth: "1.3.6.1.5.5.7.3.1",
 };
 
+/**
+ * A serial number's bytes, 16 random ones, as DER writes a positive INTEGER: the first byte is 0x40–0x7f,
+ * so the value is positive (RFC 5280) and has no leading zero byte, which DER forbids. Clearing only the top
+ * bit made one certificate in 256 start with 0x00 before a byte under 0x80, and OpenSSL (Node's X509
+ * parser, the API server's Go parser) refuses that encoding.
+ */
+export function certificateSerial(random: Buffer = randomBytes(16)): Buffer {
+  const serial = Buffer.from(random);
+  serial[0] = 0x40 | (serial[0]! & 0x3f);
+  return serial;
+}
+
 export function issueCa(commonName: string, validityMs: number, now = new Date()): Promise<Issued> {
   return issue({ subject: commonName, validityMs, now, ca: true });
 }
@@ -50,9 +62,7 @@ async function issue(input: IssueInput): Promise<Issued> {
   const keys = (await subtle.generateKey(EC, true, ["sign", "verify"])) as CryptoKeyPair;
   const cert = new pkijs.Certificate();
   cert.version = 2;
-  const serial = randomBytes(16);
-  serial[0]! &= 0x7f; // positive, as RFC 5280 requires
-  cert.serialNumber = new asn1js.Integer({ valueHex: serial });
+  cert.serialNumber = new asn1js.Integer({ valueHex: certificateSerial() });
   const issuerName = input.issuer ? new X509Certificate(input.issuer.certPem).subject.replace(/^CN=/, "") : input.subject;
   cert.issuer.typesAndValues.push(commonName(issuerName));
   cert.subject.typesAndValues.push(commonName(input.subject));
