@@ -150,6 +150,7 @@ export class MonitorHook {
             status: "fail",
             subject: r.environment,
             message: `the monitor's inventory could not record this reconcile: ${redactCredentials(e.message)}; the next reconcile records it again`,
+            code: "inventory-not-recorded",
           }),
         ],
         degraded: false,
@@ -180,6 +181,7 @@ export class MonitorHook {
           recorded.workloadsChanged || recorded.manifestsChanged
             ? `recorded in the monitor's inventory: ${recorded.workloads.length} workload(s), ${admissions.length} admission(s) of this reconcile; the monitor judges it`
             : "as recorded in the monitor's inventory already",
+        code: "inventory-recorded",
       }),
       // A signature the gates accepted but this hook could not read would escape a later revocation: said.
       ...unread.map((c) =>
@@ -189,6 +191,7 @@ export class MonitorHook {
           status: "warn",
           subject: c.subject,
           message: `the signer of this accepted signature could not be read for the inventory, so revoking its key will not flag it: ${c.message}`,
+          code: "signer-unreadable",
         }),
       ),
     ];
@@ -218,6 +221,7 @@ export class MonitorHook {
         status: "pass",
         subject: r.environment,
         message: `${live.length} drifted object(s) recorded in the monitor's inventory as they run; the monitor's policy trigger evaluates them`,
+        code: "drift-recorded",
       }),
     ];
   }

@@ -40,6 +40,7 @@ export function promotionChecks(
         status: "skip",
         subject: revision,
         message: `${environment}'s enforcement is ${mode}: findings do not block promotion`,
+        code: "enforcement-off",
       }),
     ];
   const running = new Set(workloads.filter((w) => w.revision === revision).map((w) => `${w.environment}\u0000${w.workload}`));
@@ -52,6 +53,7 @@ export function promotionChecks(
         status: "pass",
         subject: revision,
         message: `no open findings on workloads running ${revision}`,
+        code: "no-open-findings",
       }),
     ];
   const named = affecting
@@ -65,6 +67,7 @@ export function promotionChecks(
       status: "fail",
       subject: revision,
       message: `${affecting.length} open finding(s) on workloads running this revision block its promotion to ${environment}: ${named}${affecting.length > 5 ? "; …" : ""}. Deploy a fixed revision, or record a VEX statement for findings that do not apply (vigil findings --json lists them)`,
+      code: "open-findings",
     }),
   ];
 }
@@ -75,10 +78,26 @@ export function environmentChecks(policy: TrustPolicy, environment: string, open
   const here = enforcing(policy, environment, open).filter((f) => f.environment === environment);
   if (mode !== "degraded")
     return [
-      check({ gate: GATE, rule: "degraded", status: "skip", subject: environment, message: `${environment}'s enforcement is ${mode}` }),
+      check({
+        gate: GATE,
+        rule: "degraded",
+        status: "skip",
+        subject: environment,
+        message: `${environment}'s enforcement is ${mode}`,
+        code: "enforcement-off",
+      }),
     ];
   if (here.length === 0)
-    return [check({ gate: GATE, rule: "degraded", status: "pass", subject: environment, message: `no open findings in ${environment}` })];
+    return [
+      check({
+        gate: GATE,
+        rule: "degraded",
+        status: "pass",
+        subject: environment,
+        message: `no open findings in ${environment}`,
+        code: "no-open-findings",
+      }),
+    ];
   return [
     check({
       gate: GATE,
@@ -86,6 +105,7 @@ export function environmentChecks(policy: TrustPolicy, environment: string, open
       status: "fail",
       subject: environment,
       message: `${environment} is degraded: ${here.length} open finding(s) since ${here.map((f) => f.since).sort()[0]}; deploy a fixed revision (vigil findings --env ${environment})`,
+      code: "environment-degraded",
     }),
   ];
 }

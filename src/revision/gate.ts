@@ -1,7 +1,7 @@
 // The revision gate: may the target revision be deployed? Every commit after the last deployed one is
 // checked (signature, path ownership, message rule, trust-policy changes), plus the tag and history.
 // Checks stream out in git's walk order, so memory stays flat however long the range is.
-import { check, type Check, type Verdict } from "../core/verdict.ts";
+import { check, type Check, type CheckCode, type Verdict } from "../core/verdict.ts";
 import { compileMessageRule, expandPrincipals, type MessageRule, type TrustPolicy } from "../trust/policy.ts";
 import type { EnvironmentSpec } from "../api/trust-policy.ts";
 import { InputError } from "../core/errors.ts";
@@ -210,12 +210,22 @@ async function historyCheck(
           status: "pass",
           subject: to,
           message: `same revision as last deployed ${short(from)}: nothing new`,
+          code: "same-revision",
         }),
       ],
     };
   if (await isAncestor(repo, from, to))
     return {
-      checks: [check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `descends from last deployed ${short(from)}` })],
+      checks: [
+        check({
+          gate: GATE,
+          rule: "history",
+          status: "pass",
+          subject: to,
+          message: `descends from last deployed ${short(from)}`,
+          code: "descends",
+        }),
+      ],
     };
   if (await isAncestor(repo, to, from)) {
     const rollback = `rollback: ${short(to)} is an ancestor of the last deployed ${short(from)}`;
@@ -225,7 +235,14 @@ async function historyCheck(
         rollback: true,
         checks: [
           ...approval.seen,
-          check({ gate: GATE, rule: "history", status: "pass", subject: to, message: `${rollback}, approved: ${approval.summary}` }),
+          check({
+            gate: GATE,
+            rule: "history",
+            status: "pass",
+            subject: to,
+            message: `${rollback}, approved: ${approval.summary}`,
+            code: "rollback-approved",
+          }),
         ],
       };
     const why = approval ? approval.summary : "no environment was given, so none can be counted";
@@ -239,6 +256,7 @@ async function historyCheck(
           status: "fail",
           subject: to,
           message: `${rollback}; moving backwards needs signed rollback approvals: ${why}`,
+          code: "rollback",
         }),
       ],
     };
@@ -253,6 +271,7 @@ async function historyCheck(
         message:
           `rewritten history: ${short(to)} does not descend from the last deployed ${short(from)}; ` +
           "find out who rewrote the branch, or deploy a revision built on top of the deployed one",
+        code: "history-rewritten",
       }),
     ],
   };
@@ -273,6 +292,7 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
       status: "fail",
       subject: target,
       message: `the trust policy at ${short(target)} is invalid: ${(e as Error).message}`,
+      code: "trust-policy-invalid",
     });
   }
   const branch = ctx.policy.doc.environments.find((e) => e.name === environment)?.branch;
@@ -283,6 +303,7 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
       status: "skip",
       subject: target,
       message: `${ctx.policy.source} names no branch for ${environment}`,
+      code: "no-branch-rule",
     });
   const head = await branchHead(repo, branch);
   if (head === target)
@@ -292,6 +313,7 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
       status: "pass",
       subject: target,
       message: `the head of ${environment}'s branch ${branch} (${ctx.policy.source})`,
+      code: "on-branch",
     });
   if (head && (await isAncestor(repo, target, head)))
     return check({
@@ -300,6 +322,7 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
       status: "pass",
       subject: target,
       message: `on ${environment}'s branch ${branch} (${ctx.policy.source})`,
+      code: "on-branch",
     });
   return check({
     gate: GATE,
@@ -309,6 +332,7 @@ async function branchCheck(repo: Repo, environment: string, target: string, tree
     message:
       `${short(target)} is not on refs/heads/${branch}, the branch ${ctx.policy.source} gives ${environment}` +
       `${head ? "" : " (no such branch)"}; deploy a revision from that branch, or change the environment's branch in the trust policy`,
+    code: "not-on-branch",
   });
 }
 
@@ -329,7 +353,14 @@ async function tagCheck(
     if (!object || object.type !== "tag") throw new ObjectFormatError(`tag object ${tagId} is missing`, tagId);
     tag = parseTag(tagId, object.data);
   } catch (e) {
-    return check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag cannot be read: ${(e as Error).message}` });
+    return check({
+      gate: GATE,
+      rule: "tag-signature",
+      status: "fail",
+      subject,
+      message: `tag cannot be read: ${(e as Error).message}`,
+      code: "tag-malformed",
+    });
   }
   if (tagRef && tagRef !== `refs/tags/${tag.tag}`) {
     return check({
@@ -338,6 +369,7 @@ async function tagCheck(
       status: "fail",
       subject,
       message: `tag object says "${tag.tag}" but is stored at ${tagRef}: a signed tag was moved to another name`,
+      code: "tag-moved",
     });
   }
   if (!tag.signature)
@@ -347,14 +379,22 @@ async function tagCheck(
       status: "fail",
       subject,
       message: `tag ${tag.tag} is not signed; sign it with git tag -s`,
+      code: "unsigned-tag",
     });
   // Judged by the policy at the commit the chain ends in, whatever each tag names on the way.
   const ctx = await chain.inTree(await trees.commitTree(commit));
   const time = trustedTime(tagId);
   const result = await verify(ctx, tag.signature, tag.payload, time.at, time.source);
   return result.ok
-    ? check({ gate: GATE, rule: "tag-signature", status: "pass", subject, message: `tag ${tag.tag} signed by ${describeSigner(result)}` })
-    : check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag ${tag.tag}: ${result.reason}` });
+    ? check({
+        gate: GATE,
+        rule: "tag-signature",
+        status: "pass",
+        subject,
+        message: `tag ${tag.tag} signed by ${describeSigner(result)}`,
+        code: "signature-trusted",
+      })
+    : check({ gate: GATE, rule: "tag-signature", status: "fail", subject, message: `tag ${tag.tag}: ${result.reason}`, code: result.code });
 }
 
 interface CommitContext {
@@ -396,6 +436,7 @@ async function judgeCommit(id: string, c: CommitContext): Promise<{ checks: Chec
           status: "fail",
           subject: id,
           message: `${e.message}; the repository holds objects git would not write: find out who pushed them`,
+          code: "malformed-object",
         }),
       ],
       outcome: nothing,
@@ -429,6 +470,7 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
           status: "fail",
           subject: id,
           message: `the trust policy in force where this commit enters the branch (${policyDir}/ of ${short(policyBaseId(commit, c) ?? "")}) is invalid: ${(e as Error).message}`,
+          code: "trust-policy-invalid",
         }),
       ],
       outcome: nothing,
@@ -454,6 +496,7 @@ async function commitChecks(id: string, c: CommitContext): Promise<{ checks: Che
       status: "pass",
       subject: commit.id,
       message: changed === 0 ? "changes no paths" : `${changed} path(s), all owned by ${signature.result.identity}`,
+      code: "paths-owned",
     });
     return { checks: [signature.check, owned, ...message], outcome: { tree: commit.tree, entitled: changes } };
   }
@@ -575,20 +618,22 @@ async function signatureCheck(
       check: refusedSignature(
         commit,
         `${describeCommit(commit)} is not signed; sign commits (git commit -S) with a key in the trust policy`,
+        "unsigned-commit",
       ),
       result: null,
     };
   }
   const time = c.trustedTime(commit.id);
   const result = await c.verify(ctx, commit.signature, commit.payload, time.at, time.source);
-  if (!result.ok) return { check: refusedSignature(commit, `${describeCommit(commit)}: ${result.reason}`), result };
+  if (!result.ok) return { check: refusedSignature(commit, `${describeCommit(commit)}: ${result.reason}`, result.code), result };
   if (isMergesOnly(ctx, result.identity) && commit.parents.length < 2) {
     return {
       check: refusedSignature(
         commit,
         `${describeCommit(commit)} is signed by ${result.identity}, whose key is trusted only for merge commits; the change needs its author's own signature`,
+        "merge-only-key",
       ),
-      result: { ok: false, kind: result.kind, reason: "merge-only key" },
+      result: { ok: false, kind: result.kind, reason: "merge-only key", code: "merge-only-key" },
     };
   }
   const what = isMergesOnly(ctx, result.identity) ? "merge signed by forge key" : "signed by";
@@ -600,14 +645,15 @@ async function signatureCheck(
       subject: commit.id,
       message: `${what} ${describeSigner(result)}`,
       admits: [{ kind: "commit", subject: commit.id, signer: result.identity, key: result.canonicalKey }],
+      code: "signature-trusted",
     }),
     result,
   };
 }
 
 /** A failing commit-signature check: which commit, why, and what to do. */
-function refusedSignature(commit: Commit, message: string): Check {
-  return check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message });
+function refusedSignature(commit: Commit, message: string, code: CheckCode): Check {
+  return check({ gate: GATE, rule: "commit-signature", status: "fail", subject: commit.id, message, code });
 }
 
 const isMergesOnly = (ctx: PolicyContext, identity: string) => ctx.policy.doc.signers.find((s) => s.name === identity)?.mergesOnly === true;
@@ -622,6 +668,7 @@ const noOwnerToCheck = (commit: Commit): Owned => ({
     status: "skip",
     subject: commit.id,
     message: "no trusted signer, so no owner to check",
+    code: "no-trusted-signer",
   }),
   entitled: new Set(),
 });
@@ -630,7 +677,14 @@ function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult
   if (!sig?.ok) return noOwnerToCheck(commit);
   if (changes.length === 0)
     return {
-      check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: "changes no paths" }),
+      check: check({
+        gate: GATE,
+        rule: "path-ownership",
+        status: "pass",
+        subject: commit.id,
+        message: "changes no paths",
+        code: "paths-owned",
+      }),
       entitled: new Set(),
     };
   const unowned = ctx.ownership.unowned(changes, sig.identity);
@@ -644,6 +698,7 @@ function ownershipCheck(commit: Commit, ctx: PolicyContext, sig: SignatureResult
         status: "pass",
         subject: commit.id,
         message: `${changes.length} path(s), all owned by ${sig.identity}`,
+        code: "paths-owned",
       }),
       entitled,
     };
@@ -663,6 +718,7 @@ function unownedCheck(commit: Commit, signer: string, unowned: { path: string; p
     message:
       `${describeCommit(commit)} signed by ${signer} ${what}changes paths ${signer} does not own: ${shown.join(", ")}${more}; ` +
       "have an owner make the change, or change the paths rules in the trust policy",
+    code: "path-not-owned",
   });
 }
 
@@ -701,7 +757,10 @@ async function mergeOwnership(
     changes.length === 0
       ? "merge changes nothing on its mainline parent"
       : `merge: ${changes.length} path(s) differ from its mainline parent ${short(baseParent(c.plan, commit.id, commit.parents)!)}, ${parts.join(", ")}`;
-  return { check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: summary }), entitled };
+  return {
+    check: check({ gate: GATE, rule: "path-ownership", status: "pass", subject: commit.id, message: summary, code: "paths-owned" }),
+    entitled,
+  };
 }
 
 /**
@@ -745,13 +804,21 @@ async function versionAt(trees: TreeWalker, tree: string, path: string): Promise
 
 function messageCheck(commit: Commit, rule: MessageRule): Check {
   return rule.test(commit.message)
-    ? check({ gate: GATE, rule: "commit-message", status: "pass", subject: commit.id, message: "message matches the environment's rule" })
+    ? check({
+        gate: GATE,
+        rule: "commit-message",
+        status: "pass",
+        subject: commit.id,
+        message: "message matches the environment's rule",
+        code: "message-matches",
+      })
     : check({
         gate: GATE,
         rule: "commit-message",
         status: "fail",
         subject: commit.id,
         message: `${describeCommit(commit)}: message "${firstLine(commit)}" does not match ${rule.source}; reword the commit`,
+        code: "message-mismatch",
       });
 }
 
@@ -766,6 +833,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
       status: "fail",
       subject: commit.id,
       message: `the new trust policy is invalid: ${(e as Error).message}`,
+      code: "trust-policy-invalid",
     });
   }
   const admins = ctx.policy.doc.admins;
@@ -776,6 +844,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
       status: "fail",
       subject: commit.id,
       message: `${describeCommit(commit)} changes ${policyDir}, but the policy before it (${ctx.policy.source}) names no admins who may change it`,
+      code: "no-policy-admins",
     });
   }
   const allowed = expandPrincipals(ctx.policy.doc, admins.members);
@@ -805,6 +874,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
       status: "pass",
       subject: commit.id,
       message: `policy change signed by ${names.length} of ${admins.threshold} required admins (${names.join(", ")})${detail}`,
+      code: "policy-change-approved",
     });
   }
   return check({
@@ -815,6 +885,7 @@ async function policyChangeCheck(commit: Commit, ctx: PolicyContext, sig: Signat
     message:
       `${describeCommit(commit)} changes ${policyDir}/ with ${names.length} of ${admins.threshold} required admin signatures` +
       `${names.length ? ` (${names.join(", ")})` : ""}${detail}; other admins co-sign it with "vigil cosign --rev ${commit.id}"`,
+    code: "policy-change-underapproved",
   });
 }
 

@@ -176,7 +176,8 @@ class PoolWorker {
     this.worker.on("error", (e) => {
       this.failure = e;
       // Fail closed: a crashed worker refuses what it had been given.
-      for (const resolve of this.waiting.values()) resolve({ ok: false, kind: "unknown", reason: `verifier crashed: ${e.message}` });
+      for (const resolve of this.waiting.values())
+        resolve({ ok: false, kind: "unknown", reason: `verifier crashed: ${e.message}`, code: "signature-not-trusted" });
       this.waiting.clear();
       this.worker.unref();
       onResults();

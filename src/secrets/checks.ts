@@ -20,6 +20,7 @@ export function findingCheck(f: RepoFinding): Check {
     status: "fail",
     subject: f.commit ?? where,
     message: what,
+    code: "secret-found",
     location: { file: f.path, line: f.line },
   };
 }
@@ -32,6 +33,7 @@ export function unscannedCheck(u: Unscanned): Check {
     status: "fail",
     subject: u.commit ?? u.path,
     message: `${u.path} is ${mib(u.bytes)}, more than the ${mib(MAX_SCANNED_BYTES)} the scanner reads: keep large files out of the configuration repository, or allow its path in the trust policy's secrets.allow`,
+    code: "file-too-large",
     location: { file: u.path, line: 1 },
   };
 }
@@ -71,6 +73,7 @@ export async function* scanChecks(
       status: "pass",
       subject: describe(target),
       message: `${scanned} ${"workTree" in target ? "files" : "commits"} scanned, no secrets found`,
+      code: "no-secrets",
     };
 }
 

@@ -31,20 +31,22 @@ export async function verifyOpenPgpSignature(
   try {
     signature = await openpgp.readSignature({ armoredSignature: armored });
   } catch (e) {
-    return refused("openpgp", `malformed OpenPGP signature: ${(e as Error).message}`);
+    return refused("openpgp", `malformed OpenPGP signature: ${(e as Error).message}`, "signature-malformed");
   }
   const packets = signature.packets;
-  if (packets.length !== 1) return refused("openpgp", `expected exactly one OpenPGP signature packet, found ${packets.length}`);
+  if (packets.length !== 1)
+    return refused("openpgp", `expected exactly one OpenPGP signature packet, found ${packets.length}`, "signature-malformed");
   const sig = packets[0] as openpgp.SignaturePacket;
 
   const problem = packetProblem(sig, time);
-  if (problem) return refused("openpgp", problem);
+  if (problem) return refused("openpgp", problem, "signature-invalid");
   const issuer = sig.issuerKeyID;
   const candidates = entries.filter((e) => e.key.getKeys(issuer).length > 0);
   if (candidates.length === 0) {
     return refused(
       "openpgp",
       `signed by an untrusted OpenPGP key ${hex(issuer)}; add it to the trust policy's signers if it belongs to someone trusted`,
+      "untrusted-key",
     );
   }
   const reasons: string[] = [];
@@ -55,11 +57,15 @@ export async function verifyOpenPgpSignature(
       continue;
     }
     const mismatch = await cryptographicProblem(signature, message, entry.key, sig.created!);
-    if (mismatch) return refused("openpgp", `OpenPGP signature by ${hex(issuer)} ${mismatch}`);
+    if (mismatch) return refused("openpgp", `OpenPGP signature by ${hex(issuer)} ${mismatch}`, "signature-invalid");
     const signing = entry.key.getKeys(issuer)[0]!;
     return accepted("openpgp", entry.identity, describeKey(entry.key, issuer), admissionKey.openpgp(signing.getFingerprint()), time);
   }
-  return refused("openpgp", `OpenPGP key ${hex(issuer)} (${candidates.map((c) => c.identity).join(", ")}): ${reasons.join("; ")}`);
+  return refused(
+    "openpgp",
+    `OpenPGP key ${hex(issuer)} (${candidates.map((c) => c.identity).join(", ")}): ${reasons.join("; ")}`,
+    "key-not-valid",
+  );
 }
 
 function packetProblem(sig: openpgp.SignaturePacket, time: TrustedTime): string | null {

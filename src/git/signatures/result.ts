@@ -1,5 +1,6 @@
 // What every signature verifier returns: who signed, or exactly why nobody trusted did; and the trusted
 // time the keys' validity was judged at, with where that time came from (docs/trusted-time.md).
+import type { CheckCode } from "../../core/verdict.ts";
 
 export type SignatureKind = "ssh" | "openpgp" | "x509";
 
@@ -37,12 +38,18 @@ export type SignatureResult =
       time: Date;
       timeSource: TimeSource;
     }
-  | { ok: false; kind: SignatureKind | "unknown"; reason: string };
+  | { ok: false; kind: SignatureKind | "unknown"; reason: string; code: SignatureRefusal };
+
+/** Why a signature was refused, as the failing check's code says it (src/api/check-codes.ts). */
+export type SignatureRefusal = Extract<
+  CheckCode,
+  "signature-malformed" | "untrusted-key" | "signature-invalid" | "key-not-valid" | "merge-only-key" | "signature-not-trusted"
+>;
 
 export type AcceptedSignature = Extract<SignatureResult, { ok: true }>;
 
-export function refused(kind: SignatureResult["kind"], reason: string): SignatureResult {
-  return { ok: false, kind, reason };
+export function refused(kind: SignatureResult["kind"], reason: string, code: SignatureRefusal): SignatureResult {
+  return { ok: false, kind, reason, code };
 }
 
 export function accepted(kind: SignatureKind, identity: string, key: string, canonicalKey: string, time: TrustedTime): AcceptedSignature {

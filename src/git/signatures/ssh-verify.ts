@@ -30,10 +30,10 @@ export function verifySshSignature(
   try {
     sig = parseSshSignature(armored);
   } catch (e) {
-    return refused("ssh", `malformed SSH signature: ${(e as Error).message}`);
+    return refused("ssh", `malformed SSH signature: ${(e as Error).message}`, "signature-malformed");
   }
   if (sig.namespace !== namespace) {
-    return refused("ssh", `SSH signature is for namespace "${sig.namespace}", not "${namespace}"`);
+    return refused("ssh", `SSH signature is for namespace "${sig.namespace}", not "${namespace}"`, "signature-invalid");
   }
   const cert = sig.certificate;
   const candidates = cert
@@ -44,15 +44,16 @@ export function verifySshSignature(
     return refused(
       "ssh",
       `signed by an untrusted ${what} (${describe(sig)}); add it to the trust policy's signers if it belongs to someone trusted`,
+      "untrusted-key",
     );
   }
   let valid: boolean;
   try {
     valid = verifySshSignatureBytes(sig, cert ? cert.key : candidates[0]!.key, message);
   } catch (e) {
-    return refused("ssh", `SSH signature by ${describe(sig)} cannot be verified: ${(e as Error).message}`);
+    return refused("ssh", `SSH signature by ${describe(sig)} cannot be verified: ${(e as Error).message}`, "signature-invalid");
   }
-  if (!valid) return refused("ssh", `SSH signature by ${describe(sig)} does not match the signed content`);
+  if (!valid) return refused("ssh", `SSH signature by ${describe(sig)} does not match the signed content`, "signature-invalid");
 
   const reasons: string[] = [];
   for (const entry of candidates) {
@@ -66,7 +67,7 @@ export function verifySshSignature(
       : (entry.principals.find((p) => !hasWildcard(p)) ?? entry.principals[0]!);
     return accepted("ssh", identity, describe(sig, entry.key), admissionKey.ssh(entry.key.fingerprint), time);
   }
-  return refused("ssh", `${describe(sig)}: ${reasons.join("; ")}`);
+  return refused("ssh", `${describe(sig)}: ${reasons.join("; ")}`, "key-not-valid");
 }
 
 function entryProblem(entry: SshTrustEntry, sig: ParsedSshSignature, namespace: string, time: TrustedTime): string | null {

@@ -42,6 +42,6 @@ export async function verifyGitSignature(
     case "x509":
       return (await x509()).verifyX509Signature(armored, payload, ring.sigstore, ring.trustedRoot, time);
     default:
-      return refused("unknown", "signature is in no known format (expected an SSH, OpenPGP or x509 signature)");
+      return refused("unknown", "signature is in no known format (expected an SSH, OpenPGP or x509 signature)", "signature-malformed");
   }
 }

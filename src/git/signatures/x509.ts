@@ -34,8 +34,8 @@ export function verifyX509Signature(
   try {
     return verifySignature(armored, message, identities, root, time);
   } catch (e) {
-    if (e instanceof Refusal) return refused("x509", e.message);
-    return refused("x509", `x509 signature could not be checked (${(e as Error).message}); ${RESIGN}`);
+    if (e instanceof Refusal) return refused("x509", e.message, "signature-not-trusted");
+    return refused("x509", `x509 signature could not be checked (${(e as Error).message}); ${RESIGN}`, "signature-malformed");
   }
 }
 
