@@ -10,7 +10,8 @@ import { ALL_CHECK_CODES, CHECK_CODES } from "../src/api/check-codes.ts";
 import { decodeRecord, encodeRecord } from "../src/audit/record.ts";
 import type { AuditRecord } from "../src/api/audit-record.ts";
 import { InputError } from "../src/core/errors.ts";
-import { tempDir, vigil } from "./helpers/tools.ts";
+import { SshSigner, TestRepo, writePolicy } from "./helpers/git-fixture.ts";
+import { requireTools, tempDir, vigil } from "./helpers/tools.ts";
 
 const root = resolve(import.meta.dirname, "..");
 
@@ -120,5 +121,40 @@ describe("check codes", () => {
         e.exitCode === 2 &&
         /checks\.0\.code: must be a check code declared in src\/api\/check-codes\.ts/.test(e.message),
     );
+  });
+  it("name why the revision gate refused each commit, and what passed", (t) => {
+    if (!requireTools(t, ["git", "ssh-keygen"])) return;
+    const root = tempDir(t);
+    const [alice, carol, mallory] = ["alice", "carol", "mallory"].map((name) => new SshSigner(root, name, "ed25519")) as [
+      SshSigner,
+      SshSigner,
+      SshSigner,
+    ];
+    const trust = writePolicy(join(root, "vigil.trust.yaml"), {
+      signers: [alice.policyEntry, carol.policyEntry],
+      paths: [
+        { pattern: "apps/**", owners: ["carol"] },
+        { pattern: "**", owners: ["alice"] },
+      ],
+      environments: [{ name: "staging", branch: "main", path: "envs/staging", commitMessage: "^[A-Z]+-[0-9]+: " }],
+    });
+    const repo = new TestRepo(join(root, "repo"));
+    const good = repo.commit({ "envs/staging/a.yaml": "a: 1\n" }, alice);
+    const unsigned = repo.commit({ "envs/staging/b.yaml": "b: 1\n" }, null);
+    const untrusted = repo.commit({ "envs/staging/c.yaml": "c: 1\n" }, mallory);
+    const unowned = repo.commit({ "envs/staging/d.yaml": "d: 1\n" }, carol);
+    const unworded = repo.commit({ "envs/staging/e.yaml": "e: 1\n" }, alice, "no ticket here");
+    const out = vigil(["verify", "commits", "--repo", repo.dir, "--trust", trust, "--env", "staging", "--json"]);
+    assert.equal(out.status, 1, out.stderr);
+    const checks = out.json().checks as { subject: string; rule: string; status: string; code: string }[];
+    const codeOf = (subject: string, rule: string) => checks.find((c) => c.subject === subject && c.rule === rule)?.code;
+    assert.equal(codeOf(good, "commit-signature"), "signature-trusted");
+    assert.equal(codeOf(good, "path-ownership"), "paths-owned");
+    assert.equal(codeOf(good, "commit-message"), "message-matches");
+    assert.equal(codeOf(unsigned, "commit-signature"), "unsigned-commit");
+    assert.equal(codeOf(unsigned, "path-ownership"), "no-trusted-signer");
+    assert.equal(codeOf(untrusted, "commit-signature"), "untrusted-key");
+    assert.equal(codeOf(unowned, "path-ownership"), "path-not-owned");
+    assert.equal(codeOf(unworded, "commit-message"), "message-mismatch");
   });
 });

@@ -52,7 +52,7 @@ function plainCheck(c: Check): Check {
     status: c.status,
     subject: c.subject,
     message: c.message,
-    ...(c.code !== undefined && { code: c.code }),
+    code: c.code,
     ...(c.location && { location: { file: c.location.file, line: c.location.line } }),
     ...(c.admits && { admits: c.admits.map(({ kind, subject, signer, key }) => ({ kind, subject, signer, key })) }),
   };

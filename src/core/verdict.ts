@@ -23,7 +23,7 @@ export interface CheckFields {
   /** For a failing check: what a person must do about it. */
   message: string;
   /** The machine-readable reason beside the message (declared in src/api/check-codes.ts): programs read this, never the message. */
-  code?: CheckCode;
+  code: CheckCode;
   /** On a passing signature check: what each accepted signature let in, for programs (the monitor's inventory, audit records). */
   admits?: Admitted[];
 }
@@ -71,5 +71,5 @@ export function makeVerdict(subject: VerdictSubject, checks: Check[]): Verdict {
 }
 
 export function check({ gate, rule, status, subject, message, code, admits }: CheckFields): Check {
-  return { gate, rule, status, subject, message, ...(code !== undefined && { code }), ...(admits !== undefined && { admits }) };
+  return { gate, rule, status, subject, message, code, ...(admits !== undefined && { admits }) };
 }
