@@ -535,23 +535,35 @@ function workloadName(subject: string): string {
   return slash < 0 ? subject : `${subject.slice(0, slash)} ${subject.slice(slash + 1)}`;
 }
 
-/** The policy gate's failing checks on an environment's live manifests, as findings. */
+/**
+ * The policy gate's failing checks on an environment's live manifests, as findings: one per object, rule
+ * and reason (the check's code), never keyed by a message's words, so a reworded message is the same
+ * finding. A rule failing one object for one reason more than once (one container, then another) is one
+ * finding whose action names each.
+ */
 function policyFindings(environment: string, checks: Check[], since: string): MonitorFinding[] {
-  return checks
-    .filter((c) => c.status === "fail")
-    .map((c) => ({
-      key: findingKey(environment, c.subject, c.rule, c.message),
-      type: "policy" as const,
-      subject: c.subject,
-      rule: c.rule,
-      environment,
-      workload: workloadName(c.subject),
-      image: "",
-      digest: "",
-      severity: "high" as const,
-      since,
-      action: c.message,
-    }));
+  const byKey = new Map<string, MonitorFinding>();
+  for (const c of checks) {
+    if (c.status !== "fail") continue;
+    const key = findingKey(environment, c.subject, c.rule, c.code);
+    const same = byKey.get(key);
+    if (same) same.action = `${same.action}; ${c.message}`;
+    else
+      byKey.set(key, {
+        key,
+        type: "policy",
+        subject: c.subject,
+        rule: c.rule,
+        environment,
+        workload: workloadName(c.subject),
+        image: "",
+        digest: "",
+        severity: "high",
+        since,
+        action: c.message,
+      });
+  }
+  return [...byKey.values()];
 }
 
 /**
