@@ -319,13 +319,13 @@ test("the patch reader gives the same files however git's output is cut into chu
   assert.throws(() => read([Buffer.from(text.replace("@@ -0,0 +1,5 @@", "@@ -0,0 +1,50 @@"), "latin1")]), /patch stream cannot be read/);
 });
 
-test("a history long enough to be read by two git processes gives every finding once, oldest first, ranges included", (t) => {
+test("a long history, read from both ends by two git processes, gives every finding once, oldest first, ranges included", (t) => {
   if (!requireTools(t, ["git"])) return;
   const dir = tempDir(t);
   execFileSync("git", ["init", "-q", "--bare", dir]);
   const [early, late, merged] = [token("github-pat"), token("gitlab-pat"), token("slack-bot-token")];
-  // 2,400 commits on main (more than the 2,000 above which the range is split), a branch merged near the
-  // end whose conflict resolution adds a token; a token added early and moved late, one added late.
+  // 2,400 commits on main (read newest first and oldest first until the two meet), a branch merged near
+  // the end whose conflict resolution adds a token; a token added early and moved late, one added late.
   const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
   const chunks: string[] = [];
   const lines = settings(20);
@@ -361,4 +361,8 @@ test("a history long enough to be read by two git processes gives every finding 
     brief(scanAll(dir)),
     "the same from a range that starts after the first commits",
   );
+  // Every commit once, wherever the two readers meet: a clean range says how many it scanned.
+  const clean = vigil(["secrets", "scan", "--repo", dir, "--from", ids.get(2350)!, "--to", ids.get(2400)!, "--json"]);
+  assert.equal(clean.status, 0, clean.stderr);
+  assert.equal(clean.json().checks[0].message, "50 commits scanned, no secrets found");
 });
