@@ -1,7 +1,6 @@
 // Which paths a commit changes, by comparing trees in-process. Trees are kept as git stores them and
 // compared entry by entry as raw bytes: subtrees with equal ids are skipped and unchanged entries are
 // never decoded, so the cost follows the size of the change, not of the repository.
-import { Lru } from "../core/lru.ts";
 import type { GitObject, ObjectReader } from "./cat-file.ts";
 import {
   MissingObjectError,
@@ -14,6 +13,7 @@ import {
   type IndexedTree,
   type TreeEntry,
 } from "./objects.ts";
+import { RecentCache } from "./recent.ts";
 
 /**
  * A tree as git stores it, with the byte offset where each entry starts (and the end, last) and where
@@ -108,8 +108,8 @@ interface WalkedTree extends RawTree {
  * tree; with git's cat-file they wait on it.
  */
 export class TreeWalker {
-  private readonly trees = new Lru<string, Held<WalkedTree>>(1024);
-  private readonly commitTrees = new Lru<string, Held<string>>(4096);
+  private readonly trees = new RecentCache<string, Held<WalkedTree>>(1024);
+  private readonly commitTrees = new RecentCache<string, Held<string>>(4096);
   private readonly objects: ObjectReader;
   constructor(objects: ObjectReader) {
     this.objects = objects;

@@ -6,6 +6,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs"
 import { Lru } from "../core/lru.ts";
 import { inflateExactly } from "./inflate.ts";
 import { ObjectFormatError } from "./objects.ts";
+import { RecentCache } from "./recent.ts";
 
 export type ObjectType = "commit" | "tree" | "blob" | "tag";
 
@@ -80,7 +81,7 @@ export class PackFile {
   /** Every entry's offset in the pack, sorted: where one entry ends is where the next begins. */
   private sortedOffsets: Float64Array | null = null;
   /** Rebuilt delta bases by offset (objects up to 64 KiB): a chain's bases are shared by the objects after it. */
-  private readonly bases = new Lru<number, Unpacked>(512);
+  private readonly bases = new RecentCache<number, Unpacked>(512);
   /** Windows of the pack (WINDOW bytes each), in the store's shared cache under `serial`. */
   private readonly windows: WindowCache;
   private readonly serial: number;
