@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test, type TestContext } from "node:test";
 import { prepareAdmission } from "../src/agent/admission-policies.ts";
+import { startAgent } from "../src/agent/agent.ts";
 import { signImage } from "../src/artifact/sign-image.ts";
 import { openAuditLog } from "../src/audit/index.ts";
 import type { Cluster } from "../src/cluster/index.ts";
@@ -314,4 +315,43 @@ test("two environments on one cluster share a pack's policies: one dropping the 
   const [dropped] = await install("blue", "shop", []);
   assert.match(dropped!.message, /policy pss-host-path/, "the last environment to drop it removes the policy");
   assert.equal((await admin.call({ verb: "get", method: "GET", path: `${VAP}/pss-host-path` })).status, 404);
+});
+
+test("a sync applies only what is not as this agent last applied it: nothing when unchanged, and again a policy whose spec someone edited and a binding someone deleted", async (t) => {
+  if (!ready(t)) return;
+  const agent = await startAgent({ configFile: agentConfig(["pss-baseline"]), onResult: () => {} });
+  t.after(() => agent.stop());
+  const installed = async () => {
+    const [result] = await agent.reconcileAll();
+    assert.equal(result!.exitCode, 0, JSON.stringify(result!.verdict.checks.filter((c) => c.status === "fail")));
+    const message = result!.verdict.checks.find((c) => c.gate === "admission" && c.rule === "policies")!.message;
+    const [, applied, wanted] = /; (\d+) of (\d+) object\(s\) applied/.exec(message)!;
+    return { applied: Number(applied), wanted: Number(wanted) };
+  };
+  const first = await installed();
+  assert.equal(first.applied, first.wanted, "a new agent applies everything once");
+  assert.ok(first.wanted > 10);
+  const policyVersion = (await admin.call({ verb: "get", method: "GET", path: `${VAP}/pss-host-path` })).body.metadata.resourceVersion;
+  assert.deepEqual(await installed(), { applied: 0, wanted: first.wanted });
+  assert.equal(
+    (await admin.call({ verb: "get", method: "GET", path: `${VAP}/pss-host-path` })).body.metadata.resourceVersion,
+    policyVersion,
+    "not written again",
+  );
+
+  // Someone with write access to admission policies turns a rule off and unbinds another.
+  const edited = await admin.call({
+    verb: "patch",
+    method: "PATCH",
+    path: `${VAP}/pss-host-path`,
+    body: JSON.stringify({ spec: { validations: [{ expression: "true" }] } }),
+    contentType: "application/merge-patch+json",
+  });
+  assert.equal(edited.status, 200, JSON.stringify(edited.body));
+  assert.equal((await admin.call({ verb: "delete", method: "DELETE", path: `${BINDINGS}/vigil-prod-pss-host-namespaces` })).status, 200);
+  assert.deepEqual(await installed(), { applied: 2, wanted: first.wanted });
+  const restored = (await admin.call({ verb: "get", method: "GET", path: `${VAP}/pss-host-path` })).body;
+  assert.notEqual(restored.spec.validations[0].expression, "true");
+  assert.equal((await admin.call({ verb: "get", method: "GET", path: `${BINDINGS}/vigil-prod-pss-host-namespaces` })).status, 200);
+  await untilEnforced();
 });

@@ -159,8 +159,13 @@ const PATHS = {
   ValidatingAdmissionPolicyBinding: "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings",
 } as const;
 
-/** Server-side apply of cluster-scoped admission objects, forcing Vigil's fields (they are Vigil's to keep). */
-export async function applyClusterObjects(cluster: Cluster, objects: readonly KubeObject[], fieldManager = FIELD_MANAGER): Promise<void> {
+/** Server-side apply of cluster-scoped admission objects, forcing Vigil's fields (they are Vigil's to keep); the objects as the API server holds them after. */
+export async function applyClusterObjects(
+  cluster: Cluster,
+  objects: readonly KubeObject[],
+  fieldManager = FIELD_MANAGER,
+): Promise<KubeObject[]> {
+  const applied: KubeObject[] = [];
   for (const o of objects) {
     const answer = await cluster.call({
       verb: "apply",
@@ -171,7 +176,9 @@ export async function applyClusterObjects(cluster: Cluster, objects: readonly Ku
       contentType: "application/apply-patch+yaml",
     });
     if (answer.status !== 200 && answer.status !== 201) throw apiFailure(answer, `applying ${o.kind} ${o.metadata!.name}`);
+    applied.push(answer.body as KubeObject);
   }
+  return applied;
 }
 
 /** The names of the cluster-scoped admission objects of `kind` carrying every label of `labels`. */

@@ -9,6 +9,7 @@
 //   longer has are deleted (only objects labelled as Vigil's), and so is a policy no binding of Vigil's
 //   uses any more. The check this returns is in the reconcile's verdict, hence in the audit log.
 // The agent is the one installer (the webhook installs none): it knows each revision's packs and exceptions.
+import { createHash } from "node:crypto";
 import {
   applyClusterObjects,
   deleteClusterObject,
@@ -23,7 +24,7 @@ import type { Cluster } from "../cluster/client.ts";
 import { check, type Check } from "../core/verdict.ts";
 import { UnavailableError, VigilError } from "../core/errors.ts";
 import { redactCredentials } from "../core/redact.ts";
-import type { SourcedObject } from "../manifest/manifests.ts";
+import type { KubeObject, SourcedObject } from "../manifest/manifests.ts";
 import { splitApiVersion } from "../manifest/resources.ts";
 import { findException, parseException } from "../policy/exceptions.ts";
 import { imageUses } from "../artifact/images.ts";
@@ -96,12 +97,22 @@ function oneAtATime<T>(install: () => Promise<T>): Promise<T> {
 
 async function installPolicies(p: AdmissionPreparation, policies: NonNullable<AdmissionPreparation["policies"]>): Promise<Check> {
   const env = p.environment;
-  const found = await excludedObjects(policies.cluster, p.objects, policies.exceptions, env.namespaces, p.now ?? new Date());
+  const cluster = policies.cluster;
+  const found = await excludedObjects(cluster, p.objects, policies.exceptions, env.namespaces, p.now ?? new Date());
   const wanted = packPolicies({ ...env, packs: policies.packs }, found);
   const exclusions = found.filter((e) => wanted.some((o) => o.kind === "ValidatingAdmissionPolicy" && o.metadata?.name === e.policy));
+  const held = {
+    policies: await listClusterObjects(cluster, "ValidatingAdmissionPolicy", VIGIL_LABEL),
+    bindings: await listClusterObjects(cluster, "ValidatingAdmissionPolicyBinding", VIGIL_LABEL),
+  };
+  // A list's items carry no kind: each takes its list's.
+  const stale = notAsApplied(cluster, wanted, [
+    ...held.policies.map((o) => ({ ...o, kind: "ValidatingAdmissionPolicy" })),
+    ...held.bindings.map((o) => ({ ...o, kind: "ValidatingAdmissionPolicyBinding" })),
+  ]);
   p.fence?.();
-  await applyClusterObjects(policies.cluster, wanted, FIELD_MANAGER);
-  const removed = await removeUnwanted(policies.cluster, env.name, new Set(wanted.map((o) => o.metadata!.name!)));
+  remember(cluster, stale, await applyClusterObjects(cluster, stale, FIELD_MANAGER));
+  const removed = await removeUnwanted(cluster, env.name, new Set(wanted.map((o) => o.metadata!.name!)), held);
   const bindings = wanted.filter((o) => o.kind === "ValidatingAdmissionPolicyBinding").length;
   return check({
     gate: "admission",
@@ -112,8 +123,43 @@ async function installPolicies(p: AdmissionPreparation, policies: NonNullable<Ad
       `${bindings} ValidatingAdmissionPolicy binding(s) of ${policies.packs.length === 0 ? "no pack" : `pack(s) ${policies.packs.join(", ")}`} ` +
       `bound to namespace(s) ${env.namespaces.join(", ")}` +
       (exclusions.length > 0 ? `; ${exclusions.length} object(s) excepted by PolicyExceptions in force` : "") +
+      `; ${stale.length} of ${wanted.length} object(s) applied, the others as this agent last applied them` +
       (removed.length > 0 ? `; removed: ${removed.join(", ")}` : ""),
     code: "admission-policies-bound",
+  });
+}
+
+/**
+ * What this agent last applied to each cluster: per object, a hash of what it sent, and the uid and
+ * generation the API server answered with. Every reconcile would otherwise apply ~30 policies and
+ * bindings again. An object is applied again when what is wanted changed, or when the cluster's copy is
+ * not the one applied: gone, labelled otherwise (then not listed), recreated (a new uid) or its spec
+ * edited by anyone (the API server raises the generation on every spec change). A restarted or new
+ * leader starts with nothing remembered, so it applies everything once.
+ */
+const lastApplied = new WeakMap<Cluster, Map<string, { hash: string; uid: string; generation: number }>>();
+
+const objectKey = (o: KubeObject) => `${o.kind}/${o.metadata?.name}`;
+const contentHash = (o: KubeObject) => createHash("sha256").update(JSON.stringify(o)).digest("hex");
+
+function notAsApplied(cluster: Cluster, wanted: readonly KubeObject[], held: readonly KubeObject[]): KubeObject[] {
+  const applied = lastApplied.get(cluster);
+  if (!applied) return [...wanted];
+  const inCluster = new Map(held.map((o) => [objectKey(o), o]));
+  return wanted.filter((o) => {
+    const last = applied.get(objectKey(o));
+    const now = inCluster.get(objectKey(o));
+    return !last || !now || last.hash !== contentHash(o) || now.metadata?.uid !== last.uid || now.metadata?.generation !== last.generation;
+  });
+}
+
+function remember(cluster: Cluster, sent: readonly KubeObject[], answers: readonly KubeObject[]): void {
+  const applied = lastApplied.get(cluster) ?? new Map();
+  lastApplied.set(cluster, applied);
+  sent.forEach((o, i) => {
+    const { uid, generation } = answers[i]?.metadata ?? {};
+    if (typeof uid === "string" && typeof generation === "number") applied.set(objectKey(o), { hash: contentHash(o), uid, generation });
+    else applied.delete(objectKey(o));
   });
 }
 
@@ -148,24 +194,34 @@ async function excludedObjects(
   return out.filter((e) => e.resource !== "");
 }
 
-/** Deletes the environment's bindings that are not wanted any more, then Vigil's policies no binding of Vigil's uses. */
-async function removeUnwanted(cluster: Cluster, environment: string, wanted: ReadonlySet<string>): Promise<string[]> {
+/**
+ * Deletes the environment's bindings that are not wanted any more, then Vigil's policies no binding of
+ * Vigil's uses. `held` was listed before this install's applies; installs run one at a time, so only
+ * those applies (all of them wanted, so kept) changed Vigil's objects since.
+ */
+async function removeUnwanted(
+  cluster: Cluster,
+  environment: string,
+  wanted: ReadonlySet<string>,
+  held: { policies: readonly KubeObject[]; bindings: readonly KubeObject[] },
+): Promise<string[]> {
   const removed: string[] = [];
-  const ours = await listClusterObjects(cluster, "ValidatingAdmissionPolicyBinding", { ...VIGIL_LABEL, [ENVIRONMENT_LABEL]: environment });
-  for (const b of ours) {
-    if (wanted.has(b.metadata!.name!)) continue;
-    await deleteClusterObject(cluster, "ValidatingAdmissionPolicyBinding", b.metadata!.name!);
-    removed.push(`binding ${b.metadata!.name}`);
+  const kept: KubeObject[] = [];
+  for (const b of held.bindings) {
+    const name = b.metadata!.name!;
+    if (b.metadata?.labels?.[ENVIRONMENT_LABEL] !== environment || wanted.has(name)) {
+      kept.push(b);
+      continue;
+    }
+    await deleteClusterObject(cluster, "ValidatingAdmissionPolicyBinding", name);
+    removed.push(`binding ${name}`);
   }
-  const used = new Set(
-    (await listClusterObjects(cluster, "ValidatingAdmissionPolicyBinding", VIGIL_LABEL))
-      .filter((b) => !removed.includes(`binding ${b.metadata!.name}`))
-      .map((b) => (b.spec as { policyName?: string } | undefined)?.policyName),
-  );
-  for (const policy of await listClusterObjects(cluster, "ValidatingAdmissionPolicy", VIGIL_LABEL)) {
-    if (used.has(policy.metadata!.name!) || wanted.has(policy.metadata!.name!)) continue;
-    await deleteClusterObject(cluster, "ValidatingAdmissionPolicy", policy.metadata!.name!);
-    removed.push(`policy ${policy.metadata!.name}`);
+  const used = new Set(kept.map((b) => (b.spec as { policyName?: string } | undefined)?.policyName));
+  for (const policy of held.policies) {
+    const name = policy.metadata!.name!;
+    if (used.has(name) || wanted.has(name)) continue;
+    await deleteClusterObject(cluster, "ValidatingAdmissionPolicy", name);
+    removed.push(`policy ${name}`);
   }
   return removed;
 }
