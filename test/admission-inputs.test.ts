@@ -11,6 +11,7 @@ import { test, type TestContext } from "node:test";
 import { Agent, request } from "undici";
 import { breakGlassContext, decisionContext } from "../src/admission/admission.ts";
 import { BREAK_GLASS_ANNOTATION, breakGlassClaim, signBreakGlass } from "../src/admission/break-glass.ts";
+import { forgetExpiredTokens, USED_TOKEN_RETENTION_MS } from "../src/admission/break-glass-ledger.ts";
 import { issueCa, issueServing } from "../src/admission/certificates.ts";
 import { loadAdmissionConfig, type AdmissionConfig } from "../src/admission/config.ts";
 import { decide, type AdmissionRequest } from "../src/admission/decide.ts";
@@ -402,4 +403,33 @@ test("break-glass across two replicas: both judge the same token at the same ins
     assert.equal(used.body.data.object, `Pod shop/${name}`);
     assert.equal(used.body.data.user, "mallory");
   }
+});
+
+test("a used token's record is kept a day past the token's expiry (a replica whose clock is behind still finds it), then removed; other ConfigMaps and undatable records are left alone", async (t) => {
+  if (!requireKube(t) || !requireTools(t, ["ssh-keygen"])) return;
+  const s = await setup(t);
+  const cluster = await connectCluster({ kubeconfig: kube.cluster.admin.kubeconfigPath });
+  t.after(() => cluster.close());
+  const claim = breakGlassClaim({ kind: "Pod", namespace: "shop", name: "expiring" }, "INC-10", 60_000);
+  const used = await s.judge(
+    podRequest(OTHER, { name: "expiring", annotations: { [BREAK_GLASS_ANNOTATION]: signBreakGlass(claim, { ssh: s.alice.keyFile }) } }),
+  );
+  assert.equal(used.allowed, true, used.message);
+  const record = `/api/v1/namespaces/vigil-system/configmaps/vigil-break-glass-${claim.id}`;
+  const other = {
+    metadata: { name: "vigil-break-glass-notes", labels: { "vigil.dev/break-glass": "used" } },
+    data: { notAfter: "whenever" },
+  };
+  const unrelated = { metadata: { name: "team-settings" }, data: { notAfter: "2000-01-01T00:00:00Z" } };
+  for (const body of [other, unrelated])
+    assert.equal((await kubeApi(kube.cluster, "POST", "/api/v1/namespaces/vigil-system/configmaps", body)).status, 201);
+
+  const expiry = Date.parse(claim.notAfter);
+  assert.deepEqual(await forgetExpiredTokens(cluster, "vigil-system", new Date(expiry + USED_TOKEN_RETENTION_MS)), []);
+  assert.equal((await kubeApi(kube.cluster, "GET", record)).status, 200, "kept for the retention");
+  const forgotten = await forgetExpiredTokens(cluster, "vigil-system", new Date(expiry + USED_TOKEN_RETENTION_MS + 1000));
+  assert.ok(forgotten.includes(`vigil-break-glass-${claim.id}`), forgotten.join(", "));
+  assert.equal((await kubeApi(kube.cluster, "GET", record)).status, 404);
+  for (const name of ["vigil-break-glass-notes", "team-settings"])
+    assert.equal((await kubeApi(kube.cluster, "GET", `/api/v1/namespaces/vigil-system/configmaps/${name}`)).status, 200, name);
 });

@@ -57,3 +57,48 @@ export async function useBreakGlassToken(cluster: Cluster, namespace: string, gr
     );
   if (answer.status !== 201) throw apiFailure(answer, `recording the use of break-glass token ${claim.id} in ${namespace}`);
 }
+
+/**
+ * How long a used token's record outlives the token. A replica refuses a token after its notAfter by its
+ * own clock; the record must still be there for a replica whose clock is behind, or it would admit the
+ * token a second time. The audit log keeps the use for good, so the ConfigMap is only the replay guard.
+ */
+export const USED_TOKEN_RETENTION_MS = 24 * 3_600_000;
+
+/**
+ * Deletes the records of tokens that expired more than USED_TOKEN_RETENTION_MS before `now`, so the
+ * namespace does not collect a ConfigMap per break-glass for ever. A record whose notAfter cannot be
+ * read is kept (never forget a use that cannot be dated). Several replicas may do this at once: an
+ * already deleted record is fine. Returns the names deleted.
+ */
+export async function forgetExpiredTokens(cluster: Cluster, namespace: string, now: Date): Promise<string[]> {
+  const path = `/api/v1/namespaces/${namespace}/configmaps`;
+  const forgotten: string[] = [];
+  let next: string | undefined;
+  do {
+    const answer = await cluster.call({
+      verb: "list",
+      method: "GET",
+      path,
+      query: { labelSelector: `${BREAK_GLASS_LABEL}=used`, limit: "500", continue: next },
+    });
+    if (answer.status !== 200) throw apiFailure(answer, `listing the used break-glass tokens in ${namespace}`);
+    for (const record of answer.body.items as { metadata: { name: string; uid: string }; data?: { notAfter?: string } }[]) {
+      const notAfter = Date.parse(record.data?.notAfter ?? "");
+      if (!record.metadata.name.startsWith(usedTokenName("")) || Number.isNaN(notAfter)) continue;
+      if (now.getTime() - notAfter <= USED_TOKEN_RETENTION_MS) continue;
+      // The uid precondition: a record made again under this name since the list is not deleted.
+      const gone = await cluster.call({
+        verb: "delete",
+        method: "DELETE",
+        path: `${path}/${record.metadata.name}`,
+        body: { preconditions: { uid: record.metadata.uid } },
+      });
+      if (gone.status !== 200 && gone.status !== 202 && gone.status !== 404 && gone.status !== 409)
+        throw apiFailure(gone, `deleting the record of expired break-glass token ${record.metadata.name}`);
+      if (gone.status !== 404 && gone.status !== 409) forgotten.push(record.metadata.name);
+    }
+    next = answer.body.metadata?.continue || undefined;
+  } while (next);
+  return forgotten;
+}

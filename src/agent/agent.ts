@@ -24,6 +24,8 @@ import { recordTrigger, TriggerWatch } from "./triggers.ts";
 import { startWebhook, type Webhook } from "./webhook.ts";
 import { sharedDeliveryLog } from "./deliveries.ts";
 import { reconcileEnvironment, type ReconcileResult } from "./reconcile.ts";
+import { forgetExpiredTokens } from "../admission/break-glass-ledger.ts";
+import type { Cluster } from "../cluster/client.ts";
 
 export interface AgentOptions {
   configFile: string;
@@ -39,6 +41,8 @@ export interface AgentOptions {
   onLeaseError?(error: unknown): void;
   /** Errors while watching for triggers recorded by other replicas (the watch reconnects by itself). */
   onTriggerError?(error: unknown): void;
+  /** Forgetting the records of expired break-glass tokens failed (tried again an hour later). */
+  onHousekeepingError?(error: unknown): void;
   /** An append to the audit log failed; the reconcile's verdict has a failing "audit" check too. */
   onAuditError?(environment: string, error: unknown): void;
   /**
@@ -100,6 +104,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const identity = options.identity ?? process.env.POD_NAME ?? `${hostname()}-${randomBytes(4).toString("hex")}`;
   // In loop mode with a webhook, triggers recorded by standby replicas (triggers.ts).
   let triggerWatch: TriggerWatch | undefined;
+  let housekeeping: NodeJS.Timeout | undefined;
   let listening: Promise<{ webhook?: Webhook; metrics?: { url: string; close(): Promise<void> } }> | undefined;
 
   /** One reconcile of an environment at a time: a trigger while one runs joins it. */
@@ -195,6 +200,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
         ...(options.onLeaseError && { onError: options.onLeaseError }),
       });
       elector.start();
+      housekeeping = keepHouse(
+        () => elector?.leading === true,
+        clusters.agent(home.name),
+        config.doc.namespace,
+        options.onHousekeepingError,
+      );
       // monitor.config: the monitor runs here too, its leader elected among the replicas on the Lease vigil-monitor.
       monitor?.startMonitor({
         cluster: clusters.agent(home.name),
@@ -228,6 +239,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     stop() {
       stopping ??= (async () => {
         stopped = true;
+        clearInterval(housekeeping);
         schedule.wakeAll();
         await Promise.allSettled(running.values());
         await monitor?.stopMonitor();
@@ -423,4 +435,19 @@ async function openResources(config: AgentConfig, options: AgentOptions): Promis
     ...(monitor && { monitor }),
   };
   return { metricsToken, registry, clusters, home, audit, monitor, shared };
+}
+
+const HOUSEKEEPING_MS = 3_600_000;
+
+/**
+ * What the leader tidies in its namespace every hour: the records of break-glass tokens that expired a
+ * day ago (src/admission/break-glass-ledger.ts). The webhook may only create ConfigMaps there, so that
+ * it can neither read nor remove the agent's; the agent, which may, removes them.
+ */
+function keepHouse(leading: () => boolean, cluster: Cluster, namespace: string, onError?: (e: unknown) => void): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    if (leading()) forgetExpiredTokens(cluster, namespace, new Date()).catch((e: unknown) => onError?.(e));
+  }, HOUSEKEEPING_MS);
+  timer.unref();
+  return timer;
 }

@@ -51,6 +51,7 @@ export const agent = defineCommand({
           }),
         onLeaseError: (e: unknown) => log.line("warn", "lease", { error: e instanceof Error ? e.message : String(e) }),
         onTriggerError: (e: unknown) => log.line("warn", "triggers", { error: e instanceof Error ? e.message : String(e) }),
+        onHousekeepingError: (e: unknown) => log.line("warn", "housekeeping", { error: e instanceof Error ? e.message : String(e) }),
         onAuditError: (environment: string, e: unknown) =>
           log.line("error", "audit", { environment, error: e instanceof Error ? e.message : String(e) }),
       }),
