@@ -31,11 +31,13 @@ test("verify release -o sarif: no results when the release passes, an error resu
     ruleId: string;
     level: string;
     message: { text: string };
+    properties: { gate: string; code: string };
     locations: { physicalLocation: { artifactLocation: { uri: string }; region: { startLine: number } } }[];
   }[];
   const signature = results.find((r) => r.ruleId === "commit-signature");
   assert.ok(signature, JSON.stringify(results));
   assert.equal(signature.level, "error");
+  assert.deepEqual(signature.properties, { gate: "revision", code: "untrusted-key" }, "the reason as a code, as in --json");
   assert.ok(signature.message.text.startsWith(bad));
   assert.equal(signature.locations[0]!.physicalLocation.artifactLocation.uri, f.trust);
   assert.equal(signature.locations[0]!.physicalLocation.region.startLine, 1);

@@ -1,4 +1,5 @@
-// SARIF 2.1.0 for code scanning: one result per failing or warning check, at its file and line.
+// SARIF 2.1.0 for code scanning: one result per failing or warning check, at its file and line, its
+// gate and reason code in the result's property bag.
 import type { Verdict } from "../core/verdict.ts";
 
 export function toSarif(verdict: Verdict, toolVersion: string): object {
@@ -22,6 +23,8 @@ export function toSarif(verdict: Verdict, toolVersion: string): object {
           ruleIndex: rules.indexOf(c.rule),
           level: c.status === "fail" ? "error" : "warning",
           message: { text: `${c.subject}: ${c.message}` },
+          // The verdict's machine-readable reason (docs/verdict.md), for tools that group or suppress by it.
+          properties: { gate: c.gate, code: c.code },
           ...(c.location
             ? { locations: [{ physicalLocation: { artifactLocation: { uri: c.location.file }, region: { startLine: c.location.line } } }] }
             : {}),
