@@ -39,7 +39,12 @@ export interface JobMessage {
   jobs: Job[];
   payloads: Uint8Array;
 }
-export type ResultMessage = { id: number; result: SignatureResult }[];
+/** A batch's results: job `ids[i]` has result `results[which[i]]` (jobs with equal results share one). */
+export interface ResultMessage {
+  ids: Int32Array;
+  which: Int32Array;
+  results: SignatureResult[];
+}
 /** What a worker starts with: the main thread's compile cache folder, if it has one (the cache is per thread). */
 export interface WorkerData {
   compileCache?: string;
@@ -164,9 +169,11 @@ class PoolWorker {
   private failure: Error | null = null;
 
   constructor(onResults: () => void) {
-    this.worker.on("message", (results: ResultMessage) => {
-      for (const { id, result } of results) {
-        this.waiting.get(id)?.(result);
+    this.worker.on("message", ({ ids, which, results }: ResultMessage) => {
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i]!;
+        // Each job gets its own result object, as a clone of its own would be.
+        this.waiting.get(id)?.({ ...results[which[i]!]! });
         this.waiting.delete(id);
       }
       // Idle, the worker must not keep the process alive; busy, it must (the main thread awaits it).
