@@ -22,6 +22,31 @@ const MAX_PACK_HOPS = 16;
 /** How much of a loose object is inflated to read its header: its type and size come before its bytes. */
 const LOOSE_HEADER_INPUT = 1024;
 
+/** Whether an id is lowercase hex (a loop: this runs for every object the walk reads). */
+function isLowerHex(id: string): boolean {
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+/** A repository's object format and objects directory, as git names them. */
+export interface ObjectLayout {
+  format: string;
+  objectsDir: string;
+}
+
+function objectLayout(gitDir: string): ObjectLayout {
+  const [format, objectsDir] = execFileSync("git", ["--git-dir", gitDir, "rev-parse", "--show-object-format", "--git-path", "objects"], {
+    env: gitEnv,
+    encoding: "utf8",
+  })
+    .trim()
+    .split("\n");
+  return { format: format!, objectsDir: objectsDir! };
+}
+
 export class ObjectStore implements ObjectReader {
   readonly gitDir: string;
   private readonly objectsDir: string;
@@ -38,21 +63,21 @@ export class ObjectStore implements ObjectReader {
   private fallback: CatFile | null = null;
   private closed = false;
 
-  constructor(gitDir: string, limits: Partial<CatFileLimits> = {}) {
+  /**
+   * `layout` is what `git rev-parse --show-object-format --git-path objects` says of `gitDir`, when the
+   * caller has asked git already (openRepo asks it with the git directory, one process fewer); without
+   * it, git is asked here.
+   */
+  constructor(gitDir: string, limits: Partial<CatFileLimits> = {}, layout?: ObjectLayout) {
     this.gitDir = gitDir;
     this.limits = { ...CAT_FILE_LIMITS, ...limits };
     // git names the hash and where the objects are (a worktree's are in the common directory).
-    const [format, objectsPath] = execFileSync("git", ["--git-dir", gitDir, "rev-parse", "--show-object-format", "--git-path", "objects"], {
-      env: gitEnv,
-      encoding: "utf8",
-    })
-      .trim()
-      .split("\n");
+    const { format, objectsDir } = layout ?? objectLayout(gitDir);
     if (format !== "sha1" && format !== "sha256")
       throw new ObjectFormatError(`${gitDir}: object format ${JSON.stringify(format)} is not one Vigil reads`);
     this.hashName = format;
     this.hashLength = format === "sha1" ? 20 : 32;
-    this.objectsDir = resolve(objectsPath!);
+    this.objectsDir = resolve(objectsDir);
     this.scanPacks();
   }
 
@@ -68,7 +93,7 @@ export class ObjectStore implements ObjectReader {
   /** An object this store reads itself (a full id in a pack or a loose file); undefined leaves it to git's cat-file. */
   readNow(rev: string, maxBytes?: number): GitObject | undefined {
     if (this.closed) throw new Error("object store closed");
-    if (rev.length !== this.hashLength * 2 || !/^[0-9a-f]+$/.test(rev)) return undefined;
+    if (rev.length !== this.hashLength * 2 || !isLowerHex(rev)) return undefined;
     return this.readId(rev, maxBytes) ?? undefined;
   }
 
@@ -130,7 +155,11 @@ export class ObjectStore implements ObjectReader {
    */
   private verifyId(id: string, rawId: Buffer, object: Unpacked): void {
     // One-shot hashing: a Hash object per commit costs more than hashing its few hundred bytes.
-    const actual = hash(this.hashName, Buffer.concat([Buffer.from(`${object.type} ${object.data.length}\0`), object.data]), "buffer");
+    const header = `${object.type} ${object.data.length}\0`;
+    const hashed = Buffer.allocUnsafe(header.length + object.data.length);
+    hashed.write(header, 0, "latin1");
+    object.data.copy(hashed, header.length);
+    const actual = hash(this.hashName, hashed, "buffer");
     if (!actual.equals(rawId)) {
       throw new ObjectFormatError(
         `object ${id} holds a ${object.type} whose ${this.hashName} is ${actual.toString("hex")}: the repository is damaged or was tampered with`,

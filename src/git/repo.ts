@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { InputError, UnavailableError } from "../core/errors.ts";
 import { isLoopbackHost } from "../oci/reference.ts";
 import type { ObjectReader } from "./cat-file.ts";
-import { ObjectStore } from "./object-store.ts";
+import { ObjectStore, type ObjectLayout } from "./object-store.ts";
 import { gitEnv } from "./env.ts";
 import { parseCommit, parseTag } from "./objects.ts";
 import { readInputText } from "../core/input-file.ts";
@@ -56,10 +56,10 @@ export interface OpenOptions {
 export async function openRepo(location: string, options: OpenOptions = {}): Promise<Repo> {
   const cacheDir = options.cacheDir ?? defaultCacheDir();
   if (options.credential && "tokenFile" in options.credential) refusePlainHttpToken(location);
-  const gitDir = isRemote(location)
-    ? await fetchRemote(location, cacheDir, credentialEnv(options.credential))
+  const { gitDir, layout } = isRemote(location)
+    ? { gitDir: await fetchRemote(location, cacheDir, credentialEnv(options.credential)), layout: undefined }
     : await localGitDir(location);
-  const objects = new ObjectStore(gitDir);
+  const objects = new ObjectStore(gitDir, {}, layout);
   return { name: redactCredentials(location), gitDir, objects, close: () => objects.close() };
 }
 
@@ -67,14 +67,21 @@ function defaultCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "vigil", "repos");
 }
 
-async function localGitDir(path: string): Promise<string> {
+/** The git directory at `path`, and its object format and objects directory, from one git process. */
+async function localGitDir(path: string): Promise<{ gitDir: string; layout: ObjectLayout }> {
   if (!existsSync(path)) throw new InputError(`${path}: no such directory (give a git repository path or URL)`);
+  let lines: string[];
   try {
-    const { stdout } = await exec("git", ["-C", path, "rev-parse", "--absolute-git-dir"], { env: gitEnv });
-    return stdout.trim();
+    const { stdout } = await exec("git", ["-C", path, "rev-parse", "--absolute-git-dir", "--show-object-format", "--git-path", "objects"], {
+      env: gitEnv,
+    });
+    lines = stdout.trim().split("\n");
   } catch {
     throw new InputError(`${path}: not a git repository`);
   }
+  const [gitDir, format, objectsDir] = lines;
+  // --git-path is relative to the directory git ran in (unless absolute).
+  return { gitDir: gitDir!, layout: { format: format!, objectsDir: resolve(path, objectsDir!) } };
 }
 
 /** Mirrors branches, tags and Vigil's refs into a bare cache repository; read-only towards the remote. */
@@ -170,13 +177,14 @@ export async function resolveRevision(repo: Repo, rev: string): Promise<Resolved
   if (rev.startsWith("-") || /[\s\0]/.test(rev)) throw new InputError(`invalid revision "${rev}"`);
   // A full commit id (what the agent deploys by) is read in-process; git, too, takes a full id before a ref of that name.
   if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(rev) && (await repo.objects.read(rev))?.type === "commit") return { commit: rev, tags: [] };
-  let id: string;
-  try {
-    id = (await git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${rev}^{object}`])).trim();
-  } catch {
-    throw new InputError(`revision "${rev}" does not exist in ${repo.name}`);
-  }
-  const ref = (await git(repo.gitDir, ["rev-parse", "--symbolic-full-name", rev]).catch(() => "")).trim();
+  // The object and the full name it has, asked of git at once (two processes side by side).
+  const [object, fullName] = await Promise.allSettled([
+    git(repo.gitDir, ["rev-parse", "--verify", "--quiet", `${rev}^{object}`]),
+    git(repo.gitDir, ["rev-parse", "--symbolic-full-name", rev]),
+  ]);
+  if (object.status === "rejected") throw new InputError(`revision "${rev}" does not exist in ${repo.name}`);
+  const id = object.value.trim();
+  const ref = fullName.status === "fulfilled" ? fullName.value.trim() : "";
   return peelToCommit(repo, rev, id, ref.startsWith("refs/tags/") ? ref : undefined);
 }
 
