@@ -1,21 +1,11 @@
-// One verification thread of the pool (verifier-pool.ts). Node's compile cache is per thread: the main
-// thread's folder is turned on here before the verification modules load (they are imported after it),
-// so a worker starts from compiled code as the CLI does.
-import { enableCompileCache } from "node:module";
-import { parentPort, workerData } from "node:worker_threads";
+// One verification thread of the pool (verifier-pool.ts), loaded by the pool's JavaScript entry once the
+// thread's compile cache is on, so a worker starts from compiled code as the CLI does.
+import { parentPort } from "node:worker_threads";
 import type { TrustPolicy } from "../trust/policy.ts";
 import type { Keyring } from "../trust/keyring.ts";
-import type { JobMessage, PolicyMessage, ResultMessage, WorkerData } from "./verifier-pool.ts";
+import type { JobMessage, PolicyMessage, ResultMessage } from "./verifier-pool.ts";
 import type { SignatureResult } from "../git/signatures/result.ts";
 
-const { compileCache } = (workerData ?? {}) as WorkerData;
-if (compileCache) {
-  try {
-    enableCompileCache(compileCache);
-  } catch {
-    // No cache: the modules compile, nothing else changes.
-  }
-}
 const { buildKeyring } = await import("../trust/keyring.ts");
 const { signatureFormat, verifyGitSignature } = await import("../git/signatures/verify.ts");
 const { verifySshSignature } = await import("../git/signatures/ssh-verify.ts");
