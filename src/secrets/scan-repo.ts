@@ -64,6 +64,10 @@ export async function* scanHistory(repo: Repo, range: HistoryRange, opts: ScanOp
     reports: [],
   }));
   const meeting: Meeting = { claimed: new Set(), met: false, count: 0, progress: opts.onProgress ?? (() => {}) };
+  // Where they meet, every commit has been read only if the two orders are exact reverses of each other,
+  // which the same arguments and revisions make them; that is checked, not assumed: the range's commits
+  // are counted meanwhile (a walk without diffs, a few percent of git's work) and must all have been read.
+  const total = directions.length > 1 ? handled(countCommits(repo, revs)) : null;
   try {
     await Promise.all(
       directions.map((d) =>
@@ -73,6 +77,10 @@ export async function* scanHistory(repo: Repo, range: HistoryRange, opts: ScanOp
         }),
       ),
     );
+    if (total !== null && (await total) !== meeting.count)
+      throw new ObjectFormatError(
+        `git log read ${meeting.count} commits from the range's two ends, but git rev-list counts ${await total}: the history changed during the scan, or git's two orders disagree; scan again`,
+      );
     // Oldest first: what the oldest-first direction read, in its order, then the newest-first one's, reversed.
     const [newestFirst, oldestFirst] = directions;
     const ordered = [...(oldestFirst?.reports ?? []), ...newestFirst!.reports.reverse()];
@@ -123,6 +131,13 @@ async function rangeRevisions(repo: Repo, range: HistoryRange): Promise<Revision
   if (ids.some((id) => !/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(id)))
     throw new ObjectFormatError("git show-ref listed a ref without an object id", "");
   return { args: ["--stdin"], stdin: [...new Set(ids)].join("\n") + "\n" };
+}
+
+async function countCommits(repo: Repo, revs: Revisions): Promise<number> {
+  let out = "";
+  for await (const chunk of gitOutput(repo, ["rev-list", "--count", ...revs.args, "--"], revs.stdin)) out += chunk.toString("latin1");
+  if (!/^\d+\n$/.test(out)) throw new ObjectFormatError(`git rev-list --count printed ${JSON.stringify(out.slice(0, 40))}`);
+  return Number(out);
 }
 
 /** Revision arguments, and what git reads on standard input when they include --stdin. */
