@@ -4,6 +4,9 @@
 // references) planted at others. Findings of both tools are compared with the planted truth (true and false
 // positives) and both are timed in the same run, alternating (wall, and CPU of the process and every child
 // it starts, git included, from GNU time; median of the runs), with the load average beside them.
+// Beside them, in the same runs, the floor of any scan that reads git's patches: `git log -p` over the
+// history as Vigil asks for it, alone and as two processes over its two halves at once (the fastest git
+// writes every commit's added lines on this machine), and Vigil's start-up on a one-commit repository.
 //
 //   node bench/secrets.ts [--commits N] [--runs N]
 import { spawnSync } from "node:child_process";
@@ -151,6 +154,62 @@ function runVigil(gitDir: string): Outcome {
   return { ...t, found };
 }
 
+/** The patch stream's arguments as src/secrets/scan-repo.ts gives them (the floor needs only git's work). */
+const patchArgs = [
+  "log",
+  "--raw",
+  "-p",
+  "-U0",
+  "--inter-hunk-context=0",
+  "-M",
+  "--no-abbrev",
+  "--full-index",
+  "--no-color",
+  "--no-ext-diff",
+  "--no-textconv",
+  "--no-relative",
+  "--submodule=short",
+  "--diff-merges=off",
+  "--root",
+  "-z",
+  "--format=format:@%H %P",
+  "--all",
+];
+
+interface Floor {
+  /** One `git log -p` over the whole history, its output thrown away. */
+  gitAlone: { seconds: number; cpuSeconds: number };
+  /** Two at once, the newest half and the rest: git's part of the scan at best on this machine. */
+  gitHalves: { seconds: number; cpuSeconds: number };
+  /** `vigil secrets scan --all-history` of a one-commit repository: start-up, module loading, exit. */
+  startup: number;
+}
+
+function runFloor(gitDir: string, tinyDir: string): Floor {
+  const half = Math.floor(COMMITS / 2);
+  const gitAlone = timed("sh", ["-c", 'git --git-dir "$0" "$@" >/dev/null', gitDir, ...patchArgs]);
+  const gitHalves = timed("sh", [
+    "-c",
+    `git --git-dir "$0" "$@" --max-count=${half} >/dev/null & git --git-dir "$0" "$@" --skip=${half} >/dev/null; wait`,
+    gitDir,
+    ...patchArgs,
+  ]);
+  const startup = timed(vigil, ["secrets", "scan", "--repo", tinyDir, "--all-history", "--json"]).seconds;
+  return { gitAlone, gitHalves, startup };
+}
+
+/** A repository of one commit that adds nothing secret: what Vigil costs before and after any history. */
+function tinyRepo(): string {
+  const dir = join(cacheDir, "tiny.git");
+  if (existsSync(dir)) return dir;
+  spawnSync("git", ["init", "-q", "--bare", dir], { stdio: "inherit" });
+  const file = "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: tiny }\n";
+  const input = `commit refs/heads/main\ncommitter Bench <bench@example.com> 1700000000 +0000\ndata 4\ntiny\nM 100644 inline app.yaml\ndata ${file.length}\n${file}\n`;
+  const r = spawnSync("git", ["--git-dir", dir, "fast-import", "--quiet"], { input, stdio: ["pipe", "inherit", "inherit"] });
+  if (r.status !== 0) throw new Error("git fast-import failed");
+  return dir;
+}
+
 function runGitleaks(gitDir: string): Outcome {
   const report = join(cacheDir, "gitleaks.json");
   const t = timed(gitleaks, ["git", "--no-banner", "--log-level", "error", "--report-format", "json", "--report-path", report, gitDir]);
@@ -178,12 +237,13 @@ console.log(
   `history: ${COMMITS} commits, ${APPS} manifest files, ${truth.size} planted tokens of ${tokenKinds.length} kinds, ${decoys} decoys (built in ${((Date.now() - started) / 1000).toFixed(1)} s or cached)`,
 );
 console.log(`machine: ${machine()}`);
-const runs: { vigil: Outcome; gitleaks: Outcome }[] = [];
+const tinyDir = tinyRepo();
+const runs: { vigil: Outcome; gitleaks: Outcome; floor: Floor }[] = [];
 // The machine may be shared: the 1-minute load average beside each run says how much the wall times mean.
 const loads: number[] = [];
 for (let i = 0; i < RUNS; i++) {
   loads.push(loadavg()[0]!);
-  runs.push({ vigil: runVigil(gitDir), gitleaks: runGitleaks(gitDir) });
+  runs.push({ vigil: runVigil(gitDir), gitleaks: runGitleaks(gitDir), floor: runFloor(gitDir, tinyDir) });
 }
 loads.push(loadavg()[0]!);
 const summary = (pick: (r: (typeof runs)[number]) => Outcome) => ({
@@ -207,6 +267,17 @@ console.log(
 console.log(`ratio (gitleaks / vigil): wall ${(g.wall / v.wall).toFixed(2)}x, CPU ${(g.cpu / v.cpu).toFixed(2)}x; runs: ${RUNS}`);
 console.log(
   `per run (vigil / gitleaks): ${runs.map((r) => `CPU ${r.vigil.cpuSeconds.toFixed(2)}/${r.gitleaks.cpuSeconds.toFixed(2)} s, wall ${r.vigil.seconds.toFixed(2)}/${r.gitleaks.seconds.toFixed(2)} s`).join("; ")}`,
+);
+const floor = {
+  aloneWall: median(runs.map((r) => r.floor.gitAlone.seconds)),
+  aloneCpu: median(runs.map((r) => r.floor.gitAlone.cpuSeconds)),
+  halvesWall: median(runs.map((r) => r.floor.gitHalves.seconds)),
+  halvesCpu: median(runs.map((r) => r.floor.gitHalves.cpuSeconds)),
+  startup: median(runs.map((r) => r.floor.startup)),
+};
+const least = floor.startup + floor.halvesWall;
+console.log(
+  `floor (medians): git log -p alone ${floor.aloneWall.toFixed(2)} s wall (${floor.aloneCpu.toFixed(2)} s CPU); as two processes over its halves at once ${floor.halvesWall.toFixed(2)} s wall (${floor.halvesCpu.toFixed(2)} s CPU); vigil's start-up (one-commit repository) ${floor.startup.toFixed(2)} s; so a scan of git's patches takes at least ${least.toFixed(2)} s here, gitleaks / that = ${(g.wall / least).toFixed(2)}x, before the patches are read`,
 );
 console.log(`load average (1 min) before each run and after the last: ${loads.map((l) => l.toFixed(1)).join(", ")}`);
 for (const [name, s] of [
