@@ -274,6 +274,22 @@ test("images: verified digests pass; unverified, tags, unparsable and non-string
   );
   await s.verified.reread();
   assert.equal((await s.judge(podRequest(OTHER))).allowed, false);
+  // A deployment recorded since raises the inventory's generation: the next read takes its workloads,
+  // though the agent's records are as they were (a read that finds neither moved skips the workloads).
+  await s.verified.reread();
+  const api = `registry.example.com/shop/api:3@sha256:${"ef".repeat(32)}`;
+  await s.inventory.replaceEnvironment("prod", [
+    {
+      environment: "prod",
+      workload: "Deployment shop/api",
+      images: [{ image: api, digest: `sha256:${"ef".repeat(32)}` }],
+      revision: "2".repeat(40),
+      verdict: "pass",
+      deployedAt: new Date().toISOString(),
+    },
+  ]);
+  assert.equal((await s.judge(podRequest(api))).rule, "verified", "the miss reads the new deployment");
+  assert.equal((await s.judge(podRequest(VERIFIED))).allowed, false, "what no longer runs is no longer admitted");
 });
 
 test("the inventory gone (its PostgreSQL stopped): verified images are still judged from the copy, a miss is answered 500 (the API server then fails closed), never admitted", async (t) => {

@@ -12,7 +12,7 @@ import { cachedIndexer, verifiedBeforeApply, type EnvironmentImages } from "./ve
 const { location, environments } = workerData as { location: string; environments: string[] };
 const index = cachedIndexer();
 let inventory: InventoryStore | undefined;
-let last: Map<string, EnvironmentImages> | undefined;
+let last: { index: Map<string, EnvironmentImages>; stamp: string } | undefined;
 
 function sameIndex(a: Map<string, EnvironmentImages>, b: Map<string, EnvironmentImages>): boolean {
   if (a.size !== b.size) return false;
@@ -33,12 +33,23 @@ parentPort!.on("message", async (message: "read" | "close") => {
   }
   try {
     inventory ??= await openInventory(location);
-    // What runs, and what the agent verified for the revision it is about to apply (its dry run and apply ask first).
-    const next = index([...(await inventory.workloads()), ...(await verifiedBeforeApply(inventory, environments))]);
+    // What the agent verified for the revision it is about to apply (its dry run and apply ask first),
+    // and the inventory's generation, which every recorded deployment raises: when neither moved, the
+    // workloads are as last read, and reading them again (milliseconds of this thread's CPU every
+    // refresh, on a core the event loop shares) is skipped. Generation first: a deployment recorded
+    // while the workloads are read raises it past the stamp, so the next refresh reads them again.
+    const generation = await inventory.generation();
+    const verified = await verifiedBeforeApply(inventory, environments);
+    const stamp = JSON.stringify([generation, verified]);
+    if (last?.stamp === stamp) {
+      parentPort!.postMessage({ unchanged: true });
+      return;
+    }
+    const next = index([...(await inventory.workloads()), ...verified]);
     // Most reads find nothing new: then nothing is copied to the webhook's event loop.
-    if (last && sameIndex(last, next)) parentPort!.postMessage({ unchanged: true });
+    if (last && sameIndex(last.index, next)) parentPort!.postMessage({ unchanged: true });
     else parentPort!.postMessage({ index: next });
-    last = next;
+    last = { index: next, stamp };
   } catch (e) {
     // The connection may be what failed: the next read opens a new one (and sends its index whole).
     await inventory?.close().catch(() => {});
