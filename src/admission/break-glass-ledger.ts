@@ -4,7 +4,7 @@
 // so of two replicas racing the same token exactly one creates it and the other is answered 409
 // AlreadyExists, which means "used already". Nothing is checked first and written after: the write is
 // the check.
-import { apiFailure, type Cluster } from "../cluster/client.ts";
+import { apiFailure, listItems, type Cluster } from "../cluster/client.ts";
 import type { BreakGlassGrant } from "./break-glass.ts";
 
 export const BREAK_GLASS_LABEL = "vigil.dev/break-glass";
@@ -74,31 +74,26 @@ export const USED_TOKEN_RETENTION_MS = 24 * 3_600_000;
 export async function forgetExpiredTokens(cluster: Cluster, namespace: string, now: Date): Promise<string[]> {
   const path = `/api/v1/namespaces/${namespace}/configmaps`;
   const forgotten: string[] = [];
-  let next: string | undefined;
-  do {
-    const answer = await cluster.call({
-      verb: "list",
-      method: "GET",
-      path,
-      query: { labelSelector: `${BREAK_GLASS_LABEL}=used`, limit: "500", continue: next },
+  const records: { metadata: { name: string; uid: string }; data?: { notAfter?: string } }[] = await listItems(
+    cluster,
+    path,
+    `${BREAK_GLASS_LABEL}=used`,
+    `the used break-glass tokens in ${namespace}`,
+  );
+  for (const record of records) {
+    const notAfter = Date.parse(record.data?.notAfter ?? "");
+    if (!record.metadata.name.startsWith(usedTokenName("")) || Number.isNaN(notAfter)) continue;
+    if (now.getTime() - notAfter <= USED_TOKEN_RETENTION_MS) continue;
+    // The uid precondition: a record made again under this name since the list is not deleted.
+    const gone = await cluster.call({
+      verb: "delete",
+      method: "DELETE",
+      path: `${path}/${record.metadata.name}`,
+      body: { preconditions: { uid: record.metadata.uid } },
     });
-    if (answer.status !== 200) throw apiFailure(answer, `listing the used break-glass tokens in ${namespace}`);
-    for (const record of answer.body.items as { metadata: { name: string; uid: string }; data?: { notAfter?: string } }[]) {
-      const notAfter = Date.parse(record.data?.notAfter ?? "");
-      if (!record.metadata.name.startsWith(usedTokenName("")) || Number.isNaN(notAfter)) continue;
-      if (now.getTime() - notAfter <= USED_TOKEN_RETENTION_MS) continue;
-      // The uid precondition: a record made again under this name since the list is not deleted.
-      const gone = await cluster.call({
-        verb: "delete",
-        method: "DELETE",
-        path: `${path}/${record.metadata.name}`,
-        body: { preconditions: { uid: record.metadata.uid } },
-      });
-      if (gone.status !== 200 && gone.status !== 202 && gone.status !== 404 && gone.status !== 409)
-        throw apiFailure(gone, `deleting the record of expired break-glass token ${record.metadata.name}`);
-      if (gone.status !== 404 && gone.status !== 409) forgotten.push(record.metadata.name);
-    }
-    next = answer.body.metadata?.continue || undefined;
-  } while (next);
+    if (gone.status !== 200 && gone.status !== 202 && gone.status !== 404 && gone.status !== 409)
+      throw apiFailure(gone, `deleting the record of expired break-glass token ${record.metadata.name}`);
+    if (gone.status !== 404 && gone.status !== 409) forgotten.push(record.metadata.name);
+  }
   return forgotten;
 }

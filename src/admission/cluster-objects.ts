@@ -6,7 +6,7 @@
 // and what the agent keeps there (src/agent/admission-policies.ts), by server-side apply as its own
 // field manager: each environment's policy packs as ValidatingAdmissionPolicies with bindings of its
 // own, limited to its namespaces, so the packs' rules hold for objects that did not come through Vigil.
-import { apiFailure, type Cluster } from "../cluster/client.ts";
+import { apiFailure, listItems, type Cluster } from "../cluster/client.ts";
 import type { KubeObject } from "../manifest/manifests.ts";
 import { loadPacks } from "../policy/packs.ts";
 import type { AdmissionConfig } from "./config.ts";
@@ -181,7 +181,7 @@ export async function applyClusterObjects(
   return applied;
 }
 
-/** The names of the cluster-scoped admission objects of `kind` carrying every label of `labels`. */
+/** The cluster-scoped admission objects of `kind` carrying every label of `labels`. */
 export async function listClusterObjects(
   cluster: Cluster,
   kind: "ValidatingAdmissionPolicy" | "ValidatingAdmissionPolicyBinding",
@@ -190,20 +190,7 @@ export async function listClusterObjects(
   const labelSelector = Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
-  const found: KubeObject[] = [];
-  let next: string | undefined;
-  do {
-    const answer = await cluster.call({
-      verb: "list",
-      method: "GET",
-      path: PATHS[kind],
-      query: { labelSelector, limit: "500", continue: next },
-    });
-    if (answer.status !== 200) throw apiFailure(answer, `listing ${kind}s labelled ${labelSelector}`);
-    found.push(...(answer.body.items as KubeObject[]));
-    next = answer.body.metadata?.continue || undefined;
-  } while (next);
-  return found;
+  return listItems(cluster, PATHS[kind], labelSelector, `${kind}s labelled ${labelSelector}`);
 }
 
 /** Deletes a cluster-scoped admission object; one already gone is fine. */

@@ -416,3 +416,16 @@ function networkReason(e: unknown): string {
 function attemptsNote(attempts: number, started: number): string {
   return attempts > 1 ? ` (${attempts} attempts over ${((Date.now() - started) / 1000).toFixed(1)} s)` : "";
 }
+
+/** Every item of a LIST of `path` with this label selector, page by page; any answer but 200 is thrown, naming `what`. */
+export async function listItems(cluster: Cluster, path: string, labelSelector: string, what: string): Promise<any[]> {
+  const items: any[] = [];
+  let next: string | undefined;
+  do {
+    const answer = await cluster.call({ verb: "list", method: "GET", path, query: { labelSelector, limit: "500", continue: next } });
+    if (answer.status !== 200) throw apiFailure(answer, `listing ${what}`);
+    items.push(...answer.body.items);
+    next = answer.body.metadata?.continue || undefined;
+  } while (next);
+  return items;
+}
