@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { goBin } from "../scripts/setup.ts";
+import { patchLogArgs } from "../src/secrets/scan-repo.ts";
 import { decoyLines, plantedLine, seededRandom, tokenKinds, type Random } from "../test/helpers/secret-tokens.ts";
 import { machine, median, timed } from "./lib/measure.ts";
 
@@ -154,28 +155,6 @@ function runVigil(gitDir: string): Outcome {
   return { ...t, found };
 }
 
-/** The patch stream's arguments as src/secrets/scan-repo.ts gives them (the floor needs only git's work). */
-const patchArgs = [
-  "log",
-  "--raw",
-  "-p",
-  "-U0",
-  "--inter-hunk-context=0",
-  "-M",
-  "--no-abbrev",
-  "--full-index",
-  "--no-color",
-  "--no-ext-diff",
-  "--no-textconv",
-  "--no-relative",
-  "--submodule=short",
-  "--diff-merges=off",
-  "--root",
-  "-z",
-  "--format=format:@%H %P",
-  "--all",
-];
-
 interface Floor {
   /** One `git log -p` over the whole history, its output thrown away. */
   gitAlone: { seconds: number; cpuSeconds: number };
@@ -187,12 +166,12 @@ interface Floor {
 
 function runFloor(gitDir: string, tinyDir: string): Floor {
   const half = Math.floor(COMMITS / 2);
-  const gitAlone = timed("sh", ["-c", 'git --git-dir "$0" "$@" >/dev/null', gitDir, ...patchArgs]);
+  // The patch stream's arguments as the scan gives them (the floor needs only git's work).
+  const git = (revs: string[]) => ["git", "--git-dir", gitDir, ...patchLogArgs(revs, false)].map(shellQuote).join(" ");
+  const gitAlone = timed("sh", ["-c", `${git(["--all"])} >/dev/null`]);
   const gitHalves = timed("sh", [
     "-c",
-    `git --git-dir "$0" "$@" --max-count=${half} >/dev/null & git --git-dir "$0" "$@" --skip=${half} >/dev/null; wait`,
-    gitDir,
-    ...patchArgs,
+    `${git(["--all", `--max-count=${half}`])} >/dev/null & ${git(["--all", `--skip=${half}`])} >/dev/null; wait`,
   ]);
   const startup = timed(vigil, ["secrets", "scan", "--repo", tinyDir, "--all-history", "--json"]).seconds;
   return { gitAlone, gitHalves, startup };
@@ -289,3 +268,7 @@ for (const [name, s] of [
 const fp = (o: Outcome) => [...o.found].filter((k) => !truth.has(k));
 console.log(`vigil false findings: ${fp(runs[0]!.vigil).slice(0, 10).join(", ") || "none"}`);
 console.log(`gitleaks false findings: ${fp(runs[0]!.gitleaks).slice(0, 10).join(", ") || "none"}`);
+
+function shellQuote(word: string): string {
+  return `'${word.replaceAll("'", "'\\''")}'`;
+}

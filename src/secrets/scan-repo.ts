@@ -219,7 +219,7 @@ function handled<T>(p: Promise<T>): Promise<T> {
  * size limit counts as binary, so git never prints it), no context lines, full blob ids, no colour, the root
  * commit's files as added, merges without a patch (their blobs are compared instead).
  */
-function patchLogArgs(revs: string[], oldestFirst: boolean): string[] {
+export function patchLogArgs(revs: string[], oldestFirst: boolean): string[] {
   return [
     "-c",
     `core.bigFileThreshold=${MAX_SCANNED_BYTES}`,
