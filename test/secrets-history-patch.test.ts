@@ -365,4 +365,24 @@ test("a long history, read from both ends by two git processes, gives every find
   const clean = vigil(["secrets", "scan", "--repo", dir, "--from", ids.get(2350)!, "--to", ids.get(2400)!, "--json"]);
   assert.equal(clean.status, 0, clean.stderr);
   assert.equal(clean.json().checks[0].message, "50 commits scanned, no secrets found");
+
+  // A commit written to the range while the two ends are read (a race no test can time) is stood in for
+  // by a git that counts one commit more than it then logs: the scan fails closed rather than pass a
+  // range it did not read whole.
+  const shim = join(tempDir(t), "bin");
+  mkdirSync(shim);
+  const realGit = execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
+  writeFileSync(
+    join(shim, "git"),
+    `#!/bin/sh
+for a in "$@"; do [ "$a" = --count ] && { n=$(${realGit} "$@") || exit $?; echo $((n + 1)); exit 0; }; done
+exec ${realGit} "$@"
+`,
+    { mode: 0o755 },
+  );
+  const raced = vigil(["secrets", "scan", "--repo", dir, "--from", ids.get(2350)!, "--to", ids.get(2400)!, "--json"], {
+    env: { PATH: `${shim}:${process.env.PATH}` },
+  });
+  assert.notEqual(raced.status, 0, "never a pass");
+  assert.match(`${raced.stdout}${raced.stderr}`, /git log read 50 commits from the range's two ends, but git rev-list counts 51/);
 });
