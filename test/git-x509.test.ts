@@ -14,6 +14,7 @@ import * as pkijs from "pkijs";
 import { loadTrustedRoot, type TrustedRoot } from "../src/trust/trusted-root.ts";
 import { verifyCertificateIdentity } from "../src/sigstore/certificate.ts";
 import { verifyX509Signature } from "../src/git/signatures/x509.ts";
+import type { SignatureRefusal } from "../src/git/signatures/result.ts";
 import type { SigstoreIdentity } from "../src/trust/keyring.ts";
 import { hashedRekordBody, verifyTlogEntry, type TlogEntry } from "../src/sigstore/tlog.ts";
 import { requireSharedData, requireTools, run } from "./helpers/tools.ts";
@@ -102,11 +103,13 @@ function dearmor(armored: string): Buffer {
   return Buffer.from(armored.replace(/-----[A-Z ]+-----/g, "").replace(/\s+/g, ""), "base64");
 }
 
-function assertRefused(result: ReturnType<typeof verifyX509Signature>, pattern: RegExp): void {
+/** A refusal whose reason matches `pattern` and whose code (the failing check's) is `code`. */
+function assertRefused(result: ReturnType<typeof verifyX509Signature>, pattern: RegExp, code: SignatureRefusal): void {
   assert.equal(result.ok, false, `expected a refusal, got ${JSON.stringify(result)}`);
   if (!result.ok) {
     assert.equal(result.kind, "x509");
     assert.match(result.reason, pattern);
+    assert.equal(result.code, code, result.reason);
   }
 }
 
@@ -176,7 +179,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     const f = setup(t);
     if (!f) return;
     const result = verifyX509Signature(f.good.armored, f.good.payload, [{ ...alice, identity: "bob@example.com" }, ci], f.root);
-    assertRefused(result, /alice@example\.com \(issuer https:\/\/issuer\.example\) is not a trusted signer; add it/);
+    assertRefused(result, /alice@example\.com \(issuer https:\/\/issuer\.example\) is not a trusted signer; add it/, "untrusted-key");
   });
 
   it("refuses the right identity vouched for by another OIDC issuer", (t) => {
@@ -186,6 +189,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     assertRefused(
       result,
       /issued on the word of OIDC issuer https:\/\/issuer\.example, but the trust policy expects https:\/\/accounts\.google\.com \(signer alice/,
+      "untrusted-key",
     );
   });
 
@@ -196,6 +200,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     assertRefused(
       verifyX509Signature(c.armored, c.payload, [alice], f.root),
       /does not chain to any certificate authority in the trusted root .*trusted_root\.json/,
+      "untrusted-key",
     );
   });
 
@@ -209,6 +214,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     assertRefused(
       verifyX509Signature(c.armored, c.payload, [alice], f.root),
       /signing certificate .* is valid from 2021-01-01T00:00:00\.000Z to 2021-02-01T00:00:00\.000Z, not at/,
+      "key-not-valid",
     );
   });
 
@@ -219,6 +225,7 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     assertRefused(
       verifyX509Signature(f.good.armored, f.good.payload, [alice], root),
       /outside the validFor window \(2020-01-01T00:00:00\.000Z to 2022-12-31T23:59:59\.999Z\) of certificateAuthorities\[0\]/,
+      "key-not-valid",
     );
   });
 
@@ -226,14 +233,22 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     const f = setup(t);
     if (!f) return;
     const c = f.repo.commit("signed with an email certificate", f.ca.leaf({ codeSigning: false }));
-    assertRefused(verifyX509Signature(c.armored, c.payload, [alice], f.root), /lacks the codeSigning extended key usage/);
+    assertRefused(
+      verifyX509Signature(c.armored, c.payload, [alice], f.root),
+      /lacks the codeSigning extended key usage/,
+      "signature-not-trusted",
+    );
   });
 
   it("refuses a commit changed after signing", (t) => {
     const f = setup(t);
     if (!f) return;
     const tampered = Buffer.from(f.good.payload.toString().replace("signed by alice", "signed by mallory"));
-    assertRefused(verifyX509Signature(f.good.armored, tampered, [alice], f.root), /message digest differs.*re-sign it/);
+    assertRefused(
+      verifyX509Signature(f.good.armored, tampered, [alice], f.root),
+      /message digest differs.*re-sign it/,
+      "signature-invalid",
+    );
   });
 
   it("refuses a signature value that does not verify", (t) => {
@@ -241,7 +256,11 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     if (!f) return;
     const der = dearmor(f.good.armored);
     der[der.length - 1]! ^= 0x01; // the last byte is the end of the ECDSA signature value
-    assertRefused(verifyX509Signature(armor(der), f.good.payload, [alice], f.root), /does not verify with its certificate's key/);
+    assertRefused(
+      verifyX509Signature(armor(der), f.good.payload, [alice], f.root),
+      /does not verify with its certificate's key/,
+      "signature-invalid",
+    );
   });
 
   it("refuses truncated signatures", (t) => {
@@ -252,9 +271,14 @@ describe("x509 commit signatures made by git with openssl cms", () => {
     assertRefused(
       verifyX509Signature(cut, f.good.payload, [alice], f.root),
       /truncated x509 signature \(missing the -----END SIGNED MESSAGE----- line\)/,
+      "signature-malformed",
     );
     const short = armor(dearmor(f.good.armored).subarray(0, 300));
-    assertRefused(verifyX509Signature(short, f.good.payload, [alice], f.root), /x509 signature is not (valid ASN\.1|a CMS SignedData)/);
+    assertRefused(
+      verifyX509Signature(short, f.good.payload, [alice], f.root),
+      /x509 signature is not (valid ASN\.1|a CMS SignedData)/,
+      "signature-malformed",
+    );
   });
 
   it("refuses garbage", (t) => {
@@ -266,18 +290,22 @@ describe("x509 commit signatures made by git with openssl cms", () => {
       "-----BEGIN SIGNED MESSAGE-----\n!!!!\n-----END SIGNED MESSAGE-----",
       armor(Buffer.from("not asn.1 at all")),
     ]) {
-      assertRefused(verifyX509Signature(garbage, f.good.payload, [alice], f.root), /x509 signature|ASN\.1/);
+      assertRefused(verifyX509Signature(garbage, f.good.payload, [alice], f.root), /x509 signature|ASN\.1/, "signature-malformed");
     }
     const octets = new asn1js.OctetString({ valueHex: new Uint8Array(16) }).toBER();
-    assertRefused(verifyX509Signature(armor(Buffer.from(octets)), f.good.payload, [alice], f.root), /not a CMS SignedData/);
+    assertRefused(
+      verifyX509Signature(armor(Buffer.from(octets)), f.good.payload, [alice], f.root),
+      /not a CMS SignedData/,
+      "signature-malformed",
+    );
     const trailing = Buffer.concat([dearmor(f.good.armored), Buffer.from([0, 0])]);
-    assertRefused(verifyX509Signature(armor(trailing), f.good.payload, [alice], f.root), /trailing bytes/);
+    assertRefused(verifyX509Signature(armor(trailing), f.good.payload, [alice], f.root), /trailing bytes/, "signature-malformed");
   });
 
   it("refuses when no trusted root was given, saying how to pass one", (t) => {
     const f = setup(t);
     if (!f) return;
-    assertRefused(verifyX509Signature(f.good.armored, f.good.payload, [alice], undefined), /pass --trusted-root/);
+    assertRefused(verifyX509Signature(f.good.armored, f.good.payload, [alice], undefined), /pass --trusted-root/, "signature-not-trusted");
   });
 
   it("accepts an RSA signature made by gpgsm (BER-encoded CMS, full chain embedded)", (t) => {
@@ -474,6 +502,7 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     assertRefused(
       verifyX509Signature(late.armored, late.payload, [alice], root, later),
       /transparency-log time\): the signing certificate .* not at/,
+      "key-not-valid",
     );
   });
 
@@ -495,10 +524,12 @@ describe("x509 signatures with a Rekor entry from a test log", () => {
     assertRefused(
       verifyX509Signature(swapped, f.good.payload, [alice], trustedRootOf(f.ca, undefined, [log.json])),
       /signed entry timestamp does not verify/,
+      "signature-not-trusted",
     );
     assertRefused(
       verifyX509Signature(theirs.armored, theirs.payload, [alice], trustedRootOf(f.ca, undefined, [testLog().json])),
       /is not in the trusted root/,
+      "signature-not-trusted",
     );
   });
 });
@@ -521,6 +552,7 @@ describe("x509 certificates are judged at the trusted time", () => {
     assertRefused(
       verifyX509Signature(c.armored, c.payload, [alice], f.root, later),
       /^at the trusted time .* \(time of verification\): the signing certificate .* is valid from .* to .*, not at /,
+      "key-not-valid",
     );
   });
 
@@ -556,6 +588,7 @@ describe("x509 certificates are judged at the trusted time", () => {
     assertRefused(
       verifyX509Signature(c.armored, c.payload, [alice], f.root, seenEarlier),
       /claims a signing time \(.*\) in the future of the trusted time .* \(first seen in the audit log\)/,
+      "signature-not-trusted",
     );
   });
 });

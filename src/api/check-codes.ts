@@ -27,10 +27,10 @@ export const CHECK_CODES = {
     "tag-moved": "a signed tag is stored under another name than the one it was signed with",
     "unsigned-tag": "the tag carries no signature",
     "signature-malformed": "the signature cannot be read: malformed, or in no known format",
-    "untrusted-key": "no key or certificate authority the trust policy trusts made the signature",
+    "untrusted-key": "no key, certificate authority or Sigstore identity the trust policy trusts made the signature",
     "key-not-valid": "a trusted key made it, but may not at the trusted time (expired, revoked, not yet valid, another namespace)",
     "signature-not-trusted":
-      "the signature could not be verified as trusted: an x509 chain, transparency-log entry or identity that does not verify, or a verifier that failed",
+      "the signature could not be verified as trusted: a transparency-log entry or signing time that does not hold, a certificate not fit for signing, or a verifier that failed",
     "malformed-object": "the repository holds a commit git would not write",
     "paths-owned": "every path the commit changes is owned by its signer (or it changes none)",
     "no-trusted-signer": "no trusted signer, so there is no owner whose paths could be checked",

@@ -12,7 +12,7 @@ import { describeRange, withinRange, type TrustedCertificateAuthority, type Trus
 
 export type CertificateVerdict =
   | { ok: true; signer: string; identity: string; issuer: string; authority: TrustedCertificateAuthority }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; code?: RefusalCode };
 
 // Path building is bounded: the signer chooses the certificates it carries, and may make them issue each
 // other in any pattern it likes.
@@ -31,18 +31,31 @@ const OID = {
   extKeyUsage: "2.5.29.37",
 } as const;
 
-/** Why a signature is not trusted; caught at the entry points and turned into a refusal. */
-export class Refusal extends Error {}
+/**
+ * Why a certificate or signature is refused, as a failing check's code names it (docs/verdict.md); a
+ * refusal without one is an x509 chain, log entry or identity that does not verify: signature-not-trusted.
+ */
+export type RefusalCode = "signature-malformed" | "untrusted-key" | "signature-invalid" | "key-not-valid";
 
-export function fail(reason: string): never {
-  throw new Refusal(reason);
+/** Why a signature is not trusted; caught at the entry points and turned into a refusal. */
+export class Refusal extends Error {
+  readonly code: RefusalCode | undefined;
+  constructor(message: string, code?: RefusalCode) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export function fail(reason: string, code?: RefusalCode): never {
+  throw new Refusal(reason, code);
 }
 
 /** Decodes DER/BER that must be exactly one ASN.1 value. */
 export function decodeAsn1(bytes: Uint8Array, what: string): asn1js.AsnType {
   const parsed = asn1js.fromBER(bytes);
-  if (parsed.offset === -1 || parsed.result.error) fail(`${what} is not valid ASN.1 (${parsed.result.error}); ${RESIGN}`);
-  if (parsed.offset !== bytes.byteLength) fail(`${what} has trailing bytes after its ASN.1 value; ${RESIGN}`);
+  if (parsed.offset === -1 || parsed.result.error)
+    fail(`${what} is not valid ASN.1 (${parsed.result.error}); ${RESIGN}`, "signature-malformed");
+  if (parsed.offset !== bytes.byteLength) fail(`${what} has trailing bytes after its ASN.1 value; ${RESIGN}`, "signature-malformed");
   return parsed.result;
 }
 
@@ -51,7 +64,7 @@ export function parseCertificate(der: Buffer): pkijs.Certificate {
     return new pkijs.Certificate({ schema: decodeAsn1(der, "a certificate") });
   } catch (e) {
     if (e instanceof Refusal) throw e;
-    fail(`x509 signature carries a malformed certificate (${(e as Error).message}); ${RESIGN}`);
+    fail(`x509 signature carries a malformed certificate (${(e as Error).message}); ${RESIGN}`, "signature-malformed");
   }
 }
 
@@ -59,7 +72,7 @@ export function x509(der: Buffer, what: string): X509Certificate {
   try {
     return new X509Certificate(der);
   } catch (e) {
-    fail(`${what} is not a valid X.509 certificate (${(e as Error).message})`);
+    fail(`${what} is not a valid X.509 certificate (${(e as Error).message})`, "signature-malformed");
   }
 }
 
@@ -81,7 +94,7 @@ export function verifyCertificateIdentity(
   try {
     return checkCertificate(certDer, identities, root, at, intermediates);
   } catch (e) {
-    if (e instanceof Refusal) return { ok: false, reason: e.message };
+    if (e instanceof Refusal) return { ok: false, reason: e.message, ...(e.code && { code: e.code }) };
     return { ok: false, reason: `certificate could not be checked (${(e as Error).message})` };
   }
 }
@@ -155,6 +168,7 @@ function checkValidAt(cert: Cert, at: Date, what: string, remedy: string | undef
     fail(
       `${what} (${(subject ?? "").replace(/\n/g, ", ") || "no subject"}) is valid from ${from.toISOString()} to ${to.toISOString()}, ` +
         `not at ${at.toISOString()}${remedy ? `; ${remedy}` : ""}`,
+      "key-not-valid",
     );
   }
 }
@@ -164,7 +178,8 @@ function checkValidAt(cert: Cert, at: Date, what: string, remedy: string | undef
 // that reaches a CA but fails its window or validity at `at` gives the most useful reasons, so those are
 // the ones reported.
 function chainToRoot(leaf: Cert, pool: Cert[], root: TrustedRoot, at: Date, remedy: string | undefined): ValidatedChain {
-  const near = new Set<string>();
+  // What each path that reached a CA failed on, and its code: not valid then, or not a proper chain.
+  const near = new Map<string, RefusalCode | undefined>();
   const search = new PathSearch(pool);
   for (const ca of root.certificateAuthorities) {
     for (const path of search.paths(leaf.x509, ca)) {
@@ -173,16 +188,20 @@ function chainToRoot(leaf: Cert, pool: Cert[], root: TrustedRoot, at: Date, reme
         return { authority: ca, path };
       } catch (e) {
         if (!(e instanceof Refusal)) throw e;
-        near.add(e.message);
+        near.set(e.message, e.code);
       }
     }
   }
-  if (near.size > 0) fail([...near].slice(0, 3).join("; "));
+  if (near.size > 0) {
+    const codes = [...near.values()];
+    fail([...near.keys()].slice(0, 3).join("; "), codes.every((c) => c === "key-not-valid") ? "key-not-valid" : "untrusted-key");
+  }
   if (search.exhausted)
     fail(`the signing certificate's issuers could not be sorted out within ${MAX_PATH_STEPS} steps; sign with a plain chain`);
   fail(
     `the signing certificate (issuer ${leaf.x509.issuer.replace(/\n/g, ", ")}) does not chain to any certificate authority ` +
       `in the trusted root ${root.source}; pass the trusted root of the Sigstore instance that issued it`,
+    "untrusted-key",
   );
 }
 
@@ -240,6 +259,7 @@ function checkPath(path: X509Certificate[], ca: TrustedCertificateAuthority, at:
     fail(
       `time ${at.toISOString()} is outside the validFor window (${describeRange(ca.validFor)}) of ` +
         `${ca.where} (${ca.uri || ca.chain[0]!.subject.replace(/\n/g, ", ")}) in the trusted root; that CA did not issue certificates then`,
+      "key-not-valid",
     );
   }
   path.slice(1).forEach((cert, i) => {
@@ -310,10 +330,14 @@ function matchIdentity(leaf: Cert, identities: readonly SigstoreIdentity[]): { i
   const sameName = identities.filter((id) => names.includes(id.identity));
   if (sameName.length > 0) {
     const expected = sameName.map((id) => `${id.issuer} (signer ${id.signer}, ${id.source})`).join(", ");
-    fail(`certificate for ${shown} was issued on the word of OIDC issuer ${issuer}, but the trust policy expects ${expected}`);
+    fail(
+      `certificate for ${shown} was issued on the word of OIDC issuer ${issuer}, but the trust policy expects ${expected}`,
+      "untrusted-key",
+    );
   }
   fail(
     `certificate identity ${shown} (issuer ${issuer}) is not a trusted signer; add it to a signer's sigstore identities in the trust policy if it should be trusted`,
+    "untrusted-key",
   );
 }
 

@@ -193,6 +193,7 @@ export function checkCmsSignature(cms: SignedMessage): void {
   if (!alg)
     fail(
       `x509 signature uses signature algorithm ${cms.signatureAlgorithm}, which is not supported (ECDSA, RSA PKCS#1 v1.5 or Ed25519); ${RESIGN}`,
+      "signature-malformed",
     );
   const key = cms.leaf.publicKey;
   if (key.asymmetricKeyType !== alg.key) {

@@ -11,7 +11,7 @@ import type { TrustedRoot } from "../../trust/trusted-root.ts";
 import type { SigstoreIdentity } from "../../trust/keyring.ts";
 import { admissionKey } from "../../trust/admission-key.ts";
 import { TlogError, decodeTransparencyLogEntry, hashedRekordBody, verifyTlogEntry } from "../../sigstore/tlog.ts";
-import { fail, Refusal, RESIGN, verifyCertificateIdentity } from "../../sigstore/certificate.ts";
+import { fail, Refusal, RESIGN, verifyCertificateIdentity, type RefusalCode } from "../../sigstore/certificate.ts";
 import { checkCmsSignature, checkMessageDigest, dearmor, parseSignedMessage, type SignedMessage } from "./cms.ts";
 
 // Clocks of signer, log and verifier differ a little; a time this far ahead of ours is still accepted.
@@ -34,7 +34,7 @@ export function verifyX509Signature(
   try {
     return verifySignature(armored, message, identities, root, time);
   } catch (e) {
-    if (e instanceof Refusal) return refused("x509", e.message, "signature-not-trusted");
+    if (e instanceof Refusal) return refused("x509", e.message, e.code ?? "signature-not-trusted");
     return refused("x509", `x509 signature could not be checked (${(e as Error).message}); ${RESIGN}`, "signature-malformed");
   }
 }
@@ -49,14 +49,26 @@ function verifySignature(
   if (!root) {
     fail("x509 signatures are checked against a Sigstore trusted root, and none was given: pass --trusted-root <trusted_root.json>");
   }
-  const cms = parseSignedMessage(dearmor(armored));
-  checkMessageDigest(cms, message);
-  checkCmsSignature(cms);
+  const cms = coded("signature-malformed", () => parseSignedMessage(dearmor(armored)));
+  coded("signature-invalid", () => {
+    checkMessageDigest(cms, message);
+    checkCmsSignature(cms);
+  });
   const time = trustedTime(cms, root, given);
   const verdict = verifyCertificateIdentity(Buffer.from(cms.leaf.raw), identities, root, time.at, cms.certificates);
-  if (!verdict.ok) fail(`at the trusted time ${describeTime(time)}: ${verdict.reason}`);
+  if (!verdict.ok) fail(`at the trusted time ${describeTime(time)}: ${verdict.reason}`, verdict.code);
   const key = admissionKey.sigstore(verdict.identity, verdict.issuer);
   return accepted("x509", verdict.signer, `x509 ${verdict.identity} (issuer ${verdict.issuer})`, key, time);
+}
+
+/** Runs one step of the check; its refusals that name no reason code get the step's. */
+function coded<T>(code: RefusalCode, step: () => T): T {
+  try {
+    return step();
+  } catch (e) {
+    if (e instanceof Refusal && !e.code) throw new Refusal(e.message, code);
+    throw e;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------
