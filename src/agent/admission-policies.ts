@@ -30,6 +30,7 @@ import { findException, parseException } from "../policy/exceptions.ts";
 import { imageUses } from "../artifact/images.ts";
 import type { Candidate } from "./gates.ts";
 import type { ReconcileOptions } from "./reconcile.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 /** The agent's field manager, as for everything it applies. */
 const FIELD_MANAGER = "vigil";
@@ -39,6 +40,8 @@ export interface AdmissionPreparation {
   revision: string;
   /** The set about to be written, images pinned. */
   objects: readonly SourcedObject[];
+  /** Where the trust policy says kinds Kubernetes does not define keep their images (the artifact gate read them there). */
+  kinds?: readonly KindDeclaration[];
   /** Record the verified digests in the monitor's inventory (when the agent feeds one). */
   recordVerified?: (environment: string, revision: string, images: readonly VerifiedImage[]) => Promise<void>;
   /** Install the packs as admission policies (admissionPolicies: true): as the agent itself, on the environment's cluster. */
@@ -62,7 +65,9 @@ export async function prepareAdmission(p: AdmissionPreparation): Promise<Check[]
     if (p.recordVerified) {
       p.fence?.();
       // Only digests: with the artifact gate off (the trust policy's choice) an image may be unpinned, and is then not verified.
-      const images = imageUses(p.objects).flatMap((u) => (u.reference.digest ? [{ image: u.image, digest: u.reference.digest }] : []));
+      const images = imageUses(p.objects, p.kinds).flatMap((u) =>
+        u.reference.digest ? [{ image: u.image, digest: u.reference.digest }] : [],
+      );
       await p.recordVerified(name, p.revision, images);
     }
     if (p.policies) checks.push(await oneAtATime(() => installPolicies(p, p.policies!)));
@@ -241,6 +246,7 @@ export function beforeFirstWrite(candidate: Candidate, options: ReconcileOptions
       environment: env,
       revision: candidate.commit,
       objects: candidate.objects,
+      kinds: candidate.trust.doc.kinds,
       ...(monitor && { recordVerified: monitor.verified }),
       ...(options.config.doc.admissionPolicies && {
         policies: {

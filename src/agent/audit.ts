@@ -34,6 +34,7 @@ import { loadPrivateKeyFile, loadPublicKey, type SigningKey } from "../sigstore/
 import type { AgentConfig } from "./config.ts";
 import type { EnvironmentState } from "./deploy.ts";
 import type { ReconcileResult } from "./reconcile.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 /** What one reconcile decided and did, as the audit log records it. */
 export interface Decision {
@@ -45,7 +46,7 @@ export interface Decision {
   before: EnvironmentState;
   result: ReconcileResult;
   /** The sync, when one ran (not in a dry run, not when the set was refused before any write), and the pinned set it applied. */
-  sync?: { result: SyncResult; objects: readonly SourcedObject[] };
+  sync?: { result: SyncResult; objects: readonly SourcedObject[]; kinds?: readonly KindDeclaration[] };
   /** The repository the revision was read from: the deployment record names the revision's tree. */
   source?: Repo;
   /** Claims the gates read from refs/vigil/: those new to the log are recorded (first sightings). */
@@ -252,6 +253,7 @@ export class AgentAudit {
             revision: d.result.revision,
             ...(tree && { tree }),
             objects: d.sync.objects,
+            ...(d.sync.kinds && { kinds: d.sync.kinds }),
             sync: d.sync.result,
           })
         : []),

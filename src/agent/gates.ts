@@ -381,7 +381,7 @@ async function decrypt(c: Candidate): Promise<Check[]> {
     // The artifact gate judged the images of what it could read: an encrypted file may not bring its own.
     const unjudged = decrypted.filter((s) => files.includes(s.file));
     try {
-      pinnedImages(unjudged);
+      pinnedImages(unjudged, c.trust.doc.kinds);
     } catch {
       return [
         check({
@@ -417,7 +417,7 @@ async function decrypt(c: Candidate): Promise<Check[]> {
 async function vulnerabilityStep(c: Candidate): Promise<Check[]> {
   const options = await c.vulnerability!();
   try {
-    return await vulnerabilityGate(pinnedImages(c.objects ?? []), options);
+    return await vulnerabilityGate(pinnedImages(c.objects ?? [], c.trust.doc.kinds), options);
   } finally {
     await options.close();
   }

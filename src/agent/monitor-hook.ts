@@ -30,6 +30,7 @@ import { connectMonitorLease, MonitorService, type MonitorLease } from "./monito
 /** A monitor run in the agent that failed (not a lost Lease) starts again after this pause. */
 const RESTART_PAUSE_MS = 5000;
 import { recordVerifiedImages, type VerifiedImage } from "../admission/verified.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 const GATE = "monitor";
 
@@ -40,7 +41,7 @@ export interface Reconciled {
   /** Every check the reconcile made so far (the gates' accepted signatures among them). */
   checks: readonly Check[];
   /** Set when the set was applied: the objects as applied (images pinned), and the revision. */
-  deployed?: { objects: readonly SourcedObject[]; revision: string; sync?: SyncResult };
+  deployed?: { objects: readonly SourcedObject[]; kinds?: readonly KindDeclaration[]; revision: string; sync?: SyncResult };
   sbomFor(image: GateImage): Promise<unknown>;
   /** The environment's cluster, as the environment's account, to read drifted objects. */
   cluster: Cluster;
@@ -166,7 +167,7 @@ export class MonitorHook {
       this.#inventory,
       r.environment,
       deployed.objects,
-      { revision: deployed.revision, verdict: "pass", sbomFor: r.sbomFor, admissions },
+      { revision: deployed.revision, verdict: "pass", sbomFor: r.sbomFor, admissions, ...(deployed.kinds && { kinds: deployed.kinds }) },
       new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
     );
     // The monitor in this process looks at once, instead of at its next refreshInterval.

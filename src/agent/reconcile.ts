@@ -145,7 +145,8 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
           ...(candidate && { ref: candidate.ref, source: candidate.repo, claims: candidate.claimsSeen }),
           before: state ?? {},
           result,
-          ...(applied?.sync && candidate?.objects && { sync: { result: applied.sync, objects: candidate.objects } }),
+          ...(applied?.sync &&
+            candidate?.objects && { sync: { result: applied.sync, objects: candidate.objects, kinds: candidate.trust.doc.kinds } }),
         });
         if (recorded.error !== undefined) options.onAuditError?.(env.name, recorded.error);
       }
@@ -264,7 +265,15 @@ export async function reconcileEnvironment(env: EnvironmentConfig, options: Reco
             sbomFor: agentSboms(options),
             cluster: options.clusters.apply(env.name),
             ...(options.fence && { fence: options.fence }),
-            ...(wrote && revision && { deployed: { objects: candidate.objects!, revision, ...(applied.sync && { sync: applied.sync }) } }),
+            ...(wrote &&
+              revision && {
+                deployed: {
+                  objects: candidate.objects!,
+                  kinds: candidate.trust.doc.kinds,
+                  revision,
+                  ...(applied.sync && { sync: applied.sync }),
+                },
+              }),
           })
         : undefined;
     return await conclude(

@@ -8,6 +8,7 @@ import { imageUses } from "../artifact/images.ts";
 import type { Check, Verdict } from "../core/verdict.ts";
 import { describeObject, type SourcedObject } from "../manifest/manifests.ts";
 import type { AuditRecord, Payload } from "../api/audit-record.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 export interface ReconcileInput {
   environment: string;
@@ -88,6 +89,8 @@ export interface ApplyInput {
   tree?: string;
   /** The set as applied: pinned to the digests the artifact gate verified. */
   objects: readonly SourcedObject[];
+  /** Where the trust policy says kinds Kubernetes does not define keep their images. */
+  kinds?: readonly KindDeclaration[];
   /** src/cluster's outcome for the set. */
   sync: Pick<SyncResult, "objects">;
   time?: Date;
@@ -110,7 +113,7 @@ export function applyRecords(input: ApplyInput): AuditRecord[] {
         objects: applied.map((r) => ({
           ...ref(r.object),
           action: r.action as Payload<"apply">["objects"][number]["action"],
-          images: imagesOf(r.object, input.objects),
+          images: imagesOf(r.object, input.objects, input.kinds),
         })),
       },
     },
@@ -183,12 +186,16 @@ function ref(o: Ref): { apiVersion: string; kind: string; namespace?: string; na
 }
 
 /** The images an applied object runs: from its manifest in the set (the one at its file and line). */
-function imagesOf(o: Ref, set: readonly SourcedObject[]): Payload<"apply">["objects"][number]["images"] {
+function imagesOf(
+  o: Ref,
+  set: readonly SourcedObject[],
+  kinds: readonly KindDeclaration[] = [],
+): Payload<"apply">["objects"][number]["images"] {
   const source = set.find(
     (so) => so.file === o.file && so.line === o.line && so.object.kind === o.kind && so.object.metadata?.name === o.name,
   );
   if (!source) return [];
-  return imageUses([source]).map((u) => ({
+  return imageUses([source], kinds).map((u) => ({
     // "Deployment shop/web container app" → "container app"
     container: u.where.slice(describeObject(source.object).length + 1),
     image: u.image,

@@ -289,7 +289,8 @@ export class Monitor {
     return this.#serial(async () => {
       this.#fence();
       const before = this.#seen.generation;
-      const recorded = await recordDeployment(this.#inventory, environment, objects, deployment, this.#stamp());
+      // The kinds the trust policy declares, as this monitor reads them, unless the deployment says its own.
+      const recorded = await recordDeployment(this.#inventory, environment, objects, { kinds: this.#kinds, ...deployment }, this.#stamp());
       if (recorded.manifestsChanged) this.#manifestsChanged.add(environment);
       // Written by this monitor: a later look at the generation need not place it again, unless another
       // process recorded something too (then the generation moved by more than this monitor's writes).

@@ -12,6 +12,7 @@ import { findingKey } from "./findings.ts";
 import type { InventoryStore } from "./inventory.ts";
 import type { DeployedWorkload } from "../api/inventory.ts";
 import type { Admission } from "./trust.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 export interface Deployment {
   revision: string;
@@ -20,6 +21,8 @@ export interface Deployment {
   sbomFor(image: GateImage): Promise<unknown>;
   /** The keys that admitted the commits the gates verified and the pinned digests. */
   admissions?: Admission[];
+  /** Where the trust policy says kinds Kubernetes does not define keep their images (the artifact gate read them there). */
+  kinds?: readonly KindDeclaration[];
 }
 
 export interface Recorded {
@@ -48,7 +51,7 @@ export async function recordDeployment(
     ...(deployment.admissions ?? []),
   ]);
   const workloads = new Map<string, DeployedWorkload>();
-  const uses = imageUses(objects);
+  const uses = imageUses(objects, deployment.kinds);
   for (const use of uses) {
     if (!use.reference.digest)
       throw new InputError(`${use.where}: ${use.image} is not pinned to a digest; the monitor records only what the artifact gate pinned`);

@@ -17,6 +17,7 @@ import type { VexStatement } from "./vex.ts";
 import { openKeptStore, scanRemembered } from "./kept-store.ts";
 import { loadVexFiles, vexSignerPolicy, type VexSignatureConfig } from "./vex-signature.ts";
 import type { TrustedRoot } from "../trust/trusted-root.ts";
+import type { KindDeclaration } from "../manifest/workloads.ts";
 
 export interface GateImage {
   /** As the manifests write it. */
@@ -44,9 +45,12 @@ export function sbomFromAttestations(attestations: readonly { predicateType: str
   return attestations.find((a) => a.predicateType === PREDICATE_TYPES.cyclonedx || a.predicateType === PREDICATE_TYPES.spdx)?.predicate;
 }
 
-/** The images of a set the artifact gate pinned (image@digest), once each; an unpinned image is an error of the caller. */
-export function pinnedImages(objects: readonly SourcedObject[]): GateImage[] {
-  return imageUses(objects).map((use) => {
+/**
+ * The images of a set the artifact gate pinned (image@digest), once each; an unpinned image is an error
+ * of the caller. `kinds`: the trust policy's declarations, so images where it says a kind keeps them count.
+ */
+export function pinnedImages(objects: readonly SourcedObject[], kinds: readonly KindDeclaration[] = []): GateImage[] {
+  return imageUses(objects, kinds).map((use) => {
     if (!use.reference.digest) throw new Error(`${use.where}: ${use.image} is not pinned to a digest: run the artifact gate first`);
     return { image: use.image, digest: use.reference.digest };
   });
