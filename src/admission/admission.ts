@@ -42,9 +42,7 @@ export async function startAdmission(config: AdmissionConfig, log: (line: Record
     if (config.audit) opened.audit = await openAuditLog(config.audit.log, { signingKeyFile: config.audit.signingKeyFile });
     const breakGlass = await breakGlassContext(config);
     const tls = tlsSettings(config);
-    const publish = async (bundle: string) => {
-      await applyClusterObjects(cluster, [webhookConfiguration(config, bundle)]);
-    };
+    const publish = (bundle: string) => applyClusterObjects(cluster, [webhookConfiguration(config, bundle)]);
     let material = await ensureServingMaterial(cluster, tls, publish);
     const ctx = decisionContext(config, opened.verified, opened.audit, breakGlass, cluster);
     const server = await serveWebhook(

@@ -33,7 +33,7 @@ export interface TlsSettings {
 export async function ensureServingMaterial(
   cluster: Cluster,
   s: TlsSettings,
-  publishBundle: (bundle: string) => Promise<void>,
+  publishBundle: (bundle: string) => Promise<unknown>,
   now = new Date(),
 ): Promise<ServingMaterial> {
   for (let attempt = 1; ; attempt++) {

@@ -13,7 +13,7 @@ import {
   type IndexedTree,
   type TreeEntry,
 } from "./objects.ts";
-import { RecentCache } from "./recent.ts";
+import { RecentCache } from "../core/recent-cache.ts";
 
 /**
  * A tree as git stores it, with the byte offset where each entry starts (and the end, last) and where

@@ -6,7 +6,7 @@ import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs"
 import { Lru } from "../core/lru.ts";
 import { inflateExactly } from "./inflate.ts";
 import { ObjectFormatError } from "./objects.ts";
-import { RecentCache } from "./recent.ts";
+import { RecentCache } from "../core/recent-cache.ts";
 
 export type ObjectType = "commit" | "tree" | "blob" | "tag";
 
