@@ -9,7 +9,9 @@
 // else: no fsck checks of tree entries, no policy, no checks, no output, no git process.
 //
 // The gate is run alternately with it, on the same cached history, and reported as a ratio to it; Node's
-// bare start-up (`node -e 0`) is measured in the same rounds, since it is part of both.
+// bare start-up (`node -e 0`) is measured in the same rounds, since it is part of both, and so is git's
+// `rev-list --topo-order --reverse --parents` over the range: the gate judges oldest first, by the parents
+// git reads, so it waits for that list before its walk; the floor, which judges nothing, walks from the tip.
 //   node bench/revision-gate-floor.ts [--commits 10000] [--runs 5]
 // Run it under `flock -x /tmp/vigil-bench.lock` on a shared machine. Not in `npm run bench`.
 import { execFileSync, spawnSync } from "node:child_process";
@@ -260,8 +262,8 @@ async function driver(): Promise<void> {
   const keyBlob = readFileSync(history.publicKey, "utf8").split(" ")[1]!;
   // Both use the CLI's compile cache (main.ts turns it on for the gate; the floor is given it).
   const compileCache = join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "vigil", "compile-cache");
-  const timedRun = (args: string[], env: NodeJS.ProcessEnv = process.env): Run & { stdout: string } => {
-    const r = spawnSync("/usr/bin/time", ["-f", "%U %S %e", process.execPath, ...args], { encoding: "utf8", maxBuffer: 1 << 30, env });
+  const timedRun = (args: string[], env: NodeJS.ProcessEnv = process.env, command = process.execPath): Run & { stdout: string } => {
+    const r = spawnSync("/usr/bin/time", ["-f", "%U %S %e", command, ...args], { encoding: "utf8", maxBuffer: 1 << 30, env });
     if (r.status !== 0) throw new Error(`${args.join(" ")} exited ${r.status}: ${r.stderr.slice(-800)}`);
     const [user, sys, wall] = r.stderr.trim().split("\n").at(-1)!.split(" ").map(Number);
     return { cpu: user! + sys!, wall: wall!, stdout: r.stdout };
@@ -276,15 +278,20 @@ async function driver(): Promise<void> {
   const gateRun = (): Run =>
     timedRun([join(root, "src", "cli", "main.ts"), "verify", "commits", "--repo", history.dir, "--trust", trust, "--json"]);
   const startRun = (): Run => timedRun(["-e", "0"]);
+  // What the gate learns from git before it can judge its first (oldest) commit: the range in git's order,
+  // with the parents git reads (grafts, shallow boundaries and replace refs as git applies them).
+  const orderRun = (): Run =>
+    timedRun(["--git-dir", gitDir, "rev-list", "--topo-order", "--reverse", "--parents", head, "--"], process.env, "git");
   // Warm the caches (compile caches, page cache) once, unmeasured.
   floorRun();
   gateRun();
-  const runs = { floor: [] as Run[], gate: [] as Run[], start: [] as Run[] };
+  const runs = { floor: [] as Run[], gate: [] as Run[], start: [] as Run[], order: [] as Run[] };
   const loads: number[] = [];
   for (let i = 0; i < Number(values.runs); i++) {
     runs.floor.push(floorRun());
     runs.gate.push(gateRun());
     runs.start.push(startRun());
+    runs.order.push(orderRun());
     loads.push(loadavg()[0]!);
     console.error(
       `run ${i + 1}: floor ${runs.floor.at(-1)!.wall.toFixed(2)} s, gate ${runs.gate.at(-1)!.wall.toFixed(2)} s (load ${loads.at(-1)!.toFixed(1)})`,
@@ -301,9 +308,10 @@ async function driver(): Promise<void> {
 | program | wall, median | wall, least | CPU, median | CPU, least |
 |---|---|---|---|---|
 ${row("node -e 0 (start-up)", runs.start)}
+${row("git rev-list --topo-order --reverse --parents (the gate's order)", runs.order)}
 ${row("floor: read + verify on both cores", runs.floor)}
 ${row("vigil verify commits --json", runs.gate)}
 
 floor, inside the process (median): reading done at ${f(median(fl.map((r) => r.readMs)) / 1000)} s, all verified at ${f(median(fl.map((r) => r.wallMs)) / 1000)} s; main thread verified ${median(fl.map((r) => r.verifiedByMain))}, worker ${median(fl.map((r) => r.verifiedByWorker))}
-**gate / floor**: ${f(m(runs.gate, (r) => r.wall) / m(runs.floor, (r) => r.wall))}x by wall (median), ${f(least(runs.gate, (r) => r.wall) / least(runs.floor, (r) => r.wall))}x (least); ${f(m(runs.gate, (r) => r.cpu) / m(runs.floor, (r) => r.cpu))}x by CPU (median)`);
+**gate / floor**: ${f(m(runs.gate, (r) => r.wall) / m(runs.floor, (r) => r.wall))}x by wall (median), ${f(least(runs.gate, (r) => r.wall) / least(runs.floor, (r) => r.wall))}x (least); ${f(m(runs.gate, (r) => r.cpu) / m(runs.floor, (r) => r.cpu))}x by CPU (median); floor + git's order ${f(m(runs.floor, (r) => r.wall) + m(runs.order, (r) => r.wall))} s (the least a gate that judges oldest first waits before its walk, plus the floor)`);
 }
