@@ -4,18 +4,19 @@ import { strict as assert } from "node:assert";
 import { test } from "node:test";
 import { vigil } from "./helpers/tools.ts";
 
-/** The commands `vigil --help` lists, as their words. */
-function listedCommands(): string[][] {
+/** The commands `vigil --help` lists, as their words, with the summary it gives each. */
+function listedCommands(): { words: string[]; summary: string }[] {
   const r = vigil(["--help"]);
   assert.equal(r.status, 0);
-  return [...r.stdout.matchAll(/^ {2}vigil (\S+(?: \S+)?) {2,}/gm)].map((m) => m[1]!.trim().split(" "));
+  return [...r.stdout.matchAll(/^ {2}vigil (\S+(?: \S+)?) {2,}(.+)$/gm)].map((m) => ({ words: m[1]!.trim().split(" "), summary: m[2]! }));
 }
 
-test("vigil --help lists every command, and each one's --help shows its usage and exits 0", () => {
+test("vigil --help lists every command, and each one's --help shows its summary and usage and exits 0", () => {
   const commands = listedCommands();
   assert.ok(commands.length >= 10, `only ${commands.length} commands listed`);
-  for (const words of commands) {
+  for (const { words, summary } of commands) {
     const r = vigil([...words, "--help"]);
+    assert.equal(r.stdout.split("\n")[0], summary, `vigil ${words.join(" ")} --help starts with the summary the list gives`);
     assert.equal(r.status, 0, `vigil ${words.join(" ")} --help: ${r.stderr}`);
     assert.match(r.stdout, new RegExp(`^usage: vigil ${words.join(" ")}`, "m"), `vigil ${words.join(" ")} --help shows its usage`);
     assert.match(r.stdout, /--json/);

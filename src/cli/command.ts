@@ -1,5 +1,5 @@
 // A command: its help text and options; `run` parses nothing itself and returns the exit code. Its words
-// are in app.ts's table, which loads only the command that runs.
+// and one-line summary are in app.ts's table, which loads only the command that runs.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { InputError } from "../core/errors.ts";
 
@@ -18,7 +18,6 @@ export type Values<O extends Options> = ReturnType<
 >["values"];
 
 export interface Command<O extends Options = Options> {
-  summary: string;
   usage: string;
   /** One line per option, shown by --help (a function when it must look something up). */
   help: string | (() => string);
@@ -46,7 +45,7 @@ export function required(values: Record<string, unknown>, name: string, cmd: Com
   return v;
 }
 
-export function helpText(cmd: Command): string {
+export function helpText(cmd: Command, summary: string): string {
   const options = typeof cmd.help === "function" ? cmd.help() : cmd.help;
-  return `${cmd.summary}\n\nusage: ${cmd.usage}\n\n${options}\n  --json          print machine-readable JSON\n  --debug         show stack traces on errors\n  -h, --help      show this help\n`;
+  return `${summary}\n\nusage: ${cmd.usage}\n\n${options}\n  --json          print machine-readable JSON\n  --debug         show stack traces on errors\n  -h, --help      show this help\n`;
 }

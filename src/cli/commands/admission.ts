@@ -8,7 +8,6 @@ import type { DetachedSigner } from "../../git/signatures/sign.ts";
 import { required, defineCommand, type Values } from "../command.ts";
 
 export const admission = defineCommand({
-  summary: "The validating admission webhook: the cluster refuses Pods whose images Vigil did not verify.",
   usage: "vigil admission --config FILE",
   help: [
     "  --config FILE   the webhook's configuration (docs/admission.md): inventory, trustPolicy, environments, webhook, tls, audit",
@@ -31,7 +30,6 @@ export const admission = defineCommand({
 });
 
 export const admissionBreakGlass = defineCommand({
-  summary: "Sign a break-glass token that admits one object once (an admin of the trust policy, in an emergency).",
   usage:
     "vigil admission break-glass --kind KIND --namespace NS --name NAME --reason TEXT (--key SSH_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires 15m]",
   help: [

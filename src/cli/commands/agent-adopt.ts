@@ -2,7 +2,6 @@ import { adoptObjects, type AdoptResult } from "../../agent/adopt.ts";
 import { required, defineCommand } from "../command.ts";
 
 export const agentAdopt = defineCommand({
-  summary: "Let an environment adopt objects that exist in its cluster and were not made by it, recorded (who, why) in the audit log.",
   usage:
     "vigil agent adopt --config FILE --env ENV --reason TEXT KIND[.GROUP]/NAMESPACE/NAME... [--kubeconfig FILE [--context NAME]] [--json]",
   help: [

@@ -10,7 +10,6 @@ import { verdictSink } from "../output.ts";
 import { required, defineCommand } from "../command.ts";
 
 export const agent = defineCommand({
-  summary: "The GitOps agent: reconcile each environment's verified revision into its cluster, through every gate.",
   usage:
     "vigil agent --config FILE [--once] [--dry-run] [--allow-mass-prune ENV]... [--json] | vigil agent --config FILE --webhook-secret PATH",
   help: [

@@ -9,7 +9,6 @@ import { required, defineCommand, type Values } from "../command.ts";
 
 /** Signs an approval (or its withdrawal) of one commit for one environment (docs/approvals.md). */
 export const approve = defineCommand({
-  summary: "Approve a revision for an environment: a signed in-toto statement stored under refs/vigil/approvals/.",
   usage:
     "vigil approve --repo PATH --env ENV --rev REV (--key SSH_PRIVATE_KEY | --gpg-key KEYID | --x509-program PROG [--x509-key ID]) [--expires DURATION] [--rollback | --withdraw] [--json]",
   help: [

@@ -59,7 +59,6 @@ async function withLog<T>(
 }
 
 export const auditInit = defineCommand({
-  summary: "Create an audit log and its Ed25519 signing key; prints the verifier key auditors check it with.",
   usage: "vigil audit init --log DIR|URL --key-file FILE [--origin NAME] [--json]",
   help: [
     logHelp,
@@ -103,7 +102,6 @@ export const auditInit = defineCommand({
 });
 
 export const auditVerify = defineCommand({
-  summary: "Verify an audit log whole: every checkpoint's signature, every entry, the tree, and a checkpoint saved earlier.",
   usage: "vigil audit verify --log DIR|URL --key PUBKEY [--checkpoint FILE] [--records] [--json]",
   help: [
     logHelp,
@@ -147,7 +145,6 @@ export const auditVerify = defineCommand({
 });
 
 export const auditProve = defineCommand({
-  summary: "Prove an entry is in the log (inclusion), or that the log extends an older size (consistency).",
   usage: "vigil audit prove --log DIR|URL [--key PUBKEY] (INDEX | --entry HASH | --consistency SIZE) [--json]",
   help: [
     logHelp,
@@ -242,7 +239,6 @@ const filterHelp = [
 ].join("\n");
 
 export const auditShow = defineCommand({
-  summary: "Show the log's records as a table (or JSON), each entry's bytes checked against its hash.",
   usage: "vigil audit show --log DIR|URL [--key PUBKEY] [--env ENV] [--since T] [--kind KIND] [--json]",
   help: [logHelp, keyHelp, filterHelp].join("\n"),
   options: { ...readOptions, ...filterOptions },
@@ -271,7 +267,6 @@ export const auditShow = defineCommand({
 });
 
 export const auditExport = defineCommand({
-  summary: "Export the log's records as JSON lines (for a SIEM): index, leaf hash and the record, one per line.",
   usage: "vigil audit export --log DIR|URL [--key PUBKEY] [--from INDEX] [--env ENV] [--since T] [--kind KIND]",
   help: [logHelp, keyHelp, "  --from INDEX      start at this entry (to continue an earlier export)", filterHelp].join("\n"),
   options: { ...readOptions, ...filterOptions, from: { type: "string" } },
@@ -289,7 +284,6 @@ export const auditExport = defineCommand({
 });
 
 export const auditExplain = defineCommand({
-  summary: "Why is this running? The recorded chain that put a resource or image in an environment, each link proven.",
   usage: "vigil audit explain (RESOURCE | IMAGE) --env ENV --log DIR|URL [--key PUBKEY] [--json]",
   help: [
     "  RESOURCE          Kind/namespace/name (Deployment/shop/web), or Kind/name",

@@ -16,7 +16,6 @@ import { keyPassword } from "../password.ts";
 import { registryClient, registryClientHelp, registryClientOptions } from "../registry-client.ts";
 
 export const ci = defineCommand({
-  summary: "CI: SBOM → vulnerability scan (the gate) → sign → attest SBOM and SLSA provenance → push, for one image.",
   usage:
     "vigil ci IMAGE (--key FILE | --keyless [--signing-config FILE]) [--fail-on SEVERITY] [--unknown-severity fail|warn] [--vex FILE]... [--db DIR|URL] [--no-provenance] [--sbom-output FILE] [--allow-http-registry] [--json]",
   help: [

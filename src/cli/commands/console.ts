@@ -9,7 +9,6 @@ import { startConsole } from "../../console/server.ts";
 import { required, defineCommand } from "../command.ts";
 
 export const consoleCommand = defineCommand({
-  summary: "Serve the web console and its read-only API (HTTPS) over the audit log, the monitor's findings and approvals.",
   usage: "vigil console --config FILE [--json]",
   help: [
     "  --config FILE     the console's configuration (ConsoleConfig: listen, tls, audit, inventory, repository, tokens, oidc)",
@@ -36,7 +35,6 @@ export const consoleCommand = defineCommand({
 });
 
 export const consoleToken = defineCommand({
-  summary: "Make a bearer token for the console: prints the token (give it to its holder) and the tokens entry for the configuration.",
   usage: "vigil console token --name NAME --role viewer|auditor [--json]",
   help: [
     "  --name NAME       who holds it (shown in the access log)",

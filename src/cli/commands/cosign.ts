@@ -8,7 +8,6 @@ import { required, defineCommand } from "../command.ts";
 
 /** Makes a detached co-signature of a commit, for commits that change .vigil/ (see docs/revision-gate.md). */
 export const cosign = defineCommand({
-  summary: "Co-sign a commit (a detached signature over the commit, stored under refs/vigil/cosign/).",
   usage: "vigil cosign --repo PATH --rev REV (--key SSH_PRIVATE_KEY | --gpg-key KEYID) [--json]",
   help: [
     "  --repo PATH        a local clone (co-signatures are pushed like any ref: git push origin 'refs/vigil/*')",

@@ -8,7 +8,6 @@ const dbHelp =
   "  --db DIR|URL    the database: a folder for the embedded store (default $VIGIL_DB, else ~/.cache/vigil/vulndb) or a postgres:// URL";
 
 export const dbImport = defineCommand({
-  summary: "Load OSV advisories (JSON files, folders, all.zip exports) into the vulnerability database.",
   usage: "vigil db import PATH... [--db DIR|URL] [--json]",
   help: [
     "  PATH...         OSV JSON files (one advisory or a list), folders of them, or OSV all.zip exports",
@@ -53,7 +52,6 @@ export const dbImport = defineCommand({
 });
 
 export const dbInfo = defineCommand({
-  summary: "Show what the vulnerability database holds (advisories per ecosystem, schema, last import).",
   usage: "vigil db info [--db DIR|URL] [--json]",
   help: dbHelp,
   options: { db: { type: "string" } },

@@ -6,7 +6,6 @@ import { printableText } from "../../vuln/scan.ts";
 import { defineCommand } from "../command.ts";
 
 export const findings = defineCommand({
-  summary: "List the monitor's open findings about what is deployed (exit 1 when any is not suppressed).",
   usage: "vigil findings (--config FILE | --inventory DIR) [--env E] [--since TIME] [--json]",
   help: [
     "  --config FILE     the monitor's configuration (its inventory is read)",

@@ -13,7 +13,6 @@ import { keyPassword } from "../password.ts";
 import { defineCommand } from "../command.ts";
 
 export const generateKeyPair = defineCommand({
-  summary: "Make a signing key pair as cosign does (PREFIX.key encrypted with a password, PREFIX.pub).",
   usage: "vigil generate-key-pair [--output-key-prefix PREFIX] [--algorithm ALG] [--force] [--json]",
   help: [
     "  --output-key-prefix PREFIX  file names PREFIX.key and PREFIX.pub (default: cosign)",

@@ -5,7 +5,6 @@ import { loadMonitorConfig } from "../../monitor/config.ts";
 import { defineCommand, required } from "../command.ts";
 
 export const monitor = defineCommand({
-  summary: "Continuous security: keep what is deployed judged against advisory feeds and VEX, and record findings.",
   usage: "vigil monitor --config FILE [--once]",
   help: [
     "  --config FILE   the monitor's configuration (docs/monitor.md): inventory, database, feeds, vex, trustPolicy, audit",

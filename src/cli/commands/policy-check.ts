@@ -12,7 +12,6 @@ import { loadTrustPolicyFile } from "../../trust/policy.ts";
 const formats = ["table", "json", "sarif"] as const;
 
 export const policyCheck = defineCommand({
-  summary: "Policy gate: check manifests against ValidatingAdmissionPolicies (built-in packs and your own).",
   usage:
     "vigil policy check [--pack NAME]... [--policy FILE|DIR]... [--exceptions DIR] [--trust FILE] [-o table|json|sarif] [--jobs N] PATH...",
   help: () =>

@@ -9,7 +9,6 @@ import { required, defineCommand } from "../command.ts";
 
 /** Records, with an environment's agent key, that a revision runs there healthy (docs/approvals.md). */
 export const recordDeployment = defineCommand({
-  summary: "Record that a revision was deployed to an environment and is healthy, signed with its agent key (promotion's evidence).",
   usage: "vigil record deployment --repo PATH --env ENV --rev REV --key FILE [--deployed-at TIME] [--healthy-at TIME] [--json]",
   help: [
     "  --repo PATH          a local clone; publish with: git push origin 'refs/vigil/deployments/*:refs/vigil/deployments/*'",

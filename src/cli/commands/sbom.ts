@@ -19,7 +19,6 @@ import { registryClient, registryClientHelp, registryClientOptions } from "../re
 const FORMATS = ["cyclonedx-json", "spdx-json", "table"] as const;
 
 export const sbom = defineCommand({
-  summary: "SBOM of an image, OCI layout, docker archive or directory (CycloneDX 1.6, SPDX 2.3 or a table).",
   usage: "vigil sbom TARGET [-o cyclonedx-json|spdx-json|table] [--output FILE] [--platform OS/ARCH] [--allow-http-registry]",
   help: [
     "  TARGET             registry:IMAGE, oci-layout:DIR[:TAG|@DIGEST], docker-archive:FILE[:REPO:TAG], dir:PATH or sbom:FILE;",

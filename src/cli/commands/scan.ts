@@ -18,7 +18,6 @@ import { registryClient, registryClientHelp, registryClientOptions } from "../re
 const formats = ["table", "json", "sarif", "cyclonedx-vex"] as const;
 
 export const scan = defineCommand({
-  summary: "Vulnerability scan: match an SBOM's or lockfile's components against the OSV database, with VEX.",
   usage:
     "vigil scan SBOM|LOCKFILE|DIR|IMAGE... [--db DIR|URL] [--vex FILE]... [--fail-on low|medium|high|critical] [--unknown-severity fail|warn] [-o table|json|sarif|cyclonedx-vex]",
   help: [

@@ -14,7 +14,6 @@ import { defineCommand, type Values } from "../command.ts";
 const formats = ["table", "json", "sarif"] as const;
 
 export const secretsScan = defineCommand({
-  summary: "Secrets in the config repository: its working tree, a range of commits, or all of its history.",
   usage: "vigil secrets scan [--repo PATH] [--trust FILE] [--from REV] [--to REV] [--all-history] [--json | -o table|json|sarif]",
   help: [
     "  --repo PATH           the repository (default: the current directory)",
@@ -96,7 +95,6 @@ async function printSarif(subject: Record<string, string>, checks: AsyncIterable
 }
 
 export const secretsRules = defineCommand({
-  summary: "The secret scanner's rules: their ids (for secrets.allow in the trust policy) and what they find.",
   usage: "vigil secrets rules [--json]",
   help: "",
   options: {},

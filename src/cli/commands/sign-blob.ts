@@ -10,7 +10,6 @@ import { required, defineCommand } from "../command.ts";
 import { ARTIFACT_INPUT_CAP, readInputFile } from "../../core/input-file.ts";
 
 export const signBlob = defineCommand({
-  summary: "Sign a file with a cosign key: a Sigstore bundle (cosign verify-blob --bundle accepts it) and/or a bare signature.",
   usage: "vigil sign blob FILE --key FILE [--bundle OUT] [--output-signature OUT] [--json]",
   help: [
     "  FILE                      the file to sign",
@@ -43,7 +42,6 @@ export const signBlob = defineCommand({
 });
 
 export const attestBlob = defineCommand({
-  summary: "Attest a file with a cosign key: an in-toto statement about it in a DSSE envelope, as a Sigstore bundle.",
   usage: "vigil attest blob FILE --key FILE --predicate FILE --type TYPE --bundle OUT [--json]",
   help: [
     "  FILE               the subject of the statement",

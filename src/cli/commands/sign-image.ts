@@ -14,7 +14,6 @@ const formatHelp =
   "                            legacy (cosign v2's): a layer in the sha256-<digest>.sig/.att tag";
 
 export const signImageCommand = defineCommand({
-  summary: "Sign an image in a registry with a cosign key (cosign verify --key accepts it); the tag's digest is what is signed.",
   usage: "vigil sign IMAGE --key FILE [-a KEY=VALUE]... [--format bundle|legacy] [--allow-http-registry] [--json]",
   help: [
     "  Registry credentials come from docker's config.json. No transparency-log entry is made (offline):",
@@ -47,7 +46,6 @@ export const signImageCommand = defineCommand({
 });
 
 export const attestImageCommand = defineCommand({
-  summary: "Attest an image in a registry with a cosign key: an in-toto statement about its digest (cosign verify-attestation accepts it).",
   usage: "vigil attest IMAGE --predicate FILE --type TYPE --key FILE [--format bundle|legacy] [--allow-http-registry] [--json]",
   help: () =>
     [

@@ -14,7 +14,6 @@ import { ARTIFACT_INPUT_CAP, readInputFile } from "../../core/input-file.ts";
 const GATE = "artifact";
 
 export const verifyBlob = defineCommand({
-  summary: "Verify a file's Sigstore bundle (signature or in-toto attestation), offline, as cosign verify-blob.",
   usage:
     "vigil verify blob [FILE] (--bundle FILE | --signature FILE) [--trusted-root FILE] (--key FILE | " +
     "--certificate-identity[-regexp] ID --certificate-oidc-issuer[-regexp] URL) [--digest sha256:HEX] [--json]",

@@ -8,7 +8,6 @@ import { clearProgress, progress, verdictSink } from "../output.ts";
 import { required, defineCommand } from "../command.ts";
 
 export const verifyCommits = defineCommand({
-  summary: "Revision gate: verify every commit from the last deployed revision to the target.",
   usage: "vigil verify commits --repo PATH|URL --trust FILE [--from REV] [--to REV] [--env ENV] [--trusted-root FILE] [--json]",
   help: [
     "  --repo PATH|URL       config repository (a URL is fetched read-only into a cache)",

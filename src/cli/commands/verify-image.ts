@@ -13,7 +13,6 @@ import { registryClient, registryClientHelp, registryClientOptions } from "../re
 import { required, defineCommand } from "../command.ts";
 
 export const verifyImage = defineCommand({
-  summary: "Artifact gate: verify images (or every image in manifests) against the trust policy's images rules.",
   usage:
     "vigil verify image (IMAGE... | --manifests PATH...) --trust FILE [--trusted-root FILE] [--pinned FILE] [--allow-http-registry] [--json]",
   help: [

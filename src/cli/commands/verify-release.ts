@@ -16,7 +16,6 @@ import { verdictSink } from "../output.ts";
 import { required, defineCommand } from "../command.ts";
 
 export const verifyRelease = defineCommand({
-  summary: "Release verdict for one environment: the revision gate, approvals and promotion, as one verdict.",
   usage:
     "vigil verify release --repo PATH|URL --trust FILE --env ENV [--rev REV] [--from REV] [--trusted-root FILE] [--log DIR|URL [--checkpoint FILE]] [-o table|json|sarif] [--json]",
   help: [
