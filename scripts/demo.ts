@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startKubeApiServer } from "../test/helpers/kube.ts";
+import { kubectlBinary, startKubeApiServer } from "../test/helpers/kube.ts";
 import { serveExampleConsole } from "./demo-console.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -18,6 +18,7 @@ const cli = join(root, "src", "cli", "main.ts");
 
 function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
   const r = spawnSync(cmd, args, { cwd: opts.cwd, encoding: "utf8" });
+  if (r.error) throw new Error(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
   return r.stdout.trim();
 }
@@ -113,7 +114,8 @@ let exitCode = 1;
 try {
   console.log("Starting a Kubernetes API server (kube-apiserver and etcd on loopback)…");
   const cluster = await startKubeApiServer({ after: (fn) => void cleanups.push(fn) });
-  run("kubectl", ["--kubeconfig", cluster.admin.kubeconfigPath, "create", "namespace", "vigil-system"]);
+  // The kubectl scripts/setup.ts built beside the API server: a fresh machine has none on its PATH.
+  run(kubectlBinary, ["--kubeconfig", cluster.admin.kubeconfigPath, "create", "namespace", "vigil-system"]);
   writeFileSync(
     join(work, "agent.yaml"),
     `apiVersion: vigil.dev/v1alpha1
@@ -146,7 +148,7 @@ environments:
     "OPS-3: harmless change",
   );
   const blocked = vigil(["agent", "--config", join(work, "agent.yaml"), "--once"]);
-  const currency = run("kubectl", [
+  const currency = run(kubectlBinary, [
     "--kubeconfig",
     cluster.admin.kubeconfigPath,
     "get",
