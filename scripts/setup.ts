@@ -30,6 +30,10 @@ const debian: Record<string, string> = {
   db_load: "db-util",
   // The console's browser tests and page-load benchmark (issue 23) drive Debian's Chromium headless.
   chromium: "chromium",
+  // The SBOM tests of Python lock files (issue 18) make them with uv, poetry and pipenv, installed with
+  // `pip install --target` into a temporary folder (not the system's packages).
+  python3: "python3",
+  pip: "python3-pip",
 };
 
 /** Program → Go package and pinned version, built from the Go module proxy. */
