@@ -281,7 +281,7 @@ async function driver(): Promise<void> {
   // What the gate learns from git before it can judge its first (oldest) commit: the range in git's order,
   // with the parents git reads (grafts, shallow boundaries and replace refs as git applies them).
   const orderRun = (): Run =>
-    timedRun(["--git-dir", gitDir, "rev-list", "--topo-order", "--reverse", "--parents", head, "--"], process.env, "git");
+    timedRun(["--git-dir", gitDir, "rev-list", "--topo-order", "--reverse", "--parents", head, "--"], undefined, "git");
   // Warm the caches (compile caches, page cache) once, unmeasured.
   floorRun();
   gateRun();
